@@ -1,0 +1,51 @@
+/**
+ * Typed errors with stable codes, shared by every layer.
+ *
+ * The `code` is the contract: the server turns any PavilionError into an
+ * RFC 9457 problem document `{type, title, status, detail, code}` and clients
+ * branch on `code`, never on the message. Messages must never contain secrets
+ * or raw personal data (record values): say which field or which position is
+ * wrong, not what it held.
+ */
+export class PavilionError extends Error {
+  /** Stable, upper-snake-case code, e.g. `CLK_LENGTH_MISMATCH`. */
+  readonly code: string;
+  /** HTTP status the server maps this error to (4xx for caller mistakes). */
+  readonly status: number;
+
+  constructor(code: string, message: string, status = 400, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PavilionError';
+    this.code = code;
+    this.status = status;
+  }
+
+  toJSON(): { code: string; message: string; status: number } {
+    return { code: this.code, message: this.message, status: this.status };
+  }
+}
+
+/** True for a PavilionError, including one rebuilt after crossing a worker boundary. */
+export function isPavilionError(err: unknown): err is PavilionError {
+  return err instanceof PavilionError || (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'PavilionError');
+}
+
+/**
+ * Errors thrown inside a Piscina worker reach the main thread through
+ * structured clone, which keeps only `message` and `stack` of a custom error
+ * (the name becomes "Error", extra fields are dropped). So a worker encodes
+ * the code into the message and the main side restores the typed error.
+ */
+const BOUNDARY_PREFIX = /^\[pavilion ([A-Z0-9_]+) (\d{3})\] ([\s\S]*)$/;
+
+export function encodeForWorkerBoundary(err: PavilionError): Error {
+  return new Error(`[pavilion ${err.code} ${err.status}] ${err.message}`);
+}
+
+export function decodeFromWorkerBoundary(err: unknown): unknown {
+  if (err instanceof Error && !(err instanceof PavilionError)) {
+    const m = BOUNDARY_PREFIX.exec(err.message);
+    if (m) return new PavilionError(m[1]!, m[3]!, Number(m[2]));
+  }
+  return err;
+}
