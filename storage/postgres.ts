@@ -1,0 +1,109 @@
+/**
+ * The Postgres connection every module shares, and per-module migrations.
+ *
+ * `DATABASE_URL` set → a real PostgreSQL server through `postgres` (porsager).
+ * Unset → an embedded PGlite (real Postgres compiled to wasm) served over the
+ * wire protocol on a loopback port by @electric-sql/pglite-socket, so the same
+ * driver and the same SQL run in both cases.
+ *
+ * Each module owns its SQL: it calls `migrate(db.sql, 'audit', [...])` with its
+ * own ordered list of steps; this file knows nothing of their tables.
+ */
+import postgres from 'postgres';
+import { PavilionError } from '../common/errors.js';
+
+export type Sql = postgres.Sql;
+
+export interface Database {
+  sql: Sql;
+  /** Connection string clients can use (embedded: the loopback PGlite server). */
+  url: string;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** Defaults to process.env.DATABASE_URL; absent → embedded PGlite. */
+  url?: string;
+  /** Embedded only: a folder to persist PGlite's data in; absent → in memory. */
+  dataDir?: string;
+  /** Pool size for a real server (default 10). The embedded server always gets 1, see below. */
+  max?: number;
+}
+
+export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Database> {
+  const url = opts.url ?? process.env.DATABASE_URL;
+  if (url) {
+    const sql = postgres(url, { max: opts.max ?? 10, onnotice: () => {} });
+    await probe(sql, 'DATABASE_URL');
+    return { sql, url, embedded: false, close: () => sql.end({ timeout: 5 }) };
+  }
+  return openEmbedded(opts.dataDir);
+}
+
+async function openEmbedded(dataDir: string | undefined): Promise<Database> {
+  // Imported lazily: a deployment with DATABASE_URL never loads the wasm build.
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const db = await PGlite.create(dataDir);
+  // PGlite is one session. The socket server multiplexes connections onto it
+  // per protocol message and only pins to one connection while a transaction is
+  // open, so extended-protocol messages of two clients could interleave between
+  // Parse and Sync. One driver connection (postgres.js pipelines on it) avoids
+  // that; a few spare server slots let tests and tools attach read-only.
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 8 });
+  await server.start();
+  const url = `postgres://postgres@${server.getServerConn()}/postgres`;
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  await probe(sql, 'embedded PGlite');
+  return {
+    sql,
+    url,
+    embedded: true,
+    async close() {
+      await sql.end({ timeout: 5 });
+      await server.stop();
+      await db.close();
+    },
+  };
+}
+
+async function probe(sql: Sql, what: string): Promise<void> {
+  try {
+    await sql`select 1`;
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    // The driver's message can include the host but never the password; keep
+    // only the error code and a fixed text so no credential leaks.
+    const code = (err as { code?: string }).code ?? 'unknown';
+    throw new PavilionError('DATABASE_UNAVAILABLE', `cannot reach Postgres (${what}): ${code}`, 503, { cause: err });
+  }
+}
+
+/**
+ * Applies the steps of `component` not yet applied, each in its own
+ * transaction, in order. Safe with several processes starting at once: an
+ * advisory transaction lock serialises them, and the version check runs under it.
+ */
+export async function migrate(sql: Sql, component: string, steps: readonly string[]): Promise<void> {
+  await sql`
+    create table if not exists schema_migrations (
+      component text not null,
+      version integer not null,
+      applied_at timestamptz not null default now(),
+      primary key (component, version)
+    )`.catch((err: { code?: string }) => {
+    // Two processes racing on the very first create: the loser sees a unique
+    // violation on pg_type; the table exists either way.
+    if (err.code !== '23505' && err.code !== '42P07') throw err;
+  });
+  for (let version = 1; version <= steps.length; version++) {
+    await sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtext('pavilion_migrations'))`;
+      const done = await tx`select 1 from schema_migrations where component = ${component} and version = ${version}`;
+      if (done.length > 0) return;
+      await tx.unsafe(steps[version - 1]!);
+      await tx`insert into schema_migrations (component, version) values (${component}, ${version})`;
+    });
+  }
+}
