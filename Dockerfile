@@ -1,0 +1,17 @@
+# The broker image: Node 20 (the uWebSockets.js build in use ships binaries
+# for Node 16/18/20 only), dependencies installed and the wasm kernels and
+# TypeScript built at image build time.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY . .
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app /app
+USER node
+EXPOSE 8080
+CMD ["node", "bin/pavilion.js", "demo"]
