@@ -1,0 +1,66 @@
+/**
+ * The MerkleAnchor contract as TypeScript sees it: its interface (written out
+ * here so read-only verification needs no build output; a test checks it
+ * against the compiled ABI), the built artifact, and deployment.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Contract, ContractFactory, Interface, type ContractRunner, type Signer } from 'ethers';
+import { PavilionError } from '../common/errors.js';
+import type { ContractArtifact } from './compile.js';
+
+export const MERKLE_ANCHOR_ABI = [
+  'constructor()',
+  'function owner() view returns (address)',
+  'function pendingOwner() view returns (address)',
+  'function anchor(bytes32 logId, uint64 treeSize, bytes32 root)',
+  'function latest(bytes32 logId) view returns (uint64 treeSize, bytes32 root, uint64 blockNumber)',
+  'function transferOwnership(address newOwner)',
+  'function acceptOwnership()',
+  'event Anchored(bytes32 indexed logId, uint64 treeSize, bytes32 root, uint64 previousSize)',
+  'event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner)',
+  'event OwnershipTransferred(address indexed previousOwner, address indexed newOwner)',
+  'error NotOwner(address caller)',
+  'error NotPendingOwner(address caller)',
+  'error ZeroAddress()',
+  'error EmptyTree()',
+  'error SizeRollback(bytes32 logId, uint64 lastSize, uint64 treeSize)',
+  'error AlreadyAnchored(bytes32 logId, uint64 treeSize)',
+  'error RootConflict(bytes32 logId, uint64 treeSize, bytes32 anchoredRoot, bytes32 root)',
+] as const;
+
+export const merkleAnchorInterface = new Interface(MERKLE_ANCHOR_ABI);
+export const ANCHORED_TOPIC = merkleAnchorInterface.getEvent('Anchored')!.topicHash;
+
+/**
+ * The artifact written by `node --import tsx anchoring/compile.ts`. Looked up
+ * beside this file (running from source) and in the source tree when running
+ * from dist/ (tsc does not copy JSON that nothing imports).
+ */
+export function loadMerkleAnchorArtifact(): ContractArtifact {
+  const candidates = [
+    new URL('./build/MerkleAnchor.json', import.meta.url),
+    new URL('../../anchoring/build/MerkleAnchor.json', import.meta.url),
+  ].map((u) => fileURLToPath(u));
+  const file = candidates.find((f) => existsSync(f));
+  if (!file) {
+    throw new PavilionError(
+      'ANCHOR_CONTRACT_NOT_BUILT',
+      'anchoring/build/MerkleAnchor.json is missing: run `node --import tsx anchoring/compile.ts` (part of npm run build)',
+      500,
+    );
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as ContractArtifact;
+}
+
+export function merkleAnchorAt(address: string, runner: ContractRunner): Contract {
+  return new Contract(address, merkleAnchorInterface, runner);
+}
+
+/** Deploys MerkleAnchor with `signer` as owner; resolves to the contract address once mined. */
+export async function deployMerkleAnchor(signer: Signer, artifact: ContractArtifact = loadMerkleAnchorArtifact()): Promise<string> {
+  const factory = new ContractFactory(artifact.abi as never, artifact.bytecode, signer);
+  const contract = await factory.deploy();
+  await contract.waitForDeployment();
+  return contract.getAddress();
+}
