@@ -1,0 +1,518 @@
+// Hash kernels for CLK encoding: SHA-1, MD5, SHA-256 (FIPS 180-4, RFC 1321),
+// HMAC over each (RFC 2104) with per-key precomputed pad states, and keyed,
+// salted BLAKE2b-512 (RFC 7693).
+//
+// Calling convention (see wasm/crypto.ts): the module owns fixed static
+// regions (`memory.data`) that the JS side writes inputs into and reads
+// outputs from, so a call never allocates. Batch entry points take N
+// messages laid out back to back in the input region with N+1 u32 offsets,
+// which keeps the JS<->wasm crossing to one call per batch (DESIGN.md: the
+// per-call overhead, not the hashing, dominated hash-wasm/createHmac).
+//
+// Static data lives at fixed addresses, so this module must run on its own
+// (non-shared) memory: one instance per worker (DESIGN.md).
+
+// ---------------------------------------------------------------- regions
+
+/** Input bytes (messages, keys) written by JS. */
+const IN_SIZE: i32 = 128 * 1024;
+const IN = memory.data(IN_SIZE, 16);
+/** Message boundaries for batch calls: offsets[0..count], u32 each. */
+const MAX_BATCH: i32 = 4096;
+const OFFSETS = memory.data((MAX_BATCH + 1) * 4, 16);
+/** Outputs: digests (stride = digest size) or u32 pairs for doubleHash. */
+const OUT_SIZE: i32 = 256 * 1024;
+const OUT = memory.data(OUT_SIZE, 16);
+/** 16-byte BLAKE2b salt written by JS (zero padded). */
+const SALT = memory.data(16, 16);
+
+// Hash context: [0,64) chaining state, [64,192) block buffer,
+// [192,200) total bytes (u64), [200,204) buffered bytes, [204,208) algorithm.
+const CTX_STATE: usize = 0;
+const CTX_BUF: usize = 64;
+const CTX_TOTAL: usize = 192;
+const CTX_BUFFERED: usize = 200;
+const CTX_ALG: usize = 204;
+const CTX_SIZE: i32 = 208;
+/** The streaming context JS drives through init/update/final. */
+const CTX = memory.data(CTX_SIZE, 16);
+/** Internal contexts used by batch calls and HMAC's outer hash. */
+const WORK = memory.data(CTX_SIZE, 16);
+const BLAKE_PRE = memory.data(CTX_SIZE, 16);
+const TMP = memory.data(128, 16);
+
+// HMAC key slots: [0,64) inner state after key^ipad, [64,128) outer state
+// after key^opad, [128,132) algorithm. Pads are hashed once per key.
+const MAX_SLOTS: i32 = 256;
+const HMAC_SLOT_SIZE: i32 = 136;
+const HMAC_SLOTS = memory.data(MAX_SLOTS * HMAC_SLOT_SIZE, 16);
+// BLAKE2b key slots: [0,64) key, [64,68) key length.
+const BLAKE_SLOT_SIZE: i32 = 72;
+const BLAKE_SLOTS = memory.data(MAX_SLOTS * BLAKE_SLOT_SIZE, 16);
+
+const W = memory.data(80 * 4, 16);
+const V = memory.data(16 * 8, 16);
+
+export const ALG_SHA1: i32 = 1;
+export const ALG_MD5: i32 = 2;
+export const ALG_SHA256: i32 = 3;
+export const ALG_BLAKE2B: i32 = 4;
+
+export function inputPtr(): usize { return IN; }
+export function inputSize(): i32 { return IN_SIZE; }
+export function offsetsPtr(): usize { return OFFSETS; }
+export function maxBatch(): i32 { return MAX_BATCH; }
+export function outputPtr(): usize { return OUT; }
+export function outputSize(): i32 { return OUT_SIZE; }
+export function saltPtr(): usize { return SALT; }
+export function maxSlots(): i32 { return MAX_SLOTS; }
+
+// ---------------------------------------------------------------- constants
+
+const SHA256_K = memory.data<u32>([
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+]);
+
+// MD5 per-step additive constants (RFC 1321 T[i]) and shift amounts.
+const MD5_T = memory.data<u32>([
+  0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+  0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+  0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+  0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+  0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+  0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+  0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+  0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+]);
+const MD5_S = memory.data<u8>([
+  7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+  5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
+  4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+  6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+]);
+
+const BLAKE2B_IV = memory.data<u64>([
+  0x6a09e667f3bcc908, 0xbb67ae8584caa73b, 0x3c6ef372fe94f82b, 0xa54ff53a5f1d36f1,
+  0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
+]);
+// RFC 7693 section 2.7 message schedule; rounds 10 and 11 reuse rows 0 and 1.
+const BLAKE2B_SIGMA = memory.data<u8>([
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+  14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3,
+  11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4,
+  7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8,
+  9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13,
+  2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9,
+  12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11,
+  13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10,
+  6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5,
+  10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0,
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+  14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3,
+]);
+
+// ---------------------------------------------------------------- compression functions
+
+function sha1Compress(st: usize, blk: usize): void {
+  for (let i: usize = 0; i < 16; i++) store<u32>(W + (i << 2), bswap<u32>(load<u32>(blk + (i << 2))));
+  for (let i: usize = 16; i < 80; i++) {
+    const x = load<u32>(W + ((i - 3) << 2)) ^ load<u32>(W + ((i - 8) << 2)) ^ load<u32>(W + ((i - 14) << 2)) ^ load<u32>(W + ((i - 16) << 2));
+    store<u32>(W + (i << 2), rotl<u32>(x, 1));
+  }
+  let a = load<u32>(st), b = load<u32>(st, 4), c = load<u32>(st, 8), d = load<u32>(st, 12), e = load<u32>(st, 16);
+  for (let i: usize = 0; i < 80; i++) {
+    let f: u32, k: u32;
+    if (i < 20) { f = (b & c) | (~b & d); k = 0x5a827999; }
+    else if (i < 40) { f = b ^ c ^ d; k = 0x6ed9eba1; }
+    else if (i < 60) { f = (b & c) | (b & d) | (c & d); k = 0x8f1bbcdc; }
+    else { f = b ^ c ^ d; k = 0xca62c1d6; }
+    const t = rotl<u32>(a, 5) + f + e + k + load<u32>(W + (i << 2));
+    e = d; d = c; c = rotl<u32>(b, 30); b = a; a = t;
+  }
+  store<u32>(st, load<u32>(st) + a);
+  store<u32>(st, load<u32>(st, 4) + b, 4);
+  store<u32>(st, load<u32>(st, 8) + c, 8);
+  store<u32>(st, load<u32>(st, 12) + d, 12);
+  store<u32>(st, load<u32>(st, 16) + e, 16);
+}
+
+function sha256Compress(st: usize, blk: usize): void {
+  for (let i: usize = 0; i < 16; i++) store<u32>(W + (i << 2), bswap<u32>(load<u32>(blk + (i << 2))));
+  for (let i: usize = 16; i < 64; i++) {
+    const w15 = load<u32>(W + ((i - 15) << 2));
+    const w2 = load<u32>(W + ((i - 2) << 2));
+    const s0 = rotr<u32>(w15, 7) ^ rotr<u32>(w15, 18) ^ (w15 >>> 3);
+    const s1 = rotr<u32>(w2, 17) ^ rotr<u32>(w2, 19) ^ (w2 >>> 10);
+    store<u32>(W + (i << 2), load<u32>(W + ((i - 16) << 2)) + s0 + load<u32>(W + ((i - 7) << 2)) + s1);
+  }
+  let a = load<u32>(st), b = load<u32>(st, 4), c = load<u32>(st, 8), d = load<u32>(st, 12);
+  let e = load<u32>(st, 16), f = load<u32>(st, 20), g = load<u32>(st, 24), h = load<u32>(st, 28);
+  for (let i: usize = 0; i < 64; i++) {
+    const S1 = rotr<u32>(e, 6) ^ rotr<u32>(e, 11) ^ rotr<u32>(e, 25);
+    const ch = (e & f) ^ (~e & g);
+    const t1 = h + S1 + ch + load<u32>(SHA256_K + (i << 2)) + load<u32>(W + (i << 2));
+    const S0 = rotr<u32>(a, 2) ^ rotr<u32>(a, 13) ^ rotr<u32>(a, 22);
+    const maj = (a & b) ^ (a & c) ^ (b & c);
+    const t2 = S0 + maj;
+    h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+  }
+  store<u32>(st, load<u32>(st) + a);
+  store<u32>(st, load<u32>(st, 4) + b, 4);
+  store<u32>(st, load<u32>(st, 8) + c, 8);
+  store<u32>(st, load<u32>(st, 12) + d, 12);
+  store<u32>(st, load<u32>(st, 16) + e, 16);
+  store<u32>(st, load<u32>(st, 20) + f, 20);
+  store<u32>(st, load<u32>(st, 24) + g, 24);
+  store<u32>(st, load<u32>(st, 28) + h, 28);
+}
+
+function md5Compress(st: usize, blk: usize): void {
+  let a = load<u32>(st), b = load<u32>(st, 4), c = load<u32>(st, 8), d = load<u32>(st, 12);
+  for (let i: usize = 0; i < 64; i++) {
+    let f: u32, g: usize;
+    if (i < 16) { f = (b & c) | (~b & d); g = i; }
+    else if (i < 32) { f = (d & b) | (~d & c); g = (5 * i + 1) & 15; }
+    else if (i < 48) { f = b ^ c ^ d; g = (3 * i + 5) & 15; }
+    else { f = c ^ (b | ~d); g = (7 * i) & 15; }
+    const t = a + f + load<u32>(MD5_T + (i << 2)) + load<u32>(blk + (g << 2));
+    a = d; d = c; c = b;
+    b = b + rotl<u32>(t, <u32>load<u8>(MD5_S + i));
+  }
+  store<u32>(st, load<u32>(st) + a);
+  store<u32>(st, load<u32>(st, 4) + b, 4);
+  store<u32>(st, load<u32>(st, 8) + c, 8);
+  store<u32>(st, load<u32>(st, 12) + d, 12);
+}
+
+@inline function G(a: usize, b: usize, c: usize, d: usize, x: u64, y: u64): void {
+  let va = load<u64>(V + (a << 3)), vb = load<u64>(V + (b << 3)), vc = load<u64>(V + (c << 3)), vd = load<u64>(V + (d << 3));
+  va = va + vb + x; vd = rotr<u64>(vd ^ va, 32);
+  vc = vc + vd; vb = rotr<u64>(vb ^ vc, 24);
+  va = va + vb + y; vd = rotr<u64>(vd ^ va, 16);
+  vc = vc + vd; vb = rotr<u64>(vb ^ vc, 63);
+  store<u64>(V + (a << 3), va); store<u64>(V + (b << 3), vb); store<u64>(V + (c << 3), vc); store<u64>(V + (d << 3), vd);
+}
+
+function blake2bCompress(st: usize, blk: usize, t: u64, last: bool): void {
+  for (let i: usize = 0; i < 8; i++) {
+    store<u64>(V + (i << 3), load<u64>(st + (i << 3)));
+    store<u64>(V + ((i + 8) << 3), load<u64>(BLAKE2B_IV + (i << 3)));
+  }
+  // 128-bit counter: inputs here never exceed 2^64 bytes, so the high word stays 0.
+  store<u64>(V + (12 << 3), load<u64>(V + (12 << 3)) ^ t);
+  if (last) store<u64>(V + (14 << 3), ~load<u64>(V + (14 << 3)));
+  for (let r: usize = 0; r < 12; r++) {
+    const s = BLAKE2B_SIGMA + (r << 4);
+    G(0, 4, 8, 12, load<u64>(blk + (<usize>load<u8>(s, 0) << 3)), load<u64>(blk + (<usize>load<u8>(s, 1) << 3)));
+    G(1, 5, 9, 13, load<u64>(blk + (<usize>load<u8>(s, 2) << 3)), load<u64>(blk + (<usize>load<u8>(s, 3) << 3)));
+    G(2, 6, 10, 14, load<u64>(blk + (<usize>load<u8>(s, 4) << 3)), load<u64>(blk + (<usize>load<u8>(s, 5) << 3)));
+    G(3, 7, 11, 15, load<u64>(blk + (<usize>load<u8>(s, 6) << 3)), load<u64>(blk + (<usize>load<u8>(s, 7) << 3)));
+    G(0, 5, 10, 15, load<u64>(blk + (<usize>load<u8>(s, 8) << 3)), load<u64>(blk + (<usize>load<u8>(s, 9) << 3)));
+    G(1, 6, 11, 12, load<u64>(blk + (<usize>load<u8>(s, 10) << 3)), load<u64>(blk + (<usize>load<u8>(s, 11) << 3)));
+    G(2, 7, 8, 13, load<u64>(blk + (<usize>load<u8>(s, 12) << 3)), load<u64>(blk + (<usize>load<u8>(s, 13) << 3)));
+    G(3, 4, 9, 14, load<u64>(blk + (<usize>load<u8>(s, 14) << 3)), load<u64>(blk + (<usize>load<u8>(s, 15) << 3)));
+  }
+  for (let i: usize = 0; i < 8; i++) {
+    store<u64>(st + (i << 3), load<u64>(st + (i << 3)) ^ load<u64>(V + (i << 3)) ^ load<u64>(V + ((i + 8) << 3)));
+  }
+}
+
+// ---------------------------------------------------------------- Merkle-Damgard streaming (SHA-1, MD5, SHA-256)
+
+function digestSize(alg: i32): i32 {
+  if (alg == ALG_SHA1) return 20;
+  if (alg == ALG_MD5) return 16;
+  if (alg == ALG_SHA256) return 32;
+  return 64;
+}
+
+function mdCompress(alg: i32, st: usize, blk: usize): void {
+  if (alg == ALG_SHA256) sha256Compress(st, blk);
+  else if (alg == ALG_SHA1) sha1Compress(st, blk);
+  else md5Compress(st, blk);
+}
+
+function mdInit(ctx: usize, alg: i32): void {
+  if (alg == ALG_SHA256) {
+    store<u32>(ctx, 0x6a09e667); store<u32>(ctx, 0xbb67ae85, 4); store<u32>(ctx, 0x3c6ef372, 8); store<u32>(ctx, 0xa54ff53a, 12);
+    store<u32>(ctx, 0x510e527f, 16); store<u32>(ctx, 0x9b05688c, 20); store<u32>(ctx, 0x1f83d9ab, 24); store<u32>(ctx, 0x5be0cd19, 28);
+  } else {
+    // SHA-1 and MD5 share the first four initial words (FIPS 180-4 5.3.1, RFC 1321 3.3).
+    store<u32>(ctx, 0x67452301); store<u32>(ctx, 0xefcdab89, 4); store<u32>(ctx, 0x98badcfe, 8); store<u32>(ctx, 0x10325476, 12);
+    store<u32>(ctx, 0xc3d2e1f0, 16);
+  }
+  store<u64>(ctx + CTX_TOTAL, 0);
+  store<u32>(ctx + CTX_BUFFERED, 0);
+  store<i32>(ctx + CTX_ALG, alg);
+}
+
+function mdUpdate(ctx: usize, p: usize, len: usize): void {
+  const alg = load<i32>(ctx + CTX_ALG);
+  let buffered = <usize>load<u32>(ctx + CTX_BUFFERED);
+  store<u64>(ctx + CTX_TOTAL, load<u64>(ctx + CTX_TOTAL) + <u64>len);
+  if (buffered > 0) {
+    let fill: usize = 64 - buffered;
+    if (fill > len) fill = len;
+    memory.copy(ctx + CTX_BUF + buffered, p, fill);
+    buffered += fill; p += fill; len -= fill;
+    if (buffered == 64) { mdCompress(alg, ctx, ctx + CTX_BUF); buffered = 0; }
+  }
+  while (len >= 64) { mdCompress(alg, ctx, p); p += 64; len -= 64; }
+  if (len > 0) { memory.copy(ctx + CTX_BUF, p, len); buffered = len; }
+  store<u32>(ctx + CTX_BUFFERED, <u32>buffered);
+}
+
+function mdFinal(ctx: usize, out: usize): void {
+  const alg = load<i32>(ctx + CTX_ALG);
+  let buffered = <usize>load<u32>(ctx + CTX_BUFFERED);
+  const bits = load<u64>(ctx + CTX_TOTAL) << 3;
+  const buf = ctx + CTX_BUF;
+  store<u8>(buf + buffered, 0x80);
+  buffered++;
+  if (buffered > 56) {
+    memory.fill(buf + buffered, 0, 64 - buffered);
+    mdCompress(alg, ctx, buf);
+    buffered = 0;
+  }
+  memory.fill(buf + buffered, 0, 56 - buffered);
+  if (alg == ALG_MD5) store<u64>(buf + 56, bits);
+  else store<u64>(buf + 56, bswap<u64>(bits));
+  mdCompress(alg, ctx, buf);
+  const words = <usize>(digestSize(alg) >> 2);
+  for (let i: usize = 0; i < words; i++) {
+    const w = load<u32>(ctx + (i << 2));
+    store<u32>(out + (i << 2), alg == ALG_MD5 ? w : bswap<u32>(w));
+  }
+}
+
+// ---------------------------------------------------------------- BLAKE2b streaming
+
+/** Key comes from `key` (keyLen <= 64), salt from SALT, digest length 64. */
+function blakeInit(ctx: usize, key: usize, keyLen: usize): void {
+  for (let i: usize = 0; i < 8; i++) store<u64>(ctx + (i << 3), load<u64>(BLAKE2B_IV + (i << 3)));
+  // Parameter block (RFC 7693 2.5): digest length, key length, fanout 1, depth 1; salt at bytes 32..47.
+  store<u64>(ctx, load<u64>(ctx) ^ (0x01010000 | (<u64>keyLen << 8) | 64));
+  store<u64>(ctx + 32, load<u64>(ctx + 32) ^ load<u64>(SALT));
+  store<u64>(ctx + 40, load<u64>(ctx + 40) ^ load<u64>(SALT, 8));
+  store<u64>(ctx + CTX_TOTAL, 0);
+  store<i32>(ctx + CTX_ALG, ALG_BLAKE2B);
+  if (keyLen > 0) {
+    memory.fill(ctx + CTX_BUF, 0, 128);
+    memory.copy(ctx + CTX_BUF, key, keyLen);
+    store<u32>(ctx + CTX_BUFFERED, 128);
+  } else {
+    store<u32>(ctx + CTX_BUFFERED, 0);
+  }
+}
+
+function blakeUpdate(ctx: usize, p: usize, len: usize): void {
+  let buffered = <usize>load<u32>(ctx + CTX_BUFFERED);
+  let t = load<u64>(ctx + CTX_TOTAL);
+  while (len > 0) {
+    // The final block must be compressed with the last flag, so a full
+    // buffer is only flushed once more input is known to follow.
+    if (buffered == 128) {
+      t += 128;
+      blake2bCompress(ctx, ctx + CTX_BUF, t, false);
+      buffered = 0;
+    }
+    let fill: usize = 128 - buffered;
+    if (fill > len) fill = len;
+    memory.copy(ctx + CTX_BUF + buffered, p, fill);
+    buffered += fill; p += fill; len -= fill;
+  }
+  store<u64>(ctx + CTX_TOTAL, t);
+  store<u32>(ctx + CTX_BUFFERED, <u32>buffered);
+}
+
+function blakeFinal(ctx: usize, out: usize): void {
+  const buffered = <usize>load<u32>(ctx + CTX_BUFFERED);
+  const t = load<u64>(ctx + CTX_TOTAL) + <u64>buffered;
+  memory.fill(ctx + CTX_BUF + buffered, 0, 128 - buffered);
+  blake2bCompress(ctx, ctx + CTX_BUF, t, true);
+  memory.copy(out, ctx, 64);
+}
+
+// ---------------------------------------------------------------- streaming API (CTX)
+
+/** Starts an unkeyed SHA-1/MD5/SHA-256 stream. */
+export function hashInit(alg: i32): void { mdInit(CTX, alg); }
+
+/** Feeds `len` bytes from the input region into the active stream (any algorithm). */
+export function hashUpdate(len: i32): void {
+  if (load<i32>(CTX + CTX_ALG) == ALG_BLAKE2B) blakeUpdate(CTX, IN, <usize>len);
+  else mdUpdate(CTX, IN, <usize>len);
+}
+
+/** Finishes the active stream; the digest lands at the start of the output region. Returns its size. */
+export function hashFinal(): i32 {
+  const alg = load<i32>(CTX + CTX_ALG);
+  if (alg == ALG_BLAKE2B) { blakeFinal(CTX, OUT); return 64; }
+  mdFinal(CTX, OUT);
+  return digestSize(alg);
+}
+
+/** Starts a BLAKE2b-512 stream with the key in `slot` and the salt in the salt region. */
+export function blake2bInit(slot: i32): void {
+  const s = BLAKE_SLOTS + <usize>(slot * BLAKE_SLOT_SIZE);
+  blakeInit(CTX, s, <usize>load<u32>(s, 64));
+}
+
+// ---------------------------------------------------------------- HMAC
+
+/**
+ * Prepares HMAC key `slot` for `alg` from `keyLen` key bytes in the input
+ * region: hashes the key if longer than the block (RFC 2104 section 2),
+ * then stores the chaining states after key^ipad and key^opad.
+ */
+export function hmacSetKey(alg: i32, slot: i32, keyLen: i32): void {
+  const s = HMAC_SLOTS + <usize>(slot * HMAC_SLOT_SIZE);
+  memory.fill(TMP, 0, 64);
+  if (keyLen > 64) {
+    mdInit(WORK, alg);
+    mdUpdate(WORK, IN, <usize>keyLen);
+    mdFinal(WORK, TMP);
+  } else {
+    memory.copy(TMP, IN, <usize>keyLen);
+  }
+  for (let i: usize = 0; i < 64; i++) store<u8>(TMP + i, load<u8>(TMP + i) ^ 0x36);
+  mdInit(WORK, alg);
+  mdCompress(alg, WORK, TMP);
+  memory.copy(s, WORK, 64);
+  for (let i: usize = 0; i < 64; i++) store<u8>(TMP + i, load<u8>(TMP + i) ^ (0x36 ^ 0x5c));
+  mdInit(WORK, alg);
+  mdCompress(alg, WORK, TMP);
+  memory.copy(s + 64, WORK, 64);
+  store<i32>(s + 128, alg);
+}
+
+function hmacStart(ctx: usize, s: usize): void {
+  const alg = load<i32>(s + 128);
+  memory.copy(ctx, s, 64);
+  store<u64>(ctx + CTX_TOTAL, 64);
+  store<u32>(ctx + CTX_BUFFERED, 0);
+  store<i32>(ctx + CTX_ALG, alg);
+}
+
+function hmacFinish(ctx: usize, s: usize, out: usize): void {
+  const alg = load<i32>(s + 128);
+  const size = <usize>digestSize(alg);
+  mdFinal(ctx, TMP + 64);
+  memory.copy(ctx, s + 64, 64);
+  store<u64>(ctx + CTX_TOTAL, 64);
+  store<u32>(ctx + CTX_BUFFERED, 0);
+  mdUpdate(ctx, TMP + 64, size);
+  mdFinal(ctx, out);
+}
+
+/** Starts a streaming HMAC with prepared key `slot`; feed with hashUpdate, finish with hmacFinal. */
+export function hmacInit(slot: i32): void {
+  hmacStart(CTX, HMAC_SLOTS + <usize>(slot * HMAC_SLOT_SIZE));
+}
+
+/** Finishes the streaming HMAC of `slot`; the tag lands at the output region. Returns its size. */
+export function hmacFinal(slot: i32): i32 {
+  const s = HMAC_SLOTS + <usize>(slot * HMAC_SLOT_SIZE);
+  hmacFinish(CTX, s, OUT);
+  return digestSize(load<i32>(s + 128));
+}
+
+// ---------------------------------------------------------------- batch API
+
+/** Unkeyed digests of `count` messages (input region, OFFSETS); outputs at stride digest size. */
+export function hashBatch(alg: i32, count: i32): void {
+  const size = <usize>digestSize(alg);
+  for (let i: usize = 0; i < <usize>count; i++) {
+    const start = <usize>load<u32>(OFFSETS + (i << 2));
+    const end = <usize>load<u32>(OFFSETS + ((i + 1) << 2));
+    mdInit(WORK, alg);
+    mdUpdate(WORK, IN + start, end - start);
+    mdFinal(WORK, OUT + i * size);
+  }
+}
+
+/** HMAC tags of `count` messages with prepared key `slot`; outputs at stride digest size. */
+export function hmacBatch(slot: i32, count: i32): void {
+  const s = HMAC_SLOTS + <usize>(slot * HMAC_SLOT_SIZE);
+  const size = <usize>digestSize(load<i32>(s + 128));
+  for (let i: usize = 0; i < <usize>count; i++) {
+    const start = <usize>load<u32>(OFFSETS + (i << 2));
+    const end = <usize>load<u32>(OFFSETS + ((i + 1) << 2));
+    hmacStart(WORK, s);
+    mdUpdate(WORK, IN + start, end - start);
+    hmacFinish(WORK, s, OUT + i * size);
+  }
+}
+
+/** Big-endian integer value of `len` digest bytes, reduced mod `modulus`. */
+function digestMod(p: usize, len: usize, modulus: u64): u32 {
+  let r: u64 = 0;
+  for (let i: usize = 0; i < len; i++) r = ((r << 8) | <u64>load<u8>(p + i)) % modulus;
+  return <u32>r;
+}
+
+/**
+ * clkhash doubleHash for `count` tokens: writes the pair
+ * (int_be(HMAC-SHA1(key0, token)) mod L, int_be(HMAC-MD5(key1, token)) mod L)
+ * as two u32 per token. `modulus` must be in [1, 2^32).
+ */
+export function doubleHashBatch(sha1Slot: i32, md5Slot: i32, count: i32, modulus: u32): void {
+  const s1 = HMAC_SLOTS + <usize>(sha1Slot * HMAC_SLOT_SIZE);
+  const s2 = HMAC_SLOTS + <usize>(md5Slot * HMAC_SLOT_SIZE);
+  const m = <u64>modulus;
+  for (let i: usize = 0; i < <usize>count; i++) {
+    const start = <usize>load<u32>(OFFSETS + (i << 2));
+    const len = <usize>load<u32>(OFFSETS + ((i + 1) << 2)) - start;
+    hmacStart(WORK, s1);
+    mdUpdate(WORK, IN + start, len);
+    hmacFinish(WORK, s1, TMP);
+    store<u32>(OUT + (i << 3), digestMod(TMP, 20, m));
+    hmacStart(WORK, s2);
+    mdUpdate(WORK, IN + start, len);
+    hmacFinish(WORK, s2, TMP);
+    store<u32>(OUT + (i << 3) + 4, digestMod(TMP, 16, m));
+  }
+}
+
+/** Stores a BLAKE2b key (<= 64 bytes, from the input region) in `slot`. */
+export function blake2bSetKey(slot: i32, keyLen: i32): void {
+  const s = BLAKE_SLOTS + <usize>(slot * BLAKE_SLOT_SIZE);
+  memory.fill(s, 0, 64);
+  memory.copy(s, IN, <usize>keyLen);
+  store<u32>(s, <u32>keyLen, 64);
+}
+
+/**
+ * BLAKE2b-512 of `count` messages with the key in `slot` and the salt in the
+ * salt region; 64-byte outputs. The state after the key block is computed
+ * once per batch and reused for every non-empty message.
+ */
+export function blake2bBatch(slot: i32, count: i32): void {
+  const s = BLAKE_SLOTS + <usize>(slot * BLAKE_SLOT_SIZE);
+  const keyLen = <usize>load<u32>(s, 64);
+  blakeInit(BLAKE_PRE, s, keyLen);
+  if (keyLen > 0) {
+    blake2bCompress(BLAKE_PRE, BLAKE_PRE + CTX_BUF, 128, false);
+    store<u64>(BLAKE_PRE + CTX_TOTAL, 128);
+    store<u32>(BLAKE_PRE + CTX_BUFFERED, 0);
+  }
+  for (let i: usize = 0; i < <usize>count; i++) {
+    const start = <usize>load<u32>(OFFSETS + (i << 2));
+    const len = <usize>load<u32>(OFFSETS + ((i + 1) << 2)) - start;
+    if (len == 0 && keyLen > 0) {
+      // With a key and no message the key block itself is the last block.
+      blakeInit(WORK, s, keyLen);
+    } else {
+      memory.copy(WORK, BLAKE_PRE, CTX_SIZE);
+      blakeUpdate(WORK, IN + start, len);
+    }
+    blakeFinal(WORK, OUT + (i << 6));
+  }
+}
