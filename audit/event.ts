@@ -1,0 +1,145 @@
+/**
+ * Audit events: plain JSON objects, canonicalised with RFC 8785 (JCS) so the
+ * same event always hashes to the same leaf, whoever serialises it.
+ *
+ * Events carry identifiers, hashes and outcomes only, never raw personal data
+ * (see README.md, "Event shape"). `verificationEvent` builds the standard
+ * verification record and checks each field's shape so free text cannot slip
+ * in through it.
+ */
+import { canonicalize } from './jcs.js';
+import { PavilionError } from '../common/errors.js';
+import { leafHash } from './merkle/hash.js';
+
+/** Canonical events above this size are refused: an audit record is a few hundred bytes. */
+export const MAX_EVENT_BYTES = 64 * 1024;
+const MAX_DEPTH = 32;
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+function invalid(message: string): PavilionError {
+  return new PavilionError('EVENT_INVALID', message);
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Accepts only what JSON can represent exactly: null, booleans, finite
+ * numbers, well-formed strings, arrays and plain objects. Dates, Maps,
+ * class instances, undefined, functions, symbols, BigInt, cycles, sparse
+ * arrays and objects with a custom toJSON are refused, since RFC 8785 output
+ * for them would silently differ from what the caller holds.
+ */
+function assertPlainJson(value: unknown, path: string, depth: number, seen: Set<object>): void {
+  if (depth > MAX_DEPTH) throw invalid(`event nests deeper than ${MAX_DEPTH} levels`);
+  if (value === null || typeof value === 'boolean') return;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw invalid(`${path} is not a finite number`);
+    return;
+  }
+  if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value)) throw invalid(`${path} is not valid Unicode`);
+    return;
+  }
+  if (typeof value !== 'object') throw invalid(`${path} is a ${typeof value}, not JSON`);
+  if (seen.has(value)) throw invalid(`${path} is a cycle`);
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value)) throw invalid(`${path}[${i}] is a hole`);
+      assertPlainJson(value[i], `${path}[${i}]`, depth + 1, seen);
+    }
+  } else {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) throw invalid(`${path} is not a plain object`);
+    if (Object.getOwnPropertySymbols(value).length > 0) throw invalid(`${path} has symbol keys`);
+    if ('toJSON' in value) throw invalid(`${path} has a toJSON method`);
+    for (const key of Object.keys(value)) {
+      if (LONE_SURROGATE.test(key)) throw invalid(`${path} has a key that is not valid Unicode`);
+      const desc = Object.getOwnPropertyDescriptor(value, key)!;
+      if (!('value' in desc)) throw invalid(`${path} has an accessor property`);
+      assertPlainJson(desc.value, `${path}.${key.length <= 64 ? key : '…'}`, depth + 1, seen);
+    }
+  }
+  seen.delete(value);
+}
+
+/** RFC 8785 canonical JSON of a plain JSON object, or EVENT_INVALID. */
+export function canonicalEvent(event: unknown): string {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) throw invalid('an audit event must be a JSON object');
+  assertPlainJson(event, 'event', 0, new Set());
+  const text = canonicalize(event);
+  if (typeof text !== 'string') throw invalid('event cannot be canonicalised');
+  if (Buffer.byteLength(text, 'utf8') > MAX_EVENT_BYTES) throw invalid(`canonical event exceeds ${MAX_EVENT_BYTES} bytes`);
+  return text;
+}
+
+/** RFC 9162 leaf hash of the canonical event bytes. */
+export function eventLeafHash(canonical: string): Uint8Array {
+  return leafHash(Buffer.from(canonical, 'utf8'));
+}
+
+// ---------------------------------------------------------------------------
+// The verification event (README.md, "Event shape").
+
+export type Decision = 'match' | 'no_match' | 'ambiguous';
+
+export interface VerificationEventFields {
+  /** Broker request id. */
+  requestId: string;
+  /** Relying party (client id / JWT subject), never a person. */
+  relyingParty: string;
+  dataset: string;
+  datasetVersion: string;
+  /** Keyed hash (hex or base64url) of the query CLK, never the CLK itself. */
+  queryHash: string;
+  decision: Decision;
+  /** Best Dice score in [0, 1]. */
+  score: number;
+  /** Names (not values) of the claims released to the relying party. */
+  releasedClaims: string[];
+  purpose: string;
+  policyDecisionId: string;
+  /** Authenticated caller that triggered the decision (service or user id). */
+  actor: string;
+  /** RFC 3339 UTC time; defaults to now. */
+  time?: string;
+}
+
+const ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
+const HASH = /^(?:[0-9a-f]{32,128}|[A-Za-z0-9_-]{22,172})$/;
+const CLAIM = /^[a-z][a-z0-9_]{0,63}$/;
+const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
+
+function field(ok: boolean, name: string): void {
+  if (!ok) throw invalid(`verification event field ${name} is malformed`);
+}
+
+/** Builds the standard verification event after checking every field's shape. */
+export function verificationEvent(f: VerificationEventFields): Record<string, JsonValue> {
+  for (const k of ['requestId', 'relyingParty', 'dataset', 'datasetVersion', 'purpose', 'policyDecisionId', 'actor'] as const) {
+    field(typeof f[k] === 'string' && ID.test(f[k]), k);
+  }
+  field(typeof f.queryHash === 'string' && HASH.test(f.queryHash), 'queryHash');
+  field(f.decision === 'match' || f.decision === 'no_match' || f.decision === 'ambiguous', 'decision');
+  field(typeof f.score === 'number' && Number.isFinite(f.score) && f.score >= 0 && f.score <= 1, 'score');
+  field(Array.isArray(f.releasedClaims) && f.releasedClaims.length <= 64 && f.releasedClaims.every((c) => typeof c === 'string' && CLAIM.test(c)), 'releasedClaims');
+  const time = f.time ?? new Date().toISOString();
+  field(typeof time === 'string' && RFC3339_UTC.test(time), 'time');
+  return {
+    type: 'verification',
+    v: 1,
+    request_id: f.requestId,
+    relying_party: f.relyingParty,
+    dataset: f.dataset,
+    dataset_version: f.datasetVersion,
+    query_hash: f.queryHash,
+    decision: f.decision,
+    score: f.score,
+    released_claims: [...new Set(f.releasedClaims)].sort(),
+    purpose: f.purpose,
+    policy_decision_id: f.policyDecisionId,
+    actor: f.actor,
+    time,
+  };
+}

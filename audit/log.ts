@@ -1,0 +1,466 @@
+/**
+ * The verifiable audit log stored in Postgres: RFC 9162 tree, group-committed
+ * appends, signed C2SP checkpoints, proofs and tlog-proof receipts.
+ *
+ * Storage (audit/schema.ts): leaves by gapless index, perfect-subtree hashes by
+ * (level, index) written once when each subtree completes, a single head row
+ * with the committed size and root, and signed checkpoints.
+ *
+ * Appends: `append` canonicalises and hashes the event in the caller's turn,
+ * then joins the next group commit (audit/group-commit.ts). A flush is one
+ * transaction: lock the head row, read the tree's right edge (cached between
+ * flushes of this process, re-read from O(log n) rows when another process
+ * moved the head), insert every leaf and every completed node with one
+ * `INSERT … SELECT FROM unnest(...)` per table, move the head, commit. The
+ * appends of the batch resolve only after COMMIT returns.
+ */
+import type postgres from 'postgres';
+import { PavilionError, isPavilionError } from '../common/errors.js';
+import type { Sql } from '../storage/postgres.js';
+import { migrate } from '../storage/postgres.js';
+import { signCheckpoint } from './checkpoint.js';
+import { canonicalEvent, eventLeafHash } from './event.js';
+import { GroupCommitter } from './group-commit.js';
+import {
+  nodesForConsistencyProof,
+  nodesForInclusionProof,
+  nodesForRoot,
+  consistencyProofFromSource,
+  inclusionProofFromSource,
+  rootFromSource,
+  sourceFromFetched,
+} from './merkle/assemble.js';
+import { appendToFrontier, type TreeNode } from './merkle/frontier.js';
+import { HASH_SIZE } from './merkle/hash.js';
+import { assertTreeSize, perfectSubtrees, type NodeId } from './merkle/ranges.js';
+import { generateSignerKey, parseSignerKey, type NoteSigner } from './note.js';
+import { encodeAnchorExtra, formatReceipt, verifyReceipt, type AnchorReference, type ReceiptSubject, type VerifiedReceipt } from './receipt.js';
+import { AUDIT_MIGRATIONS } from './schema.js';
+
+export const DEFAULT_ORIGIN = 'pavilion.local/audit';
+/** Batch cap: DESIGN.md measured ~256 as enough to saturate one connection; 512 leaves headroom for bursts. */
+export const DEFAULT_MAX_BATCH = 512;
+
+export interface OpenAuditLogOptions {
+  sql: Sql;
+  /** Log identity: first line of every checkpoint and the signer key name when generated. */
+  origin?: string;
+  /**
+   * Ed25519 signer key(s) as Go note strings `PRIVATE+KEY+<name>+<id>+<key>`.
+   * The first is the log's primary key; every key listed signs each
+   * checkpoint (key rotation: list new and old during the overlap). Absent →
+   * a key generated on first start, stored in table audit_signing_keys.
+   */
+  signerKey?: string | string[];
+  /** Sign a checkpoint every `leaves` new leaves and/or every `ms` when the tree grew. */
+  checkpointEvery?: { leaves?: number; ms?: number };
+  /** Most appends per transaction (default 512). */
+  maxBatch?: number;
+  /** Optional linger for a fuller batch when the connection is free (default 0: none). */
+  maxWaitMs?: number;
+  /** Appends allowed to wait before AUDIT_OVERLOADED (default 100 000). */
+  maxQueued?: number;
+  /** Called with background checkpoint failures (the timer trigger has no caller to tell). */
+  onBackgroundError?: (err: unknown) => void;
+}
+
+export interface AppendResult {
+  index: number;
+  leafHash: Uint8Array;
+}
+
+export interface AuditEntry {
+  index: number;
+  leafHash: Uint8Array;
+  /** The RFC 8785 canonical JSON exactly as hashed into the leaf. */
+  event: string;
+}
+
+export interface StoredCheckpoint {
+  size: number;
+  root: Uint8Array;
+  /** The signed note (C2SP signed-note over a C2SP tlog-checkpoint body). */
+  note: string;
+  createdAt: Date;
+}
+
+interface PreparedEntry {
+  canonical: string;
+  leafHash: Uint8Array;
+}
+
+type Queryable = Sql | postgres.TransactionSql;
+
+function storageError(err: unknown, what: string): PavilionError {
+  if (isPavilionError(err)) return err;
+  // Driver messages can quote row values (event text); keep only the SQLSTATE.
+  const code = (err as { code?: string }).code ?? 'unknown';
+  return new PavilionError('AUDIT_UNAVAILABLE', `${what} failed (${code})`, 503, { cause: err });
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function concatHashes(hashes: readonly Uint8Array[]): Buffer {
+  const out = Buffer.allocUnsafe(hashes.length * HASH_SIZE);
+  hashes.forEach((h, i) => out.set(h, i * HASH_SIZE));
+  return out;
+}
+
+function hashBytes(value: unknown): Uint8Array {
+  const b = value as Buffer;
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export class AuditLog {
+  readonly origin: string;
+  /** The primary verifier key string `<name>+<id>+<base64>` to publish. */
+  readonly verifierKey: string;
+  /** Verifier keys of every configured signer (primary first). */
+  readonly verifierKeys: string[];
+
+  private readonly sql: Sql;
+  private readonly signers: NoteSigner[];
+  private readonly committer: GroupCommitter<PreparedEntry, AppendResult>;
+  private readonly checkpointLeaves: number | undefined;
+  private readonly onBackgroundError: (err: unknown) => void;
+  private timer: NodeJS.Timeout | null = null;
+  /** This process's view of the right edge after its last commit; null = re-read under the lock. */
+  private edge: { size: number; frontier: TreeNode[] } | null = null;
+  private lastCheckpointSize = 0;
+  private checkpointing: Promise<StoredCheckpoint | null> | null = null;
+  private closed = false;
+
+  /** @internal use openAuditLog */
+  constructor(sql: Sql, origin: string, signers: NoteSigner[], opts: OpenAuditLogOptions, lastCheckpointSize: number) {
+    this.sql = sql;
+    this.origin = origin;
+    this.signers = signers;
+    this.verifierKeys = signers.map((s) => s.verifierKey);
+    this.verifierKey = this.verifierKeys[0]!;
+    this.lastCheckpointSize = lastCheckpointSize;
+    this.checkpointLeaves = opts.checkpointEvery?.leaves;
+    this.onBackgroundError = opts.onBackgroundError ?? (() => {});
+    this.committer = new GroupCommitter((items) => this.flush(items), {
+      maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
+      maxWaitMs: opts.maxWaitMs ?? 0,
+      maxQueued: opts.maxQueued ?? 100_000,
+    });
+    const ms = opts.checkpointEvery?.ms;
+    if (ms !== undefined) {
+      this.timer = setInterval(() => {
+        this.maybeCheckpoint(1).catch((err) => this.onBackgroundError(err));
+      }, ms);
+      this.timer.unref();
+    }
+  }
+
+  /** Sizes of recent group-commit batches (newest last), for metrics. */
+  get recentBatchSizes(): readonly number[] {
+    return this.committer.batchSizes;
+  }
+
+  // ---------------------------------------------------------------- appends
+
+  /**
+   * Appends an event (a plain JSON object without raw PII, see README.md) and
+   * resolves once the transaction holding it has committed.
+   * Throws EVENT_INVALID for non-JSON input, AUDIT_UNAVAILABLE if the batch's
+   * transaction failed (the event is then NOT in the log), AUDIT_OVERLOADED,
+   * AUDIT_CLOSED.
+   */
+  append(event: object): Promise<AppendResult> {
+    let prepared: PreparedEntry;
+    try {
+      const canonical = canonicalEvent(event);
+      prepared = { canonical, leafHash: eventLeafHash(canonical) };
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.committer.submit(prepared);
+  }
+
+  private async flush(items: PreparedEntry[]): Promise<AppendResult[]> {
+    let committed: { start: number; size: number; frontier: TreeNode[] };
+    try {
+      committed = await this.sql.begin(async (tx) => {
+        const [head] = await tx`select size::text as size from audit_head where id for update`;
+        if (!head) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing', 500);
+        const start = Number(head.size);
+        const frontier = this.edge && this.edge.size === start ? this.edge.frontier : await this.loadFrontier(tx, start);
+        const grown = appendToFrontier(start, frontier, items.map((i) => i.leafHash));
+        const writes: Promise<unknown>[] = [
+          tx`
+            insert into audit_leaves (idx, leaf_hash, event)
+            select ${start}::bigint + t.ord - 1,
+                   substring(${concatHashes(items.map((i) => i.leafHash))}::bytea from ((t.ord - 1) * 32 + 1)::int for 32),
+                   t.ev
+            from unnest(${items.map((i) => i.canonical)}::text[]) with ordinality as t(ev, ord)`.execute(),
+          tx`update audit_head set size = ${grown.size}::bigint, root = ${toBuffer(grown.root)}, updated_at = now() where id`.execute(),
+        ];
+        if (grown.newNodes.length > 0) {
+          writes.push(
+            tx`
+              insert into audit_nodes (level, idx, hash)
+              select t.lvl, t.i, substring(${concatHashes(grown.newNodes.map((n) => n.hash))}::bytea from ((t.ord - 1) * 32 + 1)::int for 32)
+              from unnest(${grown.newNodes.map((n) => n.level)}::int2[], ${grown.newNodes.map((n) => String(n.index))}::int8[])
+                   with ordinality as t(lvl, i, ord)`.execute(),
+          );
+        }
+        // Sent together (pipelined on the transaction's connection): one round trip.
+        await Promise.all(writes);
+        return { start, size: grown.size, frontier: grown.frontier };
+      });
+    } catch (err) {
+      this.edge = null;
+      throw storageError(err, 'audit append');
+    }
+    this.edge = { size: committed.size, frontier: committed.frontier };
+    if (this.checkpointLeaves !== undefined && committed.size - this.lastCheckpointSize >= this.checkpointLeaves) {
+      this.maybeCheckpoint(this.checkpointLeaves).catch((err) => this.onBackgroundError(err));
+    }
+    return items.map((item, i) => ({ index: committed.start + i, leafHash: item.leafHash }));
+  }
+
+  private async loadFrontier(q: Queryable, size: number): Promise<TreeNode[]> {
+    const ids = perfectSubtrees(0, size);
+    const rows = await this.fetchNodes(q, ids);
+    const source = sourceFromFetched(rows);
+    return ids.map((id) => ({ ...id, hash: source(id.level, id.index) }));
+  }
+
+  /** One round trip for any set of stored subtrees: leaves for level 0, nodes above. */
+  private async fetchNodes(q: Queryable, ids: readonly NodeId[]): Promise<TreeNode[]> {
+    if (ids.length === 0) return [];
+    const leafIdx = ids.filter((id) => id.level === 0).map((id) => String(id.index));
+    const upper = ids.filter((id) => id.level > 0);
+    const rows = await q`
+      select 0 as level, idx::text as idx, leaf_hash as hash from audit_leaves where idx = any(${leafIdx}::int8[])
+      union all
+      select n.level::int, n.idx::text, n.hash
+      from audit_nodes n
+      join unnest(${upper.map((id) => id.level)}::int2[], ${upper.map((id) => String(id.index))}::int8[]) as t(lvl, i)
+        on n.level = t.lvl and n.idx = t.i`;
+    return rows.map((r) => ({ level: Number(r.level), index: Number(r.idx), hash: hashBytes(r.hash) }));
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** Committed tree size. */
+  async size(): Promise<number> {
+    try {
+      const [head] = await this.sql`select size::text as size from audit_head where id`;
+      return Number(head!.size);
+    } catch (err) {
+      throw storageError(err, 'audit read');
+    }
+  }
+
+  private async checkSize(size: number, what: string): Promise<void> {
+    assertTreeSize(size, what);
+    if (size > (await this.size())) throw new PavilionError('SIZE_INVALID', `${what} exceeds the committed tree size`);
+  }
+
+  /** Root at `size` (default: the committed size), from O(log n) stored nodes. */
+  async root(size?: number): Promise<Uint8Array> {
+    if (size === undefined) {
+      const [head] = await this.sql`select root from audit_head where id`.catch((err) => {
+        throw storageError(err, 'audit read');
+      });
+      return hashBytes(head!.root);
+    }
+    await this.checkSize(size, 'tree size');
+    const rows = await this.fetchNodes(this.sql, nodesForRoot(size)).catch((err) => {
+      throw storageError(err, 'audit read');
+    });
+    return rootFromSource(size, sourceFromFetched(rows));
+  }
+
+  async entry(index: number): Promise<AuditEntry> {
+    assertTreeSize(index, 'leaf index');
+    const rows = await this.sql`select leaf_hash, event from audit_leaves where idx = ${index}::bigint`.catch((err) => {
+      throw storageError(err, 'audit read');
+    });
+    if (rows.length === 0) throw new PavilionError('ENTRY_NOT_FOUND', 'no audit entry at that index', 404);
+    return { index, leafHash: hashBytes(rows[0]!.leaf_hash), event: rows[0]!.event as string };
+  }
+
+  async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
+    await this.checkSize(size, 'tree size');
+    const ids = nodesForInclusionProof(index, size);
+    const rows = await this.fetchNodes(this.sql, ids).catch((err) => {
+      throw storageError(err, 'audit read');
+    });
+    return inclusionProofFromSource(index, size, sourceFromFetched(rows));
+  }
+
+  /** Finds the first leaf with this hash below `size` and proves it. */
+  async inclusionProofByLeafHash(leafHash: Uint8Array, size: number): Promise<{ index: number; proof: Uint8Array[] }> {
+    if (!(leafHash instanceof Uint8Array) || leafHash.length !== HASH_SIZE) throw new PavilionError('HASH_LENGTH', 'leaf hash must be 32 bytes');
+    await this.checkSize(size, 'tree size');
+    const rows = await this.sql`
+      select idx::text as idx from audit_leaves where leaf_hash = ${toBuffer(leafHash)} and idx < ${size}::bigint order by idx limit 1`.catch(
+      (err) => {
+        throw storageError(err, 'audit read');
+      },
+    );
+    if (rows.length === 0) throw new PavilionError('ENTRY_NOT_FOUND', 'no audit entry with that leaf hash in the tree of that size', 404);
+    const index = Number(rows[0]!.idx);
+    return { index, proof: await this.inclusionProof(index, size) };
+  }
+
+  async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
+    await this.checkSize(to, 'second tree size');
+    const ids = nodesForConsistencyProof(from, to);
+    const rows = await this.fetchNodes(this.sql, ids).catch((err) => {
+      throw storageError(err, 'audit read');
+    });
+    return consistencyProofFromSource(from, to, sourceFromFetched(rows));
+  }
+
+  // ---------------------------------------------------------------- checkpoints
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | null> {
+    const rows = await this.sql`select size::text as size, root, note, created_at from audit_checkpoints order by size desc limit 1`.catch((err) => {
+      throw storageError(err, 'audit read');
+    });
+    return rows.length === 0 ? null : toStoredCheckpoint(rows[0]!);
+  }
+
+  async checkpointAt(size: number): Promise<StoredCheckpoint | null> {
+    assertTreeSize(size, 'tree size');
+    const rows = await this.sql`select size::text as size, root, note, created_at from audit_checkpoints where size = ${size}::bigint`.catch((err) => {
+      throw storageError(err, 'audit read');
+    });
+    return rows.length === 0 ? null : toStoredCheckpoint(rows[0]!);
+  }
+
+  /**
+   * Signs a checkpoint for the committed head now, unless one exists for that
+   * size already (then returns it). The first call on an empty log signs size 0.
+   */
+  async checkpoint(): Promise<StoredCheckpoint> {
+    const cp = await this.maybeCheckpoint(0, true);
+    return cp ?? (await this.latestCheckpoint())!;
+  }
+
+  /** Signs the head if it grew by at least `minGrowth` since the last checkpoint. One at a time. */
+  private maybeCheckpoint(minGrowth: number, force = false): Promise<StoredCheckpoint | null> {
+    if (this.checkpointing) {
+      // A forced caller must see a checkpoint covering the head it asked about.
+      return force ? this.checkpointing.then(() => this.maybeCheckpoint(minGrowth, force)) : this.checkpointing;
+    }
+    this.checkpointing = this.signHead(minGrowth, force).finally(() => {
+      this.checkpointing = null;
+    });
+    return this.checkpointing;
+  }
+
+  private async signHead(minGrowth: number, force: boolean): Promise<StoredCheckpoint | null> {
+    try {
+      const [head] = await this.sql`select size::text as size, root from audit_head where id`;
+      const size = Number(head!.size);
+      const existing = await this.checkpointAt(size);
+      if (existing) {
+        this.lastCheckpointSize = Math.max(this.lastCheckpointSize, size);
+        return existing;
+      }
+      const latest = await this.latestCheckpoint();
+      const last = latest?.size ?? 0;
+      this.lastCheckpointSize = Math.max(this.lastCheckpointSize, last);
+      if (!force && (size - last < Math.max(1, minGrowth) || size <= last)) return null;
+      if (latest && size < latest.size) return latest; // another process signed a larger head meanwhile
+      const root = hashBytes(head!.root);
+      const note = signCheckpoint({ origin: this.origin, size, root }, this.signers);
+      // Several processes may sign the same head: identical size and root, so
+      // the first insert wins and the others read it back.
+      await this.sql`
+        insert into audit_checkpoints (size, root, note) values (${size}::bigint, ${toBuffer(root)}, ${note})
+        on conflict (size) do nothing`;
+      this.lastCheckpointSize = Math.max(this.lastCheckpointSize, size);
+      return await this.checkpointAt(size);
+    } catch (err) {
+      throw storageError(err, 'checkpoint signing');
+    }
+  }
+
+  // ---------------------------------------------------------------- receipts
+
+  /**
+   * A C2SP tlog-proof receipt for the leaf at `index`, against the latest
+   * checkpoint, or with `anchor`, against the checkpoint of the anchored size
+   * (and the anchor reference in the `extra` line). RECEIPT_NOT_READY (409)
+   * until a checkpoint covers the leaf.
+   */
+  async receipt(index: number, opts: { anchor?: AnchorReference } = {}): Promise<string> {
+    assertTreeSize(index, 'leaf index');
+    const extra = opts.anchor ? encodeAnchorExtra(opts.anchor) : undefined;
+    const cp = opts.anchor ? await this.checkpointAt(opts.anchor.size) : await this.latestCheckpoint();
+    if (!cp) {
+      throw opts.anchor
+        ? new PavilionError('CHECKPOINT_NOT_FOUND', 'no checkpoint was signed at the anchored tree size', 404)
+        : new PavilionError('RECEIPT_NOT_READY', 'no checkpoint has been signed yet', 409);
+    }
+    if (index >= cp.size) throw new PavilionError('RECEIPT_NOT_READY', 'the entry is not covered by a signed checkpoint yet', 409);
+    const proof = await this.inclusionProof(index, cp.size);
+    return formatReceipt({ index, proof, checkpointNote: cp.note, ...(extra ? { extra } : {}) });
+  }
+
+  /** verifyReceipt with this log's own verifier keys and origin. */
+  verifyReceipt(text: string, subject: ReceiptSubject): VerifiedReceipt {
+    return verifyReceipt(text, this.verifierKeys, subject, { origin: this.origin });
+  }
+
+  /** Stops the checkpoint timer and waits for every pending append to commit. Does not close `sql`. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.committer.close();
+    if (this.checkpointing) await this.checkpointing.catch(() => {});
+  }
+}
+
+function toStoredCheckpoint(row: postgres.Row): StoredCheckpoint {
+  return { size: Number(row.size), root: hashBytes(row.root), note: row.note as string, createdAt: row.created_at as Date };
+}
+
+/**
+ * Applies the audit migrations, loads or creates the signer key, and returns
+ * the log. Safe to call from several processes against one database.
+ */
+export async function openAuditLog(opts: OpenAuditLogOptions): Promise<AuditLog> {
+  const origin = opts.origin ?? DEFAULT_ORIGIN;
+  if (typeof origin !== 'string' || origin.length === 0 || /[\n\u0000-\u001f]/.test(origin)) {
+    throw new PavilionError('CONFIG_INVALID', 'audit origin must be a non-empty single line');
+  }
+  const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 8192) throw new PavilionError('CONFIG_INVALID', 'maxBatch must be an integer in 1..8192');
+  const every = opts.checkpointEvery ?? {};
+  if (every.leaves !== undefined && (!Number.isInteger(every.leaves) || every.leaves < 1)) throw new PavilionError('CONFIG_INVALID', 'checkpointEvery.leaves must be a positive integer');
+  if (every.ms !== undefined && (!Number.isFinite(every.ms) || every.ms < 10)) throw new PavilionError('CONFIG_INVALID', 'checkpointEvery.ms must be at least 10');
+  try {
+    await migrate(opts.sql, 'audit', AUDIT_MIGRATIONS);
+  } catch (err) {
+    throw storageError(err, 'audit migration');
+  }
+  const keyStrings = opts.signerKey === undefined ? [await loadOrCreateSignerKey(opts.sql, origin)] : [opts.signerKey].flat();
+  if (keyStrings.length === 0) throw new PavilionError('CONFIG_INVALID', 'at least one signer key is required');
+  const signers = keyStrings.map((k) => parseSignerKey(k));
+  const [latest] = await opts.sql`select coalesce(max(size), 0)::text as size from audit_checkpoints`;
+  return new AuditLog(opts.sql, origin, signers, opts, Number(latest!.size));
+}
+
+/** The generated key lives in audit_signing_keys; first process to start wins, the rest read it. */
+async function loadOrCreateSignerKey(sql: Sql, origin: string): Promise<string> {
+  try {
+    await sql`insert into audit_signing_keys (origin, signer_key) values (${origin}, ${generateSignerKey(origin)}) on conflict (origin) do nothing`;
+    const [row] = await sql`select signer_key from audit_signing_keys where origin = ${origin}`;
+    return row!.signer_key as string;
+  } catch (err) {
+    throw storageError(err, 'audit signer key');
+  }
+}
+

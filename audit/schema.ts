@@ -1,0 +1,56 @@
+/**
+ * The audit log's tables, applied through storage/postgres.ts `migrate`
+ * (component 'audit'). Append-only by contract: nothing here updates or
+ * deletes a leaf or node row; only the head row moves forward.
+ */
+export const AUDIT_MIGRATIONS: readonly string[] = [
+  `
+  -- One row: the committed tree size and root. Writers lock it (SELECT ... FOR
+  -- UPDATE) to assign indices, so several broker processes can append to one
+  -- database without duplicate or skipped indices.
+  create table audit_head (
+    id boolean primary key default true check (id),
+    size bigint not null check (size >= 0),
+    root bytea not null check (length(root) = 32),
+    updated_at timestamptz not null default now()
+  );
+  insert into audit_head (id, size, root)
+    values (true, 0, decode('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'));
+
+  -- Leaves: gapless 0-based index, RFC 9162 leaf hash, and the exact RFC 8785
+  -- bytes that were hashed (kept as text, not jsonb, which would reorder keys).
+  create table audit_leaves (
+    idx bigint primary key check (idx >= 0),
+    leaf_hash bytea not null check (length(leaf_hash) = 32),
+    event text not null,
+    created_at timestamptz not null default now()
+  );
+  create index audit_leaves_leaf_hash on audit_leaves (leaf_hash);
+
+  -- Perfect-subtree hashes above the leaves: (level L >= 1, index i) covers
+  -- leaves [i * 2^L, (i + 1) * 2^L). Written once, when the subtree completes,
+  -- so any proof or root reads O(log n) rows.
+  create table audit_nodes (
+    level smallint not null check (level between 1 and 63),
+    idx bigint not null check (idx >= 0),
+    hash bytea not null check (length(hash) = 32),
+    primary key (level, idx)
+  );
+
+  -- Signed C2SP checkpoints, one per tree size.
+  create table audit_checkpoints (
+    size bigint primary key check (size >= 0),
+    root bytea not null check (length(root) = 32),
+    note text not null,
+    created_at timestamptz not null default now()
+  );
+
+  -- The log's Ed25519 signer key (Go note PRIVATE+KEY+... string) when none is
+  -- configured: generated on first start, shared by every process of the log.
+  create table audit_signing_keys (
+    origin text primary key,
+    signer_key text not null,
+    created_at timestamptz not null default now()
+  );
+  `,
+];
