@@ -1,0 +1,151 @@
+/**
+ * Access-token verification for every request: Bearer header → verified
+ * Principal, or a 401 PavilionError with a stable code (see authErrors.ts).
+ *
+ * Checks, in jose's order: compact-JWS shape; `alg` in the allow-list (before
+ * any key is looked up, so `none` and HS*-with-a-public-key confusion never
+ * reach a verifier); `kid` present in the key set (remote sets are refetched
+ * once for an unknown kid); signature; `iss`, `aud`, `exp`, `nbf` with a small
+ * clock tolerance; `sub` and `exp` present.
+ *
+ * Verified tokens are cached (verifiedTokenCache.ts), and a hit still checks
+ * `exp` against the clock.
+ */
+import { jwtVerify, type JSONWebKeySet } from 'jose';
+import { PavilionError } from '../common/errors.js';
+import { authError, fromJoseError } from './authErrors.js';
+import { extractBearerToken } from './bearer.js';
+import { createKeySource } from './keySource.js';
+import { principalFromClaims, type Principal } from './principal.js';
+import { tokenCacheKey, VerifiedTokenCache } from './verifiedTokenCache.js';
+
+export interface VerifierOptions {
+  /** Expected `iss`. Without jwksUrl/localJwks, also the OIDC discovery base (OIDC_ISSUER). */
+  issuer?: string;
+  /** JWKS endpoint (JWKS_URL); skips discovery. */
+  jwksUrl?: string;
+  /** In-memory key set (the broker's local development issuer). */
+  localJwks?: JSONWebKeySet;
+  /** This broker's audience; tokens must list it in `aud`. */
+  audience: string;
+  /** Allowed signature algorithms; asymmetric only. Default ES256, RS256, EdDSA. */
+  algorithms?: string[];
+  /** Clock skew accepted on exp/nbf, seconds. Default 30. */
+  clockToleranceSec?: number;
+  /** Verified tokens kept (LRU). Default 10 000; 0 disables the cache. */
+  cacheSize?: number;
+  /**
+   * A cached token is fully re-verified after this long even if it has not
+   * expired, default 300 s. Bounds how long a key removed from the JWKS (a
+   * revoked signing key) keeps authorising tokens from the cache.
+   */
+  cacheMaxAgeSec?: number;
+  /** Minimum interval between remote JWKS refetches triggered by unknown kids. Default 30 000. */
+  jwksCooldownMs?: number;
+  /** Timeout for discovery and JWKS fetches. Default 5 000. */
+  fetchTimeoutMs?: number;
+  /** Clock in ms since the epoch (tests). Default Date.now. */
+  now?: () => number;
+}
+
+export interface Verifier {
+  verify(authorizationHeader: string | undefined): Promise<Principal>;
+  /** Number of verified tokens currently cached (for metrics). */
+  readonly cachedTokens: number;
+  /** Drops all cached verifications (e.g. after an operator revokes a key). */
+  clearCache(): void;
+}
+
+export const DEFAULT_ALGORITHMS: readonly string[] = ['ES256', 'RS256', 'EdDSA'];
+
+/**
+ * The only algorithms a JWKS-based verifier may accept: public-key
+ * signatures (RFC 7518 §3.1, RFC 8037). `none` is unsigned and HS* would
+ * turn a published public key into an HMAC secret anyone can sign with.
+ */
+const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([
+  'ES256', 'ES384', 'ES512',
+  'RS256', 'RS384', 'RS512',
+  'PS256', 'PS384', 'PS512',
+  'EdDSA', 'Ed25519',
+]);
+
+function configError(message: string): PavilionError {
+  return new PavilionError('IDENTITY_CONFIG_INVALID', message, 500);
+}
+
+function checkedAlgorithms(algorithms: readonly string[] | undefined): string[] {
+  const list = [...(algorithms ?? DEFAULT_ALGORITHMS)];
+  if (list.length === 0) throw configError('the algorithm allow-list is empty');
+  for (const alg of list) {
+    if (!ASYMMETRIC_ALGORITHMS.has(alg)) throw configError(`algorithm ${JSON.stringify(alg)} may not be used with a JWKS (asymmetric algorithms only)`);
+  }
+  return list;
+}
+
+export function createVerifier(opts: VerifierOptions): Verifier {
+  if (typeof opts.audience !== 'string' || opts.audience === '') throw configError('an audience is required');
+  if (opts.localJwks === undefined && opts.jwksUrl === undefined && opts.issuer === undefined) {
+    throw configError('one of issuer, jwksUrl or localJwks is required');
+  }
+  const algorithms = checkedAlgorithms(opts.algorithms);
+  const toleranceSec = opts.clockToleranceSec ?? 30;
+  if (!(toleranceSec >= 0 && toleranceSec <= 300)) throw configError('clockToleranceSec must be between 0 and 300');
+  const cacheMaxAgeMs = (opts.cacheMaxAgeSec ?? 300) * 1000;
+  const now = opts.now ?? Date.now;
+  const audience = opts.audience;
+  const cache = new VerifiedTokenCache(opts.cacheSize ?? 10_000);
+  const getKey = createKeySource({
+    issuer: opts.issuer,
+    jwksUrl: opts.jwksUrl,
+    localJwks: opts.localJwks,
+    jwksCooldownMs: opts.jwksCooldownMs,
+    fetchTimeoutMs: opts.fetchTimeoutMs,
+  });
+
+  async function verifyToken(token: string, nowMs: number): Promise<Principal> {
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, getKey, {
+        algorithms,
+        audience,
+        ...(opts.issuer !== undefined ? { issuer: opts.issuer } : {}),
+        clockTolerance: toleranceSec,
+        requiredClaims: ['sub', 'exp'],
+        currentDate: new Date(nowMs),
+      }));
+    } catch (err) {
+      throw fromJoseError(err);
+    }
+    const principal = principalFromClaims(payload, audience);
+    if (principal === undefined) throw authError('AUTH_MALFORMED', 'token sub or exp claim has an invalid type');
+    return principal;
+  }
+
+  return {
+    async verify(authorizationHeader) {
+      const token = extractBearerToken(authorizationHeader);
+      const nowMs = now();
+      const key = tokenCacheKey(token);
+      const hit = cache.get(key);
+      if (hit !== undefined) {
+        // Same rule jose applies on a full verify: expired once now > exp + tolerance.
+        if (nowMs / 1000 > hit.principal.expiresAt + toleranceSec) {
+          cache.delete(key);
+          throw authError('AUTH_EXPIRED', 'token has expired');
+        }
+        if (nowMs <= hit.recheckAfterMs) return hit.principal;
+        cache.delete(key);
+      }
+      const principal = await verifyToken(token, nowMs);
+      cache.set(key, { principal, recheckAfterMs: nowMs + cacheMaxAgeMs });
+      return principal;
+    },
+    get cachedTokens() {
+      return cache.size;
+    },
+    clearCache() {
+      cache.clear();
+    },
+  };
+}

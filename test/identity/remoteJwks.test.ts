@@ -1,0 +1,120 @@
+/**
+ * Verification against keys served over real HTTP (node:http on 127.0.0.1):
+ * JWKS_URL, OIDC discovery from the issuer (Keycloak's URL layout), key
+ * rotation through the unknown-kid refetch, the refetch cooldown, and the
+ * identity provider being unreachable.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PavilionError } from '../../common/errors.js';
+import { createVerifier, type Verifier } from '../../identity/index.js';
+import { startJwksServer, type JwksServer } from './jwksServer.js';
+import { AUDIENCE, makeKey, sign, standardClaims, type TestKey } from './tokens.js';
+
+let idp: JwksServer;
+let rsOld: TestKey;
+let rsNew: TestKey;
+
+beforeAll(async () => {
+  [rsOld, rsNew] = await Promise.all([makeKey('RS256', 'rs-2025'), makeKey('RS256', 'rs-2026')]);
+  idp = await startJwksServer({ keys: [rsOld.publicJwk] });
+});
+afterAll(async () => {
+  await idp?.close();
+});
+
+function claims(overrides: Record<string, unknown> = {}) {
+  return standardClaims({ iss: idp.issuer, ...overrides });
+}
+
+async function codeOf(v: Verifier, header: string): Promise<{ code: string; status: number }> {
+  try {
+    await v.verify(header);
+  } catch (err) {
+    expect(err).toBeInstanceOf(PavilionError);
+    const e = err as PavilionError;
+    return { code: e.code, status: e.status };
+  }
+  throw new Error('accepted');
+}
+
+describe('remote JWKS', () => {
+  it('RS256 via jwksUrl', async () => {
+    idp.jwks = { keys: [rsOld.publicJwk] };
+    const before = idp.jwksFetches;
+    const v = createVerifier({ issuer: idp.issuer, jwksUrl: idp.jwksUrl, audience: AUDIENCE });
+    const p = await v.verify(`Bearer ${await sign(rsOld, claims({ sub: 'bank-1' }))}`);
+    expect(p.subject).toBe('bank-1');
+    // The key set is cached: a second (different) token needs no fetch.
+    await v.verify(`Bearer ${await sign(rsOld, claims({ sub: 'bank-2' }))}`);
+    expect(idp.jwksFetches - before).toBe(1);
+    expect(idp.discoveryFetches).toBe(0);
+  });
+
+  it('RS256 via OIDC discovery from the issuer, Keycloak-shaped token', async () => {
+    idp.jwks = { keys: [rsOld.publicJwk] };
+    const v = createVerifier({ issuer: idp.issuer, audience: AUDIENCE });
+    const token = await sign(rsOld, claims({ roles: undefined, realm_access: { roles: ['rp', 'offline_access'] } }));
+    const p = await v.verify(`Bearer ${token}`);
+    expect([...p.roles]).toEqual(['rp']);
+    expect(idp.discoveryFetches).toBe(1);
+    await v.verify(`Bearer ${await sign(rsOld, claims({ sub: 'x' }))}`);
+    expect(idp.discoveryFetches).toBe(1); // discovery happens once
+  });
+
+  it('key rotation: a new kid is accepted after one refetch', async () => {
+    idp.jwks = { keys: [rsOld.publicJwk] };
+    const v = createVerifier({ issuer: idp.issuer, jwksUrl: idp.jwksUrl, audience: AUDIENCE, jwksCooldownMs: 0 });
+    await v.verify(`Bearer ${await sign(rsOld, claims())}`);
+    const afterFirst = idp.jwksFetches;
+    idp.jwks = { keys: [rsNew.publicJwk, rsOld.publicJwk] };
+    const p = await v.verify(`Bearer ${await sign(rsNew, claims({ sub: 'after-rotation' }))}`);
+    expect(p.subject).toBe('after-rotation');
+    expect(idp.jwksFetches - afterFirst).toBe(1);
+    // An unknown kid is refetched once and then rejected.
+    const stranger = await makeKey('RS256', 'rs-unknown');
+    const n = idp.jwksFetches;
+    expect(await codeOf(v, `Bearer ${await sign(stranger, claims())}`)).toEqual({ code: 'AUTH_UNKNOWN_KEY', status: 401 });
+    expect(idp.jwksFetches - n).toBe(1);
+  });
+
+  it('within the cooldown an unknown kid is rejected without hitting the IdP', async () => {
+    idp.jwks = { keys: [rsOld.publicJwk] };
+    const v = createVerifier({ issuer: idp.issuer, jwksUrl: idp.jwksUrl, audience: AUDIENCE }); // default 30 s cooldown
+    await v.verify(`Bearer ${await sign(rsOld, claims())}`);
+    const n = idp.jwksFetches;
+    const stranger = await makeKey('RS256', 'rs-random');
+    for (let i = 0; i < 5; i++) {
+      expect((await codeOf(v, `Bearer ${await sign(stranger, claims({ sub: `s${i}` }))}`)).code).toBe('AUTH_UNKNOWN_KEY');
+    }
+    expect(idp.jwksFetches).toBe(n);
+  });
+
+  it('issuer check still applies to remote keys', async () => {
+    idp.jwks = { keys: [rsOld.publicJwk] };
+    const v = createVerifier({ issuer: idp.issuer, jwksUrl: idp.jwksUrl, audience: AUDIENCE });
+    expect((await codeOf(v, `Bearer ${await sign(rsOld, claims({ iss: 'https://other.test' }))}`)).code).toBe('AUTH_ISSUER_INVALID');
+  });
+
+  it('a discovery document naming another issuer is refused (503, not a 401)', async () => {
+    idp.discoveryIssuer = 'https://attacker.test/realms/pavilion';
+    try {
+      const v = createVerifier({ issuer: idp.issuer, audience: AUDIENCE });
+      expect(await codeOf(v, `Bearer ${await sign(rsOld, claims())}`)).toEqual({ code: 'AUTH_KEYS_UNAVAILABLE', status: 503 });
+    } finally {
+      idp.discoveryIssuer = undefined;
+    }
+  });
+
+  it('an unreachable JWKS endpoint gives 503 AUTH_KEYS_UNAVAILABLE quickly', async () => {
+    const down = await startJwksServer({ keys: [] });
+    const url = down.jwksUrl;
+    const issuer = down.issuer;
+    await down.close();
+    const v = createVerifier({ issuer, jwksUrl: url, audience: AUDIENCE, fetchTimeoutMs: 2000 });
+    const t0 = performance.now();
+    expect(await codeOf(v, `Bearer ${await sign(rsOld, claims({ iss: issuer }))}`)).toEqual({ code: 'AUTH_KEYS_UNAVAILABLE', status: 503 });
+    const d = createVerifier({ issuer, audience: AUDIENCE, fetchTimeoutMs: 2000 });
+    expect(await codeOf(d, `Bearer ${await sign(rsOld, claims({ iss: issuer }))}`)).toEqual({ code: 'AUTH_KEYS_UNAVAILABLE', status: 503 });
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+});
