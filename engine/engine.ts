@@ -1,0 +1,442 @@
+/**
+ * The matching engine: a Piscina pool running the Dice kernels over datasets
+ * held once in shared WebAssembly memories (DESIGN.md "Pool"), plus batched
+ * CLK encoding in the same workers.
+ */
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { decodeFromWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
+import { comparePairs, compareCandidates, type Candidate, type Pair } from '../wasm/reference/dice.js';
+import { compileDiceModule, selectDiceKernel, type DiceKernelKind } from '../wasm/dice.js';
+import { DatasetVersion, type DatasetInfo, type DatasetInput } from './dataset.js';
+import { encoderKey } from './encoder-key.js';
+import { heapLayout, HEADER_PROBE_IN, HEADER_PROBE_OUT, MAX_QUERIES_PER_TASK, queriesPerTopKTask, SLOT_OUTPUT_BYTES, slotLayout } from './layout.js';
+import type { EngineTask, PairsResult, ProbeResult, WorkerInit } from './tasks.js';
+import { DEFAULT_MATCH_TOP_K, validateClk, validateConcatenatedClks, validateThreshold, validateTopK } from './validation.js';
+
+export type { DatasetInfo, DatasetInput } from './dataset.js';
+
+export interface EngineOptions {
+  /** Worker threads; default one per core (os.availableParallelism()). */
+  threads?: number;
+  /** Force the SIMD (true) or scalar (false) kernel; default: env PAVILION_WASM_SIMD, then detection. */
+  simd?: boolean;
+}
+
+export interface MatchCandidate {
+  index: number;
+  ref: string;
+  score: number;
+  claims?: Record<string, unknown>;
+}
+
+export interface MatchResult {
+  version: number;
+  candidates: MatchCandidate[];
+}
+
+export interface LinkOptions {
+  threshold: number;
+  /** Best k per query; default: every pair at or above the threshold. */
+  topK?: number;
+  /** Called after each finished task with comparisons done and total (queries × dataset size). */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface LinkPair {
+  query: number;
+  index: number;
+  score: number;
+}
+
+export interface LinkResult {
+  version: number;
+  pairs: LinkPair[];
+}
+
+export interface Engine {
+  readonly threads: number;
+  readonly kernel: DiceKernelKind;
+  loadDataset(id: string, data: DatasetInput): Promise<DatasetInfo>;
+  dropDataset(id: string): Promise<void>;
+  datasetInfo(id: string): DatasetInfo | undefined;
+  match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult>;
+  link(id: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult>;
+  encode(schema: unknown, secret: string | Uint8Array, rows: string[][]): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** Base filters per slice below which a single-query match is not split further (~0.3 ms of work). */
+const MIN_MATCH_SLICE = 32_768;
+/**
+ * Comparisons per link task: at least ~2.5 ms of work (a Piscina task costs
+ * 26–34 µs, DESIGN.md), at most ~20 ms so progress, cancellation and
+ * interleaved single matches stay responsive.
+ */
+const MIN_TASK_COMPARISONS = 1 << 18;
+const MAX_TASK_COMPARISONS = 1 << 21;
+/** Rows per encode task: ~20 ms at the ~50k records/s DESIGN.md measured for the wasm encoder. */
+const ENCODE_ROWS_PER_TASK = 1024;
+const PAIR_ENTRY_BYTES = 16;
+
+/**
+ * The worker entry. Under vitest or tsx this module is TypeScript source, so
+ * the worker is worker.ts and needs tsx's loader (`--import tsx`) in the
+ * worker thread, which does not inherit the parent's loader hooks. From the
+ * compiled dist/ tree it is plain worker.js and needs nothing.
+ */
+function workerEntry(): { filename: string; execArgv: string[] } {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const url = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url);
+  return { filename: fileURLToPath(url), execArgv: fromSource ? ['--import', 'tsx'] : [] };
+}
+
+const closedError = (): PavilionError => new PavilionError('ENGINE_CLOSED', 'the engine is closed', 503);
+
+export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
+  const threads = opts.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+    throw new PavilionError('ENGINE_OPTIONS_INVALID', 'threads must be an integer from 1 to 256');
+  }
+  const kind = selectDiceKernel(opts.simd);
+  const engine = new PoolEngine(threads, kind);
+  await engine.warmUp();
+  return engine;
+}
+
+export class PoolEngine implements Engine {
+  private readonly pool: Piscina;
+  private readonly datasets = new Map<string, DatasetVersion>();
+  private readonly lastVersion = new Map<string, number>();
+  private closed = false;
+
+  constructor(
+    readonly threads: number,
+    readonly kernel: DiceKernelKind,
+  ) {
+    const init: WorkerInit = { kind: this.kernel, module: compileDiceModule(this.kernel) };
+    const entry = workerEntry();
+    this.pool = new Piscina({
+      filename: entry.filename,
+      execArgv: entry.execArgv,
+      minThreads: threads,
+      maxThreads: threads,
+      // Workers hold per-dataset instances; never let them idle out.
+      idleTimeout: Number.POSITIVE_INFINITY,
+      concurrentTasksPerWorker: 1,
+      workerData: init,
+    });
+  }
+
+  /** Starts every worker (loading tsx and the worker module) before the first real request. */
+  async warmUp(): Promise<void> {
+    const probe = DatasetVersion.build('warm-up', 0, { refs: [''], clks: new Uint8Array(8), filterBits: 64 }, 1);
+    probe.use();
+    try {
+      await Promise.all(Array.from({ length: this.threads }, () => this.run<ProbeResult>({
+        type: 'probe', memoryId: probe.memoryId, memory: probe.memory, write: 0, holdMs: 5,
+      })));
+    } finally {
+      probe.release();
+      probe.retire();
+    }
+  }
+
+  private async run<T>(task: EngineTask): Promise<T> {
+    if (this.closed) throw closedError();
+    try {
+      return (await this.pool.run(task)) as T;
+    } catch (err) {
+      if (this.closed) throw closedError();
+      const decoded = decodeFromWorkerBoundary(err);
+      if (isPavilionError(decoded)) throw decoded;
+      throw new PavilionError('ENGINE_INTERNAL', 'a worker task failed', 500, { cause: err });
+    }
+  }
+
+  private current(id: string): DatasetVersion {
+    if (this.closed) throw closedError();
+    const ds = typeof id === 'string' ? this.datasets.get(id) : undefined;
+    if (!ds) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
+    return ds;
+  }
+
+  datasetInfo(id: string): DatasetInfo | undefined {
+    return this.datasets.get(id)?.info;
+  }
+
+  async loadDataset(id: string, data: DatasetInput): Promise<DatasetInfo> {
+    if (this.closed) throw closedError();
+    const version = (this.lastVersion.get(id) ?? 0) + 1;
+    const ds = DatasetVersion.build(id, version, data, this.threads * 2 + 2);
+    this.lastVersion.set(id, version);
+    ds.use();
+    try {
+      // popcounts in parallel, one slice per worker
+      const { layout } = ds;
+      const per = Math.ceil(ds.size / this.threads);
+      const jobs: Promise<number>[] = [];
+      for (let start = 0; start < ds.size; start += per) {
+        const count = Math.min(per, ds.size - start);
+        jobs.push(this.run<number>({
+          type: 'popcount', memoryId: ds.memoryId, memory: ds.memory,
+          filtersPtr: layout.basePtr + start * layout.bytes, popsPtr: layout.popsPtr + start * 4, count, bytes: layout.bytes,
+        }));
+      }
+      await Promise.all(jobs);
+    } catch (err) {
+      ds.release();
+      ds.retire();
+      throw err;
+    }
+    ds.release();
+    if (this.closed) {
+      ds.retire();
+      throw closedError();
+    }
+    const previous = this.datasets.get(id);
+    if (previous && previous.version > ds.version) {
+      // a later load of the same id finished first: this one is already stale
+      ds.retire();
+      return ds.info;
+    }
+    this.datasets.set(id, ds);
+    previous?.retire();
+    return ds.info;
+  }
+
+  async dropDataset(id: string): Promise<void> {
+    const ds = this.current(id);
+    this.datasets.delete(id);
+    ds.retire();
+  }
+
+  async match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult> {
+    const ds = this.current(id);
+    validateClk(clk, ds.filterBits);
+    const threshold = validateThreshold(opts?.threshold);
+    const k = validateTopK(opts?.topK, DEFAULT_MATCH_TOP_K)!;
+    ds.use();
+    try {
+      // Low latency: one slice per worker (DESIGN.md), unless the dataset is too small to be worth splitting.
+      const slices = Math.max(1, Math.min(this.threads, Math.floor(ds.size / MIN_MATCH_SLICE)));
+      const per = Math.ceil(ds.size / slices);
+      const parts: Promise<Candidate[][]>[] = [];
+      for (let start = 0; start < ds.size; start += per) {
+        parts.push(this.topKTask(ds, clk, 1, start, Math.min(ds.size, start + per), threshold, k));
+      }
+      const merged = (await Promise.all(parts)).flatMap((p) => p[0]!).sort(compareCandidates).slice(0, k);
+      return {
+        version: ds.version,
+        candidates: merged.map((c) => {
+          const out: MatchCandidate = { index: c.index, ref: ds.refs[c.index]!, score: c.score };
+          const claims = ds.claims?.[c.index];
+          if (claims !== undefined) out.claims = claims;
+          return out;
+        }),
+      };
+    } finally {
+      ds.release();
+    }
+  }
+
+  /** Runs a top-k task for `queryCount` queries (concatenated in `queries`) against base [start, end). */
+  private async topKTask(ds: DatasetVersion, queries: Uint8Array, queryCount: number, start: number, end: number, threshold: number, k: number): Promise<Candidate[][]> {
+    const slot = await ds.slots.acquire();
+    try {
+      const s = slotLayout(ds.layout, slot);
+      const heaps = heapLayout(s, queryCount, k);
+      new Uint8Array(ds.memory.buffer, s.queriesPtr, queries.length).set(queries);
+      await this.run<number>({
+        type: 'topk', memoryId: ds.memoryId, memory: ds.memory,
+        queriesPtr: s.queriesPtr, queryPopsPtr: s.queryPopsPtr, queryCount,
+        basePtr: ds.layout.basePtr, basePopsPtr: ds.layout.popsPtr, baseStart: start, baseEnd: end, bytes: ds.layout.bytes,
+        threshold, k, heapScoresPtr: heaps.scoresPtr, heapIndicesPtr: heaps.indicesPtr, heapCountsPtr: heaps.countsPtr,
+      });
+      const counts = new Uint32Array(ds.memory.buffer, heaps.countsPtr, queryCount);
+      const scores = new Float64Array(ds.memory.buffer, heaps.scoresPtr, queryCount * k);
+      const indices = new Uint32Array(ds.memory.buffer, heaps.indicesPtr, queryCount * k);
+      const out: Candidate[][] = [];
+      for (let q = 0; q < queryCount; q++) {
+        const list: Candidate[] = [];
+        for (let i = 0; i < counts[q]!; i++) list.push({ index: indices[q * k + i]!, score: scores[q * k + i]! });
+        out.push(list);
+      }
+      return out;
+    } finally {
+      ds.slots.release(slot);
+    }
+  }
+
+  /** Runs an all-pairs task; returned query numbers are relative to `queries`. */
+  private async pairsTask(ds: DatasetVersion, queries: Uint8Array, queryCount: number, start: number, end: number, threshold: number): Promise<Pair[]> {
+    const slot = await ds.slots.acquire();
+    try {
+      const s = slotLayout(ds.layout, slot);
+      new Uint8Array(ds.memory.buffer, s.queriesPtr, queries.length).set(queries);
+      const result = await this.run<PairsResult>({
+        type: 'pairs', memoryId: ds.memoryId, memory: ds.memory,
+        queriesPtr: s.queriesPtr, queryPopsPtr: s.queryPopsPtr, queryCount,
+        basePtr: ds.layout.basePtr, basePopsPtr: ds.layout.popsPtr, baseStart: start, baseEnd: end, bytes: ds.layout.bytes,
+        threshold, outPtr: s.outPtr, outCapacity: SLOT_OUTPUT_BYTES / PAIR_ENTRY_BYTES, cursorPtr: s.cursorPtr,
+      });
+      const view = typeof result === 'number'
+        ? new DataView(ds.memory.buffer, s.outPtr, result * PAIR_ENTRY_BYTES)
+        : new DataView(result);
+      const count = view.byteLength / PAIR_ENTRY_BYTES;
+      const pairs: Pair[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const o = i * PAIR_ENTRY_BYTES;
+        pairs[i] = { query: view.getUint32(o, true), index: view.getUint32(o + 4, true), score: view.getFloat64(o + 8, true) };
+      }
+      return pairs;
+    } finally {
+      ds.slots.release(slot);
+    }
+  }
+
+  async link(id: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult> {
+    const ds = this.current(id);
+    const queryCount = validateConcatenatedClks(queries, ds.filterBits);
+    const threshold = validateThreshold(opts?.threshold);
+    const k = validateTopK(opts?.topK, undefined);
+    const signal = opts?.signal;
+    const cancelled = (): PavilionError => new PavilionError('LINK_CANCELLED', 'the linkage was cancelled', 409);
+    if (signal?.aborted) throw cancelled();
+
+    const bytes = ds.layout.bytes;
+    const perTaskQueries = Math.min(queryCount, k === undefined ? MAX_QUERIES_PER_TASK : queriesPerTopKTask(k));
+    const total = queryCount * ds.size;
+    const taskComparisons = Math.min(MAX_TASK_COMPARISONS, Math.max(MIN_TASK_COMPARISONS, Math.ceil(total / (this.threads * 4))));
+    const sliceLen = Math.min(ds.size, Math.max(1024, Math.ceil(taskComparisons / perTaskQueries)));
+
+    interface Job { q0: number; qn: number; start: number; end: number }
+    const jobs: Job[] = [];
+    for (let start = 0; start < ds.size; start += sliceLen) {
+      for (let q0 = 0; q0 < queryCount; q0 += perTaskQueries) {
+        jobs.push({ q0, qn: Math.min(perTaskQueries, queryCount - q0), start, end: Math.min(ds.size, start + sliceLen) });
+      }
+    }
+
+    const perQuery: Candidate[][] | undefined = k === undefined ? undefined : Array.from({ length: queryCount }, () => []);
+    const pairs: Pair[] = [];
+    let done = 0;
+    let aborted = false;
+
+    ds.use();
+    const work = (async (): Promise<void> => {
+      // At most `threads` tasks of one link in flight, so the remaining slots
+      // (and Piscina's queue) stay open for concurrent low-latency matches.
+      let next = 0;
+      const runner = async (): Promise<void> => {
+        while (!aborted && next < jobs.length) {
+          const job = jobs[next++]!;
+          const qbytes = queries.subarray(job.q0 * bytes, (job.q0 + job.qn) * bytes);
+          if (perQuery) {
+            const lists = await this.topKTask(ds, qbytes, job.qn, job.start, job.end, threshold, k!);
+            lists.forEach((list, i) => {
+              const acc = perQuery[job.q0 + i]!;
+              for (const c of list) acc.push(c);
+              if (acc.length > 4 * k!) {
+                acc.sort(compareCandidates);
+                acc.length = k!;
+              }
+            });
+          } else {
+            const part = await this.pairsTask(ds, qbytes, job.qn, job.start, job.end, threshold);
+            for (const p of part) pairs.push({ query: p.query + job.q0, index: p.index, score: p.score });
+          }
+          done += job.qn * (job.end - job.start);
+          if (!aborted) opts?.onProgress?.(done, total);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.threads, jobs.length) }, runner));
+    })();
+    work.finally(() => ds.release()).catch(() => undefined);
+
+    if (signal) {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          aborted = true;
+          reject(cancelled());
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        work.then(resolve, (err) => {
+          aborted = true;
+          reject(err);
+        }).finally(() => signal.removeEventListener('abort', onAbort));
+      });
+    } else {
+      try {
+        await work;
+      } catch (err) {
+        aborted = true;
+        throw err;
+      }
+    }
+
+    if (perQuery) {
+      perQuery.forEach((list, q) => {
+        list.sort(compareCandidates);
+        for (const c of list.slice(0, k)) pairs.push({ query: q, index: c.index, score: c.score });
+      });
+    }
+    pairs.sort(comparePairs);
+    return { version: ds.version, pairs };
+  }
+
+  async encode(schema: unknown, secret: string | Uint8Array, rows: string[][]): Promise<Uint8Array> {
+    if (this.closed) throw closedError();
+    if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
+      throw new PavilionError('SECRET_INVALID', 'secret must be a string or bytes');
+    }
+    if (!Array.isArray(rows) || rows.some((r) => !Array.isArray(r) || r.some((v) => typeof v !== 'string'))) {
+      throw new PavilionError('ROWS_INVALID', 'rows must be arrays of strings');
+    }
+    if (rows.length === 0) return new Uint8Array(0);
+    const key = encoderKey(schema, secret);
+    const parts: Promise<Uint8Array>[] = [];
+    for (let i = 0; i < rows.length; i += ENCODE_ROWS_PER_TASK) {
+      parts.push(this.run<Uint8Array>({ type: 'encode', encoderKey: key, schema, secret, rows: rows.slice(i, i + ENCODE_ROWS_PER_TASK) }));
+    }
+    const chunks = await Promise.all(parts);
+    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let off = 0;
+    for (const c of chunks) {
+      out.set(c, off);
+      off += c.length;
+    }
+    return out;
+  }
+
+  /**
+   * Test and diagnostics hook: runs `count` concurrent probe tasks against a
+   * dataset's memory. Each worker reads the word the main thread wrote and
+   * writes one back, proving the memory is the same, not a copy.
+   */
+  async probeSharedMemory(id: string, count: number, holdMs = 50): Promise<{ results: ProbeResult[]; lastWrite: number; seenByMain: number }> {
+    const ds = this.current(id);
+    ds.use();
+    try {
+      const header = new Int32Array(ds.memory.buffer, 0, 16);
+      const token = (Math.random() * 0x7fffffff) | 0;
+      Atomics.store(header, HEADER_PROBE_IN, token);
+      const results = await Promise.all(Array.from({ length: count }, (_, i) => this.run<ProbeResult>({
+        type: 'probe', memoryId: ds.memoryId, memory: ds.memory, write: token + 1 + i, holdMs,
+      })));
+      return { results, lastWrite: token, seenByMain: Atomics.load(header, HEADER_PROBE_OUT) };
+    } finally {
+      ds.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const ds of this.datasets.values()) ds.retire();
+    this.datasets.clear();
+    await this.pool.destroy();
+  }
+}

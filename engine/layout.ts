@@ -1,0 +1,80 @@
+/**
+ * Byte layout of one dataset version's shared WebAssembly.Memory, computed
+ * identically on the main thread and in workers:
+ *
+ *   [0, 64 KiB)          header page (Int32 words, see HEADER_*); the kernels
+ *                        have no static data, so nothing else uses it
+ *   slots                `slotCount` scratch slots, one per in-flight task:
+ *                        queries | query popcounts | cursor | output area
+ *   base filters         count × bytes, contiguous
+ *   base popcounts       count × u32
+ *
+ * Slots are handed out by the main thread (engine/slots.ts), so two tasks
+ * never share scratch, whatever worker runs them.
+ */
+import { WASM_PAGE_BYTES } from '../wasm/dice.js';
+import { MAX_TOP_K } from './validation.js';
+
+/** Int32 index of the "retired" flag: 1 once no task uses this version; workers then drop their instance. */
+export const HEADER_RETIRED = 0;
+/** Int32 indices used by the shared-memory probe task (tests). */
+export const HEADER_PROBE_IN = 1;
+export const HEADER_PROBE_OUT = 2;
+
+/** Queries per task at most (DESIGN.md: 64 queries × 250k filters per task kept 2 workers at 1.7×). */
+export const MAX_QUERIES_PER_TASK = 64;
+/** Output area per slot: 65,536 pair entries of 16 bytes; also holds top-k heaps. */
+export const SLOT_OUTPUT_BYTES = 1 << 20;
+
+export interface SlotLayout {
+  queriesPtr: number;
+  queryPopsPtr: number;
+  cursorPtr: number;
+  outPtr: number;
+}
+
+export interface DatasetLayout {
+  bytes: number;
+  count: number;
+  slotCount: number;
+  slotBytes: number;
+  basePtr: number;
+  popsPtr: number;
+  totalBytes: number;
+}
+
+const align = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+export function computeLayout(filterBits: number, count: number, slotCount: number): DatasetLayout {
+  const bytes = filterBits / 8;
+  const slotBytes = align(MAX_QUERIES_PER_TASK * bytes + MAX_QUERIES_PER_TASK * 4 + 16, 64) + SLOT_OUTPUT_BYTES;
+  const basePtr = align(WASM_PAGE_BYTES + slotCount * slotBytes, 64);
+  const popsPtr = align(basePtr + count * bytes, 64);
+  const totalBytes = popsPtr + count * 4;
+  return { bytes, count, slotCount, slotBytes, basePtr, popsPtr, totalBytes };
+}
+
+export function slotLayout(layout: DatasetLayout, slot: number): SlotLayout {
+  const start = WASM_PAGE_BYTES + slot * layout.slotBytes;
+  const queriesPtr = start;
+  const queryPopsPtr = queriesPtr + MAX_QUERIES_PER_TASK * layout.bytes;
+  const cursorPtr = queryPopsPtr + MAX_QUERIES_PER_TASK * 4;
+  const outPtr = align(cursorPtr + 16, 64);
+  return { queriesPtr, queryPopsPtr, cursorPtr, outPtr };
+}
+
+/** Queries per top-k task so that their heaps (k × 12 bytes + 4 each) fit the output area. */
+export function queriesPerTopKTask(k: number): number {
+  return Math.max(1, Math.min(MAX_QUERIES_PER_TASK, Math.floor(SLOT_OUTPUT_BYTES / (k * 12 + 4))));
+}
+
+/** Heap arrays of a top-k task inside a slot's output area. */
+export function heapLayout(slot: SlotLayout, queryCount: number, k: number): { scoresPtr: number; indicesPtr: number; countsPtr: number } {
+  const scoresPtr = slot.outPtr;
+  const indicesPtr = scoresPtr + queryCount * k * 8;
+  const countsPtr = indicesPtr + queryCount * k * 4;
+  return { scoresPtr, indicesPtr, countsPtr };
+}
+
+// MAX_TOP_K must leave room for at least one query's heap.
+if (MAX_TOP_K * 12 + 4 > SLOT_OUTPUT_BYTES) throw new Error('MAX_TOP_K does not fit a slot');

@@ -1,0 +1,88 @@
+/**
+ * Messages between the engine (main thread) and its Piscina workers. Shared
+ * memories travel as WebAssembly.Memory handles (structured clone shares the
+ * backing store; nothing is copied). Results of top-k and small pair tasks
+ * stay in the task's slot, where the main thread reads them.
+ */
+import type { DiceKernelKind } from '../wasm/dice.js';
+
+export interface WorkerInit {
+  kind: DiceKernelKind;
+  /** Compiled once on the main thread; WebAssembly.Module is shareable with workers. */
+  module: WebAssembly.Module;
+}
+
+/** Identifies a dataset version's memory; workers cache one instance per memoryId. */
+interface MemoryRef {
+  memoryId: number;
+  memory: WebAssembly.Memory;
+}
+
+export interface PopcountTask extends MemoryRef {
+  type: 'popcount';
+  filtersPtr: number;
+  popsPtr: number;
+  count: number;
+  bytes: number;
+}
+
+interface SearchTask extends MemoryRef {
+  queriesPtr: number;
+  queryPopsPtr: number;
+  queryCount: number;
+  basePtr: number;
+  basePopsPtr: number;
+  baseStart: number;
+  baseEnd: number;
+  bytes: number;
+  threshold: number;
+}
+
+export interface TopKTask extends SearchTask {
+  type: 'topk';
+  k: number;
+  heapScoresPtr: number;
+  heapIndicesPtr: number;
+  heapCountsPtr: number;
+}
+
+export interface PairsTask extends SearchTask {
+  type: 'pairs';
+  outPtr: number;
+  outCapacity: number;
+  cursorPtr: number;
+}
+
+/**
+ * A number: that many entries are in the slot's output area. An ArrayBuffer:
+ * the output area filled up at least once, so the worker returns every entry
+ * (16-byte records) in a buffer that is transferred, not copied.
+ */
+export type PairsResult = number | ArrayBuffer;
+
+export interface EncodeTask {
+  type: 'encode';
+  /** Hash of schema and secret: the worker's encoder cache key (never the secret itself). */
+  encoderKey: string;
+  schema: unknown;
+  secret: string | Uint8Array;
+  rows: string[][];
+}
+
+/** Test hook: proves workers see the same memory as the main thread. */
+export interface ProbeTask extends MemoryRef {
+  type: 'probe';
+  /** Value the worker writes to HEADER_PROBE_OUT after reading HEADER_PROBE_IN. */
+  write: number;
+  /** Keep the worker busy this long (≤ 200 ms) so concurrent probes land on different workers. */
+  holdMs: number;
+}
+
+export interface ProbeResult {
+  seen: number;
+  threadId: number;
+  cachedInstances: number;
+  kind: DiceKernelKind;
+}
+
+export type EngineTask = PopcountTask | TopKTask | PairsTask | EncodeTask | ProbeTask;

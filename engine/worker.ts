@@ -1,0 +1,179 @@
+/**
+ * Piscina worker: runs Dice kernels against dataset memories shared with the
+ * main thread, and CLK encoding.
+ *
+ * Each worker instantiates the Dice module (compiled once on the main thread,
+ * received through workerData) once per dataset version and caches the
+ * instance by memoryId; the memory itself is never copied. When the main
+ * thread retires a version it sets the header's RETIRED flag, and the next
+ * task on this worker drops the cached instance so the memory can be freed.
+ */
+import { threadId } from 'node:worker_threads';
+import { move, workerData } from 'piscina';
+import { encodeForWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
+import { adoptDiceModule, instantiateDice, type DiceKernel } from '../wasm/dice.js';
+import { HEADER_PROBE_IN, HEADER_PROBE_OUT, HEADER_RETIRED } from './layout.js';
+import type { EncodeTask, EngineTask, PairsResult, PairsTask, PopcountTask, ProbeResult, ProbeTask, TopKTask, WorkerInit } from './tasks.js';
+
+const init = workerData as WorkerInit;
+adoptDiceModule(init.kind, init.module);
+
+interface CachedInstance {
+  kernel: DiceKernel;
+  header: Int32Array;
+}
+
+const instances = new Map<number, CachedInstance>();
+
+function dropRetired(): void {
+  for (const [id, cached] of instances) {
+    if (Atomics.load(cached.header, HEADER_RETIRED) !== 0) instances.delete(id);
+  }
+}
+
+function kernelFor(task: { memoryId: number; memory: WebAssembly.Memory }): DiceKernel {
+  dropRetired();
+  let cached = instances.get(task.memoryId);
+  if (!cached) {
+    const kernel = instantiateDice(init.kind, task.memory, init.module);
+    cached = { kernel, header: new Int32Array(task.memory.buffer, 0, 16) };
+    instances.set(task.memoryId, cached);
+  }
+  return cached.kernel;
+}
+
+function runPopcount(task: PopcountTask): number {
+  kernelFor(task).exports.popcountFilters(task.filtersPtr, task.count, task.bytes, task.popsPtr);
+  return task.count;
+}
+
+function runTopK(task: TopKTask): number {
+  const k = kernelFor(task).exports;
+  k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
+  new Uint32Array(task.memory.buffer, task.heapCountsPtr, task.queryCount).fill(0);
+  k.topKAtThreshold(
+    task.queriesPtr, task.queryPopsPtr, task.queryCount,
+    task.basePtr, task.basePopsPtr, task.baseStart, task.baseEnd, task.bytes,
+    task.threshold, task.k, task.heapScoresPtr, task.heapIndicesPtr, task.heapCountsPtr,
+  );
+  return task.queryCount;
+}
+
+const PAIR_ENTRY_BYTES = 16;
+
+function runPairs(task: PairsTask): PairsResult {
+  const k = kernelFor(task).exports;
+  k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
+  const cursor = new Uint32Array(task.memory.buffer, task.cursorPtr, 3);
+  cursor[0] = task.baseStart;
+  cursor[1] = 0;
+  cursor[2] = 0;
+  const call = (): number =>
+    k.pairsAtThreshold(
+      task.queriesPtr, task.queryPopsPtr, task.queryCount,
+      task.basePtr, task.basePopsPtr, task.baseStart, task.baseEnd, task.bytes,
+      task.threshold, task.outPtr, task.outCapacity, task.cursorPtr,
+    );
+  const first = call();
+  if (cursor[2] === 1) return first;
+  // The output area filled up: drain it into a growing buffer and resume.
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let n = first;
+  for (;;) {
+    if (n > 0) {
+      chunks.push(new Uint8Array(task.memory.buffer, task.outPtr, n * PAIR_ENTRY_BYTES).slice());
+      total += n;
+    }
+    if (cursor[2] === 1) break;
+    const before = cursor[0]! * 1e6 + cursor[1]!;
+    n = call();
+    if (n === 0 && cursor[2] !== 1 && cursor[0]! * 1e6 + cursor[1]! === before) {
+      throw new PavilionError('ENGINE_INTERNAL', 'pair output area smaller than one kernel step', 500);
+    }
+  }
+  const entries = new Uint8Array(total * PAIR_ENTRY_BYTES);
+  let off = 0;
+  for (const c of chunks) {
+    entries.set(c, off);
+    off += c.length;
+  }
+  return move(entries.buffer) as unknown as PairsResult;
+}
+
+// --- CLK encoding -----------------------------------------------------------
+
+/** The part of engine/clk/encoder.ts's ClkEncoder this worker relies on. */
+interface ClkEncoderLike {
+  readonly filterBits: number;
+  encodeMany(rows: readonly (readonly string[])[]): Uint8Array;
+}
+interface ClkEncoderModule {
+  ClkEncoder: { create(schema: unknown, secret: string | Uint8Array): ClkEncoderLike | Promise<ClkEncoderLike> };
+}
+
+// Encoders are cached per (schema, secret) hash; a handful at most are live
+// (one per linkage project), so the cache is small and bounded.
+const MAX_ENCODERS = 8;
+const encoders = new Map<string, Promise<ClkEncoderLike>>();
+// A variable specifier keeps the engine loadable (and type-checkable) on its
+// own; engine/clk is only needed once something is encoded.
+const ENCODER_MODULE = './clk/encoder.js';
+
+async function encoderFor(task: EncodeTask): Promise<ClkEncoderLike> {
+  let enc = encoders.get(task.encoderKey);
+  if (!enc) {
+    enc = (async () => {
+      const mod = (await import(ENCODER_MODULE)) as ClkEncoderModule;
+      return await mod.ClkEncoder.create(task.schema, task.secret);
+    })();
+    encoders.set(task.encoderKey, enc);
+    enc.catch(() => encoders.delete(task.encoderKey));
+    if (encoders.size > MAX_ENCODERS) encoders.delete(encoders.keys().next().value!);
+  }
+  return enc;
+}
+
+async function runEncode(task: EncodeTask): Promise<Uint8Array> {
+  const encoder = await encoderFor(task);
+  const out = encoder.encodeMany(task.rows);
+  // copy into a buffer of exactly this size so it can be transferred
+  const copy = new Uint8Array(out.length);
+  copy.set(out);
+  return move(copy) as unknown as Uint8Array;
+}
+
+function runProbe(task: ProbeTask): ProbeResult {
+  kernelFor(task);
+  const header = new Int32Array(task.memory.buffer, 0, 16);
+  const seen = Atomics.load(header, HEADER_PROBE_IN);
+  Atomics.store(header, HEADER_PROBE_OUT, task.write);
+  const hold = Math.min(Math.max(task.holdMs, 0), 200);
+  if (hold > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, hold);
+  return { seen, threadId, cachedInstances: instances.size, kind: init.kind };
+}
+
+export default async function runTask(task: EngineTask): Promise<unknown> {
+  try {
+    switch (task.type) {
+      case 'popcount':
+        return runPopcount(task);
+      case 'topk':
+        return runTopK(task);
+      case 'pairs':
+        return runPairs(task);
+      case 'encode':
+        return await runEncode(task);
+      case 'probe':
+        return runProbe(task);
+      default:
+        throw new PavilionError('ENGINE_INTERNAL', 'unknown task type', 500);
+    }
+  } catch (err) {
+    if (isPavilionError(err)) throw encodeForWorkerBoundary(err as PavilionError);
+    // Anything else may carry record values in its message (an encoder
+    // complaining about a row): report only the kind of failure.
+    const code = task.type === 'encode' ? 'ENCODE_FAILED' : 'ENGINE_INTERNAL';
+    throw encodeForWorkerBoundary(new PavilionError(code, `${task.type} task failed in a worker`, task.type === 'encode' ? 400 : 500));
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Loader for the Dice kernels (wasm/assembly/dice.ts), built twice:
+ * `dice-simd` (v128) and `dice-scalar` (no SIMD opcode at all).
+ *
+ * - The SIMD build is chosen when the runtime validates a tiny module that
+ *   uses `i8x16.popcnt`; env `PAVILION_WASM_SIMD=0|1` overrides (1 on a
+ *   runtime without SIMD is an error, not a silent fallback).
+ * - Each build is compiled at most once per thread (`compileDiceModule`
+ *   caches); a compiled WebAssembly.Module can be handed to workers through
+ *   workerData/postMessage so they never compile it again.
+ * - Both builds import a shared memory (`env.memory`): the caller creates it
+ *   with `createDiceMemory` and owns its layout.
+ */
+import { readFileSync } from 'node:fs';
+import { PavilionError } from '../common/errors.js';
+import { fromRoot } from '../common/paths.js';
+
+export type DiceKernelKind = 'simd' | 'scalar';
+
+/** Raw exports of wasm/assembly/dice.ts (pointers are byte offsets into the shared memory). */
+export interface DiceExports {
+  popcountFilters(filtersPtr: number, count: number, bytes: number, outPtr: number): void;
+  countAnd(aPtr: number, bPtr: number, bytes: number): number;
+  topKAtThreshold(
+    queriesPtr: number, queryPopsPtr: number, queryCount: number,
+    basePtr: number, basePopsPtr: number, baseStart: number, baseEnd: number, bytes: number,
+    threshold: number, k: number,
+    heapScoresPtr: number, heapIndicesPtr: number, heapCountsPtr: number,
+  ): void;
+  pairsAtThreshold(
+    queriesPtr: number, queryPopsPtr: number, queryCount: number,
+    basePtr: number, basePopsPtr: number, baseStart: number, baseEnd: number, bytes: number,
+    threshold: number, outPtr: number, outCapacity: number, cursorPtr: number,
+  ): number;
+  pairsStepEntries(bytes: number): number;
+}
+
+export interface DiceKernel {
+  readonly kind: DiceKernelKind;
+  readonly memory: WebAssembly.Memory;
+  readonly exports: DiceExports;
+}
+
+/** The modules declare maximum 65536 pages (asconfig.json); an imported memory may not exceed it. */
+export const DICE_MAX_PAGES = 65536;
+export const WASM_PAGE_BYTES = 65536;
+
+// (module (func (result v128) v128.const i32x4 0 0 0 0  i8x16.popcnt))
+// Checked with i8x16.popcnt specifically, the opcode the SIMD build relies on.
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: () -> v128
+  0x03, 0x02, 0x01, 0x00, // function section
+  0x0a, 0x18, 0x01, 0x16, 0x00, // code section: one body of 22 bytes, no locals
+  0xfd, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // v128.const
+  0xfd, 0x62, // i8x16.popcnt
+  0x0b, // end
+]);
+
+let simdSupportCache: boolean | undefined;
+
+/** True when this runtime validates wasm SIMD (including i8x16.popcnt). */
+export function wasmSimdSupported(): boolean {
+  if (simdSupportCache === undefined) {
+    try {
+      simdSupportCache = WebAssembly.validate(SIMD_PROBE);
+    } catch {
+      simdSupportCache = false;
+    }
+  }
+  return simdSupportCache === true;
+}
+
+/**
+ * Which build to use: an explicit `simd` argument wins, then env
+ * PAVILION_WASM_SIMD (0|1), then runtime detection.
+ */
+export function selectDiceKernel(simd?: boolean): DiceKernelKind {
+  let want = simd;
+  if (want === undefined) {
+    const env = process.env.PAVILION_WASM_SIMD;
+    if (env === '1') want = true;
+    else if (env === '0') want = false;
+    else if (env !== undefined && env !== '') {
+      throw new PavilionError('WASM_SIMD_SETTING_INVALID', 'PAVILION_WASM_SIMD must be 0 or 1', 500);
+    }
+  }
+  if (want === true) {
+    if (!wasmSimdSupported()) {
+      throw new PavilionError(
+        'WASM_SIMD_UNSUPPORTED',
+        'the SIMD Dice kernel was requested (PAVILION_WASM_SIMD=1 or simd: true) but this runtime does not support wasm SIMD',
+        500,
+      );
+    }
+    return 'simd';
+  }
+  if (want === false) return 'scalar';
+  return wasmSimdSupported() ? 'simd' : 'scalar';
+}
+
+const moduleCache = new Map<DiceKernelKind, WebAssembly.Module>();
+
+/** Compiles (once per thread) the chosen build from wasm/build/dice-<kind>.wasm. */
+export function compileDiceModule(kind: DiceKernelKind): WebAssembly.Module {
+  let mod = moduleCache.get(kind);
+  if (!mod) {
+    const path = fromRoot('wasm', 'build', `dice-${kind}.wasm`);
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      const file = readFileSync(path);
+      bytes = new Uint8Array(file.buffer as ArrayBuffer, file.byteOffset, file.length);
+    } catch (err) {
+      throw new PavilionError('WASM_NOT_BUILT', `wasm/build/dice-${kind}.wasm is missing: run npm run build:wasm`, 500, { cause: err });
+    }
+    mod = new WebAssembly.Module(bytes);
+    moduleCache.set(kind, mod);
+  }
+  return mod;
+}
+
+/** Records a module received from another thread so this thread never compiles it. */
+export function adoptDiceModule(kind: DiceKernelKind, mod: WebAssembly.Module): void {
+  if (!moduleCache.has(kind)) moduleCache.set(kind, mod);
+}
+
+/** A shared memory of exactly `bytes` (rounded up to pages) for the Dice kernels. */
+export function createDiceMemory(bytes: number): WebAssembly.Memory {
+  const pages = Math.max(1, Math.ceil(bytes / WASM_PAGE_BYTES));
+  if (pages > DICE_MAX_PAGES) {
+    throw new PavilionError('DATASET_TOO_LARGE', `dataset needs ${pages} wasm pages; the limit is ${DICE_MAX_PAGES} (4 GiB)`, 413);
+  }
+  // initial = maximum: the memory never grows, so no address space is
+  // reserved beyond what the dataset uses.
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+/** Instantiates a build against a shared memory (synchronous: the module is already compiled). */
+export function instantiateDice(kind: DiceKernelKind, memory: WebAssembly.Memory, mod?: WebAssembly.Module): DiceKernel {
+  const instance = new WebAssembly.Instance(mod ?? compileDiceModule(kind), { env: { memory } });
+  return { kind, memory, exports: instance.exports as unknown as DiceExports };
+}

@@ -1,0 +1,96 @@
+/**
+ * Plain TypeScript reference for the Dice kernels: the definition the wasm
+ * builds are tested against, written for clarity, not speed.
+ *
+ * Semantics follow anonlink 0.15 (similarities/_dice_python.py):
+ * - dice(a, b) = 2·popcount(a & b) / (popcount(a) + popcount(b)) in float64,
+ *   0 when both filters are empty;
+ * - a pair is a candidate when dice >= threshold;
+ * - top-k per query keeps the k best by score descending, ties broken by the
+ *   lower base index (anonlink sorts each query's candidates, in index order,
+ *   with a stable sort on -score);
+ * - all pairs are ordered by score descending, then query index, then base
+ *   index (anonlink's final stable mergesort on -score over pairs appended
+ *   query by query, base index ascending).
+ */
+
+/** popcount of one filter (any byte length). */
+export function popcountFilter(filter: Uint8Array): number {
+  let c = 0;
+  for (let i = 0; i < filter.length; i++) {
+    let v = filter[i]!;
+    while (v) {
+      v &= v - 1;
+      c++;
+    }
+  }
+  return c;
+}
+
+/** popcount(a & b) for two filters of the same length. */
+export function popcountAnd(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) throw new RangeError('filters differ in length');
+  let c = 0;
+  for (let i = 0; i < a.length; i++) {
+    let v = a[i]! & b[i]!;
+    while (v) {
+      v &= v - 1;
+      c++;
+    }
+  }
+  return c;
+}
+
+/** Dice coefficient as anonlink computes it (float64; 0 when both are empty). */
+export function dice(a: Uint8Array, b: Uint8Array): number {
+  const sum = popcountFilter(a) + popcountFilter(b);
+  return sum === 0 ? 0 : (2 * popcountAnd(a, b)) / sum;
+}
+
+export interface Candidate {
+  index: number;
+  score: number;
+}
+
+export interface Pair {
+  query: number;
+  index: number;
+  score: number;
+}
+
+/** Orders candidates of one query: score descending, then index ascending. */
+export function compareCandidates(a: Candidate, b: Candidate): number {
+  return b.score - a.score || a.index - b.index;
+}
+
+/** anonlink's pair order: score descending, then query index, then base index. */
+export function comparePairs(a: Pair, b: Pair): number {
+  return b.score - a.score || a.query - b.query || a.index - b.index;
+}
+
+/** Top-k base filters with dice >= threshold for one query (k undefined: all). */
+export function topKReference(query: Uint8Array, base: readonly Uint8Array[], threshold: number, k?: number): Candidate[] {
+  const out: Candidate[] = [];
+  for (let j = 0; j < base.length; j++) {
+    const score = dice(query, base[j]!);
+    if (score >= threshold) out.push({ index: j, score });
+  }
+  out.sort(compareCandidates);
+  return k === undefined ? out : out.slice(0, k);
+}
+
+/** N:M pairs with dice >= threshold, optionally top-k per query, in anonlink's order. */
+export function pairsReference(queries: readonly Uint8Array[], base: readonly Uint8Array[], threshold: number, k?: number): Pair[] {
+  const out: Pair[] = [];
+  for (let q = 0; q < queries.length; q++) {
+    for (const c of topKReference(queries[q]!, base, threshold, k)) out.push({ query: q, index: c.index, score: c.score });
+  }
+  return out.sort(comparePairs);
+}
+
+/** Splits concatenated filters into views of `bytes` each. */
+export function splitFilters(concatenated: Uint8Array, bytes: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let off = 0; off + bytes <= concatenated.length; off += bytes) out.push(concatenated.subarray(off, off + bytes));
+  return out;
+}
