@@ -300,7 +300,7 @@ export class AuditLog {
     if (!(leafHash instanceof Uint8Array) || leafHash.length !== HASH_SIZE) throw new PavilionError('HASH_LENGTH', 'leaf hash must be 32 bytes');
     await this.checkSize(size, 'tree size');
     const rows = await this.sql`
-      select idx::text as idx from audit_leaves where leaf_hash = ${toBuffer(leafHash)} and idx < ${size}::bigint order by idx limit 1`.catch(
+      select idx::text as idx from audit_leaves where leaf_hash = ${toBuffer(leafHash)} and idx < ${size}::bigint order by audit_leaves.idx limit 1`.catch(
       (err) => {
         throw storageError(err, 'audit read');
       },
@@ -322,7 +322,7 @@ export class AuditLog {
   // ---------------------------------------------------------------- checkpoints
 
   async latestCheckpoint(): Promise<StoredCheckpoint | null> {
-    const rows = await this.sql`select size::text as size, root, note, created_at from audit_checkpoints order by size desc limit 1`.catch((err) => {
+    const rows = await this.sql`select size::text as size, root, note, created_at from audit_checkpoints order by audit_checkpoints.size desc limit 1`.catch((err) => {
       throw storageError(err, 'audit read');
     });
     return rows.length === 0 ? null : toStoredCheckpoint(rows[0]!);

@@ -1,0 +1,243 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  MemoryMerkleTree,
+  canonicalEvent,
+  eventLeafHash,
+  generateSignerKey,
+  openAuditLog,
+  openCheckpoint,
+  parseReceipt,
+  verificationEvent,
+  verifyConsistency,
+  verifyInclusion,
+  verifyReceipt,
+  type AuditLog,
+} from '../../audit/index.js';
+import { isPavilionError } from '../../common/errors.js';
+import { openTestDatabase, type TestDatabase } from './db.js';
+import { expectConsistentTree } from './tree-check.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+async function code(p: Promise<unknown> | (() => unknown)): Promise<string | null> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+    return null;
+  } catch (err) {
+    if (!isPavilionError(err)) throw err;
+    return err.code;
+  }
+}
+
+function event(i: number) {
+  return verificationEvent({
+    requestId: `req-${i}`,
+    relyingParty: 'rp-bank-1',
+    dataset: 'licences',
+    datasetVersion: '2026-11-01',
+    queryHash: (i.toString(16) + 'ab'.repeat(32)).slice(0, 64),
+    decision: i % 3 === 0 ? 'match' : 'no_match',
+    score: (i % 100) / 100,
+    releasedClaims: i % 3 === 0 ? ['over_21', 'license_valid'] : [],
+    purpose: 'kyc',
+    policyDecisionId: `pd-${i}`,
+    actor: 'svc:broker',
+    time: '2026-11-26T07:00:00.000Z',
+  });
+}
+
+describe('AuditLog on Postgres', () => {
+  let db: TestDatabase;
+  let log: AuditLog;
+  const signerKey = generateSignerKey('pavilion.test/audit');
+  const N = 5000;
+  let tree: MemoryMerkleTree;
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    log = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit', signerKey, checkpointEvery: { leaves: 1000 } });
+  });
+  afterAll(async () => {
+    await log?.close();
+    await db?.close();
+  });
+
+  it(`appends ${N} events concurrently with gapless indices, group-committed`, async () => {
+    const results = await Promise.all(Array.from({ length: N }, (_, i) => log.append(event(i))));
+    const indices = results.map((r) => r.index).sort((a, b) => a - b);
+    expect(indices).toEqual(Array.from({ length: N }, (_, i) => i));
+    // Each caller got its own event's leaf hash.
+    results.forEach((r, i) => expect(hex(r.leafHash)).toBe(hex(eventLeafHash(canonicalEvent(event(i))))));
+    // Group commit really batched (N appends in far fewer transactions), within the cap.
+    const batches = log.recentBatchSizes;
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(N);
+    expect(batches.length).toBeLessThan(N / 20);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(512);
+    tree = await expectConsistentTree(db.sql, log);
+  });
+
+  it('entries return the canonical event text', async () => {
+    const e = await log.entry(42);
+    expect(e.event).toBe(canonicalEvent(event(results42Index())));
+    function results42Index() {
+      // Index 42 holds whichever event committed at 42: find it by leaf hash.
+      for (let i = 0; i < N; i++) if (hex(eventLeafHash(canonicalEvent(event(i)))) === hex(e.leafHash)) return i;
+      throw new Error('not found');
+    }
+  });
+
+  it('roots and proofs match the in-memory recomputation', async () => {
+    for (const size of [1, 2, 3, 7, 8, 255, 256, 257, 1000, 4095, 4096, 4097, N]) {
+      expect(hex(await log.root(size))).toBe(hex(tree.root(size)));
+      for (const index of [0, Math.floor(size / 2), size - 1]) {
+        const proof = await log.inclusionProof(index, size);
+        expect(proof.map(hex)).toEqual(tree.inclusionProof(index, size).map(hex));
+        verifyInclusion(index, size, tree.leafHashAt(index), proof, tree.root(size));
+      }
+    }
+    for (const [m, n] of [[1, N], [7, 8], [100, 4097], [4096, N], [N - 1, N], [N, N], [1234, 3333]] as const) {
+      const proof = await log.consistencyProof(m, n);
+      expect(proof.map(hex)).toEqual(tree.consistencyProof(m, n).map(hex));
+      verifyConsistency(m, n, proof, tree.root(m), tree.root(n));
+    }
+  });
+
+  it('finds a proof by leaf hash', async () => {
+    const lh = tree.leafHashAt(777);
+    const { index, proof } = await log.inclusionProofByLeafHash(lh, N);
+    expect(index).toBe(777);
+    verifyInclusion(index, N, lh, proof, tree.root(N));
+    expect(await code(log.inclusionProofByLeafHash(lh, 777))).toBe('ENTRY_NOT_FOUND');
+  });
+
+  it('signed checkpoints on the size trigger verify against the log key', async () => {
+    await log.close(); // waits for pending work, including a triggered checkpoint
+    log = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit', signerKey, checkpointEvery: { leaves: 1000 } });
+    const latest = (await log.latestCheckpoint()) ?? (await log.checkpoint());
+    expect(latest.size).toBeGreaterThanOrEqual(1000);
+    const { checkpoint } = openCheckpoint(latest.note, [log.verifierKey], { origin: 'pavilion.test/audit' });
+    expect(checkpoint.size).toBe(latest.size);
+    expect(hex(checkpoint.root)).toBe(hex(tree.root(latest.size)));
+    const full = await log.checkpoint();
+    expect(full.size).toBe(N);
+    expect(hex(openCheckpoint(full.note, [log.verifierKey]).checkpoint.root)).toBe(hex(tree.root(N)));
+    expect((await log.checkpointAt(N))!.note).toBe(full.note);
+    expect(await log.checkpointAt(N + 1)).toBeNull();
+  });
+
+  it('receipts round trip (with and without anchor) and detect tampering', async () => {
+    const index = 1234;
+    const text = await log.receipt(index);
+    expect(text.startsWith('c2sp.org/tlog-proof@v1\nindex 1234\n')).toBe(true);
+    const entry = await log.entry(index);
+    const ok = verifyReceipt(text, [log.verifierKey], { event: entry.event }, { origin: 'pavilion.test/audit' });
+    expect(ok.checkpoint.size).toBe(N);
+    verifyReceipt(text, [log.verifierKey], { event: JSON.parse(entry.event) as object });
+    verifyReceipt(text, [log.verifierKey], { leafHash: entry.leafHash });
+    log.verifyReceipt(text, { leafHash: entry.leafHash });
+
+    const anchor = { chain: 'eip155:80002', contract: '0x' + 'ab'.repeat(20), tx: '0x' + 'cd'.repeat(32), block: 123, logIndex: 2, size: N };
+    const anchored = await log.receipt(index, { anchor });
+    expect(anchored.split('\n')[1]).toMatch(/^extra [A-Za-z0-9+/=]+$/);
+    const v = verifyReceipt(anchored, [log.verifierKey], { leafHash: entry.leafHash });
+    expect(v.anchor).toEqual(anchor);
+    expect(Buffer.from(v.extra!).toString('utf8')).toBe(
+      `{"block":123,"chain":"eip155:80002","contract":"0x${'ab'.repeat(20)}","logIndex":2,"size":${N},"tx":"0x${'cd'.repeat(32)}"}`,
+    );
+    expect(parseReceipt(anchored).index).toBe(index);
+
+    const other = await log.entry(index + 1);
+    expect(await code(() => verifyReceipt(text, [log.verifierKey], { leafHash: other.leafHash }))).toBe('ROOT_MISMATCH');
+    expect(await code(() => verifyReceipt(text.replace('index 1234', 'index 1235'), [log.verifierKey], { leafHash: entry.leafHash }))).toBe(
+      'ROOT_MISMATCH',
+    );
+    const lines = text.split('\n');
+    const dropped = [...lines.slice(0, 2), ...lines.slice(3)].join('\n');
+    expect(await code(() => verifyReceipt(dropped, [log.verifierKey], { leafHash: entry.leafHash }))).toBe('PROOF_LENGTH');
+    expect(await code(() => verifyReceipt(text, [generateSignerKey('x.example').replace(/^PRIVATE\+KEY\+/, '')], { leafHash: entry.leafHash }))).not.toBeNull();
+    expect(await code(() => verifyReceipt(text, [log.verifierKey], {}))).toBe('RECEIPT_SUBJECT_REQUIRED');
+    expect(await code(() => verifyReceipt(text.replace('c2sp.org/tlog-proof@v1', 'c2sp.org/tlog-proof@v2'), [log.verifierKey], { leafHash: entry.leafHash }))).toBe(
+      'RECEIPT_MALFORMED',
+    );
+    expect(await code(log.receipt(index, { anchor: { ...anchor, size: N + 5 } }))).toBe('CHECKPOINT_NOT_FOUND');
+    expect(await code(log.receipt(index, { anchor: { ...anchor, chain: 'polygon' } }))).toBe('ANCHOR_INVALID');
+  });
+
+  it('a receipt is not ready until a checkpoint covers the entry', async () => {
+    const { index } = await log.append(event(N + 1));
+    expect(await code(log.receipt(index))).toBe('RECEIPT_NOT_READY');
+    await log.checkpoint();
+    verifyReceipt(await log.receipt(index), [log.verifierKey], { event: event(N + 1) });
+  });
+
+  it('bad inputs give typed errors', async () => {
+    class Thing {
+      a = 1;
+    }
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const bad of [
+      null,
+      [1, 2],
+      'text',
+      { when: new Date() },
+      { n: Number.NaN },
+      { n: Infinity },
+      { b: 10n },
+      { u: undefined },
+      { f: () => 1 },
+      new Thing(),
+      cyclic,
+      { s: 'lone \uD800 surrogate' },
+      { big: 'x'.repeat(70_000) },
+      { toJSON: () => ({}) },
+    ]) {
+      expect(await code(log.append(bad as object)), String(bad)).toBe('EVENT_INVALID');
+    }
+    const size = await log.size();
+    expect(await code(log.entry(size + 10))).toBe('ENTRY_NOT_FOUND');
+    expect(await code(log.entry(-1))).toBe('SIZE_INVALID');
+    expect(await code(log.inclusionProof(size, size))).toBe('INDEX_OUT_OF_RANGE');
+    expect(await code(log.inclusionProof(0, size + 1))).toBe('SIZE_INVALID');
+    expect(await code(log.consistencyProof(0, size))).toBe('SIZE_INVALID');
+    expect(await code(log.consistencyProof(5, 4))).toBe('SIZE_INVALID');
+    expect(await code(log.root(1.5))).toBe('SIZE_INVALID');
+    expect(await code(log.inclusionProofByLeafHash(new Uint8Array(3), size))).toBe('HASH_LENGTH');
+    expect(await code(() => verificationEvent({ ...({} as never), requestId: 'has spaces and a name: Jane Doe' }))).toBe('EVENT_INVALID');
+    expect(await code(openAuditLog({ sql: db.sql, maxBatch: 0 }))).toBe('CONFIG_INVALID');
+    expect(await code(openAuditLog({ sql: db.sql, signerKey: 'PRIVATE+KEY+nope' }))).toBe('KEY_INVALID');
+  });
+
+  it('generates and persists a signer key when none is configured', async () => {
+    const a = await openAuditLog({ sql: db.sql, origin: 'generated.test/log' });
+    const b = await openAuditLog({ sql: db.sql, origin: 'generated.test/log' });
+    expect(a.verifierKey).toBe(b.verifierKey);
+    expect(a.verifierKey.startsWith('generated.test/log+')).toBe(true);
+    await a.close();
+    await b.close();
+  });
+
+  it('time trigger signs a checkpoint once the tree grew', async () => {
+    const timed = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit', signerKey, checkpointEvery: { ms: 30 } });
+    const { index } = await timed.append(event(N + 2));
+    const deadline = Date.now() + 5000;
+    let cp = await timed.latestCheckpoint();
+    while ((!cp || cp.size <= index) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      cp = await timed.latestCheckpoint();
+    }
+    expect(cp!.size).toBe(index + 1);
+    await timed.close();
+  });
+
+  it('close() flushes pending appends, later appends are refused', async () => {
+    const l = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit', signerKey });
+    const before = await l.size();
+    const pending = Array.from({ length: 50 }, (_, i) => l.append(event(N + 10 + i)));
+    await l.close();
+    const results = await Promise.all(pending);
+    expect(Math.max(...results.map((r) => r.index))).toBe(before + 49);
+    expect(await code(l.append(event(1)))).toBe('AUDIT_CLOSED');
+    await expectConsistentTree(db.sql, log);
+  });
+});
