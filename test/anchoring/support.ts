@@ -1,0 +1,106 @@
+/**
+ * Shared pieces of the anchoring tests: real signed checkpoints, a counter of
+ * on-chain events, and the contract artifact (built if the build step has not
+ * run yet, exactly as `node --import tsx anchoring/compile.ts` would).
+ */
+import { createHash, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { JsonRpcProvider } from 'ethers';
+import { artifactFile, compileMerkleAnchor, writeArtifact } from '../../anchoring/compile.js';
+import { ANCHORED_TOPIC } from '../../anchoring/contract.js';
+import { decodeAnchored } from '../../anchoring/chain.js';
+import { logIdForOrigin } from '../../anchoring/ids.js';
+import type { Checkpoint, CheckpointSource } from '../../anchoring/types.js';
+
+export function ensureArtifact(): void {
+  if (!existsSync(artifactFile())) writeArtifact(compileMerkleAnchor());
+}
+
+const reference = JSON.parse(
+  readFileSync(fileURLToPath(new URL('../fixtures/merkle/rfc6962-reference-tree.json', import.meta.url)), 'utf8'),
+) as { roots_by_size: string[] };
+
+/** RFC 9162 roots of the transparency-dev reference tree (sizes 0..8), see test/fixtures/merkle/README.txt. */
+export const REFERENCE_ROOTS: Uint8Array[] = reference.roots_by_size.map((h) => Uint8Array.from(Buffer.from(h, 'hex')));
+
+/** A C2SP signed-note signer with an Ed25519 key made for the test run. */
+export class NoteSigner {
+  private readonly privateKey: KeyObject;
+  private readonly verifyKey: KeyObject;
+  readonly publicKey: Buffer;
+  readonly keyId: Buffer;
+
+  constructor(readonly name: string) {
+    const pair = generateKeyPairSync('ed25519');
+    this.privateKey = pair.privateKey;
+    this.publicKey = pair.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+    // C2SP signed-note: key id = SHA-256(name || 0x0A || 0x01 || public key)[:4].
+    this.keyId = createHash('sha256')
+      .update(Buffer.concat([Buffer.from(`${name}\n`), Buffer.from([0x01]), this.publicKey]))
+      .digest()
+      .subarray(0, 4);
+    this.verifyKey = pair.publicKey;
+  }
+
+  /** C2SP tlog-checkpoint body signed as a note. */
+  checkpoint(origin: string, size: number, root: Uint8Array): Checkpoint {
+    const body = `${origin}\n${size}\n${Buffer.from(root).toString('base64')}\n`;
+    const signature = sign(null, Buffer.from(body), this.privateKey);
+    if (!verify(null, Buffer.from(body), this.verifyKey, signature)) throw new Error('signature does not verify');
+    const note = `${body}\n\u2014 ${this.name} ${Buffer.concat([this.keyId, signature]).toString('base64')}\n`;
+    return { origin, size, root, note };
+  }
+}
+
+/**
+ * Stands in for the audit log (audit/ is built in parallel): serves the
+ * newest signed checkpoint of a log whose roots are the reference tree's.
+ */
+export class ReferenceLogSource implements CheckpointSource {
+  size = 0;
+  fail = false;
+  private readonly signer: NoteSigner;
+
+  constructor(readonly origin: string) {
+    this.signer = new NoteSigner(origin);
+  }
+
+  grow(size: number): this {
+    if (size >= REFERENCE_ROOTS.length) throw new Error(`the reference tree has ${REFERENCE_ROOTS.length - 1} leaves`);
+    this.size = size;
+    return this;
+  }
+
+  get logId(): string {
+    return logIdForOrigin(this.origin);
+  }
+
+  rootHex(size = this.size): string {
+    return `0x${Buffer.from(REFERENCE_ROOTS[size]!).toString('hex')}`;
+  }
+
+  async latestCheckpoint(): Promise<Checkpoint | undefined> {
+    if (this.fail) throw new Error('audit log unavailable');
+    if (this.size === 0) return undefined;
+    return this.signer.checkpoint(this.origin, this.size, REFERENCE_ROOTS[this.size]!);
+  }
+}
+
+/** Anchored events for (contract, logId) in the canonical chain, optionally of one size. */
+export async function anchoredEvents(provider: JsonRpcProvider, contract: string, logId: string, size?: number) {
+  const logs = await provider.getLogs({ address: contract, topics: [ANCHORED_TOPIC, logId], fromBlock: 0, toBlock: 'latest' });
+  return logs.map((l) => decodeAnchored(l)!).filter((e) => size === undefined || e.treeSize === size);
+}
+
+export async function mine(provider: JsonRpcProvider, blocks: number): Promise<void> {
+  await provider.send('anvil_mine', [`0x${blocks.toString(16)}`]);
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 25): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
