@@ -24,8 +24,16 @@ export type HmacAlgorithm = 'sha1' | 'md5' | 'sha256';
 const ALG_CODE: Record<HmacAlgorithm, number> = { sha1: 1, md5: 2, sha256: 3 };
 const DIGEST_SIZE: Record<HmacAlgorithm, number> = { sha1: 20, md5: 16, sha256: 32 };
 
+// tsconfig's lib (ES2023, no DOM) carries no WebAssembly typings, so the
+// few members used here are declared locally.
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const WasmGlobal = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
 interface CryptoExports {
-  memory: WebAssembly.Memory;
+  memory: { buffer: ArrayBuffer };
   inputPtr(): number;
   inputSize(): number;
   offsetsPtr(): number;
@@ -69,11 +77,11 @@ export function cryptoWasmPath(): string {
   throw new PavilionError('WASM_NOT_BUILT', 'wasm/build/crypto.wasm not found: run `npm run build:wasm`', 500);
 }
 
-let compiled: WebAssembly.Module | undefined;
+let compiled: object | undefined;
 
-function cryptoModule(): WebAssembly.Module {
+function cryptoModule(): object {
   // Synchronous compile is fine in Node for a module this small (~8 KB).
-  compiled ??= new WebAssembly.Module(readFileSync(cryptoWasmPath()));
+  compiled ??= new WasmGlobal.Module(readFileSync(cryptoWasmPath()));
   return compiled;
 }
 
@@ -94,7 +102,7 @@ export class CryptoKernel {
   private readonly scratchSlot: number;
 
   constructor() {
-    const instance = new WebAssembly.Instance(cryptoModule(), {});
+    const instance = new WasmGlobal.Instance(cryptoModule(), {});
     this.x = instance.exports as unknown as CryptoExports;
     // The kernel never allocates or grows memory, so these views stay valid.
     const buf = this.x.memory.buffer;

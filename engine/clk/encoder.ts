@@ -1,0 +1,316 @@
+/**
+ * CLK (cryptographic long-term key) encoder, bit-identical to clkhash 0.18.3
+ * for linkage schema v3 (bloomfilter.crypto_bloom_filter):
+ *   for each non-ignored feature: prepare the value, tokenise, give token i
+ *   k_i bits (strategy) and set them in a filter of L = l * 2^xor_folds bits
+ *   (doubleHash or blakeHash); OR over features; XOR-fold xor_folds times;
+ *   bit i is MSB-first (byte i >> 3, mask 0x80 >> (i & 7)).
+ *
+ * Speed (DESIGN.md): the vocabulary of tokens is small (bigrams of names,
+ * dates, postcodes), so each feature keeps a bounded cache token -> hash
+ * result and steady-state encoding is lookups plus bit setting. Misses of a
+ * record are hashed together in one call into the wasm kernel. The token
+ * and scratch arrays are reused across records.
+ */
+import { PavilionError } from '../../common/errors.js';
+import { createFeatureHasher, type FeatureHasher, type HashBackendName } from './hashing.js';
+import { deriveFeatureKeys } from './keys.js';
+import { prepareValue } from './prepare.js';
+import { parseSchema, type HashedFeature, type LinkageSchema } from './schema.js';
+import { bitsForToken, encodeToken, tokenize } from './tokens.js';
+
+export interface ClkEncoderOptions {
+  /** Token hashing backend: 'wasm' (default) or 'node' (node:crypto, for differential tests). */
+  hashBackend?: HashBackendName;
+  /** Upper bound on cached (feature, token) entries; the caches are cleared when it is reached. Default 2^17. */
+  cacheEntries?: number;
+}
+
+/** a * 2^26 + b packs a doubleHash pair exactly (a, b < L <= 2^26, sum < 2^52). */
+const PAIR_SHIFT = 2 ** 26;
+
+interface FeatureState {
+  readonly feature: HashedFeature;
+  readonly hasher: FeatureHasher;
+  /** doubleHash: packed pair; blakeHash: positions (u16 mod L) for 32 * macs bits. */
+  readonly cache: Map<string, number | Uint32Array>;
+}
+
+const releaseSlots = new FinalizationRegistry<FeatureHasher[]>((hashers) => {
+  for (const h of hashers) h.release();
+});
+
+const parsedSchemas = new WeakSet<object>();
+
+function parse(schema: unknown): LinkageSchema {
+  if (typeof schema === 'object' && schema !== null && parsedSchemas.has(schema)) return schema as LinkageSchema;
+  const parsed = parseSchema(schema);
+  parsedSchemas.add(parsed);
+  return parsed;
+}
+
+export function clkToBase64(clk: Uint8Array): string {
+  return Buffer.from(clk.buffer, clk.byteOffset, clk.byteLength).toString('base64');
+}
+
+export class ClkEncoder {
+  readonly schema: LinkageSchema;
+  /** CLK length in bits (clkConfig.l). */
+  readonly filterBits: number;
+  /** Bytes per CLK: ceil(filterBits / 8) (bitarray pads the last byte with zeros). */
+  readonly filterBytes: number;
+  /** Feature identifiers in schema order, ignored ones included: the column order of `row`. */
+  readonly featureNames: readonly string[];
+  readonly hashBackend: HashBackendName;
+
+  private readonly states: FeatureState[];
+  private readonly hashBits: number;
+  private readonly work: Uint8Array;
+  private readonly cacheLimit: number;
+  private cached = 0;
+  private disposed = false;
+  // Scratch reused for every record (no per-record arrays in the hot loop).
+  private readonly tokens: string[] = [];
+  private missTokens: string[] = [];
+  private missIndex = new Int32Array(256);
+  private pairs = new Uint32Array(512);
+  private resolved: Array<number | Uint32Array> = [];
+  private blakeOut = new Uint8Array(64 * 256);
+
+  static create(schema: unknown, secret: string | Uint8Array, options: ClkEncoderOptions = {}): ClkEncoder {
+    return new ClkEncoder(parse(schema), secret, options);
+  }
+
+  private constructor(schema: LinkageSchema, secret: string | Uint8Array, options: ClkEncoderOptions) {
+    const secretBytes = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret;
+    if (!(secretBytes instanceof Uint8Array) || secretBytes.length === 0) {
+      throw new PavilionError('SECRET_EMPTY', 'the linkage secret must not be empty');
+    }
+    this.schema = schema;
+    this.filterBits = schema.l;
+    this.filterBytes = Math.ceil(schema.l / 8);
+    this.featureNames = schema.features.map((f) => f.identifier);
+    this.hashBackend = options.hashBackend ?? 'wasm';
+    this.cacheLimit = options.cacheEntries ?? 2 ** 17;
+    this.hashBits = schema.l * 2 ** schema.xorFolds;
+    this.work = new Uint8Array(Math.ceil(this.hashBits / 8));
+    const keys = deriveFeatureKeys(schema.kdf, secretBytes, schema.features.length);
+    this.states = [];
+    for (const f of schema.features) {
+      if (f.kind !== 'hashed') continue;
+      const [key0, key1] = keys[f.index]!;
+      const hasher = createFeatureHasher(this.hashBackend, { key0, key1, hash: f.hash.type, encoding: f.encoding, modulus: this.hashBits });
+      this.states.push({ feature: f, hasher, cache: new Map() });
+    }
+    releaseSlots.register(this, this.states.map((s) => s.hasher), this);
+  }
+
+  /** Encodes one CSV row (schema.features order, ignored columns included). */
+  encode(row: readonly string[]): Uint8Array {
+    const out = new Uint8Array(this.filterBytes);
+    this.encodeInto(row, out, 0);
+    return out;
+  }
+
+  /** Encodes a record keyed by feature identifier; ignored features may be absent. */
+  encodeRecord(record: Record<string, string>): Uint8Array {
+    if (typeof record !== 'object' || record === null) throw new PavilionError('RECORD_INVALID', 'record must be an object');
+    const row = this.schema.features.map((f) => {
+      const v = Object.prototype.hasOwnProperty.call(record, f.identifier) ? record[f.identifier] : undefined;
+      if (v === undefined) {
+        if (f.kind === 'ignored') return '';
+        throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': missing from record`);
+      }
+      return v;
+    });
+    return this.encode(row);
+  }
+
+  /** Encodes rows into one buffer, filterBytes per row, in order. Errors name the row index. */
+  encodeMany(rows: readonly (readonly string[])[]): Uint8Array {
+    const out = new Uint8Array(rows.length * this.filterBytes);
+    for (let i = 0; i < rows.length; i++) {
+      try {
+        this.encodeInto(rows[i]!, out, i * this.filterBytes);
+      } catch (e) {
+        if (e instanceof PavilionError) throw new PavilionError(e.code, `row ${i}: ${e.message}`, e.status);
+        throw e;
+      }
+    }
+    return out;
+  }
+
+  /** Encodes `row` into out[offset .. offset + filterBytes). */
+  encodeInto(row: readonly string[], out: Uint8Array, offset: number): void {
+    if (this.disposed) throw new PavilionError('ENCODER_DISPOSED', 'this CLK encoder was disposed', 500);
+    if (!Array.isArray(row) || row.length !== this.featureNames.length) {
+      throw new PavilionError('RECORD_FIELD_COUNT', `record has ${Array.isArray(row) ? row.length : 'no'} fields, the schema has ${this.featureNames.length}`);
+    }
+    const work = this.work;
+    work.fill(0);
+    for (const st of this.states) {
+      const f = st.feature;
+      const raw = row[f.index];
+      if (typeof raw !== 'string') throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': value must be a string`);
+      const value = prepareValue(f, raw);
+      const t = tokenize(f, value, this.tokens);
+      if (t === 0) continue;
+      if (f.hash.type === 'doubleHash') this.setDoubleHash(st, t, f.hash.preventSingularity);
+      else this.setBlake(st, t);
+    }
+    this.foldInto(out, offset);
+  }
+
+  /** Returns kernel key slots; the encoder cannot be used afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    releaseSlots.unregister(this);
+    for (const s of this.states) s.hasher.release();
+  }
+
+  private ensureScratch(t: number): void {
+    if (this.missIndex.length < t) {
+      this.missIndex = new Int32Array(t * 2);
+      this.pairs = new Uint32Array(t * 4);
+    }
+  }
+
+  private remember(st: FeatureState, token: string, value: number | Uint32Array): void {
+    if (this.cached >= this.cacheLimit) {
+      // A size cap rather than an LRU: bigram vocabularies fit easily, and a
+      // reset is cheaper than recency bookkeeping on every hit.
+      for (const s of this.states) s.cache.clear();
+      this.cached = 0;
+    }
+    st.cache.set(token, value);
+    this.cached++;
+  }
+
+  /** Looks tokens up; collects misses. Returns the miss count. */
+  private lookup(st: FeatureState, t: number): number {
+    this.ensureScratch(t);
+    const tokens = this.tokens;
+    let misses = 0;
+    for (let i = 0; i < t; i++) {
+      const hit = st.cache.get(tokens[i]!);
+      if (hit === undefined) {
+        this.missIndex[misses] = i;
+        this.missTokens[misses++] = tokens[i]!;
+      } else {
+        this.resolved[i] = hit;
+      }
+    }
+    return misses;
+  }
+
+  private setDoubleHash(st: FeatureState, t: number, preventSingularity: boolean): void {
+    const L = this.hashBits;
+    const misses = this.lookup(st, t);
+    if (misses > 0) {
+      st.hasher.doubleHash(this.missTokens, misses, this.pairs);
+      for (let m = 0; m < misses; m++) {
+        const a = this.pairs[2 * m]!;
+        let b = this.pairs[2 * m + 1]!;
+        if (b === 0 && preventSingularity) b = this.nonSingular(st, this.missTokens[m]!);
+        const packed = a * PAIR_SHIFT + b;
+        this.resolved[this.missIndex[m]!] = packed;
+        this.remember(st, this.missTokens[m]!, packed);
+      }
+    }
+    const work = this.work;
+    const strategy = st.feature.strategy;
+    for (let i = 0; i < t; i++) {
+      const packed = this.resolved[i] as number;
+      const a = Math.floor(packed / PAIR_SHIFT);
+      const b = packed - a * PAIR_SHIFT;
+      const k = bitsForToken(strategy, i, t);
+      // (a + j*b) mod L for j = 0..k-1, stepping instead of multiplying (b < L).
+      let pos = a;
+      for (let j = 0; j < k; j++) {
+        work[pos >>> 3]! |= 0x80 >>> (pos & 7);
+        pos += b;
+        if (pos >= L) pos -= L;
+      }
+    }
+  }
+
+  /** clkhash prevent_singularity: retry HMAC-MD5 over token + UTF-8(chr(j)) while the result is 0 mod L. */
+  private nonSingular(st: FeatureState, token: string): number {
+    const bytes = encodeToken(token, st.feature.encoding);
+    for (let j = 0; j < 0xd800; j++) {
+      const suffix = new TextEncoder().encode(String.fromCodePoint(j));
+      const msg = new Uint8Array(bytes.length + suffix.length);
+      msg.set(bytes);
+      msg.set(suffix, bytes.length);
+      const b = st.hasher.md5Mod(msg);
+      if (b !== 0) return b;
+    }
+    // Python would fail encoding chr(0xd800) here; unreachable for any realistic L.
+    throw new PavilionError('RECORD_INVALID', `feature '${st.feature.identifier}': token hash stayed singular`);
+  }
+
+  private setBlake(st: FeatureState, t: number): void {
+    const strategy = st.feature.strategy;
+    let maxK = 0;
+    for (let i = 0; i < t; i++) maxK = Math.max(maxK, bitsForToken(strategy, i, t));
+    if (maxK === 0) return;
+    const macs = Math.ceil(maxK / 32);
+    const misses = this.lookup(st, t);
+    // Cached positions may cover fewer bits than this record needs (bitsPerFeature
+    // with fewer tokens): treat those as misses too.
+    let count = misses;
+    for (let i = 0; i < t; i++) {
+      const hit = this.resolved[i];
+      if (hit instanceof Uint32Array && hit.length < macs * 32 && st.cache.get(this.tokens[i]!) === hit) {
+        this.missIndex[count] = i;
+        this.missTokens[count++] = this.tokens[i]!;
+      }
+    }
+    if (count > 0) {
+      if (this.blakeOut.length < count * macs * 64) this.blakeOut = new Uint8Array(count * macs * 64);
+      st.hasher.blake(this.missTokens, count, macs, this.blakeOut);
+      const mask = this.hashBits - 1; // blakeHash requires a power of two
+      const d = this.blakeOut;
+      for (let m = 0; m < count; m++) {
+        const positions = new Uint32Array(macs * 32);
+        const base = m * macs * 64;
+        // struct.unpack('32H') on x86: little-endian unsigned shorts.
+        for (let q = 0; q < macs * 32; q++) positions[q] = (d[base + 2 * q]! | (d[base + 2 * q + 1]! << 8)) & mask;
+        this.resolved[this.missIndex[m]!] = positions;
+        this.remember(st, this.missTokens[m]!, positions);
+      }
+    }
+    const work = this.work;
+    for (let i = 0; i < t; i++) {
+      const positions = this.resolved[i] as Uint32Array;
+      const k = bitsForToken(strategy, i, t);
+      for (let j = 0; j < k; j++) {
+        const pos = positions[j]!;
+        work[pos >>> 3]! |= 0x80 >>> (pos & 7);
+      }
+    }
+  }
+
+  private foldInto(out: Uint8Array, offset: number): void {
+    const work = this.work;
+    let bits = this.hashBits;
+    for (let f = 0; f < this.schema.xorFolds; f++) {
+      const half = bits / 2;
+      if (half % 8 === 0) {
+        const hb = half / 8;
+        for (let i = 0; i < hb; i++) work[i]! ^= work[hb + i]!;
+      } else {
+        for (let i = 0; i < half; i++) {
+          const j = half + i;
+          if (work[j >>> 3]! & (0x80 >>> (j & 7))) work[i >>> 3]! ^= 0x80 >>> (i & 7);
+        }
+      }
+      bits = half;
+    }
+    out.set(work.subarray(0, this.filterBytes), offset);
+    const tail = this.filterBits % 8;
+    // bitarray.tobytes() pads the last byte with zero bits.
+    if (tail !== 0) out[offset + this.filterBytes - 1]! &= (0xff << (8 - tail)) & 0xff;
+  }
+}
