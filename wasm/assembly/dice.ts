@@ -75,8 +75,9 @@ const BLOCK_BYTES: u32 = 131072;
 /** pb <= pa·hiRatio can pass; hiRatio = (131072 − t16)/t16 (infinite when t16 = 0). */
 // @ts-ignore: decorator
 @inline function popHigh(pa: u32, hiRatio: f64): u32 {
+  // pa = 0 with t16 = 0 gives 0·∞ = NaN: no bound, like any other t16 = 0 case
   const h = Math.floor(<f64>pa * hiRatio) + 1;
-  return h >= 4294967295.0 ? 0xffffffff : <u32>h;
+  return h < 4294967295.0 ? <u32>h : 0xffffffff;
 }
 
 /** pb >= pa·loRatio can pass; loRatio = t16/(131072 − t16). */

@@ -1,0 +1,126 @@
+/**
+ * Runs one explicitly chosen Dice build in-process on a private shared
+ * memory, with the same inputs and result shapes as wasm/reference/dice.ts,
+ * so tests can compare them directly.
+ */
+import { createDiceMemory, instantiateDice, type DiceExports, type DiceKernelKind } from '../../wasm/dice.js';
+import { compareCandidates, comparePairs, type Candidate, type Pair } from '../../wasm/reference/dice.js';
+
+const align = (n: number): number => Math.ceil(n / 64) * 64;
+
+export class KernelHarness {
+  constructor(readonly kind: DiceKernelKind) {}
+
+  private setup(queries: readonly Uint8Array[], base: readonly Uint8Array[], extraBytes: number) {
+    const bytes = (queries[0] ?? base[0])!.length;
+    const basePtr = 65536;
+    const basePopsPtr = align(basePtr + base.length * bytes);
+    const queriesPtr = align(basePopsPtr + base.length * 4);
+    const queryPopsPtr = align(queriesPtr + queries.length * bytes);
+    const scratchPtr = align(queryPopsPtr + queries.length * 4);
+    const memory = createDiceMemory(scratchPtr + extraBytes);
+    const u8 = new Uint8Array(memory.buffer);
+    base.forEach((f, i) => u8.set(f, basePtr + i * bytes));
+    queries.forEach((f, i) => u8.set(f, queriesPtr + i * bytes));
+    const k = instantiateDice(this.kind, memory).exports;
+    k.popcountFilters(basePtr, base.length, bytes, basePopsPtr);
+    k.popcountFilters(queriesPtr, queries.length, bytes, queryPopsPtr);
+    return { bytes, basePtr, basePopsPtr, queriesPtr, queryPopsPtr, scratchPtr, memory, k };
+  }
+
+  popcounts(filters: readonly Uint8Array[]): number[] {
+    const s = this.setup([], filters, 0);
+    return Array.from(new Uint32Array(s.memory.buffer, s.basePopsPtr, filters.length));
+  }
+
+  countAnd(a: Uint8Array, b: Uint8Array): number {
+    const s = this.setup([a], [b], 0);
+    return s.k.countAnd(s.queriesPtr, s.basePtr, s.bytes);
+  }
+
+  /** Top-k per query, optionally scanning [start, end) in several calls of `chunk` filters. */
+  topK(queries: readonly Uint8Array[], base: readonly Uint8Array[], threshold: number, k: number, chunk = base.length): Candidate[][] {
+    const heapBytes = queries.length * k * 12 + queries.length * 4;
+    const s = this.setup(queries, base, align(heapBytes));
+    const scoresPtr = s.scratchPtr;
+    const indicesPtr = scoresPtr + queries.length * k * 8;
+    const countsPtr = indicesPtr + queries.length * k * 4;
+    new Uint32Array(s.memory.buffer, countsPtr, queries.length).fill(0);
+    for (let start = 0; start < base.length; start += Math.max(1, chunk)) {
+      const end = Math.min(base.length, start + Math.max(1, chunk));
+      s.k.topKAtThreshold(s.queriesPtr, s.queryPopsPtr, queries.length, s.basePtr, s.basePopsPtr, start, end, s.bytes, threshold, k, scoresPtr, indicesPtr, countsPtr);
+    }
+    const counts = new Uint32Array(s.memory.buffer, countsPtr, queries.length);
+    const scores = new Float64Array(s.memory.buffer, scoresPtr, queries.length * k);
+    const indices = new Uint32Array(s.memory.buffer, indicesPtr, queries.length * k);
+    return queries.map((_, q) => {
+      const list: Candidate[] = [];
+      for (let i = 0; i < counts[q]!; i++) list.push({ index: indices[q * k + i]!, score: scores[q * k + i]! });
+      return list.sort(compareCandidates);
+    });
+  }
+
+  /**
+   * All pairs >= threshold, draining an output area of `capacity` entries
+   * (default: the minimum the kernel accepts) and resuming until done.
+   * Returns the pairs in anonlink order and how many calls it took.
+   */
+  pairs(queries: readonly Uint8Array[], base: readonly Uint8Array[], threshold: number, capacity?: number): { pairs: Pair[]; calls: number } {
+    const bytes = (queries[0] ?? base[0])!.length;
+    const probe = this.setup([], [new Uint8Array(bytes)], 0).k as DiceExports;
+    const cap = capacity ?? probe.pairsStepEntries(bytes);
+    const s = this.setup(queries, base, 64 + cap * 16);
+    const cursorPtr = s.scratchPtr;
+    const outPtr = cursorPtr + 64;
+    const cursor = new Uint32Array(s.memory.buffer, cursorPtr, 3);
+    cursor.set([0, 0, 0]);
+    const out: Pair[] = [];
+    let calls = 0;
+    do {
+      const n = s.k.pairsAtThreshold(s.queriesPtr, s.queryPopsPtr, queries.length, s.basePtr, s.basePopsPtr, 0, base.length, s.bytes, threshold, outPtr, cap, cursorPtr);
+      calls++;
+      const view = new DataView(s.memory.buffer, outPtr, n * 16);
+      for (let i = 0; i < n; i++) out.push({ query: view.getUint32(i * 16, true), index: view.getUint32(i * 16 + 4, true), score: view.getFloat64(i * 16 + 8, true) });
+      if (calls > 10_000) throw new Error('pairsAtThreshold made no progress');
+    } while (cursor[2] !== 1);
+    return { pairs: out.sort(comparePairs), calls };
+  }
+}
+
+/** Deterministic PRNG (mulberry32) so a failing case can be replayed from its seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A filter whose bits are set independently with probability `density`. */
+export function randomFilter(rand: () => number, bytes: number, density: number): Uint8Array {
+  const f = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) {
+    let v = 0;
+    for (let b = 0; b < 8; b++) if (rand() < density) v |= 1 << b;
+    f[i] = v;
+  }
+  return f;
+}
+
+/** Random filters, each drawing its own density from `densities`. */
+export function randomFilters(rand: () => number, count: number, bytes: number, densities: readonly number[]): Uint8Array[] {
+  return Array.from({ length: count }, () => randomFilter(rand, bytes, densities[Math.floor(rand() * densities.length)]!));
+}
+
+/** A copy of `f` with about `flips` random bits flipped: a near match. */
+export function perturb(rand: () => number, f: Uint8Array, flips: number): Uint8Array {
+  const g = f.slice();
+  for (let i = 0; i < flips; i++) {
+    const bit = Math.floor(rand() * g.length * 8);
+    g[bit >> 3] ^= 1 << (bit & 7);
+  }
+  return g;
+}
