@@ -1,0 +1,173 @@
+# Unit tests for verification.rego: one allow case per action and purpose,
+# and each deny reason on its own. Run with `opa test policy/`.
+package pavilion.verification_test
+
+import data.pavilion.verification
+
+rp := {"sub": "acme-bank", "roles": ["rp"]}
+
+dataset := {
+	"id": "dmv-2026",
+	"claims": ["over_18", "over_21", "license_valid", "license_class", "identity_verified", "name_match"],
+	"allow_broker_encoding": false,
+}
+
+base := {
+	"principal": rp,
+	"action": "verify",
+	"dataset": dataset,
+	"request": {"claims": ["over_21"], "purpose": "age_verification"},
+}
+
+decide(input_doc) := d if {
+	d := verification.decision with input as input_doc
+}
+
+test_age_verification_reveals_only_age_claims if {
+	d := decide(object.union(base, {"request": {"claims": ["over_18", "over_21", "name_match", "license_valid"], "purpose": "age_verification"}}))
+	d.allow == true
+	d.reasons == []
+	d.obligations.revealable_claims == ["over_18", "over_21"]
+	d.obligations.min_score == 0.85
+	d.obligations.cache_ttl_seconds == 300
+}
+
+test_license_check_allowed if {
+	d := decide(object.union(base, {"request": {"claims": ["license_valid", "license_expiry"], "purpose": "license_check"}}))
+	d.allow
+
+	# license_expiry is allowed by the purpose but the dataset does not hold it.
+	d.obligations.revealable_claims == ["license_valid"]
+}
+
+test_kyc_has_higher_min_score if {
+	d := decide(object.union(base, {"request": {"claims": ["identity_verified", "over_21"], "purpose": "kyc"}}))
+	d.allow
+	d.obligations.revealable_claims == ["identity_verified"]
+	d.obligations.min_score == 0.9
+}
+
+test_employment_screening_with_consent if {
+	d := decide(object.union(base, {"request": {"claims": ["identity_verified", "license_valid"], "purpose": "employment_screening", "consent": true}}))
+	d.allow
+	d.obligations.min_score == 0.92
+	d.obligations.cache_ttl_seconds == 60
+	d.obligations.revealable_claims == ["identity_verified", "license_valid"]
+}
+
+test_employment_screening_with_consent_record if {
+	d := decide(object.union(base, {"request": {"claims": ["identity_verified"], "purpose": "employment_screening", "consent": {"granted": true, "reference": "c-77"}}}))
+	d.allow
+}
+
+test_employment_screening_without_consent_denied if {
+	d := decide(object.union(base, {"request": {"claims": ["identity_verified"], "purpose": "employment_screening"}}))
+	not d.allow
+	d.reasons == ["consent_required"]
+	d.obligations.revealable_claims == []
+}
+
+test_consent_false_or_not_granted_denied if {
+	every consent in [false, "yes", {"granted": false}, {}] {
+		d := decide(object.union(base, {"request": {"claims": ["identity_verified"], "purpose": "employment_screening", "consent": consent}}))
+		d.reasons == ["consent_required"]
+	}
+}
+
+test_only_rp_may_verify_or_link if {
+	every role in ["dp", "auditor", "admin"] {
+		every action in ["verify", "link", "encode_record"] {
+			d := decide(object.union(base, {"action": action, "principal": {"sub": "x", "roles": [role]}, "dataset": object.union(dataset, {"allow_broker_encoding": true})}))
+			d.reasons == ["role_not_permitted"]
+		}
+	}
+}
+
+test_rp_among_other_roles_is_enough if {
+	decide(object.union(base, {"principal": {"sub": "x", "roles": ["admin", "rp"]}})).allow
+}
+
+test_no_roles_denied if {
+	decide(object.union(base, {"principal": {"sub": "x", "roles": []}})).reasons == ["role_not_permitted"]
+}
+
+test_link_allowed_without_claims if {
+	d := decide(object.union(base, {"action": "link", "request": {"claims": [], "purpose": "kyc"}}))
+	d.allow
+	d.obligations.revealable_claims == []
+	d.obligations.min_score == 0.9
+}
+
+test_unknown_purpose_denied if {
+	d := decide(object.union(base, {"request": {"claims": ["over_18"], "purpose": "marketing"}}))
+	d.reasons == ["purpose_unknown"]
+	d.obligations.min_score == 0.85
+	d.obligations.cache_ttl_seconds == 300
+}
+
+test_missing_purpose_denied if {
+	no_purpose := {"principal": rp, "action": "verify", "dataset": dataset, "request": {"claims": ["over_18"]}}
+	decide(no_purpose).reasons == ["purpose_unknown"]
+	no_request := {"principal": rp, "action": "verify", "dataset": dataset}
+	decide(no_request).reasons == ["purpose_unknown", "request_invalid"]
+}
+
+test_dataset_purpose_restriction if {
+	restricted := object.union(dataset, {"purposes": ["license_check"]})
+	d := decide(object.union(base, {"dataset": restricted}))
+	d.reasons == ["purpose_not_permitted_by_dataset"]
+	decide(object.union(base, {"dataset": restricted, "request": {"claims": ["license_valid"], "purpose": "license_check"}})).allow
+}
+
+test_dataset_purposes_null_means_unrestricted if {
+	decide(object.union(base, {"dataset": object.union(dataset, {"purposes": null})})).allow
+}
+
+test_broker_encoding_only_when_dataset_allows if {
+	denied := decide(object.union(base, {"action": "encode_record"}))
+	denied.reasons == ["broker_encoding_not_allowed"]
+	allowed := decide(object.union(base, {"action": "encode_record", "dataset": object.union(dataset, {"allow_broker_encoding": true})}))
+	allowed.allow
+	allowed.obligations.revealable_claims == ["over_21"]
+}
+
+test_broker_encoding_flag_must_be_true_not_truthy if {
+	decide(object.union(base, {"action": "encode_record", "dataset": object.union(dataset, {"allow_broker_encoding": "true"})})).reasons == ["broker_encoding_not_allowed"]
+}
+
+test_no_revealable_claims_denied if {
+	d := decide(object.union(base, {"request": {"claims": ["name_match"], "purpose": "age_verification"}}))
+	d.reasons == ["no_revealable_claims"]
+	decide(object.union(base, {"request": {"claims": [], "purpose": "age_verification"}})).reasons == ["no_revealable_claims"]
+}
+
+test_unknown_action_denied if {
+	decide(object.union(base, {"action": "delete_everything"})).reasons == ["action_unknown"]
+}
+
+test_invalid_principal_denied if {
+	d := decide(object.union(base, {"principal": {"sub": "", "roles": ["rp"]}}))
+	d.reasons == ["principal_invalid"]
+}
+
+test_empty_input_is_denied_with_every_applicable_reason if {
+	d := decide({})
+	not d.allow
+	d.reasons == ["action_unknown", "principal_invalid", "purpose_unknown", "request_invalid"]
+	d.obligations == {"revealable_claims": [], "min_score": 0.85, "cache_ttl_seconds": 300}
+}
+
+test_reasons_accumulate_sorted if {
+	d := decide({
+		"principal": {"sub": "x", "roles": ["dp"]},
+		"action": "encode_record",
+		"dataset": object.union(dataset, {"purposes": ["kyc"]}),
+		"request": {"claims": ["identity_verified"], "purpose": "employment_screening"},
+	})
+	d.reasons == ["broker_encoding_not_allowed", "consent_required", "purpose_not_permitted_by_dataset", "role_not_permitted"]
+}
+
+test_non_string_claims_ignored if {
+	d := decide(object.union(base, {"request": {"claims": [1, {"a": 1}, "over_18"], "purpose": "age_verification"}}))
+	d.obligations.revealable_claims == ["over_18"]
+}
