@@ -73,9 +73,10 @@ export function wasmSimdSupported(): boolean {
 
 /**
  * Which build to use: an explicit `simd` argument wins, then env
- * PAVILION_WASM_SIMD (0|1), then runtime detection.
+ * PAVILION_WASM_SIMD (0|1), then runtime detection. `supported` is the
+ * detection result (a parameter so the no-SIMD branch can be tested here).
  */
-export function selectDiceKernel(simd?: boolean): DiceKernelKind {
+export function selectDiceKernel(simd?: boolean, supported: boolean = wasmSimdSupported()): DiceKernelKind {
   let want = simd;
   if (want === undefined) {
     const env = process.env.PAVILION_WASM_SIMD;
@@ -86,7 +87,7 @@ export function selectDiceKernel(simd?: boolean): DiceKernelKind {
     }
   }
   if (want === true) {
-    if (!wasmSimdSupported()) {
+    if (!supported) {
       throw new PavilionError(
         'WASM_SIMD_UNSUPPORTED',
         'the SIMD Dice kernel was requested (PAVILION_WASM_SIMD=1 or simd: true) but this runtime does not support wasm SIMD',
@@ -96,7 +97,7 @@ export function selectDiceKernel(simd?: boolean): DiceKernelKind {
     return 'simd';
   }
   if (want === false) return 'scalar';
-  return wasmSimdSupported() ? 'simd' : 'scalar';
+  return supported ? 'simd' : 'scalar';
 }
 
 const moduleCache = new Map<DiceKernelKind, WebAssembly.Module>();
