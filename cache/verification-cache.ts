@@ -113,7 +113,6 @@ interface Lookup<T> {
 }
 
 class LayeredCache<T extends object> implements VerificationCache<T> {
-  private readonly inflight = new Map<string, Promise<Lookup<T>>>();
   private closed = false;
   private hits = 0;
   private misses = 0;
@@ -138,14 +137,11 @@ class LayeredCache<T extends object> implements VerificationCache<T> {
       return Promise.resolve(cached);
     }
     if (this.redis === undefined) return this.miss(false);
-    // Requests for one key while its lookup is in flight share that lookup.
-    let lookup = this.inflight.get(key);
-    if (lookup === undefined) {
-      lookup = this.redis.get(key).then((raw) => this.fromRedis(key, raw));
-      this.inflight.set(key, lookup);
-      void lookup.finally(() => this.inflight.delete(key));
-    }
-    return lookup.then((r) => {
+    // Lookups of one key in the same loop turn share one MGET slot (the Redis
+    // layer groups them); the first to resolve fills the LRU and the others
+    // take the value from there instead of parsing it again.
+    return this.redis.get(key).then((raw) => {
+      const r = this.fromRedis(key, raw);
       if (r.value !== undefined) {
         this.hits++;
         this.redisHits++;
@@ -236,11 +232,14 @@ class LayeredCache<T extends object> implements VerificationCache<T> {
   private fromRedis(key: string, raw: RedisGetResult): Lookup<T> {
     if (raw === UNAVAILABLE) return { value: undefined, degraded: true };
     if (raw === null) return { value: undefined, degraded: false };
+    // Filled by an earlier waiter for the same reply, or by a set() that landed
+    // while this lookup was in flight (newer than what Redis returned).
+    const current = this.closed ? undefined : this.lru.get(key);
+    if (current !== undefined) return { value: current, degraded: false };
     const entry = parseStored(raw);
     if (entry === undefined || entry.expiresAt <= this.now()) return { value: undefined, degraded: false };
     const value = deepFreeze(entry.value) as T;
-    // A set() that landed while this lookup was in flight is newer: keep it.
-    if (!this.closed && !this.lru.has(key)) this.lru.set(key, value, entry.expiresAt, raw.length);
+    if (!this.closed) this.lru.set(key, value, entry.expiresAt, raw.length);
     return { value, degraded: false };
   }
 }
