@@ -232,17 +232,46 @@ export class AuditLog {
 
   /** One round trip for any set of stored subtrees: leaves for level 0, nodes above. */
   private async fetchNodes(q: Queryable, ids: readonly NodeId[]): Promise<TreeNode[]> {
-    if (ids.length === 0) return [];
+    return (await this.fetchNodesAndSize(q, ids)).nodes;
+  }
+
+  /**
+   * Stored subtrees plus the committed size, in one statement, so a proof
+   * costs one round trip: the size check and the node reads see one snapshot.
+   */
+  private async fetchNodesAndSize(q: Queryable, ids: readonly NodeId[]): Promise<{ nodes: TreeNode[]; headSize: number }> {
     const leafIdx = ids.filter((id) => id.level === 0).map((id) => String(id.index));
     const upper = ids.filter((id) => id.level > 0);
     const rows = await q`
-      select 0 as level, idx::text as idx, leaf_hash as hash from audit_leaves where idx = any(${leafIdx}::int8[])
+      select -1 as level, size::text as idx, null::bytea as hash from audit_head where id
+      union all
+      select 0, idx::text, leaf_hash from audit_leaves where idx = any(${leafIdx}::int8[])
       union all
       select n.level::int, n.idx::text, n.hash
       from audit_nodes n
       join unnest(${upper.map((id) => id.level)}::int2[], ${upper.map((id) => String(id.index))}::int8[]) as t(lvl, i)
         on n.level = t.lvl and n.idx = t.i`;
-    return rows.map((r) => ({ level: Number(r.level), index: Number(r.idx), hash: hashBytes(r.hash) }));
+    let headSize = -1;
+    const nodes: TreeNode[] = [];
+    for (const r of rows) {
+      const level = Number(r.level);
+      if (level < 0) headSize = Number(r.idx);
+      else nodes.push({ level, index: Number(r.idx), hash: hashBytes(r.hash) });
+    }
+    if (headSize < 0) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing', 500);
+    return { nodes, headSize };
+  }
+
+  /** Reads what `ids` need and checks `size` against the committed size in the same statement. */
+  private async readForSize(size: number, what: string, ids: readonly NodeId[]): Promise<TreeNode[]> {
+    let result: { nodes: TreeNode[]; headSize: number };
+    try {
+      result = await this.fetchNodesAndSize(this.sql, ids);
+    } catch (err) {
+      throw storageError(err, 'audit read');
+    }
+    if (size > result.headSize) throw new PavilionError('SIZE_INVALID', `${what} exceeds the committed tree size`);
+    return result.nodes;
   }
 
   // ---------------------------------------------------------------- reads
@@ -257,11 +286,6 @@ export class AuditLog {
     }
   }
 
-  private async checkSize(size: number, what: string): Promise<void> {
-    assertTreeSize(size, what);
-    if (size > (await this.size())) throw new PavilionError('SIZE_INVALID', `${what} exceeds the committed tree size`);
-  }
-
   /** Root at `size` (default: the committed size), from O(log n) stored nodes. */
   async root(size?: number): Promise<Uint8Array> {
     if (size === undefined) {
@@ -270,10 +294,8 @@ export class AuditLog {
       });
       return hashBytes(head!.root);
     }
-    await this.checkSize(size, 'tree size');
-    const rows = await this.fetchNodes(this.sql, nodesForRoot(size)).catch((err) => {
-      throw storageError(err, 'audit read');
-    });
+    assertTreeSize(size, 'tree size');
+    const rows = await this.readForSize(size, 'tree size', nodesForRoot(size));
     return rootFromSource(size, sourceFromFetched(rows));
   }
 
@@ -287,18 +309,15 @@ export class AuditLog {
   }
 
   async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
-    await this.checkSize(size, 'tree size');
     const ids = nodesForInclusionProof(index, size);
-    const rows = await this.fetchNodes(this.sql, ids).catch((err) => {
-      throw storageError(err, 'audit read');
-    });
+    const rows = await this.readForSize(size, 'tree size', ids);
     return inclusionProofFromSource(index, size, sourceFromFetched(rows));
   }
 
   /** Finds the first leaf with this hash below `size` and proves it. */
   async inclusionProofByLeafHash(leafHash: Uint8Array, size: number): Promise<{ index: number; proof: Uint8Array[] }> {
     if (!(leafHash instanceof Uint8Array) || leafHash.length !== HASH_SIZE) throw new PavilionError('HASH_LENGTH', 'leaf hash must be 32 bytes');
-    await this.checkSize(size, 'tree size');
+    assertTreeSize(size, 'tree size');
     const rows = await this.sql`
       select idx::text as idx from audit_leaves where leaf_hash = ${toBuffer(leafHash)} and idx < ${size}::bigint order by audit_leaves.idx limit 1`.catch(
       (err) => {
@@ -311,11 +330,8 @@ export class AuditLog {
   }
 
   async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
-    await this.checkSize(to, 'second tree size');
     const ids = nodesForConsistencyProof(from, to);
-    const rows = await this.fetchNodes(this.sql, ids).catch((err) => {
-      throw storageError(err, 'audit read');
-    });
+    const rows = await this.readForSize(to, 'second tree size', ids);
     return consistencyProofFromSource(from, to, sourceFromFetched(rows));
   }
 

@@ -1,0 +1,357 @@
+/**
+ * `node --import tsx bench/audit.ts [--json] [--quick]`: the audit log's
+ * durable append rate with group commit vs one transaction per event, proof
+ * generation at 1M leaves vs naive recomputation, and receipt verification.
+ *
+ * Database: DATABASE_URL → that Postgres (a scratch schema, dropped at the
+ * end); unset → embedded PGlite (in memory). Bounded to about two minutes.
+ *
+ * The 1M-leaf tree is built by a bulk-load path, not by 1M appends: leaf and
+ * node hashes are computed in memory level by level (flat buffers), then
+ * written with multi-row `INSERT … SELECT FROM unnest(...)` statements of 20k
+ * rows, the leaf-hash index built afterwards, and the head row set. The log's
+ * own root() must then equal the in-memory root, so the load is checked.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { cpus, platform, release, totalmem } from 'node:os';
+import postgres from 'postgres';
+import {
+  AUDIT_MIGRATIONS,
+  generateSignerKey,
+  openAuditLog,
+  verifyInclusion,
+  verifyReceipt,
+  type AuditLog,
+} from '../audit/index.js';
+import { migrate, openDatabase, type Sql } from '../storage/postgres.js';
+import type { BenchRow, BenchSection } from './report.js';
+
+const json = process.argv.includes('--json');
+const quick = process.argv.includes('--quick');
+const ORIGIN = 'bench.pavilion.local/audit';
+
+const machine = {
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  os: `${platform()} ${release()}`,
+  node: process.version,
+};
+
+// ----------------------------------------------------------------- database
+
+interface BenchDb {
+  sql: Sql;
+  kind: string;
+  close(): Promise<void>;
+}
+
+async function openBenchDb(): Promise<BenchDb> {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    const db = await openDatabase({});
+    return { sql: db.sql, kind: 'embedded PGlite (DATABASE_URL unset)', close: () => db.close() };
+  }
+  const schema = `audit_bench_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create schema ${schema}`);
+  const sql = postgres(url, { max: 10, onnotice: () => {}, connection: { search_path: schema } });
+  const [v] = await admin`show server_version`;
+  return {
+    sql,
+    kind: `PostgreSQL ${v!.server_version} (DATABASE_URL)`,
+    async close() {
+      await sql.end({ timeout: 5 });
+      await admin.unsafe(`drop schema ${schema} cascade`);
+      await admin.end({ timeout: 5 });
+    },
+  };
+}
+
+async function resetTables(sql: Sql): Promise<void> {
+  await sql`truncate audit_leaves, audit_nodes, audit_checkpoints`;
+  await sql`update audit_head set size = 0, root = ${Buffer.from(createHash('sha256').digest())}`;
+}
+
+// ----------------------------------------------------------------- helpers
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function benchEvent(i: number): object {
+  return {
+    type: 'verification',
+    v: 1,
+    request_id: `bench-${i}`,
+    relying_party: 'rp-bench',
+    dataset: 'licences',
+    dataset_version: '2026-11-01',
+    query_hash: createHash('sha256').update(String(i)).digest('hex'),
+    decision: i % 3 === 0 ? 'match' : 'no_match',
+    score: (i % 1000) / 1000,
+    released_claims: i % 3 === 0 ? ['license_valid', 'over_21'] : [],
+    purpose: 'kyc',
+    policy_decision_id: `pd-${i}`,
+    actor: 'svc:bench',
+    time: '2026-11-26T08:00:00.000Z',
+  };
+}
+
+/** Closed loop: `concurrency` callers each appending back to back until the deadline. */
+async function appendRate(log: AuditLog, concurrency: number, seconds: number, offset: number): Promise<{ perSecond: number; count: number }> {
+  let next = offset;
+  let done = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        await log.append(benchEvent(next++));
+        done++;
+      }
+    }),
+  );
+  return { perSecond: done / ((performance.now() - started) / 1000), count: done };
+}
+
+// ----------------------------------------------------------------- bulk load
+
+interface FlatTree {
+  size: number;
+  /** levels[L] = concatenated 32-byte hashes of perfect subtrees at level L. */
+  levels: Buffer[];
+  events: string[];
+}
+
+function buildFlatTree(n: number): FlatTree {
+  const events = Array.from({ length: n }, (_, i) => `{"i":${i},"type":"bench-bulk"}`);
+  const leaves = Buffer.allocUnsafe(n * 32);
+  const prefix0 = Buffer.from([0]);
+  const prefix1 = Buffer.from([1]);
+  events.forEach((e, i) => createHash('sha256').update(prefix0).update(e, 'utf8').digest().copy(leaves, i * 32));
+  const levels = [leaves];
+  for (let count = n; count >= 2; ) {
+    const below = levels[levels.length - 1]!;
+    const parents = Math.floor(count / 2);
+    const row = Buffer.allocUnsafe(parents * 32);
+    for (let i = 0; i < parents; i++) {
+      createHash('sha256')
+        .update(prefix1)
+        .update(below.subarray(i * 64, i * 64 + 64))
+        .digest()
+        .copy(row, i * 32);
+    }
+    levels.push(row);
+    count = parents;
+  }
+  return { size: n, levels, events };
+}
+
+function flatRoot(t: FlatTree): Buffer {
+  // Fold the perfect subtrees of [0, n) right to left.
+  const pieces: Buffer[] = [];
+  let at = 0;
+  for (let level = t.levels.length - 1; level >= 0; level--) {
+    const width = 2 ** level;
+    if (at + width <= t.size) {
+      pieces.push(t.levels[level]!.subarray((at / width) * 32, (at / width) * 32 + 32));
+      at += width;
+    }
+  }
+  let acc = pieces[pieces.length - 1]!;
+  for (let i = pieces.length - 2; i >= 0; i--) acc = createHash('sha256').update(Buffer.from([1])).update(pieces[i]!).update(acc).digest();
+  return acc;
+}
+
+async function bulkLoad(sql: Sql, t: FlatTree): Promise<void> {
+  const CHUNK = 20_000;
+  await sql`drop index if exists audit_leaves_leaf_hash`;
+  for (let s = 0; s < t.size; s += CHUNK) {
+    const e = Math.min(t.size, s + CHUNK);
+    await sql`
+      insert into audit_leaves (idx, leaf_hash, event)
+      select ${s}::bigint + o - 1, substring(${t.levels[0]!.subarray(s * 32, e * 32)}::bytea from ((o - 1) * 32 + 1)::int for 32), ev
+      from unnest(${t.events.slice(s, e)}::text[]) with ordinality as x(ev, o)`;
+  }
+  for (let level = 1; level < t.levels.length; level++) {
+    const row = t.levels[level]!;
+    const count = row.length / 32;
+    for (let s = 0; s < count; s += CHUNK) {
+      const e = Math.min(count, s + CHUNK);
+      await sql`
+        insert into audit_nodes (level, idx, hash)
+        select ${level}::int2, ${s}::bigint + o - 1, substring(${row.subarray(s * 32, e * 32)}::bytea from ((o - 1) * 32 + 1)::int for 32)
+        from generate_series(1, ${e - s}::int) as o`;
+    }
+  }
+  await sql`create index audit_leaves_leaf_hash on audit_leaves (leaf_hash)`;
+  await sql`update audit_head set size = ${t.size}::bigint, root = ${flatRoot(t)}`;
+  await sql`analyze audit_leaves`;
+  await sql`analyze audit_nodes`;
+}
+
+// Naive baseline: RFC 9162 PATH(m, D[n]) recomputed from all n leaf hashes.
+function naiveMth(leaves: Buffer[], lo: number, hi: number): Buffer {
+  if (hi - lo === 1) return leaves[lo]!;
+  let k = 1;
+  while (k * 2 < hi - lo) k *= 2;
+  return createHash('sha256').update(Buffer.from([1])).update(naiveMth(leaves, lo, lo + k)).update(naiveMth(leaves, lo + k, hi)).digest();
+}
+function naivePath(m: number, leaves: Buffer[], lo: number, hi: number): Buffer[] {
+  if (hi - lo <= 1) return [];
+  let k = 1;
+  while (k * 2 < hi - lo) k *= 2;
+  if (m < lo + k) return [...naivePath(m, leaves, lo, lo + k), naiveMth(leaves, lo + k, hi)];
+  return [...naivePath(m, leaves, lo + k, hi), naiveMth(leaves, lo, lo + k)];
+}
+
+async function timeMany(iterations: number, fn: (i: number) => Promise<unknown> | unknown): Promise<{ p50: number; p99: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t0 = performance.now();
+    await fn(i);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 50), p99: percentile(times, 99) };
+}
+
+// ----------------------------------------------------------------- main
+
+const started = performance.now();
+const db = await openBenchDb();
+const sections: BenchSection[] = [];
+try {
+  await migrate(db.sql, 'audit', AUDIT_MIGRATIONS);
+  const signerKey = generateSignerKey(ORIGIN);
+
+  // 1. Durable appends.
+  const appendSeconds = quick ? 2 : 6;
+  const grouped = await openAuditLog({ sql: db.sql, origin: ORIGIN, signerKey, maxBatch: 512 });
+  await appendRate(grouped, 256, 0.5, 0); // warm up JIT, plans, connection
+  const g = await appendRate(grouped, 2048, appendSeconds, 1_000_000);
+  const batches = grouped.recentBatchSizes.slice(-200);
+  await grouped.close();
+  await resetTables(db.sql);
+  const single = await openAuditLog({ sql: db.sql, origin: ORIGIN, signerKey, maxBatch: 1 });
+  const s = await appendRate(single, 64, quick ? 1.5 : 3, 0);
+  await single.close();
+  await resetTables(db.sql);
+  const appendRows: BenchRow[] = [
+    {
+      name: 'append, group commit (cap 512, 2048 callers)',
+      value: g.perSecond,
+      unit: 'events/s',
+      baseline: 'append, one transaction per event',
+      ratio: g.perSecond / s.perSecond,
+      note: `${g.count} durable appends; mean batch ${(batches.reduce((a, b) => a + b, 0) / Math.max(1, batches.length)).toFixed(0)}`,
+    },
+    { name: 'append, one transaction per event', value: s.perSecond, unit: 'events/s', note: `${s.count} appends, 64 callers, maxBatch 1` },
+  ];
+  sections.push({ title: `Durable audit appends into ${db.kind}`, rows: appendRows });
+  if (!json) print(sections[sections.length - 1]!);
+
+  // 2. Proofs at 1M leaves.
+  const n = quick ? 1 << 17 : 1_000_000;
+  let t0 = performance.now();
+  const flat = buildFlatTree(n);
+  const hashMs = performance.now() - t0;
+  t0 = performance.now();
+  await bulkLoad(db.sql, flat);
+  const loadMs = performance.now() - t0;
+  const log = await openAuditLog({ sql: db.sql, origin: ORIGIN, signerKey });
+  const storedRoot = Buffer.from(await log.root(n));
+  if (!storedRoot.equals(flatRoot(flat))) throw new Error('bulk-loaded tree root differs from the in-memory root');
+  const cp = await log.checkpoint();
+  const root = Buffer.from(flatRoot(flat));
+  const samples = quick ? 300 : 2000;
+  const rnd = (i: number, mod: number) => Number((BigInt(i + 1) * 2654435761n) % BigInt(mod));
+  const incl = await timeMany(samples, async (i) => {
+    const index = rnd(i, n);
+    const proof = await log.inclusionProof(index, n);
+    if (i < 50) verifyInclusion(index, n, flat.levels[0]!.subarray(index * 32, index * 32 + 32), proof, root);
+  });
+  const cons = await timeMany(samples, (i) => log.consistencyProof(1 + rnd(i, n - 1), n));
+  // Naive baseline at a smaller size: read every leaf hash, recompute PATH.
+  const naiveN = quick ? 1 << 14 : 1 << 16;
+  const naive = await timeMany(quick ? 3 : 5, async (i) => {
+    const rows = await db.sql`select leaf_hash from audit_leaves where idx < ${naiveN}::bigint order by audit_leaves.idx`;
+    naivePath(rnd(i, naiveN), rows.map((r) => r.leaf_hash as Buffer), 0, naiveN);
+  });
+  sections.push({
+    title: `Proofs from stored subtrees, ${n.toLocaleString('en-US')} leaves (${db.kind})`,
+    rows: [
+      { name: 'inclusion proof p50', value: incl.p50 * 1000, unit: 'µs', note: `${samples} random leaves, incl. DB round trip` },
+      { name: 'inclusion proof p99', value: incl.p99 * 1000, unit: 'µs', baseline: 'naive recomputation p50', ratio: (naive.p50 * 1000) / (incl.p99 * 1000) },
+      { name: 'consistency proof p50', value: cons.p50 * 1000, unit: 'µs', note: `${samples} random old sizes → ${n}` },
+      { name: 'consistency proof p99', value: cons.p99 * 1000, unit: 'µs' },
+      {
+        name: 'naive recomputation p50',
+        value: naive.p50 * 1000,
+        unit: 'µs',
+        note: `read ${naiveN.toLocaleString('en-US')} leaf hashes + RFC PATH recursion (O(n)), at 1/${Math.round(n / naiveN)} the size`,
+      },
+      { name: 'tree hashing in memory (bulk path)', value: hashMs, unit: 'ms', note: `${(2 * n).toLocaleString('en-US')} SHA-256 (leaves + nodes)` },
+      { name: 'bulk load into the database', value: loadMs, unit: 'ms', note: `${(2 * n - 1).toLocaleString('en-US')} rows via 20k-row unnest inserts` },
+    ],
+  });
+  if (!json) print(sections[sections.length - 1]!);
+
+  // 3. Receipt verification (parse, Ed25519 signature, inclusion at 1M).
+  const receipts = await Promise.all(Array.from({ length: 64 }, (_, i) => log.receipt(rnd(i, n)).then((text) => ({ text, index: rnd(i, n) }))));
+  const leafOf = (index: number) => flat.levels[0]!.subarray(index * 32, index * 32 + 32);
+  const verifyTimes = await timeMany(quick ? 500 : 3000, (i) => {
+    const r = receipts[i % receipts.length]!;
+    verifyReceipt(r.text, [log.verifierKey], { leafHash: leafOf(r.index) }, { origin: ORIGIN });
+  });
+  const proofOnly = await timeMany(quick ? 500 : 3000, (i) => {
+    const r = receipts[i % receipts.length]!;
+    const index = r.index;
+    const lines = r.text.split('\n');
+    const proof = lines.slice(2, lines.indexOf('')).map((l) => Buffer.from(l, 'base64'));
+    verifyInclusion(index, n, leafOf(index), proof, root);
+  });
+  sections.push({
+    title: 'Receipt verification (C2SP tlog-proof, Ed25519 checkpoint, 1M-leaf tree)',
+    rows: [
+      { name: 'verifyReceipt p50', value: verifyTimes.p50 * 1000, unit: 'µs', note: 'parse + signature + inclusion' },
+      { name: 'verifyReceipt p99', value: verifyTimes.p99 * 1000, unit: 'µs' },
+      { name: 'inclusion check only p50', value: proofOnly.p50 * 1000, unit: 'µs', note: '20 node hashes' },
+      { name: 'receipt size', value: receipts[0]!.text.length, unit: 'bytes', note: `checkpoint size ${cp.size}` },
+    ],
+  });
+  if (!json) print(sections[sections.length - 1]!);
+  await log.close();
+} finally {
+  await db.close();
+}
+const seconds = (performance.now() - started) / 1000;
+if (json) {
+  console.log(JSON.stringify({ machine, database: db.kind, quick, seconds: Number(seconds.toFixed(1)), sections }, null, 2));
+} else {
+  console.log(`\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}; database: ${db.kind}; ${seconds.toFixed(1)} s`);
+}
+
+function print(section: BenchSection): void {
+  console.log(`\n## ${section.title}`);
+  const rows = section.rows.map((r) => [
+    r.name,
+    fmt(r.value),
+    r.unit,
+    r.ratio === undefined ? '' : `${r.ratio.toFixed(1)}x vs ${r.baseline ?? ''}`.trim(),
+    r.note ?? '',
+  ]);
+  const header = ['measure', 'value', 'unit', 'vs', 'note'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}
+
+function fmt(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
+  return v.toFixed(1);
+}
