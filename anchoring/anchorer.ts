@@ -21,10 +21,10 @@
  * The loop never throws into its caller: RPC, database and source failures are
  * recorded in status() and retried with capped exponential backoff.
  */
-import { getAddress, Interface, Transaction, Wallet, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
+import { getAddress, Interface, Transaction, Wallet, type JsonRpcProvider } from 'ethers';
 import { PavilionError } from '../common/errors.js';
 import type { Sql } from '../storage/postgres.js';
-import { anchoredEventsIn, ChainReader, isChainUnreachable, makeProvider, rpcErrorMessage } from './chain.js';
+import { anchoredEventsIn, ChainReader, isChainUnreachable, makeProvider, rpcErrorMessage, type ReceiptInfo } from './chain.js';
 import { merkleAnchorInterface } from './contract.js';
 import { anchorFees, replacementFees, type Eip1559Fees } from './fees.js';
 import { caip2, logIdForOrigin } from './ids.js';
@@ -335,7 +335,7 @@ export class Anchorer {
 
   private async estimateGas(data: string): Promise<bigint> {
     try {
-      const estimate = await this.reader.call(() => this.provider.estimateGas({ from: this.sender, to: this.contract, data }));
+      const estimate = await this.reader.estimateGas(this.sender, data);
       return estimate + (estimate * GAS_MARGIN_PERCENT) / 100n;
     } catch (err) {
       if (err instanceof PavilionError) throw err;
@@ -376,7 +376,7 @@ export class Anchorer {
   private async broadcast(tx: { txHash: string; nonce: number; raw: string }): Promise<void> {
     if (this.opts.beforeBroadcast) await this.opts.beforeBroadcast({ hash: tx.txHash, nonce: tx.nonce });
     try {
-      await this.reader.call(() => this.provider.send('eth_sendRawTransaction', [tx.raw]));
+      await this.reader.sendRaw(tx.raw);
       await this.store.markBroadcast(this.chain, tx.txHash, null);
     } catch (err) {
       if (err instanceof PavilionError) throw err;
@@ -420,7 +420,7 @@ export class Anchorer {
       await this.repost({ ...row, status: 'pending' }, 0);
       return;
     }
-    if (receipt.blockHash.toLowerCase() !== row.blockHash) {
+    if (receipt.blockHash !== row.blockHash) {
       await this.adoptReceipt(row, receipt, true);
       return;
     }
@@ -468,7 +468,7 @@ export class Anchorer {
   }
 
   /** A canonical receipt among the anchor's transactions: successful, 'reverted', or none. */
-  private async findMined(txs: TransactionRow[]): Promise<TransactionReceipt | 'reverted' | undefined> {
+  private async findMined(txs: TransactionRow[]): Promise<ReceiptInfo | 'reverted' | undefined> {
     // Newest first: after a reorg or a replacement the newest is the likelier one mined.
     for (const tx of [...txs].reverse()) {
       const receipt = await this.reader.canonicalReceipt(tx.txHash);
@@ -477,7 +477,7 @@ export class Anchorer {
     return undefined;
   }
 
-  private async adoptReceipt(row: AnchorRow, receipt: TransactionReceipt, moved: boolean): Promise<void> {
+  private async adoptReceipt(row: AnchorRow, receipt: ReceiptInfo, moved: boolean): Promise<void> {
     const event = anchoredEventsIn(receipt, this.contract, row.logId).find((e) => e.treeSize === row.treeSize);
     if (!event || event.root !== row.root) {
       await this.store.markClosed(row, 'failed', 'receipt carries no matching Anchored event');
@@ -528,9 +528,11 @@ export class Anchorer {
     }
     const data = merkleAnchorInterface.encodeFunctionData('anchor', [row.logId, row.treeSize, row.root]);
     const txs = await this.store.transactionsFor(row);
-    const gasLimit = await this.estimateGas(data);
-    let fees = await this.currentFees();
     const previous = [...txs].reverse().find((t) => freshNonceFloor === null && t.nonce === row.nonce);
+    // A replacement makes the same call: keep its gas limit. A fresh post is
+    // estimated, which also checks the contract would accept it.
+    const gasLimit = previous ? previous.gasLimit : await this.estimateGas(data);
+    let fees = await this.currentFees();
     if (previous) {
       // Different fees → a different hash: a re-posted transaction must not
       // share the hash of the dropped one (nodes may still answer with the
@@ -538,9 +540,8 @@ export class Anchorer {
       fees = replacementFees(previous, fees);
       this.checkCap(fees);
     }
-    const limit = previous && previous.gasLimit > gasLimit ? previous.gasLimit : gasLimit;
     const signed = await this.store.recordReplacement({ ...row, sender: this.sender }, minAgeMs, freshNonceFloor, (nonce) =>
-      this.sign(data, nonce, limit, fees),
+      this.sign(data, nonce, gasLimit, fees),
     );
     if (signed) await this.broadcast(signed);
   }

@@ -4,7 +4,7 @@
  * answers, and failures sorted into "the chain is unreachable" versus "the
  * node answered and refused".
  */
-import { FetchRequest, JsonRpcProvider, Network, type Log, type TransactionReceipt } from 'ethers';
+import { FetchRequest, JsonRpcProvider, Network } from 'ethers';
 import { PavilionError } from '../common/errors.js';
 import { ANCHORED_TOPIC, merkleAnchorInterface } from './contract.js';
 
@@ -64,6 +64,51 @@ export function chainUnreachable(err: unknown): PavilionError {
   return new PavilionError('CHAIN_UNREACHABLE', `chain RPC unreachable (${typeof code === 'string' ? code : 'no answer'})`, 503, { cause: err });
 }
 
+/** The parts of a receipt anchoring looks at (raw JSON-RPC, numbers decoded). */
+export interface ReceiptInfo {
+  txHash: string;
+  status: number;
+  blockNumber: number;
+  blockHash: string;
+  logs: LogInfo[];
+}
+
+export interface LogInfo {
+  address: string;
+  topics: string[];
+  data: string;
+  transactionHash: string;
+  blockNumber: number;
+  blockHash: string;
+  index: number;
+}
+
+interface RawLog {
+  address: string;
+  topics: string[];
+  data: string;
+  transactionHash: string;
+  blockNumber: string;
+  blockHash: string;
+  logIndex: string;
+  removed?: boolean;
+}
+
+const toLog = (l: RawLog): LogInfo => ({
+  address: l.address,
+  topics: l.topics,
+  data: l.data,
+  transactionHash: l.transactionHash,
+  blockNumber: Number(BigInt(l.blockNumber)),
+  blockHash: l.blockHash.toLowerCase(),
+  index: Number(BigInt(l.logIndex)),
+});
+
+/**
+ * Every read goes out as a raw JSON-RPC request: ethers' high-level getters
+ * answer from a short-lived cache (getTransactionCount, getBlockNumber,
+ * receipts), and a stale nonce or head is exactly what anchoring must not use.
+ */
 export class ChainReader {
   constructor(
     readonly provider: JsonRpcProvider,
@@ -80,31 +125,61 @@ export class ChainReader {
     }
   }
 
+  rpc<T>(method: string, params: unknown[]): Promise<T> {
+    return this.call(() => this.provider.send(method, params) as Promise<T>);
+  }
+
   async chainId(): Promise<number> {
-    const hex = await this.call(() => this.provider.send('eth_chainId', []) as Promise<string>);
-    return Number(BigInt(hex));
+    return Number(BigInt(await this.rpc<string>('eth_chainId', [])));
   }
 
   async hasCode(): Promise<boolean> {
-    const code = await this.call(() => this.provider.getCode(this.contract));
-    return code !== '0x';
+    return (await this.rpc<string>('eth_getCode', [this.contract, 'latest'])) !== '0x';
   }
 
   async head(logId: string): Promise<OnChainHead> {
     const data = merkleAnchorInterface.encodeFunctionData('latest', [logId]);
-    const out = await this.call(() => this.provider.call({ to: this.contract, data }));
+    const out = await this.rpc<string>('eth_call', [{ to: this.contract, data }, 'latest']);
     const [treeSize, root, blockNumber] = merkleAnchorInterface.decodeFunctionResult('latest', out) as unknown as [bigint, string, bigint];
     return { treeSize: Number(treeSize), root: root.toLowerCase(), blockNumber: Number(blockNumber) };
   }
 
-  async receipt(txHash: string): Promise<TransactionReceipt | null> {
-    return this.call(() => this.provider.getTransactionReceipt(txHash));
+  async estimateGas(from: string, data: string): Promise<bigint> {
+    // Against 'latest': some nodes (anvil) default to the pending state, where
+    // our own unmined anchor makes a replacement look like a duplicate.
+    return BigInt(await this.rpc<string>('eth_estimateGas', [{ from, to: this.contract, data }, 'latest']));
+  }
+
+  async receipt(txHash: string): Promise<ReceiptInfo | null> {
+    const r = await this.rpc<{ status: string; blockNumber: string | null; blockHash: string | null; logs: RawLog[]; transactionHash: string } | null>(
+      'eth_getTransactionReceipt',
+      [txHash],
+    );
+    if (!r || r.blockNumber == null || r.blockHash == null) return null;
+    return {
+      txHash: r.transactionHash.toLowerCase(),
+      status: Number(BigInt(r.status)),
+      blockNumber: Number(BigInt(r.blockNumber)),
+      blockHash: r.blockHash.toLowerCase(),
+      logs: r.logs.filter((l) => !l.removed).map(toLog),
+    };
+  }
+
+  /** True when the node knows the transaction (mined or waiting in its pool). */
+  async knowsTransaction(txHash: string): Promise<boolean> {
+    return (await this.rpc<unknown>('eth_getTransactionByHash', [txHash])) != null;
+  }
+
+  private async block(tag: string | number): Promise<{ number: number; hash: string; baseFeePerGas: bigint } | undefined> {
+    const param = typeof tag === 'number' ? `0x${tag.toString(16)}` : tag;
+    const b = await this.rpc<{ number: string; hash: string; baseFeePerGas?: string } | null>('eth_getBlockByNumber', [param, false]);
+    if (!b) return undefined;
+    return { number: Number(BigInt(b.number)), hash: b.hash.toLowerCase(), baseFeePerGas: b.baseFeePerGas ? BigInt(b.baseFeePerGas) : 0n };
   }
 
   /** Hash of the canonical block at `blockNumber`, or undefined above the head. */
   async blockHashAt(blockNumber: number): Promise<string | undefined> {
-    const block = await this.call(() => this.provider.getBlock(blockNumber));
-    return block?.hash?.toLowerCase() ?? undefined;
+    return (await this.block(blockNumber))?.hash;
   }
 
   /**
@@ -112,35 +187,28 @@ export class ChainReader {
    * height: after a reorg a node can keep answering with the receipt of the
    * abandoned block (anvil 1.7.1 does so after evm_revert; observed here).
    */
-  async canonicalReceipt(txHash: string): Promise<TransactionReceipt | null> {
+  async canonicalReceipt(txHash: string): Promise<ReceiptInfo | null> {
     const receipt = await this.receipt(txHash);
-    if (!receipt || receipt.blockHash == null) return null;
-    const canonical = await this.blockHashAt(receipt.blockNumber);
-    return canonical === receipt.blockHash.toLowerCase() ? receipt : null;
+    if (!receipt) return null;
+    return (await this.blockHashAt(receipt.blockNumber)) === receipt.blockHash ? receipt : null;
   }
 
   async latestBlockNumber(): Promise<number> {
-    // Not provider.getBlockNumber(): ethers caches that answer for a polling
-    // interval, and a stale head would misstate confirmations.
-    const hex = await this.call(() => this.provider.send('eth_blockNumber', []) as Promise<string>);
-    return Number(BigInt(hex));
+    return Number(BigInt(await this.rpc<string>('eth_blockNumber', [])));
   }
 
   /** Number of the `finalized` block, or undefined when the node has none yet. */
   async finalizedBlockNumber(): Promise<number | undefined> {
-    const block = await this.call(() => this.provider.getBlock('finalized'));
-    return block ? block.number : undefined;
+    return (await this.block('finalized'))?.number;
   }
 
   async baseFee(): Promise<bigint> {
-    const block = await this.call(() => this.provider.getBlock('latest'));
-    return block?.baseFeePerGas ?? 0n;
+    return (await this.block('latest'))?.baseFeePerGas ?? 0n;
   }
 
   async suggestedPriorityFee(): Promise<bigint | undefined> {
     try {
-      const hex = await this.call(() => this.provider.send('eth_maxPriorityFeePerGas', []) as Promise<string>);
-      return BigInt(hex);
+      return BigInt(await this.rpc<string>('eth_maxPriorityFeePerGas', []));
     } catch (err) {
       if (err instanceof PavilionError) throw err;
       return undefined; // node without the method: the policy's floor applies
@@ -148,19 +216,25 @@ export class ChainReader {
   }
 
   async nonce(address: string, tag: 'latest' | 'pending'): Promise<number> {
-    return this.call(() => this.provider.getTransactionCount(address, tag));
+    return Number(BigInt(await this.rpc<string>('eth_getTransactionCount', [address, tag])));
+  }
+
+  async sendRaw(raw: string): Promise<void> {
+    await this.rpc<string>('eth_sendRawTransaction', [raw]);
   }
 
   async anchoredEventsInBlock(logId: string, blockNumber: number): Promise<AnchoredEvent[]> {
-    const logs = await this.call(() =>
-      this.provider.getLogs({ address: this.contract, topics: [ANCHORED_TOPIC, logId], fromBlock: blockNumber, toBlock: blockNumber }),
-    );
-    return logs.map((l) => decodeAnchored(l)).filter((e): e is AnchoredEvent => e !== undefined);
+    const block = `0x${blockNumber.toString(16)}`;
+    const logs = await this.rpc<RawLog[]>('eth_getLogs', [{ address: this.contract, topics: [ANCHORED_TOPIC, logId], fromBlock: block, toBlock: block }]);
+    return logs
+      .filter((l) => !l.removed)
+      .map((l) => decodeAnchored(toLog(l)))
+      .filter((e): e is AnchoredEvent => e !== undefined);
   }
 }
 
 /** The Anchored event in `log`, if it is one from a MerkleAnchor (any address). */
-export function decodeAnchored(log: Pick<Log, 'address' | 'topics' | 'data' | 'transactionHash' | 'blockNumber' | 'blockHash' | 'index'>): AnchoredEvent | undefined {
+export function decodeAnchored(log: LogInfo): AnchoredEvent | undefined {
   if (log.topics[0]?.toLowerCase() !== ANCHORED_TOPIC || log.topics.length !== 2) return undefined;
   let parsed;
   try {
@@ -182,7 +256,7 @@ export function decodeAnchored(log: Pick<Log, 'address' | 'topics' | 'data' | 't
 }
 
 /** Anchored events in a receipt emitted by `contract` for `logId`. */
-export function anchoredEventsIn(receipt: TransactionReceipt, contract: string, logId: string): AnchoredEvent[] {
+export function anchoredEventsIn(receipt: ReceiptInfo, contract: string, logId: string): AnchoredEvent[] {
   const out: AnchoredEvent[] = [];
   for (const log of receipt.logs) {
     if (log.address.toLowerCase() !== contract.toLowerCase()) continue;

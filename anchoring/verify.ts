@@ -171,7 +171,7 @@ async function check(provider: JsonRpcProvider, req: NormalisedInput): Promise<V
   }
 
   const receipt = await reader.receipt(req.tx);
-  if (!receipt || receipt.blockHash == null) {
+  if (!receipt) {
     if (req.block !== undefined && req.blockHash !== undefined) {
       const canonical = await reader.blockHashAt(req.block);
       if (canonical !== req.blockHash) {
@@ -180,13 +180,13 @@ async function check(provider: JsonRpcProvider, req: NormalisedInput): Promise<V
         });
       }
     }
-    const pending = await reader.call(() => provider.getTransaction(req.tx));
+    const pending = await reader.knowsTransaction(req.tx);
     throw new AnchorVerificationError('ANCHOR_NOT_FOUND', pending ? 'the transaction is not mined yet' : 'no such transaction on this chain', {
       pending: Boolean(pending),
     });
   }
 
-  const receiptBlockHash = receipt.blockHash.toLowerCase();
+  const receiptBlockHash = receipt.blockHash;
   const canonical = await reader.blockHashAt(receipt.blockNumber);
   if (canonical !== receiptBlockHash) {
     // The node still knows a receipt from a block that lost a reorg.

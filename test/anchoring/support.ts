@@ -89,8 +89,21 @@ export class ReferenceLogSource implements CheckpointSource {
 
 /** Anchored events for (contract, logId) in the canonical chain, optionally of one size. */
 export async function anchoredEvents(provider: JsonRpcProvider, contract: string, logId: string, size?: number) {
-  const logs = await provider.getLogs({ address: contract, topics: [ANCHORED_TOPIC, logId], fromBlock: 0, toBlock: 'latest' });
-  return logs.map((l) => decodeAnchored(l)!).filter((e) => size === undefined || e.treeSize === size);
+  // Raw eth_getLogs: ethers resolves 'latest' from a cached block number.
+  const logs = (await provider.send('eth_getLogs', [{ address: contract, topics: [ANCHORED_TOPIC, logId], fromBlock: '0x0', toBlock: 'latest' }])) as {
+    address: string;
+    topics: string[];
+    data: string;
+    transactionHash: string;
+    blockNumber: string;
+    blockHash: string;
+    logIndex: string;
+    removed?: boolean;
+  }[];
+  return logs
+    .filter((l) => !l.removed)
+    .map((l) => decodeAnchored({ ...l, blockNumber: Number(l.blockNumber), index: Number(l.logIndex) })!)
+    .filter((e) => size === undefined || e.treeSize === size);
 }
 
 export async function mine(provider: JsonRpcProvider, blocks: number): Promise<void> {

@@ -1,0 +1,295 @@
+/**
+ * The anchorer against a real local EVM (anvil, chain 80002 = Amoy fee rules)
+ * and a real Postgres (embedded PGlite unless DATABASE_URL is set).
+ * ReferenceLogSource stands in for the audit log: real signed C2SP checkpoints
+ * over the RFC 9162 reference tree's roots.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonRpcProvider, Wallet } from 'ethers';
+import { Anchorer, type AnchorerOptions } from '../../anchoring/anchorer.js';
+import { startAnvil, ANVIL_DEV_PRIVATE_KEYS, type Anvil } from '../../anchoring/anvil.js';
+import { deployMerkleAnchor } from '../../anchoring/contract.js';
+import { GWEI } from '../../anchoring/fees.js';
+import { verifyAnchor } from '../../anchoring/verify.js';
+import { openDatabase, type Database } from '../../storage/postgres.js';
+import { anchoredEvents, ensureArtifact, mine, ReferenceLogSource } from './support.js';
+
+let anvil: Anvil;
+let provider: JsonRpcProvider;
+let db: Database;
+const key = ANVIL_DEV_PRIVATE_KEYS[0];
+const anchorers: Anchorer[] = [];
+let logCounter = 0;
+/** anvil's tip suggestion before any transaction (it follows recent tips afterwards). */
+let initialSuggestedTip: bigint;
+
+beforeAll(async () => {
+  ensureArtifact();
+  // 2 slots per epoch: anvil reports finalized = latest − 4.
+  [anvil, db] = await Promise.all([startAnvil({ chainId: 80002, slotsInAnEpoch: 2 }), openDatabase()]);
+  provider = new JsonRpcProvider(anvil.rpcUrl, 80002, { staticNetwork: true });
+  initialSuggestedTip = BigInt(await provider.send('eth_maxPriorityFeePerGas', []));
+});
+
+afterAll(async () => {
+  for (const a of anchorers) await a.close();
+  provider?.destroy();
+  await db?.close();
+  await anvil?.stop();
+});
+
+/** A fresh contract and log per test, so tests do not see each other's anchors. */
+async function setup(overrides: Partial<AnchorerOptions> = {}) {
+  const contract = await withSigner((signer) => deployMerkleAnchor(signer));
+  const source = new ReferenceLogSource(`test.pavilion.example/anchorer/${++logCounter}`);
+  const make = (more: Partial<AnchorerOptions> = {}) => {
+    const a = new Anchorer({
+      sql: db.sql,
+      source,
+      rpcUrl: anvil.rpcUrl,
+      chainId: 80002,
+      contract,
+      privateKey: key,
+      minSizeDelta: 3,
+      maxIntervalMs: 3_600_000,
+      ...overrides,
+      ...more,
+    });
+    anchorers.push(a);
+    return a;
+  };
+  return { contract, source, anchorer: make(), make };
+}
+
+/**
+ * A wallet on its own provider: ethers answers getTransactionCount from a
+ * short cache per provider, and the anchorers use the same account.
+ */
+async function withSigner<T>(fn: (signer: Wallet) => Promise<T>): Promise<T> {
+  const own = new JsonRpcProvider(anvil.rpcUrl, 80002, { staticNetwork: true });
+  try {
+    return await fn(new Wallet(key, own));
+  } finally {
+    own.destroy();
+  }
+}
+
+async function txRows(logId: string) {
+  return db.sql`select tx_hash, nonce from anchoring_transactions where log_id = ${logId} order by created_at`;
+}
+
+describe('Anchorer', () => {
+  it('anchors on the size trigger, follows the receipt, and answers anchorFor', async () => {
+    const { contract, source, anchorer } = await setup();
+    source.grow(2);
+    expect(await anchorer.tick()).toEqual({ ok: true }); // grew by 2 < 3: nothing
+    expect(await anchoredEvents(provider, contract, source.logId)).toHaveLength(0);
+
+    source.grow(4);
+    expect(await anchorer.tick()).toEqual({ ok: true, sent: 4 });
+    expect(anchorer.status()).toMatchObject({ pendingSize: 4, lastAnchoredSize: null, checkpointSize: 4 });
+    expect(await anchorer.tick()).toEqual({ ok: true }); // receipt found
+    expect(anchorer.status()).toMatchObject({ pendingSize: null, lastAnchoredSize: 4, lastFinalSize: null, unanchoredEntries: 0, unfinalizedEntries: 4 });
+
+    const events = await anchoredEvents(provider, contract, source.logId);
+    expect(events.map((e) => [e.treeSize, e.root])).toEqual([[4, source.rootHex(4)]]);
+
+    const ref = await anchorer.anchorFor(1);
+    expect(ref).toMatchObject({ chain: 'eip155:80002', contract, size: 4, root: source.rootHex(4), final: false, tx: events[0]!.txHash, block: events[0]!.blockNumber, blockHash: events[0]!.blockHash, logIndex: events[0]!.logIndex });
+    expect(await anchorer.anchorFor(5)).toBeUndefined();
+    await expect(anchorer.anchorFor(0)).rejects.toMatchObject({ code: 'ANCHOR_INVALID_SIZE' });
+
+    // The auditor's check of that reference, against the checkpoint it holds.
+    const checked = await verifyAnchor({ rpcUrl: anvil.rpcUrl, ...ref!, expected: { origin: source.origin, size: 4, root: source.rootHex(4) } });
+    expect(checked.ok).toBe(true);
+
+    // Growth below the trigger: no new anchor.
+    source.grow(6);
+    expect(await anchorer.tick()).toEqual({ ok: true });
+    source.grow(7);
+    expect(await anchorer.tick()).toEqual({ ok: true, sent: 7 });
+    await anchorer.tick();
+    expect((await anchoredEvents(provider, contract, source.logId)).map((e) => [e.treeSize, e.previousSize])).toEqual([[4, 0], [7, 4]]);
+    expect((await anchorer.anchorFor(5))?.size).toBe(7);
+  });
+
+  it('anchors any growth on the time trigger', async () => {
+    const { source, anchorer } = await setup({ minSizeDelta: 1000, maxIntervalMs: 400 });
+    source.grow(1);
+    expect(await anchorer.tick()).toEqual({ ok: true }); // too soon after start
+    await new Promise((r) => setTimeout(r, 450));
+    expect(await anchorer.tick()).toEqual({ ok: true, sent: 1 });
+    await anchorer.tick();
+    source.grow(2);
+    expect(await anchorer.tick()).toEqual({ ok: true }); // too soon after the last anchor
+    await new Promise((r) => setTimeout(r, 450));
+    expect(await anchorer.tick()).toEqual({ ok: true, sent: 2 });
+  });
+
+  it('clamps the priority fee to 25 gwei on Amoy and leaves room for twice the base fee', async () => {
+    const { source, anchorer } = await setup();
+    expect(initialSuggestedTip).toBeLessThan(25n * GWEI); // anvil suggests 1 gwei: the clamp is what raises it
+    source.grow(3);
+    await anchorer.tick();
+    const [row] = await txRows(source.logId);
+    const tx = (await provider.getTransaction(row!.tx_hash as string))!;
+    const block = (await provider.getBlock(tx.blockNumber! - 1))!;
+    console.log(`anchor tx fees: maxPriorityFeePerGas ${tx.maxPriorityFeePerGas} wei, maxFeePerGas ${tx.maxFeePerGas} wei, base fee ${block.baseFeePerGas}`);
+    expect(tx.type).toBe(2);
+    expect(tx.maxPriorityFeePerGas).toBeGreaterThanOrEqual(25n * GWEI);
+    expect(tx.maxFeePerGas!).toBeGreaterThanOrEqual(tx.maxPriorityFeePerGas! + 2n * (block.baseFeePerGas ?? 0n));
+    const receipt = (await provider.getTransactionReceipt(tx.hash))!;
+    console.log(`anchor tx gas used through the anchorer: ${receipt.gasUsed} (gas limit ${tx.gasLimit})`);
+    expect(receipt.gasUsed).toBeLessThan(80_000n);
+  });
+
+  it('anchors a (log, size) once when two anchorers run at the same time', async () => {
+    const { contract, source, anchorer, make } = await setup();
+    const second = make();
+    source.grow(5);
+    const outcomes = await Promise.all([anchorer.tick(), second.tick()]);
+    expect(outcomes.filter((o) => o.sent === 5)).toHaveLength(1);
+    await Promise.all([anchorer.tick(), second.tick()]);
+    await Promise.all([anchorer.tick(), second.tick()]);
+    expect(await anchoredEvents(provider, contract, source.logId, 5)).toHaveLength(1);
+    expect(await txRows(source.logId)).toHaveLength(1);
+    expect(second.status().lastAnchoredSize).toBe(5);
+    expect(anchorer.status().lastAnchoredSize).toBe(5);
+  });
+
+  it('does not anchor again when an anchorer dies after sending, before recording the receipt', async () => {
+    const { contract, source, anchorer, make } = await setup();
+    source.grow(3);
+    expect((await anchorer.tick()).sent).toBe(3); // sent and mined; the row still says pending
+    await anchorer.close(); // "killed"
+    const restarted = make();
+    expect(await restarted.tick()).toEqual({ ok: true });
+    expect(restarted.status()).toMatchObject({ lastAnchoredSize: 3, pendingSize: null });
+    expect(await anchoredEvents(provider, contract, source.logId, 3)).toHaveLength(1);
+    expect(await txRows(source.logId)).toHaveLength(1);
+  });
+
+  it('sends the recorded transaction when an anchorer dies between recording and broadcasting', async () => {
+    const { contract, source, make } = await setup();
+    const crashing = make({
+      beforeBroadcast: async () => {
+        throw new Error('simulated crash');
+      },
+    });
+    source.grow(4);
+    expect(await crashing.tick()).toMatchObject({ ok: false });
+    await crashing.close();
+    const [recorded] = await txRows(source.logId);
+    expect(await provider.getTransaction(recorded!.tx_hash as string)).toBeNull(); // never reached the node
+
+    const restarted = make();
+    await restarted.tick(); // finds the pending anchor and broadcasts the recorded transaction
+    await restarted.tick();
+    expect(restarted.status()).toMatchObject({ lastAnchoredSize: 4, pendingSize: null });
+    const events = await anchoredEvents(provider, contract, source.logId, 4);
+    expect(events.map((e) => e.txHash)).toEqual([recorded!.tx_hash]);
+    expect(await txRows(source.logId)).toHaveLength(1);
+  });
+
+  it('skips a size the contract already has (anchored outside this database)', async () => {
+    const { contract, source, anchorer } = await setup();
+    const { merkleAnchorAt } = await import('../../anchoring/contract.js');
+    await withSigner(async (signer) => (await merkleAnchorAt(contract, signer).anchor!(source.logId, 5, source.rootHex(5))).wait());
+    source.grow(5);
+    expect(await anchorer.tick()).toEqual({ ok: true });
+    expect(await txRows(source.logId)).toHaveLength(0);
+    expect(await anchoredEvents(provider, contract, source.logId)).toHaveLength(1);
+  });
+
+  it('calls an anchor final only once its block is at or below the finalized block', async () => {
+    const { source, anchorer } = await setup();
+    source.grow(3);
+    await anchorer.tick();
+    await anchorer.tick();
+    const ref = (await anchorer.anchorFor(3))!;
+    const finalized = async () => Number((await provider.send('eth_getBlockByNumber', ['finalized', false])).number);
+    // anvil: finalized = latest − 2 × slots-in-an-epoch (4 here).
+    expect(await finalized()).toBe(ref.block - 4);
+    while ((await finalized()) < ref.block - 1) await mine(provider, 1);
+    await anchorer.tick();
+    expect((await anchorer.anchorFor(3))!.final).toBe(false); // finalized = block − 1
+    expect(anchorer.status().lastFinalSize).toBeNull();
+    await mine(provider, 1);
+    expect(await finalized()).toBe(ref.block);
+    await anchorer.tick();
+    expect((await anchorer.anchorFor(3))!.final).toBe(true);
+    expect(anchorer.status()).toMatchObject({ lastFinalSize: 3, unfinalizedEntries: 0 });
+  });
+
+  it('detects a reorg that drops the anchor and posts it again', async () => {
+    const { contract, source, anchorer } = await setup();
+    const snapshot = await provider.send('evm_snapshot', []);
+    source.grow(6);
+    await anchorer.tick();
+    await anchorer.tick();
+    const before = (await anchorer.anchorFor(6))!;
+    expect((await verifyAnchor({ rpcUrl: anvil.rpcUrl, ...before, expected: { origin: source.origin, size: 6, root: source.rootHex(6) } })).ok).toBe(true);
+
+    // Reorg: the chain goes back before the anchor and grows past its height.
+    await provider.send('evm_revert', [snapshot]);
+    await mine(provider, 3);
+    expect(await anchoredEvents(provider, contract, source.logId)).toHaveLength(0);
+
+    await anchorer.tick(); // receipt gone → pending → re-posted
+    expect(anchorer.status().reorgs).toBe(1);
+    await anchorer.tick(); // the re-post's receipt
+    const after = (await anchorer.anchorFor(6))!;
+    expect(after.blockHash).not.toBe(before.blockHash);
+    expect(after.tx).not.toBe(before.tx); // a new hash: same nonce, bumped fees
+    const events = await anchoredEvents(provider, contract, source.logId);
+    expect(events.map((e) => [e.treeSize, e.txHash, e.blockHash])).toEqual([[6, after.tx, after.blockHash]]);
+
+    const stale = await verifyAnchor({ rpcUrl: anvil.rpcUrl, ...before, expected: { origin: source.origin, size: 6, root: source.rootHex(6) } });
+    expect(stale.ok ? 'ok' : stale.error.code).toBe('ANCHOR_REORGED');
+    const fresh = await verifyAnchor({ rpcUrl: anvil.rpcUrl, ...after, expected: { origin: source.origin, size: 6, root: source.rootHex(6) } });
+    expect(fresh.ok).toBe(true);
+  });
+
+  it('keeps every hash of a nonce: a replaced transaction can still be the one mined', async () => {
+    const { contract, source, anchorer } = await setup({ replaceAfterMs: 200 });
+    await provider.send('evm_setAutomine', [false]);
+    try {
+      source.grow(3);
+      expect((await anchorer.tick()).sent).toBe(3);
+      await new Promise((r) => setTimeout(r, 250));
+      await anchorer.tick(); // not mined after replaceAfterMs: replaced with higher fees
+      const rows = await txRows(source.logId);
+      expect(rows).toHaveLength(2);
+      expect(rows[0]!.nonce).toBe(rows[1]!.nonce);
+      const [first, replacement] = await Promise.all(rows.map((r) => db.sql`select raw, max_priority_fee_per_gas from anchoring_transactions where tx_hash = ${r.tx_hash}`));
+      expect(BigInt(replacement![0]!.max_priority_fee_per_gas)).toBeGreaterThan(BigInt(first![0]!.max_priority_fee_per_gas));
+
+      // The original, not the replacement, gets mined.
+      await provider.send('anvil_dropTransaction', [rows[1]!.tx_hash]);
+      await provider.send('eth_sendRawTransaction', [first![0]!.raw]);
+      await mine(provider, 1);
+      await anchorer.tick();
+      const ref = await anchorer.anchorFor(3);
+      expect(ref?.tx).toBe(rows[0]!.tx_hash);
+      expect(await anchoredEvents(provider, contract, source.logId, 3)).toHaveLength(1);
+    } finally {
+      await provider.send('evm_setAutomine', [true]);
+    }
+  });
+
+  it('never throws into its caller when the source fails or the options are wrong', async () => {
+    const { source, anchorer } = await setup();
+    source.grow(3);
+    source.fail = true;
+    expect(await anchorer.tick()).toMatchObject({ ok: false, error: { code: 'CHECKPOINT_SOURCE_FAILED' } });
+    source.fail = false;
+    expect((await anchorer.tick()).ok).toBe(true);
+
+    const wrongChain = new Anchorer({ sql: db.sql, source, rpcUrl: anvil.rpcUrl, chainId: 137, contract: anchorer.contract, privateKey: key });
+    anchorers.push(wrongChain);
+    expect(await wrongChain.tick()).toMatchObject({ ok: false, error: { code: 'CHAIN_ID_MISMATCH' } });
+    expect(() => new Anchorer({ sql: db.sql, source, rpcUrl: anvil.rpcUrl, chainId: 80002, contract: anchorer.contract, privateKey: '0x1234' })).toThrow(
+      expect.objectContaining({ code: 'ANCHOR_INVALID_KEY', message: expect.not.stringContaining('1234') }),
+    );
+  });
+});
