@@ -1,0 +1,288 @@
+/**
+ * Parsers for dataset version uploads, fed chunk by chunk as the body
+ * arrives (the broker never holds the raw upload, only the decoded rows).
+ *
+ * JSONL (`application/x-ndjson` or `application/jsonl`): one object per line,
+ *   {"ref": "p123", "clk": "<standard base64>", "claims": {"over_18": true}}
+ *   Lines are bounded (MAX_LINE_BYTES); blank lines are skipped.
+ *
+ * Binary (`application/vnd.pavilion.dataset`), all integers little-endian:
+ *   magic "PVDS" | u32 format version (1) | u32 filterBits | u32 count
+ *   count × ( u16 ref byte length | ref (UTF-8) | CLK (filterBits/8 bytes) )
+ *   optional: u32 claims byte length | UTF-8 JSON array of `count` claims objects (or null)
+ *   Nothing may follow.
+ *
+ * Errors name the line or record number and the field, never its value.
+ */
+import { PavilionError } from '../common/errors.js';
+import type { Claims, VersionRows } from './store.js';
+
+export const MAX_LINE_BYTES = 64 * 1024;
+export const MAX_REF_BYTES = 256;
+export const BINARY_MAGIC = 'PVDS';
+export const BINARY_FORMAT_VERSION = 1;
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export interface RowSink {
+  /** Called with each full chunk of rows (the caller persists it); awaited before more input is parsed. */
+  onChunk(rows: VersionRows): Promise<void>;
+}
+
+/**
+ * Accumulates decoded rows: all of them (for the engine) and per chunk (for
+ * the database). Checks each CLK's length, ref uniqueness and claim names.
+ */
+export class RowCollector {
+  private readonly bytes: number;
+  private readonly allClks: Uint8Array[] = [];
+  readonly refs: string[] = [];
+  readonly claims: Claims[] = [];
+  private readonly seen = new Set<string>();
+  private chunkStart = 0;
+  private chunkClks: Uint8Array[] = [];
+
+  constructor(readonly filterBits: number, private readonly claimNames: ReadonlySet<string>, private readonly chunkRows: number) {
+    this.bytes = filterBits / 8;
+  }
+
+  get count(): number {
+    return this.refs.length;
+  }
+
+  add(where: string, ref: unknown, clk: Uint8Array, claims: unknown): void {
+    if (typeof ref !== 'string' || ref.length === 0 || Buffer.byteLength(ref) > MAX_REF_BYTES) {
+      throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: ref must be a non-empty string of at most ${MAX_REF_BYTES} bytes`, 422);
+    }
+    if (clk.length !== this.bytes) {
+      throw new PavilionError('CLK_LENGTH_MISMATCH', `${where}: CLK of ${clk.length * 8} bits, the dataset schema says ${this.filterBits}`, 422);
+    }
+    if (this.seen.has(ref)) throw new PavilionError('UPLOAD_DUPLICATE_REF', `${where}: ref repeats an earlier row`, 422);
+    this.seen.add(ref);
+    const c = this.checkClaims(where, claims);
+    this.refs.push(ref);
+    this.claims.push(c);
+    this.allClks.push(clk);
+    this.chunkClks.push(clk);
+  }
+
+  /** Sets the claims of an earlier row (the binary form carries them after all rows). */
+  setClaims(where: string, index: number, claims: unknown): void {
+    this.claims[index] = this.checkClaims(where, claims);
+  }
+
+  private checkClaims(where: string, claims: unknown): Claims {
+    if (claims === undefined || claims === null) return null;
+    if (typeof claims !== 'object' || Array.isArray(claims)) throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: claims must be an object`, 422);
+    for (const [k, v] of Object.entries(claims)) {
+      if (!this.claimNames.has(k)) throw new PavilionError('UPLOAD_CLAIM_UNKNOWN', `${where}: claim ${JSON.stringify(k.slice(0, 64))} is not declared by the dataset`, 422);
+      if (v !== null && typeof v !== 'boolean' && typeof v !== 'number' && typeof v !== 'string') {
+        throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: claim ${JSON.stringify(k.slice(0, 64))} must be a JSON scalar`, 422);
+      }
+    }
+    return claims as Record<string, unknown>;
+  }
+
+  /** A full chunk ready to persist, or null. With `final`, whatever is left. */
+  takeChunk(final = false): VersionRows | null {
+    const n = this.refs.length - this.chunkStart;
+    if (n === 0 || (!final && n < this.chunkRows)) return null;
+    const rows: VersionRows = {
+      refs: this.refs.slice(this.chunkStart),
+      claims: this.claims.slice(this.chunkStart),
+      clks: Buffer.concat(this.chunkClks),
+    };
+    this.chunkStart = this.refs.length;
+    this.chunkClks = [];
+    return rows;
+  }
+
+  /** Every CLK, concatenated, in row order. */
+  allClksConcatenated(): Uint8Array {
+    return Buffer.concat(this.allClks);
+  }
+}
+
+export interface UploadParser {
+  push(chunk: Buffer): void;
+  end(): void;
+}
+
+export class JsonlParser implements UploadParser {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private line = 0;
+
+  constructor(private readonly rows: RowCollector) {}
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl < 0) break;
+      const piece = chunk.subarray(start, nl);
+      if (this.pendingBytes + piece.length > MAX_LINE_BYTES) this.tooLong();
+      const lineBuf = this.pending.length ? Buffer.concat([...this.pending, piece]) : piece;
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.parseLine(lineBuf);
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      this.pendingBytes += rest.length;
+      if (this.pendingBytes > MAX_LINE_BYTES) this.tooLong();
+      this.pending.push(rest);
+    }
+  }
+
+  end(): void {
+    if (this.pendingBytes > 0) {
+      this.parseLine(Buffer.concat(this.pending));
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+  }
+
+  private tooLong(): never {
+    throw new PavilionError('UPLOAD_LINE_TOO_LONG', `line ${this.line + 1}: longer than ${MAX_LINE_BYTES} bytes`, 413);
+  }
+
+  private parseLine(buf: Buffer): void {
+    this.line++;
+    const text = buf.toString('utf8').trim();
+    if (text === '') return;
+    const where = `line ${this.line}`;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch {
+      throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not a JSON object`, 400);
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not a JSON object`, 400);
+    const { ref, clk, claims } = obj as { ref?: unknown; clk?: unknown; claims?: unknown };
+    if (typeof clk !== 'string' || clk.length % 4 !== 0 || !BASE64.test(clk)) {
+      throw new PavilionError('CLK_BASE64_INVALID', `${where}: clk must be standard padded base64`, 422);
+    }
+    this.rows.add(where, ref, Buffer.from(clk, 'base64'), claims);
+  }
+}
+
+/** Parses the PVDS binary form incrementally (see the file comment). */
+export class BinaryParser implements UploadParser {
+  private buf: Buffer = Buffer.alloc(0);
+  private stage: 'header' | 'rows' | 'claims-length' | 'claims' | 'done' = 'header';
+  private count = 0;
+  private index = 0;
+  private claimsLength = 0;
+  private claimsParts: Buffer[] = [];
+  private claimsReceived = 0;
+  private readonly bytes: number;
+
+  constructor(private readonly rows: RowCollector) {
+    this.bytes = rows.filterBits / 8;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.stage === 'claims') {
+      this.takeClaims(chunk);
+      return;
+    }
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    let at = 0;
+    for (;;) {
+      const avail = this.buf.length - at;
+      if (this.stage === 'header') {
+        if (avail < 16) break;
+        if (this.buf.toString('latin1', at, at + 4) !== BINARY_MAGIC) throw new PavilionError('UPLOAD_BINARY_INVALID', 'missing PVDS magic', 400);
+        const version = this.buf.readUInt32LE(at + 4);
+        if (version !== BINARY_FORMAT_VERSION) throw new PavilionError('UPLOAD_BINARY_INVALID', `format version ${version} is not supported`, 400);
+        const bits = this.buf.readUInt32LE(at + 8);
+        if (bits !== this.rows.filterBits) throw new PavilionError('CLK_LENGTH_MISMATCH', `header says ${bits}-bit CLKs, the dataset schema says ${this.rows.filterBits}`, 422);
+        this.count = this.buf.readUInt32LE(at + 12);
+        at += 16;
+        this.stage = this.count > 0 ? 'rows' : 'claims-length';
+      } else if (this.stage === 'rows') {
+        if (avail < 2) break;
+        const refLen = this.buf.readUInt16LE(at);
+        if (refLen === 0 || refLen > MAX_REF_BYTES) throw new PavilionError('UPLOAD_ROW_INVALID', `record ${this.index}: ref length ${refLen} out of range 1..${MAX_REF_BYTES}`, 422);
+        if (avail < 2 + refLen + this.bytes) break;
+        const ref = this.buf.toString('utf8', at + 2, at + 2 + refLen);
+        // Copy: the CLK outlives this input buffer.
+        const clk = Buffer.from(this.buf.subarray(at + 2 + refLen, at + 2 + refLen + this.bytes));
+        this.rows.add(`record ${this.index}`, ref, clk, undefined);
+        at += 2 + refLen + this.bytes;
+        if (++this.index === this.count) this.stage = 'claims-length';
+      } else if (this.stage === 'claims-length') {
+        if (avail < 4) break;
+        this.claimsLength = this.buf.readUInt32LE(at);
+        at += 4;
+        this.stage = 'claims';
+        const rest = this.buf.subarray(at);
+        this.buf = Buffer.alloc(0);
+        this.takeClaims(rest);
+        return;
+      } else {
+        break;
+      }
+    }
+    this.buf = at >= this.buf.length ? Buffer.alloc(0) : Buffer.from(this.buf.subarray(at));
+  }
+
+  /** The claims section is collected as a list of parts: one concat at the end, not one per chunk. */
+  private takeClaims(chunk: Buffer): void {
+    if (this.stage === 'done') {
+      if (chunk.length > 0) throw new PavilionError('UPLOAD_BINARY_INVALID', 'bytes after the end of the dataset', 400);
+      return;
+    }
+    const need = this.claimsLength - this.claimsReceived;
+    if (chunk.length > need) throw new PavilionError('UPLOAD_BINARY_INVALID', 'bytes after the end of the dataset', 400);
+    if (chunk.length > 0) this.claimsParts.push(Buffer.from(chunk));
+    this.claimsReceived += chunk.length;
+    if (this.claimsReceived === this.claimsLength) {
+      this.applyClaims(Buffer.concat(this.claimsParts));
+      this.claimsParts = [];
+      this.stage = 'done';
+    }
+  }
+
+  end(): void {
+    if (this.stage === 'claims-length' && this.buf.length === 0) return; // no claims section
+    if (this.stage !== 'done') throw new PavilionError('UPLOAD_TRUNCATED', `binary dataset ends early (${this.index} of ${this.count} records)`, 400);
+  }
+
+  private applyClaims(json: Buffer): void {
+    let arr: unknown;
+    try {
+      arr = JSON.parse(json.toString('utf8'));
+    } catch {
+      throw new PavilionError('UPLOAD_BINARY_INVALID', 'claims section is not JSON', 400);
+    }
+    if (!Array.isArray(arr) || arr.length !== this.count) throw new PavilionError('UPLOAD_BINARY_INVALID', `claims section must be an array of ${this.count} entries`, 400);
+    arr.forEach((c, i) => this.rows.setClaims(`record ${i}`, i, c));
+  }
+}
+
+/** Builds a PVDS body (used by the benchmarks, tests and clients). */
+export function encodeBinaryDataset(filterBits: number, rows: { ref: string; clk: Uint8Array }[], claims?: Claims[]): Buffer {
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(16);
+  head.write(BINARY_MAGIC, 0, 'latin1');
+  head.writeUInt32LE(BINARY_FORMAT_VERSION, 4);
+  head.writeUInt32LE(filterBits, 8);
+  head.writeUInt32LE(rows.length, 12);
+  parts.push(head);
+  for (const r of rows) {
+    const ref = Buffer.from(r.ref, 'utf8');
+    const len = Buffer.alloc(2);
+    len.writeUInt16LE(ref.length, 0);
+    parts.push(len, ref, Buffer.from(r.clk));
+  }
+  if (claims) {
+    const json = Buffer.from(JSON.stringify(claims), 'utf8');
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(json.length, 0);
+    parts.push(len, json);
+  }
+  return Buffer.concat(parts);
+}

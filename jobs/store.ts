@@ -1,0 +1,143 @@
+/**
+ * Linkage job persistence (component "jobs"): one row per job with its
+ * owner, parameters, progress and, once done, its result pairs (jsonb of
+ * [query, index, score, ref] tuples, compact for large results).
+ */
+import type { Sql } from '../storage/postgres.js';
+import { migrate } from '../storage/postgres.js';
+
+const MIGRATIONS = [
+  `create table linkage_jobs (
+     id uuid primary key,
+     owner text not null,
+     dataset_id text not null,
+     dataset_version integer,
+     threshold double precision not null,
+     top_k integer,
+     solution text not null check (solution in ('pairs', 'greedy')),
+     status text not null check (status in ('queued', 'running', 'done', 'failed')),
+     done integer not null default 0,
+     total integer not null,
+     pair_count integer,
+     error_code text,
+     results jsonb,
+     created_at timestamptz not null default now(),
+     finished_at timestamptz
+   );
+   create index linkage_jobs_owner on linkage_jobs (owner, created_at);`,
+];
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
+export type Solution = 'pairs' | 'greedy';
+
+export interface JobRecord {
+  id: string;
+  owner: string;
+  datasetId: string;
+  datasetVersion: number | null;
+  threshold: number;
+  topK: number | null;
+  solution: Solution;
+  status: JobStatus;
+  done: number;
+  total: number;
+  pairCount: number | null;
+  errorCode: string | null;
+  createdAt: Date;
+  finishedAt: Date | null;
+}
+
+/** [query, dataset index, score, dataset ref] */
+export type StoredPair = [number, number, number, string];
+
+interface JobRow {
+  id: string;
+  owner: string;
+  dataset_id: string;
+  dataset_version: number | null;
+  threshold: number;
+  top_k: number | null;
+  solution: Solution;
+  status: JobStatus;
+  done: number;
+  total: number;
+  pair_count: number | null;
+  error_code: string | null;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+function toRecord(r: JobRow): JobRecord {
+  return {
+    id: r.id,
+    owner: r.owner,
+    datasetId: r.dataset_id,
+    datasetVersion: r.dataset_version,
+    threshold: r.threshold,
+    topK: r.top_k,
+    solution: r.solution,
+    status: r.status,
+    done: r.done,
+    total: r.total,
+    pairCount: r.pair_count,
+    errorCode: r.error_code,
+    createdAt: r.created_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+const COLUMNS = 'id, owner, dataset_id, dataset_version, threshold, top_k, solution, status, done, total, pair_count, error_code, created_at, finished_at';
+
+export class JobStore {
+  private constructor(private readonly sql: Sql) {}
+
+  static async open(sql: Sql): Promise<JobStore> {
+    await migrate(sql, 'jobs', MIGRATIONS);
+    return new JobStore(sql);
+  }
+
+  async create(job: { id: string; owner: string; datasetId: string; threshold: number; topK: number | null; solution: Solution; total: number }): Promise<JobRecord> {
+    const rows = await this.sql<JobRow[]>`
+      insert into linkage_jobs (id, owner, dataset_id, threshold, top_k, solution, status, total)
+      values (${job.id}, ${job.owner}, ${job.datasetId}, ${job.threshold}, ${job.topK}, ${job.solution}, 'queued', ${job.total})
+      returning ${this.sql.unsafe(COLUMNS)}`;
+    return toRecord(rows[0]!);
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    const rows = await this.sql<JobRow[]>`select ${this.sql.unsafe(COLUMNS)} from linkage_jobs where id = ${id}`;
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async markRunning(id: string, datasetVersion: number): Promise<void> {
+    await this.sql`update linkage_jobs set status = 'running', dataset_version = ${datasetVersion} where id = ${id}`;
+  }
+
+  async progress(id: string, done: number): Promise<void> {
+    await this.sql`update linkage_jobs set done = ${done} where id = ${id} and status = 'running'`;
+  }
+
+  async finish(id: string, pairs: StoredPair[]): Promise<void> {
+    await this.sql`
+      update linkage_jobs set status = 'done', done = total, pair_count = ${pairs.length},
+        results = ${this.sql.json(pairs as never)}, finished_at = now()
+      where id = ${id}`;
+  }
+
+  async fail(id: string, code: string): Promise<void> {
+    await this.sql`update linkage_jobs set status = 'failed', error_code = ${code}, finished_at = now() where id = ${id}`;
+  }
+
+  async results(id: string): Promise<StoredPair[] | null> {
+    const rows = await this.sql<{ results: StoredPair[] | null }[]>`select results from linkage_jobs where id = ${id}`;
+    return rows[0]?.results ?? null;
+  }
+
+  /** Jobs left running by a previous process cannot resume (their queries were not kept). */
+  async failInterrupted(): Promise<number> {
+    const rows = await this.sql`
+      update linkage_jobs set status = 'failed', error_code = 'JOB_INTERRUPTED', finished_at = now()
+      where status in ('queued', 'running') returning id`;
+    return rows.length;
+  }
+}

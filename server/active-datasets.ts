@@ -1,0 +1,116 @@
+/**
+ * The datasets the broker is serving right now: for each dataset id, the
+ * active version loaded in the engine, with the refs and claims the answers
+ * need.
+ *
+ * Each version is loaded into the engine under its own engine id
+ * (`<dataset>@<version>`), and the active pointer moves only once the new
+ * version is fully loaded. Requests take a lease on the version they started
+ * with, so a swap never changes the data under an in-flight request: the old
+ * version is dropped from the engine when its last lease ends. This keeps the
+ * dataset version reported in answers, cache keys and audit events exactly
+ * the one the search ran on.
+ */
+import { PavilionError } from '../common/errors.js';
+import type { Engine } from '../engine/index.js';
+import type { Claims, DatasetRecord } from '../datasets/store.js';
+
+export interface LoadedVersion {
+  readonly datasetId: string;
+  readonly version: number;
+  readonly engineId: string;
+  readonly filterBits: number;
+  readonly size: number;
+  readonly refs: readonly string[];
+  readonly claims: readonly Claims[];
+}
+
+interface Slot {
+  loaded: LoadedVersion;
+  leases: number;
+  retired: boolean;
+}
+
+export interface Lease {
+  readonly version: LoadedVersion;
+  release(): void;
+}
+
+export class ActiveDatasets {
+  private readonly active = new Map<string, Slot>();
+  /** Definitions (schema, claims, flags) cached from the store; refreshed on every change. */
+  private readonly definitions = new Map<string, DatasetRecord>();
+
+  constructor(private readonly engine: Engine, private readonly onDropped?: (datasetId: string, version: number) => void) {}
+
+  setDefinition(record: DatasetRecord): void {
+    this.definitions.set(record.id, record);
+  }
+
+  definition(id: string): DatasetRecord | undefined {
+    return this.definitions.get(id);
+  }
+
+  current(id: string): LoadedVersion | undefined {
+    return this.active.get(id)?.loaded;
+  }
+
+  /** Sizes of every active version, for metrics. */
+  sizes(): { id: string; version: number; size: number }[] {
+    return [...this.active.values()].map((s) => ({ id: s.loaded.datasetId, version: s.loaded.version, size: s.loaded.size }));
+  }
+
+  /**
+   * Leases the active version of `id`. DATASET_NOT_FOUND (404) for an
+   * unknown dataset, DATASET_NOT_READY (409) when it has no version yet.
+   */
+  acquire(id: string): Lease {
+    const slot = this.active.get(id);
+    if (!slot) {
+      if (this.definitions.has(id)) throw new PavilionError('DATASET_NOT_READY', 'the dataset has no active version yet', 409);
+      throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
+    }
+    slot.leases++;
+    let released = false;
+    return {
+      version: slot.loaded,
+      release: () => {
+        if (released) return;
+        released = true;
+        slot.leases--;
+        if (slot.retired && slot.leases === 0) void this.drop(slot);
+      },
+    };
+  }
+
+  /**
+   * Loads `rows` as version `version` of `id` and makes it active. The
+   * previous version keeps serving until this resolves, and is dropped once
+   * its last in-flight request finishes.
+   */
+  async activate(id: string, version: number, filterBits: number, rows: { refs: string[]; clks: Uint8Array; claims: Claims[] }): Promise<LoadedVersion> {
+    const engineId = `${id}@${version}`;
+    const info = await this.engine.loadDataset(engineId, { refs: rows.refs, clks: rows.clks, filterBits });
+    const loaded: LoadedVersion = { datasetId: id, version, engineId, filterBits, size: info.size, refs: rows.refs, claims: rows.claims };
+    const previous = this.active.get(id);
+    this.active.set(id, { loaded, leases: 0, retired: false });
+    if (previous) {
+      previous.retired = true;
+      if (previous.leases === 0) await this.drop(previous);
+    }
+    return loaded;
+  }
+
+  private async drop(slot: Slot): Promise<void> {
+    try {
+      await this.engine.dropDataset(slot.loaded.engineId);
+    } catch {
+      /* the engine may already be closing; nothing else holds the memory */
+    }
+    this.onDropped?.(slot.loaded.datasetId, slot.loaded.version);
+  }
+
+  async close(): Promise<void> {
+    this.active.clear();
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * Authentication for routes: the bearer token of the request, verified by
+ * identity/ (JWKS, algorithm allow-list, iss/aud/exp/nbf/kid, results cached
+ * by token), then a role gate. 401 AUTH_* and 403 FORBIDDEN_ROLE come from
+ * identity/ unchanged.
+ */
+import { requireRole, type Principal, type Role } from '../identity/index.js';
+import type { Exchange } from './http.js';
+import type { BrokerContext } from './context.js';
+
+export async function authenticate(ctx: BrokerContext, x: Exchange, ...roles: Role[]): Promise<Principal> {
+  const principal = await ctx.verifier.verify(x.headers.authorization || undefined);
+  x.actor = principal.subject;
+  if (roles.length > 0) requireRole(principal, ...roles);
+  return principal;
+}

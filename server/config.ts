@@ -1,0 +1,182 @@
+/**
+ * Broker settings. Every setting is an environment variable with a default
+ * suited to `npm start` on a laptop (embedded PGlite, in-process LRU, a local
+ * signing key); `CONFIG_FILE` may name a JSON file of the same keys, which
+ * the environment overrides. Parsed and validated with zod: a bad value stops
+ * the broker at start with CONFIG_INVALID naming the variable (never echoing
+ * its value, it may be a secret).
+ *
+ * SETTINGS below is the single source for the README table
+ * (`node --import tsx server/config.ts --markdown` prints it).
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { PavilionError } from '../common/errors.js';
+
+interface Setting {
+  env: string;
+  default: string;
+  description: string;
+}
+
+export const SETTINGS: readonly Setting[] = [
+  { env: 'PORT', default: '8080', description: 'HTTP and WebSocket port (0 picks a free one)' },
+  { env: 'HOST', default: '0.0.0.0', description: 'listen address' },
+  { env: 'TLS_CERT_FILE', default: '', description: 'PEM certificate; with TLS_KEY_FILE the broker serves HTTPS/WSS only' },
+  { env: 'TLS_KEY_FILE', default: '', description: 'PEM private key for TLS_CERT_FILE' },
+  { env: 'STATE_DIR', default: '.pavilion', description: 'folder for development keys and embedded data' },
+  { env: 'DATABASE_URL', default: '', description: 'PostgreSQL URL; unset → embedded PGlite served over the wire' },
+  { env: 'PGLITE_DATA_DIR', default: '', description: 'embedded PGlite data folder; unset → in memory (lost at exit)' },
+  { env: 'REDIS_URL', default: '', description: 'Redis URL for the verification cache; unset → in-process LRU only' },
+  { env: 'CACHE_LRU_ENTRIES', default: '100000', description: 'entries in the in-process LRU (in front of Redis when set)' },
+  { env: 'OIDC_ISSUER', default: '', description: 'OIDC issuer (JWKS discovered from it, e.g. a Keycloak realm URL)' },
+  { env: 'JWKS_URL', default: '', description: 'JWKS URL when not discovered from OIDC_ISSUER' },
+  { env: 'OIDC_AUDIENCE', default: 'pavilion', description: 'required `aud` of access tokens' },
+  { env: 'JWT_ALGORITHMS', default: 'ES256,RS256,EdDSA', description: 'allowed JWS algorithms (comma-separated)' },
+  { env: 'LOCAL_ISSUER', default: 'urn:pavilion:local', description: 'issuer of development tokens when no OIDC issuer is set' },
+  { env: 'MASTER_KEY', default: '', description: 'base64 32-byte key encrypting linkage secrets (AES-256-GCM); unset → generated under STATE_DIR with a warning' },
+  { env: 'POLICY_WASM', default: '', description: 'compiled OPA policy (default: policy/policy.wasm)' },
+  { env: 'ENGINE_THREADS', default: '', description: 'engine worker threads (default: one per core)' },
+  { env: 'ENGINE_SIMD', default: '', description: '`false` forces the scalar Dice kernel' },
+  { env: 'AUDIT_ORIGIN', default: 'pavilion.local/audit', description: 'origin line of audit checkpoints' },
+  { env: 'AUDIT_CHECKPOINT_LEAVES', default: '1000', description: 'sign a checkpoint after this many new leaves' },
+  { env: 'AUDIT_CHECKPOINT_MS', default: '1000', description: 'or after this many milliseconds' },
+  { env: 'AMBIGUITY_MARGIN', default: '0.02', description: 'two candidates ≥ min score within this Dice margin → `ambiguous`' },
+  { env: 'BODY_LIMIT_BYTES', default: '1048576', description: 'limit for JSON request bodies (413 beyond)' },
+  { env: 'UPLOAD_LIMIT_BYTES', default: '1073741824', description: 'limit for one dataset version upload' },
+  { env: 'JOB_BODY_LIMIT_BYTES', default: '67108864', description: 'limit for a linkage job request' },
+  { env: 'WS_MAX_PAYLOAD', default: '65536', description: 'largest WebSocket message accepted (the socket is closed beyond)' },
+  { env: 'WS_MAX_BACKPRESSURE', default: '1048576', description: 'bytes buffered for a slow WebSocket reader before it is closed' },
+  { env: 'WS_MAX_IN_FLIGHT', default: '256', description: 'verifications in flight per WebSocket; more are refused with TOO_MANY_IN_FLIGHT' },
+  { env: 'LOG_LEVEL', default: 'info', description: 'pino log level' },
+  { env: 'DEMO_RECORDS', default: '100000', description: '`npm start`: synthetic people in the demo dataset (0: none)' },
+  { env: 'CONFIG_FILE', default: '', description: 'optional JSON file of these keys (environment wins)' },
+];
+
+const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalText = z.string().transform((s) => (s.trim() === '' ? undefined : s.trim()));
+
+const ConfigSchema = z.object({
+  PORT: intIn(0, 65535),
+  HOST: z.string().min(1),
+  TLS_CERT_FILE: optionalText,
+  TLS_KEY_FILE: optionalText,
+  STATE_DIR: z.string().min(1),
+  DATABASE_URL: optionalText,
+  PGLITE_DATA_DIR: optionalText,
+  REDIS_URL: optionalText,
+  CACHE_LRU_ENTRIES: intIn(0, 100_000_000),
+  OIDC_ISSUER: optionalText,
+  JWKS_URL: optionalText,
+  OIDC_AUDIENCE: z.string().min(1),
+  JWT_ALGORITHMS: z.string().transform((s) => s.split(',').map((a) => a.trim()).filter(Boolean)),
+  LOCAL_ISSUER: z.string().min(1),
+  MASTER_KEY: optionalText,
+  POLICY_WASM: optionalText,
+  ENGINE_THREADS: optionalText.pipe(z.coerce.number().int().min(1).max(256).optional()),
+  ENGINE_SIMD: optionalText.pipe(z.enum(['true', 'false']).optional()),
+  AUDIT_ORIGIN: z.string().min(1),
+  AUDIT_CHECKPOINT_LEAVES: intIn(1, 10_000_000),
+  AUDIT_CHECKPOINT_MS: intIn(1, 86_400_000),
+  AMBIGUITY_MARGIN: z.coerce.number().min(0).max(1),
+  BODY_LIMIT_BYTES: intIn(1024, 1 << 30),
+  UPLOAD_LIMIT_BYTES: intIn(1024, 2 ** 40),
+  JOB_BODY_LIMIT_BYTES: intIn(1024, 2 ** 34),
+  WS_MAX_PAYLOAD: intIn(1024, 1 << 30),
+  WS_MAX_BACKPRESSURE: intIn(1024, 1 << 30),
+  WS_MAX_IN_FLIGHT: intIn(1, 100_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  DEMO_RECORDS: intIn(0, 50_000_000),
+  CONFIG_FILE: optionalText,
+});
+
+export type RawConfig = z.infer<typeof ConfigSchema>;
+
+export interface BrokerConfig {
+  port: number;
+  host: string;
+  tls?: { certFile: string; keyFile: string };
+  stateDir: string;
+  databaseUrl?: string;
+  pgliteDataDir?: string;
+  redisUrl?: string;
+  cacheLruEntries: number;
+  identity: { issuer?: string; jwksUrl?: string; audience: string; algorithms: string[]; localIssuer: string };
+  masterKey?: string;
+  policyWasm?: string;
+  engine: { threads?: number; simd?: boolean };
+  audit: { origin: string; checkpointLeaves: number; checkpointMs: number };
+  ambiguityMargin: number;
+  limits: { body: number; upload: number; jobBody: number; wsPayload: number; wsBackpressure: number; wsInFlight: number };
+  logLevel: RawConfig['LOG_LEVEL'];
+  demoRecords: number;
+}
+
+/**
+ * Reads settings from `env` (default process.env) over the optional
+ * CONFIG_FILE over the defaults. `overrides` (tests) win over everything.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Record<string, string>> = {}): BrokerConfig {
+  const merged: Record<string, string> = {};
+  for (const s of SETTINGS) merged[s.env] = s.default;
+  const file = overrides.CONFIG_FILE ?? env.CONFIG_FILE;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      throw new PavilionError('CONFIG_INVALID', 'CONFIG_FILE: cannot read a JSON object from the file');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new PavilionError('CONFIG_INVALID', 'CONFIG_FILE: expected a JSON object');
+    for (const [k, v] of Object.entries(parsed)) if (k in merged) merged[k] = String(v);
+  }
+  for (const s of SETTINGS) {
+    const v = env[s.env];
+    if (v !== undefined) merged[s.env] = v;
+  }
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
+
+  const r = ConfigSchema.safeParse(merged);
+  if (!r.success) {
+    const names = [...new Set(r.error.issues.map((i) => String(i.path[0])))];
+    throw new PavilionError('CONFIG_INVALID', `invalid setting(s): ${names.join(', ')}`);
+  }
+  const c = r.data;
+  if (!!c.TLS_CERT_FILE !== !!c.TLS_KEY_FILE) throw new PavilionError('CONFIG_INVALID', 'TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  return {
+    port: c.PORT,
+    host: c.HOST,
+    tls: c.TLS_CERT_FILE && c.TLS_KEY_FILE ? { certFile: c.TLS_CERT_FILE, keyFile: c.TLS_KEY_FILE } : undefined,
+    stateDir: c.STATE_DIR,
+    databaseUrl: c.DATABASE_URL,
+    pgliteDataDir: c.PGLITE_DATA_DIR,
+    redisUrl: c.REDIS_URL,
+    cacheLruEntries: c.CACHE_LRU_ENTRIES,
+    identity: { issuer: c.OIDC_ISSUER, jwksUrl: c.JWKS_URL, audience: c.OIDC_AUDIENCE, algorithms: c.JWT_ALGORITHMS, localIssuer: c.LOCAL_ISSUER },
+    masterKey: c.MASTER_KEY,
+    policyWasm: c.POLICY_WASM,
+    engine: { threads: c.ENGINE_THREADS, simd: c.ENGINE_SIMD === undefined ? undefined : c.ENGINE_SIMD === 'true' },
+    audit: { origin: c.AUDIT_ORIGIN, checkpointLeaves: c.AUDIT_CHECKPOINT_LEAVES, checkpointMs: c.AUDIT_CHECKPOINT_MS },
+    ambiguityMargin: c.AMBIGUITY_MARGIN,
+    limits: {
+      body: c.BODY_LIMIT_BYTES,
+      upload: c.UPLOAD_LIMIT_BYTES,
+      jobBody: c.JOB_BODY_LIMIT_BYTES,
+      wsPayload: c.WS_MAX_PAYLOAD,
+      wsBackpressure: c.WS_MAX_BACKPRESSURE,
+      wsInFlight: c.WS_MAX_IN_FLIGHT,
+    },
+    logLevel: c.LOG_LEVEL,
+    demoRecords: c.DEMO_RECORDS,
+  };
+}
+
+/** The settings table for the README. */
+export function settingsMarkdown(): string {
+  const rows = SETTINGS.map((s) => `| \`${s.env}\` | ${s.default === '' ? '—' : `\`${s.default}\``} | ${s.description} |`);
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/(server\/config\.[tj]s)$/, '$1')) && process.argv.includes('--markdown')) {
+  console.log(settingsMarkdown());
+}

@@ -1,0 +1,51 @@
+/**
+ * Everything a route needs, assembled once by app.ts. Routes depend on these
+ * shapes, not on how app.ts built them.
+ */
+import type { Logger } from 'pino';
+import type { Engine } from '../engine/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { Principal, Verifier } from '../identity/index.js';
+import type { VerificationCache, CacheStats } from '../cache/verification-cache.js';
+import type { DatasetStore } from '../datasets/store.js';
+import type { Policy } from '../policy/index.js';
+import type { Metrics } from '../metrics/index.js';
+import type { JobStore } from '../jobs/store.js';
+import type { BrokerConfig } from './config.js';
+import type { ActiveDatasets } from './active-datasets.js';
+import type { MasterKeys } from './master-key.js';
+
+/** What the cache stores for a verification: the match outcome, not the per-caller claim release. */
+export interface CachedOutcome {
+  decision: 'match' | 'no_match' | 'ambiguous';
+  score: number;
+  index: number | null;
+}
+
+export interface BrokerContext {
+  config: BrokerConfig;
+  log: Logger;
+  engine: Engine;
+  audit: AuditLog;
+  cache: VerificationCache<CachedOutcome>;
+  cacheStats(): CacheStats;
+  policy: Policy;
+  verifier: Verifier;
+  datasets: DatasetStore;
+  jobs: JobStore;
+  active: ActiveDatasets;
+  keys: MasterKeys;
+  metrics: Metrics;
+  /** Public JWKS when the broker is its own development issuer. */
+  localJwks?: object;
+  /** Counters the metrics collectors read. */
+  counters: { enginePending: number };
+  /** Runs an engine call, timing it as a pool task and counting it in flight. */
+  engineCall<T>(task: 'match' | 'encode' | 'link', fn: () => Promise<T>): Promise<T>;
+  /** Appends an audit event and times it (the answer waits for durability). */
+  appendAudit(event: object): Promise<{ index: number; leafHash: Uint8Array }>;
+  /** Readiness probes of dependencies. */
+  ready(): Promise<{ ok: boolean; checks: Record<string, boolean> }>;
+}
+
+export type { Principal };

@@ -1,0 +1,210 @@
+/**
+ * Batch linkage jobs: N CLKs against a dataset's active version, run in the
+ * pool with engine.link, persisted by jobs/store.ts, with progress and the
+ * result pushed to WebSocket subscribers.
+ *
+ * The effective threshold is max(requested, policy min_score): a job cannot
+ * see pairs the policy would not let a single verification see. Pairs are
+ * reported with the dataset ref (the DP's record id), never with claims.
+ * A job belongs to the subject that submitted it: anyone else gets 404 (the
+ * job's existence is not revealed), except admins.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { PavilionError, isPavilionError } from '../common/errors.js';
+import { decodeClkBase64 } from '../engine/index.js';
+import { requireRole, type Principal } from '../identity/index.js';
+import { greedySolve } from '../jobs/greedy.js';
+import type { JobRecord, Solution, StoredPair } from '../jobs/store.js';
+import type { BrokerContext } from './context.js';
+import { datasetIdSchema, type VerificationService } from './verification.js';
+
+export const JobBody = z
+  .object({
+    dataset: datasetIdSchema,
+    clks: z.array(z.string().min(1).max(1 << 17)).min(1).max(1_000_000),
+    threshold: z.number().min(0).max(1),
+    top_k: z.number().int().min(1).max(10_000).optional(),
+    solution: z.enum(['pairs', 'greedy']).default('pairs'),
+    purpose: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must match [A-Za-z0-9._:-]{1,64}').default('linkage'),
+  })
+  .strict();
+export type JobRequest = z.infer<typeof JobBody>;
+
+/** Results over this many pairs are not pushed over the WebSocket: fetch them from /results. */
+export const WS_RESULT_PAIRS_LIMIT = 50_000;
+
+export type JobMessage =
+  | { type: 'progress'; job: string; done: number; total: number }
+  | { type: 'result'; job: string; status: 'done'; pair_count: number; pairs?: PairView[]; results_url: string }
+  | { type: 'result'; job: string; status: 'failed'; code: string };
+
+export interface PairView {
+  query: number;
+  index: number;
+  ref: string;
+  score: number;
+}
+
+export function jobView(j: JobRecord): Record<string, unknown> {
+  return {
+    id: j.id,
+    status: j.status,
+    dataset: j.datasetId,
+    dataset_version: j.datasetVersion,
+    threshold: j.threshold,
+    top_k: j.topK,
+    solution: j.solution,
+    done: j.done,
+    total: j.total,
+    pair_count: j.pairCount,
+    error_code: j.errorCode,
+    created_at: j.createdAt.toISOString(),
+    finished_at: j.finishedAt ? j.finishedAt.toISOString() : null,
+  };
+}
+
+const pairViews = (pairs: StoredPair[]): PairView[] => pairs.map(([query, index, score, ref]) => ({ query, index, ref, score }));
+
+export class LinkageJobs {
+  private readonly subscribers = new Map<string, Set<(m: JobMessage) => void>>();
+  private readonly running = new Map<string, { controller: AbortController; promise: Promise<void> }>();
+
+  constructor(private readonly ctx: BrokerContext, private readonly verification: VerificationService) {}
+
+  async submit(principal: Principal, req: JobRequest): Promise<JobRecord> {
+    requireRole(principal, 'rp');
+    const lease = this.ctx.active.acquire(req.dataset);
+    let handedOver = false;
+    try {
+      const loaded = lease.version;
+      const def = this.ctx.active.definition(req.dataset)!;
+      const decision = await this.verification.policyDecision(principal, def, { claims: [], purpose: req.purpose }, 'link');
+      const bytes = loaded.filterBits / 8;
+      const queries = new Uint8Array(req.clks.length * bytes);
+      req.clks.forEach((b64, i) => {
+        try {
+          queries.set(decodeClkBase64(b64, loaded.filterBits), i * bytes);
+        } catch (err) {
+          if (isPavilionError(err)) throw new PavilionError(err.code, `clks[${i}]: ${err.message}`, err.status === 400 ? 422 : err.status);
+          throw err;
+        }
+      });
+      const threshold = Math.max(req.threshold, decision.obligations.min_score);
+      const job = await this.ctx.jobs.create({ id: randomUUID(), owner: principal.subject, datasetId: req.dataset, threshold, topK: req.top_k ?? null, solution: req.solution, total: req.clks.length });
+      const controller = new AbortController();
+      const promise = this.run(job, principal, queries, loaded.engineId, loaded.version, loaded.refs, controller.signal).finally(() => {
+        lease.release();
+        this.running.delete(job.id);
+      });
+      handedOver = true;
+      this.running.set(job.id, { controller, promise });
+      return job;
+    } finally {
+      if (!handedOver) lease.release();
+    }
+  }
+
+  private async run(job: JobRecord, principal: Principal, queries: Uint8Array, engineId: string, version: number, refs: readonly string[], signal: AbortSignal): Promise<void> {
+    const ctx = this.ctx;
+    let lastPush = 0;
+    let lastSaved = 0;
+    try {
+      await ctx.jobs.markRunning(job.id, version);
+      const result = await ctx.engineCall('link', () => ctx.engine.link(engineId, queries, {
+        threshold: job.threshold,
+        ...(job.topK !== null ? { topK: job.topK } : {}),
+        signal,
+        onProgress: (done, total) => {
+          const now = Date.now();
+          if (now - lastPush < 100 && done < total) return;
+          lastPush = now;
+          const doneQueries = Math.floor((job.total * done) / Math.max(1, total));
+          this.publish(job.id, { type: 'progress', job: job.id, done: doneQueries, total: job.total });
+          if (now - lastSaved > 1000) {
+            lastSaved = now;
+            void ctx.jobs.progress(job.id, doneQueries).catch(() => {});
+          }
+        },
+      }));
+      ctx.metrics.addDiceComparisons(job.total * refs.length);
+      const solved = job.solution === 'greedy' ? greedySolve(result.pairs) : [...result.pairs].sort((a, b) => a.query - b.query || b.score - a.score || a.index - b.index);
+      const stored: StoredPair[] = solved.map((p) => [p.query, p.index, p.score, refs[p.index]!]);
+      await ctx.jobs.finish(job.id, stored);
+      await ctx.appendAudit({ type: 'linkage_job', v: 1, job: job.id, actor: principal.subject, relying_party: principal.tenant ?? principal.subject, dataset: job.datasetId, dataset_version: String(version), queries: job.total, threshold: job.threshold, solution: job.solution, pairs: stored.length, time: new Date().toISOString() });
+      this.publish(job.id, {
+        type: 'result',
+        job: job.id,
+        status: 'done',
+        pair_count: stored.length,
+        ...(stored.length <= WS_RESULT_PAIRS_LIMIT ? { pairs: pairViews(stored) } : {}),
+        results_url: `/v1/linkage-jobs/${job.id}/results`,
+      });
+    } catch (err) {
+      const code = isPavilionError(err) ? err.code : 'INTERNAL';
+      if (!isPavilionError(err)) ctx.log.error({ err, job: job.id }, 'linkage job failed');
+      await ctx.jobs.fail(job.id, code).catch(() => {});
+      this.publish(job.id, { type: 'result', job: job.id, status: 'failed', code });
+    } finally {
+      this.subscribers.delete(job.id);
+    }
+  }
+
+  /** The job if `principal` may see it; JOB_NOT_FOUND (404) otherwise. */
+  async get(principal: Principal, id: string): Promise<JobRecord> {
+    const job = /^[0-9a-f-]{36}$/.test(id) ? await this.ctx.jobs.get(id) : null;
+    if (!job || (job.owner !== principal.subject && !principal.roles.has('admin'))) throw new PavilionError('JOB_NOT_FOUND', 'no such job', 404);
+    return job;
+  }
+
+  async results(principal: Principal, id: string): Promise<{ job: string; solution: Solution; pair_count: number; pairs: PairView[] }> {
+    const job = await this.get(principal, id);
+    if (job.status === 'failed') throw new PavilionError('JOB_FAILED', `the job failed (${job.errorCode ?? 'unknown'})`, 409);
+    if (job.status !== 'done') throw new PavilionError('JOB_NOT_DONE', 'the job has not finished yet', 409);
+    const pairs = (await this.ctx.jobs.results(id)) ?? [];
+    return { job: id, solution: job.solution, pair_count: pairs.length, pairs: pairViews(pairs) };
+  }
+
+  /**
+   * Subscribes to a job's progress; a job already finished gets its final
+   * message at once. Returns an unsubscribe function.
+   */
+  async subscribe(principal: Principal, id: string, send: (m: JobMessage) => void): Promise<() => void> {
+    const job = await this.get(principal, id);
+    if (job.status === 'done' || job.status === 'failed') {
+      if (job.status === 'failed') send({ type: 'result', job: id, status: 'failed', code: job.errorCode ?? 'INTERNAL' });
+      else {
+        const pairs = (await this.ctx.jobs.results(id)) ?? [];
+        send({ type: 'result', job: id, status: 'done', pair_count: pairs.length, ...(pairs.length <= WS_RESULT_PAIRS_LIMIT ? { pairs: pairViews(pairs) } : {}), results_url: `/v1/linkage-jobs/${id}/results` });
+      }
+      return () => {};
+    }
+    let set = this.subscribers.get(id);
+    if (!set) this.subscribers.set(id, (set = new Set()));
+    set.add(send);
+    send({ type: 'progress', job: id, done: job.done, total: job.total });
+    return () => {
+      set!.delete(send);
+    };
+  }
+
+  private publish(id: string, m: JobMessage): void {
+    const set = this.subscribers.get(id);
+    if (!set) return;
+    for (const send of set) {
+      try {
+        send(m);
+      } catch {
+        /* a closed socket */
+      }
+    }
+  }
+
+  /** Waits for running jobs (graceful shutdown), cancelling them after `graceMs`. */
+  async close(graceMs = 5000): Promise<void> {
+    const all = [...this.running.values()];
+    const timer = setTimeout(() => all.forEach((r) => r.controller.abort()), graceMs);
+    await Promise.allSettled(all.map((r) => r.promise));
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * RFC 9457 problem details. Every 4xx/5xx the broker sends is one of these,
+ * with a stable upper-snake `code` clients branch on (never the `detail`).
+ *
+ * A PavilionError maps to its own status and code; its message is written by
+ * the layer that threw it and, by the rule in common/errors.ts, never holds a
+ * secret or a record value. Anything else is a bug or an outage: the caller
+ * gets 500 INTERNAL with a fixed text, and the error goes to the log without
+ * the request body.
+ */
+import { isPavilionError } from '../common/errors.js';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  code: string;
+  instance?: string;
+  /** For VALIDATION_FAILED: JSON paths of the offending fields, never their values. */
+  errors?: { path: string; message: string }[];
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  411: 'Length Required',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function statusTitle(status: number): string {
+  return TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
+}
+
+/** The `type` URI names the code, so the document is self-describing (RFC 9457 §3.1.1). */
+export function problemType(code: string): string {
+  return `urn:pavilion:problem:${code.toLowerCase().replace(/_/g, '-')}`;
+}
+
+export function makeProblem(status: number, code: string, detail?: string, extra?: Partial<Problem>): Problem {
+  const p: Problem = { type: problemType(code), title: statusTitle(status), status, code };
+  if (detail) p.detail = detail;
+  return Object.assign(p, extra);
+}
+
+/** Extra fields a PavilionError subclass may carry for the problem document. */
+interface ProblemExtras {
+  problemErrors?: { path: string; message: string }[];
+}
+
+/**
+ * Turns any thrown value into a problem. `unexpected` is called for anything
+ * that is not a PavilionError (so the caller can log it); its detail is never
+ * sent to the client.
+ */
+export function toProblem(err: unknown, unexpected?: (err: unknown) => void): Problem {
+  if (isPavilionError(err)) {
+    const status = Number.isInteger(err.status) && err.status >= 400 && err.status <= 599 ? err.status : 500;
+    const extras = (err as ProblemExtras).problemErrors;
+    return makeProblem(status, err.code, err.message, extras ? { errors: extras } : undefined);
+  }
+  unexpected?.(err);
+  return makeProblem(500, 'INTERNAL', 'internal error');
+}

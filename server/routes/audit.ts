@@ -1,0 +1,72 @@
+/**
+ * Audit log access. Proofs and checkpoints carry only hashes and are open to
+ * every role (an RP checks its own receipts); entries (the canonical events)
+ * are for auditors and admins.
+ *
+ *   GET /v1/audit/checkpoint                     latest signed checkpoint (text/plain note)
+ *   GET /v1/audit/key                            the log's verifier key and origin
+ *   GET /v1/audit/proofs/inclusion?index=&size=  RFC 9162 inclusion proof (base64 hashes)
+ *   GET /v1/audit/proofs/consistency?from=&to=   RFC 9162 consistency proof
+ *   GET /v1/audit/receipts/{index}               C2SP tlog-proof receipt (text/plain)
+ *   GET /v1/audit/entries/{index}                auditor, admin: the canonical event
+ */
+import { PavilionError } from '../../common/errors.js';
+import type { HttpRouter, Exchange } from '../http.js';
+import type { BrokerContext } from '../context.js';
+import { authenticate } from '../auth.js';
+
+const ALL = ['rp', 'dp', 'auditor', 'admin'] as const;
+const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
+
+function intParam(value: string | null | undefined, name: string): number {
+  if (value === null || value === undefined || !/^\d{1,15}$/.test(value)) throw new PavilionError('VALIDATION_FAILED', `${name} must be a non-negative integer`, 422);
+  return Number(value);
+}
+
+async function treeSize(ctx: BrokerContext, x: Exchange, name: string): Promise<number> {
+  const v = x.query.get(name);
+  return v === null ? ctx.audit.size() : intParam(v, name);
+}
+
+export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): void {
+  router.route('get', '/v1/audit/checkpoint', async (x) => {
+    await authenticate(ctx, x, ...ALL);
+    const cp = (await ctx.audit.latestCheckpoint()) ?? (await ctx.audit.checkpoint());
+    return { body: cp.note, contentType: 'text/plain; charset=utf-8', headers: { 'x-tree-size': String(cp.size) } };
+  });
+
+  router.route('get', '/v1/audit/key', async (x) => {
+    await authenticate(ctx, x, ...ALL);
+    return { json: { origin: ctx.audit.origin, verifier_key: ctx.audit.verifierKey, verifier_keys: ctx.audit.verifierKeys } };
+  });
+
+  router.route('get', '/v1/audit/proofs/inclusion', async (x) => {
+    await authenticate(ctx, x, ...ALL);
+    const index = intParam(x.query.get('index'), 'index');
+    const size = await treeSize(ctx, x, 'size');
+    if (index >= size) throw new PavilionError('PROOF_RANGE_INVALID', 'index must be below size', 422);
+    const proof = await ctx.audit.inclusionProof(index, size);
+    return { json: { index, size, proof: proof.map(b64) } };
+  });
+
+  router.route('get', '/v1/audit/proofs/consistency', async (x) => {
+    await authenticate(ctx, x, ...ALL);
+    const from = intParam(x.query.get('from'), 'from');
+    const to = await treeSize(ctx, x, 'to');
+    if (from > to) throw new PavilionError('PROOF_RANGE_INVALID', 'from must not exceed to', 422);
+    const proof = await ctx.audit.consistencyProof(from, to);
+    return { json: { from, to, proof: proof.map(b64) } };
+  });
+
+  router.route('get', '/v1/audit/receipts/:index', async (x) => {
+    await authenticate(ctx, x, ...ALL);
+    const text = await ctx.audit.receipt(intParam(x.params.index, 'index'));
+    return { body: text, contentType: 'text/plain; charset=utf-8' };
+  });
+
+  router.route('get', '/v1/audit/entries/:index', async (x) => {
+    await authenticate(ctx, x, 'auditor', 'admin');
+    const e = await ctx.audit.entry(intParam(x.params.index, 'index'));
+    return { json: { index: e.index, leaf_hash: b64(e.leafHash), event: JSON.parse(e.event) } };
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * Dataset routes (DP side, plus read access for relying parties that fetch
+ * the schema to encode locally).
+ *
+ *   PUT  /v1/datasets/{id}            dp, admin   define or update
+ *   GET  /v1/datasets/{id}            any role    schema, claims, active version, rows
+ *   POST /v1/datasets/{id}/versions   dp, admin   upload a version (JSONL or PVDS binary), streamed
+ *   PUT  /v1/datasets/{id}/secret     dp          register the linkage secret (never returned)
+ */
+import { z } from 'zod';
+import type { HttpRouter } from '../http.js';
+import type { BrokerContext } from '../context.js';
+import { authenticate } from '../auth.js';
+import { parseAndValidate, validate } from '../validation.js';
+import { DatasetService, uploadFormat } from '../dataset-service.js';
+import { claimNameSchema, datasetIdSchema, type VerificationService } from '../verification.js';
+import type { DatasetRecord } from '../../datasets/store.js';
+
+const DefineBody = z
+  .object({
+    schema: z.record(z.unknown()),
+    claims: z.array(claimNameSchema).max(64),
+    allow_broker_encoding: z.boolean().optional(),
+    purposes: z.array(z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must match [A-Za-z0-9._:-]{1,64}')).max(64).optional(),
+  })
+  .strict();
+
+const SecretBody = z.object({ secret: z.string().min(8).max(4096) }).strict();
+
+export function datasetView(r: DatasetRecord): Record<string, unknown> {
+  return {
+    id: r.id,
+    owner: r.owner,
+    schema: r.schema,
+    claims: r.claims,
+    filter_bits: r.filterBits,
+    allow_broker_encoding: r.allowBrokerEncoding,
+    purposes: r.purposes,
+    active_version: r.activeVersion,
+    rows: r.rowCount,
+    created_at: r.createdAt.toISOString(),
+    updated_at: r.updatedAt.toISOString(),
+  };
+}
+
+function datasetId(raw: string | undefined): string {
+  return validate(datasetIdSchema, raw);
+}
+
+export function registerDatasetRoutes(router: HttpRouter, ctx: BrokerContext, service: DatasetService, verification: VerificationService): void {
+  router.route(
+    'put',
+    '/v1/datasets/:id',
+    async (x) => {
+      const principal = await authenticate(ctx, x, 'dp', 'admin');
+      const id = datasetId(x.params.id);
+      const body = parseAndValidate(DefineBody, await x.body.buffer());
+      const { created, record } = await service.define(principal, id, body);
+      return { status: created ? 201 : 200, json: datasetView(record) };
+    },
+    { bodyLimit: ctx.config.limits.body },
+  );
+
+  router.route('get', '/v1/datasets/:id', async (x) => {
+    await authenticate(ctx, x, 'rp', 'dp', 'auditor', 'admin');
+    const record = await service.get(datasetId(x.params.id));
+    return { json: datasetView(record) };
+  });
+
+  router.route(
+    'post',
+    '/v1/datasets/:id/versions',
+    async (x) => {
+      const principal = await authenticate(ctx, x, 'dp', 'admin');
+      const id = datasetId(x.params.id);
+      const format = uploadFormat(x.headers['content-type']);
+      const r = await service.publishStream(principal, id, format, x.body);
+      return { status: 201, json: { dataset: id, version: r.version, rows: r.rows, filter_bits: r.filterBits } };
+    },
+    { bodyLimit: ctx.config.limits.upload },
+  );
+
+  router.route(
+    'put',
+    '/v1/datasets/:id/secret',
+    async (x) => {
+      const principal = await authenticate(ctx, x, 'dp');
+      const id = datasetId(x.params.id);
+      const raw = await x.body.buffer();
+      const { secret } = parseAndValidate(SecretBody, raw);
+      raw.fill(0);
+      await service.setSecret(principal, id, secret);
+      verification.forgetSecret(id);
+      return { status: 204 };
+    },
+    { bodyLimit: 16 * 1024 },
+  );
+}
+

@@ -1,0 +1,33 @@
+/** Liveness, readiness, metrics, the OpenAPI document and (local issuer only) the JWKS. */
+import type { HttpRouter } from '../http.js';
+import type { BrokerContext } from '../context.js';
+import { makeProblem } from '../problem.js';
+import { openApiDocument } from '../openapi.js';
+
+export function registerHealthRoutes(router: HttpRouter, ctx: BrokerContext): void {
+  router.route('get', '/healthz', () => ({ json: { status: 'ok' } }));
+
+  router.route('get', '/readyz', async () => {
+    const r = await ctx.ready();
+    if (r.ok) return { json: { status: 'ready', checks: r.checks } };
+    const failing = Object.entries(r.checks).filter(([, ok]) => !ok).map(([k]) => k);
+    const p = makeProblem(503, 'DEPENDENCY_UNAVAILABLE', `not ready: ${failing.join(', ')}`);
+    return { status: 503, body: JSON.stringify({ ...p, checks: r.checks }), contentType: 'application/problem+json' };
+  });
+
+  router.route('get', '/metrics', async () => {
+    const m = await ctx.metrics.render();
+    return { body: m.body, contentType: m.contentType };
+  });
+
+  let doc: string | null = null;
+  router.route('get', '/openapi.json', () => {
+    doc ??= JSON.stringify(openApiDocument());
+    return { body: doc, contentType: 'application/json' };
+  });
+
+  if (ctx.localJwks) {
+    const jwks = JSON.stringify(ctx.localJwks);
+    router.route('get', '/.well-known/jwks.json', () => ({ body: jwks, contentType: 'application/json' }));
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * WebSocket /v1/ws: verifications and linkage job progress over one socket.
+ *
+ * Authentication, either way:
+ * - an `Authorization: Bearer …` header on the upgrade request (servers,
+ *   CLIs): verified before upgrading; a bad token gets the HTTP 401 problem
+ *   and no socket;
+ * - or, without the header (browsers cannot set it), a first message
+ *   `{"type":"auth","token":"…"}` within AUTH_TIMEOUT_MS. Anything else
+ *   first, a bad token, or the timeout closes the socket with code 4401.
+ * A token that expires while the socket is open ends it (4401) at the next message.
+ *
+ * Messages (JSON text):
+ *   → {type:"verify", id, dataset, clk | record, claims, purpose, consent?}
+ *   ← {type:"result", id, verification_id, ...rest of the HTTP answer}  or  {type:"error", id, problem}
+ *     (`id` is the client's message id; the answer's own id is `verification_id`.)
+ *     Many may be in flight; answers come as they finish (not in order).
+ *   → {type:"subscribe", job}  ← {type:"progress", job, done, total} … {type:"result", job, status, …}
+ *   → {type:"ping"}  ← {type:"pong"}
+ *
+ * Backpressure: at most WS_MAX_IN_FLIGHT verifications per socket (more are
+ * answered with error 429 TOO_MANY_IN_FLIGHT); while more than half of
+ * WS_MAX_BACKPRESSURE bytes of answers wait unread, new verifications are
+ * refused with 429 SLOW_CONSUMER; a reader that lets WS_MAX_BACKPRESSURE
+ * bytes pile up is disconnected (uWS closeOnBackpressureLimit), so one slow
+ * client cannot make the broker buffer without bound.
+ */
+import uWS, { type TemplatedApp, type WebSocket } from 'uWebSockets.js';
+import type { Principal } from '../identity/index.js';
+import type { BrokerContext } from './context.js';
+import { makeProblem, toProblem, type Problem } from './problem.js';
+import { statusLine } from './http.js';
+import { validate } from './validation.js';
+import { VerificationBody, type VerificationService } from './verification.js';
+import type { JobMessage, LinkageJobs } from './linkage-jobs.js';
+
+export const AUTH_TIMEOUT_MS = 10_000;
+const CLOSE_UNAUTHENTICATED = 4401;
+
+interface SocketState {
+  principal: Principal | null;
+  open: boolean;
+  inFlight: number;
+  authTimer: NodeJS.Timeout | null;
+  unsubscribers: (() => void)[];
+}
+
+type Socket = WebSocket<SocketState>;
+
+function send(ws: Socket, state: SocketState, msg: unknown): void {
+  if (!state.open) return;
+  ws.cork(() => {
+    ws.send(JSON.stringify(msg), false);
+  });
+}
+
+function sendProblem(ws: Socket, state: SocketState, id: unknown, problem: Problem): void {
+  send(ws, state, id === undefined ? { type: 'error', problem } : { type: 'error', id, problem });
+}
+
+const messageId = (v: unknown): string | number | undefined =>
+  (typeof v === 'string' && v.length <= 64) || (typeof v === 'number' && Number.isSafeInteger(v)) ? (v as string | number) : undefined;
+
+export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verification: VerificationService, jobs: LinkageJobs, onRequest: (type: string, status: number, seconds: number) => void): { closeAll(): void } {
+  const limits = ctx.config.limits;
+  const sockets = new Set<Socket>();
+
+  async function handle(ws: Socket, state: SocketState, raw: string): Promise<void> {
+    let msg: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      msg = parsed as Record<string, unknown>;
+    } catch {
+      sendProblem(ws, state, undefined, makeProblem(400, 'BODY_INVALID_JSON', 'message is not a JSON object'));
+      return;
+    }
+    const type = msg.type;
+
+    if (!state.principal) {
+      if (type !== 'auth' || typeof msg.token !== 'string') {
+        ws.end(CLOSE_UNAUTHENTICATED, 'authenticate first');
+        return;
+      }
+      try {
+        const principal = await ctx.verifier.verify(`Bearer ${msg.token}`);
+        if (!state.open) return;
+        state.principal = principal;
+        if (state.authTimer) clearTimeout(state.authTimer);
+        state.authTimer = null;
+        send(ws, state, { type: 'authenticated', sub: principal.subject, roles: [...principal.roles] });
+      } catch (err) {
+        if (!state.open) return;
+        sendProblem(ws, state, undefined, toProblem(err, (e) => ctx.log.error({ err: e }, 'ws auth failed unexpectedly')));
+        ws.end(CLOSE_UNAUTHENTICATED, 'authentication failed');
+      }
+      return;
+    }
+    if (state.principal.expiresAt * 1000 <= Date.now()) {
+      sendProblem(ws, state, undefined, makeProblem(401, 'AUTH_TOKEN_EXPIRED', 'the access token expired; reconnect with a fresh one'));
+      ws.end(CLOSE_UNAUTHENTICATED, 'token expired');
+      return;
+    }
+
+    const id = messageId(msg.id);
+    if (type === 'verify') {
+      if (id === undefined) {
+        sendProblem(ws, state, undefined, makeProblem(422, 'VALIDATION_FAILED', '$.id: a string of at most 64 characters or an integer is required'));
+        return;
+      }
+      if (state.inFlight >= limits.wsInFlight) {
+        sendProblem(ws, state, id, makeProblem(429, 'TOO_MANY_IN_FLIGHT', `at most ${limits.wsInFlight} verifications may be in flight per connection`));
+        return;
+      }
+      if (ws.getBufferedAmount() > limits.wsBackpressure / 2) {
+        sendProblem(ws, state, id, makeProblem(429, 'SLOW_CONSUMER', 'read your pending answers first'));
+        return;
+      }
+      state.inFlight++;
+      const started = performance.now();
+      let status = 200;
+      try {
+        const { type: _t, id: _i, ...body } = msg;
+        const { id: verificationId, ...answer } = await verification.verify(state.principal, validate(VerificationBody, body));
+        send(ws, state, { type: 'result', id, verification_id: verificationId, ...answer });
+      } catch (err) {
+        const problem = toProblem(err, (e) => ctx.log.error({ err: e }, 'ws verify failed unexpectedly'));
+        status = problem.status;
+        sendProblem(ws, state, id, problem);
+      } finally {
+        state.inFlight--;
+        onRequest('verify', status, (performance.now() - started) / 1000);
+      }
+      return;
+    }
+    if (type === 'subscribe') {
+      if (typeof msg.job !== 'string') {
+        sendProblem(ws, state, id, makeProblem(422, 'VALIDATION_FAILED', '$.job: expected string'));
+        return;
+      }
+      try {
+        const unsubscribe = await jobs.subscribe(state.principal, msg.job, (m: JobMessage) => send(ws, state, m));
+        if (!state.open) unsubscribe();
+        else state.unsubscribers.push(unsubscribe);
+      } catch (err) {
+        sendProblem(ws, state, id, toProblem(err, (e) => ctx.log.error({ err: e }, 'ws subscribe failed unexpectedly')));
+      }
+      return;
+    }
+    if (type === 'ping') {
+      send(ws, state, { type: 'pong', ...(id !== undefined ? { id } : {}) });
+      return;
+    }
+    if (type === 'auth') {
+      sendProblem(ws, state, id, makeProblem(409, 'ALREADY_AUTHENTICATED', 'this connection is already authenticated'));
+      return;
+    }
+    sendProblem(ws, state, id, makeProblem(422, 'MESSAGE_TYPE_UNKNOWN', 'type must be verify, subscribe or ping'));
+  }
+
+  app.ws<SocketState>('/v1/ws', {
+    compression: uWS.DISABLED,
+    maxPayloadLength: limits.wsPayload,
+    maxBackpressure: limits.wsBackpressure,
+    closeOnBackpressureLimit: 1,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+
+    upgrade: (res, req, context) => {
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const authorization = req.getHeader('authorization');
+      const fresh = (): SocketState => ({ principal: null, open: false, inFlight: 0, authTimer: null, unsubscribers: [] });
+      if (!authorization) {
+        res.upgrade(fresh(), key, protocol, extensions, context);
+        return;
+      }
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      ctx.verifier.verify(authorization).then(
+        (principal) => {
+          if (aborted) return;
+          res.cork(() => res.upgrade({ ...fresh(), principal }, key, protocol, extensions, context));
+        },
+        (err) => {
+          if (aborted) return;
+          const p = toProblem(err, (e) => ctx.log.error({ err: e }, 'ws upgrade auth failed unexpectedly'));
+          res.cork(() => {
+            res.writeStatus(statusLine(p.status)).writeHeader('content-type', 'application/problem+json').writeHeader('www-authenticate', 'Bearer');
+            res.end(JSON.stringify(p));
+          });
+        },
+      );
+    },
+
+    open: (ws) => {
+      const state = ws.getUserData();
+      state.open = true;
+      sockets.add(ws);
+      if (!state.principal) {
+        state.authTimer = setTimeout(() => {
+          if (state.open && !state.principal) ws.end(CLOSE_UNAUTHENTICATED, 'authentication timeout');
+        }, AUTH_TIMEOUT_MS);
+      }
+    },
+
+    message: (ws, message, isBinary) => {
+      const state = ws.getUserData();
+      if (isBinary) {
+        sendProblem(ws, state, undefined, makeProblem(415, 'UNSUPPORTED_MEDIA_TYPE', 'send JSON text messages'));
+        return;
+      }
+      // The ArrayBuffer is only valid during this callback: decode it now.
+      const raw = Buffer.from(message).toString('utf8');
+      handle(ws, state, raw).catch((err) => {
+        ctx.log.error({ err }, 'ws handler failed');
+        sendProblem(ws, state, undefined, makeProblem(500, 'INTERNAL', 'internal error'));
+      });
+    },
+
+    close: (ws) => {
+      sockets.delete(ws);
+      const state = ws.getUserData();
+      state.open = false;
+      if (state.authTimer) clearTimeout(state.authTimer);
+      for (const u of state.unsubscribers) u();
+      state.unsubscribers = [];
+    },
+  });
+
+  return {
+    closeAll() {
+      for (const ws of [...sockets]) ws.end(1001, 'broker shutting down');
+    },
+  };
+}
+
