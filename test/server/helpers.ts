@@ -1,0 +1,118 @@
+/**
+ * Test harness: a real broker in-process on an ephemeral port (embedded
+ * PGlite and the in-process LRU unless DATABASE_URL / REDIS_URL are set, as
+ * CI does), real HTTP through fetch, and a problem-document assertion used
+ * by every test that expects an error.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { pino } from 'pino';
+import { loadConfig } from '../../server/config.js';
+import { startBroker, type Broker } from '../../server/app.js';
+
+export interface TestBroker {
+  broker: Broker;
+  url: string;
+  tokens: Record<'rp' | 'rp2' | 'dp' | 'dp2' | 'auditor' | 'admin', string>;
+  logs: string[];
+  stateDir: string;
+}
+
+export async function startTestBroker(overrides: Record<string, string> = {}): Promise<TestBroker> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'pavilion-server-test-'));
+  const logs: string[] = [];
+  // Every log line is kept so tests can scan them for sentinel values.
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
+  const config = loadConfig(
+    {},
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      STATE_DIR: stateDir,
+      ENGINE_THREADS: '2',
+      AUDIT_CHECKPOINT_MS: '200',
+      AUDIT_CHECKPOINT_LEAVES: '10',
+      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+      ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+      ...overrides,
+    },
+  );
+  const broker = await startBroker(config, { logger });
+  const id = broker.localIdentity!;
+  const tokens = {
+    rp: await id.mint({ sub: 'acme-bank', roles: ['rp'] }),
+    rp2: await id.mint({ sub: 'other-rp', roles: ['rp'] }),
+    dp: await id.mint({ sub: 'registry', roles: ['dp'] }),
+    dp2: await id.mint({ sub: 'other-dp', roles: ['dp'] }),
+    auditor: await id.mint({ sub: 'the-auditor', roles: ['auditor'] }),
+    admin: await id.mint({ sub: 'operator', roles: ['admin'] }),
+  };
+  return { broker, url: broker.url, tokens, logs, stateDir };
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; raw?: string | Uint8Array; contentType?: string; headers?: Record<string, string> } = {},
+): Promise<ApiResponse> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | Uint8Array | undefined;
+  if (opts.raw !== undefined) {
+    body = opts.raw;
+    headers['content-type'] = opts.contentType ?? 'application/json';
+  } else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers['content-type'] = opts.contentType ?? 'application/json';
+  }
+  const res = await fetch(base + path, { method, headers, body });
+  const text = await res.text();
+  let json: unknown = undefined;
+  if ((res.headers.get('content-type') ?? '').includes('json') && text) json = JSON.parse(text);
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Every 4xx/5xx must be RFC 9457 problem JSON with a stable code. */
+export function expectProblem(res: ApiResponse, status: number, code?: string): void {
+  expect(res.status, `${res.status} ${res.text.slice(0, 300)}`).toBe(status);
+  expect(res.headers.get('content-type')).toBe('application/problem+json');
+  expect(res.json).toMatchObject({ status, title: expect.any(String), type: expect.stringMatching(/^urn:pavilion:problem:/) });
+  expect(res.json.code).toMatch(/^[A-Z0-9_]+$/);
+  if (code) expect(res.json.code).toBe(code);
+}
+
+/** A random CLK of `bits` bits with roughly `density` of them set. */
+export function randomClk(bits: number, seed: number, density = 0.3): Uint8Array {
+  const out = new Uint8Array(bits / 8);
+  let a = seed >>> 0;
+  for (let i = 0; i < bits; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    if (((t ^ (t >>> 14)) >>> 0) / 4294967296 < density) out[i >> 3]! |= 1 << (i & 7);
+  }
+  return out;
+}
+
+/** Flips `n` distinct bits of a copy (a slightly different encoding of the same person). */
+export function perturb(clk: Uint8Array, n: number, seed = 1): Uint8Array {
+  const out = Uint8Array.from(clk);
+  const bits = clk.length * 8;
+  for (let k = 0; k < n; k++) {
+    const i = (seed * 7919 + k * 104729) % bits;
+    out[i >> 3]! ^= 1 << (i & 7);
+  }
+  return out;
+}
+
+export const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
