@@ -276,7 +276,8 @@ export class RedisLayer {
   }
 
   private report(force = false): void {
-    if (!this.opened) return;
+    // Nothing before open() has settled, and no "down" noise from our own close().
+    if (!this.opened || this.closed) return;
     const up = this.up;
     if (!force && up === this.lastReportedUp) return;
     this.lastReportedUp = up;
