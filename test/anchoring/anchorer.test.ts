@@ -2,7 +2,8 @@
  * The anchorer against a real local EVM (anvil, chain 80002 = Amoy fee rules)
  * and a real Postgres (embedded PGlite unless DATABASE_URL is set).
  * ReferenceLogSource stands in for the audit log: real signed C2SP checkpoints
- * over the RFC 9162 reference tree's roots.
+ * over the RFC 9162 reference tree's roots. RPC outages are a relay in front of
+ * the same anvil (RpcOutage), so the chain keeps its state across them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonRpcProvider, Wallet } from 'ethers';
@@ -12,7 +13,7 @@ import { deployMerkleAnchor } from '../../anchoring/contract.js';
 import { GWEI } from '../../anchoring/fees.js';
 import { verifyAnchor } from '../../anchoring/verify.js';
 import { openDatabase, type Database } from '../../storage/postgres.js';
-import { anchoredEvents, ensureArtifact, mine, ReferenceLogSource } from './support.js';
+import { anchoredEvents, ensureArtifact, mine, ReferenceLogSource, RpcOutage, waitFor } from './support.js';
 
 let anvil: Anvil;
 let provider: JsonRpcProvider;
@@ -291,5 +292,72 @@ describe('Anchorer', () => {
     expect(() => new Anchorer({ sql: db.sql, source, rpcUrl: anvil.rpcUrl, chainId: 80002, contract: anchorer.contract, privateKey: '0x1234' })).toThrow(
       expect.objectContaining({ code: 'ANCHOR_INVALID_KEY', message: expect.not.stringContaining('1234') }),
     );
+  });
+});
+
+describe('Anchorer with the RPC down', () => {
+  it('retries with capped backoff without throwing, and anchors when the RPC is back', async () => {
+    const contract = await withSigner((signer) => deployMerkleAnchor(signer));
+    const outage = new RpcOutage(anvil.port);
+    await outage.up();
+    const source = new ReferenceLogSource('test.pavilion.example/outage/1');
+    const anchorer = new Anchorer({
+      sql: db.sql, source, rpcUrl: outage.url, chainId: 80002, contract, privateKey: key,
+      minSizeDelta: 2, pollIntervalMs: 50, initialBackoffMs: 40, maxBackoffMs: 160,
+    });
+    anchorers.push(anchorer);
+    source.grow(3);
+    anchorer.start();
+    await waitFor(() => anchorer.status().lastAnchoredSize === 3, 5000);
+
+    await outage.down();
+    source.grow(6);
+    const downAt = Date.now();
+    await waitFor(() => anchorer.status().consecutiveFailures >= 4, 5000);
+    await new Promise((r) => setTimeout(r, 800));
+    const status = anchorer.status();
+    const elapsed = Date.now() - downAt;
+    expect(status.lastError?.code).toBe('CHAIN_UNREACHABLE');
+    expect(status.lastError?.message).not.toContain('127.0.0.1'); // no URLs in status
+    // Capped at 160 ms (jitter 75–100%): at least elapsed/160 − a few, never a hot loop.
+    expect(status.consecutiveFailures).toBeLessThanOrEqual(Math.ceil(elapsed / 120) + 2);
+    expect(status.lastAnchoredSize).toBe(3);
+    expect(await anchorer.tick()).toMatchObject({ ok: false, error: { code: 'CHAIN_UNREACHABLE' } }); // resolves, never rejects
+
+    await outage.up(); // same port
+    await waitFor(() => anchorer.status().lastAnchoredSize === 6, 5000);
+    expect(anchorer.status()).toMatchObject({ consecutiveFailures: 0, unanchoredEntries: 0 });
+    expect((await anchoredEvents(provider, contract, source.logId)).map((e) => e.treeSize)).toEqual([3, 6]);
+    await anchorer.stop();
+    await outage.down();
+  });
+
+  it('sends the recorded transaction once when the RPC drops between recording and broadcasting', async () => {
+    const contract = await withSigner((signer) => deployMerkleAnchor(signer));
+    const outage = new RpcOutage(anvil.port);
+    await outage.up();
+    const source = new ReferenceLogSource('test.pavilion.example/outage/2');
+    const anchorer = new Anchorer({
+      sql: db.sql, source, rpcUrl: outage.url, chainId: 80002, contract, privateKey: key, minSizeDelta: 1,
+      beforeBroadcast: async () => {
+        if (outage.port && source.size === 2) await outage.down();
+      },
+    });
+    anchorers.push(anchorer);
+    source.grow(2);
+    expect(await anchorer.tick()).toMatchObject({ ok: false, error: { code: 'CHAIN_UNREACHABLE' } });
+    const [row] = await db.sql`select tx_hash, broadcast_at from anchoring_transactions where log_id = ${source.logId}`;
+    expect(row!.broadcast_at).toBeNull();
+
+    await outage.up();
+    source.size = 2; // unchanged; the hook only fires for the first send
+    const hookless = new Anchorer({ sql: db.sql, source, rpcUrl: outage.url, chainId: 80002, contract, privateKey: key, minSizeDelta: 1 });
+    anchorers.push(hookless);
+    await hookless.tick(); // broadcasts the recorded transaction
+    await hookless.tick(); // follows it to its receipt
+    expect(hookless.status()).toMatchObject({ lastAnchoredSize: 2, pendingSize: null });
+    const events = await anchoredEvents(provider, contract, source.logId);
+    expect(events.map((e) => [e.treeSize, e.txHash])).toEqual([[2, row!.tx_hash]]);
+    await outage.down();
   });
 });
