@@ -126,6 +126,13 @@ describe('createCache without Redis (LRU only)', () => {
     await cache.close();
   });
 
+  it('treats a non-string key as a miss rather than throwing', async () => {
+    const cache = await createCache<Answer>();
+    expect(await cache.get(42 as unknown as string)).toBeUndefined();
+    expect(await cache.get(undefined as unknown as string)).toBeUndefined();
+    await cache.close();
+  });
+
   it('answers misses after close without throwing', async () => {
     const cache = await createCache<Answer>();
     const k = keyFor('ds', 1);
