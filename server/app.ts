@@ -193,9 +193,9 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     registerVerificationRoutes(router, ctx, verification);
     registerLinkageJobRoutes(router, ctx, linkage);
     registerAuditRoutes(router, ctx);
-    const sockets = registerWebSocket(app, ctx, verification, linkage, (type, status, seconds) => metrics.observeRequest(`ws:${type}`, 'WS', status, seconds));
+    const sockets = registerWebSocket(app, ctx, verification, linkage, (_type, status, seconds) => metrics.observeRequest('/v1/ws', 'WS', status, seconds));
     router.finish();
-    metrics.registerRoutes(...router.routes.map((r) => r.template), 'ws:verify', 'unmatched');
+    metrics.registerRoutes(...router.routes.map((r) => r.template), '/v1/ws', '/*');
 
     const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       app.listen(config.host, config.port, (s) => (s ? resolve(s) : reject(new PavilionError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}`, 500))));

@@ -316,7 +316,7 @@ export class HttpRouter {
         res.writeStatus(statusLine(404)).writeHeader('content-type', 'application/problem+json');
         res.end(JSON.stringify(makeProblem(404, 'ROUTE_NOT_FOUND', 'no such route')));
       });
-      this.observer.observeRequest('unmatched', 'ANY', 404, 0);
+      this.observer.observeRequest('/*', 'OTHER', 404, 0);
     });
   }
 }

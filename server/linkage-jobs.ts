@@ -26,7 +26,7 @@ export const JobBody = z
     threshold: z.number().min(0).max(1),
     top_k: z.number().int().min(1).max(10_000).optional(),
     solution: z.enum(['pairs', 'greedy']).default('pairs'),
-    purpose: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must match [A-Za-z0-9._:-]{1,64}').default('linkage'),
+    purpose: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must match [A-Za-z0-9._:-]{1,64}'),
   })
   .strict();
 export type JobRequest = z.infer<typeof JobBody>;

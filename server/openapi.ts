@@ -112,7 +112,7 @@ export function openApiDocument(): Record<string, unknown> {
         },
         LinkageJobRequest: {
           type: 'object',
-          required: ['dataset', 'clks', 'threshold'],
+          required: ['dataset', 'clks', 'threshold', 'purpose'],
           additionalProperties: false,
           properties: {
             dataset: { type: 'string' },
@@ -120,7 +120,7 @@ export function openApiDocument(): Record<string, unknown> {
             threshold: { type: 'number', minimum: 0, maximum: 1, description: 'raised to the policy min score if lower' },
             top_k: { type: 'integer', minimum: 1, maximum: 10000 },
             solution: { type: 'string', enum: ['pairs', 'greedy'], default: 'pairs', description: 'greedy: 1:1, pairs taken best first when neither side is taken (anonlink greedy_solve)' },
-            purpose: { type: 'string', default: 'linkage' },
+            purpose: { type: 'string', description: 'a purpose the policy knows (e.g. kyc)' },
           },
         },
         LinkageJob: {

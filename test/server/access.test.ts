@@ -1,0 +1,276 @@
+/**
+ * Every role against every route, the bad-token set at the HTTP layer, and
+ * malformed / truncated / oversized bodies. Every error must be problem JSON.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SignJWT, generateKeyPair, importJWK, type JWK } from 'jose';
+import { loadDemoSchema } from '../../demo/people.js';
+import { encodeBinaryDataset } from '../../datasets/upload.js';
+import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+
+let t: TestBroker;
+let jobId = '';
+const BODY_LIMIT = 16 * 1024;
+const clks = Array.from({ length: 300 }, (_, i) => randomClk(1024, 7000 + i));
+
+beforeAll(async () => {
+  t = await startTestBroker({ BODY_LIMIT_BYTES: String(BODY_LIMIT), UPLOAD_LIMIT_BYTES: String(256 * 1024) });
+  const schema = loadDemoSchema();
+  expect((await api(t.url, 'PUT', '/v1/datasets/ds', { token: t.tokens.dp, body: { schema, claims: ['over_18', 'license_valid'], allow_broker_encoding: true } })).status).toBe(201);
+  const up = await api(t.url, 'POST', '/v1/datasets/ds/versions', {
+    token: t.tokens.dp,
+    raw: encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `r${i}`, clk })), clks.map((_, i) => ({ over_18: i % 2 === 0 }))),
+    contentType: 'application/vnd.pavilion.dataset',
+  });
+  expect(up.status, up.text).toBe(201);
+  const job = await api(t.url, 'POST', '/v1/linkage-jobs', { token: t.tokens.rp, body: { dataset: 'ds', clks: [b64(clks[1]!)], threshold: 0.9, purpose: 'kyc' } });
+  expect(job.status, job.text).toBe(202);
+  jobId = job.json.id;
+  for (let i = 0; i < 50; i++) {
+    const s = await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}`, { token: t.tokens.rp });
+    if (s.json.status === 'done') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await t.broker.ctx.audit.checkpoint();
+});
+
+afterAll(async () => {
+  await t?.broker.close();
+});
+
+type Role = 'rp' | 'dp' | 'auditor' | 'admin';
+const ROLES: Role[] = ['rp', 'dp', 'auditor', 'admin'];
+const schemaBody = () => ({ schema: loadDemoSchema(), claims: ['over_18', 'license_valid'], allow_broker_encoding: true });
+
+interface RouteCase {
+  method: string;
+  path: () => string;
+  allowed: Role[] | 'public';
+  body?: () => unknown;
+  raw?: () => Uint8Array;
+  contentType?: string;
+}
+
+const ROUTES: RouteCase[] = [
+  { method: 'GET', path: () => '/healthz', allowed: 'public' },
+  { method: 'GET', path: () => '/readyz', allowed: 'public' },
+  { method: 'GET', path: () => '/metrics', allowed: 'public' },
+  { method: 'GET', path: () => '/openapi.json', allowed: 'public' },
+  { method: 'GET', path: () => '/.well-known/jwks.json', allowed: 'public' },
+  { method: 'PUT', path: () => '/v1/datasets/ds', allowed: ['dp', 'admin'], body: schemaBody },
+  { method: 'GET', path: () => '/v1/datasets/ds', allowed: ['rp', 'dp', 'auditor', 'admin'] },
+  {
+    method: 'POST',
+    path: () => '/v1/datasets/ds/versions',
+    allowed: ['dp', 'admin'],
+    raw: () => encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `r${i}`, clk }))),
+    contentType: 'application/vnd.pavilion.dataset',
+  },
+  { method: 'PUT', path: () => '/v1/datasets/ds/secret', allowed: ['dp'], body: () => ({ secret: 'correct horse battery staple' }) },
+  { method: 'POST', path: () => '/v1/verifications', allowed: ['rp'], body: () => ({ dataset: 'ds', clk: b64(clks[5]!), claims: ['over_18'], purpose: 'age_verification' }) },
+  { method: 'POST', path: () => '/v1/linkage-jobs', allowed: ['rp'], body: () => ({ dataset: 'ds', clks: [b64(clks[2]!)], threshold: 0.95, purpose: 'kyc' }) },
+  { method: 'GET', path: () => `/v1/linkage-jobs/${jobId}`, allowed: ['rp', 'admin'] },
+  { method: 'GET', path: () => `/v1/linkage-jobs/${jobId}/results`, allowed: ['rp', 'admin'] },
+  { method: 'GET', path: () => '/v1/audit/checkpoint', allowed: ['rp', 'dp', 'auditor', 'admin'] },
+  { method: 'GET', path: () => '/v1/audit/key', allowed: ['rp', 'dp', 'auditor', 'admin'] },
+  { method: 'GET', path: () => '/v1/audit/proofs/inclusion?index=0', allowed: ['rp', 'dp', 'auditor', 'admin'] },
+  { method: 'GET', path: () => '/v1/audit/proofs/consistency?from=1', allowed: ['rp', 'dp', 'auditor', 'admin'] },
+  { method: 'GET', path: () => '/v1/audit/receipts/0', allowed: ['rp', 'dp', 'auditor', 'admin'] },
+  { method: 'GET', path: () => '/v1/audit/entries/0', allowed: ['auditor', 'admin'] },
+];
+
+async function call(c: RouteCase, token?: string) {
+  return api(t.url, c.method, c.path(), {
+    ...(token ? { token } : {}),
+    ...(c.raw ? { raw: c.raw(), contentType: c.contentType } : c.body ? { body: c.body() } : {}),
+  });
+}
+
+describe('every role against every route', () => {
+  for (const c of ROUTES) {
+    const label = `${c.method} ${c.path().replace(/[0-9a-f-]{36}/, '{id}')}`;
+    if (c.allowed === 'public') {
+      it(`${label} is public`, async () => {
+        const r = await call(c);
+        expect(r.status, r.text.slice(0, 200)).toBe(200);
+      });
+      continue;
+    }
+    it(`${label} without a token → 401`, async () => {
+      expectProblem(await call(c), 401, 'AUTH_MISSING');
+    });
+    for (const role of ROLES) {
+      const allowed = c.allowed.includes(role);
+      it(`${label} as ${role} → ${allowed ? '2xx' : '403'}`, async () => {
+        const r = await call(c, t.tokens[role]);
+        if (allowed) expect(r.status, r.text.slice(0, 300)).toBeGreaterThanOrEqual(200);
+        if (allowed) expect(r.status, r.text.slice(0, 300)).toBeLessThan(300);
+        else expectProblem(r, 403);
+      });
+    }
+  }
+
+  it('an RP sees only its own jobs (another RP gets 404)', async () => {
+    expectProblem(await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}`, { token: t.tokens.rp2 }), 404, 'JOB_NOT_FOUND');
+    expectProblem(await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}/results`, { token: t.tokens.rp2 }), 404, 'JOB_NOT_FOUND');
+  });
+
+  it('a DP cannot change another DP’s dataset', async () => {
+    expectProblem(await api(t.url, 'PUT', '/v1/datasets/ds', { token: t.tokens.dp2, body: schemaBody() }), 403, 'DATASET_NOT_OWNER');
+    expectProblem(await api(t.url, 'PUT', '/v1/datasets/ds/secret', { token: t.tokens.dp2, body: { secret: 'abcdefghijkl' } }), 403, 'DATASET_NOT_OWNER');
+  });
+});
+
+describe('bad tokens', () => {
+  const privateJwk = (): JWK => JSON.parse(readFileSync(join(t.stateDir, 'identity-key.json'), 'utf8'));
+  const good = { sub: 'acme-bank', roles: ['rp'] };
+  const iss = 'urn:pavilion:local';
+  const aud = 'pavilion';
+  const now = () => Math.floor(Date.now() / 1000);
+  const probe = (token: string) => api(t.url, 'GET', '/v1/datasets/ds', { token });
+  const encode = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+
+  async function signed(claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
+    const jwk = privateJwk();
+    const key = await importJWK(jwk, 'ES256');
+    return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: jwk.kid, ...header }).sign(key);
+  }
+
+  it('a correctly signed token passes (control)', async () => {
+    const tok = await signed({ ...good, iss, aud, exp: now() + 60, iat: now() });
+    expect((await probe(tok)).status).toBe(200);
+  });
+
+  const cases: [string, () => Promise<string>][] = [
+    ['alg none', async () => `${encode({ alg: 'none', typ: 'JWT' })}.${encode({ ...good, iss, aud, exp: now() + 60 })}.`],
+    ['HS256 keyed with the public JWK (HS/RS confusion)', async () => {
+      const jwk = privateJwk();
+      const pub = JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y });
+      return new SignJWT({ ...good, iss, aud, exp: now() + 60 }).setProtectedHeader({ alg: 'HS256', kid: jwk.kid }).sign(new TextEncoder().encode(pub));
+    }],
+    ['wrong alg (RS256 from a foreign key under our kid)', async () => {
+      const { privateKey } = await generateKeyPair('RS256');
+      return new SignJWT({ ...good, iss, aud, exp: now() + 60 }).setProtectedHeader({ alg: 'RS256', kid: privateJwk().kid }).sign(privateKey);
+    }],
+    ['wrong audience', () => signed({ ...good, iss, aud: 'someone-else', exp: now() + 60 })],
+    ['wrong issuer', () => signed({ ...good, iss: 'https://evil.example', aud, exp: now() + 60 })],
+    ['expired', () => signed({ ...good, iss, aud, exp: now() - 3600, iat: now() - 7200 })],
+    ['not yet valid', () => signed({ ...good, iss, aud, exp: now() + 7200, nbf: now() + 3600 })],
+    ['unknown kid', () => signed({ ...good, iss, aud, exp: now() + 60 }, { kid: 'no-such-key' })],
+    ['tampered signature', async () => {
+      const tok = await signed({ ...good, iss, aud, exp: now() + 60 });
+      const [h, p, s] = tok.split('.');
+      const sig = Buffer.from(s!, 'base64url');
+      sig[5]! ^= 0x01;
+      return `${h}.${p}.${sig.toString('base64url')}`;
+    }],
+    ['tampered payload (role escalation)', async () => {
+      const tok = await signed({ ...good, iss, aud, exp: now() + 60 });
+      const [h, , s] = tok.split('.');
+      return `${h}.${encode({ ...good, roles: ['admin'], iss, aud, exp: now() + 60 })}.${s}`;
+    }],
+    ['garbage', async () => 'not.a.jwt'],
+  ];
+  for (const [name, make] of cases) {
+    it(`${name} → 401 AUTH_*`, async () => {
+      const r = await probe(await make());
+      expectProblem(r, 401);
+      expect(r.json.code).toMatch(/^AUTH_/);
+      expect(r.headers.get('www-authenticate')).toBe('Bearer');
+    });
+  }
+});
+
+describe('malformed, truncated and oversized bodies', () => {
+  const verifyRaw = (raw: string) => api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, raw });
+
+  it('invalid JSON → 400 BODY_INVALID_JSON', async () => {
+    expectProblem(await verifyRaw('{"dataset": "ds", clk:'), 400, 'BODY_INVALID_JSON');
+  });
+  it('truncated JSON → 400 BODY_INVALID_JSON', async () => {
+    const full = JSON.stringify({ dataset: 'ds', clk: b64(clks[0]!), claims: ['over_18'], purpose: 'age_verification' });
+    expectProblem(await verifyRaw(full.slice(0, full.length - 7)), 400, 'BODY_INVALID_JSON');
+  });
+  it('empty body → 400 BODY_EMPTY', async () => {
+    expectProblem(await verifyRaw(''), 400, 'BODY_EMPTY');
+  });
+  it('oversized body (Content-Length) → 413 PAYLOAD_TOO_LARGE', async () => {
+    expectProblem(await verifyRaw('{"x":"' + 'a'.repeat(BODY_LIMIT) + '"}'), 413, 'PAYLOAD_TOO_LARGE');
+  });
+  it('oversized chunked body (no Content-Length) → 413 PAYLOAD_TOO_LARGE', async () => {
+    const chunk = new TextEncoder().encode('a'.repeat(4096));
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent++ < 16) c.enqueue(chunk);
+        else c.close();
+      },
+    });
+    const res = await fetch(t.url + '/v1/verifications', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.tokens.rp}`, 'content-type': 'application/json' },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit).catch((e) => e as Error);
+    // The broker answers 413 and closes; depending on timing fetch sees the answer or the reset.
+    if (res instanceof Response) {
+      expect(res.status).toBe(413);
+      expect((await res.json()).code).toBe('PAYLOAD_TOO_LARGE');
+    }
+  });
+  it('schema violations → 422 VALIDATION_FAILED with paths, never echoing values', async () => {
+    const sentinel = 'SENTINEL-VALUE-9f3a';
+    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'ds', clk: 12, claims: [sentinel], purpose: `${sentinel} purpose` } });
+    expectProblem(r, 422, 'VALIDATION_FAILED');
+    expect(r.json.errors.map((e: { path: string }) => e.path)).toEqual(expect.arrayContaining(['$.clk', '$.claims[0]', '$.purpose']));
+    expect(r.text).not.toContain(sentinel);
+  });
+  it('unknown fields are refused', async () => {
+    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'ds', clk: b64(clks[0]!), claims: [], purpose: 'age_verification', extra: 1 } });
+    expectProblem(r, 422, 'VALIDATION_FAILED');
+  });
+  it('bad base64 CLK → 400 CLK_BASE64_INVALID', async () => {
+    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'ds', clk: '!!!notbase64', claims: ['over_18'], purpose: 'age_verification' } });
+    expectProblem(r, 400, 'CLK_BASE64_INVALID');
+  });
+  it('upload: a CLK of the wrong length → 422 CLK_LENGTH_MISMATCH naming the line', async () => {
+    const jsonl = `${JSON.stringify({ ref: 'a', clk: b64(clks[0]!) })}\n${JSON.stringify({ ref: 'b', clk: b64(randomClk(512, 1)) })}\n`;
+    const r = await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: jsonl, contentType: 'application/x-ndjson' });
+    expectProblem(r, 422, 'CLK_LENGTH_MISMATCH');
+    expect(r.json.detail).toContain('line 2');
+  });
+  it('upload: truncated binary → 400 UPLOAD_TRUNCATED, the active version is unchanged', async () => {
+    const before = (await api(t.url, 'GET', '/v1/datasets/ds', { token: t.tokens.dp })).json.active_version;
+    const full = encodeBinaryDataset(1024, clks.slice(0, 10).map((clk, i) => ({ ref: `r${i}`, clk })));
+    expectProblem(await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: full.subarray(0, full.length - 5), contentType: 'application/vnd.pavilion.dataset' }), 400, 'UPLOAD_TRUNCATED');
+    expect((await api(t.url, 'GET', '/v1/datasets/ds', { token: t.tokens.dp })).json.active_version).toBe(before);
+  });
+  it('upload: malformed JSONL line → 400 UPLOAD_LINE_INVALID', async () => {
+    expectProblem(await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: '{"ref": "a", "clk"\n', contentType: 'application/x-ndjson' }), 400, 'UPLOAD_LINE_INVALID');
+  });
+  it('upload: over the upload limit → 413', async () => {
+    const big = encodeBinaryDataset(1024, Array.from({ length: 3000 }, (_, i) => ({ ref: `x${i}`, clk: clks[i % clks.length]! })));
+    expectProblem(await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: big, contentType: 'application/vnd.pavilion.dataset' }), 413, 'PAYLOAD_TOO_LARGE');
+  });
+  it('upload: unsupported media type → 415', async () => {
+    expectProblem(await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: 'a,b', contentType: 'text/csv' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+  it('dataset schema that is not a valid clkhash v3 schema → SCHEMA_INVALID / SCHEMA_UNSUPPORTED', async () => {
+    const bad = await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 3, clkConfig: {} }, claims: [] } });
+    expectProblem(bad, bad.status, 'SCHEMA_INVALID');
+    expect([400, 422]).toContain(bad.status);
+    expectProblem(await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 2 }, claims: [] } }), 400, 'SCHEMA_UNSUPPORTED');
+    expectProblem(await api(t.url, 'GET', '/v1/datasets/bad', { token: t.tokens.dp }), 404, 'DATASET_NOT_FOUND');
+  });
+  it('unknown dataset for a DP → 404', async () => {
+    expectProblem(await api(t.url, 'POST', '/v1/datasets/none/versions', { token: t.tokens.dp, raw: '', contentType: 'application/x-ndjson' }), 404, 'DATASET_NOT_FOUND');
+  });
+  it('unknown route → 404 ROUTE_NOT_FOUND, wrong method → 405', async () => {
+    expectProblem(await api(t.url, 'GET', '/v2/nothing'), 404, 'ROUTE_NOT_FOUND');
+    const r = await api(t.url, 'DELETE', '/v1/verifications', { token: t.tokens.rp });
+    expectProblem(r, 405, 'METHOD_NOT_ALLOWED');
+    expect(r.headers.get('allow')).toBe('POST');
+  });
+});
