@@ -99,13 +99,26 @@ export function rng(seed: number): () => number {
   };
 }
 
-/** A filter whose bits are set independently with probability `density`. */
+/**
+ * A filter whose bits are set independently with probability `density`,
+ * rounded to a multiple of 1/16: bits are built from 32-bit random words
+ * (AND lowers the probability by half, OR raises it), 4 words per output
+ * word instead of one random number per bit.
+ */
 export function randomFilter(rand: () => number, bytes: number, density: number): Uint8Array {
+  const sixteenths = Math.round(Math.min(1, Math.max(0, density)) * 16);
   const f = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i++) {
-    let v = 0;
-    for (let b = 0; b < 8; b++) if (rand() < density) v |= 1 << b;
-    f[i] = v;
+  if (sixteenths === 0) return f;
+  if (sixteenths === 16) return f.fill(255);
+  const words = new Uint32Array(f.buffer);
+  for (let w = 0; w < words.length; w++) {
+    // binary expansion of sixteenths/16, applied from the least significant bit
+    let x = 0;
+    for (let bit = 0; bit < 4; bit++) {
+      const r = (rand() * 4294967296) >>> 0;
+      x = (sixteenths >> bit) & 1 ? (r | x) : (r & x);
+    }
+    words[w] = x >>> 0;
   }
   return f;
 }

@@ -14,16 +14,17 @@
  *   query by query, base index ascending).
  */
 
+/** Bits set in each byte value. */
+const BYTE_POPCOUNT = Uint8Array.from({ length: 256 }, (_, v) => {
+  let c = 0;
+  for (let x = v; x; x &= x - 1) c++;
+  return c;
+});
+
 /** popcount of one filter (any byte length). */
 export function popcountFilter(filter: Uint8Array): number {
   let c = 0;
-  for (let i = 0; i < filter.length; i++) {
-    let v = filter[i]!;
-    while (v) {
-      v &= v - 1;
-      c++;
-    }
-  }
+  for (let i = 0; i < filter.length; i++) c += BYTE_POPCOUNT[filter[i]!]!;
   return c;
 }
 
@@ -31,20 +32,19 @@ export function popcountFilter(filter: Uint8Array): number {
 export function popcountAnd(a: Uint8Array, b: Uint8Array): number {
   if (a.length !== b.length) throw new RangeError('filters differ in length');
   let c = 0;
-  for (let i = 0; i < a.length; i++) {
-    let v = a[i]! & b[i]!;
-    while (v) {
-      v &= v - 1;
-      c++;
-    }
-  }
+  for (let i = 0; i < a.length; i++) c += BYTE_POPCOUNT[a[i]! & b[i]!]!;
   return c;
+}
+
+/** anonlink's score from the three popcounts: float64 2c/(pa+pb), 0 when both are empty. */
+export function diceFromCounts(c: number, pa: number, pb: number): number {
+  const sum = pa + pb;
+  return sum === 0 ? 0 : (2 * c) / sum;
 }
 
 /** Dice coefficient as anonlink computes it (float64; 0 when both are empty). */
 export function dice(a: Uint8Array, b: Uint8Array): number {
-  const sum = popcountFilter(a) + popcountFilter(b);
-  return sum === 0 ? 0 : (2 * popcountAnd(a, b)) / sum;
+  return diceFromCounts(popcountAnd(a, b), popcountFilter(a), popcountFilter(b));
 }
 
 export interface Candidate {
@@ -69,10 +69,12 @@ export function comparePairs(a: Pair, b: Pair): number {
 }
 
 /** Top-k base filters with dice >= threshold for one query (k undefined: all). */
-export function topKReference(query: Uint8Array, base: readonly Uint8Array[], threshold: number, k?: number): Candidate[] {
+export function topKReference(query: Uint8Array, base: readonly Uint8Array[], threshold: number, k?: number, basePopcounts?: readonly number[]): Candidate[] {
+  const pops = basePopcounts ?? base.map(popcountFilter);
+  const pa = popcountFilter(query);
   const out: Candidate[] = [];
   for (let j = 0; j < base.length; j++) {
-    const score = dice(query, base[j]!);
+    const score = diceFromCounts(popcountAnd(query, base[j]!), pa, pops[j]!);
     if (score >= threshold) out.push({ index: j, score });
   }
   out.sort(compareCandidates);
@@ -82,8 +84,9 @@ export function topKReference(query: Uint8Array, base: readonly Uint8Array[], th
 /** N:M pairs with dice >= threshold, optionally top-k per query, in anonlink's order. */
 export function pairsReference(queries: readonly Uint8Array[], base: readonly Uint8Array[], threshold: number, k?: number): Pair[] {
   const out: Pair[] = [];
+  const pops = base.map(popcountFilter);
   for (let q = 0; q < queries.length; q++) {
-    for (const c of topKReference(queries[q]!, base, threshold, k)) out.push({ query: q, index: c.index, score: c.score });
+    for (const c of topKReference(queries[q]!, base, threshold, k, pops)) out.push({ query: q, index: c.index, score: c.score });
   }
   return out.sort(comparePairs);
 }
