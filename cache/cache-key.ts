@@ -24,7 +24,8 @@
  * Cost: `crypto.createHmac` over the ~200-byte message measured 1.3 µs here;
  * precomputing the key pads and copying hash states (`Hash.copy()`) was slower
  * (1.55 µs), so the plain call stays. The message is assembled in one reusable
- * scratch buffer so the hot path allocates only the digest string.
+ * scratch buffer so the hot path allocates only the digest string; a whole key
+ * (validation, encoding, HMAC, prefix) measured 2.1–3.4 µs (test/cache/measure.ts).
  */
 import { createHmac } from 'node:crypto';
 import { PavilionError } from '../common/errors.js';

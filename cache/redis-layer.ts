@@ -6,8 +6,11 @@
  * Batching: every GET asked during one loop turn goes out as one MGET, every
  * SET as one pipeline, flushed from `setImmediate` (after the poll phase that
  * delivered the turn's requests). Measured here against a loopback Redis 7
- * (test/cache/measure.ts): sequential GETs cost 55–70 µs each, auto-pipelined
- * GETs 2.7–4.5 µs at 32–128 per turn, one MGET 0.4–1 µs per key. MGET also
+ * (test/cache/measure.ts, best of 3, noisy 2-core box): sequential GETs 21–25 µs
+ * each (55–70 µs when the box was busier); auto-pipelined GETs (ioredis
+ * enableAutoPipelining) 2.9–13 µs per key at 16–256 per turn; one MGET
+ * 0.5–2.6 µs per key; through this cache (MGET + JSON parse + LRU fill)
+ * 2.0–3.5 µs per key at 16–256 per turn. MGET also
  * dedupes a key asked twice in a turn for free.
  *
  * Failure: the offline queue is off and retries per request are 0, so while
