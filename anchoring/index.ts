@@ -7,3 +7,4 @@ export { startAnvil, anvilBinary, ANVIL_DEV_PRIVATE_KEYS, type Anvil, type Anvil
 export { caip2, parseCaip2, logIdForOrigin, POLYGON_MAINNET, POLYGON_AMOY } from './ids.js';
 export { anchorFees, replacementFees, minimumPriorityFee, POLYGON_MIN_PRIORITY_FEE, type Eip1559Fees } from './fees.js';
 export { migrateAnchoring, ANCHORING_MIGRATIONS } from './schema.js';
+export { registerAnchorerMetrics } from './metrics.js';

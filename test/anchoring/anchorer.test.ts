@@ -278,6 +278,40 @@ describe('Anchorer', () => {
     }
   });
 
+  it('sends nothing the contract would refuse (signer not the owner), and says why', async () => {
+    const { contract, source } = await setup();
+    const notOwner = new Anchorer({ sql: db.sql, source, rpcUrl: anvil.rpcUrl, chainId: 80002, contract, privateKey: ANVIL_DEV_PRIVATE_KEYS[2], minSizeDelta: 1 });
+    anchorers.push(notOwner);
+    source.grow(2);
+    expect(await notOwner.tick()).toMatchObject({ ok: false, error: { code: 'ANCHOR_REJECTED', message: expect.stringContaining('NotOwner') } });
+    expect(await txRows(source.logId)).toHaveLength(0);
+  });
+
+  it('rejects malformed checkpoints from the source with CHECKPOINT_INVALID', async () => {
+    const { contract } = await setup();
+    const good = await new ReferenceLogSource('test.pavilion.example/malformed').grow(2).latestCheckpoint();
+    for (const bad of [{ root: new Uint8Array(31) }, { size: -1 }, { size: 1.5 }, { origin: '' }, { note: '' }]) {
+      const a = new Anchorer({ sql: db.sql, source: { latestCheckpoint: async () => ({ ...good!, ...bad }) }, rpcUrl: anvil.rpcUrl, chainId: 80002, contract, privateKey: key });
+      anchorers.push(a);
+      expect(await a.tick()).toMatchObject({ ok: false, error: { code: 'CHECKPOINT_INVALID' } });
+    }
+  });
+
+  it('exposes its status as Prometheus gauges', async () => {
+    const { Registry } = await import('prom-client');
+    const { registerAnchorerMetrics } = await import('../../anchoring/metrics.js');
+    const { source, anchorer } = await setup();
+    const registry = new Registry();
+    registerAnchorerMetrics(registry, anchorer);
+    source.grow(4);
+    await anchorer.tick();
+    await anchorer.tick();
+    const text = await registry.metrics();
+    expect(text).toContain('pavilion_anchor_last_anchored_size{chain="eip155:80002",contract="' + anchorer.contract + '"} 4');
+    expect(text).toContain('pavilion_anchor_unanchored_entries{chain="eip155:80002",contract="' + anchorer.contract + '"} 0');
+    expect(text).toContain('pavilion_anchor_unfinalized_entries{chain="eip155:80002",contract="' + anchorer.contract + '"} 4');
+  });
+
   it('never throws into its caller when the source fails or the options are wrong', async () => {
     const { source, anchorer } = await setup();
     source.grow(3);
