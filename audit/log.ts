@@ -7,12 +7,14 @@
  * with the committed size and root, and signed checkpoints.
  *
  * Appends: `append` canonicalises and hashes the event in the caller's turn,
- * then joins the next group commit (audit/group-commit.ts). A flush is one
- * transaction: lock the head row, read the tree's right edge (cached between
- * flushes of this process, re-read from O(log n) rows when another process
- * moved the head), insert every leaf and every completed node with one
- * `INSERT … SELECT FROM unnest(...)` per table, move the head, commit. The
- * appends of the batch resolve only after COMMIT returns.
+ * then joins the next group commit (audit/group-commit.ts). A flush computes
+ * the batch's new nodes from the tree's right edge and calls the SQL function
+ * audit_append, which locks the head row, checks the size it expects, inserts
+ * every leaf and every completed node with one `INSERT … SELECT FROM
+ * unnest(...)` per table and moves the head — one statement, one round trip,
+ * one commit. When another process moved the head (or on the first flush) the
+ * writer re-reads the edge (O(log n) rows) under the lock in a transaction.
+ * The appends of a batch resolve only after its commit returned.
  */
 import type postgres from 'postgres';
 import { PavilionError, isPavilionError } from '../common/errors.js';
@@ -30,7 +32,7 @@ import {
   rootFromSource,
   sourceFromFetched,
 } from './merkle/assemble.js';
-import { appendToFrontier, type TreeNode } from './merkle/frontier.js';
+import { appendToFrontier, type FrontierAppend, type TreeNode } from './merkle/frontier.js';
 import { HASH_SIZE } from './merkle/hash.js';
 import { assertTreeSize, perfectSubtrees, type NodeId } from './merkle/ranges.js';
 import { generateSignerKey, parseSignerKey, type NoteSigner } from './note.js';
@@ -182,45 +184,56 @@ export class AuditLog {
   }
 
   private async flush(items: PreparedEntry[]): Promise<AppendResult[]> {
-    let committed: { start: number; size: number; frontier: TreeNode[] };
+    const leafHashes = items.map((i) => i.leafHash);
+    let committed: { start: number; size: number; frontier: TreeNode[] } | null = null;
     try {
-      committed = await this.sql.begin(async (tx) => {
+      // Fast path: this process wrote the head last, so it already knows the
+      // tree's right edge. One statement in autocommit, i.e. one round trip
+      // plus the commit's WAL flush. The function re-checks the size under
+      // the head lock and writes nothing if another writer moved it.
+      if (this.edge) {
+        const grown = appendToFrontier(this.edge.size, this.edge.frontier, leafHashes);
+        const seen = await this.callAppend(this.sql, this.edge.size, items, grown);
+        if (seen === this.edge.size) committed = { start: this.edge.size, size: grown.size, frontier: grown.frontier };
+        else this.edge = null;
+      }
+      // Slow path (first flush, or another process appended meanwhile): lock
+      // the head in a transaction, read the edge (O(log n) rows), append.
+      committed ??= await this.sql.begin(async (tx) => {
         const [head] = await tx`select size::text as size from audit_head where id for update`;
         if (!head) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing', 500);
         const start = Number(head.size);
-        const frontier = this.edge && this.edge.size === start ? this.edge.frontier : await this.loadFrontier(tx, start);
-        const grown = appendToFrontier(start, frontier, items.map((i) => i.leafHash));
-        const writes: Promise<unknown>[] = [
-          tx`
-            insert into audit_leaves (idx, leaf_hash, event)
-            select ${start}::bigint + t.ord - 1,
-                   substring(${concatHashes(items.map((i) => i.leafHash))}::bytea from ((t.ord - 1) * 32 + 1)::int for 32),
-                   t.ev
-            from unnest(${items.map((i) => i.canonical)}::text[]) with ordinality as t(ev, ord)`.execute(),
-          tx`update audit_head set size = ${grown.size}::bigint, root = ${toBuffer(grown.root)}, updated_at = now() where id`.execute(),
-        ];
-        if (grown.newNodes.length > 0) {
-          writes.push(
-            tx`
-              insert into audit_nodes (level, idx, hash)
-              select t.lvl, t.i, substring(${concatHashes(grown.newNodes.map((n) => n.hash))}::bytea from ((t.ord - 1) * 32 + 1)::int for 32)
-              from unnest(${grown.newNodes.map((n) => n.level)}::int2[], ${grown.newNodes.map((n) => String(n.index))}::int8[])
-                   with ordinality as t(lvl, i, ord)`.execute(),
-          );
-        }
-        // Sent together (pipelined on the transaction's connection): one round trip.
-        await Promise.all(writes);
+        const grown = appendToFrontier(start, await this.loadFrontier(tx, start), leafHashes);
+        const seen = await this.callAppend(tx, start, items, grown);
+        if (seen !== start) throw new PavilionError('LOG_CORRUPT', 'audit head moved while locked', 500);
         return { start, size: grown.size, frontier: grown.frontier };
       });
     } catch (err) {
       this.edge = null;
       throw storageError(err, 'audit append');
     }
-    this.edge = { size: committed.size, frontier: committed.frontier };
-    if (this.checkpointLeaves !== undefined && committed.size - this.lastCheckpointSize >= this.checkpointLeaves) {
+    const done = committed;
+    this.edge = { size: done.size, frontier: done.frontier };
+    if (this.checkpointLeaves !== undefined && done.size - this.lastCheckpointSize >= this.checkpointLeaves) {
       this.maybeCheckpoint(this.checkpointLeaves).catch((err) => this.onBackgroundError(err));
     }
-    return items.map((item, i) => ({ index: committed.start + i, leafHash: item.leafHash }));
+    return items.map((item, i) => ({ index: done.start + i, leafHash: item.leafHash }));
+  }
+
+  /** Calls audit_append (audit/schema.ts); returns the head size it found (== start when it wrote). */
+  private async callAppend(q: Queryable, start: number, items: PreparedEntry[], grown: FrontierAppend): Promise<number> {
+    const [row] = await q`
+      select audit_append(
+        ${start}::bigint,
+        ${concatHashes(items.map((i) => i.leafHash))}::bytea,
+        ${items.map((i) => i.canonical)}::text[],
+        ${grown.newNodes.map((n) => n.level)}::int2[],
+        ${grown.newNodes.map((n) => String(n.index))}::int8[],
+        ${concatHashes(grown.newNodes.map((n) => n.hash))}::bytea,
+        ${grown.size}::bigint,
+        ${toBuffer(grown.root)}::bytea
+      )::text as seen`;
+    return Number(row!.seen);
   }
 
   private async loadFrontier(q: Queryable, size: number): Promise<TreeNode[]> {

@@ -53,4 +53,43 @@ export const AUDIT_MIGRATIONS: readonly string[] = [
     created_at timestamptz not null default now()
   );
   `,
+  `
+  -- The whole write of one group commit, so a batch costs one statement (one
+  -- round trip) in autocommit. Locks the head row, and writes only if the
+  -- tree still has the size the caller computed its nodes from; returns the
+  -- size it found. Leaf i gets index expected_size + i (gapless under the lock).
+  create function audit_append(
+    expected_size bigint,
+    leaf_hashes bytea,
+    events text[],
+    node_levels int2[],
+    node_idx int8[],
+    node_hashes bytea,
+    new_size bigint,
+    new_root bytea
+  ) returns bigint language plpgsql as $fn$
+  declare
+    current_size bigint;
+  begin
+    select size into current_size from audit_head where id for update;
+    if current_size is distinct from expected_size then
+      return current_size;
+    end if;
+    if new_size <> expected_size + cardinality(events)
+       or length(leaf_hashes) <> 32 * cardinality(events)
+       or length(node_hashes) <> 32 * coalesce(cardinality(node_levels), 0)
+       or coalesce(cardinality(node_levels), 0) <> coalesce(cardinality(node_idx), 0) then
+      raise exception 'audit_append: inconsistent batch' using errcode = '22023';
+    end if;
+    insert into audit_leaves (idx, leaf_hash, event)
+      select expected_size + t.ord - 1, substring(leaf_hashes from ((t.ord - 1) * 32 + 1)::int for 32), t.ev
+      from unnest(events) with ordinality as t(ev, ord);
+    insert into audit_nodes (level, idx, hash)
+      select t.lvl, t.i, substring(node_hashes from ((t.ord - 1) * 32 + 1)::int for 32)
+      from unnest(node_levels, node_idx) with ordinality as t(lvl, i, ord);
+    update audit_head set size = new_size, root = new_root, updated_at = now() where id;
+    return expected_size;
+  end
+  $fn$;
+  `,
 ];
