@@ -54,6 +54,8 @@ async function launch(port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode} while starting`);
@@ -64,10 +66,21 @@ async function launch(port: number): Promise<ChildProcess> {
   throw new Error('redis-server did not answer PING within 10 s');
 }
 
+/** Children still running when this process exits are killed, even if a test crashed before its cleanup. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    child.once('exit', () => resolve());
+    // A graceful stop that has not finished in 3 s becomes a kill.
+    const escalate = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.once('exit', () => {
+      clearTimeout(escalate);
+      resolve();
+    });
     child.kill(signal);
   });
 }
