@@ -12,6 +12,7 @@ import { threadId } from 'node:worker_threads';
 import { move, workerData } from 'piscina';
 import { encodeForWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
 import { adoptDiceModule, instantiateDice, type DiceKernel } from '../wasm/dice.js';
+import { ClkEncoder } from './clk/encoder.js';
 import { HEADER_PROBE_IN, HEADER_PROBE_OUT, HEADER_RETIRED } from './layout.js';
 import type { EncodeTask, EngineTask, PairsResult, PairsTask, PopcountTask, ProbeResult, ProbeTask, TopKTask, WorkerInit } from './tasks.js';
 
@@ -103,33 +104,25 @@ function runPairs(task: PairsTask): PairsResult {
 
 // --- CLK encoding -----------------------------------------------------------
 
-/** The part of engine/clk/encoder.ts's ClkEncoder this worker relies on. */
-interface ClkEncoderLike {
-  readonly filterBits: number;
-  encodeMany(rows: readonly (readonly string[])[]): Uint8Array;
-}
-interface ClkEncoderModule {
-  ClkEncoder: { create(schema: unknown, secret: string | Uint8Array): ClkEncoderLike | Promise<ClkEncoderLike> };
-}
-
 // Encoders are cached per (schema, secret) hash; a handful at most are live
-// (one per linkage project), so the cache is small and bounded.
+// (one per linkage project), so the cache is small and bounded. Building one
+// derives keys and sets up hash state; reusing it also keeps its
+// token -> bit-position cache warm (DESIGN.md, CLK encoding).
 const MAX_ENCODERS = 8;
-const encoders = new Map<string, Promise<ClkEncoderLike>>();
-// A variable specifier keeps the engine loadable (and type-checkable) on its
-// own; engine/clk is only needed once something is encoded.
-const ENCODER_MODULE = './clk/encoder.js';
+const encoders = new Map<string, Promise<ClkEncoder>>();
 
-async function encoderFor(task: EncodeTask): Promise<ClkEncoderLike> {
+async function encoderFor(task: EncodeTask): Promise<ClkEncoder> {
   let enc = encoders.get(task.encoderKey);
   if (!enc) {
-    enc = (async () => {
-      const mod = (await import(ENCODER_MODULE)) as ClkEncoderModule;
-      return await mod.ClkEncoder.create(task.schema, task.secret);
-    })();
+    enc = (async () => await ClkEncoder.create(task.schema, task.secret))();
     encoders.set(task.encoderKey, enc);
     enc.catch(() => encoders.delete(task.encoderKey));
-    if (encoders.size > MAX_ENCODERS) encoders.delete(encoders.keys().next().value!);
+    if (encoders.size > MAX_ENCODERS) {
+      const oldest = encoders.keys().next().value!;
+      const evicted = encoders.get(oldest);
+      encoders.delete(oldest);
+      evicted?.then((e) => e.dispose(), () => undefined);
+    }
   }
   return enc;
 }
