@@ -12,12 +12,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { PavilionError, isPavilionError } from '../common/errors.js';
-import { decodeClkBase64 } from '../engine/index.js';
 import { requireRole, type Principal } from '../identity/index.js';
 import { greedySolve } from '../jobs/greedy.js';
 import type { JobRecord, Solution, StoredPair } from '../jobs/store.js';
 import type { BrokerContext } from './context.js';
-import { datasetIdSchema, type VerificationService } from './verification.js';
+import { datasetIdSchema, decodeClk, type VerificationService } from './verification.js';
 
 export const JobBody = z
   .object({
@@ -84,9 +83,9 @@ export class LinkageJobs {
       const queries = new Uint8Array(req.clks.length * bytes);
       req.clks.forEach((b64, i) => {
         try {
-          queries.set(decodeClkBase64(b64, loaded.filterBits), i * bytes);
+          queries.set(decodeClk(b64, loaded.filterBits), i * bytes);
         } catch (err) {
-          if (isPavilionError(err)) throw new PavilionError(err.code, `clks[${i}]: ${err.message}`, err.status === 400 ? 422 : err.status);
+          if (isPavilionError(err)) throw new PavilionError(err.code, `clks[${i}]: ${err.message}`, err.status);
           throw err;
         }
       });

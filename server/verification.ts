@@ -95,7 +95,7 @@ export class VerificationService {
         if (!def.allowBrokerEncoding) throw new PavilionError('POLICY_DENIED', 'the dataset does not allow broker-side encoding', 403);
         clk = await this.encodeRecord(def, loaded, req.record);
       } else {
-        clk = decodeClkBase64(req.clk!, loaded.filterBits);
+        clk = decodeClk(req.clk!, loaded.filterBits);
       }
 
       const key = cacheKey(ctx.keys.cacheSecret, {
@@ -185,6 +185,20 @@ export class VerificationService {
     const secret = this.ctx.keys.open(datasetId, sealed).toString('utf8');
     this.secrets.set(datasetId, secret);
     return secret;
+  }
+}
+
+/**
+ * The request's CLK. A length that does not fit the dataset is a
+ * well-formed but unusable request: 422, as for uploads (the engine's own
+ * check says 400, being caller-agnostic).
+ */
+export function decodeClk(b64: string, filterBits: number): Uint8Array {
+  try {
+    return decodeClkBase64(b64, filterBits);
+  } catch (err) {
+    if (isPavilionError(err) && err.code === 'CLK_LENGTH_MISMATCH') throw new PavilionError(err.code, err.message, 422);
+    throw err;
   }
 }
 
