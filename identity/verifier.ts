@@ -32,7 +32,7 @@ export interface VerifierOptions {
   algorithms?: string[];
   /** Clock skew accepted on exp/nbf, seconds. Default 30. */
   clockToleranceSec?: number;
-  /** Verified tokens kept (LRU). Default 10 000; 0 disables the cache. */
+  /** Verified tokens kept (approximate LRU, see verifiedTokenCache.ts). Default 10 000; 0 disables the cache. */
   cacheSize?: number;
   /**
    * A cached token is fully re-verified after this long even if it has not

@@ -34,7 +34,7 @@ export interface Policy {
 }
 
 export interface PolicyOptions {
-  /** Memoized decisions kept (LRU). Default 10 000; 0 disables. */
+  /** Memoized decisions kept (approximate LRU, see decisionMemo.ts). Default 10 000; 0 disables. */
   memoSize?: number;
 }
 

@@ -277,15 +277,19 @@ describe('verified-token cache', () => {
     expect(again).toEqual(p);
   });
 
-  it('is bounded (LRU) and can be disabled', async () => {
-    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, localJwks: jwks, cacheSize: 2 });
-    const headers = await Promise.all(['a', 'b', 'c'].map(async (s) => `Bearer ${await sign(es, standardClaims({ sub: s }))}`));
-    const pa = await v.verify(headers[0]);
-    await v.verify(headers[1]);
-    expect(await v.verify(headers[0])).toBe(pa); // refresh a
-    await v.verify(headers[2]); // evicts b, the least recently used
-    expect(v.cachedTokens).toBe(2);
-    expect(await v.verify(headers[0])).toBe(pa);
+  it('is bounded, keeps entries in use, evicts idle ones, and can be disabled', async () => {
+    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, localJwks: jwks, cacheSize: 10 });
+    const headers = await Promise.all(Array.from({ length: 30 }, async (_, i) => `Bearer ${await sign(es, standardClaims({ sub: `s${i}` }))}`));
+    const hot = await v.verify(headers[0]);
+    const idle = await v.verify(headers[1]);
+    for (let i = 2; i < 30; i++) {
+      await v.verify(headers[i]);
+      expect(await v.verify(headers[0])).toBe(hot); // used all along: never evicted
+      expect(v.cachedTokens).toBeLessThanOrEqual(10);
+    }
+    const idleAgain = await v.verify(headers[1]);
+    expect(idleAgain).not.toBe(idle); // evicted, verified afresh
+    expect(idleAgain).toEqual(idle);
     const none = createVerifier({ issuer: ISSUER, audience: AUDIENCE, localJwks: jwks, cacheSize: 0 });
     const h = `Bearer ${await sign(es)}`;
     expect(await none.verify(h)).not.toBe(await none.verify(h));

@@ -149,10 +149,18 @@ describe('memo, version, canonical input', () => {
     expect(p.memoStats.size).toBe(1 + variants.length);
   });
 
-  it('the memo is bounded', async () => {
-    const p = await loadPolicy(undefined, { memoSize: 3 });
-    for (let i = 0; i < 10; i++) p.decide(input({ principal: { sub: `s${i}` } }));
-    expect(p.memoStats.size).toBe(3);
+  it('the memo is bounded and keeps decisions in use', async () => {
+    const p = await loadPolicy(undefined, { memoSize: 6 });
+    const hot = p.decide(input());
+    for (let i = 0; i < 40; i++) {
+      p.decide(input({ principal: { sub: `s${i}` } }));
+      expect(p.decide(input())).toBe(hot);
+      expect(p.memoStats.size).toBeLessThanOrEqual(6);
+    }
+    expect(p.memoStats.hits).toBe(40);
+    const misses = p.memoStats.misses;
+    p.decide(input({ principal: { sub: 's0' } })); // idle since the start: evicted
+    expect(p.memoStats.misses).toBe(misses + 1);
   });
 
   it('canonical input ignores undocumented fields and role order', () => {
