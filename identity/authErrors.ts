@@ -38,19 +38,13 @@ export function fromJoseError(err: unknown): PavilionError {
   if (err instanceof PavilionError) return err;
   if (err instanceof joseErrors.JWTExpired) return authError('AUTH_EXPIRED', 'token has expired');
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    switch (err.claim) {
-      case 'nbf':
-        return authError('AUTH_NOT_YET_VALID', 'token is not yet valid (nbf)');
-      case 'iat':
-        return authError('AUTH_NOT_YET_VALID', 'token was issued in the future (iat)');
-      case 'iss':
-        return authError('AUTH_ISSUER_INVALID', 'token issuer is not accepted');
-      case 'aud':
-        return authError('AUTH_AUDIENCE_INVALID', 'token audience does not include this service');
-      default:
-        // A required claim (sub, exp) missing or of the wrong type.
-        return authError('AUTH_MALFORMED', `token claim ${safeClaimName(err.claim)} is missing or invalid`);
-    }
+    // iss/aud: absent or different both mean "not for us".
+    if (err.claim === 'iss') return authError('AUTH_ISSUER_INVALID', 'token issuer is not accepted');
+    if (err.claim === 'aud') return authError('AUTH_AUDIENCE_INVALID', 'token audience does not include this service');
+    // A time check that failed; a non-numeric nbf is malformed instead (reason "invalid").
+    if (err.claim === 'nbf' && err.reason === 'check_failed') return authError('AUTH_NOT_YET_VALID', 'token is not yet valid (nbf)');
+    // A required claim (sub, exp) missing, or a claim of the wrong type.
+    return authError('AUTH_MALFORMED', `token claim ${safeClaimName(err.claim)} is missing or invalid`);
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return authError('AUTH_ALG_NOT_ALLOWED', 'token signing algorithm is not allowed');
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return authError('AUTH_SIGNATURE_INVALID', 'token signature is invalid');

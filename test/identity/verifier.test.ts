@@ -173,6 +173,12 @@ describe('bad tokens are rejected with their code', () => {
     delete noExp.exp;
     await expectRejected(await sign(es, noExp), 'AUTH_MALFORMED');
     await expectRejected(await sign(es, standardClaims({ sub: '' })), 'AUTH_MALFORMED');
+    await expectRejected(await sign(es, standardClaims({ nbf: 'yesterday' as never })), 'AUTH_MALFORMED');
+    await expectRejected(await sign(es, standardClaims({ exp: '2099-01-01' as never })), 'AUTH_MALFORMED');
+    await expectRejected(await sign(es, standardClaims({ sub: 42 as never })), 'AUTH_MALFORMED');
+    const noIss = standardClaims();
+    delete noIss.iss;
+    await expectRejected(await sign(es, noIss), 'AUTH_ISSUER_INVALID');
   });
 
   it('missing header, empty header, non-Bearer scheme, empty bearer, oversized token', async () => {
