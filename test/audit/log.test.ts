@@ -203,7 +203,22 @@ describe('AuditLog on Postgres', () => {
     expect(await code(log.consistencyProof(5, 4))).toBe('SIZE_INVALID');
     expect(await code(log.root(1.5))).toBe('SIZE_INVALID');
     expect(await code(log.inclusionProofByLeafHash(new Uint8Array(3), size))).toBe('HASH_LENGTH');
-    expect(await code(() => verificationEvent({ ...({} as never), requestId: 'has spaces and a name: Jane Doe' }))).toBe('EVENT_INVALID');
+    const fields = {
+      requestId: 'r1', relyingParty: 'rp', dataset: 'd', datasetVersion: 'v1', queryHash: 'ab'.repeat(32),
+      decision: 'match' as const, score: 0.9, releasedClaims: ['over_21'], purpose: 'kyc', policyDecisionId: 'p', actor: 'a',
+    };
+    expect(verificationEvent(fields).type).toBe('verification');
+    for (const bad of [
+      { requestId: 'has spaces and a name: Jane Doe' },
+      { queryHash: 'not a hash' },
+      { decision: 'maybe' },
+      { score: 1.5 },
+      { releasedClaims: ['Jane Doe'] },
+      { time: '2026-11-26 07:00' },
+      { actor: '' },
+    ]) {
+      expect(await code(() => verificationEvent({ ...fields, ...bad } as never)), JSON.stringify(bad)).toBe('EVENT_INVALID');
+    }
     expect(await code(openAuditLog({ sql: db.sql, maxBatch: 0 }))).toBe('CONFIG_INVALID');
     expect(await code(openAuditLog({ sql: db.sql, signerKey: 'PRIVATE+KEY+nope' }))).toBe('KEY_INVALID');
   });
