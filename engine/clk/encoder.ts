@@ -24,6 +24,11 @@ export interface ClkEncoderOptions {
   hashBackend?: HashBackendName;
   /** Upper bound on cached (feature, token) entries; the caches are cleared when it is reached. Default 2^17. */
   cacheEntries?: number;
+  /**
+   * Memory budget in bytes, over all features, for the per-value cache (raw
+   * value -> the feature's bits). Default 16 MiB. 0 disables it.
+   */
+  valueCacheBytes?: number;
 }
 
 /** a * 2^26 + b packs a doubleHash pair exactly (a, b < L <= 2^26, sum < 2^52). */
@@ -34,7 +39,27 @@ interface FeatureState {
   readonly hasher: FeatureHasher;
   /** doubleHash: packed pair; blakeHash: positions (u16 mod L) for 32 * macs bits. */
   readonly cache: Map<string, number | Uint32Array>;
+  /**
+   * Raw value -> the feature's bits for it (what clkhash's lru_cache on the
+   * n-gram tuple gives it). Valid because the bits depend only on the value:
+   * invalid values throw before being cached.
+   */
+  readonly values: Map<string, ValueBits>;
+  valueBytes: number;
 }
+
+/**
+ * A feature's bits for one value: a whole-filter bitmap to OR word by word
+ * when that is shorter than the list of positions (e.g. 200 bits in a
+ * 1024-bit filter: 32 word ORs instead of 200 bit sets), else the positions.
+ */
+interface ValueBits {
+  readonly bitmap?: Uint32Array;
+  readonly positions?: Uint32Array;
+}
+
+/** Rough per-entry cost of a Map entry and its key, for the budget. */
+const VALUE_ENTRY_OVERHEAD = 96;
 
 const releaseSlots = new FinalizationRegistry<FeatureHasher[]>((hashers) => {
   for (const h of hashers) h.release();
@@ -66,6 +91,8 @@ export class ClkEncoder {
   private readonly states: FeatureState[];
   private readonly hashBits: number;
   private readonly work: Uint8Array;
+  /** The same buffer as 32-bit words (length padded to whole words). */
+  private readonly workWords: Uint32Array;
   private readonly cacheLimit: number;
   private cached = 0;
   private disposed = false;
@@ -76,6 +103,8 @@ export class ClkEncoder {
   private pairs = new Uint32Array(512);
   private resolved: Array<number | Uint32Array> = [];
   private blakeOut = new Uint8Array(64 * 256);
+  private positions = new Uint32Array(4096);
+  private readonly valueBudget: number;
 
   static create(schema: unknown, secret: string | Uint8Array, options: ClkEncoderOptions = {}): ClkEncoder {
     return new ClkEncoder(parse(schema), secret, options);
@@ -92,15 +121,18 @@ export class ClkEncoder {
     this.featureNames = schema.features.map((f) => f.identifier);
     this.hashBackend = options.hashBackend ?? 'wasm';
     this.cacheLimit = options.cacheEntries ?? 2 ** 17;
+    const hashedCount = schema.features.filter((f) => f.kind === 'hashed').length;
+    this.valueBudget = hashedCount > 0 ? Math.floor((options.valueCacheBytes ?? 2 ** 24) / hashedCount) : 0;
     this.hashBits = schema.l * 2 ** schema.xorFolds;
-    this.work = new Uint8Array(Math.ceil(this.hashBits / 8));
+    this.workWords = new Uint32Array(Math.ceil(this.hashBits / 32));
+    this.work = new Uint8Array(this.workWords.buffer);
     const keys = deriveFeatureKeys(schema.kdf, secretBytes, schema.features.length);
     this.states = [];
     for (const f of schema.features) {
       if (f.kind !== 'hashed') continue;
       const [key0, key1] = keys[f.index]!;
       const hasher = createFeatureHasher(this.hashBackend, { key0, key1, hash: f.hash.type, encoding: f.encoding, modulus: this.hashBits });
-      this.states.push({ feature: f, hasher, cache: new Map() });
+      this.states.push({ feature: f, hasher, cache: new Map(), values: new Map(), valueBytes: 0 });
     }
     releaseSlots.register(this, this.states.map((s) => s.hasher), this);
   }
@@ -147,18 +179,75 @@ export class ClkEncoder {
       throw new PavilionError('RECORD_FIELD_COUNT', `record has ${Array.isArray(row) ? row.length : 'no'} fields, the schema has ${this.featureNames.length}`);
     }
     const work = this.work;
-    work.fill(0);
+    const words = this.workWords;
+    words.fill(0);
     for (const st of this.states) {
       const f = st.feature;
       const raw = row[f.index];
       if (typeof raw !== 'string') throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': value must be a string`);
+      const cached = st.values.get(raw);
+      if (cached !== undefined) {
+        const bitmap = cached.bitmap;
+        if (bitmap !== undefined) {
+          for (let w = 0; w < bitmap.length; w++) words[w]! |= bitmap[w]!;
+        } else {
+          const positions = cached.positions!;
+          for (let i = 0; i < positions.length; i++) {
+            const pos = positions[i]!;
+            work[pos >>> 3]! |= 0x80 >>> (pos & 7);
+          }
+        }
+        continue;
+      }
       const value = prepareValue(f, raw);
       const t = tokenize(f, value, this.tokens);
-      if (t === 0) continue;
-      if (f.hash.type === 'doubleHash') this.setDoubleHash(st, t, f.hash.preventSingularity);
-      else this.setBlake(st, t);
+      if (t === 0) {
+        this.rememberValue(st, raw, 0);
+        continue;
+      }
+      const n = f.hash.type === 'doubleHash' ? this.doubleHashPositions(st, t, f.hash.preventSingularity) : this.blakePositions(st, t);
+      const positions = this.positions;
+      for (let i = 0; i < n; i++) {
+        const pos = positions[i]!;
+        work[pos >>> 3]! |= 0x80 >>> (pos & 7);
+      }
+      this.rememberValue(st, raw, n);
     }
     this.foldInto(out, offset);
+  }
+
+  private rememberValue(st: FeatureState, raw: string, n: number): void {
+    const dense = this.workWords.length < n;
+    const cost = (dense ? this.workWords.length : n) * 4 + VALUE_ENTRY_OVERHEAD + raw.length * 2;
+    if (cost > this.valueBudget) return;
+    if (st.valueBytes + cost > this.valueBudget) {
+      // Size cap, cleared per feature: a high-cardinality feature (dates)
+      // only ever evicts its own values.
+      st.values.clear();
+      st.valueBytes = 0;
+    }
+    if (dense) {
+      const bitmap = new Uint32Array(this.workWords.length);
+      const bytes = new Uint8Array(bitmap.buffer);
+      for (let i = 0; i < n; i++) {
+        const pos = this.positions[i]!;
+        bytes[pos >>> 3]! |= 0x80 >>> (pos & 7);
+      }
+      st.values.set(raw, { bitmap });
+    } else {
+      st.values.set(raw, { positions: this.positions.slice(0, n) });
+    }
+    st.valueBytes += cost;
+  }
+
+  /** Room for `n` more positions after `used` in the scratch array. */
+  private reservePositions(used: number, n: number): Uint32Array {
+    if (used + n > this.positions.length) {
+      const grown = new Uint32Array(Math.max(this.positions.length * 2, used + n));
+      grown.set(this.positions.subarray(0, used));
+      this.positions = grown;
+    }
+    return this.positions;
   }
 
   /** Returns kernel key slots; the encoder cannot be used afterwards. */
@@ -177,6 +266,7 @@ export class ClkEncoder {
   }
 
   private remember(st: FeatureState, token: string, value: number | Uint32Array): void {
+    if (this.cacheLimit <= 0) return;
     if (this.cached >= this.cacheLimit) {
       // A size cap rather than an LRU: bigram vocabularies fit easily, and a
       // reset is cheaper than recency bookkeeping on every hit.
@@ -204,7 +294,8 @@ export class ClkEncoder {
     return misses;
   }
 
-  private setDoubleHash(st: FeatureState, t: number, preventSingularity: boolean): void {
+  /** Writes the feature's bit positions into this.positions; returns how many. */
+  private doubleHashPositions(st: FeatureState, t: number, preventSingularity: boolean): number {
     const L = this.hashBits;
     const misses = this.lookup(st, t);
     if (misses > 0) {
@@ -218,21 +309,23 @@ export class ClkEncoder {
         this.remember(st, this.missTokens[m]!, packed);
       }
     }
-    const work = this.work;
     const strategy = st.feature.strategy;
+    let n = 0;
     for (let i = 0; i < t; i++) {
       const packed = this.resolved[i] as number;
       const a = Math.floor(packed / PAIR_SHIFT);
       const b = packed - a * PAIR_SHIFT;
       const k = bitsForToken(strategy, i, t);
+      const out = this.reservePositions(n, k);
       // (a + j*b) mod L for j = 0..k-1, stepping instead of multiplying (b < L).
       let pos = a;
       for (let j = 0; j < k; j++) {
-        work[pos >>> 3]! |= 0x80 >>> (pos & 7);
+        out[n++] = pos;
         pos += b;
         if (pos >= L) pos -= L;
       }
     }
+    return n;
   }
 
   /** clkhash prevent_singularity: retry HMAC-MD5 over token + UTF-8(chr(j)) while the result is 0 mod L. */
@@ -250,11 +343,12 @@ export class ClkEncoder {
     throw new PavilionError('RECORD_INVALID', `feature '${st.feature.identifier}': token hash stayed singular`);
   }
 
-  private setBlake(st: FeatureState, t: number): void {
+  /** Writes the feature's bit positions into this.positions; returns how many. */
+  private blakePositions(st: FeatureState, t: number): number {
     const strategy = st.feature.strategy;
     let maxK = 0;
     for (let i = 0; i < t; i++) maxK = Math.max(maxK, bitsForToken(strategy, i, t));
-    if (maxK === 0) return;
+    if (maxK === 0) return 0;
     const macs = Math.ceil(maxK / 32);
     const misses = this.lookup(st, t);
     // Cached positions may cover fewer bits than this record needs (bitsPerFeature
@@ -281,15 +375,14 @@ export class ClkEncoder {
         this.remember(st, this.missTokens[m]!, positions);
       }
     }
-    const work = this.work;
+    let n = 0;
     for (let i = 0; i < t; i++) {
       const positions = this.resolved[i] as Uint32Array;
       const k = bitsForToken(strategy, i, t);
-      for (let j = 0; j < k; j++) {
-        const pos = positions[j]!;
-        work[pos >>> 3]! |= 0x80 >>> (pos & 7);
-      }
+      const out = this.reservePositions(n, k);
+      for (let j = 0; j < k; j++) out[n++] = positions[j]!;
     }
+    return n;
   }
 
   private foldInto(out: Uint8Array, offset: number): void {
