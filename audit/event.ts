@@ -21,7 +21,11 @@ function invalid(message: string): PavilionError {
   return new PavilionError('EVENT_INVALID', message);
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Valid Unicode (no lone UTF-16 surrogates): RFC 8785 §3.2.2.2 output must be valid UTF-8. */
+const wellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+    ? (s) => (s as string & { isWellFormed(): boolean }).isWellFormed()
+    : (s) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
 
 /**
  * Accepts only what JSON can represent exactly: null, booleans, finite
@@ -30,44 +34,61 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * arrays and objects with a custom toJSON are refused, since RFC 8785 output
  * for them would silently differ from what the caller holds.
  */
-function assertPlainJson(value: unknown, path: string, depth: number, seen: Set<object>): void {
-  if (depth > MAX_DEPTH) throw invalid(`event nests deeper than ${MAX_DEPTH} levels`);
+function assertPlainJson(value: unknown, trail: (string | number)[], seen: Set<object>): void {
+  if (trail.length > MAX_DEPTH) throw invalid(`event nests deeper than ${MAX_DEPTH} levels`);
   if (value === null || typeof value === 'boolean') return;
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw invalid(`${path} is not a finite number`);
+    if (!Number.isFinite(value)) throw invalid(`${pathOf(trail)} is not a finite number`);
     return;
   }
   if (typeof value === 'string') {
-    if (LONE_SURROGATE.test(value)) throw invalid(`${path} is not valid Unicode`);
+    if (!wellFormed(value)) throw invalid(`${pathOf(trail)} is not valid Unicode`);
     return;
   }
-  if (typeof value !== 'object') throw invalid(`${path} is a ${typeof value}, not JSON`);
-  if (seen.has(value)) throw invalid(`${path} is a cycle`);
+  if (typeof value !== 'object') throw invalid(`${pathOf(trail)} is a ${typeof value}, not JSON`);
+  if (seen.has(value)) throw invalid(`${pathOf(trail)} is a cycle`);
   seen.add(value);
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) throw invalid(`${path}[${i}] is a hole`);
-      assertPlainJson(value[i], `${path}[${i}]`, depth + 1, seen);
+      trail.push(i);
+      if (!(i in value)) throw invalid(`${pathOf(trail)} is a hole`);
+      assertPlainJson(value[i], trail, seen);
+      trail.pop();
     }
   } else {
     const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) throw invalid(`${path} is not a plain object`);
-    if (Object.getOwnPropertySymbols(value).length > 0) throw invalid(`${path} has symbol keys`);
-    if ('toJSON' in value) throw invalid(`${path} has a toJSON method`);
+    if (proto !== Object.prototype && proto !== null) throw invalid(`${pathOf(trail)} is not a plain object`);
+    if (Object.getOwnPropertySymbols(value).length > 0) throw invalid(`${pathOf(trail)} has symbol keys`);
+    if ('toJSON' in value) throw invalid(`${pathOf(trail)} has a toJSON method`);
     for (const key of Object.keys(value)) {
-      if (LONE_SURROGATE.test(key)) throw invalid(`${path} has a key that is not valid Unicode`);
+      trail.push(key);
+      if (!wellFormed(key)) throw invalid(`${pathOf(trail)} is a key that is not valid Unicode`);
+      // A getter could return one value here and another to the serialiser.
       const desc = Object.getOwnPropertyDescriptor(value, key)!;
-      if (!('value' in desc)) throw invalid(`${path} has an accessor property`);
-      assertPlainJson(desc.value, `${path}.${key.length <= 64 ? key : '…'}`, depth + 1, seen);
+      if (!('value' in desc)) throw invalid(`${pathOf(trail)} is an accessor property`);
+      assertPlainJson(desc.value, trail, seen);
+      trail.pop();
     }
   }
   seen.delete(value);
 }
 
+/**
+ * Where the problem is, for the error message. Keys that do not look like
+ * field names are masked: a key can itself be data (an e-mail used as a map
+ * key), and messages must never carry personal data.
+ */
+function pathOf(trail: readonly (string | number)[]): string {
+  return (
+    'event' +
+    trail.map((k) => (typeof k === 'number' ? `[${k}]` : /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(k) ? `.${k}` : '.<key>')).join('')
+  );
+}
+
 /** RFC 8785 canonical JSON of a plain JSON object, or EVENT_INVALID. */
 export function canonicalEvent(event: unknown): string {
   if (typeof event !== 'object' || event === null || Array.isArray(event)) throw invalid('an audit event must be a JSON object');
-  assertPlainJson(event, 'event', 0, new Set());
+  assertPlainJson(event, [], new Set());
   const text = canonicalize(event);
   if (typeof text !== 'string') throw invalid('event cannot be canonicalised');
   if (Buffer.byteLength(text, 'utf8') > MAX_EVENT_BYTES) throw invalid(`canonical event exceeds ${MAX_EVENT_BYTES} bytes`);
