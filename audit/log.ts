@@ -79,6 +79,7 @@ export interface AuditEntry {
 }
 
 export interface StoredCheckpoint {
+  origin: string;
   size: number;
   root: Uint8Array;
   /** The signed note (C2SP signed-note over a C2SP tlog-checkpoint body). */
@@ -131,7 +132,7 @@ export class AuditLog {
   /** This process's view of the right edge after its last commit; null = re-read under the lock. */
   private edge: { size: number; frontier: TreeNode[] } | null = null;
   private lastCheckpointSize = 0;
-  private checkpointing: Promise<StoredCheckpoint | null> | null = null;
+  private checkpointing: Promise<StoredCheckpoint | undefined> | null = null;
   private closed = false;
 
   /** @internal use openAuditLog */
@@ -350,19 +351,21 @@ export class AuditLog {
 
   // ---------------------------------------------------------------- checkpoints
 
-  async latestCheckpoint(): Promise<StoredCheckpoint | null> {
+  /** The newest signed checkpoint, or undefined while none was signed (shape fits anchoring's CheckpointSource). */
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
     const rows = await this.sql`select size::text as size, root, note, created_at from audit_checkpoints order by audit_checkpoints.size desc limit 1`.catch((err) => {
       throw storageError(err, 'audit read');
     });
-    return rows.length === 0 ? null : toStoredCheckpoint(rows[0]!);
+    return rows.length === 0 ? undefined : this.toStoredCheckpoint(rows[0]!);
   }
 
-  async checkpointAt(size: number): Promise<StoredCheckpoint | null> {
+  /** The checkpoint signed at exactly `size`, or undefined. */
+  async checkpointAt(size: number): Promise<StoredCheckpoint | undefined> {
     assertTreeSize(size, 'tree size');
     const rows = await this.sql`select size::text as size, root, note, created_at from audit_checkpoints where size = ${size}::bigint`.catch((err) => {
       throw storageError(err, 'audit read');
     });
-    return rows.length === 0 ? null : toStoredCheckpoint(rows[0]!);
+    return rows.length === 0 ? undefined : this.toStoredCheckpoint(rows[0]!);
   }
 
   /**
@@ -375,7 +378,7 @@ export class AuditLog {
   }
 
   /** Signs the head if it grew by at least `minGrowth` since the last checkpoint. One at a time. */
-  private maybeCheckpoint(minGrowth: number, force = false): Promise<StoredCheckpoint | null> {
+  private maybeCheckpoint(minGrowth: number, force = false): Promise<StoredCheckpoint | undefined> {
     if (this.checkpointing) {
       // A forced caller must see a checkpoint covering the head it asked about.
       return force ? this.checkpointing.then(() => this.maybeCheckpoint(minGrowth, force)) : this.checkpointing;
@@ -386,7 +389,7 @@ export class AuditLog {
     return this.checkpointing;
   }
 
-  private async signHead(minGrowth: number, force: boolean): Promise<StoredCheckpoint | null> {
+  private async signHead(minGrowth: number, force: boolean): Promise<StoredCheckpoint | undefined> {
     try {
       const [head] = await this.sql`select size::text as size, root from audit_head where id`;
       const size = Number(head!.size);
@@ -398,7 +401,7 @@ export class AuditLog {
       const latest = await this.latestCheckpoint();
       const last = latest?.size ?? 0;
       this.lastCheckpointSize = Math.max(this.lastCheckpointSize, last);
-      if (!force && (size - last < Math.max(1, minGrowth) || size <= last)) return null;
+      if (!force && (size - last < Math.max(1, minGrowth) || size <= last)) return undefined;
       if (latest && size < latest.size) return latest; // another process signed a larger head meanwhile
       const root = hashBytes(head!.root);
       const note = signCheckpoint({ origin: this.origin, size, root }, this.signers);
@@ -441,6 +444,10 @@ export class AuditLog {
     return verifyReceipt(text, this.verifierKeys, subject, { origin: this.origin });
   }
 
+  private toStoredCheckpoint(row: postgres.Row): StoredCheckpoint {
+    return { origin: this.origin, size: Number(row.size), root: hashBytes(row.root), note: row.note as string, createdAt: row.created_at as Date };
+  }
+
   /** Stops the checkpoint timer and waits for every pending append to commit. Does not close `sql`. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -452,9 +459,6 @@ export class AuditLog {
   }
 }
 
-function toStoredCheckpoint(row: postgres.Row): StoredCheckpoint {
-  return { size: Number(row.size), root: hashBytes(row.root), note: row.note as string, createdAt: row.created_at as Date };
-}
 
 /**
  * Applies the audit migrations, loads or creates the signer key, and returns

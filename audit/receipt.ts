@@ -64,7 +64,12 @@ function isCount(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 
-export function assertAnchorReference(a: unknown): asserts a is AnchorReference {
+/**
+ * Checks an anchor reference's fields. `exact` (used when parsing a receipt)
+ * also refuses unknown keys; callers handing in a richer object (anchoring's
+ * record with blockHash, logId, …) may, and only the six fields are encoded.
+ */
+export function assertAnchorReference(a: unknown, exact = false): asserts a is AnchorReference {
   const r = a as Partial<AnchorReference> | null;
   const ok =
     typeof r === 'object' &&
@@ -78,7 +83,7 @@ export function assertAnchorReference(a: unknown): asserts a is AnchorReference 
     isCount(r.block) &&
     isCount(r.logIndex) &&
     isCount(r.size) &&
-    Object.keys(r).every((k) => ['chain', 'contract', 'tx', 'block', 'logIndex', 'size'].includes(k));
+    (!exact || Object.keys(r).every((k) => ['chain', 'contract', 'tx', 'block', 'logIndex', 'size'].includes(k)));
   if (!ok) throw new PavilionError('ANCHOR_INVALID', 'anchor reference must be {chain (CAIP-2), contract, tx, block, logIndex, size}');
 }
 
@@ -145,7 +150,7 @@ function tryParseAnchor(extra: Uint8Array): AnchorReference | undefined {
     return undefined; // opaque application data, not ours
   }
   if (typeof value !== 'object' || value === null || !('chain' in value)) return undefined;
-  assertAnchorReference(value);
+  assertAnchorReference(value, true);
   return value;
 }
 

@@ -122,7 +122,10 @@ describe('AuditLog on Postgres', () => {
     expect(full.size).toBe(N);
     expect(hex(openCheckpoint(full.note, [log.verifierKey]).checkpoint.root)).toBe(hex(tree.root(N)));
     expect((await log.checkpointAt(N))!.note).toBe(full.note);
-    expect(await log.checkpointAt(N + 1)).toBeNull();
+    expect(await log.checkpointAt(N + 1)).toBeUndefined();
+    // Structurally an anchoring CheckpointSource: { origin, size, root, note } | undefined.
+    const source: { latestCheckpoint(): Promise<{ origin: string; size: number; root: Uint8Array; note: string } | undefined> } = log;
+    expect((await source.latestCheckpoint())!.origin).toBe('pavilion.test/audit');
   });
 
   it('receipts round trip (with and without anchor) and detect tampering', async () => {
@@ -145,6 +148,9 @@ describe('AuditLog on Postgres', () => {
       `{"block":123,"chain":"eip155:80002","contract":"0x${'ab'.repeat(20)}","logIndex":2,"size":${N},"tx":"0x${'cd'.repeat(32)}"}`,
     );
     expect(parseReceipt(anchored).index).toBe(index);
+    // anchoring/ hands in its richer record (blockHash, logId, final, …): only the six fields are carried.
+    const rich = { ...anchor, blockHash: '0x' + 'ee'.repeat(32), logId: '0x' + '00'.repeat(32), origin: 'pavilion.test/audit', root: '0x', final: true };
+    expect(await log.receipt(index, { anchor: rich })).toBe(anchored);
 
     const other = await log.entry(index + 1);
     expect(await code(() => verifyReceipt(text, [log.verifierKey], { leafHash: other.leafHash }))).toBe('ROOT_MISMATCH');
