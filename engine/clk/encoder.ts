@@ -40,26 +40,32 @@ interface FeatureState {
   /** doubleHash: packed pair; blakeHash: positions (u16 mod L) for 32 * macs bits. */
   readonly cache: Map<string, number | Uint32Array>;
   /**
+   * Positional n-grams: one cache per position keyed by the bare gram, so a
+   * lookup needs no "i gram" string (built only to hash a miss).
+   */
+  readonly positional: Array<Map<string, number | Uint32Array>>;
+  readonly isPositional: boolean;
+  /**
    * Raw value -> the feature's bits for it (what clkhash's lru_cache on the
    * n-gram tuple gives it). Valid because the bits depend only on the value:
    * invalid values throw before being cached.
    */
-  readonly values: Map<string, ValueBits>;
-  valueBytes: number;
+  readonly values: Map<string, number>;
+  /**
+   * Storage for the cached bits, one growing Uint32Array per feature (no
+   * typed array per entry: allocation and GC were a third of a cold pass).
+   * An entry e >= 0 is a whole-filter bitmap at slab[e .. e + words) (ORed
+   * word by word: 32 ORs instead of 200 bit sets for 200 bits in 1024);
+   * e < 0 is a position list at slab[~e] = count, followed by the positions.
+   */
+  slab: Uint32Array;
+  slabUsed: number;
 }
 
-/**
- * A feature's bits for one value: a whole-filter bitmap to OR word by word
- * when that is shorter than the list of positions (e.g. 200 bits in a
- * 1024-bit filter: 32 word ORs instead of 200 bit sets), else the positions.
- */
-interface ValueBits {
-  readonly bitmap?: Uint32Array;
-  readonly positions?: Uint32Array;
-}
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
-/** Rough per-entry cost of a Map entry and its key, for the budget. */
-const VALUE_ENTRY_OVERHEAD = 96;
+/** Rough per-entry cost of a Map entry and its key, in slab words, for the budget. */
+const VALUE_ENTRY_OVERHEAD_WORDS = 24;
 
 const releaseSlots = new FinalizationRegistry<FeatureHasher[]>((hashers) => {
   for (const h of hashers) h.release();
@@ -132,7 +138,8 @@ export class ClkEncoder {
       if (f.kind !== 'hashed') continue;
       const [key0, key1] = keys[f.index]!;
       const hasher = createFeatureHasher(this.hashBackend, { key0, key1, hash: f.hash.type, encoding: f.encoding, modulus: this.hashBits });
-      this.states.push({ feature: f, hasher, cache: new Map(), values: new Map(), valueBytes: 0 });
+      const isPositional = f.comparison.type === 'ngram' && f.comparison.positional;
+      this.states.push({ feature: f, hasher, cache: new Map(), positional: [], isPositional, values: new Map(), slab: new Uint32Array(0), slabUsed: 0 });
     }
     releaseSlots.register(this, this.states.map((s) => s.hasher), this);
   }
@@ -185,59 +192,90 @@ export class ClkEncoder {
       const f = st.feature;
       const raw = row[f.index];
       if (typeof raw !== 'string') throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': value must be a string`);
-      const cached = st.values.get(raw);
-      if (cached !== undefined) {
-        const bitmap = cached.bitmap;
-        if (bitmap !== undefined) {
-          for (let w = 0; w < bitmap.length; w++) words[w]! |= bitmap[w]!;
+      const entry = st.values.get(raw);
+      if (entry !== undefined) {
+        const slab = st.slab;
+        if (entry >= 0) {
+          for (let w = 0; w < words.length; w++) words[w]! |= slab[entry + w]!;
         } else {
-          const positions = cached.positions!;
-          for (let i = 0; i < positions.length; i++) {
-            const pos = positions[i]!;
+          const start = ~entry;
+          const end = start + 1 + slab[start]!;
+          for (let i = start + 1; i < end; i++) {
+            const pos = slab[i]!;
             work[pos >>> 3]! |= 0x80 >>> (pos & 7);
           }
         }
         continue;
       }
       const value = prepareValue(f, raw);
-      const t = tokenize(f, value, this.tokens);
+      // Bare grams: the positional prefix is added only when hashing a miss.
+      const t = tokenize(f, value, this.tokens, false);
       if (t === 0) {
         this.rememberValue(st, raw, 0);
         continue;
       }
       const n = f.hash.type === 'doubleHash' ? this.doubleHashPositions(st, t, f.hash.preventSingularity) : this.blakePositions(st, t);
-      const positions = this.positions;
-      for (let i = 0; i < n; i++) {
-        const pos = positions[i]!;
-        work[pos >>> 3]! |= 0x80 >>> (pos & 7);
+      const stored = this.rememberValue(st, raw, n);
+      if (stored !== undefined && stored >= 0) {
+        const slab = st.slab;
+        for (let w = 0; w < words.length; w++) words[w]! |= slab[stored + w]!;
+      } else {
+        const positions = this.positions;
+        for (let i = 0; i < n; i++) {
+          const pos = positions[i]!;
+          work[pos >>> 3]! |= 0x80 >>> (pos & 7);
+        }
       }
-      this.rememberValue(st, raw, n);
     }
     this.foldInto(out, offset);
   }
 
-  private rememberValue(st: FeatureState, raw: string, n: number): void {
-    const dense = this.workWords.length < n;
-    const cost = (dense ? this.workWords.length : n) * 4 + VALUE_ENTRY_OVERHEAD + raw.length * 2;
-    if (cost > this.valueBudget) return;
-    if (st.valueBytes + cost > this.valueBudget) {
-      // Size cap, cleared per feature: a high-cardinality feature (dates)
-      // only ever evicts its own values.
+  /** Caches the positions in this.positions for `raw`; returns the entry, or undefined if over budget. */
+  private rememberValue(st: FeatureState, raw: string, n: number): number | undefined {
+    const words = this.workWords.length;
+    const dense = words < n;
+    const size = dense ? words : n + 1;
+    const budgetWords = this.valueBudget >>> 2;
+    if (size + VALUE_ENTRY_OVERHEAD_WORDS + raw.length > budgetWords) return undefined;
+    if (st.slabUsed + size + (st.values.size + 1) * VALUE_ENTRY_OVERHEAD_WORDS + raw.length > budgetWords) {
+      // Size cap, per feature: a high-cardinality feature (dates) only ever
+      // evicts its own values.
       st.values.clear();
-      st.valueBytes = 0;
+      st.slabUsed = 0;
     }
+    if (st.slabUsed + size > st.slab.length) {
+      const grown = new Uint32Array(Math.min(budgetWords, Math.max(st.slab.length * 2, st.slabUsed + size, 1024)));
+      grown.set(st.slab.subarray(0, st.slabUsed));
+      st.slab = grown;
+    }
+    const at = st.slabUsed;
+    const slab = st.slab;
+    const positions = this.positions;
     if (dense) {
-      const bitmap = new Uint32Array(this.workWords.length);
-      const bytes = new Uint8Array(bitmap.buffer);
-      for (let i = 0; i < n; i++) {
-        const pos = this.positions[i]!;
-        bytes[pos >>> 3]! |= 0x80 >>> (pos & 7);
+      slab.fill(0, at, at + words);
+      if (LITTLE_ENDIAN) {
+        // Bit pos lives in byte pos >> 3 under mask 0x80 >> (pos & 7); on a
+        // little-endian host that byte is bits 8 * ((pos >> 3) & 3) .. of word pos >> 5.
+        for (let i = 0; i < n; i++) {
+          const pos = positions[i]!;
+          slab[at + (pos >>> 5)]! |= 1 << ((((pos >>> 3) & 3) << 3) | (7 - (pos & 7)));
+        }
+      } else {
+        const bytes = new Uint8Array(slab.buffer, at * 4, words * 4);
+        for (let i = 0; i < n; i++) {
+          const pos = positions[i]!;
+          bytes[pos >>> 3]! |= 0x80 >>> (pos & 7);
+        }
       }
-      st.values.set(raw, { bitmap });
-    } else {
-      st.values.set(raw, { positions: this.positions.slice(0, n) });
+      st.values.set(raw, at);
+      st.slabUsed = at + size;
+      return at;
     }
-    st.valueBytes += cost;
+    slab[at] = n;
+    slab.set(positions.subarray(0, n), at + 1);
+    st.values.set(raw, ~at);
+    st.slabUsed = at + size;
+    return ~at;
   }
 
   /** Room for `n` more positions after `used` in the scratch array. */
@@ -265,15 +303,30 @@ export class ClkEncoder {
     }
   }
 
-  private remember(st: FeatureState, token: string, value: number | Uint32Array): void {
+  /** The token cache for token i of the current value. */
+  private cacheFor(st: FeatureState, i: number): Map<string, number | Uint32Array> {
+    if (!st.isPositional) return st.cache;
+    let m = st.positional[i];
+    if (m === undefined) {
+      m = new Map();
+      st.positional[i] = m;
+    }
+    return m;
+  }
+
+  /** Caches the hash result of token i (by its bare gram) of the current value. */
+  private remember(st: FeatureState, i: number, value: number | Uint32Array): void {
     if (this.cacheLimit <= 0) return;
     if (this.cached >= this.cacheLimit) {
       // A size cap rather than an LRU: bigram vocabularies fit easily, and a
       // reset is cheaper than recency bookkeeping on every hit.
-      for (const s of this.states) s.cache.clear();
+      for (const s of this.states) {
+        s.cache.clear();
+        s.positional.length = 0;
+      }
       this.cached = 0;
     }
-    st.cache.set(token, value);
+    this.cacheFor(st, i).set(this.tokens[i]!, value);
     this.cached++;
   }
 
@@ -283,10 +336,10 @@ export class ClkEncoder {
     const tokens = this.tokens;
     let misses = 0;
     for (let i = 0; i < t; i++) {
-      const hit = st.cache.get(tokens[i]!);
+      const hit = this.cacheFor(st, i).get(tokens[i]!);
       if (hit === undefined) {
         this.missIndex[misses] = i;
-        this.missTokens[misses++] = tokens[i]!;
+        this.missTokens[misses++] = st.isPositional ? `${i + 1} ${tokens[i]!}` : tokens[i]!;
       } else {
         this.resolved[i] = hit;
       }
@@ -306,7 +359,7 @@ export class ClkEncoder {
         if (b === 0 && preventSingularity) b = this.nonSingular(st, this.missTokens[m]!);
         const packed = a * PAIR_SHIFT + b;
         this.resolved[this.missIndex[m]!] = packed;
-        this.remember(st, this.missTokens[m]!, packed);
+        this.remember(st, this.missIndex[m]!, packed);
       }
     }
     const strategy = st.feature.strategy;
@@ -356,9 +409,9 @@ export class ClkEncoder {
     let count = misses;
     for (let i = 0; i < t; i++) {
       const hit = this.resolved[i];
-      if (hit instanceof Uint32Array && hit.length < macs * 32 && st.cache.get(this.tokens[i]!) === hit) {
+      if (hit instanceof Uint32Array && hit.length < macs * 32 && this.cacheFor(st, i).get(this.tokens[i]!) === hit) {
         this.missIndex[count] = i;
-        this.missTokens[count++] = this.tokens[i]!;
+        this.missTokens[count++] = st.isPositional ? `${i + 1} ${this.tokens[i]!}` : this.tokens[i]!;
       }
     }
     if (count > 0) {
@@ -372,7 +425,7 @@ export class ClkEncoder {
         // struct.unpack('32H') on x86: little-endian unsigned shorts.
         for (let q = 0; q < macs * 32; q++) positions[q] = (d[base + 2 * q]! | (d[base + 2 * q + 1]! << 8)) & mask;
         this.resolved[this.missIndex[m]!] = positions;
-        this.remember(st, this.missTokens[m]!, positions);
+        this.remember(st, this.missIndex[m]!, positions);
       }
     }
     let n = 0;

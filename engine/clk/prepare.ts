@@ -22,6 +22,7 @@ function recordInvalid(feature: HashedFeature, rule: string): PavilionError {
 }
 
 const LONE_SURROGATE = /\p{Cs}/u;
+const PLAIN_INT = /^-?[0-9]{1,15}$/;
 const NON_ASCII = /[^\x00-\x7f]/;
 
 export function encodable(value: string, encoding: TokenEncoding): boolean {
@@ -52,6 +53,13 @@ export function prepareValue(feature: HashedFeature, value: string): string {
       return value;
     }
     case 'integer': {
+      if (PLAIN_INT.test(value)) {
+        // Fast path for plain ASCII integers (exact below 2^53); Number('-0') renders "0" like Python.
+        const v = Number(value);
+        if (format.minimum !== undefined && v < Number(format.minimum)) throw recordInvalid(feature, `is below minimum ${format.minimum}`);
+        if (format.maximum !== undefined && v > Number(format.maximum)) throw recordInvalid(feature, `is above maximum ${format.maximum}`);
+        return String(v);
+      }
       const n = parsePyInt(value);
       if (n === null) throw recordInvalid(feature, 'is not an integer');
       if (format.minimum !== undefined && n < format.minimum) throw recordInvalid(feature, `is below minimum ${format.minimum}`);

@@ -111,8 +111,11 @@ function escapeLiteral(ch: string): string {
   return `\\u{${cp.toString(16)}}`;
 }
 
+const ASCII_DIGITS = /^[0-9]+$/;
+
 function num(s: string): number {
-  return Number(parsePyInt(s));
+  // Directive groups are digits of any script (\d); ASCII is the common case.
+  return ASCII_DIGITS.test(s) ? Number(s) : Number(parsePyInt(s));
 }
 
 function isLeap(y: number): boolean {

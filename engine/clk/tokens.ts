@@ -16,14 +16,18 @@ import { PavilionError } from '../../common/errors.js';
 import type { Comparison, HashedFeature, Strategy, TokenEncoding } from './schema.js';
 import { floorMod, parsePyFloat, parsePyInt, roundHalfEven } from './python.js';
 
-/** Appends the tokens of `value` to `out` (cleared first); returns the count. */
-export function tokenize(feature: HashedFeature, value: string, out: string[]): number {
+/**
+ * Puts the tokens of `value` in `out` (cleared first); returns the count.
+ * With `positionalPrefix` false, positional n-grams come without their
+ * "i " prefix (the encoder caches them per position).
+ */
+export function tokenize(feature: HashedFeature, value: string, out: string[], positionalPrefix = true): number {
   out.length = 0;
   if (value.length === 0) return 0;
   const c = feature.comparison;
   switch (c.type) {
     case 'ngram':
-      ngrams(value, c.n, c.positional, out);
+      ngrams(value, c.n, c.positional && positionalPrefix, out);
       break;
     case 'exact':
       out.push(value);
@@ -35,7 +39,19 @@ export function tokenize(feature: HashedFeature, value: string, out: string[]): 
   return out.length;
 }
 
+const SURROGATE = /[\ud800-\udfff]/;
+
 function ngrams(value: string, n: number, positional: boolean, out: string[]): void {
+  if (!SURROGATE.test(value)) {
+    // BMP only: UTF-16 units are code points, so plain slices match Python's.
+    const padded = n > 1 ? ' '.repeat(n - 1) + value + ' '.repeat(n - 1) : value;
+    const count = padded.length - n + 1;
+    for (let i = 0; i < count; i++) {
+      const gram = padded.slice(i, i + n);
+      out.push(positional ? `${i + 1} ${gram}` : gram);
+    }
+    return;
+  }
   // Code points, not UTF-16 units: Python slices str by code point.
   let cps: string[] = Array.from(value);
   if (n > 1) {
@@ -92,16 +108,39 @@ export function maxEncodedBytes(length: number, encoding: TokenEncoding): number
   }
 }
 
-const utf8 = new TextEncoder();
-
 /**
  * Writes token bytes into `dest` at `offset`; returns the number written.
  * The caller guarantees room for maxEncodedBytes(token.length).
  */
 export function encodeTokenInto(token: string, encoding: TokenEncoding, dest: Uint8Array, offset: number): number {
   switch (encoding) {
-    case 'utf-8':
-      return utf8.encodeInto(token, dest.subarray(offset)).written;
+    case 'utf-8': {
+      // Hand-rolled: TextEncoder.encodeInto needs a subarray per token, which
+      // cost more than encoding these few characters.
+      let p = offset;
+      for (let i = 0; i < token.length; i++) {
+        let c = token.charCodeAt(i);
+        if (c < 0x80) { dest[p++] = c; continue; }
+        if (c < 0x800) { dest[p++] = 0xc0 | (c >>> 6); dest[p++] = 0x80 | (c & 0x3f); continue; }
+        if (c >= 0xd800 && c <= 0xdbff && i + 1 < token.length) {
+          const d = token.charCodeAt(i + 1);
+          if (d >= 0xdc00 && d <= 0xdfff) {
+            c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+            i++;
+            dest[p++] = 0xf0 | (c >>> 18);
+            dest[p++] = 0x80 | ((c >>> 12) & 0x3f);
+            dest[p++] = 0x80 | ((c >>> 6) & 0x3f);
+            dest[p++] = 0x80 | (c & 0x3f);
+            continue;
+          }
+        }
+        // Lone surrogates never get here: prepareValue rejects them.
+        dest[p++] = 0xe0 | (c >>> 12);
+        dest[p++] = 0x80 | ((c >>> 6) & 0x3f);
+        dest[p++] = 0x80 | (c & 0x3f);
+      }
+      return p - offset;
+    }
     case 'ascii':
       for (let i = 0; i < token.length; i++) dest[offset + i] = token.charCodeAt(i);
       return token.length;
