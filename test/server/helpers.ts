@@ -7,8 +7,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { pino } from 'pino';
+import postgres from 'postgres';
 import { loadConfig } from '../../server/config.js';
 import { startBroker, type Broker } from '../../server/app.js';
 
@@ -18,10 +20,36 @@ export interface TestBroker {
   tokens: Record<'rp' | 'rp2' | 'dp' | 'dp2' | 'auditor' | 'admin', string>;
   logs: string[];
   stateDir: string;
+  /** The database this broker uses (a private one on a real server). */
+  databaseUrl?: string;
 }
 
-export async function startTestBroker(overrides: Record<string, string> = {}): Promise<TestBroker> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'pavilion-server-test-'));
+/**
+ * With a real Postgres (CI's DATABASE_URL), each test broker gets a database
+ * of its own, dropped when the broker closes: tests must not see each
+ * other's datasets or audit entries, nor those of other runs.
+ */
+async function privateDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `pv_server_test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const a = postgres(serverUrl, { max: 1, onnotice: () => {} });
+      await a.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+      await a.end();
+    },
+  };
+}
+
+export async function startTestBroker(overrides: Record<string, string> = {}, keepDatabase = false): Promise<TestBroker> {
+  const stateDir = overrides.STATE_DIR ?? mkdtempSync(join(tmpdir(), 'pavilion-server-test-'));
+  let db: { url: string; drop(): Promise<void> } | undefined;
+  if (!overrides.DATABASE_URL && process.env.DATABASE_URL) db = await privateDatabase(process.env.DATABASE_URL);
   const logs: string[] = [];
   // Every log line is kept so tests can scan them for sentinel values.
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
@@ -34,12 +62,19 @@ export async function startTestBroker(overrides: Record<string, string> = {}): P
       ENGINE_THREADS: '2',
       AUDIT_CHECKPOINT_MS: '200',
       AUDIT_CHECKPOINT_LEAVES: '10',
-      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
+      ...(db ? { DATABASE_URL: db.url } : {}),
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
       ...overrides,
     },
   );
   const broker = await startBroker(config, { logger });
+  if (db) {
+    const close = broker.close.bind(broker);
+    broker.close = async () => {
+      await close();
+      if (!keepDatabase) await db.drop();
+    };
+  }
   const id = broker.localIdentity!;
   const tokens = {
     rp: await id.mint({ sub: 'acme-bank', roles: ['rp'] }),
@@ -49,7 +84,7 @@ export async function startTestBroker(overrides: Record<string, string> = {}): P
     auditor: await id.mint({ sub: 'the-auditor', roles: ['auditor'] }),
     admin: await id.mint({ sub: 'operator', roles: ['admin'] }),
   };
-  return { broker, url: broker.url, tokens, logs, stateDir };
+  return { broker, url: broker.url, tokens, logs, stateDir, ...(db ? { databaseUrl: db.url } : overrides.DATABASE_URL ? { databaseUrl: overrides.DATABASE_URL } : {}) };
 }
 
 export interface ApiResponse {

@@ -71,8 +71,8 @@ describe('restart', () => {
   it('reloads the active version and the linkage secret from the database', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'pavilion-pglite-'));
     // Real Postgres in CI persists on its own; the embedded case needs a data folder.
-    const overrides = process.env.DATABASE_URL ? {} : { PGLITE_DATA_DIR: dataDir };
-    const a = await startTestBroker(overrides);
+    const a = await startTestBroker(process.env.DATABASE_URL ? {} : { PGLITE_DATA_DIR: dataDir }, true);
+    const overrides: Record<string, string> = a.databaseUrl ? { DATABASE_URL: a.databaseUrl } : { PGLITE_DATA_DIR: dataDir };
     const small = v1.slice(0, 500);
     try {
       await api(a.url, 'PUT', '/v1/datasets/r', { token: a.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'], allow_broker_encoding: true } });
@@ -100,6 +100,12 @@ describe('restart', () => {
       expect(enc.json.decision).toBe('no_match');
     } finally {
       await b.broker.close();
+      if (a.databaseUrl) {
+        const { default: postgres } = await import('postgres');
+        const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+        await admin.unsafe(`drop database if exists ${new URL(a.databaseUrl).pathname.slice(1)} with (force)`).catch(() => {});
+        await admin.end();
+      }
     }
   });
 });
