@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DEFAULT_MAX_BATCH,
   MemoryMerkleTree,
   canonicalEvent,
   eventLeafHash,
@@ -72,7 +73,7 @@ describe('AuditLog on Postgres', () => {
     const batches = log.recentBatchSizes;
     expect(batches.reduce((a, b) => a + b, 0)).toBe(N);
     expect(batches.length).toBeLessThan(N / 20);
-    expect(Math.max(...batches)).toBeLessThanOrEqual(512);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(DEFAULT_MAX_BATCH);
     tree = await expectConsistentTree(db.sql, log);
   });
 
