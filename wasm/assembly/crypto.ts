@@ -51,7 +51,6 @@ const BLAKE_SLOT_SIZE: i32 = 72;
 const BLAKE_SLOTS = memory.data(MAX_SLOTS * BLAKE_SLOT_SIZE, 16);
 
 const W = memory.data(80 * 4, 16);
-const V = memory.data(16 * 8, 16);
 
 export const ALG_SHA1: i32 = 1;
 export const ALG_MD5: i32 = 2;
@@ -259,37 +258,42 @@ function md5Compress(st: usize, blk: usize): void {
   store<u32>(st, load<u32>(st, 12) + d, 12);
 }
 
-@inline function G(a: usize, b: usize, c: usize, d: usize, x: u64, y: u64): void {
-  let va = load<u64>(V + (a << 3)), vb = load<u64>(V + (b << 3)), vc = load<u64>(V + (c << 3)), vd = load<u64>(V + (d << 3));
-  va = va + vb + x; vd = rotr<u64>(vd ^ va, 32);
-  vc = vc + vd; vb = rotr<u64>(vb ^ vc, 24);
-  va = va + vb + y; vd = rotr<u64>(vd ^ va, 16);
-  vc = vc + vd; vb = rotr<u64>(vb ^ vc, 63);
-  store<u64>(V + (a << 3), va); store<u64>(V + (b << 3), vb); store<u64>(V + (c << 3), vc); store<u64>(V + (d << 3), vd);
-}
-
 function blake2bCompress(st: usize, blk: usize, t: u64, last: bool): void {
-  for (let i: usize = 0; i < 8; i++) {
-    store<u64>(V + (i << 3), load<u64>(st + (i << 3)));
-    store<u64>(V + ((i + 8) << 3), load<u64>(BLAKE2B_IV + (i << 3)));
-  }
+  // The working vector lives in locals (RFC 7693 3.2 with G written out per
+  // column/diagonal); keeping it in memory cost about twice as much per block.
+  let v0 = load<u64>(st), v1 = load<u64>(st, 8), v2 = load<u64>(st, 16), v3 = load<u64>(st, 24);
+  let v4 = load<u64>(st, 32), v5 = load<u64>(st, 40), v6 = load<u64>(st, 48), v7 = load<u64>(st, 56);
+  let v8 = load<u64>(BLAKE2B_IV), v9 = load<u64>(BLAKE2B_IV, 8), v10 = load<u64>(BLAKE2B_IV, 16), v11 = load<u64>(BLAKE2B_IV, 24);
   // 128-bit counter: inputs here never exceed 2^64 bytes, so the high word stays 0.
-  store<u64>(V + (12 << 3), load<u64>(V + (12 << 3)) ^ t);
-  if (last) store<u64>(V + (14 << 3), ~load<u64>(V + (14 << 3)));
+  let v12 = load<u64>(BLAKE2B_IV, 32) ^ t, v13 = load<u64>(BLAKE2B_IV, 40);
+  let v14 = last ? ~load<u64>(BLAKE2B_IV, 48) : load<u64>(BLAKE2B_IV, 48), v15 = load<u64>(BLAKE2B_IV, 56);
   for (let r: usize = 0; r < 12; r++) {
     const s = BLAKE2B_SIGMA + (r << 4);
-    G(0, 4, 8, 12, load<u64>(blk + (<usize>load<u8>(s, 0) << 3)), load<u64>(blk + (<usize>load<u8>(s, 1) << 3)));
-    G(1, 5, 9, 13, load<u64>(blk + (<usize>load<u8>(s, 2) << 3)), load<u64>(blk + (<usize>load<u8>(s, 3) << 3)));
-    G(2, 6, 10, 14, load<u64>(blk + (<usize>load<u8>(s, 4) << 3)), load<u64>(blk + (<usize>load<u8>(s, 5) << 3)));
-    G(3, 7, 11, 15, load<u64>(blk + (<usize>load<u8>(s, 6) << 3)), load<u64>(blk + (<usize>load<u8>(s, 7) << 3)));
-    G(0, 5, 10, 15, load<u64>(blk + (<usize>load<u8>(s, 8) << 3)), load<u64>(blk + (<usize>load<u8>(s, 9) << 3)));
-    G(1, 6, 11, 12, load<u64>(blk + (<usize>load<u8>(s, 10) << 3)), load<u64>(blk + (<usize>load<u8>(s, 11) << 3)));
-    G(2, 7, 8, 13, load<u64>(blk + (<usize>load<u8>(s, 12) << 3)), load<u64>(blk + (<usize>load<u8>(s, 13) << 3)));
-    G(3, 4, 9, 14, load<u64>(blk + (<usize>load<u8>(s, 14) << 3)), load<u64>(blk + (<usize>load<u8>(s, 15) << 3)));
+    v0 += v4 + load<u64>(blk + (<usize>load<u8>(s, 0) << 3)); v12 = rotr<u64>(v12 ^ v0, 32); v8 += v12; v4 = rotr<u64>(v4 ^ v8, 24);
+    v0 += v4 + load<u64>(blk + (<usize>load<u8>(s, 1) << 3)); v12 = rotr<u64>(v12 ^ v0, 16); v8 += v12; v4 = rotr<u64>(v4 ^ v8, 63);
+    v1 += v5 + load<u64>(blk + (<usize>load<u8>(s, 2) << 3)); v13 = rotr<u64>(v13 ^ v1, 32); v9 += v13; v5 = rotr<u64>(v5 ^ v9, 24);
+    v1 += v5 + load<u64>(blk + (<usize>load<u8>(s, 3) << 3)); v13 = rotr<u64>(v13 ^ v1, 16); v9 += v13; v5 = rotr<u64>(v5 ^ v9, 63);
+    v2 += v6 + load<u64>(blk + (<usize>load<u8>(s, 4) << 3)); v14 = rotr<u64>(v14 ^ v2, 32); v10 += v14; v6 = rotr<u64>(v6 ^ v10, 24);
+    v2 += v6 + load<u64>(blk + (<usize>load<u8>(s, 5) << 3)); v14 = rotr<u64>(v14 ^ v2, 16); v10 += v14; v6 = rotr<u64>(v6 ^ v10, 63);
+    v3 += v7 + load<u64>(blk + (<usize>load<u8>(s, 6) << 3)); v15 = rotr<u64>(v15 ^ v3, 32); v11 += v15; v7 = rotr<u64>(v7 ^ v11, 24);
+    v3 += v7 + load<u64>(blk + (<usize>load<u8>(s, 7) << 3)); v15 = rotr<u64>(v15 ^ v3, 16); v11 += v15; v7 = rotr<u64>(v7 ^ v11, 63);
+    v0 += v5 + load<u64>(blk + (<usize>load<u8>(s, 8) << 3)); v15 = rotr<u64>(v15 ^ v0, 32); v10 += v15; v5 = rotr<u64>(v5 ^ v10, 24);
+    v0 += v5 + load<u64>(blk + (<usize>load<u8>(s, 9) << 3)); v15 = rotr<u64>(v15 ^ v0, 16); v10 += v15; v5 = rotr<u64>(v5 ^ v10, 63);
+    v1 += v6 + load<u64>(blk + (<usize>load<u8>(s, 10) << 3)); v12 = rotr<u64>(v12 ^ v1, 32); v11 += v12; v6 = rotr<u64>(v6 ^ v11, 24);
+    v1 += v6 + load<u64>(blk + (<usize>load<u8>(s, 11) << 3)); v12 = rotr<u64>(v12 ^ v1, 16); v11 += v12; v6 = rotr<u64>(v6 ^ v11, 63);
+    v2 += v7 + load<u64>(blk + (<usize>load<u8>(s, 12) << 3)); v13 = rotr<u64>(v13 ^ v2, 32); v8 += v13; v7 = rotr<u64>(v7 ^ v8, 24);
+    v2 += v7 + load<u64>(blk + (<usize>load<u8>(s, 13) << 3)); v13 = rotr<u64>(v13 ^ v2, 16); v8 += v13; v7 = rotr<u64>(v7 ^ v8, 63);
+    v3 += v4 + load<u64>(blk + (<usize>load<u8>(s, 14) << 3)); v14 = rotr<u64>(v14 ^ v3, 32); v9 += v14; v4 = rotr<u64>(v4 ^ v9, 24);
+    v3 += v4 + load<u64>(blk + (<usize>load<u8>(s, 15) << 3)); v14 = rotr<u64>(v14 ^ v3, 16); v9 += v14; v4 = rotr<u64>(v4 ^ v9, 63);
   }
-  for (let i: usize = 0; i < 8; i++) {
-    store<u64>(st + (i << 3), load<u64>(st + (i << 3)) ^ load<u64>(V + (i << 3)) ^ load<u64>(V + ((i + 8) << 3)));
-  }
+  store<u64>(st, load<u64>(st) ^ v0 ^ v8);
+  store<u64>(st, load<u64>(st, 8) ^ v1 ^ v9, 8);
+  store<u64>(st, load<u64>(st, 16) ^ v2 ^ v10, 16);
+  store<u64>(st, load<u64>(st, 24) ^ v3 ^ v11, 24);
+  store<u64>(st, load<u64>(st, 32) ^ v4 ^ v12, 32);
+  store<u64>(st, load<u64>(st, 40) ^ v5 ^ v13, 40);
+  store<u64>(st, load<u64>(st, 48) ^ v6 ^ v14, 48);
+  store<u64>(st, load<u64>(st, 56) ^ v7 ^ v15, 56);
 }
 
 // ---------------------------------------------------------------- Merkle-Damgard streaming (SHA-1, MD5, SHA-256)
