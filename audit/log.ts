@@ -36,7 +36,7 @@ import { appendToFrontier, type FrontierAppend, type TreeNode } from './merkle/f
 import { HASH_SIZE } from './merkle/hash.js';
 import { assertTreeSize, perfectSubtrees, type NodeId } from './merkle/ranges.js';
 import { generateSignerKey, parseSignerKey, type NoteSigner } from './note.js';
-import { encodeAnchorExtra, formatReceipt, verifyReceipt, type AnchorReference, type ReceiptSubject, type VerifiedReceipt } from './receipt.js';
+import { encodeAnchorExtra, formatReceipt, parseReceipt, verifyReceipt, type AnchorReference, type ReceiptSubject, type VerifiedReceipt } from './receipt.js';
 import { AUDIT_MIGRATIONS } from './schema.js';
 
 export const DEFAULT_ORIGIN = 'pavilion.local/audit';
@@ -444,9 +444,16 @@ export class AuditLog {
     return formatReceipt({ index, proof, checkpointNote: cp.note, ...(extra ? { extra } : {}) });
   }
 
-  /** verifyReceipt with this log's own verifier keys and origin. */
-  verifyReceipt(text: string, subject: ReceiptSubject): VerifiedReceipt {
-    return verifyReceipt(text, this.verifierKeys, subject, { origin: this.origin });
+  /**
+   * verifyReceipt with this log's own verifier keys and origin. Without a
+   * subject, the leaf is taken from the stored entry at the receipt's index,
+   * re-hashed from its canonical event text (so a rewritten event row fails).
+   */
+  async verifyReceipt(text: string, subject?: ReceiptSubject): Promise<VerifiedReceipt> {
+    if (subject) return verifyReceipt(text, this.verifierKeys, subject, { origin: this.origin });
+    const { index } = parseReceipt(text);
+    const entry = await this.entry(index);
+    return verifyReceipt(text, this.verifierKeys, { event: entry.event }, { origin: this.origin });
   }
 
   private toStoredCheckpoint(row: postgres.Row): StoredCheckpoint {

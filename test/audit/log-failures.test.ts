@@ -104,6 +104,7 @@ describe('audit log under failure, tampering and several writers', () => {
     await db.sql`update audit_leaves set event = ${rewritten} where idx = ${index}::bigint`;
     const stored = await log.entry(index);
     expect(await code(() => verifyReceipt(receipt, [log.verifierKey], { event: stored.event }))).toBe('ROOT_MISMATCH');
+    expect(await code(log.verifyReceipt(receipt))).toBe('ROOT_MISMATCH');
     expect(await code(() => verifyInclusion(index, checkpoint.size, eventLeafHash(stored.event), forged, checkpoint.root))).toBe('ROOT_MISMATCH');
 
     // 3. A leaf hash is rewritten to match the tampered text: the neighbour's proof breaks.

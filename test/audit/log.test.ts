@@ -138,7 +138,8 @@ describe('AuditLog on Postgres', () => {
     expect(ok.checkpoint.size).toBe(N);
     verifyReceipt(text, [log.verifierKey], { event: JSON.parse(entry.event) as object });
     verifyReceipt(text, [log.verifierKey], { leafHash: entry.leafHash });
-    log.verifyReceipt(text, { leafHash: entry.leafHash });
+    expect((await log.verifyReceipt(text, { leafHash: entry.leafHash })).index).toBe(index);
+    expect((await log.verifyReceipt(text)).index).toBe(index); // leaf taken from the stored entry
 
     const anchor = { chain: 'eip155:80002', contract: '0x' + 'ab'.repeat(20), tx: '0x' + 'cd'.repeat(32), block: 123, logIndex: 2, size: N };
     const anchored = await log.receipt(index, { anchor });
