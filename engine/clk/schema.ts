@@ -236,7 +236,7 @@ function parseFormat(v: Json, path: string): { format: FeatureFormat; encoding: 
     case 'enum': {
       onlyKeys(o, ['type', 'values', 'description'], path);
       if (!Array.isArray(o.values)) throw invalid(`${path}.values`, 'must be an array of strings');
-      const values = new Set<string>(o.values.map((x, i) => str(x, `${path}.values[${i}]`)));
+      const values = new Set<string>(Array.from(o.values as unknown[], (x, i) => str(x, `${path}.values[${i}]`)));
       return { format: { type: 'enum', values }, encoding: 'utf-8' };
     }
     default:
@@ -357,7 +357,8 @@ export function parseSchema(json: unknown): LinkageSchema {
   const hashBits = l * 2 ** xorFolds;
 
   if (!Array.isArray(root.features)) throw invalid('$.features', 'must be an array');
-  const features = root.features.map((f, i) => parseFeature(f, i, `$.features[${i}]`));
+  // Array.from visits holes of a sparse array too (map would skip them).
+  const features = Array.from(root.features as unknown[], (f, i) => parseFeature(f, i, `$.features[${i}]`));
 
   const keyBytes = features.length * 2 * kdf.keySize;
   const hashLen = kdf.hash === 'SHA256' ? 32 : 64;

@@ -149,3 +149,59 @@ describe('record errors', () => {
     expect(() => encoder.encodeRecord(rec)).toThrow(expect.objectContaining({ code: 'RECORD_INVALID', message: "feature 'dob': missing from record" }));
   });
 });
+
+describe('fuzz: bad input never escapes as anything but a PavilionError', () => {
+  function rng(seed: number): () => number {
+    let s = seed >>> 0;
+    return () => {
+      s = (s * 1664525 + 1013904223) >>> 0;
+      return s / 4294967296;
+    };
+  }
+  const POOL = ['', ' ', '0', '-1', '+7', '1_0', '١', '2001/02/29', '2000/02/29', '9999/12/31', '0000/01/01', 'ABC', 'abc', 'M', 'F', '\ud800', '😀', 'é', '\u0000', '1e400', 'nan', '%', '\\', 'x'.repeat(300)];
+
+  it('random record values', () => {
+    const r = rng(1);
+    const encoder = ClkEncoder.create(base(), 'secret');
+    let ok = 0;
+    for (let i = 0; i < 3000; i++) {
+      const good = ['r', 'alice', '2001/02/03', '42', 'F', 'ABC', 'UP'];
+      const row = encoder.featureNames.map((_, col) => {
+        if (r() < 0.7) return good[col]!;
+        const a = POOL[Math.floor(r() * POOL.length)]!;
+        return r() < 0.3 ? a + POOL[Math.floor(r() * POOL.length)]! : a;
+      });
+      try {
+        encoder.encode(row);
+        ok++;
+      } catch (e) {
+        expect((e as { name?: string }).name).toBe('PavilionError');
+        expect(['RECORD_INVALID']).toContain((e as { code: string }).code);
+      }
+    }
+    expect(ok).toBeGreaterThan(0);
+  });
+
+  it('random schema mutations', () => {
+    const r = rng(2);
+    const values: unknown[] = [null, 0, -1, 1.5, 2 ** 60, '', 'x', [], {}, true, '%Y', '[', 'SHA512', 'ngram', 'exact', 'numeric', 'doubleHash', 'blakeHash', { type: 'ngram', n: 2 }];
+    const paths = (o: unknown, prefix: string[] = []): string[][] => {
+      if (typeof o !== 'object' || o === null) return [prefix];
+      return [prefix, ...Object.keys(o).flatMap((k) => paths((o as Record<string, unknown>)[k], [...prefix, k]))];
+    };
+    for (let i = 0; i < 2000; i++) {
+      const s = base();
+      const all = paths(s).filter((p) => p.length > 0);
+      const p = all[Math.floor(r() * all.length)]!;
+      let target = s;
+      for (const k of p.slice(0, -1)) target = target[k];
+      if (r() < 0.2) delete target[p[p.length - 1]!];
+      else target[p[p.length - 1]!] = values[Math.floor(r() * values.length)];
+      try {
+        ClkEncoder.create(s, 'secret').encode(['r', 'alice', '2001/02/03', '42', 'F', 'ABC', 'UP']);
+      } catch (e) {
+        expect((e as { name?: string }).name, `${String(e)} after setting ${p.join('.')}`).toBe('PavilionError');
+      }
+    }
+  });
+});
