@@ -33,6 +33,7 @@ import { registerLinkageJobRoutes } from './routes/linkage-jobs.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerWebSocket } from './ws.js';
 import { tls13OnlyOptions } from './tls.js';
+import { startAnchoring } from './anchoring-wiring.js';
 
 export interface Broker {
   port: number;
@@ -119,6 +120,13 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       enginePending: () => counters.enginePending,
     });
 
+    const anchoring = await startAnchoring(config, db.sql, audit, metrics);
+    if (anchoring) {
+      // Closed before the audit log and the database it reads (cleanup runs in reverse).
+      cleanup.push(() => anchoring.close());
+      log.info({ chain: anchoring.anchorer.chain, contract: anchoring.anchorer.contract, mode: config.anchoring.mode }, 'anchoring audit checkpoints');
+    }
+
     const ctx: BrokerContext = {
       config,
       log,
@@ -134,6 +142,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       keys,
       metrics,
       ...(localIdentity ? { localJwks: localIdentity.jwks } : {}),
+      ...(anchoring ? { anchoring } : {}),
       counters,
       async engineCall(task, fn) {
         counters.enginePending++;

@@ -49,6 +49,14 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'WS_MAX_BACKPRESSURE', default: '1048576', description: 'bytes buffered for a slow WebSocket reader before it is closed' },
   { env: 'WS_MAX_IN_FLIGHT', default: '256', description: 'verifications in flight per WebSocket; more are refused with TOO_MANY_IN_FLIGHT' },
   { env: 'LOG_LEVEL', default: 'info', description: 'pino log level' },
+  { env: 'ANCHORING', default: 'anvil', description: '`anvil` (local chain started on loopback), `rpc` (ETH_RPC_URL…) or `off`' },
+  { env: 'ETH_RPC_URL', default: '', description: 'ANCHORING=rpc: JSON-RPC URL of the chain (Polygon, Amoy)' },
+  { env: 'ANCHOR_CHAIN_ID', default: '80002', description: 'EIP-155 chain id (137 Polygon PoS, 80002 Amoy; anvil uses it too)' },
+  { env: 'ANCHOR_CONTRACT', default: '', description: 'ANCHORING=rpc: MerkleAnchor contract address' },
+  { env: 'ANCHOR_PRIVATE_KEY', default: '', description: 'ANCHORING=rpc: hex key of the contract owner (never logged)' },
+  { env: 'ANCHOR_MIN_SIZE_DELTA', default: '1000', description: 'anchor once the log grew by this many entries' },
+  { env: 'ANCHOR_MAX_INTERVAL_MS', default: '60000', description: 'or once this long passed with any growth' },
+  { env: 'ANCHOR_POLL_MS', default: '5000', description: 'pause between anchoring passes' },
   { env: 'DEMO_RECORDS', default: '100000', description: '`npm start`: synthetic people in the demo dataset (0: none)' },
   { env: 'CONFIG_FILE', default: '', description: 'optional JSON file of these keys (environment wins)' },
 ];
@@ -86,6 +94,14 @@ const ConfigSchema = z.object({
   WS_MAX_BACKPRESSURE: intIn(1024, 1 << 30),
   WS_MAX_IN_FLIGHT: intIn(1, 100_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  ANCHORING: z.enum(['anvil', 'rpc', 'off']),
+  ETH_RPC_URL: optionalText,
+  ANCHOR_CHAIN_ID: intIn(1, 2 ** 31),
+  ANCHOR_CONTRACT: optionalText.pipe(z.string().regex(/^0x[0-9a-fA-F]{40}$/).optional()),
+  ANCHOR_PRIVATE_KEY: optionalText,
+  ANCHOR_MIN_SIZE_DELTA: intIn(1, 1e9),
+  ANCHOR_MAX_INTERVAL_MS: intIn(1000, 7 * 86_400_000),
+  ANCHOR_POLL_MS: intIn(100, 3_600_000),
   DEMO_RECORDS: intIn(0, 50_000_000),
   CONFIG_FILE: optionalText,
 });
@@ -108,6 +124,7 @@ export interface BrokerConfig {
   audit: { origin: string; checkpointLeaves: number; checkpointMs: number };
   ambiguityMargin: number;
   limits: { body: number; upload: number; jobBody: number; wsPayload: number; wsBackpressure: number; wsInFlight: number };
+  anchoring: { mode: 'anvil' | 'rpc' | 'off'; rpcUrl?: string; chainId: number; contract?: string; privateKey?: string; minSizeDelta: number; maxIntervalMs: number; pollMs: number };
   logLevel: RawConfig['LOG_LEVEL'];
   demoRecords: number;
 }
@@ -165,6 +182,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       wsPayload: c.WS_MAX_PAYLOAD,
       wsBackpressure: c.WS_MAX_BACKPRESSURE,
       wsInFlight: c.WS_MAX_IN_FLIGHT,
+    },
+    anchoring: {
+      mode: c.ANCHORING,
+      rpcUrl: c.ETH_RPC_URL,
+      chainId: c.ANCHOR_CHAIN_ID,
+      contract: c.ANCHOR_CONTRACT,
+      privateKey: c.ANCHOR_PRIVATE_KEY,
+      minSizeDelta: c.ANCHOR_MIN_SIZE_DELTA,
+      maxIntervalMs: c.ANCHOR_MAX_INTERVAL_MS,
+      pollMs: c.ANCHOR_POLL_MS,
     },
     logLevel: c.LOG_LEVEL,
     demoRecords: c.DEMO_RECORDS,

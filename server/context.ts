@@ -14,6 +14,7 @@ import type { JobStore } from '../jobs/store.js';
 import type { BrokerConfig } from './config.js';
 import type { ActiveDatasets } from './active-datasets.js';
 import type { MasterKeys } from './master-key.js';
+import type { AnchoringHandle } from './anchoring-wiring.js';
 
 /** What the cache stores for a verification: the match outcome, not the per-caller claim release. */
 export interface CachedOutcome {
@@ -36,6 +37,8 @@ export interface BrokerContext {
   active: ActiveDatasets;
   keys: MasterKeys;
   metrics: Metrics;
+  /** Present when ANCHORING is not `off`. */
+  anchoring?: AnchoringHandle;
   /** Public JWKS when the broker is its own development issuer. */
   localJwks?: object;
   /** Counters the metrics collectors read. */

@@ -7,7 +7,7 @@
  *   GET /v1/audit/key                            the log's verifier key and origin
  *   GET /v1/audit/proofs/inclusion?index=&size=  RFC 9162 inclusion proof (base64 hashes)
  *   GET /v1/audit/proofs/consistency?from=&to=   RFC 9162 consistency proof
- *   GET /v1/audit/receipts/{index}               C2SP tlog-proof receipt (text/plain)
+ *   GET /v1/audit/receipts/{index}               C2SP tlog-proof receipt (text/plain), with the on-chain anchor when there is one
  *   GET /v1/audit/entries/{index}                auditor, admin: the canonical event
  */
 import { PavilionError } from '../../common/errors.js';
@@ -60,8 +60,15 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
 
   router.route('get', '/v1/audit/receipts/:index', async (x) => {
     await authenticate(ctx, x, ...ALL);
-    const text = await ctx.audit.receipt(intParam(x.params.index, 'index'));
-    return { body: text, contentType: 'text/plain; charset=utf-8' };
+    const index = intParam(x.params.index, 'index');
+    // With anchoring on, the receipt is proven against the smallest anchored
+    // checkpoint covering the leaf and names the anchor in its extra line.
+    const anchor = await ctx.anchoring?.anchorForLeaf(index);
+    const text = anchor
+      ? await ctx.audit.receipt(index, { anchor: { chain: anchor.chain, contract: anchor.contract, tx: anchor.tx, block: anchor.block, logIndex: anchor.logIndex, size: anchor.size } })
+      : await ctx.audit.receipt(index);
+    const headers: Record<string, string> = anchor ? { 'x-anchor-chain': anchor.chain, 'x-anchor-tx': anchor.tx, 'x-anchor-final': String(anchor.final) } : {};
+    return { body: text, contentType: 'text/plain; charset=utf-8', headers };
   });
 
   router.route('get', '/v1/audit/entries/:index', async (x) => {

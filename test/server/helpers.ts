@@ -62,6 +62,7 @@ export async function startTestBroker(overrides: Record<string, string> = {}, ke
       ENGINE_THREADS: '2',
       AUDIT_CHECKPOINT_MS: '200',
       AUDIT_CHECKPOINT_LEAVES: '10',
+      ANCHORING: 'off',
       ...(db ? { DATABASE_URL: db.url } : {}),
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
       ...overrides,

@@ -1,0 +1,93 @@
+/**
+ * Anchoring the audit log's checkpoints on chain (anchoring/), as configured:
+ *
+ * - ANCHORING=anvil (the `npm start` default): a local anvil on loopback
+ *   (chain 80002, so Polygon's fee rules apply), its first dev account
+ *   deploys a MerkleAnchor, and the anchorer posts to it;
+ * - ANCHORING=rpc: ETH_RPC_URL, ANCHOR_CHAIN_ID, ANCHOR_CONTRACT and
+ *   ANCHOR_PRIVATE_KEY (the contract owner's key, never logged);
+ * - ANCHORING=off: no anchoring (tests, or a deployment anchoring elsewhere).
+ *
+ * The anchorer never throws into the broker: chain trouble shows in its
+ * status and metrics (anchor lag, last final size), and receipts simply carry no anchor.
+ */
+import { JsonRpcProvider, Wallet } from 'ethers';
+import { Anchorer, ANVIL_DEV_PRIVATE_KEYS, deployMerkleAnchor, startAnvil, type AnchorReference } from '../anchoring/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { Metrics } from '../metrics/index.js';
+import type { Sql } from '../storage/postgres.js';
+import { PavilionError } from '../common/errors.js';
+import type { BrokerConfig } from './config.js';
+
+export interface AnchoringHandle {
+  anchorer: Anchorer;
+  /** The anchor covering leaf `index`, if one is on chain yet. */
+  anchorForLeaf(index: number): Promise<(AnchorReference & { final: boolean }) | undefined>;
+  close(): Promise<void>;
+}
+
+export async function startAnchoring(config: BrokerConfig, sql: Sql, audit: AuditLog, metrics: Metrics): Promise<AnchoringHandle | undefined> {
+  const a = config.anchoring;
+  if (a.mode === 'off') return undefined;
+  let rpcUrl: string;
+  let chainId: number;
+  let contract: string;
+  let privateKey: string;
+  let stopChain: (() => Promise<void>) | null = null;
+  if (a.mode === 'anvil') {
+    const anvil = await startAnvil({ chainId: a.chainId });
+    stopChain = () => anvil.stop();
+    try {
+      rpcUrl = anvil.rpcUrl;
+      chainId = anvil.chainId;
+      privateKey = ANVIL_DEV_PRIVATE_KEYS[0]!;
+      const provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true });
+      contract = await deployMerkleAnchor(new Wallet(privateKey, provider));
+      provider.destroy();
+    } catch (err) {
+      await anvil.stop();
+      throw err;
+    }
+  } else {
+    if (!a.rpcUrl || !a.contract || !a.privateKey) throw new PavilionError('CONFIG_INVALID', 'ANCHORING=rpc needs ETH_RPC_URL, ANCHOR_CONTRACT and ANCHOR_PRIVATE_KEY');
+    rpcUrl = a.rpcUrl;
+    chainId = a.chainId;
+    contract = a.contract;
+    privateKey = a.privateKey;
+  }
+  const anchorer = new Anchorer({
+    sql,
+    rpcUrl,
+    chainId,
+    contract,
+    privateKey,
+    minSizeDelta: a.minSizeDelta,
+    maxIntervalMs: a.maxIntervalMs,
+    pollIntervalMs: a.pollMs,
+    source: {
+      async latestCheckpoint() {
+        const cp = await audit.latestCheckpoint();
+        return cp ? { origin: audit.origin, size: cp.size, root: cp.root, note: cp.note } : undefined;
+      },
+    },
+  });
+  // metrics/ owns the pavilion_anchor_* gauges the issue asks for (anchoring's
+  // registerAnchorerMetrics would register a clashing pavilion_anchor_last_final_size).
+  metrics.setCollector('anchor_lag_entries', () => anchorer.status().unfinalizedEntries);
+  metrics.setCollector('anchor_last_final_size', () => anchorer.status().lastFinalSize ?? 0);
+  anchorer.start();
+  return {
+    anchorer,
+    async anchorForLeaf(index) {
+      try {
+        return await anchorer.anchorFor(index + 1);
+      } catch {
+        return undefined; // chain unreachable: the receipt goes out without an anchor
+      }
+    },
+    async close() {
+      await anchorer.close();
+      await stopChain?.();
+    },
+  };
+}
