@@ -32,8 +32,9 @@ import {
   rootFromSource,
   sourceFromFetched,
 } from './merkle/assemble.js';
-import { appendToFrontier, type FrontierAppend, type TreeNode } from './merkle/frontier.js';
-import { HASH_SIZE } from './merkle/hash.js';
+import { appendToFrontier, frontierRoot, type FrontierAppend, type TreeNode } from './merkle/frontier.js';
+import { HASH_SIZE, bytesEqual } from './merkle/hash.js';
+import { verifyConsistency } from './merkle/verify.js';
 import { assertTreeSize, perfectSubtrees, type NodeId } from './merkle/ranges.js';
 import { generateSignerKey, parseSignerKey, type NoteSigner } from './note.js';
 import { encodeAnchorExtra, formatReceipt, parseReceipt, verifyReceipt, type AnchorReference, type ReceiptSubject, type VerifiedReceipt } from './receipt.js';
@@ -206,10 +207,16 @@ export class AuditLog {
       // Slow path (first flush, or another process appended meanwhile): lock
       // the head in a transaction, read the edge (O(log n) rows), append.
       committed ??= await this.sql.begin(async (tx) => {
-        const [head] = await tx`select size::text as size from audit_head where id for update`;
+        const [head] = await tx`select size::text as size, root from audit_head where id for update`;
         if (!head) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing', 500);
         const start = Number(head.size);
-        const grown = appendToFrontier(start, await this.loadFrontier(tx, start), leafHashes);
+        const frontier = await this.loadFrontier(tx, start);
+        // Never extend a tree whose stored right edge does not produce the
+        // committed root: new nodes would be built on corrupted ones.
+        if (!bytesEqual(frontierRoot(frontier), hashBytes(head.root))) {
+          throw new PavilionError('LOG_CORRUPT', 'stored tree edge does not match the committed root', 500);
+        }
+        const grown = appendToFrontier(start, frontier, leafHashes);
         const seen = await this.callAppend(tx, start, items, grown);
         if (seen !== start) throw new PavilionError('LOG_CORRUPT', 'audit head moved while locked', 500);
         return { start, size: grown.size, frontier: grown.frontier };
@@ -409,6 +416,15 @@ export class AuditLog {
       if (!force && (size - last < Math.max(1, minGrowth) || size <= last)) return undefined;
       if (latest && size < latest.size) return latest; // another process signed a larger head meanwhile
       const root = hashBytes(head!.root);
+      // C2SP tlog-checkpoint: a log MUST NOT sign a checkpoint inconsistent
+      // with one it signed before. Prove it from the stored tree first.
+      if (latest && latest.size > 0) {
+        try {
+          verifyConsistency(latest.size, size, await this.consistencyProof(latest.size, size), latest.root, root);
+        } catch (err) {
+          throw new PavilionError('LOG_CORRUPT', 'the committed tree is not consistent with the last signed checkpoint', 500, { cause: err });
+        }
+      }
       const note = signCheckpoint({ origin: this.origin, size, root }, this.signers);
       // Several processes may sign the same head: identical size and root, so
       // the first insert wins and the others read it back.

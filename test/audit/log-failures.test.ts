@@ -1,7 +1,16 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSignerKey, openAuditLog, openCheckpoint, verifyInclusion, verifyReceipt, eventLeafHash, type AuditLog } from '../../audit/index.js';
+import {
+  eventLeafHash,
+  generateSignerKey,
+  openAuditLog,
+  openCheckpoint,
+  perfectSubtrees,
+  verifyInclusion,
+  verifyReceipt,
+  type AuditLog,
+} from '../../audit/index.js';
 import { isPavilionError } from '../../common/errors.js';
 import { openTestDatabase, realPostgres, type TestDatabase } from './db.js';
 import { expectConsistentTree } from './tree-check.js';
@@ -113,6 +122,32 @@ describe('audit log under failure, tampering and several writers', () => {
     const neighbourProof = await log.inclusionProof(index - 1, checkpoint.size);
     expect(await code(() => verifyInclusion(index - 1, checkpoint.size, neighbour.leafHash, neighbourProof, checkpoint.root))).toBe('ROOT_MISMATCH');
     await db.sql`update audit_leaves set event = ${entry.event}, leaf_hash = ${Buffer.from(entry.leafHash)} where idx = ${index}::bigint`;
+    await expectConsistentTree(db.sql, log);
+  });
+
+  it('refuses to extend, or sign a checkpoint over, a tampered right edge', async () => {
+    const signed = await log.checkpoint();
+    const size = await log.size();
+    expect(signed.size).toBe(size);
+    // The largest perfect subtree on the right edge of the current tree.
+    const top = perfectSubtrees(0, size).find((id) => id.level > 0)!;
+    const [orig] = await db.sql`select hash from audit_nodes where level = ${top.level} and idx = ${top.index}::bigint`;
+    await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0x55)} where level = ${top.level} and idx = ${top.index}::bigint`;
+
+    // A writer that must read the edge from the database (a new process) refuses.
+    const fresh = await openAuditLog({ sql: db.sql, origin: ORIGIN, signerKey });
+    expect(await code(fresh.append({ type: 'on-top-of-tampering' }))).toBe('LOG_CORRUPT');
+    await fresh.close();
+    expect(await log.size()).toBe(size);
+
+    // This process still knows the true edge and appends correctly, but the
+    // log will not sign the new head: the stored consistency proof fails.
+    await log.append({ type: 'after-tampering' });
+    expect(await code(log.checkpoint())).toBe('LOG_CORRUPT');
+
+    await db.sql`update audit_nodes set hash = ${orig!.hash as Buffer} where level = ${top.level} and idx = ${top.index}::bigint`;
+    const cp = await log.checkpoint();
+    expect(cp.size).toBe(size + 1);
     await expectConsistentTree(db.sql, log);
   });
 
