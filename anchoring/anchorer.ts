@@ -29,7 +29,7 @@ import { merkleAnchorInterface } from './contract.js';
 import { anchorFees, replacementFees, type Eip1559Fees } from './fees.js';
 import { caip2, logIdForOrigin } from './ids.js';
 import { migrateAnchoring } from './schema.js';
-import { AnchorStore, type AnchorRow, type SignedAnchorTx, type TransactionRow } from './store.js';
+import { AnchorStore, type AnchorRow, type ChainScope, type SignedAnchorTx, type TransactionRow } from './store.js';
 import type { AnchorReference, Checkpoint, CheckpointSource } from './types.js';
 
 export interface AnchorerOptions {
@@ -126,7 +126,8 @@ export class Anchorer {
   private readonly store: AnchorStore;
   private readonly startedAt = Date.now();
   private migrated = false;
-  private chainChecked = false;
+  /** Set once the RPC has been checked: CAIP-2 chain plus genesis hash (see schema.ts). */
+  private scope: ChainScope | undefined;
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<TickOutcome> | undefined;
@@ -212,7 +213,9 @@ export class Anchorer {
     const name = origin ?? this.state.origin;
     if (name === null) return undefined;
     await this.ensureMigrated();
-    const row = await this.store.findAnchor(this.chain, this.contract.toLowerCase(), logIdForOrigin(name), size);
+    // Known after the first pass; before it, one RPC call (may throw CHAIN_UNREACHABLE).
+    const scope = await this.ensureChain();
+    const row = await this.store.findAnchor(scope, this.contract.toLowerCase(), logIdForOrigin(name), size);
     return row ? toReference(row, this.contract) : undefined;
   }
 
@@ -238,14 +241,14 @@ export class Anchorer {
   private async runTick(): Promise<TickOutcome> {
     try {
       await this.ensureMigrated();
-      await this.ensureChain();
+      const scope = await this.ensureChain();
       const finalized = await this.reader.finalizedBlockNumber();
-      for (const row of await this.store.openAnchors(this.chain, this.contract.toLowerCase(), this.sender)) {
+      for (const row of await this.store.openAnchors(scope, this.contract.toLowerCase(), this.sender)) {
         await this.follow(row, finalized);
       }
       const checkpoint = await this.readCheckpoint();
-      const sent = checkpoint ? await this.maybeAnchor(checkpoint) : undefined;
-      await this.refreshStatus(checkpoint);
+      const sent = checkpoint ? await this.maybeAnchor(scope, checkpoint) : undefined;
+      await this.refreshStatus(scope, checkpoint);
       this.state.consecutiveFailures = 0;
       this.state.lastSuccessAt = new Date();
       return sent === undefined ? { ok: true } : { ok: true, sent };
@@ -267,8 +270,8 @@ export class Anchorer {
     this.migrated = true;
   }
 
-  private async ensureChain(): Promise<void> {
-    if (this.chainChecked) return;
+  private async ensureChain(): Promise<ChainScope> {
+    if (this.scope) return this.scope;
     const served = await this.reader.chainId();
     if (served !== this.opts.chainId) {
       throw new PavilionError('CHAIN_ID_MISMATCH', `RPC serves chain ${caip2(served)}, configured ${this.chain}`, 500);
@@ -276,7 +279,10 @@ export class Anchorer {
     if (!(await this.reader.hasCode())) {
       throw new PavilionError('ANCHOR_CONTRACT_MISSING', `no contract code at ${this.contract} on ${this.chain}`, 500);
     }
-    this.chainChecked = true;
+    const genesis = await this.reader.blockHashAt(0);
+    if (!genesis) throw new PavilionError('CHAIN_UNREACHABLE', 'the RPC returned no genesis block', 503);
+    this.scope = { chain: this.chain, genesis };
+    return this.scope;
   }
 
   private async readCheckpoint(): Promise<Checkpoint | undefined> {
@@ -301,11 +307,11 @@ export class Anchorer {
 
   // ------------------------------------------------------- sending new anchors
 
-  private async maybeAnchor(checkpoint: Checkpoint): Promise<number | undefined> {
+  private async maybeAnchor(scope: ChainScope, checkpoint: Checkpoint): Promise<number | undefined> {
     if (checkpoint.size === 0) return undefined; // an empty tree has nothing to anchor
     const logId = logIdForOrigin(checkpoint.origin);
     const contract = this.contract.toLowerCase();
-    const summary = await this.store.summary(this.chain, contract, logId);
+    const summary = await this.store.summary(scope, contract, logId);
     if (summary.pendingSize !== null) return undefined; // one anchor in flight per log
     const last = summary.lastAnchoredSize ?? 0;
     if (checkpoint.size <= last) return undefined;
@@ -324,12 +330,12 @@ export class Anchorer {
     const pendingNonce = await this.reader.nonce(this.sender, 'pending');
 
     const result = await this.store.recordIntent(
-      { chain: this.chain, contract, logId, treeSize: checkpoint.size, origin: checkpoint.origin, root, note: checkpoint.note, sender: this.sender },
+      { ...scope, contract, logId, treeSize: checkpoint.size, origin: checkpoint.origin, root, note: checkpoint.note, sender: this.sender },
       pendingNonce,
       (nonce) => this.sign(data, nonce, gasLimit, fees),
     );
     if (!result.recorded) return undefined;
-    await this.broadcast(result.tx);
+    await this.broadcast(scope, result.tx);
     return checkpoint.size;
   }
 
@@ -373,21 +379,21 @@ export class Anchorer {
   }
 
   /** Hands a recorded transaction to the node. Transport failures propagate (retry later); refusals are recorded. */
-  private async broadcast(tx: { txHash: string; nonce: number; raw: string }): Promise<void> {
+  private async broadcast(scope: ChainScope, tx: { txHash: string; nonce: number; raw: string }): Promise<void> {
     if (this.opts.beforeBroadcast) await this.opts.beforeBroadcast({ hash: tx.txHash, nonce: tx.nonce });
     try {
       await this.reader.sendRaw(tx.raw);
-      await this.store.markBroadcast(this.chain, tx.txHash, null);
+      await this.store.markBroadcast(scope, tx.txHash, null);
     } catch (err) {
       if (err instanceof PavilionError) throw err;
       const message = rpcErrorMessage(err);
       // Known to the node, or its nonce already used (possibly by this very
       // transaction): the receipt check decides what happened.
       if (/already known|already imported|nonce too low|nonce has already been used/i.test(message)) {
-        await this.store.markBroadcast(this.chain, tx.txHash, null);
+        await this.store.markBroadcast(scope, tx.txHash, null);
         return;
       }
-      await this.store.markBroadcast(this.chain, tx.txHash, message);
+      await this.store.markBroadcast(scope, tx.txHash, message);
       throw new PavilionError('ANCHOR_BROADCAST_REJECTED', `node refused the anchor transaction: ${scrub(message)}`, 503);
     }
   }
@@ -459,7 +465,7 @@ export class Anchorer {
       // Never accepted by a node: a fee refusal needs new fees, anything else
       // (a crash before sending, the RPC down) just needs sending again.
       if (/fee|underpriced/i.test(newest.broadcastError ?? '')) await this.repost(row, 0);
-      else await this.broadcast(newest);
+      else await this.broadcast(row, newest);
       return;
     }
     if (Date.now() - newest.createdAt.getTime() >= this.opts.replaceAfterMs) {
@@ -543,15 +549,15 @@ export class Anchorer {
     const signed = await this.store.recordReplacement({ ...row, sender: this.sender }, minAgeMs, freshNonceFloor, (nonce) =>
       this.sign(data, nonce, gasLimit, fees),
     );
-    if (signed) await this.broadcast(signed);
+    if (signed) await this.broadcast(row, signed);
   }
 
   // ------------------------------------------------------------------ status
 
-  private async refreshStatus(checkpoint: Checkpoint | undefined): Promise<void> {
+  private async refreshStatus(scope: ChainScope, checkpoint: Checkpoint | undefined): Promise<void> {
     const origin = checkpoint?.origin ?? this.state.origin;
     if (origin === null) return;
-    const summary = await this.store.summary(this.chain, this.contract.toLowerCase(), logIdForOrigin(origin));
+    const summary = await this.store.summary(scope, this.contract.toLowerCase(), logIdForOrigin(origin));
     const size = this.state.checkpointSize ?? 0;
     Object.assign(this.state, {
       lastAnchoredSize: summary.lastAnchoredSize,

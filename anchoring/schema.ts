@@ -10,12 +10,16 @@
  *   keyed by hash, with its nonce: a replaced transaction can still be the one
  *   that gets mined (shared/vectors/merkle/FORMATS.md).
  * Hashes and addresses are lowercase 0x-hex text; sizes and nonces bigint.
+ * Rows are scoped by (CAIP-2 chain, genesis block hash): a dev chain restarted
+ * from scratch (anvil) has the same chain id, contract address and nonces as
+ * the last one, and must not inherit its anchors.
  */
 import { migrate, type Sql } from '../storage/postgres.js';
 
 export const ANCHORING_MIGRATIONS: readonly string[] = [
   `create table anchoring_anchors (
      chain text not null,
+     genesis text not null,
      contract text not null,
      log_id text not null,
      tree_size bigint not null check (tree_size > 0),
@@ -35,11 +39,12 @@ export const ANCHORING_MIGRATIONS: readonly string[] = [
      updated_at timestamptz not null default now(),
      included_at timestamptz,
      final_at timestamptz,
-     primary key (chain, contract, log_id, tree_size)
+     primary key (chain, genesis, contract, log_id, tree_size)
    );
-   create index anchoring_anchors_open on anchoring_anchors (chain, contract, sender) where status in ('pending', 'included');
+   create index anchoring_anchors_open on anchoring_anchors (chain, genesis, contract, sender) where status in ('pending', 'included');
    create table anchoring_transactions (
      chain text not null,
+     genesis text not null,
      tx_hash text not null,
      contract text not null,
      log_id text not null,
@@ -53,11 +58,11 @@ export const ANCHORING_MIGRATIONS: readonly string[] = [
      created_at timestamptz not null default now(),
      broadcast_at timestamptz,
      broadcast_error text,
-     primary key (chain, tx_hash),
-     foreign key (chain, contract, log_id, tree_size) references anchoring_anchors (chain, contract, log_id, tree_size)
+     primary key (chain, genesis, tx_hash),
+     foreign key (chain, genesis, contract, log_id, tree_size) references anchoring_anchors (chain, genesis, contract, log_id, tree_size)
    );
-   create index anchoring_transactions_nonce on anchoring_transactions (chain, sender, nonce);
-   create index anchoring_transactions_anchor on anchoring_transactions (chain, contract, log_id, tree_size);`,
+   create index anchoring_transactions_nonce on anchoring_transactions (chain, genesis, sender, nonce);
+   create index anchoring_transactions_anchor on anchoring_transactions (chain, genesis, contract, log_id, tree_size);`,
 ];
 
 export function migrateAnchoring(sql: Sql): Promise<void> {

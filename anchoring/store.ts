@@ -10,6 +10,8 @@ export type AnchorStatus = 'pending' | 'included' | 'final' | 'superseded' | 'fa
 
 export interface AnchorKey {
   chain: string;
+  /** Genesis block hash: tells a restarted dev chain from the one before. */
+  genesis: string;
   contract: string;
   logId: string;
   treeSize: number;
@@ -35,6 +37,7 @@ export interface AnchorRow extends AnchorKey {
 
 export interface TransactionRow {
   chain: string;
+  genesis: string;
   txHash: string;
   treeSize: number;
   logId: string;
@@ -68,6 +71,12 @@ export interface LogSummary {
   reorgs: number;
 }
 
+/** Which chain: CAIP-2 id plus genesis block hash. */
+export interface ChainScope {
+  chain: string;
+  genesis: string;
+}
+
 type Row = Record<string, unknown>;
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
@@ -75,6 +84,7 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 function toAnchor(r: Row): AnchorRow {
   return {
     chain: r.chain as string,
+    genesis: r.genesis as string,
     contract: r.contract as string,
     logId: r.log_id as string,
     treeSize: Number(r.tree_size),
@@ -99,6 +109,7 @@ function toAnchor(r: Row): AnchorRow {
 function toTransaction(r: Row): TransactionRow {
   return {
     chain: r.chain as string,
+    genesis: r.genesis as string,
     txHash: r.tx_hash as string,
     treeSize: Number(r.tree_size),
     logId: r.log_id as string,
@@ -117,10 +128,10 @@ export class AnchorStore {
   constructor(private readonly sql: Sql) {}
 
   /** Anchors of this sender that still need watching, oldest nonce first. */
-  async openAnchors(chain: string, contract: string, sender: string): Promise<AnchorRow[]> {
+  async openAnchors(scope: ChainScope, contract: string, sender: string): Promise<AnchorRow[]> {
     const rows = await this.sql`
       select * from anchoring_anchors
-      where chain = ${chain} and contract = ${contract} and sender = ${sender} and status in ('pending', 'included')
+      where chain = ${scope.chain} and genesis = ${scope.genesis} and contract = ${contract} and sender = ${sender} and status in ('pending', 'included')
       order by nonce nulls last, tree_size`;
     return rows.map(toAnchor);
   }
@@ -128,12 +139,12 @@ export class AnchorStore {
   async transactionsFor(key: AnchorKey): Promise<TransactionRow[]> {
     const rows = await this.sql`
       select * from anchoring_transactions
-      where chain = ${key.chain} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
       order by created_at, tx_hash`;
     return rows.map(toTransaction);
   }
 
-  async summary(chain: string, contract: string, logId: string): Promise<LogSummary> {
+  async summary(scope: ChainScope, contract: string, logId: string): Promise<LogSummary> {
     const [r] = await this.sql`
       select
         max(tree_size) filter (where status in ('included', 'final')) as last_anchored_size,
@@ -144,7 +155,7 @@ export class AnchorStore {
         max(created_at) filter (where status <> 'failed') as last_intent_at,
         coalesce(sum(reorgs), 0) as reorgs
       from anchoring_anchors
-      where chain = ${chain} and contract = ${contract} and log_id = ${logId}`;
+      where chain = ${scope.chain} and genesis = ${scope.genesis} and contract = ${contract} and log_id = ${logId}`;
     return {
       lastAnchoredSize: num(r!.last_anchored_size),
       lastAnchoredAt: (r!.last_anchored_at as Date | null) ?? null,
@@ -160,8 +171,9 @@ export class AnchorStore {
    * Records the intent to anchor (log, size) and its first signed transaction,
    * unless the log already has an anchor in flight or one at this size or
    * above. `sign(nonce)` runs under the lock once the nonce is chosen: the
-   * larger of the chain's pending count and one past every nonce this sender
-   * ever recorded (a recorded transaction may not have reached the node yet).
+   * larger of the chain's pending count and one past the nonces of this
+   * sender's open anchors (a recorded transaction may not have reached the
+   * node yet; closed anchors' nonces are already counted by the chain).
    */
   async recordIntent(
     anchor: Omit<AnchorRow, 'status' | 'nonce' | 'txHash' | 'blockNumber' | 'blockHash' | 'logIndex' | 'reorgs' | 'error' | 'createdAt' | 'includedAt' | 'finalAt'>,
@@ -169,24 +181,24 @@ export class AnchorStore {
     sign: (nonce: number) => Promise<SignedAnchorTx>,
   ): Promise<{ recorded: true; tx: SignedAnchorTx } | { recorded: false; reason: string }> {
     return this.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(hashtext(${`pavilion_anchoring:${anchor.chain}:${anchor.sender}`}))`;
+      await tx`select pg_advisory_xact_lock(hashtext(${`pavilion_anchoring:${anchor.chain}:${anchor.genesis}:${anchor.sender}`}))`;
       const blocking = await tx`
         select tree_size, status from anchoring_anchors
-        where chain = ${anchor.chain} and contract = ${anchor.contract} and log_id = ${anchor.logId}
+        where chain = ${anchor.chain} and genesis = ${anchor.genesis} and contract = ${anchor.contract} and log_id = ${anchor.logId}
           and (status = 'pending' or (tree_size >= ${anchor.treeSize} and status <> 'failed'))
         limit 1`;
       if (blocking.length > 0) {
         return { recorded: false as const, reason: `${blocking[0]!.status} anchor at size ${blocking[0]!.tree_size}` };
       }
-      const [n] = await tx`select max(nonce) as nonce from anchoring_transactions where chain = ${anchor.chain} and sender = ${anchor.sender}`;
-      const nextRecorded = n!.nonce === null ? 0 : Number(n!.nonce) + 1;
+      const n = await maxOpenNonce(tx, anchor, anchor.sender);
+      const nextRecorded = n === null ? 0 : n + 1;
       const nonce = Math.max(chainPendingNonce, nextRecorded);
       const signed = await sign(nonce);
       await tx`
-        insert into anchoring_anchors (chain, contract, log_id, tree_size, origin, root, note, sender, status, nonce)
-        values (${anchor.chain}, ${anchor.contract}, ${anchor.logId}, ${anchor.treeSize}, ${anchor.origin}, ${anchor.root},
+        insert into anchoring_anchors (chain, genesis, contract, log_id, tree_size, origin, root, note, sender, status, nonce)
+        values (${anchor.chain}, ${anchor.genesis}, ${anchor.contract}, ${anchor.logId}, ${anchor.treeSize}, ${anchor.origin}, ${anchor.root},
                 ${anchor.note}, ${anchor.sender}, 'pending', ${nonce})
-        on conflict (chain, contract, log_id, tree_size) do update
+        on conflict (chain, genesis, contract, log_id, tree_size) do update
           set status = 'pending', nonce = excluded.nonce, error = null, updated_at = now()`;
       await insertTransaction(tx, anchor, signed);
       return { recorded: true as const, tx: signed };
@@ -206,33 +218,35 @@ export class AnchorStore {
     sign: (nonce: number) => Promise<SignedAnchorTx>,
   ): Promise<SignedAnchorTx | undefined> {
     return this.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(hashtext(${`pavilion_anchoring:${key.chain}:${key.sender}`}))`;
+      await tx`select pg_advisory_xact_lock(hashtext(${`pavilion_anchoring:${key.chain}:${key.genesis}:${key.sender}`}))`;
       const [row] = await tx`
         select a.status, a.nonce, (select max(t.created_at) from anchoring_transactions t
-                          where t.chain = a.chain and t.contract = a.contract and t.log_id = a.log_id and t.tree_size = a.tree_size) as newest,
+                          where t.chain = a.chain and t.genesis = a.genesis and t.contract = a.contract and t.log_id = a.log_id and t.tree_size = a.tree_size) as newest,
                now() as now
         from anchoring_anchors a
-        where a.chain = ${key.chain} and a.contract = ${key.contract} and a.log_id = ${key.logId} and a.tree_size = ${key.treeSize}`;
+        where a.chain = ${key.chain} and a.genesis = ${key.genesis} and a.contract = ${key.contract} and a.log_id = ${key.logId} and a.tree_size = ${key.treeSize}`;
       if (!row || row.status !== 'pending') return undefined;
       if (row.newest && (row.now as Date).getTime() - (row.newest as Date).getTime() < minAgeMs) return undefined;
       let nonce = Number(row.nonce);
       if (freshNonceFloor !== null) {
-        const [n] = await tx`select max(nonce) as nonce from anchoring_transactions where chain = ${key.chain} and sender = ${key.sender}`;
-        nonce = Math.max(freshNonceFloor, n!.nonce === null ? 0 : Number(n!.nonce) + 1);
+        const n = await maxOpenNonce(tx, key, key.sender);
+        nonce = Math.max(freshNonceFloor, n === null ? 0 : n + 1);
       }
       const signed = await sign(nonce);
       await tx`update anchoring_anchors set nonce = ${signed.nonce}, updated_at = now()
-               where chain = ${key.chain} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}`;
+               where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}`;
       await insertTransaction(tx, key, signed);
       return signed;
     }) as Promise<SignedAnchorTx | undefined>;
   }
 
-  async markBroadcast(chain: string, txHash: string, error: string | null): Promise<void> {
+  async markBroadcast(scope: ChainScope, txHash: string, error: string | null): Promise<void> {
     if (error === null) {
-      await this.sql`update anchoring_transactions set broadcast_at = now(), broadcast_error = null where chain = ${chain} and tx_hash = ${txHash}`;
+      await this.sql`update anchoring_transactions set broadcast_at = now(), broadcast_error = null
+                     where chain = ${scope.chain} and genesis = ${scope.genesis} and tx_hash = ${txHash}`;
     } else {
-      await this.sql`update anchoring_transactions set broadcast_error = ${error} where chain = ${chain} and tx_hash = ${txHash}`;
+      await this.sql`update anchoring_transactions set broadcast_error = ${error}
+                     where chain = ${scope.chain} and genesis = ${scope.genesis} and tx_hash = ${txHash}`;
     }
   }
 
@@ -242,7 +256,7 @@ export class AnchorStore {
       set status = 'included', tx_hash = ${at.txHash}, block_number = ${at.blockNumber}, block_hash = ${at.blockHash},
           log_index = ${at.logIndex}, reorgs = reorgs + ${moved ? 1 : 0}, error = null,
           included_at = coalesce(included_at, now()), updated_at = now()
-      where chain = ${key.chain} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
         and status in ('pending', 'included')`;
   }
 
@@ -252,35 +266,35 @@ export class AnchorStore {
       update anchoring_anchors
       set status = 'pending', tx_hash = null, block_number = null, block_hash = null, log_index = null,
           reorgs = reorgs + 1, included_at = null, updated_at = now()
-      where chain = ${key.chain} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
         and status = 'included'`;
   }
 
   async markFinal(key: AnchorKey, blockHash: string): Promise<void> {
     await this.sql`
       update anchoring_anchors set status = 'final', final_at = now(), updated_at = now()
-      where chain = ${key.chain} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
         and status = 'included' and block_hash = ${blockHash}`;
   }
 
   async markClosed(key: AnchorKey, status: 'superseded' | 'failed', error: string): Promise<void> {
     await this.sql`
       update anchoring_anchors set status = ${status}, error = ${error}, updated_at = now()
-      where chain = ${key.chain} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
         and status in ('pending', 'included')`;
   }
 
   async noteError(key: AnchorKey, error: string): Promise<void> {
     await this.sql`
       update anchoring_anchors set error = ${error}, updated_at = now()
-      where chain = ${key.chain} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}`;
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}`;
   }
 
   /** The smallest included or final anchor of the log with size ≥ `size`. */
-  async findAnchor(chain: string, contract: string, logId: string, size: number): Promise<AnchorRow | undefined> {
+  async findAnchor(scope: ChainScope, contract: string, logId: string, size: number): Promise<AnchorRow | undefined> {
     const [row] = await this.sql`
       select * from anchoring_anchors
-      where chain = ${chain} and contract = ${contract} and log_id = ${logId} and tree_size >= ${size}
+      where chain = ${scope.chain} and genesis = ${scope.genesis} and contract = ${contract} and log_id = ${logId} and tree_size >= ${size}
         and status in ('included', 'final')
       order by tree_size limit 1`;
     return row ? toAnchor(row) : undefined;
@@ -289,9 +303,19 @@ export class AnchorStore {
 
 async function insertTransaction(tx: postgres.TransactionSql, key: AnchorKey & { sender: string }, signed: SignedAnchorTx): Promise<void> {
   await tx`
-    insert into anchoring_transactions (chain, tx_hash, contract, log_id, tree_size, sender, nonce,
+    insert into anchoring_transactions (chain, genesis, tx_hash, contract, log_id, tree_size, sender, nonce,
                                         max_fee_per_gas, max_priority_fee_per_gas, gas_limit, raw)
-    values (${key.chain}, ${signed.txHash}, ${key.contract}, ${key.logId}, ${key.treeSize}, ${key.sender}, ${signed.nonce},
+    values (${key.chain}, ${key.genesis}, ${signed.txHash}, ${key.contract}, ${key.logId}, ${key.treeSize}, ${key.sender}, ${signed.nonce},
             ${signed.maxFeePerGas.toString()}, ${signed.maxPriorityFeePerGas.toString()}, ${signed.gasLimit.toString()}, ${signed.raw})
-    on conflict (chain, tx_hash) do nothing`;
+    on conflict (chain, genesis, tx_hash) do nothing`;
+}
+
+/** Highest nonce recorded for the sender's still-pending anchors, or null. */
+async function maxOpenNonce(tx: postgres.TransactionSql, scope: ChainScope, sender: string): Promise<number | null> {
+  const [r] = await tx`
+    select max(t.nonce) as nonce
+    from anchoring_transactions t
+    join anchoring_anchors a using (chain, genesis, contract, log_id, tree_size)
+    where t.chain = ${scope.chain} and t.genesis = ${scope.genesis} and t.sender = ${sender} and a.status = 'pending'`;
+  return r!.nonce === null ? null : Number(r!.nonce);
 }

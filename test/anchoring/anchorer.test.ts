@@ -5,6 +5,7 @@
  * over the RFC 9162 reference tree's roots. RPC outages are a relay in front of
  * the same anvil (RpcOutage), so the chain keeps its state across them.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonRpcProvider, Wallet } from 'ethers';
 import { Anchorer, type AnchorerOptions } from '../../anchoring/anchorer.js';
@@ -21,6 +22,8 @@ let db: Database;
 const key = ANVIL_DEV_PRIVATE_KEYS[0];
 const anchorers: Anchorer[] = [];
 let logCounter = 0;
+/** Unique per run: with DATABASE_URL the tables outlive the run. */
+const RUN = randomUUID().slice(0, 8);
 /** anvil's tip suggestion before any transaction (it follows recent tips afterwards). */
 let initialSuggestedTip: bigint;
 
@@ -42,7 +45,7 @@ afterAll(async () => {
 /** A fresh contract and log per test, so tests do not see each other's anchors. */
 async function setup(overrides: Partial<AnchorerOptions> = {}) {
   const contract = await withSigner((signer) => deployMerkleAnchor(signer));
-  const source = new ReferenceLogSource(`test.pavilion.example/anchorer/${++logCounter}`);
+  const source = new ReferenceLogSource(`test.pavilion.example/anchorer/${RUN}/${++logCounter}`);
   const make = (more: Partial<AnchorerOptions> = {}) => {
     const a = new Anchorer({
       sql: db.sql,
@@ -156,6 +159,24 @@ describe('Anchorer', () => {
     expect(await txRows(source.logId)).toHaveLength(1);
     expect(second.status().lastAnchoredSize).toBe(5);
     expect(anchorer.status().lastAnchoredSize).toBe(5);
+  });
+
+  it('anchors once when two anchorers on separate database connections race', async () => {
+    const postgres = (await import('postgres')).default;
+    const secondConnection = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      const { contract, source, anchorer, make } = await setup();
+      const second = make({ sql: secondConnection });
+      source.grow(6);
+      const outcomes = await Promise.all([anchorer.tick(), second.tick()]);
+      expect(outcomes.filter((o) => o.sent === 6), JSON.stringify(outcomes)).toHaveLength(1);
+      await Promise.all([anchorer.tick(), second.tick()]);
+      expect(await anchoredEvents(provider, contract, source.logId, 6)).toHaveLength(1);
+      expect(await txRows(source.logId)).toHaveLength(1);
+      await second.close();
+    } finally {
+      await secondConnection.end({ timeout: 5 });
+    }
   });
 
   it('does not anchor again when an anchorer dies after sending, before recording the receipt', async () => {
@@ -278,6 +299,38 @@ describe('Anchorer', () => {
     }
   });
 
+  it('does not inherit the anchors of a dev chain that was restarted from scratch', async () => {
+    // Same chain id, same deployer nonce → same contract address, same origin:
+    // only the genesis hash tells the two chains apart.
+    const origin = `test.pavilion.example/restarted/${RUN}`;
+    const runOn = async (chain: Anvil, ticks: number) => {
+      const own = new JsonRpcProvider(chain.rpcUrl, 80002, { staticNetwork: true });
+      const contract = await deployMerkleAnchor(new Wallet(key, own));
+      const source = new ReferenceLogSource(origin).grow(3);
+      const a = new Anchorer({ sql: db.sql, source, rpcUrl: chain.rpcUrl, chainId: 80002, contract, privateKey: key, minSizeDelta: 1 });
+      for (let i = 0; i < ticks; i++) await a.tick();
+      const result = { contract, status: a.status(), events: await anchoredEvents(own, contract, source.logId) };
+      await a.close();
+      own.destroy();
+      return result;
+    };
+    // Genesis timestamps a minute apart: anvil's genesis hash depends on its
+    // timestamp, and two starts within one second would share it.
+    const t = Math.floor(Date.now() / 1000);
+    const first = await startAnvil({ chainId: 80002, extraArgs: ['--timestamp', String(t - 60)] });
+    const before = await runOn(first, 1); // left pending: the row says "sent, no receipt yet"
+    await first.stop();
+    const second = await startAnvil({ chainId: 80002, extraArgs: ['--timestamp', String(t)] });
+    try {
+      const after = await runOn(second, 2);
+      expect(after.contract).toBe(before.contract);
+      expect(after.status).toMatchObject({ lastAnchoredSize: 3, pendingSize: null, lastError: null });
+      expect(after.events.map((e) => e.treeSize)).toEqual([3]);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('sends nothing the contract would refuse (signer not the owner), and says why', async () => {
     const { contract, source } = await setup();
     const notOwner = new Anchorer({ sql: db.sql, source, rpcUrl: anvil.rpcUrl, chainId: 80002, contract, privateKey: ANVIL_DEV_PRIVATE_KEYS[2], minSizeDelta: 1 });
@@ -289,7 +342,7 @@ describe('Anchorer', () => {
 
   it('rejects malformed checkpoints from the source with CHECKPOINT_INVALID', async () => {
     const { contract } = await setup();
-    const good = await new ReferenceLogSource('test.pavilion.example/malformed').grow(2).latestCheckpoint();
+    const good = await new ReferenceLogSource(`test.pavilion.example/malformed/${RUN}`).grow(2).latestCheckpoint();
     for (const bad of [{ root: new Uint8Array(31) }, { size: -1 }, { size: 1.5 }, { origin: '' }, { note: '' }]) {
       const a = new Anchorer({ sql: db.sql, source: { latestCheckpoint: async () => ({ ...good!, ...bad }) }, rpcUrl: anvil.rpcUrl, chainId: 80002, contract, privateKey: key });
       anchorers.push(a);
@@ -334,7 +387,7 @@ describe('Anchorer with the RPC down', () => {
     const contract = await withSigner((signer) => deployMerkleAnchor(signer));
     const outage = new RpcOutage(anvil.port);
     await outage.up();
-    const source = new ReferenceLogSource('test.pavilion.example/outage/1');
+    const source = new ReferenceLogSource(`test.pavilion.example/outage/${RUN}/1`);
     const anchorer = new Anchorer({
       sql: db.sql, source, rpcUrl: outage.url, chainId: 80002, contract, privateKey: key,
       minSizeDelta: 2, pollIntervalMs: 50, initialBackoffMs: 40, maxBackoffMs: 160,
@@ -370,7 +423,7 @@ describe('Anchorer with the RPC down', () => {
     const contract = await withSigner((signer) => deployMerkleAnchor(signer));
     const outage = new RpcOutage(anvil.port);
     await outage.up();
-    const source = new ReferenceLogSource('test.pavilion.example/outage/2');
+    const source = new ReferenceLogSource(`test.pavilion.example/outage/${RUN}/2`);
     const anchorer = new Anchorer({
       sql: db.sql, source, rpcUrl: outage.url, chainId: 80002, contract, privateKey: key, minSizeDelta: 1,
       beforeBroadcast: async () => {
