@@ -8,8 +8,17 @@ import { compareCandidates, comparePairs, type Candidate, type Pair } from '../.
 
 const align = (n: number): number => Math.ceil(n / 64) * 64;
 
+/** A build and, for the SIMD build, its counting strategy. */
+export type KernelVariant = 'simd-bytewise' | 'simd-lanes' | 'scalar';
+
 export class KernelHarness {
-  constructor(readonly kind: DiceKernelKind) {}
+  readonly kind: DiceKernelKind;
+  readonly strategy: 'bytewise' | 'lanes' | undefined;
+
+  constructor(readonly variant: KernelVariant | DiceKernelKind) {
+    this.kind = variant === 'scalar' ? 'scalar' : 'simd';
+    this.strategy = variant === 'simd-bytewise' ? 'bytewise' : variant === 'simd-lanes' ? 'lanes' : undefined;
+  }
 
   private setup(queries: readonly Uint8Array[], base: readonly Uint8Array[], extraBytes: number) {
     const bytes = (queries[0] ?? base[0])!.length;
@@ -22,7 +31,7 @@ export class KernelHarness {
     const u8 = new Uint8Array(memory.buffer);
     base.forEach((f, i) => u8.set(f, basePtr + i * bytes));
     queries.forEach((f, i) => u8.set(f, queriesPtr + i * bytes));
-    const k = instantiateDice(this.kind, memory).exports;
+    const k = instantiateDice(this.kind, memory, undefined, this.strategy).exports;
     k.popcountFilters(basePtr, base.length, bytes, basePopsPtr);
     k.popcountFilters(queriesPtr, queries.length, bytes, queryPopsPtr);
     return { bytes, basePtr, basePopsPtr, queriesPtr, queryPopsPtr, scratchPtr, memory, k };

@@ -7,14 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
-import { wasmSimdSupported, type DiceKernelKind } from '../../wasm/dice.js';
+import { wasmSimdSupported } from '../../wasm/dice.js';
 import { dice, pairsReference, popcountAnd, popcountFilter, topKReference, type Pair } from '../../wasm/reference/dice.js';
-import { KernelHarness, perturb, randomFilter, randomFilters, rng } from './harness.js';
+import { KernelHarness, type KernelVariant, perturb, randomFilter, randomFilters, rng } from './harness.js';
 
 const LENGTHS = [64, 128, 512, 1024, 2048, 4096];
 // randomFilter rounds densities to 1/16
 const DENSITIES = [0, 1 / 16, 5 / 16, 8 / 16, 11 / 16, 1];
-const kinds: DiceKernelKind[] = wasmSimdSupported() ? ['simd', 'scalar'] : ['scalar'];
+const kinds: KernelVariant[] = wasmSimdSupported() ? ['simd-bytewise', 'simd-lanes', 'scalar'] : ['scalar'];
 
 /** Queries: some drawn fresh, some near copies of base filters so high scores occur. */
 function workload(seed: number, bits: number, baseCount: number, queryCount: number) {
