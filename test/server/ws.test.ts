@@ -175,4 +175,30 @@ describe('WebSocket', () => {
       await limited.broker.close();
     }
   });
+
+  it('disconnects a reader that lets answers pile up past WS_MAX_BACKPRESSURE, and keeps serving others', async () => {
+    const small = await startTestBroker({ WS_MAX_BACKPRESSURE: '4096' });
+    try {
+      await api(small.url, 'PUT', '/v1/datasets/w', { token: small.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
+      await api(small.url, 'POST', '/v1/datasets/w/versions', { token: small.tokens.dp, raw: clks.slice(0, 100).map((c, i) => JSON.stringify({ ref: `w${i}`, clk: b64(c) })).join('\n'), contentType: 'application/x-ndjson' });
+      const slow = await Client.open(small.url, { authorization: `Bearer ${small.tokens.rp}` });
+      // Stop reading: the kernel buffers fill, then uWS buffers, then the limit trips.
+      (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+      const padding = 'x'.repeat(60);
+      for (let i = 0; i < 30_000; i++) slow.send({ ...verifyMsg(`${i}-${padding}`, clks[i % 100]!) });
+      await new Promise((r) => setTimeout(r, 4000));
+      (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      const closed = await Promise.race([slow.whenClosed(), new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+      expect(closed).not.toBeNull();
+      // Fewer answers than questions reached the slow reader.
+      expect(slow.messages.filter((m) => m.type === 'result').length).toBeLessThan(30_000);
+      // Everyone else is unaffected.
+      const other = await Client.open(small.url, { authorization: `Bearer ${small.tokens.rp}` });
+      other.send(verifyMsg('ok', clks[1]!));
+      expect((await other.next((m) => m.id === 'ok')).type).toBe('result');
+      other.ws.close();
+    } finally {
+      await small.broker.close();
+    }
+  });
 });
