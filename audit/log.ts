@@ -36,7 +36,8 @@ import { appendToFrontier, frontierRoot, type FrontierAppend, type TreeNode } fr
 import { HASH_SIZE, bytesEqual } from './merkle/hash.js';
 import { verifyConsistency } from './merkle/verify.js';
 import { assertTreeSize, perfectSubtrees, type NodeId } from './merkle/ranges.js';
-import { generateSignerKey, parseSignerKey, type NoteSigner } from './note.js';
+import { generateSignerKey, parseSignerKey, signerKeyFromSeed, type NoteSigner } from './note.js';
+import { decodeBase64Strict } from './base64.js';
 import { encodeAnchorExtra, formatReceipt, parseReceipt, verifyReceipt, type AnchorReference, type ReceiptSubject, type VerifiedReceipt } from './receipt.js';
 import { AUDIT_MIGRATIONS } from './schema.js';
 
@@ -54,7 +55,8 @@ export interface OpenAuditLogOptions {
   /** Log identity: first line of every checkpoint and the signer key name when generated. */
   origin?: string;
   /**
-   * Ed25519 signer key(s) as Go note strings `PRIVATE+KEY+<name>+<id>+<key>`.
+   * Ed25519 signer key(s) as Go note strings `PRIVATE+KEY+<name>+<id>+<key>`,
+   * or bare 32-byte seeds (hex or base64; the key name is then the origin).
    * The first is the log's primary key; every key listed signs each
    * checkpoint (key rotation: list new and old during the overlap). Absent →
    * a key generated on first start, stored in table audit_signing_keys.
@@ -507,11 +509,40 @@ export async function openAuditLog(opts: OpenAuditLogOptions): Promise<AuditLog>
   } catch (err) {
     throw storageError(err, 'audit migration');
   }
-  const keyStrings = opts.signerKey === undefined ? [await loadOrCreateSignerKey(opts.sql, origin)] : [opts.signerKey].flat();
-  if (keyStrings.length === 0) throw new PavilionError('CONFIG_INVALID', 'at least one signer key is required');
-  const signers = keyStrings.map((k) => parseSignerKey(k));
+  const configured = opts.signerKey === undefined ? [] : [opts.signerKey].flat();
+  if (opts.signerKey !== undefined && configured.length === 0) throw new PavilionError('CONFIG_INVALID', 'at least one signer key is required');
+  const configuredSigners = configured.map((k) => parseSignerKey(normalizeSignerKey(k, origin)));
+  await bindOrigin(opts.sql, origin);
+  const signers = configuredSigners.length > 0 ? configuredSigners : [parseSignerKey(await loadOrCreateSignerKey(opts.sql, origin))];
   const [latest] = await opts.sql`select coalesce(max(size), 0)::text as size from audit_checkpoints`;
   return new AuditLog(opts.sql, origin, signers, opts, Number(latest!.size));
+}
+
+/** The first process binds the database to its origin; a different origin later is a configuration error. */
+async function bindOrigin(sql: Sql, origin: string): Promise<void> {
+  let bound: string;
+  try {
+    await sql`update audit_head set origin = ${origin} where id and origin is null`;
+    const [row] = await sql`select origin from audit_head where id`;
+    bound = row!.origin as string;
+  } catch (err) {
+    throw storageError(err, 'audit origin');
+  }
+  if (bound !== origin) throw new PavilionError('CONFIG_INVALID', 'this database holds an audit log with a different origin', 500);
+}
+
+/**
+ * Accepts a Go note signer key string as is, or a bare 32-byte Ed25519 seed
+ * (64 hex digits or standard base64), which becomes a key named after the origin.
+ */
+function normalizeSignerKey(key: string, origin: string): string {
+  if (typeof key !== 'string') throw new PavilionError('KEY_INVALID', 'signer key must be a string');
+  if (key.startsWith('PRIVATE+KEY+')) return key;
+  let seed: Uint8Array | null = null;
+  if (/^[0-9a-fA-F]{64}$/.test(key)) seed = new Uint8Array(Buffer.from(key, 'hex'));
+  else if (/^[A-Za-z0-9+/]{43}=$/.test(key)) seed = decodeBase64Strict(key, 'KEY_INVALID', 'signer seed');
+  if (!seed || seed.length !== 32) throw new PavilionError('KEY_INVALID', 'signer key must be PRIVATE+KEY+… or a 32-byte Ed25519 seed (hex or base64)');
+  return signerKeyFromSeed(origin, seed);
 }
 
 /** The generated key lives in audit_signing_keys; first process to start wins, the rest read it. */

@@ -92,4 +92,10 @@ export const AUDIT_MIGRATIONS: readonly string[] = [
   end
   $fn$;
   `,
+  `
+  -- The log identity this database holds: bound by the first process to open
+  -- it, so a broker configured with another origin cannot sign checkpoints
+  -- over this tree under a different name.
+  alter table audit_head add column origin text;
+  `,
 ];

@@ -9,6 +9,7 @@ import {
   openCheckpoint,
   parseReceipt,
   verificationEvent,
+  verifierKeyFor,
   verifyConsistency,
   verifyInclusion,
   verifyReceipt,
@@ -231,13 +232,32 @@ describe('AuditLog on Postgres', () => {
     expect(await code(openAuditLog({ sql: db.sql, signerKey: 'PRIVATE+KEY+nope' }))).toBe('KEY_INVALID');
   });
 
-  it('generates and persists a signer key when none is configured', async () => {
-    const a = await openAuditLog({ sql: db.sql, origin: 'generated.test/log' });
-    const b = await openAuditLog({ sql: db.sql, origin: 'generated.test/log' });
+  it('accepts a bare Ed25519 seed (hex or base64) as the signer key', async () => {
+    const seed = Buffer.alloc(32, 3);
+    const a = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit', signerKey: seed.toString('hex') });
+    const b = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit', signerKey: seed.toString('base64') });
     expect(a.verifierKey).toBe(b.verifierKey);
-    expect(a.verifierKey.startsWith('generated.test/log+')).toBe(true);
+    expect(a.verifierKey.startsWith('pavilion.test/audit+')).toBe(true);
     await a.close();
     await b.close();
+    expect(await code(openAuditLog({ sql: db.sql, signerKey: 'abcd' }))).toBe('KEY_INVALID');
+  });
+
+  it('generates and persists a signer key when none is configured', async () => {
+    const a = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit' });
+    const b = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit' });
+    expect(a.verifierKey).toBe(b.verifierKey);
+    expect(a.verifierKey).not.toBe(log.verifierKey);
+    expect(a.verifierKey.startsWith('pavilion.test/audit+')).toBe(true);
+    const [row] = await db.sql`select signer_key from audit_signing_keys where origin = 'pavilion.test/audit'`;
+    expect(verifierKeyFor(row!.signer_key as string)).toBe(a.verifierKey);
+    await a.close();
+    await b.close();
+  });
+
+  it('a database holds one log: opening it under another origin is refused', async () => {
+    expect(await code(openAuditLog({ sql: db.sql, origin: 'other.test/log', signerKey }))).toBe('CONFIG_INVALID');
+    expect(await code(openAuditLog({ sql: db.sql, origin: 'bad\norigin' }))).toBe('CONFIG_INVALID');
   });
 
   it('time trigger signs a checkpoint once the tree grew', async () => {
