@@ -37,13 +37,21 @@ const PAIR_SHIFT = 2 ** 26;
 interface FeatureState {
   readonly feature: HashedFeature;
   readonly hasher: FeatureHasher;
-  /** doubleHash: packed pair; blakeHash: positions (u16 mod L) for 32 * macs bits. */
-  readonly cache: Map<string, number | Uint32Array>;
+  /**
+   * Token -> hash result. doubleHash: the pair packed as a * 2^26 + b.
+   * blakeHash: an offset into `tokenSlab`, where slab[offset] = count and
+   * the next `count` words are the positions (u16 mod L), 32 per BLAKE2b call.
+   * (Numbers only: a typed array per token made allocation the main cost of
+   * a cache miss.)
+   */
+  readonly cache: Map<string, number>;
   /**
    * Positional n-grams: one cache per position keyed by the bare gram, so a
    * lookup needs no "i gram" string (built only to hash a miss).
    */
-  readonly positional: Array<Map<string, number | Uint32Array>>;
+  readonly positional: Array<Map<string, number>>;
+  tokenSlab: Uint32Array;
+  tokenSlabUsed: number;
   readonly isPositional: boolean;
   /**
    * Raw value -> the feature's bits for it (what clkhash's lru_cache on the
@@ -107,7 +115,8 @@ export class ClkEncoder {
   private missTokens: string[] = [];
   private missIndex = new Int32Array(256);
   private pairs = new Uint32Array(512);
-  private resolved: Array<number | Uint32Array> = [];
+  /** Per token of the current value: its cache entry, or -1 for a miss. */
+  private resolved = new Float64Array(256);
   private blakeOut = new Uint8Array(64 * 256);
   private positions = new Uint32Array(4096);
   private readonly valueBudget: number;
@@ -139,7 +148,10 @@ export class ClkEncoder {
       const [key0, key1] = keys[f.index]!;
       const hasher = createFeatureHasher(this.hashBackend, { key0, key1, hash: f.hash.type, encoding: f.encoding, modulus: this.hashBits });
       const isPositional = f.comparison.type === 'ngram' && f.comparison.positional;
-      this.states.push({ feature: f, hasher, cache: new Map(), positional: [], isPositional, values: new Map(), slab: new Uint32Array(0), slabUsed: 0 });
+      this.states.push({
+        feature: f, hasher, cache: new Map(), positional: [], isPositional, tokenSlab: new Uint32Array(0), tokenSlabUsed: 0,
+        values: new Map(), slab: new Uint32Array(0), slabUsed: 0,
+      });
     }
     releaseSlots.register(this, this.states.map((s) => s.hasher), this);
   }
@@ -300,11 +312,28 @@ export class ClkEncoder {
     if (this.missIndex.length < t) {
       this.missIndex = new Int32Array(t * 2);
       this.pairs = new Uint32Array(t * 4);
+      this.resolved = new Float64Array(t * 2);
     }
   }
 
+  /**
+   * Makes room for up to `t` new token entries. Eviction happens here, before
+   * a value's lookups, never in the middle of resolving one (its entries
+   * point into the token slabs). A size cap rather than an LRU: bigram
+   * vocabularies fit easily, and a reset is cheaper than recency bookkeeping.
+   */
+  private makeRoom(t: number): void {
+    if (this.cached + t <= this.cacheLimit) return;
+    for (const s of this.states) {
+      s.cache.clear();
+      s.positional.length = 0;
+      s.tokenSlabUsed = 0;
+    }
+    this.cached = 0;
+  }
+
   /** The token cache for token i of the current value. */
-  private cacheFor(st: FeatureState, i: number): Map<string, number | Uint32Array> {
+  private cacheFor(st: FeatureState, i: number): Map<string, number> {
     if (!st.isPositional) return st.cache;
     let m = st.positional[i];
     if (m === undefined) {
@@ -315,33 +344,27 @@ export class ClkEncoder {
   }
 
   /** Caches the hash result of token i (by its bare gram) of the current value. */
-  private remember(st: FeatureState, i: number, value: number | Uint32Array): void {
+  private remember(st: FeatureState, i: number, value: number): void {
     if (this.cacheLimit <= 0) return;
-    if (this.cached >= this.cacheLimit) {
-      // A size cap rather than an LRU: bigram vocabularies fit easily, and a
-      // reset is cheaper than recency bookkeeping on every hit.
-      for (const s of this.states) {
-        s.cache.clear();
-        s.positional.length = 0;
-      }
-      this.cached = 0;
-    }
     this.cacheFor(st, i).set(this.tokens[i]!, value);
     this.cached++;
   }
 
-  /** Looks tokens up; collects misses. Returns the miss count. */
+  /** Looks tokens up (resolved[i] = entry or -1); collects misses. Returns the miss count. */
   private lookup(st: FeatureState, t: number): number {
     this.ensureScratch(t);
+    this.makeRoom(t);
     const tokens = this.tokens;
+    const resolved = this.resolved;
     let misses = 0;
     for (let i = 0; i < t; i++) {
       const hit = this.cacheFor(st, i).get(tokens[i]!);
       if (hit === undefined) {
+        resolved[i] = -1;
         this.missIndex[misses] = i;
         this.missTokens[misses++] = st.isPositional ? `${i + 1} ${tokens[i]!}` : tokens[i]!;
       } else {
-        this.resolved[i] = hit;
+        resolved[i] = hit;
       }
     }
     return misses;
@@ -365,7 +388,7 @@ export class ClkEncoder {
     const strategy = st.feature.strategy;
     let n = 0;
     for (let i = 0; i < t; i++) {
-      const packed = this.resolved[i] as number;
+      const packed = this.resolved[i]!;
       const a = Math.floor(packed / PAIR_SHIFT);
       const b = packed - a * PAIR_SHIFT;
       const k = bitsForToken(strategy, i, t);
@@ -403,13 +426,15 @@ export class ClkEncoder {
     for (let i = 0; i < t; i++) maxK = Math.max(maxK, bitsForToken(strategy, i, t));
     if (maxK === 0) return 0;
     const macs = Math.ceil(maxK / 32);
+    const need = macs * 32;
     const misses = this.lookup(st, t);
-    // Cached positions may cover fewer bits than this record needs (bitsPerFeature
-    // with fewer tokens): treat those as misses too.
+    const resolved = this.resolved;
+    // Cached positions may cover fewer bits than this value needs (bitsPerFeature
+    // with fewer tokens): hash those again with more BLAKE2b calls.
     let count = misses;
     for (let i = 0; i < t; i++) {
-      const hit = this.resolved[i];
-      if (hit instanceof Uint32Array && hit.length < macs * 32 && this.cacheFor(st, i).get(this.tokens[i]!) === hit) {
+      const e = resolved[i]!;
+      if (e >= 0 && st.tokenSlab[e]! < need) {
         this.missIndex[count] = i;
         this.missTokens[count++] = st.isPositional ? `${i + 1} ${this.tokens[i]!}` : this.tokens[i]!;
       }
@@ -420,22 +445,37 @@ export class ClkEncoder {
       const mask = this.hashBits - 1; // blakeHash requires a power of two
       const d = this.blakeOut;
       for (let m = 0; m < count; m++) {
-        const positions = new Uint32Array(macs * 32);
+        const at = this.reserveTokenSlab(st, need + 1);
+        const slab = st.tokenSlab;
+        slab[at] = need;
         const base = m * macs * 64;
         // struct.unpack('32H') on x86: little-endian unsigned shorts.
-        for (let q = 0; q < macs * 32; q++) positions[q] = (d[base + 2 * q]! | (d[base + 2 * q + 1]! << 8)) & mask;
-        this.resolved[this.missIndex[m]!] = positions;
-        this.remember(st, this.missIndex[m]!, positions);
+        for (let q = 0; q < need; q++) slab[at + 1 + q] = (d[base + 2 * q]! | (d[base + 2 * q + 1]! << 8)) & mask;
+        resolved[this.missIndex[m]!] = at;
+        this.remember(st, this.missIndex[m]!, at);
       }
     }
+    const slab = st.tokenSlab;
     let n = 0;
     for (let i = 0; i < t; i++) {
-      const positions = this.resolved[i] as Uint32Array;
+      const from = resolved[i]! + 1;
       const k = bitsForToken(strategy, i, t);
       const out = this.reservePositions(n, k);
-      for (let j = 0; j < k; j++) out[n++] = positions[j]!;
+      for (let j = 0; j < k; j++) out[n++] = slab[from + j]!;
     }
     return n;
+  }
+
+  /** Room for `size` words at the end of the feature's token slab; returns the offset. */
+  private reserveTokenSlab(st: FeatureState, size: number): number {
+    const at = st.tokenSlabUsed;
+    if (at + size > st.tokenSlab.length) {
+      const grown = new Uint32Array(Math.max(st.tokenSlab.length * 2, at + size, 4096));
+      grown.set(st.tokenSlab.subarray(0, at));
+      st.tokenSlab = grown;
+    }
+    st.tokenSlabUsed = at + size;
+    return at;
   }
 
   private foldInto(out: Uint8Array, offset: number): void {
