@@ -255,6 +255,31 @@ try {
   }
   await resetTables(db.sql);
   appendRows.push({ name: 'append, one transaction per event', value: s.perSecond, unit: 'events/s', note: `${s.count} appends, 64 callers, maxBatch 1` });
+  // The database's own ceiling for unbatched durable writes: one autocommit
+  // single-row INSERT per event into a bare table, no tree, no lock.
+  await db.sql`create table bench_plain_insert (id bigserial primary key, event text not null)`;
+  const plain = await (async () => {
+    let next = 0;
+    let done = 0;
+    const deadline = performance.now() + (quick ? 1500 : 3000);
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (performance.now() < deadline) {
+          await db.sql`insert into bench_plain_insert (event) values (${JSON.stringify(benchEvent(next++))})`;
+          done++;
+        }
+      }),
+    );
+    return { perSecond: done / ((performance.now() - t0) / 1000), count: done };
+  })();
+  await db.sql`drop table bench_plain_insert`;
+  appendRows.push({
+    name: 'plain single-row INSERT per event (no tree)',
+    value: plain.perSecond,
+    unit: 'events/s',
+    note: `${plain.count} rows, 64 callers, autocommit, ${db.kind.startsWith('embedded') ? '1 connection' : 'pool of 10'}`,
+  });
   sections.push({ title: `Durable audit appends into ${db.kind}`, rows: appendRows });
   if (!json) print(sections[sections.length - 1]!);
 
