@@ -64,6 +64,8 @@ export interface CompiledDateFormat {
 export function compileDateFormat(format: string): CompiledDateFormat {
   let source = '';
   const seen = new Set<string>();
+  /** Directive of each capture group, in order (numbered groups: no groups object per match). */
+  const order: string[] = [];
   const ws = new RegExp(`^${PY_WHITESPACE_CLASS}+`, 'u');
   const chars = Array.from(format);
   for (let i = 0; i < chars.length; i++) {
@@ -80,7 +82,8 @@ export function compileDateFormat(format: string): CompiledDateFormat {
       // directive is a regex compile error there.
       if (seen.has(directive)) throw new StrptimeFormatError(`date directive %${directive} is repeated`, false);
       seen.add(directive);
-      source += `(?<${directive}>${re})`;
+      order.push(directive);
+      source += `(${re})`;
       continue;
     }
     const rest = chars.slice(i).join('');
@@ -100,7 +103,9 @@ export function compileDateFormat(format: string): CompiledDateFormat {
       regex.lastIndex = 0;
       const m = regex.exec(value);
       if (!m || m[0].length !== value.length) return null;
-      return combine(m.groups ?? {});
+      const fields: Record<string, string | undefined> = {};
+      for (let i = 0; i < order.length; i++) fields[order[i]!] = m[i + 1];
+      return combine(fields);
     },
   };
 }
