@@ -7,10 +7,19 @@
  *   bit i is MSB-first (byte i >> 3, mask 0x80 >> (i & 7)).
  *
  * Speed (DESIGN.md): the vocabulary of tokens is small (bigrams of names,
- * dates, postcodes), so each feature keeps a bounded cache token -> hash
- * result and steady-state encoding is lookups plus bit setting. Misses of a
- * record are hashed together in one call into the wasm kernel. The token
- * and scratch arrays are reused across records.
+ * dates, postcodes), so each feature keeps two bounded caches:
+ *  - value -> the feature's bits (a 1024-bit bitmap is 32 word ORs), which
+ *    is what clkhash's lru_cache on the n-gram tuple does;
+ *  - token -> hash result (doubleHash pair, or blakeHash positions), so a
+ *    new value mostly costs lookups; the misses of one value are hashed in
+ *    one call into the wasm kernel.
+ * Cached results live in per-feature Uint32Array slabs and Maps of numbers:
+ * no typed array or object per token or per value (allocation and GC were
+ * the largest cost of a cold pass). Measured in bench/encoding.ts.
+ *
+ * The caches hold values and tokens (personal data) in this worker's memory
+ * only; dispose() drops them. Nothing here logs values: errors name the
+ * feature and the rule.
  */
 import { PavilionError } from '../../common/errors.js';
 import { createFeatureHasher, type FeatureHasher, type HashBackendName } from './hashing.js';
@@ -305,7 +314,16 @@ export class ClkEncoder {
     if (this.disposed) return;
     this.disposed = true;
     releaseSlots.unregister(this);
-    for (const s of this.states) s.hasher.release();
+    for (const s of this.states) {
+      s.hasher.release();
+      s.cache.clear();
+      s.positional.length = 0;
+      s.values.clear();
+      s.slab = new Uint32Array(0);
+      s.tokenSlab = new Uint32Array(0);
+    }
+    this.tokens.length = 0;
+    this.missTokens.length = 0;
   }
 
   private ensureScratch(t: number): void {
