@@ -106,6 +106,20 @@ describe('prepared keys and batch calls', () => {
     m.release();
   });
 
+  it('instances have separate memories (one per worker): keys and scratch do not leak across', () => {
+    const a = new CryptoKernel();
+    const b = new CryptoKernel();
+    const keyA = randomBytes(32);
+    const keyB = randomBytes(32);
+    const pa = a.prepareHmacKey('sha256', keyA);
+    const pb = b.prepareHmacKey('sha256', keyB);
+    expect(pa.slot).toBe(pb.slot); // same slot number, different memories
+    const msg = randomBytes(50);
+    expect(hex(a.hmac(pa, msg))).toBe(hex(ref.hmacSha256(keyA, msg)));
+    expect(hex(b.hmac(pb, msg))).toBe(hex(ref.hmacSha256(keyB, msg)));
+    expect(a.input.buffer).not.toBe(b.input.buffer);
+  });
+
   it('released slots are reused; exhausting slots is a typed error', () => {
     const k = new CryptoKernel();
     const keys = [];
