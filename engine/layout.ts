@@ -63,12 +63,15 @@ export function slotLayout(layout: DatasetLayout, slot: number): SlotLayout {
   return { queriesPtr, queryPopsPtr, cursorPtr, outPtr };
 }
 
-/** Queries per top-k task so that their heaps (k × 12 bytes + 4 each) fit the output area. */
+/** Bytes of top-k heap state per query: k × (f64 score + u32 index), a count and the kernel's floor (u32 each). */
+export const heapBytesPerQuery = (k: number): number => k * 12 + 8;
+
+/** Queries per top-k task so that their heaps fit the output area. */
 export function queriesPerTopKTask(k: number): number {
-  return Math.max(1, Math.min(MAX_QUERIES_PER_TASK, Math.floor(SLOT_OUTPUT_BYTES / (k * 12 + 4))));
+  return Math.max(1, Math.min(MAX_QUERIES_PER_TASK, Math.floor(SLOT_OUTPUT_BYTES / heapBytesPerQuery(k))));
 }
 
-/** Heap arrays of a top-k task inside a slot's output area. */
+/** Heap arrays of a top-k task inside a slot's output area (countsPtr: counts, then the kernel's floors). */
 export function heapLayout(slot: SlotLayout, queryCount: number, k: number): { scoresPtr: number; indicesPtr: number; countsPtr: number } {
   const scoresPtr = slot.outPtr;
   const indicesPtr = scoresPtr + queryCount * k * 8;
@@ -77,4 +80,4 @@ export function heapLayout(slot: SlotLayout, queryCount: number, k: number): { s
 }
 
 // MAX_TOP_K must leave room for at least one query's heap.
-if (MAX_TOP_K * 12 + 4 > SLOT_OUTPUT_BYTES) throw new Error('MAX_TOP_K does not fit a slot');
+if (heapBytesPerQuery(MAX_TOP_K) > SLOT_OUTPUT_BYTES) throw new Error('MAX_TOP_K does not fit a slot');

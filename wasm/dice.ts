@@ -17,7 +17,12 @@ import { fromRoot } from '../common/paths.js';
 
 export type DiceKernelKind = 'simd' | 'scalar';
 
-/** Raw exports of wasm/assembly/dice.ts (pointers are byte offsets into the shared memory). */
+/**
+ * Raw exports of wasm/assembly/dice.ts (pointers are byte offsets into the
+ * shared memory). topKAtThreshold's heapCountsPtr must have 8 bytes per
+ * query: the counts (zeroed by the caller before the first call), then
+ * per-query floors the kernel keeps.
+ */
 export interface DiceExports {
   popcountFilters(filtersPtr: number, count: number, bytes: number, outPtr: number): void;
   countAnd(aPtr: number, bPtr: number, bytes: number): number;

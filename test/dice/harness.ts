@@ -49,7 +49,7 @@ export class KernelHarness {
 
   /** Top-k per query, optionally scanning [start, end) in several calls of `chunk` filters. */
   topK(queries: readonly Uint8Array[], base: readonly Uint8Array[], threshold: number, k: number, chunk = base.length): Candidate[][] {
-    const heapBytes = queries.length * k * 12 + queries.length * 4;
+    const heapBytes = queries.length * k * 12 + queries.length * 8; // counts + the kernel's floors
     const s = this.setup(queries, base, align(heapBytes));
     const scoresPtr = s.scratchPtr;
     const indicesPtr = scoresPtr + queries.length * k * 8;

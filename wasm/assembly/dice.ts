@@ -334,7 +334,9 @@ export function countAnd(aPtr: usize, bPtr: usize, bytes: u32): u32 {
 
 // Per-query top-k heaps: a min-heap on (score, then higher index = worse), so
 // the root is the candidate to evict. Scores f64 at heapScoresPtr, indices u32
-// at heapIndicesPtr, k slots per query; counts u32 per query at heapCountsPtr.
+// at heapIndicesPtr, k slots per query; counts u32 per query at heapCountsPtr,
+// followed by one more u32 per query that the kernel owns: the query's
+// current integer floor (see topKAtThreshold).
 
 // @ts-ignore: decorator
 @inline function worse(sa: f64, ia: u32, sb: f64, ib: u32): bool {
@@ -384,9 +386,23 @@ function heapOffer(scores: usize, indices: usize, countPtr: usize, k: u32, score
   store<u32>(indices + (<usize>i << 2), index);
 }
 
-/** heapOffer on query qi's heap (addresses computed only for the rare passing pair). */
-function offerTo(scoresPtr: usize, indicesPtr: usize, countsPtr: usize, qi: u32, k: u32, score: f64, index: u32): void {
-  heapOffer(scoresPtr + ((<usize>qi * k) << 3), indicesPtr + ((<usize>qi * k) << 2), countsPtr + (<usize>qi << 2), k, score, index);
+/**
+ * heapOffer on query qi's heap (addresses computed only for the rare passing
+ * pair); once the heap is full, raises the query's integer floor to its
+ * root score, since only better candidates can enter from then on.
+ */
+function offerTo(scoresPtr: usize, indicesPtr: usize, countsPtr: usize, queryCount: u32, qi: u32, k: u32, score: f64, index: u32, t16: u64): void {
+  const hs = scoresPtr + ((<usize>qi * k) << 3);
+  const hc = countsPtr + (<usize>qi << 2);
+  heapOffer(hs, indicesPtr + ((<usize>qi * k) << 2), hc, k, score, index);
+  if (load<u32>(hc) == k) storeFloor(countsPtr, queryCount, qi, t16, load<f64>(hs));
+}
+
+/** floor = max(t16, units(rootScore)): still a superset of "score >= root score". */
+// @ts-ignore: decorator
+@inline function storeFloor(countsPtr: usize, queryCount: u32, qi: u32, t16: u64, rootScore: f64): void {
+  const root = thresholdUnits(rootScore);
+  store<u32>(countsPtr + ((<usize>queryCount + qi) << 2), <u32>(root > t16 ? root : t16));
 }
 
 /**
@@ -396,6 +412,12 @@ function offerTo(scoresPtr: usize, indicesPtr: usize, countsPtr: usize, qi: u32,
  * Heaps persist across calls (the caller zeroes the counts once), so a range
  * may be scanned in several calls. Each query sees base indices in ascending
  * order, so among equal scores the lowest indices are kept.
+ *
+ * heapCountsPtr holds 2 × queryCount u32: the counts, then per-query integer
+ * floors the kernel maintains. Once a query's heap is full only candidates
+ * scoring at least its root can enter, so the floor rises to the root's
+ * units and the integer prefilter and popcount bound reject more: top-k at a
+ * low threshold costs about what a high threshold does after the first k.
  */
 export function topKAtThreshold(
   queriesPtr: usize, queryPopsPtr: usize, queryCount: u32,
@@ -406,6 +428,11 @@ export function topKAtThreshold(
   if (k == 0 || queryCount == 0 || baseEnd <= baseStart) return;
   const t16 = thresholdUnits(threshold);
   const block = blockFilters(bytes);
+  const floorsPtr = heapCountsPtr + (<usize>queryCount << 2);
+  for (let qi: u32 = 0; qi < queryCount; qi++) {
+    if (load<u32>(heapCountsPtr + (<usize>qi << 2)) == k) storeFloor(heapCountsPtr, queryCount, qi, t16, load<f64>(heapScoresPtr + ((<usize>qi * k) << 3)));
+    else store<u32>(floorsPtr + (<usize>qi << 2), <u32>t16);
+  }
   for (let blockStart = baseStart; blockStart < baseEnd; blockStart += block) {
     const blockEnd = baseEnd - blockStart > block ? blockStart + block : baseEnd;
     for (let g: u32 = 0; g < queryCount; g += QUERY_GROUP) {
@@ -418,15 +445,16 @@ export function topKAtThreshold(
         const pmin = min4(p0, p1, p2, p3), pmax = max4(p0, p1, p2, p3);
         for (let qi = g; qi < gEnd; qi++) {
           const pa = load<u32>(queryPopsPtr + (<usize>qi << 2));
-          if (!groupMayPass(pa, pmin, pmax, t16)) continue;
+          const floor = <u64>load<u32>(floorsPtr + (<usize>qi << 2));
+          if (!groupMayPass(pa, pmin, pmax, floor)) continue;
           const qp = queriesPtr + <usize>qi * bytes;
-          let mask = passMask4(qp, b0, bytes, pa, pops, t16);
+          let mask = passMask4(qp, b0, bytes, pa, pops, floor);
           while (mask) {
             const lane = ctz(mask);
             mask &= mask - 1;
             const c = countAnd1(qp, b0 + <usize>lane * bytes, bytes);
             const score = diceScore(c, pa + load<u32>(pops + (<usize>lane << 2)));
-            if (score >= threshold) offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, qi, k, score, j + lane);
+            if (score >= threshold) offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, queryCount, qi, k, score, j + lane, t16);
           }
         }
       }
@@ -435,12 +463,13 @@ export function topKAtThreshold(
         const pb = load<u32>(basePopsPtr + (<usize>j << 2));
         for (let qi = g; qi < gEnd; qi++) {
           const pa = load<u32>(queryPopsPtr + (<usize>qi << 2));
-          if (!groupMayPass(pa, pb, pb, t16)) continue;
+          const floor = <u64>load<u32>(floorsPtr + (<usize>qi << 2));
+          if (!groupMayPass(pa, pb, pb, floor)) continue;
           const c = countAnd1(queriesPtr + <usize>qi * bytes, b, bytes);
           const s = pa + pb;
-          if (!mayPass(c, s, t16)) continue;
+          if (!mayPass(c, s, floor)) continue;
           const score = diceScore(c, s);
-          if (score >= threshold) offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, qi, k, score, j);
+          if (score >= threshold) offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, queryCount, qi, k, score, j, t16);
         }
       }
     }
