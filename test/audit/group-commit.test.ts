@@ -103,12 +103,12 @@ describe('adaptive group commit', () => {
   });
 
   it('maxWaitMs lingers for a fuller batch when idle', async () => {
-    const h = harness({ maxBatch: 10, maxWaitMs: 30 });
+    const h = harness({ maxBatch: 10, maxWaitMs: 250 });
     const a = h.gc.submit(1);
     await h.tick();
     expect(h.batches).toHaveLength(0);
     const b = h.gc.submit(2);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 400));
     expect(h.batches).toEqual([[1, 2]]);
     await h.release();
     await Promise.all([a, b]);
