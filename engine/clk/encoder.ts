@@ -88,14 +88,6 @@ const releaseSlots = new FinalizationRegistry<FeatureHasher[]>((hashers) => {
   for (const h of hashers) h.release();
 });
 
-const parsedSchemas = new WeakSet<object>();
-
-function parse(schema: unknown): LinkageSchema {
-  if (typeof schema === 'object' && schema !== null && parsedSchemas.has(schema)) return schema as LinkageSchema;
-  const parsed = parseSchema(schema);
-  parsedSchemas.add(parsed);
-  return parsed;
-}
 
 export function clkToBase64(clk: Uint8Array): string {
   return Buffer.from(clk.buffer, clk.byteOffset, clk.byteLength).toString('base64');
@@ -131,7 +123,8 @@ export class ClkEncoder {
   private readonly valueBudget: number;
 
   static create(schema: unknown, secret: string | Uint8Array, options: ClkEncoderOptions = {}): ClkEncoder {
-    return new ClkEncoder(parse(schema), secret, options);
+    // A schema already returned by parseSchema is used as is.
+    return new ClkEncoder(parseSchema(schema), secret, options);
   }
 
   private constructor(schema: LinkageSchema, secret: string | Uint8Array, options: ClkEncoderOptions) {

@@ -336,8 +336,16 @@ function parseFeature(v: Json, index: number, path: string): Feature {
   return { kind: 'hashed', identifier, index, format, encoding, comparison, strategy, hash, ...(missingValue ? { missingValue } : {}) };
 }
 
+const parsedSchemas = new WeakSet<object>();
+
+/** True for a LinkageSchema returned by parseSchema (so it need not be parsed again). */
+export function isParsedSchema(value: unknown): value is LinkageSchema {
+  return typeof value === 'object' && value !== null && parsedSchemas.has(value);
+}
+
 /** Parses and validates a linkage schema v3; throws SCHEMA_INVALID / SCHEMA_UNSUPPORTED naming the JSON path. */
 export function parseSchema(json: unknown): LinkageSchema {
+  if (isParsedSchema(json)) return json;
   const root = obj(json, '$');
   if (!('version' in root)) throw invalid('$.version', 'is required');
   if (typeof root.version !== 'number') throw invalid('$.version', 'must be a number');
@@ -374,5 +382,7 @@ export function parseSchema(json: unknown): LinkageSchema {
       throw invalid(path, 'prevent_singularity needs l * 2^xor_folds > 1');
     }
   });
-  return { version: 3, l, xorFolds, kdf, features };
+  const schema: LinkageSchema = { version: 3, l, xorFolds, kdf, features };
+  parsedSchemas.add(schema);
+  return schema;
 }

@@ -79,6 +79,12 @@ describe('schema errors', () => {
     }
   });
 
+  it('create() accepts a schema already parsed by parseSchema', () => {
+    const parsed = parseSchema(base());
+    expect(parseSchema(parsed)).toBe(parsed);
+    expect(ClkEncoder.create(parsed, 'secret').filterBits).toBe(1024);
+  });
+
   it('create() validates the schema too', () => {
     expect(() => ClkEncoder.create({ version: 3 }, 'secret')).toThrow(expect.objectContaining({ code: 'SCHEMA_INVALID' }));
   });
