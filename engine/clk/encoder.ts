@@ -108,6 +108,8 @@ export class ClkEncoder {
   private readonly work: Uint8Array;
   /** The same buffer as 32-bit words (length padded to whole words). */
   private readonly workWords: Uint32Array;
+  /** work[0 .. filterBytes), made once (a subarray per record showed up in profiles). */
+  private readonly workHead: Uint8Array;
   private readonly cacheLimit: number;
   private cached = 0;
   private disposed = false;
@@ -143,6 +145,7 @@ export class ClkEncoder {
     this.hashBits = schema.l * 2 ** schema.xorFolds;
     this.workWords = new Uint32Array(Math.ceil(this.hashBits / 32));
     this.work = new Uint8Array(this.workWords.buffer);
+    this.workHead = this.work.subarray(0, this.filterBytes);
     const keys = deriveFeatureKeys(schema.kdf, secretBytes, schema.features.length);
     this.states = [];
     for (const f of schema.features) {
@@ -202,7 +205,9 @@ export class ClkEncoder {
     const work = this.work;
     const words = this.workWords;
     words.fill(0);
-    for (const st of this.states) {
+    const states = this.states;
+    for (let s = 0; s < states.length; s++) {
+      const st = states[s]!;
       const f = st.feature;
       const raw = row[f.index];
       if (typeof raw !== 'string') throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': value must be a string`);
@@ -505,7 +510,7 @@ export class ClkEncoder {
       }
       bits = half;
     }
-    out.set(work.subarray(0, this.filterBytes), offset);
+    out.set(this.workHead, offset);
     const tail = this.filterBits % 8;
     // bitarray.tobytes() pads the last byte with zero bits.
     if (tail !== 0) out[offset + this.filterBytes - 1]! &= (0xff << (8 - tail)) & 0xff;
