@@ -22,6 +22,8 @@ export interface EngineOptions {
   threads?: number;
   /** Force the SIMD (true) or scalar (false) kernel; default: env PAVILION_WASM_SIMD, then detection. */
   simd?: boolean;
+  /** Most pairs one link may return before it fails with LINK_RESULT_TOO_LARGE (default MAX_LINK_PAIRS). */
+  maxLinkPairs?: number;
 }
 
 export interface MatchCandidate {
@@ -77,6 +79,11 @@ const MIN_MATCH_SLICE = 32_768;
  */
 const MIN_TASK_COMPARISONS = 1 << 18;
 const MAX_TASK_COMPARISONS = 1 << 21;
+/**
+ * Most pairs one link may return (~250 MB of result objects): a threshold of 0
+ * without topK over a large dataset would otherwise exhaust the process.
+ */
+export const MAX_LINK_PAIRS = 5_000_000;
 /** Rows per encode task: ~20 ms at the ~50k records/s DESIGN.md measured for the wasm encoder. */
 const ENCODE_ROWS_PER_TASK = 1024;
 const PAIR_ENTRY_BYTES = 16;
@@ -100,8 +107,12 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
     throw new PavilionError('ENGINE_OPTIONS_INVALID', 'threads must be an integer from 1 to 256');
   }
+  const maxLinkPairs = opts.maxLinkPairs ?? MAX_LINK_PAIRS;
+  if (!Number.isInteger(maxLinkPairs) || maxLinkPairs < 1) {
+    throw new PavilionError('ENGINE_OPTIONS_INVALID', 'maxLinkPairs must be a positive integer');
+  }
   const kind = selectDiceKernel(opts.simd);
-  const engine = new PoolEngine(threads, kind);
+  const engine = new PoolEngine(threads, kind, maxLinkPairs);
   await engine.warmUp();
   return engine;
 }
@@ -115,6 +126,7 @@ export class PoolEngine implements Engine {
   constructor(
     readonly threads: number,
     readonly kernel: DiceKernelKind,
+    private readonly maxLinkPairs: number = MAX_LINK_PAIRS,
   ) {
     const init: WorkerInit = { kind: this.kernel, module: compileDiceModule(this.kernel) };
     const entry = workerEntry();
@@ -346,13 +358,19 @@ export class PoolEngine implements Engine {
             });
           } else {
             const part = await this.pairsTask(ds, qbytes, job.qn, job.start, job.end, threshold);
+            if (pairs.length + part.length > this.maxLinkPairs) {
+              throw new PavilionError('LINK_RESULT_TOO_LARGE', `the linkage would return more than ${this.maxLinkPairs} pairs: raise the threshold or set topK`, 413);
+            }
             for (const p of part) pairs.push({ query: p.query + job.q0, index: p.index, score: p.score });
           }
           done += job.qn * (job.end - job.start);
           if (!aborted) opts?.onProgress?.(done, total);
         }
       };
-      await Promise.all(Array.from({ length: Math.min(this.threads, jobs.length) }, runner));
+      await Promise.all(Array.from({ length: Math.min(this.threads, jobs.length) }, () => runner().catch((err: unknown) => {
+        aborted = true; // the other runners stop taking jobs
+        throw err;
+      })));
     })();
     work.finally(() => ds.release()).catch(() => undefined);
 

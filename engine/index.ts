@@ -3,6 +3,7 @@
  */
 export {
   createEngine,
+  MAX_LINK_PAIRS,
   type Engine,
   type EngineOptions,
   type LinkOptions,

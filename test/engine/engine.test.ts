@@ -251,6 +251,23 @@ describe('engine behaviour', () => {
   });
 });
 
+it('a link whose result would be too large fails with LINK_RESULT_TOO_LARGE and the engine keeps working', async () => {
+  const engine = await createEngine({ threads: 2, maxLinkPairs: 1000 });
+  try {
+    const rand = rng(12);
+    const base = randomFilters(rand, 5000, 8, [0.5]);
+    await engine.loadDataset('many', { refs: refsFor(base.length), clks: base, filterBits: 64 });
+    const qs = concat(randomFilters(rand, 64, 8, [0.5]));
+    await expect(engine.link('many', qs, { threshold: 0 })).rejects.toMatchObject({ code: 'LINK_RESULT_TOO_LARGE', status: 413 });
+    // topK bounds the result, so the same linkage succeeds with it
+    expect((await engine.link('many', qs, { threshold: 0, topK: 5 })).pairs).toHaveLength(64 * 5);
+    expect((await engine.match('many', base[9]!, { threshold: 1 })).candidates[0]!.index).toBeLessThanOrEqual(9);
+    await expect(createEngine({ maxLinkPairs: 0 })).rejects.toMatchObject({ code: 'ENGINE_OPTIONS_INVALID' });
+  } finally {
+    await engine.close();
+  }
+});
+
 it('a closed engine answers ENGINE_CLOSED', async () => {
   const engine = await createEngine({ threads: 1 });
   expect(engine.threads).toBe(1);
