@@ -37,7 +37,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   const input = opts.in ? createReadStream(opts.in) : process.stdin;
   const output: Writable = opts.out ? createWriteStream(opts.out) : process.stdout;
   const parser = input.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true }));
-  input.on('error', (err) => parser.destroy(err));
+  input.on('error', (err: Error) => parser.destroy(err));
 
   const bar = opts.in && process.stderr.isTTY ? new SingleBar({ format: 'encoding [{bar}] {percentage}% | {rows} rows | {eta}s left' }, Presets.shades_classic) : undefined;
   bar?.start(statSync(opts.in!).size, 0, { rows: 0 });

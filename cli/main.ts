@@ -8,6 +8,7 @@ import { isPavilionError } from '../common/errors.js';
 import { encodeCommand } from './encode.js';
 import { linkCommand } from './link.js';
 import { demoCommand } from './demo.js';
+import { auditMonitor, auditVerify } from './audit.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -55,6 +56,68 @@ program
   .option('--threads <n>', 'worker threads (default: one per core)', positiveInt)
   .action(async (o) => {
     await demoCommand({ records: o.records, threads: o.threads });
+  });
+
+program
+  .command('serve')
+  .description('run the broker (settings from environment variables; see the README)')
+  .action(async () => {
+    await import('../server/main.js');
+  });
+
+program
+  .command('token')
+  .description('mint a development access token the local broker accepts (no OIDC issuer configured)')
+  .addOption(new Option('--role <role...>', 'role(s)').choices(['rp', 'dp', 'auditor', 'admin']).makeOptionMandatory())
+  .requiredOption('--sub <subject>', 'subject, e.g. the party id')
+  .option('--ttl <seconds>', 'lifetime in seconds', positiveInt, 3600)
+  .action(async (o) => {
+    const { loadConfig } = await import('../server/config.js');
+    const { mintDevToken } = await import('../identity/index.js');
+    const { join } = await import('node:path');
+    const config = loadConfig();
+    const token = await mintDevToken({
+      role: o.role,
+      sub: o.sub,
+      ttlSec: o.ttl,
+      keyFile: join(config.stateDir, 'identity-key.json'),
+      issuer: config.identity.localIssuer,
+      audience: config.identity.audience,
+    });
+    console.log(token);
+  });
+
+const audit = program.command('audit').description("auditor's tools: verify receipts, monitor the log");
+const tokenOption = () => new Option('--token <jwt>', 'access token for the broker (default: $PAVILION_TOKEN)').env('PAVILION_TOKEN');
+
+audit
+  .command('verify')
+  .description('check a receipt: checkpoint signature, inclusion, consistency with the latest checkpoint, anchor on chain')
+  .argument('<receipt>', 'receipt file (C2SP tlog-proof text), or - for stdin')
+  .option('--server <url>', 'broker URL, to fetch the entry, the latest checkpoint and proofs')
+  .option('--rpc <url>', 'chain RPC URL, to check the anchor')
+  .option('--log-key <key>', 'the log verifier key (note format); otherwise fetched from the server')
+  .option('--leaf-hash <base64>', 'leaf hash from the verification answer')
+  .option('--event <file>', 'the audit event (JSON) the receipt is for')
+  .addOption(tokenOption())
+  .action(async (receipt, o) => {
+    const failed = await auditVerify({ receiptFile: receipt, server: o.server, rpc: o.rpc, logKey: o.logKey, leafHash: o.leafHash, eventFile: o.event, token: o.token });
+    console.log(failed.length === 0 ? 'receipt verified' : `receipt NOT verified: ${failed.join('; ')}`);
+    if (failed.length > 0) process.exitCode = 1;
+  });
+
+audit
+  .command('monitor')
+  .description('check the latest checkpoint is consistent with the last one seen, and each new anchor on chain')
+  .requiredOption('--server <url>', 'broker URL')
+  .requiredOption('--state <file>', 'where the last verified checkpoint is remembered')
+  .option('--rpc <url>', 'chain RPC URL, to check anchors')
+  .option('--log-key <key>', 'the log verifier key; otherwise pinned from the server on first run')
+  .addOption(tokenOption())
+  .action(async (o) => {
+    const failed = await auditMonitor({ server: o.server, stateFile: o.state, rpc: o.rpc, logKey: o.logKey, token: o.token });
+    console.log(failed.length === 0 ? 'log consistent' : `DIVERGENCE: ${failed.join('; ')}`);
+    if (failed.length > 0) process.exitCode = 1;
   });
 
 try {

@@ -1,0 +1,65 @@
+/**
+ * The few broker endpoints an auditor's tools read, over plain fetch. Every
+ * answer is untrusted input: signatures and proofs are checked by the caller.
+ */
+import { PavilionError } from '../common/errors.js';
+import { decodeBase64Strict } from '../audit/index.js';
+
+export class AuditClient {
+  constructor(
+    private readonly server: string,
+    private readonly token: string | undefined,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  private async get(path: string): Promise<Response> {
+    const headers: Record<string, string> = this.token ? { authorization: `Bearer ${this.token}` } : {};
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.server), { headers, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      throw new PavilionError('SERVER_UNREACHABLE', `cannot reach ${this.server}: ${(err as Error).name}`, 503);
+    }
+    if (!res.ok) {
+      let code = `HTTP_${res.status}`;
+      try {
+        code = ((await res.json()) as { code?: string }).code ?? code;
+      } catch {
+        /* not problem JSON */
+      }
+      throw new PavilionError('SERVER_ERROR', `${path}: ${res.status} ${code}`, 502);
+    }
+    return res;
+  }
+
+  async text(path: string): Promise<string> {
+    return (await this.get(path)).text();
+  }
+
+  async json<T>(path: string): Promise<T> {
+    return (await (await this.get(path)).json()) as T;
+  }
+
+  async latestCheckpointNote(): Promise<string> {
+    return this.text('/v1/audit/checkpoint');
+  }
+
+  async verifierKey(): Promise<{ origin: string; verifierKey: string }> {
+    const k = await this.json<{ origin: string; verifier_key: string }>('/v1/audit/key');
+    return { origin: k.origin, verifierKey: k.verifier_key };
+  }
+
+  async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
+    const r = await this.json<{ hashes?: string[]; proof?: string[] }>(`/v1/audit/proofs/consistency?from=${from}&to=${to}`);
+    return (r.hashes ?? r.proof ?? []).map((h) => decodeBase64Strict(h, 'PROOF_MALFORMED', 'a consistency proof hash'));
+  }
+
+  async entry(index: number): Promise<{ leafHash: Uint8Array; event: unknown }> {
+    const e = await this.json<{ leaf_hash: string; event: unknown }>(`/v1/audit/entries/${index}`);
+    return { leafHash: decodeBase64Strict(e.leaf_hash, 'ENTRY_MALFORMED', 'the entry\'s leaf hash'), event: e.event };
+  }
+
+  async receipt(index: number): Promise<string> {
+    return this.text(`/v1/audit/receipts/${index}`);
+  }
+}
