@@ -268,6 +268,25 @@ it('a link whose result would be too large fails with LINK_RESULT_TOO_LARGE and 
   }
 });
 
+it('workers release a replaced version once its last request has finished', async () => {
+  const engine = await createEngine({ threads: 1 });
+  try {
+    const rand = rng(13);
+    const v1 = randomFilters(rand, 100, BYTES, [0.5]);
+    const v2 = randomFilters(rand, 100, BYTES, [0.5]);
+    await engine.loadDataset('x', { refs: refsFor(100), clks: v1, filterBits: 1024 });
+    const inFlight = engine.match('x', v1[0]!, { threshold: 0.5 });
+    await engine.loadDataset('x', { refs: refsFor(100), clks: v2, filterBits: 1024 });
+    expect((await inFlight).version).toBe(1); // started on version 1, finished on it
+    expect((await engine.match('x', v2[0]!, { threshold: 1 })).version).toBe(2);
+    // the worker now holds only version 2's instance (version 1 and the warm-up memory are retired)
+    const probe = await (engine as PoolEngine).probeSharedMemory('x', 1, 0);
+    expect(probe.results[0]!.cachedInstances).toBe(1);
+  } finally {
+    await engine.close();
+  }
+});
+
 it('a closed engine answers ENGINE_CLOSED', async () => {
   const engine = await createEngine({ threads: 1 });
   expect(engine.threads).toBe(1);
