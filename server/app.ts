@@ -17,6 +17,7 @@ import { loadPolicy } from '../policy/index.js';
 import { createLocalIdentity, createVerifier, type LocalIdentity } from '../identity/index.js';
 import { DatasetStore } from '../datasets/store.js';
 import { JobStore } from '../jobs/store.js';
+import { PartyRegistry } from './parties.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerContext, CachedOutcome } from './context.js';
 import { ActiveDatasets } from './active-datasets.js';
@@ -31,6 +32,7 @@ import { registerDatasetRoutes } from './routes/datasets.js';
 import { registerVerificationRoutes } from './routes/verifications.js';
 import { registerLinkageJobRoutes } from './routes/linkage-jobs.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerPartyRoutes } from './routes/parties.js';
 import { registerWebSocket } from './ws.js';
 import { tls13OnlyOptions } from './tls.js';
 import { startAnchoring } from './anchoring-wiring.js';
@@ -69,6 +71,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     cleanup.push(() => db.close());
     const datasets = await DatasetStore.open(db.sql);
     const jobs = await JobStore.open(db.sql);
+    const parties = await PartyRegistry.open(db.sql, log);
     const interrupted = await jobs.failInterrupted();
     if (interrupted > 0) log.warn({ jobs: interrupted }, 'linkage jobs of a previous run marked failed (JOB_INTERRUPTED)');
 
@@ -138,6 +141,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       verifier,
       datasets,
       jobs,
+      parties,
       active,
       keys,
       metrics,
@@ -202,6 +206,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     registerVerificationRoutes(router, ctx, verification);
     registerLinkageJobRoutes(router, ctx, linkage);
     registerAuditRoutes(router, ctx);
+    registerPartyRoutes(router, ctx);
     const sockets = registerWebSocket(app, ctx, verification, linkage, (_type, status, seconds) => metrics.observeRequest('/v1/ws', 'WS', status, seconds));
     router.finish();
     metrics.registerRoutes(...router.routes.map((r) => r.template), '/v1/ws', '/*');

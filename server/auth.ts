@@ -11,6 +11,7 @@ import type { BrokerContext } from './context.js';
 export async function authenticate(ctx: BrokerContext, x: Exchange, ...roles: Role[]): Promise<Principal> {
   const principal = await ctx.verifier.verify(x.headers.authorization || undefined);
   x.actor = principal.subject;
+  ctx.parties.touch(principal);
   if (roles.length > 0) requireRole(principal, ...roles);
   return principal;
 }

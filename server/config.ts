@@ -35,7 +35,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'JWT_ALGORITHMS', default: 'ES256,RS256,EdDSA', description: 'allowed JWS algorithms (comma-separated)' },
   { env: 'LOCAL_ISSUER', default: 'urn:pavilion:local', description: 'issuer of development tokens when no OIDC issuer is set' },
   { env: 'MASTER_KEY', default: '', description: 'base64 32-byte key encrypting linkage secrets (AES-256-GCM); unset → generated under STATE_DIR with a warning' },
-  { env: 'POLICY_WASM', default: '', description: 'compiled OPA policy (default: policy/policy.wasm)' },
+  { env: 'POLICY_WASM', default: '', description: 'compiled OPA policy (default: policy/verification.wasm)' },
   { env: 'ENGINE_THREADS', default: '', description: 'engine worker threads (default: one per core)' },
   { env: 'ENGINE_SIMD', default: '', description: '`false` forces the scalar Dice kernel' },
   { env: 'AUDIT_ORIGIN', default: 'pavilion.local/audit', description: 'origin line of audit checkpoints' },
@@ -204,6 +204,6 @@ export function settingsMarkdown(): string {
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/(server\/config\.[tj]s)$/, '$1')) && process.argv.includes('--markdown')) {
+if (process.argv.includes('--markdown') && /server\/config\.[tj]s$/.test(process.argv[1] ?? '')) {
   console.log(settingsMarkdown());
 }

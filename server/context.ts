@@ -15,6 +15,7 @@ import type { BrokerConfig } from './config.js';
 import type { ActiveDatasets } from './active-datasets.js';
 import type { MasterKeys } from './master-key.js';
 import type { AnchoringHandle } from './anchoring-wiring.js';
+import type { PartyRegistry } from './parties.js';
 
 /** What the cache stores for a verification: the match outcome, not the per-caller claim release. */
 export interface CachedOutcome {
@@ -34,6 +35,7 @@ export interface BrokerContext {
   verifier: Verifier;
   datasets: DatasetStore;
   jobs: JobStore;
+  parties: PartyRegistry;
   active: ActiveDatasets;
   keys: MasterKeys;
   metrics: Metrics;

@@ -253,6 +253,16 @@ export function openApiDocument(): Record<string, unknown> {
         parameters: [{ name: 'index', in: 'path', required: true, schema: { type: 'integer' } }],
         get: { summary: 'An audit entry: canonical event and leaf hash (auditor, admin)', security: bearer, responses: { '200': json('entry', { type: 'object' }), ...pick('401', '403', '404', '422') } },
       },
+      '/v1/parties': {
+        get: {
+          summary: 'The relying parties and data providers that have used the broker (auditor, admin)',
+          security: bearer,
+          responses: {
+            '200': json('parties', { type: 'object', properties: { parties: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } }, tenant: { type: ['string', 'null'] }, first_seen: { type: 'string', format: 'date-time' }, last_seen: { type: 'string', format: 'date-time' } } } } } }),
+            ...pick('401', '403'),
+          },
+        },
+      },
       '/v1/ws': {
         get: {
           summary: 'WebSocket: verify and subscribe messages (see server/ws.ts); auth by Authorization header on upgrade or a first {"type":"auth","token"} message',

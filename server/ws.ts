@@ -86,6 +86,7 @@ export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verific
         const principal = await ctx.verifier.verify(`Bearer ${msg.token}`);
         if (!state.open) return;
         state.principal = principal;
+        ctx.parties.touch(principal);
         if (state.authTimer) clearTimeout(state.authTimer);
         state.authTimer = null;
         send(ws, state, { type: 'authenticated', sub: principal.subject, roles: [...principal.roles] });
@@ -181,6 +182,7 @@ export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verific
       ctx.verifier.verify(authorization).then(
         (principal) => {
           if (aborted) return;
+          ctx.parties.touch(principal);
           res.cork(() => res.upgrade({ ...fresh(), principal }, key, protocol, extensions, context));
         },
         (err) => {

@@ -79,6 +79,7 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: () => '/v1/audit/proofs/consistency?from=1', allowed: ['rp', 'dp', 'auditor', 'admin'] },
   { method: 'GET', path: () => '/v1/audit/receipts/0', allowed: ['rp', 'dp', 'auditor', 'admin'] },
   { method: 'GET', path: () => '/v1/audit/entries/0', allowed: ['auditor', 'admin'] },
+  { method: 'GET', path: () => '/v1/parties', allowed: ['auditor', 'admin'] },
 ];
 
 async function call(c: RouteCase, token?: string) {
@@ -115,6 +116,12 @@ describe('every role against every route', () => {
   it('an RP sees only its own jobs (another RP gets 404)', async () => {
     expectProblem(await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}`, { token: t.tokens.rp2 }), 404, 'JOB_NOT_FOUND');
     expectProblem(await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}/results`, { token: t.tokens.rp2 }), 404, 'JOB_NOT_FOUND');
+  });
+
+  it('the party registry lists the subjects that used the broker, with their roles', async () => {
+    const r = await api(t.url, 'GET', '/v1/parties', { token: t.tokens.admin });
+    const bySubject = Object.fromEntries(r.json.parties.map((p: { subject: string; roles: string[] }) => [p.subject, p.roles]));
+    expect(bySubject).toMatchObject({ 'acme-bank': ['rp'], registry: ['dp'], operator: ['admin'] });
   });
 
   it('a DP cannot change another DP’s dataset', async () => {
