@@ -253,7 +253,7 @@ describe('differential: tree code vs the naive RFC definitions, sizes 1..70', ()
       }
       // Proofs from only the incrementally stored nodes, via the batched-read plan.
       const source = sourceFromFetched(stored);
-      for (let n = 1; n <= N; n += 7) {
+      for (let n = 1; n <= N; n += batch === 1 ? 1 : 5) {
         for (let m = 0; m < n; m++) {
           const ids = nodesForInclusionProof(m, n);
           expect(ids.length).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(n + 1)) + 1);
