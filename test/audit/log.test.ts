@@ -286,6 +286,25 @@ describe('AuditLog on Postgres', () => {
     await timed.close();
   });
 
+  it('stores awkward text byte-exactly (array-literal metacharacters, escapes, NULL-looking values)', async () => {
+    const awkward = [
+      { type: 'x', s: 'NULL' },
+      { type: 'x', s: 'null' },
+      { type: 'x', s: '{a,b}"\\"\'' },
+      { type: 'x', s: 'line\nbreak\ttab\u0000nul\u001f' },
+      { type: 'x', s: '😀 é 中文 \u2028' },
+      { type: 'x', s: '' },
+      { type: 'x', s: ' leading and trailing  ' },
+    ];
+    const results = await Promise.all(awkward.map((e) => log.append(e)));
+    for (const [i, r] of results.entries()) {
+      const e = await log.entry(r.index);
+      expect(e.event).toBe(canonicalEvent(awkward[i]!));
+      expect(hex(eventLeafHash(e.event))).toBe(hex(r.leafHash));
+    }
+    await expectConsistentTree(db.sql, log);
+  });
+
   it('close() flushes pending appends, later appends are refused', async () => {
     const l = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit', signerKey });
     const before = await l.size();
