@@ -126,6 +126,15 @@ export class BodyStream implements AsyncIterable<Buffer> {
   }
 }
 
+/** Percent-decoding that cannot throw: a malformed escape stays as sent (and fails validation downstream). */
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 export class Exchange {
   aborted = false;
   responded = false;
@@ -145,7 +154,7 @@ export class Exchange {
     readonly route: string,
     paramNames: readonly string[],
   ) {
-    for (let i = 0; i < paramNames.length; i++) this.params[paramNames[i]!] = decodeURIComponent(req.getParameter(i));
+    for (let i = 0; i < paramNames.length; i++) this.params[paramNames[i]!] = safeDecode(req.getParameter(i));
     const h = {} as Record<CapturedHeader, string>;
     for (const name of CAPTURED_HEADERS) h[name] = req.getHeader(name);
     this.headers = h;

@@ -274,6 +274,15 @@ describe('malformed, truncated and oversized bodies', () => {
   it('unknown dataset for a DP → 404', async () => {
     expectProblem(await api(t.url, 'POST', '/v1/datasets/none/versions', { token: t.tokens.dp, raw: '', contentType: 'application/x-ndjson' }), 404, 'DATASET_NOT_FOUND');
   });
+  it('malformed path escapes and odd ids are refused, not crashed on', async () => {
+    expectProblem(await api(t.url, 'GET', '/v1/datasets/%E0%A4%A', { token: t.tokens.rp }), 422, 'VALIDATION_FAILED');
+    expectProblem(await api(t.url, 'GET', `/v1/datasets/${'x'.repeat(300)}`, { token: t.tokens.rp }), 422, 'VALIDATION_FAILED');
+    expectProblem(await api(t.url, 'GET', '/v1/linkage-jobs/not-a-uuid', { token: t.tokens.rp }), 404, 'JOB_NOT_FOUND');
+    expectProblem(await api(t.url, 'GET', '/v1/audit/entries/-1', { token: t.tokens.auditor }), 422, 'VALIDATION_FAILED');
+    expectProblem(await api(t.url, 'GET', '/v1/audit/entries/99999999', { token: t.tokens.auditor }), 404);
+    expect((await api(t.url, 'GET', '/healthz')).status).toBe(200);
+  });
+
   it('unknown route → 404 ROUTE_NOT_FOUND, wrong method → 405', async () => {
     expectProblem(await api(t.url, 'GET', '/v2/nothing'), 404, 'ROUTE_NOT_FOUND');
     const r = await api(t.url, 'DELETE', '/v1/verifications', { token: t.tokens.rp });
