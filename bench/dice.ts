@@ -199,7 +199,7 @@ async function engineRows(threads: number, s: Sizes): Promise<{ rate: number; ke
     const queries = randomFilters(s.linkQueries);
     await engine.link('bench', queries.subarray(0, 4 * BYTES), { threshold: THRESHOLD }); // warm-up
     let best = 0;
-    for (let r = 0; r < 3; r++) {
+    for (let r = 0; r < 4; r++) {
       const t0 = performance.now();
       await engine.link('bench', queries, { threshold: THRESHOLD, topK: TOP_K });
       best = Math.max(best, (s.linkQueries * s.linkBase) / ((performance.now() - t0) / 1000) / 1e6);
