@@ -9,7 +9,8 @@ import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestBroker, type TestBroker } from './helpers.js';
+import { loadDemoSchema } from '../../demo/people.js';
+import { api, b64, randomClk, startTestBroker, type TestBroker } from './helpers.js';
 
 let t: TestBroker;
 beforeAll(async () => {
@@ -50,6 +51,23 @@ describe('metrics', () => {
     expect(m).toMatch(/pavilion_http_requests_total\{route="\/v1\/datasets\/\{id\}",method="GET",status="404"\} 1/);
     expect(m).toMatch(/pavilion_http_request_duration_seconds_bucket\{[^}]*route="\/v1\/datasets\/\{id\}"/);
     expect(m).toMatch(/pavilion_audit_tree_size \d+/);
+  });
+
+  it('counts comparisons, pool tasks, cache results, dataset sizes and audit appends', async () => {
+    const clks = Array.from({ length: 300 }, (_, i) => randomClk(1024, 777_000 + i));
+    await api(t.url, 'PUT', '/v1/datasets/m', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
+    await api(t.url, 'POST', '/v1/datasets/m/versions', { token: t.tokens.dp, raw: clks.map((c, i) => JSON.stringify({ ref: `m${i}`, clk: b64(c) })).join('\n'), contentType: 'application/x-ndjson' });
+    const body = { dataset: 'm', clk: b64(clks[9]!), claims: ['over_18'], purpose: 'age_verification' };
+    await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body });
+    await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body });
+    const m = (await api(t.url, 'GET', '/metrics')).text;
+    expect(m).toMatch(/pavilion_dice_comparisons_total 300\b/);
+    expect(m).toMatch(/pavilion_pool_task_duration_seconds_count\{task="match"\} 1\b/);
+    expect(m).toMatch(/pavilion_cache_requests_total\{result="hit"\} 1\b/);
+    expect(m).toMatch(/pavilion_cache_requests_total\{result="miss"\} 1\b/);
+    expect(m).toMatch(/pavilion_dataset_records\{dataset="m"\} 300\b/);
+    expect(m).toMatch(/pavilion_audit_append_duration_seconds_count [1-9]/);
+    expect(m).toMatch(/pavilion_pool_queue_depth 0\b/);
   });
 });
 
