@@ -254,6 +254,27 @@ describe('malformed, truncated and oversized bodies', () => {
     expectProblem(await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: full.subarray(0, full.length - 5), contentType: 'application/vnd.pavilion.dataset' }), 400, 'UPLOAD_TRUNCATED');
     expect((await api(t.url, 'GET', '/v1/datasets/ds', { token: t.tokens.dp })).json.active_version).toBe(before);
   });
+  it('upload: a client that disconnects mid-upload leaves the active version serving', async () => {
+    const { request } = await import('node:http');
+    const before = (await api(t.url, 'GET', '/v1/datasets/ds', { token: t.tokens.dp })).json.active_version;
+    const full = encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `r${i}`, clk })));
+    await new Promise<void>((resolve) => {
+      const req = request(t.url + '/v1/datasets/ds/versions', { method: 'POST', headers: { authorization: `Bearer ${t.tokens.dp}`, 'content-type': 'application/vnd.pavilion.dataset', 'content-length': String(full.length) } });
+      req.on('error', () => resolve());
+      req.write(full.subarray(0, full.length >> 1), () => setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 100));
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await api(t.url, 'GET', '/v1/datasets/ds', { token: t.tokens.dp })).json.active_version).toBe(before);
+    const ok = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'ds', clk: b64(clks[4]!), claims: ['over_18'], purpose: 'age_verification' } });
+    expect(ok.json.decision).toBe('match');
+    const next = await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: full, contentType: 'application/vnd.pavilion.dataset' });
+    expect(next.status, next.text).toBe(201);
+    expect(next.json.version).toBeGreaterThan(before);
+  });
+
   it('upload: malformed JSONL line → 400 UPLOAD_LINE_INVALID', async () => {
     expectProblem(await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: '{"ref": "a", "clk"\n', contentType: 'application/x-ndjson' }), 400, 'UPLOAD_LINE_INVALID');
   });
