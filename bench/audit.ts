@@ -223,6 +223,12 @@ async function timeMany(iterations: number, fn: (i: number) => Promise<unknown> 
 
 const started = performance.now();
 const db = await openBenchDb();
+// A reader that stops early (| head) must not abort the run before the
+// scratch schema is dropped; Ctrl-C drops it too.
+process.stdout.on('error', () => {});
+process.once('SIGINT', () => {
+  void db.close().finally(() => process.exit(130));
+});
 const sections: BenchSection[] = [];
 try {
   await migrate(db.sql, 'audit', AUDIT_MIGRATIONS);
