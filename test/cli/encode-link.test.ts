@@ -1,0 +1,139 @@
+/**
+ * The `pavilion` CLI end to end, as a user runs it (a child process), against
+ * known answers made by clkhash 0.18.3 and anonlink 0.15.3
+ * (test/fixtures/cli/generate.py).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { fromRoot } from '../../common/paths.js';
+
+const run = promisify(execFile);
+const fixture = (name: string) => fromRoot('test', 'fixtures', 'cli', name);
+const tmp = mkdtempSync(join(tmpdir(), 'pavilion-cli-'));
+const schema = fromRoot('demo', 'schema.json');
+
+/** Runs the CLI from source (tsx), so the test needs no prior build. */
+async function pavilion(args: string[], opts: { input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = run(process.execPath, ['--import', 'tsx', fromRoot('cli', 'main.ts'), ...args], { cwd: fromRoot(), maxBuffer: 64 << 20 });
+  if (opts.input !== undefined) {
+    child.child.stdin!.end(opts.input);
+  }
+  try {
+    const { stdout, stderr } = await child;
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const expectedA = (JSON.parse(readFileSync(fixture('clks-a.json'), 'utf8')) as { clks: string[] }).clks;
+const expectedB = (JSON.parse(readFileSync(fixture('clks-b.json'), 'utf8')) as { clks: string[] }).clks;
+
+describe('pavilion encode', () => {
+  it('writes one clkhash-identical CLK per row, in input order', async () => {
+    const out = join(tmp, 'a.txt');
+    const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', fixture('people-a.csv'), '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readFileSync(out, 'utf8').trimEnd().split('\n')).toEqual(expectedA);
+  });
+
+  it('gives clkhash JSON with --format json, reading stdin', async () => {
+    const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--format', 'json'], { input: readFileSync(fixture('people-b.csv'), 'utf8') });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ clks: expectedB });
+  });
+
+  it('keeps order across many batches and workers', async () => {
+    // 5,000 rows = 3 batches of 2,048: rows in later batches must not overtake earlier ones.
+    const rows = readFileSync(fixture('people-a.csv'), 'utf8').trimEnd().split('\n');
+    const body = rows.slice(1);
+    const big = [rows[0], ...Array.from({ length: 5000 }, (_, i) => body[i % body.length])].join('\n') + '\n';
+    const input = join(tmp, 'big.csv');
+    writeFileSync(input, big);
+    const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', input, '--threads', '2']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(5000);
+    lines.forEach((clk, i) => expect(clk).toBe(expectedA[i % expectedA.length]));
+  });
+
+  it('refuses a row with the wrong column count, naming the line', async () => {
+    const input = join(tmp, 'short.csv');
+    writeFileSync(input, 'rec_id,given_name,surname,dob,postcode\nr1,ann,lee,1980-01-02,1234\nr2,bob,lee\n');
+    const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', input]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^pavilion: RECORD_FIELD_COUNT: line 3/);
+  });
+
+  it('refuses an invalid value without printing it', async () => {
+    const input = join(tmp, 'bad-date.csv');
+    writeFileSync(input, 'rec_id,given_name,surname,dob,postcode\nr1,ann,lee,31/12/1980,1234\n');
+    const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', input]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/RECORD_INVALID/);
+    expect(r.stderr).not.toContain('31/12/1980');
+  });
+
+  it('refuses an empty secret and never prints a secret', async () => {
+    const empty = join(tmp, 'empty-secret');
+    writeFileSync(empty, '\n');
+    const r1 = await pavilion(['encode', '--schema', schema, '--secret-file', empty, '--in', fixture('people-a.csv')]);
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toMatch(/SECRET_EMPTY/);
+
+    const badSchema = join(tmp, 'schema.json');
+    writeFileSync(badSchema, JSON.stringify({ version: 3, clkConfig: { l: 1000 }, features: [] }));
+    const r2 = await pavilion(['encode', '--schema', badSchema, '--secret-file', fixture('secret.txt'), '--in', fixture('people-a.csv')]);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/SCHEMA_(INVALID|UNSUPPORTED)/);
+    expect(r2.stderr + r1.stderr).not.toContain('pavilion-cli-test-secret');
+  });
+});
+
+describe('pavilion link', () => {
+  const a = join(tmp, 'link-a.txt');
+  const b = join(tmp, 'link-b.txt');
+  writeFileSync(a, expectedA.join('\n') + '\n');
+  writeFileSync(b, expectedB.join('\n') + '\n');
+
+  it('prints exactly anonlink\'s candidate pairs, in anonlink\'s order', async () => {
+    const r = await pavilion(['link', '--dataset', a, '--queries', b, '--threshold', '0.8']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(readFileSync(fixture('links.csv'), 'utf8'));
+  });
+
+  it('keeps the best k per query with --top-k', async () => {
+    const r = await pavilion(['link', '--dataset', a, '--queries', b, '--threshold', '0.8', '--top-k', '1']);
+    expect(r.code).toBe(0);
+    const all = readFileSync(fixture('links.csv'), 'utf8').trimEnd().split('\n').slice(1).map((l) => l.split(','));
+    const best = new Map<string, string[]>();
+    for (const p of all) if (!best.has(p[0]!)) best.set(p[0]!, p); // anonlink order: best first per query
+    const got = r.stdout.trimEnd().split('\n').slice(1).map((l) => l.split(','));
+    expect(got.length).toBe(best.size);
+    for (const p of got) expect(best.get(p[0]!)).toEqual(p);
+  });
+
+  it('refuses bad input with a code', async () => {
+    const bad = join(tmp, 'bad.txt');
+    writeFileSync(bad, expectedA[0] + '\nnot base64!\n');
+    const r1 = await pavilion(['link', '--dataset', bad, '--queries', b, '--threshold', '0.8']);
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toMatch(/CLK_BASE64_INVALID: .*:2:/);
+
+    const short = join(tmp, 'short.txt');
+    writeFileSync(short, Buffer.alloc(64).toString('base64') + '\n');
+    const r2 = await pavilion(['link', '--dataset', a, '--queries', short, '--threshold', '0.8']);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/CLK_LENGTH_MISMATCH/);
+
+    const r3 = await pavilion(['link', '--dataset', a, '--queries', b, '--threshold', '1.5']);
+    expect(r3.code).not.toBe(0);
+    expect(r3.stderr).toMatch(/threshold/);
+  });
+});
