@@ -78,10 +78,10 @@ async function serveBroker(bigRows: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'pavilion-bench-queries-'));
   const { syntheticPeople } = await import('../demo/people.js');
   const { writeFileSync } = await import('node:fs');
-  const demoQueries = await broker.ctx.engine.encode(demo.schema, demo.secret, syntheticPeople(6000, 777));
+  const demoQueries = await broker.ctx.engine.encode(demo.schema, demo.secret, syntheticPeople(15_000, 777));
   writeFileSync(join(dir, 'demo.bin'), demoQueries);
-  const qa = randomBytes(12_000 * 128);
-  const qb = randomBytes(12_000 * 128);
+  const qa = randomBytes(15_000 * 128);
+  const qb = randomBytes(15_000 * 128);
   for (let i = 0; i < qa.length; i++) qa[i]! &= qb[i]!;
   writeFileSync(join(dir, 'big.bin'), qa);
   global.gc?.();

@@ -210,10 +210,12 @@ export class Exchange {
     const contentType = reply.contentType ?? (reply.body === undefined && reply.json !== undefined ? 'application/json' : 'text/plain; charset=utf-8');
     this.res.cork(() => {
       this.res.writeStatus(statusLine(status));
-      this.res.writeHeader('content-type', contentType);
+      // RFC 9110 §8.6: no Content-Length (and no body) on a 204.
+      if (status !== 204) this.res.writeHeader('content-type', contentType);
       this.res.writeHeader('cache-control', 'no-store');
       if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) this.res.writeHeader(k, v);
-      this.res.end(body, closeConnection);
+      if (status === 204) this.res.endWithoutBody(undefined, closeConnection);
+      else this.res.end(body, closeConnection);
     });
   }
 
