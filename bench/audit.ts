@@ -13,7 +13,6 @@
  * own root() must then equal the in-memory root, so the load is checked.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import postgres from 'postgres';
 import {
   AUDIT_MIGRATIONS,
@@ -24,21 +23,13 @@ import {
   type AuditLog,
 } from '../audit/index.js';
 import { migrate, openDatabase, type Sql } from '../storage/postgres.js';
-import type { BenchRow, BenchSection } from './report.js';
+import { describeMachine, machineLine, printSection as print, type BenchRow, type BenchSection } from './report.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
 const ORIGIN = 'bench.pavilion.local/audit';
 
-const machine = {
-  cpu: cpus()[0]?.model ?? 'unknown',
-  cores: cpus().length,
-  memoryGiB: Math.round(totalmem() / 2 ** 30),
-  os: `${platform()} ${release()}`,
-  node: process.version,
-  /** 1-minute load average at start: the 2 cores are shared, so read numbers with it. */
-  loadAverage: Number(loadavg()[0]!.toFixed(1)),
-};
+const machine = describeMachine();
 
 // ----------------------------------------------------------------- database
 
@@ -375,28 +366,5 @@ const seconds = (performance.now() - started) / 1000;
 if (json) {
   console.log(JSON.stringify({ machine, database: db.kind, quick, seconds: Number(seconds.toFixed(1)), sections }, null, 2));
 } else {
-  console.log(`\n${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}; load average at start ${machine.loadAverage}, at end ${loadavg()[0]!.toFixed(1)}; database: ${db.kind}; ${seconds.toFixed(1)} s`);
-}
-
-function print(section: BenchSection): void {
-  console.log(`\n## ${section.title}`);
-  const rows = section.rows.map((r) => [
-    r.name,
-    fmt(r.value),
-    r.unit,
-    r.ratio === undefined ? '' : `${r.ratio.toFixed(1)}x vs ${r.baseline ?? ''}`.trim(),
-    r.note ?? '',
-  ]);
-  const header = ['measure', 'value', 'unit', 'vs', 'note'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(line(r));
-}
-
-function fmt(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
-  return v.toFixed(1);
+  console.log(`\n${machineLine(machine)}; database: ${db.kind}; ${seconds.toFixed(1)} s`);
 }

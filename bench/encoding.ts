@@ -14,6 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { createEngine } from '../engine/index.js';
+import { seededRandom } from '../common/seeded-random.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { CryptoKernel } from '../wasm/crypto.js';
 import { ClkEncoder, clkToBase64 } from '../engine/clk/index.js';
@@ -38,13 +39,7 @@ const SYLLABLES = ['neu', 'mann', 'smi', 'th', 'ja', 'cob', 'son', 'wil', 'li', 
 
 /** Deterministic synthetic records (mulberry32). */
 export function syntheticRecords(count: number, seed = 1): string[][] {
-  let s = seed >>> 0;
-  const r = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = seededRandom(seed);
   const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
   const rows: string[][] = [];
   for (let i = 0; i < count; i++) {

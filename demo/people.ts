@@ -4,6 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { fromRoot } from '../common/paths.js';
+import { seededRandom } from '../common/seeded-random.js';
+
+export { seededRandom };
 
 const GIVEN = ['olivia', 'liam', 'amelia', 'noah', 'isla', 'jack', 'mia', 'oliver', 'ava', 'william',
   'grace', 'james', 'chloe', 'lucas', 'zoe', 'henry', 'ella', 'leo', 'ruby', 'thomas', 'sofia', 'kévin',
@@ -21,17 +24,6 @@ export function loadDemoSchema(): unknown {
   return JSON.parse(readFileSync(fromRoot('demo', 'schema.json'), 'utf8'));
 }
 
-/** mulberry32: tiny, fast, good enough for test data (not for secrets). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export type PersonRow = [recId: string, givenName: string, surname: string, dob: string, postcode: string];
 

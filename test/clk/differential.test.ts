@@ -5,17 +5,8 @@
 // changes a CLK.
 import { describe, expect, it } from 'vitest';
 import { ClkEncoder } from '../../engine/clk/index.js';
+import { seededRandom as rng } from '../../common/seeded-random.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz  éüßΩ李😀-\'';
 

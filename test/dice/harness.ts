@@ -96,17 +96,6 @@ export class KernelHarness {
   }
 }
 
-/** Deterministic PRNG (mulberry32) so a failing case can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A filter whose bits are set independently with probability `density`,
@@ -146,3 +135,6 @@ export function perturb(rand: () => number, f: Uint8Array, flips: number): Uint8
   }
   return g;
 }
+
+/** Deterministic PRNG (mulberry32) so a failing case can be replayed from its seed. */
+export { seededRandom as rng } from '../../common/seeded-random.js';

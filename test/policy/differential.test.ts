@@ -13,21 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
+import { seededRandom as prng } from '../../common/seeded-random.js';
 import { loadPolicy, type Policy, type PolicyInput } from '../../policy/index.js';
 import { findOpa, OPA_MISSING_REASON } from './opaCli.js';
 import { referenceDecision } from './referencePolicy.js';
 
-/** mulberry32: small seeded PRNG so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CLAIM_POOL = ['over_18', 'over_21', 'license_valid', 'license_class', 'license_expiry', 'identity_verified', 'name_match', 'employment_eligible', 'ssn'];
 
