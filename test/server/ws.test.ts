@@ -158,6 +158,18 @@ describe('WebSocket', () => {
     other.ws.close();
   });
 
+  it('reads a linkage job body larger than the stream high-water mark (no stall)', async () => {
+    const queries = Array.from({ length: 30_000 }, (_, i) => b64(perturb(clks[i % N]!, 3, i)));
+    const job = await api(t.url, 'POST', '/v1/linkage-jobs', { token: t.tokens.rp, body: { dataset: 'w', clks: queries, threshold: 0.95, top_k: 1, purpose: 'kyc' } });
+    expect(job.status, job.text.slice(0, 200)).toBe(202);
+    let status = job.json;
+    for (let i = 0; i < 100 && status.status !== 'done'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await api(t.url, 'GET', `/v1/linkage-jobs/${job.json.id}`, { token: t.tokens.rp })).json;
+    }
+    expect(status).toMatchObject({ status: 'done', total: 30_000, done: 30_000, pair_count: 30_000 });
+  });
+
   it('refuses verifications beyond the in-flight limit with 429 TOO_MANY_IN_FLIGHT', async () => {
     const limited = await startTestBroker({ WS_MAX_IN_FLIGHT: '2' });
     try {
