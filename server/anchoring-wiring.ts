@@ -35,7 +35,10 @@ export async function startAnchoring(config: BrokerConfig, sql: Sql, audit: Audi
   let privateKey: string;
   let stopChain: (() => Promise<void>) | null = null;
   if (a.mode === 'anvil') {
-    const anvil = await startAnvil({ chainId: a.chainId });
+    // A block a second and 1-slot epochs: anvil reports `finalized` = latest − 2 slots,
+    // so a development anchor turns final within seconds instead of never
+    // (with automine and 32-slot epochs an idle chain never reaches it).
+    const anvil = await startAnvil({ chainId: a.chainId, blockTimeSeconds: 1, slotsInAnEpoch: 1 });
     stopChain = () => anvil.stop();
     try {
       rpcUrl = anvil.rpcUrl;
