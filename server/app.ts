@@ -14,7 +14,7 @@ import { openAuditLog, type AuditLog } from '../audit/index.js';
 import { createCache } from '../cache/index.js';
 import type { VerificationCache } from '../cache/verification-cache.js';
 import { loadPolicy } from '../policy/index.js';
-import { createLocalIdentity, createVerifier, type LocalIdentity } from '../identity/index.js';
+import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
 import { DatasetStore } from '../datasets/store.js';
 import { JobStore } from '../jobs/store.js';
 import { PartyRegistry } from './parties.js';
@@ -64,6 +64,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
   const undo = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => {});
   };
+  let closing = false;
   try {
     const keys = loadMasterKeys({ masterKey: config.masterKey, stateDir: config.stateDir, warn: (m) => log.warn(m) });
 
@@ -100,7 +101,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const policy = await loadPolicy(config.policyWasm);
 
     let localIdentity: LocalIdentity | undefined;
-    let verifier;
+    let verifier: Verifier;
     if (config.identity.issuer || config.identity.jwksUrl) {
       verifier = createVerifier({
         ...(config.identity.issuer ? { issuer: config.identity.issuer } : {}),
@@ -168,12 +169,11 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
         const checks: Record<string, boolean> = {};
         checks.database = await db.sql`select 1`.then(() => true, () => false);
         checks.audit = await audit.size().then(() => true, () => false);
-        checks.engine = !closing;
-        checks.policy = true;
+        checks.accepting = !closing;
         // Redis down degrades to the LRU (answers still served): reported, not fatal.
         const stats = cache.stats();
         if (stats.redisConfigured) checks.cache_redis = stats.redisUp;
-        return { ok: checks.database! && checks.audit! && checks.engine!, checks };
+        return { ok: checks.database! && checks.audit! && checks.accepting!, checks };
       },
     };
 
@@ -186,7 +186,6 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     for (const r of reloaded) log.info(r, 'dataset version reloaded');
 
     // ---- front end
-    let closing = false;
     let inFlight = 0;
     let idle: (() => void) | null = null;
     const app: TemplatedApp = config.tls ? uWS.SSLApp(tls13OnlyOptions(config.tls.certFile, config.tls.keyFile)) : uWS.App();
