@@ -183,20 +183,25 @@ async function wsBench(url: string, token: string, body: Record<string, unknown>
 
 async function runBench(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  // --only=hello,hit,cold,ws runs a subset (default: all).
+  const onlyArg = process.argv.find((a) => a.startsWith('--only='));
+  const only = new Set(onlyArg ? onlyArg.slice(7).split(',') : ['hello', 'hit', 'cold', 'ws']);
   const json = process.argv.includes('--json');
   const dur = quick ? 4 : 10;
-  const bigRows = quick ? 200_000 : 1_000_000;
+  const bigRows = !only.has('cold') ? 0 : quick ? 200_000 : 1_000_000;
   const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), os: `${platform()} ${release()}`, node: process.version };
   const log = (s: string) => !json && console.error(s);
   const rows: Row[] = [];
 
-  log('uWS hello-world baseline…');
-  const hello = await startChild(['--hello']);
-  try {
-    const r = await cannon({ url: hello.ready.url, connections: 32, duration: dur });
-    rows.push({ scenario: 'uWS hello-world (baseline)', connections: '32', ...r, target: '—' });
-  } finally {
-    hello.child.kill('SIGKILL');
+  if (only.has('hello')) {
+    log('uWS hello-world baseline…');
+    const hello = await startChild(['--hello']);
+    try {
+      const r = await cannon({ url: hello.ready.url, connections: 32, duration: dur });
+      rows.push({ scenario: 'uWS hello-world (baseline)', connections: '32', ...r, target: '—' });
+    } finally {
+      hello.child.kill('SIGKILL');
+    }
   }
 
   // On a real Postgres the benchmark works in a database of its own, dropped at the end.
@@ -225,11 +230,14 @@ async function runBench(): Promise<void> {
   try {
     const hitBody = verifyBody('demo', hitClk);
     await fetch(url + '/v1/verifications', { method: 'POST', headers, body: hitBody });
-    log('cache-hit verification…');
-    const hit = await cannon({ url: url + '/v1/verifications', method: 'POST', headers, body: hitBody, connections: 32, duration: dur + 5 });
-    rows.push({ scenario: 'cache-hit verification, HTTP', connections: '32', ...hit, target: '≥10,000 rps, p99 < 10 ms', pass: hit.rps >= 10_000 && hit.p99 < 10 && hit.errors === 0 });
+    if (only.has('hit')) {
+      log('cache-hit verification…');
+      const hit = await cannon({ url: url + '/v1/verifications', method: 'POST', headers, body: hitBody, connections: 32, duration: dur + 5 });
+      rows.push({ scenario: 'cache-hit verification, HTTP', connections: '32', ...hit, target: '≥10,000 rps, p99 < 10 ms', pass: hit.rps >= 10_000 && hit.p99 < 10 && hit.errors === 0 });
+    }
 
-    for (const [dataset, size, conns] of [['demo', '100k', 4], ['big', `${bigRows / 1000}k`, 4]] as const) {
+    const coldSets = only.has('cold') ? ([['demo', '100k', 4], ['big', `${bigRows / 1000}k`, 4]] as const) : [];
+    for (const [dataset, size, conns] of coldSets) {
       log(`cold verification vs ${size}…`);
       const queries = readFileSync(join(b.ready.queryDir!, `${dataset}.bin`));
       const count = queries.length / 128;
@@ -255,9 +263,11 @@ async function runBench(): Promise<void> {
       rows.push({ scenario: `cold verification, 1:N over ${size}`, connections: String(conns), ...cold, target: is1M ? 'p99 < 100 ms' : '< 200 ms end to end (prod)', pass: is1M ? cold.p99 < 100 && cold.errors === 0 : cold.p99 < 200 && cold.errors === 0 });
     }
 
-    log('WebSocket verification…');
-    const ws = await wsBench(url, token, JSON.parse(hitBody), dur, 8, 16);
-    rows.push({ scenario: 'cache-hit verification, WebSocket', connections: '8 sockets × 16 in flight', ...ws, target: '< 50 ms cache hit (prod)', pass: ws.p99 < 50 && ws.errors === 0 });
+    if (only.has('ws')) {
+      log('WebSocket verification…');
+      const ws = await wsBench(url, token, JSON.parse(hitBody), dur, 8, 16);
+      rows.push({ scenario: 'cache-hit verification, WebSocket', connections: '8 sockets × 16 in flight', ...ws, target: '< 50 ms cache hit (prod)', pass: ws.p99 < 50 && ws.errors === 0 });
+    }
   } finally {
     await new Promise<void>((resolve) => {
       b.child.once('exit', () => resolve());
