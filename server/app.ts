@@ -236,6 +236,9 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
             setTimeout(resolve, 10_000).unref();
           });
           sockets.closeAll();
+          // Keep-alive connections outlive the listen socket; close() (present in
+          // this uWS build, missing from its typings) ends them all.
+          (app as unknown as { close?: () => void }).close?.();
           await undo();
         })();
         return closed;

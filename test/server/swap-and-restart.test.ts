@@ -109,3 +109,29 @@ describe('restart', () => {
     }
   });
 });
+
+describe('graceful close', () => {
+  it('finishes in-flight requests (each answered only once its audit entry is durable), then stops accepting', async () => {
+    const t = await startTestBroker();
+    let closed = false;
+    try {
+      await api(t.url, 'PUT', '/v1/datasets/g', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
+      await api(t.url, 'POST', '/v1/datasets/g/versions', { token: t.tokens.dp, raw: body(v1, true), contentType: 'application/vnd.pavilion.dataset' });
+      const inflight = Array.from({ length: 20 }, (_, i) =>
+        api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'g', clk: b64(v1[i]!), claims: ['over_18'], purpose: 'age_verification' } }),
+      );
+      await new Promise((r) => setTimeout(r, 5));
+      const closing = t.broker.close();
+      const answers = await Promise.all(inflight);
+      await closing;
+      closed = true;
+      // Requests accepted before close either completed or were refused as a whole: none half-done.
+      for (const a of answers) expect([200, 503]).toContain(a.status);
+      expect(answers.filter((a) => a.status === 200).length).toBeGreaterThan(0);
+      const after = await fetch(t.url + '/healthz').then((r) => r.status, () => 'refused');
+      expect(after).toBe('refused');
+    } finally {
+      if (!closed) await t.broker.close();
+    }
+  });
+});

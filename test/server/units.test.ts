@@ -194,6 +194,18 @@ describe('config', () => {
       expect((err as Error).message).not.toContain('SECRETVALUE');
     }
   });
+  it('CONFIG_FILE supplies settings; the environment wins over it', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'pv-config-')), 'broker.json');
+    writeFileSync(file, JSON.stringify({ PORT: 9100, AMBIGUITY_MARGIN: 0.05, NOT_A_SETTING: 1 }));
+    expect(loadConfig({ CONFIG_FILE: file })).toMatchObject({ port: 9100, ambiguityMargin: 0.05 });
+    expect(loadConfig({ CONFIG_FILE: file, PORT: '9200' }).port).toBe(9200);
+    writeFileSync(file, '[1]');
+    expect(() => loadConfig({ CONFIG_FILE: file })).toThrow(/CONFIG_FILE/);
+  });
+
   it('TLS needs both files', () => {
     expect(() => loadConfig({ TLS_CERT_FILE: '/a.pem' })).toThrow(/TLS_KEY_FILE/);
   });
