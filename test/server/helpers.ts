@@ -111,7 +111,8 @@ export async function api(
     body = JSON.stringify(opts.body);
     headers['content-type'] = opts.contentType ?? 'application/json';
   }
-  const res = await fetch(base + path, { method, headers, body });
+  // A Uint8Array is a valid fetch body; the DOM-less typings of Node 20 only name BodyInit loosely.
+  const res = await fetch(base + path, { method, headers, body: body as string | undefined });
   const text = await res.text();
   let json: unknown = undefined;
   if ((res.headers.get('content-type') ?? '').includes('json') && text) json = JSON.parse(text);
