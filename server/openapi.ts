@@ -272,3 +272,11 @@ export function openApiDocument(): Record<string, unknown> {
     },
   };
 }
+
+/** `node --import tsx server/openapi.ts --write` regenerates openapi/openapi.json (a test keeps it in step). */
+if (process.argv.includes('--write') && /server\/openapi\.[tj]s$/.test(process.argv[1] ?? '')) {
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const { fromRoot } = await import('../common/paths.js');
+  mkdirSync(fromRoot('openapi'), { recursive: true });
+  writeFileSync(fromRoot('openapi', 'openapi.json'), JSON.stringify(openApiDocument(), null, 2) + '\n');
+}

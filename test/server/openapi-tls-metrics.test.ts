@@ -36,6 +36,13 @@ describe('OpenAPI document', () => {
     expect([...documented].filter((x) => !registered.has(x))).toEqual([]);
   });
 
+  it('the committed openapi/openapi.json is the served document (regenerate: node --import tsx server/openapi.ts --write)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { fromRoot } = await import('../../common/paths.js');
+    const served = (await api(t.url, 'GET', '/openapi.json')).json;
+    expect(JSON.parse(readFileSync(fromRoot('openapi', 'openapi.json'), 'utf8'))).toEqual(served);
+  });
+
   it('every $ref resolves', async () => {
     const doc = (await api(t.url, 'GET', '/openapi.json')).json;
     const refs = JSON.stringify(doc).match(/"\$ref":"#\/components\/schemas\/[A-Za-z]+"/g) ?? [];
