@@ -18,7 +18,7 @@
  * never part of an error message, an audit event or a cache key (only the
  * CLK derived from it is, through a keyed hash).
  */
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { PavilionError, isPavilionError } from '../common/errors.js';
 import { decodeClkBase64 } from '../engine/index.js';
@@ -60,6 +60,17 @@ export interface VerificationAnswer {
   dataset_version: number;
   receipt: { origin: string; index: number; leaf_hash: string };
   cached: boolean;
+}
+
+const AUDIT_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
+
+/**
+ * Subjects and tenants go into audit events as they are when they fit the
+ * log's identifier alphabet (Keycloak subjects are UUIDs); an issuer using
+ * other characters gets a stable digest instead of a refused request.
+ */
+export function auditIdentifier(id: string): string {
+  return AUDIT_ID.test(id) ? id : `sha256:${createHash('sha256').update(id, 'utf8').digest('base64url')}`;
 }
 
 /** Feature order of a clkhash v3 schema: rows handed to the encoder follow it, ignored features included. */
@@ -119,7 +130,7 @@ export class VerificationService {
       const id = randomUUID();
       const event = verificationEvent({
         requestId: id,
-        relyingParty: principal.tenant ?? principal.subject,
+        relyingParty: auditIdentifier(principal.tenant ?? principal.subject),
         dataset: req.dataset,
         datasetVersion: String(loaded.version),
         queryHash: createHmac('sha256', ctx.keys.auditHashKey).update(clk).digest('base64url'),
@@ -128,7 +139,7 @@ export class VerificationService {
         releasedClaims: Object.keys(released),
         purpose: req.purpose,
         policyDecisionId: ctx.policy.version,
-        actor: principal.subject,
+        actor: auditIdentifier(principal.subject),
       });
       if (byBroker) event.encoded_by_broker = true;
       if (cached) event.cached = true;

@@ -158,6 +158,17 @@ describe('decision rule', () => {
   it('second below min score does not make it ambiguous', () => expect(decide([{ index: 2, score: 0.799 }, { index: 4, score: 0.81 }], 0.8, 0.02).decision).toBe('match'));
 });
 
+describe('audit identifiers', () => {
+  it('keeps ordinary subjects and digests odd ones', async () => {
+    const { auditIdentifier } = await import('../../server/verification.js');
+    expect(auditIdentifier('acme-bank')).toBe('acme-bank');
+    expect(auditIdentifier('5b0c2a4e-1d5e-4c8b-9d7e-0a1b2c3d4e5f')).toBe('5b0c2a4e-1d5e-4c8b-9d7e-0a1b2c3d4e5f');
+    const odd = auditIdentifier('Jane Doe (HR)');
+    expect(odd).toMatch(/^sha256:[A-Za-z0-9_-]{43}$/);
+    expect(odd).toBe(auditIdentifier('Jane Doe (HR)'));
+  });
+});
+
 describe('problem mapping', () => {
   it('a PavilionError keeps its status and code', () => {
     expect(toProblem(new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404))).toMatchObject({ status: 404, code: 'DATASET_NOT_FOUND', detail: 'no such dataset', title: 'Not Found' });
