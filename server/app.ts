@@ -236,8 +236,10 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
             setTimeout(resolve, 10_000).unref();
           });
           sockets.closeAll();
-          // Keep-alive connections outlive the listen socket; close() (present in
-          // this uWS build, missing from its typings) ends them all.
+          // A moment for the last answers to leave uWS's buffers, then end the
+          // keep-alive connections, which outlive the listen socket; close()
+          // is present in this uWS build though missing from its typings.
+          await new Promise((resolve) => setTimeout(resolve, 50));
           (app as unknown as { close?: () => void }).close?.();
           await undo();
         })();
