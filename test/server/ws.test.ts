@@ -198,7 +198,15 @@ describe('WebSocket', () => {
       (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
       const padding = 'x'.repeat(60);
       for (let i = 0; i < 30_000; i++) slow.send({ ...verifyMsg(`${i}-${padding}`, clks[i % 100]!) });
-      await new Promise((r) => setTimeout(r, 4000));
+      // Keep not reading until the broker has stopped working through the
+      // burst (its audit log stops growing), however slow this machine is.
+      let last = -1;
+      for (let i = 0; i < 40; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        const size = await small.broker.ctx.audit.size();
+        if (size === last) break;
+        last = size;
+      }
       (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
       const closed = await Promise.race([slow.whenClosed(), new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
       expect(closed).not.toBeNull();
