@@ -28,7 +28,7 @@ beforeAll(async () => {
   const job = await api(t.url, 'POST', '/v1/linkage-jobs', { token: t.tokens.rp, body: { dataset: 'ds', clks: [b64(clks[1]!)], threshold: 0.9, purpose: 'kyc' } });
   expect(job.status, job.text).toBe(202);
   jobId = job.json.id;
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 400; i++) {
     const s = await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}`, { token: t.tokens.rp });
     if (s.json.status === 'done') break;
     await new Promise((r) => setTimeout(r, 50));
