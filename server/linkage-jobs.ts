@@ -171,6 +171,8 @@ export class LinkageJobs {
   async subscribe(principal: Principal, id: string, send: (m: JobMessage) => void): Promise<() => void> {
     const job = await this.get(principal, id);
     if (job.status === 'done' || job.status === 'failed') {
+      // Same sequence as a live subscription: progress, then the result.
+      send({ type: 'progress', job: id, done: job.done, total: job.total });
       if (job.status === 'failed') send({ type: 'result', job: id, status: 'failed', code: job.errorCode ?? 'INTERNAL' });
       else {
         const pairs = (await this.ctx.jobs.results(id)) ?? [];
