@@ -40,13 +40,18 @@ describe('dataset swap under load', () => {
       const load = Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
       // Three swaps while the load runs: v2, v1 again, v2 again.
       const versions: number[] = [];
+      // Let each version serve at least a few requests (however slow the machine) before the next swap.
+      const served = async (n: number) => {
+        const target = results.length + n;
+        for (let i = 0; i < 400 && results.length < target; i++) await new Promise((r) => setTimeout(r, 25));
+      };
       for (const [clks, flag] of [[v2, false], [v1, true], [v2, false]] as const) {
-        await new Promise((r) => setTimeout(r, 150));
+        await served(16);
         const up = await api(t.url, 'POST', '/v1/datasets/s/versions', { token: t.tokens.dp, raw: body(clks as Uint8Array[], flag), contentType: 'application/vnd.pavilion.dataset' });
         expect(up.status, up.text).toBe(201);
         versions.push(up.json.version);
       }
-      await new Promise((r) => setTimeout(r, 150));
+      await served(16);
       stop = true;
       await load;
 
