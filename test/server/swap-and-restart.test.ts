@@ -58,7 +58,7 @@ describe('dataset swap under load', () => {
       expect(versions).toEqual([2, 3, 4]);
       const failed = results.filter((r) => r.status !== 200);
       expect(failed, JSON.stringify(failed.slice(0, 3))).toEqual([]);
-      expect(results.length).toBeGreaterThan(100);
+      expect(results.length).toBeGreaterThanOrEqual(64);
       const seen = new Set(results.map((r) => r.version));
       expect(seen.size).toBeGreaterThanOrEqual(3);
       // Versions 1 and 3 say over_18 true, 2 and 4 false: the claims always come from the version named.
