@@ -50,8 +50,8 @@ export class AuditClient {
   }
 
   async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
-    const r = await this.json<{ hashes?: string[]; proof?: string[] }>(`/v1/audit/proofs/consistency?from=${from}&to=${to}`);
-    return (r.hashes ?? r.proof ?? []).map((h) => decodeBase64Strict(h, 'PROOF_MALFORMED', 'a consistency proof hash'));
+    const r = await this.json<{ hashes: string[] }>(`/v1/audit/proofs/consistency?from=${from}&to=${to}`);
+    return r.hashes.map((h) => decodeBase64Strict(h, 'PROOF_MALFORMED', 'a consistency proof hash'));
   }
 
   async entry(index: number): Promise<{ leafHash: Uint8Array; event: unknown }> {

@@ -42,6 +42,8 @@ export interface Broker {
   /** http(s)://host:port */
   url: string;
   ctx: BrokerContext;
+  /** The database connection (operators' tools and tests reach stored rows through it). */
+  db: Database;
   datasets: DatasetService;
   /** The local development issuer (absent when OIDC_ISSUER/JWKS_URL is set). */
   localIdentity?: LocalIdentity;
@@ -224,6 +226,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       port,
       url,
       ctx,
+      db,
       datasets: datasetService,
       ...(localIdentity ? { localIdentity } : {}),
       routes: router.routes,

@@ -152,7 +152,7 @@ export function openApiDocument(): Record<string, unknown> {
         },
         Proof: {
           type: 'object',
-          properties: { index: { type: 'integer' }, from: { type: 'integer' }, to: { type: 'integer' }, size: { type: 'integer' }, proof: { type: 'array', items: { type: 'string', contentEncoding: 'base64' } } },
+          properties: { index: { type: 'integer' }, from: { type: 'integer' }, to: { type: 'integer' }, size: { type: 'integer' }, leaf_hash: { type: 'string', contentEncoding: 'base64' }, hashes: { type: 'array', items: { type: 'string', contentEncoding: 'base64' } } },
         },
       },
     },
@@ -233,7 +233,11 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: 'RFC 9162 inclusion proof',
           security: bearer,
-          parameters: [{ name: 'index', in: 'query', required: true, schema: { type: 'integer' } }, { name: 'size', in: 'query', schema: { type: 'integer' }, description: 'default: current size' }],
+          parameters: [
+            { name: 'index', in: 'query', schema: { type: 'integer' }, description: 'leaf index (or give leaf_hash)' },
+            { name: 'leaf_hash', in: 'query', schema: { type: 'string', contentEncoding: 'base64' }, description: 'the leaf hash from a receipt, instead of index' },
+            { name: 'size', in: 'query', schema: { type: 'integer' }, description: 'default: current size' },
+          ],
           responses: { '200': json('proof', ref('Proof')), ...pick('401', '403', '422') },
         },
       },

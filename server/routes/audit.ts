@@ -5,7 +5,7 @@
  *
  *   GET /v1/audit/checkpoint                     latest signed checkpoint (text/plain note)
  *   GET /v1/audit/key                            the log's verifier key and origin
- *   GET /v1/audit/proofs/inclusion?index=&size=  RFC 9162 inclusion proof (base64 hashes)
+ *   GET /v1/audit/proofs/inclusion?index=&size=  RFC 9162 inclusion proof (base64 hashes); or ?leaf_hash=
  *   GET /v1/audit/proofs/consistency?from=&to=   RFC 9162 consistency proof
  *   GET /v1/audit/receipts/{index}               C2SP tlog-proof receipt (text/plain), with the on-chain anchor when there is one
  *   GET /v1/audit/entries/{index}                auditor, admin: the canonical event
@@ -14,6 +14,7 @@ import { PavilionError } from '../../common/errors.js';
 import type { HttpRouter, Exchange } from '../http.js';
 import type { BrokerContext } from '../context.js';
 import { authenticate } from '../auth.js';
+import { decodeBase64Strict } from '../../audit/index.js';
 
 const ALL = ['rp', 'dp', 'auditor', 'admin'] as const;
 const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
@@ -42,11 +43,21 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
 
   router.route('get', '/v1/audit/proofs/inclusion', async (x) => {
     await authenticate(ctx, x, ...ALL);
-    const index = intParam(x.query.get('index'), 'index');
     const size = await treeSize(ctx, x, 'size');
-    if (index >= size) throw new PavilionError('PROOF_RANGE_INVALID', 'index must be below size', 422);
-    const proof = await ctx.audit.inclusionProof(index, size);
-    return { json: { index, size, proof: proof.map(b64) } };
+    const byHash = x.query.get('leaf_hash');
+    let index: number;
+    let leafHash: Uint8Array;
+    let hashes: Uint8Array[];
+    if (byHash !== null) {
+      leafHash = decodeBase64Strict(byHash, 'VALIDATION_FAILED', 'leaf_hash');
+      if (leafHash.length !== 32) throw new PavilionError('VALIDATION_FAILED', 'leaf_hash must be 32 bytes', 422);
+      ({ index, proof: hashes } = await ctx.audit.inclusionProofByLeafHash(leafHash, size));
+    } else {
+      index = intParam(x.query.get('index'), 'index');
+      if (index >= size) throw new PavilionError('PROOF_RANGE_INVALID', 'index must be below size', 422);
+      [leafHash, hashes] = await Promise.all([ctx.audit.entry(index).then((e) => e.leafHash), ctx.audit.inclusionProof(index, size)]);
+    }
+    return { json: { index, size, leaf_hash: b64(leafHash), hashes: hashes.map(b64) } };
   });
 
   router.route('get', '/v1/audit/proofs/consistency', async (x) => {
@@ -55,7 +66,7 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
     const to = await treeSize(ctx, x, 'to');
     if (from > to) throw new PavilionError('PROOF_RANGE_INVALID', 'from must not exceed to', 422);
     const proof = await ctx.audit.consistencyProof(from, to);
-    return { json: { from, to, proof: proof.map(b64) } };
+    return { json: { from, to, hashes: proof.map(b64) } };
   });
 
   router.route('get', '/v1/audit/receipts/:index', async (x) => {

@@ -85,9 +85,12 @@ describe('verification flow', () => {
     const proof = await api(t.url, 'GET', `/v1/audit/proofs/inclusion?index=${index}`, { token: t.tokens.rp });
     expect(proof.status).toBe(200);
     const root = await t.broker.ctx.audit.root(proof.json.size);
-    expect(() => verifyInclusion(index, proof.json.size, Buffer.from(leaf_hash, 'base64'), proof.json.proof.map((p: string) => Buffer.from(p, 'base64')), root)).not.toThrow();
+    expect(() => verifyInclusion(index, proof.json.size, Buffer.from(leaf_hash, 'base64'), proof.json.hashes.map((p: string) => Buffer.from(p, 'base64')), root)).not.toThrow();
+    expect(proof.json.leaf_hash).toBe(leaf_hash);
+    const byHash = await api(t.url, 'GET', `/v1/audit/proofs/inclusion?leaf_hash=${encodeURIComponent(leaf_hash)}&size=${proof.json.size}`, { token: t.tokens.rp });
+    expect(byHash.json).toEqual(proof.json);
     // A different leaf does not verify.
-    expect(() => verifyInclusion(index, proof.json.size, new Uint8Array(32), proof.json.proof.map((p: string) => Buffer.from(p, 'base64')), root)).toThrow();
+    expect(() => verifyInclusion(index, proof.json.size, new Uint8Array(32), proof.json.hashes.map((p: string) => Buffer.from(p, 'base64')), root)).toThrow();
   });
 
   it('an RP sees 404 DATASET_NOT_FOUND for an unknown dataset', async () => {
