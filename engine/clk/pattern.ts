@@ -23,6 +23,17 @@ export class PatternError extends Error {
 const WORD_INNER = '\\p{L}\\p{N}_';
 const WS_INNER = PY_WHITESPACE_CLASS.slice(1, -1);
 
+/**
+ * Index of the ')' closing the group opened at `from`. Python's re refuses
+ * an unclosed `(?#...` or `(?P=...` ("missing ), ..."); without this check
+ * indexOf's -1 sent the scan back to the start of the pattern forever.
+ */
+function closingParen(cps: readonly string[], from: number, what: string): number {
+  const close = cps.indexOf(')', from);
+  if (close === -1) throw new PatternError(`missing ), ${what}`, false);
+  return close;
+}
+
 export function compilePythonPattern(pattern: string): RegExp {
   let flags = 'u';
   let ascii = false;
@@ -112,14 +123,13 @@ export function compilePythonPattern(pattern: string): RegExp {
       const rest = cps.slice(i + 2, i + 4).join('');
       if (rest.startsWith('P<')) { out += '(?<'; i += 3; continue; }
       if (rest.startsWith('P=')) {
-        const close = cps.indexOf(')', i);
+        const close = closingParen(cps, i, 'unterminated name');
         out += `\\k<${cps.slice(i + 4, close).join('')}>`;
         i = close;
         continue;
       }
       if (rest.startsWith('#')) {
-        const close = cps.indexOf(')', i);
-        i = close;
+        i = closingParen(cps, i, 'unterminated comment');
         continue;
       }
       if (rest.startsWith(':') || rest.startsWith('=') || rest.startsWith('!') || rest.startsWith('<=') || rest.startsWith('<!')) {

@@ -51,6 +51,9 @@ describe('schema errors', () => {
     ['unknown format type', (s: any) => { s.features[1].format.type = 'float'; }, 'SCHEMA_INVALID', '$.features[1].format.type'],
     ['pattern with maxLength', (s: any) => { s.features[5].format.maxLength = 3; }, 'SCHEMA_INVALID', '$.features[5].format.maxLength'],
     ['bad regex', (s: any) => { s.features[5].format.pattern = '[A-Z'; }, 'SCHEMA_INVALID', '$.features[5].format.pattern'],
+    // These two once sent the pattern translator into an endless loop.
+    ['unterminated regex comment', (s: any) => { s.features[5].format.pattern = '[A-Z]{3}(?#note'; }, 'SCHEMA_INVALID', '$.features[5].format.pattern'],
+    ['unterminated regex backreference', (s: any) => { s.features[5].format.pattern = '(?P<a>[A-Z])(?P=a'; }, 'SCHEMA_INVALID', '$.features[5].format.pattern'],
     ['bad encoding', (s: any) => { s.features[1].format.encoding = 'latin-1'; }, 'SCHEMA_INVALID', '$.features[1].format.encoding'],
     ['bad strptime directive', (s: any) => { s.features[2].format.format = '%Q'; }, 'SCHEMA_INVALID', '$.features[2].format.format'],
     ['unsupported strptime directive', (s: any) => { s.features[2].format.format = '%G-%V'; }, 'SCHEMA_UNSUPPORTED', '$.features[2].format.format'],

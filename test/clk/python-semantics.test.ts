@@ -80,6 +80,11 @@ describe('Python regex patterns (re.fullmatch)', () => {
     expect(compilePythonPattern('a{').test('a{')).toBe(true);
     expect(compilePythonPattern('a|b').test('ab')).toBe(false);
   });
+  it('an unclosed (?#...) or (?P=...) is refused as Python refuses it ("missing )")', () => {
+    expect(compilePythonPattern('a(?#note)b').test('ab')).toBe(true);
+    expect(() => compilePythonPattern('a(?#note')).toThrow(/missing \), unterminated comment/);
+    expect(() => compilePythonPattern('(?P<a>x)(?P=a')).toThrow(/missing \), unterminated name/);
+  });
 });
 
 describe('tokens', () => {
