@@ -83,7 +83,8 @@ export interface LogInfo {
   index: number;
 }
 
-interface RawLog {
+/** A log as eth_getLogs and receipts return it: hex quantities, possibly `removed` after a reorg. */
+export interface RawLog {
   address: string;
   topics: string[];
   data: string;
@@ -94,7 +95,7 @@ interface RawLog {
   removed?: boolean;
 }
 
-const toLog = (l: RawLog): LogInfo => ({
+export const toLog = (l: RawLog): LogInfo => ({
   address: l.address,
   topics: l.topics,
   data: l.data,

@@ -8,9 +8,11 @@
  * to double (2 × baseFee + tip, the rule ethers and geth use for suggestions),
  * which EIP-1559 allows after six full blocks at +12.5% each.
  */
+import { POLYGON_AMOY, POLYGON_MAINNET } from './ids.js';
+
 export const GWEI = 1_000_000_000n;
 export const POLYGON_MIN_PRIORITY_FEE = 25n * GWEI;
-const POLYGON_CHAINS = new Set([137, 80002]);
+const POLYGON_CHAINS = new Set([POLYGON_MAINNET, POLYGON_AMOY]);
 
 export interface Eip1559Fees {
   maxPriorityFeePerGas: bigint;

@@ -17,6 +17,7 @@ import { getAddress, type JsonRpcProvider } from 'ethers';
 import { PavilionError } from '../common/errors.js';
 import { anchoredEventsIn, ChainReader, decodeAnchored, isChainUnreachable, makeProvider } from './chain.js';
 import { caip2, logIdForOrigin, parseCaip2 } from './ids.js';
+import type { AnchorReference } from './types.js';
 
 export type AnchorVerificationCode = 'ANCHOR_NOT_FOUND' | 'ANCHOR_MISMATCH' | 'ANCHOR_REORGED' | 'CHAIN_UNREACHABLE';
 
@@ -49,24 +50,14 @@ export interface VerifyAnchorInput {
   timeoutMs?: number;
 }
 
-export interface VerifiedAnchor {
-  chain: string;
-  contract: string;
-  tx: string;
-  block: number;
-  blockHash: string;
-  logIndex: number;
-  logId: string;
-  size: number;
-  root: string;
+/** The anchor as found on chain: the reference's fields (without the origin, which the chain never sees) plus chain facts. */
+export interface VerifiedAnchor extends Omit<AnchorReference, 'origin'> {
   /** Size anchored before this one for the same log (0 for the first). */
   previousSize: number;
   latestBlock: number;
   /** 1 when in the latest block. */
   confirmations: number;
   finalizedBlock: number | null;
-  /** Block at or below `finalized`, and its hash is the canonical one at that height. */
-  final: boolean;
 }
 
 export type AnchorVerification = { ok: true; anchor: VerifiedAnchor } | { ok: false; error: AnchorVerificationError };

@@ -22,7 +22,7 @@ import type { BrokerConfig } from './config.js';
 export interface AnchoringHandle {
   anchorer: Anchorer;
   /** The anchor covering leaf `index`, if one is on chain yet. */
-  anchorForLeaf(index: number): Promise<(AnchorReference & { final: boolean }) | undefined>;
+  anchorForLeaf(index: number): Promise<AnchorReference | undefined>;
   close(): Promise<void>;
 }
 

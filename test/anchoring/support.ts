@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { JsonRpcProvider } from 'ethers';
 import { artifactFile, compileMerkleAnchor, writeArtifact } from '../../anchoring/compile.js';
 import { ANCHORED_TOPIC } from '../../anchoring/contract.js';
-import { decodeAnchored } from '../../anchoring/chain.js';
+import { decodeAnchored, toLog, type RawLog } from '../../anchoring/chain.js';
 import { logIdForOrigin } from '../../anchoring/ids.js';
 import type { Checkpoint, CheckpointSource } from '../../anchoring/types.js';
 
@@ -90,19 +90,10 @@ export class ReferenceLogSource implements CheckpointSource {
 /** Anchored events for (contract, logId) in the canonical chain, optionally of one size. */
 export async function anchoredEvents(provider: JsonRpcProvider, contract: string, logId: string, size?: number) {
   // Raw eth_getLogs: ethers resolves 'latest' from a cached block number.
-  const logs = (await provider.send('eth_getLogs', [{ address: contract, topics: [ANCHORED_TOPIC, logId], fromBlock: '0x0', toBlock: 'latest' }])) as {
-    address: string;
-    topics: string[];
-    data: string;
-    transactionHash: string;
-    blockNumber: string;
-    blockHash: string;
-    logIndex: string;
-    removed?: boolean;
-  }[];
+  const logs = (await provider.send('eth_getLogs', [{ address: contract, topics: [ANCHORED_TOPIC, logId], fromBlock: '0x0', toBlock: 'latest' }])) as RawLog[];
   return logs
     .filter((l) => !l.removed)
-    .map((l) => decodeAnchored({ ...l, blockNumber: Number(l.blockNumber), index: Number(l.logIndex) })!)
+    .map((l) => decodeAnchored(toLog(l))!)
     .filter((e) => size === undefined || e.treeSize === size);
 }
 
