@@ -11,22 +11,12 @@ import {
   verifyReceipt,
   type AuditLog,
 } from '../../audit/index.js';
-import { isPavilionError } from '../../common/errors.js';
 import { openTestDatabase, realPostgres, type TestDatabase } from './db.js';
 import { expectConsistentTree } from './tree-check.js';
+import { errorCodeAsync as code } from './error-code.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const ORIGIN = 'pavilion.test/audit';
-
-async function code(p: Promise<unknown> | (() => unknown)): Promise<string | null> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-    return null;
-  } catch (err) {
-    if (!isPavilionError(err)) throw err;
-    return err.code;
-  }
-}
 
 describe('audit log under failure, tampering and several writers', () => {
   let db: TestDatabase;

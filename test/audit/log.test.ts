@@ -15,21 +15,11 @@ import {
   verifyReceipt,
   type AuditLog,
 } from '../../audit/index.js';
-import { isPavilionError } from '../../common/errors.js';
 import { openTestDatabase, type TestDatabase } from './db.js';
 import { expectConsistentTree } from './tree-check.js';
+import { errorCodeAsync as code } from './error-code.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-async function code(p: Promise<unknown> | (() => unknown)): Promise<string | null> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-    return null;
-  } catch (err) {
-    if (!isPavilionError(err)) throw err;
-    return err.code;
-  }
-}
 
 function event(i: number) {
   return verificationEvent({

@@ -18,7 +18,7 @@ import {
   verifyInclusion,
   type TreeNode,
 } from '../../audit/merkle/index.js';
-import { isPavilionError } from '../../common/errors.js';
+import { errorCode as outcome } from './error-code.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/merkle');
 
@@ -53,17 +53,6 @@ interface ConsistencyVector {
   proof: string[] | null;
   desc: string;
   wantErr: boolean;
-}
-
-/** Runs fn; returns the PavilionError code or null. Any non-typed error fails the test. */
-function outcome(fn: () => void): string | null {
-  try {
-    fn();
-    return null;
-  } catch (err) {
-    if (!isPavilionError(err)) throw err;
-    return err.code;
-  }
 }
 
 describe('transparency-dev/merkle vectors', () => {

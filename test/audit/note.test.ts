@@ -17,6 +17,7 @@ import {
   verifierKeyFor,
 } from '../../audit/index.js';
 import { isPavilionError } from '../../common/errors.js';
+import { errorCode as code } from './error-code.js';
 
 const example = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/merkle/signed-note-example.json'), 'utf8')) as {
   vkey: string;
@@ -31,16 +32,6 @@ function keyPart(key: string, fields: number): string {
   let rest = key;
   for (let i = 0; i < fields; i++) rest = rest.slice(rest.indexOf('+') + 1);
   return rest;
-}
-
-function code(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (err) {
-    if (!isPavilionError(err)) throw err;
-    return err.code;
-  }
 }
 
 describe('C2SP signed-note example (spec vector)', () => {
