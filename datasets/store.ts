@@ -60,20 +60,6 @@ const MIGRATIONS = [
    );`,
 ];
 
-export interface DatasetRecord {
-  id: string;
-  owner: string;
-  schema: unknown;
-  claims: string[];
-  filterBits: number;
-  allowBrokerEncoding: boolean;
-  purposes: string[] | null;
-  activeVersion: number | null;
-  rowCount: number;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
 export interface DatasetDefinition {
   id: string;
   owner: string;
@@ -82,6 +68,14 @@ export interface DatasetDefinition {
   filterBits: number;
   allowBrokerEncoding: boolean;
   purposes: string[] | null;
+}
+
+/** A stored dataset: its definition plus what the store maintains. */
+export interface DatasetRecord extends DatasetDefinition {
+  activeVersion: number | null;
+  rowCount: number;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
 export type Claims = Record<string, unknown> | null;

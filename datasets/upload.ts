@@ -24,11 +24,6 @@ export const BINARY_FORMAT_VERSION = 1;
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-export interface RowSink {
-  /** Called with each full chunk of rows (the caller persists it); awaited before more input is parsed. */
-  onChunk(rows: VersionRows): Promise<void>;
-}
-
 /**
  * Accumulates decoded rows: all of them (for the engine) and per chunk (for
  * the database). Checks each CLK's length, ref uniqueness and claim names.
