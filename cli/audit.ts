@@ -208,7 +208,9 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
   if (latest.size > 0) {
     // The receipt of the newest leaf is proven against the smallest anchored
     // checkpoint covering it, when there is one: that names the newest anchor.
-    const receipt = parseReceipt(await client.receipt(latest.size - 1).catch(() => ''));
+    // A failed fetch surfaces as the client's own error (SERVER_ERROR,
+    // SERVER_UNREACHABLE), not as an empty receipt misreported as malformed.
+    const receipt = parseReceipt(await client.receipt(latest.size - 1));
     const anchor = receipt.anchor;
     if (!anchor) {
       r.note('newest leaves not anchored yet');
@@ -236,11 +238,19 @@ async function readState(file: string): Promise<MonitorState | undefined> {
   } catch {
     return undefined;
   }
-  const s = JSON.parse(text) as MonitorState;
-  if (typeof s.origin !== 'string' || typeof s.verifierKey !== 'string' || !Number.isSafeInteger(s.size) || typeof s.root !== 'string') {
-    throw new PavilionError('MONITOR_STATE_INVALID', `${file}: not a monitor state file`);
+  const invalid = () => new PavilionError('MONITOR_STATE_INVALID', `${file}: not a monitor state file`);
+  let s: Partial<MonitorState> | null;
+  try {
+    s = JSON.parse(text) as Partial<MonitorState> | null;
+  } catch {
+    throw invalid();
   }
-  return s;
+  if (typeof s !== 'object' || s === null || typeof s.origin !== 'string' || typeof s.verifierKey !== 'string'
+    || !Number.isSafeInteger(s.size) || typeof s.root !== 'string'
+    || (s.anchoredSize !== undefined && !Number.isSafeInteger(s.anchoredSize))) {
+    throw invalid();
+  }
+  return s as MonitorState;
 }
 
 /** Written to a temporary file and renamed, so a crash never leaves half a state. */
