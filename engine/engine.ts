@@ -6,12 +6,13 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { concatBytes } from '../common/bytes.js';
 import { decodeFromWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
 import { comparePairs, compareCandidates, type Candidate, type Pair } from '../wasm/reference/dice.js';
 import { compileDiceModule, selectDiceKernel, type DiceKernelKind } from '../wasm/dice.js';
 import { DatasetVersion, type DatasetInfo, type DatasetInput } from './dataset.js';
 import { encoderKey } from './encoder-key.js';
-import { heapLayout, HEADER_PROBE_IN, HEADER_PROBE_OUT, MAX_QUERIES_PER_TASK, queriesPerTopKTask, SLOT_OUTPUT_BYTES, slotLayout } from './layout.js';
+import { heapLayout, HEADER_PROBE_IN, HEADER_PROBE_OUT, MAX_QUERIES_PER_TASK, PAIR_ENTRY_BYTES, queriesPerTopKTask, SLOT_OUTPUT_BYTES, slotLayout } from './layout.js';
 import type { EngineTask, PairsResult, ProbeResult, WorkerInit } from './tasks.js';
 import { DEFAULT_MATCH_TOP_K, validateClk, validateConcatenatedClks, validateThreshold, validateTopK } from './validation.js';
 
@@ -86,7 +87,6 @@ const MAX_TASK_COMPARISONS = 1 << 21;
 export const MAX_LINK_PAIRS = 5_000_000;
 /** Rows per encode task: ~20 ms at the ~50k records/s DESIGN.md measured for the wasm encoder. */
 const ENCODE_ROWS_PER_TASK = 1024;
-const PAIR_ENTRY_BYTES = 16;
 
 /**
  * The worker entry. Under vitest or tsx this module is TypeScript source, so
@@ -419,14 +419,7 @@ export class PoolEngine implements Engine {
     for (let i = 0; i < rows.length; i += ENCODE_ROWS_PER_TASK) {
       parts.push(this.run<Uint8Array>({ type: 'encode', encoderKey: key, schema, secret, rows: rows.slice(i, i + ENCODE_ROWS_PER_TASK) }));
     }
-    const chunks = await Promise.all(parts);
-    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-    let off = 0;
-    for (const c of chunks) {
-      out.set(c, off);
-      off += c.length;
-    }
-    return out;
+    return concatBytes(await Promise.all(parts));
   }
 
   /**

@@ -25,6 +25,8 @@ export const HEADER_PROBE_OUT = 2;
 export const MAX_QUERIES_PER_TASK = 64;
 /** Output area per slot: 65,536 pair entries of 16 bytes; also holds top-k heaps. */
 export const SLOT_OUTPUT_BYTES = 1 << 20;
+/** One pairsAtThreshold result entry: u32 query, u32 base index, f64 score (wasm/assembly/dice.ts). */
+export const PAIR_ENTRY_BYTES = 16;
 
 export interface SlotLayout {
   queriesPtr: number;

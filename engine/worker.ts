@@ -10,10 +10,11 @@
  */
 import { threadId } from 'node:worker_threads';
 import { move, workerData } from 'piscina';
+import { concatBytes } from '../common/bytes.js';
 import { encodeForWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
 import { adoptDiceModule, instantiateDice, type DiceKernel } from '../wasm/dice.js';
 import { ClkEncoder } from './clk/encoder.js';
-import { HEADER_PROBE_IN, HEADER_PROBE_OUT, HEADER_RETIRED } from './layout.js';
+import { HEADER_PROBE_IN, HEADER_PROBE_OUT, HEADER_RETIRED, PAIR_ENTRY_BYTES } from './layout.js';
 import type { EncodeTask, EngineTask, PairsResult, PairsTask, PopcountTask, ProbeResult, ProbeTask, TopKTask, WorkerInit } from './tasks.js';
 
 const init = workerData as WorkerInit;
@@ -60,8 +61,6 @@ function runTopK(task: TopKTask): number {
   return task.queryCount;
 }
 
-const PAIR_ENTRY_BYTES = 16;
-
 function runPairs(task: PairsTask): PairsResult {
   const k = kernelFor(task).exports;
   k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
@@ -77,15 +76,11 @@ function runPairs(task: PairsTask): PairsResult {
     );
   const first = call();
   if (cursor[2] === 1) return first;
-  // The output area filled up: drain it into a growing buffer and resume.
+  // The output area filled up: copy each fill out, resume, and join the copies.
   const chunks: Uint8Array[] = [];
-  let total = 0;
   let n = first;
   for (;;) {
-    if (n > 0) {
-      chunks.push(new Uint8Array(task.memory.buffer, task.outPtr, n * PAIR_ENTRY_BYTES).slice());
-      total += n;
-    }
+    if (n > 0) chunks.push(new Uint8Array(task.memory.buffer, task.outPtr, n * PAIR_ENTRY_BYTES).slice());
     if (cursor[2] === 1) break;
     const before = cursor[0]! * 1e6 + cursor[1]!;
     n = call();
@@ -93,13 +88,7 @@ function runPairs(task: PairsTask): PairsResult {
       throw new PavilionError('ENGINE_INTERNAL', 'pair output area smaller than one kernel step', 500);
     }
   }
-  const entries = new Uint8Array(total * PAIR_ENTRY_BYTES);
-  let off = 0;
-  for (const c of chunks) {
-    entries.set(c, off);
-    off += c.length;
-  }
-  return move(entries.buffer) as unknown as PairsResult;
+  return move(concatBytes(chunks).buffer) as unknown as PairsResult;
 }
 
 // --- CLK encoding -----------------------------------------------------------
@@ -109,26 +98,26 @@ function runPairs(task: PairsTask): PairsResult {
 // derives keys and sets up hash state; reusing it also keeps its
 // token -> bit-position cache warm (DESIGN.md, CLK encoding).
 const MAX_ENCODERS = 8;
-const encoders = new Map<string, Promise<ClkEncoder>>();
+const encoders = new Map<string, ClkEncoder>();
 
-async function encoderFor(task: EncodeTask): Promise<ClkEncoder> {
+function encoderFor(task: EncodeTask): ClkEncoder {
   let enc = encoders.get(task.encoderKey);
   if (!enc) {
-    enc = (async () => await ClkEncoder.create(task.schema, task.secret))();
+    // create() is synchronous and throws (bad schema, empty secret) before
+    // anything is cached, so a failed build never occupies an entry.
+    enc = ClkEncoder.create(task.schema, task.secret);
     encoders.set(task.encoderKey, enc);
-    enc.catch(() => encoders.delete(task.encoderKey));
     if (encoders.size > MAX_ENCODERS) {
       const oldest = encoders.keys().next().value!;
-      const evicted = encoders.get(oldest);
+      encoders.get(oldest)!.dispose();
       encoders.delete(oldest);
-      evicted?.then((e) => e.dispose(), () => undefined);
     }
   }
   return enc;
 }
 
-async function runEncode(task: EncodeTask): Promise<Uint8Array> {
-  const encoder = await encoderFor(task);
+function runEncode(task: EncodeTask): Uint8Array {
+  const encoder = encoderFor(task);
   const out = encoder.encodeMany(task.rows);
   // copy into a buffer of exactly this size so it can be transferred
   const copy = new Uint8Array(out.length);
@@ -156,7 +145,7 @@ export default async function runTask(task: EngineTask): Promise<unknown> {
       case 'pairs':
         return runPairs(task);
       case 'encode':
-        return await runEncode(task);
+        return runEncode(task);
       case 'probe':
         return runProbe(task);
       default:

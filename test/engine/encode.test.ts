@@ -55,3 +55,12 @@ it('a bad schema is a typed error that does not reveal the secret, and the pool 
   expect((await engine.encode(v.schema, v.secret, [v.cases[0]!.record])).length).toBeGreaterThan(0);
   expect(await engine.encode(v.schema, v.secret, [])).toEqual(new Uint8Array(0));
 });
+
+it('more projects than a worker caches encoders for: evicted encoders are rebuilt, CLKs unchanged', async () => {
+  const v = vectors[0]!;
+  const rows = v.cases.map((c) => c.record);
+  const first = await engine.encode(v.schema, v.secret, rows);
+  // 12 other secrets push the first project's encoder out of each worker's cache of 8
+  for (let i = 0; i < 12; i++) await engine.encode(v.schema, `${v.secret}-${i}`, rows);
+  expect(await engine.encode(v.schema, v.secret, rows)).toEqual(first);
+});

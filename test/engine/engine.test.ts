@@ -3,21 +3,13 @@
  * shared memory. Results are compared with the TypeScript reference.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { concatBytes } from '../../common/bytes.js';
 import { createEngine, decodeClkBase64, type Engine } from '../../engine/index.js';
 import type { PoolEngine } from '../../engine/engine.js';
 import { pairsReference, splitFilters, topKReference } from '../../wasm/reference/dice.js';
 import { perturb, randomFilter, randomFilters, rng } from '../dice/harness.js';
 
 const BYTES = 128;
-const concat = (filters: readonly Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(filters.reduce((n, f) => n + f.length, 0));
-  let off = 0;
-  for (const f of filters) {
-    out.set(f, off);
-    off += f.length;
-  }
-  return out;
-};
 const refsFor = (n: number, prefix = 'r'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) => {
@@ -31,7 +23,7 @@ describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) =
     engine = await createEngine({ threads: 2, simd: kind === 'simd' });
     expect(engine.kernel).toBe(kind);
     expect(engine.threads).toBe(2);
-    await engine.loadDataset('people', { refs: refsFor(base.length), clks: concat(base), filterBits: 1024, claims: base.map((_, i) => (i % 2 ? { even: false } : undefined)) });
+    await engine.loadDataset('people', { refs: refsFor(base.length), clks: concatBytes(base), filterBits: 1024, claims: base.map((_, i) => (i % 2 ? { even: false } : undefined)) });
   });
   afterAll(async () => {
     await engine?.close();
@@ -53,7 +45,7 @@ describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) =
   });
 
   it('link returns the reference pairs in anonlink order, with progress', async () => {
-    const qs = concat(base.slice(0, 24).map((f, i) => perturb(rand, f, 60 + 5 * i)));
+    const qs = concatBytes(base.slice(0, 24).map((f, i) => perturb(rand, f, 60 + 5 * i)));
     const progress: [number, number][] = [];
     const res = await engine.link('people', qs, { threshold: 0.7, onProgress: (d, t) => progress.push([d, t]) });
     expect(res.pairs).toEqual(pairsReference(splitFilters(qs, BYTES), base, 0.7));
@@ -64,7 +56,7 @@ describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) =
   });
 
   it('link with topK equals the reference top-k per query', async () => {
-    const qs = concat(base.slice(500, 512).map((f) => perturb(rand, f, 150)));
+    const qs = concatBytes(base.slice(500, 512).map((f) => perturb(rand, f, 150)));
     const res = await engine.link('people', qs, { threshold: 0.3, topK: 4 });
     expect(res.pairs).toEqual(pairsReference(splitFilters(qs, BYTES), base, 0.3, 4));
   });
@@ -85,7 +77,7 @@ describe('engine behaviour', () => {
     expect(await engine.loadDataset('d', { refs: refsFor(100), clks: a, filterBits: 1024 })).toEqual({ id: 'd', version: 1, size: 100, filterBits: 1024 });
     expect(engine.datasetInfo('d')).toEqual({ id: 'd', version: 1, size: 100, filterBits: 1024 });
     const b = randomFilters(rand, 50, BYTES, [0.5]);
-    expect((await engine.loadDataset('d', { refs: refsFor(50, 'b'), clks: concat(b), filterBits: 1024 })).version).toBe(2);
+    expect((await engine.loadDataset('d', { refs: refsFor(50, 'b'), clks: concatBytes(b), filterBits: 1024 })).version).toBe(2);
     const m = await engine.match('d', b[7]!, { threshold: 1 });
     expect(m).toEqual({ version: 2, candidates: [{ index: 7, ref: 'b7', score: 1 }] });
     await engine.dropDataset('d');
@@ -103,7 +95,7 @@ describe('engine behaviour', () => {
     const datasetFor = (v: number) => {
       const filters = randomFilters(rng(100 + v), 80_000, BYTES, [0.5]);
       filters[1000 + v] = q.slice();
-      return { refs: refsFor(filters.length, `v${v}-`), clks: concat(filters), filterBits: 1024 };
+      return { refs: refsFor(filters.length, `v${v}-`), clks: concatBytes(filters), filterBits: 1024 };
     };
     const versions = [1, 2, 3, 4, 5].map(datasetFor);
     await engine.loadDataset('swap', versions[0]!);
@@ -140,8 +132,8 @@ describe('engine behaviour', () => {
   it('link is cancellable and the pool keeps working', async () => {
     const rand = rng(5);
     const base = randomFilters(rand, 100_000, BYTES, [0.5]);
-    await engine.loadDataset('big', { refs: refsFor(base.length), clks: concat(base), filterBits: 1024 });
-    const qs = concat(randomFilters(rand, 512, BYTES, [0.5]));
+    await engine.loadDataset('big', { refs: refsFor(base.length), clks: concatBytes(base), filterBits: 1024 });
+    const qs = concatBytes(randomFilters(rand, 512, BYTES, [0.5]));
     const controller = new AbortController();
     let progressCalls = 0;
     const started = performance.now();
@@ -170,7 +162,7 @@ describe('engine behaviour', () => {
     const base = randomFilters(rand, 3000, 8, [0.5]);
     await engine.loadDataset('small64', { refs: refsFor(base.length), clks: base, filterBits: 64 });
     const qs = randomFilters(rand, 64, 8, [0.5]);
-    const res = await engine.link('small64', concat(qs), { threshold: 0 });
+    const res = await engine.link('small64', concatBytes(qs), { threshold: 0 });
     expect(res.pairs.length).toBe(64 * 3000);
     expect(res.pairs).toEqual(pairsReference(qs, base, 0));
   });
@@ -226,8 +218,8 @@ describe('engine behaviour', () => {
       [() => engine.match('missing', good[0]!, { threshold: 0.5 }), 'DATASET_NOT_FOUND'],
       [() => engine.link('ok', new Uint8Array(100), { threshold: 0.5 }), 'CLK_LENGTH_MISMATCH'],
       [() => engine.link('ok', new Uint8Array(0), { threshold: 0.5 }), 'CLK_LENGTH_MISMATCH'],
-      [() => engine.link('ok', concat(good), { threshold: 2 }), 'THRESHOLD_INVALID'],
-      [() => engine.link('ok', concat(good), { threshold: 0.5, topK: -1 }), 'TOPK_INVALID'],
+      [() => engine.link('ok', concatBytes(good), { threshold: 2 }), 'THRESHOLD_INVALID'],
+      [() => engine.link('ok', concatBytes(good), { threshold: 0.5, topK: -1 }), 'TOPK_INVALID'],
       [() => engine.encode({}, 'secret', [[1 as unknown as string]]), 'ROWS_INVALID'],
     ];
     for (const [call, code] of cases) await expect(call(), code).rejects.toMatchObject({ code, name: 'PavilionError' });
@@ -257,7 +249,7 @@ it('a link whose result would be too large fails with LINK_RESULT_TOO_LARGE and 
     const rand = rng(12);
     const base = randomFilters(rand, 5000, 8, [0.5]);
     await engine.loadDataset('many', { refs: refsFor(base.length), clks: base, filterBits: 64 });
-    const qs = concat(randomFilters(rand, 64, 8, [0.5]));
+    const qs = concatBytes(randomFilters(rand, 64, 8, [0.5]));
     await expect(engine.link('many', qs, { threshold: 0 })).rejects.toMatchObject({ code: 'LINK_RESULT_TOO_LARGE', status: 413 });
     // topK bounds the result, so the same linkage succeeds with it
     expect((await engine.link('many', qs, { threshold: 0, topK: 5 })).pairs).toHaveLength(64 * 5);
