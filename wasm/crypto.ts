@@ -14,23 +14,14 @@
  *    `output`), which the CLK encoder fills directly so a whole set of
  *    tokens is hashed in one JS->wasm call with no allocation.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { PavilionError } from '../common/errors.js';
+import { fromRoot } from '../common/paths.js';
 
 export type HmacAlgorithm = 'sha1' | 'md5' | 'sha256';
 
 const ALG_CODE: Record<HmacAlgorithm, number> = { sha1: 1, md5: 2, sha256: 3 };
 const DIGEST_SIZE: Record<HmacAlgorithm, number> = { sha1: 20, md5: 16, sha256: 32 };
-
-// tsconfig's lib (ES2023, no DOM) carries no WebAssembly typings, so the
-// few members used here are declared locally.
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const WasmGlobal = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 interface CryptoExports {
   memory: { buffer: ArrayBuffer };
@@ -65,23 +56,21 @@ export interface KernelKey {
   release(): void;
 }
 
-/** Finds wasm/build/crypto.wasm from source (wasm/) and from dist/wasm/. */
-export function cryptoWasmPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, 'wasm', 'build', 'crypto.wasm');
-    if (existsSync(candidate)) return candidate;
-    if (existsSync(join(dir, 'package.json'))) break;
-    dir = dirname(dir);
+let compiled: WebAssembly.Module | undefined;
+
+function cryptoModule(): WebAssembly.Module {
+  if (!compiled) {
+    // Read relative to the package root, the same from source and from dist/.
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      const file = readFileSync(fromRoot('wasm', 'build', 'crypto.wasm'));
+      bytes = new Uint8Array(file.buffer as ArrayBuffer, file.byteOffset, file.length);
+    } catch (err) {
+      throw new PavilionError('WASM_NOT_BUILT', 'wasm/build/crypto.wasm not found: run `npm run build:wasm`', 500, { cause: err });
+    }
+    // Synchronous compile is fine in Node for a module this small (~8 KB).
+    compiled = new WebAssembly.Module(bytes);
   }
-  throw new PavilionError('WASM_NOT_BUILT', 'wasm/build/crypto.wasm not found: run `npm run build:wasm`', 500);
-}
-
-let compiled: object | undefined;
-
-function cryptoModule(): object {
-  // Synchronous compile is fine in Node for a module this small (~8 KB).
-  compiled ??= new WasmGlobal.Module(readFileSync(cryptoWasmPath()));
   return compiled;
 }
 
@@ -102,7 +91,7 @@ export class CryptoKernel {
   private readonly scratchSlot: number;
 
   constructor() {
-    const instance = new WasmGlobal.Instance(cryptoModule(), {});
+    const instance = new WebAssembly.Instance(cryptoModule(), {});
     this.x = instance.exports as unknown as CryptoExports;
     // The kernel never allocates or grows memory, so these views stay valid.
     const buf = this.x.memory.buffer;
