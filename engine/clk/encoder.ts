@@ -366,6 +366,11 @@ export class ClkEncoder {
     this.cached++;
   }
 
+  /** Token i of the current value as clkhash hashes it: positional grams get back their "i " prefix. */
+  private hashedToken(st: FeatureState, i: number): string {
+    return st.isPositional ? `${i + 1} ${this.tokens[i]!}` : this.tokens[i]!;
+  }
+
   /** Looks tokens up (resolved[i] = entry or -1); collects misses. Returns the miss count. */
   private lookup(st: FeatureState, t: number): number {
     this.ensureScratch(t);
@@ -378,7 +383,7 @@ export class ClkEncoder {
       if (hit === undefined) {
         resolved[i] = -1;
         this.missIndex[misses] = i;
-        this.missTokens[misses++] = st.isPositional ? `${i + 1} ${tokens[i]!}` : tokens[i]!;
+        this.missTokens[misses++] = this.hashedToken(st, i);
       } else {
         resolved[i] = hit;
       }
@@ -452,7 +457,7 @@ export class ClkEncoder {
       const e = resolved[i]!;
       if (e >= 0 && st.tokenSlab[e]! < need) {
         this.missIndex[count] = i;
-        this.missTokens[count++] = st.isPositional ? `${i + 1} ${this.tokens[i]!}` : this.tokens[i]!;
+        this.missTokens[count++] = this.hashedToken(st, i);
       }
     }
     if (count > 0) {

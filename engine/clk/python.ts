@@ -15,10 +15,6 @@ const PY_WHITESPACE = new Set<number>([
 /** A regex character class source matching one Python `\s` character. */
 export const PY_WHITESPACE_CLASS = '[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
 
-export function isPyWhitespace(cp: number): boolean {
-  return PY_WHITESPACE.has(cp);
-}
-
 /** str.strip() with no arguments. */
 export function pyStrip(s: string): string {
   let start = 0;

@@ -174,8 +174,7 @@ function parseKdf(v: Json, path: string): KdfSpec {
 function parseFormat(v: Json, path: string): { format: FeatureFormat; encoding: TokenEncoding } {
   const o = obj(v, path);
   if (!('type' in o)) throw invalid(`${path}.type`, 'is required');
-  const description = optStr(o, 'description', path);
-  void description;
+  optStr(o, 'description', path); // validated, not used
   switch (o.type) {
     case 'string': {
       let encoding: TokenEncoding = 'utf-8';

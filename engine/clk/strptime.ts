@@ -15,6 +15,9 @@ import { PY_WHITESPACE_CLASS, parsePyInt } from './python.js';
 
 const D = '\\p{Nd}';
 
+const MONTHS_FULL = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+const MONTHS_ABBR = MONTHS_FULL.map((m) => m.slice(0, 3));
+
 /** Directive regexes from CPython 3.11 _strptime.TimeRE (C locale names). */
 const DIRECTIVES: Record<string, string> = {
   d: `3[0-1]|[1-2]${D}|0[1-9]|[1-9]| [1-9]`,
@@ -31,13 +34,10 @@ const DIRECTIVES: Record<string, string> = {
   Y: `${D}${D}${D}${D}`,
   A: longestFirst(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']),
   a: longestFirst(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']),
-  B: longestFirst(['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december']),
-  b: longestFirst(['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec']),
+  B: longestFirst(MONTHS_FULL),
+  b: longestFirst(MONTHS_ABBR),
   p: longestFirst(['am', 'pm']),
 };
-
-const MONTHS_FULL = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
-const MONTHS_ABBR = MONTHS_FULL.map((m) => m.slice(0, 3));
 
 /** Directives CPython accepts that this port does not reproduce (locale, ISO week, time zone). */
 const UNSUPPORTED = new Set(['c', 'x', 'X', 'G', 'V', 'U', 'W', 'z', 'Z']);
