@@ -65,6 +65,18 @@ export function jobView(j: JobRecord): Record<string, unknown> {
 
 const pairViews = (pairs: StoredPair[]): PairView[] => pairs.map(([query, index, score, ref]) => ({ query, index, ref, score }));
 
+/** The final message of a finished job: pairs inline up to WS_RESULT_PAIRS_LIMIT, the results URL always. */
+function doneMessage(id: string, pairs: StoredPair[]): JobMessage {
+  return {
+    type: 'result',
+    job: id,
+    status: 'done',
+    pair_count: pairs.length,
+    ...(pairs.length <= WS_RESULT_PAIRS_LIMIT ? { pairs: pairViews(pairs) } : {}),
+    results_url: `/v1/linkage-jobs/${id}/results`,
+  };
+}
+
 export class LinkageJobs {
   private readonly subscribers = new Map<string, Set<(m: JobMessage) => void>>();
   private readonly running = new Map<string, { controller: AbortController; promise: Promise<void> }>();
@@ -131,21 +143,12 @@ export class LinkageJobs {
       const stored: StoredPair[] = solved.map((p) => [p.query, p.index, p.score, refs[p.index]!]);
       await ctx.jobs.finish(job.id, stored);
       await ctx.appendAudit({ type: 'linkage_job', v: 1, job: job.id, actor: auditIdentifier(principal.subject), relying_party: auditIdentifier(principal.tenant ?? principal.subject), dataset: job.datasetId, dataset_version: String(version), queries: job.total, threshold: job.threshold, solution: job.solution, pairs: stored.length, time: new Date().toISOString() });
-      this.publish(job.id, {
-        type: 'result',
-        job: job.id,
-        status: 'done',
-        pair_count: stored.length,
-        ...(stored.length <= WS_RESULT_PAIRS_LIMIT ? { pairs: pairViews(stored) } : {}),
-        results_url: `/v1/linkage-jobs/${job.id}/results`,
-      });
+      this.settle(job.id, doneMessage(job.id, stored));
     } catch (err) {
       const code = isPavilionError(err) ? err.code : 'INTERNAL';
       if (!isPavilionError(err)) ctx.log.error({ err, job: job.id }, 'linkage job failed');
       await ctx.jobs.fail(job.id, code).catch(() => {});
-      this.publish(job.id, { type: 'result', job: job.id, status: 'failed', code });
-    } finally {
-      this.subscribers.delete(job.id);
+      this.settle(job.id, { type: 'result', job: job.id, status: 'failed', code });
     }
   }
 
@@ -169,15 +172,16 @@ export class LinkageJobs {
    * message at once. Returns an unsubscribe function.
    */
   async subscribe(principal: Principal, id: string, send: (m: JobMessage) => void): Promise<() => void> {
-    const job = await this.get(principal, id);
+    let job = await this.get(principal, id);
+    // Finished while the row was being read: it has left `running` (see
+    // settle) and its row is final now, so read it again rather than wait
+    // for a result message that has already gone out.
+    if (job.status !== 'done' && job.status !== 'failed' && !this.running.has(id)) job = await this.get(principal, id);
     if (job.status === 'done' || job.status === 'failed') {
       // Same sequence as a live subscription: progress, then the result.
       send({ type: 'progress', job: id, done: job.done, total: job.total });
       if (job.status === 'failed') send({ type: 'result', job: id, status: 'failed', code: job.errorCode ?? 'INTERNAL' });
-      else {
-        const pairs = (await this.ctx.jobs.results(id)) ?? [];
-        send({ type: 'result', job: id, status: 'done', pair_count: pairs.length, ...(pairs.length <= WS_RESULT_PAIRS_LIMIT ? { pairs: pairViews(pairs) } : {}), results_url: `/v1/linkage-jobs/${id}/results` });
-      }
+      else send(doneMessage(id, (await this.ctx.jobs.results(id)) ?? []));
       return () => {};
     }
     let set = this.subscribers.get(id);
@@ -187,6 +191,17 @@ export class LinkageJobs {
     return () => {
       set!.delete(send);
     };
+  }
+
+  /**
+   * Sends a job's final message. The job leaves `running` first, with its
+   * row already final: a subscribe that did not find it running reads the
+   * row instead of joining a subscriber set nobody will publish to again.
+   */
+  private settle(id: string, m: JobMessage): void {
+    this.running.delete(id);
+    this.publish(id, m);
+    this.subscribers.delete(id);
   }
 
   private publish(id: string, m: JobMessage): void {
