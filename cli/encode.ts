@@ -6,6 +6,7 @@
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { parse } from 'csv-parse';
 import { SingleBar, Presets } from 'cli-progress';
 import { PavilionError } from '../common/errors.js';
@@ -34,50 +35,65 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   const secret = await readSecretFile(opts.secretFile);
   const columns = schema.features.length;
 
-  const input = opts.in ? createReadStream(opts.in) : process.stdin;
-  const output: Writable = opts.out ? createWriteStream(opts.out) : process.stdout;
-  const parser = input.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true }));
-  input.on('error', (err: Error) => parser.destroy(err));
-
-  const bar = opts.in && process.stderr.isTTY ? new SingleBar({ format: 'encoding [{bar}] {percentage}% | {rows} rows | {eta}s left' }, Presets.shades_classic) : undefined;
-  bar?.start(statSync(opts.in!).size, 0, { rows: 0 });
-
+  // The pool starts before any file is opened: a stream that fails (missing
+  // input, unwritable output, malformed CSV) while nothing listens yet would
+  // be an unhandled 'error' event and crash the process with a stack trace.
   const engine = await createEngine({ threads: opts.threads });
   // Each entry: a batch's CLKs (concatenated) and how many rows it held.
   const inFlight: { clks: Promise<Uint8Array>; rows: number }[] = [];
-  const maxInFlight = engine.threads * 2;
+  const output: Writable = opts.out ? createWriteStream(opts.out) : process.stdout;
+  let outputError: PavilionError | undefined;
+  let bar: SingleBar | undefined;
   let written = 0;
-  let header = true;
-  let line = 1;
-  let batch: string[][] = [];
-
-  const write = async (text: string) => {
-    if (!output.write(text)) await once(output, 'drain');
-  };
-  const drainOne = async () => {
-    const next = inFlight.shift()!;
-    const clks = await next.clks;
-    const clkBytes = clks.length / next.rows;
-    let text = '';
-    for (let off = 0; off < clks.length; off += clkBytes) {
-      const b64 = Buffer.from(clks.buffer, clks.byteOffset + off, clkBytes).toString('base64');
-      text += opts.format === 'json' ? `${written === 0 ? '' : ','}\n"${b64}"` : `${b64}\n`;
-      written++;
-    }
-    await write(text);
-    bar?.update(Number((parser.info as { bytes?: number }).bytes ?? 0), { rows: written });
-  };
-  const submit = async () => {
-    if (batch.length === 0) return;
-    const clks = engine.encode(schemaJson, secret, batch);
-    // Marked handled now; the error is rethrown in order when drainOne awaits it.
-    clks.catch(() => {});
-    inFlight.push({ clks, rows: batch.length });
-    batch = [];
-    if (inFlight.length >= maxInFlight) await drainOne();
-  };
-
   try {
+    const input = opts.in ? createReadStream(opts.in) : process.stdin;
+    const parser = input.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true }));
+    input.on('error', (err: NodeJS.ErrnoException) => {
+      parser.destroy(new PavilionError('FILE_NOT_FOUND', `${opts.in ?? 'stdin'}: cannot read (${err.code ?? 'error'})`));
+    });
+    if (opts.out) {
+      output.on('error', (err: NodeJS.ErrnoException) => {
+        outputError ??= new PavilionError('OUTPUT_UNWRITABLE', `${opts.out}: cannot write (${err.code ?? 'error'})`);
+        parser.destroy(outputError);
+      });
+    }
+
+    if (opts.in && process.stderr.isTTY) {
+      bar = new SingleBar({ format: 'encoding [{bar}] {percentage}% | {rows} rows | {eta}s left' }, Presets.shades_classic);
+      bar.start(statSync(opts.in, { throwIfNoEntry: false })?.size ?? 0, 0, { rows: 0 });
+    }
+
+    const maxInFlight = engine.threads * 2;
+    let header = true;
+    let line = 1;
+    let batch: string[][] = [];
+
+    const write = async (text: string) => {
+      if (!output.write(text)) await once(output, 'drain');
+    };
+    const drainOne = async () => {
+      const next = inFlight.shift()!;
+      const clks = await next.clks;
+      const clkBytes = clks.length / next.rows;
+      let text = '';
+      for (let off = 0; off < clks.length; off += clkBytes) {
+        const b64 = Buffer.from(clks.buffer, clks.byteOffset + off, clkBytes).toString('base64');
+        text += opts.format === 'json' ? `${written === 0 ? '' : ','}\n"${b64}"` : `${b64}\n`;
+        written++;
+      }
+      await write(text);
+      bar?.update(Number((parser.info as { bytes?: number }).bytes ?? 0), { rows: written });
+    };
+    const submit = async () => {
+      if (batch.length === 0) return;
+      const clks = engine.encode(schemaJson, secret, batch);
+      // Marked handled now; the error is rethrown in order when drainOne awaits it.
+      clks.catch(() => {});
+      inFlight.push({ clks, rows: batch.length });
+      batch = [];
+      if (inFlight.length >= maxInFlight) await drainOne();
+    };
+
     if (opts.format === 'json') await write('{"clks": [');
     for await (const row of parser as AsyncIterable<string[]>) {
       if (header) {
@@ -93,6 +109,8 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     await submit();
     while (inFlight.length > 0) await drainOne();
     if (opts.format === 'json') await write('\n]}\n');
+  } catch (err) {
+    throw outputError ?? csvError(err);
   } finally {
     // Settle what is still queued (after an error) before closing the pool.
     await Promise.allSettled(inFlight.map((b) => b.clks));
@@ -100,10 +118,25 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     await engine.close();
     if (opts.out) {
       output.end();
-      await once(output, 'close');
+      // finished() also settles for a stream an error already destroyed
+      // (once(output, 'close') would then wait forever).
+      await finished(output).catch(() => undefined);
     }
   }
+  if (outputError) throw outputError;
   return written;
+}
+
+/**
+ * csv-parse errors carry a stable code and may quote input characters in
+ * their message: keep the code and the line only (no record values).
+ */
+function csvError(err: unknown): unknown {
+  const e = err as { code?: unknown; lines?: unknown };
+  if (err instanceof Error && typeof e.code === 'string' && e.code.startsWith('CSV_')) {
+    return new PavilionError('CSV_INVALID', `CSV line ${typeof e.lines === 'number' ? e.lines : '?'}: ${e.code}`);
+  }
+  return err;
 }
 
 function readJson(path: string): unknown {

@@ -80,6 +80,24 @@ describe('pavilion encode', () => {
     expect(r.stderr).not.toContain('31/12/1980');
   });
 
+  it('a missing input, malformed CSV or unwritable output is a coded error, not a crash', async () => {
+    const args = ['encode', '--schema', schema, '--secret-file', fixture('secret.txt')];
+    const missing = await pavilion([...args, '--in', join(tmp, 'no-such.csv')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^pavilion: FILE_NOT_FOUND: /);
+
+    const quoted = join(tmp, 'open-quote.csv');
+    writeFileSync(quoted, 'rec_id,given_name,surname,dob,postcode\n"r1,ann,lee,1980-01-02,1234\n');
+    const csv = await pavilion([...args, '--in', quoted]);
+    expect(csv.code).toBe(1);
+    expect(csv.stderr).toMatch(/^pavilion: CSV_INVALID: CSV line 2: CSV_QUOTE_NOT_CLOSED/);
+    expect(csv.stderr).not.toContain('1980-01-02');
+
+    const unwritable = await pavilion([...args, '--in', fixture('people-a.csv'), '--out', join(tmp, 'no-such-dir', 'out.txt')]);
+    expect(unwritable.code).toBe(1);
+    expect(unwritable.stderr).toMatch(/^pavilion: OUTPUT_UNWRITABLE: /);
+  });
+
   it('refuses an empty secret and never prints a secret', async () => {
     const empty = join(tmp, 'empty-secret');
     writeFileSync(empty, '\n');
