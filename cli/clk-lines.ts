@@ -32,7 +32,11 @@ export async function readClkLines(path: string): Promise<{ clks: Uint8Array; co
       chunks.push(clk);
     }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new PavilionError('FILE_NOT_FOUND', `${path}: no such file`);
+    if (err instanceof PavilionError) throw err;
+    // Any file-system failure (ENOENT, EISDIR, EACCES) is the caller's input, not a crash.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new PavilionError('FILE_NOT_FOUND', `${path}: no such file`);
+    if (typeof code === 'string') throw new PavilionError('FILE_NOT_FOUND', `${path}: cannot read (${code})`);
     throw err;
   }
   if (chunks.length === 0) throw new PavilionError('DATASET_EMPTY', `${path}: no CLKs`);

@@ -150,6 +150,10 @@ describe('pavilion link', () => {
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/CLK_LENGTH_MISMATCH/);
 
+    const r4 = await pavilion(['link', '--dataset', tmp, '--queries', b, '--threshold', '0.8']);
+    expect(r4.code).toBe(1);
+    expect(r4.stderr).toMatch(/^pavilion: FILE_NOT_FOUND: .*EISDIR/);
+
     const r3 = await pavilion(['link', '--dataset', a, '--queries', b, '--threshold', '1.5']);
     expect(r3.code).not.toBe(0);
     expect(r3.stderr).toMatch(/threshold/);
