@@ -16,13 +16,10 @@ import type { ActiveDatasets } from './active-datasets.js';
 import type { MasterKeys } from './master-key.js';
 import type { AnchoringHandle } from './anchoring-wiring.js';
 import type { PartyRegistry } from './parties.js';
+import type { DecisionOutcome } from './decision.js';
 
 /** What the cache stores for a verification: the match outcome, not the per-caller claim release. */
-export interface CachedOutcome {
-  decision: 'match' | 'no_match' | 'ambiguous';
-  score: number;
-  index: number | null;
-}
+export type CachedOutcome = DecisionOutcome;
 
 export interface BrokerContext {
   config: BrokerConfig;

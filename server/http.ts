@@ -237,7 +237,7 @@ export class Exchange {
     this.send(
       {
         status: problem.status,
-        body: JSON.stringify({ ...problem, instance: problem.instance }),
+        body: JSON.stringify(problem),
         contentType: 'application/problem+json',
         headers: problem.status === 401 ? { 'www-authenticate': 'Bearer' } : undefined,
       },
@@ -344,9 +344,4 @@ export class HttpRouter {
       this.observer.observeRequest('/*', 'OTHER', 404, 0);
     });
   }
-}
-
-/** The bearer header of a request, or '' (the auth layer turns '' into 401). */
-export function bearer(x: Exchange): string {
-  return x.headers.authorization;
 }

@@ -27,7 +27,7 @@ import { verificationEvent } from '../audit/index.js';
 import { cacheKey } from '../cache/cache-key.js';
 import type { BrokerContext, CachedOutcome } from './context.js';
 import { denied, type Decision } from '../policy/index.js';
-import { decide } from './decision.js';
+import { decide, type VerificationDecision } from './decision.js';
 import type { LoadedVersion } from './active-datasets.js';
 import type { DatasetRecord } from '../datasets/store.js';
 
@@ -54,7 +54,7 @@ export type VerificationRequest = z.infer<typeof VerificationBody>;
 
 export interface VerificationAnswer {
   id: string;
-  decision: 'match' | 'no_match' | 'ambiguous';
+  decision: VerificationDecision;
   score: number;
   claims: Record<string, unknown>;
   dataset_version: number;
