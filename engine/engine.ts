@@ -417,7 +417,7 @@ export class PoolEngine implements Engine {
     const key = encoderKey(schema, secret);
     const parts: Promise<Uint8Array>[] = [];
     for (let i = 0; i < rows.length; i += ENCODE_ROWS_PER_TASK) {
-      parts.push(this.run<Uint8Array>({ type: 'encode', encoderKey: key, schema, secret, rows: rows.slice(i, i + ENCODE_ROWS_PER_TASK) }));
+      parts.push(this.run<Uint8Array>({ type: 'encode', encoderKey: key, schema, secret, rows: rows.slice(i, i + ENCODE_ROWS_PER_TASK), firstRow: i }));
     }
     return concatBytes(await Promise.all(parts));
   }

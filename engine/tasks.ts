@@ -67,6 +67,8 @@ export interface EncodeTask {
   schema: unknown;
   secret: string | Uint8Array;
   rows: string[][];
+  /** Index of rows[0] in the caller's list, so an error names the caller's row. */
+  firstRow: number;
 }
 
 /** Test hook: proves workers see the same memory as the main thread. */

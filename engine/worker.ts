@@ -118,7 +118,7 @@ function encoderFor(task: EncodeTask): ClkEncoder {
 
 function runEncode(task: EncodeTask): Uint8Array {
   const encoder = encoderFor(task);
-  const out = encoder.encodeMany(task.rows);
+  const out = encoder.encodeMany(task.rows, task.firstRow);
   // copy into a buffer of exactly this size so it can be transferred
   const copy = new Uint8Array(out.length);
   copy.set(out);

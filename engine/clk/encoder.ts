@@ -182,14 +182,18 @@ export class ClkEncoder {
     return this.encode(row);
   }
 
-  /** Encodes rows into one buffer, filterBytes per row, in order. Errors name the row index. */
-  encodeMany(rows: readonly (readonly string[])[]): Uint8Array {
+  /**
+   * Encodes rows into one buffer, filterBytes per row, in order. Errors name
+   * the row index, counted from `firstRow` (the position of rows[0] in the
+   * caller's whole list when it arrives in slices).
+   */
+  encodeMany(rows: readonly (readonly string[])[], firstRow = 0): Uint8Array {
     const out = new Uint8Array(rows.length * this.filterBytes);
     for (let i = 0; i < rows.length; i++) {
       try {
         this.encodeInto(rows[i]!, out, i * this.filterBytes);
       } catch (e) {
-        if (e instanceof PavilionError) throw new PavilionError(e.code, `row ${i}: ${e.message}`, e.status);
+        if (e instanceof PavilionError) throw new PavilionError(e.code, `row ${firstRow + i}: ${e.message}`, e.status);
         throw e;
       }
     }

@@ -64,3 +64,12 @@ it('more projects than a worker caches encoders for: evicted encoders are rebuil
   for (let i = 0; i < 12; i++) await engine.encode(v.schema, `${v.secret}-${i}`, rows);
   expect(await engine.encode(v.schema, v.secret, rows)).toEqual(first);
 });
+
+it('a bad value past the first task names its row in the caller\'s list, not within its task', async () => {
+  const v = vectors[0]!;
+  const rows = Array.from({ length: 1500 }, (_, i) => v.cases[i % v.cases.length]!.record);
+  const bad = [...rows[1200]!];
+  bad.pop(); // one field short
+  rows[1200] = bad;
+  await expect(engine.encode(v.schema, v.secret, rows)).rejects.toMatchObject({ code: 'RECORD_FIELD_COUNT', message: expect.stringMatching(/^row 1200: /) });
+});
