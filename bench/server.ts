@@ -16,10 +16,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { describeMachine, machineLine } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const mode = process.argv[2];
@@ -189,7 +190,8 @@ async function runBench(): Promise<void> {
   const json = process.argv.includes('--json');
   const dur = quick ? 4 : 10;
   const bigRows = !only.has('cold') ? 0 : quick ? 200_000 : 1_000_000;
-  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), os: `${platform()} ${release()}`, node: process.version };
+  // Load average included: on a shared 2-core machine it explains most variance.
+  const machine = describeMachine();
   const log = (s: string) => !json && console.error(s);
   const rows: Row[] = [];
 
@@ -298,5 +300,5 @@ async function runBench(): Promise<void> {
   console.log(`\nseed targets: MVP ${out.seed_targets.mvp}; production ${out.seed_targets.production}`);
   console.log(`broker: ${out.broker.database}, cache ${out.broker.cache}, ${b.ready.threads} engine threads, ${b.ready.kernel} kernel, started and loaded in ${startSeconds.toFixed(1)} s; RSS ${rssAfter} MiB with 100k + ${bigRows / 1000}k records (target < 2048 MiB with 1M)`);
   console.log(`load times: ${JSON.stringify(b.ready.times)}`);
-  console.log(`${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}`);
+  console.log(machineLine(machine));
 }
