@@ -17,14 +17,11 @@ const SURNAME = ['smith', 'jones', 'williams', 'brown', 'wilson', 'taylor', 'joh
   'king', 'davis', 'wright', 'evans', 'roberts', 'green', 'hall', 'wood', 'jackson', 'clarke', 'patel',
   'khan', 'chen', 'wang', 'singh', 'o\'brien', 'müller', 'garcía', 'nakamura', 'kowalski', 'dubois'];
 
-/** Column order of demo/schema.json. */
-export const DEMO_COLUMNS = ['rec_id', 'given_name', 'surname', 'dob', 'postcode'] as const;
-
 export function loadDemoSchema(): unknown {
   return JSON.parse(readFileSync(fromRoot('demo', 'schema.json'), 'utf8'));
 }
 
-
+/** One row in demo/schema.json's column order. */
 export type PersonRow = [recId: string, givenName: string, surname: string, dob: string, postcode: string];
 
 export function syntheticPeople(count: number, seed = 1): PersonRow[] {
