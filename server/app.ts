@@ -150,7 +150,6 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       metrics,
       ...(localIdentity ? { localJwks: localIdentity.jwks } : {}),
       ...(anchoring ? { anchoring } : {}),
-      counters,
       async engineCall(task, fn) {
         counters.enginePending++;
         const t = performance.now();

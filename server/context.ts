@@ -40,8 +40,6 @@ export interface BrokerContext {
   anchoring?: AnchoringHandle;
   /** Public JWKS when the broker is its own development issuer. */
   localJwks?: object;
-  /** Counters the metrics collectors read. */
-  counters: { enginePending: number };
   /** Runs an engine call, timing it as a pool task and counting it in flight. */
   engineCall<T>(task: 'match' | 'encode' | 'link', fn: () => Promise<T>): Promise<T>;
   /** Appends an audit event and times it (the answer waits for durability). */
