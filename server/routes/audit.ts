@@ -24,6 +24,18 @@ function intParam(value: string | null | undefined, name: string): number {
   return Number(value);
 }
 
+/** VALIDATION_FAILED is 422 wherever it comes from: decodeBase64Strict's own errors would be 400. */
+function leafHashParam(value: string): Uint8Array {
+  let hash: Uint8Array | undefined;
+  try {
+    hash = decodeBase64Strict(value, 'VALIDATION_FAILED', 'leaf_hash');
+  } catch {
+    /* reported below, with the status every other parameter error has */
+  }
+  if (hash?.length !== 32) throw new PavilionError('VALIDATION_FAILED', 'leaf_hash must be 32 bytes in standard base64', 422);
+  return hash;
+}
+
 async function treeSize(ctx: BrokerContext, x: Exchange, name: string): Promise<number> {
   const v = x.query.get(name);
   return v === null ? ctx.audit.size() : intParam(v, name);
@@ -49,8 +61,7 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
     let leafHash: Uint8Array;
     let hashes: Uint8Array[];
     if (byHash !== null) {
-      leafHash = decodeBase64Strict(byHash, 'VALIDATION_FAILED', 'leaf_hash');
-      if (leafHash.length !== 32) throw new PavilionError('VALIDATION_FAILED', 'leaf_hash must be 32 bytes', 422);
+      leafHash = leafHashParam(byHash);
       ({ index, proof: hashes } = await ctx.audit.inclusionProofByLeafHash(leafHash, size));
     } else {
       index = intParam(x.query.get('index'), 'index');

@@ -304,6 +304,12 @@ describe('malformed, truncated and oversized bodies', () => {
     expect((await api(t.url, 'GET', '/healthz')).status).toBe(200);
   });
 
+  it('a malformed leaf_hash is 422 VALIDATION_FAILED like every other bad parameter', async () => {
+    for (const bad of ['not base64!', 'AAAA', Buffer.alloc(32).toString('base64').replace(/=$/, '')]) {
+      expectProblem(await api(t.url, 'GET', `/v1/audit/proofs/inclusion?leaf_hash=${encodeURIComponent(bad)}`, { token: t.tokens.rp }), 422, 'VALIDATION_FAILED');
+    }
+  });
+
   it('unknown route → 404 ROUTE_NOT_FOUND, wrong method → 405', async () => {
     expectProblem(await api(t.url, 'GET', '/v2/nothing'), 404, 'ROUTE_NOT_FOUND');
     const r = await api(t.url, 'DELETE', '/v1/verifications', { token: t.tokens.rp });
