@@ -10,6 +10,7 @@
 import { canonicalize } from './jcs.js';
 import { PavilionError } from '../common/errors.js';
 import { leafHash } from './merkle/hash.js';
+import { isWellFormedUnicode } from './unicode.js';
 
 /** Canonical events above this size are refused: an audit record is a few hundred bytes. */
 export const MAX_EVENT_BYTES = 64 * 1024;
@@ -20,12 +21,6 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 function invalid(message: string): PavilionError {
   return new PavilionError('EVENT_INVALID', message);
 }
-
-/** Valid Unicode (no lone UTF-16 surrogates): RFC 8785 §3.2.2.2 output must be valid UTF-8. */
-const wellFormed: (s: string) => boolean =
-  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
-    ? (s) => (s as string & { isWellFormed(): boolean }).isWellFormed()
-    : (s) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
 
 /**
  * Accepts only what JSON can represent exactly: null, booleans, finite
@@ -42,7 +37,7 @@ function assertPlainJson(value: unknown, trail: (string | number)[], seen: Set<o
     return;
   }
   if (typeof value === 'string') {
-    if (!wellFormed(value)) throw invalid(`${pathOf(trail)} is not valid Unicode`);
+    if (!isWellFormedUnicode(value)) throw invalid(`${pathOf(trail)} is not valid Unicode`);
     return;
   }
   if (typeof value !== 'object') throw invalid(`${pathOf(trail)} is a ${typeof value}, not JSON`);
@@ -62,7 +57,7 @@ function assertPlainJson(value: unknown, trail: (string | number)[], seen: Set<o
     if ('toJSON' in value) throw invalid(`${pathOf(trail)} has a toJSON method`);
     for (const key of Object.keys(value)) {
       trail.push(key);
-      if (!wellFormed(key)) throw invalid(`${pathOf(trail)} is a key that is not valid Unicode`);
+      if (!isWellFormedUnicode(key)) throw invalid(`${pathOf(trail)} is a key that is not valid Unicode`);
       // A getter could return one value here and another to the serialiser.
       const desc = Object.getOwnPropertyDescriptor(value, key)!;
       if (!('value' in desc)) throw invalid(`${pathOf(trail)} is an accessor property`);

@@ -16,6 +16,7 @@
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { PavilionError } from '../common/errors.js';
 import { decodeBase64Strict, encodeBase64 } from './base64.js';
+import { isWellFormedUnicode } from './unicode.js';
 
 const ALG_ED25519 = 0x01;
 /** Upper bound on signatures per note; the spec asks verifiers to accept at least 16. */
@@ -61,7 +62,7 @@ export interface OpenedNote extends ParsedNote {
 
 /** Key names: non-empty, no Unicode spaces, no '+' (signed-note §Format). */
 export function isValidKeyName(name: string): boolean {
-  return typeof name === 'string' && name.length > 0 && !/[\s+]/u.test(name) && isWellFormedText(name) && !/[\u0000-\u001f]/.test(name);
+  return typeof name === 'string' && name.length > 0 && !/[\s+]/u.test(name) && isWellFormedUnicode(name) && !/[\u0000-\u001f]/.test(name);
 }
 
 function assertKeyName(name: string): void {
@@ -181,14 +182,9 @@ export function verifierKeyFor(signerKey: string): string {
   return parseSignerKey(signerKey).verifierKey;
 }
 
-/** JS strings can hold lone surrogates, which are not valid UTF-8. */
-function isWellFormedText(s: string): boolean {
-  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
-}
-
 /** Valid UTF-8, no control characters except newline (signed-note §Format). */
 function assertNoteCharacters(s: string, what: string): void {
-  if (!isWellFormedText(s)) throw new PavilionError('NOTE_MALFORMED', `${what} is not valid UTF-8`);
+  if (!isWellFormedUnicode(s)) throw new PavilionError('NOTE_MALFORMED', `${what} is not valid UTF-8`);
   if (/[\u0000-\u0009\u000b-\u001f]/.test(s)) throw new PavilionError('NOTE_MALFORMED', `${what} contains a control character`);
 }
 
