@@ -4,7 +4,9 @@
  * anchoring_anchors: one row per intended anchor (chain, contract, log, size):
  *   pending → included (tx, block, log index) → final; back to pending when a
  *   reorg removes the receipt. `superseded` = a larger size was anchored before
- *   this one could be; `failed` = its transaction reverted on chain.
+ *   this one could be; `failed` = it can never complete (another root is on
+ *   chain at that size, or its receipt holds no matching Anchored event). A
+ *   reverted transaction is not a status: the contract decides what follows.
  * anchoring_transactions: every signed transaction ever recorded for an anchor,
  *   written BEFORE it is broadcast (so a crash after sending cannot lose it),
  *   keyed by hash, with its nonce: a replaced transaction can still be the one

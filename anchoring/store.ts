@@ -8,10 +8,7 @@ import type { Sql } from '../storage/postgres.js';
 
 export type AnchorStatus = 'pending' | 'included' | 'final' | 'superseded' | 'failed';
 
-export interface AnchorKey {
-  chain: string;
-  /** Genesis block hash: tells a restarted dev chain from the one before. */
-  genesis: string;
+export interface AnchorKey extends ChainScope {
   contract: string;
   logId: string;
   treeSize: number;
@@ -35,17 +32,10 @@ export interface AnchorRow extends AnchorKey {
   finalAt: Date | null;
 }
 
-export interface TransactionRow {
-  chain: string;
-  genesis: string;
-  txHash: string;
+/** A signed transaction of an anchor, as stored. */
+export interface TransactionRow extends ChainScope, SignedAnchorTx {
   treeSize: number;
   logId: string;
-  nonce: number;
-  maxFeePerGas: bigint;
-  maxPriorityFeePerGas: bigint;
-  gasLimit: bigint;
-  raw: string;
   createdAt: Date;
   broadcastAt: Date | null;
   broadcastError: string | null;
@@ -74,6 +64,7 @@ export interface LogSummary {
 /** Which chain: CAIP-2 id plus genesis block hash. */
 export interface ChainScope {
   chain: string;
+  /** Genesis block hash: tells a restarted dev chain from the one before. */
   genesis: string;
 }
 
@@ -181,7 +172,7 @@ export class AnchorStore {
     sign: (nonce: number) => Promise<SignedAnchorTx>,
   ): Promise<{ recorded: true; tx: SignedAnchorTx } | { recorded: false; reason: string }> {
     return this.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(hashtext(${`pavilion_anchoring:${anchor.chain}:${anchor.genesis}:${anchor.sender}`}))`;
+      await lockSender(tx, anchor, anchor.sender);
       const blocking = await tx`
         select tree_size, status from anchoring_anchors
         where chain = ${anchor.chain} and genesis = ${anchor.genesis} and contract = ${anchor.contract} and log_id = ${anchor.logId}
@@ -218,7 +209,7 @@ export class AnchorStore {
     sign: (nonce: number) => Promise<SignedAnchorTx>,
   ): Promise<SignedAnchorTx | undefined> {
     return this.sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(hashtext(${`pavilion_anchoring:${key.chain}:${key.genesis}:${key.sender}`}))`;
+      await lockSender(tx, key, key.sender);
       const [row] = await tx`
         select a.status, a.nonce, (select max(t.created_at) from anchoring_transactions t
                           where t.chain = a.chain and t.genesis = a.genesis and t.contract = a.contract and t.log_id = a.log_id and t.tree_size = a.tree_size) as newest,
@@ -299,6 +290,11 @@ export class AnchorStore {
       order by tree_size limit 1`;
     return row ? toAnchor(row) : undefined;
   }
+}
+
+/** The per-sender lock every send decision runs under, held until the transaction ends. */
+async function lockSender(tx: postgres.TransactionSql, scope: ChainScope, sender: string): Promise<void> {
+  await tx`select pg_advisory_xact_lock(hashtext(${`pavilion_anchoring:${scope.chain}:${scope.genesis}:${sender}`}))`;
 }
 
 async function insertTransaction(tx: postgres.TransactionSql, key: AnchorKey & { sender: string }, signed: SignedAnchorTx): Promise<void> {
