@@ -238,7 +238,7 @@ export function openApiDocument(): Record<string, unknown> {
             { name: 'leaf_hash', in: 'query', schema: { type: 'string', contentEncoding: 'base64' }, description: 'the leaf hash from a receipt, instead of index' },
             { name: 'size', in: 'query', schema: { type: 'integer' }, description: 'default: current size' },
           ],
-          responses: { '200': json('proof', ref('Proof')), ...pick('401', '403', '422') },
+          responses: { '200': json('proof', ref('Proof')), '400': problem('SIZE_INVALID: a size above the committed tree size, or from = 0'), ...pick('401', '403', '422') },
         },
       },
       '/v1/audit/proofs/consistency': {
@@ -246,7 +246,7 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'RFC 9162 consistency proof',
           security: bearer,
           parameters: [{ name: 'from', in: 'query', required: true, schema: { type: 'integer' } }, { name: 'to', in: 'query', schema: { type: 'integer' } }],
-          responses: { '200': json('proof', ref('Proof')), ...pick('401', '403', '422') },
+          responses: { '200': json('proof', ref('Proof')), '400': problem('SIZE_INVALID: a size above the committed tree size, or from = 0'), ...pick('401', '403', '422') },
         },
       },
       '/v1/audit/receipts/{index}': {
