@@ -67,6 +67,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     let header = true;
     let line = 1;
     let batch: string[][] = [];
+    let batchFirstLine = 0;
 
     const write = async (text: string) => {
       if (!output.write(text)) await once(output, 'drain');
@@ -86,7 +87,8 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     };
     const submit = async () => {
       if (batch.length === 0) return;
-      const clks = engine.encode(schemaJson, secret, batch);
+      // Errors then name the CSV line ("row N" = line N, header = line 1).
+      const clks = engine.encode(schemaJson, secret, batch, { firstRow: batchFirstLine });
       // Marked handled now; the error is rethrown in order when drainOne awaits it.
       clks.catch(() => {});
       inFlight.push({ clks, rows: batch.length });
@@ -103,6 +105,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
       }
       line++;
       if (row.length !== columns) throw new PavilionError('RECORD_FIELD_COUNT', `line ${line}: ${row.length} columns, the schema has ${columns} features`);
+      if (batch.length === 0) batchFirstLine = line;
       batch.push(row);
       if (batch.length === BATCH_ROWS) await submit();
     }

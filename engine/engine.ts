@@ -67,7 +67,8 @@ export interface Engine {
   datasetInfo(id: string): DatasetInfo | undefined;
   match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult>;
   link(id: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult>;
-  encode(schema: unknown, secret: string | Uint8Array, rows: string[][]): Promise<Uint8Array>;
+  /** `firstRow`: the position of rows[0] in the caller's input, so errors name the caller's row. */
+  encode(schema: unknown, secret: string | Uint8Array, rows: string[][], opts?: { firstRow?: number }): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -405,7 +406,9 @@ export class PoolEngine implements Engine {
     return { version: ds.version, pairs };
   }
 
-  async encode(schema: unknown, secret: string | Uint8Array, rows: string[][]): Promise<Uint8Array> {
+  async encode(schema: unknown, secret: string | Uint8Array, rows: string[][], opts: { firstRow?: number } = {}): Promise<Uint8Array> {
+    const firstRow = opts.firstRow ?? 0;
+    if (!Number.isSafeInteger(firstRow) || firstRow < 0) throw new PavilionError('ROWS_INVALID', 'firstRow must be a non-negative integer');
     if (this.closed) throw closedError();
     if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
       throw new PavilionError('SECRET_INVALID', 'secret must be a string or bytes');
@@ -417,7 +420,7 @@ export class PoolEngine implements Engine {
     const key = encoderKey(schema, secret);
     const parts: Promise<Uint8Array>[] = [];
     for (let i = 0; i < rows.length; i += ENCODE_ROWS_PER_TASK) {
-      parts.push(this.run<Uint8Array>({ type: 'encode', encoderKey: key, schema, secret, rows: rows.slice(i, i + ENCODE_ROWS_PER_TASK), firstRow: i }));
+      parts.push(this.run<Uint8Array>({ type: 'encode', encoderKey: key, schema, secret, rows: rows.slice(i, i + ENCODE_ROWS_PER_TASK), firstRow: firstRow + i }));
     }
     return concatBytes(await Promise.all(parts));
   }

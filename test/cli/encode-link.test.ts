@@ -71,12 +71,14 @@ describe('pavilion encode', () => {
     expect(r.stderr).toMatch(/^pavilion: RECORD_FIELD_COUNT: line 3/);
   });
 
-  it('refuses an invalid value without printing it', async () => {
+  it('refuses an invalid value without printing it, naming its CSV line', async () => {
     const input = join(tmp, 'bad-date.csv');
-    writeFileSync(input, 'rec_id,given_name,surname,dob,postcode\nr1,ann,lee,31/12/1980,1234\n');
+    // The bad row sits in the third 2,048-row batch, on line 5,002.
+    const good = Array.from({ length: 5000 }, (_, i) => `r${i},ann,lee,1980-01-02,1234`);
+    writeFileSync(input, ['rec_id,given_name,surname,dob,postcode', ...good, 'r5000,ann,lee,31/12/1980,1234'].join('\n') + '\n');
     const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', input]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/RECORD_INVALID/);
+    expect(r.stderr).toMatch(/RECORD_INVALID: row 5002: /);
     expect(r.stderr).not.toContain('31/12/1980');
   });
 
