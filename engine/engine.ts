@@ -86,7 +86,7 @@ const MAX_TASK_COMPARISONS = 1 << 21;
  * without topK over a large dataset would otherwise exhaust the process.
  */
 export const MAX_LINK_PAIRS = 5_000_000;
-/** Rows per encode task: ~20 ms at the ~50k records/s DESIGN.md measured for the wasm encoder. */
+/** Rows per encode task: ~3 ms at the ~350k records/s one worker encodes (bench:kernels), ≥ the ~1 ms a task should carry. */
 const ENCODE_ROWS_PER_TASK = 1024;
 
 /**
