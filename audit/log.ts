@@ -23,19 +23,21 @@ import { migrate } from '../storage/postgres.js';
 import { signCheckpoint } from './checkpoint.js';
 import { canonicalEvent, eventLeafHash } from './event.js';
 import { GroupCommitter } from './group-commit.js';
-import {
-  nodesForConsistencyProof,
-  nodesForInclusionProof,
-  nodesForRoot,
-  consistencyProofFromSource,
-  inclusionProofFromSource,
-  rootFromSource,
-  sourceFromFetched,
-} from './merkle/assemble.js';
+import { nodesForRoot, rangeHash, rootFromSource, sourceFromFetched } from './merkle/assemble.js';
 import { appendToFrontier, frontierRoot, type FrontierAppend, type TreeNode } from './merkle/frontier.js';
 import { HASH_SIZE, bytesEqual } from './merkle/hash.js';
 import { verifyConsistency } from './merkle/verify.js';
-import { assertTreeSize, perfectSubtrees, type NodeId } from './merkle/ranges.js';
+import {
+  assertTreeSize,
+  consistencyProofRanges,
+  inclusionProofRanges,
+  isPowerOfTwo,
+  nodesForRanges,
+  perfectSubtrees,
+  type LeafRange,
+  type NodeId,
+} from './merkle/ranges.js';
+import { GenerationalCache } from '../common/generational-cache.js';
 import { generateSignerKey, parseSignerKey, signerKeyFromSeed, type NoteSigner } from './note.js';
 import { decodeBase64Strict } from './base64.js';
 import { encodeAnchorExtra, formatReceipt, parseReceipt, verifyReceipt, type AnchorReference, type ReceiptSubject, type VerifiedReceipt } from './receipt.js';
@@ -124,7 +126,17 @@ function hashBytes(value: unknown): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/** A range that is exactly one stored perfect subtree: its hash is one row, nothing to memoize. */
+function isPerfectRange(r: LeafRange): boolean {
+  const width = r.end - r.start;
+  return isPowerOfTwo(width) && r.start % width === 0;
+}
+
+const rangeKey = (r: LeafRange): string => `${r.start}:${r.end}`;
+
 export class AuditLog {
+  /** MTH of multi-node leaf ranges (immutable in an append-only log); see proofFromRanges. */
+  private readonly rangeMemo = new GenerationalCache<Uint8Array>(4096);
   readonly origin: string;
   /** The primary verifier key string `<name>+<id>+<base64>` to publish. */
   readonly verifierKey: string;
@@ -337,9 +349,7 @@ export class AuditLog {
   }
 
   async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
-    const ids = nodesForInclusionProof(index, size);
-    const rows = await this.readForSize(size, 'tree size', ids);
-    return inclusionProofFromSource(index, size, sourceFromFetched(rows));
+    return this.proofFromRanges(inclusionProofRanges(index, size), size, 'tree size');
   }
 
   /** Finds the first leaf with this hash below `size` and proves it. */
@@ -358,9 +368,29 @@ export class AuditLog {
   }
 
   async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {
-    const ids = nodesForConsistencyProof(from, to);
-    const rows = await this.readForSize(to, 'second tree size', ids);
-    return consistencyProofFromSource(from, to, sourceFromFetched(rows));
+    return this.proofFromRanges(consistencyProofRanges(from, to), to, 'second tree size');
+  }
+
+  /**
+   * A proof is MTH of each range. A range that is not one perfect subtree
+   * (the right edge of a tree whose size is not a power of two) folds several
+   * stored nodes with fresh SHA-256 calls, and every proof at that size
+   * shares those ranges. MTH(D[start:end]) of an append-only log never
+   * changes, so those hashes are memoized: proofs read fewer rows and hash
+   * less (measured at 1M leaves: ~55 KB allocated per proof before, most of
+   * it in this folding, and its scavenges made the p99 tail).
+   */
+  private async proofFromRanges(ranges: LeafRange[], size: number, what: string): Promise<Uint8Array[]> {
+    const known = ranges.map((r) => (isPerfectRange(r) ? undefined : this.rangeMemo.get(rangeKey(r))));
+    const rows = await this.readForSize(size, what, nodesForRanges(ranges.filter((_, i) => known[i] === undefined)));
+    const source = sourceFromFetched(rows);
+    return ranges.map((r, i) => {
+      const memo = known[i];
+      if (memo !== undefined) return memo;
+      const hash = rangeHash(r, source);
+      if (!isPerfectRange(r)) this.rangeMemo.set(rangeKey(r), hash);
+      return hash;
+    });
   }
 
   // ---------------------------------------------------------------- checkpoints
