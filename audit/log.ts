@@ -23,7 +23,7 @@ import { migrate } from '../storage/postgres.js';
 import { signCheckpoint } from './checkpoint.js';
 import { canonicalEvent, eventLeafHash } from './event.js';
 import { GroupCommitter } from './group-commit.js';
-import { nodesForRoot, rangeHash, rootFromSource, sourceFromFetched } from './merkle/assemble.js';
+import { nodesForRoot, rangeHash, rootFromSource, sourceFromFetched, type SubtreeHashSource } from './merkle/assemble.js';
 import { appendToFrontier, frontierRoot, type FrontierAppend, type TreeNode } from './merkle/frontier.js';
 import { HASH_SIZE, bytesEqual } from './merkle/hash.js';
 import { verifyConsistency } from './merkle/verify.js';
@@ -41,6 +41,7 @@ import { GenerationalCache } from '../common/generational-cache.js';
 import { generateSignerKey, parseSignerKey, signerKeyFromSeed, type NoteSigner } from './note.js';
 import { decodeBase64Strict } from './base64.js';
 import { encodeAnchorExtra, formatReceipt, parseReceipt, verifyReceipt, type AnchorReference, type ReceiptSubject, type VerifiedReceipt } from './receipt.js';
+import { NodeCache } from './node-cache.js';
 import { AUDIT_MIGRATIONS } from './schema.js';
 
 export const DEFAULT_ORIGIN = 'pavilion.local/audit';
@@ -51,6 +52,9 @@ export const DEFAULT_ORIGIN = 'pavilion.local/audit';
  * 12.6k events/s at cap 256, 14.6k at 512, 31k at 1024.
  */
 export const DEFAULT_MAX_BATCH = 1024;
+export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
+/** Nodes per warm-up query: 1 MiB of hashes in one bytea, about 25 ms each on the CI machine. */
+const WARM_SLAB = 32_768;
 
 export interface OpenAuditLogOptions {
   sql: Sql;
@@ -74,6 +78,12 @@ export interface OpenAuditLogOptions {
   maxQueued?: number;
   /** Called with background checkpoint failures (the timer trigger has no caller to tell). */
   onBackgroundError?: (err: unknown) => void;
+  /**
+   * Bytes of tree hashes kept in memory to serve proofs without a database
+   * round trip (audit/node-cache.ts; default 128 MiB ≈ every level of a 2M-leaf
+   * tree, upper levels only beyond that). 0: every proof reads the database.
+   */
+  cacheBytes?: number;
 }
 
 export interface AppendResult {
@@ -137,6 +147,9 @@ const rangeKey = (r: LeafRange): string => `${r.start}:${r.end}`;
 export class AuditLog {
   /** MTH of multi-node leaf ranges (immutable in an append-only log); see proofFromRanges. */
   private readonly rangeMemo = new GenerationalCache<Uint8Array>(4096);
+  private readonly nodeCache: NodeCache;
+  /** A size this process has seen committed (the head only grows); proofs up to it need no head read. */
+  private committedSize = 0;
   readonly origin: string;
   /** The primary verifier key string `<name>+<id>+<base64>` to publish. */
   readonly verifierKey: string;
@@ -163,6 +176,7 @@ export class AuditLog {
     this.verifierKeys = signers.map((s) => s.verifierKey);
     this.verifierKey = this.verifierKeys[0]!;
     this.lastCheckpointSize = lastCheckpointSize;
+    this.nodeCache = new NodeCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.checkpointLeaves = opts.checkpointEvery?.leaves;
     this.onBackgroundError = opts.onBackgroundError ?? (() => {});
     this.committer = new GroupCommitter((items) => this.flush(items), {
@@ -177,6 +191,11 @@ export class AuditLog {
       }, ms);
       this.timer.unref();
     }
+  }
+
+  /** Bytes of tree hashes held in memory (see NodeCache). */
+  get cachedBytes(): number {
+    return this.nodeCache.bytes;
   }
 
   /** Sizes of recent group-commit batches (newest last), for metrics. */
@@ -206,7 +225,7 @@ export class AuditLog {
 
   private async flush(items: PreparedEntry[]): Promise<AppendResult[]> {
     const leafHashes = items.map((i) => i.leafHash);
-    let committed: { start: number; size: number; frontier: TreeNode[] } | null = null;
+    let committed: { start: number; grown: FrontierAppend } | null = null;
     try {
       // Fast path: this process wrote the head last, so it already knows the
       // tree's right edge. One statement in autocommit, i.e. one round trip
@@ -215,7 +234,7 @@ export class AuditLog {
       if (this.edge) {
         const grown = appendToFrontier(this.edge.size, this.edge.frontier, leafHashes);
         const seen = await this.callAppend(this.sql, this.edge.size, items, grown);
-        if (seen === this.edge.size) committed = { start: this.edge.size, size: grown.size, frontier: grown.frontier };
+        if (seen === this.edge.size) committed = { start: this.edge.size, grown };
         else this.edge = null;
       }
       // Slow path (first flush, or another process appended meanwhile): lock
@@ -233,18 +252,22 @@ export class AuditLog {
         const grown = appendToFrontier(start, frontier, leafHashes);
         const seen = await this.callAppend(tx, start, items, grown);
         if (seen !== start) throw new PavilionError('LOG_CORRUPT', 'audit head moved while locked', 500);
-        return { start, size: grown.size, frontier: grown.frontier };
+        return { start, grown };
       });
     } catch (err) {
       this.edge = null;
       throw storageError(err, 'audit append');
     }
-    const done = committed;
-    this.edge = { size: done.size, frontier: done.frontier };
-    if (this.checkpointLeaves !== undefined && done.size - this.lastCheckpointSize >= this.checkpointLeaves) {
+    const { start, grown } = committed;
+    this.edge = { size: grown.size, frontier: grown.frontier };
+    // Committed, so immutable: what this batch wrote is what proofs will read.
+    this.sawCommitted(grown.size);
+    leafHashes.forEach((hash, i) => this.nodeCache.set(0, start + i, hash));
+    for (const node of grown.newNodes) this.nodeCache.set(node.level, node.index, node.hash);
+    if (this.checkpointLeaves !== undefined && grown.size - this.lastCheckpointSize >= this.checkpointLeaves) {
       this.maybeCheckpoint(this.checkpointLeaves).catch((err) => this.onBackgroundError(err));
     }
-    return items.map((item, i) => ({ index: done.start + i, leafHash: item.leafHash }));
+    return items.map((item, i) => ({ index: start + i, leafHash: item.leafHash }));
   }
 
   /** Calls audit_append (audit/schema.ts); returns the head size it found (== start when it wrote). */
@@ -310,8 +333,15 @@ export class AuditLog {
     } catch (err) {
       throw storageError(err, 'audit read');
     }
+    this.sawCommitted(result.headSize);
     if (size > result.headSize) throw new PavilionError('SIZE_INVALID', `${what} exceeds the committed tree size`);
     return result.nodes;
+  }
+
+  private sawCommitted(size: number): void {
+    if (size <= this.committedSize) return;
+    this.committedSize = size;
+    this.nodeCache.growTo(size);
   }
 
   // ---------------------------------------------------------------- reads
@@ -348,6 +378,13 @@ export class AuditLog {
     return { index, leafHash: hashBytes(rows[0]!.leaf_hash), event: rows[0]!.event as string };
   }
 
+  /** The leaf hash at `index`, from memory when held (see entry() for the event text). */
+  async leafHashAt(index: number): Promise<Uint8Array> {
+    assertTreeSize(index, 'leaf index');
+    const held = index < this.committedSize ? this.nodeCache.get(0, index) : undefined;
+    return held ?? (await this.entry(index)).leafHash;
+  }
+
   async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
     return this.proofFromRanges(inclusionProofRanges(index, size), size, 'tree size');
   }
@@ -372,25 +409,78 @@ export class AuditLog {
   }
 
   /**
-   * A proof is MTH of each range. A range that is not one perfect subtree
-   * (the right edge of a tree whose size is not a power of two) folds several
-   * stored nodes with fresh SHA-256 calls, and every proof at that size
-   * shares those ranges. MTH(D[start:end]) of an append-only log never
-   * changes, so those hashes are memoized: proofs read fewer rows and hash
-   * less (measured at 1M leaves: ~55 KB allocated per proof before, most of
-   * it in this folding, and its scavenges made the p99 tail).
+   * A proof is MTH of each range, from hashes held in memory (NodeCache) when
+   * `size` is known to be committed and every node is held; otherwise one
+   * round trip reads the head and the missing nodes, which are then held.
+   *
+   * A range that is not one perfect subtree (the right edge of a tree whose
+   * size is not a power of two) folds several stored nodes with fresh SHA-256
+   * calls, and every proof at that size shares those ranges. MTH(D[start:end])
+   * of an append-only log never changes, so those hashes are memoized too
+   * (measured at 1M leaves: ~55 KB allocated per proof before, most of it in
+   * this folding, and its scavenges made the p99 tail).
+   *
+   * `fromStore`: read every node from the database, use no memory; for the
+   * checks that exist to catch a rewritten database.
    */
-  private async proofFromRanges(ranges: LeafRange[], size: number, what: string): Promise<Uint8Array[]> {
-    const known = ranges.map((r) => (isPerfectRange(r) ? undefined : this.rangeMemo.get(rangeKey(r))));
-    const rows = await this.readForSize(size, what, nodesForRanges(ranges.filter((_, i) => known[i] === undefined)));
-    const source = sourceFromFetched(rows);
+  private async proofFromRanges(ranges: LeafRange[], size: number, what: string, fromStore = false): Promise<Uint8Array[]> {
+    const cache = this.nodeCache;
+    const known = ranges.map((r) => (fromStore || isPerfectRange(r) ? undefined : this.rangeMemo.get(rangeKey(r))));
+    const needed = nodesForRanges(ranges.filter((_, i) => known[i] === undefined));
+    const missing = fromStore ? needed : needed.filter((id) => cache.get(id.level, id.index) === undefined);
+    let fetched: SubtreeHashSource | undefined;
+    if (missing.length > 0 || size > this.committedSize) {
+      const rows = await this.readForSize(size, what, missing);
+      if (!fromStore) for (const row of rows) cache.set(row.level, row.index, row.hash);
+      fetched = sourceFromFetched(rows);
+    }
+    const source: SubtreeHashSource = fromStore ? fetched! : (level, index) => cache.get(level, index) ?? fetched!(level, index);
     return ranges.map((r, i) => {
       const memo = known[i];
       if (memo !== undefined) return memo;
       const hash = rangeHash(r, source);
-      if (!isPerfectRange(r)) this.rangeMemo.set(rangeKey(r), hash);
+      if (!fromStore && !isPerfectRange(r)) this.rangeMemo.set(rangeKey(r), hash);
       return hash;
     });
+  }
+
+  /**
+   * Reads the committed tree's hashes into memory, top level first, down to
+   * the lowest level the cache budget holds (one query per 32k nodes). The
+   * broker runs it in the background at start; proofs meanwhile read the
+   * database. Resolves with the number of hashes loaded; stops early once
+   * the log is closed.
+   */
+  async warmCache(): Promise<number> {
+    const cache = this.nodeCache;
+    let loaded = 0;
+    try {
+      const [head] = await this.sql`select size::text as size from audit_head where id`;
+      const size = Number(head!.size);
+      this.sawCommitted(size);
+      for (let level = Math.floor(Math.log2(Math.max(1, size))); level >= 0 && cache.holds(level); level--) {
+        const count = Math.floor(size / 2 ** level);
+        for (let first = 0; first < count; first += WARM_SLAB) {
+          if (this.closed) return loaded;
+          const end = Math.min(count, first + WARM_SLAB);
+          const [row] =
+            level === 0
+              ? await this.sql`select count(*)::int as n, string_agg(leaf_hash, ''::bytea order by idx) as hashes
+                  from audit_leaves where idx >= ${first}::bigint and idx < ${end}::bigint`
+              : await this.sql`select count(*)::int as n, string_agg(hash, ''::bytea order by idx) as hashes
+                  from audit_nodes where level = ${level} and idx >= ${first}::bigint and idx < ${end}::bigint`;
+          const hashes = row!.hashes as Buffer | null;
+          if (row!.n !== end - first || hashes?.length !== (end - first) * HASH_SIZE) {
+            throw new PavilionError('LOG_CORRUPT', `stored tree level ${level} is missing nodes in [${first}, ${end})`, 500);
+          }
+          cache.setRun(level, first, hashBytes(hashes));
+          loaded += end - first;
+        }
+      }
+    } catch (err) {
+      throw storageError(err, 'audit cache warm-up');
+    }
+    return loaded;
   }
 
   // ---------------------------------------------------------------- checkpoints
@@ -452,7 +542,8 @@ export class AuditLog {
       // with one it signed before. Prove it from the stored tree first.
       if (latest && latest.size > 0) {
         try {
-          verifyConsistency(latest.size, size, await this.consistencyProof(latest.size, size), latest.root, root);
+          const proof = await this.proofFromRanges(consistencyProofRanges(latest.size, size), size, 'tree size', true);
+          verifyConsistency(latest.size, size, proof, latest.root, root);
         } catch (err) {
           throw new PavilionError('LOG_CORRUPT', 'the committed tree is not consistent with the last signed checkpoint', 500, { cause: err });
         }
@@ -531,6 +622,7 @@ export async function openAuditLog(opts: OpenAuditLogOptions): Promise<AuditLog>
   }
   const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
   if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 8192) throw new PavilionError('CONFIG_INVALID', 'maxBatch must be an integer in 1..8192');
+  if (opts.cacheBytes !== undefined && (!Number.isSafeInteger(opts.cacheBytes) || opts.cacheBytes < 0)) throw new PavilionError('CONFIG_INVALID', 'cacheBytes must be a non-negative integer');
   const every = opts.checkpointEvery ?? {};
   if (every.leaves !== undefined && (!Number.isInteger(every.leaves) || every.leaves < 1)) throw new PavilionError('CONFIG_INVALID', 'checkpointEvery.leaves must be a positive integer');
   if (every.ms !== undefined && (!Number.isFinite(every.ms) || every.ms < 10)) throw new PavilionError('CONFIG_INVALID', 'checkpointEvery.ms must be at least 10');

@@ -83,7 +83,15 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       origin: config.audit.origin,
       checkpointEvery: { leaves: config.audit.checkpointLeaves, ms: config.audit.checkpointMs },
       onBackgroundError: (err) => log.error({ err }, 'audit checkpoint failed'),
+      cacheBytes: config.audit.cacheBytes,
     });
+    // Proofs read the database until this finishes (about 1 s per million
+    // entries); closing the log stops it between two reads.
+    const warming = audit.warmCache().then(
+      (hashes) => log.info({ hashes, bytes: audit.cachedBytes }, 'audit tree hashes held in memory'),
+      (err) => log.warn({ err }, 'audit cache warm-up failed; proofs read the database'),
+    );
+    cleanup.push(() => warming);
     cleanup.push(() => audit.close());
 
     const engine: Engine = await createEngine({ ...(config.engine.threads ? { threads: config.engine.threads } : {}), ...(config.engine.simd !== undefined ? { simd: config.engine.simd } : {}) });

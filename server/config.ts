@@ -41,6 +41,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'AUDIT_ORIGIN', default: 'pavilion.local/audit', description: 'origin line of audit checkpoints' },
   { env: 'AUDIT_CHECKPOINT_LEAVES', default: '1000', description: 'sign a checkpoint after this many new leaves' },
   { env: 'AUDIT_CHECKPOINT_MS', default: '1000', description: 'or after this many milliseconds' },
+  { env: 'AUDIT_CACHE_MB', default: '128', description: 'memory for audit tree hashes, so proofs skip the database (about 64 MB per million entries; 0: off)' },
   { env: 'AMBIGUITY_MARGIN', default: '0.02', description: 'two candidates ≥ min score within this Dice margin → `ambiguous`' },
   { env: 'BODY_LIMIT_BYTES', default: '1048576', description: 'limit for JSON request bodies (413 beyond)' },
   { env: 'UPLOAD_LIMIT_BYTES', default: '1073741824', description: 'limit for one dataset version upload' },
@@ -86,6 +87,7 @@ const ConfigSchema = z.object({
   AUDIT_ORIGIN: z.string().min(1),
   AUDIT_CHECKPOINT_LEAVES: intIn(1, 10_000_000),
   AUDIT_CHECKPOINT_MS: intIn(1, 86_400_000),
+  AUDIT_CACHE_MB: intIn(0, 1 << 20),
   AMBIGUITY_MARGIN: z.coerce.number().min(0).max(1),
   BODY_LIMIT_BYTES: intIn(1024, 1 << 30),
   UPLOAD_LIMIT_BYTES: intIn(1024, 2 ** 40),
@@ -121,7 +123,7 @@ export interface BrokerConfig {
   masterKey?: string;
   policyWasm?: string;
   engine: { threads?: number; simd?: boolean };
-  audit: { origin: string; checkpointLeaves: number; checkpointMs: number };
+  audit: { origin: string; checkpointLeaves: number; checkpointMs: number; cacheBytes: number };
   ambiguityMargin: number;
   limits: { body: number; upload: number; jobBody: number; wsPayload: number; wsBackpressure: number; wsInFlight: number };
   anchoring: { mode: 'anvil' | 'rpc' | 'off'; rpcUrl?: string; chainId: number; contract?: string; privateKey?: string; minSizeDelta: number; maxIntervalMs: number; pollMs: number };
@@ -173,7 +175,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     masterKey: c.MASTER_KEY,
     policyWasm: c.POLICY_WASM,
     engine: { threads: c.ENGINE_THREADS, simd: c.ENGINE_SIMD === undefined ? undefined : c.ENGINE_SIMD === 'true' },
-    audit: { origin: c.AUDIT_ORIGIN, checkpointLeaves: c.AUDIT_CHECKPOINT_LEAVES, checkpointMs: c.AUDIT_CHECKPOINT_MS },
+    audit: { origin: c.AUDIT_ORIGIN, checkpointLeaves: c.AUDIT_CHECKPOINT_LEAVES, checkpointMs: c.AUDIT_CHECKPOINT_MS, cacheBytes: c.AUDIT_CACHE_MB * 2 ** 20 },
     ambiguityMargin: c.AMBIGUITY_MARGIN,
     limits: {
       body: c.BODY_LIMIT_BYTES,

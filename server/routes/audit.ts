@@ -66,7 +66,7 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
     } else {
       index = intParam(x.query.get('index'), 'index');
       if (index >= size) throw new PavilionError('PROOF_RANGE_INVALID', 'index must be below size', 422);
-      [leafHash, hashes] = await Promise.all([ctx.audit.entry(index).then((e) => e.leafHash), ctx.audit.inclusionProof(index, size)]);
+      [leafHash, hashes] = await Promise.all([ctx.audit.leafHashAt(index), ctx.audit.inclusionProof(index, size)]);
     }
     return { json: { index, size, leaf_hash: b64(leafHash), hashes: hashes.map(b64) } };
   });

@@ -89,29 +89,38 @@ describe('audit log under failure, tampering and several writers', () => {
     const receipt = await log.receipt(index);
     verifyReceipt(receipt, [log.verifierKey], { event: entry.event });
 
-    // 1. An interior node on the leaf's path is rewritten.
-    const [node] = await db.sql`select level, idx::text as idx, hash from audit_nodes where level = 1 and idx = 3`;
-    await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0xaa)} where level = 1 and idx = 3`;
-    const forged = await log.inclusionProof(index, checkpoint.size);
-    expect(await code(() => verifyInclusion(index, checkpoint.size, entry.leafHash, forged, checkpoint.root))).toBe('ROOT_MISMATCH');
-    await db.sql`update audit_nodes set hash = ${node!.hash as Buffer} where level = 1 and idx = 3`;
-    verifyInclusion(index, checkpoint.size, entry.leafHash, await log.inclusionProof(index, checkpoint.size), checkpoint.root);
+    // `log` holds the committed hashes in memory and keeps serving them; a
+    // process that reads the rows (a restart, another replica) serves what
+    // the operator wrote, and that is what auditors must catch.
+    const reader = await openAuditLog({ sql: db.sql, origin: ORIGIN, signerKey, cacheBytes: 0 });
+    try {
+      // 1. An interior node on the leaf's path is rewritten.
+      const [node] = await db.sql`select level, idx::text as idx, hash from audit_nodes where level = 1 and idx = 3`;
+      await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0xaa)} where level = 1 and idx = 3`;
+      const forged = await reader.inclusionProof(index, checkpoint.size);
+      expect(await code(() => verifyInclusion(index, checkpoint.size, entry.leafHash, forged, checkpoint.root))).toBe('ROOT_MISMATCH');
+      verifyInclusion(index, checkpoint.size, entry.leafHash, await log.inclusionProof(index, checkpoint.size), checkpoint.root);
+      await db.sql`update audit_nodes set hash = ${node!.hash as Buffer} where level = 1 and idx = 3`;
+      verifyInclusion(index, checkpoint.size, entry.leafHash, await reader.inclusionProof(index, checkpoint.size), checkpoint.root);
 
-    // 2. The stored event text is rewritten: its leaf hash no longer proves.
-    const rewritten = entry.event.replace('"fail-test"', '"tampered"').replace('"writer-test"', '"tampered"');
-    expect(rewritten).not.toBe(entry.event);
-    await db.sql`update audit_leaves set event = ${rewritten} where idx = ${index}::bigint`;
-    const stored = await log.entry(index);
-    expect(await code(() => verifyReceipt(receipt, [log.verifierKey], { event: stored.event }))).toBe('ROOT_MISMATCH');
-    expect(await code(log.verifyReceipt(receipt))).toBe('ROOT_MISMATCH');
-    expect(await code(() => verifyInclusion(index, checkpoint.size, eventLeafHash(stored.event), forged, checkpoint.root))).toBe('ROOT_MISMATCH');
+      // 2. The stored event text is rewritten: its leaf hash no longer proves.
+      const rewritten = entry.event.replace('"fail-test"', '"tampered"').replace('"writer-test"', '"tampered"');
+      expect(rewritten).not.toBe(entry.event);
+      await db.sql`update audit_leaves set event = ${rewritten} where idx = ${index}::bigint`;
+      const stored = await log.entry(index);
+      expect(await code(() => verifyReceipt(receipt, [log.verifierKey], { event: stored.event }))).toBe('ROOT_MISMATCH');
+      expect(await code(log.verifyReceipt(receipt))).toBe('ROOT_MISMATCH');
+      expect(await code(() => verifyInclusion(index, checkpoint.size, eventLeafHash(stored.event), forged, checkpoint.root))).toBe('ROOT_MISMATCH');
 
-    // 3. A leaf hash is rewritten to match the tampered text: the neighbour's proof breaks.
-    await db.sql`update audit_leaves set leaf_hash = ${Buffer.from(eventLeafHash(rewritten))} where idx = ${index}::bigint`;
-    const neighbour = await log.entry(index - 1);
-    const neighbourProof = await log.inclusionProof(index - 1, checkpoint.size);
-    expect(await code(() => verifyInclusion(index - 1, checkpoint.size, neighbour.leafHash, neighbourProof, checkpoint.root))).toBe('ROOT_MISMATCH');
-    await db.sql`update audit_leaves set event = ${entry.event}, leaf_hash = ${Buffer.from(entry.leafHash)} where idx = ${index}::bigint`;
+      // 3. A leaf hash is rewritten to match the tampered text: the neighbour's proof breaks.
+      await db.sql`update audit_leaves set leaf_hash = ${Buffer.from(eventLeafHash(rewritten))} where idx = ${index}::bigint`;
+      const neighbour = await log.entry(index - 1);
+      const neighbourProof = await reader.inclusionProof(index - 1, checkpoint.size);
+      expect(await code(() => verifyInclusion(index - 1, checkpoint.size, neighbour.leafHash, neighbourProof, checkpoint.root))).toBe('ROOT_MISMATCH');
+      await db.sql`update audit_leaves set event = ${entry.event}, leaf_hash = ${Buffer.from(entry.leafHash)} where idx = ${index}::bigint`;
+    } finally {
+      await reader.close();
+    }
     await expectConsistentTree(db.sql, log);
   });
 

@@ -94,7 +94,7 @@ describe('AuditLog on Postgres', () => {
     }
   });
 
-  it('differential: every inclusion and consistency proof for sizes 1..70 served from the database equals the in-memory tree', async () => {
+  it('differential: every inclusion and consistency proof for sizes 1..70 served by the log equals the in-memory tree', async () => {
     const jobs: Promise<void>[] = [];
     for (let n = 1; n <= 70; n++) {
       for (let m = 0; m < n; m++) {
@@ -105,6 +105,32 @@ describe('AuditLog on Postgres', () => {
     }
     await Promise.all(jobs);
     expect(jobs.length).toBe(70 * 71 + 70);
+  });
+
+  it('proofs are the same from memory, from the database, and from upper levels in memory with the rest read', async () => {
+    const opts = { sql: db.sql, origin: 'pavilion.test/audit', signerKey };
+    const fromDatabase = await openAuditLog({ ...opts, cacheBytes: 0 });
+    const warm = await openAuditLog(opts);
+    // 13 chunks of 256 hashes hold levels 3..12 of a 5000-leaf tree, not level 2 (5 more).
+    const upperOnly = await openAuditLog({ ...opts, cacheBytes: 13 * 8192 });
+    const popcount = (x: number) => x.toString(2).replace(/0/g, '').length;
+    expect(await warm.warmCache()).toBe(2 * N - popcount(N)); // every leaf and complete subtree
+    expect(warm.cachedBytes).toBeGreaterThan(0);
+    expect(await upperOnly.warmCache()).toBe([3, 4, 5, 6, 7, 8, 9, 10, 11, 12].reduce((sum, l) => sum + Math.floor(N / 2 ** l), 0));
+    expect(upperOnly.cachedBytes).toBeLessThanOrEqual(13 * 8192);
+    expect(await fromDatabase.warmCache()).toBe(0);
+    const pairs = Array.from({ length: 200 }, (_, i) => [(i * 7919) % N, N - ((i * 104_729) % 3000)] as const).filter(([m, n]) => m < n);
+    for (const reader of [fromDatabase, warm, upperOnly]) {
+      for (const [m, n] of pairs) {
+        expect(hex(await reader.leafHashAt(m))).toBe(hex(tree.leafHashAt(m)));
+        expect((await reader.inclusionProof(m, n)).map(hex)).toEqual(tree.inclusionProof(m, n).map(hex));
+        expect((await reader.consistencyProof(m + 1, n)).map(hex)).toEqual(tree.consistencyProof(m + 1, n).map(hex));
+      }
+      // Sizes above the committed head are refused whether or not the hashes are held.
+      expect(await code(reader.inclusionProof(0, N + 1))).toBe('SIZE_INVALID');
+      expect(await code(reader.leafHashAt(N))).toBe('ENTRY_NOT_FOUND');
+      await reader.close();
+    }
   });
 
   it('finds a proof by leaf hash', async () => {

@@ -60,6 +60,10 @@ beforeAll(async () => {
     ANCHOR_POLL_MS: '200',
     AUDIT_CHECKPOINT_LEAVES: '1',
     AUDIT_CHECKPOINT_MS: '100',
+    // Serve proofs from the rows, as a restarted broker would: a running one
+    // keeps serving the committed hashes it holds in memory (audit/README.md),
+    // so the rewrites below would otherwise only show after a restart.
+    AUDIT_CACHE_MB: '0',
   });
   logKey = t.broker.ctx.audit.verifierKey;
   await api(t.url, 'PUT', '/v1/datasets/people', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
