@@ -17,6 +17,8 @@ import { loadPolicy } from '../policy/index.js';
 import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
 import { DatasetStore } from '../datasets/store.js';
 import { JobStore } from '../jobs/store.js';
+import { PullStore } from '../datasets/pull-store.js';
+import { FolderObjectStore, S3ObjectStore, type ObjectStore } from '../storage/object-store.js';
 import { PartyRegistry } from './parties.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerContext, CachedOutcome } from './context.js';
@@ -25,6 +27,7 @@ import { loadMasterKeys } from './master-key.js';
 import { HttpRouter } from './http.js';
 import { createBrokerMetrics } from './metrics-wiring.js';
 import { DatasetService } from './dataset-service.js';
+import { DatasetPulls } from './dataset-pulls.js';
 import { VerificationService } from './verification.js';
 import { LinkageJobs } from './linkage-jobs.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -187,6 +190,13 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     };
 
     const datasetService = new DatasetService(ctx);
+    const objects: ObjectStore = config.objects.s3 ? new S3ObjectStore(config.objects.s3) : new FolderObjectStore(config.objects.folder);
+    const pullStore = await PullStore.open(db.sql);
+    const interruptedPulls = await pullStore.failInterrupted();
+    if (interruptedPulls > 0) log.warn({ pulls: interruptedPulls }, 'dataset pulls of a previous run marked failed (PULL_INTERRUPTED)');
+    const pulls = new DatasetPulls(ctx, datasetService, pullStore, objects);
+    cleanup.push(() => pulls.close());
+    log.info({ objects: objects.location }, 'dataset pulls read from the object store');
     const verification = new VerificationService(ctx);
     const linkage = new LinkageJobs(ctx, verification);
     cleanup.push(() => linkage.close());
@@ -210,7 +220,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       isClosing: () => closing,
     });
     registerHealthRoutes(router, ctx);
-    registerDatasetRoutes(router, ctx, datasetService, verification);
+    registerDatasetRoutes(router, ctx, datasetService, verification, pulls);
     registerVerificationRoutes(router, ctx, verification);
     registerLinkageJobRoutes(router, ctx, linkage);
     registerAuditRoutes(router, ctx);

@@ -10,6 +10,7 @@
  * (`node --import tsx server/config.ts --markdown` prints it).
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { PavilionError } from '../common/errors.js';
 
@@ -42,6 +43,11 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'AUDIT_CHECKPOINT_LEAVES', default: '1000', description: 'sign a checkpoint after this many new leaves' },
   { env: 'AUDIT_CHECKPOINT_MS', default: '1000', description: 'or after this many milliseconds' },
   { env: 'AUDIT_CACHE_MB', default: '128', description: 'memory for audit tree hashes, so proofs skip the database (about 64 MB per million entries; 0: off)' },
+  { env: 'S3_ENDPOINT', default: '', description: 'S3 API (MinIO or any S3) that dataset pulls read from, `http(s)://host:port`; unset → the folder STATE_DIR/objects' },
+  { env: 'S3_BUCKET', default: 'pavilion', description: 'bucket holding `datasets/<dataset id>/…` objects' },
+  { env: 'S3_ACCESS_KEY', default: '', description: 'S3 access key id' },
+  { env: 'S3_SECRET_KEY', default: '', description: 'S3 secret key (never logged)' },
+  { env: 'S3_REGION', default: 'us-east-1', description: 'S3 region used for request signing' },
   { env: 'AMBIGUITY_MARGIN', default: '0.02', description: 'two candidates ≥ min score within this Dice margin → `ambiguous`' },
   { env: 'BODY_LIMIT_BYTES', default: '1048576', description: 'limit for JSON request bodies (413 beyond)' },
   { env: 'UPLOAD_LIMIT_BYTES', default: '1073741824', description: 'limit for one dataset version upload' },
@@ -88,6 +94,11 @@ const ConfigSchema = z.object({
   AUDIT_CHECKPOINT_LEAVES: intIn(1, 10_000_000),
   AUDIT_CHECKPOINT_MS: intIn(1, 86_400_000),
   AUDIT_CACHE_MB: intIn(0, 1 << 20),
+  S3_ENDPOINT: optionalText,
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+  S3_ACCESS_KEY: optionalText,
+  S3_SECRET_KEY: optionalText,
+  S3_REGION: z.string().min(1),
   AMBIGUITY_MARGIN: z.coerce.number().min(0).max(1),
   BODY_LIMIT_BYTES: intIn(1024, 1 << 30),
   UPLOAD_LIMIT_BYTES: intIn(1024, 2 ** 40),
@@ -124,6 +135,8 @@ export interface BrokerConfig {
   policyWasm?: string;
   engine: { threads?: number; simd?: boolean };
   audit: { origin: string; checkpointLeaves: number; checkpointMs: number; cacheBytes: number };
+  /** Where dataset pulls read from: an S3 API, or a local folder when no endpoint is set. */
+  objects: { s3?: { endpoint: string; bucket: string; accessKey: string; secretKey: string; region: string }; folder: string };
   ambiguityMargin: number;
   limits: { body: number; upload: number; jobBody: number; wsPayload: number; wsBackpressure: number; wsInFlight: number };
   anchoring: { mode: 'anvil' | 'rpc' | 'off'; rpcUrl?: string; chainId: number; contract?: string; privateKey?: string; minSizeDelta: number; maxIntervalMs: number; pollMs: number };
@@ -176,6 +189,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     policyWasm: c.POLICY_WASM,
     engine: { threads: c.ENGINE_THREADS, simd: c.ENGINE_SIMD === undefined ? undefined : c.ENGINE_SIMD === 'true' },
     audit: { origin: c.AUDIT_ORIGIN, checkpointLeaves: c.AUDIT_CHECKPOINT_LEAVES, checkpointMs: c.AUDIT_CHECKPOINT_MS, cacheBytes: c.AUDIT_CACHE_MB * 2 ** 20 },
+    objects: {
+      ...(c.S3_ENDPOINT ? { s3: { endpoint: c.S3_ENDPOINT, bucket: c.S3_BUCKET, accessKey: c.S3_ACCESS_KEY ?? '', secretKey: c.S3_SECRET_KEY ?? '', region: c.S3_REGION } } : {}),
+      folder: join(c.STATE_DIR, 'objects'),
+    },
     ambiguityMargin: c.AMBIGUITY_MARGIN,
     limits: {
       body: c.BODY_LIMIT_BYTES,

@@ -12,7 +12,7 @@ const errors = {
   '400': problem('Malformed request (BODY_INVALID_JSON, CLK_BASE64_INVALID, …)'),
   '401': problem('Missing or invalid access token (AUTH_*)'),
   '403': problem('Role or policy forbids it (FORBIDDEN_ROLE, POLICY_DENIED, DATASET_NOT_OWNER)'),
-  '404': problem('Unknown dataset or job (DATASET_NOT_FOUND, JOB_NOT_FOUND)'),
+  '404': problem('Unknown dataset, job or pull (DATASET_NOT_FOUND, JOB_NOT_FOUND, PULL_NOT_FOUND)'),
   '413': problem('Body over the limit (PAYLOAD_TOO_LARGE)'),
   '422': problem('Well-formed but invalid (VALIDATION_FAILED with JSON paths, CLK_LENGTH_MISMATCH, SCHEMA_INVALID)'),
   '500': problem('Internal error (INTERNAL, no detail)'),
@@ -150,6 +150,31 @@ export function openApiDocument(): Record<string, unknown> {
             pairs: { type: 'array', items: { type: 'object', properties: { query: { type: 'integer' }, index: { type: 'integer' }, ref: { type: 'string' }, score: { type: 'number' } } } },
           },
         },
+        PullRequest: {
+          type: 'object',
+          required: ['object'],
+          additionalProperties: false,
+          properties: {
+            object: { type: 'string', description: 'key below datasets/{id}/ in the object store: slash-separated segments of [A-Za-z0-9._-]' },
+            format: { type: 'string', enum: ['jsonl', 'binary'], description: 'default: from the extension (.jsonl/.ndjson, .pvds)' },
+          },
+        },
+        Pull: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid' },
+            dataset: { type: 'string' },
+            object: { type: 'string', description: 'the full object key read' },
+            format: { type: 'string', enum: ['jsonl', 'binary'] },
+            status: { type: 'string', enum: ['running', 'succeeded', 'failed'] },
+            bytes: { type: ['integer', 'null'] },
+            version: { type: ['integer', 'null'], description: 'the version published (succeeded)' },
+            rows: { type: ['integer', 'null'] },
+            error: { type: ['object', 'null'], properties: { code: { type: 'string' }, detail: { type: 'string' } }, description: 'failed: the problem code the upload would have answered (OBJECT_NOT_FOUND, UPLOAD_ROW_INVALID, OBJECT_STORE_UNAVAILABLE, PULL_INTERRUPTED, …)' },
+            created_at: { type: 'string', format: 'date-time' },
+            finished_at: { type: ['string', 'null'], format: 'date-time' },
+          },
+        },
         Proof: {
           type: 'object',
           properties: { index: { type: 'integer' }, from: { type: 'integer' }, to: { type: 'integer' }, size: { type: 'integer' }, leaf_hash: { type: 'string', contentEncoding: 'base64' }, hashes: { type: 'array', items: { type: 'string', contentEncoding: 'base64' } } },
@@ -202,6 +227,19 @@ export function openApiDocument(): Record<string, unknown> {
           requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['secret'], properties: { secret: { type: 'string', minLength: 8 } } } } } },
           responses: { '204': { description: 'stored' }, ...pick('400', '401', '403', '404', '413', '422') },
         },
+      },
+      '/v1/datasets/{id}/pulls': {
+        parameters: [datasetIdParam],
+        post: {
+          summary: 'Publish a version from the object store (dp owner, admin): the file is streamed, checked and swapped in like an upload, in the background',
+          security: bearer,
+          requestBody: { required: true, content: { 'application/json': { schema: ref('PullRequest') } } },
+          responses: { '202': json('pull started; poll the Location', ref('Pull')), ...pick('400', '401', '403', '404', '413', '422') },
+        },
+      },
+      '/v1/datasets/{id}/pulls/{pull}': {
+        parameters: [datasetIdParam, { name: 'pull', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        get: { summary: 'How a pull went (dp owner, admin)', security: bearer, responses: { '200': json('the pull', ref('Pull')), ...pick('401', '403', '404') } },
       },
       '/v1/verifications': {
         post: {

@@ -6,6 +6,8 @@
  *   GET  /v1/datasets/{id}            any role    schema, claims, active version, rows
  *   POST /v1/datasets/{id}/versions   dp, admin   upload a version (JSONL or PVDS binary), streamed
  *   PUT  /v1/datasets/{id}/secret     dp          register the linkage secret (never returned)
+ *   POST /v1/datasets/{id}/pulls      dp, admin   publish a version from the object store (202, runs in the background)
+ *   GET  /v1/datasets/{id}/pulls/{p}  dp, admin   how that pull went
  */
 import { z } from 'zod';
 import type { HttpRouter } from '../http.js';
@@ -15,6 +17,8 @@ import { parseAndValidate, validate } from '../validation.js';
 import { DatasetService, uploadFormat } from '../dataset-service.js';
 import { claimNameSchema, datasetIdSchema, type VerificationService } from '../verification.js';
 import type { DatasetRecord } from '../../datasets/store.js';
+import type { PullRecord } from '../../datasets/pull-store.js';
+import type { DatasetPulls } from '../dataset-pulls.js';
 
 const DefineBody = z
   .object({
@@ -26,6 +30,29 @@ const DefineBody = z
   .strict();
 
 const SecretBody = z.object({ secret: z.string().min(8).max(4096) }).strict();
+
+const PullBody = z
+  .object({
+    object: z.string().min(1).max(400),
+    format: z.enum(['jsonl', 'binary']).optional(),
+  })
+  .strict();
+
+export function pullView(p: PullRecord): Record<string, unknown> {
+  return {
+    id: p.id,
+    dataset: p.datasetId,
+    object: p.objectKey,
+    format: p.format,
+    status: p.status,
+    bytes: p.bytes,
+    version: p.version,
+    rows: p.rows,
+    error: p.errorCode === null ? null : { code: p.errorCode, detail: p.errorDetail },
+    created_at: p.createdAt.toISOString(),
+    finished_at: p.finishedAt?.toISOString() ?? null,
+  };
+}
 
 export function datasetView(r: DatasetRecord): Record<string, unknown> {
   return {
@@ -47,7 +74,7 @@ function datasetId(raw: string | undefined): string {
   return validate(datasetIdSchema, raw);
 }
 
-export function registerDatasetRoutes(router: HttpRouter, ctx: BrokerContext, service: DatasetService, verification: VerificationService): void {
+export function registerDatasetRoutes(router: HttpRouter, ctx: BrokerContext, service: DatasetService, verification: VerificationService, pulls: DatasetPulls): void {
   router.route(
     'put',
     '/v1/datasets/:id',
@@ -95,5 +122,23 @@ export function registerDatasetRoutes(router: HttpRouter, ctx: BrokerContext, se
     },
     { bodyLimit: 16 * 1024 },
   );
-}
 
+  router.route(
+    'post',
+    '/v1/datasets/:id/pulls',
+    async (x) => {
+      const principal = await authenticate(ctx, x, 'dp', 'admin');
+      const id = datasetId(x.params.id);
+      const body = parseAndValidate(PullBody, await x.body.buffer());
+      const pull = await pulls.start(principal, id, body);
+      return { status: 202, json: pullView(pull), headers: { location: `/v1/datasets/${id}/pulls/${pull.id}` } };
+    },
+    { bodyLimit: 16 * 1024 },
+  );
+
+  router.route('get', '/v1/datasets/:id/pulls/:pull', async (x) => {
+    const principal = await authenticate(ctx, x, 'dp', 'admin');
+    const pull = await pulls.get(principal, datasetId(x.params.id), x.params.pull ?? '');
+    return { json: pullView(pull) };
+  });
+}

@@ -12,6 +12,7 @@ import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } 
 
 let t: TestBroker;
 let jobId = '';
+let pullId = '';
 const BODY_LIMIT = 16 * 1024;
 const clks = Array.from({ length: 300 }, (_, i) => randomClk(1024, 7000 + i));
 
@@ -33,6 +34,9 @@ beforeAll(async () => {
     if (s.json.status === 'done') break;
     await new Promise((r) => setTimeout(r, 50));
   }
+  const pull = await api(t.url, 'POST', '/v1/datasets/ds/pulls', { token: t.tokens.dp, body: { object: 'absent.jsonl' } });
+  expect(pull.status, pull.text).toBe(202);
+  pullId = pull.json.id;
   await t.broker.ctx.audit.checkpoint();
 });
 
@@ -69,6 +73,8 @@ const ROUTES: RouteCase[] = [
     contentType: 'application/vnd.pavilion.dataset',
   },
   { method: 'PUT', path: () => '/v1/datasets/ds/secret', allowed: ['dp'], body: () => ({ secret: 'correct horse battery staple' }) },
+  { method: 'POST', path: () => '/v1/datasets/ds/pulls', allowed: ['dp', 'admin'], body: () => ({ object: 'absent.jsonl' }) },
+  { method: 'GET', path: () => `/v1/datasets/ds/pulls/${pullId}`, allowed: ['dp', 'admin'] },
   { method: 'POST', path: () => '/v1/verifications', allowed: ['rp'], body: () => ({ dataset: 'ds', clk: b64(clks[5]!), claims: ['over_18'], purpose: 'age_verification' }) },
   { method: 'POST', path: () => '/v1/linkage-jobs', allowed: ['rp'], body: () => ({ dataset: 'ds', clks: [b64(clks[2]!)], threshold: 0.95, purpose: 'kyc' }) },
   { method: 'GET', path: () => `/v1/linkage-jobs/${jobId}`, allowed: ['rp', 'admin'] },

@@ -1,0 +1,121 @@
+/**
+ * Dataset pulls: the data provider leaves a dataset file (JSONL or PVDS
+ * binary, the upload formats of datasets/upload.ts) in the object store under
+ * `datasets/<dataset id>/`, and asks the broker to publish it as the next
+ * version. The broker streams the object through the same parser, checks and
+ * swap as an HTTP upload, in the background; the request returns at once
+ * with a pull id to poll.
+ *
+ * The key prefix is what keeps providers apart: a provider names an object
+ * below its own dataset's prefix, never a bucket or a full key, so the
+ * broker's store credentials cannot be used to read another provider's files.
+ */
+import { randomUUID } from 'node:crypto';
+import { PavilionError, isPavilionError } from '../common/errors.js';
+import type { Principal } from '../identity/index.js';
+import type { PullRecord, PullStore } from '../datasets/pull-store.js';
+import { assertObjectKey, type ObjectStore } from '../storage/object-store.js';
+import type { BrokerContext } from './context.js';
+import type { DatasetService, UploadFormat } from './dataset-service.js';
+
+export interface PullRequest {
+  /** Key below `datasets/<dataset id>/`. */
+  object: string;
+  /** Default: from the extension (.jsonl/.ndjson → jsonl, .pvds → binary). */
+  format?: UploadFormat;
+}
+
+export function objectKeyFor(datasetId: string, object: string): string {
+  const key = `datasets/${datasetId}/${object}`;
+  assertObjectKey(key);
+  return key;
+}
+
+function formatOf(object: string, explicit: UploadFormat | undefined): UploadFormat {
+  if (explicit) return explicit;
+  if (/\.(jsonl|ndjson)$/i.test(object)) return 'jsonl';
+  if (/\.pvds$/i.test(object)) return 'binary';
+  throw new PavilionError('PULL_FORMAT_UNKNOWN', 'name the format ("jsonl" or "binary") or use a .jsonl, .ndjson or .pvds object', 422);
+}
+
+/** Passes the object's bytes through, counting them, refusing past `limit`, and typing read failures. */
+async function* counted(body: AsyncIterable<Buffer>, limit: number, seen: { bytes: number }, location: string, stopping: () => boolean): AsyncIterable<Buffer> {
+  const it = body[Symbol.asyncIterator]();
+  for (;;) {
+    if (stopping()) {
+      await it.return?.();
+      throw new PavilionError('PULL_INTERRUPTED', 'the broker stopped during the pull', 503);
+    }
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await it.next();
+    } catch (err) {
+      throw new PavilionError('OBJECT_STORE_UNAVAILABLE', `reading from ${location} failed mid-object`, 503, { cause: err });
+    }
+    if (next.done) return;
+    seen.bytes += next.value.length;
+    if (seen.bytes > limit) {
+      await it.return?.();
+      throw new PavilionError('UPLOAD_TOO_LARGE', `the object exceeds the upload limit of ${limit} bytes`, 413);
+    }
+    yield next.value;
+  }
+}
+
+export class DatasetPulls {
+  private readonly running = new Set<Promise<void>>();
+  private closing = false;
+
+  constructor(
+    private readonly ctx: BrokerContext,
+    private readonly datasets: DatasetService,
+    private readonly pulls: PullStore,
+    private readonly store: ObjectStore,
+  ) {}
+
+  /** Records the pull and starts it; resolves with the record (status `running`). */
+  async start(principal: Principal, datasetId: string, request: PullRequest): Promise<PullRecord> {
+    const record = await this.datasets.get(datasetId);
+    this.datasets.assertOwner(principal, record);
+    const objectKey = objectKeyFor(datasetId, request.object);
+    const format = formatOf(request.object, request.format);
+    const pull = await this.pulls.create({ id: randomUUID(), datasetId, objectKey, format, requestedBy: principal.subject });
+    const run: Promise<void> = this.run(principal, pull).finally(() => this.running.delete(run));
+    this.running.add(run);
+    return pull;
+  }
+
+  async get(principal: Principal, datasetId: string, id: string): Promise<PullRecord> {
+    const record = await this.datasets.get(datasetId);
+    this.datasets.assertOwner(principal, record);
+    const pull = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id) ? await this.pulls.get(datasetId, id) : null;
+    if (!pull) throw new PavilionError('PULL_NOT_FOUND', 'no such pull for this dataset', 404);
+    return pull;
+  }
+
+  private async run(principal: Principal, pull: PullRecord): Promise<void> {
+    const seen = { bytes: 0 };
+    const limit = this.ctx.config.limits.upload;
+    const started = performance.now();
+    try {
+      const object = await this.store.open(pull.objectKey);
+      if (object.size > limit) throw new PavilionError('UPLOAD_TOO_LARGE', `the object (${object.size} bytes) exceeds the upload limit of ${limit} bytes`, 413);
+      const published = await this.datasets.publishStream(principal, pull.datasetId, pull.format, counted(object.body, limit, seen, this.store.location, () => this.closing));
+      await this.pulls.succeed(pull.id, { bytes: seen.bytes, version: published.version, rows: published.rows });
+      this.ctx.log.info({ pull: pull.id, dataset: pull.datasetId, version: published.version, rows: published.rows, bytes: seen.bytes, ms: Math.round(performance.now() - started) }, 'dataset pull published');
+    } catch (err) {
+      const failure = isPavilionError(err) ? err : new PavilionError('PULL_FAILED', 'the pull failed unexpectedly', 500, { cause: err });
+      if (!isPavilionError(err)) this.ctx.log.error({ err, pull: pull.id }, 'dataset pull failed unexpectedly');
+      else this.ctx.log.warn({ pull: pull.id, dataset: pull.datasetId, code: failure.code }, 'dataset pull failed');
+      await this.pulls.fail(pull.id, { code: failure.code, detail: failure.message, bytes: seen.bytes }).catch((e) => {
+        this.ctx.log.error({ err: e, pull: pull.id }, 'could not record a failed dataset pull');
+      });
+    }
+  }
+
+  /** Stops running pulls at their next read (recorded as PULL_INTERRUPTED) and waits for them. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled([...this.running]);
+  }
+}
