@@ -58,6 +58,13 @@ const MIGRATIONS = [
      updated_by text not null,
      updated_at timestamptz not null default now()
    );`,
+  // Deletion keeps the dataset row (owner, id) and its version list, so a
+  // re-created dataset continues the version numbers: cache keys carry
+  // (dataset, version) and must never name two different uploads.
+  `alter table datasets add column deleted_at timestamptz;
+   alter table dataset_versions drop constraint dataset_versions_status_check;
+   alter table dataset_versions add constraint dataset_versions_status_check
+     check (status in ('loading', 'active', 'superseded', 'failed', 'deleted'));`,
 ];
 
 export interface DatasetDefinition {
@@ -99,6 +106,7 @@ interface DatasetRow {
   row_count: number;
   created_at: Date;
   updated_at: Date;
+  deleted_at: Date | null;
 }
 
 function toRecord(r: DatasetRow): DatasetRecord {
@@ -125,14 +133,35 @@ export class DatasetStore {
     return new DatasetStore(sql);
   }
 
-  async get(id: string): Promise<DatasetRecord | null> {
-    const rows = await this.sql<DatasetRow[]>`select * from datasets where id = ${id}`;
+  /** The dataset, or null when unknown or deleted (`includeDeleted`: a deleted one too, for its owner). */
+  async get(id: string, opts: { includeDeleted?: boolean } = {}): Promise<DatasetRecord | null> {
+    const rows = opts.includeDeleted
+      ? await this.sql<DatasetRow[]>`select * from datasets where id = ${id}`
+      : await this.sql<DatasetRow[]>`select * from datasets where id = ${id} and deleted_at is null`;
     return rows[0] ? toRecord(rows[0]) : null;
   }
 
   async list(): Promise<DatasetRecord[]> {
-    const rows = await this.sql<DatasetRow[]>`select * from datasets order by id`;
+    const rows = await this.sql<DatasetRow[]>`select * from datasets where deleted_at is null order by id`;
     return rows.map(toRecord);
+  }
+
+  /**
+   * Deletes a dataset's data: every version's rows and the sealed linkage
+   * secret go; the row itself stays as a tombstone (owner, version count).
+   * Returns the versions that held rows, or null when there was no such dataset.
+   */
+  async delete(id: string): Promise<{ versions: number } | null> {
+    return this.sql.begin(async (tx) => {
+      const ds = await tx`update datasets set deleted_at = now(), active_version = null, row_count = 0, updated_at = now()
+                          where id = ${id} and deleted_at is null returning id`;
+      if (ds.length === 0) return null;
+      const versions = await tx`update dataset_versions set status = 'deleted'
+                                where dataset_id = ${id} and status in ('loading', 'active') returning version`;
+      await tx`delete from dataset_chunks where dataset_id = ${id}`;
+      await tx`delete from dataset_secrets where dataset_id = ${id}`;
+      return { versions: versions.length };
+    });
   }
 
   /**
@@ -143,6 +172,7 @@ export class DatasetStore {
   async upsert(def: DatasetDefinition): Promise<{ created: boolean; record: DatasetRecord }> {
     return this.sql.begin(async (tx) => {
       const existing = await tx<DatasetRow[]>`select * from datasets where id = ${def.id} for update`;
+      const revived = existing[0]?.deleted_at != null;
       const cur = existing[0];
       if (cur && cur.active_version !== null && cur.filter_bits !== def.filterBits) {
         throw new PavilionError('DATASET_SCHEMA_CONFLICT', `dataset has an active version of ${cur.filter_bits}-bit CLKs; the new schema has ${def.filterBits}`, 409);
@@ -152,21 +182,21 @@ export class DatasetStore {
         ? await tx<DatasetRow[]>`
             update datasets set schema = ${tx.json(def.schema as never)}, claims = ${tx.json(def.claims)},
               filter_bits = ${def.filterBits}, allow_broker_encoding = ${def.allowBrokerEncoding},
-              purposes = ${purposes}, updated_at = now()
+              purposes = ${purposes}, deleted_at = null, updated_at = now()
             where id = ${def.id} returning *`
         : await tx<DatasetRow[]>`
             insert into datasets (id, owner, schema, claims, filter_bits, allow_broker_encoding, purposes)
             values (${def.id}, ${def.owner}, ${tx.json(def.schema as never)}, ${tx.json(def.claims)}, ${def.filterBits},
                     ${def.allowBrokerEncoding}, ${purposes})
             returning *`;
-      return { created: !cur, record: toRecord(rows[0]!) };
+      return { created: !cur || revived, record: toRecord(rows[0]!) };
     });
   }
 
   /** Allocates the next version number, marked `loading` until activated. */
   async beginVersion(id: string, filterBits: number, createdBy: string): Promise<number> {
     return this.sql.begin(async (tx) => {
-      const ds = await tx`select 1 from datasets where id = ${id} for update`;
+      const ds = await tx`select 1 from datasets where id = ${id} and deleted_at is null for update`;
       if (ds.length === 0) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
       const [{ next }] = await tx<{ next: number }[]>`
         select coalesce(max(version), 0) + 1 as next from dataset_versions where dataset_id = ${id}`;
@@ -193,7 +223,10 @@ export class DatasetStore {
       await tx`update dataset_versions set status = 'superseded' where dataset_id = ${id} and status = 'active'`;
       await tx`update dataset_versions set status = 'active', row_count = ${rowCount}, activated_at = now()
                where dataset_id = ${id} and version = ${version}`;
-      await tx`update datasets set active_version = ${version}, row_count = ${rowCount}, updated_at = now() where id = ${id}`;
+      const live = await tx`update datasets set active_version = ${version}, row_count = ${rowCount}, updated_at = now()
+                            where id = ${id} and deleted_at is null returning id`;
+      // Deleted meanwhile (by another broker process): roll the whole activation back.
+      if (live.length === 0) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
       await tx`delete from dataset_chunks where dataset_id = ${id} and version <> ${version}`;
     });
   }

@@ -101,6 +101,16 @@ export class ActiveDatasets {
     return loaded;
   }
 
+  /** Stops serving `id`: new requests get DATASET_NOT_FOUND; in-flight ones finish on their lease. */
+  remove(id: string): void {
+    this.definitions.delete(id);
+    const slot = this.active.get(id);
+    if (!slot) return;
+    this.active.delete(id);
+    slot.retired = true;
+    if (slot.leases === 0) void this.drop(slot);
+  }
+
   private async drop(slot: Slot): Promise<void> {
     try {
       await this.engine.dropDataset(slot.loaded.engineId);

@@ -58,7 +58,8 @@ export class DatasetService {
 
   async define(principal: Principal, id: string, input: DatasetDefinitionInput): Promise<{ created: boolean; record: DatasetRecord }> {
     const filterBits = schemaFilterBits(input.schema);
-    const existing = await this.ctx.datasets.get(id);
+    // A deleted dataset's id stays its owner's: re-defining it revives it, versions continuing.
+    const existing = await this.ctx.datasets.get(id, { includeDeleted: true });
     if (existing) this.assertOwner(principal, existing);
     const result = await this.ctx.datasets.upsert({
       id,
@@ -151,6 +152,26 @@ export class DatasetService {
     // Keys carry the version, so old answers can no longer be hit; this frees their memory.
     void this.ctx.cache.invalidateDataset(record.id, version).catch(() => {});
     await this.audit({ type: 'dataset_version', v: 1, dataset: record.id, version, rows: data.refs.length, filter_bits: record.filterBits, actor: auditIdentifier(actor) });
+  }
+
+  /**
+   * Deletes every version's rows, the linkage secret and the cached answers,
+   * and stops serving the dataset (requests already running finish on the
+   * version they leased). The id stays the owner's (datasets/store.ts).
+   */
+  async delete(principal: Principal, id: string): Promise<{ versions: number }> {
+    const record = await this.get(id);
+    this.assertOwner(principal, record);
+    return this.serialised(id, async () => {
+      const deleted = await this.ctx.datasets.delete(id);
+      if (!deleted) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
+      this.ctx.active.remove(id);
+      // Cached answers hold released claims of the deleted records.
+      const purged = await this.ctx.cache.invalidateDataset(id).catch(() => undefined);
+      if (!purged?.redisComplete) this.ctx.log.warn({ dataset: id }, 'cached answers of a deleted dataset may remain in Redis until their TTL');
+      await this.audit({ type: 'dataset_deleted', v: 1, dataset: id, versions: deleted.versions, actor: auditIdentifier(principal.subject) });
+      return deleted;
+    });
   }
 
   async setSecret(principal: Principal, id: string, secret: string): Promise<void> {

@@ -196,6 +196,11 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { '200': json('updated', ref('Dataset')), '201': json('created', ref('Dataset')), '409': problem('DATASET_SCHEMA_CONFLICT: filter length change with an active version'), ...pick('400', '401', '403', '413', '422') },
         },
         get: { summary: 'A dataset: schema (to encode locally), claims, active version, rows (any role)', security: bearer, responses: { '200': json('the dataset', ref('Dataset')), ...pick('401', '403', '404') } },
+        delete: {
+          summary: 'Delete a dataset (dp owner, admin): every version\'s rows, the linkage secret and cached answers go at once; requests already running finish. The id stays the owner\'s: defining it again continues the version numbers',
+          security: bearer,
+          responses: { '204': { description: 'deleted' }, ...pick('401', '403', '404') },
+        },
       },
       '/v1/datasets/{id}/versions': {
         parameters: [datasetIdParam],

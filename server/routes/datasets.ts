@@ -4,6 +4,7 @@
  *
  *   PUT  /v1/datasets/{id}            dp, admin   define or update
  *   GET  /v1/datasets/{id}            any role    schema, claims, active version, rows
+ *   DELETE /v1/datasets/{id}          dp, admin   delete every version's rows, the secret, cached answers
  *   POST /v1/datasets/{id}/versions   dp, admin   upload a version (JSONL or PVDS binary), streamed
  *   PUT  /v1/datasets/{id}/secret     dp          register the linkage secret (never returned)
  *   POST /v1/datasets/{id}/pulls      dp, admin   publish a version from the object store (202, runs in the background)
@@ -92,6 +93,14 @@ export function registerDatasetRoutes(router: HttpRouter, ctx: BrokerContext, se
     await authenticate(ctx, x, 'rp', 'dp', 'auditor', 'admin');
     const record = await service.get(datasetId(x.params.id));
     return { json: datasetView(record) };
+  });
+
+  router.route('del', '/v1/datasets/:id', async (x) => {
+    const principal = await authenticate(ctx, x, 'dp', 'admin');
+    const id = datasetId(x.params.id);
+    await service.delete(principal, id);
+    verification.forgetSecret(id);
+    return { status: 204 };
   });
 
   router.route(
