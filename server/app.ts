@@ -28,7 +28,7 @@ import { HttpRouter } from './http.js';
 import { createBrokerMetrics } from './metrics-wiring.js';
 import { DatasetService } from './dataset-service.js';
 import { DatasetPulls } from './dataset-pulls.js';
-import { VerificationService } from './verification.js';
+import { VerificationService, auditIdentifier } from './verification.js';
 import { LinkageJobs } from './linkage-jobs.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerDatasetRoutes } from './routes/datasets.js';
@@ -171,6 +171,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
           metrics.observePoolTask(task, (performance.now() - t) / 1000);
         }
       },
+      auditId: (id) => auditIdentifier(id, keys.auditHashKey),
       async appendAudit(event) {
         const t = performance.now();
         const r = await audit.append(event);

@@ -42,6 +42,8 @@ export interface BrokerContext {
   localJwks?: object;
   /** Runs an engine call, timing it as a pool task and counting it in flight. */
   engineCall<T>(task: 'match' | 'encode' | 'link', fn: () => Promise<T>): Promise<T>;
+  /** A caller's subject or tenant as audit events name it (see auditIdentifier in verification.ts). */
+  auditId(subjectOrTenant: string): string;
   /** Appends an audit event and times it (the answer waits for durability). */
   appendAudit(event: object): Promise<{ index: number; leafHash: Uint8Array }>;
   /** Readiness probes of dependencies. */

@@ -11,7 +11,6 @@ import type { Principal } from '../identity/index.js';
 import { CHUNK_ROWS, type Claims, type DatasetRecord, type VersionRows } from '../datasets/store.js';
 import { BinaryParser, JsonlParser, RowCollector, type UploadParser } from '../datasets/upload.js';
 import type { BrokerContext } from './context.js';
-import { auditIdentifier } from './verification.js';
 
 export interface DatasetDefinitionInput {
   schema: unknown;
@@ -71,7 +70,7 @@ export class DatasetService {
       purposes: input.purposes ?? null,
     });
     this.ctx.active.setDefinition(result.record);
-    await this.audit({ type: 'dataset_defined', v: 1, dataset: id, created: result.created, filter_bits: filterBits, claims: result.record.claims, allow_broker_encoding: result.record.allowBrokerEncoding, actor: auditIdentifier(principal.subject) });
+    await this.audit({ type: 'dataset_defined', v: 1, dataset: id, created: result.created, filter_bits: filterBits, claims: result.record.claims, allow_broker_encoding: result.record.allowBrokerEncoding, actor: this.ctx.auditId(principal.subject) });
     return result;
   }
 
@@ -151,7 +150,7 @@ export class DatasetService {
     if (fresh) this.ctx.active.setDefinition(fresh);
     // Keys carry the version, so old answers can no longer be hit; this frees their memory.
     void this.ctx.cache.invalidateDataset(record.id, version).catch(() => {});
-    await this.audit({ type: 'dataset_version', v: 1, dataset: record.id, version, rows: data.refs.length, filter_bits: record.filterBits, actor: auditIdentifier(actor) });
+    await this.audit({ type: 'dataset_version', v: 1, dataset: record.id, version, rows: data.refs.length, filter_bits: record.filterBits, actor: this.ctx.auditId(actor) });
   }
 
   /**
@@ -169,7 +168,7 @@ export class DatasetService {
       // Cached answers hold released claims of the deleted records.
       const purged = await this.ctx.cache.invalidateDataset(id).catch(() => undefined);
       if (!purged?.redisComplete) this.ctx.log.warn({ dataset: id }, 'cached answers of a deleted dataset may remain in Redis until their TTL');
-      await this.audit({ type: 'dataset_deleted', v: 1, dataset: id, versions: deleted.versions, actor: auditIdentifier(principal.subject) });
+      await this.audit({ type: 'dataset_deleted', v: 1, dataset: id, versions: deleted.versions, actor: this.ctx.auditId(principal.subject) });
       return deleted;
     });
   }
@@ -178,7 +177,7 @@ export class DatasetService {
     const record = await this.get(id);
     this.assertOwner(principal, record);
     await this.ctx.datasets.setSecret(id, this.ctx.keys.seal(id, Buffer.from(secret, 'utf8')), principal.subject);
-    await this.audit({ type: 'dataset_secret_set', v: 1, dataset: id, actor: auditIdentifier(principal.subject) });
+    await this.audit({ type: 'dataset_secret_set', v: 1, dataset: id, actor: this.ctx.auditId(principal.subject) });
   }
 
   /** Startup: load every dataset's active version from the database into the engine. */

@@ -16,7 +16,7 @@ import { requireRole, type Principal } from '../identity/index.js';
 import { greedySolve } from '../jobs/greedy.js';
 import type { JobRecord, Solution, StoredPair } from '../jobs/store.js';
 import type { BrokerContext } from './context.js';
-import { auditIdentifier, datasetIdSchema, decodeClk, type VerificationService } from './verification.js';
+import { datasetIdSchema, decodeClk, type VerificationService } from './verification.js';
 
 export const JobBody = z
   .object({
@@ -142,7 +142,7 @@ export class LinkageJobs {
       const solved = job.solution === 'greedy' ? greedySolve(result.pairs) : [...result.pairs].sort((a, b) => a.query - b.query || b.score - a.score || a.index - b.index);
       const stored: StoredPair[] = solved.map((p) => [p.query, p.index, p.score, refs[p.index]!]);
       await ctx.jobs.finish(job.id, stored);
-      await ctx.appendAudit({ type: 'linkage_job', v: 1, job: job.id, actor: auditIdentifier(principal.subject), relying_party: auditIdentifier(principal.tenant ?? principal.subject), dataset: job.datasetId, dataset_version: String(version), queries: job.total, threshold: job.threshold, solution: job.solution, pairs: stored.length, time: new Date().toISOString() });
+      await ctx.appendAudit({ type: 'linkage_job', v: 1, job: job.id, actor: ctx.auditId(principal.subject), relying_party: ctx.auditId(principal.tenant ?? principal.subject), dataset: job.datasetId, dataset_version: String(version), queries: job.total, threshold: job.threshold, solution: job.solution, pairs: stored.length, time: new Date().toISOString() });
       this.settle(job.id, doneMessage(job.id, stored));
     } catch (err) {
       const code = isPavilionError(err) ? err.code : 'INTERNAL';

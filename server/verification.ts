@@ -63,14 +63,20 @@ export interface VerificationAnswer {
 }
 
 const AUDIT_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
+const EMAIL_SHAPED = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 /**
- * Subjects and tenants go into audit events as they are when they fit the
- * log's identifier alphabet (Keycloak subjects are UUIDs); an issuer using
- * other characters gets a stable digest instead of a refused request.
+ * Subjects and tenants (parties, not the people verified) go into audit
+ * events as they are when they fit the log's identifier alphabet (Keycloak
+ * subjects are UUIDs, client ids are names). One that does not, or that is
+ * shaped like an e-mail address (a person's, when an issuer uses those as
+ * subjects), becomes `hmac-sha256:` + a keyed digest (the audit hash key,
+ * HKDF from MASTER_KEY): stable, so events of one caller still group, but
+ * not reversible by hashing a list of addresses, as a plain digest would be.
  */
-export function auditIdentifier(id: string): string {
-  return AUDIT_ID.test(id) ? id : `sha256:${createHash('sha256').update(id, 'utf8').digest('base64url')}`;
+export function auditIdentifier(id: string, key: Uint8Array): string {
+  if (AUDIT_ID.test(id) && !EMAIL_SHAPED.test(id)) return id;
+  return `hmac-sha256:${createHmac('sha256', key).update('pavilion audit identifier\0').update(id, 'utf8').digest('base64url')}`;
 }
 
 /** Feature order of a clkhash v3 schema: rows handed to the encoder follow it, ignored features included. */
@@ -130,7 +136,7 @@ export class VerificationService {
       const id = randomUUID();
       const event = verificationEvent({
         requestId: id,
-        relyingParty: auditIdentifier(principal.tenant ?? principal.subject),
+        relyingParty: ctx.auditId(principal.tenant ?? principal.subject),
         dataset: req.dataset,
         datasetVersion: String(loaded.version),
         queryHash: createHmac('sha256', ctx.keys.auditHashKey).update(clk).digest('base64url'),
@@ -139,7 +145,7 @@ export class VerificationService {
         releasedClaims: Object.keys(released),
         purpose: req.purpose,
         policyDecisionId: ctx.policy.version,
-        actor: auditIdentifier(principal.subject),
+        actor: ctx.auditId(principal.subject),
       });
       if (byBroker) event.encoded_by_broker = true;
       if (cached) event.cached = true;

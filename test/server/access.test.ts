@@ -343,7 +343,7 @@ describe('audit identifiers in every event', () => {
     }
     const defined = all.find((e) => e.type === 'dataset_defined' && e.dataset === 'odd-owner');
     const linked = all.find((e) => e.type === 'linkage_job' && e.job === job.json.id);
-    expect(defined?.actor).toMatch(/^sha256:[A-Za-z0-9_-]{43}$/);
+    expect(defined?.actor).toMatch(/^hmac-sha256:[A-Za-z0-9_-]{43}$/);
     expect(linked?.actor).toBe(defined?.actor);
     expect(linked?.relying_party).toBe(defined?.actor);
     expect(JSON.stringify(all)).not.toContain('Jane Doe');
