@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { PavilionError, isPavilionError } from '../common/errors.js';
+import { retryFor } from '../common/retry.js';
 import type { Principal } from '../identity/index.js';
 import type { PullRecord, PullStore } from '../datasets/pull-store.js';
 import { assertObjectKey, type ObjectStore } from '../storage/object-store.js';
@@ -62,6 +63,9 @@ async function* counted(body: AsyncIterable<Buffer>, limit: number, seen: { byte
   }
 }
 
+/** How long a failed pull keeps trying to record its failure through a database outage. */
+const RECORD_RETRY_MS = 30_000;
+
 export class DatasetPulls {
   private readonly running = new Set<Promise<void>>();
   private closing = false;
@@ -107,7 +111,7 @@ export class DatasetPulls {
       const failure = isPavilionError(err) ? err : new PavilionError('PULL_FAILED', 'the pull failed unexpectedly', 500, { cause: err });
       if (!isPavilionError(err)) this.ctx.log.error({ err, pull: pull.id }, 'dataset pull failed unexpectedly');
       else this.ctx.log.warn({ pull: pull.id, dataset: pull.datasetId, code: failure.code }, 'dataset pull failed');
-      await this.pulls.fail(pull.id, { code: failure.code, detail: failure.message, bytes: seen.bytes }).catch((e) => {
+      await retryFor(() => this.pulls.fail(pull.id, { code: failure.code, detail: failure.message, bytes: seen.bytes }), RECORD_RETRY_MS, () => this.closing).catch((e) => {
         this.ctx.log.error({ err: e, pull: pull.id }, 'could not record a failed dataset pull');
       });
     }

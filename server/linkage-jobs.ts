@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { PavilionError, isPavilionError } from '../common/errors.js';
+import { retryFor } from '../common/retry.js';
 import { requireRole, type Principal } from '../identity/index.js';
 import { greedySolve } from '../jobs/greedy.js';
 import type { JobRecord, Solution, StoredPair } from '../jobs/store.js';
@@ -77,9 +78,13 @@ function doneMessage(id: string, pairs: StoredPair[]): JobMessage {
   };
 }
 
+/** How long a failed job keeps trying to record its failure (database outages shorter than this leave no stale row). */
+const RECORD_RETRY_MS = 30_000;
+
 export class LinkageJobs {
   private readonly subscribers = new Map<string, Set<(m: JobMessage) => void>>();
   private readonly running = new Map<string, { controller: AbortController; promise: Promise<void> }>();
+  private closing = false;
 
   constructor(private readonly ctx: BrokerContext, private readonly verification: VerificationService) {}
 
@@ -147,7 +152,11 @@ export class LinkageJobs {
     } catch (err) {
       const code = isPavilionError(err) ? err.code : 'INTERNAL';
       if (!isPavilionError(err)) ctx.log.error({ err, job: job.id }, 'linkage job failed');
-      await ctx.jobs.fail(job.id, code).catch(() => {});
+      // Recorded even across a short database outage; a longer one leaves
+      // the row `running` until the next start marks it JOB_INTERRUPTED.
+      await retryFor(() => ctx.jobs.fail(job.id, code), RECORD_RETRY_MS, () => this.closing).catch((e) => {
+        ctx.log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
+      });
       this.settle(job.id, { type: 'result', job: job.id, status: 'failed', code });
     }
   }
@@ -218,6 +227,7 @@ export class LinkageJobs {
 
   /** Waits for running jobs (graceful shutdown), cancelling them after `graceMs`. */
   async close(graceMs = 5000): Promise<void> {
+    this.closing = true;
     const all = [...this.running.values()];
     const timer = setTimeout(() => all.forEach((r) => r.controller.abort()), graceMs);
     await Promise.allSettled(all.map((r) => r.promise));
