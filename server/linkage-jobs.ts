@@ -146,8 +146,9 @@ export class LinkageJobs {
       ctx.metrics.addDiceComparisons(job.total * refs.length);
       const solved = job.solution === 'greedy' ? greedySolve(result.pairs) : [...result.pairs].sort((a, b) => a.query - b.query || b.score - a.score || a.index - b.index);
       const stored: StoredPair[] = solved.map((p) => [p.query, p.index, p.score, refs[p.index]!]);
-      await ctx.jobs.finish(job.id, stored);
+      // Durable in the audit log before the results can be fetched, as a verification's answer is.
       await ctx.appendAudit({ type: 'linkage_job', v: 1, job: job.id, actor: ctx.auditId(principal.subject), relying_party: ctx.auditId(principal.tenant ?? principal.subject), dataset: job.datasetId, dataset_version: String(version), queries: job.total, threshold: job.threshold, solution: job.solution, pairs: stored.length, time: new Date().toISOString() });
+      await ctx.jobs.finish(job.id, stored);
       this.settle(job.id, doneMessage(job.id, stored));
     } catch (err) {
       const code = isPavilionError(err) ? err.code : 'INTERNAL';

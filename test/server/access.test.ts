@@ -336,7 +336,7 @@ describe('audit identifiers in every event', () => {
     const audit = t.broker.ctx.audit;
     const events = async () => Promise.all(Array.from({ length: await audit.size() }, async (_, i) => JSON.parse((await audit.entry(i)).event)));
     let all = await events();
-    // The job's event is appended after its row says done: wait for the event itself.
+    // The job runs in the background: wait for its event.
     for (let i = 0; i < 200 && !all.some((e) => e.type === 'linkage_job' && e.job === job.json.id); i++) {
       await new Promise((r) => setTimeout(r, 50));
       all = await events();
