@@ -15,6 +15,12 @@ import { migrate } from '../storage/postgres.js';
 import { PavilionError } from '../common/errors.js';
 
 export const CHUNK_ROWS = 16_384;
+/**
+ * Every change other broker processes must follow (definition, active
+ * version, deletion) sends the dataset id on this channel, from inside the
+ * changing transaction, so it is delivered exactly when the change commits.
+ */
+export const CHANGES_CHANNEL = 'pavilion_datasets';
 
 const MIGRATIONS = [
   `create table datasets (
@@ -156,6 +162,7 @@ export class DatasetStore {
       const ds = await tx`update datasets set deleted_at = now(), active_version = null, row_count = 0, updated_at = now()
                           where id = ${id} and deleted_at is null returning id`;
       if (ds.length === 0) return null;
+      await tx`select pg_notify(${CHANGES_CHANNEL}, ${id})`;
       const versions = await tx`update dataset_versions set status = 'deleted'
                                 where dataset_id = ${id} and status in ('loading', 'active') returning version`;
       await tx`delete from dataset_chunks where dataset_id = ${id}`;
@@ -173,6 +180,7 @@ export class DatasetStore {
     return this.sql.begin(async (tx) => {
       const existing = await tx<DatasetRow[]>`select * from datasets where id = ${def.id} for update`;
       const revived = existing[0]?.deleted_at != null;
+      await tx`select pg_notify(${CHANGES_CHANNEL}, ${def.id})`;
       const cur = existing[0];
       if (cur && cur.active_version !== null && cur.filter_bits !== def.filterBits) {
         throw new PavilionError('DATASET_SCHEMA_CONFLICT', `dataset has an active version of ${cur.filter_bits}-bit CLKs; the new schema has ${def.filterBits}`, 409);
@@ -227,6 +235,7 @@ export class DatasetStore {
                             where id = ${id} and deleted_at is null returning id`;
       // Deleted meanwhile (by another broker process): roll the whole activation back.
       if (live.length === 0) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
+      await tx`select pg_notify(${CHANGES_CHANNEL}, ${id})`;
       await tx`delete from dataset_chunks where dataset_id = ${id} and version <> ${version}`;
     });
   }
@@ -265,10 +274,24 @@ export class DatasetStore {
     return { refs, clks, claims };
   }
 
+  /**
+   * Calls `onChange(id)` for every dataset change committed by any process
+   * (CHANGES_CHANNEL), and `onListening()` each time the listening connection
+   * is (re)established, when changes may have been missed meanwhile. Needs a
+   * connection of its own: not for the single-connection embedded server.
+   */
+  async listenForChanges(onChange: (id: string) => void, onListening: () => void): Promise<() => Promise<void>> {
+    const { unlisten } = await this.sql.listen(CHANGES_CHANNEL, onChange, onListening);
+    return unlisten;
+  }
+
   async setSecret(id: string, sealed: Uint8Array, updatedBy: string): Promise<void> {
-    await this.sql`
-      insert into dataset_secrets (dataset_id, sealed, updated_by) values (${id}, ${Buffer.from(sealed)}, ${updatedBy})
-      on conflict (dataset_id) do update set sealed = excluded.sealed, updated_by = excluded.updated_by, updated_at = now()`;
+    await this.sql.begin(async (tx) => {
+      await tx`
+        insert into dataset_secrets (dataset_id, sealed, updated_by) values (${id}, ${Buffer.from(sealed)}, ${updatedBy})
+        on conflict (dataset_id) do update set sealed = excluded.sealed, updated_by = excluded.updated_by, updated_at = now()`;
+      await tx`select pg_notify(${CHANGES_CHANNEL}, ${id})`;
+    });
   }
 
   async getSecret(id: string): Promise<Buffer | null> {

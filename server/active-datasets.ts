@@ -51,6 +51,11 @@ export class ActiveDatasets {
     return this.definitions.get(id);
   }
 
+  /** Ids with a definition here (served, or defined without a version yet). */
+  ids(): string[] {
+    return [...this.definitions.keys()];
+  }
+
   current(id: string): LoadedVersion | undefined {
     return this.active.get(id)?.loaded;
   }

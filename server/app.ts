@@ -204,6 +204,21 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
 
     const reloaded = await datasetService.reloadAll();
     for (const r of reloaded) log.info(r, 'dataset version reloaded');
+    if (!db.embedded) {
+      // Several broker processes may share this database: follow the dataset
+      // changes the others commit (uploads, deletions, definitions, secrets).
+      const follow = (id: string) =>
+        datasetService.refresh(id).then(
+          () => verification.forgetSecret(id),
+          (err) => log.warn({ err, dataset: id }, 'could not follow a dataset change'),
+        );
+      const unlisten = await datasets.listenForChanges(
+        (id) => void follow(id),
+        // Also on reconnect: changes made while the connection was down sent no message here.
+        () => void datasetService.knownIds().then((ids) => Promise.all(ids.map(follow)), (err) => log.warn({ err }, 'could not re-read datasets')),
+      );
+      cleanup.push(() => unlisten());
+    }
 
     // ---- front end
     let inFlight = 0;

@@ -180,6 +180,34 @@ export class DatasetService {
     await this.audit({ type: 'dataset_secret_set', v: 1, dataset: id, actor: this.ctx.auditId(principal.subject) });
   }
 
+  /**
+   * Follows a change another broker process committed (datasets/store.ts
+   * CHANGES_CHANNEL): re-reads the dataset and serves what the database now
+   * says (definition, active version, or nothing once deleted). Reads state
+   * rather than trusting the message, so repeated or late messages are harmless.
+   */
+  async refresh(id: string): Promise<void> {
+    await this.serialised(id, async () => {
+      const record = await this.ctx.datasets.get(id);
+      if (!record) {
+        if (!this.ctx.active.definition(id)) return;
+        this.ctx.active.remove(id);
+        await this.ctx.cache.invalidateDataset(id).catch(() => {});
+        return;
+      }
+      this.ctx.active.setDefinition(record);
+      if (record.activeVersion === null || record.activeVersion === this.ctx.active.current(id)?.version) return;
+      const rows = await this.ctx.datasets.readVersion(id, record.activeVersion, record.filterBits);
+      await this.ctx.active.activate(id, record.activeVersion, record.filterBits, rows);
+    });
+  }
+
+  /** Every dataset id the database has or this process serves. */
+  async knownIds(): Promise<string[]> {
+    const stored = (await this.ctx.datasets.list()).map((r) => r.id);
+    return [...new Set([...stored, ...this.ctx.active.ids()])];
+  }
+
   /** Startup: load every dataset's active version from the database into the engine. */
   async reloadAll(): Promise<{ id: string; version: number; rows: number; ms: number }[]> {
     const out: { id: string; version: number; rows: number; ms: number }[] = [];
