@@ -21,7 +21,8 @@ const MIGRATIONS = [
      error_code text,
      error_detail text,
      created_at timestamptz not null default now(),
-     finished_at timestamptz
+     finished_at timestamptz,
+     heartbeat_at timestamptz not null default now()
    );
    create index dataset_pulls_dataset on dataset_pulls (dataset_id, created_at);`,
 ];
@@ -114,14 +115,19 @@ export class PullStore {
       where id = ${id}`;
   }
 
+  async heartbeat(ids: string[]): Promise<void> {
+    await this.sql`update dataset_pulls set heartbeat_at = now() where id = any(${ids}::uuid[]) and status = 'running'`;
+  }
+
   /**
-   * Pulls left running by a previous process: failed with PULL_INTERRUPTED
-   * (their partial version was never activated); the provider asks again.
+   * Pulls whose process stopped beating (server/heartbeat.ts): failed with
+   * PULL_INTERRUPTED (their partial version was never activated); the
+   * provider asks again.
    */
-  async failInterrupted(): Promise<number> {
+  async failStale(ms: number): Promise<number> {
     const rows = await this.sql`
       update dataset_pulls set status = 'failed', error_code = 'PULL_INTERRUPTED', error_detail = 'the broker stopped during the pull', finished_at = now()
-      where status = 'running' returning id`;
+      where status = 'running' and heartbeat_at < now() - ${ms} * interval '1 millisecond' returning id`;
     return rows.length;
   }
 }

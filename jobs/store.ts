@@ -25,6 +25,8 @@ const MIGRATIONS = [
      finished_at timestamptz
    );
    create index linkage_jobs_owner on linkage_jobs (owner, created_at);`,
+  // Liveness of the process running a job (server/heartbeat.ts).
+  `alter table linkage_jobs add column heartbeat_at timestamptz not null default now();`,
 ];
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
@@ -133,11 +135,15 @@ export class JobStore {
     return rows[0]?.results ?? null;
   }
 
-  /** Jobs left running by a previous process cannot resume (their queries were not kept). */
-  async failInterrupted(): Promise<number> {
+  async heartbeat(ids: string[]): Promise<void> {
+    await this.sql`update linkage_jobs set heartbeat_at = now() where id = any(${ids}::uuid[]) and status in ('queued', 'running')`;
+  }
+
+  /** Jobs whose process stopped beating cannot resume (their queries were not kept): JOB_INTERRUPTED. */
+  async failStale(ms: number): Promise<number> {
     const rows = await this.sql`
       update linkage_jobs set status = 'failed', error_code = 'JOB_INTERRUPTED', finished_at = now()
-      where status in ('queued', 'running') returning id`;
+      where status in ('queued', 'running') and heartbeat_at < now() - ${ms} * interval '1 millisecond' returning id`;
     return rows.length;
   }
 }

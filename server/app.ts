@@ -78,8 +78,6 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const datasets = await DatasetStore.open(db.sql);
     const jobs = await JobStore.open(db.sql);
     const parties = await PartyRegistry.open(db.sql, log);
-    const interrupted = await jobs.failInterrupted();
-    if (interrupted > 0) log.warn({ jobs: interrupted }, 'linkage jobs of a previous run marked failed (JOB_INTERRUPTED)');
 
     const audit: AuditLog = await openAuditLog({
       sql: db.sql,
@@ -193,8 +191,6 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const datasetService = new DatasetService(ctx);
     const objects: ObjectStore = config.objects.s3 ? new S3ObjectStore(config.objects.s3) : new FolderObjectStore(config.objects.folder);
     const pullStore = await PullStore.open(db.sql);
-    const interruptedPulls = await pullStore.failInterrupted();
-    if (interruptedPulls > 0) log.warn({ pulls: interruptedPulls }, 'dataset pulls of a previous run marked failed (PULL_INTERRUPTED)');
     const pulls = new DatasetPulls(ctx, datasetService, pullStore, objects);
     cleanup.push(() => pulls.close());
     log.info({ objects: objects.location }, 'dataset pulls read from the object store');

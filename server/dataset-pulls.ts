@@ -18,6 +18,7 @@ import type { PullRecord, PullStore } from '../datasets/pull-store.js';
 import { assertObjectKey, type ObjectStore } from '../storage/object-store.js';
 import type { BrokerContext } from './context.js';
 import type { DatasetService, UploadFormat } from './dataset-service.js';
+import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 
 export interface PullRequest {
   /** Key below `datasets/<dataset id>/`. */
@@ -67,15 +68,23 @@ async function* counted(body: AsyncIterable<Buffer>, limit: number, seen: { byte
 const RECORD_RETRY_MS = 30_000;
 
 export class DatasetPulls {
-  private readonly running = new Set<Promise<void>>();
+  private readonly running = new Map<string, Promise<void>>();
   private closing = false;
+  private readonly heartbeat: Heartbeat;
 
   constructor(
     private readonly ctx: BrokerContext,
     private readonly datasets: DatasetService,
     private readonly pulls: PullStore,
     private readonly store: ObjectStore,
-  ) {}
+  ) {
+    this.heartbeat = startHeartbeat(
+      pulls,
+      () => [...this.running.keys()],
+      (rows) => ctx.log.warn({ pulls: rows }, 'dataset pulls of a stopped broker process marked failed (PULL_INTERRUPTED)'),
+      (err) => ctx.log.warn({ err }, 'dataset pull heartbeat failed'),
+    );
+  }
 
   /** Records the pull and starts it; resolves with the record (status `running`). */
   async start(principal: Principal, datasetId: string, request: PullRequest): Promise<PullRecord> {
@@ -84,8 +93,7 @@ export class DatasetPulls {
     const objectKey = objectKeyFor(datasetId, request.object);
     const format = formatOf(request.object, request.format);
     const pull = await this.pulls.create({ id: randomUUID(), datasetId, objectKey, format, requestedBy: principal.subject });
-    const run: Promise<void> = this.run(principal, pull).finally(() => this.running.delete(run));
-    this.running.add(run);
+    this.running.set(pull.id, this.run(principal, pull).finally(() => this.running.delete(pull.id)));
     return pull;
   }
 
@@ -120,6 +128,7 @@ export class DatasetPulls {
   /** Stops running pulls at their next read (recorded as PULL_INTERRUPTED) and waits for them. */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.allSettled([...this.running]);
+    this.heartbeat.stop();
+    await Promise.allSettled([...this.running.values()]);
   }
 }

@@ -17,6 +17,7 @@ import { requireRole, type Principal } from '../identity/index.js';
 import { greedySolve } from '../jobs/greedy.js';
 import type { JobRecord, Solution, StoredPair } from '../jobs/store.js';
 import type { BrokerContext } from './context.js';
+import { startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { datasetIdSchema, decodeClk, type VerificationService } from './verification.js';
 
 export const JobBody = z
@@ -86,7 +87,16 @@ export class LinkageJobs {
   private readonly running = new Map<string, { controller: AbortController; promise: Promise<void> }>();
   private closing = false;
 
-  constructor(private readonly ctx: BrokerContext, private readonly verification: VerificationService) {}
+  private readonly heartbeat: Heartbeat;
+
+  constructor(private readonly ctx: BrokerContext, private readonly verification: VerificationService) {
+    this.heartbeat = startHeartbeat(
+      ctx.jobs,
+      () => [...this.running.keys()],
+      (rows) => ctx.log.warn({ jobs: rows }, 'linkage jobs of a stopped broker process marked failed (JOB_INTERRUPTED)'),
+      (err) => ctx.log.warn({ err }, 'linkage job heartbeat failed'),
+    );
+  }
 
   async submit(principal: Principal, req: JobRequest): Promise<JobRecord> {
     requireRole(principal, 'rp');
@@ -154,7 +164,7 @@ export class LinkageJobs {
       const code = isPavilionError(err) ? err.code : 'INTERNAL';
       if (!isPavilionError(err)) ctx.log.error({ err, job: job.id }, 'linkage job failed');
       // Recorded even across a short database outage; a longer one leaves
-      // the row `running` until the next start marks it JOB_INTERRUPTED.
+      // the row `running` until its heartbeat is stale (server/heartbeat.ts).
       await retryFor(() => ctx.jobs.fail(job.id, code), RECORD_RETRY_MS, () => this.closing).catch((e) => {
         ctx.log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
       });
@@ -229,6 +239,7 @@ export class LinkageJobs {
   /** Waits for running jobs (graceful shutdown), cancelling them after `graceMs`. */
   async close(graceMs = 5000): Promise<void> {
     this.closing = true;
+    this.heartbeat.stop();
     const all = [...this.running.values()];
     const timer = setTimeout(() => all.forEach((r) => r.controller.abort()), graceMs);
     await Promise.allSettled(all.map((r) => r.promise));
