@@ -7,6 +7,7 @@
  *   3. cold verification against 100k and 1M records (a fresh random CLK per
  *      request, so every request misses the cache and scans the dataset);
  *   4. WebSocket verification (many in flight per socket);
+ *   5. audit inclusion proofs over HTTP, from the hashes the broker holds;
  *   plus the 1M-version publish and reload times and the broker's RSS.
  *
  * The broker and the hello-world server run as child processes (this same
@@ -184,9 +185,9 @@ async function wsBench(url: string, token: string, body: Record<string, unknown>
 
 async function runBench(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  // --only=hello,hit,cold,ws runs a subset (default: all).
+  // --only=hello,hit,cold,ws,proof runs a subset (default: all).
   const onlyArg = process.argv.find((a) => a.startsWith('--only='));
-  const only = new Set(onlyArg ? onlyArg.slice(7).split(',') : ['hello', 'hit', 'cold', 'ws']);
+  const only = new Set(onlyArg ? onlyArg.slice(7).split(',') : ['hello', 'hit', 'cold', 'ws', 'proof']);
   const json = process.argv.includes('--json');
   const dur = quick ? 4 : 10;
   const bigRows = !only.has('cold') ? 0 : quick ? 200_000 : 1_000_000;
@@ -236,6 +237,14 @@ async function runBench(): Promise<void> {
       log('cache-hit verification…');
       const hit = await cannon({ url: url + '/v1/verifications', method: 'POST', headers, body: hitBody, connections: 32, duration: dur + 5 });
       rows.push({ scenario: 'cache-hit verification, HTTP', connections: '32', ...hit, target: '≥10,000 rps, p99 < 10 ms', pass: hit.rps >= 10_000 && hit.p99 < 10 && hit.errors === 0 });
+    }
+
+    if (only.has('proof')) {
+      // The log holds an entry per verification asked above (or at least the demo's).
+      const size = Number((await fetch(url + '/v1/audit/checkpoint', { headers })).headers.get('x-tree-size'));
+      log(`audit inclusion proofs at ${size} entries…`);
+      const proof = await cannon({ url: `${url}/v1/audit/proofs/inclusion?index=${Math.floor(size / 3)}&size=${size}`, headers, connections: 32, duration: dur });
+      rows.push({ scenario: `audit inclusion proof, HTTP (${size.toLocaleString('en-US')} entries)`, connections: '32', ...proof, target: '—' });
     }
 
     const coldSets = only.has('cold') ? ([['demo', '100k', 4], ['big', `${bigRows / 1000}k`, 4]] as const) : [];
