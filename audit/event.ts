@@ -12,8 +12,12 @@ import { PavilionError } from '../common/errors.js';
 import { leafHash } from './merkle/hash.js';
 import { isWellFormedUnicode } from './unicode.js';
 
-/** Canonical events above this size are refused: an audit record is a few hundred bytes. */
-export const MAX_EVENT_BYTES = 64 * 1024;
+/**
+ * Canonical events above this size are refused: an audit record is a few
+ * hundred bytes, and C2SP tlog-tiles entry bundles prefix each entry with a
+ * big-endian uint16 length, so no entry may exceed 65,535 bytes.
+ */
+export const MAX_EVENT_BYTES = 0xffff;
 const MAX_DEPTH = 32;
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };

@@ -42,6 +42,7 @@ import { generateSignerKey, parseSignerKey, signerKeyFromSeed, type NoteSigner }
 import { decodeBase64Strict } from './base64.js';
 import { encodeAnchorExtra, formatReceipt, parseReceipt, verifyReceipt, type AnchorReference, type ReceiptSubject, type VerifiedReceipt } from './receipt.js';
 import { NodeCache } from './node-cache.js';
+import { TILE_HEIGHT, TILE_WIDTH, hashesAtTileLevel } from './merkle/tiles.js';
 import { AUDIT_MIGRATIONS } from './schema.js';
 
 export const DEFAULT_ORIGIN = 'pavilion.local/audit';
@@ -452,28 +453,17 @@ export class AuditLog {
    * the log is closed.
    */
   async warmCache(): Promise<number> {
-    const cache = this.nodeCache;
     let loaded = 0;
     try {
       const [head] = await this.sql`select size::text as size from audit_head where id`;
       const size = Number(head!.size);
       this.sawCommitted(size);
-      for (let level = Math.floor(Math.log2(Math.max(1, size))); level >= 0 && cache.holds(level); level--) {
+      for (let level = Math.floor(Math.log2(Math.max(1, size))); level >= 0 && this.nodeCache.holds(level); level--) {
         const count = Math.floor(size / 2 ** level);
         for (let first = 0; first < count; first += WARM_SLAB) {
           if (this.closed) return loaded;
           const end = Math.min(count, first + WARM_SLAB);
-          const [row] =
-            level === 0
-              ? await this.sql`select count(*)::int as n, string_agg(leaf_hash, ''::bytea order by idx) as hashes
-                  from audit_leaves where idx >= ${first}::bigint and idx < ${end}::bigint`
-              : await this.sql`select count(*)::int as n, string_agg(hash, ''::bytea order by idx) as hashes
-                  from audit_nodes where level = ${level} and idx >= ${first}::bigint and idx < ${end}::bigint`;
-          const hashes = row!.hashes as Buffer | null;
-          if (row!.n !== end - first || hashes?.length !== (end - first) * HASH_SIZE) {
-            throw new PavilionError('LOG_CORRUPT', `stored tree level ${level} is missing nodes in [${first}, ${end})`, 500);
-          }
-          cache.setRun(level, first, hashBytes(hashes));
+          await this.readRun(level, first, end);
           loaded += end - first;
         }
       }
@@ -481,6 +471,82 @@ export class AuditLog {
       throw storageError(err, 'audit cache warm-up');
     }
     return loaded;
+  }
+
+  /**
+   * Stored hashes of tree level `level`, nodes [first, end), concatenated,
+   * in one query (and then held in memory). LOG_CORRUPT if any is missing.
+   */
+  private async readRun(level: number, first: number, end: number): Promise<Uint8Array> {
+    const [row] =
+      level === 0
+        ? await this.sql`select count(*)::int as n, string_agg(leaf_hash, ''::bytea order by idx) as hashes
+            from audit_leaves where idx >= ${first}::bigint and idx < ${end}::bigint`
+        : await this.sql`select count(*)::int as n, string_agg(hash, ''::bytea order by idx) as hashes
+            from audit_nodes where level = ${level} and idx >= ${first}::bigint and idx < ${end}::bigint`;
+    const hashes = row!.hashes as Buffer | null;
+    if (row!.n !== end - first || hashes?.length !== (end - first) * HASH_SIZE) {
+      throw new PavilionError('LOG_CORRUPT', `stored tree level ${level} is missing nodes in [${first}, ${end})`, 500);
+    }
+    const run = hashBytes(hashes);
+    this.nodeCache.setRun(level, first, run);
+    return run;
+  }
+
+  // ---------------------------------------------------------------- tiles (C2SP tlog-tiles)
+
+  /**
+   * Tile (level, index) of `width` hashes (merkle/tiles.ts): the hashes of
+   * tree level 8·level, nodes [index·256, index·256 + width), concatenated;
+   * from memory when held. TILE_NOT_FOUND (404) unless the committed tree
+   * has every one of them: a tile's content never changes once it exists.
+   */
+  async tile(level: number, index: number, width: number): Promise<Uint8Array> {
+    const first = index * TILE_WIDTH;
+    await this.requireTileHashes(level, first + width);
+    const treeLevel = TILE_HEIGHT * level;
+    const out = new Uint8Array(width * HASH_SIZE);
+    for (let i = 0; i < width; i++) {
+      const held = this.nodeCache.get(treeLevel, first + i);
+      if (held === undefined) {
+        try {
+          return await this.readRun(treeLevel, first, first + width);
+        } catch (err) {
+          throw storageError(err, 'audit read');
+        }
+      }
+      out.set(held, i * HASH_SIZE);
+    }
+    return out;
+  }
+
+  /**
+   * Entry bundle `index` of `width` entries: the canonical events of leaves
+   * [index·256, index·256 + width), each as a big-endian uint16 length and
+   * its UTF-8 bytes (MAX_EVENT_BYTES keeps every event within that length).
+   */
+  async entryBundle(index: number, width: number): Promise<Uint8Array> {
+    const first = index * TILE_WIDTH;
+    await this.requireTileHashes(0, first + width);
+    const rows = await this.sql`select event from audit_leaves where idx >= ${first}::bigint and idx < ${first + width}::bigint order by idx`.catch((err) => {
+      throw storageError(err, 'audit read');
+    });
+    if (rows.length !== width) throw new PavilionError('LOG_CORRUPT', `stored leaves are missing in [${first}, ${first + width})`, 500);
+    const events = rows.map((r) => Buffer.from(r.event as string, 'utf8'));
+    const out = Buffer.allocUnsafe(events.reduce((sum, e) => sum + 2 + e.length, 0));
+    let at = 0;
+    for (const e of events) {
+      at = out.writeUInt16BE(e.length, at);
+      at += e.copy(out, at);
+    }
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  }
+
+  /** TILE_NOT_FOUND unless the committed tree has `needed` hashes at tile level `level` (re-reads the head once if this process's view is short). */
+  private async requireTileHashes(level: number, needed: number): Promise<void> {
+    if (hashesAtTileLevel(this.committedSize, level) >= needed) return;
+    this.sawCommitted(await this.size());
+    if (hashesAtTileLevel(this.committedSize, level) < needed) throw new PavilionError('TILE_NOT_FOUND', 'the committed tree does not have that tile yet', 404);
   }
 
   // ---------------------------------------------------------------- checkpoints

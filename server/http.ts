@@ -156,6 +156,8 @@ export class Exchange {
   readonly params: Record<string, string> = {};
   readonly headers: Record<CapturedHeader, string>;
   readonly rawQuery: string;
+  /** The request path (no query), as sent. */
+  readonly url: string;
   private abortHandlers: (() => void)[] = [];
   private bodyStream: BodyStream | null = null;
   /** Set by the auth layer, for logs and metrics labels only. */
@@ -173,6 +175,7 @@ export class Exchange {
     for (const name of CAPTURED_HEADERS) h[name] = req.getHeader(name);
     this.headers = h;
     this.rawQuery = req.getQuery() ?? '';
+    this.url = req.getUrl();
   }
 
   get query(): URLSearchParams {
@@ -226,7 +229,8 @@ export class Exchange {
       this.res.writeStatus(statusLine(status));
       // RFC 9110 §8.6: no Content-Length (and no body) on a 204.
       if (status !== 204) this.res.writeHeader('content-type', contentType);
-      this.res.writeHeader('cache-control', 'no-store');
+      // Answers depend on who asks and on live state: never cached unless the route says otherwise.
+      if (reply.headers?.['cache-control'] === undefined) this.res.writeHeader('cache-control', 'no-store');
       if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) this.res.writeHeader(k, v);
       if (status === 204) this.res.endWithoutBody(undefined, closeConnection);
       else this.res.end(body, closeConnection);
@@ -256,9 +260,9 @@ export type Handler = (x: Exchange) => Promise<Reply | void> | Reply | void;
 type Method = 'get' | 'post' | 'put' | 'del';
 const METHOD_NAMES: Record<Method, string> = { get: 'GET', post: 'POST', put: 'PUT', del: 'DELETE' };
 
-/** `/v1/datasets/:id` → `/v1/datasets/{id}` (the label used in metrics and OpenAPI). */
+/** `/v1/datasets/:id` → `/v1/datasets/{id}`, a trailing `*` → `{path}` (the label used in metrics and OpenAPI). */
 export function routeTemplate(pattern: string): string {
-  return pattern.replace(/:([A-Za-z_]+)/g, '{$1}');
+  return pattern.replace(/:([A-Za-z_]+)/g, '{$1}').replace(/\*$/, '{path}');
 }
 
 export class HttpRouter {

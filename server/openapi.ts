@@ -300,6 +300,22 @@ export function openApiDocument(): Record<string, unknown> {
         parameters: [{ name: 'index', in: 'path', required: true, schema: { type: 'integer' } }],
         get: { summary: 'An audit entry: canonical event and leaf hash (auditor, admin)', security: bearer, responses: { '200': json('entry', { type: 'object' }), ...pick('401', '403', '404', '422') } },
       },
+      '/v1/audit/tile/{path}': {
+        parameters: [
+          {
+            name: 'path',
+            in: 'path',
+            required: true,
+            description: 'C2SP tlog-tiles resource below the prefix /v1/audit (slashes included): `<L>/<N>[.p/<W>]` for a hash tile, `entries/<N>[.p/<W>]` for an entry bundle; N in 3-digit groups, all but the last prefixed with x (1234067 → x001/x234/067)',
+            schema: { type: 'string' },
+          },
+        ],
+        get: {
+          summary: 'C2SP tlog-tiles: a tile of up to 256 consecutive tree hashes (any role), or an entry bundle of canonical events, each a big-endian uint16 length and its bytes (auditor, admin); immutable',
+          security: bearer,
+          responses: { '200': { description: 'the tile or bundle', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, '404': problem('TILE_NOT_FOUND: not a tile path, or the committed tree does not have it yet'), ...pick('401', '403') },
+        },
+      },
       '/v1/parties': {
         get: {
           summary: 'The relying parties and data providers that have used the broker (auditor, admin)',

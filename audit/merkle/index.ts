@@ -30,3 +30,4 @@ export {
   verifyInclusion,
   verifyConsistency,
 } from './verify.js';
+export { type TileRef, TILE_HEIGHT, TILE_WIDTH, formatTileIndex, formatTilePath, parseTilePath, hashesAtTileLevel } from './tiles.js';

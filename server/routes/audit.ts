@@ -9,12 +9,22 @@
  *   GET /v1/audit/proofs/consistency?from=&to=   RFC 9162 consistency proof
  *   GET /v1/audit/receipts/{index}               C2SP tlog-proof receipt (text/plain), with the on-chain anchor when there is one
  *   GET /v1/audit/entries/{index}                auditor, admin: the canonical event
+ *   GET /v1/audit/tile/<L>/<N>[.p/<W>]           C2SP tlog-tiles hash tile (prefix /v1/audit)
+ *   GET /v1/audit/tile/entries/<N>[.p/<W>]       auditor, admin: C2SP tlog-tiles entry bundle
  */
 import { PavilionError } from '../../common/errors.js';
 import type { HttpRouter, Exchange } from '../http.js';
 import type { BrokerContext } from '../context.js';
 import { authenticate } from '../auth.js';
-import { decodeBase64Strict } from '../../audit/index.js';
+import { decodeBase64Strict, parseTilePath } from '../../audit/index.js';
+
+const TILE_PREFIX = '/v1/audit/tile/';
+/**
+ * tlog-tiles: tiles and bundles never change once served, the checkpoint
+ * does. `private`: they are served to authenticated callers only, so no
+ * shared cache may hand them to anyone else.
+ */
+const IMMUTABLE = 'private, max-age=31536000, immutable';
 
 const ALL = ['rp', 'dp', 'auditor', 'admin'] as const;
 const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
@@ -45,7 +55,7 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
   router.route('get', '/v1/audit/checkpoint', async (x) => {
     await authenticate(ctx, x, ...ALL);
     const cp = (await ctx.audit.latestCheckpoint()) ?? (await ctx.audit.checkpoint());
-    return { body: cp.note, contentType: 'text/plain; charset=utf-8', headers: { 'x-tree-size': String(cp.size) } };
+    return { body: cp.note, contentType: 'text/plain; charset=utf-8', headers: { 'x-tree-size': String(cp.size), 'cache-control': 'no-cache' } };
   });
 
   router.route('get', '/v1/audit/key', async (x) => {
@@ -97,5 +107,22 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
     await authenticate(ctx, x, 'auditor', 'admin');
     const e = await ctx.audit.entry(intParam(x.params.index, 'index'));
     return { json: { index: e.index, leaf_hash: b64(e.leafHash), event: JSON.parse(e.event) } };
+  });
+
+  // C2SP tlog-tiles under the prefix /v1/audit (its checkpoint is the route
+  // above): clients fetch tiles and compute proofs themselves. Hash tiles are
+  // open to every role, like proofs; entry bundles hold the events, like entries.
+  router.route('get', '/v1/audit/tile/*', async (x) => {
+    const tile = x.url.startsWith(TILE_PREFIX) ? parseTilePath(x.url.slice(TILE_PREFIX.length)) : null;
+    if (!tile) {
+      await authenticate(ctx, x, ...ALL);
+      throw new PavilionError('TILE_NOT_FOUND', 'not a tlog-tiles path: tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]', 404);
+    }
+    if (tile.kind === 'entries') {
+      await authenticate(ctx, x, 'auditor', 'admin');
+      return { body: await ctx.audit.entryBundle(tile.index, tile.width), contentType: 'application/octet-stream', headers: { 'cache-control': IMMUTABLE } };
+    }
+    await authenticate(ctx, x, ...ALL);
+    return { body: await ctx.audit.tile(tile.level, tile.index, tile.width), contentType: 'application/octet-stream', headers: { 'cache-control': IMMUTABLE } };
   });
 }

@@ -50,6 +50,10 @@ describe('event canonicalisation (RFC 8785)', () => {
     for (let i = 0; i < 40; i++) deep = { d: deep };
     expect(error(() => canonicalEvent(deep))!.code).toBe('EVENT_INVALID');
     expect(error(() => canonicalEvent({ big: 'x'.repeat(64 * 1024) }))!.code).toBe('EVENT_INVALID');
+    // The largest a tlog-tiles entry bundle can carry (uint16 length) is accepted, one byte more is not.
+    const fits = { big: 'x'.repeat(0xffff - '{"big":""}'.length) };
+    expect(Buffer.byteLength(canonicalEvent(fits))).toBe(0xffff);
+    expect(error(() => canonicalEvent({ big: `${fits.big}x` }))!.code).toBe('EVENT_INVALID');
     expect(canonicalEvent({ ok: 'x'.repeat(60 * 1024) }).length).toBeGreaterThan(60 * 1024);
     // Sparse arrays and accessors are not plain data.
     // eslint-disable-next-line no-sparse-arrays

@@ -85,6 +85,8 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: () => '/v1/audit/proofs/consistency?from=1', allowed: ['rp', 'dp', 'auditor', 'admin'] },
   { method: 'GET', path: () => '/v1/audit/receipts/0', allowed: ['rp', 'dp', 'auditor', 'admin'] },
   { method: 'GET', path: () => '/v1/audit/entries/0', allowed: ['auditor', 'admin'] },
+  { method: 'GET', path: () => '/v1/audit/tile/0/000.p/1', allowed: ['rp', 'dp', 'auditor', 'admin'] },
+  { method: 'GET', path: () => '/v1/audit/tile/entries/000.p/1', allowed: ['auditor', 'admin'] },
   { method: 'GET', path: () => '/v1/parties', allowed: ['auditor', 'admin'] },
 ];
 
@@ -308,6 +310,23 @@ describe('malformed, truncated and oversized bodies', () => {
     expectProblem(await api(t.url, 'GET', '/v1/audit/entries/-1', { token: t.tokens.auditor }), 422, 'VALIDATION_FAILED');
     expectProblem(await api(t.url, 'GET', '/v1/audit/entries/99999999', { token: t.tokens.auditor }), 404);
     expect((await api(t.url, 'GET', '/healthz')).status).toBe(200);
+  });
+
+  it('tlog-tiles paths: immutable octet-stream tiles; bad spellings and tiles beyond the tree are 404', async () => {
+    const size = await t.broker.ctx.audit.size();
+    const tile = await api(t.url, 'GET', `/v1/audit/tile/0/000.p/${Math.min(size, 255)}`, { token: t.tokens.rp });
+    expect(tile.status, tile.text).toBe(200);
+    expect(tile.headers.get('content-type')).toBe('application/octet-stream');
+    expect(tile.headers.get('cache-control')).toContain('immutable');
+    const bytes = Buffer.from(await (await fetch(`${t.url}/v1/audit/tile/0/000.p/1`, { headers: { authorization: `Bearer ${t.tokens.rp}` } })).arrayBuffer());
+    expect(bytes.toString('hex')).toBe(Buffer.from((await t.broker.ctx.audit.entry(0)).leafHash).toString('hex'));
+    for (const bad of ['0/0', '00/000', '0/000.p/0', '0/000.p/256', 'entries', 'x/y/z', '0/%2e%2e/000']) {
+      expectProblem(await api(t.url, 'GET', `/v1/audit/tile/${bad}`, { token: t.tokens.rp }), 404, 'TILE_NOT_FOUND');
+    }
+    expectProblem(await api(t.url, 'GET', '/v1/audit/tile/5/000.p/1', { token: t.tokens.rp }), 404, 'TILE_NOT_FOUND');
+    expectProblem(await api(t.url, 'GET', '/v1/audit/tile/0/000', { token: t.tokens.rp }), size >= 256 ? 200 : 404, size >= 256 ? undefined : 'TILE_NOT_FOUND');
+    expectProblem(await api(t.url, 'GET', '/v1/audit/tile/0/000.p/1'), 401, 'AUTH_MISSING');
+    expect((await api(t.url, 'GET', '/v1/audit/checkpoint', { token: t.tokens.rp })).headers.get('cache-control')).toBe('no-cache');
   });
 
   it('a malformed leaf_hash is 422 VALIDATION_FAILED like every other bad parameter', async () => {
