@@ -36,14 +36,15 @@ async function privateDatabase(serverUrl: string): Promise<{ url: string; drop()
   await admin.end();
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const a = postgres(serverUrl, { max: 1, onnotice: () => {} });
-      await a.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
-      await a.end();
-    },
-  };
+  return { url: url.toString(), drop: () => dropTestDatabase(url.toString()) };
+}
+
+/** Drops a test broker's private database (one kept with `keepDatabase` for a restart test). */
+export async function dropTestDatabase(databaseUrl: string): Promise<void> {
+  const name = new URL(databaseUrl).pathname.slice(1);
+  const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+  await admin.end();
 }
 
 export async function startTestBroker(overrides: Record<string, string> = {}, keepDatabase = false): Promise<TestBroker> {

@@ -4,11 +4,10 @@
  * What a data provider changes through one broker — a new version, the
  * linkage secret, a deletion — the other serves too, without a restart.
  */
-import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../datasets/upload.js';
-import { api, b64, randomClk, startTestBroker, type ApiResponse, type TestBroker } from './helpers.js';
+import { api, b64, dropTestDatabase, randomClk, startTestBroker, type ApiResponse, type TestBroker } from './helpers.js';
 
 const serverUrl = process.env.DATABASE_URL;
 const clks = Array.from({ length: 40 }, (_, i) => randomClk(1024, 77_000 + i));
@@ -38,11 +37,7 @@ describe.skipIf(!serverUrl)('two brokers on one database', () => {
   afterAll(async () => {
     await b?.broker.close();
     await a?.broker.close();
-    if (a?.databaseUrl) {
-      const admin = postgres(serverUrl!, { max: 1, onnotice: () => {} });
-      await admin.unsafe(`drop database if exists ${new URL(a.databaseUrl).pathname.slice(1)} with (force)`).catch(() => {});
-      await admin.end();
-    }
+    if (a?.databaseUrl) await dropTestDatabase(a.databaseUrl);
   });
 
   const verifyOn = (t: TestBroker, body: object) => () =>

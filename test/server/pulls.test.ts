@@ -15,7 +15,7 @@ import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../datasets/upload.js';
-import { api, b64, expectProblem, randomClk, startTestBroker, type ApiResponse, type TestBroker } from './helpers.js';
+import { api, b64, dropTestDatabase, expectProblem, randomClk, startTestBroker, type ApiResponse, type TestBroker } from './helpers.js';
 
 const BUCKET = 'pavilion';
 const SECRET_KEY = 'S3RVER-secret-sentinel';
@@ -204,12 +204,7 @@ describe('a pull when the broker stops', () => {
       expect((await api(b.url, 'GET', '/v1/datasets/slow', { token: b.tokens.dp })).json).toMatchObject({ active_version: null, rows: 0 });
     } finally {
       await b.broker.close();
-      if (a.databaseUrl) {
-        const { default: postgres } = await import('postgres');
-        const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
-        await admin.unsafe(`drop database if exists ${new URL(a.databaseUrl).pathname.slice(1)} with (force)`).catch(() => {});
-        await admin.end();
-      }
+      if (a.databaseUrl) await dropTestDatabase(a.databaseUrl);
     }
   }, 60_000);
 });

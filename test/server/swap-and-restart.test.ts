@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../datasets/upload.js';
-import { api, b64, perturb, randomClk, startTestBroker } from './helpers.js';
+import { api, b64, dropTestDatabase, perturb, randomClk, startTestBroker } from './helpers.js';
 
 const N = 8_000;
 const v1 = Array.from({ length: N }, (_, i) => randomClk(1024, 100_000 + i));
@@ -105,12 +105,7 @@ describe('restart', () => {
       expect(enc.json.decision).toBe('no_match');
     } finally {
       await b.broker.close();
-      if (a.databaseUrl) {
-        const { default: postgres } = await import('postgres');
-        const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
-        await admin.unsafe(`drop database if exists ${new URL(a.databaseUrl).pathname.slice(1)} with (force)`).catch(() => {});
-        await admin.end();
-      }
+      if (a.databaseUrl) await dropTestDatabase(a.databaseUrl);
     }
   });
 });
