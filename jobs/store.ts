@@ -27,7 +27,20 @@ const MIGRATIONS = [
    create index linkage_jobs_owner on linkage_jobs (owner, created_at);`,
   // Liveness of the process running a job (server/heartbeat.ts).
   `alter table linkage_jobs add column heartbeat_at timestamptz not null default now();`,
+  // What another process needs to run the job again: the queries (sealed
+  // under the master key, dropped once the job ends), the submitter's tenant
+  // (for its audit event), and how often it was started.
+  `alter table linkage_jobs add column queries bytea;
+   alter table linkage_jobs add column tenant text;
+   alter table linkage_jobs add column attempts integer not null default 0;`,
 ];
+
+/** A job another process left unfinished, claimed to run again. */
+export interface ResumableJob {
+  job: JobRecord;
+  sealedQueries: Buffer;
+  tenant: string | null;
+}
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 export type Solution = 'pairs' | 'greedy';
@@ -98,10 +111,22 @@ export class JobStore {
     return new JobStore(sql);
   }
 
-  async create(job: { id: string; owner: string; datasetId: string; threshold: number; topK: number | null; solution: Solution; total: number }): Promise<JobRecord> {
+  async create(job: {
+    id: string;
+    owner: string;
+    tenant: string | null;
+    datasetId: string;
+    datasetVersion: number;
+    threshold: number;
+    topK: number | null;
+    solution: Solution;
+    total: number;
+    sealedQueries: Buffer;
+  }): Promise<JobRecord> {
     const rows = await this.sql<JobRow[]>`
-      insert into linkage_jobs (id, owner, dataset_id, threshold, top_k, solution, status, total)
-      values (${job.id}, ${job.owner}, ${job.datasetId}, ${job.threshold}, ${job.topK}, ${job.solution}, 'queued', ${job.total})
+      insert into linkage_jobs (id, owner, tenant, dataset_id, dataset_version, threshold, top_k, solution, status, total, queries, attempts)
+      values (${job.id}, ${job.owner}, ${job.tenant}, ${job.datasetId}, ${job.datasetVersion}, ${job.threshold}, ${job.topK}, ${job.solution},
+              'queued', ${job.total}, ${job.sealedQueries}, 1)
       returning ${this.sql.unsafe(COLUMNS)}`;
     return toRecord(rows[0]!);
   }
@@ -122,12 +147,12 @@ export class JobStore {
   async finish(id: string, pairs: StoredPair[]): Promise<void> {
     await this.sql`
       update linkage_jobs set status = 'done', done = total, pair_count = ${pairs.length},
-        results = ${this.sql.json(pairs as never)}, finished_at = now()
+        results = ${this.sql.json(pairs as never)}, queries = null, finished_at = now()
       where id = ${id}`;
   }
 
   async fail(id: string, code: string): Promise<void> {
-    await this.sql`update linkage_jobs set status = 'failed', error_code = ${code}, finished_at = now() where id = ${id}`;
+    await this.sql`update linkage_jobs set status = 'failed', error_code = ${code}, queries = null, finished_at = now() where id = ${id}`;
   }
 
   async results(id: string): Promise<StoredPair[] | null> {
@@ -139,11 +164,37 @@ export class JobStore {
     await this.sql`update linkage_jobs set heartbeat_at = now() where id = any(${ids}::uuid[]) and status in ('queued', 'running')`;
   }
 
-  /** Jobs whose process stopped beating cannot resume (their queries were not kept): JOB_INTERRUPTED. */
-  async failStale(ms: number): Promise<number> {
+  /** Hands a job back (its process is stopping): any process may claim it at once. */
+  async release(id: string): Promise<void> {
+    await this.sql`update linkage_jobs set status = 'queued', heartbeat_at = 'epoch' where id = ${id} and status in ('queued', 'running')`;
+  }
+
+  /**
+   * Claims one job whose process stopped beating `ms` ago and that may be
+   * started again (queries kept, fewer than `maxAttempts` starts), for this
+   * process: one statement, so two processes never claim the same job.
+   */
+  async claimStale(ms: number, maxAttempts: number): Promise<ResumableJob | null> {
+    const rows = await this.sql<(JobRow & { queries: Buffer; tenant: string | null })[]>`
+      update linkage_jobs set heartbeat_at = now(), attempts = attempts + 1, status = 'queued', done = 0
+      where id = (
+        select id from linkage_jobs
+        where status in ('queued', 'running') and heartbeat_at < now() - ${ms} * interval '1 millisecond'
+          and queries is not null and attempts < ${maxAttempts}
+        order by created_at limit 1
+        for update skip locked)
+      returning ${this.sql.unsafe(COLUMNS)}, queries, tenant`;
+    const row = rows[0];
+    return row ? { job: toRecord(row), sealedQueries: row.queries, tenant: row.tenant } : null;
+  }
+
+  /** Stale jobs that cannot be started again (no queries kept, or out of attempts): JOB_INTERRUPTED. */
+  async failStale(ms: number, maxAttempts: number): Promise<number> {
     const rows = await this.sql`
-      update linkage_jobs set status = 'failed', error_code = 'JOB_INTERRUPTED', finished_at = now()
-      where status in ('queued', 'running') and heartbeat_at < now() - ${ms} * interval '1 millisecond' returning id`;
+      update linkage_jobs set status = 'failed', error_code = 'JOB_INTERRUPTED', queries = null, finished_at = now()
+      where status in ('queued', 'running') and heartbeat_at < now() - ${ms} * interval '1 millisecond'
+        and (queries is null or attempts >= ${maxAttempts})
+      returning id`;
     return rows.length;
   }
 }

@@ -18,7 +18,7 @@ import type { PullRecord, PullStore } from '../datasets/pull-store.js';
 import { assertObjectKey, type ObjectStore } from '../storage/object-store.js';
 import type { BrokerContext } from './context.js';
 import type { DatasetService, UploadFormat } from './dataset-service.js';
-import { startHeartbeat, type Heartbeat } from './heartbeat.js';
+import { STALE_AFTER_MS, startHeartbeat, type Heartbeat } from './heartbeat.js';
 
 export interface PullRequest {
   /** Key below `datasets/<dataset id>/`. */
@@ -78,12 +78,16 @@ export class DatasetPulls {
     private readonly pulls: PullStore,
     private readonly store: ObjectStore,
   ) {
-    this.heartbeat = startHeartbeat(
-      pulls,
-      () => [...this.running.keys()],
-      (rows) => ctx.log.warn({ pulls: rows }, 'dataset pulls of a stopped broker process marked failed (PULL_INTERRUPTED)'),
-      (err) => ctx.log.warn({ err }, 'dataset pull heartbeat failed'),
-    );
+    this.heartbeat = startHeartbeat({
+      runningIds: () => [...this.running.keys()],
+      beat: (ids) => pulls.heartbeat(ids),
+      sweep: async () => {
+        // A pull is cheap to ask for again, and its object may have changed: fail it, the provider decides.
+        const failed = await pulls.failStale(STALE_AFTER_MS);
+        if (failed > 0) ctx.log.warn({ pulls: failed }, 'dataset pulls of a stopped broker process marked failed (PULL_INTERRUPTED)');
+      },
+      onError: (err) => ctx.log.warn({ err }, 'dataset pull heartbeat failed'),
+    });
   }
 
   /** Records the pull and starts it; resolves with the record (status `running`). */

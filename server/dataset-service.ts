@@ -176,7 +176,7 @@ export class DatasetService {
   async setSecret(principal: Principal, id: string, secret: string): Promise<void> {
     const record = await this.get(id);
     this.assertOwner(principal, record);
-    await this.ctx.datasets.setSecret(id, this.ctx.keys.seal(id, Buffer.from(secret, 'utf8')), principal.subject);
+    await this.ctx.datasets.setSecret(id, this.ctx.keys.seal({ dataset: id }, Buffer.from(secret, 'utf8')), principal.subject);
     await this.audit({ type: 'dataset_secret_set', v: 1, dataset: id, actor: this.ctx.auditId(principal.subject) });
   }
 

@@ -1,35 +1,47 @@
 /**
  * Rows a broker process is working on (linkage jobs, dataset pulls) carry a
  * heartbeat that process refreshes. A row whose heartbeat stopped belongs to
- * a process that died, and any broker marks it failed (…_INTERRUPTED).
- * With several brokers on one database, a starting broker must not fail the
- * rows the others are still working on, which "fail everything running at
- * start" would do.
+ * a process that died (or handed it back while stopping), and any broker
+ * then deals with it: runs it again where it can, fails it (…_INTERRUPTED)
+ * where it cannot. With several brokers on one database, a starting broker
+ * must not touch the rows the others are still working on, which "fail
+ * everything running at start" would do.
  */
 export const HEARTBEAT_MS = 5_000;
 /** Six missed heartbeats: a process stalled by GC or a slow database is not declared dead. */
 export const STALE_AFTER_MS = 30_000;
 
-export interface HeartbeatStore {
-  /** Refreshes the heartbeat of these running rows. */
-  heartbeat(ids: string[]): Promise<void>;
-  /** Fails running rows whose heartbeat is older than `ms`; returns how many. */
-  failStale(ms: number): Promise<number>;
+export interface HeartbeatOptions {
+  /** Ids of the rows this process is working on now. */
+  runningIds(): string[];
+  /** Refreshes their heartbeat. */
+  beat(ids: string[]): Promise<void>;
+  /** Deals with rows whose heartbeat is older than STALE_AFTER_MS. */
+  sweep(): Promise<void>;
+  onError(err: unknown): void;
 }
 
 export interface Heartbeat {
   stop(): void;
 }
 
-/** Beats for `runningIds()` and sweeps stale rows now and every HEARTBEAT_MS. */
-export function startHeartbeat(store: HeartbeatStore, runningIds: () => string[], onSwept: (rows: number) => void, onError: (err: unknown) => void): Heartbeat {
+/** Beats and sweeps now, then every HEARTBEAT_MS; one tick at a time. */
+export function startHeartbeat(o: HeartbeatOptions): Heartbeat {
+  let ticking = false;
   const tick = async () => {
-    const ids = runningIds();
-    if (ids.length > 0) await store.heartbeat(ids);
-    const swept = await store.failStale(STALE_AFTER_MS);
-    if (swept > 0) onSwept(swept);
+    const ids = o.runningIds();
+    if (ids.length > 0) await o.beat(ids);
+    await o.sweep();
   };
-  const run = () => void tick().catch(onError);
+  const run = () => {
+    if (ticking) return;
+    ticking = true;
+    void tick()
+      .catch(o.onError)
+      .finally(() => {
+        ticking = false;
+      });
+  };
   run();
   const timer = setInterval(run, HEARTBEAT_MS);
   timer.unref();

@@ -15,9 +15,10 @@ import { PavilionError, isPavilionError } from '../common/errors.js';
 import { retryFor } from '../common/retry.js';
 import { requireRole, type Principal } from '../identity/index.js';
 import { greedySolve } from '../jobs/greedy.js';
-import type { JobRecord, Solution, StoredPair } from '../jobs/store.js';
+import type { JobRecord, ResumableJob, Solution, StoredPair } from '../jobs/store.js';
+import type { Lease, LoadedVersion } from './active-datasets.js';
 import type { BrokerContext } from './context.js';
-import { startHeartbeat, type Heartbeat } from './heartbeat.js';
+import { STALE_AFTER_MS, startHeartbeat, type Heartbeat } from './heartbeat.js';
 import { datasetIdSchema, decodeClk, type VerificationService } from './verification.js';
 
 export const JobBody = z
@@ -79,23 +80,32 @@ function doneMessage(id: string, pairs: StoredPair[]): JobMessage {
   };
 }
 
-/** How long a failed job keeps trying to record its failure (database outages shorter than this leave no stale row). */
+/** How long a job keeps trying to record its end (database outages shorter than this leave no stale row). */
 const RECORD_RETRY_MS = 30_000;
+/** Starts of one job, by any process, before a stale one is failed rather than run again. */
+const MAX_ATTEMPTS = 3;
+/** Stale jobs one process claims per heartbeat, so brokers share the work of one that died. */
+const CLAIMS_PER_TICK = 2;
+
+/** Who submitted a job, as its audit event names them. */
+interface Submitter {
+  subject: string;
+  tenant: string | null;
+}
 
 export class LinkageJobs {
   private readonly subscribers = new Map<string, Set<(m: JobMessage) => void>>();
   private readonly running = new Map<string, { controller: AbortController; promise: Promise<void> }>();
   private closing = false;
-
   private readonly heartbeat: Heartbeat;
 
   constructor(private readonly ctx: BrokerContext, private readonly verification: VerificationService) {
-    this.heartbeat = startHeartbeat(
-      ctx.jobs,
-      () => [...this.running.keys()],
-      (rows) => ctx.log.warn({ jobs: rows }, 'linkage jobs of a stopped broker process marked failed (JOB_INTERRUPTED)'),
-      (err) => ctx.log.warn({ err }, 'linkage job heartbeat failed'),
-    );
+    this.heartbeat = startHeartbeat({
+      runningIds: () => [...this.running.keys()],
+      beat: (ids) => ctx.jobs.heartbeat(ids),
+      sweep: () => this.sweep(),
+      onError: (err) => ctx.log.warn({ err }, 'linkage job heartbeat failed'),
+    });
   }
 
   async submit(principal: Principal, req: JobRequest): Promise<JobRecord> {
@@ -117,27 +127,81 @@ export class LinkageJobs {
         }
       });
       const threshold = Math.max(req.threshold, decision.obligations.min_score);
-      const job = await this.ctx.jobs.create({ id: randomUUID(), owner: principal.subject, datasetId: req.dataset, threshold, topK: req.top_k ?? null, solution: req.solution, total: req.clks.length });
-      const controller = new AbortController();
-      const promise = this.run(job, principal, queries, loaded.engineId, loaded.version, loaded.refs, controller.signal).finally(() => {
-        lease.release();
-        this.running.delete(job.id);
+      const id = randomUUID();
+      const submitter: Submitter = { subject: principal.subject, tenant: principal.tenant ?? null };
+      const job = await this.ctx.jobs.create({
+        id,
+        owner: submitter.subject,
+        tenant: submitter.tenant,
+        datasetId: req.dataset,
+        datasetVersion: loaded.version,
+        threshold,
+        topK: req.top_k ?? null,
+        solution: req.solution,
+        total: req.clks.length,
+        // Kept, sealed, while the job runs, so another process can run it again if this one dies.
+        sealedQueries: this.ctx.keys.seal({ job: id }, queries),
       });
+      this.start(job, submitter, queries, lease);
       handedOver = true;
-      this.running.set(job.id, { controller, promise });
       return job;
     } finally {
       if (!handedOver) lease.release();
     }
   }
 
-  private async run(job: JobRecord, principal: Principal, queries: Uint8Array, engineId: string, version: number, refs: readonly string[], signal: AbortSignal): Promise<void> {
+  /** Runs `job` on the leased version, in the background, until it ends or this process stops. */
+  private start(job: JobRecord, submitter: Submitter, queries: Uint8Array, lease: Lease): void {
+    const controller = new AbortController();
+    const promise = this.run(job, submitter, queries, lease.version, controller.signal).finally(() => {
+      lease.release();
+      this.running.delete(job.id);
+    });
+    this.running.set(job.id, { controller, promise });
+  }
+
+  /**
+   * Heartbeat sweep: jobs of processes that stopped beating are run again
+   * here (a linkage is deterministic: same queries, same version, same
+   * pairs) while their dataset still serves the version they started on;
+   * the others fail with JOB_INTERRUPTED.
+   */
+  private async sweep(): Promise<void> {
+    const failed = await this.ctx.jobs.failStale(STALE_AFTER_MS, MAX_ATTEMPTS);
+    if (failed > 0) this.ctx.log.warn({ jobs: failed }, 'linkage jobs of a stopped broker process could not be run again (JOB_INTERRUPTED)');
+    for (let i = 0; i < CLAIMS_PER_TICK && !this.closing; i++) {
+      const claimed = await this.ctx.jobs.claimStale(STALE_AFTER_MS, MAX_ATTEMPTS);
+      if (!claimed) return;
+      this.resume(claimed);
+    }
+  }
+
+  private resume({ job, sealedQueries, tenant }: ResumableJob): void {
+    let lease: Lease | undefined;
+    try {
+      lease = this.ctx.active.acquire(job.datasetId);
+      if (lease.version.version !== job.datasetVersion) throw new PavilionError('JOB_INTERRUPTED', 'the dataset version the job started on is no longer served', 409);
+      const queries = this.ctx.keys.open({ job: job.id }, sealedQueries);
+      this.ctx.log.info({ job: job.id }, 'running again a linkage job a stopped broker process left');
+      this.start(job, { subject: job.owner, tenant }, queries, lease);
+    } catch (err) {
+      // Its dataset is gone or serves another version, or its queries cannot be opened.
+      lease?.release();
+      this.ctx.log.warn({ job: job.id, code: isPavilionError(err) ? err.code : 'INTERNAL' }, 'a linkage job a stopped broker process left cannot run again');
+      void retryFor(() => this.ctx.jobs.fail(job.id, 'JOB_INTERRUPTED'), RECORD_RETRY_MS, () => this.closing).catch((e) => {
+        this.ctx.log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
+      });
+    }
+  }
+
+  private async run(job: JobRecord, submitter: Submitter, queries: Uint8Array, loaded: LoadedVersion, signal: AbortSignal): Promise<void> {
     const ctx = this.ctx;
+    const refs = loaded.refs;
     let lastPush = 0;
     let lastSaved = 0;
     try {
-      await ctx.jobs.markRunning(job.id, version);
-      const result = await ctx.engineCall('link', () => ctx.engine.link(engineId, queries, {
+      await ctx.jobs.markRunning(job.id, loaded.version);
+      const result = await ctx.engineCall('link', () => ctx.engine.link(loaded.engineId, queries, {
         threshold: job.threshold,
         ...(job.topK !== null ? { topK: job.topK } : {}),
         signal,
@@ -157,10 +221,17 @@ export class LinkageJobs {
       const solved = job.solution === 'greedy' ? greedySolve(result.pairs) : [...result.pairs].sort((a, b) => a.query - b.query || b.score - a.score || a.index - b.index);
       const stored: StoredPair[] = solved.map((p) => [p.query, p.index, p.score, refs[p.index]!]);
       // Durable in the audit log before the results can be fetched, as a verification's answer is.
-      await ctx.appendAudit({ type: 'linkage_job', v: 1, job: job.id, actor: ctx.auditId(principal.subject), relying_party: ctx.auditId(principal.tenant ?? principal.subject), dataset: job.datasetId, dataset_version: String(version), queries: job.total, threshold: job.threshold, solution: job.solution, pairs: stored.length, time: new Date().toISOString() });
+      await ctx.appendAudit({ type: 'linkage_job', v: 1, job: job.id, actor: ctx.auditId(submitter.subject), relying_party: ctx.auditId(submitter.tenant ?? submitter.subject), dataset: job.datasetId, dataset_version: String(loaded.version), queries: job.total, threshold: job.threshold, solution: job.solution, pairs: stored.length, time: new Date().toISOString() });
       await ctx.jobs.finish(job.id, stored);
       this.settle(job.id, doneMessage(job.id, stored));
     } catch (err) {
+      if (signal.aborted && this.closing) {
+        // This process is stopping: hand the job back for another one (or this one, restarted) to run again.
+        await retryFor(() => ctx.jobs.release(job.id), RECORD_RETRY_MS, () => true).catch((e) => {
+          ctx.log.warn({ err: e, job: job.id }, 'could not hand a linkage job back; it is run again once its heartbeat is stale');
+        });
+        return;
+      }
       const code = isPavilionError(err) ? err.code : 'INTERNAL';
       if (!isPavilionError(err)) ctx.log.error({ err, job: job.id }, 'linkage job failed');
       // Recorded even across a short database outage; a longer one leaves

@@ -1,10 +1,10 @@
 /**
  * The master key and what is derived from it.
  *
- * Linkage secrets registered by data providers are stored AES-256-GCM
- * encrypted under a key derived from MASTER_KEY (HKDF-SHA256, info
- * "pavilion secrets v1"), with the dataset id as additional data so a
- * ciphertext cannot be moved to another dataset. The verification cache's
+ * Linkage secrets registered by data providers, and the queries of linkage
+ * jobs while they run, are stored AES-256-GCM encrypted under a key derived
+ * from MASTER_KEY (HKDF-SHA256, info "pavilion secrets v1"), with the dataset
+ * or job id as additional data so a ciphertext cannot be moved to another. The verification cache's
  * keyed hash uses a second derived key (info "pavilion cache v1"), so the
  * cache key reveals nothing about the CLK even to someone reading Redis.
  *
@@ -16,10 +16,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PavilionError } from '../common/errors.js';
 
+/** What a sealed value belongs to: its additional data, so a ciphertext cannot be moved to another dataset or job. */
+export type SealedFor = { dataset: string } | { job: string };
+
 export interface MasterKeys {
-  /** Encrypts a linkage secret bound to a dataset id. */
-  seal(datasetId: string, plaintext: Uint8Array): Buffer;
-  open(datasetId: string, sealed: Uint8Array): Buffer;
+  /** Encrypts a dataset's linkage secret, or a linkage job's queries kept while it runs. */
+  seal(owner: SealedFor, plaintext: Uint8Array): Buffer;
+  open(owner: SealedFor, sealed: Uint8Array): Buffer;
   /** Secret for the verification cache's keyed hash. */
   cacheSecret: Buffer;
   /** Key of the CLK hash written into audit events (a keyed hash, so the log cannot confirm a guessed CLK offline). */
@@ -31,6 +34,11 @@ export interface MasterKeys {
 const NONCE = 12;
 const TAG = 16;
 const FORMAT = 1;
+
+/** `dataset:<id>` is what linkage secrets were always sealed with; `job:<id>` cannot collide with it. */
+function additionalData(owner: SealedFor): Buffer {
+  return Buffer.from('dataset' in owner ? `dataset:${owner.dataset}` : `job:${owner.job}`, 'utf8');
+}
 
 export function loadMasterKeys(opts: { masterKey?: string; stateDir: string; warn?: (msg: string) => void }): MasterKeys {
   let raw: Buffer;
@@ -60,24 +68,24 @@ export function loadMasterKeys(opts: { masterKey?: string; stateDir: string; war
     generated,
     cacheSecret,
     auditHashKey,
-    seal(datasetId, plaintext) {
+    seal(owner, plaintext) {
       const nonce = randomBytes(NONCE);
       const c = createCipheriv('aes-256-gcm', secretsKey, nonce);
-      c.setAAD(Buffer.from(`dataset:${datasetId}`, 'utf8'));
+      c.setAAD(additionalData(owner));
       const body = Buffer.concat([c.update(plaintext), c.final()]);
       return Buffer.concat([Buffer.of(FORMAT), nonce, c.getAuthTag(), body]);
     },
-    open(datasetId, sealed) {
+    open(owner, sealed) {
       const s = Buffer.from(sealed);
-      if (s.length < 1 + NONCE + TAG || s[0] !== FORMAT) throw new PavilionError('SECRET_UNREADABLE', 'stored linkage secret is malformed', 500);
+      if (s.length < 1 + NONCE + TAG || s[0] !== FORMAT) throw new PavilionError('SECRET_UNREADABLE', 'stored sealed value is malformed', 500);
       const d = createDecipheriv('aes-256-gcm', secretsKey, s.subarray(1, 1 + NONCE));
-      d.setAAD(Buffer.from(`dataset:${datasetId}`, 'utf8'));
+      d.setAAD(additionalData(owner));
       d.setAuthTag(s.subarray(1 + NONCE, 1 + NONCE + TAG));
       try {
         return Buffer.concat([d.update(s.subarray(1 + NONCE + TAG)), d.final()]);
       } catch {
         // Wrong MASTER_KEY or a tampered row: say so without any key material.
-        throw new PavilionError('SECRET_UNREADABLE', 'stored linkage secret cannot be decrypted with the configured MASTER_KEY', 500);
+        throw new PavilionError('SECRET_UNREADABLE', 'stored sealed value cannot be decrypted with the configured MASTER_KEY', 500);
       }
     },
   };

@@ -199,7 +199,7 @@ export class VerificationService {
     if (hit !== undefined) return hit;
     const sealed = await this.ctx.datasets.getSecret(datasetId);
     if (!sealed) throw new PavilionError('DATASET_SECRET_MISSING', 'the data provider has not registered a linkage secret for broker-side encoding', 409);
-    const secret = this.ctx.keys.open(datasetId, sealed).toString('utf8');
+    const secret = this.ctx.keys.open({ dataset: datasetId }, sealed).toString('utf8');
     this.secrets.set(datasetId, secret);
     return secret;
   }

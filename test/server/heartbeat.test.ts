@@ -1,16 +1,53 @@
 /**
- * Running rows (linkage jobs, dataset pulls) of a broker process that died
- * are failed by whichever broker sweeps next; rows another live process is
- * still beating for are left alone (several brokers may share a database).
+ * Work a broker process left behind (it died, or stopped): linkage jobs are
+ * run again by whichever broker sweeps next, on the same dataset version;
+ * what cannot run again, and dataset pulls, fail as interrupted. Rows another
+ * live process is still beating for are left alone (several brokers may
+ * share a database).
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDemoSchema } from '../../demo/people.js';
+import { encodeBinaryDataset } from '../../datasets/upload.js';
 import { PullStore } from '../../datasets/pull-store.js';
 import { STALE_AFTER_MS, startHeartbeat } from '../../server/heartbeat.js';
-import { api, startTestBroker, type TestBroker } from './helpers.js';
+import { api, randomClk, startTestBroker, type TestBroker } from './helpers.js';
 
 let t: TestBroker;
+const clks = Array.from({ length: 20 }, (_, i) => randomClk(1024, 31_000 + i));
+
+async function upload(rows: Uint8Array[]): Promise<number> {
+  const r = await api(t.url, 'POST', '/v1/datasets/hb/versions', {
+    token: t.tokens.dp,
+    raw: encodeBinaryDataset(1024, rows.map((clk, i) => ({ ref: `r${i}`, clk }))),
+    contentType: 'application/vnd.pavilion.dataset',
+  });
+  expect(r.status, r.text).toBe(201);
+  return r.json.version;
+}
+
+/** A job row as a broker that died after accepting it would leave: queries sealed, heartbeat a minute old (or fresh: still beating). */
+async function orphanJob(queries: Uint8Array[], datasetVersion: number, opts: { keepQueries?: boolean; beating?: boolean } = {}) {
+  const id = randomUUID();
+  const joined = Buffer.concat(queries);
+  await t.broker.ctx.jobs.create({
+    id, owner: 'acme-bank', tenant: null, datasetId: 'hb', datasetVersion, threshold: 0.95, topK: null, solution: 'pairs',
+    total: queries.length, sealedQueries: t.broker.ctx.keys.seal({ job: id }, joined),
+  });
+  if (opts.keepQueries === false) await t.broker.db.sql`update linkage_jobs set queries = null where id = ${id}`;
+  const age = opts.beating ? '0 seconds' : '1 minute';
+  await t.broker.db.sql`update linkage_jobs set status = 'running', heartbeat_at = now() - ${age}::interval where id = ${id}`;
+  return id;
+}
+
+async function settled(id: string) {
+  for (let i = 0; i < 400; i++) {
+    const job = await t.broker.ctx.jobs.get(id);
+    if (job && (job.status === 'done' || job.status === 'failed')) return job;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`job ${id} never ended`);
+}
 
 beforeAll(async () => {
   t = await startTestBroker();
@@ -21,8 +58,43 @@ afterAll(async () => {
   await t?.broker.close();
 });
 
-describe('heartbeats of running rows', () => {
-  it('fails pulls whose process stopped beating, and only those', async () => {
+describe('linkage jobs a stopped process left', () => {
+  it('are run again on the version they started on, with the same pairs', async () => {
+    const version = await upload(clks);
+    const id = await orphanJob([clks[3]!, clks[7]!], version);
+    const job = await settled(id);
+    expect(job).toMatchObject({ status: 'done', pairCount: 2, datasetVersion: version });
+    expect(await t.broker.ctx.jobs.results(id)).toEqual([[0, 3, 1, 'r3'], [1, 7, 1, 'r7']]);
+    // The queries are not kept once the job ended.
+    expect((await t.broker.db.sql`select queries from linkage_jobs where id = ${id}`)[0]!.queries).toBeNull();
+    const size = await t.broker.ctx.audit.size();
+    const events = await Promise.all(Array.from({ length: Math.min(size, 20) }, (_, i) => t.broker.ctx.audit.entry(size - 1 - i).then((e) => JSON.parse(e.event))));
+    expect(events.find((e) => e.type === 'linkage_job' && e.job === id)).toMatchObject({ actor: 'acme-bank', pairs: 2, dataset_version: String(version) });
+  });
+
+  it('fail as JOB_INTERRUPTED when their version is no longer served, or their queries were not kept', async () => {
+    const old = (await t.broker.ctx.datasets.get('hb'))!.activeVersion!;
+    const stale = await orphanJob([clks[1]!], old);
+    const noQueries = await orphanJob([clks[1]!], old, { keepQueries: false });
+    await upload(clks.slice(0, 10)); // a new version: the first job's version is gone
+    expect(await settled(stale)).toMatchObject({ status: 'failed', errorCode: 'JOB_INTERRUPTED' });
+    expect(await settled(noQueries)).toMatchObject({ status: 'failed', errorCode: 'JOB_INTERRUPTED' });
+  });
+
+  it('leave alone the jobs of a process that is still beating', async () => {
+    const version = (await t.broker.ctx.datasets.get('hb'))!.activeVersion!;
+    const id = await orphanJob([clks[2]!], version, { beating: true });
+    expect(await t.broker.ctx.jobs.claimStale(STALE_AFTER_MS, 3)).toBeNull();
+    expect(await t.broker.ctx.jobs.failStale(STALE_AFTER_MS, 3)).toBe(0);
+    expect(await t.broker.ctx.jobs.get(id)).toMatchObject({ status: 'running' });
+    // Until that process, stopping, hands the job back: then any broker runs it at once.
+    await t.broker.ctx.jobs.release(id);
+    expect(await settled(id)).toMatchObject({ status: 'done', pairCount: 1 });
+  });
+});
+
+describe('dataset pulls a stopped process left', () => {
+  it('fail as PULL_INTERRUPTED, and only those', async () => {
     const sql = t.broker.db.sql;
     const pulls = await PullStore.open(sql);
     const dead = await pulls.create({ id: randomUUID(), datasetId: 'hb', objectKey: 'datasets/hb/a.jsonl', format: 'jsonl', requestedBy: 'registry' });
@@ -34,18 +106,6 @@ describe('heartbeats of running rows', () => {
     expect(await pulls.get('hb', alive.id)).toMatchObject({ status: 'running', errorCode: null });
   });
 
-  it('fails linkage jobs whose process stopped beating, and only those', async () => {
-    const sql = t.broker.db.sql;
-    const jobs = t.broker.ctx.jobs;
-    const job = () => jobs.create({ id: randomUUID(), owner: 'acme-bank', datasetId: 'hb', threshold: 0.9, topK: null, solution: 'pairs', total: 1 });
-    const dead = await job();
-    const alive = await job();
-    await sql`update linkage_jobs set heartbeat_at = now() - interval '1 minute' where id = ${dead.id}`;
-    expect(await jobs.failStale(STALE_AFTER_MS)).toBeLessThanOrEqual(1);
-    expect(await jobs.get(dead.id)).toMatchObject({ status: 'failed', errorCode: 'JOB_INTERRUPTED' });
-    expect(await jobs.get(alive.id)).toMatchObject({ status: 'queued' });
-  });
-
   it('a beating process keeps its rows fresh', async () => {
     const sql = t.broker.db.sql;
     const pulls = await PullStore.open(sql);
@@ -55,7 +115,8 @@ describe('heartbeats of running rows', () => {
     const fresh = async () => (await sql`select heartbeat_at > now() - interval '10 seconds' as fresh from dataset_pulls where id = ${mine.id}`)[0]!.fresh as boolean;
     expect(await fresh()).toBe(false);
     const errors: unknown[] = [];
-    const beat = startHeartbeat(pulls, () => [mine.id], () => {}, (e) => errors.push(e)); // the first beat runs at once
+    // The first beat runs at once.
+    const beat = startHeartbeat({ runningIds: () => [mine.id], beat: (ids) => pulls.heartbeat(ids), sweep: async () => {}, onError: (e) => errors.push(e) });
     let beaten = false;
     try {
       for (let i = 0; i < 100 && !beaten; i++) {
