@@ -55,6 +55,7 @@ export interface CacheCounters {
 export interface CollectorSources {
   pool_queue_depth: () => Count | Promise<Count>;
   audit_tree_size: () => Count | Promise<Count>;
+  audit_cache_bytes: () => Count | Promise<Count>;
   anchor_lag_entries: () => Count | Promise<Count>;
   anchor_last_final_size: () => Count | Promise<Count>;
   /** Records per loaded dataset: a Map, [dataset, records] pairs, or a plain object. */
@@ -65,7 +66,8 @@ export type CollectorName = keyof CollectorSources;
 export type DatasetRecords = Iterable<readonly [string, number]> | Record<string, number>;
 
 /** Gauges an owner may also push directly instead of registering a collector. */
-export type SettableGauge = 'pool_queue_depth' | 'audit_tree_size' | 'anchor_lag_entries' | 'anchor_last_final_size';
+const SCALAR_GAUGES = ['pool_queue_depth', 'audit_tree_size', 'audit_cache_bytes', 'anchor_lag_entries', 'anchor_last_final_size'] as const;
+export type SettableGauge = (typeof SCALAR_GAUGES)[number];
 
 export interface CreateMetricsOptions {
   /** Route templates accepted as `route` labels; more via `registerRoutes`. */
@@ -160,6 +162,7 @@ class PavilionMetrics implements Metrics {
     this.gauges = {
       pool_queue_depth: scalarGauge('pavilion_pool_queue_depth', 'Tasks waiting in the worker pool queue.'),
       audit_tree_size: scalarGauge('pavilion_audit_tree_size', 'Entries in the audit Merkle log.'),
+      audit_cache_bytes: scalarGauge('pavilion_audit_cache_bytes', 'Bytes of audit tree hashes held in memory to serve proofs and tiles without the database.'),
       anchor_lag_entries: scalarGauge('pavilion_anchor_lag_entries', 'Audit log entries not yet covered by a final on-chain anchor.'),
       anchor_last_final_size: scalarGauge('pavilion_anchor_last_final_size', 'Tree size of the latest anchor whose block is finalized.'),
     };
@@ -252,7 +255,7 @@ class PavilionMetrics implements Metrics {
    */
   async render(): Promise<{ contentType: string; body: string }> {
     await Promise.all([
-      ...(['pool_queue_depth', 'audit_tree_size', 'anchor_lag_entries', 'anchor_last_final_size'] as const).map((name) =>
+      ...SCALAR_GAUGES.map((name) =>
         this.collectFrom(name, (v) => this.gauges[name].set(finite(v))),
       ),
       this.collectFrom('dataset_records', (source) => this.applyDatasetRecords(source)),
@@ -325,7 +328,7 @@ class PavilionMetrics implements Metrics {
   }
 }
 
-const COLLECTOR_NAMES = new Set<string>(['pool_queue_depth', 'audit_tree_size', 'anchor_lag_entries', 'anchor_last_final_size', 'dataset_records', 'cache']);
+const COLLECTOR_NAMES = new Set<string>([...SCALAR_GAUGES, 'dataset_records', 'cache']);
 
 function validSeconds(s: number): boolean {
   return typeof s === 'number' && Number.isFinite(s) && s >= 0;

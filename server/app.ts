@@ -132,6 +132,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       cacheStats: () => cache.stats(),
       datasetSizes: () => active.sizes(),
       auditSize: () => audit.size(),
+      auditCacheBytes: () => audit.cachedBytes,
       enginePending: () => counters.enginePending,
     });
 

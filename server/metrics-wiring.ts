@@ -11,6 +11,7 @@ export interface MetricSources {
   cacheStats(): CacheStats;
   datasetSizes(): { id: string; size: number }[];
   auditSize(): Promise<number>;
+  auditCacheBytes(): number;
   /** Engine calls the server has issued and not yet seen finish (the pool's queue as the server sees it). */
   enginePending(): number;
 }
@@ -19,6 +20,7 @@ export function createBrokerMetrics(sources: MetricSources): Metrics {
   const metrics = createMetrics();
   metrics.setCollector('cache', () => sources.cacheStats());
   metrics.setCollector('audit_tree_size', () => sources.auditSize());
+  metrics.setCollector('audit_cache_bytes', () => sources.auditCacheBytes());
   metrics.setCollector('dataset_records', () => sources.datasetSizes().map((d) => [d.id, d.size] as const));
   metrics.setCollector('pool_queue_depth', () => sources.enginePending());
   return metrics;

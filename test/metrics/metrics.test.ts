@@ -38,6 +38,7 @@ describe('createMetrics', () => {
       ['pavilion_dice_comparisons_total', 'counter'],
       ['pavilion_dataset_records', 'gauge'],
       ['pavilion_audit_tree_size', 'gauge'],
+      ['pavilion_audit_cache_bytes', 'gauge'],
       ['pavilion_anchor_lag_entries', 'gauge'],
       ['pavilion_anchor_last_final_size', 'gauge'],
       ['pavilion_audit_append_duration_seconds', 'histogram'],

@@ -74,6 +74,8 @@ describe('metrics', () => {
     expect(m).toMatch(/pavilion_cache_requests_total\{result="miss"\} 1\b/);
     expect(m).toMatch(/pavilion_dataset_records\{dataset="m"\} 300\b/);
     expect(m).toMatch(/pavilion_audit_append_duration_seconds_count [1-9]/);
+    // The appends' hashes are held in memory: at least one 8 KiB chunk of leaf hashes.
+    expect(Number(/pavilion_audit_cache_bytes (\d+)/.exec(m)?.[1])).toBeGreaterThanOrEqual(8192);
     expect(m).toMatch(/pavilion_pool_queue_depth 0\b/);
   });
 });
