@@ -86,6 +86,8 @@ const RECORD_RETRY_MS = 30_000;
 const MAX_ATTEMPTS = 3;
 /** Stale jobs one process claims per heartbeat, so brokers share the work of one that died. */
 const CLAIMS_PER_TICK = 2;
+/** How often a subscriber follows a job another broker process runs (its row's progress is saved about every second). */
+const REMOTE_POLL_MS = 1_000;
 
 /** Who submitted a job, as its audit event names them. */
 interface Submitter {
@@ -277,11 +279,42 @@ export class LinkageJobs {
     }
     let set = this.subscribers.get(id);
     if (!set) this.subscribers.set(id, (set = new Set()));
-    set.add(send);
-    send({ type: 'progress', job: id, done: job.done, total: job.total });
-    return () => {
-      set!.delete(send);
+    let ended = false;
+    // One result at most, whether this process settles the job or the row says it ended.
+    const deliver = (m: JobMessage) => {
+      if (ended) return;
+      if (m.type === 'result') ended = true;
+      send(m);
     };
+    set.add(deliver);
+    deliver({ type: 'progress', job: id, done: job.done, total: job.total });
+    // Running in another broker process (or waiting to be run again): follow its row.
+    const stopFollowing = this.running.has(id) ? undefined : this.followRow(id, job.done, deliver);
+    return () => {
+      stopFollowing?.();
+      set!.delete(deliver);
+      if (set!.size === 0 && this.subscribers.get(id) === set) this.subscribers.delete(id);
+    };
+  }
+
+  /** Polls the row of a job another process runs: progress when it moved, the result once final. Returns the stop. */
+  private followRow(id: string, startDone: number, deliver: (m: JobMessage) => void): () => void {
+    let lastDone = startDone;
+    const poll = async () => {
+      if (this.running.has(id)) return; // claimed here meanwhile: settle() delivers
+      const job = await this.ctx.jobs.get(id);
+      if (!job) return;
+      if (job.status === 'done' || job.status === 'failed') {
+        clearInterval(timer);
+        deliver(job.status === 'done' ? doneMessage(id, (await this.ctx.jobs.results(id)) ?? []) : { type: 'result', job: id, status: 'failed', code: job.errorCode ?? 'INTERNAL' });
+      } else if (job.done !== lastDone) {
+        lastDone = job.done;
+        deliver({ type: 'progress', job: id, done: job.done, total: job.total });
+      }
+    };
+    const timer = setInterval(() => void poll().catch(() => {}), REMOTE_POLL_MS);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../datasets/upload.js';
 import { PullStore } from '../../datasets/pull-store.js';
@@ -90,6 +91,34 @@ describe('linkage jobs a stopped process left', () => {
     // Until that process, stopping, hands the job back: then any broker runs it at once.
     await t.broker.ctx.jobs.release(id);
     expect(await settled(id)).toMatchObject({ status: 'done', pairCount: 1 });
+  });
+});
+
+describe('a job another broker process runs', () => {
+  it('reaches a WebSocket subscriber here: progress, then the result', async () => {
+    const version = (await t.broker.ctx.datasets.get('hb'))!.activeVersion!;
+    const id = await orphanJob([clks[4]!, clks[5]!], version, { beating: true });
+    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/v1/ws`, { headers: { authorization: `Bearer ${t.tokens.rp}` } });
+    const messages: any[] = [];
+    const result = new Promise<any>((resolve) => ws.on('message', (data) => {
+      const m = JSON.parse(String(data));
+      messages.push(m);
+      if (m.type === 'result') resolve(m);
+    }));
+    await new Promise((resolve) => ws.once('open', resolve));
+    try {
+      ws.send(JSON.stringify({ type: 'subscribe', job: id }));
+      // The other process saves progress, then its result.
+      for (let i = 0; i < 100 && !messages.some((m) => m.type === 'progress'); i++) await new Promise((r) => setTimeout(r, 20));
+      await t.broker.ctx.jobs.progress(id, 1);
+      for (let i = 0; i < 150 && !messages.some((m) => m.type === 'progress' && m.done === 1); i++) await new Promise((r) => setTimeout(r, 20));
+      await t.broker.ctx.jobs.finish(id, [[0, 4, 1, 'r4']]);
+      expect(await result).toMatchObject({ type: 'result', job: id, status: 'done', pair_count: 1, pairs: [{ query: 0, index: 4, ref: 'r4', score: 1 }] });
+      expect(messages.filter((m) => m.type === 'progress').map((m) => m.done)).toEqual([0, 1]);
+      expect(messages.filter((m) => m.type === 'result')).toHaveLength(1);
+    } finally {
+      ws.close();
+    }
   });
 });
 
