@@ -48,6 +48,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'S3_ACCESS_KEY', default: '', description: 'S3 access key id' },
   { env: 'S3_SECRET_KEY', default: '', description: 'S3 secret key (never logged)' },
   { env: 'S3_REGION', default: 'us-east-1', description: 'S3 region used for request signing' },
+  { env: 'OBJECT_STORE_TIMEOUT_MS', default: '30000', description: 'a pull fails when the object store answers nothing, or sends nothing more, for this long' },
   { env: 'AMBIGUITY_MARGIN', default: '0.02', description: 'two candidates ≥ min score within this Dice margin → `ambiguous`' },
   { env: 'BODY_LIMIT_BYTES', default: '1048576', description: 'limit for JSON request bodies (413 beyond)' },
   { env: 'UPLOAD_LIMIT_BYTES', default: '1073741824', description: 'limit for one dataset version upload' },
@@ -99,6 +100,7 @@ const ConfigSchema = z.object({
   S3_ACCESS_KEY: optionalText,
   S3_SECRET_KEY: optionalText,
   S3_REGION: z.string().min(1),
+  OBJECT_STORE_TIMEOUT_MS: intIn(100, 3_600_000),
   AMBIGUITY_MARGIN: z.coerce.number().min(0).max(1),
   BODY_LIMIT_BYTES: intIn(1024, 1 << 30),
   UPLOAD_LIMIT_BYTES: intIn(1024, 2 ** 40),
@@ -136,7 +138,7 @@ export interface BrokerConfig {
   engine: { threads?: number; simd?: boolean };
   audit: { origin: string; checkpointLeaves: number; checkpointMs: number; cacheBytes: number };
   /** Where dataset pulls read from: an S3 API, or a local folder when no endpoint is set. */
-  objects: { s3?: { endpoint: string; bucket: string; accessKey: string; secretKey: string; region: string }; folder: string };
+  objects: { s3?: { endpoint: string; bucket: string; accessKey: string; secretKey: string; region: string }; folder: string; timeoutMs: number };
   ambiguityMargin: number;
   limits: { body: number; upload: number; jobBody: number; wsPayload: number; wsBackpressure: number; wsInFlight: number };
   anchoring: { mode: 'anvil' | 'rpc' | 'off'; rpcUrl?: string; chainId: number; contract?: string; privateKey?: string; minSizeDelta: number; maxIntervalMs: number; pollMs: number };
@@ -192,6 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     objects: {
       ...(c.S3_ENDPOINT ? { s3: { endpoint: c.S3_ENDPOINT, bucket: c.S3_BUCKET, accessKey: c.S3_ACCESS_KEY ?? '', secretKey: c.S3_SECRET_KEY ?? '', region: c.S3_REGION } } : {}),
       folder: join(c.STATE_DIR, 'objects'),
+      timeoutMs: c.OBJECT_STORE_TIMEOUT_MS,
     },
     ambiguityMargin: c.AMBIGUITY_MARGIN,
     limits: {

@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { PavilionError, isPavilionError } from '../common/errors.js';
 import { retryFor } from '../common/retry.js';
+import { withDeadline } from '../common/deadline.js';
 import type { Principal } from '../identity/index.js';
 import type { PullRecord, PullStore } from '../datasets/pull-store.js';
 import { assertObjectKey, type ObjectStore } from '../storage/object-store.js';
@@ -40,9 +41,15 @@ function formatOf(object: string, explicit: UploadFormat | undefined): UploadFor
   throw new PavilionError('PULL_FORMAT_UNKNOWN', 'name the format ("jsonl" or "binary") or use a .jsonl, .ndjson or .pvds object', 422);
 }
 
-/** Passes the object's bytes through, counting them, refusing past `limit`, and typing read failures. */
-async function* counted(body: AsyncIterable<Buffer>, limit: number, seen: { bytes: number }, location: string, stopping: () => boolean): AsyncIterable<Buffer> {
+const storeSilent = (location: string, ms: number) => () => new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${location} sent nothing for ${ms} ms`, 503);
+
+/**
+ * Passes the object's bytes through, counting them, refusing past `limit`,
+ * giving up when the store sends nothing for `idleMs`, and typing read failures.
+ */
+async function* counted(body: AsyncIterable<Buffer>, limits: { bytes: number; idleMs: number }, seen: { bytes: number }, location: string, stopping: () => boolean): AsyncIterable<Buffer> {
   const it = body[Symbol.asyncIterator]();
+  const limit = limits.bytes;
   for (;;) {
     if (stopping()) {
       await it.return?.();
@@ -50,8 +57,10 @@ async function* counted(body: AsyncIterable<Buffer>, limit: number, seen: { byte
     }
     let next: IteratorResult<Buffer>;
     try {
-      next = await it.next();
+      next = await withDeadline(it.next(), limits.idleMs, storeSilent(location, limits.idleMs));
     } catch (err) {
+      void it.return?.()?.catch(() => {}); // closes the connection of a stalled read
+      if (isPavilionError(err)) throw err;
       throw new PavilionError('OBJECT_STORE_UNAVAILABLE', `reading from ${location} failed mid-object`, 503, { cause: err });
     }
     if (next.done) return;
@@ -114,9 +123,11 @@ export class DatasetPulls {
     const limit = this.ctx.config.limits.upload;
     const started = performance.now();
     try {
-      const object = await this.store.open(pull.objectKey);
+      const idleMs = this.ctx.config.objects.timeoutMs;
+      const object = await withDeadline(this.store.open(pull.objectKey), idleMs, storeSilent(this.store.location, idleMs));
       if (object.size > limit) throw new PavilionError('UPLOAD_TOO_LARGE', `the object (${object.size} bytes) exceeds the upload limit of ${limit} bytes`, 413);
-      const published = await this.datasets.publishStream(principal, pull.datasetId, pull.format, counted(object.body, limit, seen, this.store.location, () => this.closing));
+      const body = counted(object.body, { bytes: limit, idleMs }, seen, this.store.location, () => this.closing);
+      const published = await this.datasets.publishStream(principal, pull.datasetId, pull.format, body);
       await this.pulls.succeed(pull.id, { bytes: seen.bytes, version: published.version, rows: published.rows });
       this.ctx.log.info({ pull: pull.id, dataset: pull.datasetId, version: published.version, rows: published.rows, bytes: seen.bytes, ms: Math.round(performance.now() - started) }, 'dataset pull published');
     } catch (err) {

@@ -8,6 +8,7 @@
  * signature itself, so the signature is not under test here.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'minio';
@@ -175,6 +176,43 @@ describe('dataset pulls from the local folder (no S3_ENDPOINT)', () => {
     expect((await verify(t, 'local', clks[7]!)).json).toMatchObject({ decision: 'match' });
     // A folder is not an object.
     expect((await pull(t, 'local', { object: 'drop', format: 'jsonl' })).json).toMatchObject({ status: 'failed', error: { code: 'OBJECT_NOT_FOUND' } });
+  });
+});
+
+describe('an object store that stops answering', () => {
+  // A loopback HTTP server standing in for a stalled S3 API (what a hung
+  // MinIO looks like from the client): it answers the object's HEAD, then
+  // sends the first bytes of its GET, or nothing at all, and never finishes.
+  let stalled: Server;
+  let t: TestBroker;
+  const sockets = new Set<import('node:net').Socket>();
+  beforeAll(async () => {
+    stalled = createServer((req, res) => {
+      if (req.url?.includes('silent')) return; // no answer at all
+      const headers = { 'content-length': '100000', etag: '"0123456789abcdef0123456789abcdef"', 'last-modified': new Date().toUTCString(), 'content-type': 'application/x-ndjson' };
+      res.writeHead(200, headers);
+      if (req.method === 'HEAD') return void res.end();
+      res.write('{"ref":"a",'); // and then nothing more
+    });
+    stalled.on('connection', (s) => sockets.add(s));
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    const { port } = stalled.address() as import('node:net').AddressInfo;
+    t = await startTestBroker({ S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_ACCESS_KEY: 'k', S3_SECRET_KEY: 'not-a-real-secret', OBJECT_STORE_TIMEOUT_MS: '300' });
+    await defineDataset(t, 'stall');
+  }, 60_000);
+  afterAll(async () => {
+    await t?.broker.close();
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => stalled?.close(resolve));
+  });
+
+  it('fails the pull with OBJECT_STORE_UNAVAILABLE instead of hanging, mid-object or before any answer', async () => {
+    for (const object of ['midway.jsonl', 'silent.jsonl']) {
+      const done = await pull(t, 'stall', { object });
+      expect(done.json, object).toMatchObject({ status: 'failed', error: { code: 'OBJECT_STORE_UNAVAILABLE' } });
+      expect(done.json.error.detail).toMatch(/sent nothing for 300 ms/);
+    }
+    expect((await api(t.url, 'GET', '/v1/datasets/stall', { token: t.tokens.dp })).json.active_version).toBeNull();
   });
 });
 
