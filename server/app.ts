@@ -201,6 +201,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
 
     const reloaded = await datasetService.reloadAll();
     for (const r of reloaded) log.info(r, 'dataset version reloaded');
+    linkage.startHeartbeat();
     if (!db.embedded) {
       // Several broker processes may share this database: follow the dataset
       // changes the others commit (uploads, deletions, definitions, secrets).

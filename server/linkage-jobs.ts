@@ -99,14 +99,21 @@ export class LinkageJobs {
   private readonly subscribers = new Map<string, Set<(m: JobMessage) => void>>();
   private readonly running = new Map<string, { controller: AbortController; promise: Promise<void> }>();
   private closing = false;
-  private readonly heartbeat: Heartbeat;
+  private heartbeat: Heartbeat | undefined;
 
-  constructor(private readonly ctx: BrokerContext, private readonly verification: VerificationService) {
-    this.heartbeat = startHeartbeat({
+  constructor(private readonly ctx: BrokerContext, private readonly verification: VerificationService) {}
+
+  /**
+   * Starts the heartbeat: beats for this process's jobs and sweeps for jobs
+   * other processes left. Call once the datasets are loaded: a job is run
+   * again only on the dataset version it started on, which must be served.
+   */
+  startHeartbeat(): void {
+    this.heartbeat ??= startHeartbeat({
       runningIds: () => [...this.running.keys()],
-      beat: (ids) => ctx.jobs.heartbeat(ids),
+      beat: (ids) => this.ctx.jobs.heartbeat(ids),
       sweep: () => this.sweep(),
-      onError: (err) => ctx.log.warn({ err }, 'linkage job heartbeat failed'),
+      onError: (err) => this.ctx.log.warn({ err }, 'linkage job heartbeat failed'),
     });
   }
 
@@ -343,7 +350,7 @@ export class LinkageJobs {
   /** Waits for running jobs (graceful shutdown), cancelling them after `graceMs`. */
   async close(graceMs = 5000): Promise<void> {
     this.closing = true;
-    this.heartbeat.stop();
+    this.heartbeat?.stop();
     const all = [...this.running.values()];
     const timer = setTimeout(() => all.forEach((r) => r.controller.abort()), graceMs);
     await Promise.allSettled(all.map((r) => r.promise));

@@ -6,13 +6,19 @@
  * share a database).
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../datasets/upload.js';
 import { PullStore } from '../../datasets/pull-store.js';
+import { JobStore } from '../../jobs/store.js';
+import { loadMasterKeys } from '../../server/master-key.js';
+import { openDatabase } from '../../storage/postgres.js';
 import { STALE_AFTER_MS, startHeartbeat } from '../../server/heartbeat.js';
-import { api, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { api, dropTestDatabase, randomClk, startTestBroker, type TestBroker } from './helpers.js';
 
 let t: TestBroker;
 const clks = Array.from({ length: 20 }, (_, i) => randomClk(1024, 31_000 + i));
@@ -159,4 +165,52 @@ describe('dataset pulls a stopped process left', () => {
     expect(beaten).toBe(true);
     expect(await pulls.get('hb', mine.id)).toMatchObject({ status: 'running' });
   });
+});
+
+describe('a job handed back by a broker that stopped', () => {
+  it('is run by the broker that starts next, once that broker has loaded its datasets', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'pavilion-pglite-'));
+    // Real Postgres persists on its own; the embedded case needs a data folder.
+    const a = await startTestBroker(process.env.DATABASE_URL ? {} : { PGLITE_DATA_DIR: dataDir }, true);
+    const overrides: Record<string, string> = a.databaseUrl ? { DATABASE_URL: a.databaseUrl } : { PGLITE_DATA_DIR: dataDir };
+    let version = 0;
+    try {
+      expect((await api(a.url, 'PUT', '/v1/datasets/again', { token: a.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } })).status).toBe(201);
+      const up = await api(a.url, 'POST', '/v1/datasets/again/versions', {
+        token: a.tokens.dp,
+        raw: encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `a${i}`, clk }))),
+        contentType: 'application/vnd.pavilion.dataset',
+      });
+      version = up.json.version;
+    } finally {
+      await a.broker.close();
+    }
+    // While no broker runs, the row of a job handed back at shutdown: queries sealed, heartbeat at the epoch.
+    const id = randomUUID();
+    const db = await openDatabase(a.databaseUrl ? { url: a.databaseUrl } : { dataDir });
+    try {
+      const keys = loadMasterKeys({ stateDir: a.stateDir });
+      const jobs = await JobStore.open(db.sql);
+      await jobs.create({
+        id, owner: 'acme-bank', tenant: null, datasetId: 'again', datasetVersion: version, threshold: 0.95, topK: null, solution: 'pairs',
+        total: 1, sealedQueries: keys.seal({ job: id }, clks[6]!),
+      });
+      await jobs.release(id);
+    } finally {
+      await db.close();
+    }
+    const b = await startTestBroker({ ...overrides, STATE_DIR: a.stateDir });
+    try {
+      for (let i = 0; i < 200; i++) {
+        const job = await b.broker.ctx.jobs.get(id);
+        if (job?.status === 'done' || job?.status === 'failed') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await b.broker.ctx.jobs.get(id)).toMatchObject({ status: 'done', pairCount: 1 });
+      expect(await b.broker.ctx.jobs.results(id)).toEqual([[0, 6, 1, 'a6']]);
+    } finally {
+      await b.broker.close();
+      if (a.databaseUrl) await dropTestDatabase(a.databaseUrl);
+    }
+  }, 60_000);
 });
