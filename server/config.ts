@@ -42,6 +42,7 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'AUDIT_ORIGIN', default: 'pavilion.local/audit', description: 'origin line of audit checkpoints' },
   { env: 'AUDIT_CHECKPOINT_LEAVES', default: '1000', description: 'sign a checkpoint after this many new leaves' },
   { env: 'AUDIT_CHECKPOINT_MS', default: '1000', description: 'or after this many milliseconds' },
+  { env: 'AUDIT_PUBLIC', default: 'false', description: '`true`: checkpoints, proofs, receipts and hash tiles need no token (witnesses, public monitors); entries always need auditor or admin' },
   { env: 'AUDIT_CACHE_MB', default: '128', description: 'memory for audit tree hashes, so proofs skip the database (about 64 MB per million entries; 0: off)' },
   { env: 'S3_ENDPOINT', default: '', description: 'S3 API (MinIO or any S3) that dataset pulls read from, `http(s)://host:port`; unset → the folder STATE_DIR/objects' },
   { env: 'S3_BUCKET', default: 'pavilion', description: 'bucket holding `datasets/<dataset id>/…` objects' },
@@ -94,6 +95,7 @@ const ConfigSchema = z.object({
   AUDIT_ORIGIN: z.string().min(1),
   AUDIT_CHECKPOINT_LEAVES: intIn(1, 10_000_000),
   AUDIT_CHECKPOINT_MS: intIn(1, 86_400_000),
+  AUDIT_PUBLIC: z.enum(['true', 'false']),
   AUDIT_CACHE_MB: intIn(0, 1 << 20),
   S3_ENDPOINT: optionalText,
   S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
@@ -136,7 +138,7 @@ export interface BrokerConfig {
   masterKey?: string;
   policyWasm?: string;
   engine: { threads?: number; simd?: boolean };
-  audit: { origin: string; checkpointLeaves: number; checkpointMs: number; cacheBytes: number };
+  audit: { origin: string; checkpointLeaves: number; checkpointMs: number; cacheBytes: number; public: boolean };
   /** Where dataset pulls read from: an S3 API, or a local folder when no endpoint is set. */
   objects: { s3?: { endpoint: string; bucket: string; accessKey: string; secretKey: string; region: string }; folder: string; timeoutMs: number };
   ambiguityMargin: number;
@@ -190,7 +192,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     masterKey: c.MASTER_KEY,
     policyWasm: c.POLICY_WASM,
     engine: { threads: c.ENGINE_THREADS, simd: c.ENGINE_SIMD === undefined ? undefined : c.ENGINE_SIMD === 'true' },
-    audit: { origin: c.AUDIT_ORIGIN, checkpointLeaves: c.AUDIT_CHECKPOINT_LEAVES, checkpointMs: c.AUDIT_CHECKPOINT_MS, cacheBytes: c.AUDIT_CACHE_MB * 2 ** 20 },
+    audit: { origin: c.AUDIT_ORIGIN, checkpointLeaves: c.AUDIT_CHECKPOINT_LEAVES, checkpointMs: c.AUDIT_CHECKPOINT_MS, cacheBytes: c.AUDIT_CACHE_MB * 2 ** 20, public: c.AUDIT_PUBLIC === 'true' },
     objects: {
       ...(c.S3_ENDPOINT ? { s3: { endpoint: c.S3_ENDPOINT, bucket: c.S3_BUCKET, accessKey: c.S3_ACCESS_KEY ?? '', secretKey: c.S3_SECRET_KEY ?? '', region: c.S3_REGION } } : {}),
       folder: join(c.STATE_DIR, 'objects'),

@@ -1,7 +1,8 @@
 /**
  * Audit log access. Proofs and checkpoints carry only hashes and are open to
- * every role (an RP checks its own receipts); entries (the canonical events)
- * are for auditors and admins.
+ * every role (an RP checks its own receipts), or to anyone with
+ * AUDIT_PUBLIC=true (witnesses, public monitors); entries (the canonical
+ * events) are for auditors and admins.
  *
  *   GET /v1/audit/checkpoint                     latest signed checkpoint (text/plain note)
  *   GET /v1/audit/key                            the log's verifier key and origin
@@ -21,10 +22,12 @@ import { decodeBase64Strict, parseTilePath } from '../../audit/index.js';
 const TILE_PREFIX = '/v1/audit/tile/';
 /**
  * tlog-tiles: tiles and bundles never change once served, the checkpoint
- * does. `private`: they are served to authenticated callers only, so no
- * shared cache may hand them to anyone else.
+ * does. `private` for what only authenticated callers get (entry bundles
+ * always, hash tiles unless the log is public), so no shared cache hands it
+ * to anyone else.
  */
-const IMMUTABLE = 'private, max-age=31536000, immutable';
+const IMMUTABLE_PRIVATE = 'private, max-age=31536000, immutable';
+const IMMUTABLE_PUBLIC = 'public, max-age=31536000, immutable';
 
 const ALL = ['rp', 'dp', 'auditor', 'admin'] as const;
 const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
@@ -52,19 +55,26 @@ async function treeSize(ctx: BrokerContext, x: Exchange, name: string): Promise<
 }
 
 export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): void {
+  const open = ctx.config.audit.public;
+  /** Hashes and signed checkpoints: any role, or anyone when the log is public. */
+  const readHashes = async (x: Exchange): Promise<void> => {
+    if (!open) await authenticate(ctx, x, ...ALL);
+  };
+  const immutable = open ? IMMUTABLE_PUBLIC : IMMUTABLE_PRIVATE;
+
   router.route('get', '/v1/audit/checkpoint', async (x) => {
-    await authenticate(ctx, x, ...ALL);
+    await readHashes(x);
     const cp = (await ctx.audit.latestCheckpoint()) ?? (await ctx.audit.checkpoint());
     return { body: cp.note, contentType: 'text/plain; charset=utf-8', headers: { 'x-tree-size': String(cp.size), 'cache-control': 'no-cache' } };
   });
 
   router.route('get', '/v1/audit/key', async (x) => {
-    await authenticate(ctx, x, ...ALL);
+    await readHashes(x);
     return { json: { origin: ctx.audit.origin, verifier_key: ctx.audit.verifierKey, verifier_keys: ctx.audit.verifierKeys } };
   });
 
   router.route('get', '/v1/audit/proofs/inclusion', async (x) => {
-    await authenticate(ctx, x, ...ALL);
+    await readHashes(x);
     const size = await treeSize(ctx, x, 'size');
     const byHash = x.query.get('leaf_hash');
     let index: number;
@@ -82,7 +92,7 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
   });
 
   router.route('get', '/v1/audit/proofs/consistency', async (x) => {
-    await authenticate(ctx, x, ...ALL);
+    await readHashes(x);
     const from = intParam(x.query.get('from'), 'from');
     const to = await treeSize(ctx, x, 'to');
     if (from > to) throw new PavilionError('PROOF_RANGE_INVALID', 'from must not exceed to', 422);
@@ -91,7 +101,7 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
   });
 
   router.route('get', '/v1/audit/receipts/:index', async (x) => {
-    await authenticate(ctx, x, ...ALL);
+    await readHashes(x);
     const index = intParam(x.params.index, 'index');
     // With anchoring on, the receipt is proven against the smallest anchored
     // checkpoint covering the leaf and names the anchor in its extra line.
@@ -115,14 +125,14 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
   router.route('get', '/v1/audit/tile/*', async (x) => {
     const tile = x.url.startsWith(TILE_PREFIX) ? parseTilePath(x.url.slice(TILE_PREFIX.length)) : null;
     if (!tile) {
-      await authenticate(ctx, x, ...ALL);
+      await readHashes(x);
       throw new PavilionError('TILE_NOT_FOUND', 'not a tlog-tiles path: tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]', 404);
     }
     if (tile.kind === 'entries') {
       await authenticate(ctx, x, 'auditor', 'admin');
-      return { body: await ctx.audit.entryBundle(tile.index, tile.width), contentType: 'application/octet-stream', headers: { 'cache-control': IMMUTABLE } };
+      return { body: await ctx.audit.entryBundle(tile.index, tile.width), contentType: 'application/octet-stream', headers: { 'cache-control': IMMUTABLE_PRIVATE } };
     }
-    await authenticate(ctx, x, ...ALL);
-    return { body: await ctx.audit.tile(tile.level, tile.index, tile.width), contentType: 'application/octet-stream', headers: { 'cache-control': IMMUTABLE } };
+    await readHashes(x);
+    return { body: await ctx.audit.tile(tile.level, tile.index, tile.width), contentType: 'application/octet-stream', headers: { 'cache-control': immutable } };
   });
 }
