@@ -189,12 +189,14 @@ export class DatasetService {
   async refresh(id: string): Promise<void> {
     await this.serialised(id, async () => {
       const record = await this.ctx.datasets.get(id);
-      if (!record) {
-        if (!this.ctx.active.definition(id)) return;
-        this.ctx.active.remove(id);
-        await this.ctx.cache.invalidateDataset(id).catch(() => {});
-        return;
+      // Deleted (and perhaps defined again, empty, while this process missed messages): stop serving what it had.
+      if (!record || (record.activeVersion === null && this.ctx.active.current(id))) {
+        if (this.ctx.active.definition(id)) {
+          this.ctx.active.remove(id);
+          await this.ctx.cache.invalidateDataset(id).catch(() => {});
+        }
       }
+      if (!record) return;
       this.ctx.active.setDefinition(record);
       if (record.activeVersion === null || record.activeVersion === this.ctx.active.current(id)?.version) return;
       const rows = await this.ctx.datasets.readVersion(id, record.activeVersion, record.filterBits);

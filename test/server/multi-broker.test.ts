@@ -83,4 +83,23 @@ describe.skipIf(!serverUrl)('two brokers on one database', () => {
     expect(gone.json.code).toBe('DATASET_NOT_FOUND');
     expect((await api(b.url, 'GET', '/v1/datasets/shared', { token: b.tokens.rp })).status).toBe(404);
   });
+
+  it('a dataset deleted and defined again while a broker was not listening is not served from its old version', async () => {
+    expect((await api(b.url, 'PUT', '/v1/datasets/again', { token: b.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } })).status).toBe(201);
+    const up = await api(b.url, 'POST', '/v1/datasets/again/versions', {
+      token: b.tokens.dp,
+      raw: encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `x${i}`, clk })), clks.map(() => ({ over_18: true }))),
+      contentType: 'application/vnd.pavilion.dataset',
+    });
+    expect(up.status, up.text).toBe(201);
+    const ask = () => api(b.url, 'POST', '/v1/verifications', { token: b.tokens.rp, body: { dataset: 'again', clk: b64(clks[2]!), claims: ['over_18'], purpose: 'age_verification' } });
+    expect((await ask()).json.decision).toBe('match');
+    // Another process deletes it and defines it again, empty; the messages reach b only after both commits.
+    const store = a.broker.ctx.datasets;
+    const record = (await store.get('again'))!;
+    await store.delete('again');
+    await store.upsert({ id: record.id, owner: record.owner, schema: record.schema, claims: record.claims, filterBits: record.filterBits, allowBrokerEncoding: false, purposes: null });
+    const answer = await eventually(ask, (r) => r.status === 409);
+    expect(answer.json.code).toBe('DATASET_NOT_READY');
+  });
 });
