@@ -18,7 +18,7 @@
  * never part of an error message, an audit event or a cache key (only the
  * CLK derived from it is, through a keyed hash).
  */
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { PavilionError, isPavilionError } from '../common/errors.js';
 import { decodeClkBase64 } from '../engine/index.js';
