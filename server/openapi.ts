@@ -29,7 +29,7 @@ export function openApiDocument(): Record<string, unknown> {
       title: 'Pavilion Trust Broker',
       version: '0.1.0',
       description:
-        'Privacy-preserving verification: relying parties (rp) ask whether a person, given as a CLK (a clkhash v3 Bloom filter encoding), matches a record of a data provider (dp), and learn only the claims the policy releases. Every answer carries an audit receipt. Errors are RFC 9457 problem documents with a stable `code`. Roles: rp, dp, auditor, admin (JWT `roles`, or Keycloak `realm_access.roles`).',
+        'Privacy-preserving verification: relying parties (rp) ask whether a person, given as a CLK (a clkhash v3 Bloom filter encoding), matches a record of a data provider (dp), and learn only the claims the policy releases. Every answer carries an audit receipt. Errors are RFC 9457 problem documents with a stable `code`. Roles: rp, dp, auditor, admin (JWT `roles`, or Keycloak `realm_access.roles`). A broker run with AUDIT_PUBLIC=true serves the audit checkpoint, key, proofs, receipts and hash tiles without a token; audit entries always need auditor or admin.',
     },
     servers: [{ url: '/' }],
     components: {
