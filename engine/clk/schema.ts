@@ -1,5 +1,6 @@
 /**
- * Parses and validates a clkhash linkage schema v3 (JSON already decoded)
+ * Parses and validates a clkhash linkage schema v3 (JSON already decoded;
+ * versions 1 and 2 are first upgraded as clkhash does, schema-upgrade.ts)
  * into a typed, compiled form.
  *
  * Validation mirrors what clkhash 0.18.3 enforces: the master schema
@@ -18,6 +19,7 @@ import { PavilionError } from '../../common/errors.js';
 import { compilePythonPattern, PatternError } from './pattern.js';
 import { compileDateFormat, StrptimeFormatError, type CompiledDateFormat } from './strptime.js';
 import { roundHalfEven } from './python.js';
+import { upgradeSchema } from './schema-upgrade.js';
 
 export type TokenEncoding = 'ascii' | 'utf-8' | 'utf-16' | 'utf-32';
 
@@ -342,14 +344,15 @@ export function isParsedSchema(value: unknown): value is LinkageSchema {
   return typeof value === 'object' && value !== null && parsedSchemas.has(value);
 }
 
-/** Parses and validates a linkage schema v3; throws SCHEMA_INVALID / SCHEMA_UNSUPPORTED naming the JSON path. */
+/** Parses and validates a linkage schema (v3, or v1/v2 upgraded as clkhash does); throws SCHEMA_INVALID / SCHEMA_UNSUPPORTED naming the JSON path. */
 export function parseSchema(json: unknown): LinkageSchema {
   if (isParsedSchema(json)) return json;
-  const root = obj(json, '$');
-  if (!('version' in root)) throw invalid('$.version', 'is required');
-  if (typeof root.version !== 'number') throw invalid('$.version', 'must be a number');
-  if (root.version === 1 || root.version === 2) throw unsupported('$.version', 'only linkage schema version 3 is supported; convert older schemas with clkhash first');
-  if (root.version !== 3) throw invalid('$.version', 'must be 3');
+  const given = obj(json, '$');
+  if (!('version' in given)) throw invalid('$.version', 'is required');
+  if (typeof given.version !== 'number') throw invalid('$.version', 'must be a number');
+  if (given.version !== 1 && given.version !== 2 && given.version !== 3) throw invalid('$.version', 'must be 1, 2 or 3');
+  // Versions 1 and 2 become the version 3 schema clkhash would use (schema-upgrade.ts).
+  const root = upgradeSchema(given);
   if (!('clkConfig' in root)) throw invalid('$.clkConfig', 'is required');
   if (!('features' in root)) throw invalid('$.features', 'is required');
   const clk = obj(root.clkConfig, '$.clkConfig');

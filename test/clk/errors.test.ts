@@ -36,7 +36,10 @@ describe('schema errors', () => {
   it.each([
     ['not an object', (s: any) => { s.features = 5; }, 'SCHEMA_INVALID', '$.features'],
     ['version 4', (s: any) => { s.version = 4; }, 'SCHEMA_INVALID', '$.version'],
-    ['version 2', (s: any) => { s.version = 2; }, 'SCHEMA_UNSUPPORTED', '$.version'],
+    // A v3 body labelled version 2 is upgraded as clkhash does, and lacks v2's ngram.
+    ['version 2 with v3 fields', (s: any) => { s.version = 2; }, 'SCHEMA_INVALID', '$.features[1].hashing.ngram'],
+    ['version 1 without k', (s: any) => { s.version = 1; }, 'SCHEMA_INVALID', '$.clkConfig.k'],
+    ['version 1 without hash', (s: any) => { s.version = 1; s.clkConfig.k = 20; }, 'SCHEMA_INVALID', '$.clkConfig.hash'],
     ['missing l', (s: any) => { delete s.clkConfig.l; }, 'SCHEMA_INVALID', '$.clkConfig.l'],
     ['l = 0', (s: any) => { s.clkConfig.l = 0; }, 'SCHEMA_INVALID', '$.clkConfig.l'],
     ['l = 1.5', (s: any) => { s.clkConfig.l = 1.5; }, 'SCHEMA_INVALID', '$.clkConfig.l'],

@@ -297,7 +297,8 @@ describe('malformed, truncated and oversized bodies', () => {
     const bad = await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 3, clkConfig: {} }, claims: [] } });
     expectProblem(bad, bad.status, 'SCHEMA_INVALID');
     expect([400, 422]).toContain(bad.status);
-    expectProblem(await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 2 }, claims: [] } }), 400, 'SCHEMA_UNSUPPORTED');
+    expectProblem(await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 2 }, claims: [] } }), 400, 'SCHEMA_INVALID');
+    expectProblem(await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 4 }, claims: [] } }), 400, 'SCHEMA_INVALID');
     expectProblem(await api(t.url, 'GET', '/v1/datasets/bad', { token: t.tokens.dp }), 404, 'DATASET_NOT_FOUND');
   });
   it('unknown dataset for a DP → 404', async () => {
