@@ -10,8 +10,12 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app
-ENV NODE_ENV=production
+# STATE_DIR holds development keys (a generated MASTER_KEY, the local token
+# issuer's key) and objects for pulls when no S3_ENDPOINT is set: it must be
+# writable by the unprivileged user; mount a volume there to keep it.
+ENV NODE_ENV=production STATE_DIR=/var/lib/pavilion
+RUN mkdir -p /var/lib/pavilion && chown node:node /var/lib/pavilion
 COPY --from=build /app /app
 USER node
 EXPOSE 8080
-CMD ["node", "bin/pavilion.js", "demo"]
+CMD ["node", "bin/pavilion.js", "serve"]
