@@ -52,6 +52,7 @@ export class NodeCache {
   /** Lowest level kept; Infinity when not even the top level fits. */
   private floor = 0;
   private sizedFor = 0;
+  private chunks = 0;
 
   /** `maxBytes` 0 disables the cache (every proof reads the database). */
   constructor(readonly maxBytes: number) {
@@ -66,9 +67,7 @@ export class NodeCache {
 
   /** Bytes held now. */
   get bytes(): number {
-    let chunks = 0;
-    for (const level of this.levels) for (const chunk of level ?? []) if (chunk) chunks++;
-    return chunks * CHUNK_BYTES;
+    return this.chunks * CHUNK_BYTES;
   }
 
   /**
@@ -81,7 +80,10 @@ export class NodeCache {
     this.sizedFor = size;
     let floor = this.floor;
     while (nodesAtLevel(size, floor) > 0 && bytesFrom(size, floor) > this.maxBytes) floor++;
-    for (let level = this.floor; level < floor; level++) this.levels[level] = [];
+    for (let level = this.floor; level < floor; level++) {
+      for (const chunk of this.levels[level] ?? []) if (chunk) this.chunks--;
+      this.levels[level] = [];
+    }
     this.floor = floor;
   }
 
@@ -129,6 +131,7 @@ export class NodeCache {
     if (chunk === undefined) {
       chunk = { hashes: new Uint8Array(CHUNK_BYTES), present: new Uint8Array(CHUNK_NODES) };
       chunks[chunkIndex] = chunk;
+      this.chunks++;
     }
     return chunk;
   }

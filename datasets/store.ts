@@ -141,9 +141,7 @@ export class DatasetStore {
 
   /** The dataset, or null when unknown or deleted (`includeDeleted`: a deleted one too, for its owner). */
   async get(id: string, opts: { includeDeleted?: boolean } = {}): Promise<DatasetRecord | null> {
-    const rows = opts.includeDeleted
-      ? await this.sql<DatasetRow[]>`select * from datasets where id = ${id}`
-      : await this.sql<DatasetRow[]>`select * from datasets where id = ${id} and deleted_at is null`;
+    const rows = await this.sql<DatasetRow[]>`select * from datasets where id = ${id} and (${opts.includeDeleted ?? false} or deleted_at is null)`;
     return rows[0] ? toRecord(rows[0]) : null;
   }
 

@@ -20,6 +20,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { PavilionError } from '../common/errors.js';
+import { withDeadline } from '../common/deadline.js';
 import { LabelGuard, OTHER_LABEL } from './label-guard.js';
 
 export { OTHER_LABEL } from './label-guard.js';
@@ -307,23 +308,13 @@ class PavilionMetrics implements Metrics {
   private async collectFrom<K extends CollectorName>(name: K, apply: (value: Awaited<ReturnType<CollectorSources[K]>>) => void): Promise<void> {
     const source = this.collectors.get(name) as CollectorSources[K] | undefined;
     if (source === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      let value = source();
-      if (value instanceof Promise) {
-        value = await Promise.race([
-          value,
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error('collector timed out')), COLLECTOR_TIMEOUT_MS);
-          }),
-        ]);
-      }
+      const returned: unknown = source();
+      const value = returned instanceof Promise ? await withDeadline(returned, COLLECTOR_TIMEOUT_MS, () => new Error('collector timed out')) : returned;
       if (value === undefined || value === null) throw new Error('collector returned nothing');
       apply(value as Awaited<ReturnType<CollectorSources[K]>>);
     } catch {
       this.collectorErrors.inc({ collector: name });
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

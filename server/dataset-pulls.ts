@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { PavilionError, isPavilionError } from '../common/errors.js';
 import { retryFor } from '../common/retry.js';
 import { withDeadline } from '../common/deadline.js';
+import { isUuid } from '../common/uuid.js';
 import type { Principal } from '../identity/index.js';
 import type { PullRecord, PullStore } from '../datasets/pull-store.js';
 import { assertObjectKey, type ObjectStore } from '../storage/object-store.js';
@@ -113,7 +114,7 @@ export class DatasetPulls {
   async get(principal: Principal, datasetId: string, id: string): Promise<PullRecord> {
     const record = await this.datasets.get(datasetId);
     this.datasets.assertOwner(principal, record);
-    const pull = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id) ? await this.pulls.get(datasetId, id) : null;
+    const pull = isUuid(id) ? await this.pulls.get(datasetId, id) : null;
     if (!pull) throw new PavilionError('PULL_NOT_FOUND', 'no such pull for this dataset', 404);
     return pull;
   }

@@ -156,8 +156,6 @@ export class Exchange {
   readonly params: Record<string, string> = {};
   readonly headers: Record<CapturedHeader, string>;
   readonly rawQuery: string;
-  /** The request path (no query), as sent. */
-  readonly url: string;
   private abortHandlers: (() => void)[] = [];
   private bodyStream: BodyStream | null = null;
   /** Set by the auth layer, for logs and metrics labels only. */
@@ -169,13 +167,15 @@ export class Exchange {
     readonly method: string,
     readonly route: string,
     paramNames: readonly string[],
+    /** For a pattern ending in `*`: where the rest starts; it becomes params.path, as sent (not decoded). */
+    wildcardAt = -1,
   ) {
     for (let i = 0; i < paramNames.length; i++) this.params[paramNames[i]!] = safeDecode(req.getParameter(i));
+    if (wildcardAt >= 0) this.params.path = req.getUrl().slice(wildcardAt);
     const h = {} as Record<CapturedHeader, string>;
     for (const name of CAPTURED_HEADERS) h[name] = req.getHeader(name);
     this.headers = h;
     this.rawQuery = req.getQuery() ?? '';
-    this.url = req.getUrl();
   }
 
   get query(): URLSearchParams {
@@ -260,7 +260,7 @@ export type Handler = (x: Exchange) => Promise<Reply | void> | Reply | void;
 type Method = 'get' | 'post' | 'put' | 'del';
 const METHOD_NAMES: Record<Method, string> = { get: 'GET', post: 'POST', put: 'PUT', del: 'DELETE' };
 
-/** `/v1/datasets/:id` → `/v1/datasets/{id}`, a trailing `*` → `{path}` (the label used in metrics and OpenAPI). */
+/** `/v1/datasets/:id` → `/v1/datasets/{id}`, a trailing `*` → `{path}` (the label used in metrics and OpenAPI, and the param name). */
 export function routeTemplate(pattern: string): string {
   return pattern.replace(/:([A-Za-z_]+)/g, '{$1}').replace(/\*$/, '{path}');
 }
@@ -275,6 +275,7 @@ export class HttpRouter {
   route(method: Method, pattern: string, handler: Handler, opts: RouteOptions = {}): this {
     const template = routeTemplate(pattern);
     const paramNames = [...pattern.matchAll(/:([A-Za-z_]+)/g)].map((m) => m[1]!);
+    const wildcardAt = pattern.endsWith('*') ? pattern.length - 1 : -1;
     const methodName = METHOD_NAMES[method];
     this.routes.push({ method: methodName, template });
     const allowed = this.patterns.get(pattern) ?? [];
@@ -284,7 +285,7 @@ export class HttpRouter {
 
     this.app[method](pattern, (res, req) => {
       const started = performance.now();
-      const x = new Exchange(res, req, methodName, template, paramNames);
+      const x = new Exchange(res, req, methodName, template, paramNames, wildcardAt);
       if (observer.isClosing?.()) {
         x.sendProblem(makeProblem(503, 'SHUTTING_DOWN', 'the broker is shutting down'), true);
         return;

@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { PavilionError, isPavilionError } from '../common/errors.js';
 import { retryFor } from '../common/retry.js';
+import { isUuid } from '../common/uuid.js';
 import { requireRole, type Principal } from '../identity/index.js';
 import { greedySolve } from '../jobs/greedy.js';
 import type { JobRecord, ResumableJob, Solution, StoredPair } from '../jobs/store.js';
@@ -236,7 +237,7 @@ export class LinkageJobs {
     } catch (err) {
       if (signal.aborted && this.closing) {
         // This process is stopping: hand the job back for another one (or this one, restarted) to run again.
-        await retryFor(() => ctx.jobs.release(job.id), RECORD_RETRY_MS, () => true).catch((e) => {
+        await ctx.jobs.release(job.id).catch((e) => {
           ctx.log.warn({ err: e, job: job.id }, 'could not hand a linkage job back; it is run again once its heartbeat is stale');
         });
         return;
@@ -254,7 +255,7 @@ export class LinkageJobs {
 
   /** The job if `principal` may see it; JOB_NOT_FOUND (404) otherwise. */
   async get(principal: Principal, id: string): Promise<JobRecord> {
-    const job = /^[0-9a-f-]{36}$/.test(id) ? await this.ctx.jobs.get(id) : null;
+    const job = isUuid(id) ? await this.ctx.jobs.get(id) : null;
     if (!job || (job.owner !== principal.subject && !principal.roles.has('admin'))) throw new PavilionError('JOB_NOT_FOUND', 'no such job', 404);
     return job;
   }

@@ -19,7 +19,6 @@ import type { BrokerContext } from '../context.js';
 import { authenticate } from '../auth.js';
 import { decodeBase64Strict, parseTilePath } from '../../audit/index.js';
 
-const TILE_PREFIX = '/v1/audit/tile/';
 /**
  * tlog-tiles: tiles and bundles never change once served, the checkpoint
  * does. `private` for what only authenticated callers get (entry bundles
@@ -123,7 +122,7 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
   // above): clients fetch tiles and compute proofs themselves. Hash tiles are
   // open to every role, like proofs; entry bundles hold the events, like entries.
   router.route('get', '/v1/audit/tile/*', async (x) => {
-    const tile = x.url.startsWith(TILE_PREFIX) ? parseTilePath(x.url.slice(TILE_PREFIX.length)) : null;
+    const tile = parseTilePath(x.params.path ?? '');
     if (!tile) {
       await readHashes(x);
       throw new PavilionError('TILE_NOT_FOUND', 'not a tlog-tiles path: tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]', 404);
