@@ -21,15 +21,22 @@
  * The loop never throws into its caller: RPC, database and source failures are
  * recorded in status() and retried with capped exponential backoff.
  */
-import { getAddress, Interface, Transaction, Wallet, type JsonRpcProvider } from 'ethers';
+import { getAddress, Interface, type JsonRpcProvider, Transaction, Wallet } from 'ethers';
 import { PavilionError } from '../common/errors.js';
 import type { Sql } from '../storage/postgres.js';
-import { anchoredEventsIn, ChainReader, isChainUnreachable, makeProvider, rpcErrorMessage, type ReceiptInfo } from './chain.js';
+import {
+  anchoredEventsIn,
+  ChainReader,
+  isChainUnreachable,
+  makeProvider,
+  type ReceiptInfo,
+  rpcErrorMessage,
+} from './chain.js';
 import { merkleAnchorInterface } from './contract.js';
-import { anchorFees, replacementFees, type Eip1559Fees } from './fees.js';
+import { anchorFees, type Eip1559Fees, replacementFees } from './fees.js';
 import { caip2, logIdForOrigin } from './ids.js';
 import { migrateAnchoring } from './schema.js';
-import { AnchorStore, type AnchorRow, type ChainScope, type SignedAnchorTx, type TransactionRow } from './store.js';
+import { type AnchorRow, AnchorStore, type ChainScope, type SignedAnchorTx, type TransactionRow } from './store.js';
 import type { AnchorReference, Checkpoint, CheckpointSource } from './types.js';
 
 export interface AnchorerOptions {
@@ -209,7 +216,8 @@ export class Anchorer {
    * size ≥ `size` of the log named `origin` (default: the source's origin).
    */
   async anchorFor(size: number, origin?: string): Promise<AnchorReference | undefined> {
-    if (!Number.isSafeInteger(size) || size < 1) throw new PavilionError('ANCHOR_INVALID_SIZE', 'size must be a positive integer');
+    if (!Number.isSafeInteger(size) || size < 1)
+      throw new PavilionError('ANCHOR_INVALID_SIZE', 'size must be a positive integer');
     const name = origin ?? this.state.origin;
     if (name === null) return undefined;
     await this.ensureMigrated();
@@ -330,7 +338,16 @@ export class Anchorer {
     const pendingNonce = await this.reader.nonce(this.sender, 'pending');
 
     const result = await this.store.recordIntent(
-      { ...scope, contract, logId, treeSize: checkpoint.size, origin: checkpoint.origin, root, note: checkpoint.note, sender: this.sender },
+      {
+        ...scope,
+        contract,
+        logId,
+        treeSize: checkpoint.size,
+        origin: checkpoint.origin,
+        root,
+        note: checkpoint.note,
+        sender: this.sender,
+      },
       pendingNonce,
       (nonce) => this.sign(data, nonce, gasLimit, fees),
     );
@@ -346,12 +363,17 @@ export class Anchorer {
     } catch (err) {
       if (err instanceof PavilionError) throw err;
       // A revert here means the contract would refuse: say which rule, send nothing.
-      throw new PavilionError('ANCHOR_REJECTED', `contract refuses the anchor: ${revertName(err)}`, 409, { cause: err });
+      throw new PavilionError('ANCHOR_REJECTED', `contract refuses the anchor: ${revertName(err)}`, 409, {
+        cause: err,
+      });
     }
   }
 
   private async currentFees(): Promise<Eip1559Fees> {
-    const [baseFeePerGas, suggestedPriorityFee] = await Promise.all([this.reader.baseFee(), this.reader.suggestedPriorityFee()]);
+    const [baseFeePerGas, suggestedPriorityFee] = await Promise.all([
+      this.reader.baseFee(),
+      this.reader.suggestedPriorityFee(),
+    ]);
     const fees = anchorFees({ chainId: this.opts.chainId, baseFeePerGas, suggestedPriorityFee });
     this.checkCap(fees);
     return fees;
@@ -359,7 +381,11 @@ export class Anchorer {
 
   private checkCap(fees: Eip1559Fees): void {
     if (this.opts.maxFeePerGasCap !== undefined && fees.maxFeePerGas > this.opts.maxFeePerGasCap) {
-      throw new PavilionError('ANCHOR_FEE_ABOVE_CAP', `maxFeePerGas ${fees.maxFeePerGas} wei is above the configured cap`, 503);
+      throw new PavilionError(
+        'ANCHOR_FEE_ABOVE_CAP',
+        `maxFeePerGas ${fees.maxFeePerGas} wei is above the configured cap`,
+        503,
+      );
     }
   }
 
@@ -394,7 +420,11 @@ export class Anchorer {
         return;
       }
       await this.store.markBroadcast(scope, tx.txHash, message);
-      throw new PavilionError('ANCHOR_BROADCAST_REJECTED', `node refused the anchor transaction: ${scrub(message)}`, 503);
+      throw new PavilionError(
+        'ANCHOR_BROADCAST_REJECTED',
+        `node refused the anchor transaction: ${scrub(message)}`,
+        503,
+      );
     }
   }
 
@@ -489,7 +519,11 @@ export class Anchorer {
       await this.store.markClosed(row, 'failed', 'receipt carries no matching Anchored event');
       return;
     }
-    await this.store.markIncluded(row, { txHash: event.txHash, blockNumber: event.blockNumber, blockHash: event.blockHash, logIndex: event.logIndex }, moved);
+    await this.store.markIncluded(
+      row,
+      { txHash: event.txHash, blockNumber: event.blockNumber, blockHash: event.blockHash, logIndex: event.logIndex },
+      moved,
+    );
   }
 
   /**
@@ -501,7 +535,9 @@ export class Anchorer {
   private async resolveConsumedNonce(row: AnchorRow): Promise<void> {
     const head = await this.reader.head(row.logId);
     if (head.treeSize === row.treeSize && head.root === row.root) {
-      const event = (await this.reader.anchoredEventsInBlock(row.logId, head.blockNumber)).find((e) => e.treeSize === row.treeSize);
+      const event = (await this.reader.anchoredEventsInBlock(row.logId, head.blockNumber)).find(
+        (e) => e.treeSize === row.treeSize,
+      );
       if (event) {
         await this.store.markIncluded(row, event, false);
         return;
@@ -510,7 +546,11 @@ export class Anchorer {
       return;
     }
     if (head.treeSize === row.treeSize) {
-      await this.store.markClosed(row, 'failed', `ROOT_CONFLICT: size ${row.treeSize} is anchored on chain with another root`);
+      await this.store.markClosed(
+        row,
+        'failed',
+        `ROOT_CONFLICT: size ${row.treeSize} is anchored on chain with another root`,
+      );
       return;
     }
     if (head.treeSize > row.treeSize) {
@@ -546,8 +586,11 @@ export class Anchorer {
       fees = replacementFees(previous, fees);
       this.checkCap(fees);
     }
-    const signed = await this.store.recordReplacement({ ...row, sender: this.sender }, minAgeMs, freshNonceFloor, (nonce) =>
-      this.sign(data, nonce, gasLimit, fees),
+    const signed = await this.store.recordReplacement(
+      { ...row, sender: this.sender },
+      minAgeMs,
+      freshNonceFloor,
+      (nonce) => this.sign(data, nonce, gasLimit, fees),
     );
     if (signed) await this.broadcast(row, signed);
   }
@@ -596,7 +639,8 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 function validateOptions(o: AnchorerOptions & typeof DEFAULTS): void {
   const positive = (name: string, v: number) => {
-    if (!Number.isSafeInteger(v) || v < 1) throw new PavilionError('ANCHOR_INVALID_OPTION', `${name} must be a positive integer`);
+    if (!Number.isSafeInteger(v) || v < 1)
+      throw new PavilionError('ANCHOR_INVALID_OPTION', `${name} must be a positive integer`);
   };
   positive('chainId', o.chainId);
   positive('minSizeDelta', o.minSizeDelta);
@@ -618,16 +662,35 @@ function invalidCheckpoint(field: string): PavilionError {
   return new PavilionError('CHECKPOINT_INVALID', `checkpoint from the source has an invalid ${field}`, 500);
 }
 
-const PG_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', '57P01', '57P03', '08006', '08001']);
+const PG_CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  '57P01',
+  '57P03',
+  '08006',
+  '08001',
+]);
 
 function databaseFailure(err: unknown): PavilionError {
   if (err instanceof PavilionError) return err;
   const code = (err as { code?: unknown })?.code;
-  return new PavilionError('DATABASE_UNAVAILABLE', `anchoring database error (${typeof code === 'string' ? code : 'unknown'})`, 503, { cause: err });
+  return new PavilionError(
+    'DATABASE_UNAVAILABLE',
+    `anchoring database error (${typeof code === 'string' ? code : 'unknown'})`,
+    503,
+    { cause: err },
+  );
 }
 
 function isRetryableInfrastructure(err: unknown): boolean {
-  if (err instanceof PavilionError) return err.code === 'CHAIN_UNREACHABLE' || err.code === 'DATABASE_UNAVAILABLE' || err.code === 'ANCHOR_FEE_ABOVE_CAP';
+  if (err instanceof PavilionError)
+    return (
+      err.code === 'CHAIN_UNREACHABLE' || err.code === 'DATABASE_UNAVAILABLE' || err.code === 'ANCHOR_FEE_ABOVE_CAP'
+    );
   if (isChainUnreachable(err)) return true;
   const code = (err as { code?: unknown })?.code;
   return typeof code === 'string' && PG_CONNECTION_CODES.has(code);
@@ -654,7 +717,9 @@ const errorsInterface = new Interface(merkleAnchorInterface.fragments.filter((f)
 
 /** The contract's custom error name in a failed call, when the node returned revert data. */
 function revertName(err: unknown): string {
-  const data = (err as { data?: unknown; info?: { error?: { data?: unknown } } })?.data ?? (err as { info?: { error?: { data?: unknown } } })?.info?.error?.data;
+  const data =
+    (err as { data?: unknown; info?: { error?: { data?: unknown } } })?.data ??
+    (err as { info?: { error?: { data?: unknown } } })?.info?.error?.data;
   if (typeof data === 'string' && data.startsWith('0x')) {
     try {
       const parsed = errorsInterface.parseError(data);

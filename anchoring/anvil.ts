@@ -8,7 +8,7 @@
  *   so the kernel kills it even when this process is SIGKILLed;
  * - everywhere, an 'exit' hook kills every anvil still running.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -74,7 +74,11 @@ export function anvilBinary(): string {
   try {
     dir = dirname(require.resolve(`${platformPackage}/package.json`));
   } catch {
-    throw new PavilionError('ANVIL_NOT_INSTALLED', `${platformPackage} is not installed (optional dependency of @foundry-rs/anvil)`, 500);
+    throw new PavilionError(
+      'ANVIL_NOT_INSTALLED',
+      `${platformPackage} is not installed (optional dependency of @foundry-rs/anvil)`,
+      500,
+    );
   }
   const binary = join(dir, 'bin', process.platform === 'win32' ? 'anvil.exe' : 'anvil');
   if (!existsSync(binary)) throw new PavilionError('ANVIL_NOT_INSTALLED', `${platformPackage} has no bin/anvil`, 500);
@@ -86,10 +90,14 @@ const SETPRIV = '/usr/bin/setpriv';
 export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
   const chainId = opts.chainId ?? POLYGON_AMOY;
   const args = [
-    '--host', '127.0.0.1',
-    '--port', String(opts.port ?? 0),
-    '--chain-id', String(chainId),
-    '--slots-in-an-epoch', String(opts.slotsInAnEpoch ?? 32),
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(opts.port ?? 0),
+    '--chain-id',
+    String(chainId),
+    '--slots-in-an-epoch',
+    String(opts.slotsInAnEpoch ?? 32),
     ...(opts.blockTimeSeconds ? ['--block-time', String(opts.blockTimeSeconds)] : []),
     ...(opts.extraArgs ?? []),
   ];
@@ -134,7 +142,14 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
       let buffered = '';
       let listening = false;
       const timer = setTimeout(
-        () => reject(new PavilionError('ANVIL_START_FAILED', `anvil did not listen within ${opts.readyTimeoutMs ?? 15000} ms`, 500)),
+        () =>
+          reject(
+            new PavilionError(
+              'ANVIL_START_FAILED',
+              `anvil did not listen within ${opts.readyTimeoutMs ?? 15000} ms`,
+              500,
+            ),
+          ),
         opts.readyTimeoutMs ?? 15000,
       );
       child.stdout!.on('data', (chunk: Buffer) => {
@@ -153,7 +168,13 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
       });
       void exited.then(() => {
         clearTimeout(timer);
-        reject(new PavilionError('ANVIL_START_FAILED', `anvil exited before listening: ${tail.trim().split('\n').slice(-3).join(' | ')}`, 500));
+        reject(
+          new PavilionError(
+            'ANVIL_START_FAILED',
+            `anvil exited before listening: ${tail.trim().split('\n').slice(-3).join(' | ')}`,
+            500,
+          ),
+        );
       });
     });
     const rpcUrl = `http://127.0.0.1:${port}`;
@@ -178,7 +199,11 @@ async function waitForRpc(rpcUrl: string, chainId: number, timeoutMs: number): P
       const body = (await res.json()) as { result?: string };
       if (body.result !== undefined) {
         if (Number(body.result) !== chainId) {
-          throw new PavilionError('ANVIL_START_FAILED', `anvil answered chain id ${Number(body.result)}, expected ${chainId}`, 500);
+          throw new PavilionError(
+            'ANVIL_START_FAILED',
+            `anvil answered chain id ${Number(body.result)}, expected ${chainId}`,
+            500,
+          );
         }
         return;
       }

@@ -37,7 +37,19 @@ export function makeProvider(rpcUrl: string, chainId: number, timeoutMs = 10_000
   return new JsonRpcProvider(request, Network.from(chainId), { staticNetwork: true, batchMaxCount: 1 });
 }
 
-const TRANSPORT_CODES = new Set(['NETWORK_ERROR', 'TIMEOUT', 'SERVER_ERROR', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE', 'UND_ERR_SOCKET', 'ABORT_ERR']);
+const TRANSPORT_CODES = new Set([
+  'NETWORK_ERROR',
+  'TIMEOUT',
+  'SERVER_ERROR',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'ABORT_ERR',
+]);
 
 /** True when the failure says nothing about the request, only that the node could not be reached. */
 export function isChainUnreachable(err: unknown): boolean {
@@ -51,7 +63,12 @@ export function isChainUnreachable(err: unknown): boolean {
 
 /** The node's own error text (JSON-RPC error message), or the ethers summary. */
 export function rpcErrorMessage(err: unknown): string {
-  const e = err as { info?: { error?: { message?: unknown } }; error?: { message?: unknown }; shortMessage?: unknown; message?: unknown };
+  const e = err as {
+    info?: { error?: { message?: unknown } };
+    error?: { message?: unknown };
+    shortMessage?: unknown;
+    message?: unknown;
+  };
   const candidates = [e?.info?.error?.message, e?.error?.message, e?.shortMessage, e?.message];
   const text = candidates.find((m) => typeof m === 'string' && m.length > 0) as string | undefined;
   // Cap: node messages can echo whole payloads.
@@ -61,7 +78,12 @@ export function rpcErrorMessage(err: unknown): string {
 /** Error thrown for transport failures so callers can tell them apart. */
 export function chainUnreachable(err: unknown): PavilionError {
   const code = (err as { code?: unknown })?.code;
-  return new PavilionError('CHAIN_UNREACHABLE', `chain RPC unreachable (${typeof code === 'string' ? code : 'no answer'})`, 503, { cause: err });
+  return new PavilionError(
+    'CHAIN_UNREACHABLE',
+    `chain RPC unreachable (${typeof code === 'string' ? code : 'no answer'})`,
+    503,
+    { cause: err },
+  );
 }
 
 /** The parts of a receipt anchoring looks at (raw JSON-RPC, numbers decoded). */
@@ -141,7 +163,11 @@ export class ChainReader {
   async head(logId: string): Promise<OnChainHead> {
     const data = merkleAnchorInterface.encodeFunctionData('latest', [logId]);
     const out = await this.rpc<string>('eth_call', [{ to: this.contract, data }, 'latest']);
-    const [treeSize, root, blockNumber] = merkleAnchorInterface.decodeFunctionResult('latest', out) as unknown as [bigint, string, bigint];
+    const [treeSize, root, blockNumber] = merkleAnchorInterface.decodeFunctionResult('latest', out) as unknown as [
+      bigint,
+      string,
+      bigint,
+    ];
     return { treeSize: Number(treeSize), root: root.toLowerCase(), blockNumber: Number(blockNumber) };
   }
 
@@ -152,10 +178,13 @@ export class ChainReader {
   }
 
   async receipt(txHash: string): Promise<ReceiptInfo | null> {
-    const r = await this.rpc<{ status: string; blockNumber: string | null; blockHash: string | null; logs: RawLog[]; transactionHash: string } | null>(
-      'eth_getTransactionReceipt',
-      [txHash],
-    );
+    const r = await this.rpc<{
+      status: string;
+      blockNumber: string | null;
+      blockHash: string | null;
+      logs: RawLog[];
+      transactionHash: string;
+    } | null>('eth_getTransactionReceipt', [txHash]);
     if (!r || r.blockNumber == null || r.blockHash == null) return null;
     return {
       txHash: r.transactionHash.toLowerCase(),
@@ -171,11 +200,20 @@ export class ChainReader {
     return (await this.rpc<unknown>('eth_getTransactionByHash', [txHash])) != null;
   }
 
-  private async block(tag: string | number): Promise<{ number: number; hash: string; baseFeePerGas: bigint } | undefined> {
+  private async block(
+    tag: string | number,
+  ): Promise<{ number: number; hash: string; baseFeePerGas: bigint } | undefined> {
     const param = typeof tag === 'number' ? `0x${tag.toString(16)}` : tag;
-    const b = await this.rpc<{ number: string; hash: string; baseFeePerGas?: string } | null>('eth_getBlockByNumber', [param, false]);
+    const b = await this.rpc<{ number: string; hash: string; baseFeePerGas?: string } | null>('eth_getBlockByNumber', [
+      param,
+      false,
+    ]);
     if (!b) return undefined;
-    return { number: Number(BigInt(b.number)), hash: b.hash.toLowerCase(), baseFeePerGas: b.baseFeePerGas ? BigInt(b.baseFeePerGas) : 0n };
+    return {
+      number: Number(BigInt(b.number)),
+      hash: b.hash.toLowerCase(),
+      baseFeePerGas: b.baseFeePerGas ? BigInt(b.baseFeePerGas) : 0n,
+    };
   }
 
   /** Hash of the canonical block at `blockNumber`, or undefined above the head. */
@@ -226,7 +264,9 @@ export class ChainReader {
 
   async anchoredEventsInBlock(logId: string, blockNumber: number): Promise<AnchoredEvent[]> {
     const block = `0x${blockNumber.toString(16)}`;
-    const logs = await this.rpc<RawLog[]>('eth_getLogs', [{ address: this.contract, topics: [ANCHORED_TOPIC, logId], fromBlock: block, toBlock: block }]);
+    const logs = await this.rpc<RawLog[]>('eth_getLogs', [
+      { address: this.contract, topics: [ANCHORED_TOPIC, logId], fromBlock: block, toBlock: block },
+    ]);
     return logs
       .filter((l) => !l.removed)
       .map((l) => decodeAnchored(toLog(l)))
@@ -237,7 +277,7 @@ export class ChainReader {
 /** The Anchored event in `log`, if it is one from a MerkleAnchor (any address). */
 export function decodeAnchored(log: LogInfo): AnchoredEvent | undefined {
   if (log.topics[0]?.toLowerCase() !== ANCHORED_TOPIC || log.topics.length !== 2) return undefined;
-  let parsed;
+  let parsed: ReturnType<typeof merkleAnchorInterface.decodeEventLog>;
   try {
     parsed = merkleAnchorInterface.decodeEventLog('Anchored', log.data, log.topics);
   } catch {

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Contract, ContractFactory, Interface, type ContractRunner, type Signer } from 'ethers';
+import { Contract, ContractFactory, type ContractRunner, Interface, type Signer } from 'ethers';
 import { PavilionError } from '../common/errors.js';
 import type { ContractArtifact } from './compile.js';
 
@@ -58,7 +58,10 @@ export function merkleAnchorAt(address: string, runner: ContractRunner): Contrac
 }
 
 /** Deploys MerkleAnchor with `signer` as owner; resolves to the contract address once mined. */
-export async function deployMerkleAnchor(signer: Signer, artifact: ContractArtifact = loadMerkleAnchorArtifact()): Promise<string> {
+export async function deployMerkleAnchor(
+  signer: Signer,
+  artifact: ContractArtifact = loadMerkleAnchorArtifact(),
+): Promise<string> {
   const factory = new ContractFactory(artifact.abi as never, artifact.bytecode, signer);
   const contract = await factory.deploy();
   await contract.waitForDeployment();

@@ -52,8 +52,9 @@ export function replacementFees(previous: Eip1559Fees, current: Eip1559Fees): Ei
   const bump = (v: bigint) => v + (v + 7n) / 8n;
   const tip = bump(previous.maxPriorityFeePerGas);
   const cap = bump(previous.maxFeePerGas);
-  const maxPriorityFeePerGas = current.maxPriorityFeePerGas > tip ? current.maxPriorityFeePerGas : tip;
-  let maxFeePerGas = current.maxFeePerGas > cap ? current.maxFeePerGas : cap;
+  const maxBig = (a: bigint, b: bigint) => (a > b ? a : b);
+  const maxPriorityFeePerGas = maxBig(current.maxPriorityFeePerGas, tip);
+  let maxFeePerGas = maxBig(current.maxFeePerGas, cap);
   if (maxFeePerGas < maxPriorityFeePerGas) maxFeePerGas = maxPriorityFeePerGas;
   return { maxPriorityFeePerGas, maxFeePerGas };
 }

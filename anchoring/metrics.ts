@@ -23,10 +23,18 @@ export function registerAnchorerMetrics(registry: Registry, anchorer: Anchorer):
   gauge('pavilion_anchor_last_anchored_size', 'Largest tree size included on chain', (s) => s.lastAnchoredSize);
   gauge('pavilion_anchor_last_final_size', 'Largest tree size whose anchor is final', (s) => s.lastFinalSize);
   gauge('pavilion_anchor_unanchored_entries', 'Log entries not yet anchored on chain', (s) => s.unanchoredEntries);
-  gauge('pavilion_anchor_unfinalized_entries', 'Log entries whose anchor is not final yet', (s) => s.unfinalizedEntries);
+  gauge(
+    'pavilion_anchor_unfinalized_entries',
+    'Log entries whose anchor is not final yet',
+    (s) => s.unfinalizedEntries,
+  );
   gauge('pavilion_anchor_last_anchored_age_seconds', 'Seconds since the last anchor was included', (s) =>
     s.lastAnchoredAt ? (Date.now() - s.lastAnchoredAt.getTime()) / 1000 : null,
   );
-  gauge('pavilion_anchor_consecutive_failures', 'Failed anchoring passes in a row (RPC, database or source)', (s) => s.consecutiveFailures);
+  gauge(
+    'pavilion_anchor_consecutive_failures',
+    'Failed anchoring passes in a row (RPC, database or source)',
+    (s) => s.consecutiveFailures,
+  );
   gauge('pavilion_anchor_reorgs', 'Anchor receipts that left the canonical chain or moved block', (s) => s.reorgs);
 }

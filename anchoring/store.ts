@@ -167,7 +167,20 @@ export class AnchorStore {
    * node yet; closed anchors' nonces are already counted by the chain).
    */
   async recordIntent(
-    anchor: Omit<AnchorRow, 'status' | 'nonce' | 'txHash' | 'blockNumber' | 'blockHash' | 'logIndex' | 'reorgs' | 'error' | 'createdAt' | 'includedAt' | 'finalAt'>,
+    anchor: Omit<
+      AnchorRow,
+      | 'status'
+      | 'nonce'
+      | 'txHash'
+      | 'blockNumber'
+      | 'blockHash'
+      | 'logIndex'
+      | 'reorgs'
+      | 'error'
+      | 'createdAt'
+      | 'includedAt'
+      | 'finalAt'
+    >,
     chainPendingNonce: number,
     sign: (nonce: number) => Promise<SignedAnchorTx>,
   ): Promise<{ recorded: true; tx: SignedAnchorTx } | { recorded: false; reason: string }> {
@@ -216,7 +229,7 @@ export class AnchorStore {
                now() as now
         from anchoring_anchors a
         where a.chain = ${key.chain} and a.genesis = ${key.genesis} and a.contract = ${key.contract} and a.log_id = ${key.logId} and a.tree_size = ${key.treeSize}`;
-      if (!row || row.status !== 'pending') return undefined;
+      if (row?.status !== 'pending') return undefined;
       if (row.newest && (row.now as Date).getTime() - (row.newest as Date).getTime() < minAgeMs) return undefined;
       let nonce = Number(row.nonce);
       if (freshNonceFloor !== null) {
@@ -241,7 +254,11 @@ export class AnchorStore {
     }
   }
 
-  async markIncluded(key: AnchorKey, at: { txHash: string; blockNumber: number; blockHash: string; logIndex: number }, moved: boolean): Promise<void> {
+  async markIncluded(
+    key: AnchorKey,
+    at: { txHash: string; blockNumber: number; blockHash: string; logIndex: number },
+    moved: boolean,
+  ): Promise<void> {
     await this.sql`
       update anchoring_anchors
       set status = 'included', tx_hash = ${at.txHash}, block_number = ${at.blockNumber}, block_hash = ${at.blockHash},
@@ -297,7 +314,11 @@ async function lockSender(tx: postgres.TransactionSql, scope: ChainScope, sender
   await tx`select pg_advisory_xact_lock(hashtext(${`pavilion_anchoring:${scope.chain}:${scope.genesis}:${sender}`}))`;
 }
 
-async function insertTransaction(tx: postgres.TransactionSql, key: AnchorKey & { sender: string }, signed: SignedAnchorTx): Promise<void> {
+async function insertTransaction(
+  tx: postgres.TransactionSql,
+  key: AnchorKey & { sender: string },
+  signed: SignedAnchorTx,
+): Promise<void> {
   await tx`
     insert into anchoring_transactions (chain, genesis, tx_hash, contract, log_id, tree_size, sender, nonce,
                                         max_fee_per_gas, max_priority_fee_per_gas, gas_limit, raw)

@@ -26,7 +26,12 @@ export class AnchorVerificationError extends PavilionError {
   /** Facts found on chain that explain the failure (e.g. where the receipt is now). */
   readonly details: Record<string, unknown>;
 
-  constructor(code: AnchorVerificationCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+  constructor(
+    code: AnchorVerificationCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
     super(code, message, code === 'CHAIN_UNREACHABLE' ? 503 : 422, options);
     this.name = 'PavilionError';
     this.details = details;
@@ -76,10 +81,26 @@ export async function verifyAnchor(input: VerifyAnchorInput): Promise<AnchorVeri
   } catch (err) {
     if (err instanceof AnchorVerificationError) return { ok: false, error: err };
     if (isChainUnreachable(err) || (err instanceof PavilionError && err.code === 'CHAIN_UNREACHABLE')) {
-      return { ok: false, error: new AnchorVerificationError('CHAIN_UNREACHABLE', `cannot reach the RPC for ${req.chain}`, {}, { cause: err }) };
+      return {
+        ok: false,
+        error: new AnchorVerificationError(
+          'CHAIN_UNREACHABLE',
+          `cannot reach the RPC for ${req.chain}`,
+          {},
+          { cause: err },
+        ),
+      };
     }
     // The node answered with something unexpected: as good as unreachable for an auditor.
-    return { ok: false, error: new AnchorVerificationError('CHAIN_UNREACHABLE', `the RPC for ${req.chain} gave no usable answer`, {}, { cause: err }) };
+    return {
+      ok: false,
+      error: new AnchorVerificationError(
+        'CHAIN_UNREACHABLE',
+        `the RPC for ${req.chain} gave no usable answer`,
+        {},
+        { cause: err },
+      ),
+    };
   } finally {
     provider.destroy();
   }
@@ -115,15 +136,18 @@ function normalise(input: VerifyAnchorInput): NormalisedInput {
   }
   if (typeof input.tx !== 'string' || !HASH32.test(input.tx)) throw invalid('tx');
   if (input.block !== undefined && (!Number.isSafeInteger(input.block) || input.block < 0)) throw invalid('block');
-  if (input.blockHash !== undefined && (typeof input.blockHash !== 'string' || !HASH32.test(input.blockHash))) throw invalid('blockHash');
-  if (input.logIndex !== undefined && (!Number.isSafeInteger(input.logIndex) || input.logIndex < 0)) throw invalid('logIndex');
+  if (input.blockHash !== undefined && (typeof input.blockHash !== 'string' || !HASH32.test(input.blockHash)))
+    throw invalid('blockHash');
+  if (input.logIndex !== undefined && (!Number.isSafeInteger(input.logIndex) || input.logIndex < 0))
+    throw invalid('logIndex');
   const expected = input.expected;
   if (typeof expected !== 'object' || expected === null) throw invalid('expected');
   let logId: string;
   if (expected.logId !== undefined) {
     if (typeof expected.logId !== 'string' || !HASH32.test(expected.logId)) throw invalid('expected.logId');
     logId = expected.logId.toLowerCase();
-    if (expected.origin !== undefined && logIdForOrigin(expected.origin) !== logId) throw invalid('expected.origin (does not match logId)');
+    if (expected.origin !== undefined && logIdForOrigin(expected.origin) !== logId)
+      throw invalid('expected.origin (does not match logId)');
   } else if (expected.origin !== undefined) {
     logId = logIdForOrigin(expected.origin);
   } else {
@@ -158,7 +182,11 @@ async function check(provider: JsonRpcProvider, req: NormalisedInput): Promise<V
   const reader = new ChainReader(provider, req.contract);
   const served = await reader.chainId();
   if (served !== req.chainId) {
-    throw new AnchorVerificationError('ANCHOR_MISMATCH', `the RPC serves ${caip2(served)}, the reference names ${req.chain}`, { servedChain: caip2(served) });
+    throw new AnchorVerificationError(
+      'ANCHOR_MISMATCH',
+      `the RPC serves ${caip2(served)}, the reference names ${req.chain}`,
+      { servedChain: caip2(served) },
+    );
   }
 
   const receipt = await reader.receipt(req.tx);
@@ -166,53 +194,91 @@ async function check(provider: JsonRpcProvider, req: NormalisedInput): Promise<V
     if (req.block !== undefined && req.blockHash !== undefined) {
       const canonical = await reader.blockHashAt(req.block);
       if (canonical !== req.blockHash) {
-        throw new AnchorVerificationError('ANCHOR_REORGED', `the referenced block ${req.block} is no longer canonical and the transaction has no receipt`, {
-          canonicalBlockHash: canonical ?? null,
-        });
+        throw new AnchorVerificationError(
+          'ANCHOR_REORGED',
+          `the referenced block ${req.block} is no longer canonical and the transaction has no receipt`,
+          {
+            canonicalBlockHash: canonical ?? null,
+          },
+        );
       }
     }
     const pending = await reader.knowsTransaction(req.tx);
-    throw new AnchorVerificationError('ANCHOR_NOT_FOUND', pending ? 'the transaction is not mined yet' : 'no such transaction on this chain', {
-      pending: Boolean(pending),
-    });
+    throw new AnchorVerificationError(
+      'ANCHOR_NOT_FOUND',
+      pending ? 'the transaction is not mined yet' : 'no such transaction on this chain',
+      {
+        pending: Boolean(pending),
+      },
+    );
   }
 
   const receiptBlockHash = receipt.blockHash;
   const canonical = await reader.blockHashAt(receipt.blockNumber);
   if (canonical !== receiptBlockHash) {
     // The node still knows a receipt from a block that lost a reorg.
-    throw new AnchorVerificationError('ANCHOR_REORGED', `the receipt's block ${receipt.blockNumber} is not canonical any more`, {
-      receiptBlockHash,
-      canonicalBlockHash: canonical ?? null,
-    });
+    throw new AnchorVerificationError(
+      'ANCHOR_REORGED',
+      `the receipt's block ${receipt.blockNumber} is not canonical any more`,
+      {
+        receiptBlockHash,
+        canonicalBlockHash: canonical ?? null,
+      },
+    );
   }
-  if ((req.blockHash !== undefined && req.blockHash !== receiptBlockHash) || (req.block !== undefined && req.block !== receipt.blockNumber)) {
-    throw new AnchorVerificationError('ANCHOR_REORGED', 'the transaction was mined in another block than the reference says', {
-      block: receipt.blockNumber,
-      blockHash: receiptBlockHash,
-    });
+  if (
+    (req.blockHash !== undefined && req.blockHash !== receiptBlockHash) ||
+    (req.block !== undefined && req.block !== receipt.blockNumber)
+  ) {
+    throw new AnchorVerificationError(
+      'ANCHOR_REORGED',
+      'the transaction was mined in another block than the reference says',
+      {
+        block: receipt.blockNumber,
+        blockHash: receiptBlockHash,
+      },
+    );
   }
   if (receipt.status !== 1) {
-    throw new AnchorVerificationError('ANCHOR_NOT_FOUND', 'the transaction reverted: it anchored nothing', { block: receipt.blockNumber });
+    throw new AnchorVerificationError('ANCHOR_NOT_FOUND', 'the transaction reverted: it anchored nothing', {
+      block: receipt.blockNumber,
+    });
   }
 
   const ours = anchoredEventsIn(receipt, req.contract, req.logId);
   if (ours.length === 0) {
-    const fromContract = receipt.logs.filter((l) => l.address.toLowerCase() === req.contract.toLowerCase()).map((l) => decodeAnchored(l)).filter(Boolean);
+    const fromContract = receipt.logs
+      .filter((l) => l.address.toLowerCase() === req.contract.toLowerCase())
+      .map((l) => decodeAnchored(l))
+      .filter(Boolean);
     if (fromContract.length > 0) {
-      throw new AnchorVerificationError('ANCHOR_MISMATCH', 'the transaction anchored another log', { logIds: fromContract.map((e) => e!.logId) });
+      throw new AnchorVerificationError('ANCHOR_MISMATCH', 'the transaction anchored another log', {
+        logIds: fromContract.map((e) => e!.logId),
+      });
     }
     throw new AnchorVerificationError('ANCHOR_NOT_FOUND', 'the transaction holds no Anchored event from this contract');
   }
   const event = ours.find((e) => e.treeSize === req.size);
   if (!event) {
-    throw new AnchorVerificationError('ANCHOR_MISMATCH', `the transaction anchored size ${ours[0]!.treeSize}, not ${req.size}`, { size: ours[0]!.treeSize });
+    throw new AnchorVerificationError(
+      'ANCHOR_MISMATCH',
+      `the transaction anchored size ${ours[0]!.treeSize}, not ${req.size}`,
+      { size: ours[0]!.treeSize },
+    );
   }
   if (event.root !== req.root) {
-    throw new AnchorVerificationError('ANCHOR_MISMATCH', `the root anchored for size ${req.size} differs from the expected root`, { root: event.root });
+    throw new AnchorVerificationError(
+      'ANCHOR_MISMATCH',
+      `the root anchored for size ${req.size} differs from the expected root`,
+      { root: event.root },
+    );
   }
   if (req.logIndex !== undefined && req.logIndex !== event.logIndex) {
-    throw new AnchorVerificationError('ANCHOR_MISMATCH', `the event has log index ${event.logIndex}, the reference says ${req.logIndex}`, { logIndex: event.logIndex });
+    throw new AnchorVerificationError(
+      'ANCHOR_MISMATCH',
+      `the event has log index ${event.logIndex}, the reference says ${req.logIndex}`,
+      { logIndex: event.logIndex },
+    );
   }
 
   const [latestBlock, finalizedBlock] = await Promise.all([reader.latestBlockNumber(), reader.finalizedBlockNumber()]);

@@ -9,7 +9,7 @@
 import { PavilionError } from '../common/errors.js';
 import { decodeBase64Strict, encodeBase64 } from './base64.js';
 import { HASH_SIZE } from './merkle/hash.js';
-import { openNote, signNote, type NoteSigner, type NoteVerifier } from './note.js';
+import { type NoteSigner, type NoteVerifier, openNote, signNote } from './note.js';
 
 export interface Checkpoint {
   origin: string;
@@ -33,14 +33,16 @@ function malformed(message: string): PavilionError {
 }
 
 export function formatCheckpoint(cp: Checkpoint): string {
-  if (typeof cp.origin !== 'string' || cp.origin.length === 0 || cp.origin.includes('\n')) throw malformed('origin must be a non-empty single line');
+  if (typeof cp.origin !== 'string' || cp.origin.length === 0 || cp.origin.includes('\n'))
+    throw malformed('origin must be a non-empty single line');
   if (!Number.isSafeInteger(cp.size) || cp.size < 0) throw malformed('size must be a non-negative safe integer');
   if (!(cp.root instanceof Uint8Array) || cp.root.length !== HASH_SIZE) throw malformed('root must be 32 bytes');
   const ext = cp.extensions ?? [];
   for (const line of ext) {
-    if (typeof line !== 'string' || line.length === 0 || line.includes('\n')) throw malformed('extension lines must be non-empty single lines');
+    if (typeof line !== 'string' || line.length === 0 || line.includes('\n'))
+      throw malformed('extension lines must be non-empty single lines');
   }
-  return [cp.origin, String(cp.size), encodeBase64(cp.root), ...ext].join('\n') + '\n';
+  return `${[cp.origin, String(cp.size), encodeBase64(cp.root), ...ext].join('\n')}\n`;
 }
 
 export function parseCheckpoint(text: string): Checkpoint {

@@ -3,7 +3,7 @@
  * that never quote row values, and bytea values in and out.
  */
 import type postgres from 'postgres';
-import { PavilionError, isPavilionError } from '../common/errors.js';
+import { isPavilionError, PavilionError } from '../common/errors.js';
 import type { Sql } from '../storage/postgres.js';
 
 /** The pool, or a transaction of it. */

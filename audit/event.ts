@@ -7,8 +7,9 @@
  * verification record and checks each field's shape so free text cannot slip
  * in through it.
  */
-import { canonicalize } from './jcs.js';
+
 import { PavilionError } from '../common/errors.js';
+import { canonicalize } from './jcs.js';
 import { leafHash } from './merkle/hash.js';
 import { isWellFormedUnicode } from './unicode.js';
 
@@ -80,17 +81,21 @@ function assertPlainJson(value: unknown, trail: (string | number)[], seen: Set<o
 function pathOf(trail: readonly (string | number)[]): string {
   return (
     'event' +
-    trail.map((k) => (typeof k === 'number' ? `[${k}]` : /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(k) ? `.${k}` : '.<key>')).join('')
+    trail
+      .map((k) => (typeof k === 'number' ? `[${k}]` : /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(k) ? `.${k}` : '.<key>'))
+      .join('')
   );
 }
 
 /** RFC 8785 canonical JSON of a plain JSON object, or EVENT_INVALID. */
 export function canonicalEvent(event: unknown): string {
-  if (typeof event !== 'object' || event === null || Array.isArray(event)) throw invalid('an audit event must be a JSON object');
+  if (typeof event !== 'object' || event === null || Array.isArray(event))
+    throw invalid('an audit event must be a JSON object');
   assertPlainJson(event, [], new Set());
   const text = canonicalize(event);
   if (typeof text !== 'string') throw invalid('event cannot be canonicalised');
-  if (Buffer.byteLength(text, 'utf8') > MAX_EVENT_BYTES) throw invalid(`canonical event exceeds ${MAX_EVENT_BYTES} bytes`);
+  if (Buffer.byteLength(text, 'utf8') > MAX_EVENT_BYTES)
+    throw invalid(`canonical event exceeds ${MAX_EVENT_BYTES} bytes`);
   return text;
 }
 
@@ -137,13 +142,26 @@ function field(ok: boolean, name: string): void {
 
 /** Builds the standard verification event after checking every field's shape. */
 export function verificationEvent(f: VerificationEventFields): Record<string, JsonValue> {
-  for (const k of ['requestId', 'relyingParty', 'dataset', 'datasetVersion', 'purpose', 'policyDecisionId', 'actor'] as const) {
+  for (const k of [
+    'requestId',
+    'relyingParty',
+    'dataset',
+    'datasetVersion',
+    'purpose',
+    'policyDecisionId',
+    'actor',
+  ] as const) {
     field(typeof f[k] === 'string' && ID.test(f[k]), k);
   }
   field(typeof f.queryHash === 'string' && HASH.test(f.queryHash), 'queryHash');
   field(f.decision === 'match' || f.decision === 'no_match' || f.decision === 'ambiguous', 'decision');
   field(typeof f.score === 'number' && Number.isFinite(f.score) && f.score >= 0 && f.score <= 1, 'score');
-  field(Array.isArray(f.releasedClaims) && f.releasedClaims.length <= 64 && f.releasedClaims.every((c) => typeof c === 'string' && CLAIM.test(c)), 'releasedClaims');
+  field(
+    Array.isArray(f.releasedClaims) &&
+      f.releasedClaims.length <= 64 &&
+      f.releasedClaims.every((c) => typeof c === 'string' && CLAIM.test(c)),
+    'releasedClaims',
+  );
   const time = f.time ?? new Date().toISOString();
   field(typeof time === 'string' && RFC3339_UTC.test(time), 'time');
   return {

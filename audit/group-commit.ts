@@ -81,7 +81,8 @@ export class GroupCommitter<T, R> {
     if (this.inFlight || this.scheduled || this.queue.length === 0) return;
     this.scheduled = true;
     const full = this.queue.length >= this.opts.maxBatch;
-    const linger = now || full || this.closed ? 0 : Math.max(0, this.opts.maxWaitMs - (Date.now() - this.queue[0]!.queuedAt));
+    const linger =
+      now || full || this.closed ? 0 : Math.max(0, this.opts.maxWaitMs - (Date.now() - this.queue[0]!.queuedAt));
     if (linger > 0) {
       this.timer = setTimeout(() => {
         this.timer = null;
@@ -118,7 +119,9 @@ export class GroupCommitter<T, R> {
   private async run(batch: Pending<T, R>[]): Promise<void> {
     try {
       const results = await this.flush(batch.map((p) => p.item));
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      batch.forEach((p, i) => {
+        p.resolve(results[i]!);
+      });
     } catch (err) {
       for (const p of batch) p.reject(err);
     }

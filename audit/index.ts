@@ -2,56 +2,64 @@
  * Public API of the verifiable audit log. Other modules (anchoring/, server/,
  * cli/) import from here only.
  */
+
+export { decodeBase64Strict, encodeBase64 } from './base64.js';
 export {
-  AuditLog,
-  openAuditLog,
-  DEFAULT_ORIGIN,
-  DEFAULT_MAX_BATCH,
-  type OpenAuditLogOptions,
-  type AppendResult,
-  type AuditEntry,
-  type StoredCheckpoint,
-} from './log.js';
-export { AUDIT_MIGRATIONS } from './schema.js';
+  type Checkpoint,
+  formatCheckpoint,
+  openCheckpoint,
+  parseCheckpoint,
+  signCheckpoint,
+  type VerifiedCheckpoint,
+} from './checkpoint.js';
 export {
   canonicalEvent,
-  eventLeafHash,
-  verificationEvent,
-  MAX_EVENT_BYTES,
-  type JsonValue,
   type Decision,
+  eventLeafHash,
+  type JsonValue,
+  MAX_EVENT_BYTES,
   type VerificationEventFields,
+  verificationEvent,
 } from './event.js';
 export {
-  generateSignerKey,
-  signerKeyFromSeed,
-  parseSignerKey,
-  parseVerifierKey,
-  verifierKeyFor,
+  type AppendResult,
+  type AuditEntry,
+  AuditLog,
+  DEFAULT_MAX_BATCH,
+  DEFAULT_ORIGIN,
+  type OpenAuditLogOptions,
+  openAuditLog,
+  type StoredCheckpoint,
+} from './log.js';
+export * from './merkle/index.js';
+export {
   ed25519KeyId,
+  generateSignerKey,
   isValidKeyName,
-  signNote,
-  parseNote,
-  openNote,
   MAX_NOTE_SIGNATURES,
+  type NoteSignature,
   type NoteSigner,
   type NoteVerifier,
-  type NoteSignature,
-  type ParsedNote,
   type OpenedNote,
+  openNote,
+  type ParsedNote,
+  parseNote,
+  parseSignerKey,
+  parseVerifierKey,
+  signerKeyFromSeed,
+  signNote,
+  verifierKeyFor,
 } from './note.js';
-export { formatCheckpoint, parseCheckpoint, signCheckpoint, openCheckpoint, type Checkpoint, type VerifiedCheckpoint } from './checkpoint.js';
 export {
-  RECEIPT_HEADER,
-  formatReceipt,
-  parseReceipt,
-  verifyReceipt,
-  encodeAnchorExtra,
-  assertAnchorReference,
   type AnchorReference,
+  assertAnchorReference,
+  encodeAnchorExtra,
+  formatReceipt,
   type ParsedReceipt,
-  type VerifiedReceipt,
+  parseReceipt,
+  RECEIPT_HEADER,
   type ReceiptSubject,
+  type VerifiedReceipt,
+  verifyReceipt,
 } from './receipt.js';
-export { decodeBase64Strict, encodeBase64 } from './base64.js';
-export * from './merkle/index.js';
+export { AUDIT_MIGRATIONS } from './schema.js';

@@ -23,20 +23,28 @@ import type postgres from 'postgres';
 import { PavilionError } from '../common/errors.js';
 import type { Sql } from '../storage/postgres.js';
 import { migrate } from '../storage/postgres.js';
+import { decodeBase64Strict } from './base64.js';
 import { signCheckpoint } from './checkpoint.js';
-import { hashBytes, storageError, toBuffer, type Queryable } from './db.js';
+import { hashBytes, type Queryable, storageError, toBuffer } from './db.js';
 import { canonicalEvent, eventLeafHash } from './event.js';
 import { GroupCommitter } from './group-commit.js';
 import { sourceFromFetched } from './merkle/assemble.js';
-import { appendToFrontier, frontierRoot, type FrontierAppend, type TreeNode } from './merkle/frontier.js';
-import { HASH_SIZE, bytesEqual } from './merkle/hash.js';
-import { verifyConsistency } from './merkle/verify.js';
+import { appendToFrontier, type FrontierAppend, frontierRoot, type TreeNode } from './merkle/frontier.js';
+import { bytesEqual, HASH_SIZE } from './merkle/hash.js';
 import { assertTreeSize, consistencyProofRanges, perfectSubtrees } from './merkle/ranges.js';
-import { generateSignerKey, parseSignerKey, signerKeyFromSeed, type NoteSigner } from './note.js';
-import { decodeBase64Strict } from './base64.js';
-import { encodeAnchorExtra, formatReceipt, parseReceipt, verifyReceipt, type AnchorReference, type ReceiptSubject, type VerifiedReceipt } from './receipt.js';
+import { verifyConsistency } from './merkle/verify.js';
+import { generateSignerKey, type NoteSigner, parseSignerKey, signerKeyFromSeed } from './note.js';
+import {
+  type AnchorReference,
+  encodeAnchorExtra,
+  formatReceipt,
+  parseReceipt,
+  type ReceiptSubject,
+  type VerifiedReceipt,
+  verifyReceipt,
+} from './receipt.js';
 import { AUDIT_MIGRATIONS } from './schema.js';
-import { TreeReader, type AuditEntry } from './tree-reader.js';
+import { type AuditEntry, TreeReader } from './tree-reader.js';
 
 export type { AuditEntry } from './tree-reader.js';
 
@@ -101,7 +109,9 @@ interface PreparedEntry {
 
 function concatHashes(hashes: readonly Uint8Array[]): Buffer {
   const out = Buffer.allocUnsafe(hashes.length * HASH_SIZE);
-  hashes.forEach((h, i) => out.set(h, i * HASH_SIZE));
+  hashes.forEach((h, i) => {
+    out.set(h, i * HASH_SIZE);
+  });
   return out;
 }
 
@@ -226,7 +236,12 @@ export class AuditLog {
   }
 
   /** Calls audit_append (audit/schema.ts); returns the head size it found (== start when it wrote). */
-  private async callAppend(q: Queryable, start: number, items: PreparedEntry[], grown: FrontierAppend): Promise<number> {
+  private async callAppend(
+    q: Queryable,
+    start: number,
+    items: PreparedEntry[],
+    grown: FrontierAppend,
+  ): Promise<number> {
     const [row] = await q`
       select audit_append(
         ${start}::bigint,
@@ -301,18 +316,24 @@ export class AuditLog {
 
   /** The newest signed checkpoint, or undefined while none was signed (shape fits anchoring's CheckpointSource). */
   async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
-    const rows = await this.sql`select size::text as size, root, note, created_at from audit_checkpoints order by audit_checkpoints.size desc limit 1`.catch((err) => {
-      throw storageError(err, 'audit read');
-    });
+    const rows = await this
+      .sql`select size::text as size, root, note, created_at from audit_checkpoints order by audit_checkpoints.size desc limit 1`.catch(
+      (err) => {
+        throw storageError(err, 'audit read');
+      },
+    );
     return rows.length === 0 ? undefined : this.toStoredCheckpoint(rows[0]!);
   }
 
   /** The checkpoint signed at exactly `size`, or undefined. */
   async checkpointAt(size: number): Promise<StoredCheckpoint | undefined> {
     assertTreeSize(size, 'tree size');
-    const rows = await this.sql`select size::text as size, root, note, created_at from audit_checkpoints where size = ${size}::bigint`.catch((err) => {
-      throw storageError(err, 'audit read');
-    });
+    const rows = await this
+      .sql`select size::text as size, root, note, created_at from audit_checkpoints where size = ${size}::bigint`.catch(
+      (err) => {
+        throw storageError(err, 'audit read');
+      },
+    );
     return rows.length === 0 ? undefined : this.toStoredCheckpoint(rows[0]!);
   }
 
@@ -359,7 +380,12 @@ export class AuditLog {
           const proof = await this.tree.proof(consistencyProofRanges(latest.size, size), size, 'tree size', true);
           verifyConsistency(latest.size, size, proof, latest.root, root);
         } catch (err) {
-          throw new PavilionError('LOG_CORRUPT', 'the committed tree is not consistent with the last signed checkpoint', 500, { cause: err });
+          throw new PavilionError(
+            'LOG_CORRUPT',
+            'the committed tree is not consistent with the last signed checkpoint',
+            500,
+            { cause: err },
+          );
         }
       }
       const note = signCheckpoint({ origin: this.origin, size, root }, this.signers);
@@ -392,7 +418,8 @@ export class AuditLog {
         ? new PavilionError('CHECKPOINT_NOT_FOUND', 'no checkpoint was signed at the anchored tree size', 404)
         : new PavilionError('RECEIPT_NOT_READY', 'no checkpoint has been signed yet', 409);
     }
-    if (index >= cp.size) throw new PavilionError('RECEIPT_NOT_READY', 'the entry is not covered by a signed checkpoint yet', 409);
+    if (index >= cp.size)
+      throw new PavilionError('RECEIPT_NOT_READY', 'the entry is not covered by a signed checkpoint yet', 409);
     const proof = await this.inclusionProof(index, cp.size);
     return formatReceipt({ index, proof, checkpointNote: cp.note, ...(extra ? { extra } : {}) });
   }
@@ -410,7 +437,13 @@ export class AuditLog {
   }
 
   private toStoredCheckpoint(row: postgres.Row): StoredCheckpoint {
-    return { origin: this.origin, size: Number(row.size), root: hashBytes(row.root), note: row.note as string, createdAt: row.created_at as Date };
+    return {
+      origin: this.origin,
+      size: Number(row.size),
+      root: hashBytes(row.root),
+      note: row.note as string,
+      createdAt: row.created_at as Date,
+    };
   }
 
   /** Stops the checkpoint timer and waits for every pending append to commit. Does not close `sql`. */
@@ -424,7 +457,6 @@ export class AuditLog {
   }
 }
 
-
 /**
  * Applies the audit migrations, loads or creates the signer key, and returns
  * the log. Safe to call from several processes against one database.
@@ -435,21 +467,27 @@ export async function openAuditLog(opts: OpenAuditLogOptions): Promise<AuditLog>
     throw new PavilionError('CONFIG_INVALID', 'audit origin must be a non-empty single line');
   }
   const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
-  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 8192) throw new PavilionError('CONFIG_INVALID', 'maxBatch must be an integer in 1..8192');
-  if (opts.cacheBytes !== undefined && (!Number.isSafeInteger(opts.cacheBytes) || opts.cacheBytes < 0)) throw new PavilionError('CONFIG_INVALID', 'cacheBytes must be a non-negative integer');
+  if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 8192)
+    throw new PavilionError('CONFIG_INVALID', 'maxBatch must be an integer in 1..8192');
+  if (opts.cacheBytes !== undefined && (!Number.isSafeInteger(opts.cacheBytes) || opts.cacheBytes < 0))
+    throw new PavilionError('CONFIG_INVALID', 'cacheBytes must be a non-negative integer');
   const every = opts.checkpointEvery ?? {};
-  if (every.leaves !== undefined && (!Number.isInteger(every.leaves) || every.leaves < 1)) throw new PavilionError('CONFIG_INVALID', 'checkpointEvery.leaves must be a positive integer');
-  if (every.ms !== undefined && (!Number.isFinite(every.ms) || every.ms < 10)) throw new PavilionError('CONFIG_INVALID', 'checkpointEvery.ms must be at least 10');
+  if (every.leaves !== undefined && (!Number.isInteger(every.leaves) || every.leaves < 1))
+    throw new PavilionError('CONFIG_INVALID', 'checkpointEvery.leaves must be a positive integer');
+  if (every.ms !== undefined && (!Number.isFinite(every.ms) || every.ms < 10))
+    throw new PavilionError('CONFIG_INVALID', 'checkpointEvery.ms must be at least 10');
   try {
     await migrate(opts.sql, 'audit', AUDIT_MIGRATIONS);
   } catch (err) {
     throw storageError(err, 'audit migration');
   }
   const configured = opts.signerKey === undefined ? [] : [opts.signerKey].flat();
-  if (opts.signerKey !== undefined && configured.length === 0) throw new PavilionError('CONFIG_INVALID', 'at least one signer key is required');
+  if (opts.signerKey !== undefined && configured.length === 0)
+    throw new PavilionError('CONFIG_INVALID', 'at least one signer key is required');
   const configuredSigners = configured.map((k) => parseSignerKey(normalizeSignerKey(k, origin)));
   await bindOrigin(opts.sql, origin);
-  const signers = configuredSigners.length > 0 ? configuredSigners : [parseSignerKey(await loadOrCreateSignerKey(opts.sql, origin))];
+  const signers =
+    configuredSigners.length > 0 ? configuredSigners : [parseSignerKey(await loadOrCreateSignerKey(opts.sql, origin))];
   const [latest] = await opts.sql`select coalesce(max(size), 0)::text as size from audit_checkpoints`;
   return new AuditLog(opts.sql, origin, signers, opts, Number(latest!.size));
 }
@@ -464,7 +502,8 @@ async function bindOrigin(sql: Sql, origin: string): Promise<void> {
   } catch (err) {
     throw storageError(err, 'audit origin');
   }
-  if (bound !== origin) throw new PavilionError('CONFIG_INVALID', 'this database holds an audit log with a different origin', 500);
+  if (bound !== origin)
+    throw new PavilionError('CONFIG_INVALID', 'this database holds an audit log with a different origin', 500);
 }
 
 /**
@@ -477,7 +516,11 @@ function normalizeSignerKey(key: string, origin: string): string {
   let seed: Uint8Array | null = null;
   if (/^[0-9a-fA-F]{64}$/.test(key)) seed = new Uint8Array(Buffer.from(key, 'hex'));
   else if (/^[A-Za-z0-9+/]{43}=$/.test(key)) seed = decodeBase64Strict(key, 'KEY_INVALID', 'signer seed');
-  if (!seed || seed.length !== 32) throw new PavilionError('KEY_INVALID', 'signer key must be PRIVATE+KEY+… or a 32-byte Ed25519 seed (hex or base64)');
+  if (seed?.length !== 32)
+    throw new PavilionError(
+      'KEY_INVALID',
+      'signer key must be PRIVATE+KEY+… or a 32-byte Ed25519 seed (hex or base64)',
+    );
   return signerKeyFromSeed(origin, seed);
 }
 
@@ -491,4 +534,3 @@ async function loadOrCreateSignerKey(sql: Sql, origin: string): Promise<string> 
     throw storageError(err, 'audit signer key');
   }
 }
-

@@ -42,7 +42,8 @@ function nodesAtLevel(size: number, level: number): number {
 /** Bytes that all chunks of levels ≥ `floor` take for a tree of `size` leaves. */
 function bytesFrom(size: number, floor: number): number {
   let bytes = 0;
-  for (let level = floor; nodesAtLevel(size, level) > 0; level++) bytes += Math.ceil(nodesAtLevel(size, level) / CHUNK_NODES) * CHUNK_BYTES;
+  for (let level = floor; nodesAtLevel(size, level) > 0; level++)
+    bytes += Math.ceil(nodesAtLevel(size, level) / CHUNK_NODES) * CHUNK_BYTES;
   return bytes;
 }
 
@@ -56,7 +57,8 @@ export class NodeCache {
 
   /** `maxBytes` 0 disables the cache (every proof reads the database). */
   constructor(readonly maxBytes: number) {
-    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError('cache bytes must be a non-negative integer');
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0)
+      throw new RangeError('cache bytes must be a non-negative integer');
     if (maxBytes < CHUNK_BYTES) this.floor = Infinity;
   }
 

@@ -13,7 +13,7 @@
  * keys rotate), rejects the note if a known key's signature fails, and
  * requires at least one verified known signature.
  */
-import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import { PavilionError } from '../common/errors.js';
 import { decodeBase64Strict, encodeBase64 } from './base64.js';
 import { isWellFormedUnicode } from './unicode.js';
@@ -62,16 +62,30 @@ export interface OpenedNote extends ParsedNote {
 
 /** Key names: non-empty, no Unicode spaces, no '+' (signed-note §Format). */
 export function isValidKeyName(name: string): boolean {
-  return typeof name === 'string' && name.length > 0 && !/[\s+]/u.test(name) && isWellFormedUnicode(name) && !/[\u0000-\u001f]/.test(name);
+  return (
+    typeof name === 'string' &&
+    name.length > 0 &&
+    !/[\s+]/u.test(name) &&
+    isWellFormedUnicode(name) &&
+    !/[\u0000-\u001f]/.test(name)
+  );
 }
 
 function assertKeyName(name: string): void {
-  if (!isValidKeyName(name)) throw new PavilionError('KEY_INVALID', 'key name must be non-empty without spaces, plus signs or control characters');
+  if (!isValidKeyName(name))
+    throw new PavilionError(
+      'KEY_INVALID',
+      'key name must be non-empty without spaces, plus signs or control characters',
+    );
 }
 
 /** SHA-256(name || 0x0A || 0x01 || publicKey)[:4] as a uint32. */
 export function ed25519KeyId(name: string, publicKey: Uint8Array): number {
-  const digest = createHash('sha256').update(name, 'utf8').update(Buffer.from([0x0a, ALG_ED25519])).update(publicKey).digest();
+  const digest = createHash('sha256')
+    .update(name, 'utf8')
+    .update(Buffer.from([0x0a, ALG_ED25519]))
+    .update(publicKey)
+    .digest();
   return digest.readUInt32BE(0);
 }
 
@@ -116,17 +130,19 @@ export function signerKeyFromSeed(name: string, seed: Uint8Array): string {
 export function parseSignerKey(signerKey: string): NoteSigner {
   if (typeof signerKey !== 'string') throw new PavilionError('KEY_INVALID', 'signer key must be a string');
   const parts = splitKeyString(signerKey, 4);
-  if (!parts || parts[0] !== 'PRIVATE' || parts[1] !== 'KEY') {
+  if (parts?.[0] !== 'PRIVATE' || parts[1] !== 'KEY') {
     throw new PavilionError('KEY_INVALID', 'signer key must look like PRIVATE+KEY+<name>+<id>+<key>');
   }
   const [, , name, idHex, keyB64] = parts as [string, string, string, string, string];
   assertKeyName(name);
   const id = parseKeyIdHex(idHex);
   const raw = decodeBase64Strict(keyB64, 'KEY_INVALID', 'signer key material');
-  if (raw.length !== 33 || raw[0] !== ALG_ED25519) throw new PavilionError('KEY_INVALID', 'signer key must be an Ed25519 seed (type 0x01, 32 bytes)');
+  if (raw.length !== 33 || raw[0] !== ALG_ED25519)
+    throw new PavilionError('KEY_INVALID', 'signer key must be an Ed25519 seed (type 0x01, 32 bytes)');
   const privateKey = privateKeyFromSeed(raw.subarray(1));
   const publicKey = rawPublicKey(privateKey);
-  if (ed25519KeyId(name, publicKey) !== id) throw new PavilionError('KEY_INVALID', 'signer key id does not match the key');
+  if (ed25519KeyId(name, publicKey) !== id)
+    throw new PavilionError('KEY_INVALID', 'signer key id does not match the key');
   const verifierKey = `${name}+${idHex}+${encodeBase64(Uint8Array.of(ALG_ED25519, ...publicKey))}`;
   return {
     name,
@@ -144,9 +160,11 @@ export function parseVerifierKey(verifierKey: string): NoteVerifier {
   assertKeyName(name);
   const id = parseKeyIdHex(idHex);
   const raw = decodeBase64Strict(keyB64, 'KEY_INVALID', 'verifier key material');
-  if (raw.length !== 33 || raw[0] !== ALG_ED25519) throw new PavilionError('KEY_INVALID', 'verifier key must be an Ed25519 public key (type 0x01, 32 bytes)');
+  if (raw.length !== 33 || raw[0] !== ALG_ED25519)
+    throw new PavilionError('KEY_INVALID', 'verifier key must be an Ed25519 public key (type 0x01, 32 bytes)');
   const publicRaw = raw.subarray(1);
-  if (ed25519KeyId(name, publicRaw) !== id) throw new PavilionError('KEY_INVALID', 'verifier key id does not match the key');
+  if (ed25519KeyId(name, publicRaw) !== id)
+    throw new PavilionError('KEY_INVALID', 'verifier key id does not match the key');
   let publicKey: KeyObject;
   try {
     publicKey = publicKeyFromRaw(publicRaw);
@@ -156,7 +174,8 @@ export function parseVerifierKey(verifierKey: string): NoteVerifier {
   return {
     name,
     keyId: id,
-    verifyText: (text, signature) => signature.length === 64 && verify(null, Buffer.from(text, 'utf8'), publicKey, signature),
+    verifyText: (text, signature) =>
+      signature.length === 64 && verify(null, Buffer.from(text, 'utf8'), publicKey, signature),
   };
 }
 
@@ -185,7 +204,8 @@ export function verifierKeyFor(signerKey: string): string {
 /** Valid UTF-8, no control characters except newline (signed-note §Format). */
 function assertNoteCharacters(s: string, what: string): void {
   if (!isWellFormedUnicode(s)) throw new PavilionError('NOTE_MALFORMED', `${what} is not valid UTF-8`);
-  if (/[\u0000-\u0009\u000b-\u001f]/.test(s)) throw new PavilionError('NOTE_MALFORMED', `${what} contains a control character`);
+  if (/[\u0000-\u0009\u000b-\u001f]/.test(s))
+    throw new PavilionError('NOTE_MALFORMED', `${what} contains a control character`);
 }
 
 function assertNoteText(text: string): void {
@@ -232,16 +252,20 @@ export function parseNote(note: string | Uint8Array): ParsedNote {
   const text = s.slice(0, split + 1);
   const block = s.slice(split + 2);
   assertNoteText(text);
-  if (block.length === 0 || !block.endsWith('\n')) throw new PavilionError('NOTE_MALFORMED', 'note must end with signature lines, each ending in a newline');
+  if (block.length === 0 || !block.endsWith('\n'))
+    throw new PavilionError('NOTE_MALFORMED', 'note must end with signature lines, each ending in a newline');
   const lines = block.slice(0, -1).split('\n');
   if (lines.length > MAX_NOTE_SIGNATURES) throw new PavilionError('NOTE_MALFORMED', 'note has too many signatures');
   const signatures = lines.map((line, i) => {
-    if (!line.startsWith(EM_DASH_PREFIX)) throw new PavilionError('NOTE_MALFORMED', `signature line ${i + 1} must start with an em dash and a space`);
+    if (!line.startsWith(EM_DASH_PREFIX))
+      throw new PavilionError('NOTE_MALFORMED', `signature line ${i + 1} must start with an em dash and a space`);
     const rest = line.slice(EM_DASH_PREFIX.length);
     const space = rest.indexOf(' ');
-    if (space < 0 || rest.indexOf(' ', space + 1) >= 0) throw new PavilionError('NOTE_MALFORMED', `signature line ${i + 1} must be "— <name> <base64>"`);
+    if (space < 0 || rest.indexOf(' ', space + 1) >= 0)
+      throw new PavilionError('NOTE_MALFORMED', `signature line ${i + 1} must be "— <name> <base64>"`);
     const name = rest.slice(0, space);
-    if (!isValidKeyName(name)) throw new PavilionError('NOTE_MALFORMED', `signature line ${i + 1} has an invalid key name`);
+    if (!isValidKeyName(name))
+      throw new PavilionError('NOTE_MALFORMED', `signature line ${i + 1} has an invalid key name`);
     const payload = decodeBase64Strict(rest.slice(space + 1), 'NOTE_MALFORMED', `signature line ${i + 1}`);
     if (payload.length < 5) throw new PavilionError('NOTE_MALFORMED', `signature line ${i + 1} is too short`);
     const keyId = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
@@ -269,6 +293,7 @@ export function openNote(note: string | Uint8Array, verifiers: readonly (string 
     const label = `${sig.name}+${keyIdHex(sig.keyId)}`;
     if (!verifiedBy.includes(label)) verifiedBy.push(label);
   }
-  if (verifiedBy.length === 0) throw new PavilionError('NOTE_UNVERIFIED', 'note carries no valid signature by a trusted key');
+  if (verifiedBy.length === 0)
+    throw new PavilionError('NOTE_UNVERIFIED', 'note carries no valid signature by a trusted key');
   return { ...parsed, verifiedBy };
 }

@@ -11,11 +11,12 @@
  * The extra data is NOT authenticated by the proof: verifyReceipt returns the
  * parsed anchor reference for the caller (anchoring/) to check on chain.
  */
-import { canonicalize } from './jcs.js';
+
 import { PavilionError } from '../common/errors.js';
 import { decodeBase64Strict, encodeBase64 } from './base64.js';
-import { openCheckpoint, type Checkpoint } from './checkpoint.js';
+import { type Checkpoint, openCheckpoint } from './checkpoint.js';
 import { canonicalEvent, eventLeafHash } from './event.js';
+import { canonicalize } from './jcs.js';
 import { HASH_SIZE } from './merkle/hash.js';
 import { verifyInclusion } from './merkle/verify.js';
 import type { NoteVerifier } from './note.js';
@@ -84,7 +85,11 @@ export function assertAnchorReference(a: unknown, exact = false): asserts a is A
     isCount(r.logIndex) &&
     isCount(r.size) &&
     (!exact || Object.keys(r).every((k) => ['chain', 'contract', 'tx', 'block', 'logIndex', 'size'].includes(k)));
-  if (!ok) throw new PavilionError('ANCHOR_INVALID', 'anchor reference must be {chain (CAIP-2), contract, tx, block, logIndex, size}');
+  if (!ok)
+    throw new PavilionError(
+      'ANCHOR_INVALID',
+      'anchor reference must be {chain (CAIP-2), contract, tx, block, logIndex, size}',
+    );
 }
 
 /** The `extra` bytes for an anchor reference: its RFC 8785 canonical JSON. */
@@ -94,9 +99,15 @@ export function encodeAnchorExtra(anchor: AnchorReference): Uint8Array {
   return new Uint8Array(Buffer.from(canonicalize({ chain, contract, tx, block, logIndex, size })!, 'utf8'));
 }
 
-export function formatReceipt(r: { index: number; proof: readonly Uint8Array[]; checkpointNote: string; extra?: Uint8Array }): string {
+export function formatReceipt(r: {
+  index: number;
+  proof: readonly Uint8Array[];
+  checkpointNote: string;
+  extra?: Uint8Array;
+}): string {
   if (!isCount(r.index)) throw malformed('index must be a non-negative safe integer');
-  if (r.proof.some((h) => h.length !== HASH_SIZE)) throw new PavilionError('HASH_LENGTH', 'proof hashes must be 32 bytes');
+  if (r.proof.some((h) => h.length !== HASH_SIZE))
+    throw new PavilionError('HASH_LENGTH', 'proof hashes must be 32 bytes');
   if (!r.checkpointNote.endsWith('\n')) throw malformed('checkpoint note must end in a newline');
   const lines = [RECEIPT_HEADER];
   if (r.extra !== undefined) {
@@ -129,7 +140,8 @@ export function parseReceipt(text: string): ParsedReceipt {
   const indexLine = head[at];
   if (indexLine === undefined || !indexLine.startsWith('index ')) throw malformed('missing "index <n>" line');
   const indexText = indexLine.slice('index '.length);
-  if (!DECIMAL.test(indexText) || !Number.isSafeInteger(Number(indexText))) throw malformed('index must be decimal without leading zeros');
+  if (!DECIMAL.test(indexText) || !Number.isSafeInteger(Number(indexText)))
+    throw malformed('index must be decimal without leading zeros');
   const proof = head.slice(at + 1).map((line, i) => {
     const h = decodeBase64Strict(line, 'RECEIPT_MALFORMED', `proof line ${i + 1}`);
     if (h.length !== HASH_SIZE) throw new PavilionError('HASH_LENGTH', `proof line ${i + 1} is not a 32-byte hash`);
@@ -180,7 +192,8 @@ export function verifyReceipt(
     leaf = subject.leafHash;
   } else if (subject.event !== undefined) {
     const canonical = canonicalEvent(typeof subject.event === 'string' ? parseEventText(subject.event) : subject.event);
-    if (typeof subject.event === 'string' && canonical !== subject.event) throw new PavilionError('EVENT_INVALID', 'event text is not in RFC 8785 canonical form');
+    if (typeof subject.event === 'string' && canonical !== subject.event)
+      throw new PavilionError('EVENT_INVALID', 'event text is not in RFC 8785 canonical form');
     leaf = eventLeafHash(canonical);
   } else {
     throw new PavilionError('RECEIPT_SUBJECT_REQUIRED', 'give the leaf hash or the event the receipt is for');

@@ -13,12 +13,26 @@
 import { PavilionError } from '../common/errors.js';
 import { GenerationalCache } from '../common/generational-cache.js';
 import type { Sql } from '../storage/postgres.js';
-import { hashBytes, storageError, toBuffer, type Queryable } from './db.js';
-import { nodesForRoot, rangeHash, rootFromSource, sourceFromFetched, type SubtreeHashSource } from './merkle/assemble.js';
+import { hashBytes, type Queryable, storageError, toBuffer } from './db.js';
+import {
+  nodesForRoot,
+  rangeHash,
+  rootFromSource,
+  type SubtreeHashSource,
+  sourceFromFetched,
+} from './merkle/assemble.js';
 import type { FrontierAppend, TreeNode } from './merkle/frontier.js';
 import { HASH_SIZE } from './merkle/hash.js';
-import { assertTreeSize, consistencyProofRanges, inclusionProofRanges, isPowerOfTwo, nodesForRanges, type LeafRange, type NodeId } from './merkle/ranges.js';
-import { TILE_HEIGHT, TILE_WIDTH, hashesAtTileLevel } from './merkle/tiles.js';
+import {
+  assertTreeSize,
+  consistencyProofRanges,
+  inclusionProofRanges,
+  isPowerOfTwo,
+  type LeafRange,
+  type NodeId,
+  nodesForRanges,
+} from './merkle/ranges.js';
+import { hashesAtTileLevel, TILE_HEIGHT, TILE_WIDTH } from './merkle/tiles.js';
 import { NodeCache } from './node-cache.js';
 
 /** Nodes per warm-up query: 1 MiB of hashes in one bytea; 2M hashes (61 slabs) load in 0.8–1.0 s on the CI machine. */
@@ -46,7 +60,11 @@ export class TreeReader {
   private committedSize = 0;
 
   /** `isClosed`: the log was closed (warm-up stops between two reads). */
-  constructor(private readonly sql: Sql, cacheBytes: number, private readonly isClosed: () => boolean) {
+  constructor(
+    private readonly sql: Sql,
+    cacheBytes: number,
+    private readonly isClosed: () => boolean,
+  ) {
     this.nodeCache = new NodeCache(cacheBytes);
   }
 
@@ -58,7 +76,9 @@ export class TreeReader {
   /** What a batch of this process committed: immutable now, so proofs read it from memory. */
   committed(start: number, leafHashes: readonly Uint8Array[], grown: FrontierAppend): void {
     this.sawCommitted(grown.size);
-    leafHashes.forEach((hash, i) => this.nodeCache.set(0, start + i, hash));
+    leafHashes.forEach((hash, i) => {
+      this.nodeCache.set(0, start + i, hash);
+    });
     for (const node of grown.newNodes) this.nodeCache.set(node.level, node.index, node.hash);
   }
 
@@ -71,7 +91,10 @@ export class TreeReader {
    * Stored subtrees plus the committed size, in one statement, so a proof
    * costs one round trip: the size check and the node reads see one snapshot.
    */
-  private async fetchNodesAndSize(q: Queryable, ids: readonly NodeId[]): Promise<{ nodes: TreeNode[]; headSize: number }> {
+  private async fetchNodesAndSize(
+    q: Queryable,
+    ids: readonly NodeId[],
+  ): Promise<{ nodes: TreeNode[]; headSize: number }> {
     const leafIdx = ids.filter((id) => id.level === 0).map((id) => String(id.index));
     const upper = ids.filter((id) => id.level > 0);
     const rows = await q`
@@ -159,7 +182,8 @@ export class TreeReader {
 
   /** Finds the first leaf with this hash below `size` and proves it. */
   async inclusionProofByLeafHash(leafHash: Uint8Array, size: number): Promise<{ index: number; proof: Uint8Array[] }> {
-    if (!(leafHash instanceof Uint8Array) || leafHash.length !== HASH_SIZE) throw new PavilionError('HASH_LENGTH', 'leaf hash must be 32 bytes');
+    if (!(leafHash instanceof Uint8Array) || leafHash.length !== HASH_SIZE)
+      throw new PavilionError('HASH_LENGTH', 'leaf hash must be 32 bytes');
     assertTreeSize(size, 'tree size');
     const rows = await this.sql`
       select idx::text as idx from audit_leaves where leaf_hash = ${toBuffer(leafHash)} and idx < ${size}::bigint order by audit_leaves.idx limit 1`.catch(
@@ -167,7 +191,8 @@ export class TreeReader {
         throw storageError(err, 'audit read');
       },
     );
-    if (rows.length === 0) throw new PavilionError('ENTRY_NOT_FOUND', 'no audit entry with that leaf hash in the tree of that size', 404);
+    if (rows.length === 0)
+      throw new PavilionError('ENTRY_NOT_FOUND', 'no audit entry with that leaf hash in the tree of that size', 404);
     const index = Number(rows[0]!.idx);
     return { index, proof: await this.inclusionProof(index, size) };
   }
@@ -202,7 +227,9 @@ export class TreeReader {
       if (!fromStore) for (const row of rows) cache.set(row.level, row.index, row.hash);
       fetched = sourceFromFetched(rows);
     }
-    const source: SubtreeHashSource = fromStore ? fetched! : (level, index) => cache.get(level, index) ?? fetched!(level, index);
+    const source: SubtreeHashSource = fromStore
+      ? fetched!
+      : (level, index) => cache.get(level, index) ?? fetched!(level, index);
     return ranges.map((r, i) => {
       const memo = known[i];
       if (memo !== undefined) return memo;
@@ -293,10 +320,14 @@ export class TreeReader {
   async entryBundle(index: number, width: number): Promise<Uint8Array> {
     const first = index * TILE_WIDTH;
     await this.requireTileHashes(0, first + width);
-    const rows = await this.sql`select event from audit_leaves where idx >= ${first}::bigint and idx < ${first + width}::bigint order by idx`.catch((err) => {
-      throw storageError(err, 'audit read');
-    });
-    if (rows.length !== width) throw new PavilionError('LOG_CORRUPT', `stored leaves are missing in [${first}, ${first + width})`, 500);
+    const rows = await this
+      .sql`select event from audit_leaves where idx >= ${first}::bigint and idx < ${first + width}::bigint order by idx`.catch(
+      (err) => {
+        throw storageError(err, 'audit read');
+      },
+    );
+    if (rows.length !== width)
+      throw new PavilionError('LOG_CORRUPT', `stored leaves are missing in [${first}, ${first + width})`, 500);
     const events = rows.map((r) => Buffer.from(r.event as string, 'utf8'));
     const out = Buffer.allocUnsafe(events.reduce((sum, e) => sum + 2 + e.length, 0));
     let at = 0;
@@ -311,6 +342,7 @@ export class TreeReader {
   private async requireTileHashes(level: number, needed: number): Promise<void> {
     if (hashesAtTileLevel(this.committedSize, level) >= needed) return;
     this.sawCommitted(await this.size());
-    if (hashesAtTileLevel(this.committedSize, level) < needed) throw new PavilionError('TILE_NOT_FOUND', 'the committed tree does not have that tile yet', 404);
+    if (hashesAtTileLevel(this.committedSize, level) < needed)
+      throw new PavilionError('TILE_NOT_FOUND', 'the committed tree does not have that tile yet', 404);
   }
 }

@@ -16,14 +16,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import {
   AUDIT_MIGRATIONS,
+  type AuditLog,
   generateSignerKey,
   openAuditLog,
   verifyInclusion,
   verifyReceipt,
-  type AuditLog,
 } from '../audit/index.js';
 import { migrate, openDatabase, type Sql } from '../storage/postgres.js';
-import { describeMachine, machineLine, printSection as print, type BenchRow, type BenchSection } from './report.js';
+import { type BenchRow, type BenchSection, describeMachine, machineLine, printSection as print } from './report.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -92,7 +92,12 @@ function benchEvent(i: number): object {
 }
 
 /** Closed loop: `concurrency` callers each appending back to back until the deadline. */
-async function appendRate(log: AuditLog, concurrency: number, seconds: number, offset: number): Promise<{ perSecond: number; count: number }> {
+async function appendRate(
+  log: AuditLog,
+  concurrency: number,
+  seconds: number,
+  offset: number,
+): Promise<{ perSecond: number; count: number }> {
   let next = offset;
   let done = 0;
   const deadline = performance.now() + seconds * 1000;
@@ -122,7 +127,13 @@ function buildFlatTree(n: number): FlatTree {
   const leaves = Buffer.allocUnsafe(n * 32);
   const prefix0 = Buffer.from([0]);
   const prefix1 = Buffer.from([1]);
-  events.forEach((e, i) => createHash('sha256').update(prefix0).update(e, 'utf8').digest().copy(leaves, i * 32));
+  events.forEach((e, i) => {
+    createHash('sha256')
+      .update(prefix0)
+      .update(e, 'utf8')
+      .digest()
+      .copy(leaves, i * 32);
+  });
   const levels = [leaves];
   for (let count = n; count >= 2; ) {
     const below = levels[levels.length - 1]!;
@@ -153,7 +164,12 @@ function flatRoot(t: FlatTree): Buffer {
     }
   }
   let acc = pieces[pieces.length - 1]!;
-  for (let i = pieces.length - 2; i >= 0; i--) acc = createHash('sha256').update(Buffer.from([1])).update(pieces[i]!).update(acc).digest();
+  for (let i = pieces.length - 2; i >= 0; i--)
+    acc = createHash('sha256')
+      .update(Buffer.from([1]))
+      .update(pieces[i]!)
+      .update(acc)
+      .digest();
   return acc;
 }
 
@@ -189,7 +205,11 @@ function naiveMth(leaves: Buffer[], lo: number, hi: number): Buffer {
   if (hi - lo === 1) return leaves[lo]!;
   let k = 1;
   while (k * 2 < hi - lo) k *= 2;
-  return createHash('sha256').update(Buffer.from([1])).update(naiveMth(leaves, lo, lo + k)).update(naiveMth(leaves, lo + k, hi)).digest();
+  return createHash('sha256')
+    .update(Buffer.from([1]))
+    .update(naiveMth(leaves, lo, lo + k))
+    .update(naiveMth(leaves, lo + k, hi))
+    .digest();
 }
 function naivePath(m: number, leaves: Buffer[], lo: number, hi: number): Buffer[] {
   if (hi - lo <= 1) return [];
@@ -199,7 +219,10 @@ function naivePath(m: number, leaves: Buffer[], lo: number, hi: number): Buffer[
   return [...naivePath(m, leaves, lo + k, hi), naiveMth(leaves, lo, lo + k)];
 }
 
-async function timeMany(iterations: number, fn: (i: number) => Promise<unknown> | unknown): Promise<{ p50: number; p90: number; p99: number }> {
+async function timeMany(
+  iterations: number,
+  fn: (i: number) => Promise<unknown> | unknown,
+): Promise<{ p50: number; p90: number; p99: number }> {
   const times: number[] = [];
   for (let i = 0; i < iterations; i++) {
     const t0 = performance.now();
@@ -238,7 +261,8 @@ try {
     await resetTables(db.sql);
     const grouped = await openAuditLog({ sql: db.sql, origin: ORIGIN, signerKey, maxBatch: cap });
     await appendRate(grouped, 256, 0.3, offset);
-    const g = await appendRate(grouped, 4 * cap, appendSeconds, (offset += 1_000_000));
+    offset += 1_000_000;
+    const g = await appendRate(grouped, 4 * cap, appendSeconds, offset);
     const batches = grouped.recentBatchSizes.slice(-200);
     await grouped.close();
     appendRows.push({
@@ -251,7 +275,12 @@ try {
     });
   }
   await resetTables(db.sql);
-  appendRows.push({ name: 'append, one transaction per event', value: s.perSecond, unit: 'events/s', note: `${s.count} appends, 64 callers, maxBatch 1` });
+  appendRows.push({
+    name: 'append, one transaction per event',
+    value: s.perSecond,
+    unit: 'events/s',
+    note: `${s.count} appends, 64 callers, maxBatch 1`,
+  });
   // The database's own ceiling for unbatched durable writes: one autocommit
   // single-row INSERT per event into a bare table, no tree, no lock.
   await db.sql`create table bench_plain_insert (id bigserial primary key, event text not null)`;
@@ -323,20 +352,48 @@ try {
   // Naive baseline at a smaller size: read every leaf hash, recompute PATH.
   const naiveN = quick ? 1 << 14 : 1 << 16;
   const naive = await timeMany(quick ? 3 : 5, async (i) => {
-    const rows = await db.sql`select leaf_hash from audit_leaves where idx < ${naiveN}::bigint order by audit_leaves.idx`;
-    naivePath(rnd(i, naiveN), rows.map((r) => r.leaf_hash as Buffer), 0, naiveN);
+    const rows =
+      await db.sql`select leaf_hash from audit_leaves where idx < ${naiveN}::bigint order by audit_leaves.idx`;
+    naivePath(
+      rnd(i, naiveN),
+      rows.map((r) => r.leaf_hash as Buffer),
+      0,
+      naiveN,
+    );
   });
   const us = (s: number) => s * 1000;
   sections.push({
     title: `Proofs from stored subtrees, ${n.toLocaleString('en-US')} leaves (${db.kind})`,
     rows: [
-      { name: 'inclusion proof p50', value: us(incl.p50), unit: 'µs', note: `${samples} random leaves, hashes held in memory` },
+      {
+        name: 'inclusion proof p50',
+        value: us(incl.p50),
+        unit: 'µs',
+        note: `${samples} random leaves, hashes held in memory`,
+      },
       { name: 'inclusion proof p90', value: us(incl.p90), unit: 'µs' },
-      { name: 'inclusion proof p99', value: us(incl.p99), unit: 'µs', baseline: 'read from the database p99', ratio: inclDb.p99 / incl.p99 },
+      {
+        name: 'inclusion proof p99',
+        value: us(incl.p99),
+        unit: 'µs',
+        baseline: 'read from the database p99',
+        ratio: inclDb.p99 / incl.p99,
+      },
       { name: 'consistency proof p50', value: us(cons.p50), unit: 'µs', note: `${samples} random old sizes → ${n}` },
       { name: 'consistency proof p90', value: us(cons.p90), unit: 'µs' },
-      { name: 'consistency proof p99', value: us(cons.p99), unit: 'µs', baseline: 'read from the database p99', ratio: consDb.p99 / cons.p99 },
-      { name: 'inclusion, read from the database p50', value: us(inclDb.p50), unit: 'µs', note: 'cacheBytes 0: head + ~20 nodes, one round trip' },
+      {
+        name: 'consistency proof p99',
+        value: us(cons.p99),
+        unit: 'µs',
+        baseline: 'read from the database p99',
+        ratio: consDb.p99 / cons.p99,
+      },
+      {
+        name: 'inclusion, read from the database p50',
+        value: us(inclDb.p50),
+        unit: 'µs',
+        note: 'cacheBytes 0: head + ~20 nodes, one round trip',
+      },
       { name: 'inclusion, read from the database p99', value: us(inclDb.p99), unit: 'µs' },
       { name: 'consistency, read from the database p50', value: us(consDb.p50), unit: 'µs' },
       { name: 'consistency, read from the database p99', value: us(consDb.p99), unit: 'µs' },
@@ -346,15 +403,32 @@ try {
         unit: 'µs',
         note: `read ${naiveN.toLocaleString('en-US')} leaf hashes + RFC PATH recursion (O(n)), at 1/${Math.round(n / naiveN)} the size`,
       },
-      { name: 'cache warm-up', value: warmMs, unit: 'ms', note: `${warmed.toLocaleString('en-US')} hashes, ${(log.cachedBytes / 2 ** 20).toFixed(0)} MiB held` },
-      { name: 'tree hashing in memory (bulk path)', value: hashMs, unit: 'ms', note: `${(2 * n).toLocaleString('en-US')} SHA-256 (leaves + nodes)` },
-      { name: 'bulk load into the database', value: loadMs, unit: 'ms', note: `${(2 * n - 1).toLocaleString('en-US')} rows via 20k-row unnest inserts` },
+      {
+        name: 'cache warm-up',
+        value: warmMs,
+        unit: 'ms',
+        note: `${warmed.toLocaleString('en-US')} hashes, ${(log.cachedBytes / 2 ** 20).toFixed(0)} MiB held`,
+      },
+      {
+        name: 'tree hashing in memory (bulk path)',
+        value: hashMs,
+        unit: 'ms',
+        note: `${(2 * n).toLocaleString('en-US')} SHA-256 (leaves + nodes)`,
+      },
+      {
+        name: 'bulk load into the database',
+        value: loadMs,
+        unit: 'ms',
+        note: `${(2 * n - 1).toLocaleString('en-US')} rows via 20k-row unnest inserts`,
+      },
     ],
   });
   if (!json) print(sections[sections.length - 1]!);
 
   // 3. Receipt verification (parse, Ed25519 signature, inclusion at 1M).
-  const receipts = await Promise.all(Array.from({ length: 64 }, (_, i) => log.receipt(rnd(i, n)).then((text) => ({ text, index: rnd(i, n) }))));
+  const receipts = await Promise.all(
+    Array.from({ length: 64 }, (_, i) => log.receipt(rnd(i, n)).then((text) => ({ text, index: rnd(i, n) }))),
+  );
   const leafOf = (index: number) => flat.levels[0]!.subarray(index * 32, index * 32 + 32);
   const verifyTimes = await timeMany(quick ? 500 : 3000, (i) => {
     const r = receipts[i % receipts.length]!;
@@ -372,7 +446,12 @@ try {
     rows: [
       { name: 'verifyReceipt p50', value: verifyTimes.p50 * 1000, unit: 'µs', note: 'parse + signature + inclusion' },
       { name: 'verifyReceipt p90', value: verifyTimes.p90 * 1000, unit: 'µs' },
-      { name: 'verifyReceipt p99', value: verifyTimes.p99 * 1000, unit: 'µs', note: 'no I/O: its tail shows CPU contention (see load average)' },
+      {
+        name: 'verifyReceipt p99',
+        value: verifyTimes.p99 * 1000,
+        unit: 'µs',
+        note: 'no I/O: its tail shows CPU contention (see load average)',
+      },
       { name: 'inclusion check only p50', value: proofOnly.p50 * 1000, unit: 'µs', note: '20 node hashes' },
       { name: 'receipt size', value: receipts[0]!.text.length, unit: 'bytes', note: `checkpoint size ${cp.size}` },
     ],
@@ -384,7 +463,9 @@ try {
 }
 const seconds = (performance.now() - started) / 1000;
 if (json) {
-  console.log(JSON.stringify({ machine, database: db.kind, quick, seconds: Number(seconds.toFixed(1)), sections }, null, 2));
+  console.log(
+    JSON.stringify({ machine, database: db.kind, quick, seconds: Number(seconds.toFixed(1)), sections }, null, 2),
+  );
 } else {
   console.log(`\n${machineLine(machine)}; database: ${db.kind}; ${seconds.toFixed(1)} s`);
 }

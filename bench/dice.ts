@@ -17,7 +17,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEngine } from '../engine/index.js';
-import { createDiceMemory, instantiateDice, wasmSimdSupported, type DiceKernelKind } from '../wasm/dice.js';
+import { createDiceMemory, type DiceKernelKind, instantiateDice, wasmSimdSupported } from '../wasm/dice.js';
 import type { BenchOptions, BenchRow, BenchSection } from './report.js';
 
 const FILTER_BITS = 1024;
@@ -40,8 +40,24 @@ interface Sizes {
 
 function sizes(quick: boolean): Sizes {
   return quick
-    ? { queries: 16, base: 32_768, seconds: 0.4, linkQueries: 32, linkBase: 100_000, latencyBase: 1_000_000, latencyRuns: 20 }
-    : { queries: 16, base: 65_536, seconds: 1.5, linkQueries: 64, linkBase: 250_000, latencyBase: 1_000_000, latencyRuns: 60 };
+    ? {
+        queries: 16,
+        base: 32_768,
+        seconds: 0.4,
+        linkQueries: 32,
+        linkBase: 100_000,
+        latencyBase: 1_000_000,
+        latencyRuns: 20,
+      }
+    : {
+        queries: 16,
+        base: 65_536,
+        seconds: 1.5,
+        linkQueries: 64,
+        linkBase: 250_000,
+        latencyBase: 1_000_000,
+        latencyRuns: 60,
+      };
 }
 
 /** Random bytes: independent bits at density 0.5, like a well-filled CLK. */
@@ -97,7 +113,21 @@ function wasmRow(kind: DiceKernelKind, queries: Uint8Array, base: Uint8Array, s:
   const counts = new Uint32Array(memory.buffer, heapCounts, nq);
   return measure(s.seconds, nq * nb, () => {
     counts.fill(0);
-    k.topKAtThreshold(queriesPtr, queryPops, nq, basePtr, basePops, 0, nb, BYTES, THRESHOLD, TOP_K, heapScores, heapIndices, heapCounts);
+    k.topKAtThreshold(
+      queriesPtr,
+      queryPops,
+      nq,
+      basePtr,
+      basePops,
+      0,
+      nb,
+      BYTES,
+      THRESHOLD,
+      TOP_K,
+      heapScores,
+      heapIndices,
+      heapCounts,
+    );
   });
 }
 
@@ -112,7 +142,7 @@ function plainJsRow(queries: Uint8Array, base: Uint8Array, s: Sizes): number {
   const pop32 = (x: number): number => {
     x -= (x >>> 1) & 0x55555555;
     x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-    return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+    return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
   };
   const pops = (a: Uint32Array, i: number): number => {
     let c = 0;
@@ -150,10 +180,19 @@ function nativeRows(dataFile: string, dir: string, nq: number, nb: number, s: Si
   const probe = spawnSync('gcc', ['--version'], { encoding: 'utf8' });
   if (probe.status !== 0) return { note: 'gcc not found' };
   const out: NativeResult = {};
-  for (const [name, flags] of [['scalar', ['-fno-tree-vectorize']], ['vectorized', []]] as const) {
+  for (const [name, flags] of [
+    ['scalar', ['-fno-tree-vectorize']],
+    ['vectorized', []],
+  ] as const) {
     const exe = join(dir, `dice-${name}`);
     execFileSync('gcc', ['-O3', '-march=native', ...flags, '-o', exe, source], { stdio: 'pipe' });
-    const res = JSON.parse(execFileSync(exe, [dataFile, String(nq), String(nb), String(BYTES), String(THRESHOLD), String(TOP_K), String(s.seconds)], { encoding: 'utf8' })) as { bestWindowRate: number };
+    const res = JSON.parse(
+      execFileSync(
+        exe,
+        [dataFile, String(nq), String(nb), String(BYTES), String(THRESHOLD), String(TOP_K), String(s.seconds)],
+        { encoding: 'utf8' },
+      ),
+    ) as { bestWindowRate: number };
     out[name] = res.bestWindowRate / 1e6;
   }
   return out;
@@ -185,7 +224,21 @@ print(json.dumps({"bestWindowRate": best}))
 `;
 
 function anonlinkRow(dataFile: string, nq: number, nb: number, s: Sizes): number | string {
-  const res = spawnSync('python3', ['-c', ANONLINK_SCRIPT, dataFile, String(nq), String(nb), String(BYTES), String(THRESHOLD), String(TOP_K), String(s.seconds)], { encoding: 'utf8', timeout: 120_000 });
+  const res = spawnSync(
+    'python3',
+    [
+      '-c',
+      ANONLINK_SCRIPT,
+      dataFile,
+      String(nq),
+      String(nb),
+      String(BYTES),
+      String(THRESHOLD),
+      String(TOP_K),
+      String(s.seconds),
+    ],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
   if (res.status !== 0) return res.error ? 'python3 not found' : 'anonlink not importable';
   const r = JSON.parse(res.stdout) as { bestWindowRate: number };
   return r.bestWindowRate / 1e6;
@@ -195,7 +248,11 @@ async function engineRows(threads: number, s: Sizes): Promise<{ rate: number; ke
   const engine = await createEngine({ threads });
   try {
     const base = randomFilters(s.linkBase);
-    await engine.loadDataset('bench', { refs: Array.from({ length: s.linkBase }, (_, i) => String(i)), clks: base, filterBits: FILTER_BITS });
+    await engine.loadDataset('bench', {
+      refs: Array.from({ length: s.linkBase }, (_, i) => String(i)),
+      clks: base,
+      filterBits: FILTER_BITS,
+    });
     const queries = randomFilters(s.linkQueries);
     await engine.link('bench', queries.subarray(0, 4 * BYTES), { threshold: THRESHOLD }); // warm-up
     let best = 0;
@@ -214,7 +271,11 @@ async function latencyRows(s: Sizes): Promise<BenchRow[]> {
   const engine = await createEngine();
   try {
     const base = randomFilters(s.latencyBase);
-    await engine.loadDataset('latency', { refs: Array.from({ length: s.latencyBase }, (_, i) => String(i)), clks: base, filterBits: FILTER_BITS });
+    await engine.loadDataset('latency', {
+      refs: Array.from({ length: s.latencyBase }, (_, i) => String(i)),
+      clks: base,
+      filterBits: FILTER_BITS,
+    });
     const query = base.slice(123 * BYTES, 124 * BYTES);
     for (let i = 0; i < 3; i++) await engine.match('latency', query, { threshold: THRESHOLD });
     const times: number[] = [];
@@ -230,7 +291,12 @@ async function latencyRows(s: Sizes): Promise<BenchRow[]> {
     return [
       { name: 'engine match latency p50', value: pct(50), unit: 'ms', note },
       { name: 'engine match latency p99', value: pct(99), unit: 'ms', note },
-      { name: 'engine match single-query rate (p50)', value: s.latencyBase / pct(50) / 1e3, unit: 'M cmp/s', note: 'memory-bound: DESIGN.md measured 45–65 M/s per stream' },
+      {
+        name: 'engine match single-query rate (p50)',
+        value: s.latencyBase / pct(50) / 1e3,
+        unit: 'M cmp/s',
+        note: 'memory-bound: DESIGN.md measured 45–65 M/s per stream',
+      },
     ];
   } finally {
     await engine.close();
@@ -250,14 +316,51 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
 
     const native = nativeRows(dataFile, dir, s.queries, s.base, s);
     const nativeRate = native.scalar;
-    const withRatio = (row: BenchRow): BenchRow => (nativeRate ? { ...row, baseline: NATIVE_BASELINE, ratio: row.value / nativeRate } : row);
+    const withRatio = (row: BenchRow): BenchRow =>
+      nativeRate ? { ...row, baseline: NATIVE_BASELINE, ratio: row.value / nativeRate } : row;
 
-    if (wasmSimdSupported()) rows.push(withRatio({ name: 'wasm SIMD, 1 thread', value: wasmRow('simd', queries, base, s), unit: 'M cmp/s', note: batch }));
-    rows.push(withRatio({ name: 'wasm scalar, 1 thread', value: wasmRow('scalar', queries, base, s), unit: 'M cmp/s', note: batch }));
-    rows.push(withRatio({ name: 'plain JS (SWAR popcount), 1 thread', value: plainJsRow(queries, base, s), unit: 'M cmp/s', note: `${s.queries} queries × 8,192 filters` }));
+    if (wasmSimdSupported())
+      rows.push(
+        withRatio({
+          name: 'wasm SIMD, 1 thread',
+          value: wasmRow('simd', queries, base, s),
+          unit: 'M cmp/s',
+          note: batch,
+        }),
+      );
+    rows.push(
+      withRatio({
+        name: 'wasm scalar, 1 thread',
+        value: wasmRow('scalar', queries, base, s),
+        unit: 'M cmp/s',
+        note: batch,
+      }),
+    );
+    rows.push(
+      withRatio({
+        name: 'plain JS (SWAR popcount), 1 thread',
+        value: plainJsRow(queries, base, s),
+        unit: 'M cmp/s',
+        note: `${s.queries} queries × 8,192 filters`,
+      }),
+    );
     if (nativeRate !== undefined) {
-      rows.push({ name: NATIVE_BASELINE, value: nativeRate, unit: 'M cmp/s', baseline: NATIVE_BASELINE, ratio: 1, note: `gcc -O3 -march=native -fno-tree-vectorize, __builtin_popcountll, same batching; ${batch}` });
-      rows.push(withRatio({ name: 'native C auto-vectorized', value: native.vectorized!, unit: 'M cmp/s', note: 'gcc -O3 -march=native (AVX-512 VPOPCNTQ where the CPU has it)' }));
+      rows.push({
+        name: NATIVE_BASELINE,
+        value: nativeRate,
+        unit: 'M cmp/s',
+        baseline: NATIVE_BASELINE,
+        ratio: 1,
+        note: `gcc -O3 -march=native -fno-tree-vectorize, __builtin_popcountll, same batching; ${batch}`,
+      });
+      rows.push(
+        withRatio({
+          name: 'native C auto-vectorized',
+          value: native.vectorized!,
+          unit: 'M cmp/s',
+          note: 'gcc -O3 -march=native (AVX-512 VPOPCNTQ where the CPU has it)',
+        }),
+      );
     } else {
       rows.push({ name: NATIVE_BASELINE, value: Number.NaN, unit: 'M cmp/s', note: native.note ?? 'not measured' });
     }
@@ -266,9 +369,19 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
     rows.push(withRatio({ name: 'engine, 1 worker', value: one.rate, unit: 'M cmp/s', note: linkNote }));
     const threads = availableParallelism();
     const all = await engineRows(threads, s);
-    rows.push(withRatio({ name: `engine, ${threads} workers`, value: all.rate, unit: 'M cmp/s', note: `${linkNote}; ${(all.rate / one.rate).toFixed(2)}× 1 worker` }));
+    rows.push(
+      withRatio({
+        name: `engine, ${threads} workers`,
+        value: all.rate,
+        unit: 'M cmp/s',
+        note: `${linkNote}; ${(all.rate / one.rate).toFixed(2)}× 1 worker`,
+      }),
+    );
     const anon = anonlinkRow(dataFile, s.queries, s.base, s);
-    if (typeof anon === 'number') rows.push(withRatio({ name: 'anonlink 0.15 (python3, C++ kernel), 1 thread', value: anon, unit: 'M cmp/s', note: batch }));
+    if (typeof anon === 'number')
+      rows.push(
+        withRatio({ name: 'anonlink 0.15 (python3, C++ kernel), 1 thread', value: anon, unit: 'M cmp/s', note: batch }),
+      );
     else rows.push({ name: 'anonlink', value: Number.NaN, unit: 'M cmp/s', note: anon });
 
     const latency = await latencyRows(s);

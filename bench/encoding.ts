@@ -12,12 +12,12 @@
  * in wall-clock time.
  */
 import { spawnSync } from 'node:child_process';
-import { cpus } from 'node:os';
-import { createEngine } from '../engine/index.js';
-import { seededRandom } from '../common/seeded-random.js';
 import { createHmac, randomBytes } from 'node:crypto';
-import { CryptoKernel } from '../wasm/crypto.js';
+import { cpus } from 'node:os';
+import { seededRandom } from '../common/seeded-random.js';
 import { ClkEncoder, clkToBase64 } from '../engine/clk/index.js';
+import { createEngine } from '../engine/index.js';
+import { CryptoKernel } from '../wasm/crypto.js';
 import type { BenchOptions, BenchRow, BenchSection } from './report.js';
 
 const SECRET = 'bench linkage secret';
@@ -25,17 +25,98 @@ const SECRET = 'bench linkage secret';
 /** febrl-like: bigram names with doubleHash, date and postcode positional unigrams with blakeHash (clkhash's default hash). */
 export const BENCH_SCHEMA = {
   version: 3,
-  clkConfig: { l: 1024, kdf: { type: 'HKDF', hash: 'SHA256', salt: 'SCbL2zHNnmsckfzchsNkZY9XoHk96P/G5nUBrM7ybymlEFsMV6PAeDZCNp3rfNUPCtLDMOGQHG4pCQpfhiHCyA==', info: 'c2NoZW1hX2V4YW1wbGU=', keySize: 64 } },
+  clkConfig: {
+    l: 1024,
+    kdf: {
+      type: 'HKDF',
+      hash: 'SHA256',
+      salt: 'SCbL2zHNnmsckfzchsNkZY9XoHk96P/G5nUBrM7ybymlEFsMV6PAeDZCNp3rfNUPCtLDMOGQHG4pCQpfhiHCyA==',
+      info: 'c2NoZW1hX2V4YW1wbGU=',
+      keySize: 64,
+    },
+  },
   features: [
-    { identifier: 'given_name', format: { type: 'string', encoding: 'utf-8', maxLength: 64 }, hashing: { comparison: { type: 'ngram', n: 2 }, strategy: { bitsPerFeature: 200 }, hash: { type: 'doubleHash' } } },
-    { identifier: 'surname', format: { type: 'string', encoding: 'utf-8', maxLength: 64 }, hashing: { comparison: { type: 'ngram', n: 2 }, strategy: { bitsPerFeature: 200 }, hash: { type: 'doubleHash' } } },
-    { identifier: 'dob', format: { type: 'date', format: '%Y-%m-%d' }, hashing: { comparison: { type: 'ngram', n: 1, positional: true }, strategy: { bitsPerFeature: 200 } } },
-    { identifier: 'postcode', format: { type: 'integer', minimum: 1000, maximum: 9999 }, hashing: { comparison: { type: 'ngram', n: 1, positional: true }, strategy: { bitsPerFeature: 100 }, missingValue: { sentinel: '' } } },
+    {
+      identifier: 'given_name',
+      format: { type: 'string', encoding: 'utf-8', maxLength: 64 },
+      hashing: { comparison: { type: 'ngram', n: 2 }, strategy: { bitsPerFeature: 200 }, hash: { type: 'doubleHash' } },
+    },
+    {
+      identifier: 'surname',
+      format: { type: 'string', encoding: 'utf-8', maxLength: 64 },
+      hashing: { comparison: { type: 'ngram', n: 2 }, strategy: { bitsPerFeature: 200 }, hash: { type: 'doubleHash' } },
+    },
+    {
+      identifier: 'dob',
+      format: { type: 'date', format: '%Y-%m-%d' },
+      hashing: { comparison: { type: 'ngram', n: 1, positional: true }, strategy: { bitsPerFeature: 200 } },
+    },
+    {
+      identifier: 'postcode',
+      format: { type: 'integer', minimum: 1000, maximum: 9999 },
+      hashing: {
+        comparison: { type: 'ngram', n: 1, positional: true },
+        strategy: { bitsPerFeature: 100 },
+        missingValue: { sentinel: '' },
+      },
+    },
   ],
 };
 
-const GIVEN = ['michaela', 'james', 'olivia', 'noah', 'amelia', 'liam', 'isla', 'jack', 'mia', 'oliver', 'grace', 'william', 'zoe', 'thomas', 'chloe', 'lucas', 'ruby', 'henry', 'ella', 'leo', 'sophie', 'ethan', 'aaliyah', 'mohammed', 'josé', 'zoë'];
-const SYLLABLES = ['neu', 'mann', 'smi', 'th', 'ja', 'cob', 'son', 'wil', 'li', 'ams', 'brow', 'ne', 'tay', 'lor', 'mar', 'tin', 'nguy', 'en', 'ko', 'val', 'ski', 'o\'', 'bri', 'an'];
+const GIVEN = [
+  'michaela',
+  'james',
+  'olivia',
+  'noah',
+  'amelia',
+  'liam',
+  'isla',
+  'jack',
+  'mia',
+  'oliver',
+  'grace',
+  'william',
+  'zoe',
+  'thomas',
+  'chloe',
+  'lucas',
+  'ruby',
+  'henry',
+  'ella',
+  'leo',
+  'sophie',
+  'ethan',
+  'aaliyah',
+  'mohammed',
+  'josé',
+  'zoë',
+];
+const SYLLABLES = [
+  'neu',
+  'mann',
+  'smi',
+  'th',
+  'ja',
+  'cob',
+  'son',
+  'wil',
+  'li',
+  'ams',
+  'brow',
+  'ne',
+  'tay',
+  'lor',
+  'mar',
+  'tin',
+  'nguy',
+  'en',
+  'ko',
+  'val',
+  'ski',
+  "o'",
+  'bri',
+  'an',
+];
 
 /** Deterministic synthetic records (mulberry32). */
 export function syntheticRecords(count: number, seed = 1): string[][] {
@@ -83,7 +164,12 @@ seconds = time.process_time() - t0
 print(json.dumps({"version": clkhash.__version__, "seconds": seconds, "clks": [base64.b64encode(c.tobytes()).decode() for c in clks]}))
 `;
 
-interface ClkhashResult { version?: string; seconds?: number; clks?: string[]; error?: string }
+interface ClkhashResult {
+  version?: string;
+  seconds?: number;
+  clks?: string[];
+  error?: string;
+}
 
 function runClkhash(rows: readonly string[][]): ClkhashResult {
   const res = spawnSync('python3', ['-c', CLKHASH_RUNNER], {
@@ -92,7 +178,8 @@ function runClkhash(rows: readonly string[][]): ClkhashResult {
     timeout: 60_000,
     encoding: 'utf8',
   });
-  if (res.error) return { error: `python3 not runnable (${(res.error as NodeJS.ErrnoException).code ?? res.error.message})` };
+  if (res.error)
+    return { error: `python3 not runnable (${(res.error as NodeJS.ErrnoException).code ?? res.error.message})` };
   if (res.status !== 0) return { error: `python3 exited with status ${res.status}` };
   try {
     return JSON.parse(res.stdout) as ClkhashResult;
@@ -108,35 +195,78 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
 
   // Warm the JIT on other records and other secrets, so the measured run
   // starts with optimised code but cold caches.
-  for (let i = 0; i < 3; i++) timeEncoding(ClkEncoder.create(BENCH_SCHEMA, `warm-up ${i}`), syntheticRecords(opts.quick ? 5_000 : 20_000, 99 + i));
+  for (let i = 0; i < 3; i++)
+    timeEncoding(
+      ClkEncoder.create(BENCH_SCHEMA, `warm-up ${i}`),
+      syntheticRecords(opts.quick ? 5_000 : 20_000, 99 + i),
+    );
 
   const wasm = ClkEncoder.create(BENCH_SCHEMA, SECRET);
   const ours = timeEncoding(wasm, rows);
   const oursRate = rows.length / ours.seconds;
-  const rowsOut: BenchRow[] = [{ name: 'CLK encode, wasm hashing + token cache, 1 thread', value: oursRate, unit: 'records/s', note: `${rows.length} records, cold caches at start; per CPU-second` }];
+  const rowsOut: BenchRow[] = [
+    {
+      name: 'CLK encode, wasm hashing + token cache, 1 thread',
+      value: oursRate,
+      unit: 'records/s',
+      note: `${rows.length} records, cold caches at start; per CPU-second`,
+    },
+  ];
   const again = timeEncoding(wasm, rows);
-  rowsOut.push({ name: 'CLK encode, same records again (warm caches)', value: rows.length / again.seconds, unit: 'records/s', note: 'steady state: lookups and word ORs' });
+  rowsOut.push({
+    name: 'CLK encode, same records again (warm caches)',
+    value: rows.length / again.seconds,
+    unit: 'records/s',
+    note: 'steady state: lookups and word ORs',
+  });
 
   const nodeRows = rows.slice(0, Math.min(rows.length, 20_000));
   const node = timeEncoding(ClkEncoder.create(BENCH_SCHEMA, SECRET, { hashBackend: 'node' }), nodeRows);
-  rowsOut.push({ name: 'CLK encode, node:crypto hashing + token cache', value: nodeRows.length / node.seconds, unit: 'records/s', note: 'reference backend (BLAKE2b in plain TS)' });
+  rowsOut.push({
+    name: 'CLK encode, node:crypto hashing + token cache',
+    value: nodeRows.length / node.seconds,
+    unit: 'records/s',
+    note: 'reference backend (BLAKE2b in plain TS)',
+  });
 
   const starvedRows = rows.slice(0, opts.quick ? 2_000 : 5_000);
-  const starved = timeEncoding(ClkEncoder.create(BENCH_SCHEMA, SECRET, { cacheEntries: 0, valueCacheBytes: 0 }), starvedRows);
-  rowsOut.push({ name: 'CLK encode, wasm hashing, caches disabled', value: starvedRows.length / starved.seconds, unit: 'records/s', note: 'every token hashed' });
+  const starved = timeEncoding(
+    ClkEncoder.create(BENCH_SCHEMA, SECRET, { cacheEntries: 0, valueCacheBytes: 0 }),
+    starvedRows,
+  );
+  rowsOut.push({
+    name: 'CLK encode, wasm hashing, caches disabled',
+    value: starvedRows.length / starved.seconds,
+    unit: 'records/s',
+    note: 'every token hashed',
+  });
 
   const clkhashRows = rows;
   const py = runClkhash(clkhashRows);
   if (py.error || !py.clks || py.seconds === undefined) {
-    rowsOut.push({ name: 'clkhash, 1 process', value: NaN, unit: 'records/s', note: `skipped: ${py.error ?? 'no result'}` });
+    rowsOut.push({
+      name: 'clkhash, 1 process',
+      value: NaN,
+      unit: 'records/s',
+      note: `skipped: ${py.error ?? 'no result'}`,
+    });
   } else {
     const pyRate = clkhashRows.length / py.seconds;
     let mismatches = 0;
     py.clks.forEach((b64, i) => {
       if (clkToBase64(ours.clks.subarray(i * wasm.filterBytes, (i + 1) * wasm.filterBytes)) !== b64) mismatches++;
     });
-    rowsOut.push({ name: `clkhash ${py.version}, 1 process (max_workers=1)`, value: pyRate, unit: 'records/s', note: `${clkhashRows.length} records` });
-    rowsOut[0] = { ...rowsOut[0]!, baseline: `clkhash ${py.version}, 1 process (max_workers=1)`, ratio: oursRate / pyRate };
+    rowsOut.push({
+      name: `clkhash ${py.version}, 1 process (max_workers=1)`,
+      value: pyRate,
+      unit: 'records/s',
+      note: `${clkhashRows.length} records`,
+    });
+    rowsOut[0] = {
+      ...rowsOut[0]!,
+      baseline: `clkhash ${py.version}, 1 process (max_workers=1)`,
+      ratio: oursRate / pyRate,
+    };
     rowsOut.push({
       name: 'bit-identical CLKs vs clkhash',
       value: py.clks.length - mismatches,
@@ -232,11 +362,30 @@ function hashKernelSection(opts: BenchOptions): BenchSection {
   return {
     title: 'Hash kernels (wasm, own memory) vs node:crypto, per operation',
     rows: [
-      { name: 'HMAC-SHA256, 100 B, prepared key (wasm)', value: wasmHmac, unit: 'µs/op', baseline: 'HMAC-SHA256, 100 B (node:crypto createHmac)', ratio: nodeHmac / wasmHmac, note: 'ratio = speed-up' },
+      {
+        name: 'HMAC-SHA256, 100 B, prepared key (wasm)',
+        value: wasmHmac,
+        unit: 'µs/op',
+        baseline: 'HMAC-SHA256, 100 B (node:crypto createHmac)',
+        ratio: nodeHmac / wasmHmac,
+        note: 'ratio = speed-up',
+      },
       { name: 'HMAC-SHA256, 100 B (node:crypto createHmac)', value: nodeHmac, unit: 'µs/op' },
-      { name: 'doubleHash token: HMAC-SHA1 + HMAC-MD5 + mod L (wasm batch)', value: doubleHash, unit: 'µs/token', baseline: 'doubleHash token (node:crypto, 2 createHmac)', ratio: nodeDoubleHash / doubleHash, note: 'ratio = speed-up' },
+      {
+        name: 'doubleHash token: HMAC-SHA1 + HMAC-MD5 + mod L (wasm batch)',
+        value: doubleHash,
+        unit: 'µs/token',
+        baseline: 'doubleHash token (node:crypto, 2 createHmac)',
+        ratio: nodeDoubleHash / doubleHash,
+        note: 'ratio = speed-up',
+      },
       { name: 'doubleHash token (node:crypto, 2 createHmac)', value: nodeDoubleHash, unit: 'µs/token' },
-      { name: 'blakeHash token: keyed+salted BLAKE2b-512 (wasm batch)', value: blake, unit: 'µs/token', note: 'node:crypto has no keyed/salted BLAKE2b' },
+      {
+        name: 'blakeHash token: keyed+salted BLAKE2b-512 (wasm batch)',
+        value: blake,
+        unit: 'µs/token',
+        note: 'node:crypto has no keyed/salted BLAKE2b',
+      },
     ],
   };
 }

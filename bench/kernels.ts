@@ -4,9 +4,10 @@
  * (wasm SIMD, wasm scalar, plain JS, native C, anonlink and clkhash when
  * python3 has them), printed with the machine and Node version.
  */
-import { describeMachine, machineLine, printSection, type BenchSection } from './report.js';
+
 import { run as runDice } from './dice.js';
 import { run as runEncoding } from './encoding.js';
+import { type BenchSection, describeMachine, machineLine, printSection } from './report.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');

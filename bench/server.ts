@@ -14,13 +14,13 @@
  * file with --serve / --hello) so the load generator does not share their
  * event loop; on 2 cores they still share the CPU, as in DESIGN.md's numbers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { describeMachine, machineLine } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -39,7 +39,7 @@ async function serveHello(): Promise<void> {
   });
   app.listen('127.0.0.1', 0, (s) => {
     if (!s) process.exit(1);
-    console.log('READY ' + JSON.stringify({ url: `http://127.0.0.1:${uWS.us_socket_local_port(s as never)}` }));
+    console.log(`READY ${JSON.stringify({ url: `http://127.0.0.1:${uWS.us_socket_local_port(s as never)}` })}`);
   });
 }
 
@@ -48,7 +48,12 @@ async function serveBroker(bigRows: number): Promise<void> {
   const { startBroker } = await import('../server/app.js');
   const { loadDemoDataset, demoQuery } = await import('../server/demo.js');
   const { loadDemoSchema } = await import('../demo/people.js');
-  const config = loadConfig(process.env, { PORT: '0', HOST: '127.0.0.1', STATE_DIR: mkdtempSync(join(tmpdir(), 'pavilion-bench-')), LOG_LEVEL: 'warn' });
+  const config = loadConfig(process.env, {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    STATE_DIR: mkdtempSync(join(tmpdir(), 'pavilion-bench-')),
+    LOG_LEVEL: 'warn',
+  });
   const broker = await startBroker(config);
   const times: Record<string, number> = {};
 
@@ -66,7 +71,11 @@ async function serveBroker(bigRows: number): Promise<void> {
     const refs = Array.from({ length: bigRows }, (_, i) => `b${i}`);
     const claim = { over_18: true };
     t = performance.now();
-    const { version } = await broker.datasets.publishRows('bench-dp', 'big', { refs, clks: a, claims: refs.map(() => claim) });
+    const { version } = await broker.datasets.publishRows('bench-dp', 'big', {
+      refs,
+      clks: a,
+      claims: refs.map(() => claim),
+    });
     times.big_publish_ms = Math.round(performance.now() - t);
     t = performance.now();
     const rows = await broker.ctx.datasets.readVersion('big', version, 1024);
@@ -89,7 +98,9 @@ async function serveBroker(bigRows: number): Promise<void> {
   global.gc?.();
   const token = await broker.localIdentity!.mint({ sub: 'bench-rp', roles: ['rp'], ttlSec: 3600 });
   const hitClk = await demoQuery(broker, demo, 50_000);
-  console.log('READY ' + JSON.stringify({ url: broker.url, token, hitClk, times, queryDir: dir, kernel: broker.ctx.engine.kernel, threads: broker.ctx.engine.threads }));
+  console.log(
+    `READY ${JSON.stringify({ url: broker.url, token, hitClk, times, queryDir: dir, kernel: broker.ctx.engine.kernel, threads: broker.ctx.engine.threads })}`,
+  );
   process.on('SIGTERM', () => void broker.close().then(() => process.exit(0)));
 }
 
@@ -105,8 +116,14 @@ interface Ready {
   queryDir?: string;
 }
 
-function startChild(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; ready: Ready }> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
+function startChild(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ child: ChildProcess; ready: Ready }> {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', SELF, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  });
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
@@ -132,54 +149,73 @@ interface Row {
   pass?: boolean;
 }
 
-async function cannon(opts: Record<string, unknown>): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+async function cannon(
+  opts: Record<string, unknown>,
+): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
   const { default: autocannon } = await import('autocannon');
   const r = await autocannon(opts as never);
-  return { rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts };
+  return {
+    rps: Math.round(r.requests.average),
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx + r.timeouts,
+  };
 }
 
 function verifyBody(dataset: string, clk: string): string {
   return JSON.stringify({ dataset, clk, claims: ['over_18'], purpose: 'age_verification' });
 }
 
-async function wsBench(url: string, token: string, body: Record<string, unknown>, seconds: number, sockets: number, inFlight: number): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+async function wsBench(
+  url: string,
+  token: string,
+  body: Record<string, unknown>,
+  seconds: number,
+  sockets: number,
+  inFlight: number,
+): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
   const { default: WebSocket } = await import('ws');
   const latencies: number[] = [];
   let errors = 0;
   const deadline = performance.now() + seconds * 1000;
   await Promise.all(
-    Array.from({ length: sockets }, () =>
-      new Promise<void>((resolve, reject) => {
-        const ws = new WebSocket(url.replace(/^http/, 'ws') + '/v1/ws', { headers: { authorization: `Bearer ${token}` } });
-        const sent = new Map<number, number>();
-        let next = 0;
-        const fire = () => {
-          const id = next++;
-          sent.set(id, performance.now());
-          ws.send(JSON.stringify({ type: 'verify', id, ...body }));
-        };
-        ws.on('open', () => {
-          for (let i = 0; i < inFlight; i++) fire();
-        });
-        ws.on('message', (data) => {
-          const m = JSON.parse(String(data));
-          const t0 = sent.get(m.id);
-          if (t0 === undefined) return;
-          sent.delete(m.id);
-          if (m.type === 'result') latencies.push(performance.now() - t0);
-          else errors++;
-          if (performance.now() < deadline) fire();
-          else if (sent.size === 0) {
-            ws.close();
-            resolve();
-          }
-        });
-        ws.on('error', reject);
-      }),
+    Array.from(
+      { length: sockets },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+          const sent = new Map<number, number>();
+          let next = 0;
+          const fire = () => {
+            const id = next++;
+            sent.set(id, performance.now());
+            ws.send(JSON.stringify({ type: 'verify', id, ...body }));
+          };
+          ws.on('open', () => {
+            for (let i = 0; i < inFlight; i++) fire();
+          });
+          ws.on('message', (data) => {
+            const m = JSON.parse(String(data));
+            const t0 = sent.get(m.id);
+            if (t0 === undefined) return;
+            sent.delete(m.id);
+            if (m.type === 'result') latencies.push(performance.now() - t0);
+            else errors++;
+            if (performance.now() < deadline) fire();
+            else if (sent.size === 0) {
+              ws.close();
+              resolve();
+            }
+          });
+          ws.on('error', reject);
+        }),
     ),
   );
   latencies.sort((a, b) => a - b);
-  const q = (p: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(2));
+  const q = (p: number) =>
+    Number(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(2));
   return { rps: Math.round(latencies.length / seconds), p50: q(0.5), p99: q(0.99), errors };
 }
 
@@ -223,7 +259,9 @@ async function runBench(): Promise<void> {
       await admin.end();
     };
   }
-  log(`starting the broker with 100k demo + ${bigRows / 1000}k random records (${process.env.DATABASE_URL ? 'Postgres' : 'embedded PGlite'}, ${process.env.REDIS_URL ? 'Redis + LRU' : 'LRU'})…`);
+  log(
+    `starting the broker with 100k demo + ${bigRows / 1000}k random records (${process.env.DATABASE_URL ? 'Postgres' : 'embedded PGlite'}, ${process.env.REDIS_URL ? 'Redis + LRU' : 'LRU'})…`,
+  );
   const t0 = performance.now();
   const b = await startChild(['--serve', String(bigRows)], childEnv);
   const startSeconds = (performance.now() - t0) / 1000;
@@ -232,29 +270,57 @@ async function runBench(): Promise<void> {
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   try {
     const hitBody = verifyBody('demo', hitClk);
-    await fetch(url + '/v1/verifications', { method: 'POST', headers, body: hitBody });
+    await fetch(`${url}/v1/verifications`, { method: 'POST', headers, body: hitBody });
     if (only.has('hit')) {
       log('cache-hit verification…');
-      const hit = await cannon({ url: url + '/v1/verifications', method: 'POST', headers, body: hitBody, connections: 32, duration: dur + 5 });
-      rows.push({ scenario: 'cache-hit verification, HTTP', connections: '32', ...hit, target: '≥10,000 rps, p99 < 10 ms', pass: hit.rps >= 10_000 && hit.p99 < 10 && hit.errors === 0 });
+      const hit = await cannon({
+        url: `${url}/v1/verifications`,
+        method: 'POST',
+        headers,
+        body: hitBody,
+        connections: 32,
+        duration: dur + 5,
+      });
+      rows.push({
+        scenario: 'cache-hit verification, HTTP',
+        connections: '32',
+        ...hit,
+        target: '≥10,000 rps, p99 < 10 ms',
+        pass: hit.rps >= 10_000 && hit.p99 < 10 && hit.errors === 0,
+      });
     }
 
     if (only.has('proof')) {
       // The log holds an entry per verification asked above (or at least the demo's).
-      const size = Number((await fetch(url + '/v1/audit/checkpoint', { headers })).headers.get('x-tree-size'));
+      const size = Number((await fetch(`${url}/v1/audit/checkpoint`, { headers })).headers.get('x-tree-size'));
       log(`audit inclusion proofs at ${size} entries…`);
-      const proof = await cannon({ url: `${url}/v1/audit/proofs/inclusion?index=${Math.floor(size / 3)}&size=${size}`, headers, connections: 32, duration: dur });
-      rows.push({ scenario: `audit inclusion proof, HTTP (${size.toLocaleString('en-US')} entries)`, connections: '32', ...proof, target: '—' });
+      const proof = await cannon({
+        url: `${url}/v1/audit/proofs/inclusion?index=${Math.floor(size / 3)}&size=${size}`,
+        headers,
+        connections: 32,
+        duration: dur,
+      });
+      rows.push({
+        scenario: `audit inclusion proof, HTTP (${size.toLocaleString('en-US')} entries)`,
+        connections: '32',
+        ...proof,
+        target: '—',
+      });
     }
 
-    const coldSets = only.has('cold') ? ([['demo', '100k', 4], ['big', `${bigRows / 1000}k`, 4]] as const) : [];
+    const coldSets = only.has('cold')
+      ? ([
+          ['demo', '100k', 4],
+          ['big', `${bigRows / 1000}k`, 4],
+        ] as const)
+      : [];
     for (const [dataset, size, conns] of coldSets) {
       log(`cold verification vs ${size}…`);
       const queries = readFileSync(join(b.ready.queryDir!, `${dataset}.bin`));
       const count = queries.length / 128;
       let next = 0;
       const cold = await cannon({
-        url: url + '/v1/verifications',
+        url: `${url}/v1/verifications`,
         connections: conns,
         duration: dur,
         // A different query per request (cycling through thousands): every request misses the cache.
@@ -271,13 +337,25 @@ async function runBench(): Promise<void> {
       });
       if (next > count) log(`  (${next} requests cycled through ${count} queries: some were cache hits)`);
       const is1M = dataset === 'big' && bigRows === 1_000_000;
-      rows.push({ scenario: `cold verification, 1:N over ${size}`, connections: String(conns), ...cold, target: is1M ? 'p99 < 100 ms' : '< 200 ms end to end (prod)', pass: is1M ? cold.p99 < 100 && cold.errors === 0 : cold.p99 < 200 && cold.errors === 0 });
+      rows.push({
+        scenario: `cold verification, 1:N over ${size}`,
+        connections: String(conns),
+        ...cold,
+        target: is1M ? 'p99 < 100 ms' : '< 200 ms end to end (prod)',
+        pass: is1M ? cold.p99 < 100 && cold.errors === 0 : cold.p99 < 200 && cold.errors === 0,
+      });
     }
 
     if (only.has('ws')) {
       log('WebSocket verification…');
       const ws = await wsBench(url, token, JSON.parse(hitBody), dur, 8, 16);
-      rows.push({ scenario: 'cache-hit verification, WebSocket', connections: '8 sockets × 16 in flight', ...ws, target: '< 50 ms cache hit (prod)', pass: ws.p99 < 50 && ws.errors === 0 });
+      rows.push({
+        scenario: 'cache-hit verification, WebSocket',
+        connections: '8 sockets × 16 in flight',
+        ...ws,
+        target: '< 50 ms cache hit (prod)',
+        pass: ws.p99 < 50 && ws.errors === 0,
+      });
     }
   } finally {
     await new Promise<void>((resolve) => {
@@ -291,8 +369,20 @@ async function runBench(): Promise<void> {
 
   const out = {
     machine,
-    broker: { database: process.env.DATABASE_URL ? 'postgres' : 'embedded PGlite', cache: process.env.REDIS_URL ? 'redis + lru' : 'lru', kernel: b.ready.kernel, threads: b.ready.threads, start_seconds: Number(startSeconds.toFixed(1)), rss_mib_with_big_loaded: rssAfter, rss_target: '< 2048 MiB with 1M records', ...b.ready.times },
-    seed_targets: { mvp: '100 rps, < 200 ms cache hit, < 800 ms end to end', production: '10,000 rps per region, < 50 ms cache hit, < 200 ms end to end' },
+    broker: {
+      database: process.env.DATABASE_URL ? 'postgres' : 'embedded PGlite',
+      cache: process.env.REDIS_URL ? 'redis + lru' : 'lru',
+      kernel: b.ready.kernel,
+      threads: b.ready.threads,
+      start_seconds: Number(startSeconds.toFixed(1)),
+      rss_mib_with_big_loaded: rssAfter,
+      rss_target: '< 2048 MiB with 1M records',
+      ...b.ready.times,
+    },
+    seed_targets: {
+      mvp: '100 rps, < 200 ms cache hit, < 800 ms end to end',
+      production: '10,000 rps per region, < 50 ms cache hit, < 200 ms end to end',
+    },
     rows,
   };
   if (json) {
@@ -300,14 +390,29 @@ async function runBench(): Promise<void> {
     return;
   }
   const header = ['scenario', 'conns', 'rps', 'p50 ms', 'p99 ms', 'errors', 'target (this machine)', ''];
-  const cells = rows.map((r) => [r.scenario, r.connections, String(r.rps), r.p50.toFixed(2), r.p99.toFixed(2), String(r.errors), r.target, r.pass === undefined ? '' : r.pass ? 'ok' : 'MISSED']);
+  const cells = rows.map((r) => [
+    r.scenario,
+    r.connections,
+    String(r.rps),
+    r.p50.toFixed(2),
+    r.p99.toFixed(2),
+    String(r.errors),
+    r.target,
+    r.pass === undefined ? '' : r.pass ? 'ok' : 'MISSED',
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((x, i) => x.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const c of cells) console.log(line(c));
   console.log(`\nseed targets: MVP ${out.seed_targets.mvp}; production ${out.seed_targets.production}`);
-  console.log(`broker: ${out.broker.database}, cache ${out.broker.cache}, ${b.ready.threads} engine threads, ${b.ready.kernel} kernel, started and loaded in ${startSeconds.toFixed(1)} s; RSS ${rssAfter} MiB with 100k + ${bigRows / 1000}k records (target < 2048 MiB with 1M)`);
+  console.log(
+    `broker: ${out.broker.database}, cache ${out.broker.cache}, ${b.ready.threads} engine threads, ${b.ready.kernel} kernel, started and loaded in ${startSeconds.toFixed(1)} s; RSS ${rssAfter} MiB with 100k + ${bigRows / 1000}k records (target < 2048 MiB with 1M)`,
+  );
   console.log(`load times: ${JSON.stringify(b.ready.times)}`);
   console.log(machineLine(machine));
 }

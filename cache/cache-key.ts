@@ -66,7 +66,11 @@ let scratch = Buffer.allocUnsafe(1024);
  */
 export function cacheKey(secretKey: Buffer, parts: CacheKeyParts): string {
   if (!Buffer.isBuffer(secretKey) || secretKey.length < MIN_SECRET_BYTES) {
-    throw new PavilionError('CACHE_SECRET_INVALID', `cache key secret must be a Buffer of at least ${MIN_SECRET_BYTES} bytes`, 500);
+    throw new PavilionError(
+      'CACHE_SECRET_INVALID',
+      `cache key secret must be a Buffer of at least ${MIN_SECRET_BYTES} bytes`,
+      500,
+    );
   }
   const { datasetId, datasetVersion, clk, claims, threshold, policyVersion } = parts;
   checkString('datasetId', datasetId, MAX_DATASET_ID_CHARS);
@@ -74,9 +78,11 @@ export function cacheKey(secretKey: Buffer, parts: CacheKeyParts): string {
   if (!(clk instanceof Uint8Array) || clk.length === 0 || clk.length > MAX_CLK_BYTES) {
     invalid('clk', `must be a non-empty Uint8Array of at most ${MAX_CLK_BYTES} bytes`);
   }
-  if (!Array.isArray(claims) || claims.length > MAX_CLAIMS) invalid('claims', `must be an array of at most ${MAX_CLAIMS} strings`);
+  if (!Array.isArray(claims) || claims.length > MAX_CLAIMS)
+    invalid('claims', `must be an array of at most ${MAX_CLAIMS} strings`);
   for (let i = 0; i < claims.length; i++) checkString(`claims[${i}]`, claims[i], MAX_CLAIM_CHARS);
-  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) invalid('threshold', 'must be a number in [0, 1]');
+  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1))
+    invalid('threshold', 'must be a number in [0, 1]');
   checkString('policyVersion', policyVersion, MAX_POLICY_VERSION_CHARS);
 
   // Upper bound of the encoded size: UTF-8 needs at most 3 bytes per UTF-16
@@ -155,7 +161,8 @@ function writeString(buf: Buffer, off: number, s: string): number {
 }
 
 function checkString(field: string, v: unknown, max: number): void {
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) invalid(field, `must be a non-empty string of at most ${max} characters`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    invalid(field, `must be a non-empty string of at most ${max} characters`);
   // Lone surrogates would be replaced by U+FFFD when encoded, so two different
   // strings could share an encoding: refuse them instead.
   // (isWellFormed is in Node 20's V8; TypeScript's ES2023 lib does not declare it.)
@@ -163,7 +170,8 @@ function checkString(field: string, v: unknown, max: number): void {
 }
 
 function checkVersion(v: unknown): void {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) invalid('datasetVersion', 'must be a non-negative safe integer');
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    invalid('datasetVersion', 'must be a non-negative safe integer');
 }
 
 function invalid(field: string, why: string): never {

@@ -1,9 +1,9 @@
 /** Verification result cache: keyed-hash keys, in-process LRU, optional Redis. */
-export { cacheKey, datasetKeyPrefix, CACHE_KEY_NAMESPACE, type CacheKeyParts } from './cache-key.js';
+export { CACHE_KEY_NAMESPACE, type CacheKeyParts, cacheKey, datasetKeyPrefix } from './cache-key.js';
 export {
-  createCache,
   type CacheStats,
   type CreateCacheOptions,
+  createCache,
   type InvalidationResult,
   type VerificationCache,
 } from './verification-cache.js';

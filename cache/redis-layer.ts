@@ -87,7 +87,8 @@ export class RedisLayer {
       enableAutoPipelining: false, // batching is done here, as MGET and explicit pipelines
       // Reconnect forever, 50 ms doubling to 2 s, with jitter so several broker
       // instances do not reconnect in lockstep after a Redis restart.
-      retryStrategy: (times) => Math.round(Math.min(50 * 2 ** Math.min(times - 1, 6), 2000) * (0.8 + 0.4 * Math.random())),
+      retryStrategy: (times) =>
+        Math.round(Math.min(50 * 2 ** Math.min(times - 1, 6), 2000) * (0.8 + 0.4 * Math.random())),
       // A cache has nothing to resubscribe or replay after a reconnect.
       autoResubscribe: false,
       autoResendUnfulfilledCommands: false,

@@ -17,7 +17,7 @@
  */
 import { PavilionError } from '../common/errors.js';
 import { datasetKeyPrefix, keyDatasetVersion } from './cache-key.js';
-import { RedisLayer, UNAVAILABLE, type RedisGetResult } from './redis-layer.js';
+import { type RedisGetResult, RedisLayer, UNAVAILABLE } from './redis-layer.js';
 import { TtlLru } from './ttl-lru.js';
 
 export interface CacheStats {
@@ -83,7 +83,9 @@ export interface CreateCacheOptions {
 
 const MAX_TTL_SEC = 30 * 24 * 3600;
 
-export async function createCache<T extends object = Record<string, unknown>>(opts: CreateCacheOptions = {}): Promise<VerificationCache<T>> {
+export async function createCache<T extends object = Record<string, unknown>>(
+  opts: CreateCacheOptions = {},
+): Promise<VerificationCache<T>> {
   const lruEntries = positiveInt('lruEntries', opts.lruEntries ?? 10_000);
   const lruMaxBytes = positiveInt('lruMaxBytes', opts.lruMaxBytes ?? 64 * 1024 * 1024);
   const maxValueBytes = positiveInt('maxValueBytes', opts.maxValueBytes ?? 64 * 1024);
@@ -104,7 +106,12 @@ export async function createCache<T extends object = Record<string, unknown>>(op
   } else {
     onStatus?.({ redisUp: false });
   }
-  return new LayeredCache<T>(new TtlLru<T>({ maxEntries: lruEntries, maxBytes: lruMaxBytes, now }), redis, maxValueBytes, now);
+  return new LayeredCache<T>(
+    new TtlLru<T>({ maxEntries: lruEntries, maxBytes: lruMaxBytes, now }),
+    redis,
+    maxValueBytes,
+    now,
+  );
 }
 
 interface Lookup<T> {
@@ -155,7 +162,11 @@ class LayeredCache<T extends object> implements VerificationCache<T> {
 
   set(key: string, value: T, ttlSec: number): Promise<void> {
     if (typeof key !== 'string' || key.length === 0 || key.length > 1024) {
-      throw new PavilionError('CACHE_KEY_INVALID', 'cache key must be a non-empty string of at most 1024 characters', 500);
+      throw new PavilionError(
+        'CACHE_KEY_INVALID',
+        'cache key must be a non-empty string of at most 1024 characters',
+        500,
+      );
     }
     if (typeof ttlSec !== 'number' || !(ttlSec >= 0 && ttlSec <= MAX_TTL_SEC)) {
       throw new PavilionError('CACHE_TTL_INVALID', `cache TTL must be a number of seconds in [0, ${MAX_TTL_SEC}]`, 500);
@@ -195,7 +206,8 @@ class LayeredCache<T extends object> implements VerificationCache<T> {
       return v !== undefined && (keepVersion === undefined || v < keepVersion);
     };
     const lruRemoved = this.lru.deleteWhere(stale);
-    if (this.redis === undefined || this.closed) return { lruRemoved, redisRemoved: 0, redisComplete: this.redis === undefined };
+    if (this.redis === undefined || this.closed)
+      return { lruRemoved, redisRemoved: 0, redisComplete: this.redis === undefined };
     const r = await this.redis.scanDelete(prefix, stale);
     return { lruRemoved, redisRemoved: r.deleted, redisComplete: r.complete };
   }
@@ -254,7 +266,8 @@ function parseStored(raw: string): { expiresAt: number; value: object } | undefi
   }
   if (!Array.isArray(parsed) || parsed.length !== 2) return undefined;
   const [expiresAt, value] = parsed as [unknown, unknown];
-  if (typeof expiresAt !== 'number' || typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  if (typeof expiresAt !== 'number' || typeof value !== 'object' || value === null || Array.isArray(value))
+    return undefined;
   return { expiresAt, value };
 }
 
@@ -267,7 +280,8 @@ function deepFreeze<V>(v: V): V {
 }
 
 function positiveInt(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 1) throw new PavilionError('CACHE_CONFIG_INVALID', `cache option ${name} must be a positive integer`, 500);
+  if (!Number.isSafeInteger(v) || v < 1)
+    throw new PavilionError('CACHE_CONFIG_INVALID', `cache option ${name} must be a positive integer`, 500);
   return v;
 }
 

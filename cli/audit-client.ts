@@ -2,8 +2,9 @@
  * The few broker endpoints an auditor's tools read, over plain fetch. Every
  * answer is untrusted input: signatures and proofs are checked by the caller.
  */
-import { PavilionError } from '../common/errors.js';
+
 import { decodeBase64Strict } from '../audit/index.js';
+import { PavilionError } from '../common/errors.js';
 
 export class AuditClient {
   constructor(
@@ -56,7 +57,7 @@ export class AuditClient {
 
   async entry(index: number): Promise<{ leafHash: Uint8Array; event: unknown }> {
     const e = await this.json<{ leaf_hash: string; event: unknown }>(`/v1/audit/entries/${index}`);
-    return { leafHash: decodeBase64Strict(e.leaf_hash, 'ENTRY_MALFORMED', 'the entry\'s leaf hash'), event: e.event };
+    return { leafHash: decodeBase64Strict(e.leaf_hash, 'ENTRY_MALFORMED', "the entry's leaf hash"), event: e.event };
   }
 
   async receipt(index: number): Promise<string> {

@@ -5,21 +5,21 @@
  * gives (or pinned on first use), every proof is verified locally, and every
  * anchor is read from the chain itself.
  */
-import { readFile, writeFile, rename } from 'node:fs/promises';
-import { PavilionError, isPavilionError } from '../common/errors.js';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { verifyAnchor } from '../anchoring/index.js';
 import {
+  type AnchorReference,
+  type Checkpoint,
+  canonicalEvent,
   decodeBase64Strict,
   encodeBase64,
   eventLeafHash,
-  canonicalEvent,
   openCheckpoint,
   parseReceipt,
   verifyConsistency,
   verifyReceipt,
-  type AnchorReference,
-  type Checkpoint,
 } from '../audit/index.js';
-import { verifyAnchor } from '../anchoring/index.js';
+import { isPavilionError, PavilionError } from '../common/errors.js';
 import { AuditClient } from './audit-client.js';
 
 export interface Reporter {
@@ -39,7 +39,12 @@ function describe(err: unknown): string {
 }
 
 /** Runs a step; a failure is reported and recorded, never thrown past here. */
-async function step<T>(r: Reporter, failures: string[], name: string, fn: () => Promise<[T, string]>): Promise<T | undefined> {
+async function step<T>(
+  r: Reporter,
+  failures: string[],
+  name: string,
+  fn: () => Promise<[T, string]>,
+): Promise<T | undefined> {
   try {
     const [value, detail] = await fn();
     r.ok(name, detail);
@@ -69,19 +74,29 @@ export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleRepo
   const client = opts.server ? new AuditClient(opts.server, opts.token) : undefined;
   const text = await readText(opts.receiptFile);
   const parsed = parseReceipt(text);
-  r.note(`receipt for leaf ${parsed.index}${parsed.anchor ? `, anchored at size ${parsed.anchor.size} on ${parsed.anchor.chain}` : ', no anchor reference'}`);
+  r.note(
+    `receipt for leaf ${parsed.index}${parsed.anchor ? `, anchored at size ${parsed.anchor.size} on ${parsed.anchor.chain}` : ', no anchor reference'}`,
+  );
 
   // 1. The key the checkpoint must be signed with.
   let logKey = opts.logKey;
   if (!logKey) {
-    if (!client) throw new PavilionError('LOG_KEY_REQUIRED', 'give --log-key, or --server to fetch the key (then trusted on the server\'s word)');
+    if (!client)
+      throw new PavilionError(
+        'LOG_KEY_REQUIRED',
+        "give --log-key, or --server to fetch the key (then trusted on the server's word)",
+      );
     logKey = (await client.verifierKey()).verifierKey;
     r.note(`log key fetched from the server (pass --log-key to pin it): ${logKey}`);
   }
 
   // 2. The leaf the receipt is about.
   const leaf = await step(r, failures, 'leaf', async () => {
-    if (opts.leafHash) return [decodeBase64Strict(opts.leafHash, 'LEAF_HASH_INVALID', '--leaf-hash'), 'leaf hash given on the command line'];
+    if (opts.leafHash)
+      return [
+        decodeBase64Strict(opts.leafHash, 'LEAF_HASH_INVALID', '--leaf-hash'),
+        'leaf hash given on the command line',
+      ];
     if (opts.eventFile) {
       const event = JSON.parse(await readText(opts.eventFile)) as object;
       return [eventLeafHash(canonicalEvent(event)), 'hashed from the event file (RFC 8785, RFC 9162 leaf)'];
@@ -89,21 +104,29 @@ export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleRepo
     if (!client) throw new PavilionError('LEAF_REQUIRED', 'give --leaf-hash, --event or --server');
     const entry = await client.entry(parsed.index);
     const recomputed = eventLeafHash(canonicalEvent(entry.event as object));
-    if (Buffer.compare(recomputed, entry.leafHash) !== 0) throw new PavilionError('LEAF_MISMATCH', 'the served event does not hash to the served leaf hash');
+    if (Buffer.compare(recomputed, entry.leafHash) !== 0)
+      throw new PavilionError('LEAF_MISMATCH', 'the served event does not hash to the served leaf hash');
     return [recomputed, `event ${parsed.index} fetched and re-hashed`];
   });
 
   // 3. Checkpoint signature and inclusion proof.
-  const verified = leaf && (await step(r, failures, 'checkpoint signature and inclusion proof', async () => {
-    const v = verifyReceipt(text, [logKey!], { leafHash: leaf });
-    return [v, `leaf ${v.index} is in the tree of size ${v.checkpoint.size} signed by ${v.verifiedBy.join(', ')} for ${v.checkpoint.origin}`];
-  }));
+  const verified =
+    leaf &&
+    (await step(r, failures, 'checkpoint signature and inclusion proof', async () => {
+      const v = verifyReceipt(text, [logKey!], { leafHash: leaf });
+      return [
+        v,
+        `leaf ${v.index} is in the tree of size ${v.checkpoint.size} signed by ${v.verifiedBy.join(', ')} for ${v.checkpoint.origin}`,
+      ];
+    }));
   const checkpoint = verified?.checkpoint;
 
   // 4. The log today is an extension of the receipt's checkpoint.
   if (client && checkpoint) {
     await step(r, failures, 'consistency with the latest checkpoint', async () => {
-      const latest = openCheckpoint(await client.latestCheckpointNote(), [logKey!], { origin: checkpoint.origin }).checkpoint;
+      const latest = openCheckpoint(await client.latestCheckpointNote(), [logKey!], {
+        origin: checkpoint.origin,
+      }).checkpoint;
       await checkConsistency(client, checkpoint, latest);
       return [undefined, `size ${checkpoint.size} → ${latest.size} consistent`];
     });
@@ -115,7 +138,10 @@ export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleRepo
       r.fail('anchor on chain', 'the receipt names an anchor; give --rpc to check it');
       failures.push('anchor on chain');
     } else {
-      await step(r, failures, 'anchor on chain', async () => [undefined, await checkAnchor(opts.rpc!, parsed.anchor!, checkpoint)]);
+      await step(r, failures, 'anchor on chain', async () => [
+        undefined,
+        await checkAnchor(opts.rpc!, parsed.anchor!, checkpoint),
+      ]);
     }
   } else if (!parsed.anchor) {
     r.note('no anchor reference yet: the checkpoint is not anchored on chain');
@@ -132,9 +158,11 @@ async function readText(file: string): Promise<string> {
 }
 
 async function checkConsistency(client: AuditClient, older: Checkpoint, newer: Checkpoint): Promise<void> {
-  if (newer.size < older.size) throw new PavilionError('LOG_ROLLED_BACK', `the log shrank from ${older.size} to ${newer.size}`);
+  if (newer.size < older.size)
+    throw new PavilionError('LOG_ROLLED_BACK', `the log shrank from ${older.size} to ${newer.size}`);
   if (newer.size === older.size) {
-    if (Buffer.compare(newer.root, older.root) !== 0) throw new PavilionError('LOG_FORKED', `two different roots for size ${older.size}`);
+    if (Buffer.compare(newer.root, older.root) !== 0)
+      throw new PavilionError('LOG_FORKED', `two different roots for size ${older.size}`);
     return;
   }
   if (older.size === 0) return; // every tree extends the empty tree
@@ -143,7 +171,8 @@ async function checkConsistency(client: AuditClient, older: Checkpoint, newer: C
 }
 
 async function checkAnchor(rpc: string, anchor: AnchorReference, checkpoint: Checkpoint): Promise<string> {
-  if (anchor.size !== checkpoint.size) throw new PavilionError('ANCHOR_MISMATCH', `anchor is for size ${anchor.size}, checkpoint has ${checkpoint.size}`);
+  if (anchor.size !== checkpoint.size)
+    throw new PavilionError('ANCHOR_MISMATCH', `anchor is for size ${anchor.size}, checkpoint has ${checkpoint.size}`);
   const result = await verifyAnchor({
     rpcUrl: rpc,
     chain: anchor.chain,
@@ -191,14 +220,22 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
   }
 
   const latest = await step(r, failures, 'latest checkpoint signature', async () => {
-    const cp = openCheckpoint(await client.latestCheckpointNote(), [logKey!], previous ? { origin: previous.origin } : {}).checkpoint;
+    const cp = openCheckpoint(
+      await client.latestCheckpointNote(),
+      [logKey!],
+      previous ? { origin: previous.origin } : {},
+    ).checkpoint;
     return [cp, `${cp.origin} size ${cp.size} root ${encodeBase64(cp.root)}`];
   });
   if (!latest) return failures;
 
   if (previous) {
     await step(r, failures, 'consistency with the last verified checkpoint', async () => {
-      const older: Checkpoint = { origin: previous.origin, size: previous.size, root: decodeBase64Strict(previous.root, 'MONITOR_STATE_INVALID', 'the stored root') };
+      const older: Checkpoint = {
+        origin: previous.origin,
+        size: previous.size,
+        root: decodeBase64Strict(previous.root, 'MONITOR_STATE_INVALID', 'the stored root'),
+      };
       await checkConsistency(client, older, latest);
       return [undefined, `size ${previous.size} → ${latest.size} consistent`];
     });
@@ -218,7 +255,8 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
       await step(r, failures, `anchor of size ${anchor.size}`, async () => {
         const anchored = openCheckpoint(receipt.checkpointNote, [logKey!], { origin: latest.origin }).checkpoint;
         await checkConsistency(client, anchored, latest);
-        if (!opts.rpc) return [undefined, 'anchored checkpoint consistent with the latest (give --rpc to check the chain)'];
+        if (!opts.rpc)
+          return [undefined, 'anchored checkpoint consistent with the latest (give --rpc to check the chain)'];
         return [undefined, await checkAnchor(opts.rpc, anchor, anchored)];
       });
       if (!failures.length && opts.rpc) anchoredSize = anchor.size;
@@ -226,7 +264,13 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
   }
 
   if (failures.length === 0) {
-    await writeState(opts.stateFile, { origin: latest.origin, verifierKey: logKey, size: latest.size, root: encodeBase64(latest.root), anchoredSize });
+    await writeState(opts.stateFile, {
+      origin: latest.origin,
+      verifierKey: logKey,
+      size: latest.size,
+      root: encodeBase64(latest.root),
+      anchoredSize,
+    });
   }
   return failures;
 }
@@ -245,9 +289,15 @@ async function readState(file: string): Promise<MonitorState | undefined> {
   } catch {
     throw invalid();
   }
-  if (typeof s !== 'object' || s === null || typeof s.origin !== 'string' || typeof s.verifierKey !== 'string'
-    || !Number.isSafeInteger(s.size) || typeof s.root !== 'string'
-    || (s.anchoredSize !== undefined && !Number.isSafeInteger(s.anchoredSize))) {
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    typeof s.origin !== 'string' ||
+    typeof s.verifierKey !== 'string' ||
+    !Number.isSafeInteger(s.size) ||
+    typeof s.root !== 'string' ||
+    (s.anchoredSize !== undefined && !Number.isSafeInteger(s.anchoredSize))
+  ) {
     throw invalid();
   }
   return s as MonitorState;
@@ -255,6 +305,6 @@ async function readState(file: string): Promise<MonitorState | undefined> {
 
 /** Written to a temporary file and renamed, so a crash never leaves half a state. */
 async function writeState(file: string, state: MonitorState): Promise<void> {
-  await writeFile(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n');
+  await writeFile(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
   await rename(`${file}.tmp`, file);
 }

@@ -23,11 +23,17 @@ export async function readClkLines(path: string): Promise<{ clks: Uint8Array; co
       const clk = Buffer.from(line, 'base64');
       if (filterBytes === 0) {
         if (clk.length === 0 || clk.length % 8 !== 0) {
-          throw new PavilionError('FILTER_BITS_INVALID', `${path}:${lineNo}: CLK of ${clk.length * 8} bits is not a multiple of 64`);
+          throw new PavilionError(
+            'FILTER_BITS_INVALID',
+            `${path}:${lineNo}: CLK of ${clk.length * 8} bits is not a multiple of 64`,
+          );
         }
         filterBytes = clk.length;
       } else if (clk.length !== filterBytes) {
-        throw new PavilionError('CLK_LENGTH_MISMATCH', `${path}:${lineNo}: CLK of ${clk.length * 8} bits, expected ${filterBytes * 8}`);
+        throw new PavilionError(
+          'CLK_LENGTH_MISMATCH',
+          `${path}:${lineNo}: CLK of ${clk.length * 8} bits, expected ${filterBytes * 8}`,
+        );
       }
       chunks.push(clk);
     }

@@ -4,8 +4,8 @@
  * seconds, on synthetic data only.
  */
 import { randomBytes } from 'node:crypto';
-import { createEngine } from '../engine/index.js';
 import { loadDemoSchema, syntheticPeople, withTypo } from '../demo/people.js';
+import { createEngine } from '../engine/index.js';
 
 export async function demoCommand(opts: { records: number; threads?: number }): Promise<void> {
   const schema = loadDemoSchema();
@@ -20,15 +20,22 @@ export async function demoCommand(opts: { records: number; threads?: number }): 
     const filterBytes = clks.length / people.length;
     const info = await engine.loadDataset('demo', { refs: people.map((p) => p[0]), clks, filterBits: filterBytes * 8 });
     console.log(`engine: ${engine.threads} worker(s), ${engine.kernel} Dice kernel`);
-    console.log(`encoded ${people.length} synthetic people in ${encodeMs.toFixed(0)} ms (${Math.round(people.length / (encodeMs / 1000))} records/s); dataset v${info.version} loaded, ${info.filterBits}-bit CLKs`);
+    console.log(
+      `encoded ${people.length} synthetic people in ${encodeMs.toFixed(0)} ms (${Math.round(people.length / (encodeMs / 1000))} records/s); dataset v${info.version} loaded, ${info.filterBits}-bit CLKs`,
+    );
 
     const target = people[Math.floor(people.length / 2)]!;
     const query = await engine.encode(schema, secret, [withTypo(target)]);
     t = performance.now();
     const { candidates } = await engine.match('demo', query, { threshold: 0.8, topK: 3 });
     const matchMs = performance.now() - t;
-    console.log(`query: record ${target[0]} re-typed with a surname typo; 1:N search over ${people.length} CLKs took ${matchMs.toFixed(2)} ms`);
-    for (const c of candidates) console.log(`  candidate ${c.ref}  dice ${c.score.toFixed(4)}${c.ref === target[0] ? '  <- the same person' : ''}`);
+    console.log(
+      `query: record ${target[0]} re-typed with a surname typo; 1:N search over ${people.length} CLKs took ${matchMs.toFixed(2)} ms`,
+    );
+    for (const c of candidates)
+      console.log(
+        `  candidate ${c.ref}  dice ${c.score.toFixed(4)}${c.ref === target[0] ? '  <- the same person' : ''}`,
+      );
     if (candidates.length === 0) console.log('  no candidate at or above 0.8');
   } finally {
     await engine.close();

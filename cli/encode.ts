@@ -3,15 +3,16 @@
  * out, in input order. Streams: at most `inFlight` batches of rows are held at
  * once, whatever the file size, so a 10M-row file needs bounded memory.
  */
-import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+
 import { once } from 'node:events';
+import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { Presets, SingleBar } from 'cli-progress';
 import { parse } from 'csv-parse';
-import { SingleBar, Presets } from 'cli-progress';
 import { PavilionError } from '../common/errors.js';
-import { createEngine } from '../engine/index.js';
 import { parseSchema } from '../engine/clk/index.js';
+import { createEngine } from '../engine/index.js';
 import { readSecretFile } from './secret.js';
 
 export interface EncodeOptions {
@@ -50,7 +51,9 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     const input = opts.in ? createReadStream(opts.in) : process.stdin;
     const parser = input.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true }));
     input.on('error', (err: NodeJS.ErrnoException) => {
-      parser.destroy(new PavilionError('FILE_NOT_FOUND', `${opts.in ?? 'stdin'}: cannot read (${err.code ?? 'error'})`));
+      parser.destroy(
+        new PavilionError('FILE_NOT_FOUND', `${opts.in ?? 'stdin'}: cannot read (${err.code ?? 'error'})`),
+      );
     });
     if (opts.out) {
       output.on('error', (err: NodeJS.ErrnoException) => {
@@ -60,7 +63,10 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     }
 
     if (opts.in && process.stderr.isTTY) {
-      bar = new SingleBar({ format: 'encoding [{bar}] {percentage}% | {rows} rows | {eta}s left' }, Presets.shades_classic);
+      bar = new SingleBar(
+        { format: 'encoding [{bar}] {percentage}% | {rows} rows | {eta}s left' },
+        Presets.shades_classic,
+      );
       bar.start(statSync(opts.in, { throwIfNoEntry: false })?.size ?? 0, 0, { rows: 0 });
     }
 
@@ -101,11 +107,19 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     for await (const row of parser as AsyncIterable<string[]>) {
       if (header) {
         header = false;
-        if (row.length !== columns) throw new PavilionError('RECORD_FIELD_COUNT', `header has ${row.length} columns, the schema has ${columns} features`);
+        if (row.length !== columns)
+          throw new PavilionError(
+            'RECORD_FIELD_COUNT',
+            `header has ${row.length} columns, the schema has ${columns} features`,
+          );
         continue;
       }
       line++;
-      if (row.length !== columns) throw new PavilionError('RECORD_FIELD_COUNT', `line ${line}: ${row.length} columns, the schema has ${columns} features`);
+      if (row.length !== columns)
+        throw new PavilionError(
+          'RECORD_FIELD_COUNT',
+          `line ${line}: ${row.length} columns, the schema has ${columns} features`,
+        );
       if (batch.length === 0) batchFirstLine = line;
       batch.push(row);
       if (batch.length === BATCH_ROWS) await submit();

@@ -3,8 +3,9 @@
  * Prints CSV `query_index,dataset_index,score`, ordered like anonlink:
  * score descending, then query index, then dataset index.
  */
-import { createEngine } from '../engine/index.js';
+
 import { PavilionError } from '../common/errors.js';
+import { createEngine } from '../engine/index.js';
 import { readClkLines } from './clk-lines.js';
 
 export interface LinkOptions {
@@ -18,7 +19,10 @@ export interface LinkOptions {
 export async function linkCommand(opts: LinkOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const [dataset, queries] = await Promise.all([readClkLines(opts.dataset), readClkLines(opts.queries)]);
   if (dataset.filterBits !== queries.filterBits) {
-    throw new PavilionError('CLK_LENGTH_MISMATCH', `dataset CLKs have ${dataset.filterBits} bits, queries ${queries.filterBits}`);
+    throw new PavilionError(
+      'CLK_LENGTH_MISMATCH',
+      `dataset CLKs have ${dataset.filterBits} bits, queries ${queries.filterBits}`,
+    );
   }
   const engine = await createEngine({ threads: opts.threads });
   try {
@@ -28,7 +32,7 @@ export async function linkCommand(opts: LinkOptions, out: NodeJS.WritableStream 
     const lines = ['query_index,dataset_index,score'];
     // Number#toString gives the shortest round-trip form, the same digits as Python's repr(float).
     for (const p of pairs) lines.push(`${p.query},${p.index},${p.score}`);
-    out.write(lines.join('\n') + '\n');
+    out.write(`${lines.join('\n')}\n`);
     return pairs.length;
   } finally {
     await engine.close();

@@ -5,10 +5,10 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isPavilionError } from '../common/errors.js';
+import { auditMonitor, auditVerify } from './audit.js';
+import { demoCommand } from './demo.js';
 import { encodeCommand } from './encode.js';
 import { linkCommand } from './link.js';
-import { demoCommand } from './demo.js';
-import { auditMonitor, auditVerify } from './audit.js';
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -18,7 +18,8 @@ function positiveInt(v: string): number {
 
 function unitInterval(v: string): number {
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number in [0, 1]');
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new InvalidArgumentError('expected a number in [0, 1]');
   return n;
 }
 
@@ -31,10 +32,21 @@ program
   .requiredOption('--secret-file <file>', 'file holding the linkage secret')
   .option('--in <file>', 'CSV input (default: stdin)')
   .option('--out <file>', 'output (default: stdout)')
-  .addOption(new Option('--format <format>', 'one base64 CLK per line, or clkhash JSON {"clks": [...]}').choices(['lines', 'json']).default('lines'))
+  .addOption(
+    new Option('--format <format>', 'one base64 CLK per line, or clkhash JSON {"clks": [...]}')
+      .choices(['lines', 'json'])
+      .default('lines'),
+  )
   .option('--threads <n>', 'worker threads (default: one per core)', positiveInt)
   .action(async (o) => {
-    await encodeCommand({ schema: o.schema, secretFile: o.secretFile, in: o.in, out: o.out, format: o.format, threads: o.threads });
+    await encodeCommand({
+      schema: o.schema,
+      secretFile: o.secretFile,
+      in: o.in,
+      out: o.out,
+      format: o.format,
+      threads: o.threads,
+    });
   });
 
 program
@@ -46,7 +58,13 @@ program
   .option('--top-k <k>', 'keep at most k candidates per query', positiveInt)
   .option('--threads <n>', 'worker threads (default: one per core)', positiveInt)
   .action(async (o) => {
-    await linkCommand({ dataset: o.dataset, queries: o.queries, threshold: o.threshold, topK: o.topK, threads: o.threads });
+    await linkCommand({
+      dataset: o.dataset,
+      queries: o.queries,
+      threshold: o.threshold,
+      topK: o.topK,
+      threads: o.threads,
+    });
   });
 
 program
@@ -88,11 +106,14 @@ program
   });
 
 const audit = program.command('audit').description("auditor's tools: verify receipts, monitor the log");
-const tokenOption = () => new Option('--token <jwt>', 'access token for the broker (default: $PAVILION_TOKEN)').env('PAVILION_TOKEN');
+const tokenOption = () =>
+  new Option('--token <jwt>', 'access token for the broker (default: $PAVILION_TOKEN)').env('PAVILION_TOKEN');
 
 audit
   .command('verify')
-  .description('check a receipt: checkpoint signature, inclusion, consistency with the latest checkpoint, anchor on chain')
+  .description(
+    'check a receipt: checkpoint signature, inclusion, consistency with the latest checkpoint, anchor on chain',
+  )
   .argument('<receipt>', 'receipt file (C2SP tlog-proof text), or - for stdin')
   .option('--server <url>', 'broker URL, to fetch the entry, the latest checkpoint and proofs')
   .option('--rpc <url>', 'chain RPC URL, to check the anchor')
@@ -101,7 +122,15 @@ audit
   .option('--event <file>', 'the audit event (JSON) the receipt is for')
   .addOption(tokenOption())
   .action(async (receipt, o) => {
-    const failed = await auditVerify({ receiptFile: receipt, server: o.server, rpc: o.rpc, logKey: o.logKey, leafHash: o.leafHash, eventFile: o.event, token: o.token });
+    const failed = await auditVerify({
+      receiptFile: receipt,
+      server: o.server,
+      rpc: o.rpc,
+      logKey: o.logKey,
+      leafHash: o.leafHash,
+      eventFile: o.event,
+      token: o.token,
+    });
     console.log(failed.length === 0 ? 'receipt verified' : `receipt NOT verified: ${failed.join('; ')}`);
     if (failed.length > 0) process.exitCode = 1;
   });
@@ -115,7 +144,13 @@ audit
   .option('--log-key <key>', 'the log verifier key; otherwise pinned from the server on first run')
   .addOption(tokenOption())
   .action(async (o) => {
-    const failed = await auditMonitor({ server: o.server, stateFile: o.state, rpc: o.rpc, logKey: o.logKey, token: o.token });
+    const failed = await auditMonitor({
+      server: o.server,
+      stateFile: o.state,
+      rpc: o.rpc,
+      logKey: o.logKey,
+      token: o.token,
+    });
     console.log(failed.length === 0 ? 'log consistent' : `DIVERGENCE: ${failed.join('; ')}`);
     if (failed.length > 0) process.exitCode = 1;
   });

@@ -11,7 +11,10 @@ export async function readSecretFile(path: string): Promise<string> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new PavilionError('SECRET_FILE_UNREADABLE', `cannot read the secret file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new PavilionError(
+      'SECRET_FILE_UNREADABLE',
+      `cannot read the secret file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   const secret = text.replace(/\r?\n$/, '');
   if (secret.length === 0) throw new PavilionError('SECRET_EMPTY', 'the secret file is empty');

@@ -27,7 +27,10 @@ export class PavilionError extends Error {
 
 /** True for a PavilionError, including one rebuilt after crossing a worker boundary. */
 export function isPavilionError(err: unknown): err is PavilionError {
-  return err instanceof PavilionError || (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'PavilionError');
+  return (
+    err instanceof PavilionError ||
+    (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'PavilionError')
+  );
 }
 
 /**

@@ -18,7 +18,8 @@ export class GenerationalCache<V> {
 
   /** Holds at most `capacity` entries; 0 disables caching. */
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError('cache capacity must be a non-negative integer');
+    if (!Number.isInteger(capacity) || capacity < 0)
+      throw new RangeError('cache capacity must be a non-negative integer');
     // young holds < generationSize, old <= generationSize: total <= capacity.
     this.generationSize = Math.ceil(capacity / 2);
   }

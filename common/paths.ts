@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 function findPackageRoot(from: string): string {
   for (let dir = from; ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error('package.json not found above ' + from);
+    if (dirname(dir) === dir) throw new Error(`package.json not found above ${from}`);
   }
 }
 

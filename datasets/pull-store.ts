@@ -62,7 +62,8 @@ interface PullRow {
   finished_at: Date | null;
 }
 
-const COLUMNS = 'id, dataset_id, object_key, format, status, requested_by, bytes::text as bytes, version, row_count, error_code, error_detail, created_at, finished_at';
+const COLUMNS =
+  'id, dataset_id, object_key, format, status, requested_by, bytes::text as bytes, version, row_count, error_code, error_detail, created_at, finished_at';
 
 function toRecord(r: PullRow): PullRecord {
   return {
@@ -90,7 +91,13 @@ export class PullStore {
     return new PullStore(sql);
   }
 
-  async create(pull: { id: string; datasetId: string; objectKey: string; format: 'jsonl' | 'binary'; requestedBy: string }): Promise<PullRecord> {
+  async create(pull: {
+    id: string;
+    datasetId: string;
+    objectKey: string;
+    format: 'jsonl' | 'binary';
+    requestedBy: string;
+  }): Promise<PullRecord> {
     const rows = await this.sql<PullRow[]>`
       insert into dataset_pulls (id, dataset_id, object_key, format, status, requested_by)
       values (${pull.id}, ${pull.datasetId}, ${pull.objectKey}, ${pull.format}, 'running', ${pull.requestedBy})
@@ -99,7 +106,9 @@ export class PullStore {
   }
 
   async get(datasetId: string, id: string): Promise<PullRecord | null> {
-    const rows = await this.sql<PullRow[]>`select ${this.sql.unsafe(COLUMNS)} from dataset_pulls where id = ${id} and dataset_id = ${datasetId}`;
+    const rows = await this.sql<
+      PullRow[]
+    >`select ${this.sql.unsafe(COLUMNS)} from dataset_pulls where id = ${id} and dataset_id = ${datasetId}`;
     return rows[0] ? toRecord(rows[0]) : null;
   }
 

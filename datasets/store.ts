@@ -10,9 +10,10 @@
  * ~10k single-row inserts/s here, PGlite ~2k/s, see DESIGN.md); chunks of
  * 16k rows are ~2 MB each and load back in a few dozen queries.
  */
+
+import { PavilionError } from '../common/errors.js';
 import type { Sql } from '../storage/postgres.js';
 import { migrate } from '../storage/postgres.js';
-import { PavilionError } from '../common/errors.js';
 
 export const CHUNK_ROWS = 16_384;
 /**
@@ -141,7 +142,9 @@ export class DatasetStore {
 
   /** The dataset, or null when unknown or deleted (`includeDeleted`: a deleted one too, for its owner). */
   async get(id: string, opts: { includeDeleted?: boolean } = {}): Promise<DatasetRecord | null> {
-    const rows = await this.sql<DatasetRow[]>`select * from datasets where id = ${id} and (${opts.includeDeleted ?? false} or deleted_at is null)`;
+    const rows = await this.sql<
+      DatasetRow[]
+    >`select * from datasets where id = ${id} and (${opts.includeDeleted ?? false} or deleted_at is null)`;
     return rows[0] ? toRecord(rows[0]) : null;
   }
 
@@ -157,7 +160,8 @@ export class DatasetStore {
    */
   async delete(id: string): Promise<{ versions: number } | null> {
     return this.sql.begin(async (tx) => {
-      const ds = await tx`update datasets set deleted_at = now(), active_version = null, row_count = 0, updated_at = now()
+      const ds =
+        await tx`update datasets set deleted_at = now(), active_version = null, row_count = 0, updated_at = now()
                           where id = ${id} and deleted_at is null returning id`;
       if (ds.length === 0) return null;
       await tx`select pg_notify(${CHANGES_CHANNEL}, ${id})`;
@@ -181,7 +185,11 @@ export class DatasetStore {
       await tx`select pg_notify(${CHANGES_CHANNEL}, ${def.id})`;
       const cur = existing[0];
       if (cur && cur.active_version !== null && cur.filter_bits !== def.filterBits) {
-        throw new PavilionError('DATASET_SCHEMA_CONFLICT', `dataset has an active version of ${cur.filter_bits}-bit CLKs; the new schema has ${def.filterBits}`, 409);
+        throw new PavilionError(
+          'DATASET_SCHEMA_CONFLICT',
+          `dataset has an active version of ${cur.filter_bits}-bit CLKs; the new schema has ${def.filterBits}`,
+          409,
+        );
       }
       const purposes = def.purposes === null ? null : tx.json(def.purposes);
       const rows = cur
@@ -261,7 +269,8 @@ export class DatasetStore {
       const [row] = await this.sql<{ refs: string[]; clks: Buffer; claims: Claims[]; row_count: number }[]>`
         select refs, clks, claims, row_count from dataset_chunks
         where dataset_id = ${id} and version = ${version} and chunk = ${chunk}`;
-      if (!row || row.clks.length !== row.row_count * bytes) throw new PavilionError('DATASET_CORRUPT', `stored chunk ${chunk} of version ${version} is inconsistent`, 500);
+      if (!row || row.clks.length !== row.row_count * bytes)
+        throw new PavilionError('DATASET_CORRUPT', `stored chunk ${chunk} of version ${version} is inconsistent`, 500);
       clks.set(row.clks, at * bytes);
       for (let i = 0; i < row.row_count; i++) {
         refs[at + i] = row.refs[i]!;

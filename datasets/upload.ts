@@ -37,7 +37,11 @@ export class RowCollector {
   private chunkStart = 0;
   private chunkClks: Uint8Array[] = [];
 
-  constructor(readonly filterBits: number, private readonly claimNames: ReadonlySet<string>, private readonly chunkRows: number) {
+  constructor(
+    readonly filterBits: number,
+    private readonly claimNames: ReadonlySet<string>,
+    private readonly chunkRows: number,
+  ) {
     this.bytes = filterBits / 8;
   }
 
@@ -47,12 +51,21 @@ export class RowCollector {
 
   add(where: string, ref: unknown, clk: Uint8Array, claims: unknown): void {
     if (typeof ref !== 'string' || ref.length === 0 || Buffer.byteLength(ref) > MAX_REF_BYTES) {
-      throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: ref must be a non-empty string of at most ${MAX_REF_BYTES} bytes`, 422);
+      throw new PavilionError(
+        'UPLOAD_ROW_INVALID',
+        `${where}: ref must be a non-empty string of at most ${MAX_REF_BYTES} bytes`,
+        422,
+      );
     }
     if (clk.length !== this.bytes) {
-      throw new PavilionError('CLK_LENGTH_MISMATCH', `${where}: CLK of ${clk.length * 8} bits, the dataset schema says ${this.filterBits}`, 422);
+      throw new PavilionError(
+        'CLK_LENGTH_MISMATCH',
+        `${where}: CLK of ${clk.length * 8} bits, the dataset schema says ${this.filterBits}`,
+        422,
+      );
     }
-    if (this.seen.has(ref)) throw new PavilionError('UPLOAD_DUPLICATE_REF', `${where}: ref repeats an earlier row`, 422);
+    if (this.seen.has(ref))
+      throw new PavilionError('UPLOAD_DUPLICATE_REF', `${where}: ref repeats an earlier row`, 422);
     this.seen.add(ref);
     const c = this.checkClaims(where, claims);
     this.refs.push(ref);
@@ -68,11 +81,21 @@ export class RowCollector {
 
   private checkClaims(where: string, claims: unknown): Claims {
     if (claims === undefined || claims === null) return null;
-    if (typeof claims !== 'object' || Array.isArray(claims)) throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: claims must be an object`, 422);
+    if (typeof claims !== 'object' || Array.isArray(claims))
+      throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: claims must be an object`, 422);
     for (const [k, v] of Object.entries(claims)) {
-      if (!this.claimNames.has(k)) throw new PavilionError('UPLOAD_CLAIM_UNKNOWN', `${where}: claim ${JSON.stringify(k.slice(0, 64))} is not declared by the dataset`, 422);
+      if (!this.claimNames.has(k))
+        throw new PavilionError(
+          'UPLOAD_CLAIM_UNKNOWN',
+          `${where}: claim ${JSON.stringify(k.slice(0, 64))} is not declared by the dataset`,
+          422,
+        );
       if (v !== null && typeof v !== 'boolean' && typeof v !== 'number' && typeof v !== 'string') {
-        throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: claim ${JSON.stringify(k.slice(0, 64))} must be a JSON scalar`, 422);
+        throw new PavilionError(
+          'UPLOAD_ROW_INVALID',
+          `${where}: claim ${JSON.stringify(k.slice(0, 64))} must be a JSON scalar`,
+          422,
+        );
       }
     }
     return claims as Record<string, unknown>;
@@ -154,7 +177,8 @@ export class JsonlParser implements UploadParser {
     } catch {
       throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not a JSON object`, 400);
     }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not a JSON object`, 400);
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+      throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not a JSON object`, 400);
     const { ref, clk, claims } = obj as { ref?: unknown; clk?: unknown; claims?: unknown };
     if (typeof clk !== 'string' || clk.length % 4 !== 0 || !BASE64.test(clk)) {
       throw new PavilionError('CLK_BASE64_INVALID', `${where}: clk must be standard padded base64`, 422);
@@ -189,18 +213,30 @@ export class BinaryParser implements UploadParser {
       const avail = this.buf.length - at;
       if (this.stage === 'header') {
         if (avail < 16) break;
-        if (this.buf.toString('latin1', at, at + 4) !== BINARY_MAGIC) throw new PavilionError('UPLOAD_BINARY_INVALID', 'missing PVDS magic', 400);
+        if (this.buf.toString('latin1', at, at + 4) !== BINARY_MAGIC)
+          throw new PavilionError('UPLOAD_BINARY_INVALID', 'missing PVDS magic', 400);
         const version = this.buf.readUInt32LE(at + 4);
-        if (version !== BINARY_FORMAT_VERSION) throw new PavilionError('UPLOAD_BINARY_INVALID', `format version ${version} is not supported`, 400);
+        if (version !== BINARY_FORMAT_VERSION)
+          throw new PavilionError('UPLOAD_BINARY_INVALID', `format version ${version} is not supported`, 400);
         const bits = this.buf.readUInt32LE(at + 8);
-        if (bits !== this.rows.filterBits) throw new PavilionError('CLK_LENGTH_MISMATCH', `header says ${bits}-bit CLKs, the dataset schema says ${this.rows.filterBits}`, 422);
+        if (bits !== this.rows.filterBits)
+          throw new PavilionError(
+            'CLK_LENGTH_MISMATCH',
+            `header says ${bits}-bit CLKs, the dataset schema says ${this.rows.filterBits}`,
+            422,
+          );
         this.count = this.buf.readUInt32LE(at + 12);
         at += 16;
         this.stage = this.count > 0 ? 'rows' : 'claims-length';
       } else if (this.stage === 'rows') {
         if (avail < 2) break;
         const refLen = this.buf.readUInt16LE(at);
-        if (refLen === 0 || refLen > MAX_REF_BYTES) throw new PavilionError('UPLOAD_ROW_INVALID', `record ${this.index}: ref length ${refLen} out of range 1..${MAX_REF_BYTES}`, 422);
+        if (refLen === 0 || refLen > MAX_REF_BYTES)
+          throw new PavilionError(
+            'UPLOAD_ROW_INVALID',
+            `record ${this.index}: ref length ${refLen} out of range 1..${MAX_REF_BYTES}`,
+            422,
+          );
         if (avail < 2 + refLen + this.bytes) break;
         const ref = this.buf.toString('utf8', at + 2, at + 2 + refLen);
         // Copy: the CLK outlives this input buffer.
@@ -231,7 +267,8 @@ export class BinaryParser implements UploadParser {
       return;
     }
     const need = this.claimsLength - this.claimsReceived;
-    if (chunk.length > need) throw new PavilionError('UPLOAD_BINARY_INVALID', 'bytes after the end of the dataset', 400);
+    if (chunk.length > need)
+      throw new PavilionError('UPLOAD_BINARY_INVALID', 'bytes after the end of the dataset', 400);
     if (chunk.length > 0) this.claimsParts.push(Buffer.from(chunk));
     this.claimsReceived += chunk.length;
     if (this.claimsReceived === this.claimsLength) {
@@ -243,7 +280,12 @@ export class BinaryParser implements UploadParser {
 
   end(): void {
     if (this.stage === 'claims-length' && this.buf.length === 0) return; // no claims section
-    if (this.stage !== 'done') throw new PavilionError('UPLOAD_TRUNCATED', `binary dataset ends early (${this.index} of ${this.count} records)`, 400);
+    if (this.stage !== 'done')
+      throw new PavilionError(
+        'UPLOAD_TRUNCATED',
+        `binary dataset ends early (${this.index} of ${this.count} records)`,
+        400,
+      );
   }
 
   private applyClaims(json: Buffer): void {
@@ -253,13 +295,20 @@ export class BinaryParser implements UploadParser {
     } catch {
       throw new PavilionError('UPLOAD_BINARY_INVALID', 'claims section is not JSON', 400);
     }
-    if (!Array.isArray(arr) || arr.length !== this.count) throw new PavilionError('UPLOAD_BINARY_INVALID', `claims section must be an array of ${this.count} entries`, 400);
-    arr.forEach((c, i) => this.rows.setClaims(`record ${i}`, i, c));
+    if (!Array.isArray(arr) || arr.length !== this.count)
+      throw new PavilionError('UPLOAD_BINARY_INVALID', `claims section must be an array of ${this.count} entries`, 400);
+    arr.forEach((c, i) => {
+      this.rows.setClaims(`record ${i}`, i, c);
+    });
   }
 }
 
 /** Builds a PVDS body (used by the benchmarks, tests and clients). */
-export function encodeBinaryDataset(filterBits: number, rows: { ref: string; clk: Uint8Array }[], claims?: Claims[]): Buffer {
+export function encodeBinaryDataset(
+  filterBits: number,
+  rows: { ref: string; clk: Uint8Array }[],
+  claims?: Claims[],
+): Buffer {
   const parts: Buffer[] = [];
   const head = Buffer.alloc(16);
   head.write(BINARY_MAGIC, 0, 'latin1');

@@ -8,7 +8,7 @@
  */
 import { PavilionError } from '../common/errors.js';
 import { createDiceMemory } from '../wasm/dice.js';
-import { computeLayout, HEADER_RETIRED, type DatasetLayout } from './layout.js';
+import { computeLayout, type DatasetLayout, HEADER_RETIRED } from './layout.js';
 import { SlotAllocator } from './slots.js';
 import { validateClk, validateFilterBits } from './validation.js';
 
@@ -53,8 +53,10 @@ export class DatasetVersion {
 
   /** Validates the input and copies the filters into a new shared memory (popcounts are filled by the engine). */
   static build(id: string, version: number, data: DatasetInput, slotCount: number): DatasetVersion {
-    if (typeof id !== 'string' || id.length === 0) throw new PavilionError('DATASET_INVALID', 'dataset id must be a non-empty string');
-    if (typeof data !== 'object' || data === null) throw new PavilionError('DATASET_INVALID', 'dataset must be an object');
+    if (typeof id !== 'string' || id.length === 0)
+      throw new PavilionError('DATASET_INVALID', 'dataset id must be a non-empty string');
+    if (typeof data !== 'object' || data === null)
+      throw new PavilionError('DATASET_INVALID', 'dataset must be an object');
     const filterBits = validateFilterBits(data.filterBits);
     const bytes = filterBits / 8;
     const { refs, clks, claims } = data;
@@ -64,12 +66,17 @@ export class DatasetVersion {
     let count: number;
     if (clks instanceof Uint8Array) {
       if (clks.length % bytes !== 0) {
-        throw new PavilionError('CLK_LENGTH_MISMATCH', `clks length is not a multiple of ${bytes} bytes (${filterBits}-bit filters)`);
+        throw new PavilionError(
+          'CLK_LENGTH_MISMATCH',
+          `clks length is not a multiple of ${bytes} bytes (${filterBits}-bit filters)`,
+        );
       }
       count = clks.length / bytes;
     } else if (Array.isArray(clks)) {
       count = clks.length;
-      clks.forEach((c, i) => validateClk(c, filterBits, `clks[${i}]`));
+      clks.forEach((c, i) => {
+        validateClk(c, filterBits, `clks[${i}]`);
+      });
     } else {
       throw new PavilionError('DATASET_INVALID', 'clks must be bytes or an array of byte arrays');
     }
@@ -81,7 +88,10 @@ export class DatasetVersion {
     const ds = new DatasetVersion(id, version, filterBits, refs.slice(), claims?.slice(), slotCount);
     const dest = new Uint8Array(ds.memory.buffer, ds.layout.basePtr, count * bytes);
     if (clks instanceof Uint8Array) dest.set(clks);
-    else clks.forEach((c, i) => dest.set(c, i * bytes));
+    else
+      clks.forEach((c, i) => {
+        dest.set(c, i * bytes);
+      });
     return ds;
   }
 

@@ -8,13 +8,28 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { concatBytes } from '../common/bytes.js';
 import { decodeFromWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
-import { comparePairs, compareCandidates, type Candidate, type Pair } from '../wasm/reference/dice.js';
-import { compileDiceModule, selectDiceKernel, type DiceKernelKind } from '../wasm/dice.js';
-import { DatasetVersion, type DatasetInfo, type DatasetInput } from './dataset.js';
+import { compileDiceModule, type DiceKernelKind, selectDiceKernel } from '../wasm/dice.js';
+import { type Candidate, compareCandidates, comparePairs, type Pair } from '../wasm/reference/dice.js';
+import { type DatasetInfo, type DatasetInput, DatasetVersion } from './dataset.js';
 import { encoderKey } from './encoder-key.js';
-import { heapLayout, HEADER_PROBE_IN, HEADER_PROBE_OUT, MAX_QUERIES_PER_TASK, PAIR_ENTRY_BYTES, queriesPerTopKTask, SLOT_OUTPUT_BYTES, slotLayout } from './layout.js';
+import {
+  HEADER_PROBE_IN,
+  HEADER_PROBE_OUT,
+  heapLayout,
+  MAX_QUERIES_PER_TASK,
+  PAIR_ENTRY_BYTES,
+  queriesPerTopKTask,
+  SLOT_OUTPUT_BYTES,
+  slotLayout,
+} from './layout.js';
 import type { EngineTask, PairsResult, ProbeResult, WorkerInit } from './tasks.js';
-import { DEFAULT_MATCH_TOP_K, validateClk, validateConcatenatedClks, validateThreshold, validateTopK } from './validation.js';
+import {
+  DEFAULT_MATCH_TOP_K,
+  validateClk,
+  validateConcatenatedClks,
+  validateThreshold,
+  validateTopK,
+} from './validation.js';
 
 export type { DatasetInfo, DatasetInput } from './dataset.js';
 
@@ -68,7 +83,12 @@ export interface Engine {
   match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult>;
   link(id: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult>;
   /** `firstRow`: the position of rows[0] in the caller's input, so errors name the caller's row. */
-  encode(schema: unknown, secret: string | Uint8Array, rows: string[][], opts?: { firstRow?: number }): Promise<Uint8Array>;
+  encode(
+    schema: unknown,
+    secret: string | Uint8Array,
+    rows: string[][],
+    opts?: { firstRow?: number },
+  ): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -148,9 +168,17 @@ export class PoolEngine implements Engine {
     const probe = DatasetVersion.build('warm-up', 0, { refs: [''], clks: new Uint8Array(8), filterBits: 64 }, 1);
     probe.use();
     try {
-      await Promise.all(Array.from({ length: this.threads }, () => this.run<ProbeResult>({
-        type: 'probe', memoryId: probe.memoryId, memory: probe.memory, write: 0, holdMs: 5,
-      })));
+      await Promise.all(
+        Array.from({ length: this.threads }, () =>
+          this.run<ProbeResult>({
+            type: 'probe',
+            memoryId: probe.memoryId,
+            memory: probe.memory,
+            write: 0,
+            holdMs: 5,
+          }),
+        ),
+      );
     } finally {
       probe.release();
       probe.retire();
@@ -193,10 +221,17 @@ export class PoolEngine implements Engine {
       const jobs: Promise<number>[] = [];
       for (let start = 0; start < ds.size; start += per) {
         const count = Math.min(per, ds.size - start);
-        jobs.push(this.run<number>({
-          type: 'popcount', memoryId: ds.memoryId, memory: ds.memory,
-          filtersPtr: layout.basePtr + start * layout.bytes, popsPtr: layout.popsPtr + start * 4, count, bytes: layout.bytes,
-        }));
+        jobs.push(
+          this.run<number>({
+            type: 'popcount',
+            memoryId: ds.memoryId,
+            memory: ds.memory,
+            filtersPtr: layout.basePtr + start * layout.bytes,
+            popsPtr: layout.popsPtr + start * 4,
+            count,
+            bytes: layout.bytes,
+          }),
+        );
       }
       await Promise.all(jobs);
     } catch (err) {
@@ -240,7 +275,10 @@ export class PoolEngine implements Engine {
       for (let start = 0; start < ds.size; start += per) {
         parts.push(this.topKTask(ds, clk, 1, start, Math.min(ds.size, start + per), threshold, k));
       }
-      const merged = (await Promise.all(parts)).flatMap((p) => p[0]!).sort(compareCandidates).slice(0, k);
+      const merged = (await Promise.all(parts))
+        .flatMap((p) => p[0]!)
+        .sort(compareCandidates)
+        .slice(0, k);
       return {
         version: ds.version,
         candidates: merged.map((c) => {
@@ -256,17 +294,37 @@ export class PoolEngine implements Engine {
   }
 
   /** Runs a top-k task for `queryCount` queries (concatenated in `queries`) against base [start, end). */
-  private async topKTask(ds: DatasetVersion, queries: Uint8Array, queryCount: number, start: number, end: number, threshold: number, k: number): Promise<Candidate[][]> {
+  private async topKTask(
+    ds: DatasetVersion,
+    queries: Uint8Array,
+    queryCount: number,
+    start: number,
+    end: number,
+    threshold: number,
+    k: number,
+  ): Promise<Candidate[][]> {
     const slot = await ds.slots.acquire();
     try {
       const s = slotLayout(ds.layout, slot);
       const heaps = heapLayout(s, queryCount, k);
       new Uint8Array(ds.memory.buffer, s.queriesPtr, queries.length).set(queries);
       await this.run<number>({
-        type: 'topk', memoryId: ds.memoryId, memory: ds.memory,
-        queriesPtr: s.queriesPtr, queryPopsPtr: s.queryPopsPtr, queryCount,
-        basePtr: ds.layout.basePtr, basePopsPtr: ds.layout.popsPtr, baseStart: start, baseEnd: end, bytes: ds.layout.bytes,
-        threshold, k, heapScoresPtr: heaps.scoresPtr, heapIndicesPtr: heaps.indicesPtr, heapCountsPtr: heaps.countsPtr,
+        type: 'topk',
+        memoryId: ds.memoryId,
+        memory: ds.memory,
+        queriesPtr: s.queriesPtr,
+        queryPopsPtr: s.queryPopsPtr,
+        queryCount,
+        basePtr: ds.layout.basePtr,
+        basePopsPtr: ds.layout.popsPtr,
+        baseStart: start,
+        baseEnd: end,
+        bytes: ds.layout.bytes,
+        threshold,
+        k,
+        heapScoresPtr: heaps.scoresPtr,
+        heapIndicesPtr: heaps.indicesPtr,
+        heapCountsPtr: heaps.countsPtr,
       });
       const counts = new Uint32Array(ds.memory.buffer, heaps.countsPtr, queryCount);
       const scores = new Float64Array(ds.memory.buffer, heaps.scoresPtr, queryCount * k);
@@ -284,25 +342,48 @@ export class PoolEngine implements Engine {
   }
 
   /** Runs an all-pairs task; returned query numbers are relative to `queries`. */
-  private async pairsTask(ds: DatasetVersion, queries: Uint8Array, queryCount: number, start: number, end: number, threshold: number): Promise<Pair[]> {
+  private async pairsTask(
+    ds: DatasetVersion,
+    queries: Uint8Array,
+    queryCount: number,
+    start: number,
+    end: number,
+    threshold: number,
+  ): Promise<Pair[]> {
     const slot = await ds.slots.acquire();
     try {
       const s = slotLayout(ds.layout, slot);
       new Uint8Array(ds.memory.buffer, s.queriesPtr, queries.length).set(queries);
       const result = await this.run<PairsResult>({
-        type: 'pairs', memoryId: ds.memoryId, memory: ds.memory,
-        queriesPtr: s.queriesPtr, queryPopsPtr: s.queryPopsPtr, queryCount,
-        basePtr: ds.layout.basePtr, basePopsPtr: ds.layout.popsPtr, baseStart: start, baseEnd: end, bytes: ds.layout.bytes,
-        threshold, outPtr: s.outPtr, outCapacity: SLOT_OUTPUT_BYTES / PAIR_ENTRY_BYTES, cursorPtr: s.cursorPtr,
+        type: 'pairs',
+        memoryId: ds.memoryId,
+        memory: ds.memory,
+        queriesPtr: s.queriesPtr,
+        queryPopsPtr: s.queryPopsPtr,
+        queryCount,
+        basePtr: ds.layout.basePtr,
+        basePopsPtr: ds.layout.popsPtr,
+        baseStart: start,
+        baseEnd: end,
+        bytes: ds.layout.bytes,
+        threshold,
+        outPtr: s.outPtr,
+        outCapacity: SLOT_OUTPUT_BYTES / PAIR_ENTRY_BYTES,
+        cursorPtr: s.cursorPtr,
       });
-      const view = typeof result === 'number'
-        ? new DataView(ds.memory.buffer, s.outPtr, result * PAIR_ENTRY_BYTES)
-        : new DataView(result);
+      const view =
+        typeof result === 'number'
+          ? new DataView(ds.memory.buffer, s.outPtr, result * PAIR_ENTRY_BYTES)
+          : new DataView(result);
       const count = view.byteLength / PAIR_ENTRY_BYTES;
       const pairs: Pair[] = new Array(count);
       for (let i = 0; i < count; i++) {
         const o = i * PAIR_ENTRY_BYTES;
-        pairs[i] = { query: view.getUint32(o, true), index: view.getUint32(o + 4, true), score: view.getFloat64(o + 8, true) };
+        pairs[i] = {
+          query: view.getUint32(o, true),
+          index: view.getUint32(o + 4, true),
+          score: view.getFloat64(o + 8, true),
+        };
       }
       return pairs;
     } finally {
@@ -322,18 +403,32 @@ export class PoolEngine implements Engine {
     const bytes = ds.layout.bytes;
     const perTaskQueries = Math.min(queryCount, k === undefined ? MAX_QUERIES_PER_TASK : queriesPerTopKTask(k));
     const total = queryCount * ds.size;
-    const taskComparisons = Math.min(MAX_TASK_COMPARISONS, Math.max(MIN_TASK_COMPARISONS, Math.ceil(total / (this.threads * 4))));
+    const taskComparisons = Math.min(
+      MAX_TASK_COMPARISONS,
+      Math.max(MIN_TASK_COMPARISONS, Math.ceil(total / (this.threads * 4))),
+    );
     const sliceLen = Math.min(ds.size, Math.max(1024, Math.ceil(taskComparisons / perTaskQueries)));
 
-    interface Job { q0: number; qn: number; start: number; end: number }
+    interface Job {
+      q0: number;
+      qn: number;
+      start: number;
+      end: number;
+    }
     const jobs: Job[] = [];
     for (let start = 0; start < ds.size; start += sliceLen) {
       for (let q0 = 0; q0 < queryCount; q0 += perTaskQueries) {
-        jobs.push({ q0, qn: Math.min(perTaskQueries, queryCount - q0), start, end: Math.min(ds.size, start + sliceLen) });
+        jobs.push({
+          q0,
+          qn: Math.min(perTaskQueries, queryCount - q0),
+          start,
+          end: Math.min(ds.size, start + sliceLen),
+        });
       }
     }
 
-    const perQuery: Candidate[][] | undefined = k === undefined ? undefined : Array.from({ length: queryCount }, () => []);
+    const perQuery: Candidate[][] | undefined =
+      k === undefined ? undefined : Array.from({ length: queryCount }, () => []);
     const pairs: Pair[] = [];
     let done = 0;
     let aborted = false;
@@ -360,7 +455,11 @@ export class PoolEngine implements Engine {
           } else {
             const part = await this.pairsTask(ds, qbytes, job.qn, job.start, job.end, threshold);
             if (pairs.length + part.length > this.maxLinkPairs) {
-              throw new PavilionError('LINK_RESULT_TOO_LARGE', `the linkage would return more than ${this.maxLinkPairs} pairs: raise the threshold or set topK`, 413);
+              throw new PavilionError(
+                'LINK_RESULT_TOO_LARGE',
+                `the linkage would return more than ${this.maxLinkPairs} pairs: raise the threshold or set topK`,
+                413,
+              );
             }
             for (const p of part) pairs.push({ query: p.query + job.q0, index: p.index, score: p.score });
           }
@@ -368,10 +467,14 @@ export class PoolEngine implements Engine {
           if (!aborted) opts?.onProgress?.(done, total);
         }
       };
-      await Promise.all(Array.from({ length: Math.min(this.threads, jobs.length) }, () => runner().catch((err: unknown) => {
-        aborted = true; // the other runners stop taking jobs
-        throw err;
-      })));
+      await Promise.all(
+        Array.from({ length: Math.min(this.threads, jobs.length) }, () =>
+          runner().catch((err: unknown) => {
+            aborted = true; // the other runners stop taking jobs
+            throw err;
+          }),
+        ),
+      );
     })();
     work.finally(() => ds.release()).catch(() => undefined);
 
@@ -382,10 +485,12 @@ export class PoolEngine implements Engine {
           reject(cancelled());
         };
         signal.addEventListener('abort', onAbort, { once: true });
-        work.then(resolve, (err) => {
-          aborted = true;
-          reject(err);
-        }).finally(() => signal.removeEventListener('abort', onAbort));
+        work
+          .then(resolve, (err) => {
+            aborted = true;
+            reject(err);
+          })
+          .finally(() => signal.removeEventListener('abort', onAbort));
       });
     } else {
       try {
@@ -406,9 +511,15 @@ export class PoolEngine implements Engine {
     return { version: ds.version, pairs };
   }
 
-  async encode(schema: unknown, secret: string | Uint8Array, rows: string[][], opts: { firstRow?: number } = {}): Promise<Uint8Array> {
+  async encode(
+    schema: unknown,
+    secret: string | Uint8Array,
+    rows: string[][],
+    opts: { firstRow?: number } = {},
+  ): Promise<Uint8Array> {
     const firstRow = opts.firstRow ?? 0;
-    if (!Number.isSafeInteger(firstRow) || firstRow < 0) throw new PavilionError('ROWS_INVALID', 'firstRow must be a non-negative integer');
+    if (!Number.isSafeInteger(firstRow) || firstRow < 0)
+      throw new PavilionError('ROWS_INVALID', 'firstRow must be a non-negative integer');
     if (this.closed) throw closedError();
     if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
       throw new PavilionError('SECRET_INVALID', 'secret must be a string or bytes');
@@ -420,7 +531,16 @@ export class PoolEngine implements Engine {
     const key = encoderKey(schema, secret);
     const parts: Promise<Uint8Array>[] = [];
     for (let i = 0; i < rows.length; i += ENCODE_ROWS_PER_TASK) {
-      parts.push(this.run<Uint8Array>({ type: 'encode', encoderKey: key, schema, secret, rows: rows.slice(i, i + ENCODE_ROWS_PER_TASK), firstRow: firstRow + i }));
+      parts.push(
+        this.run<Uint8Array>({
+          type: 'encode',
+          encoderKey: key,
+          schema,
+          secret,
+          rows: rows.slice(i, i + ENCODE_ROWS_PER_TASK),
+          firstRow: firstRow + i,
+        }),
+      );
     }
     return concatBytes(await Promise.all(parts));
   }
@@ -430,16 +550,28 @@ export class PoolEngine implements Engine {
    * dataset's memory. Each worker reads the word the main thread wrote and
    * writes one back, proving the memory is the same, not a copy.
    */
-  async probeSharedMemory(id: string, count: number, holdMs = 50): Promise<{ results: ProbeResult[]; lastWrite: number; seenByMain: number }> {
+  async probeSharedMemory(
+    id: string,
+    count: number,
+    holdMs = 50,
+  ): Promise<{ results: ProbeResult[]; lastWrite: number; seenByMain: number }> {
     const ds = this.current(id);
     ds.use();
     try {
       const header = new Int32Array(ds.memory.buffer, 0, 16);
       const token = (Math.random() * 0x7fffffff) | 0;
       Atomics.store(header, HEADER_PROBE_IN, token);
-      const results = await Promise.all(Array.from({ length: count }, (_, i) => this.run<ProbeResult>({
-        type: 'probe', memoryId: ds.memoryId, memory: ds.memory, write: token + 1 + i, holdMs,
-      })));
+      const results = await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          this.run<ProbeResult>({
+            type: 'probe',
+            memoryId: ds.memoryId,
+            memory: ds.memory,
+            write: token + 1 + i,
+            holdMs,
+          }),
+        ),
+      );
       return { results, lastWrite: token, seenByMain: Atomics.load(header, HEADER_PROBE_OUT) };
     } finally {
       ds.release();

@@ -74,7 +74,11 @@ export function queriesPerTopKTask(k: number): number {
 }
 
 /** Heap arrays of a top-k task inside a slot's output area (countsPtr: counts, then the kernel's floors). */
-export function heapLayout(slot: SlotLayout, queryCount: number, k: number): { scoresPtr: number; indicesPtr: number; countsPtr: number } {
+export function heapLayout(
+  slot: SlotLayout,
+  queryCount: number,
+  k: number,
+): { scoresPtr: number; indicesPtr: number; countsPtr: number } {
   const scoresPtr = slot.outPtr;
   const indicesPtr = scoresPtr + queryCount * k * 8;
   const countsPtr = indicesPtr + queryCount * k * 4;

@@ -13,8 +13,17 @@ export const MAX_TOP_K = 10_000;
 export const DEFAULT_MATCH_TOP_K = 10;
 
 export function validateFilterBits(filterBits: unknown): number {
-  if (typeof filterBits !== 'number' || !Number.isInteger(filterBits) || filterBits <= 0 || filterBits % 64 !== 0 || filterBits > MAX_FILTER_BITS) {
-    throw new PavilionError('FILTER_BITS_INVALID', `filterBits must be a positive multiple of 64 up to ${MAX_FILTER_BITS}`);
+  if (
+    typeof filterBits !== 'number' ||
+    !Number.isInteger(filterBits) ||
+    filterBits <= 0 ||
+    filterBits % 64 !== 0 ||
+    filterBits > MAX_FILTER_BITS
+  ) {
+    throw new PavilionError(
+      'FILTER_BITS_INVALID',
+      `filterBits must be a positive multiple of 64 up to ${MAX_FILTER_BITS}`,
+    );
   }
   return filterBits;
 }
@@ -38,7 +47,10 @@ export function validateTopK(topK: unknown, fallback: number | undefined): numbe
 export function validateClk(clk: unknown, filterBits: number, what = 'clk'): Uint8Array {
   if (!(clk instanceof Uint8Array)) throw new PavilionError('CLK_LENGTH_MISMATCH', `${what} must be bytes`);
   if (clk.length !== filterBits / 8) {
-    throw new PavilionError('CLK_LENGTH_MISMATCH', `${what} has ${clk.length * 8} bits; the dataset uses ${filterBits}`);
+    throw new PavilionError(
+      'CLK_LENGTH_MISMATCH',
+      `${what} has ${clk.length * 8} bits; the dataset uses ${filterBits}`,
+    );
   }
   return clk;
 }
@@ -47,7 +59,10 @@ export function validateClk(clk: unknown, filterBits: number, what = 'clk'): Uin
 export function validateConcatenatedClks(clks: unknown, filterBits: number, what = 'queries'): number {
   const bytes = filterBits / 8;
   if (!(clks instanceof Uint8Array) || clks.length === 0 || clks.length % bytes !== 0) {
-    throw new PavilionError('CLK_LENGTH_MISMATCH', `${what} must be a non-empty concatenation of ${filterBits}-bit CLKs`);
+    throw new PavilionError(
+      'CLK_LENGTH_MISMATCH',
+      `${what} must be a non-empty concatenation of ${filterBits}-bit CLKs`,
+    );
   }
   return clks.length / bytes;
 }

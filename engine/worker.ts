@@ -12,10 +12,20 @@ import { threadId } from 'node:worker_threads';
 import { move, workerData } from 'piscina';
 import { concatBytes } from '../common/bytes.js';
 import { encodeForWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
-import { adoptDiceModule, instantiateDice, type DiceKernel } from '../wasm/dice.js';
+import { adoptDiceModule, type DiceKernel, instantiateDice } from '../wasm/dice.js';
 import { ClkEncoder } from './clk/encoder.js';
 import { HEADER_PROBE_IN, HEADER_PROBE_OUT, HEADER_RETIRED, PAIR_ENTRY_BYTES } from './layout.js';
-import type { EncodeTask, EngineTask, PairsResult, PairsTask, PopcountTask, ProbeResult, ProbeTask, TopKTask, WorkerInit } from './tasks.js';
+import type {
+  EncodeTask,
+  EngineTask,
+  PairsResult,
+  PairsTask,
+  PopcountTask,
+  ProbeResult,
+  ProbeTask,
+  TopKTask,
+  WorkerInit,
+} from './tasks.js';
 
 const init = workerData as WorkerInit;
 adoptDiceModule(init.kind, init.module);
@@ -54,9 +64,19 @@ function runTopK(task: TopKTask): number {
   k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
   new Uint32Array(task.memory.buffer, task.heapCountsPtr, task.queryCount).fill(0);
   k.topKAtThreshold(
-    task.queriesPtr, task.queryPopsPtr, task.queryCount,
-    task.basePtr, task.basePopsPtr, task.baseStart, task.baseEnd, task.bytes,
-    task.threshold, task.k, task.heapScoresPtr, task.heapIndicesPtr, task.heapCountsPtr,
+    task.queriesPtr,
+    task.queryPopsPtr,
+    task.queryCount,
+    task.basePtr,
+    task.basePopsPtr,
+    task.baseStart,
+    task.baseEnd,
+    task.bytes,
+    task.threshold,
+    task.k,
+    task.heapScoresPtr,
+    task.heapIndicesPtr,
+    task.heapCountsPtr,
   );
   return task.queryCount;
 }
@@ -70,9 +90,18 @@ function runPairs(task: PairsTask): PairsResult {
   cursor[2] = 0;
   const call = (): number =>
     k.pairsAtThreshold(
-      task.queriesPtr, task.queryPopsPtr, task.queryCount,
-      task.basePtr, task.basePopsPtr, task.baseStart, task.baseEnd, task.bytes,
-      task.threshold, task.outPtr, task.outCapacity, task.cursorPtr,
+      task.queriesPtr,
+      task.queryPopsPtr,
+      task.queryCount,
+      task.basePtr,
+      task.basePopsPtr,
+      task.baseStart,
+      task.baseEnd,
+      task.bytes,
+      task.threshold,
+      task.outPtr,
+      task.outCapacity,
+      task.cursorPtr,
     );
   const first = call();
   if (cursor[2] === 1) return first;
@@ -156,6 +185,8 @@ export default async function runTask(task: EngineTask): Promise<unknown> {
     // Anything else may carry record values in its message (an encoder
     // complaining about a row): report only the kind of failure.
     const code = task.type === 'encode' ? 'ENCODE_FAILED' : 'ENGINE_INTERNAL';
-    throw encodeForWorkerBoundary(new PavilionError(code, `${task.type} task failed in a worker`, task.type === 'encode' ? 400 : 500));
+    throw encodeForWorkerBoundary(
+      new PavilionError(code, `${task.type} task failed in a worker`, task.type === 'encode' ? 400 : 500),
+    );
   }
 }

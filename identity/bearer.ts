@@ -4,7 +4,7 @@
  * Only the compact-JWS character set is accepted, and the length is capped so
  * hashing, caching and base64 decoding are bounded for any input.
  */
-import { authError } from './authErrors.js';
+import { authError } from './auth-errors.js';
 
 /** Largest token accepted. Keycloak tokens with many roles reach 2–3 KB. */
 export const MAX_TOKEN_LENGTH = 8192;
@@ -23,7 +23,8 @@ export function extractBearerToken(authorizationHeader: string | undefined): str
   }
   const token = space < 0 ? '' : header.slice(space + 1).trim();
   if (token === '') throw authError('AUTH_MISSING', 'the Bearer token is empty');
-  if (token.length > MAX_TOKEN_LENGTH) throw authError('AUTH_MALFORMED', `the token is longer than ${MAX_TOKEN_LENGTH} characters`);
+  if (token.length > MAX_TOKEN_LENGTH)
+    throw authError('AUTH_MALFORMED', `the token is longer than ${MAX_TOKEN_LENGTH} characters`);
   if (!COMPACT_JWS.test(token)) {
     throw authError('AUTH_MALFORMED', 'the token is not a compact JWS (three base64url parts)');
   }

@@ -41,15 +41,15 @@ function addKnownRoles(into: Set<Role>, list: unknown): void {
 
 function objectField(obj: unknown, key: string): unknown {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return undefined;
-  return Object.prototype.hasOwnProperty.call(obj, key) ? (obj as Record<string, unknown>)[key] : undefined;
+  return Object.hasOwn(obj, key) ? (obj as Record<string, unknown>)[key] : undefined;
 }
 
 /** Roles granted by the token, known ones only. */
 export function rolesFromClaims(payload: JWTPayload, audience: string): Set<Role> {
   const roles = new Set<Role>();
-  addKnownRoles(roles, payload['roles']);
-  addKnownRoles(roles, objectField(payload['realm_access'], 'roles'));
-  addKnownRoles(roles, objectField(objectField(payload['resource_access'], audience), 'roles'));
+  addKnownRoles(roles, payload.roles);
+  addKnownRoles(roles, objectField(payload.realm_access, 'roles'));
+  addKnownRoles(roles, objectField(objectField(payload.resource_access, audience), 'roles'));
   return roles;
 }
 
@@ -63,7 +63,7 @@ export function principalFromClaims(payload: JWTPayload, audience: string): Prin
   const { sub, exp, jti } = payload;
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) return undefined;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) return undefined;
-  const tenant = payload['tenant'];
+  const tenant = payload.tenant;
   const principal: Principal = {
     subject: sub,
     roles: rolesFromClaims(payload, audience),

@@ -1,6 +1,6 @@
 /**
  * Access-token verification for every request: Bearer header → verified
- * Principal, or a 401 PavilionError with a stable code (see authErrors.ts).
+ * Principal, or a 401 PavilionError with a stable code (see auth-errors.ts).
  *
  * Checks, in jose's order: compact-JWS shape; `alg` in the allow-list (before
  * any key is looked up, so `none` and HS*-with-a-public-key confusion never
@@ -8,16 +8,16 @@
  * once for an unknown kid); signature; `iss`, `aud`, `exp`, `nbf` with a small
  * clock tolerance; `sub` and `exp` present.
  *
- * Verified tokens are cached (verifiedTokenCache.ts), and a hit still checks
+ * Verified tokens are cached (verified-token-cache.ts), and a hit still checks
  * `exp` against the clock.
  */
-import { jwtVerify, type JSONWebKeySet } from 'jose';
+import { type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
 import { PavilionError } from '../common/errors.js';
-import { authError, fromJoseError } from './authErrors.js';
+import { authError, fromJoseError } from './auth-errors.js';
 import { extractBearerToken } from './bearer.js';
-import { createKeySource } from './keySource.js';
-import { principalFromClaims, type Principal } from './principal.js';
-import { tokenCacheKey, VerifiedTokenCache } from './verifiedTokenCache.js';
+import { createKeySource } from './key-source.js';
+import { type Principal, principalFromClaims } from './principal.js';
+import { tokenCacheKey, VerifiedTokenCache } from './verified-token-cache.js';
 
 export interface VerifierOptions {
   /** Expected `iss`. Without jwksUrl/localJwks, also the OIDC discovery base (OIDC_ISSUER). */
@@ -32,7 +32,7 @@ export interface VerifierOptions {
   algorithms?: string[];
   /** Clock skew accepted on exp/nbf, seconds. Default 30. */
   clockToleranceSec?: number;
-  /** Verified tokens kept (approximate LRU, see verifiedTokenCache.ts). Default 10 000; 0 disables the cache. */
+  /** Verified tokens kept (approximate LRU, see verified-token-cache.ts). Default 10 000; 0 disables the cache. */
   cacheSize?: number;
   /**
    * A cached token is fully re-verified after this long even if it has not
@@ -64,10 +64,17 @@ export const DEFAULT_ALGORITHMS: readonly string[] = ['ES256', 'RS256', 'EdDSA']
  * turn a published public key into an HMAC secret anyone can sign with.
  */
 const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([
-  'ES256', 'ES384', 'ES512',
-  'RS256', 'RS384', 'RS512',
-  'PS256', 'PS384', 'PS512',
-  'EdDSA', 'Ed25519',
+  'ES256',
+  'ES384',
+  'ES512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'EdDSA',
+  'Ed25519',
 ]);
 
 function configError(message: string): PavilionError {
@@ -78,7 +85,8 @@ function checkedAlgorithms(algorithms: readonly string[] | undefined): string[] 
   const list = [...(algorithms ?? DEFAULT_ALGORITHMS)];
   if (list.length === 0) throw configError('the algorithm allow-list is empty');
   for (const alg of list) {
-    if (!ASYMMETRIC_ALGORITHMS.has(alg)) throw configError(`algorithm ${JSON.stringify(alg)} may not be used with a JWKS (asymmetric algorithms only)`);
+    if (!ASYMMETRIC_ALGORITHMS.has(alg))
+      throw configError(`algorithm ${JSON.stringify(alg)} may not be used with a JWKS (asymmetric algorithms only)`);
   }
   return list;
 }
@@ -104,7 +112,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   });
 
   async function verifyToken(token: string, nowMs: number): Promise<Principal> {
-    let payload;
+    let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, getKey, {
         algorithms,

@@ -101,7 +101,8 @@ function toRecord(r: JobRow): JobRecord {
   };
 }
 
-const COLUMNS = 'id, owner, dataset_id, dataset_version, threshold, top_k, solution, status, done, total, pair_count, error_code, created_at, finished_at';
+const COLUMNS =
+  'id, owner, dataset_id, dataset_version, threshold, top_k, solution, status, done, total, pair_count, error_code, created_at, finished_at';
 
 export class JobStore {
   private constructor(private readonly sql: Sql) {}
@@ -152,7 +153,8 @@ export class JobStore {
   }
 
   async fail(id: string, code: string): Promise<void> {
-    await this.sql`update linkage_jobs set status = 'failed', error_code = ${code}, queries = null, finished_at = now() where id = ${id}`;
+    await this
+      .sql`update linkage_jobs set status = 'failed', error_code = ${code}, queries = null, finished_at = now() where id = ${id}`;
   }
 
   async results(id: string): Promise<StoredPair[] | null> {
@@ -161,12 +163,14 @@ export class JobStore {
   }
 
   async heartbeat(ids: string[]): Promise<void> {
-    await this.sql`update linkage_jobs set heartbeat_at = now() where id = any(${ids}::uuid[]) and status in ('queued', 'running')`;
+    await this
+      .sql`update linkage_jobs set heartbeat_at = now() where id = any(${ids}::uuid[]) and status in ('queued', 'running')`;
   }
 
   /** Hands a job back (its process is stopping): any process may claim it at once. */
   async release(id: string): Promise<void> {
-    await this.sql`update linkage_jobs set status = 'queued', heartbeat_at = 'epoch' where id = ${id} and status in ('queued', 'running')`;
+    await this
+      .sql`update linkage_jobs set status = 'queued', heartbeat_at = 'epoch' where id = ${id} and status in ('queued', 'running')`;
   }
 
   /**

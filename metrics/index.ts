@@ -1,16 +1,16 @@
 /** Prometheus metrics for the broker: one registry, bounded labels, scrape-time collectors. */
 export {
-  createMetrics,
-  METRIC_PREFIX,
-  OTHER_LABEL,
-  REQUEST_DURATION_BUCKETS,
-  POOL_TASK_DURATION_BUCKETS,
   AUDIT_APPEND_DURATION_BUCKETS,
   type CacheCounters,
   type CollectorName,
   type CollectorSources,
   type CreateMetricsOptions,
+  createMetrics,
   type DatasetRecords,
+  METRIC_PREFIX,
   type Metrics,
+  OTHER_LABEL,
+  POOL_TASK_DURATION_BUCKETS,
+  REQUEST_DURATION_BUCKETS,
   type SettableGauge,
 } from './metrics.js';

@@ -18,9 +18,7 @@ export class LabelGuard {
    * @param maxDistinct  without an allow-list: how many values to admit
    * @param maxLength  longer values are not admitted
    */
-  constructor(
-    private readonly opts: { allowed?: Iterable<string>; maxDistinct: number; maxLength?: number },
-  ) {
+  constructor(private readonly opts: { allowed?: Iterable<string>; maxDistinct: number; maxLength?: number }) {
     if (opts.allowed) for (const v of opts.allowed) this.admitted.add(v);
   }
 
@@ -37,7 +35,12 @@ export class LabelGuard {
     if (typeof value !== 'string') return OTHER_LABEL;
     if (this.admitted.has(value)) return value;
     if (this.opts.allowed !== undefined) return OTHER_LABEL;
-    if (value.length === 0 || value.length > (this.opts.maxLength ?? 128) || this.admitted.size >= this.opts.maxDistinct) return OTHER_LABEL;
+    if (
+      value.length === 0 ||
+      value.length > (this.opts.maxLength ?? 128) ||
+      this.admitted.size >= this.opts.maxDistinct
+    )
+      return OTHER_LABEL;
     this.admitted.add(value);
     return value;
   }

@@ -18,9 +18,9 @@
  * set become `OTHER`, statuses outside 100–599 `other`, and free-form labels
  * (pool task, dataset) admit a bounded number of values.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { PavilionError } from '../common/errors.js';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { withDeadline } from '../common/deadline.js';
+import { PavilionError } from '../common/errors.js';
 import { LabelGuard, OTHER_LABEL } from './label-guard.js';
 
 export { OTHER_LABEL } from './label-guard.js';
@@ -30,7 +30,9 @@ export const METRIC_PREFIX = 'pavilion_';
 /** 0.5 ms … 2 s: a cache hit is ~1 ms end to end, a cold 1:N search over 1M filters tens of ms. */
 export const REQUEST_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
 /** Pool tasks: one Piscina task costs 26–34 µs (DESIGN.md); batch linkage runs for seconds. */
-export const POOL_TASK_DURATION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+export const POOL_TASK_DURATION_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
 /** Group-committed audit appends: a multi-row insert is ms; past 1 s something is wrong. */
 export const AUDIT_APPEND_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -67,7 +69,13 @@ export type CollectorName = keyof CollectorSources;
 export type DatasetRecords = Iterable<readonly [string, number]> | Record<string, number>;
 
 /** Gauges an owner may also push directly instead of registering a collector. */
-const SCALAR_GAUGES = ['pool_queue_depth', 'audit_tree_size', 'audit_cache_bytes', 'anchor_lag_entries', 'anchor_last_final_size'] as const;
+const SCALAR_GAUGES = [
+  'pool_queue_depth',
+  'audit_tree_size',
+  'audit_cache_bytes',
+  'anchor_lag_entries',
+  'anchor_last_final_size',
+] as const;
 export type SettableGauge = (typeof SCALAR_GAUGES)[number];
 
 export interface CreateMetricsOptions {
@@ -109,7 +117,10 @@ class PavilionMetrics implements Metrics {
   private readonly datasetsGuard: LabelGuard;
   private readonly collectors = new Map<CollectorName, CollectorSources[CollectorName]>();
   /** Label children cached by their joined labels: prom-client hashes a label object on every call otherwise. */
-  private readonly requestChildren = new Map<string, { count: ReturnType<Counter<string>['labels']>; duration: ReturnType<Histogram<string>['labels']> }>();
+  private readonly requestChildren = new Map<
+    string,
+    { count: ReturnType<Counter<string>['labels']>; duration: ReturnType<Histogram<string>['labels']> }
+  >();
 
   private readonly httpRequests: Counter<'route' | 'method' | 'status'>;
   private readonly httpDuration: Histogram<'route' | 'method'>;
@@ -159,13 +170,23 @@ class PavilionMetrics implements Metrics {
       help: 'Dice similarity comparisons computed; rate() gives comparisons per second.',
       registers,
     });
-    const scalarGauge = (metricName: string, help: string): Gauge<string> => new Gauge({ name: metricName, help, registers });
+    const scalarGauge = (metricName: string, help: string): Gauge<string> =>
+      new Gauge({ name: metricName, help, registers });
     this.gauges = {
       pool_queue_depth: scalarGauge('pavilion_pool_queue_depth', 'Tasks waiting in the worker pool queue.'),
       audit_tree_size: scalarGauge('pavilion_audit_tree_size', 'Entries in the audit Merkle log.'),
-      audit_cache_bytes: scalarGauge('pavilion_audit_cache_bytes', 'Bytes of audit tree hashes held in memory to serve proofs and tiles without the database.'),
-      anchor_lag_entries: scalarGauge('pavilion_anchor_lag_entries', 'Audit log entries not yet covered by a final on-chain anchor.'),
-      anchor_last_final_size: scalarGauge('pavilion_anchor_last_final_size', 'Tree size of the latest anchor whose block is finalized.'),
+      audit_cache_bytes: scalarGauge(
+        'pavilion_audit_cache_bytes',
+        'Bytes of audit tree hashes held in memory to serve proofs and tiles without the database.',
+      ),
+      anchor_lag_entries: scalarGauge(
+        'pavilion_anchor_lag_entries',
+        'Audit log entries not yet covered by a final on-chain anchor.',
+      ),
+      anchor_last_final_size: scalarGauge(
+        'pavilion_anchor_last_final_size',
+        'Tree size of the latest anchor whose block is finalized.',
+      ),
     };
     this.datasetRecords = new Gauge({
       name: 'pavilion_dataset_records',
@@ -197,7 +218,11 @@ class PavilionMetrics implements Metrics {
   registerRoutes(...templates: string[]): void {
     for (const t of templates) {
       if (typeof t !== 'string' || !t.startsWith('/') || t.length > 128) {
-        throw new PavilionError('METRICS_ROUTE_INVALID', 'route templates must be strings starting with "/" of at most 128 characters', 500);
+        throw new PavilionError(
+          'METRICS_ROUTE_INVALID',
+          'route templates must be strings starting with "/" of at most 128 characters',
+          500,
+        );
       }
     }
     this.routes.allow(...templates);
@@ -213,7 +238,10 @@ class PavilionMetrics implements Metrics {
     let child = this.requestChildren.get(id);
     if (child === undefined) {
       // Bounded: every part of `id` went through a guard above.
-      child = { count: this.httpRequests.labels(r, methodLabel, s), duration: this.httpDuration.labels(r, methodLabel) };
+      child = {
+        count: this.httpRequests.labels(r, methodLabel, s),
+        duration: this.httpDuration.labels(r, methodLabel),
+      };
       this.requestChildren.set(id, child);
     }
     child.count.inc();
@@ -237,7 +265,8 @@ class PavilionMetrics implements Metrics {
     const gauge = Object.hasOwn(this.gauges, name) ? this.gauges[name] : undefined;
     if (gauge === undefined) throw new PavilionError('METRICS_UNKNOWN_GAUGE', 'unknown gauge name', 500);
     const n = toNumber(value);
-    if (typeof n !== 'number' || !Number.isFinite(n)) throw new PavilionError('METRICS_VALUE_INVALID', 'gauge value must be a finite number', 500);
+    if (typeof n !== 'number' || !Number.isFinite(n))
+      throw new PavilionError('METRICS_VALUE_INVALID', 'gauge value must be a finite number', 500);
     gauge.set(n);
   }
 
@@ -256,9 +285,7 @@ class PavilionMetrics implements Metrics {
    */
   async render(): Promise<{ contentType: string; body: string }> {
     await Promise.all([
-      ...SCALAR_GAUGES.map((name) =>
-        this.collectFrom(name, (v) => this.gauges[name].set(finite(v))),
-      ),
+      ...SCALAR_GAUGES.map((name) => this.collectFrom(name, (v) => this.gauges[name].set(finite(v)))),
       this.collectFrom('dataset_records', (source) => this.applyDatasetRecords(source)),
       this.collectFrom('cache', (c) => this.applyCacheCounters(c)),
     ]);
@@ -269,7 +296,8 @@ class PavilionMetrics implements Metrics {
     // Rebuilt on every scrape, so an unloaded dataset's series disappears;
     // datasets past the label bound are summed under `other`.
     const sums = new Map<string, number>();
-    const pairs = Symbol.iterator in Object(source) ? (source as Iterable<readonly [string, number]>) : Object.entries(source);
+    const pairs =
+      Symbol.iterator in Object(source) ? (source as Iterable<readonly [string, number]>) : Object.entries(source);
     for (const [dataset, records] of pairs) {
       const label = this.datasetsGuard.map(dataset);
       sums.set(label, (sums.get(label) ?? 0) + finite(records));
@@ -305,12 +333,18 @@ class PavilionMetrics implements Metrics {
    * that is not a count (`apply` throws), the metric keeps its last value and
    * the failure is counted: a broken source must not break the whole scrape.
    */
-  private async collectFrom<K extends CollectorName>(name: K, apply: (value: Awaited<ReturnType<CollectorSources[K]>>) => void): Promise<void> {
+  private async collectFrom<K extends CollectorName>(
+    name: K,
+    apply: (value: Awaited<ReturnType<CollectorSources[K]>>) => void,
+  ): Promise<void> {
     const source = this.collectors.get(name) as CollectorSources[K] | undefined;
     if (source === undefined) return;
     try {
       const returned: unknown = source();
-      const value = returned instanceof Promise ? await withDeadline(returned, COLLECTOR_TIMEOUT_MS, () => new Error('collector timed out')) : returned;
+      const value =
+        returned instanceof Promise
+          ? await withDeadline(returned, COLLECTOR_TIMEOUT_MS, () => new Error('collector timed out'))
+          : returned;
       if (value === undefined || value === null) throw new Error('collector returned nothing');
       apply(value as Awaited<ReturnType<CollectorSources[K]>>);
     } catch {

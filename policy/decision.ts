@@ -15,7 +15,12 @@ export interface PolicyInput {
   /** From identity's Principal: `{ sub: p.subject, roles: p.roles, tenant: p.tenant }`. */
   principal: { sub: string; roles: Iterable<string>; tenant?: string };
   action: PolicyAction;
-  dataset: { id: string; claims: readonly string[]; allow_broker_encoding: boolean; purposes?: readonly string[] | null };
+  dataset: {
+    id: string;
+    claims: readonly string[];
+    allow_broker_encoding: boolean;
+    purposes?: readonly string[] | null;
+  };
   request: { claims: readonly string[]; purpose: string; consent?: PolicyConsent };
 }
 
@@ -45,7 +50,8 @@ function isStringArray(v: unknown): v is string[] {
 
 /** Validates opa-wasm's result set (`[{result: decision}]`) and returns a frozen Decision. */
 export function decisionFromResultSet(resultSet: unknown): Decision {
-  if (!Array.isArray(resultSet) || resultSet.length !== 1) throw policyError('expected exactly one result (is the decision rule defined for every input?)');
+  if (!Array.isArray(resultSet) || resultSet.length !== 1)
+    throw policyError('expected exactly one result (is the decision rule defined for every input?)');
   const result = (resultSet[0] as { result?: unknown } | null)?.result as Record<string, unknown> | undefined;
   if (typeof result !== 'object' || result === null) throw policyError('result is not an object');
   const { allow, reasons, obligations } = result;
@@ -58,7 +64,8 @@ export function decisionFromResultSet(resultSet: unknown): Decision {
   const o = obligations as Record<string, unknown>;
   if (!isStringArray(o.revealable_claims)) throw policyError('revealable_claims is not an array of strings');
   if (!allow && o.revealable_claims.length > 0) throw policyError('a denied decision reveals claims');
-  if (typeof o.min_score !== 'number' || !(o.min_score >= 0 && o.min_score <= 1)) throw policyError('min_score is not a number in [0, 1]');
+  if (typeof o.min_score !== 'number' || !(o.min_score >= 0 && o.min_score <= 1))
+    throw policyError('min_score is not a number in [0, 1]');
   if (typeof o.cache_ttl_seconds !== 'number' || !Number.isInteger(o.cache_ttl_seconds) || o.cache_ttl_seconds < 0) {
     throw policyError('cache_ttl_seconds is not a non-negative integer');
   }

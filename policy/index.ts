@@ -6,14 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { loadPolicy as loadOpaWasm, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { type LoadedPolicy, loadPolicy as loadOpaWasm } from '@open-policy-agent/opa-wasm';
 import { PavilionError } from '../common/errors.js';
 import { fromRoot } from '../common/paths.js';
-import { decisionFromResultSet, denied, type Decision, type PolicyInput } from './decision.js';
-import { DecisionMemo } from './decisionMemo.js';
+import { type Decision, decisionFromResultSet, denied, type PolicyInput } from './decision.js';
+import { DecisionMemo } from './decision-memo.js';
 
-export { denied, decisionFromResultSet };
 export type { Decision, Obligations, PolicyAction, PolicyConsent, PolicyInput } from './decision.js';
+export { decisionFromResultSet, denied };
 
 export const DEFAULT_POLICY_PATH = fromRoot('policy', 'verification.wasm');
 export const DECISION_ENTRYPOINT = 'pavilion/verification/decision';
@@ -34,7 +34,7 @@ export interface Policy {
 }
 
 export interface PolicyOptions {
-  /** Memoized decisions kept (approximate LRU, see decisionMemo.ts). Default 10 000; 0 disables. */
+  /** Memoized decisions kept (approximate LRU, see decision-memo.ts). Default 10 000; 0 disables. */
   memoSize?: number;
 }
 
@@ -57,7 +57,12 @@ export function canonicalInput(input: PolicyInput): string {
         tenant: principal?.tenant,
       },
       action: input?.action,
-      dataset: { id: dataset?.id, claims: dataset?.claims, allow_broker_encoding: dataset?.allow_broker_encoding, purposes: dataset?.purposes },
+      dataset: {
+        id: dataset?.id,
+        claims: dataset?.claims,
+        allow_broker_encoding: dataset?.allow_broker_encoding,
+        purposes: dataset?.purposes,
+      },
       request: { claims: request?.claims, purpose: request?.purpose, consent: request?.consent },
     });
   } catch {
@@ -71,7 +76,11 @@ export async function loadPolicy(path: string = DEFAULT_POLICY_PATH, options: Po
   try {
     bytes = await readFile(path);
   } catch {
-    throw new PavilionError('POLICY_LOAD_FAILED', 'the compiled policy file could not be read (run policy/build.sh)', 500);
+    throw new PavilionError(
+      'POLICY_LOAD_FAILED',
+      'the compiled policy file could not be read (run policy/build.sh)',
+      500,
+    );
   }
   let opa: LoadedPolicy;
   try {
@@ -80,7 +89,7 @@ export async function loadPolicy(path: string = DEFAULT_POLICY_PATH, options: Po
     throw new PavilionError('POLICY_LOAD_FAILED', 'the compiled policy is not a loadable OPA wasm module', 500);
   }
   const entrypoints = opa.entrypoints as Record<string, number>;
-  if (!Object.prototype.hasOwnProperty.call(entrypoints, DECISION_ENTRYPOINT)) {
+  if (!Object.hasOwn(entrypoints, DECISION_ENTRYPOINT)) {
     throw new PavilionError('POLICY_LOAD_FAILED', `the compiled policy has no ${DECISION_ENTRYPOINT} entrypoint`, 500);
   }
   const entrypoint = entrypoints[DECISION_ENTRYPOINT]!;

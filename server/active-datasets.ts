@@ -12,8 +12,8 @@
  * the one the search ran on.
  */
 import { PavilionError } from '../common/errors.js';
-import type { Engine } from '../engine/index.js';
 import type { Claims, DatasetRecord } from '../datasets/store.js';
+import type { Engine } from '../engine/index.js';
 
 export interface LoadedVersion {
   readonly datasetId: string;
@@ -41,7 +41,10 @@ export class ActiveDatasets {
   /** Definitions (schema, claims, flags) cached from the store; refreshed on every change. */
   private readonly definitions = new Map<string, DatasetRecord>();
 
-  constructor(private readonly engine: Engine, private readonly onDropped?: (datasetId: string, version: number) => void) {}
+  constructor(
+    private readonly engine: Engine,
+    private readonly onDropped?: (datasetId: string, version: number) => void,
+  ) {}
 
   setDefinition(record: DatasetRecord): void {
     this.definitions.set(record.id, record);
@@ -62,7 +65,11 @@ export class ActiveDatasets {
 
   /** Sizes of every active version, for metrics. */
   sizes(): { id: string; version: number; size: number }[] {
-    return [...this.active.values()].map((s) => ({ id: s.loaded.datasetId, version: s.loaded.version, size: s.loaded.size }));
+    return [...this.active.values()].map((s) => ({
+      id: s.loaded.datasetId,
+      version: s.loaded.version,
+      size: s.loaded.size,
+    }));
   }
 
   /**
@@ -72,7 +79,8 @@ export class ActiveDatasets {
   acquire(id: string): Lease {
     const slot = this.active.get(id);
     if (!slot) {
-      if (this.definitions.has(id)) throw new PavilionError('DATASET_NOT_READY', 'the dataset has no active version yet', 409);
+      if (this.definitions.has(id))
+        throw new PavilionError('DATASET_NOT_READY', 'the dataset has no active version yet', 409);
       throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
     }
     slot.leases++;
@@ -93,10 +101,23 @@ export class ActiveDatasets {
    * previous version keeps serving until this resolves, and is dropped once
    * its last in-flight request finishes.
    */
-  async activate(id: string, version: number, filterBits: number, rows: { refs: string[]; clks: Uint8Array; claims: Claims[] }): Promise<LoadedVersion> {
+  async activate(
+    id: string,
+    version: number,
+    filterBits: number,
+    rows: { refs: string[]; clks: Uint8Array; claims: Claims[] },
+  ): Promise<LoadedVersion> {
     const engineId = `${id}@${version}`;
     const info = await this.engine.loadDataset(engineId, { refs: rows.refs, clks: rows.clks, filterBits });
-    const loaded: LoadedVersion = { datasetId: id, version, engineId, filterBits, size: info.size, refs: rows.refs, claims: rows.claims };
+    const loaded: LoadedVersion = {
+      datasetId: id,
+      version,
+      engineId,
+      filterBits,
+      size: info.size,
+      refs: rows.refs,
+      claims: rows.claims,
+    };
     const previous = this.active.get(id);
     this.active.set(id, { loaded, leases: 0, retired: false });
     if (previous) {

@@ -12,11 +12,17 @@
  * status and metrics (anchor lag, last final size), and receipts simply carry no anchor.
  */
 import { JsonRpcProvider, Wallet } from 'ethers';
-import { Anchorer, ANVIL_DEV_PRIVATE_KEYS, deployMerkleAnchor, startAnvil, type AnchorReference } from '../anchoring/index.js';
+import {
+  ANVIL_DEV_PRIVATE_KEYS,
+  Anchorer,
+  type AnchorReference,
+  deployMerkleAnchor,
+  startAnvil,
+} from '../anchoring/index.js';
 import type { AuditLog } from '../audit/index.js';
+import { PavilionError } from '../common/errors.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Sql } from '../storage/postgres.js';
-import { PavilionError } from '../common/errors.js';
 import type { BrokerConfig } from './config.js';
 
 export interface AnchoringHandle {
@@ -26,7 +32,12 @@ export interface AnchoringHandle {
   close(): Promise<void>;
 }
 
-export async function startAnchoring(config: BrokerConfig, sql: Sql, audit: AuditLog, metrics: Metrics): Promise<AnchoringHandle | undefined> {
+export async function startAnchoring(
+  config: BrokerConfig,
+  sql: Sql,
+  audit: AuditLog,
+  metrics: Metrics,
+): Promise<AnchoringHandle | undefined> {
   const a = config.anchoring;
   if (a.mode === 'off') return undefined;
   let rpcUrl: string;
@@ -52,7 +63,11 @@ export async function startAnchoring(config: BrokerConfig, sql: Sql, audit: Audi
       throw err;
     }
   } else {
-    if (!a.rpcUrl || !a.contract || !a.privateKey) throw new PavilionError('CONFIG_INVALID', 'ANCHORING=rpc needs ETH_RPC_URL, ANCHOR_CONTRACT and ANCHOR_PRIVATE_KEY');
+    if (!a.rpcUrl || !a.contract || !a.privateKey)
+      throw new PavilionError(
+        'CONFIG_INVALID',
+        'ANCHORING=rpc needs ETH_RPC_URL, ANCHOR_CONTRACT and ANCHOR_PRIVATE_KEY',
+      );
     rpcUrl = a.rpcUrl;
     chainId = a.chainId;
     contract = a.contract;

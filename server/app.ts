@@ -4,41 +4,42 @@
  * active datasets reloaded from the database, and the uWS front end serving
  * HTTP and WebSocket on one port (TLS when a certificate is configured).
  */
-import { join } from 'node:path';
+
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
-import { pino, type Logger } from 'pino';
-import { PavilionError } from '../common/errors.js';
-import { openDatabase, type Database } from '../storage/postgres.js';
-import { createEngine, type Engine } from '../engine/index.js';
-import { openAuditLog, type AuditLog } from '../audit/index.js';
+import { join } from 'node:path';
+import { type Logger, pino } from 'pino';
+import { type AuditLog, openAuditLog } from '../audit/index.js';
 import { createCache } from '../cache/index.js';
 import type { VerificationCache } from '../cache/verification-cache.js';
-import { loadPolicy } from '../policy/index.js';
-import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
-import { DatasetStore } from '../datasets/store.js';
-import { JobStore } from '../jobs/store.js';
+import { PavilionError } from '../common/errors.js';
 import { PullStore } from '../datasets/pull-store.js';
-import { FolderObjectStore, S3ObjectStore, type ObjectStore } from '../storage/object-store.js';
-import { PartyRegistry } from './parties.js';
+import { DatasetStore } from '../datasets/store.js';
+import { createEngine, type Engine } from '../engine/index.js';
+import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
+import { JobStore } from '../jobs/store.js';
+import { loadPolicy } from '../policy/index.js';
+import { FolderObjectStore, type ObjectStore, S3ObjectStore } from '../storage/object-store.js';
+import { type Database, openDatabase } from '../storage/postgres.js';
+import { ActiveDatasets } from './active-datasets.js';
+import { startAnchoring } from './anchoring-wiring.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerContext, CachedOutcome } from './context.js';
-import { ActiveDatasets } from './active-datasets.js';
-import { loadMasterKeys } from './master-key.js';
-import { HttpRouter } from './http.js';
-import { createBrokerMetrics } from './metrics-wiring.js';
-import { DatasetService } from './dataset-service.js';
 import { DatasetPulls } from './dataset-pulls.js';
-import { VerificationService, auditIdentifier } from './verification.js';
+import { DatasetService } from './dataset-service.js';
+import { HttpRouter } from './http.js';
 import { LinkageJobs } from './linkage-jobs.js';
-import { registerHealthRoutes } from './routes/health.js';
-import { registerDatasetRoutes } from './routes/datasets.js';
-import { registerVerificationRoutes } from './routes/verifications.js';
-import { registerLinkageJobRoutes } from './routes/linkage-jobs.js';
+import { loadMasterKeys } from './master-key.js';
+import { createBrokerMetrics } from './metrics-wiring.js';
+import { PartyRegistry } from './parties.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerDatasetRoutes } from './routes/datasets.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerLinkageJobRoutes } from './routes/linkage-jobs.js';
 import { registerPartyRoutes } from './routes/parties.js';
-import { registerWebSocket } from './ws.js';
+import { registerVerificationRoutes } from './routes/verifications.js';
 import { tls13OnlyOptions } from './tls.js';
-import { startAnchoring } from './anchoring-wiring.js';
+import { auditIdentifier, VerificationService } from './verification.js';
+import { registerWebSocket } from './ws.js';
 
 export interface Broker {
   port: number;
@@ -61,7 +62,15 @@ export interface StartOptions {
 }
 
 /** Logged objects never carry request bodies; these paths are redacted in case an error object drags headers along. */
-const REDACT = ['authorization', 'headers.authorization', 'req.headers.authorization', 'token', 'secret', 'record', 'clk'];
+const REDACT = [
+  'authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'token',
+  'secret',
+  'record',
+  'clk',
+];
 
 export async function startBroker(config: BrokerConfig, opts: StartOptions = {}): Promise<Broker> {
   const log = opts.logger ?? pino({ level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } });
@@ -73,7 +82,10 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
   try {
     const keys = loadMasterKeys({ masterKey: config.masterKey, stateDir: config.stateDir, warn: (m) => log.warn(m) });
 
-    const db: Database = await openDatabase({ ...(config.databaseUrl ? { url: config.databaseUrl } : {}), ...(config.pgliteDataDir ? { dataDir: config.pgliteDataDir } : {}) });
+    const db: Database = await openDatabase({
+      ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
+      ...(config.pgliteDataDir ? { dataDir: config.pgliteDataDir } : {}),
+    });
     cleanup.push(() => db.close());
     const datasets = await DatasetStore.open(db.sql);
     const jobs = await JobStore.open(db.sql);
@@ -95,7 +107,10 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     cleanup.push(() => warming);
     cleanup.push(() => audit.close());
 
-    const engine: Engine = await createEngine({ ...(config.engine.threads ? { threads: config.engine.threads } : {}), ...(config.engine.simd !== undefined ? { simd: config.engine.simd } : {}) });
+    const engine: Engine = await createEngine({
+      ...(config.engine.threads ? { threads: config.engine.threads } : {}),
+      ...(config.engine.simd !== undefined ? { simd: config.engine.simd } : {}),
+    });
     cleanup.push(() => engine.close());
 
     let redisUp = !config.redisUrl;
@@ -103,7 +118,13 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
       lruEntries: Math.max(1, config.cacheLruEntries),
       onStatus: (s) => {
-        if (config.redisUrl && s.redisUp !== redisUp) log.warn({ redisUp: s.redisUp }, s.redisUp ? 'Redis reachable: cache shared again' : 'Redis unreachable: answers served uncached by Redis (LRU only)');
+        if (config.redisUrl && s.redisUp !== redisUp)
+          log.warn(
+            { redisUp: s.redisUp },
+            s.redisUp
+              ? 'Redis reachable: cache shared again'
+              : 'Redis unreachable: answers served uncached by Redis (LRU only)',
+          );
         redisUp = s.redisUp;
       },
     });
@@ -121,9 +142,15 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
         algorithms: config.identity.algorithms,
       });
     } else {
-      localIdentity = await createLocalIdentity({ keyFile: join(config.stateDir, 'identity-key.json'), issuer: config.identity.localIssuer, audience: config.identity.audience });
+      localIdentity = await createLocalIdentity({
+        keyFile: join(config.stateDir, 'identity-key.json'),
+        issuer: config.identity.localIssuer,
+        audience: config.identity.audience,
+      });
       verifier = localIdentity.verifier;
-      log.warn('no OIDC_ISSUER or JWKS_URL: the broker is its own development token issuer (pavilion token --role rp --sub <name>)');
+      log.warn(
+        'no OIDC_ISSUER or JWKS_URL: the broker is its own development token issuer (pavilion token --role rp --sub <name>)',
+      );
     }
 
     const counters = { enginePending: 0 };
@@ -140,7 +167,10 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     if (anchoring) {
       // Closed before the audit log and the database it reads (cleanup runs in reverse).
       cleanup.push(() => anchoring.close());
-      log.info({ chain: anchoring.anchorer.chain, contract: anchoring.anchorer.contract, mode: config.anchoring.mode }, 'anchoring audit checkpoints');
+      log.info(
+        { chain: anchoring.anchorer.chain, contract: anchoring.anchorer.contract, mode: config.anchoring.mode },
+        'anchoring audit checkpoints',
+      );
     }
 
     const ctx: BrokerContext = {
@@ -179,8 +209,14 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       },
       async ready() {
         const checks: Record<string, boolean> = {};
-        checks.database = await db.sql`select 1`.then(() => true, () => false);
-        checks.audit = await audit.size().then(() => true, () => false);
+        checks.database = await db.sql`select 1`.then(
+          () => true,
+          () => false,
+        );
+        checks.audit = await audit.size().then(
+          () => true,
+          () => false,
+        );
         checks.accepting = !closing;
         // Redis down degrades to the LRU (answers still served): reported, not fatal.
         const stats = cache.stats();
@@ -190,7 +226,9 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     };
 
     const datasetService = new DatasetService(ctx);
-    const objects: ObjectStore = config.objects.s3 ? new S3ObjectStore(config.objects.s3) : new FolderObjectStore(config.objects.folder);
+    const objects: ObjectStore = config.objects.s3
+      ? new S3ObjectStore(config.objects.s3)
+      : new FolderObjectStore(config.objects.folder);
     const pullStore = await PullStore.open(db.sql);
     const pulls = new DatasetPulls(ctx, datasetService, pullStore, objects);
     cleanup.push(() => pulls.close());
@@ -213,7 +251,11 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       const unlisten = await datasets.listenForChanges(
         (id) => void follow(id),
         // Also on reconnect: changes made while the connection was down sent no message here.
-        () => void datasetService.knownIds().then((ids) => Promise.all(ids.map(follow)), (err) => log.warn({ err }, 'could not re-read datasets')),
+        () =>
+          void datasetService.knownIds().then(
+            (ids) => Promise.all(ids.map(follow)),
+            (err) => log.warn({ err }, 'could not re-read datasets'),
+          ),
       );
       cleanup.push(() => unlisten());
     }
@@ -221,7 +263,9 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     // ---- front end
     let inFlight = 0;
     let idle: (() => void) | null = null;
-    const app: TemplatedApp = config.tls ? uWS.SSLApp(tls13OnlyOptions(config.tls.certFile, config.tls.keyFile)) : uWS.App();
+    const app: TemplatedApp = config.tls
+      ? uWS.SSLApp(tls13OnlyOptions(config.tls.certFile, config.tls.keyFile))
+      : uWS.App();
     const router = new HttpRouter(app, {
       observeRequest: (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds),
       unexpected: (err, route) => log.error({ err, route }, 'request failed unexpectedly'),
@@ -239,18 +283,33 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     registerLinkageJobRoutes(router, ctx, linkage);
     registerAuditRoutes(router, ctx);
     registerPartyRoutes(router, ctx);
-    const sockets = registerWebSocket(app, ctx, verification, linkage, (_type, status, seconds) => metrics.observeRequest('/v1/ws', 'WS', status, seconds));
+    const sockets = registerWebSocket(app, ctx, verification, linkage, (_type, status, seconds) =>
+      metrics.observeRequest('/v1/ws', 'WS', status, seconds),
+    );
     router.finish();
     metrics.registerRoutes(...router.routes.map((r) => r.template), '/v1/ws', '/*');
 
     const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-      app.listen(config.host, config.port, (s) => (s ? resolve(s) : reject(new PavilionError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}`, 500))));
+      app.listen(config.host, config.port, (s) =>
+        s
+          ? resolve(s)
+          : reject(new PavilionError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}`, 500)),
+      );
     });
     const port = uWS.us_socket_local_port(listenSocket as never);
     const scheme = config.tls ? 'https' : 'http';
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `${scheme}://${host}:${port}`;
-    log.info({ url, engine: { threads: engine.threads, kernel: engine.kernel }, embeddedDatabase: db.embedded, redis: !!config.redisUrl, policy: policy.version }, 'broker listening');
+    log.info(
+      {
+        url,
+        engine: { threads: engine.threads, kernel: engine.kernel },
+        embeddedDatabase: db.embedded,
+        redis: !!config.redisUrl,
+        policy: policy.version,
+      },
+      'broker listening',
+    );
 
     let closed: Promise<void> | null = null;
     return {
@@ -265,10 +324,11 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
         closed ??= (async () => {
           closing = true;
           uWS.us_listen_socket_close(listenSocket);
-          if (inFlight > 0) await new Promise<void>((resolve) => {
-            idle = resolve;
-            setTimeout(resolve, 10_000).unref();
-          });
+          if (inFlight > 0)
+            await new Promise<void>((resolve) => {
+              idle = resolve;
+              setTimeout(resolve, 10_000).unref();
+            });
           sockets.closeAll();
           // A moment for the last answers to leave uWS's buffers, then end the
           // keep-alive connections, which outlive the listen socket; close()
@@ -285,4 +345,3 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     throw err;
   }
 }
-

@@ -23,50 +23,117 @@ interface Setting {
 export const SETTINGS: readonly Setting[] = [
   { env: 'PORT', default: '8080', description: 'HTTP and WebSocket port (0 picks a free one)' },
   { env: 'HOST', default: '0.0.0.0', description: 'listen address' },
-  { env: 'TLS_CERT_FILE', default: '', description: 'PEM certificate; with TLS_KEY_FILE the broker serves HTTPS/WSS only' },
+  {
+    env: 'TLS_CERT_FILE',
+    default: '',
+    description: 'PEM certificate; with TLS_KEY_FILE the broker serves HTTPS/WSS only',
+  },
   { env: 'TLS_KEY_FILE', default: '', description: 'PEM private key for TLS_CERT_FILE' },
   { env: 'STATE_DIR', default: '.pavilion', description: 'folder for development keys and embedded data' },
   { env: 'DATABASE_URL', default: '', description: 'PostgreSQL URL; unset → embedded PGlite served over the wire' },
   { env: 'PGLITE_DATA_DIR', default: '', description: 'embedded PGlite data folder; unset → in memory (lost at exit)' },
   { env: 'REDIS_URL', default: '', description: 'Redis URL for the verification cache; unset → in-process LRU only' },
-  { env: 'CACHE_LRU_ENTRIES', default: '100000', description: 'entries in the in-process LRU (in front of Redis when set)' },
+  {
+    env: 'CACHE_LRU_ENTRIES',
+    default: '100000',
+    description: 'entries in the in-process LRU (in front of Redis when set)',
+  },
   { env: 'OIDC_ISSUER', default: '', description: 'OIDC issuer (JWKS discovered from it, e.g. a Keycloak realm URL)' },
   { env: 'JWKS_URL', default: '', description: 'JWKS URL when not discovered from OIDC_ISSUER' },
   { env: 'OIDC_AUDIENCE', default: 'pavilion', description: 'required `aud` of access tokens' },
   { env: 'JWT_ALGORITHMS', default: 'ES256,RS256,EdDSA', description: 'allowed JWS algorithms (comma-separated)' },
-  { env: 'LOCAL_ISSUER', default: 'urn:pavilion:local', description: 'issuer of development tokens when no OIDC issuer is set' },
-  { env: 'MASTER_KEY', default: '', description: 'base64 32-byte key encrypting linkage secrets (AES-256-GCM); unset → generated under STATE_DIR with a warning' },
+  {
+    env: 'LOCAL_ISSUER',
+    default: 'urn:pavilion:local',
+    description: 'issuer of development tokens when no OIDC issuer is set',
+  },
+  {
+    env: 'MASTER_KEY',
+    default: '',
+    description:
+      'base64 32-byte key encrypting linkage secrets (AES-256-GCM); unset → generated under STATE_DIR with a warning',
+  },
   { env: 'POLICY_WASM', default: '', description: 'compiled OPA policy (default: policy/verification.wasm)' },
   { env: 'ENGINE_THREADS', default: '', description: 'engine worker threads (default: one per core)' },
   { env: 'ENGINE_SIMD', default: '', description: '`false` forces the scalar Dice kernel' },
   { env: 'AUDIT_ORIGIN', default: 'pavilion.local/audit', description: 'origin line of audit checkpoints' },
   { env: 'AUDIT_CHECKPOINT_LEAVES', default: '1000', description: 'sign a checkpoint after this many new leaves' },
   { env: 'AUDIT_CHECKPOINT_MS', default: '1000', description: 'or after this many milliseconds' },
-  { env: 'AUDIT_PUBLIC', default: 'false', description: '`true`: checkpoints, proofs, receipts and hash tiles need no token (witnesses, public monitors); entries always need auditor or admin' },
-  { env: 'AUDIT_CACHE_MB', default: '128', description: 'memory for audit tree hashes, so proofs skip the database (about 64 MB per million entries; 0: off)' },
-  { env: 'S3_ENDPOINT', default: '', description: 'S3 API (MinIO or any S3) that dataset pulls read from, `http(s)://host:port`; unset → the folder STATE_DIR/objects' },
+  {
+    env: 'AUDIT_PUBLIC',
+    default: 'false',
+    description:
+      '`true`: checkpoints, proofs, receipts and hash tiles need no token (witnesses, public monitors); entries always need auditor or admin',
+  },
+  {
+    env: 'AUDIT_CACHE_MB',
+    default: '128',
+    description: 'memory for audit tree hashes, so proofs skip the database (about 64 MB per million entries; 0: off)',
+  },
+  {
+    env: 'S3_ENDPOINT',
+    default: '',
+    description:
+      'S3 API (MinIO or any S3) that dataset pulls read from, `http(s)://host:port`; unset → the folder STATE_DIR/objects',
+  },
   { env: 'S3_BUCKET', default: 'pavilion', description: 'bucket holding `datasets/<dataset id>/…` objects' },
   { env: 'S3_ACCESS_KEY', default: '', description: 'S3 access key id' },
   { env: 'S3_SECRET_KEY', default: '', description: 'S3 secret key (never logged)' },
   { env: 'S3_REGION', default: 'us-east-1', description: 'S3 region used for request signing' },
-  { env: 'OBJECT_STORE_TIMEOUT_MS', default: '30000', description: 'a pull fails when the object store answers nothing, or sends nothing more, for this long' },
-  { env: 'AMBIGUITY_MARGIN', default: '0.02', description: 'two candidates ≥ min score within this Dice margin → `ambiguous`' },
+  {
+    env: 'OBJECT_STORE_TIMEOUT_MS',
+    default: '30000',
+    description: 'a pull fails when the object store answers nothing, or sends nothing more, for this long',
+  },
+  {
+    env: 'AMBIGUITY_MARGIN',
+    default: '0.02',
+    description: 'two candidates ≥ min score within this Dice margin → `ambiguous`',
+  },
   { env: 'BODY_LIMIT_BYTES', default: '1048576', description: 'limit for JSON request bodies (413 beyond)' },
   { env: 'UPLOAD_LIMIT_BYTES', default: '1073741824', description: 'limit for one dataset version upload' },
   { env: 'JOB_BODY_LIMIT_BYTES', default: '67108864', description: 'limit for a linkage job request' },
-  { env: 'WS_MAX_PAYLOAD', default: '65536', description: 'largest WebSocket message accepted (the socket is closed beyond)' },
-  { env: 'WS_MAX_BACKPRESSURE', default: '1048576', description: 'bytes buffered for a slow WebSocket reader before it is closed' },
-  { env: 'WS_MAX_IN_FLIGHT', default: '256', description: 'verifications in flight per WebSocket; more are refused with TOO_MANY_IN_FLIGHT' },
+  {
+    env: 'WS_MAX_PAYLOAD',
+    default: '65536',
+    description: 'largest WebSocket message accepted (the socket is closed beyond)',
+  },
+  {
+    env: 'WS_MAX_BACKPRESSURE',
+    default: '1048576',
+    description: 'bytes buffered for a slow WebSocket reader before it is closed',
+  },
+  {
+    env: 'WS_MAX_IN_FLIGHT',
+    default: '256',
+    description: 'verifications in flight per WebSocket; more are refused with TOO_MANY_IN_FLIGHT',
+  },
   { env: 'LOG_LEVEL', default: 'info', description: 'pino log level' },
-  { env: 'ANCHORING', default: 'anvil', description: '`anvil` (local chain started on loopback), `rpc` (ETH_RPC_URL…) or `off`' },
+  {
+    env: 'ANCHORING',
+    default: 'anvil',
+    description: '`anvil` (local chain started on loopback), `rpc` (ETH_RPC_URL…) or `off`',
+  },
   { env: 'ETH_RPC_URL', default: '', description: 'ANCHORING=rpc: JSON-RPC URL of the chain (Polygon, Amoy)' },
-  { env: 'ANCHOR_CHAIN_ID', default: '80002', description: 'EIP-155 chain id (137 Polygon PoS, 80002 Amoy; anvil uses it too)' },
+  {
+    env: 'ANCHOR_CHAIN_ID',
+    default: '80002',
+    description: 'EIP-155 chain id (137 Polygon PoS, 80002 Amoy; anvil uses it too)',
+  },
   { env: 'ANCHOR_CONTRACT', default: '', description: 'ANCHORING=rpc: MerkleAnchor contract address' },
-  { env: 'ANCHOR_PRIVATE_KEY', default: '', description: 'ANCHORING=rpc: hex key of the contract owner (never logged)' },
+  {
+    env: 'ANCHOR_PRIVATE_KEY',
+    default: '',
+    description: 'ANCHORING=rpc: hex key of the contract owner (never logged)',
+  },
   { env: 'ANCHOR_MIN_SIZE_DELTA', default: '1000', description: 'anchor once the log grew by this many entries' },
   { env: 'ANCHOR_MAX_INTERVAL_MS', default: '60000', description: 'or once this long passed with any growth' },
   { env: 'ANCHOR_POLL_MS', default: '5000', description: 'pause between anchoring passes' },
-  { env: 'DEMO_RECORDS', default: '100000', description: '`npm start`: synthetic people in the demo dataset (0: none)' },
+  {
+    env: 'DEMO_RECORDS',
+    default: '100000',
+    description: '`npm start`: synthetic people in the demo dataset (0: none)',
+  },
   { env: 'CONFIG_FILE', default: '', description: 'optional JSON file of these keys (environment wins)' },
 ];
 
@@ -86,7 +153,12 @@ const ConfigSchema = z.object({
   OIDC_ISSUER: optionalText,
   JWKS_URL: optionalText,
   OIDC_AUDIENCE: z.string().min(1),
-  JWT_ALGORITHMS: z.string().transform((s) => s.split(',').map((a) => a.trim()).filter(Boolean)),
+  JWT_ALGORITHMS: z.string().transform((s) =>
+    s
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean),
+  ),
   LOCAL_ISSUER: z.string().min(1),
   MASTER_KEY: optionalText,
   POLICY_WASM: optionalText,
@@ -114,7 +186,12 @@ const ConfigSchema = z.object({
   ANCHORING: z.enum(['anvil', 'rpc', 'off']),
   ETH_RPC_URL: optionalText,
   ANCHOR_CHAIN_ID: intIn(1, 2 ** 31),
-  ANCHOR_CONTRACT: optionalText.pipe(z.string().regex(/^0x[0-9a-fA-F]{40}$/).optional()),
+  ANCHOR_CONTRACT: optionalText.pipe(
+    z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{40}$/)
+      .optional(),
+  ),
   ANCHOR_PRIVATE_KEY: optionalText,
   ANCHOR_MIN_SIZE_DELTA: intIn(1, 1e9),
   ANCHOR_MAX_INTERVAL_MS: intIn(1000, 7 * 86_400_000),
@@ -140,10 +217,30 @@ export interface BrokerConfig {
   engine: { threads?: number; simd?: boolean };
   audit: { origin: string; checkpointLeaves: number; checkpointMs: number; cacheBytes: number; public: boolean };
   /** Where dataset pulls read from: an S3 API, or a local folder when no endpoint is set. */
-  objects: { s3?: { endpoint: string; bucket: string; accessKey: string; secretKey: string; region: string }; folder: string; timeoutMs: number };
+  objects: {
+    s3?: { endpoint: string; bucket: string; accessKey: string; secretKey: string; region: string };
+    folder: string;
+    timeoutMs: number;
+  };
   ambiguityMargin: number;
-  limits: { body: number; upload: number; jobBody: number; wsPayload: number; wsBackpressure: number; wsInFlight: number };
-  anchoring: { mode: 'anvil' | 'rpc' | 'off'; rpcUrl?: string; chainId: number; contract?: string; privateKey?: string; minSizeDelta: number; maxIntervalMs: number; pollMs: number };
+  limits: {
+    body: number;
+    upload: number;
+    jobBody: number;
+    wsPayload: number;
+    wsBackpressure: number;
+    wsInFlight: number;
+  };
+  anchoring: {
+    mode: 'anvil' | 'rpc' | 'off';
+    rpcUrl?: string;
+    chainId: number;
+    contract?: string;
+    privateKey?: string;
+    minSizeDelta: number;
+    maxIntervalMs: number;
+    pollMs: number;
+  };
   logLevel: RawConfig['LOG_LEVEL'];
   demoRecords: number;
 }
@@ -152,7 +249,10 @@ export interface BrokerConfig {
  * Reads settings from `env` (default process.env) over the optional
  * CONFIG_FILE over the defaults. `overrides` (tests) win over everything.
  */
-export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Record<string, string>> = {}): BrokerConfig {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Record<string, string>> = {},
+): BrokerConfig {
   const merged: Record<string, string> = {};
   for (const s of SETTINGS) merged[s.env] = s.default;
   const file = overrides.CONFIG_FILE ?? env.CONFIG_FILE;
@@ -163,7 +263,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     } catch {
       throw new PavilionError('CONFIG_INVALID', 'CONFIG_FILE: cannot read a JSON object from the file');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new PavilionError('CONFIG_INVALID', 'CONFIG_FILE: expected a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new PavilionError('CONFIG_INVALID', 'CONFIG_FILE: expected a JSON object');
     for (const [k, v] of Object.entries(parsed)) if (k in merged) merged[k] = String(v);
   }
   for (const s of SETTINGS) {
@@ -178,7 +279,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new PavilionError('CONFIG_INVALID', `invalid setting(s): ${names.join(', ')}`);
   }
   const c = r.data;
-  if (!!c.TLS_CERT_FILE !== !!c.TLS_KEY_FILE) throw new PavilionError('CONFIG_INVALID', 'TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  if (!!c.TLS_CERT_FILE !== !!c.TLS_KEY_FILE)
+    throw new PavilionError('CONFIG_INVALID', 'TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   return {
     port: c.PORT,
     host: c.HOST,
@@ -188,13 +290,35 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pgliteDataDir: c.PGLITE_DATA_DIR,
     redisUrl: c.REDIS_URL,
     cacheLruEntries: c.CACHE_LRU_ENTRIES,
-    identity: { issuer: c.OIDC_ISSUER, jwksUrl: c.JWKS_URL, audience: c.OIDC_AUDIENCE, algorithms: c.JWT_ALGORITHMS, localIssuer: c.LOCAL_ISSUER },
+    identity: {
+      issuer: c.OIDC_ISSUER,
+      jwksUrl: c.JWKS_URL,
+      audience: c.OIDC_AUDIENCE,
+      algorithms: c.JWT_ALGORITHMS,
+      localIssuer: c.LOCAL_ISSUER,
+    },
     masterKey: c.MASTER_KEY,
     policyWasm: c.POLICY_WASM,
     engine: { threads: c.ENGINE_THREADS, simd: c.ENGINE_SIMD === undefined ? undefined : c.ENGINE_SIMD === 'true' },
-    audit: { origin: c.AUDIT_ORIGIN, checkpointLeaves: c.AUDIT_CHECKPOINT_LEAVES, checkpointMs: c.AUDIT_CHECKPOINT_MS, cacheBytes: c.AUDIT_CACHE_MB * 2 ** 20, public: c.AUDIT_PUBLIC === 'true' },
+    audit: {
+      origin: c.AUDIT_ORIGIN,
+      checkpointLeaves: c.AUDIT_CHECKPOINT_LEAVES,
+      checkpointMs: c.AUDIT_CHECKPOINT_MS,
+      cacheBytes: c.AUDIT_CACHE_MB * 2 ** 20,
+      public: c.AUDIT_PUBLIC === 'true',
+    },
     objects: {
-      ...(c.S3_ENDPOINT ? { s3: { endpoint: c.S3_ENDPOINT, bucket: c.S3_BUCKET, accessKey: c.S3_ACCESS_KEY ?? '', secretKey: c.S3_SECRET_KEY ?? '', region: c.S3_REGION } } : {}),
+      ...(c.S3_ENDPOINT
+        ? {
+            s3: {
+              endpoint: c.S3_ENDPOINT,
+              bucket: c.S3_BUCKET,
+              accessKey: c.S3_ACCESS_KEY ?? '',
+              secretKey: c.S3_SECRET_KEY ?? '',
+              region: c.S3_REGION,
+            },
+          }
+        : {}),
       folder: join(c.STATE_DIR, 'objects'),
       timeoutMs: c.OBJECT_STORE_TIMEOUT_MS,
     },
@@ -224,7 +348,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
 /** The settings table for the README. */
 export function settingsMarkdown(): string {
-  const rows = SETTINGS.map((s) => `| \`${s.env}\` | ${s.default === '' ? '—' : `\`${s.default}\``} | ${s.description} |`);
+  const rows = SETTINGS.map(
+    (s) => `| \`${s.env}\` | ${s.default === '' ? '—' : `\`${s.default}\``} | ${s.description} |`,
+  );
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 

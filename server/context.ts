@@ -3,20 +3,20 @@
  * shapes, not on how app.ts built them.
  */
 import type { Logger } from 'pino';
-import type { Engine } from '../engine/index.js';
 import type { AuditLog } from '../audit/index.js';
-import type { Principal, Verifier } from '../identity/index.js';
-import type { VerificationCache, CacheStats } from '../cache/verification-cache.js';
+import type { CacheStats, VerificationCache } from '../cache/verification-cache.js';
 import type { DatasetStore } from '../datasets/store.js';
-import type { Policy } from '../policy/index.js';
-import type { Metrics } from '../metrics/index.js';
+import type { Engine } from '../engine/index.js';
+import type { Principal, Verifier } from '../identity/index.js';
 import type { JobStore } from '../jobs/store.js';
-import type { BrokerConfig } from './config.js';
+import type { Metrics } from '../metrics/index.js';
+import type { Policy } from '../policy/index.js';
 import type { ActiveDatasets } from './active-datasets.js';
-import type { MasterKeys } from './master-key.js';
 import type { AnchoringHandle } from './anchoring-wiring.js';
-import type { PartyRegistry } from './parties.js';
+import type { BrokerConfig } from './config.js';
 import type { DecisionOutcome } from './decision.js';
+import type { MasterKeys } from './master-key.js';
+import type { PartyRegistry } from './parties.js';
 
 /** What the cache stores for a verification: the match outcome, not the per-caller claim release. */
 export type CachedOutcome = DecisionOutcome;

@@ -11,16 +11,16 @@
  * broker's store credentials cannot be used to read another provider's files.
  */
 import { randomUUID } from 'node:crypto';
-import { PavilionError, isPavilionError } from '../common/errors.js';
-import { retryFor } from '../common/retry.js';
 import { withDeadline } from '../common/deadline.js';
+import { isPavilionError, PavilionError } from '../common/errors.js';
+import { retryFor } from '../common/retry.js';
 import { isUuid } from '../common/uuid.js';
-import type { Principal } from '../identity/index.js';
 import type { PullRecord, PullStore } from '../datasets/pull-store.js';
+import type { Principal } from '../identity/index.js';
 import { assertObjectKey, type ObjectStore } from '../storage/object-store.js';
 import type { BrokerContext } from './context.js';
 import type { DatasetService, UploadFormat } from './dataset-service.js';
-import { STALE_AFTER_MS, startHeartbeat, type Heartbeat } from './heartbeat.js';
+import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from './heartbeat.js';
 
 export interface PullRequest {
   /** Key below `datasets/<dataset id>/`. */
@@ -39,16 +39,27 @@ function formatOf(object: string, explicit: UploadFormat | undefined): UploadFor
   if (explicit) return explicit;
   if (/\.(jsonl|ndjson)$/i.test(object)) return 'jsonl';
   if (/\.pvds$/i.test(object)) return 'binary';
-  throw new PavilionError('PULL_FORMAT_UNKNOWN', 'name the format ("jsonl" or "binary") or use a .jsonl, .ndjson or .pvds object', 422);
+  throw new PavilionError(
+    'PULL_FORMAT_UNKNOWN',
+    'name the format ("jsonl" or "binary") or use a .jsonl, .ndjson or .pvds object',
+    422,
+  );
 }
 
-const storeSilent = (location: string, ms: number) => () => new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${location} sent nothing for ${ms} ms`, 503);
+const storeSilent = (location: string, ms: number) => () =>
+  new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${location} sent nothing for ${ms} ms`, 503);
 
 /**
  * Passes the object's bytes through, counting them, refusing past `limit`,
  * giving up when the store sends nothing for `idleMs`, and typing read failures.
  */
-async function* counted(body: AsyncIterable<Buffer>, limits: { bytes: number; idleMs: number }, seen: { bytes: number }, location: string, stopping: () => boolean): AsyncIterable<Buffer> {
+async function* counted(
+  body: AsyncIterable<Buffer>,
+  limits: { bytes: number; idleMs: number },
+  seen: { bytes: number },
+  location: string,
+  stopping: () => boolean,
+): AsyncIterable<Buffer> {
   const it = body[Symbol.asyncIterator]();
   const limit = limits.bytes;
   for (;;) {
@@ -62,7 +73,9 @@ async function* counted(body: AsyncIterable<Buffer>, limits: { bytes: number; id
     } catch (err) {
       void it.return?.()?.catch(() => {}); // closes the connection of a stalled read
       if (isPavilionError(err)) throw err;
-      throw new PavilionError('OBJECT_STORE_UNAVAILABLE', `reading from ${location} failed mid-object`, 503, { cause: err });
+      throw new PavilionError('OBJECT_STORE_UNAVAILABLE', `reading from ${location} failed mid-object`, 503, {
+        cause: err,
+      });
     }
     if (next.done) return;
     seen.bytes += next.value.length;
@@ -94,7 +107,8 @@ export class DatasetPulls {
       sweep: async () => {
         // A pull is cheap to ask for again, and its object may have changed: fail it, the provider decides.
         const failed = await pulls.failStale(STALE_AFTER_MS);
-        if (failed > 0) ctx.log.warn({ pulls: failed }, 'dataset pulls of a stopped broker process marked failed (PULL_INTERRUPTED)');
+        if (failed > 0)
+          ctx.log.warn({ pulls: failed }, 'dataset pulls of a stopped broker process marked failed (PULL_INTERRUPTED)');
       },
       onError: (err) => ctx.log.warn({ err }, 'dataset pull heartbeat failed'),
     });
@@ -106,8 +120,17 @@ export class DatasetPulls {
     this.datasets.assertOwner(principal, record);
     const objectKey = objectKeyFor(datasetId, request.object);
     const format = formatOf(request.object, request.format);
-    const pull = await this.pulls.create({ id: randomUUID(), datasetId, objectKey, format, requestedBy: principal.subject });
-    this.running.set(pull.id, this.run(principal, pull).finally(() => this.running.delete(pull.id)));
+    const pull = await this.pulls.create({
+      id: randomUUID(),
+      datasetId,
+      objectKey,
+      format,
+      requestedBy: principal.subject,
+    });
+    this.running.set(
+      pull.id,
+      this.run(principal, pull).finally(() => this.running.delete(pull.id)),
+    );
     return pull;
   }
 
@@ -125,17 +148,42 @@ export class DatasetPulls {
     const started = performance.now();
     try {
       const idleMs = this.ctx.config.objects.timeoutMs;
-      const object = await withDeadline(this.store.open(pull.objectKey), idleMs, storeSilent(this.store.location, idleMs));
-      if (object.size > limit) throw new PavilionError('UPLOAD_TOO_LARGE', `the object (${object.size} bytes) exceeds the upload limit of ${limit} bytes`, 413);
+      const object = await withDeadline(
+        this.store.open(pull.objectKey),
+        idleMs,
+        storeSilent(this.store.location, idleMs),
+      );
+      if (object.size > limit)
+        throw new PavilionError(
+          'UPLOAD_TOO_LARGE',
+          `the object (${object.size} bytes) exceeds the upload limit of ${limit} bytes`,
+          413,
+        );
       const body = counted(object.body, { bytes: limit, idleMs }, seen, this.store.location, () => this.closing);
       const published = await this.datasets.publishStream(principal, pull.datasetId, pull.format, body);
       await this.pulls.succeed(pull.id, { bytes: seen.bytes, version: published.version, rows: published.rows });
-      this.ctx.log.info({ pull: pull.id, dataset: pull.datasetId, version: published.version, rows: published.rows, bytes: seen.bytes, ms: Math.round(performance.now() - started) }, 'dataset pull published');
+      this.ctx.log.info(
+        {
+          pull: pull.id,
+          dataset: pull.datasetId,
+          version: published.version,
+          rows: published.rows,
+          bytes: seen.bytes,
+          ms: Math.round(performance.now() - started),
+        },
+        'dataset pull published',
+      );
     } catch (err) {
-      const failure = isPavilionError(err) ? err : new PavilionError('PULL_FAILED', 'the pull failed unexpectedly', 500, { cause: err });
+      const failure = isPavilionError(err)
+        ? err
+        : new PavilionError('PULL_FAILED', 'the pull failed unexpectedly', 500, { cause: err });
       if (!isPavilionError(err)) this.ctx.log.error({ err, pull: pull.id }, 'dataset pull failed unexpectedly');
       else this.ctx.log.warn({ pull: pull.id, dataset: pull.datasetId, code: failure.code }, 'dataset pull failed');
-      await retryFor(() => this.pulls.fail(pull.id, { code: failure.code, detail: failure.message, bytes: seen.bytes }), RECORD_RETRY_MS, () => this.closing).catch((e) => {
+      await retryFor(
+        () => this.pulls.fail(pull.id, { code: failure.code, detail: failure.message, bytes: seen.bytes }),
+        RECORD_RETRY_MS,
+        () => this.closing,
+      ).catch((e) => {
         this.ctx.log.error({ err: e, pull: pull.id }, 'could not record a failed dataset pull');
       });
     }

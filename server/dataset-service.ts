@@ -5,11 +5,11 @@
  * start. Publishing is serialised per dataset so versions swap in order.
  */
 import { PavilionError } from '../common/errors.js';
+import { CHUNK_ROWS, type Claims, type DatasetRecord, type VersionRows } from '../datasets/store.js';
+import { BinaryParser, JsonlParser, RowCollector, type UploadParser } from '../datasets/upload.js';
 import { parseSchema } from '../engine/clk/schema.js';
 import { validateFilterBits } from '../engine/index.js';
 import type { Principal } from '../identity/index.js';
-import { CHUNK_ROWS, type Claims, type DatasetRecord, type VersionRows } from '../datasets/store.js';
-import { BinaryParser, JsonlParser, RowCollector, type UploadParser } from '../datasets/upload.js';
 import type { BrokerContext } from './context.js';
 
 export interface DatasetDefinitionInput {
@@ -25,7 +25,11 @@ export function uploadFormat(contentType: string): UploadFormat {
   const t = contentType.split(';')[0]!.trim().toLowerCase();
   if (t === 'application/x-ndjson' || t === 'application/jsonl' || t === 'application/json-lines') return 'jsonl';
   if (t === 'application/vnd.pavilion.dataset' || t === 'application/octet-stream') return 'binary';
-  throw new PavilionError('UNSUPPORTED_MEDIA_TYPE', 'upload as application/x-ndjson (JSONL) or application/vnd.pavilion.dataset (binary)', 415);
+  throw new PavilionError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    'upload as application/x-ndjson (JSONL) or application/vnd.pavilion.dataset (binary)',
+    415,
+  );
 }
 
 /** The filter length a clkhash v3 schema produces (clkConfig.l), after full schema validation. */
@@ -34,7 +38,12 @@ export function schemaFilterBits(schema: unknown): number {
   try {
     return validateFilterBits(parsed.l);
   } catch (err) {
-    throw new PavilionError('SCHEMA_INVALID', '$.clkConfig.l must be a positive multiple of 64 (the broker compares 64-bit words)', 422, { cause: err });
+    throw new PavilionError(
+      'SCHEMA_INVALID',
+      '$.clkConfig.l must be a positive multiple of 64 (the broker compares 64-bit words)',
+      422,
+      { cause: err },
+    );
   }
 }
 
@@ -55,7 +64,11 @@ export class DatasetService {
     return run;
   }
 
-  async define(principal: Principal, id: string, input: DatasetDefinitionInput): Promise<{ created: boolean; record: DatasetRecord }> {
+  async define(
+    principal: Principal,
+    id: string,
+    input: DatasetDefinitionInput,
+  ): Promise<{ created: boolean; record: DatasetRecord }> {
     const filterBits = schemaFilterBits(input.schema);
     // A deleted dataset's id stays its owner's: re-defining it revives it, versions continuing.
     const existing = await this.ctx.datasets.get(id, { includeDeleted: true });
@@ -70,13 +83,23 @@ export class DatasetService {
       purposes: input.purposes ?? null,
     });
     this.ctx.active.setDefinition(result.record);
-    await this.audit({ type: 'dataset_defined', v: 1, dataset: id, created: result.created, filter_bits: filterBits, claims: result.record.claims, allow_broker_encoding: result.record.allowBrokerEncoding, actor: this.ctx.auditId(principal.subject) });
+    await this.audit({
+      type: 'dataset_defined',
+      v: 1,
+      dataset: id,
+      created: result.created,
+      filter_bits: filterBits,
+      claims: result.record.claims,
+      allow_broker_encoding: result.record.allowBrokerEncoding,
+      actor: this.ctx.auditId(principal.subject),
+    });
     return result;
   }
 
   assertOwner(principal: Principal, record: DatasetRecord): void {
     if (principal.roles.has('admin')) return;
-    if (record.owner !== principal.subject) throw new PavilionError('DATASET_NOT_OWNER', 'the dataset belongs to another data provider', 403);
+    if (record.owner !== principal.subject)
+      throw new PavilionError('DATASET_NOT_OWNER', 'the dataset belongs to another data provider', 403);
   }
 
   async get(id: string): Promise<DatasetRecord> {
@@ -86,7 +109,12 @@ export class DatasetService {
   }
 
   /** Publishes a version from a streamed upload body. */
-  async publishStream(principal: Principal, id: string, format: UploadFormat, body: AsyncIterable<Buffer>): Promise<{ version: number; rows: number; filterBits: number }> {
+  async publishStream(
+    principal: Principal,
+    id: string,
+    format: UploadFormat,
+    body: AsyncIterable<Buffer>,
+  ): Promise<{ version: number; rows: number; filterBits: number }> {
     const record = await this.get(id);
     this.assertOwner(principal, record);
     return this.serialised(id, async () => {
@@ -101,18 +129,24 @@ export class DatasetService {
           // upload continues. Binary claims arrive after all rows, so binary
           // chunks are written at the end.
           if (format === 'jsonl') {
-            for (let c = rows.takeChunk(); c; c = rows.takeChunk()) await this.ctx.datasets.writeChunk(id, version, chunkNo++, c);
+            for (let c = rows.takeChunk(); c; c = rows.takeChunk())
+              await this.ctx.datasets.writeChunk(id, version, chunkNo++, c);
           }
         }
         parser.end();
         if (rows.count === 0) throw new PavilionError('DATASET_EMPTY', 'the upload holds no records', 422);
         if (format === 'binary') {
           // takeChunk slices from the collector's row arrays, which now hold the claims too.
-          for (let c = rows.takeChunk(); c; c = rows.takeChunk()) await this.ctx.datasets.writeChunk(id, version, chunkNo++, c);
+          for (let c = rows.takeChunk(); c; c = rows.takeChunk())
+            await this.ctx.datasets.writeChunk(id, version, chunkNo++, c);
         }
         const last = rows.takeChunk(true);
         if (last) await this.ctx.datasets.writeChunk(id, version, chunkNo++, last);
-        await this.activate(principal.subject, record, version, { refs: rows.refs, clks: rows.allClksConcatenated(), claims: rows.claims });
+        await this.activate(principal.subject, record, version, {
+          refs: rows.refs,
+          clks: rows.allClksConcatenated(),
+          claims: rows.claims,
+        });
         return { version, rows: rows.count, filterBits: record.filterBits };
       } catch (err) {
         await this.ctx.datasets.failVersion(id, version).catch(() => {});
@@ -122,16 +156,25 @@ export class DatasetService {
   }
 
   /** Publishes a version from rows already in memory (demo, benchmarks). */
-  async publishRows(actor: string, id: string, data: { refs: string[]; clks: Uint8Array; claims: Claims[] }): Promise<{ version: number; rows: number }> {
+  async publishRows(
+    actor: string,
+    id: string,
+    data: { refs: string[]; clks: Uint8Array; claims: Claims[] },
+  ): Promise<{ version: number; rows: number }> {
     const record = await this.get(id);
     return this.serialised(id, async () => {
       const version = await this.ctx.datasets.beginVersion(id, record.filterBits, actor);
       const bytes = record.filterBits / 8;
       try {
-        if (data.clks.length !== data.refs.length * bytes) throw new PavilionError('CLK_LENGTH_MISMATCH', 'CLK bytes do not match the number of refs', 422);
+        if (data.clks.length !== data.refs.length * bytes)
+          throw new PavilionError('CLK_LENGTH_MISMATCH', 'CLK bytes do not match the number of refs', 422);
         for (let start = 0, n = 0; start < data.refs.length; start += CHUNK_ROWS, n++) {
           const end = Math.min(data.refs.length, start + CHUNK_ROWS);
-          const chunk: VersionRows = { refs: data.refs.slice(start, end), claims: data.claims.slice(start, end), clks: data.clks.subarray(start * bytes, end * bytes) };
+          const chunk: VersionRows = {
+            refs: data.refs.slice(start, end),
+            claims: data.claims.slice(start, end),
+            clks: data.clks.subarray(start * bytes, end * bytes),
+          };
           await this.ctx.datasets.writeChunk(id, version, n, chunk);
         }
         await this.activate(actor, record, version, data);
@@ -143,14 +186,27 @@ export class DatasetService {
     });
   }
 
-  private async activate(actor: string, record: DatasetRecord, version: number, data: { refs: string[]; clks: Uint8Array; claims: Claims[] }): Promise<void> {
+  private async activate(
+    actor: string,
+    record: DatasetRecord,
+    version: number,
+    data: { refs: string[]; clks: Uint8Array; claims: Claims[] },
+  ): Promise<void> {
     await this.ctx.active.activate(record.id, version, record.filterBits, data);
     await this.ctx.datasets.activateVersion(record.id, version, data.refs.length);
     const fresh = await this.ctx.datasets.get(record.id);
     if (fresh) this.ctx.active.setDefinition(fresh);
     // Keys carry the version, so old answers can no longer be hit; this frees their memory.
     void this.ctx.cache.invalidateDataset(record.id, version).catch(() => {});
-    await this.audit({ type: 'dataset_version', v: 1, dataset: record.id, version, rows: data.refs.length, filter_bits: record.filterBits, actor: this.ctx.auditId(actor) });
+    await this.audit({
+      type: 'dataset_version',
+      v: 1,
+      dataset: record.id,
+      version,
+      rows: data.refs.length,
+      filter_bits: record.filterBits,
+      actor: this.ctx.auditId(actor),
+    });
   }
 
   /**
@@ -167,8 +223,15 @@ export class DatasetService {
       this.ctx.active.remove(id);
       // Cached answers hold released claims of the deleted records.
       const purged = await this.ctx.cache.invalidateDataset(id).catch(() => undefined);
-      if (!purged?.redisComplete) this.ctx.log.warn({ dataset: id }, 'cached answers of a deleted dataset may remain in Redis until their TTL');
-      await this.audit({ type: 'dataset_deleted', v: 1, dataset: id, versions: deleted.versions, actor: this.ctx.auditId(principal.subject) });
+      if (!purged?.redisComplete)
+        this.ctx.log.warn({ dataset: id }, 'cached answers of a deleted dataset may remain in Redis until their TTL');
+      await this.audit({
+        type: 'dataset_deleted',
+        v: 1,
+        dataset: id,
+        versions: deleted.versions,
+        actor: this.ctx.auditId(principal.subject),
+      });
       return deleted;
     });
   }
@@ -176,7 +239,11 @@ export class DatasetService {
   async setSecret(principal: Principal, id: string, secret: string): Promise<void> {
     const record = await this.get(id);
     this.assertOwner(principal, record);
-    await this.ctx.datasets.setSecret(id, this.ctx.keys.seal({ dataset: id }, Buffer.from(secret, 'utf8')), principal.subject);
+    await this.ctx.datasets.setSecret(
+      id,
+      this.ctx.keys.seal({ dataset: id }, Buffer.from(secret, 'utf8')),
+      principal.subject,
+    );
     await this.audit({ type: 'dataset_secret_set', v: 1, dataset: id, actor: this.ctx.auditId(principal.subject) });
   }
 
@@ -219,7 +286,12 @@ export class DatasetService {
       const t = performance.now();
       const rows = await this.ctx.datasets.readVersion(record.id, record.activeVersion, record.filterBits);
       await this.ctx.active.activate(record.id, record.activeVersion, record.filterBits, rows);
-      out.push({ id: record.id, version: record.activeVersion, rows: rows.refs.length, ms: Math.round(performance.now() - t) });
+      out.push({
+        id: record.id,
+        version: record.activeVersion,
+        rows: rows.refs.length,
+        ms: Math.round(performance.now() - t),
+      });
     }
     return out;
   }

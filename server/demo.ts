@@ -6,13 +6,17 @@
  * works against it.
  */
 import { randomBytes } from 'node:crypto';
-import { loadDemoSchema, syntheticPeople, withTypo, type PersonRow } from '../demo/people.js';
+import { loadDemoSchema, type PersonRow, syntheticPeople, withTypo } from '../demo/people.js';
 import type { Principal } from '../identity/index.js';
 import type { Broker } from './app.js';
 
 export const DEMO_DATASET = 'demo';
 export const DEMO_CLAIMS = ['over_18', 'over_21', 'license_valid'];
-const DEMO_OWNER: Principal = Object.freeze({ subject: 'demo-dp', roles: new Set(['dp'] as const), expiresAt: Number.MAX_SAFE_INTEGER });
+const DEMO_OWNER: Principal = Object.freeze({
+  subject: 'demo-dp',
+  roles: new Set(['dp'] as const),
+  expiresAt: Number.MAX_SAFE_INTEGER,
+});
 
 function ageOn(dob: string, today: Date): number {
   const [y, m, d] = dob.split('-').map(Number) as [number, number, number];

@@ -14,7 +14,7 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { PavilionError } from '../common/errors.js';
-import { makeProblem, toProblem, type Problem } from './problem.js';
+import { makeProblem, type Problem, toProblem } from './problem.js';
 
 export interface Reply {
   status?: number;
@@ -37,11 +37,23 @@ export interface RouteObserver {
 }
 
 const STATUS_LINES: Record<number, string> = {
-  200: '200 OK', 201: '201 Created', 202: '202 Accepted', 204: '204 No Content',
-  400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found',
-  405: '405 Method Not Allowed', 409: '409 Conflict', 411: '411 Length Required', 413: '413 Content Too Large',
-  415: '415 Unsupported Media Type', 422: '422 Unprocessable Content', 429: '429 Too Many Requests',
-  500: '500 Internal Server Error', 503: '503 Service Unavailable',
+  200: '200 OK',
+  201: '201 Created',
+  202: '202 Accepted',
+  204: '204 No Content',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  409: '409 Conflict',
+  411: '411 Length Required',
+  413: '413 Content Too Large',
+  415: '415 Unsupported Media Type',
+  422: '422 Unprocessable Content',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
 };
 export function statusLine(status: number): string {
   return STATUS_LINES[status] ?? `${status} Status`;
@@ -66,7 +78,11 @@ export class BodyStream implements AsyncIterable<Buffer> {
   private paused = false;
   received = 0;
 
-  constructor(private readonly res: HttpResponse, private readonly limit: number, private highWater = 4 << 20) {}
+  constructor(
+    private readonly res: HttpResponse,
+    private readonly limit: number,
+    private highWater = 4 << 20,
+  ) {}
 
   /** Called from onData. */
   push(chunk: ArrayBuffer, isLast: boolean): void {
@@ -224,7 +240,9 @@ export class Exchange {
     const status = reply.status ?? 200;
     this.status = status;
     const body = reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
-    const contentType = reply.contentType ?? (reply.body === undefined && reply.json !== undefined ? 'application/json' : 'text/plain; charset=utf-8');
+    const contentType =
+      reply.contentType ??
+      (reply.body === undefined && reply.json !== undefined ? 'application/json' : 'text/plain; charset=utf-8');
     this.res.cork(() => {
       this.res.writeStatus(statusLine(status));
       // RFC 9110 §8.6: no Content-Length (and no body) on a 204.
@@ -255,7 +273,7 @@ export interface RouteOptions {
   bodyLimit?: number;
 }
 
-export type Handler = (x: Exchange) => Promise<Reply | void> | Reply | void;
+export type Handler = (x: Exchange) => Promise<Reply | undefined> | Reply | undefined;
 
 type Method = 'get' | 'post' | 'put' | 'del';
 const METHOD_NAMES: Record<Method, string> = { get: 'GET', post: 'POST', put: 'PUT', del: 'DELETE' };
@@ -270,7 +288,10 @@ export class HttpRouter {
   readonly routes: { method: string; template: string }[] = [];
   private readonly patterns = new Map<string, string[]>();
 
-  constructor(private readonly app: TemplatedApp, private readonly observer: RouteObserver) {}
+  constructor(
+    private readonly app: TemplatedApp,
+    private readonly observer: RouteObserver,
+  ) {}
 
   route(method: Method, pattern: string, handler: Handler, opts: RouteOptions = {}): this {
     const template = routeTemplate(pattern);
@@ -314,7 +335,7 @@ export class HttpRouter {
       try {
         const out = handler(x);
         if (out && typeof (out as Promise<unknown>).then === 'function') {
-          (out as Promise<Reply | void>).then((reply) => {
+          (out as Promise<Reply | undefined>).then((reply) => {
             if (reply) x.send(reply);
             finish();
           }, fail);
@@ -335,7 +356,10 @@ export class HttpRouter {
       this.app.any(pattern, (res) => {
         res.cork(() => {
           const p = makeProblem(405, 'METHOD_NOT_ALLOWED', `allowed: ${allowed.join(', ')}`);
-          res.writeStatus(statusLine(405)).writeHeader('content-type', 'application/problem+json').writeHeader('allow', allowed.join(', '));
+          res
+            .writeStatus(statusLine(405))
+            .writeHeader('content-type', 'application/problem+json')
+            .writeHeader('allow', allowed.join(', '));
           res.end(JSON.stringify(p));
         });
         this.observer.observeRequest(routeTemplate(pattern), 'OTHER', 405, 0);

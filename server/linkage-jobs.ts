@@ -11,21 +11,29 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { PavilionError, isPavilionError } from '../common/errors.js';
+import { isPavilionError, PavilionError } from '../common/errors.js';
 import { retryFor } from '../common/retry.js';
 import { isUuid } from '../common/uuid.js';
-import { requireRole, type Principal } from '../identity/index.js';
+import { type Principal, requireRole } from '../identity/index.js';
 import { greedySolve } from '../jobs/greedy.js';
 import type { JobRecord, ResumableJob, Solution, StoredPair } from '../jobs/store.js';
 import type { Lease, LoadedVersion } from './active-datasets.js';
 import type { BrokerContext } from './context.js';
-import { STALE_AFTER_MS, startHeartbeat, type Heartbeat } from './heartbeat.js';
+import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from './heartbeat.js';
 import { datasetIdSchema, decodeClk, type VerificationService } from './verification.js';
 
 export const JobBody = z
   .object({
     dataset: datasetIdSchema,
-    clks: z.array(z.string().min(1).max(1 << 17)).min(1).max(1_000_000),
+    clks: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(1 << 17),
+      )
+      .min(1)
+      .max(1_000_000),
     threshold: z.number().min(0).max(1),
     top_k: z.number().int().min(1).max(10_000).optional(),
     solution: z.enum(['pairs', 'greedy']).default('pairs'),
@@ -67,7 +75,8 @@ export function jobView(j: JobRecord): Record<string, unknown> {
   };
 }
 
-const pairViews = (pairs: StoredPair[]): PairView[] => pairs.map(([query, index, score, ref]) => ({ query, index, ref, score }));
+const pairViews = (pairs: StoredPair[]): PairView[] =>
+  pairs.map(([query, index, score, ref]) => ({ query, index, ref, score }));
 
 /** The final message of a finished job: pairs inline up to WS_RESULT_PAIRS_LIMIT, the results URL always. */
 function doneMessage(id: string, pairs: StoredPair[]): JobMessage {
@@ -102,7 +111,10 @@ export class LinkageJobs {
   private closing = false;
   private heartbeat: Heartbeat | undefined;
 
-  constructor(private readonly ctx: BrokerContext, private readonly verification: VerificationService) {}
+  constructor(
+    private readonly ctx: BrokerContext,
+    private readonly verification: VerificationService,
+  ) {}
 
   /**
    * Starts the heartbeat: beats for this process's jobs and sweeps for jobs
@@ -125,7 +137,12 @@ export class LinkageJobs {
     try {
       const loaded = lease.version;
       const def = this.ctx.active.definition(req.dataset)!;
-      const decision = await this.verification.policyDecision(principal, def, { claims: [], purpose: req.purpose }, 'link');
+      const decision = await this.verification.policyDecision(
+        principal,
+        def,
+        { claims: [], purpose: req.purpose },
+        'link',
+      );
       const bytes = loaded.filterBits / 8;
       const queries = new Uint8Array(req.clks.length * bytes);
       req.clks.forEach((b64, i) => {
@@ -178,7 +195,11 @@ export class LinkageJobs {
    */
   private async sweep(): Promise<void> {
     const failed = await this.ctx.jobs.failStale(STALE_AFTER_MS, MAX_ATTEMPTS);
-    if (failed > 0) this.ctx.log.warn({ jobs: failed }, 'linkage jobs of a stopped broker process could not be run again (JOB_INTERRUPTED)');
+    if (failed > 0)
+      this.ctx.log.warn(
+        { jobs: failed },
+        'linkage jobs of a stopped broker process could not be run again (JOB_INTERRUPTED)',
+      );
     for (let i = 0; i < CLAIMS_PER_TICK && !this.closing; i++) {
       const claimed = await this.ctx.jobs.claimStale(STALE_AFTER_MS, MAX_ATTEMPTS);
       if (!claimed) return;
@@ -190,55 +211,90 @@ export class LinkageJobs {
     let lease: Lease | undefined;
     try {
       lease = this.ctx.active.acquire(job.datasetId);
-      if (lease.version.version !== job.datasetVersion) throw new PavilionError('JOB_INTERRUPTED', 'the dataset version the job started on is no longer served', 409);
+      if (lease.version.version !== job.datasetVersion)
+        throw new PavilionError('JOB_INTERRUPTED', 'the dataset version the job started on is no longer served', 409);
       const queries = this.ctx.keys.open({ job: job.id }, sealedQueries);
       this.ctx.log.info({ job: job.id }, 'running again a linkage job a stopped broker process left');
       this.start(job, { subject: job.owner, tenant }, queries, lease);
     } catch (err) {
       // Its dataset is gone or serves another version, or its queries cannot be opened.
       lease?.release();
-      this.ctx.log.warn({ job: job.id, code: isPavilionError(err) ? err.code : 'INTERNAL' }, 'a linkage job a stopped broker process left cannot run again');
-      void retryFor(() => this.ctx.jobs.fail(job.id, 'JOB_INTERRUPTED'), RECORD_RETRY_MS, () => this.closing).catch((e) => {
+      this.ctx.log.warn(
+        { job: job.id, code: isPavilionError(err) ? err.code : 'INTERNAL' },
+        'a linkage job a stopped broker process left cannot run again',
+      );
+      void retryFor(
+        () => this.ctx.jobs.fail(job.id, 'JOB_INTERRUPTED'),
+        RECORD_RETRY_MS,
+        () => this.closing,
+      ).catch((e) => {
         this.ctx.log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
       });
     }
   }
 
-  private async run(job: JobRecord, submitter: Submitter, queries: Uint8Array, loaded: LoadedVersion, signal: AbortSignal): Promise<void> {
+  private async run(
+    job: JobRecord,
+    submitter: Submitter,
+    queries: Uint8Array,
+    loaded: LoadedVersion,
+    signal: AbortSignal,
+  ): Promise<void> {
     const ctx = this.ctx;
     const refs = loaded.refs;
     let lastPush = 0;
     let lastSaved = 0;
     try {
       await ctx.jobs.markRunning(job.id, loaded.version);
-      const result = await ctx.engineCall('link', () => ctx.engine.link(loaded.engineId, queries, {
-        threshold: job.threshold,
-        ...(job.topK !== null ? { topK: job.topK } : {}),
-        signal,
-        onProgress: (done, total) => {
-          const now = Date.now();
-          if (now - lastPush < 100 && done < total) return;
-          lastPush = now;
-          const doneQueries = Math.floor((job.total * done) / Math.max(1, total));
-          this.publish(job.id, { type: 'progress', job: job.id, done: doneQueries, total: job.total });
-          if (now - lastSaved > 1000) {
-            lastSaved = now;
-            void ctx.jobs.progress(job.id, doneQueries).catch(() => {});
-          }
-        },
-      }));
+      const result = await ctx.engineCall('link', () =>
+        ctx.engine.link(loaded.engineId, queries, {
+          threshold: job.threshold,
+          ...(job.topK !== null ? { topK: job.topK } : {}),
+          signal,
+          onProgress: (done, total) => {
+            const now = Date.now();
+            if (now - lastPush < 100 && done < total) return;
+            lastPush = now;
+            const doneQueries = Math.floor((job.total * done) / Math.max(1, total));
+            this.publish(job.id, { type: 'progress', job: job.id, done: doneQueries, total: job.total });
+            if (now - lastSaved > 1000) {
+              lastSaved = now;
+              void ctx.jobs.progress(job.id, doneQueries).catch(() => {});
+            }
+          },
+        }),
+      );
       ctx.metrics.addDiceComparisons(job.total * refs.length);
-      const solved = job.solution === 'greedy' ? greedySolve(result.pairs) : [...result.pairs].sort((a, b) => a.query - b.query || b.score - a.score || a.index - b.index);
+      const solved =
+        job.solution === 'greedy'
+          ? greedySolve(result.pairs)
+          : [...result.pairs].sort((a, b) => a.query - b.query || b.score - a.score || a.index - b.index);
       const stored: StoredPair[] = solved.map((p) => [p.query, p.index, p.score, refs[p.index]!]);
       // Durable in the audit log before the results can be fetched, as a verification's answer is.
-      await ctx.appendAudit({ type: 'linkage_job', v: 1, job: job.id, actor: ctx.auditId(submitter.subject), relying_party: ctx.auditId(submitter.tenant ?? submitter.subject), dataset: job.datasetId, dataset_version: String(loaded.version), queries: job.total, threshold: job.threshold, solution: job.solution, pairs: stored.length, time: new Date().toISOString() });
+      await ctx.appendAudit({
+        type: 'linkage_job',
+        v: 1,
+        job: job.id,
+        actor: ctx.auditId(submitter.subject),
+        relying_party: ctx.auditId(submitter.tenant ?? submitter.subject),
+        dataset: job.datasetId,
+        dataset_version: String(loaded.version),
+        queries: job.total,
+        threshold: job.threshold,
+        solution: job.solution,
+        pairs: stored.length,
+        time: new Date().toISOString(),
+      });
       await ctx.jobs.finish(job.id, stored);
       this.settle(job.id, doneMessage(job.id, stored));
     } catch (err) {
       if (signal.aborted && this.closing) {
         // This process is stopping: hand the job back for another one (or this one, restarted) to run again.
         await ctx.jobs.release(job.id).catch((e) => {
-          ctx.log.warn({ err: e, job: job.id }, 'could not hand a linkage job back; it is run again once its heartbeat is stale');
+          ctx.log.warn(
+            { err: e, job: job.id },
+            'could not hand a linkage job back; it is run again once its heartbeat is stale',
+          );
         });
         return;
       }
@@ -246,7 +302,11 @@ export class LinkageJobs {
       if (!isPavilionError(err)) ctx.log.error({ err, job: job.id }, 'linkage job failed');
       // Recorded even across a short database outage; a longer one leaves
       // the row `running` until its heartbeat is stale (server/heartbeat.ts).
-      await retryFor(() => ctx.jobs.fail(job.id, code), RECORD_RETRY_MS, () => this.closing).catch((e) => {
+      await retryFor(
+        () => ctx.jobs.fail(job.id, code),
+        RECORD_RETRY_MS,
+        () => this.closing,
+      ).catch((e) => {
         ctx.log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
       });
       this.settle(job.id, { type: 'result', job: job.id, status: 'failed', code });
@@ -256,13 +316,18 @@ export class LinkageJobs {
   /** The job if `principal` may see it; JOB_NOT_FOUND (404) otherwise. */
   async get(principal: Principal, id: string): Promise<JobRecord> {
     const job = isUuid(id) ? await this.ctx.jobs.get(id) : null;
-    if (!job || (job.owner !== principal.subject && !principal.roles.has('admin'))) throw new PavilionError('JOB_NOT_FOUND', 'no such job', 404);
+    if (!job || (job.owner !== principal.subject && !principal.roles.has('admin')))
+      throw new PavilionError('JOB_NOT_FOUND', 'no such job', 404);
     return job;
   }
 
-  async results(principal: Principal, id: string): Promise<{ job: string; solution: Solution; pair_count: number; pairs: PairView[] }> {
+  async results(
+    principal: Principal,
+    id: string,
+  ): Promise<{ job: string; solution: Solution; pair_count: number; pairs: PairView[] }> {
     const job = await this.get(principal, id);
-    if (job.status === 'failed') throw new PavilionError('JOB_FAILED', `the job failed (${job.errorCode ?? 'unknown'})`, 409);
+    if (job.status === 'failed')
+      throw new PavilionError('JOB_FAILED', `the job failed (${job.errorCode ?? 'unknown'})`, 409);
     if (job.status !== 'done') throw new PavilionError('JOB_NOT_DONE', 'the job has not finished yet', 409);
     const pairs = (await this.ctx.jobs.results(id)) ?? [];
     return { job: id, solution: job.solution, pair_count: pairs.length, pairs: pairViews(pairs) };
@@ -281,12 +346,16 @@ export class LinkageJobs {
     if (job.status === 'done' || job.status === 'failed') {
       // Same sequence as a live subscription: progress, then the result.
       send({ type: 'progress', job: id, done: job.done, total: job.total });
-      if (job.status === 'failed') send({ type: 'result', job: id, status: 'failed', code: job.errorCode ?? 'INTERNAL' });
+      if (job.status === 'failed')
+        send({ type: 'result', job: id, status: 'failed', code: job.errorCode ?? 'INTERNAL' });
       else send(doneMessage(id, (await this.ctx.jobs.results(id)) ?? []));
       return () => {};
     }
     let set = this.subscribers.get(id);
-    if (!set) this.subscribers.set(id, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.subscribers.set(id, set);
+    }
     let ended = false;
     // One result at most, whether this process settles the job or the row says it ended.
     const deliver = (m: JobMessage) => {
@@ -314,7 +383,11 @@ export class LinkageJobs {
       if (!job) return;
       if (job.status === 'done' || job.status === 'failed') {
         clearInterval(timer);
-        deliver(job.status === 'done' ? doneMessage(id, (await this.ctx.jobs.results(id)) ?? []) : { type: 'result', job: id, status: 'failed', code: job.errorCode ?? 'INTERNAL' });
+        deliver(
+          job.status === 'done'
+            ? doneMessage(id, (await this.ctx.jobs.results(id)) ?? [])
+            : { type: 'result', job: id, status: 'failed', code: job.errorCode ?? 'INTERNAL' },
+        );
       } else if (job.done !== lastDone) {
         lastDone = job.done;
         deliver({ type: 'progress', job: id, done: job.done, total: job.total });
@@ -353,7 +426,9 @@ export class LinkageJobs {
     this.closing = true;
     this.heartbeat?.stop();
     const all = [...this.running.values()];
-    const timer = setTimeout(() => all.forEach((r) => r.controller.abort()), graceMs);
+    const timer = setTimeout(() => {
+      for (const r of all) r.controller.abort();
+    }, graceMs);
     await Promise.allSettled(all.map((r) => r.promise));
     clearTimeout(timer);
   }

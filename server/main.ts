@@ -5,8 +5,8 @@
  * gracefully: stop accepting, finish in-flight requests, flush the audit log.
  */
 import { isPavilionError } from '../common/errors.js';
-import { loadConfig } from './config.js';
 import { startBroker } from './app.js';
+import { loadConfig } from './config.js';
 import { DEMO_DATASET, demoQuery, loadDemoDataset } from './demo.js';
 
 async function main(): Promise<void> {
@@ -33,11 +33,19 @@ async function main(): Promise<void> {
   if (config.demoRecords > 0) {
     const t = performance.now();
     const demo = await loadDemoDataset(broker, config.demoRecords);
-    log.info({ dataset: DEMO_DATASET, version: demo.version, rows: demo.people.length, ms: Math.round(performance.now() - t) }, 'demo dataset of synthetic people loaded');
+    log.info(
+      { dataset: DEMO_DATASET, version: demo.version, rows: demo.people.length, ms: Math.round(performance.now() - t) },
+      'demo dataset of synthetic people loaded',
+    );
     if (broker.localIdentity) {
       const token = await broker.localIdentity.mint({ sub: 'demo-rp', roles: ['rp'], ttlSec: 12 * 3600 });
       const clk = await demoQuery(broker, demo, Math.floor(demo.people.length / 2));
-      const body = JSON.stringify({ dataset: DEMO_DATASET, clk, claims: ['over_18', 'over_21'], purpose: 'age_verification' });
+      const body = JSON.stringify({
+        dataset: DEMO_DATASET,
+        clk,
+        claims: ['over_18', 'over_21'],
+        purpose: 'age_verification',
+      });
       process.stdout.write(
         [
           '',

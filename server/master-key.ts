@@ -40,7 +40,11 @@ function additionalData(owner: SealedFor): Buffer {
   return Buffer.from('dataset' in owner ? `dataset:${owner.dataset}` : `job:${owner.job}`, 'utf8');
 }
 
-export function loadMasterKeys(opts: { masterKey?: string; stateDir: string; warn?: (msg: string) => void }): MasterKeys {
+export function loadMasterKeys(opts: {
+  masterKey?: string;
+  stateDir: string;
+  warn?: (msg: string) => void;
+}): MasterKeys {
   let raw: Buffer;
   let generated = false;
   if (opts.masterKey) {
@@ -54,7 +58,7 @@ export function loadMasterKeys(opts: { masterKey?: string; stateDir: string; war
     } else {
       raw = randomBytes(32);
       mkdirSync(opts.stateDir, { recursive: true });
-      writeFileSync(file, raw.toString('base64') + '\n', { mode: 0o600 });
+      writeFileSync(file, `${raw.toString('base64')}\n`, { mode: 0o600 });
     }
     generated = true;
     opts.warn?.(`MASTER_KEY is not set: using a development key kept in ${file}; set MASTER_KEY in production`);
@@ -77,7 +81,8 @@ export function loadMasterKeys(opts: { masterKey?: string; stateDir: string; war
     },
     open(owner, sealed) {
       const s = Buffer.from(sealed);
-      if (s.length < 1 + NONCE + TAG || s[0] !== FORMAT) throw new PavilionError('SECRET_UNREADABLE', 'stored sealed value is malformed', 500);
+      if (s.length < 1 + NONCE + TAG || s[0] !== FORMAT)
+        throw new PavilionError('SECRET_UNREADABLE', 'stored sealed value is malformed', 500);
       const d = createDecipheriv('aes-256-gcm', secretsKey, s.subarray(1, 1 + NONCE));
       d.setAAD(additionalData(owner));
       d.setAuthTag(s.subarray(1 + NONCE, 1 + NONCE + TAG));
@@ -85,7 +90,11 @@ export function loadMasterKeys(opts: { masterKey?: string; stateDir: string; war
         return Buffer.concat([d.update(s.subarray(1 + NONCE + TAG)), d.final()]);
       } catch {
         // Wrong MASTER_KEY or a tampered row: say so without any key material.
-        throw new PavilionError('SECRET_UNREADABLE', 'stored sealed value cannot be decrypted with the configured MASTER_KEY', 500);
+        throw new PavilionError(
+          'SECRET_UNREADABLE',
+          'stored sealed value cannot be decrypted with the configured MASTER_KEY',
+          500,
+        );
       }
     },
   };

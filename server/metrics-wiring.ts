@@ -4,8 +4,9 @@
  * engine calls in flight), so the request path pays only for the per-request
  * histogram observation.
  */
-import { createMetrics, type Metrics } from '../metrics/index.js';
+
 import type { CacheStats } from '../cache/verification-cache.js';
+import { createMetrics, type Metrics } from '../metrics/index.js';
 
 export interface MetricSources {
   cacheStats(): CacheStats;

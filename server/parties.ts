@@ -5,9 +5,9 @@
  * REFRESH_MS per process, and a failed write is logged, never surfaced.
  */
 import type { Logger } from 'pino';
+import type { Principal } from '../identity/index.js';
 import type { Sql } from '../storage/postgres.js';
 import { migrate } from '../storage/postgres.js';
-import type { Principal } from '../identity/index.js';
 
 const MIGRATIONS = [
   `create table parties (
@@ -33,7 +33,10 @@ export interface Party {
 export class PartyRegistry {
   private readonly seen = new Map<string, number>();
 
-  private constructor(private readonly sql: Sql, private readonly log: Logger) {}
+  private constructor(
+    private readonly sql: Sql,
+    private readonly log: Logger,
+  ) {}
 
   static async open(sql: Sql, log: Logger): Promise<PartyRegistry> {
     await migrate(sql, 'parties', MIGRATIONS);
@@ -50,15 +53,25 @@ export class PartyRegistry {
     const roles = [...principal.roles].sort();
     void this.sql`
       insert into parties (subject, roles, tenant) values (${principal.subject}, ${this.sql.array(roles)}, ${principal.tenant ?? null})
-      on conflict (subject) do update set roles = excluded.roles, tenant = excluded.tenant, last_seen = now()`.catch((err: { code?: string }) => {
-      this.seen.delete(principal.subject);
-      this.log.warn({ code: err.code ?? 'unknown' }, 'party registry write failed');
-    });
+      on conflict (subject) do update set roles = excluded.roles, tenant = excluded.tenant, last_seen = now()`.catch(
+      (err: { code?: string }) => {
+        this.seen.delete(principal.subject);
+        this.log.warn({ code: err.code ?? 'unknown' }, 'party registry write failed');
+      },
+    );
   }
 
   async list(limit = 1000): Promise<Party[]> {
-    const rows = await this.sql<{ subject: string; roles: string[]; tenant: string | null; first_seen: Date; last_seen: Date }[]>`
+    const rows = await this.sql<
+      { subject: string; roles: string[]; tenant: string | null; first_seen: Date; last_seen: Date }[]
+    >`
       select subject, roles, tenant, first_seen, last_seen from parties order by subject limit ${limit}`;
-    return rows.map((r) => ({ subject: r.subject, roles: r.roles, tenant: r.tenant, first_seen: r.first_seen.toISOString(), last_seen: r.last_seen.toISOString() }));
+    return rows.map((r) => ({
+      subject: r.subject,
+      roles: r.roles,
+      tenant: r.tenant,
+      first_seen: r.first_seen.toISOString(),
+      last_seen: r.last_seen.toISOString(),
+    }));
   }
 }

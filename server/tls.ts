@@ -11,9 +11,10 @@
  * gets a handshake_failure alert, a 1.3 client connects
  * (test/server/tls.test.ts).
  */
+
+import type { AppOptions } from 'uWebSockets.js';
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { AppOptions } from 'uWebSockets.js';
 import { PavilionError } from '../common/errors.js';
 
 export function tls13OnlyOptions(certFile: string, keyFile: string): AppOptions {
@@ -21,8 +22,13 @@ export function tls13OnlyOptions(certFile: string, keyFile: string): AppOptions 
   try {
     keyType = createPrivateKey(readFileSync(keyFile)).asymmetricKeyType;
   } catch {
-    throw new PavilionError('CONFIG_INVALID', 'TLS_KEY_FILE is not a readable PEM private key (encrypted keys are not supported)', 500);
+    throw new PavilionError(
+      'CONFIG_INVALID',
+      'TLS_KEY_FILE is not a readable PEM private key (encrypted keys are not supported)',
+      500,
+    );
   }
-  const unusableTls12Suite = keyType === 'rsa' || keyType === 'rsa-pss' ? 'ECDHE-ECDSA-AES128-GCM-SHA256' : 'ECDHE-RSA-AES128-GCM-SHA256';
+  const unusableTls12Suite =
+    keyType === 'rsa' || keyType === 'rsa-pss' ? 'ECDHE-ECDSA-AES128-GCM-SHA256' : 'ECDHE-RSA-AES128-GCM-SHA256';
   return { cert_file_name: certFile, key_file_name: keyFile, ssl_ciphers: unusableTls12Suite };
 }

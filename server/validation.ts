@@ -22,7 +22,13 @@ export class ValidationError extends PavilionError {
 /** `$.a.b[2]` style path for a zod issue path. */
 export function jsonPath(path: readonly (string | number)[]): string {
   let out = '$';
-  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg.slice(0, 64))}]`;
+  for (const seg of path)
+    out +=
+      typeof seg === 'number'
+        ? `[${seg}]`
+        : /^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)
+          ? `.${seg}`
+          : `[${JSON.stringify(seg.slice(0, 64))}]`;
   return out;
 }
 
@@ -49,7 +55,8 @@ function safeMessage(issue: z.ZodIssue): string {
 }
 
 export function parseJsonBody(body: Buffer | Uint8Array | string): unknown {
-  const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  const text =
+    typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   if (text.trim() === '') throw new PavilionError('BODY_EMPTY', 'request body is empty', 400);
   try {
     return JSON.parse(text);

@@ -20,16 +20,16 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { PavilionError, isPavilionError } from '../common/errors.js';
-import { decodeClkBase64 } from '../engine/index.js';
-import { requireRole, type Principal } from '../identity/index.js';
 import { verificationEvent } from '../audit/index.js';
 import { cacheKey } from '../cache/cache-key.js';
-import type { BrokerContext, CachedOutcome } from './context.js';
-import { denied, type Decision } from '../policy/index.js';
-import { decide, type VerificationDecision } from './decision.js';
-import type { LoadedVersion } from './active-datasets.js';
+import { isPavilionError, PavilionError } from '../common/errors.js';
 import type { DatasetRecord } from '../datasets/store.js';
+import { decodeClkBase64 } from '../engine/index.js';
+import { type Principal, requireRole } from '../identity/index.js';
+import { type Decision, denied } from '../policy/index.js';
+import type { LoadedVersion } from './active-datasets.js';
+import type { BrokerContext, CachedOutcome } from './context.js';
+import { decide, type VerificationDecision } from './decision.js';
 
 const DATASET_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const CLAIM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
@@ -41,14 +41,21 @@ export const claimNameSchema = z.string().regex(CLAIM_NAME, 'must match [a-z][a-
 export const VerificationBody = z
   .object({
     dataset: datasetIdSchema,
-    clk: z.string().min(1).max(1 << 17).optional(),
+    clk: z
+      .string()
+      .min(1)
+      .max(1 << 17)
+      .optional(),
     record: z.record(z.string().max(1024)).optional(),
     claims: z.array(claimNameSchema).max(64).default([]),
     purpose: z.string().regex(PURPOSE, 'must match [A-Za-z0-9._:-]{1,64}'),
     consent: z.boolean().optional(),
   })
   .strict()
-  .refine((b) => (b.clk === undefined) !== (b.record === undefined), { message: 'exactly one of clk or record is required', path: ['clk'] });
+  .refine((b) => (b.clk === undefined) !== (b.record === undefined), {
+    message: 'exactly one of clk or record is required',
+    path: ['clk'],
+  });
 
 export type VerificationRequest = z.infer<typeof VerificationBody>;
 
@@ -109,7 +116,8 @@ export class VerificationService {
 
       let clk: Uint8Array;
       if (req.record !== undefined) {
-        if (!def.allowBrokerEncoding) throw new PavilionError('POLICY_DENIED', 'the dataset does not allow broker-side encoding', 403);
+        if (!def.allowBrokerEncoding)
+          throw new PavilionError('POLICY_DENIED', 'the dataset does not allow broker-side encoding', 403);
         clk = await this.encodeRecord(def, loaded, req.record);
       } else {
         clk = decodeClk(req.clk!, loaded.filterBits);
@@ -126,10 +134,13 @@ export class VerificationService {
       let outcome = await ctx.cache.get(key);
       const cached = outcome !== undefined;
       if (!outcome) {
-        const result = await ctx.engineCall('match', () => ctx.engine.match(loaded.engineId, clk, { threshold: minScore, topK: 2 }));
+        const result = await ctx.engineCall('match', () =>
+          ctx.engine.match(loaded.engineId, clk, { threshold: minScore, topK: 2 }),
+        );
         ctx.metrics.addDiceComparisons(loaded.size);
         outcome = decide(result.candidates, minScore, ctx.config.ambiguityMargin);
-        if (decision.obligations.cache_ttl_seconds > 0) void ctx.cache.set(key, outcome, decision.obligations.cache_ttl_seconds);
+        if (decision.obligations.cache_ttl_seconds > 0)
+          void ctx.cache.set(key, outcome, decision.obligations.cache_ttl_seconds);
       }
 
       const released = releasedClaims(outcome, loaded, req.claims, decision.obligations.revealable_claims);
@@ -156,7 +167,11 @@ export class VerificationService {
         score: outcome.score,
         claims: released,
         dataset_version: loaded.version,
-        receipt: { origin: ctx.audit.origin, index: appended.index, leaf_hash: Buffer.from(appended.leafHash).toString('base64') },
+        receipt: {
+          origin: ctx.audit.origin,
+          index: appended.index,
+          leaf_hash: Buffer.from(appended.leafHash).toString('base64'),
+        },
         cached,
       };
     } finally {
@@ -164,22 +179,49 @@ export class VerificationService {
     }
   }
 
-  async policyDecision(principal: Principal, def: DatasetRecord, req: { claims: string[]; purpose: string; consent?: boolean }, action: 'verify' | 'link' | 'encode_record'): Promise<Decision> {
+  async policyDecision(
+    principal: Principal,
+    def: DatasetRecord,
+    req: { claims: string[]; purpose: string; consent?: boolean },
+    action: 'verify' | 'link' | 'encode_record',
+  ): Promise<Decision> {
     const d = await this.ctx.policy.decide({
-      principal: { sub: principal.subject, roles: principal.roles, ...(principal.tenant ? { tenant: principal.tenant } : {}) },
+      principal: {
+        sub: principal.subject,
+        roles: principal.roles,
+        ...(principal.tenant ? { tenant: principal.tenant } : {}),
+      },
       action,
-      dataset: { id: def.id, claims: def.claims, allow_broker_encoding: def.allowBrokerEncoding, ...(def.purposes ? { purposes: def.purposes } : {}) },
-      request: { claims: req.claims, purpose: req.purpose, ...(req.consent !== undefined ? { consent: req.consent } : {}) },
+      dataset: {
+        id: def.id,
+        claims: def.claims,
+        allow_broker_encoding: def.allowBrokerEncoding,
+        ...(def.purposes ? { purposes: def.purposes } : {}),
+      },
+      request: {
+        claims: req.claims,
+        purpose: req.purpose,
+        ...(req.consent !== undefined ? { consent: req.consent } : {}),
+      },
     });
     if (!d.allow) throw denied(d);
     return d;
   }
 
-  private async encodeRecord(def: DatasetRecord, loaded: LoadedVersion, record: Record<string, string>): Promise<Uint8Array> {
+  private async encodeRecord(
+    def: DatasetRecord,
+    loaded: LoadedVersion,
+    record: Record<string, string>,
+  ): Promise<Uint8Array> {
     const features = schemaFeatureIds(def.schema);
     const known = new Set(features);
     const unknown = Object.keys(record).filter((k) => !known.has(k)).length;
-    if (unknown > 0) throw new PavilionError('RECORD_FIELDS_UNKNOWN', `record has ${unknown} field(s) the dataset schema does not define`, 422);
+    if (unknown > 0)
+      throw new PavilionError(
+        'RECORD_FIELDS_UNKNOWN',
+        `record has ${unknown} field(s) the dataset schema does not define`,
+        422,
+      );
     const secret = await this.secretFor(def.id);
     const row = features.map((f) => record[f] ?? '');
     let clk: Uint8Array;
@@ -187,10 +229,20 @@ export class VerificationService {
       clk = await this.ctx.engineCall('encode', () => this.ctx.engine.encode(def.schema, secret, [row]));
     } catch (err) {
       // Encoder messages may describe the offending value; keep only the code.
-      if (isPavilionError(err)) throw new PavilionError(err.code, 'the record does not fit the dataset schema', err.status >= 500 ? err.status : 422);
+      if (isPavilionError(err))
+        throw new PavilionError(
+          err.code,
+          'the record does not fit the dataset schema',
+          err.status >= 500 ? err.status : 422,
+        );
       throw err;
     }
-    if (clk.length !== loaded.filterBits / 8) throw new PavilionError('CLK_LENGTH_MISMATCH', 'the dataset schema and the loaded version disagree on the CLK length', 409);
+    if (clk.length !== loaded.filterBits / 8)
+      throw new PavilionError(
+        'CLK_LENGTH_MISMATCH',
+        'the dataset schema and the loaded version disagree on the CLK length',
+        409,
+      );
     return clk;
   }
 
@@ -198,7 +250,12 @@ export class VerificationService {
     const hit = this.secrets.get(datasetId);
     if (hit !== undefined) return hit;
     const sealed = await this.ctx.datasets.getSecret(datasetId);
-    if (!sealed) throw new PavilionError('DATASET_SECRET_MISSING', 'the data provider has not registered a linkage secret for broker-side encoding', 409);
+    if (!sealed)
+      throw new PavilionError(
+        'DATASET_SECRET_MISSING',
+        'the data provider has not registered a linkage secret for broker-side encoding',
+        409,
+      );
     const secret = this.ctx.keys.open({ dataset: datasetId }, sealed).toString('utf8');
     this.secrets.set(datasetId, secret);
     return secret;
@@ -220,14 +277,19 @@ export function decodeClk(b64: string, filterBits: number): Uint8Array {
 }
 
 /** Claims of the matched record that the caller asked for and the policy lets it see. */
-export function releasedClaims(outcome: CachedOutcome, loaded: LoadedVersion, requested: readonly string[], revealable: readonly string[]): Record<string, unknown> {
+export function releasedClaims(
+  outcome: CachedOutcome,
+  loaded: LoadedVersion,
+  requested: readonly string[],
+  revealable: readonly string[],
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (outcome.decision !== 'match' || outcome.index === null) return out;
   const row = loaded.claims[outcome.index];
   if (!row) return out;
   const allowed = new Set(revealable);
   for (const name of requested) {
-    if (allowed.has(name) && Object.prototype.hasOwnProperty.call(row, name)) out[name] = row[name];
+    if (allowed.has(name) && Object.hasOwn(row, name)) out[name] = row[name];
   }
   return out;
 }

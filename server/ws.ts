@@ -28,11 +28,11 @@
 import uWS, { type TemplatedApp, type WebSocket } from 'uWebSockets.js';
 import type { Principal } from '../identity/index.js';
 import type { BrokerContext } from './context.js';
-import { makeProblem, toProblem, type Problem } from './problem.js';
 import { statusLine } from './http.js';
+import type { JobMessage, LinkageJobs } from './linkage-jobs.js';
+import { makeProblem, type Problem, toProblem } from './problem.js';
 import { validate } from './validation.js';
 import { VerificationBody, type VerificationService } from './verification.js';
-import type { JobMessage, LinkageJobs } from './linkage-jobs.js';
 
 export const AUTH_TIMEOUT_MS = 10_000;
 const CLOSE_UNAUTHENTICATED = 4401;
@@ -59,9 +59,17 @@ function sendProblem(ws: Socket, state: SocketState, id: unknown, problem: Probl
 }
 
 const messageId = (v: unknown): string | number | undefined =>
-  (typeof v === 'string' && v.length <= 64) || (typeof v === 'number' && Number.isSafeInteger(v)) ? (v as string | number) : undefined;
+  (typeof v === 'string' && v.length <= 64) || (typeof v === 'number' && Number.isSafeInteger(v))
+    ? (v as string | number)
+    : undefined;
 
-export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verification: VerificationService, jobs: LinkageJobs, onRequest: (type: string, status: number, seconds: number) => void): { closeAll(): void } {
+export function registerWebSocket(
+  app: TemplatedApp,
+  ctx: BrokerContext,
+  verification: VerificationService,
+  jobs: LinkageJobs,
+  onRequest: (type: string, status: number, seconds: number) => void,
+): { closeAll(): void } {
   const limits = ctx.config.limits;
   const sockets = new Set<Socket>();
 
@@ -92,13 +100,23 @@ export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verific
         send(ws, state, { type: 'authenticated', sub: principal.subject, roles: [...principal.roles] });
       } catch (err) {
         if (!state.open) return;
-        sendProblem(ws, state, undefined, toProblem(err, (e) => ctx.log.error({ err: e }, 'ws auth failed unexpectedly')));
+        sendProblem(
+          ws,
+          state,
+          undefined,
+          toProblem(err, (e) => ctx.log.error({ err: e }, 'ws auth failed unexpectedly')),
+        );
         ws.end(CLOSE_UNAUTHENTICATED, 'authentication failed');
       }
       return;
     }
     if (state.principal.expiresAt * 1000 <= Date.now()) {
-      sendProblem(ws, state, undefined, makeProblem(401, 'AUTH_TOKEN_EXPIRED', 'the access token expired; reconnect with a fresh one'));
+      sendProblem(
+        ws,
+        state,
+        undefined,
+        makeProblem(401, 'AUTH_TOKEN_EXPIRED', 'the access token expired; reconnect with a fresh one'),
+      );
       ws.end(CLOSE_UNAUTHENTICATED, 'token expired');
       return;
     }
@@ -106,11 +124,25 @@ export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verific
     const id = messageId(msg.id);
     if (type === 'verify') {
       if (id === undefined) {
-        sendProblem(ws, state, undefined, makeProblem(422, 'VALIDATION_FAILED', '$.id: a string of at most 64 characters or an integer is required'));
+        sendProblem(
+          ws,
+          state,
+          undefined,
+          makeProblem(422, 'VALIDATION_FAILED', '$.id: a string of at most 64 characters or an integer is required'),
+        );
         return;
       }
       if (state.inFlight >= limits.wsInFlight) {
-        sendProblem(ws, state, id, makeProblem(429, 'TOO_MANY_IN_FLIGHT', `at most ${limits.wsInFlight} verifications may be in flight per connection`));
+        sendProblem(
+          ws,
+          state,
+          id,
+          makeProblem(
+            429,
+            'TOO_MANY_IN_FLIGHT',
+            `at most ${limits.wsInFlight} verifications may be in flight per connection`,
+          ),
+        );
         return;
       }
       if (ws.getBufferedAmount() > limits.wsBackpressure / 2) {
@@ -122,7 +154,10 @@ export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verific
       let status = 200;
       try {
         const { type: _t, id: _i, ...body } = msg;
-        const { id: verificationId, ...answer } = await verification.verify(state.principal, validate(VerificationBody, body));
+        const { id: verificationId, ...answer } = await verification.verify(
+          state.principal,
+          validate(VerificationBody, body),
+        );
         send(ws, state, { type: 'result', id, verification_id: verificationId, ...answer });
       } catch (err) {
         const problem = toProblem(err, (e) => ctx.log.error({ err: e }, 'ws verify failed unexpectedly'));
@@ -144,7 +179,12 @@ export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verific
         if (!state.open) unsubscribe();
         else state.unsubscribers.push(unsubscribe);
       } catch (err) {
-        sendProblem(ws, state, id, toProblem(err, (e) => ctx.log.error({ err: e }, 'ws subscribe failed unexpectedly')));
+        sendProblem(
+          ws,
+          state,
+          id,
+          toProblem(err, (e) => ctx.log.error({ err: e }, 'ws subscribe failed unexpectedly')),
+        );
       }
       return;
     }
@@ -172,7 +212,13 @@ export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verific
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const authorization = req.getHeader('authorization');
-      const fresh = (): SocketState => ({ principal: null, open: false, inFlight: 0, authTimer: null, unsubscribers: [] });
+      const fresh = (): SocketState => ({
+        principal: null,
+        open: false,
+        inFlight: 0,
+        authTimer: null,
+        unsubscribers: [],
+      });
       if (!authorization) {
         res.upgrade(fresh(), key, protocol, extensions, context);
         return;
@@ -189,7 +235,10 @@ export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verific
           if (aborted) return;
           const p = toProblem(err, (e) => ctx.log.error({ err: e }, 'ws upgrade auth failed unexpectedly'));
           res.cork(() => {
-            res.writeStatus(statusLine(p.status)).writeHeader('content-type', 'application/problem+json').writeHeader('www-authenticate', 'Bearer');
+            res
+              .writeStatus(statusLine(p.status))
+              .writeHeader('content-type', 'application/problem+json')
+              .writeHeader('www-authenticate', 'Bearer');
             res.end(JSON.stringify(p));
           });
         },
@@ -237,4 +286,3 @@ export function registerWebSocket(app: TemplatedApp, ctx: BrokerContext, verific
     },
   };
 }
-

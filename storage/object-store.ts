@@ -45,14 +45,20 @@ export const MAX_KEY_BYTES = 512;
 export function assertObjectKey(key: string): void {
   const segments = key.split('/');
   if (key.length > MAX_KEY_BYTES || segments.some((s) => !SEGMENT.test(s) || s === '.' || s === '..')) {
-    throw new PavilionError('OBJECT_KEY_INVALID', 'object keys are slash-separated segments of [A-Za-z0-9._-], without empty, "." or ".." segments', 422);
+    throw new PavilionError(
+      'OBJECT_KEY_INVALID',
+      'object keys are slash-separated segments of [A-Za-z0-9._-], without empty, "." or ".." segments',
+      422,
+    );
   }
 }
 
 function unavailable(location: string, err: unknown): PavilionError {
   // The client's messages can carry request ids and endpoints, never keys; keep the code only.
   const code = (err as { code?: string }).code ?? 'unknown';
-  return new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${location} failed (${code})`, 503, { cause: err });
+  return new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${location} failed (${code})`, 503, {
+    cause: err,
+  });
 }
 
 export class FolderObjectStore implements ObjectStore {
@@ -67,7 +73,8 @@ export class FolderObjectStore implements ObjectStore {
   async open(key: string): Promise<StoredObject> {
     assertObjectKey(key);
     const path = resolve(this.root, key);
-    if (!path.startsWith(this.root + sep)) throw new PavilionError('OBJECT_KEY_INVALID', 'object key leaves the store', 422);
+    if (!path.startsWith(this.root + sep))
+      throw new PavilionError('OBJECT_KEY_INVALID', 'object key leaves the store', 422);
     let size: number;
     try {
       const s = await stat(path);
@@ -95,8 +102,16 @@ export class S3ObjectStore implements ObjectStore {
     } catch {
       throw new PavilionError('CONFIG_INVALID', 'S3_ENDPOINT must be an http(s) URL');
     }
-    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname.replace(/\/$/, '') !== '' || url.username || url.password) {
-      throw new PavilionError('CONFIG_INVALID', 'S3_ENDPOINT must be http(s)://host[:port] without a path or credentials');
+    if (
+      (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+      url.pathname.replace(/\/$/, '') !== '' ||
+      url.username ||
+      url.password
+    ) {
+      throw new PavilionError(
+        'CONFIG_INVALID',
+        'S3_ENDPOINT must be http(s)://host[:port] without a path or credentials',
+      );
     }
     const useSSL = url.protocol === 'https:';
     this.bucket = opts.bucket;
@@ -122,8 +137,14 @@ export class S3ObjectStore implements ObjectStore {
       return { size: st.size, contentType, body };
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'NotFound' || code === 'NoSuchKey') throw new PavilionError('OBJECT_NOT_FOUND', 'no object with that key', 404);
-      if (code === 'NoSuchBucket') throw new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${this.location}: the bucket does not exist`, 503);
+      if (code === 'NotFound' || code === 'NoSuchKey')
+        throw new PavilionError('OBJECT_NOT_FOUND', 'no object with that key', 404);
+      if (code === 'NoSuchBucket')
+        throw new PavilionError(
+          'OBJECT_STORE_UNAVAILABLE',
+          `object store ${this.location}: the bucket does not exist`,
+          503,
+        );
       throw unavailable(this.location, err);
     }
   }

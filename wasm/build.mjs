@@ -12,7 +12,7 @@ const asc = join(dirname(createRequire(import.meta.url).resolve('assemblyscript/
 
 // target name in asconfig.json -> AssemblyScript entry file
 const kernels = {
-  'crypto': 'wasm/assembly/crypto.ts',
+  crypto: 'wasm/assembly/crypto.ts',
   'dice-simd': 'wasm/assembly/dice.ts',
   'dice-scalar': 'wasm/assembly/dice.ts',
 };

@@ -66,7 +66,9 @@ function cryptoModule(): WebAssembly.Module {
       const file = readFileSync(fromRoot('wasm', 'build', 'crypto.wasm'));
       bytes = new Uint8Array(file.buffer as ArrayBuffer, file.byteOffset, file.length);
     } catch (err) {
-      throw new PavilionError('WASM_NOT_BUILT', 'wasm/build/crypto.wasm not found: run `npm run build:wasm`', 500, { cause: err });
+      throw new PavilionError('WASM_NOT_BUILT', 'wasm/build/crypto.wasm not found: run `npm run build:wasm`', 500, {
+        cause: err,
+      });
     }
     // Synchronous compile is fine in Node for a module this small (~8 KB).
     compiled = new WebAssembly.Module(bytes);
@@ -111,9 +113,15 @@ export class CryptoKernel {
 
   // ------------------------------------------------------------ unkeyed
 
-  sha1(data: Uint8Array): Uint8Array { return this.digest(ALG_CODE.sha1, data); }
-  md5(data: Uint8Array): Uint8Array { return this.digest(ALG_CODE.md5, data); }
-  sha256(data: Uint8Array): Uint8Array { return this.digest(ALG_CODE.sha256, data); }
+  sha1(data: Uint8Array): Uint8Array {
+    return this.digest(ALG_CODE.sha1, data);
+  }
+  md5(data: Uint8Array): Uint8Array {
+    return this.digest(ALG_CODE.md5, data);
+  }
+  sha256(data: Uint8Array): Uint8Array {
+    return this.digest(ALG_CODE.sha256, data);
+  }
 
   private digest(alg: number, data: Uint8Array): Uint8Array {
     this.x.hashInit(alg);
@@ -136,7 +144,8 @@ export class CryptoKernel {
   /** Precomputes the HMAC pads for `key` in a kernel slot (RFC 2104). */
   prepareHmacKey(alg: HmacAlgorithm, key: Uint8Array): KernelKey {
     const slot = this.freeHmac.pop();
-    if (slot === undefined) throw new PavilionError('CRYPTO_SLOTS_EXHAUSTED', 'no free HMAC key slot in this crypto kernel', 500);
+    if (slot === undefined)
+      throw new PavilionError('CRYPTO_SLOTS_EXHAUSTED', 'no free HMAC key slot in this crypto kernel', 500);
     this.setHmacKey(alg, slot, key);
     let released = false;
     return {
@@ -144,7 +153,10 @@ export class CryptoKernel {
       alg,
       slot,
       release: () => {
-        if (!released) { released = true; this.freeHmac.push(slot); }
+        if (!released) {
+          released = true;
+          this.freeHmac.push(slot);
+        }
       },
     };
   }
@@ -167,9 +179,15 @@ export class CryptoKernel {
     return this.output.slice(0, size);
   }
 
-  hmacSha1(key: Uint8Array, data: Uint8Array): Uint8Array { return this.hmacOnce('sha1', key, data); }
-  hmacMd5(key: Uint8Array, data: Uint8Array): Uint8Array { return this.hmacOnce('md5', key, data); }
-  hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array { return this.hmacOnce('sha256', key, data); }
+  hmacSha1(key: Uint8Array, data: Uint8Array): Uint8Array {
+    return this.hmacOnce('sha1', key, data);
+  }
+  hmacMd5(key: Uint8Array, data: Uint8Array): Uint8Array {
+    return this.hmacOnce('md5', key, data);
+  }
+  hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+    return this.hmacOnce('sha256', key, data);
+  }
 
   private hmacOnce(alg: HmacAlgorithm, key: Uint8Array, data: Uint8Array): Uint8Array {
     this.setHmacKey(alg, this.scratchSlot, key);
@@ -187,10 +205,15 @@ export class CryptoKernel {
     if (key.kind !== 'hmac') throw new PavilionError('CRYPTO_INPUT_INVALID', 'not an HMAC key', 500);
     const size = DIGEST_SIZE[key.alg as HmacAlgorithm];
     const out = new Uint8Array(messages.length * size);
-    this.packBatches(messages, size, (first, count) => {
-      this.x.hmacBatch(key.slot, count);
-      out.set(this.output.subarray(0, count * size), first * size);
-    }, (i) => out.set(this.hmac(key, messages[i]!), i * size));
+    this.packBatches(
+      messages,
+      size,
+      (first, count) => {
+        this.x.hmacBatch(key.slot, count);
+        out.set(this.output.subarray(0, count * size), first * size);
+      },
+      (i) => out.set(this.hmac(key, messages[i]!), i * size),
+    );
     return out;
   }
 
@@ -202,9 +225,12 @@ export class CryptoKernel {
    * int_be(HMAC-SHA1) mod `modulus` and outputU32[2i+1] int_be(HMAC-MD5) mod `modulus`.
    */
   doubleHashBatch(sha1Key: KernelKey, md5Key: KernelKey, count: number, modulus: number): void {
-    if (sha1Key.alg !== 'sha1' || md5Key.alg !== 'md5') throw new PavilionError('CRYPTO_INPUT_INVALID', 'doubleHash needs an HMAC-SHA1 and an HMAC-MD5 key', 500);
-    if (!(modulus >= 1 && modulus < 2 ** 32)) throw new PavilionError('CRYPTO_INPUT_INVALID', 'modulus out of range', 500);
-    if (count > this.maxBatch || count * 8 > this.output.length) throw new PavilionError('CRYPTO_INPUT_INVALID', 'batch too large', 500);
+    if (sha1Key.alg !== 'sha1' || md5Key.alg !== 'md5')
+      throw new PavilionError('CRYPTO_INPUT_INVALID', 'doubleHash needs an HMAC-SHA1 and an HMAC-MD5 key', 500);
+    if (!(modulus >= 1 && modulus < 2 ** 32))
+      throw new PavilionError('CRYPTO_INPUT_INVALID', 'modulus out of range', 500);
+    if (count > this.maxBatch || count * 8 > this.output.length)
+      throw new PavilionError('CRYPTO_INPUT_INVALID', 'batch too large', 500);
     this.x.doubleHashBatch(sha1Key.slot, md5Key.slot, count, modulus);
   }
 
@@ -212,7 +238,8 @@ export class CryptoKernel {
   prepareBlakeKey(key: Uint8Array): KernelKey {
     if (key.length > 64) throw new PavilionError('CRYPTO_INPUT_INVALID', 'BLAKE2b key longer than 64 bytes', 500);
     const slot = this.freeBlake.pop();
-    if (slot === undefined) throw new PavilionError('CRYPTO_SLOTS_EXHAUSTED', 'no free BLAKE2b key slot in this crypto kernel', 500);
+    if (slot === undefined)
+      throw new PavilionError('CRYPTO_SLOTS_EXHAUSTED', 'no free BLAKE2b key slot in this crypto kernel', 500);
     this.input.set(key);
     this.x.blake2bSetKey(slot, key.length);
     let released = false;
@@ -221,7 +248,10 @@ export class CryptoKernel {
       alg: 'blake2b',
       slot,
       release: () => {
-        if (!released) { released = true; this.freeBlake.push(slot); }
+        if (!released) {
+          released = true;
+          this.freeBlake.push(slot);
+        }
       },
     };
   }
@@ -239,7 +269,8 @@ export class CryptoKernel {
    */
   blake2bBatch(key: KernelKey, count: number): void {
     if (key.kind !== 'blake2b') throw new PavilionError('CRYPTO_INPUT_INVALID', 'not a BLAKE2b key', 500);
-    if (count > this.maxBatch || count * 64 > this.output.length) throw new PavilionError('CRYPTO_INPUT_INVALID', 'batch too large', 500);
+    if (count > this.maxBatch || count * 64 > this.output.length)
+      throw new PavilionError('CRYPTO_INPUT_INVALID', 'batch too large', 500);
     this.x.blake2bBatch(key.slot, count);
   }
 
@@ -259,10 +290,15 @@ export class CryptoKernel {
   digestMany(alg: HmacAlgorithm, messages: readonly Uint8Array[]): Uint8Array {
     const size = DIGEST_SIZE[alg];
     const out = new Uint8Array(messages.length * size);
-    this.packBatches(messages, size, (first, count) => {
-      this.x.hashBatch(ALG_CODE[alg], count);
-      out.set(this.output.subarray(0, count * size), first * size);
-    }, (i) => out.set(this.digest(ALG_CODE[alg], messages[i]!), i * size));
+    this.packBatches(
+      messages,
+      size,
+      (first, count) => {
+        this.x.hashBatch(ALG_CODE[alg], count);
+        out.set(this.output.subarray(0, count * size), first * size);
+      },
+      (i) => out.set(this.digest(ALG_CODE[alg], messages[i]!), i * size),
+    );
     return out;
   }
 
@@ -271,11 +307,20 @@ export class CryptoKernel {
    * `runBatch(firstIndex, count)` for each; a message too large for the
    * region on its own goes through `single(index)` (the streaming path).
    */
-  private packBatches(messages: readonly Uint8Array[], outStride: number, runBatch: (first: number, count: number) => void, single: (i: number) => void): void {
+  private packBatches(
+    messages: readonly Uint8Array[],
+    outStride: number,
+    runBatch: (first: number, count: number) => void,
+    single: (i: number) => void,
+  ): void {
     const maxCount = Math.min(this.maxBatch, Math.floor(this.output.length / outStride));
     let i = 0;
     while (i < messages.length) {
-      if (messages[i]!.length > this.input.length) { single(i); i++; continue; }
+      if (messages[i]!.length > this.input.length) {
+        single(i);
+        i++;
+        continue;
+      }
       const first = i;
       let used = 0;
       let count = 0;
@@ -292,7 +337,6 @@ export class CryptoKernel {
   }
 }
 
-
 let defaultKernel: CryptoKernel | undefined;
 
 /** The calling thread's kernel instance (created on first use). */
@@ -301,12 +345,24 @@ export function getCryptoKernel(): CryptoKernel {
   return defaultKernel;
 }
 
-export function sha1(data: Uint8Array): Uint8Array { return getCryptoKernel().sha1(data); }
-export function md5(data: Uint8Array): Uint8Array { return getCryptoKernel().md5(data); }
-export function sha256(data: Uint8Array): Uint8Array { return getCryptoKernel().sha256(data); }
-export function hmacSha1(key: Uint8Array, data: Uint8Array): Uint8Array { return getCryptoKernel().hmacSha1(key, data); }
-export function hmacMd5(key: Uint8Array, data: Uint8Array): Uint8Array { return getCryptoKernel().hmacMd5(key, data); }
-export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array { return getCryptoKernel().hmacSha256(key, data); }
+export function sha1(data: Uint8Array): Uint8Array {
+  return getCryptoKernel().sha1(data);
+}
+export function md5(data: Uint8Array): Uint8Array {
+  return getCryptoKernel().md5(data);
+}
+export function sha256(data: Uint8Array): Uint8Array {
+  return getCryptoKernel().sha256(data);
+}
+export function hmacSha1(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return getCryptoKernel().hmacSha1(key, data);
+}
+export function hmacMd5(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return getCryptoKernel().hmacMd5(key, data);
+}
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return getCryptoKernel().hmacSha256(key, data);
+}
 /** BLAKE2b-512 with optional key (<= 64 bytes) and salt (<= 16 bytes, zero padded). */
 export function blake2b512(data: Uint8Array, key?: Uint8Array, salt?: Uint8Array): Uint8Array {
   return getCryptoKernel().blake2b512(data, key, salt);

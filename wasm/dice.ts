@@ -27,15 +27,33 @@ export interface DiceExports {
   popcountFilters(filtersPtr: number, count: number, bytes: number, outPtr: number): void;
   countAnd(aPtr: number, bPtr: number, bytes: number): number;
   topKAtThreshold(
-    queriesPtr: number, queryPopsPtr: number, queryCount: number,
-    basePtr: number, basePopsPtr: number, baseStart: number, baseEnd: number, bytes: number,
-    threshold: number, k: number,
-    heapScoresPtr: number, heapIndicesPtr: number, heapCountsPtr: number,
+    queriesPtr: number,
+    queryPopsPtr: number,
+    queryCount: number,
+    basePtr: number,
+    basePopsPtr: number,
+    baseStart: number,
+    baseEnd: number,
+    bytes: number,
+    threshold: number,
+    k: number,
+    heapScoresPtr: number,
+    heapIndicesPtr: number,
+    heapCountsPtr: number,
   ): void;
   pairsAtThreshold(
-    queriesPtr: number, queryPopsPtr: number, queryCount: number,
-    basePtr: number, basePopsPtr: number, baseStart: number, baseEnd: number, bytes: number,
-    threshold: number, outPtr: number, outCapacity: number, cursorPtr: number,
+    queriesPtr: number,
+    queryPopsPtr: number,
+    queryCount: number,
+    basePtr: number,
+    basePopsPtr: number,
+    baseStart: number,
+    baseEnd: number,
+    bytes: number,
+    threshold: number,
+    outPtr: number,
+    outCapacity: number,
+    cursorPtr: number,
   ): number;
   pairsStepEntries(bytes: number): number;
   setPopcountStrategy(strategy: number): number;
@@ -69,12 +87,50 @@ export const WASM_PAGE_BYTES = 65536;
 // (module (func (result v128) v128.const i32x4 0 0 0 0  i8x16.popcnt))
 // Checked with i8x16.popcnt specifically, the opcode the SIMD build relies on.
 const SIMD_PROBE = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
-  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: () -> v128
-  0x03, 0x02, 0x01, 0x00, // function section
-  0x0a, 0x18, 0x01, 0x16, 0x00, // code section: one body of 22 bytes, no locals
-  0xfd, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // v128.const
-  0xfd, 0x62, // i8x16.popcnt
+  0x00,
+  0x61,
+  0x73,
+  0x6d,
+  0x01,
+  0x00,
+  0x00,
+  0x00, // magic, version
+  0x01,
+  0x05,
+  0x01,
+  0x60,
+  0x00,
+  0x01,
+  0x7b, // type section: () -> v128
+  0x03,
+  0x02,
+  0x01,
+  0x00, // function section
+  0x0a,
+  0x18,
+  0x01,
+  0x16,
+  0x00, // code section: one body of 22 bytes, no locals
+  0xfd,
+  0x0c,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0, // v128.const
+  0xfd,
+  0x62, // i8x16.popcnt
   0x0b, // end
 ]);
 
@@ -133,7 +189,12 @@ export function compileDiceModule(kind: DiceKernelKind): WebAssembly.Module {
       const file = readFileSync(path);
       bytes = new Uint8Array(file.buffer as ArrayBuffer, file.byteOffset, file.length);
     } catch (err) {
-      throw new PavilionError('WASM_NOT_BUILT', `wasm/build/dice-${kind}.wasm is missing: run npm run build:wasm`, 500, { cause: err });
+      throw new PavilionError(
+        'WASM_NOT_BUILT',
+        `wasm/build/dice-${kind}.wasm is missing: run npm run build:wasm`,
+        500,
+        { cause: err },
+      );
     }
     mod = new WebAssembly.Module(bytes);
     moduleCache.set(kind, mod);
@@ -150,7 +211,11 @@ export function adoptDiceModule(kind: DiceKernelKind, mod: WebAssembly.Module): 
 export function createDiceMemory(bytes: number): WebAssembly.Memory {
   const pages = Math.max(1, Math.ceil(bytes / WASM_PAGE_BYTES));
   if (pages > DICE_MAX_PAGES) {
-    throw new PavilionError('DATASET_TOO_LARGE', `dataset needs ${pages} wasm pages; the limit is ${DICE_MAX_PAGES} (4 GiB)`, 413);
+    throw new PavilionError(
+      'DATASET_TOO_LARGE',
+      `dataset needs ${pages} wasm pages; the limit is ${DICE_MAX_PAGES} (4 GiB)`,
+      413,
+    );
   }
   // initial = maximum: the memory never grows, so no address space is
   // reserved beyond what the dataset uses.
@@ -162,7 +227,12 @@ export function createDiceMemory(bytes: number): WebAssembly.Memory {
  * already compiled). For the SIMD build, `strategy` picks the counting
  * method (default: defaultPopcountStrategy()).
  */
-export function instantiateDice(kind: DiceKernelKind, memory: WebAssembly.Memory, mod?: WebAssembly.Module, strategy?: 'bytewise' | 'lanes'): DiceKernel {
+export function instantiateDice(
+  kind: DiceKernelKind,
+  memory: WebAssembly.Memory,
+  mod?: WebAssembly.Module,
+  strategy?: 'bytewise' | 'lanes',
+): DiceKernel {
   const instance = new WebAssembly.Instance(mod ?? compileDiceModule(kind), { env: { memory } });
   const exports = instance.exports as unknown as DiceExports;
   let popcount: PopcountStrategy = 'scalar';

@@ -9,11 +9,11 @@ import {
   assertTreeSize,
   consistencyProofRanges,
   inclusionProofRanges,
+  type LeafRange,
+  type NodeId,
   nodeKey,
   nodesForRanges,
   perfectSubtrees,
-  type LeafRange,
-  type NodeId,
 } from './ranges.js';
 
 /** Returns the hash of the perfect subtree (level, index); level 0 is the leaf hash. */
@@ -59,7 +59,9 @@ export function nodesForConsistencyProof(size1: number, size2: number): NodeId[]
  * A source over hashes fetched in one batch. A missing node means the store
  * lacks a row it must have (tampering or a bug), never a caller mistake.
  */
-export function sourceFromFetched(nodes: Iterable<{ level: number; index: number; hash: Uint8Array }>): SubtreeHashSource {
+export function sourceFromFetched(
+  nodes: Iterable<{ level: number; index: number; hash: Uint8Array }>,
+): SubtreeHashSource {
   const byKey = new Map<string, Uint8Array>();
   for (const n of nodes) byKey.set(nodeKey(n.level, n.index), n.hash);
   return (level, index) => {

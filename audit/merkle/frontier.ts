@@ -5,7 +5,7 @@
  * hashes and O(log n) reads, whatever the size of the log.
  */
 import { PavilionError } from '../../common/errors.js';
-import { HASH_SIZE, emptyRoot, nodeHash } from './hash.js';
+import { emptyRoot, HASH_SIZE, nodeHash } from './hash.js';
 import { perfectSubtrees } from './ranges.js';
 
 export interface TreeNode {
@@ -28,11 +28,18 @@ export function assertFrontier(size: number, frontier: readonly TreeNode[]): voi
   const expected = perfectSubtrees(0, size);
   const ok =
     expected.length === frontier.length &&
-    expected.every((id, i) => id.level === frontier[i]!.level && id.index === frontier[i]!.index && frontier[i]!.hash.length === HASH_SIZE);
+    expected.every(
+      (id, i) =>
+        id.level === frontier[i]!.level && id.index === frontier[i]!.index && frontier[i]!.hash.length === HASH_SIZE,
+    );
   if (!ok) throw new PavilionError('LOG_CORRUPT', 'tree frontier does not match the tree size', 500);
 }
 
-export function appendToFrontier(size: number, frontier: readonly TreeNode[], leafHashes: readonly Uint8Array[]): FrontierAppend {
+export function appendToFrontier(
+  size: number,
+  frontier: readonly TreeNode[],
+  leafHashes: readonly Uint8Array[],
+): FrontierAppend {
   assertFrontier(size, frontier);
   const stack: TreeNode[] = frontier.slice();
   const newNodes: TreeNode[] = [];

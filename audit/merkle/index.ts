@@ -1,33 +1,42 @@
 /** RFC 9162 Merkle tree: hashing, geometry, proof assembly, verification. Pure, no I/O. */
-export { HASH_SIZE, leafHash, nodeHash, emptyRoot, bytesEqual } from './hash.js';
+
 export {
-  type NodeId,
-  type LeafRange,
-  splitPoint,
-  isPowerOfTwo,
-  perfectSubtrees,
-  inclusionProofRanges,
-  consistencyProofRanges,
-  nodesForRanges,
-} from './ranges.js';
-export {
-  type SubtreeHashSource,
+  consistencyProofFromSource,
+  inclusionProofFromSource,
+  nodesForConsistencyProof,
+  nodesForInclusionProof,
+  nodesForRoot,
   rangeHash,
   rootFromSource,
-  inclusionProofFromSource,
-  consistencyProofFromSource,
-  nodesForRoot,
-  nodesForInclusionProof,
-  nodesForConsistencyProof,
+  type SubtreeHashSource,
   sourceFromFetched,
 } from './assemble.js';
-export { type TreeNode, type FrontierAppend, appendToFrontier, frontierRoot, assertFrontier } from './frontier.js';
+export { appendToFrontier, assertFrontier, type FrontierAppend, frontierRoot, type TreeNode } from './frontier.js';
+export { bytesEqual, emptyRoot, HASH_SIZE, leafHash, nodeHash } from './hash.js';
 export { MemoryMerkleTree, rootFromLeafHashes } from './memory-tree.js';
 export {
-  inclusionProofShape,
+  consistencyProofRanges,
+  inclusionProofRanges,
+  isPowerOfTwo,
+  type LeafRange,
+  type NodeId,
+  nodesForRanges,
+  perfectSubtrees,
+  splitPoint,
+} from './ranges.js';
+export {
+  formatTileIndex,
+  formatTilePath,
+  hashesAtTileLevel,
+  parseTilePath,
+  TILE_HEIGHT,
+  TILE_WIDTH,
+  type TileRef,
+} from './tiles.js';
+export {
   consistencyProofLength,
+  inclusionProofShape,
   rootFromInclusionProof,
-  verifyInclusion,
   verifyConsistency,
+  verifyInclusion,
 } from './verify.js';
-export { type TileRef, TILE_HEIGHT, TILE_WIDTH, formatTileIndex, formatTilePath, parseTilePath, hashesAtTileLevel } from './tiles.js';

@@ -4,8 +4,13 @@
  * by tests as the reference the database must agree with, and by benchmarks.
  */
 import { PavilionError } from '../../common/errors.js';
+import {
+  consistencyProofFromSource,
+  inclusionProofFromSource,
+  rootFromSource,
+  type SubtreeHashSource,
+} from './assemble.js';
 import { HASH_SIZE, leafHash, nodeHash } from './hash.js';
-import { consistencyProofFromSource, inclusionProofFromSource, rootFromSource, type SubtreeHashSource } from './assemble.js';
 import { assertTreeSize } from './ranges.js';
 
 export class MemoryMerkleTree {

@@ -16,7 +16,9 @@
 export const TILE_HEIGHT = 8;
 export const TILE_WIDTH = 256;
 
-export type TileRef = { kind: 'hashes'; level: number; index: number; width: number } | { kind: 'entries'; index: number; width: number };
+export type TileRef =
+  | { kind: 'hashes'; level: number; index: number; width: number }
+  | { kind: 'entries'; index: number; width: number };
 
 /** `index` as tlog-tiles path elements: 1234067 → "x001/x234/067". */
 export function formatTileIndex(index: number): string {

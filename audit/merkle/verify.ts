@@ -19,7 +19,7 @@
  * checkpoint are always 32 bytes, so this admits nothing in practice.
  */
 import { PavilionError } from '../../common/errors.js';
-import { HASH_SIZE, bytesEqual, nodeHash } from './hash.js';
+import { bytesEqual, HASH_SIZE, nodeHash } from './hash.js';
 import { assertTreeSize, isPowerOfTwo } from './ranges.js';
 
 function assertHash(hash: Uint8Array, what: string): void {
@@ -30,7 +30,9 @@ function assertHash(hash: Uint8Array, what: string): void {
 
 function assertProofHashes(proof: readonly Uint8Array[]): void {
   if (!Array.isArray(proof)) throw new PavilionError('PROOF_INVALID', 'proof must be an array of hashes');
-  proof.forEach((p, i) => assertHash(p, `proof hash ${i}`));
+  proof.forEach((p, i) => {
+    assertHash(p, `proof hash ${i}`);
+  });
 }
 
 function half(n: number): number {
@@ -89,7 +91,12 @@ export function consistencyProofLength(size1: number, size2: number): number {
  * with the exact-length and sn == 0 checks. Throws a PavilionError with code
  * INDEX_OUT_OF_RANGE, HASH_LENGTH, PROOF_LENGTH, PROOF_INVALID or SIZE_INVALID.
  */
-export function rootFromInclusionProof(index: number, size: number, leafHash: Uint8Array, proof: readonly Uint8Array[]): Uint8Array {
+export function rootFromInclusionProof(
+  index: number,
+  size: number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+): Uint8Array {
   assertTreeSize(index, 'leaf index');
   assertTreeSize(size, 'tree size');
   if (index >= size) throw new PavilionError('INDEX_OUT_OF_RANGE', 'leaf index must be below the tree size');
@@ -123,17 +130,30 @@ export function rootFromInclusionProof(index: number, size: number, leafHash: Ui
 }
 
 /** Throws unless `proof` shows the leaf at `index` is in the tree of `size` with `root`. */
-export function verifyInclusion(index: number, size: number, leafHash: Uint8Array, proof: readonly Uint8Array[], root: Uint8Array): void {
+export function verifyInclusion(
+  index: number,
+  size: number,
+  leafHash: Uint8Array,
+  proof: readonly Uint8Array[],
+  root: Uint8Array,
+): void {
   const computed = rootFromInclusionProof(index, size, leafHash, proof);
   assertHash(root, 'root');
-  if (!bytesEqual(computed, root)) throw new PavilionError('ROOT_MISMATCH', 'inclusion proof does not lead to the expected root');
+  if (!bytesEqual(computed, root))
+    throw new PavilionError('ROOT_MISMATCH', 'inclusion proof does not lead to the expected root');
 }
 
 /**
  * Throws unless `proof` shows the tree of size2 with root2 extends the tree of
  * size1 with root1 (RFC 9162 §2.1.4.2, hardened as described above).
  */
-export function verifyConsistency(size1: number, size2: number, proof: readonly Uint8Array[], root1: Uint8Array, root2: Uint8Array): void {
+export function verifyConsistency(
+  size1: number,
+  size2: number,
+  proof: readonly Uint8Array[],
+  root1: Uint8Array,
+  root2: Uint8Array,
+): void {
   assertTreeSize(size1, 'first tree size');
   assertTreeSize(size2, 'second tree size');
   if (!Array.isArray(proof)) throw new PavilionError('PROOF_INVALID', 'proof must be an array of hashes');
@@ -180,6 +200,8 @@ export function verifyConsistency(size1: number, size2: number, proof: readonly 
     sn = half(sn);
   }
   if (sn !== 0) throw new PavilionError('PROOF_INVALID', 'consistency proof does not reach the second root');
-  if (!bytesEqual(fr, root1)) throw new PavilionError('ROOT_MISMATCH', 'consistency proof does not lead to the first root');
-  if (!bytesEqual(sr, root2)) throw new PavilionError('ROOT_MISMATCH', 'consistency proof does not lead to the second root');
+  if (!bytesEqual(fr, root1))
+    throw new PavilionError('ROOT_MISMATCH', 'consistency proof does not lead to the first root');
+  if (!bytesEqual(sr, root2))
+    throw new PavilionError('ROOT_MISMATCH', 'consistency proof does not lead to the second root');
 }

@@ -25,7 +25,7 @@ import { PavilionError } from '../../common/errors.js';
 import { createFeatureHasher, type FeatureHasher, type HashBackendName } from './hashing.js';
 import { deriveFeatureKeys } from './keys.js';
 import { prepareValue } from './prepare.js';
-import { parseSchema, type HashedFeature, type LinkageSchema } from './schema.js';
+import { type HashedFeature, type LinkageSchema, parseSchema } from './schema.js';
 import { bitsForToken, encodeToken, tokenize } from './tokens.js';
 
 export interface ClkEncoderOptions {
@@ -87,7 +87,6 @@ const VALUE_ENTRY_OVERHEAD_WORDS = 24;
 const releaseSlots = new FinalizationRegistry<FeatureHasher[]>((hashers) => {
   for (const h of hashers) h.release();
 });
-
 
 export function clkToBase64(clk: Uint8Array): string {
   return Buffer.from(clk.buffer, clk.byteOffset, clk.byteLength).toString('base64');
@@ -151,14 +150,32 @@ export class ClkEncoder {
     for (const f of schema.features) {
       if (f.kind !== 'hashed') continue;
       const [key0, key1] = keys[f.index]!;
-      const hasher = createFeatureHasher(this.hashBackend, { key0, key1, hash: f.hash.type, encoding: f.encoding, modulus: this.hashBits });
+      const hasher = createFeatureHasher(this.hashBackend, {
+        key0,
+        key1,
+        hash: f.hash.type,
+        encoding: f.encoding,
+        modulus: this.hashBits,
+      });
       const isPositional = f.comparison.type === 'ngram' && f.comparison.positional;
       this.states.push({
-        feature: f, hasher, cache: new Map(), positional: [], isPositional, tokenSlab: new Uint32Array(0), tokenSlabUsed: 0,
-        values: new Map(), slab: new Uint32Array(0), slabUsed: 0,
+        feature: f,
+        hasher,
+        cache: new Map(),
+        positional: [],
+        isPositional,
+        tokenSlab: new Uint32Array(0),
+        tokenSlabUsed: 0,
+        values: new Map(),
+        slab: new Uint32Array(0),
+        slabUsed: 0,
       });
     }
-    releaseSlots.register(this, this.states.map((s) => s.hasher), this);
+    releaseSlots.register(
+      this,
+      this.states.map((s) => s.hasher),
+      this,
+    );
   }
 
   /** Encodes one CSV row (schema.features order, ignored columns included). */
@@ -170,9 +187,10 @@ export class ClkEncoder {
 
   /** Encodes a record keyed by feature identifier; ignored features may be absent. */
   encodeRecord(record: Record<string, string>): Uint8Array {
-    if (typeof record !== 'object' || record === null) throw new PavilionError('RECORD_INVALID', 'record must be an object');
+    if (typeof record !== 'object' || record === null)
+      throw new PavilionError('RECORD_INVALID', 'record must be an object');
     const row = this.schema.features.map((f) => {
-      const v = Object.prototype.hasOwnProperty.call(record, f.identifier) ? record[f.identifier] : undefined;
+      const v = Object.hasOwn(record, f.identifier) ? record[f.identifier] : undefined;
       if (v === undefined) {
         if (f.kind === 'ignored') return '';
         throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': missing from record`);
@@ -204,7 +222,10 @@ export class ClkEncoder {
   encodeInto(row: readonly string[], out: Uint8Array, offset: number): void {
     if (this.disposed) throw new PavilionError('ENCODER_DISPOSED', 'this CLK encoder was disposed', 500);
     if (!Array.isArray(row) || row.length !== this.featureNames.length) {
-      throw new PavilionError('RECORD_FIELD_COUNT', `record has ${Array.isArray(row) ? row.length : 'no'} fields, the schema has ${this.featureNames.length}`);
+      throw new PavilionError(
+        'RECORD_FIELD_COUNT',
+        `record has ${Array.isArray(row) ? row.length : 'no'} fields, the schema has ${this.featureNames.length}`,
+      );
     }
     const work = this.work;
     const words = this.workWords;
@@ -214,7 +235,8 @@ export class ClkEncoder {
       const st = states[s]!;
       const f = st.feature;
       const raw = row[f.index];
-      if (typeof raw !== 'string') throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': value must be a string`);
+      if (typeof raw !== 'string')
+        throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': value must be a string`);
       const entry = st.values.get(raw);
       if (entry !== undefined) {
         const slab = st.slab;
@@ -237,7 +259,10 @@ export class ClkEncoder {
         this.rememberValue(st, raw, 0);
         continue;
       }
-      const n = f.hash.type === 'doubleHash' ? this.doubleHashPositions(st, t, f.hash.preventSingularity) : this.blakePositions(st, t);
+      const n =
+        f.hash.type === 'doubleHash'
+          ? this.doubleHashPositions(st, t, f.hash.preventSingularity)
+          : this.blakePositions(st, t);
       const stored = this.rememberValue(st, raw, n);
       if (stored !== undefined && stored >= 0) {
         const slab = st.slab;

@@ -11,7 +11,7 @@
  * since node:crypto has no salted BLAKE2b); it exists for differential tests.
  */
 import { createHmac } from 'node:crypto';
-import { getCryptoKernel, type CryptoKernel, type KernelKey } from '../../wasm/crypto.js';
+import { type CryptoKernel, getCryptoKernel, type KernelKey } from '../../wasm/crypto.js';
 import { blake2b512 as referenceBlake2b512 } from '../../wasm/reference/crypto.js';
 import type { TokenEncoding } from './schema.js';
 import { encodeToken, encodeTokenInto, maxEncodedBytes } from './tokens.js';
@@ -60,7 +60,10 @@ class WasmFeatureHasher implements FeatureHasher {
   private readonly md5Key?: KernelKey;
   private readonly blakeKey?: KernelKey;
 
-  constructor(private readonly k: CryptoKernel, private readonly p: FeatureHashParams) {
+  constructor(
+    private readonly k: CryptoKernel,
+    private readonly p: FeatureHashParams,
+  ) {
     if (p.hash === 'doubleHash') {
       this.sha1Key = k.prepareHmacKey('sha1', p.key0);
       this.md5Key = k.prepareHmacKey('md5', p.key1);

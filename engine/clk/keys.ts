@@ -11,15 +11,27 @@
 import { createHmac } from 'node:crypto';
 import type { KdfSpec } from './schema.js';
 
-export function hkdf(hash: 'SHA256' | 'SHA512', ikm: Uint8Array, salt: Uint8Array | undefined, info: Uint8Array | undefined, length: number): Uint8Array {
+export function hkdf(
+  hash: 'SHA256' | 'SHA512',
+  ikm: Uint8Array,
+  salt: Uint8Array | undefined,
+  info: Uint8Array | undefined,
+  length: number,
+): Uint8Array {
   const alg = hash === 'SHA256' ? 'sha256' : 'sha512';
   const hashLen = hash === 'SHA256' ? 32 : 64;
   // RFC 5869 2.2: absent salt = HashLen zero bytes.
-  const prk = createHmac(alg, salt && salt.length > 0 ? salt : new Uint8Array(hashLen)).update(ikm).digest();
+  const prk = createHmac(alg, salt && salt.length > 0 ? salt : new Uint8Array(hashLen))
+    .update(ikm)
+    .digest();
   const out = new Uint8Array(length);
   let previous: Uint8Array = new Uint8Array(0);
   for (let i = 1, offset = 0; offset < length; i++) {
-    previous = createHmac(alg, prk).update(previous).update(info ?? new Uint8Array(0)).update(Uint8Array.of(i)).digest();
+    previous = createHmac(alg, prk)
+      .update(previous)
+      .update(info ?? new Uint8Array(0))
+      .update(Uint8Array.of(i))
+      .digest();
     out.set(previous.subarray(0, Math.min(previous.length, length - offset)), offset);
     offset += previous.length;
   }
@@ -27,7 +39,11 @@ export function hkdf(hash: 'SHA256' | 'SHA512', ikm: Uint8Array, salt: Uint8Arra
 }
 
 /** [key0, key1] for each feature in schema order. */
-export function deriveFeatureKeys(kdf: KdfSpec, secret: Uint8Array, featureCount: number): Array<[Uint8Array, Uint8Array]> {
+export function deriveFeatureKeys(
+  kdf: KdfSpec,
+  secret: Uint8Array,
+  featureCount: number,
+): Array<[Uint8Array, Uint8Array]> {
   const bytes = hkdf(kdf.hash, secret, kdf.salt, kdf.info, featureCount * 2 * kdf.keySize);
   const keys: Array<[Uint8Array, Uint8Array]> = [];
   for (let f = 0; f < featureCount; f++) {

@@ -15,7 +15,10 @@
 import { PY_WHITESPACE_CLASS } from './python.js';
 
 export class PatternError extends Error {
-  constructor(message: string, readonly unsupported: boolean) {
+  constructor(
+    message: string,
+    readonly unsupported: boolean,
+  ) {
     super(message);
   }
 }
@@ -45,8 +48,9 @@ export function compilePythonPattern(pattern: string): RegExp {
       else if (f === 's') flags += 's';
       else if (f === 'm') flags += 'm';
       else if (f === 'a') ascii = true;
-      else if (f === 'u') { /* default for str patterns */ }
-      else throw new PatternError(`regex flag (?${f}) is not supported`, true);
+      else if (f === 'u') {
+        /* default for str patterns */
+      } else throw new PatternError(`regex flag (?${f}) is not supported`, true);
     }
     src = src.slice(inline[0].length);
   }
@@ -63,32 +67,61 @@ export function compilePythonPattern(pattern: string): RegExp {
       const e = cps[++i];
       if (e === undefined) throw new PatternError('pattern ends with a backslash', false);
       switch (e) {
-        case 'd': out += inClass ? digit : `[${digit}]`; break;
-        case 'w': out += inClass ? word : `[${word}]`; break;
-        case 's': out += inClass ? space : `[${space}]`; break;
-        case 'D': case 'W': case 'S':
+        case 'd':
+          out += inClass ? digit : `[${digit}]`;
+          break;
+        case 'w':
+          out += inClass ? word : `[${word}]`;
+          break;
+        case 's':
+          out += inClass ? space : `[${space}]`;
+          break;
+        case 'D':
+        case 'W':
+        case 'S':
           if (inClass) throw new PatternError(`\\${e} inside a character class is not supported`, true);
           out += `[^${e === 'D' ? digit : e === 'W' ? word : space}]`;
           break;
-        case 'A': out += '(?<![\\s\\S])'; break;
-        case 'Z': out += '(?![\\s\\S])'; break;
-        case 'b': case 'B':
-          if (inClass) { out += e === 'b' ? '\\x08' : 'B'; break; }
+        case 'A':
+          out += '(?<![\\s\\S])';
+          break;
+        case 'Z':
+          out += '(?![\\s\\S])';
+          break;
+        case 'b':
+        case 'B':
+          if (inClass) {
+            out += e === 'b' ? '\\x08' : 'B';
+            break;
+          }
           if (!ascii) throw new PatternError(`\\${e} (Unicode word boundary) is not supported`, true);
           out += `\\${e}`;
           break;
-        case 'a': out += '\\x07'; break;
-        case 'n': case 't': case 'r': case 'f': case 'v': out += `\\${e}`; break;
+        case 'a':
+          out += '\\x07';
+          break;
+        case 'n':
+        case 't':
+        case 'r':
+        case 'f':
+        case 'v':
+          out += `\\${e}`;
+          break;
         case 'x': {
           const hex = cps.slice(i + 1, i + 3).join('');
           if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new PatternError('bad \\x escape', false);
-          out += `\\x${hex}`; i += 2; break;
+          out += `\\x${hex}`;
+          i += 2;
+          break;
         }
-        case 'u': case 'U': {
+        case 'u':
+        case 'U': {
           const n = e === 'u' ? 4 : 8;
           const hex = cps.slice(i + 1, i + 1 + n).join('');
           if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(hex)) throw new PatternError(`bad \\${e} escape`, false);
-          out += `\\u{${parseInt(hex, 16).toString(16)}}`; i += n; break;
+          out += `\\u{${parseInt(hex, 16).toString(16)}}`;
+          i += n;
+          break;
         }
         default:
           if (/[1-9]/.test(e)) {
@@ -107,21 +140,34 @@ export function compilePythonPattern(pattern: string): RegExp {
     }
     if (inClass) {
       if (c === ']' && !(out.endsWith('[') || out.endsWith('[^'))) inClass = false;
-      else if (c === '[') { out += '\\['; continue; }
+      else if (c === '[') {
+        out += '\\[';
+        continue;
+      }
       out += c;
       continue;
     }
     if (c === '[') {
       inClass = true;
       out += '[';
-      if (cps[i + 1] === '^') { out += '^'; i++; }
+      if (cps[i + 1] === '^') {
+        out += '^';
+        i++;
+      }
       // A ']' first in a Python class is a literal.
-      if (cps[i + 1] === ']') { out += '\\]'; i++; }
+      if (cps[i + 1] === ']') {
+        out += '\\]';
+        i++;
+      }
       continue;
     }
     if (c === '(' && cps[i + 1] === '?') {
       const rest = cps.slice(i + 2, i + 4).join('');
-      if (rest.startsWith('P<')) { out += '(?<'; i += 3; continue; }
+      if (rest.startsWith('P<')) {
+        out += '(?<';
+        i += 3;
+        continue;
+      }
       if (rest.startsWith('P=')) {
         const close = closingParen(cps, i, 'unterminated name');
         out += `\\k<${cps.slice(i + 4, close).join('')}>`;
@@ -132,7 +178,13 @@ export function compilePythonPattern(pattern: string): RegExp {
         i = closingParen(cps, i, 'unterminated comment');
         continue;
       }
-      if (rest.startsWith(':') || rest.startsWith('=') || rest.startsWith('!') || rest.startsWith('<=') || rest.startsWith('<!')) {
+      if (
+        rest.startsWith(':') ||
+        rest.startsWith('=') ||
+        rest.startsWith('!') ||
+        rest.startsWith('<=') ||
+        rest.startsWith('<!')
+      ) {
         out += '(?';
         i += 1;
         continue;
@@ -147,11 +199,14 @@ export function compilePythonPattern(pattern: string): RegExp {
       out += '\\{';
       continue;
     }
-    if (c === '}' ) {
+    if (c === '}') {
       // A closing brace reaching here closes a repetition only if one is open.
       const open = out.lastIndexOf('{');
       const escapedOpen = out.lastIndexOf('\\{');
-      if (open === -1 || open === escapedOpen + 1 || out.lastIndexOf('}') > open) { out += '\\}'; continue; }
+      if (open === -1 || open === escapedOpen + 1 || out.lastIndexOf('}') > open) {
+        out += '\\}';
+        continue;
+      }
     }
     out += c;
   }

@@ -14,8 +14,8 @@
  * Errors name the feature and the rule, never the value (PII).
  */
 import { PavilionError } from '../../common/errors.js';
-import type { HashedFeature, TokenEncoding } from './schema.js';
 import { parsePyInt, pyLen } from './python.js';
+import type { HashedFeature, TokenEncoding } from './schema.js';
 
 function recordInvalid(feature: HashedFeature, rule: string): PavilionError {
   return new PavilionError('RECORD_INVALID', `feature '${feature.identifier}': ${rule}`);
@@ -40,13 +40,16 @@ export function prepareValue(feature: HashedFeature, value: string): string {
   switch (format.type) {
     case 'string': {
       if (format.pattern) {
-        if (!format.pattern.regex.test(value)) throw recordInvalid(feature, `does not match pattern ${format.pattern.source}`);
+        if (!format.pattern.regex.test(value))
+          throw recordInvalid(feature, `does not match pattern ${format.pattern.source}`);
         return value;
       }
       if (format.minLength !== undefined || format.maxLength !== undefined) {
         const len = pyLen(value);
-        if (format.minLength !== undefined && len < format.minLength) throw recordInvalid(feature, `shorter than minLength ${format.minLength}`);
-        if (format.maxLength !== undefined && len > format.maxLength) throw recordInvalid(feature, `longer than maxLength ${format.maxLength}`);
+        if (format.minLength !== undefined && len < format.minLength)
+          throw recordInvalid(feature, `shorter than minLength ${format.minLength}`);
+        if (format.maxLength !== undefined && len > format.maxLength)
+          throw recordInvalid(feature, `longer than maxLength ${format.maxLength}`);
       }
       if (format.case === 'upper' && value.toUpperCase() !== value) throw recordInvalid(feature, 'is not upper case');
       if (format.case === 'lower' && value.toLowerCase() !== value) throw recordInvalid(feature, 'is not lower case');
@@ -56,14 +59,18 @@ export function prepareValue(feature: HashedFeature, value: string): string {
       if (PLAIN_INT.test(value)) {
         // Fast path for plain ASCII integers (exact below 2^53); Number('-0') renders "0" like Python.
         const v = Number(value);
-        if (format.minimum !== undefined && v < Number(format.minimum)) throw recordInvalid(feature, `is below minimum ${format.minimum}`);
-        if (format.maximum !== undefined && v > Number(format.maximum)) throw recordInvalid(feature, `is above maximum ${format.maximum}`);
+        if (format.minimum !== undefined && v < Number(format.minimum))
+          throw recordInvalid(feature, `is below minimum ${format.minimum}`);
+        if (format.maximum !== undefined && v > Number(format.maximum))
+          throw recordInvalid(feature, `is above maximum ${format.maximum}`);
         return String(v);
       }
       const n = parsePyInt(value);
       if (n === null) throw recordInvalid(feature, 'is not an integer');
-      if (format.minimum !== undefined && n < format.minimum) throw recordInvalid(feature, `is below minimum ${format.minimum}`);
-      if (format.maximum !== undefined && n > format.maximum) throw recordInvalid(feature, `is above maximum ${format.maximum}`);
+      if (format.minimum !== undefined && n < format.minimum)
+        throw recordInvalid(feature, `is below minimum ${format.minimum}`);
+      if (format.maximum !== undefined && n > format.maximum)
+        throw recordInvalid(feature, `is above maximum ${format.maximum}`);
       return n.toString();
     }
     case 'date': {

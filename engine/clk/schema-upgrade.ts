@@ -38,14 +38,16 @@ function features(root: JsonObject): unknown[] {
 
 function ngram(hashing: JsonObject, path: string): number {
   const n = hashing.ngram;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw invalid(`${path}.ngram`, 'is required, an integer ≥ 0');
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
+    throw invalid(`${path}.ngram`, 'is required, an integer ≥ 0');
   return n;
 }
 
 function v1ToV2(root: JsonObject): JsonObject {
   const clk = object(root.clkConfig, '$.clkConfig');
   const k = clk.k;
-  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1) throw invalid('$.clkConfig.k', 'is required in version 1, an integer ≥ 1');
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1)
+    throw invalid('$.clkConfig.k', 'is required in version 1, an integer ≥ 1');
   const hash = object(clk.hash, '$.clkConfig.hash');
   return {
     version: 2,
@@ -76,7 +78,11 @@ function v2ToV3(root: JsonObject): JsonObject {
       const strategy = object(hashing.strategy, `${path}.hashing.strategy`);
       const { k, numBits, ...otherStrategy } = strategy;
       const upgraded =
-        k !== undefined ? { ...otherStrategy, bitsPerToken: k } : numBits !== undefined ? { ...otherStrategy, bitsPerFeature: numBits } : strategy;
+        k !== undefined
+          ? { ...otherStrategy, bitsPerToken: k }
+          : numBits !== undefined
+            ? { ...otherStrategy, bitsPerFeature: numBits }
+            : strategy;
       const { ngram: _n, positional, ...rest } = hashing;
       const comparison = { type: 'ngram', n: ngram(hashing, `${path}.hashing`), positional: positional ?? false };
       return { ...feature, hashing: { ...rest, strategy: upgraded, comparison } };

@@ -17,9 +17,9 @@
  */
 import { PavilionError } from '../../common/errors.js';
 import { compilePythonPattern, PatternError } from './pattern.js';
-import { compileDateFormat, StrptimeFormatError, type CompiledDateFormat } from './strptime.js';
 import { roundHalfEven } from './python.js';
 import { upgradeSchema } from './schema-upgrade.js';
+import { type CompiledDateFormat, compileDateFormat, StrptimeFormatError } from './strptime.js';
 
 export type TokenEncoding = 'ascii' | 'utf-8' | 'utf-16' | 'utf-32';
 
@@ -49,11 +49,18 @@ export type FeatureFormat = StringFormat | IntegerFormat | DateFormat | EnumForm
 export type Comparison =
   | { readonly type: 'ngram'; readonly n: number; readonly positional: boolean }
   | { readonly type: 'exact' }
-  | { readonly type: 'numeric'; readonly distanceInterval: bigint; readonly resolution: number; readonly fractionalPrecision: number };
+  | {
+      readonly type: 'numeric';
+      readonly distanceInterval: bigint;
+      readonly resolution: number;
+      readonly fractionalPrecision: number;
+    };
 
 export type Strategy = { readonly bitsPerToken: number } | { readonly bitsPerFeature: number };
 
-export type HashSpec = { readonly type: 'doubleHash'; readonly preventSingularity: boolean } | { readonly type: 'blakeHash' };
+export type HashSpec =
+  | { readonly type: 'doubleHash'; readonly preventSingularity: boolean }
+  | { readonly type: 'blakeHash' };
 
 export interface HashedFeature {
   readonly kind: 'hashed';
@@ -191,16 +198,21 @@ function parseFormat(v: Json, path: string): { format: FeatureFormat; encoding: 
         onlyKeys(o, ['type', 'encoding', 'pattern', 'description'], path);
         const source = str(o.pattern, `${path}.pattern`);
         try {
-          return { format: { type: 'string', pattern: { source, regex: compilePythonPattern(source) }, case: 'mixed' }, encoding };
+          return {
+            format: { type: 'string', pattern: { source, regex: compilePythonPattern(source) }, case: 'mixed' },
+            encoding,
+          };
         } catch (e) {
-          if (e instanceof PatternError) throw e.unsupported ? unsupported(`${path}.pattern`, e.message) : invalid(`${path}.pattern`, e.message);
+          if (e instanceof PatternError)
+            throw e.unsupported ? unsupported(`${path}.pattern`, e.message) : invalid(`${path}.pattern`, e.message);
           throw e;
         }
       }
       onlyKeys(o, ['type', 'encoding', 'case', 'minLength', 'maxLength', 'description'], path);
       let kase: 'upper' | 'lower' | 'mixed' = 'mixed';
       if ('case' in o) {
-        if (o.case !== 'upper' && o.case !== 'lower' && o.case !== 'mixed') throw invalid(`${path}.case`, "must be 'upper', 'lower' or 'mixed'");
+        if (o.case !== 'upper' && o.case !== 'lower' && o.case !== 'mixed')
+          throw invalid(`${path}.case`, "must be 'upper', 'lower' or 'mixed'");
         kase = o.case;
       }
       return {
@@ -230,7 +242,8 @@ function parseFormat(v: Json, path: string): { format: FeatureFormat; encoding: 
       try {
         return { format: { type: 'date', format, parser: compileDateFormat(format) }, encoding: 'utf-8' };
       } catch (e) {
-        if (e instanceof StrptimeFormatError) throw e.unsupported ? unsupported(`${path}.format`, e.message) : invalid(`${path}.format`, e.message);
+        if (e instanceof StrptimeFormatError)
+          throw e.unsupported ? unsupported(`${path}.format`, e.message) : invalid(`${path}.format`, e.message);
         throw e;
       }
     }
@@ -260,15 +273,18 @@ function parseComparison(v: Json, path: string): Comparison {
       if (!('thresholdDistance' in o)) throw invalid(`${path}.thresholdDistance`, 'is required');
       if (!('resolution' in o)) throw invalid(`${path}.resolution`, 'is required');
       const threshold = o.thresholdDistance;
-      if (typeof threshold !== 'number' || !Number.isFinite(threshold) || !(threshold > 0)) throw invalid(`${path}.thresholdDistance`, 'must be a number greater than 0');
+      if (typeof threshold !== 'number' || !Number.isFinite(threshold) || !(threshold > 0))
+        throw invalid(`${path}.thresholdDistance`, 'must be a number greater than 0');
       const resolution = int(o.resolution, `${path}.resolution`, 1);
-      const fractionalPrecision = 'fractional_precision' in o ? int(o.fractional_precision, `${path}.fractional_precision`, 0) : 0;
+      const fractionalPrecision =
+        'fractional_precision' in o ? int(o.fractional_precision, `${path}.fractional_precision`, 0) : 0;
       if (fractionalPrecision > 300) throw unsupported(`${path}.fractional_precision`, 'is too large');
       // clkhash: int(round(threshold_distance * 10**fractional_precision)), must not be 0.
       const scaled = roundHalfEven(threshold * 10 ** fractionalPrecision);
       if (!Number.isFinite(scaled)) throw unsupported(`${path}.thresholdDistance`, 'is too large');
       const distanceInterval = BigInt(scaled);
-      if (distanceInterval === 0n) throw invalid(`${path}.thresholdDistance`, 'not enough fractional precision to encode thresholdDistance');
+      if (distanceInterval === 0n)
+        throw invalid(`${path}.thresholdDistance`, 'not enough fractional precision to encode thresholdDistance');
       return { type: 'numeric', distanceInterval, resolution, fractionalPrecision };
     }
     default:
@@ -284,14 +300,19 @@ function parseStrategy(v: Json, path: string): Strategy {
   }
   const key = keys[0];
   const value = int(o[key], `${path}.${key}`, 1);
-  if (value > 1_000_000) throw unsupported(`${path}.${key}`, 'more than 1,000,000 bits per token or feature is not supported');
+  if (value > 1_000_000)
+    throw unsupported(`${path}.${key}`, 'more than 1,000,000 bits per token or feature is not supported');
   return key === 'bitsPerToken' ? { bitsPerToken: value } : { bitsPerFeature: value };
 }
 
 function parseHash(v: Json, path: string): HashSpec {
   const o = obj(v, path);
   if (o.type === 'doubleHash') {
-    return { type: 'doubleHash', preventSingularity: 'prevent_singularity' in o ? bool(o.prevent_singularity, `${path}.prevent_singularity`) : false };
+    return {
+      type: 'doubleHash',
+      preventSingularity:
+        'prevent_singularity' in o ? bool(o.prevent_singularity, `${path}.prevent_singularity`) : false,
+    };
   }
   if (o.type === 'blakeHash') {
     // clkhash's FieldHashingProperties raises when prevent_singularity is set without doubleHash.
@@ -334,7 +355,17 @@ function parseFeature(v: Json, index: number, path: string): Feature {
     missingValue = { sentinel, replaceWith };
   }
   if (o.ignored === true) return { kind: 'ignored', identifier, index };
-  return { kind: 'hashed', identifier, index, format, encoding, comparison, strategy, hash, ...(missingValue ? { missingValue } : {}) };
+  return {
+    kind: 'hashed',
+    identifier,
+    index,
+    format,
+    encoding,
+    comparison,
+    strategy,
+    hash,
+    ...(missingValue ? { missingValue } : {}),
+  };
 }
 
 const parsedSchemas = new WeakSet<object>();
@@ -350,7 +381,8 @@ export function parseSchema(json: unknown): LinkageSchema {
   const given = obj(json, '$');
   if (!('version' in given)) throw invalid('$.version', 'is required');
   if (typeof given.version !== 'number') throw invalid('$.version', 'must be a number');
-  if (given.version !== 1 && given.version !== 2 && given.version !== 3) throw invalid('$.version', 'must be 1, 2 or 3');
+  if (given.version !== 1 && given.version !== 2 && given.version !== 3)
+    throw invalid('$.version', 'must be 1, 2 or 3');
   // Versions 1 and 2 become the version 3 schema clkhash would use (schema-upgrade.ts).
   const root = upgradeSchema(given);
   if (!('clkConfig' in root)) throw invalid('$.clkConfig', 'is required');
@@ -363,7 +395,8 @@ export function parseSchema(json: unknown): LinkageSchema {
   if ('xorFolds' in clk) int(clk.xorFolds, '$.clkConfig.xorFolds', 0);
   // clkhash 0.18.3 schema.from_json_dict reads `xor_folds` (not in the master schema, so unchecked there).
   const xorFolds = 'xor_folds' in clk ? int(clk.xor_folds, '$.clkConfig.xor_folds', 0) : 0;
-  if (xorFolds > 26 || l * 2 ** xorFolds > MAX_HASH_BITS) throw unsupported('$.clkConfig', `l * 2^xor_folds must not exceed ${MAX_HASH_BITS} bits`);
+  if (xorFolds > 26 || l * 2 ** xorFolds > MAX_HASH_BITS)
+    throw unsupported('$.clkConfig', `l * 2^xor_folds must not exceed ${MAX_HASH_BITS} bits`);
   const hashBits = l * 2 ** xorFolds;
 
   if (!Array.isArray(root.features)) throw invalid('$.features', 'must be an array');
@@ -372,12 +405,17 @@ export function parseSchema(json: unknown): LinkageSchema {
 
   const keyBytes = features.length * 2 * kdf.keySize;
   const hashLen = kdf.hash === 'SHA256' ? 32 : 64;
-  if (keyBytes > 255 * hashLen) throw invalid('$.clkConfig.kdf', `HKDF-${kdf.hash} cannot derive ${keyBytes} bytes of keys (features * 2 * keySize must be at most ${255 * hashLen})`);
+  if (keyBytes > 255 * hashLen)
+    throw invalid(
+      '$.clkConfig.kdf',
+      `HKDF-${kdf.hash} cannot derive ${keyBytes} bytes of keys (features * 2 * keySize must be at most ${255 * hashLen})`,
+    );
   features.forEach((f, i) => {
     if (f.kind !== 'hashed') return;
     const path = `$.features[${i}].hashing.hash`;
     if (f.hash.type === 'blakeHash') {
-      if ((hashBits & (hashBits - 1)) !== 0) throw invalid(path, 'blakeHash needs l * 2^xor_folds to be a power of two');
+      if ((hashBits & (hashBits - 1)) !== 0)
+        throw invalid(path, 'blakeHash needs l * 2^xor_folds to be a power of two');
       if (kdf.keySize > 64) throw invalid('$.clkConfig.kdf.keySize', 'blakeHash keys are at most 64 bytes');
     } else if (f.hash.preventSingularity && hashBits === 1) {
       // Every value is 0 mod 1: clkhash would retry forever.

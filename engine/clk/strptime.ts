@@ -15,7 +15,20 @@ import { PY_WHITESPACE_CLASS, parsePyInt } from './python.js';
 
 const D = '\\p{Nd}';
 
-const MONTHS_FULL = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+const MONTHS_FULL = [
+  'january',
+  'february',
+  'march',
+  'april',
+  'may',
+  'june',
+  'july',
+  'august',
+  'september',
+  'october',
+  'november',
+  'december',
+];
 const MONTHS_ABBR = MONTHS_FULL.map((m) => m.slice(0, 3));
 
 /** Directive regexes from CPython 3.11 _strptime.TimeRE (C locale names). */
@@ -49,7 +62,10 @@ function longestFirst(names: string[]): string {
 }
 
 export class StrptimeFormatError extends Error {
-  constructor(message: string, readonly unsupported: boolean) {
+  constructor(
+    message: string,
+    readonly unsupported: boolean,
+  ) {
     super(message);
   }
 }
@@ -74,8 +90,12 @@ export function compileDateFormat(format: string): CompiledDateFormat {
       const directive = chars[i + 1];
       if (directive === undefined) throw new StrptimeFormatError(`stray % in date format`, false);
       i++;
-      if (directive === '%') { source += '%'; continue; }
-      if (UNSUPPORTED.has(directive)) throw new StrptimeFormatError(`date directive %${directive} is not supported`, true);
+      if (directive === '%') {
+        source += '%';
+        continue;
+      }
+      if (UNSUPPORTED.has(directive))
+        throw new StrptimeFormatError(`date directive %${directive} is not supported`, true);
       const re = DIRECTIVES[directive];
       if (re === undefined) throw new StrptimeFormatError(`'${directive}' is a bad directive in date format`, false);
       // CPython compiles each directive as a named group, so a repeated
@@ -148,7 +168,10 @@ function fromOrdinal(ord: number): [number, number, number] | null {
   while (toOrdinal(y, 1, 1) > ord) y--;
   let rest = ord - toOrdinal(y, 1, 1) + 1;
   let m = 1;
-  while (rest > daysIn(y, m)) { rest -= daysIn(y, m); m++; }
+  while (rest > daysIn(y, m)) {
+    rest -= daysIn(y, m);
+    m++;
+  }
   return [y, m, rest];
 }
 

@@ -13,8 +13,8 @@
  *    runs on).
  */
 import { PavilionError } from '../../common/errors.js';
-import type { Comparison, HashedFeature, Strategy, TokenEncoding } from './schema.js';
 import { floorMod, parsePyFloat, parsePyInt, roundHalfEven } from './python.js';
+import type { Comparison, HashedFeature, Strategy, TokenEncoding } from './schema.js';
 
 /**
  * Puts the tokens of `value` in `out` (cleared first); returns the count.
@@ -66,7 +66,12 @@ function ngrams(value: string, n: number, positional: boolean, out: string[]): v
   }
 }
 
-function numericTokens(feature: HashedFeature, c: Extract<Comparison, { type: 'numeric' }>, word: string, out: string[]): void {
+function numericTokens(
+  feature: HashedFeature,
+  c: Extract<Comparison, { type: 'numeric' }>,
+  word: string,
+  out: string[],
+): void {
   const scale = 10n ** BigInt(c.fractionalPrecision);
   let v = parsePyInt(word);
   if (v !== null) {
@@ -79,7 +84,8 @@ function numericTokens(feature: HashedFeature, c: Extract<Comparison, { type: 'n
     // int(round(v * 10**p)) for p > 0, int(v) (truncation) otherwise.
     const scaled = c.fractionalPrecision > 0 ? roundHalfEven(f * 10 ** c.fractionalPrecision) : Math.trunc(f);
     // Python raises OverflowError here (clkhash crashes); refuse the record instead.
-    if (!Number.isFinite(scaled)) throw new PavilionError('RECORD_INVALID', `feature '${feature.identifier}': number is out of range`);
+    if (!Number.isFinite(scaled))
+      throw new PavilionError('RECORD_INVALID', `feature '${feature.identifier}': number is out of range`);
     v = BigInt(scaled);
   }
   v = v * 2n * BigInt(c.resolution);
@@ -101,10 +107,14 @@ export function bitsForToken(strategy: Strategy, i: number, t: number): number {
 /** Worst-case encoded size of a token of `length` UTF-16 units. */
 export function maxEncodedBytes(length: number, encoding: TokenEncoding): number {
   switch (encoding) {
-    case 'ascii': return length;
-    case 'utf-8': return length * 3;
-    case 'utf-16': return 2 + length * 2;
-    case 'utf-32': return 4 + length * 4;
+    case 'ascii':
+      return length;
+    case 'utf-8':
+      return length * 3;
+    case 'utf-16':
+      return 2 + length * 2;
+    case 'utf-32':
+      return 4 + length * 4;
   }
 }
 
@@ -120,8 +130,15 @@ export function encodeTokenInto(token: string, encoding: TokenEncoding, dest: Ui
       let p = offset;
       for (let i = 0; i < token.length; i++) {
         let c = token.charCodeAt(i);
-        if (c < 0x80) { dest[p++] = c; continue; }
-        if (c < 0x800) { dest[p++] = 0xc0 | (c >>> 6); dest[p++] = 0x80 | (c & 0x3f); continue; }
+        if (c < 0x80) {
+          dest[p++] = c;
+          continue;
+        }
+        if (c < 0x800) {
+          dest[p++] = 0xc0 | (c >>> 6);
+          dest[p++] = 0x80 | (c & 0x3f);
+          continue;
+        }
         if (c >= 0xd800 && c <= 0xdbff && i + 1 < token.length) {
           const d = token.charCodeAt(i + 1);
           if (d >= 0xdc00 && d <= 0xdfff) {

@@ -13,11 +13,12 @@
  *   GET /v1/audit/tile/<L>/<N>[.p/<W>]           C2SP tlog-tiles hash tile (prefix /v1/audit)
  *   GET /v1/audit/tile/entries/<N>[.p/<W>]       auditor, admin: C2SP tlog-tiles entry bundle
  */
-import { PavilionError } from '../../common/errors.js';
-import type { HttpRouter, Exchange } from '../http.js';
-import type { BrokerContext } from '../context.js';
-import { authenticate } from '../auth.js';
+
 import { decodeBase64Strict, parseTilePath } from '../../audit/index.js';
+import { PavilionError } from '../../common/errors.js';
+import { authenticate } from '../auth.js';
+import type { BrokerContext } from '../context.js';
+import type { Exchange, HttpRouter } from '../http.js';
 
 /**
  * tlog-tiles: tiles and bundles never change once served, the checkpoint
@@ -32,7 +33,8 @@ const ALL = ['rp', 'dp', 'auditor', 'admin'] as const;
 const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
 
 function intParam(value: string | null | undefined, name: string): number {
-  if (value === null || value === undefined || !/^\d{1,15}$/.test(value)) throw new PavilionError('VALIDATION_FAILED', `${name} must be a non-negative integer`, 422);
+  if (value === null || value === undefined || !/^\d{1,15}$/.test(value))
+    throw new PavilionError('VALIDATION_FAILED', `${name} must be a non-negative integer`, 422);
   return Number(value);
 }
 
@@ -44,7 +46,8 @@ function leafHashParam(value: string): Uint8Array {
   } catch {
     /* reported below, with the status every other parameter error has */
   }
-  if (hash?.length !== 32) throw new PavilionError('VALIDATION_FAILED', 'leaf_hash must be 32 bytes in standard base64', 422);
+  if (hash?.length !== 32)
+    throw new PavilionError('VALIDATION_FAILED', 'leaf_hash must be 32 bytes in standard base64', 422);
   return hash;
 }
 
@@ -64,12 +67,18 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
   router.route('get', '/v1/audit/checkpoint', async (x) => {
     await readHashes(x);
     const cp = (await ctx.audit.latestCheckpoint()) ?? (await ctx.audit.checkpoint());
-    return { body: cp.note, contentType: 'text/plain; charset=utf-8', headers: { 'x-tree-size': String(cp.size), 'cache-control': 'no-cache' } };
+    return {
+      body: cp.note,
+      contentType: 'text/plain; charset=utf-8',
+      headers: { 'x-tree-size': String(cp.size), 'cache-control': 'no-cache' },
+    };
   });
 
   router.route('get', '/v1/audit/key', async (x) => {
     await readHashes(x);
-    return { json: { origin: ctx.audit.origin, verifier_key: ctx.audit.verifierKey, verifier_keys: ctx.audit.verifierKeys } };
+    return {
+      json: { origin: ctx.audit.origin, verifier_key: ctx.audit.verifierKey, verifier_keys: ctx.audit.verifierKeys },
+    };
   });
 
   router.route('get', '/v1/audit/proofs/inclusion', async (x) => {
@@ -106,9 +115,20 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
     // checkpoint covering the leaf and names the anchor in its extra line.
     const anchor = await ctx.anchoring?.anchorForLeaf(index);
     const text = anchor
-      ? await ctx.audit.receipt(index, { anchor: { chain: anchor.chain, contract: anchor.contract, tx: anchor.tx, block: anchor.block, logIndex: anchor.logIndex, size: anchor.size } })
+      ? await ctx.audit.receipt(index, {
+          anchor: {
+            chain: anchor.chain,
+            contract: anchor.contract,
+            tx: anchor.tx,
+            block: anchor.block,
+            logIndex: anchor.logIndex,
+            size: anchor.size,
+          },
+        })
       : await ctx.audit.receipt(index);
-    const headers: Record<string, string> = anchor ? { 'x-anchor-chain': anchor.chain, 'x-anchor-tx': anchor.tx, 'x-anchor-final': String(anchor.final) } : {};
+    const headers: Record<string, string> = anchor
+      ? { 'x-anchor-chain': anchor.chain, 'x-anchor-tx': anchor.tx, 'x-anchor-final': String(anchor.final) }
+      : {};
     return { body: text, contentType: 'text/plain; charset=utf-8', headers };
   });
 
@@ -125,13 +145,25 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
     const tile = parseTilePath(x.params.path ?? '');
     if (!tile) {
       await readHashes(x);
-      throw new PavilionError('TILE_NOT_FOUND', 'not a tlog-tiles path: tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]', 404);
+      throw new PavilionError(
+        'TILE_NOT_FOUND',
+        'not a tlog-tiles path: tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]',
+        404,
+      );
     }
     if (tile.kind === 'entries') {
       await authenticate(ctx, x, 'auditor', 'admin');
-      return { body: await ctx.audit.entryBundle(tile.index, tile.width), contentType: 'application/octet-stream', headers: { 'cache-control': IMMUTABLE_PRIVATE } };
+      return {
+        body: await ctx.audit.entryBundle(tile.index, tile.width),
+        contentType: 'application/octet-stream',
+        headers: { 'cache-control': IMMUTABLE_PRIVATE },
+      };
     }
     await readHashes(x);
-    return { body: await ctx.audit.tile(tile.level, tile.index, tile.width), contentType: 'application/octet-stream', headers: { 'cache-control': immutable } };
+    return {
+      body: await ctx.audit.tile(tile.level, tile.index, tile.width),
+      contentType: 'application/octet-stream',
+      headers: { 'cache-control': immutable },
+    };
   });
 }

@@ -11,22 +11,25 @@
  *   GET  /v1/datasets/{id}/pulls/{p}  dp, admin   how that pull went
  */
 import { z } from 'zod';
-import type { HttpRouter } from '../http.js';
-import type { BrokerContext } from '../context.js';
-import { authenticate } from '../auth.js';
-import { parseAndValidate, validate } from '../validation.js';
-import { DatasetService, uploadFormat } from '../dataset-service.js';
-import { claimNameSchema, datasetIdSchema, type VerificationService } from '../verification.js';
-import type { DatasetRecord } from '../../datasets/store.js';
 import type { PullRecord } from '../../datasets/pull-store.js';
+import type { DatasetRecord } from '../../datasets/store.js';
+import { authenticate } from '../auth.js';
+import type { BrokerContext } from '../context.js';
 import type { DatasetPulls } from '../dataset-pulls.js';
+import { type DatasetService, uploadFormat } from '../dataset-service.js';
+import type { HttpRouter } from '../http.js';
+import { parseAndValidate, validate } from '../validation.js';
+import { claimNameSchema, datasetIdSchema, type VerificationService } from '../verification.js';
 
 const DefineBody = z
   .object({
     schema: z.record(z.unknown()),
     claims: z.array(claimNameSchema).max(64),
     allow_broker_encoding: z.boolean().optional(),
-    purposes: z.array(z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must match [A-Za-z0-9._:-]{1,64}')).max(64).optional(),
+    purposes: z
+      .array(z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must match [A-Za-z0-9._:-]{1,64}'))
+      .max(64)
+      .optional(),
   })
   .strict();
 
@@ -75,7 +78,13 @@ function datasetId(raw: string | undefined): string {
   return validate(datasetIdSchema, raw);
 }
 
-export function registerDatasetRoutes(router: HttpRouter, ctx: BrokerContext, service: DatasetService, verification: VerificationService, pulls: DatasetPulls): void {
+export function registerDatasetRoutes(
+  router: HttpRouter,
+  ctx: BrokerContext,
+  service: DatasetService,
+  verification: VerificationService,
+  pulls: DatasetPulls,
+): void {
   router.route(
     'put',
     '/v1/datasets/:id',

@@ -1,8 +1,9 @@
 /** Liveness, readiness, metrics, the OpenAPI document and (local issuer only) the JWKS. */
-import type { HttpRouter } from '../http.js';
+
 import type { BrokerContext } from '../context.js';
-import { makeProblem } from '../problem.js';
+import type { HttpRouter } from '../http.js';
 import { openApiDocument } from '../openapi.js';
+import { makeProblem } from '../problem.js';
 
 export function registerHealthRoutes(router: HttpRouter, ctx: BrokerContext): void {
   router.route('get', '/healthz', () => ({ json: { status: 'ok' } }));
@@ -10,7 +11,9 @@ export function registerHealthRoutes(router: HttpRouter, ctx: BrokerContext): vo
   router.route('get', '/readyz', async () => {
     const r = await ctx.ready();
     if (r.ok) return { json: { status: 'ready', checks: r.checks } };
-    const failing = Object.entries(r.checks).filter(([, ok]) => !ok).map(([k]) => k);
+    const failing = Object.entries(r.checks)
+      .filter(([, ok]) => !ok)
+      .map(([k]) => k);
     const p = makeProblem(503, 'DEPENDENCY_UNAVAILABLE', `not ready: ${failing.join(', ')}`);
     return { status: 503, body: JSON.stringify({ ...p, checks: r.checks }), contentType: 'application/problem+json' };
   });

@@ -3,11 +3,12 @@
  *   GET  /v1/linkage-jobs/{id}          owner/admin status and progress
  *   GET  /v1/linkage-jobs/{id}/results  owner/admin pairs (or the greedy 1:1 solution)
  */
-import type { HttpRouter } from '../http.js';
-import type { BrokerContext } from '../context.js';
+
 import { authenticate } from '../auth.js';
-import { parseAndValidate } from '../validation.js';
+import type { BrokerContext } from '../context.js';
+import type { HttpRouter } from '../http.js';
 import { JobBody, jobView, type LinkageJobs } from '../linkage-jobs.js';
+import { parseAndValidate } from '../validation.js';
 
 export function registerLinkageJobRoutes(router: HttpRouter, ctx: BrokerContext, jobs: LinkageJobs): void {
   router.route(

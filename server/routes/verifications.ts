@@ -1,7 +1,8 @@
 /** POST /v1/verifications (rp): one verification, answered once its audit entry is durable. */
-import type { HttpRouter } from '../http.js';
-import type { BrokerContext } from '../context.js';
+
 import { authenticate } from '../auth.js';
+import type { BrokerContext } from '../context.js';
+import type { HttpRouter } from '../http.js';
 import { parseAndValidate } from '../validation.js';
 import { VerificationBody, type VerificationService } from '../verification.js';
 

@@ -6,14 +6,14 @@
  * the same anvil (RpcOutage), so the chain keeps its state across them.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonRpcProvider, Wallet } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Anchorer, type AnchorerOptions } from '../../anchoring/anchorer.js';
-import { startAnvil, ANVIL_DEV_PRIVATE_KEYS, type Anvil } from '../../anchoring/anvil.js';
+import { ANVIL_DEV_PRIVATE_KEYS, type Anvil, startAnvil } from '../../anchoring/anvil.js';
 import { deployMerkleAnchor } from '../../anchoring/contract.js';
 import { GWEI } from '../../anchoring/fees.js';
 import { verifyAnchor } from '../../anchoring/verify.js';
-import { openDatabase, type Database } from '../../storage/postgres.js';
+import { type Database, openDatabase } from '../../storage/postgres.js';
 import { anchoredEvents, ensureArtifact, mine, ReferenceLogSource, RpcOutage, waitFor } from './support.js';
 
 let anvil: Anvil;
@@ -93,18 +93,38 @@ describe('Anchorer', () => {
     expect(await anchorer.tick()).toEqual({ ok: true, sent: 4 });
     expect(anchorer.status()).toMatchObject({ pendingSize: 4, lastAnchoredSize: null, checkpointSize: 4 });
     expect(await anchorer.tick()).toEqual({ ok: true }); // receipt found
-    expect(anchorer.status()).toMatchObject({ pendingSize: null, lastAnchoredSize: 4, lastFinalSize: null, unanchoredEntries: 0, unfinalizedEntries: 4 });
+    expect(anchorer.status()).toMatchObject({
+      pendingSize: null,
+      lastAnchoredSize: 4,
+      lastFinalSize: null,
+      unanchoredEntries: 0,
+      unfinalizedEntries: 4,
+    });
 
     const events = await anchoredEvents(provider, contract, source.logId);
     expect(events.map((e) => [e.treeSize, e.root])).toEqual([[4, source.rootHex(4)]]);
 
     const ref = await anchorer.anchorFor(1);
-    expect(ref).toMatchObject({ chain: 'eip155:80002', contract, size: 4, root: source.rootHex(4), final: false, tx: events[0]!.txHash, block: events[0]!.blockNumber, blockHash: events[0]!.blockHash, logIndex: events[0]!.logIndex });
+    expect(ref).toMatchObject({
+      chain: 'eip155:80002',
+      contract,
+      size: 4,
+      root: source.rootHex(4),
+      final: false,
+      tx: events[0]!.txHash,
+      block: events[0]!.blockNumber,
+      blockHash: events[0]!.blockHash,
+      logIndex: events[0]!.logIndex,
+    });
     expect(await anchorer.anchorFor(5)).toBeUndefined();
     await expect(anchorer.anchorFor(0)).rejects.toMatchObject({ code: 'ANCHOR_INVALID_SIZE' });
 
     // The auditor's check of that reference, against the checkpoint it holds.
-    const checked = await verifyAnchor({ rpcUrl: anvil.rpcUrl, ...ref!, expected: { origin: source.origin, size: 4, root: source.rootHex(4) } });
+    const checked = await verifyAnchor({
+      rpcUrl: anvil.rpcUrl,
+      ...ref!,
+      expected: { origin: source.origin, size: 4, root: source.rootHex(4) },
+    });
     expect(checked.ok).toBe(true);
 
     // Growth below the trigger: no new anchor.
@@ -113,7 +133,10 @@ describe('Anchorer', () => {
     source.grow(7);
     expect(await anchorer.tick()).toEqual({ ok: true, sent: 7 });
     await anchorer.tick();
-    expect((await anchoredEvents(provider, contract, source.logId)).map((e) => [e.treeSize, e.previousSize])).toEqual([[4, 0], [7, 4]]);
+    expect((await anchoredEvents(provider, contract, source.logId)).map((e) => [e.treeSize, e.previousSize])).toEqual([
+      [4, 0],
+      [7, 4],
+    ]);
     expect((await anchorer.anchorFor(5))?.size).toBe(7);
   });
 
@@ -138,7 +161,9 @@ describe('Anchorer', () => {
     const [row] = await txRows(source.logId);
     const tx = (await provider.getTransaction(row!.tx_hash as string))!;
     const block = (await provider.getBlock(tx.blockNumber! - 1))!;
-    console.log(`anchor tx fees: maxPriorityFeePerGas ${tx.maxPriorityFeePerGas} wei, maxFeePerGas ${tx.maxFeePerGas} wei, base fee ${block.baseFeePerGas}`);
+    console.log(
+      `anchor tx fees: maxPriorityFeePerGas ${tx.maxPriorityFeePerGas} wei, maxFeePerGas ${tx.maxFeePerGas} wei, base fee ${block.baseFeePerGas}`,
+    );
     expect(tx.type).toBe(2);
     expect(tx.maxPriorityFeePerGas).toBeGreaterThanOrEqual(25n * GWEI);
     expect(tx.maxFeePerGas!).toBeGreaterThanOrEqual(tx.maxPriorityFeePerGas! + 2n * (block.baseFeePerGas ?? 0n));
@@ -164,23 +189,29 @@ describe('Anchorer', () => {
   // Needs a real server: embedded PGlite is one Postgres session behind its
   // socket (storage/postgres.ts), so its "connections" share advisory locks and
   // transactions and this would test PGlite's multiplexing, not the lock.
-  it.runIf(Boolean(process.env.DATABASE_URL))('anchors once when two anchorers on separate database connections race', async () => {
-    const postgres = (await import('postgres')).default;
-    const secondConnection = postgres(db.url, { max: 1, onnotice: () => {} });
-    try {
-      const { contract, source, anchorer, make } = await setup();
-      const second = make({ sql: secondConnection });
-      source.grow(6);
-      const outcomes = await Promise.all([anchorer.tick(), second.tick()]);
-      expect(outcomes.filter((o) => o.sent === 6), JSON.stringify(outcomes)).toHaveLength(1);
-      await Promise.all([anchorer.tick(), second.tick()]);
-      expect(await anchoredEvents(provider, contract, source.logId, 6)).toHaveLength(1);
-      expect(await txRows(source.logId)).toHaveLength(1);
-      await second.close();
-    } finally {
-      await secondConnection.end({ timeout: 5 });
-    }
-  });
+  it.runIf(Boolean(process.env.DATABASE_URL))(
+    'anchors once when two anchorers on separate database connections race',
+    async () => {
+      const postgres = (await import('postgres')).default;
+      const secondConnection = postgres(db.url, { max: 1, onnotice: () => {} });
+      try {
+        const { contract, source, anchorer, make } = await setup();
+        const second = make({ sql: secondConnection });
+        source.grow(6);
+        const outcomes = await Promise.all([anchorer.tick(), second.tick()]);
+        expect(
+          outcomes.filter((o) => o.sent === 6),
+          JSON.stringify(outcomes),
+        ).toHaveLength(1);
+        await Promise.all([anchorer.tick(), second.tick()]);
+        expect(await anchoredEvents(provider, contract, source.logId, 6)).toHaveLength(1);
+        expect(await txRows(source.logId)).toHaveLength(1);
+        await second.close();
+      } finally {
+        await secondConnection.end({ timeout: 5 });
+      }
+    },
+  );
 
   it('does not anchor again when an anchorer dies after sending, before recording the receipt', async () => {
     const { contract, source, anchorer, make } = await setup();
@@ -219,7 +250,9 @@ describe('Anchorer', () => {
   it('skips a size the contract already has (anchored outside this database)', async () => {
     const { contract, source, anchorer } = await setup();
     const { merkleAnchorAt } = await import('../../anchoring/contract.js');
-    await withSigner(async (signer) => (await merkleAnchorAt(contract, signer).anchor!(source.logId, 5, source.rootHex(5))).wait());
+    await withSigner(async (signer) =>
+      (await merkleAnchorAt(contract, signer).anchor!(source.logId, 5, source.rootHex(5))).wait(),
+    );
     source.grow(5);
     expect(await anchorer.tick()).toEqual({ ok: true });
     expect(await txRows(source.logId)).toHaveLength(0);
@@ -253,7 +286,15 @@ describe('Anchorer', () => {
     await anchorer.tick();
     await anchorer.tick();
     const before = (await anchorer.anchorFor(6))!;
-    expect((await verifyAnchor({ rpcUrl: anvil.rpcUrl, ...before, expected: { origin: source.origin, size: 6, root: source.rootHex(6) } })).ok).toBe(true);
+    expect(
+      (
+        await verifyAnchor({
+          rpcUrl: anvil.rpcUrl,
+          ...before,
+          expected: { origin: source.origin, size: 6, root: source.rootHex(6) },
+        })
+      ).ok,
+    ).toBe(true);
 
     // Reorg: the chain goes back before the anchor and grows past its height.
     await provider.send('evm_revert', [snapshot]);
@@ -269,9 +310,17 @@ describe('Anchorer', () => {
     const events = await anchoredEvents(provider, contract, source.logId);
     expect(events.map((e) => [e.treeSize, e.txHash, e.blockHash])).toEqual([[6, after.tx, after.blockHash]]);
 
-    const stale = await verifyAnchor({ rpcUrl: anvil.rpcUrl, ...before, expected: { origin: source.origin, size: 6, root: source.rootHex(6) } });
+    const stale = await verifyAnchor({
+      rpcUrl: anvil.rpcUrl,
+      ...before,
+      expected: { origin: source.origin, size: 6, root: source.rootHex(6) },
+    });
     expect(stale.ok ? 'ok' : stale.error.code).toBe('ANCHOR_REORGED');
-    const fresh = await verifyAnchor({ rpcUrl: anvil.rpcUrl, ...after, expected: { origin: source.origin, size: 6, root: source.rootHex(6) } });
+    const fresh = await verifyAnchor({
+      rpcUrl: anvil.rpcUrl,
+      ...after,
+      expected: { origin: source.origin, size: 6, root: source.rootHex(6) },
+    });
     expect(fresh.ok).toBe(true);
   });
 
@@ -286,8 +335,14 @@ describe('Anchorer', () => {
       const rows = await txRows(source.logId);
       expect(rows).toHaveLength(2);
       expect(rows[0]!.nonce).toBe(rows[1]!.nonce);
-      const [first, replacement] = await Promise.all(rows.map((r) => db.sql`select raw, max_priority_fee_per_gas from anchoring_transactions where tx_hash = ${r.tx_hash}`));
-      expect(BigInt(replacement![0]!.max_priority_fee_per_gas)).toBeGreaterThan(BigInt(first![0]!.max_priority_fee_per_gas));
+      const [first, replacement] = await Promise.all(
+        rows.map(
+          (r) => db.sql`select raw, max_priority_fee_per_gas from anchoring_transactions where tx_hash = ${r.tx_hash}`,
+        ),
+      );
+      expect(BigInt(replacement![0]!.max_priority_fee_per_gas)).toBeGreaterThan(
+        BigInt(first![0]!.max_priority_fee_per_gas),
+      );
 
       // The original, not the replacement, gets mined.
       await provider.send('anvil_dropTransaction', [rows[1]!.tx_hash]);
@@ -310,7 +365,15 @@ describe('Anchorer', () => {
       const own = new JsonRpcProvider(chain.rpcUrl, 80002, { staticNetwork: true });
       const contract = await deployMerkleAnchor(new Wallet(key, own));
       const source = new ReferenceLogSource(origin).grow(3);
-      const a = new Anchorer({ sql: db.sql, source, rpcUrl: chain.rpcUrl, chainId: 80002, contract, privateKey: key, minSizeDelta: 1 });
+      const a = new Anchorer({
+        sql: db.sql,
+        source,
+        rpcUrl: chain.rpcUrl,
+        chainId: 80002,
+        contract,
+        privateKey: key,
+        minSizeDelta: 1,
+      });
       for (let i = 0; i < ticks; i++) await a.tick();
       const result = { contract, status: a.status(), events: await anchoredEvents(own, contract, source.logId) };
       await a.close();
@@ -336,10 +399,21 @@ describe('Anchorer', () => {
 
   it('sends nothing the contract would refuse (signer not the owner), and says why', async () => {
     const { contract, source } = await setup();
-    const notOwner = new Anchorer({ sql: db.sql, source, rpcUrl: anvil.rpcUrl, chainId: 80002, contract, privateKey: ANVIL_DEV_PRIVATE_KEYS[2], minSizeDelta: 1 });
+    const notOwner = new Anchorer({
+      sql: db.sql,
+      source,
+      rpcUrl: anvil.rpcUrl,
+      chainId: 80002,
+      contract,
+      privateKey: ANVIL_DEV_PRIVATE_KEYS[2],
+      minSizeDelta: 1,
+    });
     anchorers.push(notOwner);
     source.grow(2);
-    expect(await notOwner.tick()).toMatchObject({ ok: false, error: { code: 'ANCHOR_REJECTED', message: expect.stringContaining('NotOwner') } });
+    expect(await notOwner.tick()).toMatchObject({
+      ok: false,
+      error: { code: 'ANCHOR_REJECTED', message: expect.stringContaining('NotOwner') },
+    });
     expect(await txRows(source.logId)).toHaveLength(0);
   });
 
@@ -347,7 +421,14 @@ describe('Anchorer', () => {
     const { contract } = await setup();
     const good = await new ReferenceLogSource(`test.pavilion.example/malformed/${RUN}`).grow(2).latestCheckpoint();
     for (const bad of [{ root: new Uint8Array(31) }, { size: -1 }, { size: 1.5 }, { origin: '' }, { note: '' }]) {
-      const a = new Anchorer({ sql: db.sql, source: { latestCheckpoint: async () => ({ ...good!, ...bad }) }, rpcUrl: anvil.rpcUrl, chainId: 80002, contract, privateKey: key });
+      const a = new Anchorer({
+        sql: db.sql,
+        source: { latestCheckpoint: async () => ({ ...good!, ...bad }) },
+        rpcUrl: anvil.rpcUrl,
+        chainId: 80002,
+        contract,
+        privateKey: key,
+      });
       anchorers.push(a);
       expect(await a.tick()).toMatchObject({ ok: false, error: { code: 'CHECKPOINT_INVALID' } });
     }
@@ -363,9 +444,15 @@ describe('Anchorer', () => {
     await anchorer.tick();
     await anchorer.tick();
     const text = await registry.metrics();
-    expect(text).toContain('pavilion_anchor_last_anchored_size{chain="eip155:80002",contract="' + anchorer.contract + '"} 4');
-    expect(text).toContain('pavilion_anchor_unanchored_entries{chain="eip155:80002",contract="' + anchorer.contract + '"} 0');
-    expect(text).toContain('pavilion_anchor_unfinalized_entries{chain="eip155:80002",contract="' + anchorer.contract + '"} 4');
+    expect(text).toContain(
+      `pavilion_anchor_last_anchored_size{chain="eip155:80002",contract="${anchorer.contract}"} 4`,
+    );
+    expect(text).toContain(
+      `pavilion_anchor_unanchored_entries{chain="eip155:80002",contract="${anchorer.contract}"} 0`,
+    );
+    expect(text).toContain(
+      `pavilion_anchor_unfinalized_entries{chain="eip155:80002",contract="${anchorer.contract}"} 4`,
+    );
   });
 
   it('never throws into its caller when the source fails or the options are wrong', async () => {
@@ -376,12 +463,27 @@ describe('Anchorer', () => {
     source.fail = false;
     expect((await anchorer.tick()).ok).toBe(true);
 
-    const wrongChain = new Anchorer({ sql: db.sql, source, rpcUrl: anvil.rpcUrl, chainId: 137, contract: anchorer.contract, privateKey: key });
+    const wrongChain = new Anchorer({
+      sql: db.sql,
+      source,
+      rpcUrl: anvil.rpcUrl,
+      chainId: 137,
+      contract: anchorer.contract,
+      privateKey: key,
+    });
     anchorers.push(wrongChain);
     expect(await wrongChain.tick()).toMatchObject({ ok: false, error: { code: 'CHAIN_ID_MISMATCH' } });
-    expect(() => new Anchorer({ sql: db.sql, source, rpcUrl: anvil.rpcUrl, chainId: 80002, contract: anchorer.contract, privateKey: '0x1234' })).toThrow(
-      expect.objectContaining({ code: 'ANCHOR_INVALID_KEY', message: expect.not.stringContaining('1234') }),
-    );
+    expect(
+      () =>
+        new Anchorer({
+          sql: db.sql,
+          source,
+          rpcUrl: anvil.rpcUrl,
+          chainId: 80002,
+          contract: anchorer.contract,
+          privateKey: '0x1234',
+        }),
+    ).toThrow(expect.objectContaining({ code: 'ANCHOR_INVALID_KEY', message: expect.not.stringContaining('1234') }));
   });
 });
 
@@ -392,8 +494,16 @@ describe('Anchorer with the RPC down', () => {
     await outage.up();
     const source = new ReferenceLogSource(`test.pavilion.example/outage/${RUN}/1`);
     const anchorer = new Anchorer({
-      sql: db.sql, source, rpcUrl: outage.url, chainId: 80002, contract, privateKey: key,
-      minSizeDelta: 2, pollIntervalMs: 50, initialBackoffMs: 40, maxBackoffMs: 160,
+      sql: db.sql,
+      source,
+      rpcUrl: outage.url,
+      chainId: 80002,
+      contract,
+      privateKey: key,
+      minSizeDelta: 2,
+      pollIntervalMs: 50,
+      initialBackoffMs: 40,
+      maxBackoffMs: 160,
     });
     anchorers.push(anchorer);
     source.grow(3);
@@ -428,7 +538,13 @@ describe('Anchorer with the RPC down', () => {
     await outage.up();
     const source = new ReferenceLogSource(`test.pavilion.example/outage/${RUN}/2`);
     const anchorer = new Anchorer({
-      sql: db.sql, source, rpcUrl: outage.url, chainId: 80002, contract, privateKey: key, minSizeDelta: 1,
+      sql: db.sql,
+      source,
+      rpcUrl: outage.url,
+      chainId: 80002,
+      contract,
+      privateKey: key,
+      minSizeDelta: 1,
       beforeBroadcast: async () => {
         if (outage.port && source.size === 2) await outage.down();
       },
@@ -441,7 +557,15 @@ describe('Anchorer with the RPC down', () => {
 
     await outage.up();
     source.size = 2; // unchanged; the hook only fires for the first send
-    const hookless = new Anchorer({ sql: db.sql, source, rpcUrl: outage.url, chainId: 80002, contract, privateKey: key, minSizeDelta: 1 });
+    const hookless = new Anchorer({
+      sql: db.sql,
+      source,
+      rpcUrl: outage.url,
+      chainId: 80002,
+      contract,
+      privateKey: key,
+      minSizeDelta: 1,
+    });
     anchorers.push(hookless);
     await hookless.tick(); // broadcasts the recorded transaction
     await hookless.tick(); // follows it to its receipt

@@ -20,7 +20,11 @@ function alive(pid: number): boolean {
 }
 
 async function rpc(url: string, method: string): Promise<unknown> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: [] }) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: [] }),
+  });
   return ((await res.json()) as { result: unknown }).result;
 }
 
@@ -30,7 +34,13 @@ const launcher = fileURLToPath(new URL('../../anchoring/anvil.ts', import.meta.u
 function childStartingAnvil(then: string): Promise<{ child: ReturnType<typeof spawn>; anvilPid: number }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--input-type=module', '-e', `import { startAnvil } from ${JSON.stringify(launcher)}; const a = await startAnvil(); console.log('pid', a.pid); ${then}`],
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `import { startAnvil } from ${JSON.stringify(launcher)}; const a = await startAnvil(); console.log('pid', a.pid); ${then}`,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {

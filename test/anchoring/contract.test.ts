@@ -2,13 +2,19 @@
  * MerkleAnchor on a real local EVM (anvil, chain 80002): build pins, gas per
  * anchor, the monotonic-size rules, ownership, and the auditor's verifyAnchor.
  */
+
+import { type Contract, Interface, JsonRpcProvider, NonceManager, type TransactionReceipt, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Contract, Interface, JsonRpcProvider, NonceManager, Wallet, type TransactionReceipt } from 'ethers';
-import { startAnvil, ANVIL_DEV_PRIVATE_KEYS, type Anvil } from '../../anchoring/anvil.js';
-import { compileMerkleAnchor, COMPILER_SETTINGS } from '../../anchoring/compile.js';
-import { deployMerkleAnchor, loadMerkleAnchorArtifact, MERKLE_ANCHOR_ABI, merkleAnchorAt } from '../../anchoring/contract.js';
+import { ANVIL_DEV_PRIVATE_KEYS, type Anvil, startAnvil } from '../../anchoring/anvil.js';
+import { COMPILER_SETTINGS, compileMerkleAnchor } from '../../anchoring/compile.js';
+import {
+  deployMerkleAnchor,
+  loadMerkleAnchorArtifact,
+  MERKLE_ANCHOR_ABI,
+  merkleAnchorAt,
+} from '../../anchoring/contract.js';
 import { logIdForOrigin } from '../../anchoring/ids.js';
-import { verifyAnchor, type VerifyAnchorInput } from '../../anchoring/verify.js';
+import { type VerifyAnchorInput, verifyAnchor } from '../../anchoring/verify.js';
 import { ensureArtifact, mine, REFERENCE_ROOTS } from './support.js';
 
 const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}`;
@@ -131,7 +137,11 @@ describe('MerkleAnchor', () => {
 
   it('keeps logs apart and answers zeros for a log never anchored', async () => {
     const otherLog = logIdForOrigin('test.pavilion.example/other');
-    expect((await anchor.latest!(otherLog)).map((v: unknown) => (typeof v === 'bigint' ? Number(v) : v))).toEqual([0, `0x${'00'.repeat(32)}`, 0]);
+    expect((await anchor.latest!(otherLog)).map((v: unknown) => (typeof v === 'bigint' ? Number(v) : v))).toEqual([
+      0,
+      `0x${'00'.repeat(32)}`,
+      0,
+    ]);
     const receipt = await (await anchor.anchor!(otherLog, 1, root(1))).wait();
     console.log(`MerkleAnchor.anchor gas used, first anchor of a second log: ${receipt!.gasUsed}`);
     expect(Number((await anchor.latest!(logId))[0])).toBe(8);
@@ -141,7 +151,9 @@ describe('MerkleAnchor', () => {
     const asOther = merkleAnchorAt(address, other);
     await expect(asOther.anchor!.staticCall(logId, 9, root(8))).rejects.toMatchObject({ revert: { name: 'NotOwner' } });
     await expect(asOther.acceptOwnership!.staticCall()).rejects.toMatchObject({ revert: { name: 'NotPendingOwner' } });
-    await expect(anchor.transferOwnership!.staticCall(`0x${'00'.repeat(20)}`)).rejects.toMatchObject({ revert: { name: 'ZeroAddress' } });
+    await expect(anchor.transferOwnership!.staticCall(`0x${'00'.repeat(20)}`)).rejects.toMatchObject({
+      revert: { name: 'ZeroAddress' },
+    });
 
     await (await anchor.transferOwnership!(await other.getAddress())).wait();
     expect(await anchor.owner!()).toBe(await owner.getAddress()); // not yet: must be accepted
@@ -180,7 +192,14 @@ describe('verifyAnchor', () => {
     const fresh = await verifyAnchor(input);
     expect(fresh.ok).toBe(true);
     if (!fresh.ok) return;
-    expect(fresh.anchor).toMatchObject({ chain: 'eip155:80002', block: blockNumber, size: 5, root: root(5), final: false, confirmations: 1 });
+    expect(fresh.anchor).toMatchObject({
+      chain: 'eip155:80002',
+      block: blockNumber,
+      size: 5,
+      root: root(5),
+      final: false,
+      confirmations: 1,
+    });
     expect(fresh.anchor.finalizedBlock).toBe(Math.max(0, fresh.anchor.latestBlock - 4));
 
     await mine(provider, 3);
@@ -199,28 +218,53 @@ describe('verifyAnchor', () => {
     };
     expect(await code({ expected: { origin, size: 4, root: REFERENCE_ROOTS[5]! } })).toBe('ANCHOR_MISMATCH');
     expect(await code({ expected: { origin, size: 5, root: REFERENCE_ROOTS[4]! } })).toBe('ANCHOR_MISMATCH');
-    expect(await code({ expected: { origin: 'someone.else/log', size: 5, root: REFERENCE_ROOTS[5]! } })).toBe('ANCHOR_MISMATCH');
+    expect(await code({ expected: { origin: 'someone.else/log', size: 5, root: REFERENCE_ROOTS[5]! } })).toBe(
+      'ANCHOR_MISMATCH',
+    );
     expect(await code({ chain: 'eip155:137' })).toBe('ANCHOR_MISMATCH');
     expect(await code({ logIndex: 7 })).toBe('ANCHOR_MISMATCH');
   });
 
   it('reports an unknown tx, another contract and a reverted tx as ANCHOR_NOT_FOUND', async () => {
-    const unknown = await verifyAnchor({ ...input, tx: `0x${'ab'.repeat(32)}`, block: undefined, blockHash: undefined });
+    const unknown = await verifyAnchor({
+      ...input,
+      tx: `0x${'ab'.repeat(32)}`,
+      block: undefined,
+      blockHash: undefined,
+    });
     expect(unknown.ok ? 'ok' : unknown.error.code).toBe('ANCHOR_NOT_FOUND');
 
     const elsewhere = await deployMerkleAnchor(owner);
     const wrongContract = await verifyAnchor({ ...input, contract: elsewhere });
     expect(wrongContract.ok ? 'ok' : wrongContract.error.code).toBe('ANCHOR_NOT_FOUND');
 
-    const reverted = await (await anchor.anchor!(logIdForOrigin(origin), 5, root(5), { gasLimit: 100_000 })).wait().catch((e: { receipt: TransactionReceipt }) => e.receipt);
-    const r = await verifyAnchor({ ...input, tx: reverted!.hash, block: undefined, blockHash: undefined, logIndex: undefined });
-    expect(r.ok ? 'ok' : [r.error.code, r.error.message]).toEqual(['ANCHOR_NOT_FOUND', 'the transaction reverted: it anchored nothing']);
+    const reverted = await (await anchor.anchor!(logIdForOrigin(origin), 5, root(5), { gasLimit: 100_000 }))
+      .wait()
+      .catch((e: { receipt: TransactionReceipt }) => e.receipt);
+    const r = await verifyAnchor({
+      ...input,
+      tx: reverted!.hash,
+      block: undefined,
+      blockHash: undefined,
+      logIndex: undefined,
+    });
+    expect(r.ok ? 'ok' : [r.error.code, r.error.message]).toEqual([
+      'ANCHOR_NOT_FOUND',
+      'the transaction reverted: it anchored nothing',
+    ]);
   });
 
   it('reports a reorged anchor as ANCHOR_REORGED', async () => {
     const snapshot = await provider.send('evm_snapshot', []);
     const receipt = (await (await anchor.anchor!(logIdForOrigin(origin), 6, root(6))).wait())!;
-    const ref = { ...input, tx: receipt.hash, block: receipt.blockNumber, blockHash: receipt.blockHash, logIndex: undefined, expected: { origin, size: 6, root: root(6) } };
+    const ref = {
+      ...input,
+      tx: receipt.hash,
+      block: receipt.blockNumber,
+      blockHash: receipt.blockHash,
+      logIndex: undefined,
+      expected: { origin, size: 6, root: root(6) },
+    };
     expect((await verifyAnchor(ref)).ok).toBe(true);
     owner.reset();
     await provider.send('evm_revert', [snapshot]);
@@ -251,7 +295,9 @@ describe('verifyAnchor', () => {
       { expected: { origin, size: 0, root: root(5) } },
       { expected: { origin, size: 5, root: new Uint8Array(31) } },
     ] as Partial<VerifyAnchorInput>[]) {
-      await expect(verifyAnchor({ ...input, ...bad })).rejects.toMatchObject({ code: expect.stringMatching(/^ANCHOR_INVALID_(REFERENCE|CHAIN)$/) });
+      await expect(verifyAnchor({ ...input, ...bad })).rejects.toMatchObject({
+        code: expect.stringMatching(/^ANCHOR_INVALID_(REFERENCE|CHAIN)$/),
+      });
     }
   });
 });

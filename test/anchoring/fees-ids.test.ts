@@ -19,7 +19,14 @@ describe('anchorFees', () => {
   });
 
   it('keeps a higher suggestion and a higher offered cap', () => {
-    expect(anchorFees({ chainId: 137, baseFeePerGas: 100n * GWEI, suggestedPriorityFee: 40n * GWEI, suggestedMaxFee: 500n * GWEI })).toEqual({
+    expect(
+      anchorFees({
+        chainId: 137,
+        baseFeePerGas: 100n * GWEI,
+        suggestedPriorityFee: 40n * GWEI,
+        suggestedMaxFee: 500n * GWEI,
+      }),
+    ).toEqual({
       maxPriorityFeePerGas: 40n * GWEI,
       maxFeePerGas: 500n * GWEI,
     });
@@ -55,7 +62,14 @@ describe('identifiers', () => {
     expect(caip2(137)).toBe('eip155:137');
     expect(caip2(80002n)).toBe('eip155:80002');
     expect(parseCaip2('eip155:80002')).toBe(80002);
-    for (const bad of ['eip155:', 'eip155:0', 'eip155:01', 'cosmos:cosmoshub-4', 'eip155:1:2', 42 as unknown as string]) {
+    for (const bad of [
+      'eip155:',
+      'eip155:0',
+      'eip155:01',
+      'cosmos:cosmoshub-4',
+      'eip155:1:2',
+      42 as unknown as string,
+    ]) {
       expect(() => parseCaip2(bad)).toThrow(expect.objectContaining({ code: 'ANCHOR_INVALID_CHAIN' }));
     }
     expect(() => caip2(0)).toThrow(expect.objectContaining({ code: 'ANCHOR_INVALID_CHAIN' }));

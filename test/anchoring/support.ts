@@ -3,13 +3,13 @@
  * on-chain events, and the contract artifact (built if the build step has not
  * run yet, exactly as `node --import tsx anchoring/compile.ts` would).
  */
-import { createHash, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { JsonRpcProvider } from 'ethers';
+import { decodeAnchored, type RawLog, toLog } from '../../anchoring/chain.js';
 import { artifactFile, compileMerkleAnchor, writeArtifact } from '../../anchoring/compile.js';
 import { ANCHORED_TOPIC } from '../../anchoring/contract.js';
-import { decodeAnchored, toLog, type RawLog } from '../../anchoring/chain.js';
 import { logIdForOrigin } from '../../anchoring/ids.js';
 import type { Checkpoint, CheckpointSource } from '../../anchoring/types.js';
 
@@ -90,7 +90,9 @@ export class ReferenceLogSource implements CheckpointSource {
 /** Anchored events for (contract, logId) in the canonical chain, optionally of one size. */
 export async function anchoredEvents(provider: JsonRpcProvider, contract: string, logId: string, size?: number) {
   // Raw eth_getLogs: ethers resolves 'latest' from a cached block number.
-  const logs = (await provider.send('eth_getLogs', [{ address: contract, topics: [ANCHORED_TOPIC, logId], fromBlock: '0x0', toBlock: 'latest' }])) as RawLog[];
+  const logs = (await provider.send('eth_getLogs', [
+    { address: contract, topics: [ANCHORED_TOPIC, logId], fromBlock: '0x0', toBlock: 'latest' },
+  ])) as RawLog[];
   return logs
     .filter((l) => !l.removed)
     .map((l) => decodeAnchored(toLog(l))!)

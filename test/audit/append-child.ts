@@ -13,7 +13,12 @@ const sql = postgres(process.env.CHILD_DATABASE_URL!, {
   onnotice: () => {},
   connection: { search_path: process.env.CHILD_SEARCH_PATH! },
 });
-const log = await openAuditLog({ sql, origin: 'pavilion.test/audit', signerKey: process.env.CHILD_SIGNER_KEY!, maxBatch: 64 });
+const log = await openAuditLog({
+  sql,
+  origin: 'pavilion.test/audit',
+  signerKey: process.env.CHILD_SIGNER_KEY!,
+  maxBatch: 64,
+});
 process.stdout.write('ready\n');
 
 let n = 0;

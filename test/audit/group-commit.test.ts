@@ -56,10 +56,17 @@ describe('adaptive group commit', () => {
     await h.tick();
     expect(h.batches).toHaveLength(1);
     await h.release();
-    expect(h.batches).toEqual([[1, 2], [3, 4, 5, 6]]);
+    expect(h.batches).toEqual([
+      [1, 2],
+      [3, 4, 5, 6],
+    ]);
     await h.release();
     await h.release();
-    expect(h.batches).toEqual([[1, 2], [3, 4, 5, 6], [7, 8, 9]]);
+    expect(h.batches).toEqual([
+      [1, 2],
+      [3, 4, 5, 6],
+      [7, 8, 9],
+    ]);
     expect(await Promise.all([...results, ...more])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `ok ${i}`));
     expect(h.maxInFlight).toBe(1);
   });

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type AuditLog,
   eventLeafHash,
   generateSignerKey,
   openAuditLog,
@@ -9,11 +10,10 @@ import {
   perfectSubtrees,
   verifyInclusion,
   verifyReceipt,
-  type AuditLog,
 } from '../../audit/index.js';
 import { openTestDatabase, realPostgres, type TestDatabase } from './db.js';
-import { expectConsistentTree } from './tree-check.js';
 import { errorCodeAsync as code } from './error-code.js';
+import { expectConsistentTree } from './tree-check.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const ORIGIN = 'pavilion.test/audit';
@@ -58,7 +58,9 @@ describe('audit log under failure, tampering and several writers', () => {
   });
 
   it('a transaction failing mid-batch loses only that batch; acknowledged appends stay, the tree stays consistent', async () => {
-    const acked = await Promise.all(Array.from({ length: 300 }, (_, i) => log.append({ type: 'fail-test', phase: 'before', i })));
+    const acked = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => log.append({ type: 'fail-test', phase: 'before', i })),
+    );
     const size = await log.size();
     // Make the node insert (the second statement of the batch transaction,
     // after the leaves were inserted) fail for the next batch that completes
@@ -67,7 +69,9 @@ describe('audit log under failure, tampering and several writers', () => {
       create or replace function audit_test_fail() returns trigger language plpgsql as $$
       begin raise exception 'injected failure'; end $$;
       create trigger audit_test_fail before insert on audit_nodes for each row execute function audit_test_fail();`);
-    const failing = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => log.append({ type: 'fail-test', phase: 'during', i })));
+    const failing = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) => log.append({ type: 'fail-test', phase: 'during', i })),
+    );
     expect(failing.every((r) => r.status === 'rejected')).toBe(true);
     for (const r of failing) expect((r as PromiseRejectedResult).reason.code).toBe('AUDIT_UNAVAILABLE');
     // No secrets or event text in the message.
@@ -76,7 +80,9 @@ describe('audit log under failure, tampering and several writers', () => {
     expect(await log.size()).toBe(size);
     for (const r of acked) expect(hex((await log.entry(r.index)).leafHash)).toBe(hex(r.leafHash));
     // The writer recovers: it drops its cached edge and re-reads it under the lock.
-    const after = await Promise.all(Array.from({ length: 100 }, (_, i) => log.append({ type: 'fail-test', phase: 'after', i })));
+    const after = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => log.append({ type: 'fail-test', phase: 'after', i })),
+    );
     expect(Math.min(...after.map((r) => r.index))).toBe(size);
     await expectConsistentTree(db.sql, log);
   });
@@ -98,25 +104,47 @@ describe('audit log under failure, tampering and several writers', () => {
       const [node] = await db.sql`select level, idx::text as idx, hash from audit_nodes where level = 1 and idx = 3`;
       await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0xaa)} where level = 1 and idx = 3`;
       const forged = await reader.inclusionProof(index, checkpoint.size);
-      expect(await code(() => verifyInclusion(index, checkpoint.size, entry.leafHash, forged, checkpoint.root))).toBe('ROOT_MISMATCH');
-      verifyInclusion(index, checkpoint.size, entry.leafHash, await log.inclusionProof(index, checkpoint.size), checkpoint.root);
+      expect(await code(() => verifyInclusion(index, checkpoint.size, entry.leafHash, forged, checkpoint.root))).toBe(
+        'ROOT_MISMATCH',
+      );
+      verifyInclusion(
+        index,
+        checkpoint.size,
+        entry.leafHash,
+        await log.inclusionProof(index, checkpoint.size),
+        checkpoint.root,
+      );
       await db.sql`update audit_nodes set hash = ${node!.hash as Buffer} where level = 1 and idx = 3`;
-      verifyInclusion(index, checkpoint.size, entry.leafHash, await reader.inclusionProof(index, checkpoint.size), checkpoint.root);
+      verifyInclusion(
+        index,
+        checkpoint.size,
+        entry.leafHash,
+        await reader.inclusionProof(index, checkpoint.size),
+        checkpoint.root,
+      );
 
       // 2. The stored event text is rewritten: its leaf hash no longer proves.
       const rewritten = entry.event.replace('"fail-test"', '"tampered"').replace('"writer-test"', '"tampered"');
       expect(rewritten).not.toBe(entry.event);
       await db.sql`update audit_leaves set event = ${rewritten} where idx = ${index}::bigint`;
       const stored = await log.entry(index);
-      expect(await code(() => verifyReceipt(receipt, [log.verifierKey], { event: stored.event }))).toBe('ROOT_MISMATCH');
+      expect(await code(() => verifyReceipt(receipt, [log.verifierKey], { event: stored.event }))).toBe(
+        'ROOT_MISMATCH',
+      );
       expect(await code(log.verifyReceipt(receipt))).toBe('ROOT_MISMATCH');
-      expect(await code(() => verifyInclusion(index, checkpoint.size, eventLeafHash(stored.event), forged, checkpoint.root))).toBe('ROOT_MISMATCH');
+      expect(
+        await code(() => verifyInclusion(index, checkpoint.size, eventLeafHash(stored.event), forged, checkpoint.root)),
+      ).toBe('ROOT_MISMATCH');
 
       // 3. A leaf hash is rewritten to match the tampered text: the neighbour's proof breaks.
       await db.sql`update audit_leaves set leaf_hash = ${Buffer.from(eventLeafHash(rewritten))} where idx = ${index}::bigint`;
       const neighbour = await log.entry(index - 1);
       const neighbourProof = await reader.inclusionProof(index - 1, checkpoint.size);
-      expect(await code(() => verifyInclusion(index - 1, checkpoint.size, neighbour.leafHash, neighbourProof, checkpoint.root))).toBe('ROOT_MISMATCH');
+      expect(
+        await code(() =>
+          verifyInclusion(index - 1, checkpoint.size, neighbour.leafHash, neighbourProof, checkpoint.root),
+        ),
+      ).toBe('ROOT_MISMATCH');
       await db.sql`update audit_leaves set event = ${entry.event}, leaf_hash = ${Buffer.from(entry.leafHash)} where idx = ${index}::bigint`;
     } finally {
       await reader.close();
@@ -150,38 +178,42 @@ describe('audit log under failure, tampering and several writers', () => {
     await expectConsistentTree(db.sql, log);
   });
 
-  it.skipIf(!realPostgres)('a writer process SIGKILLed mid-stream: every acknowledged append is present, the tree is consistent', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'append-child.ts')], {
-      env: { ...process.env, CHILD_DATABASE_URL: db.url, CHILD_SEARCH_PATH: db.schema!, CHILD_SIGNER_KEY: signerKey },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const acks = new Map<number, string>();
-    let buffered = '';
-    const killed = new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          const m = /^ack (\d+) ([0-9a-f]{64})$/.exec(line);
-          if (m) acks.set(Number(m[1]), m[2]!);
-          if (acks.size >= 3000 && !child.killed) child.kill('SIGKILL');
-        }
+  it.skipIf(!realPostgres)(
+    'a writer process SIGKILLed mid-stream: every acknowledged append is present, the tree is consistent',
+    async () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'append-child.ts')], {
+        env: { ...process.env, CHILD_DATABASE_URL: db.url, CHILD_SEARCH_PATH: db.schema!, CHILD_SIGNER_KEY: signerKey },
+        stdio: ['ignore', 'pipe', 'inherit'],
       });
-      child.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited without SIGKILL (${signal})`))));
-    });
-    await killed;
-    expect(acks.size).toBeGreaterThanOrEqual(3000);
-    // Postgres rolls back the killed backend's open transaction once it notices the socket closed.
-    await new Promise((r) => setTimeout(r, 300));
-    for (const [index, leaf] of acks) {
-      const e = await log.entry(index);
-      expect(hex(e.leafHash)).toBe(leaf);
-    }
-    // The surviving writer continues on the same tree.
-    const more = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append({ type: 'after-crash', i })));
-    expect(Math.min(...more.map((r) => r.index))).toBeGreaterThan(Math.max(...acks.keys()));
-    await expectConsistentTree(db.sql, log);
-  });
+      const acks = new Map<number, string>();
+      let buffered = '';
+      const killed = new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString('utf8');
+          for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+            const line = buffered.slice(0, nl);
+            buffered = buffered.slice(nl + 1);
+            const m = /^ack (\d+) ([0-9a-f]{64})$/.exec(line);
+            if (m) acks.set(Number(m[1]), m[2]!);
+            if (acks.size >= 3000 && !child.killed) child.kill('SIGKILL');
+          }
+        });
+        child.on('exit', (_code, signal) =>
+          signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited without SIGKILL (${signal})`)),
+        );
+      });
+      await killed;
+      expect(acks.size).toBeGreaterThanOrEqual(3000);
+      // Postgres rolls back the killed backend's open transaction once it notices the socket closed.
+      await new Promise((r) => setTimeout(r, 300));
+      for (const [index, leaf] of acks) {
+        const e = await log.entry(index);
+        expect(hex(e.leafHash)).toBe(leaf);
+      }
+      // The surviving writer continues on the same tree.
+      const more = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append({ type: 'after-crash', i })));
+      expect(Math.min(...more.map((r) => r.index))).toBeGreaterThan(Math.max(...acks.keys()));
+      await expectConsistentTree(db.sql, log);
+    },
+  );
 });

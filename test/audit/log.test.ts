@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  DEFAULT_MAX_BATCH,
-  MemoryMerkleTree,
+  type AuditLog,
   canonicalEvent,
+  DEFAULT_MAX_BATCH,
   eventLeafHash,
   generateSignerKey,
+  type MemoryMerkleTree,
   openAuditLog,
   openCheckpoint,
   parseReceipt,
@@ -13,11 +14,10 @@ import {
   verifyConsistency,
   verifyInclusion,
   verifyReceipt,
-  type AuditLog,
 } from '../../audit/index.js';
 import { openTestDatabase, type TestDatabase } from './db.js';
-import { expectConsistentTree } from './tree-check.js';
 import { errorCodeAsync as code } from './error-code.js';
+import { expectConsistentTree } from './tree-check.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -47,7 +47,12 @@ describe('AuditLog on Postgres', () => {
 
   beforeAll(async () => {
     db = await openTestDatabase();
-    log = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit', signerKey, checkpointEvery: { leaves: 1000 } });
+    log = await openAuditLog({
+      sql: db.sql,
+      origin: 'pavilion.test/audit',
+      signerKey,
+      checkpointEvery: { leaves: 1000 },
+    });
   });
   afterAll(async () => {
     await log?.close();
@@ -59,7 +64,9 @@ describe('AuditLog on Postgres', () => {
     const indices = results.map((r) => r.index).sort((a, b) => a - b);
     expect(indices).toEqual(Array.from({ length: N }, (_, i) => i));
     // Each caller got its own event's leaf hash.
-    results.forEach((r, i) => expect(hex(r.leafHash)).toBe(hex(eventLeafHash(canonicalEvent(event(i))))));
+    results.forEach((r, i) => {
+      expect(hex(r.leafHash)).toBe(hex(eventLeafHash(canonicalEvent(event(i)))));
+    });
     // Group commit really batched (N appends in far fewer transactions), within the cap.
     const batches = log.recentBatchSizes;
     expect(batches.reduce((a, b) => a + b, 0)).toBe(N);
@@ -87,7 +94,15 @@ describe('AuditLog on Postgres', () => {
         verifyInclusion(index, size, tree.leafHashAt(index), proof, tree.root(size));
       }
     }
-    for (const [m, n] of [[1, N], [7, 8], [100, 4097], [4096, N], [N - 1, N], [N, N], [1234, 3333]] as const) {
+    for (const [m, n] of [
+      [1, N],
+      [7, 8],
+      [100, 4097],
+      [4096, N],
+      [N - 1, N],
+      [N, N],
+      [1234, 3333],
+    ] as const) {
       const proof = await log.consistencyProof(m, n);
       expect(proof.map(hex)).toEqual(tree.consistencyProof(m, n).map(hex));
       verifyConsistency(m, n, proof, tree.root(m), tree.root(n));
@@ -99,7 +114,11 @@ describe('AuditLog on Postgres', () => {
     for (let n = 1; n <= 70; n++) {
       for (let m = 0; m < n; m++) {
         jobs.push(log.inclusionProof(m, n).then((p) => expect(p.map(hex)).toEqual(tree.inclusionProof(m, n).map(hex))));
-        jobs.push(log.consistencyProof(m + 1, n).then((p) => expect(p.map(hex)).toEqual(tree.consistencyProof(m + 1, n).map(hex))));
+        jobs.push(
+          log
+            .consistencyProof(m + 1, n)
+            .then((p) => expect(p.map(hex)).toEqual(tree.consistencyProof(m + 1, n).map(hex))),
+        );
       }
       jobs.push(log.root(n).then((r) => expect(hex(r)).toBe(hex(tree.root(n)))));
     }
@@ -116,10 +135,14 @@ describe('AuditLog on Postgres', () => {
     const popcount = (x: number) => x.toString(2).replace(/0/g, '').length;
     expect(await warm.warmCache()).toBe(2 * N - popcount(N)); // every leaf and complete subtree
     expect(warm.cachedBytes).toBeGreaterThan(0);
-    expect(await upperOnly.warmCache()).toBe([3, 4, 5, 6, 7, 8, 9, 10, 11, 12].reduce((sum, l) => sum + Math.floor(N / 2 ** l), 0));
+    expect(await upperOnly.warmCache()).toBe(
+      [3, 4, 5, 6, 7, 8, 9, 10, 11, 12].reduce((sum, l) => sum + Math.floor(N / 2 ** l), 0),
+    );
     expect(upperOnly.cachedBytes).toBeLessThanOrEqual(13 * 8192);
     expect(await fromDatabase.warmCache()).toBe(0);
-    const pairs = Array.from({ length: 200 }, (_, i) => [(i * 7919) % N, N - ((i * 104_729) % 3000)] as const).filter(([m, n]) => m < n);
+    const pairs = Array.from({ length: 200 }, (_, i) => [(i * 7919) % N, N - ((i * 104_729) % 3000)] as const).filter(
+      ([m, n]) => m < n,
+    );
     for (const reader of [fromDatabase, warm, upperOnly]) {
       for (const [m, n] of pairs) {
         expect(hex(await reader.leafHashAt(m))).toBe(hex(tree.leafHashAt(m)));
@@ -143,7 +166,12 @@ describe('AuditLog on Postgres', () => {
 
   it('signed checkpoints on the size trigger verify against the log key', async () => {
     await log.close(); // waits for pending work, including a triggered checkpoint
-    log = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit', signerKey, checkpointEvery: { leaves: 1000 } });
+    log = await openAuditLog({
+      sql: db.sql,
+      origin: 'pavilion.test/audit',
+      signerKey,
+      checkpointEvery: { leaves: 1000 },
+    });
     const latest = (await log.latestCheckpoint()) ?? (await log.checkpoint());
     expect(latest.size).toBeGreaterThanOrEqual(1000);
     const { checkpoint } = openCheckpoint(latest.note, [log.verifierKey], { origin: 'pavilion.test/audit' });
@@ -155,7 +183,9 @@ describe('AuditLog on Postgres', () => {
     expect((await log.checkpointAt(N))!.note).toBe(full.note);
     expect(await log.checkpointAt(N + 1)).toBeUndefined();
     // Structurally an anchoring CheckpointSource: { origin, size, root, note } | undefined.
-    const source: { latestCheckpoint(): Promise<{ origin: string; size: number; root: Uint8Array; note: string } | undefined> } = log;
+    const source: {
+      latestCheckpoint(): Promise<{ origin: string; size: number; root: Uint8Array; note: string } | undefined>;
+    } = log;
     expect((await source.latestCheckpoint())!.origin).toBe('pavilion.test/audit');
   });
 
@@ -171,7 +201,14 @@ describe('AuditLog on Postgres', () => {
     expect((await log.verifyReceipt(text, { leafHash: entry.leafHash })).index).toBe(index);
     expect((await log.verifyReceipt(text)).index).toBe(index); // leaf taken from the stored entry
 
-    const anchor = { chain: 'eip155:80002', contract: '0x' + 'ab'.repeat(20), tx: '0x' + 'cd'.repeat(32), block: 123, logIndex: 2, size: N };
+    const anchor = {
+      chain: 'eip155:80002',
+      contract: `0x${'ab'.repeat(20)}`,
+      tx: `0x${'cd'.repeat(32)}`,
+      block: 123,
+      logIndex: 2,
+      size: N,
+    };
     const anchored = await log.receipt(index, { anchor });
     expect(anchored.split('\n')[1]).toMatch(/^extra [A-Za-z0-9+/=]+$/);
     const v = verifyReceipt(anchored, [log.verifierKey], { leafHash: entry.leafHash });
@@ -181,22 +218,45 @@ describe('AuditLog on Postgres', () => {
     );
     expect(parseReceipt(anchored).index).toBe(index);
     // anchoring/ hands in its richer record (blockHash, logId, final, …): only the six fields are carried.
-    const rich = { ...anchor, blockHash: '0x' + 'ee'.repeat(32), logId: '0x' + '00'.repeat(32), origin: 'pavilion.test/audit', root: '0x', final: true };
+    const rich = {
+      ...anchor,
+      blockHash: `0x${'ee'.repeat(32)}`,
+      logId: `0x${'00'.repeat(32)}`,
+      origin: 'pavilion.test/audit',
+      root: '0x',
+      final: true,
+    };
     expect(await log.receipt(index, { anchor: rich })).toBe(anchored);
 
     const other = await log.entry(index + 1);
-    expect(await code(() => verifyReceipt(text, [log.verifierKey], { leafHash: other.leafHash }))).toBe('ROOT_MISMATCH');
-    expect(await code(() => verifyReceipt(text.replace('index 1234', 'index 1235'), [log.verifierKey], { leafHash: entry.leafHash }))).toBe(
+    expect(await code(() => verifyReceipt(text, [log.verifierKey], { leafHash: other.leafHash }))).toBe(
       'ROOT_MISMATCH',
     );
+    expect(
+      await code(() =>
+        verifyReceipt(text.replace('index 1234', 'index 1235'), [log.verifierKey], { leafHash: entry.leafHash }),
+      ),
+    ).toBe('ROOT_MISMATCH');
     const lines = text.split('\n');
     const dropped = [...lines.slice(0, 2), ...lines.slice(3)].join('\n');
-    expect(await code(() => verifyReceipt(dropped, [log.verifierKey], { leafHash: entry.leafHash }))).toBe('PROOF_LENGTH');
-    expect(await code(() => verifyReceipt(text, [generateSignerKey('x.example').replace(/^PRIVATE\+KEY\+/, '')], { leafHash: entry.leafHash }))).not.toBeNull();
-    expect(await code(() => verifyReceipt(text, [log.verifierKey], {}))).toBe('RECEIPT_SUBJECT_REQUIRED');
-    expect(await code(() => verifyReceipt(text.replace('c2sp.org/tlog-proof@v1', 'c2sp.org/tlog-proof@v2'), [log.verifierKey], { leafHash: entry.leafHash }))).toBe(
-      'RECEIPT_MALFORMED',
+    expect(await code(() => verifyReceipt(dropped, [log.verifierKey], { leafHash: entry.leafHash }))).toBe(
+      'PROOF_LENGTH',
     );
+    expect(
+      await code(() =>
+        verifyReceipt(text, [generateSignerKey('x.example').replace(/^PRIVATE\+KEY\+/, '')], {
+          leafHash: entry.leafHash,
+        }),
+      ),
+    ).not.toBeNull();
+    expect(await code(() => verifyReceipt(text, [log.verifierKey], {}))).toBe('RECEIPT_SUBJECT_REQUIRED');
+    expect(
+      await code(() =>
+        verifyReceipt(text.replace('c2sp.org/tlog-proof@v1', 'c2sp.org/tlog-proof@v2'), [log.verifierKey], {
+          leafHash: entry.leafHash,
+        }),
+      ),
+    ).toBe('RECEIPT_MALFORMED');
     expect(await code(log.receipt(index, { anchor: { ...anchor, size: N + 5 } }))).toBe('CHECKPOINT_NOT_FOUND');
     expect(await code(log.receipt(index, { anchor: { ...anchor, chain: 'polygon' } }))).toBe('ANCHOR_INVALID');
   });
@@ -242,8 +302,17 @@ describe('AuditLog on Postgres', () => {
     expect(await code(log.root(1.5))).toBe('SIZE_INVALID');
     expect(await code(log.inclusionProofByLeafHash(new Uint8Array(3), size))).toBe('HASH_LENGTH');
     const fields = {
-      requestId: 'r1', relyingParty: 'rp', dataset: 'd', datasetVersion: 'v1', queryHash: 'ab'.repeat(32),
-      decision: 'match' as const, score: 0.9, releasedClaims: ['over_21'], purpose: 'kyc', policyDecisionId: 'p', actor: 'a',
+      requestId: 'r1',
+      relyingParty: 'rp',
+      dataset: 'd',
+      datasetVersion: 'v1',
+      queryHash: 'ab'.repeat(32),
+      decision: 'match' as const,
+      score: 0.9,
+      releasedClaims: ['over_21'],
+      purpose: 'kyc',
+      policyDecisionId: 'p',
+      actor: 'a',
     };
     expect(verificationEvent(fields).type).toBe('verification');
     for (const bad of [
@@ -255,7 +324,9 @@ describe('AuditLog on Postgres', () => {
       { time: '2026-11-26 07:00' },
       { actor: '' },
     ]) {
-      expect(await code(() => verificationEvent({ ...fields, ...bad } as never)), JSON.stringify(bad)).toBe('EVENT_INVALID');
+      expect(await code(() => verificationEvent({ ...fields, ...bad } as never)), JSON.stringify(bad)).toBe(
+        'EVENT_INVALID',
+      );
     }
     expect(await code(openAuditLog({ sql: db.sql, maxBatch: 0 }))).toBe('CONFIG_INVALID');
     expect(await code(openAuditLog({ sql: db.sql, signerKey: 'PRIVATE+KEY+nope' }))).toBe('KEY_INVALID');
@@ -290,7 +361,12 @@ describe('AuditLog on Postgres', () => {
   });
 
   it('time trigger signs a checkpoint once the tree grew', async () => {
-    const timed = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/audit', signerKey, checkpointEvery: { ms: 30 } });
+    const timed = await openAuditLog({
+      sql: db.sql,
+      origin: 'pavilion.test/audit',
+      signerKey,
+      checkpointEvery: { ms: 30 },
+    });
     const { index } = await timed.append(event(N + 2));
     const deadline = Date.now() + 5000;
     let cp = await timed.latestCheckpoint();

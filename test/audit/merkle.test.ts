@@ -1,22 +1,22 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  MemoryMerkleTree,
   appendToFrontier,
   consistencyProofFromSource,
   emptyRoot,
   inclusionProofFromSource,
   leafHash,
+  MemoryMerkleTree,
   nodeHash,
   nodesForConsistencyProof,
   nodesForInclusionProof,
   rootFromInclusionProof,
   sourceFromFetched,
+  type TreeNode,
   verifyConsistency,
   verifyInclusion,
-  type TreeNode,
 } from '../../audit/merkle/index.js';
 import { errorCode as outcome } from './error-code.js';
 
@@ -65,14 +65,18 @@ describe('transparency-dev/merkle vectors', () => {
 
   it.each(inclusion.map((p) => [p.slice(FIXTURES.length + 1), p]))('inclusion %s', (_name, path) => {
     const v = JSON.parse(readFileSync(path, 'utf8')) as InclusionVector;
-    const code = outcome(() => verifyInclusion(v.leafIdx, v.treeSize, b64(v.leafHash), (v.proof ?? []).map(b64), b64(v.root)));
+    const code = outcome(() =>
+      verifyInclusion(v.leafIdx, v.treeSize, b64(v.leafHash), (v.proof ?? []).map(b64), b64(v.root)),
+    );
     if (v.wantErr) expect(code, v.desc).not.toBeNull();
     else expect(code, v.desc).toBeNull();
   });
 
   it.each(consistency.map((p) => [p.slice(FIXTURES.length + 1), p]))('consistency %s', (_name, path) => {
     const v = JSON.parse(readFileSync(path, 'utf8')) as ConsistencyVector;
-    const code = outcome(() => verifyConsistency(v.size1, v.size2, (v.proof ?? []).map(b64), b64(v.root1), b64(v.root2)));
+    const code = outcome(() =>
+      verifyConsistency(v.size1, v.size2, (v.proof ?? []).map(b64), b64(v.root1), b64(v.root2)),
+    );
     if (v.wantErr) expect(code, v.desc).not.toBeNull();
     else expect(code, v.desc).toBeNull();
   });
@@ -93,14 +97,22 @@ describe('RFC 6962 reference tree', () => {
   it('hasher vectors', () => {
     for (const v of ref.hasher_vectors) {
       const got =
-        v.kind === 'empty' ? emptyRoot() : v.kind === 'leaf' ? leafHash(hex(v.data_hex!)) : nodeHash(hex(v.left_hex!), hex(v.right_hex!));
+        v.kind === 'empty'
+          ? emptyRoot()
+          : v.kind === 'leaf'
+            ? leafHash(hex(v.data_hex!))
+            : nodeHash(hex(v.left_hex!), hex(v.right_hex!));
       expect(toHex(got)).toBe(v.want);
     }
   });
 
   it('leaf hashes and roots for sizes 0..8', () => {
-    ref.leaf_hashes.forEach((h, i) => expect(toHex(tree.leafHashAt(i))).toBe(h));
-    ref.roots_by_size.forEach((r, size) => expect(toHex(tree.root(size))).toBe(r));
+    ref.leaf_hashes.forEach((h, i) => {
+      expect(toHex(tree.leafHashAt(i))).toBe(h);
+    });
+    ref.roots_by_size.forEach((r, size) => {
+      expect(toHex(tree.root(size))).toBe(r);
+    });
   });
 
   it('inclusion proofs reproduce and verify', () => {
@@ -217,7 +229,9 @@ describe('differential: tree code vs the naive RFC definitions, sizes 1..70', ()
     const proof = tree.inclusionProof(3, 10);
     proof[1] = proof[1]!.subarray(0, 31);
     expect(outcome(() => verifyInclusion(3, 10, leafHash(leaves[3]!), proof, roots[10]!))).toBe('HASH_LENGTH');
-    expect(outcome(() => verifyInclusion(3, 10, new Uint8Array(5), tree.inclusionProof(3, 10), roots[10]!))).toBe('HASH_LENGTH');
+    expect(outcome(() => verifyInclusion(3, 10, new Uint8Array(5), tree.inclusionProof(3, 10), roots[10]!))).toBe(
+      'HASH_LENGTH',
+    );
   });
 
   it('bad sizes give SIZE_INVALID', () => {
@@ -233,7 +247,9 @@ describe('differential: tree code vs the naive RFC definitions, sizes 1..70', ()
       const stored: TreeNode[] = [];
       for (let start = 0; start < N; start += batch) {
         const hashes = leaves.slice(start, start + batch).map((l) => leafHash(l));
-        hashes.forEach((h, i) => stored.push({ level: 0, index: start + i, hash: h }));
+        hashes.forEach((h, i) => {
+          stored.push({ level: 0, index: start + i, hash: h });
+        });
         const r = appendToFrontier(size, frontier, hashes);
         stored.push(...r.newNodes);
         size = r.size;
@@ -246,11 +262,15 @@ describe('differential: tree code vs the naive RFC definitions, sizes 1..70', ()
         for (let m = 0; m < n; m++) {
           const ids = nodesForInclusionProof(m, n);
           expect(ids.length).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(n + 1)) + 1);
-          expect(inclusionProofFromSource(m, n, source).map(toHex)).toEqual(naivePath(m, leaves.slice(0, n)).map(toHex));
+          expect(inclusionProofFromSource(m, n, source).map(toHex)).toEqual(
+            naivePath(m, leaves.slice(0, n)).map(toHex),
+          );
         }
         for (let m = 1; m <= n; m++) {
           nodesForConsistencyProof(m, n);
-          expect(consistencyProofFromSource(m, n, source).map(toHex)).toEqual(naiveSubproof(m, leaves.slice(0, n), true).map(toHex));
+          expect(consistencyProofFromSource(m, n, source).map(toHex)).toEqual(
+            naiveSubproof(m, leaves.slice(0, n), true).map(toHex),
+          );
         }
       }
     }

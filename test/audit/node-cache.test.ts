@@ -4,7 +4,8 @@ import { NodeCache } from '../../audit/node-cache.js';
 
 const KIB = 1024;
 /** A distinct, recognisable 32-byte value per node. */
-const hashOf = (level: number, index: number) => new Uint8Array(createHash('sha256').update(`${level}/${index}`).digest());
+const hashOf = (level: number, index: number) =>
+  new Uint8Array(createHash('sha256').update(`${level}/${index}`).digest());
 const hex = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString('hex') : 'absent');
 
 describe('NodeCache', () => {

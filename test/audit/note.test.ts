@@ -12,14 +12,16 @@ import {
   parseSignerKey,
   parseVerifierKey,
   signCheckpoint,
-  signNote,
   signerKeyFromSeed,
+  signNote,
   verifierKeyFor,
 } from '../../audit/index.js';
 import { isPavilionError } from '../../common/errors.js';
 import { errorCode as code } from './error-code.js';
 
-const example = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/merkle/signed-note-example.json'), 'utf8')) as {
+const example = JSON.parse(
+  readFileSync(join(import.meta.dirname, '../fixtures/merkle/signed-note-example.json'), 'utf8'),
+) as {
   vkey: string;
   key_name: string;
   key_id_hex: string;
@@ -50,15 +52,21 @@ describe('C2SP signed-note example (spec vector)', () => {
   });
 
   it('tampered text, signature or key id is rejected', () => {
-    expect(code(() => openNote(example.note.replace('example message', 'exampel message'), [example.vkey]))).toBe('SIGNATURE_INVALID');
+    expect(code(() => openNote(example.note.replace('example message', 'exampel message'), [example.vkey]))).toBe(
+      'SIGNATURE_INVALID',
+    );
     const sigB64 = example.note.split(' ').pop()!.trim();
     const sig = Buffer.from(sigB64, 'base64');
     sig[10] ^= 1;
-    expect(code(() => openNote(example.note.replace(sigB64, sig.toString('base64')), [example.vkey]))).toBe('SIGNATURE_INVALID');
+    expect(code(() => openNote(example.note.replace(sigB64, sig.toString('base64')), [example.vkey]))).toBe(
+      'SIGNATURE_INVALID',
+    );
     // A different key id under the same name is an unknown key: ignored, so nothing verifies.
     const other = Buffer.from(sigB64, 'base64');
     other[0] ^= 1;
-    expect(code(() => openNote(example.note.replace(sigB64, other.toString('base64')), [example.vkey]))).toBe('NOTE_UNVERIFIED');
+    expect(code(() => openNote(example.note.replace(sigB64, other.toString('base64')), [example.vkey]))).toBe(
+      'NOTE_UNVERIFIED',
+    );
   });
 });
 
@@ -77,7 +85,9 @@ describe('signer and verifier keys', () => {
   it('deterministic from a seed (RFC 8032 test 1 seed gives its public key)', () => {
     const seed = Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex');
     const vk = verifierKeyFor(signerKeyFromSeed('rfc8032', seed));
-    expect(Buffer.from(keyPart(vk, 2), 'base64').subarray(1).toString('hex')).toBe('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
+    expect(Buffer.from(keyPart(vk, 2), 'base64').subarray(1).toString('hex')).toBe(
+      'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a',
+    );
   });
 
   it('malformed keys give KEY_INVALID without echoing key material', () => {
@@ -100,7 +110,9 @@ describe('signer and verifier keys', () => {
       }
     }
     expect(code(() => parseVerifierKey('a+b'))).toBe('KEY_INVALID');
-    expect(code(() => parseVerifierKey(verifierKeyFor(sk).replace(/\+[0-9a-f]{8}\+/, '+ffffffff+')))).toBe('KEY_INVALID');
+    expect(code(() => parseVerifierKey(verifierKeyFor(sk).replace(/\+[0-9a-f]{8}\+/, '+ffffffff+')))).toBe(
+      'KEY_INVALID',
+    );
   });
 });
 
@@ -132,7 +144,10 @@ describe('note line rules', () => {
       ['plus in name', good.replace('rules.example/log', 'rules+example/log')],
     ];
     for (const [what, note] of cases) {
-      expect(code(() => parseNote(note)), what).toBe('NOTE_MALFORMED');
+      expect(
+        code(() => parseNote(note)),
+        what,
+      ).toBe('NOTE_MALFORMED');
     }
     expect(code(() => parseNote(new Uint8Array([0xff, 0xfe, 0x0a])))).toBe('NOTE_MALFORMED');
   });
@@ -142,7 +157,9 @@ describe('note line rules', () => {
     const both = signNote('cosigned\n', [signer, witness]);
     expect(openNote(both, [signer.verifierKey]).verifiedBy).toHaveLength(1);
     expect(openNote(both, [signer.verifierKey, witness.verifierKey]).verifiedBy).toHaveLength(2);
-    expect(code(() => openNote(both, [parseSignerKey(generateSignerKey('stranger.example')).verifierKey]))).toBe('NOTE_UNVERIFIED');
+    expect(code(() => openNote(both, [parseSignerKey(generateSignerKey('stranger.example')).verifierKey]))).toBe(
+      'NOTE_UNVERIFIED',
+    );
     // Same name, different key: unknown (name AND id identify a key) → ignored.
     const impostor = parseSignerKey(generateSignerKey('rules.example/log'));
     expect(code(() => openNote(signNote('x\n', [impostor]), [signer.verifierKey]))).toBe('NOTE_UNVERIFIED');
@@ -167,7 +184,9 @@ describe('tlog-checkpoint', () => {
     const note = signCheckpoint({ origin: 'cp.example/log', size: 12345, root, extensions: ['ext line'] }, [signer]);
     const { checkpoint } = openCheckpoint(note, [signer.verifierKey], { origin: 'cp.example/log' });
     expect(checkpoint).toEqual({ origin: 'cp.example/log', size: 12345, root, extensions: ['ext line'] });
-    expect(code(() => openCheckpoint(note, [signer.verifierKey], { origin: 'other.example/log' }))).toBe('CHECKPOINT_ORIGIN');
+    expect(code(() => openCheckpoint(note, [signer.verifierKey], { origin: 'other.example/log' }))).toBe(
+      'CHECKPOINT_ORIGIN',
+    );
   });
 
   it('rejects malformed bodies', () => {
@@ -183,7 +202,10 @@ describe('tlog-checkpoint', () => {
       `o\n12\n`,
       `o\n99999999999999999999\n${r}\n`,
     ]) {
-      expect(code(() => parseCheckpoint(body)), JSON.stringify(body)).toBe('CHECKPOINT_MALFORMED');
+      expect(
+        code(() => parseCheckpoint(body)),
+        JSON.stringify(body),
+      ).toBe('CHECKPOINT_MALFORMED');
     }
   });
 });

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
-  MemoryMerkleTree,
   canonicalEvent,
+  encodeAnchorExtra,
   eventLeafHash,
   formatReceipt,
   generateSignerKey,
+  MemoryMerkleTree,
   openNote,
   parseReceipt,
   parseSignerKey,
   signCheckpoint,
   verifyReceipt,
-  encodeAnchorExtra,
 } from '../../audit/index.js';
 import { isPavilionError } from '../../common/errors.js';
 
@@ -47,11 +47,20 @@ describe('tlog-proof receipts (pure)', () => {
   });
 
   it('the exact text layout follows c2sp.org/tlog-proof', () => {
-    const anchor = { chain: 'eip155:137', contract: '0x' + '11'.repeat(20), tx: '0x' + '22'.repeat(32), block: 9, logIndex: 0, size: 37 };
+    const anchor = {
+      chain: 'eip155:137',
+      contract: `0x${'11'.repeat(20)}`,
+      tx: `0x${'22'.repeat(32)}`,
+      block: 9,
+      logIndex: 0,
+      size: 37,
+    };
     const text = receiptFor(5, encodeAnchorExtra(anchor));
     const lines = text.split('\n');
     expect(lines[0]).toBe('c2sp.org/tlog-proof@v1');
-    expect(lines[1]).toBe(`extra ${Buffer.from(JSON.stringify({ block: 9, chain: 'eip155:137', contract: anchor.contract, logIndex: 0, size: 37, tx: anchor.tx })).toString('base64')}`);
+    expect(lines[1]).toBe(
+      `extra ${Buffer.from(JSON.stringify({ block: 9, chain: 'eip155:137', contract: anchor.contract, logIndex: 0, size: 37, tx: anchor.tx })).toString('base64')}`,
+    );
     expect(lines[2]).toBe('index 5');
     const proof = tree.inclusionProof(5);
     expect(lines.slice(3, 3 + proof.length)).toEqual(proof.map((h) => Buffer.from(h).toString('base64')));

@@ -5,18 +5,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  MemoryMerkleTree,
-  TILE_WIDTH,
+  type AuditLog,
+  consistencyProofFromSource,
   eventLeafHash,
   formatTileIndex,
   formatTilePath,
   generateSignerKey,
   inclusionProofFromSource,
-  consistencyProofFromSource,
+  MemoryMerkleTree,
   nodeHash,
   openAuditLog,
   parseTilePath,
-  type AuditLog,
+  TILE_WIDTH,
   type TileRef,
 } from '../../audit/index.js';
 import { openTestDatabase, type TestDatabase } from './db.js';
@@ -45,11 +45,34 @@ describe('tlog-tiles paths', () => {
     ];
     for (const t of samples) expect(parseTilePath(formatTilePath(t).slice('tile/'.length))).toEqual(t);
     for (const bad of [
-      '', '0', '0/', '00/000', '01/000', '64/000', '-1/000', 'a/000', // level
-      '0/0', '0/00', '0/0000', '0/1234', '0/x1/000', '0/001/000', '0/x000/001', '0/X001/000', // index spelling
-      '0/000.p/0', '0/000.p/256', '0/000.p/08', '0/000.p/', '0/000.p', '0/000.p/1/2', // width
+      '',
+      '0',
+      '0/',
+      '00/000',
+      '01/000',
+      '64/000',
+      '-1/000',
+      'a/000', // level
+      '0/0',
+      '0/00',
+      '0/0000',
+      '0/1234',
+      '0/x1/000',
+      '0/001/000',
+      '0/x000/001',
+      '0/X001/000', // index spelling
+      '0/000.p/0',
+      '0/000.p/256',
+      '0/000.p/08',
+      '0/000.p/',
+      '0/000.p',
+      '0/000.p/1/2', // width
       '0/x001/x002/x003/x004/x005/x006/007', // beyond 2^53
-      'entries', 'entries/', 'entries/5', 'entries/000.p/300', 'data/000',
+      'entries',
+      'entries/',
+      'entries/5',
+      'entries/000.p/300',
+      'data/000',
     ]) {
       expect(parseTilePath(bad), bad).toBeNull();
     }
@@ -69,7 +92,9 @@ describe('tiles served by the log', () => {
     db = await openTestDatabase();
     log = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/tiles', signerKey, maxBatch: 4096 });
     for (let start = 0; start < N; start += 10_000) {
-      const batch = await Promise.all(Array.from({ length: Math.min(10_000, N - start) }, (_, i) => log.append({ type: 'tile-test', i: start + i })));
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(10_000, N - start) }, (_, i) => log.append({ type: 'tile-test', i: start + i })),
+      );
       for (const r of batch.sort((a, b) => a.index - b.index)) tree.appendLeafHash(r.leafHash);
     }
   }, 120_000);
@@ -87,8 +112,19 @@ describe('tiles served by the log', () => {
 
   it('full and partial tiles hold the subtree hashes the spec defines', async () => {
     expect(tree.size).toBe(N);
-    for (const [level, index, width] of [[0, 0, 256], [0, 100, 256], [0, 272, 256], [0, 273, 112], [0, 273, 5], [1, 0, 256], [1, 1, 17], [2, 0, 1]] as const) {
-      expect(hex(await log.tile(level, index, width)), `${level}/${index}/${width}`).toBe(expected(level, index, width));
+    for (const [level, index, width] of [
+      [0, 0, 256],
+      [0, 100, 256],
+      [0, 272, 256],
+      [0, 273, 112],
+      [0, 273, 5],
+      [1, 0, 256],
+      [1, 1, 17],
+      [2, 0, 1],
+    ] as const) {
+      expect(hex(await log.tile(level, index, width)), `${level}/${index}/${width}`).toBe(
+        expected(level, index, width),
+      );
     }
     // Read from the database too (a process holding nothing in memory).
     const cold = await openAuditLog({ sql: db.sql, origin: 'pavilion.test/tiles', signerKey, cacheBytes: 0 });
@@ -101,14 +137,24 @@ describe('tiles served by the log', () => {
   });
 
   it('a tile the committed tree does not have yet is TILE_NOT_FOUND', async () => {
-    for (const [level, index, width] of [[0, 273, 113], [0, 274, 1], [1, 1, 18], [1, 2, 1], [2, 0, 2], [3, 0, 1]] as const) {
+    for (const [level, index, width] of [
+      [0, 273, 113],
+      [0, 274, 1],
+      [1, 1, 18],
+      [1, 2, 1],
+      [2, 0, 2],
+      [3, 0, 1],
+    ] as const) {
       expect(await code(log.tile(level, index, width)), `${level}/${index}/${width}`).toBe('TILE_NOT_FOUND');
     }
     expect(await code(log.entryBundle(273, 113))).toBe('TILE_NOT_FOUND');
   });
 
   it('entry bundles are uint16-length-prefixed canonical events that hash to the level-0 tile', async () => {
-    for (const [index, width] of [[0, 256], [273, 112]] as const) {
+    for (const [index, width] of [
+      [0, 256],
+      [273, 112],
+    ] as const) {
       const bundle = Buffer.from(await log.entryBundle(index, width));
       const tile = Buffer.from(await log.tile(0, index, width));
       let at = 0;
@@ -146,7 +192,13 @@ describe('tiles served by the log', () => {
       needed.set(`${l}/${i}`, new Uint8Array(0));
       return new Uint8Array(32);
     };
-    for (const [m, n] of [[0, N], [12_345, N], [N - 1, N], [65_536, N], [300, 65_537]] as const) {
+    for (const [m, n] of [
+      [0, N],
+      [12_345, N],
+      [N - 1, N],
+      [65_536, N],
+      [300, 65_537],
+    ] as const) {
       // Plan which subtrees the proof needs, fetch them from tiles, then assemble.
       needed.clear();
       inclusionProofFromSource(m, n, collect);
@@ -157,7 +209,9 @@ describe('tiles served by the log', () => {
       }
       const source = (l: number, i: number) => needed.get(`${l}/${i}`)!;
       expect(inclusionProofFromSource(m, n, source).map(hex)).toEqual((await log.inclusionProof(m, n)).map(hex));
-      expect(consistencyProofFromSource(m + 1, n, source).map(hex)).toEqual((await log.consistencyProof(m + 1, n)).map(hex));
+      expect(consistencyProofFromSource(m + 1, n, source).map(hex)).toEqual(
+        (await log.consistencyProof(m + 1, n)).map(hex),
+      );
     }
   });
 });

@@ -3,7 +3,7 @@
  * of the log's incremental code, and checks every stored row against it.
  */
 import { expect } from 'vitest';
-import { MemoryMerkleTree, eventLeafHash, type AuditLog } from '../../audit/index.js';
+import { type AuditLog, eventLeafHash, MemoryMerkleTree } from '../../audit/index.js';
 import type { Sql } from '../../storage/postgres.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { cacheKey, datasetKeyPrefix, type CacheKeyParts } from '../../cache/index.js';
 import { keyDatasetVersion } from '../../cache/cache-key.js';
+import { type CacheKeyParts, cacheKey, datasetKeyPrefix } from '../../cache/index.js';
 import { PavilionError } from '../../common/errors.js';
 
 const secret = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
@@ -43,7 +43,11 @@ function referenceKey(key: Buffer, p: CacheKeyParts): string {
     str(p.policyVersion),
   ]);
   const escaped = [...Buffer.from(p.datasetId, 'utf8')]
-    .map((b) => (/[A-Za-z0-9._~-]/.test(String.fromCharCode(b)) && b < 0x80 ? String.fromCharCode(b) : '%' + b.toString(16).toUpperCase().padStart(2, '0')))
+    .map((b) =>
+      /[A-Za-z0-9._~-]/.test(String.fromCharCode(b)) && b < 0x80
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
     .join('');
   return `pv:${escaped}:${p.datasetVersion}:${createHmac('sha256', key).update(msg).digest('base64url')}`;
 }
@@ -67,7 +71,9 @@ describe('cacheKey', () => {
 
   it('matches a known answer computed independently (Python hmac; changing it orphans every deployed cache entry)', () => {
     expect(cacheKey(secret, base)).toBe(referenceKey(secret, base));
-    expect(cacheKey(secret, base)).toMatchInlineSnapshot(`"pv:dmv-licenses:7:u8G8MBqIRQAkbR0W1u5q3Cu21wN93ZqYtr-flTiew3M"`);
+    expect(cacheKey(secret, base)).toMatchInlineSnapshot(
+      `"pv:dmv-licenses:7:u8G8MBqIRQAkbR0W1u5q3Cu21wN93ZqYtr-flTiew3M"`,
+    );
   });
 
   it('agrees with the reference encoding on varied inputs', () => {
@@ -155,7 +161,7 @@ describe('cacheKey', () => {
     const bad: Array<[Partial<CacheKeyParts>, string]> = [
       [{ datasetId: '' }, 'datasetId'],
       [{ datasetId: 'x'.repeat(257) }, 'datasetId'],
-      [{ datasetId: '\uD800' + secretish }, 'datasetId'],
+      [{ datasetId: `\uD800${secretish}` }, 'datasetId'],
       [{ datasetVersion: -1 }, 'datasetVersion'],
       [{ datasetVersion: 1.5 }, 'datasetVersion'],
       [{ datasetVersion: Number.NaN }, 'datasetVersion'],

@@ -35,7 +35,16 @@ describe('createCache without Redis (LRU only)', () => {
     expect(await cache.get(k)).toBeUndefined();
     await cache.set(k, answer, 60);
     expect(await cache.get(k)).toEqual(answer);
-    expect(cache.stats()).toMatchObject({ hits: 1, misses: 1, lruHits: 1, redisHits: 0, degradedMisses: 0, redisUp: false, redisConfigured: false, lruEntries: 1 });
+    expect(cache.stats()).toMatchObject({
+      hits: 1,
+      misses: 1,
+      lruHits: 1,
+      redisHits: 0,
+      degradedMisses: 0,
+      redisUp: false,
+      redisConfigured: false,
+      lruEntries: 1,
+    });
     expect(statuses).toEqual([false]);
     await cache.close();
   });
@@ -54,7 +63,7 @@ describe('createCache without Redis (LRU only)', () => {
     await cache.close();
   });
 
-  it('hands out frozen copies, so one caller cannot alter another caller\'s answer', async () => {
+  it("hands out frozen copies, so one caller cannot alter another caller's answer", async () => {
     const cache = await createCache<Answer>();
     const k = keyFor('ds', 1);
     const mine = { ...answer, claims: { ...answer.claims } };
@@ -88,7 +97,7 @@ describe('createCache without Redis (LRU only)', () => {
     await cache.close();
   });
 
-  it('invalidates a dataset\'s older versions and leaves others alone', async () => {
+  it("invalidates a dataset's older versions and leaves others alone", async () => {
     const cache = await createCache<Answer>();
     const keys = {
       v1: keyFor('ds', 1),

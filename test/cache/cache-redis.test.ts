@@ -20,7 +20,14 @@ let clkCounter = 0;
 function keyFor(datasetId: string, datasetVersion: number, seed = ++clkCounter): string {
   const clk = new Uint8Array(128);
   new DataView(clk.buffer).setUint32(0, seed);
-  return cacheKey(secret, { datasetId, datasetVersion, clk, claims: ['license_valid'], threshold: 0.8, policyVersion: 'p1' });
+  return cacheKey(secret, {
+    datasetId,
+    datasetVersion,
+    clk,
+    claims: ['license_valid'],
+    threshold: 0.8,
+    policyVersion: 'p1',
+  });
 }
 
 const available = redisServerAvailable();
@@ -131,16 +138,21 @@ describe.skipIf(!available && !mustRun)('createCache with Redis', () => {
     expect(b.stats()).toMatchObject({ hits: 150, misses: 100, redisHits: 150 });
   });
 
-  it('deletes a dataset\'s older versions from Redis and the LRU, leaving newer versions and other datasets', async () => {
+  it("deletes a dataset's older versions from Redis and the LRU, leaving newer versions and other datasets", async () => {
     const c = await open();
     const byVersion = new Map<number, string[]>();
-    for (const v of [1, 2, 3, 4]) byVersion.set(v, Array.from({ length: 300 }, () => keyFor('licences', v)));
+    for (const v of [1, 2, 3, 4])
+      byVersion.set(
+        v,
+        Array.from({ length: 300 }, () => keyFor('licences', v)),
+      );
     // Ids a naive prefix or glob would confuse with "licences" (or "licence*" with them).
     const others = [keyFor('licences-eu', 1), keyFor('licences:x', 1), keyFor('LICENCES', 1), keyFor('licence*', 1)];
     await Promise.all([...[...byVersion.values()].flat(), ...others].map((k) => c.set(k, answer, 60)));
     const r = await c.invalidateDataset('licences', 3);
     expect(r).toEqual({ lruRemoved: 600, redisRemoved: 600, redisComplete: true });
-    const exists = async (keys: string[]) => (await Promise.all(keys.map((k) => raw.exists(k)))).reduce((s, x) => s + x, 0);
+    const exists = async (keys: string[]) =>
+      (await Promise.all(keys.map((k) => raw.exists(k)))).reduce((s, x) => s + x, 0);
     expect(await exists(byVersion.get(1)!)).toBe(0);
     expect(await exists(byVersion.get(2)!)).toBe(0);
     expect(await exists(byVersion.get(3)!)).toBe(300);
@@ -229,7 +241,11 @@ describe.skipIf(!available && !mustRun)('createCache with Redis', () => {
     const port = await freePort();
     const statuses: boolean[] = [];
     const t = performance.now();
-    const c = await createCache<Answer>({ redisUrl: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300, onStatus: (s) => statuses.push(s.redisUp) });
+    const c = await createCache<Answer>({
+      redisUrl: `redis://127.0.0.1:${port}`,
+      connectTimeoutMs: 300,
+      onStatus: (s) => statuses.push(s.redisUp),
+    });
     opened.push(c);
     expect(performance.now() - t).toBeLessThan(1000);
     expect(statuses).toEqual([false]);

@@ -13,7 +13,14 @@ const secret = Buffer.alloc(32, 5);
 const clk = new Uint8Array(128).fill(0x5a);
 const answer = { decision: 'match', score: 0.93, claims: { over_21: true, license_valid: true } };
 const keys = Array.from({ length: 5000 }, (_, i) =>
-  cacheKey(secret, { datasetId: 'bench', datasetVersion: 1, clk: clk.map((b, j) => (j < 4 ? (i >> (8 * j)) & 0xff : b)), claims: ['over_21', 'license_valid'], threshold: 0.85, policyVersion: 'p1' }),
+  cacheKey(secret, {
+    datasetId: 'bench',
+    datasetVersion: 1,
+    clk: clk.map((b, j) => (j < 4 ? (i >> (8 * j)) & 0xff : b)),
+    claims: ['over_21', 'license_valid'],
+    threshold: 0.85,
+    policyVersion: 'p1',
+  }),
 );
 
 async function best(label: string, ops: number, run: () => Promise<void> | void): Promise<void> {
@@ -23,11 +30,21 @@ async function best(label: string, ops: number, run: () => Promise<void> | void)
     await run();
     bestUs = Math.min(bestUs, ((performance.now() - t) * 1000) / ops);
   }
-  console.log(`${label.padEnd(58)} ${bestUs.toFixed(2).padStart(8)} µs/op  (${Math.round(1e6 / bestUs).toLocaleString('en')} ops/s)`);
+  console.log(
+    `${label.padEnd(58)} ${bestUs.toFixed(2).padStart(8)} µs/op  (${Math.round(1e6 / bestUs).toLocaleString('en')} ops/s)`,
+  );
 }
 
 await best('cacheKey (128-byte CLK, 2 claims)', 50_000, () => {
-  for (let i = 0; i < 50_000; i++) cacheKey(secret, { datasetId: 'bench', datasetVersion: i, clk, claims: ['over_21', 'license_valid'], threshold: 0.85, policyVersion: 'p1' });
+  for (let i = 0; i < 50_000; i++)
+    cacheKey(secret, {
+      datasetId: 'bench',
+      datasetVersion: i,
+      clk,
+      claims: ['over_21', 'license_valid'],
+      threshold: 0.85,
+      policyVersion: 'p1',
+    });
 });
 
 const lruOnly = await createCache({ lruEntries: 10_000 });
@@ -50,7 +67,8 @@ try {
   for (const batch of [16, 64, 256]) {
     const n = 20_000;
     await best(`Redis hit through cache, ${batch} gets per turn (one MGET)`, n, async () => {
-      for (let i = 0; i < n; i += batch) await Promise.all(keys.slice(i % keys.length, (i % keys.length) + batch).map((k) => reader.get(k)));
+      for (let i = 0; i < n; i += batch)
+        await Promise.all(keys.slice(i % keys.length, (i % keys.length) + batch).map((k) => reader.get(k)));
     });
   }
   const st = reader.stats();
@@ -66,7 +84,8 @@ try {
   for (const batch of [16, 64, 256]) {
     const n = 20_000;
     await best(`ioredis GET x${batch} per turn, enableAutoPipelining`, n, async () => {
-      for (let i = 0; i < n; i += batch) await Promise.all(keys.slice(i % keys.length, (i % keys.length) + batch).map((k) => auto.get(k)));
+      for (let i = 0; i < n; i += batch)
+        await Promise.all(keys.slice(i % keys.length, (i % keys.length) + batch).map((k) => auto.get(k)));
     });
     await best(`ioredis MGET of ${batch}`, n, async () => {
       for (let i = 0; i < n; i += batch) await plain.mget(keys.slice(i % keys.length, (i % keys.length) + batch));

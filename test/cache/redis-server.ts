@@ -2,8 +2,8 @@
  * A throwaway redis-server for tests: a child process on a free loopback port,
  * no persistence, killed (or stopped, paused, restarted) by the test.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { connect, createServer } from 'node:net';
 
 export const REDIS_MISSING_MESSAGE =
   'redis-server is not installed; the Redis cache tests need it (Debian: apt-get install -y redis-server). ' +
@@ -51,9 +51,13 @@ export async function startRedis(): Promise<TestRedis> {
 }
 
 async function launch(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
   running.add(child);
   child.once('exit', () => running.delete(child));
   const deadline = Date.now() + 10_000;

@@ -19,10 +19,15 @@ describe('pavilion audit monitor state file', () => {
     ['JSON null', 'null'],
     ['a number', '42'],
     ['fields of the wrong type', JSON.stringify({ origin: 1, verifierKey: 'k', size: 1, root: 'AA==' })],
-    ['a bad anchoredSize', JSON.stringify({ origin: 'o', verifierKey: 'k', size: 1, root: 'AA==', anchoredSize: 'ten' })],
+    [
+      'a bad anchoredSize',
+      JSON.stringify({ origin: 'o', verifierKey: 'k', size: 1, root: 'AA==', anchoredSize: 'ten' }),
+    ],
   ])('%s is MONITOR_STATE_INVALID', async (name, text) => {
     const stateFile = join(dir, `${name.replace(/\W+/g, '-')}.json`);
     writeFileSync(stateFile, text);
-    await expect(auditMonitor({ server: 'http://127.0.0.1:9', stateFile }, silent)).rejects.toMatchObject({ code: 'MONITOR_STATE_INVALID' });
+    await expect(auditMonitor({ server: 'http://127.0.0.1:9', stateFile }, silent)).rejects.toMatchObject({
+      code: 'MONITOR_STATE_INVALID',
+    });
   });
 });

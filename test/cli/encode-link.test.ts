@@ -17,8 +17,14 @@ const tmp = mkdtempSync(join(tmpdir(), 'pavilion-cli-'));
 const schema = fromRoot('demo', 'schema.json');
 
 /** Runs the CLI from source (tsx), so the test needs no prior build. */
-async function pavilion(args: string[], opts: { input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = run(process.execPath, ['--import', 'tsx', fromRoot('cli', 'main.ts'), ...args], { cwd: fromRoot(), maxBuffer: 64 << 20 });
+async function pavilion(
+  args: string[],
+  opts: { input?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = run(process.execPath, ['--import', 'tsx', fromRoot('cli', 'main.ts'), ...args], {
+    cwd: fromRoot(),
+    maxBuffer: 64 << 20,
+  });
   if (opts.input !== undefined) {
     child.child.stdin!.end(opts.input);
   }
@@ -37,14 +43,27 @@ const expectedB = (JSON.parse(readFileSync(fixture('clks-b.json'), 'utf8')) as {
 describe('pavilion encode', () => {
   it('writes one clkhash-identical CLK per row, in input order', async () => {
     const out = join(tmp, 'a.txt');
-    const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', fixture('people-a.csv'), '--out', out]);
+    const r = await pavilion([
+      'encode',
+      '--schema',
+      schema,
+      '--secret-file',
+      fixture('secret.txt'),
+      '--in',
+      fixture('people-a.csv'),
+      '--out',
+      out,
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(readFileSync(out, 'utf8').trimEnd().split('\n')).toEqual(expectedA);
   });
 
   it('gives clkhash JSON with --format json, reading stdin', async () => {
-    const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--format', 'json'], { input: readFileSync(fixture('people-b.csv'), 'utf8') });
+    const r = await pavilion(
+      ['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--format', 'json'],
+      { input: readFileSync(fixture('people-b.csv'), 'utf8') },
+    );
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ clks: expectedB });
   });
@@ -53,14 +72,26 @@ describe('pavilion encode', () => {
     // 5,000 rows = 3 batches of 2,048: rows in later batches must not overtake earlier ones.
     const rows = readFileSync(fixture('people-a.csv'), 'utf8').trimEnd().split('\n');
     const body = rows.slice(1);
-    const big = [rows[0], ...Array.from({ length: 5000 }, (_, i) => body[i % body.length])].join('\n') + '\n';
+    const big = `${[rows[0], ...Array.from({ length: 5000 }, (_, i) => body[i % body.length])].join('\n')}\n`;
     const input = join(tmp, 'big.csv');
     writeFileSync(input, big);
-    const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', input, '--threads', '2']);
+    const r = await pavilion([
+      'encode',
+      '--schema',
+      schema,
+      '--secret-file',
+      fixture('secret.txt'),
+      '--in',
+      input,
+      '--threads',
+      '2',
+    ]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(5000);
-    lines.forEach((clk, i) => expect(clk).toBe(expectedA[i % expectedA.length]));
+    lines.forEach((clk, i) => {
+      expect(clk).toBe(expectedA[i % expectedA.length]);
+    });
   });
 
   it('refuses a row with the wrong column count, naming the line', async () => {
@@ -75,7 +106,10 @@ describe('pavilion encode', () => {
     const input = join(tmp, 'bad-date.csv');
     // The bad row sits in the third 2,048-row batch, on line 5,002.
     const good = Array.from({ length: 5000 }, (_, i) => `r${i},ann,lee,1980-01-02,1234`);
-    writeFileSync(input, ['rec_id,given_name,surname,dob,postcode', ...good, 'r5000,ann,lee,31/12/1980,1234'].join('\n') + '\n');
+    writeFileSync(
+      input,
+      `${['rec_id,given_name,surname,dob,postcode', ...good, 'r5000,ann,lee,31/12/1980,1234'].join('\n')}\n`,
+    );
     const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', input]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/RECORD_INVALID: row 5002: /);
@@ -95,7 +129,13 @@ describe('pavilion encode', () => {
     expect(csv.stderr).toMatch(/^pavilion: CSV_INVALID: CSV line 2: CSV_QUOTE_NOT_CLOSED/);
     expect(csv.stderr).not.toContain('1980-01-02');
 
-    const unwritable = await pavilion([...args, '--in', fixture('people-a.csv'), '--out', join(tmp, 'no-such-dir', 'out.txt')]);
+    const unwritable = await pavilion([
+      ...args,
+      '--in',
+      fixture('people-a.csv'),
+      '--out',
+      join(tmp, 'no-such-dir', 'out.txt'),
+    ]);
     expect(unwritable.code).toBe(1);
     expect(unwritable.stderr).toMatch(/^pavilion: OUTPUT_UNWRITABLE: /);
   });
@@ -109,7 +149,15 @@ describe('pavilion encode', () => {
 
     const badSchema = join(tmp, 'schema.json');
     writeFileSync(badSchema, JSON.stringify({ version: 3, clkConfig: { l: 1000 }, features: [] }));
-    const r2 = await pavilion(['encode', '--schema', badSchema, '--secret-file', fixture('secret.txt'), '--in', fixture('people-a.csv')]);
+    const r2 = await pavilion([
+      'encode',
+      '--schema',
+      badSchema,
+      '--secret-file',
+      fixture('secret.txt'),
+      '--in',
+      fixture('people-a.csv'),
+    ]);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/SCHEMA_(INVALID|UNSUPPORTED)/);
     expect(r2.stderr + r1.stderr).not.toContain('pavilion-cli-test-secret');
@@ -119,10 +167,10 @@ describe('pavilion encode', () => {
 describe('pavilion link', () => {
   const a = join(tmp, 'link-a.txt');
   const b = join(tmp, 'link-b.txt');
-  writeFileSync(a, expectedA.join('\n') + '\n');
-  writeFileSync(b, expectedB.join('\n') + '\n');
+  writeFileSync(a, `${expectedA.join('\n')}\n`);
+  writeFileSync(b, `${expectedB.join('\n')}\n`);
 
-  it('prints exactly anonlink\'s candidate pairs, in anonlink\'s order', async () => {
+  it("prints exactly anonlink's candidate pairs, in anonlink's order", async () => {
     const r = await pavilion(['link', '--dataset', a, '--queries', b, '--threshold', '0.8']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(readFileSync(fixture('links.csv'), 'utf8'));
@@ -131,23 +179,31 @@ describe('pavilion link', () => {
   it('keeps the best k per query with --top-k', async () => {
     const r = await pavilion(['link', '--dataset', a, '--queries', b, '--threshold', '0.8', '--top-k', '1']);
     expect(r.code).toBe(0);
-    const all = readFileSync(fixture('links.csv'), 'utf8').trimEnd().split('\n').slice(1).map((l) => l.split(','));
+    const all = readFileSync(fixture('links.csv'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(','));
     const best = new Map<string, string[]>();
     for (const p of all) if (!best.has(p[0]!)) best.set(p[0]!, p); // anonlink order: best first per query
-    const got = r.stdout.trimEnd().split('\n').slice(1).map((l) => l.split(','));
+    const got = r.stdout
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(','));
     expect(got.length).toBe(best.size);
     for (const p of got) expect(best.get(p[0]!)).toEqual(p);
   });
 
   it('refuses bad input with a code', async () => {
     const bad = join(tmp, 'bad.txt');
-    writeFileSync(bad, expectedA[0] + '\nnot base64!\n');
+    writeFileSync(bad, `${expectedA[0]}\nnot base64!\n`);
     const r1 = await pavilion(['link', '--dataset', bad, '--queries', b, '--threshold', '0.8']);
     expect(r1.code).toBe(1);
     expect(r1.stderr).toMatch(/CLK_BASE64_INVALID: .*:2:/);
 
     const short = join(tmp, 'short.txt');
-    writeFileSync(short, Buffer.alloc(64).toString('base64') + '\n');
+    writeFileSync(short, `${Buffer.alloc(64).toString('base64')}\n`);
     const r2 = await pavilion(['link', '--dataset', a, '--queries', short, '--threshold', '0.8']);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/CLK_LENGTH_MISMATCH/);

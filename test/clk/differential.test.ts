@@ -4,11 +4,10 @@
 // Also checks that the token cache (including forced evictions) never
 // changes a CLK.
 import { describe, expect, it } from 'vitest';
-import { ClkEncoder } from '../../engine/clk/index.js';
 import { seededRandom as rng } from '../../common/seeded-random.js';
+import { ClkEncoder } from '../../engine/clk/index.js';
 
-
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz  éüßΩ李😀-\'';
+const ALPHABET = "abcdefghijklmnopqrstuvwxyz  éüßΩ李😀-'";
 
 function randomWord(r: () => number, maxLen: number): string {
   const chars = Array.from(ALPHABET);
@@ -33,10 +32,31 @@ function schema(hash: object, extra: object = {}, encoding = 'utf-8', l = 1024):
     clkConfig: { l, kdf, ...extra },
     features: [
       { identifier: 'id', ignored: true },
-      { identifier: 'given', format: { type: 'string', encoding }, hashing: { comparison: { type: 'ngram', n: 2 }, strategy: { bitsPerFeature: 200 }, hash } },
-      { identifier: 'surname', format: { type: 'string', encoding }, hashing: { comparison: { type: 'ngram', n: 2, positional: true }, strategy: { bitsPerToken: 20 }, hash } },
-      { identifier: 'dob', format: { type: 'date', format: '%Y/%m/%d' }, hashing: { comparison: { type: 'ngram', n: 1, positional: true }, strategy: { bitsPerToken: 40 }, hash } },
-      { identifier: 'postcode', format: { type: 'integer' }, hashing: { comparison: { type: 'exact' }, strategy: { bitsPerToken: 50 }, hash, missingValue: { sentinel: '' } } },
+      {
+        identifier: 'given',
+        format: { type: 'string', encoding },
+        hashing: { comparison: { type: 'ngram', n: 2 }, strategy: { bitsPerFeature: 200 }, hash },
+      },
+      {
+        identifier: 'surname',
+        format: { type: 'string', encoding },
+        hashing: { comparison: { type: 'ngram', n: 2, positional: true }, strategy: { bitsPerToken: 20 }, hash },
+      },
+      {
+        identifier: 'dob',
+        format: { type: 'date', format: '%Y/%m/%d' },
+        hashing: { comparison: { type: 'ngram', n: 1, positional: true }, strategy: { bitsPerToken: 40 }, hash },
+      },
+      {
+        identifier: 'postcode',
+        format: { type: 'integer' },
+        hashing: {
+          comparison: { type: 'exact' },
+          strategy: { bitsPerToken: 50 },
+          hash,
+          missingValue: { sentinel: '' },
+        },
+      },
     ],
   };
 }
@@ -72,7 +92,14 @@ describe('wasm hashing path = node:crypto hashing path', () => {
       expect(a.length).toBe(rows.length * wasm.filterBytes);
       expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
       // Sanity: CLKs are not all identical (small filters saturate, so only for l >= 256).
-      if (wasm.filterBits >= 256) expect(new Set(rows.map((_, i) => Buffer.from(a.subarray(i * wasm.filterBytes, (i + 1) * wasm.filterBytes)).toString('hex'))).size).toBeGreaterThan(rows.length - 5);
+      if (wasm.filterBits >= 256)
+        expect(
+          new Set(
+            rows.map((_, i) =>
+              Buffer.from(a.subarray(i * wasm.filterBytes, (i + 1) * wasm.filterBytes)).toString('hex'),
+            ),
+          ).size,
+        ).toBeGreaterThan(rows.length - 5);
     });
   }
 
@@ -91,7 +118,9 @@ describe('wasm hashing path = node:crypto hashing path', () => {
     const many = e.encodeMany(rows);
     rows.forEach((row, i) => {
       const one = e.encode(row);
-      expect(Buffer.from(one).equals(Buffer.from(many.subarray(i * e.filterBytes, (i + 1) * e.filterBytes)))).toBe(true);
+      expect(Buffer.from(one).equals(Buffer.from(many.subarray(i * e.filterBytes, (i + 1) * e.filterBytes)))).toBe(
+        true,
+      );
       const rec = Object.fromEntries(e.featureNames.map((n, j) => [n, row[j]!]));
       delete rec.id; // ignored features may be absent
       expect(Buffer.from(e.encodeRecord(rec)).equals(Buffer.from(one))).toBe(true);

@@ -8,12 +8,36 @@ const base = (): any => ({
   clkConfig: { l: 1024, kdf: { type: 'HKDF' } },
   features: [
     { identifier: 'id', ignored: true },
-    { identifier: 'name', format: { type: 'string', maxLength: 10 }, hashing: { comparison: { type: 'ngram', n: 2 }, strategy: { bitsPerToken: 20 }, hash: { type: 'doubleHash' } } },
-    { identifier: 'dob', format: { type: 'date', format: '%Y/%m/%d' }, hashing: { comparison: { type: 'ngram', n: 2 }, strategy: { bitsPerToken: 20 } } },
-    { identifier: 'n', format: { type: 'integer', minimum: 1, maximum: 99 }, hashing: { comparison: { type: 'exact' }, strategy: { bitsPerToken: 20 } } },
-    { identifier: 'sex', format: { type: 'enum', values: ['M', 'F'] }, hashing: { comparison: { type: 'exact' }, strategy: { bitsPerToken: 20 } } },
-    { identifier: 'code', format: { type: 'string', pattern: '[A-Z]{3}' }, hashing: { comparison: { type: 'exact' }, strategy: { bitsPerToken: 20 } } },
-    { identifier: 'up', format: { type: 'string', case: 'upper', encoding: 'ascii' }, hashing: { comparison: { type: 'exact' }, strategy: { bitsPerToken: 20 } } },
+    {
+      identifier: 'name',
+      format: { type: 'string', maxLength: 10 },
+      hashing: { comparison: { type: 'ngram', n: 2 }, strategy: { bitsPerToken: 20 }, hash: { type: 'doubleHash' } },
+    },
+    {
+      identifier: 'dob',
+      format: { type: 'date', format: '%Y/%m/%d' },
+      hashing: { comparison: { type: 'ngram', n: 2 }, strategy: { bitsPerToken: 20 } },
+    },
+    {
+      identifier: 'n',
+      format: { type: 'integer', minimum: 1, maximum: 99 },
+      hashing: { comparison: { type: 'exact' }, strategy: { bitsPerToken: 20 } },
+    },
+    {
+      identifier: 'sex',
+      format: { type: 'enum', values: ['M', 'F'] },
+      hashing: { comparison: { type: 'exact' }, strategy: { bitsPerToken: 20 } },
+    },
+    {
+      identifier: 'code',
+      format: { type: 'string', pattern: '[A-Z]{3}' },
+      hashing: { comparison: { type: 'exact' }, strategy: { bitsPerToken: 20 } },
+    },
+    {
+      identifier: 'up',
+      format: { type: 'string', case: 'upper', encoding: 'ascii' },
+      hashing: { comparison: { type: 'exact' }, strategy: { bitsPerToken: 20 } },
+    },
   ],
 });
 
@@ -34,45 +58,309 @@ describe('schema errors', () => {
   });
 
   it.each([
-    ['not an object', (s: any) => { s.features = 5; }, 'SCHEMA_INVALID', '$.features'],
-    ['version 4', (s: any) => { s.version = 4; }, 'SCHEMA_INVALID', '$.version'],
+    [
+      'not an object',
+      (s: any) => {
+        s.features = 5;
+      },
+      'SCHEMA_INVALID',
+      '$.features',
+    ],
+    [
+      'version 4',
+      (s: any) => {
+        s.version = 4;
+      },
+      'SCHEMA_INVALID',
+      '$.version',
+    ],
     // A v3 body labelled version 2 is upgraded as clkhash does, and lacks v2's ngram.
-    ['version 2 with v3 fields', (s: any) => { s.version = 2; }, 'SCHEMA_INVALID', '$.features[1].hashing.ngram'],
-    ['version 1 without k', (s: any) => { s.version = 1; }, 'SCHEMA_INVALID', '$.clkConfig.k'],
-    ['version 1 without hash', (s: any) => { s.version = 1; s.clkConfig.k = 20; }, 'SCHEMA_INVALID', '$.clkConfig.hash'],
-    ['missing l', (s: any) => { delete s.clkConfig.l; }, 'SCHEMA_INVALID', '$.clkConfig.l'],
-    ['l = 0', (s: any) => { s.clkConfig.l = 0; }, 'SCHEMA_INVALID', '$.clkConfig.l'],
-    ['l = 1.5', (s: any) => { s.clkConfig.l = 1.5; }, 'SCHEMA_INVALID', '$.clkConfig.l'],
-    ['kdf type', (s: any) => { s.clkConfig.kdf.type = 'PBKDF2'; }, 'SCHEMA_INVALID', '$.clkConfig.kdf.type'],
-    ['kdf hash', (s: any) => { s.clkConfig.kdf.hash = 'MD5'; }, 'SCHEMA_INVALID', '$.clkConfig.kdf.hash'],
-    ['kdf salt not base64', (s: any) => { s.clkConfig.kdf.salt = 'not base64!'; }, 'SCHEMA_INVALID', '$.clkConfig.kdf.salt'],
-    ['keySize 0', (s: any) => { s.clkConfig.kdf.keySize = 0; }, 'SCHEMA_INVALID', '$.clkConfig.kdf.keySize'],
-    ['xorFolds negative', (s: any) => { s.clkConfig.xorFolds = -1; }, 'SCHEMA_INVALID', '$.clkConfig.xorFolds'],
-    ['xor_folds huge', (s: any) => { s.clkConfig.xor_folds = 40; }, 'SCHEMA_UNSUPPORTED', '$.clkConfig'],
-    ['feature without identifier', (s: any) => { delete s.features[1].identifier; }, 'SCHEMA_INVALID', '$.features[1].identifier'],
-    ['ignored feature with extra key', (s: any) => { s.features[0].format = { type: 'string' }; }, 'SCHEMA_INVALID', '$.features[0].hashing'],
-    ['unknown format type', (s: any) => { s.features[1].format.type = 'float'; }, 'SCHEMA_INVALID', '$.features[1].format.type'],
-    ['pattern with maxLength', (s: any) => { s.features[5].format.maxLength = 3; }, 'SCHEMA_INVALID', '$.features[5].format.maxLength'],
-    ['bad regex', (s: any) => { s.features[5].format.pattern = '[A-Z'; }, 'SCHEMA_INVALID', '$.features[5].format.pattern'],
+    [
+      'version 2 with v3 fields',
+      (s: any) => {
+        s.version = 2;
+      },
+      'SCHEMA_INVALID',
+      '$.features[1].hashing.ngram',
+    ],
+    [
+      'version 1 without k',
+      (s: any) => {
+        s.version = 1;
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.k',
+    ],
+    [
+      'version 1 without hash',
+      (s: any) => {
+        s.version = 1;
+        s.clkConfig.k = 20;
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.hash',
+    ],
+    [
+      'missing l',
+      (s: any) => {
+        delete s.clkConfig.l;
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.l',
+    ],
+    [
+      'l = 0',
+      (s: any) => {
+        s.clkConfig.l = 0;
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.l',
+    ],
+    [
+      'l = 1.5',
+      (s: any) => {
+        s.clkConfig.l = 1.5;
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.l',
+    ],
+    [
+      'kdf type',
+      (s: any) => {
+        s.clkConfig.kdf.type = 'PBKDF2';
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.kdf.type',
+    ],
+    [
+      'kdf hash',
+      (s: any) => {
+        s.clkConfig.kdf.hash = 'MD5';
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.kdf.hash',
+    ],
+    [
+      'kdf salt not base64',
+      (s: any) => {
+        s.clkConfig.kdf.salt = 'not base64!';
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.kdf.salt',
+    ],
+    [
+      'keySize 0',
+      (s: any) => {
+        s.clkConfig.kdf.keySize = 0;
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.kdf.keySize',
+    ],
+    [
+      'xorFolds negative',
+      (s: any) => {
+        s.clkConfig.xorFolds = -1;
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.xorFolds',
+    ],
+    [
+      'xor_folds huge',
+      (s: any) => {
+        s.clkConfig.xor_folds = 40;
+      },
+      'SCHEMA_UNSUPPORTED',
+      '$.clkConfig',
+    ],
+    [
+      'feature without identifier',
+      (s: any) => {
+        delete s.features[1].identifier;
+      },
+      'SCHEMA_INVALID',
+      '$.features[1].identifier',
+    ],
+    [
+      'ignored feature with extra key',
+      (s: any) => {
+        s.features[0].format = { type: 'string' };
+      },
+      'SCHEMA_INVALID',
+      '$.features[0].hashing',
+    ],
+    [
+      'unknown format type',
+      (s: any) => {
+        s.features[1].format.type = 'float';
+      },
+      'SCHEMA_INVALID',
+      '$.features[1].format.type',
+    ],
+    [
+      'pattern with maxLength',
+      (s: any) => {
+        s.features[5].format.maxLength = 3;
+      },
+      'SCHEMA_INVALID',
+      '$.features[5].format.maxLength',
+    ],
+    [
+      'bad regex',
+      (s: any) => {
+        s.features[5].format.pattern = '[A-Z';
+      },
+      'SCHEMA_INVALID',
+      '$.features[5].format.pattern',
+    ],
     // These two once sent the pattern translator into an endless loop.
-    ['unterminated regex comment', (s: any) => { s.features[5].format.pattern = '[A-Z]{3}(?#note'; }, 'SCHEMA_INVALID', '$.features[5].format.pattern'],
-    ['unterminated regex backreference', (s: any) => { s.features[5].format.pattern = '(?P<a>[A-Z])(?P=a'; }, 'SCHEMA_INVALID', '$.features[5].format.pattern'],
-    ['bad encoding', (s: any) => { s.features[1].format.encoding = 'latin-1'; }, 'SCHEMA_INVALID', '$.features[1].format.encoding'],
-    ['bad strptime directive', (s: any) => { s.features[2].format.format = '%Q'; }, 'SCHEMA_INVALID', '$.features[2].format.format'],
-    ['unsupported strptime directive', (s: any) => { s.features[2].format.format = '%G-%V'; }, 'SCHEMA_UNSUPPORTED', '$.features[2].format.format'],
-    ['enum values not strings', (s: any) => { s.features[4].format.values = ['M', 1]; }, 'SCHEMA_INVALID', '$.features[4].format.values[1]'],
-    ['n = 0', (s: any) => { s.features[1].hashing.comparison.n = 0; }, 'SCHEMA_INVALID', '$.features[1].hashing.comparison.n'],
-    ['unknown comparison', (s: any) => { s.features[1].hashing.comparison = { type: 'soundex' }; }, 'SCHEMA_INVALID', '$.features[1].hashing.comparison.type'],
-    ['both strategies', (s: any) => { s.features[1].hashing.strategy = { bitsPerToken: 1, bitsPerFeature: 2 }; }, 'SCHEMA_INVALID', '$.features[1].hashing.strategy'],
-    ['strategy 0', (s: any) => { s.features[1].hashing.strategy = { bitsPerToken: 0 }; }, 'SCHEMA_INVALID', '$.features[1].hashing.strategy.bitsPerToken'],
-    ['unknown hashing key', (s: any) => { s.features[1].hashing.weight = 2; }, 'SCHEMA_INVALID', '$.features[1].hashing.weight'],
-    ['prevent_singularity with blakeHash', (s: any) => { s.features[2].hashing.hash = { type: 'blakeHash', prevent_singularity: true }; }, 'SCHEMA_INVALID', '$.features[2].hashing.hash.prevent_singularity'],
-    ['blakeHash with l not a power of two', (s: any) => { s.clkConfig.l = 1000; }, 'SCHEMA_INVALID', '$.features[2].hashing.hash'],
-    ['blakeHash with keySize > 64', (s: any) => { s.clkConfig.kdf.keySize = 65; }, 'SCHEMA_INVALID', '$.clkConfig.kdf.keySize'],
-    ['prevent_singularity with l = 1', (s: any) => { s.clkConfig.l = 1; s.features = [s.features[1]]; s.features[0].hashing.hash.prevent_singularity = true; }, 'SCHEMA_INVALID', '$.features[0].hashing.hash'],
-    ['numeric without precision for 0.4', (s: any) => { s.features[3].hashing.comparison = { type: 'numeric', thresholdDistance: 0.4, resolution: 1 }; }, 'SCHEMA_INVALID', '$.features[3].hashing.comparison.thresholdDistance'],
-    ['missingValue without sentinel', (s: any) => { s.features[3].hashing.missingValue = {}; }, 'SCHEMA_INVALID', '$.features[3].hashing.missingValue.sentinel'],
-    ['too many key bytes for HKDF', (s: any) => { s.clkConfig.kdf.keySize = 3000; s.features = s.features.slice(0, 2); s.features[1].hashing.hash = { type: 'doubleHash' }; }, 'SCHEMA_INVALID', '$.clkConfig.kdf'],
+    [
+      'unterminated regex comment',
+      (s: any) => {
+        s.features[5].format.pattern = '[A-Z]{3}(?#note';
+      },
+      'SCHEMA_INVALID',
+      '$.features[5].format.pattern',
+    ],
+    [
+      'unterminated regex backreference',
+      (s: any) => {
+        s.features[5].format.pattern = '(?P<a>[A-Z])(?P=a';
+      },
+      'SCHEMA_INVALID',
+      '$.features[5].format.pattern',
+    ],
+    [
+      'bad encoding',
+      (s: any) => {
+        s.features[1].format.encoding = 'latin-1';
+      },
+      'SCHEMA_INVALID',
+      '$.features[1].format.encoding',
+    ],
+    [
+      'bad strptime directive',
+      (s: any) => {
+        s.features[2].format.format = '%Q';
+      },
+      'SCHEMA_INVALID',
+      '$.features[2].format.format',
+    ],
+    [
+      'unsupported strptime directive',
+      (s: any) => {
+        s.features[2].format.format = '%G-%V';
+      },
+      'SCHEMA_UNSUPPORTED',
+      '$.features[2].format.format',
+    ],
+    [
+      'enum values not strings',
+      (s: any) => {
+        s.features[4].format.values = ['M', 1];
+      },
+      'SCHEMA_INVALID',
+      '$.features[4].format.values[1]',
+    ],
+    [
+      'n = 0',
+      (s: any) => {
+        s.features[1].hashing.comparison.n = 0;
+      },
+      'SCHEMA_INVALID',
+      '$.features[1].hashing.comparison.n',
+    ],
+    [
+      'unknown comparison',
+      (s: any) => {
+        s.features[1].hashing.comparison = { type: 'soundex' };
+      },
+      'SCHEMA_INVALID',
+      '$.features[1].hashing.comparison.type',
+    ],
+    [
+      'both strategies',
+      (s: any) => {
+        s.features[1].hashing.strategy = { bitsPerToken: 1, bitsPerFeature: 2 };
+      },
+      'SCHEMA_INVALID',
+      '$.features[1].hashing.strategy',
+    ],
+    [
+      'strategy 0',
+      (s: any) => {
+        s.features[1].hashing.strategy = { bitsPerToken: 0 };
+      },
+      'SCHEMA_INVALID',
+      '$.features[1].hashing.strategy.bitsPerToken',
+    ],
+    [
+      'unknown hashing key',
+      (s: any) => {
+        s.features[1].hashing.weight = 2;
+      },
+      'SCHEMA_INVALID',
+      '$.features[1].hashing.weight',
+    ],
+    [
+      'prevent_singularity with blakeHash',
+      (s: any) => {
+        s.features[2].hashing.hash = { type: 'blakeHash', prevent_singularity: true };
+      },
+      'SCHEMA_INVALID',
+      '$.features[2].hashing.hash.prevent_singularity',
+    ],
+    [
+      'blakeHash with l not a power of two',
+      (s: any) => {
+        s.clkConfig.l = 1000;
+      },
+      'SCHEMA_INVALID',
+      '$.features[2].hashing.hash',
+    ],
+    [
+      'blakeHash with keySize > 64',
+      (s: any) => {
+        s.clkConfig.kdf.keySize = 65;
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.kdf.keySize',
+    ],
+    [
+      'prevent_singularity with l = 1',
+      (s: any) => {
+        s.clkConfig.l = 1;
+        s.features = [s.features[1]];
+        s.features[0].hashing.hash.prevent_singularity = true;
+      },
+      'SCHEMA_INVALID',
+      '$.features[0].hashing.hash',
+    ],
+    [
+      'numeric without precision for 0.4',
+      (s: any) => {
+        s.features[3].hashing.comparison = { type: 'numeric', thresholdDistance: 0.4, resolution: 1 };
+      },
+      'SCHEMA_INVALID',
+      '$.features[3].hashing.comparison.thresholdDistance',
+    ],
+    [
+      'missingValue without sentinel',
+      (s: any) => {
+        s.features[3].hashing.missingValue = {};
+      },
+      'SCHEMA_INVALID',
+      '$.features[3].hashing.missingValue.sentinel',
+    ],
+    [
+      'too many key bytes for HKDF',
+      (s: any) => {
+        s.clkConfig.kdf.keySize = 3000;
+        s.features = s.features.slice(0, 2);
+        s.features[1].hashing.hash = { type: 'doubleHash' };
+      },
+      'SCHEMA_INVALID',
+      '$.clkConfig.kdf',
+    ],
   ])('%s', (_name, mutate, code, path) => {
     const e = schemaError(mutate);
     expect(e.code).toBe(code);
@@ -92,7 +380,9 @@ describe('schema errors', () => {
   });
 
   it('create() validates the schema too', () => {
-    expect(() => ClkEncoder.create({ version: 3 }, 'secret')).toThrow(expect.objectContaining({ code: 'SCHEMA_INVALID' }));
+    expect(() => ClkEncoder.create({ version: 3 }, 'secret')).toThrow(
+      expect.objectContaining({ code: 'SCHEMA_INVALID' }),
+    );
   });
 });
 
@@ -138,7 +428,9 @@ describe('record errors', () => {
   it('wrong field count -> RECORD_FIELD_COUNT', () => {
     expect(() => encoder.encode(good.slice(1))).toThrow(expect.objectContaining({ code: 'RECORD_FIELD_COUNT' }));
     expect(() => encoder.encode([...good, 'extra'])).toThrow(expect.objectContaining({ code: 'RECORD_FIELD_COUNT' }));
-    expect(() => encoder.encode('not a row' as unknown as string[])).toThrow(expect.objectContaining({ code: 'RECORD_FIELD_COUNT' }));
+    expect(() => encoder.encode('not a row' as unknown as string[])).toThrow(
+      expect.objectContaining({ code: 'RECORD_FIELD_COUNT' }),
+    );
   });
 
   it('non-string values -> RECORD_INVALID', () => {
@@ -150,7 +442,9 @@ describe('record errors', () => {
   it('encodeMany names the row index', () => {
     const bad = [...good];
     bad[3] = 'x';
-    expect(() => encoder.encodeMany([good, good, bad])).toThrow(expect.objectContaining({ code: 'RECORD_INVALID', message: "row 2: feature 'n': is not an integer" }));
+    expect(() => encoder.encodeMany([good, good, bad])).toThrow(
+      expect.objectContaining({ code: 'RECORD_INVALID', message: "row 2: feature 'n': is not an integer" }),
+    );
   });
 
   it('encodeRecord: a missing hashed feature is RECORD_INVALID, a missing ignored one is fine', () => {
@@ -158,7 +452,9 @@ describe('record errors', () => {
     delete rec.id;
     expect(encoder.encodeRecord(rec).length).toBe(128);
     delete rec.dob;
-    expect(() => encoder.encodeRecord(rec)).toThrow(expect.objectContaining({ code: 'RECORD_INVALID', message: "feature 'dob': missing from record" }));
+    expect(() => encoder.encodeRecord(rec)).toThrow(
+      expect.objectContaining({ code: 'RECORD_INVALID', message: "feature 'dob': missing from record" }),
+    );
   });
 });
 
@@ -170,7 +466,32 @@ describe('fuzz: bad input never escapes as anything but a PavilionError', () => 
       return s / 4294967296;
     };
   }
-  const POOL = ['', ' ', '0', '-1', '+7', '1_0', '١', '2001/02/29', '2000/02/29', '9999/12/31', '0000/01/01', 'ABC', 'abc', 'M', 'F', '\ud800', '😀', 'é', '\u0000', '1e400', 'nan', '%', '\\', 'x'.repeat(300)];
+  const POOL = [
+    '',
+    ' ',
+    '0',
+    '-1',
+    '+7',
+    '1_0',
+    '١',
+    '2001/02/29',
+    '2000/02/29',
+    '9999/12/31',
+    '0000/01/01',
+    'ABC',
+    'abc',
+    'M',
+    'F',
+    '\ud800',
+    '😀',
+    'é',
+    '\u0000',
+    '1e400',
+    'nan',
+    '%',
+    '\\',
+    'x'.repeat(300),
+  ];
 
   it('random record values', () => {
     const r = rng(1);
@@ -196,7 +517,27 @@ describe('fuzz: bad input never escapes as anything but a PavilionError', () => 
 
   it('random schema mutations', () => {
     const r = rng(2);
-    const values: unknown[] = [null, 0, -1, 1.5, 2 ** 60, '', 'x', [], {}, true, '%Y', '[', 'SHA512', 'ngram', 'exact', 'numeric', 'doubleHash', 'blakeHash', { type: 'ngram', n: 2 }];
+    const values: unknown[] = [
+      null,
+      0,
+      -1,
+      1.5,
+      2 ** 60,
+      '',
+      'x',
+      [],
+      {},
+      true,
+      '%Y',
+      '[',
+      'SHA512',
+      'ngram',
+      'exact',
+      'numeric',
+      'doubleHash',
+      'blakeHash',
+      { type: 'ngram', n: 2 },
+    ];
     const paths = (o: unknown, prefix: string[] = []): string[][] => {
       if (typeof o !== 'object' || o === null) return [prefix];
       return [prefix, ...Object.keys(o).flatMap((k) => paths((o as Record<string, unknown>)[k], [...prefix, k]))];

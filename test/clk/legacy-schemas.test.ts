@@ -7,11 +7,20 @@ import { describe, expect, it } from 'vitest';
 import { ClkEncoder, clkToBase64, parseSchema } from '../../engine/clk/index.js';
 import { upgradeSchema } from '../../engine/clk/schema-upgrade.js';
 
-const fixture = (name: string): any => JSON.parse(readFileSync(new URL(`../fixtures/clkhash/${name}`, import.meta.url), 'utf8'));
+const fixture = (name: string): any =>
+  JSON.parse(readFileSync(new URL(`../fixtures/clkhash/${name}`, import.meta.url), 'utf8'));
 
 interface LegacyVectors {
   generator: { clkhash_version: string };
-  cases: Array<{ id: string; description: string; schema: Record<string, unknown>; upgraded: unknown; secret: string; records: string[][]; clks_b64: string[] }>;
+  cases: Array<{
+    id: string;
+    description: string;
+    schema: Record<string, unknown>;
+    upgraded: unknown;
+    secret: string;
+    records: string[][];
+    clks_b64: string[];
+  }>;
 }
 
 const legacy = fixture('legacy-schema-vectors.json') as LegacyVectors;

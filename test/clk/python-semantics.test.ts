@@ -4,16 +4,25 @@
 import { describe, expect, it } from 'vitest';
 import { compilePythonPattern } from '../../engine/clk/pattern.js';
 import { floorMod, parsePyFloat, parsePyInt, pyLen, pyStrip, roundHalfEven } from '../../engine/clk/python.js';
+import { type HashedFeature, parseSchema } from '../../engine/clk/schema.js';
 import { compileDateFormat } from '../../engine/clk/strptime.js';
 import { encodeToken, tokenize } from '../../engine/clk/tokens.js';
-import { parseSchema, type HashedFeature } from '../../engine/clk/schema.js';
 
 describe('int(s, 10)', () => {
   it.each([
-    ['007', 7n], [' +5', 5n], ['1_000', 1000n], ['-0', 0n], ['\u0661\u0662', 12n], ['\u00a012\u2003', 12n],
-    ['\t-42\n', -42n], ['123456789012345678901234567890', 123456789012345678901234567890n], ['\uff11\uff12', 12n],
+    ['007', 7n],
+    [' +5', 5n],
+    ['1_000', 1000n],
+    ['-0', 0n],
+    ['\u0661\u0662', 12n],
+    ['\u00a012\u2003', 12n],
+    ['\t-42\n', -42n],
+    ['123456789012345678901234567890', 123456789012345678901234567890n],
+    ['\uff11\uff12', 12n],
   ])('%j -> %s', (s, v) => expect(parsePyInt(s)).toBe(v));
-  it.each(['1__0', '_1', '1_', '5.0', '', '+', '- 1', '0x10', '1e3', '\u200b1'])('%j is a ValueError', (s) => expect(parsePyInt(s)).toBeNull());
+  it.each(['1__0', '_1', '1_', '5.0', '', '+', '- 1', '0x10', '1e3', '\u200b1'])('%j is a ValueError', (s) =>
+    expect(parsePyInt(s)).toBeNull(),
+  );
   it('rejects more than 4300 digits (CPython int_max_str_digits)', () => {
     expect(parsePyInt('1'.repeat(4300))).not.toBeNull();
     expect(parsePyInt('1'.repeat(4301))).toBeNull();
@@ -21,8 +30,18 @@ describe('int(s, 10)', () => {
 });
 
 describe('float(s), round(), %, len()', () => {
-  it.each([['1e2', 100], [' 3.25 ', 3.25], ['1_0.5', 10.5], ['.5', 0.5], ['5.', 5], ['-inf', -Infinity], ['\u0661.5', 1.5]])('float(%j)', (s, v) => expect(parsePyFloat(s)).toBe(v));
-  it.each(['1__0', 'e5', '1e', '', '.', '0x1p3'])('float(%j) is a ValueError', (s) => expect(parsePyFloat(s)).toBeNull());
+  it.each([
+    ['1e2', 100],
+    [' 3.25 ', 3.25],
+    ['1_0.5', 10.5],
+    ['.5', 0.5],
+    ['5.', 5],
+    ['-inf', -Infinity],
+    ['\u0661.5', 1.5],
+  ])('float(%j)', (s, v) => expect(parsePyFloat(s)).toBe(v));
+  it.each(['1__0', 'e5', '1e', '', '.', '0x1p3'])('float(%j) is a ValueError', (s) =>
+    expect(parsePyFloat(s)).toBeNull(),
+  );
   it('round() ties to even', () => {
     expect([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, -2.6].map(roundHalfEven)).toEqual([0, 2, 2, -0, -2, -2, 2, -3]);
     // 2.675 * 100 is exactly 267.5 as a double: Python's round gives 268 (even).
@@ -58,9 +77,17 @@ describe('strptime -> %Y%m%d', () => {
     ['%Y%m%d', '2000229', '20000229'],
   ])('%s %j', (format, value, expected) => expect(compileDateFormat(format).parseToYmd(value)).toBe(expected));
   it.each([
-    ['%Y-%m-%d', '1900-02-29'], ['%Y-%m-%d', '1992-13-01'], ['%Y-%m-%d', '1992-12-01x'], ['%Y-%m-%d', '  1992-12-01'],
-    ['%m/%d', '02/29'], ['%Y %j', '2001 0'], ['%Y-%m-%dT%H:%M:%S', '2020-01-01T00:00:60'], ['%d.%m.%Y %H:%M', '13.12.1963 24:00'],
-    ['%B %d, %Y', 'Sept 1, 2020'], ['%Y-%m-%d', '0000-01-01'], ['%d/%m/%Y', ' 3/ 4/2001'],
+    ['%Y-%m-%d', '1900-02-29'],
+    ['%Y-%m-%d', '1992-13-01'],
+    ['%Y-%m-%d', '1992-12-01x'],
+    ['%Y-%m-%d', '  1992-12-01'],
+    ['%m/%d', '02/29'],
+    ['%Y %j', '2001 0'],
+    ['%Y-%m-%dT%H:%M:%S', '2020-01-01T00:00:60'],
+    ['%d.%m.%Y %H:%M', '13.12.1963 24:00'],
+    ['%B %d, %Y', 'Sept 1, 2020'],
+    ['%Y-%m-%d', '0000-01-01'],
+    ['%d/%m/%Y', ' 3/ 4/2001'],
   ])('%s rejects %j', (format, value) => expect(compileDateFormat(format).parseToYmd(value)).toBeNull());
 });
 
@@ -88,11 +115,18 @@ describe('Python regex patterns (re.fullmatch)', () => {
 });
 
 describe('tokens', () => {
-  const feature = (comparison: object, encoding = 'utf-8'): HashedFeature => parseSchema({
-    version: 3,
-    clkConfig: { l: 64, kdf: { type: 'HKDF' } },
-    features: [{ identifier: 'f', format: { type: 'string', encoding }, hashing: { comparison, strategy: { bitsPerToken: 1 } } }],
-  }).features[0] as HashedFeature;
+  const feature = (comparison: object, encoding = 'utf-8'): HashedFeature =>
+    parseSchema({
+      version: 3,
+      clkConfig: { l: 64, kdf: { type: 'HKDF' } },
+      features: [
+        {
+          identifier: 'f',
+          format: { type: 'string', encoding },
+          hashing: { comparison, strategy: { bitsPerToken: 1 } },
+        },
+      ],
+    }).features[0] as HashedFeature;
 
   it('bigrams pad with spaces and slice by code point; positional tokens are 1-based', () => {
     const out: string[] = [];

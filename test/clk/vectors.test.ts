@@ -7,14 +7,26 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ClkEncoder, clkToBase64 } from '../../engine/clk/index.js';
 
-const fixture = (name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/clkhash/${name}`, import.meta.url), 'utf8'));
+const fixture = (name: string): unknown =>
+  JSON.parse(readFileSync(new URL(`../fixtures/clkhash/${name}`, import.meta.url), 'utf8'));
 
 interface PublishedVectors {
-  vectors: Array<{ id: string; secret: string; schema: unknown; cases: Array<{ record: string[]; expected_clk_b64: string }> }>;
+  vectors: Array<{
+    id: string;
+    secret: string;
+    schema: unknown;
+    cases: Array<{ record: string[]; expected_clk_b64: string }>;
+  }>;
 }
 interface GeneratedVectors {
   generator: { clkhash_version: string };
-  cases: Array<{ id: string; description: string; secret: string; schema: unknown; records: Array<{ record: string[]; clk_b64?: string; error?: string }> }>;
+  cases: Array<{
+    id: string;
+    description: string;
+    secret: string;
+    schema: unknown;
+    records: Array<{ record: string[]; clk_b64?: string; error?: string }>;
+  }>;
 }
 
 const published = fixture('clkhash-vectors.json') as PublishedVectors;
@@ -55,7 +67,9 @@ describe(`generated vectors (clkhash ${generated.generator.clkhash_version})`, (
           if (r.clk_b64 !== undefined) {
             expect(clkToBase64(encoder.encode(r.record)), JSON.stringify(r.record)).toBe(r.clk_b64);
           } else {
-            expect(() => encoder.encode(r.record), JSON.stringify(r.record)).toThrow(expect.objectContaining({ code: 'RECORD_INVALID' }));
+            expect(() => encoder.encode(r.record), JSON.stringify(r.record)).toThrow(
+              expect.objectContaining({ code: 'RECORD_INVALID' }),
+            );
           }
         }
       });

@@ -6,7 +6,17 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CryptoKernel, blake2b512, getCryptoKernel, hmacMd5, hmacSha1, hmacSha256, md5, sha1, sha256 } from '../../wasm/crypto.js';
+import {
+  blake2b512,
+  CryptoKernel,
+  getCryptoKernel,
+  hmacMd5,
+  hmacSha1,
+  hmacSha256,
+  md5,
+  sha1,
+  sha256,
+} from '../../wasm/crypto.js';
 import * as ref from '../../wasm/reference/crypto.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -64,7 +74,9 @@ describe('prepared keys and batch calls', () => {
       const tags = kernel.hmacMany(prepared, messages);
       const size = alg === 'sha256' ? 32 : alg === 'sha1' ? 20 : 16;
       const refFn = alg === 'sha1' ? ref.hmacSha1 : alg === 'md5' ? ref.hmacMd5 : ref.hmacSha256;
-      messages.forEach((m, i) => expect(hex(tags.subarray(i * size, (i + 1) * size))).toBe(hex(refFn(key, m))));
+      messages.forEach((m, i) => {
+        expect(hex(tags.subarray(i * size, (i + 1) * size))).toBe(hex(refFn(key, m)));
+      });
       prepared.release();
     }
   });
@@ -74,14 +86,17 @@ describe('prepared keys and batch calls', () => {
     const messages = Array.from({ length: 5000 }, (_, i) => randomBytes(i % 97));
     messages.push(randomBytes(kernel.input.length + 5)); // larger than the region: streamed alone
     const tags = kernel.hmacMany(prepared, messages);
-    for (const i of [0, 1, 4095, 4096, 4999, 5000]) expect(hex(tags.subarray(i * 32, i * 32 + 32))).toBe(hex(kernel.hmac(prepared, messages[i]!)));
+    for (const i of [0, 1, 4095, 4096, 4999, 5000])
+      expect(hex(tags.subarray(i * 32, i * 32 + 32))).toBe(hex(kernel.hmac(prepared, messages[i]!)));
     prepared.release();
   });
 
   it('digestMany equals one-shot digests', () => {
     const messages = LENGTHS.map((n) => randomBytes(n));
     const out = kernel.digestMany('md5', messages);
-    messages.forEach((m, i) => expect(hex(out.subarray(i * 16, i * 16 + 16))).toBe(hex(ref.md5(m))));
+    messages.forEach((m, i) => {
+      expect(hex(out.subarray(i * 16, i * 16 + 16))).toBe(hex(ref.md5(m)));
+    });
   });
 
   it('doubleHashBatch gives HMAC-SHA1 and HMAC-MD5 as big-endian integers mod L', () => {
@@ -93,11 +108,15 @@ describe('prepared keys and batch calls', () => {
     for (const modulus of [1, 8, 1000, 1024, 2 ** 26, 2 ** 32 - 1]) {
       let used = 0;
       kernel.offsets[0] = 0;
-      messages.forEach((msg, i) => { kernel.input.set(msg, used); used += msg.length; kernel.offsets[i + 1] = used; });
+      messages.forEach((msg, i) => {
+        kernel.input.set(msg, used);
+        used += msg.length;
+        kernel.offsets[i + 1] = used;
+      });
       kernel.doubleHashBatch(s, m, messages.length, modulus);
       messages.forEach((msg, i) => {
-        const a = BigInt('0x' + hex(ref.hmacSha1(k0, msg))) % BigInt(modulus);
-        const b = BigInt('0x' + hex(ref.hmacMd5(k1, msg))) % BigInt(modulus);
+        const a = BigInt(`0x${hex(ref.hmacSha1(k0, msg))}`) % BigInt(modulus);
+        const b = BigInt(`0x${hex(ref.hmacMd5(k1, msg))}`) % BigInt(modulus);
         expect(kernel.outputU32[2 * i]).toBe(Number(a));
         expect(kernel.outputU32[2 * i + 1]).toBe(Number(b));
       });
@@ -135,7 +154,9 @@ describe('prepared keys and batch calls', () => {
 });
 
 describe('BLAKE2b-512 keyed and salted', () => {
-  const fixture = JSON.parse(readFileSync(new URL('../fixtures/blake2b/keyed-salted.json', import.meta.url), 'utf8')) as {
+  const fixture = JSON.parse(
+    readFileSync(new URL('../fixtures/blake2b/keyed-salted.json', import.meta.url), 'utf8'),
+  ) as {
     vectors: Array<{ data: string; key: string; salt: string; digest: string }>;
   };
 
@@ -149,7 +170,9 @@ describe('BLAKE2b-512 keyed and salted', () => {
 
   it('the plain-TS reference agrees with the same vectors (so it can serve as the differential oracle)', () => {
     for (const v of fixture.vectors.slice(0, 40)) {
-      expect(hex(ref.blake2b512(Buffer.from(v.data, 'hex'), Buffer.from(v.key, 'hex'), Buffer.from(v.salt, 'hex')))).toBe(v.digest);
+      expect(
+        hex(ref.blake2b512(Buffer.from(v.data, 'hex'), Buffer.from(v.key, 'hex'), Buffer.from(v.salt, 'hex'))),
+      ).toBe(v.digest);
     }
   });
 
@@ -171,7 +194,11 @@ describe('BLAKE2b-512 keyed and salted', () => {
       kernel.setBlakeSalt(salt);
       let used = 0;
       kernel.offsets[0] = 0;
-      messages.forEach((msg, i) => { kernel.input.set(msg, used); used += msg.length; kernel.offsets[i + 1] = used; });
+      messages.forEach((msg, i) => {
+        kernel.input.set(msg, used);
+        used += msg.length;
+        kernel.offsets[i + 1] = used;
+      });
       kernel.blake2bBatch(prepared, messages.length);
       const batch = kernel.output.slice(0, messages.length * 64);
       messages.forEach((msg, i) => {
@@ -182,7 +209,11 @@ describe('BLAKE2b-512 keyed and salted', () => {
   });
 
   it('rejects keys over 64 bytes and salts over 16 bytes with a typed error', () => {
-    expect(() => blake2b512(new Uint8Array(1), new Uint8Array(65))).toThrow(expect.objectContaining({ code: 'CRYPTO_INPUT_INVALID' }));
-    expect(() => blake2b512(new Uint8Array(1), new Uint8Array(1), new Uint8Array(17))).toThrow(expect.objectContaining({ code: 'CRYPTO_INPUT_INVALID' }));
+    expect(() => blake2b512(new Uint8Array(1), new Uint8Array(65))).toThrow(
+      expect.objectContaining({ code: 'CRYPTO_INPUT_INVALID' }),
+    );
+    expect(() => blake2b512(new Uint8Array(1), new Uint8Array(1), new Uint8Array(17))).toThrow(
+      expect.objectContaining({ code: 'CRYPTO_INPUT_INVALID' }),
+    );
   });
 });

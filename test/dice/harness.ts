@@ -3,8 +3,8 @@
  * memory, with the same inputs and result shapes as wasm/reference/dice.ts,
  * so tests can compare them directly.
  */
-import { createDiceMemory, instantiateDice, type DiceExports, type DiceKernelKind } from '../../wasm/dice.js';
-import { compareCandidates, comparePairs, type Candidate, type Pair } from '../../wasm/reference/dice.js';
+import { createDiceMemory, type DiceExports, type DiceKernelKind, instantiateDice } from '../../wasm/dice.js';
+import { type Candidate, compareCandidates, comparePairs, type Pair } from '../../wasm/reference/dice.js';
 
 const align = (n: number): number => Math.ceil(n / 64) * 64;
 
@@ -29,8 +29,12 @@ export class KernelHarness {
     const scratchPtr = align(queryPopsPtr + queries.length * 4);
     const memory = createDiceMemory(scratchPtr + extraBytes);
     const u8 = new Uint8Array(memory.buffer);
-    base.forEach((f, i) => u8.set(f, basePtr + i * bytes));
-    queries.forEach((f, i) => u8.set(f, queriesPtr + i * bytes));
+    base.forEach((f, i) => {
+      u8.set(f, basePtr + i * bytes);
+    });
+    queries.forEach((f, i) => {
+      u8.set(f, queriesPtr + i * bytes);
+    });
     const k = instantiateDice(this.kind, memory, undefined, this.strategy).exports;
     k.popcountFilters(basePtr, base.length, bytes, basePopsPtr);
     k.popcountFilters(queriesPtr, queries.length, bytes, queryPopsPtr);
@@ -48,7 +52,13 @@ export class KernelHarness {
   }
 
   /** Top-k per query, optionally scanning [start, end) in several calls of `chunk` filters. */
-  topK(queries: readonly Uint8Array[], base: readonly Uint8Array[], threshold: number, k: number, chunk = base.length): Candidate[][] {
+  topK(
+    queries: readonly Uint8Array[],
+    base: readonly Uint8Array[],
+    threshold: number,
+    k: number,
+    chunk = base.length,
+  ): Candidate[][] {
     const heapBytes = queries.length * k * 12 + queries.length * 8; // counts + the kernel's floors
     const s = this.setup(queries, base, align(heapBytes));
     const scoresPtr = s.scratchPtr;
@@ -57,7 +67,21 @@ export class KernelHarness {
     new Uint32Array(s.memory.buffer, countsPtr, queries.length).fill(0);
     for (let start = 0; start < base.length; start += Math.max(1, chunk)) {
       const end = Math.min(base.length, start + Math.max(1, chunk));
-      s.k.topKAtThreshold(s.queriesPtr, s.queryPopsPtr, queries.length, s.basePtr, s.basePopsPtr, start, end, s.bytes, threshold, k, scoresPtr, indicesPtr, countsPtr);
+      s.k.topKAtThreshold(
+        s.queriesPtr,
+        s.queryPopsPtr,
+        queries.length,
+        s.basePtr,
+        s.basePopsPtr,
+        start,
+        end,
+        s.bytes,
+        threshold,
+        k,
+        scoresPtr,
+        indicesPtr,
+        countsPtr,
+      );
     }
     const counts = new Uint32Array(s.memory.buffer, countsPtr, queries.length);
     const scores = new Float64Array(s.memory.buffer, scoresPtr, queries.length * k);
@@ -74,7 +98,12 @@ export class KernelHarness {
    * (default: the minimum the kernel accepts) and resuming until done.
    * Returns the pairs in anonlink order and how many calls it took.
    */
-  pairs(queries: readonly Uint8Array[], base: readonly Uint8Array[], threshold: number, capacity?: number): { pairs: Pair[]; calls: number } {
+  pairs(
+    queries: readonly Uint8Array[],
+    base: readonly Uint8Array[],
+    threshold: number,
+    capacity?: number,
+  ): { pairs: Pair[]; calls: number } {
     const bytes = (queries[0] ?? base[0])!.length;
     const probe = this.setup([], [new Uint8Array(bytes)], 0).k as DiceExports;
     const cap = capacity ?? probe.pairsStepEntries(bytes);
@@ -86,16 +115,33 @@ export class KernelHarness {
     const out: Pair[] = [];
     let calls = 0;
     do {
-      const n = s.k.pairsAtThreshold(s.queriesPtr, s.queryPopsPtr, queries.length, s.basePtr, s.basePopsPtr, 0, base.length, s.bytes, threshold, outPtr, cap, cursorPtr);
+      const n = s.k.pairsAtThreshold(
+        s.queriesPtr,
+        s.queryPopsPtr,
+        queries.length,
+        s.basePtr,
+        s.basePopsPtr,
+        0,
+        base.length,
+        s.bytes,
+        threshold,
+        outPtr,
+        cap,
+        cursorPtr,
+      );
       calls++;
       const view = new DataView(s.memory.buffer, outPtr, n * 16);
-      for (let i = 0; i < n; i++) out.push({ query: view.getUint32(i * 16, true), index: view.getUint32(i * 16 + 4, true), score: view.getFloat64(i * 16 + 8, true) });
+      for (let i = 0; i < n; i++)
+        out.push({
+          query: view.getUint32(i * 16, true),
+          index: view.getUint32(i * 16 + 4, true),
+          score: view.getFloat64(i * 16 + 8, true),
+        });
       if (calls > 10_000) throw new Error('pairsAtThreshold made no progress');
     } while (cursor[2] !== 1);
     return { pairs: out.sort(comparePairs), calls };
   }
 }
-
 
 /**
  * A filter whose bits are set independently with probability `density`,
@@ -114,7 +160,7 @@ export function randomFilter(rand: () => number, bytes: number, density: number)
     let x = 0;
     for (let bit = 0; bit < 4; bit++) {
       const r = (rand() * 4294967296) >>> 0;
-      x = (sixteenths >> bit) & 1 ? (r | x) : (r & x);
+      x = (sixteenths >> bit) & 1 ? r | x : r & x;
     }
     words[w] = x >>> 0;
   }
@@ -122,8 +168,15 @@ export function randomFilter(rand: () => number, bytes: number, density: number)
 }
 
 /** Random filters, each drawing its own density from `densities`. */
-export function randomFilters(rand: () => number, count: number, bytes: number, densities: readonly number[]): Uint8Array[] {
-  return Array.from({ length: count }, () => randomFilter(rand, bytes, densities[Math.floor(rand() * densities.length)]!));
+export function randomFilters(
+  rand: () => number,
+  count: number,
+  bytes: number,
+  densities: readonly number[],
+): Uint8Array[] {
+  return Array.from({ length: count }, () =>
+    randomFilter(rand, bytes, densities[Math.floor(rand() * densities.length)]!),
+  );
 }
 
 /** A copy of `f` with about `flips` random bits flipped: a near match. */

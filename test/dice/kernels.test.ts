@@ -8,7 +8,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
 import { wasmSimdSupported } from '../../wasm/dice.js';
-import { dice, pairsReference, popcountAnd, popcountFilter, topKReference, type Pair } from '../../wasm/reference/dice.js';
+import {
+  dice,
+  type Pair,
+  pairsReference,
+  popcountAnd,
+  popcountFilter,
+  topKReference,
+} from '../../wasm/reference/dice.js';
 import { KernelHarness, type KernelVariant, perturb, randomFilter, randomFilters, rng } from './harness.js';
 
 const LENGTHS = [64, 128, 512, 1024, 2048, 4096];
@@ -22,7 +29,9 @@ function workload(seed: number, bits: number, baseCount: number, queryCount: num
   const bytes = bits / 8;
   const base = randomFilters(rand, baseCount, bytes, DENSITIES.slice(1, 5));
   const queries = Array.from({ length: queryCount }, (_, i) =>
-    i % 2 === 0 ? perturb(rand, base[Math.floor(rand() * baseCount)]!, Math.floor(rand() * bits * 0.2)) : randomFilter(rand, bytes, DENSITIES[1 + (i % 4)]!),
+    i % 2 === 0
+      ? perturb(rand, base[Math.floor(rand() * baseCount)]!, Math.floor(rand() * bits * 0.2))
+      : randomFilter(rand, bytes, DENSITIES[1 + (i % 4)]!),
   );
   return { base, queries };
 }
@@ -47,7 +56,8 @@ describe.each(kinds)('%s build', (kind) => {
     for (const bits of LENGTHS) {
       const filters = randomFilters(rand, 37, bits / 8, DENSITIES);
       expect(h.popcounts(filters)).toEqual(filters.map(popcountFilter));
-      for (let i = 0; i + 1 < filters.length; i += 3) expect(h.countAnd(filters[i]!, filters[i + 1]!)).toBe(popcountAnd(filters[i]!, filters[i + 1]!));
+      for (let i = 0; i + 1 < filters.length; i += 3)
+        expect(h.countAnd(filters[i]!, filters[i + 1]!)).toBe(popcountAnd(filters[i]!, filters[i + 1]!));
     }
   });
 
@@ -55,9 +65,16 @@ describe.each(kinds)('%s build', (kind) => {
     // base sizes cross a block boundary (blocks are 64..2048 filters) and leave a tail of <4
     const baseCount = bits <= 512 ? 2051 : 1031;
     const { base, queries } = workload(bits, bits, baseCount, 21);
-    for (const [threshold, k] of [[0.5, 5], [0.8, 3], [0, 1], [0.3, 40]] as const) {
+    for (const [threshold, k] of [
+      [0.5, 5],
+      [0.8, 3],
+      [0, 1],
+      [0.3, 40],
+    ] as const) {
       const got = h.topK(queries, base, threshold, k);
-      queries.forEach((q, i) => expect(got[i], `query ${i} t=${threshold} k=${k}`).toEqual(topKReference(q, base, threshold, k)));
+      queries.forEach((q, i) => {
+        expect(got[i], `query ${i} t=${threshold} k=${k}`).toEqual(topKReference(q, base, threshold, k));
+      });
     }
   });
 
@@ -100,7 +117,9 @@ describe.each(kinds)('%s build', (kind) => {
       for (const t of [0, 1, 0.5, 1e-9]) {
         expect(h.pairs(queries, base, t).pairs, `bits ${bits} t ${t}`).toEqual(pairsReference(queries, base, t));
         const top = h.topK(queries, base, t, base.length);
-        queries.forEach((q, i) => expect(top[i]).toEqual(topKReference(q, base, t, base.length)));
+        queries.forEach((q, i) => {
+          expect(top[i]).toEqual(topKReference(q, base, t, base.length));
+        });
       }
       // anonlink's definition: both empty -> 0, reported at threshold 0 only
       expect(h.pairs([empty], [empty], 0).pairs).toEqual([{ query: 0, index: 0, score: 0 }]);
@@ -165,7 +184,8 @@ describe.each(kinds)('%s build', (kind) => {
     const rand = rng(13);
     const base = randomFilters(rand, 1500, 128, [1 / 16, 2 / 16, 5 / 16, 10 / 16, 14 / 16, 15 / 16]);
     const queries = randomFilters(rand, 12, 128, [1 / 16, 2 / 16, 5 / 16, 10 / 16, 14 / 16, 15 / 16]);
-    for (const t of [0.05, 0.2, 0.33, 0.5, 0.66]) expect(h.pairs(queries, base, t).pairs).toEqual(pairsReference(queries, base, t));
+    for (const t of [0.05, 0.2, 0.33, 0.5, 0.66])
+      expect(h.pairs(queries, base, t).pairs).toEqual(pairsReference(queries, base, t));
   });
 });
 
@@ -173,7 +193,8 @@ function assertAnonlinkOrder(pairs: Pair[]): void {
   for (let i = 1; i < pairs.length; i++) {
     const a = pairs[i - 1]!;
     const b = pairs[i]!;
-    const ok = a.score > b.score || (a.score === b.score && (a.query < b.query || (a.query === b.query && a.index < b.index)));
+    const ok =
+      a.score > b.score || (a.score === b.score && (a.query < b.query || (a.query === b.query && a.index < b.index)));
     expect(ok, `pairs ${i - 1} and ${i} out of order`).toBe(true);
   }
 }

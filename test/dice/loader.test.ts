@@ -1,5 +1,12 @@
 import { afterEach, expect, it } from 'vitest';
-import { compileDiceModule, createDiceMemory, defaultPopcountStrategy, instantiateDice, selectDiceKernel, wasmSimdSupported } from '../../wasm/dice.js';
+import {
+  compileDiceModule,
+  createDiceMemory,
+  defaultPopcountStrategy,
+  instantiateDice,
+  selectDiceKernel,
+  wasmSimdSupported,
+} from '../../wasm/dice.js';
 
 const saved = process.env.PAVILION_WASM_SIMD;
 afterEach(() => {
@@ -24,7 +31,9 @@ it('PAVILION_WASM_SIMD overrides detection; 1 without SIMD is a clear error', ()
   expect(selectDiceKernel(undefined, true)).toBe('simd');
   expect(() => selectDiceKernel(undefined, false)).toThrow(expect.objectContaining({ code: 'WASM_SIMD_UNSUPPORTED' }));
   process.env.PAVILION_WASM_SIMD = 'yes';
-  expect(() => selectDiceKernel(undefined, true)).toThrow(expect.objectContaining({ code: 'WASM_SIMD_SETTING_INVALID' }));
+  expect(() => selectDiceKernel(undefined, true)).toThrow(
+    expect.objectContaining({ code: 'WASM_SIMD_SETTING_INVALID' }),
+  );
 });
 
 it('an explicit choice wins over the environment', () => {
@@ -58,6 +67,6 @@ it('the SIMD build counts with native POPCNT lanes on x86-64 and i8x16.popcnt el
   expect(instantiateDice('scalar', memory).exports.setPopcountStrategy(1)).toBe(0);
 });
 
-it('refuses a memory beyond the modules\' 65536-page maximum', () => {
+it("refuses a memory beyond the modules' 65536-page maximum", () => {
   expect(() => createDiceMemory(65537 * 65536)).toThrow(expect.objectContaining({ code: 'DATASET_TOO_LARGE' }));
 });

@@ -13,7 +13,11 @@ interface Vector {
   schema: unknown;
   cases: { record: string[]; expected_clk_b64: string }[];
 }
-const vectors = (JSON.parse(readFileSync(fromRoot('test', 'fixtures', 'clkhash', 'clkhash-vectors.json'), 'utf8')) as { vectors: Vector[] }).vectors;
+const vectors = (
+  JSON.parse(readFileSync(fromRoot('test', 'fixtures', 'clkhash', 'clkhash-vectors.json'), 'utf8')) as {
+    vectors: Vector[];
+  }
+).vectors;
 
 let engine: Engine;
 beforeAll(async () => {
@@ -24,10 +28,16 @@ afterAll(async () => {
 });
 
 it.each(vectors.map((v) => [v.id, v] as const))('encodes %s bit-identically to clkhash', async (_id, v) => {
-  const out = await engine.encode(v.schema, v.secret, v.cases.map((c) => c.record));
+  const out = await engine.encode(
+    v.schema,
+    v.secret,
+    v.cases.map((c) => c.record),
+  );
   const bytes = out.length / v.cases.length;
   v.cases.forEach((c, i) => {
-    expect(Buffer.from(out.subarray(i * bytes, (i + 1) * bytes)).toString('base64'), `case ${i}`).toBe(c.expected_clk_b64);
+    expect(Buffer.from(out.subarray(i * bytes, (i + 1) * bytes)).toString('base64'), `case ${i}`).toBe(
+      c.expected_clk_b64,
+    );
   });
 });
 
@@ -38,7 +48,9 @@ it('keeps input order across many batched tasks on both workers', async () => {
   const bytes = out.length / rows.length;
   expect(bytes * rows.length).toBe(out.length);
   for (let i = 0; i < rows.length; i++) {
-    expect(Buffer.from(out.subarray(i * bytes, (i + 1) * bytes)).toString('base64')).toBe(v.cases[i % v.cases.length]!.expected_clk_b64);
+    expect(Buffer.from(out.subarray(i * bytes, (i + 1) * bytes)).toString('base64')).toBe(
+      v.cases[i % v.cases.length]!.expected_clk_b64,
+    );
   }
   // a secret given as bytes gives the same CLKs
   const again = await engine.encode(v.schema, new TextEncoder().encode(v.secret), rows.slice(0, 2));
@@ -65,11 +77,14 @@ it('more projects than a worker caches encoders for: evicted encoders are rebuil
   expect(await engine.encode(v.schema, v.secret, rows)).toEqual(first);
 });
 
-it('a bad value past the first task names its row in the caller\'s list, not within its task', async () => {
+it("a bad value past the first task names its row in the caller's list, not within its task", async () => {
   const v = vectors[0]!;
   const rows = Array.from({ length: 1500 }, (_, i) => v.cases[i % v.cases.length]!.record);
   const bad = [...rows[1200]!];
   bad.pop(); // one field short
   rows[1200] = bad;
-  await expect(engine.encode(v.schema, v.secret, rows)).rejects.toMatchObject({ code: 'RECORD_FIELD_COUNT', message: expect.stringMatching(/^row 1200: /) });
+  await expect(engine.encode(v.schema, v.secret, rows)).rejects.toMatchObject({
+    code: 'RECORD_FIELD_COUNT',
+    message: expect.stringMatching(/^row 1200: /),
+  });
 });

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { concatBytes } from '../../common/bytes.js';
-import { createEngine, decodeClkBase64, type Engine } from '../../engine/index.js';
 import type { PoolEngine } from '../../engine/engine.js';
+import { createEngine, decodeClkBase64, type Engine } from '../../engine/index.js';
 import { pairsReference, splitFilters, topKReference } from '../../wasm/reference/dice.js';
 import { perturb, randomFilter, randomFilters, rng } from '../dice/harness.js';
 
@@ -17,13 +17,23 @@ describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) =
   // 70k filters: enough that a single match is split across both workers
   const rand = rng(kind === 'simd' ? 1 : 2);
   const base = randomFilters(rand, 70_000, BYTES, [0.3, 0.5]);
-  const queries = [perturb(rand, base[123]!, 120), perturb(rand, base[69_999]!, 200), randomFilter(rand, BYTES, 0.4), base[40_000]!.slice()];
+  const queries = [
+    perturb(rand, base[123]!, 120),
+    perturb(rand, base[69_999]!, 200),
+    randomFilter(rand, BYTES, 0.4),
+    base[40_000]!.slice(),
+  ];
 
   beforeAll(async () => {
     engine = await createEngine({ threads: 2, simd: kind === 'simd' });
     expect(engine.kernel).toBe(kind);
     expect(engine.threads).toBe(2);
-    await engine.loadDataset('people', { refs: refsFor(base.length), clks: concatBytes(base), filterBits: 1024, claims: base.map((_, i) => (i % 2 ? { even: false } : undefined)) });
+    await engine.loadDataset('people', {
+      refs: refsFor(base.length),
+      clks: concatBytes(base),
+      filterBits: 1024,
+      claims: base.map((_, i) => (i % 2 ? { even: false } : undefined)),
+    });
   });
   afterAll(async () => {
     await engine?.close();
@@ -31,7 +41,11 @@ describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) =
 
   it('match returns the reference top-k with refs and claims', async () => {
     for (const q of queries) {
-      for (const [threshold, topK] of [[0.5, 5], [0.2, 3], [0.9, undefined]] as const) {
+      for (const [threshold, topK] of [
+        [0.5, 5],
+        [0.2, 3],
+        [0.9, undefined],
+      ] as const) {
         const res = await engine.match('people', q, { threshold, topK });
         const ref = topKReference(q, base, threshold, topK ?? 10);
         expect(res.version).toBe(1);
@@ -74,15 +88,25 @@ describe('engine behaviour', () => {
   it('loads, replaces and drops datasets', async () => {
     const rand = rng(3);
     const a = randomFilters(rand, 100, BYTES, [0.5]);
-    expect(await engine.loadDataset('d', { refs: refsFor(100), clks: a, filterBits: 1024 })).toEqual({ id: 'd', version: 1, size: 100, filterBits: 1024 });
+    expect(await engine.loadDataset('d', { refs: refsFor(100), clks: a, filterBits: 1024 })).toEqual({
+      id: 'd',
+      version: 1,
+      size: 100,
+      filterBits: 1024,
+    });
     expect(engine.datasetInfo('d')).toEqual({ id: 'd', version: 1, size: 100, filterBits: 1024 });
     const b = randomFilters(rand, 50, BYTES, [0.5]);
-    expect((await engine.loadDataset('d', { refs: refsFor(50, 'b'), clks: concatBytes(b), filterBits: 1024 })).version).toBe(2);
+    expect(
+      (await engine.loadDataset('d', { refs: refsFor(50, 'b'), clks: concatBytes(b), filterBits: 1024 })).version,
+    ).toBe(2);
     const m = await engine.match('d', b[7]!, { threshold: 1 });
     expect(m).toEqual({ version: 2, candidates: [{ index: 7, ref: 'b7', score: 1 }] });
     await engine.dropDataset('d');
     expect(engine.datasetInfo('d')).toBeUndefined();
-    await expect(engine.match('d', b[7]!, { threshold: 1 })).rejects.toMatchObject({ code: 'DATASET_NOT_FOUND', status: 404 });
+    await expect(engine.match('d', b[7]!, { threshold: 1 })).rejects.toMatchObject({
+      code: 'DATASET_NOT_FOUND',
+      status: 404,
+    });
     await expect(engine.dropDataset('d')).rejects.toMatchObject({ code: 'DATASET_NOT_FOUND' });
     // versions keep increasing after a drop, so caches keyed by version never confuse them
     expect((await engine.loadDataset('d', { refs: refsFor(50), clks: b, filterBits: 1024 })).version).toBe(3);
@@ -111,10 +135,12 @@ describe('engine behaviour', () => {
       loading = false;
     })();
     while (loading) {
-      matches.push(engine.match('swap', q, { threshold: 0.99, topK: 2 }).then((r) => {
-        expect(r.candidates).toHaveLength(1);
-        results.push({ version: r.version, index: r.candidates[0]!.index, ref: r.candidates[0]!.ref });
-      }));
+      matches.push(
+        engine.match('swap', q, { threshold: 0.99, topK: 2 }).then((r) => {
+          expect(r.candidates).toHaveLength(1);
+          results.push({ version: r.version, index: r.candidates[0]!.index, ref: r.candidates[0]!.ref });
+        }),
+      );
       await new Promise((r) => setTimeout(r, 1));
     }
     await loader;
@@ -152,7 +178,9 @@ describe('engine behaviour', () => {
     expect(progressCalls).toBe(callsAtCancel); // no progress after cancellation
     const aborted = new AbortController();
     aborted.abort();
-    await expect(engine.link('big', qs, { threshold: 0.9, signal: aborted.signal })).rejects.toMatchObject({ code: 'LINK_CANCELLED' });
+    await expect(engine.link('big', qs, { threshold: 0.9, signal: aborted.signal })).rejects.toMatchObject({
+      code: 'LINK_CANCELLED',
+    });
     const m = await engine.match('big', base[99_999]!, { threshold: 1 });
     expect(m.candidates.map((c) => c.index)).toEqual([99_999]);
   });
@@ -169,7 +197,11 @@ describe('engine behaviour', () => {
 
   it('datasets are shared, not copied: workers see main-thread writes and vice versa', async () => {
     const rand = rng(7);
-    await engine.loadDataset('shared', { refs: refsFor(10), clks: randomFilters(rand, 10, BYTES, [0.5]), filterBits: 1024 });
+    await engine.loadDataset('shared', {
+      refs: refsFor(10),
+      clks: randomFilters(rand, 10, BYTES, [0.5]),
+      filterBits: 1024,
+    });
     const probe = await (engine as PoolEngine).probeSharedMemory('shared', 2, 100);
     expect(new Set(probe.results.map((r) => r.threadId)).size).toBe(2);
     for (const r of probe.results) expect(r.seen).toBe(probe.lastWrite);
@@ -180,13 +212,16 @@ describe('engine behaviour', () => {
     const rand = rng(8);
     const n = 400_000; // 51 MB of filters
     const clks = new Uint8Array(n * BYTES);
-    for (let i = 0; i < clks.length; i += 4096) clks.set(randomFilter(rand, 4096, 0.5).subarray(0, Math.min(4096, clks.length - i)), i);
+    for (let i = 0; i < clks.length; i += 4096)
+      clks.set(randomFilter(rand, 4096, 0.5).subarray(0, Math.min(4096, clks.length - i)), i);
     const refs = refsFor(n);
     globalThis.gc?.();
     const before = process.memoryUsage().rss;
     await engine.loadDataset('rss', { refs, clks, filterBits: 1024 });
     // make both workers scan the whole dataset
-    await Promise.all([0, 1, 2, 3].map((i) => engine.match('rss', clks.subarray(i * BYTES, (i + 1) * BYTES), { threshold: 0.99 })));
+    await Promise.all(
+      [0, 1, 2, 3].map((i) => engine.match('rss', clks.subarray(i * BYTES, (i + 1) * BYTES), { threshold: 0.99 })),
+    );
     const grown = process.memoryUsage().rss - before;
     // one copy is ~53 MB (filters + popcounts + slots); a copy per worker would be ≥ 3×
     expect(grown).toBeLessThan(1.7 * clks.length);
@@ -198,15 +233,45 @@ describe('engine behaviour', () => {
     const good = randomFilters(rand, 20, BYTES, [0.5]);
     await engine.loadDataset('ok', { refs: refsFor(20), clks: good, filterBits: 1024 });
     const cases: [() => Promise<unknown>, string][] = [
-      [() => engine.loadDataset('x', { refs: refsFor(2), clks: new Uint8Array(256), filterBits: 1000 }), 'FILTER_BITS_INVALID'],
-      [() => engine.loadDataset('x', { refs: refsFor(2), clks: new Uint8Array(256), filterBits: 0 }), 'FILTER_BITS_INVALID'],
-      [() => engine.loadDataset('x', { refs: refsFor(2), clks: new Uint8Array(256), filterBits: -64 }), 'FILTER_BITS_INVALID'],
-      [() => engine.loadDataset('x', { refs: refsFor(3), clks: new Uint8Array(256), filterBits: 1024 }), 'DATASET_INVALID'],
+      [
+        () => engine.loadDataset('x', { refs: refsFor(2), clks: new Uint8Array(256), filterBits: 1000 }),
+        'FILTER_BITS_INVALID',
+      ],
+      [
+        () => engine.loadDataset('x', { refs: refsFor(2), clks: new Uint8Array(256), filterBits: 0 }),
+        'FILTER_BITS_INVALID',
+      ],
+      [
+        () => engine.loadDataset('x', { refs: refsFor(2), clks: new Uint8Array(256), filterBits: -64 }),
+        'FILTER_BITS_INVALID',
+      ],
+      [
+        () => engine.loadDataset('x', { refs: refsFor(3), clks: new Uint8Array(256), filterBits: 1024 }),
+        'DATASET_INVALID',
+      ],
       [() => engine.loadDataset('x', { refs: [], clks: new Uint8Array(0), filterBits: 1024 }), 'DATASET_EMPTY'],
-      [() => engine.loadDataset('x', { refs: refsFor(2), clks: new Uint8Array(255), filterBits: 1024 }), 'CLK_LENGTH_MISMATCH'],
-      [() => engine.loadDataset('x', { refs: refsFor(2), clks: [new Uint8Array(128), new Uint8Array(64)], filterBits: 1024 }), 'CLK_LENGTH_MISMATCH'],
-      [() => engine.loadDataset('x', { refs: [1, 2] as unknown as string[], clks: new Uint8Array(256), filterBits: 1024 }), 'DATASET_INVALID'],
-      [() => engine.loadDataset('x', { refs: refsFor(2), clks: new Uint8Array(256), filterBits: 1024, claims: [{}] }), 'DATASET_INVALID'],
+      [
+        () => engine.loadDataset('x', { refs: refsFor(2), clks: new Uint8Array(255), filterBits: 1024 }),
+        'CLK_LENGTH_MISMATCH',
+      ],
+      [
+        () =>
+          engine.loadDataset('x', {
+            refs: refsFor(2),
+            clks: [new Uint8Array(128), new Uint8Array(64)],
+            filterBits: 1024,
+          }),
+        'CLK_LENGTH_MISMATCH',
+      ],
+      [
+        () =>
+          engine.loadDataset('x', { refs: [1, 2] as unknown as string[], clks: new Uint8Array(256), filterBits: 1024 }),
+        'DATASET_INVALID',
+      ],
+      [
+        () => engine.loadDataset('x', { refs: refsFor(2), clks: new Uint8Array(256), filterBits: 1024, claims: [{}] }),
+        'DATASET_INVALID',
+      ],
       [() => engine.match('ok', new Uint8Array(64), { threshold: 0.5 }), 'CLK_LENGTH_MISMATCH'],
       [() => engine.match('ok', 'abc' as unknown as Uint8Array, { threshold: 0.5 }), 'CLK_LENGTH_MISMATCH'],
       [() => engine.match('ok', good[0]!, { threshold: 1.5 }), 'THRESHOLD_INVALID'],
@@ -231,8 +296,12 @@ describe('engine behaviour', () => {
     const clk = randomFilter(rng(10), BYTES, 0.5);
     const b64 = Buffer.from(clk).toString('base64');
     expect(decodeClkBase64(b64, 1024)).toEqual(clk);
-    expect(() => decodeClkBase64(b64.slice(0, -4), 1024)).toThrow(expect.objectContaining({ code: 'CLK_LENGTH_MISMATCH' }));
-    expect(() => decodeClkBase64(`${b64.slice(0, 10)}!${b64.slice(11)}`, 1024)).toThrow(expect.objectContaining({ code: 'CLK_BASE64_INVALID' }));
+    expect(() => decodeClkBase64(b64.slice(0, -4), 1024)).toThrow(
+      expect.objectContaining({ code: 'CLK_LENGTH_MISMATCH' }),
+    );
+    expect(() => decodeClkBase64(`${b64.slice(0, 10)}!${b64.slice(11)}`, 1024)).toThrow(
+      expect.objectContaining({ code: 'CLK_BASE64_INVALID' }),
+    );
     expect(() => decodeClkBase64('abc', 1024)).toThrow(expect.objectContaining({ code: 'CLK_BASE64_INVALID' }));
     expect(() => decodeClkBase64(b64, 1000)).toThrow(expect.objectContaining({ code: 'FILTER_BITS_INVALID' }));
   });
@@ -250,7 +319,10 @@ it('a link whose result would be too large fails with LINK_RESULT_TOO_LARGE and 
     const base = randomFilters(rand, 5000, 8, [0.5]);
     await engine.loadDataset('many', { refs: refsFor(base.length), clks: base, filterBits: 64 });
     const qs = concatBytes(randomFilters(rand, 64, 8, [0.5]));
-    await expect(engine.link('many', qs, { threshold: 0 })).rejects.toMatchObject({ code: 'LINK_RESULT_TOO_LARGE', status: 413 });
+    await expect(engine.link('many', qs, { threshold: 0 })).rejects.toMatchObject({
+      code: 'LINK_RESULT_TOO_LARGE',
+      status: 413,
+    });
     // topK bounds the result, so the same linkage succeeds with it
     expect((await engine.link('many', qs, { threshold: 0, topK: 5 })).pairs).toHaveLength(64 * 5);
     expect((await engine.match('many', base[9]!, { threshold: 1 })).candidates[0]!.index).toBeLessThanOrEqual(9);
@@ -286,7 +358,9 @@ it('a closed engine answers ENGINE_CLOSED', async () => {
   await engine.loadDataset('a', { refs: ['a'], clks: f, filterBits: 1024 });
   await engine.close();
   await expect(engine.match('a', f, { threshold: 0.5 })).rejects.toMatchObject({ code: 'ENGINE_CLOSED' });
-  await expect(engine.loadDataset('a', { refs: ['a'], clks: f, filterBits: 1024 })).rejects.toMatchObject({ code: 'ENGINE_CLOSED' });
+  await expect(engine.loadDataset('a', { refs: ['a'], clks: f, filterBits: 1024 })).rejects.toMatchObject({
+    code: 'ENGINE_CLOSED',
+  });
   await expect(engine.encode({}, 's', [['x']])).rejects.toMatchObject({ code: 'ENGINE_CLOSED' });
   await engine.close(); // idempotent
 });

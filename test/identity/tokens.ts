@@ -1,6 +1,6 @@
 /** Test key material and a token factory for the identity tests. */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { CompactSign, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { CompactSign, type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 
 export const ISSUER = 'https://idp.test/realms/pavilion';
 export const AUDIENCE = 'pavilion-broker';
@@ -31,8 +31,14 @@ export function standardClaims(overrides: JWTPayload = {}): JWTPayload {
   return { iss: ISSUER, aud: AUDIENCE, sub: 'acme-bank', iat: t, nbf: t, exp: t + 600, roles: ['rp'], ...overrides };
 }
 
-export async function sign(key: TestKey, claims: JWTPayload = standardClaims(), header: Record<string, unknown> = {}): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header }).sign(key.privateKey);
+export async function sign(
+  key: TestKey,
+  claims: JWTPayload = standardClaims(),
+  header: Record<string, unknown> = {},
+): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header })
+    .sign(key.privateKey);
 }
 
 /** Signs arbitrary payload bytes (for a non-JSON claims set with a valid signature). */

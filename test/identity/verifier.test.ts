@@ -5,11 +5,22 @@
  * expiry still enforced, bounded size).
  */
 import { createHmac } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { CompactSign, type JSONWebKeySet } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PavilionError } from '../../common/errors.js';
-import { createVerifier, requireRole, type Principal, type Verifier } from '../../identity/index.js';
-import { AUDIENCE, b64url, ISSUER, makeKey, nowSec, rsaPublicPem, sign, signRaw, standardClaims, type TestKey } from './tokens.js';
+import { createVerifier, type Principal, requireRole, type Verifier } from '../../identity/index.js';
+import {
+  AUDIENCE,
+  b64url,
+  ISSUER,
+  makeKey,
+  nowSec,
+  rsaPublicPem,
+  sign,
+  signRaw,
+  standardClaims,
+  type TestKey,
+} from './tokens.js';
 
 let es: TestKey;
 let rs: TestKey;
@@ -100,9 +111,12 @@ describe('bad tokens are rejected with their code', () => {
   });
 
   it('wrong issuer', async () => {
-    await expectRejected(await sign(es, standardClaims({ iss: 'https://evil.test/realms/pavilion' })), 'AUTH_ISSUER_INVALID');
+    await expectRejected(
+      await sign(es, standardClaims({ iss: 'https://evil.test/realms/pavilion' })),
+      'AUTH_ISSUER_INVALID',
+    );
     // Prefix/trailing-slash variants are different issuers (exact match).
-    await expectRejected(await sign(es, standardClaims({ iss: ISSUER + '/' })), 'AUTH_ISSUER_INVALID');
+    await expectRejected(await sign(es, standardClaims({ iss: `${ISSUER}/` })), 'AUTH_ISSUER_INVALID');
   });
 
   it('expired, beyond the clock tolerance', async () => {
@@ -112,7 +126,9 @@ describe('bad tokens are rejected with their code', () => {
 
   it('expired but within the tolerance is still accepted', async () => {
     const t = nowSec();
-    const p = await verifier.verify(`Bearer ${await sign(es, standardClaims({ iat: t - 100, nbf: t - 100, exp: t - 2 }))}`);
+    const p = await verifier.verify(
+      `Bearer ${await sign(es, standardClaims({ iat: t - 100, nbf: t - 100, exp: t - 2 }))}`,
+    );
     expect(p.subject).toBe('acme-bank');
   });
 
@@ -145,8 +161,14 @@ describe('bad tokens are rejected with their code', () => {
   });
 
   it('tampered payload (privilege escalation attempt)', async () => {
-    await expectRejected(withPayload(await sign(es), (p) => (p.roles = ['admin'])), 'AUTH_SIGNATURE_INVALID');
-    await expectRejected(withPayload(await sign(rs), (p) => (p.sub = 'someone-else')), 'AUTH_SIGNATURE_INVALID');
+    await expectRejected(
+      withPayload(await sign(es), (p) => (p.roles = ['admin'])),
+      'AUTH_SIGNATURE_INVALID',
+    );
+    await expectRejected(
+      withPayload(await sign(rs), (p) => (p.sub = 'someone-else')),
+      'AUTH_SIGNATURE_INVALID',
+    );
   });
 
   it('malformed: two parts, four parts, bad base64url, non-JSON header, non-JSON payload', async () => {
@@ -159,7 +181,10 @@ describe('bad tokens are rejected with their code', () => {
     await expectRejected(`${b64url('{"alg":"ES256",')}.${p}.${s}`, 'AUTH_MALFORMED');
     await expectRejected(`${b64url('not json at all')}.${p}.${s}`, 'AUTH_MALFORMED');
     await expectRejected(`${b64url('[1,2]')}.${p}.${s}`, 'AUTH_MALFORMED');
-    await expectRejected(`${b64url('{"alg":"ES256","kid":"es-1"}')}.${p}.${s}`.replace(/\..*?\./, '.A.'), 'AUTH_MALFORMED');
+    await expectRejected(
+      `${b64url('{"alg":"ES256","kid":"es-1"}')}.${p}.${s}`.replace(/\..*?\./, '.A.'),
+      'AUTH_MALFORMED',
+    );
     // Correctly signed, but the payload is not a JSON object.
     await expectRejected(await signRaw(es, new TextEncoder().encode('hello')), 'AUTH_MALFORMED');
     await expectRejected(await signRaw(es, new TextEncoder().encode('[1,2,3]')), 'AUTH_MALFORMED');
@@ -200,7 +225,9 @@ describe('bad tokens are rejected with their code', () => {
 describe('good tokens', () => {
   it('ES256, RS256 and EdDSA tokens verify; the scheme is case-insensitive', async () => {
     for (const key of [es, rs, ed]) {
-      const p = await verifier.verify(`Bearer ${await sign(key, standardClaims({ sub: `sub-${key.kid}`, jti: 'j-1', tenant: 't-9' }))}`);
+      const p = await verifier.verify(
+        `Bearer ${await sign(key, standardClaims({ sub: `sub-${key.kid}`, jti: 'j-1', tenant: 't-9' }))}`,
+      );
       expect(p.subject).toBe(`sub-${key.kid}`);
       expect([...p.roles]).toEqual(['rp']);
       expect(p.tokenId).toBe('j-1');
@@ -216,7 +243,11 @@ describe('good tokens', () => {
       roles: undefined,
       azp: 'acme-portal',
       realm_access: { roles: ['dp', 'offline_access', 'uma_authorization', 'default-roles-pavilion'] },
-      resource_access: { [AUDIENCE]: { roles: ['auditor'] }, 'other-client': { roles: ['admin'] }, account: { roles: ['manage-account'] } },
+      resource_access: {
+        [AUDIENCE]: { roles: ['auditor'] },
+        'other-client': { roles: ['admin'] },
+        account: { roles: ['manage-account'] },
+      },
       preferred_username: 'registry-bot',
     });
     delete claims.roles;
@@ -227,7 +258,9 @@ describe('good tokens', () => {
   });
 
   it('roles claim of the wrong type grants nothing', async () => {
-    const p = await verifier.verify(`Bearer ${await sign(es, standardClaims({ roles: 'admin' as never, realm_access: { roles: 'rp' } }))}`);
+    const p = await verifier.verify(
+      `Bearer ${await sign(es, standardClaims({ roles: 'admin' as never, realm_access: { roles: 'rp' } }))}`,
+    );
     expect(p.roles.size).toBe(0);
   });
 
@@ -258,7 +291,13 @@ describe('verified-token cache', () => {
 
   it('an expired cached token is rejected, with the same tolerance as a full verify', async () => {
     let clock = Date.now();
-    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, localJwks: jwks, clockToleranceSec: 5, now: () => clock });
+    const v = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      localJwks: jwks,
+      clockToleranceSec: 5,
+      now: () => clock,
+    });
     const t = Math.floor(clock / 1000);
     const header = `Bearer ${await sign(es, standardClaims({ iat: t, nbf: t, exp: t + 60 }))}`;
     const p: Principal = await v.verify(header);
@@ -274,7 +313,13 @@ describe('verified-token cache', () => {
 
   it('entries are re-verified after cacheMaxAgeSec (bounds key revocation)', async () => {
     let clock = Date.now();
-    const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, localJwks: jwks, cacheMaxAgeSec: 60, now: () => clock });
+    const v = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      localJwks: jwks,
+      cacheMaxAgeSec: 60,
+      now: () => clock,
+    });
     const header = `Bearer ${await sign(es)}`;
     const p = await v.verify(header);
     clock += 61_000;
@@ -285,7 +330,9 @@ describe('verified-token cache', () => {
 
   it('is bounded, keeps entries in use, evicts idle ones, and can be disabled', async () => {
     const v = createVerifier({ issuer: ISSUER, audience: AUDIENCE, localJwks: jwks, cacheSize: 10 });
-    const headers = await Promise.all(Array.from({ length: 30 }, async (_, i) => `Bearer ${await sign(es, standardClaims({ sub: `s${i}` }))}`));
+    const headers = await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => `Bearer ${await sign(es, standardClaims({ sub: `s${i}` }))}`),
+    );
     const hot = await v.verify(headers[0]);
     const idle = await v.verify(headers[1]);
     for (let i = 2; i < 30; i++) {

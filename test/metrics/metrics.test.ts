@@ -1,8 +1,8 @@
 import { register as globalRegister } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createCache } from '../../cache/index.js';
-import { createMetrics, REQUEST_DURATION_BUCKETS, type Metrics } from '../../metrics/index.js';
 import { PavilionError } from '../../common/errors.js';
+import { createMetrics, type Metrics, REQUEST_DURATION_BUCKETS } from '../../metrics/index.js';
 
 const ROUTES = ['/v1/verifications', '/v1/datasets', '/v1/datasets/:id', '/metrics'];
 
@@ -66,20 +66,32 @@ describe('createMetrics', () => {
     m.observeRequest('/v1/verifications', 'POST', 429, 0.0001);
     m.observeRequest('/v1/datasets/:id', 'GET', 404, 3);
     const body = await scrape(m);
-    expect(value(body, 'pavilion_http_requests_total', '{route="/v1/verifications",method="POST",status="200"}')).toBe(2);
-    expect(value(body, 'pavilion_http_requests_total', '{route="/v1/verifications",method="POST",status="429"}')).toBe(1);
+    expect(value(body, 'pavilion_http_requests_total', '{route="/v1/verifications",method="POST",status="200"}')).toBe(
+      2,
+    );
+    expect(value(body, 'pavilion_http_requests_total', '{route="/v1/verifications",method="POST",status="429"}')).toBe(
+      1,
+    );
     expect(value(body, 'pavilion_http_requests_total', '{route="/v1/datasets/:id",method="GET",status="404"}')).toBe(1);
 
-    const buckets = samples(body, 'pavilion_http_request_duration_seconds_bucket').filter(([l]) => l.includes('route="/v1/verifications"'));
+    const buckets = samples(body, 'pavilion_http_request_duration_seconds_bucket').filter(([l]) =>
+      l.includes('route="/v1/verifications"'),
+    );
     expect(buckets).toHaveLength(REQUEST_DURATION_BUCKETS.length + 1); // + le="+Inf"
     expect(REQUEST_DURATION_BUCKETS[0]).toBe(0.0005);
     expect(REQUEST_DURATION_BUCKETS.at(-1)).toBe(2);
     const le = (b: string) => buckets.find(([l]) => l.startsWith(`{le="${b}"`))?.[1];
     expect([le('0.0005'), le('0.001'), le('0.0025'), le('0.005'), le('2'), le('+Inf')]).toEqual([1, 2, 2, 3, 3, 3]);
-    expect(value(body, 'pavilion_http_request_duration_seconds_count', '{route="/v1/verifications",method="POST"}')).toBe(3);
-    expect(value(body, 'pavilion_http_request_duration_seconds_sum', '{route="/v1/verifications",method="POST"}')).toBeCloseTo(0.0038, 9);
+    expect(
+      value(body, 'pavilion_http_request_duration_seconds_count', '{route="/v1/verifications",method="POST"}'),
+    ).toBe(3);
+    expect(
+      value(body, 'pavilion_http_request_duration_seconds_sum', '{route="/v1/verifications",method="POST"}'),
+    ).toBeCloseTo(0.0038, 9);
     // 3 s is past the last finite bucket: only +Inf holds it.
-    const slow = samples(body, 'pavilion_http_request_duration_seconds_bucket').filter(([l]) => l.includes('route="/v1/datasets/:id"'));
+    const slow = samples(body, 'pavilion_http_request_duration_seconds_bucket').filter(([l]) =>
+      l.includes('route="/v1/datasets/:id"'),
+    );
     expect(slow.find(([l]) => l.startsWith('{le="2"'))?.[1]).toBe(0);
     expect(slow.find(([l]) => l.startsWith('{le="+Inf"'))?.[1]).toBe(1);
   });
@@ -103,7 +115,9 @@ describe('createMetrics', () => {
     // Routes registered later are accepted from then on.
     m.registerRoutes('/v1/batches/:id');
     m.observeRequest('/v1/batches/:id', 'GET', 200, 0.001);
-    expect(value(await scrape(m), 'pavilion_http_requests_total', '{route="/v1/batches/:id",method="GET",status="200"}')).toBe(1);
+    expect(
+      value(await scrape(m), 'pavilion_http_requests_total', '{route="/v1/batches/:id",method="GET",status="200"}'),
+    ).toBe(1);
     expect(() => m.registerRoutes('v1/no-slash')).toThrow(PavilionError);
   });
 
@@ -148,7 +162,9 @@ describe('createMetrics', () => {
     expect(calls).toBe(2);
     expect(() => m.setGauge('nope' as 'pool_queue_depth', 1)).toThrow(PavilionError);
     expect(() => m.setGauge('pool_queue_depth', Number.NaN)).toThrow(PavilionError);
-    expect(() => m.setCollector('nope' as 'cache', () => ({ hits: 0, misses: 0, redisUp: false }))).toThrow(PavilionError);
+    expect(() => m.setCollector('nope' as 'cache', () => ({ hits: 0, misses: 0, redisUp: false }))).toThrow(
+      PavilionError,
+    );
   });
 
   it('survives collectors that throw, hang or return garbage, and counts them', async () => {
@@ -191,7 +207,7 @@ describe('createMetrics', () => {
     ]);
   });
 
-  it('counts the cache\'s lookups by result and reports Redis health from its stats', async () => {
+  it("counts the cache's lookups by result and reports Redis health from its stats", async () => {
     const m = createMetrics({ defaultMetrics: false });
     m.setCollector('cache', () => ({ hits: 10, misses: 7, degradedMisses: 2, redisUp: false, redisConfigured: true }));
     let body = await scrape(m);

@@ -1,6 +1,6 @@
 /**
  * Differential checks of the compiled policy:
- *  - against a plain TypeScript statement of the rules (referencePolicy.ts)
+ *  - against a plain TypeScript statement of the rules (reference-policy.ts)
  *    on a few thousand seeded random inputs, including wrong types;
  *  - against the OPA CLI (`opa eval` on the Rego source, one process for the
  *    whole table), when opa is installed.
@@ -15,11 +15,20 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
 import { seededRandom as prng } from '../../common/seeded-random.js';
 import { loadPolicy, type Policy, type PolicyInput } from '../../policy/index.js';
-import { findOpa, OPA_MISSING_REASON } from './opaCli.js';
-import { referenceDecision } from './referencePolicy.js';
+import { findOpa, OPA_MISSING_REASON } from './opa-cli.js';
+import { referenceDecision } from './reference-policy.js';
 
-
-const CLAIM_POOL = ['over_18', 'over_21', 'license_valid', 'license_class', 'license_expiry', 'identity_verified', 'name_match', 'employment_eligible', 'ssn'];
+const CLAIM_POOL = [
+  'over_18',
+  'over_21',
+  'license_valid',
+  'license_class',
+  'license_expiry',
+  'identity_verified',
+  'name_match',
+  'employment_eligible',
+  'ssn',
+];
 
 function randomInputs(seed: number, count: number): unknown[] {
   const r = prng(seed);
@@ -34,24 +43,51 @@ function randomInputs(seed: number, count: number): unknown[] {
     const omit = (v: unknown) => (r() < 0.03 ? undefined : v);
     out.push({
       principal: omit({
-        sub: field(() => 'acme-bank', () => pick(['acme-bank', '', undefined, 7])),
-        roles: field(() => ['rp'], () => pick([subset(['rp', 'dp', 'auditor', 'admin', 'rp ']), ['rp', 'admin'], 'rp', undefined])),
+        sub: field(
+          () => 'acme-bank',
+          () => pick(['acme-bank', '', undefined, 7]),
+        ),
+        roles: field(
+          () => ['rp'],
+          () => pick([subset(['rp', 'dp', 'auditor', 'admin', 'rp ']), ['rp', 'admin'], 'rp', undefined]),
+        ),
         tenant: pick([undefined, 't1']),
       }),
-      action: field(() => pick(['verify', 'link', 'encode_record']), () => pick(['verify', 'link', 'encode_record', 'delete', undefined, 3])),
+      action: field(
+        () => pick(['verify', 'link', 'encode_record']),
+        () => pick(['verify', 'link', 'encode_record', 'delete', undefined, 3]),
+      ),
       dataset: omit({
-        id: field(() => 'ds-1', () => pick(['ds-1', undefined, 5])),
-        claims: field(() => subset(CLAIM_POOL), () => pick([CLAIM_POOL, [], undefined, [1, 'over_18']])),
-        allow_broker_encoding: field(() => true, () => pick([true, false, 'true', undefined])),
-        purposes: field(() => undefined, () => pick([null, [], ['kyc'], ['license_check', 'age_verification'], ['employment_screening', 'kyc']])),
+        id: field(
+          () => 'ds-1',
+          () => pick(['ds-1', undefined, 5]),
+        ),
+        claims: field(
+          () => subset(CLAIM_POOL),
+          () => pick([CLAIM_POOL, [], undefined, [1, 'over_18']]),
+        ),
+        allow_broker_encoding: field(
+          () => true,
+          () => pick([true, false, 'true', undefined]),
+        ),
+        purposes: field(
+          () => undefined,
+          () => pick([null, [], ['kyc'], ['license_check', 'age_verification'], ['employment_screening', 'kyc']]),
+        ),
       }),
       request: omit({
-        claims: field(() => subset(CLAIM_POOL), () => pick([[], undefined, ['over_21', 2, null], CLAIM_POOL])),
+        claims: field(
+          () => subset(CLAIM_POOL),
+          () => pick([[], undefined, ['over_21', 2, null], CLAIM_POOL]),
+        ),
         purpose: field(
           () => pick(['kyc', 'age_verification', 'employment_screening', 'license_check']),
           () => pick(['kyc', 'employment_screening', 'marketing', undefined, 'toString', '']),
         ),
-        consent: field(() => pick([true, { granted: true }]), () => pick([undefined, false, { granted: false }, { granted: 'true' }, 'yes'])),
+        consent: field(
+          () => pick([true, { granted: true }]),
+          () => pick([undefined, false, { granted: false }, { granted: 'true' }, 'yes']),
+        ),
       }),
     });
   }
@@ -83,7 +119,8 @@ describe('wasm vs TypeScript reference', () => {
 
   it('every deny reason occurs in the random sample', () => {
     const seen = new Set<string>();
-    for (const inp of randomInputs(20260601, 3000)) for (const r of policy.evaluate(inp as PolicyInput).reasons) seen.add(r);
+    for (const inp of randomInputs(20260601, 3000))
+      for (const r of policy.evaluate(inp as PolicyInput).reasons) seen.add(r);
     expect([...seen].sort()).toEqual([
       'action_unknown',
       'broker_encoding_not_allowed',
@@ -101,29 +138,39 @@ describe('wasm vs TypeScript reference', () => {
 const opa = findOpa();
 
 describe('wasm vs opa eval (CLI)', () => {
-  it.skipIf(!opa)(`agrees with opa eval on the Rego source for a table of inputs${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`, () => {
-    const inputs = randomInputs(7, 400).map((x) => JSON.parse(JSON.stringify(x)));
-    const dir = mkdtempSync(join(tmpdir(), 'pavilion-opa-eval-'));
-    try {
-      const inputFile = join(dir, 'input.json');
-      writeFileSync(inputFile, JSON.stringify({ cases: inputs }));
-      // One opa process evaluates the whole table.
-      const out = execFileSync(
-        opa!,
-        [
-          'eval', '--format', 'json', '-d', fromRoot('policy', 'verification.rego'), '-i', inputFile,
-          '[d | some c in input.cases; d := data.pavilion.verification.decision with input as c]',
-        ],
-        { encoding: 'utf8', maxBuffer: 64 << 20 },
-      );
-      const cli = JSON.parse(out).result[0].expressions[0].value as unknown[];
-      expect(cli).toHaveLength(inputs.length);
-      for (const [i, inp] of inputs.entries()) {
-        const wasm = policy.evaluate(inp as PolicyInput);
-        if (JSON.stringify(wasm) !== JSON.stringify(cli[i])) expect({ case: i, input: inp, wasm }).toEqual({ case: i, input: inp, wasm: cli[i] });
+  it.skipIf(!opa)(
+    `agrees with opa eval on the Rego source for a table of inputs${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`,
+    () => {
+      const inputs = randomInputs(7, 400).map((x) => JSON.parse(JSON.stringify(x)));
+      const dir = mkdtempSync(join(tmpdir(), 'pavilion-opa-eval-'));
+      try {
+        const inputFile = join(dir, 'input.json');
+        writeFileSync(inputFile, JSON.stringify({ cases: inputs }));
+        // One opa process evaluates the whole table.
+        const out = execFileSync(
+          opa!,
+          [
+            'eval',
+            '--format',
+            'json',
+            '-d',
+            fromRoot('policy', 'verification.rego'),
+            '-i',
+            inputFile,
+            '[d | some c in input.cases; d := data.pavilion.verification.decision with input as c]',
+          ],
+          { encoding: 'utf8', maxBuffer: 64 << 20 },
+        );
+        const cli = JSON.parse(out).result[0].expressions[0].value as unknown[];
+        expect(cli).toHaveLength(inputs.length);
+        for (const [i, inp] of inputs.entries()) {
+          const wasm = policy.evaluate(inp as PolicyInput);
+          if (JSON.stringify(wasm) !== JSON.stringify(cli[i]))
+            expect({ case: i, input: inp, wasm }).toEqual({ case: i, input: inp, wasm: cli[i] });
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });

@@ -10,7 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PavilionError } from '../../common/errors.js';
-import { canonicalInput, decisionFromResultSet, DEFAULT_POLICY_PATH, denied, loadPolicy, type Policy, type PolicyInput } from '../../policy/index.js';
+import {
+  canonicalInput,
+  DEFAULT_POLICY_PATH,
+  decisionFromResultSet,
+  denied,
+  loadPolicy,
+  type Policy,
+  type PolicyInput,
+} from '../../policy/index.js';
 
 let policy: Policy;
 let dir: string;
@@ -29,7 +37,14 @@ const DATASET = {
   allow_broker_encoding: false,
 };
 
-function input(over: { principal?: Partial<PolicyInput['principal']>; action?: string; dataset?: Partial<PolicyInput['dataset']>; request?: Partial<PolicyInput['request']> } = {}): PolicyInput {
+function input(
+  over: {
+    principal?: Partial<PolicyInput['principal']>;
+    action?: string;
+    dataset?: Partial<PolicyInput['dataset']>;
+    request?: Partial<PolicyInput['request']>;
+  } = {},
+): PolicyInput {
   return {
     principal: { sub: 'acme-bank', roles: new Set(['rp']), ...over.principal },
     action: (over.action ?? 'verify') as PolicyInput['action'],
@@ -43,27 +58,49 @@ const reasonsOf = (i: PolicyInput) => policy.evaluate(i).reasons;
 describe('rules (real compiled wasm)', () => {
   it('age verification reveals only the age claims, with default obligations', () => {
     const d = policy.evaluate(input({ request: { claims: ['over_18', 'over_21', 'name_match', 'license_valid'] } }));
-    expect(d).toEqual({ allow: true, reasons: [], obligations: { revealable_claims: ['over_18', 'over_21'], min_score: 0.85, cache_ttl_seconds: 300 } });
+    expect(d).toEqual({
+      allow: true,
+      reasons: [],
+      obligations: { revealable_claims: ['over_18', 'over_21'], min_score: 0.85, cache_ttl_seconds: 300 },
+    });
   });
 
   it('per-purpose claim lists, min scores and ttls', () => {
-    expect(policy.evaluate(input({ request: { claims: ['identity_verified', 'over_21'], purpose: 'kyc' } })).obligations).toEqual({
+    expect(
+      policy.evaluate(input({ request: { claims: ['identity_verified', 'over_21'], purpose: 'kyc' } })).obligations,
+    ).toEqual({
       revealable_claims: ['identity_verified'],
       min_score: 0.9,
       cache_ttl_seconds: 300,
     });
-    expect(policy.evaluate(input({ request: { claims: ['license_valid', 'license_expiry', 'over_18'], purpose: 'license_check' } })).obligations.revealable_claims).toEqual([
-      'license_valid',
-    ]);
-    const emp = policy.evaluate(input({ request: { claims: ['license_valid', 'license_class', 'over_21'], purpose: 'employment_screening', consent: true } }));
+    expect(
+      policy.evaluate(
+        input({ request: { claims: ['license_valid', 'license_expiry', 'over_18'], purpose: 'license_check' } }),
+      ).obligations.revealable_claims,
+    ).toEqual(['license_valid']);
+    const emp = policy.evaluate(
+      input({
+        request: {
+          claims: ['license_valid', 'license_class', 'over_21'],
+          purpose: 'employment_screening',
+          consent: true,
+        },
+      }),
+    );
     expect(emp.allow).toBe(true);
-    expect(emp.obligations).toEqual({ revealable_claims: ['license_class', 'license_valid'], min_score: 0.92, cache_ttl_seconds: 60 });
+    expect(emp.obligations).toEqual({
+      revealable_claims: ['license_class', 'license_valid'],
+      min_score: 0.92,
+      cache_ttl_seconds: 60,
+    });
   });
 
   it('role: only rp may verify, link or encode; rp among other roles suffices', () => {
     for (const role of ['dp', 'auditor', 'admin']) {
       for (const action of ['verify', 'link', 'encode_record']) {
-        expect(reasonsOf(input({ principal: { roles: [role] }, action, dataset: { allow_broker_encoding: true } }))).toEqual(['role_not_permitted']);
+        expect(
+          reasonsOf(input({ principal: { roles: [role] }, action, dataset: { allow_broker_encoding: true } })),
+        ).toEqual(['role_not_permitted']);
       }
     }
     expect(reasonsOf(input({ principal: { roles: [] } }))).toEqual(['role_not_permitted']);
@@ -74,7 +111,9 @@ describe('rules (real compiled wasm)', () => {
   it('purpose must be known and permitted by the dataset', () => {
     expect(reasonsOf(input({ request: { purpose: 'marketing' } }))).toEqual(['purpose_unknown']);
     expect(reasonsOf(input({ request: { purpose: 'toString' } }))).toEqual(['purpose_unknown']);
-    expect(reasonsOf(input({ dataset: { purposes: ['license_check'] } }))).toEqual(['purpose_not_permitted_by_dataset']);
+    expect(reasonsOf(input({ dataset: { purposes: ['license_check'] } }))).toEqual([
+      'purpose_not_permitted_by_dataset',
+    ]);
     expect(policy.evaluate(input({ dataset: { purposes: ['license_check', 'age_verification'] } })).allow).toBe(true);
     expect(policy.evaluate(input({ dataset: { purposes: null } })).allow).toBe(true);
   });
@@ -84,13 +123,17 @@ describe('rules (real compiled wasm)', () => {
     expect(reasonsOf(input({ request: req }))).toEqual(['consent_required']);
     expect(reasonsOf(input({ request: { ...req, consent: false } }))).toEqual(['consent_required']);
     expect(reasonsOf(input({ request: { ...req, consent: { granted: false } } }))).toEqual(['consent_required']);
-    expect(policy.evaluate(input({ request: { ...req, consent: { granted: true, reference: 'c-1' } } })).allow).toBe(true);
+    expect(policy.evaluate(input({ request: { ...req, consent: { granted: true, reference: 'c-1' } } })).allow).toBe(
+      true,
+    );
     expect(policy.evaluate(input({ request: { claims: ['identity_verified'], purpose: 'kyc' } })).allow).toBe(true);
   });
 
   it('broker-side encoding only when the dataset allows it', () => {
     expect(reasonsOf(input({ action: 'encode_record' }))).toEqual(['broker_encoding_not_allowed']);
-    expect(policy.evaluate(input({ action: 'encode_record', dataset: { allow_broker_encoding: true } })).allow).toBe(true);
+    expect(policy.evaluate(input({ action: 'encode_record', dataset: { allow_broker_encoding: true } })).allow).toBe(
+      true,
+    );
   });
 
   it('a request that can reveal nothing is refused', () => {
@@ -101,7 +144,10 @@ describe('rules (real compiled wasm)', () => {
   it('unknown action, invalid principal, invalid request; reasons accumulate sorted and nothing is revealed', () => {
     expect(reasonsOf(input({ action: 'delete' }))).toEqual(['action_unknown']);
     expect(reasonsOf(input({ principal: { sub: '' } }))).toEqual(['principal_invalid']);
-    expect(reasonsOf(input({ dataset: { claims: undefined as never } }))).toEqual(['no_revealable_claims', 'request_invalid']);
+    expect(reasonsOf(input({ dataset: { claims: undefined as never } }))).toEqual([
+      'no_revealable_claims',
+      'request_invalid',
+    ]);
     const d = policy.evaluate({
       principal: { sub: 'x', roles: ['dp'] },
       action: 'encode_record',
@@ -109,9 +155,19 @@ describe('rules (real compiled wasm)', () => {
       request: { claims: ['identity_verified'], purpose: 'employment_screening' },
     });
     expect(d.allow).toBe(false);
-    expect(d.reasons).toEqual(['broker_encoding_not_allowed', 'consent_required', 'purpose_not_permitted_by_dataset', 'role_not_permitted']);
+    expect(d.reasons).toEqual([
+      'broker_encoding_not_allowed',
+      'consent_required',
+      'purpose_not_permitted_by_dataset',
+      'role_not_permitted',
+    ]);
     expect(d.obligations.revealable_claims).toEqual([]);
-    expect(policy.evaluate({} as PolicyInput).reasons).toEqual(['action_unknown', 'principal_invalid', 'purpose_unknown', 'request_invalid']);
+    expect(policy.evaluate({} as PolicyInput).reasons).toEqual([
+      'action_unknown',
+      'principal_invalid',
+      'purpose_unknown',
+      'request_invalid',
+    ]);
   });
 
   it('denied(decision) is a 403 POLICY_DENIED naming the reasons', () => {
@@ -130,7 +186,9 @@ describe('memo, version, canonical input', () => {
     const b = p.decide(input({ principal: { roles: ['rp'] } })); // Set vs array of the same roles
     expect(b).toBe(a);
     expect(p.memoStats).toEqual({ size: 1, hits: 1, misses: 1 });
-    expect(Object.isFrozen(a) && Object.isFrozen(a.obligations) && Object.isFrozen(a.obligations.revealable_claims)).toBe(true);
+    expect(
+      Object.isFrozen(a) && Object.isFrozen(a.obligations) && Object.isFrozen(a.obligations.revealable_claims),
+    ).toBe(true);
     // Anything that changes the question misses.
     const variants = [
       input({ principal: { sub: 'other' } }),
@@ -165,11 +223,16 @@ describe('memo, version, canonical input', () => {
 
   it('canonical input ignores undocumented fields and role order', () => {
     const a = canonicalInput(input({ principal: { roles: ['rp', 'dp'] } }));
-    const b = canonicalInput({ ...input({ principal: { roles: new Set(['dp', 'rp']) } }), extra: 'ignored' } as PolicyInput);
+    const b = canonicalInput({
+      ...input({ principal: { roles: new Set(['dp', 'rp']) } }),
+      extra: 'ignored',
+    } as PolicyInput);
     expect(a).toBe(b);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(() => canonicalInput(input({ request: { consent: cyclic as never } }))).toThrow(expect.objectContaining({ code: 'POLICY_ERROR', status: 500 }));
+    expect(() => canonicalInput(input({ request: { consent: cyclic as never } }))).toThrow(
+      expect.objectContaining({ code: 'POLICY_ERROR', status: 500 }),
+    );
   });
 
   it('version is the short sha256 of the wasm', () => {
@@ -181,7 +244,11 @@ describe('memo, version, canonical input', () => {
 
 describe('fail closed', () => {
   it('malformed result sets become POLICY_ERROR 500', () => {
-    const good = { allow: true, reasons: [], obligations: { revealable_claims: ['a'], min_score: 0.85, cache_ttl_seconds: 300 } };
+    const good = {
+      allow: true,
+      reasons: [],
+      obligations: { revealable_claims: ['a'], min_score: 0.85, cache_ttl_seconds: 300 },
+    };
     expect(decisionFromResultSet([{ result: good }])).toEqual(good);
     const bad: unknown[] = [
       undefined,

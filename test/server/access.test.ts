@@ -4,10 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SignJWT, generateKeyPair, importJWK, type JWK } from 'jose';
-import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../datasets/upload.js';
+import { loadDemoSchema } from '../../demo/people.js';
 import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
 
 let t: TestBroker;
@@ -19,14 +19,28 @@ const clks = Array.from({ length: 300 }, (_, i) => randomClk(1024, 7000 + i));
 beforeAll(async () => {
   t = await startTestBroker({ BODY_LIMIT_BYTES: String(BODY_LIMIT), UPLOAD_LIMIT_BYTES: String(256 * 1024) });
   const schema = loadDemoSchema();
-  expect((await api(t.url, 'PUT', '/v1/datasets/ds', { token: t.tokens.dp, body: { schema, claims: ['over_18', 'license_valid'], allow_broker_encoding: true } })).status).toBe(201);
+  expect(
+    (
+      await api(t.url, 'PUT', '/v1/datasets/ds', {
+        token: t.tokens.dp,
+        body: { schema, claims: ['over_18', 'license_valid'], allow_broker_encoding: true },
+      })
+    ).status,
+  ).toBe(201);
   const up = await api(t.url, 'POST', '/v1/datasets/ds/versions', {
     token: t.tokens.dp,
-    raw: encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `r${i}`, clk })), clks.map((_, i) => ({ over_18: i % 2 === 0 }))),
+    raw: encodeBinaryDataset(
+      1024,
+      clks.map((clk, i) => ({ ref: `r${i}`, clk })),
+      clks.map((_, i) => ({ over_18: i % 2 === 0 })),
+    ),
     contentType: 'application/vnd.pavilion.dataset',
   });
   expect(up.status, up.text).toBe(201);
-  const job = await api(t.url, 'POST', '/v1/linkage-jobs', { token: t.tokens.rp, body: { dataset: 'ds', clks: [b64(clks[1]!)], threshold: 0.9, purpose: 'kyc' } });
+  const job = await api(t.url, 'POST', '/v1/linkage-jobs', {
+    token: t.tokens.rp,
+    body: { dataset: 'ds', clks: [b64(clks[1]!)], threshold: 0.9, purpose: 'kyc' },
+  });
   expect(job.status, job.text).toBe(202);
   jobId = job.json.id;
   for (let i = 0; i < 400; i++) {
@@ -34,7 +48,10 @@ beforeAll(async () => {
     if (s.json.status === 'done') break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  const pull = await api(t.url, 'POST', '/v1/datasets/ds/pulls', { token: t.tokens.dp, body: { object: 'absent.jsonl' } });
+  const pull = await api(t.url, 'POST', '/v1/datasets/ds/pulls', {
+    token: t.tokens.dp,
+    body: { object: 'absent.jsonl' },
+  });
   expect(pull.status, pull.text).toBe(202);
   pullId = pull.json.id;
   await t.broker.ctx.audit.checkpoint();
@@ -46,7 +63,11 @@ afterAll(async () => {
 
 type Role = 'rp' | 'dp' | 'auditor' | 'admin';
 const ROLES: Role[] = ['rp', 'dp', 'auditor', 'admin'];
-const schemaBody = () => ({ schema: loadDemoSchema(), claims: ['over_18', 'license_valid'], allow_broker_encoding: true });
+const schemaBody = () => ({
+  schema: loadDemoSchema(),
+  claims: ['over_18', 'license_valid'],
+  allow_broker_encoding: true,
+});
 
 interface RouteCase {
   method: string;
@@ -69,14 +90,38 @@ const ROUTES: RouteCase[] = [
     method: 'POST',
     path: () => '/v1/datasets/ds/versions',
     allowed: ['dp', 'admin'],
-    raw: () => encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `r${i}`, clk }))),
+    raw: () =>
+      encodeBinaryDataset(
+        1024,
+        clks.map((clk, i) => ({ ref: `r${i}`, clk })),
+      ),
     contentType: 'application/vnd.pavilion.dataset',
   },
-  { method: 'PUT', path: () => '/v1/datasets/ds/secret', allowed: ['dp'], body: () => ({ secret: 'correct horse battery staple' }) },
-  { method: 'POST', path: () => '/v1/datasets/ds/pulls', allowed: ['dp', 'admin'], body: () => ({ object: 'absent.jsonl' }) },
+  {
+    method: 'PUT',
+    path: () => '/v1/datasets/ds/secret',
+    allowed: ['dp'],
+    body: () => ({ secret: 'correct horse battery staple' }),
+  },
+  {
+    method: 'POST',
+    path: () => '/v1/datasets/ds/pulls',
+    allowed: ['dp', 'admin'],
+    body: () => ({ object: 'absent.jsonl' }),
+  },
   { method: 'GET', path: () => `/v1/datasets/ds/pulls/${pullId}`, allowed: ['dp', 'admin'] },
-  { method: 'POST', path: () => '/v1/verifications', allowed: ['rp'], body: () => ({ dataset: 'ds', clk: b64(clks[5]!), claims: ['over_18'], purpose: 'age_verification' }) },
-  { method: 'POST', path: () => '/v1/linkage-jobs', allowed: ['rp'], body: () => ({ dataset: 'ds', clks: [b64(clks[2]!)], threshold: 0.95, purpose: 'kyc' }) },
+  {
+    method: 'POST',
+    path: () => '/v1/verifications',
+    allowed: ['rp'],
+    body: () => ({ dataset: 'ds', clk: b64(clks[5]!), claims: ['over_18'], purpose: 'age_verification' }),
+  },
+  {
+    method: 'POST',
+    path: () => '/v1/linkage-jobs',
+    allowed: ['rp'],
+    body: () => ({ dataset: 'ds', clks: [b64(clks[2]!)], threshold: 0.95, purpose: 'kyc' }),
+  },
   { method: 'GET', path: () => `/v1/linkage-jobs/${jobId}`, allowed: ['rp', 'admin'] },
   { method: 'GET', path: () => `/v1/linkage-jobs/${jobId}/results`, allowed: ['rp', 'admin'] },
   { method: 'GET', path: () => '/v1/audit/checkpoint', allowed: ['rp', 'dp', 'auditor', 'admin'] },
@@ -123,18 +168,32 @@ describe('every role against every route', () => {
 
   it('an RP sees only its own jobs (another RP gets 404)', async () => {
     expectProblem(await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}`, { token: t.tokens.rp2 }), 404, 'JOB_NOT_FOUND');
-    expectProblem(await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}/results`, { token: t.tokens.rp2 }), 404, 'JOB_NOT_FOUND');
+    expectProblem(
+      await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}/results`, { token: t.tokens.rp2 }),
+      404,
+      'JOB_NOT_FOUND',
+    );
   });
 
   it('the party registry lists the subjects that used the broker, with their roles', async () => {
     const r = await api(t.url, 'GET', '/v1/parties', { token: t.tokens.admin });
-    const bySubject = Object.fromEntries(r.json.parties.map((p: { subject: string; roles: string[] }) => [p.subject, p.roles]));
+    const bySubject = Object.fromEntries(
+      r.json.parties.map((p: { subject: string; roles: string[] }) => [p.subject, p.roles]),
+    );
     expect(bySubject).toMatchObject({ 'acme-bank': ['rp'], registry: ['dp'], operator: ['admin'] });
   });
 
   it('a DP cannot change another DP’s dataset', async () => {
-    expectProblem(await api(t.url, 'PUT', '/v1/datasets/ds', { token: t.tokens.dp2, body: schemaBody() }), 403, 'DATASET_NOT_OWNER');
-    expectProblem(await api(t.url, 'PUT', '/v1/datasets/ds/secret', { token: t.tokens.dp2, body: { secret: 'abcdefghijkl' } }), 403, 'DATASET_NOT_OWNER');
+    expectProblem(
+      await api(t.url, 'PUT', '/v1/datasets/ds', { token: t.tokens.dp2, body: schemaBody() }),
+      403,
+      'DATASET_NOT_OWNER',
+    );
+    expectProblem(
+      await api(t.url, 'PUT', '/v1/datasets/ds/secret', { token: t.tokens.dp2, body: { secret: 'abcdefghijkl' } }),
+      403,
+      'DATASET_NOT_OWNER',
+    );
   });
 });
 
@@ -159,33 +218,52 @@ describe('bad tokens', () => {
   });
 
   const cases: [string, () => Promise<string>][] = [
-    ['alg none', async () => `${encode({ alg: 'none', typ: 'JWT' })}.${encode({ ...good, iss, aud, exp: now() + 60 })}.`],
-    ['HS256 keyed with the public JWK (HS/RS confusion)', async () => {
-      const jwk = privateJwk();
-      const pub = JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y });
-      return new SignJWT({ ...good, iss, aud, exp: now() + 60 }).setProtectedHeader({ alg: 'HS256', kid: jwk.kid }).sign(new TextEncoder().encode(pub));
-    }],
-    ['wrong alg (RS256 from a foreign key under our kid)', async () => {
-      const { privateKey } = await generateKeyPair('RS256');
-      return new SignJWT({ ...good, iss, aud, exp: now() + 60 }).setProtectedHeader({ alg: 'RS256', kid: privateJwk().kid }).sign(privateKey);
-    }],
+    [
+      'alg none',
+      async () => `${encode({ alg: 'none', typ: 'JWT' })}.${encode({ ...good, iss, aud, exp: now() + 60 })}.`,
+    ],
+    [
+      'HS256 keyed with the public JWK (HS/RS confusion)',
+      async () => {
+        const jwk = privateJwk();
+        const pub = JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y });
+        return new SignJWT({ ...good, iss, aud, exp: now() + 60 })
+          .setProtectedHeader({ alg: 'HS256', kid: jwk.kid })
+          .sign(new TextEncoder().encode(pub));
+      },
+    ],
+    [
+      'wrong alg (RS256 from a foreign key under our kid)',
+      async () => {
+        const { privateKey } = await generateKeyPair('RS256');
+        return new SignJWT({ ...good, iss, aud, exp: now() + 60 })
+          .setProtectedHeader({ alg: 'RS256', kid: privateJwk().kid })
+          .sign(privateKey);
+      },
+    ],
     ['wrong audience', () => signed({ ...good, iss, aud: 'someone-else', exp: now() + 60 })],
     ['wrong issuer', () => signed({ ...good, iss: 'https://evil.example', aud, exp: now() + 60 })],
     ['expired', () => signed({ ...good, iss, aud, exp: now() - 3600, iat: now() - 7200 })],
     ['not yet valid', () => signed({ ...good, iss, aud, exp: now() + 7200, nbf: now() + 3600 })],
     ['unknown kid', () => signed({ ...good, iss, aud, exp: now() + 60 }, { kid: 'no-such-key' })],
-    ['tampered signature', async () => {
-      const tok = await signed({ ...good, iss, aud, exp: now() + 60 });
-      const [h, p, s] = tok.split('.');
-      const sig = Buffer.from(s!, 'base64url');
-      sig[5]! ^= 0x01;
-      return `${h}.${p}.${sig.toString('base64url')}`;
-    }],
-    ['tampered payload (role escalation)', async () => {
-      const tok = await signed({ ...good, iss, aud, exp: now() + 60 });
-      const [h, , s] = tok.split('.');
-      return `${h}.${encode({ ...good, roles: ['admin'], iss, aud, exp: now() + 60 })}.${s}`;
-    }],
+    [
+      'tampered signature',
+      async () => {
+        const tok = await signed({ ...good, iss, aud, exp: now() + 60 });
+        const [h, p, s] = tok.split('.');
+        const sig = Buffer.from(s!, 'base64url');
+        sig[5]! ^= 0x01;
+        return `${h}.${p}.${sig.toString('base64url')}`;
+      },
+    ],
+    [
+      'tampered payload (role escalation)',
+      async () => {
+        const tok = await signed({ ...good, iss, aud, exp: now() + 60 });
+        const [h, , s] = tok.split('.');
+        return `${h}.${encode({ ...good, roles: ['admin'], iss, aud, exp: now() + 60 })}.${s}`;
+      },
+    ],
     ['garbage', async () => 'not.a.jwt'],
   ];
   for (const [name, make] of cases) {
@@ -205,14 +283,19 @@ describe('malformed, truncated and oversized bodies', () => {
     expectProblem(await verifyRaw('{"dataset": "ds", clk:'), 400, 'BODY_INVALID_JSON');
   });
   it('truncated JSON → 400 BODY_INVALID_JSON', async () => {
-    const full = JSON.stringify({ dataset: 'ds', clk: b64(clks[0]!), claims: ['over_18'], purpose: 'age_verification' });
+    const full = JSON.stringify({
+      dataset: 'ds',
+      clk: b64(clks[0]!),
+      claims: ['over_18'],
+      purpose: 'age_verification',
+    });
     expectProblem(await verifyRaw(full.slice(0, full.length - 7)), 400, 'BODY_INVALID_JSON');
   });
   it('empty body → 400 BODY_EMPTY', async () => {
     expectProblem(await verifyRaw(''), 400, 'BODY_EMPTY');
   });
   it('oversized body (Content-Length) → 413 PAYLOAD_TOO_LARGE', async () => {
-    expectProblem(await verifyRaw('{"x":"' + 'a'.repeat(BODY_LIMIT) + '"}'), 413, 'PAYLOAD_TOO_LARGE');
+    expectProblem(await verifyRaw(`{"x":"${'a'.repeat(BODY_LIMIT)}"}`), 413, 'PAYLOAD_TOO_LARGE');
   });
   it('oversized chunked body (no Content-Length) → 413 PAYLOAD_TOO_LARGE', async () => {
     const chunk = new TextEncoder().encode('a'.repeat(4096));
@@ -223,7 +306,7 @@ describe('malformed, truncated and oversized bodies', () => {
         else c.close();
       },
     });
-    const res = await fetch(t.url + '/v1/verifications', {
+    const res = await fetch(`${t.url}/v1/verifications`, {
       method: 'POST',
       headers: { authorization: `Bearer ${t.tokens.rp}`, 'content-type': 'application/json' },
       body: stream,
@@ -237,78 +320,173 @@ describe('malformed, truncated and oversized bodies', () => {
   });
   it('schema violations → 422 VALIDATION_FAILED with paths, never echoing values', async () => {
     const sentinel = 'SENTINEL-VALUE-9f3a';
-    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'ds', clk: 12, claims: [sentinel], purpose: `${sentinel} purpose` } });
+    const r = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'ds', clk: 12, claims: [sentinel], purpose: `${sentinel} purpose` },
+    });
     expectProblem(r, 422, 'VALIDATION_FAILED');
-    expect(r.json.errors.map((e: { path: string }) => e.path)).toEqual(expect.arrayContaining(['$.clk', '$.claims[0]', '$.purpose']));
+    expect(r.json.errors.map((e: { path: string }) => e.path)).toEqual(
+      expect.arrayContaining(['$.clk', '$.claims[0]', '$.purpose']),
+    );
     expect(r.text).not.toContain(sentinel);
   });
   it('unknown fields are refused', async () => {
-    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'ds', clk: b64(clks[0]!), claims: [], purpose: 'age_verification', extra: 1 } });
+    const r = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'ds', clk: b64(clks[0]!), claims: [], purpose: 'age_verification', extra: 1 },
+    });
     expectProblem(r, 422, 'VALIDATION_FAILED');
   });
   it('bad base64 CLK → 400 CLK_BASE64_INVALID', async () => {
-    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'ds', clk: '!!!notbase64', claims: ['over_18'], purpose: 'age_verification' } });
+    const r = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'ds', clk: '!!!notbase64', claims: ['over_18'], purpose: 'age_verification' },
+    });
     expectProblem(r, 400, 'CLK_BASE64_INVALID');
   });
   it('upload: a CLK of the wrong length → 422 CLK_LENGTH_MISMATCH naming the line', async () => {
     const jsonl = `${JSON.stringify({ ref: 'a', clk: b64(clks[0]!) })}\n${JSON.stringify({ ref: 'b', clk: b64(randomClk(512, 1)) })}\n`;
-    const r = await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: jsonl, contentType: 'application/x-ndjson' });
+    const r = await api(t.url, 'POST', '/v1/datasets/ds/versions', {
+      token: t.tokens.dp,
+      raw: jsonl,
+      contentType: 'application/x-ndjson',
+    });
     expectProblem(r, 422, 'CLK_LENGTH_MISMATCH');
     expect(r.json.detail).toContain('line 2');
   });
   it('upload: truncated binary → 400 UPLOAD_TRUNCATED, the active version is unchanged', async () => {
     const before = (await api(t.url, 'GET', '/v1/datasets/ds', { token: t.tokens.dp })).json.active_version;
-    const full = encodeBinaryDataset(1024, clks.slice(0, 10).map((clk, i) => ({ ref: `r${i}`, clk })));
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: full.subarray(0, full.length - 5), contentType: 'application/vnd.pavilion.dataset' }), 400, 'UPLOAD_TRUNCATED');
+    const full = encodeBinaryDataset(
+      1024,
+      clks.slice(0, 10).map((clk, i) => ({ ref: `r${i}`, clk })),
+    );
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/ds/versions', {
+        token: t.tokens.dp,
+        raw: full.subarray(0, full.length - 5),
+        contentType: 'application/vnd.pavilion.dataset',
+      }),
+      400,
+      'UPLOAD_TRUNCATED',
+    );
     expect((await api(t.url, 'GET', '/v1/datasets/ds', { token: t.tokens.dp })).json.active_version).toBe(before);
   });
   it('upload: a client that disconnects mid-upload leaves the active version serving', async () => {
     const { request } = await import('node:http');
     const before = (await api(t.url, 'GET', '/v1/datasets/ds', { token: t.tokens.dp })).json.active_version;
-    const full = encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `r${i}`, clk })));
+    const full = encodeBinaryDataset(
+      1024,
+      clks.map((clk, i) => ({ ref: `r${i}`, clk })),
+    );
     await new Promise<void>((resolve) => {
-      const req = request(t.url + '/v1/datasets/ds/versions', { method: 'POST', headers: { authorization: `Bearer ${t.tokens.dp}`, 'content-type': 'application/vnd.pavilion.dataset', 'content-length': String(full.length) } });
+      const req = request(`${t.url}/v1/datasets/ds/versions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${t.tokens.dp}`,
+          'content-type': 'application/vnd.pavilion.dataset',
+          'content-length': String(full.length),
+        },
+      });
       req.on('error', () => resolve());
-      req.write(full.subarray(0, full.length >> 1), () => setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 100));
+      req.write(full.subarray(0, full.length >> 1), () =>
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 100),
+      );
     });
     await new Promise((r) => setTimeout(r, 200));
     expect((await api(t.url, 'GET', '/v1/datasets/ds', { token: t.tokens.dp })).json.active_version).toBe(before);
-    const ok = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'ds', clk: b64(clks[4]!), claims: ['over_18'], purpose: 'age_verification' } });
+    const ok = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'ds', clk: b64(clks[4]!), claims: ['over_18'], purpose: 'age_verification' },
+    });
     expect(ok.json.decision).toBe('match');
-    const next = await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: full, contentType: 'application/vnd.pavilion.dataset' });
+    const next = await api(t.url, 'POST', '/v1/datasets/ds/versions', {
+      token: t.tokens.dp,
+      raw: full,
+      contentType: 'application/vnd.pavilion.dataset',
+    });
     expect(next.status, next.text).toBe(201);
     expect(next.json.version).toBeGreaterThan(before);
   });
 
   it('upload: malformed JSONL line → 400 UPLOAD_LINE_INVALID', async () => {
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: '{"ref": "a", "clk"\n', contentType: 'application/x-ndjson' }), 400, 'UPLOAD_LINE_INVALID');
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/ds/versions', {
+        token: t.tokens.dp,
+        raw: '{"ref": "a", "clk"\n',
+        contentType: 'application/x-ndjson',
+      }),
+      400,
+      'UPLOAD_LINE_INVALID',
+    );
   });
   it('upload: over the upload limit → 413', async () => {
-    const big = encodeBinaryDataset(1024, Array.from({ length: 3000 }, (_, i) => ({ ref: `x${i}`, clk: clks[i % clks.length]! })));
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: big, contentType: 'application/vnd.pavilion.dataset' }), 413, 'PAYLOAD_TOO_LARGE');
+    const big = encodeBinaryDataset(
+      1024,
+      Array.from({ length: 3000 }, (_, i) => ({ ref: `x${i}`, clk: clks[i % clks.length]! })),
+    );
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/ds/versions', {
+        token: t.tokens.dp,
+        raw: big,
+        contentType: 'application/vnd.pavilion.dataset',
+      }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
   });
   it('upload: unsupported media type → 415', async () => {
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: 'a,b', contentType: 'text/csv' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/ds/versions', { token: t.tokens.dp, raw: 'a,b', contentType: 'text/csv' }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
   });
   it('dataset schema that is not a valid clkhash v3 schema → SCHEMA_INVALID / SCHEMA_UNSUPPORTED', async () => {
-    const bad = await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 3, clkConfig: {} }, claims: [] } });
+    const bad = await api(t.url, 'PUT', '/v1/datasets/bad', {
+      token: t.tokens.dp,
+      body: { schema: { version: 3, clkConfig: {} }, claims: [] },
+    });
     expectProblem(bad, bad.status, 'SCHEMA_INVALID');
     expect([400, 422]).toContain(bad.status);
-    expectProblem(await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 2 }, claims: [] } }), 400, 'SCHEMA_INVALID');
-    expectProblem(await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 4 }, claims: [] } }), 400, 'SCHEMA_INVALID');
+    expectProblem(
+      await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 2 }, claims: [] } }),
+      400,
+      'SCHEMA_INVALID',
+    );
+    expectProblem(
+      await api(t.url, 'PUT', '/v1/datasets/bad', { token: t.tokens.dp, body: { schema: { version: 4 }, claims: [] } }),
+      400,
+      'SCHEMA_INVALID',
+    );
     expectProblem(await api(t.url, 'GET', '/v1/datasets/bad', { token: t.tokens.dp }), 404, 'DATASET_NOT_FOUND');
   });
   it('unknown dataset for a DP → 404', async () => {
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/none/versions', { token: t.tokens.dp, raw: '', contentType: 'application/x-ndjson' }), 404, 'DATASET_NOT_FOUND');
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/none/versions', {
+        token: t.tokens.dp,
+        raw: '',
+        contentType: 'application/x-ndjson',
+      }),
+      404,
+      'DATASET_NOT_FOUND',
+    );
   });
   it('malformed path escapes and odd ids are refused, not crashed on', async () => {
     expectProblem(await api(t.url, 'GET', '/v1/datasets/%E0%A4%A', { token: t.tokens.rp }), 422, 'VALIDATION_FAILED');
-    expectProblem(await api(t.url, 'GET', `/v1/datasets/${'x'.repeat(300)}`, { token: t.tokens.rp }), 422, 'VALIDATION_FAILED');
+    expectProblem(
+      await api(t.url, 'GET', `/v1/datasets/${'x'.repeat(300)}`, { token: t.tokens.rp }),
+      422,
+      'VALIDATION_FAILED',
+    );
     expectProblem(await api(t.url, 'GET', '/v1/linkage-jobs/not-a-uuid', { token: t.tokens.rp }), 404, 'JOB_NOT_FOUND');
-    expectProblem(await api(t.url, 'GET', '/v1/audit/entries/-1', { token: t.tokens.auditor }), 422, 'VALIDATION_FAILED');
+    expectProblem(
+      await api(t.url, 'GET', '/v1/audit/entries/-1', { token: t.tokens.auditor }),
+      422,
+      'VALIDATION_FAILED',
+    );
     expectProblem(await api(t.url, 'GET', '/v1/audit/entries/99999999', { token: t.tokens.auditor }), 404);
     expect((await api(t.url, 'GET', '/healthz')).status).toBe(200);
   });
@@ -319,20 +497,36 @@ describe('malformed, truncated and oversized bodies', () => {
     expect(tile.status, tile.text).toBe(200);
     expect(tile.headers.get('content-type')).toBe('application/octet-stream');
     expect(tile.headers.get('cache-control')).toContain('immutable');
-    const bytes = Buffer.from(await (await fetch(`${t.url}/v1/audit/tile/0/000.p/1`, { headers: { authorization: `Bearer ${t.tokens.rp}` } })).arrayBuffer());
+    const bytes = Buffer.from(
+      await (
+        await fetch(`${t.url}/v1/audit/tile/0/000.p/1`, { headers: { authorization: `Bearer ${t.tokens.rp}` } })
+      ).arrayBuffer(),
+    );
     expect(bytes.toString('hex')).toBe(Buffer.from((await t.broker.ctx.audit.entry(0)).leafHash).toString('hex'));
     for (const bad of ['0/0', '00/000', '0/000.p/0', '0/000.p/256', 'entries', 'x/y/z', '0/%2e%2e/000']) {
       expectProblem(await api(t.url, 'GET', `/v1/audit/tile/${bad}`, { token: t.tokens.rp }), 404, 'TILE_NOT_FOUND');
     }
     expectProblem(await api(t.url, 'GET', '/v1/audit/tile/5/000.p/1', { token: t.tokens.rp }), 404, 'TILE_NOT_FOUND');
-    expectProblem(await api(t.url, 'GET', '/v1/audit/tile/0/000', { token: t.tokens.rp }), size >= 256 ? 200 : 404, size >= 256 ? undefined : 'TILE_NOT_FOUND');
+    expectProblem(
+      await api(t.url, 'GET', '/v1/audit/tile/0/000', { token: t.tokens.rp }),
+      size >= 256 ? 200 : 404,
+      size >= 256 ? undefined : 'TILE_NOT_FOUND',
+    );
     expectProblem(await api(t.url, 'GET', '/v1/audit/tile/0/000.p/1'), 401, 'AUTH_MISSING');
-    expect((await api(t.url, 'GET', '/v1/audit/checkpoint', { token: t.tokens.rp })).headers.get('cache-control')).toBe('no-cache');
+    expect((await api(t.url, 'GET', '/v1/audit/checkpoint', { token: t.tokens.rp })).headers.get('cache-control')).toBe(
+      'no-cache',
+    );
   });
 
   it('a malformed leaf_hash is 422 VALIDATION_FAILED like every other bad parameter', async () => {
     for (const bad of ['not base64!', 'AAAA', Buffer.alloc(32).toString('base64').replace(/=$/, '')]) {
-      expectProblem(await api(t.url, 'GET', `/v1/audit/proofs/inclusion?leaf_hash=${encodeURIComponent(bad)}`, { token: t.tokens.rp }), 422, 'VALIDATION_FAILED');
+      expectProblem(
+        await api(t.url, 'GET', `/v1/audit/proofs/inclusion?leaf_hash=${encodeURIComponent(bad)}`, {
+          token: t.tokens.rp,
+        }),
+        422,
+        'VALIDATION_FAILED',
+      );
     }
   });
 
@@ -351,10 +545,14 @@ describe('audit identifiers in every event', () => {
     const dp = await id.mint({ sub: odd, roles: ['dp'] });
     const rp = await id.mint({ sub: odd, roles: ['rp'] });
     expect((await api(t.url, 'PUT', '/v1/datasets/odd-owner', { token: dp, body: schemaBody() })).status).toBe(201);
-    const job = await api(t.url, 'POST', '/v1/linkage-jobs', { token: rp, body: { dataset: 'ds', clks: [b64(clks[3]!)], threshold: 0.9, purpose: 'kyc' } });
+    const job = await api(t.url, 'POST', '/v1/linkage-jobs', {
+      token: rp,
+      body: { dataset: 'ds', clks: [b64(clks[3]!)], threshold: 0.9, purpose: 'kyc' },
+    });
     expect(job.status, job.text).toBe(202);
     const audit = t.broker.ctx.audit;
-    const events = async () => Promise.all(Array.from({ length: await audit.size() }, async (_, i) => JSON.parse((await audit.entry(i)).event)));
+    const events = async () =>
+      Promise.all(Array.from({ length: await audit.size() }, async (_, i) => JSON.parse((await audit.entry(i)).event)));
     let all = await events();
     // The job runs in the background: wait for its event.
     for (let i = 0; i < 200 && !all.some((e) => e.type === 'linkage_job' && e.job === job.json.id); i++) {

@@ -4,8 +4,8 @@
  * a re-created dataset never shares version numbers (cache keys) with the old.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../datasets/upload.js';
+import { loadDemoSchema } from '../../demo/people.js';
 import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
 
 let t: TestBroker;
@@ -14,7 +14,11 @@ const clks = Array.from({ length: 50 }, (_, i) => randomClk(1024, 55_000 + i));
 async function upload(token: string, rows: Uint8Array[], prefix: string) {
   const r = await api(t.url, 'POST', '/v1/datasets/gone/versions', {
     token,
-    raw: encodeBinaryDataset(1024, rows.map((clk, i) => ({ ref: `${prefix}${i}`, clk })), rows.map(() => ({ over_18: true }))),
+    raw: encodeBinaryDataset(
+      1024,
+      rows.map((clk, i) => ({ ref: `${prefix}${i}`, clk })),
+      rows.map(() => ({ over_18: true })),
+    ),
     contentType: 'application/vnd.pavilion.dataset',
   });
   expect(r.status, r.text).toBe(201);
@@ -22,7 +26,10 @@ async function upload(token: string, rows: Uint8Array[], prefix: string) {
 }
 
 const verify = (clk: Uint8Array) =>
-  api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'gone', clk: b64(clk), claims: ['over_18'], purpose: 'age_verification' } });
+  api(t.url, 'POST', '/v1/verifications', {
+    token: t.tokens.rp,
+    body: { dataset: 'gone', clk: b64(clk), claims: ['over_18'], purpose: 'age_verification' },
+  });
 
 beforeAll(async () => {
   t = await startTestBroker();
@@ -34,18 +41,36 @@ afterAll(async () => {
 
 describe('DELETE /v1/datasets/{id}', () => {
   it('only the owner (or an admin) deletes; unknown ids are 404', async () => {
-    expect((await api(t.url, 'PUT', '/v1/datasets/gone', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'], allow_broker_encoding: true } })).status).toBe(201);
+    expect(
+      (
+        await api(t.url, 'PUT', '/v1/datasets/gone', {
+          token: t.tokens.dp,
+          body: { schema: loadDemoSchema(), claims: ['over_18'], allow_broker_encoding: true },
+        })
+      ).status,
+    ).toBe(201);
     await upload(t.tokens.dp, clks.slice(0, 30), 'a');
     expectProblem(await api(t.url, 'DELETE', '/v1/datasets/gone', { token: t.tokens.dp2 }), 403, 'DATASET_NOT_OWNER');
     expectProblem(await api(t.url, 'DELETE', '/v1/datasets/gone', { token: t.tokens.rp }), 403);
     expectProblem(await api(t.url, 'DELETE', '/v1/datasets/gone', { token: t.tokens.auditor }), 403);
     expectProblem(await api(t.url, 'DELETE', '/v1/datasets/gone'), 401);
-    expectProblem(await api(t.url, 'DELETE', '/v1/datasets/never-defined', { token: t.tokens.dp }), 404, 'DATASET_NOT_FOUND');
+    expectProblem(
+      await api(t.url, 'DELETE', '/v1/datasets/never-defined', { token: t.tokens.dp }),
+      404,
+      'DATASET_NOT_FOUND',
+    );
     expect((await verify(clks[3]!)).json.decision).toBe('match');
   });
 
   it('removes the rows, the secret and the cached answers at once, and says so in the audit log', async () => {
-    expect((await api(t.url, 'PUT', '/v1/datasets/gone/secret', { token: t.tokens.dp, body: { secret: 'a linkage secret 123' } })).status).toBe(204);
+    expect(
+      (
+        await api(t.url, 'PUT', '/v1/datasets/gone/secret', {
+          token: t.tokens.dp,
+          body: { secret: 'a linkage secret 123' },
+        })
+      ).status,
+    ).toBe(204);
     // A cached answer that would otherwise outlive the data.
     expect((await verify(clks[4]!)).json).toMatchObject({ decision: 'match', claims: { over_18: true } });
     expect((await verify(clks[4]!)).json.cached).toBe(true);
@@ -62,16 +87,28 @@ describe('DELETE /v1/datasets/{id}', () => {
     const sql = t.broker.db.sql;
     expect((await sql`select count(*)::int as n from dataset_chunks where dataset_id = 'gone'`)[0]!.n).toBe(0);
     expect((await sql`select count(*)::int as n from dataset_secrets where dataset_id = 'gone'`)[0]!.n).toBe(0);
-    expect((await sql`select status from dataset_versions where dataset_id = 'gone' order by version`).map((r) => r.status)).toEqual(['deleted']);
+    expect(
+      (await sql`select status from dataset_versions where dataset_id = 'gone' order by version`).map((r) => r.status),
+    ).toEqual(['deleted']);
 
     const size = await t.broker.ctx.audit.size();
     const last = JSON.parse((await t.broker.ctx.audit.entry(size - 1)).event);
     expect(last).toMatchObject({ type: 'dataset_deleted', dataset: 'gone', versions: 1 });
   });
 
-  it('the id stays the owner\'s; re-created, its versions continue and no old answer is served', async () => {
-    expectProblem(await api(t.url, 'PUT', '/v1/datasets/gone', { token: t.tokens.dp2, body: { schema: loadDemoSchema(), claims: ['over_18'] } }), 403, 'DATASET_NOT_OWNER');
-    const again = await api(t.url, 'PUT', '/v1/datasets/gone', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
+  it("the id stays the owner's; re-created, its versions continue and no old answer is served", async () => {
+    expectProblem(
+      await api(t.url, 'PUT', '/v1/datasets/gone', {
+        token: t.tokens.dp2,
+        body: { schema: loadDemoSchema(), claims: ['over_18'] },
+      }),
+      403,
+      'DATASET_NOT_OWNER',
+    );
+    const again = await api(t.url, 'PUT', '/v1/datasets/gone', {
+      token: t.tokens.dp,
+      body: { schema: loadDemoSchema(), claims: ['over_18'] },
+    });
     expect(again.status, again.text).toBe(201);
     expect(again.json).toMatchObject({ active_version: null, rows: 0, owner: 'registry' });
     expectProblem(await verify(clks[4]!), 409, 'DATASET_NOT_READY');

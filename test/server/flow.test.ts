@@ -3,9 +3,9 @@
  * an RP verifies, answers carry receipts whose inclusion proofs check out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalEvent, leafHash, verifyInclusion } from '../../audit/index.js';
 import { loadDemoSchema } from '../../demo/people.js';
 import { api, b64, expectProblem, perturb, randomClk, startTestBroker, type TestBroker } from './helpers.js';
-import { canonicalEvent, leafHash, verifyInclusion } from '../../audit/index.js';
 
 let t: TestBroker;
 const N = 2000;
@@ -17,10 +17,17 @@ const claimsOf = (i: number) => ({ over_18: i % 2 === 0, over_21: i % 3 === 0, l
 beforeAll(async () => {
   t = await startTestBroker();
   const schema = loadDemoSchema();
-  const put = await api(t.url, 'PUT', '/v1/datasets/people', { token: t.tokens.dp, body: { schema, claims: ['over_18', 'over_21', 'license_valid'] } });
+  const put = await api(t.url, 'PUT', '/v1/datasets/people', {
+    token: t.tokens.dp,
+    body: { schema, claims: ['over_18', 'over_21', 'license_valid'] },
+  });
   expect(put.status, put.text).toBe(201);
-  const jsonl = clks.map((c, i) => JSON.stringify({ ref: `r${i}`, clk: b64(c), claims: claimsOf(i) })).join('\n') + '\n';
-  const up = await api(t.url, 'POST', '/v1/datasets/people/versions', { token: t.tokens.dp, raw: jsonl, contentType: 'application/x-ndjson' });
+  const jsonl = `${clks.map((c, i) => JSON.stringify({ ref: `r${i}`, clk: b64(c), claims: claimsOf(i) })).join('\n')}\n`;
+  const up = await api(t.url, 'POST', '/v1/datasets/people/versions', {
+    token: t.tokens.dp,
+    raw: jsonl,
+    contentType: 'application/x-ndjson',
+  });
   expect(up.status, up.text).toBe(201);
   expect(up.json).toMatchObject({ dataset: 'people', version: 1, rows: N, filter_bits: 1024 });
 });
@@ -30,13 +37,22 @@ afterAll(async () => {
 });
 
 const verify = (clk: Uint8Array, claims = ['over_18', 'over_21'], token = t.tokens.rp) =>
-  api(t.url, 'POST', '/v1/verifications', { token, body: { dataset: 'people', clk: b64(clk), claims, purpose: 'age_verification' } });
+  api(t.url, 'POST', '/v1/verifications', {
+    token,
+    body: { dataset: 'people', clk: b64(clk), claims, purpose: 'age_verification' },
+  });
 
 describe('verification flow', () => {
   it('GET dataset returns schema, active version and rows', async () => {
     const r = await api(t.url, 'GET', '/v1/datasets/people', { token: t.tokens.rp });
     expect(r.status).toBe(200);
-    expect(r.json).toMatchObject({ id: 'people', active_version: 1, rows: N, filter_bits: 1024, claims: ['over_18', 'over_21', 'license_valid'] });
+    expect(r.json).toMatchObject({
+      id: 'people',
+      active_version: 1,
+      rows: N,
+      filter_bits: 1024,
+      claims: ['over_18', 'over_21', 'license_valid'],
+    });
     expect(r.json.schema.clkConfig.l).toBe(1024);
   });
 
@@ -49,7 +65,11 @@ describe('verification flow', () => {
     expect(r.json.claims).toEqual({ over_18: true, over_21: false });
     expect(r.json.dataset_version).toBe(1);
     expect(r.json.cached).toBe(false);
-    expect(r.json.receipt).toMatchObject({ origin: expect.any(String), index: expect.any(Number), leaf_hash: expect.any(String) });
+    expect(r.json.receipt).toMatchObject({
+      origin: expect.any(String),
+      index: expect.any(Number),
+      leaf_hash: expect.any(String),
+    });
   });
 
   it('answers no_match with score 0 for an unknown person', async () => {
@@ -80,21 +100,52 @@ describe('verification flow', () => {
     const { index, leaf_hash } = r.json.receipt;
     const entry = await api(t.url, 'GET', `/v1/audit/entries/${index}`, { token: t.tokens.auditor });
     expect(entry.status).toBe(200);
-    expect(entry.json.event).toMatchObject({ type: 'verification', request_id: r.json.id, decision: 'match', dataset: 'people', dataset_version: '1', relying_party: 'acme-bank' });
+    expect(entry.json.event).toMatchObject({
+      type: 'verification',
+      request_id: r.json.id,
+      decision: 'match',
+      dataset: 'people',
+      dataset_version: '1',
+      relying_party: 'acme-bank',
+    });
     expect(Buffer.from(leafHash(Buffer.from(canonicalEvent(entry.json.event)))).toString('base64')).toBe(leaf_hash);
     const proof = await api(t.url, 'GET', `/v1/audit/proofs/inclusion?index=${index}`, { token: t.tokens.rp });
     expect(proof.status).toBe(200);
     const root = await t.broker.ctx.audit.root(proof.json.size);
-    expect(() => verifyInclusion(index, proof.json.size, Buffer.from(leaf_hash, 'base64'), proof.json.hashes.map((p: string) => Buffer.from(p, 'base64')), root)).not.toThrow();
+    expect(() =>
+      verifyInclusion(
+        index,
+        proof.json.size,
+        Buffer.from(leaf_hash, 'base64'),
+        proof.json.hashes.map((p: string) => Buffer.from(p, 'base64')),
+        root,
+      ),
+    ).not.toThrow();
     expect(proof.json.leaf_hash).toBe(leaf_hash);
-    const byHash = await api(t.url, 'GET', `/v1/audit/proofs/inclusion?leaf_hash=${encodeURIComponent(leaf_hash)}&size=${proof.json.size}`, { token: t.tokens.rp });
+    const byHash = await api(
+      t.url,
+      'GET',
+      `/v1/audit/proofs/inclusion?leaf_hash=${encodeURIComponent(leaf_hash)}&size=${proof.json.size}`,
+      { token: t.tokens.rp },
+    );
     expect(byHash.json).toEqual(proof.json);
     // A different leaf does not verify.
-    expect(() => verifyInclusion(index, proof.json.size, new Uint8Array(32), proof.json.hashes.map((p: string) => Buffer.from(p, 'base64')), root)).toThrow();
+    expect(() =>
+      verifyInclusion(
+        index,
+        proof.json.size,
+        new Uint8Array(32),
+        proof.json.hashes.map((p: string) => Buffer.from(p, 'base64')),
+        root,
+      ),
+    ).toThrow();
   });
 
   it('an RP sees 404 DATASET_NOT_FOUND for an unknown dataset', async () => {
-    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'nope', clk: b64(clks[0]!), claims: ['over_18'], purpose: 'age_verification' } });
+    const r = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'nope', clk: b64(clks[0]!), claims: ['over_18'], purpose: 'age_verification' },
+    });
     expectProblem(r, 404, 'DATASET_NOT_FOUND');
   });
 
@@ -104,7 +155,10 @@ describe('verification flow', () => {
   });
 
   it('policy denial: a purpose the policy does not know', async () => {
-    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'people', clk: b64(clks[0]!), claims: ['over_18'], purpose: 'marketing' } });
+    const r = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'people', clk: b64(clks[0]!), claims: ['over_18'], purpose: 'marketing' },
+    });
     expectProblem(r, 403, 'POLICY_DENIED');
   });
 });

@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { loadDemoSchema } from '../../demo/people.js';
-import { encodeBinaryDataset } from '../../datasets/upload.js';
 import { PullStore } from '../../datasets/pull-store.js';
+import { encodeBinaryDataset } from '../../datasets/upload.js';
+import { loadDemoSchema } from '../../demo/people.js';
 import { JobStore } from '../../jobs/store.js';
+import { STALE_AFTER_MS, startHeartbeat } from '../../server/heartbeat.js';
 import { loadMasterKeys } from '../../server/master-key.js';
 import { openDatabase } from '../../storage/postgres.js';
-import { STALE_AFTER_MS, startHeartbeat } from '../../server/heartbeat.js';
 import { api, dropTestDatabase, randomClk, startTestBroker, type TestBroker } from './helpers.js';
 
 let t: TestBroker;
@@ -26,7 +26,10 @@ const clks = Array.from({ length: 20 }, (_, i) => randomClk(1024, 31_000 + i));
 async function upload(rows: Uint8Array[]): Promise<number> {
   const r = await api(t.url, 'POST', '/v1/datasets/hb/versions', {
     token: t.tokens.dp,
-    raw: encodeBinaryDataset(1024, rows.map((clk, i) => ({ ref: `r${i}`, clk }))),
+    raw: encodeBinaryDataset(
+      1024,
+      rows.map((clk, i) => ({ ref: `r${i}`, clk })),
+    ),
     contentType: 'application/vnd.pavilion.dataset',
   });
   expect(r.status, r.text).toBe(201);
@@ -34,16 +37,29 @@ async function upload(rows: Uint8Array[]): Promise<number> {
 }
 
 /** A job row as a broker that died after accepting it would leave: queries sealed, heartbeat a minute old (or fresh: still beating). */
-async function orphanJob(queries: Uint8Array[], datasetVersion: number, opts: { keepQueries?: boolean; beating?: boolean } = {}) {
+async function orphanJob(
+  queries: Uint8Array[],
+  datasetVersion: number,
+  opts: { keepQueries?: boolean; beating?: boolean } = {},
+) {
   const id = randomUUID();
   const joined = Buffer.concat(queries);
   await t.broker.ctx.jobs.create({
-    id, owner: 'acme-bank', tenant: null, datasetId: 'hb', datasetVersion, threshold: 0.95, topK: null, solution: 'pairs',
-    total: queries.length, sealedQueries: t.broker.ctx.keys.seal({ job: id }, joined),
+    id,
+    owner: 'acme-bank',
+    tenant: null,
+    datasetId: 'hb',
+    datasetVersion,
+    threshold: 0.95,
+    topK: null,
+    solution: 'pairs',
+    total: queries.length,
+    sealedQueries: t.broker.ctx.keys.seal({ job: id }, joined),
   });
   if (opts.keepQueries === false) await t.broker.db.sql`update linkage_jobs set queries = null where id = ${id}`;
   const age = opts.beating ? '0 seconds' : '1 minute';
-  await t.broker.db.sql`update linkage_jobs set status = 'running', heartbeat_at = now() - ${age}::interval where id = ${id}`;
+  await t.broker.db
+    .sql`update linkage_jobs set status = 'running', heartbeat_at = now() - ${age}::interval where id = ${id}`;
   return id;
 }
 
@@ -58,7 +74,14 @@ async function settled(id: string) {
 
 beforeAll(async () => {
   t = await startTestBroker();
-  expect((await api(t.url, 'PUT', '/v1/datasets/hb', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } })).status).toBe(201);
+  expect(
+    (
+      await api(t.url, 'PUT', '/v1/datasets/hb', {
+        token: t.tokens.dp,
+        body: { schema: loadDemoSchema(), claims: ['over_18'] },
+      })
+    ).status,
+  ).toBe(201);
 }, 60_000);
 
 afterAll(async () => {
@@ -71,12 +94,23 @@ describe('linkage jobs a stopped process left', () => {
     const id = await orphanJob([clks[3]!, clks[7]!], version);
     const job = await settled(id);
     expect(job).toMatchObject({ status: 'done', pairCount: 2, datasetVersion: version });
-    expect(await t.broker.ctx.jobs.results(id)).toEqual([[0, 3, 1, 'r3'], [1, 7, 1, 'r7']]);
+    expect(await t.broker.ctx.jobs.results(id)).toEqual([
+      [0, 3, 1, 'r3'],
+      [1, 7, 1, 'r7'],
+    ]);
     // The queries are not kept once the job ended.
     expect((await t.broker.db.sql`select queries from linkage_jobs where id = ${id}`)[0]!.queries).toBeNull();
     const size = await t.broker.ctx.audit.size();
-    const events = await Promise.all(Array.from({ length: Math.min(size, 20) }, (_, i) => t.broker.ctx.audit.entry(size - 1 - i).then((e) => JSON.parse(e.event))));
-    expect(events.find((e) => e.type === 'linkage_job' && e.job === id)).toMatchObject({ actor: 'acme-bank', pairs: 2, dataset_version: String(version) });
+    const events = await Promise.all(
+      Array.from({ length: Math.min(size, 20) }, (_, i) =>
+        t.broker.ctx.audit.entry(size - 1 - i).then((e) => JSON.parse(e.event)),
+      ),
+    );
+    expect(events.find((e) => e.type === 'linkage_job' && e.job === id)).toMatchObject({
+      actor: 'acme-bank',
+      pairs: 2,
+      dataset_version: String(version),
+    });
   });
 
   it('fail as JOB_INTERRUPTED when their version is no longer served, or their queries were not kept', async () => {
@@ -104,22 +138,34 @@ describe('a job another broker process runs', () => {
   it('reaches a WebSocket subscriber here: progress, then the result', async () => {
     const version = (await t.broker.ctx.datasets.get('hb'))!.activeVersion!;
     const id = await orphanJob([clks[4]!, clks[5]!], version, { beating: true });
-    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/v1/ws`, { headers: { authorization: `Bearer ${t.tokens.rp}` } });
+    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/v1/ws`, {
+      headers: { authorization: `Bearer ${t.tokens.rp}` },
+    });
     const messages: any[] = [];
-    const result = new Promise<any>((resolve) => ws.on('message', (data) => {
-      const m = JSON.parse(String(data));
-      messages.push(m);
-      if (m.type === 'result') resolve(m);
-    }));
+    const result = new Promise<any>((resolve) =>
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data));
+        messages.push(m);
+        if (m.type === 'result') resolve(m);
+      }),
+    );
     await new Promise((resolve) => ws.once('open', resolve));
     try {
       ws.send(JSON.stringify({ type: 'subscribe', job: id }));
       // The other process saves progress, then its result.
-      for (let i = 0; i < 100 && !messages.some((m) => m.type === 'progress'); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 100 && !messages.some((m) => m.type === 'progress'); i++)
+        await new Promise((r) => setTimeout(r, 20));
       await t.broker.ctx.jobs.progress(id, 1);
-      for (let i = 0; i < 150 && !messages.some((m) => m.type === 'progress' && m.done === 1); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 150 && !messages.some((m) => m.type === 'progress' && m.done === 1); i++)
+        await new Promise((r) => setTimeout(r, 20));
       await t.broker.ctx.jobs.finish(id, [[0, 4, 1, 'r4']]);
-      expect(await result).toMatchObject({ type: 'result', job: id, status: 'done', pair_count: 1, pairs: [{ query: 0, index: 4, ref: 'r4', score: 1 }] });
+      expect(await result).toMatchObject({
+        type: 'result',
+        job: id,
+        status: 'done',
+        pair_count: 1,
+        pairs: [{ query: 0, index: 4, ref: 'r4', score: 1 }],
+      });
       expect(messages.filter((m) => m.type === 'progress').map((m) => m.done)).toEqual([0, 1]);
       expect(messages.filter((m) => m.type === 'result')).toHaveLength(1);
     } finally {
@@ -132,8 +178,20 @@ describe('dataset pulls a stopped process left', () => {
   it('fail as PULL_INTERRUPTED, and only those', async () => {
     const sql = t.broker.db.sql;
     const pulls = await PullStore.open(sql);
-    const dead = await pulls.create({ id: randomUUID(), datasetId: 'hb', objectKey: 'datasets/hb/a.jsonl', format: 'jsonl', requestedBy: 'registry' });
-    const alive = await pulls.create({ id: randomUUID(), datasetId: 'hb', objectKey: 'datasets/hb/b.jsonl', format: 'jsonl', requestedBy: 'registry' });
+    const dead = await pulls.create({
+      id: randomUUID(),
+      datasetId: 'hb',
+      objectKey: 'datasets/hb/a.jsonl',
+      format: 'jsonl',
+      requestedBy: 'registry',
+    });
+    const alive = await pulls.create({
+      id: randomUUID(),
+      datasetId: 'hb',
+      objectKey: 'datasets/hb/b.jsonl',
+      format: 'jsonl',
+      requestedBy: 'registry',
+    });
     await sql`update dataset_pulls set heartbeat_at = now() - interval '1 minute' where id = ${dead.id}`;
     // 1, or 0 when the broker's own sweep (every few seconds) got there first.
     expect(await pulls.failStale(STALE_AFTER_MS)).toBeLessThanOrEqual(1);
@@ -144,14 +202,28 @@ describe('dataset pulls a stopped process left', () => {
   it('a beating process keeps its rows fresh', async () => {
     const sql = t.broker.db.sql;
     const pulls = await PullStore.open(sql);
-    const mine = await pulls.create({ id: randomUUID(), datasetId: 'hb', objectKey: 'datasets/hb/c.jsonl', format: 'jsonl', requestedBy: 'registry' });
+    const mine = await pulls.create({
+      id: randomUUID(),
+      datasetId: 'hb',
+      objectKey: 'datasets/hb/c.jsonl',
+      format: 'jsonl',
+      requestedBy: 'registry',
+    });
     // Old, but not yet stale: no sweep (the broker's own runs every few seconds) may take it meanwhile.
     await sql`update dataset_pulls set heartbeat_at = now() - interval '20 seconds' where id = ${mine.id}`;
-    const fresh = async () => (await sql`select heartbeat_at > now() - interval '10 seconds' as fresh from dataset_pulls where id = ${mine.id}`)[0]!.fresh as boolean;
+    const fresh = async () =>
+      (
+        await sql`select heartbeat_at > now() - interval '10 seconds' as fresh from dataset_pulls where id = ${mine.id}`
+      )[0]!.fresh as boolean;
     expect(await fresh()).toBe(false);
     const errors: unknown[] = [];
     // The first beat runs at once.
-    const beat = startHeartbeat({ runningIds: () => [mine.id], beat: (ids) => pulls.heartbeat(ids), sweep: async () => {}, onError: (e) => errors.push(e) });
+    const beat = startHeartbeat({
+      runningIds: () => [mine.id],
+      beat: (ids) => pulls.heartbeat(ids),
+      sweep: async () => {},
+      onError: (e) => errors.push(e),
+    });
     let beaten = false;
     try {
       for (let i = 0; i < 100 && !beaten; i++) {
@@ -172,13 +244,25 @@ describe('a job handed back by a broker that stopped', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'pavilion-pglite-'));
     // Real Postgres persists on its own; the embedded case needs a data folder.
     const a = await startTestBroker(process.env.DATABASE_URL ? {} : { PGLITE_DATA_DIR: dataDir }, true);
-    const overrides: Record<string, string> = a.databaseUrl ? { DATABASE_URL: a.databaseUrl } : { PGLITE_DATA_DIR: dataDir };
+    const overrides: Record<string, string> = a.databaseUrl
+      ? { DATABASE_URL: a.databaseUrl }
+      : { PGLITE_DATA_DIR: dataDir };
     let version = 0;
     try {
-      expect((await api(a.url, 'PUT', '/v1/datasets/again', { token: a.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } })).status).toBe(201);
+      expect(
+        (
+          await api(a.url, 'PUT', '/v1/datasets/again', {
+            token: a.tokens.dp,
+            body: { schema: loadDemoSchema(), claims: ['over_18'] },
+          })
+        ).status,
+      ).toBe(201);
       const up = await api(a.url, 'POST', '/v1/datasets/again/versions', {
         token: a.tokens.dp,
-        raw: encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `a${i}`, clk }))),
+        raw: encodeBinaryDataset(
+          1024,
+          clks.map((clk, i) => ({ ref: `a${i}`, clk })),
+        ),
         contentType: 'application/vnd.pavilion.dataset',
       });
       version = up.json.version;
@@ -192,8 +276,16 @@ describe('a job handed back by a broker that stopped', () => {
       const keys = loadMasterKeys({ stateDir: a.stateDir });
       const jobs = await JobStore.open(db.sql);
       await jobs.create({
-        id, owner: 'acme-bank', tenant: null, datasetId: 'again', datasetVersion: version, threshold: 0.95, topK: null, solution: 'pairs',
-        total: 1, sealedQueries: keys.seal({ job: id }, clks[6]!),
+        id,
+        owner: 'acme-bank',
+        tenant: null,
+        datasetId: 'again',
+        datasetVersion: version,
+        threshold: 0.95,
+        topK: null,
+        solution: 'pairs',
+        total: 1,
+        sealedQueries: keys.seal({ job: id }, clks[6]!),
       });
       await jobs.release(id);
     } finally {

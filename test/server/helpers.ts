@@ -4,15 +4,16 @@
  * CI does), real HTTP through fetch, and a problem-document assertion used
  * by every test that expects an error.
  */
+
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { expect } from 'vitest';
 import { pino } from 'pino';
 import postgres from 'postgres';
+import { expect } from 'vitest';
+import { type Broker, startBroker } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
-import { startBroker, type Broker } from '../../server/app.js';
 
 export interface TestBroker {
   broker: Broker;
@@ -47,7 +48,10 @@ export async function dropTestDatabase(databaseUrl: string): Promise<void> {
   await admin.end();
 }
 
-export async function startTestBroker(overrides: Record<string, string> = {}, keepDatabase = false): Promise<TestBroker> {
+export async function startTestBroker(
+  overrides: Record<string, string> = {},
+  keepDatabase = false,
+): Promise<TestBroker> {
   const stateDir = overrides.STATE_DIR ?? mkdtempSync(join(tmpdir(), 'pavilion-server-test-'));
   let db: { url: string; drop(): Promise<void> } | undefined;
   if (!overrides.DATABASE_URL && process.env.DATABASE_URL) db = await privateDatabase(process.env.DATABASE_URL);
@@ -86,7 +90,14 @@ export async function startTestBroker(overrides: Record<string, string> = {}, ke
     auditor: await id.mint({ sub: 'the-auditor', roles: ['auditor'] }),
     admin: await id.mint({ sub: 'operator', roles: ['admin'] }),
   };
-  return { broker, url: broker.url, tokens, logs, stateDir, ...(db ? { databaseUrl: db.url } : overrides.DATABASE_URL ? { databaseUrl: overrides.DATABASE_URL } : {}) };
+  return {
+    broker,
+    url: broker.url,
+    tokens,
+    logs,
+    stateDir,
+    ...(db ? { databaseUrl: db.url } : overrides.DATABASE_URL ? { databaseUrl: overrides.DATABASE_URL } : {}),
+  };
 }
 
 export interface ApiResponse {
@@ -100,7 +111,13 @@ export async function api(
   base: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: unknown; raw?: string | Uint8Array; contentType?: string; headers?: Record<string, string> } = {},
+  opts: {
+    token?: string;
+    body?: unknown;
+    raw?: string | Uint8Array;
+    contentType?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<ApiResponse> {
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -115,7 +132,7 @@ export async function api(
   // A Uint8Array is a valid fetch body; the DOM-less typings of Node 20 only name BodyInit loosely.
   const res = await fetch(base + path, { method, headers, body: body as string | undefined });
   const text = await res.text();
-  let json: unknown = undefined;
+  let json: unknown;
   if ((res.headers.get('content-type') ?? '').includes('json') && text) json = JSON.parse(text);
   return { status: res.status, headers: res.headers, text, json };
 }
@@ -124,7 +141,11 @@ export async function api(
 export function expectProblem(res: ApiResponse, status: number, code?: string): void {
   expect(res.status, `${res.status} ${res.text.slice(0, 300)}`).toBe(status);
   expect(res.headers.get('content-type')).toBe('application/problem+json');
-  expect(res.json).toMatchObject({ status, title: expect.any(String), type: expect.stringMatching(/^urn:pavilion:problem:/) });
+  expect(res.json).toMatchObject({
+    status,
+    title: expect.any(String),
+    type: expect.stringMatching(/^urn:pavilion:problem:/),
+  });
   expect(res.json.code).toMatch(/^[A-Z0-9_]+$/);
   if (code) expect(res.json.code).toBe(code);
 }

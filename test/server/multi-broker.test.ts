@@ -5,9 +5,17 @@
  * linkage secret, a deletion — the other serves too, without a restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../datasets/upload.js';
-import { api, b64, dropTestDatabase, randomClk, startTestBroker, type ApiResponse, type TestBroker } from './helpers.js';
+import { loadDemoSchema } from '../../demo/people.js';
+import {
+  type ApiResponse,
+  api,
+  b64,
+  dropTestDatabase,
+  randomClk,
+  startTestBroker,
+  type TestBroker,
+} from './helpers.js';
 
 const serverUrl = process.env.DATABASE_URL;
 const clks = Array.from({ length: 40 }, (_, i) => randomClk(1024, 77_000 + i));
@@ -41,12 +49,19 @@ describe.skipIf(!serverUrl)('two brokers on one database', () => {
   });
 
   const verifyOn = (t: TestBroker, body: object) => () =>
-    api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'shared', claims: ['over_18'], purpose: 'age_verification', ...body } });
+    api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'shared', claims: ['over_18'], purpose: 'age_verification', ...body },
+    });
 
   const upload = async (rows: Uint8Array[], prefix: string) => {
     const r = await api(a.url, 'POST', '/v1/datasets/shared/versions', {
       token: a.tokens.dp,
-      raw: encodeBinaryDataset(1024, rows.map((clk, i) => ({ ref: `${prefix}${i}`, clk })), rows.map(() => ({ over_18: true }))),
+      raw: encodeBinaryDataset(
+        1024,
+        rows.map((clk, i) => ({ ref: `${prefix}${i}`, clk })),
+        rows.map(() => ({ over_18: true })),
+      ),
       contentType: 'application/vnd.pavilion.dataset',
     });
     expect(r.status, r.text).toBe(201);
@@ -54,10 +69,16 @@ describe.skipIf(!serverUrl)('two brokers on one database', () => {
   };
 
   it('a version uploaded through one broker is served by the other', async () => {
-    const defined = await api(a.url, 'PUT', '/v1/datasets/shared', { token: a.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'], allow_broker_encoding: true } });
+    const defined = await api(a.url, 'PUT', '/v1/datasets/shared', {
+      token: a.tokens.dp,
+      body: { schema: loadDemoSchema(), claims: ['over_18'], allow_broker_encoding: true },
+    });
     expect(defined.status, defined.text).toBe(201);
     // Defined but empty on the other broker too (409, not 404).
-    await eventually(verifyOn(b, { clk: b64(clks[1]!) }), (r) => r.status === 409 && r.json.code === 'DATASET_NOT_READY');
+    await eventually(
+      verifyOn(b, { clk: b64(clks[1]!) }),
+      (r) => r.status === 409 && r.json.code === 'DATASET_NOT_READY',
+    );
     expect(await upload(clks.slice(0, 20), 'v1-')).toBe(1);
     const first = await eventually(verifyOn(b, { clk: b64(clks[1]!) }), (r) => r.status === 200);
     expect(first.json).toMatchObject({ decision: 'match', dataset_version: 1 });
@@ -65,14 +86,24 @@ describe.skipIf(!serverUrl)('two brokers on one database', () => {
     expect(await upload(clks.slice(20), 'v2-')).toBe(2);
     const second = await eventually(verifyOn(b, { clk: b64(clks[25]!) }), (r) => r.json?.dataset_version === 2);
     expect(second.json.decision).toBe('match');
-    expect((await verifyOn(b, { clk: b64(clks[1]!) })()).json).toMatchObject({ decision: 'no_match', dataset_version: 2 });
+    expect((await verifyOn(b, { clk: b64(clks[1]!) })()).json).toMatchObject({
+      decision: 'no_match',
+      dataset_version: 2,
+    });
   });
 
   it('a linkage secret registered through one broker is used by the other', async () => {
     const missing = await verifyOn(b, { record: person })();
     expect(missing.status, missing.text).toBe(409);
     expect(missing.json.code).toBe('DATASET_SECRET_MISSING');
-    expect((await api(a.url, 'PUT', '/v1/datasets/shared/secret', { token: a.tokens.dp, body: { secret: 'shared secret 0123' } })).status).toBe(204);
+    expect(
+      (
+        await api(a.url, 'PUT', '/v1/datasets/shared/secret', {
+          token: a.tokens.dp,
+          body: { secret: 'shared secret 0123' },
+        })
+      ).status,
+    ).toBe(204);
     const encoded = await eventually(verifyOn(b, { record: person }), (r) => r.status === 200);
     expect(encoded.json.decision).toBe('no_match'); // random CLKs in the dataset
   });
@@ -85,20 +116,43 @@ describe.skipIf(!serverUrl)('two brokers on one database', () => {
   });
 
   it('a dataset deleted and defined again while a broker was not listening is not served from its old version', async () => {
-    expect((await api(b.url, 'PUT', '/v1/datasets/again', { token: b.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } })).status).toBe(201);
+    expect(
+      (
+        await api(b.url, 'PUT', '/v1/datasets/again', {
+          token: b.tokens.dp,
+          body: { schema: loadDemoSchema(), claims: ['over_18'] },
+        })
+      ).status,
+    ).toBe(201);
     const up = await api(b.url, 'POST', '/v1/datasets/again/versions', {
       token: b.tokens.dp,
-      raw: encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `x${i}`, clk })), clks.map(() => ({ over_18: true }))),
+      raw: encodeBinaryDataset(
+        1024,
+        clks.map((clk, i) => ({ ref: `x${i}`, clk })),
+        clks.map(() => ({ over_18: true })),
+      ),
       contentType: 'application/vnd.pavilion.dataset',
     });
     expect(up.status, up.text).toBe(201);
-    const ask = () => api(b.url, 'POST', '/v1/verifications', { token: b.tokens.rp, body: { dataset: 'again', clk: b64(clks[2]!), claims: ['over_18'], purpose: 'age_verification' } });
+    const ask = () =>
+      api(b.url, 'POST', '/v1/verifications', {
+        token: b.tokens.rp,
+        body: { dataset: 'again', clk: b64(clks[2]!), claims: ['over_18'], purpose: 'age_verification' },
+      });
     expect((await ask()).json.decision).toBe('match');
     // Another process deletes it and defines it again, empty; the messages reach b only after both commits.
     const store = a.broker.ctx.datasets;
     const record = (await store.get('again'))!;
     await store.delete('again');
-    await store.upsert({ id: record.id, owner: record.owner, schema: record.schema, claims: record.claims, filterBits: record.filterBits, allowBrokerEncoding: false, purposes: null });
+    await store.upsert({
+      id: record.id,
+      owner: record.owner,
+      schema: record.schema,
+      claims: record.claims,
+      filterBits: record.filterBits,
+      allowBrokerEncoding: false,
+      purposes: null,
+    });
     const answer = await eventually(ask, (r) => r.status === 409);
     expect(answer.json.code).toBe('DATASET_NOT_READY');
   });

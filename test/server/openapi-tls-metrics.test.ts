@@ -5,9 +5,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { request } from 'node:https';
-import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDemoSchema } from '../../demo/people.js';
 import { api, b64, randomClk, startTestBroker, type TestBroker } from './helpers.js';
@@ -28,7 +28,8 @@ describe('OpenAPI document', () => {
     expect(doc.openapi).toBe('3.1.0');
     const documented = new Set<string>();
     for (const [path, item] of Object.entries<Record<string, unknown>>(doc.paths)) {
-      for (const m of ['get', 'put', 'post', 'delete', 'patch']) if (item[m]) documented.add(`${m.toUpperCase()} ${path}`);
+      for (const m of ['get', 'put', 'post', 'delete', 'patch'])
+        if (item[m]) documented.add(`${m.toUpperCase()} ${path}`);
     }
     const registered = new Set(t.broker.routes.map((x) => `${x.method} ${x.template}`));
     registered.add('GET /v1/ws');
@@ -62,8 +63,15 @@ describe('metrics', () => {
 
   it('counts comparisons, pool tasks, cache results, dataset sizes and audit appends', async () => {
     const clks = Array.from({ length: 300 }, (_, i) => randomClk(1024, 777_000 + i));
-    await api(t.url, 'PUT', '/v1/datasets/m', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
-    await api(t.url, 'POST', '/v1/datasets/m/versions', { token: t.tokens.dp, raw: clks.map((c, i) => JSON.stringify({ ref: `m${i}`, clk: b64(c) })).join('\n'), contentType: 'application/x-ndjson' });
+    await api(t.url, 'PUT', '/v1/datasets/m', {
+      token: t.tokens.dp,
+      body: { schema: loadDemoSchema(), claims: ['over_18'] },
+    });
+    await api(t.url, 'POST', '/v1/datasets/m/versions', {
+      token: t.tokens.dp,
+      raw: clks.map((c, i) => JSON.stringify({ ref: `m${i}`, clk: b64(c) })).join('\n'),
+      contentType: 'application/x-ndjson',
+    });
     const body = { dataset: 'm', clk: b64(clks[9]!), claims: ['over_18'], purpose: 'age_verification' };
     await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body });
     await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body });
@@ -95,18 +103,26 @@ describe.skipIf(!hasOpenssl)('TLS', () => {
       const dir = mkdtempSync(join(tmpdir(), 'pavilion-tls-'));
       const key = join(dir, 'key.pem');
       const cert = join(dir, 'cert.pem');
-      const keyArgs = keyType === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'] : ['-newkey', 'rsa:2048'];
-      execFileSync('openssl', ['req', '-x509', ...keyArgs, '-keyout', key, '-out', cert, '-days', '1', '-nodes', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+      const keyArgs =
+        keyType === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'] : ['-newkey', 'rsa:2048'];
+      execFileSync(
+        'openssl',
+        ['req', '-x509', ...keyArgs, '-keyout', key, '-out', cert, '-days', '1', '-nodes', '-subj', '/CN=localhost'],
+        { stdio: 'ignore' },
+      );
       const s = await startTestBroker({ TLS_CERT_FILE: cert, TLS_KEY_FILE: key });
       try {
         expect(s.url).toMatch(/^https:/);
         const port = s.broker.port;
         const handshake = (v: 'TLSv1.2' | 'TLSv1.3') =>
           new Promise<string>((resolve) => {
-            const c = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, minVersion: v, maxVersion: v }, () => {
-              resolve(c.getProtocol() ?? 'none');
-              c.end();
-            });
+            const c = connect(
+              { host: '127.0.0.1', port, rejectUnauthorized: false, minVersion: v, maxVersion: v },
+              () => {
+                resolve(c.getProtocol() ?? 'none');
+                c.end();
+              },
+            );
             c.on('error', () => resolve('refused'));
           });
         expect(await handshake('TLSv1.3')).toBe('TLSv1.3');

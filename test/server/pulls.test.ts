@@ -14,9 +14,18 @@ import { join } from 'node:path';
 import { Client } from 'minio';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../datasets/upload.js';
-import { api, b64, dropTestDatabase, expectProblem, randomClk, startTestBroker, type ApiResponse, type TestBroker } from './helpers.js';
+import { loadDemoSchema } from '../../demo/people.js';
+import {
+  type ApiResponse,
+  api,
+  b64,
+  dropTestDatabase,
+  expectProblem,
+  randomClk,
+  startTestBroker,
+  type TestBroker,
+} from './helpers.js';
 
 const BUCKET = 'pavilion';
 const SECRET_KEY = 'S3RVER-secret-sentinel';
@@ -46,12 +55,18 @@ async function pull(t: TestBroker, dataset: string, body: object, token = t.toke
 }
 
 async function defineDataset(t: TestBroker, id: string): Promise<void> {
-  const r = await api(t.url, 'PUT', `/v1/datasets/${id}`, { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
+  const r = await api(t.url, 'PUT', `/v1/datasets/${id}`, {
+    token: t.tokens.dp,
+    body: { schema: loadDemoSchema(), claims: ['over_18'] },
+  });
   expect(r.status, r.text).toBe(201);
 }
 
 async function verify(t: TestBroker, dataset: string, clk: Uint8Array): Promise<ApiResponse> {
-  return api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset, clk: b64(clk), claims: ['over_18'], purpose: 'age_verification' } });
+  return api(t.url, 'POST', '/v1/verifications', {
+    token: t.tokens.rp,
+    body: { dataset, clk: b64(clk), claims: ['over_18'], purpose: 'age_verification' },
+  });
 }
 
 describe('dataset pulls through an S3 API', () => {
@@ -60,10 +75,23 @@ describe('dataset pulls through an S3 API', () => {
   let t: TestBroker;
 
   beforeAll(async () => {
-    s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: mkdtempSync(join(tmpdir(), 'pavilion-s3-')), configureBuckets: [{ name: BUCKET, configs: [] }] });
+    s3 = new S3rver({
+      address: '127.0.0.1',
+      port: 0,
+      silent: true,
+      directory: mkdtempSync(join(tmpdir(), 'pavilion-s3-')),
+      configureBuckets: [{ name: BUCKET, configs: [] }],
+    });
     const { port } = await s3.run();
     // s3rver's only known access key id is S3RVER; it does not check the secret.
-    client = new Client({ endPoint: '127.0.0.1', port, useSSL: false, accessKey: 'S3RVER', secretKey: SECRET_KEY, pathStyle: true });
+    client = new Client({
+      endPoint: '127.0.0.1',
+      port,
+      useSSL: false,
+      accessKey: 'S3RVER',
+      secretKey: SECRET_KEY,
+      pathStyle: true,
+    });
     t = await startTestBroker({
       S3_ENDPOINT: `http://127.0.0.1:${port}`,
       S3_BUCKET: BUCKET,
@@ -83,7 +111,15 @@ describe('dataset pulls through an S3 API', () => {
     const rows = clks.slice(0, 100).map((clk, i) => ({ ref: `p${i}`, clk, over_18: i % 2 === 0 }));
     await client.putObject(BUCKET, 'datasets/licences/2026-11/people.jsonl', Buffer.from(jsonl(rows)));
     const done = await pull(t, 'licences', { object: '2026-11/people.jsonl' });
-    expect(done.json).toMatchObject({ status: 'succeeded', dataset: 'licences', object: 'datasets/licences/2026-11/people.jsonl', format: 'jsonl', version: 1, rows: 100, error: null });
+    expect(done.json).toMatchObject({
+      status: 'succeeded',
+      dataset: 'licences',
+      object: 'datasets/licences/2026-11/people.jsonl',
+      format: 'jsonl',
+      version: 1,
+      rows: 100,
+      error: null,
+    });
     expect(done.json.bytes).toBe(Buffer.byteLength(jsonl(rows)));
     expect(done.json.finished_at).toEqual(expect.any(String));
     const ds = await api(t.url, 'GET', '/v1/datasets/licences', { token: t.tokens.dp });
@@ -95,14 +131,26 @@ describe('dataset pulls through an S3 API', () => {
 
   it('publishes a PVDS binary object (format from the extension or named)', async () => {
     const rows = clks.slice(100, 160).map((clk, i) => ({ ref: `q${i}`, clk }));
-    const file = encodeBinaryDataset(1024, rows, rows.map((_, i) => ({ over_18: i % 3 === 0 })));
+    const file = encodeBinaryDataset(
+      1024,
+      rows,
+      rows.map((_, i) => ({ over_18: i % 3 === 0 })),
+    );
     await client.putObject(BUCKET, 'datasets/licences/v2.pvds', file);
     await client.putObject(BUCKET, 'datasets/licences/v3.bin', file);
     const byExtension = await pull(t, 'licences', { object: 'v2.pvds' });
     expect(byExtension.json).toMatchObject({ status: 'succeeded', format: 'binary', rows: 60, bytes: file.length });
     const named = await pull(t, 'licences', { object: 'v3.bin', format: 'binary' });
-    expect(named.json).toMatchObject({ status: 'succeeded', format: 'binary', rows: 60, version: byExtension.json.version + 1 });
-    expect((await verify(t, 'licences', clks[103]!)).json).toMatchObject({ decision: 'match', claims: { over_18: true } });
+    expect(named.json).toMatchObject({
+      status: 'succeeded',
+      format: 'binary',
+      rows: 60,
+      version: byExtension.json.version + 1,
+    });
+    expect((await verify(t, 'licences', clks[103]!)).json).toMatchObject({
+      decision: 'match',
+      claims: { over_18: true },
+    });
     // The first pull's records are gone with its version.
     expect((await verify(t, 'licences', clks[10]!)).json.decision).toBe('no_match');
   });
@@ -113,12 +161,22 @@ describe('dataset pulls through an S3 API', () => {
     expect(missing.json).toMatchObject({ status: 'failed', error: { code: 'OBJECT_NOT_FOUND' }, version: null });
 
     const short = randomClk(512, 5);
-    await client.putObject(BUCKET, 'datasets/licences/bad.jsonl', Buffer.from(`${jsonl([{ ref: 'a', clk: clks[0]!, over_18: true }])}\n${jsonl([{ ref: 'b', clk: short, over_18: true }])}`));
+    await client.putObject(
+      BUCKET,
+      'datasets/licences/bad.jsonl',
+      Buffer.from(
+        `${jsonl([{ ref: 'a', clk: clks[0]!, over_18: true }])}\n${jsonl([{ ref: 'b', clk: short, over_18: true }])}`,
+      ),
+    );
     const bad = await pull(t, 'licences', { object: 'bad.jsonl' });
     expect(bad.json).toMatchObject({ status: 'failed', error: { code: 'CLK_LENGTH_MISMATCH' } });
     expect(bad.json.error.detail).toMatch(/line 2/);
 
-    const many = Array.from({ length: 2000 }, (_, i) => ({ ref: `big${i}`, clk: randomClk(1024, 300_000 + i), over_18: true }));
+    const many = Array.from({ length: 2000 }, (_, i) => ({
+      ref: `big${i}`,
+      clk: randomClk(1024, 300_000 + i),
+      over_18: true,
+    }));
     await client.putObject(BUCKET, 'datasets/licences/big.jsonl', Buffer.from(jsonl(many)));
     const big = await pull(t, 'licences', { object: 'big.jsonl' });
     expect(big.json).toMatchObject({ status: 'failed', error: { code: 'UPLOAD_TOO_LARGE' } });
@@ -128,21 +186,69 @@ describe('dataset pulls through an S3 API', () => {
 
   it('refuses keys outside the dataset prefix, unknown formats, other owners and other roles', async () => {
     for (const object of ['../other/people.jsonl', 'a//b.jsonl', '/abs.jsonl', './x.jsonl', 'a b.jsonl', 'ü.jsonl']) {
-      expectProblem(await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.dp, body: { object } }), 422, 'OBJECT_KEY_INVALID');
+      expectProblem(
+        await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.dp, body: { object } }),
+        422,
+        'OBJECT_KEY_INVALID',
+      );
     }
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.dp, body: { object: 'people.csv' } }), 422, 'PULL_FORMAT_UNKNOWN');
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.dp, body: { object: 'x.jsonl', format: 'csv' } }), 422, 'VALIDATION_FAILED');
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.dp, body: { object: 'x.jsonl', bucket: 'elsewhere' } }), 422, 'VALIDATION_FAILED');
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.dp2, body: { object: 'x.jsonl' } }), 403, 'DATASET_NOT_OWNER');
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.rp, body: { object: 'x.jsonl' } }), 403);
-    expectProblem(await api(t.url, 'POST', '/v1/datasets/unknown/pulls', { token: t.tokens.dp, body: { object: 'x.jsonl' } }), 404, 'DATASET_NOT_FOUND');
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.dp, body: { object: 'people.csv' } }),
+      422,
+      'PULL_FORMAT_UNKNOWN',
+    );
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/licences/pulls', {
+        token: t.tokens.dp,
+        body: { object: 'x.jsonl', format: 'csv' },
+      }),
+      422,
+      'VALIDATION_FAILED',
+    );
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/licences/pulls', {
+        token: t.tokens.dp,
+        body: { object: 'x.jsonl', bucket: 'elsewhere' },
+      }),
+      422,
+      'VALIDATION_FAILED',
+    );
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.dp2, body: { object: 'x.jsonl' } }),
+      403,
+      'DATASET_NOT_OWNER',
+    );
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.rp, body: { object: 'x.jsonl' } }),
+      403,
+    );
+    expectProblem(
+      await api(t.url, 'POST', '/v1/datasets/unknown/pulls', { token: t.tokens.dp, body: { object: 'x.jsonl' } }),
+      404,
+      'DATASET_NOT_FOUND',
+    );
     // A pull id is only found under its own dataset, and only by its owner.
-    const started = await api(t.url, 'POST', '/v1/datasets/licences/pulls', { token: t.tokens.dp, body: { object: 'nope.jsonl' } });
+    const started = await api(t.url, 'POST', '/v1/datasets/licences/pulls', {
+      token: t.tokens.dp,
+      body: { object: 'nope.jsonl' },
+    });
     await settled(t, started.headers.get('location')!, t.tokens.dp);
-    expectProblem(await api(t.url, 'GET', `/v1/datasets/licences/pulls/${started.json.id}`, { token: t.tokens.dp2 }), 403, 'DATASET_NOT_OWNER');
+    expectProblem(
+      await api(t.url, 'GET', `/v1/datasets/licences/pulls/${started.json.id}`, { token: t.tokens.dp2 }),
+      403,
+      'DATASET_NOT_OWNER',
+    );
     await defineDataset(t, 'other');
-    expectProblem(await api(t.url, 'GET', `/v1/datasets/other/pulls/${started.json.id}`, { token: t.tokens.dp }), 404, 'PULL_NOT_FOUND');
-    expectProblem(await api(t.url, 'GET', '/v1/datasets/licences/pulls/not-a-uuid', { token: t.tokens.dp }), 404, 'PULL_NOT_FOUND');
+    expectProblem(
+      await api(t.url, 'GET', `/v1/datasets/other/pulls/${started.json.id}`, { token: t.tokens.dp }),
+      404,
+      'PULL_NOT_FOUND',
+    );
+    expectProblem(
+      await api(t.url, 'GET', '/v1/datasets/licences/pulls/not-a-uuid', { token: t.tokens.dp }),
+      404,
+      'PULL_NOT_FOUND',
+    );
   });
 
   it('the object store going away fails the pull with OBJECT_STORE_UNAVAILABLE; no secret in errors or logs', async () => {
@@ -175,7 +281,10 @@ describe('dataset pulls from the local folder (no S3_ENDPOINT)', () => {
     expect(done.json).toMatchObject({ status: 'succeeded', format: 'jsonl', rows: 40, version: 1 });
     expect((await verify(t, 'local', clks[7]!)).json).toMatchObject({ decision: 'match' });
     // A folder is not an object.
-    expect((await pull(t, 'local', { object: 'drop', format: 'jsonl' })).json).toMatchObject({ status: 'failed', error: { code: 'OBJECT_NOT_FOUND' } });
+    expect((await pull(t, 'local', { object: 'drop', format: 'jsonl' })).json).toMatchObject({
+      status: 'failed',
+      error: { code: 'OBJECT_NOT_FOUND' },
+    });
   });
 });
 
@@ -189,7 +298,12 @@ describe('an object store that stops answering', () => {
   beforeAll(async () => {
     stalled = createServer((req, res) => {
       if (req.url?.includes('silent')) return; // no answer at all
-      const headers = { 'content-length': '100000', etag: '"0123456789abcdef0123456789abcdef"', 'last-modified': new Date().toUTCString(), 'content-type': 'application/x-ndjson' };
+      const headers = {
+        'content-length': '100000',
+        etag: '"0123456789abcdef0123456789abcdef"',
+        'last-modified': new Date().toUTCString(),
+        'content-type': 'application/x-ndjson',
+      };
       res.writeHead(200, headers);
       if (req.method === 'HEAD') return void res.end();
       res.write('{"ref":"a",'); // and then nothing more
@@ -197,7 +311,12 @@ describe('an object store that stops answering', () => {
     stalled.on('connection', (s) => sockets.add(s));
     await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
     const { port } = stalled.address() as import('node:net').AddressInfo;
-    t = await startTestBroker({ S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_ACCESS_KEY: 'k', S3_SECRET_KEY: 'not-a-real-secret', OBJECT_STORE_TIMEOUT_MS: '300' });
+    t = await startTestBroker({
+      S3_ENDPOINT: `http://127.0.0.1:${port}`,
+      S3_ACCESS_KEY: 'k',
+      S3_SECRET_KEY: 'not-a-real-secret',
+      OBJECT_STORE_TIMEOUT_MS: '300',
+    });
     await defineDataset(t, 'stall');
   }, 60_000);
   afterAll(async () => {
@@ -221,15 +340,23 @@ describe('a pull when the broker stops', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'pavilion-pglite-'));
     // Real Postgres persists on its own; the embedded case needs a data folder.
     const a = await startTestBroker(process.env.DATABASE_URL ? {} : { PGLITE_DATA_DIR: dataDir }, true);
-    const overrides: Record<string, string> = a.databaseUrl ? { DATABASE_URL: a.databaseUrl } : { PGLITE_DATA_DIR: dataDir };
+    const overrides: Record<string, string> = a.databaseUrl
+      ? { DATABASE_URL: a.databaseUrl }
+      : { PGLITE_DATA_DIR: dataDir };
     let location = '';
     try {
       await defineDataset(a, 'slow');
       const dir = join(a.stateDir, 'objects', 'datasets', 'slow');
       mkdirSync(dir, { recursive: true });
       // ~12 MB: read in 1 MiB pieces, far more than the pull can finish before close() below.
-      writeFileSync(join(dir, 'big.jsonl'), jsonl(Array.from({ length: 50_000 }, (_, i) => ({ ref: `s${i}`, clk: clks[i % clks.length]!, over_18: true }))));
-      const started = await api(a.url, 'POST', '/v1/datasets/slow/pulls', { token: a.tokens.dp, body: { object: 'big.jsonl' } });
+      writeFileSync(
+        join(dir, 'big.jsonl'),
+        jsonl(Array.from({ length: 50_000 }, (_, i) => ({ ref: `s${i}`, clk: clks[i % clks.length]!, over_18: true }))),
+      );
+      const started = await api(a.url, 'POST', '/v1/datasets/slow/pulls', {
+        token: a.tokens.dp,
+        body: { object: 'big.jsonl' },
+      });
       expect(started.status, started.text).toBe(202);
       location = started.headers.get('location')!;
     } finally {
@@ -239,7 +366,10 @@ describe('a pull when the broker stops', () => {
     try {
       const r = await api(b.url, 'GET', location, { token: b.tokens.dp });
       expect(r.json).toMatchObject({ status: 'failed', error: { code: 'PULL_INTERRUPTED' }, version: null });
-      expect((await api(b.url, 'GET', '/v1/datasets/slow', { token: b.tokens.dp })).json).toMatchObject({ active_version: null, rows: 0 });
+      expect((await api(b.url, 'GET', '/v1/datasets/slow', { token: b.tokens.dp })).json).toMatchObject({
+        active_version: null,
+        rows: 0,
+      });
     } finally {
       await b.broker.close();
       if (a.databaseUrl) await dropTestDatabase(a.databaseUrl);

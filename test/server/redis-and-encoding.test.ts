@@ -4,10 +4,10 @@
  * secret exactly as the DP would, and its values appear in no log line,
  * audit event, cache entry or error message.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDemoSchema } from '../../demo/people.js';
 import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
 
@@ -28,8 +28,18 @@ async function freePort(): Promise<number> {
 }
 
 async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on('error', () => {});
   for (let i = 0; i < 50; i++) {
     try {
@@ -55,15 +65,26 @@ describe.skipIf(!hasRedisServer)('Redis stopped mid-run', () => {
     port = await freePort();
     redis = await startRedis(port);
     t = await startTestBroker({ REDIS_URL: `redis://127.0.0.1:${port}`, CACHE_LRU_ENTRIES: '1' });
-    await api(t.url, 'PUT', '/v1/datasets/c', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
-    await api(t.url, 'POST', '/v1/datasets/c/versions', { token: t.tokens.dp, raw: clks.map((c, i) => JSON.stringify({ ref: `c${i}`, clk: b64(c), claims: { over_18: true } })).join('\n'), contentType: 'application/x-ndjson' });
+    await api(t.url, 'PUT', '/v1/datasets/c', {
+      token: t.tokens.dp,
+      body: { schema: loadDemoSchema(), claims: ['over_18'] },
+    });
+    await api(t.url, 'POST', '/v1/datasets/c/versions', {
+      token: t.tokens.dp,
+      raw: clks.map((c, i) => JSON.stringify({ ref: `c${i}`, clk: b64(c), claims: { over_18: true } })).join('\n'),
+      contentType: 'application/x-ndjson',
+    });
   });
   afterAll(async () => {
     await t?.broker.close();
     redis?.kill('SIGKILL');
   });
 
-  const ask = (i: number) => api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'c', clk: b64(clks[i]!), claims: ['over_18'], purpose: 'age_verification' } });
+  const ask = (i: number) =>
+    api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'c', clk: b64(clks[i]!), claims: ['over_18'], purpose: 'age_verification' },
+    });
 
   it('caches in Redis while it runs, then keeps answering after it is killed', async () => {
     expect((await ask(1)).json.cached).toBe(false);
@@ -113,28 +134,67 @@ describe('broker-side encoding', () => {
     const schema = loadDemoSchema();
     const secret = 'dp linkage secret for the test';
     const person = ['p0', 'ada', SENTINEL_SURNAME, SENTINEL_DOB, '2000'];
-    const others = Array.from({ length: 200 }, (_, i) => [`p${i + 1}`, 'grace', `hopper${i}`, '1950-01-0' + ((i % 9) + 1), '3000']);
+    const others = Array.from({ length: 200 }, (_, i) => [
+      `p${i + 1}`,
+      'grace',
+      `hopper${i}`,
+      `1950-01-0${(i % 9) + 1}`,
+      '3000',
+    ]);
     // The DP encodes its rows locally with the shared secret...
     const dpClks = await t.broker.ctx.engine.encode(schema, secret, [person, ...others]);
-    const rows = [person, ...others].map((r, i) => JSON.stringify({ ref: r[0], clk: b64(dpClks.subarray(i * 128, (i + 1) * 128)), claims: { over_18: true } }));
-    await api(t.url, 'PUT', '/v1/datasets/enc', { token: t.tokens.dp, body: { schema, claims: ['over_18'], allow_broker_encoding: true } });
-    await api(t.url, 'POST', '/v1/datasets/enc/versions', { token: t.tokens.dp, raw: rows.join('\n'), contentType: 'application/x-ndjson' });
+    const rows = [person, ...others].map((r, i) =>
+      JSON.stringify({ ref: r[0], clk: b64(dpClks.subarray(i * 128, (i + 1) * 128)), claims: { over_18: true } }),
+    );
+    await api(t.url, 'PUT', '/v1/datasets/enc', {
+      token: t.tokens.dp,
+      body: { schema, claims: ['over_18'], allow_broker_encoding: true },
+    });
+    await api(t.url, 'POST', '/v1/datasets/enc/versions', {
+      token: t.tokens.dp,
+      raw: rows.join('\n'),
+      contentType: 'application/x-ndjson',
+    });
 
     const record = { given_name: 'ada', surname: SENTINEL_SURNAME, dob: SENTINEL_DOB, postcode: '2000' };
     // No secret registered yet → 409.
-    const early = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'enc', record, claims: ['over_18'], purpose: 'age_verification' } });
+    const early = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'enc', record, claims: ['over_18'], purpose: 'age_verification' },
+    });
     expectProblem(early, 409, 'DATASET_SECRET_MISSING');
 
-    expect((await api(t.url, 'PUT', '/v1/datasets/enc/secret', { token: t.tokens.dp, body: { secret } })).status).toBe(204);
-    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'enc', record, claims: ['over_18'], purpose: 'age_verification' } });
+    expect((await api(t.url, 'PUT', '/v1/datasets/enc/secret', { token: t.tokens.dp, body: { secret } })).status).toBe(
+      204,
+    );
+    const r = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'enc', record, claims: ['over_18'], purpose: 'age_verification' },
+    });
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ decision: 'match', score: 1, claims: { over_18: true } });
 
     // A record that does not fit the schema: the error names no value.
-    const bad = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'enc', record: { ...record, postcode: `${SENTINEL_SURNAME}-not-4-digits` }, claims: ['over_18'], purpose: 'age_verification' } });
+    const bad = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: {
+        dataset: 'enc',
+        record: { ...record, postcode: `${SENTINEL_SURNAME}-not-4-digits` },
+        claims: ['over_18'],
+        purpose: 'age_verification',
+      },
+    });
     expect(bad.status).toBeGreaterThanOrEqual(400);
     expect(bad.text).not.toContain(SENTINEL_SURNAME);
-    const unknown = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'enc', record: { [SENTINEL_SURNAME]: SENTINEL_DOB }, claims: ['over_18'], purpose: 'age_verification' } });
+    const unknown = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: {
+        dataset: 'enc',
+        record: { [SENTINEL_SURNAME]: SENTINEL_DOB },
+        claims: ['over_18'],
+        purpose: 'age_verification',
+      },
+    });
     expectProblem(unknown, 422, 'RECORD_FIELDS_UNKNOWN');
     expect(unknown.text).not.toContain(SENTINEL_SURNAME);
 
@@ -158,9 +218,19 @@ describe('broker-side encoding', () => {
   });
 
   it('is refused when the dataset does not allow it (policy)', async () => {
-    await api(t.url, 'PUT', '/v1/datasets/noenc', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
-    await api(t.url, 'POST', '/v1/datasets/noenc/versions', { token: t.tokens.dp, raw: JSON.stringify({ ref: 'a', clk: b64(clks[0]!) }), contentType: 'application/x-ndjson' });
-    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'noenc', record: { given_name: 'x' }, claims: ['over_18'], purpose: 'age_verification' } });
+    await api(t.url, 'PUT', '/v1/datasets/noenc', {
+      token: t.tokens.dp,
+      body: { schema: loadDemoSchema(), claims: ['over_18'] },
+    });
+    await api(t.url, 'POST', '/v1/datasets/noenc/versions', {
+      token: t.tokens.dp,
+      raw: JSON.stringify({ ref: 'a', clk: b64(clks[0]!) }),
+      contentType: 'application/x-ndjson',
+    });
+    const r = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'noenc', record: { given_name: 'x' }, claims: ['over_18'], purpose: 'age_verification' },
+    });
     expectProblem(r, 403, 'POLICY_DENIED');
     expect(r.json.detail).toContain('broker_encoding_not_allowed');
   });

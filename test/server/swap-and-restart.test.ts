@@ -7,8 +7,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../datasets/upload.js';
+import { loadDemoSchema } from '../../demo/people.js';
 import { api, b64, dropTestDatabase, perturb, randomClk, startTestBroker } from './helpers.js';
 
 const N = 8_000;
@@ -17,15 +17,26 @@ const v1 = Array.from({ length: N }, (_, i) => randomClk(1024, 100_000 + i));
 const v2 = v1.map((c, i) => perturb(c, 4, i));
 
 function body(clks: Uint8Array[], over18: boolean) {
-  return encodeBinaryDataset(1024, clks.map((clk, i) => ({ ref: `p${i}`, clk })), clks.map(() => ({ over_18: over18 })));
+  return encodeBinaryDataset(
+    1024,
+    clks.map((clk, i) => ({ ref: `p${i}`, clk })),
+    clks.map(() => ({ over_18: over18 })),
+  );
 }
 
 describe('dataset swap under load', () => {
   it('serves every request while versions swap, each answer consistent with its version', async () => {
     const t = await startTestBroker();
     try {
-      await api(t.url, 'PUT', '/v1/datasets/s', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
-      const up1 = await api(t.url, 'POST', '/v1/datasets/s/versions', { token: t.tokens.dp, raw: body(v1, true), contentType: 'application/vnd.pavilion.dataset' });
+      await api(t.url, 'PUT', '/v1/datasets/s', {
+        token: t.tokens.dp,
+        body: { schema: loadDemoSchema(), claims: ['over_18'] },
+      });
+      const up1 = await api(t.url, 'POST', '/v1/datasets/s/versions', {
+        token: t.tokens.dp,
+        raw: body(v1, true),
+        contentType: 'application/vnd.pavilion.dataset',
+      });
       expect(up1.status, up1.text).toBe(201);
 
       let stop = false;
@@ -33,8 +44,17 @@ describe('dataset swap under load', () => {
       const worker = async (w: number) => {
         for (let k = 0; !stop; k++) {
           const i = (w * 7919 + k * 31) % N;
-          const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 's', clk: b64(perturb(v1[i]!, 2, k)), claims: ['over_18'], purpose: 'age_verification' } });
-          results.push({ status: r.status, version: r.json?.dataset_version, decision: r.json?.decision, over18: r.json?.claims?.over_18, text: r.text.slice(0, 200) });
+          const r = await api(t.url, 'POST', '/v1/verifications', {
+            token: t.tokens.rp,
+            body: { dataset: 's', clk: b64(perturb(v1[i]!, 2, k)), claims: ['over_18'], purpose: 'age_verification' },
+          });
+          results.push({
+            status: r.status,
+            version: r.json?.dataset_version,
+            decision: r.json?.decision,
+            over18: r.json?.claims?.over_18,
+            text: r.text.slice(0, 200),
+          });
         }
       };
       const load = Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
@@ -45,9 +65,17 @@ describe('dataset swap under load', () => {
         const target = results.length + n;
         for (let i = 0; i < 400 && results.length < target; i++) await new Promise((r) => setTimeout(r, 25));
       };
-      for (const [clks, flag] of [[v2, false], [v1, true], [v2, false]] as const) {
+      for (const [clks, flag] of [
+        [v2, false],
+        [v1, true],
+        [v2, false],
+      ] as const) {
         await served(16);
-        const up = await api(t.url, 'POST', '/v1/datasets/s/versions', { token: t.tokens.dp, raw: body(clks as Uint8Array[], flag), contentType: 'application/vnd.pavilion.dataset' });
+        const up = await api(t.url, 'POST', '/v1/datasets/s/versions', {
+          token: t.tokens.dp,
+          raw: body(clks as Uint8Array[], flag),
+          contentType: 'application/vnd.pavilion.dataset',
+        });
         expect(up.status, up.text).toBe(201);
         versions.push(up.json.version);
       }
@@ -77,13 +105,33 @@ describe('restart', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'pavilion-pglite-'));
     // Real Postgres in CI persists on its own; the embedded case needs a data folder.
     const a = await startTestBroker(process.env.DATABASE_URL ? {} : { PGLITE_DATA_DIR: dataDir }, true);
-    const overrides: Record<string, string> = a.databaseUrl ? { DATABASE_URL: a.databaseUrl } : { PGLITE_DATA_DIR: dataDir };
+    const overrides: Record<string, string> = a.databaseUrl
+      ? { DATABASE_URL: a.databaseUrl }
+      : { PGLITE_DATA_DIR: dataDir };
     const small = v1.slice(0, 500);
     try {
-      await api(a.url, 'PUT', '/v1/datasets/r', { token: a.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'], allow_broker_encoding: true } });
-      expect((await api(a.url, 'PUT', '/v1/datasets/r/secret', { token: a.tokens.dp, body: { secret: 'restart secret 0123' } })).status).toBe(204);
-      await api(a.url, 'POST', '/v1/datasets/r/versions', { token: a.tokens.dp, raw: body(small, true), contentType: 'application/vnd.pavilion.dataset' });
-      const up = await api(a.url, 'POST', '/v1/datasets/r/versions', { token: a.tokens.dp, raw: body(small, false), contentType: 'application/vnd.pavilion.dataset' });
+      await api(a.url, 'PUT', '/v1/datasets/r', {
+        token: a.tokens.dp,
+        body: { schema: loadDemoSchema(), claims: ['over_18'], allow_broker_encoding: true },
+      });
+      expect(
+        (
+          await api(a.url, 'PUT', '/v1/datasets/r/secret', {
+            token: a.tokens.dp,
+            body: { secret: 'restart secret 0123' },
+          })
+        ).status,
+      ).toBe(204);
+      await api(a.url, 'POST', '/v1/datasets/r/versions', {
+        token: a.tokens.dp,
+        raw: body(small, true),
+        contentType: 'application/vnd.pavilion.dataset',
+      });
+      const up = await api(a.url, 'POST', '/v1/datasets/r/versions', {
+        token: a.tokens.dp,
+        raw: body(small, false),
+        contentType: 'application/vnd.pavilion.dataset',
+      });
       expect(up.json.version).toBe(2);
     } finally {
       await a.broker.close();
@@ -91,7 +139,10 @@ describe('restart', () => {
     // Same state dir (master key, identity key) and same database.
     const b = await startTestBroker({ ...overrides, STATE_DIR: a.stateDir });
     try {
-      const r = await api(b.url, 'POST', '/v1/verifications', { token: b.tokens.rp, body: { dataset: 'r', clk: b64(small[123]!), claims: ['over_18'], purpose: 'age_verification' } });
+      const r = await api(b.url, 'POST', '/v1/verifications', {
+        token: b.tokens.rp,
+        body: { dataset: 'r', clk: b64(small[123]!), claims: ['over_18'], purpose: 'age_verification' },
+      });
       expect(r.status, r.text).toBe(200);
       expect(r.json).toMatchObject({ decision: 'match', score: 1, dataset_version: 2, claims: { over_18: false } });
       const ds = await api(b.url, 'GET', '/v1/datasets/r', { token: b.tokens.rp });
@@ -99,7 +150,12 @@ describe('restart', () => {
       // The sealed secret survived: broker-side encoding works (random CLKs in the dataset, so no match).
       const enc = await api(b.url, 'POST', '/v1/verifications', {
         token: b.tokens.rp,
-        body: { dataset: 'r', record: { given_name: 'ada', surname: 'lovelace', dob: '1990-12-10', postcode: '2000' }, claims: ['over_18'], purpose: 'age_verification' },
+        body: {
+          dataset: 'r',
+          record: { given_name: 'ada', surname: 'lovelace', dob: '1990-12-10', postcode: '2000' },
+          claims: ['over_18'],
+          purpose: 'age_verification',
+        },
       });
       expect(enc.status, enc.text).toBe(200);
       expect(enc.json.decision).toBe('no_match');
@@ -115,12 +171,22 @@ describe('graceful close', () => {
     const t = await startTestBroker();
     let closed = false;
     try {
-      await api(t.url, 'PUT', '/v1/datasets/g', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
-      await api(t.url, 'POST', '/v1/datasets/g/versions', { token: t.tokens.dp, raw: body(v1, true), contentType: 'application/vnd.pavilion.dataset' });
+      await api(t.url, 'PUT', '/v1/datasets/g', {
+        token: t.tokens.dp,
+        body: { schema: loadDemoSchema(), claims: ['over_18'] },
+      });
+      await api(t.url, 'POST', '/v1/datasets/g/versions', {
+        token: t.tokens.dp,
+        raw: body(v1, true),
+        contentType: 'application/vnd.pavilion.dataset',
+      });
       // Warm the connection pool so the burst below reaches the broker at once.
       await api(t.url, 'GET', '/healthz');
       const inflight = Array.from({ length: 20 }, (_, i) =>
-        api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { dataset: 'g', clk: b64(v1[i]!), claims: ['over_18'], purpose: 'age_verification' } }).then(
+        api(t.url, 'POST', '/v1/verifications', {
+          token: t.tokens.rp,
+          body: { dataset: 'g', clk: b64(v1[i]!), claims: ['over_18'], purpose: 'age_verification' },
+        }).then(
           (r) => r.status,
           () => 'refused' as const,
         ),
@@ -135,7 +201,10 @@ describe('graceful close', () => {
       // none failed half-way (5xx other than 503).
       for (const o of outcomes) expect([200, 503, 'refused']).toContain(o);
       expect(outcomes.filter((o) => o === 200).length).toBeGreaterThan(0);
-      const after = await fetch(t.url + '/healthz').then((r) => r.status, () => 'refused');
+      const after = await fetch(`${t.url}/healthz`).then(
+        (r) => r.status,
+        () => 'refused',
+      );
       expect(after).toBe('refused');
     } finally {
       if (!closed) await t.broker.close();

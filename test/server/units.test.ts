@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PavilionError } from '../../common/errors.js';
-import { BinaryParser, JsonlParser, RowCollector, encodeBinaryDataset } from '../../datasets/upload.js';
+import { BinaryParser, encodeBinaryDataset, JsonlParser, RowCollector } from '../../datasets/upload.js';
+import { seededRandom } from '../../demo/people.js';
 import { greedySolve, type ScoredPair } from '../../jobs/greedy.js';
+import { loadConfig, SETTINGS, settingsMarkdown } from '../../server/config.js';
 import { decide } from '../../server/decision.js';
 import { toProblem } from '../../server/problem.js';
-import { loadConfig, settingsMarkdown, SETTINGS } from '../../server/config.js';
-import { seededRandom } from '../../demo/people.js';
 import { b64, randomClk } from './helpers.js';
 
 function feed(parser: JsonlParser | BinaryParser, body: Buffer, rnd: () => number): void {
@@ -24,11 +24,17 @@ function feed(parser: JsonlParser | BinaryParser, body: Buffer, rnd: () => numbe
 }
 
 const CLAIMS = new Set(['a', 'b']);
-const rows = Array.from({ length: 257 }, (_, i) => ({ ref: `r-${i}-é`, clk: randomClk(256, i + 1), claims: i % 3 ? { a: i % 2 === 0, b: i } : null }));
+const rows = Array.from({ length: 257 }, (_, i) => ({
+  ref: `r-${i}-é`,
+  clk: randomClk(256, i + 1),
+  claims: i % 3 ? { a: i % 2 === 0, b: i } : null,
+}));
 
 describe('upload parsers', () => {
   it('JSONL: any chunking gives the same rows as the whole body', () => {
-    const body = Buffer.from(rows.map((r) => JSON.stringify({ ref: r.ref, clk: b64(r.clk), ...(r.claims ? { claims: r.claims } : {}) })).join('\r\n') + '\n\n');
+    const body = Buffer.from(
+      `${rows.map((r) => JSON.stringify({ ref: r.ref, clk: b64(r.clk), ...(r.claims ? { claims: r.claims } : {}) })).join('\r\n')}\n\n`,
+    );
     for (let seed = 1; seed <= 5; seed++) {
       const c = new RowCollector(256, CLAIMS, 100);
       feed(new JsonlParser(c), body, seededRandom(seed));
@@ -39,7 +45,11 @@ describe('upload parsers', () => {
   });
 
   it('binary: any chunking gives the same rows, claims included', () => {
-    const body = encodeBinaryDataset(256, rows, rows.map((r) => r.claims));
+    const body = encodeBinaryDataset(
+      256,
+      rows,
+      rows.map((r) => r.claims),
+    );
     for (let seed = 1; seed <= 5; seed++) {
       const c = new RowCollector(256, CLAIMS, 100);
       feed(new BinaryParser(c), body, seededRandom(seed));
@@ -54,7 +64,7 @@ describe('upload parsers', () => {
     const p = new JsonlParser(c);
     const refs: string[] = [];
     for (const r of rows) {
-      p.push(Buffer.from(JSON.stringify({ ref: r.ref, clk: b64(r.clk) }) + '\n'));
+      p.push(Buffer.from(`${JSON.stringify({ ref: r.ref, clk: b64(r.clk) })}\n`));
       for (let ch = c.takeChunk(); ch; ch = c.takeChunk()) {
         expect(ch.refs.length).toBe(100);
         refs.push(...ch.refs);
@@ -100,11 +110,15 @@ describe('upload parsers', () => {
       p.end();
     };
     const good = encodeBinaryDataset(256, rows.slice(0, 3));
-    expect(code(bin(Buffer.from('NOPE' + good.subarray(4).toString('latin1'), 'latin1')))).toBe('UPLOAD_BINARY_INVALID');
+    expect(code(bin(Buffer.from(`NOPE${good.subarray(4).toString('latin1')}`, 'latin1')))).toBe(
+      'UPLOAD_BINARY_INVALID',
+    );
     expect(code(bin(encodeBinaryDataset(512, [{ ref: 'a', clk: randomClk(512, 1) }])))).toBe('CLK_LENGTH_MISMATCH');
     expect(code(bin(good.subarray(0, good.length - 1)))).toBe('UPLOAD_TRUNCATED');
     expect(code(bin(Buffer.concat([good, Buffer.from([5, 0, 0, 0, 0x5b])])))).toBe('UPLOAD_TRUNCATED');
-    expect(code(bin(Buffer.concat([encodeBinaryDataset(256, rows.slice(0, 3), [null, null, null]), Buffer.from('x')])))).toBe('UPLOAD_BINARY_INVALID');
+    expect(
+      code(bin(Buffer.concat([encodeBinaryDataset(256, rows.slice(0, 3), [null, null, null]), Buffer.from('x')]))),
+    ).toBe('UPLOAD_BINARY_INVALID');
     expect(code(bin(encodeBinaryDataset(256, rows.slice(0, 3), [null, null] as never)))).toBe('UPLOAD_BINARY_INVALID');
   });
 });
@@ -120,7 +134,12 @@ describe('greedy 1:1 solution', () => {
       let best: ScoredPair | undefined;
       for (const p of left) {
         if (q.has(p.query) || r.has(p.index)) continue;
-        if (!best || p.score > best.score || (p.score === best.score && (p.query < best.query || (p.query === best.query && p.index < best.index)))) best = p;
+        if (
+          !best ||
+          p.score > best.score ||
+          (p.score === best.score && (p.query < best.query || (p.query === best.query && p.index < best.index)))
+        )
+          best = p;
       }
       if (!best) return out;
       out.push(best);
@@ -132,7 +151,12 @@ describe('greedy 1:1 solution', () => {
     const rnd = seededRandom(42);
     for (let trial = 0; trial < 50; trial++) {
       const pairs: ScoredPair[] = [];
-      for (let k = 0; k < 60; k++) pairs.push({ query: Math.floor(rnd() * 15), index: Math.floor(rnd() * 15), score: Math.round(rnd() * 20) / 20 });
+      for (let k = 0; k < 60; k++)
+        pairs.push({
+          query: Math.floor(rnd() * 15),
+          index: Math.floor(rnd() * 15),
+          score: Math.round(rnd() * 20) / 20,
+        });
       const g = greedySolve(pairs);
       expect(g).toEqual(reference(pairs));
       expect(new Set(g.map((p) => p.query)).size).toBe(g.length);
@@ -151,12 +175,45 @@ describe('greedy 1:1 solution', () => {
 });
 
 describe('decision rule', () => {
-  it('no candidate → no_match with score 0', () => expect(decide([], 0.8, 0.02)).toEqual({ decision: 'no_match', score: 0, index: null }));
-  it('candidates below min score are ignored', () => expect(decide([{ index: 1, score: 0.79 }], 0.8, 0.02).decision).toBe('no_match'));
-  it('one candidate → match', () => expect(decide([{ index: 4, score: 0.9 }], 0.8, 0.02)).toEqual({ decision: 'match', score: 0.9, index: 4 }));
-  it('clearly ahead → match', () => expect(decide([{ index: 2, score: 0.85 }, { index: 4, score: 0.95 }], 0.8, 0.02)).toEqual({ decision: 'match', score: 0.95, index: 4 }));
-  it('within the margin → ambiguous', () => expect(decide([{ index: 2, score: 0.94 }, { index: 4, score: 0.95 }], 0.8, 0.02)).toEqual({ decision: 'ambiguous', score: 0.95, index: null }));
-  it('second below min score does not make it ambiguous', () => expect(decide([{ index: 2, score: 0.799 }, { index: 4, score: 0.81 }], 0.8, 0.02).decision).toBe('match'));
+  it('no candidate → no_match with score 0', () =>
+    expect(decide([], 0.8, 0.02)).toEqual({ decision: 'no_match', score: 0, index: null }));
+  it('candidates below min score are ignored', () =>
+    expect(decide([{ index: 1, score: 0.79 }], 0.8, 0.02).decision).toBe('no_match'));
+  it('one candidate → match', () =>
+    expect(decide([{ index: 4, score: 0.9 }], 0.8, 0.02)).toEqual({ decision: 'match', score: 0.9, index: 4 }));
+  it('clearly ahead → match', () =>
+    expect(
+      decide(
+        [
+          { index: 2, score: 0.85 },
+          { index: 4, score: 0.95 },
+        ],
+        0.8,
+        0.02,
+      ),
+    ).toEqual({ decision: 'match', score: 0.95, index: 4 }));
+  it('within the margin → ambiguous', () =>
+    expect(
+      decide(
+        [
+          { index: 2, score: 0.94 },
+          { index: 4, score: 0.95 },
+        ],
+        0.8,
+        0.02,
+      ),
+    ).toEqual({ decision: 'ambiguous', score: 0.95, index: null }));
+  it('second below min score does not make it ambiguous', () =>
+    expect(
+      decide(
+        [
+          { index: 2, score: 0.799 },
+          { index: 4, score: 0.81 },
+        ],
+        0.8,
+        0.02,
+      ).decision,
+    ).toBe('match'));
 });
 
 describe('audit identifiers', () => {
@@ -181,7 +238,12 @@ describe('audit identifiers', () => {
 
 describe('problem mapping', () => {
   it('a PavilionError keeps its status and code', () => {
-    expect(toProblem(new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404))).toMatchObject({ status: 404, code: 'DATASET_NOT_FOUND', detail: 'no such dataset', title: 'Not Found' });
+    expect(toProblem(new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404))).toMatchObject({
+      status: 404,
+      code: 'DATASET_NOT_FOUND',
+      detail: 'no such dataset',
+      title: 'Not Found',
+    });
   });
   it('anything else is 500 INTERNAL without detail leak', () => {
     let seen: unknown;
@@ -201,8 +263,19 @@ describe('config', () => {
     expect(c.tls).toBeUndefined();
   });
   it('reads env vars', () => {
-    const c = loadConfig({ PORT: '9000', REDIS_URL: 'redis://127.0.0.1:6379', ENGINE_THREADS: '3', ENGINE_SIMD: 'false', AMBIGUITY_MARGIN: '0.05' });
-    expect(c).toMatchObject({ port: 9000, redisUrl: 'redis://127.0.0.1:6379', engine: { threads: 3, simd: false }, ambiguityMargin: 0.05 });
+    const c = loadConfig({
+      PORT: '9000',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      ENGINE_THREADS: '3',
+      ENGINE_SIMD: 'false',
+      AMBIGUITY_MARGIN: '0.05',
+    });
+    expect(c).toMatchObject({
+      port: 9000,
+      redisUrl: 'redis://127.0.0.1:6379',
+      engine: { threads: 3, simd: false },
+      ambiguityMargin: 0.05,
+    });
   });
   it('bad values → CONFIG_INVALID naming the variable, not the value', () => {
     try {

@@ -14,9 +14,16 @@ const clks = Array.from({ length: N }, (_, i) => randomClk(1024, 50_000 + i));
 
 beforeAll(async () => {
   t = await startTestBroker();
-  await api(t.url, 'PUT', '/v1/datasets/w', { token: t.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
+  await api(t.url, 'PUT', '/v1/datasets/w', {
+    token: t.tokens.dp,
+    body: { schema: loadDemoSchema(), claims: ['over_18'] },
+  });
   const jsonl = clks.map((c, i) => JSON.stringify({ ref: `w${i}`, clk: b64(c), claims: { over_18: true } })).join('\n');
-  const up = await api(t.url, 'POST', '/v1/datasets/w/versions', { token: t.tokens.dp, raw: jsonl, contentType: 'application/x-ndjson' });
+  const up = await api(t.url, 'POST', '/v1/datasets/w/versions', {
+    token: t.tokens.dp,
+    raw: jsonl,
+    contentType: 'application/x-ndjson',
+  });
   expect(up.status, up.text).toBe(201);
 });
 
@@ -33,10 +40,11 @@ class Client {
     ws.on('message', (data) => {
       const m = JSON.parse(String(data));
       this.messages.push(m);
-      for (const w of [...this.waiters]) if (w.pred(m)) {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
+      for (const w of [...this.waiters])
+        if (w.pred(m)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
     });
     ws.on('close', (code, reason) => {
       this.closed = { code, reason: String(reason) };
@@ -45,7 +53,7 @@ class Client {
   }
   static open(url: string, headers: Record<string, string> = {}): Promise<Client> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url.replace(/^http/, 'ws') + '/v1/ws', { headers });
+      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`, { headers });
       const c = new Client(ws);
       ws.once('open', () => resolve(c));
       ws.once('unexpected-response', (_req, res) => {
@@ -72,16 +80,31 @@ class Client {
   }
 }
 
-const verifyMsg = (id: string | number, clk: Uint8Array) => ({ type: 'verify', id, dataset: 'w', clk: b64(clk), claims: ['over_18'], purpose: 'age_verification' });
+const verifyMsg = (id: string | number, clk: Uint8Array) => ({
+  type: 'verify',
+  id,
+  dataset: 'w',
+  clk: b64(clk),
+  claims: ['over_18'],
+  purpose: 'age_verification',
+});
 
 describe('WebSocket', () => {
   it('authenticates with the Authorization header and answers many verifications in flight by id', async () => {
     const c = await Client.open(t.url, { authorization: `Bearer ${t.tokens.rp}` });
     const ids = Array.from({ length: 64 }, (_, i) => `q${i}`);
-    ids.forEach((id, i) => c.send(verifyMsg(id, perturb(clks[i * 3]!, 8))));
+    ids.forEach((id, i) => {
+      c.send(verifyMsg(id, perturb(clks[i * 3]!, 8)));
+    });
     const answers = await Promise.all(ids.map((id) => c.next((m) => m.id === id)));
     for (const [i, a] of answers.entries()) {
-      expect(a).toMatchObject({ type: 'result', id: ids[i], decision: 'match', claims: { over_18: true }, dataset_version: 1 });
+      expect(a).toMatchObject({
+        type: 'result',
+        id: ids[i],
+        decision: 'match',
+        claims: { over_18: true },
+        dataset_version: 1,
+      });
       expect(a.verification_id).toMatch(/^[0-9a-f-]{36}$/);
       expect(a.receipt.leaf_hash).toEqual(expect.any(String));
     }
@@ -116,7 +139,10 @@ describe('WebSocket', () => {
   it('answers errors as problem documents with the message id', async () => {
     const c = await Client.open(t.url, { authorization: `Bearer ${t.tokens.rp}` });
     c.send({ ...verifyMsg('bad-len', randomClk(512, 1)) });
-    expect((await c.next((m) => m.id === 'bad-len')).problem).toMatchObject({ status: 422, code: 'CLK_LENGTH_MISMATCH' });
+    expect((await c.next((m) => m.id === 'bad-len')).problem).toMatchObject({
+      status: 422,
+      code: 'CLK_LENGTH_MISMATCH',
+    });
     c.send({ ...verifyMsg('no-ds', clks[0]!), dataset: 'missing' });
     expect((await c.next((m) => m.id === 'no-ds')).problem).toMatchObject({ status: 404, code: 'DATASET_NOT_FOUND' });
     c.send({ ...verifyMsg('deny', clks[0]!), purpose: 'marketing' });
@@ -124,7 +150,9 @@ describe('WebSocket', () => {
     c.send({ type: 'verify', id: 'v', dataset: 'w' });
     expect((await c.next((m) => m.id === 'v')).problem.code).toBe('VALIDATION_FAILED');
     c.ws.send('{not json');
-    expect((await c.next((m) => m.type === 'error' && m.problem.code === 'BODY_INVALID_JSON')).problem.status).toBe(400);
+    expect((await c.next((m) => m.type === 'error' && m.problem.code === 'BODY_INVALID_JSON')).problem.status).toBe(
+      400,
+    );
     c.send({ type: 'dance', id: 'x' });
     expect((await c.next((m) => m.id === 'x')).problem.code).toBe('MESSAGE_TYPE_UNKNOWN');
     c.ws.close();
@@ -139,7 +167,10 @@ describe('WebSocket', () => {
 
   it('streams linkage job progress and the result to a subscriber; the greedy solution is 1:1', async () => {
     const queries = Array.from({ length: 200 }, (_, i) => b64(perturb(clks[i]!, 6)));
-    const job = await api(t.url, 'POST', '/v1/linkage-jobs', { token: t.tokens.rp, body: { dataset: 'w', clks: queries, threshold: 0.9, solution: 'greedy', purpose: 'kyc' } });
+    const job = await api(t.url, 'POST', '/v1/linkage-jobs', {
+      token: t.tokens.rp,
+      body: { dataset: 'w', clks: queries, threshold: 0.9, solution: 'greedy', purpose: 'kyc' },
+    });
     expect(job.status, job.text).toBe(202);
     const c = await Client.open(t.url, { authorization: `Bearer ${t.tokens.rp}` });
     c.send({ type: 'subscribe', job: job.json.id });
@@ -160,7 +191,10 @@ describe('WebSocket', () => {
 
   it('reads a linkage job body larger than the stream high-water mark (no stall)', async () => {
     const queries = Array.from({ length: 30_000 }, (_, i) => b64(perturb(clks[i % N]!, 3, i)));
-    const job = await api(t.url, 'POST', '/v1/linkage-jobs', { token: t.tokens.rp, body: { dataset: 'w', clks: queries, threshold: 0.95, top_k: 1, purpose: 'kyc' } });
+    const job = await api(t.url, 'POST', '/v1/linkage-jobs', {
+      token: t.tokens.rp,
+      body: { dataset: 'w', clks: queries, threshold: 0.95, top_k: 1, purpose: 'kyc' },
+    });
     expect(job.status, job.text.slice(0, 200)).toBe(202);
     let status = job.json;
     for (let i = 0; i < 100 && status.status !== 'done'; i++) {
@@ -173,8 +207,15 @@ describe('WebSocket', () => {
   it('refuses verifications beyond the in-flight limit with 429 TOO_MANY_IN_FLIGHT', async () => {
     const limited = await startTestBroker({ WS_MAX_IN_FLIGHT: '2' });
     try {
-      await api(limited.url, 'PUT', '/v1/datasets/w', { token: limited.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
-      await api(limited.url, 'POST', '/v1/datasets/w/versions', { token: limited.tokens.dp, raw: clks.map((c, i) => JSON.stringify({ ref: `w${i}`, clk: b64(c) })).join('\n'), contentType: 'application/x-ndjson' });
+      await api(limited.url, 'PUT', '/v1/datasets/w', {
+        token: limited.tokens.dp,
+        body: { schema: loadDemoSchema(), claims: ['over_18'] },
+      });
+      await api(limited.url, 'POST', '/v1/datasets/w/versions', {
+        token: limited.tokens.dp,
+        raw: clks.map((c, i) => JSON.stringify({ ref: `w${i}`, clk: b64(c) })).join('\n'),
+        contentType: 'application/x-ndjson',
+      });
       const c = await Client.open(limited.url, { authorization: `Bearer ${limited.tokens.rp}` });
       for (let i = 0; i < 20; i++) c.send(verifyMsg(i, clks[i]!));
       const all = await Promise.all(Array.from({ length: 20 }, (_, i) => c.next((m) => m.id === i)));
@@ -191,8 +232,18 @@ describe('WebSocket', () => {
   it('disconnects a reader that lets answers pile up past WS_MAX_BACKPRESSURE, and keeps serving others', async () => {
     const small = await startTestBroker({ WS_MAX_BACKPRESSURE: '4096' });
     try {
-      await api(small.url, 'PUT', '/v1/datasets/w', { token: small.tokens.dp, body: { schema: loadDemoSchema(), claims: ['over_18'] } });
-      await api(small.url, 'POST', '/v1/datasets/w/versions', { token: small.tokens.dp, raw: clks.slice(0, 100).map((c, i) => JSON.stringify({ ref: `w${i}`, clk: b64(c) })).join('\n'), contentType: 'application/x-ndjson' });
+      await api(small.url, 'PUT', '/v1/datasets/w', {
+        token: small.tokens.dp,
+        body: { schema: loadDemoSchema(), claims: ['over_18'] },
+      });
+      await api(small.url, 'POST', '/v1/datasets/w/versions', {
+        token: small.tokens.dp,
+        raw: clks
+          .slice(0, 100)
+          .map((c, i) => JSON.stringify({ ref: `w${i}`, clk: b64(c) }))
+          .join('\n'),
+        contentType: 'application/x-ndjson',
+      });
       const slow = await Client.open(small.url, { authorization: `Bearer ${small.tokens.rp}` });
       // Stop reading: the kernel buffers fill, then uWS buffers, then the limit trips.
       (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();

@@ -7,17 +7,35 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 
-export function sha1(data: Uint8Array): Uint8Array { return createHash('sha1').update(data).digest(); }
-export function md5(data: Uint8Array): Uint8Array { return createHash('md5').update(data).digest(); }
-export function sha256(data: Uint8Array): Uint8Array { return createHash('sha256').update(data).digest(); }
-export function hmacSha1(key: Uint8Array, data: Uint8Array): Uint8Array { return createHmac('sha1', key).update(data).digest(); }
-export function hmacMd5(key: Uint8Array, data: Uint8Array): Uint8Array { return createHmac('md5', key).update(data).digest(); }
-export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array { return createHmac('sha256', key).update(data).digest(); }
+export function sha1(data: Uint8Array): Uint8Array {
+  return createHash('sha1').update(data).digest();
+}
+export function md5(data: Uint8Array): Uint8Array {
+  return createHash('md5').update(data).digest();
+}
+export function sha256(data: Uint8Array): Uint8Array {
+  return createHash('sha256').update(data).digest();
+}
+export function hmacSha1(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return createHmac('sha1', key).update(data).digest();
+}
+export function hmacMd5(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return createHmac('md5', key).update(data).digest();
+}
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return createHmac('sha256', key).update(data).digest();
+}
 
 const MASK = (1n << 64n) - 1n;
 const IV = [
-  0x6a09e667f3bcc908n, 0xbb67ae8584caa73bn, 0x3c6ef372fe94f82bn, 0xa54ff53a5f1d36f1n,
-  0x510e527fade682d1n, 0x9b05688c2b3e6c1fn, 0x1f83d9abfb41bd6bn, 0x5be0cd19137e2179n,
+  0x6a09e667f3bcc908n,
+  0xbb67ae8584caa73bn,
+  0x3c6ef372fe94f82bn,
+  0xa54ff53a5f1d36f1n,
+  0x510e527fade682d1n,
+  0x9b05688c2b3e6c1fn,
+  0x1f83d9abfb41bd6bn,
+  0x5be0cd19137e2179n,
 ];
 // RFC 7693 section 2.7.
 const SIGMA = [
@@ -48,23 +66,35 @@ function compress(h: bigint[], block: Uint8Array, t: bigint, last: boolean): voi
   v[13] = v[13]! ^ (t >> 64n);
   if (last) v[14] = v[14]! ^ MASK;
   const g = (a: number, b: number, c: number, d: number, x: bigint, y: bigint): void => {
-    v[a] = (v[a]! + v[b]! + x) & MASK; v[d] = rotr(v[d]! ^ v[a]!, 32n);
-    v[c] = (v[c]! + v[d]!) & MASK; v[b] = rotr(v[b]! ^ v[c]!, 24n);
-    v[a] = (v[a]! + v[b]! + y) & MASK; v[d] = rotr(v[d]! ^ v[a]!, 16n);
-    v[c] = (v[c]! + v[d]!) & MASK; v[b] = rotr(v[b]! ^ v[c]!, 63n);
+    v[a] = (v[a]! + v[b]! + x) & MASK;
+    v[d] = rotr(v[d]! ^ v[a]!, 32n);
+    v[c] = (v[c]! + v[d]!) & MASK;
+    v[b] = rotr(v[b]! ^ v[c]!, 24n);
+    v[a] = (v[a]! + v[b]! + y) & MASK;
+    v[d] = rotr(v[d]! ^ v[a]!, 16n);
+    v[c] = (v[c]! + v[d]!) & MASK;
+    v[b] = rotr(v[b]! ^ v[c]!, 63n);
   };
   for (let r = 0; r < 12; r++) {
     const s = SIGMA[r % 10]!;
-    g(0, 4, 8, 12, m[s[0]!]!, m[s[1]!]!); g(1, 5, 9, 13, m[s[2]!]!, m[s[3]!]!);
-    g(2, 6, 10, 14, m[s[4]!]!, m[s[5]!]!); g(3, 7, 11, 15, m[s[6]!]!, m[s[7]!]!);
-    g(0, 5, 10, 15, m[s[8]!]!, m[s[9]!]!); g(1, 6, 11, 12, m[s[10]!]!, m[s[11]!]!);
-    g(2, 7, 8, 13, m[s[12]!]!, m[s[13]!]!); g(3, 4, 9, 14, m[s[14]!]!, m[s[15]!]!);
+    g(0, 4, 8, 12, m[s[0]!]!, m[s[1]!]!);
+    g(1, 5, 9, 13, m[s[2]!]!, m[s[3]!]!);
+    g(2, 6, 10, 14, m[s[4]!]!, m[s[5]!]!);
+    g(3, 7, 11, 15, m[s[6]!]!, m[s[7]!]!);
+    g(0, 5, 10, 15, m[s[8]!]!, m[s[9]!]!);
+    g(1, 6, 11, 12, m[s[10]!]!, m[s[11]!]!);
+    g(2, 7, 8, 13, m[s[12]!]!, m[s[13]!]!);
+    g(3, 4, 9, 14, m[s[14]!]!, m[s[15]!]!);
   }
   for (let i = 0; i < 8; i++) h[i] = h[i]! ^ v[i]! ^ v[i + 8]!;
 }
 
 /** BLAKE2b-512 with key (<= 64 bytes) and salt (<= 16 bytes, zero padded), as hashlib.blake2b. */
-export function blake2b512(data: Uint8Array, key: Uint8Array = new Uint8Array(0), salt: Uint8Array = new Uint8Array(0)): Uint8Array {
+export function blake2b512(
+  data: Uint8Array,
+  key: Uint8Array = new Uint8Array(0),
+  salt: Uint8Array = new Uint8Array(0),
+): Uint8Array {
   if (key.length > 64 || salt.length > 16) throw new RangeError('BLAKE2b key <= 64 bytes, salt <= 16 bytes');
   const param = new Uint8Array(64);
   param[0] = 64;

@@ -69,7 +69,13 @@ export function comparePairs(a: Pair, b: Pair): number {
 }
 
 /** Top-k base filters with dice >= threshold for one query (k undefined: all). */
-export function topKReference(query: Uint8Array, base: readonly Uint8Array[], threshold: number, k?: number, basePopcounts?: readonly number[]): Candidate[] {
+export function topKReference(
+  query: Uint8Array,
+  base: readonly Uint8Array[],
+  threshold: number,
+  k?: number,
+  basePopcounts?: readonly number[],
+): Candidate[] {
   const pops = basePopcounts ?? base.map(popcountFilter);
   const pa = popcountFilter(query);
   const out: Candidate[] = [];
@@ -82,11 +88,17 @@ export function topKReference(query: Uint8Array, base: readonly Uint8Array[], th
 }
 
 /** N:M pairs with dice >= threshold, optionally top-k per query, in anonlink's order. */
-export function pairsReference(queries: readonly Uint8Array[], base: readonly Uint8Array[], threshold: number, k?: number): Pair[] {
+export function pairsReference(
+  queries: readonly Uint8Array[],
+  base: readonly Uint8Array[],
+  threshold: number,
+  k?: number,
+): Pair[] {
   const out: Pair[] = [];
   const pops = base.map(popcountFilter);
   for (let q = 0; q < queries.length; q++) {
-    for (const c of topKReference(queries[q]!, base, threshold, k, pops)) out.push({ query: q, index: c.index, score: c.score });
+    for (const c of topKReference(queries[q]!, base, threshold, k, pops))
+      out.push({ query: q, index: c.index, score: c.score });
   }
   return out.sort(comparePairs);
 }

@@ -10,7 +10,7 @@
  * random kids from turning into a stream of requests to the IdP.
  */
 import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { authError, keysUnavailable } from './authErrors.js';
+import { authError, keysUnavailable } from './auth-errors.js';
 
 export interface KeySourceOptions {
   issuer?: string;
@@ -41,14 +41,17 @@ function parseHttpUrl(value: string, what: string): URL {
 /** `<issuer>/.well-known/openid-configuration`, keeping any path (Keycloak issuers are /realms/<name>). */
 export function discoveryUrl(issuer: string): URL {
   const base = parseHttpUrl(issuer, 'OIDC issuer');
-  base.pathname = base.pathname.replace(/\/+$/, '') + '/.well-known/openid-configuration';
+  base.pathname = `${base.pathname.replace(/\/+$/, '')}/.well-known/openid-configuration`;
   return base;
 }
 
 async function discoverJwksUri(issuer: string, timeoutMs: number): Promise<URL> {
   let response: Response;
   try {
-    response = await fetch(discoveryUrl(issuer), { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+    response = await fetch(discoveryUrl(issuer), {
+      signal: AbortSignal.timeout(timeoutMs),
+      headers: { accept: 'application/json' },
+    });
   } catch {
     throw keysUnavailable('could not reach the OIDC discovery document');
   }
@@ -112,7 +115,8 @@ export function createKeySource(opts: KeySourceOptions): JWTVerifyGetKey {
   }
 
   return async (header, token) => {
-    if (typeof header.kid !== 'string' || header.kid === '') throw authError('AUTH_UNKNOWN_KEY', 'token header has no kid');
+    if (typeof header.kid !== 'string' || header.kid === '')
+      throw authError('AUTH_UNKNOWN_KEY', 'token header has no kid');
     return resolve(header, token);
   };
 }

@@ -6,8 +6,8 @@
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeProtectedHeader, decodeJwt } from 'jose';
 import { createLocalIdentity, createVerifier, mintDevToken } from '../../identity/index.js';
 
 const ISSUER = 'http://127.0.0.1:8080';
@@ -52,7 +52,14 @@ describe('local identity', () => {
   it('a separately created instance on the same key file (the CLI) mints tokens the broker accepts', async () => {
     const keyFile = join(dir, 'shared.json');
     const broker = await createLocalIdentity({ keyFile, issuer: ISSUER, audience: AUDIENCE });
-    const cliToken = await mintDevToken({ role: 'rp', sub: 'acme', ttlSec: 60, keyFile, issuer: ISSUER, audience: AUDIENCE });
+    const cliToken = await mintDevToken({
+      role: 'rp',
+      sub: 'acme',
+      ttlSec: 60,
+      keyFile,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+    });
     expect((await broker.verifier.verify(`Bearer ${cliToken}`)).subject).toBe('acme');
     const again = await createLocalIdentity({ keyFile, issuer: ISSUER, audience: AUDIENCE });
     expect(again.keyId).toBe(broker.keyId);
@@ -63,7 +70,9 @@ describe('local identity', () => {
 
   it('concurrent first use agrees on one key', async () => {
     const keyFile = join(dir, 'race.json');
-    const ids = await Promise.all([1, 2, 3, 4].map(() => createLocalIdentity({ keyFile, issuer: ISSUER, audience: AUDIENCE })));
+    const ids = await Promise.all(
+      [1, 2, 3, 4].map(() => createLocalIdentity({ keyFile, issuer: ISSUER, audience: AUDIENCE })),
+    );
     expect(new Set(ids.map((i) => i.keyId)).size).toBe(1);
   });
 
@@ -72,32 +81,55 @@ describe('local identity', () => {
     const broker = await createLocalIdentity({ keyFile, issuer: ISSUER, audience: AUDIENCE });
     const otherAud = await mintDevToken({ role: 'rp', sub: 'x', keyFile, issuer: ISSUER, audience: 'elsewhere' });
     await expect(broker.verifier.verify(`Bearer ${otherAud}`)).rejects.toMatchObject({ code: 'AUTH_AUDIENCE_INVALID' });
-    const otherIss = await mintDevToken({ role: 'rp', sub: 'x', keyFile, issuer: 'http://127.0.0.1:9999', audience: AUDIENCE });
+    const otherIss = await mintDevToken({
+      role: 'rp',
+      sub: 'x',
+      keyFile,
+      issuer: 'http://127.0.0.1:9999',
+      audience: AUDIENCE,
+    });
     await expect(broker.verifier.verify(`Bearer ${otherIss}`)).rejects.toMatchObject({ code: 'AUTH_ISSUER_INVALID' });
-    const otherKey = await mintDevToken({ role: 'rp', sub: 'x', keyFile: join(dir, 'b.json'), issuer: ISSUER, audience: AUDIENCE });
+    const otherKey = await mintDevToken({
+      role: 'rp',
+      sub: 'x',
+      keyFile: join(dir, 'b.json'),
+      issuer: ISSUER,
+      audience: AUDIENCE,
+    });
     await expect(broker.verifier.verify(`Bearer ${otherKey}`)).rejects.toMatchObject({ code: 'AUTH_UNKNOWN_KEY' });
   });
 
   it('rejects bad mint requests with stable codes', async () => {
     const id = await createLocalIdentity({ keyFile: join(dir, 'k2.json'), issuer: ISSUER, audience: AUDIENCE });
-    await expect(id.mint({ sub: 'a', roles: ['superuser'] })).rejects.toMatchObject({ code: 'TOKEN_ROLE_INVALID', status: 400 });
+    await expect(id.mint({ sub: 'a', roles: ['superuser'] })).rejects.toMatchObject({
+      code: 'TOKEN_ROLE_INVALID',
+      status: 400,
+    });
     await expect(id.mint({ sub: 'a', roles: [] })).rejects.toMatchObject({ code: 'TOKEN_ROLE_INVALID' });
     await expect(id.mint({ sub: '', roles: ['rp'] })).rejects.toMatchObject({ code: 'TOKEN_SUBJECT_INVALID' });
     await expect(id.mint({ sub: 'a', roles: ['rp'], ttlSec: 0 })).rejects.toMatchObject({ code: 'TOKEN_TTL_INVALID' });
-    await expect(id.mint({ sub: 'a', roles: ['rp'], ttlSec: 1e9 })).rejects.toMatchObject({ code: 'TOKEN_TTL_INVALID' });
+    await expect(id.mint({ sub: 'a', roles: ['rp'], ttlSec: 1e9 })).rejects.toMatchObject({
+      code: 'TOKEN_TTL_INVALID',
+    });
   });
 
   it('refuses a key file readable by others, or one that is not a private P-256 JWK', async () => {
     const keyFile = join(dir, 'loose.json');
     await createLocalIdentity({ keyFile, issuer: ISSUER, audience: AUDIENCE });
     await chmod(keyFile, 0o644);
-    await expect(createLocalIdentity({ keyFile, issuer: ISSUER, audience: AUDIENCE })).rejects.toMatchObject({ code: 'IDENTITY_KEY_INSECURE' });
+    await expect(createLocalIdentity({ keyFile, issuer: ISSUER, audience: AUDIENCE })).rejects.toMatchObject({
+      code: 'IDENTITY_KEY_INSECURE',
+    });
     const bad = join(dir, 'bad.json');
     await writeFile(bad, JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', kid: 'k' }), { mode: 0o600 });
-    await expect(createLocalIdentity({ keyFile: bad, issuer: ISSUER, audience: AUDIENCE })).rejects.toMatchObject({ code: 'IDENTITY_KEY_INVALID' });
+    await expect(createLocalIdentity({ keyFile: bad, issuer: ISSUER, audience: AUDIENCE })).rejects.toMatchObject({
+      code: 'IDENTITY_KEY_INVALID',
+    });
     const notJson = join(dir, 'garbage.json');
     await writeFile(notJson, 'not json', { mode: 0o600 });
-    const err = await createLocalIdentity({ keyFile: notJson, issuer: ISSUER, audience: AUDIENCE }).catch((e: unknown) => e);
+    const err = await createLocalIdentity({ keyFile: notJson, issuer: ISSUER, audience: AUDIENCE }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'IDENTITY_KEY_INVALID' });
   });
 });

@@ -12,8 +12,8 @@
  * the token's `exp`.
  */
 import { createHash } from 'node:crypto';
-import type { Principal } from './principal.js';
 import { GenerationalCache } from '../common/generational-cache.js';
+import type { Principal } from './principal.js';
 
 export interface CachedVerification {
   readonly principal: Principal;

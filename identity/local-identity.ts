@@ -9,7 +9,15 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JSONWebKeySet,
+  type JWK,
+  SignJWT,
+} from 'jose';
 import { PavilionError } from '../common/errors.js';
 import { isRole, ROLES, type Role } from './principal.js';
 import { createVerifier, type Verifier } from './verifier.js';
@@ -59,9 +67,14 @@ function identityError(code: string, message: string, status = 500): PavilionErr
 function isPrivateP256(jwk: unknown): jwk is JWK & { kid: string; d: string; x: string; y: string } {
   const k = jwk as Record<string, unknown>;
   return (
-    typeof jwk === 'object' && jwk !== null &&
-    k.kty === 'EC' && k.crv === 'P-256' &&
-    typeof k.d === 'string' && typeof k.x === 'string' && typeof k.y === 'string' && typeof k.kid === 'string'
+    typeof jwk === 'object' &&
+    jwk !== null &&
+    k.kty === 'EC' &&
+    k.crv === 'P-256' &&
+    typeof k.d === 'string' &&
+    typeof k.x === 'string' &&
+    typeof k.y === 'string' &&
+    typeof k.kid === 'string'
   );
 }
 
@@ -69,7 +82,10 @@ async function readKeyFile(path: string): Promise<JWK & { kid: string }> {
   // Like ssh with a private key: refuse a key others can read rather than use it.
   const info = await stat(path);
   if ((info.mode & 0o077) !== 0) {
-    throw identityError('IDENTITY_KEY_INSECURE', `identity key file ${path} is readable by other users; run chmod 600 on it`);
+    throw identityError(
+      'IDENTITY_KEY_INSECURE',
+      `identity key file ${path} is readable by other users; run chmod 600 on it`,
+    );
   }
   let jwk: unknown;
   try {
@@ -77,7 +93,8 @@ async function readKeyFile(path: string): Promise<JWK & { kid: string }> {
   } catch {
     throw identityError('IDENTITY_KEY_INVALID', `identity key file ${path} is not JSON`);
   }
-  if (!isPrivateP256(jwk)) throw identityError('IDENTITY_KEY_INVALID', `identity key file ${path} is not a private P-256 JWK with a kid`);
+  if (!isPrivateP256(jwk))
+    throw identityError('IDENTITY_KEY_INVALID', `identity key file ${path} is not a private P-256 JWK with a kid`);
   return jwk;
 }
 
@@ -93,7 +110,7 @@ async function createKeyFile(path: string): Promise<JWK & { kid: string }> {
   const kid = await calculateJwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, 'sha256');
   const full = { ...jwk, kid, alg: SIGNING_ALG, use: 'sig' };
   const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  await writeFile(temp, JSON.stringify(full, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  await writeFile(temp, `${JSON.stringify(full, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   await chmod(temp, 0o600); // the process umask cannot widen it, but make it explicit
   try {
     await link(temp, path);
@@ -116,7 +133,8 @@ async function loadOrCreateKey(path: string): Promise<JWK & { kid: string }> {
 }
 
 function checkedRoles(roles: readonly string[]): Role[] {
-  if (!Array.isArray(roles) || roles.length === 0) throw identityError('TOKEN_ROLE_INVALID', `at least one role is required (${ROLES.join(', ')})`, 400);
+  if (!Array.isArray(roles) || roles.length === 0)
+    throw identityError('TOKEN_ROLE_INVALID', `at least one role is required (${ROLES.join(', ')})`, 400);
   for (const r of roles) {
     if (!isRole(r)) throw identityError('TOKEN_ROLE_INVALID', `unknown role; expected one of ${ROLES.join(', ')}`, 400);
   }
@@ -124,7 +142,8 @@ function checkedRoles(roles: readonly string[]): Role[] {
 }
 
 export async function createLocalIdentity(opts: LocalIdentityOptions): Promise<LocalIdentity> {
-  if (!opts.issuer || !opts.audience) throw identityError('IDENTITY_CONFIG_INVALID', 'issuer and audience are required');
+  if (!opts.issuer || !opts.audience)
+    throw identityError('IDENTITY_CONFIG_INVALID', 'issuer and audience are required');
   const keyPath = resolve(opts.keyFile ?? DEFAULT_KEY_FILE);
   const privateJwk = await loadOrCreateKey(keyPath);
   const signingKey = await importJWK(privateJwk, SIGNING_ALG);
@@ -182,7 +201,12 @@ export interface DevTokenOptions {
 
 /** For `pavilion token --role rp --sub acme`: a token the broker using the same key file accepts. */
 export async function mintDevToken(opts: DevTokenOptions): Promise<string> {
-  const identity = await createLocalIdentity({ issuer: opts.issuer, audience: opts.audience, keyFile: opts.keyFile, cacheSize: 0 });
+  const identity = await createLocalIdentity({
+    issuer: opts.issuer,
+    audience: opts.audience,
+    keyFile: opts.keyFile,
+    cacheSize: 0,
+  });
   return identity.mint({
     sub: opts.sub,
     roles: Array.isArray(opts.role) ? opts.role : [opts.role],

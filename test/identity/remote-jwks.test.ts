@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PavilionError } from '../../common/errors.js';
 import { createVerifier, type Verifier } from '../../identity/index.js';
-import { startJwksServer, type JwksServer } from './jwksServer.js';
+import { type JwksServer, startJwksServer } from './jwks-server.js';
 import { AUDIENCE, makeKey, sign, standardClaims, type TestKey } from './tokens.js';
 
 let idp: JwksServer;
@@ -73,7 +73,10 @@ describe('remote JWKS', () => {
     // An unknown kid is refetched once and then rejected.
     const stranger = await makeKey('RS256', 'rs-unknown');
     const n = idp.jwksFetches;
-    expect(await codeOf(v, `Bearer ${await sign(stranger, claims())}`)).toEqual({ code: 'AUTH_UNKNOWN_KEY', status: 401 });
+    expect(await codeOf(v, `Bearer ${await sign(stranger, claims())}`)).toEqual({
+      code: 'AUTH_UNKNOWN_KEY',
+      status: 401,
+    });
     expect(idp.jwksFetches - n).toBe(1);
   });
 
@@ -84,7 +87,9 @@ describe('remote JWKS', () => {
     const n = idp.jwksFetches;
     const stranger = await makeKey('RS256', 'rs-random');
     for (let i = 0; i < 5; i++) {
-      expect((await codeOf(v, `Bearer ${await sign(stranger, claims({ sub: `s${i}` }))}`)).code).toBe('AUTH_UNKNOWN_KEY');
+      expect((await codeOf(v, `Bearer ${await sign(stranger, claims({ sub: `s${i}` }))}`)).code).toBe(
+        'AUTH_UNKNOWN_KEY',
+      );
     }
     expect(idp.jwksFetches).toBe(n);
   });
@@ -92,14 +97,19 @@ describe('remote JWKS', () => {
   it('issuer check still applies to remote keys', async () => {
     idp.jwks = { keys: [rsOld.publicJwk] };
     const v = createVerifier({ issuer: idp.issuer, jwksUrl: idp.jwksUrl, audience: AUDIENCE });
-    expect((await codeOf(v, `Bearer ${await sign(rsOld, claims({ iss: 'https://other.test' }))}`)).code).toBe('AUTH_ISSUER_INVALID');
+    expect((await codeOf(v, `Bearer ${await sign(rsOld, claims({ iss: 'https://other.test' }))}`)).code).toBe(
+      'AUTH_ISSUER_INVALID',
+    );
   });
 
   it('a discovery document naming another issuer is refused (503, not a 401)', async () => {
     idp.discoveryIssuer = 'https://attacker.test/realms/pavilion';
     try {
       const v = createVerifier({ issuer: idp.issuer, audience: AUDIENCE });
-      expect(await codeOf(v, `Bearer ${await sign(rsOld, claims())}`)).toEqual({ code: 'AUTH_KEYS_UNAVAILABLE', status: 503 });
+      expect(await codeOf(v, `Bearer ${await sign(rsOld, claims())}`)).toEqual({
+        code: 'AUTH_KEYS_UNAVAILABLE',
+        status: 503,
+      });
     } finally {
       idp.discoveryIssuer = undefined;
     }
@@ -112,9 +122,15 @@ describe('remote JWKS', () => {
     await down.close();
     const v = createVerifier({ issuer, jwksUrl: url, audience: AUDIENCE, fetchTimeoutMs: 2000 });
     const t0 = performance.now();
-    expect(await codeOf(v, `Bearer ${await sign(rsOld, claims({ iss: issuer }))}`)).toEqual({ code: 'AUTH_KEYS_UNAVAILABLE', status: 503 });
+    expect(await codeOf(v, `Bearer ${await sign(rsOld, claims({ iss: issuer }))}`)).toEqual({
+      code: 'AUTH_KEYS_UNAVAILABLE',
+      status: 503,
+    });
     const d = createVerifier({ issuer, audience: AUDIENCE, fetchTimeoutMs: 2000 });
-    expect(await codeOf(d, `Bearer ${await sign(rsOld, claims({ iss: issuer }))}`)).toEqual({ code: 'AUTH_KEYS_UNAVAILABLE', status: 503 });
+    expect(await codeOf(d, `Bearer ${await sign(rsOld, claims({ iss: issuer }))}`)).toEqual({
+      code: 'AUTH_KEYS_UNAVAILABLE',
+      status: 503,
+    });
     expect(performance.now() - t0).toBeLessThan(3000);
   });
 });

@@ -42,18 +42,28 @@ export function fromJoseError(err: unknown): PavilionError {
     if (err.claim === 'iss') return authError('AUTH_ISSUER_INVALID', 'token issuer is not accepted');
     if (err.claim === 'aud') return authError('AUTH_AUDIENCE_INVALID', 'token audience does not include this service');
     // A time check that failed; a non-numeric nbf is malformed instead (reason "invalid").
-    if (err.claim === 'nbf' && err.reason === 'check_failed') return authError('AUTH_NOT_YET_VALID', 'token is not yet valid (nbf)');
+    if (err.claim === 'nbf' && err.reason === 'check_failed')
+      return authError('AUTH_NOT_YET_VALID', 'token is not yet valid (nbf)');
     // A required claim (sub, exp) missing, or a claim of the wrong type.
     return authError('AUTH_MALFORMED', `token claim ${safeClaimName(err.claim)} is missing or invalid`);
   }
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return authError('AUTH_ALG_NOT_ALLOWED', 'token signing algorithm is not allowed');
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return authError('AUTH_SIGNATURE_INVALID', 'token signature is invalid');
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return authError('AUTH_UNKNOWN_KEY', 'token key id is not in the issuer key set');
-  if (err instanceof joseErrors.JWKSMultipleMatchingKeys) return authError('AUTH_UNKNOWN_KEY', 'token does not identify a single issuer key');
+  if (err instanceof joseErrors.JOSEAlgNotAllowed)
+    return authError('AUTH_ALG_NOT_ALLOWED', 'token signing algorithm is not allowed');
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+    return authError('AUTH_SIGNATURE_INVALID', 'token signature is invalid');
+  if (err instanceof joseErrors.JWKSNoMatchingKey)
+    return authError('AUTH_UNKNOWN_KEY', 'token key id is not in the issuer key set');
+  if (err instanceof joseErrors.JWKSMultipleMatchingKeys)
+    return authError('AUTH_UNKNOWN_KEY', 'token does not identify a single issuer key');
   if (err instanceof joseErrors.JWKSTimeout) return keysUnavailable('timed out fetching the issuer key set');
   if (err instanceof joseErrors.JWKSInvalid) return keysUnavailable('the issuer key set is invalid');
-  if (err instanceof joseErrors.JOSENotSupported) return authError('AUTH_ALG_NOT_ALLOWED', 'token uses an unsupported algorithm or key type');
-  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid || err instanceof joseErrors.JWKInvalid) {
+  if (err instanceof joseErrors.JOSENotSupported)
+    return authError('AUTH_ALG_NOT_ALLOWED', 'token uses an unsupported algorithm or key type');
+  if (
+    err instanceof joseErrors.JWSInvalid ||
+    err instanceof joseErrors.JWTInvalid ||
+    err instanceof joseErrors.JWKInvalid
+  ) {
     return authError('AUTH_MALFORMED', 'token is not a well-formed signed JWT');
   }
   if (err instanceof joseErrors.JOSEError) return authError('AUTH_MALFORMED', 'token could not be verified');
