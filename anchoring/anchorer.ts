@@ -282,13 +282,13 @@ export class Anchorer {
     if (this.scope) return this.scope;
     const served = await this.reader.chainId();
     if (served !== this.opts.chainId) {
-      throw new PavilionError('CHAIN_ID_MISMATCH', `RPC serves chain ${caip2(served)}, configured ${this.chain}`, 500);
+      throw new PavilionError('CHAIN_ID_MISMATCH', `RPC serves chain ${caip2(served)}, configured ${this.chain}`);
     }
     if (!(await this.reader.hasCode())) {
-      throw new PavilionError('ANCHOR_CONTRACT_MISSING', `no contract code at ${this.contract} on ${this.chain}`, 500);
+      throw new PavilionError('ANCHOR_CONTRACT_MISSING', `no contract code at ${this.contract} on ${this.chain}`);
     }
     const genesis = await this.reader.blockHashAt(0);
-    if (!genesis) throw new PavilionError('CHAIN_UNREACHABLE', 'the RPC returned no genesis block', 503);
+    if (!genesis) throw new PavilionError('CHAIN_UNREACHABLE', 'the RPC returned no genesis block');
     this.scope = { chain: this.chain, genesis };
     return this.scope;
   }
@@ -298,7 +298,7 @@ export class Anchorer {
     try {
       checkpoint = await this.opts.source.latestCheckpoint();
     } catch (err) {
-      throw new PavilionError('CHECKPOINT_SOURCE_FAILED', 'the checkpoint source failed', 503, { cause: err });
+      throw new PavilionError('CHECKPOINT_SOURCE_FAILED', 'the checkpoint source failed', { cause: err });
     }
     if (checkpoint === undefined) return undefined;
     const { origin, size, root, note } = checkpoint;
@@ -363,7 +363,7 @@ export class Anchorer {
     } catch (err) {
       if (err instanceof PavilionError) throw err;
       // A revert here means the contract would refuse: say which rule, send nothing.
-      throw new PavilionError('ANCHOR_REJECTED', `contract refuses the anchor: ${revertName(err)}`, 409, {
+      throw new PavilionError('ANCHOR_REJECTED', `contract refuses the anchor: ${revertName(err)}`, {
         cause: err,
       });
     }
@@ -384,7 +384,6 @@ export class Anchorer {
       throw new PavilionError(
         'ANCHOR_FEE_ABOVE_CAP',
         `maxFeePerGas ${fees.maxFeePerGas} wei is above the configured cap`,
-        503,
       );
     }
   }
@@ -420,11 +419,7 @@ export class Anchorer {
         return;
       }
       await this.store.markBroadcast(scope, tx.txHash, message);
-      throw new PavilionError(
-        'ANCHOR_BROADCAST_REJECTED',
-        `node refused the anchor transaction: ${scrub(message)}`,
-        503,
-      );
+      throw new PavilionError('ANCHOR_BROADCAST_REJECTED', `node refused the anchor transaction: ${scrub(message)}`);
     }
   }
 
@@ -659,7 +654,7 @@ function validateOptions(o: AnchorerOptions & typeof DEFAULTS): void {
 }
 
 function invalidCheckpoint(field: string): PavilionError {
-  return new PavilionError('CHECKPOINT_INVALID', `checkpoint from the source has an invalid ${field}`, 500);
+  return new PavilionError('CHECKPOINT_INVALID', `checkpoint from the source has an invalid ${field}`);
 }
 
 const PG_CONNECTION_CODES = new Set([
@@ -681,7 +676,6 @@ function databaseFailure(err: unknown): PavilionError {
   return new PavilionError(
     'DATABASE_UNAVAILABLE',
     `anchoring database error (${typeof code === 'string' ? code : 'unknown'})`,
-    503,
     { cause: err },
   );
 }

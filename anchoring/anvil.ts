@@ -77,11 +77,10 @@ export function anvilBinary(): string {
     throw new PavilionError(
       'ANVIL_NOT_INSTALLED',
       `${platformPackage} is not installed (optional dependency of @foundry-rs/anvil)`,
-      500,
     );
   }
   const binary = join(dir, 'bin', process.platform === 'win32' ? 'anvil.exe' : 'anvil');
-  if (!existsSync(binary)) throw new PavilionError('ANVIL_NOT_INSTALLED', `${platformPackage} has no bin/anvil`, 500);
+  if (!existsSync(binary)) throw new PavilionError('ANVIL_NOT_INSTALLED', `${platformPackage} has no bin/anvil`);
   return binary;
 }
 
@@ -144,11 +143,7 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
       const timer = setTimeout(
         () =>
           reject(
-            new PavilionError(
-              'ANVIL_START_FAILED',
-              `anvil did not listen within ${opts.readyTimeoutMs ?? 15000} ms`,
-              500,
-            ),
+            new PavilionError('ANVIL_START_FAILED', `anvil did not listen within ${opts.readyTimeoutMs ?? 15000} ms`),
           ),
         opts.readyTimeoutMs ?? 15000,
       );
@@ -172,7 +167,6 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
           new PavilionError(
             'ANVIL_START_FAILED',
             `anvil exited before listening: ${tail.trim().split('\n').slice(-3).join(' | ')}`,
-            500,
           ),
         );
       });
@@ -202,7 +196,6 @@ async function waitForRpc(rpcUrl: string, chainId: number, timeoutMs: number): P
           throw new PavilionError(
             'ANVIL_START_FAILED',
             `anvil answered chain id ${Number(body.result)}, expected ${chainId}`,
-            500,
           );
         }
         return;
@@ -210,7 +203,7 @@ async function waitForRpc(rpcUrl: string, chainId: number, timeoutMs: number): P
     } catch (err) {
       if (err instanceof PavilionError) throw err;
     }
-    if (Date.now() > deadline) throw new PavilionError('ANVIL_START_FAILED', 'anvil RPC did not answer in time', 500);
+    if (Date.now() > deadline) throw new PavilionError('ANVIL_START_FAILED', 'anvil RPC did not answer in time');
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -81,7 +81,6 @@ export function chainUnreachable(err: unknown): PavilionError {
   return new PavilionError(
     'CHAIN_UNREACHABLE',
     `chain RPC unreachable (${typeof code === 'string' ? code : 'no answer'})`,
-    503,
     { cause: err },
   );
 }

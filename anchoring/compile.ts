@@ -66,10 +66,10 @@ export function compileMerkleAnchor(source: string = readFileSync(sourceFile(), 
   };
   const errors = (output.errors ?? []).filter((e) => e.severity === 'error');
   if (errors.length > 0) {
-    throw new PavilionError('ANCHOR_CONTRACT_COMPILE_FAILED', errors.map((e) => e.formattedMessage).join('\n'), 500);
+    throw new PavilionError('ANCHOR_CONTRACT_COMPILE_FAILED', errors.map((e) => e.formattedMessage).join('\n'));
   }
   const compiled = output.contracts?.[SOURCE_NAME]?.[CONTRACT_NAME];
-  if (!compiled) throw new PavilionError('ANCHOR_CONTRACT_COMPILE_FAILED', `solc produced no ${CONTRACT_NAME}`, 500);
+  if (!compiled) throw new PavilionError('ANCHOR_CONTRACT_COMPILE_FAILED', `solc produced no ${CONTRACT_NAME}`);
   return {
     contractName: CONTRACT_NAME,
     sourcePath: `anchoring/contracts/${SOURCE_NAME}`,

@@ -47,7 +47,6 @@ export function loadMerkleAnchorArtifact(): ContractArtifact {
     throw new PavilionError(
       'ANCHOR_CONTRACT_NOT_BUILT',
       'anchoring/build/MerkleAnchor.json is missing: run `node --import tsx anchoring/compile.ts` (part of npm run build)',
-      500,
     );
   }
   return JSON.parse(readFileSync(file, 'utf8')) as ContractArtifact;

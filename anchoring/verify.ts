@@ -32,7 +32,7 @@ export class AnchorVerificationError extends PavilionError {
     details: Record<string, unknown> = {},
     options?: { cause?: unknown },
   ) {
-    super(code, message, code === 'CHAIN_UNREACHABLE' ? 503 : 422, options);
+    super(code, message, options);
     this.name = 'PavilionError';
     this.details = details;
   }

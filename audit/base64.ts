@@ -4,7 +4,7 @@
  * junk and accepts missing padding), which would let two different texts carry
  * the same bytes; parsers here accept only the canonical encoding.
  */
-import { PavilionError } from '../common/errors.js';
+import { type ErrorCode, PavilionError } from '../common/errors.js';
 
 const STANDARD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -13,7 +13,7 @@ export function encodeBase64(bytes: Uint8Array): string {
 }
 
 /** Decodes canonical padded standard base64 or throws `code`. */
-export function decodeBase64Strict(text: string, code: string, what: string): Uint8Array {
+export function decodeBase64Strict(text: string, code: ErrorCode, what: string): Uint8Array {
   if (typeof text !== 'string' || !STANDARD_BASE64.test(text)) {
     throw new PavilionError(code, `${what} is not canonical standard base64`);
   }

@@ -13,7 +13,7 @@ export function storageError(err: unknown, what: string): PavilionError {
   if (isPavilionError(err)) return err;
   // Driver messages can quote row values (event text); keep only the SQLSTATE.
   const code = (err as { code?: string }).code ?? 'unknown';
-  return new PavilionError('AUDIT_UNAVAILABLE', `${what} failed (${code})`, 503, { cause: err });
+  return new PavilionError('AUDIT_UNAVAILABLE', `${what} failed (${code})`, { cause: err });
 }
 
 /** A bytea parameter without copying. */

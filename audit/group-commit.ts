@@ -49,9 +49,9 @@ export class GroupCommitter<T, R> {
   }
 
   submit(item: T): Promise<R> {
-    if (this.closed) return Promise.reject(new PavilionError('AUDIT_CLOSED', 'the audit log is closed', 503));
+    if (this.closed) return Promise.reject(new PavilionError('AUDIT_CLOSED', 'the audit log is closed'));
     if (this.queue.length >= this.opts.maxQueued) {
-      return Promise.reject(new PavilionError('AUDIT_OVERLOADED', 'too many audit appends waiting', 503));
+      return Promise.reject(new PavilionError('AUDIT_OVERLOADED', 'too many audit appends waiting'));
     }
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject, queuedAt: Date.now() });

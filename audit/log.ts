@@ -209,17 +209,17 @@ export class AuditLog {
       // the head in a transaction, read the edge (O(log n) rows), append.
       committed ??= await this.sql.begin(async (tx) => {
         const [head] = await tx`select size::text as size, root from audit_head where id for update`;
-        if (!head) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing', 500);
+        if (!head) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing');
         const start = Number(head.size);
         const frontier = await this.loadFrontier(tx, start);
         // Never extend a tree whose stored right edge does not produce the
         // committed root: new nodes would be built on corrupted ones.
         if (!bytesEqual(frontierRoot(frontier), hashBytes(head.root))) {
-          throw new PavilionError('LOG_CORRUPT', 'stored tree edge does not match the committed root', 500);
+          throw new PavilionError('LOG_CORRUPT', 'stored tree edge does not match the committed root');
         }
         const grown = appendToFrontier(start, frontier, leafHashes);
         const seen = await this.callAppend(tx, start, items, grown);
-        if (seen !== start) throw new PavilionError('LOG_CORRUPT', 'audit head moved while locked', 500);
+        if (seen !== start) throw new PavilionError('LOG_CORRUPT', 'audit head moved while locked');
         return { start, grown };
       });
     } catch (err) {
@@ -383,7 +383,6 @@ export class AuditLog {
           throw new PavilionError(
             'LOG_CORRUPT',
             'the committed tree is not consistent with the last signed checkpoint',
-            500,
             { cause: err },
           );
         }
@@ -415,11 +414,11 @@ export class AuditLog {
     const cp = opts.anchor ? await this.checkpointAt(opts.anchor.size) : await this.latestCheckpoint();
     if (!cp) {
       throw opts.anchor
-        ? new PavilionError('CHECKPOINT_NOT_FOUND', 'no checkpoint was signed at the anchored tree size', 404)
-        : new PavilionError('RECEIPT_NOT_READY', 'no checkpoint has been signed yet', 409);
+        ? new PavilionError('CHECKPOINT_NOT_FOUND', 'no checkpoint was signed at the anchored tree size')
+        : new PavilionError('RECEIPT_NOT_READY', 'no checkpoint has been signed yet');
     }
     if (index >= cp.size)
-      throw new PavilionError('RECEIPT_NOT_READY', 'the entry is not covered by a signed checkpoint yet', 409);
+      throw new PavilionError('RECEIPT_NOT_READY', 'the entry is not covered by a signed checkpoint yet');
     const proof = await this.inclusionProof(index, cp.size);
     return formatReceipt({ index, proof, checkpointNote: cp.note, ...(extra ? { extra } : {}) });
   }
@@ -503,7 +502,7 @@ async function bindOrigin(sql: Sql, origin: string): Promise<void> {
     throw storageError(err, 'audit origin');
   }
   if (bound !== origin)
-    throw new PavilionError('CONFIG_INVALID', 'this database holds an audit log with a different origin', 500);
+    throw new PavilionError('CONFIG_INVALID', 'this database holds an audit log with a different origin');
 }
 
 /**

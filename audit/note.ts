@@ -169,7 +169,7 @@ export function parseVerifierKey(verifierKey: string): NoteVerifier {
   try {
     publicKey = publicKeyFromRaw(publicRaw);
   } catch (err) {
-    throw new PavilionError('KEY_INVALID', 'verifier key is not a valid Ed25519 public key', 400, { cause: err });
+    throw new PavilionError('KEY_INVALID', 'verifier key is not a valid Ed25519 public key', { cause: err });
   }
   return {
     name,

@@ -113,7 +113,7 @@ export class TreeReader {
       if (level < 0) headSize = Number(r.idx);
       else nodes.push({ level, index: Number(r.idx), hash: hashBytes(r.hash) });
     }
-    if (headSize < 0) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing', 500);
+    if (headSize < 0) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing');
     return { nodes, headSize };
   }
 
@@ -165,7 +165,7 @@ export class TreeReader {
     const rows = await this.sql`select leaf_hash, event from audit_leaves where idx = ${index}::bigint`.catch((err) => {
       throw storageError(err, 'audit read');
     });
-    if (rows.length === 0) throw new PavilionError('ENTRY_NOT_FOUND', 'no audit entry at that index', 404);
+    if (rows.length === 0) throw new PavilionError('ENTRY_NOT_FOUND', 'no audit entry at that index');
     return { index, leafHash: hashBytes(rows[0]!.leaf_hash), event: rows[0]!.event as string };
   }
 
@@ -192,7 +192,7 @@ export class TreeReader {
       },
     );
     if (rows.length === 0)
-      throw new PavilionError('ENTRY_NOT_FOUND', 'no audit entry with that leaf hash in the tree of that size', 404);
+      throw new PavilionError('ENTRY_NOT_FOUND', 'no audit entry with that leaf hash in the tree of that size');
     const index = Number(rows[0]!.idx);
     return { index, proof: await this.inclusionProof(index, size) };
   }
@@ -280,7 +280,7 @@ export class TreeReader {
             from audit_nodes where level = ${level} and idx >= ${first}::bigint and idx < ${end}::bigint`;
     const hashes = row!.hashes as Buffer | null;
     if (row!.n !== end - first || hashes?.length !== (end - first) * HASH_SIZE) {
-      throw new PavilionError('LOG_CORRUPT', `stored tree level ${level} is missing nodes in [${first}, ${end})`, 500);
+      throw new PavilionError('LOG_CORRUPT', `stored tree level ${level} is missing nodes in [${first}, ${end})`);
     }
     const run = hashBytes(hashes);
     this.nodeCache.setRun(level, first, run);
@@ -327,7 +327,7 @@ export class TreeReader {
       },
     );
     if (rows.length !== width)
-      throw new PavilionError('LOG_CORRUPT', `stored leaves are missing in [${first}, ${first + width})`, 500);
+      throw new PavilionError('LOG_CORRUPT', `stored leaves are missing in [${first}, ${first + width})`);
     const events = rows.map((r) => Buffer.from(r.event as string, 'utf8'));
     const out = Buffer.allocUnsafe(events.reduce((sum, e) => sum + 2 + e.length, 0));
     let at = 0;
@@ -343,6 +343,6 @@ export class TreeReader {
     if (hashesAtTileLevel(this.committedSize, level) >= needed) return;
     this.sawCommitted(await this.size());
     if (hashesAtTileLevel(this.committedSize, level) < needed)
-      throw new PavilionError('TILE_NOT_FOUND', 'the committed tree does not have that tile yet', 404);
+      throw new PavilionError('TILE_NOT_FOUND', 'the committed tree does not have that tile yet');
   }
 }

@@ -69,7 +69,6 @@ export function cacheKey(secretKey: Buffer, parts: CacheKeyParts): string {
     throw new PavilionError(
       'CACHE_SECRET_INVALID',
       `cache key secret must be a Buffer of at least ${MIN_SECRET_BYTES} bytes`,
-      500,
     );
   }
   const { datasetId, datasetVersion, clk, claims, threshold, policyVersion } = parts;

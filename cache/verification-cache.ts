@@ -162,24 +162,20 @@ class LayeredCache<T extends object> implements VerificationCache<T> {
 
   set(key: string, value: T, ttlSec: number): Promise<void> {
     if (typeof key !== 'string' || key.length === 0 || key.length > 1024) {
-      throw new PavilionError(
-        'CACHE_KEY_INVALID',
-        'cache key must be a non-empty string of at most 1024 characters',
-        500,
-      );
+      throw new PavilionError('CACHE_KEY_INVALID', 'cache key must be a non-empty string of at most 1024 characters');
     }
     if (typeof ttlSec !== 'number' || !(ttlSec >= 0 && ttlSec <= MAX_TTL_SEC)) {
-      throw new PavilionError('CACHE_TTL_INVALID', `cache TTL must be a number of seconds in [0, ${MAX_TTL_SEC}]`, 500);
+      throw new PavilionError('CACHE_TTL_INVALID', `cache TTL must be a number of seconds in [0, ${MAX_TTL_SEC}]`);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new PavilionError('CACHE_VALUE_INVALID', 'cached answer must be a plain JSON object', 500);
+      throw new PavilionError('CACHE_VALUE_INVALID', 'cached answer must be a plain JSON object');
     }
     let json: string;
     try {
       json = JSON.stringify(value);
     } catch (err) {
       // BigInt or a cycle; the message names no values.
-      throw new PavilionError('CACHE_VALUE_INVALID', 'cached answer is not JSON-serialisable', 500, { cause: err });
+      throw new PavilionError('CACHE_VALUE_INVALID', 'cached answer is not JSON-serialisable', { cause: err });
     }
     const ttlMs = Math.round(ttlSec * 1000);
     // TTL 0 is the policy saying "do not cache".
@@ -198,7 +194,7 @@ class LayeredCache<T extends object> implements VerificationCache<T> {
 
   async invalidateDataset(datasetId: string, keepVersion?: number): Promise<InvalidationResult> {
     if (keepVersion !== undefined && !(Number.isSafeInteger(keepVersion) && keepVersion >= 0)) {
-      throw new PavilionError('CACHE_KEY_INVALID', 'keepVersion must be a non-negative safe integer', 500);
+      throw new PavilionError('CACHE_KEY_INVALID', 'keepVersion must be a non-negative safe integer');
     }
     const prefix = datasetKeyPrefix(datasetId);
     const stale = (key: string): boolean => {
@@ -281,7 +277,7 @@ function deepFreeze<V>(v: V): V {
 
 function positiveInt(name: string, v: number): number {
   if (!Number.isSafeInteger(v) || v < 1)
-    throw new PavilionError('CACHE_CONFIG_INVALID', `cache option ${name} must be a positive integer`, 500);
+    throw new PavilionError('CACHE_CONFIG_INVALID', `cache option ${name} must be a positive integer`);
   return v;
 }
 
@@ -291,9 +287,9 @@ function checkRedisUrl(url: string): void {
     parsed = new URL(url);
   } catch {
     // The URL may carry a password: never echo it.
-    throw new PavilionError('CACHE_CONFIG_INVALID', 'REDIS_URL is not a valid URL', 500);
+    throw new PavilionError('CACHE_CONFIG_INVALID', 'REDIS_URL is not a valid URL');
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new PavilionError('CACHE_CONFIG_INVALID', 'REDIS_URL must use the redis: or rediss: scheme', 500);
+    throw new PavilionError('CACHE_CONFIG_INVALID', 'REDIS_URL must use the redis: or rediss: scheme');
   }
 }

@@ -19,7 +19,7 @@ export class AuditClient {
     try {
       res = await fetch(new URL(path, this.server), { headers, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
-      throw new PavilionError('SERVER_UNREACHABLE', `cannot reach ${this.server}: ${(err as Error).name}`, 503);
+      throw new PavilionError('SERVER_UNREACHABLE', `cannot reach ${this.server}: ${(err as Error).name}`);
     }
     if (!res.ok) {
       let code = `HTTP_${res.status}`;
@@ -28,7 +28,7 @@ export class AuditClient {
       } catch {
         /* not problem JSON */
       }
-      throw new PavilionError('SERVER_ERROR', `${path}: ${res.status} ${code}`, 502);
+      throw new PavilionError('SERVER_ERROR', `${path}: ${res.status} ${code}`);
     }
     return res;
   }

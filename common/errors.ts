@@ -1,5 +1,6 @@
 /**
- * Typed errors with stable codes, shared by every layer.
+ * Typed errors with stable codes, shared by every layer. The codes and their statuses live in one
+ * catalogue, common/error-codes.ts.
  *
  * The `code` is the contract: the server turns any PavilionError into an
  * RFC 9457 problem document `{type, title, status, detail, code}` and clients
@@ -7,17 +8,21 @@
  * or raw personal data (record values): say which field or which position is
  * wrong, not what it held.
  */
+import { ERROR_CODES, type ErrorCode, isErrorCode } from './error-codes.js';
+
+export type { ErrorCode };
+
 export class PavilionError extends Error {
-  /** Stable, upper-snake-case code, e.g. `CLK_LENGTH_MISMATCH`. */
-  readonly code: string;
-  /** HTTP status the server maps this error to (4xx for caller mistakes). */
+  /** Stable, upper-snake-case code from the catalogue (common/error-codes.ts), e.g. `CLK_LENGTH_MISMATCH`. */
+  readonly code: ErrorCode;
+  /** HTTP status the catalogue gives the code (4xx for caller mistakes). */
   readonly status: number;
 
-  constructor(code: string, message: string, status = 400, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'PavilionError';
     this.code = code;
-    this.status = status;
+    this.status = ERROR_CODES[code].status;
   }
 
   toJSON(): { code: string; message: string; status: number } {
@@ -39,16 +44,16 @@ export function isPavilionError(err: unknown): err is PavilionError {
  * (the name becomes "Error", extra fields are dropped). So a worker encodes
  * the code into the message and the main side restores the typed error.
  */
-const BOUNDARY_PREFIX = /^\[pavilion ([A-Z0-9_]+) (\d{3})\] ([\s\S]*)$/;
+const BOUNDARY_PREFIX = /^\[pavilion ([A-Z0-9_]+)\] ([\s\S]*)$/;
 
 export function encodeForWorkerBoundary(err: PavilionError): Error {
-  return new Error(`[pavilion ${err.code} ${err.status}] ${err.message}`);
+  return new Error(`[pavilion ${err.code}] ${err.message}`);
 }
 
 export function decodeFromWorkerBoundary(err: unknown): unknown {
   if (err instanceof Error && !(err instanceof PavilionError)) {
     const m = BOUNDARY_PREFIX.exec(err.message);
-    if (m) return new PavilionError(m[1]!, m[3]!, Number(m[2]));
+    if (m && isErrorCode(m[1])) return new PavilionError(m[1], m[2]!);
   }
   return err;
 }

@@ -188,7 +188,6 @@ export class DatasetStore {
         throw new PavilionError(
           'DATASET_SCHEMA_CONFLICT',
           `dataset has an active version of ${cur.filter_bits}-bit CLKs; the new schema has ${def.filterBits}`,
-          409,
         );
       }
       const purposes = def.purposes === null ? null : tx.json(def.purposes);
@@ -211,7 +210,7 @@ export class DatasetStore {
   async beginVersion(id: string, filterBits: number, createdBy: string): Promise<number> {
     return this.sql.begin(async (tx) => {
       const ds = await tx`select 1 from datasets where id = ${id} and deleted_at is null for update`;
-      if (ds.length === 0) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
+      if (ds.length === 0) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset');
       const [{ next }] = await tx<{ next: number }[]>`
         select coalesce(max(version), 0) + 1 as next from dataset_versions where dataset_id = ${id}`;
       await tx`insert into dataset_versions (dataset_id, version, status, filter_bits, created_by)
@@ -240,7 +239,7 @@ export class DatasetStore {
       const live = await tx`update datasets set active_version = ${version}, row_count = ${rowCount}, updated_at = now()
                             where id = ${id} and deleted_at is null returning id`;
       // Deleted meanwhile (by another broker process): roll the whole activation back.
-      if (live.length === 0) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
+      if (live.length === 0) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset');
       await tx`select pg_notify(${CHANGES_CHANNEL}, ${id})`;
       await tx`delete from dataset_chunks where dataset_id = ${id} and version <> ${version}`;
     });
@@ -270,7 +269,7 @@ export class DatasetStore {
         select refs, clks, claims, row_count from dataset_chunks
         where dataset_id = ${id} and version = ${version} and chunk = ${chunk}`;
       if (!row || row.clks.length !== row.row_count * bytes)
-        throw new PavilionError('DATASET_CORRUPT', `stored chunk ${chunk} of version ${version} is inconsistent`, 500);
+        throw new PavilionError('DATASET_CORRUPT', `stored chunk ${chunk} of version ${version} is inconsistent`);
       clks.set(row.clks, at * bytes);
       for (let i = 0; i < row.row_count; i++) {
         refs[at + i] = row.refs[i]!;

@@ -54,18 +54,15 @@ export class RowCollector {
       throw new PavilionError(
         'UPLOAD_ROW_INVALID',
         `${where}: ref must be a non-empty string of at most ${MAX_REF_BYTES} bytes`,
-        422,
       );
     }
     if (clk.length !== this.bytes) {
       throw new PavilionError(
         'CLK_LENGTH_MISMATCH',
         `${where}: CLK of ${clk.length * 8} bits, the dataset schema says ${this.filterBits}`,
-        422,
       );
     }
-    if (this.seen.has(ref))
-      throw new PavilionError('UPLOAD_DUPLICATE_REF', `${where}: ref repeats an earlier row`, 422);
+    if (this.seen.has(ref)) throw new PavilionError('UPLOAD_DUPLICATE_REF', `${where}: ref repeats an earlier row`);
     this.seen.add(ref);
     const c = this.checkClaims(where, claims);
     this.refs.push(ref);
@@ -82,19 +79,17 @@ export class RowCollector {
   private checkClaims(where: string, claims: unknown): Claims {
     if (claims === undefined || claims === null) return null;
     if (typeof claims !== 'object' || Array.isArray(claims))
-      throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: claims must be an object`, 422);
+      throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: claims must be an object`);
     for (const [k, v] of Object.entries(claims)) {
       if (!this.claimNames.has(k))
         throw new PavilionError(
           'UPLOAD_CLAIM_UNKNOWN',
           `${where}: claim ${JSON.stringify(k.slice(0, 64))} is not declared by the dataset`,
-          422,
         );
       if (v !== null && typeof v !== 'boolean' && typeof v !== 'number' && typeof v !== 'string') {
         throw new PavilionError(
           'UPLOAD_ROW_INVALID',
           `${where}: claim ${JSON.stringify(k.slice(0, 64))} must be a JSON scalar`,
-          422,
         );
       }
     }
@@ -163,7 +158,7 @@ export class JsonlParser implements UploadParser {
   }
 
   private tooLong(): never {
-    throw new PavilionError('UPLOAD_LINE_TOO_LONG', `line ${this.line + 1}: longer than ${MAX_LINE_BYTES} bytes`, 413);
+    throw new PavilionError('UPLOAD_LINE_TOO_LONG', `line ${this.line + 1}: longer than ${MAX_LINE_BYTES} bytes`);
   }
 
   private parseLine(buf: Buffer): void {
@@ -175,13 +170,13 @@ export class JsonlParser implements UploadParser {
     try {
       obj = JSON.parse(text);
     } catch {
-      throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not a JSON object`, 400);
+      throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not a JSON object`);
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
-      throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not a JSON object`, 400);
+      throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not a JSON object`);
     const { ref, clk, claims } = obj as { ref?: unknown; clk?: unknown; claims?: unknown };
     if (typeof clk !== 'string' || clk.length % 4 !== 0 || !BASE64.test(clk)) {
-      throw new PavilionError('CLK_BASE64_INVALID', `${where}: clk must be standard padded base64`, 422);
+      throw new PavilionError('CLK_BASE64_INVALID', `${where}: clk must be standard padded base64`);
     }
     this.rows.add(where, ref, Buffer.from(clk, 'base64'), claims);
   }
@@ -214,16 +209,15 @@ export class BinaryParser implements UploadParser {
       if (this.stage === 'header') {
         if (avail < 16) break;
         if (this.buf.toString('latin1', at, at + 4) !== BINARY_MAGIC)
-          throw new PavilionError('UPLOAD_BINARY_INVALID', 'missing PVDS magic', 400);
+          throw new PavilionError('UPLOAD_BINARY_INVALID', 'missing PVDS magic');
         const version = this.buf.readUInt32LE(at + 4);
         if (version !== BINARY_FORMAT_VERSION)
-          throw new PavilionError('UPLOAD_BINARY_INVALID', `format version ${version} is not supported`, 400);
+          throw new PavilionError('UPLOAD_BINARY_INVALID', `format version ${version} is not supported`);
         const bits = this.buf.readUInt32LE(at + 8);
         if (bits !== this.rows.filterBits)
           throw new PavilionError(
             'CLK_LENGTH_MISMATCH',
             `header says ${bits}-bit CLKs, the dataset schema says ${this.rows.filterBits}`,
-            422,
           );
         this.count = this.buf.readUInt32LE(at + 12);
         at += 16;
@@ -235,7 +229,6 @@ export class BinaryParser implements UploadParser {
           throw new PavilionError(
             'UPLOAD_ROW_INVALID',
             `record ${this.index}: ref length ${refLen} out of range 1..${MAX_REF_BYTES}`,
-            422,
           );
         if (avail < 2 + refLen + this.bytes) break;
         const ref = this.buf.toString('utf8', at + 2, at + 2 + refLen);
@@ -263,12 +256,11 @@ export class BinaryParser implements UploadParser {
   /** The claims section is collected as a list of parts: one concat at the end, not one per chunk. */
   private takeClaims(chunk: Buffer): void {
     if (this.stage === 'done') {
-      if (chunk.length > 0) throw new PavilionError('UPLOAD_BINARY_INVALID', 'bytes after the end of the dataset', 400);
+      if (chunk.length > 0) throw new PavilionError('UPLOAD_BINARY_INVALID', 'bytes after the end of the dataset');
       return;
     }
     const need = this.claimsLength - this.claimsReceived;
-    if (chunk.length > need)
-      throw new PavilionError('UPLOAD_BINARY_INVALID', 'bytes after the end of the dataset', 400);
+    if (chunk.length > need) throw new PavilionError('UPLOAD_BINARY_INVALID', 'bytes after the end of the dataset');
     if (chunk.length > 0) this.claimsParts.push(Buffer.from(chunk));
     this.claimsReceived += chunk.length;
     if (this.claimsReceived === this.claimsLength) {
@@ -281,11 +273,7 @@ export class BinaryParser implements UploadParser {
   end(): void {
     if (this.stage === 'claims-length' && this.buf.length === 0) return; // no claims section
     if (this.stage !== 'done')
-      throw new PavilionError(
-        'UPLOAD_TRUNCATED',
-        `binary dataset ends early (${this.index} of ${this.count} records)`,
-        400,
-      );
+      throw new PavilionError('UPLOAD_TRUNCATED', `binary dataset ends early (${this.index} of ${this.count} records)`);
   }
 
   private applyClaims(json: Buffer): void {
@@ -293,10 +281,10 @@ export class BinaryParser implements UploadParser {
     try {
       arr = JSON.parse(json.toString('utf8'));
     } catch {
-      throw new PavilionError('UPLOAD_BINARY_INVALID', 'claims section is not JSON', 400);
+      throw new PavilionError('UPLOAD_BINARY_INVALID', 'claims section is not JSON');
     }
     if (!Array.isArray(arr) || arr.length !== this.count)
-      throw new PavilionError('UPLOAD_BINARY_INVALID', `claims section must be an array of ${this.count} entries`, 400);
+      throw new PavilionError('UPLOAD_BINARY_INVALID', `claims section must be an array of ${this.count} entries`);
     arr.forEach((c, i) => {
       this.rows.setClaims(`record ${i}`, i, c);
     });

@@ -121,7 +121,7 @@ function workerEntry(): { filename: string; execArgv: string[] } {
   return { filename: fileURLToPath(url), execArgv: fromSource ? ['--import', 'tsx'] : [] };
 }
 
-const closedError = (): PavilionError => new PavilionError('ENGINE_CLOSED', 'the engine is closed', 503);
+const closedError = (): PavilionError => new PavilionError('ENGINE_CLOSED', 'the engine is closed');
 
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const threads = opts.threads ?? availableParallelism();
@@ -193,14 +193,14 @@ export class PoolEngine implements Engine {
       if (this.closed) throw closedError();
       const decoded = decodeFromWorkerBoundary(err);
       if (isPavilionError(decoded)) throw decoded;
-      throw new PavilionError('ENGINE_INTERNAL', 'a worker task failed', 500, { cause: err });
+      throw new PavilionError('ENGINE_INTERNAL', 'a worker task failed', { cause: err });
     }
   }
 
   private current(id: string): DatasetVersion {
     if (this.closed) throw closedError();
     const ds = typeof id === 'string' ? this.datasets.get(id) : undefined;
-    if (!ds) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
+    if (!ds) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset');
     return ds;
   }
 
@@ -397,7 +397,7 @@ export class PoolEngine implements Engine {
     const threshold = validateThreshold(opts?.threshold);
     const k = validateTopK(opts?.topK, undefined);
     const signal = opts?.signal;
-    const cancelled = (): PavilionError => new PavilionError('LINK_CANCELLED', 'the linkage was cancelled', 409);
+    const cancelled = (): PavilionError => new PavilionError('LINK_CANCELLED', 'the linkage was cancelled');
     if (signal?.aborted) throw cancelled();
 
     const bytes = ds.layout.bytes;
@@ -458,7 +458,6 @@ export class PoolEngine implements Engine {
               throw new PavilionError(
                 'LINK_RESULT_TOO_LARGE',
                 `the linkage would return more than ${this.maxLinkPairs} pairs: raise the threshold or set topK`,
-                413,
               );
             }
             for (const p of part) pairs.push({ query: p.query + job.q0, index: p.index, score: p.score });

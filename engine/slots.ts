@@ -19,7 +19,7 @@ export class SlotAllocator {
   }
 
   acquire(): Promise<number> {
-    if (this.closed) return Promise.reject(new PavilionError('ENGINE_CLOSED', 'the engine is closed', 503));
+    if (this.closed) return Promise.reject(new PavilionError('ENGINE_CLOSED', 'the engine is closed'));
     const slot = this.free.pop();
     if (slot !== undefined) return Promise.resolve(slot);
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
@@ -38,6 +38,6 @@ export class SlotAllocator {
 
   close(): void {
     this.closed = true;
-    for (const w of this.waiters.splice(0)) w.reject(new PavilionError('ENGINE_CLOSED', 'the engine is closed', 503));
+    for (const w of this.waiters.splice(0)) w.reject(new PavilionError('ENGINE_CLOSED', 'the engine is closed'));
   }
 }

@@ -114,7 +114,7 @@ function runPairs(task: PairsTask): PairsResult {
     const before = cursor[0]! * 1e6 + cursor[1]!;
     n = call();
     if (n === 0 && cursor[2] !== 1 && cursor[0]! * 1e6 + cursor[1]! === before) {
-      throw new PavilionError('ENGINE_INTERNAL', 'pair output area smaller than one kernel step', 500);
+      throw new PavilionError('ENGINE_INTERNAL', 'pair output area smaller than one kernel step');
     }
   }
   return move(concatBytes(chunks).buffer) as unknown as PairsResult;
@@ -178,15 +178,13 @@ export default async function runTask(task: EngineTask): Promise<unknown> {
       case 'probe':
         return runProbe(task);
       default:
-        throw new PavilionError('ENGINE_INTERNAL', 'unknown task type', 500);
+        throw new PavilionError('ENGINE_INTERNAL', 'unknown task type');
     }
   } catch (err) {
     if (isPavilionError(err)) throw encodeForWorkerBoundary(err as PavilionError);
     // Anything else may carry record values in its message (an encoder
     // complaining about a row): report only the kind of failure.
     const code = task.type === 'encode' ? 'ENCODE_FAILED' : 'ENGINE_INTERNAL';
-    throw encodeForWorkerBoundary(
-      new PavilionError(code, `${task.type} task failed in a worker`, task.type === 'encode' ? 400 : 500),
-    );
+    throw encodeForWorkerBoundary(new PavilionError(code, `${task.type} task failed in a worker`));
   }
 }

@@ -21,7 +21,7 @@ export type AuthErrorCode =
   | 'AUTH_UNKNOWN_KEY';
 
 export function authError(code: AuthErrorCode, message: string): PavilionError {
-  return new PavilionError(code, message, 401);
+  return new PavilionError(code, message);
 }
 
 /**
@@ -30,7 +30,7 @@ export function authError(code: AuthErrorCode, message: string): PavilionError {
  * is a 503 and not one of the 401 codes: a client should retry, not re-login.
  */
 export function keysUnavailable(message: string): PavilionError {
-  return new PavilionError('AUTH_KEYS_UNAVAILABLE', message, 503);
+  return new PavilionError('AUTH_KEYS_UNAVAILABLE', message);
 }
 
 /** Maps an error thrown by jose's jwtVerify (or our key resolver) to a PavilionError. */
@@ -71,7 +71,7 @@ export function fromJoseError(err: unknown): PavilionError {
   if (err instanceof TypeError || (err instanceof Error && err.name === 'AbortError')) {
     return keysUnavailable('could not fetch the issuer key set');
   }
-  return new PavilionError('AUTH_INTERNAL', 'token verification failed unexpectedly', 500);
+  return new PavilionError('AUTH_INTERNAL', 'token verification failed unexpectedly');
 }
 
 function safeClaimName(claim: unknown): string {

@@ -60,10 +60,6 @@ export interface LocalIdentity {
   readonly verifier: Verifier;
 }
 
-function identityError(code: string, message: string, status = 500): PavilionError {
-  return new PavilionError(code, message, status);
-}
-
 function isPrivateP256(jwk: unknown): jwk is JWK & { kid: string; d: string; x: string; y: string } {
   const k = jwk as Record<string, unknown>;
   return (
@@ -82,7 +78,7 @@ async function readKeyFile(path: string): Promise<JWK & { kid: string }> {
   // Like ssh with a private key: refuse a key others can read rather than use it.
   const info = await stat(path);
   if ((info.mode & 0o077) !== 0) {
-    throw identityError(
+    throw new PavilionError(
       'IDENTITY_KEY_INSECURE',
       `identity key file ${path} is readable by other users; run chmod 600 on it`,
     );
@@ -91,10 +87,10 @@ async function readKeyFile(path: string): Promise<JWK & { kid: string }> {
   try {
     jwk = JSON.parse(await readFile(path, 'utf8'));
   } catch {
-    throw identityError('IDENTITY_KEY_INVALID', `identity key file ${path} is not JSON`);
+    throw new PavilionError('IDENTITY_KEY_INVALID', `identity key file ${path} is not JSON`);
   }
   if (!isPrivateP256(jwk))
-    throw identityError('IDENTITY_KEY_INVALID', `identity key file ${path} is not a private P-256 JWK with a kid`);
+    throw new PavilionError('IDENTITY_KEY_INVALID', `identity key file ${path} is not a private P-256 JWK with a kid`);
   return jwk;
 }
 
@@ -134,16 +130,16 @@ async function loadOrCreateKey(path: string): Promise<JWK & { kid: string }> {
 
 function checkedRoles(roles: readonly string[]): Role[] {
   if (!Array.isArray(roles) || roles.length === 0)
-    throw identityError('TOKEN_ROLE_INVALID', `at least one role is required (${ROLES.join(', ')})`, 400);
+    throw new PavilionError('TOKEN_ROLE_INVALID', `at least one role is required (${ROLES.join(', ')})`);
   for (const r of roles) {
-    if (!isRole(r)) throw identityError('TOKEN_ROLE_INVALID', `unknown role; expected one of ${ROLES.join(', ')}`, 400);
+    if (!isRole(r)) throw new PavilionError('TOKEN_ROLE_INVALID', `unknown role; expected one of ${ROLES.join(', ')}`);
   }
   return [...new Set(roles as Role[])];
 }
 
 export async function createLocalIdentity(opts: LocalIdentityOptions): Promise<LocalIdentity> {
   if (!opts.issuer || !opts.audience)
-    throw identityError('IDENTITY_CONFIG_INVALID', 'issuer and audience are required');
+    throw new PavilionError('IDENTITY_CONFIG_INVALID', 'issuer and audience are required');
   const keyPath = resolve(opts.keyFile ?? DEFAULT_KEY_FILE);
   const privateJwk = await loadOrCreateKey(keyPath);
   const signingKey = await importJWK(privateJwk, SIGNING_ALG);
@@ -163,12 +159,12 @@ export async function createLocalIdentity(opts: LocalIdentityOptions): Promise<L
 
   async function mint(m: MintOptions): Promise<string> {
     if (typeof m.sub !== 'string' || m.sub.length === 0 || m.sub.length > 255) {
-      throw identityError('TOKEN_SUBJECT_INVALID', 'sub must be a non-empty string of at most 255 characters', 400);
+      throw new PavilionError('TOKEN_SUBJECT_INVALID', 'sub must be a non-empty string of at most 255 characters');
     }
     const roles = checkedRoles(m.roles);
     const ttl = m.ttlSec ?? DEFAULT_TOKEN_TTL_SEC;
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TOKEN_TTL_SEC) {
-      throw identityError('TOKEN_TTL_INVALID', `ttlSec must be an integer from 1 to ${MAX_TOKEN_TTL_SEC}`, 400);
+      throw new PavilionError('TOKEN_TTL_INVALID', `ttlSec must be an integer from 1 to ${MAX_TOKEN_TTL_SEC}`);
     }
     const iat = Math.floor(now() / 1000);
     const claims: Record<string, unknown> = { roles };

@@ -13,6 +13,6 @@ export function requireRole(principal: Principal, ...roles: Role[]): void {
   if (roles.length === 0) throw new Error('requireRole needs at least one role');
   if (!hasRole(principal, ...roles)) {
     // Names the required roles (public API facts), not the subject.
-    throw new PavilionError('FORBIDDEN_ROLE', `this operation requires role ${roles.join(' or ')}`, 403);
+    throw new PavilionError('FORBIDDEN_ROLE', `this operation requires role ${roles.join(' or ')}`);
   }
 }

@@ -78,7 +78,7 @@ const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([
 ]);
 
 function configError(message: string): PavilionError {
-  return new PavilionError('IDENTITY_CONFIG_INVALID', message, 500);
+  return new PavilionError('IDENTITY_CONFIG_INVALID', message);
 }
 
 function checkedAlgorithms(algorithms: readonly string[] | undefined): string[] {

@@ -221,7 +221,6 @@ class PavilionMetrics implements Metrics {
         throw new PavilionError(
           'METRICS_ROUTE_INVALID',
           'route templates must be strings starting with "/" of at most 128 characters',
-          500,
         );
       }
     }
@@ -263,18 +262,18 @@ class PavilionMetrics implements Metrics {
 
   setGauge(name: SettableGauge, value: Count): void {
     const gauge = Object.hasOwn(this.gauges, name) ? this.gauges[name] : undefined;
-    if (gauge === undefined) throw new PavilionError('METRICS_UNKNOWN_GAUGE', 'unknown gauge name', 500);
+    if (gauge === undefined) throw new PavilionError('METRICS_UNKNOWN_GAUGE', 'unknown gauge name');
     const n = toNumber(value);
     if (typeof n !== 'number' || !Number.isFinite(n))
-      throw new PavilionError('METRICS_VALUE_INVALID', 'gauge value must be a finite number', 500);
+      throw new PavilionError('METRICS_VALUE_INVALID', 'gauge value must be a finite number');
     gauge.set(n);
   }
 
   setCollector<K extends CollectorName>(name: K, source: CollectorSources[K] | undefined): void {
-    if (!COLLECTOR_NAMES.has(name)) throw new PavilionError('METRICS_UNKNOWN_COLLECTOR', 'unknown collector name', 500);
+    if (!COLLECTOR_NAMES.has(name)) throw new PavilionError('METRICS_UNKNOWN_COLLECTOR', 'unknown collector name');
     if (source === undefined) this.collectors.delete(name);
     else if (typeof source === 'function') this.collectors.set(name, source);
-    else throw new PavilionError('METRICS_COLLECTOR_INVALID', 'a collector must be a function', 500);
+    else throw new PavilionError('METRICS_COLLECTOR_INVALID', 'a collector must be a function');
   }
 
   /**

@@ -41,7 +41,7 @@ export interface Decision {
 }
 
 function policyError(detail: string): PavilionError {
-  return new PavilionError('POLICY_ERROR', `policy returned an invalid decision: ${detail}`, 500);
+  return new PavilionError('POLICY_ERROR', `policy returned an invalid decision: ${detail}`);
 }
 
 function isStringArray(v: unknown): v is string[] {
@@ -83,5 +83,5 @@ export function decisionFromResultSet(resultSet: unknown): Decision {
 
 /** The 403 for a denied decision; reasons are policy vocabulary, safe to show. */
 export function denied(decision: Decision): PavilionError {
-  return new PavilionError('POLICY_DENIED', `denied by policy: ${decision.reasons.join(', ')}`, 403);
+  return new PavilionError('POLICY_DENIED', `denied by policy: ${decision.reasons.join(', ')}`);
 }

@@ -67,7 +67,7 @@ export function canonicalInput(input: PolicyInput): string {
     });
   } catch {
     // Cycles or BigInts: the server built a broken input.
-    throw new PavilionError('POLICY_ERROR', 'policy input is not serialisable as JSON', 500);
+    throw new PavilionError('POLICY_ERROR', 'policy input is not serialisable as JSON');
   }
 }
 
@@ -76,21 +76,17 @@ export async function loadPolicy(path: string = DEFAULT_POLICY_PATH, options: Po
   try {
     bytes = await readFile(path);
   } catch {
-    throw new PavilionError(
-      'POLICY_LOAD_FAILED',
-      'the compiled policy file could not be read (run policy/build.sh)',
-      500,
-    );
+    throw new PavilionError('POLICY_LOAD_FAILED', 'the compiled policy file could not be read (run policy/build.sh)');
   }
   let opa: LoadedPolicy;
   try {
     opa = await loadOpaWasm(bytes);
   } catch {
-    throw new PavilionError('POLICY_LOAD_FAILED', 'the compiled policy is not a loadable OPA wasm module', 500);
+    throw new PavilionError('POLICY_LOAD_FAILED', 'the compiled policy is not a loadable OPA wasm module');
   }
   const entrypoints = opa.entrypoints as Record<string, number>;
   if (!Object.hasOwn(entrypoints, DECISION_ENTRYPOINT)) {
-    throw new PavilionError('POLICY_LOAD_FAILED', `the compiled policy has no ${DECISION_ENTRYPOINT} entrypoint`, 500);
+    throw new PavilionError('POLICY_LOAD_FAILED', `the compiled policy has no ${DECISION_ENTRYPOINT} entrypoint`);
   }
   const entrypoint = entrypoints[DECISION_ENTRYPOINT]!;
   const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -103,7 +99,7 @@ export async function loadPolicy(path: string = DEFAULT_POLICY_PATH, options: Po
       // opa-wasm takes an ArrayBuffer as ready-made JSON, sparing a second stringify.
       resultSet = opa.evaluate(encoder.encode(json).buffer, entrypoint);
     } catch {
-      throw new PavilionError('POLICY_ERROR', 'policy evaluation failed', 500);
+      throw new PavilionError('POLICY_ERROR', 'policy evaluation failed');
     }
     return decisionFromResultSet(resultSet);
   }

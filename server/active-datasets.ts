@@ -80,8 +80,8 @@ export class ActiveDatasets {
     const slot = this.active.get(id);
     if (!slot) {
       if (this.definitions.has(id))
-        throw new PavilionError('DATASET_NOT_READY', 'the dataset has no active version yet', 409);
-      throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
+        throw new PavilionError('DATASET_NOT_READY', 'the dataset has no active version yet');
+      throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset');
     }
     slot.leases++;
     let released = false;

@@ -291,9 +291,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
 
     const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       app.listen(config.host, config.port, (s) =>
-        s
-          ? resolve(s)
-          : reject(new PavilionError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}`, 500)),
+        s ? resolve(s) : reject(new PavilionError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}`)),
       );
     });
     const port = uWS.us_socket_local_port(listenSocket as never);

@@ -42,12 +42,11 @@ function formatOf(object: string, explicit: UploadFormat | undefined): UploadFor
   throw new PavilionError(
     'PULL_FORMAT_UNKNOWN',
     'name the format ("jsonl" or "binary") or use a .jsonl, .ndjson or .pvds object',
-    422,
   );
 }
 
 const storeSilent = (location: string, ms: number) => () =>
-  new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${location} sent nothing for ${ms} ms`, 503);
+  new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${location} sent nothing for ${ms} ms`);
 
 /**
  * Passes the object's bytes through, counting them, refusing past `limit`,
@@ -65,7 +64,7 @@ async function* counted(
   for (;;) {
     if (stopping()) {
       await it.return?.();
-      throw new PavilionError('PULL_INTERRUPTED', 'the broker stopped during the pull', 503);
+      throw new PavilionError('PULL_INTERRUPTED', 'the broker stopped during the pull');
     }
     let next: IteratorResult<Buffer>;
     try {
@@ -73,7 +72,7 @@ async function* counted(
     } catch (err) {
       void it.return?.()?.catch(() => {}); // closes the connection of a stalled read
       if (isPavilionError(err)) throw err;
-      throw new PavilionError('OBJECT_STORE_UNAVAILABLE', `reading from ${location} failed mid-object`, 503, {
+      throw new PavilionError('OBJECT_STORE_UNAVAILABLE', `reading from ${location} failed mid-object`, {
         cause: err,
       });
     }
@@ -81,7 +80,7 @@ async function* counted(
     seen.bytes += next.value.length;
     if (seen.bytes > limit) {
       await it.return?.();
-      throw new PavilionError('UPLOAD_TOO_LARGE', `the object exceeds the upload limit of ${limit} bytes`, 413);
+      throw new PavilionError('UPLOAD_TOO_LARGE', `the object exceeds the upload limit of ${limit} bytes`);
     }
     yield next.value;
   }
@@ -138,7 +137,7 @@ export class DatasetPulls {
     const record = await this.datasets.get(datasetId);
     this.datasets.assertOwner(principal, record);
     const pull = isUuid(id) ? await this.pulls.get(datasetId, id) : null;
-    if (!pull) throw new PavilionError('PULL_NOT_FOUND', 'no such pull for this dataset', 404);
+    if (!pull) throw new PavilionError('PULL_NOT_FOUND', 'no such pull for this dataset');
     return pull;
   }
 
@@ -157,7 +156,6 @@ export class DatasetPulls {
         throw new PavilionError(
           'UPLOAD_TOO_LARGE',
           `the object (${object.size} bytes) exceeds the upload limit of ${limit} bytes`,
-          413,
         );
       const body = counted(object.body, { bytes: limit, idleMs }, seen, this.store.location, () => this.closing);
       const published = await this.datasets.publishStream(principal, pull.datasetId, pull.format, body);
@@ -176,7 +174,7 @@ export class DatasetPulls {
     } catch (err) {
       const failure = isPavilionError(err)
         ? err
-        : new PavilionError('PULL_FAILED', 'the pull failed unexpectedly', 500, { cause: err });
+        : new PavilionError('PULL_FAILED', 'the pull failed unexpectedly', { cause: err });
       if (!isPavilionError(err)) this.ctx.log.error({ err, pull: pull.id }, 'dataset pull failed unexpectedly');
       else this.ctx.log.warn({ pull: pull.id, dataset: pull.datasetId, code: failure.code }, 'dataset pull failed');
       await retryFor(

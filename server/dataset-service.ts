@@ -28,7 +28,6 @@ export function uploadFormat(contentType: string): UploadFormat {
   throw new PavilionError(
     'UNSUPPORTED_MEDIA_TYPE',
     'upload as application/x-ndjson (JSONL) or application/vnd.pavilion.dataset (binary)',
-    415,
   );
 }
 
@@ -41,7 +40,6 @@ export function schemaFilterBits(schema: unknown): number {
     throw new PavilionError(
       'SCHEMA_INVALID',
       '$.clkConfig.l must be a positive multiple of 64 (the broker compares 64-bit words)',
-      422,
       { cause: err },
     );
   }
@@ -99,12 +97,12 @@ export class DatasetService {
   assertOwner(principal: Principal, record: DatasetRecord): void {
     if (principal.roles.has('admin')) return;
     if (record.owner !== principal.subject)
-      throw new PavilionError('DATASET_NOT_OWNER', 'the dataset belongs to another data provider', 403);
+      throw new PavilionError('DATASET_NOT_OWNER', 'the dataset belongs to another data provider');
   }
 
   async get(id: string): Promise<DatasetRecord> {
     const record = await this.ctx.datasets.get(id);
-    if (!record) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
+    if (!record) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset');
     return record;
   }
 
@@ -134,7 +132,7 @@ export class DatasetService {
           }
         }
         parser.end();
-        if (rows.count === 0) throw new PavilionError('DATASET_EMPTY', 'the upload holds no records', 422);
+        if (rows.count === 0) throw new PavilionError('DATASET_EMPTY', 'the upload holds no records');
         if (format === 'binary') {
           // takeChunk slices from the collector's row arrays, which now hold the claims too.
           for (let c = rows.takeChunk(); c; c = rows.takeChunk())
@@ -167,7 +165,7 @@ export class DatasetService {
       const bytes = record.filterBits / 8;
       try {
         if (data.clks.length !== data.refs.length * bytes)
-          throw new PavilionError('CLK_LENGTH_MISMATCH', 'CLK bytes do not match the number of refs', 422);
+          throw new PavilionError('CLK_LENGTH_MISMATCH', 'CLK bytes do not match the number of refs');
         for (let start = 0, n = 0; start < data.refs.length; start += CHUNK_ROWS, n++) {
           const end = Math.min(data.refs.length, start + CHUNK_ROWS);
           const chunk: VersionRows = {
@@ -219,7 +217,7 @@ export class DatasetService {
     this.assertOwner(principal, record);
     return this.serialised(id, async () => {
       const deleted = await this.ctx.datasets.delete(id);
-      if (!deleted) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404);
+      if (!deleted) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset');
       this.ctx.active.remove(id);
       // Cached answers hold released claims of the deleted records.
       const purged = await this.ctx.cache.invalidateDataset(id).catch(() => undefined);

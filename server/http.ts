@@ -89,7 +89,7 @@ export class BodyStream implements AsyncIterable<Buffer> {
     if (this.failure || this.ended) return;
     this.received += chunk.byteLength;
     if (this.received > this.limit) {
-      this.fail(new PavilionError('PAYLOAD_TOO_LARGE', `request body exceeds ${this.limit} bytes`, 413));
+      this.fail(new PavilionError('PAYLOAD_TOO_LARGE', `request body exceeds ${this.limit} bytes`));
       return;
     }
     if (chunk.byteLength > 0) {
@@ -205,7 +205,7 @@ export class Exchange {
     this.bodyStream = stream;
     if (declared !== '' && Number(declared) > limit) {
       // Refuse before reading: the client announced more than we accept.
-      stream.fail(new PavilionError('PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`, 413));
+      stream.fail(new PavilionError('PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`));
       return stream;
     }
     this.res.onData((chunk, isLast) => stream.push(chunk, isLast));
@@ -223,7 +223,7 @@ export class Exchange {
 
   markAborted(): void {
     this.aborted = true;
-    this.bodyStream?.fail(new PavilionError('CLIENT_ABORTED', 'client went away', 499));
+    this.bodyStream?.fail(new PavilionError('CLIENT_ABORTED', 'client went away'));
     for (const fn of this.abortHandlers) {
       try {
         fn();
@@ -308,7 +308,7 @@ export class HttpRouter {
       const started = performance.now();
       const x = new Exchange(res, req, methodName, template, paramNames, wildcardAt);
       if (observer.isClosing?.()) {
-        x.sendProblem(makeProblem(503, 'SHUTTING_DOWN', 'the broker is shutting down'), true);
+        x.sendProblem(makeProblem('SHUTTING_DOWN', 'the broker is shutting down'), true);
         return;
       }
       observer.onStart?.();
@@ -355,7 +355,7 @@ export class HttpRouter {
     for (const [pattern, allowed] of this.patterns) {
       this.app.any(pattern, (res) => {
         res.cork(() => {
-          const p = makeProblem(405, 'METHOD_NOT_ALLOWED', `allowed: ${allowed.join(', ')}`);
+          const p = makeProblem('METHOD_NOT_ALLOWED', `allowed: ${allowed.join(', ')}`);
           res
             .writeStatus(statusLine(405))
             .writeHeader('content-type', 'application/problem+json')
@@ -368,7 +368,7 @@ export class HttpRouter {
     this.app.any('/*', (res) => {
       res.cork(() => {
         res.writeStatus(statusLine(404)).writeHeader('content-type', 'application/problem+json');
-        res.end(JSON.stringify(makeProblem(404, 'ROUTE_NOT_FOUND', 'no such route')));
+        res.end(JSON.stringify(makeProblem('ROUTE_NOT_FOUND', 'no such route')));
       });
       this.observer.observeRequest('/*', 'OTHER', 404, 0);
     });

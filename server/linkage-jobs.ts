@@ -149,7 +149,7 @@ export class LinkageJobs {
         try {
           queries.set(decodeClk(b64, loaded.filterBits), i * bytes);
         } catch (err) {
-          if (isPavilionError(err)) throw new PavilionError(err.code, `clks[${i}]: ${err.message}`, err.status);
+          if (isPavilionError(err)) throw new PavilionError(err.code, `clks[${i}]: ${err.message}`);
           throw err;
         }
       });
@@ -212,7 +212,7 @@ export class LinkageJobs {
     try {
       lease = this.ctx.active.acquire(job.datasetId);
       if (lease.version.version !== job.datasetVersion)
-        throw new PavilionError('JOB_INTERRUPTED', 'the dataset version the job started on is no longer served', 409);
+        throw new PavilionError('JOB_INTERRUPTED', 'the dataset version the job started on is no longer served');
       const queries = this.ctx.keys.open({ job: job.id }, sealedQueries);
       this.ctx.log.info({ job: job.id }, 'running again a linkage job a stopped broker process left');
       this.start(job, { subject: job.owner, tenant }, queries, lease);
@@ -317,7 +317,7 @@ export class LinkageJobs {
   async get(principal: Principal, id: string): Promise<JobRecord> {
     const job = isUuid(id) ? await this.ctx.jobs.get(id) : null;
     if (!job || (job.owner !== principal.subject && !principal.roles.has('admin')))
-      throw new PavilionError('JOB_NOT_FOUND', 'no such job', 404);
+      throw new PavilionError('JOB_NOT_FOUND', 'no such job');
     return job;
   }
 
@@ -327,8 +327,8 @@ export class LinkageJobs {
   ): Promise<{ job: string; solution: Solution; pair_count: number; pairs: PairView[] }> {
     const job = await this.get(principal, id);
     if (job.status === 'failed')
-      throw new PavilionError('JOB_FAILED', `the job failed (${job.errorCode ?? 'unknown'})`, 409);
-    if (job.status !== 'done') throw new PavilionError('JOB_NOT_DONE', 'the job has not finished yet', 409);
+      throw new PavilionError('JOB_FAILED', `the job failed (${job.errorCode ?? 'unknown'})`);
+    if (job.status !== 'done') throw new PavilionError('JOB_NOT_DONE', 'the job has not finished yet');
     const pairs = (await this.ctx.jobs.results(id)) ?? [];
     return { job: id, solution: job.solution, pair_count: pairs.length, pairs: pairViews(pairs) };
   }

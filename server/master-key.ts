@@ -82,7 +82,7 @@ export function loadMasterKeys(opts: {
     open(owner, sealed) {
       const s = Buffer.from(sealed);
       if (s.length < 1 + NONCE + TAG || s[0] !== FORMAT)
-        throw new PavilionError('SECRET_UNREADABLE', 'stored sealed value is malformed', 500);
+        throw new PavilionError('SECRET_UNREADABLE', 'stored sealed value is malformed');
       const d = createDecipheriv('aes-256-gcm', secretsKey, s.subarray(1, 1 + NONCE));
       d.setAAD(additionalData(owner));
       d.setAuthTag(s.subarray(1 + NONCE, 1 + NONCE + TAG));
@@ -93,7 +93,6 @@ export function loadMasterKeys(opts: {
         throw new PavilionError(
           'SECRET_UNREADABLE',
           'stored sealed value cannot be decrypted with the configured MASTER_KEY',
-          500,
         );
       }
     },

@@ -8,6 +8,7 @@
  * gets 500 INTERNAL with a fixed text, and the error goes to the log without
  * the request body.
  */
+import { ERROR_CODES, type ErrorCode } from '../common/error-codes.js';
 import { isPavilionError } from '../common/errors.js';
 
 export interface Problem {
@@ -46,7 +47,8 @@ export function problemType(code: string): string {
   return `urn:pavilion:problem:${code.toLowerCase().replace(/_/g, '-')}`;
 }
 
-export function makeProblem(status: number, code: string, detail?: string, extra?: Partial<Problem>): Problem {
+export function makeProblem(code: ErrorCode, detail?: string, extra?: Partial<Problem>): Problem {
+  const status = ERROR_CODES[code].status;
   const p: Problem = { type: problemType(code), title: statusTitle(status), status, code };
   if (detail) p.detail = detail;
   return Object.assign(p, extra);
@@ -64,10 +66,9 @@ interface ProblemExtras {
  */
 export function toProblem(err: unknown, unexpected?: (err: unknown) => void): Problem {
   if (isPavilionError(err)) {
-    const status = Number.isInteger(err.status) && err.status >= 400 && err.status <= 599 ? err.status : 500;
     const extras = (err as ProblemExtras).problemErrors;
-    return makeProblem(status, err.code, err.message, extras ? { errors: extras } : undefined);
+    return makeProblem(err.code, err.message, extras ? { errors: extras } : undefined);
   }
   unexpected?.(err);
-  return makeProblem(500, 'INTERNAL', 'internal error');
+  return makeProblem('INTERNAL', 'internal error');
 }

@@ -25,7 +25,6 @@ export function tls13OnlyOptions(certFile: string, keyFile: string): AppOptions 
     throw new PavilionError(
       'CONFIG_INVALID',
       'TLS_KEY_FILE is not a readable PEM private key (encrypted keys are not supported)',
-      500,
     );
   }
   const unusableTls12Suite =

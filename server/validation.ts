@@ -14,7 +14,7 @@ export class ValidationError extends PavilionError {
   readonly problemErrors: { path: string; message: string }[];
   constructor(errors: { path: string; message: string }[]) {
     const first = errors[0];
-    super('VALIDATION_FAILED', first ? `${first.path}: ${first.message}` : 'invalid request', 422);
+    super('VALIDATION_FAILED', first ? `${first.path}: ${first.message}` : 'invalid request');
     this.problemErrors = errors.slice(0, 20);
   }
 }
@@ -57,12 +57,12 @@ function safeMessage(issue: z.ZodIssue): string {
 export function parseJsonBody(body: Buffer | Uint8Array | string): unknown {
   const text =
     typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-  if (text.trim() === '') throw new PavilionError('BODY_EMPTY', 'request body is empty', 400);
+  if (text.trim() === '') throw new PavilionError('BODY_EMPTY', 'request body is empty');
   try {
     return JSON.parse(text);
   } catch {
     // JSON.parse's message quotes the offending text: never pass it on.
-    throw new PavilionError('BODY_INVALID_JSON', 'request body is not valid JSON', 400);
+    throw new PavilionError('BODY_INVALID_JSON', 'request body is not valid JSON');
   }
 }
 

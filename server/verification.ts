@@ -117,7 +117,7 @@ export class VerificationService {
       let clk: Uint8Array;
       if (req.record !== undefined) {
         if (!def.allowBrokerEncoding)
-          throw new PavilionError('POLICY_DENIED', 'the dataset does not allow broker-side encoding', 403);
+          throw new PavilionError('POLICY_DENIED', 'the dataset does not allow broker-side encoding');
         clk = await this.encodeRecord(def, loaded, req.record);
       } else {
         clk = decodeClk(req.clk!, loaded.filterBits);
@@ -220,7 +220,6 @@ export class VerificationService {
       throw new PavilionError(
         'RECORD_FIELDS_UNKNOWN',
         `record has ${unknown} field(s) the dataset schema does not define`,
-        422,
       );
     const secret = await this.secretFor(def.id);
     const row = features.map((f) => record[f] ?? '');
@@ -229,19 +228,13 @@ export class VerificationService {
       clk = await this.ctx.engineCall('encode', () => this.ctx.engine.encode(def.schema, secret, [row]));
     } catch (err) {
       // Encoder messages may describe the offending value; keep only the code.
-      if (isPavilionError(err))
-        throw new PavilionError(
-          err.code,
-          'the record does not fit the dataset schema',
-          err.status >= 500 ? err.status : 422,
-        );
+      if (isPavilionError(err)) throw new PavilionError(err.code, 'the record does not fit the dataset schema');
       throw err;
     }
     if (clk.length !== loaded.filterBits / 8)
       throw new PavilionError(
         'CLK_LENGTH_MISMATCH',
         'the dataset schema and the loaded version disagree on the CLK length',
-        409,
       );
     return clk;
   }
@@ -254,7 +247,6 @@ export class VerificationService {
       throw new PavilionError(
         'DATASET_SECRET_MISSING',
         'the data provider has not registered a linkage secret for broker-side encoding',
-        409,
       );
     const secret = this.ctx.keys.open({ dataset: datasetId }, sealed).toString('utf8');
     this.secrets.set(datasetId, secret);
@@ -271,7 +263,7 @@ export function decodeClk(b64: string, filterBits: number): Uint8Array {
   try {
     return decodeClkBase64(b64, filterBits);
   } catch (err) {
-    if (isPavilionError(err) && err.code === 'CLK_LENGTH_MISMATCH') throw new PavilionError(err.code, err.message, 422);
+    if (isPavilionError(err) && err.code === 'CLK_LENGTH_MISMATCH') throw new PavilionError(err.code, err.message);
     throw err;
   }
 }

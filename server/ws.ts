@@ -80,7 +80,7 @@ export function registerWebSocket(
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
       msg = parsed as Record<string, unknown>;
     } catch {
-      sendProblem(ws, state, undefined, makeProblem(400, 'BODY_INVALID_JSON', 'message is not a JSON object'));
+      sendProblem(ws, state, undefined, makeProblem('BODY_INVALID_JSON', 'message is not a JSON object'));
       return;
     }
     const type = msg.type;
@@ -115,7 +115,7 @@ export function registerWebSocket(
         ws,
         state,
         undefined,
-        makeProblem(401, 'AUTH_TOKEN_EXPIRED', 'the access token expired; reconnect with a fresh one'),
+        makeProblem('AUTH_EXPIRED', 'the access token expired; reconnect with a fresh one'),
       );
       ws.end(CLOSE_UNAUTHENTICATED, 'token expired');
       return;
@@ -128,7 +128,7 @@ export function registerWebSocket(
           ws,
           state,
           undefined,
-          makeProblem(422, 'VALIDATION_FAILED', '$.id: a string of at most 64 characters or an integer is required'),
+          makeProblem('VALIDATION_FAILED', '$.id: a string of at most 64 characters or an integer is required'),
         );
         return;
       }
@@ -138,7 +138,6 @@ export function registerWebSocket(
           state,
           id,
           makeProblem(
-            429,
             'TOO_MANY_IN_FLIGHT',
             `at most ${limits.wsInFlight} verifications may be in flight per connection`,
           ),
@@ -146,7 +145,7 @@ export function registerWebSocket(
         return;
       }
       if (ws.getBufferedAmount() > limits.wsBackpressure / 2) {
-        sendProblem(ws, state, id, makeProblem(429, 'SLOW_CONSUMER', 'read your pending answers first'));
+        sendProblem(ws, state, id, makeProblem('SLOW_CONSUMER', 'read your pending answers first'));
         return;
       }
       state.inFlight++;
@@ -171,7 +170,7 @@ export function registerWebSocket(
     }
     if (type === 'subscribe') {
       if (typeof msg.job !== 'string') {
-        sendProblem(ws, state, id, makeProblem(422, 'VALIDATION_FAILED', '$.job: expected string'));
+        sendProblem(ws, state, id, makeProblem('VALIDATION_FAILED', '$.job: expected string'));
         return;
       }
       try {
@@ -193,10 +192,10 @@ export function registerWebSocket(
       return;
     }
     if (type === 'auth') {
-      sendProblem(ws, state, id, makeProblem(409, 'ALREADY_AUTHENTICATED', 'this connection is already authenticated'));
+      sendProblem(ws, state, id, makeProblem('ALREADY_AUTHENTICATED', 'this connection is already authenticated'));
       return;
     }
-    sendProblem(ws, state, id, makeProblem(422, 'MESSAGE_TYPE_UNKNOWN', 'type must be verify, subscribe or ping'));
+    sendProblem(ws, state, id, makeProblem('MESSAGE_TYPE_UNKNOWN', 'type must be verify, subscribe or ping'));
   }
 
   app.ws<SocketState>('/v1/ws', {
@@ -259,14 +258,14 @@ export function registerWebSocket(
     message: (ws, message, isBinary) => {
       const state = ws.getUserData();
       if (isBinary) {
-        sendProblem(ws, state, undefined, makeProblem(415, 'UNSUPPORTED_MEDIA_TYPE', 'send JSON text messages'));
+        sendProblem(ws, state, undefined, makeProblem('UNSUPPORTED_MEDIA_TYPE', 'send JSON text messages'));
         return;
       }
       // The ArrayBuffer is only valid during this callback: decode it now.
       const raw = Buffer.from(message).toString('utf8');
       handle(ws, state, raw).catch((err) => {
         ctx.log.error({ err }, 'ws handler failed');
-        sendProblem(ws, state, undefined, makeProblem(500, 'INTERNAL', 'internal error'));
+        sendProblem(ws, state, undefined, makeProblem('INTERNAL', 'internal error'));
       });
     },
 

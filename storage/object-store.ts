@@ -48,7 +48,6 @@ export function assertObjectKey(key: string): void {
     throw new PavilionError(
       'OBJECT_KEY_INVALID',
       'object keys are slash-separated segments of [A-Za-z0-9._-], without empty, "." or ".." segments',
-      422,
     );
   }
 }
@@ -56,7 +55,7 @@ export function assertObjectKey(key: string): void {
 function unavailable(location: string, err: unknown): PavilionError {
   // The client's messages can carry request ids and endpoints, never keys; keep the code only.
   const code = (err as { code?: string }).code ?? 'unknown';
-  return new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${location} failed (${code})`, 503, {
+  return new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${location} failed (${code})`, {
     cause: err,
   });
 }
@@ -73,8 +72,7 @@ export class FolderObjectStore implements ObjectStore {
   async open(key: string): Promise<StoredObject> {
     assertObjectKey(key);
     const path = resolve(this.root, key);
-    if (!path.startsWith(this.root + sep))
-      throw new PavilionError('OBJECT_KEY_INVALID', 'object key leaves the store', 422);
+    if (!path.startsWith(this.root + sep)) throw new PavilionError('OBJECT_KEY_INVALID', 'object key leaves the store');
     let size: number;
     try {
       const s = await stat(path);
@@ -82,7 +80,7 @@ export class FolderObjectStore implements ObjectStore {
       size = s.size;
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT' || (err as { code?: string }).code === 'ENOTDIR') {
-        throw new PavilionError('OBJECT_NOT_FOUND', 'no object with that key', 404);
+        throw new PavilionError('OBJECT_NOT_FOUND', 'no object with that key');
       }
       throw unavailable(this.location, err);
     }
@@ -138,13 +136,9 @@ export class S3ObjectStore implements ObjectStore {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'NotFound' || code === 'NoSuchKey')
-        throw new PavilionError('OBJECT_NOT_FOUND', 'no object with that key', 404);
+        throw new PavilionError('OBJECT_NOT_FOUND', 'no object with that key');
       if (code === 'NoSuchBucket')
-        throw new PavilionError(
-          'OBJECT_STORE_UNAVAILABLE',
-          `object store ${this.location}: the bucket does not exist`,
-          503,
-        );
+        throw new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${this.location}: the bucket does not exist`);
       throw unavailable(this.location, err);
     }
   }

@@ -76,7 +76,7 @@ async function probe(sql: Sql, what: string): Promise<void> {
     // The driver's message can include the host but never the password; keep
     // only the error code and a fixed text so no credential leaks.
     const code = (err as { code?: string }).code ?? 'unknown';
-    throw new PavilionError('DATABASE_UNAVAILABLE', `cannot reach Postgres (${what}): ${code}`, 503, { cause: err });
+    throw new PavilionError('DATABASE_UNAVAILABLE', `cannot reach Postgres (${what}): ${code}`, { cause: err });
   }
 }
 

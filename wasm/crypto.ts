@@ -66,7 +66,7 @@ function cryptoModule(): WebAssembly.Module {
       const file = readFileSync(fromRoot('wasm', 'build', 'crypto.wasm'));
       bytes = new Uint8Array(file.buffer as ArrayBuffer, file.byteOffset, file.length);
     } catch (err) {
-      throw new PavilionError('WASM_NOT_BUILT', 'wasm/build/crypto.wasm not found: run `npm run build:wasm`', 500, {
+      throw new PavilionError('WASM_NOT_BUILT', 'wasm/build/crypto.wasm not found: run `npm run build:wasm`', {
         cause: err,
       });
     }
@@ -145,7 +145,7 @@ export class CryptoKernel {
   prepareHmacKey(alg: HmacAlgorithm, key: Uint8Array): KernelKey {
     const slot = this.freeHmac.pop();
     if (slot === undefined)
-      throw new PavilionError('CRYPTO_SLOTS_EXHAUSTED', 'no free HMAC key slot in this crypto kernel', 500);
+      throw new PavilionError('CRYPTO_SLOTS_EXHAUSTED', 'no free HMAC key slot in this crypto kernel');
     this.setHmacKey(alg, slot, key);
     let released = false;
     return {
@@ -172,7 +172,7 @@ export class CryptoKernel {
 
   /** HMAC with a prepared key, any message length. */
   hmac(key: KernelKey, data: Uint8Array): Uint8Array {
-    if (key.kind !== 'hmac') throw new PavilionError('CRYPTO_INPUT_INVALID', 'not an HMAC key', 500);
+    if (key.kind !== 'hmac') throw new PavilionError('CRYPTO_INPUT_INVALID', 'not an HMAC key');
     this.x.hmacInit(key.slot);
     this.stream(data);
     const size = this.x.hmacFinal(key.slot);
@@ -202,7 +202,7 @@ export class CryptoKernel {
    * scratch size allows. Returns the tags concatenated (digest size each).
    */
   hmacMany(key: KernelKey, messages: readonly Uint8Array[]): Uint8Array {
-    if (key.kind !== 'hmac') throw new PavilionError('CRYPTO_INPUT_INVALID', 'not an HMAC key', 500);
+    if (key.kind !== 'hmac') throw new PavilionError('CRYPTO_INPUT_INVALID', 'not an HMAC key');
     const size = DIGEST_SIZE[key.alg as HmacAlgorithm];
     const out = new Uint8Array(messages.length * size);
     this.packBatches(
@@ -226,20 +226,19 @@ export class CryptoKernel {
    */
   doubleHashBatch(sha1Key: KernelKey, md5Key: KernelKey, count: number, modulus: number): void {
     if (sha1Key.alg !== 'sha1' || md5Key.alg !== 'md5')
-      throw new PavilionError('CRYPTO_INPUT_INVALID', 'doubleHash needs an HMAC-SHA1 and an HMAC-MD5 key', 500);
-    if (!(modulus >= 1 && modulus < 2 ** 32))
-      throw new PavilionError('CRYPTO_INPUT_INVALID', 'modulus out of range', 500);
+      throw new PavilionError('CRYPTO_INPUT_INVALID', 'doubleHash needs an HMAC-SHA1 and an HMAC-MD5 key');
+    if (!(modulus >= 1 && modulus < 2 ** 32)) throw new PavilionError('CRYPTO_INPUT_INVALID', 'modulus out of range');
     if (count > this.maxBatch || count * 8 > this.output.length)
-      throw new PavilionError('CRYPTO_INPUT_INVALID', 'batch too large', 500);
+      throw new PavilionError('CRYPTO_INPUT_INVALID', 'batch too large');
     this.x.doubleHashBatch(sha1Key.slot, md5Key.slot, count, modulus);
   }
 
   /** Stores a BLAKE2b key (up to 64 bytes) in a kernel slot. */
   prepareBlakeKey(key: Uint8Array): KernelKey {
-    if (key.length > 64) throw new PavilionError('CRYPTO_INPUT_INVALID', 'BLAKE2b key longer than 64 bytes', 500);
+    if (key.length > 64) throw new PavilionError('CRYPTO_INPUT_INVALID', 'BLAKE2b key longer than 64 bytes');
     const slot = this.freeBlake.pop();
     if (slot === undefined)
-      throw new PavilionError('CRYPTO_SLOTS_EXHAUSTED', 'no free BLAKE2b key slot in this crypto kernel', 500);
+      throw new PavilionError('CRYPTO_SLOTS_EXHAUSTED', 'no free BLAKE2b key slot in this crypto kernel');
     this.input.set(key);
     this.x.blake2bSetKey(slot, key.length);
     let released = false;
@@ -258,7 +257,7 @@ export class CryptoKernel {
 
   /** Sets the 16-byte BLAKE2b salt (shorter salts are zero padded, as hashlib does). */
   setBlakeSalt(salt: Uint8Array): void {
-    if (salt.length > 16) throw new PavilionError('CRYPTO_INPUT_INVALID', 'BLAKE2b salt longer than 16 bytes', 500);
+    if (salt.length > 16) throw new PavilionError('CRYPTO_INPUT_INVALID', 'BLAKE2b salt longer than 16 bytes');
     this.salt.fill(0);
     this.salt.set(salt);
   }
@@ -268,15 +267,15 @@ export class CryptoKernel {
    * key in `key` and the current salt; 64-byte digests at `output`.
    */
   blake2bBatch(key: KernelKey, count: number): void {
-    if (key.kind !== 'blake2b') throw new PavilionError('CRYPTO_INPUT_INVALID', 'not a BLAKE2b key', 500);
+    if (key.kind !== 'blake2b') throw new PavilionError('CRYPTO_INPUT_INVALID', 'not a BLAKE2b key');
     if (count > this.maxBatch || count * 64 > this.output.length)
-      throw new PavilionError('CRYPTO_INPUT_INVALID', 'batch too large', 500);
+      throw new PavilionError('CRYPTO_INPUT_INVALID', 'batch too large');
     this.x.blake2bBatch(key.slot, count);
   }
 
   /** One-shot BLAKE2b-512, as Python's hashlib.blake2b(data, key=key, salt=salt).digest(). */
   blake2b512(data: Uint8Array, key: Uint8Array = new Uint8Array(0), salt: Uint8Array = new Uint8Array(0)): Uint8Array {
-    if (key.length > 64) throw new PavilionError('CRYPTO_INPUT_INVALID', 'BLAKE2b key longer than 64 bytes', 500);
+    if (key.length > 64) throw new PavilionError('CRYPTO_INPUT_INVALID', 'BLAKE2b key longer than 64 bytes');
     this.setBlakeSalt(salt);
     this.input.set(key);
     this.x.blake2bSetKey(this.scratchSlot, key.length);

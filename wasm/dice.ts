@@ -160,7 +160,7 @@ export function selectDiceKernel(simd?: boolean, supported: boolean = wasmSimdSu
     if (env === '1') want = true;
     else if (env === '0') want = false;
     else if (env !== undefined && env !== '') {
-      throw new PavilionError('WASM_SIMD_SETTING_INVALID', 'PAVILION_WASM_SIMD must be 0 or 1', 500);
+      throw new PavilionError('WASM_SIMD_SETTING_INVALID', 'PAVILION_WASM_SIMD must be 0 or 1');
     }
   }
   if (want === true) {
@@ -168,7 +168,6 @@ export function selectDiceKernel(simd?: boolean, supported: boolean = wasmSimdSu
       throw new PavilionError(
         'WASM_SIMD_UNSUPPORTED',
         'the SIMD Dice kernel was requested (PAVILION_WASM_SIMD=1 or simd: true) but this runtime does not support wasm SIMD',
-        500,
       );
     }
     return 'simd';
@@ -189,12 +188,9 @@ export function compileDiceModule(kind: DiceKernelKind): WebAssembly.Module {
       const file = readFileSync(path);
       bytes = new Uint8Array(file.buffer as ArrayBuffer, file.byteOffset, file.length);
     } catch (err) {
-      throw new PavilionError(
-        'WASM_NOT_BUILT',
-        `wasm/build/dice-${kind}.wasm is missing: run npm run build:wasm`,
-        500,
-        { cause: err },
-      );
+      throw new PavilionError('WASM_NOT_BUILT', `wasm/build/dice-${kind}.wasm is missing: run npm run build:wasm`, {
+        cause: err,
+      });
     }
     mod = new WebAssembly.Module(bytes);
     moduleCache.set(kind, mod);
@@ -214,7 +210,6 @@ export function createDiceMemory(bytes: number): WebAssembly.Memory {
     throw new PavilionError(
       'DATASET_TOO_LARGE',
       `dataset needs ${pages} wasm pages; the limit is ${DICE_MAX_PAGES} (4 GiB)`,
-      413,
     );
   }
   // initial = maximum: the memory never grows, so no address space is

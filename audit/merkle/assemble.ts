@@ -66,7 +66,7 @@ export function sourceFromFetched(
   for (const n of nodes) byKey.set(nodeKey(n.level, n.index), n.hash);
   return (level, index) => {
     const hash = byKey.get(nodeKey(level, index));
-    if (!hash) throw new PavilionError('LOG_CORRUPT', `stored tree node ${level}/${index} is missing`, 500);
+    if (!hash) throw new PavilionError('LOG_CORRUPT', `stored tree node ${level}/${index} is missing`);
     return hash;
   };
 }

@@ -32,7 +32,7 @@ export function assertFrontier(size: number, frontier: readonly TreeNode[]): voi
       (id, i) =>
         id.level === frontier[i]!.level && id.index === frontier[i]!.index && frontier[i]!.hash.length === HASH_SIZE,
     );
-  if (!ok) throw new PavilionError('LOG_CORRUPT', 'tree frontier does not match the tree size', 500);
+  if (!ok) throw new PavilionError('LOG_CORRUPT', 'tree frontier does not match the tree size');
 }
 
 export function appendToFrontier(

@@ -46,7 +46,7 @@ export class MemoryMerkleTree {
 
   readonly source: SubtreeHashSource = (level, index) => {
     const hash = this.levels[level]?.[index];
-    if (!hash) throw new PavilionError('LOG_CORRUPT', `tree node ${level}/${index} does not exist`, 500);
+    if (!hash) throw new PavilionError('LOG_CORRUPT', `tree node ${level}/${index} does not exist`);
     return hash;
   };
 

@@ -211,7 +211,7 @@ export class ClkEncoder {
       try {
         this.encodeInto(rows[i]!, out, i * this.filterBytes);
       } catch (e) {
-        if (e instanceof PavilionError) throw new PavilionError(e.code, `row ${firstRow + i}: ${e.message}`, e.status);
+        if (e instanceof PavilionError) throw new PavilionError(e.code, `row ${firstRow + i}: ${e.message}`);
         throw e;
       }
     }
@@ -220,7 +220,7 @@ export class ClkEncoder {
 
   /** Encodes `row` into out[offset .. offset + filterBytes). */
   encodeInto(row: readonly string[], out: Uint8Array, offset: number): void {
-    if (this.disposed) throw new PavilionError('ENCODER_DISPOSED', 'this CLK encoder was disposed', 500);
+    if (this.disposed) throw new PavilionError('ENCODER_DISPOSED', 'this CLK encoder was disposed');
     if (!Array.isArray(row) || row.length !== this.featureNames.length) {
       throw new PavilionError(
         'RECORD_FIELD_COUNT',

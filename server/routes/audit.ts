@@ -34,7 +34,7 @@ const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
 
 function intParam(value: string | null | undefined, name: string): number {
   if (value === null || value === undefined || !/^\d{1,15}$/.test(value))
-    throw new PavilionError('VALIDATION_FAILED', `${name} must be a non-negative integer`, 422);
+    throw new PavilionError('VALIDATION_FAILED', `${name} must be a non-negative integer`);
   return Number(value);
 }
 
@@ -47,7 +47,7 @@ function leafHashParam(value: string): Uint8Array {
     /* reported below, with the status every other parameter error has */
   }
   if (hash?.length !== 32)
-    throw new PavilionError('VALIDATION_FAILED', 'leaf_hash must be 32 bytes in standard base64', 422);
+    throw new PavilionError('VALIDATION_FAILED', 'leaf_hash must be 32 bytes in standard base64');
   return hash;
 }
 
@@ -93,7 +93,7 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
       ({ index, proof: hashes } = await ctx.audit.inclusionProofByLeafHash(leafHash, size));
     } else {
       index = intParam(x.query.get('index'), 'index');
-      if (index >= size) throw new PavilionError('PROOF_RANGE_INVALID', 'index must be below size', 422);
+      if (index >= size) throw new PavilionError('PROOF_RANGE_INVALID', 'index must be below size');
       [leafHash, hashes] = await Promise.all([ctx.audit.leafHashAt(index), ctx.audit.inclusionProof(index, size)]);
     }
     return { json: { index, size, leaf_hash: b64(leafHash), hashes: hashes.map(b64) } };
@@ -103,7 +103,7 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
     await readHashes(x);
     const from = intParam(x.query.get('from'), 'from');
     const to = await treeSize(ctx, x, 'to');
-    if (from > to) throw new PavilionError('PROOF_RANGE_INVALID', 'from must not exceed to', 422);
+    if (from > to) throw new PavilionError('PROOF_RANGE_INVALID', 'from must not exceed to');
     const proof = await ctx.audit.consistencyProof(from, to);
     return { json: { from, to, hashes: proof.map(b64) } };
   });
@@ -148,7 +148,6 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
       throw new PavilionError(
         'TILE_NOT_FOUND',
         'not a tlog-tiles path: tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]',
-        404,
       );
     }
     if (tile.kind === 'entries') {

@@ -14,7 +14,7 @@ export function registerHealthRoutes(router: HttpRouter, ctx: BrokerContext): vo
     const failing = Object.entries(r.checks)
       .filter(([, ok]) => !ok)
       .map(([k]) => k);
-    const p = makeProblem(503, 'DEPENDENCY_UNAVAILABLE', `not ready: ${failing.join(', ')}`);
+    const p = makeProblem('DEPENDENCY_UNAVAILABLE', `not ready: ${failing.join(', ')}`);
     return { status: 503, body: JSON.stringify({ ...p, checks: r.checks }), contentType: 'application/problem+json' };
   });
 

@@ -238,7 +238,7 @@ describe('audit identifiers', () => {
 
 describe('problem mapping', () => {
   it('a PavilionError keeps its status and code', () => {
-    expect(toProblem(new PavilionError('DATASET_NOT_FOUND', 'no such dataset', 404))).toMatchObject({
+    expect(toProblem(new PavilionError('DATASET_NOT_FOUND', 'no such dataset'))).toMatchObject({
       status: 404,
       code: 'DATASET_NOT_FOUND',
       detail: 'no such dataset',
