@@ -46,7 +46,7 @@ async function serveHello(): Promise<void> {
 async function serveBroker(bigRows: number): Promise<void> {
   const { loadConfig } = await import('../server/config.js');
   const { startBroker } = await import('../server/app.js');
-  const { loadDemoDataset, demoQuery } = await import('../server/demo.js');
+  const { loadDemoDataset, demoQuery } = await import('../server/wiring/demo.js');
   const { loadDemoSchema } = await import('../demo/people.js');
   const config = loadConfig(process.env, {
     PORT: '0',

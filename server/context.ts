@@ -5,18 +5,18 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
 import type { CacheStats, VerificationCache } from '../cache/verification-cache.js';
-import type { DatasetStore } from '../datasets/store.js';
 import type { Engine } from '../engine/index.js';
 import type { Principal, Verifier } from '../identity/index.js';
-import type { JobStore } from '../jobs/store.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Policy } from '../policy/index.js';
-import type { ActiveDatasets } from './active-datasets.js';
-import type { AnchoringHandle } from './anchoring-wiring.js';
 import type { BrokerConfig } from './config.js';
-import type { DecisionOutcome } from './decision.js';
-import type { MasterKeys } from './master-key.js';
-import type { PartyRegistry } from './parties.js';
+import type { ActiveDatasets } from './datasets/active-datasets.js';
+import type { DatasetStore } from './datasets/store.js';
+import type { JobStore } from './linkage/store.js';
+import type { PartyRegistry } from './parties/registry.js';
+import type { MasterKeys } from './support/master-keys.js';
+import type { DecisionOutcome } from './verification/decision.js';
+import type { AnchoringHandle } from './wiring/anchoring.js';
 
 /** What the cache stores for a verification: the match outcome, not the per-caller claim release. */
 export type CachedOutcome = DecisionOutcome;

@@ -7,7 +7,7 @@
 import { isPavilionError } from '../common/errors.js';
 import { startBroker } from './app.js';
 import { loadConfig } from './config.js';
-import { DEMO_DATASET, demoQuery, loadDemoDataset } from './demo.js';
+import { DEMO_DATASET, demoQuery, loadDemoDataset } from './wiring/demo.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -16,9 +16,9 @@
 
 import { decodeBase64Strict, parseTilePath } from '../../audit/index.js';
 import { PavilionError } from '../../common/errors.js';
-import { authenticate } from '../auth.js';
 import type { BrokerContext } from '../context.js';
-import type { Exchange, HttpRouter } from '../http.js';
+import { authenticate } from '../http/auth.js';
+import type { Exchange, HttpRouter } from '../http/router.js';
 
 /**
  * tlog-tiles: tiles and bundles never change once served, the checkpoint

@@ -11,15 +11,15 @@
  *   GET  /v1/datasets/{id}/pulls/{p}  dp, admin   how that pull went
  */
 import { z } from 'zod';
-import type { PullRecord } from '../../datasets/pull-store.js';
-import type { DatasetRecord } from '../../datasets/store.js';
-import { authenticate } from '../auth.js';
 import type { BrokerContext } from '../context.js';
-import type { DatasetPulls } from '../dataset-pulls.js';
-import { type DatasetService, uploadFormat } from '../dataset-service.js';
-import type { HttpRouter } from '../http.js';
-import { parseAndValidate, validate } from '../validation.js';
-import { claimNameSchema, datasetIdSchema, type VerificationService } from '../verification.js';
+import type { PullRecord } from '../datasets/pull-store.js';
+import type { DatasetPulls } from '../datasets/pulls.js';
+import { type DatasetService, uploadFormat } from '../datasets/service.js';
+import type { DatasetRecord } from '../datasets/store.js';
+import { authenticate } from '../http/auth.js';
+import type { HttpRouter } from '../http/router.js';
+import { parseAndValidate, validate } from '../http/validation.js';
+import { claimNameSchema, datasetIdSchema, type VerificationService } from '../verification/service.js';
 
 const DefineBody = z
   .object({

@@ -1,9 +1,9 @@
 /** Liveness, readiness, metrics, the OpenAPI document and (local issuer only) the JWKS. */
 
 import type { BrokerContext } from '../context.js';
-import type { HttpRouter } from '../http.js';
-import { openApiDocument } from '../openapi.js';
-import { makeProblem } from '../problem.js';
+import { openApiDocument } from '../http/openapi.js';
+import { makeProblem } from '../http/problem.js';
+import type { HttpRouter } from '../http/router.js';
 
 export function registerHealthRoutes(router: HttpRouter, ctx: BrokerContext): void {
   router.route('get', '/healthz', () => ({ json: { status: 'ok' } }));

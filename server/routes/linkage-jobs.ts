@@ -4,11 +4,11 @@
  *   GET  /v1/linkage-jobs/{id}/results  owner/admin pairs (or the greedy 1:1 solution)
  */
 
-import { authenticate } from '../auth.js';
 import type { BrokerContext } from '../context.js';
-import type { HttpRouter } from '../http.js';
-import { JobBody, jobView, type LinkageJobs } from '../linkage-jobs.js';
-import { parseAndValidate } from '../validation.js';
+import { authenticate } from '../http/auth.js';
+import type { HttpRouter } from '../http/router.js';
+import { parseAndValidate } from '../http/validation.js';
+import { JobBody, jobView, type LinkageJobs } from '../linkage/jobs.js';
 
 export function registerLinkageJobRoutes(router: HttpRouter, ctx: BrokerContext, jobs: LinkageJobs): void {
   router.route(

@@ -1,8 +1,8 @@
 /** GET /v1/parties (auditor, admin): the RP/DP registry. */
 
-import { authenticate } from '../auth.js';
 import type { BrokerContext } from '../context.js';
-import type { HttpRouter } from '../http.js';
+import { authenticate } from '../http/auth.js';
+import type { HttpRouter } from '../http/router.js';
 
 export function registerPartyRoutes(router: HttpRouter, ctx: BrokerContext): void {
   router.route('get', '/v1/parties', async (x) => {

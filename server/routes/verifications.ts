@@ -1,10 +1,10 @@
 /** POST /v1/verifications (rp): one verification, answered once its audit entry is durable. */
 
-import { authenticate } from '../auth.js';
 import type { BrokerContext } from '../context.js';
-import type { HttpRouter } from '../http.js';
-import { parseAndValidate } from '../validation.js';
-import { VerificationBody, type VerificationService } from '../verification.js';
+import { authenticate } from '../http/auth.js';
+import type { HttpRouter } from '../http/router.js';
+import { parseAndValidate } from '../http/validation.js';
+import { VerificationBody, type VerificationService } from '../verification/service.js';
 
 export function registerVerificationRoutes(router: HttpRouter, ctx: BrokerContext, service: VerificationService): void {
   router.route(

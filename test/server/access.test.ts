@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBinaryDataset } from '../../datasets/upload.js';
 import { loadDemoSchema } from '../../demo/people.js';
+import { encodeBinaryDataset } from '../../server/datasets/upload.js';
 import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
 
 let t: TestBroker;

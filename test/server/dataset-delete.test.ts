@@ -4,8 +4,8 @@
  * a re-created dataset never shares version numbers (cache keys) with the old.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBinaryDataset } from '../../datasets/upload.js';
 import { loadDemoSchema } from '../../demo/people.js';
+import { encodeBinaryDataset } from '../../server/datasets/upload.js';
 import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
 
 let t: TestBroker;

@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { PullStore } from '../../datasets/pull-store.js';
-import { encodeBinaryDataset } from '../../datasets/upload.js';
+import { STALE_AFTER_MS, startHeartbeat } from '../../common/heartbeat.js';
 import { loadDemoSchema } from '../../demo/people.js';
-import { JobStore } from '../../jobs/store.js';
-import { STALE_AFTER_MS, startHeartbeat } from '../../server/heartbeat.js';
-import { loadMasterKeys } from '../../server/master-key.js';
+import { PullStore } from '../../server/datasets/pull-store.js';
+import { encodeBinaryDataset } from '../../server/datasets/upload.js';
+import { JobStore } from '../../server/linkage/store.js';
+import { loadMasterKeys } from '../../server/support/master-keys.js';
 import { openDatabase } from '../../storage/postgres.js';
 import { api, dropTestDatabase, randomClk, startTestBroker, type TestBroker } from './helpers.js';
 

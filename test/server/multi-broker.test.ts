@@ -5,8 +5,8 @@
  * linkage secret, a deletion — the other serves too, without a restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBinaryDataset } from '../../datasets/upload.js';
 import { loadDemoSchema } from '../../demo/people.js';
+import { encodeBinaryDataset } from '../../server/datasets/upload.js';
 import {
   type ApiResponse,
   api,

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { Client } from 'minio';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBinaryDataset } from '../../datasets/upload.js';
 import { loadDemoSchema } from '../../demo/people.js';
+import { encodeBinaryDataset } from '../../server/datasets/upload.js';
 import {
   type ApiResponse,
   api,

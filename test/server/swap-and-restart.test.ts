@@ -7,8 +7,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodeBinaryDataset } from '../../datasets/upload.js';
 import { loadDemoSchema } from '../../demo/people.js';
+import { encodeBinaryDataset } from '../../server/datasets/upload.js';
 import { api, b64, dropTestDatabase, perturb, randomClk, startTestBroker } from './helpers.js';
 
 const N = 8_000;

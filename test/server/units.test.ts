@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PavilionError } from '../../common/errors.js';
-import { BinaryParser, encodeBinaryDataset, JsonlParser, RowCollector } from '../../datasets/upload.js';
 import { seededRandom } from '../../demo/people.js';
 import { greedySolve, type ScoredPair } from '../../jobs/greedy.js';
 import { loadConfig, SETTINGS, settingsMarkdown } from '../../server/config.js';
-import { decide } from '../../server/decision.js';
-import { toProblem } from '../../server/problem.js';
+import { BinaryParser, encodeBinaryDataset, JsonlParser, RowCollector } from '../../server/datasets/upload.js';
+import { toProblem } from '../../server/http/problem.js';
+import { decide } from '../../server/verification/decision.js';
 import { b64, randomClk } from './helpers.js';
 
 function feed(parser: JsonlParser | BinaryParser, body: Buffer, rnd: () => number): void {
@@ -218,7 +218,7 @@ describe('decision rule', () => {
 
 describe('audit identifiers', () => {
   it('keeps ordinary subjects; replaces odd or e-mail-shaped ones by a keyed digest', async () => {
-    const { auditIdentifier } = await import('../../server/verification.js');
+    const { auditIdentifier } = await import('../../server/verification/service.js');
     const key = new Uint8Array(32).fill(7);
     const otherKey = new Uint8Array(32).fill(8);
     expect(auditIdentifier('acme-bank', key)).toBe('acme-bank');

@@ -8,7 +8,7 @@
  * be personal data).
  */
 import type { z } from 'zod';
-import { PavilionError } from '../common/errors.js';
+import { PavilionError } from '../../common/errors.js';
 
 export class ValidationError extends PavilionError {
   readonly problemErrors: { path: string; message: string }[];

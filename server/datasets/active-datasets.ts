@@ -11,9 +11,9 @@
  * dataset version reported in answers, cache keys and audit events exactly
  * the one the search ran on.
  */
-import { PavilionError } from '../common/errors.js';
-import type { Claims, DatasetRecord } from '../datasets/store.js';
-import type { Engine } from '../engine/index.js';
+import { PavilionError } from '../../common/errors.js';
+import type { Engine } from '../../engine/index.js';
+import type { Claims, DatasetRecord } from './store.js';
 
 export interface LoadedVersion {
   readonly datasetId: string;

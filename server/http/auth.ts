@@ -4,9 +4,9 @@
  * by token), then a role gate. 401 AUTH_* and 403 FORBIDDEN_ROLE come from
  * identity/ unchanged.
  */
-import { type Principal, type Role, requireRole } from '../identity/index.js';
-import type { BrokerContext } from './context.js';
-import type { Exchange } from './http.js';
+import { type Principal, type Role, requireRole } from '../../identity/index.js';
+import type { BrokerContext } from '../context.js';
+import type { Exchange } from './router.js';
 
 export async function authenticate(ctx: BrokerContext, x: Exchange, ...roles: Role[]): Promise<Principal> {
   const principal = await ctx.verifier.verify(x.headers.authorization || undefined);

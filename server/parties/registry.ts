@@ -5,9 +5,9 @@
  * REFRESH_MS per process, and a failed write is logged, never surfaced.
  */
 import type { Logger } from 'pino';
-import type { Principal } from '../identity/index.js';
-import type { Sql } from '../storage/postgres.js';
-import { migrate } from '../storage/postgres.js';
+import type { Principal } from '../../identity/index.js';
+import type { Sql } from '../../storage/postgres.js';
+import { migrate } from '../../storage/postgres.js';
 
 const MIGRATIONS = [
   `create table parties (

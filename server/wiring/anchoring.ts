@@ -18,12 +18,12 @@ import {
   type AnchorReference,
   deployMerkleAnchor,
   startAnvil,
-} from '../anchoring/index.js';
-import type { AuditLog } from '../audit/index.js';
-import { PavilionError } from '../common/errors.js';
-import type { Metrics } from '../metrics/index.js';
-import type { Sql } from '../storage/postgres.js';
-import type { BrokerConfig } from './config.js';
+} from '../../anchoring/index.js';
+import type { AuditLog } from '../../audit/index.js';
+import { PavilionError } from '../../common/errors.js';
+import type { Metrics } from '../../metrics/index.js';
+import type { Sql } from '../../storage/postgres.js';
+import type { BrokerConfig } from '../config.js';
 
 export interface AnchoringHandle {
   anchorer: Anchorer;

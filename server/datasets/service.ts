@@ -4,13 +4,13 @@
  * cache, audit), register the linkage secret, and reload active versions at
  * start. Publishing is serialised per dataset so versions swap in order.
  */
-import { PavilionError } from '../common/errors.js';
-import { CHUNK_ROWS, type Claims, type DatasetRecord, type VersionRows } from '../datasets/store.js';
-import { BinaryParser, JsonlParser, RowCollector, type UploadParser } from '../datasets/upload.js';
-import { parseSchema } from '../engine/clk/schema.js';
-import { validateFilterBits } from '../engine/index.js';
-import type { Principal } from '../identity/index.js';
-import type { BrokerContext } from './context.js';
+import { PavilionError } from '../../common/errors.js';
+import { parseSchema } from '../../engine/clk/schema.js';
+import { validateFilterBits } from '../../engine/index.js';
+import type { Principal } from '../../identity/index.js';
+import type { BrokerContext } from '../context.js';
+import { CHUNK_ROWS, type Claims, type DatasetRecord, type VersionRows } from './store.js';
+import { BinaryParser, JsonlParser, RowCollector, type UploadParser } from './upload.js';
 
 export interface DatasetDefinitionInput {
   schema: unknown;
@@ -210,7 +210,7 @@ export class DatasetService {
   /**
    * Deletes every version's rows, the linkage secret and the cached answers,
    * and stops serving the dataset (requests already running finish on the
-   * version they leased). The id stays the owner's (datasets/store.ts).
+   * version they leased). The id stays the owner's (server/datasets/store.ts).
    */
   async delete(principal: Principal, id: string): Promise<{ versions: number }> {
     const record = await this.get(id);
@@ -246,7 +246,7 @@ export class DatasetService {
   }
 
   /**
-   * Follows a change another broker process committed (datasets/store.ts
+   * Follows a change another broker process committed (server/datasets/store.ts
    * CHANGES_CHANNEL): re-reads the dataset and serves what the database now
    * says (definition, active version, or nothing once deleted). Reads state
    * rather than trusting the message, so repeated or late messages are harmless.

@@ -20,15 +20,15 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { verificationEvent } from '../audit/index.js';
-import { cacheKey } from '../cache/cache-key.js';
-import { isPavilionError, PavilionError } from '../common/errors.js';
+import { verificationEvent } from '../../audit/index.js';
+import { cacheKey } from '../../cache/cache-key.js';
+import { isPavilionError, PavilionError } from '../../common/errors.js';
+import { decodeClkBase64 } from '../../engine/index.js';
+import { type Principal, requireRole } from '../../identity/index.js';
+import { type Decision, denied } from '../../policy/index.js';
+import type { BrokerContext, CachedOutcome } from '../context.js';
+import type { LoadedVersion } from '../datasets/active-datasets.js';
 import type { DatasetRecord } from '../datasets/store.js';
-import { decodeClkBase64 } from '../engine/index.js';
-import { type Principal, requireRole } from '../identity/index.js';
-import { type Decision, denied } from '../policy/index.js';
-import type { LoadedVersion } from './active-datasets.js';
-import type { BrokerContext, CachedOutcome } from './context.js';
 import { decide, type VerificationDecision } from './decision.js';
 
 const DATASET_ID = /^[A-Za-z0-9._-]{1,128}$/;

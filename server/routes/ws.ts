@@ -26,13 +26,13 @@
  * client cannot make the broker buffer without bound.
  */
 import uWS, { type TemplatedApp, type WebSocket } from 'uWebSockets.js';
-import type { Principal } from '../identity/index.js';
-import type { BrokerContext } from './context.js';
-import { statusLine } from './http.js';
-import type { JobMessage, LinkageJobs } from './linkage-jobs.js';
-import { makeProblem, type Problem, toProblem } from './problem.js';
-import { validate } from './validation.js';
-import { VerificationBody, type VerificationService } from './verification.js';
+import type { Principal } from '../../identity/index.js';
+import type { BrokerContext } from '../context.js';
+import { makeProblem, type Problem, toProblem } from '../http/problem.js';
+import { statusLine } from '../http/router.js';
+import { validate } from '../http/validation.js';
+import type { JobMessage, LinkageJobs } from '../linkage/jobs.js';
+import { VerificationBody, type VerificationService } from '../verification/service.js';
 
 export const AUTH_TIMEOUT_MS = 10_000;
 const CLOSE_UNAUTHENTICATED = 4401;

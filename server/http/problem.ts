@@ -8,8 +8,8 @@
  * gets 500 INTERNAL with a fixed text, and the error goes to the log without
  * the request body.
  */
-import { ERROR_CODES, type ErrorCode } from '../common/error-codes.js';
-import { isPavilionError } from '../common/errors.js';
+import { ERROR_CODES, type ErrorCode } from '../../common/error-codes.js';
+import { isPavilionError } from '../../common/errors.js';
 
 export interface Problem {
   type: string;

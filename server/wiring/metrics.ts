@@ -5,8 +5,8 @@
  * histogram observation.
  */
 
-import type { CacheStats } from '../cache/verification-cache.js';
-import { createMetrics, type Metrics } from '../metrics/index.js';
+import type { CacheStats } from '../../cache/verification-cache.js';
+import { createMetrics, type Metrics } from '../../metrics/index.js';
 
 export interface MetricSources {
   cacheStats(): CacheStats;

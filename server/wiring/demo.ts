@@ -6,9 +6,9 @@
  * works against it.
  */
 import { randomBytes } from 'node:crypto';
-import { loadDemoSchema, type PersonRow, syntheticPeople, withTypo } from '../demo/people.js';
-import type { Principal } from '../identity/index.js';
-import type { Broker } from './app.js';
+import { loadDemoSchema, type PersonRow, syntheticPeople, withTypo } from '../../demo/people.js';
+import type { Principal } from '../../identity/index.js';
+import type { Broker } from '../app.js';
 
 export const DEMO_DATASET = 'demo';
 export const DEMO_CLAIMS = ['over_18', 'over_21', 'license_valid'];

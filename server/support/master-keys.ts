@@ -14,7 +14,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PavilionError } from '../common/errors.js';
+import { PavilionError } from '../../common/errors.js';
 
 /** What a sealed value belongs to: its additional data, so a ciphertext cannot be moved to another dataset or job. */
 export type SealedFor = { dataset: string } | { job: string };

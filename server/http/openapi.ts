@@ -565,7 +565,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/v1/ws': {
         get: {
           summary:
-            'WebSocket: verify and subscribe messages (see server/ws.ts); auth by Authorization header on upgrade or a first {"type":"auth","token"} message',
+            'WebSocket: verify and subscribe messages (see server/routes/ws.ts); auth by Authorization header on upgrade or a first {"type":"auth","token"} message',
           responses: { '101': { description: 'switching protocols' }, ...pick('401') },
         },
       },
@@ -576,7 +576,7 @@ export function openApiDocument(): Record<string, unknown> {
 /** `node --import tsx server/openapi.ts --write` regenerates openapi/openapi.json (a test keeps it in step). */
 if (process.argv.includes('--write') && /server\/openapi\.[tj]s$/.test(process.argv[1] ?? '')) {
   const { writeFileSync, mkdirSync } = await import('node:fs');
-  const { fromRoot } = await import('../common/paths.js');
+  const { fromRoot } = await import('../../common/paths.js');
   mkdirSync(fromRoot('openapi'), { recursive: true });
   writeFileSync(fromRoot('openapi', 'openapi.json'), `${JSON.stringify(openApiDocument(), null, 2)}\n`);
 }

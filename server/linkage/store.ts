@@ -3,8 +3,8 @@
  * owner, parameters, progress and, once done, its result pairs (jsonb of
  * [query, index, score, ref] tuples, compact for large results).
  */
-import type { Sql } from '../storage/postgres.js';
-import { migrate } from '../storage/postgres.js';
+import type { Sql } from '../../storage/postgres.js';
+import { migrate } from '../../storage/postgres.js';
 
 const MIGRATIONS = [
   `create table linkage_jobs (
@@ -25,7 +25,7 @@ const MIGRATIONS = [
      finished_at timestamptz
    );
    create index linkage_jobs_owner on linkage_jobs (owner, created_at);`,
-  // Liveness of the process running a job (server/heartbeat.ts).
+  // Liveness of the process running a job (common/heartbeat.ts).
   `alter table linkage_jobs add column heartbeat_at timestamptz not null default now();`,
   // What another process needs to run the job again: the queries (sealed
   // under the master key, dropped once the job ends), the submitter's tenant

@@ -13,7 +13,7 @@
  *   connection is closed (the rest of the body is not read).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { PavilionError } from '../common/errors.js';
+import { PavilionError } from '../../common/errors.js';
 import { makeProblem, type Problem, toProblem } from './problem.js';
 
 export interface Reply {

@@ -14,7 +14,7 @@
  *
  * Errors name the line or record number and the field, never its value.
  */
-import { PavilionError } from '../common/errors.js';
+import { PavilionError } from '../../common/errors.js';
 import type { Claims, VersionRows } from './store.js';
 
 export const MAX_LINE_BYTES = 64 * 1024;

@@ -4,8 +4,8 @@
  * what was asked, by whom, and how it ended (the version it published, or the
  * error code), so the provider can poll it and an operator can see history.
  */
-import type { Sql } from '../storage/postgres.js';
-import { migrate } from '../storage/postgres.js';
+import type { Sql } from '../../storage/postgres.js';
+import { migrate } from '../../storage/postgres.js';
 
 const MIGRATIONS = [
   `create table dataset_pulls (
@@ -129,7 +129,7 @@ export class PullStore {
   }
 
   /**
-   * Pulls whose process stopped beating (server/heartbeat.ts): failed with
+   * Pulls whose process stopped beating (common/heartbeat.ts): failed with
    * PULL_INTERRUPTED (their partial version was never activated); the
    * provider asks again.
    */

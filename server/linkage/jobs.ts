@@ -1,6 +1,6 @@
 /**
  * Batch linkage jobs: N CLKs against a dataset's active version, run in the
- * pool with engine.link, persisted by jobs/store.ts, with progress and the
+ * pool with engine.link, persisted by server/linkage/store.ts, with progress and the
  * result pushed to WebSocket subscribers.
  *
  * The effective threshold is max(requested, policy min_score): a job cannot
@@ -11,16 +11,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { isPavilionError, PavilionError } from '../common/errors.js';
-import { retryFor } from '../common/retry.js';
-import { isUuid } from '../common/uuid.js';
-import { type Principal, requireRole } from '../identity/index.js';
-import { greedySolve } from '../jobs/greedy.js';
-import type { JobRecord, ResumableJob, Solution, StoredPair } from '../jobs/store.js';
-import type { Lease, LoadedVersion } from './active-datasets.js';
-import type { BrokerContext } from './context.js';
-import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from './heartbeat.js';
-import { datasetIdSchema, decodeClk, type VerificationService } from './verification.js';
+import { isPavilionError, PavilionError } from '../../common/errors.js';
+import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from '../../common/heartbeat.js';
+import { retryFor } from '../../common/retry.js';
+import { isUuid } from '../../common/uuid.js';
+import { type Principal, requireRole } from '../../identity/index.js';
+import { greedySolve } from '../../jobs/greedy.js';
+import type { BrokerContext } from '../context.js';
+import type { Lease, LoadedVersion } from '../datasets/active-datasets.js';
+import { datasetIdSchema, decodeClk, type VerificationService } from '../verification/service.js';
+import type { JobRecord, ResumableJob, Solution, StoredPair } from './store.js';
 
 export const JobBody = z
   .object({
@@ -301,7 +301,7 @@ export class LinkageJobs {
       const code = isPavilionError(err) ? err.code : 'INTERNAL';
       if (!isPavilionError(err)) ctx.log.error({ err, job: job.id }, 'linkage job failed');
       // Recorded even across a short database outage; a longer one leaves
-      // the row `running` until its heartbeat is stale (server/heartbeat.ts).
+      // the row `running` until its heartbeat is stale (common/heartbeat.ts).
       await retryFor(
         () => ctx.jobs.fail(job.id, code),
         RECORD_RETRY_MS,

@@ -15,7 +15,7 @@
 import type { AppOptions } from 'uWebSockets.js';
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { PavilionError } from '../common/errors.js';
+import { PavilionError } from '../../common/errors.js';
 
 export function tls13OnlyOptions(certFile: string, keyFile: string): AppOptions {
   let keyType: string | undefined;

@@ -1,6 +1,6 @@
 /**
  * Dataset pulls: the data provider leaves a dataset file (JSONL or PVDS
- * binary, the upload formats of datasets/upload.ts) in the object store under
+ * binary, the upload formats of server/datasets/upload.ts) in the object store under
  * `datasets/<dataset id>/`, and asks the broker to publish it as the next
  * version. The broker streams the object through the same parser, checks and
  * swap as an HTTP upload, in the background; the request returns at once
@@ -11,16 +11,16 @@
  * broker's store credentials cannot be used to read another provider's files.
  */
 import { randomUUID } from 'node:crypto';
-import { withDeadline } from '../common/deadline.js';
-import { isPavilionError, PavilionError } from '../common/errors.js';
-import { retryFor } from '../common/retry.js';
-import { isUuid } from '../common/uuid.js';
-import type { PullRecord, PullStore } from '../datasets/pull-store.js';
-import type { Principal } from '../identity/index.js';
-import { assertObjectKey, type ObjectStore } from '../storage/object-store.js';
-import type { BrokerContext } from './context.js';
-import type { DatasetService, UploadFormat } from './dataset-service.js';
-import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from './heartbeat.js';
+import { withDeadline } from '../../common/deadline.js';
+import { isPavilionError, PavilionError } from '../../common/errors.js';
+import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from '../../common/heartbeat.js';
+import { retryFor } from '../../common/retry.js';
+import { isUuid } from '../../common/uuid.js';
+import type { Principal } from '../../identity/index.js';
+import { assertObjectKey, type ObjectStore } from '../../storage/object-store.js';
+import type { BrokerContext } from '../context.js';
+import type { PullRecord, PullStore } from './pull-store.js';
+import type { DatasetService, UploadFormat } from './service.js';
 
 export interface PullRequest {
   /** Key below `datasets/<dataset id>/`. */

@@ -11,9 +11,9 @@
  * 16k rows are ~2 MB each and load back in a few dozen queries.
  */
 
-import { PavilionError } from '../common/errors.js';
-import type { Sql } from '../storage/postgres.js';
-import { migrate } from '../storage/postgres.js';
+import { PavilionError } from '../../common/errors.js';
+import type { Sql } from '../../storage/postgres.js';
+import { migrate } from '../../storage/postgres.js';
 
 export const CHUNK_ROWS = 16_384;
 /**
