@@ -2,7 +2,7 @@
  * A local EVM for development and tests: anvil from @foundry-rs/anvil.
  *
  * The platform binary is started directly, not through the package's npx
- * wrapper: killing the wrapper leaves anvil running (shared/DESIGN.md). The
+ * wrapper: killing the wrapper leaves anvil running (docs/decisions.md, "Processes that die"). The
  * child dies with this process:
  * - on Linux it is started through util-linux `setpriv --pdeathsig SIGKILL`,
  *   so the kernel kills it even when this process is SIGKILLed;

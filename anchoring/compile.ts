@@ -3,7 +3,7 @@
  * build/MerkleAnchor.json: ABI, creation and runtime bytecode, and the exact
  * compiler settings, so the bytecode deployed is reproducible from the source.
  *
- * Run as part of the build:  node --import tsx anchoring/compile.ts
+ * Run as part of the build (`npm run build:contracts`, scripts/build-contracts.ts).
  *
  * Pinned settings, and why:
  * - evmVersion "paris": no PUSH0 (Shanghai), MCOPY/TSTORE (Cancun) or later
@@ -94,13 +94,4 @@ export function writeArtifact(artifact: ContractArtifact, file: string = artifac
   mkdirSync(new URL('.', pathToFileURL(file)), { recursive: true });
   writeFileSync(file, `${JSON.stringify(artifact, null, 2)}\n`);
   return file;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const artifact = compileMerkleAnchor();
-  const file = writeArtifact(artifact);
-  console.log(
-    `MerkleAnchor: solc ${artifact.compiler.version}, evm ${artifact.compiler.evmVersion}, ` +
-      `${(artifact.deployedBytecode.length - 2) / 2} runtime bytes → ${file}`,
-  );
 }

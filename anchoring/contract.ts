@@ -33,7 +33,7 @@ export const merkleAnchorInterface = new Interface(MERKLE_ANCHOR_ABI);
 export const ANCHORED_TOPIC = merkleAnchorInterface.getEvent('Anchored')!.topicHash;
 
 /**
- * The artifact written by `node --import tsx anchoring/compile.ts`. Looked up
+ * The artifact written by `npm run build:contracts`. Looked up
  * beside this file (running from source) and in the source tree when running
  * from dist/ (tsc does not copy JSON that nothing imports).
  */
@@ -46,7 +46,7 @@ export function loadMerkleAnchorArtifact(): ContractArtifact {
   if (!file) {
     throw new PavilionError(
       'ANCHOR_CONTRACT_NOT_BUILT',
-      'anchoring/build/MerkleAnchor.json is missing: run `node --import tsx anchoring/compile.ts` (part of npm run build)',
+      'anchoring/build/MerkleAnchor.json is missing: run `npm run build:contracts` (part of npm run build)',
     );
   }
   return JSON.parse(readFileSync(file, 'utf8')) as ContractArtifact;

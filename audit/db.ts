@@ -4,13 +4,15 @@
  */
 import type postgres from 'postgres';
 import { isPavilionError, PavilionError } from '../common/errors.js';
-import type { Sql } from '../storage/postgres.js';
+import { databaseUnavailable, type Sql } from '../storage/postgres.js';
 
 /** The pool, or a transaction of it. */
 export type Queryable = Sql | postgres.TransactionSql;
 
 export function storageError(err: unknown, what: string): PavilionError {
   if (isPavilionError(err)) return err;
+  const outage = databaseUnavailable(err, what);
+  if (outage) return outage;
   // Driver messages can quote row values (event text); keep only the SQLSTATE.
   const code = (err as { code?: string }).code ?? 'unknown';
   return new PavilionError('AUDIT_UNAVAILABLE', `${what} failed (${code})`, { cause: err });

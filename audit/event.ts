@@ -3,9 +3,8 @@
  * same event always hashes to the same leaf, whoever serialises it.
  *
  * Events carry identifiers, hashes and outcomes only, never raw personal data
- * (see README.md, "Event shape"). `verificationEvent` builds the standard
- * verification record and checks each field's shape so free text cannot slip
- * in through it.
+ * (see README.md, "Event shape"). The broker's event vocabulary, one checked
+ * builder per type, is server/support/audit-events.ts.
  */
 
 import { PavilionError } from '../common/errors.js';
@@ -102,82 +101,4 @@ export function canonicalEvent(event: unknown): string {
 /** RFC 9162 leaf hash of the canonical event bytes. */
 export function eventLeafHash(canonical: string): Uint8Array {
   return leafHash(Buffer.from(canonical, 'utf8'));
-}
-
-// ---------------------------------------------------------------------------
-// The verification event (README.md, "Event shape").
-
-export type Decision = 'match' | 'no_match' | 'ambiguous';
-
-export interface VerificationEventFields {
-  /** Broker request id. */
-  requestId: string;
-  /** Relying party (client id / JWT subject), never a person. */
-  relyingParty: string;
-  dataset: string;
-  datasetVersion: string;
-  /** Keyed hash (hex or base64url) of the query CLK, never the CLK itself. */
-  queryHash: string;
-  decision: Decision;
-  /** Best Dice score in [0, 1]. */
-  score: number;
-  /** Names (not values) of the claims released to the relying party. */
-  releasedClaims: string[];
-  purpose: string;
-  policyDecisionId: string;
-  /** Authenticated caller that triggered the decision (service or user id). */
-  actor: string;
-  /** RFC 3339 UTC time; defaults to now. */
-  time?: string;
-}
-
-const ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
-const HASH = /^(?:[0-9a-f]{32,128}|[A-Za-z0-9_-]{22,172})$/;
-const CLAIM = /^[a-z][a-z0-9_]{0,63}$/;
-const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
-
-function field(ok: boolean, name: string): void {
-  if (!ok) throw invalid(`verification event field ${name} is malformed`);
-}
-
-/** Builds the standard verification event after checking every field's shape. */
-export function verificationEvent(f: VerificationEventFields): Record<string, JsonValue> {
-  for (const k of [
-    'requestId',
-    'relyingParty',
-    'dataset',
-    'datasetVersion',
-    'purpose',
-    'policyDecisionId',
-    'actor',
-  ] as const) {
-    field(typeof f[k] === 'string' && ID.test(f[k]), k);
-  }
-  field(typeof f.queryHash === 'string' && HASH.test(f.queryHash), 'queryHash');
-  field(f.decision === 'match' || f.decision === 'no_match' || f.decision === 'ambiguous', 'decision');
-  field(typeof f.score === 'number' && Number.isFinite(f.score) && f.score >= 0 && f.score <= 1, 'score');
-  field(
-    Array.isArray(f.releasedClaims) &&
-      f.releasedClaims.length <= 64 &&
-      f.releasedClaims.every((c) => typeof c === 'string' && CLAIM.test(c)),
-    'releasedClaims',
-  );
-  const time = f.time ?? new Date().toISOString();
-  field(typeof time === 'string' && RFC3339_UTC.test(time), 'time');
-  return {
-    type: 'verification',
-    v: 1,
-    request_id: f.requestId,
-    relying_party: f.relyingParty,
-    dataset: f.dataset,
-    dataset_version: f.datasetVersion,
-    query_hash: f.queryHash,
-    decision: f.decision,
-    score: f.score,
-    released_claims: [...new Set(f.releasedClaims)].sort(),
-    purpose: f.purpose,
-    policy_decision_id: f.policyDecisionId,
-    actor: f.actor,
-    time,
-  };
 }

@@ -3,7 +3,7 @@
  * runs at a time, and whatever queued up while it ran becomes the next batch
  * (capped at `maxBatch`). The batch is flushed the moment the previous flush
  * finishes, not on a timer: on these machines a fixed 2 ms timer halved the
- * throughput of the durable append path (shared/DESIGN.md, performance notes),
+ * throughput of the durable append path (docs/decisions.md, "Audit appends"),
  * while adaptive batches rise with load and stay at one item when idle.
  *
  * `maxWaitMs` (default 0) optionally lingers for more items when the

@@ -14,12 +14,9 @@ export {
 } from './checkpoint.js';
 export {
   canonicalEvent,
-  type Decision,
   eventLeafHash,
   type JsonValue,
   MAX_EVENT_BYTES,
-  type VerificationEventFields,
-  verificationEvent,
 } from './event.js';
 export {
   type AppendResult,

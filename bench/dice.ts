@@ -7,7 +7,7 @@
  * latency over 1M filters through the engine. Ratios are against the native
  * scalar C row.
  *
- * DESIGN.md targets on the 2-core development machine: per-core wasm at least
+ * The targets (docs/decisions.md, "Kernels") on the 2-core development machine: per-core wasm at least
  * native scalar C (~100 M cmp/s); all workers at least 1.7× that.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -295,7 +295,7 @@ async function latencyRows(s: Sizes): Promise<BenchRow[]> {
         name: 'engine match single-query rate (p50)',
         value: s.latencyBase / pct(50) / 1e3,
         unit: 'M cmp/s',
-        note: 'memory-bound: DESIGN.md measured 45–65 M/s per stream',
+        note: 'memory-bound: docs/decisions.md records 45–65 M/s per stream',
       },
     ];
   } finally {

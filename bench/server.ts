@@ -12,7 +12,7 @@
  *
  * The broker and the hello-world server run as child processes (this same
  * file with --serve / --hello) so the load generator does not share their
- * event loop; on 2 cores they still share the CPU, as in DESIGN.md's numbers.
+ * event loop; on 2 cores they still share the CPU, as in docs/decisions.md's numbers.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -46,7 +46,7 @@ async function serveHello(): Promise<void> {
 async function serveBroker(bigRows: number): Promise<void> {
   const { loadConfig } = await import('../server/config.js');
   const { startBroker } = await import('../server/app.js');
-  const { loadDemoDataset, demoQuery } = await import('../server/wiring/demo.js');
+  const { loadDemoDataset, demoQuery } = await import('../server/demo.js');
   const { loadDemoSchema } = await import('../demo/people.js');
   const config = loadConfig(process.env, {
     PORT: '0',
@@ -78,7 +78,7 @@ async function serveBroker(bigRows: number): Promise<void> {
     });
     times.big_publish_ms = Math.round(performance.now() - t);
     t = performance.now();
-    const rows = await broker.ctx.datasets.readVersion('big', version, 1024);
+    const rows = await broker.datasetStore.readVersion('big', version, 1024);
     times.big_reload_from_db_ms = Math.round(performance.now() - t);
     if (rows.refs.length !== bigRows) throw new Error('reload lost rows');
   }
@@ -89,7 +89,7 @@ async function serveBroker(bigRows: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'pavilion-bench-queries-'));
   const { syntheticPeople } = await import('../demo/people.js');
   const { writeFileSync } = await import('node:fs');
-  const demoQueries = await broker.ctx.engine.encode(demo.schema, demo.secret, syntheticPeople(15_000, 777));
+  const demoQueries = await broker.engine.encode(demo.schema, demo.secret, syntheticPeople(15_000, 777));
   writeFileSync(join(dir, 'demo.bin'), demoQueries);
   const qa = randomBytes(15_000 * 128);
   const qb = randomBytes(15_000 * 128);
@@ -99,7 +99,7 @@ async function serveBroker(bigRows: number): Promise<void> {
   const token = await broker.localIdentity!.mint({ sub: 'bench-rp', roles: ['rp'], ttlSec: 3600 });
   const hitClk = await demoQuery(broker, demo, 50_000);
   console.log(
-    `READY ${JSON.stringify({ url: broker.url, token, hitClk, times, queryDir: dir, kernel: broker.ctx.engine.kernel, threads: broker.ctx.engine.threads })}`,
+    `READY ${JSON.stringify({ url: broker.url, token, hitClk, times, queryDir: dir, kernel: broker.engine.kernel, threads: broker.engine.threads })}`,
   );
   process.on('SIGTERM', () => void broker.close().then(() => process.exit(0)));
 }

@@ -184,7 +184,7 @@ export const ERROR_CODES = {
   // --- audit: the Merkle log, checkpoints, receipts, proofs --------------------------------------------
   AUDIT_CLOSED: spec(503, 'audit', 'The audit log is closing; the event was not appended.'),
   AUDIT_OVERLOADED: spec(503, 'audit', 'Too many appends wait for the database; retry shortly.'),
-  AUDIT_UNAVAILABLE: spec(503, 'audit', 'The audit log cannot reach its database; nothing was appended.'),
+  AUDIT_UNAVAILABLE: spec(503, 'audit', 'An audit log statement failed in the database; nothing was appended.'),
   CHECKPOINT_MALFORMED: spec(422, 'audit', 'A checkpoint is not a C2SP tlog-checkpoint body.'),
   CHECKPOINT_NOT_FOUND: spec(404, 'audit', 'No checkpoint has been signed yet.'),
   CHECKPOINT_ORIGIN: spec(422, 'audit', "A checkpoint's origin is not this log's."),

@@ -93,7 +93,7 @@ const SURNAME = [
   'dubois',
 ];
 
-export function loadDemoSchema(): unknown {
+export function loadDemoSchema(): Record<string, unknown> {
   return JSON.parse(readFileSync(fromRoot('demo', 'schema.json'), 'utf8'));
 }
 

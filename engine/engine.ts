@@ -1,6 +1,6 @@
 /**
  * The matching engine: a Piscina pool running the Dice kernels over datasets
- * held once in shared WebAssembly memories (DESIGN.md "Pool"), plus batched
+ * held once in shared WebAssembly memories (docs/decisions.md, "Pool"), plus batched
  * CLK encoding in the same workers.
  */
 import { availableParallelism } from 'node:os';
@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { concatBytes } from '../common/bytes.js';
 import { decodeFromWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
 import { compileDiceModule, type DiceKernelKind, selectDiceKernel } from '../wasm/dice.js';
-import { type Candidate, compareCandidates, comparePairs, type Pair } from '../wasm/reference/dice.js';
+import { type Candidate, compareCandidates, comparePairs, type Pair } from '../wasm/ordering.js';
 import { type DatasetInfo, type DatasetInput, DatasetVersion } from './dataset.js';
 import { encoderKey } from './encoder-key.js';
 import {
@@ -96,7 +96,7 @@ export interface Engine {
 const MIN_MATCH_SLICE = 32_768;
 /**
  * Comparisons per link task: at least ~2.5 ms of work (a Piscina task costs
- * 26–34 µs, DESIGN.md), at most ~20 ms so progress, cancellation and
+ * 26–34 µs, docs/decisions.md), at most ~20 ms so progress, cancellation and
  * interleaved single matches stay responsive.
  */
 const MIN_TASK_COMPARISONS = 1 << 18;
@@ -268,7 +268,7 @@ export class PoolEngine implements Engine {
     const k = validateTopK(opts?.topK, DEFAULT_MATCH_TOP_K)!;
     ds.use();
     try {
-      // Low latency: one slice per worker (DESIGN.md), unless the dataset is too small to be worth splitting.
+      // Low latency: one slice per worker (docs/decisions.md, "Pool"), unless the dataset is too small to be worth splitting.
       const slices = Math.max(1, Math.min(this.threads, Math.floor(ds.size / MIN_MATCH_SLICE)));
       const per = Math.ceil(ds.size / slices);
       const parts: Promise<Candidate[][]>[] = [];

@@ -21,7 +21,7 @@ export const HEADER_RETIRED = 0;
 export const HEADER_PROBE_IN = 1;
 export const HEADER_PROBE_OUT = 2;
 
-/** Queries per task at most (DESIGN.md: 64 queries × 250k filters per task kept 2 workers at 1.7×). */
+/** Queries per task at most (docs/decisions.md, "Pool": 64 queries × 250k filters per task kept 2 workers at 1.7×). */
 export const MAX_QUERIES_PER_TASK = 64;
 /** Output area per slot: 65,536 pair entries of 16 bytes; also holds top-k heaps. */
 export const SLOT_OUTPUT_BYTES = 1 << 20;

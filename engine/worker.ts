@@ -125,7 +125,7 @@ function runPairs(task: PairsTask): PairsResult {
 // Encoders are cached per (schema, secret) hash; a handful at most are live
 // (one per linkage project), so the cache is small and bounded. Building one
 // derives keys and sets up hash state; reusing it also keeps its
-// token -> bit-position cache warm (DESIGN.md, CLK encoding).
+// token -> bit-position cache warm (docs/decisions.md, "Encoding").
 const MAX_ENCODERS = 8;
 const encoders = new Map<string, ClkEncoder>();
 

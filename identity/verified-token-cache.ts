@@ -2,7 +2,7 @@
  * Bounded cache of tokens that already passed full verification.
  *
  * Why: jose's ES256 verify costs ~167 µs of CPU on these machines, and
- * without this cache the whole box topped out near 8k rps (DESIGN.md,
+ * without this cache the whole box topped out near 8k rps (docs/decisions.md, "The cache-hit path";
  * performance notes); clients reuse one access token for many requests.
  *
  * Keyed by SHA-256 of the token string, not the token: the cache then never

@@ -3,7 +3,7 @@
  * prom-client's global one, so tests and several brokers in one process do not
  * share series).
  *
- * Names follow the Prometheus conventions (DESIGN.md): `pavilion_` prefix,
+ * Names follow the Prometheus conventions (docs/decisions.md): `pavilion_` prefix,
  * base units (`_seconds`), `_total` on counters. Two ways values get in:
  * - events observed by their owner as they happen (`observeRequest`,
  *   `observePoolTask`, `observeAuditAppend`, `addDiceComparisons`);
@@ -29,7 +29,7 @@ export const METRIC_PREFIX = 'pavilion_';
 
 /** 0.5 ms … 2 s: a cache hit is ~1 ms end to end, a cold 1:N search over 1M filters tens of ms. */
 export const REQUEST_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
-/** Pool tasks: one Piscina task costs 26–34 µs (DESIGN.md); batch linkage runs for seconds. */
+/** Pool tasks: one Piscina task costs 26–34 µs (docs/decisions.md, "Pool"); batch linkage runs for seconds. */
 export const POOL_TASK_DURATION_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];

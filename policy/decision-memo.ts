@@ -3,7 +3,7 @@ import { GenerationalCache } from '../common/generational-cache.js';
 /**
  * Memoized policy decisions. The policy is a pure function of its input (no
  * time, HTTP or random builtins in verification.rego), so a decision can be
- * reused for the lifetime of one loaded wasm. DESIGN.md: memoizing decisions
+ * reused for the lifetime of one loaded wasm. docs/decisions.md ("The cache-hit path"): memoizing decisions
  * per (subject, claims, policy version) was a cheap win in profiles.
  *
  * The key is the exact JSON text handed to the wasm (see canonicalInput in

@@ -2,7 +2,7 @@
  * The verification policy, evaluated in-process: the committed
  * policy/verification.wasm (compiled from verification.rego by build.sh)
  * loaded with @open-policy-agent/opa-wasm. One decision costs a few µs
- * (DESIGN.md: ~5 µs); repeated questions are answered from a memo.
+ * (docs/decisions.md, "Policy": ~5 µs); repeated questions are answered from a memo.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

@@ -1,8 +1,9 @@
 /**
- * startBroker(config): the whole broker in one process — database (and
- * migrations), audit log, engine pool, cache, policy, identity, metrics, the
- * active datasets reloaded from the database, and the uWS front end serving
- * HTTP and WebSocket on one port (TLS when a certificate is configured).
+ * startBroker(config): the whole broker in one process, and the one place that wires it. Every part is
+ * built here from the settings (server/config.ts) and handed exactly what it uses: the database (and
+ * migrations), the audit log, the engine pool, the cache, the policy, identity, metrics, the datasets
+ * reloaded from the database, and the uWS front end serving HTTP and WebSocket on one port (TLS when a
+ * certificate is configured). docs/architecture.md draws the result.
  */
 
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { type AuditLog, openAuditLog } from '../audit/index.js';
 import { createCache } from '../cache/index.js';
-import type { VerificationCache } from '../cache/verification-cache.js';
+import type { CacheStats } from '../cache/verification-cache.js';
 import { PavilionError } from '../common/errors.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
@@ -18,12 +19,14 @@ import { loadPolicy } from '../policy/index.js';
 import { FolderObjectStore, type ObjectStore, S3ObjectStore } from '../storage/object-store.js';
 import { type Database, openDatabase } from '../storage/postgres.js';
 import type { BrokerConfig } from './config.js';
-import type { BrokerContext, CachedOutcome } from './context.js';
 import { ActiveDatasets } from './datasets/active-datasets.js';
+import { LinkageSecrets } from './datasets/linkage-secrets.js';
 import { PullStore } from './datasets/pull-store.js';
 import { DatasetPulls } from './datasets/pulls.js';
 import { DatasetService } from './datasets/service.js';
 import { DatasetStore } from './datasets/store.js';
+import { bearerAuthenticator } from './http/auth.js';
+import { openApiDocument } from './http/openapi.js';
 import { HttpRouter } from './http/router.js';
 import { tls13OnlyOptions } from './http/tls.js';
 import { LinkageJobs } from './linkage/jobs.js';
@@ -31,24 +34,37 @@ import { JobStore } from './linkage/store.js';
 import { PartyRegistry } from './parties/registry.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerDatasetRoutes } from './routes/datasets.js';
-import { registerHealthRoutes } from './routes/health.js';
+import { type ReadinessReport, registerHealthRoutes } from './routes/health.js';
 import { registerLinkageJobRoutes } from './routes/linkage-jobs.js';
 import { registerPartyRoutes } from './routes/parties.js';
 import { registerVerificationRoutes } from './routes/verifications.js';
 import { registerWebSocket } from './routes/ws.js';
-import { loadMasterKeys } from './support/master-keys.js';
-import { auditIdentifier, VerificationService } from './verification/service.js';
+import { AuditTrail } from './support/audit-trail.js';
+import { loadMasterKeys, type MasterKeys } from './support/master-keys.js';
+import { MeteredEngine } from './support/metered-engine.js';
+import type { DecisionOutcome } from './verification/decision.js';
+import { type VerificationCacheOf, VerificationService } from './verification/service.js';
 import { startAnchoring } from './wiring/anchoring.js';
 import { createBrokerMetrics } from './wiring/metrics.js';
 
-export interface Broker {
+/** The parts a running broker is made of, for operators' tools, the demo loader and tests. */
+export interface BrokerParts {
+  log: Logger;
+  db: Database;
+  audit: AuditLog;
+  engine: Engine;
+  cache: VerificationCacheOf;
+  cacheStats(): CacheStats;
+  datasetStore: DatasetStore;
+  jobStore: JobStore;
+  datasets: DatasetService;
+  keys: MasterKeys;
+}
+
+export interface Broker extends BrokerParts {
   port: number;
   /** http(s)://host:port */
   url: string;
-  ctx: BrokerContext;
-  /** The database connection (operators' tools and tests reach stored rows through it). */
-  db: Database;
-  datasets: DatasetService;
   /** The local development issuer (absent when OIDC_ISSUER/JWKS_URL is set). */
   localIdentity?: LocalIdentity;
   /** Registered routes (method, template), for the OpenAPI coverage test. */
@@ -82,16 +98,17 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
   try {
     const keys = loadMasterKeys({ masterKey: config.masterKey, stateDir: config.stateDir, warn: (m) => log.warn(m) });
 
-    const db: Database = await openDatabase({
+    const db = await openDatabase({
       ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
       ...(config.pgliteDataDir ? { dataDir: config.pgliteDataDir } : {}),
     });
     cleanup.push(() => db.close());
-    const datasets = await DatasetStore.open(db.sql);
-    const jobs = await JobStore.open(db.sql);
+    const datasetStore = await DatasetStore.open(db.sql);
+    const jobStore = await JobStore.open(db.sql);
+    const pullStore = await PullStore.open(db.sql);
     const parties = await PartyRegistry.open(db.sql, log);
 
-    const audit: AuditLog = await openAuditLog({
+    const audit = await openAuditLog({
       sql: db.sql,
       origin: config.audit.origin,
       checkpointEvery: { leaves: config.audit.checkpointLeaves, ms: config.audit.checkpointMs },
@@ -107,14 +124,14 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     cleanup.push(() => warming);
     cleanup.push(() => audit.close());
 
-    const engine: Engine = await createEngine({
+    const engine = await createEngine({
       ...(config.engine.threads ? { threads: config.engine.threads } : {}),
       ...(config.engine.simd !== undefined ? { simd: config.engine.simd } : {}),
     });
     cleanup.push(() => engine.close());
 
     let redisUp = !config.redisUrl;
-    const cache: VerificationCache<CachedOutcome> = await createCache<CachedOutcome>({
+    const cache = await createCache<DecisionOutcome>({
       ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
       lruEntries: Math.max(1, config.cacheLruEntries),
       onStatus: (s) => {
@@ -149,19 +166,20 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       });
       verifier = localIdentity.verifier;
       log.warn(
-        'no OIDC_ISSUER or JWKS_URL: the broker is its own development token issuer (pavilion token --role rp --sub <name>)',
+        'no OIDC_ISSUER or JWKS_URL: the broker is its own development token issuer (npx pavilion token --role rp --sub <name>)',
       );
     }
 
-    const counters = { enginePending: 0 };
     const active = new ActiveDatasets(engine);
+    const metered = new MeteredEngine(engine, (task, seconds) => metrics.observePoolTask(task, seconds));
     const metrics = createBrokerMetrics({
       cacheStats: () => cache.stats(),
       datasetSizes: () => active.sizes(),
       auditSize: () => audit.size(),
       auditCacheBytes: () => audit.cachedBytes,
-      enginePending: () => counters.enginePending,
+      enginePending: () => metered.pending,
     });
+    const countComparisons = (n: number) => metrics.addDiceComparisons(n);
 
     const anchoring = await startAnchoring(config, db.sql, audit, metrics);
     if (anchoring) {
@@ -173,86 +191,58 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       );
     }
 
-    const ctx: BrokerContext = {
-      config,
-      log,
-      engine,
-      audit,
-      cache,
-      cacheStats: () => cache.stats(),
-      policy,
-      verifier,
-      datasets,
-      jobs,
-      parties,
-      active,
-      keys,
-      metrics,
-      ...(localIdentity ? { localJwks: localIdentity.jwks } : {}),
-      ...(anchoring ? { anchoring } : {}),
-      async engineCall(task, fn) {
-        counters.enginePending++;
-        const t = performance.now();
-        try {
-          return await fn();
-        } finally {
-          counters.enginePending--;
-          metrics.observePoolTask(task, (performance.now() - t) / 1000);
-        }
-      },
-      auditId: (id) => auditIdentifier(id, keys.auditHashKey),
-      async appendAudit(event) {
-        const t = performance.now();
-        const r = await audit.append(event);
-        metrics.observeAuditAppend((performance.now() - t) / 1000);
-        return r;
-      },
-      async ready() {
-        const checks: Record<string, boolean> = {};
-        checks.database = await db.sql`select 1`.then(
-          () => true,
-          () => false,
-        );
-        checks.audit = await audit.size().then(
-          () => true,
-          () => false,
-        );
-        checks.accepting = !closing;
-        // Redis down degrades to the LRU (answers still served): reported, not fatal.
-        const stats = cache.stats();
-        if (stats.redisConfigured) checks.cache_redis = stats.redisUp;
-        return { ok: checks.database! && checks.audit! && checks.accepting!, checks };
-      },
-    };
-
-    const datasetService = new DatasetService(ctx);
+    const trail = new AuditTrail(audit, keys.auditHashKey, (seconds) => metrics.observeAuditAppend(seconds));
+    const secrets = new LinkageSecrets(datasetStore, keys);
+    const datasets = new DatasetService({ store: datasetStore, active, cache, secrets, trail, log });
     const objects: ObjectStore = config.objects.s3
       ? new S3ObjectStore(config.objects.s3)
       : new FolderObjectStore(config.objects.folder);
-    const pullStore = await PullStore.open(db.sql);
-    const pulls = new DatasetPulls(ctx, datasetService, pullStore, objects);
+    const pulls = new DatasetPulls({
+      datasets,
+      pulls: pullStore,
+      objects,
+      uploadLimit: config.limits.upload,
+      idleMs: config.objects.timeoutMs,
+      log,
+    });
     cleanup.push(() => pulls.close());
     log.info({ objects: objects.location }, 'dataset pulls read from the object store');
-    const verification = new VerificationService(ctx);
-    const linkage = new LinkageJobs(ctx, verification);
+    const verification = new VerificationService({
+      datasets: active,
+      policy,
+      cache,
+      engine: metered,
+      secrets,
+      trail,
+      cacheSecret: keys.cacheSecret,
+      ambiguityMargin: config.ambiguityMargin,
+      countComparisons,
+    });
+    const linkage = new LinkageJobs({
+      jobs: jobStore,
+      datasets: active,
+      policy,
+      engine: metered,
+      trail,
+      keys,
+      log,
+      countComparisons,
+    });
     cleanup.push(() => linkage.close());
 
-    const reloaded = await datasetService.reloadAll();
+    const reloaded = await datasets.reloadAll();
     for (const r of reloaded) log.info(r, 'dataset version reloaded');
     linkage.startHeartbeat();
     if (!db.embedded) {
       // Several broker processes may share this database: follow the dataset
       // changes the others commit (uploads, deletions, definitions, secrets).
       const follow = (id: string) =>
-        datasetService.refresh(id).then(
-          () => verification.forgetSecret(id),
-          (err) => log.warn({ err, dataset: id }, 'could not follow a dataset change'),
-        );
-      const unlisten = await datasets.listenForChanges(
+        datasets.refresh(id).catch((err) => log.warn({ err, dataset: id }, 'could not follow a dataset change'));
+      const unlisten = await datasetStore.listenForChanges(
         (id) => void follow(id),
         // Also on reconnect: changes made while the connection was down sent no message here.
         () =>
-          void datasetService.knownIds().then(
+          void datasets.knownIds().then(
             (ids) => Promise.all(ids.map(follow)),
             (err) => log.warn({ err }, 'could not re-read datasets'),
           ),
@@ -260,32 +250,64 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       cleanup.push(() => unlisten());
     }
 
+    const ready = async (): Promise<ReadinessReport> => {
+      const checks: Record<string, boolean> = {};
+      checks.database = await db.sql`select 1`.then(
+        () => true,
+        () => false,
+      );
+      checks.audit = await audit.size().then(
+        () => true,
+        () => false,
+      );
+      checks.accepting = !closing;
+      // Redis down degrades to the LRU (answers still served): reported, not fatal.
+      const stats = cache.stats();
+      if (stats.redisConfigured) checks.cache_redis = stats.redisUp;
+      return { ok: checks.database! && checks.audit! && checks.accepting!, checks };
+    };
+
     // ---- front end
     let inFlight = 0;
     let idle: (() => void) | null = null;
     const app: TemplatedApp = config.tls
       ? uWS.SSLApp(tls13OnlyOptions(config.tls.certFile, config.tls.keyFile))
       : uWS.App();
-    const router = new HttpRouter(app, {
-      observeRequest: (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds),
-      unexpected: (err, route) => log.error({ err, route }, 'request failed unexpectedly'),
-      onStart: () => {
-        inFlight++;
+    const authenticate = bearerAuthenticator(verifier, parties);
+    const router = new HttpRouter(
+      app,
+      {
+        observeRequest: (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds),
+        unexpected: (err, route) => log.error({ err, route }, 'request failed unexpectedly'),
+        onStart: () => {
+          inFlight++;
+        },
+        onEnd: () => {
+          if (--inFlight === 0 && idle) idle();
+        },
+        isClosing: () => closing,
       },
-      onEnd: () => {
-        if (--inFlight === 0 && idle) idle();
-      },
-      isClosing: () => closing,
-    });
-    registerHealthRoutes(router, ctx);
-    registerDatasetRoutes(router, ctx, datasetService, verification, pulls);
-    registerVerificationRoutes(router, ctx, verification);
-    registerLinkageJobRoutes(router, ctx, linkage);
-    registerAuditRoutes(router, ctx);
-    registerPartyRoutes(router, ctx);
-    const sockets = registerWebSocket(app, ctx, verification, linkage, (_type, status, seconds) =>
-      metrics.observeRequest('/v1/ws', 'WS', status, seconds),
+      authenticate,
     );
+    registerHealthRoutes(router, {
+      ready,
+      metrics,
+      openApiDocument: () => openApiDocument(router.routes),
+      ...(localIdentity ? { localJwks: localIdentity.jwks } : {}),
+    });
+    registerDatasetRoutes(router, datasets, pulls, config.limits);
+    registerVerificationRoutes(router, verification, config.limits);
+    registerLinkageJobRoutes(router, linkage, config.limits);
+    registerAuditRoutes(router, { audit, public: config.audit.public, ...(anchoring ? { anchoring } : {}) });
+    registerPartyRoutes(router, parties);
+    const sockets = registerWebSocket(app, {
+      authenticate,
+      verification,
+      jobs: linkage,
+      log,
+      limits: config.limits,
+      onRequest: (_type, status, seconds) => metrics.observeRequest('/v1/ws', 'WS', status, seconds),
+    });
     router.finish();
     metrics.registerRoutes(...router.routes.map((r) => r.template), '/v1/ws', '/*');
 
@@ -313,11 +335,18 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     return {
       port,
       url,
-      ctx,
+      log,
       db,
-      datasets: datasetService,
+      audit,
+      engine,
+      cache,
+      cacheStats: () => cache.stats(),
+      datasetStore,
+      jobStore,
+      datasets,
+      keys,
       ...(localIdentity ? { localIdentity } : {}),
-      routes: router.routes,
+      routes: router.routes.map((r) => ({ method: r.methodName, template: r.template })),
       close() {
         closed ??= (async () => {
           closing = true;

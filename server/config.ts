@@ -7,7 +7,7 @@
  * its value, it may be a secret).
  *
  * SETTINGS below is the single source for the README table
- * (`node --import tsx server/config.ts --markdown` prints it).
+ * (`npm run -s docs:settings` prints it, scripts/docs.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -352,8 +352,4 @@ export function settingsMarkdown(): string {
     (s) => `| \`${s.env}\` | ${s.default === '' ? '—' : `\`${s.default}\``} | ${s.description} |`,
   );
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
-}
-
-if (process.argv.includes('--markdown') && /server\/config\.[tj]s$/.test(process.argv[1] ?? '')) {
-  console.log(settingsMarkdown());
 }

@@ -7,12 +7,12 @@
 import { isPavilionError } from '../common/errors.js';
 import { startBroker } from './app.js';
 import { loadConfig } from './config.js';
-import { DEMO_DATASET, demoQuery, loadDemoDataset } from './wiring/demo.js';
+import { DEMO_DATASET, demoQuery, loadDemoDataset } from './demo.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const broker = await startBroker(config);
-  const log = broker.ctx.log;
+  const log = broker.log;
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -14,6 +14,45 @@ import { PavilionError } from '../common/errors.js';
 
 export type Sql = postgres.Sql;
 
+/**
+ * Failures that mean "the database is out of reach for now" rather than "this statement is wrong": the
+ * driver's and Node's connection errors, SQLSTATE class 08 (connection exception), 57P01–57P03 (the
+ * server is shutting down, crashed, or not yet accepting), 53300 (too many connections). Classified
+ * here once; every caller maps them to 503 DATABASE_UNAVAILABLE (server/http/problem.ts, audit/db.ts,
+ * anchoring/) so a Postgres outage answers the same everywhere.
+ */
+const UNREACHABLE = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (UNREACHABLE.has(code) || /^08[0-9A-Z]{3}$/.test(code));
+}
+
+/**
+ * DATABASE_UNAVAILABLE for an unreachable database, naming only the driver's code (its messages can
+ * quote hosts or row values); undefined for anything else.
+ */
+export function databaseUnavailable(err: unknown, what: string): PavilionError | undefined {
+  if (!isDatabaseUnavailable(err)) return undefined;
+  const code = (err as { code: string }).code;
+  return new PavilionError('DATABASE_UNAVAILABLE', `${what}: the database is unreachable (${code})`, { cause: err });
+}
+
 export interface Database {
   sql: Sql;
   /** Connection string clients can use (embedded: the loopback PGlite server). */

@@ -4,7 +4,7 @@
  *
  * Each CryptoKernel owns one instance with its own, non-shared memory: the
  * kernel keeps scratch regions and key slots at fixed addresses, which
- * would collide across threads on shared memory (DESIGN.md). A Piscina
+ * would collide across threads on shared memory (docs/decisions.md, "Kernels with static data"). A Piscina
  * worker therefore gets its own instance via `getCryptoKernel()`.
  *
  * Two levels of API:

@@ -6,7 +6,7 @@
  *   (doubleHash or blakeHash); OR over features; XOR-fold xor_folds times;
  *   bit i is MSB-first (byte i >> 3, mask 0x80 >> (i & 7)).
  *
- * Speed (DESIGN.md): the vocabulary of tokens is small (bigrams of names,
+ * Speed (docs/decisions.md, "Encoding"): the vocabulary of tokens is small (bigrams of names,
  * dates, postcodes), so each feature keeps two bounded caches:
  *  - value -> the feature's bits (a 1024-bit bitmap is 32 word ORs), which
  *    is what clkhash's lru_cache on the n-gram tuple does;

@@ -7,12 +7,12 @@
  *
  * `wasm` (default) writes the tokens straight into the crypto kernel's input
  * region and hashes them all in one call with per-key precomputed HMAC pads.
- * `node` uses node:crypto per token (and the plain-TS BLAKE2b reference,
+ * `node` uses node:crypto per token (and @noble/hashes for keyed, salted BLAKE2b,
  * since node:crypto has no salted BLAKE2b); it exists for differential tests.
  */
 import { createHmac } from 'node:crypto';
+import { blake2b } from '@noble/hashes/blake2.js';
 import { type CryptoKernel, getCryptoKernel, type KernelKey } from '../../wasm/crypto.js';
-import { blake2b512 as referenceBlake2b512 } from '../../wasm/reference/crypto.js';
 import type { TokenEncoding } from './schema.js';
 import { encodeToken, encodeTokenInto, maxEncodedBytes } from './tokens.js';
 
@@ -53,6 +53,13 @@ const SALTS = Array.from({ length: 64 }, (_, j) => new TextEncoder().encode(Stri
 
 function saltFor(j: number): Uint8Array {
   return SALTS[j] ?? new TextEncoder().encode(String(j));
+}
+
+/** hashlib.blake2b(key=…, salt=…): a salt shorter than 16 bytes is zero-padded, as the parameter block is. */
+function nobleBlake2b512(data: Uint8Array, key: Uint8Array, salt: Uint8Array): Uint8Array {
+  const padded = new Uint8Array(16);
+  padded.set(salt);
+  return blake2b(data, { key, salt: padded, dkLen: 64 });
 }
 
 class WasmFeatureHasher implements FeatureHasher {
@@ -158,7 +165,7 @@ class NodeFeatureHasher implements FeatureHasher {
   blake(tokens: readonly string[], count: number, macs: number, out: Uint8Array): void {
     for (let i = 0; i < count; i++) {
       const bytes = encodeToken(tokens[i]!, this.p.encoding);
-      for (let j = 0; j < macs; j++) out.set(referenceBlake2b512(bytes, this.p.key0, saltFor(j)), (i * macs + j) * 64);
+      for (let j = 0; j < macs; j++) out.set(nobleBlake2b512(bytes, this.p.key0, saltFor(j)), (i * macs + j) * 64);
     }
   }
 

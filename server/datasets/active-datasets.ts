@@ -31,6 +31,15 @@ interface Slot {
   retired: boolean;
 }
 
+/** A version loaded in the engine but not serving yet (ActiveDatasets.stage). */
+export interface StagedVersion {
+  readonly loaded: LoadedVersion;
+  /** Makes it the version that answers; the previous one is dropped once its last request ends. */
+  serve(): Promise<void>;
+  /** Drops it from the engine; nothing ever answered from it. */
+  discard(): Promise<void>;
+}
+
 export interface Lease {
   readonly version: LoadedVersion;
   release(): void;
@@ -97,16 +106,17 @@ export class ActiveDatasets {
   }
 
   /**
-   * Loads `rows` as version `version` of `id` and makes it active. The
-   * previous version keeps serving until this resolves, and is dropped once
-   * its last in-flight request finishes.
+   * Loads `rows` as version `version` of `id` into the engine without serving it: the answer to "which
+   * version serves" must follow what the database committed, so the caller commits the version there
+   * first and only then `serve()`s it, or `discard()`s it when the commit failed. Until `serve()` the
+   * previous version answers every request.
    */
-  async activate(
+  async stage(
     id: string,
     version: number,
     filterBits: number,
     rows: { refs: string[]; clks: Uint8Array; claims: Claims[] },
-  ): Promise<LoadedVersion> {
+  ): Promise<StagedVersion> {
     const engineId = `${id}@${version}`;
     const info = await this.engine.loadDataset(engineId, { refs: rows.refs, clks: rows.clks, filterBits });
     const loaded: LoadedVersion = {
@@ -118,13 +128,37 @@ export class ActiveDatasets {
       refs: rows.refs,
       claims: rows.claims,
     };
-    const previous = this.active.get(id);
-    this.active.set(id, { loaded, leases: 0, retired: false });
-    if (previous) {
-      previous.retired = true;
-      if (previous.leases === 0) await this.drop(previous);
-    }
-    return loaded;
+    let settled = false;
+    return {
+      loaded,
+      serve: async () => {
+        if (settled) return;
+        settled = true;
+        const previous = this.active.get(id);
+        this.active.set(id, { loaded, leases: 0, retired: false });
+        if (previous) {
+          previous.retired = true;
+          if (previous.leases === 0) await this.drop(previous);
+        }
+      },
+      discard: async () => {
+        if (settled) return;
+        settled = true;
+        await this.drop({ loaded, leases: 0, retired: true });
+      },
+    };
+  }
+
+  /** Loads and serves at once: for versions the database already says are active (start, other brokers). */
+  async activate(
+    id: string,
+    version: number,
+    filterBits: number,
+    rows: { refs: string[]; clks: Uint8Array; claims: Claims[] },
+  ): Promise<LoadedVersion> {
+    const staged = await this.stage(id, version, filterBits, rows);
+    await staged.serve();
+    return staged.loaded;
   }
 
   /** Stops serving `id`: new requests get DATASET_NOT_FOUND; in-flight ones finish on their lease. */

@@ -11,6 +11,7 @@
  * broker's store credentials cannot be used to read another provider's files.
  */
 import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
 import { withDeadline } from '../../common/deadline.js';
 import { isPavilionError, PavilionError } from '../../common/errors.js';
 import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from '../../common/heartbeat.js';
@@ -18,7 +19,6 @@ import { retryFor } from '../../common/retry.js';
 import { isUuid } from '../../common/uuid.js';
 import type { Principal } from '../../identity/index.js';
 import { assertObjectKey, type ObjectStore } from '../../storage/object-store.js';
-import type { BrokerContext } from '../context.js';
 import type { PullRecord, PullStore } from './pull-store.js';
 import type { DatasetService, UploadFormat } from './service.js';
 
@@ -89,17 +89,32 @@ async function* counted(
 /** How long a failed pull keeps trying to record its failure through a database outage. */
 const RECORD_RETRY_MS = 30_000;
 
+export interface DatasetPullsDeps {
+  datasets: DatasetService;
+  pulls: PullStore;
+  objects: ObjectStore;
+  /** UPLOAD_LIMIT_BYTES: a pulled object is an upload. */
+  uploadLimit: number;
+  /** OBJECT_STORE_TIMEOUT_MS. */
+  idleMs: number;
+  log: Logger;
+}
+
 export class DatasetPulls {
   private readonly running = new Map<string, Promise<void>>();
   private closing = false;
   private readonly heartbeat: Heartbeat;
+  private readonly datasets: DatasetService;
+  private readonly pulls: PullStore;
+  private readonly store: ObjectStore;
+  private readonly log: Logger;
 
-  constructor(
-    private readonly ctx: BrokerContext,
-    private readonly datasets: DatasetService,
-    private readonly pulls: PullStore,
-    private readonly store: ObjectStore,
-  ) {
+  constructor(private readonly d: DatasetPullsDeps) {
+    const { pulls, log } = d;
+    this.datasets = d.datasets;
+    this.pulls = pulls;
+    this.store = d.objects;
+    this.log = log;
     this.heartbeat = startHeartbeat({
       runningIds: () => [...this.running.keys()],
       beat: (ids) => pulls.heartbeat(ids),
@@ -107,9 +122,9 @@ export class DatasetPulls {
         // A pull is cheap to ask for again, and its object may have changed: fail it, the provider decides.
         const failed = await pulls.failStale(STALE_AFTER_MS);
         if (failed > 0)
-          ctx.log.warn({ pulls: failed }, 'dataset pulls of a stopped broker process marked failed (PULL_INTERRUPTED)');
+          log.warn({ pulls: failed }, 'dataset pulls of a stopped broker process marked failed (PULL_INTERRUPTED)');
       },
-      onError: (err) => ctx.log.warn({ err }, 'dataset pull heartbeat failed'),
+      onError: (err) => log.warn({ err }, 'dataset pull heartbeat failed'),
     });
   }
 
@@ -143,10 +158,10 @@ export class DatasetPulls {
 
   private async run(principal: Principal, pull: PullRecord): Promise<void> {
     const seen = { bytes: 0 };
-    const limit = this.ctx.config.limits.upload;
+    const limit = this.d.uploadLimit;
     const started = performance.now();
     try {
-      const idleMs = this.ctx.config.objects.timeoutMs;
+      const idleMs = this.d.idleMs;
       const object = await withDeadline(
         this.store.open(pull.objectKey),
         idleMs,
@@ -160,7 +175,7 @@ export class DatasetPulls {
       const body = counted(object.body, { bytes: limit, idleMs }, seen, this.store.location, () => this.closing);
       const published = await this.datasets.publishStream(principal, pull.datasetId, pull.format, body);
       await this.pulls.succeed(pull.id, { bytes: seen.bytes, version: published.version, rows: published.rows });
-      this.ctx.log.info(
+      this.log.info(
         {
           pull: pull.id,
           dataset: pull.datasetId,
@@ -175,14 +190,14 @@ export class DatasetPulls {
       const failure = isPavilionError(err)
         ? err
         : new PavilionError('PULL_FAILED', 'the pull failed unexpectedly', { cause: err });
-      if (!isPavilionError(err)) this.ctx.log.error({ err, pull: pull.id }, 'dataset pull failed unexpectedly');
-      else this.ctx.log.warn({ pull: pull.id, dataset: pull.datasetId, code: failure.code }, 'dataset pull failed');
+      if (!isPavilionError(err)) this.log.error({ err, pull: pull.id }, 'dataset pull failed unexpectedly');
+      else this.log.warn({ pull: pull.id, dataset: pull.datasetId, code: failure.code }, 'dataset pull failed');
       await retryFor(
         () => this.pulls.fail(pull.id, { code: failure.code, detail: failure.message, bytes: seen.bytes }),
         RECORD_RETRY_MS,
         () => this.closing,
       ).catch((e) => {
-        this.ctx.log.error({ err: e, pull: pull.id }, 'could not record a failed dataset pull');
+        this.log.error({ err: e, pull: pull.id }, 'could not record a failed dataset pull');
       });
     }
   }

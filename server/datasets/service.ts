@@ -1,23 +1,27 @@
 /**
- * Dataset lifecycle shared by the routes, the startup reload and the demo:
- * define a dataset, publish a version (persist, load, swap, invalidate the
- * cache, audit), register the linkage secret, and reload active versions at
- * start. Publishing is serialised per dataset so versions swap in order.
+ * Dataset lifecycle shared by the routes, the startup reload and the demo: define a dataset, publish a
+ * version (persist, load, commit, swap, invalidate the cache, audit), register the linkage secret,
+ * delete, and follow what other broker processes commit. Changes are serialised per dataset so
+ * versions swap in order, and the version that answers is always the one the database committed.
  */
+import type { Logger } from 'pino';
+import type { VerificationCache } from '../../cache/verification-cache.js';
 import { PavilionError } from '../../common/errors.js';
 import { parseSchema } from '../../engine/clk/schema.js';
 import { validateFilterBits } from '../../engine/index.js';
 import type { Principal } from '../../identity/index.js';
-import type { BrokerContext } from '../context.js';
-import { CHUNK_ROWS, type Claims, type DatasetRecord, type VersionRows } from './store.js';
+import type { DatasetDefinition } from '../http/schemas.js';
+import {
+  datasetDefinedEvent,
+  datasetDeletedEvent,
+  datasetSecretSetEvent,
+  datasetVersionEvent,
+} from '../support/audit-events.js';
+import type { AuditTrail } from '../support/audit-trail.js';
+import type { ActiveDatasets } from './active-datasets.js';
+import type { LinkageSecrets } from './linkage-secrets.js';
+import { CHUNK_ROWS, type Claims, type DatasetRecord, type DatasetStore, type VersionRows } from './store.js';
 import { BinaryParser, JsonlParser, RowCollector, type UploadParser } from './upload.js';
-
-export interface DatasetDefinitionInput {
-  schema: unknown;
-  claims: string[];
-  allow_broker_encoding?: boolean;
-  purposes?: string[];
-}
 
 export type UploadFormat = 'jsonl' | 'binary';
 
@@ -45,12 +49,29 @@ export function schemaFilterBits(schema: unknown): number {
   }
 }
 
+export interface DatasetServiceDeps {
+  store: DatasetStore;
+  active: ActiveDatasets;
+  /** Answers cached for a dataset are dropped when it changes (cache/verification-cache.ts). */
+  cache: Pick<VerificationCache<object>, 'invalidateDataset'>;
+  secrets: LinkageSecrets;
+  trail: AuditTrail;
+  log: Logger;
+}
+
+type Rows = { refs: string[]; clks: Uint8Array; claims: Claims[] };
+
 export class DatasetService {
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly store: DatasetStore;
+  private readonly active: ActiveDatasets;
 
-  constructor(private readonly ctx: BrokerContext) {}
+  constructor(private readonly d: DatasetServiceDeps) {
+    this.store = d.store;
+    this.active = d.active;
+  }
 
-  /** Runs `fn` after every earlier publish of the same dataset. */
+  /** Runs `fn` after every earlier change of the same dataset. */
   private serialised<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(id) ?? Promise.resolve();
     const run = prev.then(fn, fn);
@@ -65,13 +86,13 @@ export class DatasetService {
   async define(
     principal: Principal,
     id: string,
-    input: DatasetDefinitionInput,
+    input: DatasetDefinition,
   ): Promise<{ created: boolean; record: DatasetRecord }> {
     const filterBits = schemaFilterBits(input.schema);
     // A deleted dataset's id stays its owner's: re-defining it revives it, versions continuing.
-    const existing = await this.ctx.datasets.get(id, { includeDeleted: true });
+    const existing = await this.store.get(id, { includeDeleted: true });
     if (existing) this.assertOwner(principal, existing);
-    const result = await this.ctx.datasets.upsert({
+    const result = await this.store.upsert({
       id,
       owner: existing?.owner ?? principal.subject,
       schema: input.schema,
@@ -80,17 +101,18 @@ export class DatasetService {
       allowBrokerEncoding: input.allow_broker_encoding ?? false,
       purposes: input.purposes ?? null,
     });
-    this.ctx.active.setDefinition(result.record);
-    await this.audit({
-      type: 'dataset_defined',
-      v: 1,
-      dataset: id,
-      created: result.created,
-      filter_bits: filterBits,
-      claims: result.record.claims,
-      allow_broker_encoding: result.record.allowBrokerEncoding,
-      actor: this.ctx.auditId(principal.subject),
-    });
+    this.active.setDefinition(result.record);
+    const { trail } = this.d;
+    await trail.record(
+      datasetDefinedEvent({
+        dataset: id,
+        created: result.created,
+        filterBits,
+        claims: result.record.claims,
+        allowBrokerEncoding: result.record.allowBrokerEncoding,
+        actor: trail.party(principal.subject),
+      }),
+    );
     return result;
   }
 
@@ -101,7 +123,7 @@ export class DatasetService {
   }
 
   async get(id: string): Promise<DatasetRecord> {
-    const record = await this.ctx.datasets.get(id);
+    const record = await this.store.get(id);
     if (!record) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset');
     return record;
   }
@@ -118,7 +140,7 @@ export class DatasetService {
     return this.serialised(id, async () => {
       const rows = new RowCollector(record.filterBits, new Set(record.claims), CHUNK_ROWS);
       const parser: UploadParser = format === 'jsonl' ? new JsonlParser(rows) : new BinaryParser(rows);
-      const version = await this.ctx.datasets.beginVersion(id, record.filterBits, principal.subject);
+      const version = await this.store.beginVersion(id, record.filterBits, principal.subject);
       let chunkNo = 0;
       try {
         for await (const piece of body) {
@@ -128,7 +150,7 @@ export class DatasetService {
           // chunks are written at the end.
           if (format === 'jsonl') {
             for (let c = rows.takeChunk(); c; c = rows.takeChunk())
-              await this.ctx.datasets.writeChunk(id, version, chunkNo++, c);
+              await this.store.writeChunk(id, version, chunkNo++, c);
           }
         }
         parser.end();
@@ -136,10 +158,10 @@ export class DatasetService {
         if (format === 'binary') {
           // takeChunk slices from the collector's row arrays, which now hold the claims too.
           for (let c = rows.takeChunk(); c; c = rows.takeChunk())
-            await this.ctx.datasets.writeChunk(id, version, chunkNo++, c);
+            await this.store.writeChunk(id, version, chunkNo++, c);
         }
         const last = rows.takeChunk(true);
-        if (last) await this.ctx.datasets.writeChunk(id, version, chunkNo++, last);
+        if (last) await this.store.writeChunk(id, version, chunkNo++, last);
         await this.activate(principal.subject, record, version, {
           refs: rows.refs,
           clks: rows.allClksConcatenated(),
@@ -147,21 +169,17 @@ export class DatasetService {
         });
         return { version, rows: rows.count, filterBits: record.filterBits };
       } catch (err) {
-        await this.ctx.datasets.failVersion(id, version).catch(() => {});
+        await this.store.failVersion(id, version).catch(() => {});
         throw err;
       }
     });
   }
 
   /** Publishes a version from rows already in memory (demo, benchmarks). */
-  async publishRows(
-    actor: string,
-    id: string,
-    data: { refs: string[]; clks: Uint8Array; claims: Claims[] },
-  ): Promise<{ version: number; rows: number }> {
+  async publishRows(actor: string, id: string, data: Rows): Promise<{ version: number; rows: number }> {
     const record = await this.get(id);
     return this.serialised(id, async () => {
-      const version = await this.ctx.datasets.beginVersion(id, record.filterBits, actor);
+      const version = await this.store.beginVersion(id, record.filterBits, actor);
       const bytes = record.filterBits / 8;
       try {
         if (data.clks.length !== data.refs.length * bytes)
@@ -173,63 +191,66 @@ export class DatasetService {
             claims: data.claims.slice(start, end),
             clks: data.clks.subarray(start * bytes, end * bytes),
           };
-          await this.ctx.datasets.writeChunk(id, version, n, chunk);
+          await this.store.writeChunk(id, version, n, chunk);
         }
         await this.activate(actor, record, version, data);
         return { version, rows: data.refs.length };
       } catch (err) {
-        await this.ctx.datasets.failVersion(id, version).catch(() => {});
+        await this.store.failVersion(id, version).catch(() => {});
         throw err;
       }
     });
   }
 
-  private async activate(
-    actor: string,
-    record: DatasetRecord,
-    version: number,
-    data: { refs: string[]; clks: Uint8Array; claims: Claims[] },
-  ): Promise<void> {
-    await this.ctx.active.activate(record.id, version, record.filterBits, data);
-    await this.ctx.datasets.activateVersion(record.id, version, data.refs.length);
-    const fresh = await this.ctx.datasets.get(record.id);
-    if (fresh) this.ctx.active.setDefinition(fresh);
+  /**
+   * Loads the version into the engine, commits it as active in the database, and only then lets it
+   * answer: a failed commit leaves the previous version serving, in memory as in the database.
+   */
+  private async activate(actor: string, record: DatasetRecord, version: number, data: Rows): Promise<void> {
+    const staged = await this.active.stage(record.id, version, record.filterBits, data);
+    try {
+      await this.store.activateVersion(record.id, version, data.refs.length);
+    } catch (err) {
+      await staged.discard();
+      throw err;
+    }
+    await staged.serve();
+    const fresh = await this.store.get(record.id).catch(() => null);
+    if (fresh) this.active.setDefinition(fresh);
     // Keys carry the version, so old answers can no longer be hit; this frees their memory.
-    void this.ctx.cache.invalidateDataset(record.id, version).catch(() => {});
-    await this.audit({
-      type: 'dataset_version',
-      v: 1,
-      dataset: record.id,
-      version,
-      rows: data.refs.length,
-      filter_bits: record.filterBits,
-      actor: this.ctx.auditId(actor),
-    });
+    void this.d.cache.invalidateDataset(record.id, version).catch(() => {});
+    const { trail } = this.d;
+    await trail.record(
+      datasetVersionEvent({
+        dataset: record.id,
+        version,
+        rows: data.refs.length,
+        filterBits: record.filterBits,
+        actor: trail.party(actor),
+      }),
+    );
   }
 
   /**
-   * Deletes every version's rows, the linkage secret and the cached answers,
-   * and stops serving the dataset (requests already running finish on the
-   * version they leased). The id stays the owner's (server/datasets/store.ts).
+   * Deletes every version's rows, the linkage secret and the cached answers, and stops serving the
+   * dataset (requests already running finish on the version they leased). The id stays the owner's
+   * (server/datasets/store.ts).
    */
   async delete(principal: Principal, id: string): Promise<{ versions: number }> {
     const record = await this.get(id);
     this.assertOwner(principal, record);
     return this.serialised(id, async () => {
-      const deleted = await this.ctx.datasets.delete(id);
+      const deleted = await this.store.delete(id);
       if (!deleted) throw new PavilionError('DATASET_NOT_FOUND', 'no such dataset');
-      this.ctx.active.remove(id);
+      this.stopServing(id);
       // Cached answers hold released claims of the deleted records.
-      const purged = await this.ctx.cache.invalidateDataset(id).catch(() => undefined);
+      const purged = await this.d.cache.invalidateDataset(id).catch(() => undefined);
       if (!purged?.redisComplete)
-        this.ctx.log.warn({ dataset: id }, 'cached answers of a deleted dataset may remain in Redis until their TTL');
-      await this.audit({
-        type: 'dataset_deleted',
-        v: 1,
-        dataset: id,
-        versions: deleted.versions,
-        actor: this.ctx.auditId(principal.subject),
-      });
+        this.d.log.warn({ dataset: id }, 'cached answers of a deleted dataset may remain in Redis until their TTL');
+      const { trail } = this.d;
+      await trail.record(
+        datasetDeletedEvent({ dataset: id, versions: deleted.versions, actor: trail.party(principal.subject) }),
+      );
       return deleted;
     });
   }
@@ -237,53 +258,56 @@ export class DatasetService {
   async setSecret(principal: Principal, id: string, secret: string): Promise<void> {
     const record = await this.get(id);
     this.assertOwner(principal, record);
-    await this.ctx.datasets.setSecret(
-      id,
-      this.ctx.keys.seal({ dataset: id }, Buffer.from(secret, 'utf8')),
-      principal.subject,
-    );
-    await this.audit({ type: 'dataset_secret_set', v: 1, dataset: id, actor: this.ctx.auditId(principal.subject) });
+    await this.d.secrets.set(id, secret, principal.subject);
+    const { trail } = this.d;
+    await trail.record(datasetSecretSetEvent({ dataset: id, actor: trail.party(principal.subject) }));
+  }
+
+  private stopServing(id: string): void {
+    this.active.remove(id);
+    this.d.secrets.forget(id);
   }
 
   /**
-   * Follows a change another broker process committed (server/datasets/store.ts
-   * CHANGES_CHANNEL): re-reads the dataset and serves what the database now
-   * says (definition, active version, or nothing once deleted). Reads state
-   * rather than trusting the message, so repeated or late messages are harmless.
+   * Follows a change another broker process committed (server/datasets/store.ts CHANGES_CHANNEL):
+   * re-reads the dataset and serves what the database now says (definition, active version, secret,
+   * or nothing once deleted). Reads state rather than trusting the message, so repeated or late
+   * messages are harmless.
    */
   async refresh(id: string): Promise<void> {
     await this.serialised(id, async () => {
-      const record = await this.ctx.datasets.get(id);
+      this.d.secrets.forget(id);
+      const record = await this.store.get(id);
       // Deleted (and perhaps defined again, empty, while this process missed messages): stop serving what it had.
-      if (!record || (record.activeVersion === null && this.ctx.active.current(id))) {
-        if (this.ctx.active.definition(id)) {
-          this.ctx.active.remove(id);
-          await this.ctx.cache.invalidateDataset(id).catch(() => {});
+      if (!record || (record.activeVersion === null && this.active.current(id))) {
+        if (this.active.definition(id)) {
+          this.stopServing(id);
+          await this.d.cache.invalidateDataset(id).catch(() => {});
         }
       }
       if (!record) return;
-      this.ctx.active.setDefinition(record);
-      if (record.activeVersion === null || record.activeVersion === this.ctx.active.current(id)?.version) return;
-      const rows = await this.ctx.datasets.readVersion(id, record.activeVersion, record.filterBits);
-      await this.ctx.active.activate(id, record.activeVersion, record.filterBits, rows);
+      this.active.setDefinition(record);
+      if (record.activeVersion === null || record.activeVersion === this.active.current(id)?.version) return;
+      const rows = await this.store.readVersion(id, record.activeVersion, record.filterBits);
+      await this.active.activate(id, record.activeVersion, record.filterBits, rows);
     });
   }
 
   /** Every dataset id the database has or this process serves. */
   async knownIds(): Promise<string[]> {
-    const stored = (await this.ctx.datasets.list()).map((r) => r.id);
-    return [...new Set([...stored, ...this.ctx.active.ids()])];
+    const stored = (await this.store.list()).map((r) => r.id);
+    return [...new Set([...stored, ...this.active.ids()])];
   }
 
   /** Startup: load every dataset's active version from the database into the engine. */
   async reloadAll(): Promise<{ id: string; version: number; rows: number; ms: number }[]> {
     const out: { id: string; version: number; rows: number; ms: number }[] = [];
-    for (const record of await this.ctx.datasets.list()) {
-      this.ctx.active.setDefinition(record);
+    for (const record of await this.store.list()) {
+      this.active.setDefinition(record);
       if (record.activeVersion === null) continue;
       const t = performance.now();
-      const rows = await this.ctx.datasets.readVersion(record.id, record.activeVersion, record.filterBits);
-      await this.ctx.active.activate(record.id, record.activeVersion, record.filterBits, rows);
+      const rows = await this.store.readVersion(record.id, record.activeVersion, record.filterBits);
+      await this.active.activate(record.id, record.activeVersion, record.filterBits, rows);
       out.push({
         id: record.id,
         version: record.activeVersion,
@@ -292,9 +316,5 @@ export class DatasetService {
       });
     }
     return out;
-  }
-
-  private async audit(event: Record<string, unknown>): Promise<void> {
-    await this.ctx.appendAudit({ ...event, time: new Date().toISOString() });
   }
 }

@@ -7,7 +7,7 @@
  * Rows are stored in chunks of up to CHUNK_ROWS: one bytea of concatenated
  * CLKs, a text[] of refs and a jsonb array of claims per chunk. One row per
  * record would cost ~1M inserts for a 1M-record version (real Postgres does
- * ~10k single-row inserts/s here, PGlite ~2k/s, see DESIGN.md); chunks of
+ * ~10k single-row inserts/s here, PGlite ~2k/s, see docs/decisions.md, "Audit appends"); chunks of
  * 16k rows are ~2 MB each and load back in a few dozen queries.
  */
 

@@ -1,17 +1,19 @@
 /**
- * Authentication for routes: the bearer token of the request, verified by
- * identity/ (JWKS, algorithm allow-list, iss/aud/exp/nbf/kid, results cached
- * by token), then a role gate. 401 AUTH_* and 403 FORBIDDEN_ROLE come from
- * identity/ unchanged.
+ * Authentication for routes and WebSocket upgrades: the bearer token is verified by identity/ (JWKS,
+ * algorithm allow-list, iss/aud/exp/nbf/kid, results cached by token) and the caller is noted in the
+ * party registry. 401 AUTH_* come from identity/ unchanged; the router applies the role gate
+ * (403 FORBIDDEN_ROLE, server/http/router.ts).
  */
-import { type Principal, type Role, requireRole } from '../../identity/index.js';
-import type { BrokerContext } from '../context.js';
-import type { Exchange } from './router.js';
+import type { Principal, Verifier } from '../../identity/index.js';
 
-export async function authenticate(ctx: BrokerContext, x: Exchange, ...roles: Role[]): Promise<Principal> {
-  const principal = await ctx.verifier.verify(x.headers.authorization || undefined);
-  x.actor = principal.subject;
-  ctx.parties.touch(principal);
-  if (roles.length > 0) requireRole(principal, ...roles);
-  return principal;
+export function bearerAuthenticator(
+  verifier: Verifier,
+  /** Notes the caller (server/parties/registry.ts), off the request path. */
+  parties: { touch(principal: Principal): void },
+): (authorization: string | undefined) => Promise<Principal> {
+  return async (authorization) => {
+    const principal = await verifier.verify(authorization);
+    parties.touch(principal);
+    return principal;
+  };
 }

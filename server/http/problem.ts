@@ -10,6 +10,7 @@
  */
 import { ERROR_CODES, type ErrorCode } from '../../common/error-codes.js';
 import { isPavilionError } from '../../common/errors.js';
+import { databaseUnavailable } from '../../storage/postgres.js';
 
 export interface Problem {
   type: string;
@@ -69,6 +70,9 @@ export function toProblem(err: unknown, unexpected?: (err: unknown) => void): Pr
     const extras = (err as ProblemExtras).problemErrors;
     return makeProblem(err.code, err.message, extras ? { errors: extras } : undefined);
   }
+  // A database outage is not a bug: the same 503 whichever store the request reached.
+  const outage = databaseUnavailable(err, 'the request could not be completed');
+  if (outage) return makeProblem(outage.code, outage.message);
   unexpected?.(err);
   return makeProblem('INTERNAL', 'internal error');
 }

@@ -1,6 +1,8 @@
 /**
- * uWebSockets.js plumbing: routing with captured request data, bodies read
- * with a limit, corked writes, problem+json errors and per-route metrics.
+ * uWebSockets.js plumbing: routes declared with who may call them and the zod schemas of their
+ * parameters, bodies and answers (server/http/schemas.ts); bodies read with a limit; corked writes;
+ * problem+json errors; per-route metrics. The declarations are also what server/http/openapi.ts turns
+ * into the OpenAPI document, so a route is validated exactly as it is documented.
  *
  * uWS rules this file enforces once so handlers cannot get them wrong:
  * - an HttpRequest is stack-allocated: everything a handler needs (params,
@@ -13,8 +15,12 @@
  *   connection is closed (the rest of the body is not read).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { z } from 'zod';
+import type { ErrorCode } from '../../common/error-codes.js';
 import { PavilionError } from '../../common/errors.js';
+import { type Principal, type Role, requireRole } from '../../identity/index.js';
 import { makeProblem, type Problem, toProblem } from './problem.js';
+import { parseJsonBody, validate } from './validation.js';
 
 export interface Reply {
   status?: number;
@@ -156,25 +162,17 @@ export class BodyStream implements AsyncIterable<Buffer> {
   }
 }
 
-/** Percent-decoding that cannot throw: a malformed escape stays as sent (and fails validation downstream). */
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
 export class Exchange {
   aborted = false;
   responded = false;
   status = 0;
+  /** Path parameters as sent: never percent-decoded (ids have one spelling; server/http/schemas.ts). */
   readonly params: Record<string, string> = {};
   readonly headers: Record<CapturedHeader, string>;
   readonly rawQuery: string;
   private abortHandlers: (() => void)[] = [];
   private bodyStream: BodyStream | null = null;
-  /** Set by the auth layer, for logs and metrics labels only. */
+  /** Set once authenticated, for logs only. */
   actor?: string;
 
   constructor(
@@ -183,19 +181,15 @@ export class Exchange {
     readonly method: string,
     readonly route: string,
     paramNames: readonly string[],
-    /** For a pattern ending in `*`: where the rest starts; it becomes params.path, as sent (not decoded). */
+    /** For a pattern ending in `*`: where the rest starts; it becomes params.path. */
     wildcardAt = -1,
   ) {
-    for (let i = 0; i < paramNames.length; i++) this.params[paramNames[i]!] = safeDecode(req.getParameter(i));
+    for (let i = 0; i < paramNames.length; i++) this.params[paramNames[i]!] = req.getParameter(i) ?? '';
     if (wildcardAt >= 0) this.params.path = req.getUrl().slice(wildcardAt);
     const h = {} as Record<CapturedHeader, string>;
     for (const name of CAPTURED_HEADERS) h[name] = req.getHeader(name);
     this.headers = h;
     this.rawQuery = req.getQuery() ?? '';
-  }
-
-  get query(): URLSearchParams {
-    return new URLSearchParams(this.rawQuery);
   }
 
   /** Starts reading the body; must be called synchronously inside the route handler (see HttpRouter). */
@@ -268,43 +262,120 @@ export class Exchange {
   }
 }
 
-export interface RouteOptions {
-  /** Read a request body up to this many bytes (413 beyond). Omit for bodiless routes. */
-  bodyLimit?: number;
-}
-
-export type Handler = (x: Exchange) => Promise<Reply | undefined> | Reply | undefined;
-
-type Method = 'get' | 'post' | 'put' | 'del';
+export type Method = 'get' | 'post' | 'put' | 'del';
 const METHOD_NAMES: Record<Method, string> = { get: 'GET', post: 'POST', put: 'PUT', del: 'DELETE' };
 
-/** `/v1/datasets/:id` → `/v1/datasets/{id}`, a trailing `*` → `{path}` (the label used in metrics and OpenAPI, and the param name). */
+/** What an answer of a route is, for the OpenAPI document. */
+export type ResponseDoc =
+  | { description: string; json: z.ZodTypeAny }
+  | { description: string; mediaType: string; format?: 'binary' }
+  | { description: string };
+
+/** A body the router reads: a JSON document it validates, or a stream the handler reads (uploads). */
+export type BodySpec<B extends z.ZodTypeAny> =
+  /** `sensitive`: the raw bytes are zeroed once parsed (a linkage secret should not linger in a buffer). */
+  | { json: B; limit: number; sensitive?: boolean }
+  | { stream: Record<string, { description: string; format?: 'binary' }>; limit: number };
+
+export interface RouteSpec<
+  P extends z.ZodTypeAny = z.ZodTypeAny,
+  Q extends z.ZodTypeAny = z.ZodTypeAny,
+  B extends z.ZodTypeAny = z.ZodTypeAny,
+> {
+  method: Method;
+  /** uWS pattern: `/v1/datasets/:id`, or a trailing `*` captured as params.path. */
+  path: string;
+  summary: string;
+  description?: string;
+  /**
+   * Who may call: any of these roles; `public`; or `handler` when the handler decides (it calls
+   * `authenticate` itself, e.g. when the answer depends on what was asked).
+   */
+  access: readonly Role[] | 'public' | 'handler';
+  params?: P;
+  query?: Q;
+  body?: BodySpec<B>;
+  responses: Record<number, ResponseDoc>;
+  /** Codes the handler can raise beyond those the router itself raises (authentication, bodies, …). */
+  errors?: readonly ErrorCode[];
+}
+
+type Parsed<T extends z.ZodTypeAny | undefined> = T extends z.ZodTypeAny ? z.output<T> : undefined;
+
+export interface RouteRequest<S extends RouteSpec> {
+  x: Exchange;
+  /** Present when `access` lists roles (or after `authenticate`). */
+  principal: S['access'] extends readonly Role[] ? Principal : Principal | undefined;
+  params: Parsed<S['params']>;
+  query: Parsed<S['query']>;
+  body: S['body'] extends { json: infer B extends z.ZodTypeAny }
+    ? z.output<B>
+    : S['body'] extends object
+      ? BodyStream
+      : undefined;
+  /** Authenticates now and requires one of `roles` (none: any valid token). */
+  authenticate(...roles: Role[]): Promise<Principal>;
+}
+
+export type Handler<S extends RouteSpec> = (r: RouteRequest<S>) => Promise<Reply> | Reply;
+
+/** `/v1/datasets/:id` → `/v1/datasets/{id}`, a trailing `*` → `{path}`: the label of metrics and OpenAPI. */
 export function routeTemplate(pattern: string): string {
   return pattern.replace(/:([A-Za-z_]+)/g, '{$1}').replace(/\*$/, '{path}');
 }
 
+/** How the router turns a bearer header into a principal (identity/ verifies; the party registry notes it). */
+export type Authenticate = (authorization: string | undefined) => Promise<Principal>;
+
 export class HttpRouter {
-  /** Patterns registered, for the OpenAPI coverage test and 405 answers. */
-  readonly routes: { method: string; template: string }[] = [];
+  /** Routes registered, with their declarations (the OpenAPI document is built from these). */
+  readonly routes: (RouteSpec & { template: string; methodName: string })[] = [];
   private readonly patterns = new Map<string, string[]>();
 
   constructor(
     private readonly app: TemplatedApp,
     private readonly observer: RouteObserver,
+    private readonly authenticateHeader: Authenticate,
   ) {}
 
-  route(method: Method, pattern: string, handler: Handler, opts: RouteOptions = {}): this {
-    const template = routeTemplate(pattern);
-    const paramNames = [...pattern.matchAll(/:([A-Za-z_]+)/g)].map((m) => m[1]!);
-    const wildcardAt = pattern.endsWith('*') ? pattern.length - 1 : -1;
+  route<S extends RouteSpec>(spec: S, handler: Handler<S>): this {
+    const { method, path } = spec;
+    const template = routeTemplate(path);
+    const paramNames = [...path.matchAll(/:([A-Za-z_]+)/g)].map((m) => m[1]!);
+    const wildcardAt = path.endsWith('*') ? path.length - 1 : -1;
     const methodName = METHOD_NAMES[method];
-    this.routes.push({ method: methodName, template });
-    const allowed = this.patterns.get(pattern) ?? [];
+    this.routes.push({ ...spec, template, methodName });
+    const allowed = this.patterns.get(path) ?? [];
     allowed.push(methodName);
-    this.patterns.set(pattern, allowed);
+    this.patterns.set(path, allowed);
     const observer = this.observer;
+    const authenticateHeader = this.authenticateHeader;
+    const roles = Array.isArray(spec.access) ? (spec.access as readonly Role[]) : null;
+    const body = spec.body;
 
-    this.app[method](pattern, (res, req) => {
+    const run = async (x: Exchange): Promise<Reply> => {
+      const authenticate = async (...required: Role[]): Promise<Principal> => {
+        const principal = await authenticateHeader(x.headers.authorization || undefined);
+        x.actor = principal.subject;
+        if (required.length > 0) requireRole(principal, ...required);
+        return principal;
+      };
+      const principal = roles ? await authenticate(...roles) : undefined;
+      const params = spec.params ? validate(spec.params, x.params) : undefined;
+      const query = spec.query ? validate(spec.query, Object.fromEntries(new URLSearchParams(x.rawQuery))) : undefined;
+      let parsedBody: unknown;
+      if (body !== undefined && 'json' in body) {
+        const raw = await x.body.buffer();
+        try {
+          parsedBody = validate(body.json, parseJsonBody(raw));
+        } finally {
+          if (body.sensitive) raw.fill(0);
+        }
+      } else if (body !== undefined) parsedBody = x.body;
+      return handler({ x, principal, params, query, body: parsedBody, authenticate } as RouteRequest<S>);
+    };
+
+    this.app[method](path, (res, req) => {
       const started = performance.now();
       const x = new Exchange(res, req, methodName, template, paramNames, wildcardAt);
       if (observer.isClosing?.()) {
@@ -316,7 +387,7 @@ export class HttpRouter {
         x.markAborted();
         observer.onEnd?.();
       });
-      if (opts.bodyLimit !== undefined) x.startBody(opts.bodyLimit);
+      if (body !== undefined) x.startBody(body.limit);
       let ended = false;
       const finish = (): void => {
         if (ended) return;
@@ -326,26 +397,18 @@ export class HttpRouter {
           observer.onEnd?.();
         }
       };
-      const fail = (err: unknown): void => {
-        const problem = toProblem(err, (e) => observer.unexpected(e, template));
-        // After a 413 the unread rest of the body is still on the socket.
-        x.sendProblem(problem, problem.status === 413);
-        finish();
-      };
-      try {
-        const out = handler(x);
-        if (out && typeof (out as Promise<unknown>).then === 'function') {
-          (out as Promise<Reply | undefined>).then((reply) => {
-            if (reply) x.send(reply);
-            finish();
-          }, fail);
-        } else {
-          if (out) x.send(out as Reply);
+      run(x).then(
+        (reply) => {
+          if (reply) x.send(reply);
           finish();
-        }
-      } catch (err) {
-        fail(err);
-      }
+        },
+        (err: unknown) => {
+          const problem = toProblem(err, (e) => observer.unexpected(e, template));
+          // After a 413 the unread rest of the body is still on the socket.
+          x.sendProblem(problem, problem.status === 413);
+          finish();
+        },
+      );
     });
     return this;
   }

@@ -10,37 +10,23 @@
  * job's existence is not revealed), except admins.
  */
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import type { Logger } from 'pino';
 import { isPavilionError, PavilionError } from '../../common/errors.js';
 import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from '../../common/heartbeat.js';
 import { retryFor } from '../../common/retry.js';
 import { isUuid } from '../../common/uuid.js';
-import { type Principal, requireRole } from '../../identity/index.js';
+import { decodeClkBase64 } from '../../engine/index.js';
+import type { Principal } from '../../identity/index.js';
 import { greedySolve } from '../../jobs/greedy.js';
-import type { BrokerContext } from '../context.js';
-import type { Lease, LoadedVersion } from '../datasets/active-datasets.js';
-import { datasetIdSchema, decodeClk, type VerificationService } from '../verification/service.js';
-import type { JobRecord, ResumableJob, Solution, StoredPair } from './store.js';
-
-export const JobBody = z
-  .object({
-    dataset: datasetIdSchema,
-    clks: z
-      .array(
-        z
-          .string()
-          .min(1)
-          .max(1 << 17),
-      )
-      .min(1)
-      .max(1_000_000),
-    threshold: z.number().min(0).max(1),
-    top_k: z.number().int().min(1).max(10_000).optional(),
-    solution: z.enum(['pairs', 'greedy']).default('pairs'),
-    purpose: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must match [A-Za-z0-9._:-]{1,64}'),
-  })
-  .strict();
-export type JobRequest = z.infer<typeof JobBody>;
+import type { Policy } from '../../policy/index.js';
+import type { ActiveDatasets, Lease, LoadedVersion } from '../datasets/active-datasets.js';
+import type { LinkageJobRequest } from '../http/schemas.js';
+import { linkageJobEvent } from '../support/audit-events.js';
+import type { AuditTrail } from '../support/audit-trail.js';
+import type { MasterKeys } from '../support/master-keys.js';
+import type { MeteredEngine } from '../support/metered-engine.js';
+import { authorize } from '../support/policy-gate.js';
+import type { JobRecord, JobStore, ResumableJob, Solution, StoredPair } from './store.js';
 
 /** Results over this many pairs are not pushed over the WebSocket: fetch them from /results. */
 export const WS_RESULT_PAIRS_LIMIT = 50_000;
@@ -105,16 +91,26 @@ interface Submitter {
   tenant: string | null;
 }
 
+export interface LinkageJobsDeps {
+  jobs: JobStore;
+  datasets: ActiveDatasets;
+  policy: Policy;
+  engine: MeteredEngine;
+  trail: AuditTrail;
+  /** Queries are kept sealed while a job runs (support/master-keys.ts). */
+  keys: Pick<MasterKeys, 'seal' | 'open'>;
+  log: Logger;
+  /** Counts Dice comparisons for /metrics. */
+  countComparisons(n: number): void;
+}
+
 export class LinkageJobs {
   private readonly subscribers = new Map<string, Set<(m: JobMessage) => void>>();
   private readonly running = new Map<string, { controller: AbortController; promise: Promise<void> }>();
   private closing = false;
   private heartbeat: Heartbeat | undefined;
 
-  constructor(
-    private readonly ctx: BrokerContext,
-    private readonly verification: VerificationService,
-  ) {}
+  constructor(private readonly d: LinkageJobsDeps) {}
 
   /**
    * Starts the heartbeat: beats for this process's jobs and sweeps for jobs
@@ -124,30 +120,24 @@ export class LinkageJobs {
   startHeartbeat(): void {
     this.heartbeat ??= startHeartbeat({
       runningIds: () => [...this.running.keys()],
-      beat: (ids) => this.ctx.jobs.heartbeat(ids),
+      beat: (ids) => this.d.jobs.heartbeat(ids),
       sweep: () => this.sweep(),
-      onError: (err) => this.ctx.log.warn({ err }, 'linkage job heartbeat failed'),
+      onError: (err) => this.d.log.warn({ err }, 'linkage job heartbeat failed'),
     });
   }
 
-  async submit(principal: Principal, req: JobRequest): Promise<JobRecord> {
-    requireRole(principal, 'rp');
-    const lease = this.ctx.active.acquire(req.dataset);
+  async submit(principal: Principal, req: LinkageJobRequest): Promise<JobRecord> {
+    const lease = this.d.datasets.acquire(req.dataset);
     let handedOver = false;
     try {
       const loaded = lease.version;
-      const def = this.ctx.active.definition(req.dataset)!;
-      const decision = await this.verification.policyDecision(
-        principal,
-        def,
-        { claims: [], purpose: req.purpose },
-        'link',
-      );
+      const def = this.d.datasets.definition(req.dataset)!;
+      const decision = await authorize(this.d.policy, principal, def, { claims: [], purpose: req.purpose }, 'link');
       const bytes = loaded.filterBits / 8;
       const queries = new Uint8Array(req.clks.length * bytes);
       req.clks.forEach((b64, i) => {
         try {
-          queries.set(decodeClk(b64, loaded.filterBits), i * bytes);
+          queries.set(decodeClkBase64(b64, loaded.filterBits), i * bytes);
         } catch (err) {
           if (isPavilionError(err)) throw new PavilionError(err.code, `clks[${i}]: ${err.message}`);
           throw err;
@@ -156,7 +146,7 @@ export class LinkageJobs {
       const threshold = Math.max(req.threshold, decision.obligations.min_score);
       const id = randomUUID();
       const submitter: Submitter = { subject: principal.subject, tenant: principal.tenant ?? null };
-      const job = await this.ctx.jobs.create({
+      const job = await this.d.jobs.create({
         id,
         owner: submitter.subject,
         tenant: submitter.tenant,
@@ -167,7 +157,7 @@ export class LinkageJobs {
         solution: req.solution,
         total: req.clks.length,
         // Kept, sealed, while the job runs, so another process can run it again if this one dies.
-        sealedQueries: this.ctx.keys.seal({ job: id }, queries),
+        sealedQueries: this.d.keys.seal({ job: id }, queries),
       });
       this.start(job, submitter, queries, lease);
       handedOver = true;
@@ -194,14 +184,14 @@ export class LinkageJobs {
    * the others fail with JOB_INTERRUPTED.
    */
   private async sweep(): Promise<void> {
-    const failed = await this.ctx.jobs.failStale(STALE_AFTER_MS, MAX_ATTEMPTS);
+    const failed = await this.d.jobs.failStale(STALE_AFTER_MS, MAX_ATTEMPTS);
     if (failed > 0)
-      this.ctx.log.warn(
+      this.d.log.warn(
         { jobs: failed },
         'linkage jobs of a stopped broker process could not be run again (JOB_INTERRUPTED)',
       );
     for (let i = 0; i < CLAIMS_PER_TICK && !this.closing; i++) {
-      const claimed = await this.ctx.jobs.claimStale(STALE_AFTER_MS, MAX_ATTEMPTS);
+      const claimed = await this.d.jobs.claimStale(STALE_AFTER_MS, MAX_ATTEMPTS);
       if (!claimed) return;
       this.resume(claimed);
     }
@@ -210,25 +200,25 @@ export class LinkageJobs {
   private resume({ job, sealedQueries, tenant }: ResumableJob): void {
     let lease: Lease | undefined;
     try {
-      lease = this.ctx.active.acquire(job.datasetId);
+      lease = this.d.datasets.acquire(job.datasetId);
       if (lease.version.version !== job.datasetVersion)
         throw new PavilionError('JOB_INTERRUPTED', 'the dataset version the job started on is no longer served');
-      const queries = this.ctx.keys.open({ job: job.id }, sealedQueries);
-      this.ctx.log.info({ job: job.id }, 'running again a linkage job a stopped broker process left');
+      const queries = this.d.keys.open({ job: job.id }, sealedQueries);
+      this.d.log.info({ job: job.id }, 'running again a linkage job a stopped broker process left');
       this.start(job, { subject: job.owner, tenant }, queries, lease);
     } catch (err) {
       // Its dataset is gone or serves another version, or its queries cannot be opened.
       lease?.release();
-      this.ctx.log.warn(
+      this.d.log.warn(
         { job: job.id, code: isPavilionError(err) ? err.code : 'INTERNAL' },
         'a linkage job a stopped broker process left cannot run again',
       );
       void retryFor(
-        () => this.ctx.jobs.fail(job.id, 'JOB_INTERRUPTED'),
+        () => this.d.jobs.fail(job.id, 'JOB_INTERRUPTED'),
         RECORD_RETRY_MS,
         () => this.closing,
       ).catch((e) => {
-        this.ctx.log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
+        this.d.log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
       });
     }
   }
@@ -240,58 +230,55 @@ export class LinkageJobs {
     loaded: LoadedVersion,
     signal: AbortSignal,
   ): Promise<void> {
-    const ctx = this.ctx;
+    const { jobs, engine, trail, log } = this.d;
     const refs = loaded.refs;
     let lastPush = 0;
     let lastSaved = 0;
     try {
-      await ctx.jobs.markRunning(job.id, loaded.version);
-      const result = await ctx.engineCall('link', () =>
-        ctx.engine.link(loaded.engineId, queries, {
-          threshold: job.threshold,
-          ...(job.topK !== null ? { topK: job.topK } : {}),
-          signal,
-          onProgress: (done, total) => {
-            const now = Date.now();
-            if (now - lastPush < 100 && done < total) return;
-            lastPush = now;
-            const doneQueries = Math.floor((job.total * done) / Math.max(1, total));
-            this.publish(job.id, { type: 'progress', job: job.id, done: doneQueries, total: job.total });
-            if (now - lastSaved > 1000) {
-              lastSaved = now;
-              void ctx.jobs.progress(job.id, doneQueries).catch(() => {});
-            }
-          },
-        }),
-      );
-      ctx.metrics.addDiceComparisons(job.total * refs.length);
+      await jobs.markRunning(job.id, loaded.version);
+      const result = await engine.link(loaded.engineId, queries, {
+        threshold: job.threshold,
+        ...(job.topK !== null ? { topK: job.topK } : {}),
+        signal,
+        onProgress: (done, total) => {
+          const now = Date.now();
+          if (now - lastPush < 100 && done < total) return;
+          lastPush = now;
+          const doneQueries = Math.floor((job.total * done) / Math.max(1, total));
+          this.publish(job.id, { type: 'progress', job: job.id, done: doneQueries, total: job.total });
+          if (now - lastSaved > 1000) {
+            lastSaved = now;
+            void jobs.progress(job.id, doneQueries).catch(() => {});
+          }
+        },
+      });
+      this.d.countComparisons(job.total * refs.length);
       const solved =
         job.solution === 'greedy'
           ? greedySolve(result.pairs)
           : [...result.pairs].sort((a, b) => a.query - b.query || b.score - a.score || a.index - b.index);
       const stored: StoredPair[] = solved.map((p) => [p.query, p.index, p.score, refs[p.index]!]);
       // Durable in the audit log before the results can be fetched, as a verification's answer is.
-      await ctx.appendAudit({
-        type: 'linkage_job',
-        v: 1,
-        job: job.id,
-        actor: ctx.auditId(submitter.subject),
-        relying_party: ctx.auditId(submitter.tenant ?? submitter.subject),
-        dataset: job.datasetId,
-        dataset_version: String(loaded.version),
-        queries: job.total,
-        threshold: job.threshold,
-        solution: job.solution,
-        pairs: stored.length,
-        time: new Date().toISOString(),
-      });
-      await ctx.jobs.finish(job.id, stored);
+      await trail.record(
+        linkageJobEvent({
+          job: job.id,
+          actor: trail.party(submitter.subject),
+          relyingParty: trail.party(submitter.tenant ?? submitter.subject),
+          dataset: job.datasetId,
+          datasetVersion: String(loaded.version),
+          queries: job.total,
+          threshold: job.threshold,
+          solution: job.solution,
+          pairs: stored.length,
+        }),
+      );
+      await jobs.finish(job.id, stored);
       this.settle(job.id, doneMessage(job.id, stored));
     } catch (err) {
       if (signal.aborted && this.closing) {
         // This process is stopping: hand the job back for another one (or this one, restarted) to run again.
-        await ctx.jobs.release(job.id).catch((e) => {
-          ctx.log.warn(
+        await jobs.release(job.id).catch((e) => {
+          log.warn(
             { err: e, job: job.id },
             'could not hand a linkage job back; it is run again once its heartbeat is stale',
           );
@@ -299,15 +286,15 @@ export class LinkageJobs {
         return;
       }
       const code = isPavilionError(err) ? err.code : 'INTERNAL';
-      if (!isPavilionError(err)) ctx.log.error({ err, job: job.id }, 'linkage job failed');
+      if (!isPavilionError(err)) log.error({ err, job: job.id }, 'linkage job failed');
       // Recorded even across a short database outage; a longer one leaves
       // the row `running` until its heartbeat is stale (common/heartbeat.ts).
       await retryFor(
-        () => ctx.jobs.fail(job.id, code),
+        () => jobs.fail(job.id, code),
         RECORD_RETRY_MS,
         () => this.closing,
       ).catch((e) => {
-        ctx.log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
+        log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
       });
       this.settle(job.id, { type: 'result', job: job.id, status: 'failed', code });
     }
@@ -315,7 +302,7 @@ export class LinkageJobs {
 
   /** The job if `principal` may see it; JOB_NOT_FOUND (404) otherwise. */
   async get(principal: Principal, id: string): Promise<JobRecord> {
-    const job = isUuid(id) ? await this.ctx.jobs.get(id) : null;
+    const job = isUuid(id) ? await this.d.jobs.get(id) : null;
     if (!job || (job.owner !== principal.subject && !principal.roles.has('admin')))
       throw new PavilionError('JOB_NOT_FOUND', 'no such job');
     return job;
@@ -329,7 +316,7 @@ export class LinkageJobs {
     if (job.status === 'failed')
       throw new PavilionError('JOB_FAILED', `the job failed (${job.errorCode ?? 'unknown'})`);
     if (job.status !== 'done') throw new PavilionError('JOB_NOT_DONE', 'the job has not finished yet');
-    const pairs = (await this.ctx.jobs.results(id)) ?? [];
+    const pairs = (await this.d.jobs.results(id)) ?? [];
     return { job: id, solution: job.solution, pair_count: pairs.length, pairs: pairViews(pairs) };
   }
 
@@ -348,7 +335,7 @@ export class LinkageJobs {
       send({ type: 'progress', job: id, done: job.done, total: job.total });
       if (job.status === 'failed')
         send({ type: 'result', job: id, status: 'failed', code: job.errorCode ?? 'INTERNAL' });
-      else send(doneMessage(id, (await this.ctx.jobs.results(id)) ?? []));
+      else send(doneMessage(id, (await this.d.jobs.results(id)) ?? []));
       return () => {};
     }
     let set = this.subscribers.get(id);
@@ -379,13 +366,13 @@ export class LinkageJobs {
     let lastDone = startDone;
     const poll = async () => {
       if (this.running.has(id)) return; // claimed here meanwhile: settle() delivers
-      const job = await this.ctx.jobs.get(id);
+      const job = await this.d.jobs.get(id);
       if (!job) return;
       if (job.status === 'done' || job.status === 'failed') {
         clearInterval(timer);
         deliver(
           job.status === 'done'
-            ? doneMessage(id, (await this.ctx.jobs.results(id)) ?? [])
+            ? doneMessage(id, (await this.d.jobs.results(id)) ?? [])
             : { type: 'result', job: id, status: 'failed', code: job.errorCode ?? 'INTERNAL' },
         );
       } else if (job.done !== lastDone) {

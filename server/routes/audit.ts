@@ -1,168 +1,234 @@
 /**
- * Audit log access. Proofs and checkpoints carry only hashes and are open to
- * every role (an RP checks its own receipts), or to anyone with
- * AUDIT_PUBLIC=true (witnesses, public monitors); entries (the canonical
- * events) are for auditors and admins.
+ * Audit log access. Proofs and checkpoints carry only hashes and are open to every role (an RP checks
+ * its own receipts), or to anyone with AUDIT_PUBLIC=true (witnesses, public monitors); entries (the
+ * canonical events) are for auditors and admins.
  *
  *   GET /v1/audit/checkpoint                     latest signed checkpoint (text/plain note)
  *   GET /v1/audit/key                            the log's verifier key and origin
  *   GET /v1/audit/proofs/inclusion?index=&size=  RFC 9162 inclusion proof (base64 hashes); or ?leaf_hash=
  *   GET /v1/audit/proofs/consistency?from=&to=   RFC 9162 consistency proof
- *   GET /v1/audit/receipts/{index}               C2SP tlog-proof receipt (text/plain), with the on-chain anchor when there is one
+ *   GET /v1/audit/receipts/{index}               C2SP tlog-proof receipt, with the on-chain anchor when there is one
  *   GET /v1/audit/entries/{index}                auditor, admin: the canonical event
  *   GET /v1/audit/tile/<L>/<N>[.p/<W>]           C2SP tlog-tiles hash tile (prefix /v1/audit)
  *   GET /v1/audit/tile/entries/<N>[.p/<W>]       auditor, admin: C2SP tlog-tiles entry bundle
  */
-
-import { decodeBase64Strict, parseTilePath } from '../../audit/index.js';
+import type { AnchorReference } from '../../anchoring/index.js';
+import { type AuditLog, decodeBase64Strict, parseTilePath } from '../../audit/index.js';
 import { PavilionError } from '../../common/errors.js';
-import type { BrokerContext } from '../context.js';
-import { authenticate } from '../http/auth.js';
-import type { Exchange, HttpRouter } from '../http/router.js';
+import type { Role } from '../../identity/index.js';
+import type { HttpRouter } from '../http/router.js';
+import {
+  AuditEntry,
+  ConsistencyProof,
+  ConsistencyQuery,
+  InclusionProof,
+  InclusionQuery,
+  IndexParams,
+  LogKeys,
+  TileParams,
+} from '../http/schemas.js';
 
 /**
- * tlog-tiles: tiles and bundles never change once served, the checkpoint
- * does. `private` for what only authenticated callers get (entry bundles
- * always, hash tiles unless the log is public), so no shared cache hands it
- * to anyone else.
+ * tlog-tiles: tiles and bundles never change once served, the checkpoint does. `private` for what only
+ * authenticated callers get (entry bundles always, hash tiles unless the log is public), so no shared
+ * cache hands it to anyone else.
  */
 const IMMUTABLE_PRIVATE = 'private, max-age=31536000, immutable';
 const IMMUTABLE_PUBLIC = 'public, max-age=31536000, immutable';
 
-const ALL = ['rp', 'dp', 'auditor', 'admin'] as const;
+const EVERY_ROLE: readonly Role[] = ['rp', 'dp', 'auditor', 'admin'];
+const AUDITORS: readonly Role[] = ['auditor', 'admin'];
 const b64 = (h: Uint8Array): string => Buffer.from(h).toString('base64');
 
-function intParam(value: string | null | undefined, name: string): number {
-  if (value === null || value === undefined || !/^\d{1,15}$/.test(value))
-    throw new PavilionError('VALIDATION_FAILED', `${name} must be a non-negative integer`);
-  return Number(value);
-}
-
-/** VALIDATION_FAILED is 422 wherever it comes from: decodeBase64Strict's own errors would be 400. */
+/** A leaf hash parameter: 32 bytes of canonical standard base64, or VALIDATION_FAILED like any bad parameter. */
 function leafHashParam(value: string): Uint8Array {
   let hash: Uint8Array | undefined;
   try {
     hash = decodeBase64Strict(value, 'VALIDATION_FAILED', 'leaf_hash');
   } catch {
-    /* reported below, with the status every other parameter error has */
+    /* reported below, in one wording */
   }
   if (hash?.length !== 32)
     throw new PavilionError('VALIDATION_FAILED', 'leaf_hash must be 32 bytes in standard base64');
   return hash;
 }
 
-async function treeSize(ctx: BrokerContext, x: Exchange, name: string): Promise<number> {
-  const v = x.query.get(name);
-  return v === null ? ctx.audit.size() : intParam(v, name);
-}
-
-export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): void {
-  const open = ctx.config.audit.public;
+export function registerAuditRoutes(
+  router: HttpRouter,
+  deps: {
+    audit: AuditLog;
+    /** The anchor covering a leaf, once one is on chain (server/wiring/anchoring.ts). */
+    anchoring?: { anchorForLeaf(index: number): Promise<AnchorReference | undefined> };
+    public: boolean;
+  },
+): void {
+  const { audit, anchoring } = deps;
   /** Hashes and signed checkpoints: any role, or anyone when the log is public. */
-  const readHashes = async (x: Exchange): Promise<void> => {
-    if (!open) await authenticate(ctx, x, ...ALL);
-  };
-  const immutable = open ? IMMUTABLE_PUBLIC : IMMUTABLE_PRIVATE;
+  const hashes = deps.public ? ('public' as const) : EVERY_ROLE;
+  const immutable = deps.public ? IMMUTABLE_PUBLIC : IMMUTABLE_PRIVATE;
 
-  router.route('get', '/v1/audit/checkpoint', async (x) => {
-    await readHashes(x);
-    const cp = (await ctx.audit.latestCheckpoint()) ?? (await ctx.audit.checkpoint());
-    return {
-      body: cp.note,
-      contentType: 'text/plain; charset=utf-8',
-      headers: { 'x-tree-size': String(cp.size), 'cache-control': 'no-cache' },
-    };
-  });
-
-  router.route('get', '/v1/audit/key', async (x) => {
-    await readHashes(x);
-    return {
-      json: { origin: ctx.audit.origin, verifier_key: ctx.audit.verifierKey, verifier_keys: ctx.audit.verifierKeys },
-    };
-  });
-
-  router.route('get', '/v1/audit/proofs/inclusion', async (x) => {
-    await readHashes(x);
-    const size = await treeSize(ctx, x, 'size');
-    const byHash = x.query.get('leaf_hash');
-    let index: number;
-    let leafHash: Uint8Array;
-    let hashes: Uint8Array[];
-    if (byHash !== null) {
-      leafHash = leafHashParam(byHash);
-      ({ index, proof: hashes } = await ctx.audit.inclusionProofByLeafHash(leafHash, size));
-    } else {
-      index = intParam(x.query.get('index'), 'index');
-      if (index >= size) throw new PavilionError('PROOF_RANGE_INVALID', 'index must be below size');
-      [leafHash, hashes] = await Promise.all([ctx.audit.leafHashAt(index), ctx.audit.inclusionProof(index, size)]);
-    }
-    return { json: { index, size, leaf_hash: b64(leafHash), hashes: hashes.map(b64) } };
-  });
-
-  router.route('get', '/v1/audit/proofs/consistency', async (x) => {
-    await readHashes(x);
-    const from = intParam(x.query.get('from'), 'from');
-    const to = await treeSize(ctx, x, 'to');
-    if (from > to) throw new PavilionError('PROOF_RANGE_INVALID', 'from must not exceed to');
-    const proof = await ctx.audit.consistencyProof(from, to);
-    return { json: { from, to, hashes: proof.map(b64) } };
-  });
-
-  router.route('get', '/v1/audit/receipts/:index', async (x) => {
-    await readHashes(x);
-    const index = intParam(x.params.index, 'index');
-    // With anchoring on, the receipt is proven against the smallest anchored
-    // checkpoint covering the leaf and names the anchor in its extra line.
-    const anchor = await ctx.anchoring?.anchorForLeaf(index);
-    const text = anchor
-      ? await ctx.audit.receipt(index, {
-          anchor: {
-            chain: anchor.chain,
-            contract: anchor.contract,
-            tx: anchor.tx,
-            block: anchor.block,
-            logIndex: anchor.logIndex,
-            size: anchor.size,
-          },
-        })
-      : await ctx.audit.receipt(index);
-    const headers: Record<string, string> = anchor
-      ? { 'x-anchor-chain': anchor.chain, 'x-anchor-tx': anchor.tx, 'x-anchor-final': String(anchor.final) }
-      : {};
-    return { body: text, contentType: 'text/plain; charset=utf-8', headers };
-  });
-
-  router.route('get', '/v1/audit/entries/:index', async (x) => {
-    await authenticate(ctx, x, 'auditor', 'admin');
-    const e = await ctx.audit.entry(intParam(x.params.index, 'index'));
-    return { json: { index: e.index, leaf_hash: b64(e.leafHash), event: JSON.parse(e.event) } };
-  });
-
-  // C2SP tlog-tiles under the prefix /v1/audit (its checkpoint is the route
-  // above): clients fetch tiles and compute proofs themselves. Hash tiles are
-  // open to every role, like proofs; entry bundles hold the events, like entries.
-  router.route('get', '/v1/audit/tile/*', async (x) => {
-    const tile = parseTilePath(x.params.path ?? '');
-    if (!tile) {
-      await readHashes(x);
-      throw new PavilionError(
-        'TILE_NOT_FOUND',
-        'not a tlog-tiles path: tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]',
-      );
-    }
-    if (tile.kind === 'entries') {
-      await authenticate(ctx, x, 'auditor', 'admin');
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/audit/checkpoint',
+      summary: 'The latest signed checkpoint (C2SP tlog-checkpoint signed note)',
+      access: hashes,
+      responses: { 200: { description: 'the note', mediaType: 'text/plain' } },
+    },
+    async () => {
+      const cp = (await audit.latestCheckpoint()) ?? (await audit.checkpoint());
       return {
-        body: await ctx.audit.entryBundle(tile.index, tile.width),
-        contentType: 'application/octet-stream',
-        headers: { 'cache-control': IMMUTABLE_PRIVATE },
+        body: cp.note,
+        contentType: 'text/plain; charset=utf-8',
+        headers: { 'x-tree-size': String(cp.size), 'cache-control': 'no-cache' },
       };
-    }
-    await readHashes(x);
-    return {
-      body: await ctx.audit.tile(tile.level, tile.index, tile.width),
-      contentType: 'application/octet-stream',
-      headers: { 'cache-control': immutable },
-    };
-  });
+    },
+  );
+
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/audit/key',
+      summary: 'The log origin and verifier key(s)',
+      access: hashes,
+      responses: { 200: { description: 'the keys', json: LogKeys } },
+    },
+    () => ({ json: { origin: audit.origin, verifier_key: audit.verifierKey, verifier_keys: audit.verifierKeys } }),
+  );
+
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/audit/proofs/inclusion',
+      summary: 'RFC 9162 inclusion proof of a leaf, by index or by leaf hash',
+      access: hashes,
+      query: InclusionQuery,
+      responses: { 200: { description: 'the proof', json: InclusionProof } },
+      errors: ['PROOF_RANGE_INVALID', 'SIZE_INVALID', 'ENTRY_NOT_FOUND'],
+    },
+    async ({ query }) => {
+      const size = query.size ?? (await audit.size());
+      let index: number;
+      let leafHash: Uint8Array;
+      let proof: Uint8Array[];
+      if (query.leaf_hash !== undefined) {
+        leafHash = leafHashParam(query.leaf_hash);
+        ({ index, proof } = await audit.inclusionProofByLeafHash(leafHash, size));
+      } else {
+        if (query.index === undefined) throw new PavilionError('VALIDATION_FAILED', 'index or leaf_hash is required');
+        index = query.index;
+        if (index >= size) throw new PavilionError('PROOF_RANGE_INVALID', 'index must be below size');
+        [leafHash, proof] = await Promise.all([audit.leafHashAt(index), audit.inclusionProof(index, size)]);
+      }
+      return { json: { index, size, leaf_hash: b64(leafHash), hashes: proof.map(b64) } };
+    },
+  );
+
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/audit/proofs/consistency',
+      summary: 'RFC 9162 consistency proof between two tree sizes',
+      access: hashes,
+      query: ConsistencyQuery,
+      responses: { 200: { description: 'the proof', json: ConsistencyProof } },
+      errors: ['PROOF_RANGE_INVALID', 'SIZE_INVALID'],
+    },
+    async ({ query }) => {
+      const to = query.to ?? (await audit.size());
+      if (query.from > to) throw new PavilionError('PROOF_RANGE_INVALID', 'from must not exceed to');
+      const proof = await audit.consistencyProof(query.from, to);
+      return { json: { from: query.from, to, hashes: proof.map(b64) } };
+    },
+  );
+
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/audit/receipts/:index',
+      summary: 'C2SP tlog-proof receipt for a leaf, naming its on-chain anchor once there is one',
+      access: hashes,
+      params: IndexParams,
+      responses: { 200: { description: 'the receipt', mediaType: 'text/plain' } },
+      errors: ['RECEIPT_NOT_READY', 'ENTRY_NOT_FOUND'],
+    },
+    async ({ params }) => {
+      // With anchoring on, the receipt is proven against the smallest anchored
+      // checkpoint covering the leaf and names the anchor in its extra line.
+      const anchor = await anchoring?.anchorForLeaf(params.index);
+      const text = anchor
+        ? await audit.receipt(params.index, {
+            anchor: {
+              chain: anchor.chain,
+              contract: anchor.contract,
+              tx: anchor.tx,
+              block: anchor.block,
+              logIndex: anchor.logIndex,
+              size: anchor.size,
+            },
+          })
+        : await audit.receipt(params.index);
+      const headers: Record<string, string> = anchor
+        ? { 'x-anchor-chain': anchor.chain, 'x-anchor-tx': anchor.tx, 'x-anchor-final': String(anchor.final) }
+        : {};
+      return { body: text, contentType: 'text/plain; charset=utf-8', headers };
+    },
+  );
+
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/audit/entries/:index',
+      summary: 'An audit entry: its canonical event and leaf hash (auditor, admin)',
+      access: AUDITORS,
+      params: IndexParams,
+      responses: { 200: { description: 'the entry', json: AuditEntry } },
+      errors: ['ENTRY_NOT_FOUND'],
+    },
+    async ({ params }) => {
+      const e = await audit.entry(params.index);
+      return { json: { index: e.index, leaf_hash: b64(e.leafHash), event: JSON.parse(e.event) } };
+    },
+  );
+
+  // C2SP tlog-tiles under the prefix /v1/audit (its checkpoint is the route above): clients fetch tiles
+  // and compute proofs themselves. Hash tiles are open like proofs; entry bundles hold the events, like entries.
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/audit/tile/*',
+      summary: 'C2SP tlog-tiles: a hash tile (like proofs) or an entry bundle (auditor, admin); immutable',
+      description:
+        'A tile holds up to 256 consecutive tree hashes; an entry bundle holds canonical events, each a ' +
+        'big-endian uint16 length and its bytes.',
+      access: 'handler',
+      params: TileParams,
+      responses: {
+        200: { description: 'the tile or bundle', mediaType: 'application/octet-stream', format: 'binary' },
+      },
+      errors: ['TILE_NOT_FOUND', 'AUTH_MISSING', 'FORBIDDEN_ROLE'],
+    },
+    async ({ params, authenticate }) => {
+      const tile = parseTilePath(params.path);
+      if (tile?.kind === 'entries') {
+        await authenticate(...AUDITORS);
+        return {
+          body: await audit.entryBundle(tile.index, tile.width),
+          contentType: 'application/octet-stream',
+          headers: { 'cache-control': IMMUTABLE_PRIVATE },
+        };
+      }
+      if (!deps.public) await authenticate(...EVERY_ROLE);
+      if (!tile)
+        throw new PavilionError(
+          'TILE_NOT_FOUND',
+          'not a tlog-tiles path: tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]',
+        );
+      return {
+        body: await audit.tile(tile.level, tile.index, tile.width),
+        contentType: 'application/octet-stream',
+        headers: { 'cache-control': immutable },
+      };
+    },
+  );
 }

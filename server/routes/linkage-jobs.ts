@@ -3,33 +3,50 @@
  *   GET  /v1/linkage-jobs/{id}          owner/admin status and progress
  *   GET  /v1/linkage-jobs/{id}/results  owner/admin pairs (or the greedy 1:1 solution)
  */
-
-import type { BrokerContext } from '../context.js';
-import { authenticate } from '../http/auth.js';
 import type { HttpRouter } from '../http/router.js';
-import { parseAndValidate } from '../http/validation.js';
-import { JobBody, jobView, type LinkageJobs } from '../linkage/jobs.js';
+import { JobParams, LinkageJob, LinkageJobRequest, LinkageResults } from '../http/schemas.js';
+import { jobView, type LinkageJobs } from '../linkage/jobs.js';
 
-export function registerLinkageJobRoutes(router: HttpRouter, ctx: BrokerContext, jobs: LinkageJobs): void {
+export function registerLinkageJobRoutes(router: HttpRouter, jobs: LinkageJobs, limits: { jobBody: number }): void {
   router.route(
-    'post',
-    '/v1/linkage-jobs',
-    async (x) => {
-      const principal = await authenticate(ctx, x, 'rp');
-      const body = parseAndValidate(JobBody, await x.body.buffer());
+    {
+      method: 'post',
+      path: '/v1/linkage-jobs',
+      summary: 'Submit N CLKs for batch linkage (rp); progress and results on the WebSocket (subscribe)',
+      access: ['rp'],
+      body: { json: LinkageJobRequest, limit: limits.jobBody },
+      responses: { 202: { description: 'accepted; follow the Location', json: LinkageJob } },
+      errors: ['DATASET_NOT_FOUND', 'DATASET_NOT_READY', 'POLICY_DENIED', 'CLK_BASE64_INVALID', 'CLK_LENGTH_MISMATCH'],
+    },
+    async ({ principal, body }) => {
       const job = await jobs.submit(principal, body);
       return { status: 202, json: jobView(job), headers: { location: `/v1/linkage-jobs/${job.id}` } };
     },
-    { bodyLimit: ctx.config.limits.jobBody },
   );
 
-  router.route('get', '/v1/linkage-jobs/:id', async (x) => {
-    const principal = await authenticate(ctx, x, 'rp', 'admin');
-    return { json: jobView(await jobs.get(principal, x.params.id!)) };
-  });
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/linkage-jobs/:id',
+      summary: 'Job status and progress (its owner, admin)',
+      access: ['rp', 'admin'],
+      params: JobParams,
+      responses: { 200: { description: 'the job', json: LinkageJob } },
+      errors: ['JOB_NOT_FOUND'],
+    },
+    async ({ principal, params }) => ({ json: jobView(await jobs.get(principal, params.id)) }),
+  );
 
-  router.route('get', '/v1/linkage-jobs/:id/results', async (x) => {
-    const principal = await authenticate(ctx, x, 'rp', 'admin');
-    return { json: await jobs.results(principal, x.params.id!) };
-  });
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/linkage-jobs/:id/results',
+      summary: 'Job results (its owner, admin)',
+      access: ['rp', 'admin'],
+      params: JobParams,
+      responses: { 200: { description: 'the pairs', json: LinkageResults } },
+      errors: ['JOB_NOT_FOUND', 'JOB_NOT_DONE', 'JOB_FAILED'],
+    },
+    async ({ principal, params }) => ({ json: await jobs.results(principal, params.id) }),
+  );
 }

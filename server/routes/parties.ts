@@ -1,12 +1,17 @@
 /** GET /v1/parties (auditor, admin): the RP/DP registry. */
-
-import type { BrokerContext } from '../context.js';
-import { authenticate } from '../http/auth.js';
 import type { HttpRouter } from '../http/router.js';
+import { Parties } from '../http/schemas.js';
+import type { PartyRegistry } from '../parties/registry.js';
 
-export function registerPartyRoutes(router: HttpRouter, ctx: BrokerContext): void {
-  router.route('get', '/v1/parties', async (x) => {
-    await authenticate(ctx, x, 'auditor', 'admin');
-    return { json: { parties: await ctx.parties.list() } };
-  });
+export function registerPartyRoutes(router: HttpRouter, parties: PartyRegistry): void {
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/parties',
+      summary: 'The relying parties and data providers that have used the broker (auditor, admin)',
+      access: ['auditor', 'admin'],
+      responses: { 200: { description: 'the parties', json: Parties } },
+    },
+    async () => ({ json: { parties: await parties.list() } }),
+  );
 }

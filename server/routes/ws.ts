@@ -26,13 +26,14 @@
  * client cannot make the broker buffer without bound.
  */
 import uWS, { type TemplatedApp, type WebSocket } from 'uWebSockets.js';
-import type { Principal } from '../../identity/index.js';
-import type { BrokerContext } from '../context.js';
+import type { Logger } from 'pino';
+import { type Principal, requireRole } from '../../identity/index.js';
 import { makeProblem, type Problem, toProblem } from '../http/problem.js';
 import { statusLine } from '../http/router.js';
+import { VerificationRequest } from '../http/schemas.js';
 import { validate } from '../http/validation.js';
 import type { JobMessage, LinkageJobs } from '../linkage/jobs.js';
-import { VerificationBody, type VerificationService } from '../verification/service.js';
+import type { VerificationService } from '../verification/service.js';
 
 export const AUTH_TIMEOUT_MS = 10_000;
 const CLOSE_UNAUTHENTICATED = 4401;
@@ -63,14 +64,19 @@ const messageId = (v: unknown): string | number | undefined =>
     ? (v as string | number)
     : undefined;
 
-export function registerWebSocket(
-  app: TemplatedApp,
-  ctx: BrokerContext,
-  verification: VerificationService,
-  jobs: LinkageJobs,
-  onRequest: (type: string, status: number, seconds: number) => void,
-): { closeAll(): void } {
-  const limits = ctx.config.limits;
+export interface WebSocketDeps {
+  /** Verifies a bearer header and notes the party (server/http/auth.ts). */
+  authenticate(authorization: string): Promise<Principal>;
+  verification: VerificationService;
+  jobs: LinkageJobs;
+  log: Logger;
+  limits: { wsPayload: number; wsBackpressure: number; wsInFlight: number };
+  /** Per-message metrics, as the HTTP routes have. */
+  onRequest(type: string, status: number, seconds: number): void;
+}
+
+export function registerWebSocket(app: TemplatedApp, deps: WebSocketDeps): { closeAll(): void } {
+  const { limits, log, verification, jobs, onRequest } = deps;
   const sockets = new Set<Socket>();
 
   async function handle(ws: Socket, state: SocketState, raw: string): Promise<void> {
@@ -91,10 +97,9 @@ export function registerWebSocket(
         return;
       }
       try {
-        const principal = await ctx.verifier.verify(`Bearer ${msg.token}`);
+        const principal = await deps.authenticate(`Bearer ${msg.token}`);
         if (!state.open) return;
         state.principal = principal;
-        ctx.parties.touch(principal);
         if (state.authTimer) clearTimeout(state.authTimer);
         state.authTimer = null;
         send(ws, state, { type: 'authenticated', sub: principal.subject, roles: [...principal.roles] });
@@ -104,7 +109,7 @@ export function registerWebSocket(
           ws,
           state,
           undefined,
-          toProblem(err, (e) => ctx.log.error({ err: e }, 'ws auth failed unexpectedly')),
+          toProblem(err, (e) => log.error({ err: e }, 'ws auth failed unexpectedly')),
         );
         ws.end(CLOSE_UNAUTHENTICATED, 'authentication failed');
       }
@@ -152,14 +157,15 @@ export function registerWebSocket(
       const started = performance.now();
       let status = 200;
       try {
+        requireRole(state.principal, 'rp');
         const { type: _t, id: _i, ...body } = msg;
         const { id: verificationId, ...answer } = await verification.verify(
           state.principal,
-          validate(VerificationBody, body),
+          validate(VerificationRequest, body),
         );
         send(ws, state, { type: 'result', id, verification_id: verificationId, ...answer });
       } catch (err) {
-        const problem = toProblem(err, (e) => ctx.log.error({ err: e }, 'ws verify failed unexpectedly'));
+        const problem = toProblem(err, (e) => log.error({ err: e }, 'ws verify failed unexpectedly'));
         status = problem.status;
         sendProblem(ws, state, id, problem);
       } finally {
@@ -182,7 +188,7 @@ export function registerWebSocket(
           ws,
           state,
           id,
-          toProblem(err, (e) => ctx.log.error({ err: e }, 'ws subscribe failed unexpectedly')),
+          toProblem(err, (e) => log.error({ err: e }, 'ws subscribe failed unexpectedly')),
         );
       }
       return;
@@ -224,15 +230,14 @@ export function registerWebSocket(
       }
       let aborted = false;
       res.onAborted(() => (aborted = true));
-      ctx.verifier.verify(authorization).then(
+      deps.authenticate(authorization).then(
         (principal) => {
           if (aborted) return;
-          ctx.parties.touch(principal);
           res.cork(() => res.upgrade({ ...fresh(), principal }, key, protocol, extensions, context));
         },
         (err) => {
           if (aborted) return;
-          const p = toProblem(err, (e) => ctx.log.error({ err: e }, 'ws upgrade auth failed unexpectedly'));
+          const p = toProblem(err, (e) => log.error({ err: e }, 'ws upgrade auth failed unexpectedly'));
           res.cork(() => {
             res
               .writeStatus(statusLine(p.status))
@@ -264,7 +269,7 @@ export function registerWebSocket(
       // The ArrayBuffer is only valid during this callback: decode it now.
       const raw = Buffer.from(message).toString('utf8');
       handle(ws, state, raw).catch((err) => {
-        ctx.log.error({ err }, 'ws handler failed');
+        log.error({ err }, 'ws handler failed');
         sendProblem(ws, state, undefined, makeProblem('INTERNAL', 'internal error'));
       });
     },

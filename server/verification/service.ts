@@ -1,89 +1,53 @@
 /**
- * One verification, shared by POST /v1/verifications and the WebSocket
- * `verify` message (DESIGN.md "Verification"):
+ * One verification, shared by POST /v1/verifications and the WebSocket `verify` message
+ * (docs/architecture.md follows it from the socket to the kernel to the audit leaf):
  *
- *   role check → dataset lease → policy decision (memoized by policy/) →
- *   CLK (decoded, or encoded by the pool from a record when the policy
- *   allows) → cache (LRU, then Redis) → on a miss a 1:N Dice search →
- *   decision → claims filtered by the obligations → audit append (the answer
- *   waits until it is durable) → answer with receipt.
+ *   dataset lease → policy decision (memoized by policy/) → CLK (decoded, or encoded by the pool from
+ *   a record when the policy allows) → cache (LRU, then Redis) → on a miss a 1:N Dice search on the
+ *   engine → decision → claims filtered by the obligations → audit append (the answer waits until it
+ *   is durable) → answer with receipt.
  *
- * What is cached is the match outcome for (dataset version, CLK, requested
- * claims, min score, policy version); the claims released are recomputed
- * per caller from that caller's obligations, so one RP's wider permissions
- * never leak into another's cached answer.
+ * What is cached is the match outcome for (dataset version, CLK, requested claims, min score, policy
+ * version); the claims released are recomputed per caller from that caller's obligations, so one RP's
+ * wider permissions never leak into another's cached answer.
  *
- * A record sent for broker-side encoding lives only inside this function: it
- * is turned into a row, handed to the pool, and dropped. It is never logged,
- * never part of an error message, an audit event or a cache key (only the
- * CLK derived from it is, through a keyed hash).
+ * A record sent for broker-side encoding lives only inside this function: it is turned into a row,
+ * handed to the pool, and dropped. It is never logged, never part of an error message, an audit event
+ * or a cache key (only the CLK derived from it is, through a keyed hash).
  */
-import { createHmac, randomUUID } from 'node:crypto';
-import { z } from 'zod';
-import { verificationEvent } from '../../audit/index.js';
+import { randomUUID } from 'node:crypto';
 import { cacheKey } from '../../cache/cache-key.js';
+import type { VerificationCache } from '../../cache/verification-cache.js';
 import { isPavilionError, PavilionError } from '../../common/errors.js';
 import { decodeClkBase64 } from '../../engine/index.js';
-import { type Principal, requireRole } from '../../identity/index.js';
-import { type Decision, denied } from '../../policy/index.js';
-import type { BrokerContext, CachedOutcome } from '../context.js';
-import type { LoadedVersion } from '../datasets/active-datasets.js';
+import type { Principal } from '../../identity/index.js';
+import type { Policy } from '../../policy/index.js';
+import type { ActiveDatasets, LoadedVersion } from '../datasets/active-datasets.js';
+import type { LinkageSecrets } from '../datasets/linkage-secrets.js';
 import type { DatasetRecord } from '../datasets/store.js';
-import { decide, type VerificationDecision } from './decision.js';
+import type { VerificationAnswer, VerificationRequest } from '../http/schemas.js';
+import { verificationEvent } from '../support/audit-events.js';
+import type { AuditTrail } from '../support/audit-trail.js';
+import type { MeteredEngine } from '../support/metered-engine.js';
+import { authorize } from '../support/policy-gate.js';
+import { type DecisionOutcome, decide } from './decision.js';
 
-const DATASET_ID = /^[A-Za-z0-9._-]{1,128}$/;
-const CLAIM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
-const PURPOSE = /^[A-Za-z0-9._:-]{1,64}$/;
+/** What the verification cache holds: the match outcome, not the per-caller claim release. */
+export type VerificationCacheOf = VerificationCache<DecisionOutcome>;
 
-export const datasetIdSchema = z.string().regex(DATASET_ID, 'must match [A-Za-z0-9._-]{1,128}');
-export const claimNameSchema = z.string().regex(CLAIM_NAME, 'must match [a-z][a-z0-9_]{0,63}');
-
-export const VerificationBody = z
-  .object({
-    dataset: datasetIdSchema,
-    clk: z
-      .string()
-      .min(1)
-      .max(1 << 17)
-      .optional(),
-    record: z.record(z.string().max(1024)).optional(),
-    claims: z.array(claimNameSchema).max(64).default([]),
-    purpose: z.string().regex(PURPOSE, 'must match [A-Za-z0-9._:-]{1,64}'),
-    consent: z.boolean().optional(),
-  })
-  .strict()
-  .refine((b) => (b.clk === undefined) !== (b.record === undefined), {
-    message: 'exactly one of clk or record is required',
-    path: ['clk'],
-  });
-
-export type VerificationRequest = z.infer<typeof VerificationBody>;
-
-export interface VerificationAnswer {
-  id: string;
-  decision: VerificationDecision;
-  score: number;
-  claims: Record<string, unknown>;
-  dataset_version: number;
-  receipt: { origin: string; index: number; leaf_hash: string };
-  cached: boolean;
-}
-
-const AUDIT_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
-const EMAIL_SHAPED = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
-
-/**
- * Subjects and tenants (parties, not the people verified) go into audit
- * events as they are when they fit the log's identifier alphabet (Keycloak
- * subjects are UUIDs, client ids are names). One that does not, or that is
- * shaped like an e-mail address (a person's, when an issuer uses those as
- * subjects), becomes `hmac-sha256:` + a keyed digest (the audit hash key,
- * HKDF from MASTER_KEY): stable, so events of one caller still group, but
- * not reversible by hashing a list of addresses, as a plain digest would be.
- */
-export function auditIdentifier(id: string, key: Uint8Array): string {
-  if (AUDIT_ID.test(id) && !EMAIL_SHAPED.test(id)) return id;
-  return `hmac-sha256:${createHmac('sha256', key).update('pavilion audit identifier\0').update(id, 'utf8').digest('base64url')}`;
+export interface VerificationDeps {
+  datasets: ActiveDatasets;
+  policy: Policy;
+  cache: VerificationCacheOf;
+  engine: MeteredEngine;
+  secrets: LinkageSecrets;
+  trail: AuditTrail;
+  /** Key of the cache's keyed hash (support/master-keys.ts). */
+  cacheSecret: Buffer;
+  /** AMBIGUITY_MARGIN. */
+  ambiguityMargin: number;
+  /** Counts Dice comparisons for /metrics. */
+  countComparisons(n: number): void;
 }
 
 /** Feature order of a clkhash v3 schema: rows handed to the encoder follow it, ignored features included. */
@@ -94,24 +58,16 @@ export function schemaFeatureIds(schema: unknown): string[] {
 }
 
 export class VerificationService {
-  private readonly secrets = new Map<string, string>();
-
-  constructor(private readonly ctx: BrokerContext) {}
-
-  /** Forget a decrypted linkage secret (after PUT .../secret). */
-  forgetSecret(datasetId: string): void {
-    this.secrets.delete(datasetId);
-  }
+  constructor(private readonly d: VerificationDeps) {}
 
   async verify(principal: Principal, req: VerificationRequest): Promise<VerificationAnswer> {
-    requireRole(principal, 'rp');
-    const ctx = this.ctx;
-    const lease = ctx.active.acquire(req.dataset);
+    const { datasets, policy, cache, engine, trail } = this.d;
+    const lease = datasets.acquire(req.dataset);
     try {
       const loaded = lease.version;
-      const def = ctx.active.definition(req.dataset)!;
+      const def = datasets.definition(req.dataset)!;
       const byBroker = req.record !== undefined;
-      const decision = await this.policyDecision(principal, def, req, byBroker ? 'encode_record' : 'verify');
+      const decision = await authorize(policy, principal, def, req, byBroker ? 'encode_record' : 'verify');
       const minScore = decision.obligations.min_score;
 
       let clk: Uint8Array;
@@ -120,47 +76,46 @@ export class VerificationService {
           throw new PavilionError('POLICY_DENIED', 'the dataset does not allow broker-side encoding');
         clk = await this.encodeRecord(def, loaded, req.record);
       } else {
-        clk = decodeClk(req.clk!, loaded.filterBits);
+        clk = decodeClkBase64(req.clk!, loaded.filterBits);
       }
 
-      const key = cacheKey(ctx.keys.cacheSecret, {
+      const key = cacheKey(this.d.cacheSecret, {
         datasetId: req.dataset,
         datasetVersion: loaded.version,
         clk,
         claims: req.claims,
         threshold: minScore,
-        policyVersion: ctx.policy.version,
+        policyVersion: policy.version,
       });
-      let outcome = await ctx.cache.get(key);
+      let outcome = await cache.get(key);
       const cached = outcome !== undefined;
       if (!outcome) {
-        const result = await ctx.engineCall('match', () =>
-          ctx.engine.match(loaded.engineId, clk, { threshold: minScore, topK: 2 }),
-        );
-        ctx.metrics.addDiceComparisons(loaded.size);
-        outcome = decide(result.candidates, minScore, ctx.config.ambiguityMargin);
-        if (decision.obligations.cache_ttl_seconds > 0)
-          void ctx.cache.set(key, outcome, decision.obligations.cache_ttl_seconds);
+        const result = await engine.match(loaded.engineId, clk, { threshold: minScore, topK: 2 });
+        this.d.countComparisons(loaded.size);
+        outcome = decide(result.candidates, minScore, this.d.ambiguityMargin);
+        const ttl = decision.obligations.cache_ttl_seconds;
+        if (ttl > 0) void cache.set(key, outcome, ttl);
       }
 
       const released = releasedClaims(outcome, loaded, req.claims, decision.obligations.revealable_claims);
       const id = randomUUID();
-      const event = verificationEvent({
-        requestId: id,
-        relyingParty: ctx.auditId(principal.tenant ?? principal.subject),
-        dataset: req.dataset,
-        datasetVersion: String(loaded.version),
-        queryHash: createHmac('sha256', ctx.keys.auditHashKey).update(clk).digest('base64url'),
-        decision: outcome.decision,
-        score: outcome.score,
-        releasedClaims: Object.keys(released),
-        purpose: req.purpose,
-        policyDecisionId: ctx.policy.version,
-        actor: ctx.auditId(principal.subject),
-      });
-      if (byBroker) event.encoded_by_broker = true;
-      if (cached) event.cached = true;
-      const appended = await ctx.appendAudit(event);
+      const recorded = await trail.record(
+        verificationEvent({
+          requestId: id,
+          relyingParty: trail.party(principal.tenant ?? principal.subject),
+          dataset: req.dataset,
+          datasetVersion: String(loaded.version),
+          queryHash: trail.queryHash(clk),
+          decision: outcome.decision,
+          score: outcome.score,
+          releasedClaims: Object.keys(released),
+          purpose: req.purpose,
+          policyDecisionId: policy.version,
+          actor: trail.party(principal.subject),
+          encodedByBroker: byBroker,
+          cached,
+        }),
+      );
       return {
         id,
         decision: outcome.decision,
@@ -168,44 +123,15 @@ export class VerificationService {
         claims: released,
         dataset_version: loaded.version,
         receipt: {
-          origin: ctx.audit.origin,
-          index: appended.index,
-          leaf_hash: Buffer.from(appended.leafHash).toString('base64'),
+          origin: trail.origin,
+          index: recorded.index,
+          leaf_hash: Buffer.from(recorded.leafHash).toString('base64'),
         },
         cached,
       };
     } finally {
       lease.release();
     }
-  }
-
-  async policyDecision(
-    principal: Principal,
-    def: DatasetRecord,
-    req: { claims: string[]; purpose: string; consent?: boolean },
-    action: 'verify' | 'link' | 'encode_record',
-  ): Promise<Decision> {
-    const d = await this.ctx.policy.decide({
-      principal: {
-        sub: principal.subject,
-        roles: principal.roles,
-        ...(principal.tenant ? { tenant: principal.tenant } : {}),
-      },
-      action,
-      dataset: {
-        id: def.id,
-        claims: def.claims,
-        allow_broker_encoding: def.allowBrokerEncoding,
-        ...(def.purposes ? { purposes: def.purposes } : {}),
-      },
-      request: {
-        claims: req.claims,
-        purpose: req.purpose,
-        ...(req.consent !== undefined ? { consent: req.consent } : {}),
-      },
-    });
-    if (!d.allow) throw denied(d);
-    return d;
   }
 
   private async encodeRecord(
@@ -221,11 +147,11 @@ export class VerificationService {
         'RECORD_FIELDS_UNKNOWN',
         `record has ${unknown} field(s) the dataset schema does not define`,
       );
-    const secret = await this.secretFor(def.id);
+    const secret = await this.d.secrets.get(def.id);
     const row = features.map((f) => record[f] ?? '');
     let clk: Uint8Array;
     try {
-      clk = await this.ctx.engineCall('encode', () => this.ctx.engine.encode(def.schema, secret, [row]));
+      clk = await this.d.engine.encode(def.schema, secret, [row]);
     } catch (err) {
       // Encoder messages may describe the offending value; keep only the code.
       if (isPavilionError(err)) throw new PavilionError(err.code, 'the record does not fit the dataset schema');
@@ -238,39 +164,11 @@ export class VerificationService {
       );
     return clk;
   }
-
-  private async secretFor(datasetId: string): Promise<string> {
-    const hit = this.secrets.get(datasetId);
-    if (hit !== undefined) return hit;
-    const sealed = await this.ctx.datasets.getSecret(datasetId);
-    if (!sealed)
-      throw new PavilionError(
-        'DATASET_SECRET_MISSING',
-        'the data provider has not registered a linkage secret for broker-side encoding',
-      );
-    const secret = this.ctx.keys.open({ dataset: datasetId }, sealed).toString('utf8');
-    this.secrets.set(datasetId, secret);
-    return secret;
-  }
-}
-
-/**
- * The request's CLK. A length that does not fit the dataset is a
- * well-formed but unusable request: 422, as for uploads (the engine's own
- * check says 400, being caller-agnostic).
- */
-export function decodeClk(b64: string, filterBits: number): Uint8Array {
-  try {
-    return decodeClkBase64(b64, filterBits);
-  } catch (err) {
-    if (isPavilionError(err) && err.code === 'CLK_LENGTH_MISMATCH') throw new PavilionError(err.code, err.message);
-    throw err;
-  }
 }
 
 /** Claims of the matched record that the caller asked for and the policy lets it see. */
 export function releasedClaims(
-  outcome: CachedOutcome,
+  outcome: DecisionOutcome,
   loaded: LoadedVersion,
   requested: readonly string[],
   revealable: readonly string[],

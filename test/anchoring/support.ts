@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the anchoring tests: real signed checkpoints, a counter of
  * on-chain events, and the contract artifact (built if the build step has not
- * run yet, exactly as `node --import tsx anchoring/compile.ts` would).
+ * run yet, exactly as `npm run build:contracts` would).
  */
 import { createHash, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';

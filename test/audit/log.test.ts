@@ -9,7 +9,6 @@ import {
   openAuditLog,
   openCheckpoint,
   parseReceipt,
-  verificationEvent,
   verifierKeyFor,
   verifyConsistency,
   verifyInclusion,
@@ -21,21 +20,24 @@ import { expectConsistentTree } from './tree-check.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
+/** An event shaped like the broker's verification events (server/support/audit-events.ts). */
 function event(i: number) {
-  return verificationEvent({
-    requestId: `req-${i}`,
-    relyingParty: 'rp-bank-1',
+  return {
+    type: 'verification',
+    v: 1,
+    request_id: `req-${i}`,
+    relying_party: 'rp-bank-1',
     dataset: 'licences',
-    datasetVersion: '2026-11-01',
-    queryHash: (i.toString(16) + 'ab'.repeat(32)).slice(0, 64),
+    dataset_version: '2026-11-01',
+    query_hash: (i.toString(16) + 'ab'.repeat(32)).slice(0, 64),
     decision: i % 3 === 0 ? 'match' : 'no_match',
     score: (i % 100) / 100,
-    releasedClaims: i % 3 === 0 ? ['over_21', 'license_valid'] : [],
+    released_claims: i % 3 === 0 ? ['license_valid', 'over_21'] : [],
     purpose: 'kyc',
-    policyDecisionId: `pd-${i}`,
+    policy_decision_id: `pd-${i}`,
     actor: 'svc:broker',
     time: '2026-11-26T07:00:00.000Z',
-  });
+  };
 }
 
 describe('AuditLog on Postgres', () => {
@@ -301,33 +303,6 @@ describe('AuditLog on Postgres', () => {
     expect(await code(log.consistencyProof(5, 4))).toBe('SIZE_INVALID');
     expect(await code(log.root(1.5))).toBe('SIZE_INVALID');
     expect(await code(log.inclusionProofByLeafHash(new Uint8Array(3), size))).toBe('HASH_LENGTH');
-    const fields = {
-      requestId: 'r1',
-      relyingParty: 'rp',
-      dataset: 'd',
-      datasetVersion: 'v1',
-      queryHash: 'ab'.repeat(32),
-      decision: 'match' as const,
-      score: 0.9,
-      releasedClaims: ['over_21'],
-      purpose: 'kyc',
-      policyDecisionId: 'p',
-      actor: 'a',
-    };
-    expect(verificationEvent(fields).type).toBe('verification');
-    for (const bad of [
-      { requestId: 'has spaces and a name: Jane Doe' },
-      { queryHash: 'not a hash' },
-      { decision: 'maybe' },
-      { score: 1.5 },
-      { releasedClaims: ['Jane Doe'] },
-      { time: '2026-11-26 07:00' },
-      { actor: '' },
-    ]) {
-      expect(await code(() => verificationEvent({ ...fields, ...bad } as never)), JSON.stringify(bad)).toBe(
-        'EVENT_INVALID',
-      );
-    }
     expect(await code(openAuditLog({ sql: db.sql, maxBatch: 0 }))).toBe('CONFIG_INVALID');
     expect(await code(openAuditLog({ sql: db.sql, signerKey: 'PRIVATE+KEY+nope' }))).toBe('KEY_INVALID');
   });

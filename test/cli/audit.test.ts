@@ -76,7 +76,7 @@ beforeAll(async () => {
     // so the rewrites below would otherwise only show after a restart.
     AUDIT_CACHE_MB: '0',
   });
-  logKey = t.broker.ctx.audit.verifierKey;
+  logKey = t.broker.audit.verifierKey;
   await api(t.url, 'PUT', '/v1/datasets/people', {
     token: t.tokens.dp,
     body: { schema: loadDemoSchema(), claims: ['over_18'] },
@@ -115,7 +115,7 @@ describe('pavilion audit verify', () => {
     const { index } = await verifyOnce(4);
     const file = await anchoredReceipt(index);
     const { generateSignerKey, verifierKeyFor } = await import('../../audit/index.js');
-    const stranger = verifierKeyFor(generateSignerKey(t.broker.ctx.audit.origin));
+    const stranger = verifierKeyFor(generateSignerKey(t.broker.audit.origin));
     const out1 = recorder();
     expect(
       await auditVerify(

@@ -41,7 +41,7 @@ it('the scalar build contains no SIMD instruction and the SIMD build does', () =
   const simd = readFileSync(fromRoot('wasm', 'build', 'dice-simd.wat'), 'utf8');
   expect(scalar).not.toMatch(/v128|i8x16|i16x8|i32x4/);
   expect(simd).toMatch(/i8x16\.popcnt/);
-  // shared memory imported, no data segments (DESIGN.md: no static data on shared memory)
+  // shared memory imported, no data segments (docs/decisions.md: no static data on shared memory)
   for (const wat of [scalar, simd]) {
     expect(wat).toMatch(/\(import "env" "memory" \(memory \$0 1 65536 shared\)\)/);
     expect(wat).not.toMatch(/\(data /);

@@ -54,7 +54,7 @@ beforeAll(async () => {
   });
   expect(pull.status, pull.text).toBe(202);
   pullId = pull.json.id;
-  await t.broker.ctx.audit.checkpoint();
+  await t.broker.audit.checkpoint();
 });
 
 afterAll(async () => {
@@ -491,7 +491,7 @@ describe('malformed, truncated and oversized bodies', () => {
   });
 
   it('tlog-tiles paths: immutable octet-stream tiles; bad spellings and tiles beyond the tree are 404', async () => {
-    const size = await t.broker.ctx.audit.size();
+    const size = await t.broker.audit.size();
     const tile = await api(t.url, 'GET', `/v1/audit/tile/0/000.p/${Math.min(size, 255)}`, { token: t.tokens.rp });
     expect(tile.status, tile.text).toBe(200);
     expect(tile.headers.get('content-type')).toBe('application/octet-stream');
@@ -501,7 +501,7 @@ describe('malformed, truncated and oversized bodies', () => {
         await fetch(`${t.url}/v1/audit/tile/0/000.p/1`, { headers: { authorization: `Bearer ${t.tokens.rp}` } })
       ).arrayBuffer(),
     );
-    expect(bytes.toString('hex')).toBe(Buffer.from((await t.broker.ctx.audit.entry(0)).leafHash).toString('hex'));
+    expect(bytes.toString('hex')).toBe(Buffer.from((await t.broker.audit.entry(0)).leafHash).toString('hex'));
     for (const bad of ['0/0', '00/000', '0/000.p/0', '0/000.p/256', 'entries', 'x/y/z', '0/%2e%2e/000']) {
       expectProblem(await api(t.url, 'GET', `/v1/audit/tile/${bad}`, { token: t.tokens.rp }), 404, 'TILE_NOT_FOUND');
     }
@@ -549,7 +549,7 @@ describe('audit identifiers in every event', () => {
       body: { dataset: 'ds', clks: [b64(clks[3]!)], threshold: 0.9, purpose: 'kyc' },
     });
     expect(job.status, job.text).toBe(202);
-    const audit = t.broker.ctx.audit;
+    const audit = t.broker.audit;
     const events = async () =>
       Promise.all(Array.from({ length: await audit.size() }, async (_, i) => JSON.parse((await audit.entry(i)).event)));
     let all = await events();

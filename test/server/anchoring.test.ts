@@ -58,7 +58,7 @@ describe('anchoring on anvil', () => {
     const parsed = parseReceipt(r.text);
     expect(parsed.index).toBe(index);
     expect(parsed.anchor).toMatchObject({ chain: 'eip155:80002', tx: r.headers.get('x-anchor-tx') });
-    const verified = t.broker.ctx.audit.verifyReceipt(r.text, {
+    const verified = t.broker.audit.verifyReceipt(r.text, {
       leafHash: Buffer.from(v.json.receipt.leaf_hash, 'base64'),
     });
     expect(verified).toBeTruthy();

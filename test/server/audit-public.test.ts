@@ -11,8 +11,8 @@ let t: TestBroker;
 beforeAll(async () => {
   t = await startTestBroker({ AUDIT_PUBLIC: 'true' });
   // A few entries and a checkpoint covering them.
-  for (let i = 0; i < 3; i++) await t.broker.ctx.audit.append({ type: 'public-test', i });
-  await t.broker.ctx.audit.checkpoint();
+  for (let i = 0; i < 3; i++) await t.broker.audit.append({ type: 'public-test', i });
+  await t.broker.audit.checkpoint();
 }, 60_000);
 
 afterAll(async () => {
@@ -21,7 +21,7 @@ afterAll(async () => {
 
 describe('a public audit log', () => {
   it('serves hashes and signed checkpoints to anyone', async () => {
-    const size = await t.broker.ctx.audit.size();
+    const size = await t.broker.audit.size();
     for (const path of [
       '/v1/audit/checkpoint',
       '/v1/audit/key',

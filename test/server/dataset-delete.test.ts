@@ -82,7 +82,7 @@ describe('DELETE /v1/datasets/{id}', () => {
     expectProblem(await api(t.url, 'DELETE', '/v1/datasets/gone', { token: t.tokens.dp }), 404, 'DATASET_NOT_FOUND');
 
     // Nothing left to purge: the delete already removed the cached answers (LRU and Redis).
-    expect(await t.broker.ctx.cache.invalidateDataset('gone')).toMatchObject({ lruRemoved: 0, redisRemoved: 0 });
+    expect(await t.broker.cache.invalidateDataset('gone')).toMatchObject({ lruRemoved: 0, redisRemoved: 0 });
 
     const sql = t.broker.db.sql;
     expect((await sql`select count(*)::int as n from dataset_chunks where dataset_id = 'gone'`)[0]!.n).toBe(0);
@@ -91,8 +91,8 @@ describe('DELETE /v1/datasets/{id}', () => {
       (await sql`select status from dataset_versions where dataset_id = 'gone' order by version`).map((r) => r.status),
     ).toEqual(['deleted']);
 
-    const size = await t.broker.ctx.audit.size();
-    const last = JSON.parse((await t.broker.ctx.audit.entry(size - 1)).event);
+    const size = await t.broker.audit.size();
+    const last = JSON.parse((await t.broker.audit.entry(size - 1)).event);
     expect(last).toMatchObject({ type: 'dataset_deleted', dataset: 'gone', versions: 1 });
   });
 
@@ -113,7 +113,7 @@ describe('DELETE /v1/datasets/{id}', () => {
     expect(again.json).toMatchObject({ active_version: null, rows: 0, owner: 'registry' });
     expectProblem(await verify(clks[4]!), 409, 'DATASET_NOT_READY');
     // The secret went with the data: broker-side encoding needs a new one.
-    expect(await t.broker.ctx.datasets.hasSecret('gone')).toBe(false);
+    expect(await t.broker.datasetStore.hasSecret('gone')).toBe(false);
     const version = await upload(t.tokens.dp, clks.slice(30), 'b');
     expect(version).toBe(2);
     const old = await verify(clks[4]!);

@@ -44,7 +44,7 @@ async function orphanJob(
 ) {
   const id = randomUUID();
   const joined = Buffer.concat(queries);
-  await t.broker.ctx.jobs.create({
+  await t.broker.jobStore.create({
     id,
     owner: 'acme-bank',
     tenant: null,
@@ -54,7 +54,7 @@ async function orphanJob(
     topK: null,
     solution: 'pairs',
     total: queries.length,
-    sealedQueries: t.broker.ctx.keys.seal({ job: id }, joined),
+    sealedQueries: t.broker.keys.seal({ job: id }, joined),
   });
   if (opts.keepQueries === false) await t.broker.db.sql`update linkage_jobs set queries = null where id = ${id}`;
   const age = opts.beating ? '0 seconds' : '1 minute';
@@ -65,7 +65,7 @@ async function orphanJob(
 
 async function settled(id: string) {
   for (let i = 0; i < 400; i++) {
-    const job = await t.broker.ctx.jobs.get(id);
+    const job = await t.broker.jobStore.get(id);
     if (job && (job.status === 'done' || job.status === 'failed')) return job;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -94,16 +94,16 @@ describe('linkage jobs a stopped process left', () => {
     const id = await orphanJob([clks[3]!, clks[7]!], version);
     const job = await settled(id);
     expect(job).toMatchObject({ status: 'done', pairCount: 2, datasetVersion: version });
-    expect(await t.broker.ctx.jobs.results(id)).toEqual([
+    expect(await t.broker.jobStore.results(id)).toEqual([
       [0, 3, 1, 'r3'],
       [1, 7, 1, 'r7'],
     ]);
     // The queries are not kept once the job ended.
     expect((await t.broker.db.sql`select queries from linkage_jobs where id = ${id}`)[0]!.queries).toBeNull();
-    const size = await t.broker.ctx.audit.size();
+    const size = await t.broker.audit.size();
     const events = await Promise.all(
       Array.from({ length: Math.min(size, 20) }, (_, i) =>
-        t.broker.ctx.audit.entry(size - 1 - i).then((e) => JSON.parse(e.event)),
+        t.broker.audit.entry(size - 1 - i).then((e) => JSON.parse(e.event)),
       ),
     );
     expect(events.find((e) => e.type === 'linkage_job' && e.job === id)).toMatchObject({
@@ -114,7 +114,7 @@ describe('linkage jobs a stopped process left', () => {
   });
 
   it('fail as JOB_INTERRUPTED when their version is no longer served, or their queries were not kept', async () => {
-    const old = (await t.broker.ctx.datasets.get('hb'))!.activeVersion!;
+    const old = (await t.broker.datasetStore.get('hb'))!.activeVersion!;
     const stale = await orphanJob([clks[1]!], old);
     const noQueries = await orphanJob([clks[1]!], old, { keepQueries: false });
     await upload(clks.slice(0, 10)); // a new version: the first job's version is gone
@@ -123,20 +123,20 @@ describe('linkage jobs a stopped process left', () => {
   });
 
   it('leave alone the jobs of a process that is still beating', async () => {
-    const version = (await t.broker.ctx.datasets.get('hb'))!.activeVersion!;
+    const version = (await t.broker.datasetStore.get('hb'))!.activeVersion!;
     const id = await orphanJob([clks[2]!], version, { beating: true });
-    expect(await t.broker.ctx.jobs.claimStale(STALE_AFTER_MS, 3)).toBeNull();
-    expect(await t.broker.ctx.jobs.failStale(STALE_AFTER_MS, 3)).toBe(0);
-    expect(await t.broker.ctx.jobs.get(id)).toMatchObject({ status: 'running' });
+    expect(await t.broker.jobStore.claimStale(STALE_AFTER_MS, 3)).toBeNull();
+    expect(await t.broker.jobStore.failStale(STALE_AFTER_MS, 3)).toBe(0);
+    expect(await t.broker.jobStore.get(id)).toMatchObject({ status: 'running' });
     // Until that process, stopping, hands the job back: then any broker runs it at once.
-    await t.broker.ctx.jobs.release(id);
+    await t.broker.jobStore.release(id);
     expect(await settled(id)).toMatchObject({ status: 'done', pairCount: 1 });
   });
 });
 
 describe('a job another broker process runs', () => {
   it('reaches a WebSocket subscriber here: progress, then the result', async () => {
-    const version = (await t.broker.ctx.datasets.get('hb'))!.activeVersion!;
+    const version = (await t.broker.datasetStore.get('hb'))!.activeVersion!;
     const id = await orphanJob([clks[4]!, clks[5]!], version, { beating: true });
     const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/v1/ws`, {
       headers: { authorization: `Bearer ${t.tokens.rp}` },
@@ -155,10 +155,10 @@ describe('a job another broker process runs', () => {
       // The other process saves progress, then its result.
       for (let i = 0; i < 100 && !messages.some((m) => m.type === 'progress'); i++)
         await new Promise((r) => setTimeout(r, 20));
-      await t.broker.ctx.jobs.progress(id, 1);
+      await t.broker.jobStore.progress(id, 1);
       for (let i = 0; i < 150 && !messages.some((m) => m.type === 'progress' && m.done === 1); i++)
         await new Promise((r) => setTimeout(r, 20));
-      await t.broker.ctx.jobs.finish(id, [[0, 4, 1, 'r4']]);
+      await t.broker.jobStore.finish(id, [[0, 4, 1, 'r4']]);
       expect(await result).toMatchObject({
         type: 'result',
         job: id,
@@ -294,12 +294,12 @@ describe('a job handed back by a broker that stopped', () => {
     const b = await startTestBroker({ ...overrides, STATE_DIR: a.stateDir });
     try {
       for (let i = 0; i < 200; i++) {
-        const job = await b.broker.ctx.jobs.get(id);
+        const job = await b.broker.jobStore.get(id);
         if (job?.status === 'done' || job?.status === 'failed') break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      expect(await b.broker.ctx.jobs.get(id)).toMatchObject({ status: 'done', pairCount: 1 });
-      expect(await b.broker.ctx.jobs.results(id)).toEqual([[0, 6, 1, 'a6']]);
+      expect(await b.broker.jobStore.get(id)).toMatchObject({ status: 'done', pairCount: 1 });
+      expect(await b.broker.jobStore.results(id)).toEqual([[0, 6, 1, 'a6']]);
     } finally {
       await b.broker.close();
       if (a.databaseUrl) await dropTestDatabase(a.databaseUrl);

@@ -141,7 +141,7 @@ describe.skipIf(!serverUrl)('two brokers on one database', () => {
       });
     expect((await ask()).json.decision).toBe('match');
     // Another process deletes it and defines it again, empty; the messages reach b only after both commits.
-    const store = a.broker.ctx.datasets;
+    const store = a.broker.datasetStore;
     const record = (await store.get('again'))!;
     await store.delete('again');
     await store.upsert({

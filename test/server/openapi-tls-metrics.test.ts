@@ -37,7 +37,7 @@ describe('OpenAPI document', () => {
     expect([...documented].filter((x) => !registered.has(x))).toEqual([]);
   });
 
-  it('the committed openapi/openapi.json is the served document (regenerate: node --import tsx server/openapi.ts --write)', async () => {
+  it('the committed openapi/openapi.json is the served document (regenerate: npm run openapi)', async () => {
     const { readFileSync } = await import('node:fs');
     const { fromRoot } = await import('../../common/paths.js');
     const served = (await api(t.url, 'GET', '/openapi.json')).json;

@@ -98,7 +98,7 @@ describe.skipIf(!hasRedisServer)('Redis stopped mid-run', () => {
       again = await ask(1);
     }
     expect(again.json.cached).toBe(true);
-    expect(t.broker.ctx.cacheStats().redisHits).toBeGreaterThan(0);
+    expect(t.broker.cacheStats().redisHits).toBeGreaterThan(0);
 
     redis.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 300));
@@ -107,7 +107,7 @@ describe.skipIf(!hasRedisServer)('Redis stopped mid-run', () => {
       expect(r.status, r.text).toBe(200);
       expect(r.json.decision).toBe('match');
     }
-    const stats = t.broker.ctx.cacheStats();
+    const stats = t.broker.cacheStats();
     expect(stats.redisUp).toBe(false);
     expect(stats.degradedMisses).toBeGreaterThan(0);
     const metrics = (await api(t.url, 'GET', '/metrics')).text;
@@ -142,7 +142,7 @@ describe('broker-side encoding', () => {
       '3000',
     ]);
     // The DP encodes its rows locally with the shared secret...
-    const dpClks = await t.broker.ctx.engine.encode(schema, secret, [person, ...others]);
+    const dpClks = await t.broker.engine.encode(schema, secret, [person, ...others]);
     const rows = [person, ...others].map((r, i) =>
       JSON.stringify({ ref: r[0], clk: b64(dpClks.subarray(i * 128, (i + 1) * 128)), claims: { over_18: true } }),
     );
@@ -203,16 +203,16 @@ describe('broker-side encoding', () => {
     expect(ds.text).not.toContain(secret);
 
     // Scan everything the broker wrote: logs, every audit event, the database.
-    await t.broker.ctx.audit.checkpoint();
-    const size = await t.broker.ctx.audit.size();
+    await t.broker.audit.checkpoint();
+    const size = await t.broker.audit.size();
     const events: string[] = [];
-    for (let i = 0; i < size; i++) events.push((await t.broker.ctx.audit.entry(i)).event);
+    for (let i = 0; i < size; i++) events.push((await t.broker.audit.entry(i)).event);
     expect(events.some((e) => e.includes('"encoded_by_broker":true'))).toBe(true);
     const haystacks = [...t.logs, ...events];
     for (const needle of [SENTINEL_SURNAME, SENTINEL_DOB, secret]) {
       expect(haystacks.filter((h) => h.includes(needle))).toEqual([]);
     }
-    const sql = t.broker.ctx.datasets['sql' as never] as unknown as import('postgres').Sql;
+    const sql = t.broker.db.sql;
     const dump = await sql`select string_agg(t::text, '') as all from (select * from dataset_secrets) t`;
     expect(String(dump[0]!.all)).not.toContain(secret);
   });

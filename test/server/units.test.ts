@@ -218,7 +218,7 @@ describe('decision rule', () => {
 
 describe('audit identifiers', () => {
   it('keeps ordinary subjects; replaces odd or e-mail-shaped ones by a keyed digest', async () => {
-    const { auditIdentifier } = await import('../../server/verification/service.js');
+    const { auditIdentifier } = await import('../../server/support/audit-trail.js');
     const key = new Uint8Array(32).fill(7);
     const otherKey = new Uint8Array(32).fill(8);
     expect(auditIdentifier('acme-bank', key)).toBe('acme-bank');

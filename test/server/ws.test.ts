@@ -254,7 +254,7 @@ describe('WebSocket', () => {
       let last = -1;
       for (let i = 0; i < 40; i++) {
         await new Promise((r) => setTimeout(r, 500));
-        const size = await small.broker.ctx.audit.size();
+        const size = await small.broker.audit.size();
         if (size === last) break;
         last = size;
       }

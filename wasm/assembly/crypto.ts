@@ -6,11 +6,11 @@
 // regions (`memory.data`) that the JS side writes inputs into and reads
 // outputs from, so a call never allocates. Batch entry points take N
 // messages laid out back to back in the input region with N+1 u32 offsets,
-// which keeps the JS<->wasm crossing to one call per batch (DESIGN.md: the
+// which keeps the JS<->wasm crossing to one call per batch (docs/decisions.md, "Encoding": the
 // per-call overhead, not the hashing, dominated hash-wasm/createHmac).
 //
 // Static data lives at fixed addresses, so this module must run on its own
-// (non-shared) memory: one instance per worker (DESIGN.md).
+// (non-shared) memory: one instance per worker (docs/decisions.md, "Kernels with static data").
 
 // ---------------------------------------------------------------- regions
 

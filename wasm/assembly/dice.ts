@@ -15,12 +15,12 @@
 //
 // No static data (no memory.data, no strings, no managed objects): every
 // instance on the shared memory would otherwise see, and on re-instantiation
-// rewrite, the same data segment (DESIGN.md, "Kernels with static data").
+// rewrite, the same data segment (docs/decisions.md, "Kernels with static data").
 //
 // Score and threshold (anonlink's definition, clkhash ALGORITHM.md §7):
 //   score = 2c / (pa + pb) as float64, 0 when pa + pb = 0; a pair is reported
 //   when score >= threshold (float64 comparison).
-// The hot loop first applies the integer test from DESIGN.md,
+// The hot loop first applies the integer test from docs/decisions.md ("Kernels"),
 //   2·c·65536 >= t16·(pa + pb),
 // with t16 = max(0, floor(threshold·65536) − 1). Rounding down and then one
 // more unit below makes the integer test a strict superset of the float test:
@@ -40,7 +40,7 @@
 // best case is pb* = clamp(pa, pmin, pmax): one integer test per query and
 // group decides whether the 4 filters can be skipped (no division, no float).
 
-// Blocking (DESIGN.md measurements: 16 queries batched against cache-sized
+// Blocking (docs/decisions.md, "Kernels": 16 queries batched against cache-sized
 // base blocks reached ~98 M cmp/s per core): the base range is walked in blocks
 // of ~128 KiB; for each block every group of up to 16 queries is compared
 // against it 4 base filters at a time, so the 4 base filters and the 16
@@ -163,7 +163,7 @@ function countAnd1(q: usize, b: usize, bytes: u32): u32 {
 // (setPopcountStrategy) because the best one depends on how V8 lowers them on
 // the host CPU:
 // - bytewise: i8x16.popcnt with byte-wise accumulators and one shared
-//   reduction for the 4 filters (DESIGN.md's kernel). On arm64 i8x16.popcnt is
+//   reduction for the 4 filters (docs/decisions.md, "Kernels"). On arm64 i8x16.popcnt is
 //   one NEON `cnt`; on x86-64 V8 lowers it to a nibble lookup (pshufb) of
 //   about six instructions.
 // - lanes: v128 loads and ANDs, then i64.popcnt on the two 64-bit lanes, which

@@ -13,6 +13,9 @@
  *   index (anonlink's final stable mergesort on -score over pairs appended
  *   query by query, base index ascending).
  */
+import { type Candidate, compareCandidates, comparePairs, type Pair } from '../ordering.js';
+
+export { type Candidate, compareCandidates, comparePairs, type Pair } from '../ordering.js';
 
 /** Bits set in each byte value. */
 const BYTE_POPCOUNT = Uint8Array.from({ length: 256 }, (_, v) => {
@@ -45,27 +48,6 @@ export function diceFromCounts(c: number, pa: number, pb: number): number {
 /** Dice coefficient as anonlink computes it (float64; 0 when both are empty). */
 export function dice(a: Uint8Array, b: Uint8Array): number {
   return diceFromCounts(popcountAnd(a, b), popcountFilter(a), popcountFilter(b));
-}
-
-export interface Candidate {
-  index: number;
-  score: number;
-}
-
-export interface Pair {
-  query: number;
-  index: number;
-  score: number;
-}
-
-/** Orders candidates of one query: score descending, then index ascending. */
-export function compareCandidates(a: Candidate, b: Candidate): number {
-  return b.score - a.score || a.index - b.index;
-}
-
-/** anonlink's pair order: score descending, then query index, then base index. */
-export function comparePairs(a: Pair, b: Pair): number {
-  return b.score - a.score || a.query - b.query || a.index - b.index;
 }
 
 /** Top-k base filters with dice >= threshold for one query (k undefined: all). */

@@ -6,9 +6,9 @@
  * works against it.
  */
 import { randomBytes } from 'node:crypto';
-import { loadDemoSchema, type PersonRow, syntheticPeople, withTypo } from '../../demo/people.js';
-import type { Principal } from '../../identity/index.js';
-import type { Broker } from '../app.js';
+import { loadDemoSchema, type PersonRow, syntheticPeople, withTypo } from '../demo/people.js';
+import type { Principal } from '../identity/index.js';
+import type { Broker } from './app.js';
 
 export const DEMO_DATASET = 'demo';
 export const DEMO_CLAIMS = ['over_18', 'over_21', 'license_valid'];
@@ -42,9 +42,8 @@ export async function loadDemoDataset(broker: Broker, records: number, seed = 1)
   const schema = loadDemoSchema();
   const secret = randomBytes(24).toString('base64');
   const people = syntheticPeople(records, seed);
-  const ctx = broker.ctx;
   await broker.datasets.define(DEMO_OWNER, DEMO_DATASET, { schema, claims: DEMO_CLAIMS, allow_broker_encoding: true });
-  const clks = await ctx.engine.encode(schema, secret, people);
+  const clks = await broker.engine.encode(schema, secret, people);
   const today = new Date();
   const { version } = await broker.datasets.publishRows(DEMO_OWNER.subject, DEMO_DATASET, {
     refs: people.map((p) => p[0]),
@@ -57,6 +56,6 @@ export async function loadDemoDataset(broker: Broker, records: number, seed = 1)
 
 /** A CLK of one demo person as another party would type them (a surname typo), base64. */
 export async function demoQuery(broker: Broker, demo: DemoDataset, index: number): Promise<string> {
-  const clk = await broker.ctx.engine.encode(demo.schema, demo.secret, [withTypo(demo.people[index]!)]);
+  const clk = await broker.engine.encode(demo.schema, demo.secret, [withTypo(demo.people[index]!)]);
   return Buffer.from(clk).toString('base64');
 }

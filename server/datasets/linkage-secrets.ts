@@ -1,0 +1,48 @@
+/**
+ * Data providers' linkage secrets, which broker-side encoding needs: stored sealed (AES-256-GCM under
+ * a key derived from MASTER_KEY, bound to the dataset id, support/master-keys.ts) and kept opened in
+ * memory once used. This class is the one owner of that memory: the dataset service forgets a secret
+ * whenever it changes here or in another broker process, or the dataset is deleted.
+ */
+import { PavilionError } from '../../common/errors.js';
+import type { MasterKeys } from '../support/master-keys.js';
+import type { DatasetStore } from './store.js';
+
+export class LinkageSecrets {
+  private readonly opened = new Map<string, string>();
+
+  constructor(
+    private readonly store: DatasetStore,
+    private readonly keys: Pick<MasterKeys, 'seal' | 'open'>,
+  ) {}
+
+  /** The dataset's secret; DATASET_SECRET_MISSING (409) when its provider registered none. */
+  async get(datasetId: string): Promise<string> {
+    const hit = this.opened.get(datasetId);
+    if (hit !== undefined) return hit;
+    const sealed = await this.store.getSecret(datasetId);
+    if (!sealed)
+      throw new PavilionError(
+        'DATASET_SECRET_MISSING',
+        'the data provider has not registered a linkage secret for broker-side encoding',
+      );
+    const secret = this.keys.open({ dataset: datasetId }, sealed).toString('utf8');
+    this.opened.set(datasetId, secret);
+    return secret;
+  }
+
+  /** Stores a new secret, sealed, and drops the one held in memory. */
+  async set(datasetId: string, secret: string, setBy: string): Promise<void> {
+    const plaintext = Buffer.from(secret, 'utf8');
+    try {
+      await this.store.setSecret(datasetId, this.keys.seal({ dataset: datasetId }, plaintext), setBy);
+    } finally {
+      plaintext.fill(0);
+      this.forget(datasetId);
+    }
+  }
+
+  forget(datasetId: string): void {
+    this.opened.delete(datasetId);
+  }
+}

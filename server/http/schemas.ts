@@ -1,0 +1,319 @@
+/**
+ * The wire shapes of the HTTP and WebSocket API, in one place: the shared patterns (dataset id, claim
+ * name, purpose…), every request body, path and query parameter, and every JSON answer. The router
+ * validates requests with these schemas and the OpenAPI document (server/http/openapi.ts) is generated
+ * from the very same objects, so what is documented is what is enforced.
+ *
+ * Messages of the patterns name the expected form, never the value received (server/http/validation.ts).
+ */
+import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+
+extendZodWithOpenApi(z);
+
+// --- shared patterns --------------------------------------------------------------------------------------
+
+/**
+ * Dataset ids name object-store prefixes (`datasets/<id>/…`) and folders, so the dot segments `.` and
+ * `..` are refused, and ids are read as sent (never percent-decoded): every allowed character is
+ * unreserved (RFC 3986 §2.3), so an id has one spelling on the wire.
+ */
+export const DATASET_ID = /^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$/;
+export const datasetId = z
+  .string()
+  .regex(DATASET_ID, 'must match [A-Za-z0-9._-]{1,128} and not be . or ..')
+  .openapi({ description: 'dataset id: 1–128 of A–Z a–z 0–9 . _ - (not . or ..)', example: 'licences' });
+
+export const CLAIM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+export const claimName = z.string().regex(CLAIM_NAME, 'must match [a-z][a-z0-9_]{0,63}');
+
+export const PURPOSE = /^[A-Za-z0-9._:-]{1,64}$/;
+export const purpose = z
+  .string()
+  .regex(PURPOSE, 'must match [A-Za-z0-9._:-]{1,64}')
+  .openapi({ description: 'why the relying party asks; the policy knows which purposes it accepts', example: 'kyc' });
+
+/**
+ * Job and pull ids: UUIDs, but not validated as such, since an id that is not one of yours answers 404
+ * whatever its form (the service checks; common/uuid.ts), revealing nothing about which ids exist.
+ */
+export const resourceId = z.string().openapi({ format: 'uuid' });
+
+export const base64Clk = z
+  .string()
+  .min(1)
+  .max(1 << 17)
+  .openapi({ format: 'byte', description: 'standard padded base64 of the CLK (clkConfig.l bits)' });
+
+/** A non-negative integer as a path or query parameter (at most 15 digits: below 2^53). */
+export const indexParam = z
+  .string()
+  .regex(/^\d{1,15}$/, 'must be a non-negative integer')
+  .transform(Number)
+  .openapi({ type: 'integer', minimum: 0 });
+
+const timestamp = z.string().openapi({ format: 'date-time' });
+
+// --- problems -------------------------------------------------------------------------------------------
+
+export const Problem = z
+  .object({
+    type: z.string().openapi({ format: 'uri', description: 'urn:pavilion:problem:<code in lower case with dashes>' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string().optional(),
+    code: z.string().openapi({ description: 'stable error code (docs/errors.md)', pattern: '^[A-Z0-9_]+$' }),
+    instance: z.string().optional(),
+    errors: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .optional()
+      .openapi({ description: 'VALIDATION_FAILED: JSON paths of the offending fields, never their values' }),
+  })
+  .openapi('Problem');
+
+// --- datasets ---------------------------------------------------------------------------------------------
+
+export const DatasetIdParams = z.object({ id: datasetId });
+export const PullParams = z.object({ id: datasetId, pull: resourceId });
+
+export const DatasetDefinition = z
+  .object({
+    schema: z
+      .record(z.unknown())
+      .openapi({ description: 'clkhash linkage schema v3; clkConfig.l is the CLK length in bits (multiple of 64)' }),
+    claims: z.array(claimName).max(64),
+    allow_broker_encoding: z.boolean().optional().openapi({
+      description: 'let relying parties send a record for broker-side encoding (the policy still decides)',
+    }),
+    purposes: z.array(purpose).max(64).optional().openapi({ description: 'purposes accepted for this dataset' }),
+  })
+  .strict()
+  .openapi('DatasetDefinition');
+export type DatasetDefinition = z.infer<typeof DatasetDefinition>;
+
+export const Dataset = z
+  .object({
+    id: z.string(),
+    owner: z.string(),
+    schema: z.record(z.unknown()),
+    claims: z.array(z.string()),
+    filter_bits: z.number().int(),
+    allow_broker_encoding: z.boolean(),
+    purposes: z.array(z.string()).nullable(),
+    active_version: z.number().int().nullable(),
+    rows: z.number().int(),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .openapi('Dataset');
+
+export const VersionCreated = z
+  .object({ dataset: z.string(), version: z.number().int(), rows: z.number().int(), filter_bits: z.number().int() })
+  .openapi('VersionCreated');
+
+export const SecretBody = z
+  .object({ secret: z.string().min(8).max(4096) })
+  .strict()
+  .openapi('LinkageSecret');
+
+export const PullRequest = z
+  .object({
+    object: z.string().min(1).max(400).openapi({
+      description: 'key below datasets/{id}/ in the object store: slash-separated segments of [A-Za-z0-9._-]',
+    }),
+    format: z
+      .enum(['jsonl', 'binary'])
+      .optional()
+      .openapi({ description: 'default: from the extension (.jsonl/.ndjson, .pvds)' }),
+  })
+  .strict()
+  .openapi('PullRequest');
+
+export const Pull = z
+  .object({
+    id: z.string().openapi({ format: 'uuid' }),
+    dataset: z.string(),
+    object: z.string().openapi({ description: 'the full object key read' }),
+    format: z.enum(['jsonl', 'binary']),
+    status: z.enum(['running', 'succeeded', 'failed']),
+    bytes: z.number().int().nullable(),
+    version: z.number().int().nullable().openapi({ description: 'the version published (succeeded)' }),
+    rows: z.number().int().nullable(),
+    error: z
+      .object({ code: z.string(), detail: z.string().nullable() })
+      .nullable()
+      .openapi({ description: 'failed: the problem code the upload would have answered (docs/errors.md)' }),
+    created_at: timestamp,
+    finished_at: timestamp.nullable(),
+  })
+  .openapi('Pull');
+
+// --- verifications ----------------------------------------------------------------------------------------
+
+export const VerificationRequest = z
+  .object({
+    dataset: datasetId,
+    clk: base64Clk.optional(),
+    record: z
+      .record(z.string().max(1024))
+      .optional()
+      .openapi({
+        description:
+          "field → value, encoded by the broker with the DP's linkage secret when the dataset and policy allow; " +
+          'never stored or logged',
+      }),
+    claims: z.array(claimName).max(64).default([]),
+    purpose,
+    consent: z.boolean().optional(),
+  })
+  .strict()
+  .refine((b) => (b.clk === undefined) !== (b.record === undefined), {
+    message: 'exactly one of clk or record is required',
+    path: ['clk'],
+  })
+  .openapi('VerificationRequest', { description: 'exactly one of clk or record' });
+export type VerificationRequest = z.infer<typeof VerificationRequest>;
+
+export const Receipt = z
+  .object({ origin: z.string(), index: z.number().int(), leaf_hash: z.string().openapi({ format: 'byte' }) })
+  .openapi('Receipt');
+
+export const VerificationAnswer = z
+  .object({
+    id: z.string().openapi({ format: 'uuid' }),
+    decision: z.enum(['match', 'no_match', 'ambiguous']).openapi({
+      description: 'ambiguous: two records at or above the policy min score within AMBIGUITY_MARGIN of each other',
+    }),
+    score: z.number().min(0).max(1).openapi({ description: 'best Dice score (0 for no_match)' }),
+    claims: z
+      .record(z.unknown())
+      .openapi({ description: 'claims of the matched record that were requested and the policy releases' }),
+    dataset_version: z.number().int(),
+    receipt: Receipt,
+    cached: z.boolean(),
+  })
+  .openapi('VerificationAnswer');
+export type VerificationAnswer = z.infer<typeof VerificationAnswer>;
+
+// --- linkage jobs -----------------------------------------------------------------------------------------
+
+export const JobParams = z.object({ id: resourceId });
+
+export const LinkageJobRequest = z
+  .object({
+    dataset: datasetId,
+    clks: z.array(base64Clk).min(1).max(1_000_000),
+    threshold: z.number().min(0).max(1).openapi({ description: 'raised to the policy min score if lower' }),
+    top_k: z.number().int().min(1).max(10_000).optional(),
+    solution: z.enum(['pairs', 'greedy']).default('pairs').openapi({
+      description: 'greedy: 1:1, pairs taken best first when neither side is taken (anonlink greedy_solve)',
+    }),
+    purpose,
+  })
+  .strict()
+  .openapi('LinkageJobRequest');
+export type LinkageJobRequest = z.infer<typeof LinkageJobRequest>;
+
+export const LinkageJob = z
+  .object({
+    id: z.string().openapi({ format: 'uuid' }),
+    status: z.enum(['queued', 'running', 'done', 'failed']),
+    dataset: z.string(),
+    dataset_version: z.number().int().nullable(),
+    threshold: z.number(),
+    top_k: z.number().int().nullable(),
+    solution: z.enum(['pairs', 'greedy']),
+    done: z.number().int().openapi({ description: 'queries processed' }),
+    total: z.number().int().openapi({ description: 'queries submitted' }),
+    pair_count: z.number().int().nullable(),
+    error_code: z.string().nullable(),
+    created_at: timestamp,
+    finished_at: timestamp.nullable(),
+  })
+  .openapi('LinkageJob');
+
+export const LinkedPair = z
+  .object({ query: z.number().int(), index: z.number().int(), ref: z.string(), score: z.number() })
+  .openapi('LinkedPair');
+
+export const LinkageResults = z
+  .object({
+    job: z.string(),
+    solution: z.enum(['pairs', 'greedy']),
+    pair_count: z.number().int(),
+    pairs: z.array(LinkedPair),
+  })
+  .openapi('LinkageResults');
+
+// --- audit ------------------------------------------------------------------------------------------------
+
+export const InclusionQuery = z.object({
+  index: indexParam.optional().openapi({ description: 'leaf index (or give leaf_hash)' }),
+  leaf_hash: z
+    .string()
+    .optional()
+    .openapi({ format: 'byte', description: 'the leaf hash from a receipt, instead of index' }),
+  size: indexParam.optional().openapi({ description: 'tree size (default: the current size)' }),
+});
+
+export const ConsistencyQuery = z.object({
+  from: indexParam,
+  to: indexParam.optional().openapi({ description: 'default: the current size' }),
+});
+
+export const IndexParams = z.object({ index: indexParam });
+export const TileParams = z.object({
+  path: z.string().openapi({
+    description:
+      'C2SP tlog-tiles resource below the prefix /v1/audit (slashes included): `<L>/<N>[.p/<W>]` for a hash ' +
+      'tile, `entries/<N>[.p/<W>]` for an entry bundle; N in 3-digit groups, all but the last prefixed with x',
+  }),
+});
+
+export const InclusionProof = z
+  .object({
+    index: z.number().int(),
+    size: z.number().int(),
+    leaf_hash: z.string().openapi({ format: 'byte' }),
+    hashes: z.array(z.string().openapi({ format: 'byte' })),
+  })
+  .openapi('InclusionProof');
+
+export const ConsistencyProof = z
+  .object({
+    from: z.number().int(),
+    to: z.number().int(),
+    hashes: z.array(z.string().openapi({ format: 'byte' })),
+  })
+  .openapi('ConsistencyProof');
+
+export const LogKeys = z
+  .object({ origin: z.string(), verifier_key: z.string(), verifier_keys: z.array(z.string()) })
+  .openapi('LogKeys');
+
+export const AuditEntry = z
+  .object({
+    index: z.number().int(),
+    leaf_hash: z.string().openapi({ format: 'byte' }),
+    event: z.record(z.unknown()),
+  })
+  .openapi('AuditEntry');
+
+// --- parties and health -----------------------------------------------------------------------------------
+
+export const Parties = z
+  .object({
+    parties: z.array(
+      z.object({
+        subject: z.string(),
+        roles: z.array(z.string()),
+        tenant: z.string().nullable(),
+        first_seen: timestamp,
+        last_seen: timestamp,
+      }),
+    ),
+  })
+  .openapi('Parties');
+
+export const Health = z.object({ status: z.literal('ok') }).openapi('Health');
+export const Readiness = z.object({ status: z.literal('ready'), checks: z.record(z.boolean()) }).openapi('Readiness');

@@ -1,0 +1,187 @@
+/**
+ * The broker's audit event vocabulary: one builder per event type, each checking its fields' shape
+ * (identifier alphabet, keyed hashes, claim names, RFC 3339 UTC times) so free text, and with it
+ * personal data, cannot slip into the log through a field. audit/ stores any plain JSON object; this
+ * file decides what the broker writes. The shapes are listed in audit/README.md ("Event shape").
+ */
+
+import type { JsonValue } from '../../audit/index.js';
+import { PavilionError } from '../../common/errors.js';
+
+export type AuditEvent = { readonly type: string; readonly v: 1 } & Record<string, JsonValue>;
+
+export type VerificationDecision = 'match' | 'no_match' | 'ambiguous';
+
+const ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
+const HASH = /^(?:[0-9a-f]{32,128}|[A-Za-z0-9_-]{22,172})$/;
+const CLAIM = /^[a-z][a-z0-9_]{0,63}$/;
+const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
+
+function check(type: string, ok: boolean, name: string): void {
+  if (!ok) throw new PavilionError('EVENT_INVALID', `${type} event field ${name} is malformed`);
+}
+const isId = (v: unknown): v is string => typeof v === 'string' && ID.test(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isScore = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1;
+const isClaims = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.length <= 64 && v.every((c) => typeof c === 'string' && CLAIM.test(c));
+
+function stamped(type: string, time: string | undefined): string {
+  const t = time ?? new Date().toISOString();
+  check(type, RFC3339_UTC.test(t), 'time');
+  return t;
+}
+
+function ids<T extends object>(type: string, f: T, names: readonly (keyof T & string)[]): void {
+  for (const k of names) check(type, isId(f[k]), k);
+}
+
+export interface VerificationEventFields {
+  requestId: string;
+  /** Relying party (tenant or subject, see AuditTrail.party), never a person. */
+  relyingParty: string;
+  dataset: string;
+  datasetVersion: string;
+  /** Keyed hash of the query CLK (AuditTrail.queryHash), never the CLK itself. */
+  queryHash: string;
+  decision: VerificationDecision;
+  score: number;
+  /** Names (not values) of the claims released. */
+  releasedClaims: string[];
+  purpose: string;
+  policyDecisionId: string;
+  /** The authenticated caller. */
+  actor: string;
+  encodedByBroker?: boolean;
+  cached?: boolean;
+  time?: string;
+}
+
+export function verificationEvent(f: VerificationEventFields): AuditEvent {
+  const type = 'verification';
+  ids(type, f, ['requestId', 'relyingParty', 'dataset', 'datasetVersion', 'purpose', 'policyDecisionId', 'actor']);
+  check(type, typeof f.queryHash === 'string' && HASH.test(f.queryHash), 'queryHash');
+  check(type, f.decision === 'match' || f.decision === 'no_match' || f.decision === 'ambiguous', 'decision');
+  check(type, isScore(f.score), 'score');
+  check(type, isClaims(f.releasedClaims), 'releasedClaims');
+  const event: AuditEvent = {
+    type,
+    v: 1,
+    request_id: f.requestId,
+    relying_party: f.relyingParty,
+    dataset: f.dataset,
+    dataset_version: f.datasetVersion,
+    query_hash: f.queryHash,
+    decision: f.decision,
+    score: f.score,
+    released_claims: [...new Set(f.releasedClaims)].sort(),
+    purpose: f.purpose,
+    policy_decision_id: f.policyDecisionId,
+    actor: f.actor,
+    time: stamped(type, f.time),
+  };
+  if (f.encodedByBroker) event.encoded_by_broker = true;
+  if (f.cached) event.cached = true;
+  return event;
+}
+
+export function datasetDefinedEvent(f: {
+  dataset: string;
+  created: boolean;
+  filterBits: number;
+  claims: string[];
+  allowBrokerEncoding: boolean;
+  actor: string;
+  time?: string;
+}): AuditEvent {
+  const type = 'dataset_defined';
+  ids(type, f, ['dataset', 'actor']);
+  check(type, isCount(f.filterBits), 'filterBits');
+  check(type, isClaims(f.claims), 'claims');
+  return {
+    type,
+    v: 1,
+    dataset: f.dataset,
+    created: f.created === true,
+    filter_bits: f.filterBits,
+    claims: [...f.claims],
+    allow_broker_encoding: f.allowBrokerEncoding === true,
+    actor: f.actor,
+    time: stamped(type, f.time),
+  };
+}
+
+export function datasetVersionEvent(f: {
+  dataset: string;
+  version: number;
+  rows: number;
+  filterBits: number;
+  actor: string;
+  time?: string;
+}): AuditEvent {
+  const type = 'dataset_version';
+  ids(type, f, ['dataset', 'actor']);
+  for (const k of ['version', 'rows', 'filterBits'] as const) check(type, isCount(f[k]), k);
+  return {
+    type,
+    v: 1,
+    dataset: f.dataset,
+    version: f.version,
+    rows: f.rows,
+    filter_bits: f.filterBits,
+    actor: f.actor,
+    time: stamped(type, f.time),
+  };
+}
+
+export function datasetDeletedEvent(f: {
+  dataset: string;
+  versions: number;
+  actor: string;
+  time?: string;
+}): AuditEvent {
+  const type = 'dataset_deleted';
+  ids(type, f, ['dataset', 'actor']);
+  check(type, isCount(f.versions), 'versions');
+  return { type, v: 1, dataset: f.dataset, versions: f.versions, actor: f.actor, time: stamped(type, f.time) };
+}
+
+export function datasetSecretSetEvent(f: { dataset: string; actor: string; time?: string }): AuditEvent {
+  const type = 'dataset_secret_set';
+  ids(type, f, ['dataset', 'actor']);
+  return { type, v: 1, dataset: f.dataset, actor: f.actor, time: stamped(type, f.time) };
+}
+
+export function linkageJobEvent(f: {
+  job: string;
+  actor: string;
+  relyingParty: string;
+  dataset: string;
+  datasetVersion: string;
+  queries: number;
+  threshold: number;
+  solution: 'pairs' | 'greedy';
+  pairs: number;
+  time?: string;
+}): AuditEvent {
+  const type = 'linkage_job';
+  ids(type, f, ['job', 'actor', 'relyingParty', 'dataset', 'datasetVersion']);
+  check(type, isCount(f.queries), 'queries');
+  check(type, isCount(f.pairs), 'pairs');
+  check(type, isScore(f.threshold), 'threshold');
+  check(type, f.solution === 'pairs' || f.solution === 'greedy', 'solution');
+  return {
+    type,
+    v: 1,
+    job: f.job,
+    actor: f.actor,
+    relying_party: f.relyingParty,
+    dataset: f.dataset,
+    dataset_version: f.datasetVersion,
+    queries: f.queries,
+    threshold: f.threshold,
+    solution: f.solution,
+    pairs: f.pairs,
+    time: stamped(type, f.time),
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * How the broker writes to its audit log: events from the one vocabulary (audit-events.ts), parties
+ * named so that an e-mail-shaped subject never enters the log in clear, query CLKs as keyed hashes,
+ * and the time each append waits for durability observed for /metrics. The answer to a request waits
+ * for `record` to resolve, so an acknowledged decision is always in the log.
+ */
+import { createHmac } from 'node:crypto';
+import type { AuditLog } from '../../audit/index.js';
+import type { AuditEvent } from './audit-events.js';
+
+const AUDIT_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
+const EMAIL_SHAPED = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+/**
+ * Subjects and tenants (parties, not the people verified) go into audit
+ * events as they are when they fit the log's identifier alphabet (Keycloak
+ * subjects are UUIDs, client ids are names). One that does not, or that is
+ * shaped like an e-mail address (a person's, when an issuer uses those as
+ * subjects), becomes `hmac-sha256:` + a keyed digest (the audit hash key,
+ * HKDF from MASTER_KEY): stable, so events of one caller still group, but
+ * not reversible by hashing a list of addresses, as a plain digest would be.
+ */
+export function auditIdentifier(id: string, key: Uint8Array): string {
+  if (AUDIT_ID.test(id) && !EMAIL_SHAPED.test(id)) return id;
+  const digest = createHmac('sha256', key).update('pavilion audit identifier\0').update(id, 'utf8');
+  return `hmac-sha256:${digest.digest('base64url')}`;
+}
+
+export interface Recorded {
+  index: number;
+  leafHash: Uint8Array;
+}
+
+export class AuditTrail {
+  constructor(
+    private readonly log: AuditLog,
+    /** HKDF-derived from MASTER_KEY (support/master-keys.ts). */
+    private readonly hashKey: Uint8Array,
+    private readonly observeAppend: (seconds: number) => void,
+  ) {}
+
+  get origin(): string {
+    return this.log.origin;
+  }
+
+  /** A subject or tenant as events name it (auditIdentifier). */
+  party(subjectOrTenant: string): string {
+    return auditIdentifier(subjectOrTenant, this.hashKey);
+  }
+
+  /** Keyed hash of a query CLK: events can be grouped by query without the log confirming a guessed CLK. */
+  queryHash(clk: Uint8Array): string {
+    return createHmac('sha256', this.hashKey).update(clk).digest('base64url');
+  }
+
+  /** Appends `event`; resolves once it is durable. */
+  async record(event: AuditEvent): Promise<Recorded> {
+    const started = performance.now();
+    const r = await this.log.append(event);
+    this.observeAppend((performance.now() - started) / 1000);
+    return r;
+  }
+}
