@@ -1,8 +1,22 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Suites that start a broker, a chain or another process, or need Postgres, Redis, Keycloak or S3:
+ * `npm run test:integration`. Everything else is `npm run test:fast` (seconds). `npm test` runs both.
+ */
+const INTEGRATION = [
+  'test/server/**/*.test.ts',
+  'test/cli/**/*.test.ts',
+  'test/anchoring/**/*.test.ts',
+  'test/deploy/**/*.test.ts',
+  'test/client/**/*.test.ts',
+  'test/demo/**/*.test.ts',
+  'test/cache/cache-redis.test.ts',
+  'test/audit/log*.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Wasm kernels and Piscina pools already use both cores; parallel test
@@ -10,5 +24,9 @@ export default defineConfig({
     fileParallelism: false,
     reporters: ['default', 'json'],
     outputFile: { json: '.ci/results.json' },
+    projects: [
+      { extends: true, test: { name: 'fast', include: ['test/**/*.test.ts'], exclude: INTEGRATION } },
+      { extends: true, test: { name: 'integration', include: INTEGRATION } },
+    ],
   },
 });

@@ -44,6 +44,11 @@ export const ERROR_CODES = {
   BODY_EMPTY: spec(400, 'request', 'The request needs a JSON body and none was sent.'),
   BODY_INVALID_JSON: spec(400, 'request', 'The body (or WebSocket message) is not a JSON object.'),
   CLIENT_ABORTED: spec(499, 'request', 'The client went away before the answer; nothing is sent (logged only).'),
+  LENGTH_REQUIRED: spec(
+    411,
+    'request',
+    'A request body must be framed by one Content-Length; Transfer-Encoding is refused.',
+  ),
   MESSAGE_TYPE_UNKNOWN: spec(422, 'request', 'A WebSocket message `type` other than auth, verify, subscribe or ping.'),
   METHOD_NOT_ALLOWED: spec(
     405,
@@ -51,6 +56,11 @@ export const ERROR_CODES = {
     'The path exists but not for this method; the `Allow` header lists those that do.',
   ),
   PAYLOAD_TOO_LARGE: spec(413, 'request', "The body is longer than the route's limit; the connection is closed."),
+  REQUEST_FRAMING_INVALID: spec(
+    400,
+    'request',
+    'Two Content-Length headers, or a request sent after one the broker refused; the connection is closed.',
+  ),
   ROUTE_NOT_FOUND: spec(404, 'request', 'No route has this path.'),
   SHUTTING_DOWN: spec(503, 'request', 'The broker is stopping; retry on another replica or after the restart.'),
   SLOW_CONSUMER: spec(

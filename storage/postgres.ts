@@ -1,8 +1,8 @@
 /**
  * The Postgres connection every module shares, and per-module migrations.
  *
- * `DATABASE_URL` set → a real PostgreSQL server through `postgres` (porsager).
- * Unset → an embedded PGlite (real Postgres compiled to wasm) served over the
+ * A URL (the DATABASE_URL setting) → a real PostgreSQL server through `postgres` (porsager).
+ * None → an embedded PGlite (real Postgres compiled to wasm) served over the
  * wire protocol on a loopback port by @electric-sql/pglite-socket, so the same
  * driver and the same SQL run in both cases.
  *
@@ -62,7 +62,7 @@ export interface Database {
 }
 
 export interface OpenDatabaseOptions {
-  /** Defaults to process.env.DATABASE_URL; absent → embedded PGlite. */
+  /** A PostgreSQL URL (the broker's DATABASE_URL setting, server/config.ts); absent → embedded PGlite. */
   url?: string;
   /** Embedded only: a folder to persist PGlite's data in; absent → in memory. */
   dataDir?: string;
@@ -71,7 +71,7 @@ export interface OpenDatabaseOptions {
 }
 
 export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Database> {
-  const url = opts.url ?? process.env.DATABASE_URL;
+  const url = opts.url;
   if (url) {
     const sql = postgres(url, { max: opts.max ?? 10, onnotice: () => {} });
     await probe(sql, 'DATABASE_URL');

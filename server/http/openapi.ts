@@ -37,7 +37,13 @@ const AUTHENTICATED: readonly ErrorCode[] = [
   'FORBIDDEN_ROLE',
 ];
 const JSON_BODY: readonly ErrorCode[] = ['BODY_EMPTY', 'BODY_INVALID_JSON', 'PAYLOAD_TOO_LARGE', 'VALIDATION_FAILED'];
-const ANY_ROUTE: readonly ErrorCode[] = ['INTERNAL', 'SHUTTING_DOWN', 'DATABASE_UNAVAILABLE'];
+const ANY_ROUTE: readonly ErrorCode[] = [
+  'INTERNAL',
+  'SHUTTING_DOWN',
+  'DATABASE_UNAVAILABLE',
+  'REQUEST_FRAMING_INVALID',
+  'LENGTH_REQUIRED',
+];
 
 export type DocumentedRoute = RouteSpec & { template: string };
 

@@ -19,6 +19,7 @@ import type { z } from 'zod';
 import type { ErrorCode } from '../../common/error-codes.js';
 import { PavilionError } from '../../common/errors.js';
 import { type Principal, type Role, requireRole } from '../../identity/index.js';
+import { framingRefusal, markRefused, refusesPipelined } from './framing.js';
 import { makeProblem, type Problem, toProblem } from './problem.js';
 import { parseJsonBody, validate } from './validation.js';
 
@@ -245,6 +246,8 @@ export class Exchange {
       if (reply.headers?.['cache-control'] === undefined) this.res.writeHeader('cache-control', 'no-store');
       if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) this.res.writeHeader(k, v);
       if (status === 204) this.res.endWithoutBody(undefined, closeConnection);
+      // HEAD: the headers a GET would send, its length, no body (RFC 9110 §9.3.2).
+      else if (this.method === 'HEAD') this.res.endWithoutBody(Buffer.byteLength(body), closeConnection);
       else this.res.end(body, closeConnection);
     });
   }
@@ -261,6 +264,27 @@ export class Exchange {
     );
   }
 }
+
+/**
+ * Answers a request whose framing the broker refuses (server/http/framing.ts), or one parsed from the
+ * same read as such a request, and closes the connection. True when it did.
+ */
+export function refusedFraming(res: HttpResponse, req: HttpRequest): boolean {
+  const refusal = framingRefusal(req);
+  if (!refusal && !refusesPipelined(res)) return false;
+  markRefused(res);
+  const p = refusal
+    ? makeProblem(refusal.code, refusal.detail)
+    : makeProblem('REQUEST_FRAMING_INVALID', 'sent after a request whose framing was refused');
+  res.cork(() => {
+    res.writeStatus(statusLine(p.status)).writeHeader('content-type', 'application/problem+json');
+    res.end(JSON.stringify(p), true);
+  });
+  return true;
+}
+
+/** Resolves on the event loop's next turn: after uWS has parsed every request of the bytes it read. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export type Method = 'get' | 'post' | 'put' | 'del';
 const METHOD_NAMES: Record<Method, string> = { get: 'GET', post: 'POST', put: 'PUT', del: 'DELETE' };
@@ -347,13 +371,15 @@ export class HttpRouter {
     this.routes.push({ ...spec, template, methodName });
     const allowed = this.patterns.get(path) ?? [];
     allowed.push(methodName);
+    if (method === 'get') allowed.push('HEAD');
     this.patterns.set(path, allowed);
     const observer = this.observer;
     const authenticateHeader = this.authenticateHeader;
     const roles = Array.isArray(spec.access) ? (spec.access as readonly Role[]) : null;
     const body = spec.body;
 
-    const run = async (x: Exchange): Promise<Reply> => {
+    const changesState = method !== 'get';
+    const run = async (x: Exchange): Promise<Reply | undefined> => {
       const authenticate = async (...required: Role[]): Promise<Principal> => {
         const principal = await authenticateHeader(x.headers.authorization || undefined);
         x.actor = principal.subject;
@@ -372,12 +398,20 @@ export class HttpRouter {
           if (body.sensitive) raw.fill(0);
         }
       } else if (body !== undefined) parsedBody = x.body;
+      if (changesState) {
+        // uWS 20.30 aborts a pending response when the next pipelined request arrives on its
+        // connection; one sent in the same write aborts it before this turn ends. Such a request is
+        // refused before it changes anything (the client sees the connection close and can retry).
+        await nextTurn();
+        if (x.aborted) return undefined;
+      }
       return handler({ x, principal, params, query, body: parsedBody, authenticate } as RouteRequest<S>);
     };
 
-    this.app[method](path, (res, req) => {
+    const serve = (res: HttpResponse, req: HttpRequest, asMethod: string): void => {
+      if (refusedFraming(res, req)) return;
       const started = performance.now();
-      const x = new Exchange(res, req, methodName, template, paramNames, wildcardAt);
+      const x = new Exchange(res, req, asMethod, template, paramNames, wildcardAt);
       if (observer.isClosing?.()) {
         x.sendProblem(makeProblem('SHUTTING_DOWN', 'the broker is shutting down'), true);
         return;
@@ -393,7 +427,7 @@ export class HttpRouter {
         if (ended) return;
         ended = true;
         if (!x.aborted) {
-          observer.observeRequest(template, methodName, x.status, (performance.now() - started) / 1000);
+          observer.observeRequest(template, asMethod, x.status, (performance.now() - started) / 1000);
           observer.onEnd?.();
         }
       };
@@ -409,14 +443,17 @@ export class HttpRouter {
           finish();
         },
       );
-    });
+    };
+    this.app[method](path, (res, req) => serve(res, req, methodName));
+    if (method === 'get') this.app.head(path, (res, req) => serve(res, req, 'HEAD'));
     return this;
   }
 
   /** Registers 405 for other methods on known paths and 404 for everything else; call after all routes. */
   finish(): void {
     for (const [pattern, allowed] of this.patterns) {
-      this.app.any(pattern, (res) => {
+      this.app.any(pattern, (res, req) => {
+        if (refusedFraming(res, req)) return;
         res.cork(() => {
           const p = makeProblem('METHOD_NOT_ALLOWED', `allowed: ${allowed.join(', ')}`);
           res
@@ -428,7 +465,8 @@ export class HttpRouter {
         this.observer.observeRequest(routeTemplate(pattern), 'OTHER', 405, 0);
       });
     }
-    this.app.any('/*', (res) => {
+    this.app.any('/*', (res, req) => {
+      if (refusedFraming(res, req)) return;
       res.cork(() => {
         res.writeStatus(statusLine(404)).writeHeader('content-type', 'application/problem+json');
         res.end(JSON.stringify(makeProblem('ROUTE_NOT_FOUND', 'no such route')));

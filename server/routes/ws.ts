@@ -29,7 +29,7 @@ import uWS, { type TemplatedApp, type WebSocket } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { type Principal, requireRole } from '../../identity/index.js';
 import { makeProblem, type Problem, toProblem } from '../http/problem.js';
-import { statusLine } from '../http/router.js';
+import { refusedFraming, statusLine } from '../http/router.js';
 import { VerificationRequest } from '../http/schemas.js';
 import { validate } from '../http/validation.js';
 import type { JobMessage, LinkageJobs } from '../linkage/jobs.js';
@@ -213,6 +213,7 @@ export function registerWebSocket(app: TemplatedApp, deps: WebSocketDeps): { clo
     sendPingsAutomatically: true,
 
     upgrade: (res, req, context) => {
+      if (refusedFraming(res, req)) return;
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');

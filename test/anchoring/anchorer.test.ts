@@ -30,7 +30,10 @@ let initialSuggestedTip: bigint;
 beforeAll(async () => {
   ensureArtifact();
   // 2 slots per epoch: anvil reports finalized = latest − 4.
-  [anvil, db] = await Promise.all([startAnvil({ chainId: 80002, slotsInAnEpoch: 2 }), openDatabase()]);
+  [anvil, db] = await Promise.all([
+    startAnvil({ chainId: 80002, slotsInAnEpoch: 2 }),
+    openDatabase(process.env.DATABASE_URL ? { url: process.env.DATABASE_URL } : {}),
+  ]);
   provider = new JsonRpcProvider(anvil.rpcUrl, 80002, { staticNetwork: true });
   initialSuggestedTip = BigInt(await provider.send('eth_maxPriorityFeePerGas', []));
 });

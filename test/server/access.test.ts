@@ -297,7 +297,7 @@ describe('malformed, truncated and oversized bodies', () => {
   it('oversized body (Content-Length) → 413 PAYLOAD_TOO_LARGE', async () => {
     expectProblem(await verifyRaw(`{"x":"${'a'.repeat(BODY_LIMIT)}"}`), 413, 'PAYLOAD_TOO_LARGE');
   });
-  it('oversized chunked body (no Content-Length) → 413 PAYLOAD_TOO_LARGE', async () => {
+  it('a chunked body (Transfer-Encoding) → 411 LENGTH_REQUIRED, never read (server/http/framing.ts)', async () => {
     const chunk = new TextEncoder().encode('a'.repeat(4096));
     let sent = 0;
     const stream = new ReadableStream<Uint8Array>({
@@ -312,10 +312,10 @@ describe('malformed, truncated and oversized bodies', () => {
       body: stream,
       duplex: 'half',
     } as RequestInit).catch((e) => e as Error);
-    // The broker answers 413 and closes; depending on timing fetch sees the answer or the reset.
+    // The broker answers 411 and closes; depending on timing fetch sees the answer or the reset.
     if (res instanceof Response) {
-      expect(res.status).toBe(413);
-      expect((await res.json()).code).toBe('PAYLOAD_TOO_LARGE');
+      expect(res.status).toBe(411);
+      expect((await res.json()).code).toBe('LENGTH_REQUIRED');
     }
   });
   it('schema violations → 422 VALIDATION_FAILED with paths, never echoing values', async () => {
