@@ -156,8 +156,9 @@ export class ChainReader {
     return Number(BigInt(await this.rpc<string>('eth_chainId', [])));
   }
 
-  async hasCode(): Promise<boolean> {
-    return (await this.rpc<string>('eth_getCode', [this.contract, 'latest'])) !== '0x';
+  async hasCode(block: number | 'latest' = 'latest'): Promise<boolean> {
+    const tag = typeof block === 'number' ? `0x${block.toString(16)}` : block;
+    return (await this.rpc<string>('eth_getCode', [this.contract, tag])) !== '0x';
   }
 
   async head(logId: string): Promise<OnChainHead> {
@@ -263,9 +264,19 @@ export class ChainReader {
   }
 
   async anchoredEventsInBlock(logId: string, blockNumber: number): Promise<AnchoredEvent[]> {
-    const block = `0x${blockNumber.toString(16)}`;
+    return this.anchoredEvents(logId, blockNumber, blockNumber);
+  }
+
+  /** Anchored events of this contract for `logId` (every log when null) in blocks [from, to], in chain order. */
+  async anchoredEvents(logId: string | null, fromBlock: number, toBlock: number): Promise<AnchoredEvent[]> {
+    const hex = (n: number) => `0x${n.toString(16)}`;
     const logs = await this.rpc<RawLog[]>('eth_getLogs', [
-      { address: this.contract, topics: [ANCHORED_TOPIC, logId], fromBlock: block, toBlock: block },
+      {
+        address: this.contract,
+        topics: logId === null ? [ANCHORED_TOPIC] : [ANCHORED_TOPIC, logId],
+        fromBlock: hex(fromBlock),
+        toBlock: hex(toBlock),
+      },
     ]);
     return logs
       .filter((l) => !l.removed)

@@ -13,6 +13,19 @@ export {
   type VerifiedCheckpoint,
 } from './checkpoint.js';
 export {
+  COSIGNATURE_ED25519,
+  COSIGNATURE_MLDSA44,
+  type CosignatureAlgorithm,
+  type CosignatureVerifier,
+  type Cosigner,
+  checkWitnessPolicy,
+  generateCosignerKey,
+  parseCosignatureVerifierKey,
+  parseCosignerKey,
+  type WitnessPolicy,
+  type WitnessPolicyResult,
+} from './cosignature.js';
+export {
   canonicalEvent,
   type Decision,
   eventLeafHash,
@@ -48,6 +61,7 @@ export {
   parseVerifierKey,
   signerKeyFromSeed,
   signNote,
+  signNoteAsync,
   verifierKeyFor,
 } from './note.js';
 export {
@@ -56,6 +70,7 @@ export {
   encodeAnchorExtra,
   formatReceipt,
   type ParsedReceipt,
+  parseAnchorExtra,
   parseReceipt,
   RECEIPT_HEADER,
   type ReceiptSubject,
