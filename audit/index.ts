@@ -78,3 +78,5 @@ export {
   verifyReceipt,
 } from './receipt.js';
 export { AUDIT_MIGRATIONS } from './schema.js';
+export { DEVELOPMENT_KEY_FILE, logSigningOptions, readSignerKeyFile } from './signing-key.js';
+export { type CosigningOutcome, WitnessCosigning, type WitnessEndpoint } from './witness-client.js';

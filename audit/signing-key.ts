@@ -9,7 +9,7 @@
  * (audit/README.md, "Key rotation").
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PavilionError } from '../common/errors.js';
 import { generateSignerKey, parseSignerKey } from './note.js';
 
@@ -65,3 +65,28 @@ export async function loadOrCreateKeyFile(
   chmodSync(file, 0o600);
   return key;
 }
+
+/**
+ * openAuditLog's key options from the broker's settings: AUDIT_SIGNING_KEY
+ * (comma-separated), else AUDIT_SIGNING_KEY_FILE, else the development key
+ * file `<stateDir>/audit-signing-key`.
+ */
+export function logSigningOptions(settings: { signingKey?: string; signingKeyFile?: string; stateDir: string }): {
+  signerKey?: string[];
+  developmentKeyFile?: string;
+  source: 'AUDIT_SIGNING_KEY' | 'AUDIT_SIGNING_KEY_FILE' | 'STATE_DIR';
+} {
+  if (settings.signingKey) {
+    const keys = settings.signingKey
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean);
+    if (keys.length === 0) throw new PavilionError('CONFIG_INVALID', 'AUDIT_SIGNING_KEY holds no key');
+    return { signerKey: keys, source: 'AUDIT_SIGNING_KEY' };
+  }
+  if (settings.signingKeyFile)
+    return { signerKey: readSignerKeyFile(settings.signingKeyFile), source: 'AUDIT_SIGNING_KEY_FILE' };
+  return { developmentKeyFile: join(settings.stateDir, DEVELOPMENT_KEY_FILE), source: 'STATE_DIR' };
+}
+
+export const DEVELOPMENT_KEY_FILE = 'audit-signing-key';

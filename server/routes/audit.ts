@@ -9,11 +9,16 @@
  *   GET /v1/audit/proofs/inclusion?index=&size=  RFC 9162 inclusion proof (base64 hashes); or ?leaf_hash=
  *   GET /v1/audit/proofs/consistency?from=&to=   RFC 9162 consistency proof
  *   GET /v1/audit/receipts/{index}               C2SP tlog-proof receipt (text/plain), with the on-chain anchor when there is one
- *   GET /v1/audit/entries/{index}                auditor, admin: the canonical event
+ *   GET /v1/audit/anchoring                      what auditors pin: chain, contract, deploy block, RPC URL, ABI
+ *   GET /v1/audit/anchoring/abi.json             the MerkleAnchor ABI
+ *   GET /v1/audit/entries/{index}                auditor, admin; any caller for an event it caused (its actor
+ *                                                or relying party), so an RP can re-hash what its receipt proves
  *   GET /v1/audit/tile/<L>/<N>[.p/<W>]           C2SP tlog-tiles hash tile (prefix /v1/audit)
  *   GET /v1/audit/tile/entries/<N>[.p/<W>]       auditor, admin: C2SP tlog-tiles entry bundle
  */
 
+import { gzipSync } from 'node:zlib';
+import { anchoringFactsJson, merkleAnchorAbiJson } from '../../anchoring/index.js';
 import { decodeBase64Strict, parseTilePath } from '../../audit/index.js';
 import { PavilionError } from '../../common/errors.js';
 import { authenticate } from '../auth.js';
@@ -77,8 +82,23 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
   router.route('get', '/v1/audit/key', async (x) => {
     await readHashes(x);
     return {
-      json: { origin: ctx.audit.origin, verifier_key: ctx.audit.verifierKey, verifier_keys: ctx.audit.verifierKeys },
+      json: {
+        origin: ctx.audit.origin,
+        verifier_key: ctx.audit.verifierKey,
+        verifier_keys: ctx.audit.verifierKeys,
+        witnesses: ctx.audit.witnesses,
+      },
     };
+  });
+
+  router.route('get', '/v1/audit/anchoring', async (x) => {
+    await readHashes(x);
+    return { json: anchoringFactsJson(ctx.anchoring?.facts, ctx.audit.origin) };
+  });
+
+  router.route('get', '/v1/audit/anchoring/abi.json', async (x) => {
+    await readHashes(x);
+    return { json: merkleAnchorAbiJson(), headers: { 'cache-control': immutable } };
   });
 
   router.route('get', '/v1/audit/proofs/inclusion', async (x) => {
@@ -133,9 +153,12 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
   });
 
   router.route('get', '/v1/audit/entries/:index', async (x) => {
-    await authenticate(ctx, x, 'auditor', 'admin');
+    const principal = await authenticate(ctx, x, ...ALL);
     const e = await ctx.audit.entry(intParam(x.params.index, 'index'));
-    return { json: { index: e.index, leaf_hash: b64(e.leafHash), event: JSON.parse(e.event) } };
+    const event = JSON.parse(e.event) as Record<string, unknown>;
+    if (!principal.roles.has('auditor') && !principal.roles.has('admin') && !causedBy(ctx, principal, event))
+      throw new PavilionError('FORBIDDEN_ROLE', 'only auditors and admins read events the caller did not cause', 403);
+    return { json: { index: e.index, leaf_hash: b64(e.leafHash), event } };
   });
 
   // C2SP tlog-tiles under the prefix /v1/audit (its checkpoint is the route
@@ -153,10 +176,17 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
     }
     if (tile.kind === 'entries') {
       await authenticate(ctx, x, 'auditor', 'admin');
+      const bundle = await ctx.audit.entryBundle(tile.index, tile.width);
+      // C2SP tlog-tiles: entry bundles SHOULD be served compressed when the client accepts it.
+      const gzip = acceptsGzip(x.headers['accept-encoding']);
       return {
-        body: await ctx.audit.entryBundle(tile.index, tile.width),
+        body: gzip ? gzipSync(bundle) : bundle,
         contentType: 'application/octet-stream',
-        headers: { 'cache-control': IMMUTABLE_PRIVATE },
+        headers: {
+          'cache-control': IMMUTABLE_PRIVATE,
+          vary: 'accept-encoding',
+          ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+        },
       };
     }
     await readHashes(x);
@@ -165,5 +195,29 @@ export function registerAuditRoutes(router: HttpRouter, ctx: BrokerContext): voi
       contentType: 'application/octet-stream',
       headers: { 'cache-control': immutable },
     };
+  });
+}
+
+/** Whether the event names the caller as its actor or relying party (as auditIdentifier spells them). */
+function causedBy(
+  ctx: BrokerContext,
+  principal: { subject: string; tenant?: string },
+  event: Record<string, unknown>,
+): boolean {
+  const mine = new Set([ctx.auditId(principal.subject), ctx.auditId(principal.tenant ?? principal.subject)]);
+  return (
+    (typeof event.actor === 'string' && mine.has(event.actor)) ||
+    (typeof event.relying_party === 'string' && mine.has(event.relying_party))
+  );
+}
+
+/** RFC 9110 §12.5.3: gzip listed without q=0. */
+function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== 'x-gzip' && coding !== '*') return false;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
   });
 }
