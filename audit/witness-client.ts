@@ -33,7 +33,8 @@ export interface CosigningOutcome {
 const MAX_PROOF_LINES = 63;
 
 export class WitnessCosigning {
-  private readonly witnesses: { url: string; verifier: CosignatureVerifier }[];
+  /** One request per witness URL; a witness may hold several keys (e.g. Ed25519 and ML-DSA-44). */
+  private readonly witnesses: { url: string; verifiers: CosignatureVerifier[] }[];
   /** The size each witness last cosigned, as far as this process knows (0: ask, the witness says). */
   private readonly known = new Map<string, number>();
 
@@ -42,11 +43,14 @@ export class WitnessCosigning {
     private readonly proof: (from: number, to: number) => Promise<Uint8Array[]>,
     private readonly timeoutMs = 5_000,
   ) {
-    this.witnesses = endpoints.map((e) => {
+    const byUrl = new Map<string, CosignatureVerifier[]>();
+    for (const e of endpoints) {
       if (typeof e.url !== 'string' || !/^https?:\/\//.test(e.url))
         throw new PavilionError('CONFIG_INVALID', 'a witness URL must be http(s)');
-      return { url: e.url.replace(/\/+$/, ''), verifier: parseCosignatureVerifierKey(e.key) };
-    });
+      const url = e.url.replace(/\/+$/, '');
+      byUrl.set(url, [...(byUrl.get(url) ?? []), parseCosignatureVerifierKey(e.key)]);
+    }
+    this.witnesses = [...byUrl].map(([url, verifiers]) => ({ url, verifiers }));
   }
 
   get size(): number {
@@ -59,29 +63,28 @@ export class WitnessCosigning {
     const results = await Promise.all(
       this.witnesses.map(async (w) => {
         try {
-          return { w, line: await this.ask(w, note, body, size) };
+          return { w, lines: await this.ask(w, note, body, size) };
         } catch (err) {
           const e = err as { code?: string; message?: string };
-          return { w, error: { code: e.code ?? 'WITNESS_FAILED', message: String(e.message ?? err) } };
+          return { w, lines: [], error: { code: e.code ?? 'WITNESS_FAILED', message: String(e.message ?? err) } };
         }
       }),
     );
-    const lines = results.filter((r) => r.line).map((r) => r.line!);
     return {
-      note: note + lines.join(''),
-      cosignedBy: results.filter((r) => r.line).map((r) => r.w.verifier.label),
+      note: note + results.flatMap((r) => r.lines.map((l) => l.line)).join(''),
+      cosignedBy: results.flatMap((r) => r.lines.map((l) => l.label)),
       failures: results
         .filter((r) => r.error)
-        .map((r) => ({ witness: r.w.verifier.label, code: r.error!.code, message: r.error!.message })),
+        .map((r) => ({ witness: r.w.url, code: r.error!.code, message: r.error!.message })),
     };
   }
 
   private async ask(
-    w: { url: string; verifier: CosignatureVerifier },
+    w: { url: string; verifiers: CosignatureVerifier[] },
     note: string,
     body: string,
     size: number,
-  ): Promise<string> {
+  ): Promise<{ line: string; label: string }[]> {
     let old = Math.min(this.known.get(w.url) ?? 0, size);
     for (let attempt = 0; attempt < 2; attempt++) {
       const proof = old > 0 && old < size ? await this.proof(old, size) : [];
@@ -96,7 +99,7 @@ export class WitnessCosigning {
           signal: AbortSignal.timeout(this.timeoutMs),
         });
       } catch (err) {
-        throw new PavilionError('WITNESS_UNREACHABLE', `witness ${w.verifier.label} unreachable`, 503, { cause: err });
+        throw new PavilionError('WITNESS_UNREACHABLE', `witness ${w.url} unreachable`, 503, { cause: err });
       }
       const text = await res.text();
       if (res.status === 409 && (res.headers.get('content-type') ?? '').startsWith('text/x.tlog.size')) {
@@ -105,23 +108,32 @@ export class WitnessCosigning {
         const n = Number(theirs[1]);
         this.known.set(w.url, n);
         if (n > size || n === old)
-          throw new PavilionError('WITNESS_REFUSED', `witness ${w.verifier.label} is at size ${n}: conflict`, 409);
+          throw new PavilionError('WITNESS_REFUSED', `witness ${w.url} is at size ${n}: conflict`, 409);
         old = n;
         continue;
       }
       if (res.status !== 200)
-        throw new PavilionError('WITNESS_REFUSED', `witness ${w.verifier.label} answered ${res.status}`, 502);
-      // The answer is one or more signature lines; keep the one that verifies under the pinned key.
+        throw new PavilionError('WITNESS_REFUSED', `witness ${w.url} answered ${res.status}`, 502);
+      // The answer is one or more signature lines; keep those that verify under a pinned key.
+      const kept: { line: string; label: string }[] = [];
       for (const line of text.split('\n')) {
         if (line === '') continue;
-        const parsed = parseNote(`${body}\n${line}\n`).signatures[0]!;
-        if (parsed.name !== w.verifier.name || parsed.keyId !== w.verifier.keyId) continue;
-        if (w.verifier.verifiedTime(body, parsed.signature) === undefined) continue;
-        this.known.set(w.url, size);
-        return `${line}\n`;
+        let sig: ReturnType<typeof parseNote>['signatures'][number];
+        try {
+          sig = parseNote(`${body}\n${line}\n`).signatures[0]!;
+        } catch {
+          continue;
+        }
+        const v = w.verifiers.find((k) => k.name === sig.name && k.keyId === sig.keyId);
+        if (!v || kept.some((k) => k.label === v.label)) continue;
+        if (v.verifiedTime(body, sig.signature) === undefined) continue;
+        kept.push({ line: `${line}\n`, label: v.label });
       }
-      throw new PavilionError('WITNESS_FAILED', `witness ${w.verifier.label} sent no cosignature that verifies`, 502);
+      if (kept.length === 0)
+        throw new PavilionError('WITNESS_FAILED', `witness ${w.url} sent no cosignature that verifies`, 502);
+      this.known.set(w.url, size);
+      return kept;
     }
-    throw new PavilionError('WITNESS_REFUSED', `witness ${w.verifier.label} keeps answering 409`, 409);
+    throw new PavilionError('WITNESS_REFUSED', `witness ${w.url} keeps answering 409`, 409);
   }
 }
