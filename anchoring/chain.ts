@@ -161,15 +161,22 @@ export class ChainReader {
     return (await this.rpc<string>('eth_getCode', [this.contract, tag])) !== '0x';
   }
 
+  /**
+   * The contract's last anchor of `logId`: size and block from `latest()`, the
+   * root from that block's Anchored event (the contract keeps roots in events
+   * only). All zero when never anchored.
+   */
   async head(logId: string): Promise<OnChainHead> {
     const data = merkleAnchorInterface.encodeFunctionData('latest', [logId]);
     const out = await this.rpc<string>('eth_call', [{ to: this.contract, data }, 'latest']);
-    const [treeSize, root, blockNumber] = merkleAnchorInterface.decodeFunctionResult('latest', out) as unknown as [
-      bigint,
-      string,
-      bigint,
-    ];
-    return { treeSize: Number(treeSize), root: root.toLowerCase(), blockNumber: Number(blockNumber) };
+    const [size, block] = merkleAnchorInterface.decodeFunctionResult('latest', out) as unknown as [bigint, bigint];
+    const treeSize = Number(size);
+    const blockNumber = Number(block);
+    if (treeSize === 0) return { treeSize, root: `0x${'00'.repeat(32)}`, blockNumber };
+    const event = (await this.anchoredEventsInBlock(logId, blockNumber)).find((e) => e.treeSize === treeSize);
+    // The state says the event is in that block: a node that cannot show it is not a usable answer.
+    if (!event) throw new PavilionError('CHAIN_UNREACHABLE', 'the RPC shows no Anchored event for the last anchor', 503);
+    return { treeSize, root: event.root, blockNumber };
   }
 
   async estimateGas(from: string, data: string): Promise<bigint> {
