@@ -4,9 +4,11 @@
  * answers, and failures sorted into "the chain is unreachable" versus "the
  * node answered and refused".
  */
-import { FetchRequest, JsonRpcProvider, Network } from 'ethers';
+import { AbiCoder, FetchRequest, JsonRpcProvider, Network } from 'ethers';
 import { PavilionError } from '../common/errors.js';
 import { ANCHORED_TOPIC, merkleAnchorInterface } from './contract.js';
+
+const STORED_ROOT_LATEST = AbiCoder.defaultAbiCoder();
 
 export interface AnchoredEvent {
   contract: string;
@@ -169,13 +171,19 @@ export class ChainReader {
   async head(logId: string): Promise<OnChainHead> {
     const data = merkleAnchorInterface.encodeFunctionData('latest', [logId]);
     const out = await this.rpc<string>('eth_call', [{ to: this.contract, data }, 'latest']);
+    if (out.length === 2 + 3 * 64) {
+      // A MerkleAnchor deployed before the event-only version answers (size, root, block).
+      const [size, root, block] = STORED_ROOT_LATEST.decode(['uint64', 'bytes32', 'uint64'], out);
+      return { treeSize: Number(size), root: String(root).toLowerCase(), blockNumber: Number(block) };
+    }
     const [size, block] = merkleAnchorInterface.decodeFunctionResult('latest', out) as unknown as [bigint, bigint];
     const treeSize = Number(size);
     const blockNumber = Number(block);
     if (treeSize === 0) return { treeSize, root: `0x${'00'.repeat(32)}`, blockNumber };
     const event = (await this.anchoredEventsInBlock(logId, blockNumber)).find((e) => e.treeSize === treeSize);
     // The state says the event is in that block: a node that cannot show it is not a usable answer.
-    if (!event) throw new PavilionError('CHAIN_UNREACHABLE', 'the RPC shows no Anchored event for the last anchor', 503);
+    if (!event)
+      throw new PavilionError('CHAIN_UNREACHABLE', 'the RPC shows no Anchored event for the last anchor', 503);
     return { treeSize, root: event.root, blockNumber };
   }
 
