@@ -281,6 +281,36 @@ function decodeHexRoot(hex: string): Uint8Array {
   return new Uint8Array(Buffer.from(hex.slice(2), 'hex'));
 }
 
+/**
+ * `pavilion audit pin`: the pins the server publishes (log keys, origin,
+ * witnesses, chain, contract, deploy block, RPC URL), as a pins file. Taken
+ * on the server's word: check them once against an independent source.
+ */
+export async function auditPin(opts: {
+  server: string;
+  token?: string;
+  rpc?: string;
+}): Promise<Record<string, unknown>> {
+  const client = new AuditClient(opts.server, opts.token);
+  const key = await client.verifierKey();
+  const facts = await client.anchoringFacts();
+  const rpc = opts.rpc ?? facts?.rpc_url ?? undefined;
+  return {
+    server: opts.server,
+    origin: key.origin,
+    logKeys: key.verifierKeys,
+    ...(facts
+      ? {
+          chain: facts.chain,
+          contract: facts.contract,
+          ...(facts.deploy_block !== null ? { deployBlock: facts.deploy_block } : {}),
+          ...(rpc ? { rpc } : {}),
+        }
+      : {}),
+    ...(key.witnesses.length > 0 ? { witnesses: [...new Set(key.witnesses)], witnessThreshold: 1 } : {}),
+  };
+}
+
 /** What the monitor remembers between runs. */
 interface MonitorState {
   origin: string;
@@ -322,6 +352,17 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
     return [cp, `${cp.origin} size ${cp.size} root ${encodeBase64(cp.root)}`];
   });
   if (!latest) return failures;
+
+  if (opts.witnesses.length > 0) {
+    await step(r, failures, 'witness cosignatures on the latest checkpoint', async () => {
+      const note = await client.latestCheckpointNote();
+      const result = checkWitnessPolicy(note, {
+        witnesses: opts.witnesses,
+        threshold: opts.witnessThreshold ?? opts.witnesses.length,
+      });
+      return [undefined, `${result.cosignedBy.length} of ${opts.witnesses.length} witnesses cosigned`];
+    });
+  }
 
   if (previous) {
     await step(r, failures, 'consistency with the last verified checkpoint', async () => {

@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isPavilionError, PavilionError } from '../common/errors.js';
-import { auditMonitor, auditVerify, VERIFY_EXIT } from './audit.js';
+import { auditMonitor, auditPin, auditVerify, VERIFY_EXIT } from './audit.js';
 import { demoCommand } from './demo.js';
 import { encodeCommand } from './encode.js';
 import { linkCommand } from './link.js';
@@ -205,25 +205,7 @@ audit
   .option('--rpc <url>', 'RPC URL to record (default: the one the server publishes, if any)')
   .addOption(tokenOption())
   .action(async (o) => {
-    const { AuditClient } = await import('./audit-client.js');
-    const client = new AuditClient(o.server, o.token);
-    const key = await client.verifierKey();
-    const facts = await client.anchoringFacts();
-    const pins = {
-      server: o.server,
-      origin: key.origin,
-      logKeys: key.verifierKeys,
-      ...(facts
-        ? {
-            chain: facts.chain,
-            contract: facts.contract,
-            ...(facts.deploy_block !== null ? { deployBlock: facts.deploy_block } : {}),
-            ...((o.rpc ?? facts.rpc_url) ? { rpc: o.rpc ?? facts.rpc_url } : {}),
-          }
-        : {}),
-      ...(key.witnesses.length > 0 ? { witnesses: key.witnesses, witnessThreshold: key.witnessThreshold } : {}),
-    };
-    console.log(JSON.stringify(pins, null, 2));
+    console.log(JSON.stringify(await auditPin({ server: o.server, token: o.token, rpc: o.rpc }), null, 2));
   });
 
 const witness = program
