@@ -449,9 +449,23 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/v1/audit/key': {
         get: {
-          summary: 'The log origin and verifier key(s)',
+          summary: 'The log origin, verifier key(s) and the witnesses asked to cosign',
           security: bearer,
           responses: { '200': json('keys', { type: 'object' }), ...pick('401', '403') },
+        },
+      },
+      '/v1/audit/anchoring': {
+        get: {
+          summary: 'What auditors pin: chain, contract, deploy block, RPC URL, log id, ABI (docs/audit.md)',
+          security: bearer,
+          responses: { '200': json('anchoring facts', { type: 'object' }), ...pick('401', '403') },
+        },
+      },
+      '/v1/audit/anchoring/abi.json': {
+        get: {
+          summary: 'The MerkleAnchor contract ABI',
+          security: bearer,
+          responses: { '200': json('ABI', { type: 'array' }), ...pick('401', '403') },
         },
       },
       '/v1/audit/proofs/inclusion': {
@@ -505,7 +519,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/v1/audit/entries/{index}': {
         parameters: [{ name: 'index', in: 'path', required: true, schema: { type: 'integer' } }],
         get: {
-          summary: 'An audit entry: canonical event and leaf hash (auditor, admin)',
+          summary: 'An audit entry: canonical event and leaf hash (auditor, admin; any caller for an event it caused)',
           security: bearer,
           responses: { '200': json('entry', { type: 'object' }), ...pick('401', '403', '404', '422') },
         },
