@@ -200,3 +200,55 @@ describe('pavilion witness (C2SP tlog-witness)', () => {
     expect(forked.failures.map((f) => f.code)).toEqual(['WITNESS_REFUSED']);
   });
 });
+
+describe('pavilion witness keygen / serve (the command line)', () => {
+  it('generates a key, serves the configured log from a config file, and stops on SIGTERM', async () => {
+    const { spawn, execFileSync } = await import('node:child_process');
+    const { writeFileSync } = await import('node:fs');
+    const main = join(process.cwd(), 'cli/main.ts');
+    const keygen = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', main, 'witness', 'keygen', '--name', 'cli.example/w'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    const secret = /signer key \(secret\):\s+(PRIVATE\+KEY\+\S+)/.exec(keygen)![1]!;
+    const verifierKey = /verifier key:\s+(\S+)/.exec(keygen)![1]!;
+    expect(parseCosignerKey(secret).verifierKey).toBe(verifierKey);
+    writeFileSync(join(dir, 'cli-witness.key'), `${secret}\n`);
+    const config = join(dir, 'cli-witness.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        keyFile: 'cli-witness.key',
+        stateFile: 'cli-witness-state.json',
+        port: 0,
+        logs: [{ origin: ORIGIN, keys: [logSigner.verifierKey] }],
+      }),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'witness', 'serve', '--config', config]);
+    stops.push(async () => {
+      child.kill('SIGKILL');
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /witness listening on (\S+)\/add-checkpoint/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`witness exited ${code}: ${out}`)));
+    });
+    const t = tree(3);
+    const res = await fetch(`${url}/add-checkpoint`, { method: 'POST', body: `old 0\n\n${checkpointNote(t)}` });
+    const line = await res.text();
+    expect(res.status, line).toBe(200);
+    expect(
+      checkWitnessPolicy(checkpointNote(t) + line, { witnesses: [verifierKey], threshold: 1 }).cosignedBy,
+    ).toHaveLength(1);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 60_000);
+});
