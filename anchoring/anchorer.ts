@@ -20,24 +20,26 @@
  *
  * The loop never throws into its caller: RPC, database and source failures are
  * recorded in status() and retried with capped exponential backoff.
+ *
+ * This file is the pass (loop, chain check, reading the checkpoint); sending
+ * is sender.ts, following receipts and reorgs follower.ts, the status
+ * status.ts, naming failures failures.ts.
  */
-import { getAddress, Interface, type JsonRpcProvider, Transaction, Wallet } from 'ethers';
+import { getAddress, type JsonRpcProvider, Wallet } from 'ethers';
 import { PavilionError } from '../common/errors.js';
 import type { Sql } from '../storage/postgres.js';
-import {
-  anchoredEventsIn,
-  ChainReader,
-  isChainUnreachable,
-  makeProvider,
-  type ReceiptInfo,
-  rpcErrorMessage,
-} from './chain.js';
-import { merkleAnchorInterface } from './contract.js';
-import { anchorFees, type Eip1559Fees, replacementFees } from './fees.js';
+import { ChainReader, makeProvider } from './chain.js';
+import { type AnchorerError, databaseFailure, describeFailure, invalidCheckpoint } from './failures.js';
+import { AnchorFollower } from './follower.js';
 import { caip2, logIdForOrigin } from './ids.js';
 import { migrateAnchoring } from './schema.js';
-import { type AnchorRow, AnchorStore, type ChainScope, type SignedAnchorTx, type TransactionRow } from './store.js';
+import { AnchorSender } from './sender.js';
+import { type AnchorerStatus, applySummary, initialStatus, snapshot, toReference } from './status.js';
+import { AnchorStore, type ChainScope } from './store.js';
 import type { AnchorReference, Checkpoint, CheckpointSource } from './types.js';
+
+export type { AnchorerError } from './failures.js';
+export type { AnchorerStatus } from './status.js';
 
 export interface AnchorerOptions {
   sql: Sql;
@@ -69,39 +71,6 @@ export interface AnchorerOptions {
   beforeBroadcast?: (tx: { hash: string; nonce: number }) => Promise<void>;
 }
 
-export interface AnchorerError {
-  code: string;
-  message: string;
-  at: Date;
-}
-
-/** Figures for metrics and health checks. Sizes are tree sizes; null = none yet. */
-export interface AnchorerStatus {
-  chain: string;
-  contract: string;
-  origin: string | null;
-  logId: string | null;
-  /** Size of the newest checkpoint seen from the source. */
-  checkpointSize: number | null;
-  /** Largest size included on chain (final or not). */
-  lastAnchoredSize: number | null;
-  lastAnchoredAt: Date | null;
-  /** Largest size whose anchor is final. */
-  lastFinalSize: number | null;
-  lastFinalAt: Date | null;
-  /** Size of the anchor waiting for its receipt, if any. */
-  pendingSize: number | null;
-  /** checkpointSize − lastAnchoredSize: entries not yet on chain. */
-  unanchoredEntries: number;
-  /** checkpointSize − lastFinalSize: entries not yet final. */
-  unfinalizedEntries: number;
-  /** Receipts that left the canonical chain or moved block, over all anchors. */
-  reorgs: number;
-  consecutiveFailures: number;
-  lastError: AnchorerError | null;
-  lastSuccessAt: Date | null;
-}
-
 export interface TickOutcome {
   ok: boolean;
   /** Size newly recorded and broadcast in this pass, if any. */
@@ -119,9 +88,6 @@ const DEFAULTS = {
   maxBackoffMs: 60_000,
 };
 
-/** Extra gas over the estimate: the estimate is exact for this contract, the margin covers a state change in between. */
-const GAS_MARGIN_PERCENT = 25n;
-
 export class Anchorer {
   readonly chain: string;
   readonly contract: string;
@@ -129,8 +95,9 @@ export class Anchorer {
   private readonly opts: AnchorerOptions & typeof DEFAULTS;
   private readonly provider: JsonRpcProvider;
   private readonly reader: ChainReader;
-  private readonly wallet: Wallet;
   private readonly store: AnchorStore;
+  private readonly sending: AnchorSender;
+  private readonly following: AnchorFollower;
   private readonly startedAt = Date.now();
   private migrated = false;
   /** Set once the RPC has been checked: CAIP-2 chain plus genesis hash (see schema.ts). */
@@ -147,32 +114,27 @@ export class Anchorer {
     this.contract = getAddress(options.contract);
     this.provider = makeProvider(options.rpcUrl, options.chainId, this.opts.rpcTimeoutMs);
     this.reader = new ChainReader(this.provider, this.contract);
+    let wallet: Wallet;
     try {
-      this.wallet = new Wallet(options.privateKey);
+      wallet = new Wallet(options.privateKey);
     } catch {
       // The key itself must not reach the message.
       throw new PavilionError('ANCHOR_INVALID_KEY', 'privateKey is not a valid secp256k1 private key');
     }
-    this.sender = this.wallet.address.toLowerCase();
     this.store = new AnchorStore(options.sql);
-    this.state = {
-      chain: this.chain,
-      contract: this.contract,
-      origin: null,
-      logId: null,
-      checkpointSize: null,
-      lastAnchoredSize: null,
-      lastAnchoredAt: null,
-      lastFinalSize: null,
-      lastFinalAt: null,
-      pendingSize: null,
-      unanchoredEntries: 0,
-      unfinalizedEntries: 0,
-      reorgs: 0,
-      consecutiveFailures: 0,
-      lastError: null,
-      lastSuccessAt: null,
-    };
+    this.sending = new AnchorSender(this.opts, this.reader, wallet, this.store, this.contract);
+    this.sender = this.sending.sender;
+    this.following = new AnchorFollower(
+      this.reader,
+      this.store,
+      this.sending,
+      this.contract,
+      this.opts.replaceAfterMs,
+      (error) => {
+        this.state.lastError = error;
+      },
+    );
+    this.state = initialStatus(this.chain, this.contract);
   }
 
   /** Starts the background loop (idempotent). */
@@ -197,7 +159,7 @@ export class Anchorer {
   }
 
   status(): AnchorerStatus {
-    return { ...this.state, lastError: this.state.lastError ? { ...this.state.lastError } : null };
+    return snapshot(this.state);
   }
 
   /**
@@ -252,10 +214,10 @@ export class Anchorer {
       const scope = await this.ensureChain();
       const finalized = await this.reader.finalizedBlockNumber();
       for (const row of await this.store.openAnchors(scope, this.contract.toLowerCase(), this.sender)) {
-        await this.follow(row, finalized);
+        await this.following.follow(row, finalized);
       }
       const checkpoint = await this.readCheckpoint();
-      const sent = checkpoint ? await this.maybeAnchor(scope, checkpoint) : undefined;
+      const sent = checkpoint ? await this.sending.maybeAnchor(scope, checkpoint, this.startedAt) : undefined;
       await this.refreshStatus(scope, checkpoint);
       this.state.consecutiveFailures = 0;
       this.state.lastSuccessAt = new Date();
@@ -313,319 +275,11 @@ export class Anchorer {
     return checkpoint;
   }
 
-  // ------------------------------------------------------- sending new anchors
-
-  private async maybeAnchor(scope: ChainScope, checkpoint: Checkpoint): Promise<number | undefined> {
-    if (checkpoint.size === 0) return undefined; // an empty tree has nothing to anchor
-    const logId = logIdForOrigin(checkpoint.origin);
-    const contract = this.contract.toLowerCase();
-    const summary = await this.store.summary(scope, contract, logId);
-    if (summary.pendingSize !== null) return undefined; // one anchor in flight per log
-    const last = summary.lastAnchoredSize ?? 0;
-    if (checkpoint.size <= last) return undefined;
-    const grown = checkpoint.size - last;
-    const since = summary.lastIntentAt?.getTime() ?? this.startedAt;
-    if (grown < this.opts.minSizeDelta && Date.now() - since < this.opts.maxIntervalMs) return undefined;
-
-    // The contract knows of anchors this table may not (another database, lost state).
-    const head = await this.reader.head(logId);
-    if (head.treeSize >= checkpoint.size) return undefined;
-
-    const root = `0x${Buffer.from(checkpoint.root).toString('hex')}`;
-    const data = merkleAnchorInterface.encodeFunctionData('anchor', [logId, checkpoint.size, root]);
-    const gasLimit = await this.estimateGas(data);
-    const fees = await this.currentFees();
-    const pendingNonce = await this.reader.nonce(this.sender, 'pending');
-
-    const result = await this.store.recordIntent(
-      {
-        ...scope,
-        contract,
-        logId,
-        treeSize: checkpoint.size,
-        origin: checkpoint.origin,
-        root,
-        note: checkpoint.note,
-        sender: this.sender,
-      },
-      pendingNonce,
-      (nonce) => this.sign(data, nonce, gasLimit, fees),
-    );
-    if (!result.recorded) return undefined;
-    await this.broadcast(scope, result.tx);
-    return checkpoint.size;
-  }
-
-  private async estimateGas(data: string): Promise<bigint> {
-    try {
-      const estimate = await this.reader.estimateGas(this.sender, data);
-      return estimate + (estimate * GAS_MARGIN_PERCENT) / 100n;
-    } catch (err) {
-      if (err instanceof PavilionError) throw err;
-      // A revert here means the contract would refuse: say which rule, send nothing.
-      throw new PavilionError('ANCHOR_REJECTED', `contract refuses the anchor: ${revertName(err)}`, {
-        cause: err,
-      });
-    }
-  }
-
-  private async currentFees(): Promise<Eip1559Fees> {
-    const [baseFeePerGas, suggestedPriorityFee] = await Promise.all([
-      this.reader.baseFee(),
-      this.reader.suggestedPriorityFee(),
-    ]);
-    const fees = anchorFees({ chainId: this.opts.chainId, baseFeePerGas, suggestedPriorityFee });
-    this.checkCap(fees);
-    return fees;
-  }
-
-  private checkCap(fees: Eip1559Fees): void {
-    if (this.opts.maxFeePerGasCap !== undefined && fees.maxFeePerGas > this.opts.maxFeePerGasCap) {
-      throw new PavilionError(
-        'ANCHOR_FEE_ABOVE_CAP',
-        `maxFeePerGas ${fees.maxFeePerGas} wei is above the configured cap`,
-      );
-    }
-  }
-
-  private async sign(data: string, nonce: number, gasLimit: bigint, fees: Eip1559Fees): Promise<SignedAnchorTx> {
-    const raw = await this.wallet.signTransaction({
-      type: 2,
-      chainId: BigInt(this.opts.chainId),
-      to: this.contract,
-      data,
-      value: 0n,
-      nonce,
-      gasLimit,
-      maxFeePerGas: fees.maxFeePerGas,
-      maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
-    });
-    return { txHash: Transaction.from(raw).hash!.toLowerCase(), nonce, gasLimit, raw, ...fees };
-  }
-
-  /** Hands a recorded transaction to the node. Transport failures propagate (retry later); refusals are recorded. */
-  private async broadcast(scope: ChainScope, tx: { txHash: string; nonce: number; raw: string }): Promise<void> {
-    if (this.opts.beforeBroadcast) await this.opts.beforeBroadcast({ hash: tx.txHash, nonce: tx.nonce });
-    try {
-      await this.reader.sendRaw(tx.raw);
-      await this.store.markBroadcast(scope, tx.txHash, null);
-    } catch (err) {
-      if (err instanceof PavilionError) throw err;
-      const message = rpcErrorMessage(err);
-      // Known to the node, or its nonce already used (possibly by this very
-      // transaction): the receipt check decides what happened.
-      if (/already known|already imported|nonce too low|nonce has already been used/i.test(message)) {
-        await this.store.markBroadcast(scope, tx.txHash, null);
-        return;
-      }
-      await this.store.markBroadcast(scope, tx.txHash, message);
-      throw new PavilionError('ANCHOR_BROADCAST_REJECTED', `node refused the anchor transaction: ${scrub(message)}`);
-    }
-  }
-
-  // ------------------------------------------------- following open anchors
-
-  private async follow(row: AnchorRow, finalized: number | undefined): Promise<void> {
-    try {
-      if (row.status === 'included') await this.followIncluded(row, finalized);
-      else await this.followPending(row);
-    } catch (err) {
-      if (isRetryableInfrastructure(err)) throw err;
-      // One odd anchor must not stall the others: note it and move on.
-      const failure = describeFailure(err);
-      this.state.lastError = failure;
-      await this.store.noteError(row, `${failure.code}: ${failure.message}`);
-    }
-  }
-
-  private async followIncluded(row: AnchorRow, finalized: number | undefined): Promise<void> {
-    const receipt = await this.reader.canonicalReceipt(row.txHash!);
-    if (!receipt) {
-      // Perhaps another transaction of the same anchor (a replacement) is canonical now.
-      const other = await this.findMined(await this.store.transactionsFor(row));
-      if (other && other !== 'reverted') {
-        await this.adoptReceipt(row, other, true);
-        return;
-      }
-      await this.store.markReorged(row);
-      await this.repost({ ...row, status: 'pending' }, 0);
-      return;
-    }
-    if (receipt.blockHash !== row.blockHash) {
-      await this.adoptReceipt(row, receipt, true);
-      return;
-    }
-    if (finalized !== undefined && row.blockNumber! <= finalized) {
-      // Finality needs both: the height is finalized, and what is finalized at
-      // that height is the block holding our receipt.
-      const canonical = await this.reader.blockHashAt(row.blockNumber!);
-      if (canonical === row.blockHash) await this.store.markFinal(row, row.blockHash!);
-    }
-  }
-
-  private async followPending(row: AnchorRow): Promise<void> {
-    const txs = await this.store.transactionsFor(row);
-    const mined = await this.findMined(txs);
-    if (mined === 'reverted') {
-      // The contract refused it (e.g. this size or more was anchored meanwhile).
-      await this.resolveConsumedNonce(row);
-      return;
-    }
-    if (mined) {
-      await this.adoptReceipt(row, mined, false);
-      return;
-    }
-    const newest = txs[txs.length - 1];
-    if (!newest) {
-      await this.repost(row, 0);
-      return;
-    }
-    const minedNonce = await this.reader.nonce(this.sender, 'latest');
-    if (minedNonce > newest.nonce) {
-      // The nonce is used, but by none of our transactions for this anchor.
-      await this.resolveConsumedNonce(row);
-      return;
-    }
-    if (newest.broadcastAt === null) {
-      // Never accepted by a node: a fee refusal needs new fees, anything else
-      // (a crash before sending, the RPC down) just needs sending again.
-      if (/fee|underpriced/i.test(newest.broadcastError ?? '')) await this.repost(row, 0);
-      else await this.broadcast(row, newest);
-      return;
-    }
-    if (Date.now() - newest.createdAt.getTime() >= this.opts.replaceAfterMs) {
-      await this.repost(row, this.opts.replaceAfterMs);
-    }
-  }
-
-  /** A canonical receipt among the anchor's transactions: successful, 'reverted', or none. */
-  private async findMined(txs: TransactionRow[]): Promise<ReceiptInfo | 'reverted' | undefined> {
-    // Newest first: after a reorg or a replacement the newest is the likelier one mined.
-    for (const tx of [...txs].reverse()) {
-      const receipt = await this.reader.canonicalReceipt(tx.txHash);
-      if (receipt) return receipt.status === 1 ? receipt : 'reverted';
-    }
-    return undefined;
-  }
-
-  private async adoptReceipt(row: AnchorRow, receipt: ReceiptInfo, moved: boolean): Promise<void> {
-    const event = anchoredEventsIn(receipt, this.contract, row.logId).find((e) => e.treeSize === row.treeSize);
-    if (!event || event.root !== row.root) {
-      await this.store.markClosed(row, 'failed', 'receipt carries no matching Anchored event');
-      return;
-    }
-    await this.store.markIncluded(
-      row,
-      { txHash: event.txHash, blockNumber: event.blockNumber, blockHash: event.blockHash, logIndex: event.logIndex },
-      moved,
-    );
-  }
-
-  /**
-   * Our nonce was used without one of our transactions for this anchor being
-   * mined successfully. The contract says what happened: this (size, root) is
-   * on chain (adopt that event), something at or above it is (superseded), or
-   * nothing is (post again with a fresh nonce).
-   */
-  private async resolveConsumedNonce(row: AnchorRow): Promise<void> {
-    const head = await this.reader.head(row.logId);
-    if (head.treeSize === row.treeSize && head.root === row.root) {
-      const event = (await this.reader.anchoredEventsInBlock(row.logId, head.blockNumber)).find(
-        (e) => e.treeSize === row.treeSize,
-      );
-      if (event) {
-        await this.store.markIncluded(row, event, false);
-        return;
-      }
-      await this.store.noteError(row, 'anchored on chain; event not found yet');
-      return;
-    }
-    if (head.treeSize === row.treeSize) {
-      await this.store.markClosed(
-        row,
-        'failed',
-        `ROOT_CONFLICT: size ${row.treeSize} is anchored on chain with another root`,
-      );
-      return;
-    }
-    if (head.treeSize > row.treeSize) {
-      await this.store.markClosed(row, 'superseded', `size ${head.treeSize} was anchored first`);
-      return;
-    }
-    await this.repost(row, 0, await this.reader.nonce(this.sender, 'pending'));
-  }
-
-  /**
-   * Signs and records a new transaction for a pending anchor, then broadcasts
-   * it: same nonce with higher fees (replacement, or re-post after a reorg),
-   * or a fresh nonce when the old one was consumed elsewhere.
-   */
-  private async repost(row: AnchorRow, minAgeMs: number, freshNonceFloor: number | null = null): Promise<void> {
-    const head = await this.reader.head(row.logId);
-    if (head.treeSize >= row.treeSize) {
-      // Already on chain (or overtaken): adopt or close instead of posting.
-      await this.resolveConsumedNonce(row);
-      return;
-    }
-    const data = merkleAnchorInterface.encodeFunctionData('anchor', [row.logId, row.treeSize, row.root]);
-    const txs = await this.store.transactionsFor(row);
-    const previous = [...txs].reverse().find((t) => freshNonceFloor === null && t.nonce === row.nonce);
-    // A replacement makes the same call: keep its gas limit. A fresh post is
-    // estimated, which also checks the contract would accept it.
-    const gasLimit = previous ? previous.gasLimit : await this.estimateGas(data);
-    let fees = await this.currentFees();
-    if (previous) {
-      // Different fees → a different hash: a re-posted transaction must not
-      // share the hash of the dropped one (nodes may still answer with the
-      // old, non-canonical receipt for that hash).
-      fees = replacementFees(previous, fees);
-      this.checkCap(fees);
-    }
-    const signed = await this.store.recordReplacement(
-      { ...row, sender: this.sender },
-      minAgeMs,
-      freshNonceFloor,
-      (nonce) => this.sign(data, nonce, gasLimit, fees),
-    );
-    if (signed) await this.broadcast(row, signed);
-  }
-
-  // ------------------------------------------------------------------ status
-
   private async refreshStatus(scope: ChainScope, checkpoint: Checkpoint | undefined): Promise<void> {
     const origin = checkpoint?.origin ?? this.state.origin;
     if (origin === null) return;
-    const summary = await this.store.summary(scope, this.contract.toLowerCase(), logIdForOrigin(origin));
-    const size = this.state.checkpointSize ?? 0;
-    Object.assign(this.state, {
-      lastAnchoredSize: summary.lastAnchoredSize,
-      lastAnchoredAt: summary.lastAnchoredAt,
-      lastFinalSize: summary.lastFinalSize,
-      lastFinalAt: summary.lastFinalAt,
-      pendingSize: summary.pendingSize,
-      unanchoredEntries: Math.max(0, size - (summary.lastAnchoredSize ?? 0)),
-      unfinalizedEntries: Math.max(0, size - (summary.lastFinalSize ?? 0)),
-      reorgs: summary.reorgs,
-    });
+    applySummary(this.state, await this.store.summary(scope, this.contract.toLowerCase(), logIdForOrigin(origin)));
   }
-}
-
-// ------------------------------------------------------------------- helpers
-
-function toReference(row: AnchorRow, contract: string): AnchorReference {
-  return {
-    chain: row.chain,
-    contract,
-    tx: row.txHash!,
-    block: row.blockNumber!,
-    blockHash: row.blockHash!,
-    logIndex: row.logIndex!,
-    logId: row.logId,
-    origin: row.origin,
-    size: row.treeSize,
-    root: row.root,
-    final: row.status === 'final',
-  };
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
@@ -651,76 +305,4 @@ function validateOptions(o: AnchorerOptions & typeof DEFAULTS): void {
   if (typeof o.contract !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(o.contract)) {
     throw new PavilionError('ANCHOR_INVALID_OPTION', 'contract must be a 20-byte 0x address');
   }
-}
-
-function invalidCheckpoint(field: string): PavilionError {
-  return new PavilionError('CHECKPOINT_INVALID', `checkpoint from the source has an invalid ${field}`);
-}
-
-const PG_CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-  '57P01',
-  '57P03',
-  '08006',
-  '08001',
-]);
-
-function databaseFailure(err: unknown): PavilionError {
-  if (err instanceof PavilionError) return err;
-  const code = (err as { code?: unknown })?.code;
-  return new PavilionError(
-    'DATABASE_UNAVAILABLE',
-    `anchoring database error (${typeof code === 'string' ? code : 'unknown'})`,
-    { cause: err },
-  );
-}
-
-function isRetryableInfrastructure(err: unknown): boolean {
-  if (err instanceof PavilionError)
-    return (
-      err.code === 'CHAIN_UNREACHABLE' || err.code === 'DATABASE_UNAVAILABLE' || err.code === 'ANCHOR_FEE_ABOVE_CAP'
-    );
-  if (isChainUnreachable(err)) return true;
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'string' && PG_CONNECTION_CODES.has(code);
-}
-
-/** A status entry for `err`: a stable code and a message free of URLs and secrets. */
-function describeFailure(err: unknown): AnchorerError {
-  const at = new Date();
-  if (err instanceof PavilionError) return { code: err.code, message: scrub(err.message), at };
-  if (isChainUnreachable(err)) return { code: 'CHAIN_UNREACHABLE', message: 'chain RPC unreachable', at };
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code === 'string' && (PG_CONNECTION_CODES.has(code) || /^[0-9A-Z]{5}$/.test(code))) {
-    return { code: 'DATABASE_UNAVAILABLE', message: `database error ${code}`, at };
-  }
-  return { code: 'ANCHORER_FAILED', message: scrub(rpcErrorMessage(err)), at };
-}
-
-/** RPC URLs can carry API keys: never let one into a status message. */
-function scrub(message: string): string {
-  return message.replace(/\b(?:https?|wss?):\/\/\S+/gi, '<url>').slice(0, 300);
-}
-
-const errorsInterface = new Interface(merkleAnchorInterface.fragments.filter((f) => f.type === 'error'));
-
-/** The contract's custom error name in a failed call, when the node returned revert data. */
-function revertName(err: unknown): string {
-  const data =
-    (err as { data?: unknown; info?: { error?: { data?: unknown } } })?.data ??
-    (err as { info?: { error?: { data?: unknown } } })?.info?.error?.data;
-  if (typeof data === 'string' && data.startsWith('0x')) {
-    try {
-      const parsed = errorsInterface.parseError(data);
-      if (parsed) return parsed.name;
-    } catch {
-      /* not one of ours */
-    }
-  }
-  return scrub(rpcErrorMessage(err));
 }

@@ -4,9 +4,11 @@
  * answers, and failures sorted into "the chain is unreachable" versus "the
  * node answered and refused".
  */
-import { FetchRequest, JsonRpcProvider, Network } from 'ethers';
+import { AbiCoder, FetchRequest, JsonRpcProvider, Network } from 'ethers';
 import { PavilionError } from '../common/errors.js';
 import { ANCHORED_TOPIC, merkleAnchorInterface } from './contract.js';
+
+const STORED_ROOT_LATEST = AbiCoder.defaultAbiCoder();
 
 export interface AnchoredEvent {
   contract: string;
@@ -155,19 +157,32 @@ export class ChainReader {
     return Number(BigInt(await this.rpc<string>('eth_chainId', [])));
   }
 
-  async hasCode(): Promise<boolean> {
-    return (await this.rpc<string>('eth_getCode', [this.contract, 'latest'])) !== '0x';
+  async hasCode(block: number | 'latest' = 'latest'): Promise<boolean> {
+    const tag = typeof block === 'number' ? `0x${block.toString(16)}` : block;
+    return (await this.rpc<string>('eth_getCode', [this.contract, tag])) !== '0x';
   }
 
+  /**
+   * The contract's last anchor of `logId`: size and block from `latest()`, the
+   * root from that block's Anchored event (the contract keeps roots in events
+   * only). All zero when never anchored.
+   */
   async head(logId: string): Promise<OnChainHead> {
     const data = merkleAnchorInterface.encodeFunctionData('latest', [logId]);
     const out = await this.rpc<string>('eth_call', [{ to: this.contract, data }, 'latest']);
-    const [treeSize, root, blockNumber] = merkleAnchorInterface.decodeFunctionResult('latest', out) as unknown as [
-      bigint,
-      string,
-      bigint,
-    ];
-    return { treeSize: Number(treeSize), root: root.toLowerCase(), blockNumber: Number(blockNumber) };
+    if (out.length === 2 + 3 * 64) {
+      // A MerkleAnchor deployed before the event-only version answers (size, root, block).
+      const [size, root, block] = STORED_ROOT_LATEST.decode(['uint64', 'bytes32', 'uint64'], out);
+      return { treeSize: Number(size), root: String(root).toLowerCase(), blockNumber: Number(block) };
+    }
+    const [size, block] = merkleAnchorInterface.decodeFunctionResult('latest', out) as unknown as [bigint, bigint];
+    const treeSize = Number(size);
+    const blockNumber = Number(block);
+    if (treeSize === 0) return { treeSize, root: `0x${'00'.repeat(32)}`, blockNumber };
+    const event = (await this.anchoredEventsInBlock(logId, blockNumber)).find((e) => e.treeSize === treeSize);
+    // The state says the event is in that block: a node that cannot show it is not a usable answer.
+    if (!event) throw new PavilionError('CHAIN_UNREACHABLE', 'the RPC shows no Anchored event for the last anchor');
+    return { treeSize, root: event.root, blockNumber };
   }
 
   async estimateGas(from: string, data: string): Promise<bigint> {
@@ -262,9 +277,19 @@ export class ChainReader {
   }
 
   async anchoredEventsInBlock(logId: string, blockNumber: number): Promise<AnchoredEvent[]> {
-    const block = `0x${blockNumber.toString(16)}`;
+    return this.anchoredEvents(logId, blockNumber, blockNumber);
+  }
+
+  /** Anchored events of this contract for `logId` (every log when null) in blocks [from, to], in chain order. */
+  async anchoredEvents(logId: string | null, fromBlock: number, toBlock: number): Promise<AnchoredEvent[]> {
+    const hex = (n: number) => `0x${n.toString(16)}`;
     const logs = await this.rpc<RawLog[]>('eth_getLogs', [
-      { address: this.contract, topics: [ANCHORED_TOPIC, logId], fromBlock: block, toBlock: block },
+      {
+        address: this.contract,
+        topics: logId === null ? [ANCHORED_TOPIC] : [ANCHORED_TOPIC, logId],
+        fromBlock: hex(fromBlock),
+        toBlock: hex(toBlock),
+      },
     ]);
     return logs
       .filter((l) => !l.removed)

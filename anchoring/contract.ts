@@ -14,7 +14,8 @@ export const MERKLE_ANCHOR_ABI = [
   'function owner() view returns (address)',
   'function pendingOwner() view returns (address)',
   'function anchor(bytes32 logId, uint64 treeSize, bytes32 root)',
-  'function latest(bytes32 logId) view returns (uint64 treeSize, bytes32 root, uint64 blockNumber)',
+  'function anchorMany(bytes32[] logIds, uint64[] treeSizes, bytes32[] roots)',
+  'function latest(bytes32 logId) view returns (uint64 treeSize, uint64 blockNumber)',
   'function transferOwnership(address newOwner)',
   'function acceptOwnership()',
   'event Anchored(bytes32 indexed logId, uint64 treeSize, bytes32 root, uint64 previousSize)',
@@ -24,9 +25,8 @@ export const MERKLE_ANCHOR_ABI = [
   'error NotPendingOwner(address caller)',
   'error ZeroAddress()',
   'error EmptyTree()',
-  'error SizeRollback(bytes32 logId, uint64 lastSize, uint64 treeSize)',
-  'error AlreadyAnchored(bytes32 logId, uint64 treeSize)',
-  'error RootConflict(bytes32 logId, uint64 treeSize, bytes32 anchoredRoot, bytes32 root)',
+  'error SizeNotIncreasing(bytes32 logId, uint64 lastSize, uint64 treeSize)',
+  'error LengthMismatch()',
 ] as const;
 
 export const merkleAnchorInterface = new Interface(MERKLE_ANCHOR_ABI);

@@ -15,9 +15,18 @@ export {
   merkleAnchorAt,
   merkleAnchorInterface,
 } from './contract.js';
+export { type AnchoringFacts, anchoringFactsJson, merkleAnchorAbiJson } from './facts.js';
 export { anchorFees, type Eip1559Fees, minimumPriorityFee, POLYGON_MIN_PRIORITY_FEE, replacementFees } from './fees.js';
 export { caip2, logIdForOrigin, POLYGON_AMOY, POLYGON_MAINNET, parseCaip2 } from './ids.js';
 export { registerAnchorerMetrics } from './metrics.js';
+export {
+  type AnchoredEvent,
+  type AnchorScan,
+  deployBlockOf,
+  findDeployBlock,
+  type ScanAnchorsInput,
+  scanAnchors,
+} from './scan.js';
 export { ANCHORING_MIGRATIONS, migrateAnchoring } from './schema.js';
 export type { AnchorReference, Checkpoint, CheckpointSource } from './types.js';
 export {

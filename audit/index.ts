@@ -13,6 +13,19 @@ export {
   type VerifiedCheckpoint,
 } from './checkpoint.js';
 export {
+  COSIGNATURE_ED25519,
+  COSIGNATURE_MLDSA44,
+  type CosignatureAlgorithm,
+  type CosignatureVerifier,
+  type Cosigner,
+  checkWitnessPolicy,
+  generateCosignerKey,
+  parseCosignatureVerifierKey,
+  parseCosignerKey,
+  type WitnessPolicy,
+  type WitnessPolicyResult,
+} from './cosignature.js';
+export {
   canonicalEvent,
   eventLeafHash,
   type JsonValue,
@@ -45,6 +58,7 @@ export {
   parseVerifierKey,
   signerKeyFromSeed,
   signNote,
+  signNoteAsync,
   verifierKeyFor,
 } from './note.js';
 export {
@@ -53,6 +67,7 @@ export {
   encodeAnchorExtra,
   formatReceipt,
   type ParsedReceipt,
+  parseAnchorExtra,
   parseReceipt,
   RECEIPT_HEADER,
   type ReceiptSubject,
@@ -60,3 +75,5 @@ export {
   verifyReceipt,
 } from './receipt.js';
 export { AUDIT_MIGRATIONS } from './schema.js';
+export { DEVELOPMENT_KEY_FILE, logSigningOptions, readSignerKeyFile } from './signing-key.js';
+export { type CosigningOutcome, WitnessCosigning, type WitnessEndpoint } from './witness-client.js';

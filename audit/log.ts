@@ -24,7 +24,7 @@ import { PavilionError } from '../common/errors.js';
 import type { Sql } from '../storage/postgres.js';
 import { migrate } from '../storage/postgres.js';
 import { decodeBase64Strict } from './base64.js';
-import { signCheckpoint } from './checkpoint.js';
+import { formatCheckpoint } from './checkpoint.js';
 import { hashBytes, type Queryable, storageError, toBuffer } from './db.js';
 import { canonicalEvent, eventLeafHash } from './event.js';
 import { GroupCommitter } from './group-commit.js';
@@ -33,7 +33,7 @@ import { appendToFrontier, type FrontierAppend, frontierRoot, type TreeNode } fr
 import { bytesEqual, HASH_SIZE } from './merkle/hash.js';
 import { assertTreeSize, consistencyProofRanges, perfectSubtrees } from './merkle/ranges.js';
 import { verifyConsistency } from './merkle/verify.js';
-import { generateSignerKey, type NoteSigner, parseSignerKey, signerKeyFromSeed } from './note.js';
+import { generateSignerKey, type NoteSigner, parseSignerKey, signerKeyFromSeed, signNoteAsync } from './note.js';
 import {
   type AnchorReference,
   encodeAnchorExtra,
@@ -44,7 +44,9 @@ import {
   verifyReceipt,
 } from './receipt.js';
 import { AUDIT_MIGRATIONS } from './schema.js';
+import { loadOrCreateKeyFile } from './signing-key.js';
 import { type AuditEntry, TreeReader } from './tree-reader.js';
+import { type CosigningOutcome, WitnessCosigning, type WitnessEndpoint } from './witness-client.js';
 
 export type { AuditEntry } from './tree-reader.js';
 
@@ -70,6 +72,24 @@ export interface OpenAuditLogOptions {
    * a key generated on first start, stored in table audit_signing_keys.
    */
   signerKey?: string | string[];
+  /**
+   * Signers that are not key strings: a KMS or HSM behind the NoteSigner
+   * interface (signText may be asynchronous). Used with or instead of signerKey.
+   */
+  signers?: NoteSigner[];
+  /**
+   * No key configured: the development key lives in this file (created on
+   * first start, mode 0600), so a restart, even on an in-memory database,
+   * signs with the same key. Absent: the key is kept in the database
+   * (audit_signing_keys), as before.
+   */
+  developmentKeyFile?: string;
+  /** C2SP tlog-witness endpoints asked to cosign each checkpoint before it is stored (audit/witness-client.ts). */
+  witnesses?: WitnessEndpoint[];
+  /** Per-witness request timeout (default 5 s). */
+  witnessTimeoutMs?: number;
+  /** Told how each checkpoint's cosigning went (which witnesses cosigned, which failed). */
+  onCosigned?: (size: number, outcome: Omit<CosigningOutcome, 'note'>) => void;
   /** Sign a checkpoint every `leaves` new leaves and/or every `ms` when the tree grew. */
   checkpointEvery?: { leaves?: number; ms?: number };
   /** Most appends per transaction (default 1024). */
@@ -126,6 +146,10 @@ export class AuditLog {
 
   private readonly sql: Sql;
   private readonly signers: NoteSigner[];
+  private readonly cosigning: WitnessCosigning | undefined;
+  private readonly onCosigned: OpenAuditLogOptions['onCosigned'];
+  /** The witnesses asked to cosign each checkpoint (URL and cosigner verifier key), to publish. */
+  readonly witnesses: readonly WitnessEndpoint[];
   private readonly committer: GroupCommitter<PreparedEntry, AppendResult>;
   private readonly checkpointLeaves: number | undefined;
   private readonly onBackgroundError: (err: unknown) => void;
@@ -145,6 +169,12 @@ export class AuditLog {
     this.verifierKey = this.verifierKeys[0]!;
     this.lastCheckpointSize = lastCheckpointSize;
     this.tree = new TreeReader(sql, opts.cacheBytes ?? DEFAULT_CACHE_BYTES, () => this.closed);
+    this.witnesses = opts.witnesses ?? [];
+    this.cosigning =
+      this.witnesses.length > 0
+        ? new WitnessCosigning(this.witnesses, (from, to) => this.consistencyProof(from, to), opts.witnessTimeoutMs)
+        : undefined;
+    this.onCosigned = opts.onCosigned;
     this.checkpointLeaves = opts.checkpointEvery?.leaves;
     this.onBackgroundError = opts.onBackgroundError ?? (() => {});
     this.committer = new GroupCommitter((items) => this.flush(items), {
@@ -387,7 +417,14 @@ export class AuditLog {
           );
         }
       }
-      const note = signCheckpoint({ origin: this.origin, size, root }, this.signers);
+      let note = await signNoteAsync(formatCheckpoint({ origin: this.origin, size, root }), this.signers);
+      // C2SP tlog-witness: witnesses cosign before the checkpoint is stored,
+      // so every copy served (and every receipt) carries their cosignatures.
+      if (this.cosigning) {
+        const outcome = await this.cosigning.cosign(note, size);
+        note = outcome.note;
+        this.onCosigned?.(size, { cosignedBy: outcome.cosignedBy, failures: outcome.failures });
+      }
       // Several processes may sign the same head: identical size and root, so
       // the first insert wins and the others read it back.
       await this.sql`
@@ -483,10 +520,18 @@ export async function openAuditLog(opts: OpenAuditLogOptions): Promise<AuditLog>
   const configured = opts.signerKey === undefined ? [] : [opts.signerKey].flat();
   if (opts.signerKey !== undefined && configured.length === 0)
     throw new PavilionError('CONFIG_INVALID', 'at least one signer key is required');
-  const configuredSigners = configured.map((k) => parseSignerKey(normalizeSignerKey(k, origin)));
+  const configuredSigners = [
+    ...configured.map((k) => parseSignerKey(normalizeSignerKey(k, origin))),
+    ...(opts.signers ?? []),
+  ];
   await bindOrigin(opts.sql, origin);
-  const signers =
-    configuredSigners.length > 0 ? configuredSigners : [parseSignerKey(await loadOrCreateSignerKey(opts.sql, origin))];
+  let signers = configuredSigners;
+  if (signers.length === 0) {
+    const key = opts.developmentKeyFile
+      ? await loadOrCreateKeyFile(opts.developmentKeyFile, origin, () => storedSignerKey(opts.sql, origin))
+      : await loadOrCreateSignerKey(opts.sql, origin);
+    signers = [parseSignerKey(key)];
+  }
   const [latest] = await opts.sql`select coalesce(max(size), 0)::text as size from audit_checkpoints`;
   return new AuditLog(opts.sql, origin, signers, opts, Number(latest!.size));
 }
@@ -521,6 +566,16 @@ function normalizeSignerKey(key: string, origin: string): string {
       'signer key must be PRIVATE+KEY+… or a 32-byte Ed25519 seed (hex or base64)',
     );
   return signerKeyFromSeed(origin, seed);
+}
+
+/** A key an earlier version generated into audit_signing_keys, if any (adopted into the development key file). */
+async function storedSignerKey(sql: Sql, origin: string): Promise<string | undefined> {
+  try {
+    const [row] = await sql`select signer_key from audit_signing_keys where origin = ${origin}`;
+    return row ? (row.signer_key as string) : undefined;
+  } catch (err) {
+    throw storageError(err, 'audit signer key');
+  }
 }
 
 /** The generated key lives in audit_signing_keys; first process to start wins, the rest read it. */

@@ -33,7 +33,12 @@ export interface NoteSigner {
   readonly keyId: number;
   /** The verifier key string to publish (`name+hexid+base64`). */
   readonly verifierKey: string;
-  signText(text: string): Uint8Array;
+  /**
+   * The signature bytes after the key id. May be asynchronous: a key held in
+   * a KMS or HSM signs remotely (use signNoteAsync); in-process keys answer
+   * at once.
+   */
+  signText(text: string): Uint8Array | Promise<Uint8Array>;
 }
 
 export interface NoteVerifier {
@@ -71,7 +76,8 @@ export function isValidKeyName(name: string): boolean {
   );
 }
 
-function assertKeyName(name: string): void {
+/** @internal shared with cosignature.ts */
+export function assertKeyName(name: string): void {
   if (!isValidKeyName(name))
     throw new PavilionError(
       'KEY_INVALID',
@@ -89,24 +95,29 @@ export function ed25519KeyId(name: string, publicKey: Uint8Array): number {
   return digest.readUInt32BE(0);
 }
 
-function keyIdHex(id: number): string {
+/** @internal shared with cosignature.ts */
+export function keyIdHex(id: number): string {
   return id.toString(16).padStart(8, '0');
 }
 
-function parseKeyIdHex(hex: string): number {
+/** @internal shared with cosignature.ts */
+export function parseKeyIdHex(hex: string): number {
   if (!/^[0-9a-f]{8}$/.test(hex)) throw new PavilionError('KEY_INVALID', 'key id must be 8 lowercase hex digits');
   return Number.parseInt(hex, 16);
 }
 
-function privateKeyFromSeed(seed: Uint8Array): KeyObject {
+/** @internal shared with cosignature.ts */
+export function privateKeyFromSeed(seed: Uint8Array): KeyObject {
   return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
 }
 
-function publicKeyFromRaw(raw: Uint8Array): KeyObject {
+/** @internal shared with cosignature.ts */
+export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
-function rawPublicKey(privateKey: KeyObject): Uint8Array {
+/** @internal shared with cosignature.ts */
+export function rawPublicKey(privateKey: KeyObject): Uint8Array {
   const der = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
   return new Uint8Array(der.subarray(der.length - 32));
 }
@@ -183,7 +194,8 @@ export function parseVerifierKey(verifierKey: string): NoteVerifier {
  * Splits off `fields` '+'-separated fields; the rest is the base64 key, which
  * may itself contain '+' (as Go's note package parses it).
  */
-function splitKeyString(s: string, fields: number): string[] | null {
+/** @internal shared with cosignature.ts */
+export function splitKeyString(s: string, fields: number): string[] | null {
   const out: string[] = [];
   let rest = s;
   for (let i = 0; i < fields; i++) {
@@ -215,18 +227,33 @@ function assertNoteText(text: string): void {
   assertNoteCharacters(text, 'note text');
 }
 
-/** Signs `text` with every signer (e.g. the new and the old key during a rotation). */
+/** One signature line `— <name> base64(key id || signature)`. */
+export function signatureLine(signer: { name: string; keyId: number }, sig: Uint8Array): string {
+  const payload = new Uint8Array(4 + sig.length);
+  new DataView(payload.buffer).setUint32(0, signer.keyId);
+  payload.set(sig, 4);
+  return `${EM_DASH_PREFIX}${signer.name} ${encodeBase64(payload)}\n`;
+}
+
+/** Signs `text` with every signer (e.g. the new and the old key during a rotation). Signers must answer at once. */
 export function signNote(text: string, signers: readonly NoteSigner[]): string {
   assertNoteText(text);
   if (signers.length === 0) throw new PavilionError('KEY_INVALID', 'at least one signer is required');
   const lines = signers.map((s) => {
     const sig = s.signText(text);
-    const payload = new Uint8Array(4 + sig.length);
-    new DataView(payload.buffer).setUint32(0, s.keyId);
-    payload.set(sig, 4);
-    return `${EM_DASH_PREFIX}${s.name} ${encodeBase64(payload)}\n`;
+    if (!(sig instanceof Uint8Array))
+      throw new PavilionError('KEY_INVALID', `signer ${s.name} is asynchronous: use signNoteAsync`);
+    return signatureLine(s, sig);
   });
   return `${text}\n${lines.join('')}`;
+}
+
+/** signNote for signers that may answer asynchronously (KMS, HSM, a remote signer). */
+export async function signNoteAsync(text: string, signers: readonly NoteSigner[]): Promise<string> {
+  assertNoteText(text);
+  if (signers.length === 0) throw new PavilionError('KEY_INVALID', 'at least one signer is required');
+  const sigs = await Promise.all(signers.map((s) => s.signText(text)));
+  return `${text}\n${signers.map((s, i) => signatureLine(s, sigs[i]!)).join('')}`;
 }
 
 /** Splits a note into text and signature lines, applying every line rule of the spec. */

@@ -8,8 +8,9 @@
  *   <empty line>
  *   <the signed checkpoint, verbatim>
  *
- * The extra data is NOT authenticated by the proof: verifyReceipt returns the
- * parsed anchor reference for the caller (anchoring/) to check on chain.
+ * The extra data is NOT authenticated by the proof: verifyReceipt checks it
+ * is a well-formed anchor reference (this log puts nothing else there) and
+ * returns it for the caller (anchoring/) to check on chain.
  */
 
 import { PavilionError } from '../common/errors.js';
@@ -44,8 +45,10 @@ export interface ParsedReceipt {
   checkpointNote: string;
   /** Raw extra bytes, when present. */
   extra?: Uint8Array;
-  /** The extra data parsed as an anchor reference, when it is one. */
+  /** The extra data parsed as an anchor reference, when it is a well-formed one. */
   anchor?: AnchorReference;
+  /** Why the extra data is not a well-formed anchor reference, when it is not. */
+  anchorError?: string;
 }
 
 export interface VerifiedReceipt extends ParsedReceipt {
@@ -131,10 +134,15 @@ export function parseReceipt(text: string): ParsedReceipt {
   let at = 1;
   let extra: Uint8Array | undefined;
   let anchor: AnchorReference | undefined;
+  let anchorError: string | undefined;
   if (head[at]?.startsWith('extra ')) {
     extra = decodeBase64Strict(head[at]!.slice('extra '.length), 'RECEIPT_MALFORMED', 'extra data');
     if (extra.length === 0) throw malformed('extra data must not be empty');
-    anchor = tryParseAnchor(extra);
+    try {
+      anchor = parseAnchorExtra(extra);
+    } catch (err) {
+      anchorError = (err as Error).message;
+    }
     at++;
   }
   const indexLine = head[at];
@@ -151,18 +159,32 @@ export function parseReceipt(text: string): ParsedReceipt {
   const parsed: ParsedReceipt = { index: Number(indexText), proof, checkpointNote };
   if (extra) parsed.extra = extra;
   if (anchor) parsed.anchor = anchor;
+  if (anchorError !== undefined) parsed.anchorError = anchorError;
   return parsed;
 }
 
-function tryParseAnchor(extra: Uint8Array): AnchorReference | undefined {
+/**
+ * The anchor reference in a receipt's extra data: UTF-8, RFC 8785 canonical
+ * JSON with exactly the six fields. Anything else (invalid UTF-8, truncated
+ * JSON, other keys, non-canonical text) is ANCHOR_INVALID: this log writes
+ * nothing else there, so a malformed reference is a damaged or forged receipt.
+ */
+export function parseAnchorExtra(extra: Uint8Array): AnchorReference {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(extra);
+  } catch {
+    throw new PavilionError('ANCHOR_INVALID', 'the anchor reference (extra) is not valid UTF-8');
+  }
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(extra));
+    value = JSON.parse(text);
   } catch {
-    return undefined; // opaque application data, not ours
+    throw new PavilionError('ANCHOR_INVALID', 'the anchor reference (extra) is not JSON');
   }
-  if (typeof value !== 'object' || value === null || !('chain' in value)) return undefined;
   assertAnchorReference(value, true);
+  if (canonicalize(value) !== text)
+    throw new PavilionError('ANCHOR_INVALID', 'the anchor reference (extra) is not RFC 8785 canonical JSON');
   return value;
 }
 
@@ -197,6 +219,9 @@ export function verifyReceipt(
     leaf = eventLeafHash(canonical);
   } else {
     throw new PavilionError('RECEIPT_SUBJECT_REQUIRED', 'give the leaf hash or the event the receipt is for');
+  }
+  if (parsed.extra && !parsed.anchor) {
+    throw new PavilionError('ANCHOR_INVALID', parsed.anchorError ?? 'the extra data is not an anchor reference');
   }
   if (parsed.anchor && parsed.anchor.size !== checkpoint.size) {
     throw new PavilionError('ANCHOR_INVALID', 'anchor reference is for a different tree size than the checkpoint');

@@ -1,7 +1,9 @@
 /**
  * `node --import tsx bench/audit.ts [--json] [--quick]`: the audit log's
  * durable append rate with group commit vs one transaction per event, proof
- * generation at 1M leaves vs naive recomputation, and receipt verification.
+ * generation at 1M leaves vs naive recomputation, receipt verification,
+ * witness cosignatures (Ed25519 vs ML-DSA-44), and gas per on-chain anchor
+ * (event-only contract vs the stored-root one, bench/anchor-gas.ts).
  *
  * Database: DATABASE_URL → that Postgres (a scratch schema, dropped at the
  * end); unset → embedded PGlite (in memory). Bounded to about two minutes.
@@ -17,12 +19,16 @@ import postgres from 'postgres';
 import {
   AUDIT_MIGRATIONS,
   type AuditLog,
+  generateCosignerKey,
   generateSignerKey,
   openAuditLog,
+  parseCosignatureVerifierKey,
+  parseCosignerKey,
   verifyInclusion,
   verifyReceipt,
 } from '../audit/index.js';
 import { migrate, openDatabase, type Sql } from '../storage/postgres.js';
+import { anchorGasSection } from './anchor-gas.js';
 import { type BenchRow, type BenchSection, describeMachine, machineLine, printSection as print } from './report.js';
 
 const json = process.argv.includes('--json');
@@ -457,7 +463,48 @@ try {
     ],
   });
   if (!json) print(sections[sections.length - 1]!);
+
+  // 4. Witness cosignatures on that checkpoint: Ed25519 (the baseline) and ML-DSA-44.
+  const body = cp.note.slice(0, cp.note.indexOf('\n\n') + 1);
+  const cosignRows: BenchRow[] = [];
+  const edTimes = { sign: 0, verify: 0 };
+  for (const alg of ['ed25519', 'ml-dsa-44'] as const) {
+    const cosigner = parseCosignerKey(generateCosignerKey('bench.witness.example/w', alg));
+    const verifier = parseCosignatureVerifierKey(cosigner.verifierKey);
+    const sig = cosigner.cosign(body);
+    const sign = await timeMany(quick ? 50 : 300, () => {
+      cosigner.cosign(body);
+    });
+    const check = await timeMany(quick ? 50 : 300, () => {
+      if (verifier.verifiedTime(body, sig) === undefined) throw new Error('cosignature does not verify');
+    });
+    if (alg === 'ed25519') Object.assign(edTimes, { sign: sign.p50, verify: check.p50 });
+    const vs = alg === 'ed25519' ? {} : { baseline: 'Ed25519' };
+    cosignRows.push(
+      {
+        name: `${alg} cosign p50`,
+        value: sign.p50 * 1000,
+        unit: 'µs',
+        ...vs,
+        ...(alg === 'ed25519' ? {} : { ratio: sign.p50 / edTimes.sign }),
+      },
+      {
+        name: `${alg} verify p50`,
+        value: check.p50 * 1000,
+        unit: 'µs',
+        ...vs,
+        ...(alg === 'ed25519' ? {} : { ratio: check.p50 / edTimes.verify }),
+        note: `signature line ${Math.ceil(((4 + sig.length) * 4) / 3) + cosigner.name.length + 3} bytes`,
+      },
+    );
+  }
+  sections.push({ title: 'Witness cosignatures (C2SP tlog-cosignature) on that checkpoint', rows: cosignRows });
+  if (!json) print(sections[sections.length - 1]!);
   await log.close();
+
+  // 5. Gas per anchor, before and after the event-only contract.
+  sections.push(await anchorGasSection());
+  if (!json) print(sections[sections.length - 1]!);
 } finally {
   await db.close();
 }

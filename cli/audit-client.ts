@@ -45,9 +45,41 @@ export class AuditClient {
     return this.text('/v1/audit/checkpoint');
   }
 
-  async verifierKey(): Promise<{ origin: string; verifierKey: string }> {
-    const k = await this.json<{ origin: string; verifier_key: string }>('/v1/audit/key');
-    return { origin: k.origin, verifierKey: k.verifier_key };
+  async verifierKey(): Promise<{
+    origin: string;
+    verifierKey: string;
+    verifierKeys: string[];
+    witnesses: string[];
+    witnessThreshold?: number;
+  }> {
+    const k = await this.json<{
+      origin: string;
+      verifier_key: string;
+      verifier_keys?: string[];
+      witnesses?: { key: string }[];
+      witness_threshold?: number;
+    }>('/v1/audit/key');
+    return {
+      origin: k.origin,
+      verifierKey: k.verifier_key,
+      verifierKeys: k.verifier_keys ?? [k.verifier_key],
+      witnesses: (k.witnesses ?? []).map((w) => w.key),
+      ...(k.witness_threshold ? { witnessThreshold: k.witness_threshold } : {}),
+    };
+  }
+
+  /** The anchoring facts the server publishes (GET /v1/audit/anchoring), or undefined when it does not anchor. */
+  async anchoringFacts(): Promise<
+    { chain: string; contract: string; deploy_block: number | null; rpc_url: string | null } | undefined
+  > {
+    const f = await this.json<{
+      enabled: boolean;
+      chain: string;
+      contract: string;
+      deploy_block: number | null;
+      rpc_url: string | null;
+    }>('/v1/audit/anchoring');
+    return f.enabled ? f : undefined;
   }
 
   async consistencyProof(from: number, to: number): Promise<Uint8Array[]> {

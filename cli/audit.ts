@@ -1,26 +1,33 @@
 /**
  * The auditor's tools: `pavilion audit verify` checks one receipt end to end,
  * `pavilion audit monitor` follows a log over time. Neither trusts the
- * operator: every checkpoint is signature-checked with a key the auditor
- * gives (or pinned on first use), every proof is verified locally, and every
- * anchor is read from the chain itself.
+ * operator: checkpoints are signature-checked with the log keys the auditor
+ * pinned (cli/audit-pins.ts), every proof is verified locally, every anchor
+ * is read from the contract and chain the auditor pinned, and a witness
+ * policy (k of n cosigner keys) is checked when one is pinned.
+ *
+ * Exit codes of `audit verify` (docs/audit.md): 0 verified and anchored, 1 a
+ * check failed, 3 verified but the checkpoint is not anchored yet (or no
+ * chain was pinned to check it); 2 is a usage error.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { verifyAnchor } from '../anchoring/index.js';
+import { type AnchoredEvent, logIdForOrigin, scanAnchors, verifyAnchor } from '../anchoring/index.js';
 import {
   type AnchorReference,
   type Checkpoint,
   canonicalEvent,
+  checkWitnessPolicy,
   decodeBase64Strict,
   encodeBase64,
   eventLeafHash,
   openCheckpoint,
   parseReceipt,
   verifyConsistency,
-  verifyReceipt,
+  verifyInclusion,
 } from '../audit/index.js';
 import { isPavilionError, PavilionError } from '../common/errors.js';
 import { AuditClient } from './audit-client.js';
+import { type AuditorPins, chainPins } from './audit-pins.js';
 
 export interface Reporter {
   ok(step: string, detail: string): void;
@@ -33,6 +40,17 @@ export const consoleReporter: Reporter = {
   fail: (step, detail) => console.log(`FAIL  ${step}: ${detail}`),
   note: (text) => console.log(`      ${text}`),
 };
+
+/** `audit verify` exit codes. */
+export const VERIFY_EXIT = { verified: 0, failed: 1, notAnchored: 3 } as const;
+
+export type VerifyStatus = 'verified' | 'not-anchored' | 'failed';
+
+export interface VerifyResult {
+  status: VerifyStatus;
+  /** Names of the failed steps. */
+  failures: string[];
+}
 
 function describe(err: unknown): string {
   return isPavilionError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.message ?? err);
@@ -56,41 +74,30 @@ async function step<T>(
   }
 }
 
-export interface VerifyOptions {
+export interface VerifyOptions extends AuditorPins {
   receiptFile: string;
-  server?: string;
-  rpc?: string;
-  logKey?: string;
   token?: string;
   /** The leaf hash from the verification answer's receipt (base64), if the auditor has it. */
   leafHash?: string;
-  /** A file with the event (canonical JSON), if the auditor has it. */
+  /** A file with the event (JSON), if the auditor has it. */
   eventFile?: string;
 }
 
-/** Returns the names of the failed steps (empty: everything verified). */
-export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleReporter): Promise<string[]> {
+export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleReporter): Promise<VerifyResult> {
   const failures: string[] = [];
+  if (opts.logKeys.length === 0)
+    throw new PavilionError(
+      'LOG_KEY_REQUIRED',
+      "pin the log's verifier key: --log-key KEY or logKeys in --config (the server's word is not enough)",
+    );
   const client = opts.server ? new AuditClient(opts.server, opts.token) : undefined;
   const text = await readText(opts.receiptFile);
   const parsed = parseReceipt(text);
   r.note(
-    `receipt for leaf ${parsed.index}${parsed.anchor ? `, anchored at size ${parsed.anchor.size} on ${parsed.anchor.chain}` : ', no anchor reference'}`,
+    `receipt for leaf ${parsed.index}${parsed.anchor ? `, naming an anchor at size ${parsed.anchor.size} on ${parsed.anchor.chain}` : parsed.extra ? ', with a malformed anchor reference' : ', no anchor reference'}`,
   );
 
-  // 1. The key the checkpoint must be signed with.
-  let logKey = opts.logKey;
-  if (!logKey) {
-    if (!client)
-      throw new PavilionError(
-        'LOG_KEY_REQUIRED',
-        "give --log-key, or --server to fetch the key (then trusted on the server's word)",
-      );
-    logKey = (await client.verifierKey()).verifierKey;
-    r.note(`log key fetched from the server (pass --log-key to pin it): ${logKey}`);
-  }
-
-  // 2. The leaf the receipt is about.
+  // 1. The leaf the receipt is about.
   const leaf = await step(r, failures, 'leaf', async () => {
     if (opts.leafHash)
       return [
@@ -109,22 +116,35 @@ export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleRepo
     return [recomputed, `event ${parsed.index} fetched and re-hashed`];
   });
 
-  // 3. Checkpoint signature and inclusion proof.
-  const verified =
+  // 2. Checkpoint signature by a pinned log key, and the inclusion proof.
+  const checkpoint =
     leaf &&
     (await step(r, failures, 'checkpoint signature and inclusion proof', async () => {
-      const v = verifyReceipt(text, [logKey!], { leafHash: leaf });
+      const opened = openCheckpoint(parsed.checkpointNote, opts.logKeys, opts.origin ? { origin: opts.origin } : {});
+      const cp = opened.checkpoint;
+      verifyInclusion(parsed.index, cp.size, leaf, parsed.proof, cp.root);
       return [
-        v,
-        `leaf ${v.index} is in the tree of size ${v.checkpoint.size} signed by ${v.verifiedBy.join(', ')} for ${v.checkpoint.origin}`,
+        cp,
+        `leaf ${parsed.index} is in the tree of size ${cp.size} signed by ${opened.verifiedBy.join(', ')} for ${cp.origin}`,
       ];
     }));
-  const checkpoint = verified?.checkpoint;
+
+  // 3. The witness policy, when one is pinned.
+  if (checkpoint && opts.witnesses.length > 0) {
+    await step(r, failures, 'witness cosignatures', async () => {
+      const result = checkWitnessPolicy(parsed.checkpointNote, {
+        witnesses: opts.witnesses,
+        threshold: opts.witnessThreshold ?? opts.witnesses.length,
+      });
+      const who = result.cosignedBy.map((c) => `${c.witness} (${c.algorithm})`).join(', ');
+      return [undefined, `${result.cosignedBy.length} of ${opts.witnesses.length} witnesses cosigned: ${who}`];
+    });
+  }
 
   // 4. The log today is an extension of the receipt's checkpoint.
   if (client && checkpoint) {
     await step(r, failures, 'consistency with the latest checkpoint', async () => {
-      const latest = openCheckpoint(await client.latestCheckpointNote(), [logKey!], {
+      const latest = openCheckpoint(await client.latestCheckpointNote(), opts.logKeys, {
         origin: checkpoint.origin,
       }).checkpoint;
       await checkConsistency(client, checkpoint, latest);
@@ -132,21 +152,37 @@ export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleRepo
     });
   }
 
-  // 5. The anchor on chain holds exactly this checkpoint.
-  if (parsed.anchor && checkpoint) {
-    if (!opts.rpc) {
-      r.fail('anchor on chain', 'the receipt names an anchor; give --rpc to check it');
-      failures.push('anchor on chain');
+  // 5. The anchor: read from the pinned contract on the pinned chain.
+  let anchored = false;
+  if (parsed.extra && !parsed.anchor) {
+    r.fail('anchor reference', `ANCHOR_INVALID: ${parsed.anchorError ?? 'not an anchor reference'}`);
+    failures.push('anchor reference');
+  } else if (checkpoint) {
+    const pins = chainPins(opts);
+    if (!pins) {
+      if (parsed.anchor) {
+        r.fail('anchor on chain', 'the receipt names an anchor: pin --rpc, --chain and --contract to check it');
+        failures.push('anchor on chain');
+      } else {
+        r.note('not anchored as far as this check knows: no chain pinned (--rpc, --chain, --contract)');
+      }
+    } else if (parsed.anchor) {
+      anchored =
+        (await step(r, failures, 'anchor on chain', async () => [
+          true,
+          await checkAnchorReference(pins, parsed.anchor!, checkpoint),
+        ])) === true;
     } else {
-      await step(r, failures, 'anchor on chain', async () => [
-        undefined,
-        await checkAnchor(opts.rpc!, parsed.anchor!, checkpoint),
-      ]);
+      const found = await step(r, failures, 'anchor on chain', async () =>
+        findAnchorOnChain(pins, opts.deployBlock, checkpoint, client),
+      );
+      anchored = found === true;
     }
-  } else if (!parsed.anchor) {
-    r.note('no anchor reference yet: the checkpoint is not anchored on chain');
   }
-  return failures;
+
+  const status: VerifyStatus = failures.length > 0 ? 'failed' : anchored ? 'verified' : 'not-anchored';
+  if (status === 'not-anchored') r.note('not anchored yet: everything else verified');
+  return { status, failures };
 }
 
 async function readText(file: string): Promise<string> {
@@ -170,13 +206,28 @@ async function checkConsistency(client: AuditClient, older: Checkpoint, newer: C
   verifyConsistency(older.size, newer.size, proof, older.root, newer.root);
 }
 
-async function checkAnchor(rpc: string, anchor: AnchorReference, checkpoint: Checkpoint): Promise<string> {
+/** The receipt's own reference, checked against the pins first (nothing authenticates `extra`). */
+async function checkAnchorReference(
+  pins: { rpc: string; chain: string; contract: string },
+  anchor: AnchorReference,
+  checkpoint: Checkpoint,
+): Promise<string> {
+  if (anchor.chain !== pins.chain)
+    throw new PavilionError(
+      'ANCHOR_MISMATCH',
+      `the receipt names chain ${anchor.chain}, the pinned chain is ${pins.chain}`,
+    );
+  if (anchor.contract.toLowerCase() !== pins.contract.toLowerCase())
+    throw new PavilionError(
+      'ANCHOR_MISMATCH',
+      `the receipt names contract ${anchor.contract}, the pinned contract is ${pins.contract}`,
+    );
   if (anchor.size !== checkpoint.size)
     throw new PavilionError('ANCHOR_MISMATCH', `anchor is for size ${anchor.size}, checkpoint has ${checkpoint.size}`);
   const result = await verifyAnchor({
-    rpcUrl: rpc,
-    chain: anchor.chain,
-    contract: anchor.contract,
+    rpcUrl: pins.rpc,
+    chain: pins.chain,
+    contract: pins.contract,
     tx: anchor.tx,
     block: anchor.block,
     logIndex: anchor.logIndex,
@@ -187,21 +238,99 @@ async function checkAnchor(rpc: string, anchor: AnchorReference, checkpoint: Che
   return `${a.chain} ${a.contract} tx ${a.tx} block ${a.block} holds size ${a.size} root ${encodeBase64(checkpoint.root)}; ${a.confirmations} confirmation(s), ${a.final ? 'final' : 'not final yet'}`;
 }
 
+const rootHex = (root: Uint8Array) => `0x${Buffer.from(root).toString('hex')}`;
+
+/**
+ * No reference in the receipt: look on chain. The anchor of exactly this size
+ * must hold this root; otherwise the smallest larger anchor covers it when a
+ * consistency proof from the checkpoint to that anchored root verifies.
+ * Resolves to [true, …] when anchored, [false, …] when not (yet).
+ */
+async function findAnchorOnChain(
+  pins: { rpc: string; chain: string; contract: string },
+  deployBlock: number | undefined,
+  checkpoint: Checkpoint,
+  client: AuditClient | undefined,
+): Promise<[boolean, string]> {
+  const scan = await scanAnchors({
+    rpcUrl: pins.rpc,
+    chain: pins.chain,
+    contract: pins.contract,
+    logId: logIdForOrigin(checkpoint.origin),
+    ...(deployBlock !== undefined ? { fromBlock: deployBlock } : {}),
+  });
+  const where = (e: AnchoredEvent) => `${pins.chain} ${pins.contract} tx ${e.txHash} block ${e.blockNumber}`;
+  const exact = scan.events.find((e) => e.treeSize === checkpoint.size);
+  if (exact) {
+    if (exact.root !== rootHex(checkpoint.root))
+      throw new PavilionError(
+        'ANCHOR_MISMATCH',
+        `the chain anchors another root for size ${checkpoint.size} (${where(exact)}): the log forked`,
+      );
+    return [true, `the receipt names no anchor; the chain holds this checkpoint: ${where(exact)}`];
+  }
+  const later = scan.events.filter((e) => e.treeSize > checkpoint.size).sort((a, b) => a.treeSize - b.treeSize)[0];
+  if (!later) return [false, `no anchor of size ≥ ${checkpoint.size} on the pinned contract yet`];
+  if (!client) return [false, `an anchor of size ${later.treeSize} may cover it: give --server to prove it`];
+  const proof = await client.consistencyProof(checkpoint.size, later.treeSize);
+  verifyConsistency(checkpoint.size, later.treeSize, proof, checkpoint.root, decodeHexRoot(later.root));
+  return [true, `covered by the anchor of size ${later.treeSize} (consistency proven): ${where(later)}`];
+}
+
+function decodeHexRoot(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex.slice(2), 'hex'));
+}
+
+/**
+ * `pavilion audit pin`: the pins the server publishes (log keys, origin,
+ * witnesses, chain, contract, deploy block, RPC URL), as a pins file. Taken
+ * on the server's word: check them once against an independent source.
+ */
+export async function auditPin(opts: {
+  server: string;
+  token?: string;
+  rpc?: string;
+}): Promise<Record<string, unknown>> {
+  const client = new AuditClient(opts.server, opts.token);
+  const key = await client.verifierKey();
+  const facts = await client.anchoringFacts();
+  const rpc = opts.rpc ?? facts?.rpc_url ?? undefined;
+  return {
+    server: opts.server,
+    origin: key.origin,
+    logKeys: key.verifierKeys,
+    ...(facts
+      ? {
+          chain: facts.chain,
+          contract: facts.contract,
+          ...(facts.deploy_block !== null ? { deployBlock: facts.deploy_block } : {}),
+          ...(rpc ? { rpc } : {}),
+        }
+      : {}),
+    ...(key.witnesses.length > 0 ? { witnesses: [...new Set(key.witnesses)], witnessThreshold: 1 } : {}),
+  };
+}
+
 /** What the monitor remembers between runs. */
 interface MonitorState {
   origin: string;
   verifierKey: string;
   size: number;
   root: string;
-  /** Largest anchored size already checked on chain. */
+  /** Largest anchored size checked against the log. */
   anchoredSize: number;
+  /** Where the next scan of the contract starts: the block after the last finalized one read. */
+  nextBlock?: number;
+  /** Size of the last anchor below nextBlock (each Anchored event names the size before it). */
+  finalAnchoredSize?: number;
+  /** The contract and chain the anchors were read from. */
+  contract?: string;
+  chain?: string;
 }
 
-export interface MonitorOptions {
+export interface MonitorOptions extends AuditorPins {
   server: string;
   stateFile: string;
-  rpc?: string;
-  logKey?: string;
   token?: string;
 }
 
@@ -211,23 +340,29 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
   const client = new AuditClient(opts.server, opts.token);
   const previous = await readState(opts.stateFile);
 
-  let logKey = opts.logKey ?? previous?.verifierKey;
-  if (!logKey) {
-    logKey = (await client.verifierKey()).verifierKey;
-    r.note(`first run: pinning the server's log key ${logKey}`);
-  } else if (previous && opts.logKey && opts.logKey !== previous.verifierKey) {
-    r.note('the given --log-key replaces the pinned one');
-  }
+  const logKeys = opts.logKeys.length > 0 ? opts.logKeys : previous ? [previous.verifierKey] : [];
+  if (logKeys.length === 0)
+    throw new PavilionError('LOG_KEY_REQUIRED', "pin the log's verifier key: --log-key KEY or logKeys in --config");
+  if (previous && opts.logKeys.length > 0 && !opts.logKeys.includes(previous.verifierKey))
+    r.note('the given log key(s) replace the one in the state file');
 
   const latest = await step(r, failures, 'latest checkpoint signature', async () => {
-    const cp = openCheckpoint(
-      await client.latestCheckpointNote(),
-      [logKey!],
-      previous ? { origin: previous.origin } : {},
-    ).checkpoint;
+    const origin = opts.origin ?? previous?.origin;
+    const cp = openCheckpoint(await client.latestCheckpointNote(), logKeys, origin ? { origin } : {}).checkpoint;
     return [cp, `${cp.origin} size ${cp.size} root ${encodeBase64(cp.root)}`];
   });
   if (!latest) return failures;
+
+  if (opts.witnesses.length > 0) {
+    await step(r, failures, 'witness cosignatures on the latest checkpoint', async () => {
+      const note = await client.latestCheckpointNote();
+      const result = checkWitnessPolicy(note, {
+        witnesses: opts.witnesses,
+        threshold: opts.witnessThreshold ?? opts.witnesses.length,
+      });
+      return [undefined, `${result.cosignedBy.length} of ${opts.witnesses.length} witnesses cosigned`];
+    });
+  }
 
   if (previous) {
     await step(r, failures, 'consistency with the last verified checkpoint', async () => {
@@ -241,38 +376,89 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
     });
   }
 
-  let anchoredSize = previous?.anchoredSize ?? 0;
-  if (latest.size > 0) {
-    // The receipt of the newest leaf is proven against the smallest anchored
-    // checkpoint covering it, when there is one: that names the newest anchor.
-    // A failed fetch surfaces as the client's own error (SERVER_ERROR,
-    // SERVER_UNREACHABLE), not as an empty receipt misreported as malformed.
-    const receipt = parseReceipt(await client.receipt(latest.size - 1));
-    const anchor = receipt.anchor;
-    if (!anchor) {
-      r.note('newest leaves not anchored yet');
-    } else if (anchor.size > anchoredSize) {
-      await step(r, failures, `anchor of size ${anchor.size}`, async () => {
-        const anchored = openCheckpoint(receipt.checkpointNote, [logKey!], { origin: latest.origin }).checkpoint;
-        await checkConsistency(client, anchored, latest);
-        if (!opts.rpc)
-          return [undefined, 'anchored checkpoint consistent with the latest (give --rpc to check the chain)'];
-        return [undefined, await checkAnchor(opts.rpc, anchor, anchored)];
-      });
-      if (!failures.length && opts.rpc) anchoredSize = anchor.size;
-    }
+  const next: MonitorState = {
+    origin: latest.origin,
+    verifierKey: logKeys[0]!,
+    size: latest.size,
+    root: encodeBase64(latest.root),
+    anchoredSize: previous?.anchoredSize ?? 0,
+  };
+  const pins = chainPins(opts);
+  if (!pins) {
+    r.note('anchors not checked: pin --rpc, --chain and --contract');
+  } else {
+    const sameContract =
+      previous?.contract?.toLowerCase() === pins.contract.toLowerCase() && previous?.chain === pins.chain;
+    const resume = sameContract ? previous : undefined;
+    await checkAnchors(client, pins, opts.deployBlock, latest, resume, next, r, failures);
   }
 
-  if (failures.length === 0) {
-    await writeState(opts.stateFile, {
-      origin: latest.origin,
-      verifierKey: logKey,
-      size: latest.size,
-      root: encodeBase64(latest.root),
-      anchoredSize,
-    });
-  }
+  if (failures.length === 0) await writeState(opts.stateFile, next);
   return failures;
+}
+
+/**
+ * Reads the log's Anchored events from the contract (from the deploy block on
+ * a fresh state, else from where the last run's finalized horizon was) and
+ * checks every anchored (size, root) against the latest verified checkpoint
+ * with a consistency proof. Events above the finalized block are read again
+ * next time, so a reorg cannot hide one.
+ */
+async function checkAnchors(
+  client: AuditClient,
+  pins: { rpc: string; chain: string; contract: string },
+  deployBlock: number | undefined,
+  latest: Checkpoint,
+  resume: MonitorState | undefined,
+  next: MonitorState,
+  r: Reporter,
+  failures: string[],
+): Promise<void> {
+  const fromBlock = resume?.nextBlock ?? deployBlock;
+  const scan = await step(r, failures, 'anchors on chain', async () => {
+    const s = await scanAnchors({
+      rpcUrl: pins.rpc,
+      chain: pins.chain,
+      contract: pins.contract,
+      logId: logIdForOrigin(latest.origin),
+      ...(fromBlock !== undefined ? { fromBlock } : {}),
+    });
+    return [s, `${s.events.length} Anchored event(s) for ${latest.origin} in blocks ${s.fromBlock}..${s.latestBlock}`];
+  });
+  if (!scan) return;
+  let previousSize = resume?.finalAnchoredSize ?? 0;
+  let finalAnchoredSize = previousSize;
+  let checked = 0;
+  for (const event of scan.events) {
+    const ok = await step(r, failures, `anchor of size ${event.treeSize}`, async () => {
+      if (event.previousSize !== previousSize)
+        throw new PavilionError(
+          'ANCHOR_SEQUENCE',
+          `the event says the size before was ${event.previousSize}, the chain showed ${previousSize}`,
+        );
+      if (event.treeSize > latest.size)
+        throw new PavilionError(
+          'ANCHOR_AHEAD_OF_LOG',
+          `anchored size ${event.treeSize} is beyond the log's latest signed checkpoint (${latest.size})`,
+        );
+      const anchoredRoot = decodeHexRoot(event.root);
+      await checkConsistency(client, { origin: latest.origin, size: event.treeSize, root: anchoredRoot }, latest);
+      return [
+        true,
+        `block ${event.blockNumber} tx ${event.txHash}: root ${encodeBase64(anchoredRoot)} consistent with size ${latest.size}`,
+      ];
+    });
+    previousSize = event.treeSize;
+    if (!ok) continue;
+    checked++;
+    next.anchoredSize = Math.max(next.anchoredSize, event.treeSize);
+    if (scan.finalizedBlock !== null && event.blockNumber <= scan.finalizedBlock) finalAnchoredSize = event.treeSize;
+  }
+  if (checked === 0 && scan.events.length === 0) r.note('no new anchors on chain');
+  next.contract = pins.contract;
+  next.chain = pins.chain;
+  next.nextBlock = scan.finalizedBlock === null ? scan.fromBlock : Math.max(scan.fromBlock, scan.finalizedBlock + 1);
+  next.finalAnchoredSize = finalAnchoredSize;
 }
 
 async function readState(file: string): Promise<MonitorState | undefined> {
@@ -289,6 +475,7 @@ async function readState(file: string): Promise<MonitorState | undefined> {
   } catch {
     throw invalid();
   }
+  const optionalCount = (v: unknown) => v === undefined || (Number.isSafeInteger(v) && (v as number) >= 0);
   if (
     typeof s !== 'object' ||
     s === null ||
@@ -296,11 +483,13 @@ async function readState(file: string): Promise<MonitorState | undefined> {
     typeof s.verifierKey !== 'string' ||
     !Number.isSafeInteger(s.size) ||
     typeof s.root !== 'string' ||
-    (s.anchoredSize !== undefined && !Number.isSafeInteger(s.anchoredSize))
+    !optionalCount(s.anchoredSize) ||
+    !optionalCount(s.nextBlock) ||
+    !optionalCount(s.finalAnchoredSize)
   ) {
     throw invalid();
   }
-  return s as MonitorState;
+  return { anchoredSize: 0, ...s } as MonitorState;
 }
 
 /** Written to a temporary file and renamed, so a crash never leaves half a state. */

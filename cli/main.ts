@@ -4,8 +4,8 @@
  * expected failures, and never a secret or a record value.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { isPavilionError } from '../common/errors.js';
-import { auditMonitor, auditVerify } from './audit.js';
+import { isPavilionError, PavilionError } from '../common/errors.js';
+import { auditMonitor, auditPin, auditVerify, VERIFY_EXIT } from './audit.js';
 import { demoCommand } from './demo.js';
 import { encodeCommand } from './encode.js';
 import { linkCommand } from './link.js';
@@ -108,51 +108,129 @@ program
 const audit = program.command('audit').description("auditor's tools: verify receipts, monitor the log");
 const tokenOption = () =>
   new Option('--token <jwt>', 'access token for the broker (default: $PAVILION_TOKEN)').env('PAVILION_TOKEN');
-
-audit
-  .command('verify')
-  .description(
-    'check a receipt: checkpoint signature, inclusion, consistency with the latest checkpoint, anchor on chain',
-  )
-  .argument('<receipt>', 'receipt file (C2SP tlog-proof text), or - for stdin')
-  .option('--server <url>', 'broker URL, to fetch the entry, the latest checkpoint and proofs')
-  .option('--rpc <url>', 'chain RPC URL, to check the anchor')
-  .option('--log-key <key>', 'the log verifier key (note format); otherwise fetched from the server')
-  .option('--leaf-hash <base64>', 'leaf hash from the verification answer')
-  .option('--event <file>', 'the audit event (JSON) the receipt is for')
-  .addOption(tokenOption())
-  .action(async (receipt, o) => {
-    const failed = await auditVerify({
-      receiptFile: receipt,
-      server: o.server,
-      rpc: o.rpc,
-      logKey: o.logKey,
-      leafHash: o.leafHash,
-      eventFile: o.event,
-      token: o.token,
-    });
-    console.log(failed.length === 0 ? 'receipt verified' : `receipt NOT verified: ${failed.join('; ')}`);
-    if (failed.length > 0) process.exitCode = 1;
+const collect = (v: string, all: string[] = []) => [...all, v];
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!/^\d{1,15}$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a block number');
+  return n;
+}
+/** The pins every auditor command takes (cli/audit-pins.ts); a --config file holds the same. */
+function pinOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--config <file>',
+      'JSON file of pins: server, rpc, chain, contract, deployBlock, logKeys, origin, witnesses, witnessThreshold',
+    )
+    .option('--log-key <key>', "the log's verifier key (note format); repeat for retired keys", collect)
+    .option('--origin <origin>', "the log's origin (checkpoint first line)")
+    .option('--rpc <url>', 'chain RPC URL, to read the anchors')
+    .option('--chain <id>', 'the anchoring chain: EIP-155 id or CAIP-2 (eip155:137)')
+    .option('--contract <address>', 'the MerkleAnchor contract')
+    .option('--deploy-block <n>', "the contract's deploy block (where reading anchors starts)", nonNegativeInt)
+    .option('--witness <key>', 'a trusted witness cosigner key; repeat for each', collect)
+    .option('--witness-threshold <k>', 'how many of the --witness keys must have cosigned (default: all)', positiveInt)
+    .addOption(tokenOption());
+}
+async function pinsFrom(o: Record<string, unknown>) {
+  const { loadPins } = await import('./audit-pins.js');
+  return loadPins({
+    config: o.config as string | undefined,
+    server: o.server as string | undefined,
+    rpc: o.rpc as string | undefined,
+    chain: o.chain as string | undefined,
+    contract: o.contract as string | undefined,
+    deployBlock: o.deployBlock as number | undefined,
+    logKeys: o.logKey as string[] | undefined,
+    origin: o.origin as string | undefined,
+    witnesses: o.witness as string[] | undefined,
+    witnessThreshold: o.witnessThreshold as number | undefined,
   });
+}
+
+pinOptions(
+  audit
+    .command('verify')
+    .description(
+      'check a receipt: log signature, inclusion, witnesses, consistency with the latest checkpoint, anchor on chain. ' +
+        'Exit 0 verified and anchored, 1 failed, 3 verified but not anchored yet',
+    )
+    .argument('<receipt>', 'receipt file (C2SP tlog-proof text), or - for stdin')
+    .option('--server <url>', 'broker URL, to fetch the entry, the latest checkpoint and proofs')
+    .option('--leaf-hash <base64>', 'leaf hash from the verification answer')
+    .option('--event <file>', 'the audit event (JSON) the receipt is for'),
+).action(async (receipt, o) => {
+  const result = await auditVerify({
+    ...(await pinsFrom(o)),
+    receiptFile: receipt,
+    leafHash: o.leafHash,
+    eventFile: o.event,
+    token: o.token,
+  });
+  console.log(
+    result.status === 'verified'
+      ? 'receipt verified and anchored'
+      : result.status === 'not-anchored'
+        ? 'receipt verified, NOT ANCHORED yet'
+        : `receipt NOT verified: ${result.failures.join('; ')}`,
+  );
+  process.exitCode =
+    result.status === 'verified'
+      ? VERIFY_EXIT.verified
+      : result.status === 'not-anchored'
+        ? VERIFY_EXIT.notAnchored
+        : VERIFY_EXIT.failed;
+});
+
+pinOptions(
+  audit
+    .command('monitor')
+    .description('check the latest checkpoint extends the last one seen, and every anchor on the pinned contract')
+    .option('--server <url>', 'broker URL')
+    .requiredOption('--state <file>', 'where the last verified checkpoint and the anchor scan position are kept'),
+).action(async (o) => {
+  const pins = await pinsFrom(o);
+  if (!pins.server) throw new PavilionError('SERVER_REQUIRED', 'give --server or server in --config');
+  const failed = await auditMonitor({ ...pins, server: pins.server, stateFile: o.state, token: o.token });
+  console.log(failed.length === 0 ? 'log consistent' : `DIVERGENCE: ${failed.join('; ')}`);
+  if (failed.length > 0) process.exitCode = 1;
+});
 
 audit
-  .command('monitor')
-  .description('check the latest checkpoint is consistent with the last one seen, and each new anchor on chain')
+  .command('pin')
+  .description(
+    "write a pins file from the server's published facts (log key, origin, chain, contract, deploy block); " +
+      'check them once against an independent source, then use it with --config',
+  )
   .requiredOption('--server <url>', 'broker URL')
-  .requiredOption('--state <file>', 'where the last verified checkpoint is remembered')
-  .option('--rpc <url>', 'chain RPC URL, to check anchors')
-  .option('--log-key <key>', 'the log verifier key; otherwise pinned from the server on first run')
+  .option('--rpc <url>', 'RPC URL to record (default: the one the server publishes, if any)')
   .addOption(tokenOption())
   .action(async (o) => {
-    const failed = await auditMonitor({
-      server: o.server,
-      stateFile: o.state,
-      rpc: o.rpc,
-      logKey: o.logKey,
-      token: o.token,
-    });
-    console.log(failed.length === 0 ? 'log consistent' : `DIVERGENCE: ${failed.join('; ')}`);
-    if (failed.length > 0) process.exitCode = 1;
+    console.log(JSON.stringify(await auditPin({ server: o.server, token: o.token, rpc: o.rpc }), null, 2));
+  });
+
+const witness = program
+  .command('witness')
+  .description('a C2SP tlog-witness: cosigns checkpoints of the configured logs, refuses forks');
+
+witness
+  .command('serve')
+  .description('serve add-checkpoint (C2SP tlog-witness) for the logs in the config')
+  .requiredOption('--config <file>', 'witness JSON config: name, key file, state file, logs (see witness/README.md)')
+  .action(async (o) => {
+    const { runWitnessFromConfig } = await import('../audit/witness/index.js');
+    await runWitnessFromConfig(o.config);
+  });
+
+witness
+  .command('keygen')
+  .description('generate a witness cosigner key (Ed25519 or ML-DSA-44); prints the secret and the verifier key')
+  .requiredOption('--name <name>', 'the witness name, e.g. witness.example.org/w1')
+  .addOption(new Option('--algorithm <alg>', 'cosignature type').choices(['ed25519', 'ml-dsa-44']).default('ed25519'))
+  .action(async (o) => {
+    const { generateCosignerKey, parseCosignerKey } = await import('../audit/index.js');
+    const secret = generateCosignerKey(o.name, o.algorithm);
+    console.log(`signer key (secret):  ${secret}`);
+    console.log(`verifier key:         ${parseCosignerKey(secret).verifierKey}`);
   });
 
 try {

@@ -220,6 +220,14 @@ export const ERROR_CODES = {
   NOTE_MALFORMED: spec(422, 'audit', 'A signed note is not C2SP signed-note text.'),
   NOTE_UNVERIFIED: spec(422, 'audit', 'No signature on the note verifies with the given keys.'),
   SIGNATURE_INVALID: spec(422, 'audit', 'A note signature is malformed.'),
+  WITNESS_FAILED: spec(502, 'audit', 'A witness answered a cosigning request with an error (logged; never sent).'),
+  WITNESS_REFUSED: spec(
+    409,
+    'audit',
+    'A witness refused to cosign: the checkpoint is not consistent with what it saw.',
+  ),
+  WITNESS_STATE_INVALID: spec(500, 'audit', "The witness's state file is corrupt; it refuses to cosign."),
+  WITNESS_UNREACHABLE: spec(503, 'audit', 'A witness did not answer a cosigning request (logged; never sent).'),
 
   // --- anchoring: checkpoints on chain -----------------------------------------------------------------
   ANCHORER_FAILED: spec(503, 'anchoring', 'An anchoring pass failed; the status carries the RPC error (scrubbed).'),
@@ -247,6 +255,8 @@ export const ERROR_CODES = {
   CHECKPOINT_SOURCE_FAILED: spec(503, 'anchoring', 'The anchorer could not read the latest checkpoint.'),
 
   // --- auditor tools: pavilion audit verify / monitor -------------------------------------------------
+  ANCHOR_AHEAD_OF_LOG: spec(422, 'auditor-tools', "An anchor is for a size beyond the log's latest checkpoint."),
+  ANCHOR_SEQUENCE: spec(422, 'auditor-tools', "An anchor's previous size is not the anchor before it on chain."),
   ENTRY_MALFORMED: spec(502, 'auditor-tools', 'The server sent an entry that is not a canonical event.'),
   LEAF_HASH_INVALID: spec(422, 'auditor-tools', '`--leaf-hash` is not a 32-byte base64 hash.'),
   LEAF_MISMATCH: spec(422, 'auditor-tools', 'The receipt is for another leaf than the one given.'),
@@ -255,9 +265,18 @@ export const ERROR_CODES = {
   LOG_KEY_REQUIRED: spec(422, 'auditor-tools', 'No pinned log key; pass `--log-key`.'),
   LOG_ROLLED_BACK: spec(422, 'auditor-tools', 'The log is smaller than a size it once committed to.'),
   MONITOR_STATE_INVALID: spec(422, 'auditor-tools', 'The monitor state file is not one the monitor wrote.'),
+  PINS_INVALID: spec(
+    422,
+    'auditor-tools',
+    'The pins file or a pin flag (log key, chain, contract, witness) is malformed.',
+  ),
   PROOF_MALFORMED: spec(502, 'auditor-tools', 'The server sent a proof that is not well-formed.'),
   SERVER_ERROR: spec(502, 'auditor-tools', 'The broker answered with a server error.'),
+  SERVER_REQUIRED: spec(422, 'auditor-tools', '`audit monitor` needs `--server`.'),
   SERVER_UNREACHABLE: spec(503, 'auditor-tools', 'The broker does not answer.'),
+  WITNESS_POLICY_INVALID: spec(422, 'auditor-tools', 'A witness policy threshold outside 1..n.'),
+  WITNESS_QUORUM_NOT_MET: spec(422, 'auditor-tools', 'Fewer than the policy threshold of trusted witnesses cosigned.'),
+  WITNESS_SIGNATURE_INVALID: spec(422, 'auditor-tools', "A trusted witness's cosignature does not verify."),
 
   // --- command line ---------------------------------------------------------------------------------
   FILE_NOT_FOUND: spec(422, 'command-line', 'An input file does not exist or cannot be read.'),

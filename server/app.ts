@@ -9,7 +9,7 @@
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
-import { type AuditLog, openAuditLog } from '../audit/index.js';
+import { type AuditLog, logSigningOptions, openAuditLog } from '../audit/index.js';
 import { createCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/verification-cache.js';
 import { PavilionError } from '../common/errors.js';
@@ -108,9 +108,17 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const pullStore = await PullStore.open(db.sql);
     const parties = await PartyRegistry.open(db.sql, log);
 
+    const signing = logSigningOptions({ ...config.audit, stateDir: config.stateDir });
     const audit = await openAuditLog({
       sql: db.sql,
       origin: config.audit.origin,
+      ...(signing.signerKey ? { signerKey: signing.signerKey } : {}),
+      ...(signing.developmentKeyFile ? { developmentKeyFile: signing.developmentKeyFile } : {}),
+      witnesses: config.audit.witnesses,
+      onCosigned: (size, o) => {
+        if (o.failures.length > 0)
+          log.warn({ size, cosignedBy: o.cosignedBy, failures: o.failures }, 'witnesses missing');
+      },
       checkpointEvery: { leaves: config.audit.checkpointLeaves, ms: config.audit.checkpointMs },
       onBackgroundError: (err) => log.error({ err }, 'audit checkpoint failed'),
       cacheBytes: config.audit.cacheBytes,
@@ -122,6 +130,12 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       (err) => log.warn({ err }, 'audit cache warm-up failed; proofs read the database'),
     );
     cleanup.push(() => warming);
+    log.info(
+      { origin: audit.origin, verifierKeys: audit.verifierKeys, keySource: signing.source, witnesses: audit.witnesses },
+      'audit log signing key',
+    );
+    if (signing.source === 'STATE_DIR')
+      log.warn('AUDIT_SIGNING_KEY unset: checkpoints are signed with the development key kept in STATE_DIR');
     cleanup.push(() => audit.close());
 
     const engine = await createEngine({
@@ -185,10 +199,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     if (anchoring) {
       // Closed before the audit log and the database it reads (cleanup runs in reverse).
       cleanup.push(() => anchoring.close());
-      log.info(
-        { chain: anchoring.anchorer.chain, contract: anchoring.anchorer.contract, mode: config.anchoring.mode },
-        'anchoring audit checkpoints',
-      );
+      log.info({ ...anchoring.facts, mode: config.anchoring.mode }, 'anchoring audit checkpoints');
     }
 
     const trail = new AuditTrail(audit, keys.auditHashKey, (seconds) => metrics.observeAuditAppend(seconds));
@@ -298,7 +309,12 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     registerDatasetRoutes(router, datasets, pulls, config.limits);
     registerVerificationRoutes(router, verification, config.limits);
     registerLinkageJobRoutes(router, linkage, config.limits);
-    registerAuditRoutes(router, { audit, public: config.audit.public, ...(anchoring ? { anchoring } : {}) });
+    registerAuditRoutes(router, {
+      audit,
+      public: config.audit.public,
+      party: (id) => trail.party(id),
+      ...(anchoring ? { anchoring } : {}),
+    });
     registerPartyRoutes(router, parties);
     const sockets = registerWebSocket(app, {
       authenticate,

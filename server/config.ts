@@ -56,7 +56,35 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'POLICY_WASM', default: '', description: 'compiled OPA policy (default: policy/verification.wasm)' },
   { env: 'ENGINE_THREADS', default: '', description: 'engine worker threads (default: one per core)' },
   { env: 'ENGINE_SIMD', default: '', description: '`false` forces the scalar Dice kernel' },
-  { env: 'AUDIT_ORIGIN', default: 'pavilion.local/audit', description: 'origin line of audit checkpoints' },
+  {
+    env: 'AUDIT_ORIGIN',
+    default: '',
+    description:
+      'origin line of audit checkpoints; unset → AUDIT_URL_PREFIX without its scheme, else `pavilion.local/audit`',
+  },
+  {
+    env: 'AUDIT_URL_PREFIX',
+    default: '',
+    description: 'public URL prefix of the log (C2SP tlog-tiles), e.g. `https://broker.example/v1/audit`',
+  },
+  {
+    env: 'AUDIT_SIGNING_KEY',
+    default: '',
+    description:
+      'checkpoint signing key(s), `PRIVATE+KEY+…` or a 32-byte Ed25519 seed, comma-separated, primary first (rotation: new,old); never logged',
+  },
+  {
+    env: 'AUDIT_SIGNING_KEY_FILE',
+    default: '',
+    description:
+      'file with the signing key(s), one per line; unset with no AUDIT_SIGNING_KEY → a development key kept in STATE_DIR',
+  },
+  {
+    env: 'AUDIT_WITNESSES',
+    default: '',
+    description:
+      'JSON array of C2SP tlog-witnesses `[{"url","key"}]` asked to cosign each checkpoint before it is published',
+  },
   { env: 'AUDIT_CHECKPOINT_LEAVES', default: '1000', description: 'sign a checkpoint after this many new leaves' },
   { env: 'AUDIT_CHECKPOINT_MS', default: '1000', description: 'or after this many milliseconds' },
   {
@@ -122,6 +150,17 @@ export const SETTINGS: readonly Setting[] = [
   },
   { env: 'ANCHOR_CONTRACT', default: '', description: 'ANCHORING=rpc: MerkleAnchor contract address' },
   {
+    env: 'ANCHOR_DEPLOY_BLOCK',
+    default: '',
+    description:
+      'ANCHORING=rpc: block that deployed ANCHOR_CONTRACT (published to auditors); unset → searched on chain',
+  },
+  {
+    env: 'ANCHOR_PUBLIC_RPC_URL',
+    default: '',
+    description: 'RPC URL published to auditors (GET /v1/audit/anchoring); ANCHORING=anvil publishes its loopback URL',
+  },
+  {
     env: 'ANCHOR_PRIVATE_KEY',
     default: '',
     description: 'ANCHORING=rpc: hex key of the contract owner (never logged)',
@@ -164,7 +203,11 @@ const ConfigSchema = z.object({
   POLICY_WASM: optionalText,
   ENGINE_THREADS: optionalText.pipe(z.coerce.number().int().min(1).max(256).optional()),
   ENGINE_SIMD: optionalText.pipe(z.enum(['true', 'false']).optional()),
-  AUDIT_ORIGIN: z.string().min(1),
+  AUDIT_ORIGIN: optionalText,
+  AUDIT_URL_PREFIX: optionalText.pipe(z.string().url().optional()),
+  AUDIT_SIGNING_KEY: optionalText,
+  AUDIT_SIGNING_KEY_FILE: optionalText,
+  AUDIT_WITNESSES: optionalText,
   AUDIT_CHECKPOINT_LEAVES: intIn(1, 10_000_000),
   AUDIT_CHECKPOINT_MS: intIn(1, 86_400_000),
   AUDIT_PUBLIC: z.enum(['true', 'false']),
@@ -193,6 +236,8 @@ const ConfigSchema = z.object({
       .optional(),
   ),
   ANCHOR_PRIVATE_KEY: optionalText,
+  ANCHOR_DEPLOY_BLOCK: optionalText.pipe(z.coerce.number().int().min(0).optional()),
+  ANCHOR_PUBLIC_RPC_URL: optionalText.pipe(z.string().url().optional()),
   ANCHOR_MIN_SIZE_DELTA: intIn(1, 1e9),
   ANCHOR_MAX_INTERVAL_MS: intIn(1000, 7 * 86_400_000),
   ANCHOR_POLL_MS: intIn(100, 3_600_000),
@@ -215,7 +260,17 @@ export interface BrokerConfig {
   masterKey?: string;
   policyWasm?: string;
   engine: { threads?: number; simd?: boolean };
-  audit: { origin: string; checkpointLeaves: number; checkpointMs: number; cacheBytes: number; public: boolean };
+  audit: {
+    origin: string;
+    urlPrefix?: string;
+    checkpointLeaves: number;
+    checkpointMs: number;
+    cacheBytes: number;
+    public: boolean;
+    signingKey?: string;
+    signingKeyFile?: string;
+    witnesses: { url: string; key: string }[];
+  };
   /** Where dataset pulls read from: an S3 API, or a local folder when no endpoint is set. */
   objects: {
     s3?: { endpoint: string; bucket: string; accessKey: string; secretKey: string; region: string };
@@ -237,6 +292,8 @@ export interface BrokerConfig {
     chainId: number;
     contract?: string;
     privateKey?: string;
+    deployBlock?: number;
+    publicRpcUrl?: string;
     minSizeDelta: number;
     maxIntervalMs: number;
     pollMs: number;
@@ -265,7 +322,8 @@ export function loadConfig(
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
       throw new PavilionError('CONFIG_INVALID', 'CONFIG_FILE: expected a JSON object');
-    for (const [k, v] of Object.entries(parsed)) if (k in merged) merged[k] = String(v);
+    for (const [k, v] of Object.entries(parsed))
+      if (k in merged) merged[k] = typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
   }
   for (const s of SETTINGS) {
     const v = env[s.env];
@@ -301,7 +359,11 @@ export function loadConfig(
     policyWasm: c.POLICY_WASM,
     engine: { threads: c.ENGINE_THREADS, simd: c.ENGINE_SIMD === undefined ? undefined : c.ENGINE_SIMD === 'true' },
     audit: {
-      origin: c.AUDIT_ORIGIN,
+      origin: c.AUDIT_ORIGIN ?? (c.AUDIT_URL_PREFIX ? originFromPrefix(c.AUDIT_URL_PREFIX) : 'pavilion.local/audit'),
+      ...(c.AUDIT_URL_PREFIX ? { urlPrefix: c.AUDIT_URL_PREFIX } : {}),
+      ...(c.AUDIT_SIGNING_KEY ? { signingKey: c.AUDIT_SIGNING_KEY } : {}),
+      ...(c.AUDIT_SIGNING_KEY_FILE ? { signingKeyFile: c.AUDIT_SIGNING_KEY_FILE } : {}),
+      witnesses: parseWitnesses(c.AUDIT_WITNESSES),
       checkpointLeaves: c.AUDIT_CHECKPOINT_LEAVES,
       checkpointMs: c.AUDIT_CHECKPOINT_MS,
       cacheBytes: c.AUDIT_CACHE_MB * 2 ** 20,
@@ -337,6 +399,8 @@ export function loadConfig(
       chainId: c.ANCHOR_CHAIN_ID,
       contract: c.ANCHOR_CONTRACT,
       privateKey: c.ANCHOR_PRIVATE_KEY,
+      deployBlock: c.ANCHOR_DEPLOY_BLOCK,
+      publicRpcUrl: c.ANCHOR_PUBLIC_RPC_URL,
       minSizeDelta: c.ANCHOR_MIN_SIZE_DELTA,
       maxIntervalMs: c.ANCHOR_MAX_INTERVAL_MS,
       pollMs: c.ANCHOR_POLL_MS,
@@ -344,6 +408,26 @@ export function loadConfig(
     logLevel: c.LOG_LEVEL,
     demoRecords: c.DEMO_RECORDS,
   };
+}
+
+/** C2SP tlog-checkpoint: the origin SHOULD be the log's URL prefix without the scheme. */
+function originFromPrefix(prefix: string): string {
+  return prefix.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/+$/, '');
+}
+
+const WitnessList = z.array(z.object({ url: z.string().url(), key: z.string().min(1) }).strict());
+
+function parseWitnesses(text: string | undefined): { url: string; key: string }[] {
+  if (!text) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new PavilionError('CONFIG_INVALID', 'invalid setting(s): AUDIT_WITNESSES (not JSON)');
+  }
+  const r = WitnessList.safeParse(json);
+  if (!r.success) throw new PavilionError('CONFIG_INVALID', 'invalid setting(s): AUDIT_WITNESSES');
+  return r.data;
 }
 
 /** The settings table for the README. */

@@ -5,23 +5,20 @@ pragma solidity ^0.8.24;
 /// @notice Public, append-only record of the checkpoints (tree size, root) of
 ///         RFC 9162 Merkle logs. One contract serves many logs, each named by
 ///         logId = SHA-256(UTF-8 bytes of the log's C2SP checkpoint origin).
-/// @dev    Per log the anchored tree size must strictly increase:
-///         - a smaller size than the last one is a rollback of the log and reverts
-///           (SizeRollback), so the chain never records a shrinking log;
-///         - the same size again reverts too: with the same root it would be a
-///           duplicate (AlreadyAnchored), with another root it is equivocation
-///           (RootConflict, the two roots are named in the revert data, which
-///           stays public in the failed transaction).
-///         So every (logId, treeSize) has at most one Anchored event, whatever the
-///         off-chain anchorer does. Whether a larger tree extends the previous one
-///         is checked off chain by auditors with an RFC 9162 consistency proof
-///         (on chain that costs ~2.2k gas per proof node; measured, see FORMATS.md).
+/// @dev    Event-only: the root of each anchor lives in its Anchored event, not in
+///         storage; storage keeps one slot per log (last size and its block), enough
+///         for the monotonic check: per log the anchored tree size must strictly
+///         increase, so every (logId, treeSize) has at most one Anchored event,
+///         whatever the off-chain anchorer does. A smaller or equal size reverts
+///         (SizeNotIncreasing). Whether a larger tree extends the previous one, and
+///         whether each anchored root is the log's, auditors check off chain with
+///         RFC 9162 consistency proofs against the events.
+///         anchorMany records several logs in one transaction (one base cost).
 contract MerkleAnchor {
-    /// @dev Two storage slots per log: size and block number share one slot.
+    /// @dev One storage slot per log: size and block number packed.
     struct Head {
         uint64 treeSize;
         uint64 blockNumber;
-        bytes32 root;
     }
 
     address public owner;
@@ -36,9 +33,8 @@ contract MerkleAnchor {
     error NotPendingOwner(address caller);
     error ZeroAddress();
     error EmptyTree();
-    error SizeRollback(bytes32 logId, uint64 lastSize, uint64 treeSize);
-    error AlreadyAnchored(bytes32 logId, uint64 treeSize);
-    error RootConflict(bytes32 logId, uint64 treeSize, bytes32 anchoredRoot, bytes32 root);
+    error SizeNotIncreasing(bytes32 logId, uint64 lastSize, uint64 treeSize);
+    error LengthMismatch();
 
     modifier onlyOwner() {
         if (msg.sender != owner) revert NotOwner(msg.sender);
@@ -52,29 +48,39 @@ contract MerkleAnchor {
 
     /// @notice Records checkpoint (treeSize, root) of log `logId`.
     function anchor(bytes32 logId, uint64 treeSize, bytes32 root) external onlyOwner {
+        _anchor(logId, treeSize, root);
+    }
+
+    /// @notice Records one checkpoint for each of several logs; all or nothing.
+    function anchorMany(bytes32[] calldata logIds, uint64[] calldata treeSizes, bytes32[] calldata roots)
+        external
+        onlyOwner
+    {
+        uint256 n = logIds.length;
+        if (treeSizes.length != n || roots.length != n) revert LengthMismatch();
+        for (uint256 i = 0; i < n; ++i) {
+            _anchor(logIds[i], treeSizes[i], roots[i]);
+        }
+    }
+
+    function _anchor(bytes32 logId, uint64 treeSize, bytes32 root) private {
         // An empty tree (size 0) has nothing to anchor, and size 0 is the
         // "never anchored" marker of the mapping.
         if (treeSize == 0) revert EmptyTree();
         Head storage head = heads[logId];
         uint64 lastSize = head.treeSize;
-        if (treeSize < lastSize) revert SizeRollback(logId, lastSize, treeSize);
-        if (treeSize == lastSize) {
-            if (head.root == root) revert AlreadyAnchored(logId, treeSize);
-            revert RootConflict(logId, treeSize, head.root, root);
-        }
+        if (treeSize <= lastSize) revert SizeNotIncreasing(logId, lastSize, treeSize);
         head.treeSize = treeSize;
         head.blockNumber = uint64(block.number);
-        head.root = root;
         emit Anchored(logId, treeSize, root, lastSize);
     }
 
-    /// @notice Last anchored checkpoint of `logId`; all zero when never anchored.
+    /// @notice Last anchored size of `logId` and the block whose Anchored event holds its root; zeros when never anchored.
     /// @return treeSize last anchored size
-    /// @return root     its root hash
-    /// @return blockNumber block that anchored it (where to look for its event)
-    function latest(bytes32 logId) external view returns (uint64 treeSize, bytes32 root, uint64 blockNumber) {
+    /// @return blockNumber block that anchored it (where to look for its event and root)
+    function latest(bytes32 logId) external view returns (uint64 treeSize, uint64 blockNumber) {
         Head storage head = heads[logId];
-        return (head.treeSize, head.root, head.blockNumber);
+        return (head.treeSize, head.blockNumber);
     }
 
     /// @notice First step of a two-step transfer: a typo in the new owner's

@@ -20,7 +20,7 @@ const DESCRIPTION =
   'policy releases. Every answer carries an audit receipt. Errors are RFC 9457 problem documents with a ' +
   'stable `code` (docs/errors.md). Roles: rp, dp, auditor, admin (JWT `roles`, or Keycloak ' +
   '`realm_access.roles`). A broker run with AUDIT_PUBLIC=true serves the audit checkpoint, key, proofs, ' +
-  'receipts and hash tiles without a token; audit entries always need auditor or admin.';
+  'receipts and hash tiles without a token; audit entries need auditor or admin, or the caller that caused them.';
 
 /** Codes the router raises for what a route accepts (server/http/router.ts, identity/). */
 const AUTHENTICATED: readonly ErrorCode[] = [

@@ -67,7 +67,14 @@ export function statusLine(status: number): string {
 }
 
 /** Headers copied out of the stack-allocated request. */
-const CAPTURED_HEADERS = ['authorization', 'content-type', 'content-length', 'transfer-encoding', 'accept'] as const;
+const CAPTURED_HEADERS = [
+  'authorization',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'accept',
+  'accept-encoding',
+] as const;
 type CapturedHeader = (typeof CAPTURED_HEADERS)[number];
 
 /**

@@ -288,8 +288,30 @@ export const ConsistencyProof = z
   .openapi('ConsistencyProof');
 
 export const LogKeys = z
-  .object({ origin: z.string(), verifier_key: z.string(), verifier_keys: z.array(z.string()) })
+  .object({
+    origin: z.string(),
+    verifier_key: z.string(),
+    verifier_keys: z.array(z.string()),
+    witnesses: z
+      .array(z.object({ url: z.string(), key: z.string() }).passthrough())
+      .openapi({ description: 'the witnesses asked to cosign each checkpoint (C2SP tlog-witness)' }),
+  })
   .openapi('LogKeys');
+
+export const AnchoringFactsBody = z
+  .object({
+    enabled: z.boolean(),
+    origin: z.string(),
+    log_id: z.string(),
+    chain: z.string().optional(),
+    contract: z.string().optional(),
+    deploy_block: z.number().int().nullable().optional(),
+    rpc_url: z.string().nullable().optional(),
+    anchored_event: z.string().optional(),
+    anchored_topic: z.string().optional(),
+    abi: z.array(z.unknown()).optional(),
+  })
+  .openapi('AnchoringFacts');
 
 export const AuditEntry = z
   .object({

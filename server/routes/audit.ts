@@ -8,16 +8,26 @@
  *   GET /v1/audit/proofs/inclusion?index=&size=  RFC 9162 inclusion proof (base64 hashes); or ?leaf_hash=
  *   GET /v1/audit/proofs/consistency?from=&to=   RFC 9162 consistency proof
  *   GET /v1/audit/receipts/{index}               C2SP tlog-proof receipt, with the on-chain anchor when there is one
- *   GET /v1/audit/entries/{index}                auditor, admin: the canonical event
+ *   GET /v1/audit/anchoring                      what auditors pin: chain, contract, deploy block, RPC URL, ABI
+ *   GET /v1/audit/anchoring/abi.json             the MerkleAnchor ABI
+ *   GET /v1/audit/entries/{index}                auditor, admin; any caller for an event it caused (its actor
+ *                                                or relying party), so an RP can re-hash what its receipt proves
  *   GET /v1/audit/tile/<L>/<N>[.p/<W>]           C2SP tlog-tiles hash tile (prefix /v1/audit)
  *   GET /v1/audit/tile/entries/<N>[.p/<W>]       auditor, admin: C2SP tlog-tiles entry bundle
  */
-import type { AnchorReference } from '../../anchoring/index.js';
+import { gzipSync } from 'node:zlib';
+import {
+  type AnchoringFacts,
+  type AnchorReference,
+  anchoringFactsJson,
+  merkleAnchorAbiJson,
+} from '../../anchoring/index.js';
 import { type AuditLog, decodeBase64Strict, parseTilePath } from '../../audit/index.js';
 import { PavilionError } from '../../common/errors.js';
-import type { Role } from '../../identity/index.js';
+import type { Principal, Role } from '../../identity/index.js';
 import type { HttpRouter } from '../http/router.js';
 import {
+  AnchoringFactsBody,
   AuditEntry,
   ConsistencyProof,
   ConsistencyQuery,
@@ -57,9 +67,11 @@ export function registerAuditRoutes(
   router: HttpRouter,
   deps: {
     audit: AuditLog;
-    /** The anchor covering a leaf, once one is on chain (server/wiring/anchoring.ts). */
-    anchoring?: { anchorForLeaf(index: number): Promise<AnchorReference | undefined> };
+    /** The anchor covering a leaf, once one is on chain, and what auditors pin (server/wiring/anchoring.ts). */
+    anchoring?: { anchorForLeaf(index: number): Promise<AnchorReference | undefined>; facts: AnchoringFacts };
     public: boolean;
+    /** A subject or tenant as audit events name it (server/support/audit-trail.ts). */
+    party(subjectOrTenant: string): string;
   },
 ): void {
   const { audit, anchoring } = deps;
@@ -93,7 +105,36 @@ export function registerAuditRoutes(
       access: hashes,
       responses: { 200: { description: 'the keys', json: LogKeys } },
     },
-    () => ({ json: { origin: audit.origin, verifier_key: audit.verifierKey, verifier_keys: audit.verifierKeys } }),
+    () => ({
+      json: {
+        origin: audit.origin,
+        verifier_key: audit.verifierKey,
+        verifier_keys: audit.verifierKeys,
+        witnesses: audit.witnesses,
+      },
+    }),
+  );
+
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/audit/anchoring',
+      summary: 'What an auditor pins once: chain, contract, deploy block, an RPC URL, the log id and the ABI',
+      access: hashes,
+      responses: { 200: { description: 'the anchoring facts', json: AnchoringFactsBody } },
+    },
+    () => ({ json: anchoringFactsJson(anchoring?.facts, audit.origin) }),
+  );
+
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/audit/anchoring/abi.json',
+      summary: 'The MerkleAnchor contract ABI (also the file anchoring/MerkleAnchor.abi.json)',
+      access: hashes,
+      responses: { 200: { description: 'the ABI', mediaType: 'application/json' } },
+    },
+    () => ({ json: merkleAnchorAbiJson(), headers: { 'cache-control': immutable } }),
   );
 
   router.route(
@@ -179,15 +220,21 @@ export function registerAuditRoutes(
     {
       method: 'get',
       path: '/v1/audit/entries/:index',
-      summary: 'An audit entry: its canonical event and leaf hash (auditor, admin)',
-      access: AUDITORS,
+      summary: 'An audit entry: its canonical event and leaf hash (auditor, admin; anyone for an event it caused)',
+      description:
+        'A relying party (or data provider) reads the events naming it as actor or relying party, so it can ' +
+        're-hash what its receipt proves.',
+      access: EVERY_ROLE,
       params: IndexParams,
       responses: { 200: { description: 'the entry', json: AuditEntry } },
       errors: ['ENTRY_NOT_FOUND'],
     },
-    async ({ params }) => {
+    async ({ params, principal }) => {
       const e = await audit.entry(params.index);
-      return { json: { index: e.index, leaf_hash: b64(e.leafHash), event: JSON.parse(e.event) } };
+      const event = JSON.parse(e.event) as Record<string, unknown>;
+      if (!AUDITORS.some((r) => principal.roles.has(r)) && !causedBy(deps.party, principal, event))
+        throw new PavilionError('FORBIDDEN_ROLE', 'only auditors and admins read events the caller did not cause');
+      return { json: { index: e.index, leaf_hash: b64(e.leafHash), event } };
     },
   );
 
@@ -208,14 +255,21 @@ export function registerAuditRoutes(
       },
       errors: ['TILE_NOT_FOUND', 'AUTH_MISSING', 'FORBIDDEN_ROLE'],
     },
-    async ({ params, authenticate }) => {
+    async ({ params, authenticate, x }) => {
       const tile = parseTilePath(params.path);
       if (tile?.kind === 'entries') {
         await authenticate(...AUDITORS);
+        const bundle = await audit.entryBundle(tile.index, tile.width);
+        // C2SP tlog-tiles: entry bundles SHOULD be served compressed when the client accepts it.
+        const gzip = acceptsGzip(x.headers['accept-encoding']);
         return {
-          body: await audit.entryBundle(tile.index, tile.width),
+          body: gzip ? gzipSync(bundle) : bundle,
           contentType: 'application/octet-stream',
-          headers: { 'cache-control': IMMUTABLE_PRIVATE },
+          headers: {
+            'cache-control': IMMUTABLE_PRIVATE,
+            vary: 'accept-encoding',
+            ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+          },
         };
       }
       if (!deps.public) await authenticate(...EVERY_ROLE);
@@ -231,4 +285,24 @@ export function registerAuditRoutes(
       };
     },
   );
+}
+
+/** Whether the event names the caller as its actor or relying party (as the audit trail spells them). */
+function causedBy(party: (id: string) => string, principal: Principal, event: Record<string, unknown>): boolean {
+  const mine = new Set([party(principal.subject), party(principal.tenant ?? principal.subject)]);
+  return (
+    (typeof event.actor === 'string' && mine.has(event.actor)) ||
+    (typeof event.relying_party === 'string' && mine.has(event.relying_party))
+  );
+}
+
+/** RFC 9110 §12.5.3: gzip listed without q=0. */
+function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  return header.split(',').some((part) => {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    if (coding !== 'gzip' && coding !== 'x-gzip' && coding !== '*') return false;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
 }

@@ -15,7 +15,10 @@ import { JsonRpcProvider, Wallet } from 'ethers';
 import {
   ANVIL_DEV_PRIVATE_KEYS,
   Anchorer,
+  type AnchoringFacts,
   type AnchorReference,
+  caip2,
+  deployBlockOf,
   deployMerkleAnchor,
   startAnvil,
 } from '../../anchoring/index.js';
@@ -27,6 +30,8 @@ import type { BrokerConfig } from '../config.js';
 
 export interface AnchoringHandle {
   anchorer: Anchorer;
+  /** What auditors pin: chain, contract, deploy block, a public RPC URL (GET /v1/audit/anchoring). */
+  facts: AnchoringFacts;
   /** The anchor covering leaf `index`, if one is on chain yet. */
   anchorForLeaf(index: number): Promise<AnchorReference | undefined>;
   close(): Promise<void>;
@@ -44,6 +49,8 @@ export async function startAnchoring(
   let chainId: number;
   let contract: string;
   let privateKey: string;
+  let deployBlock: number | null = a.deployBlock ?? null;
+  let publicRpcUrl: string | null = a.publicRpcUrl ?? null;
   let stopChain: (() => Promise<void>) | null = null;
   if (a.mode === 'anvil') {
     // A block a second and 1-slot epochs: anvil reports `finalized` = latest − 2 slots,
@@ -58,6 +65,9 @@ export async function startAnchoring(
       const provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true });
       contract = await deployMerkleAnchor(new Wallet(privateKey, provider));
       provider.destroy();
+      deployBlock = await deployBlockOf(rpcUrl, chainId, contract);
+      // The local chain is reachable only from this machine: its loopback URL is the one to publish.
+      publicRpcUrl ??= rpcUrl;
     } catch (err) {
       await anvil.stop();
       throw err;
@@ -72,6 +82,8 @@ export async function startAnchoring(
     chainId = a.chainId;
     contract = a.contract;
     privateKey = a.privateKey;
+    // Unpublished: found on chain (binary search over old state; null when the node keeps none).
+    deployBlock ??= await deployBlockOf(rpcUrl, chainId, contract).catch(() => null);
   }
   const anchorer = new Anchorer({
     sql,
@@ -96,6 +108,7 @@ export async function startAnchoring(
   anchorer.start();
   return {
     anchorer,
+    facts: { chain: caip2(chainId), contract: anchorer.contract, deployBlock, rpcUrl: publicRpcUrl },
     async anchorForLeaf(index) {
       try {
         return await anchorer.anchorFor(index + 1);

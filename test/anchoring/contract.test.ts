@@ -96,14 +96,16 @@ describe('MerkleAnchor', () => {
     }
     const gas = receipts.map((r) => Number(r.gasUsed));
     console.log(`MerkleAnchor.anchor gas used: first ${gas[0]}, then ${gas.slice(1).join(', ')}`);
-    // First anchor of a log writes two fresh slots (2 × 22.1k SSTORE); later ones overwrite them.
-    expect(gas[0]).toBeLessThan(80_000);
+    // First anchor of a log writes one fresh slot (22.1k SSTORE); later ones overwrite it.
+    // The root lives in the event only: a steady-state anchor stays well under the
+    // 37k the stored-root design cost (bench/audit.ts measures both side by side).
+    expect(gas[0]).toBeLessThan(60_000);
     for (const g of gas.slice(1)) {
-      expect(g).toBeLessThan(60_000);
+      expect(g).toBeLessThan(35_000);
       expect(g).toBeGreaterThan(21_000);
     }
-    const [size, last, blockNumber] = await anchor.latest!(logId);
-    expect([Number(size), last, Number(blockNumber)]).toEqual([8, root(8), receipts[3]!.blockNumber]);
+    const [size, blockNumber] = await anchor.latest!(logId);
+    expect([Number(size), Number(blockNumber)]).toEqual([8, receipts[3]!.blockNumber]);
     const events = receipts.map((r) => anchor.interface.parseLog(r.logs[0]!)!);
     expect(events.map((e) => [e.name, e.args[0], Number(e.args[1]), e.args[2], Number(e.args[3])])).toEqual([
       ['Anchored', logId, 2, root(2), 0],
@@ -113,7 +115,7 @@ describe('MerkleAnchor', () => {
     ]);
   });
 
-  it('rejects a rollback, a duplicate, a conflicting root and an empty tree', async () => {
+  it('rejects a rollback, a duplicate, a conflicting root and an empty tree (sizes must strictly increase)', async () => {
     const reason = async (p: Promise<unknown>) => {
       try {
         await p;
@@ -122,9 +124,9 @@ describe('MerkleAnchor', () => {
         return anchor.interface.parseError((err as { data: string }).data)?.name;
       }
     };
-    expect(await reason(anchor.anchor!.staticCall(logId, 7, root(7)))).toBe('SizeRollback');
-    expect(await reason(anchor.anchor!.staticCall(logId, 8, root(8)))).toBe('AlreadyAnchored');
-    expect(await reason(anchor.anchor!.staticCall(logId, 8, root(7)))).toBe('RootConflict');
+    expect(await reason(anchor.anchor!.staticCall(logId, 7, root(7)))).toBe('SizeNotIncreasing');
+    expect(await reason(anchor.anchor!.staticCall(logId, 8, root(8)))).toBe('SizeNotIncreasing');
+    expect(await reason(anchor.anchor!.staticCall(logId, 8, root(7)))).toBe('SizeNotIncreasing');
     expect(await reason(anchor.anchor!.staticCall(logId, 0, root(0)))).toBe('EmptyTree');
 
     // Forced on chain (gas limit given, no estimate): mined, reverted, state unchanged, no event.
@@ -137,14 +139,31 @@ describe('MerkleAnchor', () => {
 
   it('keeps logs apart and answers zeros for a log never anchored', async () => {
     const otherLog = logIdForOrigin('test.pavilion.example/other');
-    expect((await anchor.latest!(otherLog)).map((v: unknown) => (typeof v === 'bigint' ? Number(v) : v))).toEqual([
-      0,
-      `0x${'00'.repeat(32)}`,
-      0,
-    ]);
+    expect((await anchor.latest!(otherLog)).map((v: unknown) => Number(v))).toEqual([0, 0]);
     const receipt = await (await anchor.anchor!(otherLog, 1, root(1))).wait();
     console.log(`MerkleAnchor.anchor gas used, first anchor of a second log: ${receipt!.gasUsed}`);
     expect(Number((await anchor.latest!(logId))[0])).toBe(8);
+  });
+
+  it('anchors several logs in one transaction, all or nothing', async () => {
+    const logs = ['a', 'b', 'c'].map((n) => logIdForOrigin(`test.pavilion.example/many/${n}`));
+    const receipt = (await (await anchor.anchorMany!(logs, [3, 5, 7], [root(3), root(5), root(7)])).wait())!;
+    const events = receipt.logs.map((l: { topics: string[]; data: string }) => anchor.interface.parseLog(l)!);
+    expect(
+      events.map((e: { args: unknown[] }) => [e.args[0], Number(e.args[1]), e.args[2], Number(e.args[3])]),
+    ).toEqual([
+      [logs[0], 3, root(3), 0],
+      [logs[1], 5, root(5), 0],
+      [logs[2], 7, root(7), 0],
+    ]);
+    console.log(`MerkleAnchor.anchorMany gas used, 3 first anchors: ${receipt.gasUsed}`);
+    // One stale size fails the whole call: nothing of it is recorded.
+    await expect(anchor.anchorMany!.staticCall(logs, [4, 5, 8], [root(4), root(5), root(8)])).rejects.toMatchObject({
+      revert: { name: 'SizeNotIncreasing' },
+    });
+    await expect(anchor.anchorMany!.staticCall(logs, [4], [root(4)])).rejects.toMatchObject({
+      revert: { name: 'LengthMismatch' },
+    });
   });
 
   it('is owner-only, with a two-step ownership transfer', async () => {

@@ -13,6 +13,7 @@ import {
   verifyReceipt,
 } from '../../audit/index.js';
 import { isPavilionError } from '../../common/errors.js';
+import { errorCode } from './error-code.js';
 
 const ORIGIN = 'receipt.example/log';
 const signer = parseSignerKey(generateSignerKey(ORIGIN));
@@ -67,6 +68,31 @@ describe('tlog-proof receipts (pure)', () => {
     expect(lines[3 + proof.length]).toBe('');
     expect(lines.slice(4 + proof.length).join('\n')).toBe(note);
     expect(verifyReceipt(text, [signer.verifierKey], { event: events[5]! }).anchor).toEqual(anchor);
+  });
+
+  it('a malformed anchor reference in extra is ANCHOR_INVALID (invalid UTF-8, truncated, extra keys, not canonical)', () => {
+    const anchor = {
+      chain: 'eip155:137',
+      contract: `0x${'11'.repeat(20)}`,
+      tx: `0x${'22'.repeat(32)}`,
+      block: 9,
+      logIndex: 0,
+      size: 37,
+    };
+    const good = encodeAnchorExtra(anchor);
+    const utf8 = Uint8Array.from(good);
+    utf8[3] = 0xff;
+    const bad = [
+      utf8,
+      good.subarray(0, good.length - 3),
+      new TextEncoder().encode(JSON.stringify({ ...anchor, note: 'x' })),
+      new TextEncoder().encode(JSON.stringify(anchor, null, 1)),
+    ];
+    for (const extra of bad) {
+      const text = receiptFor(5, extra);
+      expect(parseReceipt(text).anchorError).toBeDefined();
+      expect(errorCode(() => verifyReceipt(text, [signer.verifierKey], { event: events[5]! }))).toBe('ANCHOR_INVALID');
+    }
   });
 
   it('a non-canonical event text is refused rather than silently re-canonicalised', () => {

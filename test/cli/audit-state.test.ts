@@ -26,7 +26,9 @@ describe('pavilion audit monitor state file', () => {
   ])('%s is MONITOR_STATE_INVALID', async (name, text) => {
     const stateFile = join(dir, `${name.replace(/\W+/g, '-')}.json`);
     writeFileSync(stateFile, text);
-    await expect(auditMonitor({ server: 'http://127.0.0.1:9', stateFile }, silent)).rejects.toMatchObject({
+    await expect(
+      auditMonitor({ server: 'http://127.0.0.1:9', stateFile, logKeys: [], witnesses: [] }, silent),
+    ).rejects.toMatchObject({
       code: 'MONITOR_STATE_INVALID',
     });
   });

@@ -2,21 +2,38 @@
  * The auditor's tools against a running broker, its database and a real
  * chain (anvil): `pavilion audit verify` checks a receipt end to end and
  * `pavilion audit monitor` follows the log; both must catch an operator who
- * rewrites a stored leaf or tree node.
+ * rewrites a stored leaf or tree node, a receipt whose anchor reference is
+ * damaged or names another contract, and an anchor whose root is not the log's.
+ * The auditor pins the log key, chain and contract; nothing is taken from the
+ * server's word.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JsonRpcProvider, Wallet } from 'ethers';
+import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_PRIVATE_KEYS, type Anvil, deployMerkleAnchor, startAnvil } from '../../anchoring/index.js';
+import {
+  ANVIL_DEV_PRIVATE_KEYS,
+  type Anvil,
+  deployMerkleAnchor,
+  logIdForOrigin,
+  merkleAnchorAt,
+  startAnvil,
+} from '../../anchoring/index.js';
+import { canonicalEvent } from '../../audit/index.js';
 import { auditMonitor, auditVerify, type Reporter } from '../../cli/audit.js';
+import type { AuditorPins } from '../../cli/audit-pins.js';
 import { loadDemoSchema } from '../../demo/people.js';
+import { anchoredEvents } from '../anchoring/support.js';
 import { api, b64, randomClk, startTestBroker, type TestBroker } from '../server/helpers.js';
 
 let anvil: Anvil;
 let t: TestBroker;
 let logKey: string;
+let contract: string;
+let pins: AuditorPins;
+let provider: JsonRpcProvider;
 const dir = mkdtempSync(join(tmpdir(), 'pavilion-audit-cli-'));
 const clks = Array.from({ length: 20 }, (_, i) => randomClk(1024, 700_000 + i));
 
@@ -60,7 +77,8 @@ beforeAll(async () => {
     ANVIL_DEV_PRIVATE_KEYS[0]!,
     new JsonRpcProvider(anvil.rpcUrl, 80002, { staticNetwork: true }),
   );
-  const contract = await deployMerkleAnchor(owner);
+  provider = owner.provider as JsonRpcProvider;
+  contract = await deployMerkleAnchor(owner);
   t = await startTestBroker({
     ANCHORING: 'rpc',
     ETH_RPC_URL: anvil.rpcUrl,
@@ -77,6 +95,7 @@ beforeAll(async () => {
     AUDIT_CACHE_MB: '0',
   });
   logKey = t.broker.audit.verifierKey;
+  pins = { logKeys: [logKey], witnesses: [], rpc: anvil.rpcUrl, chain: 'eip155:80002', contract };
   await api(t.url, 'PUT', '/v1/datasets/people', {
     token: t.tokens.dp,
     body: { schema: loadDemoSchema(), claims: ['over_18'] },
@@ -93,6 +112,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  provider?.destroy();
   await t?.broker.close();
   await anvil?.stop();
 });
@@ -102,11 +122,11 @@ describe('pavilion audit verify', () => {
     const { index, leafHash } = await verifyOnce(3);
     const file = await anchoredReceipt(index);
     const out = recorder();
-    const failed = await auditVerify(
-      { receiptFile: file, server: t.url, rpc: anvil.rpcUrl, logKey, token: t.tokens.auditor, leafHash },
+    const result = await auditVerify(
+      { ...pins, receiptFile: file, server: t.url, token: t.tokens.auditor, leafHash },
       out,
     );
-    expect(failed, out.lines.join('\n')).toEqual([]);
+    expect(result, out.lines.join('\n')).toEqual({ status: 'verified', failures: [] });
     expect(out.lines.join('\n')).toMatch(/ok anchor on chain: eip155:80002 0x[0-9a-fA-F]{40} tx 0x[0-9a-f]{64}/);
     expect(out.lines.join('\n')).toMatch(/ok checkpoint signature and inclusion proof/);
   }, 60_000);
@@ -118,14 +138,16 @@ describe('pavilion audit verify', () => {
     const stranger = verifierKeyFor(generateSignerKey(t.broker.audit.origin));
     const out1 = recorder();
     expect(
-      await auditVerify(
-        { receiptFile: file, server: t.url, rpc: anvil.rpcUrl, logKey: stranger, token: t.tokens.auditor },
-        out1,
-      ),
+      (
+        await auditVerify(
+          { ...pins, logKeys: [stranger], receiptFile: file, server: t.url, token: t.tokens.auditor },
+          out1,
+        )
+      ).failures,
     ).toContain('checkpoint signature and inclusion proof');
     const out2 = recorder();
     const wrongLeaf = Buffer.alloc(32, 7).toString('base64');
-    expect(await auditVerify({ receiptFile: file, rpc: anvil.rpcUrl, logKey, leafHash: wrongLeaf }, out2)).toContain(
+    expect((await auditVerify({ ...pins, receiptFile: file, leafHash: wrongLeaf }, out2)).failures).toContain(
       'checkpoint signature and inclusion proof',
     );
   }, 60_000);
@@ -137,13 +159,224 @@ describe('pavilion audit verify', () => {
     // The operator changes what was decided: same row, different event text.
     await sql`update audit_leaves set event = replace(event, '"match"', '"no_match"') where idx = ${index}`;
     const out = recorder();
-    const failed = await auditVerify(
-      { receiptFile: file, server: t.url, rpc: anvil.rpcUrl, logKey, token: t.tokens.auditor },
-      out,
-    );
-    expect(failed.length, out.lines.join('\n')).toBeGreaterThan(0);
+    const result = await auditVerify({ ...pins, receiptFile: file, server: t.url, token: t.tokens.auditor }, out);
+    expect(result.status, out.lines.join('\n')).toBe('failed');
     expect(out.lines.join('\n')).toMatch(/FAIL (leaf|checkpoint signature and inclusion proof)/);
   }, 60_000);
+});
+
+/** A second account for contracts the test deploys itself: the broker's anchorer owns account 0 and its nonces. */
+let second: NonceManager | undefined;
+function auditorSide(): NonceManager {
+  // NonceManager counts locally: ethers' provider answers nonces from a short cache.
+  second ??= new NonceManager(new Wallet(ANVIL_DEV_PRIVATE_KEYS[1]!, provider));
+  return second;
+}
+
+/** The receipt with its `extra` line replaced (or removed, with null). */
+function withExtra(file: string, extra: Uint8Array | null): string {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  if (!lines[1]?.startsWith('extra ')) throw new Error('receipt has no extra line');
+  if (extra === null) lines.splice(1, 1);
+  else lines[1] = `extra ${Buffer.from(extra).toString('base64')}`;
+  const out = join(dir, `receipt-${Math.random().toString(36).slice(2)}.txt`);
+  writeFileSync(out, lines.join('\n'));
+  return out;
+}
+
+function extraOf(file: string): Buffer {
+  return Buffer.from(readFileSync(file, 'utf8').split('\n')[1]!.slice('extra '.length), 'base64');
+}
+
+/** Runs the real command line; resolves to its exit code and output. */
+function cli(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(process.cwd(), 'cli/main.ts'), ...args],
+      { env: { ...process.env, PAVILION_TOKEN: '' }, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    );
+  });
+}
+
+describe('pavilion audit verify: anchors are read from the pinned contract', () => {
+  it('fails a receipt whose anchor reference is invalid UTF-8 or truncated JSON (exit 1)', async () => {
+    const { index, leafHash } = await verifyOnce(9);
+    const file = await anchoredReceipt(index);
+    const extra = extraOf(file);
+    const invalidUtf8 = Buffer.from(extra);
+    invalidUtf8[2] = 0xff;
+    const truncated = extra.subarray(0, extra.length - 5);
+    for (const bad of [invalidUtf8, truncated]) {
+      const out = recorder();
+      const result = await auditVerify({ ...pins, receiptFile: withExtra(file, bad), leafHash }, out);
+      expect(result.status, out.lines.join('\n')).toBe('failed');
+      expect(result.failures).toContain('anchor reference');
+      expect(out.lines.join('\n')).toMatch(/FAIL anchor reference: ANCHOR_INVALID/);
+    }
+    const run = await cli([
+      'audit',
+      'verify',
+      withExtra(file, truncated),
+      '--log-key',
+      logKey,
+      '--leaf-hash',
+      leafHash,
+      '--rpc',
+      anvil.rpcUrl,
+      '--chain',
+      '80002',
+      '--contract',
+      contract,
+    ]);
+    expect(run.code, run.out).toBe(1);
+    expect(run.out).toMatch(/receipt NOT verified: anchor reference/);
+  }, 90_000);
+
+  it('fails a receipt naming another contract than the pinned one', async () => {
+    const { index, leafHash } = await verifyOnce(10);
+    const file = await anchoredReceipt(index);
+    const other = await deployMerkleAnchor(auditorSide());
+    const reference = JSON.parse(extraOf(file).toString('utf8'));
+    const forged = Buffer.from(canonicalEvent({ ...reference, contract: other }), 'utf8');
+    const out = recorder();
+    const result = await auditVerify({ ...pins, receiptFile: withExtra(file, forged), leafHash }, out);
+    expect(result.status, out.lines.join('\n')).toBe('failed');
+    expect(out.lines.join('\n')).toMatch(/FAIL anchor on chain: ANCHOR_MISMATCH: the receipt names contract/);
+    // And the same receipt verified against that other contract as the pin: nothing anchored there.
+    const there = recorder();
+    const unpinned = await auditVerify({ ...pins, contract: other, receiptFile: file, leafHash }, there);
+    expect(unpinned.status, there.lines.join('\n')).toBe('failed');
+  }, 90_000);
+
+  it('finds the anchor on chain when the extra line is deleted; says "not anchored yet" (exit 3) when there is none', async () => {
+    const { index, leafHash } = await verifyOnce(11);
+    const file = await anchoredReceipt(index);
+    const stripped = withExtra(file, null);
+    const out = recorder();
+    const result = await auditVerify({ ...pins, receiptFile: stripped, leafHash }, out);
+    expect(result, out.lines.join('\n')).toEqual({ status: 'verified', failures: [] });
+    expect(out.lines.join('\n')).toMatch(
+      /ok anchor on chain: the receipt names no anchor; the chain holds this checkpoint/,
+    );
+
+    // A contract with no anchor for this log: verified, but not anchored, and the exit code says so.
+    const empty = await deployMerkleAnchor(auditorSide());
+    const none = recorder();
+    expect((await auditVerify({ ...pins, contract: empty, receiptFile: stripped, leafHash }, none)).status).toBe(
+      'not-anchored',
+    );
+    const notYet = await cli([
+      'audit',
+      'verify',
+      stripped,
+      '--log-key',
+      logKey,
+      '--leaf-hash',
+      leafHash,
+      '--rpc',
+      anvil.rpcUrl,
+      '--chain',
+      'eip155:80002',
+      '--contract',
+      empty,
+    ]);
+    expect(notYet.code, notYet.out).toBe(3);
+    expect(notYet.out).toMatch(/NOT ANCHORED yet/);
+    const anchored = await cli([
+      'audit',
+      'verify',
+      stripped,
+      '--log-key',
+      logKey,
+      '--leaf-hash',
+      leafHash,
+      '--rpc',
+      anvil.rpcUrl,
+      '--chain',
+      'eip155:80002',
+      '--contract',
+      contract,
+    ]);
+    expect(anchored.code, anchored.out).toBe(0);
+  }, 120_000);
+
+  it('fails when the pinned contract anchors another root for the checkpoint size', async () => {
+    const { index, leafHash } = await verifyOnce(12);
+    const file = await anchoredReceipt(index);
+    const size = JSON.parse(extraOf(file).toString('utf8')).size as number;
+    const forgedContract = await deployMerkleAnchor(auditorSide());
+    const anchor = merkleAnchorAt(forgedContract, auditorSide());
+    await (await anchor.anchor!(logIdForOrigin(t.broker.audit.origin), size, `0x${'ab'.repeat(32)}`)).wait();
+    const out = recorder();
+    const result = await auditVerify(
+      { ...pins, contract: forgedContract, receiptFile: withExtra(file, null), leafHash },
+      out,
+    );
+    expect(result.status, out.lines.join('\n')).toBe('failed');
+    expect(out.lines.join('\n')).toMatch(/ANCHOR_MISMATCH: the chain anchors another root/);
+  }, 90_000);
+
+  it('requires a pinned log key', async () => {
+    const { index, leafHash } = await verifyOnce(13);
+    const file = await anchoredReceipt(index);
+    await expect(auditVerify({ ...pins, logKeys: [], receiptFile: file, leafHash }, recorder())).rejects.toMatchObject({
+      code: 'LOG_KEY_REQUIRED',
+    });
+  }, 60_000);
+});
+
+describe('pavilion audit monitor: every anchor on the contract', () => {
+  it('on a fresh state checks every Anchored event of the log from the deploy block, and remembers where it got to', async () => {
+    // Several anchors exist by now (one per receipt waited for above).
+    const { index } = await verifyOnce(14);
+    await anchoredReceipt(index);
+    const origin = t.broker.audit.origin;
+    const onChain = await anchoredEvents(provider, contract, logIdForOrigin(origin));
+    expect(onChain.length).toBeGreaterThanOrEqual(3);
+    const state = join(dir, 'monitor-anchors.json');
+    const out = recorder();
+    const failed = await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, out);
+    expect(failed, out.lines.join('\n')).toEqual([]);
+    const checked = out.lines.filter((l) =>
+      /^ok anchor of size \d+: block \d+ tx 0x[0-9a-f]{64}: root .* consistent/.test(l),
+    );
+    expect(checked.length).toBeGreaterThanOrEqual(onChain.length);
+    for (const e of onChain) expect(out.lines.join('\n')).toContain(`ok anchor of size ${e.treeSize}:`);
+    const saved = JSON.parse(readFileSync(state, 'utf8'));
+    expect(saved.anchoredSize).toBe(Math.max(...onChain.map((e) => e.treeSize)));
+    expect(saved.nextBlock).toBeGreaterThan(0);
+    expect(saved.contract).toBe(contract);
+
+    // The next pass starts where this one stopped: old finalized anchors are not read again.
+    const again = recorder();
+    expect(await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, again)).toEqual(
+      [],
+    );
+    const reread = again.lines.filter((l) => l.startsWith('ok anchor of size')).length;
+    expect(reread).toBeLessThanOrEqual(checked.length);
+  }, 120_000);
+
+  it("reports an anchored root that is not the log's (the operator anchored a fork)", async () => {
+    const audit = t.broker.audit;
+    const size = await audit.size();
+    expect(size).toBeGreaterThanOrEqual(4);
+    const forked = await deployMerkleAnchor(auditorSide());
+    const anchor = merkleAnchorAt(forked, auditorSide());
+    const logId = logIdForOrigin(audit.origin);
+    const hex = (b: Uint8Array) => `0x${Buffer.from(b).toString('hex')}`;
+    await (await anchor.anchor!(logId, 2, hex(await audit.root(2)))).wait();
+    await (await anchor.anchor!(logId, 3, `0x${'cd'.repeat(32)}`)).wait();
+    const out = recorder();
+    const failed = await auditMonitor(
+      { ...pins, contract: forked, server: t.url, stateFile: join(dir, 'monitor-fork.json'), token: t.tokens.auditor },
+      out,
+    );
+    expect(failed, out.lines.join('\n')).toEqual(['anchor of size 3']);
+    expect(out.lines.join('\n')).toMatch(/ok anchor of size 2:/);
+  }, 90_000);
 });
 
 describe('pavilion audit monitor', () => {
@@ -152,10 +385,7 @@ describe('pavilion audit monitor', () => {
     await verifyOnce(6);
     const first = recorder();
     expect(
-      await auditMonitor(
-        { server: t.url, stateFile: state, rpc: anvil.rpcUrl, logKey, token: t.tokens.auditor },
-        first,
-      ),
+      await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, first),
       first.lines.join('\n'),
     ).toEqual([]);
 
@@ -164,10 +394,7 @@ describe('pavilion audit monitor', () => {
     await anchoredReceipt(index);
     const second = recorder();
     expect(
-      await auditMonitor(
-        { server: t.url, stateFile: state, rpc: anvil.rpcUrl, logKey, token: t.tokens.auditor },
-        second,
-      ),
+      await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, second),
       second.lines.join('\n'),
     ).toEqual([]);
     expect(second.lines.join('\n')).toMatch(/ok consistency with the last verified checkpoint/);
@@ -179,10 +406,7 @@ describe('pavilion audit monitor', () => {
     const sql = t.broker.db.sql;
     await sql`update audit_nodes set hash = sha256(hash)`;
     const third = recorder();
-    const failed = await auditMonitor(
-      { server: t.url, stateFile: state, rpc: anvil.rpcUrl, logKey, token: t.tokens.auditor },
-      third,
-    );
+    const failed = await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, third);
     expect(failed, third.lines.join('\n')).toContain('consistency with the last verified checkpoint');
   }, 90_000);
 });

@@ -129,7 +129,8 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: () => '/v1/audit/proofs/inclusion?index=0', allowed: ['rp', 'dp', 'auditor', 'admin'] },
   { method: 'GET', path: () => '/v1/audit/proofs/consistency?from=1', allowed: ['rp', 'dp', 'auditor', 'admin'] },
   { method: 'GET', path: () => '/v1/audit/receipts/0', allowed: ['rp', 'dp', 'auditor', 'admin'] },
-  { method: 'GET', path: () => '/v1/audit/entries/0', allowed: ['auditor', 'admin'] },
+  // Entry 0 is the dp's own dataset event: a caller reads the events it caused (test/audit/broker-log.test.ts).
+  { method: 'GET', path: () => '/v1/audit/entries/0', allowed: ['dp', 'auditor', 'admin'] },
   { method: 'GET', path: () => '/v1/audit/tile/0/000.p/1', allowed: ['rp', 'dp', 'auditor', 'admin'] },
   { method: 'GET', path: () => '/v1/audit/tile/entries/000.p/1', allowed: ['auditor', 'admin'] },
   { method: 'GET', path: () => '/v1/parties', allowed: ['auditor', 'admin'] },
