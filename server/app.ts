@@ -17,20 +17,27 @@ import { DatasetStore } from '../datasets/store.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
 import { JobStore } from '../jobs/store.js';
-import { loadPolicy } from '../policy/index.js';
 import { FolderObjectStore, type ObjectStore, S3ObjectStore } from '../storage/object-store.js';
 import { type Database, openDatabase } from '../storage/postgres.js';
 import { ActiveDatasets } from './active-datasets.js';
 import { startAnchoring } from './anchoring-wiring.js';
+import { authenticate } from './auth.js';
 import type { BrokerConfig } from './config.js';
 import type { BrokerContext, CachedOutcome } from './context.js';
 import { DatasetPulls } from './dataset-pulls.js';
 import { DatasetService } from './dataset-service.js';
+import { serveDemoPage } from './demo-page.js';
 import { HttpRouter } from './http.js';
 import { LinkageJobs } from './linkage-jobs.js';
 import { loadMasterKeys } from './master-key.js';
 import { createBrokerMetrics } from './metrics-wiring.js';
 import { PartyRegistry } from './parties.js';
+import {
+  checkDefinitionsAgainstPolicy,
+  openBrokerPolicy,
+  registerPolicyRoutes,
+  withPolicyVersion,
+} from './policy-wiring.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerDatasetRoutes } from './routes/datasets.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -130,7 +137,8 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     });
     cleanup.push(() => cache.close());
 
-    const policy = await loadPolicy(config.policyWasm);
+    const policy = await openBrokerPolicy(config, log);
+    cleanup.push(async () => policy.close());
 
     let localIdentity: LocalIdentity | undefined;
     let verifier: Verifier;
@@ -203,7 +211,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       auditId: (id) => auditIdentifier(id, keys.auditHashKey),
       async appendAudit(event) {
         const t = performance.now();
-        const r = await audit.append(event);
+        const r = await audit.append(withPolicyVersion(event, policy));
         metrics.observeAuditAppend((performance.now() - t) / 1000);
         return r;
       },
@@ -226,6 +234,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     };
 
     const datasetService = new DatasetService(ctx);
+    checkDefinitionsAgainstPolicy(datasetService, policy);
     const objects: ObjectStore = config.objects.s3
       ? new S3ObjectStore(config.objects.s3)
       : new FolderObjectStore(config.objects.folder);
@@ -283,6 +292,8 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     registerLinkageJobRoutes(router, ctx, linkage);
     registerAuditRoutes(router, ctx);
     registerPartyRoutes(router, ctx);
+    registerPolicyRoutes(router, { policy, log, authenticate: (x, ...roles) => authenticate(ctx, x, ...roles) });
+    serveDemoPage(app, { config, log, localIdentity, datasets: ctx.datasets, keys, embeddedDatabase: db.embedded });
     const sockets = registerWebSocket(app, ctx, verification, linkage, (_type, status, seconds) =>
       metrics.observeRequest('/v1/ws', 'WS', status, seconds),
     );

@@ -1,0 +1,147 @@
+/**
+ * The development demo page at /demo/ (demo/web/): a person types a name and
+ * date of birth, the page computes the CLK in the browser with the client
+ * library, verifies it against the demo dataset and checks the receipt.
+ *
+ * To encode, the page needs the demo dataset's linkage secret, which
+ * GET /demo/session hands to anyone who opens it, with a short-lived rp
+ * token: so the page exists for development only. It is served when
+ * DEMO_PAGE=true, or with DEMO_PAGE=auto (the default) only when the broker
+ * runs on its embedded database as its own token issuer, as `npm start`
+ * does. A production relying party encodes in its own backend with the
+ * client library (client/README.md) and never ships a secret to a browser.
+ *
+ * Routes go straight to uWS, not through the API router: they are no part of
+ * the API (nor of /openapi.json), and exist only on development brokers.
+ */
+
+import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { isPavilionError, PavilionError } from '../common/errors.js';
+import { fromRoot } from '../common/paths.js';
+import type { DatasetStore } from '../datasets/store.js';
+import type { LocalIdentity } from '../identity/index.js';
+import type { BrokerConfig } from './config.js';
+import { DEMO_DATASET } from './demo.js';
+import { statusLine } from './http.js';
+import type { MasterKeys } from './master-key.js';
+import { makeProblem, toProblem } from './problem.js';
+
+export interface DemoPageDeps {
+  config: BrokerConfig;
+  log: Logger;
+  localIdentity: LocalIdentity | undefined;
+  datasets: DatasetStore;
+  keys: MasterKeys;
+  embeddedDatabase: boolean;
+}
+
+/** Tokens the page receives live this long. */
+const SESSION_TOKEN_TTL_SEC = 3600;
+
+// The page compiles wasm (the CLK encoder) and talks to its own origin only.
+const CSP =
+  "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'";
+
+export function demoPageEnabled(deps: Pick<DemoPageDeps, 'config' | 'localIdentity' | 'embeddedDatabase'>): boolean {
+  const setting = deps.config.demoPage;
+  if (setting === 'false') return false;
+  if (setting === 'true') {
+    if (!deps.localIdentity)
+      throw new PavilionError('CONFIG_INVALID', 'DEMO_PAGE=true needs the local development token issuer (no OIDC)');
+    return true;
+  }
+  return deps.localIdentity !== undefined && deps.embeddedDatabase;
+}
+
+function readAsset(...path: string[]): Buffer | undefined {
+  try {
+    return readFileSync(fromRoot(...path));
+  } catch {
+    return undefined;
+  }
+}
+
+function sendProblem(res: HttpResponse, status: number, code: string, detail: string): void {
+  res.cork(() => {
+    res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/problem+json');
+    res.end(JSON.stringify(makeProblem(status, code, detail)));
+  });
+}
+
+/** Registers /demo/ when enabled; returns whether it did. */
+export function serveDemoPage(app: TemplatedApp, deps: DemoPageDeps): boolean {
+  if (!demoPageEnabled(deps)) return false;
+  const identity = deps.localIdentity!;
+  deps.log.warn('serving the development demo page at /demo/: it hands out the demo linkage secret and rp tokens');
+
+  const assets: Record<string, { file: string[]; type: string }> = {
+    '/demo/': { file: ['demo', 'web', 'index.html'], type: 'text/html; charset=utf-8' },
+    '/demo/demo.css': { file: ['demo', 'web', 'demo.css'], type: 'text/css; charset=utf-8' },
+    '/demo/app.js': { file: ['demo', 'web', 'dist', 'app.js'], type: 'text/javascript; charset=utf-8' },
+  };
+  for (const [route, asset] of Object.entries(assets)) {
+    app.get(route, (res) => {
+      // Read per request: cheap, and a rebuilt bundle shows without a restart.
+      const body = readAsset(...asset.file);
+      if (!body) {
+        sendProblem(res, 404, 'DEMO_NOT_BUILT', 'the demo page is not built: run npm run build');
+        return;
+      }
+      res.cork(() => {
+        res
+          .writeStatus(statusLine(200))
+          .writeHeader('content-type', asset.type)
+          .writeHeader('content-security-policy', CSP)
+          .writeHeader('x-content-type-options', 'nosniff')
+          .writeHeader('cache-control', 'no-store');
+        res.end(body);
+      });
+    });
+  }
+  app.get('/demo', (res) => {
+    res.cork(() => {
+      res.writeStatus('308 Permanent Redirect').writeHeader('location', '/demo/').end();
+    });
+  });
+
+  app.get('/demo/session', (res) => {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    (async () => {
+      const record = await deps.datasets.get(DEMO_DATASET);
+      const sealed = record ? await deps.datasets.getSecret(DEMO_DATASET) : null;
+      if (!record || !sealed)
+        throw new PavilionError('DEMO_NOT_LOADED', 'no demo dataset is loaded (DEMO_RECORDS=0?)', 404);
+      const token = await identity.mint({ sub: 'demo-page', roles: ['rp'], ttlSec: SESSION_TOKEN_TTL_SEC });
+      return {
+        dataset: DEMO_DATASET,
+        schema: record.schema,
+        claims: record.claims,
+        secret: deps.keys.open({ dataset: DEMO_DATASET }, sealed).toString('utf8'),
+        token,
+        token_expires_in: SESSION_TOKEN_TTL_SEC,
+      };
+    })().then(
+      (session) => {
+        if (aborted) return;
+        res.cork(() => {
+          res
+            .writeStatus(statusLine(200))
+            .writeHeader('content-type', 'application/json')
+            .writeHeader('cache-control', 'no-store');
+          res.end(JSON.stringify(session));
+        });
+      },
+      (err) => {
+        if (aborted) return;
+        const p = toProblem(err, (e) => deps.log.error({ err: e }, 'demo session failed'));
+        sendProblem(res, p.status, p.code, isPavilionError(err) ? err.message : 'internal error');
+      },
+    );
+  });
+  return true;
+}
