@@ -3,6 +3,8 @@
  * /openapi.json. test/server checks that every registered route appears
  * here and every path here is registered.
  */
+import { policyPaths, policySchemas } from './policy-openapi.js';
+
 const problemRef = { $ref: '#/components/schemas/Problem' };
 const problem = (description: string) => ({
   description,
@@ -14,10 +16,14 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const errors = {
   '400': problem('Malformed request (BODY_INVALID_JSON, CLK_BASE64_INVALID, …)'),
   '401': problem('Missing or invalid access token (AUTH_*)'),
-  '403': problem('Role or policy forbids it (FORBIDDEN_ROLE, POLICY_DENIED, DATASET_NOT_OWNER)'),
+  '403': problem(
+    'Role or policy forbids it (FORBIDDEN_ROLE, DATASET_NOT_OWNER; POLICY_DENIED with errors[] naming the rule and what would be allowed)',
+  ),
   '404': problem('Unknown dataset, job or pull (DATASET_NOT_FOUND, JOB_NOT_FOUND, PULL_NOT_FOUND)'),
   '413': problem('Body over the limit (PAYLOAD_TOO_LARGE)'),
-  '422': problem('Well-formed but invalid (VALIDATION_FAILED with JSON paths, CLK_LENGTH_MISMATCH, SCHEMA_INVALID)'),
+  '422': problem(
+    'Well-formed but invalid (VALIDATION_FAILED with JSON paths, CLK_LENGTH_MISMATCH, SCHEMA_INVALID, DATASET_POLICY_MISMATCH)',
+  ),
   '500': problem('Internal error (INTERNAL, no detail)'),
   '503': problem('A dependency is unavailable (AUDIT_UNAVAILABLE, DATABASE_UNAVAILABLE)'),
 };
@@ -43,6 +49,7 @@ export function openApiDocument(): Record<string, unknown> {
     components: {
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       schemas: {
+        ...policySchemas,
         Problem: {
           type: 'object',
           required: ['type', 'title', 'status', 'code'],
@@ -125,7 +132,13 @@ export function openApiDocument(): Record<string, unknown> {
               description:
                 "field → value, encoded by the broker with the DP's linkage secret when the dataset and policy allow; never stored or logged",
             },
-            claims: { type: 'array', items: { type: 'string' }, default: [] },
+            claims: {
+              type: 'array',
+              items: { type: 'string' },
+              default: [],
+              description:
+                "claims to reveal; none (the default): a match-only question (GET /v1/policy lists each purpose's claims)",
+            },
             purpose: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' },
             consent: { type: 'boolean' },
           },
@@ -271,6 +284,7 @@ export function openApiDocument(): Record<string, unknown> {
       },
     },
     paths: {
+      ...policyPaths,
       '/healthz': { get: { summary: 'Liveness', responses: { '200': json('alive', { type: 'object' }) } } },
       '/readyz': {
         get: {
