@@ -85,24 +85,30 @@ program
 
 program
   .command('token')
-  .description('mint a development access token the local broker accepts (no OIDC issuer configured)')
+  .description(
+    "mint a development access token signed with the local broker's key (found in its STATE_DIR; never made here)",
+  )
   .addOption(new Option('--role <role...>', 'role(s)').choices(['rp', 'dp', 'auditor', 'admin']).makeOptionMandatory())
   .requiredOption('--sub <subject>', 'subject, e.g. the party id')
   .option('--ttl <seconds>', 'lifetime in seconds', positiveInt, 3600)
+  .option('--tenant <tenant>', 'tenant claim')
+  .option(
+    '--state-dir <dir>',
+    "the broker's STATE_DIR (default: $STATE_DIR, else .pavilion here, above, or at the package root)",
+  )
+  .option('--server <url>', 'also check that the broker at this URL signs with that key')
   .action(async (o) => {
-    const { loadConfig } = await import('../server/config.js');
-    const { mintDevToken } = await import('../identity/index.js');
-    const { join } = await import('node:path');
-    const config = loadConfig();
-    const token = await mintDevToken({
-      role: o.role,
-      sub: o.sub,
-      ttlSec: o.ttl,
-      keyFile: join(config.stateDir, 'identity-key.json'),
-      issuer: config.identity.localIssuer,
-      audience: config.identity.audience,
-    });
-    console.log(token);
+    const { tokenCommand } = await import('./token.js');
+    console.log(
+      await tokenCommand({
+        role: o.role,
+        sub: o.sub,
+        ttl: o.ttl,
+        ...(o.tenant !== undefined ? { tenant: o.tenant } : {}),
+        ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
+        ...(o.server !== undefined ? { server: o.server } : {}),
+      }),
+    );
   });
 
 const audit = program.command('audit').description("auditor's tools: verify receipts, monitor the log");

@@ -17,6 +17,7 @@
 
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { isPavilionError, PavilionError } from '../common/errors.js';
 import { fromRoot } from '../common/paths.js';
@@ -144,4 +145,22 @@ export function serveDemoPage(app: TemplatedApp, deps: DemoPageDeps): boolean {
     );
   });
   return true;
+}
+
+/**
+ * The banner's lines for a broker that is its own token issuer (`npm start`),
+ * printed whatever DEMO_RECORDS is: how to mint more tokens from any folder
+ * (cli/token.ts finds the key through --state-dir), and the demo page.
+ */
+export function developmentHints(
+  config: BrokerConfig,
+  broker: { url: string; localIdentity?: LocalIdentity; db: { embedded: boolean } },
+): string {
+  const lines = [
+    `More tokens: npx pavilion token --role rp --sub my-rp --state-dir ${resolve(config.stateDir)}`,
+    `API: ${broker.url}/openapi.json   ·   policy: ${broker.url}/v1/policy`,
+  ];
+  if (demoPageEnabled({ config, localIdentity: broker.localIdentity, embeddedDatabase: broker.db.embedded }))
+    lines.push(`Demo page (development only: it discloses the demo linkage secret): ${broker.url}/demo/`);
+  return `${lines.join('\n')}\n\n`;
 }
