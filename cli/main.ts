@@ -111,6 +111,39 @@ program
     );
   });
 
+program
+  .command('verify')
+  .description(
+    'verify people against a dataset: each CSV row is encoded here (client library), only its CLK is sent; one JSON line per row',
+  )
+  .requiredOption('--server <url>', 'broker URL')
+  .requiredOption('--dataset <id>', 'dataset to verify against')
+  .requiredOption('--secret-file <file>', "file holding the dataset's linkage secret (from its data provider)")
+  .requiredOption('--purpose <purpose>', 'a purpose the policy knows (GET /v1/policy)')
+  .requiredOption('--in <file>', "CSV with a header row, columns in the dataset schema's feature order")
+  .option('--claims <names>', 'comma-separated claims to reveal (default: none, a match-only question)', '')
+  .option('--consent', "the people's consent accompanies the request")
+  .option('--check-receipts', "verify each answer's receipt offline (log signature and inclusion)")
+  .addOption(new Option('--token <jwt>', 'access token (default: $PAVILION_TOKEN)').env('PAVILION_TOKEN'))
+  .action(async (o) => {
+    const { verifyCommand } = await import('./verify.js');
+    const failed = await verifyCommand({
+      server: o.server,
+      ...(o.token ? { token: o.token } : {}),
+      dataset: o.dataset,
+      secretFile: o.secretFile,
+      purpose: o.purpose,
+      claims: String(o.claims)
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean),
+      ...(o.consent ? { consent: true } : {}),
+      in: o.in,
+      ...(o.checkReceipts ? { checkReceipts: true } : {}),
+    });
+    if (failed > 0) process.exitCode = 1;
+  });
+
 const audit = program.command('audit').description("auditor's tools: verify receipts, monitor the log");
 const tokenOption = () =>
   new Option('--token <jwt>', 'access token for the broker (default: $PAVILION_TOKEN)').env('PAVILION_TOKEN');
