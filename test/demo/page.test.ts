@@ -5,8 +5,8 @@
  * verified (match), and the answer's receipt verified in the page; no
  * request or WebSocket frame the page sends holds what was typed.
  *
- * Needs /usr/bin/chromium (apt-get install -y chromium): skipped with that
- * message when it is absent, failed when CI is set.
+ * The browser test needs /usr/bin/chromium (apt-get install -y chromium):
+ * skipped with that message when it is absent, failed when CI is set.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,7 +41,6 @@ let demo: DemoDataset;
 let work: string;
 
 beforeAll(async () => {
-  if (skip) return;
   work = mkdtempSync(join(tmpdir(), 'pavilion-demo-page-'));
   await buildBrowserBundles();
   t = await startTestBroker({ DEMO_PAGE: 'true' });
@@ -126,7 +125,7 @@ describe('the demo page in headless Chromium', () => {
     }
   });
 
-  it.skipIf(skip)(`is served only on development brokers${SKIP_NOTE}`, async () => {
+  it('is served only on development brokers, with the demo secret and an rp token', async () => {
     const off = await startTestBroker({ DEMO_PAGE: 'false' });
     try {
       expect((await api(off.url, 'GET', '/demo/')).status).toBe(404);
