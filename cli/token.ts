@@ -103,7 +103,7 @@ async function checkServer(server: string, keyFile: string): Promise<void> {
     kids = ((await res.json()) as { keys?: { kid?: string }[] }).keys?.map((k) => k.kid ?? '') ?? [];
   } catch (err) {
     if (err instanceof PavilionError) throw err;
-    throw new PavilionError('SERVER_UNREACHABLE', `cannot read ${url}`);
+    throw new PavilionError('BROKER_UNREACHABLE', `cannot read ${url}`, 503);
   }
   const kid = keyId(keyFile);
   if (!kid || !kids.includes(kid))
