@@ -4,7 +4,7 @@
  * expected failures, and never a secret or a record value.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { isPavilionError, PavilionError } from '../common/errors.js';
+import { isCodedError, PavilionError } from '../common/errors.js';
 import { auditMonitor, auditPin, auditVerify, VERIFY_EXIT } from './audit.js';
 import { demoCommand } from './demo.js';
 import { encodeCommand } from './encode.js';
@@ -85,24 +85,63 @@ program
 
 program
   .command('token')
-  .description('mint a development access token the local broker accepts (no OIDC issuer configured)')
+  .description(
+    "mint a development access token signed with the local broker's key (found in its STATE_DIR; never made here)",
+  )
   .addOption(new Option('--role <role...>', 'role(s)').choices(['rp', 'dp', 'auditor', 'admin']).makeOptionMandatory())
   .requiredOption('--sub <subject>', 'subject, e.g. the party id')
   .option('--ttl <seconds>', 'lifetime in seconds', positiveInt, 3600)
+  .option('--tenant <tenant>', 'tenant claim')
+  .option(
+    '--state-dir <dir>',
+    "the broker's STATE_DIR (default: $STATE_DIR, else .pavilion here, above, or at the package root)",
+  )
+  .option('--server <url>', 'also check that the broker at this URL signs with that key')
   .action(async (o) => {
-    const { loadConfig } = await import('../server/config.js');
-    const { mintDevToken } = await import('../identity/index.js');
-    const { join } = await import('node:path');
-    const config = loadConfig();
-    const token = await mintDevToken({
-      role: o.role,
-      sub: o.sub,
-      ttlSec: o.ttl,
-      keyFile: join(config.stateDir, 'identity-key.json'),
-      issuer: config.identity.localIssuer,
-      audience: config.identity.audience,
+    const { tokenCommand } = await import('./token.js');
+    console.log(
+      await tokenCommand({
+        role: o.role,
+        sub: o.sub,
+        ttl: o.ttl,
+        ...(o.tenant !== undefined ? { tenant: o.tenant } : {}),
+        ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
+        ...(o.server !== undefined ? { server: o.server } : {}),
+      }),
+    );
+  });
+
+program
+  .command('verify')
+  .description(
+    'verify people against a dataset: each CSV row is encoded here (client library), only its CLK is sent; one JSON line per row',
+  )
+  .requiredOption('--server <url>', 'broker URL')
+  .requiredOption('--dataset <id>', 'dataset to verify against')
+  .requiredOption('--secret-file <file>', "file holding the dataset's linkage secret (from its data provider)")
+  .requiredOption('--purpose <purpose>', 'a purpose the policy knows (GET /v1/policy)')
+  .requiredOption('--in <file>', "CSV with a header row, columns in the dataset schema's feature order")
+  .option('--claims <names>', 'comma-separated claims to reveal (default: none, a match-only question)', '')
+  .option('--consent', "the people's consent accompanies the request")
+  .option('--check-receipts', "verify each answer's receipt offline (log signature and inclusion)")
+  .addOption(new Option('--token <jwt>', 'access token (default: $PAVILION_TOKEN)').env('PAVILION_TOKEN'))
+  .action(async (o) => {
+    const { verifyCommand } = await import('./verify.js');
+    const failed = await verifyCommand({
+      server: o.server,
+      ...(o.token ? { token: o.token } : {}),
+      dataset: o.dataset,
+      secretFile: o.secretFile,
+      purpose: o.purpose,
+      claims: String(o.claims)
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean),
+      ...(o.consent ? { consent: true } : {}),
+      in: o.in,
+      ...(o.checkReceipts ? { checkReceipts: true } : {}),
     });
-    console.log(token);
+    if (failed > 0) process.exitCode = 1;
   });
 
 const audit = program.command('audit').description("auditor's tools: verify receipts, monitor the log");
@@ -236,7 +275,7 @@ witness
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (isPavilionError(err)) {
+  if (isCodedError(err)) {
     console.error(`pavilion: ${err.code}: ${err.message}`);
     process.exitCode = 1;
   } else {

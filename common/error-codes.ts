@@ -22,6 +22,8 @@ export type ErrorArea =
   | 'anchoring'
   | 'auditor-tools'
   | 'command-line'
+  | 'client'
+  | 'development'
   | 'startup'
   | 'internal';
 
@@ -108,6 +110,11 @@ export const ERROR_CODES = {
   DATASET_NOT_FOUND: spec(404, 'datasets', 'No dataset has this id (or it was deleted).'),
   DATASET_NOT_OWNER: spec(403, 'datasets', 'The dataset belongs to another data provider.'),
   DATASET_NOT_READY: spec(409, 'datasets', 'The dataset is defined but has no active version yet.'),
+  DATASET_POLICY_MISMATCH: spec(
+    422,
+    'datasets',
+    'The definition names purposes or claims the policy will never allow (named); GET /v1/policy lists them.',
+  ),
   DATASET_SCHEMA_CONFLICT: spec(
     409,
     'datasets',
@@ -153,6 +160,12 @@ export const ERROR_CODES = {
 
   // --- verification and policy ---------------------------------------------------------------------------
   POLICY_DENIED: spec(403, 'verification', 'The policy does not allow this request; `reasons` says which rule.'),
+  POLICY_BUNDLE_INVALID: spec(422, 'verification', 'A policy bundle is malformed; the running policy stays in force.'),
+  POLICY_BUNDLE_SIGNATURE_INVALID: spec(
+    422,
+    'verification',
+    'The policy bundle is not signed by POLICY_BUNDLE_KEY; the running policy stays in force.',
+  ),
   POLICY_ERROR: spec(500, 'verification', 'The policy returned something other than a decision (logged).'),
   RECORD_FIELDS_UNKNOWN: spec(
     422,
@@ -282,6 +295,27 @@ export const ERROR_CODES = {
   FILE_NOT_FOUND: spec(422, 'command-line', 'An input file does not exist or cannot be read.'),
   OUTPUT_UNWRITABLE: spec(422, 'command-line', 'The output file cannot be written.'),
   SECRET_FILE_UNREADABLE: spec(422, 'command-line', 'The secret file cannot be read.'),
+
+  // --- client: the RP client library (client/) --------------------------------------------------------
+  AUTH_FAILED: spec(401, 'client', 'The broker refused the token on the WebSocket, or ended the session.'),
+  BROKER_UNREACHABLE: spec(503, 'client', 'The broker did not answer.'),
+  CLIENT_CLOSED: spec(409, 'client', 'The client was closed; open a new one.'),
+  CLIENT_QUEUE_FULL: spec(429, 'client', 'Too many verifications wait to be sent; slow down.'),
+  CONNECTION_LOST: spec(503, 'client', 'The WebSocket could not be reconnected.'),
+  RECEIPT_MISMATCH: spec(422, 'client', 'The receipt is for another entry or leaf than the answer it came with.'),
+  RECEIPT_UNVERIFIED: spec(422, 'client', 'A receipt could not be checked for a reason without its own code.'),
+  WEBSOCKET_UNAVAILABLE: spec(500, 'client', 'No WebSocket implementation: pass one in the options.'),
+
+  // --- development: the demo page and development tokens ------------------------------------------
+  DEMO_NOT_BUILT: spec(404, 'development', 'The demo page is not built: run `npm run build`.'),
+  DEMO_NOT_LOADED: spec(404, 'development', 'No demo dataset is loaded (DEMO_RECORDS=0).'),
+  IDENTITY_KEY_MISMATCH: spec(422, 'development', '`pavilion token --server`: that broker signs with another key.'),
+  IDENTITY_KEY_NOT_FOUND: spec(
+    422,
+    'development',
+    '`pavilion token`: no broker key where it looked (listed); pass --state-dir.',
+  ),
+  IDENTITY_NOT_LOCAL: spec(422, 'development', '`pavilion token --server`: that broker is not its own issuer.'),
 
   // --- startup: settings, keys, dependencies ----------------------------------------------------------
   CACHE_CONFIG_INVALID: spec(500, 'startup', 'A cache setting is out of range.'),

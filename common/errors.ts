@@ -39,6 +39,19 @@ export function isPavilionError(err: unknown): err is PavilionError {
 }
 
 /**
+ * True for any error carrying a stable code and a status: a PavilionError, or the client library's
+ * PavilionClientError (client/errors.ts), whose code may be one a newer broker sent. The command line
+ * prints these as `pavilion: CODE: message`.
+ */
+export function isCodedError(err: unknown): err is Error & { code: string; status: number } {
+  return (
+    err instanceof Error &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    typeof (err as { status?: unknown }).status === 'number'
+  );
+}
+
+/**
  * Errors thrown inside a Piscina worker reach the main thread through
  * structured clone, which keeps only `message` and `stack` of a custom error
  * (the name becomes "Error", extra fields are dropped). So a worker encodes

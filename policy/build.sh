@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compiles policy/verification.rego to WebAssembly and writes the module to
-# policy/verification.wasm (or to the path given as $1), the file the broker
-# loads and that is committed beside its Rego.
+# policy/bundle/policy.wasm (or to the path given as $1): the policy of the OPA
+# bundle the broker loads (policy/bundle/: .manifest, data.json, policy.wasm),
+# committed beside its Rego. The purposes are data (policy/bundle/data.json),
+# not compiled in: changing them needs no rebuild (docs/policy.md).
 #
 # The output is byte-for-byte reproducible for a given OPA version and input
 # path: two builds with OPA 1.22.3 produce identical bundles (bundle files
@@ -13,8 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OPA_VERSION=1.22.3
-ENTRYPOINT=pavilion/verification/decision
-out=${1:-policy/verification.wasm}
+# The entrypoints policy/index.ts calls; policy/bundle/.manifest lists the same.
+ENTRYPOINTS=(pavilion/verification/decision pavilion/verification/dataset_check pavilion/verification/catalogue)
+out=${1:-policy/bundle/policy.wasm}
 
 opa_bin() {
   if command -v opa >/dev/null 2>&1; then command -v opa; return; fi
@@ -33,7 +36,9 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$OPA" build -t wasm -e "$ENTRYPOINT" policy/verification.rego -o "$tmp/bundle.tar.gz"
+entry_args=()
+for e in "${ENTRYPOINTS[@]}"; do entry_args+=(-e "$e"); done
+"$OPA" build -t wasm "${entry_args[@]}" policy/verification.rego -o "$tmp/bundle.tar.gz"
 # Bundle members are stored with a leading slash (/policy.wasm).
 tar -xzf "$tmp/bundle.tar.gz" -C "$tmp" /policy.wasm 2>/dev/null || tar -xzf "$tmp/bundle.tar.gz" -C "$tmp" policy.wasm
 install -m 0644 "$tmp/policy.wasm" "$out"

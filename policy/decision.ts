@@ -33,12 +33,34 @@ export interface Obligations {
   readonly cache_ttl_seconds: number;
 }
 
+/** What would be allowed (names only): so a denial can say how to ask instead. */
+export interface Permitted {
+  /** Known purposes this dataset may be asked for. */
+  readonly purposes: readonly string[];
+  /** Claims the requested purpose may reveal from this dataset. */
+  readonly claims: readonly string[];
+}
+
 export interface Decision {
   readonly allow: boolean;
   /** Stable deny reasons, sorted; empty when allowed. */
   readonly reasons: readonly string[];
   readonly obligations: Obligations;
+  readonly permitted: Permitted;
 }
+
+/** Every deny reason the policy gives, with what it means (GET /v1/policy, docs/policy.md). */
+export const DENY_REASONS: Readonly<Record<string, string>> = Object.freeze({
+  action_unknown: 'the action is not verify, link or encode_record',
+  broker_encoding_not_allowed: 'the dataset does not let the broker encode records: send a clk',
+  consent_required: "the purpose needs the person's consent: send consent: true",
+  no_revealable_claims: 'none of the requested claims may be revealed for this purpose from this dataset',
+  principal_invalid: 'the token has no subject or no roles',
+  purpose_not_permitted_by_dataset: 'the dataset restricts the purposes it serves, and this is not one of them',
+  purpose_unknown: 'the policy knows no such purpose',
+  request_invalid: 'the dataset or request claims are not lists',
+  role_not_permitted: 'only relying parties (role rp) may verify, link or encode',
+});
 
 function policyError(detail: string): PavilionError {
   return new PavilionError('POLICY_ERROR', `policy returned an invalid decision: ${detail}`);
@@ -69,6 +91,9 @@ export function decisionFromResultSet(resultSet: unknown): Decision {
   if (typeof o.cache_ttl_seconds !== 'number' || !Number.isInteger(o.cache_ttl_seconds) || o.cache_ttl_seconds < 0) {
     throw policyError('cache_ttl_seconds is not a non-negative integer');
   }
+  const p = result.permitted as Record<string, unknown> | undefined;
+  if (typeof p !== 'object' || p === null || !isStringArray(p.purposes) || !isStringArray(p.claims))
+    throw policyError('permitted is not {purposes[], claims[]}');
   // Frozen: memoized decisions are shared between requests.
   return Object.freeze({
     allow,
@@ -78,10 +103,54 @@ export function decisionFromResultSet(resultSet: unknown): Decision {
       min_score: o.min_score,
       cache_ttl_seconds: o.cache_ttl_seconds,
     }),
+    permitted: Object.freeze({
+      purposes: Object.freeze([...p.purposes]),
+      claims: Object.freeze([...p.claims]),
+    }),
   });
 }
 
-/** The 403 for a denied decision; reasons are policy vocabulary, safe to show. */
+const list = (names: readonly string[]): string => (names.length > 0 ? names.join(', ') : 'none');
+
+/** Where in the request each reason points, and what would be allowed instead. */
+function hint(reason: string, permitted: Permitted): { path: string; message: string } {
+  switch (reason) {
+    case 'purpose_unknown':
+      return { path: '$.purpose', message: `${reason}: valid purposes are ${list(permitted.purposes)}` };
+    case 'purpose_not_permitted_by_dataset':
+      return { path: '$.purpose', message: `${reason}: this dataset serves ${list(permitted.purposes)}` };
+    case 'no_revealable_claims':
+      return {
+        path: '$.claims',
+        message: `${reason}: this purpose may reveal ${list(permitted.claims)} from this dataset (or ask for none)`,
+      };
+    case 'consent_required':
+      return { path: '$.consent', message: `${reason}: ${DENY_REASONS[reason]}` };
+    case 'broker_encoding_not_allowed':
+      return { path: '$.record', message: `${reason}: ${DENY_REASONS[reason]}` };
+    default:
+      return { path: '$', message: `${reason}: ${DENY_REASONS[reason] ?? 'denied'}` };
+  }
+}
+
+/**
+ * The 403 POLICY_DENIED for a denied decision. The problem document says which
+ * rules denied (`errors[]`: the request field and the stable reason) and what
+ * would be allowed; reasons and names are policy vocabulary, never request
+ * values, so nothing personal can reach it. `policy` carries the same as data.
+ */
+export class PolicyDenied extends PavilionError {
+  readonly problemErrors: { path: string; message: string }[];
+  readonly policy: { reasons: readonly string[]; permitted: Permitted };
+
+  constructor(decision: Decision) {
+    const errors = decision.reasons.map((r) => hint(r, decision.permitted));
+    super('POLICY_DENIED', `denied by policy: ${errors.map((e) => e.message).join('; ')}`);
+    this.problemErrors = errors;
+    this.policy = { reasons: decision.reasons, permitted: decision.permitted };
+  }
+}
+
 export function denied(decision: Decision): PavilionError {
-  return new PavilionError('POLICY_DENIED', `denied by policy: ${decision.reasons.join(', ')}`);
+  return new PolicyDenied(decision);
 }

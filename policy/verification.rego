@@ -1,59 +1,42 @@
 # Pavilion verification policy: who may ask which dataset what, for which
 # purpose, and what the broker may then reveal.
 #
-# Compiled to WebAssembly (policy/build.sh) with the entrypoint
-# pavilion/verification/decision and evaluated in-process by policy/index.ts.
+# Compiled to WebAssembly (policy/build.sh) and shipped as an OPA bundle
+# (policy/bundle/: .manifest, data.json, policy.wasm), evaluated in-process by
+# policy/index.ts. The rules live here; the purposes they apply live in the
+# bundle's data.json under data.pavilion.purposes, so an operator changes
+# purposes, claims, minimum scores and consent without rebuilding the wasm
+# (docs/policy.md).
 #
-# Input:
-#   principal: {sub, roles[], tenant?}
-#   action:    "verify" | "link" | "encode_record"
-#   dataset:   {id, claims[], allow_broker_encoding, purposes?[] | null}
-#   request:   {claims[], purpose, consent?: true | {granted: true, ...}}
-# Output (always defined, whatever the input):
-#   decision := {allow, reasons[], obligations: {revealable_claims[], min_score, cache_ttl_seconds}}
-#
-# `reasons` are stable strings (the server puts them in the 403 problem
-# document and the audit log); allow == (count(reasons) == 0).
-package pavilion.verification
-
-# The purpose table lives here rather than in a data.json so the compiled
-# wasm is self-contained: the committed policy/verification.wasm is the whole
-# decision, and its hash (policy.version) identifies it in the audit log.
-#
-# Per purpose:
+# Data (data.pavilion.purposes.<purpose>):
 #   claims            the only claims that purpose may ever reveal (data minimisation,
 #                     GDPR Art. 5(1)(c)): an age check learns over_18/over_21, not more.
-#   consent_required  the data subject's consent must accompany the request
-#                     (background checks for employment need the person's written
-#                     authorisation, e.g. US FCRA §604(b)(2)).
+#   consent_required  the data subject's consent must accompany the request.
 #   min_score         Dice threshold below which the broker must not report a match.
 #   cache_ttl_seconds how long the broker may reuse the answer.
-purposes := {
-	"kyc": {
-		"claims": {"identity_verified", "name_match", "date_of_birth_match", "address_match", "document_valid", "over_18"},
-		"consent_required": false,
-		"min_score": 0.9,
-		"cache_ttl_seconds": 300,
-	},
-	"age_verification": {
-		"claims": {"over_18", "over_21"},
-		"consent_required": false,
-		"min_score": 0.85,
-		"cache_ttl_seconds": 300,
-	},
-	"employment_screening": {
-		"claims": {"identity_verified", "employment_eligible", "education_verified", "license_valid", "license_class"},
-		"consent_required": true,
-		"min_score": 0.92,
-		"cache_ttl_seconds": 60,
-	},
-	"license_check": {
-		"claims": {"license_valid", "license_class", "license_expiry"},
-		"consent_required": false,
-		"min_score": 0.85,
-		"cache_ttl_seconds": 300,
-	},
-}
+#   description       optional text for GET /v1/policy.
+#
+# Entrypoints:
+#   decision       input {principal: {sub, roles[], tenant?}, action: "verify" | "link" | "encode_record",
+#                         dataset: {id, claims[], allow_broker_encoding, purposes?[] | null},
+#                         request: {claims[], purpose, consent?: true | {granted: true, ...}}}
+#                  → {allow, reasons[], obligations: {revealable_claims[], min_score, cache_ttl_seconds},
+#                     permitted: {purposes[], claims[]}}   (always defined, whatever the input)
+#   dataset_check  input {dataset: {claims[], purposes?[] | null}}
+#                  → {unknown_purposes[], unreleasable_claims[]}
+#   catalogue      → {purposes: {<name>: {claims[], consent_required, min_score, cache_ttl_seconds, description}},
+#                     actions: {<action>: [roles]}}
+#
+# `reasons` are stable strings (the server puts them in the 403 problem
+# document and the audit log); allow == (count(reasons) == 0). `permitted`
+# says what would be allowed: the purposes this dataset may be asked for,
+# and the claims the requested purpose may reveal from it.
+package pavilion.verification
+
+# A bundle without data.pavilion.purposes knows no purpose: every request is denied.
+default purposes := {}
+
+purposes := data.pavilion.purposes if is_object(data.pavilion.purposes)
 
 # Roles that may perform each action. Only relying parties ask questions
 # about people; a DP, auditor or admin token cannot (separation of duties).
@@ -68,6 +51,7 @@ action_roles := {
 # Actions whose answer discloses claims about one person.
 claim_revealing_actions := {"verify", "encode_record"}
 
+# Obligations of a request whose purpose is unknown (it is denied anyway).
 default min_score := 0.85
 
 min_score := purposes[input.request.purpose].min_score
@@ -80,9 +64,11 @@ requested_claims := {c | some c in input.request.claims; is_string(c)}
 
 dataset_claims := {c | some c in input.dataset.claims; is_string(c)}
 
+claims_of(purpose) := {c | some c in purposes[purpose].claims; is_string(c)}
+
 default purpose_claims := set()
 
-purpose_claims := purposes[input.request.purpose].claims
+purpose_claims := claims_of(input.request.purpose)
 
 revealable_claims := (requested_claims & dataset_claims) & purpose_claims
 
@@ -137,7 +123,7 @@ reasons contains "purpose_not_permitted_by_dataset" if {
 }
 
 reasons contains "consent_required" if {
-	purposes[input.request.purpose].consent_required
+	purposes[input.request.purpose].consent_required == true
 	not consent_given
 }
 
@@ -146,11 +132,14 @@ reasons contains "broker_encoding_not_allowed" if {
 	not broker_encoding_allowed
 }
 
-# Asking only for claims the purpose or dataset cannot give would still
-# disclose whether the person is in the dataset; refuse instead.
+# Asking for claims when none of them can be given is refused, rather than
+# answered with a bare match the caller did not ask for. Asking for no
+# claims at all (`claims: []`, the API's default) is a match-only question:
+# it reveals less than any request with claims, and is allowed.
 reasons contains "no_revealable_claims" if {
 	input.action in claim_revealing_actions
 	known_purpose
+	count(requested_claims) > 0
 	count(revealable_claims) == 0
 }
 
@@ -161,6 +150,17 @@ released_claims := sort(revealable_claims) if {
 	allow
 } else := []
 
+# What would be allowed: the known purposes this dataset serves, and the
+# claims the requested purpose could reveal from it. Names only, never values.
+dataset_purposes := {p | some p in input.dataset.purposes; purposes[p]} if {
+	is_array(input.dataset.purposes)
+} else := {p | some p, _ in purposes}
+
+permitted := {
+	"purposes": sort(dataset_purposes),
+	"claims": sort(dataset_claims & purpose_claims),
+}
+
 decision := {
 	"allow": allow,
 	"reasons": sort(reasons),
@@ -169,4 +169,36 @@ decision := {
 		"min_score": min_score,
 		"cache_ttl_seconds": cache_ttl_seconds,
 	},
+	"permitted": permitted,
+}
+
+# ---- dataset definitions
+
+# A dataset's claims that no purpose it serves may ever reveal would be
+# dropped from every answer: the definition is refused instead, naming them.
+check_purposes := {p | some p in input.dataset.purposes; is_string(p)} if {
+	is_array(input.dataset.purposes)
+} else := {p | some p, _ in purposes}
+
+releasable_claims := {c | some p in check_purposes; some c in claims_of(p)}
+
+dataset_check := {
+	"unknown_purposes": sort({p | some p in check_purposes; not purposes[p]}),
+	"unreleasable_claims": sort(dataset_claims - releasable_claims),
+}
+
+# ---- what GET /v1/policy shows
+
+catalogue := {
+	"purposes": {name: entry |
+		some name, p in purposes
+		entry := {
+			"claims": sort(claims_of(name)),
+			"consent_required": p.consent_required == true,
+			"min_score": p.min_score,
+			"cache_ttl_seconds": p.cache_ttl_seconds,
+			"description": object.get(p, "description", ""),
+		}
+	},
+	"actions": {action: sort(roles) | some action, roles in action_roles},
 }

@@ -1,5 +1,8 @@
 # Unit tests for verification.rego: one allow case per action and purpose,
-# and each deny reason on its own. Run with `opa test policy/`.
+# and each deny reason on its own, with the committed purposes
+# (policy/bundle/data.json) and with purposes given as other data. Run with
+# `opa test policy/verification.rego policy/verification_test.rego policy/bundle/data.json`
+# (policy/check.sh does).
 package pavilion.verification_test
 
 import data.pavilion.verification
@@ -138,7 +141,18 @@ test_broker_encoding_flag_must_be_true_not_truthy if {
 test_no_revealable_claims_denied if {
 	d := decide(object.union(base, {"request": {"claims": ["name_match"], "purpose": "age_verification"}}))
 	d.reasons == ["no_revealable_claims"]
-	decide(object.union(base, {"request": {"claims": [], "purpose": "age_verification"}})).reasons == ["no_revealable_claims"]
+
+	# What would be allowed: the claims age_verification may reveal from this dataset.
+	d.permitted.claims == ["over_18", "over_21"]
+}
+
+test_no_claims_is_a_match_only_question if {
+	d := decide(object.union(base, {"request": {"claims": [], "purpose": "age_verification"}}))
+	d.allow
+	d.obligations.revealable_claims == []
+
+	# Consent and the dataset's purposes still apply.
+	decide(object.union(base, {"request": {"claims": [], "purpose": "employment_screening"}})).reasons == ["consent_required"]
 }
 
 test_unknown_action_denied if {
@@ -155,6 +169,7 @@ test_empty_input_is_denied_with_every_applicable_reason if {
 	not d.allow
 	d.reasons == ["action_unknown", "principal_invalid", "purpose_unknown", "request_invalid"]
 	d.obligations == {"revealable_claims": [], "min_score": 0.85, "cache_ttl_seconds": 300}
+	d.permitted == {"purposes": ["age_verification", "employment_screening", "kyc", "license_check"], "claims": []}
 }
 
 test_reasons_accumulate_sorted if {
@@ -170,4 +185,85 @@ test_reasons_accumulate_sorted if {
 test_non_string_claims_ignored if {
 	d := decide(object.union(base, {"request": {"claims": [1, {"a": 1}, "over_18"], "purpose": "age_verification"}}))
 	d.obligations.revealable_claims == ["over_18"]
+}
+
+test_unknown_purpose_lists_the_valid_ones if {
+	d := decide(object.union(base, {"request": {"claims": ["over_18"], "purpose": "marketing"}}))
+	d.permitted.purposes == ["age_verification", "employment_screening", "kyc", "license_check"]
+	d.permitted.claims == []
+	restricted := decide(object.union(base, {"dataset": object.union(dataset, {"purposes": ["license_check", "gone"]})}))
+	restricted.reasons == ["purpose_not_permitted_by_dataset"]
+	restricted.permitted.purposes == ["license_check"]
+}
+
+# ---- the purposes are data: a bundle's data.json, not the Rego
+
+fraud_check := {
+	"claims": ["identity_verified", "name_match"],
+	"consent_required": true,
+	"min_score": 0.95,
+	"cache_ttl_seconds": 0,
+}
+
+test_a_purpose_added_as_data_is_served if {
+	more := object.union(data.pavilion.purposes, {"fraud_check": fraud_check})
+	request := {"claims": ["name_match", "over_18"], "purpose": "fraud_check", "consent": true}
+	d := decide(object.union(base, {"request": request})) with data.pavilion.purposes as more
+	d.allow
+	d.obligations == {"revealable_claims": ["name_match"], "min_score": 0.95, "cache_ttl_seconds": 0}
+	without := decide(object.union(base, {"request": request}))
+	without.reasons == ["purpose_unknown"]
+}
+
+test_changed_data_changes_claims_scores_and_consent if {
+	changed := object.union(data.pavilion.purposes, {"age_verification": {
+		"claims": ["over_21"],
+		"consent_required": true,
+		"min_score": 0.8,
+		"cache_ttl_seconds": 10,
+	}})
+	req := {"claims": ["over_18", "over_21"], "purpose": "age_verification"}
+	decide(object.union(base, {"request": req})).reasons == ["consent_required"] with data.pavilion.purposes as changed
+	d := decide(object.union(base, {"request": object.union(req, {"consent": true})})) with data.pavilion.purposes as changed
+	d.obligations == {"revealable_claims": ["over_21"], "min_score": 0.8, "cache_ttl_seconds": 10}
+}
+
+test_no_purposes_in_data_denies_everything if {
+	decide(base).reasons == ["purpose_unknown"] with data.pavilion.purposes as {}
+	decide(base).permitted.purposes == [] with data.pavilion.purposes as {}
+}
+
+# ---- dataset definitions
+
+check(ds) := r if {
+	r := verification.dataset_check with input as {"dataset": ds}
+}
+
+test_dataset_check_names_what_the_policy_never_allows if {
+	check({"claims": ["over_18", "license_valid"]}) == {"unknown_purposes": [], "unreleasable_claims": []}
+	check({"claims": ["over_18", "ssn", "favourite_colour"]}).unreleasable_claims == ["favourite_colour", "ssn"]
+
+	# Restricted to age_verification, license claims can never be released.
+	restricted := check({"claims": ["over_18", "license_valid"], "purposes": ["age_verification", "marketing"]})
+	restricted == {"unknown_purposes": ["marketing"], "unreleasable_claims": ["license_valid"]}
+	check({"claims": ["fraud_flag"], "purposes": null}).unreleasable_claims == ["fraud_flag"]
+	check({"claims": ["name_match"], "purposes": ["fraud_check"]}).unknown_purposes == ["fraud_check"]
+	added := check({"claims": ["name_match"], "purposes": ["fraud_check"]}) with data.pavilion.purposes.fraud_check as fraud_check
+	added == {"unknown_purposes": [], "unreleasable_claims": []}
+}
+
+# ---- the catalogue GET /v1/policy serves
+
+test_catalogue_lists_purposes_and_actions if {
+	c := verification.catalogue
+	c.purposes.kyc == {
+		"claims": ["address_match", "date_of_birth_match", "document_valid", "identity_verified", "name_match", "over_18"],
+		"consent_required": false,
+		"min_score": 0.9,
+		"cache_ttl_seconds": 300,
+		"description": "Know-your-customer identity verification.",
+	}
+	c.purposes.employment_screening.consent_required == true
+	c.actions == {"encode_record": ["rp"], "link": ["rp"], "verify": ["rp"]}
+	verification.catalogue.purposes.fraud_check.description == "" with data.pavilion.purposes.fraud_check as fraud_check
 }

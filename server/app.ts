@@ -15,7 +15,6 @@ import type { CacheStats } from '../cache/verification-cache.js';
 import { PavilionError } from '../common/errors.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
-import { loadPolicy } from '../policy/index.js';
 import { FolderObjectStore, type ObjectStore, S3ObjectStore } from '../storage/object-store.js';
 import { type Database, openDatabase } from '../storage/postgres.js';
 import type { BrokerConfig } from './config.js';
@@ -34,9 +33,11 @@ import { JobStore } from './linkage/store.js';
 import { PartyRegistry } from './parties/registry.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerDatasetRoutes } from './routes/datasets.js';
+import { serveDemoPage } from './routes/demo-page.js';
 import { type ReadinessReport, registerHealthRoutes } from './routes/health.js';
 import { registerLinkageJobRoutes } from './routes/linkage-jobs.js';
 import { registerPartyRoutes } from './routes/parties.js';
+import { registerPolicyRoutes } from './routes/policy.js';
 import { registerVerificationRoutes } from './routes/verifications.js';
 import { registerWebSocket } from './routes/ws.js';
 import { AuditTrail } from './support/audit-trail.js';
@@ -46,6 +47,7 @@ import type { DecisionOutcome } from './verification/decision.js';
 import { type VerificationCacheOf, VerificationService } from './verification/service.js';
 import { startAnchoring } from './wiring/anchoring.js';
 import { createBrokerMetrics } from './wiring/metrics.js';
+import { openBrokerPolicy } from './wiring/policy.js';
 
 /** The parts a running broker is made of, for operators' tools, the demo loader and tests. */
 export interface BrokerParts {
@@ -161,7 +163,8 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     });
     cleanup.push(() => cache.close());
 
-    const policy = await loadPolicy(config.policyWasm);
+    const policy = await openBrokerPolicy(config, log);
+    cleanup.push(async () => policy.close());
 
     let localIdentity: LocalIdentity | undefined;
     let verifier: Verifier;
@@ -202,9 +205,9 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       log.info({ ...anchoring.facts, mode: config.anchoring.mode }, 'anchoring audit checkpoints');
     }
 
-    const trail = new AuditTrail(audit, keys.auditHashKey, (seconds) => metrics.observeAuditAppend(seconds));
+    const trail = new AuditTrail(audit, keys.auditHashKey, policy, (seconds) => metrics.observeAuditAppend(seconds));
     const secrets = new LinkageSecrets(datasetStore, keys);
-    const datasets = new DatasetService({ store: datasetStore, active, cache, secrets, trail, log });
+    const datasets = new DatasetService({ store: datasetStore, active, cache, secrets, trail, policy, log });
     const objects: ObjectStore = config.objects.s3
       ? new S3ObjectStore(config.objects.s3)
       : new FolderObjectStore(config.objects.folder);
@@ -316,6 +319,15 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       ...(anchoring ? { anchoring } : {}),
     });
     registerPartyRoutes(router, parties);
+    registerPolicyRoutes(router, { policy, log });
+    serveDemoPage(app, {
+      config,
+      log,
+      localIdentity,
+      datasets: datasetStore,
+      secrets,
+      embeddedDatabase: db.embedded,
+    });
     const sockets = registerWebSocket(app, {
       authenticate,
       verification,

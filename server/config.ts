@@ -53,7 +53,22 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'base64 32-byte key encrypting linkage secrets (AES-256-GCM); unset → generated under STATE_DIR with a warning',
   },
-  { env: 'POLICY_WASM', default: '', description: 'compiled OPA policy (default: policy/verification.wasm)' },
+  {
+    env: 'POLICY_BUNDLE',
+    default: '',
+    description: 'OPA policy bundle, a folder or .tar.gz (default: policy/bundle); see docs/policy.md',
+  },
+  {
+    env: 'POLICY_BUNDLE_KEY',
+    default: '',
+    description: "PEM public key (or certificate) file; set → the bundle's .signatures.json must verify with it",
+  },
+  { env: 'POLICY_BUNDLE_KEY_ALG', default: 'RS256', description: 'JWS algorithm of POLICY_BUNDLE_KEY' },
+  {
+    env: 'POLICY_RELOAD_MS',
+    default: '2000',
+    description: 're-read the policy bundle this often and swap in a changed one (0: only POST /v1/policy/reload)',
+  },
   { env: 'ENGINE_THREADS', default: '', description: 'engine worker threads (default: one per core)' },
   { env: 'ENGINE_SIMD', default: '', description: '`false` forces the scalar Dice kernel' },
   {
@@ -173,6 +188,12 @@ export const SETTINGS: readonly Setting[] = [
     default: '100000',
     description: '`npm start`: synthetic people in the demo dataset (0: none)',
   },
+  {
+    env: 'DEMO_PAGE',
+    default: 'auto',
+    description:
+      'serve the development demo page at /demo/ (it discloses the demo linkage secret); `auto`: only with the embedded database and the local token issuer',
+  },
   { env: 'CONFIG_FILE', default: '', description: 'optional JSON file of these keys (environment wins)' },
 ];
 
@@ -200,7 +221,21 @@ const ConfigSchema = z.object({
   ),
   LOCAL_ISSUER: z.string().min(1),
   MASTER_KEY: optionalText,
-  POLICY_WASM: optionalText,
+  POLICY_BUNDLE: optionalText,
+  POLICY_BUNDLE_KEY: optionalText,
+  POLICY_BUNDLE_KEY_ALG: z.enum([
+    'RS256',
+    'RS384',
+    'RS512',
+    'PS256',
+    'PS384',
+    'PS512',
+    'ES256',
+    'ES384',
+    'ES512',
+    'EdDSA',
+  ]),
+  POLICY_RELOAD_MS: intIn(0, 86_400_000),
   ENGINE_THREADS: optionalText.pipe(z.coerce.number().int().min(1).max(256).optional()),
   ENGINE_SIMD: optionalText.pipe(z.enum(['true', 'false']).optional()),
   AUDIT_ORIGIN: optionalText,
@@ -242,6 +277,7 @@ const ConfigSchema = z.object({
   ANCHOR_MAX_INTERVAL_MS: intIn(1000, 7 * 86_400_000),
   ANCHOR_POLL_MS: intIn(100, 3_600_000),
   DEMO_RECORDS: intIn(0, 50_000_000),
+  DEMO_PAGE: z.enum(['auto', 'true', 'false']),
   CONFIG_FILE: optionalText,
 });
 
@@ -258,7 +294,7 @@ export interface BrokerConfig {
   cacheLruEntries: number;
   identity: { issuer?: string; jwksUrl?: string; audience: string; algorithms: string[]; localIssuer: string };
   masterKey?: string;
-  policyWasm?: string;
+  policy: { bundle?: string; keyFile?: string; keyAlg: string; reloadMs: number };
   engine: { threads?: number; simd?: boolean };
   audit: {
     origin: string;
@@ -300,6 +336,7 @@ export interface BrokerConfig {
   };
   logLevel: RawConfig['LOG_LEVEL'];
   demoRecords: number;
+  demoPage: RawConfig['DEMO_PAGE'];
 }
 
 /**
@@ -356,7 +393,12 @@ export function loadConfig(
       localIssuer: c.LOCAL_ISSUER,
     },
     masterKey: c.MASTER_KEY,
-    policyWasm: c.POLICY_WASM,
+    policy: {
+      bundle: c.POLICY_BUNDLE,
+      keyFile: c.POLICY_BUNDLE_KEY,
+      keyAlg: c.POLICY_BUNDLE_KEY_ALG,
+      reloadMs: c.POLICY_RELOAD_MS,
+    },
     engine: { threads: c.ENGINE_THREADS, simd: c.ENGINE_SIMD === undefined ? undefined : c.ENGINE_SIMD === 'true' },
     audit: {
       origin: c.AUDIT_ORIGIN ?? (c.AUDIT_URL_PREFIX ? originFromPrefix(c.AUDIT_URL_PREFIX) : 'pavilion.local/audit'),
@@ -407,6 +449,7 @@ export function loadConfig(
     },
     logLevel: c.LOG_LEVEL,
     demoRecords: c.DEMO_RECORDS,
+    demoPage: c.DEMO_PAGE,
   };
 }
 

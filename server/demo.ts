@@ -9,8 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { loadDemoSchema, type PersonRow, syntheticPeople, withTypo } from '../demo/people.js';
 import type { Principal } from '../identity/index.js';
 import type { Broker } from './app.js';
+import { DEMO_DATASET } from './routes/demo-page.js';
 
-export const DEMO_DATASET = 'demo';
+export { DEMO_DATASET };
+
 export const DEMO_CLAIMS = ['over_18', 'over_21', 'license_valid'];
 const DEMO_OWNER: Principal = Object.freeze({
   subject: 'demo-dp',

@@ -8,6 +8,7 @@ import { isPavilionError } from '../common/errors.js';
 import { startBroker } from './app.js';
 import { loadConfig } from './config.js';
 import { DEMO_DATASET, demoQuery, loadDemoDataset } from './demo.js';
+import { developmentHints } from './routes/demo-page.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -59,14 +60,13 @@ async function main(): Promise<void> {
           `  -d '${body}' \\`,
           `  ${broker.url}/v1/verifications`,
           '',
-          `More tokens: pavilion token --role dp --sub my-dp   ·   API: ${broker.url}/openapi.json`,
-          '',
         ].join('\n'),
       );
     }
   } else {
-    process.stdout.write(`Pavilion broker listening on ${broker.url}\n`);
+    process.stdout.write(`\nPavilion broker listening on ${broker.url}\n\n`);
   }
+  if (broker.localIdentity) process.stdout.write(developmentHints(config, broker));
 }
 
 main().catch((err) => {

@@ -23,6 +23,7 @@ const LAYERS: Record<string, number> = {
   metrics: 2,
   demo: 2,
   jobs: 2,
+  client: 3,
   'server/config': 3,
   'server/support': 4,
   'server/http': 4,

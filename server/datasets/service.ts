@@ -10,6 +10,7 @@ import { PavilionError } from '../../common/errors.js';
 import { parseSchema } from '../../engine/clk/schema.js';
 import { validateFilterBits } from '../../engine/index.js';
 import type { Principal } from '../../identity/index.js';
+import type { ReloadingPolicy } from '../../policy/index.js';
 import type { DatasetDefinition } from '../http/schemas.js';
 import {
   datasetDefinedEvent,
@@ -56,6 +57,8 @@ export interface DatasetServiceDeps {
   cache: Pick<VerificationCache<object>, 'invalidateDataset'>;
   secrets: LinkageSecrets;
   trail: AuditTrail;
+  /** Definitions the policy would never serve are refused (422 DATASET_POLICY_MISMATCH, policy/). */
+  policy: Pick<ReloadingPolicy, 'assertDatasetAllowed'>;
   log: Logger;
 }
 
@@ -89,6 +92,7 @@ export class DatasetService {
     input: DatasetDefinition,
   ): Promise<{ created: boolean; record: DatasetRecord }> {
     const filterBits = schemaFilterBits(input.schema);
+    this.d.policy.assertDatasetAllowed(input);
     // A deleted dataset's id stays its owner's: re-defining it revives it, versions continuing.
     const existing = await this.store.get(id, { includeDeleted: true });
     if (existing) this.assertOwner(principal, existing);

@@ -321,6 +321,35 @@ export const AuditEntry = z
   })
   .openapi('AuditEntry');
 
+// --- policy -------------------------------------------------------------------------------------------
+
+export const PolicyDescription = z
+  .object({
+    version: z.string().openapi({ description: '<bundle revision>+<digest prefix>: what audit events carry' }),
+    revision: z.string().openapi({ description: 'the bundle manifest revision' }),
+    digest: z.string().openapi({ description: "SHA-256 over the bundle's members" }),
+    signed: z.boolean().openapi({ description: "the bundle's signature was verified (POLICY_BUNDLE_KEY)" }),
+    purposes: z.record(
+      z
+        .object({
+          claims: z.array(z.string()).openapi({ description: 'the only claims it may reveal' }),
+          consent_required: z.boolean().openapi({ description: 'requests must carry consent: true' }),
+          min_score: z.number().openapi({ description: 'Dice score below which no match is reported' }),
+          cache_ttl_seconds: z.number().int(),
+          description: z.string().optional(),
+        })
+        .passthrough(),
+    ),
+    actions: z.record(z.array(z.string())),
+    reasons: z.record(z.string()).openapi({ description: 'deny reason → meaning' }),
+  })
+  .passthrough()
+  .openapi('PolicyDescription');
+
+export const PolicyReloaded = z
+  .object({ changed: z.boolean(), previous: z.string(), version: z.string(), policy: PolicyDescription })
+  .openapi('PolicyReloaded');
+
 // --- parties and health -----------------------------------------------------------------------------------
 
 export const Parties = z

@@ -36,6 +36,8 @@ export class AuditTrail {
     private readonly log: AuditLog,
     /** HKDF-derived from MASTER_KEY (support/master-keys.ts). */
     private readonly hashKey: Uint8Array,
+    /** The policy bundle in force (policy/), whose version every event names. */
+    private readonly policy: { readonly version: string },
     private readonly observeAppend: (seconds: number) => void,
   ) {}
 
@@ -53,10 +55,15 @@ export class AuditTrail {
     return createHmac('sha256', this.hashKey).update(clk).digest('base64url');
   }
 
-  /** Appends `event`; resolves once it is durable. */
+  /**
+   * Appends `event`; resolves once it is durable. Every event names the policy bundle in force: a
+   * verification carries the version that decided it (`policy_decision_id`), the others get
+   * `policy_version` here.
+   */
   async record(event: AuditEvent): Promise<Recorded> {
     const started = performance.now();
-    const r = await this.log.append(event);
+    const stamped = 'policy_decision_id' in event ? event : { ...event, policy_version: this.policy.version };
+    const r = await this.log.append(stamped);
     this.observeAppend((performance.now() - started) / 1000);
     return r;
   }

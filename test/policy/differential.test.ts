@@ -6,6 +6,9 @@
  *    whole table), when opa is installed.
  * Agreement with `opa eval` shows the wasm compilation preserved the Rego's
  * meaning; agreement with the reference shows the Rego says what we meant.
+ * Both run with the committed purposes and with other purposes given as
+ * bundle data (one added, one removed, one changed): the rules must hold
+ * for whatever purposes an operator configures.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,8 +18,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
 import { seededRandom as prng } from '../../common/seeded-random.js';
 import { loadPolicy, type Policy, type PolicyInput } from '../../policy/index.js';
+import { otherPurposes, writeBundle } from './bundle-fixture.js';
 import { findOpa, OPA_MISSING_REASON } from './opa-cli.js';
-import { referenceDecision } from './reference-policy.js';
+import { type PurposeTable, referenceDecision } from './reference-policy.js';
 
 const CLAIM_POOL = [
   'over_18',
@@ -72,7 +76,15 @@ function randomInputs(seed: number, count: number): unknown[] {
         ),
         purposes: field(
           () => undefined,
-          () => pick([null, [], ['kyc'], ['license_check', 'age_verification'], ['employment_screening', 'kyc']]),
+          () =>
+            pick([
+              null,
+              [],
+              ['kyc'],
+              ['license_check', 'age_verification'],
+              ['employment_screening', 'kyc'],
+              ['fraud_check', 'nonsense'],
+            ]),
         ),
       }),
       request: omit({
@@ -81,8 +93,8 @@ function randomInputs(seed: number, count: number): unknown[] {
           () => pick([[], undefined, ['over_21', 2, null], CLAIM_POOL]),
         ),
         purpose: field(
-          () => pick(['kyc', 'age_verification', 'employment_screening', 'license_check']),
-          () => pick(['kyc', 'employment_screening', 'marketing', undefined, 'toString', '']),
+          () => pick(['kyc', 'age_verification', 'employment_screening', 'license_check', 'fraud_check']),
+          () => pick(['kyc', 'employment_screening', 'marketing', undefined, 'toString', '', 'fraud_check']),
         ),
         consent: field(
           () => pick([true, { granted: true }]),
@@ -95,18 +107,28 @@ function randomInputs(seed: number, count: number): unknown[] {
 }
 
 let policy: Policy;
+let otherPolicy: Policy;
+let otherBundle: string;
+const OTHER = otherPurposes();
 beforeAll(async () => {
   policy = await loadPolicy(undefined, { memoSize: 0 });
+  otherBundle = writeBundle({ purposes: OTHER });
+  otherPolicy = await loadPolicy(otherBundle, { memoSize: 0 });
 });
 
-describe('wasm vs TypeScript reference', () => {
+const tables: [string, () => Policy, PurposeTable | undefined][] = [
+  ['committed purposes', () => policy, undefined],
+  ['other purposes as data', () => otherPolicy, OTHER],
+];
+
+describe.each(tables)('wasm vs TypeScript reference (%s)', (_name, current, table) => {
   it('agrees on 3000 seeded random inputs', () => {
     const inputs = randomInputs(20260601, 3000);
     let allowed = 0;
     for (const [i, inp] of inputs.entries()) {
-      const wasm = policy.evaluate(inp as PolicyInput);
+      const wasm = current().evaluate(inp as PolicyInput);
       // The reference sees the input exactly as the wasm does.
-      const ref = referenceDecision(JSON.parse(JSON.stringify(inp)));
+      const ref = referenceDecision(JSON.parse(JSON.stringify(inp)), table);
       if (JSON.stringify(wasm) !== JSON.stringify(ref)) {
         expect({ case: i, input: inp, decision: wasm }).toEqual({ case: i, input: inp, decision: ref });
       }
@@ -120,7 +142,7 @@ describe('wasm vs TypeScript reference', () => {
   it('every deny reason occurs in the random sample', () => {
     const seen = new Set<string>();
     for (const inp of randomInputs(20260601, 3000))
-      for (const r of policy.evaluate(inp as PolicyInput).reasons) seen.add(r);
+      for (const r of current().evaluate(inp as PolicyInput).reasons) seen.add(r);
     expect([...seen].sort()).toEqual([
       'action_unknown',
       'broker_encoding_not_allowed',
@@ -137,7 +159,7 @@ describe('wasm vs TypeScript reference', () => {
 
 const opa = findOpa();
 
-describe('wasm vs opa eval (CLI)', () => {
+describe.each(tables)('wasm vs opa eval (CLI, %s)', (_name, current, table) => {
   it.skipIf(!opa)(
     `agrees with opa eval on the Rego source for a table of inputs${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`,
     () => {
@@ -155,6 +177,8 @@ describe('wasm vs opa eval (CLI)', () => {
             'json',
             '-d',
             fromRoot('policy', 'verification.rego'),
+            '-d',
+            table ? join(otherBundle, 'data.json') : fromRoot('policy', 'bundle', 'data.json'),
             '-i',
             inputFile,
             '[d | some c in input.cases; d := data.pavilion.verification.decision with input as c]',
@@ -164,7 +188,7 @@ describe('wasm vs opa eval (CLI)', () => {
         const cli = JSON.parse(out).result[0].expressions[0].value as unknown[];
         expect(cli).toHaveLength(inputs.length);
         for (const [i, inp] of inputs.entries()) {
-          const wasm = policy.evaluate(inp as PolicyInput);
+          const wasm = current().evaluate(inp as PolicyInput);
           if (JSON.stringify(wasm) !== JSON.stringify(cli[i]))
             expect({ case: i, input: inp, wasm }).toEqual({ case: i, input: inp, wasm: cli[i] });
         }

@@ -1,10 +1,9 @@
 /**
- * The committed policy/verification.wasm evaluated with opa-wasm through
- * policy/index.ts: an allow and a deny case for every rule, obligations,
- * memoization, version, and fail-closed handling of bad results and files.
+ * The committed policy bundle (policy/bundle/) evaluated with opa-wasm
+ * through policy/index.ts: an allow and a deny case for every rule,
+ * obligations, what a denial says would be allowed, memoization, version,
+ * and fail-closed handling of bad results and files.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PavilionError } from '../../common/errors.js';
 import {
   canonicalInput,
-  DEFAULT_POLICY_PATH,
   decisionFromResultSet,
   denied,
   loadPolicy,
   type Policy,
+  type PolicyDenied,
   type PolicyInput,
 } from '../../policy/index.js';
 
@@ -62,6 +61,10 @@ describe('rules (real compiled wasm)', () => {
       allow: true,
       reasons: [],
       obligations: { revealable_claims: ['over_18', 'over_21'], min_score: 0.85, cache_ttl_seconds: 300 },
+      permitted: {
+        purposes: ['age_verification', 'employment_screening', 'kyc', 'license_check'],
+        claims: ['over_18', 'over_21'],
+      },
     });
   });
 
@@ -136,9 +139,14 @@ describe('rules (real compiled wasm)', () => {
     );
   });
 
-  it('a request that can reveal nothing is refused', () => {
+  it('a request for claims none of which can be revealed is refused; asking for none is a match-only question', () => {
     expect(reasonsOf(input({ request: { claims: ['name_match'] } }))).toEqual(['no_revealable_claims']);
-    expect(reasonsOf(input({ request: { claims: [] } }))).toEqual(['no_revealable_claims']);
+    const none = policy.evaluate(input({ request: { claims: [] } }));
+    expect(none.allow).toBe(true);
+    expect(none.obligations.revealable_claims).toEqual([]);
+    expect(reasonsOf(input({ request: { claims: [], purpose: 'employment_screening' } }))).toEqual([
+      'consent_required',
+    ]);
   });
 
   it('unknown action, invalid principal, invalid request; reasons accumulate sorted and nothing is revealed', () => {
@@ -176,6 +184,35 @@ describe('rules (real compiled wasm)', () => {
     expect(err).toMatchObject({ code: 'POLICY_DENIED', status: 403 });
     expect(err.message).toContain('role_not_permitted');
     expect(err.message).not.toContain('acme-bank');
+  });
+
+  it('a denial says which rule denied and what would be allowed, in the problem errors', () => {
+    const unknown = denied(policy.evaluate(input({ request: { purpose: 'marketing' } }))) as PolicyDenied;
+    expect(unknown.problemErrors).toEqual([
+      {
+        path: '$.purpose',
+        message: 'purpose_unknown: valid purposes are age_verification, employment_screening, kyc, license_check',
+      },
+    ]);
+    expect(unknown.policy.reasons).toEqual(['purpose_unknown']);
+    const claims = denied(
+      policy.evaluate(input({ request: { claims: ['name_match', 'ssn'], purpose: 'age_verification' } })),
+    ) as PolicyDenied;
+    expect(claims.problemErrors[0]).toEqual({
+      path: '$.claims',
+      message: 'no_revealable_claims: this purpose may reveal over_18, over_21 from this dataset (or ask for none)',
+    });
+    expect(claims.message).toContain('over_18, over_21');
+    const restricted = denied(
+      policy.evaluate(input({ dataset: { purposes: ['license_check', 'unheard_of'] } })),
+    ) as PolicyDenied;
+    expect(restricted.problemErrors[0]!.message).toBe(
+      'purpose_not_permitted_by_dataset: this dataset serves license_check',
+    );
+    const consent = denied(
+      policy.evaluate(input({ request: { claims: ['identity_verified'], purpose: 'employment_screening' } })),
+    ) as PolicyDenied;
+    expect(consent.problemErrors[0]!.path).toBe('$.consent');
   });
 });
 
@@ -235,10 +272,10 @@ describe('memo, version, canonical input', () => {
     );
   });
 
-  it('version is the short sha256 of the wasm', () => {
-    const digest = createHash('sha256').update(readFileSync(DEFAULT_POLICY_PATH)).digest('hex');
-    expect(policy.sha256).toBe(digest);
-    expect(policy.version).toBe(digest.slice(0, 12));
+  it('version is the bundle revision and the start of its digest', () => {
+    expect(policy.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(policy.revision).toBe('pavilion-2');
+    expect(policy.version).toBe(`pavilion-2+${policy.sha256.slice(0, 12)}`);
   });
 });
 
@@ -248,6 +285,7 @@ describe('fail closed', () => {
       allow: true,
       reasons: [],
       obligations: { revealable_claims: ['a'], min_score: 0.85, cache_ttl_seconds: 300 },
+      permitted: { purposes: ['kyc'], claims: ['a'] },
     };
     expect(decisionFromResultSet([{ result: good }])).toEqual(good);
     const bad: unknown[] = [
@@ -266,16 +304,18 @@ describe('fail closed', () => {
       [{ result: { ...good, obligations: { ...good.obligations, cache_ttl_seconds: -1 } } }],
       [{ result: { ...good, obligations: { ...good.obligations, cache_ttl_seconds: 1.5 } } }],
       [{ result: { ...good, obligations: { ...good.obligations, revealable_claims: [1] } } }],
+      [{ result: { ...good, permitted: undefined } }],
+      [{ result: { ...good, permitted: { purposes: 'kyc', claims: [] } } }],
     ];
     for (const b of bad) {
       expect(() => decisionFromResultSet(b)).toThrow(expect.objectContaining({ code: 'POLICY_ERROR', status: 500 }));
     }
   });
 
-  it('a missing or non-wasm policy file is POLICY_LOAD_FAILED', async () => {
-    await expect(loadPolicy(join(dir, 'nope.wasm'))).rejects.toMatchObject({ code: 'POLICY_LOAD_FAILED', status: 500 });
-    const junk = join(dir, 'junk.wasm');
-    await writeFile(junk, 'definitely not wasm');
-    await expect(loadPolicy(junk)).rejects.toMatchObject({ code: 'POLICY_LOAD_FAILED' });
+  it('a missing bundle is POLICY_LOAD_FAILED, a file that is no bundle POLICY_BUNDLE_INVALID', async () => {
+    await expect(loadPolicy(join(dir, 'nope'))).rejects.toMatchObject({ code: 'POLICY_LOAD_FAILED', status: 500 });
+    const junk = join(dir, 'junk.tar.gz');
+    await writeFile(junk, 'definitely not a bundle');
+    await expect(loadPolicy(junk)).rejects.toMatchObject({ code: 'POLICY_BUNDLE_INVALID', status: 422 });
   });
 });
