@@ -161,6 +161,9 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       auditSize: () => audit.size(),
       auditCacheBytes: () => audit.cachedBytes,
       enginePending: () => counters.enginePending,
+      poolThreads: () => engine.threads,
+      databasePing: () => db.sql`select 1`,
+      latestCheckpoint: () => audit.latestCheckpoint(),
     });
 
     const anchoring = await startAnchoring(config, db.sql, audit, metrics);

@@ -106,6 +106,7 @@ export class VerificationService {
   async verify(principal: Principal, req: VerificationRequest): Promise<VerificationAnswer> {
     requireRole(principal, 'rp');
     const ctx = this.ctx;
+    const started = performance.now();
     const lease = ctx.active.acquire(req.dataset);
     try {
       const loaded = lease.version;
@@ -161,6 +162,7 @@ export class VerificationService {
       if (byBroker) event.encoded_by_broker = true;
       if (cached) event.cached = true;
       const appended = await ctx.appendAudit(event);
+      ctx.metrics.observeVerification(cached, (performance.now() - started) / 1000);
       return {
         id,
         decision: outcome.decision,
