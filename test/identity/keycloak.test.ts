@@ -47,13 +47,30 @@ const versionBody = () =>
   );
 const BINARY = 'application/vnd.pavilion.dataset';
 
-async function serviceTokens(issuer: string, realm: RealmJson): Promise<Record<Role, string>> {
+/**
+ * Where tests fetch tokens and keys (KEYCLOAK_URL, as the broker container reaches `keycloak:8080` in
+ * compose) and the issuer tokens name (KEYCLOAK_PUBLIC_URL, the one URL hosts and containers share,
+ * Keycloak's --hostname; compose's http://localhost:8081). .ci/run starts Keycloak so that they differ.
+ */
+function endpoints(keycloakUrl: string, realm: string) {
+  const backchannel = issuerOf(keycloakUrl, realm);
+  return {
+    backchannel,
+    issuer: issuerOf(process.env.KEYCLOAK_PUBLIC_URL || keycloakUrl, realm),
+    brokerSettings: (issuer: string) => ({
+      OIDC_ISSUER: issuer,
+      JWKS_URL: `${backchannel}/protocol/openid-connect/certs`,
+    }),
+  };
+}
+
+async function serviceTokens(realmUrl: string, realm: RealmJson): Promise<Record<Role, string>> {
   const entries = await Promise.all(
     ROLES.map(
       async (role) =>
         [
           role,
-          await clientCredentialsToken(issuer, `pavilion-${role}`, clientSecret(realm, `pavilion-${role}`)),
+          await clientCredentialsToken(realmUrl, `pavilion-${role}`, clientSecret(realm, `pavilion-${role}`)),
         ] as const,
     ),
   );
@@ -67,8 +84,9 @@ function passwordOf(realm: RealmJson, username: string): string {
 }
 
 describe.skipIf(!available && !MUST_RUN)('the committed Keycloak realm', () => {
-  let keycloakUrl: string;
   let issuer: string;
+  let backchannel: string;
+  let brokerSettings: (issuer: string) => Record<string, string>;
   let b: RunningBroker;
   let tokens: Record<Role, string>;
   let jobId = '';
@@ -76,10 +94,9 @@ describe.skipIf(!available && !MUST_RUN)('the committed Keycloak realm', () => {
   const realm = readRealm();
 
   beforeAll(async () => {
-    keycloakUrl = requireService(KEYCLOAK);
-    issuer = issuerOf(keycloakUrl, realm.realm);
-    b = await startBrokerWith({ OIDC_ISSUER: issuer });
-    tokens = await serviceTokens(issuer, realm);
+    ({ issuer, backchannel, brokerSettings } = endpoints(requireService(KEYCLOAK), realm.realm));
+    b = await startBrokerWith(brokerSettings(issuer));
+    tokens = await serviceTokens(backchannel, realm);
     const put = await api(b.url, 'PUT', '/v1/datasets/ds', { token: tokens.dp, body: schemaBody() });
     expect(put.status, put.text).toBe(201);
     const up = await api(b.url, 'POST', '/v1/datasets/ds/versions', {
@@ -188,7 +205,7 @@ describe.skipIf(!available && !MUST_RUN)('the committed Keycloak realm', () => {
   });
 
   it('a person signs in with the authorization-code flow (PKCE) and acts in their role only', async () => {
-    const alice = await authorizationCodeToken(issuer, 'pavilion-console', 'alice', passwordOf(realm, 'alice'));
+    const alice = await authorizationCodeToken(backchannel, 'pavilion-console', 'alice', passwordOf(realm, 'alice'));
     expect(claimsOf(alice)).toMatchObject({ party: 'person-alice', azp: 'pavilion-console' });
     const verify = await api(b.url, 'POST', '/v1/verifications', {
       token: alice,
@@ -198,7 +215,7 @@ describe.skipIf(!available && !MUST_RUN)('the committed Keycloak realm', () => {
     expect(verify.json.decision).toBe('match');
     expectProblem(await api(b.url, 'GET', '/v1/audit/entries/0', { token: alice }), 403, 'FORBIDDEN_ROLE');
     // Another data provider (a person with role dp) is a different party: not the owner of pavilion-dp's dataset.
-    const dana = await authorizationCodeToken(issuer, 'pavilion-console', 'dana', passwordOf(realm, 'dana'));
+    const dana = await authorizationCodeToken(backchannel, 'pavilion-console', 'dana', passwordOf(realm, 'dana'));
     expectProblem(
       await api(b.url, 'POST', '/v1/datasets/ds/versions', { token: dana, raw: versionBody(), contentType: BINARY }),
       403,
@@ -209,10 +226,10 @@ describe.skipIf(!available && !MUST_RUN)('the committed Keycloak realm', () => {
   }, 30_000);
 
   it('a wrong password is no login, and a token for another audience is refused', async () => {
-    await expect(authorizationCodeToken(issuer, 'pavilion-console', 'alice', 'not-the-password')).rejects.toThrow(
+    await expect(authorizationCodeToken(backchannel, 'pavilion-console', 'alice', 'not-the-password')).rejects.toThrow(
       /did not redirect back/,
     );
-    const other = await startBrokerWith({ OIDC_ISSUER: issuer, OIDC_AUDIENCE: 'some-other-service' });
+    const other = await startBrokerWith({ ...brokerSettings(issuer), OIDC_AUDIENCE: 'some-other-service' });
     try {
       expectProblem(await api(other.url, 'GET', '/v1/datasets/ds', { token: tokens.rp }), 401, 'AUTH_AUDIENCE_INVALID');
     } finally {
@@ -231,12 +248,12 @@ describe.skipIf(!available && !MUST_RUN)('party identity across a realm re-impor
     );
     // A copy of the committed realm under a name of its own, so the role table above keeps its realm.
     const realm: RealmJson = { ...readRealm(), realm: `pavilion-reimport-${randomBytes(4).toString('hex')}` };
-    const issuer = issuerOf(keycloakUrl, realm.realm);
+    const { issuer, backchannel, brokerSettings } = endpoints(keycloakUrl, realm.realm);
     await admin.importRealm(realm);
-    let b = await startBrokerWith({ OIDC_ISSUER: issuer });
+    let b = await startBrokerWith(brokerSettings(issuer));
     const databaseUrl = b.databaseUrl;
     try {
-      const before = await serviceTokens(issuer, realm);
+      const before = await serviceTokens(backchannel, realm);
       expect((await api(b.url, 'PUT', '/v1/datasets/kept', { token: before.dp, body: schemaBody() })).status).toBe(201);
       const first = await api(b.url, 'POST', '/v1/datasets/kept/versions', {
         token: before.dp,
@@ -254,8 +271,8 @@ describe.skipIf(!available && !MUST_RUN)('party identity across a realm re-impor
       // new signing keys. The broker restarts on the same database.
       await b.close({ keepDatabase: true });
       await admin.importRealm(realm);
-      b = await startBrokerWith({ OIDC_ISSUER: issuer, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) });
-      const after = await serviceTokens(issuer, realm);
+      b = await startBrokerWith({ ...brokerSettings(issuer), ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) });
+      const after = await serviceTokens(backchannel, realm);
       expect(claimsOf(after.dp).sub).not.toBe(claimsOf(before.dp).sub);
       expect(claimsOf(after.dp).party).toBe(claimsOf(before.dp).party);
 

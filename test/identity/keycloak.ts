@@ -42,8 +42,9 @@ async function tokenRequest(url: string, form: Record<string, string>): Promise<
   return (JSON.parse(text) as { access_token: string }).access_token;
 }
 
-export function clientCredentialsToken(issuer: string, clientId: string, secret: string): Promise<string> {
-  return tokenRequest(`${issuer}/protocol/openid-connect/token`, {
+/** `realmUrl`: where the test reaches the realm (may differ from the issuer the tokens name). */
+export function clientCredentialsToken(realmUrl: string, clientId: string, secret: string): Promise<string> {
+  return tokenRequest(`${realmUrl}/protocol/openid-connect/token`, {
     grant_type: 'client_credentials',
     client_id: clientId,
     client_secret: secret,
@@ -78,7 +79,7 @@ class CookieJar {
  * password, the redirect carrying the code, and the code exchanged for tokens.
  */
 export async function authorizationCodeToken(
-  issuer: string,
+  realmUrl: string,
   clientId: string,
   username: string,
   password: string,
@@ -88,7 +89,7 @@ export async function authorizationCodeToken(
   const challenge = createHash('sha256').update(verifier).digest('base64url');
   const redirectUri = 'http://127.0.0.1:1/callback';
   const state = randomBytes(8).toString('hex');
-  const auth = new URL(`${issuer}/protocol/openid-connect/auth`);
+  const auth = new URL(`${realmUrl}/protocol/openid-connect/auth`);
   auth.search = new URLSearchParams({
     client_id: clientId,
     response_type: 'code',
@@ -114,7 +115,7 @@ export async function authorizationCodeToken(
     throw new Error(`login did not redirect back (HTTP ${posted.status})`);
   const back = new URL(location);
   if (back.searchParams.get('state') !== state) throw new Error('state changed on the way back');
-  return tokenRequest(`${issuer}/protocol/openid-connect/token`, {
+  return tokenRequest(`${realmUrl}/protocol/openid-connect/token`, {
     grant_type: 'authorization_code',
     client_id: clientId,
     code: back.searchParams.get('code') ?? '',
