@@ -188,6 +188,8 @@ describe.skipIf(!havePostgres && !MUST_RUN)('backup and restore', () => {
   }, 180_000);
 });
 
-describe.skipIf(havePostgres || MUST_RUN)('backup and restore', () => {
-  it.skip('DATABASE_URL is not set: backup and restore need a real PostgreSQL (.ci/run provides one)', () => {});
-});
+// Registered only when the service is missing, so a run that has it reports no skip.
+if (!(havePostgres || MUST_RUN))
+  describe('backup and restore', () => {
+    it.skip('DATABASE_URL is not set: backup and restore need a real PostgreSQL (.ci/run provides one)', () => {});
+  });

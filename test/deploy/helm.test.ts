@@ -230,6 +230,8 @@ describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
   }, 300_000);
 });
 
-describe.skipIf(haveTools || MUST_RUN)('the Helm chart', () => {
-  it.skip(TOOLS_MISSING, () => {});
-});
+// Registered only when the service is missing, so a run that has it reports no skip.
+if (!(haveTools || MUST_RUN))
+  describe('the Helm chart', () => {
+    it.skip(TOOLS_MISSING, () => {});
+  });

@@ -188,6 +188,8 @@ describe.skipIf(!available && !MUST_RUN)('the object store against a signature-c
   }, 60_000);
 });
 
-describe.skipIf(available || MUST_RUN)('the object store against a signature-checking S3', () => {
-  it.skip(missingMessage(MOTO), () => {});
-});
+// Registered only when the service is missing, so a run that has it reports no skip.
+if (!(available || MUST_RUN))
+  describe('the object store against a signature-checking S3', () => {
+    it.skip(missingMessage(MOTO), () => {});
+  });
