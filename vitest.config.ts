@@ -12,6 +12,9 @@ const INTEGRATION = [
   'test/client/**/*.test.ts',
   'test/demo/**/*.test.ts',
   'test/cache/cache-redis.test.ts',
+  'test/identity/keycloak.test.ts',
+  'test/storage/s3-signed.test.ts',
+  'test/metrics/names.test.ts',
   'test/audit/log*.test.ts',
 ];
 

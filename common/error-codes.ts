@@ -152,6 +152,17 @@ export const ERROR_CODES = {
   // --- pulls: dataset versions read from S3 or a folder ------------------------------------------------
   OBJECT_KEY_INVALID: spec(422, 'pulls', "The object key leaves the dataset's prefix or is not spelt one way."),
   OBJECT_NOT_FOUND: spec(404, 'pulls', 'The object store has no such object.'),
+  OBJECT_STORE_ACCESS_DENIED: spec(
+    403,
+    'pulls',
+    "The broker's S3 credentials are valid but the store's policy denies reading this object.",
+  ),
+  OBJECT_STORE_BUCKET_MISSING: spec(503, 'pulls', 'S3_BUCKET does not exist in the object store.'),
+  OBJECT_STORE_CREDENTIALS_INVALID: spec(
+    503,
+    'pulls',
+    "The object store refused the broker's S3 key or secret (unknown key, wrong signature); not retried.",
+  ),
   OBJECT_STORE_UNAVAILABLE: spec(503, 'pulls', 'The object store did not answer, or stopped sending, in time.'),
   PULL_FAILED: spec(500, 'pulls', 'A pull failed for an unexpected reason (logged).'),
   PULL_FORMAT_UNKNOWN: spec(422, 'pulls', 'The object name does not say its format and none was given.'),

@@ -13,6 +13,6 @@ export {
   type MintOptions,
   mintDevToken,
 } from './local-identity.js';
-export { isRole, type Principal, ROLES, type Role, rolesFromClaims } from './principal.js';
+export { isRole, PARTY_CLAIM, type Principal, ROLES, type Role, rolesFromClaims } from './principal.js';
 export { hasRole, requireRole } from './require-role.js';
 export { createVerifier, DEFAULT_ALGORITHMS, type Verifier, type VerifierOptions } from './verifier.js';

@@ -22,9 +22,22 @@ export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && KNOWN_ROLES.has(value);
 }
 
+/**
+ * The claim an identity provider sets to pin a caller's party. A party owns
+ * datasets and linkage jobs, so it must outlive the IdP's own user ids:
+ * Keycloak gives a service account or a user a new `sub` whenever the realm is
+ * imported again, and a data provider would lose its datasets (DATASET_NOT_OWNER).
+ * The committed realm (deploy/keycloak/pavilion-realm.json) sets `party` to
+ * the client id for service accounts and to the user attribute `party` for
+ * people; docs/operations.md says how to do the same in another realm.
+ */
+export const PARTY_CLAIM = 'party';
+
 export interface Principal {
-  /** The token's `sub`. */
+  /** The party: the token's `party` claim when the issuer sets one, otherwise its `sub`. */
   readonly subject: string;
+  /** The token's own `sub`, which an IdP may change (see PARTY_CLAIM); for logs and correlation only. */
+  readonly tokenSubject?: string;
   readonly roles: ReadonlySet<Role>;
   /** The token's `tenant` claim, when the issuer sets one. */
   readonly tenant?: string;
@@ -32,6 +45,10 @@ export interface Principal {
   readonly expiresAt: number;
   /** The token's `jti`, for audit correlation (never the token itself). */
   readonly tokenId?: string;
+}
+
+function isIdentifier(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 255;
 }
 
 function addKnownRoles(into: Set<Role>, list: unknown): void {
@@ -61,11 +78,16 @@ export function rolesFromClaims(payload: JWTPayload, audience: string): Set<Role
  */
 export function principalFromClaims(payload: JWTPayload, audience: string): Principal | undefined {
   const { sub, exp, jti } = payload;
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) return undefined;
+  if (!isIdentifier(sub)) return undefined;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) return undefined;
+  // A party claim that is present but unusable is refused, not skipped: falling
+  // back to `sub` would hand the caller a different party's (empty) namespace.
+  const party = payload[PARTY_CLAIM];
+  if (party !== undefined && !isIdentifier(party)) return undefined;
   const tenant = payload.tenant;
   const principal: Principal = {
-    subject: sub,
+    subject: party ?? sub,
+    tokenSubject: sub,
     roles: rolesFromClaims(payload, audience),
     expiresAt: exp,
     ...(typeof tenant === 'string' && tenant.length > 0 ? { tenant } : {}),

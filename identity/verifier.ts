@@ -126,7 +126,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       throw fromJoseError(err);
     }
     const principal = principalFromClaims(payload, audience);
-    if (principal === undefined) throw authError('AUTH_MALFORMED', 'token sub or exp claim has an invalid type');
+    if (principal === undefined) throw authError('AUTH_MALFORMED', 'token sub, party or exp claim has an invalid type');
     return principal;
   }
 

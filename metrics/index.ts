@@ -13,4 +13,5 @@ export {
   POOL_TASK_DURATION_BUCKETS,
   REQUEST_DURATION_BUCKETS,
   type SettableGauge,
+  VERIFICATION_DURATION_BUCKETS,
 } from './metrics.js';

@@ -3,7 +3,7 @@
  * prom-client's global one, so tests and several brokers in one process do not
  * share series).
  *
- * Names follow the Prometheus conventions (docs/decisions.md): `pavilion_` prefix,
+ * Names follow the Prometheus conventions (DESIGN.md): `pavilion_` prefix,
  * base units (`_seconds`), `_total` on counters. Two ways values get in:
  * - events observed by their owner as they happen (`observeRequest`,
  *   `observePoolTask`, `observeAuditAppend`, `addDiceComparisons`);
@@ -29,12 +29,31 @@ export const METRIC_PREFIX = 'pavilion_';
 
 /** 0.5 ms … 2 s: a cache hit is ~1 ms end to end, a cold 1:N search over 1M filters tens of ms. */
 export const REQUEST_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2];
-/** Pool tasks: one Piscina task costs 26–34 µs (docs/decisions.md, "Pool"); batch linkage runs for seconds. */
+/** Pool tasks: one Piscina task costs 26–34 µs (DESIGN.md); batch linkage runs for seconds. */
 export const POOL_TASK_DURATION_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
 /** Group-committed audit appends: a multi-row insert is ms; past 1 s something is wrong. */
 export const AUDIT_APPEND_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/**
+ * Verifications end to end, split by cache outcome: the SLOs differ (cache hit
+ * < 50 ms, cold < 200 ms at p99, server/README.md's production targets), so the
+ * buckets hold both bounds exactly and the alert rules read them
+ * (deploy/prometheus/rules/pavilion.rules.yml).
+ */
+export const VERIFICATION_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5];
+
+/**
+ * prom-client's default Node metrics name three gauges `…_total`, which
+ * Prometheus reserves for counters (promtool check metrics flags them). The
+ * same counts are exported without the suffix, by type, so these are dropped.
+ */
+const MISNAMED_DEFAULT_METRICS = [
+  'pavilion_nodejs_active_handles_total',
+  'pavilion_nodejs_active_requests_total',
+  'pavilion_nodejs_active_resources_total',
+];
 
 /** `WS` labels WebSocket messages (a `verify` message is a request too). */
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'WS'];
@@ -61,6 +80,13 @@ export interface CollectorSources {
   audit_cache_bytes: () => Count | Promise<Count>;
   anchor_lag_entries: () => Count | Promise<Count>;
   anchor_last_final_size: () => Count | Promise<Count>;
+  pool_threads: () => Count | Promise<Count>;
+  /** 1 when the database answered a trivial query, 0 when it did not (the source bounds its own wait). */
+  database_up: () => Count | Promise<Count>;
+  audit_checkpoint_size: () => Count | Promise<Count>;
+  audit_checkpoint_timestamp_seconds: () => Count | Promise<Count>;
+  anchor_last_final_timestamp_seconds: () => Count | Promise<Count>;
+  anchor_wallet_balance: () => Count | Promise<Count>;
   /** Records per loaded dataset: a Map, [dataset, records] pairs, or a plain object. */
   dataset_records: () => DatasetRecords | Promise<DatasetRecords>;
   cache: () => CacheCounters | Promise<CacheCounters>;
@@ -75,8 +101,30 @@ const SCALAR_GAUGES = [
   'audit_cache_bytes',
   'anchor_lag_entries',
   'anchor_last_final_size',
+  ...([
+    'pool_threads',
+    'database_up',
+    'audit_checkpoint_size',
+    'audit_checkpoint_timestamp_seconds',
+    'anchor_last_final_timestamp_seconds',
+    'anchor_wallet_balance',
+  ] as const),
 ] as const;
 export type SettableGauge = (typeof SCALAR_GAUGES)[number];
+
+/**
+ * Gauges exported only once something feeds them (a collector or setGauge):
+ * a 0 from a part that is not there (no anchoring wallet, no database check)
+ * would read as an outage and page someone.
+ */
+const OPTIONAL_GAUGES: ReadonlySet<SettableGauge> = new Set([
+  'pool_threads',
+  'database_up',
+  'audit_checkpoint_size',
+  'audit_checkpoint_timestamp_seconds',
+  'anchor_last_final_timestamp_seconds',
+  'anchor_wallet_balance',
+]);
 
 export interface CreateMetricsOptions {
   /** Route templates accepted as `route` labels; more via `registerRoutes`. */
@@ -97,6 +145,8 @@ export interface Metrics {
   observeRequest(route: string, method: string, status: number, seconds: number): void;
   observePoolTask(task: string, seconds: number): void;
   observeAuditAppend(seconds: number): void;
+  /** One verification answered, from the cache or computed (cold); bad `seconds` are dropped. */
+  observeVerification(cached: boolean, seconds: number): void;
   addDiceComparisons(count: number): void;
   setGauge(name: SettableGauge, value: Count): void;
   /** Registers (or with `undefined` removes) the scrape-time source of a metric. */
@@ -126,6 +176,7 @@ class PavilionMetrics implements Metrics {
   private readonly httpDuration: Histogram<'route' | 'method'>;
   private readonly poolTaskDuration: Histogram<'task'>;
   private readonly auditAppendDuration: Histogram<string>;
+  private readonly verificationDuration: Histogram<'cache'>;
   private readonly diceComparisons: Counter<string>;
   private readonly collectorErrors: Counter<'collector'>;
   private readonly gauges: Record<SettableGauge, Gauge<string>>;
@@ -165,13 +216,20 @@ class PavilionMetrics implements Metrics {
       buckets: AUDIT_APPEND_DURATION_BUCKETS,
       registers,
     });
+    this.verificationDuration = new Histogram({
+      name: 'pavilion_verification_duration_seconds',
+      help: 'Verifications from request to answer (policy, match or cache, audit append), by cache: hit or miss (cold).',
+      labelNames: ['cache'],
+      buckets: VERIFICATION_DURATION_BUCKETS,
+      registers,
+    });
     this.diceComparisons = new Counter({
       name: 'pavilion_dice_comparisons_total',
       help: 'Dice similarity comparisons computed; rate() gives comparisons per second.',
       registers,
     });
-    const scalarGauge = (metricName: string, help: string): Gauge<string> =>
-      new Gauge({ name: metricName, help, registers });
+    const scalarGauge = (metricName: string, help: string, optional = false): Gauge<string> =>
+      new Gauge({ name: metricName, help, registers: optional ? [] : registers });
     this.gauges = {
       pool_queue_depth: scalarGauge('pavilion_pool_queue_depth', 'Tasks waiting in the worker pool queue.'),
       audit_tree_size: scalarGauge('pavilion_audit_tree_size', 'Entries in the audit Merkle log.'),
@@ -186,6 +244,32 @@ class PavilionMetrics implements Metrics {
       anchor_last_final_size: scalarGauge(
         'pavilion_anchor_last_final_size',
         'Tree size of the latest anchor whose block is finalized.',
+      ),
+      pool_threads: scalarGauge('pavilion_pool_threads', 'Worker threads in the engine pool.', true),
+      database_up: scalarGauge(
+        'pavilion_database_up',
+        '1 when PostgreSQL answered a trivial query within a second at scrape time, 0 when it did not.',
+        true,
+      ),
+      audit_checkpoint_size: scalarGauge(
+        'pavilion_audit_checkpoint_size',
+        'Tree size of the newest signed audit checkpoint.',
+        true,
+      ),
+      audit_checkpoint_timestamp_seconds: scalarGauge(
+        'pavilion_audit_checkpoint_timestamp_seconds',
+        'When the newest audit checkpoint was signed, seconds since the epoch.',
+        true,
+      ),
+      anchor_last_final_timestamp_seconds: scalarGauge(
+        'pavilion_anchor_last_final_timestamp_seconds',
+        'When the anchorer last saw an anchor become final, seconds since the epoch (0: none yet in this process).',
+        true,
+      ),
+      anchor_wallet_balance: scalarGauge(
+        'pavilion_anchor_wallet_balance',
+        "Balance of the anchoring wallet in the chain's native token (POL on Polygon; 1 = 10^18 wei).",
+        true,
       ),
     };
     this.datasetRecords = new Gauge({
@@ -212,7 +296,17 @@ class PavilionMetrics implements Metrics {
       registers,
     });
 
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+      for (const name of MISNAMED_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    }
+  }
+
+  /** Puts an optional gauge in the exposition the first time something feeds it. */
+  private exportGauge(name: SettableGauge): void {
+    // Optional gauges are named METRIC_PREFIX + their key (see the constructor).
+    if (OPTIONAL_GAUGES.has(name) && this.registry.getSingleMetric(`${METRIC_PREFIX}${name}`) === undefined)
+      this.registry.registerMetric(this.gauges[name]);
   }
 
   registerRoutes(...templates: string[]): void {
@@ -255,6 +349,10 @@ class PavilionMetrics implements Metrics {
     if (validSeconds(seconds)) this.auditAppendDuration.observe(seconds);
   }
 
+  observeVerification(cached: boolean, seconds: number): void {
+    if (validSeconds(seconds)) this.verificationDuration.observe({ cache: cached ? 'hit' : 'miss' }, seconds);
+  }
+
   addDiceComparisons(count: number): void {
     // A counter only goes up; a bad count is dropped rather than thrown into the engine.
     if (typeof count === 'number' && Number.isFinite(count) && count > 0) this.diceComparisons.inc(count);
@@ -266,14 +364,17 @@ class PavilionMetrics implements Metrics {
     const n = toNumber(value);
     if (typeof n !== 'number' || !Number.isFinite(n))
       throw new PavilionError('METRICS_VALUE_INVALID', 'gauge value must be a finite number');
+    this.exportGauge(name);
     gauge.set(n);
   }
 
   setCollector<K extends CollectorName>(name: K, source: CollectorSources[K] | undefined): void {
     if (!COLLECTOR_NAMES.has(name)) throw new PavilionError('METRICS_UNKNOWN_COLLECTOR', 'unknown collector name');
     if (source === undefined) this.collectors.delete(name);
-    else if (typeof source === 'function') this.collectors.set(name, source);
-    else throw new PavilionError('METRICS_COLLECTOR_INVALID', 'a collector must be a function');
+    else if (typeof source === 'function') {
+      this.collectors.set(name, source);
+      if ((SCALAR_GAUGES as readonly string[]).includes(name)) this.exportGauge(name as SettableGauge);
+    } else throw new PavilionError('METRICS_COLLECTOR_INVALID', 'a collector must be a function');
   }
 
   /**

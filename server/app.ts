@@ -195,6 +195,9 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       auditSize: () => audit.size(),
       auditCacheBytes: () => audit.cachedBytes,
       enginePending: () => metered.pending,
+      poolThreads: () => engine.threads,
+      databasePing: () => db.sql`select 1`,
+      latestCheckpoint: () => audit.latestCheckpoint(),
     });
     const countComparisons = (n: number) => metrics.addDiceComparisons(n);
 
@@ -231,6 +234,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       cacheSecret: keys.cacheSecret,
       ambiguityMargin: config.ambiguityMargin,
       countComparisons,
+      observeVerification: (cached, seconds) => metrics.observeVerification(cached, seconds),
     });
     const linkage = new LinkageJobs({
       jobs: jobStore,

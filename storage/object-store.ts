@@ -14,6 +14,7 @@ import { Client } from 'minio';
 import { PavilionError } from '../common/errors.js';
 
 export interface StoredObject {
+  /** Bytes announced by the store (Content-Length); NaN when it announced none. */
   size: number;
   contentType: string | undefined;
   body: AsyncIterable<Buffer>;
@@ -22,7 +23,10 @@ export interface StoredObject {
 export interface ObjectStore {
   /** Where objects are read from, for logs and errors (no credentials). */
   readonly location: string;
-  /** Opens `key` for streaming: OBJECT_NOT_FOUND (404), OBJECT_STORE_UNAVAILABLE (503). */
+  /**
+   * Opens `key` for streaming. Fails with OBJECT_NOT_FOUND (404), or for an S3
+   * store with the codes of s3Failure below (credentials, access, bucket, outage).
+   */
   open(key: string): Promise<StoredObject>;
 }
 
@@ -54,7 +58,7 @@ export function assertObjectKey(key: string): void {
 
 function unavailable(location: string, err: unknown): PavilionError {
   // The client's messages can carry request ids and endpoints, never keys; keep the code only.
-  const code = (err as { code?: string }).code ?? 'unknown';
+  const code = storeCode(err);
   return new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${location} failed (${code})`, {
     cause: err,
   });
@@ -126,20 +130,84 @@ export class S3ObjectStore implements ObjectStore {
     });
   }
 
+  /**
+   * One GET, never a HEAD first: S3 answers a HEAD that fails with a status and
+   * no body, so a wrong secret, an unknown key id and a missing permission all
+   * read as a bare 403, and a missing bucket as a missing object. The GET's
+   * error document names the store's own code, which s3Failure maps.
+   */
   async open(key: string): Promise<StoredObject> {
     assertObjectKey(key);
+    let response: Awaited<ReturnType<Client['getObject']>>;
     try {
-      const st = await this.client.statObject(this.bucket, key);
-      const body = await this.client.getObject(this.bucket, key);
-      const contentType = st.metaData['content-type'] as string | undefined;
-      return { size: st.size, contentType, body };
+      response = await this.client.getObject(this.bucket, key);
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'NotFound' || code === 'NoSuchKey')
-        throw new PavilionError('OBJECT_NOT_FOUND', 'no object with that key');
-      if (code === 'NoSuchBucket')
-        throw new PavilionError('OBJECT_STORE_UNAVAILABLE', `object store ${this.location}: the bucket does not exist`);
-      throw unavailable(this.location, err);
+      throw s3Failure(this.location, err);
     }
+    // minio's getObject resolves with the HTTP response itself (a stream with its headers).
+    const headers = (response as { headers?: Record<string, string | string[] | undefined> }).headers ?? {};
+    const length = headers['content-length'];
+    const contentType = headers['content-type'];
+    return {
+      size: typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : Number.NaN,
+      contentType: typeof contentType === 'string' ? contentType : undefined,
+      body: response,
+    };
   }
+}
+
+/** S3 error codes that mean the broker's own access key or secret is wrong, unknown or expired. */
+const CREDENTIAL_CODES: ReadonlySet<string> = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+  'AuthorizationHeaderMalformed',
+  'InvalidSecurity',
+]);
+/** The credentials are good, but the store's policy does not let them read this object. */
+const DENIED_CODES: ReadonlySet<string> = new Set(['AccessDenied', 'AllAccessDisabled', 'AccountProblem']);
+
+/**
+ * An S3 failure as a PavilionError with a stable code, naming the store's own
+ * error code (AccessDenied, SignatureDoesNotMatch, …) in the message so an
+ * operator sees what the store said. Never retried by the broker: a wrong
+ * secret does not become right, and repeating it can lock an access key.
+ *
+ * - NoSuchKey → OBJECT_NOT_FOUND (404)
+ * - InvalidAccessKeyId, SignatureDoesNotMatch, expired or bad tokens → OBJECT_STORE_CREDENTIALS_INVALID (503)
+ * - AccessDenied and the like → OBJECT_STORE_ACCESS_DENIED (403)
+ * - NoSuchBucket → OBJECT_STORE_BUCKET_MISSING (503)
+ * - anything else (network, 5xx, throttling) → OBJECT_STORE_UNAVAILABLE (503)
+ */
+export function s3Failure(location: string, err: unknown): PavilionError {
+  const code = storeCode(err);
+  if (code === 'NoSuchKey' || code === 'NotFound')
+    return new PavilionError('OBJECT_NOT_FOUND', 'no object with that key', { cause: err });
+  if (CREDENTIAL_CODES.has(code))
+    return new PavilionError(
+      'OBJECT_STORE_CREDENTIALS_INVALID',
+      `object store ${location} refused the broker's credentials (${code}): check S3_ACCESS_KEY and S3_SECRET_KEY`,
+      { cause: err },
+    );
+  if (DENIED_CODES.has(code))
+    return new PavilionError(
+      'OBJECT_STORE_ACCESS_DENIED',
+      `object store ${location} denied the broker read access to this object (${code})`,
+      { cause: err },
+    );
+  if (code === 'NoSuchBucket')
+    return new PavilionError(
+      'OBJECT_STORE_BUCKET_MISSING',
+      `object store ${location}: the bucket does not exist (${code}); check S3_BUCKET`,
+      { cause: err },
+    );
+  return unavailable(location, err);
+}
+
+/** The S3 error code of a client error (minio's S3Error.code), or a network error's code; safe to print. */
+function storeCode(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code) ? code : 'unknown';
 }

@@ -37,15 +37,21 @@ const LAYERS: Record<string, number> = {
   'server/demo': 10,
   'server/main': 11,
   cli: 12,
+  'demo/web': 13,
+  deploy: 13,
   bin: 13,
   bench: 13,
   scripts: 13,
 };
 
-/** `server/datasets/store.ts` → `server/datasets`; `server/app.ts` → `server/app`; `engine/clk/x.ts` → `engine`. */
+/**
+ * `server/datasets/store.ts` → `server/datasets`; `server/app.ts` → `server/app`; `engine/clk/x.ts` → `engine`;
+ * `demo/web/` (the browser page, a client of the broker) is its own folder.
+ */
 function folderOf(file: string): string {
   const parts = file.split('/');
   if (parts[0] === 'server') return `server/${parts[1]!.replace(/\.[tj]s$/, '')}`;
+  if (parts[0] === 'demo' && parts[1] === 'web') return 'demo/web';
   return parts[0]!;
 }
 

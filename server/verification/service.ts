@@ -48,6 +48,8 @@ export interface VerificationDeps {
   ambiguityMargin: number;
   /** Counts Dice comparisons for /metrics. */
   countComparisons(n: number): void;
+  /** Times each verification by cache outcome (the cache-hit and cold latency SLOs, deploy/prometheus/). */
+  observeVerification(cached: boolean, seconds: number): void;
 }
 
 /** Feature order of a clkhash v3 schema: rows handed to the encoder follow it, ignored features included. */
@@ -62,6 +64,7 @@ export class VerificationService {
 
   async verify(principal: Principal, req: VerificationRequest): Promise<VerificationAnswer> {
     const { datasets, policy, cache, engine, trail } = this.d;
+    const started = performance.now();
     const lease = datasets.acquire(req.dataset);
     try {
       const loaded = lease.version;
@@ -116,6 +119,7 @@ export class VerificationService {
           cached,
         }),
       );
+      this.d.observeVerification(cached, (performance.now() - started) / 1000);
       return {
         id,
         decision: outcome.decision,

@@ -11,7 +11,7 @@
  * The anchorer never throws into the broker: chain trouble shows in its
  * status and metrics (anchor lag, last final size), and receipts simply carry no anchor.
  */
-import { JsonRpcProvider, Wallet } from 'ethers';
+import { formatEther, JsonRpcProvider, Wallet } from 'ethers';
 import {
   ANVIL_DEV_PRIVATE_KEYS,
   Anchorer,
@@ -105,6 +105,12 @@ export async function startAnchoring(
   // registerAnchorerMetrics would register a clashing pavilion_anchor_last_final_size).
   metrics.setCollector('anchor_lag_entries', () => anchorer.status().unfinalizedEntries);
   metrics.setCollector('anchor_last_final_size', () => anchorer.status().lastFinalSize ?? 0);
+  metrics.setCollector(
+    'anchor_last_final_timestamp_seconds',
+    () => (anchorer.status().lastFinalAt?.getTime() ?? 0) / 1000,
+  );
+  const balance = walletBalanceReader(rpcUrl, chainId, new Wallet(privateKey).address);
+  metrics.setCollector('anchor_wallet_balance', balance.read);
   anchorer.start();
   return {
     anchorer,
@@ -117,8 +123,27 @@ export async function startAnchoring(
       }
     },
     async close() {
+      balance.close();
       await anchorer.close();
       await stopChain?.();
     },
+  };
+}
+
+/**
+ * The anchoring wallet's balance for pavilion_anchor_wallet_balance (the
+ * wallet-balance alert), asked of the chain at most once a minute however
+ * often Prometheus scrapes; a failed read throws, so the gauge keeps its last value.
+ */
+function walletBalanceReader(rpcUrl: string, chainId: number, address: string) {
+  const provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true });
+  let last: { at: number; value: number } | undefined;
+  return {
+    async read(): Promise<number> {
+      if (last && Date.now() - last.at < 60_000) return last.value;
+      last = { at: Date.now(), value: Number(formatEther(await provider.getBalance(address))) };
+      return last.value;
+    },
+    close: () => provider.destroy(),
   };
 }

@@ -6,6 +6,7 @@
  */
 
 import type { CacheStats } from '../../cache/verification-cache.js';
+import { withDeadline } from '../../common/deadline.js';
 import { createMetrics, type Metrics } from '../../metrics/index.js';
 
 export interface MetricSources {
@@ -15,7 +16,15 @@ export interface MetricSources {
   auditCacheBytes(): number;
   /** Engine calls the server has issued and not yet seen finish (the pool's queue as the server sees it). */
   enginePending(): number;
+  poolThreads(): number;
+  /** A trivial query (select 1): pavilion_database_up, which the Postgres-down alert reads. */
+  databasePing(): Promise<unknown>;
+  /** The newest signed audit checkpoint: size and signing time (checkpoint-stall alert). */
+  latestCheckpoint(): Promise<{ size: number; createdAt: Date } | undefined>;
 }
+
+/** Under the scrape-time collector limit (1 s), so a hung database reads as 0 instead of keeping its last 1. */
+const DATABASE_PING_MS = 800;
 
 export function createBrokerMetrics(sources: MetricSources): Metrics {
   const metrics = createMetrics();
@@ -24,5 +33,21 @@ export function createBrokerMetrics(sources: MetricSources): Metrics {
   metrics.setCollector('audit_cache_bytes', () => sources.auditCacheBytes());
   metrics.setCollector('dataset_records', () => sources.datasetSizes().map((d) => [d.id, d.size] as const));
   metrics.setCollector('pool_queue_depth', () => sources.enginePending());
+  metrics.setCollector('pool_threads', () => sources.poolThreads());
+  metrics.setCollector('database_up', () =>
+    withDeadline(sources.databasePing(), DATABASE_PING_MS, () => new Error('database ping timed out')).then(
+      () => 1,
+      () => 0,
+    ),
+  );
+  // One query serves both checkpoint gauges in a scrape.
+  let checkpoint: ReturnType<MetricSources['latestCheckpoint']> | undefined;
+  const latest = () =>
+    (checkpoint ??= sources.latestCheckpoint().finally(() => setTimeout(() => (checkpoint = undefined), 100)));
+  metrics.setCollector('audit_checkpoint_size', async () => (await latest())?.size ?? 0);
+  metrics.setCollector('audit_checkpoint_timestamp_seconds', async () => {
+    const cp = await latest();
+    return cp ? cp.createdAt.getTime() / 1000 : 0;
+  });
   return metrics;
 }

@@ -1,0 +1,145 @@
+/**
+ * How long a broker restart takes with 1M records loaded (the stack asks for
+ * under 5 minutes): a database holding a published 1M-record dataset version,
+ * then `pavilion serve` started as a separate process, timed from spawn until
+ * /readyz answers 200 (the broker reloads every active dataset version into
+ * the engine before it listens, so ready means serving), and its graceful stop
+ * (SIGTERM until exit). The baseline, measured in the same run: the same start
+ * on an empty database.
+ *
+ *   DATABASE_URL=postgres://…/postgres node --import tsx deploy/measure-restart.ts [records] [restarts]
+ *
+ * DATABASE_URL names a server (a database on it is created and dropped). Results: docs/operations.md.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { describeMachine, machineLine } from '../bench/report.js';
+import { loadDemoSchema } from '../demo/people.js';
+import { startBroker } from '../server/app.js';
+import { loadConfig } from '../server/config.js';
+
+const records = Number(process.argv[2] ?? 1_000_000);
+const restarts = Number(process.argv[3] ?? 2);
+const server = process.env.DATABASE_URL;
+if (!server) throw new Error('DATABASE_URL must name a PostgreSQL server');
+const ROOT = join(import.meta.dirname, '..');
+const common = {
+  ANCHORING: 'off',
+  ENGINE_THREADS: '2',
+  LOG_LEVEL: 'info',
+  MASTER_KEY: randomBytes(32).toString('base64'),
+};
+
+async function createDatabase(): Promise<string> {
+  const name = `pv_restart_${randomBytes(5).toString('hex')}`;
+  const admin = postgres(server!, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const url = new URL(server!);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function dropDatabase(url: string): Promise<void> {
+  const admin = postgres(server!, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists ${new URL(url).pathname.slice(1)} with (force)`);
+  await admin.end();
+}
+
+/** Loads `records` random 1024-bit CLKs (about 25% of bits set, as real CLKs) as dataset `big`. */
+async function load(databaseUrl: string): Promise<number> {
+  const config = loadConfig(
+    {},
+    {
+      ...common,
+      DATABASE_URL: databaseUrl,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      STATE_DIR: mkdtempSync(join(tmpdir(), 'pv-restart-')),
+      LOG_LEVEL: 'warn',
+    },
+  );
+  const broker = await startBroker(config);
+  const owner = { subject: 'restart-dp', roles: new Set(['dp'] as const), expiresAt: Number.MAX_SAFE_INTEGER };
+  await broker.datasets.define(owner, 'big', { schema: loadDemoSchema(), claims: ['over_18'] });
+  const a = randomBytes(records * 128);
+  const b = randomBytes(records * 128);
+  for (let i = 0; i < a.length; i++) a[i]! &= b[i]!;
+  const refs = Array.from({ length: records }, (_, i) => `r${i}`);
+  const claim = { over_18: true };
+  const t = performance.now();
+  await broker.datasets.publishRows('restart-dp', 'big', { refs, clks: a, claims: refs.map(() => claim) });
+  const ms = performance.now() - t;
+  await broker.close();
+  return ms;
+}
+
+/** Spawns `pavilion serve`, times it to /readyz 200, then SIGTERM to exit. */
+async function restart(databaseUrl: string): Promise<{ readyMs: number; stopMs: number; rssMiB: number }> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const started = performance.now();
+  const child = spawn('node', ['bin/pavilion.js', 'serve'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      ...common,
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DEMO_RECORDS: '0',
+      STATE_DIR: mkdtempSync(join(tmpdir(), 'pv-restart-')),
+    },
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let readyMs = 0;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`pavilion serve exited with ${child.exitCode}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) {
+      readyMs = performance.now() - started;
+      break;
+    }
+    if (performance.now() - started > 600_000) throw new Error('not ready within 10 minutes');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const rss = Number(/^pavilion_process_resident_memory_bytes (\S+)$/m.exec(metrics)?.[1] ?? 0);
+  const records = /^pavilion_dataset_records\{dataset="big"\} (\S+)$/m.exec(metrics)?.[1];
+  const stopAt = performance.now();
+  child.kill('SIGTERM');
+  await exited;
+  if (records !== undefined) console.log(`  dataset big served with ${records} records`);
+  return { readyMs, stopMs: performance.now() - stopAt, rssMiB: Math.round(rss / 2 ** 20) };
+}
+
+const machine = describeMachine();
+console.log(`machine: ${machineLine(machine)}`);
+const empty = await createDatabase();
+const loaded = await createDatabase();
+try {
+  // Baseline: the first start migrates an empty database; the second is the restart compared against.
+  await restart(empty);
+  const baseline = await restart(empty);
+  console.log(
+    `baseline, empty database: ready in ${(baseline.readyMs / 1000).toFixed(1)} s, stop ${(baseline.stopMs / 1000).toFixed(1)} s, RSS ${baseline.rssMiB} MiB`,
+  );
+  const publishMs = await load(loaded);
+  console.log(`published ${records} records in ${(publishMs / 1000).toFixed(1)} s`);
+  for (let i = 0; i < restarts; i++) {
+    const r = await restart(loaded);
+    console.log(
+      `restart ${i + 1} with ${records} records: ready in ${(r.readyMs / 1000).toFixed(1)} s, stop ${(r.stopMs / 1000).toFixed(1)} s, RSS ${r.rssMiB} MiB (load average ${loadavg()[0]!.toFixed(1)})`,
+    );
+  }
+} finally {
+  await dropDatabase(empty);
+  await dropDatabase(loaded);
+}
