@@ -38,7 +38,6 @@ const LAYERS: Record<string, number> = {
   'server/main': 11,
   cli: 12,
   'demo/web': 13,
-  deploy: 13,
   bin: 13,
   bench: 13,
   scripts: 13,

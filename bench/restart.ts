@@ -7,7 +7,7 @@
  * (SIGTERM until exit). The baseline, measured in the same run: the same start
  * on an empty database.
  *
- *   DATABASE_URL=postgres://…/postgres node --import tsx deploy/measure-restart.ts [records] [restarts]
+ *   DATABASE_URL=postgres://…/postgres npm run -s bench:restart -- [records] [restarts]
  *
  * DATABASE_URL names a server (a database on it is created and dropped). Results: docs/operations.md.
  */
@@ -17,7 +17,7 @@ import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { describeMachine, machineLine } from '../bench/report.js';
+import { describeMachine, machineLine } from './report.js';
 import { loadDemoSchema } from '../demo/people.js';
 import { startBroker } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
