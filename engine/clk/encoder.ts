@@ -22,6 +22,7 @@
  * feature and the rule.
  */
 import { PavilionError } from '../../common/errors.js';
+import { GramTable } from './gram-table.js';
 import { createFeatureHasher, type FeatureHasher, type HashBackendName } from './hashing.js';
 import { deriveFeatureKeys } from './keys.js';
 import { prepareValue } from './prepare.js';
@@ -59,6 +60,13 @@ interface FeatureState {
    * lookup needs no "i gram" string (built only to hash a miss).
    */
   readonly positional: Array<Map<string, number>>;
+  /**
+   * n of an n-gram comparison with n <= 2, else 0: such grams of a value
+   * without surrogates are looked up by number in `grams` (one table per
+   * position when positional, else grams[0]), building no string on a hit.
+   */
+  readonly gramN: number;
+  readonly grams: GramTable[];
   tokenSlab: Uint32Array;
   tokenSlabUsed: number;
   readonly isPositional: boolean;
@@ -77,9 +85,23 @@ interface FeatureState {
    */
   slab: Uint32Array;
   slabUsed: number;
+  /**
+   * Whether `values` is used. A feature whose values rarely repeat (street
+   * names, dates of birth) pays for storing each value's bits and evicting
+   * them again and gains nothing: valueWindow() turns its cache off, and on
+   * again for a trial now and then (files can be sorted).
+   */
+  valueCaching: boolean;
+  windowSeen: number;
+  windowHits: number;
 }
 
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/** Values per decision whether a feature's value cache pays; the cache stays on if ≥ 1 in 4 of them were hits. */
+const VALUE_WINDOW = 4096;
+/** Values a feature encodes with its value cache off before it is tried again. */
+const VALUE_CACHE_PAUSE = 65_536;
 
 /** Rough per-entry cost of a Map entry and its key, in slab words, for the budget. */
 const VALUE_ENTRY_OVERHEAD_WORDS = 24;
@@ -116,6 +138,13 @@ export class ClkEncoder {
   private readonly tokens: string[] = [];
   private missTokens: string[] = [];
   private missIndex = new Int32Array(256);
+  /** Token i's gram key when the current value was looked up by number (lookupGrams), else unused. */
+  private tokenKeys = new Float64Array(256);
+  /** Whether the current value was looked up by gram key, and the value (its grams are built from it on a miss). */
+  private gramLookup = false;
+  private gramValue = '';
+  /** Misses of the current value's lookup. */
+  private misses = 0;
   private pairs = new Uint32Array(512);
   /** Per token of the current value: its cache entry, or -1 for a miss. */
   private resolved = new Float64Array(256);
@@ -158,11 +187,17 @@ export class ClkEncoder {
         modulus: this.hashBits,
       });
       const isPositional = f.comparison.type === 'ngram' && f.comparison.positional;
+      const gramN = f.comparison.type === 'ngram' && f.comparison.n <= 2 ? f.comparison.n : 0;
       this.states.push({
         feature: f,
         hasher,
         cache: new Map(),
         positional: [],
+        gramN,
+        grams: [],
+        valueCaching: this.valueBudget > 0,
+        windowSeen: 0,
+        windowHits: 0,
         isPositional,
         tokenSlab: new Uint32Array(0),
         tokenSlabUsed: 0,
@@ -237,33 +272,36 @@ export class ClkEncoder {
       const raw = row[f.index];
       if (typeof raw !== 'string')
         throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': value must be a string`);
-      const entry = st.values.get(raw);
-      if (entry !== undefined) {
-        const slab = st.slab;
-        if (entry >= 0) {
-          for (let w = 0; w < words.length; w++) words[w]! |= slab[entry + w]!;
-        } else {
-          const start = ~entry;
-          const end = start + 1 + slab[start]!;
-          for (let i = start + 1; i < end; i++) {
-            const pos = slab[i]!;
-            work[pos >>> 3]! |= 0x80 >>> (pos & 7);
+      if (++st.windowSeen >= (st.valueCaching ? VALUE_WINDOW : VALUE_CACHE_PAUSE)) this.valueWindow(st);
+      if (st.valueCaching) {
+        const entry = st.values.get(raw);
+        if (entry !== undefined) {
+          st.windowHits++;
+          const slab = st.slab;
+          if (entry >= 0) {
+            for (let w = 0; w < words.length; w++) words[w]! |= slab[entry + w]!;
+          } else {
+            const start = ~entry;
+            const end = start + 1 + slab[start]!;
+            for (let i = start + 1; i < end; i++) {
+              const pos = slab[i]!;
+              work[pos >>> 3]! |= 0x80 >>> (pos & 7);
+            }
           }
+          continue;
         }
-        continue;
       }
       const value = prepareValue(f, raw);
-      // Bare grams: the positional prefix is added only when hashing a miss.
-      const t = tokenize(f, value, this.tokens, false);
+      const t = st.gramN > 0 ? this.lookupGrams(st, value) : this.lookupTokens(st, value);
       if (t === 0) {
-        this.rememberValue(st, raw, 0);
+        if (st.valueCaching) this.rememberValue(st, raw, 0);
         continue;
       }
       const n =
         f.hash.type === 'doubleHash'
           ? this.doubleHashPositions(st, t, f.hash.preventSingularity)
           : this.blakePositions(st, t);
-      const stored = this.rememberValue(st, raw, n);
+      const stored = st.valueCaching ? this.rememberValue(st, raw, n) : undefined;
       if (stored !== undefined && stored >= 0) {
         const slab = st.slab;
         for (let w = 0; w < words.length; w++) words[w]! |= slab[stored + w]!;
@@ -326,6 +364,19 @@ export class ClkEncoder {
     return ~at;
   }
 
+  /** End of a feature's value-cache window: keep the cache if it paid, else pause it (or end the pause). */
+  private valueWindow(st: FeatureState): void {
+    if (st.valueCaching && st.windowHits * 4 < st.windowSeen) {
+      st.valueCaching = false;
+      st.values.clear();
+      st.slabUsed = 0;
+    } else if (!st.valueCaching) {
+      st.valueCaching = true;
+    }
+    st.windowSeen = 0;
+    st.windowHits = 0;
+  }
+
   /** Room for `n` more positions after `used` in the scratch array. */
   private reservePositions(used: number, n: number): Uint32Array {
     if (used + n > this.positions.length) {
@@ -345,6 +396,7 @@ export class ClkEncoder {
       s.hasher.release();
       s.cache.clear();
       s.positional.length = 0;
+      s.grams.length = 0;
       s.values.clear();
       s.slab = new Uint32Array(0);
       s.tokenSlab = new Uint32Array(0);
@@ -356,6 +408,7 @@ export class ClkEncoder {
   private ensureScratch(t: number): void {
     if (this.missIndex.length < t) {
       this.missIndex = new Int32Array(t * 2);
+      this.tokenKeys = new Float64Array(t * 2);
       this.pairs = new Uint32Array(t * 4);
       this.resolved = new Float64Array(t * 2);
     }
@@ -372,6 +425,7 @@ export class ClkEncoder {
     for (const s of this.states) {
       s.cache.clear();
       s.positional.length = 0;
+      for (const g of s.grams) g.clear();
       s.tokenSlabUsed = 0;
     }
     this.cached = 0;
@@ -391,13 +445,79 @@ export class ClkEncoder {
   /** Caches the hash result of token i (by its bare gram) of the current value. */
   private remember(st: FeatureState, i: number, value: number): void {
     if (this.cacheLimit <= 0) return;
-    this.cacheFor(st, i).set(this.tokens[i]!, value);
+    if (this.gramLookup) this.gramTableFor(st, i).set(this.tokenKeys[i]!, value);
+    else this.cacheFor(st, i).set(this.tokens[i]!, value);
     this.cached++;
+  }
+
+  private gramTableFor(st: FeatureState, i: number): GramTable {
+    const at = st.isPositional ? i : 0;
+    let table = st.grams[at];
+    if (table === undefined) {
+      table = new GramTable(st.isPositional ? 16 : 256);
+      st.grams[at] = table;
+    }
+    return table;
   }
 
   /** Token i of the current value as clkhash hashes it: positional grams get back their "i " prefix. */
   private hashedToken(st: FeatureState, i: number): string {
-    return st.isPositional ? `${i + 1} ${this.tokens[i]!}` : this.tokens[i]!;
+    const gram = this.gramLookup ? this.gramAt(st.gramN, i) : this.tokens[i]!;
+    return st.isPositional ? `${i + 1} ${gram}` : gram;
+  }
+
+  /** Gram i of gramValue as clkhash slices it (n = 2 pads one space at each end). */
+  private gramAt(n: number, i: number): string {
+    const v = this.gramValue;
+    if (n === 1) return v[i]!;
+    return (i === 0 ? ' ' : v[i - 1]!) + (i === v.length ? ' ' : v[i]!);
+  }
+
+  /** Tokenises `value` (string tokens) and looks them up; returns the token count. */
+  private lookupTokens(st: FeatureState, value: string): number {
+    this.gramLookup = false;
+    const t = tokenize(st.feature, value, this.tokens, false);
+    if (t > 0) this.misses = this.lookup(st, t);
+    return t;
+  }
+
+  /**
+   * The n-gram tokens (n <= 2) of `value` looked up by gram key: no string is
+   * built unless a gram misses. A value with surrogates (astral characters,
+   * sliced by code point) takes the string path. Returns the token count.
+   */
+  private lookupGrams(st: FeatureState, value: string): number {
+    const len = value.length;
+    for (let i = 0; i < len; i++) {
+      if ((value.charCodeAt(i) & 0xf800) === 0xd800) return this.lookupTokens(st, value);
+    }
+    this.gramLookup = true;
+    this.gramValue = value;
+    if (len === 0) return 0;
+    const two = st.gramN === 2;
+    const t = two ? len + 1 : len;
+    this.ensureScratch(t);
+    this.makeRoom(t);
+    const keys = this.tokenKeys;
+    const resolved = this.resolved;
+    let misses = 0;
+    let table = st.isPositional ? undefined : this.gramTableFor(st, 0);
+    let prev = 0x20;
+    for (let i = 0; i < t; i++) {
+      const c = i === len ? 0x20 : value.charCodeAt(i);
+      const key = two ? ((prev << 16) | c) >>> 0 : c;
+      prev = c;
+      keys[i] = key;
+      if (st.isPositional) table = this.gramTableFor(st, i);
+      const hit = table!.get(key);
+      resolved[i] = hit;
+      if (hit < 0) {
+        this.missIndex[misses] = i;
+        this.missTokens[misses++] = this.hashedToken(st, i);
+      }
+    }
+    this.misses = misses;
+    return t;
   }
 
   /** Looks tokens up (resolved[i] = entry or -1); collects misses. Returns the miss count. */
@@ -423,7 +543,7 @@ export class ClkEncoder {
   /** Writes the feature's bit positions into this.positions; returns how many. */
   private doubleHashPositions(st: FeatureState, t: number, preventSingularity: boolean): number {
     const L = this.hashBits;
-    const misses = this.lookup(st, t);
+    const misses = this.misses;
     if (misses > 0) {
       st.hasher.doubleHash(this.missTokens, misses, this.pairs);
       for (let m = 0; m < misses; m++) {
@@ -477,7 +597,7 @@ export class ClkEncoder {
     if (maxK === 0) return 0;
     const macs = Math.ceil(maxK / 32);
     const need = macs * 32;
-    const misses = this.lookup(st, t);
+    const misses = this.misses;
     const resolved = this.resolved;
     // Cached positions may cover fewer bits than this value needs (bitsPerFeature
     // with fewer tokens): hash those again with more BLAKE2b calls.
