@@ -12,10 +12,13 @@
  *    is what clkhash's lru_cache on the n-gram tuple does;
  *  - token -> hash result (doubleHash pair, or blakeHash positions), so a
  *    new value mostly costs lookups; the misses of one value are hashed in
- *    one call into the wasm kernel.
- * Cached results live in per-feature Uint32Array slabs and Maps of numbers:
+ *    one call into the wasm kernel. Uni- and bigrams are looked up by number
+ *    (gram-table.ts), building no string.
+ * Cached results live in per-feature Uint32Array slabs and tables of numbers:
  * no typed array or object per token or per value (allocation and GC were
- * the largest cost of a cold pass). Measured in bench/encoding.ts.
+ * the largest cost of a cold pass). A value's bits are set straight into the
+ * filter, or into its cache entry when the feature's values repeat enough for
+ * the cache to pay (valueWindow). Measured in bench/encoding.ts.
  *
  * The caches hold values and tokens (personal data) in this worker's memory
  * only; dispose() drops them. Nothing here logs values: errors name the
@@ -27,7 +30,7 @@ import { createFeatureHasher, type FeatureHasher, type HashBackendName } from '.
 import { deriveFeatureKeys } from './keys.js';
 import { prepareValue } from './prepare.js';
 import { type HashedFeature, type LinkageSchema, parseSchema } from './schema.js';
-import { bitsForToken, encodeToken, tokenize } from './tokens.js';
+import { encodeToken, tokenize } from './tokens.js';
 
 export interface ClkEncoderOptions {
   /** Token hashing backend: 'wasm' (default) or 'node' (node:crypto, for differential tests). */
@@ -35,8 +38,9 @@ export interface ClkEncoderOptions {
   /** Upper bound on cached (feature, token) entries; the caches are cleared when it is reached. Default 2^17. */
   cacheEntries?: number;
   /**
-   * Memory budget in bytes, over all features, for the per-value cache (raw
-   * value -> the feature's bits). Default 16 MiB. 0 disables it.
+   * Memory budget in bytes, shared by the features whose values repeat, for
+   * the per-value cache (raw value -> the feature's bits). Default 16 MiB
+   * (more was slower on FEBRL data: cache misses). 0 disables it.
    */
   valueCacheBytes?: number;
 }
@@ -79,11 +83,12 @@ interface FeatureState {
   /**
    * Storage for the cached bits, one growing Uint32Array per feature (no
    * typed array per entry: allocation and GC were a third of a cold pass).
-   * An entry e >= 0 is a whole-filter bitmap at slab[e .. e + words) (ORed
-   * word by word: 32 ORs instead of 200 bit sets for 200 bits in 1024);
-   * e < 0 is a position list at slab[~e] = count, followed by the positions.
+   * An entry at e is the feature's whole working filter, slab[e .. e + words),
+   * in the byte order of `work` (bits are set through `slabBytes`), so a hit
+   * is `words` word ORs instead of one bit set per position.
    */
   slab: Uint32Array;
+  slabBytes: Uint8Array;
   slabUsed: number;
   /**
    * Whether `values` is used. A feature whose values rarely repeat (street
@@ -92,11 +97,12 @@ interface FeatureState {
    * again for a trial now and then (files can be sorted).
    */
   valueCaching: boolean;
+  /** bitsPerToken, or 0 when the strategy is bitsPerFeature (then `bitsPerFeature`). */
+  readonly bitsPerToken: number;
+  readonly bitsPerFeature: number;
   windowSeen: number;
   windowHits: number;
 }
-
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /** Values per decision whether a feature's value cache pays; the cache stays on if ≥ 1 in 4 of them were hits. */
 const VALUE_WINDOW = 4096;
@@ -149,8 +155,9 @@ export class ClkEncoder {
   /** Per token of the current value: its cache entry, or -1 for a miss. */
   private resolved = new Float64Array(256);
   private blakeOut = new Uint8Array(64 * 256);
-  private positions = new Uint32Array(4096);
+  /** valueCacheBytes, shared by the features whose value cache is on (`valueCaching` of `cachingFeatures`). */
   private readonly valueBudget: number;
+  private cachingFeatures = 0;
 
   static create(schema: unknown, secret: string | Uint8Array, options: ClkEncoderOptions = {}): ClkEncoder {
     // A schema already returned by parseSchema is used as is.
@@ -169,7 +176,7 @@ export class ClkEncoder {
     this.hashBackend = options.hashBackend ?? 'wasm';
     this.cacheLimit = options.cacheEntries ?? 2 ** 17;
     const hashedCount = schema.features.filter((f) => f.kind === 'hashed').length;
-    this.valueBudget = hashedCount > 0 ? Math.floor((options.valueCacheBytes ?? 2 ** 24) / hashedCount) : 0;
+    this.valueBudget = hashedCount > 0 ? (options.valueCacheBytes ?? 2 ** 24) : 0;
     this.hashBits = schema.l * 2 ** schema.xorFolds;
     this.workWords = new Uint32Array(Math.ceil(this.hashBits / 32));
     this.work = new Uint8Array(this.workWords.buffer);
@@ -203,9 +210,13 @@ export class ClkEncoder {
         tokenSlabUsed: 0,
         values: new Map(),
         slab: new Uint32Array(0),
+        slabBytes: new Uint8Array(0),
         slabUsed: 0,
+        bitsPerToken: 'bitsPerToken' in f.strategy ? f.strategy.bitsPerToken : 0,
+        bitsPerFeature: 'bitsPerFeature' in f.strategy ? f.strategy.bitsPerFeature : 0,
       });
     }
+    this.cachingFeatures = this.valueBudget > 0 ? this.states.length : 0;
     releaseSlots.register(
       this,
       this.states.map((s) => s.hasher),
@@ -278,54 +289,41 @@ export class ClkEncoder {
         if (entry !== undefined) {
           st.windowHits++;
           const slab = st.slab;
-          if (entry >= 0) {
-            for (let w = 0; w < words.length; w++) words[w]! |= slab[entry + w]!;
-          } else {
-            const start = ~entry;
-            const end = start + 1 + slab[start]!;
-            for (let i = start + 1; i < end; i++) {
-              const pos = slab[i]!;
-              work[pos >>> 3]! |= 0x80 >>> (pos & 7);
-            }
-          }
+          for (let w = 0; w < words.length; w++) words[w]! |= slab[entry + w]!;
           continue;
         }
       }
       const value = prepareValue(f, raw);
       const t = st.gramN > 0 ? this.lookupGrams(st, value) : this.lookupTokens(st, value);
-      if (t === 0) {
-        if (st.valueCaching) this.rememberValue(st, raw, 0);
-        continue;
-      }
-      const n =
-        f.hash.type === 'doubleHash'
-          ? this.doubleHashPositions(st, t, f.hash.preventSingularity)
-          : this.blakePositions(st, t);
-      const stored = st.valueCaching ? this.rememberValue(st, raw, n) : undefined;
-      if (stored !== undefined && stored >= 0) {
+      if (t === 0) continue;
+      const doubleHash = f.hash.type === 'doubleHash';
+      if (doubleHash) this.resolveDoubleHash(st, f.hash.preventSingularity);
+      else if (!this.resolveBlake(st, t)) continue;
+      // A value worth remembering gets its bits set in its cache entry, then ORed in; any other straight in `work`.
+      const entry = st.valueCaching ? this.valueEntry(st, raw) : -1;
+      const target = entry >= 0 ? st.slabBytes : work;
+      const base = entry >= 0 ? entry * 4 : 0;
+      if (doubleHash) this.setDoubleHashBits(st, t, target, base);
+      else this.setBlakeBits(st, t, target, base);
+      if (entry >= 0) {
         const slab = st.slab;
-        for (let w = 0; w < words.length; w++) words[w]! |= slab[stored + w]!;
-      } else {
-        const positions = this.positions;
-        for (let i = 0; i < n; i++) {
-          const pos = positions[i]!;
-          work[pos >>> 3]! |= 0x80 >>> (pos & 7);
-        }
+        for (let w = 0; w < words.length; w++) words[w]! |= slab[entry + w]!;
       }
     }
     this.foldInto(out, offset);
   }
 
-  /** Caches the positions in this.positions for `raw`; returns the entry, or undefined if over budget. */
-  private rememberValue(st: FeatureState, raw: string, n: number): number | undefined {
-    const words = this.workWords.length;
-    const dense = words < n;
-    const size = dense ? words : n + 1;
-    const budgetWords = this.valueBudget >>> 2;
-    if (size + VALUE_ENTRY_OVERHEAD_WORDS + raw.length > budgetWords) return undefined;
+  /**
+   * A zeroed cache entry for `raw` (its offset in the feature's slab), or -1
+   * when one entry would not fit the budget. A full cache is cleared, per
+   * feature: a high-cardinality feature only ever evicts its own values.
+   */
+  private valueEntry(st: FeatureState, raw: string): number {
+    const size = this.workWords.length;
+    // A feature whose cache is off leaves its share to the others.
+    const budgetWords = Math.floor(this.valueBudget / 4 / this.cachingFeatures);
+    if (size + VALUE_ENTRY_OVERHEAD_WORDS + raw.length > budgetWords) return -1;
     if (st.slabUsed + size + (st.values.size + 1) * VALUE_ENTRY_OVERHEAD_WORDS + raw.length > budgetWords) {
-      // Size cap, per feature: a high-cardinality feature (dates) only ever
-      // evicts its own values.
       st.values.clear();
       st.slabUsed = 0;
     }
@@ -333,58 +331,30 @@ export class ClkEncoder {
       const grown = new Uint32Array(Math.min(budgetWords, Math.max(st.slab.length * 2, st.slabUsed + size, 1024)));
       grown.set(st.slab.subarray(0, st.slabUsed));
       st.slab = grown;
+      st.slabBytes = new Uint8Array(grown.buffer);
     }
     const at = st.slabUsed;
-    const slab = st.slab;
-    const positions = this.positions;
-    if (dense) {
-      slab.fill(0, at, at + words);
-      if (LITTLE_ENDIAN) {
-        // Bit pos lives in byte pos >> 3 under mask 0x80 >> (pos & 7); on a
-        // little-endian host that byte is bits 8 * ((pos >> 3) & 3) .. of word pos >> 5.
-        for (let i = 0; i < n; i++) {
-          const pos = positions[i]!;
-          slab[at + (pos >>> 5)]! |= 1 << ((((pos >>> 3) & 3) << 3) | (7 - (pos & 7)));
-        }
-      } else {
-        const bytes = new Uint8Array(slab.buffer, at * 4, words * 4);
-        for (let i = 0; i < n; i++) {
-          const pos = positions[i]!;
-          bytes[pos >>> 3]! |= 0x80 >>> (pos & 7);
-        }
-      }
-      st.values.set(raw, at);
-      st.slabUsed = at + size;
-      return at;
-    }
-    slab[at] = n;
-    slab.set(positions.subarray(0, n), at + 1);
-    st.values.set(raw, ~at);
+    st.slab.fill(0, at, at + size);
     st.slabUsed = at + size;
-    return ~at;
+    st.values.set(raw, at);
+    return at;
   }
 
   /** End of a feature's value-cache window: keep the cache if it paid, else pause it (or end the pause). */
   private valueWindow(st: FeatureState): void {
     if (st.valueCaching && st.windowHits * 4 < st.windowSeen) {
       st.valueCaching = false;
+      this.cachingFeatures--;
       st.values.clear();
+      st.slab = new Uint32Array(0);
+      st.slabBytes = new Uint8Array(0);
       st.slabUsed = 0;
-    } else if (!st.valueCaching) {
+    } else if (!st.valueCaching && this.valueBudget > 0) {
       st.valueCaching = true;
+      this.cachingFeatures++;
     }
     st.windowSeen = 0;
     st.windowHits = 0;
-  }
-
-  /** Room for `n` more positions after `used` in the scratch array. */
-  private reservePositions(used: number, n: number): Uint32Array {
-    if (used + n > this.positions.length) {
-      const grown = new Uint32Array(Math.max(this.positions.length * 2, used + n));
-      grown.set(this.positions.subarray(0, used));
-      this.positions = grown;
-    }
-    return this.positions;
   }
 
   /** Returns kernel key slots; the encoder cannot be used afterwards. */
@@ -399,6 +369,7 @@ export class ClkEncoder {
       s.grams.length = 0;
       s.values.clear();
       s.slab = new Uint32Array(0);
+      s.slabBytes = new Uint8Array(0);
       s.tokenSlab = new Uint32Array(0);
     }
     this.tokens.length = 0;
@@ -540,38 +511,44 @@ export class ClkEncoder {
     return misses;
   }
 
-  /** Writes the feature's bit positions into this.positions; returns how many. */
-  private doubleHashPositions(st: FeatureState, t: number, preventSingularity: boolean): number {
-    const L = this.hashBits;
+  /** Hashes the current value's missed tokens (doubleHash): resolved[i] = a * 2^26 + b for every token. */
+  private resolveDoubleHash(st: FeatureState, preventSingularity: boolean): void {
     const misses = this.misses;
-    if (misses > 0) {
-      st.hasher.doubleHash(this.missTokens, misses, this.pairs);
-      for (let m = 0; m < misses; m++) {
-        const a = this.pairs[2 * m]!;
-        let b = this.pairs[2 * m + 1]!;
-        if (b === 0 && preventSingularity) b = this.nonSingular(st, this.missTokens[m]!);
-        const packed = a * PAIR_SHIFT + b;
-        this.resolved[this.missIndex[m]!] = packed;
-        this.remember(st, this.missIndex[m]!, packed);
-      }
+    if (misses === 0) return;
+    st.hasher.doubleHash(this.missTokens, misses, this.pairs);
+    for (let m = 0; m < misses; m++) {
+      const a = this.pairs[2 * m]!;
+      let b = this.pairs[2 * m + 1]!;
+      if (b === 0 && preventSingularity) b = this.nonSingular(st, this.missTokens[m]!);
+      const packed = a * PAIR_SHIFT + b;
+      this.resolved[this.missIndex[m]!] = packed;
+      this.remember(st, this.missIndex[m]!, packed);
     }
-    const strategy = st.feature.strategy;
-    let n = 0;
+  }
+
+  /**
+   * Sets the value's doubleHash bits, (a + j*b) mod L for j < k per token, in
+   * the filter at target[base ..] (bit p: byte p >> 3, mask 0x80 >> (p & 7)).
+   */
+  private setDoubleHashBits(st: FeatureState, t: number, target: Uint8Array, base: number): void {
+    const L = this.hashBits;
+    const resolved = this.resolved;
+    const perToken = st.bitsPerToken;
+    const k0 = perToken > 0 ? perToken : Math.trunc(st.bitsPerFeature / t);
+    const extra = perToken > 0 ? 0 : st.bitsPerFeature % t;
     for (let i = 0; i < t; i++) {
-      const packed = this.resolved[i]!;
+      const packed = resolved[i]!;
       const a = Math.floor(packed / PAIR_SHIFT);
       const b = packed - a * PAIR_SHIFT;
-      const k = bitsForToken(strategy, i, t);
-      const out = this.reservePositions(n, k);
-      // (a + j*b) mod L for j = 0..k-1, stepping instead of multiplying (b < L).
+      const k = i < extra ? k0 + 1 : k0;
+      // Stepping instead of multiplying (b < L).
       let pos = a;
       for (let j = 0; j < k; j++) {
-        out[n++] = pos;
+        target[base + (pos >>> 3)]! |= 0x80 >>> (pos & 7);
         pos += b;
         if (pos >= L) pos -= L;
       }
     }
-    return n;
   }
 
   /** clkhash prevent_singularity: retry HMAC-MD5 over token + UTF-8(chr(j)) while the result is 0 mod L. */
@@ -589,19 +566,21 @@ export class ClkEncoder {
     throw new PavilionError('RECORD_INVALID', `feature '${st.feature.identifier}': token hash stayed singular`);
   }
 
-  /** Writes the feature's bit positions into this.positions; returns how many. */
-  private blakePositions(st: FeatureState, t: number): number {
-    const strategy = st.feature.strategy;
-    let maxK = 0;
-    for (let i = 0; i < t; i++) maxK = Math.max(maxK, bitsForToken(strategy, i, t));
-    if (maxK === 0) return 0;
+  /**
+   * Hashes the current value's missed tokens (blakeHash): resolved[i] = the
+   * token's entry in the token slab, holding at least as many positions as
+   * this value gives a token. False when the value sets no bits.
+   */
+  private resolveBlake(st: FeatureState, t: number): boolean {
+    const perToken = st.bitsPerToken;
+    const maxK = perToken > 0 ? perToken : Math.ceil(st.bitsPerFeature / t);
+    if (maxK === 0) return false;
     const macs = Math.ceil(maxK / 32);
     const need = macs * 32;
-    const misses = this.misses;
     const resolved = this.resolved;
     // Cached positions may cover fewer bits than this value needs (bitsPerFeature
     // with fewer tokens): hash those again with more BLAKE2b calls.
-    let count = misses;
+    let count = this.misses;
     for (let i = 0; i < t; i++) {
       const e = resolved[i]!;
       if (e >= 0 && st.tokenSlab[e]! < need) {
@@ -609,31 +588,39 @@ export class ClkEncoder {
         this.missTokens[count++] = this.hashedToken(st, i);
       }
     }
-    if (count > 0) {
-      if (this.blakeOut.length < count * macs * 64) this.blakeOut = new Uint8Array(count * macs * 64);
-      st.hasher.blake(this.missTokens, count, macs, this.blakeOut);
-      const mask = this.hashBits - 1; // blakeHash requires a power of two
-      const d = this.blakeOut;
-      for (let m = 0; m < count; m++) {
-        const at = this.reserveTokenSlab(st, need + 1);
-        const slab = st.tokenSlab;
-        slab[at] = need;
-        const base = m * macs * 64;
-        // struct.unpack('32H') on x86: little-endian unsigned shorts.
-        for (let q = 0; q < need; q++) slab[at + 1 + q] = (d[base + 2 * q]! | (d[base + 2 * q + 1]! << 8)) & mask;
-        resolved[this.missIndex[m]!] = at;
-        this.remember(st, this.missIndex[m]!, at);
-      }
+    if (count === 0) return true;
+    if (this.blakeOut.length < count * macs * 64) this.blakeOut = new Uint8Array(count * macs * 64);
+    st.hasher.blake(this.missTokens, count, macs, this.blakeOut);
+    const mask = this.hashBits - 1; // blakeHash requires a power of two
+    const d = this.blakeOut;
+    for (let m = 0; m < count; m++) {
+      const at = this.reserveTokenSlab(st, need + 1);
+      const slab = st.tokenSlab;
+      slab[at] = need;
+      const from = m * macs * 64;
+      // struct.unpack('32H') on x86: little-endian unsigned shorts.
+      for (let q = 0; q < need; q++) slab[at + 1 + q] = (d[from + 2 * q]! | (d[from + 2 * q + 1]! << 8)) & mask;
+      resolved[this.missIndex[m]!] = at;
+      this.remember(st, this.missIndex[m]!, at);
     }
+    return true;
+  }
+
+  /** Sets the value's blakeHash bits (the first k cached positions of each token) in the filter at target[base ..]. */
+  private setBlakeBits(st: FeatureState, t: number, target: Uint8Array, base: number): void {
     const slab = st.tokenSlab;
-    let n = 0;
+    const resolved = this.resolved;
+    const perToken = st.bitsPerToken;
+    const k0 = perToken > 0 ? perToken : Math.trunc(st.bitsPerFeature / t);
+    const extra = perToken > 0 ? 0 : st.bitsPerFeature % t;
     for (let i = 0; i < t; i++) {
       const from = resolved[i]! + 1;
-      const k = bitsForToken(strategy, i, t);
-      const out = this.reservePositions(n, k);
-      for (let j = 0; j < k; j++) out[n++] = slab[from + j]!;
+      const end = from + (i < extra ? k0 + 1 : k0);
+      for (let j = from; j < end; j++) {
+        const pos = slab[j]!;
+        target[base + (pos >>> 3)]! |= 0x80 >>> (pos & 7);
+      }
     }
-    return n;
   }
 
   /** Room for `size` words at the end of the feature's token slab; returns the offset. */
