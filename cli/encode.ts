@@ -1,18 +1,29 @@
 /**
- * `pavilion encode`: CSV with a header row in, one base64 CLK per input row
- * out, in input order. Streams: at most `inFlight` batches of rows are held at
- * once, whatever the file size, so a 10M-row file needs bounded memory.
+ * `pavilion encode`: CSV in, one base64 CLK per record out, in input order.
+ *
+ * The header row is matched to the schema's features by name
+ * (engine/clk/csv-header.ts); `--no-header` takes columns in schema order.
+ * The file is read as Python's csv module reads it (engine/clk/csv.ts), so
+ * values, and CLKs, are the ones clkhash makes from the same file.
+ *
+ * The main thread only moves bytes: it cuts the input into pieces of whole
+ * records (lastRecordEnd) and hands each to a worker, which decodes, parses,
+ * encodes and writes the base64 lines (engine/csv-encode.ts); the main thread
+ * writes them out in order. At most 2 pieces per worker are in flight, so
+ * memory stays bounded whatever the file size. Inputs up to
+ * IN_PROCESS_MAX_BYTES are encoded on the main thread without starting
+ * workers, whose start-up would cost more than the encoding.
  */
-
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { Presets, SingleBar } from 'cli-progress';
-import { parse } from 'csv-parse';
 import { PavilionError } from '../common/errors.js';
-import { parseSchema } from '../engine/clk/index.js';
-import { createEngine } from '../engine/index.js';
+import { CsvLineError, CsvRecords, delimiterCode, firstRecordEnd, lastRecordEnd } from '../engine/clk/csv.js';
+import { type ColumnMap, columnsFromHeader, columnsInSchemaOrder } from '../engine/clk/csv-header.js';
+import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
+import { type CsvChunkResult, type CsvChunkSpec, encodeCsvChunk, firstBadUtf8Line } from '../engine/csv-encode.js';
+import type { Engine } from '../engine/index.js';
 import { readSecretFile } from './secret.js';
 
 export interface EncodeOptions {
@@ -21,140 +32,280 @@ export interface EncodeOptions {
   in?: string;
   out?: string;
   format: 'lines' | 'json';
+  /** 1: encode on the main thread; n > 1: n workers; undefined: by input size. */
   threads?: number;
+  /** false: the file has no header row; columns are in schema order. */
+  header: boolean;
+  /** One ASCII character or a tab. */
+  delimiter: string;
 }
 
 /**
- * 2,048 rows ≈ 6 ms of encoding at the ~350k records/s one worker reaches
- * (bench:kernels): far above the ~30 µs a Piscina task costs, small enough
- * to keep memory flat (1M rows: 279 MB max RSS, 100k: 183 MB, measured).
+ * 256 KiB ≈ 3,000 FEBRL records ≈ 20 ms of work for a worker: far above the
+ * ~30 µs a Piscina task costs, and small enough that the last pieces of a
+ * file keep both workers busy to the end.
  */
-const BATCH_ROWS = 2048;
+const CHUNK_BYTES = 256 * 1024;
+/**
+ * Below this, one thread beats starting workers: a worker costs about
+ * 100 ms of CPU to start (isolate, modules, wasm, JIT warm-up), the time one
+ * thread needs for ~15,000 FEBRL records (~1.3 MB); measured in bench/encoding.ts.
+ */
+const IN_PROCESS_MAX_BYTES = 2 * 1024 * 1024;
+/** A record longer than this is refused (a quoted field left open would otherwise buffer the whole file). */
+const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
 export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   const schemaJson = readJson(opts.schema);
   const schema = parseSchema(schemaJson);
   const secret = await readSecretFile(opts.secretFile);
-  const columns = schema.features.length;
+  const delimiter = delimiterCode(opts.delimiter);
 
-  // The pool starts before any file is opened: a stream that fails (missing
-  // input, unwritable output, malformed CSV) while nothing listens yet would
-  // be an unhandled 'error' event and crash the process with a stack trace.
-  const engine = await createEngine({ threads: opts.threads });
-  // Each entry: a batch's CLKs (concatenated) and how many rows it held.
-  const inFlight: { clks: Promise<Uint8Array>; rows: number }[] = [];
   const output: Writable = opts.out ? createWriteStream(opts.out) : process.stdout;
   let outputError: PavilionError | undefined;
-  let bar: SingleBar | undefined;
-  let written = 0;
-  try {
-    const input = opts.in ? createReadStream(opts.in) : process.stdin;
-    const parser = input.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true }));
-    input.on('error', (err: NodeJS.ErrnoException) => {
-      parser.destroy(
-        new PavilionError('FILE_NOT_FOUND', `${opts.in ?? 'stdin'}: cannot read (${err.code ?? 'error'})`),
-      );
+  if (opts.out) {
+    output.on('error', (err: NodeJS.ErrnoException) => {
+      outputError ??= new PavilionError('OUTPUT_UNWRITABLE', `${opts.out}: cannot write (${err.code ?? 'error'})`);
     });
-    if (opts.out) {
-      output.on('error', (err: NodeJS.ErrnoException) => {
-        outputError ??= new PavilionError('OUTPUT_UNWRITABLE', `${opts.out}: cannot write (${err.code ?? 'error'})`);
-        parser.destroy(outputError);
+  }
+  const input: Readable = opts.in ? createReadStream(opts.in, { highWaterMark: CHUNK_BYTES }) : process.stdin;
+  const progress = opts.in && process.stderr.isTTY ? await progressBar(opts.in) : undefined;
+
+  let encoder: ClkEncoder | undefined;
+  let engine: Engine | undefined;
+  const inFlight: Promise<CsvChunkResult>[] = [];
+  let maxInFlight = 1;
+  let spec: CsvChunkSpec | undefined;
+  let lineBase = 0;
+  let written = 0;
+  let bytesRead = 0;
+
+  const write = async (bytes: Uint8Array) => {
+    if (outputError) throw outputError;
+    if (bytes.length > 0 && !output.write(bytes)) await once(output, 'drain');
+  };
+  const drainOne = async () => {
+    const result = await inFlight.shift()!;
+    // JSON: every CLK comes as `,\n"…"`; the first one of the file drops its comma.
+    await write(opts.format === 'json' && written === 0 ? result.output.subarray(1) : result.output);
+    written += result.records;
+    if (result.failure) {
+      const f = result.failure;
+      throw new PavilionError(f.code, `line ${lineBase + f.line}: ${f.message}`, f.status);
+    }
+    lineBase += result.lines;
+    progress?.update(bytesRead, { rows: written });
+  };
+  const submit = async (piece: Uint8Array) => {
+    const result = encoder
+      ? Promise.resolve(encodeCsvChunk(encoder, piece, spec!))
+      : engine!.encodeCsv(schemaJson, secret, piece, spec!);
+    // Marked handled now; drainOne rethrows it in order.
+    result.catch(() => {});
+    inFlight.push(result);
+    if (inFlight.length >= maxInFlight) await drainOne();
+  };
+  /** Chooses the main thread or workers once the input's size is known to be small or not. */
+  const start = async (total: number | undefined) => {
+    const small = total !== undefined && total <= IN_PROCESS_MAX_BYTES;
+    if (opts.threads === 1 || (opts.threads === undefined && small)) {
+      encoder = ClkEncoder.create(schema, secret);
+    } else {
+      const { createEngine } = await import('../engine/index.js');
+      engine = await createEngine({ threads: opts.threads });
+      maxInFlight = engine.threads * 2;
+    }
+  };
+
+  let buf = new Uint8Array(CHUNK_BYTES * 2);
+  let used = 0;
+  let first = true;
+  /** Sends buf[0 .. end) away as one piece and keeps the rest. */
+  const cut = async (end: number) => {
+    const piece = buf.slice(0, end);
+    buf.copyWithin(0, end, used);
+    used -= end;
+    await submit(piece);
+  };
+
+  try {
+    if (opts.format === 'json') await write(Buffer.from('{"clks": ['));
+    let eof = false;
+    const pieces = input[Symbol.asyncIterator]();
+    while (!eof) {
+      const next = await pieces.next().catch((err: NodeJS.ErrnoException) => {
+        throw new PavilionError('FILE_NOT_FOUND', `${opts.in ?? 'stdin'}: cannot read (${err.code ?? 'error'})`);
       });
-    }
-
-    if (opts.in && process.stderr.isTTY) {
-      bar = new SingleBar(
-        { format: 'encoding [{bar}] {percentage}% | {rows} rows | {eta}s left' },
-        Presets.shades_classic,
-      );
-      bar.start(statSync(opts.in, { throwIfNoEntry: false })?.size ?? 0, 0, { rows: 0 });
-    }
-
-    const maxInFlight = engine.threads * 2;
-    let header = true;
-    let line = 1;
-    let batch: string[][] = [];
-    let batchFirstLine = 0;
-
-    const write = async (text: string) => {
-      if (!output.write(text)) await once(output, 'drain');
-    };
-    const drainOne = async () => {
-      const next = inFlight.shift()!;
-      const clks = await next.clks;
-      const clkBytes = clks.length / next.rows;
-      let text = '';
-      for (let off = 0; off < clks.length; off += clkBytes) {
-        const b64 = Buffer.from(clks.buffer, clks.byteOffset + off, clkBytes).toString('base64');
-        text += opts.format === 'json' ? `${written === 0 ? '' : ','}\n"${b64}"` : `${b64}\n`;
-        written++;
+      if (next.done) {
+        eof = true;
+      } else {
+        const data = next.value as Buffer;
+        bytesRead += data.length;
+        if (used + data.length > buf.length) {
+          const grown = new Uint8Array(Math.max(buf.length * 2, used + data.length));
+          grown.set(buf.subarray(0, used));
+          buf = grown;
+        }
+        buf.set(data, used);
+        used += data.length;
       }
-      await write(text);
-      bar?.update(Number((parser.info as { bytes?: number }).bytes ?? 0), { rows: written });
-    };
-    const submit = async () => {
-      if (batch.length === 0) return;
-      // Errors then name the CSV line ("row N" = line N, header = line 1).
-      const clks = engine.encode(schemaJson, secret, batch, { firstRow: batchFirstLine });
-      // Marked handled now; the error is rethrown in order when drainOne awaits it.
-      clks.catch(() => {});
-      inFlight.push({ clks, rows: batch.length });
-      batch = [];
-      if (inFlight.length >= maxInFlight) await drainOne();
-    };
-
-    if (opts.format === 'json') await write('{"clks": [');
-    for await (const row of parser as AsyncIterable<string[]>) {
-      if (header) {
-        header = false;
-        if (row.length !== columns)
-          throw new PavilionError(
-            'RECORD_FIELD_COUNT',
-            `header has ${row.length} columns, the schema has ${columns} features`,
-          );
-        continue;
+      if (first) {
+        // Read ahead first: whether the input fits IN_PROCESS_MAX_BYTES decides main thread or workers.
+        if (!eof && used < IN_PROCESS_MAX_BYTES) continue;
+        const begin = startsWith(buf, used, UTF8_BOM) ? UTF8_BOM.length : 0;
+        let end = firstRecordEnd(buf.subarray(begin), used - begin, delimiter);
+        if (end === -1 && !eof) {
+          if (used > MAX_RECORD_BYTES) throw recordTooLong(1);
+          continue;
+        }
+        if (end === -1) end = used - begin;
+        first = false;
+        const head = readFirstRecord(buf.subarray(begin, begin + end), delimiter, opts.header);
+        if (head === undefined) {
+          if (opts.header) throw new PavilionError('CSV_INVALID', 'the input is empty: no header row');
+          spec = specFor(columnsInSchemaOrder(schema), false);
+        } else {
+          spec = opts.header ? headerSpec(schema, head) : noHeaderSpec(schema, head);
+        }
+        // The header's lines are counted here; without a header the first record goes to the encoder.
+        const skip = begin + (opts.header ? end : 0);
+        if (opts.header && head) lineBase = head.linesRead;
+        buf.copyWithin(0, skip, used);
+        used -= skip;
+        await start(eof ? used : undefined);
       }
-      line++;
-      if (row.length !== columns)
-        throw new PavilionError(
-          'RECORD_FIELD_COUNT',
-          `line ${line}: ${row.length} columns, the schema has ${columns} features`,
-        );
-      if (batch.length === 0) batchFirstLine = line;
-      batch.push(row);
-      if (batch.length === BATCH_ROWS) await submit();
+      while (used >= CHUNK_BYTES || (eof && used > 0)) {
+        const end = eof ? used : lastRecordEnd(buf, used, delimiter);
+        if (end === -1) {
+          if (used > MAX_RECORD_BYTES) throw recordTooLong(lineBase + 1);
+          break;
+        }
+        await cut(end);
+      }
     }
-    await submit();
     while (inFlight.length > 0) await drainOne();
-    if (opts.format === 'json') await write('\n]}\n');
+    if (opts.format === 'json') await write(Buffer.from('\n]}\n'));
   } catch (err) {
-    throw outputError ?? csvError(err);
+    throw outputError ?? err;
   } finally {
     // Settle what is still queued (after an error) before closing the pool.
-    await Promise.allSettled(inFlight.map((b) => b.clks));
-    bar?.stop();
-    await engine.close();
+    await Promise.allSettled(inFlight);
+    progress?.stop();
+    await engine?.close();
+    encoder?.dispose();
+    input.destroy();
     if (opts.out) {
       output.end();
-      // finished() also settles for a stream an error already destroyed
-      // (once(output, 'close') would then wait forever).
+      // finished() also settles for a stream an error already destroyed.
       await finished(output).catch(() => undefined);
     }
   }
   if (outputError) throw outputError;
   return written;
+
+  function recordTooLong(line: number): PavilionError {
+    // The line is where the pieces encoded so far end: the long record starts at or after it.
+    return new PavilionError(
+      'CSV_INVALID',
+      `line ${line}: a record longer than ${MAX_RECORD_BYTES >> 20} MiB (a quoted field not closed?)`,
+    );
+  }
+  function specFor(map: ColumnMap, header: boolean): CsvChunkSpec {
+    return { columns: map.columns, width: map.width, header, delimiter, format: opts.format };
+  }
+  function headerSpec(s: typeof schema, head: FirstRecord): CsvChunkSpec {
+    try {
+      return specFor(columnsFromHeader(s, head.fields), true);
+    } catch (err) {
+      if (err instanceof PavilionError) throw new PavilionError(err.code, err.message + head.hint, err.status);
+      throw err;
+    }
+  }
+  function noHeaderSpec(s: typeof schema, head: FirstRecord): CsvChunkSpec {
+    const map = columnsInSchemaOrder(s);
+    // JSON lines split at their commas could even have the right column count: refuse them outright.
+    if (head.json) throw new PavilionError('CSV_INVALID', `line ${head.line}: ${JSON_INPUT}`);
+    if (head.fields.length !== map.width) {
+      throw new PavilionError(
+        'RECORD_FIELD_COUNT',
+        `line ${head.line}: ${head.fields.length} column${head.fields.length === 1 ? '' : 's'}, the schema has ` +
+          `${map.width} features (${s.features.map((f) => f.identifier).join(', ')})${head.hint}`,
+      );
+    }
+    return specFor(map, false);
+  }
 }
 
-/**
- * csv-parse errors carry a stable code and may quote input characters in
- * their message: keep the code and the line only (no record values).
- */
-function csvError(err: unknown): unknown {
-  const e = err as { code?: unknown; lines?: unknown };
-  if (err instanceof Error && typeof e.code === 'string' && e.code.startsWith('CSV_')) {
-    return new PavilionError('CSV_INVALID', `CSV line ${typeof e.lines === 'number' ? e.lines : '?'}: ${e.code}`);
+interface FirstRecord {
+  fields: string[];
+  line: number;
+  /** Line breaks up to the end of the record. */
+  linesRead: number;
+  /** The record's line starts like JSON (`{` or `[`), not like CSV. */
+  json: boolean;
+  /** '' or a hint (other delimiter, JSON input) to append to an error about this record. */
+  hint: string;
+}
+
+/** Parses the first record of the input (header or data), given exactly its bytes, for the header check and hints. */
+function readFirstRecord(bytes: Uint8Array, delimiter: number, header: boolean): FirstRecord | undefined {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new CsvLineError(firstBadUtf8Line(bytes), 'not valid UTF-8');
   }
-  return err;
+  const reader = new CsvRecords(text, delimiter);
+  try {
+    if (!reader.next()) return undefined;
+  } catch (err) {
+    if (err instanceof CsvLineError && header) throw new CsvLineError(err.line, `${err.detail} (in the header row)`);
+    throw err;
+  }
+  const firstLine = text.trimStart();
+  const json = firstLine.startsWith('{') || firstLine.startsWith('[');
+  return {
+    fields: [...reader.fields],
+    line: reader.line,
+    linesRead: reader.linesRead,
+    json,
+    hint: json ? ` (${JSON_INPUT})` : delimiterHint(firstLine, reader.fields.length, delimiter),
+  };
+}
+
+const OTHER_DELIMITERS: Array<[string, string]> = [
+  [';', "';'"],
+  ['\t', 'tab'],
+  ['|', "'|'"],
+];
+
+const JSON_INPUT = 'the input looks like JSON; pavilion encode reads CSV';
+
+/** A hint for a first line read as one column that holds another common delimiter. */
+function delimiterHint(firstLine: string, columns: number, delimiter: number): string {
+  if (columns !== 1) return '';
+  for (const [char, option] of OTHER_DELIMITERS) {
+    if (char.charCodeAt(0) !== delimiter && firstLine.includes(char)) {
+      return ` (the first line is one column but contains ${char === '\t' ? 'tabs' : `'${char}'`}: use --delimiter ${option})`;
+    }
+  }
+  return '';
+}
+
+function startsWith(buf: Uint8Array, used: number, prefix: readonly number[]): boolean {
+  return used >= prefix.length && prefix.every((b, i) => buf[i] === b);
+}
+
+async function progressBar(path: string) {
+  const { Presets, SingleBar } = await import('cli-progress');
+  const bar = new SingleBar(
+    { format: 'encoding [{bar}] {percentage}% | {rows} rows | {eta}s left' },
+    Presets.shades_classic,
+  );
+  bar.start(statSync(path, { throwIfNoEntry: false })?.size ?? 0, 0, { rows: 0 });
+  return bar;
 }
 
 function readJson(path: string): unknown {

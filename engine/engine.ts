@@ -10,6 +10,7 @@ import { concatBytes } from '../common/bytes.js';
 import { decodeFromWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
 import { compileDiceModule, type DiceKernelKind, selectDiceKernel } from '../wasm/dice.js';
 import { type Candidate, compareCandidates, comparePairs, type Pair } from '../wasm/reference/dice.js';
+import type { CsvChunkResult, CsvChunkSpec } from './csv-encode.js';
 import { type DatasetInfo, type DatasetInput, DatasetVersion } from './dataset.js';
 import { encoderKey } from './encoder-key.js';
 import {
@@ -89,6 +90,17 @@ export interface Engine {
     rows: string[][],
     opts?: { firstRow?: number },
   ): Promise<Uint8Array>;
+  /**
+   * Encodes a piece of a CSV file holding whole records into base64 CLK lines
+   * (engine/csv-encode.ts). `bytes` is transferred to the worker: its buffer
+   * is detached here and must not be a pooled Buffer's.
+   */
+  encodeCsv(
+    schema: unknown,
+    secret: string | Uint8Array,
+    bytes: Uint8Array,
+    spec: CsvChunkSpec,
+  ): Promise<CsvChunkResult>;
   close(): Promise<void>;
 }
 
@@ -185,10 +197,10 @@ export class PoolEngine implements Engine {
     }
   }
 
-  private async run<T>(task: EngineTask): Promise<T> {
+  private async run<T>(task: EngineTask, transferList?: ArrayBuffer[]): Promise<T> {
     if (this.closed) throw closedError();
     try {
-      return (await this.pool.run(task)) as T;
+      return (await this.pool.run(task, transferList ? { transferList } : undefined)) as T;
     } catch (err) {
       if (this.closed) throw closedError();
       const decoded = decodeFromWorkerBoundary(err);
@@ -543,6 +555,24 @@ export class PoolEngine implements Engine {
       );
     }
     return concatBytes(await Promise.all(parts));
+  }
+
+  async encodeCsv(
+    schema: unknown,
+    secret: string | Uint8Array,
+    bytes: Uint8Array,
+    spec: CsvChunkSpec,
+  ): Promise<CsvChunkResult> {
+    if (this.closed) throw closedError();
+    if (!(bytes instanceof Uint8Array)) throw new PavilionError('ROWS_INVALID', 'bytes must be a Uint8Array');
+    if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
+      throw new PavilionError('SECRET_INVALID', 'secret must be a string or bytes');
+    }
+    const buffer = bytes.buffer;
+    return this.run<CsvChunkResult>(
+      { type: 'encode-csv', encoderKey: encoderKey(schema, secret), schema, secret, bytes, spec },
+      buffer instanceof ArrayBuffer ? [buffer] : undefined,
+    );
   }
 
   /**

@@ -22,6 +22,16 @@
  */
 import { PavilionError } from '../../common/errors.js';
 
+/** A CSV_INVALID error about one line; `detail` is the message without the line, for callers that renumber it. */
+export class CsvLineError extends PavilionError {
+  constructor(
+    readonly line: number,
+    readonly detail: string,
+  ) {
+    super('CSV_INVALID', `line ${line}: ${detail}`);
+  }
+}
+
 /** Python's csv.field_size_limit() default. */
 export const FIELD_SIZE_LIMIT = 131_072;
 
@@ -103,7 +113,7 @@ export class CsvRecords {
         for (;;) {
           if (pos >= n) {
             this.pos = pos;
-            throw new PavilionError('CSV_INVALID', `line ${this.line}: a quoted field is not closed`);
+            throw new CsvLineError(this.line, 'a quoted field is not closed');
           }
           const c = text.charCodeAt(pos);
           if (c === QUOTE) {
@@ -146,10 +156,7 @@ export class CsvRecords {
       }
       if (value.length > FIELD_SIZE_LIMIT) {
         this.pos = pos;
-        throw new PavilionError(
-          'CSV_INVALID',
-          `line ${this.line}: field ${count + 1} is longer than ${FIELD_SIZE_LIMIT} characters`,
-        );
+        throw new CsvLineError(this.line, `field ${count + 1} is longer than ${FIELD_SIZE_LIMIT} characters`);
       }
       fields[count++] = value;
       if (pos >= n) break;
@@ -180,9 +187,23 @@ export function lastRecordEnd(bytes: Uint8Array, length: number, delimiter: numb
     const cr = length > 1 ? bytes.lastIndexOf(CR, length - 2) : -1;
     return cr === -1 ? -1 : cr + 1;
   }
-  // The reader's states: 0 start of field, 1 unquoted field, 2 quoted field, 3 quote inside a quoted field.
+  return scanRecordEnds(bytes, length, delimiter, false);
+}
+
+/**
+ * The end (exclusive) of the first record in bytes[0 .. length) that is not
+ * a blank line, or -1 when it does not end there: the header row, read on its own.
+ */
+export function firstRecordEnd(bytes: Uint8Array, length: number, delimiter: number): number {
+  return scanRecordEnds(bytes, length, delimiter, true);
+}
+
+/** The reader's states, over bytes: where records end (the last one, or the first non-blank one). */
+function scanRecordEnds(bytes: Uint8Array, length: number, delimiter: number, first: boolean): number {
+  // 0 start of field, 1 unquoted field, 2 quoted field, 3 quote inside a quoted field.
   let state = 0;
   let end = -1;
+  let blank = true;
   for (let i = 0; i < length; i++) {
     const c = bytes[i]!;
     if (state === 2) {
@@ -196,7 +217,12 @@ export function lastRecordEnd(bytes: Uint8Array, length: number, delimiter: numb
       }
       end = i + 1;
       state = 0;
-    } else if (c === delimiter) {
+      if (first && !blank) return end;
+      blank = true;
+      continue;
+    }
+    blank = false;
+    if (c === delimiter) {
       state = 0;
     } else if (state === 0 && c === QUOTE) {
       state = 2;
@@ -206,5 +232,5 @@ export function lastRecordEnd(bytes: Uint8Array, length: number, delimiter: numb
       state = 1;
     }
   }
-  return end;
+  return first ? -1 : end;
 }
