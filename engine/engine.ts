@@ -92,8 +92,8 @@ export interface Engine {
   ): Promise<Uint8Array>;
   /**
    * Encodes a piece of a CSV file holding whole records into base64 CLK lines
-   * (engine/csv-encode.ts). `bytes` is transferred to the worker: its buffer
-   * is detached here and must not be a pooled Buffer's.
+   * (engine/csv-encode.ts). `bytes` is transferred to the worker (detached
+   * here) when it spans a whole ArrayBuffer, copied otherwise.
    */
   encodeCsv(
     schema: unknown,
@@ -568,10 +568,14 @@ export class PoolEngine implements Engine {
     if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
       throw new PavilionError('SECRET_INVALID', 'secret must be a string or bytes');
     }
-    const buffer = bytes.buffer;
+    // Transfer the bytes when they are the whole of a plain ArrayBuffer; anything else (a pooled
+    // Buffer, a view into a larger buffer, shared memory) is copied, so no other data is detached.
+    const whole =
+      bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const piece = whole ? bytes : bytes.slice();
     return this.run<CsvChunkResult>(
-      { type: 'encode-csv', encoderKey: encoderKey(schema, secret), schema, secret, bytes, spec },
-      buffer instanceof ArrayBuffer ? [buffer] : undefined,
+      { type: 'encode-csv', encoderKey: encoderKey(schema, secret), schema, secret, bytes: piece, spec },
+      [piece.buffer as ArrayBuffer],
     );
   }
 

@@ -114,7 +114,12 @@ describe('encodeCsv: a piece of a CSV file in a worker', () => {
     expect(result.lines).toBe(v.cases.length);
     expect(Buffer.from(result.output).toString()).toBe(v.cases.map((c) => `${c.expected_clk_b64}\n`).join(''));
     expect(Buffer.from(result.output).equals(Buffer.from(inProcess.output))).toBe(true);
-    const json = await engine.encodeCsv(v.schema, v.secret, new TextEncoder().encode(text), spec('json'));
+    // A view into a larger buffer is copied: the rest of that buffer stays usable.
+    const larger = Buffer.from(`header\n${text}`);
+    const view = larger.subarray(7);
+    const json = await engine.encodeCsv(v.schema, v.secret, view, spec('json'));
+    expect(larger.byteLength).toBeGreaterThan(0);
+    expect(larger.subarray(0, 6).toString()).toBe('header');
     expect(Buffer.from(json.output).toString()).toBe(v.cases.map((c) => `,\n"${c.expected_clk_b64}"`).join(''));
   });
 
