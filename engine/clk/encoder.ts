@@ -89,6 +89,8 @@ interface FeatureState {
    */
   slab: Uint32Array;
   slabBytes: Uint8Array;
+  /** This feature's share of the value-cache budget in use, entries and their keys (estimated). */
+  valueWords: number;
   slabUsed: number;
   /**
    * Whether `values` is used. A feature whose values rarely repeat (street
@@ -105,7 +107,7 @@ interface FeatureState {
 }
 
 /** Values per decision whether a feature's value cache pays; the cache stays on if ≥ 1 in 4 of them were hits. */
-const VALUE_WINDOW = 4096;
+const VALUE_WINDOW = 16_384;
 /** Values a feature encodes with its value cache off before it is tried again. */
 const VALUE_CACHE_PAUSE = 65_536;
 
@@ -155,9 +157,9 @@ export class ClkEncoder {
   /** Per token of the current value: its cache entry, or -1 for a miss. */
   private resolved = new Float64Array(256);
   private blakeOut = new Uint8Array(64 * 256);
-  /** valueCacheBytes, shared by the features whose value cache is on (`valueCaching` of `cachingFeatures`). */
+  /** valueCacheBytes, for all features; valueWords of it (in 4-byte words, estimated) are in use. */
   private readonly valueBudget: number;
-  private cachingFeatures = 0;
+  private valueWords = 0;
 
   static create(schema: unknown, secret: string | Uint8Array, options: ClkEncoderOptions = {}): ClkEncoder {
     // A schema already returned by parseSchema is used as is.
@@ -212,11 +214,11 @@ export class ClkEncoder {
         slab: new Uint32Array(0),
         slabBytes: new Uint8Array(0),
         slabUsed: 0,
+        valueWords: 0,
         bitsPerToken: 'bitsPerToken' in f.strategy ? f.strategy.bitsPerToken : 0,
         bitsPerFeature: 'bitsPerFeature' in f.strategy ? f.strategy.bitsPerFeature : 0,
       });
     }
-    this.cachingFeatures = this.valueBudget > 0 ? this.states.length : 0;
     releaseSlots.register(
       this,
       this.states.map((s) => s.hasher),
@@ -315,18 +317,16 @@ export class ClkEncoder {
 
   /**
    * A zeroed cache entry for `raw` (its offset in the feature's slab), or -1
-   * when one entry would not fit the budget. A full cache is cleared, per
-   * feature: a high-cardinality feature only ever evicts its own values.
+   * when the budget is spent. A full cache keeps what it holds rather than
+   * starting over: values come Zipf-like, so the early, frequent ones stay
+   * (clearing and refilling cost more than it gained); a feature whose hit
+   * rate falls is switched off by valueWindow, which frees its share.
    */
   private valueEntry(st: FeatureState, raw: string): number {
     const size = this.workWords.length;
-    // A feature whose cache is off leaves its share to the others.
-    const budgetWords = Math.floor(this.valueBudget / 4 / this.cachingFeatures);
-    if (size + VALUE_ENTRY_OVERHEAD_WORDS + raw.length > budgetWords) return -1;
-    if (st.slabUsed + size + (st.values.size + 1) * VALUE_ENTRY_OVERHEAD_WORDS + raw.length > budgetWords) {
-      st.values.clear();
-      st.slabUsed = 0;
-    }
+    const cost = size + VALUE_ENTRY_OVERHEAD_WORDS + raw.length;
+    const budgetWords = this.valueBudget >>> 2;
+    if (this.valueWords + cost > budgetWords) return -1;
     if (st.slabUsed + size > st.slab.length) {
       const grown = new Uint32Array(Math.min(budgetWords, Math.max(st.slab.length * 2, st.slabUsed + size, 1024)));
       grown.set(st.slab.subarray(0, st.slabUsed));
@@ -336,22 +336,24 @@ export class ClkEncoder {
     const at = st.slabUsed;
     st.slab.fill(0, at, at + size);
     st.slabUsed = at + size;
+    st.valueWords += cost;
+    this.valueWords += cost;
     st.values.set(raw, at);
     return at;
   }
 
   /** End of a feature's value-cache window: keep the cache if it paid, else pause it (or end the pause). */
   private valueWindow(st: FeatureState): void {
-    if (st.valueCaching && st.windowHits * 4 < st.windowSeen) {
+    if (st.valueCaching && st.windowHits * 8 < st.windowSeen) {
       st.valueCaching = false;
-      this.cachingFeatures--;
       st.values.clear();
       st.slab = new Uint32Array(0);
       st.slabBytes = new Uint8Array(0);
       st.slabUsed = 0;
+      this.valueWords -= st.valueWords;
+      st.valueWords = 0;
     } else if (!st.valueCaching && this.valueBudget > 0) {
       st.valueCaching = true;
-      this.cachingFeatures++;
     }
     st.windowSeen = 0;
     st.windowHits = 0;
