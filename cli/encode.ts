@@ -6,16 +6,20 @@
  * The file is read as Python's csv module reads it (engine/clk/csv.ts), so
  * values, and CLKs, are the ones clkhash makes from the same file.
  *
- * The main thread only moves bytes: it cuts the input into pieces of whole
- * records (lastRecordEnd) and hands each to a worker, which decodes, parses,
- * encodes and writes the base64 lines (engine/csv-encode.ts); the main thread
- * writes them out in order. At most 2 pieces per worker are in flight, so
- * memory stays bounded whatever the file size. Inputs up to
- * IN_PROCESS_MAX_BYTES are encoded on the main thread without starting
- * workers, whose start-up would cost more than the encoding.
+ * The input is cut into pieces of whole records (lastRecordEnd), each
+ * decoded, parsed, encoded and turned into base64 lines in one go
+ * (engine/csv-encode.ts): by a worker, which gets the raw bytes, or by the
+ * main thread itself. With n threads the main thread works beside n - 1
+ * workers (on 2 cores, a second worker cost ~0.7 s more CPU for 200k FEBRL
+ * records than the main thread doing that share: isolate, JIT and caches
+ * twice), taking small pieces while the workers have 2 each. Results are
+ * written in input order, at most MAX_QUEUED of them held, so memory stays
+ * bounded whatever the file size. Inputs up to IN_PROCESS_MAX_BYTES are
+ * encoded without starting workers, whose start-up would cost more.
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PavilionError } from '../common/errors.js';
@@ -46,6 +50,10 @@ export interface EncodeOptions {
  * file keep both workers busy to the end.
  */
 const CHUNK_BYTES = 256 * 1024;
+/** The main thread's pieces when it encodes beside workers: ~3 ms, so it soon hands the workers their next piece. */
+const MAIN_CHUNK_BYTES = 32 * 1024;
+/** Results held for writing at most (the head may wait on a worker while the main thread goes on). */
+const MAX_QUEUED = 64;
 /**
  * Below this, one thread beats starting workers: a worker costs about
  * 100 ms of CPU to start (isolate, modules, wasm, JIT warm-up), the time one
@@ -75,8 +83,9 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
 
   let encoder: ClkEncoder | undefined;
   let engine: Engine | undefined;
-  const inFlight: Promise<CsvChunkResult>[] = [];
-  let maxInFlight = 1;
+  /** Results in input order; `settled` once its promise has. */
+  const queue: { result: Promise<CsvChunkResult>; settled: boolean }[] = [];
+  let workerTasks = 0;
   let spec: CsvChunkSpec | undefined;
   let lineBase = 0;
   let written = 0;
@@ -87,7 +96,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     if (bytes.length > 0 && !output.write(bytes)) await once(output, 'drain');
   };
   const drainOne = async () => {
-    const result = await inFlight.shift()!;
+    const result = await queue.shift()!.result;
     // JSON: every CLK comes as `,\n"…"`; the first one of the file drops its comma.
     await write(opts.format === 'json' && written === 0 ? result.output.subarray(1) : result.output);
     written += result.records;
@@ -98,36 +107,79 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     lineBase += result.lines;
     progress?.update(bytesRead, { rows: written });
   };
-  const submit = async (piece: Uint8Array) => {
-    const result = encoder
-      ? Promise.resolve(encodeCsvChunk(encoder, piece, spec!))
-      : engine!.encodeCsv(schemaJson, secret, piece, spec!);
-    // Marked handled now; drainOne rethrows it in order.
-    result.catch(() => {});
-    inFlight.push(result);
-    if (inFlight.length >= maxInFlight) await drainOne();
+  /** Writes every finished result at the head of the queue; waits for the head only when the queue is long. */
+  const flush = async () => {
+    while (queue.length > 0 && (queue[0]!.settled || queue.length > MAX_QUEUED)) await drainOne();
   };
-  /** Chooses the main thread or workers once the input's size is known to be small or not. */
+  const submit = async (piece: Uint8Array, toWorker: boolean) => {
+    if (toWorker) {
+      workerTasks++;
+      const entry = { result: engine!.encodeCsv(schemaJson, secret, piece, spec!), settled: false };
+      entry.result
+        .then(
+          () => {},
+          () => {},
+        )
+        .finally(() => {
+          entry.settled = true;
+          workerTasks--;
+        });
+      queue.push(entry);
+    } else {
+      let result: Promise<CsvChunkResult>;
+      try {
+        result = Promise.resolve(encodeCsvChunk(encoder!, piece, spec!));
+      } catch (err) {
+        result = Promise.reject(err);
+        result.catch(() => {}); // rethrown in order by drainOne
+      }
+      queue.push({ result, settled: true });
+      // Let finished worker tasks be collected and new ones handed out between our own pieces.
+      if (engine) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await flush();
+  };
+  /**
+   * Chooses how to encode once the input's size is known to be small or not:
+   * on the main thread alone, or on the main thread and threads - 1 workers.
+   * The main thread takes small pieces whenever the workers have enough, so
+   * it is never long away from handing them the next.
+   */
   const start = async (total: number | undefined) => {
     const small = total !== undefined && total <= IN_PROCESS_MAX_BYTES;
-    if (opts.threads === 1 || (opts.threads === undefined && small)) {
-      encoder = ClkEncoder.create(schema, secret);
-    } else {
+    const threads = opts.threads ?? (small ? 1 : availableParallelism());
+    encoder = ClkEncoder.create(schema, secret);
+    if (threads > 1) {
       const { createEngine } = await import('../engine/index.js');
-      engine = await createEngine({ threads: opts.threads });
-      maxInFlight = engine.threads * 2;
+      engine = await createEngine({ threads: threads - 1 });
     }
   };
 
   let buf = new Uint8Array(CHUNK_BYTES * 2);
   let used = 0;
   let first = true;
-  /** Sends buf[0 .. end) away as one piece and keeps the rest. */
-  const cut = async (end: number) => {
+  /** Cuts buf[0 .. end) off as one piece and keeps the rest. */
+  const cut = (end: number): Uint8Array => {
     const piece = buf.slice(0, end);
     buf.copyWithin(0, end, used);
     used -= end;
-    await submit(piece);
+    return piece;
+  };
+  /** Sends the buffered whole records away in pieces; keeps a record that has not ended yet. */
+  const cutAll = async (eof: boolean) => {
+    for (;;) {
+      const toWorker = engine !== undefined && workerTasks < engine.threads * 2;
+      const size = toWorker || engine === undefined ? CHUNK_BYTES : MAIN_CHUNK_BYTES;
+      if (used === 0 || (used < size && !eof)) return;
+      let end = eof && used <= size ? used : lastRecordEnd(buf, Math.min(used, size), delimiter);
+      // A record longer than a piece: take it whole.
+      if (end === -1) end = eof ? used : lastRecordEnd(buf, used, delimiter);
+      if (end === -1) {
+        if (used > MAX_RECORD_BYTES) throw recordTooLong(lineBase + 1);
+        return;
+      }
+      await submit(cut(end), toWorker);
+    }
   };
 
   try {
@@ -176,22 +228,15 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
         used -= skip;
         await start(eof ? used : undefined);
       }
-      while (used >= CHUNK_BYTES || (eof && used > 0)) {
-        const end = eof ? used : lastRecordEnd(buf, used, delimiter);
-        if (end === -1) {
-          if (used > MAX_RECORD_BYTES) throw recordTooLong(lineBase + 1);
-          break;
-        }
-        await cut(end);
-      }
+      await cutAll(eof);
     }
-    while (inFlight.length > 0) await drainOne();
+    while (queue.length > 0) await drainOne();
     if (opts.format === 'json') await write(Buffer.from('\n]}\n'));
   } catch (err) {
     throw outputError ?? err;
   } finally {
     // Settle what is still queued (after an error) before closing the pool.
-    await Promise.allSettled(inFlight);
+    await Promise.allSettled(queue.map((q) => q.result));
     progress?.stop();
     await engine?.close();
     encoder?.dispose();

@@ -31,6 +31,7 @@ import { deriveFeatureKeys } from './keys.js';
 import { prepareValue } from './prepare.js';
 import { type HashedFeature, type LinkageSchema, parseSchema } from './schema.js';
 import { encodeToken, tokenize } from './tokens.js';
+import { ValueTable } from './value-table.js';
 
 export interface ClkEncoderOptions {
   /** Token hashing backend: 'wasm' (default) or 'node' (node:crypto, for differential tests). */
@@ -79,7 +80,7 @@ interface FeatureState {
    * n-gram tuple gives it). Valid because the bits depend only on the value:
    * invalid values throw before being cached.
    */
-  readonly values: Map<string, number>;
+  readonly values: ValueTable;
   /**
    * Storage for the cached bits, one growing Uint32Array per feature (no
    * typed array per entry: allocation and GC were a third of a cold pass).
@@ -178,7 +179,8 @@ export class ClkEncoder {
     this.hashBackend = options.hashBackend ?? 'wasm';
     this.cacheLimit = options.cacheEntries ?? 2 ** 17;
     const hashedCount = schema.features.filter((f) => f.kind === 'hashed').length;
-    this.valueBudget = hashedCount > 0 ? (options.valueCacheBytes ?? 2 ** 24) : 0;
+    // Entries are found by Int32 offsets (value-table.ts): at most 2^31 words.
+    this.valueBudget = hashedCount > 0 ? Math.min(options.valueCacheBytes ?? 2 ** 24, 2 ** 32) : 0;
     this.hashBits = schema.l * 2 ** schema.xorFolds;
     this.workWords = new Uint32Array(Math.ceil(this.hashBits / 32));
     this.work = new Uint8Array(this.workWords.buffer);
@@ -210,7 +212,7 @@ export class ClkEncoder {
         isPositional,
         tokenSlab: new Uint32Array(0),
         tokenSlabUsed: 0,
-        values: new Map(),
+        values: new ValueTable(),
         slab: new Uint32Array(0),
         slabBytes: new Uint8Array(0),
         slabUsed: 0,
@@ -288,7 +290,7 @@ export class ClkEncoder {
       if (++st.windowSeen >= (st.valueCaching ? VALUE_WINDOW : VALUE_CACHE_PAUSE)) this.valueWindow(st);
       if (st.valueCaching) {
         const entry = st.values.get(raw);
-        if (entry !== undefined) {
+        if (entry >= 0) {
           st.windowHits++;
           const slab = st.slab;
           for (let w = 0; w < words.length; w++) words[w]! |= slab[entry + w]!;
@@ -338,7 +340,7 @@ export class ClkEncoder {
     st.slabUsed = at + size;
     st.valueWords += cost;
     this.valueWords += cost;
-    st.values.set(raw, at);
+    st.values.add(raw, at);
     return at;
   }
 
