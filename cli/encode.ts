@@ -36,7 +36,7 @@ export interface EncodeOptions {
   in?: string;
   out?: string;
   format: 'lines' | 'json';
-  /** 1: encode on the main thread; n > 1: n workers; undefined: by input size. */
+  /** Encoding threads, the main one included (n - 1 workers); undefined: 1 for small inputs, else one per core. */
   threads?: number;
   /** false: the file has no header row; columns are in schema order. */
   header: boolean;

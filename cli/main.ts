@@ -45,7 +45,7 @@ program
   )
   .option(
     '--threads <n>',
-    'worker threads; 1 encodes on the main thread (default: by input size, one per core)',
+    'encoding threads, the main one included (default: one per core; 1 for inputs under 2 MiB)',
     positiveInt,
   )
   .action(async (o) => {
