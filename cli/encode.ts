@@ -10,9 +10,8 @@
  * decoded, parsed, encoded and turned into base64 lines in one go
  * (engine/csv-encode.ts): by a worker, which gets the raw bytes, or by the
  * main thread itself. With n threads the main thread works beside n - 1
- * workers (on 2 cores, a second worker cost ~0.7 s more CPU for 200k FEBRL
- * records than the main thread doing that share: isolate, JIT and caches
- * twice), taking small pieces while the workers have 2 each. Results are
+ * workers, taking small pieces while the workers have 2 each; by default
+ * n is one per core from MIN_CORES_FOR_WORKERS cores up, else 1. Results are
  * written in input order, at most MAX_QUEUED of them held, so memory stays
  * bounded whatever the file size. Inputs up to IN_PROCESS_MAX_BYTES are
  * encoded without starting workers, whose start-up would cost more.
@@ -36,7 +35,7 @@ export interface EncodeOptions {
   in?: string;
   out?: string;
   format: 'lines' | 'json';
-  /** Encoding threads, the main one included (n - 1 workers); undefined: 1 for small inputs, else one per core. */
+  /** Encoding threads, the main one included (n - 1 workers); undefined: see MIN_CORES_FOR_WORKERS. */
   threads?: number;
   /** false: the file has no header row; columns are in schema order. */
   header: boolean;
@@ -60,6 +59,15 @@ const MAX_QUEUED = 64;
  * thread needs for ~15,000 FEBRL records (~1.3 MB); measured in bench/encoding.ts.
  */
 const IN_PROCESS_MAX_BYTES = 2 * 1024 * 1024;
+/**
+ * Workers by default only from this many cores up. On 2 cores, one worker
+ * beside the main thread took 1.92 s of CPU and 1.96 s of wall time for 200k
+ * FEBRL records where the main thread alone took 1.29 s and 1.31 s (bench:kernels,
+ * load average 4): a second isolate boots, compiles and fills its caches, and
+ * the two threads slow each other down, so on a shared 2-core machine the
+ * second thread cost more than it gave. `--threads` still asks for workers.
+ */
+const MIN_CORES_FOR_WORKERS = 3;
 /** A record longer than this is refused (a quoted field left open would otherwise buffer the whole file). */
 const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 
@@ -147,7 +155,8 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
    */
   const start = async (total: number | undefined) => {
     const small = total !== undefined && total <= IN_PROCESS_MAX_BYTES;
-    const threads = opts.threads ?? (small ? 1 : availableParallelism());
+    const cores = availableParallelism();
+    const threads = opts.threads ?? (small || cores < MIN_CORES_FOR_WORKERS ? 1 : cores);
     encoder = ClkEncoder.create(schema, secret);
     if (threads > 1) {
       const { createEngine } = await import('../engine/index.js');

@@ -45,7 +45,7 @@ program
   )
   .option(
     '--threads <n>',
-    'encoding threads, the main one included (default: one per core; 1 for inputs under 2 MiB)',
+    'encoding threads, the main one included (default: one per core from 3 cores up; 1 below 2 MiB)',
     positiveInt,
   )
   .action(async (o) => {
