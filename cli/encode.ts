@@ -81,11 +81,13 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
 
   const output: Writable = opts.out ? createWriteStream(opts.out) : process.stdout;
   let outputError: PavilionError | undefined;
-  if (opts.out) {
-    output.on('error', (err: NodeJS.ErrnoException) => {
-      outputError ??= new PavilionError('OUTPUT_UNWRITABLE', `${opts.out}: cannot write (${err.code ?? 'error'})`);
-    });
-  }
+  // stdout too: a reader that goes away (`| head`) is EPIPE, a coded error rather than a stack trace.
+  output.on('error', (err: NodeJS.ErrnoException) => {
+    outputError ??= new PavilionError(
+      'OUTPUT_UNWRITABLE',
+      `${opts.out ?? 'stdout'}: cannot write (${err.code ?? 'error'})`,
+    );
+  });
   const input: Readable = opts.in ? createReadStream(opts.in, { highWaterMark: CHUNK_BYTES }) : process.stdin;
   const progress = opts.in && process.stderr.isTTY ? await progressBar(opts.in) : undefined;
 

@@ -5,6 +5,8 @@
  * (test/fixtures/cli/generate.py, generate_quotes.py); no error may print a
  * record value.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,5 +208,35 @@ describe('pavilion encode: what the CSV holds', () => {
     const r = await encode(file(csv(rows)));
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('pavilion: RECORD_FIELD_COUNT: line 4: 3 columns, the header has 5\n');
+  });
+});
+
+describe('pavilion encode: where the output goes', () => {
+  it('a reader that goes away (| head) is a coded error, not a stack trace', async () => {
+    const big = file(csv([header, ...Array.from({ length: 30_000 }, (_, i) => records[i % records.length]!)]));
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fromRoot('cli', 'main.ts'),
+        'encode',
+        '--schema',
+        schema,
+        '--secret-file',
+        fixture('secret.txt'),
+        '--in',
+        big,
+      ],
+      { cwd: fromRoot() },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.stdout.once('data', () => child.stdout.destroy());
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(stderr).toBe('pavilion: OUTPUT_UNWRITABLE: stdout: cannot write (EPIPE)\n');
   });
 });
