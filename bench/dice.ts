@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEngine } from '../engine/index.js';
 import { createDiceMemory, type DiceKernelKind, instantiateDice, wasmSimdSupported } from '../wasm/dice.js';
-import type { BenchOptions, BenchRow, BenchSection } from './report.js';
+import { type BenchOptions, type BenchRow, type BenchSection, baselineScript } from './report.js';
 
 const FILTER_BITS = 1024;
 const BYTES = FILTER_BITS / 8;
@@ -198,37 +198,11 @@ function nativeRows(dataFile: string, dir: string, nq: number, nb: number, s: Si
   return out;
 }
 
-const ANONLINK_SCRIPT = `
-import sys, time, json
-from bitarray import bitarray
-from anonlink.similarities import dice_coefficient_accelerated
-path, nq, nb, nbytes, threshold, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
-data = open(path, 'rb').read()
-def filters(start, n):
-    out = []
-    for i in range(n):
-        ba = bitarray(); ba.frombytes(data[(start + i) * nbytes:(start + i + 1) * nbytes]); out.append(ba)
-    return out
-queries, base = filters(0, nq), filters(nq, nb)
-dice_coefficient_accelerated([queries[:1], base[:1000]], threshold, k)
-# best window of >= 100 ms, as for the other rows
-t0 = time.perf_counter(); best = 0.0; w0 = t0; wc = 0
-while True:
-    dice_coefficient_accelerated([queries, base], threshold, k)
-    wc += nq * nb
-    t = time.perf_counter()
-    if t - w0 >= 0.1:
-        best = max(best, wc / (t - w0)); w0 = t; wc = 0
-    if t - t0 > float(sys.argv[7]) and best > 0: break
-print(json.dumps({"bestWindowRate": best}))
-`;
-
 function anonlinkRow(dataFile: string, nq: number, nb: number, s: Sizes): number | string {
   const res = spawnSync(
     'python3',
     [
-      '-c',
-      ANONLINK_SCRIPT,
+      baselineScript('anonlink_dice.py'),
       dataFile,
       String(nq),
       String(nb),

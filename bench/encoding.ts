@@ -1,24 +1,29 @@
 /**
- * CLK encoding throughput, single thread, in process: this repository's
- * encoder (wasm hashing + token cache) against clkhash 0.18.3 in one Python
- * process (`generate_clks(..., max_workers=1)`, its own caches on), on the
- * same synthetic 4-field records (given name, surname, date of birth,
- * postcode) and a febrl-like schema. Bit identity is checked on every
- * record clkhash encoded. Also reported: the node:crypto hashing backend and
- * a cache-starved run, which show where the speed comes from.
- *
- * Rates are records per CPU-second of the measuring process (see
- * timeEncoding); through the engine pool with 1 worker and with all,
- * in wall-clock time.
+ * CLK encoding throughput against clkhash 0.18.3 (bench/baselines/), bit
+ * identity checked on every record clkhash encoded:
+ *  - single thread, in process: this repository's encoder (wasm hashing +
+ *    caches) against `generate_clks(..., max_workers=1)` in one Python process
+ *    (its own caches on), on synthetic 4-field records (given name, surname,
+ *    date of birth, postcode) and on FEBRL-like records with clkhash's FEBRL
+ *    schema; also the node:crypto hashing backend and a cache-starved run,
+ *    which show where the speed comes from. Records per CPU-second.
+ *  - through the engine pool with 1 worker and with all, wall-clock time;
+ *  - `pavilion encode` on a FEBRL-like CSV as a whole process, start to exit,
+ *    beside clkhash reading and encoding the same file in a whole Python
+ *    process on all cores. Records per wall-clock second.
  */
 import { spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { cpus } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fromRoot } from '../common/paths.js';
 import { seededRandom } from '../common/seeded-random.js';
 import { ClkEncoder, clkToBase64 } from '../engine/clk/index.js';
 import { createEngine } from '../engine/index.js';
 import { CryptoKernel } from '../wasm/crypto.js';
-import type { BenchOptions, BenchRow, BenchSection } from './report.js';
+import { febrlRecords, writeFebrlCsv } from './febrl-records.js';
+import { type BenchOptions, type BenchRow, type BenchSection, baselineScript } from './report.js';
 
 const SECRET = 'bench linkage secret';
 
@@ -148,22 +153,6 @@ function timeEncoding(encoder: ClkEncoder, rows: readonly string[][]): { seconds
   return { seconds: (used.user + used.system) / 1e6, clks };
 }
 
-const CLKHASH_RUNNER = `
-import base64, json, sys, time
-try:
-    import clkhash
-    from clkhash import clk, schema as clk_schema
-except Exception as e:
-    print(json.dumps({"error": "cannot import clkhash: " + type(e).__name__}))
-    sys.exit(0)
-job = json.load(sys.stdin)
-s = clk_schema.from_json_dict(job["schema"])
-t0 = time.process_time()
-clks = clk.generate_clks(job["records"], s, job["secret"], validate=True, max_workers=1)
-seconds = time.process_time() - t0
-print(json.dumps({"version": clkhash.__version__, "seconds": seconds, "clks": [base64.b64encode(c.tobytes()).decode() for c in clks]}))
-`;
-
 interface ClkhashResult {
   version?: string;
   seconds?: number;
@@ -171,11 +160,12 @@ interface ClkhashResult {
   error?: string;
 }
 
-function runClkhash(rows: readonly string[][]): ClkhashResult {
-  const res = spawnSync('python3', ['-c', CLKHASH_RUNNER], {
-    input: JSON.stringify({ schema: BENCH_SCHEMA, secret: SECRET, records: rows }),
+/** clkhash in one Python process (bench/baselines/clkhash_generate.py). */
+function runClkhash(schema: unknown, rows: readonly string[][]): ClkhashResult {
+  const res = spawnSync('python3', [baselineScript('clkhash_generate.py')], {
+    input: JSON.stringify({ schema, secret: SECRET, records: rows }),
     maxBuffer: 256 * 1024 * 1024,
-    timeout: 60_000,
+    timeout: 300_000,
     encoding: 'utf8',
   });
   if (res.error)
@@ -188,20 +178,52 @@ function runClkhash(rows: readonly string[][]): ClkhashResult {
   }
 }
 
+/** The clkhash examples' schema: 11 columns, 6 doubleHash bigram features, 3 blakeHash positional unigrams. */
+export function febrlSchema(): unknown {
+  return JSON.parse(readFileSync(fromRoot('test', 'fixtures', 'clkhash', 'febrl_schema_v3_final.json'), 'utf8'));
+}
+
 export async function run(opts: BenchOptions): Promise<BenchSection[]> {
   // Both sides encode the same records, one pass from cold caches.
   const count = opts.quick ? 10_000 : 60_000;
   const rows = syntheticRecords(count);
+  const febrl = febrlSchema();
+  const single = singleThreadSection(
+    'CLK encoding (clkhash linkage schema v3, 4 fields, l=1024), single thread',
+    BENCH_SCHEMA,
+    rows,
+    (n, seed) => syntheticRecords(n, seed),
+    opts,
+  );
+  const singleFebrl = singleThreadSection(
+    'CLK encoding, FEBRL schema (11 columns, l=1024), single thread',
+    febrl,
+    febrlRecords(count),
+    (n, seed) => febrlRecords(n, seed),
+    opts,
+  );
+  return [
+    single.section,
+    singleFebrl.section,
+    await engineSection(rows, single.rate),
+    await wholeProcessSection(febrl, opts),
+    hashKernelSection(opts),
+  ];
+}
 
+function singleThreadSection(
+  title: string,
+  schema: unknown,
+  rows: string[][],
+  more: (count: number, seed: number) => string[][],
+  opts: BenchOptions,
+): { section: BenchSection; rate: number } {
   // Warm the JIT on other records and other secrets, so the measured run
   // starts with optimised code but cold caches.
   for (let i = 0; i < 3; i++)
-    timeEncoding(
-      ClkEncoder.create(BENCH_SCHEMA, `warm-up ${i}`),
-      syntheticRecords(opts.quick ? 5_000 : 20_000, 99 + i),
-    );
+    timeEncoding(ClkEncoder.create(schema, `warm-up ${i}`), more(opts.quick ? 5_000 : 20_000, 99 + i));
 
-  const wasm = ClkEncoder.create(BENCH_SCHEMA, SECRET);
+  const wasm = ClkEncoder.create(schema, SECRET);
   const ours = timeEncoding(wasm, rows);
   const oursRate = rows.length / ours.seconds;
   const rowsOut: BenchRow[] = [
@@ -221,7 +243,7 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
   });
 
   const nodeRows = rows.slice(0, Math.min(rows.length, 20_000));
-  const node = timeEncoding(ClkEncoder.create(BENCH_SCHEMA, SECRET, { hashBackend: 'node' }), nodeRows);
+  const node = timeEncoding(ClkEncoder.create(schema, SECRET, { hashBackend: 'node' }), nodeRows);
   rowsOut.push({
     name: 'CLK encode, node:crypto hashing + token cache',
     value: nodeRows.length / node.seconds,
@@ -230,10 +252,7 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
   });
 
   const starvedRows = rows.slice(0, opts.quick ? 2_000 : 5_000);
-  const starved = timeEncoding(
-    ClkEncoder.create(BENCH_SCHEMA, SECRET, { cacheEntries: 0, valueCacheBytes: 0 }),
-    starvedRows,
-  );
+  const starved = timeEncoding(ClkEncoder.create(schema, SECRET, { cacheEntries: 0, valueCacheBytes: 0 }), starvedRows);
   rowsOut.push({
     name: 'CLK encode, wasm hashing, caches disabled',
     value: starvedRows.length / starved.seconds,
@@ -241,17 +260,16 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
     note: 'every token hashed',
   });
 
-  const clkhashRows = rows;
-  const py = runClkhash(clkhashRows);
+  const py = runClkhash(schema, rows);
   if (py.error || !py.clks || py.seconds === undefined) {
     rowsOut.push({
       name: 'clkhash, 1 process',
-      value: NaN,
+      value: Number.NaN,
       unit: 'records/s',
       note: `skipped: ${py.error ?? 'no result'}`,
     });
   } else {
-    const pyRate = clkhashRows.length / py.seconds;
+    const pyRate = rows.length / py.seconds;
     let mismatches = 0;
     py.clks.forEach((b64, i) => {
       if (clkToBase64(ours.clks.subarray(i * wasm.filterBytes, (i + 1) * wasm.filterBytes)) !== b64) mismatches++;
@@ -260,7 +278,7 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
       name: `clkhash ${py.version}, 1 process (max_workers=1)`,
       value: pyRate,
       unit: 'records/s',
-      note: `${clkhashRows.length} records`,
+      note: `${rows.length} records; per CPU-second`,
     });
     rowsOut[0] = {
       ...rowsOut[0]!,
@@ -274,11 +292,7 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
       note: mismatches === 0 ? 'all identical' : `${mismatches} MISMATCHES`,
     });
   }
-  return [
-    { title: 'CLK encoding (clkhash linkage schema v3, 4 fields, l=1024), single thread', rows: rowsOut },
-    await engineSection(rows, oursRate),
-    hashKernelSection(opts),
-  ];
+  return { section: { title, rows: rowsOut }, rate: oursRate };
 }
 
 /**
@@ -316,6 +330,155 @@ async function engineSection(rows: readonly string[][], singleThreadRate: number
     }
   }
   return { title: 'CLK encoding through the worker pool', rows: out };
+}
+
+interface ProcessTime {
+  /** Seconds from spawn to exit. */
+  wall: number;
+  /** CPU seconds of the process and everything it waited for (user + system, bash's `times`). */
+  cpu: number;
+  status: number | null;
+  /** What the command printed (stdout and stderr). */
+  output: string;
+}
+
+/** Runs a command to completion under bash, which reports its children's CPU time with `times`. */
+function timeProcess(command: string, args: string[]): ProcessTime {
+  const t0 = performance.now();
+  const res = spawnSync('bash', ['-c', '"$@" >&2; status=$?; times; exit $status', 'bash', command, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 600_000,
+  });
+  const wall = (performance.now() - t0) / 1000;
+  // `times` prints the shell's user/system times, then its children's: "0m1.234s 0m0.056s".
+  const children = (res.stdout ?? '').trim().split('\n').at(-1) ?? '';
+  const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  return { wall, cpu: seconds.reduce((a, b) => a + b, 0), status: res.status, output: res.stderr ?? '' };
+}
+
+/** Why dist/ cannot stand for the sources (missing, or older than one of them), or undefined. */
+function staleBuild(): string | undefined {
+  for (const dir of ['cli', 'engine', join('engine', 'clk'), 'common', 'wasm']) {
+    for (const file of readdirSync(fromRoot(dir))) {
+      if (!file.endsWith('.ts')) continue;
+      const built = statSync(fromRoot('dist', dir, file.replace(/\.ts$/, '.js')), { throwIfNoEntry: false });
+      if (!built || built.mtimeMs < statSync(fromRoot(dir, file)).mtimeMs) {
+        return `dist/ is older than ${join(dir, file)}: run \`npm run build\``;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `pavilion encode` as a data provider runs it, a whole process from start to
+ * exit (the built CLI, as `npx pavilion` runs it), beside clkhash encoding the
+ * same file in a whole Python process (bench/baselines/clkhash_encode.py:
+ * read the CSV, generate_clks with its default of one process per core, write
+ * base64 lines), on FEBRL-like CSVs written for the run (bench/febrl-records.ts).
+ * Rates are records per wall-clock second, the best of the repetitions; the
+ * CPU seconds of each whole process are printed beside them.
+ */
+async function wholeProcessSection(schema: unknown, opts: BenchOptions): Promise<BenchSection> {
+  const title = 'pavilion encode vs clkhash on a FEBRL CSV, whole process (start to exit), all cores';
+  const stale = staleBuild();
+  if (stale) {
+    return {
+      title,
+      rows: [{ name: 'pavilion encode', value: Number.NaN, unit: 'records/s', note: `skipped: ${stale}` }],
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'pavilion-bench-encode-'));
+  const rows: BenchRow[] = [];
+  try {
+    const schemaFile = join(dir, 'schema.json');
+    const secretFile = join(dir, 'secret.txt');
+    writeFileSync(schemaFile, JSON.stringify(schema));
+    writeFileSync(secretFile, SECRET);
+    const ours = join(dir, 'ours.txt');
+    const theirs = join(dir, 'theirs.txt');
+    const reps = opts.quick ? 1 : 2;
+    for (const n of opts.quick ? [5_000, 20_000] : [5_000, 200_000]) {
+      const csv = join(dir, `febrl-${n}.csv`);
+      await writeFebrlCsv(csv, n);
+      const pavilion = [fromRoot('bin', 'pavilion.js'), 'encode', '--schema', schemaFile, '--secret-file', secretFile];
+      let a: ProcessTime | undefined;
+      let a1: ProcessTime | undefined;
+      let b: ProcessTime | undefined;
+      // Interleaved, so both sides see the same neighbours on a shared machine.
+      for (let r = 0; r < reps; r++) {
+        const x = timeProcess(process.execPath, [...pavilion, '--in', csv, '--out', ours]);
+        if (!a || x.wall < a.wall) a = x;
+        const x1 = timeProcess(process.execPath, [...pavilion, '--in', csv, '--out', ours, '--threads', '2']);
+        if (!a1 || x1.wall < a1.wall) a1 = x1;
+        const y = timeProcess('python3', [baselineScript('clkhash_encode.py'), schemaFile, secretFile, csv, theirs]);
+        if (!b || y.wall < b.wall) b = y;
+      }
+      for (const run of [a!, a1!]) {
+        if (run.status !== 0) throw new Error(`pavilion encode exited with ${run.status}: ${run.output.slice(0, 500)}`);
+      }
+      const py = parseJsonLine(b!.output) as { version?: string; generate_clks_seconds?: number; error?: string };
+      const oursRow: BenchRow = {
+        name: `pavilion encode, ${n.toLocaleString('en-US')} records`,
+        value: n / a!.wall,
+        unit: 'records/s',
+        note: `${a!.wall.toFixed(2)} s wall, ${a!.cpu.toFixed(2)} s CPU; default threads (${defaultThreads(statSync(csv).size)})`,
+      };
+      const oneRow: BenchRow = {
+        name: `pavilion encode --threads 2, ${n.toLocaleString('en-US')} records`,
+        value: n / a1!.wall,
+        unit: 'records/s',
+        note: `${a1!.wall.toFixed(2)} s wall, ${a1!.cpu.toFixed(2)} s CPU; main thread + 1 worker`,
+      };
+      rows.push(oursRow, oneRow);
+      if (b!.status !== 0 || !py?.version) {
+        rows.push({
+          name: 'clkhash',
+          value: Number.NaN,
+          unit: 'records/s',
+          note: `skipped: ${py?.error ?? `python3 exited with ${b!.status}`}`,
+        });
+        continue;
+      }
+      const baseline = `clkhash ${py.version}, ${n.toLocaleString('en-US')} records`;
+      rows.push({
+        name: baseline,
+        value: n / b!.wall,
+        unit: 'records/s',
+        note: `${b!.wall.toFixed(2)} s wall, ${b!.cpu.toFixed(2)} s CPU (generate_clks ${py.generate_clks_seconds?.toFixed(2)} s)`,
+      });
+      Object.assign(oursRow, { baseline, ratio: b!.wall / a!.wall });
+      Object.assign(oneRow, { baseline, ratio: b!.wall / a1!.wall });
+      const mine = readFileSync(ours, 'utf8').split('\n');
+      const other = readFileSync(theirs, 'utf8').split('\n');
+      const same = other.filter((line, i) => line !== '' && line === mine[i]).length;
+      rows.push({
+        name: 'bit-identical CLKs vs clkhash',
+        value: same,
+        unit: `of ${n}`,
+        note: same === n && mine.length === other.length ? 'all identical' : `${n - same} MISMATCHES`,
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { title, rows };
+}
+
+/** What `pavilion encode` chooses without --threads (cli/encode.ts): the main thread alone below 2 MiB or 3 cores. */
+function defaultThreads(bytes: number): string {
+  const cores = availableParallelism();
+  return bytes <= 2 * 1024 * 1024 || cores < 3 ? 'main thread only' : `main thread + ${cores - 1} workers`;
+}
+
+function parseJsonLine(text: string): unknown {
+  const line = text.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Per-call cost of the wasm hash kernels against node:crypto (CPU time per operation). */

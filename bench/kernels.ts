@@ -2,7 +2,9 @@
  * `npm run bench:kernels [-- --json] [-- --quick]`: Dice and CLK-encoding
  * throughput, every kernel side by side with its baselines in one run
  * (wasm SIMD, wasm scalar, plain JS, native C, anonlink and clkhash when
- * python3 has them), printed with the machine and Node version.
+ * python3 has them; the Python baselines are in bench/baselines/), and
+ * `pavilion encode` against clkhash on FEBRL-like CSVs as whole processes
+ * (needs `npm run build`), printed with the machine and Node version.
  */
 
 import { run as runDice } from './dice.js';

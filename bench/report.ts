@@ -1,4 +1,10 @@
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { fromRoot } from '../common/paths.js';
+
+/** Path of a baseline program in bench/baselines/ (the Python and C the kernels are measured against). */
+export function baselineScript(name: string): string {
+  return fromRoot('bench', 'baselines', name);
+}
 
 /**
  * The shape every kernel benchmark section returns, so `bench/kernels.ts` can

@@ -17,10 +17,10 @@ import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { describeMachine, machineLine } from './report.js';
 import { loadDemoSchema } from '../demo/people.js';
 import { startBroker } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
+import { describeMachine, machineLine } from './report.js';
 
 const records = Number(process.argv[2] ?? 1_000_000);
 const restarts = Number(process.argv[3] ?? 2);

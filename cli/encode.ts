@@ -1,18 +1,32 @@
 /**
- * `pavilion encode`: CSV with a header row in, one base64 CLK per input row
- * out, in input order. Streams: at most `inFlight` batches of rows are held at
- * once, whatever the file size, so a 10M-row file needs bounded memory.
+ * `pavilion encode`: CSV in, one base64 CLK per record out, in input order.
+ *
+ * The header row is matched to the schema's features by name
+ * (engine/clk/csv-header.ts); `--no-header` takes columns in schema order.
+ * The file is read as Python's csv module reads it (engine/clk/csv.ts), so
+ * values, and CLKs, are the ones clkhash makes from the same file.
+ *
+ * The input is cut into pieces of whole records (lastRecordEnd), each
+ * decoded, parsed, encoded and turned into base64 lines in one go
+ * (engine/csv-encode.ts): by a worker, which gets the raw bytes, or by the
+ * main thread itself. With n threads the main thread works beside n - 1
+ * workers, taking small pieces while the workers have 2 each; by default
+ * n is one per core from MIN_CORES_FOR_WORKERS cores up, else 1. Results are
+ * written in input order, at most MAX_QUEUED of them held, so memory stays
+ * bounded whatever the file size. Inputs up to IN_PROCESS_MAX_BYTES are
+ * encoded without starting workers, whose start-up would cost more.
  */
-
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { availableParallelism } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { Presets, SingleBar } from 'cli-progress';
-import { parse } from 'csv-parse';
 import { PavilionError } from '../common/errors.js';
-import { parseSchema } from '../engine/clk/index.js';
-import { createEngine } from '../engine/index.js';
+import { CsvLineError, CsvRecords, delimiterCode, firstRecordEnd, lastRecordEnd } from '../engine/clk/csv.js';
+import { type ColumnMap, columnsFromHeader, columnsInSchemaOrder } from '../engine/clk/csv-header.js';
+import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
+import { type CsvChunkResult, type CsvChunkSpec, encodeCsvChunk, firstBadUtf8Line } from '../engine/csv-encode.js';
+import type { Engine } from '../engine/index.js';
 import { readSecretFile } from './secret.js';
 
 export interface EncodeOptions {
@@ -21,140 +35,333 @@ export interface EncodeOptions {
   in?: string;
   out?: string;
   format: 'lines' | 'json';
+  /** Encoding threads, the main one included (n - 1 workers); undefined: see MIN_CORES_FOR_WORKERS. */
   threads?: number;
+  /** false: the file has no header row; columns are in schema order. */
+  header: boolean;
+  /** One ASCII character or a tab. */
+  delimiter: string;
 }
 
 /**
- * 2,048 rows ≈ 6 ms of encoding at the ~350k records/s one worker reaches
- * (bench:kernels): far above the ~30 µs a Piscina task costs, small enough
- * to keep memory flat (1M rows: 279 MB max RSS, 100k: 183 MB, measured).
+ * 256 KiB ≈ 3,000 FEBRL records ≈ 20 ms of work for a worker: far above the
+ * ~30 µs a Piscina task costs, and small enough that the last pieces of a
+ * file keep both workers busy to the end.
  */
-const BATCH_ROWS = 2048;
+const CHUNK_BYTES = 256 * 1024;
+/** The main thread's pieces when it encodes beside workers: ~3 ms, so it soon hands the workers their next piece. */
+const MAIN_CHUNK_BYTES = 32 * 1024;
+/** Results held for writing at most (the head may wait on a worker while the main thread goes on). */
+const MAX_QUEUED = 64;
+/**
+ * Below this, one thread beats starting workers: a worker costs about
+ * 100 ms of CPU to start (isolate, modules, wasm, JIT warm-up), the time one
+ * thread needs for ~15,000 FEBRL records (~1.3 MB); measured in bench/encoding.ts.
+ */
+const IN_PROCESS_MAX_BYTES = 2 * 1024 * 1024;
+/**
+ * Workers by default only from this many cores up. On 2 cores, one worker
+ * beside the main thread took 1.92 s of CPU and 1.96 s of wall time for 200k
+ * FEBRL records where the main thread alone took 1.29 s and 1.31 s (bench:kernels,
+ * load average 4): a second isolate boots, compiles and fills its caches, and
+ * the two threads slow each other down, so on a shared 2-core machine the
+ * second thread cost more than it gave. `--threads` still asks for workers.
+ */
+const MIN_CORES_FOR_WORKERS = 3;
+/** A record longer than this is refused (a quoted field left open would otherwise buffer the whole file). */
+const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
 export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   const schemaJson = readJson(opts.schema);
   const schema = parseSchema(schemaJson);
   const secret = await readSecretFile(opts.secretFile);
-  const columns = schema.features.length;
+  const delimiter = delimiterCode(opts.delimiter);
 
-  // The pool starts before any file is opened: a stream that fails (missing
-  // input, unwritable output, malformed CSV) while nothing listens yet would
-  // be an unhandled 'error' event and crash the process with a stack trace.
-  const engine = await createEngine({ threads: opts.threads });
-  // Each entry: a batch's CLKs (concatenated) and how many rows it held.
-  const inFlight: { clks: Promise<Uint8Array>; rows: number }[] = [];
   const output: Writable = opts.out ? createWriteStream(opts.out) : process.stdout;
   let outputError: PavilionError | undefined;
-  let bar: SingleBar | undefined;
+  // stdout too: a reader that goes away (`| head`) is EPIPE, a coded error rather than a stack trace.
+  output.on('error', (err: NodeJS.ErrnoException) => {
+    outputError ??= new PavilionError(
+      'OUTPUT_UNWRITABLE',
+      `${opts.out ?? 'stdout'}: cannot write (${err.code ?? 'error'})`,
+    );
+  });
+  const input: Readable = opts.in ? createReadStream(opts.in, { highWaterMark: CHUNK_BYTES }) : process.stdin;
+  const progress = opts.in && process.stderr.isTTY ? await progressBar(opts.in) : undefined;
+
+  let encoder: ClkEncoder | undefined;
+  let engine: Engine | undefined;
+  /** Results in input order; `settled` once its promise has. */
+  const queue: { result: Promise<CsvChunkResult>; settled: boolean }[] = [];
+  let workerTasks = 0;
+  let spec: CsvChunkSpec | undefined;
+  let lineBase = 0;
   let written = 0;
+  let bytesRead = 0;
+
+  const write = async (bytes: Uint8Array) => {
+    if (outputError) throw outputError;
+    if (bytes.length > 0 && !output.write(bytes)) await once(output, 'drain');
+  };
+  const drainOne = async () => {
+    const result = await queue.shift()!.result;
+    // JSON: every CLK comes as `,\n"…"`; the first one of the file drops its comma.
+    await write(opts.format === 'json' && written === 0 ? result.output.subarray(1) : result.output);
+    written += result.records;
+    if (result.failure) {
+      const f = result.failure;
+      throw new PavilionError(f.code, `line ${lineBase + f.line}: ${f.message}`);
+    }
+    lineBase += result.lines;
+    progress?.update(bytesRead, { rows: written });
+  };
+  /** Writes every finished result at the head of the queue; waits for the head only when the queue is long. */
+  const flush = async () => {
+    while (queue.length > 0 && (queue[0]!.settled || queue.length > MAX_QUEUED)) await drainOne();
+  };
+  const submit = async (piece: Uint8Array, toWorker: boolean) => {
+    if (toWorker) {
+      workerTasks++;
+      const entry = { result: engine!.encodeCsv(schemaJson, secret, piece, spec!), settled: false };
+      entry.result
+        .then(
+          () => {},
+          () => {},
+        )
+        .finally(() => {
+          entry.settled = true;
+          workerTasks--;
+        });
+      queue.push(entry);
+    } else {
+      let result: Promise<CsvChunkResult>;
+      try {
+        result = Promise.resolve(encodeCsvChunk(encoder!, piece, spec!));
+      } catch (err) {
+        result = Promise.reject(err);
+        result.catch(() => {}); // rethrown in order by drainOne
+      }
+      queue.push({ result, settled: true });
+      // Let finished worker tasks be collected and new ones handed out between our own pieces.
+      if (engine) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await flush();
+  };
+  /**
+   * Chooses how to encode once the input's size is known to be small or not:
+   * on the main thread alone, or on the main thread and threads - 1 workers.
+   * The main thread takes small pieces whenever the workers have enough, so
+   * it is never long away from handing them the next.
+   */
+  const start = async (total: number | undefined) => {
+    const small = total !== undefined && total <= IN_PROCESS_MAX_BYTES;
+    const cores = availableParallelism();
+    const threads = opts.threads ?? (small || cores < MIN_CORES_FOR_WORKERS ? 1 : cores);
+    encoder = ClkEncoder.create(schema, secret);
+    if (threads > 1) {
+      const { createEngine } = await import('../engine/index.js');
+      engine = await createEngine({ threads: threads - 1 });
+    }
+  };
+
+  let buf = new Uint8Array(CHUNK_BYTES * 2);
+  let used = 0;
+  let first = true;
+  /** Cuts buf[0 .. end) off as one piece and keeps the rest. */
+  const cut = (end: number): Uint8Array => {
+    const piece = buf.slice(0, end);
+    buf.copyWithin(0, end, used);
+    used -= end;
+    return piece;
+  };
+  /** Sends the buffered whole records away in pieces; keeps a record that has not ended yet. */
+  const cutAll = async (eof: boolean) => {
+    for (;;) {
+      const toWorker = engine !== undefined && workerTasks < engine.threads * 2;
+      const size = toWorker || engine === undefined ? CHUNK_BYTES : MAIN_CHUNK_BYTES;
+      if (used === 0 || (used < size && !eof)) return;
+      let end = eof && used <= size ? used : lastRecordEnd(buf, Math.min(used, size), delimiter);
+      // A record longer than a piece: take it whole.
+      if (end === -1) end = eof ? used : lastRecordEnd(buf, used, delimiter);
+      if (end === -1) {
+        if (used > MAX_RECORD_BYTES) throw recordTooLong(lineBase + 1);
+        return;
+      }
+      await submit(cut(end), toWorker);
+    }
+  };
+
   try {
-    const input = opts.in ? createReadStream(opts.in) : process.stdin;
-    const parser = input.pipe(parse({ bom: true, relax_column_count: true, skip_empty_lines: true }));
-    input.on('error', (err: NodeJS.ErrnoException) => {
-      parser.destroy(
-        new PavilionError('FILE_NOT_FOUND', `${opts.in ?? 'stdin'}: cannot read (${err.code ?? 'error'})`),
-      );
-    });
-    if (opts.out) {
-      output.on('error', (err: NodeJS.ErrnoException) => {
-        outputError ??= new PavilionError('OUTPUT_UNWRITABLE', `${opts.out}: cannot write (${err.code ?? 'error'})`);
-        parser.destroy(outputError);
+    if (opts.format === 'json') await write(Buffer.from('{"clks": ['));
+    let eof = false;
+    const pieces = input[Symbol.asyncIterator]();
+    while (!eof) {
+      const next = await pieces.next().catch((err: NodeJS.ErrnoException) => {
+        throw new PavilionError('FILE_NOT_FOUND', `${opts.in ?? 'stdin'}: cannot read (${err.code ?? 'error'})`);
       });
-    }
-
-    if (opts.in && process.stderr.isTTY) {
-      bar = new SingleBar(
-        { format: 'encoding [{bar}] {percentage}% | {rows} rows | {eta}s left' },
-        Presets.shades_classic,
-      );
-      bar.start(statSync(opts.in, { throwIfNoEntry: false })?.size ?? 0, 0, { rows: 0 });
-    }
-
-    const maxInFlight = engine.threads * 2;
-    let header = true;
-    let line = 1;
-    let batch: string[][] = [];
-    let batchFirstLine = 0;
-
-    const write = async (text: string) => {
-      if (!output.write(text)) await once(output, 'drain');
-    };
-    const drainOne = async () => {
-      const next = inFlight.shift()!;
-      const clks = await next.clks;
-      const clkBytes = clks.length / next.rows;
-      let text = '';
-      for (let off = 0; off < clks.length; off += clkBytes) {
-        const b64 = Buffer.from(clks.buffer, clks.byteOffset + off, clkBytes).toString('base64');
-        text += opts.format === 'json' ? `${written === 0 ? '' : ','}\n"${b64}"` : `${b64}\n`;
-        written++;
+      if (next.done) {
+        eof = true;
+      } else {
+        const data = next.value as Buffer;
+        bytesRead += data.length;
+        if (used + data.length > buf.length) {
+          const grown = new Uint8Array(Math.max(buf.length * 2, used + data.length));
+          grown.set(buf.subarray(0, used));
+          buf = grown;
+        }
+        buf.set(data, used);
+        used += data.length;
       }
-      await write(text);
-      bar?.update(Number((parser.info as { bytes?: number }).bytes ?? 0), { rows: written });
-    };
-    const submit = async () => {
-      if (batch.length === 0) return;
-      // Errors then name the CSV line ("row N" = line N, header = line 1).
-      const clks = engine.encode(schemaJson, secret, batch, { firstRow: batchFirstLine });
-      // Marked handled now; the error is rethrown in order when drainOne awaits it.
-      clks.catch(() => {});
-      inFlight.push({ clks, rows: batch.length });
-      batch = [];
-      if (inFlight.length >= maxInFlight) await drainOne();
-    };
-
-    if (opts.format === 'json') await write('{"clks": [');
-    for await (const row of parser as AsyncIterable<string[]>) {
-      if (header) {
-        header = false;
-        if (row.length !== columns)
-          throw new PavilionError(
-            'RECORD_FIELD_COUNT',
-            `header has ${row.length} columns, the schema has ${columns} features`,
-          );
-        continue;
+      if (first) {
+        // Read ahead first: whether the input fits IN_PROCESS_MAX_BYTES decides main thread or workers.
+        if (!eof && used < IN_PROCESS_MAX_BYTES) continue;
+        const begin = startsWith(buf, used, UTF8_BOM) ? UTF8_BOM.length : 0;
+        let end = firstRecordEnd(buf.subarray(begin), used - begin, delimiter);
+        if (end === -1 && !eof) {
+          if (used > MAX_RECORD_BYTES) throw recordTooLong(1);
+          continue;
+        }
+        if (end === -1) end = used - begin;
+        first = false;
+        const head = readFirstRecord(buf.subarray(begin, begin + end), delimiter, opts.header);
+        if (head === undefined) {
+          if (opts.header) throw new PavilionError('CSV_INVALID', 'the input is empty: no header row');
+          spec = specFor(columnsInSchemaOrder(schema), false);
+        } else {
+          spec = opts.header ? headerSpec(schema, head) : noHeaderSpec(schema, head);
+        }
+        // The header's lines are counted here; without a header the first record goes to the encoder.
+        const skip = begin + (opts.header ? end : 0);
+        if (opts.header && head) lineBase = head.linesRead;
+        buf.copyWithin(0, skip, used);
+        used -= skip;
+        await start(eof ? used : undefined);
       }
-      line++;
-      if (row.length !== columns)
-        throw new PavilionError(
-          'RECORD_FIELD_COUNT',
-          `line ${line}: ${row.length} columns, the schema has ${columns} features`,
-        );
-      if (batch.length === 0) batchFirstLine = line;
-      batch.push(row);
-      if (batch.length === BATCH_ROWS) await submit();
+      await cutAll(eof);
     }
-    await submit();
-    while (inFlight.length > 0) await drainOne();
-    if (opts.format === 'json') await write('\n]}\n');
+    while (queue.length > 0) await drainOne();
+    if (opts.format === 'json') await write(Buffer.from('\n]}\n'));
   } catch (err) {
-    throw outputError ?? csvError(err);
+    throw outputError ?? err;
   } finally {
     // Settle what is still queued (after an error) before closing the pool.
-    await Promise.allSettled(inFlight.map((b) => b.clks));
-    bar?.stop();
-    await engine.close();
+    await Promise.allSettled(queue.map((q) => q.result));
+    progress?.stop();
+    await engine?.close();
+    encoder?.dispose();
+    input.destroy();
     if (opts.out) {
       output.end();
-      // finished() also settles for a stream an error already destroyed
-      // (once(output, 'close') would then wait forever).
+      // finished() also settles for a stream an error already destroyed.
       await finished(output).catch(() => undefined);
     }
   }
   if (outputError) throw outputError;
   return written;
+
+  function recordTooLong(line: number): PavilionError {
+    // The line is where the pieces encoded so far end: the long record starts at or after it.
+    return new PavilionError(
+      'CSV_INVALID',
+      `line ${line}: a record longer than ${MAX_RECORD_BYTES >> 20} MiB (a quoted field not closed?)`,
+    );
+  }
+  function specFor(map: ColumnMap, header: boolean): CsvChunkSpec {
+    return { columns: map.columns, width: map.width, header, delimiter, format: opts.format };
+  }
+  function headerSpec(s: typeof schema, head: FirstRecord): CsvChunkSpec {
+    try {
+      return specFor(columnsFromHeader(s, head.fields), true);
+    } catch (err) {
+      if (err instanceof PavilionError) throw new PavilionError(err.code, err.message + head.hint);
+      throw err;
+    }
+  }
+  function noHeaderSpec(s: typeof schema, head: FirstRecord): CsvChunkSpec {
+    const map = columnsInSchemaOrder(s);
+    // JSON lines split at their commas could even have the right column count: refuse them outright.
+    if (head.json) throw new PavilionError('CSV_INVALID', `line ${head.line}: ${JSON_INPUT}`);
+    if (head.fields.length !== map.width) {
+      throw new PavilionError(
+        'RECORD_FIELD_COUNT',
+        `line ${head.line}: ${head.fields.length} column${head.fields.length === 1 ? '' : 's'}, the schema has ` +
+          `${map.width} features (${s.features.map((f) => f.identifier).join(', ')})${head.hint}`,
+      );
+    }
+    return specFor(map, false);
+  }
 }
 
-/**
- * csv-parse errors carry a stable code and may quote input characters in
- * their message: keep the code and the line only (no record values).
- */
-function csvError(err: unknown): unknown {
-  const e = err as { code?: unknown; lines?: unknown };
-  if (err instanceof Error && typeof e.code === 'string' && e.code.startsWith('CSV_')) {
-    return new PavilionError('CSV_INVALID', `CSV line ${typeof e.lines === 'number' ? e.lines : '?'}: ${e.code}`);
+interface FirstRecord {
+  fields: string[];
+  line: number;
+  /** Line breaks up to the end of the record. */
+  linesRead: number;
+  /** The record's line starts like JSON (`{` or `[`), not like CSV. */
+  json: boolean;
+  /** '' or a hint (other delimiter, JSON input) to append to an error about this record. */
+  hint: string;
+}
+
+/** Parses the first record of the input (header or data), given exactly its bytes, for the header check and hints. */
+function readFirstRecord(bytes: Uint8Array, delimiter: number, header: boolean): FirstRecord | undefined {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new CsvLineError(firstBadUtf8Line(bytes), 'not valid UTF-8');
   }
-  return err;
+  const reader = new CsvRecords(text, delimiter);
+  try {
+    if (!reader.next()) return undefined;
+  } catch (err) {
+    if (err instanceof CsvLineError && header) throw new CsvLineError(err.line, `${err.detail} (in the header row)`);
+    throw err;
+  }
+  const firstLine = text.trimStart();
+  const json = firstLine.startsWith('{') || firstLine.startsWith('[');
+  return {
+    fields: [...reader.fields],
+    line: reader.line,
+    linesRead: reader.linesRead,
+    json,
+    hint: json ? ` (${JSON_INPUT})` : delimiterHint(firstLine, reader.fields.length, delimiter),
+  };
+}
+
+const OTHER_DELIMITERS: Array<[string, string]> = [
+  [';', "';'"],
+  ['\t', 'tab'],
+  ['|', "'|'"],
+];
+
+const JSON_INPUT = 'the input looks like JSON; pavilion encode reads CSV';
+
+/** A hint for a first line read as one column that holds another common delimiter. */
+function delimiterHint(firstLine: string, columns: number, delimiter: number): string {
+  if (columns !== 1) return '';
+  for (const [char, option] of OTHER_DELIMITERS) {
+    if (char.charCodeAt(0) !== delimiter && firstLine.includes(char)) {
+      return ` (the first line is one column but contains ${char === '\t' ? 'tabs' : `'${char}'`}: use --delimiter ${option})`;
+    }
+  }
+  return '';
+}
+
+function startsWith(buf: Uint8Array, used: number, prefix: readonly number[]): boolean {
+  return used >= prefix.length && prefix.every((b, i) => buf[i] === b);
+}
+
+async function progressBar(path: string) {
+  const { Presets, SingleBar } = await import('cli-progress');
+  const bar = new SingleBar(
+    { format: 'encoding [{bar}] {percentage}% | {rows} rows | {eta}s left' },
+    Presets.shades_classic,
+  );
+  bar.start(statSync(path, { throwIfNoEntry: false })?.size ?? 0, 0, { rows: 0 });
+  return bar;
 }
 
 function readJson(path: string): unknown {

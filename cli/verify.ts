@@ -1,8 +1,8 @@
 /**
  * `pavilion verify`: a relying party's verification from the command line,
  * through the client library (client/): the dataset's schema is fetched from
- * the broker, each CSV row (header row, columns in the schema's feature
- * order, as for `pavilion encode`) is encoded here, only its CLK is sent
+ * the broker, each CSV row (read as `pavilion encode` reads it: Python's
+ * csv semantics, header columns matched to the schema's features by name) is encoded here, only its CLK is sent
  * (over one WebSocket), and with --check-receipts each answer's receipt is
  * verified offline. One JSON line per row on stdout:
  *
@@ -13,9 +13,11 @@
  * or in errors.
  */
 import { readFileSync } from 'node:fs';
-import { parse } from 'csv-parse/sync';
 import { Pavilion } from '../client/index.js';
 import { isCodedError, PavilionError } from '../common/errors.js';
+import { CsvRecords } from '../engine/clk/csv.js';
+import { type ColumnMap, columnsFromHeader } from '../engine/clk/csv-header.js';
+import { parseSchema } from '../engine/clk/schema.js';
 import { readSecretFile } from './secret.js';
 
 export interface VerifyOptions {
@@ -32,19 +34,27 @@ export interface VerifyOptions {
   write?: (line: string) => void;
 }
 
-function readRows(path: string): string[][] {
+/** The file's records after its header row, each with its line number. */
+function readRecords(path: string): { header: string[]; rows: { line: number; fields: string[] }[] } {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
   } catch {
     throw new PavilionError('FILE_NOT_FOUND', `${path}: cannot read`);
   }
-  try {
-    return parse(text, { bom: true, relax_column_count: true, skip_empty_lines: true }) as string[][];
-  } catch (err) {
-    const e = err as { code?: string; lines?: number };
-    throw new PavilionError('CSV_INVALID', `CSV line ${e.lines ?? '?'}: ${e.code ?? 'invalid'}`);
-  }
+  const records = new CsvRecords(text, 0x2c);
+  if (!records.next()) throw new PavilionError('DATASET_EMPTY', `${path}: no header row`);
+  const header = [...records.fields];
+  const rows: { line: number; fields: string[] }[] = [];
+  while (records.next()) rows.push({ line: records.line, fields: [...records.fields] });
+  return { header, rows };
+}
+
+/** A record's values in the schema's feature order (ignored features the file lacks are empty). */
+function inSchemaOrder(map: ColumnMap, fields: readonly string[]): string[] {
+  if (fields.length !== map.width)
+    throw new PavilionError('RECORD_FIELD_COUNT', `${fields.length} columns, the header has ${map.width}`);
+  return map.columns.map((c) => (c === -1 ? '' : fields[c]!));
 }
 
 /** Rows encoded and waiting for their answer at once. */
@@ -57,21 +67,14 @@ export async function verifyCommand(opts: VerifyOptions): Promise<number> {
   const pv = new Pavilion({ url: opts.server, ...(opts.token ? { token: opts.token } : {}) });
   try {
     const dataset = await pv.dataset(opts.dataset);
-    const features = (dataset.schema as { features?: unknown[] }).features?.length ?? 0;
-    const [header, ...rows] = readRows(opts.in);
-    if (!header || header.length !== features)
-      throw new PavilionError(
-        'RECORD_FIELD_COUNT',
-        `header has ${header?.length ?? 0} columns, the dataset schema has ${features} features`,
-      );
+    const { header, rows } = readRecords(opts.in);
+    const columns = columnsFromHeader(parseSchema(dataset.schema), header);
     const encoder = pv.encoder(dataset.schema, secret);
     const socket = pv.socket();
     let failed = 0;
     const one = async (row: string[], line: number): Promise<Record<string, unknown>> => {
       try {
-        if (row.length !== features)
-          throw new PavilionError('RECORD_FIELD_COUNT', `${row.length} columns, the schema has ${features} features`);
-        const clk = encoder.encode(row);
+        const clk = encoder.encode(inSchemaOrder(columns, row));
         const answer = await socket.verify({
           dataset: opts.dataset,
           clk,
@@ -109,7 +112,7 @@ export async function verifyCommand(opts: VerifyOptions): Promise<number> {
     // A window of rows in flight (the socket bounds what is on the wire); lines come out in row order.
     const window: Promise<Record<string, unknown>>[] = [];
     for (const [i, row] of rows.entries()) {
-      window.push(one(row, i + 1));
+      window.push(one(row.fields, i + 1));
       if (window.length >= ROW_WINDOW) write(JSON.stringify(await window.shift()));
     }
     for (const r of window) write(JSON.stringify(await r));

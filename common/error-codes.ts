@@ -207,7 +207,13 @@ export const ERROR_CODES = {
   CRYPTO_SLOTS_EXHAUSTED: spec(500, 'engine', 'The hashing kernel ran out of key slots (a bug, logged).'),
 
   // --- encoding: records into CLKs --------------------------------------------------------------------
+  CSV_HEADER_MISMATCH: spec(
+    422,
+    'encoding',
+    'The CSV header lacks a feature, names an unknown or repeated column, or is not a header (use --no-header).',
+  ),
   CSV_INVALID: spec(422, 'encoding', 'The CSV is malformed at the line named (the value is never printed).'),
+  DELIMITER_INVALID: spec(422, 'encoding', '`--delimiter` is not one printable ASCII character or tab.'),
   ENCODE_FAILED: spec(422, 'encoding', 'A record could not be encoded; the field is named, never its value.'),
   ENCODER_DISPOSED: spec(500, 'encoding', 'An encoder was used after it was released (a bug).'),
   RECORD_FIELD_COUNT: spec(422, 'encoding', 'A record has another number of fields than the schema has features.'),

@@ -10,6 +10,7 @@ import { concatBytes } from '../common/bytes.js';
 import { decodeFromWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
 import { compileDiceModule, type DiceKernelKind, selectDiceKernel } from '../wasm/dice.js';
 import { type Candidate, compareCandidates, comparePairs, type Pair } from '../wasm/ordering.js';
+import type { CsvChunkResult, CsvChunkSpec } from './csv-encode.js';
 import { type DatasetInfo, type DatasetInput, DatasetVersion } from './dataset.js';
 import { encoderKey } from './encoder-key.js';
 import {
@@ -89,6 +90,17 @@ export interface Engine {
     rows: string[][],
     opts?: { firstRow?: number },
   ): Promise<Uint8Array>;
+  /**
+   * Encodes a piece of a CSV file holding whole records into base64 CLK lines
+   * (engine/csv-encode.ts). `bytes` is transferred to the worker (detached
+   * here) when it spans a whole ArrayBuffer, copied otherwise.
+   */
+  encodeCsv(
+    schema: unknown,
+    secret: string | Uint8Array,
+    bytes: Uint8Array,
+    spec: CsvChunkSpec,
+  ): Promise<CsvChunkResult>;
   close(): Promise<void>;
 }
 
@@ -185,10 +197,10 @@ export class PoolEngine implements Engine {
     }
   }
 
-  private async run<T>(task: EngineTask): Promise<T> {
+  private async run<T>(task: EngineTask, transferList?: ArrayBuffer[]): Promise<T> {
     if (this.closed) throw closedError();
     try {
-      return (await this.pool.run(task)) as T;
+      return (await this.pool.run(task, transferList ? { transferList } : undefined)) as T;
     } catch (err) {
       if (this.closed) throw closedError();
       const decoded = decodeFromWorkerBoundary(err);
@@ -542,6 +554,28 @@ export class PoolEngine implements Engine {
       );
     }
     return concatBytes(await Promise.all(parts));
+  }
+
+  async encodeCsv(
+    schema: unknown,
+    secret: string | Uint8Array,
+    bytes: Uint8Array,
+    spec: CsvChunkSpec,
+  ): Promise<CsvChunkResult> {
+    if (this.closed) throw closedError();
+    if (!(bytes instanceof Uint8Array)) throw new PavilionError('ROWS_INVALID', 'bytes must be a Uint8Array');
+    if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
+      throw new PavilionError('SECRET_INVALID', 'secret must be a string or bytes');
+    }
+    // Transfer the bytes when they are the whole of a plain ArrayBuffer; anything else (a pooled
+    // Buffer, a view into a larger buffer, shared memory) is copied, so no other data is detached.
+    const whole =
+      bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const piece = whole ? bytes : bytes.slice();
+    return this.run<CsvChunkResult>(
+      { type: 'encode-csv', encoderKey: encoderKey(schema, secret), schema, secret, bytes: piece, spec },
+      [piece.buffer as ArrayBuffer],
+    );
   }
 
   /**

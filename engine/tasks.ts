@@ -5,6 +5,7 @@
  * stay in the task's slot, where the main thread reads them.
  */
 import type { DiceKernelKind } from '../wasm/dice.js';
+import type { CsvChunkSpec } from './csv-encode.js';
 
 export interface WorkerInit {
   kind: DiceKernelKind;
@@ -71,6 +72,17 @@ export interface EncodeTask {
   firstRow: number;
 }
 
+/** A piece of a CSV file (whole records) to encode into base64 CLK lines (engine/csv-encode.ts). */
+export interface EncodeCsvTask {
+  type: 'encode-csv';
+  encoderKey: string;
+  schema: unknown;
+  secret: string | Uint8Array;
+  /** Transferred, not copied. */
+  bytes: Uint8Array;
+  spec: CsvChunkSpec;
+}
+
 /** Test hook: proves workers see the same memory as the main thread. */
 export interface ProbeTask extends MemoryRef {
   type: 'probe';
@@ -87,4 +99,4 @@ export interface ProbeResult {
   kind: DiceKernelKind;
 }
 
-export type EngineTask = PopcountTask | TopKTask | PairsTask | EncodeTask | ProbeTask;
+export type EngineTask = PopcountTask | TopKTask | PairsTask | EncodeTask | EncodeCsvTask | ProbeTask;

@@ -9,13 +9,15 @@
  * task on this worker drops the cached instance so the memory can be freed.
  */
 import { threadId } from 'node:worker_threads';
-import { move, workerData } from 'piscina';
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { concatBytes } from '../common/bytes.js';
 import { encodeForWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
 import { adoptDiceModule, type DiceKernel, instantiateDice } from '../wasm/dice.js';
 import { ClkEncoder } from './clk/encoder.js';
+import { type CsvChunkResult, encodeCsvChunk } from './csv-encode.js';
 import { HEADER_PROBE_IN, HEADER_PROBE_OUT, HEADER_RETIRED, PAIR_ENTRY_BYTES } from './layout.js';
 import type {
+  EncodeCsvTask,
   EncodeTask,
   EngineTask,
   PairsResult,
@@ -129,7 +131,7 @@ function runPairs(task: PairsTask): PairsResult {
 const MAX_ENCODERS = 8;
 const encoders = new Map<string, ClkEncoder>();
 
-function encoderFor(task: EncodeTask): ClkEncoder {
+function encoderFor(task: EncodeTask | EncodeCsvTask): ClkEncoder {
   let enc = encoders.get(task.encoderKey);
   if (!enc) {
     // create() is synchronous and throws (bad schema, empty secret) before
@@ -154,6 +156,15 @@ function runEncode(task: EncodeTask): Uint8Array {
   return move(copy) as unknown as Uint8Array;
 }
 
+function runEncodeCsv(task: EncodeCsvTask): CsvChunkResult {
+  const result = encodeCsvChunk(encoderFor(task), task.bytes, task.spec);
+  // The output travels back transferred (Piscina moves only a top-level transferable).
+  return move({
+    [transferableSymbol]: [result.output.buffer],
+    [valueSymbol]: result,
+  }) as unknown as CsvChunkResult;
+}
+
 function runProbe(task: ProbeTask): ProbeResult {
   kernelFor(task);
   const header = new Int32Array(task.memory.buffer, 0, 16);
@@ -175,6 +186,8 @@ export default async function runTask(task: EngineTask): Promise<unknown> {
         return runPairs(task);
       case 'encode':
         return runEncode(task);
+      case 'encode-csv':
+        return runEncodeCsv(task);
       case 'probe':
         return runProbe(task);
       default:
@@ -184,7 +197,9 @@ export default async function runTask(task: EngineTask): Promise<unknown> {
     if (isPavilionError(err)) throw encodeForWorkerBoundary(err as PavilionError);
     // Anything else may carry record values in its message (an encoder
     // complaining about a row): report only the kind of failure.
-    const code = task.type === 'encode' ? 'ENCODE_FAILED' : 'ENGINE_INTERNAL';
-    throw encodeForWorkerBoundary(new PavilionError(code, `${task.type} task failed in a worker`));
+    const encoding = task.type === 'encode' || task.type === 'encode-csv';
+    throw encodeForWorkerBoundary(
+      new PavilionError(encoding ? 'ENCODE_FAILED' : 'ENGINE_INTERNAL', `${task.type} task failed in a worker`),
+    );
   }
 }

@@ -12,21 +12,26 @@
  *    is what clkhash's lru_cache on the n-gram tuple does;
  *  - token -> hash result (doubleHash pair, or blakeHash positions), so a
  *    new value mostly costs lookups; the misses of one value are hashed in
- *    one call into the wasm kernel.
- * Cached results live in per-feature Uint32Array slabs and Maps of numbers:
+ *    one call into the wasm kernel. Uni- and bigrams are looked up by number
+ *    (gram-table.ts), building no string.
+ * Cached results live in per-feature Uint32Array slabs and tables of numbers:
  * no typed array or object per token or per value (allocation and GC were
- * the largest cost of a cold pass). Measured in bench/encoding.ts.
+ * the largest cost of a cold pass). A value's bits are set straight into the
+ * filter, or into its cache entry when the feature's values repeat enough for
+ * the cache to pay (valueWindow). Measured in bench/encoding.ts.
  *
  * The caches hold values and tokens (personal data) in this worker's memory
  * only; dispose() drops them. Nothing here logs values: errors name the
  * feature and the rule.
  */
 import { PavilionError } from '../../common/errors.js';
+import { GramTable } from './gram-table.js';
 import { createFeatureHasher, type FeatureHasher, type HashBackendName } from './hashing.js';
 import { deriveFeatureKeys } from './keys.js';
 import { prepareValue } from './prepare.js';
 import { type HashedFeature, type LinkageSchema, parseSchema } from './schema.js';
-import { bitsForToken, encodeToken, tokenize } from './tokens.js';
+import { encodeToken, tokenize } from './tokens.js';
+import { ValueTable } from './value-table.js';
 
 export interface ClkEncoderOptions {
   /** Token hashing backend: 'wasm' (default) or 'node' (node:crypto, for differential tests). */
@@ -34,8 +39,9 @@ export interface ClkEncoderOptions {
   /** Upper bound on cached (feature, token) entries; the caches are cleared when it is reached. Default 2^17. */
   cacheEntries?: number;
   /**
-   * Memory budget in bytes, over all features, for the per-value cache (raw
-   * value -> the feature's bits). Default 16 MiB. 0 disables it.
+   * Memory budget in bytes, shared by the features whose values repeat, for
+   * the per-value cache (raw value -> the feature's bits). Default 16 MiB
+   * (more was slower on FEBRL data: cache misses). 0 disables it.
    */
   valueCacheBytes?: number;
 }
@@ -59,6 +65,13 @@ interface FeatureState {
    * lookup needs no "i gram" string (built only to hash a miss).
    */
   readonly positional: Array<Map<string, number>>;
+  /**
+   * n of an n-gram comparison with n <= 2, else 0: such grams of a value
+   * without surrogates are looked up by number in `grams` (one table per
+   * position when positional, else grams[0]), building no string on a hit.
+   */
+  readonly gramN: number;
+  readonly grams: GramTable[];
   tokenSlab: Uint32Array;
   tokenSlabUsed: number;
   readonly isPositional: boolean;
@@ -67,19 +80,37 @@ interface FeatureState {
    * n-gram tuple gives it). Valid because the bits depend only on the value:
    * invalid values throw before being cached.
    */
-  readonly values: Map<string, number>;
+  readonly values: ValueTable;
   /**
    * Storage for the cached bits, one growing Uint32Array per feature (no
    * typed array per entry: allocation and GC were a third of a cold pass).
-   * An entry e >= 0 is a whole-filter bitmap at slab[e .. e + words) (ORed
-   * word by word: 32 ORs instead of 200 bit sets for 200 bits in 1024);
-   * e < 0 is a position list at slab[~e] = count, followed by the positions.
+   * An entry at e is the feature's whole working filter, slab[e .. e + words),
+   * in the byte order of `work` (bits are set through `slabBytes`), so a hit
+   * is `words` word ORs instead of one bit set per position.
    */
   slab: Uint32Array;
+  slabBytes: Uint8Array;
+  /** This feature's share of the value-cache budget in use, entries and their keys (estimated). */
+  valueWords: number;
   slabUsed: number;
+  /**
+   * Whether `values` is used. A feature whose values rarely repeat (street
+   * names, dates of birth) pays for storing each value's bits and evicting
+   * them again and gains nothing: valueWindow() turns its cache off, and on
+   * again for a trial now and then (files can be sorted).
+   */
+  valueCaching: boolean;
+  /** bitsPerToken, or 0 when the strategy is bitsPerFeature (then `bitsPerFeature`). */
+  readonly bitsPerToken: number;
+  readonly bitsPerFeature: number;
+  windowSeen: number;
+  windowHits: number;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+/** Values per decision whether a feature's value cache pays; the cache stays on if ≥ 1 in 4 of them were hits. */
+const VALUE_WINDOW = 16_384;
+/** Values a feature encodes with its value cache off before it is tried again. */
+const VALUE_CACHE_PAUSE = 65_536;
 
 /** Rough per-entry cost of a Map entry and its key, in slab words, for the budget. */
 const VALUE_ENTRY_OVERHEAD_WORDS = 24;
@@ -116,12 +147,20 @@ export class ClkEncoder {
   private readonly tokens: string[] = [];
   private missTokens: string[] = [];
   private missIndex = new Int32Array(256);
+  /** Token i's gram key when the current value was looked up by number (lookupGrams), else unused. */
+  private tokenKeys = new Float64Array(256);
+  /** Whether the current value was looked up by gram key, and the value (its grams are built from it on a miss). */
+  private gramLookup = false;
+  private gramValue = '';
+  /** Misses of the current value's lookup. */
+  private misses = 0;
   private pairs = new Uint32Array(512);
   /** Per token of the current value: its cache entry, or -1 for a miss. */
   private resolved = new Float64Array(256);
   private blakeOut = new Uint8Array(64 * 256);
-  private positions = new Uint32Array(4096);
+  /** valueCacheBytes, for all features; valueWords of it (in 4-byte words, estimated) are in use. */
   private readonly valueBudget: number;
+  private valueWords = 0;
 
   static create(schema: unknown, secret: string | Uint8Array, options: ClkEncoderOptions = {}): ClkEncoder {
     // A schema already returned by parseSchema is used as is.
@@ -140,7 +179,8 @@ export class ClkEncoder {
     this.hashBackend = options.hashBackend ?? 'wasm';
     this.cacheLimit = options.cacheEntries ?? 2 ** 17;
     const hashedCount = schema.features.filter((f) => f.kind === 'hashed').length;
-    this.valueBudget = hashedCount > 0 ? Math.floor((options.valueCacheBytes ?? 2 ** 24) / hashedCount) : 0;
+    // Entries are found by Int32 offsets (value-table.ts): at most 2^31 words.
+    this.valueBudget = hashedCount > 0 ? Math.min(options.valueCacheBytes ?? 2 ** 24, 2 ** 32) : 0;
     this.hashBits = schema.l * 2 ** schema.xorFolds;
     this.workWords = new Uint32Array(Math.ceil(this.hashBits / 32));
     this.work = new Uint8Array(this.workWords.buffer);
@@ -158,17 +198,27 @@ export class ClkEncoder {
         modulus: this.hashBits,
       });
       const isPositional = f.comparison.type === 'ngram' && f.comparison.positional;
+      const gramN = f.comparison.type === 'ngram' && f.comparison.n <= 2 ? f.comparison.n : 0;
       this.states.push({
         feature: f,
         hasher,
         cache: new Map(),
         positional: [],
+        gramN,
+        grams: [],
+        valueCaching: this.valueBudget > 0,
+        windowSeen: 0,
+        windowHits: 0,
         isPositional,
         tokenSlab: new Uint32Array(0),
         tokenSlabUsed: 0,
-        values: new Map(),
+        values: new ValueTable(),
         slab: new Uint32Array(0),
+        slabBytes: new Uint8Array(0),
         slabUsed: 0,
+        valueWords: 0,
+        bitsPerToken: 'bitsPerToken' in f.strategy ? f.strategy.bitsPerToken : 0,
+        bitsPerFeature: 'bitsPerFeature' in f.strategy ? f.strategy.bitsPerFeature : 0,
       });
     }
     releaseSlots.register(
@@ -237,103 +287,78 @@ export class ClkEncoder {
       const raw = row[f.index];
       if (typeof raw !== 'string')
         throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': value must be a string`);
-      const entry = st.values.get(raw);
-      if (entry !== undefined) {
-        const slab = st.slab;
+      if (++st.windowSeen >= (st.valueCaching ? VALUE_WINDOW : VALUE_CACHE_PAUSE)) this.valueWindow(st);
+      if (st.valueCaching) {
+        const entry = st.values.get(raw);
         if (entry >= 0) {
+          st.windowHits++;
+          const slab = st.slab;
           for (let w = 0; w < words.length; w++) words[w]! |= slab[entry + w]!;
-        } else {
-          const start = ~entry;
-          const end = start + 1 + slab[start]!;
-          for (let i = start + 1; i < end; i++) {
-            const pos = slab[i]!;
-            work[pos >>> 3]! |= 0x80 >>> (pos & 7);
-          }
+          continue;
         }
-        continue;
       }
       const value = prepareValue(f, raw);
-      // Bare grams: the positional prefix is added only when hashing a miss.
-      const t = tokenize(f, value, this.tokens, false);
-      if (t === 0) {
-        this.rememberValue(st, raw, 0);
-        continue;
-      }
-      const n =
-        f.hash.type === 'doubleHash'
-          ? this.doubleHashPositions(st, t, f.hash.preventSingularity)
-          : this.blakePositions(st, t);
-      const stored = this.rememberValue(st, raw, n);
-      if (stored !== undefined && stored >= 0) {
+      const t = st.gramN > 0 ? this.lookupGrams(st, value) : this.lookupTokens(st, value);
+      if (t === 0) continue;
+      const doubleHash = f.hash.type === 'doubleHash';
+      if (doubleHash) this.resolveDoubleHash(st, f.hash.preventSingularity);
+      else if (!this.resolveBlake(st, t)) continue;
+      // A value worth remembering gets its bits set in its cache entry, then ORed in; any other straight in `work`.
+      const entry = st.valueCaching ? this.valueEntry(st, raw) : -1;
+      const target = entry >= 0 ? st.slabBytes : work;
+      const base = entry >= 0 ? entry * 4 : 0;
+      if (doubleHash) this.setDoubleHashBits(st, t, target, base);
+      else this.setBlakeBits(st, t, target, base);
+      if (entry >= 0) {
         const slab = st.slab;
-        for (let w = 0; w < words.length; w++) words[w]! |= slab[stored + w]!;
-      } else {
-        const positions = this.positions;
-        for (let i = 0; i < n; i++) {
-          const pos = positions[i]!;
-          work[pos >>> 3]! |= 0x80 >>> (pos & 7);
-        }
+        for (let w = 0; w < words.length; w++) words[w]! |= slab[entry + w]!;
       }
     }
     this.foldInto(out, offset);
   }
 
-  /** Caches the positions in this.positions for `raw`; returns the entry, or undefined if over budget. */
-  private rememberValue(st: FeatureState, raw: string, n: number): number | undefined {
-    const words = this.workWords.length;
-    const dense = words < n;
-    const size = dense ? words : n + 1;
+  /**
+   * A zeroed cache entry for `raw` (its offset in the feature's slab), or -1
+   * when the budget is spent. A full cache keeps what it holds rather than
+   * starting over: values come Zipf-like, so the early, frequent ones stay
+   * (clearing and refilling cost more than it gained); a feature whose hit
+   * rate falls is switched off by valueWindow, which frees its share.
+   */
+  private valueEntry(st: FeatureState, raw: string): number {
+    const size = this.workWords.length;
+    const cost = size + VALUE_ENTRY_OVERHEAD_WORDS + raw.length;
     const budgetWords = this.valueBudget >>> 2;
-    if (size + VALUE_ENTRY_OVERHEAD_WORDS + raw.length > budgetWords) return undefined;
-    if (st.slabUsed + size + (st.values.size + 1) * VALUE_ENTRY_OVERHEAD_WORDS + raw.length > budgetWords) {
-      // Size cap, per feature: a high-cardinality feature (dates) only ever
-      // evicts its own values.
-      st.values.clear();
-      st.slabUsed = 0;
-    }
+    if (this.valueWords + cost > budgetWords) return -1;
     if (st.slabUsed + size > st.slab.length) {
       const grown = new Uint32Array(Math.min(budgetWords, Math.max(st.slab.length * 2, st.slabUsed + size, 1024)));
       grown.set(st.slab.subarray(0, st.slabUsed));
       st.slab = grown;
+      st.slabBytes = new Uint8Array(grown.buffer);
     }
     const at = st.slabUsed;
-    const slab = st.slab;
-    const positions = this.positions;
-    if (dense) {
-      slab.fill(0, at, at + words);
-      if (LITTLE_ENDIAN) {
-        // Bit pos lives in byte pos >> 3 under mask 0x80 >> (pos & 7); on a
-        // little-endian host that byte is bits 8 * ((pos >> 3) & 3) .. of word pos >> 5.
-        for (let i = 0; i < n; i++) {
-          const pos = positions[i]!;
-          slab[at + (pos >>> 5)]! |= 1 << ((((pos >>> 3) & 3) << 3) | (7 - (pos & 7)));
-        }
-      } else {
-        const bytes = new Uint8Array(slab.buffer, at * 4, words * 4);
-        for (let i = 0; i < n; i++) {
-          const pos = positions[i]!;
-          bytes[pos >>> 3]! |= 0x80 >>> (pos & 7);
-        }
-      }
-      st.values.set(raw, at);
-      st.slabUsed = at + size;
-      return at;
-    }
-    slab[at] = n;
-    slab.set(positions.subarray(0, n), at + 1);
-    st.values.set(raw, ~at);
+    st.slab.fill(0, at, at + size);
     st.slabUsed = at + size;
-    return ~at;
+    st.valueWords += cost;
+    this.valueWords += cost;
+    st.values.add(raw, at);
+    return at;
   }
 
-  /** Room for `n` more positions after `used` in the scratch array. */
-  private reservePositions(used: number, n: number): Uint32Array {
-    if (used + n > this.positions.length) {
-      const grown = new Uint32Array(Math.max(this.positions.length * 2, used + n));
-      grown.set(this.positions.subarray(0, used));
-      this.positions = grown;
+  /** End of a feature's value-cache window: keep the cache if it paid, else pause it (or end the pause). */
+  private valueWindow(st: FeatureState): void {
+    if (st.valueCaching && st.windowHits * 8 < st.windowSeen) {
+      st.valueCaching = false;
+      st.values.clear();
+      st.slab = new Uint32Array(0);
+      st.slabBytes = new Uint8Array(0);
+      st.slabUsed = 0;
+      this.valueWords -= st.valueWords;
+      st.valueWords = 0;
+    } else if (!st.valueCaching && this.valueBudget > 0) {
+      st.valueCaching = true;
     }
-    return this.positions;
+    st.windowSeen = 0;
+    st.windowHits = 0;
   }
 
   /** Returns kernel key slots; the encoder cannot be used afterwards. */
@@ -345,8 +370,10 @@ export class ClkEncoder {
       s.hasher.release();
       s.cache.clear();
       s.positional.length = 0;
+      s.grams.length = 0;
       s.values.clear();
       s.slab = new Uint32Array(0);
+      s.slabBytes = new Uint8Array(0);
       s.tokenSlab = new Uint32Array(0);
     }
     this.tokens.length = 0;
@@ -356,6 +383,7 @@ export class ClkEncoder {
   private ensureScratch(t: number): void {
     if (this.missIndex.length < t) {
       this.missIndex = new Int32Array(t * 2);
+      this.tokenKeys = new Float64Array(t * 2);
       this.pairs = new Uint32Array(t * 4);
       this.resolved = new Float64Array(t * 2);
     }
@@ -372,6 +400,7 @@ export class ClkEncoder {
     for (const s of this.states) {
       s.cache.clear();
       s.positional.length = 0;
+      for (const g of s.grams) g.clear();
       s.tokenSlabUsed = 0;
     }
     this.cached = 0;
@@ -391,13 +420,79 @@ export class ClkEncoder {
   /** Caches the hash result of token i (by its bare gram) of the current value. */
   private remember(st: FeatureState, i: number, value: number): void {
     if (this.cacheLimit <= 0) return;
-    this.cacheFor(st, i).set(this.tokens[i]!, value);
+    if (this.gramLookup) this.gramTableFor(st, i).set(this.tokenKeys[i]!, value);
+    else this.cacheFor(st, i).set(this.tokens[i]!, value);
     this.cached++;
+  }
+
+  private gramTableFor(st: FeatureState, i: number): GramTable {
+    const at = st.isPositional ? i : 0;
+    let table = st.grams[at];
+    if (table === undefined) {
+      table = new GramTable(st.isPositional ? 16 : 256);
+      st.grams[at] = table;
+    }
+    return table;
   }
 
   /** Token i of the current value as clkhash hashes it: positional grams get back their "i " prefix. */
   private hashedToken(st: FeatureState, i: number): string {
-    return st.isPositional ? `${i + 1} ${this.tokens[i]!}` : this.tokens[i]!;
+    const gram = this.gramLookup ? this.gramAt(st.gramN, i) : this.tokens[i]!;
+    return st.isPositional ? `${i + 1} ${gram}` : gram;
+  }
+
+  /** Gram i of gramValue as clkhash slices it (n = 2 pads one space at each end). */
+  private gramAt(n: number, i: number): string {
+    const v = this.gramValue;
+    if (n === 1) return v[i]!;
+    return (i === 0 ? ' ' : v[i - 1]!) + (i === v.length ? ' ' : v[i]!);
+  }
+
+  /** Tokenises `value` (string tokens) and looks them up; returns the token count. */
+  private lookupTokens(st: FeatureState, value: string): number {
+    this.gramLookup = false;
+    const t = tokenize(st.feature, value, this.tokens, false);
+    if (t > 0) this.misses = this.lookup(st, t);
+    return t;
+  }
+
+  /**
+   * The n-gram tokens (n <= 2) of `value` looked up by gram key: no string is
+   * built unless a gram misses. A value with surrogates (astral characters,
+   * sliced by code point) takes the string path. Returns the token count.
+   */
+  private lookupGrams(st: FeatureState, value: string): number {
+    const len = value.length;
+    for (let i = 0; i < len; i++) {
+      if ((value.charCodeAt(i) & 0xf800) === 0xd800) return this.lookupTokens(st, value);
+    }
+    this.gramLookup = true;
+    this.gramValue = value;
+    if (len === 0) return 0;
+    const two = st.gramN === 2;
+    const t = two ? len + 1 : len;
+    this.ensureScratch(t);
+    this.makeRoom(t);
+    const keys = this.tokenKeys;
+    const resolved = this.resolved;
+    let misses = 0;
+    let table = st.isPositional ? undefined : this.gramTableFor(st, 0);
+    let prev = 0x20;
+    for (let i = 0; i < t; i++) {
+      const c = i === len ? 0x20 : value.charCodeAt(i);
+      const key = two ? ((prev << 16) | c) >>> 0 : c;
+      prev = c;
+      keys[i] = key;
+      if (st.isPositional) table = this.gramTableFor(st, i);
+      const hit = table!.get(key);
+      resolved[i] = hit;
+      if (hit < 0) {
+        this.missIndex[misses] = i;
+        this.missTokens[misses++] = this.hashedToken(st, i);
+      }
+    }
+    this.misses = misses;
+    return t;
   }
 
   /** Looks tokens up (resolved[i] = entry or -1); collects misses. Returns the miss count. */
@@ -420,38 +515,44 @@ export class ClkEncoder {
     return misses;
   }
 
-  /** Writes the feature's bit positions into this.positions; returns how many. */
-  private doubleHashPositions(st: FeatureState, t: number, preventSingularity: boolean): number {
-    const L = this.hashBits;
-    const misses = this.lookup(st, t);
-    if (misses > 0) {
-      st.hasher.doubleHash(this.missTokens, misses, this.pairs);
-      for (let m = 0; m < misses; m++) {
-        const a = this.pairs[2 * m]!;
-        let b = this.pairs[2 * m + 1]!;
-        if (b === 0 && preventSingularity) b = this.nonSingular(st, this.missTokens[m]!);
-        const packed = a * PAIR_SHIFT + b;
-        this.resolved[this.missIndex[m]!] = packed;
-        this.remember(st, this.missIndex[m]!, packed);
-      }
+  /** Hashes the current value's missed tokens (doubleHash): resolved[i] = a * 2^26 + b for every token. */
+  private resolveDoubleHash(st: FeatureState, preventSingularity: boolean): void {
+    const misses = this.misses;
+    if (misses === 0) return;
+    st.hasher.doubleHash(this.missTokens, misses, this.pairs);
+    for (let m = 0; m < misses; m++) {
+      const a = this.pairs[2 * m]!;
+      let b = this.pairs[2 * m + 1]!;
+      if (b === 0 && preventSingularity) b = this.nonSingular(st, this.missTokens[m]!);
+      const packed = a * PAIR_SHIFT + b;
+      this.resolved[this.missIndex[m]!] = packed;
+      this.remember(st, this.missIndex[m]!, packed);
     }
-    const strategy = st.feature.strategy;
-    let n = 0;
+  }
+
+  /**
+   * Sets the value's doubleHash bits, (a + j*b) mod L for j < k per token, in
+   * the filter at target[base ..] (bit p: byte p >> 3, mask 0x80 >> (p & 7)).
+   */
+  private setDoubleHashBits(st: FeatureState, t: number, target: Uint8Array, base: number): void {
+    const L = this.hashBits;
+    const resolved = this.resolved;
+    const perToken = st.bitsPerToken;
+    const k0 = perToken > 0 ? perToken : Math.trunc(st.bitsPerFeature / t);
+    const extra = perToken > 0 ? 0 : st.bitsPerFeature % t;
     for (let i = 0; i < t; i++) {
-      const packed = this.resolved[i]!;
+      const packed = resolved[i]!;
       const a = Math.floor(packed / PAIR_SHIFT);
       const b = packed - a * PAIR_SHIFT;
-      const k = bitsForToken(strategy, i, t);
-      const out = this.reservePositions(n, k);
-      // (a + j*b) mod L for j = 0..k-1, stepping instead of multiplying (b < L).
+      const k = i < extra ? k0 + 1 : k0;
+      // Stepping instead of multiplying (b < L).
       let pos = a;
       for (let j = 0; j < k; j++) {
-        out[n++] = pos;
+        target[base + (pos >>> 3)]! |= 0x80 >>> (pos & 7);
         pos += b;
         if (pos >= L) pos -= L;
       }
     }
-    return n;
   }
 
   /** clkhash prevent_singularity: retry HMAC-MD5 over token + UTF-8(chr(j)) while the result is 0 mod L. */
@@ -469,19 +570,21 @@ export class ClkEncoder {
     throw new PavilionError('RECORD_INVALID', `feature '${st.feature.identifier}': token hash stayed singular`);
   }
 
-  /** Writes the feature's bit positions into this.positions; returns how many. */
-  private blakePositions(st: FeatureState, t: number): number {
-    const strategy = st.feature.strategy;
-    let maxK = 0;
-    for (let i = 0; i < t; i++) maxK = Math.max(maxK, bitsForToken(strategy, i, t));
-    if (maxK === 0) return 0;
+  /**
+   * Hashes the current value's missed tokens (blakeHash): resolved[i] = the
+   * token's entry in the token slab, holding at least as many positions as
+   * this value gives a token. False when the value sets no bits.
+   */
+  private resolveBlake(st: FeatureState, t: number): boolean {
+    const perToken = st.bitsPerToken;
+    const maxK = perToken > 0 ? perToken : Math.ceil(st.bitsPerFeature / t);
+    if (maxK === 0) return false;
     const macs = Math.ceil(maxK / 32);
     const need = macs * 32;
-    const misses = this.lookup(st, t);
     const resolved = this.resolved;
     // Cached positions may cover fewer bits than this value needs (bitsPerFeature
     // with fewer tokens): hash those again with more BLAKE2b calls.
-    let count = misses;
+    let count = this.misses;
     for (let i = 0; i < t; i++) {
       const e = resolved[i]!;
       if (e >= 0 && st.tokenSlab[e]! < need) {
@@ -489,31 +592,39 @@ export class ClkEncoder {
         this.missTokens[count++] = this.hashedToken(st, i);
       }
     }
-    if (count > 0) {
-      if (this.blakeOut.length < count * macs * 64) this.blakeOut = new Uint8Array(count * macs * 64);
-      st.hasher.blake(this.missTokens, count, macs, this.blakeOut);
-      const mask = this.hashBits - 1; // blakeHash requires a power of two
-      const d = this.blakeOut;
-      for (let m = 0; m < count; m++) {
-        const at = this.reserveTokenSlab(st, need + 1);
-        const slab = st.tokenSlab;
-        slab[at] = need;
-        const base = m * macs * 64;
-        // struct.unpack('32H') on x86: little-endian unsigned shorts.
-        for (let q = 0; q < need; q++) slab[at + 1 + q] = (d[base + 2 * q]! | (d[base + 2 * q + 1]! << 8)) & mask;
-        resolved[this.missIndex[m]!] = at;
-        this.remember(st, this.missIndex[m]!, at);
-      }
+    if (count === 0) return true;
+    if (this.blakeOut.length < count * macs * 64) this.blakeOut = new Uint8Array(count * macs * 64);
+    st.hasher.blake(this.missTokens, count, macs, this.blakeOut);
+    const mask = this.hashBits - 1; // blakeHash requires a power of two
+    const d = this.blakeOut;
+    for (let m = 0; m < count; m++) {
+      const at = this.reserveTokenSlab(st, need + 1);
+      const slab = st.tokenSlab;
+      slab[at] = need;
+      const from = m * macs * 64;
+      // struct.unpack('32H') on x86: little-endian unsigned shorts.
+      for (let q = 0; q < need; q++) slab[at + 1 + q] = (d[from + 2 * q]! | (d[from + 2 * q + 1]! << 8)) & mask;
+      resolved[this.missIndex[m]!] = at;
+      this.remember(st, this.missIndex[m]!, at);
     }
+    return true;
+  }
+
+  /** Sets the value's blakeHash bits (the first k cached positions of each token) in the filter at target[base ..]. */
+  private setBlakeBits(st: FeatureState, t: number, target: Uint8Array, base: number): void {
     const slab = st.tokenSlab;
-    let n = 0;
+    const resolved = this.resolved;
+    const perToken = st.bitsPerToken;
+    const k0 = perToken > 0 ? perToken : Math.trunc(st.bitsPerFeature / t);
+    const extra = perToken > 0 ? 0 : st.bitsPerFeature % t;
     for (let i = 0; i < t; i++) {
       const from = resolved[i]! + 1;
-      const k = bitsForToken(strategy, i, t);
-      const out = this.reservePositions(n, k);
-      for (let j = 0; j < k; j++) out[n++] = slab[from + j]!;
+      const end = from + (i < extra ? k0 + 1 : k0);
+      for (let j = from; j < end; j++) {
+        const pos = slab[j]!;
+        target[base + (pos >>> 3)]! |= 0x80 >>> (pos & 7);
+      }
     }
-    return n;
   }
 
   /** Room for `size` words at the end of the feature's token slab; returns the offset. */

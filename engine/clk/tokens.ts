@@ -6,15 +6,13 @@
  *  - exact: the whole value, if non-empty;
  *  - numeric: Vatsalan-Christen neighbourhood tokens with Python's int/float
  *    parsing, banker's rounding and floor modulo (BigInt, no precision loss);
- *  - bits per token: bitsPerToken k for every token, or bitsPerFeature B
- *    spread as floor(B/t), the first B mod t tokens getting one more;
  *  - bytes: str.encode(encoding); Python's 'utf-16'/'utf-32' codecs prepend
  *    a byte-order mark to every token (little-endian on the hosts clkhash
  *    runs on).
  */
 import { PavilionError } from '../../common/errors.js';
 import { floorMod, parsePyFloat, parsePyInt, roundHalfEven } from './python.js';
-import type { Comparison, HashedFeature, Strategy, TokenEncoding } from './schema.js';
+import type { Comparison, HashedFeature, TokenEncoding } from './schema.js';
 
 /**
  * Puts the tokens of `value` in `out` (cleared first); returns the count.
@@ -94,14 +92,6 @@ function numericTokens(
   // residue < d / 2 (true division in Python), compared exactly.
   if (residue !== 0n) v = 2n * residue < d ? v - residue : v + (d - residue);
   for (let i = -c.resolution; i <= c.resolution; i++) out.push((v + BigInt(i) * d).toString());
-}
-
-/** bits per token for token i of t, per the feature's strategy. */
-export function bitsForToken(strategy: Strategy, i: number, t: number): number {
-  if ('bitsPerToken' in strategy) return strategy.bitsPerToken;
-  const b = strategy.bitsPerFeature;
-  const k = Math.trunc(b / t);
-  return i < b % t ? k + 1 : k;
 }
 
 /** Worst-case encoded size of a token of `length` UTF-16 units. */

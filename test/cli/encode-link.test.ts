@@ -3,39 +3,16 @@
  * known answers made by clkhash 0.18.3 and anonlink 0.15.3
  * (test/fixtures/cli/generate.py).
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
+import { pavilion } from './pavilion.js';
 
-const run = promisify(execFile);
 const fixture = (name: string) => fromRoot('test', 'fixtures', 'cli', name);
 const tmp = mkdtempSync(join(tmpdir(), 'pavilion-cli-'));
 const schema = fromRoot('demo', 'schema.json');
-
-/** Runs the CLI from source (tsx), so the test needs no prior build. */
-async function pavilion(
-  args: string[],
-  opts: { input?: string } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = run(process.execPath, ['--import', 'tsx', fromRoot('cli', 'main.ts'), ...args], {
-    cwd: fromRoot(),
-    maxBuffer: 64 << 20,
-  });
-  if (opts.input !== undefined) {
-    child.child.stdin!.end(opts.input);
-  }
-  try {
-    const { stdout, stderr } = await child;
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 const expectedA = (JSON.parse(readFileSync(fixture('clks-a.json'), 'utf8')) as { clks: string[] }).clks;
 const expectedB = (JSON.parse(readFileSync(fixture('clks-b.json'), 'utf8')) as { clks: string[] }).clks;
@@ -68,11 +45,11 @@ describe('pavilion encode', () => {
     expect(JSON.parse(r.stdout)).toEqual({ clks: expectedB });
   });
 
-  it('keeps order across many batches and workers', async () => {
-    // 5,000 rows = 3 batches of 2,048: rows in later batches must not overtake earlier ones.
+  it('keeps order across many pieces and workers', async () => {
+    // 30,000 rows ≈ 1.2 MB ≈ 5 pieces of 256 KiB on 2 workers: later pieces must not overtake earlier ones.
     const rows = readFileSync(fixture('people-a.csv'), 'utf8').trimEnd().split('\n');
     const body = rows.slice(1);
-    const big = `${[rows[0], ...Array.from({ length: 5000 }, (_, i) => body[i % body.length])].join('\n')}\n`;
+    const big = `${[rows[0], ...Array.from({ length: 30_000 }, (_, i) => body[i % body.length])].join('\n')}\n`;
     const input = join(tmp, 'big.csv');
     writeFileSync(input, big);
     const r = await pavilion([
@@ -88,7 +65,7 @@ describe('pavilion encode', () => {
     ]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines).toHaveLength(5000);
+    expect(lines).toHaveLength(30_000);
     lines.forEach((clk, i) => {
       expect(clk).toBe(expectedA[i % expectedA.length]);
     });
@@ -104,16 +81,29 @@ describe('pavilion encode', () => {
 
   it('refuses an invalid value without printing it, naming its CSV line', async () => {
     const input = join(tmp, 'bad-date.csv');
-    // The bad row sits in the third 2,048-row batch, on line 5,002.
-    const good = Array.from({ length: 5000 }, (_, i) => `r${i},ann,lee,1980-01-02,1234`);
+    // The bad row sits in the last of about 4 pieces, on line 30,003: a quoted field with a
+    // line break (line 3-4) must be counted by whichever worker reads that piece.
+    const good = Array.from({ length: 30_000 }, (_, i) => `r${i},ann,lee,1980-01-02,1234`);
+    good[1] = 'r1,"ann\nmarie",lee,1980-01-02,1234';
     writeFileSync(
       input,
-      `${['rec_id,given_name,surname,dob,postcode', ...good, 'r5000,ann,lee,31/12/1980,1234'].join('\n')}\n`,
+      `${['rec_id,given_name,surname,dob,postcode', ...good, 'r30000,ann,lee,31/12/1980,1234'].join('\n')}\n`,
     );
-    const r = await pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', input]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/RECORD_INVALID: row 5002: /);
-    expect(r.stderr).not.toContain('31/12/1980');
+    for (const threads of ['1', '2']) {
+      const r = await pavilion([
+        'encode',
+        '--schema',
+        schema,
+        '--secret-file',
+        fixture('secret.txt'),
+        '--in',
+        input,
+        '--threads',
+        threads,
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe("pavilion: RECORD_INVALID: line 30003: feature 'dob': does not match format %Y-%m-%d\n");
+    }
   });
 
   it('a missing input, malformed CSV or unwritable output is a coded error, not a crash', async () => {
@@ -126,7 +116,7 @@ describe('pavilion encode', () => {
     writeFileSync(quoted, 'rec_id,given_name,surname,dob,postcode\n"r1,ann,lee,1980-01-02,1234\n');
     const csv = await pavilion([...args, '--in', quoted]);
     expect(csv.code).toBe(1);
-    expect(csv.stderr).toMatch(/^pavilion: CSV_INVALID: CSV line 2: CSV_QUOTE_NOT_CLOSED/);
+    expect(csv.stderr).toBe('pavilion: CSV_INVALID: line 2: a quoted field is not closed\n');
     expect(csv.stderr).not.toContain('1980-01-02');
 
     const unwritable = await pavilion([

@@ -77,7 +77,7 @@ describe('pavilion verify', () => {
     expect(lines[2]).toMatchObject({ decision: 'no_match', claims: {}, receipt_verified: true });
     expect(lines[3]).toEqual({
       row: 4,
-      error: { code: 'RECORD_FIELD_COUNT', detail: '2 columns, the schema has 5 features' },
+      error: { code: 'RECORD_FIELD_COUNT', detail: '2 columns, the header has 5' },
     });
     expect(r.stdout).not.toContain('zzqx');
 

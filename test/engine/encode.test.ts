@@ -3,8 +3,10 @@
  * checked against the clkhash compatibility vectors in test/fixtures/clkhash.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
+import { ClkEncoder } from '../../engine/clk/index.js';
+import { type CsvChunkSpec, encodeCsvChunk } from '../../engine/csv-encode.js';
 import { createEngine, type Engine } from '../../engine/index.js';
 
 interface Vector {
@@ -86,5 +88,71 @@ it("a bad value past the first task names its row in the caller's list, not with
   await expect(engine.encode(v.schema, v.secret, rows)).rejects.toMatchObject({
     code: 'RECORD_FIELD_COUNT',
     message: expect.stringMatching(/^row 1200: /),
+  });
+});
+
+describe('encodeCsv: a piece of a CSV file in a worker', () => {
+  const v = vectors[2]!; // the febrl schema: 11 columns, rec_id and soc_sec_id ignored
+  const febrl = (v.schema as { features: { identifier: string }[] }).features;
+  const spec = (format: 'lines' | 'json' = 'lines'): CsvChunkSpec => ({
+    columns: febrl.map((_, i) => i),
+    width: febrl.length,
+    header: false,
+    delimiter: 0x2c,
+    format,
+  });
+  const quote = (f: string) => (/[",\n]/.test(f) ? `"${f.replaceAll('"', '""')}"` : f);
+  const text = `${v.cases.map((c) => c.record.map(quote).join(',')).join('\r\n')}\r\n`;
+
+  it('gives base64 lines identical to clkhash, and to the same piece encoded in process', async () => {
+    const bytes = new TextEncoder().encode(text);
+    const inProcess = encodeCsvChunk(ClkEncoder.create(v.schema, v.secret), bytes, spec());
+    const result = await engine.encodeCsv(v.schema, v.secret, bytes, spec());
+    expect(bytes.byteLength).toBe(0); // transferred to the worker, not copied
+    expect(result.failure).toBeUndefined();
+    expect(result.records).toBe(v.cases.length);
+    expect(result.lines).toBe(v.cases.length);
+    expect(Buffer.from(result.output).toString()).toBe(v.cases.map((c) => `${c.expected_clk_b64}\n`).join(''));
+    expect(Buffer.from(result.output).equals(Buffer.from(inProcess.output))).toBe(true);
+    // A view into a larger buffer is copied: the rest of that buffer stays usable.
+    const larger = Buffer.from(`header\n${text}`);
+    const view = larger.subarray(7);
+    const json = await engine.encodeCsv(v.schema, v.secret, view, spec('json'));
+    expect(larger.byteLength).toBeGreaterThan(0);
+    expect(larger.subarray(0, 6).toString()).toBe('header');
+    expect(Buffer.from(json.output).toString()).toBe(v.cases.map((c) => `,\n"${c.expected_clk_b64}"`).join(''));
+  });
+
+  it('maps columns: a feature read from another column, an absent ignored one', async () => {
+    // Columns reversed and soc_sec_id (the last feature, ignored) left out.
+    const order = febrl
+      .map((_, i) => i)
+      .reverse()
+      .slice(1);
+    const reversed = v.cases.map((c) => order.map((i) => quote(c.record[i]!)).join(',')).join('\n');
+    const columns = febrl.map((_, i) => (i === febrl.length - 1 ? -1 : order.indexOf(i)));
+    const result = await engine.encodeCsv(v.schema, v.secret, new TextEncoder().encode(reversed), {
+      ...spec(),
+      columns,
+      width: order.length,
+    });
+    expect(Buffer.from(result.output).toString()).toBe(v.cases.map((c) => `${c.expected_clk_b64}\n`).join(''));
+  });
+
+  it('reports the first bad record by its line in the piece, with the output before it', async () => {
+    const bad = `${text}\n"open quote,x\n`;
+    const result = await engine.encodeCsv(v.schema, v.secret, new TextEncoder().encode(bad), spec());
+    expect(result.records).toBe(v.cases.length);
+    expect(result.failure).toEqual({
+      code: 'CSV_INVALID',
+      message: 'a quoted field is not closed',
+      line: v.cases.length + 2,
+    });
+    const short = await engine.encodeCsv(v.schema, v.secret, new TextEncoder().encode('a,b\n'), spec());
+    expect(short.failure).toMatchObject({
+      code: 'RECORD_FIELD_COUNT',
+      line: 1,
+      message: '2 columns, the schema has 11 features',
+    });
   });
 });

@@ -1,0 +1,236 @@
+/**
+ * CSV read the way clkhash's users read it, so a file gives the same values
+ * (and so the same CLKs) here as there: Python's `csv.reader` with the excel
+ * dialect (strict=False) over a text file opened as `open(path)` opens it,
+ * with universal newlines. clkhash's `generate_clk_from_csv` and the
+ * anonlink-client `hash` command both read this way.
+ *
+ * What that means, field by field:
+ *  - a field starting with `"` is quoted: delimiters and line breaks inside it
+ *    are data, `""` is one quote; characters after the closing quote are
+ *    appended as they are (`"a"b` is `ab`);
+ *  - a quote anywhere else is an ordinary character (`Dwayne "The Rock"`);
+ *  - `\r\n`, `\r` and `\n` end a record (inside a quoted field each becomes `\n`);
+ *  - no whitespace is trimmed; a field may hold at most 131,072 characters
+ *    (Python's default `field_size_limit`).
+ * Differences, all refusals: a quoted field still open at the end of the input
+ * is an error here (Python silently takes the rest of the file as one field),
+ * and blank lines are skipped (Python yields an empty record for them, which
+ * clkhash then rejects for its length).
+ *
+ * Errors name the line and what is wrong, never a field's content.
+ */
+import { PavilionError } from '../../common/errors.js';
+
+/** A CSV_INVALID error about one line; `detail` is the message without the line, for callers that renumber it. */
+export class CsvLineError extends PavilionError {
+  constructor(
+    readonly line: number,
+    readonly detail: string,
+  ) {
+    super('CSV_INVALID', `line ${line}: ${detail}`);
+  }
+}
+
+/** Python's csv.field_size_limit() default. */
+export const FIELD_SIZE_LIMIT = 131_072;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const QUOTE = 0x22;
+
+/**
+ * Checks a delimiter the way Python's csv module would accept it, limited to
+ * one ASCII character (so record boundaries can be found in raw bytes).
+ * Returns its character code.
+ */
+export function delimiterCode(delimiter: string): number {
+  const c = delimiter.length === 1 ? delimiter.charCodeAt(0) : -1;
+  if (c < 0 || c > 0x7e || c === QUOTE || c === LF || c === CR || (c < 0x20 && c !== 0x09)) {
+    throw new PavilionError(
+      'DELIMITER_INVALID',
+      'the delimiter must be one printable ASCII character or a tab, not a quote or a line break',
+    );
+  }
+  return c;
+}
+
+/**
+ * Reads records from `text` one at a time into `fields` (reused: copy what
+ * must outlive the next call). `line` is the line the current record starts
+ * on, counted from `firstLine`; `linesRead` counts the line breaks consumed.
+ */
+export class CsvRecords {
+  readonly fields: string[] = [];
+  line = 0;
+  private pos = 0;
+  private nextLine: number;
+
+  constructor(
+    private readonly text: string,
+    private readonly delimiter: number,
+    private readonly firstLine = 1,
+  ) {
+    this.nextLine = firstLine;
+  }
+
+  /** Line breaks consumed so far (all of them once next() returned false). */
+  get linesRead(): number {
+    return this.nextLine - this.firstLine;
+  }
+
+  /** Offset just after the current record (and its line break). */
+  get offset(): number {
+    return this.pos;
+  }
+
+  /** Reads the next record; false at the end of the text. Blank lines are skipped. */
+  next(): boolean {
+    const text = this.text;
+    const n = text.length;
+    const d = this.delimiter;
+    let pos = this.pos;
+    for (;;) {
+      if (pos >= n) {
+        this.pos = pos;
+        return false;
+      }
+      const c = text.charCodeAt(pos);
+      if (c === LF) pos++;
+      else if (c === CR) pos += pos + 1 < n && text.charCodeAt(pos + 1) === LF ? 2 : 1;
+      else break;
+      this.nextLine++;
+    }
+    this.line = this.nextLine;
+    const fields = this.fields;
+    let count = 0;
+    for (;;) {
+      let value: string;
+      if (pos < n && text.charCodeAt(pos) === QUOTE) {
+        pos++;
+        value = '';
+        let start = pos;
+        for (;;) {
+          if (pos >= n) {
+            this.pos = pos;
+            throw new CsvLineError(this.line, 'a quoted field is not closed');
+          }
+          const c = text.charCodeAt(pos);
+          if (c === QUOTE) {
+            value += text.slice(start, pos);
+            pos++;
+            if (pos < n && text.charCodeAt(pos) === QUOTE) {
+              value += '"';
+              start = ++pos;
+              continue;
+            }
+            // After the closing quote (strict=False), the rest of the field is taken as it is.
+            start = pos;
+            while (pos < n) {
+              const e = text.charCodeAt(pos);
+              if (e === d || e === LF || e === CR) break;
+              pos++;
+            }
+            value += text.slice(start, pos);
+            break;
+          }
+          if (c === CR) {
+            // Universal newlines: \r\n and \r reach the csv module as \n.
+            value += `${text.slice(start, pos)}\n`;
+            pos += pos + 1 < n && text.charCodeAt(pos + 1) === LF ? 2 : 1;
+            start = pos;
+            this.nextLine++;
+            continue;
+          }
+          if (c === LF) this.nextLine++;
+          pos++;
+        }
+      } else {
+        const start = pos;
+        while (pos < n) {
+          const c = text.charCodeAt(pos);
+          if (c === d || c === LF || c === CR) break;
+          pos++;
+        }
+        value = text.slice(start, pos);
+      }
+      if (value.length > FIELD_SIZE_LIMIT) {
+        this.pos = pos;
+        throw new CsvLineError(this.line, `field ${count + 1} is longer than ${FIELD_SIZE_LIMIT} characters`);
+      }
+      fields[count++] = value;
+      if (pos >= n) break;
+      const c = text.charCodeAt(pos++);
+      if (c === d) continue;
+      if (c === CR && pos < n && text.charCodeAt(pos) === LF) pos++;
+      this.nextLine++;
+      break;
+    }
+    fields.length = count;
+    this.pos = pos;
+    return true;
+  }
+}
+
+/**
+ * The end (exclusive) of the last complete record in bytes[0 .. length),
+ * which must start at a record boundary; -1 when there is none yet. Lets a
+ * reader cut a byte stream into pieces of whole records (each decoded and
+ * parsed on its own, possibly on another thread) without decoding it.
+ * A `\r` as the very last byte is not taken as an end: a `\n` may follow.
+ */
+export function lastRecordEnd(bytes: Uint8Array, length: number, delimiter: number): number {
+  if (bytes.subarray(0, length).indexOf(QUOTE) === -1) {
+    // No quotes: every line break ends a record.
+    const lf = length > 0 ? bytes.lastIndexOf(LF, length - 1) : -1;
+    if (lf !== -1) return lf + 1;
+    const cr = length > 1 ? bytes.lastIndexOf(CR, length - 2) : -1;
+    return cr === -1 ? -1 : cr + 1;
+  }
+  return scanRecordEnds(bytes, length, delimiter, false);
+}
+
+/**
+ * The end (exclusive) of the first record in bytes[0 .. length) that is not
+ * a blank line, or -1 when it does not end there: the header row, read on its own.
+ */
+export function firstRecordEnd(bytes: Uint8Array, length: number, delimiter: number): number {
+  return scanRecordEnds(bytes, length, delimiter, true);
+}
+
+/** The reader's states, over bytes: where records end (the last one, or the first non-blank one). */
+function scanRecordEnds(bytes: Uint8Array, length: number, delimiter: number, first: boolean): number {
+  // 0 start of field, 1 unquoted field, 2 quoted field, 3 quote inside a quoted field.
+  let state = 0;
+  let end = -1;
+  let blank = true;
+  for (let i = 0; i < length; i++) {
+    const c = bytes[i]!;
+    if (state === 2) {
+      if (c === QUOTE) state = 3;
+      continue;
+    }
+    if (c === LF || c === CR) {
+      if (c === CR) {
+        if (i + 1 >= length) break;
+        if (bytes[i + 1] === LF) i++;
+      }
+      end = i + 1;
+      state = 0;
+      if (first && !blank) return end;
+      blank = true;
+      continue;
+    }
+    blank = false;
+    if (c === delimiter) {
+      state = 0;
+    } else if (state === 0 && c === QUOTE) {
+      state = 2;
+    } else if (state === 3 && c === QUOTE) {
+      state = 2;
+    } else {
+      state = 1;
+    }
+  }
+  return first ? -1 : end;
+}

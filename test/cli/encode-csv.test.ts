@@ -1,0 +1,242 @@
+/**
+ * `pavilion encode` and the shape of its input: header columns matched to the
+ * schema by name, files without a header, other delimiters, quotes as Python
+ * reads them, and inputs that are not CSV at all. Known answers are clkhash's
+ * (test/fixtures/cli/generate.py, generate_quotes.py); no error may print a
+ * record value.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fromRoot } from '../../common/paths.js';
+import { CsvRecords } from '../../engine/clk/csv.js';
+import { pavilion } from './pavilion.js';
+
+const fixture = (name: string) => fromRoot('test', 'fixtures', 'cli', name);
+const tmp = mkdtempSync(join(tmpdir(), 'pavilion-encode-csv-'));
+const schema = fromRoot('demo', 'schema.json');
+const clks = (name: string) => (JSON.parse(readFileSync(fixture(name), 'utf8')) as { clks: string[] }).clks;
+const expectedA = clks('clks-a.json');
+
+/** people-a.csv as rows, header first (its reading is checked against Python in test/clk/csv.test.ts). */
+const peopleA: string[][] = (() => {
+  const reader = new CsvRecords(readFileSync(fixture('people-a.csv'), 'utf8'), 0x2c);
+  const rows: string[][] = [];
+  while (reader.next()) rows.push([...reader.fields]);
+  return rows;
+})();
+const [header, ...records] = peopleA as [string[], ...string[][]];
+
+function csv(rows: readonly string[][], delimiter = ','): string {
+  const quote = (f: string) =>
+    f.includes(delimiter) || f.includes('"') || f.includes('\n') ? `"${f.replaceAll('"', '""')}"` : f;
+  return `${rows.map((r) => r.map(quote).join(delimiter)).join('\n')}\n`;
+}
+
+let files = 0;
+function file(content: string | Uint8Array): string {
+  const path = join(tmp, `in-${files++}.csv`);
+  writeFileSync(path, content);
+  return path;
+}
+
+const encode = (input: string, ...extra: string[]) =>
+  pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', input, ...extra]);
+
+/** Every record value of people-a (3 characters or more) is absent from the command's output. */
+function expectNoRecordValues(r: { stdout: string; stderr: string }): void {
+  const printed = r.stdout + r.stderr;
+  for (const value of new Set(records.flat())) {
+    if (value.length >= 3) expect(printed, 'a record value was printed').not.toContain(value);
+  }
+}
+
+const columnsOf = (rows: readonly string[][], order: readonly number[]) => rows.map((r) => order.map((i) => r[i]!));
+
+describe('pavilion encode: the header row', () => {
+  it('matches columns by name: another order gives the same (clkhash) CLKs', async () => {
+    // given_name and surname swapped would encode silently wrong if columns were taken by position.
+    const r = await encode(file(csv(columnsOf(peopleA, [2, 0, 4, 1, 3]))));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trimEnd().split('\n')).toEqual(expectedA);
+  });
+
+  it('lets ignored features be left out', async () => {
+    const r = await encode(file(csv(columnsOf(peopleA, [1, 2, 3, 4]))));
+    expect(r.code).toBe(0);
+    expect(r.stdout.trimEnd().split('\n')).toEqual(expectedA);
+  });
+
+  it('refuses a missing column, naming it', async () => {
+    const r = await encode(file(csv(columnsOf(peopleA, [0, 1, 3, 4]))));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('pavilion: CSV_HEADER_MISMATCH: the header does not match the schema: missing surname\n');
+  });
+
+  it('refuses unknown and repeated columns, naming them', async () => {
+    const renamed = [
+      ['rec_id', 'given_name', 'last_name', 'dob', 'postcode', 'notes'],
+      ...records.map((r) => [...r, '']),
+    ];
+    const r1 = await encode(file(csv(renamed)));
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toBe(
+      'pavilion: CSV_HEADER_MISMATCH: the header does not match the schema: missing surname; ' +
+        'not in the schema: "last_name", "notes"\n',
+    );
+    const twice = [[...header, 'given_name'], ...records.map((r) => [...r, r[1]!])];
+    const r2 = await encode(file(csv(twice)));
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toBe(
+      'pavilion: CSV_HEADER_MISMATCH: the header does not match the schema: named twice: "given_name"\n',
+    );
+  });
+
+  it('refuses a file without a header row without printing its first record; --no-header reads it', async () => {
+    const headless = file(csv(records));
+    const r = await encode(headless);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^pavilion: CSV_HEADER_MISMATCH: line 1 is not a header row: none of its 5 columns is named after a feature of the schema \(expected rec_id, given_name, surname, dob, postcode\); a file without a header row needs --no-header\n$/,
+    );
+    expectNoRecordValues(r);
+
+    const ok = await encode(headless, '--no-header');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.trimEnd().split('\n')).toEqual(expectedA);
+
+    // One person and no header: before, the person was taken for the header and nothing came out.
+    const one = await encode(file(csv(records.slice(0, 1))), '--no-header');
+    expect(one.stdout).toBe(`${expectedA[0]}\n`);
+    expect((await encode(file(csv(records.slice(0, 1))))).code).toBe(1);
+  });
+
+  it('--no-header counts columns against the schema, listing its features', async () => {
+    const r = await encode(file(csv(columnsOf(records, [0, 1, 2, 3]))), '--no-header');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'pavilion: RECORD_FIELD_COUNT: line 1: 4 columns, the schema has 5 features (rec_id, given_name, surname, dob, postcode)\n',
+    );
+    expectNoRecordValues(r);
+  });
+
+  it('refuses an empty input; a header alone gives no CLKs', async () => {
+    const empty = await encode(file(''));
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toBe('pavilion: CSV_INVALID: the input is empty: no header row\n');
+    const only = await encode(file(csv([header])));
+    expect(only.code).toBe(0);
+    expect(only.stdout).toBe('');
+    const json = await encode(file(csv([header])), '--format', 'json');
+    expect(JSON.parse(json.stdout)).toEqual({ clks: [] });
+  });
+});
+
+describe('pavilion encode: what the CSV holds', () => {
+  it('reads quotes as clkhash\'s own CSV path does (Dwayne "The Rock", doubled quotes, CRLF, line breaks)', async () => {
+    const expected = clks('quotes-clks.json');
+    for (const threads of [[], ['--threads', '2']]) {
+      const r = await encode(fixture('quotes.csv'), ...threads);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout.trimEnd().split('\n')).toEqual(expected);
+    }
+  });
+
+  it('refuses a JSON lines file, with or without --no-header, printing no value', async () => {
+    const jsonl = file(
+      `${records.map((r) => JSON.stringify(Object.fromEntries(header.map((h, i) => [h, r[i]])))).join('\n')}\n`,
+    );
+    const r1 = await encode(jsonl);
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toMatch(
+      /^pavilion: CSV_HEADER_MISMATCH: line 1 is not a header row: .*\(the input looks like JSON; pavilion encode reads CSV\)\n$/,
+    );
+    expectNoRecordValues(r1);
+    const r2 = await encode(jsonl, '--no-header');
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toBe('pavilion: CSV_INVALID: line 1: the input looks like JSON; pavilion encode reads CSV\n');
+    expect(r2.stdout).toBe('');
+    expectNoRecordValues(r2);
+  });
+
+  it('gives a hint for ;- and tab-separated files, and reads them with --delimiter', async () => {
+    for (const [delimiter, option, shown] of [
+      [';', ';', "';'"],
+      ['\t', 'tab', 'tab'],
+    ] as const) {
+      const input = file(csv(peopleA, delimiter));
+      const r = await encode(input);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(
+        `(the first line is one column but contains ${delimiter === ';' ? "';'" : 'tabs'}: use --delimiter ${shown})`,
+      );
+      expectNoRecordValues(r);
+      const ok = await encode(input, '--delimiter', option);
+      expect(ok.stderr).toBe('');
+      expect(ok.stdout.trimEnd().split('\n')).toEqual(expectedA);
+    }
+    const bad = await encode(file(csv(peopleA)), '--delimiter', '"');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^pavilion: DELIMITER_INVALID: /);
+  });
+
+  it('refuses bytes that are not UTF-8, naming the line', async () => {
+    const text = Buffer.from(csv(peopleA.slice(0, 4)));
+    const bad = Buffer.concat([
+      text,
+      Buffer.from('r9,ann,'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(',1980-01-02,1234\n'),
+    ]);
+    for (const threads of ['1', '2']) {
+      const r = await encode(file(bad), '--threads', threads);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe('pavilion: CSV_INVALID: line 5: not valid UTF-8\n');
+    }
+    const badHeader = await encode(file(Buffer.concat([Buffer.from([0xc3]), text])));
+    expect(badHeader.stderr).toBe('pavilion: CSV_INVALID: line 1: not valid UTF-8\n');
+  });
+
+  it('counts a short record against the header, naming the line only', async () => {
+    const rows = [...peopleA.slice(0, 3), records[3]!.slice(0, 3), ...records.slice(4)];
+    const r = await encode(file(csv(rows)));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('pavilion: RECORD_FIELD_COUNT: line 4: 3 columns, the header has 5\n');
+  });
+});
+
+describe('pavilion encode: where the output goes', () => {
+  it('a reader that goes away (| head) is a coded error, not a stack trace', async () => {
+    const big = file(csv([header, ...Array.from({ length: 30_000 }, (_, i) => records[i % records.length]!)]));
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fromRoot('cli', 'main.ts'),
+        'encode',
+        '--schema',
+        schema,
+        '--secret-file',
+        fixture('secret.txt'),
+        '--in',
+        big,
+      ],
+      { cwd: fromRoot() },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.stdout.once('data', () => child.stdout.destroy());
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    expect(stderr).toBe('pavilion: OUTPUT_UNWRITABLE: stdout: cannot write (EPIPE)\n');
+  });
+});
