@@ -6,13 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import { loadDemoSchema, syntheticPeople, withTypo } from '../demo/people.js';
 import { createEngine } from '../engine/index.js';
+import { engineSettings } from '../server/config.js';
 
 export async function demoCommand(opts: { records: number; threads?: number }): Promise<void> {
   const schema = loadDemoSchema();
   // A fresh random linkage secret per run: the demo never needs to reproduce CLKs.
   const secret = randomBytes(32).toString('base64');
   const people = syntheticPeople(opts.records);
-  const engine = await createEngine({ threads: opts.threads });
+  const engine = await createEngine({ ...engineSettings(), ...(opts.threads ? { threads: opts.threads } : {}) });
   try {
     let t = performance.now();
     const clks = await engine.encode(schema, secret, people);

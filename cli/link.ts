@@ -6,6 +6,7 @@
 
 import { PavilionError } from '../common/errors.js';
 import { createEngine } from '../engine/index.js';
+import { engineSettings } from '../server/config.js';
 import { readClkLines } from './clk-lines.js';
 
 export interface LinkOptions {
@@ -24,7 +25,7 @@ export async function linkCommand(opts: LinkOptions, out: NodeJS.WritableStream 
       `dataset CLKs have ${dataset.filterBits} bits, queries ${queries.filterBits}`,
     );
   }
-  const engine = await createEngine({ threads: opts.threads });
+  const engine = await createEngine({ ...engineSettings(), ...(opts.threads ? { threads: opts.threads } : {}) });
   try {
     const refs = Array.from({ length: dataset.count }, (_, i) => String(i));
     await engine.loadDataset('cli', { refs, clks: dataset.clks, filterBits: dataset.filterBits });

@@ -201,7 +201,6 @@ export const ERROR_CODES = {
   THRESHOLD_INVALID: spec(422, 'engine', 'A Dice threshold outside [0, 1].'),
   TOPK_INVALID: spec(422, 'engine', 'A top-k that is not a positive integer within the limit.'),
   WASM_NOT_BUILT: spec(500, 'engine', 'The wasm kernels are missing; run `npm run build:wasm`.'),
-  WASM_SIMD_SETTING_INVALID: spec(500, 'engine', '`ENGINE_SIMD` is neither true nor false.'),
   WASM_SIMD_UNSUPPORTED: spec(500, 'engine', 'SIMD was forced on a runtime that cannot run the SIMD kernel.'),
   CRYPTO_INPUT_INVALID: spec(500, 'engine', 'The hashing kernel was handed an input it cannot take (a bug, logged).'),
   CRYPTO_SLOTS_EXHAUSTED: spec(500, 'engine', 'The hashing kernel ran out of key slots (a bug, logged).'),

@@ -37,7 +37,7 @@ export type { DatasetInfo, DatasetInput } from './dataset.js';
 export interface EngineOptions {
   /** Worker threads; default one per core (os.availableParallelism()). */
   threads?: number;
-  /** Force the SIMD (true) or scalar (false) kernel; default: env PAVILION_WASM_SIMD, then detection. */
+  /** Force the SIMD (true) or scalar (false) kernel (the ENGINE_SIMD setting); default: detection. */
   simd?: boolean;
   /** Most pairs one link may return before it fails with LINK_RESULT_TOO_LARGE (default MAX_LINK_PAIRS). */
   maxLinkPairs?: number;

@@ -70,7 +70,11 @@ export const SETTINGS: readonly Setting[] = [
     description: 're-read the policy bundle this often and swap in a changed one (0: only POST /v1/policy/reload)',
   },
   { env: 'ENGINE_THREADS', default: '', description: 'engine worker threads (default: one per core)' },
-  { env: 'ENGINE_SIMD', default: '', description: '`false` forces the scalar Dice kernel' },
+  {
+    env: 'ENGINE_SIMD',
+    default: '',
+    description: '`false` forces the scalar Dice kernel, `true` the SIMD one; unset → detected (broker and CLI)',
+  },
   {
     env: 'AUDIT_ORIGIN',
     default: '',
@@ -337,6 +341,28 @@ export interface BrokerConfig {
   logLevel: RawConfig['LOG_LEVEL'];
   demoRecords: number;
   demoPage: RawConfig['DEMO_PAGE'];
+}
+
+/**
+ * The engine settings alone (ENGINE_THREADS, ENGINE_SIMD), which the command line honours as the broker
+ * does without needing the broker's whole configuration to be valid.
+ */
+export function engineSettings(env: Record<string, string | undefined> = process.env): {
+  threads?: number;
+  simd?: boolean;
+} {
+  const r = ConfigSchema.pick({ ENGINE_THREADS: true, ENGINE_SIMD: true }).safeParse({
+    ENGINE_THREADS: env.ENGINE_THREADS ?? '',
+    ENGINE_SIMD: env.ENGINE_SIMD ?? '',
+  });
+  if (!r.success) {
+    const names = [...new Set(r.error.issues.map((i) => String(i.path[0])))];
+    throw new PavilionError('CONFIG_INVALID', `invalid setting(s): ${names.join(', ')}`);
+  }
+  return {
+    ...(r.data.ENGINE_THREADS !== undefined ? { threads: r.data.ENGINE_THREADS } : {}),
+    ...(r.data.ENGINE_SIMD !== undefined ? { simd: r.data.ENGINE_SIMD === 'true' } : {}),
+  };
 }
 
 /**

@@ -3,7 +3,7 @@
  * `dice-simd` (v128) and `dice-scalar` (no SIMD opcode at all).
  *
  * - The SIMD build is chosen when the runtime validates a tiny module that
- *   uses `i8x16.popcnt`; env `PAVILION_WASM_SIMD=0|1` overrides (1 on a
+ *   uses `i8x16.popcnt`; the ENGINE_SIMD setting overrides (true on a
  *   runtime without SIMD is an error, not a silent fallback).
  * - Each build is compiled at most once per thread (`compileDiceModule`
  *   caches); a compiled WebAssembly.Module can be handed to workers through
@@ -149,30 +149,20 @@ export function wasmSimdSupported(): boolean {
 }
 
 /**
- * Which build to use: an explicit `simd` argument wins, then env
- * PAVILION_WASM_SIMD (0|1), then runtime detection. `supported` is the
- * detection result (a parameter so the no-SIMD branch can be tested here).
+ * Which build to use: `simd` when given (the ENGINE_SIMD setting, server/config.ts), else runtime
+ * detection. `supported` is the detection result (a parameter so the no-SIMD branch can be tested here).
  */
 export function selectDiceKernel(simd?: boolean, supported: boolean = wasmSimdSupported()): DiceKernelKind {
-  let want = simd;
-  if (want === undefined) {
-    const env = process.env.PAVILION_WASM_SIMD;
-    if (env === '1') want = true;
-    else if (env === '0') want = false;
-    else if (env !== undefined && env !== '') {
-      throw new PavilionError('WASM_SIMD_SETTING_INVALID', 'PAVILION_WASM_SIMD must be 0 or 1');
-    }
-  }
-  if (want === true) {
+  if (simd === true) {
     if (!supported) {
       throw new PavilionError(
         'WASM_SIMD_UNSUPPORTED',
-        'the SIMD Dice kernel was requested (PAVILION_WASM_SIMD=1 or simd: true) but this runtime does not support wasm SIMD',
+        'the SIMD Dice kernel was requested (ENGINE_SIMD=true) but this runtime does not support wasm SIMD',
       );
     }
     return 'simd';
   }
-  if (want === false) return 'scalar';
+  if (simd === false) return 'scalar';
   return supported ? 'simd' : 'scalar';
 }
 

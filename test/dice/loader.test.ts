@@ -1,4 +1,5 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { engineSettings } from '../../server/config.js';
 import {
   compileDiceModule,
   createDiceMemory,
@@ -8,40 +9,26 @@ import {
   wasmSimdSupported,
 } from '../../wasm/dice.js';
 
-const saved = process.env.PAVILION_WASM_SIMD;
-afterEach(() => {
-  if (saved === undefined) delete process.env.PAVILION_WASM_SIMD;
-  else process.env.PAVILION_WASM_SIMD = saved;
-});
-
 it('Node 20 validates the SIMD probe module', () => {
   expect(wasmSimdSupported()).toBe(true);
 });
 
 it('picks SIMD when supported and scalar otherwise', () => {
-  delete process.env.PAVILION_WASM_SIMD;
   expect(selectDiceKernel(undefined, true)).toBe('simd');
   expect(selectDiceKernel(undefined, false)).toBe('scalar');
 });
 
-it('PAVILION_WASM_SIMD overrides detection; 1 without SIMD is a clear error', () => {
-  process.env.PAVILION_WASM_SIMD = '0';
-  expect(selectDiceKernel(undefined, true)).toBe('scalar');
-  process.env.PAVILION_WASM_SIMD = '1';
-  expect(selectDiceKernel(undefined, true)).toBe('simd');
-  expect(() => selectDiceKernel(undefined, false)).toThrow(expect.objectContaining({ code: 'WASM_SIMD_UNSUPPORTED' }));
-  process.env.PAVILION_WASM_SIMD = 'yes';
-  expect(() => selectDiceKernel(undefined, true)).toThrow(
-    expect.objectContaining({ code: 'WASM_SIMD_SETTING_INVALID' }),
-  );
-});
-
-it('an explicit choice wins over the environment', () => {
-  process.env.PAVILION_WASM_SIMD = '1';
+it('an explicit choice (the ENGINE_SIMD setting) wins over detection; SIMD without support is a clear error', () => {
   expect(selectDiceKernel(false, true)).toBe('scalar');
-  process.env.PAVILION_WASM_SIMD = '0';
   expect(selectDiceKernel(true, true)).toBe('simd');
   expect(() => selectDiceKernel(true, false)).toThrow(expect.objectContaining({ code: 'WASM_SIMD_UNSUPPORTED' }));
+});
+
+it('ENGINE_SIMD and ENGINE_THREADS are read by one function, the CLI and the broker alike', () => {
+  expect(engineSettings({})).toEqual({});
+  expect(engineSettings({ ENGINE_SIMD: 'false', ENGINE_THREADS: '3' })).toEqual({ simd: false, threads: 3 });
+  expect(engineSettings({ ENGINE_SIMD: 'true' })).toEqual({ simd: true });
+  expect(() => engineSettings({ ENGINE_SIMD: 'yes' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
 });
 
 it('compiles each build once per thread and instantiates against a shared memory', () => {
