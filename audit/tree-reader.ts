@@ -126,7 +126,8 @@ export class TreeReader {
       throw storageError(err, 'audit read');
     }
     this.sawCommitted(result.headSize);
-    if (size > result.headSize) throw new PavilionError('SIZE_INVALID', `${what} exceeds the committed tree size`);
+    if (size > result.headSize)
+      throw new PavilionError('SIZE_BEYOND_TREE', `${what} exceeds the committed tree size ${result.headSize}`);
     return result.nodes;
   }
 

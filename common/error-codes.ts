@@ -71,6 +71,7 @@ export const ERROR_CODES = {
     'The WebSocket reader has too many unread answers; read them before sending more.',
   ),
   TOO_MANY_IN_FLIGHT: spec(429, 'request', 'Too many verifications in flight on one WebSocket (`WS_MAX_IN_FLIGHT`).'),
+  UPGRADE_REQUIRED: spec(426, 'request', 'A plain GET on the WebSocket endpoint: send Upgrade: websocket.'),
   UNSUPPORTED_MEDIA_TYPE: spec(
     415,
     'request',
@@ -244,6 +245,7 @@ export const ERROR_CODES = {
   RECEIPT_NOT_READY: spec(409, 'audit', 'No signed checkpoint covers this entry yet; ask again in a second.'),
   RECEIPT_SUBJECT_REQUIRED: spec(422, 'audit', 'Verifying a receipt needs the leaf hash or event it is for.'),
   ROOT_MISMATCH: spec(422, 'audit', 'A proof leads to another root than the checkpoint holds.'),
+  SIZE_BEYOND_TREE: spec(404, 'audit', 'The log has not reached this tree size yet.'),
   SIZE_INVALID: spec(422, 'audit', 'A tree size that is not a non-negative integer in range.'),
   TILE_NOT_FOUND: spec(404, 'audit', 'No such tlog tile at this tree size.'),
   NOTE_MALFORMED: spec(422, 'audit', 'A signed note is not C2SP signed-note text.'),

@@ -332,7 +332,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       secrets,
       embeddedDatabase: db.embedded,
     });
-    const sockets = registerWebSocket(app, {
+    const sockets = registerWebSocket(app, router, {
       authenticate,
       verification,
       jobs: linkage,

@@ -136,19 +136,6 @@ export function openApiDocument(routes: readonly DocumentedRoute[]): object {
       responses: responsesOf(route),
     });
   }
-  registry.registerPath({
-    method: 'get',
-    path: '/v1/ws',
-    summary: 'WebSocket: verify and subscribe messages (server/routes/ws.ts)',
-    description:
-      'Authenticated by an Authorization header on the upgrade request, or by a first {"type":"auth","token"} ' +
-      'message. Messages: verify, subscribe, ping; answers result, progress, error (a problem), pong.',
-    security: [{ bearerAuth: [] }, {}],
-    responses: {
-      101: { description: 'switching protocols' },
-      401: problemResponse(AUTHENTICATED.filter((c) => ERROR_CODES[c].status === 401)),
-    },
-  });
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: { title: 'Pavilion Trust Broker', version: '0.1.0', description: DESCRIPTION },

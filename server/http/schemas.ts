@@ -48,9 +48,15 @@ export const base64Clk = z
 /** A non-negative integer as a path or query parameter (at most 15 digits: below 2^53). */
 export const indexParam = z
   .string()
-  .regex(/^\d{1,15}$/, 'must be a non-negative integer')
+  .regex(/^\d{1,15}$/, 'must be a non-negative integer below 10^15')
   .transform(Number)
-  .openapi({ type: 'integer', minimum: 0 });
+  .openapi({ type: 'integer', minimum: 0, maximum: 999_999_999_999_999 });
+
+/** A leaf hash as a query parameter: 32 bytes in canonical standard base64 (44 characters). */
+const leafHashParam = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'must be 32 bytes in standard base64')
+  .openapi({ format: 'byte', description: 'the leaf hash from a receipt (32 bytes, standard base64)' });
 
 const timestamp = z.string().openapi({ format: 'date-time' });
 
@@ -171,7 +177,10 @@ export const VerificationRequest = z
     message: 'exactly one of clk or record is required',
     path: ['clk'],
   })
-  .openapi('VerificationRequest', { description: 'exactly one of clk or record' });
+  .openapi('VerificationRequest', {
+    description: 'exactly one of clk or record',
+    oneOf: [{ required: ['clk'] }, { required: ['record'] }],
+  });
 export type VerificationRequest = z.infer<typeof VerificationRequest>;
 
 export const Receipt = z
@@ -249,15 +258,14 @@ export const LinkageResults = z
 
 export const InclusionQuery = z.object({
   index: indexParam.optional().openapi({ description: 'leaf index (or give leaf_hash)' }),
-  leaf_hash: z
-    .string()
-    .optional()
-    .openapi({ format: 'byte', description: 'the leaf hash from a receipt, instead of index' }),
+  leaf_hash: leafHashParam.optional().openapi({ description: 'the leaf hash from a receipt, instead of index' }),
   size: indexParam.optional().openapi({ description: 'tree size (default: the current size)' }),
 });
 
 export const ConsistencyQuery = z.object({
-  from: indexParam,
+  from: indexParam
+    .refine((n) => n >= 1, 'must be at least 1 (a proof from the empty tree is meaningless)')
+    .openapi({ minimum: 1 }),
   to: indexParam.optional().openapi({ description: 'default: the current size' }),
 });
 

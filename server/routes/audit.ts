@@ -16,6 +16,7 @@
  *   GET /v1/audit/tile/entries/<N>[.p/<W>]       auditor, admin: C2SP tlog-tiles entry bundle
  */
 import { gzipSync } from 'node:zlib';
+import { z } from 'zod';
 import {
   type AnchoringFacts,
   type AnchorReference,
@@ -132,7 +133,7 @@ export function registerAuditRoutes(
       path: '/v1/audit/anchoring/abi.json',
       summary: 'The MerkleAnchor contract ABI (also the file anchoring/MerkleAnchor.abi.json)',
       access: hashes,
-      responses: { 200: { description: 'the ABI', mediaType: 'application/json' } },
+      responses: { 200: { description: 'the ABI', json: z.array(z.record(z.unknown())) } },
     },
     () => ({ json: merkleAnchorAbiJson(), headers: { 'cache-control': immutable } }),
   );
@@ -145,7 +146,7 @@ export function registerAuditRoutes(
       access: hashes,
       query: InclusionQuery,
       responses: { 200: { description: 'the proof', json: InclusionProof } },
-      errors: ['PROOF_RANGE_INVALID', 'SIZE_INVALID', 'ENTRY_NOT_FOUND'],
+      errors: ['PROOF_RANGE_INVALID', 'SIZE_INVALID', 'SIZE_BEYOND_TREE', 'ENTRY_NOT_FOUND'],
     },
     async ({ query }) => {
       const size = query.size ?? (await audit.size());
@@ -173,7 +174,7 @@ export function registerAuditRoutes(
       access: hashes,
       query: ConsistencyQuery,
       responses: { 200: { description: 'the proof', json: ConsistencyProof } },
-      errors: ['PROOF_RANGE_INVALID', 'SIZE_INVALID'],
+      errors: ['PROOF_RANGE_INVALID', 'SIZE_INVALID', 'SIZE_BEYOND_TREE'],
     },
     async ({ query }) => {
       const to = query.to ?? (await audit.size());

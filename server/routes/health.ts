@@ -1,4 +1,5 @@
 /** Liveness, readiness, metrics, the OpenAPI document and (local issuer only) the JWKS: all public. */
+import { z } from 'zod';
 import type { Metrics } from '../../metrics/index.js';
 import { makeProblem } from '../http/problem.js';
 import type { HttpRouter } from '../http/router.js';
@@ -72,7 +73,7 @@ export function registerHealthRoutes(
       path: '/openapi.json',
       summary: 'This document',
       access: 'public',
-      responses: { 200: { description: 'OpenAPI 3.1', mediaType: 'application/json' } },
+      responses: { 200: { description: 'OpenAPI 3.1', json: z.record(z.unknown()) } },
     },
     () => {
       doc ??= JSON.stringify(deps.openApiDocument());
@@ -88,7 +89,7 @@ export function registerHealthRoutes(
         path: '/.well-known/jwks.json',
         summary: 'Public keys of the local development issuer (only when no OIDC issuer is configured)',
         access: 'public',
-        responses: { 200: { description: 'JWKS', mediaType: 'application/json' } },
+        responses: { 200: { description: 'JWKS', json: z.object({ keys: z.array(z.record(z.unknown())) }) } },
       },
       () => ({ body: jwks, contentType: 'application/json' }),
     );

@@ -27,9 +27,10 @@
  */
 import uWS, { type TemplatedApp, type WebSocket } from 'uWebSockets.js';
 import type { Logger } from 'pino';
+import { PavilionError } from '../../common/errors.js';
 import { type Principal, requireRole } from '../../identity/index.js';
 import { makeProblem, type Problem, toProblem } from '../http/problem.js';
-import { refusedFraming, statusLine } from '../http/router.js';
+import { type HttpRouter, refusedFraming, statusLine } from '../http/router.js';
 import { VerificationRequest } from '../http/schemas.js';
 import { validate } from '../http/validation.js';
 import type { JobMessage, LinkageJobs } from '../linkage/jobs.js';
@@ -75,7 +76,7 @@ export interface WebSocketDeps {
   onRequest(type: string, status: number, seconds: number): void;
 }
 
-export function registerWebSocket(app: TemplatedApp, deps: WebSocketDeps): { closeAll(): void } {
+export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: WebSocketDeps): { closeAll(): void } {
   const { limits, log, verification, jobs, onRequest } = deps;
   const sockets = new Set<Socket>();
 
@@ -284,6 +285,25 @@ export function registerWebSocket(app: TemplatedApp, deps: WebSocketDeps): { clo
       state.unsubscribers = [];
     },
   });
+
+  // A plain GET (no Upgrade) reaches the router, registered after app.ws so upgrades still go there.
+  router.route(
+    {
+      method: 'get',
+      path: '/v1/ws',
+      summary: 'WebSocket: verify and subscribe messages (server/routes/ws.ts)',
+      description:
+        'Authenticated by an Authorization header on the upgrade request, or by a first {"type":"auth","token"} ' +
+        'message. Messages: verify, subscribe, ping; answers result, progress, error (a problem), pong. A GET ' +
+        'without an Upgrade header answers 426.',
+      access: 'public',
+      responses: { 101: { description: 'switching protocols (with Upgrade: websocket)' } },
+      errors: ['UPGRADE_REQUIRED', 'AUTH_MISSING', 'AUTH_MALFORMED', 'AUTH_EXPIRED', 'AUTH_SIGNATURE_INVALID'],
+    },
+    () => {
+      throw new PavilionError('UPGRADE_REQUIRED', 'this is the WebSocket endpoint: send Upgrade: websocket');
+    },
+  );
 
   return {
     closeAll() {

@@ -152,7 +152,7 @@ describe('AuditLog on Postgres', () => {
         expect((await reader.consistencyProof(m + 1, n)).map(hex)).toEqual(tree.consistencyProof(m + 1, n).map(hex));
       }
       // Sizes above the committed head are refused whether or not the hashes are held.
-      expect(await code(reader.inclusionProof(0, N + 1))).toBe('SIZE_INVALID');
+      expect(await code(reader.inclusionProof(0, N + 1))).toBe('SIZE_BEYOND_TREE');
       expect(await code(reader.leafHashAt(N))).toBe('ENTRY_NOT_FOUND');
       await reader.close();
     }
@@ -298,7 +298,7 @@ describe('AuditLog on Postgres', () => {
     expect(await code(log.entry(size + 10))).toBe('ENTRY_NOT_FOUND');
     expect(await code(log.entry(-1))).toBe('SIZE_INVALID');
     expect(await code(log.inclusionProof(size, size))).toBe('INDEX_OUT_OF_RANGE');
-    expect(await code(log.inclusionProof(0, size + 1))).toBe('SIZE_INVALID');
+    expect(await code(log.inclusionProof(0, size + 1))).toBe('SIZE_BEYOND_TREE');
     expect(await code(log.consistencyProof(0, size))).toBe('SIZE_INVALID');
     expect(await code(log.consistencyProof(5, 4))).toBe('SIZE_INVALID');
     expect(await code(log.root(1.5))).toBe('SIZE_INVALID');
