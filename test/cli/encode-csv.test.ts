@@ -21,7 +21,7 @@ const schema = fromRoot('demo', 'schema.json');
 const clks = (name: string) => (JSON.parse(readFileSync(fixture(name), 'utf8')) as { clks: string[] }).clks;
 const expectedA = clks('clks-a.json');
 
-/** people-a.csv as rows, header first (its reading is checked against Python in test/clk/csv.test.ts). */
+/** people-a.csv as rows, header first (its reading is checked against Python in test/engine/clk/csv.test.ts). */
 const peopleA: string[][] = (() => {
   const reader = new CsvRecords(readFileSync(fixture('people-a.csv'), 'utf8'), 0x2c);
   const rows: string[][] = [];

@@ -7,7 +7,7 @@ import { concatBytes } from '../../common/bytes.js';
 import type { PoolEngine } from '../../engine/engine.js';
 import { createEngine, decodeClkBase64, type Engine } from '../../engine/index.js';
 import { pairsReference, splitFilters, topKReference } from '../../wasm/reference/dice.js';
-import { perturb, randomFilter, randomFilters, rng } from '../dice/harness.js';
+import { perturb, randomFilter, randomFilters, rng } from '../wasm/dice/harness.js';
 
 const BYTES = 128;
 const refsFor = (n: number, prefix = 'r'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);

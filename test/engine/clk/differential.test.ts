@@ -4,8 +4,8 @@
 // Also checks that the token cache (including forced evictions) never
 // changes a CLK.
 import { describe, expect, it } from 'vitest';
-import { seededRandom as rng } from '../../common/seeded-random.js';
-import { ClkEncoder } from '../../engine/clk/index.js';
+import { seededRandom as rng } from '../../../common/seeded-random.js';
+import { ClkEncoder } from '../../../engine/clk/index.js';
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz  éüßΩ李😀-'";
 

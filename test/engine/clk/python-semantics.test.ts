@@ -2,11 +2,11 @@
 // values were taken from CPython 3.11 (the interpreter clkhash 0.18.3 runs
 // on here), e.g. `python3 -c "print(int(' +5'))"`.
 import { describe, expect, it } from 'vitest';
-import { compilePythonPattern } from '../../engine/clk/pattern.js';
-import { floorMod, parsePyFloat, parsePyInt, pyLen, pyStrip, roundHalfEven } from '../../engine/clk/python.js';
-import { type HashedFeature, parseSchema } from '../../engine/clk/schema.js';
-import { compileDateFormat } from '../../engine/clk/strptime.js';
-import { encodeToken, tokenize } from '../../engine/clk/tokens.js';
+import { compilePythonPattern } from '../../../engine/clk/pattern.js';
+import { floorMod, parsePyFloat, parsePyInt, pyLen, pyStrip, roundHalfEven } from '../../../engine/clk/python.js';
+import { type HashedFeature, parseSchema } from '../../../engine/clk/schema.js';
+import { compileDateFormat } from '../../../engine/clk/strptime.js';
+import { encodeToken, tokenize } from '../../../engine/clk/tokens.js';
 
 describe('int(s, 10)', () => {
   it.each([

@@ -16,8 +16,8 @@ import {
   md5,
   sha1,
   sha256,
-} from '../../wasm/crypto.js';
-import * as ref from '../../wasm/reference/crypto.js';
+} from '../../../wasm/crypto.js';
+import * as ref from '../../../wasm/reference/crypto.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const LENGTHS = Array.from({ length: 301 }, (_, i) => i);
@@ -155,7 +155,7 @@ describe('prepared keys and batch calls', () => {
 
 describe('BLAKE2b-512 keyed and salted', () => {
   const fixture = JSON.parse(
-    readFileSync(new URL('../fixtures/blake2b/keyed-salted.json', import.meta.url), 'utf8'),
+    readFileSync(new URL('../../fixtures/blake2b/keyed-salted.json', import.meta.url), 'utf8'),
   ) as {
     vectors: Array<{ data: string; key: string; salt: string; digest: string }>;
   };

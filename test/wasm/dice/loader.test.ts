@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { engineSettings } from '../../server/config.js';
+import { engineSettings } from '../../../server/config.js';
 import {
   compileDiceModule,
   createDiceMemory,
@@ -7,7 +7,7 @@ import {
   instantiateDice,
   selectDiceKernel,
   wasmSimdSupported,
-} from '../../wasm/dice.js';
+} from '../../../wasm/dice.js';
 
 it('Node 20 validates the SIMD probe module', () => {
   expect(wasmSimdSupported()).toBe(true);

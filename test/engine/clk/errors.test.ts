@@ -1,7 +1,7 @@
 // Bad schemas, secrets and records give typed PavilionErrors naming the JSON
 // path or the feature and rule, and never echo record values.
 import { describe, expect, it } from 'vitest';
-import { ClkEncoder, parseSchema } from '../../engine/clk/index.js';
+import { ClkEncoder, parseSchema } from '../../../engine/clk/index.js';
 
 const base = (): any => ({
   version: 3,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../../common/seeded-random.js';
-import { GramTable } from '../../engine/clk/gram-table.js';
+import { seededRandom } from '../../../common/seeded-random.js';
+import { GramTable } from '../../../engine/clk/gram-table.js';
 
 describe('GramTable', () => {
   it('stores and finds what a Map would, across growth, overwrites and clears', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../../common/seeded-random.js';
-import { ValueTable } from '../../engine/clk/value-table.js';
+import { seededRandom } from '../../../common/seeded-random.js';
+import { ValueTable } from '../../../engine/clk/value-table.js';
 
 describe('ValueTable', () => {
   it('finds what a Map would, across growth and clears, comparing whole strings', () => {

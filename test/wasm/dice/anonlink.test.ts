@@ -1,13 +1,13 @@
 /**
  * Known-answer test against anonlink 0.15.3 itself: the fixture holds
- * anonlink's results on seeded random filters (see fixtures/README.md for how
+ * anonlink's results on seeded random filters (see test/fixtures/dice/README.md for how
  * it was generated). The reference and both builds must reproduce them
  * exactly: same pairs, same float64 scores, same order.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { wasmSimdSupported } from '../../wasm/dice.js';
-import { comparePairs, type Pair, pairsReference } from '../../wasm/reference/dice.js';
+import { wasmSimdSupported } from '../../../wasm/dice.js';
+import { comparePairs, type Pair, pairsReference } from '../../../wasm/reference/dice.js';
 import { KernelHarness, type KernelVariant } from './harness.js';
 
 interface Fixture {
@@ -23,7 +23,9 @@ interface Fixture {
   }[];
 }
 
-const fixture = JSON.parse(readFileSync(new URL('./fixtures/anonlink-dice.json', import.meta.url), 'utf8')) as Fixture;
+const fixture = JSON.parse(
+  readFileSync(new URL('../../fixtures/dice/anonlink-dice.json', import.meta.url), 'utf8'),
+) as Fixture;
 const decode = (b64: string): Uint8Array => new Uint8Array(Buffer.from(b64, 'base64'));
 const queries = fixture.queries.map(decode);
 const base = fixture.base.map(decode);

@@ -3,8 +3,8 @@
  * memory, with the same inputs and result shapes as wasm/reference/dice.ts,
  * so tests can compare them directly.
  */
-import { createDiceMemory, type DiceExports, type DiceKernelKind, instantiateDice } from '../../wasm/dice.js';
-import { type Candidate, compareCandidates, comparePairs, type Pair } from '../../wasm/reference/dice.js';
+import { createDiceMemory, type DiceExports, type DiceKernelKind, instantiateDice } from '../../../wasm/dice.js';
+import { type Candidate, compareCandidates, comparePairs, type Pair } from '../../../wasm/reference/dice.js';
 
 const align = (n: number): number => Math.ceil(n / 64) * 64;
 
@@ -190,4 +190,4 @@ export function perturb(rand: () => number, f: Uint8Array, flips: number): Uint8
 }
 
 /** Deterministic PRNG (mulberry32) so a failing case can be replayed from its seed. */
-export { seededRandom as rng } from '../../common/seeded-random.js';
+export { seededRandom as rng } from '../../../common/seeded-random.js';

@@ -4,7 +4,7 @@
 // any prefix of a text only where a record ends, so pieces parsed apart give the same records.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CsvRecords, delimiterCode, FIELD_SIZE_LIMIT, lastRecordEnd } from '../../engine/clk/csv.js';
+import { CsvRecords, delimiterCode, FIELD_SIZE_LIMIT, lastRecordEnd } from '../../../engine/clk/csv.js';
 
 interface Case {
   name: string;
@@ -13,7 +13,7 @@ interface Case {
   rows: string[][];
 }
 const { cases } = JSON.parse(
-  readFileSync(new URL('../fixtures/csv/python-csv-cases.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../fixtures/csv/python-csv-cases.json', import.meta.url), 'utf8'),
 ) as { cases: Case[] };
 
 function readAll(text: string, delimiter: string): { rows: string[][]; lines: number[] } {

@@ -5,10 +5,10 @@
 // rejects must be refused with RECORD_INVALID.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ClkEncoder, clkToBase64 } from '../../engine/clk/index.js';
+import { ClkEncoder, clkToBase64 } from '../../../engine/clk/index.js';
 
 const fixture = (name: string): unknown =>
-  JSON.parse(readFileSync(new URL(`../fixtures/clkhash/${name}`, import.meta.url), 'utf8'));
+  JSON.parse(readFileSync(new URL(`../../fixtures/clkhash/${name}`, import.meta.url), 'utf8'));
 
 interface PublishedVectors {
   vectors: Array<{

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fromRoot } from '../../common/paths.js';
-import { wasmSimdSupported } from '../../wasm/dice.js';
+import { fromRoot } from '../../../common/paths.js';
+import { wasmSimdSupported } from '../../../wasm/dice.js';
 import {
   dice,
   type Pair,
@@ -15,7 +15,7 @@ import {
   popcountAnd,
   popcountFilter,
   topKReference,
-} from '../../wasm/reference/dice.js';
+} from '../../../wasm/reference/dice.js';
 import { KernelHarness, type KernelVariant, perturb, randomFilter, randomFilters, rng } from './harness.js';
 
 const LENGTHS = [64, 128, 512, 1024, 2048, 4096];

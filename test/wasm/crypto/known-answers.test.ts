@@ -3,7 +3,7 @@
 // (HMAC-SHA1, HMAC-MD5), RFC 4231 (HMAC-SHA256), RFC 7693 Appendix A and
 // the BLAKE2 reference keyed KAT (blake2b-kat.txt, key 00..3f).
 import { describe, expect, it } from 'vitest';
-import { blake2b512, hmacMd5, hmacSha1, hmacSha256, md5, sha1, sha256 } from '../../wasm/crypto.js';
+import { blake2b512, hmacMd5, hmacSha1, hmacSha256, md5, sha1, sha256 } from '../../../wasm/crypto.js';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -4,11 +4,11 @@
 // the published v1 vector of clkhash-vectors.json).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ClkEncoder, clkToBase64, parseSchema } from '../../engine/clk/index.js';
-import { upgradeSchema } from '../../engine/clk/schema-upgrade.js';
+import { ClkEncoder, clkToBase64, parseSchema } from '../../../engine/clk/index.js';
+import { upgradeSchema } from '../../../engine/clk/schema-upgrade.js';
 
 const fixture = (name: string): any =>
-  JSON.parse(readFileSync(new URL(`../fixtures/clkhash/${name}`, import.meta.url), 'utf8'));
+  JSON.parse(readFileSync(new URL(`../../fixtures/clkhash/${name}`, import.meta.url), 'utf8'));
 
 interface LegacyVectors {
   generator: { clkhash_version: string };
