@@ -43,7 +43,8 @@ export const ANCHORING_MIGRATIONS: readonly string[] = [
      final_at timestamptz,
      primary key (chain, genesis, contract, log_id, tree_size)
    );
-   create index anchoring_anchors_open on anchoring_anchors (chain, genesis, contract, sender) where status in ('pending', 'included');
+   create index anchoring_anchors_open on anchoring_anchors (chain, genesis, contract,
+     sender) where status in ('pending', 'included');
    create table anchoring_transactions (
      chain text not null,
      genesis text not null,
@@ -61,7 +62,8 @@ export const ANCHORING_MIGRATIONS: readonly string[] = [
      broadcast_at timestamptz,
      broadcast_error text,
      primary key (chain, genesis, tx_hash),
-     foreign key (chain, genesis, contract, log_id, tree_size) references anchoring_anchors (chain, genesis, contract, log_id, tree_size)
+     foreign key (chain, genesis, contract, log_id, tree_size) references anchoring_anchors (chain, genesis, contract,
+       log_id, tree_size)
    );
    create index anchoring_transactions_nonce on anchoring_transactions (chain, genesis, sender, nonce);
    create index anchoring_transactions_anchor on anchoring_transactions (chain, genesis, contract, log_id, tree_size);`,

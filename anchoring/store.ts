@@ -122,7 +122,8 @@ export class AnchorStore {
   async openAnchors(scope: ChainScope, contract: string, sender: string): Promise<AnchorRow[]> {
     const rows = await this.sql`
       select * from anchoring_anchors
-      where chain = ${scope.chain} and genesis = ${scope.genesis} and contract = ${contract} and sender = ${sender} and status in ('pending', 'included')
+      where chain = ${scope.chain} and genesis = ${scope.genesis} and contract = ${contract} and sender = ${sender}
+        and status in ('pending', 'included')
       order by nonce nulls last, tree_size`;
     return rows.map(toAnchor);
   }
@@ -130,7 +131,8 @@ export class AnchorStore {
   async transactionsFor(key: AnchorKey): Promise<TransactionRow[]> {
     const rows = await this.sql`
       select * from anchoring_transactions
-      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId}
+        and tree_size = ${key.treeSize}
       order by created_at, tx_hash`;
     return rows.map(toTransaction);
   }
@@ -188,7 +190,8 @@ export class AnchorStore {
       await lockSender(tx, anchor, anchor.sender);
       const blocking = await tx`
         select tree_size, status from anchoring_anchors
-        where chain = ${anchor.chain} and genesis = ${anchor.genesis} and contract = ${anchor.contract} and log_id = ${anchor.logId}
+        where chain = ${anchor.chain} and genesis = ${anchor.genesis} and contract = ${anchor.contract}
+          and log_id = ${anchor.logId}
           and (status = 'pending' or (tree_size >= ${anchor.treeSize} and status <> 'failed'))
         limit 1`;
       if (blocking.length > 0) {
@@ -199,8 +202,10 @@ export class AnchorStore {
       const nonce = Math.max(chainPendingNonce, nextRecorded);
       const signed = await sign(nonce);
       await tx`
-        insert into anchoring_anchors (chain, genesis, contract, log_id, tree_size, origin, root, note, sender, status, nonce)
-        values (${anchor.chain}, ${anchor.genesis}, ${anchor.contract}, ${anchor.logId}, ${anchor.treeSize}, ${anchor.origin}, ${anchor.root},
+        insert into anchoring_anchors (chain, genesis, contract, log_id, tree_size, origin, root, note, sender, status,
+          nonce)
+        values (${anchor.chain}, ${anchor.genesis}, ${anchor.contract}, ${anchor.logId}, ${anchor.treeSize},
+          ${anchor.origin}, ${anchor.root},
                 ${anchor.note}, ${anchor.sender}, 'pending', ${nonce})
         on conflict (chain, genesis, contract, log_id, tree_size) do update
           set status = 'pending', nonce = excluded.nonce, error = null, updated_at = now()`;
@@ -225,10 +230,12 @@ export class AnchorStore {
       await lockSender(tx, key, key.sender);
       const [row] = await tx`
         select a.status, a.nonce, (select max(t.created_at) from anchoring_transactions t
-                          where t.chain = a.chain and t.genesis = a.genesis and t.contract = a.contract and t.log_id = a.log_id and t.tree_size = a.tree_size) as newest,
+                          where t.chain = a.chain and t.genesis = a.genesis and t.contract = a.contract
+                            and t.log_id = a.log_id and t.tree_size = a.tree_size) as newest,
                now() as now
         from anchoring_anchors a
-        where a.chain = ${key.chain} and a.genesis = ${key.genesis} and a.contract = ${key.contract} and a.log_id = ${key.logId} and a.tree_size = ${key.treeSize}`;
+        where a.chain = ${key.chain} and a.genesis = ${key.genesis} and a.contract = ${key.contract}
+          and a.log_id = ${key.logId} and a.tree_size = ${key.treeSize}`;
       if (row?.status !== 'pending') return undefined;
       if (row.newest && (row.now as Date).getTime() - (row.newest as Date).getTime() < minAgeMs) return undefined;
       let nonce = Number(row.nonce);
@@ -238,7 +245,8 @@ export class AnchorStore {
       }
       const signed = await sign(nonce);
       await tx`update anchoring_anchors set nonce = ${signed.nonce}, updated_at = now()
-               where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}`;
+               where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract}
+                 and log_id = ${key.logId} and tree_size = ${key.treeSize}`;
       await insertTransaction(tx, key, signed);
       return signed;
     }) as Promise<SignedAnchorTx | undefined>;
@@ -264,7 +272,8 @@ export class AnchorStore {
       set status = 'included', tx_hash = ${at.txHash}, block_number = ${at.blockNumber}, block_hash = ${at.blockHash},
           log_index = ${at.logIndex}, reorgs = reorgs + ${moved ? 1 : 0}, error = null,
           included_at = coalesce(included_at, now()), updated_at = now()
-      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId}
+        and tree_size = ${key.treeSize}
         and status in ('pending', 'included')`;
   }
 
@@ -274,35 +283,40 @@ export class AnchorStore {
       update anchoring_anchors
       set status = 'pending', tx_hash = null, block_number = null, block_hash = null, log_index = null,
           reorgs = reorgs + 1, included_at = null, updated_at = now()
-      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId}
+        and tree_size = ${key.treeSize}
         and status = 'included'`;
   }
 
   async markFinal(key: AnchorKey, blockHash: string): Promise<void> {
     await this.sql`
       update anchoring_anchors set status = 'final', final_at = now(), updated_at = now()
-      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId}
+        and tree_size = ${key.treeSize}
         and status = 'included' and block_hash = ${blockHash}`;
   }
 
   async markClosed(key: AnchorKey, status: 'superseded' | 'failed', error: string): Promise<void> {
     await this.sql`
       update anchoring_anchors set status = ${status}, error = ${error}, updated_at = now()
-      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId}
+        and tree_size = ${key.treeSize}
         and status in ('pending', 'included')`;
   }
 
   async noteError(key: AnchorKey, error: string): Promise<void> {
     await this.sql`
       update anchoring_anchors set error = ${error}, updated_at = now()
-      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId} and tree_size = ${key.treeSize}`;
+      where chain = ${key.chain} and genesis = ${key.genesis} and contract = ${key.contract} and log_id = ${key.logId}
+        and tree_size = ${key.treeSize}`;
   }
 
   /** The smallest included or final anchor of the log with size ≥ `size`. */
   async findAnchor(scope: ChainScope, contract: string, logId: string, size: number): Promise<AnchorRow | undefined> {
     const [row] = await this.sql`
       select * from anchoring_anchors
-      where chain = ${scope.chain} and genesis = ${scope.genesis} and contract = ${contract} and log_id = ${logId} and tree_size >= ${size}
+      where chain = ${scope.chain} and genesis = ${scope.genesis} and contract = ${contract} and log_id = ${logId}
+        and tree_size >= ${size}
         and status in ('included', 'final')
       order by tree_size limit 1`;
     return row ? toAnchor(row) : undefined;
@@ -322,8 +336,10 @@ async function insertTransaction(
   await tx`
     insert into anchoring_transactions (chain, genesis, tx_hash, contract, log_id, tree_size, sender, nonce,
                                         max_fee_per_gas, max_priority_fee_per_gas, gas_limit, raw)
-    values (${key.chain}, ${key.genesis}, ${signed.txHash}, ${key.contract}, ${key.logId}, ${key.treeSize}, ${key.sender}, ${signed.nonce},
-            ${signed.maxFeePerGas.toString()}, ${signed.maxPriorityFeePerGas.toString()}, ${signed.gasLimit.toString()}, ${signed.raw})
+    values (${key.chain}, ${key.genesis}, ${signed.txHash}, ${key.contract}, ${key.logId}, ${key.treeSize},
+      ${key.sender}, ${signed.nonce},
+            ${signed.maxFeePerGas.toString()}, ${signed.maxPriorityFeePerGas.toString()},
+              ${signed.gasLimit.toString()}, ${signed.raw})
     on conflict (chain, genesis, tx_hash) do nothing`;
 }
 
