@@ -95,8 +95,10 @@ describe.skipIf(!havePostgres && !MUST_RUN)('backup and restore', () => {
       ANCHOR_POLL_MS: '200',
       AUDIT_CHECKPOINT_LEAVES: '1',
       AUDIT_CHECKPOINT_MS: '100',
-      // The restored broker must read the linkage secrets and sealed jobs: the same MASTER_KEY, kept apart from dumps.
+      // The restored broker must read the linkage secrets and sealed jobs, and go on signing checkpoints with
+      // the log's key: the same MASTER_KEY and AUDIT_SIGNING_KEY, kept apart from dumps (docs/operations.md).
       MASTER_KEY: randomBytes(32).toString('base64'),
+      AUDIT_SIGNING_KEY: randomBytes(32).toString('hex'),
     };
 
     // ---- before: a broker, its log anchored, an auditor following it
