@@ -129,14 +129,16 @@ try {
   await restart(empty);
   const baseline = await restart(empty);
   console.log(
-    `baseline, empty database: ready in ${(baseline.readyMs / 1000).toFixed(1)} s, stop ${(baseline.stopMs / 1000).toFixed(1)} s, RSS ${baseline.rssMiB} MiB`,
+    `baseline, empty database: ready in ${(baseline.readyMs / 1000).toFixed(1)} s, stop ` +
+      `${(baseline.stopMs / 1000).toFixed(1)} s, RSS ${baseline.rssMiB} MiB`,
   );
   const publishMs = await load(loaded);
   console.log(`published ${records} records in ${(publishMs / 1000).toFixed(1)} s`);
   for (let i = 0; i < restarts; i++) {
     const r = await restart(loaded);
     console.log(
-      `restart ${i + 1} with ${records} records: ready in ${(r.readyMs / 1000).toFixed(1)} s, stop ${(r.stopMs / 1000).toFixed(1)} s, RSS ${r.rssMiB} MiB (load average ${loadavg()[0]!.toFixed(1)})`,
+      `restart ${i + 1} with ${records} records: ready in ${(r.readyMs / 1000).toFixed(1)} s, stop ` +
+        `${(r.stopMs / 1000).toFixed(1)} s, RSS ${r.rssMiB} MiB (load average ${loadavg()[0]!.toFixed(1)})`,
     );
   }
 } finally {

@@ -99,7 +99,15 @@ async function serveBroker(bigRows: number): Promise<void> {
   const token = await broker.localIdentity!.mint({ sub: 'bench-rp', roles: ['rp'], ttlSec: 3600 });
   const hitClk = await demoQuery(broker, demo, 50_000);
   console.log(
-    `READY ${JSON.stringify({ url: broker.url, token, hitClk, times, queryDir: dir, kernel: broker.engine.kernel, threads: broker.engine.threads })}`,
+    `READY ${JSON.stringify({
+      url: broker.url,
+      token,
+      hitClk,
+      times,
+      queryDir: dir,
+      kernel: broker.engine.kernel,
+      threads: broker.engine.threads,
+    })}`,
   );
   process.on('SIGTERM', () => void broker.close().then(() => process.exit(0)));
 }
@@ -260,7 +268,9 @@ async function runBench(): Promise<void> {
     };
   }
   log(
-    `starting the broker with 100k demo + ${bigRows / 1000}k random records (${process.env.DATABASE_URL ? 'Postgres' : 'embedded PGlite'}, ${process.env.REDIS_URL ? 'Redis + LRU' : 'LRU'})…`,
+    `starting the broker with 100k demo + ${bigRows / 1000}k random records ` +
+      `(${process.env.DATABASE_URL ? 'Postgres' : 'embedded PGlite'}, ` +
+      `${process.env.REDIS_URL ? 'Redis + LRU' : 'LRU'})…`,
   );
   const t0 = performance.now();
   const b = await startChild(['--serve', String(bigRows)], childEnv);
@@ -411,7 +421,9 @@ async function runBench(): Promise<void> {
   for (const c of cells) console.log(line(c));
   console.log(`\nseed targets: MVP ${out.seed_targets.mvp}; production ${out.seed_targets.production}`);
   console.log(
-    `broker: ${out.broker.database}, cache ${out.broker.cache}, ${b.ready.threads} engine threads, ${b.ready.kernel} kernel, started and loaded in ${startSeconds.toFixed(1)} s; RSS ${rssAfter} MiB with 100k + ${bigRows / 1000}k records (target < 2048 MiB with 1M)`,
+    `broker: ${out.broker.database}, cache ${out.broker.cache}, ${b.ready.threads} engine threads, ` +
+      `${b.ready.kernel} kernel, started and loaded in ${startSeconds.toFixed(1)} s; RSS ${rssAfter} MiB with ` +
+      `100k + ${bigRows / 1000}k records (target < 2048 MiB with 1M)`,
   );
   console.log(`load times: ${JSON.stringify(b.ready.times)}`);
   console.log(machineLine(machine));

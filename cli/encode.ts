@@ -344,7 +344,10 @@ function delimiterHint(firstLine: string, columns: number, delimiter: number): s
   if (columns !== 1) return '';
   for (const [char, option] of OTHER_DELIMITERS) {
     if (char.charCodeAt(0) !== delimiter && firstLine.includes(char)) {
-      return ` (the first line is one column but contains ${char === '\t' ? 'tabs' : `'${char}'`}: use --delimiter ${option})`;
+      return (
+        ` (the first line is one column but contains ${char === '\t' ? 'tabs' : `'${char}'`}: use --delimiter ` +
+        `${option})`
+      );
     }
   }
   return '';

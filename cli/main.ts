@@ -129,7 +129,8 @@ program
 program
   .command('verify')
   .description(
-    'verify people against a dataset: each CSV row is encoded here (client library), only its CLK is sent; one JSON line per row',
+    'verify people against a dataset: each CSV row is encoded here (client library), only its CLK is sent; one ' +
+      'JSON line per row',
   )
   .requiredOption('--server <url>', 'broker URL')
   .requiredOption('--dataset <id>', 'dataset to verify against')
@@ -205,7 +206,8 @@ pinOptions(
   audit
     .command('verify')
     .description(
-      'check a receipt: log signature, inclusion, witnesses, consistency with the latest checkpoint, anchor on chain. ' +
+      'check a receipt: log signature, inclusion, witnesses, consistency with the latest checkpoint, anchor on ' +
+        'chain. ' +
         'Exit 0 verified and anchored, 1 failed, 3 verified but not anchored yet',
     )
     .argument('<receipt>', 'receipt file (C2SP tlog-proof text), or - for stdin')

@@ -101,8 +101,10 @@ describe('pavilion encode: the header row', () => {
     const headless = file(csv(records));
     const r = await encode(headless);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(
-      /^pavilion: CSV_HEADER_MISMATCH: line 1 is not a header row: none of its 5 columns is named after a feature of the schema \(expected rec_id, given_name, surname, dob, postcode\); a file without a header row needs --no-header\n$/,
+    expect(r.stderr).toBe(
+      'pavilion: CSV_HEADER_MISMATCH: line 1 is not a header row: none of its 5 columns is named after a feature ' +
+        'of the schema (expected rec_id, given_name, surname, dob, postcode); a file without a header row needs ' +
+        '--no-header\n',
     );
     expectNoRecordValues(r);
 
@@ -120,7 +122,8 @@ describe('pavilion encode: the header row', () => {
     const r = await encode(file(csv(columnsOf(records, [0, 1, 2, 3]))), '--no-header');
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
-      'pavilion: RECORD_FIELD_COUNT: line 1: 4 columns, the schema has 5 features (rec_id, given_name, surname, dob, postcode)\n',
+      'pavilion: RECORD_FIELD_COUNT: line 1: 4 columns, the schema has 5 features (rec_id, given_name, surname, ' +
+        'dob, postcode)\n',
     );
     expectNoRecordValues(r);
   });
@@ -138,7 +141,7 @@ describe('pavilion encode: the header row', () => {
 });
 
 describe('pavilion encode: what the CSV holds', () => {
-  it('reads quotes as clkhash\'s own CSV path does (Dwayne "The Rock", doubled quotes, CRLF, line breaks)', async () => {
+  it('reads quotes as clkhash\'s CSV path does (Dwayne "The Rock", doubled quotes, CRLF, line breaks)', async () => {
     const expected = clks('quotes-clks.json');
     for (const threads of [[], ['--threads', '2']]) {
       const r = await encode(fixture('quotes.csv'), ...threads);
@@ -155,7 +158,10 @@ describe('pavilion encode: what the CSV holds', () => {
     const r1 = await encode(jsonl);
     expect(r1.code).toBe(1);
     expect(r1.stderr).toMatch(
-      /^pavilion: CSV_HEADER_MISMATCH: line 1 is not a header row: .*\(the input looks like JSON; pavilion encode reads CSV\)\n$/,
+      new RegExp(
+        '^pavilion: CSV_HEADER_MISMATCH: line 1 is not a header row: .*' +
+          '\\(the input looks like JSON; pavilion encode reads CSV\\)\\n$',
+      ),
     );
     expectNoRecordValues(r1);
     const r2 = await encode(jsonl, '--no-header');
