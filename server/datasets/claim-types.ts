@@ -48,7 +48,10 @@ export function claimTypeProblem(type: ClaimType, value: unknown): string | null
     case 'boolean':
       return typeof value === 'boolean' ? null : `must be a boolean (true or false), not ${article(got)}`;
     case 'integer':
-      return Number.isSafeInteger(value) ? null : `must be an integer, not ${article(got)}`;
+      if (Number.isSafeInteger(value)) return null;
+      return got === 'integer'
+        ? 'is beyond ±2^53, where integers lose precision'
+        : `must be an integer, not ${article(got)}`;
     case 'number':
       return typeof value === 'number' && Number.isFinite(value) ? null : `must be a number, not ${article(got)}`;
     case 'string':

@@ -1,0 +1,93 @@
+/**
+ * The pieces of the provider's upload path that need no broker: claim types and the CSV cells
+ * `pavilion publish` parses as them, the duplicate-CLK count of a version's summary, and the secret
+ * fingerprint, against answers computed independently (Python's hashlib.pbkdf2_hmac).
+ */
+import { describe, expect, it } from 'vitest';
+import { SECRET_FINGERPRINT, secretFingerprint } from '../../common/secret-fingerprint.js';
+import { claimDefinition, claimTypeProblem, parseClaimCell } from '../../server/datasets/claim-types.js';
+import { countDuplicateClks, RowCollector } from '../../server/datasets/upload.js';
+import { randomClk } from './helpers.js';
+
+describe('secret fingerprints', () => {
+  it("are Python's hashlib.pbkdf2_hmac('sha256', secret, b'pavilion linkage secret fingerprint v1', 100000, 8)", () => {
+    // python3 -c "import hashlib; print(hashlib.pbkdf2_hmac('sha256', b'correct horse',
+    //   b'pavilion linkage secret fingerprint v1', 100000, 8).hex())"
+    expect(secretFingerprint('correct horse')).toBe('8db6619e82a51ed1');
+    expect(secretFingerprint('correct horse ')).not.toBe('8db6619e82a51ed1');
+    expect(secretFingerprint('é')).toMatch(SECRET_FINGERPRINT);
+  });
+});
+
+describe('claim types', () => {
+  it('a list of names is scalar; an object gives each claim its type', () => {
+    expect(claimDefinition(['a', 'b', 'a'])).toEqual({ names: ['a', 'b'], types: { a: 'scalar', b: 'scalar' } });
+    expect(claimDefinition({ a: 'boolean', b: 'date' })).toEqual({
+      names: ['a', 'b'],
+      types: { a: 'boolean', b: 'date' },
+    });
+  });
+
+  it('name the expected and the received type, never the value', () => {
+    expect(claimTypeProblem('boolean', 'True')).toBe('must be a boolean (true or false), not a string');
+    expect(claimTypeProblem('boolean', null)).toBeNull();
+    expect(claimTypeProblem('integer', 1.5)).toBe('must be an integer, not a number');
+    expect(claimTypeProblem('integer', 2 ** 53)).toBe('is beyond ±2^53, where integers lose precision');
+    expect(claimTypeProblem('date', '2024-02-29')).toBeNull();
+    expect(claimTypeProblem('date', '2023-02-29')).toBe('must be a calendar date written YYYY-MM-DD');
+    expect(claimTypeProblem('string', 'x'.repeat(1025))).toBe('is longer than 1024 characters');
+    expect(claimTypeProblem('scalar', { a: 1 })).toBe(
+      'must be a JSON scalar (boolean, number or string), not an object',
+    );
+  });
+
+  it('CSV cells parse as their type: booleans in any case or 1/0, empty is null', () => {
+    expect(parseClaimCell('boolean', 'True')).toEqual({ value: true });
+    expect(parseClaimCell('boolean', ' FALSE ')).toEqual({ value: false });
+    expect(parseClaimCell('boolean', '0')).toEqual({ value: false });
+    expect(parseClaimCell('boolean', '')).toEqual({ value: null });
+    expect(parseClaimCell('boolean', 'yes')).toEqual({ problem: 'is not a boolean (true, false, 1 or 0)' });
+    expect(parseClaimCell('integer', '42')).toEqual({ value: 42 });
+    expect(parseClaimCell('integer', '4.2')).toEqual({ problem: 'is not an integer' });
+    expect(parseClaimCell('number', '4.2e1')).toEqual({ value: 42 });
+    expect(parseClaimCell('number', '0x10')).toEqual({ problem: 'is not a decimal number' });
+    expect(parseClaimCell('date', '2030-01-31')).toEqual({ value: '2030-01-31' });
+    expect(parseClaimCell('date', '31/01/2030')).toEqual({ problem: 'is not a date written YYYY-MM-DD' });
+    expect(parseClaimCell('string', ' as is ')).toEqual({ value: ' as is ' });
+  });
+});
+
+describe('a version summary', () => {
+  it('counts CLKs equal to an earlier one, whatever their order, and only those', () => {
+    const distinct = Array.from({ length: 2_000 }, (_, i) => randomClk(256, 40_000 + i));
+    expect(countDuplicateClks(distinct)).toBe(0);
+    // Same 5-byte prefix, different bytes after it: not duplicates.
+    const a = randomClk(256, 1);
+    const b = Uint8Array.from(a);
+    b[31]! ^= 1;
+    expect(countDuplicateClks([a, b])).toBe(0);
+    const withCopies = [
+      ...distinct,
+      Uint8Array.from(distinct[5]!),
+      Uint8Array.from(distinct[5]!),
+      Uint8Array.from(distinct[9]!),
+    ];
+    expect(countDuplicateClks(withCopies.reverse())).toBe(3);
+  });
+
+  it('counts values and nulls per claim and empty CLKs', () => {
+    const rows = new RowCollector(256, { over_18: 'boolean', license_class: 'string' }, 100);
+    rows.add('line 1', 'a', randomClk(256, 1), { over_18: true });
+    rows.add('line 2', 'b', new Uint8Array(32), { over_18: null, license_class: 'C' });
+    rows.add('line 3', 'c', randomClk(256, 1), undefined);
+    expect(rows.summary()).toEqual({
+      rows: 3,
+      claims: {
+        over_18: { type: 'boolean', values: 1, nulls: 1 },
+        license_class: { type: 'string', values: 1, nulls: 0 },
+      },
+      duplicate_clks: 1,
+      empty_clks: 1,
+    });
+  });
+});
