@@ -374,37 +374,36 @@ export function encodeBinaryDataset(
 }
 
 /**
- * Rows whose CLK equals an earlier one's. Each CLK is keyed by its first 5 bytes and its row number
- * (in one 64-bit integer, sorted natively), and only neighbours with equal keys are compared in
- * full: a few hundred milliseconds for a million rows, no per-row strings.
+ * Rows whose CLK equals an earlier one's. Each row gets a key of its CLK's first 28 bits and its row
+ * number (53 bits: exact in a double), sorted natively; only rows whose prefixes agree are then
+ * compared in full, sorted among themselves, so even many CLKs sharing a prefix (sparse ones) cost
+ * O(k log k). About 0.1 s for a million rows, no per-row strings or allocations.
  */
 export function countDuplicateClks(clks: readonly Uint8Array[]): number {
   const n = clks.length;
   if (n < 2) return 0;
-  if (n >= 2 ** 24) return 0; // beyond what one version holds; the key packs 24 bits of row number
-  const keys = new BigUint64Array(n);
+  const ROW_BITS = 25;
+  const rowsOf = (order: number[]): number => {
+    order.sort((a, b) => Buffer.compare(clks[a]!, clks[b]!));
+    let d = 0;
+    for (let i = 1; i < order.length; i++) if (Buffer.compare(clks[order[i - 1]!]!, clks[order[i]!]!) === 0) d++;
+    return d;
+  };
+  // Beyond 2^25 rows (more than a version's engine memory holds at 1,024 bits): compare everything.
+  if (n >= 2 ** ROW_BITS) return rowsOf(Array.from({ length: n }, (_, i) => i));
+  const keys = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const c = clks[i]!;
-    let prefix = 0n;
-    for (let b = 0; b < 5; b++) prefix = (prefix << 8n) | BigInt(c[b] ?? 0);
-    keys[i] = (prefix << 24n) | BigInt(i);
+    const prefix = (((c[0] ?? 0) << 20) | ((c[1] ?? 0) << 12) | ((c[2] ?? 0) << 4) | ((c[3] ?? 0) >>> 4)) >>> 0;
+    keys[i] = prefix * 2 ** ROW_BITS + i;
   }
   keys.sort();
-  const mask = (1n << 24n) - 1n;
+  const rowMask = 2 ** ROW_BITS;
   let duplicates = 0;
-  // Within a run of equal prefixes, a row repeats an earlier one when some other row of the run has its bytes.
   let runStart = 0;
   for (let i = 1; i <= n; i++) {
-    if (i < n && keys[i]! >> 24n === keys[runStart]! >> 24n) continue;
-    if (i - runStart > 1) {
-      const rows = Array.from(keys.subarray(runStart, i), (k) => Number(k & mask));
-      const distinct: Uint8Array[] = [];
-      for (const r of rows) {
-        const clk = clks[r]!;
-        if (distinct.some((d) => Buffer.compare(d, clk) === 0)) duplicates++;
-        else distinct.push(clk);
-      }
-    }
+    if (i < n && Math.floor(keys[i]! / rowMask) === Math.floor(keys[runStart]! / rowMask)) continue;
+    if (i - runStart > 1) duplicates += rowsOf(Array.from(keys.subarray(runStart, i), (k) => k % rowMask));
     runStart = i;
   }
   return duplicates;

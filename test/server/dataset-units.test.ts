@@ -75,6 +75,18 @@ describe('a version summary', () => {
     expect(countDuplicateClks(withCopies.reverse())).toBe(3);
   });
 
+  it('stays exact when many CLKs share a prefix (sparse ones, empty ones)', () => {
+    const sparse = Array.from({ length: 3_000 }, (_, i) => {
+      const c = new Uint8Array(32);
+      c[10 + (i % 20)] = 1 + (i % 250);
+      c[31] = i >> 4;
+      return c;
+    });
+    const distinctSparse = new Set(sparse.map((c) => Buffer.from(c).toString('hex'))).size;
+    const empties = Array.from({ length: 500 }, () => new Uint8Array(32));
+    expect(countDuplicateClks([...empties, ...sparse])).toBe(3_000 - distinctSparse + 499);
+  });
+
   it('counts values and nulls per claim and empty CLKs', () => {
     const rows = new RowCollector(256, { over_18: 'boolean', license_class: 'string' }, 100);
     rows.add('line 1', 'a', randomClk(256, 1), { over_18: true });
