@@ -439,14 +439,13 @@ export class DatasetStore {
         select ${tx.unsafe(VERSION_COLUMNS)} from dataset_versions where dataset_id = ${id} and version = ${version}`;
       if (!target) throw new PavilionError('VERSION_NOT_FOUND', `the dataset has no version ${version}`);
       if (!opts.from.includes(target.status)) {
-        throw target.status === 'loading' && !opts.from.includes('loading')
-          ? new PavilionError('VERSION_STATE_CONFLICT', `version ${version} is still being uploaded`)
-          : new PavilionError(
-              target.status === 'loading' || target.status === 'failed' ? UPLOAD_INTERRUPTED : 'VERSION_STATE_CONFLICT',
-              target.status === 'loading' || target.status === 'failed'
-                ? `version ${version} was given up while it was being stored`
-                : `version ${version} is ${target.status}: only a staged version or the previous one can be activated`,
-            );
+        // An upload activating its own version finds it failed (or gone) only when a sweep gave it up.
+        if (opts.from.includes('loading'))
+          throw new PavilionError(UPLOAD_INTERRUPTED, `version ${version} was given up while it was being stored`);
+        throw new PavilionError(
+          'VERSION_STATE_CONFLICT',
+          `version ${version} is ${target.status}: only a staged version or the previous one can be activated`,
+        );
       }
       const rows = opts.rows ?? target.row_count;
       await tx`with retired as (

@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SECRET_FINGERPRINT, secretFingerprint } from '../../common/secret-fingerprint.js';
+import { createEngine } from '../../engine/index.js';
+import { ActiveDatasets } from '../../server/datasets/active-datasets.js';
 import { claimDefinition, claimTypeProblem, parseClaimCell } from '../../server/datasets/claim-types.js';
 import { countDuplicateClks, RowCollector } from '../../server/datasets/upload.js';
 import { randomClk } from './helpers.js';
@@ -101,5 +103,41 @@ describe('a version summary', () => {
       duplicate_clks: 1,
       empty_clks: 1,
     });
+  });
+});
+
+describe('a version served again (rollback) while requests still hold the old load of it', () => {
+  it('keeps serving when those requests end: each load has its own engine id', async () => {
+    const engine = await createEngine({ threads: 1 });
+    try {
+      const active = new ActiveDatasets(engine);
+      const rows = (seed: number) => {
+        const clks = Array.from({ length: 4 }, (_, i) => randomClk(256, seed + i));
+        return {
+          refs: ['a', 'b', 'c', 'd'],
+          clks: Buffer.concat(clks),
+          claims: [null, null, null, null],
+          first: clks[0]!,
+        };
+      };
+      const v1 = rows(100);
+      const v2 = rows(200);
+      await active.activate('x', 1, 256, v1);
+      const held = active.acquire('x'); // a request still running on version 1
+      await active.activate('x', 2, 256, v2);
+      await active.activate('x', 1, 256, v1); // the rollback loads version 1 again
+      held.release(); // the old load of version 1 is dropped now: not the one serving
+      await new Promise((r) => setTimeout(r, 20));
+      const lease = active.acquire('x');
+      try {
+        expect(lease.version.version).toBe(1);
+        const found = await engine.match(lease.version.engineId, v1.first, { threshold: 0.99, topK: 1 });
+        expect(found.candidates).toEqual([{ index: 0, ref: 'a', score: 1 }]);
+      } finally {
+        lease.release();
+      }
+    } finally {
+      await engine.close();
+    }
   });
 });
