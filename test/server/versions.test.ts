@@ -214,7 +214,9 @@ describe('claim types', () => {
     expect(versions).toMatchObject([{ version: 1, status: 'failed', error_code: 'UPLOAD_CLAIM_TYPE', rows: 0 }]);
     const activate = await api(t.url, 'POST', '/v1/datasets/typed/versions/1/activate', { token: t.tokens.dp });
     expectProblem(activate, 409, 'VERSION_STATE_CONFLICT');
-    expect(activate.json.detail).toBe('version 1 is failed: only a staged version or the previous one can be activated');
+    expect(activate.json.detail).toBe(
+      'version 1 is failed: only a staged version or the previous one can be activated',
+    );
   });
 
   it('checks integers, numbers and dates; null is "not known" for any type', async () => {
