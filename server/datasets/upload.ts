@@ -53,6 +53,8 @@ export class RowCollector {
   /** The JSON type each `scalar` claim took first in this upload, and where. */
   private readonly scalarKinds = new Map<string, { kind: string; where: string }>();
   private emptyClks = 0;
+  /** Per declared claim: rows holding a value, rows holding null (counted as rows are checked). */
+  private readonly claimCounts = new Map<string, { values: number; nulls: number }>();
 
   constructor(
     readonly filterBits: number,
@@ -65,6 +67,7 @@ export class RowCollector {
       claims instanceof Set
         ? new Map([...claims].map((n) => [n, 'scalar' as ClaimType]))
         : new Map(Object.entries(claims as ClaimTypes));
+    for (const name of this.claimTypes.keys()) this.claimCounts.set(name, { values: 0, nulls: 0 });
   }
 
   get count(): number {
@@ -114,6 +117,9 @@ export class RowCollector {
         const code = type === 'scalar' ? 'UPLOAD_ROW_INVALID' : 'UPLOAD_CLAIM_TYPE';
         throw new PavilionError(code, `${where}: claim ${name} ${problem}`);
       }
+      const counts = this.claimCounts.get(k)!;
+      if (v === null) counts.nulls++;
+      else counts.values++;
       if (type === 'scalar' && v !== null) {
         const kind = scalarKind(v);
         const first = this.scalarKinds.get(k);
@@ -132,16 +138,7 @@ export class RowCollector {
   /** Counts for the provider's checks (VersionSummary); call once every row is in. */
   summary(): VersionSummary {
     const claims: VersionSummary['claims'] = {};
-    for (const [name, type] of this.claimTypes) claims[name] = { type, values: 0, nulls: 0 };
-    for (const row of this.claims) {
-      if (!row) continue;
-      for (const [k, v] of Object.entries(row)) {
-        const c = claims[k];
-        if (!c) continue;
-        if (v === null) c.nulls++;
-        else c.values++;
-      }
-    }
+    for (const [name, type] of this.claimTypes) claims[name] = { type, ...this.claimCounts.get(name)! };
     return {
       rows: this.count,
       claims,
