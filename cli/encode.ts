@@ -22,6 +22,7 @@ import { availableParallelism } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PavilionError } from '../common/errors.js';
+import { secretFingerprint } from '../common/secret-fingerprint.js';
 import { CsvLineError, CsvRecords, delimiterCode, firstRecordEnd, lastRecordEnd } from '../engine/clk/csv.js';
 import { type ColumnMap, columnsFromHeader, columnsInSchemaOrder } from '../engine/clk/csv-header.js';
 import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
@@ -41,6 +42,8 @@ export interface EncodeOptions {
   header: boolean;
   /** One ASCII character or a tab. */
   delimiter: string;
+  /** Where the closing note (the secret's fingerprint) goes; default stderr. */
+  note?: (line: string) => void;
 }
 
 /**
@@ -259,6 +262,10 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     }
   }
   if (outputError) throw outputError;
+  // What the other side compares (GET /v1/datasets/{id} shows the one its version was encoded with).
+  (opts.note ?? ((line: string) => process.stderr.write(`${line}\n`)))(
+    `linkage secret fingerprint ${secretFingerprint(secret)}`,
+  );
   return written;
 
   function recordTooLong(line: number): PavilionError {

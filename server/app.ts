@@ -211,6 +211,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const trail = new AuditTrail(audit, keys.auditHashKey, policy, (seconds) => metrics.observeAuditAppend(seconds));
     const secrets = new LinkageSecrets(datasetStore, keys);
     const datasets = new DatasetService({ store: datasetStore, active, cache, secrets, trail, policy, log });
+    cleanup.push(async () => datasets.close());
     const objects: ObjectStore = config.objects.s3
       ? new S3ObjectStore(config.objects.s3)
       : new FolderObjectStore(config.objects.folder);
@@ -251,6 +252,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const reloaded = await datasets.reloadAll();
     for (const r of reloaded) log.info(r, 'dataset version reloaded');
     linkage.startHeartbeat();
+    datasets.startHeartbeat();
     if (!db.embedded) {
       // Several broker processes may share this database: follow the dataset
       // changes the others commit (uploads, deletions, definitions, secrets).

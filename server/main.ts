@@ -35,7 +35,13 @@ async function main(): Promise<void> {
     const t = performance.now();
     const demo = await loadDemoDataset(broker, config.demoRecords);
     log.info(
-      { dataset: DEMO_DATASET, version: demo.version, rows: demo.people.length, ms: Math.round(performance.now() - t) },
+      {
+        dataset: DEMO_DATASET,
+        version: demo.version,
+        rows: demo.people.length,
+        secretFingerprint: demo.fingerprint,
+        ms: Math.round(performance.now() - t),
+      },
       'demo dataset of synthetic people loaded',
     );
     if (broker.localIdentity) {
@@ -54,6 +60,10 @@ async function main(): Promise<void> {
           '',
           'Development token (role rp, subject demo-rp, 12 h):',
           token,
+          '',
+          `Demo dataset: version ${demo.version}, ${demo.people.length} synthetic people, linkage secret fingerprint ` +
+            `${demo.fingerprint}`,
+          '(the same STATE_DIR gives the same people and secret on every start: this curl line keeps matching).',
           '',
           'Verify a demo person (a synthetic record re-typed with a surname typo):',
           `curl -s -H "authorization: Bearer ${token}" -H 'content-type: application/json' \\`,

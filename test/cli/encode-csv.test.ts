@@ -15,6 +15,9 @@ import { fromRoot } from '../../common/paths.js';
 import { CsvRecords } from '../../engine/clk/csv.js';
 import { pavilion } from './pavilion.js';
 
+/** What encode prints on stderr when it succeeds: the fingerprint of test/fixtures/cli/secret.txt (Python's hashlib agrees). */
+const SECRET_NOTE = 'linkage secret fingerprint 80fb634467a7743b\n';
+
 const fixture = (name: string) => fromRoot('test', 'fixtures', 'cli', name);
 const tmp = mkdtempSync(join(tmpdir(), 'pavilion-encode-csv-'));
 const schema = fromRoot('demo', 'schema.json');
@@ -60,7 +63,7 @@ describe('pavilion encode: the header row', () => {
   it('matches columns by name: another order gives the same (clkhash) CLKs', async () => {
     // given_name and surname swapped would encode silently wrong if columns were taken by position.
     const r = await encode(file(csv(columnsOf(peopleA, [2, 0, 4, 1, 3]))));
-    expect(r.stderr).toBe('');
+    expect(r.stderr).toBe(SECRET_NOTE);
     expect(r.code).toBe(0);
     expect(r.stdout.trimEnd().split('\n')).toEqual(expectedA);
   });
@@ -145,7 +148,7 @@ describe('pavilion encode: what the CSV holds', () => {
     const expected = clks('quotes-clks.json');
     for (const threads of [[], ['--threads', '2']]) {
       const r = await encode(fixture('quotes.csv'), ...threads);
-      expect(r.stderr).toBe('');
+      expect(r.stderr).toBe(SECRET_NOTE);
       expect(r.code).toBe(0);
       expect(r.stdout.trimEnd().split('\n')).toEqual(expected);
     }
@@ -184,7 +187,7 @@ describe('pavilion encode: what the CSV holds', () => {
       );
       expectNoRecordValues(r);
       const ok = await encode(input, '--delimiter', option);
-      expect(ok.stderr).toBe('');
+      expect(ok.stderr).toBe(SECRET_NOTE);
       expect(ok.stdout.trimEnd().split('\n')).toEqual(expectedA);
     }
     const bad = await encode(file(csv(peopleA)), '--delimiter', '"');

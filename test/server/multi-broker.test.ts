@@ -149,6 +149,7 @@ describe.skipIf(!serverUrl)('two brokers on one database', () => {
       owner: record.owner,
       schema: record.schema,
       claims: record.claims,
+      claimTypes: record.claimTypes,
       filterBits: record.filterBits,
       allowBrokerEncoding: false,
       purposes: null,
