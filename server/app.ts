@@ -65,14 +65,25 @@ export interface BrokerParts {
 
 export interface Broker extends BrokerParts {
   port: number;
-  /** http(s)://host:port */
+  /** http(s)://host:port, as a client on this machine reaches it. */
   url: string;
+  /** What the broker listens on: HOST:PORT (`0.0.0.0:8080` means every interface). */
+  listenAddress: string;
   /** The local development issuer (absent when OIDC_ISSUER/JWKS_URL is set). */
   localIdentity?: LocalIdentity;
   /** Registered routes (method, template), for the OpenAPI coverage test. */
   routes: { method: string; template: string }[];
   /** Stops accepting, lets in-flight requests and jobs finish, flushes the audit log, closes everything. */
   close(): Promise<void>;
+}
+
+/**
+ * uWS.LIBUS_LISTEN_EXCLUSIVE_PORT and the listen() overload that takes it, which this build's typings lack (the
+ * native module has both: a second listen on a taken port then fails instead of sharing it).
+ */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+interface ExclusiveListen {
+  listen(host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void): void;
 }
 
 export interface StartOptions {
@@ -346,8 +357,18 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     metrics.registerRoutes(...router.routes.map((r) => r.template), '/v1/ws', '/*');
 
     const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-      app.listen(config.host, config.port, (s) =>
-        s ? resolve(s) : reject(new PavilionError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}`)),
+      // Exclusive: without it uWS binds with SO_REUSEPORT, and a second broker on a taken port would quietly
+      // share its traffic instead of failing to start.
+      (app as unknown as ExclusiveListen).listen(config.host, config.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (s) =>
+        s
+          ? resolve(s)
+          : reject(
+              new PavilionError(
+                'LISTEN_FAILED',
+                `cannot listen on ${config.host}:${config.port}: the port is taken (another broker?) or the ` +
+                  'address is not this machine; set PORT or HOST',
+              ),
+            ),
       );
     });
     const port = uWS.us_socket_local_port(listenSocket as never);
@@ -369,6 +390,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     return {
       port,
       url,
+      listenAddress: `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
       log,
       db,
       audit,

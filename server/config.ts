@@ -22,7 +22,11 @@ interface Setting {
 
 export const SETTINGS: readonly Setting[] = [
   { env: 'PORT', default: '8080', description: 'HTTP and WebSocket port (0 picks a free one)' },
-  { env: 'HOST', default: '0.0.0.0', description: 'listen address' },
+  {
+    env: 'HOST',
+    default: '127.0.0.1',
+    description: 'listen address: loopback for development; `0.0.0.0` in containers (the image and chart set it)',
+  },
   {
     env: 'TLS_CERT_FILE',
     default: '',

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
       process.stdout.write(
         [
           '',
-          `Pavilion broker listening on ${broker.url}`,
+          `Pavilion broker listening on ${broker.listenAddress}: ${broker.url}`,
           '',
           'Development token (role rp, subject demo-rp, 12 h):',
           token,
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       );
     }
   } else {
-    process.stdout.write(`\nPavilion broker listening on ${broker.url}\n\n`);
+    process.stdout.write(`\nPavilion broker listening on ${broker.listenAddress}: ${broker.url}\n\n`);
   }
   if (broker.localIdentity) process.stdout.write(developmentHints(config, broker));
 }
