@@ -15,7 +15,7 @@ import { isPavilionError, PavilionError } from '../common/errors.js';
 import { retryFor } from '../common/retry.js';
 import { isUuid } from '../common/uuid.js';
 import { type Principal, requireRole } from '../identity/index.js';
-import { greedySolve } from '../jobs/greedy.js';
+import { greedySolve } from '../engine/solvers/greedy.js';
 import type { JobRecord, ResumableJob, Solution, StoredPair } from '../jobs/store.js';
 import type { Lease, LoadedVersion } from './active-datasets.js';
 import type { BrokerContext } from './context.js';

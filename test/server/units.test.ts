@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { PavilionError } from '../../common/errors.js';
 import { BinaryParser, encodeBinaryDataset, JsonlParser, RowCollector } from '../../datasets/upload.js';
 import { seededRandom } from '../../demo/people.js';
-import { greedySolve, type ScoredPair } from '../../jobs/greedy.js';
+import { greedySolve, type ScoredPair } from '../../engine/solvers/greedy.js';
 import { loadConfig, SETTINGS, settingsMarkdown } from '../../server/config.js';
 import { decide } from '../../server/decision.js';
 import { toProblem } from '../../server/problem.js';
