@@ -70,13 +70,13 @@ export interface CorruptionModel {
 export const DEFAULT_CORRUPTION: CorruptionModel = {
   modifications: [0.2, 0.4, 0.25, 0.1, 0.04, 0.01],
   kinds: {
-    typo: 0.34,
-    transposition: 0.1,
+    typo: 0.38,
+    transposition: 0.12,
     missing: 0.16,
     nickname: 0.1,
-    movedAddress: 0.12,
-    swappedNames: 0.04,
-    dateError: 0.14,
+    movedAddress: 0.05,
+    swappedNames: 0.02,
+    dateError: 0.17,
   },
 };
 

@@ -273,7 +273,7 @@ export function buildVocabulary(rnd: () => number): Vocabulary {
     if (i % 3 === 0 && r < realGiven.length) given.push(realGiven[r++]!);
     given.push(madeGiven[i]!);
   }
-  const surname = buildNames(rnd, 30000, [1, 3], SURNAME_ENDINGS);
+  const surname = buildNames(rnd, 60000, [1, 3], SURNAME_ENDINGS);
   const street = buildNames(rnd, 8000, [1, 2], STREET_ENDINGS);
   const suburb = buildNames(
     rnd,
@@ -283,8 +283,8 @@ export function buildVocabulary(rnd: () => number): Vocabulary {
   );
   const address2 = buildNames(rnd, 2000, [2, 2], ['', ' flats', ' park', ' estate']);
   return {
-    given: new WeightedList(given, 1.0, 8),
-    surname: new WeightedList(surname, 0.9, 10),
+    given: new WeightedList(given, 0.9, 8),
+    surname: new WeightedList(surname, 0.8, 10),
     street: new WeightedList(street, 0.8, 20),
     suburb: new WeightedList(suburb, 0.9, 10),
     address2: new WeightedList(address2, 0.8, 10),

@@ -8,9 +8,6 @@
  *   bit positions each, drawn exactly as blocklib draws them (Python's
  *   `random.seed(random_state)`, then `random.sample(range(clk bits), K)` per
  *   band; engine/blocking/python-random.ts), so the blocks are blocklib's.
- *   One extension blocklib ignores (its models drop unknown keys):
- *   `"select-bits": "balanced"` draws the positions among the bits set in
- *   25–75% of the records instead of among all bits (docs/linkage.md says why).
  * - p-sig needs the records themselves, so it runs where they are (a data
  *   provider's or relying party's side: engine/blocking/psig.ts) and reaches
  *   the broker as blocks.
@@ -39,7 +36,6 @@ export const LambdaFoldSchema = z.object({
       }),
       random_state: z.number().int(),
       'record-id-col': z.number().int().nullable().optional(),
-      'select-bits': z.enum(['all', 'balanced']).default('all'),
     })
     .passthrough(),
 });
@@ -101,36 +97,17 @@ export function parsePSig(json: unknown): PSigConfig {
   return parseWith(PSigSchema, json, 'p-sig config');
 }
 
-/**
- * Bit positions of each band: `Lambda` lists of `K` positions in [0,
- * filterBits). With `select-bits: balanced`, `frequencies[i]` (the share of
- * records with bit i set) limits the draw to bits set in 25–75% of records;
- * bits almost always set or clear put most records in one bucket.
- */
-export function lshPositions(config: LambdaFoldConfig, filterBits: number, frequencies?: Float64Array): number[][] {
+/** Bit positions of each band: `Lambda` lists of `K` positions in [0, filterBits), drawn as blocklib draws them. */
+export function lshPositions(config: LambdaFoldConfig, filterBits: number): number[][] {
   const { Lambda, K, random_state } = config.config;
-  let candidates: number[] | undefined;
-  if (config.config['select-bits'] === 'balanced') {
-    if (!frequencies)
-      throw new PavilionError('BLOCKING_CONFIG_INVALID', 'balanced bit selection needs bit frequencies');
-    candidates = [];
-    for (let i = 0; i < filterBits; i++) if (frequencies[i]! >= 0.25 && frequencies[i]! <= 0.75) candidates.push(i);
-  }
-  const population = candidates?.length ?? filterBits;
-  if (K > population) {
-    throw new PavilionError('BLOCKING_CONFIG_INVALID', `K = ${K} is more than the ${population} bits to draw from`);
-  }
+  if (K > filterBits)
+    throw new PavilionError('BLOCKING_CONFIG_INVALID', `K = ${K} is more than the ${filterBits} CLK bits`);
   const rnd = new PythonRandom(random_state);
-  const bands: number[][] = [];
-  for (let t = 0; t < Lambda; t++) {
-    const drawn = rnd.sampleRange(population, K);
-    bands.push(candidates ? drawn.map((i) => candidates[i]!) : drawn);
-  }
-  return bands;
+  return Array.from({ length: Lambda }, () => rnd.sampleRange(filterBits, K));
 }
 
-/** A lambda-fold config for the broker's own LSH: blocklib's form, CLK input, balanced bits. */
-export function lshConfig(bands: number, bitsPerBand: number, seed = 0, selectBits: 'all' | 'balanced' = 'balanced') {
+/** A lambda-fold config on CLKs in blocklib's form: `bands` bands of `bitsPerBand` bits. */
+export function lshConfig(bands: number, bitsPerBand: number, seed = 0): LambdaFoldConfig {
   return parseLambdaFold({
     type: 'lambda-fold',
     version: 1,
@@ -142,7 +119,6 @@ export function lshConfig(bands: number, bitsPerBand: number, seed = 0, selectBi
       K: bitsPerBand,
       'input-clks': true,
       random_state: seed,
-      'select-bits': selectBits,
     },
   });
 }

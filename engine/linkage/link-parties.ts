@@ -75,8 +75,6 @@ export type TaskRunner = <T>(task: EngineTask) => Promise<T>;
 const TILE = 2048;
 /** Comparisons per explicit-block task (about the engine's link task size, engine/engine.ts). */
 const BLOCK_TASK_COMPARISONS = 1 << 21;
-/** Records whose bits estimate the bit frequencies for balanced LSH positions. */
-const FREQUENCY_SAMPLE = 20_000;
 
 export const comparePartyPairs = (x: PartyPair, y: PartyPair): number =>
   y.score - x.score || x.partyA - y.partyA || x.partyB - y.partyB || x.recordA - y.recordA || x.recordB - y.recordB;
@@ -114,31 +112,6 @@ function validateChunk(chunk: ChunkSelector | undefined): ChunkSelector {
     throw new PavilionError('CHUNK_INVALID', 'chunk needs an integer count ≥ 1 and an index from 0 to count − 1');
   }
   return chunk;
-}
-
-/** Share of records with each bit set, from an evenly spaced sample (the same sample everywhere for the same input). */
-export function bitFrequencies(parties: readonly Uint8Array[], filterBits: number): Float64Array {
-  const bytes = filterBits / 8;
-  const counts = new Float64Array(filterBits);
-  const total = parties.reduce((s, p) => s + p.length / bytes, 0);
-  const step = Math.max(1, Math.floor(total / FREQUENCY_SAMPLE));
-  let seen = 0;
-  let g = 0;
-  for (const clks of parties) {
-    const n = clks.length / bytes;
-    for (let i = (step - (g % step)) % step; i < n; i += step) {
-      const base = i * bytes;
-      for (let b = 0; b < bytes; b++) {
-        const v = clks[base + b]!;
-        if (v === 0) continue;
-        for (let bit = 0; bit < 8; bit++) if ((v >> (7 - bit)) & 1) counts[b * 8 + bit]!++;
-      }
-      seen++;
-    }
-    g += n;
-  }
-  for (let i = 0; i < filterBits; i++) counts[i]! /= Math.max(1, seen);
-  return counts;
 }
 
 /** Runs of every cross-party pair, tiled. */
@@ -220,8 +193,7 @@ export async function linkParties(
   let positions: number[][] = [];
   let runs: BlockRuns | undefined;
   if (blocking?.type === 'lsh') {
-    const balanced = blocking.config.config['select-bits'] === 'balanced';
-    positions = lshPositions(blocking.config, filterBits, balanced ? bitFrequencies(parties, filterBits) : undefined);
+    positions = lshPositions(blocking.config, filterBits);
   } else if (blocking?.type === 'blocks') {
     if (blocking.parties.length !== parties.length) {
       throw new PavilionError(

@@ -651,8 +651,14 @@ export function lshRuns(
 ): u32 {
   let comparisons: f64 = 0;
   for (let i: u32 = 0; i < count; i++) store<u32>(keysPtr + (<usize>i << 2), sampleKey(filtersPtr + <usize>i * bytes, posPtr, k));
-  radixPass(count, 0, keysPtr, 0, tmpKeysPtr, tmpOrderPtr, countsPtr, true);
-  radixPass(count, 16, tmpKeysPtr, tmpOrderPtr, keysPtr, orderPtr, countsPtr, false);
+  if (k <= 16) {
+    // one 16-bit digit: a single pass, sorted keys copied back so runs can use tmpKeys
+    radixPass(count, 0, keysPtr, 0, tmpKeysPtr, orderPtr, countsPtr, true);
+    memory.copy(keysPtr, tmpKeysPtr, <usize>count << 2);
+  } else {
+    radixPass(count, 0, keysPtr, 0, tmpKeysPtr, tmpOrderPtr, countsPtr, true);
+    radixPass(count, 16, tmpKeysPtr, tmpOrderPtr, keysPtr, orderPtr, countsPtr, false);
+  }
   let runs: u32 = 0;
   let s: u32 = 0;
   while (s < count) {
