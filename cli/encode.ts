@@ -157,7 +157,8 @@ function csvError(err: unknown): unknown {
   return err;
 }
 
-function readJson(path: string): unknown {
+/** A JSON file's content; a file that is not JSON fails with `invalidCode`. */
+export function readJson(path: string, invalidCode = 'SCHEMA_INVALID'): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -167,6 +168,6 @@ function readJson(path: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new PavilionError('SCHEMA_INVALID', `${path}: not valid JSON`);
+    throw new PavilionError(invalidCode, `${path}: not valid JSON`);
   }
 }
