@@ -27,6 +27,7 @@ import {
   type PartyBlocking,
   type PartyLinkOptions,
   type PartyLinkResult,
+  type PartySource,
 } from './linkage/link-parties.js';
 import type { EngineTask, PairsResult, ProbeResult, WorkerInit } from './tasks.js';
 import {
@@ -95,7 +96,10 @@ export interface Engine {
   match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult>;
   link(id: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult>;
   /** Two or more parties' concatenated CLKs, with or without blocking, whole or one chunk (engine/linkage/). */
-  linkParties(parties: readonly Uint8Array[], opts: Omit<PartyLinkOptions, 'maxPairs'>): Promise<PartyLinkResult>;
+  linkParties(
+    parties: readonly (Uint8Array | PartySource)[],
+    opts: Omit<PartyLinkOptions, 'maxPairs'>,
+  ): Promise<PartyLinkResult>;
   /** `firstRow`: the position of rows[0] in the caller's input, so errors name the caller's row. */
   encode(
     schema: unknown,
@@ -405,7 +409,10 @@ export class PoolEngine implements Engine {
     }
   }
 
-  linkParties(parties: readonly Uint8Array[], opts: Omit<PartyLinkOptions, 'maxPairs'>): Promise<PartyLinkResult> {
+  linkParties(
+    parties: readonly (Uint8Array | PartySource)[],
+    opts: Omit<PartyLinkOptions, 'maxPairs'>,
+  ): Promise<PartyLinkResult> {
     if (this.closed) return Promise.reject(closedError());
     return linkParties(<T>(task: EngineTask) => this.run<T>(task), this.threads, parties, {
       ...opts,

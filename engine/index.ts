@@ -33,6 +33,7 @@ export {
   type PartyLinkOptions,
   type PartyLinkResult,
   type PartyPair,
+  type PartySource,
 } from './linkage/link-parties.js';
 export {
   estimateThresholds,

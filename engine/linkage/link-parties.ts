@@ -71,6 +71,16 @@ export interface PartyLinkResult {
 
 export type TaskRunner = <T>(task: EngineTask) => Promise<T>;
 
+/**
+ * A party too large to hold twice: its CLKs are written straight into the
+ * linkage's shared memory by `fill` (e.g. encoded batch by batch), instead of
+ * being copied there from an array.
+ */
+export interface PartySource {
+  records: number;
+  fill(target: Uint8Array): Promise<void>;
+}
+
 /** Brute force tiles: each run is one tile of one party pair (TILE × TILE records at most). */
 const TILE = 2048;
 /** Comparisons per explicit-block task (about the engine's link task size, engine/engine.ts). */
@@ -162,7 +172,7 @@ function weightedRange(weights: Float64Array, count: number, index: number): [nu
 export async function linkParties(
   run: TaskRunner,
   threads: number,
-  parties: readonly Uint8Array[],
+  parties: readonly (Uint8Array | PartySource)[],
   opts: PartyLinkOptions,
 ): Promise<PartyLinkResult> {
   const filterBits = validateFilterBits(opts.filterBits);
@@ -172,15 +182,16 @@ export async function linkParties(
   if (!Array.isArray(parties) || parties.length < 2 || parties.length > 255) {
     throw new PavilionError('PARTIES_INVALID', 'a linkage needs 2 to 255 parties');
   }
-  parties.forEach((p, i) => {
-    if (!(p instanceof Uint8Array) || p.length === 0 || p.length % bytes !== 0) {
-      throw new PavilionError(
-        'CLK_LENGTH_MISMATCH',
-        `party ${i} must be a non-empty concatenation of ${filterBits}-bit CLKs`,
-      );
-    }
+  const sizes = parties.map((p, i) => {
+    if (p instanceof Uint8Array && p.length > 0 && p.length % bytes === 0) return p.length / bytes;
+    const source = p as PartySource;
+    const isSource = !(p instanceof Uint8Array) && typeof source?.fill === 'function';
+    if (isSource && Number.isSafeInteger(source.records) && source.records > 0) return source.records;
+    throw new PavilionError(
+      'CLK_LENGTH_MISMATCH',
+      `party ${i} must be a non-empty concatenation of ${filterBits}-bit CLKs`,
+    );
   });
-  const sizes = parties.map((p) => p.length / bytes);
   const offsets = [0];
   for (const n of sizes) offsets.push(offsets.at(-1)! + n);
   if (offsets.at(-1)! > 0xffffffff)
@@ -211,7 +222,7 @@ export async function linkParties(
   }
 
   const k = positions[0]?.length ?? 0;
-  const ws = new Workspace(parties, filterBits, {
+  const ws = new Workspace(sizes, filterBits, {
     positionCount: positions.length * k,
     blockOrderLength: runs?.order.length ?? 0,
     blockRunCount: runs ? runs.runs.length / 2 : 0,
@@ -231,6 +242,11 @@ export async function linkParties(
   let comparisons = 0;
   let retireAfter: Promise<unknown> = Promise.resolve();
   try {
+    for (let p = 0; p < parties.length; p++) {
+      const party = parties[p]!;
+      if (party instanceof Uint8Array) ws.partyFilters(p).set(party);
+      else await party.fill(ws.partyFilters(p));
+    }
     // popcounts, one slice per worker
     const per = Math.ceil(layout.count / threads);
     const popcounts = Promise.all(

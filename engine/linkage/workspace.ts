@@ -57,7 +57,7 @@ export class Workspace {
   private readonly slotAt: WorkspaceSlot[] = [];
 
   constructor(
-    parties: readonly Uint8Array[],
+    sizes: readonly number[],
     filterBits: number,
     opts: {
       positionCount: number;
@@ -69,7 +69,7 @@ export class Workspace {
   ) {
     const bytes = filterBits / 8;
     this.offsets = [0];
-    for (const p of parties) this.offsets.push(this.offsets.at(-1)! + p.length / bytes);
+    for (const n of sizes) this.offsets.push(this.offsets.at(-1)! + n);
     const count = this.offsets.at(-1)!;
     const posPtr = WASM_PAGE_BYTES;
     const partiesPtr = align(posPtr + opts.positionCount * 2);
@@ -104,10 +104,19 @@ export class Workspace {
     this.layout = { bytes, count, posPtr, partiesPtr, filtersPtr, popsPtr, blockOrderPtr, blockRunsPtr };
     this.slots = new SlotAllocator(opts.slotCount);
     const partyOf = new Uint8Array(this.memory.buffer, partiesPtr, count);
-    parties.forEach((clks, p) => {
-      new Uint8Array(this.memory.buffer, filtersPtr + this.offsets[p]! * bytes, clks.length).set(clks);
+    sizes.forEach((_, p) => {
       partyOf.fill(p, this.offsets[p]!, this.offsets[p + 1]!);
     });
+  }
+
+  /** Where party p's CLKs go: write them here (linkParties copies arrays, or lets a PartySource fill it). */
+  partyFilters(p: number): Uint8Array {
+    const { bytes, filtersPtr } = this.layout;
+    return new Uint8Array(
+      this.memory.buffer,
+      filtersPtr + this.offsets[p]! * bytes,
+      (this.offsets[p + 1]! - this.offsets[p]!) * bytes,
+    );
   }
 
   slot(n: number): WorkspaceSlot {

@@ -64,6 +64,15 @@ describe.each(['simd', 'scalar'] as const)('linkParties with the %s kernel', (ki
     for (let a = 0; a < 4; a++) for (let b = a + 1; b < 4; b++) full += sizes[a]! * sizes[b]!;
     expect(r.comparisons).toBe(full);
     expect(r.fullComparisons).toBe(full);
+    // parties written straight into the linkage's memory (PartySource) give the same pairs
+    const sources = parties.map((clks) => ({
+      records: clks.length / 128,
+      fill: async (target: Uint8Array) => {
+        target.set(clks);
+      },
+    }));
+    const viaSources = await engine.linkParties(sources, { filterBits: 1024, threshold: fixture.threshold });
+    expect(viaSources.pairs).toEqual(r.pairs);
   });
 
   it("with blocklib's lambda-fold config, finds what anonlink finds with blocklib's blocks", async () => {
