@@ -1,5 +1,6 @@
 /**
- * `npm run bench:linkage [-- --json] [-- --quick] [-- --only two-party,million,multiparty,guidance]`:
+ * `npm run bench:linkage [-- --json] [-- --quick] [-- --only two-party,million,multiparty,guidance]
+ * [-- --million N] [-- --parties PxN]`:
  * linkage beyond brute force on the seeded FEBRL-like population
  * (demo/population), CLKs from clkhash's FEBRL schema:
  *
@@ -43,6 +44,10 @@ const SECRET = 'bench-linkage';
 const sizes = quick
   ? { pair: 10_000, million: 50_000, subset: 20_000, parties: 3, partySize: 20_000, guidance: 20_000 }
   : { pair: 100_000, million: 1_000_000, subset: 200_000, parties: 6, partySize: 1_000_000, guidance: 100_000 };
+// sizes can be set by hand: --million N, --parties PxN (e.g. a rehearsal before the full run)
+const flag = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+if (flag('--million')) sizes.million = Number(flag('--million'));
+if (flag('--parties')) [sizes.parties, sizes.partySize] = flag('--parties')!.split('x').map(Number) as [number, number];
 const schema = JSON.parse(readFileSync(fromRoot('test', 'fixtures', 'clkhash', 'febrl_schema_v3_final.json'), 'utf8'));
 const python = process.env.PYTHON ?? 'python3';
 
@@ -165,13 +170,20 @@ async function twoParty(engine: Engine): Promise<BenchSection> {
   );
   const truth = new Set(pop.truePairs(0, 1).map(([i, j]) => pairKey(i, j)));
   const brutePairs = new Set(brute.value.pairs.map((p) => pairKey(p.index, p.query)));
-  const blockedPairs = blocked.value.pairs.map((p) => pairKey(p.recordA, p.recordB));
+  const bp = blocked.value.pairs;
+  const blockedPairs = Array.from({ length: bp.length }, (_, i) => pairKey(bp.recordA[i]!, bp.recordB[i]!));
   const foundOfBrute = blockedPairs.filter((k) => brutePairs.has(k)).length;
   const bruteTrue = [...brutePairs].filter((k) => truth.has(k)).length;
   const blockedTrue = blockedPairs.filter((k) => truth.has(k)).length;
   const full = n * n;
   const solve = await withPeakRss(async () =>
-    greedySolve(blocked.value.pairs.map((p) => ({ query: p.recordB, index: p.recordA, score: p.score }))),
+    greedySolve(
+      Array.from({ length: bp.length }, (_, i) => ({
+        query: bp.recordB[i]!,
+        index: bp.recordA[i]!,
+        score: bp.scores[i]!,
+      })),
+    ),
   );
   const anon = anonlinkBaseline(a, b);
   const rows: BenchRow[] = [
@@ -253,7 +265,9 @@ async function million(engine: Engine): Promise<BenchSection> {
   );
   const linkSeconds = blocked.seconds - encodeSeconds;
   const truth = new Set(pop.truePairs(0, 1).map(([i, j]) => pairKey(i, j)));
-  const found = blocked.value.pairs.filter((p) => truth.has(pairKey(p.recordA, p.recordB))).length;
+  const mp = blocked.value.pairs;
+  let found = 0;
+  for (let i = 0; i < mp.length; i++) if (truth.has(pairKey(mp.recordA[i]!, mp.recordB[i]!))) found++;
   const full = n * n;
   const rows: BenchRow[] = [
     row(
@@ -272,7 +286,6 @@ async function million(engine: Engine): Promise<BenchSection> {
     row('LSH blocked: pairs/s (full product / wall)', full / linkSeconds / 1e6, 'M pairs/s'),
     row('LSH blocked: true matches found', (100 * found) / truth.size, '%', `${found} of ${truth.size}`),
   ];
-  blocked.value.pairs.length = 0;
 
   // recall against brute force on a subset (a full 1M × 1M brute force is ~45 min here)
   const s = sizes.subset;
@@ -290,7 +303,9 @@ async function million(engine: Engine): Promise<BenchSection> {
     threshold: THRESHOLD,
     blocking: { type: 'lsh', config: LSH },
   });
-  const subSet = new Set(sub.pairs.map((p) => pairKey(p.recordA, p.recordB)));
+  const subSet = new Set(
+    Array.from({ length: sub.pairs.length }, (_, i) => pairKey(sub.pairs.recordA[i]!, sub.pairs.recordB[i]!)),
+  );
   const kept = brute.value.pairs.filter((p) => subSet.has(pairKey(p.index, p.query))).length;
   const bruteRate = (s * s) / brute.seconds;
   rows.push(
@@ -334,7 +349,10 @@ async function multiparty(engine: Engine): Promise<BenchSection> {
       blocking: { type: 'lsh', config: LSH },
     });
     const t0 = performance.now();
-    const groups = multipartyGreedySolve(r.pairs);
+    const groups = multipartyGreedySolve(
+      r.pairs,
+      sources.map((x) => x.records),
+    );
     return { r, groups, solveSeconds: (performance.now() - t0) / 1000 };
   });
   const { r, groups, solveSeconds } = run.value;

@@ -432,7 +432,11 @@ export class PoolEngine implements Engine {
         onProgress: opts.onProgress,
         signal: opts.signal,
       });
-      const out = pairs.map((p) => ({ query: p.recordB, index: p.recordA, score: p.score }));
+      const out = Array.from({ length: pairs.length }, (_, i) => ({
+        query: pairs.recordB[i]!,
+        index: pairs.recordA[i]!,
+        score: pairs.scores[i]!,
+      }));
       out.sort(comparePairs);
       return { version: ds.version, pairs: out };
     } finally {

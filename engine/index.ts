@@ -26,9 +26,9 @@ export {
   type MatchResult,
 } from './engine.js';
 export {
+  CandidatePairs,
   type ChunkSelector,
-  comparePartyPairs,
-  mergePartyPairs,
+  mergeCandidatePairs,
   type PartyBlocking,
   type PartyLinkOptions,
   type PartyLinkResult,

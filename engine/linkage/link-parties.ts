@@ -14,7 +14,7 @@
  *
  * A job can be split into `chunk.count` chunks, each a contiguous range of
  * units fixed by the input alone, so any process holding the same CLKs and
- * options computes the same chunk; `mergePartyPairs` of all chunks' pairs is
+ * options computes the same chunk; `mergeCandidatePairs` of all chunks' pairs is
  * the unsplit result (tested in test/engine/linkage.test.ts).
  */
 import { PavilionError } from '../../common/errors.js';
@@ -23,7 +23,10 @@ import { type LambdaFoldConfig, lshPositions } from '../blocking/config.js';
 import { PAIR_ENTRY_BYTES } from '../layout.js';
 import type { BlockRunsTask, EngineTask, LshBandTask, RunsResult } from '../tasks.js';
 import { validateFilterBits, validateThreshold } from '../validation.js';
+import { type CandidatePairs, CandidatePairsBuilder } from './candidate-pairs.js';
 import { Workspace } from './workspace.js';
+
+export { CandidatePairs, mergeCandidatePairs, type PartyPair } from './candidate-pairs.js';
 
 export type PartyBlocking =
   | { type: 'lsh'; config: LambdaFoldConfig }
@@ -50,18 +53,9 @@ export interface PartyLinkOptions {
   maxPairs: number;
 }
 
-/** A candidate pair; partyA < partyB. */
-export interface PartyPair {
-  partyA: number;
-  recordA: number;
-  partyB: number;
-  recordB: number;
-  score: number;
-}
-
 export interface PartyLinkResult {
   /** Pairs at or above the threshold, in anonlink's order (score descending, then parties, then records). */
-  pairs: PartyPair[];
+  pairs: CandidatePairs;
   /** Pairs of records actually compared (a pair met in several bands or blocks counts each time). */
   comparisons: number;
   /** Every cross-party pair: what brute force compares. */
@@ -85,28 +79,6 @@ export interface PartySource {
 const TILE = 2048;
 /** Comparisons per explicit-block task (about the engine's link task size, engine/engine.ts). */
 const BLOCK_TASK_COMPARISONS = 1 << 21;
-
-export const comparePartyPairs = (x: PartyPair, y: PartyPair): number =>
-  y.score - x.score || x.partyA - y.partyA || x.partyB - y.partyB || x.recordA - y.recordA || x.recordB - y.recordB;
-
-/** The union of chunks' pairs in anonlink's order, each pair once. */
-export function mergePartyPairs(lists: readonly (readonly PartyPair[])[]): PartyPair[] {
-  const all = lists.flat().sort(comparePartyPairs);
-  const out: PartyPair[] = [];
-  for (const p of all) {
-    const last = out.at(-1);
-    if (
-      last &&
-      last.partyA === p.partyA &&
-      last.recordA === p.recordA &&
-      last.partyB === p.partyB &&
-      last.recordB === p.recordB
-    )
-      continue;
-    out.push(p);
-  }
-  return out;
-}
 
 function validateChunk(chunk: ChunkSelector | undefined): ChunkSelector {
   if (chunk === undefined) return { index: 0, count: 1 };
@@ -238,7 +210,7 @@ export async function linkParties(
 
   const cancelled = (): PavilionError => new PavilionError('LINK_CANCELLED', 'the linkage was cancelled', 409);
   let aborted = false;
-  const pairs: PartyPair[] = [];
+  const pairs = new CandidatePairsBuilder();
   let comparisons = 0;
   let retireAfter: Promise<unknown> = Promise.resolve();
   try {
@@ -355,7 +327,7 @@ export async function linkParties(
           const o = 8 + e * PAIR_ENTRY_BYTES;
           const [partyA, recordA] = ws.locate(view.getUint32(o, true));
           const [partyB, recordB] = ws.locate(view.getUint32(o + 4, true));
-          pairs.push({ partyA, recordA, partyB, recordB, score: view.getFloat64(o + 8, true) });
+          pairs.push(partyA, recordA, partyB, recordB, view.getFloat64(o + 8, true));
         }
         done += task.weight;
         if (!aborted) opts.onProgress?.(done, total);
@@ -390,5 +362,5 @@ export async function linkParties(
   } finally {
     retireAfter.finally(() => ws.retire()).catch(() => undefined);
   }
-  return { pairs: mergePartyPairs([pairs]), comparisons, fullComparisons, chunk };
+  return { pairs: pairs.build(), comparisons, fullComparisons, chunk };
 }

@@ -13,92 +13,125 @@
  * them in hash-map order, so both sides are compared as sets
  * (`canonicalGroups`).
  */
-import type { PartyPair } from '../linkage/link-parties.js';
+import { CandidatePairs, type PartyPair } from '../linkage/candidate-pairs.js';
 
 /** A record of a party: [party, record index]. */
 export type PartyRecord = [party: number, record: number];
 
-interface Group {
-  members: number[];
-  /** Candidate pairs seen between this group and others (by group), not yet merged. */
-  links: Map<Group, number>;
+/**
+ * Where each record's group is: a typed array over global record ids when the
+ * party sizes are known (6M records: 24 MB), a Map keyed by party and record otherwise.
+ */
+interface RecordIndex {
+  key(party: number, record: number): number;
+  get(key: number): number;
+  set(key: number, group: number): void;
+  record(key: number): PartyRecord;
 }
 
-/** party and record packed into one number (records < 2^32, parties < 2^16 keep it below 2^53). */
-const key = (party: number, record: number): number => party * 0x100000000 + record;
-const unkey = (k: number): PartyRecord => [Math.floor(k / 0x100000000), k % 0x100000000];
-
-/** Groups from candidate pairs in anonlink's order (best first); see the module comment. */
-export function multipartyGreedySolve(pairs: readonly PartyPair[]): PartyRecord[][] {
-  const groupOf = new Map<number, Group>();
-  const link = (a: Group, b: Group, n: number): number => {
-    const v = (a.links.get(b) ?? 0) + n;
-    a.links.set(b, v);
-    b.links.set(a, v);
-    return v;
+function recordIndex(partySizes: readonly number[] | undefined): RecordIndex {
+  if (partySizes) {
+    const offsets = [0];
+    for (const n of partySizes) offsets.push(offsets.at(-1)! + n);
+    const groups = new Int32Array(offsets.at(-1)!).fill(-1);
+    return {
+      key: (party, record) => offsets[party]! + record,
+      get: (k) => groups[k]!,
+      set: (k, g) => {
+        groups[k] = g;
+      },
+      record: (k) => {
+        let p = 0;
+        while (offsets[p + 1]! <= k) p++;
+        return [p, k - offsets[p]!];
+      },
+    };
+  }
+  const groups = new Map<number, number>();
+  // party and record packed into one number (records < 2^32, parties < 2^8)
+  return {
+    key: (party, record) => party * 0x100000000 + record,
+    get: (k) => groups.get(k) ?? -1,
+    set: (k, g) => {
+      groups.set(k, g);
+    },
+    record: (k) => [Math.floor(k / 0x100000000), k % 0x100000000],
   };
-  for (const p of pairs) {
-    const k0 = key(p.partyA, p.recordA);
-    const k1 = key(p.partyB, p.recordB);
+}
+
+/**
+ * Groups from candidate pairs in anonlink's order (best first); see the
+ * module comment. `partySizes` (records per party) lets the solver index
+ * records in a typed array instead of a Map.
+ */
+export function multipartyGreedySolve(
+  candidates: CandidatePairs | readonly PartyPair[],
+  partySizes?: readonly number[],
+): PartyRecord[][] {
+  const pairs = candidates instanceof CandidatePairs ? candidates : CandidatePairs.from(candidates);
+  const index = recordIndex(partySizes);
+  const members: (number[] | undefined)[] = [];
+  /** Candidate pairs seen between two groups not (yet) merged, by group. */
+  const links = new Map<number, Map<number, number>>();
+  const linkCount = (a: number, b: number): number => links.get(a)?.get(b) ?? 0;
+  const addLinks = (a: number, b: number, n: number): void => {
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      let m = links.get(x);
+      if (!m) links.set(x, (m = new Map()));
+      m.set(y, (m.get(y) ?? 0) + n);
+    }
+  };
+  const newGroup = (...keys: number[]): number => {
+    const g = members.length;
+    members.push(keys);
+    for (const k of keys) index.set(k, g);
+    return g;
+  };
+  for (let i = 0; i < pairs.length; i++) {
+    const k0 = index.key(pairs.partyA[i]!, pairs.recordA[i]!);
+    const k1 = index.key(pairs.partyB[i]!, pairs.recordB[i]!);
     if (k0 === k1) continue;
-    let g0 = groupOf.get(k0);
-    let g1 = groupOf.get(k1);
-    if (g0 && g1) {
+    let g0 = index.get(k0);
+    let g1 = index.get(k1);
+    if (g0 >= 0 && g1 >= 0) {
       if (g0 === g1) continue;
-      const overlap = (g0.links.get(g1) ?? 0) + 1;
-      if (overlap >= g0.members.length * g1.members.length) {
-        if (g0.members.length < g1.members.length) [g0, g1] = [g1, g0];
+      const overlap = linkCount(g0, g1) + 1;
+      if (overlap >= members[g0]!.length * members[g1]!.length) {
+        if (members[g0]!.length < members[g1]!.length) [g0, g1] = [g1, g0];
         // g1 joins g0: its records, and its links to third groups
-        for (const m of g1.members) {
-          g0.members.push(m);
-          groupOf.set(m, g0);
+        for (const m of members[g1]!) {
+          members[g0]!.push(m);
+          index.set(m, g0);
         }
-        g0.links.delete(g1);
-        for (const [other, count] of g1.links) {
+        members[g1] = undefined;
+        links.get(g0)?.delete(g1);
+        for (const [other, count] of links.get(g1) ?? []) {
           if (other === g0) continue;
-          other.links.delete(g1);
-          link(g0, other, count);
+          links.get(other)!.delete(g1);
+          addLinks(g0, other, count);
         }
+        links.delete(g1);
       } else {
-        link(g0, g1, 1);
+        addLinks(g0, g1, 1);
       }
-      continue;
+    } else if (g0 >= 0 || g1 >= 0) {
+      // one record is grouped: the other joins a group of one, or starts its own linked to the group
+      const g = g0 >= 0 ? g0 : g1;
+      const loose = g0 >= 0 ? k1 : k0;
+      if (members[g]!.length === 1) {
+        members[g]!.push(loose);
+        index.set(loose, g);
+      } else addLinks(newGroup(loose), g, 1);
+    } else {
+      newGroup(k0, k1);
     }
-    if (!g0 && g1) {
-      g0 = g1;
-      g1 = undefined;
-      const t = k0;
-      // the grouped record is k1: the loose one joins or starts a group
-      groupOf.set(t, g0.members.length === 1 ? addTo(g0, t) : single(t, g0, link));
-      continue;
-    }
-    if (g0 && !g1) {
-      groupOf.set(k1, g0.members.length === 1 ? addTo(g0, k1) : single(k1, g0, link));
-      continue;
-    }
-    const g: Group = { members: [k0, k1], links: new Map() };
-    groupOf.set(k0, g);
-    groupOf.set(k1, g);
   }
-  const seen = new Set<Group>();
   const out: PartyRecord[][] = [];
-  for (const g of groupOf.values()) {
-    if (seen.has(g) || g.members.length < 2) continue;
-    seen.add(g);
-    out.push(g.members.map(unkey));
-  }
+  for (const m of members) if (m && m.length > 1) out.push(m.map((k) => index.record(k)));
   return canonicalGroups(out);
-}
-
-function addTo(g: Group, k: number): Group {
-  g.members.push(k);
-  return g;
-}
-
-function single(k: number, toward: Group, link: (a: Group, b: Group, n: number) => number): Group {
-  const g: Group = { members: [k], links: new Map() };
-  link(g, toward, 1);
-  return g;
 }
 
 /** Groups with members sorted by (party, record), and groups sorted by their first member. */

@@ -13,7 +13,7 @@ import { parseRecordBlocks } from '../../engine/blocking/blocks.js';
 import { lshConfig, lshPositions, parseLambdaFold } from '../../engine/blocking/config.js';
 import { PythonRandom } from '../../engine/blocking/python-random.js';
 import { createEngine, decodeClkBase64, type Engine } from '../../engine/index.js';
-import { mergePartyPairs, type PartyPair } from '../../engine/linkage/link-parties.js';
+import { type CandidatePairs, mergeCandidatePairs, type PartyPair } from '../../engine/linkage/link-parties.js';
 import { canonicalGroups, multipartyGreedySolve } from '../../engine/solvers/multiparty-greedy.js';
 import { perturb, randomFilters, rng } from '../dice/harness.js';
 
@@ -31,7 +31,8 @@ interface Fixture {
 
 const fixture = JSON.parse(readFileSync(fromRoot('test', 'fixtures', 'linkage', 'multiparty.json'), 'utf8')) as Fixture;
 const parties = fixture.parties.map((clks) => concatBytes(clks.map((c) => decodeClkBase64(c, fixture.filterBits))));
-const asTuples = (pairs: readonly PartyPair[]) => pairs.map((p) => [p.score, p.partyA, p.partyB, p.recordA, p.recordB]);
+const asTuples = (pairs: CandidatePairs) =>
+  pairs.toArray().map((p) => [p.score, p.partyA, p.partyB, p.recordA, p.recordB]);
 
 describe('python-random (blocklib draws its LSH bits with it)', () => {
   it('reproduces CPython 3.11 random.sample(range(n), k) for both of its strategies', () => {
@@ -114,7 +115,7 @@ describe.each(['simd', 'scalar'] as const)('linkParties with the %s kernel', (ki
     const chunks = await Promise.all(
       [0, 1, 2, 3].map((index) => engine.linkParties(parties, { ...opts, blocking: lsh, chunk: { index, count: 4 } })),
     );
-    expect(mergePartyPairs(chunks.map((c) => c.pairs))).toEqual(whole.pairs);
+    expect(mergeCandidatePairs(chunks.map((c) => c.pairs))).toEqual(whole.pairs);
     expect(chunks.reduce((s, c) => s + c.comparisons, 0)).toBe(whole.comparisons);
     // each pair is found by exactly one band, so the chunks are disjoint
     expect(chunks.reduce((s, c) => s + c.pairs.length, 0)).toBe(whole.pairs.length);
@@ -127,7 +128,7 @@ describe.each(['simd', 'scalar'] as const)('linkParties with the %s kernel', (ki
         engine.linkParties(parties, { ...opts, blocking: explicit, chunk: { index, count: 3 } }),
       ),
     );
-    expect(mergePartyPairs(blockChunks.map((c) => c.pairs))).toEqual(wholeBlocks.pairs);
+    expect(mergeCandidatePairs(blockChunks.map((c) => c.pairs))).toEqual(wholeBlocks.pairs);
   });
 });
 
@@ -143,6 +144,8 @@ describe("multi-party greedy solver (anonlink's greedy_solve)", () => {
   it('gives the groups anonlink gives (native and pure-Python solvers agree on the fixture)', () => {
     expect(fixture.groupsNative).toEqual(fixture.groupsPython);
     expect(multipartyGreedySolve(candidates)).toEqual(fixture.groupsNative);
+    // records indexed in a typed array when the party sizes are known: the same groups
+    expect(multipartyGreedySolve(candidates, fixture.parties.map((p) => p.length))).toEqual(fixture.groupsNative);
     expect(fixture.groupsNative.some((g) => g.length >= 3)).toBe(true);
   });
 
