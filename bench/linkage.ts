@@ -408,34 +408,42 @@ async function guidance(engine: Engine): Promise<BenchSection> {
   const est = await withPeakRss(() =>
     estimateThresholds(engine, 'bench-g', b, { filterBits: FILTER_BITS, floor, sample: 5000, policyMinimum: 0.9 }),
   );
-  // the truth: the whole 1:1 solution (top-2 of every query at the floor), scored against the generator's truth
-  const { pairs } = await engine.link('bench-g', b, { threshold: floor, topK: 2 });
+  // the truth: every query's best candidate (what the estimate describes), and the whole greedy 1:1 solution
+  const best = (await engine.link('bench-g', b, { threshold: floor, topK: 1 })).pairs;
+  const solution = greedySolve((await engine.link('bench-g', b, { threshold: floor, topK: 2 })).pairs);
   await engine.dropDataset('bench-g');
-  const solution = greedySolve(pairs);
   const truth = new Set(pop.truePairs(0, 1).map(([i, j]) => pairKey(i, j)));
-  const errors = (from: number) => {
+  const errors = (links: { query: number; index: number; score: number }[], from: number) => {
     let p = 0;
     let r = 0;
     for (const pt of est.value.curve) {
       if (pt.threshold < from - 1e-9 || pt.threshold > 0.99) continue;
-      const links = solution.filter((x) => x.score >= pt.threshold);
-      const tp = links.filter((x) => truth.has(pairKey(x.index, x.query))).length;
-      p = Math.max(p, Math.abs(pt.precision - tp / links.length));
+      const above = links.filter((x) => x.score >= pt.threshold);
+      const tp = above.filter((x) => truth.has(pairKey(x.index, x.query))).length;
+      p = Math.max(p, Math.abs(pt.precision - tp / above.length));
       r = Math.max(r, Math.abs(pt.recall - tp / truth.size));
     }
     return { p, r };
   };
-  const all = errors(floor);
-  const high = errors(0.8);
+  const perQuery = errors(best, floor);
+  const greedyHigh = errors(solution, 0.85);
+  const greedyAll = errors(solution, floor);
   const g = est.value;
   return {
     title: `threshold guidance, ${n.toLocaleString('en-US')} × ${n.toLocaleString('en-US')}, 5,000 sampled queries, floor ${floor}`,
     rows: [
       row('estimate: wall', est.seconds, 's'),
-      row('worst |precision error|, thresholds 0.80–0.99', high.p, '', 'against the truth'),
-      row('worst |recall error|, thresholds 0.80–0.99', high.r, ''),
-      row('worst |precision error|, thresholds 0.70–0.99', all.p, '', 'below ~0.8 the sample misses greedy conflicts'),
-      row('worst |recall error|, thresholds 0.70–0.99', all.r, ''),
+      row('worst |precision error|, best candidate per query, 0.70–0.99', perQuery.p, '', 'against the truth'),
+      row('worst |recall error|, best candidate per query, 0.70–0.99', perQuery.r, ''),
+      row('worst |precision error|, greedy 1:1 solution, 0.85–0.99', greedyHigh.p, ''),
+      row('worst |recall error|, greedy 1:1 solution, 0.85–0.99', greedyHigh.r, ''),
+      row(
+        'worst |precision error|, greedy 1:1 solution, 0.70–0.99',
+        greedyAll.p,
+        '',
+        'its conflicts below ~0.85 are not estimated',
+      ),
+      row('worst |recall error|, greedy 1:1 solution, 0.70–0.99', greedyAll.r, ''),
       row(
         'suggested threshold (policy minimum 0.9)',
         g.suggested.threshold,
@@ -460,7 +468,8 @@ async function guidance(engine: Engine): Promise<BenchSection> {
 
 const machine = describeMachine();
 const started = performance.now();
-const engine = await createEngine({ threads: 2 });
+// 6 × 1M records at 0.85 give ~7M candidate pairs (18 bytes each in columns): above the engine's default cap
+const engine = await createEngine({ threads: 2, maxLinkPairs: 30_000_000 });
 const sections: BenchSection[] = [];
 try {
   for (const [name, fn] of [

@@ -128,4 +128,17 @@ export interface BlockRunsTask extends RunsTask {
  */
 export type RunsResult = ArrayBuffer;
 
-export type EngineTask = PopcountTask | TopKTask | PairsTask | EncodeTask | ProbeTask | LshBandTask | BlockRunsTask;
+/** Drop the instances of retired memories now (a finished linkage's workspace), not at the next real task. */
+export interface ReleaseTask {
+  type: 'release';
+}
+
+export type EngineTask =
+  | PopcountTask
+  | TopKTask
+  | PairsTask
+  | EncodeTask
+  | ProbeTask
+  | LshBandTask
+  | BlockRunsTask
+  | ReleaseTask;

@@ -263,6 +263,9 @@ export default async function runTask(task: EngineTask): Promise<unknown> {
         return runProbe(task);
       case 'lshBand':
         return runLshBand(task);
+      case 'release':
+        dropRetired();
+        return instances.size;
       case 'blockRuns':
         return runBlockRuns(task);
       default:

@@ -1,14 +1,17 @@
 /**
- * Threshold guidance: the score histogram of a job's links, and the expected
- * precision and recall of its 1:1 solution at every threshold above a floor,
- * with a suggested threshold and what a policy's minimum costs.
+ * Threshold guidance: the score histograms of a job's links, and the
+ * expected precision and recall of its links at every threshold above a
+ * floor, with a suggested threshold and what a policy's minimum costs.
  *
  * Input: for each query of a (seeded, random) sample, its best two
  * candidates at or above the floor from a full comparison (top-2, cheap with
  * the engine's top-k kernel). From them:
- * - the links: the greedy 1:1 solution of those candidates. Greedy solving
- *   visits pairs best first, so the solution at threshold t is the solution
- *   at the floor cut at t, and one set of scores describes every threshold;
+ * - the links: each query's best candidate. A 1:1 (greedy) solution links a
+ *   query to its best candidate unless another query took that record first,
+ *   which happens where strangers score (below about 0.8 with clkhash's FEBRL
+ *   schema); above that the two are the same links. A sample cannot see those
+ *   conflicts (they involve the queries not sampled), which is why the links
+ *   are defined per query;
  * - the strangers: the runner-up score of every query whose best candidate is
  *   surely its match (score ≥ `sure`). A runner-up is the best of the
  *   dataset's other records, which is what a query without a match links to,
@@ -18,17 +21,16 @@
  * x = (s − floor)/(1 − floor)): a non-match component whose shape is the
  * strangers' histogram (only its weight is fitted) and a match component made
  * of two Beta distributions, one for the spike of near-exact copies and one
- * for the shoulder of re-typed records (bin probabilities from the Beta CDF;
- * M-step by weighted moments). A single Beta per component, the first model
- * tried, was off by up to 0.09 in recall on the generator's data
- * (docs/linkage.md). Then for threshold t, with S the components' survival
- * functions: matches above t ∝ w₁S₁(t) + w₂S₂(t), non-matches ∝ w₀S₀(t);
- * precision is matches / (matches + non-matches), recall matches above t /
- * all matches above the floor.
+ * for the shoulder of re-typed records (bin probabilities from the Beta CDF,
+ * so the spike at 1 is no problem; M-step by weighted moments). A single Beta
+ * per component, the first model tried, was off by up to 0.08 in recall on
+ * the generator's data (docs/linkage.md). For threshold t, with S the
+ * components' survival functions: matches above t ∝ w₁S₁(t) + w₂S₂(t),
+ * non-matches ∝ w₀S₀(t); precision is matches / (matches + non-matches),
+ * recall matches above t / all matches above the floor.
  */
 import jstat from 'jstat';
 import { PavilionError } from '../../common/errors.js';
-import { greedySolve } from '../solvers/greedy.js';
 
 const betaCdf = jstat.jStat.beta.cdf;
 
@@ -39,7 +41,7 @@ export interface BetaParams {
 
 export interface ThresholdPoint {
   threshold: number;
-  /** Links of the sample's solution at or above the threshold (counted, not estimated). */
+  /** Sampled queries whose best candidate is at or above the threshold (counted, not estimated). */
   links: number;
   precision: number;
   recall: number;
@@ -126,7 +128,7 @@ export function sampleIndices(total: number, count: number, seed = 1): number[] 
   return [...chosen].sort((x, y) => x - y);
 }
 
-/** Links (greedy 1:1) and strangers (runner-ups of sure queries) from each query's best two candidates. */
+/** Links (each query's best candidate) and strangers (runner-ups of queries whose best is surely their match). */
 export function linksAndStrangers(
   topTwo: readonly ScoredCandidate[],
   sure: number,
@@ -137,12 +139,14 @@ export function linksAndStrangers(
     if (list) list.push(c.score);
     else byQuery.set(c.query, [c.score]);
   }
+  const links: number[] = [];
   const strangers: number[] = [];
   for (const scores of byQuery.values()) {
     scores.sort((x, y) => y - x);
+    links.push(scores[0]!);
     if (scores[0]! >= sure && scores.length > 1) strangers.push(scores[1]!);
   }
-  return { links: greedySolve(topTwo).map((p) => p.score), strangers };
+  return { links, strangers };
 }
 
 export function thresholdGuidance(

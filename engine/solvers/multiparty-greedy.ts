@@ -13,6 +13,7 @@
  * them in hash-map order, so both sides are compared as sets
  * (`canonicalGroups`).
  */
+import { PavilionError } from '../../common/errors.js';
 import { CandidatePairs, type PartyPair } from '../linkage/candidate-pairs.js';
 
 /** A record of a party: [party, record index]. */
@@ -71,21 +72,31 @@ export function multipartyGreedySolve(
   const pairs = candidates instanceof CandidatePairs ? candidates : CandidatePairs.from(candidates);
   const index = recordIndex(partySizes);
   const members: (number[] | undefined)[] = [];
-  /** Candidate pairs seen between two groups not (yet) merged, by group. */
-  const links = new Map<number, Map<number, number>>();
-  const linkCount = (a: number, b: number): number => links.get(a)?.get(b) ?? 0;
+  // Candidate pairs seen between two groups not (yet) merged: counts in one flat Map keyed by the pair of group
+  // ids, and each group's neighbours in a list. Nested Maps cost ~200 bytes a group; millions of records that
+  // meet a group once (6 × 1M) made them the largest thing in memory.
+  const counts = new Map<number, number>();
+  const neighbours = new Map<number, number[]>();
+  const pairKey = (a: number, b: number): number => (a < b ? a * 2 ** 26 + b : b * 2 ** 26 + a);
+  const linkCount = (a: number, b: number): number => counts.get(pairKey(a, b)) ?? 0;
   const addLinks = (a: number, b: number, n: number): void => {
-    for (const [x, y] of [
-      [a, b],
-      [b, a],
-    ] as const) {
-      let m = links.get(x);
-      if (!m) links.set(x, (m = new Map()));
-      m.set(y, (m.get(y) ?? 0) + n);
+    const k = pairKey(a, b);
+    const before = counts.get(k);
+    counts.set(k, (before ?? 0) + n);
+    if (before === undefined) {
+      for (const [x, y] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        const list = neighbours.get(x);
+        if (list) list.push(y);
+        else neighbours.set(x, [y]);
+      }
     }
   };
   const newGroup = (...keys: number[]): number => {
     const g = members.length;
+    if (g >= 2 ** 26) throw new PavilionError('LINK_RESULT_TOO_LARGE', 'more than 2^26 groups to solve', 413);
     members.push(keys);
     for (const k of keys) index.set(k, g);
     return g;
@@ -107,13 +118,16 @@ export function multipartyGreedySolve(
           index.set(m, g0);
         }
         members[g1] = undefined;
-        links.get(g0)?.delete(g1);
-        for (const [other, count] of links.get(g1) ?? []) {
+        counts.delete(pairKey(g0, g1));
+        for (const other of neighbours.get(g1) ?? []) {
           if (other === g0) continue;
-          links.get(other)!.delete(g1);
+          const k = pairKey(g1, other);
+          const count = counts.get(k);
+          if (count === undefined) continue; // a neighbour already merged elsewhere
+          counts.delete(k);
           addLinks(g0, other, count);
         }
-        links.delete(g1);
+        neighbours.delete(g1);
       } else {
         addLinks(g0, g1, 1);
       }

@@ -13,7 +13,7 @@ import { parseRecordBlocks } from '../../engine/blocking/blocks.js';
 import { lshConfig, lshPositions, parseLambdaFold } from '../../engine/blocking/config.js';
 import { PythonRandom } from '../../engine/blocking/python-random.js';
 import { createEngine, decodeClkBase64, type Engine } from '../../engine/index.js';
-import { type CandidatePairs, mergeCandidatePairs, type PartyPair } from '../../engine/linkage/link-parties.js';
+import { CandidatePairs, mergeCandidatePairs, type PartyPair } from '../../engine/linkage/link-parties.js';
 import { canonicalGroups, multipartyGreedySolve } from '../../engine/solvers/multiparty-greedy.js';
 import { perturb, randomFilters, rng } from '../dice/harness.js';
 
@@ -145,8 +145,90 @@ describe("multi-party greedy solver (anonlink's greedy_solve)", () => {
     expect(fixture.groupsNative).toEqual(fixture.groupsPython);
     expect(multipartyGreedySolve(candidates)).toEqual(fixture.groupsNative);
     // records indexed in a typed array when the party sizes are known: the same groups
-    expect(multipartyGreedySolve(candidates, fixture.parties.map((p) => p.length))).toEqual(fixture.groupsNative);
+    expect(
+      multipartyGreedySolve(
+        candidates,
+        fixture.parties.map((p) => p.length),
+      ),
+    ).toEqual(fixture.groupsNative);
     expect(fixture.groupsNative.some((g) => g.length >= 3)).toBe(true);
+  });
+
+  it("agrees with a line-by-line port of anonlink's pure-Python solver on random candidate sets", () => {
+    // anonlink/solving/_multiparty_solving_python.py with merge_threshold 1, deduplicated false
+    function reference(pairs: PartyPair[]): [number, number][][] {
+      const matches = new Map<string, string[]>();
+      const matchable = new Map<string[], Map<string[], number>>();
+      const bump = (a: string[], b: string[], n: number) => {
+        if (!matchable.has(a)) matchable.set(a, new Map());
+        matchable.get(a)!.set(b, (matchable.get(a)!.get(b) ?? 0) + n);
+      };
+      for (const p of pairs) {
+        let i0 = `${p.partyA},${p.recordA}`;
+        let i1 = `${p.partyB},${p.recordB}`;
+        if (i0 === i1) continue;
+        if (matches.has(i0) && matches.has(i1)) {
+          let m0 = matches.get(i0)!;
+          let m1 = matches.get(i1)!;
+          if (m0 === m1) continue;
+          const overlap = (matchable.get(m0)?.get(m1) ?? 0) + 1;
+          if (overlap >= m0.length * m1.length) {
+            if (m0.length < m1.length) [m0, m1] = [m1, m0];
+            m0.push(...m1);
+            for (const r of m1) matches.set(r, m0);
+            matchable.get(m0)?.delete(m1);
+            matchable.get(m1)?.delete(m0);
+            for (const [j, c] of matchable.get(m1) ?? []) {
+              bump(m0, j, c);
+              bump(j, m0, c);
+              matchable.get(j)!.delete(m1);
+            }
+            matchable.delete(m1);
+          } else {
+            bump(m0, m1, 1);
+            bump(m1, m0, 1);
+          }
+          continue;
+        }
+        if (!matches.has(i0) && matches.has(i1)) [i0, i1] = [i1, i0];
+        if (matches.has(i0) && !matches.has(i1)) {
+          const m0 = matches.get(i0)!;
+          if (1 >= m0.length) {
+            m0.push(i1);
+            matches.set(i1, m0);
+          } else {
+            const m1 = [i1];
+            matches.set(i1, m1);
+            matchable.set(m1, new Map([[m0, 1]]));
+            bump(m0, m1, 1);
+          }
+          continue;
+        }
+        const g = [i0, i1];
+        matches.set(i0, g);
+        matches.set(i1, g);
+      }
+      const groups = [...new Set(matches.values())].filter((g) => g.length > 1);
+      return canonicalGroups(groups.map((g) => g.map((r) => r.split(',').map(Number) as [number, number])));
+    }
+    const rand = rng(31);
+    for (let trial = 0; trial < 200; trial++) {
+      const list: PartyPair[] = [];
+      for (let k = 0; k < 80; k++) {
+        const partyA = Math.floor(rand() * 4);
+        const partyB = partyA + 1 + Math.floor(rand() * (4 - partyA));
+        list.push({
+          partyA,
+          partyB,
+          recordA: Math.floor(rand() * 6),
+          recordB: Math.floor(rand() * 6),
+          score: Math.round(rand() * 10) / 10,
+        });
+      }
+      const ordered = CandidatePairs.from(list).toArray();
+      expect(multipartyGreedySolve(ordered)).toEqual(reference(ordered));
+      expect(multipartyGreedySolve(ordered, [6, 6, 6, 6, 6])).toEqual(reference(ordered));
+    }
   });
 
   it('two parties: the groups are the pairs of the greedy 1:1 solution', () => {
