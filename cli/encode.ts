@@ -21,6 +21,7 @@ import { createReadStream, createWriteStream, readFileSync, statSync } from 'nod
 import { availableParallelism } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import type { ErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
 import { secretFingerprint } from '../common/secret-fingerprint.js';
 import { CsvLineError, CsvRecords, delimiterCode, firstRecordEnd, lastRecordEnd } from '../engine/clk/csv.js';
@@ -374,7 +375,8 @@ async function progressBar(path: string) {
   return bar;
 }
 
-function readJson(path: string): unknown {
+/** A JSON file's content; a file that is not JSON fails with `invalidCode`. */
+export function readJson(path: string, invalidCode: ErrorCode = 'SCHEMA_INVALID'): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -384,6 +386,6 @@ function readJson(path: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new PavilionError('SCHEMA_INVALID', `${path}: not valid JSON`);
+    throw new PavilionError(invalidCode, `${path}: not valid JSON`);
   }
 }

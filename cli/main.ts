@@ -72,6 +72,13 @@ program
   .requiredOption('--threshold <t>', 'minimum Dice similarity, 0..1', unitInterval)
   .option('--top-k <k>', 'keep at most k candidates per query', positiveInt)
   .option('--threads <n>', 'worker threads (default: one per core)', positiveInt)
+  .option('--blocking <file>', "Hamming LSH on the CLKs: blocklib's lambda-fold config (JSON, input-clks true)")
+  .option('--dataset-blocks <file>', "the dataset's blocks, anonlink-client's form (e.g. from pavilion block)")
+  .option('--queries-blocks <file>', "the queries' blocks, anonlink-client's form")
+  .option(
+    '--guidance <file>',
+    'write threshold guidance (score histograms, precision and recall per threshold) as JSON',
+  )
   .action(async (o) => {
     const { linkCommand } = await import('./link.js');
     await linkCommand({
@@ -80,7 +87,22 @@ program
       threshold: o.threshold,
       topK: o.topK,
       threads: o.threads,
+      blocking: o.blocking,
+      datasetBlocks: o.datasetBlocks,
+      queriesBlocks: o.queriesBlocks,
+      guidance: o.guidance,
     });
+  });
+
+program
+  .command('block')
+  .description("p-sig blocks of a CSV of records (header row), anonlink-client's block form, for pavilion link")
+  .requiredOption('--config <file>', "blocklib's p-sig config (JSON)")
+  .requiredOption('--in <file>', 'CSV with a header row')
+  .option('--out <file>', 'output (default: stdout)')
+  .action(async (o) => {
+    const { blockCommand } = await import('./block.js');
+    await blockCommand({ config: o.config, in: o.in, out: o.out });
   });
 
 program

@@ -218,12 +218,27 @@ export const ERROR_CODES = {
   ),
 
   // --- linkage jobs ----------------------------------------------------------------------------------
+  BLOCKING_CONFIG_INVALID: spec(
+    422,
+    'linkage',
+    'A blocking config blocklib would refuse (p-sig or lambda-fold LSH); the message names the field.',
+  ),
+  BLOCKING_EMPTY: spec(422, 'linkage', "p-sig's filter removed every signature: no blocks, so no comparisons."),
+  BLOCKS_INVALID: spec(422, 'linkage', "Blocks that do not match the parties' CLKs (count of parties or records)."),
+  CHUNK_INVALID: spec(422, 'linkage', 'A linkage chunk needs an integer count ≥ 1 and an index from 0 to count − 1.'),
+  GUIDANCE_INVALID: spec(422, 'linkage', 'Threshold-guidance options out of range (floor, bins or step).'),
+  GUIDANCE_TOO_FEW_SCORES: spec(
+    422,
+    'linkage',
+    'Threshold guidance needs at least 20 links and 20 runner-up scores above its floor.',
+  ),
   JOB_FAILED: spec(409, 'linkage', 'The job failed; its status names the code it failed with.'),
   JOB_INTERRUPTED: spec(409, 'linkage', 'The broker running the job stopped and it could not be run again.'),
   JOB_NOT_DONE: spec(409, 'linkage', 'The job has not finished; follow its progress or ask again later.'),
   JOB_NOT_FOUND: spec(404, 'linkage', 'No job of yours has this id.'),
   LINK_CANCELLED: spec(409, 'linkage', 'The linkage was cancelled before it finished.'),
   LINK_RESULT_TOO_LARGE: spec(413, 'linkage', 'More pairs than a job may return; raise the threshold or set top_k.'),
+  PARTIES_INVALID: spec(422, 'linkage', 'A linkage needs 2 to 255 parties.'),
 
   // --- engine: the worker pool and its kernels --------------------------------------------------------
   ENGINE_CLOSED: spec(503, 'engine', 'The engine pool is closing.'),
@@ -381,6 +396,7 @@ export const ERROR_CODES = {
     '`pavilion token`: no broker key where it looked (listed); pass --state-dir.',
   ),
   IDENTITY_NOT_LOCAL: spec(422, 'development', '`pavilion token --server`: that broker is not its own issuer.'),
+  POPULATION_INVALID: spec(422, 'development', 'Synthetic-population options out of range (demo/population).'),
 
   // --- startup: settings, keys, dependencies ----------------------------------------------------------
   CACHE_CONFIG_INVALID: spec(500, 'startup', 'A cache setting is out of range.'),

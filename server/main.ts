@@ -56,7 +56,7 @@ async function main(): Promise<void> {
       process.stdout.write(
         [
           '',
-          `Pavilion broker listening on ${broker.listenAddress}: ${broker.url}`,
+          listeningLine(broker),
           '',
           'Development token (role rp, subject demo-rp, 12 h):',
           token,
@@ -74,9 +74,15 @@ async function main(): Promise<void> {
       );
     }
   } else {
-    process.stdout.write(`\nPavilion broker listening on ${broker.listenAddress}: ${broker.url}\n\n`);
+    process.stdout.write(`\n${listeningLine(broker)}\n\n`);
   }
   if (broker.localIdentity) process.stdout.write(developmentHints(config, broker));
+}
+
+/** The URL to use first (tests and scripts take the token after "listening on"); the bound address when it differs. */
+function listeningLine(broker: { url: string; listenAddress: string }): string {
+  const bound = broker.url.endsWith(`//${broker.listenAddress}`) ? '' : ` (bound to ${broker.listenAddress})`;
+  return `Pavilion broker listening on ${broker.url}${bound}`;
 }
 
 main().catch((err) => {

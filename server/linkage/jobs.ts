@@ -20,8 +20,8 @@ import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from '../../common/hea
 import { retryFor } from '../../common/retry.js';
 import { isUuid } from '../../common/uuid.js';
 import { decodeClkBase64 } from '../../engine/index.js';
+import { greedySolve } from '../../engine/solvers/greedy.js';
 import type { Principal } from '../../identity/index.js';
-import { greedySolve } from '../../jobs/greedy.js';
 import { denied, type Policy } from '../../policy/index.js';
 import type { ActiveDatasets, Lease, LoadedVersion } from '../datasets/active-datasets.js';
 import type { LinkageJobRequest } from '../http/schemas.js';

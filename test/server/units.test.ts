@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PavilionError } from '../../common/errors.js';
 import { seededRandom } from '../../demo/people.js';
-import { greedySolve, type ScoredPair } from '../../jobs/greedy.js';
+import { greedySolve, type ScoredPair } from '../../engine/solvers/greedy.js';
 import { loadConfig, SETTINGS, settingsMarkdown } from '../../server/config.js';
 import { BinaryParser, encodeBinaryDataset, JsonlParser, RowCollector } from '../../server/datasets/upload.js';
 import { toProblem } from '../../server/http/problem.js';
