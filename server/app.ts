@@ -12,6 +12,7 @@ import { type Logger, pino } from 'pino';
 import { type AuditLog, logSigningOptions, openAuditLog } from '../audit/index.js';
 import { createCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/verification-cache.js';
+import { withDeadline } from '../common/deadline.js';
 import { PavilionError } from '../common/errors.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
@@ -79,6 +80,9 @@ export interface StartOptions {
   logger?: Logger;
 }
 
+/** The longest a readiness check waits for the database (GET /readyz answers within about this). */
+const READY_CHECK_MS = 1000;
+
 /** Logged objects never carry request bodies; these paths are redacted in case an error object drags headers along. */
 const REDACT = [
   'authorization',
@@ -103,6 +107,10 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const db = await openDatabase({
       ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
       ...(config.pgliteDataDir ? { dataDir: config.pgliteDataDir } : {}),
+      onReachability: (up) =>
+        up
+          ? log.warn('Postgres answers again')
+          : log.error('Postgres does not answer: requests that need it get 503 DATABASE_UNAVAILABLE'),
     });
     cleanup.push(() => db.close());
     const datasetStore = await DatasetStore.open(db.sql);
@@ -268,16 +276,19 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       cleanup.push(() => unlisten());
     }
 
+    // Readiness answers at once during an outage: a server known unreachable is not asked, and a check
+    // that does not answer within READY_CHECK_MS counts as failed.
+    const answers = (p: Promise<unknown>) =>
+      withDeadline(p, READY_CHECK_MS, () => new Error('readiness check timed out')).then(
+        () => true,
+        () => false,
+      );
     const ready = async (): Promise<ReadinessReport> => {
       const checks: Record<string, boolean> = {};
-      checks.database = await db.sql`select 1`.then(
-        () => true,
-        () => false,
-      );
-      checks.audit = await audit.size().then(
-        () => true,
-        () => false,
-      );
+      const reachable = db.reachable();
+      [checks.database, checks.audit] = reachable
+        ? await Promise.all([answers(db.sql`select 1`.execute()), answers(audit.size())])
+        : [false, false];
       checks.accepting = !closing;
       // Redis down degrades to the LRU (answers still served): reported, not fatal.
       const stats = cache.stats();
@@ -304,6 +315,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
           if (--inFlight === 0 && idle) idle();
         },
         isClosing: () => closing,
+        databaseUnreachable: () => !db.reachable(),
       },
       authenticate,
     );
