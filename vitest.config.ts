@@ -15,6 +15,7 @@ const INTEGRATION = [
   'test/identity/keycloak.test.ts',
   'test/storage/s3-signed.test.ts',
   'test/storage/postgres-*.test.ts',
+  'test/storage/object-keys.test.ts',
   'test/metrics/names.test.ts',
   'test/audit/log*.test.ts',
 ];
