@@ -101,16 +101,19 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     for (const fn of cleanup.reverse()) await fn().catch(() => {});
   };
   let closing = false;
+  let databaseBack = () => {};
   try {
     const keys = loadMasterKeys({ masterKey: config.masterKey, stateDir: config.stateDir, warn: (m) => log.warn(m) });
 
     const db = await openDatabase({
       ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
       ...(config.pgliteDataDir ? { dataDir: config.pgliteDataDir } : {}),
-      onReachability: (up) =>
-        up
-          ? log.warn('Postgres answers again')
-          : log.error('Postgres does not answer: requests that need it get 503 DATABASE_UNAVAILABLE'),
+      onReachability: (up) => {
+        if (!up) return log.error('Postgres does not answer: requests that need it get 503 DATABASE_UNAVAILABLE');
+        log.warn('Postgres answers again');
+        // Cover what was acknowledged before the outage without waiting for the next tick.
+        databaseBack();
+      },
     });
     cleanup.push(() => db.close());
     const datasetStore = await DatasetStore.open(db.sql);
@@ -147,6 +150,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     if (signing.source === 'STATE_DIR')
       log.warn('AUDIT_SIGNING_KEY unset: checkpoints are signed with the development key kept in STATE_DIR');
     cleanup.push(() => audit.close());
+    databaseBack = () => audit.checkpointSoon();
 
     const engine = await createEngine({
       ...(config.engine.threads ? { threads: config.engine.threads } : {}),
@@ -206,6 +210,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       poolThreads: () => engine.threads,
       databasePing: () => db.sql`select 1`,
       latestCheckpoint: () => audit.latestCheckpoint(),
+      checkpointLag: () => audit.checkpointLagSeconds(),
     });
     const countComparisons = (n: number) => metrics.addDiceComparisons(n);
 
