@@ -62,24 +62,6 @@ function frame(opcode: number, payload: Buffer, opts: { masked?: boolean; fin?: 
   return Buffer.concat([head, key, body]);
 }
 
-/** The close frames the server sent (unmasked, as servers send them): their status codes. */
-function closeCodes(received: Buffer[]): number[] {
-  const all = Buffer.concat(received);
-  const codes: number[] = [];
-  for (let at = 0; at + 2 <= all.length; ) {
-    const opcode = all[at]! & 0x0f;
-    let len = all[at + 1]! & 0x7f;
-    let start = at + 2;
-    if (len === 126) {
-      len = all.readUInt16BE(at + 2);
-      start = at + 4;
-    }
-    if (opcode === 8) codes.push(len >= 2 ? all.readUInt16BE(start) : 1005);
-    at = start + len;
-  }
-  return codes;
-}
-
 const ping = Buffer.from(JSON.stringify({ type: 'ping' }));
 /** Text frames the server sent, decoded. */
 const texts = (received: Buffer[]) => Buffer.concat(received).toString('latin1');
