@@ -135,7 +135,8 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Data
  * reconnect. A closed pool connection starts a probe (`select 1` on a connection of its own, so it never
  * waits behind the pool's queue); a failed probe marks the server unreachable and is repeated every
  * `probeEveryMs` until one succeeds. A single ended session (pg_terminate_backend) is answered by the
- * next probe at once and never marks the server down.
+ * next probe at once and never marks the server down, nor does a server out of connection slots (53300):
+ * it answers, and the pool keeps the connections it holds.
  */
 class Reachability {
   up = true;
@@ -173,7 +174,8 @@ class Reachability {
           () => new Error('probe timed out'),
         ).then(
           () => true,
-          () => false,
+          // Out of connection slots, the server still answers, and the pool keeps the connections it holds.
+          (err: { code?: string }) => err?.code === '53300',
         );
         if (this.closed) return;
         if (ok !== this.up) {
