@@ -91,7 +91,7 @@ describe('WebSocket frames', () => {
       ws.socket.destroy();
     });
 
-  it('an unmasked frame is never processed as the message it carries (uWS 20.30 does not check the MASK bit)', async () => {
+  it('an unmasked frame is never processed as the message it carries (uWS 20.30 ignores the MASK bit)', async () => {
     // uWS reads the first 4 payload bytes as the masking key, so the message it sees is garbled (and 4 bytes
     // short: the 4 bytes sent after it complete it). It is answered as a malformed message, never as a ping.
     const ws = await upgrade();
@@ -102,7 +102,8 @@ describe('WebSocket frames', () => {
     expect(answered).not.toContain('"pong"');
     expect(answered).toMatch(/BODY_INVALID_JSON|^$/);
     console.log(
-      `unmasked frame: ${answered ? 'answered BODY_INVALID_JSON, socket kept' : 'no answer'}; closed: ${ws.socket.readableEnded}`,
+      `unmasked frame: ${answered ? 'answered BODY_INVALID_JSON, socket kept' : 'no answer'}; ` +
+        `closed: ${ws.socket.readableEnded}`,
     );
     ws.socket.destroy();
   });

@@ -57,12 +57,14 @@ async function refusal(p: () => Promise<unknown>): Promise<string> {
 }
 
 function refusesEverything(store: () => ObjectStore, requests: () => number) {
-  for (const key of BAD_KEYS)
-    it(`key ${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)}: OBJECT_KEY_INVALID, nothing read`, async () => {
+  for (const key of BAD_KEYS) {
+    const shown = `${JSON.stringify(key.slice(0, 40))}${key.length > 40 ? '…' : ''}`;
+    it(`key ${shown}: OBJECT_KEY_INVALID, nothing read`, async () => {
       const before = requests();
       expect(await refusal(() => store().open(key))).toBe('OBJECT_KEY_INVALID');
       expect(requests()).toBe(before);
     });
+  }
   for (const [id, object] of BAD_PULLS)
     it(`pull of ${JSON.stringify(object)} for dataset ${JSON.stringify(id)}: OBJECT_KEY_INVALID`, async () => {
       expect(await refusal(async () => store().open(objectKeyFor(id, object)))).toBe('OBJECT_KEY_INVALID');

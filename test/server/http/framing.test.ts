@@ -36,7 +36,8 @@ afterAll(async () => {
 /** A complete, valid verification request (would add one audit entry). */
 const verify = (extraHeaders = '') =>
   `POST /v1/verifications HTTP/1.1\r\nHost: broker\r\nAuthorization: Bearer ${t.tokens.rp}\r\n` +
-  `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(verification)}\r\n${extraHeaders}\r\n${verification}`;
+  `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(verification)}\r\n` +
+  `${extraHeaders}\r\n${verification}`;
 
 /** The head of a POST to /v1/verifications with `headers`, then `body` as given. */
 const post = (headers: string, body: string) =>
@@ -64,7 +65,7 @@ describe('request smuggling over one connection', () => {
     expect(r.added).toBe(1);
   });
 
-  it('CL.CL: two differing Content-Length headers → 400 REQUEST_FRAMING_INVALID, connection closed, nothing runs', async () => {
+  it('CL.CL: two differing Content-Length headers → 400 REQUEST_FRAMING_INVALID, closed, nothing runs', async () => {
     const smuggled = verify();
     const r = await audited([
       post(`Content-Length: ${Buffer.byteLength(smuggled)}\r\nContent-Length: 5\r\n`, smuggled),
@@ -97,7 +98,7 @@ describe('request smuggling over one connection', () => {
     ['CL.TE', `Content-Length: 4\r\nTransfer-Encoding: chunked\r\n`],
     ['TE.CL', `Transfer-Encoding: chunked\r\nContent-Length: 4\r\n`],
   ])
-    it(`${name}: the connection closes (no answer, uWS's parser refuses it), the smuggled verification never runs`, async () => {
+    it(`${name}: closed without an answer (uWS's parser refuses it), the smuggled request never runs`, async () => {
       const r = await audited([post(headers!, `0\r\n\r\n${verify()}`)]);
       expect(r.answers).toEqual([]);
       expect(r.closedByServer).toBe(true);
@@ -143,7 +144,7 @@ describe('request smuggling over one connection', () => {
 });
 
 describe('pipelining', () => {
-  it('two verifications in one write: neither runs (no audit entry); the client sees the connection close', async () => {
+  it('two verifications in one write: neither runs (no audit entry); the connection closes', async () => {
     const r = await audited([verify() + verify()]);
     expect(r.added).toBe(0);
     expect(r.closedByServer).toBe(true);

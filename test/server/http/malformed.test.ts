@@ -43,7 +43,8 @@ const CASES: Record<string, () => string> = {
   'an obsolete folded header': () => `GET /healthz HTTP/1.1\r\n${H}X-A: b\r\n c\r\n\r\n`,
   'bare LF line ends': () => 'GET /healthz HTTP/1.1\nHost: broker\n\n',
   'a bearer token holding a NUL byte (a verification)': () =>
-    `POST /v1/verifications HTTP/1.1\r\n${H}Authorization: Bearer ${t.tokens.rp.slice(0, 20)}\0${t.tokens.rp.slice(20)}\r\n` +
+    `POST /v1/verifications HTTP/1.1\r\n${H}` +
+    `Authorization: Bearer ${t.tokens.rp.slice(0, 20)}\0${t.tokens.rp.slice(20)}\r\n` +
     `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body())}\r\n\r\n${body()}`,
 };
 
