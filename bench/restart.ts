@@ -112,11 +112,11 @@ async function restart(databaseUrl: string): Promise<{ readyMs: number; stopMs: 
   }
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const rss = Number(/^pavilion_process_resident_memory_bytes (\S+)$/m.exec(metrics)?.[1] ?? 0);
-  const records = /^pavilion_dataset_records\{dataset="big"\} (\S+)$/m.exec(metrics)?.[1];
+  const records = /^pavilion_dataset_records (\S+)$/m.exec(metrics)?.[1];
   const stopAt = performance.now();
   child.kill('SIGTERM');
   await exited;
-  if (records !== undefined) console.log(`  dataset big served with ${records} records`);
+  if (records !== undefined) console.log(`  served with ${records} records (all datasets)`);
   return { readyMs, stopMs: performance.now() - stopAt, rssMiB: Math.round(rss / 2 ** 20) };
 }
 

@@ -12,6 +12,7 @@ import { type Logger, pino } from 'pino';
 import { type AuditLog, logSigningOptions, openAuditLog } from '../audit/index.js';
 import { createCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/verification-cache.js';
+import { withDeadline } from '../common/deadline.js';
 import { PavilionError } from '../common/errors.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
@@ -90,6 +91,9 @@ export interface StartOptions {
   logger?: Logger;
 }
 
+/** The longest a readiness check waits for the database (GET /readyz answers within about this). */
+const READY_CHECK_MS = 1000;
+
 /** Logged objects never carry request bodies; these paths are redacted in case an error object drags headers along. */
 const REDACT = [
   'authorization',
@@ -108,12 +112,19 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     for (const fn of cleanup.reverse()) await fn().catch(() => {});
   };
   let closing = false;
+  let databaseBack = () => {};
   try {
     const keys = loadMasterKeys({ masterKey: config.masterKey, stateDir: config.stateDir, warn: (m) => log.warn(m) });
 
     const db = await openDatabase({
       ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
       ...(config.pgliteDataDir ? { dataDir: config.pgliteDataDir } : {}),
+      onReachability: (up) => {
+        if (!up) return log.error('Postgres does not answer: requests that need it get 503 DATABASE_UNAVAILABLE');
+        log.warn('Postgres answers again');
+        // Cover what was acknowledged before the outage without waiting for the next tick.
+        databaseBack();
+      },
     });
     cleanup.push(() => db.close());
     const datasetStore = await DatasetStore.open(db.sql);
@@ -150,6 +161,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     if (signing.source === 'STATE_DIR')
       log.warn('AUDIT_SIGNING_KEY unset: checkpoints are signed with the development key kept in STATE_DIR');
     cleanup.push(() => audit.close());
+    databaseBack = () => audit.checkpointSoon();
 
     const engine = await createEngine({
       ...(config.engine.threads ? { threads: config.engine.threads } : {}),
@@ -209,6 +221,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       poolThreads: () => engine.threads,
       databasePing: () => db.sql`select 1`,
       latestCheckpoint: () => audit.latestCheckpoint(),
+      checkpointLag: () => audit.checkpointLagSeconds(),
     });
     const countComparisons = (n: number) => metrics.addDiceComparisons(n);
 
@@ -281,16 +294,19 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       cleanup.push(() => unlisten());
     }
 
+    // Readiness answers at once during an outage: a server known unreachable is not asked, and a check
+    // that does not answer within READY_CHECK_MS counts as failed.
+    const answers = (p: Promise<unknown>) =>
+      withDeadline(p, READY_CHECK_MS, () => new Error('readiness check timed out')).then(
+        () => true,
+        () => false,
+      );
     const ready = async (): Promise<ReadinessReport> => {
       const checks: Record<string, boolean> = {};
-      checks.database = await db.sql`select 1`.then(
-        () => true,
-        () => false,
-      );
-      checks.audit = await audit.size().then(
-        () => true,
-        () => false,
-      );
+      const reachable = db.reachable();
+      [checks.database, checks.audit] = reachable
+        ? await Promise.all([answers(db.sql`select 1`.execute()), answers(audit.size())])
+        : [false, false];
       checks.accepting = !closing;
       // Redis down degrades to the LRU (answers still served): reported, not fatal.
       const stats = cache.stats();
@@ -317,6 +333,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
           if (--inFlight === 0 && idle) idle();
         },
         isClosing: () => closing,
+        databaseUnreachable: () => !db.reachable(),
       },
       authenticate,
     );

@@ -41,6 +41,11 @@ export interface RouteObserver {
   onEnd?(): void;
   /** While shutting down, new requests get 503 SHUTTING_DOWN. */
   isClosing?(): boolean;
+  /**
+   * While the database does not answer (storage/postgres.ts, `Reachability`), requests of routes that need
+   * it get 503 DATABASE_UNAVAILABLE at once instead of waiting for the pool.
+   */
+  databaseUnreachable?(): boolean;
 }
 
 const STATUS_LINES: Record<number, string> = {
@@ -329,6 +334,8 @@ export interface RouteSpec<
   responses: Record<number, ResponseDoc>;
   /** Codes the handler can raise beyond those the router itself raises (authentication, bodies, …). */
   errors?: readonly ErrorCode[];
+  /** False for a route that answers without the database (health, metrics, documents): served during an outage. */
+  database?: boolean;
 }
 
 type Parsed<T extends z.ZodTypeAny | undefined> = T extends z.ZodTypeAny ? z.output<T> : undefined;
@@ -386,6 +393,7 @@ export class HttpRouter {
     const body = spec.body;
 
     const changesState = method !== 'get';
+    const usesDatabase = spec.database !== false;
     const run = async (x: Exchange): Promise<Reply | undefined> => {
       const authenticate = async (...required: Role[]): Promise<Principal> => {
         const principal = await authenticateHeader(x.headers.authorization || undefined);
@@ -421,6 +429,11 @@ export class HttpRouter {
       const x = new Exchange(res, req, asMethod, template, paramNames, wildcardAt);
       if (observer.isClosing?.()) {
         x.sendProblem(makeProblem('SHUTTING_DOWN', 'the broker is shutting down'), true);
+        return;
+      }
+      if (usesDatabase && observer.databaseUnreachable?.()) {
+        x.sendProblem(makeProblem('DATABASE_UNAVAILABLE', 'the database is unreachable; retry later'));
+        observer.observeRequest(template, asMethod, 503, (performance.now() - started) / 1000);
         return;
       }
       observer.onStart?.();
