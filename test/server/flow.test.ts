@@ -22,7 +22,7 @@ beforeAll(async () => {
     body: { schema, claims: ['over_18', 'over_21', 'license_valid'] },
   });
   expect(put.status, put.text).toBe(201);
-  const jsonl = `${clks.map((c, i) => JSON.stringify({ ref: `r${i}`, clk: b64(c), claims: claimsOf(i) })).join('\n')}\n`;
+  const jsonl = clks.map((c, i) => `${JSON.stringify({ ref: `r${i}`, clk: b64(c), claims: claimsOf(i) })}\n`).join('');
   const up = await api(t.url, 'POST', '/v1/datasets/people/versions', {
     token: t.tokens.dp,
     raw: jsonl,

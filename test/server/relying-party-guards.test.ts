@@ -17,7 +17,9 @@ const SECRET = 'the provider secret';
 const ANOTHER = 'another provider secret';
 
 function jsonl(rows: { ref: string; clk: Uint8Array; claims?: Record<string, unknown> }[]): string {
-  return `${rows.map((r) => JSON.stringify({ ref: r.ref, clk: b64(r.clk), ...(r.claims ? { claims: r.claims } : {}) })).join('\n')}\n`;
+  return rows
+    .map((r) => `${JSON.stringify({ ref: r.ref, clk: b64(r.clk), ...(r.claims ? { claims: r.claims } : {}) })}\n`)
+    .join('');
 }
 
 /** The audit events appended since `from`. */

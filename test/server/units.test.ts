@@ -33,7 +33,9 @@ const rows = Array.from({ length: 257 }, (_, i) => ({
 describe('upload parsers', () => {
   it('JSONL: any chunking gives the same rows as the whole body', () => {
     const body = Buffer.from(
-      `${rows.map((r) => JSON.stringify({ ref: r.ref, clk: b64(r.clk), ...(r.claims ? { claims: r.claims } : {}) })).join('\r\n')}\n\n`,
+      `${rows
+        .map((r) => JSON.stringify({ ref: r.ref, clk: b64(r.clk), ...(r.claims ? { claims: r.claims } : {}) }))
+        .join('\r\n')}\n\n`,
     );
     for (let seed = 1; seed <= 5; seed++) {
       const c = new RowCollector(256, CLAIMS, 100);
