@@ -5,9 +5,9 @@
  * change under live versions; every activation and rollback in the audit log.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
-import { encodeBinaryDataset } from '../../server/datasets/upload.js';
-import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { encodeBinaryDataset } from '../../../server/datasets/upload.js';
+import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
 const big = Array.from({ length: 5_000 }, (_, i) => randomClk(1024, 500_000 + i));

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { Client } from 'minio';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
-import { encodeBinaryDataset } from '../../server/datasets/upload.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { encodeBinaryDataset } from '../../../server/datasets/upload.js';
 import {
   type ApiResponse,
   api,
@@ -25,7 +25,7 @@ import {
   randomClk,
   startTestBroker,
   type TestBroker,
-} from './helpers.js';
+} from '../helpers.js';
 
 const BUCKET = 'pavilion';
 const SECRET_KEY = 'S3RVER-secret-sentinel';

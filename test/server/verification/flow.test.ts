@@ -3,9 +3,9 @@
  * an RP verifies, answers carry receipts whose inclusion proofs check out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalEvent, leafHash, verifyInclusion } from '../../audit/index.js';
-import { loadDemoSchema } from '../../demo/people.js';
-import { api, b64, expectProblem, perturb, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { canonicalEvent, leafHash, verifyInclusion } from '../../../audit/index.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { api, b64, expectProblem, perturb, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
 const N = 2000;
