@@ -101,6 +101,11 @@ export interface Engine {
     parties: readonly (Uint8Array | PartySource)[],
     opts: Omit<PartyLinkOptions, 'maxPairs'>,
   ): Promise<PartyLinkResult>;
+  /**
+   * A loaded dataset as a party of linkParties: its filters are copied into the linkage's memory straight
+   * from the dataset's (the caller keeps the dataset loaded until the linkage has started).
+   */
+  datasetParty(id: string): PartySource;
   /** `firstRow`: the position of rows[0] in the caller's input, so errors name the caller's row. */
   encode(
     schema: unknown,
@@ -438,6 +443,21 @@ export class PoolEngine implements Engine {
         () => undefined,
       );
     return done.finally(release);
+  }
+
+  datasetParty(id: string): PartySource {
+    const ds = this.current(id);
+    return {
+      records: ds.size,
+      fill: async (target) => {
+        ds.use();
+        try {
+          target.set(new Uint8Array(ds.memory.buffer, ds.layout.basePtr, ds.size * ds.layout.bytes));
+        } finally {
+          ds.release();
+        }
+      },
+    };
   }
 
   /** link() with blocking: the dataset version's filters and the queries as two parties. */
