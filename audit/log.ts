@@ -354,12 +354,11 @@ export class AuditLog {
 
   /** The newest signed checkpoint, or undefined while none was signed (shape fits anchoring's CheckpointSource). */
   async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
-    const rows = await this
-      .sql`select size::text as size, root, note, created_at from audit_checkpoints order by audit_checkpoints.size desc limit 1`.catch(
-      (err) => {
-        throw storageError(err, 'audit read');
-      },
-    );
+    const rows = await this.sql`
+      select size::text as size, root, note, created_at from audit_checkpoints
+      order by audit_checkpoints.size desc limit 1`.catch((err) => {
+      throw storageError(err, 'audit read');
+    });
     return rows.length === 0 ? undefined : this.toStoredCheckpoint(rows[0]!);
   }
 
@@ -624,7 +623,9 @@ async function storedSignerKey(sql: Sql, origin: string): Promise<string | undef
 /** The generated key lives in audit_signing_keys; first process to start wins, the rest read it. */
 async function loadOrCreateSignerKey(sql: Sql, origin: string): Promise<string> {
   try {
-    await sql`insert into audit_signing_keys (origin, signer_key) values (${origin}, ${generateSignerKey(origin)}) on conflict (origin) do nothing`;
+    await sql`
+      insert into audit_signing_keys (origin, signer_key) values (${origin}, ${generateSignerKey(origin)})
+      on conflict (origin) do nothing`;
     const [row] = await sql`select signer_key from audit_signing_keys where origin = ${origin}`;
     return row!.signer_key as string;
   } catch (err) {

@@ -344,7 +344,8 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
       rows.push({ name: NATIVE_BASELINE, value: Number.NaN, unit: 'M cmp/s', note: native.note ?? 'not measured' });
     }
     const one = await engineRows(1, s);
-    const linkNote = `link ${s.linkQueries} queries × ${s.linkBase.toLocaleString('en-US')} filters, ${one.kernel} kernel`;
+    const linkNote =
+      `link ${s.linkQueries} queries × ${s.linkBase.toLocaleString('en-US')} filters, ` + `${one.kernel} kernel`;
     rows.push(withRatio({ name: 'engine, 1 worker', value: one.rate, unit: 'M cmp/s', note: linkNote }));
     const threads = availableParallelism();
     const all = await engineRows(threads, s);

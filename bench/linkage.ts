@@ -239,7 +239,9 @@ async function twoParty(engine: Engine): Promise<BenchSection> {
     );
   }
   return {
-    title: `two parties, ${n.toLocaleString('en-US')} × ${n.toLocaleString('en-US')}, threshold ${THRESHOLD}, LSH ${LSH.config.Lambda} bands × ${LSH.config.K} bits`,
+    title:
+      `two parties, ${n.toLocaleString('en-US')} × ${n.toLocaleString('en-US')}, threshold ${THRESHOLD}, ` +
+      `LSH ${LSH.config.Lambda} bands × ${LSH.config.K} bits`,
     rows,
   };
 }
@@ -430,7 +432,9 @@ async function guidance(engine: Engine): Promise<BenchSection> {
   const greedyAll = errors(solution, floor);
   const g = est.value;
   return {
-    title: `threshold guidance, ${n.toLocaleString('en-US')} × ${n.toLocaleString('en-US')}, 5,000 sampled queries, floor ${floor}`,
+    title:
+      `threshold guidance, ${n.toLocaleString('en-US')} × ${n.toLocaleString('en-US')}, ` +
+      `5,000 sampled queries, floor ${floor}`,
     rows: [
       row('estimate: wall', est.seconds, 's'),
       row('worst |precision error|, best candidate per query, 0.70–0.99', perQuery.p, '', 'against the truth'),

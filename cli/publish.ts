@@ -324,7 +324,8 @@ export async function publishCommand(opts: PublishOptions): Promise<Record<strin
     if (dataset.broker_secret_fingerprint && dataset.broker_secret_fingerprint !== fingerprint)
       note(
         `note: the secret registered for broker-side encoding is another (${dataset.broker_secret_fingerprint}); ` +
-          'register this one (PUT /v1/datasets/{id}/secret) or broker-side encoding answers SECRET_FINGERPRINT_MISMATCH',
+          'register this one (PUT /v1/datasets/{id}/secret) or broker-side encoding answers ' +
+          'SECRET_FINGERPRINT_MISMATCH',
       );
   }
 

@@ -141,7 +141,10 @@ const MAX_TASK_COMPARISONS = 1 << 21;
  * without topK over a large dataset would otherwise exhaust the process.
  */
 export const MAX_LINK_PAIRS = 5_000_000;
-/** Rows per encode task: ~3 ms at the ~350k records/s one worker encodes (bench:kernels), ≥ the ~1 ms a task should carry. */
+/**
+ * Rows per encode task: ~3 ms at the ~350k records/s one worker encodes (bench:kernels), ≥ the ~1 ms a
+ * task should carry.
+ */
 const ENCODE_ROWS_PER_TASK = 1024;
 
 /**
@@ -303,7 +306,8 @@ export class PoolEngine implements Engine {
     const k = validateTopK(opts?.topK, DEFAULT_MATCH_TOP_K)!;
     ds.use();
     try {
-      // Low latency: one slice per worker (docs/decisions.md, "Pool"), unless the dataset is too small to be worth splitting.
+      // Low latency: one slice per worker (docs/decisions.md, "Pool"), unless the dataset is too small to be
+      // worth splitting.
       const slices = Math.max(1, Math.min(this.threads, Math.floor(ds.size / MIN_MATCH_SLICE)));
       const per = Math.ceil(ds.size / slices);
       const parts: Promise<Candidate[][]>[] = [];

@@ -219,7 +219,9 @@ class PavilionMetrics implements Metrics {
     });
     this.verificationDuration = new Histogram({
       name: 'pavilion_verification_duration_seconds',
-      help: 'Verifications from request to answer (policy, match or cache, audit append), by cache: hit or miss (cold).',
+      help:
+        'Verifications from request to answer (policy, match or cache, audit append), by cache: hit or miss ' +
+        '(cold).',
       labelNames: ['cache'],
       buckets: VERIFICATION_DURATION_BUCKETS,
       registers,
@@ -303,7 +305,9 @@ class PavilionMetrics implements Metrics {
     });
     this.collectorErrors = new Counter({
       name: 'pavilion_metrics_collector_errors_total',
-      help: 'Scrape-time collectors that threw, timed out or returned a non-number, by collector; their metric kept its previous value.',
+      help:
+        'Scrape-time collectors that threw, timed out or returned a non-number, by collector; their metric ' +
+        'kept its previous value.',
       labelNames: ['collector'],
       registers,
     });

@@ -23,7 +23,10 @@ import {
   type Vocabulary,
 } from './vocabulary.js';
 
-/** Columns in the order of FEBRL's data and clkhash's FEBRL schema (test/fixtures/clkhash/febrl_schema_v3_final.json). */
+/**
+ * Columns in the order of FEBRL's data and clkhash's FEBRL schema
+ * (test/fixtures/clkhash/febrl_schema_v3_final.json).
+ */
 export const FEBRL_COLUMNS = [
   'rec_id',
   'given_name',
@@ -66,7 +69,10 @@ export interface CorruptionModel {
   kinds: Readonly<Record<CorruptionKind, number>>;
 }
 
-/** The default model: most re-typed records carry one or two changes, a few up to five (FEBRL's duplicates carry up to 4–5). */
+/**
+ * The default model: most re-typed records carry one or two changes, a few up to five (FEBRL's
+ * duplicates carry up to 4–5).
+ */
 export const DEFAULT_CORRUPTION: CorruptionModel = {
   modifications: [0.2, 0.4, 0.25, 0.1, 0.04, 0.01],
   kinds: {

@@ -15,7 +15,7 @@
  * A job can be split into `chunk.count` chunks, each a contiguous range of
  * units fixed by the input alone, so any process holding the same CLKs and
  * options computes the same chunk; `mergeCandidatePairs` of all chunks' pairs is
- * the unsplit result (tested in test/engine/linkage.test.ts).
+ * the unsplit result (tested in test/engine/linkage/link-parties.test.ts).
  */
 import { PavilionError } from '../../common/errors.js';
 import { type BlockRuns, blockRuns, type RecordBlocks } from '../blocking/blocks.js';

@@ -157,7 +157,8 @@ function toVersion(r: VersionRow): VersionRecord {
 }
 
 const VERSION_COLUMNS =
-  'dataset_id, version, status, row_count, filter_bits, created_by, created_at, activated_at, secret_fingerprint, summary, error_code';
+  'dataset_id, version, status, row_count, filter_bits, created_by, created_at, activated_at, ' +
+  'secret_fingerprint, summary, error_code';
 
 export interface DatasetDefinition {
   id: string;
@@ -274,8 +275,9 @@ export class DatasetStore {
                           where id = ${id} and deleted_at is null returning id`;
       if (ds.length === 0) return null;
       await tx`select pg_notify(${CHANGES_CHANNEL}, ${id})`;
-      const versions = await tx`update dataset_versions set status = 'deleted'
-                                where dataset_id = ${id} and status = any(${LIVE_STATUSES as string[]}) returning version`;
+      const versions = await tx`
+        update dataset_versions set status = 'deleted'
+        where dataset_id = ${id} and status = any(${LIVE_STATUSES as string[]}) returning version`;
       await tx`delete from dataset_chunks where dataset_id = ${id}`;
       await tx`delete from dataset_secrets where dataset_id = ${id}`;
       return { versions: versions.length };
@@ -401,7 +403,8 @@ export class DatasetStore {
     const clks = Buffer.from(rows.clks.buffer, rows.clks.byteOffset, rows.clks.byteLength);
     await this.sql`
       insert into dataset_chunks (dataset_id, version, chunk, row_count, refs, clks, claims)
-      values (${id}, ${version}, ${chunk}, ${rows.refs.length}, ${this.sql.array(rows.refs)}, ${clks}, ${this.sql.json(rows.claims as never)})`;
+      values (${id}, ${version}, ${chunk}, ${rows.refs.length}, ${this.sql.array(rows.refs)}, ${clks},
+              ${this.sql.json(rows.claims as never)})`;
   }
 
   /**
@@ -410,7 +413,8 @@ export class DatasetStore {
    */
   async stageVersion(id: string, version: number, summary: VersionSummary): Promise<VersionRecord> {
     const rows = await this.sql<VersionRow[]>`
-      update dataset_versions set status = 'staged', row_count = ${summary.rows}, summary = ${this.sql.json(summary as never)}
+      update dataset_versions
+      set status = 'staged', row_count = ${summary.rows}, summary = ${this.sql.json(summary as never)}
       where dataset_id = ${id} and version = ${version} and status = 'loading'
       returning ${this.sql.unsafe(VERSION_COLUMNS)}`;
     if (!rows[0]) throw new PavilionError(UPLOAD_INTERRUPTED, 'the upload was given up while it was being stored');
@@ -456,7 +460,8 @@ export class DatasetStore {
       await tx`update dataset_versions set status = 'active', row_count = ${rows}, activated_at = now(),
                  summary = coalesce(${opts.summary ? tx.json(opts.summary as never) : null}, summary)
                where dataset_id = ${id} and version = ${version}`;
-      await tx`update datasets set active_version = ${version}, row_count = ${rows}, updated_at = now() where id = ${id}`;
+      await tx`
+        update datasets set active_version = ${version}, row_count = ${rows}, updated_at = now() where id = ${id}`;
       await tx`select pg_notify(${CHANGES_CHANNEL}, ${id})`;
       return { previous: ds[0]!.active_version, rows };
     });
@@ -502,7 +507,8 @@ export class DatasetStore {
 
   async version(id: string, version: number): Promise<VersionRecord | null> {
     const rows = await this.sql<VersionRow[]>`
-      select ${this.sql.unsafe(VERSION_COLUMNS)} from dataset_versions where dataset_id = ${id} and version = ${version}`;
+      select ${this.sql.unsafe(VERSION_COLUMNS)} from dataset_versions
+      where dataset_id = ${id} and version = ${version}`;
     return rows[0] ? toVersion(rows[0]) : null;
   }
 
@@ -536,7 +542,8 @@ export class DatasetStore {
   async readVersion(id: string, version: number, filterBits: number): Promise<VersionRows> {
     const bytes = filterBits / 8;
     const [{ total }] = await this.sql<{ total: number }[]>`
-      select coalesce(sum(row_count), 0)::int as total from dataset_chunks where dataset_id = ${id} and version = ${version}`;
+      select coalesce(sum(row_count), 0)::int as total from dataset_chunks
+      where dataset_id = ${id} and version = ${version}`;
     const clks = new Uint8Array(total * bytes);
     const refs: string[] = new Array(total);
     const claims: Claims[] = new Array(total);

@@ -95,6 +95,8 @@ export class BodyStream implements AsyncIterable<Buffer> {
   private failure: unknown = null;
   private wake: (() => void) | null = null;
   private paused = false;
+  /** Set once the exchange is answered or aborted: uWS forbids touching the response after that. */
+  private detached = false;
   received = 0;
 
   constructor(
@@ -105,7 +107,8 @@ export class BodyStream implements AsyncIterable<Buffer> {
 
   /** Called from onData. */
   push(chunk: ArrayBuffer, isLast: boolean): void {
-    if (this.failure || this.ended) return;
+    // uWS goes on delivering a body after an early answer (to keep the connection usable): drop it.
+    if (this.failure || this.ended || this.detached) return;
     this.received += chunk.byteLength;
     if (this.received > this.limit) {
       this.fail(new PavilionError('PAYLOAD_TOO_LARGE', `request body exceeds ${this.limit} bytes`));
@@ -122,6 +125,18 @@ export class BodyStream implements AsyncIterable<Buffer> {
       this.res.pause();
     }
     this.notify();
+  }
+
+  /**
+   * The response is about to end or was aborted. A paused socket is resumed first (while that is still
+   * allowed), so the rest of an unread body drains instead of stalling the kept-alive connection.
+   */
+  detach(aborted: boolean): void {
+    if (this.detached) return;
+    if (this.paused && !aborted) this.res.resume();
+    this.paused = false;
+    this.detached = true;
+    if (!this.ended) this.fail(new PavilionError('CLIENT_ABORTED', aborted ? 'client went away' : 'answered'));
   }
 
   fail(err: unknown): void {
@@ -142,7 +157,7 @@ export class BodyStream implements AsyncIterable<Buffer> {
       const next = this.queue.shift();
       if (next) {
         this.queued -= next.length;
-        if (this.paused && this.queued <= this.highWater / 2) {
+        if (this.paused && !this.detached && this.queued <= this.highWater / 2) {
           this.paused = false;
           this.res.resume();
         }
@@ -162,7 +177,7 @@ export class BodyStream implements AsyncIterable<Buffer> {
   async buffer(): Promise<Buffer> {
     // Collecting everything anyway (bounded by the route's limit): never pause.
     this.highWater = Number.POSITIVE_INFINITY;
-    if (this.paused) {
+    if (this.paused && !this.detached) {
       this.paused = false;
       this.res.resume();
     }
@@ -230,7 +245,7 @@ export class Exchange {
 
   markAborted(): void {
     this.aborted = true;
-    this.bodyStream?.fail(new PavilionError('CLIENT_ABORTED', 'client went away'));
+    this.bodyStream?.detach(true);
     for (const fn of this.abortHandlers) {
       try {
         fn();
@@ -244,6 +259,7 @@ export class Exchange {
   send(reply: Reply, closeConnection = false): void {
     if (this.aborted || this.responded) return;
     this.responded = true;
+    this.bodyStream?.detach(false);
     const status = reply.status ?? 200;
     this.status = status;
     const body = reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));

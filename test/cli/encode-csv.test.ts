@@ -15,7 +15,10 @@ import { fromRoot } from '../../common/paths.js';
 import { CsvRecords } from '../../engine/clk/csv.js';
 import { pavilion } from './pavilion.js';
 
-/** What encode prints on stderr when it succeeds: the fingerprint of test/fixtures/cli/secret.txt (Python's hashlib agrees). */
+/**
+ * What encode prints on stderr when it succeeds: the fingerprint of test/fixtures/cli/secret.txt
+ * (Python's hashlib agrees).
+ */
 const SECRET_NOTE = 'linkage secret fingerprint 80fb634467a7743b\n';
 
 const fixture = (name: string) => fromRoot('test', 'fixtures', 'cli', name);

@@ -10,7 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
 import { pavilion } from './pavilion.js';
 
-/** What encode prints on stderr when it succeeds: the fingerprint of test/fixtures/cli/secret.txt (Python's hashlib agrees). */
+/**
+ * What encode prints on stderr when it succeeds: the fingerprint of test/fixtures/cli/secret.txt
+ * (Python's hashlib agrees).
+ */
 const SECRET_NOTE = 'linkage secret fingerprint 80fb634467a7743b\n';
 
 const fixture = (name: string) => fromRoot('test', 'fixtures', 'cli', name);

@@ -24,7 +24,10 @@ const FINGERPRINT = secretFingerprint(SECRET);
 const secretFile = join(dir, 'secret.txt');
 const people = syntheticPeople(300, 11);
 
-/** A provider's export: ref, the features (in another order than the schema's) and claims as a spreadsheet writes them. */
+/**
+ * A provider's export: ref, the features (in another order than the schema's) and claims as a
+ * spreadsheet writes them.
+ */
 function csv(rows: PersonRow[], over18: (i: number) => string): string {
   const lines = ['postcode,ref,surname,given_name,dob,over_18,over_21'];
   rows.forEach((p, i) => {
@@ -259,7 +262,8 @@ describe('pavilion verify and the secret fingerprint', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(
-      `pavilion: SECRET_FINGERPRINT_MISMATCH: the secret in ${wrong} has fingerprint ${secretFingerprint('not the provider secret')}; ` +
+      `pavilion: SECRET_FINGERPRINT_MISMATCH: the secret in ${wrong} has fingerprint ` +
+        `${secretFingerprint('not the provider secret')}; ` +
         `version 1 of dmv was encoded with ${FINGERPRINT}`,
     );
     const ok = await pavilion([...args, '--secret-file', secretFile, '--token', t.tokens.rp]);

@@ -36,7 +36,10 @@ async function upload(rows: Uint8Array[]): Promise<number> {
   return r.json.version;
 }
 
-/** A job row as a broker that died after accepting it would leave: queries sealed, heartbeat a minute old (or fresh: still beating). */
+/**
+ * A job row as a broker that died after accepting it would leave: queries sealed, heartbeat a minute old
+ * (or fresh: still beating).
+ */
 async function orphanJob(
   queries: Uint8Array[],
   datasetVersion: number,

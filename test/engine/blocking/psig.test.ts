@@ -6,10 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fromRoot } from '../../common/paths.js';
-import { parseRecordBlocks } from '../../engine/blocking/blocks.js';
-import { parsePSig } from '../../engine/blocking/config.js';
-import { bloomPositions, metaphone, psigCandidateBlocks, recordsToBlocks } from '../../engine/blocking/psig.js';
+import { fromRoot } from '../../../common/paths.js';
+import { parseRecordBlocks } from '../../../engine/blocking/blocks.js';
+import { parsePSig } from '../../../engine/blocking/config.js';
+import { bloomPositions, metaphone, psigCandidateBlocks, recordsToBlocks } from '../../../engine/blocking/psig.js';
 
 interface Fixture {
   metaphone: Record<string, string>;

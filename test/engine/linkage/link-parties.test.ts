@@ -7,15 +7,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { concatBytes } from '../../common/bytes.js';
-import { fromRoot } from '../../common/paths.js';
-import { parseRecordBlocks } from '../../engine/blocking/blocks.js';
-import { lshConfig, lshPositions, parseLambdaFold } from '../../engine/blocking/config.js';
-import { PythonRandom } from '../../engine/blocking/python-random.js';
-import { createEngine, decodeClkBase64, type Engine } from '../../engine/index.js';
-import { CandidatePairs, mergeCandidatePairs, type PartyPair } from '../../engine/linkage/link-parties.js';
-import { canonicalGroups, multipartyGreedySolve } from '../../engine/solvers/multiparty-greedy.js';
-import { perturb, randomFilters, rng } from '../wasm/dice/harness.js';
+import { concatBytes } from '../../../common/bytes.js';
+import { fromRoot } from '../../../common/paths.js';
+import { parseRecordBlocks } from '../../../engine/blocking/blocks.js';
+import { lshConfig, lshPositions, parseLambdaFold } from '../../../engine/blocking/config.js';
+import { PythonRandom } from '../../../engine/blocking/python-random.js';
+import { createEngine, decodeClkBase64, type Engine } from '../../../engine/index.js';
+import { CandidatePairs, mergeCandidatePairs, type PartyPair } from '../../../engine/linkage/link-parties.js';
+import { canonicalGroups, multipartyGreedySolve } from '../../../engine/solvers/multiparty-greedy.js';
+import { perturb, randomFilters, rng } from '../../wasm/dice/harness.js';
 
 interface Fixture {
   filterBits: number;

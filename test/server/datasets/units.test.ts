@@ -4,12 +4,12 @@
  * fingerprint, against answers computed independently (Python's hashlib.pbkdf2_hmac).
  */
 import { describe, expect, it } from 'vitest';
-import { SECRET_FINGERPRINT, secretFingerprint } from '../../common/secret-fingerprint.js';
-import { createEngine } from '../../engine/index.js';
-import { ActiveDatasets } from '../../server/datasets/active-datasets.js';
-import { claimDefinition, claimTypeProblem, parseClaimCell } from '../../server/datasets/claim-types.js';
-import { countDuplicateClks, RowCollector } from '../../server/datasets/upload.js';
-import { randomClk } from './helpers.js';
+import { SECRET_FINGERPRINT, secretFingerprint } from '../../../common/secret-fingerprint.js';
+import { createEngine } from '../../../engine/index.js';
+import { ActiveDatasets } from '../../../server/datasets/active-datasets.js';
+import { claimDefinition, claimTypeProblem, parseClaimCell } from '../../../server/datasets/claim-types.js';
+import { countDuplicateClks, RowCollector } from '../../../server/datasets/upload.js';
+import { randomClk } from '../helpers.js';
 
 describe('secret fingerprints', () => {
   it("are Python's hashlib.pbkdf2_hmac('sha256', secret, b'pavilion linkage secret fingerprint v1', 100000, 8)", () => {

@@ -5,16 +5,18 @@
  * change under live versions; every activation and rollback in the audit log.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
-import { encodeBinaryDataset } from '../../server/datasets/upload.js';
-import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { encodeBinaryDataset } from '../../../server/datasets/upload.js';
+import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
 const big = Array.from({ length: 5_000 }, (_, i) => randomClk(1024, 500_000 + i));
 const small = Array.from({ length: 10 }, (_, i) => randomClk(1024, 600_000 + i));
 
 function jsonl(rows: { ref: string; clk: Uint8Array; claims?: Record<string, unknown> }[]): string {
-  return `${rows.map((r) => JSON.stringify({ ref: r.ref, clk: b64(r.clk), ...(r.claims ? { claims: r.claims } : {}) })).join('\n')}\n`;
+  return rows
+    .map((r) => `${JSON.stringify({ ref: r.ref, clk: b64(r.clk), ...(r.claims ? { claims: r.claims } : {}) })}\n`)
+    .join('');
 }
 
 async function define(id: string, claims: unknown, schema: unknown = loadDemoSchema()) {
@@ -320,7 +322,7 @@ describe('the schema of a dataset with live versions', () => {
 });
 
 describe('secret fingerprints', () => {
-  it('the version declares the fingerprint of its secret; GET /v1/datasets shows it and the registered one', async () => {
+  it('a version declares its secret fingerprint; GET /v1/datasets shows it and the registered one', async () => {
     expect((await define('fp', ['over_18'])).status).toBe(201);
     const bad = await upload('fp', jsonl([{ ref: 'a', clk: small[0]! }]), '?secret_fingerprint=NOT-HEX');
     expectProblem(bad, 422, 'VALIDATION_FAILED');

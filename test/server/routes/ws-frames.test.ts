@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestBroker, type TestBroker } from './helpers.js';
+import { startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
 beforeAll(async () => {

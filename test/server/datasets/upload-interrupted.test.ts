@@ -10,10 +10,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { STALE_AFTER_MS } from '../../common/heartbeat.js';
-import { fromRoot } from '../../common/paths.js';
-import { loadDemoSchema } from '../../demo/people.js';
-import { api, b64, dropTestDatabase, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { STALE_AFTER_MS } from '../../../common/heartbeat.js';
+import { fromRoot } from '../../../common/paths.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { api, b64, dropTestDatabase, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 const serverUrl = process.env.DATABASE_URL;
 const ROWS = 40_000; // more than one stored chunk (CHUNK_ROWS, server/datasets/store.ts) arrives before the kill

@@ -6,9 +6,9 @@
  * together are refused as such; a receipt index that does not exist is not "not ready"; 500s are logged.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { secretFingerprint } from '../../common/secret-fingerprint.js';
-import { loadDemoSchema, syntheticPeople } from '../../demo/people.js';
-import { api, b64, expectProblem, perturb, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { secretFingerprint } from '../../../common/secret-fingerprint.js';
+import { loadDemoSchema, syntheticPeople } from '../../../demo/people.js';
+import { api, b64, expectProblem, perturb, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
 const N = 50;
@@ -17,7 +17,9 @@ const SECRET = 'the provider secret';
 const ANOTHER = 'another provider secret';
 
 function jsonl(rows: { ref: string; clk: Uint8Array; claims?: Record<string, unknown> }[]): string {
-  return `${rows.map((r) => JSON.stringify({ ref: r.ref, clk: b64(r.clk), ...(r.claims ? { claims: r.claims } : {}) })).join('\n')}\n`;
+  return rows
+    .map((r) => `${JSON.stringify({ ref: r.ref, clk: b64(r.clk), ...(r.claims ? { claims: r.claims } : {}) })}\n`)
+    .join('');
 }
 
 /** The audit events appended since `from`. */

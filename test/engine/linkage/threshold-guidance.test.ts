@@ -7,16 +7,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromRoot } from '../../common/paths.js';
-import { Population } from '../../demo/population/generator.js';
-import { createEngine, type Engine } from '../../engine/index.js';
+import { fromRoot } from '../../../common/paths.js';
+import { Population } from '../../../demo/population/generator.js';
+import { createEngine, type Engine } from '../../../engine/index.js';
 import {
   estimateThresholds,
   linksAndStrangers,
   sampleIndices,
   thresholdGuidance,
-} from '../../engine/linkage/threshold-guidance.js';
-import { greedySolve } from '../../engine/solvers/greedy.js';
+} from '../../../engine/linkage/threshold-guidance.js';
+import { greedySolve } from '../../../engine/solvers/greedy.js';
 
 const schema = JSON.parse(readFileSync(fromRoot('test', 'fixtures', 'clkhash', 'febrl_schema_v3_final.json'), 'utf8'));
 
