@@ -106,6 +106,8 @@ export interface Engine {
    * from the dataset's (the caller keeps the dataset loaded until the linkage has started).
    */
   datasetParty(id: string): PartySource;
+  /** Copies of some records' filters of a loaded dataset (a sample: threshold guidance of a job without queries). */
+  datasetFilters(id: string, rows: readonly number[]): Uint8Array;
   /** `firstRow`: the position of rows[0] in the caller's input, so errors name the caller's row. */
   encode(
     schema: unknown,
@@ -462,6 +464,23 @@ export class PoolEngine implements Engine {
         }
       },
     };
+  }
+
+  datasetFilters(id: string, rows: readonly number[]): Uint8Array {
+    const ds = this.current(id);
+    const { bytes, basePtr } = ds.layout;
+    const out = new Uint8Array(rows.length * bytes);
+    ds.use();
+    try {
+      rows.forEach((row, i) => {
+        if (!Number.isInteger(row) || row < 0 || row >= ds.size)
+          throw new PavilionError('ENGINE_OPTIONS_INVALID', `row ${row} is not a record of the dataset`);
+        out.set(new Uint8Array(ds.memory.buffer, basePtr + row * bytes, bytes), i * bytes);
+      });
+    } finally {
+      ds.release();
+    }
+    return out;
   }
 
   /** link() with blocking: the dataset version's filters and the queries as two parties. */

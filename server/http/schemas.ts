@@ -357,6 +357,8 @@ export const JobParams = z.object({ id: resourceId });
 
 /** Most datasets one multi-party job may name. */
 export const MAX_JOB_DATASETS = 16;
+/** Most chunks one job is split into (server/linkage/jobs.ts). */
+export const MAX_JOB_CHUNKS = 1024;
 
 export const LinkageBlockingRequest = z
   .object({ type: z.enum(['lambda-fold', 'blocks']) })
@@ -401,6 +403,17 @@ export const LinkageJobRequest = z
       description: 'claims of each matched record to return, as far as the policy releases them for the purpose',
     }),
     blocking: LinkageBlockingRequest.optional(),
+    chunks: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_JOB_CHUNKS)
+      .optional()
+      .openapi({
+        description:
+          'split the job into this many chunks, which any broker replica runs (default: sized by ' +
+          'LINKAGE_CHUNK_COMPARISONS; an LSH job has at most one chunk per band that does work)',
+      }),
     purpose,
     consent: z.boolean().optional(),
   })
@@ -448,6 +461,14 @@ export const LinkageJob = z
       .nullable()
       .openapi({ description: 'a job split into chunks any broker replica runs: how many, and how many stored' }),
     pair_count: z.number().int().nullable().openapi({ description: 'pairs, or groups of a multi-party job' }),
+    comparisons: z
+      .object({ compared: z.number().int(), full: z.number().int(), avoided: z.number().int() })
+      .nullable()
+      .openapi({
+        description:
+          'once done: pairs of records compared, the cross-party pairs brute force compares, and those blocking ' +
+          'avoided (full − compared; a pair met in several blocks counts each time it is compared)',
+      }),
     error_code: z.string().nullable(),
     created_at: timestamp,
     finished_at: timestamp.nullable(),

@@ -17,7 +17,6 @@
 import type { Logger } from 'pino';
 import { isPavilionError, PavilionError } from '../../common/errors.js';
 import { STALE_AFTER_MS } from '../../common/heartbeat.js';
-import { retryFor } from '../../common/retry.js';
 import {
   CandidatePairs,
   type LambdaFoldConfig,
@@ -27,16 +26,23 @@ import {
 } from '../../engine/index.js';
 import { isDatabaseUnavailable } from '../../storage/postgres.js';
 import type { ActiveDatasets, Lease } from '../datasets/active-datasets.js';
-import { linkageJobEvent } from '../support/audit-events.js';
+import type { AuditEvent } from '../support/audit-events.js';
 import type { AuditTrail } from '../support/audit-trail.js';
 import type { MasterKeys } from '../support/master-keys.js';
 import type { MeteredEngine } from '../support/metered-engine.js';
 import type { ChunkMessage, LinkageQueue } from './queue.js';
-import { doneMessage, type JobMessage, jobGuidance, linkPairsOf, storedGroups, storedPairs } from './results.js';
+import {
+  doneMessage,
+  fullComparisons,
+  type JobMessage,
+  jobEvent,
+  jobGuidance,
+  linkPairsOf,
+  storedGroups,
+  storedPairs,
+} from './results.js';
 import type { JobDataset, JobRecord, JobStore, StoredGroup, StoredPair } from './store.js';
 
-/** How long a job keeps trying to record its end across a database outage. */
-const RECORD_RETRY_MS = 30_000;
 /** How long a broker waits to serve the dataset version a chunk needs (it may still be loading it). */
 const VERSION_WAIT_MS = 30_000;
 /** How often a running chunk saves its progress (and learns that its job was cancelled). */
@@ -53,12 +59,13 @@ export interface ChunkedJobsDeps {
   queue: LinkageQueue;
   /** Publishes a job's final message to this broker's subscribers. */
   settle(id: string, m: JobMessage): void;
+  /** Records that a job failed with `code` (across a short database outage) and tells its subscribers. */
+  failJob(id: string, code: string): Promise<void>;
 }
 
 interface RunningChunk {
   job: string;
   chunk: number;
-  queueJob: string;
   controller: AbortController;
   /** Its job ended (cancelled) while it ran. */
   ended: boolean;
@@ -102,13 +109,7 @@ export class ChunkedJobs {
     const { jobs, log } = this.d;
     const state = await jobs.startChunk(m.job, m.chunk, queueJob);
     if (state === 'ended') return;
-    const entry: RunningChunk = {
-      job: m.job,
-      chunk: m.chunk,
-      queueJob,
-      controller: new AbortController(),
-      ended: false,
-    };
+    const entry: RunningChunk = { job: m.job, chunk: m.chunk, controller: new AbortController(), ended: false };
     const key = `${m.job}/${m.chunk}`;
     this.running.set(key, entry);
     const leases: Lease[] = [];
@@ -118,16 +119,17 @@ export class ChunkedJobs {
       if (!job || !sealed || job.chunks === null) return;
       for (const d of job.datasets) leases.push(await this.lease(d));
       const queries = sealed.queries ? this.d.keys.open({ job: job.id }, sealed.queries) : null;
-      if (state === 'run') {
-        const stored = await this.link(job, m, entry, leases, queries, sealed.blocks);
-        if (stored === 'ended') return;
-        if (stored === 'partial') return await jobs.chunkEnded(job.id, m.chunk);
-      } else if (!(await jobs.allChunksStored(job.id))) {
-        return await jobs.chunkEnded(job.id, m.chunk);
-      }
+      const stored =
+        state === 'run'
+          ? await this.link(job, m, entry, leases, queries, sealed.blocks)
+          : (await jobs.allChunksStored(job.id))
+            ? 'complete'
+            : 'partial';
+      if (stored === 'ended') return;
       // Every chunk is stored: this one finishes the job, unless another (alive) is finishing it.
-      if (!(await jobs.claimFinish(job.id, queueJob, STALE_AFTER_MS))) return;
-      await this.finish(job, sealed.tenant, leases, queries);
+      if (stored === 'complete' && (await jobs.claimFinish(job.id, queueJob, STALE_AFTER_MS)))
+        await this.finish(job, sealed.tenant, leases, queries);
+      else await jobs.chunkEnded(job.id, m.chunk);
     } catch (err) {
       // Stopping, or the version is not served here yet: the queue gives the chunk to a broker again.
       if ((this.closing && entry.controller.signal.aborted) || err instanceof NotHereYet) throw err;
@@ -137,7 +139,7 @@ export class ChunkedJobs {
       const code = isPavilionError(err) ? err.code : 'INTERNAL';
       if (!isPavilionError(err)) log.error({ err, job: m.job, chunk: m.chunk }, 'linkage job chunk failed');
       // Any other failure is the job's (too many pairs, a bad block): it would fail again anywhere.
-      await this.fail(m.job, code);
+      await this.d.failJob(m.job, code);
     } finally {
       for (const l of leases) l.release();
       this.running.delete(key);
@@ -185,7 +187,7 @@ export class ChunkedJobs {
       },
     );
     this.d.countComparisons(result.comparisons);
-    return jobs.storeChunk(job.id, m.chunk, result.pairs);
+    return jobs.storeChunk(job.id, m.chunk, result.pairs, result.comparisons);
   }
 
   /** Merges every chunk's pairs, solves, estimates guidance, records the audit event and the results. */
@@ -201,39 +203,23 @@ export class ChunkedJobs {
       chunks.map((c) => new CandidatePairs(c.scores, c.partyA, c.recordA, c.partyB, c.recordB)),
     );
     const loaded = leases.map((l) => l.version);
-    const multi = job.datasets.length > 1;
+    const queryCount = queries ? queries.length / (loaded[0]!.filterBits / 8) : 0;
+    const sizes = [...loaded.map((v) => v.size), ...(queries ? [queryCount] : [])];
     let results: StoredPair[] | StoredGroup[];
-    if (multi) {
-      const bytes = loaded[0]!.filterBits / 8;
-      const sizes = [...loaded.map((v) => v.size), ...(queries ? [queries.length / bytes] : [])];
-      results = storedGroups(
-        multipartyGreedySolve(merged, sizes),
-        loaded,
-        job.datasets.map((d) => d.claims ?? []),
-      );
+    let event: AuditEvent;
+    if (job.datasets.length > 1) {
+      const claims = job.datasets.map((d) => d.claims ?? []);
+      results = storedGroups(multipartyGreedySolve(merged, sizes), loaded, claims);
+      event = jobEvent(trail, job, tenant, { queries: queryCount, pairs: merged.length, groups: results.length });
     } else {
       results = storedPairs(linkPairsOf(merged), job.solution, loaded[0]!, job.claims);
+      event = jobEvent(trail, job, tenant, { queries: queryCount, pairs: results.length });
     }
-    const guidance = queries ? await jobGuidance(engine, loaded[0]!, queries, job.policyMinimum) : null;
+    const guidance = await jobGuidance(engine, loaded, queries, job.policyMinimum);
+    const comparisons = { compared: chunks.reduce((n, c) => n + c.comparisons, 0), full: fullComparisons(sizes) };
     // Durable in the audit log before the results can be fetched, as a verification's answer is.
-    await trail.record(
-      linkageJobEvent({
-        job: job.id,
-        actor: trail.party(job.owner),
-        relyingParty: trail.party(tenant ?? job.owner),
-        dataset: job.datasetId,
-        datasetVersion: String(loaded[0]!.version),
-        ...(multi ? { datasets: job.datasets.map((d) => ({ dataset: d.dataset, version: String(d.version) })) } : {}),
-        queries: queries ? queries.length / (loaded[0]!.filterBits / 8) : 0,
-        threshold: job.threshold,
-        solution: job.solution,
-        ...(multi ? { groups: results.length, pairs: merged.length } : { pairs: results.length }),
-        chunks: job.chunks!,
-        ...(job.blocking ? { blocking: job.blocking.type } : {}),
-        releasedClaims: job.claims,
-      }),
-    );
-    if (await jobs.finish(job.id, results, { guidance })) this.d.settle(job.id, doneMessage(job, results));
+    await trail.record(event);
+    if (await jobs.finish(job.id, results, { guidance, comparisons })) this.d.settle(job.id, doneMessage(job, results));
   }
 
   /**
@@ -257,21 +243,10 @@ export class ChunkedJobs {
     }
   }
 
-  private async fail(id: string, code: string): Promise<void> {
-    await retryFor(
-      () => this.d.jobs.failRunning(id, code),
-      RECORD_RETRY_MS,
-      () => this.closing,
-    ).catch((err) => {
-      this.d.log.error({ err, job: id }, 'could not record a failed linkage job');
-    });
-    this.d.settle(id, { type: 'result', job: id, status: 'failed', code });
-  }
-
   /** A chunk the queue gave up on (brokers died under it again and again): its job fails. */
   private async dead(m: ChunkMessage): Promise<void> {
     this.d.log.warn({ job: m.job, chunk: m.chunk }, 'a linkage chunk ran out of retries (JOB_INTERRUPTED)');
-    await this.fail(m.job, 'JOB_INTERRUPTED');
+    await this.d.failJob(m.job, 'JOB_INTERRUPTED');
   }
 
   /** Stops taking chunks; chunks still running after `graceMs` are stopped and go back to the queue. */

@@ -32,8 +32,7 @@ import {
 import type { Principal } from '../../identity/index.js';
 import { type Decision, denied, type Policy } from '../../policy/index.js';
 import type { ActiveDatasets, Lease, LoadedVersion } from '../datasets/active-datasets.js';
-import type { LinkageBlockingRequest, LinkageJobRequest } from '../http/schemas.js';
-import { linkageJobEvent } from '../support/audit-events.js';
+import { type LinkageBlockingRequest, type LinkageJobRequest, MAX_JOB_CHUNKS } from '../http/schemas.js';
 import type { AuditTrail } from '../support/audit-trail.js';
 import type { MasterKeys } from '../support/master-keys.js';
 import type { MeteredEngine } from '../support/metered-engine.js';
@@ -42,9 +41,11 @@ import { ChunkedJobs } from './chunked-jobs.js';
 import type { LinkageQueue } from './queue.js';
 import {
   doneMessage,
+  fullComparisons,
   type GroupMemberView,
   groupViews,
   type JobMessage,
+  jobEvent,
   jobGuidance,
   type PairView,
   pairViews,
@@ -61,7 +62,7 @@ const RECORD_RETRY_MS = 30_000;
 const MAX_ATTEMPTS = 3;
 /** Stale jobs one process claims per heartbeat, so brokers share the work of one that died. */
 const CLAIMS_PER_TICK = 2;
-/** How often a subscriber follows a job another broker process runs (its row's progress is saved about every second). */
+/** How often a subscriber follows a job another broker runs (its row's progress is saved about every second). */
 const REMOTE_POLL_MS = 1_000;
 
 /** Who submitted a job, as its audit event names them. */
@@ -76,8 +77,6 @@ export interface Submitter {
  * load, docs/linkage.md); explicit blocks are counted as one such pass.
  */
 const BLOCKING_COMPARISONS_PER_RECORD = 200;
-/** Most chunks of one job without LSH (LSH: at most one chunk per band). */
-const MAX_CHUNKS = 1024;
 
 export interface LinkageJobsDeps {
   jobs: JobStore;
@@ -148,13 +147,7 @@ function chunkCount(sizes: readonly number[], blocking: JobBlocking | undefined,
     return Math.max(1, Math.min(bands, Math.ceil((bands * records * BLOCKING_COMPARISONS_PER_RECORD) / perChunk)));
   }
   const work = blocking ? records * BLOCKING_COMPARISONS_PER_RECORD : fullComparisons(sizes);
-  return Math.max(1, Math.min(MAX_CHUNKS, Math.ceil(work / perChunk)));
-}
-
-function fullComparisons(sizes: readonly number[]): number {
-  let n = 0;
-  for (let a = 0; a < sizes.length; a++) for (let b = a + 1; b < sizes.length; b++) n += sizes[a]! * sizes[b]!;
-  return n;
+  return Math.max(1, Math.min(MAX_JOB_CHUNKS, Math.ceil(work / perChunk)));
 }
 
 export class LinkageJobs {
@@ -165,7 +158,11 @@ export class LinkageJobs {
   private heartbeat: Heartbeat | undefined;
 
   constructor(private readonly d: LinkageJobsDeps) {
-    this.chunked = new ChunkedJobs({ ...d, settle: (id, m) => this.settle(id, m) });
+    this.chunked = new ChunkedJobs({
+      ...d,
+      settle: (id, m) => this.settle(id, m),
+      failJob: (id, c) => this.fail(id, c),
+    });
   }
 
   /**
@@ -236,8 +233,8 @@ export class LinkageJobs {
       if (sizes.length < 2) throw new PavilionError('PARTIES_INVALID', 'a job needs two parties or more');
       const blocking = req.blocking ? jobBlocking(req.blocking, names, sizes) : undefined;
       const multi = names.length > 1;
-      if (req.top_k !== undefined && (blocking || multi))
-        throw new PavilionError('TOPK_INVALID', 'top_k is for two-party jobs without blocking');
+      if (req.top_k !== undefined && (blocking || multi || req.chunks !== undefined))
+        throw new PavilionError('TOPK_INVALID', 'top_k is for two-party jobs without blocking, run whole');
       const submitter: Submitter = { subject: principal.subject, tenant: principal.tenant ?? null };
       const id = randomUUID();
       const solution: Solution = multi ? 'greedy' : req.solution;
@@ -259,6 +256,7 @@ export class LinkageJobs {
       const chunked =
         blocking !== undefined ||
         multi ||
+        req.chunks !== undefined ||
         (req.top_k === undefined && fullComparisons(sizes) > this.d.chunkComparisons);
       if (!chunked) {
         const job = await this.d.jobs.create({ ...common, policyMinimum });
@@ -266,7 +264,7 @@ export class LinkageJobs {
         handedOver = true;
         return job;
       }
-      const chunks = chunkCount(sizes, blocking, this.d.chunkComparisons);
+      const chunks = req.chunks ?? chunkCount(sizes, blocking, this.d.chunkComparisons);
       const job = await this.d.jobs.create({
         ...common,
         chunked: {
@@ -337,13 +335,7 @@ export class LinkageJobs {
         { job: job.id, code: isPavilionError(err) ? err.code : 'INTERNAL' },
         'a linkage job a stopped broker process left cannot run again',
       );
-      void retryFor(
-        () => this.d.jobs.fail(job.id, 'JOB_INTERRUPTED'),
-        RECORD_RETRY_MS,
-        () => this.closing,
-      ).catch((e) => {
-        this.d.log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
-      });
+      void this.fail(job.id, 'JOB_INTERRUPTED');
     }
   }
 
@@ -375,25 +367,14 @@ export class LinkageJobs {
           }
         },
       });
-      this.d.countComparisons(job.total * loaded.size);
+      const compared = job.total * loaded.size;
+      this.d.countComparisons(compared);
       const stored = storedPairs(result.pairs, job.solution, loaded, job.claims);
-      const guidance = await jobGuidance(engine, loaded, queries, job.policyMinimum);
+      const guidance = await jobGuidance(engine, [loaded], queries, job.policyMinimum);
       // Durable in the audit log before the results can be fetched, as a verification's answer is.
-      await trail.record(
-        linkageJobEvent({
-          job: job.id,
-          actor: trail.party(submitter.subject),
-          relyingParty: trail.party(submitter.tenant ?? submitter.subject),
-          dataset: job.datasetId,
-          datasetVersion: String(loaded.version),
-          queries: job.total,
-          threshold: job.threshold,
-          solution: job.solution,
-          pairs: stored.length,
-          releasedClaims: job.claims,
-        }),
-      );
-      if (await jobs.finish(job.id, stored, { guidance })) this.settle(job.id, doneMessage(job, stored));
+      await trail.record(jobEvent(trail, job, submitter.tenant, { queries: job.total, pairs: stored.length }));
+      const comparisons = { compared, full: compared };
+      if (await jobs.finish(job.id, stored, { guidance, comparisons })) this.settle(job.id, doneMessage(job, stored));
     } catch (err) {
       if (signal.aborted && this.closing) {
         // This process is stopping: hand the job back for another one (or this one, restarted) to run again.
@@ -407,17 +388,24 @@ export class LinkageJobs {
       }
       const code = isPavilionError(err) ? err.code : 'INTERNAL';
       if (!isPavilionError(err)) log.error({ err, job: job.id }, 'linkage job failed');
-      // Recorded even across a short database outage; a longer one leaves
-      // the row `running` until its heartbeat is stale (common/heartbeat.ts).
-      await retryFor(
-        () => jobs.fail(job.id, code),
-        RECORD_RETRY_MS,
-        () => this.closing,
-      ).catch((e) => {
-        log.error({ err: e, job: job.id }, 'could not record a failed linkage job');
-      });
-      this.settle(job.id, { type: 'result', job: job.id, status: 'failed', code });
+      await this.fail(job.id, code);
     }
+  }
+
+  /**
+   * Records that a job failed with `code` and tells its subscribers. Recorded even across a short database
+   * outage; a longer one leaves the row `running` until its heartbeat is stale (common/heartbeat.ts), or, for a
+   * chunked job, until the queue runs its chunk again.
+   */
+  private async fail(id: string, code: string): Promise<void> {
+    await retryFor(
+      () => this.d.jobs.fail(id, code),
+      RECORD_RETRY_MS,
+      () => this.closing,
+    ).catch((err) => {
+      this.d.log.error({ err, job: id }, 'could not record a failed linkage job');
+    });
+    this.settle(id, { type: 'result', job: id, status: 'failed', code });
   }
 
   /** The job if `principal` may see it; JOB_NOT_FOUND (404) otherwise. */
@@ -435,7 +423,8 @@ export class LinkageJobs {
    */
   async cancel(principal: Principal, id: string): Promise<JobRecord> {
     await this.get(principal, id);
-    if (!(await this.d.jobs.cancel(id))) throw new PavilionError('JOB_ENDED', 'the job has already ended');
+    if (!(await this.d.jobs.fail(id, 'LINK_CANCELLED')))
+      throw new PavilionError('JOB_ENDED', 'the job has already ended');
     this.running.get(id)?.controller.abort();
     this.chunked.cancelHere(id);
     this.settle(id, { type: 'result', job: id, status: 'failed', code: 'LINK_CANCELLED' });

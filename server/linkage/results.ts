@@ -5,8 +5,10 @@
  */
 import { isPavilionError } from '../../common/errors.js';
 import type { CandidatePairs, LinkPair, PartyRecord, ThresholdGuidance } from '../../engine/index.js';
-import { estimateThresholds, greedySolve } from '../../engine/index.js';
+import { estimateThresholds, greedySolve, sampleIndices } from '../../engine/index.js';
 import type { LoadedVersion } from '../datasets/active-datasets.js';
+import { type AuditEvent, linkageJobEvent } from '../support/audit-events.js';
+import type { AuditTrail } from '../support/audit-trail.js';
 import type { MeteredEngine } from '../support/metered-engine.js';
 import type { JobDataset, JobRecord, Solution, StoredGroup, StoredPair } from './store.js';
 
@@ -70,6 +72,14 @@ export function jobView(j: JobRecord): Record<string, unknown> {
     total: j.total,
     chunks: j.chunks === null ? null : { count: j.chunks, done: j.status === 'done' ? j.chunks : j.chunksDone },
     pair_count: j.pairCount,
+    comparisons:
+      j.comparisons === null
+        ? null
+        : {
+            compared: j.comparisons.compared,
+            full: j.comparisons.full,
+            avoided: j.comparisons.full - j.comparisons.compared,
+          },
     error_code: j.errorCode,
     created_at: j.createdAt.toISOString(),
     finished_at: j.finishedAt ? j.finishedAt.toISOString() : null,
@@ -191,19 +201,28 @@ export function doneMessage(job: JobRecord, results: StoredPair[] | StoredGroup[
 }
 
 /**
- * Threshold guidance for the job's queries against its (first) dataset (engine/linkage/threshold-guidance.ts):
- * aggregate histograms and estimates, with the policy minimum as the floor of the suggestion. Null when the
- * sample has too few scores to fit.
+ * Threshold guidance (engine/linkage/threshold-guidance.ts): a sample of the job's queries against its first
+ * dataset, or, for a job without queries, a sample of its second dataset's records against its first. Aggregate
+ * histograms and estimates, with the policy minimum as the floor of the suggestion. Null when the sample has too
+ * few scores to fit.
  */
 export async function jobGuidance(
   engine: MeteredEngine,
-  loaded: LoadedVersion,
-  queries: Uint8Array,
+  loaded: readonly LoadedVersion[],
+  queries: Uint8Array | null,
   policyMinimum: number | null,
 ): Promise<GuidanceView | null> {
+  const against = loaded[0]!;
+  const bytes = against.filterBits / 8;
+  let sample = queries;
+  if (sample === null) {
+    const other = loaded[1];
+    if (!other) return null;
+    sample = engine.datasetFilters(other.engineId, sampleIndices(other.size, GUIDANCE_SAMPLE));
+  }
   try {
-    const g = await estimateThresholds(engine, loaded.engineId, queries, {
-      filterBits: loaded.filterBits,
+    const g = await estimateThresholds(engine, against.engineId, sample, {
+      filterBits: against.filterBits,
       sample: GUIDANCE_SAMPLE,
       ...(policyMinimum !== null ? { policyMinimum } : {}),
     });
@@ -215,10 +234,43 @@ export async function jobGuidance(
       at_policy_minimum: g.atPolicyMinimum ?? null,
       policy_minimum: policyMinimum,
       match_share: g.matchShare,
-      sampled_queries: Math.min(GUIDANCE_SAMPLE, queries.length / (loaded.filterBits / 8)),
+      sampled_queries: Math.min(GUIDANCE_SAMPLE, sample.length / bytes),
     };
   } catch (err) {
     if (isPavilionError(err) && err.code === 'GUIDANCE_TOO_FEW_SCORES') return null;
     throw err;
   }
+}
+
+/** The audit event of a finished job (one per job, whichever broker finished it). */
+export function jobEvent(
+  trail: AuditTrail,
+  job: JobRecord,
+  tenant: string | null,
+  counts: { queries: number; pairs: number; groups?: number },
+): AuditEvent {
+  const multi = job.datasets.length > 1;
+  return linkageJobEvent({
+    job: job.id,
+    actor: trail.party(job.owner),
+    relyingParty: trail.party(tenant ?? job.owner),
+    dataset: job.datasetId,
+    datasetVersion: String(job.datasets[0]?.version ?? job.datasetVersion),
+    ...(multi ? { datasets: job.datasets.map((d) => ({ dataset: d.dataset, version: String(d.version) })) } : {}),
+    queries: counts.queries,
+    threshold: job.threshold,
+    solution: job.solution,
+    pairs: counts.pairs,
+    ...(counts.groups !== undefined ? { groups: counts.groups } : {}),
+    ...(job.chunks !== null ? { chunks: job.chunks } : {}),
+    ...(job.blocking ? { blocking: job.blocking.type } : {}),
+    releasedClaims: job.claims,
+  });
+}
+
+/** Every cross-party pair of parties of `sizes` records: what brute force compares. */
+export function fullComparisons(sizes: readonly number[]): number {
+  let n = 0;
+  for (let a = 0; a < sizes.length; a++) for (let b = a + 1; b < sizes.length; b++) n += sizes[a]! * sizes[b]!;
+  return n;
 }

@@ -54,6 +54,8 @@ const MIGRATIONS = [
    alter table linkage_jobs add column guidance jsonb;
    alter table linkage_jobs add column policy_minimum double precision;
    alter table linkage_jobs add column finisher uuid;
+   alter table linkage_jobs add column comparisons bigint;
+   alter table linkage_jobs add column full_comparisons bigint;
    create table linkage_job_chunks (
      job_id uuid not null references linkage_jobs (id) on delete cascade,
      chunk integer not null,
@@ -61,6 +63,7 @@ const MIGRATIONS = [
      heartbeat_at timestamptz not null default now(),
      progress double precision not null default 0,
      pairs integer,
+     comparisons bigint,
      scores bytea,
      party_a bytea,
      record_a bytea,
@@ -108,6 +111,13 @@ export interface JobRecord {
   guidance: unknown;
   /** The highest policy min_score over the job's datasets: no pair below it is ever computed. */
   policyMinimum: number | null;
+  /** Once done: the pairs compared, and the cross-party pairs brute force compares (blocking avoids the rest). */
+  comparisons: Comparisons | null;
+}
+
+export interface Comparisons {
+  compared: number;
+  full: number;
 }
 
 export interface JobDataset {
@@ -159,6 +169,8 @@ interface JobRow {
   blocking: StoredBlocking | null;
   guidance: unknown;
   policy_minimum: number | null;
+  comparisons: string | null;
+  full_comparisons: string | null;
   chunks_done?: string | number | null;
   chunk_progress?: number | null;
 }
@@ -187,12 +199,15 @@ function toRecord(r: JobRow): JobRecord {
     blocking: r.blocking,
     guidance: r.guidance,
     policyMinimum: r.policy_minimum,
+    comparisons:
+      r.comparisons === null ? null : { compared: Number(r.comparisons), full: Number(r.full_comparisons ?? 0) },
   };
 }
 
 const COLUMNS =
   'id, owner, dataset_id, dataset_version, threshold, top_k, solution, claims, status, done, total, pair_count, ' +
-  'error_code, created_at, finished_at, chunks, datasets, blocking, guidance, policy_minimum';
+  'error_code, created_at, finished_at, chunks, datasets, blocking, guidance, policy_minimum, comparisons, ' +
+  'full_comparisons';
 /** COLUMNS of `linkage_jobs j` with the progress of its chunks. */
 const COLUMNS_WITH_CHUNKS = `${COLUMNS.replace(/(\w+)/g, 'j.$1')},
   (select count(*) from linkage_job_chunks c where c.job_id = j.id and c.pairs is not null) as chunks_done,
@@ -242,10 +257,12 @@ export class JobStore {
   }): Promise<JobRecord> {
     const c = job.chunked;
     const insert = (sql: Sql) => sql<JobRow[]>`
-      insert into linkage_jobs (id, owner, tenant, dataset_id, dataset_version, threshold, top_k, solution, claims, status,
-                                total, queries, attempts, chunks, datasets, blocking, sealed_blocks, policy_minimum)
-      values (${job.id}, ${job.owner}, ${job.tenant}, ${job.datasetId}, ${job.datasetVersion}, ${job.threshold}, ${job.topK}, ${job.solution},
-              ${sql.json(job.claims ?? [])}, 'queued', ${job.total}, ${job.sealedQueries}, 1, ${c?.chunks ?? null},
+      insert into linkage_jobs (id, owner, tenant, dataset_id, dataset_version, threshold, top_k, solution, claims,
+                                status, total, queries, attempts, chunks, datasets, blocking, sealed_blocks,
+                                policy_minimum)
+      values (${job.id}, ${job.owner}, ${job.tenant}, ${job.datasetId}, ${job.datasetVersion}, ${job.threshold},
+              ${job.topK}, ${job.solution}, ${sql.json(job.claims ?? [])}, 'queued', ${job.total}, ${job.sealedQueries},
+              1, ${c?.chunks ?? null},
               ${c ? sql.json(c.datasets as never) : null}, ${c?.blocking ? sql.json(c.blocking as never) : null},
               ${c?.sealedBlocks ?? null}, ${job.policyMinimum ?? null})
       returning ${sql.unsafe(COLUMNS)}`;
@@ -289,40 +306,28 @@ export class JobStore {
   async finish(
     id: string,
     results: StoredPair[] | StoredGroup[],
-    extra: { guidance?: unknown } = {},
-    sql: Sql = this.sql,
+    extra: { guidance?: unknown; comparisons?: Comparisons } = {},
   ): Promise<boolean> {
-    const rows = await sql`
+    const { guidance, comparisons } = extra;
+    const rows = await this.sql`
       update linkage_jobs set status = 'done', done = total, pair_count = ${results.length},
-        results = ${sql.json(results as never)}, guidance = ${extra.guidance ? sql.json(extra.guidance as never) : null},
+        results = ${this.sql.json(results as never)},
+        guidance = ${guidance ? this.sql.json(guidance as never) : null},
+        comparisons = ${comparisons?.compared ?? null}, full_comparisons = ${comparisons?.full ?? null},
         queries = null, sealed_blocks = null, finished_at = now()
       where id = ${id} and status in ('queued', 'running')
       returning id`;
-    await sql`delete from linkage_job_chunks where job_id = ${id}`;
+    await this.sql`delete from linkage_job_chunks where job_id = ${id}`;
     return rows.length > 0;
   }
 
-  async fail(id: string, code: string): Promise<void> {
-    await this.sql`
-      update linkage_jobs set status = 'failed', error_code = ${code}, queries = null, sealed_blocks = null,
-        finished_at = now()
-      where id = ${id}`;
-    await this.sql`delete from linkage_job_chunks where job_id = ${id}`;
-  }
-
-  /** Fails a job still queued or running (a chunked job's failure; a chunk out of retries). */
-  async failRunning(id: string, code: string): Promise<void> {
-    await this.sql`
-      update linkage_jobs set status = 'failed', error_code = ${code}, queries = null, sealed_blocks = null,
-        finished_at = now()
-      where id = ${id} and status in ('queued', 'running')`;
-    await this.sql`delete from linkage_job_chunks where job_id = ${id}`;
-  }
-
-  /** Cancels a job still queued or running: failed with LINK_CANCELLED. False when it had already ended. */
-  async cancel(id: string): Promise<boolean> {
+  /**
+   * Fails a job still queued or running (its error, a chunk out of retries, a cancel: LINK_CANCELLED), its
+   * queries and chunks dropped. False when it had already ended: a cancelled job stays cancelled.
+   */
+  async fail(id: string, code: string): Promise<boolean> {
     const rows = await this.sql`
-      update linkage_jobs set status = 'failed', error_code = 'LINK_CANCELLED', queries = null, sealed_blocks = null,
+      update linkage_jobs set status = 'failed', error_code = ${code}, queries = null, sealed_blocks = null,
         finished_at = now()
       where id = ${id} and status in ('queued', 'running')
       returning id`;
@@ -376,18 +381,26 @@ export class JobStore {
    * exactly one sees all stored. Returns whether every chunk is now stored ('complete'), some are not yet
    * ('partial'), or the job ended meanwhile ('ended': nothing stored).
    */
-  async storeChunk(id: string, chunk: number, pairs: ChunkPairs): Promise<'complete' | 'partial' | 'ended'> {
+  async storeChunk(
+    id: string,
+    chunk: number,
+    pairs: ChunkPairs,
+    comparisons: number,
+  ): Promise<'complete' | 'partial' | 'ended'> {
     return this.sql.begin(async (tx) => {
       const [job] = await tx<{ status: JobStatus; chunks: number }[]>`
         select status, chunks from linkage_jobs where id = ${id} for update`;
       if (!job || job.status === 'done' || job.status === 'failed') return 'ended';
       await tx`
-        insert into linkage_job_chunks (job_id, chunk, pairs, progress, scores, party_a, record_a, party_b, record_b)
-        values (${id}, ${chunk}, ${pairs.scores.length}, 1, ${columnBytes(pairs.scores)}, ${columnBytes(pairs.partyA)},
-                ${columnBytes(pairs.recordA)}, ${columnBytes(pairs.partyB)}, ${columnBytes(pairs.recordB)})
+        insert into linkage_job_chunks (job_id, chunk, pairs, comparisons, progress, scores, party_a, record_a,
+                                        party_b, record_b)
+        values (${id}, ${chunk}, ${pairs.scores.length}, ${comparisons}, 1, ${columnBytes(pairs.scores)},
+                ${columnBytes(pairs.partyA)}, ${columnBytes(pairs.recordA)}, ${columnBytes(pairs.partyB)},
+                ${columnBytes(pairs.recordB)})
         on conflict (job_id, chunk) do update
-          set pairs = excluded.pairs, progress = 1, scores = excluded.scores, party_a = excluded.party_a,
-              record_a = excluded.record_a, party_b = excluded.party_b, record_b = excluded.record_b
+          set pairs = excluded.pairs, comparisons = excluded.comparisons, progress = 1, scores = excluded.scores,
+              party_a = excluded.party_a, record_a = excluded.record_a, party_b = excluded.party_b,
+              record_b = excluded.record_b
           where linkage_job_chunks.pairs is null`;
       const [count] = await tx<{ stored: string }[]>`
         select count(*) as stored from linkage_job_chunks where job_id = ${id} and pairs is not null`;
@@ -426,14 +439,15 @@ export class JobStore {
     return rows.length > 0;
   }
 
-  /** Every stored chunk's pairs, in chunk order. */
-  async chunkPairs(id: string): Promise<ChunkPairs[]> {
+  /** Every stored chunk's pairs and comparisons, in chunk order. */
+  async chunkPairs(id: string): Promise<(ChunkPairs & { comparisons: number })[]> {
     const rows = await this.sql<
-      { scores: Buffer; party_a: Buffer; record_a: Buffer; party_b: Buffer; record_b: Buffer }[]
+      { comparisons: string; scores: Buffer; party_a: Buffer; record_a: Buffer; party_b: Buffer; record_b: Buffer }[]
     >`
-      select scores, party_a, record_a, party_b, record_b from linkage_job_chunks
+      select comparisons, scores, party_a, record_a, party_b, record_b from linkage_job_chunks
       where job_id = ${id} and pairs is not null order by chunk`;
     return rows.map((r) => ({
+      comparisons: Number(r.comparisons),
       scores: typed(r.scores, (b) => new Float64Array(b)),
       partyA: typed(r.party_a, (b) => new Uint8Array(b)),
       recordA: typed(r.record_a, (b) => new Uint32Array(b)),
@@ -468,21 +482,23 @@ export class JobStore {
   /** Refreshes the heartbeat of jobs this process runs; returns those still queued or running (not cancelled). */
   async heartbeat(ids: string[]): Promise<string[]> {
     const rows = await this.sql<{ id: string }[]>`
-      update linkage_jobs set heartbeat_at = now() where id = any(${ids}::uuid[]) and status in ('queued', 'running')
+      update linkage_jobs set heartbeat_at = now()
+      where id = any(${ids}::uuid[]) and status in ('queued', 'running')
       returning id`;
     return rows.map((r) => r.id);
   }
 
   /** Hands a job back (its process is stopping): any process may claim it at once. */
   async release(id: string): Promise<void> {
-    await this
-      .sql`update linkage_jobs set status = 'queued', heartbeat_at = 'epoch' where id = ${id} and status in ('queued', 'running')`;
+    await this.sql`
+      update linkage_jobs set status = 'queued', heartbeat_at = 'epoch'
+      where id = ${id} and status in ('queued', 'running')`;
   }
 
   /**
-   * Claims one job (not chunked: chunks are the queue's, server/linkage/queue.ts) whose process stopped beating `ms` ago and that may be
-   * started again (queries kept, fewer than `maxAttempts` starts), for this
-   * process: one statement, so two processes never claim the same job.
+   * Claims one job whose process stopped beating `ms` ago and that may be started again (queries kept, fewer
+   * than `maxAttempts` starts), for this process: one statement, so two processes never claim the same job.
+   * Chunked jobs are not claimed: their chunks are the queue's (server/linkage/queue.ts).
    */
   async claimStale(ms: number, maxAttempts: number): Promise<ResumableJob | null> {
     const rows = await this.sql<(JobRow & { queries: Buffer; tenant: string | null })[]>`

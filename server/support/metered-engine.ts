@@ -49,6 +49,10 @@ export class MeteredEngine {
     return this.engine.datasetParty(engineId);
   }
 
+  datasetFilters(engineId: string, rows: readonly number[]): Uint8Array {
+    return this.engine.datasetFilters(engineId, rows);
+  }
+
   private async timed<T>(task: PoolTask, fn: () => Promise<T>): Promise<T> {
     this.pending++;
     const started = performance.now();
