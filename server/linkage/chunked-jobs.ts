@@ -90,10 +90,9 @@ export class ChunkedJobs {
   /** Heartbeat tick: beats for this broker's chunks, hands back to the queue the chunks of brokers that died. */
   async sweep(): Promise<void> {
     await this.d.jobs.chunkHeartbeat([...this.running.values()].map((r) => ({ job: r.job, chunk: r.chunk })));
-    const stale = await this.d.jobs.claimStaleChunks(STALE_AFTER_MS);
-    if (stale.length === 0) return;
-    this.d.log.warn({ chunks: stale.length }, 'linkage chunks of a stopped broker process go back to the queue');
-    await this.d.queue.retry(stale);
+    const abandoned = await this.d.queue.retryAbandoned(STALE_AFTER_MS);
+    if (abandoned > 0)
+      this.d.log.warn({ chunks: abandoned }, 'linkage chunks of a stopped broker process go back to the queue');
   }
 
   /** Stops this broker's chunks of a cancelled job at once. */

@@ -16,6 +16,8 @@ import PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Sql } from '../../storage/postgres.js';
 
+/** pg-boss's tables live in this schema of the broker's database (docs/operations.md). */
+export const QUEUE_SCHEMA = 'pgboss';
 export const CHUNK_QUEUE = 'linkage-chunk';
 /** Chunks the queue gave up on (out of retries): their jobs fail with JOB_INTERRUPTED. */
 export const DEAD_CHUNK_QUEUE = 'linkage-chunk-dead';
@@ -49,8 +51,12 @@ export interface LinkageQueue {
   ): Promise<void>;
   /** Asks this broker's worker to look for chunks now (after queueing some). */
   wake(): void;
-  /** Hands chunks whose broker died back to the queue (a retry, or the dead-letter queue when out of them). */
-  retry(queueJobs: string[]): Promise<void>;
+  /**
+   * Hands back to the queue (a retry, or the dead-letter queue when out of them) the chunks a broker took more
+   * than `staleMs` ago and no longer beats for (server/linkage/store.ts, linkage_job_chunks): it died, whether
+   * while running a chunk or between taking it and starting it. Returns how many.
+   */
+  retryAbandoned(staleMs: number): Promise<number>;
   /** Stops working; chunks still running after `graceMs` are handed back. */
   stop(graceMs: number): Promise<void>;
 }
@@ -74,7 +80,7 @@ function adapter(sql: Sql): PgBoss.Db {
 }
 
 export async function openLinkageQueue(sql: Sql, log: Logger): Promise<LinkageQueue> {
-  const boss = new PgBoss({ db: adapter(sql), schema: 'pgboss', migrate: true, supervise: true, schedule: false });
+  const boss = new PgBoss({ db: adapter(sql), schema: QUEUE_SCHEMA, migrate: true, supervise: true, schedule: false });
   boss.on('error', (err) => log.warn({ err }, 'linkage chunk queue'));
   await boss.start();
   await boss.createQueue(DEAD_CHUNK_QUEUE, { name: DEAD_CHUNK_QUEUE });
@@ -111,8 +117,25 @@ export async function openLinkageQueue(sql: Sql, log: Logger): Promise<LinkageQu
     wake() {
       for (const id of workers) boss.notifyWorker(id);
     },
-    async retry(queueJobs) {
-      if (queueJobs.length > 0) await boss.fail(CHUNK_QUEUE, queueJobs);
+    async retryAbandoned(staleMs) {
+      // Locked, then failed in one transaction: of brokers sweeping at once, one hands each chunk back (a failed
+      // chunk leaves the active state, so no later sweep fails it again unless a broker took it and died again).
+      return sql.begin(async (tx) => {
+        const rows = await tx<{ id: string }[]>`
+          select j.id from ${tx(QUEUE_SCHEMA)}.job j
+          where j.name = ${CHUNK_QUEUE} and j.state = 'active'
+            and j.started_on < now() - ${staleMs} * interval '1 millisecond'
+            and not exists (
+              select 1 from linkage_job_chunks c
+              where c.queue_job = j.id and c.heartbeat_at > now() - ${staleMs} * interval '1 millisecond')
+          for update of j skip locked`;
+        // pg-boss 10's typings lack fail(name, ids, data, options), which its code has; no output data (null).
+        type Fail = (name: string, ids: string[], data: null, o: PgBoss.ConnectionOptions) => Promise<void>;
+        const fail = boss.fail.bind(boss) as unknown as Fail;
+        const ids = rows.map((r) => r.id);
+        if (ids.length > 0) await fail(CHUNK_QUEUE, ids, null, { db: adapter(tx as unknown as Sql) });
+        return rows.length;
+      });
     },
     async stop(graceMs) {
       await boss.stop({ graceful: true, wait: true, close: false, timeout: graceMs });

@@ -456,22 +456,6 @@ export class JobStore {
     }));
   }
 
-  /**
-   * Chunks whose process stopped beating `ms` ago (it died while running or finishing them): their queue jobs,
-   * claimed in one statement so that of several brokers sweeping at once one hands each back to the queue.
-   */
-  async claimStaleChunks(ms: number): Promise<string[]> {
-    const rows = await this.sql<{ queue_job: string }[]>`
-      with stale as (
-        select job_id, chunk, queue_job from linkage_job_chunks
-        where queue_job is not null and heartbeat_at < now() - ${ms} * interval '1 millisecond'
-        for update skip locked)
-      update linkage_job_chunks c set queue_job = null
-      from stale where c.job_id = stale.job_id and c.chunk = stale.chunk
-      returning stale.queue_job`;
-    return rows.map((r) => r.queue_job);
-  }
-
   /** The stored results: pairs, or a multi-party job's groups. */
   async results(id: string): Promise<StoredPair[] | StoredGroup[] | null> {
     const rows = await this.sql<{ results: StoredPair[] | StoredGroup[] | null }[]>`
