@@ -426,7 +426,11 @@ export class LinkageJobs {
     if (!(await this.d.jobs.fail(id, 'LINK_CANCELLED')))
       throw new PavilionError('JOB_ENDED', 'the job has already ended');
     this.running.get(id)?.controller.abort();
+    // Chunks running elsewhere stop at their next progress save (they find the job ended); queued ones go now.
     this.chunked.cancelHere(id);
+    await this.d.queue.cancelQueued(id).catch((err) => {
+      this.d.log.warn({ err, job: id }, 'queued chunks of a cancelled job stay queued; each ends when taken');
+    });
     this.settle(id, { type: 'result', job: id, status: 'failed', code: 'LINK_CANCELLED' });
     return (await this.d.jobs.get(id))!;
   }

@@ -49,6 +49,8 @@ export interface LinkageQueue {
     run: (m: ChunkMessage, queueJob: string) => Promise<void>,
     dead: (m: ChunkMessage) => Promise<void>,
   ): Promise<void>;
+  /** Takes out of the queue the chunks of `job` not yet taken by a broker (it was cancelled). */
+  cancelQueued(job: string): Promise<void>;
   /** Asks this broker's worker to look for chunks now (after queueing some). */
   wake(): void;
   /**
@@ -101,14 +103,19 @@ export async function openLinkageQueue(sql: Sql, log: Logger): Promise<LinkageQu
       }
     },
     async work(run, dead) {
+      let chunkWorker: string | undefined;
+      chunkWorker = await boss.work<ChunkMessage>(
+        CHUNK_QUEUE,
+        { batchSize: 1, pollingIntervalSeconds: POLL_SECONDS },
+        async (jobs) => {
+          for (const j of jobs) await run(j.data, j.id);
+          // pg-boss waits out the polling interval after every fetch, even one that found work: a broker would
+          // run one chunk a second at most. A chunk done, it looks for the next at once.
+          if (chunkWorker) boss.notifyWorker(chunkWorker);
+        },
+      );
       workers.push(
-        await boss.work<ChunkMessage>(
-          CHUNK_QUEUE,
-          { batchSize: 1, pollingIntervalSeconds: POLL_SECONDS },
-          async (jobs) => {
-            for (const j of jobs) await run(j.data, j.id);
-          },
-        ),
+        chunkWorker,
         await boss.work<ChunkMessage>(DEAD_CHUNK_QUEUE, { pollingIntervalSeconds: 5 }, async (jobs) => {
           for (const j of jobs) await dead(j.data);
         }),
@@ -116,6 +123,16 @@ export async function openLinkageQueue(sql: Sql, log: Logger): Promise<LinkageQu
     },
     wake() {
       for (const id of workers) boss.notifyWorker(id);
+    },
+    async cancelQueued(job) {
+      const rows = await sql<{ id: string }[]>`
+        select id from ${sql(QUEUE_SCHEMA)}.job
+        where name = ${CHUNK_QUEUE} and state in ('created', 'retry') and data->>'job' = ${job}`;
+      if (rows.length > 0)
+        await boss.cancel(
+          CHUNK_QUEUE,
+          rows.map((r) => r.id),
+        );
     },
     async retryAbandoned(staleMs) {
       // Locked, then failed in one transaction: of brokers sweeping at once, one hands each chunk back (a failed
