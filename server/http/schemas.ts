@@ -384,11 +384,12 @@ export const LinkageJobRequest = z
       .max(MAX_JOB_DATASETS)
       .optional()
       .openapi({
+        uniqueItems: true,
         description:
           'a multi-party job: these datasets (and the clks, when sent, as one more party) linked into groups ' +
           "of records, one entity across parties (anonlink's multi-party greedy solution)",
       }),
-    clks: z.array(base64Clk).max(1_000_000).optional().openapi({ description: 'required with `dataset`' }),
+    clks: z.array(base64Clk).min(1).max(1_000_000).optional().openapi({ description: 'required with `dataset`' }),
     threshold: z.number().min(0).max(1).openapi({ description: 'raised to the policy min score if lower' }),
     top_k: z.number().int().min(1).max(10_000).optional().openapi({ description: 'two parties without blocking' }),
     solution: z
@@ -422,8 +423,8 @@ export const LinkageJobRequest = z
     message: 'send dataset (two parties) or datasets (multi-party), one of them',
     path: ['dataset'],
   })
-  .refine((b) => b.dataset === undefined || (b.clks !== undefined && b.clks.length > 0), {
-    message: 'a job on one dataset needs at least one CLK',
+  .refine((b) => b.dataset === undefined || b.clks !== undefined, {
+    message: 'a job on one dataset needs clks',
     path: ['clks'],
   })
   .refine((b) => b.datasets === undefined || new Set(b.datasets).size === b.datasets.length, {
@@ -432,7 +433,10 @@ export const LinkageJobRequest = z
   })
   .openapi('LinkageJobRequest', {
     description: 'exactly one of dataset (with clks) or datasets',
-    oneOf: [{ required: ['dataset', 'clks'] }, { required: ['datasets'] }],
+    oneOf: [
+      { required: ['dataset', 'clks'], not: { required: ['datasets'] } },
+      { required: ['datasets'], not: { required: ['dataset'] } },
+    ],
   });
 export type LinkageJobRequest = z.infer<typeof LinkageJobRequest>;
 
