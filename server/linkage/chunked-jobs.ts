@@ -8,11 +8,12 @@
  * result), solved (greedy 1:1, or anonlink's multi-party greedy groups), threshold guidance, the audit event,
  * the results.
  *
- * A broker that dies loses only its chunk: the chunk's heartbeat stops, any other broker's sweep hands it
- * back to the queue, and it runs again, elsewhere or on the restarted broker, giving the same pairs (chunks
- * are deterministic). A broker that dies while finishing is found the same way: its chunk runs again, finds
- * its pairs stored, and finishes. Cancelling fails the job row; brokers running its chunks stop at their next
- * progress save, and its queued chunks end as soon as they start.
+ * A broker that dies loses only its chunk: the chunk's heartbeat stops (or never started: it died between
+ * taking the chunk and starting it), any other broker's sweep hands it back to the queue, and it runs again,
+ * elsewhere or on the restarted broker, giving the same pairs (chunks are deterministic). A broker that dies
+ * while finishing is found the same way: its chunk runs again, finds its pairs stored, and finishes.
+ * Cancelling fails the job row and takes its chunks not yet taken out of the queue; brokers running its chunks
+ * stop at their next progress save (docs/linkage.md, "Jobs in the server").
  */
 import type { Logger } from 'pino';
 import { isPavilionError, PavilionError } from '../../common/errors.js';
