@@ -49,6 +49,8 @@ interface ChunkRow {
   chunk: number;
   stored: boolean;
   running: boolean;
+  /** Started within the last 300 ms, no progress saved yet: most of its second of work is still ahead. */
+  fresh: boolean;
 }
 
 describe.skipIf(!serverUrl)('a broker killed in the middle of a chunk', () => {
@@ -92,14 +94,15 @@ describe.skipIf(!serverUrl)('a broker killed in the middle of a chunk', () => {
     expect(submitted.status, submitted.text).toBe(202);
     const id: string = submitted.json.id;
     const chunks = () => sql<ChunkRow[]>`
-      select chunk, pairs is not null as stored, queue_job is not null and pairs is null as running
+      select chunk, pairs is not null as stored, queue_job is not null and pairs is null as running,
+             progress = 0 and heartbeat_at > now() - interval '300 milliseconds' as fresh
       from linkage_job_chunks where job_id = ${id} order by chunk`;
 
-    // Killed once it has stored some chunks and started the next one.
+    // Killed once it has stored some chunks and just started the next one (so it dies inside that chunk).
     const atKill = await until('two chunks stored and a third under way', async () => {
       const rows = await chunks();
       const stored = rows.filter((r) => r.stored).length;
-      return stored >= 2 && rows.some((r) => r.running) ? rows : undefined;
+      return stored >= 2 && rows.some((r) => r.running && r.fresh) ? rows : undefined;
     });
     child.kill('SIGKILL');
     await new Promise((r) => child!.once('exit', r));
