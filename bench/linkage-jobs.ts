@@ -2,9 +2,10 @@
  * A blocked linkage job through the server, on one broker and on two sharing the job's chunks
  * (server/linkage/chunked-jobs.ts): `N × N` people of the seeded population (demo/population, clkhash's FEBRL
  * schema), Hamming LSH of 100 bands × 20 bits at 0.85, `--chunks` chunks (default 8). Each broker is its own
- * process (`server/main.ts`, two engine threads) on one database; wall time is from the job's submission to
- * its end as its row says, peak RSS is each broker's VmHWM; one and two brokers alternate, twice. The baseline, measured in the same run: the same
- * linkage in this process through the engine (linkParties, no server, no guidance).
+ * process (`server/main.ts`, two engine threads) on one database; wall time is from the job's creation to
+ * its end as its row says, peak RSS is each broker's VmHWM; one and two brokers alternate, twice. The baseline,
+ * measured in the same run: the same linkage in this process through the engine (linkParties, no server, no
+ * guidance).
  *
  *   DATABASE_URL=postgres://…/postgres npm run -s bench:linkage-jobs -- [N] [--chunks C]
  *
