@@ -232,6 +232,7 @@ export const ERROR_CODES = {
     'linkage',
     'Threshold guidance needs at least 20 links and 20 runner-up scores above its floor.',
   ),
+  JOB_ENDED: spec(409, 'linkage', 'The job has already ended (done, failed or cancelled): nothing to cancel.'),
   JOB_FAILED: spec(409, 'linkage', 'The job failed; its status names the code it failed with.'),
   JOB_INTERRUPTED: spec(409, 'linkage', 'The broker running the job stopped and it could not be run again.'),
   JOB_NOT_DONE: spec(409, 'linkage', 'The job has not finished; follow its progress or ask again later.'),

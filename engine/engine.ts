@@ -101,6 +101,13 @@ export interface Engine {
     parties: readonly (Uint8Array | PartySource)[],
     opts: Omit<PartyLinkOptions, 'maxPairs'>,
   ): Promise<PartyLinkResult>;
+  /**
+   * A loaded dataset as a party of linkParties: its filters are copied into the linkage's memory straight
+   * from the dataset's (the caller keeps the dataset loaded until the linkage has started).
+   */
+  datasetParty(id: string): PartySource;
+  /** Copies of some records' filters of a loaded dataset (a sample: threshold guidance of a job without queries). */
+  datasetFilters(id: string, rows: readonly number[]): Uint8Array;
   /** `firstRow`: the position of rows[0] in the caller's input, so errors name the caller's row. */
   encode(
     schema: unknown,
@@ -442,6 +449,38 @@ export class PoolEngine implements Engine {
         () => undefined,
       );
     return done.finally(release);
+  }
+
+  datasetParty(id: string): PartySource {
+    const ds = this.current(id);
+    return {
+      records: ds.size,
+      fill: async (target) => {
+        ds.use();
+        try {
+          target.set(new Uint8Array(ds.memory.buffer, ds.layout.basePtr, ds.size * ds.layout.bytes));
+        } finally {
+          ds.release();
+        }
+      },
+    };
+  }
+
+  datasetFilters(id: string, rows: readonly number[]): Uint8Array {
+    const ds = this.current(id);
+    const { bytes, basePtr } = ds.layout;
+    const out = new Uint8Array(rows.length * bytes);
+    ds.use();
+    try {
+      rows.forEach((row, i) => {
+        if (!Number.isInteger(row) || row < 0 || row >= ds.size)
+          throw new PavilionError('ENGINE_OPTIONS_INVALID', `row ${row} is not a record of the dataset`);
+        out.set(new Uint8Array(ds.memory.buffer, basePtr + row * bytes, bytes), i * bytes);
+      });
+    } finally {
+      ds.release();
+    }
+    return out;
   }
 
   /** link() with blocking: the dataset version's filters and the queries as two parties. */

@@ -38,6 +38,7 @@ export {
 export {
   estimateThresholds,
   linksAndStrangers,
+  sampleIndices,
   type ThresholdGuidance,
   type ThresholdPoint,
   thresholdGuidance,

@@ -30,6 +30,7 @@ import { openApiDocument } from './http/openapi.js';
 import { HttpRouter } from './http/router.js';
 import { tls13OnlyOptions } from './http/tls.js';
 import { LinkageJobs } from './linkage/jobs.js';
+import { openLinkageQueue } from './linkage/queue.js';
 import { JobStore } from './linkage/store.js';
 import { PartyRegistry } from './parties/registry.js';
 import { registerAuditRoutes } from './routes/audit.js';
@@ -262,6 +263,8 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       countComparisons,
       observeVerification: (cached, seconds) => metrics.observeVerification(cached, seconds),
     });
+    // The chunks of linkage jobs, shared by every broker on this database (pg-boss, in its own schema).
+    const queue = await openLinkageQueue(db.sql, log);
     const linkage = new LinkageJobs({
       jobs: jobStore,
       datasets: active,
@@ -271,12 +274,14 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       keys,
       log,
       countComparisons,
+      queue,
+      chunkComparisons: config.linkageChunkComparisons,
     });
     cleanup.push(() => linkage.close());
 
     const reloaded = await datasets.reloadAll();
     for (const r of reloaded) log.info(r, 'dataset version reloaded');
-    linkage.startHeartbeat();
+    await linkage.startWorking();
     datasets.startHeartbeat();
     if (!db.embedded) {
       // Several broker processes may share this database: follow the dataset

@@ -149,6 +149,13 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'UPLOAD_LIMIT_BYTES', default: '1073741824', description: 'limit for one dataset version upload' },
   { env: 'JOB_BODY_LIMIT_BYTES', default: '67108864', description: 'limit for a linkage job request' },
   {
+    env: 'LINKAGE_CHUNK_COMPARISONS',
+    default: '2000000000',
+    description:
+      'comparisons (or their blocking equivalent) a chunk of a linkage job is sized to; chunks are run by any ' +
+      'broker replica; a two-party job without blocking under this runs whole in the broker that took it',
+  },
+  {
     env: 'WS_MAX_PAYLOAD',
     default: '65536',
     description: 'largest WebSocket message accepted (the socket is closed beyond)',
@@ -270,6 +277,7 @@ const ConfigSchema = z.object({
   BODY_LIMIT_BYTES: intIn(1024, 1 << 30),
   UPLOAD_LIMIT_BYTES: intIn(1024, 2 ** 40),
   JOB_BODY_LIMIT_BYTES: intIn(1024, 2 ** 34),
+  LINKAGE_CHUNK_COMPARISONS: intIn(1, 2 ** 52),
   WS_MAX_PAYLOAD: intIn(1024, 1 << 30),
   WS_MAX_BACKPRESSURE: intIn(1024, 1 << 30),
   WS_MAX_IN_FLIGHT: intIn(1, 100_000),
@@ -327,6 +335,8 @@ export interface BrokerConfig {
     timeoutMs: number;
   };
   ambiguityMargin: number;
+  /** Comparisons one chunk of a linkage job is sized to (server/linkage/jobs.ts). */
+  linkageChunkComparisons: number;
   limits: {
     body: number;
     upload: number;
@@ -462,6 +472,7 @@ export function loadConfig(
       timeoutMs: c.OBJECT_STORE_TIMEOUT_MS,
     },
     ambiguityMargin: c.AMBIGUITY_MARGIN,
+    linkageChunkComparisons: c.LINKAGE_CHUNK_COMPARISONS,
     limits: {
       body: c.BODY_LIMIT_BYTES,
       upload: c.UPLOAD_LIMIT_BYTES,

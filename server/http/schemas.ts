@@ -355,38 +355,124 @@ export type VerificationAnswer = z.infer<typeof VerificationAnswer>;
 
 export const JobParams = z.object({ id: resourceId });
 
+/** Most datasets one multi-party job may name. */
+export const MAX_JOB_DATASETS = 16;
+/** Most chunks one job is split into (server/linkage/jobs.ts). */
+export const MAX_JOB_CHUNKS = 1024;
+
+export const LinkageBlockingRequest = z
+  .object({ type: z.enum(['lambda-fold', 'blocks']) })
+  .passthrough()
+  .openapi('LinkageBlocking', {
+    description:
+      "compare only blocking candidates (docs/linkage.md). Either blocklib's lambda-fold config on CLKs, " +
+      '`{"type": "lambda-fold", "version": 1, "config": {"blocking-features": [0], "Lambda": 100, "K": 20, ' +
+      '"bf-len": 1024, "num-hash-funcs": 1, "input-clks": true, "random_state": 0}}` (Hamming LSH, run by the ' +
+      'broker; a bad config is 422 BLOCKING_CONFIG_INVALID), or blocks the parties computed (p-sig with ' +
+      '`pavilion block`, blocklib, anonlink-client): `{"type": "blocks", "datasets": {"<dataset>": <blocks>}, ' +
+      '"queries": <blocks>}`, each <blocks> anonlink-client\'s `{"blocks": {"<record index>": [keys…]}}` or ' +
+      '`{"clknblocks": […]}`; blocks that do not fit the records are 422 BLOCKS_INVALID',
+  });
+export type LinkageBlockingRequest = z.infer<typeof LinkageBlockingRequest>;
+
 export const LinkageJobRequest = z
   .object({
-    dataset: datasetId,
-    clks: z.array(base64Clk).min(1).max(1_000_000),
+    dataset: datasetId.optional().openapi({ description: 'the dataset to link the clks against (two parties)' }),
+    datasets: z
+      .array(datasetId)
+      .min(2)
+      .max(MAX_JOB_DATASETS)
+      .optional()
+      .openapi({
+        uniqueItems: true,
+        description:
+          'a multi-party job: these datasets (and the clks, when sent, as one more party) linked into groups ' +
+          "of records, one entity across parties (anonlink's multi-party greedy solution)",
+      }),
+    clks: z.array(base64Clk).min(1).max(1_000_000).optional().openapi({ description: 'required with `dataset`' }),
     threshold: z.number().min(0).max(1).openapi({ description: 'raised to the policy min score if lower' }),
-    top_k: z.number().int().min(1).max(10_000).optional(),
-    solution: z.enum(['pairs', 'greedy']).default('pairs').openapi({
-      description: 'greedy: 1:1, pairs taken best first when neither side is taken (anonlink greedy_solve)',
-    }),
+    top_k: z.number().int().min(1).max(10_000).optional().openapi({ description: 'two parties without blocking' }),
+    solution: z
+      .enum(['pairs', 'greedy'])
+      .default('pairs')
+      .openapi({
+        description:
+          'greedy: 1:1, pairs taken best first when neither side is taken (anonlink greedy_solve); multi-party ' +
+          'jobs are always greedy (groups)',
+      }),
     claims: z.array(claimName).max(64).default([]).openapi({
       description: 'claims of each matched record to return, as far as the policy releases them for the purpose',
     }),
+    blocking: LinkageBlockingRequest.optional(),
+    chunks: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_JOB_CHUNKS)
+      .optional()
+      .openapi({
+        description:
+          'split the job into this many chunks, which any broker replica runs (default: sized by ' +
+          'LINKAGE_CHUNK_COMPARISONS; an LSH job has at most one chunk per band that does work)',
+      }),
     purpose,
     consent: z.boolean().optional(),
   })
   .strict()
-  .openapi('LinkageJobRequest');
+  .refine((b) => (b.dataset === undefined) !== (b.datasets === undefined), {
+    message: 'send dataset (two parties) or datasets (multi-party), one of them',
+    path: ['dataset'],
+  })
+  .refine((b) => b.dataset === undefined || b.clks !== undefined, {
+    message: 'a job on one dataset needs clks',
+    path: ['clks'],
+  })
+  .refine((b) => b.datasets === undefined || new Set(b.datasets).size === b.datasets.length, {
+    message: 'each dataset once',
+    path: ['datasets'],
+  })
+  .openapi('LinkageJobRequest', {
+    description: 'exactly one of dataset (with clks) or datasets',
+    oneOf: [
+      { required: ['dataset', 'clks'], not: { required: ['datasets'] } },
+      { required: ['datasets'], not: { required: ['dataset'] } },
+    ],
+  });
 export type LinkageJobRequest = z.infer<typeof LinkageJobRequest>;
 
 export const LinkageJob = z
   .object({
     id: z.string().openapi({ format: 'uuid' }),
     status: z.enum(['queued', 'running', 'done', 'failed']),
-    dataset: z.string(),
+    dataset: z.string().openapi({ description: 'the (first) dataset' }),
     dataset_version: z.number().int().nullable(),
+    datasets: z
+      .array(z.object({ dataset: z.string(), version: z.number().int() }))
+      .openapi({ description: 'every dataset of the job with the version it runs on, in party order' }),
     threshold: z.number(),
+    policy_minimum: z
+      .number()
+      .nullable()
+      .openapi({ description: "the policy's min score (the highest over the datasets): no pair below it is released" }),
     top_k: z.number().int().nullable(),
     solution: z.enum(['pairs', 'greedy']),
+    blocking: z.enum(['lambda-fold', 'blocks']).nullable(),
     claims: z.array(z.string()).openapi({ description: 'the claims the results carry (requested ∩ released)' }),
-    done: z.number().int().openapi({ description: 'queries processed' }),
-    total: z.number().int().openapi({ description: 'queries submitted' }),
-    pair_count: z.number().int().nullable(),
+    done: z.number().int().openapi({ description: 'queries processed (share of the work done × total)' }),
+    total: z.number().int().openapi({ description: 'queries submitted; records of every party for multi-party jobs' }),
+    chunks: z
+      .object({ count: z.number().int(), done: z.number().int() })
+      .nullable()
+      .openapi({ description: 'a job split into chunks any broker replica runs: how many, and how many stored' }),
+    pair_count: z.number().int().nullable().openapi({ description: 'pairs, or groups of a multi-party job' }),
+    comparisons: z
+      .object({ compared: z.number().int(), full: z.number().int(), avoided: z.number().int() })
+      .nullable()
+      .openapi({
+        description:
+          'once done: pairs of records compared, the cross-party pairs brute force compares, and those blocking ' +
+          'avoided (full − compared; a pair met in several blocks counts each time it is compared)',
+      }),
     error_code: z.string().nullable(),
     created_at: timestamp,
     finished_at: timestamp.nullable(),
@@ -409,12 +495,67 @@ export const LinkedPair = z
   })
   .openapi('LinkedPair');
 
+export const GroupMember = z
+  .object({
+    dataset: z.string().optional().openapi({ description: 'the dataset of a data provider record' }),
+    candidate: z
+      .number()
+      .int()
+      .optional()
+      .openapi({
+        description:
+          "the dataset's record, numbered within this job's results per dataset (in order of first appearance); " +
+          "never the data provider's record id",
+      }),
+    claims: z.record(z.unknown()).optional().openapi({ description: "the record's released claims" }),
+    query: z.number().int().optional().openapi({ description: 'position of a submitted CLK (the clks party)' }),
+  })
+  .openapi('GroupMember', { description: '{dataset, candidate, claims} or {query}' });
+
+const ThresholdPoint = z.object({
+  threshold: z.number(),
+  links: z.number().int(),
+  precision: z.number(),
+  recall: z.number(),
+});
+
+export const ThresholdGuidance = z
+  .object({
+    floor: z.number(),
+    histogram: z.object({
+      floor: z.number(),
+      width: z.number(),
+      links: z.array(z.number().int()).openapi({ description: "sampled queries' best scores, counted per bin" }),
+      strangers: z.array(z.number().int()).openapi({ description: 'runner-up scores of surely matched queries' }),
+    }),
+    curve: z.array(ThresholdPoint).openapi({ description: 'estimated precision and recall per threshold' }),
+    suggested: ThresholdPoint.openapi({ description: 'highest estimated F1, never below the policy minimum' }),
+    at_policy_minimum: ThresholdPoint.nullable().openapi({ description: "what the policy's minimum costs" }),
+    policy_minimum: z.number().nullable(),
+    match_share: z.number(),
+    sampled_queries: z.number().int(),
+  })
+  .openapi('ThresholdGuidance', {
+    description:
+      'aggregate score histograms of a sample of the queries against the (first) dataset and the estimated ' +
+      'precision and recall per threshold (docs/linkage.md, "Threshold guidance"); counts, never pairs',
+  });
+
 export const LinkageResults = z
   .object({
     job: z.string(),
     solution: z.enum(['pairs', 'greedy']),
-    pair_count: z.number().int(),
-    pairs: z.array(LinkedPair),
+    pair_count: z.number().int().optional(),
+    pairs: z.array(LinkedPair).optional().openapi({ description: 'two-party jobs' }),
+    group_count: z.number().int().optional(),
+    groups: z
+      .array(z.array(GroupMember))
+      .optional()
+      .openapi({ description: 'multi-party jobs: groups of two or more records, one entity across parties' }),
+    policy_minimum: z.number().nullable(),
+    guidance: ThresholdGuidance.nullable().openapi({
+      description: 'null for jobs without clks, or when the sample had too few scores (GUIDANCE_TOO_FEW_SCORES)',
+    }),
   })
   .openapi('LinkageResults');
 

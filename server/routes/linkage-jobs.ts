@@ -1,7 +1,8 @@
 /**
- *   POST /v1/linkage-jobs               rp          submit → 202 {id, status, ...}
- *   GET  /v1/linkage-jobs/{id}          owner/admin status and progress
- *   GET  /v1/linkage-jobs/{id}/results  owner/admin pairs (or the greedy 1:1 solution)
+ *   POST   /v1/linkage-jobs               rp          submit → 202 {id, status, ...}
+ *   GET    /v1/linkage-jobs/{id}          owner/admin status and progress
+ *   DELETE /v1/linkage-jobs/{id}          owner/admin cancel (wherever it runs)
+ *   GET    /v1/linkage-jobs/{id}/results  owner/admin pairs (or the greedy 1:1 solution, or groups), guidance
  */
 import type { HttpRouter } from '../http/router.js';
 import { JobParams, LinkageJob, LinkageJobRequest, LinkageResults } from '../http/schemas.js';
@@ -12,11 +13,22 @@ export function registerLinkageJobRoutes(router: HttpRouter, jobs: LinkageJobs, 
     {
       method: 'post',
       path: '/v1/linkage-jobs',
-      summary: 'Submit N CLKs for batch linkage (rp); progress and results on the WebSocket (subscribe)',
+      summary:
+        'Submit N CLKs for batch linkage against a dataset, or several datasets for groups (rp); progress and ' +
+        'results on the WebSocket (subscribe)',
       access: ['rp'],
       body: { json: LinkageJobRequest, limit: limits.jobBody },
       responses: { 202: { description: 'accepted; follow the Location', json: LinkageJob } },
-      errors: ['DATASET_NOT_FOUND', 'DATASET_NOT_READY', 'POLICY_DENIED', 'CLK_BASE64_INVALID', 'CLK_LENGTH_MISMATCH'],
+      errors: [
+        'DATASET_NOT_FOUND',
+        'DATASET_NOT_READY',
+        'POLICY_DENIED',
+        'CLK_BASE64_INVALID',
+        'CLK_LENGTH_MISMATCH',
+        'BLOCKING_CONFIG_INVALID',
+        'BLOCKS_INVALID',
+        'TOPK_INVALID',
+      ],
     },
     async ({ principal, body }) => {
       const job = await jobs.submit(principal, body);
@@ -39,9 +51,22 @@ export function registerLinkageJobRoutes(router: HttpRouter, jobs: LinkageJobs, 
 
   router.route(
     {
+      method: 'del',
+      path: '/v1/linkage-jobs/:id',
+      summary: 'Cancel a job still queued or running, on whichever broker runs it (its owner, admin)',
+      access: ['rp', 'admin'],
+      params: JobParams,
+      responses: { 200: { description: 'the job, failed with LINK_CANCELLED', json: LinkageJob } },
+      errors: ['JOB_NOT_FOUND', 'JOB_ENDED'],
+    },
+    async ({ principal, params }) => ({ json: jobView(await jobs.cancel(principal, params.id)) }),
+  );
+
+  router.route(
+    {
       method: 'get',
       path: '/v1/linkage-jobs/:id/results',
-      summary: 'Job results (its owner, admin)',
+      summary: 'Job results: pairs or groups, the policy minimum, threshold guidance (its owner, admin)',
       access: ['rp', 'admin'],
       params: JobParams,
       responses: { 200: { description: 'the pairs', json: LinkageResults } },

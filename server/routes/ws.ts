@@ -15,7 +15,8 @@
  *   ← {type:"result", id, verification_id, ...rest of the HTTP answer}  or  {type:"error", id, problem}
  *     (`id` is the client's message id; the answer's own id is `verification_id`.)
  *     Many may be in flight; answers come as they finish (not in order).
- *   → {type:"subscribe", job}  ← {type:"progress", job, done, total} … {type:"result", job, status, …}
+ *   → {type:"subscribe", job}  ← {type:"progress", job, done, total, chunks?} … {type:"result", job, status, …}
+ *   → {type:"cancel", id?, job}  ← {type:"cancelled", id?, job} (subscribers get the failed result, LINK_CANCELLED)
  *   → {type:"ping"}  ← {type:"pong"}
  *
  * Backpressure: at most WS_MAX_IN_FLIGHT verifications per socket (more are
@@ -194,6 +195,24 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       }
       return;
     }
+    if (type === 'cancel') {
+      if (typeof msg.job !== 'string') {
+        sendProblem(ws, state, id, makeProblem('VALIDATION_FAILED', '$.job: expected string'));
+        return;
+      }
+      try {
+        await jobs.cancel(state.principal, msg.job);
+        send(ws, state, { type: 'cancelled', job: msg.job, ...(id !== undefined ? { id } : {}) });
+      } catch (err) {
+        sendProblem(
+          ws,
+          state,
+          id,
+          toProblem(err, (e) => log.error({ err: e }, 'ws cancel failed unexpectedly')),
+        );
+      }
+      return;
+    }
     if (type === 'ping') {
       send(ws, state, { type: 'pong', ...(id !== undefined ? { id } : {}) });
       return;
@@ -202,7 +221,7 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       sendProblem(ws, state, id, makeProblem('ALREADY_AUTHENTICATED', 'this connection is already authenticated'));
       return;
     }
-    sendProblem(ws, state, id, makeProblem('MESSAGE_TYPE_UNKNOWN', 'type must be verify, subscribe or ping'));
+    sendProblem(ws, state, id, makeProblem('MESSAGE_TYPE_UNKNOWN', 'type must be verify, subscribe, cancel or ping'));
   }
 
   app.ws<SocketState>('/v1/ws', {
@@ -294,7 +313,8 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       summary: 'WebSocket: verify and subscribe messages (server/routes/ws.ts)',
       description:
         'Authenticated by an Authorization header on the upgrade request, or by a first {"type":"auth","token"} ' +
-        'message. Messages: verify, subscribe, ping; answers result, progress, error (a problem), pong. A GET ' +
+        'message. Messages: verify, subscribe, cancel, ping; answers result, progress, cancelled, error (a problem), ' +
+        'pong. A GET ' +
         'without an Upgrade header answers 426.',
       access: 'public',
       responses: { 101: { description: 'switching protocols (with Upgrade: websocket)' } },

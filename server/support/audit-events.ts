@@ -237,12 +237,21 @@ export function linkageJobEvent(f: {
   job: string;
   actor: string;
   relyingParty: string;
+  /** The (first) dataset and the version the job ran on. */
   dataset: string;
   datasetVersion: string;
+  /** A multi-party job: every dataset, in party order, with its version. */
+  datasets?: { dataset: string; version: string }[];
   queries: number;
   threshold: number;
   solution: 'pairs' | 'greedy';
+  /** Pairs released (two parties), or candidate pairs grouped (multi-party). */
   pairs: number;
+  /** Groups released by a multi-party job. */
+  groups?: number;
+  /** Chunks a chunked job ran in, across the broker replicas. */
+  chunks?: number;
+  blocking?: 'lsh' | 'blocks';
   /** Names (not values) of the claims the results carry. */
   releasedClaims?: string[];
   time?: string;
@@ -254,6 +263,17 @@ export function linkageJobEvent(f: {
   check(type, isScore(f.threshold), 'threshold');
   check(type, f.solution === 'pairs' || f.solution === 'greedy', 'solution');
   check(type, f.releasedClaims === undefined || isClaims(f.releasedClaims), 'releasedClaims');
+  check(
+    type,
+    f.datasets === undefined ||
+      (Array.isArray(f.datasets) &&
+        f.datasets.length <= 255 &&
+        f.datasets.every((d) => isId(d?.dataset) && isId(d?.version))),
+    'datasets',
+  );
+  check(type, f.groups === undefined || isCount(f.groups), 'groups');
+  check(type, f.chunks === undefined || (isCount(f.chunks) && f.chunks > 0), 'chunks');
+  check(type, f.blocking === undefined || f.blocking === 'lsh' || f.blocking === 'blocks', 'blocking');
   return {
     type,
     v: 1,
@@ -262,10 +282,14 @@ export function linkageJobEvent(f: {
     relying_party: f.relyingParty,
     dataset: f.dataset,
     dataset_version: f.datasetVersion,
+    ...(f.datasets ? { datasets: f.datasets.map((d) => ({ dataset: d.dataset, version: d.version })) } : {}),
     queries: f.queries,
     threshold: f.threshold,
     solution: f.solution,
     pairs: f.pairs,
+    ...(f.groups !== undefined ? { groups: f.groups } : {}),
+    ...(f.chunks !== undefined ? { chunks: f.chunks } : {}),
+    ...(f.blocking ? { blocking: f.blocking } : {}),
     released_claims: [...new Set(f.releasedClaims ?? [])].sort(),
     time: stamped(type, f.time),
   };

@@ -4,7 +4,15 @@
  * metrics see the pool's queue as the server experiences it. Loading and dropping dataset versions go
  * to the engine directly (server/datasets/active-datasets.ts).
  */
-import type { Engine, LinkOptions, LinkResult, MatchResult } from '../../engine/index.js';
+import type {
+  Engine,
+  LinkOptions,
+  LinkResult,
+  MatchResult,
+  PartyLinkOptions,
+  PartyLinkResult,
+  PartySource,
+} from '../../engine/index.js';
 
 export type PoolTask = 'match' | 'encode' | 'link';
 
@@ -27,6 +35,22 @@ export class MeteredEngine {
 
   link(engineId: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult> {
     return this.timed('link', () => this.engine.link(engineId, queries, opts));
+  }
+
+  /** A chunk of a chunked linkage job (server/linkage/chunked-jobs.ts). */
+  linkParties(
+    parties: readonly (Uint8Array | PartySource)[],
+    opts: Omit<PartyLinkOptions, 'maxPairs'>,
+  ): Promise<PartyLinkResult> {
+    return this.timed('link', () => this.engine.linkParties(parties, opts));
+  }
+
+  datasetParty(engineId: string): PartySource {
+    return this.engine.datasetParty(engineId);
+  }
+
+  datasetFilters(engineId: string, rows: readonly number[]): Uint8Array {
+    return this.engine.datasetFilters(engineId, rows);
   }
 
   private async timed<T>(task: PoolTask, fn: () => Promise<T>): Promise<T> {
