@@ -36,6 +36,8 @@ export class DatasetVersion {
   private readonly header: Int32Array;
   private users = 0;
   private retired = false;
+  /** Block-count sketches were written (engine.ts sketchIfSparse): one-query searches may skip by them. */
+  sketched = false;
 
   private constructor(
     readonly id: string,

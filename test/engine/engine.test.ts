@@ -58,6 +58,38 @@ describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) =
     }
   });
 
+  it('a sparse dataset gets block-count sketches and matches exactly as the reference (both slices)', async () => {
+    const sparse = randomFilters(rand, 70_000, BYTES, [1 / 16, 4 / 16, 5 / 16]);
+    await engine.loadDataset('sparse', {
+      refs: refsFor(sparse.length, 's'),
+      clks: concatBytes(sparse),
+      filterBits: 1024,
+    });
+    expect((engine as PoolEngine).isSketched('sparse')).toBe(true);
+    // the dense dataset of this suite (30–50% of bits set) gets none
+    expect((engine as PoolEngine).isSketched('people')).toBe(false);
+    const probes = [
+      perturb(rand, sparse[5]!, 20),
+      perturb(rand, sparse[69_000]!, 60),
+      sparse[35_000]!.slice(),
+      randomFilter(rand, BYTES, 4 / 16),
+      randomFilter(rand, BYTES, 0.6),
+    ];
+    for (const q of probes)
+      for (const [threshold, topK] of [
+        [0.85, 2],
+        [0.6, 4],
+        [0.1, 3],
+      ] as const) {
+        const res = await engine.match('sparse', q, { threshold, topK });
+        expect(res.candidates.map((c) => ({ index: c.index, score: c.score }))).toEqual(
+          topKReference(q, sparse, threshold, topK),
+        );
+        for (const c of res.candidates) expect(c.ref).toBe(`s${c.index}`);
+      }
+    await engine.dropDataset('sparse');
+  });
+
   it('link returns the reference pairs in anonlink order, with progress', async () => {
     const qs = concatBytes(base.slice(0, 24).map((f, i) => perturb(rand, f, 60 + 5 * i)));
     const progress: [number, number][] = [];
