@@ -23,6 +23,7 @@ import {
   SLOT_OUTPUT_BYTES,
   slotLayout,
 } from './layout.js';
+import { PackedRefsBuilder } from './refs.js';
 import type { EngineTask, PairsResult, ProbeResult, WorkerInit } from './tasks.js';
 import {
   DEFAULT_MATCH_TOP_K,
@@ -75,10 +76,26 @@ export interface LinkResult {
   pairs: LinkPair[];
 }
 
+/**
+ * A dataset version written in pieces straight into its shared memory (Engine.beginDataset): the caller
+ * fills `filters` and pushes one ref per record, in the same order, then `finish()`es it.
+ */
+export interface DatasetLoad {
+  /** Room for every filter: count × filterBits/8 bytes. */
+  readonly filters: Uint8Array;
+  readonly refs: PackedRefsBuilder;
+  /** Popcounts and sketches, then the version serves `id` (as loadDataset). */
+  finish(): Promise<DatasetInfo>;
+  /** Gives the memory back; nothing was served from it. */
+  abort(): void;
+}
+
 export interface Engine {
   readonly threads: number;
   readonly kernel: DiceKernelKind;
   loadDataset(id: string, data: DatasetInput): Promise<DatasetInfo>;
+  /** loadDataset without a second copy of the filters: for versions read back in pieces (restart, 10M records). */
+  beginDataset(id: string, opts: { filterBits: number; count: number }): DatasetLoad;
   dropDataset(id: string): Promise<void>;
   datasetInfo(id: string): DatasetInfo | undefined;
   match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult>;
@@ -237,6 +254,42 @@ export class PoolEngine implements Engine {
     const version = (this.lastVersion.get(id) ?? 0) + 1;
     const ds = DatasetVersion.build(id, version, data, this.threads * 2 + 2);
     this.lastVersion.set(id, version);
+    return this.install(ds);
+  }
+
+  beginDataset(id: string, opts: { filterBits: number; count: number }): DatasetLoad {
+    if (this.closed) throw closedError();
+    const version = (this.lastVersion.get(id) ?? 0) + 1;
+    const ds = DatasetVersion.allocate(id, version, opts?.filterBits, opts?.count, this.threads * 2 + 2);
+    this.lastVersion.set(id, version);
+    const refs = new PackedRefsBuilder(ds.size);
+    let state: 'open' | 'finishing' | 'done' = 'open';
+    return {
+      filters: ds.filtersView(),
+      refs,
+      finish: async () => {
+        if (state !== 'open') throw new PavilionError('DATASET_INVALID', 'this load was already finished or aborted');
+        state = 'finishing';
+        if (refs.length !== ds.size) {
+          state = 'done';
+          ds.retire();
+          throw new PavilionError('DATASET_INVALID', `${refs.length} refs for ${ds.size} filters`);
+        }
+        ds.refs = refs.finish();
+        state = 'done';
+        return this.install(ds);
+      },
+      abort: () => {
+        if (state !== 'open') return;
+        state = 'done';
+        ds.retire();
+      },
+    };
+  }
+
+  /** Popcounts (and sketches) of a version whose filters are in place, then it serves `id`. */
+  private async install(ds: DatasetVersion): Promise<DatasetInfo> {
+    const { id } = ds;
     ds.use();
     try {
       // popcounts in parallel, one slice per worker
@@ -340,7 +393,7 @@ export class PoolEngine implements Engine {
       return {
         version: ds.version,
         candidates: merged.map((c) => {
-          const out: MatchCandidate = { index: c.index, ref: ds.refs[c.index]!, score: c.score };
+          const out: MatchCandidate = { index: c.index, ref: ds.refs.at(c.index)!, score: c.score };
           const claims = ds.claims?.[c.index];
           if (claims !== undefined) out.claims = claims;
           return out;
