@@ -13,7 +13,7 @@ WORKDIR /app
 # STATE_DIR holds development keys (a generated MASTER_KEY, the local token
 # issuer's key) and objects for pulls when no S3_ENDPOINT is set: it must be
 # writable by the unprivileged user; mount a volume there to keep it.
-ENV NODE_ENV=production STATE_DIR=/var/lib/pavilion
+ENV NODE_ENV=production STATE_DIR=/var/lib/pavilion HOST=0.0.0.0
 RUN mkdir -p /var/lib/pavilion && chown node:node /var/lib/pavilion
 COPY --from=build /app /app
 USER node

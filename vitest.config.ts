@@ -14,6 +14,8 @@ const INTEGRATION = [
   'test/cache/cache-redis.test.ts',
   'test/identity/keycloak.test.ts',
   'test/storage/s3-signed.test.ts',
+  'test/storage/postgres-*.test.ts',
+  'test/storage/object-keys.test.ts',
   'test/metrics/names.test.ts',
   'test/audit/log*.test.ts',
 ];

@@ -14,7 +14,7 @@ import { logIdForOrigin } from './ids.js';
 import type { AnchorRow, AnchorStore, ChainScope, SignedAnchorTx } from './store.js';
 import type { Checkpoint } from './types.js';
 
-/** Extra gas over the estimate: the estimate is exact for this contract, the margin covers a state change in between. */
+/** Extra gas over the estimate: the estimate is exact for this contract; the margin covers a change in between. */
 const GAS_MARGIN_PERCENT = 25n;
 
 export interface SenderOptions {

@@ -55,7 +55,7 @@ export interface VerifyAnchorInput {
   timeoutMs?: number;
 }
 
-/** The anchor as found on chain: the reference's fields (without the origin, which the chain never sees) plus chain facts. */
+/** The anchor as found on chain: the reference's fields (not the origin, which the chain never sees), chain facts. */
 export interface VerifiedAnchor extends Omit<AnchorReference, 'origin'> {
   /** Size anchored before this one for the same log (0 for the first). */
   previousSize: number;

@@ -59,6 +59,8 @@ export const DEFAULT_ORIGIN = 'pavilion.local/audit';
  */
 export const DEFAULT_MAX_BATCH = 1024;
 export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
+/** Uncovered commits remembered for the checkpoint lag (see AuditLog.noteUncovered). */
+const MAX_UNCOVERED = 4096;
 
 export interface OpenAuditLogOptions {
   sql: Sql;
@@ -157,6 +159,11 @@ export class AuditLog {
   /** This process's view of the right edge after its last commit; null = re-read under the lock. */
   private edge: { size: number; frontier: TreeNode[] } | null = null;
   private lastCheckpointSize = 0;
+  /**
+   * Commits not yet covered by a signed checkpoint, oldest first: the tree size each one reached and when it
+   * was acknowledged. `checkpointLagSeconds` reads the first; a checkpoint drops those it covers.
+   */
+  private uncovered: { size: number; at: number }[] = [];
   private checkpointing: Promise<StoredCheckpoint | undefined> | null = null;
   private closed = false;
 
@@ -259,6 +266,7 @@ export class AuditLog {
     const { start, grown } = committed;
     this.edge = { size: grown.size, frontier: grown.frontier };
     this.tree.committed(start, leafHashes, grown);
+    this.noteUncovered(grown.size);
     if (this.checkpointLeaves !== undefined && grown.size - this.lastCheckpointSize >= this.checkpointLeaves) {
       this.maybeCheckpoint(this.checkpointLeaves).catch((err) => this.onBackgroundError(err));
     }
@@ -360,12 +368,11 @@ export class AuditLog {
 
   /** The newest signed checkpoint, or undefined while none was signed (shape fits anchoring's CheckpointSource). */
   async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
-    const rows = await this
-      .sql`select size::text as size, root, note, created_at from audit_checkpoints order by audit_checkpoints.size desc limit 1`.catch(
-      (err) => {
-        throw storageError(err, 'audit read');
-      },
-    );
+    const rows = await this.sql`
+      select size::text as size, root, note, created_at from audit_checkpoints
+      order by audit_checkpoints.size desc limit 1`.catch((err) => {
+      throw storageError(err, 'audit read');
+    });
     return rows.length === 0 ? undefined : this.toStoredCheckpoint(rows[0]!);
   }
 
@@ -408,12 +415,12 @@ export class AuditLog {
       const size = Number(head!.size);
       const existing = await this.checkpointAt(size);
       if (existing) {
-        this.lastCheckpointSize = Math.max(this.lastCheckpointSize, size);
+        this.coveredUpTo(size);
         return existing;
       }
       const latest = await this.latestCheckpoint();
       const last = latest?.size ?? 0;
-      this.lastCheckpointSize = Math.max(this.lastCheckpointSize, last);
+      this.coveredUpTo(last);
       if (!force && (size - last < Math.max(1, minGrowth) || size <= last)) return undefined;
       if (latest && size < latest.size) return latest; // another process signed a larger head meanwhile
       const root = hashBytes(head!.root);
@@ -444,11 +451,46 @@ export class AuditLog {
       await this.sql`
         insert into audit_checkpoints (size, root, note) values (${size}::bigint, ${toBuffer(root)}, ${note})
         on conflict (size) do nothing`;
-      this.lastCheckpointSize = Math.max(this.lastCheckpointSize, size);
+      this.coveredUpTo(size);
       return await this.checkpointAt(size);
     } catch (err) {
       throw storageError(err, 'checkpoint signing');
     }
+  }
+
+  /**
+   * Seconds since the oldest append this process acknowledged that no signed checkpoint covers yet (0 when
+   * all are covered): how long a receipt for it would answer RECEIPT_NOT_READY. Exported as
+   * pavilion_audit_checkpoint_lag_seconds (server/wiring/metrics.ts).
+   */
+  checkpointLagSeconds(now = Date.now()): number {
+    const oldest = this.uncovered[0];
+    return oldest ? Math.max(0, (now - oldest.at) / 1000) : 0;
+  }
+
+  /**
+   * Tries to sign a checkpoint now rather than at the next tick, e.g. once the database answers again after
+   * an outage, so the appends acknowledged before it are covered as soon as possible.
+   */
+  checkpointSoon(): void {
+    if (this.closed) return;
+    this.maybeCheckpoint(1).catch((err) => this.onBackgroundError(err));
+  }
+
+  private noteUncovered(size: number): void {
+    if (size <= this.lastCheckpointSize) return;
+    const last = this.uncovered[this.uncovered.length - 1];
+    // Bounded while checkpoints fail: the newest commits merge into the last entry, which keeps its
+    // (earlier) time, so the lag read from the oldest entry stays exact and the rest err on the late side.
+    if (last && this.uncovered.length >= MAX_UNCOVERED) last.size = size;
+    else this.uncovered.push({ size, at: Date.now() });
+  }
+
+  private coveredUpTo(size: number): void {
+    this.lastCheckpointSize = Math.max(this.lastCheckpointSize, size);
+    let drop = 0;
+    while (drop < this.uncovered.length && this.uncovered[drop]!.size <= this.lastCheckpointSize) drop++;
+    if (drop > 0) this.uncovered.splice(0, drop);
   }
 
   // ---------------------------------------------------------------- receipts
@@ -595,7 +637,9 @@ async function storedSignerKey(sql: Sql, origin: string): Promise<string | undef
 /** The generated key lives in audit_signing_keys; first process to start wins, the rest read it. */
 async function loadOrCreateSignerKey(sql: Sql, origin: string): Promise<string> {
   try {
-    await sql`insert into audit_signing_keys (origin, signer_key) values (${origin}, ${generateSignerKey(origin)}) on conflict (origin) do nothing`;
+    await sql`
+      insert into audit_signing_keys (origin, signer_key) values (${origin}, ${generateSignerKey(origin)})
+      on conflict (origin) do nothing`;
     const [row] = await sql`select signer_key from audit_signing_keys where origin = ${origin}`;
     return row!.signer_key as string;
   } catch (err) {

@@ -187,11 +187,11 @@ export class TreeReader {
       throw new PavilionError('HASH_LENGTH', 'leaf hash must be 32 bytes');
     assertTreeSize(size, 'tree size');
     const rows = await this.sql`
-      select idx::text as idx from audit_leaves where leaf_hash = ${toBuffer(leafHash)} and idx < ${size}::bigint order by audit_leaves.idx limit 1`.catch(
-      (err) => {
-        throw storageError(err, 'audit read');
-      },
-    );
+      select idx::text as idx from audit_leaves
+      where leaf_hash = ${toBuffer(leafHash)} and idx < ${size}::bigint
+      order by audit_leaves.idx limit 1`.catch((err) => {
+      throw storageError(err, 'audit read');
+    });
     if (rows.length === 0)
       throw new PavilionError('ENTRY_NOT_FOUND', 'no audit entry with that leaf hash in the tree of that size');
     const index = Number(rows[0]!.idx);
@@ -321,12 +321,10 @@ export class TreeReader {
   async entryBundle(index: number, width: number): Promise<Uint8Array> {
     const first = index * TILE_WIDTH;
     await this.requireTileHashes(0, first + width);
-    const rows = await this
-      .sql`select event from audit_leaves where idx >= ${first}::bigint and idx < ${first + width}::bigint order by idx`.catch(
-      (err) => {
-        throw storageError(err, 'audit read');
-      },
-    );
+    const rows = await this.sql`select event from audit_leaves
+        where idx >= ${first}::bigint and idx < ${first + width}::bigint order by idx`.catch((err) => {
+      throw storageError(err, 'audit read');
+    });
     if (rows.length !== width)
       throw new PavilionError('LOG_CORRUPT', `stored leaves are missing in [${first}, ${first + width})`);
     const events = rows.map((r) => Buffer.from(r.event as string, 'utf8'));
@@ -339,7 +337,10 @@ export class TreeReader {
     return new Uint8Array(out.buffer, out.byteOffset, out.length);
   }
 
-  /** TILE_NOT_FOUND unless the committed tree has `needed` hashes at tile level `level` (re-reads the head once if this process's view is short). */
+  /**
+   * TILE_NOT_FOUND unless the committed tree has `needed` hashes at tile level `level` (re-reads the head once if
+   * this process's view is short).
+   */
   private async requireTileHashes(level: number, needed: number): Promise<void> {
     if (hashesAtTileLevel(this.committedSize, level) >= needed) return;
     this.sawCommitted(await this.size());

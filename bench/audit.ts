@@ -186,7 +186,8 @@ async function bulkLoad(sql: Sql, t: FlatTree): Promise<void> {
     const e = Math.min(t.size, s + CHUNK);
     await sql`
       insert into audit_leaves (idx, leaf_hash, event)
-      select ${s}::bigint + o - 1, substring(${t.levels[0]!.subarray(s * 32, e * 32)}::bytea from ((o - 1) * 32 + 1)::int for 32), ev
+      select ${s}::bigint + o - 1,
+        substring(${t.levels[0]!.subarray(s * 32, e * 32)}::bytea from ((o - 1) * 32 + 1)::int for 32), ev
       from unnest(${t.events.slice(s, e)}::text[]) with ordinality as x(ev, o)`;
   }
   for (let level = 1; level < t.levels.length; level++) {
@@ -196,7 +197,8 @@ async function bulkLoad(sql: Sql, t: FlatTree): Promise<void> {
       const e = Math.min(count, s + CHUNK);
       await sql`
         insert into audit_nodes (level, idx, hash)
-        select ${level}::int2, ${s}::bigint + o - 1, substring(${row.subarray(s * 32, e * 32)}::bytea from ((o - 1) * 32 + 1)::int for 32)
+        select ${level}::int2, ${s}::bigint + o - 1,
+          substring(${row.subarray(s * 32, e * 32)}::bytea from ((o - 1) * 32 + 1)::int for 32)
         from generate_series(1, ${e - s}::int) as o`;
     }
   }
@@ -277,7 +279,9 @@ try {
       unit: 'events/s',
       baseline: 'one transaction per event',
       ratio: g.perSecond / s.perSecond,
-      note: `${g.count} durable appends; mean batch ${(batches.reduce((a, b) => a + b, 0) / Math.max(1, batches.length)).toFixed(0)}`,
+      note:
+        `${g.count} durable appends; mean batch ` +
+        `${(batches.reduce((a, b) => a + b, 0) / Math.max(1, batches.length)).toFixed(0)}`,
     });
   }
   await resetTables(db.sql);
@@ -310,7 +314,9 @@ try {
     name: 'plain single-row INSERT per event (no tree)',
     value: plain.perSecond,
     unit: 'events/s',
-    note: `${plain.count} rows, 64 callers, autocommit, ${db.kind.startsWith('embedded') ? '1 connection' : 'pool of 10'}`,
+    note:
+      `${plain.count} rows, 64 callers, autocommit, ` +
+      `${db.kind.startsWith('embedded') ? '1 connection' : 'pool of 10'}`,
   });
   sections.push({ title: `Durable audit appends into ${db.kind}`, rows: appendRows });
   if (!json) print(sections[sections.length - 1]!);
@@ -407,7 +413,9 @@ try {
         name: 'naive recomputation p50',
         value: us(naive.p50),
         unit: 'µs',
-        note: `read ${naiveN.toLocaleString('en-US')} leaf hashes + RFC PATH recursion (O(n)), at 1/${Math.round(n / naiveN)} the size`,
+        note:
+          `read ${naiveN.toLocaleString('en-US')} leaf hashes + RFC PATH recursion (O(n)), at ` +
+          `1/${Math.round(n / naiveN)} the size`,
       },
       {
         name: 'cache warm-up',

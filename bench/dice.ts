@@ -22,7 +22,10 @@ import { type BenchOptions, type BenchRow, type BenchSection, baselineScript } f
 
 const FILTER_BITS = 1024;
 const BYTES = FILTER_BITS / 8;
-/** Random filters score ~0.5 against each other: at 0.8 almost nothing passes, so rows measure comparison, not result handling. */
+/**
+ * Random filters score ~0.5 against each other: at 0.8 almost nothing passes, so rows measure comparison, not
+ * result handling.
+ */
 const THRESHOLD = 0.8;
 const TOP_K = 10;
 const NATIVE_BASELINE = 'native C scalar';
@@ -261,7 +264,9 @@ async function latencyRows(s: Sizes): Promise<BenchRow[]> {
     }
     times.sort((a, b) => a - b);
     const pct = (p: number): number => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))]!;
-    const note = `1 query vs ${s.latencyBase.toLocaleString('en-US')} filters, ${engine.threads} workers (one slice each), ${s.latencyRuns} sequential runs`;
+    const note =
+      `1 query vs ${s.latencyBase.toLocaleString('en-US')} filters, ${engine.threads} workers (one ` +
+      `slice each), ${s.latencyRuns} sequential runs`;
     return [
       { name: 'engine match latency p50', value: pct(50), unit: 'ms', note },
       { name: 'engine match latency p99', value: pct(99), unit: 'ms', note },
@@ -339,7 +344,8 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
       rows.push({ name: NATIVE_BASELINE, value: Number.NaN, unit: 'M cmp/s', note: native.note ?? 'not measured' });
     }
     const one = await engineRows(1, s);
-    const linkNote = `link ${s.linkQueries} queries × ${s.linkBase.toLocaleString('en-US')} filters, ${one.kernel} kernel`;
+    const linkNote =
+      `link ${s.linkQueries} queries × ${s.linkBase.toLocaleString('en-US')} filters, ` + `${one.kernel} kernel`;
     rows.push(withRatio({ name: 'engine, 1 worker', value: one.rate, unit: 'M cmp/s', note: linkNote }));
     const threads = availableParallelism();
     const all = await engineRows(threads, s);

@@ -27,7 +27,7 @@ import { type BenchOptions, type BenchRow, type BenchSection, baselineScript } f
 
 const SECRET = 'bench linkage secret';
 
-/** febrl-like: bigram names with doubleHash, date and postcode positional unigrams with blakeHash (clkhash's default hash). */
+/** febrl-like: bigram names (doubleHash), date and postcode positional unigrams (blakeHash, clkhash's default). */
 export const BENCH_SCHEMA = {
   version: 3,
   clkConfig: {
@@ -307,7 +307,8 @@ async function engineSection(rows: readonly string[][], singleThreadRate: number
   for (const threads of [...new Set([1, cpus().length])]) {
     const engine = await createEngine({ threads });
     try {
-      await engine.encode(BENCH_SCHEMA, 'engine warm-up', syntheticRecords(4096, 7)); // loads the kernels in each worker
+      // Loads the kernels in each worker.
+      await engine.encode(BENCH_SCHEMA, 'engine warm-up', syntheticRecords(4096, 7));
       const secret = `engine run ${threads}`;
       const t0 = performance.now();
       const inFlight: Promise<Uint8Array>[] = [];
@@ -423,7 +424,9 @@ async function wholeProcessSection(schema: unknown, opts: BenchOptions): Promise
         name: `pavilion encode, ${n.toLocaleString('en-US')} records`,
         value: n / a!.wall,
         unit: 'records/s',
-        note: `${a!.wall.toFixed(2)} s wall, ${a!.cpu.toFixed(2)} s CPU; default threads (${defaultThreads(statSync(csv).size)})`,
+        note:
+          `${a!.wall.toFixed(2)} s wall, ${a!.cpu.toFixed(2)} s CPU; default threads ` +
+          `(${defaultThreads(statSync(csv).size)})`,
       };
       const oneRow: BenchRow = {
         name: `pavilion encode --threads 2, ${n.toLocaleString('en-US')} records`,
@@ -446,7 +449,9 @@ async function wholeProcessSection(schema: unknown, opts: BenchOptions): Promise
         name: baseline,
         value: n / b!.wall,
         unit: 'records/s',
-        note: `${b!.wall.toFixed(2)} s wall, ${b!.cpu.toFixed(2)} s CPU (generate_clks ${py.generate_clks_seconds?.toFixed(2)} s)`,
+        note:
+          `${b!.wall.toFixed(2)} s wall, ${b!.cpu.toFixed(2)} s CPU (generate_clks ` +
+          `${py.generate_clks_seconds?.toFixed(2)} s)`,
       });
       Object.assign(oursRow, { baseline, ratio: b!.wall / a!.wall });
       Object.assign(oneRow, { baseline, ratio: b!.wall / a1!.wall });

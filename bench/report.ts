@@ -56,7 +56,10 @@ export function describeMachine(): Machine {
 }
 
 export function machineLine(m: Machine): string {
-  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load average ${m.loadAverage} at start, ${loadavg()[0]!.toFixed(1)} at end`;
+  return (
+    `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}; load average ${m.loadAverage} ` +
+    `at start, ${loadavg()[0]!.toFixed(1)} at end`
+  );
 }
 
 /** Prints a section as an aligned table: measure, value, unit, ratio to its baseline, note. */

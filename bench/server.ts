@@ -101,7 +101,15 @@ async function serveBroker(bigRows: number): Promise<void> {
   const token = await broker.localIdentity!.mint({ sub: 'bench-rp', roles: ['rp'], ttlSec: 3600 });
   const hitClk = await demoQuery(broker, demo, 50_000);
   console.log(
-    `READY ${JSON.stringify({ url: broker.url, token, hitClk, times, queryDir: dir, kernel: broker.engine.kernel, threads: broker.engine.threads })}`,
+    `READY ${JSON.stringify({
+      url: broker.url,
+      token,
+      hitClk,
+      times,
+      queryDir: dir,
+      kernel: broker.engine.kernel,
+      threads: broker.engine.threads,
+    })}`,
   );
   process.on('SIGTERM', () => void broker.close().then(() => process.exit(0)));
   profileOnRequest(broker);

@@ -54,7 +54,8 @@ export interface VerificationCache<T extends object> {
    * Drops cached answers of `datasetId` for every version older than
    * `keepVersion` (all versions when omitted). The LRU is purged before this
    * returns; the Redis SCAN+UNLINK runs on, and the promise reports it when
-   * done. It rejects only for invalid arguments (PavilionError), never for Redis. Keys carry the version, so stale answers are
+   * done. It rejects only for invalid arguments (PavilionError), never for Redis. Keys carry the version, so stale
+   * answers are
    * never served meanwhile: this only frees memory.
    */
   invalidateDataset(datasetId: string, keepVersion?: number): Promise<InvalidationResult>;

@@ -94,7 +94,13 @@ export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleRepo
   const text = await readText(opts.receiptFile);
   const parsed = parseReceipt(text);
   r.note(
-    `receipt for leaf ${parsed.index}${parsed.anchor ? `, naming an anchor at size ${parsed.anchor.size} on ${parsed.anchor.chain}` : parsed.extra ? ', with a malformed anchor reference' : ', no anchor reference'}`,
+    `receipt for leaf ${parsed.index}${
+      parsed.anchor
+        ? `, naming an anchor at size ${parsed.anchor.size} on ${parsed.anchor.chain}`
+        : parsed.extra
+          ? ', with a malformed anchor reference'
+          : ', no anchor reference'
+    }`,
   );
 
   // 1. The leaf the receipt is about.
@@ -125,7 +131,8 @@ export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleRepo
       verifyInclusion(parsed.index, cp.size, leaf, parsed.proof, cp.root);
       return [
         cp,
-        `leaf ${parsed.index} is in the tree of size ${cp.size} signed by ${opened.verifiedBy.join(', ')} for ${cp.origin}`,
+        `leaf ${parsed.index} is in the tree of size ${cp.size} signed by ${opened.verifiedBy.join(', ')} for ` +
+          `${cp.origin}`,
       ];
     }));
 
@@ -235,7 +242,10 @@ async function checkAnchorReference(
   });
   if (!result.ok) throw result.error;
   const a = result.anchor;
-  return `${a.chain} ${a.contract} tx ${a.tx} block ${a.block} holds size ${a.size} root ${encodeBase64(checkpoint.root)}; ${a.confirmations} confirmation(s), ${a.final ? 'final' : 'not final yet'}`;
+  return (
+    `${a.chain} ${a.contract} tx ${a.tx} block ${a.block} holds size ${a.size} root ` +
+    `${encodeBase64(checkpoint.root)}; ${a.confirmations} confirmation(s), ${a.final ? 'final' : 'not final yet'}`
+  );
 }
 
 const rootHex = (root: Uint8Array) => `0x${Buffer.from(root).toString('hex')}`;
@@ -445,7 +455,8 @@ async function checkAnchors(
       await checkConsistency(client, { origin: latest.origin, size: event.treeSize, root: anchoredRoot }, latest);
       return [
         true,
-        `block ${event.blockNumber} tx ${event.txHash}: root ${encodeBase64(anchoredRoot)} consistent with size ${latest.size}`,
+        `block ${event.blockNumber} tx ${event.txHash}: root ${encodeBase64(anchoredRoot)} consistent with size ` +
+          `${latest.size}`,
       ];
     });
     previousSize = event.treeSize;

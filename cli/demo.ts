@@ -22,7 +22,9 @@ export async function demoCommand(opts: { records: number; threads?: number }): 
     const info = await engine.loadDataset('demo', { refs: people.map((p) => p[0]), clks, filterBits: filterBytes * 8 });
     console.log(`engine: ${engine.threads} worker(s), ${engine.kernel} Dice kernel`);
     console.log(
-      `encoded ${people.length} synthetic people in ${encodeMs.toFixed(0)} ms (${Math.round(people.length / (encodeMs / 1000))} records/s); dataset v${info.version} loaded, ${info.filterBits}-bit CLKs`,
+      `encoded ${people.length} synthetic people in ${encodeMs.toFixed(0)} ms ` +
+        `(${Math.round(people.length / (encodeMs / 1000))} records/s); dataset v${info.version} loaded, ` +
+        `${info.filterBits}-bit CLKs`,
     );
 
     const target = people[Math.floor(people.length / 2)]!;
@@ -31,7 +33,8 @@ export async function demoCommand(opts: { records: number; threads?: number }): 
     const { candidates } = await engine.match('demo', query, { threshold: 0.8, topK: 3 });
     const matchMs = performance.now() - t;
     console.log(
-      `query: record ${target[0]} re-typed with a surname typo; 1:N search over ${people.length} CLKs took ${matchMs.toFixed(2)} ms`,
+      `query: record ${target[0]} re-typed with a surname typo; 1:N search over ${people.length} CLKs took ` +
+        `${matchMs.toFixed(2)} ms`,
     );
     for (const c of candidates)
       console.log(

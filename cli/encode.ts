@@ -21,7 +21,9 @@ import { createReadStream, createWriteStream, readFileSync, statSync } from 'nod
 import { availableParallelism } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import type { ErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
+import { secretFingerprint } from '../common/secret-fingerprint.js';
 import { CsvLineError, CsvRecords, delimiterCode, firstRecordEnd, lastRecordEnd } from '../engine/clk/csv.js';
 import { type ColumnMap, columnsFromHeader, columnsInSchemaOrder } from '../engine/clk/csv-header.js';
 import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
@@ -41,6 +43,8 @@ export interface EncodeOptions {
   header: boolean;
   /** One ASCII character or a tab. */
   delimiter: string;
+  /** Where the closing note (the secret's fingerprint) goes; default stderr. */
+  note?: (line: string) => void;
 }
 
 /**
@@ -259,6 +263,10 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     }
   }
   if (outputError) throw outputError;
+  // What the other side compares (GET /v1/datasets/{id} shows the one its version was encoded with).
+  (opts.note ?? ((line: string) => process.stderr.write(`${line}\n`)))(
+    `linkage secret fingerprint ${secretFingerprint(secret)}`,
+  );
   return written;
 
   function recordTooLong(line: number): PavilionError {
@@ -344,7 +352,10 @@ function delimiterHint(firstLine: string, columns: number, delimiter: number): s
   if (columns !== 1) return '';
   for (const [char, option] of OTHER_DELIMITERS) {
     if (char.charCodeAt(0) !== delimiter && firstLine.includes(char)) {
-      return ` (the first line is one column but contains ${char === '\t' ? 'tabs' : `'${char}'`}: use --delimiter ${option})`;
+      return (
+        ` (the first line is one column but contains ${char === '\t' ? 'tabs' : `'${char}'`}: use --delimiter ` +
+        `${option})`
+      );
     }
   }
   return '';
@@ -364,7 +375,8 @@ async function progressBar(path: string) {
   return bar;
 }
 
-function readJson(path: string): unknown {
+/** A JSON file's content; a file that is not JSON fails with `invalidCode`. */
+export function readJson(path: string, invalidCode: ErrorCode = 'SCHEMA_INVALID'): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -374,6 +386,6 @@ function readJson(path: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new PavilionError('SCHEMA_INVALID', `${path}: not valid JSON`);
+    throw new PavilionError(invalidCode, `${path}: not valid JSON`);
   }
 }

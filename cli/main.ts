@@ -22,6 +22,8 @@ function unitInterval(v: string): number {
   return n;
 }
 
+const collectValues = (v: string, all: string[] = []) => [...all, v];
+
 /** `tab` (or a literal `\t`) for a tab; any other value is checked by the CSV reader. */
 function delimiterOption(v: string): string {
   return v === 'tab' || v === '\\t' ? '\t' : v;
@@ -70,6 +72,13 @@ program
   .requiredOption('--threshold <t>', 'minimum Dice similarity, 0..1', unitInterval)
   .option('--top-k <k>', 'keep at most k candidates per query', positiveInt)
   .option('--threads <n>', 'worker threads (default: one per core)', positiveInt)
+  .option('--blocking <file>', "Hamming LSH on the CLKs: blocklib's lambda-fold config (JSON, input-clks true)")
+  .option('--dataset-blocks <file>', "the dataset's blocks, anonlink-client's form (e.g. from pavilion block)")
+  .option('--queries-blocks <file>', "the queries' blocks, anonlink-client's form")
+  .option(
+    '--guidance <file>',
+    'write threshold guidance (score histograms, precision and recall per threshold) as JSON',
+  )
   .action(async (o) => {
     const { linkCommand } = await import('./link.js');
     await linkCommand({
@@ -78,7 +87,22 @@ program
       threshold: o.threshold,
       topK: o.topK,
       threads: o.threads,
+      blocking: o.blocking,
+      datasetBlocks: o.datasetBlocks,
+      queriesBlocks: o.queriesBlocks,
+      guidance: o.guidance,
     });
+  });
+
+program
+  .command('block')
+  .description("p-sig blocks of a CSV of records (header row), anonlink-client's block form, for pavilion link")
+  .requiredOption('--config <file>', "blocklib's p-sig config (JSON)")
+  .requiredOption('--in <file>', 'CSV with a header row')
+  .option('--out <file>', 'output (default: stdout)')
+  .action(async (o) => {
+    const { blockCommand } = await import('./block.js');
+    await blockCommand({ config: o.config, in: o.in, out: o.out });
   });
 
 program
@@ -129,7 +153,8 @@ program
 program
   .command('verify')
   .description(
-    'verify people against a dataset: each CSV row is encoded here (client library), only its CLK is sent; one JSON line per row',
+    'verify people against a dataset: each CSV row is encoded here (client library), only its CLK is sent; one ' +
+      'JSON line per row',
   )
   .requiredOption('--server <url>', 'broker URL')
   .requiredOption('--dataset <id>', 'dataset to verify against')
@@ -157,6 +182,98 @@ program
       ...(o.checkReceipts ? { checkReceipts: true } : {}),
     });
     if (failed > 0) process.exitCode = 1;
+  });
+
+const tokenFrom = () =>
+  new Option('--token <jwt>', 'access token, role dp (default: $PAVILION_TOKEN)').env('PAVILION_TOKEN');
+const printJson = (v: unknown) => console.log(JSON.stringify(v, null, 2));
+
+program
+  .command('publish')
+  .description(
+    "a data provider's upload: CSV in (a ref column, the schema's features, claim columns) → encoded here → " +
+      'claims checked against their declared types → uploaded as a staged version (docs/data-providers.md)',
+  )
+  .option('--server <url>', 'broker URL (its dataset definition gives the schema and claim types)')
+  .requiredOption('--dataset <id>', 'dataset to publish a version of')
+  .requiredOption('--secret-file <file>', 'file holding the linkage secret')
+  .requiredOption('--in <file>', 'CSV with a header row')
+  .option('--ref-column <name>', "the column of each record's id (never shown to relying parties)", 'ref')
+  .option('--claim-type <name:type>', 'type of a claim the dataset declares by name only; repeat', collectValues)
+  .option('--delimiter <char>', "field delimiter: one character, or 'tab'", delimiterOption, ',')
+  .option('--dry-run', 'check only: the broker reports rows, claims, duplicate and empty CLKs; nothing is stored')
+  .option('--activate', 'activate the version once staged (refused when it has under half the active rows)')
+  .option('--allow-shrink', 'with --activate: activate even when the version has under half the active rows')
+  .option('--out <file>', 'write the upload (JSONL) to this file for the pull route instead of sending it')
+  .option('--schema <file>', 'with --out and no --server: the linkage schema')
+  .addOption(tokenFrom())
+  .action(async (o) => {
+    const { publishCommand } = await import('./publish.js');
+    printJson(
+      await publishCommand({
+        ...(o.server ? { server: o.server } : {}),
+        ...(o.token ? { token: o.token } : {}),
+        dataset: o.dataset,
+        secretFile: o.secretFile,
+        in: o.in,
+        refColumn: o.refColumn,
+        ...(o.claimType ? { claimTypes: o.claimType } : {}),
+        delimiter: o.delimiter,
+        ...(o.schema ? { schema: o.schema } : {}),
+        ...(o.out ? { out: o.out } : {}),
+        dryRun: o.dryRun === true,
+        activate: o.activate === true,
+        allowShrink: o.allowShrink === true,
+      }),
+    );
+  });
+
+const dataset = program
+  .command('dataset')
+  .description("a data provider's versions: list, activate, roll back, discard, publish from the object store");
+const datasetCommand = (name: string, description: string) =>
+  dataset
+    .command(name)
+    .description(description)
+    .requiredOption('--server <url>', 'broker URL')
+    .requiredOption('--dataset <id>', 'dataset id')
+    .addOption(tokenFrom());
+datasetCommand('versions', 'every version, newest first: status, rows, what each upload held').action(async (o) => {
+  const { versionsCommand } = await import('./publish.js');
+  printJson(await versionsCommand({ server: o.server, token: o.token, dataset: o.dataset }));
+});
+datasetCommand('activate', 'serve a staged version (or the previous one)')
+  .requiredOption('--version <n>', 'the version', positiveInt)
+  .action(async (o) => {
+    const { activateCommand } = await import('./publish.js');
+    printJson(await activateCommand({ server: o.server, token: o.token, dataset: o.dataset, version: o.version }));
+  });
+datasetCommand('rollback', 'serve the previous version again').action(async (o) => {
+  const { rollbackCommand } = await import('./publish.js');
+  printJson(await rollbackCommand({ server: o.server, token: o.token, dataset: o.dataset }));
+});
+datasetCommand('discard', 'discard a staged version (or the previous one); its rows go')
+  .requiredOption('--version <n>', 'the version', positiveInt)
+  .action(async (o) => {
+    const { discardCommand } = await import('./publish.js');
+    printJson(await discardCommand({ server: o.server, token: o.token, dataset: o.dataset, version: o.version }));
+  });
+datasetCommand('pull', 'publish a file from the object store (written by publish --out) and wait for it')
+  .requiredOption('--object <key>', 'key below datasets/<id>/ in the object store')
+  .option('--secret-file <file>', 'the linkage secret, to declare its fingerprint')
+  .option('--activate', 'activate the version once pulled (default: staged)')
+  .action(async (o) => {
+    const { pullCommand } = await import('./publish.js');
+    printJson(
+      await pullCommand({
+        server: o.server,
+        token: o.token,
+        dataset: o.dataset,
+        object: o.object,
+        ...(o.secretFile ? { secretFile: o.secretFile } : {}),
+        activate: o.activate === true,
+      }),
+    );
   });
 
 const audit = program.command('audit').description("auditor's tools: verify receipts, monitor the log");
@@ -205,7 +322,8 @@ pinOptions(
   audit
     .command('verify')
     .description(
-      'check a receipt: log signature, inclusion, witnesses, consistency with the latest checkpoint, anchor on chain. ' +
+      'check a receipt: log signature, inclusion, witnesses, consistency with the latest checkpoint, anchor on ' +
+        'chain. ' +
         'Exit 0 verified and anchored, 1 failed, 3 verified but not anchored yet',
     )
     .argument('<receipt>', 'receipt file (C2SP tlog-proof text), or - for stdin')

@@ -109,7 +109,8 @@ async function checkServer(server: string, keyFile: string): Promise<void> {
   if (!kid || !kids.includes(kid))
     throw new PavilionError(
       'IDENTITY_KEY_MISMATCH',
-      `the broker at ${server} signs with another key than ${keyFile}: run this with that broker's STATE_DIR (--state-dir)`,
+      `the broker at ${server} signs with another key than ${keyFile}: run this with that broker's STATE_DIR ` +
+        `(--state-dir)`,
     );
 }
 

@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { Pavilion } from '../client/index.js';
 import { isCodedError, PavilionError } from '../common/errors.js';
+import { secretFingerprint } from '../common/secret-fingerprint.js';
 import { CsvRecords } from '../engine/clk/csv.js';
 import { type ColumnMap, columnsFromHeader } from '../engine/clk/csv-header.js';
 import { parseSchema } from '../engine/clk/schema.js';
@@ -32,6 +33,8 @@ export interface VerifyOptions {
   checkReceipts?: boolean;
   /** Where lines go (tests); default stdout. */
   write?: (line: string) => void;
+  /** Where notes go (the secret's fingerprint); default stderr. */
+  note?: (line: string) => void;
 }
 
 /** The file's records after its header row, each with its line number. */
@@ -67,6 +70,19 @@ export async function verifyCommand(opts: VerifyOptions): Promise<number> {
   const pv = new Pavilion({ url: opts.server, ...(opts.token ? { token: opts.token } : {}) });
   try {
     const dataset = await pv.dataset(opts.dataset);
+    // A secret other than the data provider's makes every answer no_match: compare before sending anything.
+    const fingerprint = secretFingerprint(secret);
+    (opts.note ?? ((line: string) => process.stderr.write(`${line}\n`)))(
+      `linkage secret fingerprint ${fingerprint}` +
+        (dataset.secret_fingerprint ? ` (dataset ${opts.dataset}: ${dataset.secret_fingerprint})` : ''),
+    );
+    if (dataset.secret_fingerprint && dataset.secret_fingerprint !== fingerprint)
+      throw new PavilionError(
+        'SECRET_FINGERPRINT_MISMATCH',
+        `the secret in ${opts.secretFile} has fingerprint ${fingerprint}; version ${dataset.active_version} of ` +
+          `${opts.dataset} was encoded with ${dataset.secret_fingerprint}: every answer would be no_match (ask the ` +
+          'data provider for its current secret)',
+      );
     const { header, rows } = readRecords(opts.in);
     const columns = columnsFromHeader(parseSchema(dataset.schema), header);
     const encoder = pv.encoder(dataset.schema, secret);

@@ -74,6 +74,11 @@ export interface DatasetInfo {
   purposes: string[] | null;
   active_version: number | null;
   rows: number;
+  /** Each claim's type (`scalar` for claims declared by name only). */
+  claim_types?: Record<string, string>;
+  /** Fingerprint of the secret the active version was encoded with (common/secret-fingerprint.ts). */
+  secret_fingerprint?: string | null;
+  broker_secret_fingerprint?: string | null;
 }
 
 export interface PolicyInfo {
@@ -93,7 +98,10 @@ export interface LinkageRequest {
   threshold: number;
   top_k?: number;
   solution?: 'pairs' | 'greedy';
+  /** Claims of each matched record to return, as far as the policy releases them for the purpose. */
+  claims?: string[];
   purpose: string;
+  consent?: boolean;
 }
 
 export interface LinkageJob {
@@ -109,7 +117,8 @@ export interface LinkageJob {
 export interface LinkageResults {
   job: string;
   pair_count: number;
-  pairs: { query: number; index: number; ref: string; score: number }[];
+  /** `candidate` numbers the matched records within these results; the provider's record ids are never sent. */
+  pairs: { query: number; candidate: number; score: number; claims: Record<string, unknown> }[];
 }
 
 export interface Encoder {

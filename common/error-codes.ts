@@ -105,6 +105,11 @@ export const ERROR_CODES = {
   TOKEN_TTL_INVALID: spec(400, 'auth', 'Minting a development token: the lifetime is out of range.'),
 
   // --- datasets: definitions, versions, secrets ---------------------------------------------------------
+  DATASET_CLAIM_TYPE_CONFLICT: spec(
+    409,
+    'datasets',
+    "A claim's new type does not fit values a live version holds (version, record and claim named), or an upload runs.",
+  ),
   DATASET_CORRUPT: spec(500, 'datasets', "A stored version's rows do not read back as written (logged)."),
   DATASET_EMPTY: spec(422, 'datasets', 'A version (or a CLK file) holds no records.'),
   DATASET_INVALID: spec(422, 'datasets', 'Rows handed to the engine are inconsistent (refs, CLKs and sizes disagree).'),
@@ -119,7 +124,8 @@ export const ERROR_CODES = {
   DATASET_SCHEMA_CONFLICT: spec(
     409,
     'datasets',
-    'The new definition changes the filter length of a dataset that has versions.',
+    'The new definition changes the linkage schema of a dataset with live versions (loading, staged, active or ' +
+      'previous); a new schema needs a new dataset, or this one deleted and re-encoded.',
   ),
   DATASET_SECRET_MISSING: spec(
     409,
@@ -137,13 +143,34 @@ export const ERROR_CODES = {
     'The linkage schema breaks the clkhash v3 rules; the message names the field path.',
   ),
   SCHEMA_UNSUPPORTED: spec(422, 'datasets', 'A valid clkhash schema feature the encoder does not implement (named).'),
+  VERSION_NOT_FOUND: spec(404, 'datasets', 'The dataset has no version with this number.'),
+  VERSION_ROLLBACK_UNAVAILABLE: spec(
+    409,
+    'datasets',
+    'No previous version is kept to roll back to (none was ever replaced, or it was discarded).',
+  ),
+  VERSION_STATE_CONFLICT: spec(
+    409,
+    'datasets',
+    'Only a staged version or the previous one can be activated or discarded; the message names the state.',
+  ),
 
   // --- uploads: JSONL and binary dataset versions ------------------------------------------------------
   CLK_BASE64_INVALID: spec(422, 'uploads', 'A CLK is not canonical base64.'),
   CLK_LENGTH_MISMATCH: spec(422, 'uploads', "A CLK's length differs from the dataset's filter length."),
   UPLOAD_BINARY_INVALID: spec(400, 'uploads', 'The binary (PVDS) upload is malformed at the byte offset named.'),
+  UPLOAD_CLAIM_TYPE: spec(
+    422,
+    'uploads',
+    "A claim value does not fit the claim's declared type (or a `scalar` claim mixes types); row and claim named.",
+  ),
   UPLOAD_CLAIM_UNKNOWN: spec(422, 'uploads', 'A row carries a claim the dataset does not define.'),
   UPLOAD_DUPLICATE_REF: spec(422, 'uploads', 'Two rows of one upload share a record id.'),
+  UPLOAD_INTERRUPTED: spec(
+    503,
+    'uploads',
+    'The broker storing the upload stopped (or lost the database) before it ended; the version failed. Upload again.',
+  ),
   UPLOAD_LINE_INVALID: spec(400, 'uploads', 'A JSONL line is not a JSON object.'),
   UPLOAD_LINE_TOO_LONG: spec(413, 'uploads', 'A JSONL line is longer than the parser accepts.'),
   UPLOAD_ROW_INVALID: spec(422, 'uploads', 'A row lacks its ref or CLK, or a field has the wrong type.'),
@@ -184,14 +211,34 @@ export const ERROR_CODES = {
     'verification',
     'A record sent for broker-side encoding has fields the schema lacks.',
   ),
+  SECRET_FINGERPRINT_MISMATCH: spec(
+    409,
+    'verification',
+    'Two linkage secrets that must be one differ (their fingerprints): every answer would be no_match.',
+  ),
 
   // --- linkage jobs ----------------------------------------------------------------------------------
+  BLOCKING_CONFIG_INVALID: spec(
+    422,
+    'linkage',
+    'A blocking config blocklib would refuse (p-sig or lambda-fold LSH); the message names the field.',
+  ),
+  BLOCKING_EMPTY: spec(422, 'linkage', "p-sig's filter removed every signature: no blocks, so no comparisons."),
+  BLOCKS_INVALID: spec(422, 'linkage', "Blocks that do not match the parties' CLKs (count of parties or records)."),
+  CHUNK_INVALID: spec(422, 'linkage', 'A linkage chunk needs an integer count ≥ 1 and an index from 0 to count − 1.'),
+  GUIDANCE_INVALID: spec(422, 'linkage', 'Threshold-guidance options out of range (floor, bins or step).'),
+  GUIDANCE_TOO_FEW_SCORES: spec(
+    422,
+    'linkage',
+    'Threshold guidance needs at least 20 links and 20 runner-up scores above its floor.',
+  ),
   JOB_FAILED: spec(409, 'linkage', 'The job failed; its status names the code it failed with.'),
   JOB_INTERRUPTED: spec(409, 'linkage', 'The broker running the job stopped and it could not be run again.'),
   JOB_NOT_DONE: spec(409, 'linkage', 'The job has not finished; follow its progress or ask again later.'),
   JOB_NOT_FOUND: spec(404, 'linkage', 'No job of yours has this id.'),
   LINK_CANCELLED: spec(409, 'linkage', 'The linkage was cancelled before it finished.'),
   LINK_RESULT_TOO_LARGE: spec(413, 'linkage', 'More pairs than a job may return; raise the threshold or set top_k.'),
+  PARTIES_INVALID: spec(422, 'linkage', 'A linkage needs 2 to 255 parties.'),
 
   // --- engine: the worker pool and its kernels --------------------------------------------------------
   ENGINE_CLOSED: spec(503, 'engine', 'The engine pool is closing.'),
@@ -303,16 +350,31 @@ export const ERROR_CODES = {
   ),
   PROOF_MALFORMED: spec(502, 'auditor-tools', 'The server sent a proof that is not well-formed.'),
   SERVER_ERROR: spec(502, 'auditor-tools', 'The broker answered with a server error.'),
-  SERVER_REQUIRED: spec(422, 'auditor-tools', '`audit monitor` needs `--server`.'),
+  SERVER_REQUIRED: spec(
+    422,
+    'auditor-tools',
+    'The command needs `--server` (`audit monitor`; `publish` unless it writes a file with --out and --schema).',
+  ),
   SERVER_UNREACHABLE: spec(503, 'auditor-tools', 'The broker does not answer.'),
   WITNESS_POLICY_INVALID: spec(422, 'auditor-tools', 'A witness policy threshold outside 1..n.'),
   WITNESS_QUORUM_NOT_MET: spec(422, 'auditor-tools', 'Fewer than the policy threshold of trusted witnesses cosigned.'),
   WITNESS_SIGNATURE_INVALID: spec(422, 'auditor-tools', "A trusted witness's cosignature does not verify."),
 
   // --- command line ---------------------------------------------------------------------------------
+  CLAIM_TYPE_MISSING: spec(
+    422,
+    'command-line',
+    '`pavilion publish`: a claim column has no type in the dataset definition; declare it or pass --claim-type.',
+  ),
   FILE_NOT_FOUND: spec(422, 'command-line', 'An input file does not exist or cannot be read.'),
   OUTPUT_UNWRITABLE: spec(422, 'command-line', 'The output file cannot be written.'),
   SECRET_FILE_UNREADABLE: spec(422, 'command-line', 'The secret file cannot be read.'),
+  VERSION_SHRINKS: spec(
+    422,
+    'command-line',
+    '`pavilion publish --activate`: the new version has under half the rows of the active one (it stays staged); ' +
+      'check it, then activate it or pass --allow-shrink.',
+  ),
 
   // --- client: the RP client library (client/) --------------------------------------------------------
   AUTH_FAILED: spec(401, 'client', 'The broker refused the token on the WebSocket, or ended the session.'),
@@ -334,6 +396,7 @@ export const ERROR_CODES = {
     '`pavilion token`: no broker key where it looked (listed); pass --state-dir.',
   ),
   IDENTITY_NOT_LOCAL: spec(422, 'development', '`pavilion token --server`: that broker is not its own issuer.'),
+  POPULATION_INVALID: spec(422, 'development', 'Synthetic-population options out of range (demo/population).'),
 
   // --- startup: settings, keys, dependencies ----------------------------------------------------------
   CACHE_CONFIG_INVALID: spec(500, 'startup', 'A cache setting is out of range.'),

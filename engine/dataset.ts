@@ -28,11 +28,15 @@ export interface DatasetInfo {
   filterBits: number;
 }
 
-let nextMemoryId = 1;
+let lastMemoryId = 0;
+
 const NO_REFS: RefList = [];
 
+/** A process-wide id for a shared memory, by which workers cache their kernel instance (also engine/linkage/). */
+export const allocateMemoryId = (): number => ++lastMemoryId;
+
 export class DatasetVersion {
-  readonly memoryId = nextMemoryId++;
+  readonly memoryId = allocateMemoryId();
   readonly memory: WebAssembly.Memory;
   readonly layout: DatasetLayout;
   readonly slots: SlotAllocator;

@@ -23,6 +23,13 @@ import {
   SLOT_OUTPUT_BYTES,
   slotLayout,
 } from './layout.js';
+import {
+  linkParties,
+  type PartyBlocking,
+  type PartyLinkOptions,
+  type PartyLinkResult,
+  type PartySource,
+} from './linkage/link-parties.js';
 import { PackedRefsBuilder } from './refs.js';
 import type { EngineTask, PairsResult, ProbeResult, WorkerInit } from './tasks.js';
 import {
@@ -63,6 +70,12 @@ export interface LinkOptions {
   /** Called after each finished task with comparisons done and total (queries × dataset size). */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
+  /**
+   * Compare only candidates from blocking (engine/linkage/link-parties.ts):
+   * the dataset is party 0, the queries party 1. Not with topK. Progress is
+   * then in the blocking's units (bands, or blocks' comparisons).
+   */
+  blocking?: PartyBlocking;
 }
 
 export interface LinkPair {
@@ -100,6 +113,11 @@ export interface Engine {
   datasetInfo(id: string): DatasetInfo | undefined;
   match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult>;
   link(id: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult>;
+  /** Two or more parties' concatenated CLKs, with or without blocking, whole or one chunk (engine/linkage/). */
+  linkParties(
+    parties: readonly (Uint8Array | PartySource)[],
+    opts: Omit<PartyLinkOptions, 'maxPairs'>,
+  ): Promise<PartyLinkResult>;
   /** `firstRow`: the position of rows[0] in the caller's input, so errors name the caller's row. */
   encode(
     schema: unknown,
@@ -142,7 +160,10 @@ const MAX_TASK_COMPARISONS = 1 << 21;
  * without topK over a large dataset would otherwise exhaust the process.
  */
 export const MAX_LINK_PAIRS = 5_000_000;
-/** Rows per encode task: ~3 ms at the ~350k records/s one worker encodes (bench:kernels), ≥ the ~1 ms a task should carry. */
+/**
+ * Rows per encode task: ~3 ms at the ~350k records/s one worker encodes (bench:kernels), ≥ the ~1 ms a
+ * task should carry.
+ */
 const ENCODE_ROWS_PER_TASK = 1024;
 
 /**
@@ -379,7 +400,8 @@ export class PoolEngine implements Engine {
     const k = validateTopK(opts?.topK, DEFAULT_MATCH_TOP_K)!;
     ds.use();
     try {
-      // Low latency: one slice per worker (docs/decisions.md, "Pool"), unless the dataset is too small to be worth splitting.
+      // Low latency: one slice per worker (docs/decisions.md, "Pool"), unless the dataset is too small to be
+      // worth splitting.
       const slices = Math.max(1, Math.min(this.threads, Math.floor(ds.size / MIN_MATCH_SLICE)));
       const per = Math.ceil(ds.size / slices);
       const parts: Promise<Candidate[][]>[] = [];
@@ -503,11 +525,58 @@ export class PoolEngine implements Engine {
     }
   }
 
+  linkParties(
+    parties: readonly (Uint8Array | PartySource)[],
+    opts: Omit<PartyLinkOptions, 'maxPairs'>,
+  ): Promise<PartyLinkResult> {
+    if (this.closed) return Promise.reject(closedError());
+    const done = linkParties(<T>(task: EngineTask) => this.run<T>(task), this.threads, parties, {
+      ...opts,
+      maxPairs: this.maxLinkPairs,
+    });
+    // A linkage's memory (6 × 1M CLKs: ~1 GB) is freed once every worker has dropped its instance; without
+    // this they drop it at their next task, which may be long after. One release task per worker (idle ones
+    // take one each).
+    const release = () =>
+      Promise.all(Array.from({ length: this.threads }, () => this.run<number>({ type: 'release' }))).catch(
+        () => undefined,
+      );
+    return done.finally(release);
+  }
+
+  /** link() with blocking: the dataset version's filters and the queries as two parties. */
+  private async linkBlocked(ds: DatasetVersion, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult> {
+    ds.use();
+    try {
+      const base = new Uint8Array(ds.memory.buffer, ds.layout.basePtr, ds.size * ds.layout.bytes);
+      const { pairs } = await this.linkParties([base, queries], {
+        filterBits: ds.filterBits,
+        threshold: opts.threshold,
+        blocking: opts.blocking,
+        onProgress: opts.onProgress,
+        signal: opts.signal,
+      });
+      const out = Array.from({ length: pairs.length }, (_, i) => ({
+        query: pairs.recordB[i]!,
+        index: pairs.recordA[i]!,
+        score: pairs.scores[i]!,
+      }));
+      out.sort(comparePairs);
+      return { version: ds.version, pairs: out };
+    } finally {
+      ds.release();
+    }
+  }
+
   async link(id: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult> {
     const ds = this.current(id);
     const queryCount = validateConcatenatedClks(queries, ds.filterBits);
     const threshold = validateThreshold(opts?.threshold);
     const k = validateTopK(opts?.topK, undefined);
+    if (opts.blocking !== undefined) {
+      if (k !== undefined) throw new PavilionError('TOPK_INVALID', 'topK cannot be combined with blocking');
+      return this.linkBlocked(ds, queries, opts);
+    }
     const signal = opts?.signal;
     const cancelled = (): PavilionError => new PavilionError('LINK_CANCELLED', 'the linkage was cancelled');
     if (signal?.aborted) throw cancelled();

@@ -110,4 +110,60 @@ export interface ProbeResult {
   kind: DiceKernelKind;
 }
 
-export type EngineTask = PopcountTask | SketchTask | TopKTask | PairsTask | EncodeTask | EncodeCsvTask | ProbeTask;
+/** Comparisons within runs of a linkage workspace (engine/linkage/workspace.ts). */
+interface RunsTask extends MemoryRef {
+  filtersPtr: number;
+  popsPtr: number;
+  partiesPtr: number;
+  bytes: number;
+  threshold: number;
+  cursorPtr: number;
+  outPtr: number;
+  outCapacity: number;
+}
+
+/** One LSH band: sort every record by its band key into runs, then compare within runs. */
+export interface LshBandTask extends RunsTask {
+  type: 'lshBand';
+  count: number;
+  posPtr: number;
+  k: number;
+  band: number;
+  keysPtr: number;
+  orderPtr: number;
+  tmpKeysPtr: number;
+  tmpOrderPtr: number;
+  countsPtr: number;
+  comparisonsPtr: number;
+}
+
+/** Explicit blocks: compare within runs [runsPtr, runsPtr + 8·runCount) of the block order. */
+export interface BlockRunsTask extends RunsTask {
+  type: 'blockRuns';
+  orderPtr: number;
+  runsPtr: number;
+  runCount: number;
+}
+
+/**
+ * A transferred buffer: f64 comparisons made, then 16-byte entries {u32 id,
+ * u32 id, f64 score} (lower global id first).
+ */
+export type RunsResult = ArrayBuffer;
+
+/** Drop the instances of retired memories now (a finished linkage's workspace), not at the next real task. */
+export interface ReleaseTask {
+  type: 'release';
+}
+
+export type EngineTask =
+  | PopcountTask
+  | SketchTask
+  | TopKTask
+  | PairsTask
+  | EncodeTask
+  | EncodeCsvTask
+  | ProbeTask
+  | LshBandTask
+  | BlockRunsTask
+  | ReleaseTask;

@@ -17,14 +17,17 @@ import { ClkEncoder } from './clk/encoder.js';
 import { type CsvChunkResult, encodeCsvChunk } from './csv-encode.js';
 import { HEADER_PROBE_IN, HEADER_PROBE_OUT, HEADER_RETIRED, PAIR_ENTRY_BYTES } from './layout.js';
 import type {
+  BlockRunsTask,
   EncodeCsvTask,
   EncodeTask,
   EngineTask,
+  LshBandTask,
   PairsResult,
   PairsTask,
   PopcountTask,
   ProbeResult,
   ProbeTask,
+  RunsResult,
   SketchTask,
   TopKTask,
   WorkerInit,
@@ -164,6 +167,87 @@ function runPairs(task: PairsTask): PairsResult {
   return move(concatBytes(chunks).buffer) as unknown as PairsResult;
 }
 
+// --- blocked and multi-party linkage (engine/linkage/) ----------------------
+
+/**
+ * Calls runPairsAtThreshold until its cursor says done, copying each fill of
+ * the output area out, and returns every entry in one transferred buffer.
+ */
+function drainRuns(
+  task: LshBandTask | BlockRunsTask,
+  orderPtr: number,
+  runsPtr: number,
+  runCount: number,
+  posPtr: number,
+  k: number,
+  band: number,
+  comparisons: number,
+): ArrayBuffer {
+  const exports = kernelFor(task).exports;
+  const cursor = new Uint32Array(task.memory.buffer, task.cursorPtr, 4);
+  cursor.fill(0);
+  // the first 8 bytes carry the comparison count (see RunsResult)
+  const chunks: Uint8Array[] = [new Uint8Array(8)];
+  while (cursor[3] !== 1) {
+    const n = exports.runPairsAtThreshold(
+      task.filtersPtr,
+      task.popsPtr,
+      task.partiesPtr,
+      task.bytes,
+      orderPtr,
+      runsPtr,
+      runCount,
+      task.threshold,
+      posPtr,
+      k,
+      band,
+      task.outPtr,
+      task.outCapacity,
+      task.cursorPtr,
+    );
+    if (n > 0) chunks.push(new Uint8Array(task.memory.buffer, task.outPtr, n * PAIR_ENTRY_BYTES).slice());
+  }
+  const out = concatBytes(chunks);
+  new DataView(out.buffer).setFloat64(0, comparisons, true);
+  return out.buffer;
+}
+
+function runLshBand(task: LshBandTask): RunsResult {
+  const exports = kernelFor(task).exports;
+  const posPtr = task.posPtr + task.band * task.k * 2;
+  // runs go to tmpKeys, free once the keys are sorted (wasm/assembly/dice.ts lshRuns)
+  const runCount = exports.lshRuns(
+    task.filtersPtr,
+    task.count,
+    task.bytes,
+    task.partiesPtr,
+    posPtr,
+    task.k,
+    task.keysPtr,
+    task.orderPtr,
+    task.tmpKeysPtr,
+    task.tmpOrderPtr,
+    task.countsPtr,
+    task.tmpKeysPtr,
+    task.comparisonsPtr,
+  );
+  const comparisons = new Float64Array(task.memory.buffer, task.comparisonsPtr, 1)[0]!;
+  return move(
+    drainRuns(task, task.orderPtr, task.tmpKeysPtr, runCount, task.posPtr, task.k, task.band, comparisons),
+  ) as unknown as RunsResult;
+}
+
+function runBlockRuns(task: BlockRunsTask): RunsResult {
+  const exports = kernelFor(task).exports;
+  let comparisons = 0;
+  const runs = new Uint32Array(task.memory.buffer, task.runsPtr, task.runCount * 2);
+  for (let r = 0; r < task.runCount; r++)
+    comparisons += exports.crossPartyPairs(task.partiesPtr, task.orderPtr, runs[2 * r]!, runs[2 * r + 1]!);
+  return move(
+    drainRuns(task, task.orderPtr, task.runsPtr, task.runCount, 0, 0, 0, comparisons),
+  ) as unknown as RunsResult;
+}
+
 // --- CLK encoding -----------------------------------------------------------
 
 // Encoders are cached per (schema, secret) hash; a handful at most are live
@@ -234,6 +318,13 @@ export default async function runTask(task: EngineTask): Promise<unknown> {
         return runEncodeCsv(task);
       case 'probe':
         return runProbe(task);
+      case 'lshBand':
+        return runLshBand(task);
+      case 'release':
+        dropRetired();
+        return instances.size;
+      case 'blockRuns':
+        return runBlockRuns(task);
       default:
         throw new PavilionError('ENGINE_INTERNAL', 'unknown task type');
     }

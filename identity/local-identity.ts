@@ -18,7 +18,7 @@ import {
   type JWK,
   SignJWT,
 } from 'jose';
-import { PavilionError } from '../common/errors.js';
+import { isPavilionError, PavilionError } from '../common/errors.js';
 import { isRole, ROLES, type Role } from './principal.js';
 import { createVerifier, type Verifier } from './verifier.js';
 
@@ -148,7 +148,7 @@ export async function createLocalIdentity(opts: LocalIdentityOptions): Promise<L
   const jwks: JSONWebKeySet = { keys: [publicJwk] };
   const now = opts.now ?? Date.now;
 
-  const verifier = createVerifier({
+  const strict = createVerifier({
     issuer: opts.issuer,
     audience: opts.audience,
     localJwks: jwks,
@@ -156,6 +156,23 @@ export async function createLocalIdentity(opts: LocalIdentityOptions): Promise<L
     ...(opts.cacheSize !== undefined ? { cacheSize: opts.cacheSize } : {}),
     now,
   });
+  // A token signed by another development key (minted against another STATE_DIR) says how to get one this
+  // broker accepts, instead of only that the key is unknown.
+  const verifier: Verifier = {
+    verify: (header) =>
+      strict.verify(header).catch((err: unknown) => {
+        if (!isPavilionError(err) || err.code !== 'AUTH_UNKNOWN_KEY') throw err;
+        throw new PavilionError(
+          'AUTH_UNKNOWN_KEY',
+          `${err.message}: this development broker signs with the key in its STATE_DIR; ` +
+            "mint with `npx pavilion token --state-dir <the broker's STATE_DIR>`",
+        );
+      }),
+    get cachedTokens() {
+      return strict.cachedTokens;
+    },
+    clearCache: () => strict.clearCache(),
+  };
 
   async function mint(m: MintOptions): Promise<string> {
     if (typeof m.sub !== 'string' || m.sub.length === 0 || m.sub.length > 255) {

@@ -15,8 +15,9 @@
  * Cardinality: route labels must be route templates registered up front
  * (`/v1/datasets/:id`, never `/v1/datasets/abc`); anything else is recorded as
  * `other` (see label-guard.ts for why not an error). Methods outside the HTTP
- * set become `OTHER`, statuses outside 100–599 `other`, and free-form labels
- * (pool task, dataset) admit a bounded number of values.
+ * set become `OTHER`, statuses outside 100–599 `other`, and the free-form pool
+ * task label admits a bounded number of values. No series carries a dataset id
+ * (README.md, "Which series /metrics holds").
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { withDeadline } from '../common/deadline.js';
@@ -85,6 +86,7 @@ export interface CollectorSources {
   database_up: () => Count | Promise<Count>;
   audit_checkpoint_size: () => Count | Promise<Count>;
   audit_checkpoint_timestamp_seconds: () => Count | Promise<Count>;
+  audit_checkpoint_lag_seconds: () => Count | Promise<Count>;
   anchor_last_final_timestamp_seconds: () => Count | Promise<Count>;
   anchor_wallet_balance: () => Count | Promise<Count>;
   /** Records per loaded dataset: a Map, [dataset, records] pairs, or a plain object. */
@@ -106,6 +108,7 @@ const SCALAR_GAUGES = [
     'database_up',
     'audit_checkpoint_size',
     'audit_checkpoint_timestamp_seconds',
+    'audit_checkpoint_lag_seconds',
     'anchor_last_final_timestamp_seconds',
     'anchor_wallet_balance',
   ] as const),
@@ -122,6 +125,7 @@ const OPTIONAL_GAUGES: ReadonlySet<SettableGauge> = new Set([
   'database_up',
   'audit_checkpoint_size',
   'audit_checkpoint_timestamp_seconds',
+  'audit_checkpoint_lag_seconds',
   'anchor_last_final_timestamp_seconds',
   'anchor_wallet_balance',
 ]);
@@ -133,8 +137,6 @@ export interface CreateMetricsOptions {
   defaultMetrics?: boolean;
   /** Distinct pool task names admitted before the rest become `other` (default 32). */
   maxTasks?: number;
-  /** Distinct dataset ids admitted before the rest are summed under `other` (default 256). */
-  maxDatasets?: number;
 }
 
 export interface Metrics {
@@ -164,7 +166,6 @@ class PavilionMetrics implements Metrics {
   private readonly routes = new LabelGuard({ allowed: [], maxDistinct: 0 });
   private readonly methods = new LabelGuard({ allowed: HTTP_METHODS, maxDistinct: 0 });
   private readonly tasks: LabelGuard;
-  private readonly datasetsGuard: LabelGuard;
   private readonly collectors = new Map<CollectorName, CollectorSources[CollectorName]>();
   /** Label children cached by their joined labels: prom-client hashes a label object on every call otherwise. */
   private readonly requestChildren = new Map<
@@ -180,13 +181,13 @@ class PavilionMetrics implements Metrics {
   private readonly diceComparisons: Counter<string>;
   private readonly collectorErrors: Counter<'collector'>;
   private readonly gauges: Record<SettableGauge, Gauge<string>>;
-  private readonly datasetRecords: Gauge<'dataset'>;
+  private readonly datasetRecords: Gauge;
+  private readonly datasetsActive: Gauge;
   private readonly cacheRequests: Counter<'result'>;
   private readonly cacheRedisUp: Gauge<string>;
 
   constructor(opts: CreateMetricsOptions) {
     this.tasks = new LabelGuard({ maxDistinct: opts.maxTasks ?? 32, maxLength: 64 });
-    this.datasetsGuard = new LabelGuard({ maxDistinct: opts.maxDatasets ?? 256, maxLength: 128 });
     if (opts.routes) this.registerRoutes(...opts.routes);
     const registers = [this.registry];
 
@@ -218,7 +219,9 @@ class PavilionMetrics implements Metrics {
     });
     this.verificationDuration = new Histogram({
       name: 'pavilion_verification_duration_seconds',
-      help: 'Verifications from request to answer (policy, match or cache, audit append), by cache: hit or miss (cold).',
+      help:
+        'Verifications from request to answer (policy, match or cache, audit append), by cache: hit or miss ' +
+        '(cold).',
       labelNames: ['cache'],
       buckets: VERIFICATION_DURATION_BUCKETS,
       registers,
@@ -261,6 +264,11 @@ class PavilionMetrics implements Metrics {
         'When the newest audit checkpoint was signed, seconds since the epoch.',
         true,
       ),
+      audit_checkpoint_lag_seconds: scalarGauge(
+        'pavilion_audit_checkpoint_lag_seconds',
+        'Age of the oldest acknowledged audit append no signed checkpoint covers yet (0: all covered).',
+        true,
+      ),
       anchor_last_final_timestamp_seconds: scalarGauge(
         'pavilion_anchor_last_final_timestamp_seconds',
         'When the anchorer last saw an anchor become final, seconds since the epoch (0: none yet in this process).',
@@ -272,10 +280,16 @@ class PavilionMetrics implements Metrics {
         true,
       ),
     };
+    // No dataset label: /metrics is public, and a per-dataset series would tell anyone which datasets
+    // exist and how big each is (README.md, "Which series /metrics holds").
     this.datasetRecords = new Gauge({
       name: 'pavilion_dataset_records',
-      help: 'Records in the active version of each loaded dataset.',
-      labelNames: ['dataset'],
+      help: 'Records in the active versions of all loaded datasets, summed.',
+      registers,
+    });
+    this.datasetsActive = new Gauge({
+      name: 'pavilion_datasets_active',
+      help: 'Datasets with an active version loaded.',
       registers,
     });
     this.cacheRequests = new Counter({
@@ -291,7 +305,9 @@ class PavilionMetrics implements Metrics {
     });
     this.collectorErrors = new Counter({
       name: 'pavilion_metrics_collector_errors_total',
-      help: 'Scrape-time collectors that threw, timed out or returned a non-number, by collector; their metric kept its previous value.',
+      help:
+        'Scrape-time collectors that threw, timed out or returned a non-number, by collector; their metric ' +
+        'kept its previous value.',
       labelNames: ['collector'],
       registers,
     });
@@ -393,17 +409,16 @@ class PavilionMetrics implements Metrics {
   }
 
   private applyDatasetRecords(source: DatasetRecords): void {
-    // Rebuilt on every scrape, so an unloaded dataset's series disappears;
-    // datasets past the label bound are summed under `other`.
-    const sums = new Map<string, number>();
     const pairs =
       Symbol.iterator in Object(source) ? (source as Iterable<readonly [string, number]>) : Object.entries(source);
-    for (const [dataset, records] of pairs) {
-      const label = this.datasetsGuard.map(dataset);
-      sums.set(label, (sums.get(label) ?? 0) + finite(records));
+    let records = 0;
+    let datasets = 0;
+    for (const [, n] of pairs) {
+      records += finite(n);
+      datasets++;
     }
-    this.datasetRecords.reset();
-    for (const [dataset, records] of sums) this.datasetRecords.set({ dataset }, records);
+    this.datasetRecords.set(records);
+    this.datasetsActive.set(datasets);
   }
 
   private applyCacheCounters(c: CacheCounters): void {

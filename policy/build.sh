@@ -21,7 +21,10 @@ out=${1:-policy/bundle/policy.wasm}
 
 opa_bin() {
   if command -v opa >/dev/null 2>&1; then command -v opa; return; fi
-  if command -v go >/dev/null 2>&1 && [ -x "$(go env GOPATH)/bin/opa" ]; then echo "$(go env GOPATH)/bin/opa"; return; fi
+  if command -v go >/dev/null 2>&1 && [ -x "$(go env GOPATH)/bin/opa" ]; then
+    echo "$(go env GOPATH)/bin/opa"
+    return
+  fi
   echo "opa not found; install it with: go install github.com/open-policy-agent/opa@v${OPA_VERSION}" >&2
   exit 2
 }
@@ -29,7 +32,8 @@ OPA=$(opa_bin)
 
 found=$("$OPA" version | awk '/^Version:/ {print $2}')
 if [ "$found" != "$OPA_VERSION" ]; then
-  echo "opa $found found, but the committed wasm is built with opa $OPA_VERSION (other versions emit different bytes);" >&2
+  echo "opa $found found, but the committed wasm is built with opa $OPA_VERSION" \
+    "(other versions emit different bytes);" >&2
   echo "install it with: go install github.com/open-policy-agent/opa@v${OPA_VERSION}" >&2
   exit 2
 fi

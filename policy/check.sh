@@ -22,7 +22,10 @@ if [ ! -x "$OPA" ]; then
   exit 2
 fi
 
-"$OPA" fmt --fail --list policy/ >/dev/null || { echo "policy: Rego is not opa-fmt formatted; run: opa fmt -w policy/" >&2; exit 1; }
+if ! "$OPA" fmt --fail --list policy/ >/dev/null; then
+  echo "policy: Rego is not opa-fmt formatted; run: opa fmt -w policy/" >&2
+  exit 1
+fi
 "$OPA" check policy/*.rego
 # The data file is named, not found by walking policy/: opa would load
 # policy/bundle/data.json under data.bundle, where a bundle's data.json is the root.
@@ -33,7 +36,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 policy/build.sh "$tmp/verification.wasm"
 if ! cmp -s "$tmp/verification.wasm" "$committed"; then
-  echo "$committed is stale: it is not what policy/verification.rego compiles to; run policy/build.sh and commit the result" >&2
+  echo "$committed is stale: it is not what policy/verification.rego compiles to;" \
+    "run policy/build.sh and commit the result" >&2
   exit 1
 fi
 echo "policy: fmt, check, test and committed wasm OK"

@@ -259,7 +259,9 @@ export class DatasetPolicyMismatch extends PavilionError {
     if (check.unreleasable_claims.length > 0)
       errors.push({
         path: '$.claims',
-        message: `no purpose this dataset serves may reveal: ${check.unreleasable_claims.join(', ')} (see GET /v1/policy)`,
+        message:
+          `no purpose this dataset serves may reveal: ${check.unreleasable_claims.join(', ')} (see GET ` +
+          `/v1/policy)`,
       });
     super(
       'DATASET_POLICY_MISMATCH',

@@ -26,8 +26,11 @@ decide(input_doc) := d if {
 	d := verification.decision with input as input_doc
 }
 
+# The decision for the base input with this request.
+asking(request) := decide(object.union(base, {"request": request}))
+
 test_age_verification_reveals_only_age_claims if {
-	d := decide(object.union(base, {"request": {"claims": ["over_18", "over_21", "name_match", "license_valid"], "purpose": "age_verification"}}))
+	d := asking({"claims": ["over_18", "over_21", "name_match", "license_valid"], "purpose": "age_verification"})
 	d.allow == true
 	d.reasons == []
 	d.obligations.revealable_claims == ["over_18", "over_21"]
@@ -36,7 +39,7 @@ test_age_verification_reveals_only_age_claims if {
 }
 
 test_license_check_allowed if {
-	d := decide(object.union(base, {"request": {"claims": ["license_valid", "license_expiry"], "purpose": "license_check"}}))
+	d := asking({"claims": ["license_valid", "license_expiry"], "purpose": "license_check"})
 	d.allow
 
 	# license_expiry is allowed by the purpose but the dataset does not hold it.
@@ -44,14 +47,14 @@ test_license_check_allowed if {
 }
 
 test_kyc_has_higher_min_score if {
-	d := decide(object.union(base, {"request": {"claims": ["identity_verified", "over_21"], "purpose": "kyc"}}))
+	d := asking({"claims": ["identity_verified", "over_21"], "purpose": "kyc"})
 	d.allow
 	d.obligations.revealable_claims == ["identity_verified"]
 	d.obligations.min_score == 0.9
 }
 
 test_employment_screening_with_consent if {
-	d := decide(object.union(base, {"request": {"claims": ["identity_verified", "license_valid"], "purpose": "employment_screening", "consent": true}}))
+	d := asking({"claims": ["identity_verified", "license_valid"], "purpose": "employment_screening", "consent": true})
 	d.allow
 	d.obligations.min_score == 0.92
 	d.obligations.cache_ttl_seconds == 60
@@ -59,12 +62,16 @@ test_employment_screening_with_consent if {
 }
 
 test_employment_screening_with_consent_record if {
-	d := decide(object.union(base, {"request": {"claims": ["identity_verified"], "purpose": "employment_screening", "consent": {"granted": true, "reference": "c-77"}}}))
+	d := asking({
+		"claims": ["identity_verified"],
+		"purpose": "employment_screening",
+		"consent": {"granted": true, "reference": "c-77"},
+	})
 	d.allow
 }
 
 test_employment_screening_without_consent_denied if {
-	d := decide(object.union(base, {"request": {"claims": ["identity_verified"], "purpose": "employment_screening"}}))
+	d := asking({"claims": ["identity_verified"], "purpose": "employment_screening"})
 	not d.allow
 	d.reasons == ["consent_required"]
 	d.obligations.revealable_claims == []
@@ -72,7 +79,7 @@ test_employment_screening_without_consent_denied if {
 
 test_consent_false_or_not_granted_denied if {
 	every consent in [false, "yes", {"granted": false}, {}] {
-		d := decide(object.union(base, {"request": {"claims": ["identity_verified"], "purpose": "employment_screening", "consent": consent}}))
+		d := asking({"claims": ["identity_verified"], "purpose": "employment_screening", "consent": consent})
 		d.reasons == ["consent_required"]
 	}
 }
@@ -80,7 +87,11 @@ test_consent_false_or_not_granted_denied if {
 test_only_rp_may_verify_or_link if {
 	every role in ["dp", "auditor", "admin"] {
 		every action in ["verify", "link", "encode_record"] {
-			d := decide(object.union(base, {"action": action, "principal": {"sub": "x", "roles": [role]}, "dataset": object.union(dataset, {"allow_broker_encoding": true})}))
+			d := decide(object.union(base, {
+				"action": action,
+				"principal": {"sub": "x", "roles": [role]},
+				"dataset": object.union(dataset, {"allow_broker_encoding": true}),
+			}))
 			d.reasons == ["role_not_permitted"]
 		}
 	}
@@ -102,7 +113,7 @@ test_link_allowed_without_claims if {
 }
 
 test_unknown_purpose_denied if {
-	d := decide(object.union(base, {"request": {"claims": ["over_18"], "purpose": "marketing"}}))
+	d := asking({"claims": ["over_18"], "purpose": "marketing"})
 	d.reasons == ["purpose_unknown"]
 	d.obligations.min_score == 0.85
 	d.obligations.cache_ttl_seconds == 300
@@ -119,7 +130,8 @@ test_dataset_purpose_restriction if {
 	restricted := object.union(dataset, {"purposes": ["license_check"]})
 	d := decide(object.union(base, {"dataset": restricted}))
 	d.reasons == ["purpose_not_permitted_by_dataset"]
-	decide(object.union(base, {"dataset": restricted, "request": {"claims": ["license_valid"], "purpose": "license_check"}})).allow
+	license_check := {"claims": ["license_valid"], "purpose": "license_check"}
+	decide(object.union(base, {"dataset": restricted, "request": license_check})).allow
 }
 
 test_dataset_purposes_null_means_unrestricted if {
@@ -129,17 +141,20 @@ test_dataset_purposes_null_means_unrestricted if {
 test_broker_encoding_only_when_dataset_allows if {
 	denied := decide(object.union(base, {"action": "encode_record"}))
 	denied.reasons == ["broker_encoding_not_allowed"]
-	allowed := decide(object.union(base, {"action": "encode_record", "dataset": object.union(dataset, {"allow_broker_encoding": true})}))
+	encoding_allowed := object.union(dataset, {"allow_broker_encoding": true})
+	allowed := decide(object.union(base, {"action": "encode_record", "dataset": encoding_allowed}))
 	allowed.allow
 	allowed.obligations.revealable_claims == ["over_21"]
 }
 
 test_broker_encoding_flag_must_be_true_not_truthy if {
-	decide(object.union(base, {"action": "encode_record", "dataset": object.union(dataset, {"allow_broker_encoding": "true"})})).reasons == ["broker_encoding_not_allowed"]
+	truthy := object.union(dataset, {"allow_broker_encoding": "true"})
+	d := decide(object.union(base, {"action": "encode_record", "dataset": truthy}))
+	d.reasons == ["broker_encoding_not_allowed"]
 }
 
 test_no_revealable_claims_denied if {
-	d := decide(object.union(base, {"request": {"claims": ["name_match"], "purpose": "age_verification"}}))
+	d := asking({"claims": ["name_match"], "purpose": "age_verification"})
 	d.reasons == ["no_revealable_claims"]
 
 	# What would be allowed: the claims age_verification may reveal from this dataset.
@@ -147,12 +162,12 @@ test_no_revealable_claims_denied if {
 }
 
 test_no_claims_is_a_match_only_question if {
-	d := decide(object.union(base, {"request": {"claims": [], "purpose": "age_verification"}}))
+	d := asking({"claims": [], "purpose": "age_verification"})
 	d.allow
 	d.obligations.revealable_claims == []
 
 	# Consent and the dataset's purposes still apply.
-	decide(object.union(base, {"request": {"claims": [], "purpose": "employment_screening"}})).reasons == ["consent_required"]
+	asking({"claims": [], "purpose": "employment_screening"}).reasons == ["consent_required"]
 }
 
 test_unknown_action_denied if {
@@ -179,16 +194,21 @@ test_reasons_accumulate_sorted if {
 		"dataset": object.union(dataset, {"purposes": ["kyc"]}),
 		"request": {"claims": ["identity_verified"], "purpose": "employment_screening"},
 	})
-	d.reasons == ["broker_encoding_not_allowed", "consent_required", "purpose_not_permitted_by_dataset", "role_not_permitted"]
+	d.reasons == [
+		"broker_encoding_not_allowed",
+		"consent_required",
+		"purpose_not_permitted_by_dataset",
+		"role_not_permitted",
+	]
 }
 
 test_non_string_claims_ignored if {
-	d := decide(object.union(base, {"request": {"claims": [1, {"a": 1}, "over_18"], "purpose": "age_verification"}}))
+	d := asking({"claims": [1, {"a": 1}, "over_18"], "purpose": "age_verification"})
 	d.obligations.revealable_claims == ["over_18"]
 }
 
 test_unknown_purpose_lists_the_valid_ones if {
-	d := decide(object.union(base, {"request": {"claims": ["over_18"], "purpose": "marketing"}}))
+	d := asking({"claims": ["over_18"], "purpose": "marketing"})
 	d.permitted.purposes == ["age_verification", "employment_screening", "kyc", "license_check"]
 	d.permitted.claims == []
 	restricted := decide(object.union(base, {"dataset": object.union(dataset, {"purposes": ["license_check", "gone"]})}))
@@ -223,8 +243,8 @@ test_changed_data_changes_claims_scores_and_consent if {
 		"cache_ttl_seconds": 10,
 	}})
 	req := {"claims": ["over_18", "over_21"], "purpose": "age_verification"}
-	decide(object.union(base, {"request": req})).reasons == ["consent_required"] with data.pavilion.purposes as changed
-	d := decide(object.union(base, {"request": object.union(req, {"consent": true})})) with data.pavilion.purposes as changed
+	asking(req).reasons == ["consent_required"] with data.pavilion.purposes as changed
+	d := asking(object.union(req, {"consent": true})) with data.pavilion.purposes as changed
 	d.obligations == {"revealable_claims": ["over_21"], "min_score": 0.8, "cache_ttl_seconds": 10}
 }
 
@@ -248,7 +268,8 @@ test_dataset_check_names_what_the_policy_never_allows if {
 	restricted == {"unknown_purposes": ["marketing"], "unreleasable_claims": ["license_valid"]}
 	check({"claims": ["fraud_flag"], "purposes": null}).unreleasable_claims == ["fraud_flag"]
 	check({"claims": ["name_match"], "purposes": ["fraud_check"]}).unknown_purposes == ["fraud_check"]
-	added := check({"claims": ["name_match"], "purposes": ["fraud_check"]}) with data.pavilion.purposes.fraud_check as fraud_check
+	fraud_check_spec := {"claims": ["name_match"], "purposes": ["fraud_check"]}
+	added := check(fraud_check_spec) with data.pavilion.purposes.fraud_check as fraud_check
 	added == {"unknown_purposes": [], "unreleasable_claims": []}
 }
 

@@ -1,4 +1,4 @@
-/** `npm run build:contracts`: compiles MerkleAnchor.sol into anchoring/build/MerkleAnchor.json (anchoring/compile.ts). */
+/** `npm run build:contracts`: MerkleAnchor.sol compiled to anchoring/build/MerkleAnchor.json (anchoring/compile.ts). */
 import { compileMerkleAnchor, writeArtifact } from '../anchoring/compile.js';
 
 const artifact = compileMerkleAnchor();

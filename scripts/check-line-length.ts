@@ -7,10 +7,14 @@ import { readFileSync } from 'node:fs';
 import { fromRoot } from '../common/paths.js';
 
 const LIMIT = 120;
-const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '*.ts', '*.mjs', '*.js', '*.sh', '*.rego'], {
-  cwd: fromRoot(),
-  encoding: 'utf8',
-})
+const files = execFileSync(
+  'git',
+  ['ls-files', '-co', '--exclude-standard', '*.ts', '*.mjs', '*.js', '*.sh', '*.rego'],
+  {
+    cwd: fromRoot(),
+    encoding: 'utf8',
+  },
+)
   .trim()
   .split('\n')
   // AssemblyScript is outside Biome (biome.jsonc); generated and vendored files are not ours.

@@ -12,6 +12,7 @@ import { type Logger, pino } from 'pino';
 import { type AuditLog, logSigningOptions, openAuditLog } from '../audit/index.js';
 import { createCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/verification-cache.js';
+import { withDeadline } from '../common/deadline.js';
 import { PavilionError } from '../common/errors.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
@@ -65,8 +66,10 @@ export interface BrokerParts {
 
 export interface Broker extends BrokerParts {
   port: number;
-  /** http(s)://host:port */
+  /** http(s)://host:port, as a client on this machine reaches it. */
   url: string;
+  /** What the broker listens on: HOST:PORT (`0.0.0.0:8080` means every interface). */
+  listenAddress: string;
   /** The local development issuer (absent when OIDC_ISSUER/JWKS_URL is set). */
   localIdentity?: LocalIdentity;
   /** Registered routes (method, template), for the OpenAPI coverage test. */
@@ -75,9 +78,21 @@ export interface Broker extends BrokerParts {
   close(): Promise<void>;
 }
 
+/**
+ * uWS.LIBUS_LISTEN_EXCLUSIVE_PORT and the listen() overload that takes it, which this build's typings lack (the
+ * native module has both: a second listen on a taken port then fails instead of sharing it).
+ */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+interface ExclusiveListen {
+  listen(host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void): void;
+}
+
 export interface StartOptions {
   logger?: Logger;
 }
+
+/** The longest a readiness check waits for the database (GET /readyz answers within about this). */
+const READY_CHECK_MS = 1000;
 
 /** Logged objects never carry request bodies; these paths are redacted in case an error object drags headers along. */
 const REDACT = [
@@ -97,12 +112,19 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     for (const fn of cleanup.reverse()) await fn().catch(() => {});
   };
   let closing = false;
+  let databaseBack = () => {};
   try {
     const keys = loadMasterKeys({ masterKey: config.masterKey, stateDir: config.stateDir, warn: (m) => log.warn(m) });
 
     const db = await openDatabase({
       ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
       ...(config.pgliteDataDir ? { dataDir: config.pgliteDataDir } : {}),
+      onReachability: (up) => {
+        if (!up) return log.error('Postgres does not answer: requests that need it get 503 DATABASE_UNAVAILABLE');
+        log.warn('Postgres answers again');
+        // Cover what was acknowledged before the outage without waiting for the next tick.
+        databaseBack();
+      },
     });
     cleanup.push(() => db.close());
     const datasetStore = await DatasetStore.open(db.sql);
@@ -139,6 +161,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     if (signing.source === 'STATE_DIR')
       log.warn('AUDIT_SIGNING_KEY unset: checkpoints are signed with the development key kept in STATE_DIR');
     cleanup.push(() => audit.close());
+    databaseBack = () => audit.checkpointSoon();
 
     const engine = await createEngine({
       ...(config.engine.threads ? { threads: config.engine.threads } : {}),
@@ -183,7 +206,8 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       });
       verifier = localIdentity.verifier;
       log.warn(
-        'no OIDC_ISSUER or JWKS_URL: the broker is its own development token issuer (npx pavilion token --role rp --sub <name>)',
+        'no OIDC_ISSUER or JWKS_URL: the broker is its own development token issuer ' +
+          '(npx pavilion token --role rp --sub <name>)',
       );
     }
 
@@ -198,6 +222,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       poolThreads: () => engine.threads,
       databasePing: () => db.sql`select 1`,
       latestCheckpoint: () => audit.latestCheckpoint(),
+      checkpointLag: () => audit.checkpointLagSeconds(),
     });
     const countComparisons = (n: number) => metrics.addDiceComparisons(n);
 
@@ -211,6 +236,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const trail = new AuditTrail(audit, keys.auditHashKey, policy, (seconds) => metrics.observeAuditAppend(seconds));
     const secrets = new LinkageSecrets(datasetStore, keys);
     const datasets = new DatasetService({ store: datasetStore, active, cache, secrets, trail, policy, log });
+    cleanup.push(async () => datasets.close());
     const objects: ObjectStore = config.objects.s3
       ? new S3ObjectStore(config.objects.s3)
       : new FolderObjectStore(config.objects.folder);
@@ -251,6 +277,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const reloaded = await datasets.reloadAll();
     for (const r of reloaded) log.info(r, 'dataset version reloaded');
     linkage.startHeartbeat();
+    datasets.startHeartbeat();
     if (!db.embedded) {
       // Several broker processes may share this database: follow the dataset
       // changes the others commit (uploads, deletions, definitions, secrets).
@@ -268,16 +295,19 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       cleanup.push(() => unlisten());
     }
 
+    // Readiness answers at once during an outage: a server known unreachable is not asked, and a check
+    // that does not answer within READY_CHECK_MS counts as failed.
+    const answers = (p: Promise<unknown>) =>
+      withDeadline(p, READY_CHECK_MS, () => new Error('readiness check timed out')).then(
+        () => true,
+        () => false,
+      );
     const ready = async (): Promise<ReadinessReport> => {
       const checks: Record<string, boolean> = {};
-      checks.database = await db.sql`select 1`.then(
-        () => true,
-        () => false,
-      );
-      checks.audit = await audit.size().then(
-        () => true,
-        () => false,
-      );
+      const reachable = db.reachable();
+      [checks.database, checks.audit] = reachable
+        ? await Promise.all([answers(db.sql`select 1`.execute()), answers(audit.size())])
+        : [false, false];
       checks.accepting = !closing;
       // Redis down degrades to the LRU (answers still served): reported, not fatal.
       const stats = cache.stats();
@@ -304,6 +334,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
           if (--inFlight === 0 && idle) idle();
         },
         isClosing: () => closing,
+        databaseUnreachable: () => !db.reachable(),
       },
       authenticate,
     );
@@ -344,8 +375,18 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     metrics.registerRoutes(...router.routes.map((r) => r.template), '/v1/ws', '/*');
 
     const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-      app.listen(config.host, config.port, (s) =>
-        s ? resolve(s) : reject(new PavilionError('LISTEN_FAILED', `cannot listen on ${config.host}:${config.port}`)),
+      // Exclusive: without it uWS binds with SO_REUSEPORT, and a second broker on a taken port would quietly
+      // share its traffic instead of failing to start.
+      (app as unknown as ExclusiveListen).listen(config.host, config.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (s) =>
+        s
+          ? resolve(s)
+          : reject(
+              new PavilionError(
+                'LISTEN_FAILED',
+                `cannot listen on ${config.host}:${config.port}: the port is taken (another broker?) or the ` +
+                  'address is not this machine; set PORT or HOST',
+              ),
+            ),
       );
     });
     const port = uWS.us_socket_local_port(listenSocket as never);
@@ -367,6 +408,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     return {
       port,
       url,
+      listenAddress: `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
       log,
       db,
       audit,

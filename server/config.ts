@@ -22,7 +22,11 @@ interface Setting {
 
 export const SETTINGS: readonly Setting[] = [
   { env: 'PORT', default: '8080', description: 'HTTP and WebSocket port (0 picks a free one)' },
-  { env: 'HOST', default: '0.0.0.0', description: 'listen address' },
+  {
+    env: 'HOST',
+    default: '127.0.0.1',
+    description: 'listen address: loopback for development; `0.0.0.0` in containers (the image and chart set it)',
+  },
   {
     env: 'TLS_CERT_FILE',
     default: '',
@@ -90,13 +94,15 @@ export const SETTINGS: readonly Setting[] = [
     env: 'AUDIT_SIGNING_KEY',
     default: '',
     description:
-      'checkpoint signing key(s), `PRIVATE+KEY+…` or a 32-byte Ed25519 seed, comma-separated, primary first (rotation: new,old); never logged',
+      'checkpoint signing key(s), `PRIVATE+KEY+…` or a 32-byte Ed25519 seed, comma-separated, primary first ' +
+      '(rotation: new,old); never logged',
   },
   {
     env: 'AUDIT_SIGNING_KEY_FILE',
     default: '',
     description:
-      'file with the signing key(s), one per line; unset with no AUDIT_SIGNING_KEY → a development key kept in STATE_DIR',
+      'file with the signing key(s), one per line; unset with no AUDIT_SIGNING_KEY → a development key kept ' +
+      'in STATE_DIR',
   },
   {
     env: 'AUDIT_WITNESSES',
@@ -110,7 +116,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'AUDIT_PUBLIC',
     default: 'false',
     description:
-      '`true`: checkpoints, proofs, receipts and hash tiles need no token (witnesses, public monitors); entries always need auditor or admin',
+      '`true`: checkpoints, proofs, receipts and hash tiles need no token (witnesses, public monitors); ' +
+      'entries always need auditor or admin',
   },
   {
     env: 'AUDIT_CACHE_MB',
@@ -121,7 +128,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'S3_ENDPOINT',
     default: '',
     description:
-      'S3 API (MinIO or any S3) that dataset pulls read from, `http(s)://host:port`; unset → the folder STATE_DIR/objects',
+      'S3 API (MinIO or any S3) that dataset pulls read from, `http(s)://host:port`; unset → the folder ' +
+      'STATE_DIR/objects',
   },
   { env: 'S3_BUCKET', default: 'pavilion', description: 'bucket holding `datasets/<dataset id>/…` objects' },
   { env: 'S3_ACCESS_KEY', default: '', description: 'S3 access key id' },
@@ -196,7 +204,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'DEMO_PAGE',
     default: 'auto',
     description:
-      'serve the development demo page at /demo/ (it discloses the demo linkage secret); `auto`: only with the embedded database and the local token issuer',
+      'serve the development demo page at /demo/ (it discloses the demo linkage secret); `auto`: only with ' +
+      'the embedded database and the local token issuer',
   },
   { env: 'CONFIG_FILE', default: '', description: 'optional JSON file of these keys (environment wins)' },
 ];

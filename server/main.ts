@@ -35,7 +35,13 @@ async function main(): Promise<void> {
     const t = performance.now();
     const demo = await loadDemoDataset(broker, config.demoRecords);
     log.info(
-      { dataset: DEMO_DATASET, version: demo.version, rows: demo.people.length, ms: Math.round(performance.now() - t) },
+      {
+        dataset: DEMO_DATASET,
+        version: demo.version,
+        rows: demo.people.length,
+        secretFingerprint: demo.fingerprint,
+        ms: Math.round(performance.now() - t),
+      },
       'demo dataset of synthetic people loaded',
     );
     if (broker.localIdentity) {
@@ -50,10 +56,14 @@ async function main(): Promise<void> {
       process.stdout.write(
         [
           '',
-          `Pavilion broker listening on ${broker.url}`,
+          listeningLine(broker),
           '',
           'Development token (role rp, subject demo-rp, 12 h):',
           token,
+          '',
+          `Demo dataset: version ${demo.version}, ${demo.people.length} synthetic people, linkage secret fingerprint ` +
+            `${demo.fingerprint}`,
+          '(the same STATE_DIR gives the same people and secret on every start: this curl line keeps matching).',
           '',
           'Verify a demo person (a synthetic record re-typed with a surname typo):',
           `curl -s -H "authorization: Bearer ${token}" -H 'content-type: application/json' \\`,
@@ -64,9 +74,15 @@ async function main(): Promise<void> {
       );
     }
   } else {
-    process.stdout.write(`\nPavilion broker listening on ${broker.url}\n\n`);
+    process.stdout.write(`\n${listeningLine(broker)}\n\n`);
   }
   if (broker.localIdentity) process.stdout.write(developmentHints(config, broker));
+}
+
+/** The URL to use first (tests and scripts take the token after "listening on"); the bound address when it differs. */
+function listeningLine(broker: { url: string; listenAddress: string }): string {
+  const bound = broker.url.endsWith(`//${broker.listenAddress}`) ? '' : ` (bound to ${broker.listenAddress})`;
+  return `Pavilion broker listening on ${broker.url}${bound}`;
 }
 
 main().catch((err) => {

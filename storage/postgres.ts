@@ -10,6 +10,7 @@
  * own ordered list of steps; this file knows nothing of their tables.
  */
 import postgres from 'postgres';
+import { withDeadline } from '../common/deadline.js';
 import { PavilionError } from '../common/errors.js';
 import { startEmbeddedServer } from './embedded-server.js';
 
@@ -59,8 +60,30 @@ export interface Database {
   /** Connection string clients can use (embedded: the loopback PGlite server). */
   url: string;
   embedded: boolean;
+  /** Whether the server answered the last reachability probe (see `Reachability`); the embedded one always does. */
+  reachable(): boolean;
   close(): Promise<void>;
 }
+
+/**
+ * How long the broker waits on an unreachable server, so that a request answers 503 DATABASE_UNAVAILABLE
+ * within about 2 s of an outage instead of queueing behind the driver's reconnection delays
+ * (docs/operations.md, "Database outages").
+ */
+export const DATABASE_TIMEOUTS = {
+  /** A TCP connection plus the startup exchange (postgres.js `connect_timeout`; its default is 30 s). */
+  connectMs: 2000,
+  /**
+   * Longest pause before a pool connection tries again after a failed attempt. postgres.js's default grows
+   * to 10-20 s after a few failures, and every query waiting for a connection waits that long; a query
+   * only waits for one when it is issued, so a short pause costs an idle broker nothing.
+   */
+  maxBackoffMs: 250,
+  /** Between two probes while the server does not answer. */
+  probeEveryMs: 250,
+  /** A probe not answered within this counts as a failure. */
+  probeTimeoutMs: 1000,
+};
 
 export interface OpenDatabaseOptions {
   /** A PostgreSQL URL (the broker's DATABASE_URL setting, server/config.ts); absent → embedded PGlite. */
@@ -69,16 +92,116 @@ export interface OpenDatabaseOptions {
   dataDir?: string;
   /** Pool size for a real server (default 10). The embedded server always gets 1, see below. */
   max?: number;
+  /** Told when the server stops or starts answering the reachability probe. */
+  onReachability?: (reachable: boolean) => void;
+}
+
+/** postgres.js's pause before reconnecting after `retries` failed attempts, in seconds, capped (see above). */
+export function reconnectBackoff(retries: number): number {
+  return Math.min(0.01 * 2 ** retries, DATABASE_TIMEOUTS.maxBackoffMs / 1000);
 }
 
 export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Database> {
   const url = opts.url;
   if (url) {
-    const sql = postgres(url, { max: opts.max ?? 10, onnotice: () => {} });
+    const reachability = new Reachability(url, opts.onReachability);
+    const sql = postgres(url, {
+      max: opts.max ?? 10,
+      onnotice: () => {},
+      connect_timeout: DATABASE_TIMEOUTS.connectMs / 1000,
+      backoff: reconnectBackoff,
+      // Every closed connection (the server ended it, or an attempt failed) asks whether the server is
+      // still there; an ordinary close costs one `select 1`.
+      onclose: () => reachability.suspect(),
+    });
     await probe(sql, 'DATABASE_URL');
-    return { sql, url, embedded: false, close: () => sql.end({ timeout: 5 }) };
+    return {
+      sql,
+      url,
+      embedded: false,
+      reachable: () => reachability.up,
+      async close() {
+        reachability.close();
+        await sql.end({ timeout: 5 });
+        await reachability.end();
+      },
+    };
   }
   return openEmbedded(opts.dataDir);
+}
+
+/**
+ * Whether the server answers, known without waiting: while it does not, the broker refuses work that needs
+ * it at once (server/http/router.ts) instead of queueing queries that would wait for the pool to
+ * reconnect. A closed pool connection starts a probe (`select 1` on a connection of its own, so it never
+ * waits behind the pool's queue); a failed probe marks the server unreachable and is repeated every
+ * `probeEveryMs` until one succeeds. A single ended session (pg_terminate_backend) is answered by the
+ * next probe at once and never marks the server down, nor does a server out of connection slots (53300):
+ * it answers, and the pool keeps the connections it holds.
+ */
+class Reachability {
+  up = true;
+  private probing = false;
+  private closed = false;
+  private readonly sql: Sql;
+  private pause: NodeJS.Timeout | null = null;
+
+  constructor(
+    url: string,
+    private readonly onChange?: (reachable: boolean) => void,
+  ) {
+    this.sql = postgres(url, {
+      max: 1,
+      onnotice: () => {},
+      connect_timeout: DATABASE_TIMEOUTS.connectMs / 1000,
+      backoff: () => 0,
+      idle_timeout: 5,
+      fetch_types: false,
+      connection: { application_name: 'pavilion-probe' },
+    });
+  }
+
+  suspect(): void {
+    if (!this.probing && !this.closed) void this.run();
+  }
+
+  private async run(): Promise<void> {
+    this.probing = true;
+    try {
+      while (!this.closed) {
+        const ok = await withDeadline(
+          this.sql`select 1`.execute(),
+          DATABASE_TIMEOUTS.probeTimeoutMs,
+          () => new Error('probe timed out'),
+        ).then(
+          () => true,
+          // Out of connection slots, the server still answers, and the pool keeps the connections it holds.
+          (err: { code?: string }) => err?.code === '53300',
+        );
+        if (this.closed) return;
+        if (ok !== this.up) {
+          this.up = ok;
+          this.onChange?.(ok);
+        }
+        if (ok) return;
+        await new Promise<void>((resolve) => {
+          this.pause = setTimeout(resolve, DATABASE_TIMEOUTS.probeEveryMs);
+          this.pause.unref();
+        });
+      }
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.pause) clearTimeout(this.pause);
+  }
+
+  end(): Promise<void> {
+    return this.sql.end({ timeout: 1 });
+  }
 }
 
 async function openEmbedded(dataDir: string | undefined): Promise<Database> {
@@ -98,6 +221,7 @@ async function openEmbedded(dataDir: string | undefined): Promise<Database> {
     sql,
     url,
     embedded: true,
+    reachable: () => true,
     async close() {
       await sql.end({ timeout: 5 });
       await server.stop();

@@ -22,7 +22,6 @@ const LAYERS: Record<string, number> = {
   cache: 2,
   metrics: 2,
   demo: 2,
-  jobs: 2,
   client: 3,
   'server/config': 3,
   'server/support': 4,

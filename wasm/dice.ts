@@ -56,6 +56,38 @@ export interface DiceExports {
     cursorPtr: number,
   ): number;
   pairsStepEntries(bytes: number): number;
+  lshRuns(
+    filtersPtr: number,
+    count: number,
+    bytes: number,
+    partiesPtr: number,
+    posPtr: number,
+    k: number,
+    keysPtr: number,
+    orderPtr: number,
+    tmpKeysPtr: number,
+    tmpOrderPtr: number,
+    countsPtr: number,
+    runsPtr: number,
+    comparisonsPtr: number,
+  ): number;
+  crossPartyPairs(partiesPtr: number, orderPtr: number, start: number, end: number): number;
+  runPairsAtThreshold(
+    filtersPtr: number,
+    popsPtr: number,
+    partiesPtr: number,
+    bytes: number,
+    orderPtr: number,
+    runsPtr: number,
+    runCount: number,
+    threshold: number,
+    posPtr: number,
+    k: number,
+    band: number,
+    outPtr: number,
+    outCapacity: number,
+    cursorPtr: number,
+  ): number;
   setPopcountStrategy(strategy: number): number;
   /** Block-count sketches (sketchBytesFor(bytes) each): wasm/assembly/dice.ts, "Sketch-bounded 1:N top-k". */
   sketchFilters(filtersPtr: number, count: number, bytes: number, outPtr: number): void;

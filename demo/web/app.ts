@@ -66,7 +66,8 @@ async function main(): Promise<void> {
         const check = await pv.checkReceipt(answer);
         show(
           'receipt',
-          `verified: entry ${check.index} is in the log ${check.origin} of ${check.treeSize} entries, signed by ${check.verifiedBy.join(', ')}`,
+          `verified: entry ${check.index} is in the log ${check.origin} of ${check.treeSize} entries, signed by ` +
+            `${check.verifiedBy.join(', ')}`,
           'ok',
         );
         show('status', 'Done.');

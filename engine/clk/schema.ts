@@ -375,7 +375,10 @@ export function isParsedSchema(value: unknown): value is LinkageSchema {
   return typeof value === 'object' && value !== null && parsedSchemas.has(value);
 }
 
-/** Parses and validates a linkage schema (v3, or v1/v2 upgraded as clkhash does); throws SCHEMA_INVALID / SCHEMA_UNSUPPORTED naming the JSON path. */
+/**
+ * Parses and validates a linkage schema (v3, or v1/v2 upgraded as clkhash does); throws SCHEMA_INVALID or
+ * SCHEMA_UNSUPPORTED naming the JSON path.
+ */
 export function parseSchema(json: unknown): LinkageSchema {
   if (isParsedSchema(json)) return json;
   const given = obj(json, '$');
@@ -408,7 +411,8 @@ export function parseSchema(json: unknown): LinkageSchema {
   if (keyBytes > 255 * hashLen)
     throw invalid(
       '$.clkConfig.kdf',
-      `HKDF-${kdf.hash} cannot derive ${keyBytes} bytes of keys (features * 2 * keySize must be at most ${255 * hashLen})`,
+      `HKDF-${kdf.hash} cannot derive ${keyBytes} bytes of keys (features * 2 * keySize must be at most ` +
+        `${255 * hashLen})`,
     );
   features.forEach((f, i) => {
     if (f.kind !== 'hashed') return;

@@ -4,7 +4,9 @@
  * need.
  *
  * Each version is loaded into the engine under its own engine id
- * (`<dataset>@<version>`), and the active pointer moves only once the new
+ * (`<dataset>@<version>#<load>`: a version served again after a rollback is
+ * a new load, so dropping the old load, once its last request ends, never
+ * drops the one serving), and the active pointer moves only once the new
  * version is fully loaded. Requests take a lease on the version they started
  * with, so a swap never changes the data under an in-flight request: the old
  * version is dropped from the engine when its last lease ends. This keeps the
@@ -47,6 +49,8 @@ export interface Lease {
 
 export class ActiveDatasets {
   private readonly active = new Map<string, Slot>();
+  /** Loads so far, numbering engine ids. */
+  private loads = 0;
   /** Definitions (schema, claims, flags) cached from the store; refreshed on every change. */
   private readonly definitions = new Map<string, DatasetRecord>();
 
@@ -117,7 +121,7 @@ export class ActiveDatasets {
     filterBits: number,
     rows: { refs: string[]; clks: Uint8Array; claims: Claims[] },
   ): Promise<StagedVersion> {
-    const engineId = `${id}@${version}`;
+    const engineId = `${id}@${version}#${++this.loads}`;
     const info = await this.engine.loadDataset(engineId, { refs: rows.refs, clks: rows.clks, filterBits });
     const loaded: LoadedVersion = {
       datasetId: id,

@@ -5,6 +5,7 @@
  * whenever it changes here or in another broker process, or the dataset is deleted.
  */
 import { PavilionError } from '../../common/errors.js';
+import { secretFingerprint } from '../../common/secret-fingerprint.js';
 import type { MasterKeys } from '../support/master-keys.js';
 import type { DatasetStore } from './store.js';
 
@@ -31,15 +32,27 @@ export class LinkageSecrets {
     return secret;
   }
 
-  /** Stores a new secret, sealed, and drops the one held in memory. */
-  async set(datasetId: string, secret: string, setBy: string): Promise<void> {
+  /**
+   * Stores a new secret, sealed, with its fingerprint (common/secret-fingerprint.ts), and drops the one
+   * held in memory. Returns the fingerprint.
+   */
+  async set(datasetId: string, secret: string, setBy: string): Promise<string> {
     const plaintext = Buffer.from(secret, 'utf8');
+    const fingerprint = secretFingerprint(secret);
     try {
-      await this.store.setSecret(datasetId, this.keys.seal({ dataset: datasetId }, plaintext), setBy);
+      await this.store.setSecret(datasetId, this.keys.seal({ dataset: datasetId }, plaintext), setBy, fingerprint);
+      return fingerprint;
     } finally {
       plaintext.fill(0);
       this.forget(datasetId);
     }
+  }
+
+  /** Computes and records the fingerprint of a secret registered before fingerprints were kept. */
+  async backfillFingerprint(datasetId: string): Promise<string> {
+    const fingerprint = secretFingerprint(await this.get(datasetId));
+    await this.store.setSecretFingerprint(datasetId, fingerprint);
+    return fingerprint;
   }
 
   forget(datasetId: string): void {

@@ -63,7 +63,8 @@ interface PullRow {
 }
 
 const COLUMNS =
-  'id, dataset_id, object_key, format, status, requested_by, bytes::text as bytes, version, row_count, error_code, error_detail, created_at, finished_at';
+  'id, dataset_id, object_key, format, status, requested_by, bytes::text as bytes, version, row_count, ' +
+  'error_code, error_detail, created_at, finished_at';
 
 function toRecord(r: PullRow): PullRecord {
   return {
@@ -114,13 +115,17 @@ export class PullStore {
 
   async succeed(id: string, result: { bytes: number; version: number; rows: number }): Promise<void> {
     await this.sql`
-      update dataset_pulls set status = 'succeeded', bytes = ${result.bytes}, version = ${result.version}, row_count = ${result.rows}, finished_at = now()
+      update dataset_pulls
+      set status = 'succeeded', bytes = ${result.bytes}, version = ${result.version}, row_count = ${result.rows},
+          finished_at = now()
       where id = ${id}`;
   }
 
   async fail(id: string, error: { code: string; detail: string; bytes: number | null }): Promise<void> {
     await this.sql`
-      update dataset_pulls set status = 'failed', error_code = ${error.code}, error_detail = ${error.detail}, bytes = ${error.bytes}, finished_at = now()
+      update dataset_pulls
+      set status = 'failed', error_code = ${error.code}, error_detail = ${error.detail}, bytes = ${error.bytes},
+          finished_at = now()
       where id = ${id}`;
   }
 
@@ -135,7 +140,9 @@ export class PullStore {
    */
   async failStale(ms: number): Promise<number> {
     const rows = await this.sql`
-      update dataset_pulls set status = 'failed', error_code = 'PULL_INTERRUPTED', error_detail = 'the broker stopped during the pull', finished_at = now()
+      update dataset_pulls
+      set status = 'failed', error_code = 'PULL_INTERRUPTED', error_detail = 'the broker stopped during the pull',
+          finished_at = now()
       where status = 'running' and heartbeat_at < now() - ${ms} * interval '1 millisecond' returning id`;
     return rows.length;
   }

@@ -20,13 +20,17 @@ import { isUuid } from '../../common/uuid.js';
 import type { Principal } from '../../identity/index.js';
 import { assertObjectKey, type ObjectStore } from '../../storage/object-store.js';
 import type { PullRecord, PullStore } from './pull-store.js';
-import type { DatasetService, UploadFormat } from './service.js';
+import type { DatasetService, PublishOptions, UploadFormat } from './service.js';
 
 export interface PullRequest {
   /** Key below `datasets/<dataset id>/`. */
   object: string;
   /** Default: from the extension (.jsonl/.ndjson → jsonl, .pvds → binary). */
   format?: UploadFormat;
+  /** false: the version is staged, served once activated (default true). */
+  activate?: boolean;
+  /** The fingerprint of the secret the object's CLKs were encoded with (common/secret-fingerprint.ts). */
+  secret_fingerprint?: string;
 }
 
 export function objectKeyFor(datasetId: string, object: string): string {
@@ -141,9 +145,13 @@ export class DatasetPulls {
       format,
       requestedBy: principal.subject,
     });
+    const options: PublishOptions = {
+      ...(request.activate === false ? { activate: false } : {}),
+      ...(request.secret_fingerprint ? { secretFingerprint: request.secret_fingerprint } : {}),
+    };
     this.running.set(
       pull.id,
-      this.run(principal, pull).finally(() => this.running.delete(pull.id)),
+      this.run(principal, pull, options).finally(() => this.running.delete(pull.id)),
     );
     return pull;
   }
@@ -156,7 +164,7 @@ export class DatasetPulls {
     return pull;
   }
 
-  private async run(principal: Principal, pull: PullRecord): Promise<void> {
+  private async run(principal: Principal, pull: PullRecord, options: PublishOptions): Promise<void> {
     const seen = { bytes: 0 };
     const limit = this.d.uploadLimit;
     const started = performance.now();
@@ -173,13 +181,15 @@ export class DatasetPulls {
           `the object (${object.size} bytes) exceeds the upload limit of ${limit} bytes`,
         );
       const body = counted(object.body, { bytes: limit, idleMs }, seen, this.store.location, () => this.closing);
-      const published = await this.datasets.publishStream(principal, pull.datasetId, pull.format, body);
-      await this.pulls.succeed(pull.id, { bytes: seen.bytes, version: published.version, rows: published.rows });
+      const published = await this.datasets.publishStream(principal, pull.datasetId, pull.format, body, options);
+      const version = published.version!; // never a dry run
+      await this.pulls.succeed(pull.id, { bytes: seen.bytes, version, rows: published.rows });
       this.log.info(
         {
           pull: pull.id,
           dataset: pull.datasetId,
-          version: published.version,
+          version,
+          status: published.status,
           rows: published.rows,
           bytes: seen.bytes,
           ms: Math.round(performance.now() - started),

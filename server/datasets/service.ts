@@ -1,28 +1,42 @@
 /**
  * Dataset lifecycle shared by the routes, the startup reload and the demo: define a dataset, publish a
- * version (persist, load, commit, swap, invalidate the cache, audit), register the linkage secret,
- * delete, and follow what other broker processes commit. Changes are serialised per dataset so
- * versions swap in order, and the version that answers is always the one the database committed.
+ * version (persist, load, commit, swap, invalidate the cache, audit) at once or staged for a later
+ * activation, check an upload without storing it (dry run), activate a staged version, roll back to
+ * the previous one, register the linkage secret, delete, and follow what other broker processes
+ * commit. Changes are serialised per dataset so versions swap in order, and the version that answers
+ * is always the one the database committed. docs/data-providers.md is the provider's view of it.
  */
 import type { Logger } from 'pino';
 import type { VerificationCache } from '../../cache/verification-cache.js';
-import { PavilionError } from '../../common/errors.js';
+import { isPavilionError, PavilionError } from '../../common/errors.js';
+import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from '../../common/heartbeat.js';
 import { parseSchema } from '../../engine/clk/schema.js';
 import { validateFilterBits } from '../../engine/index.js';
 import type { Principal } from '../../identity/index.js';
 import type { ReloadingPolicy } from '../../policy/index.js';
 import type { DatasetDefinition } from '../http/schemas.js';
 import {
+  datasetActivatedEvent,
   datasetDefinedEvent,
   datasetDeletedEvent,
   datasetSecretSetEvent,
+  datasetVersionDiscardedEvent,
   datasetVersionEvent,
 } from '../support/audit-events.js';
 import type { AuditTrail } from '../support/audit-trail.js';
 import type { ActiveDatasets } from './active-datasets.js';
+import { claimDefinition } from './claim-types.js';
 import type { LinkageSecrets } from './linkage-secrets.js';
-import { CHUNK_ROWS, type Claims, type DatasetRecord, type DatasetStore, type VersionRows } from './store.js';
-import { BinaryParser, JsonlParser, RowCollector, type UploadParser } from './upload.js';
+import {
+  CHUNK_ROWS,
+  type Claims,
+  type DatasetRecord,
+  type DatasetStore,
+  type VersionRecord,
+  type VersionRows,
+  type VersionStatus,
+} from './store.js';
+import { BinaryParser, JsonlParser, RowCollector, type UploadParser, type VersionSummary } from './upload.js';
 
 export type UploadFormat = 'jsonl' | 'binary';
 
@@ -64,14 +78,72 @@ export interface DatasetServiceDeps {
 
 type Rows = { refs: string[]; clks: Uint8Array; claims: Claims[] };
 
+/** How a version is published (POST /v1/datasets/{id}/versions query, or a pull's request). */
+export interface PublishOptions {
+  /** false: stored and checked, not served until activated (default true: served at once). */
+  activate?: boolean;
+  /** Parsed and checked only; nothing is stored (default false). */
+  dryRun?: boolean;
+  /** The fingerprint of the secret the CLKs were encoded with, as the provider declares it. */
+  secretFingerprint?: string;
+}
+
+export interface Published {
+  dataset: string;
+  /** null for a dry run. */
+  version: number | null;
+  status: 'active' | 'staged' | 'dry_run';
+  rows: number;
+  filterBits: number;
+  /** The version serving before (and still serving, unless this one is active now). */
+  activeVersion: number | null;
+  activeRows: number;
+  secretFingerprint: string | null;
+  summary: VersionSummary;
+}
+
+export interface Activated {
+  dataset: string;
+  version: number;
+  /** The version that served before (null: none). */
+  previousVersion: number | null;
+  rows: number;
+  /** false when the version was already the active one. */
+  changed: boolean;
+}
+
 export class DatasetService {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly store: DatasetStore;
   private readonly active: ActiveDatasets;
+  /** Versions this process is writing (`loading`), beating while it does. */
+  private readonly writing = new Map<string, { dataset: string; version: number }>();
+  private heartbeat: Heartbeat | undefined;
 
   constructor(private readonly d: DatasetServiceDeps) {
     this.store = d.store;
     this.active = d.active;
+  }
+
+  /**
+   * Beats for the versions this process is writing and fails those of processes that stopped
+   * (common/heartbeat.ts): a version is never `loading` forever, whichever broker died.
+   */
+  startHeartbeat(): void {
+    const { store, log } = this.d;
+    this.heartbeat ??= startHeartbeat({
+      runningIds: () => [...this.writing.keys()],
+      beat: (ids) => store.heartbeatVersions(ids.map((k) => this.writing.get(k)).filter((v) => v !== undefined)),
+      sweep: async () => {
+        for (const f of await store.failStaleLoading(STALE_AFTER_MS))
+          log.warn(f, 'an upload a stopped broker process left was marked failed (UPLOAD_INTERRUPTED)');
+      },
+      onError: (err) => log.warn({ err }, 'dataset upload heartbeat failed'),
+    });
+  }
+
+  close(): void {
+    this.heartbeat?.stop();
   }
 
   /** Runs `fn` after every earlier change of the same dataset. */
@@ -92,7 +164,8 @@ export class DatasetService {
     input: DatasetDefinition,
   ): Promise<{ created: boolean; record: DatasetRecord }> {
     const filterBits = schemaFilterBits(input.schema);
-    this.d.policy.assertDatasetAllowed(input);
+    const claims = claimDefinition(input.claims);
+    this.d.policy.assertDatasetAllowed({ claims: claims.names, purposes: input.purposes ?? null });
     // A deleted dataset's id stays its owner's: re-defining it revives it, versions continuing.
     const existing = await this.store.get(id, { includeDeleted: true });
     if (existing) this.assertOwner(principal, existing);
@@ -100,7 +173,8 @@ export class DatasetService {
       id,
       owner: existing?.owner ?? principal.subject,
       schema: input.schema,
-      claims: [...new Set(input.claims)],
+      claims: claims.names,
+      claimTypes: claims.types,
       filterBits,
       allowBrokerEncoding: input.allow_broker_encoding ?? false,
       purposes: input.purposes ?? null,
@@ -132,19 +206,50 @@ export class DatasetService {
     return record;
   }
 
-  /** Publishes a version from a streamed upload body. */
+  /** Every version of a dataset, newest first (its owner, admin). */
+  async versions(principal: Principal, id: string): Promise<{ record: DatasetRecord; versions: VersionRecord[] }> {
+    const record = await this.get(id);
+    this.assertOwner(principal, record);
+    return { record, versions: await this.store.versions(id) };
+  }
+
+  /**
+   * Publishes a version from a streamed upload body: served at once (the default), or `staged`
+   * (stored and checked, served once activated), or only checked (`dryRun`: nothing is stored).
+   */
   async publishStream(
     principal: Principal,
     id: string,
     format: UploadFormat,
     body: AsyncIterable<Buffer>,
-  ): Promise<{ version: number; rows: number; filterBits: number }> {
+    opts: PublishOptions = {},
+  ): Promise<Published> {
     const record = await this.get(id);
     this.assertOwner(principal, record);
-    return this.serialised(id, async () => {
-      const rows = new RowCollector(record.filterBits, new Set(record.claims), CHUNK_ROWS);
+    if (opts.dryRun) {
+      const rows = new RowCollector(record.filterBits, record.claimTypes, CHUNK_ROWS);
       const parser: UploadParser = format === 'jsonl' ? new JsonlParser(rows) : new BinaryParser(rows);
-      const version = await this.store.beginVersion(id, record.filterBits, principal.subject);
+      for await (const piece of body) {
+        parser.push(piece);
+        rows.takeChunk(); // nothing is stored: let the chunk bookkeeping go
+      }
+      parser.end();
+      if (rows.count === 0) throw new PavilionError('DATASET_EMPTY', 'the upload holds no records');
+      return this.published(record, null, 'dry_run', rows.summary(), opts);
+    }
+    return this.serialised(id, async () => {
+      // Read again in the queue: a definition may have changed while an earlier change ran.
+      const current = await this.get(id);
+      const rows = new RowCollector(current.filterBits, current.claimTypes, CHUNK_ROWS);
+      const parser: UploadParser = format === 'jsonl' ? new JsonlParser(rows) : new BinaryParser(rows);
+      const version = await this.store.beginVersion(
+        id,
+        current.filterBits,
+        principal.subject,
+        opts.secretFingerprint ?? null,
+      );
+      const key = `${id}@${version}`;
+      this.writing.set(key, { dataset: id, version });
       let chunkNo = 0;
       try {
         for await (const piece of body) {
@@ -166,28 +271,63 @@ export class DatasetService {
         }
         const last = rows.takeChunk(true);
         if (last) await this.store.writeChunk(id, version, chunkNo++, last);
-        await this.activate(principal.subject, record, version, {
-          refs: rows.refs,
-          clks: rows.allClksConcatenated(),
-          claims: rows.claims,
-        });
-        return { version, rows: rows.count, filterBits: record.filterBits };
+        const summary = rows.summary();
+        if (opts.activate === false) {
+          await this.store.stageVersion(id, version, summary);
+          await this.recordVersion(principal.subject, current, version, rows.count, 'staged');
+          return this.published(current, version, 'staged', summary, opts);
+        }
+        const data = { refs: rows.refs, clks: rows.allClksConcatenated(), claims: rows.claims };
+        await this.activateRows(principal.subject, current, version, data, { from: ['loading'], summary });
+        await this.recordVersion(principal.subject, current, version, rows.count, 'active');
+        return this.published(current, version, 'active', summary, opts);
       } catch (err) {
-        await this.store.failVersion(id, version).catch(() => {});
+        await this.store.failVersion(id, version, isPavilionError(err) ? err.code : 'INTERNAL').catch(() => {});
         throw err;
+      } finally {
+        this.writing.delete(key);
       }
     });
   }
 
-  /** Publishes a version from rows already in memory (demo, benchmarks). */
-  async publishRows(actor: string, id: string, data: Rows): Promise<{ version: number; rows: number }> {
+  private published(
+    before: DatasetRecord,
+    version: number | null,
+    status: Published['status'],
+    summary: VersionSummary,
+    opts: PublishOptions,
+  ): Published {
+    return {
+      dataset: before.id,
+      version,
+      status,
+      rows: summary.rows,
+      filterBits: before.filterBits,
+      activeVersion: before.activeVersion,
+      activeRows: before.rowCount,
+      secretFingerprint: opts.secretFingerprint ?? null,
+      summary,
+    };
+  }
+
+  /** Publishes a version from rows already in memory (demo, benchmarks), served at once. */
+  async publishRows(
+    actor: string,
+    id: string,
+    data: Rows,
+    opts: { secretFingerprint?: string } = {},
+  ): Promise<{ version: number; rows: number }> {
     const record = await this.get(id);
     return this.serialised(id, async () => {
-      const version = await this.store.beginVersion(id, record.filterBits, actor);
+      const version = await this.store.beginVersion(id, record.filterBits, actor, opts.secretFingerprint ?? null);
       const bytes = record.filterBits / 8;
       try {
         if (data.clks.length !== data.refs.length * bytes)
           throw new PavilionError('CLK_LENGTH_MISMATCH', 'CLK bytes do not match the number of refs');
+        // The same checks as an upload (claim types, unique refs), before anything is written.
+        const rows = new RowCollector(record.filterBits, record.claimTypes, CHUNK_ROWS);
+        for (let i = 0; i < data.refs.length; i++)
+          rows.add(`record ${i}`, data.refs[i], data.clks.subarray(i * bytes, (i + 1) * bytes), data.claims[i]);
         for (let start = 0, n = 0; start < data.refs.length; start += CHUNK_ROWS, n++) {
           const end = Math.min(data.refs.length, start + CHUNK_ROWS);
           const chunk: VersionRows = {
@@ -197,12 +337,80 @@ export class DatasetService {
           };
           await this.store.writeChunk(id, version, n, chunk);
         }
-        await this.activate(actor, record, version, data);
+        await this.activateRows(actor, record, version, data, { from: ['loading'], summary: rows.summary() });
+        await this.recordVersion(actor, record, version, data.refs.length, 'active');
         return { version, rows: data.refs.length };
       } catch (err) {
-        await this.store.failVersion(id, version).catch(() => {});
+        await this.store.failVersion(id, version, isPavilionError(err) ? err.code : 'INTERNAL').catch(() => {});
         throw err;
       }
+    });
+  }
+
+  /**
+   * Activates a staged version, or the previous one (`rollback`), whose rows the database kept: they
+   * are read back, loaded, committed as active and only then served, as an upload is.
+   */
+  async activate(principal: Principal, id: string, version: number, rollback = false): Promise<Activated> {
+    const record = await this.get(id);
+    this.assertOwner(principal, record);
+    return this.serialised(id, async () => {
+      const current = await this.get(id);
+      const v = await this.store.version(id, version);
+      if (!v) throw new PavilionError('VERSION_NOT_FOUND', `the dataset has no version ${version}`);
+      if (v.status === 'active')
+        return { dataset: id, version, previousVersion: version, rows: v.rows, changed: false };
+      const from: VersionStatus[] = ['staged', 'superseded'];
+      if (!from.includes(v.status)) await this.store.activateVersion(id, version, { from }); // throws, naming the state
+      if (v.filterBits !== current.filterBits)
+        throw new PavilionError(
+          'DATASET_SCHEMA_CONFLICT',
+          `version ${version} holds ${v.filterBits}-bit CLKs, the dataset's schema ${current.filterBits}-bit ones`,
+        );
+      const rows = await this.store.readVersion(id, version, current.filterBits);
+      if (rows.refs.length !== v.rows)
+        throw new PavilionError(
+          'DATASET_CORRUPT',
+          `version ${version} reads back ${rows.refs.length} of ${v.rows} rows`,
+        );
+      const { previous } = await this.activateRows(principal.subject, current, version, rows, { from });
+      const { trail } = this.d;
+      await trail.record(
+        datasetActivatedEvent({
+          dataset: id,
+          version,
+          previousVersion: previous,
+          rollback,
+          rows: rows.refs.length,
+          actor: trail.party(principal.subject),
+        }),
+      );
+      return { dataset: id, version, previousVersion: previous, rows: rows.refs.length, changed: true };
+    });
+  }
+
+  /** Activates the previous version again (the one the active version replaced, rows kept). */
+  async rollback(principal: Principal, id: string): Promise<Activated> {
+    const record = await this.get(id);
+    this.assertOwner(principal, record);
+    const previous = (await this.store.versions(id)).find((v) => v.status === 'superseded');
+    if (!previous)
+      throw new PavilionError(
+        'VERSION_ROLLBACK_UNAVAILABLE',
+        'no previous version is kept: none was replaced yet, or it was discarded',
+      );
+    return this.activate(principal, id, previous.version, true);
+  }
+
+  /** Discards a staged version or the previous one: its rows go; it can never be activated. */
+  async discard(principal: Principal, id: string, version: number): Promise<VersionRecord> {
+    const record = await this.get(id);
+    this.assertOwner(principal, record);
+    return this.serialised(id, async () => {
+      const discarded = await this.store.discardVersion(id, version);
+      const { trail } = this.d;
+      await trail.record(datasetVersionDiscardedEvent({ dataset: id, version, actor: trail.party(principal.subject) }));
+      return discarded;
     });
   }
 
@@ -210,10 +418,21 @@ export class DatasetService {
    * Loads the version into the engine, commits it as active in the database, and only then lets it
    * answer: a failed commit leaves the previous version serving, in memory as in the database.
    */
-  private async activate(actor: string, record: DatasetRecord, version: number, data: Rows): Promise<void> {
+  private async activateRows(
+    actor: string,
+    record: DatasetRecord,
+    version: number,
+    data: Rows,
+    opts: { from: VersionStatus[]; summary?: VersionSummary },
+  ): Promise<{ previous: number | null }> {
     const staged = await this.active.stage(record.id, version, record.filterBits, data);
+    let previous: number | null;
     try {
-      await this.store.activateVersion(record.id, version, data.refs.length);
+      ({ previous } = await this.store.activateVersion(record.id, version, {
+        from: opts.from,
+        rows: data.refs.length,
+        ...(opts.summary ? { summary: opts.summary } : {}),
+      }));
     } catch (err) {
       await staged.discard();
       throw err;
@@ -223,13 +442,25 @@ export class DatasetService {
     if (fresh) this.active.setDefinition(fresh);
     // Keys carry the version, so old answers can no longer be hit; this frees their memory.
     void this.d.cache.invalidateDataset(record.id, version).catch(() => {});
+    this.d.log.info({ dataset: record.id, version, previous, rows: data.refs.length, actor }, 'dataset version active');
+    return { previous };
+  }
+
+  private async recordVersion(
+    actor: string,
+    record: DatasetRecord,
+    version: number,
+    rows: number,
+    status: 'active' | 'staged',
+  ): Promise<void> {
     const { trail } = this.d;
     await trail.record(
       datasetVersionEvent({
         dataset: record.id,
         version,
-        rows: data.refs.length,
+        rows,
         filterBits: record.filterBits,
+        status,
         actor: trail.party(actor),
       }),
     );
@@ -259,12 +490,17 @@ export class DatasetService {
     });
   }
 
-  async setSecret(principal: Principal, id: string, secret: string): Promise<void> {
+  /** Registers the linkage secret for broker-side encoding; returns its fingerprint. */
+  async setSecret(principal: Principal, id: string, secret: string): Promise<string> {
     const record = await this.get(id);
     this.assertOwner(principal, record);
-    await this.d.secrets.set(id, secret, principal.subject);
+    const fingerprint = await this.d.secrets.set(id, secret, principal.subject);
+    // Broker-side encoding compares it with the active version's (server/verification/service.ts).
+    const fresh = await this.store.get(id).catch(() => null);
+    if (fresh) this.active.setDefinition(fresh);
     const { trail } = this.d;
     await trail.record(datasetSecretSetEvent({ dataset: id, actor: trail.party(principal.subject) }));
+    return fingerprint;
   }
 
   private stopServing(id: string): void {
@@ -306,7 +542,14 @@ export class DatasetService {
   /** Startup: load every dataset's active version from the database into the engine. */
   async reloadAll(): Promise<{ id: string; version: number; rows: number; ms: number }[]> {
     const out: { id: string; version: number; rows: number; ms: number }[] = [];
-    for (const record of await this.store.list()) {
+    for (let record of await this.store.list()) {
+      if (record.hasBrokerSecret && record.brokerSecretFingerprint === null) {
+        // Registered before fingerprints were kept: compute it once, so GET /v1/datasets/{id} shows it.
+        await this.d.secrets.backfillFingerprint(record.id).catch((err) => {
+          this.d.log.warn({ err, dataset: record.id }, 'could not fingerprint the registered linkage secret');
+        });
+        record = (await this.store.get(record.id)) ?? record;
+      }
       this.active.setDefinition(record);
       if (record.activeVersion === null) continue;
       const t = performance.now();

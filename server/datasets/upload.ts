@@ -15,6 +15,7 @@
  * Errors name the line or record number and the field, never its value.
  */
 import { PavilionError } from '../../common/errors.js';
+import { type ClaimType, type ClaimTypes, claimTypeProblem, scalarKind } from './claim-types.js';
 import type { Claims, VersionRows } from './store.js';
 
 export const MAX_LINE_BYTES = 64 * 1024;
@@ -24,9 +25,21 @@ export const BINARY_FORMAT_VERSION = 1;
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/** What an upload holds, for the provider to check before activating (never a value). */
+export interface VersionSummary {
+  rows: number;
+  /** Per declared claim: its type, rows holding a value, rows holding null (the rest lack it). */
+  claims: Record<string, { type: ClaimType; values: number; nulls: number }>;
+  /** Rows whose CLK equals an earlier row's: those people answer `ambiguous`, never `match`. */
+  duplicate_clks: number;
+  /** Rows whose CLK has no bit set (every field empty?): they never match. */
+  empty_clks: number;
+}
+
 /**
  * Accumulates decoded rows: all of them (for the engine) and per chunk (for
- * the database). Checks each CLK's length, ref uniqueness and claim names.
+ * the database). Checks each CLK's length, ref uniqueness, claim names and
+ * claim types (server/datasets/claim-types.ts).
  */
 export class RowCollector {
   private readonly bytes: number;
@@ -36,13 +49,25 @@ export class RowCollector {
   private readonly seen = new Set<string>();
   private chunkStart = 0;
   private chunkClks: Uint8Array[] = [];
+  private readonly claimTypes: ReadonlyMap<string, ClaimType>;
+  /** The JSON type each `scalar` claim took first in this upload, and where. */
+  private readonly scalarKinds = new Map<string, { kind: string; where: string }>();
+  private emptyClks = 0;
+  /** Per declared claim: rows holding a value, rows holding null (counted as rows are checked). */
+  private readonly claimCounts = new Map<string, { values: number; nulls: number }>();
 
   constructor(
     readonly filterBits: number,
-    private readonly claimNames: ReadonlySet<string>,
+    /** Declared claims: names (each `scalar`) or name → type. */
+    claims: ReadonlySet<string> | ClaimTypes,
     private readonly chunkRows: number,
   ) {
     this.bytes = filterBits / 8;
+    this.claimTypes =
+      claims instanceof Set
+        ? new Map([...claims].map((n) => [n, 'scalar' as ClaimType]))
+        : new Map(Object.entries(claims as ClaimTypes));
+    for (const name of this.claimTypes.keys()) this.claimCounts.set(name, { values: 0, nulls: 0 });
   }
 
   get count(): number {
@@ -65,6 +90,7 @@ export class RowCollector {
     if (this.seen.has(ref)) throw new PavilionError('UPLOAD_DUPLICATE_REF', `${where}: ref repeats an earlier row`);
     this.seen.add(ref);
     const c = this.checkClaims(where, claims);
+    if (clk.every((b) => b === 0)) this.emptyClks++;
     this.refs.push(ref);
     this.claims.push(c);
     this.allClks.push(clk);
@@ -81,19 +107,44 @@ export class RowCollector {
     if (typeof claims !== 'object' || Array.isArray(claims))
       throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: claims must be an object`);
     for (const [k, v] of Object.entries(claims)) {
-      if (!this.claimNames.has(k))
-        throw new PavilionError(
-          'UPLOAD_CLAIM_UNKNOWN',
-          `${where}: claim ${JSON.stringify(k.slice(0, 64))} is not declared by the dataset`,
-        );
-      if (v !== null && typeof v !== 'boolean' && typeof v !== 'number' && typeof v !== 'string') {
-        throw new PavilionError(
-          'UPLOAD_ROW_INVALID',
-          `${where}: claim ${JSON.stringify(k.slice(0, 64))} must be a JSON scalar`,
-        );
+      const type = this.claimTypes.get(k);
+      const name = JSON.stringify(k.slice(0, 64));
+      if (type === undefined)
+        throw new PavilionError('UPLOAD_CLAIM_UNKNOWN', `${where}: claim ${name} is not declared by the dataset`);
+      const problem = claimTypeProblem(type, v);
+      if (problem !== null) {
+        // A value that is not even a JSON scalar was refused as a malformed row before types existed.
+        const code = type === 'scalar' ? 'UPLOAD_ROW_INVALID' : 'UPLOAD_CLAIM_TYPE';
+        throw new PavilionError(code, `${where}: claim ${name} ${problem}`);
+      }
+      const counts = this.claimCounts.get(k)!;
+      if (v === null) counts.nulls++;
+      else counts.values++;
+      if (type === 'scalar' && v !== null) {
+        const kind = scalarKind(v);
+        const first = this.scalarKinds.get(k);
+        if (!first) this.scalarKinds.set(k, { kind, where });
+        else if (first.kind !== kind)
+          throw new PavilionError(
+            'UPLOAD_CLAIM_TYPE',
+            `${where}: claim ${name} is a ${kind}, but a ${first.kind} at ${first.where}; ` +
+              'a claim holds one type in a version (declare its type in the dataset definition)',
+          );
       }
     }
     return claims as Record<string, unknown>;
+  }
+
+  /** Counts for the provider's checks (VersionSummary); call once every row is in. */
+  summary(): VersionSummary {
+    const claims: VersionSummary['claims'] = {};
+    for (const [name, type] of this.claimTypes) claims[name] = { type, ...this.claimCounts.get(name)! };
+    return {
+      rows: this.count,
+      claims,
+      duplicate_clks: countDuplicateClks(this.allClks),
+      empty_clks: this.emptyClks,
+    };
   }
 
   /** A full chunk ready to persist, or null. With `final`, whatever is left. */
@@ -317,4 +368,40 @@ export function encodeBinaryDataset(
     parts.push(len, json);
   }
   return Buffer.concat(parts);
+}
+
+/**
+ * Rows whose CLK equals an earlier one's. Each row gets a key of its CLK's first 28 bits and its row
+ * number (53 bits: exact in a double), sorted natively; only rows whose prefixes agree are then
+ * compared in full, sorted among themselves, so even many CLKs sharing a prefix (sparse ones) cost
+ * O(k log k). About 0.1 s for a million rows, no per-row strings or allocations.
+ */
+export function countDuplicateClks(clks: readonly Uint8Array[]): number {
+  const n = clks.length;
+  if (n < 2) return 0;
+  const ROW_BITS = 25;
+  const rowsOf = (order: number[]): number => {
+    order.sort((a, b) => Buffer.compare(clks[a]!, clks[b]!));
+    let d = 0;
+    for (let i = 1; i < order.length; i++) if (Buffer.compare(clks[order[i - 1]!]!, clks[order[i]!]!) === 0) d++;
+    return d;
+  };
+  // Beyond 2^25 rows (more than a version's engine memory holds at 1,024 bits): compare everything.
+  if (n >= 2 ** ROW_BITS) return rowsOf(Array.from({ length: n }, (_, i) => i));
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = clks[i]!;
+    const prefix = (((c[0] ?? 0) << 20) | ((c[1] ?? 0) << 12) | ((c[2] ?? 0) << 4) | ((c[3] ?? 0) >>> 4)) >>> 0;
+    keys[i] = prefix * 2 ** ROW_BITS + i;
+  }
+  keys.sort();
+  const rowMask = 2 ** ROW_BITS;
+  let duplicates = 0;
+  let runStart = 0;
+  for (let i = 1; i <= n; i++) {
+    if (i < n && Math.floor(keys[i]! / rowMask) === Math.floor(keys[runStart]! / rowMask)) continue;
+    if (i - runStart > 1) duplicates += rowsOf(Array.from(keys.subarray(runStart, i), (k) => k % rowMask));
+    runStart = i;
+  }
+  return duplicates;
 }

@@ -62,11 +62,14 @@ interface ProblemExtras {
 
 /**
  * Turns any thrown value into a problem. `unexpected` is called for anything
- * that is not a PavilionError (so the caller can log it); its detail is never
+ * that is not a PavilionError, and for a PavilionError whose code answers 500
+ * (a corrupt row, a broken policy, a failed worker: the catalogue says
+ * "logged"), so the caller can log it; the detail of a foreign error is never
  * sent to the client.
  */
 export function toProblem(err: unknown, unexpected?: (err: unknown) => void): Problem {
   if (isPavilionError(err)) {
+    if (err.status === 500) unexpected?.(err);
     const extras = (err as ProblemExtras).problemErrors;
     return makeProblem(err.code, err.message, extras ? { errors: extras } : undefined);
   }

@@ -41,6 +41,11 @@ export interface RouteObserver {
   onEnd?(): void;
   /** While shutting down, new requests get 503 SHUTTING_DOWN. */
   isClosing?(): boolean;
+  /**
+   * While the database does not answer (storage/postgres.ts, `Reachability`), requests of routes that need
+   * it get 503 DATABASE_UNAVAILABLE at once instead of waiting for the pool.
+   */
+  databaseUnreachable?(): boolean;
 }
 
 const STATUS_LINES: Record<number, string> = {
@@ -90,6 +95,8 @@ export class BodyStream implements AsyncIterable<Buffer> {
   private failure: unknown = null;
   private wake: (() => void) | null = null;
   private paused = false;
+  /** Set once the exchange is answered or aborted: uWS forbids touching the response after that. */
+  private detached = false;
   received = 0;
 
   constructor(
@@ -100,7 +107,8 @@ export class BodyStream implements AsyncIterable<Buffer> {
 
   /** Called from onData. */
   push(chunk: ArrayBuffer, isLast: boolean): void {
-    if (this.failure || this.ended) return;
+    // uWS goes on delivering a body after an early answer (to keep the connection usable): drop it.
+    if (this.failure || this.ended || this.detached) return;
     this.received += chunk.byteLength;
     if (this.received > this.limit) {
       this.fail(new PavilionError('PAYLOAD_TOO_LARGE', `request body exceeds ${this.limit} bytes`));
@@ -117,6 +125,18 @@ export class BodyStream implements AsyncIterable<Buffer> {
       this.res.pause();
     }
     this.notify();
+  }
+
+  /**
+   * The response is about to end or was aborted. A paused socket is resumed first (while that is still
+   * allowed), so the rest of an unread body drains instead of stalling the kept-alive connection.
+   */
+  detach(aborted: boolean): void {
+    if (this.detached) return;
+    if (this.paused && !aborted) this.res.resume();
+    this.paused = false;
+    this.detached = true;
+    if (!this.ended) this.fail(new PavilionError('CLIENT_ABORTED', aborted ? 'client went away' : 'answered'));
   }
 
   fail(err: unknown): void {
@@ -137,7 +157,7 @@ export class BodyStream implements AsyncIterable<Buffer> {
       const next = this.queue.shift();
       if (next) {
         this.queued -= next.length;
-        if (this.paused && this.queued <= this.highWater / 2) {
+        if (this.paused && !this.detached && this.queued <= this.highWater / 2) {
           this.paused = false;
           this.res.resume();
         }
@@ -157,7 +177,7 @@ export class BodyStream implements AsyncIterable<Buffer> {
   async buffer(): Promise<Buffer> {
     // Collecting everything anyway (bounded by the route's limit): never pause.
     this.highWater = Number.POSITIVE_INFINITY;
-    if (this.paused) {
+    if (this.paused && !this.detached) {
       this.paused = false;
       this.res.resume();
     }
@@ -225,7 +245,7 @@ export class Exchange {
 
   markAborted(): void {
     this.aborted = true;
-    this.bodyStream?.fail(new PavilionError('CLIENT_ABORTED', 'client went away'));
+    this.bodyStream?.detach(true);
     for (const fn of this.abortHandlers) {
       try {
         fn();
@@ -239,6 +259,7 @@ export class Exchange {
   send(reply: Reply, closeConnection = false): void {
     if (this.aborted || this.responded) return;
     this.responded = true;
+    this.bodyStream?.detach(false);
     const status = reply.status ?? 200;
     this.status = status;
     const body = reply.body ?? (reply.json === undefined ? '' : JSON.stringify(reply.json));
@@ -330,6 +351,8 @@ export interface RouteSpec<
   responses: Record<number, ResponseDoc>;
   /** Codes the handler can raise beyond those the router itself raises (authentication, bodies, …). */
   errors?: readonly ErrorCode[];
+  /** False for a route that answers without the database (health, metrics, documents): served during an outage. */
+  database?: boolean;
 }
 
 type Parsed<T extends z.ZodTypeAny | undefined> = T extends z.ZodTypeAny ? z.output<T> : undefined;
@@ -387,6 +410,7 @@ export class HttpRouter {
     const body = spec.body;
 
     const changesState = method !== 'get';
+    const usesDatabase = spec.database !== false;
     const run = async (x: Exchange): Promise<Reply | undefined> => {
       const authenticate = async (...required: Role[]): Promise<Principal> => {
         const principal = await authenticateHeader(x.headers.authorization || undefined);
@@ -422,6 +446,11 @@ export class HttpRouter {
       const x = new Exchange(res, req, asMethod, template, paramNames, wildcardAt);
       if (observer.isClosing?.()) {
         x.sendProblem(makeProblem('SHUTTING_DOWN', 'the broker is shutting down'), true);
+        return;
+      }
+      if (usesDatabase && observer.databaseUnreachable?.()) {
+        x.sendProblem(makeProblem('DATABASE_UNAVAILABLE', 'the database is unreachable; retry later'));
+        observer.observeRequest(template, asMethod, 503, (performance.now() - started) / 1000);
         return;
       }
       observer.onStart?.();

@@ -8,6 +8,7 @@
  */
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { SECRET_FINGERPRINT } from '../../common/secret-fingerprint.js';
 
 extendZodWithOpenApi(z);
 
@@ -44,6 +45,23 @@ export const base64Clk = z
   .min(1)
   .max(1 << 17)
   .openapi({ format: 'byte', description: 'standard padded base64 of the CLK (clkConfig.l bits)' });
+
+/** The fingerprint of a linkage secret (common/secret-fingerprint.ts): 16 lowercase hex digits. */
+export const secretFingerprint = z
+  .string()
+  .regex(SECRET_FINGERPRINT, 'must be 16 lowercase hex digits (pavilion encode prints it)')
+  .openapi({
+    description:
+      'PBKDF2-HMAC-SHA256 of the linkage secret, salt "pavilion linkage secret fingerprint v1", 100,000 ' +
+      'iterations, 8 bytes, hex: equal fingerprints, equal secrets (docs/data-providers.md)',
+    example: '8db6619e82a51ed1',
+  });
+
+/** `true` or `false` as a query parameter. */
+const booleanParam = z
+  .enum(['true', 'false'])
+  .transform((v) => v === 'true')
+  .openapi({ type: 'boolean' });
 
 /** A non-negative integer as a path or query parameter (at most 15 digits: below 2^53). */
 export const indexParam = z
@@ -82,12 +100,28 @@ export const Problem = z
 export const DatasetIdParams = z.object({ id: datasetId });
 export const PullParams = z.object({ id: datasetId, pull: resourceId });
 
+/** Types a dataset definition may give a claim (server/datasets/claim-types.ts checks values against them). */
+export const CLAIM_TYPES = ['boolean', 'integer', 'number', 'string', 'date'] as const;
+const claimType = z.enum(CLAIM_TYPES);
+const CLAIMS_FORM =
+  'a list of claim names (each `scalar`: any boolean, number or string, one type per version), or an object ' +
+  'of claim name → boolean | integer | number | string | date (at most 64 claims)';
+export const ClaimsDefinition = z
+  .union(
+    [
+      z.array(claimName).max(64),
+      z.record(claimName, claimType).refine((r) => Object.keys(r).length <= 64, { message: 'at most 64 claims' }),
+    ],
+    { errorMap: () => ({ message: `must be ${CLAIMS_FORM}` }) },
+  )
+  .openapi({ description: `the claims each record may carry: ${CLAIMS_FORM}` });
+
 export const DatasetDefinition = z
   .object({
     schema: z
       .record(z.unknown())
       .openapi({ description: 'clkhash linkage schema v3; clkConfig.l is the CLK length in bits (multiple of 64)' }),
-    claims: z.array(claimName).max(64),
+    claims: ClaimsDefinition,
     allow_broker_encoding: z.boolean().optional().openapi({
       description: 'let relying parties send a record for broker-side encoding (the policy still decides)',
     }),
@@ -104,18 +138,122 @@ export const Dataset = z
     schema: z.record(z.unknown()),
     claims: z.array(z.string()),
     filter_bits: z.number().int(),
+    claim_types: z
+      .record(z.enum([...CLAIM_TYPES, 'scalar']))
+      .openapi({ description: "each claim's type; `scalar` for claims declared by name only" }),
     allow_broker_encoding: z.boolean(),
     purposes: z.array(z.string()).nullable(),
     active_version: z.number().int().nullable(),
     rows: z.number().int(),
+    secret_fingerprint: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          'fingerprint of the linkage secret the active version was encoded with, as its provider declared it: ' +
+          'compare it with the one pavilion encode prints for your secret (null: not declared)',
+      }),
+    broker_secret_fingerprint: z
+      .string()
+      .nullable()
+      .openapi({ description: 'fingerprint of the secret registered for broker-side encoding (null: none)' }),
     created_at: timestamp,
     updated_at: timestamp,
   })
   .openapi('Dataset');
 
+export const VersionQuery = z.object({
+  activate: booleanParam.optional().openapi({
+    description: 'false: store and check the version, serve it once activated (default true: served at once)',
+  }),
+  dry_run: booleanParam
+    .optional()
+    .openapi({ description: 'true: check the upload and report what it holds; nothing is stored' }),
+  secret_fingerprint: secretFingerprint
+    .optional()
+    .openapi({ description: 'fingerprint of the secret the CLKs were encoded with (shown to relying parties)' }),
+});
+export type VersionQuery = z.infer<typeof VersionQuery>;
+
+export const VersionParams = z.object({ id: datasetId, version: indexParam });
+
+export const VersionSummary = z
+  .object({
+    rows: z.number().int(),
+    claims: z.record(
+      z.object({
+        type: z.string(),
+        values: z.number().int().openapi({ description: 'rows holding a value' }),
+        nulls: z.number().int().openapi({ description: 'rows holding null (the rest lack the claim)' }),
+      }),
+    ),
+    duplicate_clks: z
+      .number()
+      .int()
+      .openapi({ description: "rows whose CLK equals an earlier row's: those people answer ambiguous" }),
+    empty_clks: z.number().int().openapi({ description: 'rows whose CLK has no bit set: they never match' }),
+  })
+  .openapi('VersionSummary');
+
+const versionStatus = z.enum([
+  'loading',
+  'staged',
+  'active',
+  'superseded',
+  'retired',
+  'failed',
+  'discarded',
+  'deleted',
+]);
+
 export const VersionCreated = z
-  .object({ dataset: z.string(), version: z.number().int(), rows: z.number().int(), filter_bits: z.number().int() })
+  .object({
+    dataset: z.string(),
+    version: z.number().int().nullable().openapi({ description: 'null for a dry run' }),
+    status: z.enum(['active', 'staged', 'dry_run']),
+    rows: z.number().int(),
+    filter_bits: z.number().int(),
+    active_version: z.number().int().nullable().openapi({
+      description: 'the version serving before this upload (still serving unless status is active)',
+    }),
+    active_rows: z.number().int().openapi({ description: 'its rows, to compare with this upload' }),
+    secret_fingerprint: z.string().nullable(),
+    summary: VersionSummary,
+  })
   .openapi('VersionCreated');
+
+export const Version = z
+  .object({
+    version: z.number().int(),
+    status: versionStatus.openapi({
+      description:
+        'superseded: the previous version, rows kept (what a rollback activates); retired, failed, discarded, ' +
+        'deleted: rows gone',
+    }),
+    rows: z.number().int(),
+    filter_bits: z.number().int(),
+    created_by: z.string(),
+    created_at: timestamp,
+    activated_at: timestamp.nullable(),
+    secret_fingerprint: z.string().nullable(),
+    summary: VersionSummary.nullable(),
+    error_code: z.string().nullable().openapi({ description: 'failed: why (docs/errors.md)' }),
+  })
+  .openapi('Version');
+
+export const Versions = z
+  .object({ dataset: z.string(), active_version: z.number().int().nullable(), versions: z.array(Version) })
+  .openapi('Versions');
+
+export const Activation = z
+  .object({
+    dataset: z.string(),
+    version: z.number().int(),
+    previous_version: z.number().int().nullable(),
+    rows: z.number().int(),
+    changed: z.boolean().openapi({ description: 'false: the version was already the active one' }),
+  })
+  .openapi('Activation');
 
 export const SecretBody = z
   .object({ secret: z.string().min(8).max(4096) })
@@ -131,6 +269,11 @@ export const PullRequest = z
       .enum(['jsonl', 'binary'])
       .optional()
       .openapi({ description: 'default: from the extension (.jsonl/.ndjson, .pvds)' }),
+    activate: z
+      .boolean()
+      .optional()
+      .openapi({ description: 'false: stage the version, served once activated (default true)' }),
+    secret_fingerprint: secretFingerprint.optional(),
   })
   .strict()
   .openapi('PullRequest');
@@ -173,8 +316,12 @@ export const VerificationRequest = z
     consent: z.boolean().optional(),
   })
   .strict()
-  .refine((b) => (b.clk === undefined) !== (b.record === undefined), {
-    message: 'exactly one of clk or record is required',
+  .refine((b) => b.clk === undefined || b.record === undefined, {
+    message: 'send clk or record, not both',
+    path: ['record'],
+  })
+  .refine((b) => b.clk !== undefined || b.record !== undefined, {
+    message: 'one of clk or record is required',
     path: ['clk'],
   })
   .openapi('VerificationRequest', {
@@ -217,7 +364,11 @@ export const LinkageJobRequest = z
     solution: z.enum(['pairs', 'greedy']).default('pairs').openapi({
       description: 'greedy: 1:1, pairs taken best first when neither side is taken (anonlink greedy_solve)',
     }),
+    claims: z.array(claimName).max(64).default([]).openapi({
+      description: 'claims of each matched record to return, as far as the policy releases them for the purpose',
+    }),
     purpose,
+    consent: z.boolean().optional(),
   })
   .strict()
   .openapi('LinkageJobRequest');
@@ -232,6 +383,7 @@ export const LinkageJob = z
     threshold: z.number(),
     top_k: z.number().int().nullable(),
     solution: z.enum(['pairs', 'greedy']),
+    claims: z.array(z.string()).openapi({ description: 'the claims the results carry (requested ∩ released)' }),
     done: z.number().int().openapi({ description: 'queries processed' }),
     total: z.number().int().openapi({ description: 'queries submitted' }),
     pair_count: z.number().int().nullable(),
@@ -242,7 +394,19 @@ export const LinkageJob = z
   .openapi('LinkageJob');
 
 export const LinkedPair = z
-  .object({ query: z.number().int(), index: z.number().int(), ref: z.string(), score: z.number() })
+  .object({
+    query: z.number().int().openapi({ description: 'position of the query in the submitted clks' }),
+    candidate: z
+      .number()
+      .int()
+      .openapi({
+        description:
+          "the matched record, numbered within this job's results (0, 1, … in order of first appearance): pairs " +
+          "naming one candidate matched one record. Never the data provider's record id or row",
+      }),
+    score: z.number(),
+    claims: z.record(z.unknown()).openapi({ description: "the matched record's released claims" }),
+  })
   .openapi('LinkedPair');
 
 export const LinkageResults = z

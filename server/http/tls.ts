@@ -9,7 +9,7 @@
  * suite for an RSA key, an RSA suite otherwise): no TLS 1.2 handshake can
  * complete and clients settle on 1.3. Measured here: a TLS 1.2-only client
  * gets a handshake_failure alert, a 1.3 client connects
- * (test/server/tls.test.ts).
+ * (test/server/openapi-tls-metrics.test.ts).
  */
 
 import type { AppOptions } from 'uWebSockets.js';

@@ -48,6 +48,8 @@ function safeMessage(issue: z.ZodIssue): string {
     case 'invalid_string':
     case 'invalid_union':
     case 'not_multiple_of':
+    // Refinements are the broker's own (server/http/schemas.ts) and name fields, never values.
+    case 'custom':
       return issue.message;
     default:
       return 'invalid value';

@@ -4,8 +4,12 @@
  * result pushed to WebSocket subscribers.
  *
  * The effective threshold is max(requested, policy min_score): a job cannot
- * see pairs the policy would not let a single verification see. Pairs are
- * reported with the dataset ref (the DP's record id), never with claims.
+ * see pairs the policy would not let a single verification see. A pair tells
+ * what a single verification would: the query, the score and the matched
+ * record's claims the policy releases for the job's purpose (those asked for).
+ * The record itself is named only by a number local to the job's results
+ * (`candidate`), never by the data provider's record id (ref) or row, so
+ * results of two jobs cannot be joined on the provider's records either.
  * A job belongs to the subject that submitted it: anyone else gets 404 (the
  * job's existence is not revealed), except admins.
  */
@@ -16,16 +20,16 @@ import { type Heartbeat, STALE_AFTER_MS, startHeartbeat } from '../../common/hea
 import { retryFor } from '../../common/retry.js';
 import { isUuid } from '../../common/uuid.js';
 import { decodeClkBase64 } from '../../engine/index.js';
+import { greedySolve } from '../../engine/solvers/greedy.js';
 import type { Principal } from '../../identity/index.js';
-import { greedySolve } from '../../jobs/greedy.js';
-import type { Policy } from '../../policy/index.js';
+import { denied, type Policy } from '../../policy/index.js';
 import type { ActiveDatasets, Lease, LoadedVersion } from '../datasets/active-datasets.js';
 import type { LinkageJobRequest } from '../http/schemas.js';
 import { linkageJobEvent } from '../support/audit-events.js';
 import type { AuditTrail } from '../support/audit-trail.js';
 import type { MasterKeys } from '../support/master-keys.js';
 import type { MeteredEngine } from '../support/metered-engine.js';
-import { authorize } from '../support/policy-gate.js';
+import { authorize, recordDenial } from '../support/policy-gate.js';
 import type { JobRecord, JobStore, ResumableJob, Solution, StoredPair } from './store.js';
 
 /** Results over this many pairs are not pushed over the WebSocket: fetch them from /results. */
@@ -38,9 +42,10 @@ export type JobMessage =
 
 export interface PairView {
   query: number;
-  index: number;
-  ref: string;
+  /** The matched record, numbered within these results in order of first appearance. */
+  candidate: number;
   score: number;
+  claims: Record<string, unknown>;
 }
 
 export function jobView(j: JobRecord): Record<string, unknown> {
@@ -52,6 +57,7 @@ export function jobView(j: JobRecord): Record<string, unknown> {
     threshold: j.threshold,
     top_k: j.topK,
     solution: j.solution,
+    claims: j.claims,
     done: j.done,
     total: j.total,
     pair_count: j.pairCount,
@@ -61,8 +67,30 @@ export function jobView(j: JobRecord): Record<string, unknown> {
   };
 }
 
-const pairViews = (pairs: StoredPair[]): PairView[] =>
-  pairs.map(([query, index, score, ref]) => ({ query, index, ref, score }));
+/** Pairs as the relying party sees them: records renumbered per job, claims as released. */
+export function pairViews(pairs: StoredPair[]): PairView[] {
+  const candidates = new Map<number, number>();
+  return pairs.map(([query, index, score, claims]) => {
+    let candidate = candidates.get(index);
+    if (candidate === undefined) {
+      candidate = candidates.size;
+      candidates.set(index, candidate);
+    }
+    // A string is the ref older jobs stored: never shown.
+    return { query, candidate, score, claims: claims !== null && typeof claims === 'object' ? claims : {} };
+  });
+}
+
+/** The claims of one record that the job releases. */
+function releasedOf(
+  row: Record<string, unknown> | null | undefined,
+  names: readonly string[],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!row) return out;
+  for (const name of names) if (Object.hasOwn(row, name)) out[name] = row[name];
+  return out;
+}
 
 /** The final message of a finished job: pairs inline up to WS_RESULT_PAIRS_LIMIT, the results URL always. */
 function doneMessage(id: string, pairs: StoredPair[]): JobMessage {
@@ -132,7 +160,21 @@ export class LinkageJobs {
     try {
       const loaded = lease.version;
       const def = this.d.datasets.definition(req.dataset)!;
-      const decision = await authorize(this.d.policy, principal, def, { claims: [], purpose: req.purpose }, 'link');
+      const asked = {
+        claims: req.claims,
+        purpose: req.purpose,
+        ...(req.consent !== undefined ? { consent: req.consent } : {}),
+      };
+      const decision = await authorize(this.d.policy, principal, def, asked, 'link', this.d.trail);
+      const requested = new Set(req.claims);
+      const claims = decision.obligations.revealable_claims.filter((c) => requested.has(c));
+      if (requested.size > 0 && claims.length === 0) {
+        // As a verification is refused (policy/verification.rego, no_revealable_claims), rather than
+        // answered with bare matches the caller did not ask for.
+        const reasons = ['no_revealable_claims'];
+        await recordDenial(this.d.trail, principal, def, asked, 'link', reasons);
+        throw denied({ ...decision, allow: false, reasons });
+      }
       const bytes = loaded.filterBits / 8;
       const queries = new Uint8Array(req.clks.length * bytes);
       req.clks.forEach((b64, i) => {
@@ -155,6 +197,7 @@ export class LinkageJobs {
         threshold,
         topK: req.top_k ?? null,
         solution: req.solution,
+        claims,
         total: req.clks.length,
         // Kept, sealed, while the job runs, so another process can run it again if this one dies.
         sealedQueries: this.d.keys.seal({ job: id }, queries),
@@ -231,7 +274,6 @@ export class LinkageJobs {
     signal: AbortSignal,
   ): Promise<void> {
     const { jobs, engine, trail, log } = this.d;
-    const refs = loaded.refs;
     let lastPush = 0;
     let lastSaved = 0;
     try {
@@ -252,12 +294,17 @@ export class LinkageJobs {
           }
         },
       });
-      this.d.countComparisons(job.total * refs.length);
+      this.d.countComparisons(job.total * loaded.size);
       const solved =
         job.solution === 'greedy'
           ? greedySolve(result.pairs)
           : [...result.pairs].sort((a, b) => a.query - b.query || b.score - a.score || a.index - b.index);
-      const stored: StoredPair[] = solved.map((p) => [p.query, p.index, p.score, refs[p.index]!]);
+      const stored: StoredPair[] = solved.map((p) => [
+        p.query,
+        p.index,
+        p.score,
+        releasedOf(loaded.claims[p.index], job.claims),
+      ]);
       // Durable in the audit log before the results can be fetched, as a verification's answer is.
       await trail.record(
         linkageJobEvent({
@@ -270,6 +317,7 @@ export class LinkageJobs {
           threshold: job.threshold,
           solution: job.solution,
           pairs: stored.length,
+          releasedClaims: job.claims,
         }),
       );
       await jobs.finish(job.id, stored);

@@ -1,7 +1,10 @@
 /**
  * Linkage job persistence (component "jobs"): one row per job with its
  * owner, parameters, progress and, once done, its result pairs (jsonb of
- * [query, index, score, ref] tuples, compact for large results).
+ * [query, index, score, claims] tuples, compact for large results; rows of
+ * jobs that ended before claims were released hold the record's ref in
+ * place of the claims). The data provider's record ids are not kept: the
+ * results never show them (server/linkage/jobs.ts).
  */
 import type { Sql } from '../../storage/postgres.js';
 import { migrate } from '../../storage/postgres.js';
@@ -33,6 +36,8 @@ const MIGRATIONS = [
   `alter table linkage_jobs add column queries bytea;
    alter table linkage_jobs add column tenant text;
    alter table linkage_jobs add column attempts integer not null default 0;`,
+  // The claims the results carry (requested ∩ what the policy released for the purpose).
+  `alter table linkage_jobs add column claims jsonb not null default '[]';`,
 ];
 
 /** A job another process left unfinished, claimed to run again. */
@@ -53,6 +58,8 @@ export interface JobRecord {
   threshold: number;
   topK: number | null;
   solution: Solution;
+  /** Names of the claims the results carry. */
+  claims: string[];
   status: JobStatus;
   done: number;
   total: number;
@@ -62,8 +69,11 @@ export interface JobRecord {
   finishedAt: Date | null;
 }
 
-/** [query, dataset index, score, dataset ref] */
-export type StoredPair = [number, number, number, string];
+/**
+ * [query, dataset index, score, the record's released claims]; jobs that ended before claims were
+ * released stored the dataset ref (a string) in the last place.
+ */
+export type StoredPair = [number, number, number, Record<string, unknown> | string | null];
 
 interface JobRow {
   id: string;
@@ -73,6 +83,7 @@ interface JobRow {
   threshold: number;
   top_k: number | null;
   solution: Solution;
+  claims: string[];
   status: JobStatus;
   done: number;
   total: number;
@@ -91,6 +102,7 @@ function toRecord(r: JobRow): JobRecord {
     threshold: r.threshold,
     topK: r.top_k,
     solution: r.solution,
+    claims: r.claims ?? [],
     status: r.status,
     done: r.done,
     total: r.total,
@@ -102,7 +114,7 @@ function toRecord(r: JobRow): JobRecord {
 }
 
 const COLUMNS =
-  'id, owner, dataset_id, dataset_version, threshold, top_k, solution, status, done, total, pair_count, error_code, created_at, finished_at';
+  'id, owner, dataset_id, dataset_version, threshold, top_k, solution, claims, status, done, total, pair_count, error_code, created_at, finished_at';
 
 export class JobStore {
   private constructor(private readonly sql: Sql) {}
@@ -121,13 +133,15 @@ export class JobStore {
     threshold: number;
     topK: number | null;
     solution: Solution;
+    /** Names of the claims the results carry (default none). */
+    claims?: string[];
     total: number;
     sealedQueries: Buffer;
   }): Promise<JobRecord> {
     const rows = await this.sql<JobRow[]>`
-      insert into linkage_jobs (id, owner, tenant, dataset_id, dataset_version, threshold, top_k, solution, status, total, queries, attempts)
+      insert into linkage_jobs (id, owner, tenant, dataset_id, dataset_version, threshold, top_k, solution, claims, status, total, queries, attempts)
       values (${job.id}, ${job.owner}, ${job.tenant}, ${job.datasetId}, ${job.datasetVersion}, ${job.threshold}, ${job.topK}, ${job.solution},
-              'queued', ${job.total}, ${job.sealedQueries}, 1)
+              ${this.sql.json(job.claims ?? [])}, 'queued', ${job.total}, ${job.sealedQueries}, 1)
       returning ${this.sql.unsafe(COLUMNS)}`;
     return toRecord(rows[0]!);
   }

@@ -52,7 +52,8 @@ export class PartyRegistry {
     this.seen.set(principal.subject, now);
     const roles = [...principal.roles].sort();
     void this.sql`
-      insert into parties (subject, roles, tenant) values (${principal.subject}, ${this.sql.array(roles)}, ${principal.tenant ?? null})
+      insert into parties (subject, roles, tenant)
+      values (${principal.subject}, ${this.sql.array(roles)}, ${principal.tenant ?? null})
       on conflict (subject) do update set roles = excluded.roles, tenant = excluded.tenant, last_seen = now()`.catch(
       (err: { code?: string }) => {
         this.seen.delete(principal.subject);

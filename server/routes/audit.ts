@@ -195,6 +195,10 @@ export function registerAuditRoutes(
       errors: ['RECEIPT_NOT_READY', 'ENTRY_NOT_FOUND'],
     },
     async ({ params }) => {
+      // An index the log never reached is not "not ready yet": say so, or a client would wait forever.
+      const size = await audit.size();
+      if (params.index >= size)
+        throw new PavilionError('ENTRY_NOT_FOUND', `the log has ${size} entries: none at index ${params.index}`);
       // With anchoring on, the receipt is proven against the smallest anchored
       // checkpoint covering the leaf and names the anchor in its extra line.
       const anchor = await anchoring?.anchorForLeaf(params.index);

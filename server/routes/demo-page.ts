@@ -46,7 +46,8 @@ const SESSION_TOKEN_TTL_SEC = 3600;
 
 // The page compiles wasm (the CLK encoder) and talks to its own origin only.
 const CSP =
-  "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'";
+  "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; style-src 'self'; " +
+  "img-src 'self'; base-uri 'none'; form-action 'none'";
 
 export function demoPageEnabled(deps: Pick<DemoPageDeps, 'config' | 'localIdentity' | 'embeddedDatabase'>): boolean {
   const setting = deps.config.demoPage;

@@ -154,17 +154,21 @@ export function datasetDefinedEvent(f: {
   };
 }
 
+/** A version uploaded: `status` active (served at once) or staged (served once activated: dataset_activated). */
 export function datasetVersionEvent(f: {
   dataset: string;
   version: number;
   rows: number;
   filterBits: number;
+  status?: 'active' | 'staged';
   actor: string;
   time?: string;
 }): AuditEvent {
   const type = 'dataset_version';
   ids(type, f, ['dataset', 'actor']);
   for (const k of ['version', 'rows', 'filterBits'] as const) check(type, isCount(f[k]), k);
+  const status = f.status ?? 'active';
+  check(type, status === 'active' || status === 'staged', 'status');
   return {
     type,
     v: 1,
@@ -172,6 +176,83 @@ export function datasetVersionEvent(f: {
     version: f.version,
     rows: f.rows,
     filter_bits: f.filterBits,
+    status,
+    actor: f.actor,
+    time: stamped(type, f.time),
+  };
+}
+
+/** A stored version made the one that answers: a staged one activated, or the previous one (`rollback`). */
+export function datasetActivatedEvent(f: {
+  dataset: string;
+  version: number;
+  previousVersion: number | null;
+  rollback: boolean;
+  rows: number;
+  actor: string;
+  time?: string;
+}): AuditEvent {
+  const type = 'dataset_activated';
+  ids(type, f, ['dataset', 'actor']);
+  for (const k of ['version', 'rows'] as const) check(type, isCount(f[k]), k);
+  check(type, f.previousVersion === null || isCount(f.previousVersion), 'previousVersion');
+  return {
+    type,
+    v: 1,
+    dataset: f.dataset,
+    version: f.version,
+    previous_version: f.previousVersion,
+    rollback: f.rollback === true,
+    rows: f.rows,
+    actor: f.actor,
+    time: stamped(type, f.time),
+  };
+}
+
+export function datasetVersionDiscardedEvent(f: {
+  dataset: string;
+  version: number;
+  actor: string;
+  time?: string;
+}): AuditEvent {
+  const type = 'dataset_version_discarded';
+  ids(type, f, ['dataset', 'actor']);
+  check(type, isCount(f.version), 'version');
+  return { type, v: 1, dataset: f.dataset, version: f.version, actor: f.actor, time: stamped(type, f.time) };
+}
+
+const REASON = /^[a-z][a-z0-9_]{0,63}$/;
+
+/**
+ * A request the policy refused (403 POLICY_DENIED): who asked, what for, and the policy's reasons.
+ * No query, record or CLK hash: nothing was searched. The purpose is recorded only when the policy
+ * knows it (an unknown one is the caller's free text).
+ */
+export function policyDeniedEvent(f: {
+  action: 'verify' | 'link' | 'encode_record';
+  relyingParty: string;
+  dataset: string;
+  purpose: string | null;
+  requestedClaims: string[];
+  reasons: readonly string[];
+  actor: string;
+  time?: string;
+}): AuditEvent {
+  const type = 'policy_denied';
+  ids(type, f, ['relyingParty', 'dataset', 'actor']);
+  check(type, f.action === 'verify' || f.action === 'link' || f.action === 'encode_record', 'action');
+  check(type, f.purpose === null || isId(f.purpose), 'purpose');
+  check(type, isClaims(f.requestedClaims), 'requestedClaims');
+  check(type, Array.isArray(f.reasons) && f.reasons.length > 0 && f.reasons.every((r) => REASON.test(r)), 'reasons');
+  return {
+    type,
+    v: 1,
+    action: f.action,
+    relying_party: f.relyingParty,
+    dataset: f.dataset,
+    purpose: f.purpose,
+    requested_claims: [...new Set(f.requestedClaims)].sort(),
+    reasons: [...f.reasons],
     actor: f.actor,
     time: stamped(type, f.time),
   };
@@ -205,6 +286,8 @@ export function linkageJobEvent(f: {
   threshold: number;
   solution: 'pairs' | 'greedy';
   pairs: number;
+  /** Names (not values) of the claims the results carry. */
+  releasedClaims?: string[];
   time?: string;
 }): AuditEvent {
   const type = 'linkage_job';
@@ -213,6 +296,7 @@ export function linkageJobEvent(f: {
   check(type, isCount(f.pairs), 'pairs');
   check(type, isScore(f.threshold), 'threshold');
   check(type, f.solution === 'pairs' || f.solution === 'greedy', 'solution');
+  check(type, f.releasedClaims === undefined || isClaims(f.releasedClaims), 'releasedClaims');
   return {
     type,
     v: 1,
@@ -225,6 +309,7 @@ export function linkageJobEvent(f: {
     threshold: f.threshold,
     solution: f.solution,
     pairs: f.pairs,
+    released_claims: [...new Set(f.releasedClaims ?? [])].sort(),
     time: stamped(type, f.time),
   };
 }

@@ -70,7 +70,7 @@ export class VerificationService {
       const loaded = lease.version;
       const def = datasets.definition(req.dataset)!;
       const byBroker = req.record !== undefined;
-      const decision = await authorize(policy, principal, def, req, byBroker ? 'encode_record' : 'verify');
+      const decision = await authorize(policy, principal, def, req, byBroker ? 'encode_record' : 'verify', trail);
       const minScore = decision.obligations.min_score;
 
       let clk: Uint8Array;
@@ -151,14 +151,25 @@ export class VerificationService {
         'RECORD_FIELDS_UNKNOWN',
         `record has ${unknown} field(s) the dataset schema does not define`,
       );
+    // A secret other than the one the served CLKs were made with would answer no_match for everyone.
+    if (
+      def.secretFingerprint !== null &&
+      def.brokerSecretFingerprint !== null &&
+      def.secretFingerprint !== def.brokerSecretFingerprint
+    )
+      throw new PavilionError(
+        'SECRET_FINGERPRINT_MISMATCH',
+        `the linkage secret registered for broker-side encoding (fingerprint ${def.brokerSecretFingerprint}) is ` +
+          `not the one version ${loaded.version} was encoded with (${def.secretFingerprint}); the data provider ` +
+          'registers the right one',
+      );
     const secret = await this.d.secrets.get(def.id);
     const row = features.map((f) => record[f] ?? '');
     let clk: Uint8Array;
     try {
       clk = await this.d.engine.encode(def.schema, secret, [row]);
     } catch (err) {
-      // Encoder messages may describe the offending value; keep only the code.
-      if (isPavilionError(err)) throw new PavilionError(err.code, 'the record does not fit the dataset schema');
+      if (isPavilionError(err)) throw new PavilionError(err.code, encodingProblem(err.message));
       throw err;
     }
     if (clk.length !== loaded.filterBits / 8)
@@ -168,6 +179,17 @@ export class VerificationService {
       );
     return clk;
   }
+}
+
+/**
+ * What to tell the caller about a record the encoder refused: the field (feature names are the schema's,
+ * not personal data) and the rule it breaks. The encoder's messages have the form "feature '<name>':
+ * <rule>" and never hold a value (engine/clk/prepare.ts); anything else is not passed on.
+ */
+export function encodingProblem(message: string): string {
+  const m = /^(?:row \d+: )?feature '([^']{1,128})': ([^\n]{1,200})$/.exec(message);
+  if (!m) return 'the record does not fit the dataset schema';
+  return `field '${m[1]}' ${m[2]} (the dataset schema's rule for it)`;
 }
 
 /** Claims of the matched record that the caller asked for and the policy lets it see. */

@@ -21,6 +21,8 @@ export interface MetricSources {
   databasePing(): Promise<unknown>;
   /** The newest signed audit checkpoint: size and signing time (checkpoint-stall alert). */
   latestCheckpoint(): Promise<{ size: number; createdAt: Date } | undefined>;
+  /** Age of the oldest acknowledged append no checkpoint covers (AuditLog.checkpointLagSeconds). */
+  checkpointLag(): number;
 }
 
 /** Under the scrape-time collector limit (1 s), so a hung database reads as 0 instead of keeping its last 1. */
@@ -44,6 +46,8 @@ export function createBrokerMetrics(sources: MetricSources): Metrics {
   let checkpoint: ReturnType<MetricSources['latestCheckpoint']> | undefined;
   const latest = () =>
     (checkpoint ??= sources.latestCheckpoint().finally(() => setTimeout(() => (checkpoint = undefined), 100)));
+  // From memory: answers during an outage too, which is when it grows.
+  metrics.setCollector('audit_checkpoint_lag_seconds', () => sources.checkpointLag());
   metrics.setCollector('audit_checkpoint_size', async () => (await latest())?.size ?? 0);
   metrics.setCollector('audit_checkpoint_timestamp_seconds', async () => {
     const cp = await latest();

@@ -165,7 +165,8 @@ describe('Anchorer', () => {
     const tx = (await provider.getTransaction(row!.tx_hash as string))!;
     const block = (await provider.getBlock(tx.blockNumber! - 1))!;
     console.log(
-      `anchor tx fees: maxPriorityFeePerGas ${tx.maxPriorityFeePerGas} wei, maxFeePerGas ${tx.maxFeePerGas} wei, base fee ${block.baseFeePerGas}`,
+      `anchor tx fees: maxPriorityFeePerGas ${tx.maxPriorityFeePerGas} wei, maxFeePerGas ${tx.maxFeePerGas} wei, ` +
+        `base fee ${block.baseFeePerGas}`,
     );
     expect(tx.type).toBe(2);
     expect(tx.maxPriorityFeePerGas).toBeGreaterThanOrEqual(25n * GWEI);
@@ -525,7 +526,8 @@ describe('Anchorer with the RPC down', () => {
     // Capped at 160 ms (jitter 75–100%): at least elapsed/160 − a few, never a hot loop.
     expect(status.consecutiveFailures).toBeLessThanOrEqual(Math.ceil(elapsed / 120) + 2);
     expect(status.lastAnchoredSize).toBe(3);
-    expect(await anchorer.tick()).toMatchObject({ ok: false, error: { code: 'CHAIN_UNREACHABLE' } }); // resolves, never rejects
+    // Resolves, never rejects.
+    expect(await anchorer.tick()).toMatchObject({ ok: false, error: { code: 'CHAIN_UNREACHABLE' } });
 
     await outage.up(); // same port
     await waitFor(() => anchorer.status().lastAnchoredSize === 6, 5000);

@@ -39,7 +39,8 @@ function childStartingAnvil(then: string): Promise<{ child: ReturnType<typeof sp
       'tsx',
       '--input-type=module',
       '-e',
-      `import { startAnvil } from ${JSON.stringify(launcher)}; const a = await startAnvil(); console.log('pid', a.pid); ${then}`,
+      `import { startAnvil } from ${JSON.stringify(launcher)}; const a = await startAnvil(); console.log('pid', ` +
+        `a.pid); ${then}`,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );

@@ -115,7 +115,7 @@ describe('MerkleAnchor', () => {
     ]);
   });
 
-  it('rejects a rollback, a duplicate, a conflicting root and an empty tree (sizes must strictly increase)', async () => {
+  it('rejects a rollback, a duplicate, a conflicting root and an empty tree (sizes strictly increase)', async () => {
     const reason = async (p: Promise<unknown>) => {
       try {
         await p;

@@ -46,7 +46,7 @@ function harness(opts: { maxBatch?: number; maxWaitMs?: number; maxQueued?: numb
 }
 
 describe('adaptive group commit', () => {
-  it('batches what arrives in one turn, grows the next batch while a flush runs, caps it, one flush at a time', async () => {
+  it('batches what arrives in one turn, grows the next while a flush runs, caps it, one flush at a time', async () => {
     const h = harness({ maxBatch: 4 });
     const results = [1, 2].map((i) => h.gc.submit(i));
     await h.tick();

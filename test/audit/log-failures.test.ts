@@ -57,7 +57,7 @@ describe('audit log under failure, tampering and several writers', () => {
     await expectConsistentTree(db.sql, log);
   });
 
-  it('a transaction failing mid-batch loses only that batch; acknowledged appends stay, the tree stays consistent', async () => {
+  it('a transaction failing mid-batch loses only its batch; acknowledged appends stay, tree consistent', async () => {
     const acked = await Promise.all(
       Array.from({ length: 300 }, (_, i) => log.append({ type: 'fail-test', phase: 'before', i })),
     );
@@ -137,7 +137,8 @@ describe('audit log under failure, tampering and several writers', () => {
       ).toBe('ROOT_MISMATCH');
 
       // 3. A leaf hash is rewritten to match the tampered text: the neighbour's proof breaks.
-      await db.sql`update audit_leaves set leaf_hash = ${Buffer.from(eventLeafHash(rewritten))} where idx = ${index}::bigint`;
+      await db.sql`update audit_leaves set leaf_hash = ${Buffer.from(eventLeafHash(rewritten))}
+        where idx = ${index}::bigint`;
       const neighbour = await log.entry(index - 1);
       const neighbourProof = await reader.inclusionProof(index - 1, checkpoint.size);
       expect(
@@ -145,7 +146,8 @@ describe('audit log under failure, tampering and several writers', () => {
           verifyInclusion(index - 1, checkpoint.size, neighbour.leafHash, neighbourProof, checkpoint.root),
         ),
       ).toBe('ROOT_MISMATCH');
-      await db.sql`update audit_leaves set event = ${entry.event}, leaf_hash = ${Buffer.from(entry.leafHash)} where idx = ${index}::bigint`;
+      await db.sql`update audit_leaves set event = ${entry.event}, leaf_hash = ${Buffer.from(entry.leafHash)}
+        where idx = ${index}::bigint`;
     } finally {
       await reader.close();
     }
@@ -159,7 +161,8 @@ describe('audit log under failure, tampering and several writers', () => {
     // The largest perfect subtree on the right edge of the current tree.
     const top = perfectSubtrees(0, size).find((id) => id.level > 0)!;
     const [orig] = await db.sql`select hash from audit_nodes where level = ${top.level} and idx = ${top.index}::bigint`;
-    await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0x55)} where level = ${top.level} and idx = ${top.index}::bigint`;
+    await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0x55)}
+      where level = ${top.level} and idx = ${top.index}::bigint`;
 
     // A writer that must read the edge from the database (a new process) refuses.
     const fresh = await openAuditLog({ sql: db.sql, origin: ORIGIN, signerKey });
@@ -172,7 +175,8 @@ describe('audit log under failure, tampering and several writers', () => {
     await log.append({ type: 'after-tampering' });
     expect(await code(log.checkpoint())).toBe('LOG_CORRUPT');
 
-    await db.sql`update audit_nodes set hash = ${orig!.hash as Buffer} where level = ${top.level} and idx = ${top.index}::bigint`;
+    await db.sql`update audit_nodes set hash = ${orig!.hash as Buffer}
+      where level = ${top.level} and idx = ${top.index}::bigint`;
     const cp = await log.checkpoint();
     expect(cp.size).toBe(size + 1);
     await expectConsistentTree(db.sql, log);

@@ -124,7 +124,7 @@ describe('AuditLog on Postgres', () => {
     }
   });
 
-  it('differential: every inclusion and consistency proof for sizes 1..70 served by the log equals the in-memory tree', async () => {
+  it('differential: every inclusion and consistency proof for sizes 1..70 equals the in-memory tree', async () => {
     const jobs: Promise<void>[] = [];
     for (let n = 1; n <= 70; n++) {
       for (let m = 0; m < n; m++) {
@@ -141,7 +141,7 @@ describe('AuditLog on Postgres', () => {
     expect(jobs.length).toBe(70 * 71 + 70);
   });
 
-  it('proofs are the same from memory, from the database, and from upper levels in memory with the rest read', async () => {
+  it('proofs are the same from memory, from the database, and from upper levels held with the rest read', async () => {
     const opts = { sql: db.sql, origin: 'pavilion.test/audit', signerKey };
     const fromDatabase = await openAuditLog({ ...opts, cacheBytes: 0 });
     const warm = await openAuditLog(opts);
@@ -229,7 +229,8 @@ describe('AuditLog on Postgres', () => {
     const v = verifyReceipt(anchored, [log.verifierKey], { leafHash: entry.leafHash });
     expect(v.anchor).toEqual(anchor);
     expect(Buffer.from(v.extra!).toString('utf8')).toBe(
-      `{"block":123,"chain":"eip155:80002","contract":"0x${'ab'.repeat(20)}","logIndex":2,"size":${N},"tx":"0x${'cd'.repeat(32)}"}`,
+      `{"block":123,"chain":"eip155:80002","contract":"0x${'ab'.repeat(20)}","logIndex":2,"size":${N},` +
+        `"tx":"0x${'cd'.repeat(32)}"}`,
     );
     expect(parseReceipt(anchored).index).toBe(index);
     // anchoring/ hands in its richer record (blockHash, logId, final, …): only the six fields are carried.

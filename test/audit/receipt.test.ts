@@ -60,7 +60,16 @@ describe('tlog-proof receipts (pure)', () => {
     const lines = text.split('\n');
     expect(lines[0]).toBe('c2sp.org/tlog-proof@v1');
     expect(lines[1]).toBe(
-      `extra ${Buffer.from(JSON.stringify({ block: 9, chain: 'eip155:137', contract: anchor.contract, logIndex: 0, size: 37, tx: anchor.tx })).toString('base64')}`,
+      `extra ${Buffer.from(
+        JSON.stringify({
+          block: 9,
+          chain: 'eip155:137',
+          contract: anchor.contract,
+          logIndex: 0,
+          size: 37,
+          tx: anchor.tx,
+        }),
+      ).toString('base64')}`,
     );
     expect(lines[2]).toBe('index 5');
     const proof = tree.inclusionProof(5);
@@ -70,7 +79,7 @@ describe('tlog-proof receipts (pure)', () => {
     expect(verifyReceipt(text, [signer.verifierKey], { event: events[5]! }).anchor).toEqual(anchor);
   });
 
-  it('a malformed anchor reference in extra is ANCHOR_INVALID (invalid UTF-8, truncated, extra keys, not canonical)', () => {
+  it('a malformed anchor reference is ANCHOR_INVALID (invalid UTF-8, truncated, extra keys, not canonical)', () => {
     const anchor = {
       chain: 'eip155:137',
       contract: `0x${'11'.repeat(20)}`,

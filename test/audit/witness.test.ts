@@ -131,7 +131,7 @@ describe('pavilion witness (C2SP tlog-witness)', () => {
   const request = (old: number, proof: Uint8Array[], note: string) =>
     `old ${old}\n${proof.map((h) => `${encodeBase64(h)}\n`).join('')}\n${note}`;
 
-  it('cosigns a consistent checkpoint and refuses a forked one (same size, or a proof that does not verify)', async () => {
+  it('cosigns a consistent checkpoint and refuses a forked one (same size, or a failing proof)', async () => {
     const w = await witness();
     const honest = tree(8);
     const first = await post(w.url, request(0, [], checkpointNote(honest, 5)));

@@ -69,7 +69,7 @@ describe('cacheKey', () => {
     expect(cacheKey(secret, { ...base, clk: Uint8Array.from(clk), claims: [...base.claims] })).toBe(k);
   });
 
-  it('matches a known answer computed independently (Python hmac; changing it orphans every deployed cache entry)', () => {
+  it('matches an answer computed independently (Python hmac; changing it orphans every deployed entry)', () => {
     expect(cacheKey(secret, base)).toBe(referenceKey(secret, base));
     expect(cacheKey(secret, base)).toMatchInlineSnapshot(
       `"pv:dmv-licenses:7:u8G8MBqIRQAkbR0W1u5q3Cu21wN93ZqYtr-flTiew3M"`,

@@ -138,7 +138,7 @@ describe.skipIf(!available && !mustRun)('createCache with Redis', () => {
     expect(b.stats()).toMatchObject({ hits: 150, misses: 100, redisHits: 150 });
   });
 
-  it("deletes a dataset's older versions from Redis and the LRU, leaving newer versions and other datasets", async () => {
+  it("deletes a dataset's older versions from Redis and the LRU, not newer versions or other datasets", async () => {
     const c = await open();
     const byVersion = new Map<number, string[]>();
     for (const v of [1, 2, 3, 4])

@@ -31,7 +31,8 @@ async function best(label: string, ops: number, run: () => Promise<void> | void)
     bestUs = Math.min(bestUs, ((performance.now() - t) * 1000) / ops);
   }
   console.log(
-    `${label.padEnd(58)} ${bestUs.toFixed(2).padStart(8)} µs/op  (${Math.round(1e6 / bestUs).toLocaleString('en')} ops/s)`,
+    `${label.padEnd(58)} ${bestUs.toFixed(2).padStart(8)} µs/op  (${Math.round(1e6 / bestUs).toLocaleString('en')} ` +
+      `ops/s)`,
   );
 }
 

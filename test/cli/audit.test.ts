@@ -251,7 +251,7 @@ describe('pavilion audit verify: anchors are read from the pinned contract', () 
     expect(unpinned.status, there.lines.join('\n')).toBe('failed');
   }, 90_000);
 
-  it('finds the anchor on chain when the extra line is deleted; says "not anchored yet" (exit 3) when there is none', async () => {
+  it('finds the anchor on chain with the extra line deleted; "not anchored yet" (exit 3) when none', async () => {
     const { index, leafHash } = await verifyOnce(11);
     const file = await anchoredReceipt(index);
     const stripped = withExtra(file, null);
@@ -329,7 +329,7 @@ describe('pavilion audit verify: anchors are read from the pinned contract', () 
 });
 
 describe('pavilion audit monitor: every anchor on the contract', () => {
-  it('on a fresh state checks every Anchored event of the log from the deploy block, and remembers where it got to', async () => {
+  it('on a fresh state checks every Anchored event from the deploy block, and remembers where it got to', async () => {
     // Several anchors exist by now (one per receipt waited for above).
     const { index } = await verifyOnce(14);
     await anchoredReceipt(index);

@@ -10,6 +10,12 @@ import { describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
 import { pavilion } from './pavilion.js';
 
+/**
+ * What encode prints on stderr when it succeeds: the fingerprint of test/fixtures/cli/secret.txt
+ * (Python's hashlib agrees).
+ */
+const SECRET_NOTE = 'linkage secret fingerprint 80fb634467a7743b\n';
+
 const fixture = (name: string) => fromRoot('test', 'fixtures', 'cli', name);
 const tmp = mkdtempSync(join(tmpdir(), 'pavilion-cli-'));
 const schema = fromRoot('demo', 'schema.json');
@@ -31,7 +37,7 @@ describe('pavilion encode', () => {
       '--out',
       out,
     ]);
-    expect(r.stderr).toBe('');
+    expect(r.stderr).toBe(SECRET_NOTE);
     expect(r.code).toBe(0);
     expect(readFileSync(out, 'utf8').trimEnd().split('\n')).toEqual(expectedA);
   });

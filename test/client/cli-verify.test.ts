@@ -58,7 +58,7 @@ async function pavilion(args: string[]): Promise<{ code: number; stdout: string;
 }
 
 describe('pavilion verify', () => {
-  it('encodes each row locally, verifies it and checks its receipt; a bad row fails alone, without its values', async () => {
+  it('encodes each row here, verifies it, checks its receipt; a bad row fails alone, without its values', async () => {
     const csv = join(dir, 'people.csv');
     const secret = join(dir, 'secret.txt');
     writeFileSync(secret, `${SECRET}\n`);

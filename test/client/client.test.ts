@@ -190,7 +190,11 @@ describe('linkage jobs', () => {
     const results = await pv.followLinkage(job.id, (done) => progress.push(done));
     expect(progress.length).toBeGreaterThan(0);
     expect(results.pair_count).toBeGreaterThanOrEqual(25);
-    expect(results.pairs.find((p) => p.query === 30)).toMatchObject({ index: 0, ref: people[0]![0] });
+    // The person at query 30 is the dataset's first record: a candidate, never its ref or row.
+    const first = results.pairs.find((p) => p.query === 30)!;
+    expect(first).toMatchObject({ score: 1, claims: {} });
+    expect(Object.keys(first).sort()).toEqual(['candidate', 'claims', 'query', 'score']);
+    expect(JSON.stringify(results)).not.toContain(people[0]![0]);
     const viaHttp = await pv.linkageResults(job.id);
     expect(viaHttp.pairs).toEqual(results.pairs);
     // A job already finished is followed to its end at once.

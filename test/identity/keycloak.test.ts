@@ -185,7 +185,8 @@ describe.skipIf(!available && !MUST_RUN)('the committed Keycloak realm', () => {
   for (const c of ROUTES) {
     for (const role of ROLES) {
       const allowed = c.allowed.includes(role);
-      it(`${c.method} ${c.path().replace(/\/[0-9a-f-]{36}$|\/$/, '/{id}')} as Keycloak ${role} → ${allowed ? '2xx' : '403'}`, async () => {
+      const route = `${c.method} ${c.path().replace(/\/[0-9a-f-]{36}$|\/$/, '/{id}')}`;
+      it(`${route} as Keycloak ${role} → ${allowed ? '2xx' : '403'}`, async () => {
         const r = await api(b.url, c.method, c.path(), {
           token: tokens[role],
           ...(c.raw ? { raw: c.raw(), contentType: BINARY } : c.body ? { body: c.body() } : {}),

@@ -96,7 +96,11 @@ describe('local identity', () => {
       issuer: ISSUER,
       audience: AUDIENCE,
     });
-    await expect(broker.verifier.verify(`Bearer ${otherKey}`)).rejects.toMatchObject({ code: 'AUTH_UNKNOWN_KEY' });
+    await expect(broker.verifier.verify(`Bearer ${otherKey}`)).rejects.toMatchObject({
+      code: 'AUTH_UNKNOWN_KEY',
+      // says how to get a token this broker accepts (issue: the token command from another folder)
+      message: expect.stringContaining('npx pavilion token --state-dir'),
+    });
   });
 
   it('rejects bad mint requests with stable codes', async () => {

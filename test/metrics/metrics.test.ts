@@ -37,6 +37,7 @@ describe('createMetrics', () => {
       ['pavilion_cache_redis_up', 'gauge'],
       ['pavilion_dice_comparisons_total', 'counter'],
       ['pavilion_dataset_records', 'gauge'],
+      ['pavilion_datasets_active', 'gauge'],
       ['pavilion_audit_tree_size', 'gauge'],
       ['pavilion_audit_cache_bytes', 'gauge'],
       ['pavilion_anchor_lag_entries', 'gauge'],
@@ -187,24 +188,21 @@ describe('createMetrics', () => {
     expect(body).not.toContain('rpc down');
   });
 
-  it('exports records per dataset, drops unloaded datasets, and bounds the label', async () => {
-    const m = createMetrics({ defaultMetrics: false, maxDatasets: 2 });
+  it('exports the records of all loaded datasets summed and their count, never a series per dataset', async () => {
+    const m = createMetrics({ defaultMetrics: false });
     let datasets: Map<string, number> | Record<string, number> = new Map([
       ['dmv', 1_000_000],
       ['bar', 250],
     ]);
     m.setCollector('dataset_records', () => datasets);
     let body = await scrape(m);
-    expect(samples(body, 'pavilion_dataset_records')).toEqual([
-      ['{dataset="dmv"}', 1_000_000],
-      ['{dataset="bar"}', 250],
-    ]);
+    expect(samples(body, 'pavilion_dataset_records')).toEqual([['', 1_000_250]]);
+    expect(samples(body, 'pavilion_datasets_active')).toEqual([['', 2]]);
     datasets = { dmv: 1_000_001, late1: 5, late2: 6 };
     body = await scrape(m);
-    expect(samples(body, 'pavilion_dataset_records')).toEqual([
-      ['{dataset="dmv"}', 1_000_001],
-      ['{dataset="other"}', 11],
-    ]);
+    expect(samples(body, 'pavilion_dataset_records')).toEqual([['', 1_000_012]]);
+    expect(samples(body, 'pavilion_datasets_active')).toEqual([['', 3]]);
+    expect(body).not.toMatch(/dmv|late1|bar|dataset="/);
   });
 
   it("counts the cache's lookups by result and reports Redis health from its stats", async () => {

@@ -75,7 +75,8 @@ describe('committed wasm matches its Rego', () => {
     'catalogue := {"purposes": data.pavilion.purposes, "actions": {}}\n';
 
   it.skipIf(!opa)(
-    `a bundle built with opa build (tar.gz, new purpose in its data) loads${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`,
+    `a bundle built with opa build (tar.gz, new purpose in its data) ` +
+      `loads${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`,
     async () => {
       const data = join(dir, 'ops-data.json');
       writeFileSync(data, JSON.stringify({ pavilion: { purposes: otherPurposes() } }));
@@ -98,7 +99,8 @@ describe('committed wasm matches its Rego', () => {
   );
 
   it.skipIf(!opa)(
-    `a compiled policy whose decision breaks the contract fails closed${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`,
+    `a compiled policy whose decision breaks the contract fails ` +
+      `closed${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`,
     async () => {
       const broken = await loadPolicy(
         bundleOf(
@@ -114,7 +116,9 @@ describe('committed wasm matches its Rego', () => {
       const partial = await loadPolicy(
         bundleOf(
           'partial',
-          'package pavilion.verification\n\ndecision := {"allow": true, "reasons": [], "obligations": {"revealable_claims": [], "min_score": 0.9, "cache_ttl_seconds": 1}, "permitted": {"purposes": [], "claims": []}} if input.action == "verify"\n\n' +
+          'package pavilion.verification\n\ndecision := {"allow": true, "reasons": [], "obligations": ' +
+            '{"revealable_claims": [], "min_score": 0.9, "cache_ttl_seconds": 1}, "permitted": {"purposes": [], ' +
+            '"claims": []}} if input.action == "verify"\n\n' +
             HONEST_EXTRAS,
         ),
       );
@@ -126,7 +130,8 @@ describe('committed wasm matches its Rego', () => {
   );
 
   it.skipIf(!opa)(
-    `a policy missing an entrypoint, or not reading its purposes from the data, is refused${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`,
+    `a policy missing an entrypoint, or not reading its purposes from the data, is ` +
+      `refused${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`,
     async () => {
       const source = join(dir, 'one.rego');
       writeFileSync(source, 'package pavilion.verification\n\ndecision := 1\n');
@@ -146,7 +151,8 @@ describe('committed wasm matches its Rego', () => {
 
       const hardCoded = bundleOf(
         'hard-coded',
-        'package pavilion.verification\n\ndecision := 1\n\ndataset_check := 1\n\ncatalogue := {"purposes": {"kyc": {}}}\n',
+        'package pavilion.verification\n\ndecision := 1\n\ndataset_check := 1\n\ncatalogue := {"purposes": {"kyc": ' +
+          '{}}}\n',
       );
       await expect(loadPolicy(hardCoded)).rejects.toMatchObject({
         code: 'POLICY_BUNDLE_INVALID',

@@ -198,7 +198,8 @@ describe('signed bundles', () => {
   }
 
   it.skipIf(!opa)(
-    `a bundle signed by opa sign loads; changed, added or removed members do not${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`,
+    `a bundle signed by opa sign loads; changed, added or removed members do ` +
+      `not${opa ? '' : ` (skipped: ${OPA_MISSING_REASON})`}`,
     async () => {
       const key = await importBundleKey(publicPem, 'RS256');
       // Numbers as written matter to OPA's digest: 0.90 here, not 0.9.

@@ -28,4 +28,6 @@ export function opaVersion(opa: string): string | undefined {
   return /^Version:\s*(\S+)/m.exec(tryRun(opa, ['version']) ?? '')?.[1];
 }
 
-export const OPA_MISSING_REASON = `opa CLI not found on PATH or in $(go env GOPATH)/bin; install with: go install github.com/open-policy-agent/opa@v${REQUIRED_OPA_VERSION}`;
+export const OPA_MISSING_REASON =
+  `opa CLI not found on PATH or in $(go env GOPATH)/bin; install with: go install ` +
+  `github.com/open-policy-agent/opa@v${REQUIRED_OPA_VERSION}`;

@@ -346,7 +346,12 @@ describe('malformed, truncated and oversized bodies', () => {
     expectProblem(r, 422, 'CLK_BASE64_INVALID');
   });
   it('upload: a CLK of the wrong length → 422 CLK_LENGTH_MISMATCH naming the line', async () => {
-    const jsonl = `${JSON.stringify({ ref: 'a', clk: b64(clks[0]!) })}\n${JSON.stringify({ ref: 'b', clk: b64(randomClk(512, 1)) })}\n`;
+    const jsonl = [
+      { ref: 'a', clk: b64(clks[0]!) },
+      { ref: 'b', clk: b64(randomClk(512, 1)) },
+    ]
+      .map((row) => `${JSON.stringify(row)}\n`)
+      .join('');
     const r = await api(t.url, 'POST', '/v1/datasets/ds/versions', {
       token: t.tokens.dp,
       raw: jsonl,
@@ -539,7 +544,7 @@ describe('malformed, truncated and oversized bodies', () => {
 });
 
 describe('audit identifiers in every event', () => {
-  it('a subject outside the audit id alphabet is digested in dataset and linkage job events, as in verifications', async () => {
+  it('a subject outside the audit id alphabet is digested in dataset and job events, as in verifications', async () => {
     const odd = 'Jane Doe (HR)';
     const id = t.broker.localIdentity!;
     const dp = await id.mint({ sub: odd, roles: ['dp'] });

@@ -115,7 +115,7 @@ describe.skipIf(!serverUrl)('two brokers on one database', () => {
     expect((await api(b.url, 'GET', '/v1/datasets/shared', { token: b.tokens.rp })).status).toBe(404);
   });
 
-  it('a dataset deleted and defined again while a broker was not listening is not served from its old version', async () => {
+  it('a dataset deleted and defined again while a broker was away is not served from its old version', async () => {
     expect(
       (
         await api(b.url, 'PUT', '/v1/datasets/again', {
@@ -149,6 +149,7 @@ describe.skipIf(!serverUrl)('two brokers on one database', () => {
       owner: record.owner,
       schema: record.schema,
       claims: record.claims,
+      claimTypes: record.claimTypes,
       filterBits: record.filterBits,
       allowBrokerEncoding: false,
       purposes: null,

@@ -167,7 +167,7 @@ describe('restart', () => {
 });
 
 describe('graceful close', () => {
-  it('finishes in-flight requests (each answered only once its audit entry is durable), then stops accepting', async () => {
+  it('finishes in-flight requests (each answered once its audit entry is durable), then stops accepting', async () => {
     const t = await startTestBroker();
     let closed = false;
     try {

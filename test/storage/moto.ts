@@ -61,7 +61,8 @@ export async function startMoto(bin: string): Promise<MotoServer> {
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
         authorization:
-          'AWS4-HMAC-SHA256 Credential=AKIASETUPSETUPSETUP1/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0',
+          'AWS4-HMAC-SHA256 Credential=AKIASETUPSETUPSETUP1/20260101/us-east-1/iam/aws4_request, ' +
+          'SignedHeaders=host, Signature=0',
       },
       body: new URLSearchParams({ Version: '2010-05-08', ...params }),
     });

@@ -737,3 +737,201 @@ export function topKSketched(
   }
   return counted;
 }
+
+// ---------------------------------------------------------------------------
+// Blocked linkage (engine/linkage/): the records of every party live once in
+// one region (global record ids, party-major), and comparisons run only within
+// "runs" of records that share a block. Hamming LSH (bit sampling on the
+// CLKs, blocklib's lambda-fold with input-clks) makes the runs here: a band's
+// key is k sampled bits, records are sorted by key, and each key's records that
+// span two or more parties form a run. Explicit blocks (p-sig, or blocks a
+// party computed with blocklib) are written as runs by the caller.
+
+/**
+ * The k bits of the filter at f at the bit positions (u16 each) at posPtr,
+ * packed into a u32 (k <= 32). Bit positions count as clkhash and bitarray
+ * do: position p is bit 7 - p%8 of byte p/8 (most significant first).
+ */
+// @ts-ignore: decorator
+@inline function sampleKey(f: usize, posPtr: usize, k: u32): u32 {
+  let key: u32 = 0;
+  for (let i: u32 = 0; i < k; i++) {
+    const p = <u32>load<u16>(posPtr + (<usize>i << 1));
+    key |= <u32>((load<u8>(f + <usize>(p >> 3)) >> (7 - (p & 7))) & 1) << i;
+  }
+  return key;
+}
+
+/** True when filters a and b agree on every sampled bit of some band before `band` (they collided there). */
+function collidedBefore(a: usize, b: usize, posPtr: usize, k: u32, band: u32): bool {
+  for (let t: u32 = 0; t < band; t++) {
+    const pos = posPtr + ((<usize>t * k) << 1);
+    let same = true;
+    for (let i: u32 = 0; i < k; i++) {
+      const p = <u32>load<u16>(pos + (<usize>i << 1));
+      const byte = <usize>(p >> 3);
+      if (((load<u8>(a + byte) ^ load<u8>(b + byte)) >> (7 - (p & 7))) & 1) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return true;
+  }
+  return false;
+}
+
+/** One stable counting-sort pass on the 16-bit digit at `shift` of keys: (srcKeys, srcOrder) -> (dstKeys, dstOrder). */
+function radixPass(count: u32, shift: u32, srcKeys: usize, srcOrder: usize, dstKeys: usize, dstOrder: usize, countsPtr: usize, identity: bool): void {
+  memory.fill(countsPtr, 0, 65536 << 2);
+  for (let i: u32 = 0; i < count; i++) {
+    const d = (load<u32>(srcKeys + (<usize>i << 2)) >> shift) & 0xffff;
+    const c = countsPtr + (<usize>d << 2);
+    store<u32>(c, load<u32>(c) + 1);
+  }
+  let sum: u32 = 0;
+  for (let d: u32 = 0; d < 65536; d++) {
+    const c = countsPtr + (<usize>d << 2);
+    const n = load<u32>(c);
+    store<u32>(c, sum);
+    sum += n;
+  }
+  for (let i: u32 = 0; i < count; i++) {
+    const key = load<u32>(srcKeys + (<usize>i << 2));
+    const c = countsPtr + (<usize>((key >> shift) & 0xffff) << 2);
+    const at = load<u32>(c);
+    store<u32>(c, at + 1);
+    store<u32>(dstKeys + (<usize>at << 2), key);
+    store<u32>(dstOrder + (<usize>at << 2), identity ? i : load<u32>(srcOrder + (<usize>i << 2)));
+  }
+}
+
+/**
+ * One LSH band over records [0, count): keys from the k positions at posPtr,
+ * record ids sorted by key (stable: ids ascend within a key, so parties do
+ * too) into orderPtr, then the runs, (start, end) u32 pairs of positions in
+ * the order, of each key whose records span two or more parties. Runs are
+ * written at runsPtr, which may be tmpKeysPtr (free once sorted; at most
+ * count/2 runs of 8 bytes fit its count × 4 bytes). keysPtr, tmpKeysPtr,
+ * tmpOrderPtr hold count u32 each, countsPtr 65,536 u32. Returns the number
+ * of runs.
+ */
+export function lshRuns(
+  filtersPtr: usize, count: u32, bytes: u32, partiesPtr: usize, posPtr: usize, k: u32,
+  keysPtr: usize, orderPtr: usize, tmpKeysPtr: usize, tmpOrderPtr: usize, countsPtr: usize, runsPtr: usize,
+  comparisonsPtr: usize,
+): u32 {
+  let comparisons: f64 = 0;
+  for (let i: u32 = 0; i < count; i++) store<u32>(keysPtr + (<usize>i << 2), sampleKey(filtersPtr + <usize>i * bytes, posPtr, k));
+  if (k <= 16) {
+    // one 16-bit digit: a single pass, sorted keys copied back so runs can use tmpKeys
+    radixPass(count, 0, keysPtr, 0, tmpKeysPtr, orderPtr, countsPtr, true);
+    memory.copy(keysPtr, tmpKeysPtr, <usize>count << 2);
+  } else {
+    radixPass(count, 0, keysPtr, 0, tmpKeysPtr, tmpOrderPtr, countsPtr, true);
+    radixPass(count, 16, tmpKeysPtr, tmpOrderPtr, keysPtr, orderPtr, countsPtr, false);
+  }
+  let runs: u32 = 0;
+  let s: u32 = 0;
+  while (s < count) {
+    const key = load<u32>(keysPtr + (<usize>s << 2));
+    let e = s + 1;
+    while (e < count && load<u32>(keysPtr + (<usize>e << 2)) == key) e++;
+    if (e - s >= 2) {
+      const first = load<u8>(partiesPtr + <usize>load<u32>(orderPtr + (<usize>s << 2)));
+      const last = load<u8>(partiesPtr + <usize>load<u32>(orderPtr + (<usize>(e - 1) << 2)));
+      if (first != last) {
+        store<u32>(runsPtr + (<usize>runs << 3), s);
+        store<u32>(runsPtr + (<usize>runs << 3), e, 4);
+        runs++;
+        comparisons += crossPartyPairs(partiesPtr, orderPtr, s, e);
+      }
+    }
+    s = e;
+  }
+  store<f64>(comparisonsPtr, comparisons);
+  return runs;
+}
+
+/** Pairs of records of different parties in positions [s, e) of the order (parties ascend): (n² − Σ segment²) / 2. */
+export function crossPartyPairs(partiesPtr: usize, orderPtr: usize, s: u32, e: u32): f64 {
+  let same: f64 = 0;
+  let seg: u32 = 1;
+  let prev = load<u8>(partiesPtr + <usize>load<u32>(orderPtr + (<usize>s << 2)));
+  for (let i = s + 1; i < e; i++) {
+    const p = load<u8>(partiesPtr + <usize>load<u32>(orderPtr + (<usize>i << 2)));
+    if (p == prev) seg++;
+    else {
+      same += <f64>seg * <f64>seg;
+      seg = 1;
+      prev = p;
+    }
+  }
+  same += <f64>seg * <f64>seg;
+  const n = <f64>(e - s);
+  return (n * n - same) / 2;
+}
+
+/**
+ * Every pair of records of different parties within each run, with score >=
+ * threshold, except (when band > 0) pairs that agree on all sampled bits of
+ * an earlier band: those were found there, so each pair is reported by
+ * exactly one band and bands can run anywhere, in any order.
+ *
+ * Runs are (start, end) u32 pairs of positions in the order array (global
+ * record ids; parties ascend within a run). Output entries are 16 bytes
+ * {u32 id, u32 id, f64 score} with the lower id first. Resumable: the cursor
+ * (4 × u32: run, i, j, done) starts at zero; when the output area is full the
+ * call returns the entries written, and the next call with the same arguments
+ * goes on from the pair it stopped at.
+ */
+export function runPairsAtThreshold(
+  filtersPtr: usize, popsPtr: usize, partiesPtr: usize, bytes: u32,
+  orderPtr: usize, runsPtr: usize, runCount: u32, threshold: f64,
+  posPtr: usize, k: u32, band: u32,
+  outPtr: usize, outCapacity: u32, cursorPtr: usize,
+): u32 {
+  const t16 = thresholdUnits(threshold);
+  let r = load<u32>(cursorPtr);
+  let i = load<u32>(cursorPtr, 4);
+  let j = load<u32>(cursorPtr, 8);
+  let n: u32 = 0;
+  if (load<u32>(cursorPtr, 12) != 0) return 0;
+  for (; r < runCount; r++) {
+    const s = load<u32>(runsPtr + (<usize>r << 3));
+    const e = load<u32>(runsPtr + (<usize>r << 3), 4);
+    if (i < s) i = s;
+    for (; i < e; i++) {
+      const gi = load<u32>(orderPtr + (<usize>i << 2));
+      const pi = load<u8>(partiesPtr + <usize>gi);
+      const pa = load<u32>(popsPtr + (<usize>gi << 2));
+      const q = filtersPtr + <usize>gi * bytes;
+      if (j <= i) j = i + 1;
+      for (; j < e; j++) {
+        const gj = load<u32>(orderPtr + (<usize>j << 2));
+        if (load<u8>(partiesPtr + <usize>gj) == pi) continue;
+        const pb = load<u32>(popsPtr + (<usize>gj << 2));
+        if (!groupMayPass(pa, pb, pb, t16)) continue;
+        const b = filtersPtr + <usize>gj * bytes;
+        const c = countAnd1(q, b, bytes);
+        const sum = pa + pb;
+        if (!mayPass(c, sum, t16)) continue;
+        const score = diceScore(c, sum);
+        if (score < threshold) continue;
+        if (band > 0 && collidedBefore(q, b, posPtr, k, band)) continue;
+        if (n == outCapacity) {
+          store<u32>(cursorPtr, r);
+          store<u32>(cursorPtr, i, 4);
+          store<u32>(cursorPtr, j, 8);
+          return n;
+        }
+        if (gi < gj) emitPair(outPtr, n++, gi, gj, score);
+        else emitPair(outPtr, n++, gj, gi, score);
+      }
+      j = 0;
+    }
+    i = 0;
+  }
+  store<u32>(cursorPtr, r);
+  store<u32>(cursorPtr, 1, 12);
+  return n;
+}

@@ -29,7 +29,8 @@ describe('SHA-256 (FIPS 180-4 examples)', () => {
       '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1',
     ],
     [
-      'abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu',
+      'abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmn' +
+        'hijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu',
       'cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1',
     ],
   ])('%j', (msg, digest) => expect(hex(sha256(text(msg)))).toBe(digest));
@@ -93,7 +94,8 @@ describe('HMAC-SHA256 (RFC 4231 section 4)', () => {
     [
       bytes(131, 0xaa),
       text(
-        'This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.',
+        'This is a test using a larger than block-size key and a larger than block-size data. The key needs to be ' +
+          'hashed before being used by the HMAC algorithm.',
       ),
       '9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2',
     ],
@@ -103,23 +105,27 @@ describe('HMAC-SHA256 (RFC 4231 section 4)', () => {
 describe('BLAKE2b-512 (RFC 7693 Appendix A, BLAKE2 keyed KAT)', () => {
   it('"abc", unkeyed', () => {
     expect(hex(blake2b512(text('abc')))).toBe(
-      'ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d17d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923',
+      'ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1' +
+        '7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923',
     );
   });
   const key = seq(0, 63);
   it('keyed, empty input (key block is the last block)', () => {
     expect(hex(blake2b512(new Uint8Array(0), key))).toBe(
-      '10ebb67700b1868efb4417987acf4690ae9d972fb7a590c2f02871799aaa4786b5e996e8f0f4eb981fc214b005f42d2ff4233499391653df7aefcbc13fc51568',
+      '10ebb67700b1868efb4417987acf4690ae9d972fb7a590c2f02871799aaa4786' +
+        'b5e996e8f0f4eb981fc214b005f42d2ff4233499391653df7aefcbc13fc51568',
     );
   });
   it('keyed, input 00', () => {
     expect(hex(blake2b512(Uint8Array.of(0), key))).toBe(
-      '961f6dd1e4dd30f63901690c512e78e4b45e4742ed197c3c5e45c549fd25f2e4187b0bc9fe30492b16b0d0bc4ef9b0f34c7003fac09a5ef1532e69430234cebd',
+      '961f6dd1e4dd30f63901690c512e78e4b45e4742ed197c3c5e45c549fd25f2e4' +
+        '187b0bc9fe30492b16b0d0bc4ef9b0f34c7003fac09a5ef1532e69430234cebd',
     );
   });
   it('keyed, input 00..fe (255 bytes, spans two blocks)', () => {
     expect(hex(blake2b512(seq(0, 254), key))).toBe(
-      '142709d62e28fcccd0af97fad0f8465b971e82201dc51070faa0372aa43e92484be1c1e73ba10906d5d1853db6a4106e0a7bf9800d373d6dee2d46d62ef2a461',
+      '142709d62e28fcccd0af97fad0f8465b971e82201dc51070faa0372aa43e9248' +
+        '4be1c1e73ba10906d5d1853db6a4106e0a7bf9800d373d6dee2d46d62ef2a461',
     );
   });
 });

@@ -8,8 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
-import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 const hasRedisServer = await new Promise<boolean>((resolve) => {
   const p = spawn('redis-server', ['--version']);

@@ -4,9 +4,9 @@
  * then names the on-chain anchor and still verifies against the log key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseReceipt } from '../../audit/index.js';
-import { loadDemoSchema } from '../../demo/people.js';
-import { api, b64, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { parseReceipt } from '../../../audit/index.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { api, b64, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
 const clks = Array.from({ length: 50 }, (_, i) => randomClk(1024, 900_000 + i));

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { Client } from 'minio';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
-import { encodeBinaryDataset } from '../../server/datasets/upload.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { encodeBinaryDataset } from '../../../server/datasets/upload.js';
 import {
   type ApiResponse,
   api,
@@ -25,7 +25,7 @@ import {
   randomClk,
   startTestBroker,
   type TestBroker,
-} from './helpers.js';
+} from '../helpers.js';
 
 const BUCKET = 'pavilion';
 const SECRET_KEY = 'S3RVER-secret-sentinel';
@@ -155,7 +155,7 @@ describe('dataset pulls through an S3 API', () => {
     expect((await verify(t, 'licences', clks[10]!)).json.decision).toBe('no_match');
   });
 
-  it('a missing object, a bad row, or an object over the upload limit fails the pull and leaves the active version', async () => {
+  it('a missing object, a bad row, or an object over the limit fails the pull; the active version stays', async () => {
     const before = (await api(t.url, 'GET', '/v1/datasets/licences', { token: t.tokens.dp })).json.active_version;
     const missing = await pull(t, 'licences', { object: 'nope.jsonl' });
     expect(missing.json).toMatchObject({ status: 'failed', error: { code: 'OBJECT_NOT_FOUND' }, version: null });
@@ -251,7 +251,7 @@ describe('dataset pulls through an S3 API', () => {
     );
   });
 
-  it('the object store going away fails the pull with OBJECT_STORE_UNAVAILABLE; no secret in errors or logs', async () => {
+  it('the object store going away fails the pull: OBJECT_STORE_UNAVAILABLE, no secret in errors or logs', async () => {
     await s3.close();
     const down = await pull(t, 'licences', { object: 'people.jsonl' });
     expect(down.json).toMatchObject({ status: 'failed', error: { code: 'OBJECT_STORE_UNAVAILABLE' } });

@@ -3,9 +3,9 @@
  * an RP verifies, answers carry receipts whose inclusion proofs check out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalEvent, leafHash, verifyInclusion } from '../../audit/index.js';
-import { loadDemoSchema } from '../../demo/people.js';
-import { api, b64, expectProblem, perturb, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { canonicalEvent, leafHash, verifyInclusion } from '../../../audit/index.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { api, b64, expectProblem, perturb, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
 const N = 2000;
@@ -22,7 +22,7 @@ beforeAll(async () => {
     body: { schema, claims: ['over_18', 'over_21', 'license_valid'] },
   });
   expect(put.status, put.text).toBe(201);
-  const jsonl = `${clks.map((c, i) => JSON.stringify({ ref: `r${i}`, clk: b64(c), claims: claimsOf(i) })).join('\n')}\n`;
+  const jsonl = clks.map((c, i) => `${JSON.stringify({ ref: `r${i}`, clk: b64(c), claims: claimsOf(i) })}\n`).join('');
   const up = await api(t.url, 'POST', '/v1/datasets/people/versions', {
     token: t.tokens.dp,
     raw: jsonl,

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { loadDemoSchema } from '../../demo/people.js';
-import { api, b64, perturb, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { api, b64, perturb, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
 const N = 1000;
@@ -177,7 +177,12 @@ describe('WebSocket', () => {
     const result = await c.next((m) => m.type === 'result' && m.job === job.json.id);
     expect(result.status).toBe('done');
     expect(result.pair_count).toBe(200);
-    expect(result.pairs.every((p: any) => p.ref === `w${p.query}` && p.index === p.query)).toBe(true);
+    // Greedy 1:1: 200 distinct candidates, numbered in order; never the provider's refs (w0, w1, …).
+    expect(result.pairs.map((p: any) => p.candidate).sort((a: number, b: number) => a - b)).toEqual(
+      Array.from({ length: 200 }, (_, i) => i),
+    );
+    expect(result.pairs.every((p: any) => !('ref' in p) && !('index' in p))).toBe(true);
+    expect(JSON.stringify(result)).not.toMatch(/"w\d+"/);
     expect(c.messages.some((m) => m.type === 'progress' && m.job === job.json.id)).toBe(true);
     const fetched = await api(t.url, 'GET', `/v1/linkage-jobs/${job.json.id}/results`, { token: t.tokens.rp });
     expect(fetched.json.pairs).toEqual(result.pairs);

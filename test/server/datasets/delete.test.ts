@@ -4,9 +4,9 @@
  * a re-created dataset never shares version numbers (cache keys) with the old.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
-import { encodeBinaryDataset } from '../../server/datasets/upload.js';
-import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { encodeBinaryDataset } from '../../../server/datasets/upload.js';
+import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
 const clks = Array.from({ length: 50 }, (_, i) => randomClk(1024, 55_000 + i));

@@ -6,8 +6,8 @@
 
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
-import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 const serverUrl = process.env.DATABASE_URL;
 

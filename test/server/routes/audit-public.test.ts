@@ -4,7 +4,7 @@
  * an auditor or admin.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, expectProblem, startTestBroker, type TestBroker } from './helpers.js';
+import { api, expectProblem, startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
 

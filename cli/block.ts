@@ -1,0 +1,55 @@
+/**
+ * `pavilion block`: p-sig blocks of a CSV of records (header row), computed
+ * where the records are, written in anonlink-client's form
+ * (`{"blocks": {"<record index>": [keys…]}, "meta": {…}}`) for `pavilion link
+ * --dataset-blocks/--queries-blocks` or a broker job. The config is
+ * blocklib's p-sig JSON (engine/blocking/config.ts).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { PavilionError } from '../common/errors.js';
+import { CsvRecords } from '../engine/clk/csv.js';
+import { parsePSig, psigCandidateBlocks, recordsToBlocks } from '../engine/index.js';
+import { readJson } from './encode.js';
+
+export interface BlockOptions {
+  config: string;
+  in: string;
+  out?: string;
+}
+
+export async function blockCommand(opts: BlockOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const config = parsePSig(readJson(opts.config, 'BLOCKING_CONFIG_INVALID'));
+  let text: string;
+  try {
+    text = readFileSync(opts.in, 'utf8');
+  } catch {
+    throw new PavilionError('FILE_NOT_FOUND', `${opts.in}: cannot read`);
+  }
+  // read as clkhash's users read CSV (engine/clk/csv.ts), so blocks and CLKs see the same values
+  const reader = new CsvRecords(text, 0x2c);
+  const rows: string[][] = [];
+  while (reader.next()) rows.push([...reader.fields]);
+  const [header, ...records] = rows;
+  if (!header || records.length === 0) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no records`);
+  // record ids are row numbers: the broker pairs blocks with CLKs by position
+  const blocks = psigCandidateBlocks(
+    records,
+    { ...config, config: { ...config.config, 'record-id-col': null } },
+    { header },
+  );
+  const json = JSON.stringify({
+    ...recordsToBlocks(blocks),
+    meta: { config: config, source: { clk_count: [records.length] }, blocks: blocks.size },
+  });
+  if (opts.out) {
+    try {
+      writeFileSync(opts.out, json);
+    } catch (err) {
+      throw new PavilionError(
+        'OUTPUT_UNWRITABLE',
+        `${opts.out}: cannot write (${(err as NodeJS.ErrnoException).code})`,
+      );
+    }
+  } else out.write(`${json}\n`);
+  return blocks.size;
+}

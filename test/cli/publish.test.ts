@@ -1,0 +1,279 @@
+/**
+ * `pavilion publish` and `pavilion dataset …` as a data provider runs them (child processes) against a
+ * real broker: a CSV with a ref column, the schema's features and claim columns becomes a staged
+ * version (claims parsed as their declared types, so a spreadsheet's "True" arrives as true), checked
+ * by a dry run, activated, rolled back; a value that is not of its claim's type stops the command at
+ * its line without printing it; a file for the pull route; and `pavilion verify` refusing a secret
+ * whose fingerprint is not the dataset's.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromRoot } from '../../common/paths.js';
+import { secretFingerprint } from '../../common/secret-fingerprint.js';
+import { loadDemoSchema, type PersonRow, syntheticPeople, withTypo } from '../../demo/people.js';
+import { ClkEncoder, clkToBase64 } from '../../engine/clk/index.js';
+import { api, expectProblem, startTestBroker, type TestBroker } from '../server/helpers.js';
+import { pavilion } from './pavilion.js';
+
+let t: TestBroker;
+const dir = mkdtempSync(join(tmpdir(), 'pavilion-publish-'));
+const SECRET = 'publish test secret';
+const FINGERPRINT = secretFingerprint(SECRET);
+const secretFile = join(dir, 'secret.txt');
+const people = syntheticPeople(300, 11);
+
+/**
+ * A provider's export: ref, the features (in another order than the schema's) and claims as a
+ * spreadsheet writes them.
+ */
+function csv(rows: PersonRow[], over18: (i: number) => string): string {
+  const lines = ['postcode,ref,surname,given_name,dob,over_18,over_21'];
+  rows.forEach((p, i) => {
+    lines.push([p[4], p[0], p[2], p[1], p[3], over18(i), i % 3 === 0 ? 'FALSE' : 'true'].join(','));
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+function file(name: string, content: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+const publish = (input: string, ...extra: string[]) =>
+  pavilion([
+    'publish',
+    '--server',
+    t.url,
+    '--dataset',
+    'dmv',
+    '--secret-file',
+    secretFile,
+    '--in',
+    input,
+    '--token',
+    t.tokens.dp,
+    ...extra,
+  ]);
+const dataset = (command: string, ...extra: string[]) =>
+  pavilion(['dataset', command, '--server', t.url, '--dataset', 'dmv', '--token', t.tokens.dp, ...extra]);
+
+async function verifyPerson(p: PersonRow) {
+  const enc = ClkEncoder.create(loadDemoSchema(), SECRET);
+  const clk = clkToBase64(enc.encode(withTypo(p)));
+  enc.dispose();
+  return api(t.url, 'POST', '/v1/verifications', {
+    token: t.tokens.rp,
+    body: { dataset: 'dmv', clk, claims: ['over_18', 'over_21'], purpose: 'age_verification' },
+  });
+}
+
+beforeAll(async () => {
+  t = await startTestBroker();
+  writeFileSync(secretFile, `${SECRET}\n`);
+  const defined = await api(t.url, 'PUT', '/v1/datasets/dmv', {
+    token: t.tokens.dp,
+    body: { schema: loadDemoSchema(), claims: { over_18: 'boolean', over_21: 'boolean' } },
+  });
+  expect(defined.status, defined.text).toBe(201);
+}, 60_000);
+
+afterAll(async () => {
+  await t?.broker.close();
+});
+
+describe('pavilion publish', () => {
+  it('encodes the CSV, types the claims ("True" is true), and stages the version with its fingerprint', async () => {
+    const input = file(
+      'people.csv',
+      csv(people, (i) => (i % 2 === 0 ? 'True' : 'False')),
+    );
+    const r = await publish(input);
+    expect(r.stderr).toContain(`linkage secret fingerprint ${FINGERPRINT}`);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({
+      dataset: 'dmv',
+      version: 1,
+      status: 'staged',
+      rows: 300,
+      active_version: null,
+      secret_fingerprint: FINGERPRINT,
+      summary: { claims: { over_18: { type: 'boolean', values: 300 } }, duplicate_clks: 0, empty_clks: 0 },
+    });
+    expect(r.stderr).toContain('pavilion dataset activate');
+    // Staged: nothing answers yet.
+    expectProblem(await verifyPerson(people[4]!), 409, 'DATASET_NOT_READY');
+
+    const activated = await dataset('activate', '--version', '1');
+    expect(activated.code, activated.stderr).toBe(0);
+    expect(JSON.parse(activated.stdout)).toMatchObject({ version: 1, previous_version: null, changed: true });
+    const answer = await verifyPerson(people[4]!);
+    expect(answer.json).toMatchObject({ decision: 'match', claims: { over_18: true, over_21: true } });
+    expect((await verifyPerson(people[3]!)).json).toMatchObject({ claims: { over_18: false, over_21: false } });
+    const ds = await api(t.url, 'GET', '/v1/datasets/dmv', { token: t.tokens.rp });
+    expect(ds.json.secret_fingerprint).toBe(FINGERPRINT);
+  });
+
+  it('stops at a claim value that is not of its type, naming the line and the claim, never the value', async () => {
+    const input = file(
+      'bad.csv',
+      csv(people.slice(0, 5), (i) => (i === 2 ? 'Maybe-so' : 'true')),
+    );
+    const r = await publish(input);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      'pavilion: UPLOAD_CLAIM_TYPE: line 4: claim over_18 is not a boolean (true, false, 1 or 0)\n',
+    );
+    expect(r.stdout + r.stderr).not.toContain('Maybe-so');
+    for (const p of people.slice(0, 5)) expect(r.stdout + r.stderr).not.toContain(p[2]);
+    // Nothing was uploaded.
+    const versions = (await api(t.url, 'GET', '/v1/datasets/dmv/versions', { token: t.tokens.dp })).json.versions;
+    expect(versions.map((v: { version: number }) => v.version)).toEqual([1]);
+  });
+
+  it('a dry run reports and stores nothing; --activate refuses a version under half the active rows', async () => {
+    const few = file(
+      'few.csv',
+      csv(people.slice(0, 10), () => '1'),
+    );
+    const dry = await publish(few, '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ status: 'dry_run', version: null, rows: 10, active_rows: 300 });
+    expect(dry.stderr).toContain('dry run: 10 records checked (active version 1 has 300)');
+
+    const shrink = await publish(few, '--activate');
+    expect(shrink.code).toBe(1);
+    expect(shrink.stderr).toMatch(
+      /pavilion: VERSION_SHRINKS: version 2 has 10 records, the active one 300: it stays staged/,
+    );
+    expect((await api(t.url, 'GET', '/v1/datasets/dmv', { token: t.tokens.rp })).json.active_version).toBe(1);
+
+    const forced = await publish(few, '--activate', '--allow-shrink');
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(JSON.parse(forced.stdout)).toMatchObject({
+      version: 3,
+      status: 'active',
+      activation: { version: 3, previous_version: 1 },
+    });
+    expect(forced.stderr).toContain('pavilion dataset rollback serves it again');
+  });
+
+  it('pavilion dataset rollback serves the previous version again; versions lists them all', async () => {
+    const back = await dataset('rollback');
+    expect(back.code, back.stderr).toBe(0);
+    expect(JSON.parse(back.stdout)).toMatchObject({ version: 1, previous_version: 3 });
+    expect((await verifyPerson(people[200]!)).json).toMatchObject({ decision: 'match', dataset_version: 1 });
+    const listed = await dataset('versions');
+    expect(
+      JSON.parse(listed.stdout).versions.map((v: { version: number; status: string }) => [v.version, v.status]),
+    ).toEqual([
+      [3, 'superseded'],
+      [2, 'staged'],
+      [1, 'active'],
+    ]);
+    const discarded = await dataset('discard', '--version', '2');
+    expect(JSON.parse(discarded.stdout)).toMatchObject({ version: 2, status: 'discarded' });
+  });
+
+  it('a claim the dataset declares by name only needs --claim-type', async () => {
+    await api(t.url, 'PUT', '/v1/datasets/untyped', {
+      token: t.tokens.dp,
+      body: { schema: loadDemoSchema(), claims: ['over_18'] },
+    });
+    const input = file(
+      'untyped.csv',
+      'ref,given_name,surname,dob,postcode,over_18\nr1,ada,lovelace,1990-12-10,2000,TRUE\n',
+    );
+    const args = ['publish', '--server', t.url, '--dataset', 'untyped', '--secret-file', secretFile, '--in', input];
+    const missing = await pavilion([...args, '--token', t.tokens.dp]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/pavilion: CLAIM_TYPE_MISSING: claim over_18 has no type in the dataset definition/);
+    const typed = await pavilion([...args, '--token', t.tokens.dp, '--claim-type', 'over_18:boolean', '--activate']);
+    expect(typed.code, typed.stderr).toBe(0);
+    const enc = ClkEncoder.create(loadDemoSchema(), SECRET);
+    const clk = clkToBase64(enc.encode(['', 'ada', 'lovelace', '1990-12-10', '2000']));
+    enc.dispose();
+    const answer = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'untyped', clk, claims: ['over_18'], purpose: 'age_verification' },
+    });
+    expect(answer.json).toMatchObject({ decision: 'match', claims: { over_18: true } });
+  });
+
+  it('writes the upload for the pull route with --out; pavilion dataset pull publishes it, staged', async () => {
+    const out = join(dir, 'upload.jsonl');
+    const input = file(
+      'pull.csv',
+      csv(people.slice(0, 150), () => 'true'),
+    );
+    // Offline: the schema from a file, the claims' types given (no broker is asked).
+    const written = await pavilion([
+      'publish',
+      '--dataset',
+      'dmv',
+      '--schema',
+      fromRoot('demo', 'schema.json'),
+      '--claim-type',
+      'over_18:boolean',
+      '--claim-type',
+      'over_21:boolean',
+      '--secret-file',
+      secretFile,
+      '--in',
+      input,
+      '--out',
+      out,
+    ]);
+    expect(written.code, written.stderr).toBe(0);
+    expect(JSON.parse(written.stdout)).toMatchObject({ rows: 150, secret_fingerprint: FINGERPRINT });
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    expect(JSON.parse(lines[0]!)).toEqual({
+      ref: people[0]![0],
+      clk: expect.any(String),
+      claims: { over_18: true, over_21: false },
+    });
+    // The broker's object store is STATE_DIR/objects without S3_ENDPOINT.
+    const folder = join(t.stateDir, 'objects', 'datasets', 'dmv');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'june.jsonl'), readFileSync(out));
+    const pulled = await dataset('pull', '--object', 'june.jsonl', '--secret-file', secretFile);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(JSON.parse(pulled.stdout)).toMatchObject({ status: 'succeeded', rows: 150, version: 4 });
+    const versions = (await api(t.url, 'GET', '/v1/datasets/dmv/versions', { token: t.tokens.dp })).json.versions;
+    expect(versions[0]).toMatchObject({ version: 4, status: 'staged', secret_fingerprint: FINGERPRINT });
+  });
+});
+
+describe('pavilion verify and the secret fingerprint', () => {
+  it('refuses a secret whose fingerprint is not the one the active version was encoded with', async () => {
+    const wrong = file('wrong-secret.txt', 'not the provider secret\n');
+    const input = file(
+      'rp.csv',
+      `given_name,surname,dob,postcode\n${people
+        .slice(0, 2)
+        .map((p) => [p[1], p[2], p[3], p[4]].join(','))
+        .join('\n')}\n`,
+    );
+    const args = ['verify', '--server', t.url, '--dataset', 'dmv', '--purpose', 'age_verification', '--in', input];
+    const r = await pavilion([...args, '--secret-file', wrong, '--token', t.tokens.rp]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(
+      `pavilion: SECRET_FINGERPRINT_MISMATCH: the secret in ${wrong} has fingerprint ` +
+        `${secretFingerprint('not the provider secret')}; ` +
+        `version 1 of dmv was encoded with ${FINGERPRINT}`,
+    );
+    const ok = await pavilion([...args, '--secret-file', secretFile, '--token', t.tokens.rp]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain(`linkage secret fingerprint ${FINGERPRINT} (dataset dmv: ${FINGERPRINT})`);
+    expect(
+      ok.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).decision),
+    ).toEqual(['match', 'match']);
+  });
+});

@@ -1,0 +1,59 @@
+/** Settings (server/config.ts): defaults, environment, CONFIG_FILE, refusals that name the variable only. */
+import { describe, expect, it } from 'vitest';
+import type { PavilionError } from '../../common/errors.js';
+import { loadConfig, SETTINGS, settingsMarkdown } from '../../server/config.js';
+
+describe('config', () => {
+  it('defaults: port 8080, embedded everything', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8080);
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.tls).toBeUndefined();
+  });
+  it('reads env vars', () => {
+    const c = loadConfig({
+      PORT: '9000',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      ENGINE_THREADS: '3',
+      ENGINE_SIMD: 'false',
+      AMBIGUITY_MARGIN: '0.05',
+    });
+    expect(c).toMatchObject({
+      port: 9000,
+      redisUrl: 'redis://127.0.0.1:6379',
+      engine: { threads: 3, simd: false },
+      ambiguityMargin: 0.05,
+    });
+  });
+  it('bad values → CONFIG_INVALID naming the variable, not the value', () => {
+    try {
+      loadConfig({ PORT: 'eighty', MASTER_KEY: 'x', LOG_LEVEL: 'loud-SECRETVALUE' });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as PavilionError).code).toBe('CONFIG_INVALID');
+      expect((err as Error).message).toContain('PORT');
+      expect((err as Error).message).toContain('LOG_LEVEL');
+      expect((err as Error).message).not.toContain('SECRETVALUE');
+    }
+  });
+  it('CONFIG_FILE supplies settings; the environment wins over it', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'pv-config-')), 'broker.json');
+    writeFileSync(file, JSON.stringify({ PORT: 9100, AMBIGUITY_MARGIN: 0.05, NOT_A_SETTING: 1 }));
+    expect(loadConfig({ CONFIG_FILE: file })).toMatchObject({ port: 9100, ambiguityMargin: 0.05 });
+    expect(loadConfig({ CONFIG_FILE: file, PORT: '9200' }).port).toBe(9200);
+    writeFileSync(file, '[1]');
+    expect(() => loadConfig({ CONFIG_FILE: file })).toThrow(/CONFIG_FILE/);
+  });
+
+  it('TLS needs both files', () => {
+    expect(() => loadConfig({ TLS_CERT_FILE: '/a.pem' })).toThrow(/TLS_KEY_FILE/);
+  });
+  it('the README table lists every setting', () => {
+    const md = settingsMarkdown();
+    for (const s of SETTINGS) expect(md).toContain(`\`${s.env}\``);
+  });
+});

@@ -1,0 +1,188 @@
+/**
+ * Request framing over raw sockets (server/http/framing.ts, HttpRouter): the request-smuggling set of
+ * RFC 9112 §6.3 and §11.2 — CL.CL, CL 0 followed by CL n carrying a second request, CL.TE, TE.CL,
+ * obfuscated Transfer-Encoding, bad chunk framing — pipelined requests, and HEAD. The smuggled request is
+ * always a valid verification: had it run, the audit log would hold one more entry (the control case
+ * shows one such request alone adds exactly one).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { api, b64, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
+import { type RawExchange, rawExchange } from './raw-http.js';
+
+let t: TestBroker;
+let verification: string;
+const clk = randomClk(1024, 90_001);
+
+beforeAll(async () => {
+  t = await startTestBroker();
+  await api(t.url, 'PUT', '/v1/datasets/s', {
+    token: t.tokens.dp,
+    body: { schema: loadDemoSchema(), claims: ['over_18'] },
+  });
+  const up = await api(t.url, 'POST', '/v1/datasets/s/versions', {
+    token: t.tokens.dp,
+    raw: JSON.stringify({ ref: 's0', clk: b64(clk), claims: { over_18: true } }),
+    contentType: 'application/x-ndjson',
+  });
+  expect(up.status, up.text).toBe(201);
+  verification = JSON.stringify({ dataset: 's', clk: b64(clk), claims: ['over_18'], purpose: 'age_verification' });
+});
+
+afterAll(async () => {
+  await t?.broker.close();
+});
+
+/** A complete, valid verification request (would add one audit entry). */
+const verify = (extraHeaders = '') =>
+  `POST /v1/verifications HTTP/1.1\r\nHost: broker\r\nAuthorization: Bearer ${t.tokens.rp}\r\n` +
+  `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(verification)}\r\n` +
+  `${extraHeaders}\r\n${verification}`;
+
+/** The head of a POST to /v1/verifications with `headers`, then `body` as given. */
+const post = (headers: string, body: string) =>
+  `POST /v1/verifications HTTP/1.1\r\nHost: broker\r\nAuthorization: Bearer ${t.tokens.rp}\r\n` +
+  `Content-Type: application/json\r\n${headers}\r\n${body}`;
+
+/** Runs the exchange and returns it with the number of audit entries it added. */
+async function audited(
+  writes: string[],
+  opts?: { quietMs?: number; gapMs?: number },
+): Promise<RawExchange & { added: number }> {
+  await t.broker.audit.size(); // settle earlier appends
+  const before = await t.broker.audit.size();
+  const r = await rawExchange(t.url, writes, opts);
+  await new Promise((resolve) => setTimeout(resolve, 150)); // anything that did run has committed by now
+  return { ...r, added: (await t.broker.audit.size()) - before };
+}
+
+const codeOf = (body: string) => (JSON.parse(body) as { code: string }).code;
+
+describe('request smuggling over one connection', () => {
+  it('control: one verification alone is answered 200 and adds one audit entry', async () => {
+    const r = await audited([verify()]);
+    expect(r.answers.map((a) => a.status)).toEqual([200]);
+    expect(r.added).toBe(1);
+  });
+
+  it('CL.CL: two differing Content-Length headers → 400 REQUEST_FRAMING_INVALID, closed, nothing runs', async () => {
+    const smuggled = verify();
+    const r = await audited([
+      post(`Content-Length: ${Buffer.byteLength(smuggled)}\r\nContent-Length: 5\r\n`, smuggled),
+    ]);
+    expect(r.answers.map((a) => a.status)).toEqual([400]);
+    expect(codeOf(r.answers[0]!.body)).toBe('REQUEST_FRAMING_INVALID');
+    expect(r.closedByServer).toBe(true);
+    expect(r.added).toBe(0);
+  });
+
+  it('CL.CL with equal values is refused the same way (one Content-Length or none)', async () => {
+    const r = await audited([post(`Content-Length: 2\r\nContent-Length: 2\r\n`, '{}')]);
+    expect(r.answers.map((a) => [a.status, codeOf(a.body)])).toEqual([[400, 'REQUEST_FRAMING_INVALID']]);
+    expect(r.closedByServer).toBe(true);
+  });
+
+  it('Content-Length 0 then n, the body a second request: 400, the smuggled verification never runs', async () => {
+    const smuggled = verify();
+    const r = await audited([
+      post(`Content-Length: 0\r\nContent-Length: ${Buffer.byteLength(smuggled)}\r\n`, smuggled),
+    ]);
+    expect(r.answers.length).toBeGreaterThanOrEqual(1);
+    for (const a of r.answers) expect([a.status, codeOf(a.body)]).toEqual([400, 'REQUEST_FRAMING_INVALID']);
+    expect(r.closedByServer).toBe(true);
+    expect(r.added).toBe(0);
+  });
+
+  // uWS 20.30 itself drops a request carrying both headers: the connection closes without an answer.
+  for (const [name, headers] of [
+    ['CL.TE', `Content-Length: 4\r\nTransfer-Encoding: chunked\r\n`],
+    ['TE.CL', `Transfer-Encoding: chunked\r\nContent-Length: 4\r\n`],
+  ])
+    it(`${name}: closed without an answer (uWS's parser refuses it), the smuggled request never runs`, async () => {
+      const r = await audited([post(headers!, `0\r\n\r\n${verify()}`)]);
+      expect(r.answers).toEqual([]);
+      expect(r.closedByServer).toBe(true);
+      expect(r.added).toBe(0);
+    });
+
+  const te: [string, string][] = [
+    ['TE alone', `Transfer-Encoding: chunked\r\n`],
+    ['TE with a tab', `Transfer-Encoding:\tchunked\r\n`],
+    ['TE in capitals', `TRANSFER-ENCODING: CHUNKED\r\n`],
+    ['TE xchunked', `Transfer-Encoding: xchunked\r\n`],
+    ['TE identity, chunked', `Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n`],
+    ['TE chunked, identity', `Transfer-Encoding: chunked, identity\r\n`],
+  ];
+  for (const [name, headers] of te)
+    it(`${name}: 411 LENGTH_REQUIRED, connection closed, the smuggled verification never runs`, async () => {
+      const smuggled = verify();
+      const chunked = `0\r\n\r\n${smuggled}`;
+      const r = await audited([post(headers, chunked)]);
+      expect(r.answers.length).toBeGreaterThanOrEqual(1);
+      expect([r.answers[0]!.status, codeOf(r.answers[0]!.body)]).toEqual([411, 'LENGTH_REQUIRED']);
+      for (const a of r.answers.slice(1)) expect(a.status).toBeGreaterThanOrEqual(400);
+      expect(r.closedByServer).toBe(true);
+      expect(r.added).toBe(0);
+    });
+
+  it('a chunk without its CRLF: 411, nothing runs', async () => {
+    const body = `${Buffer.byteLength(verification).toString(16)}\r\n${verification}0\r\n\r\n`;
+    const r = await audited([post('Transfer-Encoding: chunked\r\n', body)]);
+    expect([r.answers[0]!.status, codeOf(r.answers[0]!.body)]).toEqual([411, 'LENGTH_REQUIRED']);
+    expect(r.closedByServer).toBe(true);
+    expect(r.added).toBe(0);
+  });
+
+  it('"Transfer-Encoding : chunked" (space before the colon) never runs the smuggled request', async () => {
+    const smuggled = verify();
+    const r = await audited([post('Transfer-Encoding : chunked\r\nContent-Length: 5\r\n', `0\r\n\r\n${smuggled}`)], {
+      quietMs: 1500,
+    });
+    for (const a of r.answers) expect(a.status).toBeGreaterThanOrEqual(400);
+    expect(r.added).toBe(0);
+  });
+});
+
+describe('pipelining', () => {
+  it('two verifications in one write: neither runs (no audit entry); the connection closes', async () => {
+    const r = await audited([verify() + verify()]);
+    expect(r.added).toBe(0);
+    expect(r.closedByServer).toBe(true);
+    for (const a of r.answers) expect(a.status).toBeGreaterThanOrEqual(400);
+  });
+
+  it('a verification then a GET in one write: the verification does not run half-answered', async () => {
+    const r = await audited([`${verify()}GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\n`]);
+    // Either it ran and was answered, or it did not run: never ran-and-unanswered.
+    const answeredOk = r.answers.some((a) => a.status === 200 && a.body.includes('"decision"'));
+    expect(r.added).toBe(answeredOk ? 1 : 0);
+  });
+
+  it('pipelined GETs are answered, in order', async () => {
+    const get = (p: string) => `GET ${p} HTTP/1.1\r\nHost: broker\r\n\r\n`;
+    const r = await rawExchange(t.url, [get('/healthz') + get('/nope') + get('/healthz')], { quietMs: 500 });
+    expect(r.answers.map((a) => a.status)).toEqual([200, 404, 200]);
+  });
+
+  it('requests sent one after another on a keep-alive connection are all answered and run once each', async () => {
+    const r = await audited([verify(), verify()], { quietMs: 1000, gapMs: 500 });
+    expect(r.answers.map((a) => a.status)).toEqual([200, 200]);
+    expect(r.added).toBe(2);
+  });
+});
+
+describe('HEAD', () => {
+  it('HEAD on a GET route: the GET headers and length, no body', async () => {
+    const get = await rawExchange(t.url, ['GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\n'], { quietMs: 300 });
+    const head = await rawExchange(t.url, ['HEAD /healthz HTTP/1.1\r\nHost: broker\r\n\r\n'], { quietMs: 300 });
+    expect(head.answers.map((a) => a.status)).toEqual([200]);
+    expect(head.answers[0]!.headers['content-length']).toBe(String(get.answers[0]!.body.length));
+    expect(head.raw.endsWith('\r\n\r\n')).toBe(true);
+  });
+
+  it('HEAD on a route that is not GET: 405 with Allow', async () => {
+    const r = await rawExchange(t.url, ['HEAD /v1/verifications HTTP/1.1\r\nHost: broker\r\n\r\n'], { quietMs: 300 });
+    expect(r.answers[0]!.status).toBe(405);
+    expect(r.answers[0]!.headers.allow).toContain('POST');
+  });
+});

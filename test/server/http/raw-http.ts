@@ -1,0 +1,86 @@
+/**
+ * Raw HTTP/1.x over a TCP socket, for framing tests that fetch cannot express (two Content-Length headers,
+ * pipelined requests, bad chunk framing, HTTP/1.0, malformed request lines): writes bytes as given and
+ * collects every answer until the server closes the connection or goes quiet.
+ */
+import { connect } from 'node:net';
+
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface RawExchange {
+  answers: RawAnswer[];
+  /** The server closed the connection (rather than the client giving up after `quietMs` of silence). */
+  closedByServer: boolean;
+  /** From the last write to the close, or to the last byte before going quiet. */
+  ms: number;
+  raw: string;
+}
+
+/** Splits a byte stream into responses (Content-Length framed; the broker never sends chunked answers). */
+export function parseAnswers(raw: string): RawAnswer[] {
+  const out: RawAnswer[] = [];
+  let rest = raw;
+  while (rest.startsWith('HTTP/')) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) break;
+    const lines = rest.slice(0, end).split('\r\n');
+    const status = Number(lines[0]!.split(' ')[1]);
+    const headers: Record<string, string> = {};
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    const length = Number(headers['content-length'] ?? 0);
+    out.push({ status, headers, body: rest.slice(end + 4, end + 4 + length) });
+    rest = rest.slice(end + 4 + length);
+  }
+  return out;
+}
+
+/** `gapMs`: pause between writes (each write after the first waits for it); default none. */
+export function rawExchange(
+  url: string,
+  writes: (string | Buffer)[],
+  opts: { quietMs?: number; gapMs?: number } = {},
+): Promise<RawExchange> {
+  const { hostname, port } = new URL(url);
+  const quietMs = opts.quietMs ?? 1500;
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    let lastWrite = 0;
+    let done = false;
+    let quiet: NodeJS.Timeout | undefined;
+    const finish = (closedByServer: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(quiet);
+      socket.destroy();
+      const raw = Buffer.concat(chunks).toString('latin1');
+      resolve({ answers: parseAnswers(raw), closedByServer, ms: performance.now() - lastWrite, raw });
+    };
+    const armQuiet = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => finish(false), quietMs);
+    };
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      armQuiet();
+    });
+    socket.on('end', () => finish(true));
+    socket.on('close', () => finish(true));
+    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? finish(true) : reject(err)));
+    socket.on('connect', async () => {
+      for (const [i, w] of writes.entries()) {
+        if (i > 0 && opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
+        socket.write(w);
+        lastWrite = performance.now();
+      }
+      armQuiet();
+    });
+  });
+}
