@@ -30,7 +30,7 @@ import {
   type PartyLinkResult,
   type PartySource,
 } from './linkage/link-parties.js';
-import { PackedRefsBuilder } from './refs.js';
+import { PackedRefsBuilder, type RefList } from './refs.js';
 import type { EngineTask, PairsResult, ProbeResult, WorkerInit } from './tasks.js';
 import {
   DEFAULT_MATCH_TOP_K,
@@ -111,6 +111,8 @@ export interface Engine {
   beginDataset(id: string, opts: { filterBits: number; count: number }): DatasetLoad;
   dropDataset(id: string): Promise<void>;
   datasetInfo(id: string): DatasetInfo | undefined;
+  /** The refs of the loaded version of `id`, packed (engine/refs.ts): the server answers with them. */
+  datasetRefs(id: string): RefList | undefined;
   match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult>;
   link(id: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult>;
   /** Two or more parties' concatenated CLKs, with or without blocking, whole or one chunk (engine/linkage/). */
@@ -263,6 +265,10 @@ export class PoolEngine implements Engine {
 
   datasetInfo(id: string): DatasetInfo | undefined {
     return this.datasets.get(id)?.info;
+  }
+
+  datasetRefs(id: string): RefList | undefined {
+    return this.datasets.get(id)?.refs;
   }
 
   /** Whether the loaded version of `id` has block-count sketches (sketchIfSparse), for tests and benchmarks. */

@@ -303,7 +303,7 @@ export class LinkageJobs {
         p.query,
         p.index,
         p.score,
-        releasedOf(loaded.claims[p.index], job.claims),
+        releasedOf(loaded.claims.at(p.index), job.claims),
       ]);
       // Durable in the audit log before the results can be fetched, as a verification's answer is.
       await trail.record(

@@ -201,7 +201,7 @@ export function releasedClaims(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (outcome.decision !== 'match' || outcome.index === null) return out;
-  const row = loaded.claims[outcome.index];
+  const row = loaded.claims.at(outcome.index);
   if (!row) return out;
   const allowed = new Set(revealable);
   for (const name of requested) {
