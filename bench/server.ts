@@ -382,7 +382,7 @@ type DatabaseKind = 'embedded' | 'postgres';
 async function runBench(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  // --only=hello,hit,cold,ws,proof runs a subset (default: all).
+  // --only=hello,health,hit,cold,ws,proof runs a subset (default: all but health).
   const onlyArg = arg('only');
   const only = new Set(onlyArg ? onlyArg.split(',') : ['hello', 'hit', 'cold', 'ws', 'proof']);
   // --db=embedded,postgres (default: postgres when DATABASE_URL is set, else embedded; `both`).
@@ -518,6 +518,15 @@ async function runBench(): Promise<void> {
                 : undefined,
           });
         }
+      }
+
+      if (only.has('health')) {
+        // The router's floor: a public GET answered synchronously (no token, body, database or audit).
+        log('GET /healthz, 128 connections…');
+        const health = await profiled('health128', () =>
+          cannon({ url: `${url}/healthz`, connections: 128, duration: dur }, pid),
+        );
+        add({ scenario: 'GET /healthz (router floor)', connections: '128', ...health, target: '—' });
       }
 
       if (only.has('proof')) {
