@@ -246,7 +246,7 @@ export class AuditLog {
    * checks the size and the root it was built on, so a batch whose predecessor rolled back writes nothing and
    * is sent again on the slow path. Its results (tree cache, edge, checkpoints) are taken in order, after its
    * predecessor's. On the cache-hit path the database's commit round trip was the bound (the batch waited on
-   * it, docs/performance.md).
+   * it, docs/decisions.md, "Audit appends").
    */
   private flush(items: PreparedEntry[]): Promise<AppendResult[]> {
     const leafHashes = items.map((i) => i.leafHash);

@@ -551,7 +551,7 @@ export class DatasetService {
 
   /**
    * A stored version read chunk by chunk straight into the engine (ActiveDatasets.stage): at 10M records the
-   * filters are never held twice, nor the refs and claims as one object each (docs/performance.md).
+   * filters are never held twice, nor the refs and claims as one object each (docs/decisions.md, "Big datasets").
    */
   private reader(id: string, version: number, filterBits: number): VersionSource {
     return (sink) => this.store.readVersionInto(id, version, filterBits, sink);
