@@ -1,7 +1,7 @@
 /**
- * Adaptive group commit: callers submit items one at a time, one flush (or up
- * to `maxInFlight`) runs at a time, and whatever queued up while it ran becomes
- * the next batch (capped at `maxBatch`). The batch is flushed the moment the previous flush
+ * Adaptive group commit: callers submit items one at a time, a single flush
+ * runs at a time, and whatever queued up while it ran becomes the next batch
+ * (capped at `maxBatch`). The batch is flushed the moment the previous flush
  * finishes, not on a timer: on these machines a fixed 2 ms timer halved the
  * throughput of the durable append path (docs/decisions.md, "Audit appends"),
  * while adaptive batches rise with load and stay at one item when idle.
@@ -17,11 +17,6 @@ import { PavilionError } from '../common/errors.js';
 
 export interface GroupCommitOptions {
   maxBatch: number;
-  /**
-   * Flushes running at once (default 1). With more, a batch starts while the previous one is still
-   * committing; the flush function keeps them in order itself (audit/log.ts, pipelined commits).
-   */
-  maxInFlight?: number;
   maxWaitMs: number;
   /** Queue bound: beyond it submissions fail fast with AUDIT_OVERLOADED. */
   maxQueued: number;
@@ -36,7 +31,7 @@ interface Pending<T, R> {
 
 export class GroupCommitter<T, R> {
   private queue: Pending<T, R>[] = [];
-  private inFlight = 0;
+  private inFlight: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private scheduled = false;
   private closed = false;
@@ -72,7 +67,7 @@ export class GroupCommitter<T, R> {
 
   /** Resolves once the queue is empty and no flush is running. */
   drain(): Promise<void> {
-    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    if (this.queue.length === 0 && !this.inFlight) return Promise.resolve();
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -83,7 +78,7 @@ export class GroupCommitter<T, R> {
   }
 
   private schedule(now = false): void {
-    if (this.inFlight >= this.maxInFlight || this.scheduled || this.queue.length === 0) return;
+    if (this.inFlight || this.scheduled || this.queue.length === 0) return;
     this.scheduled = true;
     const full = this.queue.length >= this.opts.maxBatch;
     const linger =
@@ -105,27 +100,20 @@ export class GroupCommitter<T, R> {
   }
 
   private start(): void {
-    if (this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
+    if (this.inFlight || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.opts.maxBatch);
     this.batchSizes.push(batch.length);
     if (this.batchSizes.length > 4096) this.batchSizes.splice(0, 2048);
-    this.inFlight++;
-    void this.run(batch).finally(() => {
-      this.inFlight--;
+    this.inFlight = this.run(batch).finally(() => {
+      this.inFlight = null;
       if (this.queue.length > 0) {
-        // A flush slot is free: the batch that grew meanwhile goes now.
+        // The connection is free: the batch that grew meanwhile goes now.
         this.schedule(this.queue.length >= this.opts.maxBatch);
-      } else if (this.inFlight === 0) {
+      } else {
         const waiters = this.idleWaiters.splice(0);
         for (const w of waiters) w();
       }
     });
-    // Another slot free: what queued meanwhile may start on the next turn, while this one commits.
-    if (this.queue.length > 0) this.schedule(this.queue.length >= this.opts.maxBatch);
-  }
-
-  private get maxInFlight(): number {
-    return this.opts.maxInFlight ?? 1;
   }
 
   private async run(batch: Pending<T, R>[]): Promise<void> {

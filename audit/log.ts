@@ -58,8 +58,6 @@ export const DEFAULT_ORIGIN = 'pavilion.local/audit';
  * 12.6k events/s at cap 256, 14.6k at 512, 31k at 1024.
  */
 export const DEFAULT_MAX_BATCH = 1024;
-/** Two: one batch committing while the next is sent and waits on the head's lock (see flush). */
-export const DEFAULT_MAX_IN_FLIGHT = 2;
 export const DEFAULT_CACHE_BYTES = 128 * 1024 * 1024;
 /** Uncovered commits remembered for the checkpoint lag (see AuditLog.noteUncovered). */
 const MAX_UNCOVERED = 4096;
@@ -98,8 +96,6 @@ export interface OpenAuditLogOptions {
   checkpointEvery?: { leaves?: number; ms?: number };
   /** Most appends per transaction (default 1024). */
   maxBatch?: number;
-  /** Batches committing at once (pipelined, see flush; default 2; 1: each waits for the previous). */
-  maxInFlight?: number;
   /** Optional linger for a fuller batch when the connection is free (default 0: none). */
   maxWaitMs?: number;
   /** Appends allowed to wait before AUDIT_OVERLOADED (default 100 000). */
@@ -160,14 +156,8 @@ export class AuditLog {
   private readonly checkpointLeaves: number | undefined;
   private readonly onBackgroundError: (err: unknown) => void;
   private timer: NodeJS.Timeout | null = null;
-  /**
-   * The right edge the last batch this process sent leaves (committed, or still committing: see flush);
-   * null = re-read under the lock.
-   */
-  private edge: { size: number; frontier: TreeNode[]; root: Uint8Array } | null = null;
-  /** Batches sent so far, and the last one's flush (settled either way): results are taken in order. */
-  private sentBatches = 0;
-  private previousFlush: Promise<unknown> = Promise.resolve();
+  /** This process's view of the right edge after its last commit; null = re-read under the lock. */
+  private edge: { size: number; frontier: TreeNode[] } | null = null;
   private lastCheckpointSize = 0;
   /**
    * Commits not yet covered by a signed checkpoint, oldest first: the tree size each one reached and when it
@@ -196,7 +186,6 @@ export class AuditLog {
     this.onBackgroundError = opts.onBackgroundError ?? (() => {});
     this.committer = new GroupCommitter((items) => this.flush(items), {
       maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
-      maxInFlight: opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
       maxWaitMs: opts.maxWaitMs ?? 0,
       maxQueued: opts.maxQueued ?? 100_000,
     });
@@ -239,82 +228,60 @@ export class AuditLog {
     return this.committer.submit(prepared);
   }
 
-  /**
-   * Pipelined commits: a batch is sent as soon as the committer starts it, built on the edge the batch sent
-   * before it will leave, even while that one is still committing (GroupCommitter `maxInFlight`). In the
-   * database it waits on the head's row lock, so batches commit in the order they were sent; audit_append_after
-   * checks the size and the root it was built on, so a batch whose predecessor rolled back writes nothing and
-   * is sent again on the slow path. Its results (tree cache, edge, checkpoints) are taken in order, after its
-   * predecessor's. On the cache-hit path the database's commit round trip was the bound (the batch waited on
-   * it, docs/decisions.md, "Audit appends").
-   */
-  private flush(items: PreparedEntry[]): Promise<AppendResult[]> {
+  private async flush(items: PreparedEntry[]): Promise<AppendResult[]> {
     const leafHashes = items.map((i) => i.leafHash);
-    const seq = ++this.sentBatches;
-    const base = this.edge;
-    let fast: { grown: FrontierAppend; seen: Promise<number> } | undefined;
-    if (base) {
-      // Fast path: this process knows the tree's right edge (it wrote the head last). One statement in
-      // autocommit: one round trip plus the commit's WAL flush.
-      const grown = appendToFrontier(base.size, base.frontier, leafHashes);
-      const seen = this.callAppend(this.sql, base.size, base.root, items, grown);
-      seen.catch(() => {}); // awaited below, after the previous batch
-      fast = { grown, seen };
-      this.edge = { size: grown.size, frontier: grown.frontier, root: grown.root };
+    let committed: { start: number; grown: FrontierAppend } | null = null;
+    try {
+      // Fast path: this process wrote the head last, so it already knows the
+      // tree's right edge. One statement in autocommit, i.e. one round trip
+      // plus the commit's WAL flush. The function re-checks the size under
+      // the head lock and writes nothing if another writer moved it.
+      if (this.edge) {
+        const grown = appendToFrontier(this.edge.size, this.edge.frontier, leafHashes);
+        const seen = await this.callAppend(this.sql, this.edge.size, items, grown);
+        if (seen === this.edge.size) committed = { start: this.edge.size, grown };
+        else this.edge = null;
+      }
+      // Slow path (first flush, or another process appended meanwhile): lock
+      // the head in a transaction, read the edge (O(log n) rows), append.
+      committed ??= await this.sql.begin(async (tx) => {
+        const [head] = await tx`select size::text as size, root from audit_head where id for update`;
+        if (!head) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing');
+        const start = Number(head.size);
+        const frontier = await this.loadFrontier(tx, start);
+        // Never extend a tree whose stored right edge does not produce the
+        // committed root: new nodes would be built on corrupted ones.
+        if (!bytesEqual(frontierRoot(frontier), hashBytes(head.root))) {
+          throw new PavilionError('LOG_CORRUPT', 'stored tree edge does not match the committed root');
+        }
+        const grown = appendToFrontier(start, frontier, leafHashes);
+        const seen = await this.callAppend(tx, start, items, grown);
+        if (seen !== start) throw new PavilionError('LOG_CORRUPT', 'audit head moved while locked');
+        return { start, grown };
+      });
+    } catch (err) {
+      this.edge = null;
+      throw storageError(err, 'audit append');
     }
-    const previous = this.previousFlush;
-    const done = (async (): Promise<AppendResult[]> => {
-      await previous;
-      let committed: { start: number; grown: FrontierAppend } | null = null;
-      try {
-        if (fast && base && (await fast.seen) === base.size) committed = { start: base.size, grown: fast.grown };
-        // Slow path (first flush, another process appended meanwhile, or the previous batch failed): lock the
-        // head in a transaction, read the edge (O(log n) rows), append.
-        committed ??= await this.sql.begin(async (tx) => {
-          const [head] = await tx`select size::text as size, root from audit_head where id for update`;
-          if (!head) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing');
-          const start = Number(head.size);
-          const frontier = await this.loadFrontier(tx, start);
-          const root = hashBytes(head.root);
-          // Never extend a tree whose stored right edge does not produce the
-          // committed root: new nodes would be built on corrupted ones.
-          if (!bytesEqual(frontierRoot(frontier), root)) {
-            throw new PavilionError('LOG_CORRUPT', 'stored tree edge does not match the committed root');
-          }
-          const grown = appendToFrontier(start, frontier, leafHashes);
-          const seen = await this.callAppend(tx, start, root, items, grown);
-          if (seen !== start) throw new PavilionError('LOG_CORRUPT', 'audit head moved while locked');
-          return { start, grown };
-        });
-      } catch (err) {
-        // Batches sent after this one on its edge write nothing and take the slow path; later ones too.
-        this.edge = null;
-        throw storageError(err, 'audit append');
-      }
-      const { start, grown } = committed;
-      // The last batch sent leaves the edge; a later one, already sent, set its own.
-      if (seq === this.sentBatches) this.edge = { size: grown.size, frontier: grown.frontier, root: grown.root };
-      this.tree.committed(start, leafHashes, grown);
-      this.noteUncovered(grown.size);
-      if (this.checkpointLeaves !== undefined && grown.size - this.lastCheckpointSize >= this.checkpointLeaves) {
-        this.maybeCheckpoint(this.checkpointLeaves).catch((err) => this.onBackgroundError(err));
-      }
-      return items.map((item, i) => ({ index: start + i, leafHash: item.leafHash }));
-    })();
-    this.previousFlush = done.catch(() => {});
-    return done;
+    const { start, grown } = committed;
+    this.edge = { size: grown.size, frontier: grown.frontier };
+    this.tree.committed(start, leafHashes, grown);
+    this.noteUncovered(grown.size);
+    if (this.checkpointLeaves !== undefined && grown.size - this.lastCheckpointSize >= this.checkpointLeaves) {
+      this.maybeCheckpoint(this.checkpointLeaves).catch((err) => this.onBackgroundError(err));
+    }
+    return items.map((item, i) => ({ index: start + i, leafHash: item.leafHash }));
   }
 
   /**
-   * Calls audit_append_after (audit/schema.ts) on the tree of size `start` and root `root`: the events as one
-   * text, one per line (canonical text holds no raw line feed), the node levels and indices as array literals
-   * written here (integers need no escaping), so the driver serialises nothing per element. Returns the head
-   * size it found (== start when it wrote; -1 when the size matched but not the root).
+   * Calls audit_append_lines (audit/schema.ts): the events as one text, one per line (canonical text holds
+   * no raw line feed), the node levels and indices as array literals written here (integers need no
+   * escaping), so the driver serialises nothing per element. Returns the head size it found (== start
+   * when it wrote).
    */
   private async callAppend(
     q: Queryable,
     start: number,
-    root: Uint8Array,
     items: PreparedEntry[],
     grown: FrontierAppend,
   ): Promise<number> {
@@ -328,9 +295,8 @@ export class AuditLog {
       indices += i === 0 ? n.index : `,${n.index}`;
     }
     const [row] = await q`
-      select audit_append_after(
+      select audit_append_lines(
         ${start}::bigint,
-        ${toBuffer(root)}::bytea,
         ${concatHashes(items.map((i) => i.leafHash))}::bytea,
         ${events}::text,
         ${`{${levels}}`}::int2[],
@@ -595,9 +561,6 @@ export async function openAuditLog(opts: OpenAuditLogOptions): Promise<AuditLog>
   const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
   if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 8192)
     throw new PavilionError('CONFIG_INVALID', 'maxBatch must be an integer in 1..8192');
-  const maxInFlight = opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-  if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 8)
-    throw new PavilionError('CONFIG_INVALID', 'maxInFlight must be an integer in 1..8');
   if (opts.cacheBytes !== undefined && (!Number.isSafeInteger(opts.cacheBytes) || opts.cacheBytes < 0))
     throw new PavilionError('CONFIG_INVALID', 'cacheBytes must be a non-negative integer');
   const every = opts.checkpointEvery ?? {};

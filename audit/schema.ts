@@ -143,36 +143,4 @@ export const AUDIT_MIGRATIONS: readonly string[] = [
   end
   $fn$;
   `,
-  `
-  -- audit_append_lines that also checks the head's root (-1 when it differs). A writer sends a batch built
-  -- on the edge its previous batch will leave before that batch has committed (audit/log.ts, "pipelined
-  -- commits"): this call waits on the head's row lock until that one commits or rolls back. Should it roll
-  -- back while another writer appends as many events, the size alone would match a different tree.
-  create function audit_append_after(
-    expected_size bigint,
-    expected_root bytea,
-    leaf_hashes bytea,
-    events text,
-    node_levels int2[],
-    node_idx int8[],
-    node_hashes bytea,
-    new_size bigint,
-    new_root bytea
-  ) returns bigint language plpgsql as $fn$
-  declare
-    current_size bigint;
-    current_root bytea;
-  begin
-    select size, root into current_size, current_root from audit_head where id for update;
-    if current_size is distinct from expected_size then
-      return current_size;
-    end if;
-    if current_root is distinct from expected_root then
-      return -1;
-    end if;
-    return audit_append_lines(expected_size, leaf_hashes, events, node_levels, node_idx, node_hashes, new_size,
-      new_root);
-  end
-  $fn$;
-  `,
 ];
