@@ -453,7 +453,8 @@ async function runBench(): Promise<void> {
     }
     const dbLabel = database === 'postgres' ? 'Postgres' : 'embedded PGlite';
     log(
-      `starting the broker with 100k demo + ${bigRows / 1000}k random records (${dbLabel}, ${process.env.REDIS_URL ? 'Redis + LRU' : 'LRU'})…`,
+      `starting the broker with 100k demo + ${bigRows / 1000}k random records ` +
+        `(${dbLabel}, ${process.env.REDIS_URL ? 'Redis + LRU' : 'LRU'})…`,
     );
     const t0 = performance.now();
     let b: Child;
@@ -636,7 +637,9 @@ async function runBench(): Promise<void> {
     const base = baseline.cache_hit_share_of_hello[database];
     if (base !== undefined && share < base * (1 - baseline.tolerance))
       regressions.push(
-        `cache-hit at 128 connections on ${database} is ${(share * 100).toFixed(1)}% of hello-world; the committed baseline is ${(base * 100).toFixed(1)}% (tolerance ${baseline.tolerance * 100}%, ${baseline.measured})`,
+        `cache-hit at 128 connections on ${database} is ${(share * 100).toFixed(1)}% of hello-world; ` +
+          `the committed baseline is ${(base * 100).toFixed(1)}% ` +
+          `(tolerance ${baseline.tolerance * 100}%, ${baseline.measured})`,
       );
   }
 
