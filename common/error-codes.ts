@@ -238,7 +238,7 @@ export const ERROR_CODES = {
   JOB_NOT_FOUND: spec(404, 'linkage', 'No job of yours has this id.'),
   LINK_CANCELLED: spec(409, 'linkage', 'The linkage was cancelled before it finished.'),
   LINK_RESULT_TOO_LARGE: spec(413, 'linkage', 'More pairs than a job may return; raise the threshold or set top_k.'),
-  PARTIES_INVALID: spec(422, 'linkage', 'A linkage needs 2 to 255 parties.'),
+  PARTIES_INVALID: spec(422, 'linkage', 'A linkage needs 2 to 255 parties; a pair names a record beyond its party.'),
 
   // --- engine: the worker pool and its kernels --------------------------------------------------------
   ENGINE_CLOSED: spec(503, 'engine', 'The engine pool is closing.'),

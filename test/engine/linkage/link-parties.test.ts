@@ -231,6 +231,20 @@ describe("multi-party greedy solver (anonlink's greedy_solve)", () => {
     }
   });
 
+  it('refuses a pair naming a record beyond its party, and infers the sizes when not given', () => {
+    const pair: PartyPair = { partyA: 0, recordA: 0, partyB: 1, recordB: 7, score: 0.9 };
+    expect(() => multipartyGreedySolve([pair], [2, 2])).toThrow(expect.objectContaining({ code: 'PARTIES_INVALID' }));
+    expect(() => multipartyGreedySolve([{ ...pair, partyB: 2 }], [2, 8])).toThrow(
+      expect.objectContaining({ code: 'PARTIES_INVALID' }),
+    );
+    expect(multipartyGreedySolve([pair])).toEqual([
+      [
+        [0, 0],
+        [1, 7],
+      ],
+    ]);
+  });
+
   it('two parties: the groups are the pairs of the greedy 1:1 solution', () => {
     const two = candidates.filter((p) => p.partyA === 0 && p.partyB === 1);
     const groups = multipartyGreedySolve(two);
