@@ -186,6 +186,24 @@ async function coldVerifications(
   };
 }
 
+/**
+ * Where a cold verification's time went, from the broker's own histograms (/metrics): mean ms of a match on
+ * the pool (queueing included), of an audit append, of a cold verification.
+ */
+async function brokerMeans(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const mean = (name: string, labels = ''): number => {
+    const value = (suffix: string) =>
+      Number(new RegExp(`^${name}${suffix}${labels.replace(/[{}]/g, '\\$&')} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]);
+    return Number(((value('_sum') / value('_count')) * 1000).toFixed(1));
+  };
+  return {
+    match: mean('pavilion_pool_task_duration_seconds', '{task="match"}'),
+    audit_append: mean('pavilion_audit_append_duration_seconds'),
+    verification_cold: mean('pavilion_verification_duration_seconds', '{cache="miss"}'),
+  };
+}
+
 async function runBench(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -243,6 +261,7 @@ async function runBench(): Promise<void> {
       }
       out.cold = cold;
       out.rss_after_queries_mib = status(pid, 'VmRSS');
+      out.broker_means_ms = await brokerMeans(url);
       if (baseline) {
         log(`baseline: the former load path in the same process (load ${load()})…`);
         out.baseline_former_load = await ask(broker, 'legacy', 'LEGACY ');
@@ -285,6 +304,7 @@ async function runBench(): Promise<void> {
       '< 100 ms p99 at 10M',
       verdict(c.p99 < 100 && c.errors === 0),
     ]);
+  lines.push(['broker means (its /metrics)', JSON.stringify(out.broker_means_ms), 'ms', '']);
   if (former)
     lines.push([
       'baseline: former load path (arrays, then a copy)',
