@@ -9,7 +9,7 @@
 
 import { PavilionError } from '../common/errors.js';
 import { canonicalize } from './jcs.js';
-import { leafHash } from './merkle/hash.js';
+import { leafHashOfText } from './merkle/hash.js';
 import { isWellFormedUnicode } from './unicode.js';
 
 /**
@@ -100,5 +100,31 @@ export function canonicalEvent(event: unknown): string {
 
 /** RFC 9162 leaf hash of the canonical event bytes. */
 export function eventLeafHash(canonical: string): Uint8Array {
-  return leafHash(Buffer.from(canonical, 'utf8'));
+  return leafHashOfText(canonical);
+}
+
+/**
+ * An event whose RFC 8785 text its builder wrote itself: a fixed key set written in sorted order, every
+ * value checked on the way in (server/support/audit-events.ts, `preparedVerificationEvent`). `AuditLog.append`
+ * hashes and stores the text as it is, skipping the generic plain-JSON check and canonicaliser, which were
+ * the largest single cost of a cache-hit verification after the database (docs/decisions.md, "The cache-hit
+ * path"). Whoever constructs one vouches that `canonical` is exactly what `canonicalEvent` produces for the
+ * event it stands for; the builder's tests compare the two.
+ */
+export class PreparedEvent {
+  constructor(
+    /** The event's RFC 8785 text. */
+    readonly canonical: string,
+  ) {}
+}
+
+/** The canonical text of a prepared event, within the size every entry must keep (MAX_EVENT_BYTES). */
+export function preparedCanonical(prepared: PreparedEvent): string {
+  const text = prepared.canonical;
+  // Canonical text never holds a raw line feed (JSON escapes it); the log sends a batch one event per line.
+  if (text.includes('\n')) throw invalid('a canonical event holds no raw line feed');
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long text needs its exact length measured.
+  if (text.length * 3 > MAX_EVENT_BYTES && Buffer.byteLength(text, 'utf8') > MAX_EVENT_BYTES)
+    throw invalid(`canonical event exceeds ${MAX_EVENT_BYTES} bytes`);
+  return text;
 }

@@ -30,6 +30,7 @@ export {
   eventLeafHash,
   type JsonValue,
   MAX_EVENT_BYTES,
+  PreparedEvent,
 } from './event.js';
 export {
   type AppendResult,

@@ -26,7 +26,7 @@ import { migrate } from '../storage/postgres.js';
 import { decodeBase64Strict } from './base64.js';
 import { formatCheckpoint } from './checkpoint.js';
 import { hashBytes, type Queryable, storageError, toBuffer } from './db.js';
-import { canonicalEvent, eventLeafHash } from './event.js';
+import { canonicalEvent, eventLeafHash, PreparedEvent, preparedCanonical } from './event.js';
 import { GroupCommitter } from './group-commit.js';
 import { sourceFromFetched } from './merkle/assemble.js';
 import { appendToFrontier, type FrontierAppend, frontierRoot, type TreeNode } from './merkle/frontier.js';
@@ -211,16 +211,16 @@ export class AuditLog {
   // ---------------------------------------------------------------- appends
 
   /**
-   * Appends an event (a plain JSON object without raw PII, see README.md) and
-   * resolves once the transaction holding it has committed.
+   * Appends an event (a plain JSON object without raw PII, see README.md, or a PreparedEvent whose builder
+   * wrote its canonical text) and resolves once the transaction holding it has committed.
    * Throws EVENT_INVALID for non-JSON input, AUDIT_UNAVAILABLE if the batch's
    * transaction failed (the event is then NOT in the log), AUDIT_OVERLOADED,
    * AUDIT_CLOSED.
    */
-  append(event: object): Promise<AppendResult> {
+  append(event: object | PreparedEvent): Promise<AppendResult> {
     let prepared: PreparedEntry;
     try {
-      const canonical = canonicalEvent(event);
+      const canonical = event instanceof PreparedEvent ? preparedCanonical(event) : canonicalEvent(event);
       prepared = { canonical, leafHash: eventLeafHash(canonical) };
     } catch (err) {
       return Promise.reject(err);
@@ -273,20 +273,34 @@ export class AuditLog {
     return items.map((item, i) => ({ index: start + i, leafHash: item.leafHash }));
   }
 
-  /** Calls audit_append (audit/schema.ts); returns the head size it found (== start when it wrote). */
+  /**
+   * Calls audit_append_lines (audit/schema.ts): the events as one text, one per line (canonical text holds
+   * no raw line feed), the node levels and indices as array literals written here (integers need no
+   * escaping), so the driver serialises nothing per element. Returns the head size it found (== start
+   * when it wrote).
+   */
   private async callAppend(
     q: Queryable,
     start: number,
     items: PreparedEntry[],
     grown: FrontierAppend,
   ): Promise<number> {
+    let events = '';
+    let levels = '';
+    let indices = '';
+    for (let i = 0; i < items.length; i++) events += i === 0 ? items[i]!.canonical : `\n${items[i]!.canonical}`;
+    for (let i = 0; i < grown.newNodes.length; i++) {
+      const n = grown.newNodes[i]!;
+      levels += i === 0 ? n.level : `,${n.level}`;
+      indices += i === 0 ? n.index : `,${n.index}`;
+    }
     const [row] = await q`
-      select audit_append(
+      select audit_append_lines(
         ${start}::bigint,
         ${concatHashes(items.map((i) => i.leafHash))}::bytea,
-        ${items.map((i) => i.canonical)}::text[],
-        ${grown.newNodes.map((n) => n.level)}::int2[],
-        ${grown.newNodes.map((n) => String(n.index))}::int8[],
+        ${events}::text,
+        ${`{${levels}}`}::int2[],
+        ${`{${indices}}`}::int8[],
         ${concatHashes(grown.newNodes.map((n) => n.hash))}::bytea,
         ${grown.size}::bigint,
         ${toBuffer(grown.root)}::bytea

@@ -30,6 +30,7 @@ import {
   type PartyLinkResult,
   type PartySource,
 } from './linkage/link-parties.js';
+import { PackedRefsBuilder, type RefList } from './refs.js';
 import type { EngineTask, PairsResult, ProbeResult, WorkerInit } from './tasks.js';
 import {
   DEFAULT_MATCH_TOP_K,
@@ -88,12 +89,30 @@ export interface LinkResult {
   pairs: LinkPair[];
 }
 
+/**
+ * A dataset version written in pieces straight into its shared memory (Engine.beginDataset): the caller
+ * fills `filters` and pushes one ref per record, in the same order, then `finish()`es it.
+ */
+export interface DatasetLoad {
+  /** Room for every filter: count × filterBits/8 bytes. */
+  readonly filters: Uint8Array;
+  readonly refs: PackedRefsBuilder;
+  /** Popcounts and sketches, then the version serves `id` (as loadDataset). */
+  finish(): Promise<DatasetInfo>;
+  /** Gives the memory back; nothing was served from it. */
+  abort(): void;
+}
+
 export interface Engine {
   readonly threads: number;
   readonly kernel: DiceKernelKind;
   loadDataset(id: string, data: DatasetInput): Promise<DatasetInfo>;
+  /** loadDataset without a second copy of the filters: for versions read back in pieces (restart, 10M records). */
+  beginDataset(id: string, opts: { filterBits: number; count: number }): DatasetLoad;
   dropDataset(id: string): Promise<void>;
   datasetInfo(id: string): DatasetInfo | undefined;
+  /** The refs of the loaded version of `id`, packed (engine/refs.ts): the server answers with them. */
+  datasetRefs(id: string): RefList | undefined;
   match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult>;
   link(id: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult>;
   /** Two or more parties' concatenated CLKs, with or without blocking, whole or one chunk (engine/linkage/). */
@@ -131,6 +150,13 @@ export interface Engine {
 
 /** Base filters per slice below which a single-query match is not split further (~0.3 ms of work). */
 const MIN_MATCH_SLICE = 32_768;
+/**
+ * Datasets whose filters have at most this share of their bits set get block-count sketches (see
+ * sketchIfSparse). Measured with 1024-bit random filters at threshold 0.85: at a quarter of the bits set
+ * the bound skips all but a few in 100,000 filters, at 40% it lets half of them through and the sketched
+ * scan is twice as slow as the plain one; the demo people's CLKs have 59% set.
+ */
+const SKETCH_MAX_DENSITY = 0.33;
 /**
  * Comparisons per link task: at least ~2.5 ms of work (a Piscina task costs
  * 26–34 µs, docs/decisions.md), at most ~20 ms so progress, cancellation and
@@ -248,11 +274,56 @@ export class PoolEngine implements Engine {
     return this.datasets.get(id)?.info;
   }
 
+  datasetRefs(id: string): RefList | undefined {
+    return this.datasets.get(id)?.refs;
+  }
+
+  /** Whether the loaded version of `id` has block-count sketches (sketchIfSparse), for tests and benchmarks. */
+  isSketched(id: string): boolean {
+    return this.datasets.get(id)?.sketched ?? false;
+  }
+
   async loadDataset(id: string, data: DatasetInput): Promise<DatasetInfo> {
     if (this.closed) throw closedError();
     const version = (this.lastVersion.get(id) ?? 0) + 1;
     const ds = DatasetVersion.build(id, version, data, this.threads * 2 + 2);
     this.lastVersion.set(id, version);
+    return this.install(ds);
+  }
+
+  beginDataset(id: string, opts: { filterBits: number; count: number }): DatasetLoad {
+    if (this.closed) throw closedError();
+    const version = (this.lastVersion.get(id) ?? 0) + 1;
+    const ds = DatasetVersion.allocate(id, version, opts?.filterBits, opts?.count, this.threads * 2 + 2);
+    this.lastVersion.set(id, version);
+    const refs = new PackedRefsBuilder(ds.size);
+    let state: 'open' | 'finishing' | 'done' = 'open';
+    return {
+      filters: ds.filtersView(),
+      refs,
+      finish: async () => {
+        if (state !== 'open') throw new PavilionError('DATASET_INVALID', 'this load was already finished or aborted');
+        state = 'finishing';
+        if (refs.length !== ds.size) {
+          state = 'done';
+          ds.retire();
+          throw new PavilionError('DATASET_INVALID', `${refs.length} refs for ${ds.size} filters`);
+        }
+        ds.refs = refs.finish();
+        state = 'done';
+        return this.install(ds);
+      },
+      abort: () => {
+        if (state !== 'open') return;
+        state = 'done';
+        ds.retire();
+      },
+    };
+  }
+
+  /** Popcounts (and sketches) of a version whose filters are in place, then it serves `id`. */
+  private async install(ds: DatasetVersion): Promise<DatasetInfo> {
+    const { id } = ds;
     ds.use();
     try {
       // popcounts in parallel, one slice per worker
@@ -274,6 +345,7 @@ export class PoolEngine implements Engine {
         );
       }
       await Promise.all(jobs);
+      await this.sketchIfSparse(ds);
     } catch (err) {
       ds.release();
       ds.retire();
@@ -293,6 +365,39 @@ export class PoolEngine implements Engine {
     this.datasets.set(id, ds);
     previous?.retire();
     return ds.info;
+  }
+
+  /**
+   * Writes the block-count sketches of a sparse dataset (mean density at most SKETCH_MAX_DENSITY), which
+   * let a one-query search skip most filters without reading them (wasm/assembly/dice.ts, "Sketch-bounded
+   * 1:N top-k": at a quarter of the bits set, a 1M-filter scan took a third of the time). Dense filters
+   * get none: their bound would skip nothing, and their sketch pages are never touched.
+   */
+  private async sketchIfSparse(ds: DatasetVersion): Promise<void> {
+    const { layout } = ds;
+    if (ds.size === 0) return;
+    const pops = new Uint32Array(ds.memory.buffer, layout.popsPtr, ds.size);
+    let sum = 0;
+    for (let i = 0; i < pops.length; i++) sum += pops[i]!;
+    if (sum / ds.size > SKETCH_MAX_DENSITY * layout.bytes * 8) return;
+    const per = Math.ceil(ds.size / this.threads);
+    const jobs: Promise<number>[] = [];
+    for (let start = 0; start < ds.size; start += per) {
+      const count = Math.min(per, ds.size - start);
+      jobs.push(
+        this.run<number>({
+          type: 'sketch',
+          memoryId: ds.memoryId,
+          memory: ds.memory,
+          filtersPtr: layout.basePtr + start * layout.bytes,
+          sketchPtr: layout.sketchPtr + start * layout.sketchBytes,
+          count,
+          bytes: layout.bytes,
+        }),
+      );
+    }
+    await Promise.all(jobs);
+    ds.sketched = true;
   }
 
   async dropDataset(id: string): Promise<void> {
@@ -323,7 +428,7 @@ export class PoolEngine implements Engine {
       return {
         version: ds.version,
         candidates: merged.map((c) => {
-          const out: MatchCandidate = { index: c.index, ref: ds.refs[c.index]!, score: c.score };
+          const out: MatchCandidate = { index: c.index, ref: ds.refs.at(c.index)!, score: c.score };
           const claims = ds.claims?.[c.index];
           if (claims !== undefined) out.claims = claims;
           return out;
@@ -366,6 +471,7 @@ export class PoolEngine implements Engine {
         heapScoresPtr: heaps.scoresPtr,
         heapIndicesPtr: heaps.indicesPtr,
         heapCountsPtr: heaps.countsPtr,
+        ...(ds.sketched && queryCount === 1 ? { baseSketchPtr: ds.layout.sketchPtr } : {}),
       });
       const counts = new Uint32Array(ds.memory.buffer, heaps.countsPtr, queryCount);
       const scores = new Float64Array(ds.memory.buffer, heaps.scoresPtr, queryCount * k);

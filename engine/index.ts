@@ -16,6 +16,7 @@ export { metaphone, psigCandidateBlocks, recordsToBlocks } from './blocking/psig
 export type { DatasetInfo, DatasetInput } from './dataset.js';
 export {
   createEngine,
+  type DatasetLoad,
   type Engine,
   type EngineOptions,
   type LinkOptions,
@@ -43,6 +44,7 @@ export {
   type ThresholdPoint,
   thresholdGuidance,
 } from './linkage/threshold-guidance.js';
+export { PackedRefs, PackedRefsBuilder, type RefList } from './refs.js';
 export { greedySolve, type ScoredPair } from './solvers/greedy.js';
 export { canonicalGroups, multipartyGreedySolve, type PartyRecord } from './solvers/multiparty-greedy.js';
 export { DEFAULT_MATCH_TOP_K, decodeClkBase64, MAX_FILTER_BITS, MAX_TOP_K, validateFilterBits } from './validation.js';

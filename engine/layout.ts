@@ -8,11 +8,15 @@
  *                        queries | query popcounts | cursor | output area
  *   base filters         count × bytes, contiguous
  *   base popcounts       count × u32
+ *   base sketches        count × sketchBytes(bytes): block-count sketches for the sketch-bounded 1:N
+ *                        kernel (wasm/assembly/dice.ts); written only for sparse datasets
+ *                        (engine/engine.ts), so for the others the pages are never touched and
+ *                        never resident
  *
  * Slots are handed out by the main thread (engine/slots.ts), so two tasks
  * never share scratch, whatever worker runs them.
  */
-import { WASM_PAGE_BYTES } from '../wasm/dice.js';
+import { sketchBytes, WASM_PAGE_BYTES } from '../wasm/dice.js';
 import { MAX_TOP_K } from './validation.js';
 
 /** Int32 index of the "retired" flag: 1 once no task uses this version; workers then drop their instance. */
@@ -42,6 +46,8 @@ export interface DatasetLayout {
   slotBytes: number;
   basePtr: number;
   popsPtr: number;
+  sketchPtr: number;
+  sketchBytes: number;
   totalBytes: number;
 }
 
@@ -52,8 +58,10 @@ export function computeLayout(filterBits: number, count: number, slotCount: numb
   const slotBytes = align(MAX_QUERIES_PER_TASK * bytes + MAX_QUERIES_PER_TASK * 4 + 16, 64) + SLOT_OUTPUT_BYTES;
   const basePtr = align(WASM_PAGE_BYTES + slotCount * slotBytes, 64);
   const popsPtr = align(basePtr + count * bytes, 64);
-  const totalBytes = popsPtr + count * 4;
-  return { bytes, count, slotCount, slotBytes, basePtr, popsPtr, totalBytes };
+  const sketchPtr = align(popsPtr + count * 4, 64);
+  const perSketch = sketchBytes(bytes);
+  const totalBytes = sketchPtr + count * perSketch;
+  return { bytes, count, slotCount, slotBytes, basePtr, popsPtr, sketchPtr, sketchBytes: perSketch, totalBytes };
 }
 
 export function slotLayout(layout: DatasetLayout, slot: number): SlotLayout {

@@ -27,6 +27,15 @@ export interface PopcountTask extends MemoryRef {
   bytes: number;
 }
 
+/** Block-count sketches of `count` filters (wasm/assembly/dice.ts, "Sketch-bounded 1:N top-k"). */
+export interface SketchTask extends MemoryRef {
+  type: 'sketch';
+  filtersPtr: number;
+  sketchPtr: number;
+  count: number;
+  bytes: number;
+}
+
 interface SearchTask extends MemoryRef {
   queriesPtr: number;
   queryPopsPtr: number;
@@ -45,6 +54,8 @@ export interface TopKTask extends SearchTask {
   heapScoresPtr: number;
   heapIndicesPtr: number;
   heapCountsPtr: number;
+  /** One query against a dataset with sketches: where they start (the worker may then skip by sketch). */
+  baseSketchPtr?: number;
 }
 
 export interface PairsTask extends SearchTask {
@@ -147,6 +158,7 @@ export interface ReleaseTask {
 
 export type EngineTask =
   | PopcountTask
+  | SketchTask
   | TopKTask
   | PairsTask
   | EncodeTask

@@ -28,6 +28,7 @@ import type {
   ProbeResult,
   ProbeTask,
   RunsResult,
+  SketchTask,
   TopKTask,
   WorkerInit,
 } from './tasks.js';
@@ -64,17 +65,58 @@ function runPopcount(task: PopcountTask): number {
   return task.count;
 }
 
+function runSketch(task: SketchTask): number {
+  kernelFor(task).exports.sketchFilters(task.filtersPtr, task.count, task.bytes, task.sketchPtr);
+  return task.count;
+}
+
+/**
+ * Filters a one-query scan first reads through the sketch-bounded kernel; it keeps using it for the rest
+ * of the range only when at most one in SKETCH_KEEP_RATIO of them had to be counted in full (for dense
+ * filters the bound rarely skips anything, and the plain kernel is then about twice as fast).
+ */
+const SKETCH_PROBE = 8192;
+const SKETCH_KEEP_RATIO = 8;
+
 function runTopK(task: TopKTask): number {
   const k = kernelFor(task).exports;
   k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
   new Uint32Array(task.memory.buffer, task.heapCountsPtr, task.queryCount).fill(0);
+  let start = task.baseStart;
+  if (task.baseSketchPtr !== undefined && task.queryCount === 1) {
+    // The query's planes go just after it in the slot's query area (room for 63 more filters there).
+    const sketched = (from: number, to: number): number =>
+      k.topKSketched(
+        task.queriesPtr,
+        task.queriesPtr + task.bytes,
+        task.basePtr,
+        task.basePopsPtr,
+        task.baseSketchPtr!,
+        from,
+        to,
+        task.bytes,
+        task.threshold,
+        task.k,
+        task.heapScoresPtr,
+        task.heapIndicesPtr,
+        task.heapCountsPtr,
+      );
+    const probeEnd = Math.min(task.baseEnd, start + SKETCH_PROBE);
+    const counted = sketched(start, probeEnd);
+    if (counted * SKETCH_KEEP_RATIO <= probeEnd - start) {
+      sketched(probeEnd, task.baseEnd);
+      return task.queryCount;
+    }
+    // Both kernels keep the heap and its floor in the same place: the plain one carries on from here.
+    start = probeEnd;
+  }
   k.topKAtThreshold(
     task.queriesPtr,
     task.queryPopsPtr,
     task.queryCount,
     task.basePtr,
     task.basePopsPtr,
-    task.baseStart,
+    start,
     task.baseEnd,
     task.bytes,
     task.threshold,
@@ -264,6 +306,8 @@ export default async function runTask(task: EngineTask): Promise<unknown> {
     switch (task.type) {
       case 'popcount':
         return runPopcount(task);
+      case 'sketch':
+        return runSketch(task);
       case 'topk':
         return runTopK(task);
       case 'pairs':

@@ -11,7 +11,7 @@
  * (checked on every hit, see VerifiedTokenCache.get), so a hit never outlives
  * the token's `exp`.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { GenerationalCache } from '../common/generational-cache.js';
 import type { Principal } from './principal.js';
 
@@ -22,7 +22,9 @@ export interface CachedVerification {
 }
 
 export function tokenCacheKey(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  // One-shot crypto.hash: every request with a bearer token computes this, and the Hash object of
+  // createHash().update().digest() cost more than the digest (1.2 µs against 2.2 µs; docs/decisions.md).
+  return hash('sha256', token, 'base64url');
 }
 
 /** Verified tokens by tokenCacheKey; see common/generational-cache.ts for the eviction scheme. */

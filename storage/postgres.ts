@@ -12,6 +12,7 @@
 import postgres from 'postgres';
 import { withDeadline } from '../common/deadline.js';
 import { PavilionError } from '../common/errors.js';
+import { startEmbeddedServer } from './embedded-server.js';
 
 export type Sql = postgres.Sql;
 
@@ -204,20 +205,18 @@ class Reachability {
 }
 
 async function openEmbedded(dataDir: string | undefined): Promise<Database> {
-  // Imported lazily: a deployment with DATABASE_URL never loads the wasm build.
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-  const db = await PGlite.create(dataDir);
-  // PGlite is one session. The socket server multiplexes connections onto it
-  // per protocol message and only pins to one connection while a transaction is
-  // open, so extended-protocol messages of two clients could interleave between
-  // Parse and Sync. One driver connection (postgres.js pipelines on it) avoids
-  // that; a few spare server slots let tests and tools attach read-only.
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 8 });
-  await server.start();
-  const url = `postgres://postgres@${server.getServerConn()}/postgres`;
+  // PGlite runs on a thread of its own (storage/embedded-server.ts). It is one session: its socket server
+  // multiplexes connections per protocol message, so the broker uses one driver connection (postgres.js
+  // pipelines on it) and extended-protocol messages of two clients never interleave between Parse and Sync.
+  const server = await startEmbeddedServer(dataDir);
+  const url = `postgres://postgres@${server.conn}/postgres`;
   const sql = postgres(url, { max: 1, onnotice: () => {} });
-  await probe(sql, 'embedded PGlite');
+  try {
+    await probe(sql, 'embedded PGlite');
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
   return {
     sql,
     url,
@@ -226,7 +225,6 @@ async function openEmbedded(dataDir: string | undefined): Promise<Database> {
     async close() {
       await sql.end({ timeout: 5 });
       await server.stop();
-      await db.close();
     },
   };
 }

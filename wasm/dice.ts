@@ -89,7 +89,29 @@ export interface DiceExports {
     cursorPtr: number,
   ): number;
   setPopcountStrategy(strategy: number): number;
+  /** Block-count sketches (sketchBytesFor(bytes) each): wasm/assembly/dice.ts, "Sketch-bounded 1:N top-k". */
+  sketchFilters(filtersPtr: number, count: number, bytes: number, outPtr: number): void;
+  sketchBytesFor(bytes: number): number;
+  /** topKAtThreshold for one query, skipping filters whose sketch bound cannot pass (scratch: 40 B per 1024 bits). */
+  topKSketched(
+    queryPtr: number,
+    scratchPtr: number,
+    basePtr: number,
+    basePopsPtr: number,
+    baseSketchPtr: number,
+    baseStart: number,
+    baseEnd: number,
+    bytes: number,
+    threshold: number,
+    k: number,
+    heapScoresPtr: number,
+    heapIndicesPtr: number,
+    heapCountsPtr: number,
+  ): number;
 }
+
+/** Bytes of a filter's block-count sketch (3 bit planes of one bit per 16-bit block, whole u64 words). */
+export const sketchBytes = (filterBytes: number): number => Math.ceil(filterBytes / 128) * 24;
 
 /**
  * How the SIMD build counts bits (wasm/assembly/dice.ts): `bytewise` uses

@@ -3,7 +3,7 @@
  * what the bundled modules call, backed by @noble/hashes and @noble/curves,
  * synchronous as node:crypto is. Used by the CLK encoder's key derivation
  * (engine/clk/keys.ts: HMAC-SHA256/512) and by receipt verification
- * (audit/merkle/hash.ts: SHA-256; audit/note.ts: Ed25519 verify of an SPKI
+ * (audit/merkle/hash.ts: SHA-256, one-shot too; audit/note.ts: Ed25519 verify of an SPKI
  * key). Signing and key generation are the broker's, not a browser's: they
  * throw here.
  */
@@ -47,6 +47,12 @@ function wrap(h: Updatable) {
 
 export function createHash(alg: string) {
   return wrap(hashFn(alg).create());
+}
+
+/** One-shot crypto.hash (Node ≥ 20.12), which audit/merkle/hash.ts calls on the broker's append path. */
+export function hash(alg: string, data: string | Uint8Array, encoding?: 'hex' | 'base64' | 'buffer') {
+  const out = Buffer.from(hashFn(alg).create().update(bytes(data)).digest());
+  return encoding === 'hex' || encoding === 'base64' ? out.toString(encoding) : out;
 }
 
 export function createHmac(alg: string, key: string | Uint8Array) {

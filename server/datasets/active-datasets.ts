@@ -14,8 +14,14 @@
  * the one the search ran on.
  */
 import { PavilionError } from '../../common/errors.js';
-import type { Engine } from '../../engine/index.js';
-import type { Claims, DatasetRecord } from './store.js';
+import type { DatasetLoad, Engine, RefList } from '../../engine/index.js';
+import { ClaimColumn, ClaimColumnBuilder, type ClaimList } from './claim-column.js';
+import type { Claims, DatasetRecord, VersionSink } from './store.js';
+
+/** A version's rows in memory (a fresh upload), or a reader that streams them (DatasetStore.readVersionInto). */
+export type VersionSource =
+  | { refs: string[]; clks: Uint8Array; claims: Claims[] }
+  | ((sink: VersionSink) => Promise<number>);
 
 export interface LoadedVersion {
   readonly datasetId: string;
@@ -23,8 +29,9 @@ export interface LoadedVersion {
   readonly engineId: string;
   readonly filterBits: number;
   readonly size: number;
-  readonly refs: readonly string[];
-  readonly claims: readonly Claims[];
+  /** Packed (engine/refs.ts) and a claim column (claim-column.ts): 10M records' worth stays small. */
+  readonly refs: RefList;
+  readonly claims: ClaimList;
 }
 
 interface Slot {
@@ -115,23 +122,18 @@ export class ActiveDatasets {
    * first and only then `serve()`s it, or `discard()`s it when the commit failed. Until `serve()` the
    * previous version answers every request.
    */
-  async stage(
-    id: string,
-    version: number,
-    filterBits: number,
-    rows: { refs: string[]; clks: Uint8Array; claims: Claims[] },
-  ): Promise<StagedVersion> {
+  async stage(id: string, version: number, filterBits: number, rows: VersionSource): Promise<StagedVersion> {
     const engineId = `${id}@${version}#${++this.loads}`;
-    const info = await this.engine.loadDataset(engineId, { refs: rows.refs, clks: rows.clks, filterBits });
-    const loaded: LoadedVersion = {
-      datasetId: id,
-      version,
-      engineId,
-      filterBits,
-      size: info.size,
-      refs: rows.refs,
-      claims: rows.claims,
-    };
+    const { size, claims } =
+      typeof rows === 'function'
+        ? await this.loadStreamed(engineId, filterBits, rows)
+        : {
+            size: (await this.engine.loadDataset(engineId, { refs: rows.refs, clks: rows.clks, filterBits })).size,
+            claims: ClaimColumn.from(rows.claims),
+          };
+    // The engine holds the refs, packed (engine/refs.ts); answers read them from there.
+    const refs = this.engine.datasetRefs(engineId)!;
+    const loaded: LoadedVersion = { datasetId: id, version, engineId, filterBits, size, refs, claims };
     let settled = false;
     return {
       loaded,
@@ -153,13 +155,40 @@ export class ActiveDatasets {
     };
   }
 
-  /** Loads and serves at once: for versions the database already says are active (start, other brokers). */
-  async activate(
-    id: string,
-    version: number,
+  /**
+   * A version read chunk by chunk straight into the engine's shared memory (Engine.beginDataset), refs
+   * packed and claims in a column as they come: a 10M-record version never exists twice in memory.
+   */
+  private async loadStreamed(
+    engineId: string,
     filterBits: number,
-    rows: { refs: string[]; clks: Uint8Array; claims: Claims[] },
-  ): Promise<LoadedVersion> {
+    read: (sink: VersionSink) => Promise<number>,
+  ): Promise<{ size: number; claims: ClaimList }> {
+    let load: DatasetLoad | undefined;
+    let claims = new ClaimColumnBuilder();
+    try {
+      await read({
+        begin: (total) => {
+          load = this.engine.beginDataset(engineId, { filterBits, count: total });
+          claims = new ClaimColumnBuilder(total);
+          return load.filters;
+        },
+        rows: (refs, rowClaims) => {
+          load!.refs.pushAll(refs);
+          for (let i = 0; i < refs.length; i++) claims.push(rowClaims[i] ?? null);
+        },
+      });
+      if (!load) throw new PavilionError('DATASET_EMPTY', 'the version has no rows');
+      const info = await load.finish();
+      return { size: info.size, claims: claims.finish() };
+    } catch (err) {
+      load?.abort();
+      throw err;
+    }
+  }
+
+  /** Loads and serves at once: for versions the database already says are active (start, other brokers). */
+  async activate(id: string, version: number, filterBits: number, rows: VersionSource): Promise<LoadedVersion> {
     const staged = await this.stage(id, version, filterBits, rows);
     await staged.serve();
     return staged.loaded;

@@ -24,7 +24,7 @@ import {
   datasetVersionEvent,
 } from '../support/audit-events.js';
 import type { AuditTrail } from '../support/audit-trail.js';
-import type { ActiveDatasets } from './active-datasets.js';
+import type { ActiveDatasets, VersionSource } from './active-datasets.js';
 import { claimDefinition } from './claim-types.js';
 import type { LinkageSecrets } from './linkage-secrets.js';
 import {
@@ -367,13 +367,16 @@ export class DatasetService {
           'DATASET_SCHEMA_CONFLICT',
           `version ${version} holds ${v.filterBits}-bit CLKs, the dataset's schema ${current.filterBits}-bit ones`,
         );
-      const rows = await this.store.readVersion(id, version, current.filterBits);
-      if (rows.refs.length !== v.rows)
-        throw new PavilionError(
-          'DATASET_CORRUPT',
-          `version ${version} reads back ${rows.refs.length} of ${v.rows} rows`,
-        );
-      const { previous } = await this.activateRows(principal.subject, current, version, rows, { from });
+      const { previous } = await this.activateRows(
+        principal.subject,
+        current,
+        version,
+        this.reader(id, version, current.filterBits),
+        {
+          from,
+          expectRows: v.rows,
+        },
+      );
       const { trail } = this.d;
       await trail.record(
         datasetActivatedEvent({
@@ -381,11 +384,11 @@ export class DatasetService {
           version,
           previousVersion: previous,
           rollback,
-          rows: rows.refs.length,
+          rows: v.rows,
           actor: trail.party(principal.subject),
         }),
       );
-      return { dataset: id, version, previousVersion: previous, rows: rows.refs.length, changed: true };
+      return { dataset: id, version, previousVersion: previous, rows: v.rows, changed: true };
     });
   }
 
@@ -422,15 +425,18 @@ export class DatasetService {
     actor: string,
     record: DatasetRecord,
     version: number,
-    data: Rows,
-    opts: { from: VersionStatus[]; summary?: VersionSummary },
+    data: VersionSource,
+    opts: { from: VersionStatus[]; summary?: VersionSummary; expectRows?: number },
   ): Promise<{ previous: number | null }> {
     const staged = await this.active.stage(record.id, version, record.filterBits, data);
+    const rows = staged.loaded.size;
     let previous: number | null;
     try {
+      if (opts.expectRows !== undefined && rows !== opts.expectRows)
+        throw new PavilionError('DATASET_CORRUPT', `version ${version} reads back ${rows} of ${opts.expectRows} rows`);
       ({ previous } = await this.store.activateVersion(record.id, version, {
         from: opts.from,
-        rows: data.refs.length,
+        rows,
         ...(opts.summary ? { summary: opts.summary } : {}),
       }));
     } catch (err) {
@@ -442,7 +448,7 @@ export class DatasetService {
     if (fresh) this.active.setDefinition(fresh);
     // Keys carry the version, so old answers can no longer be hit; this frees their memory.
     void this.d.cache.invalidateDataset(record.id, version).catch(() => {});
-    this.d.log.info({ dataset: record.id, version, previous, rows: data.refs.length, actor }, 'dataset version active');
+    this.d.log.info({ dataset: record.id, version, previous, rows, actor }, 'dataset version active');
     return { previous };
   }
 
@@ -528,8 +534,12 @@ export class DatasetService {
       if (!record) return;
       this.active.setDefinition(record);
       if (record.activeVersion === null || record.activeVersion === this.active.current(id)?.version) return;
-      const rows = await this.store.readVersion(id, record.activeVersion, record.filterBits);
-      await this.active.activate(id, record.activeVersion, record.filterBits, rows);
+      await this.active.activate(
+        id,
+        record.activeVersion,
+        record.filterBits,
+        this.reader(id, record.activeVersion, record.filterBits),
+      );
     });
   }
 
@@ -537,6 +547,14 @@ export class DatasetService {
   async knownIds(): Promise<string[]> {
     const stored = (await this.store.list()).map((r) => r.id);
     return [...new Set([...stored, ...this.active.ids()])];
+  }
+
+  /**
+   * A stored version read chunk by chunk straight into the engine (ActiveDatasets.stage): at 10M records the
+   * filters are never held twice, nor the refs and claims as one object each (docs/decisions.md, "Big datasets").
+   */
+  private reader(id: string, version: number, filterBits: number): VersionSource {
+    return (sink) => this.store.readVersionInto(id, version, filterBits, sink);
   }
 
   /** Startup: load every dataset's active version from the database into the engine. */
@@ -553,12 +571,16 @@ export class DatasetService {
       this.active.setDefinition(record);
       if (record.activeVersion === null) continue;
       const t = performance.now();
-      const rows = await this.store.readVersion(record.id, record.activeVersion, record.filterBits);
-      await this.active.activate(record.id, record.activeVersion, record.filterBits, rows);
+      const loaded = await this.active.activate(
+        record.id,
+        record.activeVersion,
+        record.filterBits,
+        this.reader(record.id, record.activeVersion, record.filterBits),
+      );
       out.push({
         id: record.id,
         version: record.activeVersion,
-        rows: rows.refs.length,
+        rows: loaded.size,
         ms: Math.round(performance.now() - t),
       });
     }

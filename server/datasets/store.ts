@@ -195,6 +195,14 @@ export interface VersionRows {
   claims: Claims[];
 }
 
+/** Where DatasetStore.readVersionInto puts a version's rows. */
+export interface VersionSink {
+  /** Room for `total` rows' CLKs (total × filterBits/8 bytes), asked once before any row. */
+  begin(total: number): Uint8Array;
+  /** The next rows' refs and claims, in upload order (claims may be shorter than refs: missing is null). */
+  rows(refs: readonly string[], claims: readonly Claims[]): void;
+}
+
 interface DatasetRow {
   id: string;
   owner: string;
@@ -540,31 +548,50 @@ export class DatasetStore {
 
   /** Reads every row of a version, in upload order. */
   async readVersion(id: string, version: number, filterBits: number): Promise<VersionRows> {
+    let clks = new Uint8Array(0);
+    const refs: string[] = [];
+    const claims: Claims[] = [];
+    await this.readVersionInto(id, version, filterBits, {
+      begin: (total) => {
+        clks = new Uint8Array(total * (filterBits / 8));
+        return clks;
+      },
+      rows: (r, c) => {
+        for (let i = 0; i < r.length; i++) {
+          refs.push(r[i]!);
+          claims.push(c[i] ?? null);
+        }
+      },
+    });
+    return { refs, clks, claims };
+  }
+
+  /**
+   * Reads every row of a version, in upload order, into `sink`: the CLKs straight into the buffer it
+   * gives for all of them (the engine's shared memory when a broker loads a version, so 10M records'
+   * filters are never held twice), refs and claims chunk by chunk. One chunk per query keeps the driver's
+   * buffers small.
+   */
+  async readVersionInto(id: string, version: number, filterBits: number, sink: VersionSink): Promise<number> {
     const bytes = filterBits / 8;
     const [{ total }] = await this.sql<{ total: number }[]>`
       select coalesce(sum(row_count), 0)::int as total from dataset_chunks
       where dataset_id = ${id} and version = ${version}`;
-    const clks = new Uint8Array(total * bytes);
-    const refs: string[] = new Array(total);
-    const claims: Claims[] = new Array(total);
+    const clks = sink.begin(total);
     let at = 0;
-    // One chunk per query keeps the driver's buffers small for million-row versions.
     const chunks = await this.sql<{ chunk: number }[]>`
       select chunk from dataset_chunks where dataset_id = ${id} and version = ${version} order by chunk`;
     for (const { chunk } of chunks) {
       const [row] = await this.sql<{ refs: string[]; clks: Buffer; claims: Claims[]; row_count: number }[]>`
         select refs, clks, claims, row_count from dataset_chunks
         where dataset_id = ${id} and version = ${version} and chunk = ${chunk}`;
-      if (!row || row.clks.length !== row.row_count * bytes)
+      if (!row || row.clks.length !== row.row_count * bytes || at + row.row_count > total)
         throw new PavilionError('DATASET_CORRUPT', `stored chunk ${chunk} of version ${version} is inconsistent`);
       clks.set(row.clks, at * bytes);
-      for (let i = 0; i < row.row_count; i++) {
-        refs[at + i] = row.refs[i]!;
-        claims[at + i] = row.claims[i] ?? null;
-      }
+      sink.rows(row.refs, row.claims);
       at += row.row_count;
     }
-    return { refs, clks, claims };
+    return at;
   }
 
   /**

@@ -267,7 +267,8 @@ export class Exchange {
       reply.contentType ??
       (reply.body === undefined && reply.json !== undefined ? 'application/json' : 'text/plain; charset=utf-8');
     this.res.cork(() => {
-      this.res.writeStatus(statusLine(status));
+      // uWS answers 200 OK unless told otherwise: one native call fewer on the common answer.
+      if (status !== 200) this.res.writeStatus(statusLine(status));
       // RFC 9110 §8.6: no Content-Length (and no body) on a 204.
       if (status !== 204) this.res.writeHeader('content-type', contentType);
       // Answers depend on who asks and on live state: never cached unless the route says otherwise.

@@ -159,7 +159,7 @@ export function storedPairs(
     solution === 'greedy'
       ? greedySolve(pairs)
       : [...pairs].sort((a, b) => a.query - b.query || b.score - a.score || a.index - b.index);
-  return solved.map((p) => [p.query, p.index, p.score, releasedOf(loaded.claims[p.index], claims)]);
+  return solved.map((p) => [p.query, p.index, p.score, releasedOf(loaded.claims.at(p.index), claims)]);
 }
 
 /** Two-party pairs of a chunked job (the dataset is party 0, the queries party 1). */
@@ -180,7 +180,7 @@ export function storedGroups(
   return groups.map((g) =>
     g.map(([party, record]): [number, number, Record<string, unknown> | null] => {
       const version = loaded[party];
-      return [party, record, version ? releasedOf(version.claims[record], claims[party] ?? []) : null];
+      return [party, record, version ? releasedOf(version.claims.at(record), claims[party] ?? []) : null];
     }),
   );
 }

@@ -5,7 +5,7 @@
  * file decides what the broker writes. The shapes are listed in audit/README.md ("Event shape").
  */
 
-import type { JsonValue } from '../../audit/index.js';
+import { type JsonValue, PreparedEvent } from '../../audit/index.js';
 import { PavilionError } from '../../common/errors.js';
 
 export type AuditEvent = { readonly type: string; readonly v: 1 } & Record<string, JsonValue>;
@@ -26,10 +26,22 @@ const isScore = (v: unknown): v is number => typeof v === 'number' && Number.isF
 const isClaims = (v: unknown): v is string[] =>
   Array.isArray(v) && v.length <= 64 && v.every((c) => typeof c === 'string' && CLAIM.test(c));
 
+/** The current time as events write it, formatted once per millisecond (every verification stamps one). */
+let nowMs = Number.NaN;
+let nowIso = '';
+function now(): string {
+  const ms = Date.now();
+  if (ms !== nowMs) {
+    nowMs = ms;
+    nowIso = new Date(ms).toISOString();
+  }
+  return nowIso;
+}
+
 function stamped(type: string, time: string | undefined): string {
-  const t = time ?? new Date().toISOString();
-  check(type, RFC3339_UTC.test(t), 'time');
-  return t;
+  if (time === undefined) return now();
+  check(type, typeof time === 'string' && RFC3339_UTC.test(time), 'time');
+  return time;
 }
 
 function ids<T extends object>(type: string, f: T, names: readonly (keyof T & string)[]): void {
@@ -57,15 +69,22 @@ export interface VerificationEventFields {
   time?: string;
 }
 
-export function verificationEvent(f: VerificationEventFields): AuditEvent {
+/** Checks a verification's fields (every builder of the event runs this) and returns its time and claims. */
+function checkedVerification(f: VerificationEventFields): { time: string; claims: string[] } {
   const type = 'verification';
   ids(type, f, ['requestId', 'relyingParty', 'dataset', 'datasetVersion', 'purpose', 'policyDecisionId', 'actor']);
   check(type, typeof f.queryHash === 'string' && HASH.test(f.queryHash), 'queryHash');
   check(type, f.decision === 'match' || f.decision === 'no_match' || f.decision === 'ambiguous', 'decision');
   check(type, isScore(f.score), 'score');
   check(type, isClaims(f.releasedClaims), 'releasedClaims');
+  const claims = f.releasedClaims.length < 2 ? [...f.releasedClaims] : [...new Set(f.releasedClaims)].sort();
+  return { time: stamped(type, f.time), claims };
+}
+
+export function verificationEvent(f: VerificationEventFields): AuditEvent {
+  const { time, claims } = checkedVerification(f);
   const event: AuditEvent = {
-    type,
+    type: 'verification',
     v: 1,
     request_id: f.requestId,
     relying_party: f.relyingParty,
@@ -74,15 +93,39 @@ export function verificationEvent(f: VerificationEventFields): AuditEvent {
     query_hash: f.queryHash,
     decision: f.decision,
     score: f.score,
-    released_claims: [...new Set(f.releasedClaims)].sort(),
+    released_claims: claims,
     purpose: f.purpose,
     policy_decision_id: f.policyDecisionId,
     actor: f.actor,
-    time: stamped(type, f.time),
+    time,
   };
   if (f.encodedByBroker) event.encoded_by_broker = true;
   if (f.cached) event.cached = true;
   return event;
+}
+
+/**
+ * The verification event as its RFC 8785 text, written directly: the one event every verification
+ * appends, so the generic check and canonicaliser of audit/event.ts are skipped (audit/event.ts,
+ * PreparedEvent). Keys are written in JCS order (UTF-16 code units: actor, cached, dataset,
+ * dataset_version, decision, encoded_by_broker, policy_decision_id, purpose, query_hash, released_claims,
+ * relying_party, request_id, score, time, type, v). Every string was checked against ID, HASH, CLAIM or
+ * RFC3339_UTC above, alphabets with nothing JSON escapes, so each is written between quotes as it is; the
+ * score is a finite number, which JSON.stringify writes as RFC 8785 does (ECMAScript Number::toString).
+ * Equal to canonicalEvent(verificationEvent(f)) (test/server/support/audit-events.test.ts).
+ */
+export function preparedVerificationEvent(f: VerificationEventFields): PreparedEvent {
+  const { time, claims } = checkedVerification(f);
+  let released = '';
+  for (let i = 0; i < claims.length; i++) released += i === 0 ? `"${claims[i]}"` : `,"${claims[i]}"`;
+  return new PreparedEvent(
+    `{"actor":"${f.actor}",${f.cached ? '"cached":true,' : ''}"dataset":"${f.dataset}",` +
+      `"dataset_version":"${f.datasetVersion}","decision":"${f.decision}",` +
+      `${f.encodedByBroker ? '"encoded_by_broker":true,' : ''}"policy_decision_id":"${f.policyDecisionId}",` +
+      `"purpose":"${f.purpose}","query_hash":"${f.queryHash}","released_claims":[${released}],` +
+      `"relying_party":"${f.relyingParty}","request_id":"${f.requestId}","score":${JSON.stringify(f.score)},` +
+      `"time":"${time}","type":"verification","v":1}`,
+  );
 }
 
 export function datasetDefinedEvent(f: {

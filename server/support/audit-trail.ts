@@ -5,7 +5,7 @@
  * for `record` to resolve, so an acknowledged decision is always in the log.
  */
 import { createHmac } from 'node:crypto';
-import type { AuditLog } from '../../audit/index.js';
+import { type AuditLog, PreparedEvent } from '../../audit/index.js';
 import type { AuditEvent } from './audit-events.js';
 
 const AUDIT_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
@@ -60,9 +60,13 @@ export class AuditTrail {
    * verification carries the version that decided it (`policy_decision_id`), the others get
    * `policy_version` here.
    */
-  async record(event: AuditEvent): Promise<Recorded> {
+  async record(event: AuditEvent | PreparedEvent): Promise<Recorded> {
     const started = performance.now();
-    const stamped = 'policy_decision_id' in event ? event : { ...event, policy_version: this.policy.version };
+    // A prepared event is a verification (preparedVerificationEvent), which names its policy_decision_id.
+    const stamped =
+      event instanceof PreparedEvent || 'policy_decision_id' in event
+        ? event
+        : { ...event, policy_version: this.policy.version };
     const r = await this.log.append(stamped);
     this.observeAppend((performance.now() - started) / 1000);
     return r;

@@ -26,7 +26,7 @@ import type { ActiveDatasets, LoadedVersion } from '../datasets/active-datasets.
 import type { LinkageSecrets } from '../datasets/linkage-secrets.js';
 import type { DatasetRecord } from '../datasets/store.js';
 import type { VerificationAnswer, VerificationRequest } from '../http/schemas.js';
-import { verificationEvent } from '../support/audit-events.js';
+import { preparedVerificationEvent } from '../support/audit-events.js';
 import type { AuditTrail } from '../support/audit-trail.js';
 import type { MeteredEngine } from '../support/metered-engine.js';
 import { authorize } from '../support/policy-gate.js';
@@ -103,7 +103,7 @@ export class VerificationService {
       const released = releasedClaims(outcome, loaded, req.claims, decision.obligations.revealable_claims);
       const id = randomUUID();
       const recorded = await trail.record(
-        verificationEvent({
+        preparedVerificationEvent({
           requestId: id,
           relyingParty: trail.party(principal.tenant ?? principal.subject),
           dataset: req.dataset,
@@ -201,7 +201,7 @@ export function releasedClaims(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (outcome.decision !== 'match' || outcome.index === null) return out;
-  const row = loaded.claims[outcome.index];
+  const row = loaded.claims.at(outcome.index);
   if (!row) return out;
   const allowed = new Set(revealable);
   for (const name of requested) {

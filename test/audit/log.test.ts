@@ -5,9 +5,11 @@ import {
   DEFAULT_MAX_BATCH,
   eventLeafHash,
   generateSignerKey,
+  MAX_EVENT_BYTES,
   type MemoryMerkleTree,
   openAuditLog,
   openCheckpoint,
+  PreparedEvent,
   parseReceipt,
   verifierKeyFor,
   verifyConsistency,
@@ -19,6 +21,17 @@ import { errorCodeAsync as code } from './error-code.js';
 import { expectConsistentTree } from './tree-check.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** Text that could break a batch's encoding: array-literal and JSON metacharacters, line ends, NUL. */
+const awkwardLines = [
+  'NULL',
+  'null',
+  '{a,b}"\\"\'',
+  'line\nbreak\r\ncr\ttab\u0000nul\u001f',
+  '😀 é 中文 \u2028\u2029',
+  '',
+  ' leading and trailing  ',
+];
 
 /** An event shaped like the broker's verification events (server/support/audit-events.ts). */
 function event(i: number) {
@@ -355,15 +368,7 @@ describe('AuditLog on Postgres', () => {
   });
 
   it('stores awkward text byte-exactly (array-literal metacharacters, escapes, NULL-looking values)', async () => {
-    const awkward = [
-      { type: 'x', s: 'NULL' },
-      { type: 'x', s: 'null' },
-      { type: 'x', s: '{a,b}"\\"\'' },
-      { type: 'x', s: 'line\nbreak\ttab\u0000nul\u001f' },
-      { type: 'x', s: '😀 é 中文 \u2028' },
-      { type: 'x', s: '' },
-      { type: 'x', s: ' leading and trailing  ' },
-    ];
+    const awkward = awkwardLines.map((s) => ({ type: 'x', s }));
     const results = await Promise.all(awkward.map((e) => log.append(e)));
     for (const [i, r] of results.entries()) {
       const e = await log.entry(r.index);
@@ -371,6 +376,29 @@ describe('AuditLog on Postgres', () => {
       expect(hex(eventLeafHash(e.event))).toBe(hex(r.leafHash));
     }
     await expectConsistentTree(db.sql, log);
+  });
+
+  it('prepared events are stored as their builder wrote them, in one batch with generic ones, in order', async () => {
+    const generic = awkwardLines.map((s) => ({ type: 'x', s }));
+    const prepared = Array.from({ length: 40 }, (_, i) => new PreparedEvent(canonicalEvent(event(N + 100 + i))));
+    // Interleaved in one turn: one group commit carries both kinds, one event per line.
+    const mixed: (object | PreparedEvent)[] = prepared.flatMap((p, i) => (i < generic.length ? [p, generic[i]!] : [p]));
+    const results = await Promise.all(mixed.map((e) => log.append(e)));
+    for (const [i, r] of results.entries()) {
+      const e = await log.entry(r.index);
+      const m = mixed[i]!;
+      expect(e.event).toBe(m instanceof PreparedEvent ? m.canonical : canonicalEvent(m));
+      expect(hex(eventLeafHash(e.event))).toBe(hex(r.leafHash));
+    }
+    expect(results.map((r) => r.index)).toEqual(results.map((_, i) => results[0]!.index + i));
+    await expectConsistentTree(db.sql, log);
+  });
+
+  it('a prepared event holding a raw line feed, or beyond the entry size, is refused', async () => {
+    expect(await code(log.append(new PreparedEvent('{"a":"x\ny"}')))).toBe('EVENT_INVALID');
+    expect(await code(log.append(new PreparedEvent(`{"a":"${'é'.repeat(MAX_EVENT_BYTES / 2)}"}`)))).toBe(
+      'EVENT_INVALID',
+    );
   });
 
   it('close() flushes pending appends, later appends are refused', async () => {

@@ -58,6 +58,38 @@ describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) =
     }
   });
 
+  it('a sparse dataset gets block-count sketches and matches exactly as the reference (both slices)', async () => {
+    const sparse = randomFilters(rand, 70_000, BYTES, [1 / 16, 4 / 16, 5 / 16]);
+    await engine.loadDataset('sparse', {
+      refs: refsFor(sparse.length, 's'),
+      clks: concatBytes(sparse),
+      filterBits: 1024,
+    });
+    expect((engine as PoolEngine).isSketched('sparse')).toBe(true);
+    // the dense dataset of this suite (30–50% of bits set) gets none
+    expect((engine as PoolEngine).isSketched('people')).toBe(false);
+    const probes = [
+      perturb(rand, sparse[5]!, 20),
+      perturb(rand, sparse[69_000]!, 60),
+      sparse[35_000]!.slice(),
+      randomFilter(rand, BYTES, 4 / 16),
+      randomFilter(rand, BYTES, 0.6),
+    ];
+    for (const q of probes)
+      for (const [threshold, topK] of [
+        [0.85, 2],
+        [0.6, 4],
+        [0.1, 3],
+      ] as const) {
+        const res = await engine.match('sparse', q, { threshold, topK });
+        expect(res.candidates.map((c) => ({ index: c.index, score: c.score }))).toEqual(
+          topKReference(q, sparse, threshold, topK),
+        );
+        for (const c of res.candidates) expect(c.ref).toBe(`s${c.index}`);
+      }
+    await engine.dropDataset('sparse');
+  });
+
   it('link returns the reference pairs in anonlink order, with progress', async () => {
     const qs = concatBytes(base.slice(0, 24).map((f, i) => perturb(rand, f, 60 + 5 * i)));
     const progress: [number, number][] = [];
@@ -206,6 +238,48 @@ describe('engine behaviour', () => {
     expect(new Set(probe.results.map((r) => r.threadId)).size).toBe(2);
     for (const r of probe.results) expect(r.seen).toBe(probe.lastWrite);
     expect([probe.lastWrite + 1, probe.lastWrite + 2]).toContain(probe.seenByMain);
+  });
+
+  it('a version written in place by beginDataset answers as the same rows given to loadDataset', async () => {
+    const rand = rng(11);
+    const base = randomFilters(rand, 3000, BYTES, [0.3, 0.5]);
+    const refs = refsFor(base.length, 'ü');
+    await engine.loadDataset('whole', { refs, clks: concatBytes(base), filterBits: 1024 });
+    const load = engine.beginDataset('pieces', { filterBits: 1024, count: base.length });
+    expect(load.filters.length).toBe(base.length * BYTES);
+    // in pieces, as DatasetStore.readVersionInto hands them over
+    for (let at = 0; at < base.length; at += 700) {
+      const piece = base.slice(at, at + 700);
+      load.filters.set(concatBytes(piece), at * BYTES);
+      load.refs.pushAll(refs.slice(at, at + 700));
+    }
+    expect(await load.finish()).toEqual({ id: 'pieces', version: 1, size: base.length, filterBits: 1024 });
+    for (const q of [perturb(rand, base[5]!, 100), base[2999]!, randomFilter(rand, BYTES, 0.4)]) {
+      const whole = await engine.match('whole', q, { threshold: 0.6, topK: 5 });
+      const pieces = await engine.match('pieces', q, { threshold: 0.6, topK: 5 });
+      expect(pieces.candidates).toEqual(whole.candidates);
+    }
+    expect((await engine.match('pieces', base[2999]!, { threshold: 1 })).candidates[0]?.ref).toBe('ü2999');
+    await expect(load.finish()).rejects.toMatchObject({ code: 'DATASET_INVALID' });
+    await engine.dropDataset('whole');
+    await engine.dropDataset('pieces');
+  });
+
+  it('beginDataset refuses to serve a load whose refs do not match its filters, and abort serves nothing', async () => {
+    const short = engine.beginDataset('short', { filterBits: 1024, count: 3 });
+    short.refs.pushAll(['a', 'b']);
+    await expect(short.finish()).rejects.toMatchObject({ code: 'DATASET_INVALID' });
+    expect(engine.datasetInfo('short')).toBeUndefined();
+    const aborted = engine.beginDataset('aborted', { filterBits: 1024, count: 1 });
+    aborted.abort();
+    await expect(aborted.finish()).rejects.toMatchObject({ code: 'DATASET_INVALID' });
+    expect(engine.datasetInfo('aborted')).toBeUndefined();
+    expect(() => engine.beginDataset('x', { filterBits: 1024, count: 0 })).toThrow(
+      expect.objectContaining({ code: 'DATASET_EMPTY' }),
+    );
+    expect(() => engine.beginDataset('x', { filterBits: 1000, count: 2 })).toThrow(
+      expect.objectContaining({ code: 'FILTER_BITS_INVALID' }),
+    );
   });
 
   it('resident memory grows by about one copy of a dataset, not one per worker', async () => {

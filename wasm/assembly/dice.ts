@@ -568,6 +568,177 @@ export function pairsAtThreshold(
 }
 
 // ---------------------------------------------------------------------------
+// Sketch-bounded 1:N top-k (docs/decisions.md, "Kernels", block-count sketches).
+//
+// Split a filter into 16-bit blocks (64 of them in 1024 bits). For any two
+// filters a and b,
+//   popcount(a & b) = Σ_w popcount(a_w & b_w) <= Σ_w min(popcount(a_w), popcount(b_w)).
+// A base filter's sketch keeps each block's count as 3 bits, v_w = min(count, 7),
+// read back as b̂_w = (v_w == 7 ? 16 : v_w) >= count: Σ_w min(popcount(a_w), b̂_w)
+// is still an upper bound on c. A base filter whose bound fails the integer
+// test (2·bound·65536 < floor·(pa+pb)) cannot pass it with its true count, so
+// it is skipped without reading its 128 bytes.
+//
+// The sketch is stored bit-sliced: three planes of one bit per block (bit w of
+// plane i is bit i of v_w), `ceil(blocks / 64)` u64 words each, so 24 bytes for
+// a 1024-bit filter. The query's exact block counts (0..16) are five planes
+// Q0..Q4, and min(q, b̂) for 64 blocks at once is a bit-sliced comparison:
+// about 25 bitwise operations and 8 i64.popcnt per 1024 bits, in both builds.
+//
+// How much it skips depends on the data, not on correctness: for filters with
+// a quarter of the bits set the bound averages ~0.75 against a true Dice of
+// ~0.25 between unrelated filters, so at 0.85 almost every filter stops at its
+// sketch; for filters with 60% of the bits set (the demo people) the bound is
+// above 0.85 and nothing is skipped, so the engine builds sketches only for
+// sparse datasets (engine/engine.ts). Every filter that could pass is counted
+// exactly, in ascending order, so the heaps end exactly as topKAtThreshold
+// leaves them.
+
+/** u64 words per sketch plane for filters of `bytes` bytes (one bit per 16-bit block). */
+// @ts-ignore: decorator
+@inline function planeWords(bytes: u32): usize {
+  return <usize>((bytes + 127) >> 7);
+}
+
+/** Sketch bytes per filter: 3 planes (see above). */
+export function sketchBytesFor(bytes: u32): u32 {
+  return <u32>(planeWords(bytes) * 24);
+}
+
+/** Writes the block-count sketch (see above) of `count` filters of `bytes` bytes each. */
+export function sketchFilters(filtersPtr: usize, count: u32, bytes: u32, outPtr: usize): void {
+  const words = planeWords(bytes);
+  const blocks = <usize>(bytes >> 1);
+  for (let i: u32 = 0; i < count; i++) {
+    const f = filtersPtr + <usize>i * bytes;
+    const s = outPtr + <usize>i * words * 24;
+    for (let w: usize = 0; w < words; w++) {
+      let p0: u64 = 0, p1: u64 = 0, p2: u64 = 0;
+      for (let lane: usize = 0; lane < 64; lane++) {
+        const block = (w << 6) + lane;
+        if (block >= blocks) break;
+        let v = <u64>popcnt<u32>(<u32>load<u16>(f + (block << 1)));
+        if (v > 7) v = 7;
+        p0 |= (v & 1) << lane;
+        p1 |= ((v >> 1) & 1) << lane;
+        p2 |= ((v >> 2) & 1) << lane;
+      }
+      store<u64>(s + (w << 3), p0);
+      store<u64>(s + ((words + w) << 3), p1);
+      store<u64>(s + ((2 * words + w) << 3), p2);
+    }
+  }
+}
+
+/** The query's exact block counts as five planes Q0..Q4 of `planeWords` u64 each, at out. */
+function queryPlanes(q: usize, bytes: u32, out: usize): void {
+  const words = planeWords(bytes);
+  const blocks = <usize>(bytes >> 1);
+  for (let w: usize = 0; w < words; w++) {
+    let q0: u64 = 0, q1: u64 = 0, q2: u64 = 0, q3: u64 = 0, q4: u64 = 0;
+    for (let lane: usize = 0; lane < 64; lane++) {
+      const block = (w << 6) + lane;
+      if (block >= blocks) break;
+      const v = <u64>popcnt<u32>(<u32>load<u16>(q + (block << 1)));
+      q0 |= (v & 1) << lane;
+      q1 |= ((v >> 1) & 1) << lane;
+      q2 |= ((v >> 2) & 1) << lane;
+      q3 |= ((v >> 3) & 1) << lane;
+      q4 |= ((v >> 4) & 1) << lane;
+    }
+    store<u64>(out + (w << 3), q0);
+    store<u64>(out + ((words + w) << 3), q1);
+    store<u64>(out + ((2 * words + w) << 3), q2);
+    store<u64>(out + ((3 * words + w) << 3), q3);
+    store<u64>(out + ((4 * words + w) << 3), q4);
+  }
+}
+
+/** Σ_w min(q_w, b̂_w) over 64 blocks: query planes q0..q4, base planes b0..b2 (see above). */
+// @ts-ignore: decorator
+@inline function planeBound(q0: u64, q1: u64, q2: u64, q3: u64, q4: u64, b0: u64, b1: u64, b2: u64): u64 {
+  const sat = b0 & b1 & b2; // v = 7: any count up to 16, so the minimum is the query's count
+  const big = q3 | q4; // q >= 8 > v (unsaturated): the minimum is v
+  // q & 7 < v, compared from the top bit down
+  const e2 = ~(q2 ^ b2);
+  const e1 = e2 & ~(q1 ^ b1);
+  const lt = (~q2 & b2) | (e2 & ~q1 & b1) | (e1 & ~q0 & b0);
+  const useQ = lt & ~big;
+  const keep = ~sat;
+  const m0 = ((useQ & q0) | (~useQ & b0)) & keep;
+  const m1 = ((useQ & q1) | (~useQ & b1)) & keep;
+  const m2 = ((useQ & q2) | (~useQ & b2)) & keep;
+  return popcnt<u64>(m0) + (popcnt<u64>(m1) << 1) + (popcnt<u64>(m2) << 2)
+    + popcnt<u64>(q0 & sat) + (popcnt<u64>(q1 & sat) << 1) + (popcnt<u64>(q2 & sat) << 2)
+    + (popcnt<u64>(q3 & sat) << 3) + (popcnt<u64>(q4 & sat) << 4);
+}
+
+/** The bound for one base sketch at s (planeWords(bytes) words per plane). */
+// @ts-ignore: decorator
+@inline function sketchBound(qp: usize, s: usize, words: usize): u64 {
+  if (words == 1) {
+    return planeBound(load<u64>(qp), load<u64>(qp, 8), load<u64>(qp, 16), load<u64>(qp, 24), load<u64>(qp, 32),
+      load<u64>(s), load<u64>(s, 8), load<u64>(s, 16));
+  }
+  let bound: u64 = 0;
+  for (let w: usize = 0; w < words; w++) {
+    bound += planeBound(
+      load<u64>(qp + (w << 3)), load<u64>(qp + ((words + w) << 3)), load<u64>(qp + ((2 * words + w) << 3)),
+      load<u64>(qp + ((3 * words + w) << 3)), load<u64>(qp + ((4 * words + w) << 3)),
+      load<u64>(s + (w << 3)), load<u64>(s + ((words + w) << 3)), load<u64>(s + ((2 * words + w) << 3)));
+  }
+  return bound;
+}
+
+/**
+ * topKAtThreshold for one query, skipping base filters whose sketch bound
+ * cannot pass (see above). Sketches of the base filters at baseSketchPtr
+ * (sketchBytesFor(bytes) each, indexed like the filters); `scratchPtr` holds
+ * the query's planes (5 × 8 × planeWords bytes: 40 for 1024-bit filters).
+ * Heaps as for topKAtThreshold with one query: k slots, then its count and
+ * its floor (heapCountsPtr, heapCountsPtr + 4), so the two kernels may take
+ * turns on consecutive ranges of one scan. Returns how many filters passed
+ * both bounds and were counted in full (the caller's measure of whether the
+ * sketch is skipping anything for this query).
+ */
+export function topKSketched(
+  queryPtr: usize, scratchPtr: usize,
+  basePtr: usize, basePopsPtr: usize, baseSketchPtr: usize, baseStart: u32, baseEnd: u32, bytes: u32,
+  threshold: f64, k: u32,
+  heapScoresPtr: usize, heapIndicesPtr: usize, heapCountsPtr: usize,
+): u32 {
+  if (k == 0 || baseEnd <= baseStart) return 0;
+  let counted: u32 = 0;
+  const t16 = thresholdUnits(threshold);
+  const words = planeWords(bytes);
+  const stride = words * 24;
+  queryPlanes(queryPtr, bytes, scratchPtr);
+  let pa: u32 = 0;
+  for (let off: usize = 0; off < <usize>bytes; off += 8) pa += <u32>popcnt<u64>(load<u64>(queryPtr + off));
+  const floorPtr = heapCountsPtr + 4;
+  if (load<u32>(heapCountsPtr) == k) storeFloor(heapCountsPtr, 1, 0, t16, load<f64>(heapScoresPtr));
+  else store<u32>(floorPtr, <u32>t16);
+  let floor = <u64>load<u32>(floorPtr);
+  for (let j = baseStart; j < baseEnd; j++) {
+    const pb = load<u32>(basePopsPtr + (<usize>j << 2));
+    const sum = <u64>(pa + pb);
+    // the popcount bound first (4 bytes read), then the sketch bound
+    const low = pa < pb ? pa : pb;
+    if (<u64>low * 131072 < floor * sum) continue;
+    if (sketchBound(scratchPtr, baseSketchPtr + <usize>j * stride, words) * 131072 < floor * sum) continue;
+    counted++;
+    const c = countAnd1(queryPtr, basePtr + <usize>j * bytes, bytes);
+    if (<u64>c * 131072 < floor * sum) continue;
+    const score = diceScore(c, pa + pb);
+    if (score >= threshold) {
+      offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, 1, 0, k, score, j, t16);
+      floor = <u64>load<u32>(floorPtr);
+    }
+  }
+  return counted;
+}
+
+// ---------------------------------------------------------------------------
 // Blocked linkage (engine/linkage/): the records of every party live once in
 // one region (global record ids, party-major), and comparisons run only within
 // "runs" of records that share a block. Hamming LSH (bit sampling on the

@@ -11,6 +11,7 @@ import {
   datasetSecretSetEvent,
   datasetVersionEvent,
   linkageJobEvent,
+  preparedVerificationEvent,
   verificationEvent,
 } from '../../../server/support/audit-events.js';
 
@@ -111,5 +112,65 @@ describe('audit event builders', () => {
       cached: true,
       encoded_by_broker: true,
     });
+  });
+
+  it('verification: the prepared text is the canonical text of the event, for any fields the builder accepts', () => {
+    // Identifier alphabets at their edges, both hash spellings, scores whose shortest spelling differs
+    // (0, 1, exponents, long fractions), claim lists empty, single, repeated and unsorted, each flag.
+    const ids = ['a', 'A.b_c:d@e/f+g=h-i', 'hmac-sha256:AbC_-9', '0', 'x'.repeat(200)];
+    const hashes = ['ab'.repeat(32), 'Zz_-09'.repeat(8), 'f'.repeat(128)];
+    const scores = [0, -0, 1, 0.9, 0.1 + 0.2, 1e-7, 5e-324, 0.8571428571428571, 2 / 3];
+    const claimLists = [[], ['over_18'], ['over_21', 'license_valid', 'over_21'], ['b', 'a', 'a_1', 'a0']];
+    let n = 0;
+    for (const id of ids)
+      for (const queryHash of hashes)
+        for (const score of scores)
+          for (const releasedClaims of claimLists)
+            for (const flags of [
+              {},
+              { cached: true },
+              { encodedByBroker: true },
+              { cached: true, encodedByBroker: true },
+            ]) {
+              const f = {
+                ...verification,
+                requestId: id,
+                relyingParty: id,
+                dataset: id,
+                datasetVersion: id,
+                purpose: id,
+                policyDecisionId: id,
+                actor: id,
+                queryHash,
+                score,
+                releasedClaims,
+                decision: (['match', 'no_match', 'ambiguous'] as const)[n++ % 3],
+                time: n % 2 ? '2026-12-05T06:00:00.000Z' : '2026-12-05T06:00:00Z',
+                ...flags,
+              };
+              expect(preparedVerificationEvent(f).canonical).toBe(canonicalEvent(verificationEvent(f)));
+            }
+    expect(n).toBe(ids.length * hashes.length * scores.length * claimLists.length * 4);
+  });
+
+  it('verification: the prepared builder refuses what the object builder refuses, without echoing it', () => {
+    for (const bad of [
+      { requestId: PERSON },
+      { relyingParty: 'a"b' },
+      { purpose: 'a\\b' },
+      { queryHash: 'not a hash' },
+      { decision: 'maybe' },
+      { score: 1.5 },
+      { score: Number.NaN },
+      { releasedClaims: [PERSON] },
+      { releasedClaims: ['a"'] },
+      { time: '2026-11-26 07:00' },
+      { time: '2026-11-26T07:00:00.000Z","x":"y' },
+      { actor: '' },
+    ])
+      expect(
+        codeOf(() => preparedVerificationEvent({ ...verification, ...bad } as never)),
+        JSON.stringify(bad),
+      ).toBe('EVENT_INVALID');
   });
 });

@@ -94,6 +94,79 @@ export class KernelHarness {
   }
 
   /**
+   * One query's top-k through the sketch-bounded kernel (wasm/assembly/dice.ts, topKSketched), the base
+   * scanned in calls of `chunk` filters; with `alternate` every other call runs the plain topKAtThreshold on
+   * the same heap, as the engine's worker does when a query's sketch stops skipping. Also returns how many
+   * filters the sketched calls counted in full.
+   */
+  topKSketched(
+    query: Uint8Array,
+    base: readonly Uint8Array[],
+    threshold: number,
+    k: number,
+    opts: { chunk?: number; alternate?: boolean } = {},
+  ): { candidates: Candidate[]; counted: number } {
+    const bytes = query.length;
+    const sketch = (s: ReturnType<KernelHarness['setup']>) => s.k.sketchBytesFor(bytes);
+    const probe = this.setup([query], [query], 0);
+    const sketchSize = sketch(probe);
+    const heapBytes = k * 12 + 8;
+    const planes = 40 * Math.ceil(bytes / 128);
+    const s = this.setup([query], base, align(base.length * sketchSize) + align(planes) + align(heapBytes));
+    const sketchPtr = s.scratchPtr;
+    const planesPtr = align(sketchPtr + base.length * sketchSize);
+    const scoresPtr = align(planesPtr + planes);
+    const indicesPtr = scoresPtr + k * 8;
+    const countsPtr = indicesPtr + k * 4;
+    s.k.sketchFilters(s.basePtr, base.length, bytes, sketchPtr);
+    new Uint32Array(s.memory.buffer, countsPtr, 2).fill(0);
+    const chunk = Math.max(1, opts.chunk ?? base.length);
+    let counted = 0;
+    let call = 0;
+    for (let start = 0; start < base.length; start += chunk, call++) {
+      const end = Math.min(base.length, start + chunk);
+      if (opts.alternate && call % 2 === 1)
+        s.k.topKAtThreshold(
+          s.queriesPtr,
+          s.queryPopsPtr,
+          1,
+          s.basePtr,
+          s.basePopsPtr,
+          start,
+          end,
+          bytes,
+          threshold,
+          k,
+          scoresPtr,
+          indicesPtr,
+          countsPtr,
+        );
+      else
+        counted += s.k.topKSketched(
+          s.queriesPtr,
+          planesPtr,
+          s.basePtr,
+          s.basePopsPtr,
+          sketchPtr,
+          start,
+          end,
+          bytes,
+          threshold,
+          k,
+          scoresPtr,
+          indicesPtr,
+          countsPtr,
+        );
+    }
+    const n = new Uint32Array(s.memory.buffer, countsPtr, 1)[0]!;
+    const scores = new Float64Array(s.memory.buffer, scoresPtr, n);
+    const indices = new Uint32Array(s.memory.buffer, indicesPtr, n);
+    const candidates: Candidate[] = [];
+    for (let i = 0; i < n; i++) candidates.push({ index: indices[i]!, score: scores[i]! });
+    return { candidates: candidates.sort(compareCandidates), counted };
+  }
+
+  /**
    * All pairs >= threshold, draining an output area of `capacity` entries
    * (default: the minimum the kernel accepts) and resuming until done.
    * Returns the pairs in anonlink order and how many calls it took.

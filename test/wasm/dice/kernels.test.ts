@@ -98,6 +98,49 @@ describe.each(kinds)('%s build', (kind) => {
     expect(pairs).toEqual(pairsReference(queries, base, 0));
   });
 
+  it.each(LENGTHS)('sketch-bounded 1:N top-k equals the reference for %i-bit filters, at every density', (bits) => {
+    // Densities from empty to full (16-bit blocks with 7 or more bits set saturate the 3-bit sketch),
+    // near matches around each threshold, base sizes that leave tails of every length.
+    const rand = rng(5000 + bits);
+    const bytes = bits / 8;
+    for (const density of [1 / 16, 4 / 16, 8 / 16, 11 / 16, 15 / 16, 1]) {
+      const base = randomFilters(rand, 613, bytes, [density, density, DENSITIES[1 + Math.floor(rand() * 4)]!]);
+      const queries = [
+        ...Array.from({ length: 4 }, () =>
+          perturb(rand, base[Math.floor(rand() * base.length)]!, Math.floor(rand() * bits * 0.15)),
+        ),
+        randomFilter(rand, bytes, density),
+        new Uint8Array(bytes),
+        new Uint8Array(bytes).fill(255),
+      ];
+      for (const [threshold, k] of [
+        [0.85, 2],
+        [0.5, 10],
+        [0.3, 613],
+        [0, 3],
+        [1, 5],
+      ] as const)
+        queries.forEach((q, i) => {
+          const expected = topKReference(q, base, threshold, k);
+          const what = `density ${density} query ${i} t=${threshold} k=${k}`;
+          expect(h.topKSketched(q, base, threshold, k).candidates, what).toEqual(expected);
+          expect(h.topKSketched(q, base, threshold, k, { chunk: 97, alternate: true }).candidates, what).toEqual(
+            expected,
+          );
+        });
+    }
+  });
+
+  it('the sketch bound skips sparse filters that cannot reach the threshold, and counts the rest', () => {
+    const rand = rng(77);
+    const base = randomFilters(rand, 2000, 128, [4 / 16]);
+    const query = randomFilter(rand, 128, 4 / 16);
+    // Unrelated filters with a quarter of their bits set score ~0.25; their bound stays far below 0.85.
+    expect(h.topKSketched(query, base, 0.85, 2).counted).toBeLessThan(20);
+    // At threshold 0 nothing may be skipped.
+    expect(h.topKSketched(query, base, 0, 2).counted).toBe(2000);
+  });
+
   it('top-k heaps persist across calls scanning sub-ranges', () => {
     const { base, queries } = workload(99, 1024, 777, 5);
     const whole = h.topK(queries, base, 0.4, 7);

@@ -1,0 +1,323 @@
+/**
+ * `npm run bench:big` (node --import tsx bench/big-dataset.ts [--quick] [--rows=N] [--db=postgres|embedded]
+ * [--no-baseline] [--json]): a data provider's version of N records (10M by default, 200k with --quick) of
+ * random 1024-bit filters with a quarter of the bits set (as dense as real CLKs' sparse end, so the
+ * block-count sketches apply), and what the issue asks of it:
+ *
+ *   1. restart: a broker process started on a database holding the version, from spawn until it serves
+ *      (DatasetService.reloadAll reads it chunk by chunk into the engine), target < 5 min at 10M;
+ *   2. memory: the broker's RSS once serving and its peak (VmHWM) while loading, target < 2 GiB at 10M;
+ *   3. cold 1:N: verifications over HTTP with a fresh random query each (every one misses the cache and
+ *      scans all N filters), at 1 and 4 connections, target p99 < 100 ms on 2 cores;
+ *   4. baseline, same run and process: the former load path (DatasetStore.readVersion into arrays of
+ *      strings and objects, then Engine.loadDataset copying the filters), its time and how much it adds.
+ *
+ * The version is written once through DatasetStore (no broker running, so nothing loads it twice), then a
+ * broker child (this file with --serve) is started on it. Each load phase runs at most 20 s.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { describeMachine, machineLine } from './report.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const mode = process.argv[2];
+const BYTES = 128;
+
+/** `n` random filters with ~25% of bits set (two random bytes ANDed): no two alike. */
+function sparseFilters(n: number): Buffer {
+  const a = randomBytes(n * BYTES);
+  const b = randomBytes(n * BYTES);
+  for (let i = 0; i < a.length; i++) a[i]! &= b[i]!;
+  return a;
+}
+
+function status(pid: number | 'self', field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : Number.NaN;
+}
+
+// ---------------------------------------------------------------- children
+
+/** Writes the version straight through the store: no broker, so nothing else loads it meanwhile. */
+async function writeVersion(rows: number): Promise<void> {
+  const { openDatabase } = await import('../storage/postgres.js');
+  const { DatasetStore, CHUNK_ROWS } = await import('../server/datasets/store.js');
+  const { loadDemoSchema } = await import('../demo/people.js');
+  const db = await openDatabase({ url: process.env.DATABASE_URL, dataDir: process.env.PGLITE_DATA_DIR });
+  const store = await DatasetStore.open(db.sql);
+  await store.upsert({
+    id: 'big',
+    owner: 'bench-dp',
+    schema: loadDemoSchema(),
+    claims: ['over_18'],
+    claimTypes: { over_18: 'scalar' },
+    filterBits: 1024,
+    allowBrokerEncoding: false,
+    purposes: null,
+  });
+  const t = performance.now();
+  const version = await store.beginVersion('big', 1024, 'bench-dp');
+  for (let at = 0, chunk = 0; at < rows; at += CHUNK_ROWS, chunk++) {
+    const n = Math.min(CHUNK_ROWS, rows - at);
+    const refs = Array.from({ length: n }, (_, i) => `dp-record-${at + i}`);
+    // A few distinct claim values, as a provider's are (over_18 for most, unknown for some).
+    const claims = refs.map((_, i) => ((at + i) % 10 === 0 ? null : { over_18: (at + i) % 3 !== 0 }));
+    await store.writeChunk('big', version, chunk, { refs, clks: sparseFilters(n), claims });
+  }
+  await store.activateVersion('big', version, { from: ['loading'], rows });
+  await db.close();
+  console.log(`READY ${JSON.stringify({ write_ms: Math.round(performance.now() - t) })}`);
+}
+
+async function serve(): Promise<void> {
+  const { loadConfig } = await import('../server/config.js');
+  const { startBroker } = await import('../server/app.js');
+  const config = loadConfig(process.env, {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    STATE_DIR: process.env.BENCH_STATE_DIR!,
+    LOG_LEVEL: 'warn',
+  });
+  const broker = await startBroker(config);
+  const token = await broker.localIdentity!.mint({ sub: 'bench-rp', roles: ['rp'], ttlSec: 3600 });
+  console.log(`READY ${JSON.stringify({ url: broker.url, token, kernel: broker.engine.kernel })}`);
+  createInterface({ input: process.stdin }).on('line', async (line) => {
+    if (line !== 'legacy') return;
+    // The former load path: every row as strings and objects, then a second copy of the filters.
+    global.gc?.();
+    const before = status('self', 'VmRSS');
+    const t = performance.now();
+    const record = (await broker.datasetStore.get('big'))!;
+    const rows = await broker.datasetStore.readVersion('big', record.activeVersion!, 1024);
+    await broker.engine.loadDataset('legacy', { refs: rows.refs, clks: rows.clks, filterBits: 1024 });
+    const ms = Math.round(performance.now() - t);
+    const after = status('self', 'VmRSS');
+    await broker.engine.dropDataset('legacy');
+    console.log(`LEGACY ${JSON.stringify({ ms, added_mib: after - before, rss_mib: after })}`);
+  });
+  process.on('SIGTERM', () => void broker.close().then(() => process.exit(0)));
+}
+
+// ---------------------------------------------------------------- parent
+
+interface Child {
+  child: ChildProcess;
+  ready: Record<string, unknown>;
+  lines: ReturnType<typeof createInterface>;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv): Promise<Child> {
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '--max-old-space-size=8192', '--import', 'tsx', SELF, ...args],
+    { stdio: ['pipe', 'pipe', 'inherit'], env },
+  );
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      if (line.startsWith('READY ')) resolve({ child, ready: JSON.parse(line.slice(6)), lines });
+    });
+    child.on('exit', (code) => reject(new Error(`child ${args[0]} exited with ${code}`)));
+  });
+}
+
+function ask(c: Child, command: string, prefix: string): Promise<Record<string, number>> {
+  return new Promise((resolve) => {
+    const onLine = (line: string) => {
+      if (!line.startsWith(prefix)) return;
+      c.lines.off('line', onLine);
+      resolve(JSON.parse(line.slice(prefix.length)));
+    };
+    c.lines.on('line', onLine);
+    c.child.stdin!.write(`${command}\n`);
+  });
+}
+
+function stop(c: Child): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (c.child.exitCode !== null || c.child.signalCode !== null) return resolve();
+    c.child.once('exit', () => resolve());
+    c.child.kill('SIGTERM');
+    setTimeout(() => c.child.kill('SIGKILL'), 20_000).unref();
+  });
+}
+
+async function coldVerifications(
+  url: string,
+  token: string,
+  connections: number,
+  seconds: number,
+): Promise<{ rps: number; p50: number; p99: number; max: number; errors: number; requests: number }> {
+  const { default: autocannon } = await import('autocannon');
+  const queries = sparseFilters(4096);
+  let next = 0;
+  const r = await autocannon({
+    url: `${url}/v1/verifications`,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        // A different query per request: every request misses the cache and scans the whole version.
+        setupRequest: (req: Record<string, unknown>) => {
+          const i = next++ % 4096;
+          const clk = queries.subarray(i * BYTES, (i + 1) * BYTES).toString('base64');
+          return {
+            ...req,
+            body: JSON.stringify({ dataset: 'big', clk, claims: ['over_18'], purpose: 'age_verification' }),
+          };
+        },
+      },
+    ],
+  } as never);
+  return {
+    rps: Math.round(r.requests.average),
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    max: r.latency.max,
+    errors: r.errors + r.non2xx + r.timeouts,
+    requests: r.requests.total,
+  };
+}
+
+/**
+ * Where a cold verification's time went, from the broker's own histograms (/metrics): mean ms of a match on
+ * the pool (queueing included), of an audit append, of a cold verification.
+ */
+async function brokerMeans(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const mean = (name: string, labels = ''): number => {
+    const value = (suffix: string) =>
+      Number(new RegExp(`^${name}${suffix}${labels.replace(/[{}]/g, '\\$&')} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]);
+    return Number(((value('_sum') / value('_count')) * 1000).toFixed(1));
+  };
+  return {
+    match: mean('pavilion_pool_task_duration_seconds', '{task="match"}'),
+    audit_append: mean('pavilion_audit_append_duration_seconds'),
+    verification_cold: mean('pavilion_verification_duration_seconds', '{cache="miss"}'),
+  };
+}
+
+async function runBench(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const rows = Number(arg('rows') ?? (quick ? 200_000 : 10_000_000));
+  const database = arg('db') ?? (process.env.DATABASE_URL ? 'postgres' : 'embedded');
+  const json = process.argv.includes('--json');
+  const baseline = !process.argv.includes('--no-baseline');
+  const seconds = quick ? 4 : 10;
+  const log = (s: string) => !json && console.error(s);
+  const machine = describeMachine();
+  const load = () => loadavg()[0]!.toFixed(1);
+
+  const stateDir = mkdtempSync(join(tmpdir(), 'pavilion-big-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_STATE_DIR: stateDir };
+  let dropDatabase: (() => Promise<void>) | null = null;
+  if (database === 'postgres') {
+    if (!process.env.DATABASE_URL) throw new Error('--db=postgres needs DATABASE_URL');
+    const { default: postgres } = await import('postgres');
+    const name = `pv_big_${randomBytes(6).toString('hex')}`;
+    const admin = postgres(process.env.DATABASE_URL, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`create database ${name}`);
+    const url = new URL(process.env.DATABASE_URL);
+    url.pathname = `/${name}`;
+    env.DATABASE_URL = url.toString();
+    dropDatabase = async () => {
+      await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+      await admin.end();
+    };
+  } else {
+    delete env.DATABASE_URL;
+    env.PGLITE_DATA_DIR = join(stateDir, 'pglite');
+  }
+
+  const out: Record<string, unknown> = { machine, rows, database };
+  try {
+    log(`writing ${rows.toLocaleString('en-US')} records to ${database} (load ${load()})…`);
+    const writer = await start(['--write', String(rows)], env);
+    out.write_ms = writer.ready.write_ms;
+    await new Promise((resolve) => writer.child.once('exit', resolve));
+
+    log(`starting a broker on them (load ${load()})…`);
+    const t0 = performance.now();
+    const broker = await start(['--serve'], env);
+    const pid = broker.child.pid!;
+    out.restart_serving_s = Number(((performance.now() - t0) / 1000).toFixed(1));
+    out.rss_serving_mib = status(pid, 'VmRSS');
+    out.rss_peak_mib = status(pid, 'VmHWM');
+    out.kernel = broker.ready.kernel;
+    try {
+      const { url, token } = broker.ready as { url: string; token: string };
+      const cold: Record<string, unknown> = {};
+      for (const connections of [1, 4]) {
+        log(`cold 1:N verifications, ${connections} connection(s), ${seconds} s (load ${load()})…`);
+        cold[`c${connections}`] = { ...(await coldVerifications(url, token, connections, seconds)), load: load() };
+      }
+      out.cold = cold;
+      out.rss_after_queries_mib = status(pid, 'VmRSS');
+      out.broker_means_ms = await brokerMeans(url);
+      if (baseline) {
+        log(`baseline: the former load path in the same process (load ${load()})…`);
+        out.baseline_former_load = await ask(broker, 'legacy', 'LEGACY ');
+      }
+    } finally {
+      await stop(broker);
+    }
+  } finally {
+    await dropDatabase?.();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+  out.load_at_end = Number(load());
+
+  if (json) {
+    console.log(JSON.stringify(out, null, 2));
+    return;
+  }
+  const mib = (x: unknown) => `${x} MiB`;
+  const cold = out.cold as Record<string, { rps: number; p50: number; p99: number; max: number; errors: number }>;
+  const former = out.baseline_former_load as { ms: number; added_mib: number; rss_mib: number } | undefined;
+  const is10M = rows >= 10_000_000;
+  const verdict = (ok: boolean) => (is10M ? (ok ? 'ok' : 'MISSED') : '');
+  const lines: [string, string, string, string][] = [
+    ['records', rows.toLocaleString('en-US'), `${database}, ${out.kernel} kernel`, ''],
+    ['written through the store', `${((out.write_ms as number) / 1000).toFixed(1)} s`, '', ''],
+    [
+      'restart until serving',
+      `${out.restart_serving_s} s`,
+      '< 300 s at 10M',
+      verdict((out.restart_serving_s as number) < 300),
+    ],
+    ['RSS serving', mib(out.rss_serving_mib), '< 2048 MiB at 10M', verdict((out.rss_serving_mib as number) < 2048)],
+    ['RSS peak while loading (VmHWM)', mib(out.rss_peak_mib), '', ''],
+    ['RSS after the cold queries', mib(out.rss_after_queries_mib), '', ''],
+  ];
+  for (const [k, c] of Object.entries(cold))
+    lines.push([
+      `cold 1:N, ${k.slice(1)} connection(s)`,
+      `${c.rps} rps, p50 ${c.p50} ms, p99 ${c.p99} ms, max ${c.max} ms, ${c.errors} errors`,
+      '< 100 ms p99 at 10M',
+      verdict(c.p99 < 100 && c.errors === 0),
+    ]);
+  lines.push(['broker means (its /metrics)', JSON.stringify(out.broker_means_ms), 'ms', '']);
+  if (former)
+    lines.push([
+      'baseline: former load path (arrays, then a copy)',
+      `${(former.ms / 1000).toFixed(1)} s, +${former.added_mib} MiB (RSS ${former.rss_mib} MiB)`,
+      'same run, same process',
+      '',
+    ]);
+  const w = [0, 1, 2].map((i) => Math.max(...lines.map((l) => l[i]!.length)));
+  for (const l of lines)
+    console.log(`${l[0].padEnd(w[0]!)}  ${l[1].padEnd(w[1]!)}  ${l[2].padEnd(w[2]!)}  ${l[3]}`.trimEnd());
+  console.log(machineLine(machine));
+}
+
+if (mode === '--write') await writeVersion(Number(process.argv[3]));
+else if (mode === '--serve') await serve();
+else await runBench();
