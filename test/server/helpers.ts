@@ -5,6 +5,7 @@
  * by every test that expects an error.
  */
 
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import postgres from 'postgres';
 import { expect } from 'vitest';
+import { fromRoot } from '../../common/paths.js';
 import { type Broker, startBroker } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
 
@@ -175,3 +177,55 @@ export function perturb(clk: Uint8Array, n: number, seed = 1): Uint8Array {
 }
 
 export const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
+
+/** Polls `ask` (every `everyMs`) until it gives a value; fails naming `what` after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  ask: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+  everyMs = 25,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await ask();
+    if (v !== undefined) return v;
+    if (performance.now() > deadline) throw new Error(`never happened: ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/**
+ * `npm start` (server/main.ts) as a child process on a database and state folder, for tests that kill a
+ * broker with SIGKILL; resolves once it listens. The caller kills it (and should, in afterAll).
+ */
+export async function startBrokerProcess(
+  stateDir: string,
+  databaseUrl: string,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('server', 'main.ts')], {
+    cwd: fromRoot(),
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      STATE_DIR: stateDir,
+      DATABASE_URL: databaseUrl,
+      DEMO_RECORDS: '0',
+      ANCHORING: 'off',
+      ENGINE_THREADS: '1',
+      LOG_LEVEL: 'warn',
+    },
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.resume();
+  try {
+    const url = await until('the child broker listens', async () => /listening on (\S+)/.exec(out)?.[1], 60_000);
+    return { child, url };
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+}

@@ -6,14 +6,22 @@
  * so brokers sharing a database never fail each other's uploads. Real Postgres only: the killed broker
  * is another process on the same database.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { STALE_AFTER_MS } from '../../../common/heartbeat.js';
-import { fromRoot } from '../../../common/paths.js';
 import { loadDemoSchema } from '../../../demo/people.js';
-import { api, b64, dropTestDatabase, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
+import {
+  api,
+  b64,
+  dropTestDatabase,
+  randomClk,
+  startBrokerProcess,
+  startTestBroker,
+  type TestBroker,
+  until,
+} from '../helpers.js';
 
 const serverUrl = process.env.DATABASE_URL;
 const ROWS = 40_000; // more than one stored chunk (CHUNK_ROWS, server/datasets/store.ts) arrives before the kill
@@ -27,15 +35,6 @@ afterAll(async () => {
   if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const fn of cleanup.reverse()) await fn().catch(() => {});
 });
-
-async function until<T>(what: string, ask: () => Promise<T | undefined>, tries = 400): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await ask();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`never happened: ${what}`);
-}
 
 describe.skipIf(!serverUrl)('an upload whose broker was killed', () => {
   it('is failed as UPLOAD_INTERRUPTED by the next broker to sweep, once its heartbeat is stale', async () => {
@@ -66,26 +65,8 @@ describe.skipIf(!serverUrl)('an upload whose broker was killed', () => {
     }
 
     // The broker that will be killed: `npm start` as a child process on the same database and state folder.
-    child = spawn(process.execPath, ['--import', 'tsx', fromRoot('server', 'main.ts')], {
-      cwd: fromRoot(),
-      env: {
-        PATH: process.env.PATH ?? '',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        STATE_DIR: a.stateDir,
-        DATABASE_URL: databaseUrl,
-        DEMO_RECORDS: '0',
-        ANCHORING: 'off',
-        ENGINE_THREADS: '1',
-        LOG_LEVEL: 'warn',
-      },
-    });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr!.resume();
-    const url = await until('the child broker listens', async () => /listening on (\S+)/.exec(out)?.[1], 1200);
+    let url: string;
+    ({ child, url } = await startBrokerProcess(a.stateDir, databaseUrl));
 
     // An upload announced whole (Content-Length) but sent only in part: the broker stores chunks as they come.
     const body = Buffer.from(Array.from({ length: ROWS }, (_, i) => line(i)).join(''));

@@ -4,13 +4,12 @@
  * broker runs it and the chunks still queued, then finishes the job with the full, correct result. The chunks
  * the killed broker had stored are not run again. Real Postgres only: the killed broker is another process.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { STALE_AFTER_MS } from '../../../common/heartbeat.js';
-import { fromRoot } from '../../../common/paths.js';
 import { createEngine } from '../../../engine/index.js';
-import { api, dropTestDatabase, startTestBroker, type TestBroker } from '../helpers.js';
+import { api, dropTestDatabase, startBrokerProcess, startTestBroker, type TestBroker, until } from '../helpers.js';
 import {
   bruteForcePairs,
   clksOf,
@@ -36,15 +35,6 @@ afterAll(async () => {
   for (const fn of cleanup.reverse()) await fn().catch(() => {});
 });
 
-async function until<T>(what: string, ask: () => Promise<T | undefined>, tries = 2400): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await ask();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`never happened: ${what}`);
-}
-
 interface ChunkRow {
   chunk: number;
   stored: boolean;
@@ -66,26 +56,8 @@ describe.skipIf(!serverUrl)('a broker killed in the middle of a chunk', () => {
       await a.broker.close(); // only the child works the queue until it is killed
     }
 
-    child = spawn(process.execPath, ['--import', 'tsx', fromRoot('server', 'main.ts')], {
-      cwd: fromRoot(),
-      env: {
-        PATH: process.env.PATH ?? '',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        STATE_DIR: a.stateDir,
-        DATABASE_URL: databaseUrl,
-        DEMO_RECORDS: '0',
-        ANCHORING: 'off',
-        ENGINE_THREADS: '1',
-        LOG_LEVEL: 'warn',
-      },
-    });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr!.resume();
-    const url = await until('the child broker listens', async () => /listening on (\S+)/.exec(out)?.[1]);
+    let url: string;
+    ({ child, url } = await startBrokerProcess(a.stateDir, databaseUrl));
 
     const submitted = await submit(
       { ...a, url },
@@ -99,11 +71,15 @@ describe.skipIf(!serverUrl)('a broker killed in the middle of a chunk', () => {
       from linkage_job_chunks where job_id = ${id} order by chunk`;
 
     // Killed once it has stored some chunks and just started the next one (so it dies inside that chunk).
-    const atKill = await until('two chunks stored and a third under way', async () => {
-      const rows = await chunks();
-      const stored = rows.filter((r) => r.stored).length;
-      return stored >= 2 && rows.some((r) => r.running && r.fresh) ? rows : undefined;
-    });
+    const atKill = await until(
+      'two chunks stored and a third under way',
+      async () => {
+        const rows = await chunks();
+        const stored = rows.filter((r) => r.stored).length;
+        return stored >= 2 && rows.some((r) => r.running && r.fresh) ? rows : undefined;
+      },
+      60_000,
+    );
     child.kill('SIGKILL');
     await new Promise((r) => child!.once('exit', r));
     const queue = () => sql<{ chunk: number; retry_count: number; state: string }[]>`
