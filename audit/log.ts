@@ -9,7 +9,7 @@
  * Appends: `append` canonicalises and hashes the event in the caller's turn,
  * then joins the next group commit (audit/group-commit.ts). A flush computes
  * the batch's new nodes from the tree's right edge and calls the SQL function
- * audit_append, which locks the head row, checks the size it expects, inserts
+ * audit_append_lines (audit/schema.ts), which locks the head row, checks the size it expects, inserts
  * every leaf and every completed node with one `INSERT … SELECT FROM
  * unnest(...)` per table and moves the head — one statement, one round trip,
  * one commit. When another process moved the head (or on the first flush) the

@@ -143,4 +143,8 @@ export const AUDIT_MIGRATIONS: readonly string[] = [
   end
   $fn$;
   `,
+  `
+  -- audit_append_lines replaced it: nothing calls the array form any more.
+  drop function audit_append(bigint, bytea, text[], int2[], int8[], bytea, bigint, bytea);
+  `,
 ];

@@ -322,29 +322,28 @@ export class PoolEngine implements Engine {
   }
 
   /** Popcounts (and sketches) of a version whose filters are in place, then it serves `id`. */
+  /** One task per worker, over consecutive slices of `size` records, in parallel. */
+  private async slicePerWorker(size: number, task: (start: number, count: number) => EngineTask): Promise<void> {
+    const per = Math.ceil(size / this.threads);
+    const jobs: Promise<unknown>[] = [];
+    for (let start = 0; start < size; start += per) jobs.push(this.run(task(start, Math.min(per, size - start))));
+    await Promise.all(jobs);
+  }
+
   private async install(ds: DatasetVersion): Promise<DatasetInfo> {
     const { id } = ds;
     ds.use();
     try {
-      // popcounts in parallel, one slice per worker
       const { layout } = ds;
-      const per = Math.ceil(ds.size / this.threads);
-      const jobs: Promise<number>[] = [];
-      for (let start = 0; start < ds.size; start += per) {
-        const count = Math.min(per, ds.size - start);
-        jobs.push(
-          this.run<number>({
-            type: 'popcount',
-            memoryId: ds.memoryId,
-            memory: ds.memory,
-            filtersPtr: layout.basePtr + start * layout.bytes,
-            popsPtr: layout.popsPtr + start * 4,
-            count,
-            bytes: layout.bytes,
-          }),
-        );
-      }
-      await Promise.all(jobs);
+      await this.slicePerWorker(ds.size, (start, count) => ({
+        type: 'popcount',
+        memoryId: ds.memoryId,
+        memory: ds.memory,
+        filtersPtr: layout.basePtr + start * layout.bytes,
+        popsPtr: layout.popsPtr + start * 4,
+        count,
+        bytes: layout.bytes,
+      }));
       await this.sketchIfSparse(ds);
     } catch (err) {
       ds.release();
@@ -380,23 +379,15 @@ export class PoolEngine implements Engine {
     let sum = 0;
     for (let i = 0; i < pops.length; i++) sum += pops[i]!;
     if (sum / ds.size > SKETCH_MAX_DENSITY * layout.bytes * 8) return;
-    const per = Math.ceil(ds.size / this.threads);
-    const jobs: Promise<number>[] = [];
-    for (let start = 0; start < ds.size; start += per) {
-      const count = Math.min(per, ds.size - start);
-      jobs.push(
-        this.run<number>({
-          type: 'sketch',
-          memoryId: ds.memoryId,
-          memory: ds.memory,
-          filtersPtr: layout.basePtr + start * layout.bytes,
-          sketchPtr: layout.sketchPtr + start * layout.sketchBytes,
-          count,
-          bytes: layout.bytes,
-        }),
-      );
-    }
-    await Promise.all(jobs);
+    await this.slicePerWorker(ds.size, (start, count) => ({
+      type: 'sketch',
+      memoryId: ds.memoryId,
+      memory: ds.memory,
+      filtersPtr: layout.basePtr + start * layout.bytes,
+      sketchPtr: layout.sketchPtr + start * layout.sketchBytes,
+      count,
+      bytes: layout.bytes,
+    }));
     ds.sketched = true;
   }
 
