@@ -15,13 +15,13 @@
  * The version is written once through DatasetStore (no broker running, so nothing loads it twice), then a
  * broker child (this file with --serve) is started on it. Each load phase runs at most 20 s.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { askChild, type Child, startChild, stopChild } from './child-process.js';
 import { describeMachine, machineLine } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -105,46 +105,8 @@ async function serve(): Promise<void> {
 
 // ---------------------------------------------------------------- parent
 
-interface Child {
-  child: ChildProcess;
-  ready: Record<string, unknown>;
-  lines: ReturnType<typeof createInterface>;
-}
-
 function start(args: string[], env: NodeJS.ProcessEnv): Promise<Child> {
-  const child = spawn(
-    process.execPath,
-    ['--expose-gc', '--max-old-space-size=8192', '--import', 'tsx', SELF, ...args],
-    { stdio: ['pipe', 'pipe', 'inherit'], env },
-  );
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      if (line.startsWith('READY ')) resolve({ child, ready: JSON.parse(line.slice(6)), lines });
-    });
-    child.on('exit', (code) => reject(new Error(`child ${args[0]} exited with ${code}`)));
-  });
-}
-
-function ask(c: Child, command: string, prefix: string): Promise<Record<string, number>> {
-  return new Promise((resolve) => {
-    const onLine = (line: string) => {
-      if (!line.startsWith(prefix)) return;
-      c.lines.off('line', onLine);
-      resolve(JSON.parse(line.slice(prefix.length)));
-    };
-    c.lines.on('line', onLine);
-    c.child.stdin!.write(`${command}\n`);
-  });
-}
-
-function stop(c: Child): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (c.child.exitCode !== null || c.child.signalCode !== null) return resolve();
-    c.child.once('exit', () => resolve());
-    c.child.kill('SIGTERM');
-    setTimeout(() => c.child.kill('SIGKILL'), 20_000).unref();
-  });
+  return startChild(SELF, args, env, ['--expose-gc', '--max-old-space-size=8192']);
 }
 
 async function coldVerifications(
@@ -264,10 +226,10 @@ async function runBench(): Promise<void> {
       out.broker_means_ms = await brokerMeans(url);
       if (baseline) {
         log(`baseline: the former load path in the same process (load ${load()})…`);
-        out.baseline_former_load = await ask(broker, 'legacy', 'LEGACY ');
+        out.baseline_former_load = await askChild<Record<string, number>>(broker, 'legacy', 'LEGACY ');
       }
     } finally {
-      await stop(broker);
+      await stopChild(broker, 20_000);
     }
   } finally {
     await dropDatabase?.();

@@ -14,7 +14,6 @@
  * file with --serve / --hello) so the load generator does not share their
  * event loop; on 2 cores they still share the CPU, as in docs/decisions.md's numbers.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +21,7 @@ import { join } from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { askChild, type Child as ChildOf, startChild, stopChild } from './child-process.js';
 import { describeMachine, machineLine } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -200,50 +200,15 @@ interface Ready {
   queryDir?: string;
 }
 
-interface Child {
-  child: ChildProcess;
-  ready: Ready;
-  lines: ReturnType<typeof createInterface>;
-}
+type Child = ChildOf<Ready>;
 
-function startChild(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Child> {
+function startBenchChild(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Child> {
   // --cpu-prof-threads=DIR: node's own --cpu-prof for the broker, one profile per thread (the embedded
   // database's, the engine's) over the process's whole life; bench/profile-summary.ts --last=S cuts the end.
   const threadsDir = process.argv.find((a) => a.startsWith('--cpu-prof-threads='))?.slice(19);
   const prof = threadsDir && args[0] === '--serve' ? ['--cpu-prof', `--cpu-prof-dir=${threadsDir}`] : [];
-  const child = spawn(process.execPath, [...prof, '--expose-gc', '--import', 'tsx', SELF, ...args], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: process.argv.includes('--from-dist') ? { ...env, BENCH_FROM_DIST: '1' } : env,
-  });
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      if (line.startsWith('READY ')) resolve({ child, ready: JSON.parse(line.slice(6)), lines });
-    });
-    child.on('exit', (code) => reject(new Error(`child ${args[0]} exited with ${code}`)));
-  });
-}
-
-/** Sends a command line to a child and resolves with the JSON of its answer line (`prefix` JSON). */
-function askChild(c: Child, command: string, prefix: string): Promise<unknown> {
-  return new Promise((resolve) => {
-    const onLine = (line: string) => {
-      if (!line.startsWith(prefix)) return;
-      c.lines.off('line', onLine);
-      resolve(JSON.parse(line.slice(prefix.length)));
-    };
-    c.lines.on('line', onLine);
-    c.child.stdin!.write(`${command}\n`);
-  });
-}
-
-function stopChild(c: Child): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (c.child.exitCode !== null || c.child.signalCode !== null) return resolve();
-    c.child.once('exit', () => resolve());
-    c.child.kill('SIGTERM');
-    setTimeout(() => c.child.kill('SIGKILL'), 10_000).unref();
-  });
+  const childEnv = process.argv.includes('--from-dist') ? { ...env, BENCH_FROM_DIST: '1' } : env;
+  return startChild<Ready>(SELF, args, childEnv, [...prof, '--expose-gc']);
 }
 
 function rssMiB(pid: number): number {
@@ -407,7 +372,7 @@ async function runBench(): Promise<void> {
   let hello128: Measured | undefined;
   if (only.has('hello')) {
     log('uWS hello-world baseline…');
-    const hello = await startChild(['--hello']);
+    const hello = await startBenchChild(['--hello']);
     try {
       for (const connections of [32, 128]) {
         const r = await cannon({ url: hello.ready.url, connections, duration: dur }, hello.child.pid);
@@ -459,7 +424,7 @@ async function runBench(): Promise<void> {
     const t0 = performance.now();
     let b: Child;
     try {
-      b = await startChild(['--serve', String(bigRows)], childEnv);
+      b = await startBenchChild(['--serve', String(bigRows)], childEnv);
     } catch (err) {
       await dropDatabase?.();
       throw err;
