@@ -14,20 +14,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { seededRandom } from '../common/seeded-random.js';
-
-export const FEBRL_COLUMNS = [
-  'rec_id',
-  'given_name',
-  'surname',
-  'street_number',
-  'address_1',
-  'address_2',
-  'suburb',
-  'postcode',
-  'state',
-  'date_of_birth',
-  'soc_sec_id',
-] as const;
+import { FEBRL_COLUMNS } from '../demo/population/generator.js';
 
 const SYLLABLES = (
   'an ar ba be bel bri ca cha co da de di el em en fa fe ga gi ha he ia in ja jo ka ke la le li lo ' +

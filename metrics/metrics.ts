@@ -96,31 +96,12 @@ export interface CollectorSources {
 export type CollectorName = keyof CollectorSources;
 export type DatasetRecords = Iterable<readonly [string, number]> | Record<string, number>;
 
-/** Gauges an owner may also push directly instead of registering a collector. */
-const SCALAR_GAUGES = [
-  'pool_queue_depth',
-  'audit_tree_size',
-  'audit_cache_bytes',
-  'anchor_lag_entries',
-  'anchor_last_final_size',
-  ...([
-    'pool_threads',
-    'database_up',
-    'audit_checkpoint_size',
-    'audit_checkpoint_timestamp_seconds',
-    'audit_checkpoint_lag_seconds',
-    'anchor_last_final_timestamp_seconds',
-    'anchor_wallet_balance',
-  ] as const),
-] as const;
-export type SettableGauge = (typeof SCALAR_GAUGES)[number];
-
 /**
  * Gauges exported only once something feeds them (a collector or setGauge):
  * a 0 from a part that is not there (no anchoring wallet, no database check)
  * would read as an outage and page someone.
  */
-const OPTIONAL_GAUGES: ReadonlySet<SettableGauge> = new Set([
+const OPTIONAL = [
   'pool_threads',
   'database_up',
   'audit_checkpoint_size',
@@ -128,7 +109,18 @@ const OPTIONAL_GAUGES: ReadonlySet<SettableGauge> = new Set([
   'audit_checkpoint_lag_seconds',
   'anchor_last_final_timestamp_seconds',
   'anchor_wallet_balance',
-]);
+] as const;
+/** Gauges an owner may also push directly instead of registering a collector. */
+const SCALAR_GAUGES = [
+  'pool_queue_depth',
+  'audit_tree_size',
+  'audit_cache_bytes',
+  'anchor_lag_entries',
+  'anchor_last_final_size',
+  ...OPTIONAL,
+] as const;
+export type SettableGauge = (typeof SCALAR_GAUGES)[number];
+const OPTIONAL_GAUGES: ReadonlySet<SettableGauge> = new Set(OPTIONAL);
 
 export interface CreateMetricsOptions {
   /** Route templates accepted as `route` labels; more via `registerRoutes`. */
