@@ -654,37 +654,39 @@ function queryPlanes(q: usize, bytes: u32, out: usize): void {
   }
 }
 
-/** Σ_w min(q_w, b̂_w) over 64 blocks: query planes q0..q4, base planes b0..b2 (see above). */
+/**
+ * Σ_w min(q_w, b̂_w) over 64 blocks: query planes q0..q4 with the query-only masks nq0..nq2 (~q_i) and
+ * small (q_w < 8) worked out once per scan, base planes b0..b2 (see above). The minimum is the query's
+ * count in saturated lanes and where q_w < 8 and q_w < v_w, the base's v_w elsewhere; the five result
+ * planes are selected from the two and counted (five popcnt, about 25 bitwise operations).
+ */
 // @ts-ignore: decorator
-@inline function planeBound(q0: u64, q1: u64, q2: u64, q3: u64, q4: u64, b0: u64, b1: u64, b2: u64): u64 {
+@inline function planeBound(
+  q0: u64, q1: u64, q2: u64, q3: u64, q4: u64, nq0: u64, nq1: u64, nq2: u64, small: u64,
+  b0: u64, b1: u64, b2: u64,
+): u64 {
   const sat = b0 & b1 & b2; // v = 7: any count up to 16, so the minimum is the query's count
-  const big = q3 | q4; // q >= 8 > v (unsaturated): the minimum is v
-  // q & 7 < v, compared from the top bit down
+  // q_w < v_w on the low three bits, compared from the top bit down
   const e2 = ~(q2 ^ b2);
   const e1 = e2 & ~(q1 ^ b1);
-  const lt = (~q2 & b2) | (e2 & ~q1 & b1) | (e1 & ~q0 & b0);
-  const useQ = lt & ~big;
-  const keep = ~sat;
-  const m0 = ((useQ & q0) | (~useQ & b0)) & keep;
-  const m1 = ((useQ & q1) | (~useQ & b1)) & keep;
-  const m2 = ((useQ & q2) | (~useQ & b2)) & keep;
-  return popcnt<u64>(m0) + (popcnt<u64>(m1) << 1) + (popcnt<u64>(m2) << 2)
-    + popcnt<u64>(q0 & sat) + (popcnt<u64>(q1 & sat) << 1) + (popcnt<u64>(q2 & sat) << 2)
-    + (popcnt<u64>(q3 & sat) << 3) + (popcnt<u64>(q4 & sat) << 4);
+  const lt = (nq2 & b2) | (e2 & nq1 & b1) | (e1 & nq0 & b0);
+  const useQ = sat | (lt & small);
+  const useB = ~useQ;
+  return popcnt<u64>((useQ & q0) | (useB & b0))
+    + (popcnt<u64>((useQ & q1) | (useB & b1)) << 1)
+    + (popcnt<u64>((useQ & q2) | (useB & b2)) << 2)
+    + (popcnt<u64>(useQ & q3) << 3)
+    + (popcnt<u64>(useQ & q4) << 4);
 }
 
-/** The bound for one base sketch at s (planeWords(bytes) words per plane). */
-// @ts-ignore: decorator
-@inline function sketchBound(qp: usize, s: usize, words: usize): u64 {
-  if (words == 1) {
-    return planeBound(load<u64>(qp), load<u64>(qp, 8), load<u64>(qp, 16), load<u64>(qp, 24), load<u64>(qp, 32),
-      load<u64>(s), load<u64>(s, 8), load<u64>(s, 16));
-  }
+/** The bound for one base sketch at s (planeWords(bytes) words per plane; query planes at qp). */
+function sketchBound(qp: usize, s: usize, words: usize): u64 {
   let bound: u64 = 0;
   for (let w: usize = 0; w < words; w++) {
-    bound += planeBound(
-      load<u64>(qp + (w << 3)), load<u64>(qp + ((words + w) << 3)), load<u64>(qp + ((2 * words + w) << 3)),
-      load<u64>(qp + ((3 * words + w) << 3)), load<u64>(qp + ((4 * words + w) << 3)),
+    const q0 = load<u64>(qp + (w << 3)), q1 = load<u64>(qp + ((words + w) << 3));
+    const q2 = load<u64>(qp + ((2 * words + w) << 3)), q3 = load<u64>(qp + ((3 * words + w) << 3));
+    const q4 = load<u64>(qp + ((4 * words + w) << 3));
+    bound += planeBound(q0, q1, q2, q3, q4, ~q0, ~q1, ~q2, ~(q3 | q4),
       load<u64>(s + (w << 3)), load<u64>(s + ((words + w) << 3)), load<u64>(s + ((2 * words + w) << 3)));
   }
   return bound;
@@ -719,13 +721,21 @@ export function topKSketched(
   if (load<u32>(heapCountsPtr) == k) storeFloor(heapCountsPtr, 1, 0, t16, load<f64>(heapScoresPtr));
   else store<u32>(floorPtr, <u32>t16);
   let floor = <u64>load<u32>(floorPtr);
+  // The first plane word of the query, kept in locals: for filters of up to 1024 bits it is all of it.
+  const q0 = load<u64>(scratchPtr), q1 = load<u64>(scratchPtr, 8), q2 = load<u64>(scratchPtr, 16);
+  const q3 = load<u64>(scratchPtr, 24), q4 = load<u64>(scratchPtr, 32);
+  const nq0 = ~q0, nq1 = ~q1, nq2 = ~q2, small = ~(q3 | q4);
   for (let j = baseStart; j < baseEnd; j++) {
     const pb = load<u32>(basePopsPtr + (<usize>j << 2));
     const sum = <u64>(pa + pb);
     // the popcount bound first (4 bytes read), then the sketch bound
     const low = pa < pb ? pa : pb;
     if (<u64>low * 131072 < floor * sum) continue;
-    if (sketchBound(scratchPtr, baseSketchPtr + <usize>j * stride, words) * 131072 < floor * sum) continue;
+    const s = baseSketchPtr + <usize>j * stride;
+    const bound = words == 1
+      ? planeBound(q0, q1, q2, q3, q4, nq0, nq1, nq2, small, load<u64>(s), load<u64>(s, 8), load<u64>(s, 16))
+      : sketchBound(scratchPtr, s, words);
+    if (bound * 131072 < floor * sum) continue;
     counted++;
     const c = countAnd1(queryPtr, basePtr + <usize>j * bytes, bytes);
     if (<u64>c * 131072 < floor * sum) continue;
