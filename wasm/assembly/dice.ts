@@ -583,7 +583,7 @@ export function pairsAtThreshold(
 // plane i is bit i of v_w), `ceil(blocks / 64)` u64 words each, so 24 bytes for
 // a 1024-bit filter. The query's exact block counts (0..16) are five planes
 // Q0..Q4, and min(q, b̂) for 64 blocks at once is a bit-sliced comparison:
-// about 25 bitwise operations and 8 i64.popcnt per 1024 bits, in both builds.
+// about 25 bitwise operations and 5 i64.popcnt per 1024 bits, in both builds.
 //
 // How much it skips depends on the data, not on correctness: for filters with
 // a quarter of the bits set the bound averages ~0.75 against a true Dice of
