@@ -9,8 +9,9 @@
  *   2. memory: the broker's RSS once serving and its peak (VmHWM) while loading, target < 2 GiB at 10M;
  *   3. cold 1:N: verifications over HTTP with a fresh random query each (every one misses the cache and
  *      scans all N filters), at 1 and 4 connections, target p99 < 100 ms on 2 cores;
- *   4. baseline, same run and process: the former load path (DatasetStore.readVersion into arrays of
- *      strings and objects, then Engine.loadDataset copying the filters), its time and how much it adds.
+ *   4. baselines, same run and process: the same cold searches on the engine alone (no HTTP, policy or
+ *      audit), and the former load path (DatasetStore.readVersion into arrays of strings and objects, then
+ *      Engine.loadDataset copying the filters), its time and how much it adds.
  *
  * The version is written once through DatasetStore (no broker running, so nothing loads it twice), then a
  * broker child (this file with --serve) is started on it. Each load phase runs at most 20 s.
@@ -87,6 +88,21 @@ async function serve(): Promise<void> {
   const token = await broker.localIdentity!.mint({ sub: 'bench-rp', roles: ['rp'], ttlSec: 3600 });
   console.log(`READY ${JSON.stringify({ url: broker.url, token, kernel: broker.engine.kernel })}`);
   createInterface({ input: process.stdin }).on('line', async (line) => {
+    if (line === 'engine') {
+      // The same cold searches without HTTP, policy or audit: what the engine alone takes in this process.
+      const engineId = `big@${(await broker.datasetStore.get('big'))!.activeVersion}#1`;
+      const times: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const t = performance.now();
+        await broker.engine.match(engineId, sparseFilters(1), { threshold: 0.85, topK: 2 });
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      const ms = (p: number) => Number(times[Math.floor((p / 100) * (times.length - 1))]!.toFixed(1));
+      const sketched = broker.engine.isSketched(engineId);
+      console.log(`ENGINE ${JSON.stringify({ p50: ms(50), p99: ms(99), max: ms(100), sketched })}`);
+      return;
+    }
     if (line !== 'legacy') return;
     // The former load path: every row as strings and objects, then a second copy of the filters.
     global.gc?.();
@@ -222,6 +238,8 @@ async function runBench(): Promise<void> {
         cold[`c${connections}`] = { ...(await coldVerifications(url, token, connections, seconds)), load: load() };
       }
       out.cold = cold;
+      log(`the same searches on the engine alone, in the broker's process (load ${load()})…`);
+      out.engine_alone = await askChild<Record<string, number | boolean>>(broker, 'engine', 'ENGINE ');
       out.rss_after_queries_mib = status(pid, 'VmRSS');
       out.broker_means_ms = await brokerMeans(url);
       if (baseline) {
@@ -266,6 +284,13 @@ async function runBench(): Promise<void> {
       '< 100 ms p99 at 10M',
       verdict(c.p99 < 100 && c.errors === 0),
     ]);
+  const alone = out.engine_alone as { p50: number; p99: number; max: number; sketched: boolean };
+  lines.push([
+    'baseline: engine.match alone, same process',
+    `p50 ${alone.p50} ms, p99 ${alone.p99} ms, max ${alone.max} ms`,
+    `40 sequential searches, ${alone.sketched ? 'sketch-bounded' : 'no sketches'}`,
+    '',
+  ]);
   lines.push(['broker means (its /metrics)', JSON.stringify(out.broker_means_ms), 'ms', '']);
   if (former)
     lines.push([

@@ -111,6 +111,8 @@ export interface Engine {
   beginDataset(id: string, opts: { filterBits: number; count: number }): DatasetLoad;
   dropDataset(id: string): Promise<void>;
   datasetInfo(id: string): DatasetInfo | undefined;
+  /** Whether the loaded version of `id` has block-count sketches (one-query scans may skip by them). */
+  isSketched(id: string): boolean;
   /** The refs of the loaded version of `id`, packed (engine/refs.ts): the server answers with them. */
   datasetRefs(id: string): RefList | undefined;
   match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult>;
@@ -321,7 +323,6 @@ export class PoolEngine implements Engine {
     };
   }
 
-  /** Popcounts (and sketches) of a version whose filters are in place, then it serves `id`. */
   /** One task per worker, over consecutive slices of `size` records, in parallel. */
   private async slicePerWorker(size: number, task: (start: number, count: number) => EngineTask): Promise<void> {
     const per = Math.ceil(size / this.threads);
@@ -330,6 +331,7 @@ export class PoolEngine implements Engine {
     await Promise.all(jobs);
   }
 
+  /** Popcounts (and sketches) of a version whose filters are in place, then it serves `id`. */
   private async install(ds: DatasetVersion): Promise<DatasetInfo> {
     const { id } = ds;
     ds.use();
