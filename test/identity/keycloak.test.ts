@@ -11,8 +11,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
-import { encodeBinaryDataset } from '../../server/datasets/upload.js';
 import {
   KEYCLOAK,
   MUST_RUN,
@@ -24,6 +22,18 @@ import {
 } from '../deploy/services.js';
 import { api, b64, dropTestDatabase, expectProblem, randomClk } from '../server/helpers.js';
 import {
+  callRoute,
+  DATASET_CONTENT_TYPE,
+  datasetBody,
+  ROLES,
+  type Role,
+  roleFixtures,
+  roleRoutes,
+  routeLabel,
+  setUpRoleFixtures,
+  versionBody as versionOf,
+} from '../server/role-routes.js';
+import {
   authorizationCodeToken,
   claimsOf,
   clientCredentialsToken,
@@ -34,19 +44,9 @@ import {
   readRealm,
 } from './keycloak.js';
 
-type Role = 'rp' | 'dp' | 'auditor' | 'admin';
-const ROLES: Role[] = ['rp', 'dp', 'auditor', 'admin'];
 const available = serviceLocation(KEYCLOAK) !== undefined;
 const clks = Array.from({ length: 50 }, (_, i) => randomClk(1024, 9100 + i));
-const schemaBody = () => ({ schema: loadDemoSchema(), claims: ['over_18'], allow_broker_encoding: false });
-const versionBody = () =>
-  encodeBinaryDataset(
-    1024,
-    clks.map((clk, i) => ({ ref: `r${i}`, clk })),
-    clks.map((_, i) => ({ over_18: i % 2 === 0 })),
-  );
-const BINARY = 'application/vnd.pavilion.dataset';
-
+const versionBody = () => versionOf(clks);
 /**
  * Where tests fetch tokens and keys (KEYCLOAK_URL, as the broker container reaches `keycloak:8080` in
  * compose) and the issuer tokens name (KEYCLOAK_PUBLIC_URL, the one URL hosts and containers share,
@@ -89,34 +89,14 @@ describe.skipIf(!available && !MUST_RUN)('the committed Keycloak realm', () => {
   let brokerSettings: (issuer: string) => Record<string, string>;
   let b: RunningBroker;
   let tokens: Record<Role, string>;
-  let jobId = '';
-  let pullId = '';
+  const fixtures = roleFixtures(clks);
   const realm = readRealm();
 
   beforeAll(async () => {
     ({ issuer, backchannel, brokerSettings } = endpoints(requireService(KEYCLOAK), realm.realm));
     b = await startBrokerWith(brokerSettings(issuer));
     tokens = await serviceTokens(backchannel, realm);
-    const put = await api(b.url, 'PUT', '/v1/datasets/ds', { token: tokens.dp, body: schemaBody() });
-    expect(put.status, put.text).toBe(201);
-    const up = await api(b.url, 'POST', '/v1/datasets/ds/versions', {
-      token: tokens.dp,
-      raw: versionBody(),
-      contentType: BINARY,
-    });
-    expect(up.status, up.text).toBe(201);
-    const job = await api(b.url, 'POST', '/v1/linkage-jobs', {
-      token: tokens.rp,
-      body: { dataset: 'ds', clks: [b64(clks[1]!)], threshold: 0.9, purpose: 'kyc' },
-    });
-    expect(job.status, job.text).toBe(202);
-    jobId = job.json.id;
-    const pull = await api(b.url, 'POST', '/v1/datasets/ds/pulls', {
-      token: tokens.dp,
-      body: { object: 'absent.jsonl' },
-    });
-    expect(pull.status, pull.text).toBe(202);
-    pullId = pull.json.id;
+    await setUpRoleFixtures(b.url, tokens, fixtures);
     await b.broker.audit.checkpoint();
   }, 60_000);
 
@@ -136,61 +116,14 @@ describe.skipIf(!available && !MUST_RUN)('the committed Keycloak realm', () => {
     }
   });
 
-  interface RouteCase {
-    method: string;
-    path: () => string;
-    allowed: Role[];
-    body?: () => unknown;
-    raw?: () => Uint8Array;
-  }
-  const ROUTES: RouteCase[] = [
-    { method: 'PUT', path: () => '/v1/datasets/ds', allowed: ['dp', 'admin'], body: schemaBody },
-    { method: 'GET', path: () => '/v1/datasets/ds', allowed: ROLES },
-    { method: 'POST', path: () => '/v1/datasets/ds/versions', allowed: ['dp', 'admin'], raw: versionBody },
-    {
-      method: 'PUT',
-      path: () => '/v1/datasets/ds/secret',
-      allowed: ['dp'],
-      body: () => ({ secret: 'a long secret!' }),
-    },
-    {
-      method: 'POST',
-      path: () => '/v1/datasets/ds/pulls',
-      allowed: ['dp', 'admin'],
-      body: () => ({ object: 'x.jsonl' }),
-    },
-    { method: 'GET', path: () => `/v1/datasets/ds/pulls/${pullId}`, allowed: ['dp', 'admin'] },
-    {
-      method: 'POST',
-      path: () => '/v1/verifications',
-      allowed: ['rp'],
-      body: () => ({ dataset: 'ds', clk: b64(clks[5]!), claims: ['over_18'], purpose: 'age_verification' }),
-    },
-    {
-      method: 'POST',
-      path: () => '/v1/linkage-jobs',
-      allowed: ['rp'],
-      body: () => ({ dataset: 'ds', clks: [b64(clks[2]!)], threshold: 0.95, purpose: 'kyc' }),
-    },
-    { method: 'GET', path: () => `/v1/linkage-jobs/${jobId}`, allowed: ['rp', 'admin'] },
-    { method: 'GET', path: () => '/v1/audit/checkpoint', allowed: ROLES },
-    { method: 'GET', path: () => '/v1/audit/proofs/inclusion?index=0', allowed: ROLES },
-    { method: 'GET', path: () => '/v1/audit/receipts/0', allowed: ROLES },
-    // Entry 0 is the dp's own dataset_defined event: a caller reads the events it caused (docs/audit.md).
-    { method: 'GET', path: () => '/v1/audit/entries/0', allowed: ['auditor', 'admin', 'dp'] },
-    { method: 'GET', path: () => '/v1/audit/tile/entries/000.p/1', allowed: ['auditor', 'admin'] },
-    { method: 'GET', path: () => '/v1/parties', allowed: ['auditor', 'admin'] },
-  ];
+  // The broker's own routes only: the public ones are test/server/access.test.ts's.
+  const ROUTES = roleRoutes(fixtures).filter((c) => c.allowed !== 'public');
 
   for (const c of ROUTES) {
     for (const role of ROLES) {
-      const allowed = c.allowed.includes(role);
-      const route = `${c.method} ${c.path().replace(/\/[0-9a-f-]{36}$|\/$/, '/{id}')}`;
-      it(`${route} as Keycloak ${role} → ${allowed ? '2xx' : '403'}`, async () => {
-        const r = await api(b.url, c.method, c.path(), {
-          token: tokens[role],
-          ...(c.raw ? { raw: c.raw(), contentType: BINARY } : c.body ? { body: c.body() } : {}),
-        });
+      const allowed = c.allowed !== 'public' && c.allowed.includes(role);
+      it(`${routeLabel(c)} as Keycloak ${role} → ${allowed ? '2xx' : '403'}`, async () => {
+        const r = await callRoute(b.url, c, tokens[role]);
         if (allowed) {
           expect(r.status, r.text.slice(0, 300)).toBeGreaterThanOrEqual(200);
           expect(r.status, r.text.slice(0, 300)).toBeLessThan(300);
@@ -219,12 +152,20 @@ describe.skipIf(!available && !MUST_RUN)('the committed Keycloak realm', () => {
     // Another data provider (a person with role dp) is a different party: not the owner of pavilion-dp's dataset.
     const dana = await authorizationCodeToken(backchannel, 'pavilion-console', 'dana', passwordOf(realm, 'dana'));
     expectProblem(
-      await api(b.url, 'POST', '/v1/datasets/ds/versions', { token: dana, raw: versionBody(), contentType: BINARY }),
+      await api(b.url, 'POST', '/v1/datasets/ds/versions', {
+        token: dana,
+        raw: versionBody(),
+        contentType: DATASET_CONTENT_TYPE,
+      }),
       403,
       'DATASET_NOT_OWNER',
     );
     // The RP's job is the pavilion-rp party's, not alice's, though both hold role rp.
-    expectProblem(await api(b.url, 'GET', `/v1/linkage-jobs/${jobId}`, { token: alice }), 404, 'JOB_NOT_FOUND');
+    expectProblem(
+      await api(b.url, 'GET', `/v1/linkage-jobs/${fixtures.jobId}`, { token: alice }),
+      404,
+      'JOB_NOT_FOUND',
+    );
   }, 30_000);
 
   it('a wrong password is no login, and a token for another audience is refused', async () => {
@@ -256,11 +197,13 @@ describe.skipIf(!available && !MUST_RUN)('party identity across a realm re-impor
     const databaseUrl = b.databaseUrl;
     try {
       const before = await serviceTokens(backchannel, realm);
-      expect((await api(b.url, 'PUT', '/v1/datasets/kept', { token: before.dp, body: schemaBody() })).status).toBe(201);
+      expect((await api(b.url, 'PUT', '/v1/datasets/kept', { token: before.dp, body: datasetBody() })).status).toBe(
+        201,
+      );
       const first = await api(b.url, 'POST', '/v1/datasets/kept/versions', {
         token: before.dp,
         raw: versionBody(),
-        contentType: BINARY,
+        contentType: DATASET_CONTENT_TYPE,
       });
       expect(first.status, first.text).toBe(201);
       const job = await api(b.url, 'POST', '/v1/linkage-jobs', {
@@ -281,7 +224,7 @@ describe.skipIf(!available && !MUST_RUN)('party identity across a realm re-impor
       const up = await api(b.url, 'POST', '/v1/datasets/kept/versions', {
         token: after.dp,
         raw: versionBody(),
-        contentType: BINARY,
+        contentType: DATASET_CONTENT_TYPE,
       });
       expect(up.status, up.text).toBe(201);
       const sameJob = await api(b.url, 'GET', `/v1/linkage-jobs/${job.json.id}`, { token: after.rp });

@@ -6,54 +6,27 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../server/datasets/upload.js';
 import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import {
+  callRoute,
+  datasetBody,
+  ROLES,
+  roleFixtures,
+  roleRoutes,
+  routeLabel,
+  setUpRoleFixtures,
+} from './role-routes.js';
 
 let t: TestBroker;
-let jobId = '';
-let pullId = '';
 const BODY_LIMIT = 16 * 1024;
 const clks = Array.from({ length: 300 }, (_, i) => randomClk(1024, 7000 + i));
+const fixtures = roleFixtures(clks);
+const ROUTES = roleRoutes(fixtures);
 
 beforeAll(async () => {
   t = await startTestBroker({ BODY_LIMIT_BYTES: String(BODY_LIMIT), UPLOAD_LIMIT_BYTES: String(256 * 1024) });
-  const schema = loadDemoSchema();
-  expect(
-    (
-      await api(t.url, 'PUT', '/v1/datasets/ds', {
-        token: t.tokens.dp,
-        body: { schema, claims: ['over_18', 'license_valid'], allow_broker_encoding: true },
-      })
-    ).status,
-  ).toBe(201);
-  const up = await api(t.url, 'POST', '/v1/datasets/ds/versions', {
-    token: t.tokens.dp,
-    raw: encodeBinaryDataset(
-      1024,
-      clks.map((clk, i) => ({ ref: `r${i}`, clk })),
-      clks.map((_, i) => ({ over_18: i % 2 === 0 })),
-    ),
-    contentType: 'application/vnd.pavilion.dataset',
-  });
-  expect(up.status, up.text).toBe(201);
-  const job = await api(t.url, 'POST', '/v1/linkage-jobs', {
-    token: t.tokens.rp,
-    body: { dataset: 'ds', clks: [b64(clks[1]!)], threshold: 0.9, purpose: 'kyc' },
-  });
-  expect(job.status, job.text).toBe(202);
-  jobId = job.json.id;
-  for (let i = 0; i < 400; i++) {
-    const s = await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}`, { token: t.tokens.rp });
-    if (s.json.status === 'done') break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const pull = await api(t.url, 'POST', '/v1/datasets/ds/pulls', {
-    token: t.tokens.dp,
-    body: { object: 'absent.jsonl' },
-  });
-  expect(pull.status, pull.text).toBe(202);
-  pullId = pull.json.id;
+  await setUpRoleFixtures(t.url, t.tokens, fixtures);
   await t.broker.audit.checkpoint();
 });
 
@@ -61,105 +34,23 @@ afterAll(async () => {
   await t?.broker.close();
 });
 
-type Role = 'rp' | 'dp' | 'auditor' | 'admin';
-const ROLES: Role[] = ['rp', 'dp', 'auditor', 'admin'];
-const schemaBody = () => ({
-  schema: loadDemoSchema(),
-  claims: ['over_18', 'license_valid'],
-  allow_broker_encoding: true,
-});
-
-interface RouteCase {
-  method: string;
-  path: () => string;
-  allowed: Role[] | 'public';
-  body?: () => unknown;
-  raw?: () => Uint8Array;
-  contentType?: string;
-}
-
-const ROUTES: RouteCase[] = [
-  { method: 'GET', path: () => '/healthz', allowed: 'public' },
-  { method: 'GET', path: () => '/readyz', allowed: 'public' },
-  { method: 'GET', path: () => '/metrics', allowed: 'public' },
-  { method: 'GET', path: () => '/openapi.json', allowed: 'public' },
-  { method: 'GET', path: () => '/.well-known/jwks.json', allowed: 'public' },
-  { method: 'PUT', path: () => '/v1/datasets/ds', allowed: ['dp', 'admin'], body: schemaBody },
-  { method: 'GET', path: () => '/v1/datasets/ds', allowed: ['rp', 'dp', 'auditor', 'admin'] },
-  {
-    method: 'POST',
-    path: () => '/v1/datasets/ds/versions',
-    allowed: ['dp', 'admin'],
-    raw: () =>
-      encodeBinaryDataset(
-        1024,
-        clks.map((clk, i) => ({ ref: `r${i}`, clk })),
-      ),
-    contentType: 'application/vnd.pavilion.dataset',
-  },
-  {
-    method: 'PUT',
-    path: () => '/v1/datasets/ds/secret',
-    allowed: ['dp'],
-    body: () => ({ secret: 'correct horse battery staple' }),
-  },
-  {
-    method: 'POST',
-    path: () => '/v1/datasets/ds/pulls',
-    allowed: ['dp', 'admin'],
-    body: () => ({ object: 'absent.jsonl' }),
-  },
-  { method: 'GET', path: () => `/v1/datasets/ds/pulls/${pullId}`, allowed: ['dp', 'admin'] },
-  {
-    method: 'POST',
-    path: () => '/v1/verifications',
-    allowed: ['rp'],
-    body: () => ({ dataset: 'ds', clk: b64(clks[5]!), claims: ['over_18'], purpose: 'age_verification' }),
-  },
-  {
-    method: 'POST',
-    path: () => '/v1/linkage-jobs',
-    allowed: ['rp'],
-    body: () => ({ dataset: 'ds', clks: [b64(clks[2]!)], threshold: 0.95, purpose: 'kyc' }),
-  },
-  { method: 'GET', path: () => `/v1/linkage-jobs/${jobId}`, allowed: ['rp', 'admin'] },
-  { method: 'GET', path: () => `/v1/linkage-jobs/${jobId}/results`, allowed: ['rp', 'admin'] },
-  { method: 'GET', path: () => '/v1/audit/checkpoint', allowed: ['rp', 'dp', 'auditor', 'admin'] },
-  { method: 'GET', path: () => '/v1/audit/key', allowed: ['rp', 'dp', 'auditor', 'admin'] },
-  { method: 'GET', path: () => '/v1/audit/proofs/inclusion?index=0', allowed: ['rp', 'dp', 'auditor', 'admin'] },
-  { method: 'GET', path: () => '/v1/audit/proofs/consistency?from=1', allowed: ['rp', 'dp', 'auditor', 'admin'] },
-  { method: 'GET', path: () => '/v1/audit/receipts/0', allowed: ['rp', 'dp', 'auditor', 'admin'] },
-  // Entry 0 is the dp's own dataset event: a caller reads the events it caused (test/audit/broker-log.test.ts).
-  { method: 'GET', path: () => '/v1/audit/entries/0', allowed: ['dp', 'auditor', 'admin'] },
-  { method: 'GET', path: () => '/v1/audit/tile/0/000.p/1', allowed: ['rp', 'dp', 'auditor', 'admin'] },
-  { method: 'GET', path: () => '/v1/audit/tile/entries/000.p/1', allowed: ['auditor', 'admin'] },
-  { method: 'GET', path: () => '/v1/parties', allowed: ['auditor', 'admin'] },
-];
-
-async function call(c: RouteCase, token?: string) {
-  return api(t.url, c.method, c.path(), {
-    ...(token ? { token } : {}),
-    ...(c.raw ? { raw: c.raw(), contentType: c.contentType } : c.body ? { body: c.body() } : {}),
-  });
-}
-
 describe('every role against every route', () => {
   for (const c of ROUTES) {
-    const label = `${c.method} ${c.path().replace(/[0-9a-f-]{36}/, '{id}')}`;
+    const label = routeLabel(c);
     if (c.allowed === 'public') {
       it(`${label} is public`, async () => {
-        const r = await call(c);
+        const r = await callRoute(t.url, c);
         expect(r.status, r.text.slice(0, 200)).toBe(200);
       });
       continue;
     }
     it(`${label} without a token → 401`, async () => {
-      expectProblem(await call(c), 401, 'AUTH_MISSING');
+      expectProblem(await callRoute(t.url, c), 401, 'AUTH_MISSING');
     });
     for (const role of ROLES) {
       const allowed = c.allowed.includes(role);
       it(`${label} as ${role} → ${allowed ? '2xx' : '403'}`, async () => {
-        const r = await call(c, t.tokens[role]);
+        const r = await callRoute(t.url, c, t.tokens[role]);
         if (allowed) expect(r.status, r.text.slice(0, 300)).toBeGreaterThanOrEqual(200);
         if (allowed) expect(r.status, r.text.slice(0, 300)).toBeLessThan(300);
         else expectProblem(r, 403);
@@ -168,9 +59,13 @@ describe('every role against every route', () => {
   }
 
   it('an RP sees only its own jobs (another RP gets 404)', async () => {
-    expectProblem(await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}`, { token: t.tokens.rp2 }), 404, 'JOB_NOT_FOUND');
     expectProblem(
-      await api(t.url, 'GET', `/v1/linkage-jobs/${jobId}/results`, { token: t.tokens.rp2 }),
+      await api(t.url, 'GET', `/v1/linkage-jobs/${fixtures.jobId}`, { token: t.tokens.rp2 }),
+      404,
+      'JOB_NOT_FOUND',
+    );
+    expectProblem(
+      await api(t.url, 'GET', `/v1/linkage-jobs/${fixtures.jobId}/results`, { token: t.tokens.rp2 }),
       404,
       'JOB_NOT_FOUND',
     );
@@ -186,7 +81,7 @@ describe('every role against every route', () => {
 
   it('a DP cannot change another DP’s dataset', async () => {
     expectProblem(
-      await api(t.url, 'PUT', '/v1/datasets/ds', { token: t.tokens.dp2, body: schemaBody() }),
+      await api(t.url, 'PUT', '/v1/datasets/ds', { token: t.tokens.dp2, body: datasetBody() }),
       403,
       'DATASET_NOT_OWNER',
     );
@@ -549,7 +444,7 @@ describe('audit identifiers in every event', () => {
     const id = t.broker.localIdentity!;
     const dp = await id.mint({ sub: odd, roles: ['dp'] });
     const rp = await id.mint({ sub: odd, roles: ['rp'] });
-    expect((await api(t.url, 'PUT', '/v1/datasets/odd-owner', { token: dp, body: schemaBody() })).status).toBe(201);
+    expect((await api(t.url, 'PUT', '/v1/datasets/odd-owner', { token: dp, body: datasetBody() })).status).toBe(201);
     const job = await api(t.url, 'POST', '/v1/linkage-jobs', {
       token: rp,
       body: { dataset: 'ds', clks: [b64(clks[3]!)], threshold: 0.9, purpose: 'kyc' },
