@@ -13,6 +13,7 @@
  */
 import { type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
 import { PavilionError } from '../common/errors.js';
+import { PUBLIC_KEY_ALGORITHMS } from './algorithms.js';
 import { authError, fromJoseError } from './auth-errors.js';
 import { extractBearerToken } from './bearer.js';
 import { createKeySource } from './key-source.js';
@@ -58,24 +59,8 @@ export interface Verifier {
 
 export const DEFAULT_ALGORITHMS: readonly string[] = ['ES256', 'RS256', 'EdDSA'];
 
-/**
- * The only algorithms a JWKS-based verifier may accept: public-key
- * signatures (RFC 7518 §3.1, RFC 8037). `none` is unsigned and HS* would
- * turn a published public key into an HMAC secret anyone can sign with.
- */
-const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set([
-  'ES256',
-  'ES384',
-  'ES512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'EdDSA',
-  'Ed25519',
-]);
+/** The only algorithms a JWKS-based verifier may accept (identity/algorithms.ts says why). */
+const ASYMMETRIC_ALGORITHMS: ReadonlySet<string> = new Set(PUBLIC_KEY_ALGORITHMS);
 
 function configError(message: string): PavilionError {
   return new PavilionError('IDENTITY_CONFIG_INVALID', message);

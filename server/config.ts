@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { PavilionError } from '../common/errors.js';
+import { PUBLIC_KEY_ALGORITHMS } from '../identity/algorithms.js';
 
 interface Setting {
   env: string;
@@ -243,18 +244,7 @@ const ConfigSchema = z.object({
   MASTER_KEY: optionalText,
   POLICY_BUNDLE: optionalText,
   POLICY_BUNDLE_KEY: optionalText,
-  POLICY_BUNDLE_KEY_ALG: z.enum([
-    'RS256',
-    'RS384',
-    'RS512',
-    'PS256',
-    'PS384',
-    'PS512',
-    'ES256',
-    'ES384',
-    'ES512',
-    'EdDSA',
-  ]),
+  POLICY_BUNDLE_KEY_ALG: z.enum(PUBLIC_KEY_ALGORITHMS),
   POLICY_RELOAD_MS: intIn(0, 86_400_000),
   ENGINE_THREADS: optionalText.pipe(z.coerce.number().int().min(1).max(256).optional()),
   ENGINE_SIMD: optionalText.pipe(z.enum(['true', 'false']).optional()),

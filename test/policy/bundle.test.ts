@@ -5,7 +5,7 @@
  * bundle replaced while it is in use (polling and reload()).
  */
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,7 +173,11 @@ describe('signed bundles', () => {
   const opa = findOpa();
 
   /** Signs as OPA's signer does: one JWS over the digest of every member. */
-  async function joseSign(dir: string, extra: Record<string, unknown> = {}): Promise<void> {
+  async function joseSign(
+    dir: string,
+    extra: Record<string, unknown> = {},
+    signer: { alg: string; key: KeyObject } = { alg: 'RS256', key: privateKey },
+  ): Promise<void> {
     const files = await readBundle(dir);
     files.delete('.signatures.json');
     const payload = {
@@ -185,8 +189,8 @@ describe('signed bundles', () => {
       ...extra,
     };
     const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-      .setProtectedHeader({ alg: 'RS256' })
-      .sign(privateKey);
+      .setProtectedHeader({ alg: signer.alg })
+      .sign(signer.key);
     writeFileSync(join(dir, '.signatures.json'), JSON.stringify({ signatures: [jws] }));
   }
 
@@ -243,6 +247,17 @@ describe('signed bundles', () => {
       });
     },
   );
+
+  it.each(['Ed25519', 'EdDSA'])('a bundle signed with an Ed25519 key (JWS alg %s) loads with that key', async (alg) => {
+    const ed = generateKeyPairSync('ed25519');
+    const key = await importBundleKey(ed.publicKey.export({ type: 'spki', format: 'pem' }).toString(), alg);
+    const signed = bundle();
+    await joseSign(signed, {}, { alg, key: ed.privateKey });
+    expect((await loadPolicy(signed, { key })).describe().signed).toBe(true);
+    await expect(loadPolicy(signed, { key: await importBundleKey(publicPem, 'RS256') })).rejects.toMatchObject({
+      code: 'POLICY_BUNDLE_SIGNATURE_INVALID',
+    });
+  });
 
   it('a jose-signed bundle loads; an unsigned one, another key, a scope or a changed wasm do not', async () => {
     const key = await importBundleKey(publicPem, 'RS256');

@@ -37,6 +37,12 @@ describe('config', () => {
       expect((err as Error).message).not.toContain('SECRETVALUE');
     }
   });
+  it('POLICY_BUNDLE_KEY_ALG takes the public-key algorithms tokens may use (identity/algorithms.ts), no HMAC', () => {
+    expect(loadConfig({ POLICY_BUNDLE_KEY_ALG: 'Ed25519' }).policy.keyAlg).toBe('Ed25519');
+    expect(loadConfig({ POLICY_BUNDLE_KEY_ALG: 'ES384' }).policy.keyAlg).toBe('ES384');
+    for (const alg of ['HS256', 'none'])
+      expect(() => loadConfig({ POLICY_BUNDLE_KEY_ALG: alg })).toThrow(/POLICY_BUNDLE_KEY_ALG/);
+  });
   it('CONFIG_FILE supplies settings; the environment wins over it', async () => {
     const { writeFileSync, mkdtempSync } = await import('node:fs');
     const { join } = await import('node:path');
