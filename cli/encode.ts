@@ -23,7 +23,7 @@ import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
-import { secretFingerprint } from '../common/secret-fingerprint.js';
+import { secretFingerprintAsync } from '../common/secret-fingerprint.js';
 import { CsvLineError, CsvRecords, delimiterCode, firstRecordEnd, lastRecordEnd } from '../engine/clk/csv.js';
 import { type ColumnMap, columnsFromHeader, columnsInSchemaOrder } from '../engine/clk/csv-header.js';
 import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
@@ -81,6 +81,8 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   const schemaJson = readJson(opts.schema);
   const schema = parseSchema(schemaJson);
   const secret = await readSecretFile(opts.secretFile);
+  const fingerprint = secretFingerprintAsync(secret);
+  fingerprint.catch(() => {}); // awaited at the end; an earlier failure of the command wins
   const delimiter = delimiterCode(opts.delimiter);
 
   const output: Writable = opts.out ? createWriteStream(opts.out) : process.stdout;
@@ -265,7 +267,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   if (outputError) throw outputError;
   // What the other side compares (GET /v1/datasets/{id} shows the one its version was encoded with).
   (opts.note ?? ((line: string) => process.stderr.write(`${line}\n`)))(
-    `linkage secret fingerprint ${secretFingerprint(secret)}`,
+    `linkage secret fingerprint ${await fingerprint}`,
   );
   return written;
 

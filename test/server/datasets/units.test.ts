@@ -4,7 +4,7 @@
  * fingerprint, against answers computed independently (Python's hashlib.pbkdf2_hmac).
  */
 import { describe, expect, it } from 'vitest';
-import { SECRET_FINGERPRINT, secretFingerprint } from '../../../common/secret-fingerprint.js';
+import { SECRET_FINGERPRINT, secretFingerprint, secretFingerprintAsync } from '../../../common/secret-fingerprint.js';
 import { createEngine } from '../../../engine/index.js';
 import { ActiveDatasets } from '../../../server/datasets/active-datasets.js';
 import { claimDefinition, claimTypeProblem, parseClaimCell } from '../../../server/datasets/claim-types.js';
@@ -18,6 +18,10 @@ describe('secret fingerprints', () => {
     expect(secretFingerprint('correct horse')).toBe('8db6619e82a51ed1');
     expect(secretFingerprint('correct horse ')).not.toBe('8db6619e82a51ed1');
     expect(secretFingerprint('é')).toMatch(SECRET_FINGERPRINT);
+  });
+  it('derived on the thread pool (pavilion encode) they are the same', async () => {
+    expect(await secretFingerprintAsync('correct horse')).toBe('8db6619e82a51ed1');
+    expect(await secretFingerprintAsync('é')).toBe(secretFingerprint('é'));
   });
 });
 
