@@ -100,6 +100,7 @@ async function serve(): Promise<void> {
   createInterface({ input: process.stdin }).on('line', async (line) => {
     if (line === 'engine') {
       // The same cold searches without HTTP, policy or audit: what the engine alone takes in this process.
+      // server/datasets/active-datasets.ts names a loaded version `<id>@<version>#<load>`; loaded once here.
       const engineId = `big@${(await broker.datasetStore.get('big'))!.activeVersion}#1`;
       const times: number[] = [];
       for (let i = 0; i < 40; i++) {
