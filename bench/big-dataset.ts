@@ -17,35 +17,22 @@
  * The version is written once through DatasetStore (no broker running, so nothing loads it twice), then a
  * broker child (this file with --serve) is started on it. Each load phase runs at most 20 s.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { askChild, type Child, startChild, stopChild } from './child-process.js';
+import { randomFilters } from './random-filters.js';
 import { describeMachine, machineLine } from './report.js';
+import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const mode = process.argv[2];
 const BYTES = 128;
 
-/**
- * `n` random filters, no two alike: a quarter of the bits set (two random bytes ANDed; the engine builds
- * block-count sketches for them), or with BENCH_DENSE set 62.5% (a | (b & c)), near the 67% of CLKs
- * encoded with clkhash's FEBRL schema, which get no sketches and are scanned whole.
- */
-function randomFilters(n: number): Buffer {
-  const a = randomBytes(n * BYTES);
-  const b = randomBytes(n * BYTES);
-  if (process.env.BENCH_DENSE) {
-    const c = randomBytes(n * BYTES);
-    for (let i = 0; i < a.length; i++) a[i]! |= b[i]! & c[i]!;
-  } else {
-    for (let i = 0; i < a.length; i++) a[i]! &= b[i]!;
-  }
-  return a;
-}
+/** What BENCH_DENSE (set by --dense, inherited by the children) asks for. */
+const density = (): 'sparse' | 'dense' => (process.env.BENCH_DENSE ? 'dense' : 'sparse');
 
 function status(pid: number | 'self', field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -78,7 +65,7 @@ async function writeVersion(rows: number): Promise<void> {
     const refs = Array.from({ length: n }, (_, i) => `dp-record-${at + i}`);
     // A few distinct claim values, as a provider's are (over_18 for most, unknown for some).
     const claims = refs.map((_, i) => ((at + i) % 10 === 0 ? null : { over_18: (at + i) % 3 !== 0 }));
-    await store.writeChunk('big', version, chunk, { refs, clks: randomFilters(n), claims });
+    await store.writeChunk('big', version, chunk, { refs, clks: randomFilters(n, density()), claims });
   }
   await store.activateVersion('big', version, { from: ['loading'], rows });
   await db.close();
@@ -105,7 +92,7 @@ async function serve(): Promise<void> {
       const times: number[] = [];
       for (let i = 0; i < 40; i++) {
         const t = performance.now();
-        await broker.engine.match(engineId, randomFilters(1), { threshold: 0.85, topK: 2 });
+        await broker.engine.match(engineId, randomFilters(1, density()), { threshold: 0.85, topK: 2 });
         times.push(performance.now() - t);
       }
       times.sort((a, b) => a - b);
@@ -143,7 +130,7 @@ async function coldVerifications(
   seconds: number,
 ): Promise<{ rps: number; p50: number; p99: number; max: number; errors: number; requests: number }> {
   const { default: autocannon } = await import('autocannon');
-  const queries = randomFilters(4096);
+  const queries = randomFilters(4096, density());
   let next = 0;
   const r = await autocannon({
     url: `${url}/v1/verifications`,
@@ -209,20 +196,11 @@ async function runBench(): Promise<void> {
 
   const stateDir = mkdtempSync(join(tmpdir(), 'pavilion-big-'));
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_STATE_DIR: stateDir };
-  let dropDatabase: (() => Promise<void>) | null = null;
+  let scratch: ScratchDatabase | undefined;
   if (database === 'postgres') {
     if (!process.env.DATABASE_URL) throw new Error('--db=postgres needs DATABASE_URL');
-    const { default: postgres } = await import('postgres');
-    const name = `pv_big_${randomBytes(6).toString('hex')}`;
-    const admin = postgres(process.env.DATABASE_URL, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`create database ${name}`);
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = `/${name}`;
-    env.DATABASE_URL = url.toString();
-    dropDatabase = async () => {
-      await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
-      await admin.end();
-    };
+    scratch = await createScratchDatabase(process.env.DATABASE_URL, 'pv_big');
+    env.DATABASE_URL = scratch.url;
   } else {
     delete env.DATABASE_URL;
     env.PGLITE_DATA_DIR = join(stateDir, 'pglite');
@@ -263,7 +241,7 @@ async function runBench(): Promise<void> {
       await stopChild(broker, 20_000);
     }
   } finally {
-    await dropDatabase?.();
+    await scratch?.drop();
     rmSync(stateDir, { recursive: true, force: true });
   }
   out.load_at_end = Number(load());

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEngine } from '../engine/index.js';
 import { createDiceMemory, type DiceKernelKind, instantiateDice, wasmSimdSupported } from '../wasm/dice.js';
+import { randomFilters } from './random-filters.js';
 import { type BenchOptions, type BenchRow, type BenchSection, baselineScript } from './report.js';
 
 const FILTER_BITS = 1024;
@@ -64,7 +65,7 @@ function sizes(quick: boolean): Sizes {
 }
 
 /** Random bytes: independent bits at density 0.5, like a well-filled CLK. */
-function randomFilters(count: number): Uint8Array {
+function halfSetFilters(count: number): Uint8Array {
   const out = new Uint8Array(count * BYTES);
   for (let off = 0; off < out.length; off += 65536) randomFillSync(out, off, Math.min(65536, out.length - off));
   return out;
@@ -224,13 +225,13 @@ function anonlinkRow(dataFile: string, nq: number, nb: number, s: Sizes): number
 async function engineRows(threads: number, s: Sizes): Promise<{ rate: number; kernel: DiceKernelKind }> {
   const engine = await createEngine({ threads });
   try {
-    const base = randomFilters(s.linkBase);
+    const base = halfSetFilters(s.linkBase);
     await engine.loadDataset('bench', {
       refs: Array.from({ length: s.linkBase }, (_, i) => String(i)),
       clks: base,
       filterBits: FILTER_BITS,
     });
-    const queries = randomFilters(s.linkQueries);
+    const queries = halfSetFilters(s.linkQueries);
     await engine.link('bench', queries.subarray(0, 4 * BYTES), { threshold: THRESHOLD }); // warm-up
     let best = 0;
     for (let r = 0; r < 4; r++) {
@@ -244,14 +245,6 @@ async function engineRows(threads: number, s: Sizes): Promise<{ rate: number; ke
   }
 }
 
-/** Filters with a quarter of the bits set (two random bytes ANDed): sparse enough for block-count sketches. */
-function sparseFilters(count: number): Uint8Array {
-  const out = randomFilters(count);
-  const mask = randomFilters(count);
-  for (let i = 0; i < out.length; i++) out[i]! &= mask[i]!;
-  return out;
-}
-
 /**
  * Single-query latency over `latencyBase` filters through the engine, twice in one run: dense random filters
  * (half the bits set: the plain scan reads every filter) and sparse ones (a quarter set: the engine builds
@@ -263,8 +256,13 @@ async function latencyRows(s: Sizes): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   try {
     const kinds = [
-      { id: 'dense', filters: randomFilters, threshold: THRESHOLD, label: 'half the bits set, plain scan' },
-      { id: 'sparse', filters: sparseFilters, threshold: 0.85, label: 'a quarter set, sketch-bounded' },
+      { id: 'dense', filters: halfSetFilters, threshold: THRESHOLD, label: 'half the bits set, plain scan' },
+      {
+        id: 'sparse',
+        filters: (n: number) => randomFilters(n, 'sparse'),
+        threshold: 0.85,
+        label: 'a quarter set, sketch-bounded',
+      },
     ];
     for (const kind of kinds) {
       const base = kind.filters(s.latencyBase);
@@ -311,8 +309,8 @@ async function latencyRows(s: Sizes): Promise<BenchRow[]> {
 
 export async function run(opts: BenchOptions): Promise<BenchSection[]> {
   const s = sizes(opts.quick);
-  const queries = randomFilters(s.queries);
-  const base = randomFilters(s.base);
+  const queries = halfSetFilters(s.queries);
+  const base = halfSetFilters(s.base);
   const dir = mkdtempSync(join(tmpdir(), 'pavilion-dice-'));
   try {
     const dataFile = join(dir, 'filters.bin');

@@ -16,7 +16,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
 import { fromRoot } from '../common/paths.js';
 import { loadDemoSchema } from '../demo/people.js';
 import { Population } from '../demo/population/generator.js';
@@ -25,6 +24,7 @@ import { startBroker } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
 import { encodeBinaryDataset } from '../server/datasets/upload.js';
 import { describeMachine, machineLine } from './report.js';
+import { createScratchDatabase } from './scratch-database.js';
 
 const args = process.argv.slice(2);
 const n = Number(args.find((a) => /^\d+$/.test(a)) ?? 100_000);
@@ -77,12 +77,8 @@ console.log(
 );
 await engine.close();
 
-const dbName = `pv_jobs_bench_${randomBytes(5).toString('hex')}`;
-const admin = postgres(server, { max: 1, onnotice: () => {} });
-await admin.unsafe(`create database ${dbName}`);
-const url = new URL(server);
-url.pathname = `/${dbName}`;
-const databaseUrl = url.toString();
+const scratch = await createScratchDatabase(server, 'pv_jobs_bench');
+const databaseUrl = scratch.url;
 
 const children: ChildProcess[] = [];
 try {
@@ -192,7 +188,6 @@ try {
   }
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-  await admin.end();
+  await scratch.drop();
 }
 console.log(`machine at the end: ${machineLine(machine)}`);

@@ -16,11 +16,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
 import { loadDemoSchema } from '../demo/people.js';
 import { startBroker } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
+import { randomFilters } from './random-filters.js';
 import { describeMachine, machineLine } from './report.js';
+import { createScratchDatabase } from './scratch-database.js';
 
 const records = Number(process.argv[2] ?? 1_000_000);
 const restarts = Number(process.argv[3] ?? 2);
@@ -33,22 +34,6 @@ const common = {
   LOG_LEVEL: 'info',
   MASTER_KEY: randomBytes(32).toString('base64'),
 };
-
-async function createDatabase(): Promise<string> {
-  const name = `pv_restart_${randomBytes(5).toString('hex')}`;
-  const admin = postgres(server!, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const url = new URL(server!);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropDatabase(url: string): Promise<void> {
-  const admin = postgres(server!, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`drop database if exists ${new URL(url).pathname.slice(1)} with (force)`);
-  await admin.end();
-}
 
 /** Loads `records` random 1024-bit CLKs (about 25% of bits set, as real CLKs) as dataset `big`. */
 async function load(databaseUrl: string): Promise<number> {
@@ -66,9 +51,7 @@ async function load(databaseUrl: string): Promise<number> {
   const broker = await startBroker(config);
   const owner = { subject: 'restart-dp', roles: new Set(['dp'] as const), expiresAt: Number.MAX_SAFE_INTEGER };
   await broker.datasets.define(owner, 'big', { schema: loadDemoSchema(), claims: ['over_18'] });
-  const a = randomBytes(records * 128);
-  const b = randomBytes(records * 128);
-  for (let i = 0; i < a.length; i++) a[i]! &= b[i]!;
+  const a = randomFilters(records, 'sparse');
   const refs = Array.from({ length: records }, (_, i) => `r${i}`);
   const claim = { over_18: true };
   const t = performance.now();
@@ -122,8 +105,10 @@ async function restart(databaseUrl: string): Promise<{ readyMs: number; stopMs: 
 
 const machine = describeMachine();
 console.log(`machine: ${machineLine(machine)}`);
-const empty = await createDatabase();
-const loaded = await createDatabase();
+const emptyDatabase = await createScratchDatabase(server!, 'pv_restart');
+const loadedDatabase = await createScratchDatabase(server!, 'pv_restart');
+const empty = emptyDatabase.url;
+const loaded = loadedDatabase.url;
 try {
   // Baseline: the first start migrates an empty database; the second is the restart compared against.
   await restart(empty);
@@ -142,6 +127,6 @@ try {
     );
   }
 } finally {
-  await dropDatabase(empty);
-  await dropDatabase(loaded);
+  await emptyDatabase.drop();
+  await loadedDatabase.drop();
 }

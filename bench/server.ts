@@ -14,7 +14,6 @@
  * file with --serve / --hello) so the load generator does not share their
  * event loop; on 2 cores they still share the CPU, as in docs/decisions.md's numbers.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +21,9 @@ import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { askChild, type Child as ChildOf, startChild, stopChild } from './child-process.js';
+import { randomFilters } from './random-filters.js';
 import { describeMachine, machineLine } from './report.js';
+import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const mode = process.argv[2];
@@ -66,10 +67,7 @@ async function serveBroker(bigRows: number): Promise<void> {
   if (bigRows > 0) {
     const owner = { subject: 'bench-dp', roles: new Set(['dp'] as const), expiresAt: Number.MAX_SAFE_INTEGER };
     await broker.datasets.define(owner, 'big', { schema: loadDemoSchema(), claims: ['over_18'] });
-    // Random filters with ~25% of bits set (two random bytes ANDed): as dense as real CLKs, and no two alike.
-    const a = randomBytes(bigRows * 128);
-    const b = randomBytes(bigRows * 128);
-    for (let i = 0; i < a.length; i++) a[i]! &= b[i]!;
+    const a = randomFilters(bigRows, 'sparse');
     const refs = Array.from({ length: bigRows }, (_, i) => `b${i}`);
     const claim = { over_18: true };
     t = performance.now();
@@ -93,10 +91,7 @@ async function serveBroker(bigRows: number): Promise<void> {
   const { writeFileSync } = await import('node:fs');
   const demoQueries = await broker.engine.encode(demo.schema, demo.secret, syntheticPeople(15_000, 777));
   writeFileSync(join(dir, 'demo.bin'), demoQueries);
-  const qa = randomBytes(15_000 * 128);
-  const qb = randomBytes(15_000 * 128);
-  for (let i = 0; i < qa.length; i++) qa[i]! &= qb[i]!;
-  writeFileSync(join(dir, 'big.bin'), qa);
+  writeFileSync(join(dir, 'big.bin'), randomFilters(15_000, 'sparse'));
   global.gc?.();
   const token = await broker.localIdentity!.mint({ sub: 'bench-rp', roles: ['rp'], ttlSec: 3600 });
   const hitClk = await demoQuery(broker, demo, 50_000);
@@ -399,20 +394,11 @@ async function runBench(): Promise<void> {
 
   async function benchBroker(database: DatabaseKind): Promise<{ broker: Record<string, unknown>; hit128?: Measured }> {
     // On a real Postgres the benchmark works in a database of its own, dropped at the end.
-    let dropDatabase: (() => Promise<void>) | null = null;
+    let scratch: ScratchDatabase | undefined;
     let childEnv: NodeJS.ProcessEnv = { ...process.env };
     if (database === 'postgres') {
-      const { default: postgres } = await import('postgres');
-      const name = `pv_bench_${randomBytes(6).toString('hex')}`;
-      const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
-      await admin.unsafe(`create database ${name}`);
-      const url = new URL(process.env.DATABASE_URL!);
-      url.pathname = `/${name}`;
-      childEnv.DATABASE_URL = url.toString();
-      dropDatabase = async () => {
-        await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
-        await admin.end();
-      };
+      scratch = await createScratchDatabase(process.env.DATABASE_URL!, 'pv_bench');
+      childEnv.DATABASE_URL = scratch.url;
     } else {
       childEnv = Object.fromEntries(Object.entries(childEnv).filter(([k]) => k !== 'DATABASE_URL'));
     }
@@ -426,7 +412,7 @@ async function runBench(): Promise<void> {
     try {
       b = await startBenchChild(['--serve', String(bigRows)], childEnv);
     } catch (err) {
-      await dropDatabase?.();
+      await scratch?.drop();
       throw err;
     }
     const pid = b.child.pid!;
@@ -578,7 +564,7 @@ async function runBench(): Promise<void> {
       }
     } finally {
       await stopChild(b);
-      await dropDatabase?.();
+      await scratch?.drop();
     }
     return {
       hit128,
