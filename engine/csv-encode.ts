@@ -58,20 +58,7 @@ export function encodeCsvChunk(encoder: ClkEncoder, bytes: Uint8Array, spec: Csv
     };
   }
   const reader = new CsvRecords(buf.toString('utf8'), spec.delimiter);
-  const progress: Progress = {
-    clks: new Uint8Array(encoder.filterBytes * Math.max(16, Math.ceil(bytes.length / 32))),
-    records: 0,
-  };
-  try {
-    encodeRecords(encoder, reader, spec, progress);
-  } catch (err) {
-    if (!isPavilionError(err)) throw err;
-    progress.failure =
-      err instanceof CsvLineError
-        ? { code: err.code, message: err.detail, line: err.line }
-        : { code: err.code, message: err.message, line: reader.line };
-  }
-  const { clks, records, failure } = progress;
+  const { clks, records, failure } = encodeRecords(encoder, reader, spec);
   return {
     output: base64Lines(clks, records, encoder.filterBytes, spec.format),
     records,
@@ -80,40 +67,58 @@ export function encodeCsvChunk(encoder: ClkEncoder, bytes: Uint8Array, spec: Csv
   };
 }
 
-interface Progress {
-  clks: Uint8Array;
-  records: number;
-  failure?: CsvChunkFailure;
+/**
+ * The piece's records are read into columns first, then encoded feature by
+ * feature (ClkEncoder.encodeColumns); the first failure in record order is
+ * reported, a bad value before a bad line.
+ */
+function encodeRecords(
+  encoder: ClkEncoder,
+  reader: CsvRecords,
+  spec: CsvChunkSpec,
+): { clks: Uint8Array; records: number; failure?: CsvChunkFailure } {
+  const columns = spec.columns.map(() => [] as string[]);
+  const lines: number[] = [];
+  let failure: CsvChunkFailure | undefined;
+  try {
+    failure = readColumns(reader, spec, columns, lines);
+  } catch (err) {
+    if (!(err instanceof CsvLineError)) throw err;
+    failure = { code: err.code, message: err.detail, line: err.line };
+  }
+  const clks = new Uint8Array(lines.length * encoder.filterBytes);
+  const { encoded, error } = encoder.encodeColumns(columns, lines.length, clks, 0);
+  if (error !== undefined) {
+    if (!isPavilionError(error)) throw error;
+    failure = { code: error.code, message: error.message, line: lines[encoded]! };
+  }
+  return { clks, records: encoded, failure };
 }
 
 /**
- * The hot loop, on its own: V8 compiles it on stack replacement while it
- * runs, and code after the loop in the same function (never run by then, so
- * without type feedback) threw that compiled code away at the end of every
- * piece, dozens of times a file (--trace-deopt).
+ * Reads records into columns[feature][record] and their first lines; returns a record's wrong column count.
+ * The loop is in a function of its own: V8 compiles a loop on stack replacement while it runs, and code
+ * after the loop in the same function (never run by then, so without type feedback) threw that compiled
+ * code away at the end of every piece, dozens of times a file (--trace-deopt).
  */
-function encodeRecords(encoder: ClkEncoder, reader: CsvRecords, spec: CsvChunkSpec, progress: Progress): void {
+function readColumns(
+  reader: CsvRecords,
+  spec: CsvChunkSpec,
+  columns: string[][],
+  lines: number[],
+): CsvChunkFailure | undefined {
   const fields = reader.fields;
-  const columns = spec.columns;
-  const row: string[] = columns.map(() => '');
-  const clkBytes = encoder.filterBytes;
+  const map = spec.columns;
   while (reader.next()) {
-    if (fields.length !== spec.width) {
-      progress.failure = fieldCountFailure(fields.length, spec, reader.line);
-      return;
+    if (fields.length !== spec.width) return fieldCountFailure(fields.length, spec, reader.line);
+    const r = lines.length;
+    for (let f = 0; f < map.length; f++) {
+      const c = map[f]!;
+      columns[f]![r] = c < 0 ? '' : fields[c]!;
     }
-    for (let f = 0; f < columns.length; f++) {
-      const c = columns[f]!;
-      row[f] = c < 0 ? '' : fields[c]!;
-    }
-    if ((progress.records + 1) * clkBytes > progress.clks.length) {
-      const grown = new Uint8Array(progress.clks.length * 2);
-      grown.set(progress.clks);
-      progress.clks = grown;
-    }
-    encoder.encodeInto(row, progress.clks, progress.records * clkBytes);
-    progress.records++;
+    lines.push(reader.line);
   }
+  return undefined;
 }
 
 function fieldCountFailure(columns: number, spec: CsvChunkSpec, line: number): CsvChunkFailure {

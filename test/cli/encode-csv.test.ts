@@ -221,6 +221,27 @@ describe('pavilion encode: what the CSV holds', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('pavilion: RECORD_FIELD_COUNT: line 4: 3 columns, the header has 5\n');
   });
+
+  it('stops at the first bad record in file order: a bad value before a short record, and the reverse', async () => {
+    // Records are encoded feature by feature within a piece: a bad dob must still win over a later bad postcode.
+    const badPostcode = [...records[4]!];
+    badPostcode[4] = '12a4';
+    const badDob = [...records[5]!];
+    badDob[3] = '1950-13-01';
+    const short = records[6]!.slice(0, 3);
+    const valueFirst = await encode(file(csv([header, ...records.slice(0, 2), badDob, short, badPostcode])));
+    expect(valueFirst.code).toBe(1);
+    expect(valueFirst.stderr).toBe("pavilion: RECORD_INVALID: line 4: feature 'dob': does not match format %Y-%m-%d\n");
+    expect(valueFirst.stdout.trimEnd().split('\n')).toEqual(expectedA.slice(0, 2));
+    const shortFirst = await encode(file(csv([header, ...records.slice(0, 3), short, badDob])));
+    expect(shortFirst.stderr).toBe('pavilion: RECORD_FIELD_COUNT: line 5: 3 columns, the header has 5\n');
+    expect(shortFirst.stdout.trimEnd().split('\n')).toEqual(expectedA.slice(0, 3));
+    const laterFeatureFirst = await encode(file(csv([header, records[0]!, badPostcode, badDob])));
+    expect(laterFeatureFirst.stderr).toBe(
+      "pavilion: RECORD_INVALID: line 3: feature 'postcode': does not match pattern [0-9]{4}\n",
+    );
+    expectNoRecordValues(laterFeatureFirst);
+  });
 });
 
 describe('pavilion encode: where the output goes', () => {

@@ -447,6 +447,57 @@ describe('record errors', () => {
     );
   });
 
+  it('encodeMany reports the first bad row, and in it the first bad feature, as record by record would', () => {
+    // Feature by feature (encodeColumns), feature 'n' is encoded before 'code': the earlier row must still win.
+    const laterFeature = [...good];
+    laterFeature[5] = 'abc'; // code
+    const earlierFeature = [...good];
+    earlierFeature[3] = 'x'; // n
+    const both = [...laterFeature];
+    both[3] = 'x';
+    const cases: Array<[string[][], string]> = [
+      [[good, laterFeature, earlierFeature], "row 1: feature 'code': does not match pattern [A-Z]{3}"],
+      [[good, earlierFeature, laterFeature], "row 1: feature 'n': is not an integer"],
+      [[good, both], "row 1: feature 'n': is not an integer"],
+      [[good, good.slice(1), earlierFeature], 'row 1: record has 6 fields, the schema has 7'],
+      [[good, earlierFeature, good.slice(1)], "row 1: feature 'n': is not an integer"],
+    ];
+    for (const [rows, message] of cases) {
+      expect(() => encoder.encodeMany(rows)).toThrow(expect.objectContaining({ message }));
+    }
+  });
+
+  it('encodeMany over more than one block (4,096 records) gives what encode gives, names a bad row after it', () => {
+    const rows = Array.from({ length: 5000 }, (_, i) => {
+      const row = [...good];
+      row[1] = `name${i % 97}`;
+      row[3] = String(1 + (i % 99));
+      return row;
+    });
+    const many = encoder.encodeMany(rows);
+    for (const i of [0, 4095, 4096, 4999])
+      expect(many.subarray(i * 128, (i + 1) * 128)).toEqual(encoder.encode(rows[i]!));
+    const bad = [...good];
+    bad[4] = 'Q';
+    expect(() => encoder.encodeMany([...rows.slice(0, 4500), bad, ...rows.slice(4500)], 10)).toThrow(
+      expect.objectContaining({ message: "row 4510: feature 'sex': is not one of the enum values" }),
+    );
+  });
+
+  it('encodeColumns keeps the records before a failure, bit for bit what encode gives', () => {
+    const rows = [good, ['r2', 'bob', '1999/12/31', '7', 'M', 'XYZ', 'NO'], good];
+    const bad = [...good];
+    bad[2] = 'not a date';
+    const all = [...rows, bad, good];
+    const columns = good.map((_, f) => all.map((row) => row[f]!));
+    const out = new Uint8Array(all.length * 128);
+    const { encoded, error } = encoder.encodeColumns(columns, all.length, out, 0);
+    expect(encoded).toBe(3);
+    expect(error).toMatchObject({ code: 'RECORD_INVALID', message: "feature 'dob': does not match format %Y/%m/%d" });
+    for (const [i, row] of rows.entries()) expect(out.subarray(i * 128, (i + 1) * 128)).toEqual(encoder.encode(row));
+    expect(out.subarray(3 * 128).every((b) => b === 0)).toBe(true);
+  });
+
   it('encodeRecord: a missing hashed feature is RECORD_INVALID, a missing ignored one is fine', () => {
     const rec = Object.fromEntries(encoder.featureNames.map((n, i) => [n, good[i]!]));
     delete rec.id;
