@@ -274,18 +274,13 @@ export class ClkEncoder {
    */
   encodeMany(rows: readonly (readonly string[])[], firstRow = 0): Uint8Array {
     const width = this.featureNames.length;
-    const columns = this.featureNames.map(() => new Array<string>(rows.length));
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]!;
-      if (!Array.isArray(row) || row.length !== width) {
-        // Rows before it still have to be valid: encode them first, so the first bad row is the one named.
-        this.throwAt(this.encodeColumns(columns, i, new Uint8Array(i * this.filterBytes), 0), firstRow);
-        this.throwAt({ encoded: i, error: fieldCountError(row, width) }, firstRow);
-      }
-      for (let f = 0; f < width; f++) columns[f]![i] = row[f]!;
-    }
+    // Rows up to the first of the wrong width are encoded first: a bad value before it is the error to name.
+    let count = rows.findIndex((row) => !Array.isArray(row) || row.length !== width);
+    if (count < 0) count = rows.length;
+    const columns = this.featureNames.map((_, f) => rows.slice(0, count).map((row) => row[f]!));
     const out = new Uint8Array(rows.length * this.filterBytes);
-    this.throwAt(this.encodeColumns(columns, rows.length, out, 0), firstRow);
+    this.throwAt(this.encodeColumns(columns, count, out, 0), firstRow);
+    if (count < rows.length) this.throwAt({ encoded: count, error: fieldCountError(rows[count], width) }, firstRow);
     return out;
   }
 
