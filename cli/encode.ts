@@ -24,7 +24,16 @@ import { finished } from 'node:stream/promises';
 import type { ErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
 import { secretFingerprintAsync } from '../common/secret-fingerprint.js';
-import { CsvLineError, CsvRecords, delimiterCode, firstRecordEnd, lastRecordEnd } from '../engine/clk/csv.js';
+import {
+  appendBytes,
+  CsvLineError,
+  CsvRecords,
+  delimiterCode,
+  firstRecordEnd,
+  lastRecordEnd,
+  MAX_RECORD_BYTES,
+  recordTooLong,
+} from '../engine/clk/csv.js';
 import { type ColumnMap, columnsFromHeader, columnsInSchemaOrder } from '../engine/clk/csv-header.js';
 import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
 import { type CsvChunkResult, type CsvChunkSpec, encodeCsvChunk, firstBadUtf8Line } from '../engine/csv-encode.js';
@@ -72,9 +81,6 @@ const IN_PROCESS_MAX_BYTES = 2 * 1024 * 1024;
  * second thread cost more than it gave. `--threads` still asks for workers.
  */
 const MIN_CORES_FOR_WORKERS = 3;
-/** A record longer than this is refused (a quoted field left open would otherwise buffer the whole file). */
-const MAX_RECORD_BYTES = 64 * 1024 * 1024;
-
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
 export async function encodeCommand(opts: EncodeOptions): Promise<number> {
@@ -212,12 +218,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
       } else {
         const data = next.value as Buffer;
         bytesRead += data.length;
-        if (used + data.length > buf.length) {
-          const grown = new Uint8Array(Math.max(buf.length * 2, used + data.length));
-          grown.set(buf.subarray(0, used));
-          buf = grown;
-        }
-        buf.set(data, used);
+        buf = appendBytes(buf, used, data);
         used += data.length;
       }
       if (first) {
@@ -271,13 +272,6 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   );
   return written;
 
-  function recordTooLong(line: number): PavilionError {
-    // The line is where the pieces encoded so far end: the long record starts at or after it.
-    return new PavilionError(
-      'CSV_INVALID',
-      `line ${line}: a record longer than ${MAX_RECORD_BYTES >> 20} MiB (a quoted field not closed?)`,
-    );
-  }
   function specFor(map: ColumnMap, header: boolean): CsvChunkSpec {
     return { columns: map.columns, width: map.width, header, delimiter, format: opts.format };
   }

@@ -13,18 +13,22 @@
  * What the broker answered is printed as JSON on stdout; notes and warnings go to stderr. Values of
  * records never appear in either, nor in errors (lines and column names do).
  */
+import { isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PavilionClientError } from '../client/errors.js';
+import type { ErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
 import { secretFingerprint } from '../common/secret-fingerprint.js';
-import { CsvRecords, delimiterCode } from '../engine/clk/csv.js';
+import { CsvLineError, CsvRecords, csvPieces, delimiterCode, recordTooLong } from '../engine/clk/csv.js';
 import { columnsFromHeader } from '../engine/clk/csv-header.js';
-import { ClkEncoder, clkToBase64, parseSchema } from '../engine/clk/index.js';
+import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
+import { firstBadUtf8Line } from '../engine/csv-encode.js';
 import { type ClaimType, parseClaimCell } from '../server/datasets/claim-types.js';
 import { MAX_REF_BYTES } from '../server/datasets/upload.js';
 import { CLAIM_TYPES } from '../server/http/schemas.js';
@@ -210,7 +214,15 @@ function layoutOf(
   return { ref, claims, features: map.columns.map((c) => (c === -1 ? -1 : rest[c]!)), width: header.length };
 }
 
-/** Encodes the CSV into a JSONL upload file; returns the rows written. */
+/** Bytes of CSV read, decoded, checked and encoded at a time (about 3,000 FEBRL records). */
+const PIECE_BYTES = 256 * 1024;
+
+/**
+ * Encodes the CSV into a JSONL upload file; returns the rows written. The file is read in pieces of
+ * whole records (csvPieces), so its size is not bounded by what one string holds; each piece's
+ * records are checked (columns, ref, claims) and then encoded feature by feature
+ * (ClkEncoder.encodeColumns). The first bad record in file order is the one reported.
+ */
 async function writeUpload(
   opts: PublishOptions,
   schemaJson: unknown,
@@ -219,68 +231,133 @@ async function writeUpload(
   file: string,
 ): Promise<number> {
   const schema = parseSchema(schemaJson);
-  let text: string;
-  try {
-    text = readFileSync(opts.in, 'utf8').replace(/^\uFEFF/, '');
-  } catch {
-    throw new PavilionError('FILE_NOT_FOUND', `${opts.in}: cannot read`);
-  }
-  const records = new CsvRecords(text, delimiterCode(opts.delimiter ?? ','));
-  if (!records.next()) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no header row`);
-  const layout = layoutOf(
-    [...records.fields],
-    schema,
-    opts.refColumn ?? 'ref',
-    declared,
-    claimTypeOverrides(opts.claimTypes),
-  );
-  const encoder = ClkEncoder.create(schemaJson, secret);
+  const delimiter = delimiterCode(opts.delimiter ?? ',');
+  const input = createReadStream(opts.in, { fd: await openInput(opts.in), highWaterMark: PIECE_BYTES });
+  const encoder = ClkEncoder.create(schema, secret);
   const out: Writable = createWriteStream(file);
   const seen = new Set<string>();
+  let layout: Layout | undefined;
+  let line = 1;
   let rows = 0;
   try {
-    for (;;) {
-      // CSV errors name the line, never a field (engine/clk/csv.ts).
-      if (!records.next()) break;
-      const line = records.line;
-      const fields = records.fields;
-      if (fields.length !== layout.width)
-        throw new PavilionError(
-          'RECORD_FIELD_COUNT',
-          `line ${line}: ${fields.length} columns, the header has ${layout.width}`,
-        );
-      const ref = fields[layout.ref]!;
-      if (ref === '' || Buffer.byteLength(ref) > MAX_REF_BYTES)
-        throw new PavilionError('UPLOAD_ROW_INVALID', `line ${line}: the ref must be 1 to ${MAX_REF_BYTES} bytes`);
-      if (seen.has(ref))
-        throw new PavilionError('UPLOAD_DUPLICATE_REF', `line ${line}: the ref repeats an earlier row`);
-      seen.add(ref);
-      const claims: Record<string, unknown> = {};
-      for (const c of layout.claims) {
-        const parsed = parseClaimCell(c.type, fields[c.column]!);
-        if ('problem' in parsed)
-          throw new PavilionError('UPLOAD_CLAIM_TYPE', `line ${line}: claim ${c.name} ${parsed.problem}`);
-        claims[c.name] = parsed.value;
+    const pieces = csvPieces(input, delimiter, PIECE_BYTES, () => recordTooLong(line));
+    for await (const piece of readable(pieces, opts.in)) {
+      const records = new CsvRecords(decodeUtf8(piece, line), delimiter, line);
+      layout ??= records.next()
+        ? layoutOf([...records.fields], schema, opts.refColumn ?? 'ref', declared, claimTypeOverrides(opts.claimTypes))
+        : undefined; // blank lines before the header
+      if (layout) {
+        const batch = readBatch(records, layout, seen);
+        const clks = new Uint8Array(batch.lines.length * encoder.filterBytes);
+        const { encoded, error } = encoder.encodeColumns(batch.features, batch.lines.length, clks, 0);
+        let json = '';
+        for (let i = 0; i < encoded; i++) {
+          const clk = Buffer.from(clks.buffer, i * encoder.filterBytes, encoder.filterBytes).toString('base64');
+          const claims = batch.claims[i] ? `,"claims":${JSON.stringify(batch.claims[i])}` : '';
+          // What JSON.stringify({ ref, clk, claims }) gives (base64 needs no escaping), without the object.
+          json += `{"ref":${JSON.stringify(batch.refs[i])},"clk":"${clk}"${claims}}\n`;
+        }
+        if (!out.write(json)) await once(out, 'drain');
+        rows += encoded;
+        if (error !== undefined) {
+          // Encoder messages name the feature and its rule, never the value (engine/clk/prepare.ts).
+          if (error instanceof PavilionError)
+            throw new PavilionError(error.code, `line ${batch.lines[encoded]}: ${error.message}`);
+          throw error;
+        }
+        if (batch.failure) throw batch.failure;
       }
-      let clk: Uint8Array;
-      try {
-        clk = encoder.encode(layout.features.map((col) => (col === -1 ? '' : fields[col]!)));
-      } catch (err) {
-        // Encoder messages name the feature and its rule, never the value (engine/clk/prepare.ts).
-        if (err instanceof PavilionError) throw new PavilionError(err.code, `line ${line}: ${err.message}`);
-        throw err;
-      }
-      const json = `${JSON.stringify({ ref, clk: clkToBase64(clk), ...(layout.claims.length ? { claims } : {}) })}\n`;
-      if (!out.write(json)) await once(out, 'drain');
-      rows++;
+      line += records.linesRead;
     }
   } finally {
+    input.destroy();
     encoder.dispose();
     out.end();
     await finished(out).catch(() => undefined);
   }
+  if (!layout) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no header row`);
   if (rows === 0) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no records after the header`);
   return rows;
+}
+
+async function openInput(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch {
+    throw new PavilionError('FILE_NOT_FOUND', `${path}: cannot read`);
+  }
+}
+
+/** The pieces, with a read error (a folder, a failing disk) reported as FILE_NOT_FOUND. */
+async function* readable(pieces: AsyncGenerator<Uint8Array>, path: string): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await pieces.next();
+    } catch (err) {
+      if (err instanceof PavilionError) throw err;
+      throw new PavilionError('FILE_NOT_FOUND', `${path}: cannot read`);
+    }
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+function decodeUtf8(piece: Uint8Array, firstLine: number): string {
+  if (!isUtf8(piece)) throw new CsvLineError(firstLine - 1 + firstBadUtf8Line(piece), 'not valid UTF-8');
+  return Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString('utf8');
+}
+
+/** A piece's records, checked, up to the first that fails a check (`failure`, naming its line). */
+interface Batch {
+  refs: string[];
+  claims: (Record<string, unknown> | undefined)[];
+  /** features[i][r]: record r's value of schema feature i ('' for an ignored feature the file lacks). */
+  features: string[][];
+  lines: number[];
+  failure?: PavilionError;
+}
+
+function readBatch(records: CsvRecords, layout: Layout, seen: Set<string>): Batch {
+  const batch: Batch = { refs: [], claims: [], features: layout.features.map(() => []), lines: [] };
+  const fields = records.fields;
+  // CSV errors name the line, never a field (engine/clk/csv.ts).
+  for (;;) {
+    try {
+      if (!records.next()) return batch;
+    } catch (err) {
+      if (!(err instanceof CsvLineError)) throw err;
+      batch.failure = err;
+      return batch;
+    }
+    const line = records.line;
+    const fail = (code: ErrorCode, detail: string) => {
+      batch.failure = new PavilionError(code, `line ${line}: ${detail}`);
+      return batch;
+    };
+    if (fields.length !== layout.width)
+      return fail('RECORD_FIELD_COUNT', `${fields.length} columns, the header has ${layout.width}`);
+    const ref = fields[layout.ref]!;
+    if (ref === '' || Buffer.byteLength(ref) > MAX_REF_BYTES)
+      return fail('UPLOAD_ROW_INVALID', `the ref must be 1 to ${MAX_REF_BYTES} bytes`);
+    if (seen.has(ref)) return fail('UPLOAD_DUPLICATE_REF', 'the ref repeats an earlier row');
+    seen.add(ref);
+    let claims: Record<string, unknown> | undefined;
+    for (const c of layout.claims) {
+      const parsed = parseClaimCell(c.type, fields[c.column]!);
+      if ('problem' in parsed) return fail('UPLOAD_CLAIM_TYPE', `claim ${c.name} ${parsed.problem}`);
+      claims ??= {};
+      claims[c.name] = parsed.value;
+    }
+    const r = batch.lines.length;
+    for (let f = 0; f < layout.features.length; f++) {
+      const col = layout.features[f]!;
+      batch.features[f]![r] = col === -1 ? '' : fields[col]!;
+    }
+    batch.refs.push(ref);
+    batch.claims.push(claims);
+    batch.lines.push(line);
+  }
 }
 
 function noteTo(o: { note?: (line: string) => void }): (line: string) => void {

@@ -190,6 +190,69 @@ export function lastRecordEnd(bytes: Uint8Array, length: number, delimiter: numb
   return scanRecordEnds(bytes, length, delimiter, false);
 }
 
+/** A record longer than this is refused (a quoted field left open would otherwise buffer the whole file). */
+export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+
+/** The error for a record longer than MAX_RECORD_BYTES starting at or after `line`. */
+export function recordTooLong(line: number): CsvLineError {
+  return new CsvLineError(line, `a record longer than ${MAX_RECORD_BYTES >> 20} MiB (a quoted field not closed?)`);
+}
+
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
+
+/** buf with data written at buf[used ..]: buf itself, or a copy of buf[0 .. used) grown to hold it. */
+export function appendBytes(buf: Uint8Array<ArrayBuffer>, used: number, data: Uint8Array): Uint8Array<ArrayBuffer> {
+  let out = buf;
+  if (used + data.length > buf.length) {
+    out = new Uint8Array(Math.max(buf.length * 2, used + data.length));
+    out.set(buf.subarray(0, used));
+  }
+  out.set(data, used);
+  return out;
+}
+
+/**
+ * Cuts a byte stream into pieces of whole records of about `pieceBytes` each
+ * (a longer record is a piece of its own), so a reader decodes and parses a
+ * file piece by piece and never holds it as one string: V8's strings end at
+ * 2^29 characters, about 512 MiB of CSV. A UTF-8 byte-order mark at the start
+ * is dropped. A record longer than MAX_RECORD_BYTES throws `tooLong()` (the
+ * caller knows the line).
+ */
+export async function* csvPieces(
+  input: AsyncIterable<Uint8Array>,
+  delimiter: number,
+  pieceBytes: number,
+  tooLong: () => Error,
+): AsyncGenerator<Uint8Array> {
+  let buf = new Uint8Array(pieceBytes * 2);
+  let used = 0;
+  let start = true;
+  for await (const data of input) {
+    buf = appendBytes(buf, used, data);
+    used += data.length;
+    if (start && used >= UTF8_BOM.length) {
+      start = false;
+      if (UTF8_BOM.every((b, i) => buf[i] === b)) {
+        buf.copyWithin(0, UTF8_BOM.length, used);
+        used -= UTF8_BOM.length;
+      }
+    }
+    while (used >= pieceBytes) {
+      let end = lastRecordEnd(buf, pieceBytes, delimiter);
+      if (end === -1) end = lastRecordEnd(buf, used, delimiter);
+      if (end === -1) {
+        if (used > MAX_RECORD_BYTES) throw tooLong();
+        break;
+      }
+      yield buf.slice(0, end);
+      buf.copyWithin(0, end, used);
+      used -= end;
+    }
+  }
+  if (used > 0) yield buf.slice(0, used);
+}
+
 /**
  * The end (exclusive) of the first record in bytes[0 .. length) that is not
  * a blank line, or -1 when it does not end there: the header row, read on its own.

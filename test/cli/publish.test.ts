@@ -36,7 +36,7 @@ function csv(rows: PersonRow[], over18: (i: number) => string): string {
   return `${lines.join('\n')}\n`;
 }
 
-function file(name: string, content: string): string {
+function file(name: string, content: string | Uint8Array): string {
   const path = join(dir, name);
   writeFileSync(path, content);
   return path;
@@ -56,6 +56,25 @@ const publish = (input: string, ...extra: string[]) =>
     '--token',
     t.tokens.dp,
     ...extra,
+  ]);
+/** Offline: the schema from a file, the claims' types given (no broker is asked), the upload written to `out`. */
+const publishOffline = (input: string, out: string) =>
+  pavilion([
+    'publish',
+    '--dataset',
+    'dmv',
+    '--schema',
+    fromRoot('demo', 'schema.json'),
+    '--claim-type',
+    'over_18:boolean',
+    '--claim-type',
+    'over_21:boolean',
+    '--secret-file',
+    secretFile,
+    '--in',
+    input,
+    '--out',
+    out,
   ]);
 const dataset = (command: string, ...extra: string[]) =>
   pavilion(['dataset', command, '--server', t.url, '--dataset', 'dmv', '--token', t.tokens.dp, ...extra]);
@@ -209,24 +228,7 @@ describe('pavilion publish', () => {
       'pull.csv',
       csv(people.slice(0, 150), () => 'true'),
     );
-    // Offline: the schema from a file, the claims' types given (no broker is asked).
-    const written = await pavilion([
-      'publish',
-      '--dataset',
-      'dmv',
-      '--schema',
-      fromRoot('demo', 'schema.json'),
-      '--claim-type',
-      'over_18:boolean',
-      '--claim-type',
-      'over_21:boolean',
-      '--secret-file',
-      secretFile,
-      '--in',
-      input,
-      '--out',
-      out,
-    ]);
+    const written = await publishOffline(input, out);
     expect(written.code, written.stderr).toBe(0);
     expect(JSON.parse(written.stdout)).toMatchObject({ rows: 150, secret_fingerprint: FINGERPRINT });
     const lines = readFileSync(out, 'utf8').trim().split('\n');
@@ -244,6 +246,58 @@ describe('pavilion publish', () => {
     expect(JSON.parse(pulled.stdout)).toMatchObject({ status: 'succeeded', rows: 150, version: 4 });
     const versions = (await api(t.url, 'GET', '/v1/datasets/dmv/versions', { token: t.tokens.dp })).json.versions;
     expect(versions[0]).toMatchObject({ version: 4, status: 'staged', secret_fingerprint: FINGERPRINT });
+  });
+});
+
+describe('pavilion publish --out on files of many pieces (offline)', () => {
+  const many = syntheticPeople(9000, 23);
+  it('encodes a file read in 256 KiB pieces record for record as the encoder does, a BOM dropped', async () => {
+    const text = csv(many, (i) => (i % 2 ? '1' : 'false'));
+    expect(Buffer.byteLength(text)).toBeGreaterThan(256 * 1024); // more than one piece
+    const out = join(dir, 'many.jsonl');
+    const r = await publishOffline(file('many.csv', `\uFEFF${text}`), out);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(many.length);
+    const enc = ClkEncoder.create(loadDemoSchema(), SECRET);
+    for (const i of [0, 1, 2999, 3000, 4321, many.length - 1]) {
+      expect(lines[i]).toEqual({
+        ref: many[i]![0],
+        clk: clkToBase64(enc.encode(many[i]!)),
+        claims: { over_18: i % 2 === 1, over_21: i % 3 !== 0 },
+      });
+    }
+    enc.dispose();
+  });
+
+  it('names the line of a bad record in a later piece, the first one in file order, never its value', async () => {
+    const rows = csv(many, () => 'true').split('\n');
+    const badDob = rows[5001]!.split(',');
+    badDob[4] = '1990-02-30';
+    rows[5001] = badDob.join(','); // line 5002: a dob that is no date
+    const badClaim = rows[5003]!.split(',');
+    badClaim[5] = 'maybe';
+    rows[5003] = badClaim.join(','); // line 5004: a claim that is no boolean
+    const r = await publishOffline(file('bad-late.csv', rows.join('\n')), join(dir, 'bad-late.jsonl'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("pavilion: RECORD_INVALID: line 5002: feature 'dob': does not match format");
+    expect(r.stderr).not.toContain('1990-02-30');
+    rows[5001] = csv(many, () => 'true').split('\n')[5001]!;
+    const second = await publishOffline(file('bad-claim.csv', rows.join('\n')), join(dir, 'bad-claim.jsonl'));
+    expect(second.stderr).toContain('pavilion: UPLOAD_CLAIM_TYPE: line 5004: claim over_18 ');
+  });
+
+  it('refuses bytes that are not UTF-8, naming the line (they were read as U+FFFD before)', async () => {
+    const text = Buffer.from(csv(many.slice(0, 4000), () => 'true'));
+    const at = text.indexOf('\n', text.length - 200) + 1; // the start of a line near the end
+    const line = text.subarray(0, at).toString().split('\n').length;
+    const bad = Buffer.concat([text.subarray(0, at + 3), Buffer.from([0xff]), text.subarray(at + 3)]);
+    const r = await publishOffline(file('latin1.csv', bad), join(dir, 'latin1.jsonl'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`pavilion: CSV_INVALID: line ${line}: not valid UTF-8`);
   });
 });
 
