@@ -8,7 +8,7 @@
  *    schema; also the node:crypto hashing backend and a cache-starved run,
  *    which show where the speed comes from. Records per CPU-second.
  *  - through the engine pool with 1 worker and with all, wall-clock time;
- *  - `pavilion encode` on a FEBRL-like CSV as a whole process, start to exit,
+ *  - `pavilion encode` and `pavilion publish --out` on a FEBRL-like CSV as whole processes, start to exit,
  *    beside clkhash reading and encoding the same file in a whole Python
  *    process on all cores. Records per wall-clock second.
  */
@@ -373,7 +373,8 @@ function staleBuild(): string | undefined {
 }
 
 /**
- * `pavilion encode` as a data provider runs it, a whole process from start to
+ * `pavilion encode` and `pavilion publish --out` (the upload file: refs checked,
+ * JSONL written) as a data provider runs them, whole processes from start to
  * exit (the built CLI, as `npx pavilion` runs it), beside clkhash encoding the
  * same file in a whole Python process (bench/baselines/clkhash_encode.py:
  * read the CSV, generate_clks with its default of one process per core, write
@@ -382,7 +383,7 @@ function staleBuild(): string | undefined {
  * CPU seconds of each whole process are printed beside them.
  */
 async function wholeProcessSection(schema: unknown, opts: BenchOptions): Promise<BenchSection> {
-  const title = 'pavilion encode vs clkhash on a FEBRL CSV, whole process (start to exit), all cores';
+  const title = 'pavilion encode and publish vs clkhash on a FEBRL CSV, whole process (start to exit), all cores';
   const stale = staleBuild();
   if (stale) {
     return {
@@ -399,13 +400,30 @@ async function wholeProcessSection(schema: unknown, opts: BenchOptions): Promise
     writeFileSync(secretFile, SECRET);
     const ours = join(dir, 'ours.txt');
     const theirs = join(dir, 'theirs.txt');
+    const upload = join(dir, 'upload.jsonl');
     const reps = opts.quick ? 1 : 2;
     for (const n of opts.quick ? [5_000, 20_000] : [5_000, 200_000]) {
       const csv = join(dir, `febrl-${n}.csv`);
       await writeFebrlCsv(csv, n);
       const pavilion = [fromRoot('bin', 'pavilion.js'), 'encode', '--schema', schemaFile, '--secret-file', secretFile];
+      // A data provider's whole path: encode, check the refs, write the JSONL upload (offline, --out).
+      const publish = [
+        fromRoot('bin', 'pavilion.js'),
+        'publish',
+        '--dataset',
+        'bench',
+        '--schema',
+        schemaFile,
+        '--secret-file',
+        secretFile,
+        '--ref-column',
+        'rec_id',
+        '--out',
+        upload,
+      ];
       let a: ProcessTime | undefined;
       let a1: ProcessTime | undefined;
+      let p: ProcessTime | undefined;
       let b: ProcessTime | undefined;
       // Interleaved, so both sides see the same neighbours on a shared machine.
       for (let r = 0; r < reps; r++) {
@@ -413,11 +431,13 @@ async function wholeProcessSection(schema: unknown, opts: BenchOptions): Promise
         if (!a || x.wall < a.wall) a = x;
         const x1 = timeProcess(process.execPath, [...pavilion, '--in', csv, '--out', ours, '--threads', '2']);
         if (!a1 || x1.wall < a1.wall) a1 = x1;
+        const xp = timeProcess(process.execPath, [...publish, '--in', csv]);
+        if (!p || xp.wall < p.wall) p = xp;
         const y = timeProcess('python3', [baselineScript('clkhash_encode.py'), schemaFile, secretFile, csv, theirs]);
         if (!b || y.wall < b.wall) b = y;
       }
-      for (const run of [a!, a1!]) {
-        if (run.status !== 0) throw new Error(`pavilion encode exited with ${run.status}: ${run.output.slice(0, 500)}`);
+      for (const run of [a!, a1!, p!]) {
+        if (run.status !== 0) throw new Error(`pavilion exited with ${run.status}: ${run.output.slice(0, 500)}`);
       }
       const py = parseJsonLine(b!.output) as { version?: string; generate_clks_seconds?: number; error?: string };
       const oursRow: BenchRow = {
@@ -434,7 +454,13 @@ async function wholeProcessSection(schema: unknown, opts: BenchOptions): Promise
         unit: 'records/s',
         note: `${a1!.wall.toFixed(2)} s wall, ${a1!.cpu.toFixed(2)} s CPU; main thread + 1 worker`,
       };
-      rows.push(oursRow, oneRow);
+      const publishRow: BenchRow = {
+        name: `pavilion publish --out, ${n.toLocaleString('en-US')} records`,
+        value: n / p!.wall,
+        unit: 'records/s',
+        note: `${p!.wall.toFixed(2)} s wall, ${p!.cpu.toFixed(2)} s CPU; refs checked, JSONL upload written`,
+      };
+      rows.push(oursRow, oneRow, publishRow);
       if (b!.status !== 0 || !py?.version) {
         rows.push({
           name: 'clkhash',
@@ -455,6 +481,7 @@ async function wholeProcessSection(schema: unknown, opts: BenchOptions): Promise
       });
       Object.assign(oursRow, { baseline, ratio: b!.wall / a!.wall });
       Object.assign(oneRow, { baseline, ratio: b!.wall / a1!.wall });
+      Object.assign(publishRow, { baseline, ratio: b!.wall / p!.wall });
       const mine = readFileSync(ours, 'utf8').split('\n');
       const other = readFileSync(theirs, 'utf8').split('\n');
       const same = other.filter((line, i) => line !== '' && line === mine[i]).length;
@@ -463,6 +490,14 @@ async function wholeProcessSection(schema: unknown, opts: BenchOptions): Promise
         value: same,
         unit: `of ${n}`,
         note: same === n && mine.length === other.length ? 'all identical' : `${n - same} MISMATCHES`,
+      });
+      const uploaded = readFileSync(upload, 'utf8').trimEnd().split('\n');
+      const sameUpload = uploaded.filter((line, i) => (JSON.parse(line) as { clk: string }).clk === other[i]).length;
+      rows.push({
+        name: 'bit-identical CLKs in the upload vs clkhash',
+        value: sameUpload,
+        unit: `of ${n}`,
+        note: sameUpload === n && uploaded.length === n ? 'all identical' : `${n - sameUpload} MISMATCHES`,
       });
     }
   } finally {
