@@ -5,9 +5,9 @@
  * --dataset-blocks/--queries-blocks` or a broker job. The config is
  * blocklib's p-sig JSON (engine/blocking/config.ts).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { PavilionError } from '../common/errors.js';
-import { CsvRecords } from '../engine/clk/csv.js';
+import { CsvRecords, readCsvFile } from '../engine/clk/csv.js';
 import { parsePSig, psigCandidateBlocks, recordsToBlocks } from '../engine/index.js';
 import { readJson } from './encode.js';
 
@@ -19,14 +19,8 @@ export interface BlockOptions {
 
 export async function blockCommand(opts: BlockOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const config = parsePSig(readJson(opts.config, 'BLOCKING_CONFIG_INVALID'));
-  let text: string;
-  try {
-    text = readFileSync(opts.in, 'utf8');
-  } catch {
-    throw new PavilionError('FILE_NOT_FOUND', `${opts.in}: cannot read`);
-  }
   // read as clkhash's users read CSV (engine/clk/csv.ts), so blocks and CLKs see the same values
-  const reader = new CsvRecords(text, 0x2c);
+  const reader = new CsvRecords(readCsvFile(opts.in), 0x2c);
   const rows: string[][] = [];
   while (reader.next()) rows.push([...reader.fields]);
   const [header, ...records] = rows;

@@ -29,6 +29,7 @@ import {
   CsvLineError,
   CsvRecords,
   delimiterCode,
+  firstBadUtf8Line,
   firstRecordEnd,
   lastRecordEnd,
   MAX_RECORD_BYTES,
@@ -36,7 +37,7 @@ import {
 } from '../engine/clk/csv.js';
 import { type ColumnMap, columnsFromHeader, columnsInSchemaOrder } from '../engine/clk/csv-header.js';
 import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
-import { type CsvChunkResult, type CsvChunkSpec, encodeCsvChunk, firstBadUtf8Line } from '../engine/csv-encode.js';
+import { type CsvChunkResult, type CsvChunkSpec, encodeCsvChunk } from '../engine/csv-encode.js';
 import type { Engine } from '../engine/index.js';
 import { readSecretFile } from './secret.js';
 

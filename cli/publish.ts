@@ -13,7 +13,6 @@
  * What the broker answered is printed as JSON on stdout; notes and warnings go to stderr. Values of
  * records never appear in either, nor in errors (lines and column names do).
  */
-import { isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
@@ -25,10 +24,16 @@ import { PavilionClientError } from '../client/errors.js';
 import type { ErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
 import { secretFingerprint } from '../common/secret-fingerprint.js';
-import { CsvLineError, CsvRecords, csvPieces, delimiterCode, recordTooLong } from '../engine/clk/csv.js';
+import {
+  CsvLineError,
+  CsvRecords,
+  csvPieces,
+  decodeCsvPiece,
+  delimiterCode,
+  recordTooLong,
+} from '../engine/clk/csv.js';
 import { columnsFromHeader } from '../engine/clk/csv-header.js';
 import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
-import { firstBadUtf8Line } from '../engine/csv-encode.js';
 import { type ClaimType, parseClaimCell } from '../server/datasets/claim-types.js';
 import { MAX_REF_BYTES } from '../server/datasets/upload.js';
 import { CLAIM_TYPES } from '../server/http/schemas.js';
@@ -242,7 +247,7 @@ async function writeUpload(
   try {
     const pieces = csvPieces(input, delimiter, PIECE_BYTES, () => recordTooLong(line));
     for await (const piece of readable(pieces, opts.in)) {
-      const records = new CsvRecords(decodeUtf8(piece, line), delimiter, line);
+      const records = new CsvRecords(decodeCsvPiece(piece, line), delimiter, line);
       layout ??= records.next()
         ? layoutOf([...records.fields], schema, opts.refColumn ?? 'ref', declared, claimTypeOverrides(opts.claimTypes))
         : undefined; // blank lines before the header
@@ -301,11 +306,6 @@ async function* readable(pieces: AsyncGenerator<Uint8Array>, path: string): Asyn
     if (next.done) return;
     yield next.value;
   }
-}
-
-function decodeUtf8(piece: Uint8Array, firstLine: number): string {
-  if (!isUtf8(piece)) throw new CsvLineError(firstLine - 1 + firstBadUtf8Line(piece), 'not valid UTF-8');
-  return Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString('utf8');
 }
 
 /** A piece's records, checked, up to the first that fails a check (`failure`, naming its line). */

@@ -12,11 +12,10 @@
  * Exit code 1 when any row failed. Row values never appear in the output
  * or in errors.
  */
-import { readFileSync } from 'node:fs';
 import { Pavilion } from '../client/index.js';
 import { isCodedError, PavilionError } from '../common/errors.js';
 import { secretFingerprint } from '../common/secret-fingerprint.js';
-import { CsvRecords } from '../engine/clk/csv.js';
+import { CsvRecords, readCsvFile } from '../engine/clk/csv.js';
 import { type ColumnMap, columnsFromHeader } from '../engine/clk/csv-header.js';
 import { parseSchema } from '../engine/clk/schema.js';
 import { readSecretFile } from './secret.js';
@@ -39,13 +38,7 @@ export interface VerifyOptions {
 
 /** The file's records after its header row, each with its line number. */
 function readRecords(path: string): { header: string[]; rows: { line: number; fields: string[] }[] } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
-  } catch {
-    throw new PavilionError('FILE_NOT_FOUND', `${path}: cannot read`);
-  }
-  const records = new CsvRecords(text, 0x2c);
+  const records = new CsvRecords(readCsvFile(path), 0x2c);
   if (!records.next()) throw new PavilionError('DATASET_EMPTY', `${path}: no header row`);
   const header = [...records.fields];
   const rows: { line: number; fields: string[] }[] = [];

@@ -11,7 +11,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { type ErrorCode, isPavilionError } from '../common/errors.js';
-import { CsvLineError, CsvRecords } from './clk/csv.js';
+import { CsvLineError, CsvRecords, firstBadUtf8Line } from './clk/csv.js';
 import type { ClkEncoder } from './clk/encoder.js';
 
 export interface CsvChunkSpec {
@@ -45,7 +45,6 @@ export interface CsvChunkResult {
 }
 
 const LF = 0x0a;
-const CR = 0x0d;
 
 export function encodeCsvChunk(encoder: ClkEncoder, bytes: Uint8Array, spec: CsvChunkSpec): CsvChunkResult {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -151,20 +150,4 @@ function base64Lines(clks: Uint8Array, records: number, clkBytes: number, format
     }
   }
   return new Uint8Array(out.buffer, out.byteOffset, at);
-}
-
-/** The line (from 1; \r\n, \r and \n each end one) holding the first byte that is not UTF-8. */
-export function firstBadUtf8Line(bytes: Uint8Array): number {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let line = 1;
-  let start = 0;
-  for (let i = 0; i <= buf.length; i++) {
-    const c = i < buf.length ? buf[i] : LF;
-    if (c !== LF && c !== CR) continue;
-    if (!isUtf8(buf.subarray(start, i))) return line;
-    if (c === CR && buf[i + 1] === LF) i++;
-    line++;
-    start = i + 1;
-  }
-  return line;
 }

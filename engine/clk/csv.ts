@@ -20,6 +20,8 @@
  *
  * Errors name the line and what is wrong, never a field's content.
  */
+import { isUtf8 } from 'node:buffer';
+import { readFileSync } from 'node:fs';
 import { PavilionError } from '../../common/errors.js';
 
 /** A CSV_INVALID error about one line; `detail` is the message without the line, for callers that renumber it. */
@@ -296,4 +298,47 @@ function scanRecordEnds(bytes: Uint8Array, length: number, delimiter: number, fi
     }
   }
   return first ? -1 : end;
+}
+
+/** The line (from 1; \r\n, \r and \n each end one) holding the first byte that is not UTF-8. */
+export function firstBadUtf8Line(bytes: Uint8Array): number {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i <= buf.length; i++) {
+    const c = i < buf.length ? buf[i] : LF;
+    if (c !== LF && c !== CR) continue;
+    if (!isUtf8(buf.subarray(start, i))) return line;
+    if (c === CR && buf[i + 1] === LF) i++;
+    line++;
+    start = i + 1;
+  }
+  return line;
+}
+
+/** A piece of CSV (whole records from line `firstLine`) as text; bytes not UTF-8 are refused, naming their line. */
+export function decodeCsvPiece(piece: Uint8Array, firstLine: number): string {
+  if (!isUtf8(piece)) throw new CsvLineError(firstLine - 1 + firstBadUtf8Line(piece), 'not valid UTF-8');
+  return Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString('utf8');
+}
+
+/** V8's longest string is 2^29 - 24 characters: a file read whole must fit one. */
+const WHOLE_FILE_MAX_BYTES = 2 ** 29 - 24;
+
+/**
+ * A CSV file read whole, for the commands that need all of it at once (`pavilion verify`,
+ * `pavilion block`): as UTF-8, a byte-order mark dropped, other bytes refused with their line.
+ * Commands that stream (`encode`, `publish`) read pieces instead (csvPieces).
+ */
+export function readCsvFile(path: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    throw new PavilionError('FILE_NOT_FOUND', `${path}: cannot read`);
+  }
+  const start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  if (bytes.length - start > WHOLE_FILE_MAX_BYTES)
+    throw new PavilionError('FILE_NOT_FOUND', `${path}: larger than 512 MiB, which this command reads whole: split it`);
+  return decodeCsvPiece(bytes.subarray(start), 1);
 }

@@ -132,5 +132,13 @@ describe('pavilion link with blocking', () => {
     expect(few.stdout).toBe('');
     const notCsv = await pavilion(['block', '--config', bad, '--in', fixture('people-a.csv')]);
     expect(notCsv.stderr).toMatch(/^pavilion: BLOCKING_CONFIG_INVALID: /);
+    // Bytes that are not UTF-8 would block on U+FFFD where the CLKs (pavilion encode refuses them) cannot be made.
+    const people = readFileSync(fixture('people-a.csv'));
+    const lines = people.toString('utf8').trimEnd().split('\n').length;
+    const latin1 = join(tmp, 'latin1.csv');
+    writeFileSync(latin1, Buffer.concat([people, Buffer.from('r99,ren'), Buffer.from([0xe9]), Buffer.from(',x,,\n')]));
+    const psig = join(tmp, 'psig.json'); // written by the p-sig test above
+    const notUtf8 = await pavilion(['block', '--config', psig, '--in', latin1]);
+    expect(notUtf8.stderr).toBe(`pavilion: CSV_INVALID: line ${lines + 1}: not valid UTF-8\n`);
   });
 });

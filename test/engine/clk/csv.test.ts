@@ -2,9 +2,18 @@
 // made by generate_python_csv.py): every text must give the records Python gives, except
 // the one documented refusal (a quoted field left open at the end). lastRecordEnd must cut
 // any prefix of a text only where a record ends, so pieces parsed apart give the same records.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CsvRecords, delimiterCode, FIELD_SIZE_LIMIT, lastRecordEnd } from '../../../engine/clk/csv.js';
+import {
+  CsvRecords,
+  csvPieces,
+  delimiterCode,
+  FIELD_SIZE_LIMIT,
+  lastRecordEnd,
+  readCsvFile,
+} from '../../../engine/clk/csv.js';
 
 interface Case {
   name: string;
@@ -85,5 +94,62 @@ describe('lastRecordEnd', () => {
     expect(lastRecordEnd(bytes, bytes.length, 0x2c)).toBe(-1);
     const cr = new TextEncoder().encode('a\rb\r');
     expect(lastRecordEnd(cr, cr.length, 0x2c)).toBe(2);
+  });
+});
+
+describe('csvPieces', () => {
+  /** The bytes fed in chunks of `chunk`, cut into pieces of about `size`. */
+  async function cut(bytes: Uint8Array, delimiter: number, size: number, chunk: number): Promise<Uint8Array[]> {
+    async function* chunks() {
+      for (let at = 0; at < bytes.length; at += chunk) yield bytes.subarray(at, at + chunk);
+    }
+    const pieces: Uint8Array[] = [];
+    for await (const piece of csvPieces(chunks(), delimiter, size, () => new Error('too long'))) pieces.push(piece);
+    return pieces;
+  }
+
+  for (const c of cases.filter((x) => !REFUSED.has(x.name))) {
+    it(`"${c.name}": pieces of whole records that read as the whole text does`, async () => {
+      const bytes = new TextEncoder().encode(c.text);
+      for (const [size, chunk] of [
+        [1, 1],
+        [3, 2],
+        [8, 5],
+        [64, 64],
+      ] as const) {
+        const pieces = await cut(bytes, delimiterCode(c.delimiter), size, chunk);
+        expect(Buffer.concat(pieces)).toEqual(Buffer.from(bytes));
+        const rows = pieces.flatMap((p) => readAll(new TextDecoder().decode(p), c.delimiter).rows);
+        expect(rows, `pieces of ${size}, chunks of ${chunk}`).toEqual(c.rows);
+      }
+    });
+  }
+
+  it('drops a UTF-8 byte-order mark at the start only', async () => {
+    const text = new TextEncoder().encode('\uFEFFa,b\n\uFEFFc,d\n');
+    const pieces = await cut(text, 0x2c, 4, 1);
+    // Buffer keeps a BOM (TextDecoder would drop it): the one inside stays, the one at the start is gone.
+    expect(Buffer.concat(pieces).toString('utf8')).toBe('a,b\n\uFEFFc,d\n');
+  });
+});
+
+describe('readCsvFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pavilion-csv-'));
+  const file = (bytes: Uint8Array) => {
+    const path = join(dir, `f${Math.random().toString(36).slice(2)}.csv`);
+    writeFileSync(path, bytes);
+    return path;
+  };
+
+  it('reads UTF-8 and drops a byte-order mark', () => {
+    expect(readCsvFile(file(Buffer.from('\uFEFFa,é\n')))).toBe('a,é\n');
+  });
+
+  it('refuses bytes that are not UTF-8, naming their line, and a file it cannot read', () => {
+    const latin1 = Buffer.concat([Buffer.from('a,b\r\nc,d\ne,'), Buffer.from([0xe9]), Buffer.from('\n')]);
+    expect(() => readCsvFile(file(latin1))).toThrow(
+      expect.objectContaining({ code: 'CSV_INVALID', message: 'line 3: not valid UTF-8' }),
+    );
+    expect(() => readCsvFile(join(dir, 'missing.csv'))).toThrow(expect.objectContaining({ code: 'FILE_NOT_FOUND' }));
   });
 });
