@@ -412,7 +412,11 @@ export async function publishCommand(opts: PublishOptions): Promise<Record<strin
   }
 
   if (opts.out) {
-    const rows = await writeUpload(opts, schemaJson, declared, secret, opts.out);
+    const rows = await writeUpload(opts, schemaJson, declared, secret, opts.out).catch((err: unknown) => {
+      // The records before a bad one are written by then: a partial upload must not be left to be pulled.
+      rmSync(opts.out!, { force: true });
+      throw err;
+    });
     note(
       `wrote ${rows} records to ${opts.out}; put it below datasets/${opts.dataset}/ in the object store, then: ` +
         `pavilion dataset pull --dataset ${opts.dataset} --object <key> --secret-file ${opts.secretFile}`,

@@ -6,7 +6,7 @@
  * its line without printing it; a file for the pull route; and `pavilion verify` refusing a secret
  * whose fingerprint is not the dataset's.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -283,6 +283,7 @@ describe('pavilion publish --out on files of many pieces (offline)', () => {
     rows[5003] = badClaim.join(','); // line 5004: a claim that is no boolean
     const r = await publishOffline(file('bad-late.csv', rows.join('\n')), join(dir, 'bad-late.jsonl'));
     expect(r.code).toBe(1);
+    expect(existsSync(join(dir, 'bad-late.jsonl')), 'a partial upload file is left').toBe(false);
     expect(r.stderr).toContain("pavilion: RECORD_INVALID: line 5002: feature 'dob': does not match format");
     expect(r.stderr).not.toContain('1990-02-30');
     rows[5001] = csv(many, () => 'true').split('\n')[5001]!;
