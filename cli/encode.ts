@@ -28,12 +28,13 @@ import {
   appendBytes,
   CsvLineError,
   CsvRecords,
+  decodeCsvPiece,
   delimiterCode,
-  firstBadUtf8Line,
   firstRecordEnd,
   lastRecordEnd,
   MAX_RECORD_BYTES,
   recordTooLong,
+  utf8BomLength,
 } from '../engine/clk/csv.js';
 import { type ColumnMap, columnsFromHeader, columnsInSchemaOrder } from '../engine/clk/csv-header.js';
 import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
@@ -82,7 +83,6 @@ const IN_PROCESS_MAX_BYTES = 2 * 1024 * 1024;
  * second thread cost more than it gave. `--threads` still asks for workers.
  */
 const MIN_CORES_FOR_WORKERS = 3;
-const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
 export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   const schemaJson = readJson(opts.schema);
@@ -225,7 +225,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
       if (first) {
         // Read ahead first: whether the input fits IN_PROCESS_MAX_BYTES decides main thread or workers.
         if (!eof && used < IN_PROCESS_MAX_BYTES) continue;
-        const begin = startsWith(buf, used, UTF8_BOM) ? UTF8_BOM.length : 0;
+        const begin = utf8BomLength(buf, used);
         let end = firstRecordEnd(buf.subarray(begin), used - begin, delimiter);
         if (end === -1 && !eof) {
           if (used > MAX_RECORD_BYTES) throw recordTooLong(1);
@@ -312,12 +312,7 @@ interface FirstRecord {
 
 /** Parses the first record of the input (header or data), given exactly its bytes, for the header check and hints. */
 function readFirstRecord(bytes: Uint8Array, delimiter: number, header: boolean): FirstRecord | undefined {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new CsvLineError(firstBadUtf8Line(bytes), 'not valid UTF-8');
-  }
+  const text = decodeCsvPiece(bytes, 1);
   const reader = new CsvRecords(text, delimiter);
   try {
     if (!reader.next()) return undefined;
@@ -356,10 +351,6 @@ function delimiterHint(firstLine: string, columns: number, delimiter: number): s
     }
   }
   return '';
-}
-
-function startsWith(buf: Uint8Array, used: number, prefix: readonly number[]): boolean {
-  return used >= prefix.length && prefix.every((b, i) => buf[i] === b);
 }
 
 async function progressBar(path: string) {

@@ -18,14 +18,12 @@ export const SECRET_FINGERPRINT_ITERATIONS = 100_000;
 /** 16 lowercase hex digits. */
 export const SECRET_FINGERPRINT = /^[0-9a-f]{16}$/;
 
+/** PBKDF2's arguments for `secret`: 8 bytes of HMAC-SHA256 output, printed as 16 hex digits. */
+const pbkdf2Args = (secret: string) =>
+  [Buffer.from(secret, 'utf8'), SECRET_FINGERPRINT_SALT, SECRET_FINGERPRINT_ITERATIONS, 8, 'sha256'] as const;
+
 export function secretFingerprint(secret: string): string {
-  return pbkdf2Sync(
-    Buffer.from(secret, 'utf8'),
-    SECRET_FINGERPRINT_SALT,
-    SECRET_FINGERPRINT_ITERATIONS,
-    8,
-    'sha256',
-  ).toString('hex');
+  return pbkdf2Sync(...pbkdf2Args(secret)).toString('hex');
 }
 
 /**
@@ -34,13 +32,6 @@ export function secretFingerprint(secret: string): string {
  */
 export function secretFingerprintAsync(secret: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    pbkdf2(
-      Buffer.from(secret, 'utf8'),
-      SECRET_FINGERPRINT_SALT,
-      SECRET_FINGERPRINT_ITERATIONS,
-      8,
-      'sha256',
-      (err, key) => (err ? reject(err) : resolve(key.toString('hex'))),
-    );
+    pbkdf2(...pbkdf2Args(secret), (err, key) => (err ? reject(err) : resolve(key.toString('hex'))));
   });
 }

@@ -9,9 +9,8 @@
  * Line numbers in a failure are counted from the piece's first line (1); the
  * caller, which knows how many lines came before, makes them absolute.
  */
-import { isUtf8 } from 'node:buffer';
 import { type ErrorCode, isPavilionError } from '../common/errors.js';
-import { CsvLineError, CsvRecords, firstBadUtf8Line } from './clk/csv.js';
+import { CsvLineError, CsvRecords, decodeCsvPiece } from './clk/csv.js';
 import type { ClkEncoder } from './clk/encoder.js';
 
 export interface CsvChunkSpec {
@@ -47,16 +46,14 @@ export interface CsvChunkResult {
 const LF = 0x0a;
 
 export function encodeCsvChunk(encoder: ClkEncoder, bytes: Uint8Array, spec: CsvChunkSpec): CsvChunkResult {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (!isUtf8(buf)) {
-    return {
-      output: new Uint8Array(0),
-      records: 0,
-      lines: 0,
-      failure: { code: 'CSV_INVALID', message: 'not valid UTF-8', line: firstBadUtf8Line(buf) },
-    };
+  let text: string;
+  try {
+    text = decodeCsvPiece(bytes, 1);
+  } catch (err) {
+    if (!(err instanceof CsvLineError)) throw err;
+    return { output: new Uint8Array(0), records: 0, lines: 0, failure: lineFailure(err) };
   }
-  const reader = new CsvRecords(buf.toString('utf8'), spec.delimiter);
+  const reader = new CsvRecords(text, spec.delimiter);
   const { clks, records, failure } = encodeRecords(encoder, reader, spec);
   return {
     output: base64Lines(clks, records, encoder.filterBytes, spec.format),
@@ -83,7 +80,7 @@ function encodeRecords(
     failure = readColumns(reader, spec, columns, lines);
   } catch (err) {
     if (!(err instanceof CsvLineError)) throw err;
-    failure = { code: err.code, message: err.detail, line: err.line };
+    failure = lineFailure(err);
   }
   const clks = new Uint8Array(lines.length * encoder.filterBytes);
   const { encoded, error } = encoder.encodeColumns(columns, lines.length, clks, 0);
@@ -118,6 +115,10 @@ function readColumns(
     lines.push(reader.line);
   }
   return undefined;
+}
+
+function lineFailure(err: CsvLineError): CsvChunkFailure {
+  return { code: err.code, message: err.detail, line: err.line };
 }
 
 function fieldCountFailure(columns: number, spec: CsvChunkSpec, line: number): CsvChunkFailure {

@@ -202,6 +202,11 @@ export function recordTooLong(line: number): CsvLineError {
 
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
+/** Bytes of the UTF-8 byte-order mark bytes[0 .. length) starts with: 3 or 0. */
+export function utf8BomLength(bytes: Uint8Array, length = bytes.length): number {
+  return length >= UTF8_BOM.length && UTF8_BOM.every((b, i) => bytes[i] === b) ? UTF8_BOM.length : 0;
+}
+
 /** buf with data written at buf[used ..]: buf itself, or a copy of buf[0 .. used) grown to hold it. */
 export function appendBytes(buf: Uint8Array<ArrayBuffer>, used: number, data: Uint8Array): Uint8Array<ArrayBuffer> {
   let out = buf;
@@ -235,10 +240,9 @@ export async function* csvPieces(
     used += data.length;
     if (start && used >= UTF8_BOM.length) {
       start = false;
-      if (UTF8_BOM.every((b, i) => buf[i] === b)) {
-        buf.copyWithin(0, UTF8_BOM.length, used);
-        used -= UTF8_BOM.length;
-      }
+      const bom = utf8BomLength(buf, used);
+      buf.copyWithin(0, bom, used);
+      used -= bom;
     }
     while (used >= pieceBytes) {
       let end = lastRecordEnd(buf, pieceBytes, delimiter);
@@ -337,7 +341,7 @@ export function readCsvFile(path: string): string {
   } catch {
     throw new PavilionError('FILE_NOT_FOUND', `${path}: cannot read`);
   }
-  const start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  const start = utf8BomLength(bytes);
   if (bytes.length - start > WHOLE_FILE_MAX_BYTES)
     throw new PavilionError('FILE_NOT_FOUND', `${path}: larger than 512 MiB, which this command reads whole: split it`);
   return decodeCsvPiece(bytes.subarray(start), 1);
