@@ -11,7 +11,6 @@
  * native scalar C (~100 M cmp/s); all workers at least 1.7× that.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,13 +61,6 @@ function sizes(quick: boolean): Sizes {
         latencyBase: 1_000_000,
         latencyRuns: 60,
       };
-}
-
-/** Random bytes: independent bits at density 0.5, like a well-filled CLK. */
-function halfSetFilters(count: number): Uint8Array {
-  const out = new Uint8Array(count * BYTES);
-  for (let off = 0; off < out.length; off += 65536) randomFillSync(out, off, Math.min(65536, out.length - off));
-  return out;
 }
 
 /**
@@ -225,13 +217,13 @@ function anonlinkRow(dataFile: string, nq: number, nb: number, s: Sizes): number
 async function engineRows(threads: number, s: Sizes): Promise<{ rate: number; kernel: DiceKernelKind }> {
   const engine = await createEngine({ threads });
   try {
-    const base = halfSetFilters(s.linkBase);
+    const base = randomFilters(s.linkBase, 'half');
     await engine.loadDataset('bench', {
       refs: Array.from({ length: s.linkBase }, (_, i) => String(i)),
       clks: base,
       filterBits: FILTER_BITS,
     });
-    const queries = halfSetFilters(s.linkQueries);
+    const queries = randomFilters(s.linkQueries, 'half');
     await engine.link('bench', queries.subarray(0, 4 * BYTES), { threshold: THRESHOLD }); // warm-up
     let best = 0;
     for (let r = 0; r < 4; r++) {
@@ -256,7 +248,12 @@ async function latencyRows(s: Sizes): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   try {
     const kinds = [
-      { id: 'dense', filters: halfSetFilters, threshold: THRESHOLD, label: 'half the bits set, plain scan' },
+      {
+        id: 'dense',
+        filters: (n: number) => randomFilters(n, 'half'),
+        threshold: THRESHOLD,
+        label: 'half the bits set, plain scan',
+      },
       {
         id: 'sparse',
         filters: (n: number) => randomFilters(n, 'sparse'),
@@ -309,8 +306,8 @@ async function latencyRows(s: Sizes): Promise<BenchRow[]> {
 
 export async function run(opts: BenchOptions): Promise<BenchSection[]> {
   const s = sizes(opts.quick);
-  const queries = halfSetFilters(s.queries);
-  const base = halfSetFilters(s.base);
+  const queries = randomFilters(s.queries, 'half');
+  const base = randomFilters(s.base, 'half');
   const dir = mkdtempSync(join(tmpdir(), 'pavilion-dice-'));
   try {
     const dataFile = join(dir, 'filters.bin');
