@@ -2,10 +2,10 @@
  * One verification, shared by POST /v1/verifications and the WebSocket `verify` message
  * (docs/architecture.md follows it from the socket to the kernel to the audit leaf):
  *
- *   dataset lease → policy decision (memoized by policy/) → CLK (decoded, or encoded by the pool from
- *   a record when the policy allows) → cache (LRU, then Redis) → on a miss a 1:N Dice search on the
- *   engine → decision → claims filtered by the obligations → audit append (the answer waits until it
- *   is durable) → answer with receipt.
+ *   dataset lease → policy decision (memoized by policy/) → CLK (decoded, with its query hash and cache key
+ *   remembered per text by query-digests.ts, or encoded by the pool from a record when the policy allows) →
+ *   cache (LRU, then Redis) → on a miss a 1:N Dice search on the engine → decision → claims filtered by the
+ *   obligations → audit append (the answer waits until it is durable) → answer with receipt.
  *
  * What is cached is the match outcome for (dataset version, CLK, requested claims, min score, policy
  * version); the claims released are recomputed per caller from that caller's obligations, so one RP's
@@ -16,10 +16,8 @@
  * or a cache key (only the CLK derived from it is, through a keyed hash).
  */
 import { randomUUID } from 'node:crypto';
-import { cacheKey } from '../../cache/cache-key.js';
 import type { VerificationCache } from '../../cache/verification-cache.js';
 import { isPavilionError, PavilionError } from '../../common/errors.js';
-import { decodeClkBase64 } from '../../engine/index.js';
 import type { Principal } from '../../identity/index.js';
 import type { Policy } from '../../policy/index.js';
 import type { ActiveDatasets, LoadedVersion } from '../datasets/active-datasets.js';
@@ -31,6 +29,7 @@ import type { AuditTrail } from '../support/audit-trail.js';
 import type { MeteredEngine } from '../support/metered-engine.js';
 import { authorize } from '../support/policy-gate.js';
 import { type DecisionOutcome, decide } from './decision.js';
+import { type QueryDigest, QueryDigests } from './query-digests.js';
 
 /** What the verification cache holds: the match outcome, not the per-caller claim release. */
 export type VerificationCacheOf = VerificationCache<DecisionOutcome>;
@@ -60,7 +59,11 @@ export function schemaFeatureIds(schema: unknown): string[] {
 }
 
 export class VerificationService {
-  constructor(private readonly d: VerificationDeps) {}
+  private readonly queries: QueryDigests;
+
+  constructor(private readonly d: VerificationDeps) {
+    this.queries = new QueryDigests(d.cacheSecret, (clk) => d.trail.queryHash(clk));
+  }
 
   async verify(principal: Principal, req: VerificationRequest): Promise<VerificationAnswer> {
     const { datasets, policy, cache, engine, trail } = this.d;
@@ -73,19 +76,18 @@ export class VerificationService {
       const decision = await authorize(policy, principal, def, req, byBroker ? 'encode_record' : 'verify', trail);
       const minScore = decision.obligations.min_score;
 
-      let clk: Uint8Array;
+      let query: QueryDigest;
       if (req.record !== undefined) {
         if (!def.allowBrokerEncoding)
           throw new PavilionError('POLICY_DENIED', 'the dataset does not allow broker-side encoding');
-        clk = await this.encodeRecord(def, loaded, req.record);
+        query = this.queries.of(await this.encodeRecord(def, loaded, req.record));
       } else {
-        clk = decodeClkBase64(req.clk!, loaded.filterBits);
+        query = this.queries.ofText(req.clk!, loaded.filterBits);
       }
 
-      const key = cacheKey(this.d.cacheSecret, {
+      const key = this.queries.cacheKey(query, {
         datasetId: req.dataset,
         datasetVersion: loaded.version,
-        clk,
         claims: req.claims,
         threshold: minScore,
         policyVersion: policy.version,
@@ -93,7 +95,7 @@ export class VerificationService {
       let outcome = await cache.get(key);
       const cached = outcome !== undefined;
       if (!outcome) {
-        const result = await engine.match(loaded.engineId, clk, { threshold: minScore, topK: 2 });
+        const result = await engine.match(loaded.engineId, query.clk, { threshold: minScore, topK: 2 });
         this.d.countComparisons(loaded.size);
         outcome = decide(result.candidates, minScore, this.d.ambiguityMargin);
         const ttl = decision.obligations.cache_ttl_seconds;
@@ -108,7 +110,7 @@ export class VerificationService {
           relyingParty: trail.party(principal.tenant ?? principal.subject),
           dataset: req.dataset,
           datasetVersion: String(loaded.version),
-          queryHash: trail.queryHash(clk),
+          queryHash: query.queryHash,
           decision: outcome.decision,
           score: outcome.score,
           releasedClaims: Object.keys(released),
