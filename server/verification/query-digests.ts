@@ -70,7 +70,8 @@ export class QueryDigests {
  * claims in another order make another string and a fresh (identical) key, never a wrong one.
  */
 function partsText(c: CacheKeyContext): string {
-  let text = `${c.datasetVersion}|${c.threshold}|${c.datasetId.length}:${c.datasetId}${c.policyVersion.length}:${c.policyVersion}`;
+  const { datasetId: id, policyVersion: policy } = c;
+  let text = `${c.datasetVersion}|${c.threshold}|${id.length}:${id}${policy.length}:${policy}`;
   for (const claim of c.claims) text += `${claim.length}:${claim}`;
   return text;
 }
