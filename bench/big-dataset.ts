@@ -12,17 +12,19 @@
  *      scans all N filters), at 1 and 4 connections, target p99 < 100 ms on 2 cores;
  *   4. baselines, same run and process: the same cold searches on the engine alone (no HTTP, policy or
  *      audit), and the former load path (DatasetStore.readVersion into arrays of strings and objects, then
- *      Engine.loadDataset copying the filters), its time and how much it adds.
+ *      Engine.loadDataset copying the filters), its time and how much it adds; then, once the broker has
+ *      stopped, the same search in C (bench/native-dice.ts) over as many random filters of the same density.
  *
  * The version is written once through DatasetStore (no broker running, so nothing loads it twice), then a
  * broker child (this file with --serve) is started on it. Each load phase runs at most 20 s.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { askChild, type Child, startChild, stopChild } from './child-process.js';
+import { buildNative, runNative } from './native-dice.js';
 import { randomFilters } from './random-filters.js';
 import { describeMachine, machineLine } from './report.js';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
@@ -33,6 +35,33 @@ const BYTES = 128;
 
 /** What BENCH_DENSE (set by --dense, inherited by the children) asks for. */
 const density = (): 'sparse' | 'dense' => (process.env.BENCH_DENSE ? 'dense' : 'sparse');
+
+/**
+ * One random query against `rows` random filters of the bench's density, in C (bench/native/dice.c), split over
+ * as many threads as the engine has workers: the plain scan every dense search is, with nothing of the broker
+ * around it. Written in pieces of 1M filters, so the file never needs the whole set in memory at once.
+ */
+function nativeSearch(rows: number, dir: string): Record<string, number> | { note: string } {
+  const builds = buildNative(dir);
+  if ('note' in builds) return { note: builds.note };
+  const dataFile = join(dir, 'native-search.bin');
+  const fd = openSync(dataFile, 'w');
+  try {
+    writeSync(fd, randomFilters(1, density()));
+    for (let done = 0; done < rows; done += 1_000_000)
+      writeSync(fd, randomFilters(Math.min(1_000_000, rows - done), density()));
+  } finally {
+    closeSync(fd);
+  }
+  const threads = availableParallelism();
+  const o = { queries: 1, base: rows, bytes: BYTES, threshold: 0.85, topK: 2, seconds: 5, threads };
+  const p50 = (exe: string) => Number((runNative(exe, dataFile, o).passMedianSeconds * 1000).toFixed(1));
+  try {
+    return { threads, scalar_p50_ms: p50(builds.scalar), vectorized_p50_ms: p50(builds.vectorized) };
+  } finally {
+    rmSync(dataFile, { force: true });
+  }
+}
 
 function status(pid: number | 'self', field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -240,6 +269,10 @@ async function runBench(): Promise<void> {
     } finally {
       await stopChild(broker, 20_000);
     }
+    if (baseline) {
+      log(`baseline: the same search in C over ${rows.toLocaleString('en-US')} filters (load ${load()})…`);
+      out.native = nativeSearch(rows, stateDir);
+    }
   } finally {
     await scratch?.drop();
     rmSync(stateDir, { recursive: true, force: true });
@@ -287,6 +320,15 @@ async function runBench(): Promise<void> {
     `40 sequential searches, ${alone.sketched ? 'sketch-bounded' : 'no sketches'}`,
     '',
   ]);
+  const native = out.native as { threads: number; scalar_p50_ms: number; vectorized_p50_ms: number } | { note: string };
+  if ('note' in native) lines.push(['baseline: the same search in C', native.note, '', '']);
+  else
+    lines.push([
+      'baseline: the same search in C, no sketches',
+      `p50 ${native.scalar_p50_ms} ms scalar, ${native.vectorized_p50_ms} ms auto-vectorized`,
+      `${native.threads} threads, bench/native/dice.c on random filters of the same density`,
+      '',
+    ]);
   lines.push(['broker means (its /metrics)', JSON.stringify(out.broker_means_ms), 'ms', '']);
   if (former)
     lines.push([

@@ -10,13 +10,13 @@
  * The targets (docs/decisions.md, "Kernels") on the 2-core development machine: per-core wasm at least
  * native scalar C (~100 M cmp/s); all workers at least 1.7× that.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createEngine } from '../engine/index.js';
 import { createDiceMemory, type DiceKernelKind, instantiateDice, wasmSimdSupported } from '../wasm/dice.js';
+import { buildNative, type NativeBuilds, runNative } from './native-dice.js';
 import { randomFilters } from './random-filters.js';
 import { type BenchOptions, type BenchRow, type BenchSection, baselineScript } from './report.js';
 
@@ -171,27 +171,11 @@ interface NativeResult {
   note?: string;
 }
 
-function nativeRows(dataFile: string, dir: string, nq: number, nb: number, s: Sizes): NativeResult {
-  const source = fileURLToPath(new URL('./native/dice.c', import.meta.url));
-  const probe = spawnSync('gcc', ['--version'], { encoding: 'utf8' });
-  if (probe.status !== 0) return { note: 'gcc not found' };
-  const out: NativeResult = {};
-  for (const [name, flags] of [
-    ['scalar', ['-fno-tree-vectorize']],
-    ['vectorized', []],
-  ] as const) {
-    const exe = join(dir, `dice-${name}`);
-    execFileSync('gcc', ['-O3', '-march=native', ...flags, '-o', exe, source], { stdio: 'pipe' });
-    const res = JSON.parse(
-      execFileSync(
-        exe,
-        [dataFile, String(nq), String(nb), String(BYTES), String(THRESHOLD), String(TOP_K), String(s.seconds)],
-        { encoding: 'utf8' },
-      ),
-    ) as { bestWindowRate: number };
-    out[name] = res.bestWindowRate / 1e6;
-  }
-  return out;
+function nativeRows(native: NativeBuilds, dataFile: string, nq: number, nb: number, s: Sizes): NativeResult {
+  if ('note' in native) return { note: native.note };
+  const o = { queries: nq, base: nb, bytes: BYTES, threshold: THRESHOLD, topK: TOP_K, seconds: s.seconds };
+  const rate = (exe: string) => runNative(exe, dataFile, o).bestWindowRate / 1e6;
+  return { scalar: rate(native.scalar), vectorized: rate(native.vectorized) };
 }
 
 function anonlinkRow(dataFile: string, nq: number, nb: number, s: Sizes): number | string {
@@ -238,12 +222,54 @@ async function engineRows(threads: number, s: Sizes): Promise<{ rate: number; ke
 }
 
 /**
+ * One query against the dense base in C, split into as many slices and threads as the engine's workers, median of
+ * the passes in `s.seconds`: scalar (__builtin_popcountll, the portable floor wasm compares with) and vectorised
+ * (AVX-512 VPOPCNTQ where the CPU has it, which wasm's 128-bit SIMD cannot express).
+ */
+function nativeLatencyRows(
+  native: NativeBuilds,
+  dir: string,
+  query: Uint8Array,
+  base: Uint8Array,
+  threads: number,
+  s: Sizes,
+): BenchRow[] {
+  if ('note' in native) return [];
+  const dataFile = join(dir, 'latency.bin');
+  writeFileSync(dataFile, Buffer.concat([query, base]));
+  const nb = base.length / BYTES;
+  const row = (name: string, exe: string, how: string): BenchRow => ({
+    name: `${name} 1:N latency p50, dense, ${threads} threads`,
+    value:
+      runNative(exe, dataFile, {
+        queries: 1,
+        base: nb,
+        bytes: BYTES,
+        threshold: THRESHOLD,
+        topK: TOP_K,
+        seconds: s.seconds,
+        threads,
+      }).passMedianSeconds * 1000,
+    unit: 'ms',
+    note: `the same query and filters, ${threads} slices, ${how}, median pass`,
+  });
+  try {
+    return [
+      row(NATIVE_BASELINE, native.scalar, 'gcc -O3 -march=native -fno-tree-vectorize'),
+      row('native C auto-vectorized', native.vectorized, 'gcc -O3 -march=native'),
+    ];
+  } finally {
+    rmSync(dataFile, { force: true });
+  }
+}
+
+/**
  * Single-query latency over `latencyBase` filters through the engine, twice in one run: dense random filters
  * (half the bits set: the plain scan reads every filter) and sparse ones (a quarter set: the engine builds
  * block-count sketches and the sketch-bounded kernel skips what cannot reach the threshold, as the 10M run of
  * bench:big relies on). Each query is a copy of one base filter, which must come back first.
  */
-async function latencyRows(s: Sizes): Promise<BenchRow[]> {
+async function latencyRows(s: Sizes, native: NativeBuilds, dir: string): Promise<BenchRow[]> {
   const engine = await createEngine();
   const rows: BenchRow[] = [];
   try {
@@ -284,8 +310,13 @@ async function latencyRows(s: Sizes): Promise<BenchRow[]> {
       const note =
         `1 query vs ${s.latencyBase.toLocaleString('en-US')} filters (${kind.label}, at ${kind.threshold}), ` +
         `${engine.threads} workers (one slice each), ${s.latencyRuns} sequential runs`;
+      // The same search in C on the same filters and threads: without sketches it only compares with the plain scan.
+      const nativeP50 = kind.id === 'dense' ? nativeLatencyRows(native, dir, query, base, engine.threads, s) : [];
+      const scalarP50 = nativeP50.find((r) => r.name.startsWith(NATIVE_BASELINE));
+      const p50: BenchRow = { name: `engine match latency p50, ${kind.id}`, value: pct(50), unit: 'ms', note };
       rows.push(
-        { name: `engine match latency p50, ${kind.id}`, value: pct(50), unit: 'ms', note },
+        scalarP50 ? { ...p50, baseline: scalarP50.name, ratio: p50.value / scalarP50.value } : p50,
+        ...nativeP50,
         { name: `engine match latency p99, ${kind.id}`, value: pct(99), unit: 'ms', note },
         {
           name: `engine match single-query rate (p50), ${kind.id}`,
@@ -293,7 +324,7 @@ async function latencyRows(s: Sizes): Promise<BenchRow[]> {
           unit: 'M cmp/s',
           note:
             kind.id === 'dense'
-              ? 'memory-bound: docs/decisions.md records 45–65 M/s per stream'
+              ? 'every filter read; the C rows above are the same search'
               : 'filters ruled out by their 24-byte sketch are counted as compared',
         },
       );
@@ -315,7 +346,8 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
     const rows: BenchRow[] = [];
     const batch = `${s.queries} queries × ${s.base.toLocaleString('en-US')} filters, top-${TOP_K} at ${THRESHOLD}`;
 
-    const native = nativeRows(dataFile, dir, s.queries, s.base, s);
+    const builds = buildNative(dir);
+    const native = nativeRows(builds, dataFile, s.queries, s.base, s);
     const nativeRate = native.scalar;
     const withRatio = (row: BenchRow): BenchRow =>
       nativeRate ? { ...row, baseline: NATIVE_BASELINE, ratio: row.value / nativeRate } : row;
@@ -386,7 +418,7 @@ export async function run(opts: BenchOptions): Promise<BenchSection[]> {
       );
     else rows.push({ name: 'anonlink', value: Number.NaN, unit: 'M cmp/s', note: anon });
 
-    const latency = await latencyRows(s);
+    const latency = await latencyRows(s, builds, dir);
     return [
       { title: `Dice similarity, ${FILTER_BITS}-bit filters (comparisons per second)`, rows },
       { title: 'Dice 1:N single-query latency through the engine', rows: latency },
