@@ -237,19 +237,18 @@ function nativeLatencyRows(
   if ('note' in native) return [];
   const dataFile = join(dir, 'latency.bin');
   writeFileSync(dataFile, Buffer.concat([query, base]));
-  const nb = base.length / BYTES;
+  const o = {
+    queries: 1,
+    base: base.length / BYTES,
+    bytes: BYTES,
+    threshold: THRESHOLD,
+    topK: TOP_K,
+    seconds: s.seconds,
+    threads,
+  };
   const row = (name: string, exe: string, how: string): BenchRow => ({
     name: `${name} 1:N latency p50, dense, ${threads} threads`,
-    value:
-      runNative(exe, dataFile, {
-        queries: 1,
-        base: nb,
-        bytes: BYTES,
-        threshold: THRESHOLD,
-        topK: TOP_K,
-        seconds: s.seconds,
-        threads,
-      }).passMedianSeconds * 1000,
+    value: runNative(exe, dataFile, o).passMedianSeconds * 1000,
     unit: 'ms',
     note: `the same query and filters, ${threads} slices, ${how}, median pass`,
   });
