@@ -15,8 +15,13 @@ import { type CacheKeyParts, cacheKey } from '../../cache/cache-key.js';
 import { GenerationalCache } from '../../common/generational-cache.js';
 import { decodeClkBase64 } from '../../engine/index.js';
 
-/** CLK texts remembered (about 0.6 KB each with their digests: ~2.5 MB in all). */
+/** CLK texts remembered (a 1024-bit CLK's is 172 characters: about 0.6 KB each with its digests, ~2.5 MB in all). */
 export const QUERY_DIGESTS = 4096;
+/**
+ * Longer texts are decoded every time (the text of a 16,384-bit CLK): with the longest CLK a request may carry
+ * (2^17 characters) the memo could otherwise hold close to 1 GB; with this bound, at most ~20 MB.
+ */
+export const MAX_REMEMBERED_TEXT = 2732;
 
 export interface QueryDigest {
   readonly clk: Uint8Array;
@@ -44,7 +49,7 @@ export class QueryDigests {
     // A copy: Buffer.from's result may be a slice of a shared 8 KiB pool, which the memo would keep alive.
     const clk = new Uint8Array(decodeClkBase64(text, filterBits));
     const digest = { clk, queryHash: this.queryHash(clk), filterBits };
-    this.memo.set(text, digest);
+    if (text.length <= MAX_REMEMBERED_TEXT) this.memo.set(text, digest);
     return digest;
   }
 

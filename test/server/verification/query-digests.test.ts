@@ -7,7 +7,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { cacheKey } from '../../../cache/cache-key.js';
 import { decodeClkBase64 } from '../../../engine/index.js';
-import { type CacheKeyContext, QueryDigests } from '../../../server/verification/query-digests.js';
+import { type CacheKeyContext, MAX_REMEMBERED_TEXT, QueryDigests } from '../../../server/verification/query-digests.js';
 
 const cacheSecret = randomBytes(32);
 const hashKey = randomBytes(32);
@@ -59,6 +59,21 @@ describe('query digests', () => {
         expect.objectContaining({ code: 'CLK_BASE64_INVALID' }),
       );
     expect(hashed()).toBe(0);
+  });
+
+  it('does not remember a text longer than MAX_REMEMBERED_TEXT (memory stays bounded whatever the CLK length)', () => {
+    const { queries, hashed } = digests();
+    const bits = 32_768;
+    const text = randomBytes(bits / 8).toString('base64');
+    expect(text.length).toBeGreaterThan(MAX_REMEMBERED_TEXT);
+    const first = queries.ofText(text, bits);
+    expect(queries.ofText(text, bits)).not.toBe(first);
+    expect(hashed()).toBe(2);
+    // A 16,384-bit CLK's text is the longest remembered.
+    const edge = randomBytes(16_384 / 8).toString('base64');
+    expect(edge.length).toBe(MAX_REMEMBERED_TEXT);
+    expect(queries.ofText(edge, 16_384)).toBe(queries.ofText(edge, 16_384));
+    expect(hashed()).toBe(3);
   });
 
   it('does not remember a CLK given without text (encoded from a record)', () => {
