@@ -3,8 +3,8 @@
  * cache key — remembered per CLK text, so a question asked again does not decode the base64 and run two
  * HMAC-SHA256 again. A cache hit is by definition a CLK asked before, and on that path these three were
  * the largest cost after the audit append: with them remembered, bench:server's cache-hit answer took
- * 47–50 µs of the event loop instead of 60 (128 connections, Postgres; docs/decisions.md, "The cache-hit
- * path").
+ * 41–42 µs of the event loop instead of 53–55 (128 connections, Postgres; docs/decisions.md, "The
+ * cache-hit path").
  *
  * What it holds: the texts of the most recently queried CLKs, in this process's memory only (bounded by
  * QUERY_DIGESTS entries, never written anywhere). Redis and the audit log still see keyed hashes alone;
