@@ -30,9 +30,8 @@ import {
   CsvRecords,
   decodeCsvPiece,
   delimiterCode,
-  firstRecordEnd,
-  lastRecordEnd,
   MAX_RECORD_BYTES,
+  RecordCuts,
   recordTooLong,
   utf8BomLength,
 } from '../engine/clk/csv.js';
@@ -182,6 +181,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   let buf = new Uint8Array(CHUNK_BYTES * 2);
   let used = 0;
   let first = true;
+  const cuts = new RecordCuts(delimiter);
   /** Cuts buf[0 .. end) off as one piece and keeps the rest. */
   const cut = (end: number): Uint8Array => {
     const piece = buf.slice(0, end);
@@ -195,9 +195,9 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
       const toWorker = engine !== undefined && workerTasks < engine.threads * 2;
       const size = toWorker || engine === undefined ? CHUNK_BYTES : MAIN_CHUNK_BYTES;
       if (used === 0 || (used < size && !eof)) return;
-      let end = eof && used <= size ? used : lastRecordEnd(buf, Math.min(used, size), delimiter);
-      // A record longer than a piece: take it whole.
-      if (end === -1) end = eof ? used : lastRecordEnd(buf, used, delimiter);
+      // A record longer than a piece is taken whole.
+      let end = eof && used <= size ? used : cuts.lastEnd(buf, used, size, eof);
+      if (end === -1 && eof) end = used;
       if (end === -1) {
         if (used > MAX_RECORD_BYTES) throw recordTooLong(lineBase + 1);
         return;
@@ -226,7 +226,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
         // Read ahead first: whether the input fits IN_PROCESS_MAX_BYTES decides main thread or workers.
         if (!eof && used < IN_PROCESS_MAX_BYTES) continue;
         const begin = utf8BomLength(buf, used);
-        let end = firstRecordEnd(buf.subarray(begin), used - begin, delimiter);
+        let end = cuts.firstEnd(buf.subarray(begin), used - begin, eof);
         if (end === -1 && !eof) {
           if (used > MAX_RECORD_BYTES) throw recordTooLong(1);
           continue;

@@ -33,7 +33,7 @@ import {
   recordTooLong,
 } from '../engine/clk/csv.js';
 import { columnsFromHeader } from '../engine/clk/csv-header.js';
-import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
+import { ClkEncoder, clkToBase64, parseSchema } from '../engine/clk/index.js';
 import { type ClaimType, parseClaimCell } from '../server/datasets/claim-types.js';
 import { MAX_REF_BYTES } from '../server/datasets/upload.js';
 import { CLAIM_TYPES } from '../server/http/schemas.js';
@@ -257,7 +257,7 @@ async function writeUpload(
         const { encoded, error } = encoder.encodeColumns(batch.features, batch.lines.length, clks, 0);
         let json = '';
         for (let i = 0; i < encoded; i++) {
-          const clk = Buffer.from(clks.buffer, i * encoder.filterBytes, encoder.filterBytes).toString('base64');
+          const clk = clkToBase64(clks.subarray(i * encoder.filterBytes, (i + 1) * encoder.filterBytes));
           const claims = batch.claims[i] ? `,"claims":${JSON.stringify(batch.claims[i])}` : '';
           // What JSON.stringify({ ref, clk, claims }) gives (base64 needs no escaping), without the object.
           json += `{"ref":${batch.refs[i]},"clk":"${clk}"${claims}}\n`;

@@ -277,7 +277,7 @@ export class ClkEncoder {
     // Rows up to the first of the wrong width are encoded first: a bad value before it is the error to name.
     let count = rows.findIndex((row) => !Array.isArray(row) || row.length !== width);
     if (count < 0) count = rows.length;
-    const columns = this.featureNames.map((_, f) => rows.slice(0, count).map((row) => row[f]!));
+    const columns = this.featureNames.map((_, f) => Array.from({ length: count }, (_, r) => rows[r]![f]!));
     const out = new Uint8Array(rows.length * this.filterBytes);
     this.throwAt(this.encodeColumns(columns, count, out, 0), firstRow);
     if (count < rows.length) this.throwAt({ encoded: count, error: fieldCountError(rows[count], width) }, firstRow);

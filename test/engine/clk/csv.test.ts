@@ -12,6 +12,7 @@ import {
   delimiterCode,
   FIELD_SIZE_LIMIT,
   lastRecordEnd,
+  RecordCuts,
   readCsvFile,
 } from '../../../engine/clk/csv.js';
 
@@ -124,6 +125,26 @@ describe('csvPieces', () => {
       }
     });
   }
+
+  it('cuts after a record longer than many pieces, whose quoted field holds line breaks', async () => {
+    const long = `"${'ab\ncd,'.repeat(2000)}"`;
+    const text = `x,${long}\ny,z\n${'w,v\n'.repeat(50)}`;
+    const bytes = new TextEncoder().encode(text);
+    const pieces = await cut(bytes, 0x2c, 16, 7);
+    expect(Buffer.concat(pieces).toString('utf8')).toBe(text);
+    // Every piece ends where a record ends, the long one included.
+    expect(pieces.map((p) => lastRecordEnd(p, p.length, 0x2c))).toEqual(pieces.map((p) => p.length));
+    expect(pieces.flatMap((p) => readAll(new TextDecoder().decode(p), ',').rows)).toEqual(readAll(text, ',').rows);
+  });
+
+  it('RecordCuts looks again at the end of the input, whatever it looked at before', () => {
+    const bytes = new TextEncoder().encode(`"${'a'.repeat(1000)}"\nb\n`);
+    const cuts = new RecordCuts(0x2c);
+    expect(cuts.lastEnd(bytes, 600, 16)).toBe(-1); // the quote is still open at 600 bytes
+    // 1,005 bytes hold the record's end, but the buffer has not doubled since the last look: wait.
+    expect(cuts.lastEnd(bytes, bytes.length, 16)).toBe(-1);
+    expect(cuts.lastEnd(bytes, bytes.length, 16, true)).toBe(bytes.length);
+  });
 
   it('drops a UTF-8 byte-order mark at the start only', async () => {
     const text = new TextEncoder().encode('\uFEFFa,b\n\uFEFFc,d\n');
