@@ -126,8 +126,7 @@ async function serve(): Promise<void> {
       }
       times.sort((a, b) => a - b);
       const ms = (p: number) => Number(times[Math.floor((p / 100) * (times.length - 1))]!.toFixed(1));
-      const sketched = broker.engine.isSketched(engineId);
-      console.log(`ENGINE ${JSON.stringify({ p50: ms(50), p99: ms(99), max: ms(100), sketched })}`);
+      console.log(`ENGINE ${JSON.stringify({ p50: ms(50), p99: ms(99), max: ms(100) })}`);
       return;
     }
     if (line !== 'legacy') return;
@@ -313,11 +312,11 @@ async function runBench(): Promise<void> {
       '< 100 ms p99 at 10M',
       verdict(c.p99 < 100 && c.errors === 0),
     ]);
-  const alone = out.engine_alone as { p50: number; p99: number; max: number; sketched: boolean };
+  const alone = out.engine_alone as { p50: number; p99: number; max: number };
   lines.push([
     'baseline: engine.match alone, same process',
     `p50 ${alone.p50} ms, p99 ${alone.p99} ms, max ${alone.max} ms`,
-    `40 sequential searches, ${alone.sketched ? 'sketch-bounded' : 'no sketches'}`,
+    '40 sequential searches',
     '',
   ]);
   const native = out.native as { threads: number; scalar_p50_ms: number; vectorized_p50_ms: number } | { note: string };

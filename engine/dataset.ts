@@ -43,8 +43,6 @@ export class DatasetVersion {
   private readonly header: Int32Array;
   private users = 0;
   private retired = false;
-  /** Block-count sketches were written (engine.ts sketchIfSparse): one-query searches may skip by them. */
-  sketched = false;
 
   /** Packed (engine/refs.ts); empty until a streamed load (allocate) has all of them. */
   refs: RefList = NO_REFS;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { concatBytes } from '../common/bytes.js';
 import { decodeFromWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
-import { compileDiceModule, type DiceKernelKind, selectDiceKernel } from '../wasm/dice.js';
+import { compileDiceModule, type DiceKernelKind, selectDiceKernel, TILE_LANES } from '../wasm/dice.js';
 import { type Candidate, compareCandidates, comparePairs, type Pair } from '../wasm/ordering.js';
 import type { CsvChunkResult, CsvChunkSpec } from './csv-encode.js';
 import { type DatasetInfo, type DatasetInput, DatasetVersion } from './dataset.js';
@@ -21,7 +21,9 @@ import {
   PAIR_ENTRY_BYTES,
   queriesPerTopKTask,
   SLOT_OUTPUT_BYTES,
+  type SlotLayout,
   slotLayout,
+  untileRow,
 } from './layout.js';
 import {
   linkParties,
@@ -97,7 +99,7 @@ export interface DatasetLoad {
   /** Room for every filter: count × filterBits/8 bytes. */
   readonly filters: Uint8Array;
   readonly refs: PackedRefsBuilder;
-  /** Popcounts and sketches, then the version serves `id` (as loadDataset). */
+  /** Popcounts and tiles, then the version serves `id` (as loadDataset). */
   finish(): Promise<DatasetInfo>;
   /** Gives the memory back; nothing was served from it. */
   abort(): void;
@@ -111,8 +113,6 @@ export interface Engine {
   beginDataset(id: string, opts: { filterBits: number; count: number }): DatasetLoad;
   dropDataset(id: string): Promise<void>;
   datasetInfo(id: string): DatasetInfo | undefined;
-  /** Whether the loaded version of `id` has block-count sketches (one-query scans may skip by them). */
-  isSketched(id: string): boolean;
   /** The refs of the loaded version of `id`, packed (engine/refs.ts): the server answers with them. */
   datasetRefs(id: string): RefList | undefined;
   match(id: string, clk: Uint8Array, opts: { threshold: number; topK?: number }): Promise<MatchResult>;
@@ -152,13 +152,6 @@ export interface Engine {
 
 /** Base filters per slice below which a single-query match is not split further (~0.3 ms of work). */
 const MIN_MATCH_SLICE = 32_768;
-/**
- * Datasets whose filters have at most this share of their bits set get block-count sketches (see
- * sketchIfSparse). Measured with 1024-bit random filters at threshold 0.85: at a quarter of the bits set
- * the bound skips all but a few in 100,000 filters, at 40% it lets half of them through and the sketched
- * scan is twice as slow as the plain one; the demo people's CLKs have 59% set.
- */
-const SKETCH_MAX_DENSITY = 0.33;
 /**
  * Comparisons per link task: at least ~2.5 ms of work (a Piscina task costs
  * 26–34 µs, docs/decisions.md), at most ~20 ms so progress, cancellation and
@@ -280,11 +273,6 @@ export class PoolEngine implements Engine {
     return this.datasets.get(id)?.refs;
   }
 
-  /** Whether the loaded version of `id` has block-count sketches (sketchIfSparse), for tests and benchmarks. */
-  isSketched(id: string): boolean {
-    return this.datasets.get(id)?.sketched ?? false;
-  }
-
   async loadDataset(id: string, data: DatasetInput): Promise<DatasetInfo> {
     if (this.closed) throw closedError();
     const version = (this.lastVersion.get(id) ?? 0) + 1;
@@ -323,30 +311,12 @@ export class PoolEngine implements Engine {
     };
   }
 
-  /** One task per worker, over consecutive slices of `size` records, in parallel. */
-  private async slicePerWorker(size: number, task: (start: number, count: number) => EngineTask): Promise<void> {
-    const per = Math.ceil(size / this.threads);
-    const jobs: Promise<unknown>[] = [];
-    for (let start = 0; start < size; start += per) jobs.push(this.run(task(start, Math.min(per, size - start))));
-    await Promise.all(jobs);
-  }
-
-  /** Popcounts (and sketches) of a version whose filters are in place, then it serves `id`. */
+  /** Popcounts and tiles of a version whose filters are in place as rows, then it serves `id`. */
   private async install(ds: DatasetVersion): Promise<DatasetInfo> {
     const { id } = ds;
     ds.use();
     try {
-      const { layout } = ds;
-      await this.slicePerWorker(ds.size, (start, count) => ({
-        type: 'popcount',
-        memoryId: ds.memoryId,
-        memory: ds.memory,
-        filtersPtr: layout.basePtr + start * layout.bytes,
-        popsPtr: layout.popsPtr + start * 4,
-        count,
-        bytes: layout.bytes,
-      }));
-      await this.sketchIfSparse(ds);
+      await this.tileBase(ds);
     } catch (err) {
       ds.release();
       ds.retire();
@@ -369,28 +339,71 @@ export class PoolEngine implements Engine {
   }
 
   /**
-   * Writes the block-count sketches of a sparse dataset (mean density at most SKETCH_MAX_DENSITY), which
-   * let a one-query search skip most filters without reading them (wasm/assembly/dice.ts, "Sketch-bounded
-   * 1:N top-k": at a quarter of the bits set, a 1M-filter scan took a third of the time). Dense filters
-   * get none: their bound would skip nothing, and their sketch pages are never touched.
+   * Rewrites the base, written as rows, as tiles of bit planes (wasm/assembly/dice.ts, "Tiled (bit-sliced)
+   * base"): one task per worker over consecutive tiles, each through its own slot's scratch.
    */
-  private async sketchIfSparse(ds: DatasetVersion): Promise<void> {
+  private async tileBase(ds: DatasetVersion): Promise<void> {
     const { layout } = ds;
-    if (ds.size === 0) return;
-    const pops = new Uint32Array(ds.memory.buffer, layout.popsPtr, ds.size);
-    let sum = 0;
-    for (let i = 0; i < pops.length; i++) sum += pops[i]!;
-    if (sum / ds.size > SKETCH_MAX_DENSITY * layout.bytes * 8) return;
-    await this.slicePerWorker(ds.size, (start, count) => ({
-      type: 'sketch',
-      memoryId: ds.memoryId,
-      memory: ds.memory,
-      filtersPtr: layout.basePtr + start * layout.bytes,
-      sketchPtr: layout.sketchPtr + start * layout.sketchBytes,
-      count,
-      bytes: layout.bytes,
-    }));
-    ds.sketched = true;
+    const per = Math.ceil(layout.tiles / this.threads);
+    const jobs: Promise<unknown>[] = [];
+    for (let firstTile = 0; firstTile < layout.tiles; firstTile += per) {
+      jobs.push(
+        this.withSlot(ds, (s) =>
+          this.run<number>({
+            type: 'tile',
+            memoryId: ds.memoryId,
+            memory: ds.memory,
+            basePtr: layout.basePtr,
+            popsPtr: layout.popsPtr,
+            rangesPtr: layout.rangesPtr,
+            firstTile,
+            tileCount: Math.min(per, layout.tiles - firstTile),
+            count: ds.size,
+            bytes: layout.bytes,
+            scratchPtr: s.scratchPtr,
+          }),
+        ),
+      );
+    }
+    await Promise.all(jobs);
+  }
+
+  private async withSlot<T>(ds: DatasetVersion, work: (slot: SlotLayout) => Promise<T>): Promise<T> {
+    const slot = await ds.slots.acquire();
+    try {
+      return await work(slotLayout(ds.layout, slot));
+    } finally {
+      ds.slots.release(slot);
+    }
+  }
+
+  /**
+   * Filters [0, size) of a version as rows, a tile at a time through a slot's scratch (one task per tile,
+   * `threads` in flight), each tile handed to `take` with the index of its first filter.
+   */
+  private async readRows(ds: DatasetVersion, take: (first: number, rows: Uint8Array) => void): Promise<void> {
+    const { layout } = ds;
+    let nextTile = 0;
+    const runner = async (): Promise<void> => {
+      while (nextTile < layout.tiles) {
+        const first = nextTile++ * TILE_LANES;
+        const count = Math.min(TILE_LANES, ds.size - first);
+        await this.withSlot(ds, async (s) => {
+          await this.run<number>({
+            type: 'untile',
+            memoryId: ds.memoryId,
+            memory: ds.memory,
+            basePtr: layout.basePtr,
+            first,
+            count,
+            bytes: layout.bytes,
+            outPtr: s.scratchPtr,
+          });
+          take(first, new Uint8Array(ds.memory.buffer, s.scratchPtr, count * layout.bytes));
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.threads, layout.tiles) }, runner));
   }
 
   async dropDataset(id: string): Promise<void> {
@@ -409,7 +422,7 @@ export class PoolEngine implements Engine {
       // Low latency: one slice per worker (docs/decisions.md, "Pool"), unless the dataset is too small to be
       // worth splitting.
       const slices = Math.max(1, Math.min(this.threads, Math.floor(ds.size / MIN_MATCH_SLICE)));
-      const per = Math.ceil(ds.size / slices);
+      const per = Math.ceil(ds.size / slices / TILE_LANES) * TILE_LANES;
       const parts: Promise<Candidate[][]>[] = [];
       for (let start = 0; start < ds.size; start += per) {
         parts.push(this.topKTask(ds, clk, 1, start, Math.min(ds.size, start + per), threshold, k));
@@ -464,7 +477,8 @@ export class PoolEngine implements Engine {
         heapScoresPtr: heaps.scoresPtr,
         heapIndicesPtr: heaps.indicesPtr,
         heapCountsPtr: heaps.countsPtr,
-        ...(ds.sketched && queryCount === 1 ? { baseSketchPtr: ds.layout.sketchPtr } : {}),
+        rangesPtr: ds.layout.rangesPtr,
+        scratchPtr: s.scratchPtr,
       });
       const counts = new Uint32Array(ds.memory.buffer, heaps.countsPtr, queryCount);
       const scores = new Float64Array(ds.memory.buffer, heaps.scoresPtr, queryCount * k);
@@ -510,6 +524,7 @@ export class PoolEngine implements Engine {
         outPtr: s.outPtr,
         outCapacity: SLOT_OUTPUT_BYTES / PAIR_ENTRY_BYTES,
         cursorPtr: s.cursorPtr,
+        scratchPtr: s.scratchPtr,
       });
       const view =
         typeof result === 'number'
@@ -551,13 +566,17 @@ export class PoolEngine implements Engine {
   }
 
   datasetParty(id: string): PartySource {
-    const ds = this.current(id);
+    return this.partySource(this.current(id));
+  }
+
+  private partySource(ds: DatasetVersion): PartySource {
+    const bytes = ds.layout.bytes;
     return {
       records: ds.size,
       fill: async (target) => {
         ds.use();
         try {
-          target.set(new Uint8Array(ds.memory.buffer, ds.layout.basePtr, ds.size * ds.layout.bytes));
+          await this.readRows(ds, (first, rows) => target.set(rows, first * bytes));
         } finally {
           ds.release();
         }
@@ -567,14 +586,14 @@ export class PoolEngine implements Engine {
 
   datasetFilters(id: string, rows: readonly number[]): Uint8Array {
     const ds = this.current(id);
-    const { bytes, basePtr } = ds.layout;
+    const { bytes } = ds.layout;
     const out = new Uint8Array(rows.length * bytes);
     ds.use();
     try {
       rows.forEach((row, i) => {
         if (!Number.isInteger(row) || row < 0 || row >= ds.size)
           throw new PavilionError('ENGINE_OPTIONS_INVALID', `row ${row} is not a record of the dataset`);
-        out.set(new Uint8Array(ds.memory.buffer, basePtr + row * bytes, bytes), i * bytes);
+        untileRow(ds.memory.buffer, ds.layout, row, out.subarray(i * bytes, (i + 1) * bytes));
       });
     } finally {
       ds.release();
@@ -586,8 +605,7 @@ export class PoolEngine implements Engine {
   private async linkBlocked(ds: DatasetVersion, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult> {
     ds.use();
     try {
-      const base = new Uint8Array(ds.memory.buffer, ds.layout.basePtr, ds.size * ds.layout.bytes);
-      const { pairs } = await this.linkParties([base, queries], {
+      const { pairs } = await this.linkParties([this.partySource(ds), queries], {
         filterBits: ds.filterBits,
         threshold: opts.threshold,
         blocking: opts.blocking,

@@ -5,18 +5,18 @@
  *   [0, 64 KiB)          header page (Int32 words, see HEADER_*); the kernels
  *                        have no static data, so nothing else uses it
  *   slots                `slotCount` scratch slots, one per in-flight task:
- *                        queries | query popcounts | cursor | output area
- *   base filters         count × bytes, contiguous
+ *                        queries | query popcounts | cursor | output area | scratch
+ *   base filters         tiles of 512 filters (wasm/assembly/dice.ts, "Tiled (bit-sliced) base"): written
+ *                        as rows, one filter after another, then rewritten tile by tile as bit planes when
+ *                        the version is installed (engine/engine.ts); the last tile is padded with zeros
  *   base popcounts       count × u32
- *   base sketches        count × sketchBytes(bytes): block-count sketches for the sketch-bounded 1:N
- *                        kernel (wasm/assembly/dice.ts); written only for sparse datasets
- *                        (engine/engine.ts), so for the others the pages are never touched and
- *                        never resident
+ *   tile ranges          tiles × (u32 min, u32 max) popcount of each tile's filters
  *
- * Slots are handed out by the main thread (engine/slots.ts), so two tasks
- * never share scratch, whatever worker runs them.
+ * A slot's scratch holds one tile of filters as rows (a pair task's base, untiled) or a one-query
+ * search's plane list and counters, whichever is larger. Slots are handed out by the main thread
+ * (engine/slots.ts), so two tasks never share scratch, whatever worker runs them.
  */
-import { sketchBytes, WASM_PAGE_BYTES } from '../wasm/dice.js';
+import { TILE_LANES, tileBytes, tiledScratchBytes, WASM_PAGE_BYTES } from '../wasm/dice.js';
 import { MAX_TOP_K } from './validation.js';
 
 /** Int32 index of the "retired" flag: 1 once no task uses this version; workers then drop their instance. */
@@ -37,17 +37,20 @@ export interface SlotLayout {
   queryPopsPtr: number;
   cursorPtr: number;
   outPtr: number;
+  scratchPtr: number;
 }
 
 export interface DatasetLayout {
   bytes: number;
   count: number;
+  tiles: number;
+  tileBytes: number;
   slotCount: number;
   slotBytes: number;
+  scratchBytes: number;
   basePtr: number;
   popsPtr: number;
-  sketchPtr: number;
-  sketchBytes: number;
+  rangesPtr: number;
   totalBytes: number;
 }
 
@@ -55,13 +58,27 @@ const align = (n: number, a: number): number => Math.ceil(n / a) * a;
 
 export function computeLayout(filterBits: number, count: number, slotCount: number): DatasetLayout {
   const bytes = filterBits / 8;
-  const slotBytes = align(MAX_QUERIES_PER_TASK * bytes + MAX_QUERIES_PER_TASK * 4 + 16, 64) + SLOT_OUTPUT_BYTES;
+  const tiles = Math.ceil(count / TILE_LANES);
+  const scratchBytes = align(Math.max(tileBytes(bytes), tiledScratchBytes(bytes)), 64);
+  const queryBytes = align(MAX_QUERIES_PER_TASK * bytes + MAX_QUERIES_PER_TASK * 4 + 16, 64);
+  const slotBytes = queryBytes + SLOT_OUTPUT_BYTES + scratchBytes;
   const basePtr = align(WASM_PAGE_BYTES + slotCount * slotBytes, 64);
-  const popsPtr = align(basePtr + count * bytes, 64);
-  const sketchPtr = align(popsPtr + count * 4, 64);
-  const perSketch = sketchBytes(bytes);
-  const totalBytes = sketchPtr + count * perSketch;
-  return { bytes, count, slotCount, slotBytes, basePtr, popsPtr, sketchPtr, sketchBytes: perSketch, totalBytes };
+  const popsPtr = align(basePtr + tiles * tileBytes(bytes), 64);
+  const rangesPtr = align(popsPtr + count * 4, 64);
+  const totalBytes = rangesPtr + tiles * 8;
+  return {
+    bytes,
+    count,
+    tiles,
+    tileBytes: tileBytes(bytes),
+    slotCount,
+    slotBytes,
+    scratchBytes,
+    basePtr,
+    popsPtr,
+    rangesPtr,
+    totalBytes,
+  };
 }
 
 export function slotLayout(layout: DatasetLayout, slot: number): SlotLayout {
@@ -70,7 +87,8 @@ export function slotLayout(layout: DatasetLayout, slot: number): SlotLayout {
   const queryPopsPtr = queriesPtr + MAX_QUERIES_PER_TASK * layout.bytes;
   const cursorPtr = queryPopsPtr + MAX_QUERIES_PER_TASK * 4;
   const outPtr = align(cursorPtr + 16, 64);
-  return { queriesPtr, queryPopsPtr, cursorPtr, outPtr };
+  const scratchPtr = outPtr + SLOT_OUTPUT_BYTES;
+  return { queriesPtr, queryPopsPtr, cursorPtr, outPtr, scratchPtr };
 }
 
 /** Bytes of top-k heap state per query: k × (f64 score + u32 index), a count and the kernel's floor (u32 each). */
@@ -95,3 +113,19 @@ export function heapLayout(
 
 // MAX_TOP_K must leave room for at least one query's heap.
 if (heapBytesPerQuery(MAX_TOP_K) > SLOT_OUTPUT_BYTES) throw new Error('MAX_TOP_K does not fit a slot');
+
+/**
+ * Filter `index` of a tiled base, as a row, into `out` (filter bytes long). Reads one bit of each plane:
+ * for a handful of rows on the main thread; whole tiles go through the `untile` task.
+ */
+export function untileRow(buffer: ArrayBufferLike, layout: DatasetLayout, index: number, out: Uint8Array): void {
+  const u8 = new Uint8Array(buffer);
+  const lane = index % TILE_LANES;
+  const at = layout.basePtr + Math.floor(index / TILE_LANES) * layout.tileBytes + (lane >> 3);
+  const bit = lane & 7;
+  for (let k = 0; k < layout.bytes; k++) {
+    let byte = 0;
+    for (let b = 0; b < 8; b++) byte |= ((u8[at + (k * 8 + 7 - b) * 64]! >> bit) & 1) << b;
+    out[k] = byte;
+  }
+}

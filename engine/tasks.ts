@@ -27,13 +27,31 @@ export interface PopcountTask extends MemoryRef {
   bytes: number;
 }
 
-/** Block-count sketches of `count` filters (wasm/assembly/dice.ts, "Sketch-bounded 1:N top-k"). */
-export interface SketchTask extends MemoryRef {
-  type: 'sketch';
-  filtersPtr: number;
-  sketchPtr: number;
+/**
+ * Popcounts of tiles [firstTile, firstTile + tileCount) of a base written as rows, then those tiles
+ * rewritten as bit planes with their popcount ranges (wasm/assembly/dice.ts tileFilters).
+ */
+export interface TileTask extends MemoryRef {
+  type: 'tile';
+  basePtr: number;
+  popsPtr: number;
+  rangesPtr: number;
+  firstTile: number;
+  tileCount: number;
+  /** Filters in the whole base (the last tile's lanes from here on are padding). */
   count: number;
   bytes: number;
+  scratchPtr: number;
+}
+
+/** Filters [first, first + count) of a tiled base as rows, written at outPtr (a slot's scratch). */
+export interface UntileTask extends MemoryRef {
+  type: 'untile';
+  basePtr: number;
+  first: number;
+  count: number;
+  bytes: number;
+  outPtr: number;
 }
 
 interface SearchTask extends MemoryRef {
@@ -46,6 +64,8 @@ interface SearchTask extends MemoryRef {
   baseEnd: number;
   bytes: number;
   threshold: number;
+  /** The slot's scratch (engine/layout.ts). */
+  scratchPtr: number;
 }
 
 export interface TopKTask extends SearchTask {
@@ -54,8 +74,8 @@ export interface TopKTask extends SearchTask {
   heapScoresPtr: number;
   heapIndicesPtr: number;
   heapCountsPtr: number;
-  /** One query against a dataset with sketches: where they start (the worker may then skip by sketch). */
-  baseSketchPtr?: number;
+  /** Popcount ranges of the base's tiles. */
+  rangesPtr: number;
 }
 
 export interface PairsTask extends SearchTask {
@@ -158,7 +178,8 @@ export interface ReleaseTask {
 
 export type EngineTask =
   | PopcountTask
-  | SketchTask
+  | TileTask
+  | UntileTask
   | TopKTask
   | PairsTask
   | EncodeTask

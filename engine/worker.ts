@@ -12,7 +12,7 @@ import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { concatBytes } from '../common/bytes.js';
 import { encodeForWorkerBoundary, isPavilionError, PavilionError } from '../common/errors.js';
-import { adoptDiceModule, type DiceKernel, instantiateDice } from '../wasm/dice.js';
+import { adoptDiceModule, type DiceKernel, instantiateDice, TILE_LANES } from '../wasm/dice.js';
 import { ClkEncoder } from './clk/encoder.js';
 import { type CsvChunkResult, encodeCsvChunk } from './csv-encode.js';
 import { HEADER_PROBE_IN, HEADER_PROBE_OUT, HEADER_RETIRED, PAIR_ENTRY_BYTES } from './layout.js';
@@ -28,8 +28,9 @@ import type {
   ProbeResult,
   ProbeTask,
   RunsResult,
-  SketchTask,
+  TileTask,
   TopKTask,
+  UntileTask,
   WorkerInit,
 } from './tasks.js';
 
@@ -65,105 +66,101 @@ function runPopcount(task: PopcountTask): number {
   return task.count;
 }
 
-function runSketch(task: SketchTask): number {
-  kernelFor(task).exports.sketchFilters(task.filtersPtr, task.count, task.bytes, task.sketchPtr);
+function runTile(task: TileTask): number {
+  const k = kernelFor(task).exports;
+  const first = task.firstTile * TILE_LANES;
+  const rows = Math.min(task.count, first + task.tileCount * TILE_LANES) - first;
+  k.popcountFilters(task.basePtr + first * task.bytes, rows, task.bytes, task.popsPtr + first * 4);
+  k.tileFilters(
+    task.basePtr,
+    task.popsPtr,
+    task.rangesPtr,
+    task.firstTile,
+    task.tileCount,
+    task.count,
+    task.bytes,
+    task.scratchPtr,
+  );
+  return task.tileCount;
+}
+
+function runUntile(task: UntileTask): number {
+  kernelFor(task).exports.untileFilters(task.basePtr, task.first, task.count, task.bytes, task.outPtr);
   return task.count;
 }
 
-/**
- * Filters a one-query scan first reads through the sketch-bounded kernel; it keeps using it for the rest
- * of the range only when at most one in SKETCH_KEEP_RATIO of them had to be counted in full (for dense
- * filters the bound rarely skips anything, and the plain kernel is then about twice as fast).
- */
-const SKETCH_PROBE = 8192;
-const SKETCH_KEEP_RATIO = 8;
-
+/** Each query reads the planes it needs from the tiles (wasm/assembly/dice.ts, "Tiled (bit-sliced) base"). */
 function runTopK(task: TopKTask): number {
   const k = kernelFor(task).exports;
   k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
   new Uint32Array(task.memory.buffer, task.heapCountsPtr, task.queryCount).fill(0);
-  let start = task.baseStart;
-  if (task.baseSketchPtr !== undefined && task.queryCount === 1) {
-    // The query's planes go just after it in the slot's query area (room for 63 more filters there).
-    const sketched = (from: number, to: number): number =>
-      k.topKSketched(
-        task.queriesPtr,
-        task.queriesPtr + task.bytes,
-        task.basePtr,
-        task.basePopsPtr,
-        task.baseSketchPtr!,
-        from,
-        to,
-        task.bytes,
-        task.threshold,
-        task.k,
-        task.heapScoresPtr,
-        task.heapIndicesPtr,
-        task.heapCountsPtr,
-      );
-    const probeEnd = Math.min(task.baseEnd, start + SKETCH_PROBE);
-    const counted = sketched(start, probeEnd);
-    if (counted * SKETCH_KEEP_RATIO <= probeEnd - start) {
-      sketched(probeEnd, task.baseEnd);
-      return task.queryCount;
-    }
-    // Both kernels keep the heap and its floor in the same place: the plain one carries on from here.
-    start = probeEnd;
-  }
-  k.topKAtThreshold(
-    task.queriesPtr,
-    task.queryPopsPtr,
-    task.queryCount,
-    task.basePtr,
-    task.basePopsPtr,
-    start,
-    task.baseEnd,
-    task.bytes,
-    task.threshold,
-    task.k,
-    task.heapScoresPtr,
-    task.heapIndicesPtr,
-    task.heapCountsPtr,
-  );
-  return task.queryCount;
-}
-
-function runPairs(task: PairsTask): PairsResult {
-  const k = kernelFor(task).exports;
-  k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
-  const cursor = new Uint32Array(task.memory.buffer, task.cursorPtr, 3);
-  cursor[0] = task.baseStart;
-  cursor[1] = 0;
-  cursor[2] = 0;
-  const call = (): number =>
-    k.pairsAtThreshold(
-      task.queriesPtr,
-      task.queryPopsPtr,
-      task.queryCount,
+  for (let q = 0; q < task.queryCount; q++) {
+    k.topKTiled(
+      task.queriesPtr + q * task.bytes,
+      task.scratchPtr,
       task.basePtr,
       task.basePopsPtr,
+      task.rangesPtr,
       task.baseStart,
       task.baseEnd,
       task.bytes,
       task.threshold,
-      task.outPtr,
-      task.outCapacity,
-      task.cursorPtr,
+      task.k,
+      task.queryCount,
+      q,
+      task.heapScoresPtr,
+      task.heapIndicesPtr,
+      task.heapCountsPtr,
     );
-  const first = call();
-  if (cursor[2] === 1) return first;
-  // The output area filled up: copy each fill out, resume, and join the copies.
-  const chunks: Uint8Array[] = [];
-  let n = first;
-  for (;;) {
-    if (n > 0) chunks.push(new Uint8Array(task.memory.buffer, task.outPtr, n * PAIR_ENTRY_BYTES).slice());
-    if (cursor[2] === 1) break;
-    const before = cursor[0]! * 1e6 + cursor[1]!;
-    n = call();
-    if (n === 0 && cursor[2] !== 1 && cursor[0]! * 1e6 + cursor[1]! === before) {
-      throw new PavilionError('ENGINE_INTERNAL', 'pair output area smaller than one kernel step');
-    }
   }
+  return task.queryCount;
+}
+
+/**
+ * All pairs at a threshold: each tile's part of the range is written back as rows into the slot's
+ * scratch and compared there by pairsAtThreshold. The kernel addresses filter j at basePtr + j·bytes,
+ * so it is given the scratch minus the part's first index (wasm addresses wrap modulo 2^32, and the
+ * sum lands in the scratch for every j of the part): reported indices are the dataset's own.
+ */
+function runPairs(task: PairsTask): PairsResult {
+  const k = kernelFor(task).exports;
+  k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
+  const cursor = new Uint32Array(task.memory.buffer, task.cursorPtr, 3);
+  const step = k.pairsStepEntries(task.bytes);
+  const chunks: Uint8Array[] = [];
+  let used = 0;
+  const drain = (): void => {
+    chunks.push(new Uint8Array(task.memory.buffer, task.outPtr, used * PAIR_ENTRY_BYTES).slice());
+    used = 0;
+  };
+  for (let start = task.baseStart; start < task.baseEnd; ) {
+    const end = Math.min(task.baseEnd, (Math.floor(start / TILE_LANES) + 1) * TILE_LANES);
+    k.untileFilters(task.basePtr, start, end - start, task.bytes, task.scratchPtr);
+    const rowsBase = (task.scratchPtr - start * task.bytes) | 0;
+    cursor[0] = start;
+    cursor[1] = 0;
+    cursor[2] = 0;
+    while (cursor[2] !== 1) {
+      if (task.outCapacity - used < step) drain();
+      used += k.pairsAtThreshold(
+        task.queriesPtr,
+        task.queryPopsPtr,
+        task.queryCount,
+        rowsBase,
+        task.basePopsPtr,
+        start,
+        end,
+        task.bytes,
+        task.threshold,
+        task.outPtr + used * PAIR_ENTRY_BYTES,
+        task.outCapacity - used,
+        task.cursorPtr,
+      );
+    }
+    start = end;
+  }
+  if (chunks.length === 0) return used;
+  if (used > 0) drain();
   return move(concatBytes(chunks).buffer) as unknown as PairsResult;
 }
 
@@ -306,8 +303,10 @@ export default async function runTask(task: EngineTask): Promise<unknown> {
     switch (task.type) {
       case 'popcount':
         return runPopcount(task);
-      case 'sketch':
-        return runSketch(task);
+      case 'tile':
+        return runTile(task);
+      case 'untile':
+        return runUntile(task);
       case 'topk':
         return runTopK(task);
       case 'pairs':

@@ -89,29 +89,46 @@ export interface DiceExports {
     cursorPtr: number,
   ): number;
   setPopcountStrategy(strategy: number): number;
-  /** Block-count sketches (sketchBytesFor(bytes) each): wasm/assembly/dice.ts, "Sketch-bounded 1:N top-k". */
-  sketchFilters(filtersPtr: number, count: number, bytes: number, outPtr: number): void;
-  sketchBytesFor(bytes: number): number;
-  /** topKAtThreshold for one query, skipping filters whose sketch bound cannot pass (scratch: 40 B per 1024 bits). */
-  topKSketched(
+  /** Tiled base (wasm/assembly/dice.ts, "Tiled (bit-sliced) base"): 512 filters a tile, one plane per bit. */
+  tileBytesFor(bytes: number): number;
+  tiledScratchBytes(bytes: number): number;
+  tileFilters(
+    basePtr: number,
+    popsPtr: number,
+    rangesPtr: number,
+    firstTile: number,
+    tileCount: number,
+    count: number,
+    bytes: number,
+    scratchPtr: number,
+  ): void;
+  untileFilters(basePtr: number, first: number, count: number, bytes: number, outPtr: number): void;
+  topKTiled(
     queryPtr: number,
     scratchPtr: number,
     basePtr: number,
     basePopsPtr: number,
-    baseSketchPtr: number,
+    rangesPtr: number,
     baseStart: number,
     baseEnd: number,
     bytes: number,
     threshold: number,
     k: number,
+    queryCount: number,
+    queryIndex: number,
     heapScoresPtr: number,
     heapIndicesPtr: number,
     heapCountsPtr: number,
-  ): number;
+  ): void;
 }
 
-/** Bytes of a filter's block-count sketch (3 bit planes of one bit per 16-bit block, whole u64 words). */
-export const sketchBytes = (filterBytes: number): number => Math.ceil(filterBytes / 128) * 24;
+/** Filters per tile of a dataset's base (TILE_LANES in wasm/assembly/dice.ts; a test keeps the two equal). */
+export const TILE_LANES = 512;
+/** Bytes of one tile of filters of `filterBytes` bytes (tileBytesFor in the kernels). */
+export const tileBytes = (filterBytes: number): number => filterBytes * TILE_LANES;
+/** Scratch topKTiled needs: the plane list (4 B per bit), 2 × 21 counter planes, a mask (tiledScratchBytes). */
+export const tiledScratchBytes = (filterBytes: number): number =>
+  Math.ceil((filterBytes * 32) / 64) * 64 + 21 * 16 * 2 + 16;
 
 /**
  * How the SIMD build counts bits (wasm/assembly/dice.ts): `bytewise` uses

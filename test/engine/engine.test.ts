@@ -58,16 +58,13 @@ describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) =
     }
   });
 
-  it('a sparse dataset gets block-count sketches and matches exactly as the reference (both slices)', async () => {
+  it('a sparse dataset matches exactly as the reference (both slices)', async () => {
     const sparse = randomFilters(rand, 70_000, BYTES, [1 / 16, 4 / 16, 5 / 16]);
     await engine.loadDataset('sparse', {
       refs: refsFor(sparse.length, 's'),
       clks: concatBytes(sparse),
       filterBits: 1024,
     });
-    expect((engine as PoolEngine).isSketched('sparse')).toBe(true);
-    // the dense dataset of this suite (30–50% of bits set) gets none
-    expect((engine as PoolEngine).isSketched('people')).toBe(false);
     const probes = [
       perturb(rand, sparse[5]!, 20),
       perturb(rand, sparse[69_000]!, 60),

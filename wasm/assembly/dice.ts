@@ -568,184 +568,484 @@ export function pairsAtThreshold(
 }
 
 // ---------------------------------------------------------------------------
-// Sketch-bounded 1:N top-k (docs/decisions.md, "Kernels", block-count sketches).
+// Tiled (bit-sliced) base for 1:N top-k (docs/decisions.md, "Big datasets").
 //
-// Split a filter into 16-bit blocks (64 of them in 1024 bits). For any two
-// filters a and b,
-//   popcount(a & b) = Σ_w popcount(a_w & b_w) <= Σ_w min(popcount(a_w), popcount(b_w)).
-// A base filter's sketch keeps each block's count as 3 bits, v_w = min(count, 7),
-// read back as b̂_w = (v_w == 7 ? 16 : v_w) >= count: Σ_w min(popcount(a_w), b̂_w)
-// is still an upper bound on c. A base filter whose bound fails the integer
-// test (2·bound·65536 < floor·(pa+pb)) cannot pass it with its true count, so
-// it is skipped without reading its 128 bytes.
+// A dataset's filters are stored in tiles of TILE_LANES (512) filters. Inside a
+// tile, plane p (one per bit position, `bits` of them) is 64 bytes: bit l of
+// the plane is bit p of the tile's filter l. Bit positions count as clkhash
+// does (position p is bit 7 - p%8 of byte p/8), and the 512 bits of a plane are
+// 64 bytes, lane l at bit l%8 of byte l/8, so one plane is one cache line.
 //
-// The sketch is stored bit-sliced: three planes of one bit per block (bit w of
-// plane i is bit i of v_w), `ceil(blocks / 64)` u64 words each, so 24 bytes for
-// a 1024-bit filter. The query's exact block counts (0..16) are five planes
-// Q0..Q4, and min(q, b̂) for 64 blocks at once is a bit-sliced comparison:
-// about 25 bitwise operations and 5 i64.popcnt per 1024 bits, in both builds.
+// A one-query search then reads only the planes it needs. For the query's set
+// of ones A and a base filter B, c = |A ∩ B| is the number of A's positions
+// where B has a one; counted over A's zeros instead, z = |B \ A| and
+// c = |B| − z. The kernel takes the smaller of the two position lists (at most
+// half the planes), adds the chosen planes of a tile lane-wise into bit-sliced
+// counters (Harley–Seal carry-save adders: about five bitwise operations per
+// plane per 128 lanes, against a popcount of every word of every filter in
+// the row layout), and compares all counters with one bound per tile before
+// any lane is looked at: CLKs from clkhash's FEBRL schema have ~67% of their
+// bits set, so a search reads a third of the bytes.
 //
-// How much it skips depends on the data, not on correctness: for filters with
-// a quarter of the bits set the bound averages ~0.75 against a true Dice of
-// ~0.25 between unrelated filters, so at 0.85 almost every filter stops at its
-// sketch; for filters with 60% of the bits set (the demo people) the bound is
-// above 0.85 and nothing is skipped, so the engine builds sketches only for
-// sparse datasets (engine/engine.ts). Every filter that could pass is counted
-// exactly, in ascending order, so the heaps end exactly as topKAtThreshold
-// leaves them.
+// The bound per tile comes from the integer test of the header
+// (2·c·65536 >= floor·(pa+pb)) at the least favourable popcount in the tile
+// (tileRanges: min and max popcount of its filters): c >= ceil(floor·(pa+pmin)/131072)
+// counting ones, z <= floor((pmax·(131072 − floor) − floor·pa)/131072) counting
+// zeros (pb − floor·(pa+pb)/131072 grows with pb since floor <= 65536). Lanes
+// that pass are decided exactly as in topKAtThreshold (integer test, then the
+// float64 score), in ascending index order, so the heaps end the same.
 
-/** u64 words per sketch plane for filters of `bytes` bytes (one bit per 16-bit block). */
+/** Filters per tile: a plane of a tile is 512 bits, one 64-byte cache line. */
+const TILE_LANES: u32 = 512;
+/** Planes per counting chunk: 63 groups of 16 and 15 singles keep every count below 1024 (10 counter planes). */
+const CHUNK_PLANES: u32 = 1023;
+/** Counter planes kept across chunks: counts up to 2^21 − 1 (filters up to MAX_FILTER_BITS = 2^20 bits). */
+const COUNTER_PLANES: u32 = 21;
+
+/** Bytes of one tile of filters of `bytes` bytes (512 filters). */
+export function tileBytesFor(bytes: u32): u32 {
+  return bytes * TILE_LANES;
+}
+
+/**
+ * Transposes an 8×8 bit matrix held as 8 bytes (byte i = row i, bit j of a row
+ * = column j): afterwards byte j holds column j, bit i of it from row i
+ * (Hacker's Delight, transpose8, in three delta swaps).
+ */
 // @ts-ignore: decorator
-@inline function planeWords(bytes: u32): usize {
-  return <usize>((bytes + 127) >> 7);
+@inline function transpose8(x: u64): u64 {
+  let t = (x ^ (x >> 7)) & 0x00aa00aa00aa00aa;
+  x = x ^ t ^ (t << 7);
+  t = (x ^ (x >> 14)) & 0x0000cccc0000cccc;
+  x = x ^ t ^ (t << 14);
+  t = (x ^ (x >> 28)) & 0x00000000f0f0f0f0;
+  return x ^ t ^ (t << 28);
 }
 
-/** Sketch bytes per filter: 3 planes (see above). */
-export function sketchBytesFor(bytes: u32): u32 {
-  return <u32>(planeWords(bytes) * 24);
-}
-
-/** Writes the block-count sketch (see above) of `count` filters of `bytes` bytes each. */
-export function sketchFilters(filtersPtr: usize, count: u32, bytes: u32, outPtr: usize): void {
-  const words = planeWords(bytes);
-  const blocks = <usize>(bytes >> 1);
-  for (let i: u32 = 0; i < count; i++) {
-    const f = filtersPtr + <usize>i * bytes;
-    const s = outPtr + <usize>i * words * 24;
-    for (let w: usize = 0; w < words; w++) {
-      let p0: u64 = 0, p1: u64 = 0, p2: u64 = 0;
-      for (let lane: usize = 0; lane < 64; lane++) {
-        const block = (w << 6) + lane;
-        if (block >= blocks) break;
-        let v = <u64>popcnt<u32>(<u32>load<u16>(f + (block << 1)));
-        if (v > 7) v = 7;
-        p0 |= (v & 1) << lane;
-        p1 |= ((v >> 1) & 1) << lane;
-        p2 |= ((v >> 2) & 1) << lane;
+/**
+ * Rewrites tiles [firstTile, firstTile + tileCount) of a base written as rows
+ * (filter j at basePtr + j·bytes) as planes, in place, through `scratchPtr`
+ * (tileBytesFor(bytes) bytes), and writes each tile's popcount range (u32 min,
+ * u32 max over its filters below `count`; popcounts already at popsPtr) at
+ * rangesPtr + 8·tile. Lanes at or above `count` (the last tile's padding) must
+ * be zero.
+ */
+export function tileFilters(
+  basePtr: usize, popsPtr: usize, rangesPtr: usize, firstTile: u32, tileCount: u32, count: u32, bytes: u32,
+  scratchPtr: usize,
+): void {
+  const size = <usize>tileBytesFor(bytes);
+  for (let t = firstTile; t < firstTile + tileCount; t++) {
+    const tile = basePtr + <usize>t * size;
+    memory.copy(scratchPtr, tile, size);
+    for (let l: u32 = 0; l < TILE_LANES; l += 8) {
+      const rows = scratchPtr + <usize>l * bytes;
+      const at = tile + <usize>(l >> 3);
+      for (let k: usize = 0; k < <usize>bytes; k++) {
+        let x: u64 = 0;
+        for (let i: usize = 0; i < 8; i++) x |= <u64>load<u8>(rows + i * bytes + k) << (i << 3);
+        x = transpose8(x);
+        // byte j of x: bit j of the 8 filters' byte k, i.e. position 8k + 7 − j
+        for (let j: usize = 0; j < 8; j++) store<u8>(at + (((k << 3) + 7 - j) << 6), <u8>(x >> (j << 3)));
       }
-      store<u64>(s + (w << 3), p0);
-      store<u64>(s + ((words + w) << 3), p1);
-      store<u64>(s + ((2 * words + w) << 3), p2);
     }
+    let lo: u32 = 0xffffffff, hi: u32 = 0;
+    const last = count - t * TILE_LANES < TILE_LANES ? count - t * TILE_LANES : TILE_LANES;
+    for (let l: u32 = 0; l < last; l++) {
+      const p = load<u32>(popsPtr + ((<usize>t * TILE_LANES + l) << 2));
+      if (p < lo) lo = p;
+      if (p > hi) hi = p;
+    }
+    store<u32>(rangesPtr + (<usize>t << 3), lo);
+    store<u32>(rangesPtr + (<usize>t << 3), hi, 4);
   }
 }
 
-/** The query's exact block counts as five planes Q0..Q4 of `planeWords` u64 each, at out. */
-function queryPlanes(q: usize, bytes: u32, out: usize): void {
-  const words = planeWords(bytes);
-  const blocks = <usize>(bytes >> 1);
-  for (let w: usize = 0; w < words; w++) {
-    let q0: u64 = 0, q1: u64 = 0, q2: u64 = 0, q3: u64 = 0, q4: u64 = 0;
-    for (let lane: usize = 0; lane < 64; lane++) {
-      const block = (w << 6) + lane;
-      if (block >= blocks) break;
-      const v = <u64>popcnt<u32>(<u32>load<u16>(q + (block << 1)));
-      q0 |= (v & 1) << lane;
-      q1 |= ((v >> 1) & 1) << lane;
-      q2 |= ((v >> 2) & 1) << lane;
-      q3 |= ((v >> 3) & 1) << lane;
-      q4 |= ((v >> 4) & 1) << lane;
+/** Writes filters [first, first + n) of a tiled base as rows at outPtr (n·bytes bytes). */
+export function untileFilters(basePtr: usize, first: u32, n: u32, bytes: u32, outPtr: usize): void {
+  const size = <usize>tileBytesFor(bytes);
+  let j = first;
+  const end = first + n;
+  while (j < end) {
+    const tile = basePtr + <usize>(j / TILE_LANES) * size;
+    const l0 = (j % TILE_LANES) & ~7;
+    const at = tile + <usize>(l0 >> 3);
+    // 8 lanes at a time; only those in [j, end) are written
+    for (let k: usize = 0; k < <usize>bytes; k++) {
+      let x: u64 = 0;
+      for (let b: usize = 0; b < 8; b++) x |= <u64>load<u8>(at + (((k << 3) + 7 - b) << 6)) << (b << 3);
+      x = transpose8(x);
+      for (let i: u32 = 0; i < 8; i++) {
+        const row = j - j % TILE_LANES + l0 + i;
+        if (row >= j && row < end) store<u8>(outPtr + <usize>(row - first) * bytes + k, <u8>(x >> (<u64>i << 3)));
+      }
     }
-    store<u64>(out + (w << 3), q0);
-    store<u64>(out + ((words + w) << 3), q1);
-    store<u64>(out + ((2 * words + w) << 3), q2);
-    store<u64>(out + ((3 * words + w) << 3), q3);
-    store<u64>(out + ((4 * words + w) << 3), q4);
+    j = j - j % TILE_LANES + l0 + 8;
   }
 }
 
 /**
- * Σ_w min(q_w, b̂_w) over 64 blocks: query planes q0..q4 with the query-only masks nq0..nq2 (~q_i) and
- * small (q_w < 8) worked out once per scan, base planes b0..b2 (see above). The minimum is the query's
- * count in saturated lanes and where q_w < 8 and q_w < v_w, the base's v_w elsewhere; the five result
- * planes are selected from the two and counted (five popcnt, about 25 bitwise operations).
+ * Writes the query's plane offsets (64·p, u32) at listPtr: its ones, or its
+ * zeros when those are fewer. Returns the list length, with bit 31 set when
+ * the list holds the zeros.
  */
+function planeList(queryPtr: usize, bytes: u32, listPtr: usize): u32 {
+  const bits = bytes << 3;
+  let ones: u32 = 0;
+  for (let off: usize = 0; off < <usize>bytes; off += 8) ones += <u32>popcnt<u64>(load<u64>(queryPtr + off));
+  const zeros = ones * 2 > bits;
+  let n: u32 = 0;
+  for (let p: u32 = 0; p < bits; p++) {
+    const one = (<u32>load<u8>(queryPtr + <usize>(p >> 3)) >> (7 - (p & 7))) & 1;
+    if ((one == 1) != zeros) {
+      store<u32>(listPtr + (<usize>n << 2), p << 6);
+      n++;
+    }
+  }
+  return zeros ? n | 0x80000000 : n;
+}
+
 // @ts-ignore: decorator
-@inline function planeBound(
-  q0: u64, q1: u64, q2: u64, q3: u64, q4: u64, nq0: u64, nq1: u64, nq2: u64, small: u64,
-  b0: u64, b1: u64, b2: u64,
-): u64 {
-  const sat = b0 & b1 & b2; // v = 7: any count up to 16, so the minimum is the query's count
-  // q_w < v_w on the low three bits, compared from the top bit down
-  const e2 = ~(q2 ^ b2);
-  const e1 = e2 & ~(q1 ^ b1);
-  const lt = (nq2 & b2) | (e2 & nq1 & b1) | (e1 & nq0 & b0);
-  const useQ = sat | (lt & small);
-  const useB = ~useQ;
-  return popcnt<u64>((useQ & q0) | (useB & b0))
-    + (popcnt<u64>((useQ & q1) | (useB & b1)) << 1)
-    + (popcnt<u64>((useQ & q2) | (useB & b2)) << 2)
-    + (popcnt<u64>(useQ & q3) << 3)
-    + (popcnt<u64>(useQ & q4) << 4);
+@inline function csaHigh(a: v128, b: v128, c: v128): v128 {
+  return v128.or(v128.and(a, b), v128.and(v128.xor(a, b), c));
 }
 
-/** The bound for one base sketch at s (planeWords(bytes) words per plane; query planes at qp). */
-function sketchBound(qp: usize, s: usize, words: usize): u64 {
-  let bound: u64 = 0;
-  for (let w: usize = 0; w < words; w++) {
-    const q0 = load<u64>(qp + (w << 3)), q1 = load<u64>(qp + ((words + w) << 3));
-    const q2 = load<u64>(qp + ((2 * words + w) << 3)), q3 = load<u64>(qp + ((3 * words + w) << 3));
-    const q4 = load<u64>(qp + ((4 * words + w) << 3));
-    bound += planeBound(q0, q1, q2, q3, q4, ~q0, ~q1, ~q2, ~(q3 | q4),
-      load<u64>(s + (w << 3)), load<u64>(s + ((words + w) << 3)), load<u64>(s + ((2 * words + w) << 3)));
-  }
-  return bound;
+// @ts-ignore: decorator
+@inline function csaLow(a: v128, b: v128, c: v128): v128 {
+  return v128.xor(v128.xor(a, b), c);
+}
+
+// @ts-ignore: decorator
+@inline function csaHigh64(a: u64, b: u64, c: u64): u64 {
+  return (a & b) | ((a ^ b) & c);
+}
+
+// @ts-ignore: decorator
+@inline function csaLow64(a: u64, b: u64, c: u64): u64 {
+  return a ^ b ^ c;
 }
 
 /**
- * topKAtThreshold for one query, skipping base filters whose sketch bound
- * cannot pass (see above). Sketches of the base filters at baseSketchPtr
- * (sketchBytesFor(bytes) each, indexed like the filters); `scratchPtr` holds
- * the query's planes (5 × 8 × planeWords bytes: 40 for 1024-bit filters).
- * Heaps as for topKAtThreshold with one query: k slots, then its count and
- * its floor (heapCountsPtr, heapCountsPtr + 4), so the two kernels may take
- * turns on consecutive ranges of one scan. Returns how many filters passed
- * both bounds and were counted in full (the caller's measure of whether the
- * sketch is skipping anything for this query).
+ * SIMD build: lane-wise counts over 128 lanes (the v128 at offset `sub` of every plane of the tile at
+ * `tile`) of the `n` (<= CHUNK_PLANES) planes listed at listPtr, as 10 counter planes at outPtr (16 bytes each).
  */
-export function topKSketched(
+function countChunkSimd(
+  tile: usize, listPtr: usize, n: u32, outPtr: usize, early: bool, zeros: bool, bound: u64, maskPtr: usize,
+): bool {
+  const zero = v128.splat<i64>(0);
+  let ones = zero, twos = zero, fours = zero, eights = zero;
+  let c16 = zero, c32 = zero, c64 = zero, c128 = zero, c256 = zero, c512 = zero;
+  let i: u32 = 0;
+  for (; n - i >= 16; i += 16) {
+    const o = listPtr + (<usize>i << 2);
+    let d0 = v128.load(tile + load<u32>(o)), d1 = v128.load(tile + load<u32>(o, 4));
+    let twosA = csaHigh(ones, d0, d1); ones = csaLow(ones, d0, d1);
+    d0 = v128.load(tile + load<u32>(o, 8)); d1 = v128.load(tile + load<u32>(o, 12));
+    let twosB = csaHigh(ones, d0, d1); ones = csaLow(ones, d0, d1);
+    let foursA = csaHigh(twos, twosA, twosB); twos = csaLow(twos, twosA, twosB);
+    d0 = v128.load(tile + load<u32>(o, 16)); d1 = v128.load(tile + load<u32>(o, 20));
+    twosA = csaHigh(ones, d0, d1); ones = csaLow(ones, d0, d1);
+    d0 = v128.load(tile + load<u32>(o, 24)); d1 = v128.load(tile + load<u32>(o, 28));
+    twosB = csaHigh(ones, d0, d1); ones = csaLow(ones, d0, d1);
+    let foursB = csaHigh(twos, twosA, twosB); twos = csaLow(twos, twosA, twosB);
+    const eightsA = csaHigh(fours, foursA, foursB); fours = csaLow(fours, foursA, foursB);
+    d0 = v128.load(tile + load<u32>(o, 32)); d1 = v128.load(tile + load<u32>(o, 36));
+    twosA = csaHigh(ones, d0, d1); ones = csaLow(ones, d0, d1);
+    d0 = v128.load(tile + load<u32>(o, 40)); d1 = v128.load(tile + load<u32>(o, 44));
+    twosB = csaHigh(ones, d0, d1); ones = csaLow(ones, d0, d1);
+    foursA = csaHigh(twos, twosA, twosB); twos = csaLow(twos, twosA, twosB);
+    d0 = v128.load(tile + load<u32>(o, 48)); d1 = v128.load(tile + load<u32>(o, 52));
+    twosA = csaHigh(ones, d0, d1); ones = csaLow(ones, d0, d1);
+    d0 = v128.load(tile + load<u32>(o, 56)); d1 = v128.load(tile + load<u32>(o, 60));
+    twosB = csaHigh(ones, d0, d1); ones = csaLow(ones, d0, d1);
+    foursB = csaHigh(twos, twosA, twosB); twos = csaLow(twos, twosA, twosB);
+    const eightsB = csaHigh(fours, foursA, foursB); fours = csaLow(fours, foursA, foursB);
+    const sixteens = csaHigh(eights, eightsA, eightsB); eights = csaLow(eights, eightsA, eightsB);
+    // ripple-carry the group's sixteens into the higher counter planes
+    let carry = v128.and(c16, sixteens); c16 = v128.xor(c16, sixteens);
+    let next = v128.and(c32, carry); c32 = v128.xor(c32, carry); carry = next;
+    next = v128.and(c64, carry); c64 = v128.xor(c64, carry); carry = next;
+    next = v128.and(c128, carry); c128 = v128.xor(c128, carry); carry = next;
+    next = v128.and(c256, carry); c256 = v128.xor(c256, carry); carry = next;
+    c512 = v128.xor(c512, carry); // counts stay below 1024: no carry out
+    if (early && ((i + 16) & 63) == 0 && n - i - 16 >= 64) {
+      storeCountersSimd(outPtr, ones, twos, fours, eights, c16, c32, c64, c128, c256, c512);
+      if (!stillPossible(outPtr, n - i - 16, zeros, bound, maskPtr)) return false;
+    }
+  }
+  for (; i < n; i++) {
+    const d = v128.load(tile + load<u32>(listPtr + (<usize>i << 2)));
+    let carry = v128.and(ones, d); ones = v128.xor(ones, d);
+    let next = v128.and(twos, carry); twos = v128.xor(twos, carry); carry = next;
+    next = v128.and(fours, carry); fours = v128.xor(fours, carry); carry = next;
+    next = v128.and(eights, carry); eights = v128.xor(eights, carry); carry = next;
+    next = v128.and(c16, carry); c16 = v128.xor(c16, carry); carry = next;
+    next = v128.and(c32, carry); c32 = v128.xor(c32, carry); carry = next;
+    next = v128.and(c64, carry); c64 = v128.xor(c64, carry); carry = next;
+    next = v128.and(c128, carry); c128 = v128.xor(c128, carry); carry = next;
+    next = v128.and(c256, carry); c256 = v128.xor(c256, carry); carry = next;
+    c512 = v128.xor(c512, carry);
+  }
+  storeCountersSimd(outPtr, ones, twos, fours, eights, c16, c32, c64, c128, c256, c512);
+  return true;
+}
+
+// @ts-ignore: decorator
+@inline function storeCountersSimd(
+  outPtr: usize, c1: v128, c2: v128, c4: v128, c8: v128, c16: v128, c32: v128, c64: v128, c128: v128, c256: v128,
+  c512: v128,
+): void {
+  v128.store(outPtr, c1); v128.store(outPtr, c2, 16); v128.store(outPtr, c4, 32);
+  v128.store(outPtr, c8, 48); v128.store(outPtr, c16, 64); v128.store(outPtr, c32, 80);
+  v128.store(outPtr, c64, 96); v128.store(outPtr, c128, 112); v128.store(outPtr, c256, 128);
+  v128.store(outPtr, c512, 144);
+}
+
+/** Scalar build: countChunkSimd over 64 lanes (the u64 at offset `sub` of every plane), 8-byte counter planes. */
+function countChunkScalar(
+  tile: usize, listPtr: usize, n: u32, outPtr: usize, early: bool, zeros: bool, bound: u64, maskPtr: usize,
+): bool {
+  let ones: u64 = 0, twos: u64 = 0, fours: u64 = 0, eights: u64 = 0;
+  let c16: u64 = 0, c32: u64 = 0, c64: u64 = 0, c128: u64 = 0, c256: u64 = 0, c512: u64 = 0;
+  let i: u32 = 0;
+  for (; n - i >= 16; i += 16) {
+    const o = listPtr + (<usize>i << 2);
+    let d0 = load<u64>(tile + load<u32>(o)), d1 = load<u64>(tile + load<u32>(o, 4));
+    let twosA = csaHigh64(ones, d0, d1); ones = csaLow64(ones, d0, d1);
+    d0 = load<u64>(tile + load<u32>(o, 8)); d1 = load<u64>(tile + load<u32>(o, 12));
+    let twosB = csaHigh64(ones, d0, d1); ones = csaLow64(ones, d0, d1);
+    let foursA = csaHigh64(twos, twosA, twosB); twos = csaLow64(twos, twosA, twosB);
+    d0 = load<u64>(tile + load<u32>(o, 16)); d1 = load<u64>(tile + load<u32>(o, 20));
+    twosA = csaHigh64(ones, d0, d1); ones = csaLow64(ones, d0, d1);
+    d0 = load<u64>(tile + load<u32>(o, 24)); d1 = load<u64>(tile + load<u32>(o, 28));
+    twosB = csaHigh64(ones, d0, d1); ones = csaLow64(ones, d0, d1);
+    let foursB = csaHigh64(twos, twosA, twosB); twos = csaLow64(twos, twosA, twosB);
+    const eightsA = csaHigh64(fours, foursA, foursB); fours = csaLow64(fours, foursA, foursB);
+    d0 = load<u64>(tile + load<u32>(o, 32)); d1 = load<u64>(tile + load<u32>(o, 36));
+    twosA = csaHigh64(ones, d0, d1); ones = csaLow64(ones, d0, d1);
+    d0 = load<u64>(tile + load<u32>(o, 40)); d1 = load<u64>(tile + load<u32>(o, 44));
+    twosB = csaHigh64(ones, d0, d1); ones = csaLow64(ones, d0, d1);
+    foursA = csaHigh64(twos, twosA, twosB); twos = csaLow64(twos, twosA, twosB);
+    d0 = load<u64>(tile + load<u32>(o, 48)); d1 = load<u64>(tile + load<u32>(o, 52));
+    twosA = csaHigh64(ones, d0, d1); ones = csaLow64(ones, d0, d1);
+    d0 = load<u64>(tile + load<u32>(o, 56)); d1 = load<u64>(tile + load<u32>(o, 60));
+    twosB = csaHigh64(ones, d0, d1); ones = csaLow64(ones, d0, d1);
+    foursB = csaHigh64(twos, twosA, twosB); twos = csaLow64(twos, twosA, twosB);
+    const eightsB = csaHigh64(fours, foursA, foursB); fours = csaLow64(fours, foursA, foursB);
+    const sixteens = csaHigh64(eights, eightsA, eightsB); eights = csaLow64(eights, eightsA, eightsB);
+    let carry = c16 & sixteens; c16 ^= sixteens;
+    let next = c32 & carry; c32 ^= carry; carry = next;
+    next = c64 & carry; c64 ^= carry; carry = next;
+    next = c128 & carry; c128 ^= carry; carry = next;
+    next = c256 & carry; c256 ^= carry; carry = next;
+    c512 ^= carry;
+    if (early && ((i + 16) & 63) == 0 && n - i - 16 >= 64) {
+      storeCountersScalar(outPtr, ones, twos, fours, eights, c16, c32, c64, c128, c256, c512);
+      if (!stillPossible(outPtr, n - i - 16, zeros, bound, maskPtr)) return false;
+    }
+  }
+  for (; i < n; i++) {
+    const d = load<u64>(tile + load<u32>(listPtr + (<usize>i << 2)));
+    let carry = ones & d; ones ^= d;
+    let next = twos & carry; twos ^= carry; carry = next;
+    next = fours & carry; fours ^= carry; carry = next;
+    next = eights & carry; eights ^= carry; carry = next;
+    next = c16 & carry; c16 ^= carry; carry = next;
+    next = c32 & carry; c32 ^= carry; carry = next;
+    next = c64 & carry; c64 ^= carry; carry = next;
+    next = c128 & carry; c128 ^= carry; carry = next;
+    next = c256 & carry; c256 ^= carry; carry = next;
+    c512 ^= carry;
+  }
+  storeCountersScalar(outPtr, ones, twos, fours, eights, c16, c32, c64, c128, c256, c512);
+  return true;
+}
+
+// @ts-ignore: decorator
+@inline function storeCountersScalar(
+  outPtr: usize, c1: u64, c2: u64, c4: u64, c8: u64, c16: u64, c32: u64, c64: u64, c128: u64, c256: u64, c512: u64,
+): void {
+  store<u64>(outPtr, c1); store<u64>(outPtr, c2, 8); store<u64>(outPtr, c4, 16);
+  store<u64>(outPtr, c8, 24); store<u64>(outPtr, c16, 32); store<u64>(outPtr, c32, 40);
+  store<u64>(outPtr, c64, 48); store<u64>(outPtr, c128, 56); store<u64>(outPtr, c256, 64);
+  store<u64>(outPtr, c512, 72);
+}
+
+/**
+ * Whether some lane of a pass can still meet the tile's bound with `remaining` planes left to count
+ * (10 counter planes at countersPtr): counting zeros, a count only grows, so a lane already above the
+ * bound is out; counting ones, a lane is out when even `remaining` more ones leave it below the bound.
+ */
+function stillPossible(countersPtr: usize, remaining: u32, zeros: bool, bound: u64, maskPtr: usize): bool {
+  if (zeros) return boundMask(countersPtr, 10, bound, true, maskPtr);
+  if (bound <= <u64>remaining) return true;
+  return boundMask(countersPtr, 10, bound - remaining, false, maskPtr);
+}
+
+/** Lanes per counting pass: 128 (one v128) in the SIMD build, 64 (one u64) in the scalar one. */
+// @ts-ignore: decorator
+@inline function passLanes(): u32 {
+  return ASC_FEATURE_SIMD ? 128 : 64;
+}
+
+/**
+ * Lane-wise counts of the listed planes for one pass of lanes (bytes `sub`.. of each plane) of a tile:
+ * `levels` counter planes of passLanes()/8 bytes at countersPtr (the first chunk's written directly,
+ * further chunks added bit-serially; the chunk area follows the counters). With a single chunk, the
+ * count stops early, returning false, once no lane of the pass can meet the tile's bound (stillPossible,
+ * checked every 64 planes): unrelated filters are ruled out after half to three quarters of the planes.
+ */
+function countPass(
+  tile: usize, listPtr: usize, n: u32, countersPtr: usize, levels: u32, zeros: bool, bound: u64, maskPtr: usize,
+): bool {
+  const w = <usize>(passLanes() >> 3);
+  const chunkPtr = countersPtr + <usize>COUNTER_PLANES * w;
+  const early = n <= CHUNK_PLANES;
+  for (let start: u32 = 0; start < n || start == 0; start += CHUNK_PLANES) {
+    const m = n - start < CHUNK_PLANES ? n - start : CHUNK_PLANES;
+    const out = start == 0 ? countersPtr : chunkPtr;
+    const list = listPtr + (<usize>start << 2);
+    const alive = ASC_FEATURE_SIMD
+      ? countChunkSimd(tile, list, m, out, early, zeros, bound, maskPtr)
+      : countChunkScalar(tile, list, m, out, early, zeros, bound, maskPtr);
+    if (!alive) return false;
+    if (start == 0) {
+      for (let b: usize = 10; b < <usize>levels; b++) memory.fill(countersPtr + b * w, 0, w);
+      continue;
+    }
+    // counters += chunk (10 planes), ripple-carry through the remaining levels
+    if (ASC_FEATURE_SIMD) {
+      let carry = v128.splat<i64>(0);
+      for (let b: usize = 0; b < <usize>levels; b++) {
+        const a = v128.load(countersPtr + b * w);
+        const x = b < 10 ? v128.load(chunkPtr + b * w) : v128.splat<i64>(0);
+        v128.store(countersPtr + b * w, csaLow(a, x, carry));
+        carry = csaHigh(a, x, carry);
+      }
+    } else {
+      let carry: u64 = 0;
+      for (let b: usize = 0; b < <usize>levels; b++) {
+        const a = load<u64>(countersPtr + b * w);
+        const x = b < 10 ? load<u64>(chunkPtr + b * w) : 0;
+        store<u64>(countersPtr + b * w, csaLow64(a, x, carry));
+        carry = csaHigh64(a, x, carry);
+      }
+    }
+  }
+  return true;
+}
+
+/** The count of one lane (0 <= lane < passLanes()) from the counter planes. */
+function laneCount(countersPtr: usize, levels: u32, lane: u32): u32 {
+  const w = <usize>(passLanes() >> 3);
+  const word = countersPtr + <usize>((lane >> 6) << 3);
+  let c: u32 = 0;
+  for (let b: u32 = 0; b < levels; b++) c |= <u32>((load<u64>(word + <usize>b * w) >> (lane & 63)) & 1) << b;
+  return c;
+}
+
+/**
+ * Bit mask (one u64 per 64 lanes, at maskPtr) of the lanes whose count is >= bound (counting ones) or
+ * <= bound (counting zeros), compared bit-serially from the top counter plane. Returns whether any lane is set.
+ */
+function boundMask(countersPtr: usize, levels: u32, bound: u64, zeros: bool, maskPtr: usize): bool {
+  // count >= bound, or for zeros count >= bound + 1 negated
+  const limit = zeros ? bound + 1 : bound;
+  const words = <usize>(passLanes() >> 6);
+  let any: u64 = 0;
+  for (let h: usize = 0; h < words; h++) {
+    let gt: u64 = 0, eq: u64 = ~0;
+    if (limit >> <u64>levels) eq = 0; // the limit needs more planes than any count has: no count reaches it
+    for (let b = <i32>levels - 1; b >= 0; b--) {
+      const c = load<u64>(countersPtr + (<usize>b * (words << 3)) + (h << 3));
+      if ((limit >> <u64>b) & 1) eq &= c;
+      else {
+        gt |= eq & c;
+        eq &= ~c;
+      }
+    }
+    const ge = gt | eq;
+    const m = zeros ? ~ge : ge;
+    store<u64>(maskPtr + (h << 3), m);
+    any |= m;
+  }
+  return any != 0;
+}
+
+/**
+ * topKAtThreshold for query `qi` of `queryCount` (its filter at queryPtr) over filters [baseStart, baseEnd)
+ * of a tiled base (tileFilters; tile ranges at rangesPtr). scratchPtr: tiledScratchBytes(bytes) bytes, the
+ * query's plane list, then counters and masks. Heaps, counts and floors as for topKAtThreshold, so a task
+ * with several queries calls this once per query (each reads a third of the slice's bytes for FEBRL CLKs,
+ * where topKAtThreshold reads all of them once for up to 16 queries).
+ */
+export function topKTiled(
   queryPtr: usize, scratchPtr: usize,
-  basePtr: usize, basePopsPtr: usize, baseSketchPtr: usize, baseStart: u32, baseEnd: u32, bytes: u32,
-  threshold: f64, k: u32,
+  basePtr: usize, basePopsPtr: usize, rangesPtr: usize, baseStart: u32, baseEnd: u32, bytes: u32,
+  threshold: f64, k: u32, queryCount: u32, qi: u32,
   heapScoresPtr: usize, heapIndicesPtr: usize, heapCountsPtr: usize,
-): u32 {
-  if (k == 0 || baseEnd <= baseStart) return 0;
-  let counted: u32 = 0;
+): void {
+  if (k == 0 || baseEnd <= baseStart) return;
   const t16 = thresholdUnits(threshold);
-  const words = planeWords(bytes);
-  const stride = words * 24;
-  queryPlanes(queryPtr, bytes, scratchPtr);
+  const floorPtr = heapCountsPtr + ((<usize>queryCount + qi) << 2);
+  if (load<u32>(heapCountsPtr + (<usize>qi << 2)) == k) {
+    storeFloor(heapCountsPtr, queryCount, qi, t16, load<f64>(heapScoresPtr + ((<usize>qi * k) << 3)));
+  } else store<u32>(floorPtr, <u32>t16);
+  const listPtr = scratchPtr;
+  const listed = planeList(queryPtr, bytes, listPtr);
+  const zeros = (listed & 0x80000000) != 0;
+  const n = listed & 0x7fffffff;
   let pa: u32 = 0;
   for (let off: usize = 0; off < <usize>bytes; off += 8) pa += <u32>popcnt<u64>(load<u64>(queryPtr + off));
-  const floorPtr = heapCountsPtr + 4;
-  if (load<u32>(heapCountsPtr) == k) storeFloor(heapCountsPtr, 1, 0, t16, load<f64>(heapScoresPtr));
-  else store<u32>(floorPtr, <u32>t16);
-  let floor = <u64>load<u32>(floorPtr);
-  // The first plane word of the query, kept in locals: for filters of up to 1024 bits it is all of it.
-  const q0 = load<u64>(scratchPtr), q1 = load<u64>(scratchPtr, 8), q2 = load<u64>(scratchPtr, 16);
-  const q3 = load<u64>(scratchPtr, 24), q4 = load<u64>(scratchPtr, 32);
-  const nq0 = ~q0, nq1 = ~q1, nq2 = ~q2, small = ~(q3 | q4);
-  for (let j = baseStart; j < baseEnd; j++) {
-    const pb = load<u32>(basePopsPtr + (<usize>j << 2));
-    const sum = <u64>(pa + pb);
-    // the popcount bound first (4 bytes read), then the sketch bound
-    const low = pa < pb ? pa : pb;
-    if (<u64>low * 131072 < floor * sum) continue;
-    const s = baseSketchPtr + <usize>j * stride;
-    const bound = words == 1
-      ? planeBound(q0, q1, q2, q3, q4, nq0, nq1, nq2, small, load<u64>(s), load<u64>(s, 8), load<u64>(s, 16))
-      : sketchBound(scratchPtr, s, words);
-    if (bound * 131072 < floor * sum) continue;
-    counted++;
-    const c = countAnd1(queryPtr, basePtr + <usize>j * bytes, bytes);
-    if (<u64>c * 131072 < floor * sum) continue;
-    const score = diceScore(c, pa + pb);
-    if (score >= threshold) {
-      offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, 1, 0, k, score, j, t16);
-      floor = <u64>load<u32>(floorPtr);
+  const levels = 32 - clz<u32>(n) > 10 ? 32 - clz<u32>(n) : 10;
+  const lanes = passLanes();
+  const w = <usize>(lanes >> 3);
+  const countersPtr = listPtr + ((<usize>(bytes << 5) + 63) & ~63);
+  const maskPtr = countersPtr + <usize>COUNTER_PLANES * w * 2;
+  const size = <usize>tileBytesFor(bytes);
+  const endTile = (baseEnd + TILE_LANES - 1) / TILE_LANES;
+  for (let t = baseStart / TILE_LANES; t < endTile; t++) {
+    const floor = <u64>load<u32>(floorPtr);
+    const pmin = load<u32>(rangesPtr + (<usize>t << 3)), pmax = load<u32>(rangesPtr + (<usize>t << 3), 4);
+    if (!groupMayPass(pa, pmin, pmax, floor)) continue;
+    let bound: u64;
+    if (zeros) {
+      const room = <i64>pmax * (131072 - <i64>floor) - <i64>floor * <i64>pa;
+      if (room < 0) continue;
+      bound = <u64>room / 131072;
+    } else {
+      bound = (floor * <u64>(pa + pmin) + 131071) / 131072;
+    }
+    const tile = basePtr + <usize>t * size;
+    for (let sub: u32 = 0; sub < TILE_LANES; sub += lanes) {
+      const first = t * TILE_LANES + sub;
+      if (first >= baseEnd) break;
+      if (first + lanes <= baseStart) continue;
+      if (!countPass(tile + <usize>(sub >> 3), listPtr, n, countersPtr, levels, zeros, bound, maskPtr)) continue;
+      if (!boundMask(countersPtr, levels, bound, zeros, maskPtr)) continue;
+      for (let h: u32 = 0; h < lanes; h += 64) {
+        let m = load<u64>(maskPtr + <usize>(h >> 3));
+        while (m) {
+          const lane = h + <u32>ctz(m);
+          m &= m - 1;
+          const j = first + lane;
+          if (j < baseStart) continue;
+          if (j >= baseEnd) break;
+          const pb = load<u32>(basePopsPtr + (<usize>j << 2));
+          const counted = laneCount(countersPtr, levels, lane);
+          const c = zeros ? pb - counted : counted;
+          if (!mayPass(c, pa + pb, <u64>load<u32>(floorPtr))) continue;
+          const score = diceScore(c, pa + pb);
+          if (score >= threshold) offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, queryCount, qi, k, score, j, t16);
+        }
+      }
     }
   }
-  return counted;
+}
+
+/** Scratch bytes topKTiled needs for filters of `bytes` bytes. */
+export function tiledScratchBytes(bytes: u32): u32 {
+  return (((bytes << 5) + 63) & ~63) + COUNTER_PLANES * 16 * 2 + 16;
 }
 
 // ---------------------------------------------------------------------------

@@ -3,7 +3,15 @@
  * memory, with the same inputs and result shapes as wasm/reference/dice.ts,
  * so tests can compare them directly.
  */
-import { createDiceMemory, type DiceExports, type DiceKernelKind, instantiateDice } from '../../../wasm/dice.js';
+import {
+  createDiceMemory,
+  type DiceExports,
+  type DiceKernelKind,
+  instantiateDice,
+  TILE_LANES,
+  tileBytes,
+  tiledScratchBytes,
+} from '../../../wasm/dice.js';
 import { type Candidate, compareCandidates, comparePairs, type Pair } from '../../../wasm/reference/dice.js';
 
 const align = (n: number): number => Math.ceil(n / 64) * 64;
@@ -94,76 +102,79 @@ export class KernelHarness {
   }
 
   /**
-   * One query's top-k through the sketch-bounded kernel (wasm/assembly/dice.ts, topKSketched), the base
-   * scanned in calls of `chunk` filters; with `alternate` every other call runs the plain topKAtThreshold on
-   * the same heap, as the engine's worker does when a query's sketch stops skipping. Also returns how many
-   * filters the sketched calls counted in full.
+   * Top-k per query through the tiled kernel (wasm/assembly/dice.ts, topKTiled): the base rewritten as
+   * tiles by tileFilters, each query scanned in calls of `chunk` filters on its own heap.
    */
-  topKSketched(
-    query: Uint8Array,
+  topKTiled(
+    queries: readonly Uint8Array[],
     base: readonly Uint8Array[],
     threshold: number,
     k: number,
-    opts: { chunk?: number; alternate?: boolean } = {},
-  ): { candidates: Candidate[]; counted: number } {
-    const bytes = query.length;
-    const sketch = (s: ReturnType<KernelHarness['setup']>) => s.k.sketchBytesFor(bytes);
-    const probe = this.setup([query], [query], 0);
-    const sketchSize = sketch(probe);
-    const heapBytes = k * 12 + 8;
-    const planes = 40 * Math.ceil(bytes / 128);
-    const s = this.setup([query], base, align(base.length * sketchSize) + align(planes) + align(heapBytes));
-    const sketchPtr = s.scratchPtr;
-    const planesPtr = align(sketchPtr + base.length * sketchSize);
-    const scoresPtr = align(planesPtr + planes);
-    const indicesPtr = scoresPtr + k * 8;
-    const countsPtr = indicesPtr + k * 4;
-    s.k.sketchFilters(s.basePtr, base.length, bytes, sketchPtr);
-    new Uint32Array(s.memory.buffer, countsPtr, 2).fill(0);
-    const chunk = Math.max(1, opts.chunk ?? base.length);
-    let counted = 0;
-    let call = 0;
-    for (let start = 0; start < base.length; start += chunk, call++) {
-      const end = Math.min(base.length, start + chunk);
-      if (opts.alternate && call % 2 === 1)
-        s.k.topKAtThreshold(
-          s.queriesPtr,
-          s.queryPopsPtr,
-          1,
+    chunk = base.length,
+  ): Candidate[][] {
+    const bytes = (queries[0] ?? base[0])!.length;
+    const tiles = Math.ceil(base.length / TILE_LANES);
+    const heapBytes = queries.length * k * 12 + queries.length * 8;
+    const scratch = Math.max(tileBytes(bytes), tiledScratchBytes(bytes));
+    // the base region grows to whole tiles: setup writes rows there, the padding stays zero
+    const padded = [...base, ...Array.from({ length: tiles * TILE_LANES - base.length }, () => new Uint8Array(bytes))];
+    const s = this.setup(queries, padded, align(tiles * 8) + align(scratch) + align(heapBytes));
+    const rangesPtr = s.scratchPtr;
+    const scratchPtr = align(rangesPtr + tiles * 8);
+    const scoresPtr = align(scratchPtr + scratch);
+    const indicesPtr = scoresPtr + queries.length * k * 8;
+    const countsPtr = indicesPtr + queries.length * k * 4;
+    s.k.tileFilters(s.basePtr, s.basePopsPtr, rangesPtr, 0, tiles, base.length, bytes, scratchPtr);
+    new Uint32Array(s.memory.buffer, countsPtr, queries.length).fill(0);
+    const step = Math.max(1, chunk);
+    queries.forEach((_, q) => {
+      for (let start = 0; start < base.length; start += step) {
+        s.k.topKTiled(
+          s.queriesPtr + q * bytes,
+          scratchPtr,
           s.basePtr,
           s.basePopsPtr,
+          rangesPtr,
           start,
-          end,
+          Math.min(base.length, start + step),
           bytes,
           threshold,
           k,
+          queries.length,
+          q,
           scoresPtr,
           indicesPtr,
           countsPtr,
         );
-      else
-        counted += s.k.topKSketched(
-          s.queriesPtr,
-          planesPtr,
-          s.basePtr,
-          s.basePopsPtr,
-          sketchPtr,
-          start,
-          end,
-          bytes,
-          threshold,
-          k,
-          scoresPtr,
-          indicesPtr,
-          countsPtr,
-        );
-    }
-    const n = new Uint32Array(s.memory.buffer, countsPtr, 1)[0]!;
-    const scores = new Float64Array(s.memory.buffer, scoresPtr, n);
-    const indices = new Uint32Array(s.memory.buffer, indicesPtr, n);
-    const candidates: Candidate[] = [];
-    for (let i = 0; i < n; i++) candidates.push({ index: indices[i]!, score: scores[i]! });
-    return { candidates: candidates.sort(compareCandidates), counted };
+      }
+    });
+    const counts = new Uint32Array(s.memory.buffer, countsPtr, queries.length);
+    const scores = new Float64Array(s.memory.buffer, scoresPtr, queries.length * k);
+    const indices = new Uint32Array(s.memory.buffer, indicesPtr, queries.length * k);
+    return queries.map((_, q) => {
+      const list: Candidate[] = [];
+      for (let i = 0; i < counts[q]!; i++) list.push({ index: indices[q * k + i]!, score: scores[q * k + i]! });
+      return list.sort(compareCandidates);
+    });
+  }
+
+  /** The base tiled by tileFilters, then filters [first, first + count) read back by untileFilters. */
+  untiled(base: readonly Uint8Array[], first: number, count: number): Uint8Array {
+    const bytes = base[0]!.length;
+    const tiles = Math.ceil(base.length / TILE_LANES);
+    const padded = [...base, ...Array.from({ length: tiles * TILE_LANES - base.length }, () => new Uint8Array(bytes))];
+    const s = this.setup([], padded, align(tiles * 8) + align(tileBytes(bytes)) + count * bytes);
+    const scratchPtr = align(s.scratchPtr + tiles * 8);
+    const outPtr = align(scratchPtr + tileBytes(bytes));
+    s.k.tileFilters(s.basePtr, s.basePopsPtr, s.scratchPtr, 0, tiles, base.length, bytes, scratchPtr);
+    s.k.untileFilters(s.basePtr, first, count, bytes, outPtr);
+    return new Uint8Array(s.memory.buffer, outPtr, count * bytes).slice();
+  }
+
+  /** The kernel's own figures for the sizes the JS side mirrors (wasm/dice.ts). */
+  sizes(bytes: number): { tileBytes: number; scratchBytes: number } {
+    const { k } = this.setup([], [new Uint8Array(bytes)], 0);
+    return { tileBytes: k.tileBytesFor(bytes), scratchBytes: k.tiledScratchBytes(bytes) };
   }
 
   /**

@@ -6,8 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { concatBytes } from '../../../common/bytes.js';
 import { fromRoot } from '../../../common/paths.js';
-import { wasmSimdSupported } from '../../../wasm/dice.js';
+import { TILE_LANES, tileBytes, tiledScratchBytes, wasmSimdSupported } from '../../../wasm/dice.js';
 import {
   dice,
   type Pair,
@@ -98,13 +99,13 @@ describe.each(kinds)('%s build', (kind) => {
     expect(pairs).toEqual(pairsReference(queries, base, 0));
   });
 
-  it.each(LENGTHS)('sketch-bounded 1:N top-k equals the reference for %i-bit filters, at every density', (bits) => {
-    // Densities from empty to full (16-bit blocks with 7 or more bits set saturate the 3-bit sketch),
-    // near matches around each threshold, base sizes that leave tails of every length.
+  it.each(LENGTHS)('tiled 1:N top-k equals the reference for %i-bit filters, at every density', (bits) => {
+    // Densities from empty to full (the kernel counts the query's ones, or its zeros when fewer), near
+    // matches around each threshold, base sizes that leave a part-filled last tile, ranges cut mid-tile.
     const rand = rng(5000 + bits);
     const bytes = bits / 8;
     for (const density of [1 / 16, 4 / 16, 8 / 16, 11 / 16, 15 / 16, 1]) {
-      const base = randomFilters(rand, 613, bytes, [density, density, DENSITIES[1 + Math.floor(rand() * 4)]!]);
+      const base = randomFilters(rand, 1613, bytes, [density, density, DENSITIES[1 + Math.floor(rand() * 4)]!]);
       const queries = [
         ...Array.from({ length: 4 }, () =>
           perturb(rand, base[Math.floor(rand() * base.length)]!, Math.floor(rand() * bits * 0.15)),
@@ -116,29 +117,51 @@ describe.each(kinds)('%s build', (kind) => {
       for (const [threshold, k] of [
         [0.85, 2],
         [0.5, 10],
-        [0.3, 613],
+        [0.3, 1613],
         [0, 3],
         [1, 5],
-      ] as const)
-        queries.forEach((q, i) => {
-          const expected = topKReference(q, base, threshold, k);
-          const what = `density ${density} query ${i} t=${threshold} k=${k}`;
-          expect(h.topKSketched(q, base, threshold, k).candidates, what).toEqual(expected);
-          expect(h.topKSketched(q, base, threshold, k, { chunk: 97, alternate: true }).candidates, what).toEqual(
-            expected,
-          );
-        });
+      ] as const) {
+        const expected = queries.map((q) => topKReference(q, base, threshold, k));
+        const what = `density ${density} t=${threshold} k=${k}`;
+        expect(h.topKTiled(queries, base, threshold, k), what).toEqual(expected);
+        expect(h.topKTiled(queries, base, threshold, k, 97), what).toEqual(expected);
+      }
     }
   });
 
-  it('the sketch bound skips sparse filters that cannot reach the threshold, and counts the rest', () => {
-    const rand = rng(77);
-    const base = randomFilters(rand, 2000, 128, [4 / 16]);
-    const query = randomFilter(rand, 128, 4 / 16);
-    // Unrelated filters with a quarter of their bits set score ~0.25; their bound stays far below 0.85.
-    expect(h.topKSketched(query, base, 0.85, 2).counted).toBeLessThan(20);
-    // At threshold 0 nothing may be skipped.
-    expect(h.topKSketched(query, base, 0, 2).counted).toBe(2000);
+  it('a counting chunk boundary: 4096-bit queries with more than 1,023 planes to count', () => {
+    const rand = rng(4096);
+    const base = randomFilters(rand, 700, 512, [8 / 16, 9 / 16]);
+    const queries = [perturb(rand, base[3]!, 300), randomFilter(rand, 512, 8 / 16), randomFilter(rand, 512, 7 / 16)];
+    for (const threshold of [0.6, 0.45, 0])
+      expect(h.topKTiled(queries, base, threshold, 7)).toEqual(
+        queries.map((q) => topKReference(q, base, threshold, 7)),
+      );
+  });
+
+  it('untileFilters gives back the rows tileFilters took, for any range', () => {
+    const rand = rng(31);
+    for (const bits of [64, 1024, 2048]) {
+      const base = randomFilters(rand, 1100, bits / 8, [3 / 16, 11 / 16]);
+      for (const [first, count] of [
+        [0, 1100],
+        [0, 1],
+        [3, 17],
+        [505, 30],
+        [1024, 76],
+        [1099, 1],
+      ] as const) {
+        const rows = concatBytes(base.slice(first, first + count));
+        expect(h.untiled(base, first, count), `${bits} bits [${first}, +${count})`).toEqual(rows);
+      }
+    }
+  });
+
+  it("the sizes wasm/dice.ts mirrors equal the kernel's", () => {
+    for (const bytes of [8, 128, 256, 2048]) {
+      expect(h.sizes(bytes)).toEqual({ tileBytes: tileBytes(bytes), scratchBytes: tiledScratchBytes(bytes) });
+      expect(tileBytes(bytes)).toBe(TILE_LANES * bytes);
+    }
   });
 
   it('top-k heaps persist across calls scanning sub-ranges', () => {
