@@ -8,7 +8,7 @@
  */
 import { PavilionError } from '../common/errors.js';
 import { createDiceMemory } from '../wasm/dice.js';
-import { computeLayout, type DatasetLayout, HEADER_RETIRED } from './layout.js';
+import { computeLayout, type DatasetLayout, HEADER_CURSORS, HEADER_RETIRED } from './layout.js';
 import { PackedRefs, type RefList } from './refs.js';
 import { SlotAllocator } from './slots.js';
 import { validateClk, validateFilterBits } from './validation.js';
@@ -40,6 +40,8 @@ export class DatasetVersion {
   readonly memory: WebAssembly.Memory;
   readonly layout: DatasetLayout;
   readonly slots: SlotAllocator;
+  /** Scan cursors in the header page (layout.ts), one per one-query search in flight. */
+  readonly cursors = new SlotAllocator(HEADER_CURSORS);
   private readonly header: Int32Array;
   private users = 0;
   private retired = false;
@@ -158,6 +160,7 @@ export class DatasetVersion {
     if (this.retired && this.users === 0) {
       Atomics.store(this.header, HEADER_RETIRED, 1);
       this.slots.close();
+      this.cursors.close();
     }
   }
 }

@@ -14,6 +14,7 @@ import type { CsvChunkResult, CsvChunkSpec } from './csv-encode.js';
 import { type DatasetInfo, type DatasetInput, DatasetVersion } from './dataset.js';
 import { encoderKey } from './encoder-key.js';
 import {
+  HEADER_CURSORS_OFFSET,
   HEADER_PROBE_IN,
   HEADER_PROBE_OUT,
   heapLayout,
@@ -33,7 +34,7 @@ import {
   type PartySource,
 } from './linkage/link-parties.js';
 import { PackedRefsBuilder, type RefList } from './refs.js';
-import type { EngineTask, PairsResult, ProbeResult, WorkerInit } from './tasks.js';
+import type { EngineTask, PairsResult, ProbeResult, TopKTask, WorkerInit } from './tasks.js';
 import {
   DEFAULT_MATCH_TOP_K,
   validateClk,
@@ -152,6 +153,11 @@ export interface Engine {
 
 /** Base filters per slice below which a single-query match is not split further (~0.3 ms of work). */
 const MIN_MATCH_SLICE = 32_768;
+/**
+ * Filters a one-query search's task takes from the shared cursor at a time: 64 tiles, ~0.2 ms of work at
+ * FEBRL density, so 10M filters are ~300 chunks and a worker delayed by a few ms leaves them to the other.
+ */
+const MATCH_CHUNK = 32_768;
 /**
  * Comparisons per link task: at least ~2.5 ms of work (a Piscina task costs
  * 26–34 µs, docs/decisions.md), at most ~20 ms so progress, cancellation and
@@ -419,13 +425,20 @@ export class PoolEngine implements Engine {
     const k = validateTopK(opts?.topK, DEFAULT_MATCH_TOP_K)!;
     ds.use();
     try {
-      // Low latency: one slice per worker (docs/decisions.md, "Pool"), unless the dataset is too small to be
-      // worth splitting.
-      const slices = Math.max(1, Math.min(this.threads, Math.floor(ds.size / MIN_MATCH_SLICE)));
-      const per = Math.ceil(ds.size / slices / TILE_LANES) * TILE_LANES;
+      // Low latency: one task per worker (docs/decisions.md, "Pool"), unless the dataset is too small to be
+      // worth splitting. The tasks take chunks of the base from one cursor, so a worker whose core is taken
+      // by other work (the database, the event loop) scans less of it instead of finishing last.
+      const tasks = Math.max(1, Math.min(this.threads, Math.floor(ds.size / MIN_MATCH_SLICE)));
       const parts: Promise<Candidate[][]>[] = [];
-      for (let start = 0; start < ds.size; start += per) {
-        parts.push(this.topKTask(ds, clk, 1, start, Math.min(ds.size, start + per), threshold, k));
+      const cursor = tasks > 1 ? await ds.cursors.acquire() : undefined;
+      try {
+        const shared =
+          cursor === undefined ? undefined : { cursorPtr: HEADER_CURSORS_OFFSET + cursor * 4, chunk: MATCH_CHUNK };
+        if (shared) new Uint32Array(ds.memory.buffer, shared.cursorPtr, 1)[0] = 0;
+        for (let t = 0; t < tasks; t++) parts.push(this.topKTask(ds, clk, 1, 0, ds.size, threshold, k, shared));
+        await Promise.allSettled(parts);
+      } finally {
+        if (cursor !== undefined) ds.cursors.release(cursor);
       }
       const merged = (await Promise.all(parts))
         .flatMap((p) => p[0]!)
@@ -454,6 +467,7 @@ export class PoolEngine implements Engine {
     end: number,
     threshold: number,
     k: number,
+    shared?: TopKTask['shared'],
   ): Promise<Candidate[][]> {
     const slot = await ds.slots.acquire();
     try {
@@ -479,6 +493,7 @@ export class PoolEngine implements Engine {
         heapCountsPtr: heaps.countsPtr,
         rangesPtr: ds.layout.rangesPtr,
         scratchPtr: s.scratchPtr,
+        ...(shared ? { shared } : {}),
       });
       const counts = new Uint32Array(ds.memory.buffer, heaps.countsPtr, queryCount);
       const scores = new Float64Array(ds.memory.buffer, heaps.scoresPtr, queryCount * k);

@@ -2,8 +2,9 @@
  * Byte layout of one dataset version's shared WebAssembly.Memory, computed
  * identically on the main thread and in workers:
  *
- *   [0, 64 KiB)          header page (Int32 words, see HEADER_*); the kernels
- *                        have no static data, so nothing else uses it
+ *   [0, 64 KiB)          header page (Int32 words, see HEADER_*; then one u32 scan cursor per
+ *                        one-query search in flight, HEADER_CURSORS of them); the kernels have
+ *                        no static data, so nothing else uses it
  *   slots                `slotCount` scratch slots, one per in-flight task:
  *                        queries | query popcounts | cursor | output area | scratch
  *   base filters         tiles of 512 filters (wasm/assembly/dice.ts, "Tiled (bit-sliced) base"): written
@@ -24,6 +25,9 @@ export const HEADER_RETIRED = 0;
 /** Int32 indices used by the shared-memory probe task (tests). */
 export const HEADER_PROBE_IN = 1;
 export const HEADER_PROBE_OUT = 2;
+/** Byte offset and number of the scan cursors a one-query search's tasks share (engine/engine.ts match). */
+export const HEADER_CURSORS_OFFSET = 64;
+export const HEADER_CURSORS = 1024;
 
 /** Queries per task at most (docs/decisions.md, "Pool": 64 queries × 250k filters per task kept 2 workers at 1.7×). */
 export const MAX_QUERIES_PER_TASK = 64;

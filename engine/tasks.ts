@@ -76,6 +76,11 @@ export interface TopKTask extends SearchTask {
   heapCountsPtr: number;
   /** Popcount ranges of the base's tiles. */
   rangesPtr: number;
+  /**
+   * One query whose tasks share the scan: each takes the next `chunk` filters of [baseStart, baseEnd)
+   * from the u32 cursor at cursorPtr (Atomics.add) until none are left.
+   */
+  shared?: { cursorPtr: number; chunk: number };
 }
 
 export interface PairsTask extends SearchTask {

@@ -94,15 +94,15 @@ function runTopK(task: TopKTask): number {
   const k = kernelFor(task).exports;
   k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
   new Uint32Array(task.memory.buffer, task.heapCountsPtr, task.queryCount).fill(0);
-  for (let q = 0; q < task.queryCount; q++) {
+  const scan = (q: number, start: number, end: number): void =>
     k.topKTiled(
       task.queriesPtr + q * task.bytes,
       task.scratchPtr,
       task.basePtr,
       task.basePopsPtr,
       task.rangesPtr,
-      task.baseStart,
-      task.baseEnd,
+      start,
+      end,
       task.bytes,
       task.threshold,
       task.k,
@@ -112,6 +112,16 @@ function runTopK(task: TopKTask): number {
       task.heapIndicesPtr,
       task.heapCountsPtr,
     );
+  if (task.shared) {
+    const { cursorPtr, chunk } = task.shared;
+    const cursor = new Uint32Array(task.memory.buffer, cursorPtr, 1);
+    for (;;) {
+      const start = task.baseStart + Atomics.add(cursor, 0, 1) * chunk;
+      if (start >= task.baseEnd) break;
+      scan(0, start, Math.min(task.baseEnd, start + chunk));
+    }
+  } else {
+    for (let q = 0; q < task.queryCount; q++) scan(q, task.baseStart, task.baseEnd);
   }
   return task.queryCount;
 }
