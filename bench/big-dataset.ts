@@ -1,9 +1,8 @@
 /**
  * `npm run bench:big` (node --import tsx bench/big-dataset.ts [--quick] [--rows=N] [--db=postgres|embedded]
  * [--dense] [--no-baseline] [--json]): a data provider's version of N records (10M by default, 200k with
- * --quick) of random 1024-bit filters with a quarter of the bits set (as dense as real CLKs' sparse end, so
- * the block-count sketches apply) or, with --dense, 62.5% (as dense as FEBRL-schema CLKs: every filter is
- * read), and what the issue asks of it:
+ * --quick) of random 1024-bit filters with a quarter of the bits set (as dense as real CLKs' sparse end)
+ * or, with --dense, 62.5% (as dense as FEBRL-schema CLKs), and what the issue asks of it:
  *
  *   1. restart: a broker process started on a database holding the version, from spawn until it serves
  *      (DatasetService.reloadAll reads it chunk by chunk into the engine), target < 5 min at 10M;
@@ -323,7 +322,7 @@ async function runBench(): Promise<void> {
   if ('note' in native) lines.push(['baseline: the same search in C', native.note, '', '']);
   else
     lines.push([
-      'baseline: the same search in C, no sketches',
+      'baseline: the same search in C, over rows',
       `p50 ${native.scalar_p50_ms} ms scalar, ${native.vectorized_p50_ms} ms auto-vectorized`,
       `${native.threads} threads, bench/native/dice.c on random filters of the same density`,
       '',

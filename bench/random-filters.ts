@@ -1,10 +1,10 @@
 /**
  * Random 1024-bit filters for the benchmarks, no two alike, at the densities they measure:
- * - `sparse`, a quarter of the bits set (two random bytes ANDed): the engine builds block-count sketches
- *   for them and a one-query search skips most (engine/engine.ts sketchIfSparse);
+ * - `sparse`, a quarter of the bits set (two random bytes ANDed): a one-query search reads a quarter of
+ *   each tile's bit planes (wasm/assembly/dice.ts, "Tiled (bit-sliced) base");
  * - `half`, random bytes: independent bits at density 0.5, like a well-filled CLK (the kernels' bench);
- * - `dense`, 62.5% (a | (b & c)): near the 67% of CLKs encoded with clkhash's FEBRL schema, which get
- *   no sketches and are read whole.
+ * - `dense`, 62.5% (a | (b & c)): near the 67% of CLKs encoded with clkhash's FEBRL schema; a search
+ *   counts the query's zeros, 37.5% of the planes.
  */
 import { randomBytes } from 'node:crypto';
 

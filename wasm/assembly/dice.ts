@@ -11,7 +11,9 @@
 //   popcount(a & b);
 // - popcounts are u32, one per filter, in a parallel array;
 // - base filter j lives at basePtr + j*bytes, its popcount at basePopsPtr + 4*j;
-//   indices reported by the kernels are these absolute j.
+//   indices reported by the kernels are these absolute j. A dataset's base is
+//   stored in tiles instead ("Tiled (bit-sliced) base" below): topKTiled reads
+//   those, and the row kernels get rows written back from them (untileFilters).
 //
 // No static data (no memory.data, no strings, no managed objects): every
 // instance on the shared memory would otherwise see, and on re-instantiation
@@ -664,23 +666,20 @@ export function tileFilters(
 /** Writes filters [first, first + n) of a tiled base as rows at outPtr (n·bytes bytes). */
 export function untileFilters(basePtr: usize, first: u32, n: u32, bytes: u32, outPtr: usize): void {
   const size = <usize>tileBytesFor(bytes);
-  let j = first;
   const end = first + n;
-  while (j < end) {
-    const tile = basePtr + <usize>(j / TILE_LANES) * size;
-    const l0 = (j % TILE_LANES) & ~7;
-    const at = tile + <usize>(l0 >> 3);
-    // 8 lanes at a time; only those in [j, end) are written
+  // 8 filters at a time (one byte of each plane), writing only those in [first, end)
+  for (let group = first & ~7; group < end; group += 8) {
+    const lane = group % TILE_LANES;
+    const at = basePtr + <usize>(group / TILE_LANES) * size + <usize>(lane >> 3);
     for (let k: usize = 0; k < <usize>bytes; k++) {
       let x: u64 = 0;
       for (let b: usize = 0; b < 8; b++) x |= <u64>load<u8>(at + (((k << 3) + 7 - b) << 6)) << (b << 3);
       x = transpose8(x);
       for (let i: u32 = 0; i < 8; i++) {
-        const row = j - j % TILE_LANES + l0 + i;
-        if (row >= j && row < end) store<u8>(outPtr + <usize>(row - first) * bytes + k, <u8>(x >> (<u64>i << 3)));
+        const row = group + i;
+        if (row >= first && row < end) store<u8>(outPtr + <usize>(row - first) * bytes + k, <u8>(x >> (<u64>i << 3)));
       }
     }
-    j = j - j % TILE_LANES + l0 + 8;
   }
 }
 
