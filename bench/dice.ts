@@ -308,7 +308,7 @@ async function latencyRows(s: Sizes, native: NativeBuilds, dir: string): Promise
       const pct = (p: number): number => times[Math.min(times.length - 1, Math.floor((p / 100) * times.length))]!;
       const note =
         `1 query vs ${s.latencyBase.toLocaleString('en-US')} filters (${kind.label}, at ${kind.threshold}), ` +
-        `${engine.threads} workers (one slice each), ${s.latencyRuns} sequential runs`;
+        `${engine.threads} workers sharing the scan, ${s.latencyRuns} sequential runs`;
       // The same search in C on the same filters and threads, over rows (every bit of every filter).
       const nativeP50 = kind.id === 'dense' ? nativeLatencyRows(native, dir, query, base, engine.threads, s) : [];
       const scalarP50 = nativeP50.find((r) => r.name.startsWith(NATIVE_BASELINE));
