@@ -24,7 +24,6 @@ import {
   SLOT_OUTPUT_BYTES,
   type SlotLayout,
   slotLayout,
-  untileRow,
 } from './layout.js';
 import {
   linkParties,
@@ -34,7 +33,7 @@ import {
   type PartySource,
 } from './linkage/link-parties.js';
 import { PackedRefsBuilder, type RefList } from './refs.js';
-import type { EngineTask, PairsResult, ProbeResult, TopKTask, WorkerInit } from './tasks.js';
+import type { EngineTask, PairsResult, ProbeResult, TopKTask, UntileTask, WorkerInit } from './tasks.js';
 import {
   DEFAULT_MATCH_TOP_K,
   validateClk,
@@ -129,7 +128,7 @@ export interface Engine {
    */
   datasetParty(id: string): PartySource;
   /** Copies of some records' filters of a loaded dataset (a sample: threshold guidance of a job without queries). */
-  datasetFilters(id: string, rows: readonly number[]): Uint8Array;
+  datasetFilters(id: string, rows: readonly number[]): Promise<Uint8Array>;
   /** `firstRow`: the position of rows[0] in the caller's input, so errors name the caller's row. */
   encode(
     schema: unknown,
@@ -384,32 +383,36 @@ export class PoolEngine implements Engine {
   }
 
   /**
-   * Filters [0, size) of a version as rows, a tile at a time through a slot's scratch (one task per tile,
-   * `threads` in flight), each tile handed to `take` with the index of its first filter.
+   * Filters of a version as rows, in batches of at most TILE_LANES (a range of filters or a list of them)
+   * through a slot's scratch, `threads` batches in flight; `take` gets each batch's rows with its position
+   * in `batches`, before the slot is released.
    */
-  private async readRows(ds: DatasetVersion, take: (first: number, rows: Uint8Array) => void): Promise<void> {
+  private async readRows(
+    ds: DatasetVersion,
+    batches: readonly UntileTask['rows'][],
+    take: (batch: number, rows: Uint8Array) => void,
+  ): Promise<void> {
     const { layout } = ds;
-    let nextTile = 0;
+    let next = 0;
     const runner = async (): Promise<void> => {
-      while (nextTile < layout.tiles) {
-        const first = nextTile++ * TILE_LANES;
-        const count = Math.min(TILE_LANES, ds.size - first);
+      while (next < batches.length) {
+        const batch = next++;
+        const rows = batches[batch]!;
         await this.withSlot(ds, async (s) => {
-          await this.run<number>({
+          const count = await this.run<number>({
             type: 'untile',
             memoryId: ds.memoryId,
             memory: ds.memory,
             basePtr: layout.basePtr,
-            first,
-            count,
+            rows,
             bytes: layout.bytes,
             outPtr: s.scratchPtr,
           });
-          take(first, new Uint8Array(ds.memory.buffer, s.scratchPtr, count * layout.bytes));
+          take(batch, new Uint8Array(ds.memory.buffer, s.scratchPtr, count * layout.bytes));
         });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.threads, layout.tiles) }, runner));
+    await Promise.all(Array.from({ length: Math.min(this.threads, batches.length) }, runner));
   }
 
   async dropDataset(id: string): Promise<void> {
@@ -469,9 +472,7 @@ export class PoolEngine implements Engine {
     k: number,
     shared?: TopKTask['shared'],
   ): Promise<Candidate[][]> {
-    const slot = await ds.slots.acquire();
-    try {
-      const s = slotLayout(ds.layout, slot);
+    return this.withSlot(ds, async (s) => {
       const heaps = heapLayout(s, queryCount, k);
       new Uint8Array(ds.memory.buffer, s.queriesPtr, queries.length).set(queries);
       await this.run<number>({
@@ -505,9 +506,7 @@ export class PoolEngine implements Engine {
         out.push(list);
       }
       return out;
-    } finally {
-      ds.slots.release(slot);
-    }
+    });
   }
 
   /** Runs an all-pairs task; returned query numbers are relative to `queries`. */
@@ -519,9 +518,7 @@ export class PoolEngine implements Engine {
     end: number,
     threshold: number,
   ): Promise<Pair[]> {
-    const slot = await ds.slots.acquire();
-    try {
-      const s = slotLayout(ds.layout, slot);
+    return this.withSlot(ds, async (s) => {
       new Uint8Array(ds.memory.buffer, s.queriesPtr, queries.length).set(queries);
       const result = await this.run<PairsResult>({
         type: 'pairs',
@@ -556,9 +553,7 @@ export class PoolEngine implements Engine {
         };
       }
       return pairs;
-    } finally {
-      ds.slots.release(slot);
-    }
+    });
   }
 
   linkParties(
@@ -586,12 +581,16 @@ export class PoolEngine implements Engine {
 
   private partySource(ds: DatasetVersion): PartySource {
     const bytes = ds.layout.bytes;
+    const tiles = Array.from({ length: ds.layout.tiles }, (_, t) => ({
+      first: t * TILE_LANES,
+      count: Math.min(TILE_LANES, ds.size - t * TILE_LANES),
+    }));
     return {
       records: ds.size,
       fill: async (target) => {
         ds.use();
         try {
-          await this.readRows(ds, (first, rows) => target.set(rows, first * bytes));
+          await this.readRows(ds, tiles, (t, rows) => target.set(rows, t * TILE_LANES * bytes));
         } finally {
           ds.release();
         }
@@ -599,17 +598,19 @@ export class PoolEngine implements Engine {
     };
   }
 
-  datasetFilters(id: string, rows: readonly number[]): Uint8Array {
+  async datasetFilters(id: string, rows: readonly number[]): Promise<Uint8Array> {
     const ds = this.current(id);
     const { bytes } = ds.layout;
+    for (const row of rows) {
+      if (!Number.isInteger(row) || row < 0 || row >= ds.size)
+        throw new PavilionError('ENGINE_OPTIONS_INVALID', `row ${row} is not a record of the dataset`);
+    }
+    const batches: number[][] = [];
+    for (let i = 0; i < rows.length; i += TILE_LANES) batches.push(rows.slice(i, i + TILE_LANES));
     const out = new Uint8Array(rows.length * bytes);
     ds.use();
     try {
-      rows.forEach((row, i) => {
-        if (!Number.isInteger(row) || row < 0 || row >= ds.size)
-          throw new PavilionError('ENGINE_OPTIONS_INVALID', `row ${row} is not a record of the dataset`);
-        untileRow(ds.memory.buffer, ds.layout, row, out.subarray(i * bytes, (i + 1) * bytes));
-      });
+      await this.readRows(ds, batches, (b, filters) => out.set(filters, b * TILE_LANES * bytes));
     } finally {
       ds.release();
     }

@@ -117,19 +117,3 @@ export function heapLayout(
 
 // MAX_TOP_K must leave room for at least one query's heap.
 if (heapBytesPerQuery(MAX_TOP_K) > SLOT_OUTPUT_BYTES) throw new Error('MAX_TOP_K does not fit a slot');
-
-/**
- * Filter `index` of a tiled base, as a row, into `out` (filter bytes long). Reads one bit of each plane:
- * for a handful of rows on the main thread; whole tiles go through the `untile` task.
- */
-export function untileRow(buffer: ArrayBufferLike, layout: DatasetLayout, index: number, out: Uint8Array): void {
-  const u8 = new Uint8Array(buffer);
-  const lane = index % TILE_LANES;
-  const at = layout.basePtr + Math.floor(index / TILE_LANES) * layout.tileBytes + (lane >> 3);
-  const bit = lane & 7;
-  for (let k = 0; k < layout.bytes; k++) {
-    let byte = 0;
-    for (let b = 0; b < 8; b++) byte |= ((u8[at + (k * 8 + 7 - b) * 64]! >> bit) & 1) << b;
-    out[k] = byte;
-  }
-}

@@ -44,12 +44,14 @@ export interface TileTask extends MemoryRef {
   scratchPtr: number;
 }
 
-/** Filters [first, first + count) of a tiled base as rows, written at outPtr (a slot's scratch). */
+/**
+ * Filters of a tiled base as rows, written one after another at outPtr (a slot's scratch): a range, or a
+ * list of indices; at most TILE_LANES of them.
+ */
 export interface UntileTask extends MemoryRef {
   type: 'untile';
   basePtr: number;
-  first: number;
-  count: number;
+  rows: { first: number; count: number } | number[];
   bytes: number;
   outPtr: number;
 }

@@ -85,8 +85,11 @@ function runTile(task: TileTask): number {
 }
 
 function runUntile(task: UntileTask): number {
-  kernelFor(task).exports.untileFilters(task.basePtr, task.first, task.count, task.bytes, task.outPtr);
-  return task.count;
+  const k = kernelFor(task).exports;
+  const { rows, basePtr, bytes, outPtr } = task;
+  if (!Array.isArray(rows)) k.untileFilters(basePtr, rows.first, rows.count, bytes, outPtr);
+  else for (let i = 0; i < rows.length; i++) k.untileFilters(basePtr, rows[i]!, 1, bytes, outPtr + i * bytes);
+  return Array.isArray(rows) ? rows.length : rows.count;
 }
 
 /** Each query reads the planes it needs from the tiles (wasm/assembly/dice.ts, "Tiled (bit-sliced) base"). */

@@ -218,7 +218,7 @@ export async function jobGuidance(
   if (sample === null) {
     const other = loaded[1];
     if (!other) return null;
-    sample = engine.datasetFilters(other.engineId, sampleIndices(other.size, GUIDANCE_SAMPLE));
+    sample = await engine.datasetFilters(other.engineId, sampleIndices(other.size, GUIDANCE_SAMPLE));
   }
   try {
     const g = await estimateThresholds(engine, against.engineId, sample, {

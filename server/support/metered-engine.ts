@@ -49,7 +49,7 @@ export class MeteredEngine {
     return this.engine.datasetParty(engineId);
   }
 
-  datasetFilters(engineId: string, rows: readonly number[]): Uint8Array {
+  datasetFilters(engineId: string, rows: readonly number[]): Promise<Uint8Array> {
     return this.engine.datasetFilters(engineId, rows);
   }
 

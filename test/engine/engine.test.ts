@@ -96,6 +96,16 @@ describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) =
     await engine.dropDataset('sparse');
   });
 
+  it('datasetFilters gives back the loaded rows from any tile, in the order asked, and refuses other rows', async () => {
+    const rows = [base.length - 1, 0, 511, 512, 3, 3, 40_000];
+    expect(await engine.datasetFilters('people', rows)).toEqual(concatBytes(rows.map((r) => base[r]!)));
+    // more rows than one read-back task takes (512)
+    const many = Array.from({ length: 1300 }, (_, i) => (i * 7919) % base.length);
+    expect(await engine.datasetFilters('people', many)).toEqual(concatBytes(many.map((r) => base[r]!)));
+    for (const bad of [base.length, -1, 1.5])
+      await expect(engine.datasetFilters('people', [0, bad])).rejects.toMatchObject({ code: 'ENGINE_OPTIONS_INVALID' });
+  });
+
   it('link returns the reference pairs in anonlink order, with progress', async () => {
     const qs = concatBytes(base.slice(0, 24).map((f, i) => perturb(rand, f, 60 + 5 * i)));
     const progress: [number, number][] = [];
