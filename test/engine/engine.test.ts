@@ -96,7 +96,7 @@ describe.each(['simd', 'scalar'] as const)('engine with the %s kernel', (kind) =
     await engine.dropDataset('sparse');
   });
 
-  it('datasetFilters gives back the loaded rows from any tile, in the order asked, and refuses other rows', async () => {
+  it('datasetFilters gives back the loaded rows from any tile, in the order asked, refusing others', async () => {
     const rows = [base.length - 1, 0, 511, 512, 3, 3, 40_000];
     expect(await engine.datasetFilters('people', rows)).toEqual(concatBytes(rows.map((r) => base[r]!)));
     // more rows than one read-back task takes (512)
