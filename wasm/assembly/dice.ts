@@ -587,7 +587,10 @@ export function pairsAtThreshold(
 // plane per 128 lanes, against a popcount of every word of every filter in
 // the row layout), and compares all counters with one bound per tile before
 // any lane is looked at: CLKs from clkhash's FEBRL schema have ~67% of their
-// bits set, so a search reads a third of the bytes.
+// bits set, so a search reads a third of the bytes. Every 64 planes a pass also
+// checks whether any of its lanes can still meet the bound, and stops when none
+// can (countPass). On one thread over 1M random filters at 62.5% density this
+// ran 2.3 times as fast as topKAtThreshold over the same filters as rows.
 //
 // The bound per tile comes from the integer test of the header
 // (2·c·65536 >= floor·(pa+pb)) at the least favourable popcount in the tile

@@ -16,6 +16,25 @@ import { type Candidate, compareCandidates, comparePairs, type Pair } from '../.
 
 const align = (n: number): number => Math.ceil(n / 64) * 64;
 
+/** Each query's top-k heap (k slots from scoresPtr and indicesPtr, counts at countsPtr), best first. */
+function readHeaps(
+  memory: WebAssembly.Memory,
+  queryCount: number,
+  k: number,
+  scoresPtr: number,
+  indicesPtr: number,
+  countsPtr: number,
+): Candidate[][] {
+  const counts = new Uint32Array(memory.buffer, countsPtr, queryCount);
+  const scores = new Float64Array(memory.buffer, scoresPtr, queryCount * k);
+  const indices = new Uint32Array(memory.buffer, indicesPtr, queryCount * k);
+  return Array.from({ length: queryCount }, (_, q) => {
+    const list: Candidate[] = [];
+    for (let i = 0; i < counts[q]!; i++) list.push({ index: indices[q * k + i]!, score: scores[q * k + i]! });
+    return list.sort(compareCandidates);
+  });
+}
+
 /** A build and, for the SIMD build, its counting strategy. */
 export type KernelVariant = 'simd-bytewise' | 'simd-lanes' | 'scalar';
 
@@ -91,14 +110,7 @@ export class KernelHarness {
         countsPtr,
       );
     }
-    const counts = new Uint32Array(s.memory.buffer, countsPtr, queries.length);
-    const scores = new Float64Array(s.memory.buffer, scoresPtr, queries.length * k);
-    const indices = new Uint32Array(s.memory.buffer, indicesPtr, queries.length * k);
-    return queries.map((_, q) => {
-      const list: Candidate[] = [];
-      for (let i = 0; i < counts[q]!; i++) list.push({ index: indices[q * k + i]!, score: scores[q * k + i]! });
-      return list.sort(compareCandidates);
-    });
+    return readHeaps(s.memory, queries.length, k, scoresPtr, indicesPtr, countsPtr);
   }
 
   /**
@@ -148,14 +160,7 @@ export class KernelHarness {
         );
       }
     });
-    const counts = new Uint32Array(s.memory.buffer, countsPtr, queries.length);
-    const scores = new Float64Array(s.memory.buffer, scoresPtr, queries.length * k);
-    const indices = new Uint32Array(s.memory.buffer, indicesPtr, queries.length * k);
-    return queries.map((_, q) => {
-      const list: Candidate[] = [];
-      for (let i = 0; i < counts[q]!; i++) list.push({ index: indices[q * k + i]!, score: scores[q * k + i]! });
-      return list.sort(compareCandidates);
-    });
+    return readHeaps(s.memory, queries.length, k, scoresPtr, indicesPtr, countsPtr);
   }
 
   /** The base tiled by tileFilters, then filters [first, first + count) read back by untileFilters. */
