@@ -318,9 +318,13 @@ async function runBench(): Promise<void> {
     '40 sequential searches',
     '',
   ]);
-  const native = out.native as { threads: number; scalar_p50_ms: number; vectorized_p50_ms: number } | { note: string };
-  if ('note' in native) lines.push(['baseline: the same search in C', native.note, '', '']);
-  else
+  // absent with --no-baseline
+  const native = out.native as
+    | { threads: number; scalar_p50_ms: number; vectorized_p50_ms: number }
+    | { note: string }
+    | undefined;
+  if (native && 'note' in native) lines.push(['baseline: the same search in C', native.note, '', '']);
+  else if (native)
     lines.push([
       'baseline: the same search in C, over rows',
       `p50 ${native.scalar_p50_ms} ms scalar, ${native.vectorized_p50_ms} ms auto-vectorized`,
