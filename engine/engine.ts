@@ -537,6 +537,7 @@ export class PoolEngine implements Engine {
         outCapacity: SLOT_OUTPUT_BYTES / PAIR_ENTRY_BYTES,
         cursorPtr: s.cursorPtr,
         scratchPtr: s.scratchPtr,
+        rangesPtr: ds.layout.rangesPtr,
       });
       const view =
         typeof result === 'number'

@@ -68,6 +68,8 @@ interface SearchTask extends MemoryRef {
   threshold: number;
   /** The slot's scratch (engine/layout.ts). */
   scratchPtr: number;
+  /** Popcount ranges of the base's tiles. */
+  rangesPtr: number;
 }
 
 export interface TopKTask extends SearchTask {
@@ -76,8 +78,6 @@ export interface TopKTask extends SearchTask {
   heapScoresPtr: number;
   heapIndicesPtr: number;
   heapCountsPtr: number;
-  /** Popcount ranges of the base's tiles. */
-  rangesPtr: number;
   /**
    * One query whose tasks share the scan: each takes the next `chunk` filters of [baseStart, baseEnd)
    * from the u32 cursor at cursorPtr (Atomics.add) until none are left.

@@ -130,47 +130,38 @@ function runTopK(task: TopKTask): number {
 }
 
 /**
- * All pairs at a threshold: each tile's part of the range is written back as rows into the slot's
- * scratch and compared there by pairsAtThreshold. The kernel addresses filter j at basePtr + j·bytes,
- * so it is given the scratch minus the part's first index (wasm addresses wrap modulo 2^32, and the
- * sum lands in the scratch for every j of the part): reported indices are the dataset's own.
+ * All pairs at a threshold, one query at a time through the tiled search (pairsTiled), into the slot's
+ * output area; when it fills up, each fill is copied out and the scan resumes where it stopped.
  */
 function runPairs(task: PairsTask): PairsResult {
   const k = kernelFor(task).exports;
   k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
-  const cursor = new Uint32Array(task.memory.buffer, task.cursorPtr, 3);
-  const step = k.pairsStepEntries(task.bytes);
+  const cursor = new Uint32Array(task.memory.buffer, task.cursorPtr, 1);
   const chunks: Uint8Array[] = [];
   let used = 0;
   const drain = (): void => {
     chunks.push(new Uint8Array(task.memory.buffer, task.outPtr, used * PAIR_ENTRY_BYTES).slice());
     used = 0;
   };
-  for (let start = task.baseStart; start < task.baseEnd; ) {
-    const end = Math.min(task.baseEnd, (Math.floor(start / TILE_LANES) + 1) * TILE_LANES);
-    k.untileFilters(task.basePtr, start, end - start, task.bytes, task.scratchPtr);
-    const rowsBase = (task.scratchPtr - start * task.bytes) | 0;
-    cursor[0] = start;
-    cursor[1] = 0;
-    cursor[2] = 0;
-    while (cursor[2] !== 1) {
-      if (task.outCapacity - used < step) drain();
-      used += k.pairsAtThreshold(
-        task.queriesPtr,
-        task.queryPopsPtr,
-        task.queryCount,
-        rowsBase,
+  for (let q = 0; q < task.queryCount; q++) {
+    for (let start = task.baseStart; start < task.baseEnd; start = cursor[0]!) {
+      if (used === task.outCapacity) drain();
+      used += k.pairsTiled(
+        task.queriesPtr + q * task.bytes,
+        task.scratchPtr,
+        task.basePtr,
         task.basePopsPtr,
+        task.rangesPtr,
         start,
-        end,
+        task.baseEnd,
         task.bytes,
         task.threshold,
+        q,
         task.outPtr + used * PAIR_ENTRY_BYTES,
         task.outCapacity - used,
         task.cursorPtr,
       );
     }
-    start = end;
   }
   if (chunks.length === 0) return used;
   if (used > 0) drain();

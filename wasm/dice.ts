@@ -103,6 +103,21 @@ export interface DiceExports {
     scratchPtr: number,
   ): void;
   untileFilters(basePtr: number, first: number, count: number, bytes: number, outPtr: number): void;
+  pairsTiled(
+    queryPtr: number,
+    scratchPtr: number,
+    basePtr: number,
+    basePopsPtr: number,
+    rangesPtr: number,
+    baseStart: number,
+    baseEnd: number,
+    bytes: number,
+    threshold: number,
+    queryIndex: number,
+    outPtr: number,
+    outCapacity: number,
+    cursorPtr: number,
+  ): number;
   topKTiled(
     queryPtr: number,
     scratchPtr: number,
@@ -126,9 +141,12 @@ export interface DiceExports {
 export const TILE_LANES = 512;
 /** Bytes of one tile of filters of `filterBytes` bytes (tileBytesFor in the kernels). */
 export const tileBytes = (filterBytes: number): number => filterBytes * TILE_LANES;
-/** Scratch topKTiled needs: the plane list (4 B per bit), 2 × 21 counter planes, a mask (tiledScratchBytes). */
+/**
+ * Scratch topKTiled and pairsTiled need: the plane list (4 B per bit), 2 × 21 counter planes, a mask and
+ * two words (tiledScratchBytes).
+ */
 export const tiledScratchBytes = (filterBytes: number): number =>
-  Math.ceil((filterBytes * 32) / 64) * 64 + 21 * 16 * 2 + 16;
+  Math.ceil((filterBytes * 32) / 64) * 64 + 21 * 16 * 2 + 16 + 16;
 
 /**
  * How the SIMD build counts bits (wasm/assembly/dice.ts): `bytewise` uses

@@ -974,25 +974,26 @@ function boundMask(countersPtr: usize, levels: u32, bound: u64, zeros: bool, mas
   return any != 0;
 }
 
+/** What scanTiled does with a filter that passes: offer it to the query's top-k heap, or write it as a pair. */
+const TO_HEAP: u32 = 0;
+const TO_PAIRS: u32 = 1;
+
 /**
- * topKAtThreshold for query `qi` of `queryCount` (its filter at queryPtr) over filters [baseStart, baseEnd)
- * of a tiled base (tileFilters; tile ranges at rangesPtr). scratchPtr: tiledScratchBytes(bytes) bytes, the
- * query's plane list, then counters and masks. Heaps, counts and floors as for topKAtThreshold, so a task
- * with several queries calls this once per query (each reads a third of the slice's bytes for FEBRL CLKs,
- * where topKAtThreshold reads all of them once for up to 16 queries).
+ * The tiled search of query `qi` (its filter at queryPtr) over filters [baseStart, baseEnd) of a tiled base
+ * (tileFilters; tile ranges at rangesPtr). scratchPtr: tiledScratchBytes(bytes) bytes, the query's plane
+ * list, then counters, masks and the integer floor (the heap's, kept at floorPtr, for TO_HEAP). Filters that
+ * pass go, in ascending index order, to the heap (as topKAtThreshold's) or to the pair output; when that
+ * output is full the scan stops and stores at cursorPtr the index to resume from (baseEnd once done).
+ * Returns the pairs written.
  */
-export function topKTiled(
+function scanTiled(
   queryPtr: usize, scratchPtr: usize,
   basePtr: usize, basePopsPtr: usize, rangesPtr: usize, baseStart: u32, baseEnd: u32, bytes: u32,
-  threshold: f64, k: u32, queryCount: u32, qi: u32,
-  heapScoresPtr: usize, heapIndicesPtr: usize, heapCountsPtr: usize,
-): void {
-  if (k == 0 || baseEnd <= baseStart) return;
+  threshold: f64, qi: u32, mode: u32, floorPtr: usize,
+  k: u32, queryCount: u32, heapScoresPtr: usize, heapIndicesPtr: usize, heapCountsPtr: usize,
+  outPtr: usize, outCapacity: u32, cursorPtr: usize,
+): u32 {
   const t16 = thresholdUnits(threshold);
-  const floorPtr = heapCountsPtr + ((<usize>queryCount + qi) << 2);
-  if (load<u32>(heapCountsPtr + (<usize>qi << 2)) == k) {
-    storeFloor(heapCountsPtr, queryCount, qi, t16, load<f64>(heapScoresPtr + ((<usize>qi * k) << 3)));
-  } else store<u32>(floorPtr, <u32>t16);
   const listPtr = scratchPtr;
   const listed = planeList(queryPtr, bytes, listPtr);
   const zeros = (listed & 0x80000000) != 0;
@@ -1006,6 +1007,7 @@ export function topKTiled(
   const maskPtr = countersPtr + <usize>COUNTER_PLANES * w * 2;
   const size = <usize>tileBytesFor(bytes);
   const endTile = (baseEnd + TILE_LANES - 1) / TILE_LANES;
+  let written: u32 = 0;
   for (let t = baseStart / TILE_LANES; t < endTile; t++) {
     const floor = <u64>load<u32>(floorPtr);
     const pmin = load<u32>(rangesPtr + (<usize>t << 3)), pmax = load<u32>(rangesPtr + (<usize>t << 3), 4);
@@ -1038,16 +1040,70 @@ export function topKTiled(
           const c = zeros ? pb - counted : counted;
           if (!mayPass(c, pa + pb, <u64>load<u32>(floorPtr))) continue;
           const score = diceScore(c, pa + pb);
-          if (score >= threshold) offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, queryCount, qi, k, score, j, t16);
+          if (score < threshold) continue;
+          if (mode == TO_HEAP) {
+            offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, queryCount, qi, k, score, j, t16);
+          } else {
+            if (written == outCapacity) {
+              store<u32>(cursorPtr, j);
+              return written;
+            }
+            emitPair(outPtr, written++, qi, j, score);
+          }
         }
       }
     }
   }
+  store<u32>(cursorPtr, baseEnd);
+  return written;
 }
 
-/** Scratch bytes topKTiled needs for filters of `bytes` bytes. */
+/**
+ * topKAtThreshold for query `qi` of `queryCount` over filters [baseStart, baseEnd) of a tiled base: the
+ * same heaps, counts and floors, so a task with several queries calls it once per query (each reads a third
+ * of the range's bytes for FEBRL CLKs, where topKAtThreshold reads all of them once for up to 16 queries).
+ */
+export function topKTiled(
+  queryPtr: usize, scratchPtr: usize,
+  basePtr: usize, basePopsPtr: usize, rangesPtr: usize, baseStart: u32, baseEnd: u32, bytes: u32,
+  threshold: f64, k: u32, queryCount: u32, qi: u32,
+  heapScoresPtr: usize, heapIndicesPtr: usize, heapCountsPtr: usize,
+): void {
+  if (k == 0 || baseEnd <= baseStart) return;
+  const t16 = thresholdUnits(threshold);
+  const floorPtr = heapCountsPtr + ((<usize>queryCount + qi) << 2);
+  if (load<u32>(heapCountsPtr + (<usize>qi << 2)) == k) {
+    storeFloor(heapCountsPtr, queryCount, qi, t16, load<f64>(heapScoresPtr + ((<usize>qi * k) << 3)));
+  } else store<u32>(floorPtr, <u32>t16);
+  // the cursor is not used by a heap scan: the last word of the scratch takes it
+  const scratchEnd = scratchPtr + <usize>tiledScratchBytes(bytes);
+  scanTiled(queryPtr, scratchPtr, basePtr, basePopsPtr, rangesPtr, baseStart, baseEnd, bytes, threshold, qi,
+    TO_HEAP, floorPtr, k, queryCount, heapScoresPtr, heapIndicesPtr, heapCountsPtr, 0, 0, scratchEnd - 4);
+}
+
+/**
+ * pairsAtThreshold for query `qi` over filters [baseStart, baseEnd) of a tiled base: every filter scoring
+ * at least `threshold`, as 16-byte entries {u32 qi, u32 index, f64 score} at outPtr, at most outCapacity
+ * of them. Returns how many were written; the u32 at cursorPtr is then the index to call again from
+ * (after draining the output), or baseEnd once the range is done.
+ */
+export function pairsTiled(
+  queryPtr: usize, scratchPtr: usize,
+  basePtr: usize, basePopsPtr: usize, rangesPtr: usize, baseStart: u32, baseEnd: u32, bytes: u32,
+  threshold: f64, qi: u32, outPtr: usize, outCapacity: u32, cursorPtr: usize,
+): u32 {
+  store<u32>(cursorPtr, baseEnd);
+  if (baseEnd <= baseStart) return 0;
+  // the floor of a pair scan never rises: the last word of the scratch holds it
+  const floorPtr = scratchPtr + <usize>tiledScratchBytes(bytes) - 8;
+  store<u32>(floorPtr, <u32>thresholdUnits(threshold));
+  return scanTiled(queryPtr, scratchPtr, basePtr, basePopsPtr, rangesPtr, baseStart, baseEnd, bytes, threshold, qi,
+    TO_PAIRS, floorPtr, 0, 0, 0, 0, 0, outPtr, outCapacity, cursorPtr);
+}
+
+/** Scratch bytes topKTiled and pairsTiled need for filters of `bytes` bytes: list, counters, mask, two words. */
 export function tiledScratchBytes(bytes: u32): u32 {
-  return (((bytes << 5) + 63) & ~63) + COUNTER_PLANES * 16 * 2 + 16;
+  return (((bytes << 5) + 63) & ~63) + COUNTER_PLANES * 16 * 2 + 16 + 16;
 }
 
 // ---------------------------------------------------------------------------

@@ -35,6 +35,17 @@ function readHeaps(
   });
 }
 
+/** Appends `n` pair entries ({u32 query, u32 index, f64 score}, 16 bytes each) at outPtr to `out`. */
+function readPairs(memory: WebAssembly.Memory, outPtr: number, n: number, out: Pair[]): void {
+  const view = new DataView(memory.buffer, outPtr, n * 16);
+  for (let i = 0; i < n; i++)
+    out.push({
+      query: view.getUint32(i * 16, true),
+      index: view.getUint32(i * 16 + 4, true),
+      score: view.getFloat64(i * 16 + 8, true),
+    });
+}
+
 /** A build and, for the SIMD build, its counting strategy. */
 export type KernelVariant = 'simd-bytewise' | 'simd-lanes' | 'scalar';
 
@@ -163,6 +174,57 @@ export class KernelHarness {
     return readHeaps(s.memory, queries.length, k, scoresPtr, indicesPtr, countsPtr);
   }
 
+  /**
+   * All pairs >= threshold through pairsTiled, one query at a time over [0, base.length), into an output
+   * area of `capacity` entries drained whenever the kernel stops; the pairs in anonlink order and the calls.
+   */
+  pairsTiled(
+    queries: readonly Uint8Array[],
+    base: readonly Uint8Array[],
+    threshold: number,
+    capacity: number,
+  ): { pairs: Pair[]; calls: number } {
+    const bytes = (queries[0] ?? base[0])!.length;
+    const tiles = Math.ceil(base.length / TILE_LANES);
+    const scratch = tiledScratchBytes(bytes);
+    const padded = [...base, ...Array.from({ length: tiles * TILE_LANES - base.length }, () => new Uint8Array(bytes))];
+    const s = this.setup(
+      queries,
+      padded,
+      align(tiles * 8) + align(scratch) + align(tileBytes(bytes)) + 64 + capacity * 16,
+    );
+    const rangesPtr = s.scratchPtr;
+    const scratchPtr = align(rangesPtr + tiles * 8);
+    const tileScratchPtr = align(scratchPtr + scratch);
+    const cursorPtr = align(tileScratchPtr + tileBytes(bytes));
+    const outPtr = cursorPtr + 64;
+    s.k.tileFilters(s.basePtr, s.basePopsPtr, rangesPtr, 0, tiles, base.length, bytes, tileScratchPtr);
+    const cursor = new Uint32Array(s.memory.buffer, cursorPtr, 1);
+    const out: Pair[] = [];
+    let calls = 0;
+    queries.forEach((_, q) => {
+      for (let start = 0; start < base.length; start = cursor[0]!, calls++) {
+        const n = s.k.pairsTiled(
+          s.queriesPtr + q * bytes,
+          scratchPtr,
+          s.basePtr,
+          s.basePopsPtr,
+          rangesPtr,
+          start,
+          base.length,
+          bytes,
+          threshold,
+          q,
+          outPtr,
+          capacity,
+          cursorPtr,
+        );
+        readPairs(s.memory, outPtr, n, out);
+      }
+    });
+    return { pairs: out.sort(comparePairs), calls };
+  }
+
   /** The base tiled by tileFilters, then filters [first, first + count) read back by untileFilters. */
   untiled(base: readonly Uint8Array[], first: number, count: number): Uint8Array {
     const bytes = base[0]!.length;
@@ -219,13 +281,7 @@ export class KernelHarness {
         cursorPtr,
       );
       calls++;
-      const view = new DataView(s.memory.buffer, outPtr, n * 16);
-      for (let i = 0; i < n; i++)
-        out.push({
-          query: view.getUint32(i * 16, true),
-          index: view.getUint32(i * 16 + 4, true),
-          score: view.getFloat64(i * 16 + 8, true),
-        });
+      readPairs(s.memory, outPtr, n, out);
       if (calls > 10_000) throw new Error('pairsAtThreshold made no progress');
     } while (cursor[2] !== 1);
     return { pairs: out.sort(comparePairs), calls };

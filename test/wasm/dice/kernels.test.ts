@@ -129,6 +129,17 @@ describe.each(kinds)('%s build', (kind) => {
     }
   });
 
+  it.each(LENGTHS)('tiled N:M pairs equal the reference for %i-bit filters, resuming across a full output', (bits) => {
+    const { base, queries } = workload(3000 + bits, bits, bits <= 512 ? 2049 : 517, 9);
+    for (const threshold of [0.45, 0.7, 0.9])
+      expect(h.pairsTiled(queries, base, threshold, 1 << 16).pairs).toEqual(pairsReference(queries, base, threshold));
+    // threshold 0: every pair is reported; an output area of 100 entries fills many times mid-tile
+    const few = queries.slice(0, 3);
+    const { pairs, calls } = h.pairsTiled(few, base, 0, 100);
+    expect(calls).toBeGreaterThan((few.length * base.length) / 100);
+    expect(pairs).toEqual(pairsReference(few, base, 0));
+  });
+
   it('a counting chunk boundary: 4096-bit queries with more than 1,023 planes to count', () => {
     const rand = rng(4096);
     const base = randomFilters(rand, 700, 512, [8 / 16, 9 / 16]);
