@@ -6,14 +6,14 @@
  *                        one-query search in flight, HEADER_CURSORS of them); the kernels have
  *                        no static data, so nothing else uses it
  *   slots                `slotCount` scratch slots, one per in-flight task:
- *                        queries | query popcounts | cursor | output area | scratch
+ *                        queries | cursor | output area | scratch
  *   base filters         tiles of 512 filters (wasm/assembly/dice.ts, "Tiled (bit-sliced) base"): written
  *                        as rows, one filter after another, then rewritten tile by tile as bit planes when
  *                        the version is installed (engine/engine.ts); the last tile is padded with zeros
  *   base popcounts       count × u32
  *   tile ranges          tiles × (u32 min, u32 max) popcount of each tile's filters
  *
- * A slot's scratch holds one tile of filters as rows (a pair task's base, untiled) or a one-query
+ * A slot's scratch holds one tile of filters as rows (read back by an `untile` task) or a tiled
  * search's plane list and counters, whichever is larger. Slots are handed out by the main thread
  * (engine/slots.ts), so two tasks never share scratch, whatever worker runs them.
  */
@@ -33,12 +33,11 @@ export const HEADER_CURSORS = 1024;
 export const MAX_QUERIES_PER_TASK = 64;
 /** Output area per slot: 65,536 pair entries of 16 bytes; also holds top-k heaps. */
 export const SLOT_OUTPUT_BYTES = 1 << 20;
-/** One pairsAtThreshold result entry: u32 query, u32 base index, f64 score (wasm/assembly/dice.ts). */
+/** One pairsTiled result entry: u32 query, u32 base index, f64 score (wasm/assembly/dice.ts). */
 export const PAIR_ENTRY_BYTES = 16;
 
 export interface SlotLayout {
   queriesPtr: number;
-  queryPopsPtr: number;
   cursorPtr: number;
   outPtr: number;
   scratchPtr: number;
@@ -64,7 +63,7 @@ export function computeLayout(filterBits: number, count: number, slotCount: numb
   const bytes = filterBits / 8;
   const tiles = Math.ceil(count / TILE_LANES);
   const scratchBytes = align(Math.max(tileBytes(bytes), tiledScratchBytes(bytes)), 64);
-  const queryBytes = align(MAX_QUERIES_PER_TASK * bytes + MAX_QUERIES_PER_TASK * 4 + 16, 64);
+  const queryBytes = align(MAX_QUERIES_PER_TASK * bytes + 16, 64);
   const slotBytes = queryBytes + SLOT_OUTPUT_BYTES + scratchBytes;
   const basePtr = align(WASM_PAGE_BYTES + slotCount * slotBytes, 64);
   const popsPtr = align(basePtr + tiles * tileBytes(bytes), 64);
@@ -88,11 +87,10 @@ export function computeLayout(filterBits: number, count: number, slotCount: numb
 export function slotLayout(layout: DatasetLayout, slot: number): SlotLayout {
   const start = WASM_PAGE_BYTES + slot * layout.slotBytes;
   const queriesPtr = start;
-  const queryPopsPtr = queriesPtr + MAX_QUERIES_PER_TASK * layout.bytes;
-  const cursorPtr = queryPopsPtr + MAX_QUERIES_PER_TASK * 4;
+  const cursorPtr = queriesPtr + MAX_QUERIES_PER_TASK * layout.bytes;
   const outPtr = align(cursorPtr + 16, 64);
   const scratchPtr = outPtr + SLOT_OUTPUT_BYTES;
-  return { queriesPtr, queryPopsPtr, cursorPtr, outPtr, scratchPtr };
+  return { queriesPtr, cursorPtr, outPtr, scratchPtr };
 }
 
 /** Bytes of top-k heap state per query: k × (f64 score + u32 index), a count and the kernel's floor (u32 each). */

@@ -58,7 +58,6 @@ export interface UntileTask extends MemoryRef {
 
 interface SearchTask extends MemoryRef {
   queriesPtr: number;
-  queryPopsPtr: number;
   queryCount: number;
   basePtr: number;
   basePopsPtr: number;

@@ -95,7 +95,6 @@ function runUntile(task: UntileTask): number {
 /** Each query reads the planes it needs from the tiles (wasm/assembly/dice.ts, "Tiled (bit-sliced) base"). */
 function runTopK(task: TopKTask): number {
   const k = kernelFor(task).exports;
-  k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
   new Uint32Array(task.memory.buffer, task.heapCountsPtr, task.queryCount).fill(0);
   const scan = (q: number, start: number, end: number): void =>
     k.topKTiled(
@@ -135,7 +134,6 @@ function runTopK(task: TopKTask): number {
  */
 function runPairs(task: PairsTask): PairsResult {
   const k = kernelFor(task).exports;
-  k.popcountFilters(task.queriesPtr, task.queryCount, task.bytes, task.queryPopsPtr);
   const cursor = new Uint32Array(task.memory.buffer, task.cursorPtr, 1);
   const chunks: Uint8Array[] = [];
   let used = 0;

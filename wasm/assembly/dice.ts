@@ -11,9 +11,11 @@
 //   popcount(a & b);
 // - popcounts are u32, one per filter, in a parallel array;
 // - base filter j lives at basePtr + j*bytes, its popcount at basePopsPtr + 4*j;
-//   indices reported by the kernels are these absolute j. A dataset's base is
-//   stored in tiles instead ("Tiled (bit-sliced) base" below): topKTiled reads
-//   those, and the row kernels get rows written back from them (untileFilters).
+//   indices reported by the kernels are these absolute j. The engine stores a
+//   dataset's base in tiles instead ("Tiled (bit-sliced) base" below) and
+//   searches it with topKTiled and pairsTiled; the row kernels serve linkage
+//   workspaces (runPairsAtThreshold) and, topKAtThreshold and pairsAtThreshold,
+//   bench:kernels' per-thread rows beside native C.
 //
 // No static data (no memory.data, no strings, no managed objects): every
 // instance on the shared memory would otherwise see, and on re-instantiation
@@ -983,8 +985,7 @@ const TO_PAIRS: u32 = 1;
  * (tileFilters; tile ranges at rangesPtr). scratchPtr: tiledScratchBytes(bytes) bytes, the query's plane
  * list, then counters, masks and the integer floor (the heap's, kept at floorPtr, for TO_HEAP). Filters that
  * pass go, in ascending index order, to the heap (as topKAtThreshold's) or to the pair output; when that
- * output is full the scan stops and stores at cursorPtr the index to resume from (baseEnd once done).
- * Returns the pairs written.
+ * output is full the scan stops and stores at cursorPtr the index to resume from. Returns the pairs written.
  */
 function scanTiled(
   queryPtr: usize, scratchPtr: usize,
@@ -1054,7 +1055,6 @@ function scanTiled(
       }
     }
   }
-  store<u32>(cursorPtr, baseEnd);
   return written;
 }
 
@@ -1075,10 +1075,8 @@ export function topKTiled(
   if (load<u32>(heapCountsPtr + (<usize>qi << 2)) == k) {
     storeFloor(heapCountsPtr, queryCount, qi, t16, load<f64>(heapScoresPtr + ((<usize>qi * k) << 3)));
   } else store<u32>(floorPtr, <u32>t16);
-  // the cursor is not used by a heap scan: the last word of the scratch takes it
-  const scratchEnd = scratchPtr + <usize>tiledScratchBytes(bytes);
   scanTiled(queryPtr, scratchPtr, basePtr, basePopsPtr, rangesPtr, baseStart, baseEnd, bytes, threshold, qi,
-    TO_HEAP, floorPtr, k, queryCount, heapScoresPtr, heapIndicesPtr, heapCountsPtr, 0, 0, scratchEnd - 4);
+    TO_HEAP, floorPtr, k, queryCount, heapScoresPtr, heapIndicesPtr, heapCountsPtr, 0, 0, 0);
 }
 
 /**
