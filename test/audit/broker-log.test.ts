@@ -96,7 +96,8 @@ describe('the log signing key', () => {
     const newKey = generateSignerKey('pavilion.local/audit');
     const before = await start({ STATE_DIR: stateDir, ...pglite, AUDIT_SIGNING_KEY: oldKey }, true);
     expect(before.broker.audit.verifierKey).toBe(verifierKeyFor(oldKey));
-    expect(before.logs.join('\n')).not.toContain(oldKey.split('+').pop()!);
+    // The key's secret is its base64 after PRIVATE+KEY+<name>+<id>+; base64 may itself hold '+'.
+    expect(before.logs.join('\n')).not.toContain(oldKey.split('+').slice(4).join('+'));
     await loadPeople(before);
     const old = await verification(before);
     const oldReceipt = await receipt(before, old.index);
