@@ -3,7 +3,7 @@
  * `dice-simd` (v128) and `dice-scalar` (no SIMD opcode at all).
  *
  * - The SIMD build is chosen when the runtime validates a tiny module that
- *   uses `i8x16.popcnt`; the ENGINE_SIMD setting overrides (true on a
+ *   uses v128 (`i8x16.popcnt`); the ENGINE_SIMD setting overrides (true on a
  *   runtime without SIMD is an error, not a silent fallback).
  * - Each build is compiled at most once per thread (`compileDiceModule`
  *   caches); a compiled WebAssembly.Module can be handed to workers through
@@ -17,45 +17,10 @@ import { fromRoot } from '../common/paths.js';
 
 export type DiceKernelKind = 'simd' | 'scalar';
 
-/**
- * Raw exports of wasm/assembly/dice.ts (pointers are byte offsets into the
- * shared memory). topKAtThreshold's heapCountsPtr must have 8 bytes per
- * query: the counts (zeroed by the caller before the first call), then
- * per-query floors the kernel keeps.
- */
+/** Raw exports of wasm/assembly/dice.ts (pointers are byte offsets into the shared memory). */
 export interface DiceExports {
   popcountFilters(filtersPtr: number, count: number, bytes: number, outPtr: number): void;
   countAnd(aPtr: number, bPtr: number, bytes: number): number;
-  topKAtThreshold(
-    queriesPtr: number,
-    queryPopsPtr: number,
-    queryCount: number,
-    basePtr: number,
-    basePopsPtr: number,
-    baseStart: number,
-    baseEnd: number,
-    bytes: number,
-    threshold: number,
-    k: number,
-    heapScoresPtr: number,
-    heapIndicesPtr: number,
-    heapCountsPtr: number,
-  ): void;
-  pairsAtThreshold(
-    queriesPtr: number,
-    queryPopsPtr: number,
-    queryCount: number,
-    basePtr: number,
-    basePopsPtr: number,
-    baseStart: number,
-    baseEnd: number,
-    bytes: number,
-    threshold: number,
-    outPtr: number,
-    outCapacity: number,
-    cursorPtr: number,
-  ): number;
-  pairsStepEntries(bytes: number): number;
   lshRuns(
     filtersPtr: number,
     count: number,
@@ -88,7 +53,6 @@ export interface DiceExports {
     outCapacity: number,
     cursorPtr: number,
   ): number;
-  setPopcountStrategy(strategy: number): number;
   /** Tiled base (wasm/assembly/dice.ts, "Tiled (bit-sliced) base"): 512 filters a tile, one plane per bit. */
   tileBytesFor(bytes: number): number;
   tiledScratchBytes(bytes: number): number;
@@ -148,23 +112,8 @@ export const tileBytes = (filterBytes: number): number => filterBytes * TILE_LAN
 export const tiledScratchBytes = (filterBytes: number): number =>
   Math.ceil((filterBytes * 32) / 64) * 64 + 21 * 16 * 2 + 16 + 16;
 
-/**
- * How the SIMD build counts bits (wasm/assembly/dice.ts): `bytewise` uses
- * i8x16.popcnt (one NEON instruction on arm64, a nibble lookup on x86-64),
- * `lanes` uses v128 AND then i64.popcnt per 64-bit lane (native POPCNT on
- * x86-64; ~192 vs ~158 M cmp/s measured on the development machine).
- * The scalar build always counts with i64.popcnt and reports `scalar`.
- */
-export type PopcountStrategy = 'bytewise' | 'lanes' | 'scalar';
-
-/** The SIMD strategy expected to be faster on this CPU architecture. */
-export function defaultPopcountStrategy(): 'bytewise' | 'lanes' {
-  return process.arch === 'x64' || process.arch === 'ia32' ? 'lanes' : 'bytewise';
-}
-
 export interface DiceKernel {
   readonly kind: DiceKernelKind;
-  readonly popcount: PopcountStrategy;
   readonly memory: WebAssembly.Memory;
   readonly exports: DiceExports;
 }
@@ -174,7 +123,8 @@ export const DICE_MAX_PAGES = 65536;
 export const WASM_PAGE_BYTES = 65536;
 
 // (module (func (result v128) v128.const i32x4 0 0 0 0  i8x16.popcnt))
-// Checked with i8x16.popcnt specifically, the opcode the SIMD build relies on.
+// i8x16.popcnt was among the last opcodes the SIMD proposal settled (early drafts lack it): a runtime that
+// validates it has all of the final 128-bit SIMD the build uses.
 const SIMD_PROBE = new Uint8Array([
   0x00,
   0x61,
@@ -225,7 +175,7 @@ const SIMD_PROBE = new Uint8Array([
 
 let simdSupportCache: boolean | undefined;
 
-/** True when this runtime validates wasm SIMD (including i8x16.popcnt). */
+/** True when this runtime validates the final wasm SIMD (probed with i8x16.popcnt). */
 export function wasmSimdSupported(): boolean {
   if (simdSupportCache === undefined) {
     try {
@@ -296,23 +246,12 @@ export function createDiceMemory(bytes: number): WebAssembly.Memory {
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
 }
 
-/**
- * Instantiates a build against a shared memory (synchronous: the module is
- * already compiled). For the SIMD build, `strategy` picks the counting
- * method (default: defaultPopcountStrategy()).
- */
+/** Instantiates a build against a shared memory (synchronous: the module is already compiled). */
 export function instantiateDice(
   kind: DiceKernelKind,
   memory: WebAssembly.Memory,
   mod?: WebAssembly.Module,
-  strategy?: 'bytewise' | 'lanes',
 ): DiceKernel {
   const instance = new WebAssembly.Instance(mod ?? compileDiceModule(kind), { env: { memory } });
-  const exports = instance.exports as unknown as DiceExports;
-  let popcount: PopcountStrategy = 'scalar';
-  if (kind === 'simd') {
-    popcount = strategy ?? defaultPopcountStrategy();
-    exports.setPopcountStrategy(popcount === 'lanes' ? 1 : 0);
-  }
-  return { kind, popcount, memory, exports };
+  return { kind, memory, exports: instance.exports as unknown as DiceExports };
 }

@@ -13,9 +13,8 @@
 // - base filter j lives at basePtr + j*bytes, its popcount at basePopsPtr + 4*j;
 //   indices reported by the kernels are these absolute j. The engine stores a
 //   dataset's base in tiles instead ("Tiled (bit-sliced) base" below) and
-//   searches it with topKTiled and pairsTiled; the row kernels serve linkage
-//   workspaces (runPairsAtThreshold) and, topKAtThreshold and pairsAtThreshold,
-//   bench:kernels' per-thread rows beside native C.
+//   searches it with topKTiled and pairsTiled; rows serve the linkage
+//   workspaces (runPairsAtThreshold, "Blocked linkage" below).
 //
 // No static data (no memory.data, no strings, no managed objects): every
 // instance on the shared memory would otherwise see, and on re-instantiation
@@ -40,36 +39,9 @@
 // pb < pa it is the same bound seen from pb's side, so it is tighter than
 // anonlink's one-sided bound and still never skips a pair that could pass.
 // The left side minus the right side grows with pb up to pa and falls after
-// it, so for a group of 4 base filters with popcounts in [pmin, pmax] the
-// best case is pb* = clamp(pa, pmin, pmax): one integer test per query and
-// group decides whether the 4 filters can be skipped (no division, no float).
-
-// Blocking (docs/decisions.md, "Kernels": 16 queries batched against cache-sized
-// base blocks reached ~98 M cmp/s per core): the base range is walked in blocks
-// of ~128 KiB; for each block every group of up to 16 queries is compared
-// against it 4 base filters at a time, so the 4 base filters and the 16
-// queries stay in L1 and the block stays in L2. Binaryen does not unroll loops,
-// so the 4-filter body is written out by hand.
-
-/** SIMD build counting strategies (see countAnd4SimdBytewise / countAnd4SimdLanes). */
-const POPCOUNT_BYTEWISE: u32 = 0;
-const POPCOUNT_LANES: u32 = 1;
-/** A wasm global: per instance, not in the shared memory. */
-let popcountStrategy: u32 = POPCOUNT_BYTEWISE;
-
-/** Queries compared together against one base block. */
-const QUERY_GROUP: u32 = 16;
-/** Target bytes of base filters per block (fits L2 beside the query group). */
-const BLOCK_BYTES: u32 = 131072;
-
-/** Base filters per block for a filter of `bytes` bytes (multiple of 4). */
-// @ts-ignore: decorator
-@inline function blockFilters(bytes: u32): u32 {
-  let n = BLOCK_BYTES / bytes;
-  if (n > 2048) n = 2048;
-  if (n < 64) n = 64;
-  return n & ~3;
-}
+// it, so for a group of base filters with popcounts in [pmin, pmax] (a tile)
+// the best case is pb* = clamp(pa, pmin, pmax): one integer test per query and
+// group decides whether the group can be skipped (no division, no float).
 
 /** Integer threshold in 1/65536 units, rounded so the integer test is a superset of the float test. */
 // @ts-ignore: decorator
@@ -87,20 +59,6 @@ const BLOCK_BYTES: u32 = 131072;
   return <u64>low * 131072 >= t16 * <u64>(pa + pb);
 }
 
-// @ts-ignore: decorator
-@inline function min4(a: u32, b: u32, c: u32, d: u32): u32 {
-  const x = a < b ? a : b;
-  const y = c < d ? c : d;
-  return x < y ? x : y;
-}
-
-// @ts-ignore: decorator
-@inline function max4(a: u32, b: u32, c: u32, d: u32): u32 {
-  const x = a > b ? a : b;
-  const y = c > d ? c : d;
-  return x > y ? x : y;
-}
-
 /** anonlink's score: 2c/(pa+pb) in float64, 0 when both filters are empty. */
 // @ts-ignore: decorator
 @inline function diceScore(c: u32, sum: u32): f64 {
@@ -114,9 +72,9 @@ const BLOCK_BYTES: u32 = 131072;
 }
 
 // ---------------------------------------------------------------------------
-// popcount(q & b) for one query against 1 or 4 consecutive base filters.
+// popcount(q & b) for one pair of rows.
 
-/** popcount(q & b) for one pair; used for the <4 filters left at a block's end. */
+/** popcount(q & b) for one pair (runPairsAtThreshold, countAnd). */
 function countAnd1(q: usize, b: usize, bytes: u32): u32 {
   let c: u64 = 0;
   for (let off: usize = 0; off < <usize>bytes; off += 8) {
@@ -125,201 +83,8 @@ function countAnd1(q: usize, b: usize, bytes: u32): u32 {
   return <u32>c;
 }
 
-// Both builds answer "which of these 4 pairs pass the integer test?" as a
-// 4-bit mask. Nearly every group answers 0 (random pairs score ~0.5), so the
-// counts never leave registers; the rare passing pair is recounted with
-// countAnd1 to compute its score.
-
-// Scalar build: 4 accumulators share each query word load; i64.popcnt is one
-// native POPCNT instruction in V8 on x86-64.
-// @ts-ignore: decorator
-@inline function passMask4Scalar(q: usize, b0: usize, bytes: u32, pa: u32, pops: usize, t16: u64): u32 {
-  const b1 = b0 + bytes;
-  const b2 = b1 + bytes;
-  const b3 = b2 + bytes;
-  let c0: u64 = 0, c1: u64 = 0, c2: u64 = 0, c3: u64 = 0;
-  let off: usize = 0;
-  const end = <usize>bytes;
-  // four words per iteration with constant offsets (immediates in the load
-  // instructions); four query words stay in registers for the 4 filters
-  for (; off + 32 <= end; off += 32) {
-    const p = q + off, p0 = b0 + off, p1 = b1 + off, p2 = b2 + off, p3 = b3 + off;
-    const w0 = load<u64>(p), w1 = load<u64>(p, 8), w2 = load<u64>(p, 16), w3 = load<u64>(p, 24);
-    c0 += popcnt<u64>(w0 & load<u64>(p0)) + popcnt<u64>(w1 & load<u64>(p0, 8)) + popcnt<u64>(w2 & load<u64>(p0, 16)) + popcnt<u64>(w3 & load<u64>(p0, 24));
-    c1 += popcnt<u64>(w0 & load<u64>(p1)) + popcnt<u64>(w1 & load<u64>(p1, 8)) + popcnt<u64>(w2 & load<u64>(p1, 16)) + popcnt<u64>(w3 & load<u64>(p1, 24));
-    c2 += popcnt<u64>(w0 & load<u64>(p2)) + popcnt<u64>(w1 & load<u64>(p2, 8)) + popcnt<u64>(w2 & load<u64>(p2, 16)) + popcnt<u64>(w3 & load<u64>(p2, 24));
-    c3 += popcnt<u64>(w0 & load<u64>(p3)) + popcnt<u64>(w1 & load<u64>(p3, 8)) + popcnt<u64>(w2 & load<u64>(p3, 16)) + popcnt<u64>(w3 & load<u64>(p3, 24));
-  }
-  for (; off < end; off += 8) {
-    const w = load<u64>(q + off);
-    c0 += popcnt<u64>(w & load<u64>(b0 + off));
-    c1 += popcnt<u64>(w & load<u64>(b1 + off));
-    c2 += popcnt<u64>(w & load<u64>(b2 + off));
-    c3 += popcnt<u64>(w & load<u64>(b3 + off));
-  }
-  return <u32>mayPass(<u32>c0, pa + load<u32>(pops), t16)
-    | (<u32>mayPass(<u32>c1, pa + load<u32>(pops, 4), t16) << 1)
-    | (<u32>mayPass(<u32>c2, pa + load<u32>(pops, 8), t16) << 2)
-    | (<u32>mayPass(<u32>c3, pa + load<u32>(pops, 12), t16) << 3);
-}
-
-// SIMD build, two ways to count, chosen per instance by the loader
-// (setPopcountStrategy) because the best one depends on how V8 lowers them on
-// the host CPU:
-// - bytewise: i8x16.popcnt with byte-wise accumulators and one shared
-//   reduction for the 4 filters (docs/decisions.md, "Kernels"). On arm64 i8x16.popcnt is
-//   one NEON `cnt`; on x86-64 V8 lowers it to a nibble lookup (pshufb) of
-//   about six instructions.
-// - lanes: v128 loads and ANDs, then i64.popcnt on the two 64-bit lanes, which
-//   V8 emits as the native POPCNT instruction on x86-64. Measured on the
-//   development machine (AMD EPYC, Node 20, 16 queries × 65,536 filters):
-//   ~192 M cmp/s against ~158 M cmp/s bytewise and ~180 M cmp/s for the
-//   scalar build.
-// Byte lanes of the bytewise accumulators hold at most 8 per vector, so a
-// chunk of at most 28 vectors (224) cannot overflow a u8 lane.
-
-/** Horizontal sums of four u8x16 accumulators as one u32x4 [a, b, c, d]. */
-// @ts-ignore: decorator
-@inline function reduce4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ha = i16x8.extadd_pairwise_i8x16_u(a);
-  const hb = i16x8.extadd_pairwise_i8x16_u(b);
-  const hc = i16x8.extadd_pairwise_i8x16_u(c);
-  const hd = i16x8.extadd_pairwise_i8x16_u(d);
-  const ab = i16x8.add(
-    i16x8.shuffle(ha, hb, 0, 2, 4, 6, 8, 10, 12, 14),
-    i16x8.shuffle(ha, hb, 1, 3, 5, 7, 9, 11, 13, 15),
-  );
-  const cd = i16x8.add(
-    i16x8.shuffle(hc, hd, 0, 2, 4, 6, 8, 10, 12, 14),
-    i16x8.shuffle(hc, hd, 1, 3, 5, 7, 9, 11, 13, 15),
-  );
-  const abcd = i16x8.add(
-    i16x8.shuffle(ab, cd, 0, 2, 4, 6, 8, 10, 12, 14),
-    i16x8.shuffle(ab, cd, 1, 3, 5, 7, 9, 11, 13, 15),
-  );
-  return i32x4.extadd_pairwise_i16x8_u(abcd);
-}
-
-// @ts-ignore: decorator
-@inline function countAnd4SimdBytewise(q: usize, b0: usize, bytes: u32): v128 {
-  const b1 = b0 + bytes;
-  const b2 = b1 + bytes;
-  const b3 = b2 + bytes;
-  let total = i32x4.splat(0);
-  const vecBytes = <usize>(bytes & ~15);
-  let off: usize = 0;
-  while (off < vecBytes) {
-    // 28 vectors: a multiple of the 4-vector step, and 28 × 8 = 224 < 256
-    let chunkEnd = off + 28 * 16;
-    if (chunkEnd > vecBytes) chunkEnd = vecBytes;
-    let a0 = i8x16.splat(0), a1 = i8x16.splat(0), a2 = i8x16.splat(0), a3 = i8x16.splat(0);
-    // four vectors (64 bytes) per iteration with constant offsets
-    for (; off + 64 <= chunkEnd; off += 64) {
-      const p = q + off, p0 = b0 + off, p1 = b1 + off, p2 = b2 + off, p3 = b3 + off;
-      const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
-      a0 = i8x16.add(a0, i8x16.add(
-        i8x16.add(i8x16.popcnt(v128.and(v0, v128.load(p0))), i8x16.popcnt(v128.and(v1, v128.load(p0, 16)))),
-        i8x16.add(i8x16.popcnt(v128.and(v2, v128.load(p0, 32))), i8x16.popcnt(v128.and(v3, v128.load(p0, 48))))));
-      a1 = i8x16.add(a1, i8x16.add(
-        i8x16.add(i8x16.popcnt(v128.and(v0, v128.load(p1))), i8x16.popcnt(v128.and(v1, v128.load(p1, 16)))),
-        i8x16.add(i8x16.popcnt(v128.and(v2, v128.load(p1, 32))), i8x16.popcnt(v128.and(v3, v128.load(p1, 48))))));
-      a2 = i8x16.add(a2, i8x16.add(
-        i8x16.add(i8x16.popcnt(v128.and(v0, v128.load(p2))), i8x16.popcnt(v128.and(v1, v128.load(p2, 16)))),
-        i8x16.add(i8x16.popcnt(v128.and(v2, v128.load(p2, 32))), i8x16.popcnt(v128.and(v3, v128.load(p2, 48))))));
-      a3 = i8x16.add(a3, i8x16.add(
-        i8x16.add(i8x16.popcnt(v128.and(v0, v128.load(p3))), i8x16.popcnt(v128.and(v1, v128.load(p3, 16)))),
-        i8x16.add(i8x16.popcnt(v128.and(v2, v128.load(p3, 32))), i8x16.popcnt(v128.and(v3, v128.load(p3, 48))))));
-    }
-    for (; off < chunkEnd; off += 16) {
-      const qv = v128.load(q + off);
-      a0 = i8x16.add(a0, i8x16.popcnt(v128.and(qv, v128.load(b0 + off))));
-      a1 = i8x16.add(a1, i8x16.popcnt(v128.and(qv, v128.load(b1 + off))));
-      a2 = i8x16.add(a2, i8x16.popcnt(v128.and(qv, v128.load(b2 + off))));
-      a3 = i8x16.add(a3, i8x16.popcnt(v128.and(qv, v128.load(b3 + off))));
-    }
-    total = i32x4.add(total, reduce4(a0, a1, a2, a3));
-  }
-  if (off < <usize>bytes) {
-    // one trailing 64-bit word (filters of 64, 192, ... bits)
-    const w = load<u64>(q + off);
-    total = i32x4.replace_lane(total, 0, i32x4.extract_lane(total, 0) + <i32>popcnt<u64>(w & load<u64>(b0 + off)));
-    total = i32x4.replace_lane(total, 1, i32x4.extract_lane(total, 1) + <i32>popcnt<u64>(w & load<u64>(b1 + off)));
-    total = i32x4.replace_lane(total, 2, i32x4.extract_lane(total, 2) + <i32>popcnt<u64>(w & load<u64>(b2 + off)));
-    total = i32x4.replace_lane(total, 3, i32x4.extract_lane(total, 3) + <i32>popcnt<u64>(w & load<u64>(b3 + off)));
-  }
-  return total;
-}
-
-// @ts-ignore: decorator
-@inline function countAnd4SimdLanes(q: usize, b0: usize, bytes: u32): v128 {
-  const b1 = b0 + bytes;
-  const b2 = b1 + bytes;
-  const b3 = b2 + bytes;
-  let c0: u64 = 0, c1: u64 = 0, c2: u64 = 0, c3: u64 = 0;
-  const vecBytes = <usize>(bytes & ~31);
-  let off: usize = 0;
-  // two vectors (32 bytes) per iteration with constant offsets
-  for (; off < vecBytes; off += 32) {
-    const p = q + off, p0 = b0 + off, p1 = b1 + off, p2 = b2 + off, p3 = b3 + off;
-    const qa = v128.load(p), qb = v128.load(p, 16);
-    const x0 = v128.and(qa, v128.load(p0)), y0 = v128.and(qb, v128.load(p0, 16));
-    const x1 = v128.and(qa, v128.load(p1)), y1 = v128.and(qb, v128.load(p1, 16));
-    const x2 = v128.and(qa, v128.load(p2)), y2 = v128.and(qb, v128.load(p2, 16));
-    const x3 = v128.and(qa, v128.load(p3)), y3 = v128.and(qb, v128.load(p3, 16));
-    c0 += popcnt<u64>(i64x2.extract_lane(x0, 0)) + popcnt<u64>(i64x2.extract_lane(x0, 1)) + popcnt<u64>(i64x2.extract_lane(y0, 0)) + popcnt<u64>(i64x2.extract_lane(y0, 1));
-    c1 += popcnt<u64>(i64x2.extract_lane(x1, 0)) + popcnt<u64>(i64x2.extract_lane(x1, 1)) + popcnt<u64>(i64x2.extract_lane(y1, 0)) + popcnt<u64>(i64x2.extract_lane(y1, 1));
-    c2 += popcnt<u64>(i64x2.extract_lane(x2, 0)) + popcnt<u64>(i64x2.extract_lane(x2, 1)) + popcnt<u64>(i64x2.extract_lane(y2, 0)) + popcnt<u64>(i64x2.extract_lane(y2, 1));
-    c3 += popcnt<u64>(i64x2.extract_lane(x3, 0)) + popcnt<u64>(i64x2.extract_lane(x3, 1)) + popcnt<u64>(i64x2.extract_lane(y3, 0)) + popcnt<u64>(i64x2.extract_lane(y3, 1));
-  }
-  for (; off < <usize>bytes; off += 8) {
-    const w = load<u64>(q + off);
-    c0 += popcnt<u64>(w & load<u64>(b0 + off));
-    c1 += popcnt<u64>(w & load<u64>(b1 + off));
-    c2 += popcnt<u64>(w & load<u64>(b2 + off));
-    c3 += popcnt<u64>(w & load<u64>(b3 + off));
-  }
-  let v = i32x4.splat(<i32>c0);
-  v = i32x4.replace_lane(v, 1, <i32>c1);
-  v = i32x4.replace_lane(v, 2, <i32>c2);
-  return i32x4.replace_lane(v, 3, <i32>c3);
-}
-
-/** popcount(q & b) for 4 consecutive base filters in i32x4 lanes, by the strategy the loader chose. */
-// @ts-ignore: decorator
-@inline function passMask4Simd(q: usize, b0: usize, bytes: u32, pa: u32, pops: usize, t16: u64): u32 {
-  // a global read and a perfectly predicted branch per 4 pairs (~60 cycles of counting)
-  const counts = popcountStrategy == POPCOUNT_LANES ? countAnd4SimdLanes(q, b0, bytes) : countAnd4SimdBytewise(q, b0, bytes);
-  // lanes extracted and tested as integers: measured faster here than an
-  // f64x2 version of the same test
-  return <u32>mayPass(<u32>i32x4.extract_lane(counts, 0), pa + load<u32>(pops), t16)
-    | (<u32>mayPass(<u32>i32x4.extract_lane(counts, 1), pa + load<u32>(pops, 4), t16) << 1)
-    | (<u32>mayPass(<u32>i32x4.extract_lane(counts, 2), pa + load<u32>(pops, 8), t16) << 2)
-    | (<u32>mayPass(<u32>i32x4.extract_lane(counts, 3), pa + load<u32>(pops, 12), t16) << 3);
-}
-
-/** Bit i set when pair (q, base filter at b0 + i·bytes) passes the integer test. */
-// @ts-ignore: decorator
-@inline function passMask4(q: usize, b0: usize, bytes: u32, pa: u32, pops: usize, t16: u64): u32 {
-  if (ASC_FEATURE_SIMD) return passMask4Simd(q, b0, bytes, pa, pops, t16);
-  return passMask4Scalar(q, b0, bytes, pa, pops, t16);
-}
-
 // ---------------------------------------------------------------------------
 // Exports.
-
-/**
- * SIMD build: 0 = i8x16.popcnt bytewise, 1 = i64.popcnt per lane. Returns the
- * strategy in effect (always 0 in the scalar build, which ignores it).
- */
-export function setPopcountStrategy(strategy: u32): u32 {
-  if (ASC_FEATURE_SIMD) popcountStrategy = strategy == POPCOUNT_LANES ? POPCOUNT_LANES : POPCOUNT_BYTEWISE;
-  return popcountStrategy;
-}
-
-/** Number of 16-byte result entries `pairsAtThreshold` needs free before each step. */
-export function pairsStepEntries(bytes: u32): u32 {
-  return QUERY_GROUP * blockFilters(bytes);
-}
 
 /** Writes popcount(filter) as u32 for `count` filters of `bytes` bytes each. */
 export function popcountFilters(filtersPtr: usize, count: u32, bytes: u32, outPtr: usize): void {
@@ -340,7 +105,7 @@ export function countAnd(aPtr: usize, bPtr: usize, bytes: u32): u32 {
 // the root is the candidate to evict. Scores f64 at heapScoresPtr, indices u32
 // at heapIndicesPtr, k slots per query; counts u32 per query at heapCountsPtr,
 // followed by one more u32 per query that the kernel owns: the query's
-// current integer floor (see topKAtThreshold).
+// current integer floor (see topKTiled).
 
 // @ts-ignore: decorator
 @inline function worse(sa: f64, ia: u32, sb: f64, ib: u32): bool {
@@ -409,166 +174,12 @@ function offerTo(scoresPtr: usize, indicesPtr: usize, countsPtr: usize, queryCou
   store<u32>(countsPtr + ((<usize>queryCount + qi) << 2), <u32>(root > t16 ? root : t16));
 }
 
-/**
- * 1:N / small-batch top-k: for each of `queryCount` queries (contiguous at
- * queriesPtr, popcounts at queryPopsPtr), offers every base filter in
- * [baseStart, baseEnd) with score >= threshold to that query's heap of k.
- * Heaps persist across calls (the caller zeroes the counts once), so a range
- * may be scanned in several calls. Each query sees base indices in ascending
- * order, so among equal scores the lowest indices are kept.
- *
- * heapCountsPtr holds 2 × queryCount u32: the counts, then per-query integer
- * floors the kernel maintains. Once a query's heap is full only candidates
- * scoring at least its root can enter, so the floor rises to the root's
- * units and the integer prefilter and popcount bound reject more: top-k at a
- * low threshold costs about what a high threshold does after the first k.
- */
-export function topKAtThreshold(
-  queriesPtr: usize, queryPopsPtr: usize, queryCount: u32,
-  basePtr: usize, basePopsPtr: usize, baseStart: u32, baseEnd: u32, bytes: u32,
-  threshold: f64, k: u32,
-  heapScoresPtr: usize, heapIndicesPtr: usize, heapCountsPtr: usize,
-): void {
-  if (k == 0 || queryCount == 0 || baseEnd <= baseStart) return;
-  const t16 = thresholdUnits(threshold);
-  const block = blockFilters(bytes);
-  const floorsPtr = heapCountsPtr + (<usize>queryCount << 2);
-  for (let qi: u32 = 0; qi < queryCount; qi++) {
-    if (load<u32>(heapCountsPtr + (<usize>qi << 2)) == k) storeFloor(heapCountsPtr, queryCount, qi, t16, load<f64>(heapScoresPtr + ((<usize>qi * k) << 3)));
-    else store<u32>(floorsPtr + (<usize>qi << 2), <u32>t16);
-  }
-  for (let blockStart = baseStart; blockStart < baseEnd; blockStart += block) {
-    const blockEnd = baseEnd - blockStart > block ? blockStart + block : baseEnd;
-    for (let g: u32 = 0; g < queryCount; g += QUERY_GROUP) {
-      const gEnd = queryCount - g > QUERY_GROUP ? g + QUERY_GROUP : queryCount;
-      let j = blockStart;
-      for (; blockEnd - j >= 4; j += 4) {
-        const b0 = basePtr + <usize>j * bytes;
-        const pops = basePopsPtr + (<usize>j << 2);
-        const p0 = load<u32>(pops), p1 = load<u32>(pops, 4), p2 = load<u32>(pops, 8), p3 = load<u32>(pops, 12);
-        const pmin = min4(p0, p1, p2, p3), pmax = max4(p0, p1, p2, p3);
-        for (let qi = g; qi < gEnd; qi++) {
-          const pa = load<u32>(queryPopsPtr + (<usize>qi << 2));
-          const floor = <u64>load<u32>(floorsPtr + (<usize>qi << 2));
-          if (!groupMayPass(pa, pmin, pmax, floor)) continue;
-          const qp = queriesPtr + <usize>qi * bytes;
-          let mask = passMask4(qp, b0, bytes, pa, pops, floor);
-          while (mask) {
-            const lane = ctz(mask);
-            mask &= mask - 1;
-            const c = countAnd1(qp, b0 + <usize>lane * bytes, bytes);
-            const score = diceScore(c, pa + load<u32>(pops + (<usize>lane << 2)));
-            if (score >= threshold) offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, queryCount, qi, k, score, j + lane, t16);
-          }
-        }
-      }
-      for (; j < blockEnd; j++) {
-        const b = basePtr + <usize>j * bytes;
-        const pb = load<u32>(basePopsPtr + (<usize>j << 2));
-        for (let qi = g; qi < gEnd; qi++) {
-          const pa = load<u32>(queryPopsPtr + (<usize>qi << 2));
-          const floor = <u64>load<u32>(floorsPtr + (<usize>qi << 2));
-          if (!groupMayPass(pa, pb, pb, floor)) continue;
-          const c = countAnd1(queriesPtr + <usize>qi * bytes, b, bytes);
-          const s = pa + pb;
-          if (!mayPass(c, s, floor)) continue;
-          const score = diceScore(c, s);
-          if (score >= threshold) offerTo(heapScoresPtr, heapIndicesPtr, heapCountsPtr, queryCount, qi, k, score, j, t16);
-        }
-      }
-    }
-  }
-}
-
 // @ts-ignore: decorator
 @inline function emitPair(outPtr: usize, n: u32, query: u32, index: u32, score: f64): void {
   const e = outPtr + (<usize>n << 4);
   store<u32>(e, query);
   store<u32>(e, index, 4);
   store<f64>(e, score, 8);
-}
-
-/**
- * N:M: every (query, base) pair with score >= threshold, for `queryCount`
- * queries against base filters [baseStart, baseEnd).
- *
- * Output entries are 16 bytes {u32 query (0-based within this call's
- * queries), u32 base index, f64 score} at outPtr, at most outCapacity of them.
- * The cursor (3 × u32 at cursorPtr: next block start, next query group,
- * done flag) makes the scan resumable: the caller sets it to
- * (baseStart, 0, 0), calls, drains the returned number of entries, and calls
- * again with the same arguments until the done flag is 1. A step (one query
- * group against one base block) is started only when `pairsStepEntries(bytes)`
- * entries are free, so a step never overflows; outCapacity must be at least
- * that many or no progress is possible (the call then returns 0, not done).
- * Output order within a call is unspecified; callers sort.
- */
-export function pairsAtThreshold(
-  queriesPtr: usize, queryPopsPtr: usize, queryCount: u32,
-  basePtr: usize, basePopsPtr: usize, baseStart: u32, baseEnd: u32, bytes: u32,
-  threshold: f64, outPtr: usize, outCapacity: u32, cursorPtr: usize,
-): u32 {
-  const t16 = thresholdUnits(threshold);
-  const block = blockFilters(bytes);
-  const stepEntries = QUERY_GROUP * block;
-  let n: u32 = 0;
-  let blockStart = load<u32>(cursorPtr);
-  let g = load<u32>(cursorPtr, 4);
-  if (load<u32>(cursorPtr, 8) != 0 || queryCount == 0) {
-    store<u32>(cursorPtr, 1, 8);
-    return 0;
-  }
-  while (blockStart < baseEnd) {
-    const blockEnd = baseEnd - blockStart > block ? blockStart + block : baseEnd;
-    while (g < queryCount) {
-      if (outCapacity - n < stepEntries) {
-        store<u32>(cursorPtr, blockStart);
-        store<u32>(cursorPtr, g, 4);
-        return n;
-      }
-      const gEnd = queryCount - g > QUERY_GROUP ? g + QUERY_GROUP : queryCount;
-      let j = blockStart;
-      for (; blockEnd - j >= 4; j += 4) {
-        const b0 = basePtr + <usize>j * bytes;
-        const pops = basePopsPtr + (<usize>j << 2);
-        const p0 = load<u32>(pops), p1 = load<u32>(pops, 4), p2 = load<u32>(pops, 8), p3 = load<u32>(pops, 12);
-        const pmin = min4(p0, p1, p2, p3), pmax = max4(p0, p1, p2, p3);
-        for (let qi = g; qi < gEnd; qi++) {
-          const pa = load<u32>(queryPopsPtr + (<usize>qi << 2));
-          if (!groupMayPass(pa, pmin, pmax, t16)) continue;
-          const qp = queriesPtr + <usize>qi * bytes;
-          let mask = passMask4(qp, b0, bytes, pa, pops, t16);
-          while (mask) {
-            const lane = ctz(mask);
-            mask &= mask - 1;
-            const c = countAnd1(qp, b0 + <usize>lane * bytes, bytes);
-            const score = diceScore(c, pa + load<u32>(pops + (<usize>lane << 2)));
-            if (score >= threshold) emitPair(outPtr, n++, qi, j + lane, score);
-          }
-        }
-      }
-      for (; j < blockEnd; j++) {
-        const b = basePtr + <usize>j * bytes;
-        const pb = load<u32>(basePopsPtr + (<usize>j << 2));
-        for (let qi = g; qi < gEnd; qi++) {
-          const pa = load<u32>(queryPopsPtr + (<usize>qi << 2));
-          if (!groupMayPass(pa, pb, pb, t16)) continue;
-          const c = countAnd1(queriesPtr + <usize>qi * bytes, b, bytes);
-          const s = pa + pb;
-          if (!mayPass(c, s, t16)) continue;
-          const score = diceScore(c, s);
-          if (score >= threshold) emitPair(outPtr, n++, qi, j, score);
-        }
-      }
-      g = gEnd;
-    }
-    g = 0;
-    blockStart = blockEnd;
-  }
-  store<u32>(cursorPtr, blockStart);
-  store<u32>(cursorPtr, 0, 4);
-  store<u32>(cursorPtr, 1, 8);
-  return n;
 }
 
 // ---------------------------------------------------------------------------
@@ -592,15 +203,16 @@ export function pairsAtThreshold(
 // bits set, so a search reads a third of the bytes. Every 64 planes a pass also
 // checks whether any of its lanes can still meet the bound, and stops when none
 // can (countPass). On one thread over 1M random filters at 62.5% density this
-// ran 2.3 times as fast as topKAtThreshold over the same filters as rows.
+// ran 2.3 times as fast as the row kernel it replaced (four filters per pass,
+// 16 queries per base block) over the same filters as rows.
 //
 // The bound per tile comes from the integer test of the header
 // (2·c·65536 >= floor·(pa+pb)) at the least favourable popcount in the tile
 // (tileRanges: min and max popcount of its filters): c >= ceil(floor·(pa+pmin)/131072)
 // counting ones, z <= floor((pmax·(131072 − floor) − floor·pa)/131072) counting
 // zeros (pb − floor·(pa+pb)/131072 grows with pb since floor <= 65536). Lanes
-// that pass are decided exactly as in topKAtThreshold (integer test, then the
-// float64 score), in ascending index order, so the heaps end the same.
+// that pass are decided by the header's integer test, then the float64 score,
+// in ascending index order, so heaps and pairs equal anonlink's.
 
 /** Filters per tile: a plane of a tile is 512 bits, one 64-byte cache line. */
 const TILE_LANES: u32 = 512;
@@ -984,7 +596,7 @@ const TO_PAIRS: u32 = 1;
  * The tiled search of query `qi` (its filter at queryPtr) over filters [baseStart, baseEnd) of a tiled base
  * (tileFilters; tile ranges at rangesPtr). scratchPtr: tiledScratchBytes(bytes) bytes, the query's plane
  * list, then counters, masks and the integer floor (the heap's, kept at floorPtr, for TO_HEAP). Filters that
- * pass go, in ascending index order, to the heap (as topKAtThreshold's) or to the pair output; when that
+ * pass go, in ascending index order, to the query's top-k heap or to the pair output; when that
  * output is full the scan stops and stores at cursorPtr the index to resume from. Returns the pairs written.
  */
 function scanTiled(
@@ -1059,9 +671,15 @@ function scanTiled(
 }
 
 /**
- * topKAtThreshold for query `qi` of `queryCount` over filters [baseStart, baseEnd) of a tiled base: the
- * same heaps, counts and floors, so a task with several queries calls it once per query (each reads a third
- * of the range's bytes for FEBRL CLKs, where topKAtThreshold reads all of them once for up to 16 queries).
+ * 1:N top-k for query `qi` of `queryCount`: offers every filter in [baseStart, baseEnd) of a tiled base
+ * with score >= threshold to the query's heap of k. A task with several queries calls it once per query
+ * (each call reads about a third of the range's bytes for FEBRL CLKs).
+ *
+ * Heaps persist across calls (the caller zeroes the counts once), so a range may be scanned in several
+ * calls; indices arrive in ascending order, so among equal scores the lowest are kept. heapCountsPtr holds
+ * 2 × queryCount u32: the counts, then per-query integer floors the kernel keeps: once a heap is full only
+ * candidates scoring at least its root can enter, so the floor rises to the root's units and the tile
+ * bound and the integer test reject more (top-k at a low threshold costs about what a high one does).
  */
 export function topKTiled(
   queryPtr: usize, scratchPtr: usize,
@@ -1080,7 +698,7 @@ export function topKTiled(
 }
 
 /**
- * pairsAtThreshold for query `qi` over filters [baseStart, baseEnd) of a tiled base: every filter scoring
+ * N:M for query `qi` over filters [baseStart, baseEnd) of a tiled base: every filter scoring
  * at least `threshold`, as 16-byte entries {u32 qi, u32 index, f64 score} at outPtr, at most outCapacity
  * of them. Returns how many were written; the u32 at cursorPtr is then the index to call again from
  * (after draining the output), or baseEnd once the range is done.

@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { wasmSimdSupported } from '../../../wasm/dice.js';
+import { type DiceKernelKind, wasmSimdSupported } from '../../../wasm/dice.js';
 import { comparePairs, type Pair, pairsReference } from '../../../wasm/reference/dice.js';
-import { KernelHarness, type KernelVariant } from './harness.js';
+import { KernelHarness } from './harness.js';
 
 interface Fixture {
   anonlink: string;
@@ -47,7 +47,7 @@ describe.each(fixture.cases.map((c) => [`t=${c.threshold} k=${c.k ?? 'all'}`, c]
       expect(pairsReference(queries, base, c.threshold, k)).toEqual(expected(c));
     });
 
-    const kinds: KernelVariant[] = wasmSimdSupported() ? ['simd-bytewise', 'simd-lanes', 'scalar'] : ['scalar'];
+    const kinds: DiceKernelKind[] = wasmSimdSupported() ? ['simd', 'scalar'] : ['scalar'];
     it.each(kinds)('%s build matches anonlink', (kind) => {
       const h = new KernelHarness(kind);
       let got: Pair[];

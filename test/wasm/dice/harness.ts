@@ -5,7 +5,6 @@
  */
 import {
   createDiceMemory,
-  type DiceExports,
   type DiceKernelKind,
   instantiateDice,
   TILE_LANES,
@@ -46,17 +45,8 @@ function readPairs(memory: WebAssembly.Memory, outPtr: number, n: number, out: P
     });
 }
 
-/** A build and, for the SIMD build, its counting strategy. */
-export type KernelVariant = 'simd-bytewise' | 'simd-lanes' | 'scalar';
-
 export class KernelHarness {
-  readonly kind: DiceKernelKind;
-  readonly strategy: 'bytewise' | 'lanes' | undefined;
-
-  constructor(readonly variant: KernelVariant | DiceKernelKind) {
-    this.kind = variant === 'scalar' ? 'scalar' : 'simd';
-    this.strategy = variant === 'simd-bytewise' ? 'bytewise' : variant === 'simd-lanes' ? 'lanes' : undefined;
-  }
+  constructor(readonly kind: DiceKernelKind) {}
 
   private setup(queries: readonly Uint8Array[], base: readonly Uint8Array[], extraBytes: number) {
     const bytes = (queries[0] ?? base[0])!.length;
@@ -73,7 +63,7 @@ export class KernelHarness {
     queries.forEach((f, i) => {
       u8.set(f, queriesPtr + i * bytes);
     });
-    const k = instantiateDice(this.kind, memory, undefined, this.strategy).exports;
+    const k = instantiateDice(this.kind, memory).exports;
     k.popcountFilters(basePtr, base.length, bytes, basePopsPtr);
     k.popcountFilters(queriesPtr, queries.length, bytes, queryPopsPtr);
     return { bytes, basePtr, basePopsPtr, queriesPtr, queryPopsPtr, scratchPtr, memory, k };
@@ -89,46 +79,11 @@ export class KernelHarness {
     return s.k.countAnd(s.queriesPtr, s.basePtr, s.bytes);
   }
 
-  /** Top-k per query, optionally scanning [start, end) in several calls of `chunk` filters. */
-  topK(
-    queries: readonly Uint8Array[],
-    base: readonly Uint8Array[],
-    threshold: number,
-    k: number,
-    chunk = base.length,
-  ): Candidate[][] {
-    const heapBytes = queries.length * k * 12 + queries.length * 8; // counts + the kernel's floors
-    const s = this.setup(queries, base, align(heapBytes));
-    const scoresPtr = s.scratchPtr;
-    const indicesPtr = scoresPtr + queries.length * k * 8;
-    const countsPtr = indicesPtr + queries.length * k * 4;
-    new Uint32Array(s.memory.buffer, countsPtr, queries.length).fill(0);
-    for (let start = 0; start < base.length; start += Math.max(1, chunk)) {
-      const end = Math.min(base.length, start + Math.max(1, chunk));
-      s.k.topKAtThreshold(
-        s.queriesPtr,
-        s.queryPopsPtr,
-        queries.length,
-        s.basePtr,
-        s.basePopsPtr,
-        start,
-        end,
-        s.bytes,
-        threshold,
-        k,
-        scoresPtr,
-        indicesPtr,
-        countsPtr,
-      );
-    }
-    return readHeaps(s.memory, queries.length, k, scoresPtr, indicesPtr, countsPtr);
-  }
-
   /**
-   * Top-k per query through the tiled kernel (wasm/assembly/dice.ts, topKTiled): the base rewritten as
-   * tiles by tileFilters, each query scanned in calls of `chunk` filters on its own heap.
+   * Top-k per query through topKTiled (wasm/assembly/dice.ts): the base rewritten as tiles by tileFilters,
+   * each query scanned in calls of `chunk` filters on its own heap.
    */
-  topKTiled(
+  topK(
     queries: readonly Uint8Array[],
     base: readonly Uint8Array[],
     threshold: number,
@@ -178,11 +133,11 @@ export class KernelHarness {
    * All pairs >= threshold through pairsTiled, one query at a time over [0, base.length), into an output
    * area of `capacity` entries drained whenever the kernel stops; the pairs in anonlink order and the calls.
    */
-  pairsTiled(
+  pairs(
     queries: readonly Uint8Array[],
     base: readonly Uint8Array[],
     threshold: number,
-    capacity: number,
+    capacity = 1 << 16,
   ): { pairs: Pair[]; calls: number } {
     const bytes = (queries[0] ?? base[0])!.length;
     const tiles = Math.ceil(base.length / TILE_LANES);
@@ -242,49 +197,6 @@ export class KernelHarness {
   sizes(bytes: number): { tileBytes: number; scratchBytes: number } {
     const { k } = this.setup([], [new Uint8Array(bytes)], 0);
     return { tileBytes: k.tileBytesFor(bytes), scratchBytes: k.tiledScratchBytes(bytes) };
-  }
-
-  /**
-   * All pairs >= threshold, draining an output area of `capacity` entries
-   * (default: the minimum the kernel accepts) and resuming until done.
-   * Returns the pairs in anonlink order and how many calls it took.
-   */
-  pairs(
-    queries: readonly Uint8Array[],
-    base: readonly Uint8Array[],
-    threshold: number,
-    capacity?: number,
-  ): { pairs: Pair[]; calls: number } {
-    const bytes = (queries[0] ?? base[0])!.length;
-    const probe = this.setup([], [new Uint8Array(bytes)], 0).k as DiceExports;
-    const cap = capacity ?? probe.pairsStepEntries(bytes);
-    const s = this.setup(queries, base, 64 + cap * 16);
-    const cursorPtr = s.scratchPtr;
-    const outPtr = cursorPtr + 64;
-    const cursor = new Uint32Array(s.memory.buffer, cursorPtr, 3);
-    cursor.set([0, 0, 0]);
-    const out: Pair[] = [];
-    let calls = 0;
-    do {
-      const n = s.k.pairsAtThreshold(
-        s.queriesPtr,
-        s.queryPopsPtr,
-        queries.length,
-        s.basePtr,
-        s.basePopsPtr,
-        0,
-        base.length,
-        s.bytes,
-        threshold,
-        outPtr,
-        cap,
-        cursorPtr,
-      );
-      calls++;
-      readPairs(s.memory, outPtr, n, out);
-      if (calls > 10_000) throw new Error('pairsAtThreshold made no progress');
-    } while (cursor[2] !== 1);
-    return { pairs: out.sort(comparePairs), calls };
   }
 }
 

@@ -3,7 +3,6 @@ import { engineSettings } from '../../../server/config.js';
 import {
   compileDiceModule,
   createDiceMemory,
-  defaultPopcountStrategy,
   instantiateDice,
   selectDiceKernel,
   wasmSimdSupported,
@@ -39,19 +38,7 @@ it('compiles each build once per thread and instantiates against a shared memory
   expect(memory.buffer.byteLength).toBe(4 * 65536);
   const k = instantiateDice('scalar', memory);
   expect(k.kind).toBe('scalar');
-  expect(k.popcount).toBe('scalar');
-  expect(typeof k.exports.topKAtThreshold).toBe('function');
-});
-
-it('the SIMD build counts with native POPCNT lanes on x86-64 and i8x16.popcnt elsewhere, overridable', () => {
-  expect(defaultPopcountStrategy()).toBe(process.arch === 'x64' ? 'lanes' : 'bytewise');
-  const memory = createDiceMemory(65536);
-  const auto = instantiateDice('simd', memory);
-  expect(auto.popcount).toBe(defaultPopcountStrategy());
-  expect(auto.exports.setPopcountStrategy(auto.popcount === 'lanes' ? 1 : 0)).toBe(auto.popcount === 'lanes' ? 1 : 0);
-  expect(instantiateDice('simd', memory, undefined, 'bytewise').popcount).toBe('bytewise');
-  // the scalar build ignores the setting
-  expect(instantiateDice('scalar', memory).exports.setPopcountStrategy(1)).toBe(0);
+  expect(typeof k.exports.topKTiled).toBe('function');
 });
 
 it("refuses a memory beyond the modules' 65536-page maximum", () => {
