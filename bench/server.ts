@@ -14,7 +14,7 @@
  * file with --serve / --hello) so the load generator does not share their
  * event loop; on 2 cores they still share the CPU, as in docs/decisions.md's numbers.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
@@ -355,6 +355,8 @@ async function runBench(): Promise<void> {
   // --heap-prof=DIR: sampling heap profiles instead (allocation sites, collected garbage included).
   const heapProfile = arg('heap-prof') !== undefined;
   const profDir = arg('cpu-prof') ?? arg('heap-prof');
+  // the broker writes the profiles there: a folder that does not exist yet is made, not a crash at the end
+  if (profDir) mkdirSync(profDir, { recursive: true });
   const json = process.argv.includes('--json');
   const dur = quick ? 4 : 10;
   const bigRows = !only.has('cold') ? 0 : quick ? 200_000 : 1_000_000;
