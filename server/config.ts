@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { PavilionError } from '../common/errors.js';
 import { PUBLIC_KEY_ALGORITHMS } from '../identity/algorithms.js';
+import { safeMessage } from './http/validation.js';
 
 interface Setting {
   env: string;
@@ -220,6 +221,30 @@ export const SETTINGS: readonly Setting[] = [
 
 const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const optionalText = z.string().transform((s) => (s.trim() === '' ? undefined : s.trim()));
+/**
+ * An optional URL with one of `schemes`, checked here so that a malformed one is a CONFIG_INVALID naming the
+ * setting, not a driver's exception at start-up that prints the URL (with its password) back.
+ */
+const urlWith = (...schemes: string[]) =>
+  optionalText.pipe(
+    z
+      .string()
+      .refine((s) => URL.canParse(s) && schemes.includes(new URL(s).protocol), {
+        message: `expected a ${schemes.map((x) => `${x}//`).join(' or ')} URL`,
+      })
+      .optional(),
+  );
+
+/** `NAME (why), …` for a failed parse of settings; safeMessage never repeats a value (it may be a secret). */
+function invalidSettings(issues: readonly z.ZodIssue[]): PavilionError {
+  const byName = new Map<string, string>();
+  for (const i of issues) {
+    const name = String(i.path[0]);
+    if (!byName.has(name)) byName.set(name, safeMessage(i));
+  }
+  const list = [...byName].map(([name, why]) => `${name} (${why})`);
+  return new PavilionError('CONFIG_INVALID', `invalid setting(s): ${list.join(', ')}`);
+}
 
 const ConfigSchema = z.object({
   PORT: intIn(0, 65535),
@@ -227,12 +252,12 @@ const ConfigSchema = z.object({
   TLS_CERT_FILE: optionalText,
   TLS_KEY_FILE: optionalText,
   STATE_DIR: z.string().min(1),
-  DATABASE_URL: optionalText,
+  DATABASE_URL: urlWith('postgres:', 'postgresql:'),
   PGLITE_DATA_DIR: optionalText,
   REDIS_URL: optionalText,
   CACHE_LRU_ENTRIES: intIn(0, 100_000_000),
-  OIDC_ISSUER: optionalText,
-  JWKS_URL: optionalText,
+  OIDC_ISSUER: urlWith('https:', 'http:'),
+  JWKS_URL: urlWith('https:', 'http:'),
   OIDC_AUDIENCE: z.string().min(1),
   JWT_ALGORITHMS: z.string().transform((s) =>
     s
@@ -273,7 +298,7 @@ const ConfigSchema = z.object({
   WS_MAX_IN_FLIGHT: intIn(1, 100_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   ANCHORING: z.enum(['anvil', 'rpc', 'off']),
-  ETH_RPC_URL: optionalText,
+  ETH_RPC_URL: urlWith('https:', 'http:'),
   ANCHOR_CHAIN_ID: intIn(1, 2 ** 31),
   ANCHOR_CONTRACT: optionalText.pipe(
     z
@@ -364,10 +389,7 @@ export function engineSettings(env: Record<string, string | undefined> = process
     ENGINE_THREADS: env.ENGINE_THREADS ?? '',
     ENGINE_SIMD: env.ENGINE_SIMD ?? '',
   });
-  if (!r.success) {
-    const names = [...new Set(r.error.issues.map((i) => String(i.path[0])))];
-    throw new PavilionError('CONFIG_INVALID', `invalid setting(s): ${names.join(', ')}`);
-  }
+  if (!r.success) throw invalidSettings(r.error.issues);
   return {
     ...(r.data.ENGINE_THREADS !== undefined ? { threads: r.data.ENGINE_THREADS } : {}),
     ...(r.data.ENGINE_SIMD !== undefined ? { simd: r.data.ENGINE_SIMD === 'true' } : {}),
@@ -404,10 +426,7 @@ export function loadConfig(
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
 
   const r = ConfigSchema.safeParse(merged);
-  if (!r.success) {
-    const names = [...new Set(r.error.issues.map((i) => String(i.path[0])))];
-    throw new PavilionError('CONFIG_INVALID', `invalid setting(s): ${names.join(', ')}`);
-  }
+  if (!r.success) throw invalidSettings(r.error.issues);
   const c = r.data;
   if (!!c.TLS_CERT_FILE !== !!c.TLS_KEY_FILE)
     throw new PavilionError('CONFIG_INVALID', 'TLS_CERT_FILE and TLS_KEY_FILE must be set together');

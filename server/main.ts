@@ -87,6 +87,8 @@ function listeningLine(broker: { url: string; listenAddress: string }): string {
 
 main().catch((err) => {
   if (isPavilionError(err)) console.error(`pavilion broker: ${err.code}: ${err.message}`);
-  else console.error('pavilion broker: failed to start', err);
+  // The stack, not the whole object: a library's error may carry its input as a property (postgres's
+  // "Invalid URL" holds the database URL, password included), and inspecting it would print that.
+  else console.error('pavilion broker: failed to start', err instanceof Error ? err.stack : String(err));
   process.exit(1);
 });

@@ -32,8 +32,11 @@ export function jsonPath(path: readonly (string | number)[]): string {
   return out;
 }
 
-/** zod messages that could contain the received value are replaced by a generic one. */
-function safeMessage(issue: z.ZodIssue): string {
+/**
+ * zod messages that could contain the received value are replaced by a generic one (request bodies here,
+ * settings in server/config.ts, where a value may be a password).
+ */
+export function safeMessage(issue: z.ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
       return `expected ${issue.expected}`;

@@ -37,6 +37,30 @@ describe('config', () => {
       expect((err as Error).message).not.toContain('SECRETVALUE');
     }
   });
+  it('says why a setting is refused, never with its value', () => {
+    expect(() => loadConfig({ PORT: '99999' })).toThrow('PORT (Number must be less than or equal to 65535)');
+    expect(() => loadConfig({ PORT: 'abc' })).toThrow('PORT (expected number)');
+  });
+  it('URL settings are checked at load: a malformed one is refused by name, its password never repeated', () => {
+    // postgres's own parser threw "Invalid URL" at start-up with the URL, password included, as a property
+    for (const url of [
+      'postgres://pavilion:TopSecretPw@127.0.0.1:99999999/db',
+      'TopSecretPw',
+      'mysql://u:TopSecretPw@h/db',
+    ])
+      expect(() => loadConfig({ DATABASE_URL: url })).toThrow(
+        /^invalid setting\(s\): DATABASE_URL \(expected a postgres:\/\/ or postgresql:\/\/ URL\)$/,
+      );
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u:p@127.0.0.1:5432/db' }).databaseUrl).toBe(
+      'postgresql://u:p@127.0.0.1:5432/db',
+    );
+    for (const name of ['OIDC_ISSUER', 'JWKS_URL', 'ETH_RPC_URL']) {
+      expect(() => loadConfig({ [name]: 'keycloak.example/realms/x' })).toThrow(
+        `${name} (expected a https:// or http:// URL)`,
+      );
+      expect(() => loadConfig({ [name]: 'https://keycloak.example/realms/x' })).not.toThrow();
+    }
+  });
   it('POLICY_BUNDLE_KEY_ALG takes the public-key algorithms tokens may use (identity/algorithms.ts), no HMAC', () => {
     expect(loadConfig({ POLICY_BUNDLE_KEY_ALG: 'Ed25519' }).policy.keyAlg).toBe('Ed25519');
     expect(loadConfig({ POLICY_BUNDLE_KEY_ALG: 'ES384' }).policy.keyAlg).toBe('ES384');
