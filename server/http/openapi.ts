@@ -36,7 +36,13 @@ const AUTHENTICATED: readonly ErrorCode[] = [
   'AUTH_KEYS_UNAVAILABLE',
   'FORBIDDEN_ROLE',
 ];
-const JSON_BODY: readonly ErrorCode[] = ['BODY_EMPTY', 'BODY_INVALID_JSON', 'PAYLOAD_TOO_LARGE', 'VALIDATION_FAILED'];
+const JSON_BODY: readonly ErrorCode[] = [
+  'BODY_EMPTY',
+  'BODY_INVALID_JSON',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'VALIDATION_FAILED',
+];
 const ANY_ROUTE: readonly ErrorCode[] = [
   'INTERNAL',
   'SHUTTING_DOWN',

@@ -15,13 +15,13 @@
  *   connection is closed (the rest of the body is not read).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import type { z } from 'zod';
+import { ZodObject, type z } from 'zod';
 import type { ErrorCode } from '../../common/error-codes.js';
 import { PavilionError } from '../../common/errors.js';
 import { type Principal, type Role, requireRole } from '../../identity/index.js';
 import { framingRefusal, markRefused, refusesPipelined } from './framing.js';
 import { makeProblem, type Problem, toProblem } from './problem.js';
-import { parseJsonBody, validate } from './validation.js';
+import { jsonPath, parseJsonBody, ValidationError, validate } from './validation.js';
 
 export interface Reply {
   status?: number;
@@ -312,6 +312,32 @@ export function refusedFraming(res: HttpResponse, req: HttpRequest): boolean {
   return true;
 }
 
+/**
+ * A query string as an object. A name given twice is refused rather than one value picked: `dry_run=true&
+ * dry_run=false` has no answer the caller surely meant.
+ */
+export function queryParameters(rawQuery: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(rawQuery)) {
+    if (Object.hasOwn(out, name))
+      throw new ValidationError([{ path: jsonPath([name]), message: 'given more than once' }]);
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * JSON bodies are read only when labelled JSON (application/json or a +json type), as fastify does: a form
+ * (curl -d without -H) or text body is 415 with what to send instead. A body without any Content-Type is
+ * read as JSON (RFC 9110 §8.3 leaves it to the recipient, and there is nothing else it could be here).
+ */
+function requireJsonContentType(contentType: string | undefined): void {
+  if (!contentType) return;
+  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  if (type === 'application/json' || type.endsWith('+json')) return;
+  throw new PavilionError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+}
+
 /** Resolves on the event loop's next turn: after uWS has parsed every request of the bytes it read. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -408,6 +434,8 @@ export class HttpRouter {
     const authenticateHeader = this.authenticateHeader;
     const roles = Array.isArray(spec.access) ? (spec.access as readonly Role[]) : null;
     const body = spec.body;
+    // An option the route does not know is refused, not ignored: a misspelt `dry_run` made an upload live.
+    const strictQuery = spec.query instanceof ZodObject ? spec.query.strict() : spec.query;
 
     const changesState = method !== 'get';
     const usesDatabase = spec.database !== false;
@@ -420,9 +448,10 @@ export class HttpRouter {
       };
       const principal = roles ? await authenticate(...roles) : undefined;
       const params = spec.params ? validate(spec.params, x.params) : undefined;
-      const query = spec.query ? validate(spec.query, Object.fromEntries(new URLSearchParams(x.rawQuery))) : undefined;
+      const query = strictQuery ? validate(strictQuery, queryParameters(x.rawQuery)) : undefined;
       let parsedBody: unknown;
       if (body !== undefined && 'json' in body) {
+        requireJsonContentType(x.headers['content-type']);
         const raw = await x.body.buffer();
         try {
           parsedBody = validate(body.json, parseJsonBody(raw));

@@ -187,6 +187,25 @@ describe('malformed, truncated and oversized bodies', () => {
     });
     expectProblem(await verifyRaw(full.slice(0, full.length - 7)), 400, 'BODY_INVALID_JSON');
   });
+  it('a JSON body labelled anything but JSON → 415 UNSUPPORTED_MEDIA_TYPE; unlabelled or +json → read', async () => {
+    const good = JSON.stringify({ dataset: 'ds', clk: b64(clks[0]!), claims: [], purpose: 'age_verification' });
+    const as = (contentType: string) =>
+      api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, raw: good, contentType });
+    for (const type of ['text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'application/jsonl']) {
+      const r = await as(type);
+      expectProblem(r, 415, 'UNSUPPORTED_MEDIA_TYPE');
+      expect(r.json.detail).toContain('application/json');
+    }
+    for (const type of ['application/json; charset=utf-8', 'Application/JSON', 'application/problem+json'])
+      expect((await as(type)).status, type).toBe(200);
+    // fetch sends a byte body without a Content-Type
+    const bare = await fetch(`${t.url}/v1/verifications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.tokens.rp}` },
+      body: new TextEncoder().encode(good),
+    });
+    expect(bare.status, await bare.text()).toBe(200);
+  });
   it('empty body → 400 BODY_EMPTY', async () => {
     expectProblem(await verifyRaw(''), 400, 'BODY_EMPTY');
   });

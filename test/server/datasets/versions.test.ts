@@ -190,6 +190,22 @@ describe('staged versions', () => {
     );
     expectProblem(bad, 422, 'UPLOAD_CLAIM_TYPE');
   });
+
+  it('a misspelt or repeated option is refused, not ignored: the upload never goes live by mistake', async () => {
+    const before = (await api(t.url, 'GET', '/v1/datasets/stage/versions', { token: t.tokens.dp })).json.versions;
+    const rows = jsonl([{ ref: 'x', clk: small[1]! }]);
+    for (const [query, path] of [
+      ['?dryrun=true', '$'],
+      ['?dry_run=true&dry_run=false', '$.dry_run'],
+      ['?activate=false&activate=false', '$.activate'],
+    ] as const) {
+      const got = await upload('stage', rows, query);
+      expectProblem(got, 422, 'VALIDATION_FAILED');
+      expect(got.json.errors[0].path, query).toBe(path);
+    }
+    const after = (await api(t.url, 'GET', '/v1/datasets/stage/versions', { token: t.tokens.dp })).json.versions;
+    expect(after).toEqual(before);
+  });
 });
 
 describe('claim types', () => {
