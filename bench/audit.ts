@@ -29,10 +29,21 @@ import {
 } from '../audit/index.js';
 import { migrate, openDatabase, type Sql } from '../storage/postgres.js';
 import { anchorGasSection } from './anchor-gas.js';
+import { flag, parseBenchArgs } from './options.js';
 import { type BenchRow, type BenchSection, describeMachine, machineLine, printSection as print } from './report.js';
 
-const json = process.argv.includes('--json');
-const quick = process.argv.includes('--quick');
+const { values } = parseBenchArgs({
+  name: 'bench:audit',
+  run: 'npm run bench:audit --',
+  about:
+    'Audit log append rate, proofs at 1M leaves, receipts, cosignatures and anchor gas.\n' +
+    'DATABASE_URL set: a scratch schema on that Postgres; unset: embedded PGlite.',
+  options: {
+    quick: flag('smaller sizes and shorter runs, for a smoke run'),
+    json: flag('one JSON object on stdout instead of the tables'),
+  },
+});
+const { json, quick } = values;
 const ORIGIN = 'bench.pavilion.local/audit';
 
 const machine = describeMachine();

@@ -24,6 +24,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { askChild, type Child, startChild, stopChild } from './child-process.js';
 import { buildNative, runNative } from './native-dice.js';
+import { flag, integer, oneOf, parseBenchArgs } from './options.js';
 import { randomFilters } from './random-filters.js';
 import { describeMachine, machineLine } from './report.js';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
@@ -208,14 +209,29 @@ async function brokerMeans(url: string): Promise<Record<string, number>> {
 }
 
 async function runBench(): Promise<void> {
-  const quick = process.argv.includes('--quick');
+  const { values: o, fail } = parseBenchArgs({
+    name: 'bench:big',
+    run: 'npm run bench:big --',
+    about:
+      'Restart time, RSS and cold 1:N verifications of a broker on N random 1024-bit filters, beside baselines\n' +
+      '(the engine alone, the former load path, the same search in C). Writes its data under the temp folder.',
+    options: {
+      quick: flag('200k records and 4 s load phases instead of 10M and 10 s'),
+      rows: integer('N', 'records to write and load (default 10,000,000; 200,000 with --quick)'),
+      db: oneOf(['postgres', 'embedded'], 'database (default postgres when DATABASE_URL is set, else embedded)'),
+      dense: flag('62.5% of bits set (FEBRL-schema CLKs) instead of 25%'),
+      'no-baseline': flag('skip the former load path and the C search'),
+      json: flag('one JSON object on stdout instead of the table'),
+    },
+  });
+  const quick = o.quick;
+  const rows = o.rows ?? (quick ? 200_000 : 10_000_000);
+  const database = o.db ?? (process.env.DATABASE_URL ? 'postgres' : 'embedded');
+  if (database === 'postgres' && !process.env.DATABASE_URL) fail('--db=postgres needs DATABASE_URL');
   // Read by randomFilters here and in the children (they inherit the environment).
-  if (process.argv.includes('--dense')) process.env.BENCH_DENSE = '1';
-  const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const rows = Number(arg('rows') ?? (quick ? 200_000 : 10_000_000));
-  const database = arg('db') ?? (process.env.DATABASE_URL ? 'postgres' : 'embedded');
-  const json = process.argv.includes('--json');
-  const baseline = !process.argv.includes('--no-baseline');
+  if (o.dense) process.env.BENCH_DENSE = '1';
+  const json = o.json;
+  const baseline = !o['no-baseline'];
   const seconds = quick ? 4 : 10;
   const log = (s: string) => !json && console.error(s);
   const machine = describeMachine();
@@ -225,8 +241,7 @@ async function runBench(): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_STATE_DIR: stateDir };
   let scratch: ScratchDatabase | undefined;
   if (database === 'postgres') {
-    if (!process.env.DATABASE_URL) throw new Error('--db=postgres needs DATABASE_URL');
-    scratch = await createScratchDatabase(process.env.DATABASE_URL, 'pv_big');
+    scratch = await createScratchDatabase(process.env.DATABASE_URL!, 'pv_big');
     env.DATABASE_URL = scratch.url;
   } else {
     delete env.DATABASE_URL;

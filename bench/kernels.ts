@@ -9,10 +9,19 @@
 
 import { run as runDice } from './dice.js';
 import { run as runEncoding } from './encoding.js';
+import { flag, parseBenchArgs } from './options.js';
 import { type BenchSection, describeMachine, machineLine, printSection } from './report.js';
 
-const json = process.argv.includes('--json');
-const quick = process.argv.includes('--quick');
+const { values } = parseBenchArgs({
+  name: 'bench:kernels',
+  run: 'npm run bench:kernels --',
+  about: 'Dice and CLK-encoding throughput, every kernel beside its baselines (the encoding rows need npm run build).',
+  options: {
+    quick: flag('smaller sizes, for a smoke run (about 2 min)'),
+    json: flag('one JSON object on stdout instead of the tables'),
+  },
+});
+const { json, quick } = values;
 
 const machine = describeMachine();
 

@@ -23,14 +23,20 @@ import { createEngine, lshConfig } from '../engine/index.js';
 import { startBroker } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
 import { encodeBinaryDataset } from '../server/datasets/upload.js';
+import { integer, parseBenchArgs } from './options.js';
 import { describeMachine, machineLine } from './report.js';
 import { createScratchDatabase } from './scratch-database.js';
 
-const args = process.argv.slice(2);
-const n = Number(args.find((a) => /^\d+$/.test(a)) ?? 100_000);
-const chunks = args.includes('--chunks') ? Number(args[args.indexOf('--chunks') + 1]) : 8;
-const server = process.env.DATABASE_URL;
-if (!server) throw new Error('DATABASE_URL must name a PostgreSQL server');
+const { values: o, fail } = parseBenchArgs({
+  name: 'bench:linkage-jobs',
+  run: 'DATABASE_URL=postgres://…/postgres npm run -s bench:linkage-jobs --',
+  about: 'A blocked linkage job on one broker and on two sharing its chunks, beside the engine alone.',
+  positionals: { n: integer('N', 'people per party (default 100,000)') },
+  options: { chunks: integer('C', "the job's chunks (default 8)") },
+});
+const n = o.n ?? 100_000;
+const chunks = o.chunks ?? 8;
+const server = process.env.DATABASE_URL || fail('DATABASE_URL must name a PostgreSQL server');
 const THRESHOLD = 0.85;
 const LSH = lshConfig(100, 20, 1);
 const BYTES = 128;

@@ -26,13 +26,32 @@ import { Population } from '../demo/population/generator.js';
 import { createEngine, type Engine, greedySolve, lshConfig } from '../engine/index.js';
 import { estimateThresholds } from '../engine/linkage/threshold-guidance.js';
 import { multipartyGreedySolve } from '../engine/solvers/multiparty-greedy.js';
+import { flag, integer, names, parseBenchArgs, toInteger, value } from './options.js';
 import { type BenchRow, type BenchSection, describeMachine, machineLine, printSection } from './report.js';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const quick = args.includes('--quick');
-const onlyAt = args.indexOf('--only');
-const only = onlyAt >= 0 ? new Set((args[onlyAt + 1] ?? '').split(',')) : undefined;
+const SECTIONS = ['two-party', 'million', 'multiparty', 'guidance'] as const;
+const { values: o } = parseBenchArgs({
+  name: 'bench:linkage',
+  run: 'npm run bench:linkage --',
+  about: 'Linkage beyond brute force on the seeded FEBRL-like population: LSH, anonlink, multi-party, guidance.',
+  options: {
+    quick: flag('smaller sizes (10k pairs, 50k blocked, 3 × 20k parties, 20k guidance)'),
+    only: names('A,B', SECTIONS, 'sections to run (default: all)'),
+    million: integer('N', "the million section's records per party (default 1,000,000; 50,000 with --quick)"),
+    parties: value(
+      'PxN',
+      'the multiparty section: P parties of N records (default 6x1000000; 3x20000 with --quick)',
+      (v) => {
+        const m = /^(\d+)x(\d+)$/.exec(v);
+        if (!m) throw new Error('is not PxN, e.g. 3x20000');
+        return [toInteger(m[1]!, 2), toInteger(m[2]!, 1)] as const;
+      },
+    ),
+    json: flag('one JSON object on stdout instead of the tables'),
+  },
+});
+const { json, quick } = o;
+const only = o.only && new Set<string>(o.only);
 const wanted = (name: string) => !only || only.has(name);
 
 const THRESHOLD = 0.85;
@@ -45,9 +64,8 @@ const sizes = quick
   ? { pair: 10_000, million: 50_000, subset: 20_000, parties: 3, partySize: 20_000, guidance: 20_000 }
   : { pair: 100_000, million: 1_000_000, subset: 200_000, parties: 6, partySize: 1_000_000, guidance: 100_000 };
 // sizes can be set by hand: --million N, --parties PxN (e.g. a rehearsal before the full run)
-const flag = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-if (flag('--million')) sizes.million = Number(flag('--million'));
-if (flag('--parties')) [sizes.parties, sizes.partySize] = flag('--parties')!.split('x').map(Number) as [number, number];
+if (o.million) sizes.million = o.million;
+if (o.parties) [sizes.parties, sizes.partySize] = o.parties;
 const schema = JSON.parse(readFileSync(fromRoot('test', 'fixtures', 'clkhash', 'febrl_schema_v3_final.json'), 'utf8'));
 const python = process.env.PYTHON ?? 'python3';
 

@@ -5,6 +5,7 @@
  * shares of all samples. Self time only: a function's callees count under their own names.
  */
 import { readFileSync } from 'node:fs';
+import { integer, parseBenchArgs, positive, required, text } from './options.js';
 
 interface ProfileNode {
   id: number;
@@ -64,13 +65,21 @@ export function summarize(
 }
 
 if (process.argv[1]?.endsWith('profile-summary.ts')) {
-  const file = process.argv[2];
-  if (!file) {
-    console.error('usage: bench/profile-summary.ts FILE.cpuprofile [--top=N] [--last=SECONDS]');
-    process.exit(2);
-  }
-  const top = Number(process.argv.find((a) => a.startsWith('--top='))?.slice(6) ?? 40);
-  const last = Number(process.argv.find((a) => a.startsWith('--last='))?.slice(7) ?? Number.POSITIVE_INFINITY);
+  const { values: o } = parseBenchArgs({
+    name: 'bench/profile-summary.ts',
+    run: 'node --import tsx bench/profile-summary.ts',
+    about: 'Where a V8 CPU profile spends its samples, by area and by function (self time).',
+    positionals: {
+      file: required(text('FILE.cpuprofile', 'the profile, e.g. one written by bench:server -- --cpu-prof=DIR')),
+    },
+    options: {
+      top: integer('N', 'lines per list (default 40)'),
+      last: positive('SECONDS', "only the profile's last SECONDS (default: all of it)"),
+    },
+  });
+  const file = o.file;
+  const top = o.top ?? 40;
+  const last = o.last ?? Number.POSITIVE_INFINITY;
   const { total, areas, fns } = summarize(JSON.parse(readFileSync(file, 'utf8')) as Profile, last);
   const pct = (v: number) => `${((100 * v) / total).toFixed(1).padStart(5)}%`;
   console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled`);

@@ -19,14 +19,24 @@ import { join } from 'node:path';
 import { loadDemoSchema } from '../demo/people.js';
 import { startBroker } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
+import { integer, parseBenchArgs } from './options.js';
 import { randomFilters } from './random-filters.js';
 import { describeMachine, machineLine } from './report.js';
 import { createScratchDatabase } from './scratch-database.js';
 
-const records = Number(process.argv[2] ?? 1_000_000);
-const restarts = Number(process.argv[3] ?? 2);
-const server = process.env.DATABASE_URL;
-if (!server) throw new Error('DATABASE_URL must name a PostgreSQL server');
+const { values: o, fail } = parseBenchArgs({
+  name: 'bench:restart',
+  run: 'DATABASE_URL=postgres://…/postgres npm run -s bench:restart --',
+  about: 'How long `pavilion serve` takes to be ready and to stop with a published dataset, beside an empty one.',
+  positionals: {
+    records: integer('records', 'records in the published dataset (default 1,000,000)'),
+    restarts: integer('restarts', 'timed restarts with them (default 2)'),
+  },
+  options: {},
+});
+const records = o.records ?? 1_000_000;
+const restarts = o.restarts ?? 2;
+const server = process.env.DATABASE_URL || fail('DATABASE_URL must name a PostgreSQL server');
 const ROOT = join(import.meta.dirname, '..');
 const common = {
   ANCHORING: 'off',

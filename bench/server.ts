@@ -21,6 +21,7 @@ import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { askChild, type Child as ChildOf, startChild, stopChild } from './child-process.js';
+import { flag, nameList, names, parseBenchArgs, text, type Values, value } from './options.js';
 import { randomFilters } from './random-filters.js';
 import { describeMachine, machineLine } from './report.js';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
@@ -197,12 +198,12 @@ interface Ready {
 
 type Child = ChildOf<Ready>;
 
-function startBenchChild(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Child> {
+function startBenchChild(o: Options, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Child> {
   // --cpu-prof-threads=DIR: node's own --cpu-prof for the broker, one profile per thread (the embedded
   // database's, the engine's) over the process's whole life; bench/profile-summary.ts --last=S cuts the end.
-  const threadsDir = process.argv.find((a) => a.startsWith('--cpu-prof-threads='))?.slice(19);
+  const threadsDir = o['cpu-prof-threads'];
   const prof = threadsDir && args[0] === '--serve' ? ['--cpu-prof', `--cpu-prof-dir=${threadsDir}`] : [];
-  const childEnv = process.argv.includes('--from-dist') ? { ...env, BENCH_FROM_DIST: '1' } : env;
+  const childEnv = o['from-dist'] ? { ...env, BENCH_FROM_DIST: '1' } : env;
   return startChild<Ready>(SELF, args, childEnv, [...prof, '--expose-gc']);
 }
 
@@ -337,27 +338,44 @@ const BASELINE_FILE = fileURLToPath(new URL('./baselines/server.json', import.me
 const HIT_SHARE_TARGET = 0.25;
 const HIT_P99_TARGET_MS = 50;
 
-type DatabaseKind = 'embedded' | 'postgres';
+const SCENARIOS = ['hello', 'health', 'hit', 'cold', 'ws', 'proof'] as const;
+const DATABASES = ['embedded', 'postgres'] as const;
+type DatabaseKind = (typeof DATABASES)[number];
+
+/** The command line (bench/options.ts); the children's own modes (--hello, --serve N) are read before it. */
+const COMMAND = {
+  name: 'bench:server',
+  run: 'npm run bench:server --',
+  about: 'The broker under autocannon on loopback, beside a uWS hello-world, checked against baselines/server.json.',
+  options: {
+    quick: flag('4 s per point and 200k cold records instead of 10 s and 1M'),
+    only: names('A,B', SCENARIOS, 'scenarios to run (default: all but health)'),
+    db: value('embedded,postgres|both', 'databases (default postgres when DATABASE_URL is set, else embedded)', (v) =>
+      v === 'both' ? [...DATABASES] : nameList(v, DATABASES),
+    ),
+    'cpu-prof': text('DIR', "a CPU profile of the broker's main thread per scenario, written to DIR"),
+    'cpu-prof-threads': text('DIR', "node's --cpu-prof for the broker: one profile per thread, written to DIR"),
+    'heap-prof': text('DIR', 'sampling heap profiles per scenario instead, written to DIR'),
+    'from-dist': flag('the broker from the compiled dist/ tree (npm run build:ts first)'),
+    json: flag('one JSON object on stdout instead of the table'),
+  },
+};
+type Options = Values<typeof COMMAND.options>;
 
 async function runBench(): Promise<void> {
-  const quick = process.argv.includes('--quick');
-  const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const { values: o, fail } = parseBenchArgs(COMMAND);
+  const quick = o.quick;
   // --only=hello,health,hit,cold,ws,proof runs a subset (default: all but health).
-  const onlyArg = arg('only');
-  const only = new Set(onlyArg ? onlyArg.split(',') : ['hello', 'hit', 'cold', 'ws', 'proof']);
+  const only = new Set<string>(o.only ?? ['hello', 'hit', 'cold', 'ws', 'proof']);
   // --db=embedded,postgres (default: postgres when DATABASE_URL is set, else embedded; `both`).
-  const dbArg = arg('db') ?? (process.env.DATABASE_URL ? 'postgres' : 'embedded');
-  const databases = (dbArg === 'both' ? ['embedded', 'postgres'] : dbArg.split(',')) as DatabaseKind[];
-  for (const d of databases) {
-    if (d !== 'embedded' && d !== 'postgres') throw new Error(`--db: unknown database ${d}`);
-    if (d === 'postgres' && !process.env.DATABASE_URL) throw new Error('--db=postgres needs DATABASE_URL');
-  }
+  const databases = o.db ?? [process.env.DATABASE_URL ? 'postgres' : 'embedded'];
+  if (databases.includes('postgres') && !process.env.DATABASE_URL) fail('--db=postgres needs DATABASE_URL');
   // --heap-prof=DIR: sampling heap profiles instead (allocation sites, collected garbage included).
-  const heapProfile = arg('heap-prof') !== undefined;
-  const profDir = arg('cpu-prof') ?? arg('heap-prof');
+  const heapProfile = o['heap-prof'] !== undefined;
+  const profDir = o['cpu-prof'] ?? o['heap-prof'];
   // the broker writes the profiles there: a folder that does not exist yet is made, not a crash at the end
   if (profDir) mkdirSync(profDir, { recursive: true });
-  const json = process.argv.includes('--json');
+  const json = o.json;
   const dur = quick ? 4 : 10;
   const bigRows = !only.has('cold') ? 0 : quick ? 200_000 : 1_000_000;
   // Load average included: on a shared 2-core machine it explains most variance.
@@ -369,7 +387,7 @@ async function runBench(): Promise<void> {
   let hello128: Measured | undefined;
   if (only.has('hello')) {
     log('uWS hello-world baseline…');
-    const hello = await startBenchChild(['--hello']);
+    const hello = await startBenchChild(o, ['--hello']);
     try {
       for (const connections of [32, 128]) {
         const r = await cannon({ url: hello.ready.url, connections, duration: dur }, hello.child.pid);
@@ -412,7 +430,7 @@ async function runBench(): Promise<void> {
     const t0 = performance.now();
     let b: Child;
     try {
-      b = await startBenchChild(['--serve', String(bigRows)], childEnv);
+      b = await startBenchChild(o, ['--serve', String(bigRows)], childEnv);
     } catch (err) {
       await scratch?.drop();
       throw err;
