@@ -170,12 +170,13 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     });
     cleanup.push(() => engine.close());
 
-    let redisUp = !config.redisUrl;
+    // Unknown until the first report: a Redis down from the start is warned about too (it was not, as "no change").
+    let redisUp: boolean | undefined;
     const cache = await createCache<DecisionOutcome>({
       ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
       lruEntries: Math.max(1, config.cacheLruEntries),
       onStatus: (s) => {
-        if (config.redisUrl && s.redisUp !== redisUp)
+        if (config.redisUrl && s.redisUp !== redisUp && !(redisUp === undefined && s.redisUp))
           log.warn(
             { redisUp: s.redisUp },
             s.redisUp

@@ -116,6 +116,24 @@ describe.skipIf(!hasRedisServer)('Redis stopped mid-run', () => {
     const ready = await api(t.url, 'GET', '/readyz');
     expect(ready.status).toBe(200);
     expect(ready.json.checks.cache_redis).toBe(false);
+    expect(t.logs.filter((l) => l.includes('Redis unreachable')).length).toBe(1);
+  });
+});
+
+describe('Redis down from the start', () => {
+  let t: TestBroker;
+  beforeAll(async () => {
+    t = await startTestBroker({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+  });
+  afterAll(async () => {
+    await t?.broker.close();
+  });
+
+  it('is warned about at start (it was not: "down" was taken as no change), and answers still come', async () => {
+    const warnings = t.logs.map((l) => JSON.parse(l)).filter((l) => l.msg.startsWith('Redis unreachable'));
+    expect(warnings).toEqual([expect.objectContaining({ level: 40, redisUp: false })]);
+    expect((await api(t.url, 'GET', '/readyz')).json.checks.cache_redis).toBe(false);
+    expect((await api(t.url, 'GET', '/healthz')).status).toBe(200);
   });
 });
 
