@@ -10,7 +10,7 @@
  * check failed, 3 verified but the checkpoint is not anchored yet (or no
  * chain was pinned to check it); 2 is a usage error.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { type AnchoredEvent, logIdForOrigin, scanAnchors, verifyAnchor } from '../anchoring/index.js';
 import {
   type AnchorReference,
@@ -28,6 +28,7 @@ import {
 import { isPavilionError, PavilionError } from '../common/errors.js';
 import { AuditClient } from './audit-client.js';
 import { type AuditorPins, chainPins } from './audit-pins.js';
+import { outputUnwritable } from './output.js';
 
 export interface Reporter {
   ok(step: string, detail: string): void;
@@ -348,6 +349,7 @@ export interface MonitorOptions extends AuditorPins {
 export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleReporter): Promise<string[]> {
   const failures: string[] = [];
   const client = new AuditClient(opts.server, opts.token);
+  await checkStateWritable(opts.stateFile);
   const previous = await readState(opts.stateFile);
 
   const logKeys = opts.logKeys.length > 0 ? opts.logKeys : previous ? [previous.verifierKey] : [];
@@ -476,8 +478,11 @@ async function readState(file: string): Promise<MonitorState | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
-  } catch {
-    return undefined;
+  } catch (err) {
+    // Only a missing file is a first run: one that cannot be read must not restart the watch from scratch.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new PavilionError('FILE_NOT_FOUND', `--state ${file}: cannot read (${code ?? 'error'})`);
   }
   const invalid = () => new PavilionError('MONITOR_STATE_INVALID', `${file}: not a monitor state file`);
   let s: Partial<MonitorState> | null;
@@ -503,8 +508,37 @@ async function readState(file: string): Promise<MonitorState | undefined> {
   return { anchoredSize: 0, ...s } as MonitorState;
 }
 
+/**
+ * Refuses a --state the pass could not be kept in (a folder, a missing folder, no permission) before
+ * any check runs, rather than after all of them: writeState's temporary file is made here once.
+ */
+async function checkStateWritable(file: string): Promise<void> {
+  const where = `--state ${file}`;
+  const found = await stat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw outputUnwritable(where, err);
+  });
+  if (found && !found.isFile())
+    throw new PavilionError(
+      'OUTPUT_UNWRITABLE',
+      `${where}: ${found.isDirectory() ? 'a folder' : 'not a regular file'}; name the state file itself (the ` +
+        'first run creates it)',
+    );
+  try {
+    await (await open(`${file}.tmp`, 'w')).close();
+    await rm(`${file}.tmp`, { force: true });
+  } catch (err) {
+    throw outputUnwritable(where, err);
+  }
+}
+
 /** Written to a temporary file and renamed, so a crash never leaves half a state. */
 async function writeState(file: string, state: MonitorState): Promise<void> {
-  await writeFile(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
-  await rename(`${file}.tmp`, file);
+  try {
+    await writeFile(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+    await rename(`${file}.tmp`, file);
+  } catch (err) {
+    await rm(`${file}.tmp`, { force: true }).catch(() => undefined);
+    throw outputUnwritable(`--state ${file}`, err);
+  }
 }

@@ -5,11 +5,11 @@
  * --dataset-blocks/--queries-blocks` or a broker job. The config is
  * blocklib's p-sig JSON (engine/blocking/config.ts).
  */
-import { writeFileSync } from 'node:fs';
 import { PavilionError } from '../common/errors.js';
 import { CsvRecords, readCsvFile } from '../engine/clk/csv.js';
 import { parsePSig, psigCandidateBlocks, recordsToBlocks } from '../engine/index.js';
 import { readJson } from './encode.js';
+import { writeOutputFile } from './output.js';
 
 export interface BlockOptions {
   config: string;
@@ -21,10 +21,20 @@ export async function blockCommand(opts: BlockOptions, out: NodeJS.WritableStrea
   const config = parsePSig(readJson(opts.config, 'BLOCKING_CONFIG_INVALID'));
   // read as clkhash's users read CSV (engine/clk/csv.ts), so blocks and CLKs see the same values
   const reader = new CsvRecords(readCsvFile(opts.in), 0x2c);
-  const rows: string[][] = [];
-  while (reader.next()) rows.push([...reader.fields]);
-  const [header, ...records] = rows;
-  if (!header || records.length === 0) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no records`);
+  if (!reader.next()) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no records`);
+  const header = [...reader.fields];
+  const records: string[][] = [];
+  while (reader.next()) {
+    // Refused as pavilion encode refuses it, named by its line in the file: a record of another width
+    // than the header would otherwise block on shifted columns, or be counted as a record index.
+    if (reader.fields.length !== header.length)
+      throw new PavilionError(
+        'RECORD_FIELD_COUNT',
+        `line ${reader.line}: ${reader.fields.length} columns, the header has ${header.length}`,
+      );
+    records.push([...reader.fields]);
+  }
+  if (records.length === 0) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no records`);
   // record ids are row numbers: the broker pairs blocks with CLKs by position
   const blocks = psigCandidateBlocks(
     records,
@@ -35,15 +45,7 @@ export async function blockCommand(opts: BlockOptions, out: NodeJS.WritableStrea
     ...recordsToBlocks(blocks),
     meta: { config: config, source: { clk_count: [records.length] }, blocks: blocks.size },
   });
-  if (opts.out) {
-    try {
-      writeFileSync(opts.out, json);
-    } catch (err) {
-      throw new PavilionError(
-        'OUTPUT_UNWRITABLE',
-        `${opts.out}: cannot write (${(err as NodeJS.ErrnoException).code})`,
-      );
-    }
-  } else out.write(`${json}\n`);
+  if (opts.out) writeOutputFile(opts.out, json);
+  else out.write(`${json}\n`);
   return blocks.size;
 }

@@ -16,11 +16,9 @@
  * bounded whatever the file size. Inputs up to IN_PROCESS_MAX_BYTES are
  * encoded without starting workers, whose start-up would cost more.
  */
-import { once } from 'node:events';
-import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { ErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
 import { secretFingerprintAsync } from '../common/secret-fingerprint.js';
@@ -39,6 +37,7 @@ import { type ColumnMap, columnsFromHeader, columnsInSchemaOrder } from '../engi
 import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
 import { type CsvChunkResult, type CsvChunkSpec, encodeCsvChunk } from '../engine/csv-encode.js';
 import type { Engine } from '../engine/index.js';
+import { openOutput } from './output.js';
 import { readSecretFile } from './secret.js';
 
 export interface EncodeOptions {
@@ -91,15 +90,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   fingerprint.catch(() => {}); // awaited at the end; an earlier failure of the command wins
   const delimiter = delimiterCode(opts.delimiter);
 
-  const output: Writable = opts.out ? createWriteStream(opts.out) : process.stdout;
-  let outputError: PavilionError | undefined;
-  // stdout too: a reader that goes away (`| head`) is EPIPE, a coded error rather than a stack trace.
-  output.on('error', (err: NodeJS.ErrnoException) => {
-    outputError ??= new PavilionError(
-      'OUTPUT_UNWRITABLE',
-      `${opts.out ?? 'stdout'}: cannot write (${err.code ?? 'error'})`,
-    );
-  });
+  const output = await openOutput(opts.out);
   const input: Readable = opts.in ? createReadStream(opts.in, { highWaterMark: CHUNK_BYTES }) : process.stdin;
   const progress = opts.in && process.stderr.isTTY ? await progressBar(opts.in) : undefined;
 
@@ -113,10 +104,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   let written = 0;
   let bytesRead = 0;
 
-  const write = async (bytes: Uint8Array) => {
-    if (outputError) throw outputError;
-    if (bytes.length > 0 && !output.write(bytes)) await once(output, 'drain');
-  };
+  const write = (bytes: Uint8Array) => output.write(bytes);
   const drainOne = async () => {
     const result = await queue.shift()!.result;
     // JSON: every CLK comes as `,\n"…"`; the first one of the file drops its comma.
@@ -252,7 +240,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     while (queue.length > 0) await drainOne();
     if (opts.format === 'json') await write(Buffer.from('\n]}\n'));
   } catch (err) {
-    throw outputError ?? err;
+    throw output.failure ?? err;
   } finally {
     // Settle what is still queued (after an error) before closing the pool.
     await Promise.allSettled(queue.map((q) => q.result));
@@ -260,13 +248,9 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     await engine?.close();
     encoder?.dispose();
     input.destroy();
-    if (opts.out) {
-      output.end();
-      // finished() also settles for a stream an error already destroyed.
-      await finished(output).catch(() => undefined);
-    }
+    await output.close();
   }
-  if (outputError) throw outputError;
+  if (output.failure) throw output.failure;
   // What the other side compares (GET /v1/datasets/{id} shows the one its version was encoded with).
   (opts.note ?? ((line: string) => process.stderr.write(`${line}\n`)))(
     `linkage secret fingerprint ${await fingerprint}`,

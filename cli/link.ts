@@ -1,5 +1,5 @@
 /**
- * `pavilion link`: N:M Dice linkage of two files written by `pavilion encode`.
+ * `pavilion link`: N:M Dice linkage of two files written by `pavilion encode` (either format).
  * Prints CSV `query_index,dataset_index,score`, ordered like anonlink:
  * score descending, then query index, then dataset index.
  *
@@ -10,7 +10,6 @@
  * as JSON.
  */
 
-import { writeFileSync } from 'node:fs';
 import { PavilionError } from '../common/errors.js';
 import {
   createEngine,
@@ -20,8 +19,9 @@ import {
   parseRecordBlocks,
 } from '../engine/index.js';
 import { engineSettings } from '../server/config.js';
-import { readClkLines } from './clk-lines.js';
+import { readClkFile } from './clk-lines.js';
 import { readJson } from './encode.js';
+import { writeOutputFile } from './output.js';
 
 export interface LinkOptions {
   dataset: string;
@@ -55,7 +55,7 @@ function blockingFrom(opts: LinkOptions, datasetCount: number, queryCount: numbe
 }
 
 export async function linkCommand(opts: LinkOptions, out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const [dataset, queries] = await Promise.all([readClkLines(opts.dataset), readClkLines(opts.queries)]);
+  const [dataset, queries] = await Promise.all([readClkFile(opts.dataset), readClkFile(opts.queries)]);
   if (dataset.filterBits !== queries.filterBits) {
     throw new PavilionError(
       'CLK_LENGTH_MISMATCH',
@@ -75,14 +75,7 @@ export async function linkCommand(opts: LinkOptions, out: NodeJS.WritableStream 
         floor: Math.min(opts.threshold, 0.7),
         policyMinimum: opts.threshold,
       });
-      try {
-        writeFileSync(opts.guidance, JSON.stringify(guidance, null, 2));
-      } catch (err) {
-        throw new PavilionError(
-          'OUTPUT_UNWRITABLE',
-          `${opts.guidance}: cannot write (${(err as NodeJS.ErrnoException).code})`,
-        );
-      }
+      writeOutputFile(opts.guidance, JSON.stringify(guidance, null, 2));
     }
     const lines = ['query_index,dataset_index,score'];
     // Number#toString gives the shortest round-trip form, the same digits as Python's repr(float).

@@ -24,6 +24,20 @@ function unitInterval(v: string): number {
 
 const collectValues = (v: string, all: string[] = []) => [...all, v];
 
+/** Whether a broker URL is one fetch can ask: http or https, nothing else. */
+function isHttpUrl(v: string): boolean {
+  return URL.canParse(v) && ['http:', 'https:'].includes(new URL(v).protocol);
+}
+
+/**
+ * Every --server: refused here, before any work, when it is not an http(s) URL; else a host name
+ * without its scheme reached fetch and failed as "the broker did not answer".
+ */
+function serverUrl(v: string): string {
+  if (!isHttpUrl(v)) throw new InvalidArgumentError('expected an http(s) URL, e.g. https://broker.example');
+  return v;
+}
+
 /** `tab` (or a literal `\t`) for a tab; any other value is checked by the CSV reader. */
 function delimiterOption(v: string): string {
   return v === 'tab' || v === '\\t' ? '\t' : v;
@@ -67,8 +81,8 @@ program
 program
   .command('link')
   .description('N:M Dice linkage of two CLK files; prints query_index,dataset_index,score')
-  .requiredOption('--dataset <file>', 'CLKs as written by `pavilion encode`')
-  .requiredOption('--queries <file>', 'CLKs as written by `pavilion encode`')
+  .requiredOption('--dataset <file>', 'CLKs as written by `pavilion encode` (one per line, or --format json)')
+  .requiredOption('--queries <file>', 'CLKs as written by `pavilion encode` (one per line, or --format json)')
   .requiredOption('--threshold <t>', 'minimum Dice similarity, 0..1', unitInterval)
   .option('--top-k <k>', 'keep at most k candidates per query', positiveInt)
   .option('--threads <n>', 'worker threads (default: one per core)', positiveInt)
@@ -135,7 +149,7 @@ program
     '--state-dir <dir>',
     "the broker's STATE_DIR (default: $STATE_DIR, else .pavilion here, above, or at the package root)",
   )
-  .option('--server <url>', 'also check that the broker at this URL signs with that key')
+  .option('--server <url>', 'also check that the broker at this URL signs with that key', serverUrl)
   .action(async (o) => {
     const { tokenCommand } = await import('./token.js');
     console.log(
@@ -156,7 +170,7 @@ program
     'verify people against a dataset: each CSV row is encoded here (client library), only its CLK is sent; one ' +
       'JSON line per row',
   )
-  .requiredOption('--server <url>', 'broker URL')
+  .requiredOption('--server <url>', 'broker URL', serverUrl)
   .requiredOption('--dataset <id>', 'dataset to verify against')
   .requiredOption('--secret-file <file>', "file holding the dataset's linkage secret (from its data provider)")
   .requiredOption('--purpose <purpose>', 'a purpose the policy knows (GET /v1/policy)')
@@ -194,7 +208,7 @@ program
     "a data provider's upload: CSV in (a ref column, the schema's features, claim columns) → encoded here → " +
       'claims checked against their declared types → uploaded as a staged version (docs/data-providers.md)',
   )
-  .option('--server <url>', 'broker URL (its dataset definition gives the schema and claim types)')
+  .option('--server <url>', 'broker URL (its dataset definition gives the schema and claim types)', serverUrl)
   .requiredOption('--dataset <id>', 'dataset to publish a version of')
   .requiredOption('--secret-file <file>', 'file holding the linkage secret')
   .requiredOption('--in <file>', 'CSV with a header row')
@@ -235,7 +249,7 @@ const datasetCommand = (name: string, description: string) =>
   dataset
     .command(name)
     .description(description)
-    .requiredOption('--server <url>', 'broker URL')
+    .requiredOption('--server <url>', 'broker URL', serverUrl)
     .requiredOption('--dataset <id>', 'dataset id')
     .addOption(tokenFrom());
 datasetCommand('versions', 'every version, newest first: status, rows, what each upload held').action(async (o) => {
@@ -304,7 +318,7 @@ function pinOptions(cmd: Command): Command {
 }
 async function pinsFrom(o: Record<string, unknown>) {
   const { loadPins } = await import('./audit-pins.js');
-  return loadPins({
+  const pins = await loadPins({
     config: o.config as string | undefined,
     server: o.server as string | undefined,
     rpc: o.rpc as string | undefined,
@@ -316,6 +330,10 @@ async function pinsFrom(o: Record<string, unknown>) {
     witnesses: o.witness as string[] | undefined,
     witnessThreshold: o.witnessThreshold as number | undefined,
   });
+  // --server was checked by serverUrl; a server from the --config file is checked the same way.
+  if (pins.server !== undefined && !isHttpUrl(pins.server))
+    throw new PavilionError('PINS_INVALID', `${o.config}: server is not an http(s) URL`);
+  return pins;
 }
 
 pinOptions(
@@ -327,7 +345,7 @@ pinOptions(
         'Exit 0 verified and anchored, 1 failed, 3 verified but not anchored yet',
     )
     .argument('<receipt>', 'receipt file (C2SP tlog-proof text), or - for stdin')
-    .option('--server <url>', 'broker URL, to fetch the entry, the latest checkpoint and proofs')
+    .option('--server <url>', 'broker URL, to fetch the entry, the latest checkpoint and proofs', serverUrl)
     .option('--leaf-hash <base64>', 'leaf hash from the verification answer')
     .option('--event <file>', 'the audit event (JSON) the receipt is for'),
 ).action(async (receipt, o) => {
@@ -358,7 +376,7 @@ pinOptions(
   audit
     .command('monitor')
     .description('check the latest checkpoint extends the last one seen, and every anchor on the pinned contract')
-    .option('--server <url>', 'broker URL')
+    .option('--server <url>', 'broker URL', serverUrl)
     .requiredOption('--state <file>', 'where the last verified checkpoint and the anchor scan position are kept'),
 ).action(async (o) => {
   const pins = await pinsFrom(o);
@@ -375,7 +393,7 @@ audit
     "write a pins file from the server's published facts (log key, origin, chain, contract, deploy block); " +
       'check them once against an independent source, then use it with --config',
   )
-  .requiredOption('--server <url>', 'broker URL')
+  .requiredOption('--server <url>', 'broker URL', serverUrl)
   .option('--rpc <url>', 'RPC URL to record (default: the one the server publishes, if any)')
   .addOption(tokenOption())
   .action(async (o) => {

@@ -13,13 +13,11 @@
  * What the broker answered is printed as JSON on stdout; notes and warnings go to stderr. Values of
  * records never appear in either, nor in errors (lines and column names do).
  */
-import { once } from 'node:events';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, type Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { PavilionClientError } from '../client/errors.js';
 import type { ErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
@@ -37,6 +35,7 @@ import { ClkEncoder, clkToBase64, parseSchema } from '../engine/clk/index.js';
 import { type ClaimType, parseClaimCell } from '../server/datasets/claim-types.js';
 import { MAX_REF_BYTES } from '../server/datasets/upload.js';
 import { CLAIM_TYPES } from '../server/http/schemas.js';
+import { openOutput } from './output.js';
 import { readSecretFile } from './secret.js';
 
 export interface BrokerOptions {
@@ -226,7 +225,9 @@ const PIECE_BYTES = 256 * 1024;
  * Encodes the CSV into a JSONL upload file; returns the rows written. The file is read in pieces of
  * whole records (csvPieces), so its size is not bounded by what one string holds; each piece's
  * records are checked (columns, ref, claims) and then encoded feature by feature
- * (ClkEncoder.encodeColumns). The first bad record in file order is the one reported.
+ * (ClkEncoder.encodeColumns). The first bad record in file order is the one reported. The file is
+ * opened before any record is read (a folder or a missing folder is OUTPUT_UNWRITABLE at once) and
+ * removed when the upload fails: a partial upload must not be left to be pulled.
  */
 async function writeUpload(
   opts: PublishOptions,
@@ -237,14 +238,20 @@ async function writeUpload(
 ): Promise<number> {
   const schema = parseSchema(schemaJson);
   const delimiter = delimiterCode(opts.delimiter ?? ',');
-  const input = createReadStream(opts.in, { fd: await openInput(opts.in), highWaterMark: PIECE_BYTES });
-  const encoder = ClkEncoder.create(schema, secret);
-  const out: Writable = createWriteStream(file);
+  const inputFile = await openInput(opts.in);
+  const out = await openOutput(file).catch(async (err: unknown) => {
+    await inputFile.close();
+    throw err;
+  });
+  const input = createReadStream(opts.in, { fd: inputFile, highWaterMark: PIECE_BYTES });
+  let encoder: ClkEncoder | undefined;
   const seen = new Set<string>();
   let layout: Layout | undefined;
   let line = 1;
   let rows = 0;
+  let complete = false;
   try {
+    encoder = ClkEncoder.create(schema, secret);
     const pieces = csvPieces(input, delimiter, PIECE_BYTES, () => recordTooLong(line));
     for await (const piece of readable(pieces, opts.in)) {
       const records = new CsvRecords(decodeCsvPiece(piece, line), delimiter, line);
@@ -262,7 +269,7 @@ async function writeUpload(
           // What JSON.stringify({ ref, clk, claims }) gives (base64 needs no escaping), without the object.
           json += `{"ref":${batch.refs[i]},"clk":"${clk}"${claims}}\n`;
         }
-        if (!out.write(json)) await once(out, 'drain');
+        await out.write(json);
         rows += encoded;
         if (error !== undefined) {
           // Encoder messages name the feature and its rule, never the value (engine/clk/prepare.ts).
@@ -274,14 +281,18 @@ async function writeUpload(
       }
       line += records.linesRead;
     }
+    if (!layout) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no header row`);
+    if (rows === 0) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no records after the header`);
+    complete = true;
+  } catch (err) {
+    throw out.failure ?? err;
   } finally {
     input.destroy();
-    encoder.dispose();
-    out.end();
-    await finished(out).catch(() => undefined);
+    encoder?.dispose();
+    await out.close();
+    if (!complete || out.failure) rmSync(file, { force: true });
   }
-  if (!layout) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no header row`);
-  if (rows === 0) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no records after the header`);
+  if (out.failure) throw out.failure;
   return rows;
 }
 
@@ -412,11 +423,7 @@ export async function publishCommand(opts: PublishOptions): Promise<Record<strin
   }
 
   if (opts.out) {
-    const rows = await writeUpload(opts, schemaJson, declared, secret, opts.out).catch((err: unknown) => {
-      // The records before a bad one are written by then: a partial upload must not be left to be pulled.
-      rmSync(opts.out!, { force: true });
-      throw err;
-    });
+    const rows = await writeUpload(opts, schemaJson, declared, secret, opts.out);
     note(
       `wrote ${rows} records to ${opts.out}; put it below datasets/${opts.dataset}/ in the object store, then: ` +
         `pavilion dataset pull --dataset ${opts.dataset} --object <key> --secret-file ${opts.secretFile}`,

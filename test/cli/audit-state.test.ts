@@ -4,11 +4,12 @@
  * crash with a SyntaxError or TypeError. No broker is needed (nothing is
  * fetched before the state is read).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { auditMonitor, type Reporter } from '../../cli/audit.js';
+import { pavilion } from './pavilion.js';
 
 const silent: Reporter = { ok: () => {}, fail: () => {}, note: () => {} };
 const dir = mkdtempSync(join(tmpdir(), 'pavilion-monitor-state-'));
@@ -31,5 +32,53 @@ describe('pavilion audit monitor state file', () => {
     ).rejects.toMatchObject({
       code: 'MONITOR_STATE_INVALID',
     });
+  });
+});
+
+describe('pavilion audit monitor --state it cannot write', () => {
+  /** Every step and note the monitor reports: none may run when the state cannot be kept. */
+  const steps: string[] = [];
+  const recorder: Reporter = {
+    ok: (step) => steps.push(step),
+    fail: (step) => steps.push(step),
+    note: (text) => steps.push(text),
+  };
+  const folder = join(dir, 'a-folder');
+  mkdirSync(folder);
+
+  it.each([
+    ['a folder', folder, `--state ${folder}: a folder; name the state file itself (the first run creates it)`],
+    [
+      'in a missing folder',
+      join(dir, 'no-such', 'state.json'),
+      `--state ${join(dir, 'no-such', 'state.json')}: cannot write (ENOENT)`,
+    ],
+  ])('%s is OUTPUT_UNWRITABLE before any check runs', async (_name, stateFile, message) => {
+    steps.length = 0;
+    await expect(
+      auditMonitor({ server: 'http://127.0.0.1:9', stateFile, logKeys: ['k'], witnesses: [] }, recorder),
+    ).rejects.toMatchObject({ code: 'OUTPUT_UNWRITABLE', message });
+    expect(steps).toEqual([]);
+    expect(readdirSync(folder)).toEqual([]);
+    expect(existsSync(join(dir, 'no-such'))).toBe(false);
+  });
+
+  it('says so in one line from the command line', async () => {
+    const r = await pavilion([
+      'audit',
+      'monitor',
+      '--server',
+      'http://127.0.0.1:9',
+      '--log-key',
+      'k',
+      '--state',
+      folder,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `pavilion: OUTPUT_UNWRITABLE: --state ${folder}: a folder; name the state file itself (the first run ` +
+        'creates it)\n',
+    );
   });
 });

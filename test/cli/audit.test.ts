@@ -8,7 +8,7 @@
  * server's word.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
@@ -377,6 +377,31 @@ describe('pavilion audit monitor: every anchor on the contract', () => {
     expect(failed, out.lines.join('\n')).toEqual(['anchor of size 3']);
     expect(out.lines.join('\n')).toMatch(/ok anchor of size 2:/);
   }, 90_000);
+
+  it('a state that cannot be written at the end of a pass is OUTPUT_UNWRITABLE, not a crash', async () => {
+    // The folder is there when the pass starts (checked up front) and gone when it ends. Before the
+    // node rewrite below, so the pass has no failure and writes its state; no chain pinned, for speed.
+    const folder = mkdtempSync(join(dir, 'state-'));
+    const stateFile = join(folder, 'monitor.json');
+    const out = recorder();
+    const removeFolder: Reporter = {
+      ...out,
+      ok: (s, d) => {
+        rmSync(folder, { recursive: true, force: true });
+        out.ok(s, d);
+      },
+    };
+    await expect(
+      auditMonitor(
+        { logKeys: [logKey], witnesses: [], server: t.url, stateFile, token: t.tokens.auditor },
+        removeFolder,
+      ),
+    ).rejects.toMatchObject({
+      code: 'OUTPUT_UNWRITABLE',
+      message: `--state ${stateFile}: cannot write (ENOENT)`,
+    });
+    expect(out.lines.join('\n')).toMatch(/^ok latest checkpoint signature/);
+  }, 60_000);
 });
 
 describe('pavilion audit monitor', () => {

@@ -141,4 +141,24 @@ describe('pavilion link with blocking', () => {
     const notUtf8 = await pavilion(['block', '--config', psig, '--in', latin1]);
     expect(notUtf8.stderr).toBe(`pavilion: CSV_INVALID: line ${lines + 1}: not valid UTF-8\n`);
   });
+
+  it('refuses a record of another width than the header as encode does, naming its line in the file', async () => {
+    const psig = join(tmp, 'psig.json'); // written by the p-sig test above
+    const header = 'rec_id,given_name,surname,dob,postcode';
+    const csv = (name: string, rows: string[]) => {
+      const path = join(tmp, name);
+      // A blank line and a quoted line break: lines of the file are counted, not records.
+      writeFileSync(path, `${[header, '', 'r0,"mei\nling",lee,,1519', ...rows].join('\n')}\n`);
+      return path;
+    };
+    const long = await pavilion(['block', '--config', psig, '--in', csv('long.csv', ['r1,ann,lee,1980-01-02,1234,x'])]);
+    expect(long.code).toBe(1);
+    expect(long.stdout).toBe('');
+    expect(long.stderr).toBe('pavilion: RECORD_FIELD_COUNT: line 5: 6 columns, the header has 5\n');
+    const short = await pavilion(['block', '--config', psig, '--in', csv('short.csv', ['r1,ann'])]);
+    expect(short.code).toBe(1);
+    expect(short.stderr).toBe('pavilion: RECORD_FIELD_COUNT: line 5: 2 columns, the header has 5\n');
+    const toFolder = await pavilion(['block', '--config', psig, '--in', fixture('people-a.csv'), '--out', tmp]);
+    expect(toFolder.stderr).toBe(`pavilion: OUTPUT_UNWRITABLE: ${tmp}: cannot write (EISDIR)\n`);
+  });
 });

@@ -191,6 +191,44 @@ describe('pavilion link', () => {
     for (const p of got) expect(best.get(p[0]!)).toEqual(p);
   });
 
+  it('reads the clkhash JSON of encode --format json as it reads one CLK per line', async () => {
+    const json = join(tmp, 'link-b.json');
+    const encoded = await pavilion([
+      'encode',
+      '--schema',
+      schema,
+      '--secret-file',
+      fixture('secret.txt'),
+      '--in',
+      fixture('people-b.csv'),
+      '--format',
+      'json',
+      '--out',
+      json,
+    ]);
+    expect(encoded.code, encoded.stderr).toBe(0);
+    const r = await pavilion(['link', '--dataset', a, '--queries', json, '--threshold', '0.8']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(readFileSync(fixture('links.csv'), 'utf8'));
+    // clkhash's own JSON (another layout) too.
+    const clkhash = await pavilion(['link', '--dataset', fixture('clks-a.json'), '--queries', b, '--threshold', '0.8']);
+    expect(clkhash.stdout).toBe(readFileSync(fixture('links.csv'), 'utf8'));
+
+    // Other JSON (publish --out's JSONL, a bad CLK in the list) is refused, naming both forms it reads.
+    const jsonl = join(tmp, 'upload.jsonl');
+    writeFileSync(jsonl, `${[0, 1].map((i) => JSON.stringify({ ref: `r${i}`, clk: expectedB[i] })).join('\n')}\n`);
+    const other = await pavilion(['link', '--dataset', a, '--queries', jsonl, '--threshold', '0.8']);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toBe(
+      `pavilion: CLK_BASE64_INVALID: ${jsonl}: not valid JSON; neither one standard-base64 CLK per line nor ` +
+        'clkhash JSON {"clks": ["<base64>", …]}, the two forms pavilion encode writes\n',
+    );
+    const badClk = join(tmp, 'bad-clk.json');
+    writeFileSync(badClk, JSON.stringify({ clks: [expectedB[0], 'not base64!'] }));
+    const bad = await pavilion(['link', '--dataset', a, '--queries', badClk, '--threshold', '0.8']);
+    expect(bad.stderr).toBe(`pavilion: CLK_BASE64_INVALID: ${badClk}:clks[1]: not standard base64\n`);
+  });
+
   it('refuses bad input with a code', async () => {
     const bad = join(tmp, 'bad.txt');
     writeFileSync(bad, `${expectedA[0]}\nnot base64!\n`);

@@ -6,7 +6,7 @@
  * its line without printing it; a file for the pull route; and `pavilion verify` refusing a secret
  * whose fingerprint is not the dataset's.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -289,6 +289,29 @@ describe('pavilion publish --out on files of many pieces (offline)', () => {
     rows[5001] = csv(many, () => 'true').split('\n')[5001]!;
     const second = await publishOffline(file('bad-claim.csv', rows.join('\n')), join(dir, 'bad-claim.jsonl'));
     expect(second.stderr).toContain('pavilion: UPLOAD_CLAIM_TYPE: line 5004: claim over_18 ');
+  });
+
+  it('refuses an --out it cannot write (a folder, a missing folder) in one line, leaving no file', async () => {
+    const input = file(
+      'small.csv',
+      csv(people.slice(0, 5), () => 'true'),
+    );
+    const folder = mkdtempSync(join(dir, 'out-folder-'));
+    const missing = join(dir, 'no-such-folder', 'upload.jsonl');
+    for (const [out, reason] of [
+      [folder, 'EISDIR'],
+      [missing, 'ENOENT'],
+    ] as const) {
+      const r = await publishOffline(input, out);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      // The fingerprint note, then the error alone: no stack trace.
+      expect(r.stderr).toBe(
+        `linkage secret fingerprint ${FINGERPRINT}\npavilion: OUTPUT_UNWRITABLE: ${out}: cannot write (${reason})\n`,
+      );
+    }
+    expect(readdirSync(folder)).toEqual([]);
+    expect(existsSync(missing)).toBe(false);
   });
 
   it('refuses bytes that are not UTF-8, naming the line (they were read as U+FFFD before)', async () => {
