@@ -13,8 +13,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { PavilionError } from '../common/errors.js';
+import { safeMessage } from '../common/zod-issues.js';
 import { PUBLIC_KEY_ALGORITHMS } from '../identity/algorithms.js';
-import { safeMessage } from './http/validation.js';
 
 interface Setting {
   env: string;

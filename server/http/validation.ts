@@ -9,6 +9,7 @@
  */
 import type { z } from 'zod';
 import { PavilionError } from '../../common/errors.js';
+import { safeMessage } from '../../common/zod-issues.js';
 
 export class ValidationError extends PavilionError {
   readonly problemErrors: { path: string; message: string }[];
@@ -30,33 +31,6 @@ export function jsonPath(path: readonly (string | number)[]): string {
           ? `.${seg}`
           : `[${JSON.stringify(seg.slice(0, 64))}]`;
   return out;
-}
-
-/**
- * zod messages that could contain the received value are replaced by a generic one (request bodies here,
- * settings in server/config.ts, where a value may be a password).
- */
-export function safeMessage(issue: z.ZodIssue): string {
-  switch (issue.code) {
-    case 'invalid_type':
-      return `expected ${issue.expected}`;
-    case 'invalid_enum_value':
-      return `expected one of ${issue.options.map(String).join(', ')}`;
-    case 'invalid_literal':
-      return 'unexpected value';
-    case 'unrecognized_keys':
-      return `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k.slice(0, 64))).join(', ')}`;
-    case 'too_small':
-    case 'too_big':
-    case 'invalid_string':
-    case 'invalid_union':
-    case 'not_multiple_of':
-    // Refinements are the broker's own (server/http/schemas.ts) and name fields, never values.
-    case 'custom':
-      return issue.message;
-    default:
-      return 'invalid value';
-  }
 }
 
 export function parseJsonBody(body: Buffer | Uint8Array | string): unknown {
