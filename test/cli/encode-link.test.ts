@@ -19,6 +19,9 @@ const SECRET_NOTE = 'linkage secret fingerprint 80fb634467a7743b\n';
 const fixture = (name: string) => fromRoot('test', 'fixtures', 'cli', name);
 const tmp = mkdtempSync(join(tmpdir(), 'pavilion-cli-'));
 const schema = fromRoot('demo', 'schema.json');
+/** `pavilion encode` with the demo schema and the fixtures' secret, then `args`. */
+const encodeWith = (...args: string[]) =>
+  pavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), ...args]);
 
 const expectedA = (JSON.parse(readFileSync(fixture('clks-a.json'), 'utf8')) as { clks: string[] }).clks;
 const expectedB = (JSON.parse(readFileSync(fixture('clks-b.json'), 'utf8')) as { clks: string[] }).clks;
@@ -26,17 +29,7 @@ const expectedB = (JSON.parse(readFileSync(fixture('clks-b.json'), 'utf8')) as {
 describe('pavilion encode', () => {
   it('writes one clkhash-identical CLK per row, in input order', async () => {
     const out = join(tmp, 'a.txt');
-    const r = await pavilion([
-      'encode',
-      '--schema',
-      schema,
-      '--secret-file',
-      fixture('secret.txt'),
-      '--in',
-      fixture('people-a.csv'),
-      '--out',
-      out,
-    ]);
+    const r = await encodeWith('--in', fixture('people-a.csv'), '--out', out);
     expect(r.stderr).toBe(SECRET_NOTE);
     expect(r.code).toBe(0);
     expect(readFileSync(out, 'utf8').trimEnd().split('\n')).toEqual(expectedA);
@@ -58,17 +51,7 @@ describe('pavilion encode', () => {
     const big = `${[rows[0], ...Array.from({ length: 30_000 }, (_, i) => body[i % body.length])].join('\n')}\n`;
     const input = join(tmp, 'big.csv');
     writeFileSync(input, big);
-    const r = await pavilion([
-      'encode',
-      '--schema',
-      schema,
-      '--secret-file',
-      fixture('secret.txt'),
-      '--in',
-      input,
-      '--threads',
-      '2',
-    ]);
+    const r = await encodeWith('--in', input, '--threads', '2');
     expect(r.code).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(30_000);
@@ -96,17 +79,7 @@ describe('pavilion encode', () => {
       `${['rec_id,given_name,surname,dob,postcode', ...good, 'r30000,ann,lee,31/12/1980,1234'].join('\n')}\n`,
     );
     for (const threads of ['1', '2']) {
-      const r = await pavilion([
-        'encode',
-        '--schema',
-        schema,
-        '--secret-file',
-        fixture('secret.txt'),
-        '--in',
-        input,
-        '--threads',
-        threads,
-      ]);
+      const r = await encodeWith('--in', input, '--threads', threads);
       expect(r.code).toBe(1);
       expect(r.stderr).toBe("pavilion: RECORD_INVALID: line 30003: feature 'dob': does not match format %Y-%m-%d\n");
     }
@@ -193,19 +166,7 @@ describe('pavilion link', () => {
 
   it('reads the clkhash JSON of encode --format json as it reads one CLK per line', async () => {
     const json = join(tmp, 'link-b.json');
-    const encoded = await pavilion([
-      'encode',
-      '--schema',
-      schema,
-      '--secret-file',
-      fixture('secret.txt'),
-      '--in',
-      fixture('people-b.csv'),
-      '--format',
-      'json',
-      '--out',
-      json,
-    ]);
+    const encoded = await encodeWith('--in', fixture('people-b.csv'), '--format', 'json', '--out', json);
     expect(encoded.code, encoded.stderr).toBe(0);
     const r = await pavilion(['link', '--dataset', a, '--queries', json, '--threshold', '0.8']);
     expect(r.stderr).toBe('');

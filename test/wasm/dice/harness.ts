@@ -53,8 +53,7 @@ export class KernelHarness {
     const basePtr = 65536;
     const basePopsPtr = align(basePtr + base.length * bytes);
     const queriesPtr = align(basePopsPtr + base.length * 4);
-    const queryPopsPtr = align(queriesPtr + queries.length * bytes);
-    const scratchPtr = align(queryPopsPtr + queries.length * 4);
+    const scratchPtr = align(queriesPtr + queries.length * bytes);
     const memory = createDiceMemory(scratchPtr + extraBytes);
     const u8 = new Uint8Array(memory.buffer);
     base.forEach((f, i) => {
@@ -65,8 +64,23 @@ export class KernelHarness {
     });
     const k = instantiateDice(this.kind, memory).exports;
     k.popcountFilters(basePtr, base.length, bytes, basePopsPtr);
-    k.popcountFilters(queriesPtr, queries.length, bytes, queryPopsPtr);
-    return { bytes, basePtr, basePopsPtr, queriesPtr, queryPopsPtr, scratchPtr, memory, k };
+    return { bytes, basePtr, basePopsPtr, queriesPtr, scratchPtr, memory, k };
+  }
+
+  /**
+   * setup with the base padded to whole tiles (zero filters) and tiled by tileFilters: its ranges at
+   * rangesPtr, a scratch for tiling and then for the tiled search at scratchPtr, `extraBytes` free at extraPtr.
+   */
+  private tiled(queries: readonly Uint8Array[], base: readonly Uint8Array[], extraBytes: number) {
+    const bytes = (queries[0] ?? base[0])!.length;
+    const tiles = Math.ceil(base.length / TILE_LANES);
+    const scratch = align(Math.max(tileBytes(bytes), tiledScratchBytes(bytes)));
+    const padded = [...base, ...Array.from({ length: tiles * TILE_LANES - base.length }, () => new Uint8Array(bytes))];
+    const s = this.setup(queries, padded, align(tiles * 8) + scratch + extraBytes);
+    const rangesPtr = s.scratchPtr;
+    const scratchPtr = align(rangesPtr + tiles * 8);
+    s.k.tileFilters(s.basePtr, s.basePopsPtr, rangesPtr, 0, tiles, base.length, bytes, scratchPtr);
+    return { ...s, rangesPtr, scratchPtr, extraPtr: scratchPtr + scratch };
   }
 
   popcounts(filters: readonly Uint8Array[]): number[] {
@@ -90,19 +104,11 @@ export class KernelHarness {
     k: number,
     chunk = base.length,
   ): Candidate[][] {
-    const bytes = (queries[0] ?? base[0])!.length;
-    const tiles = Math.ceil(base.length / TILE_LANES);
-    const heapBytes = queries.length * k * 12 + queries.length * 8;
-    const scratch = Math.max(tileBytes(bytes), tiledScratchBytes(bytes));
-    // the base region grows to whole tiles: setup writes rows there, the padding stays zero
-    const padded = [...base, ...Array.from({ length: tiles * TILE_LANES - base.length }, () => new Uint8Array(bytes))];
-    const s = this.setup(queries, padded, align(tiles * 8) + align(scratch) + align(heapBytes));
-    const rangesPtr = s.scratchPtr;
-    const scratchPtr = align(rangesPtr + tiles * 8);
-    const scoresPtr = align(scratchPtr + scratch);
+    const s = this.tiled(queries, base, queries.length * k * 12 + queries.length * 8);
+    const { bytes, rangesPtr, scratchPtr } = s;
+    const scoresPtr = s.extraPtr;
     const indicesPtr = scoresPtr + queries.length * k * 8;
     const countsPtr = indicesPtr + queries.length * k * 4;
-    s.k.tileFilters(s.basePtr, s.basePopsPtr, rangesPtr, 0, tiles, base.length, bytes, scratchPtr);
     new Uint32Array(s.memory.buffer, countsPtr, queries.length).fill(0);
     const step = Math.max(1, chunk);
     queries.forEach((_, q) => {
@@ -139,21 +145,10 @@ export class KernelHarness {
     threshold: number,
     capacity = 1 << 16,
   ): { pairs: Pair[]; calls: number } {
-    const bytes = (queries[0] ?? base[0])!.length;
-    const tiles = Math.ceil(base.length / TILE_LANES);
-    const scratch = tiledScratchBytes(bytes);
-    const padded = [...base, ...Array.from({ length: tiles * TILE_LANES - base.length }, () => new Uint8Array(bytes))];
-    const s = this.setup(
-      queries,
-      padded,
-      align(tiles * 8) + align(scratch) + align(tileBytes(bytes)) + 64 + capacity * 16,
-    );
-    const rangesPtr = s.scratchPtr;
-    const scratchPtr = align(rangesPtr + tiles * 8);
-    const tileScratchPtr = align(scratchPtr + scratch);
-    const cursorPtr = align(tileScratchPtr + tileBytes(bytes));
+    const s = this.tiled(queries, base, 64 + capacity * 16);
+    const { bytes, rangesPtr, scratchPtr } = s;
+    const cursorPtr = s.extraPtr;
     const outPtr = cursorPtr + 64;
-    s.k.tileFilters(s.basePtr, s.basePopsPtr, rangesPtr, 0, tiles, base.length, bytes, tileScratchPtr);
     const cursor = new Uint32Array(s.memory.buffer, cursorPtr, 1);
     const out: Pair[] = [];
     let calls = 0;
@@ -182,13 +177,8 @@ export class KernelHarness {
 
   /** The base tiled by tileFilters, then filters [first, first + count) read back by untileFilters. */
   untiled(base: readonly Uint8Array[], first: number, count: number): Uint8Array {
-    const bytes = base[0]!.length;
-    const tiles = Math.ceil(base.length / TILE_LANES);
-    const padded = [...base, ...Array.from({ length: tiles * TILE_LANES - base.length }, () => new Uint8Array(bytes))];
-    const s = this.setup([], padded, align(tiles * 8) + align(tileBytes(bytes)) + count * bytes);
-    const scratchPtr = align(s.scratchPtr + tiles * 8);
-    const outPtr = align(scratchPtr + tileBytes(bytes));
-    s.k.tileFilters(s.basePtr, s.basePopsPtr, s.scratchPtr, 0, tiles, base.length, bytes, scratchPtr);
+    const s = this.tiled([], base, count * base[0]!.length);
+    const { bytes, extraPtr: outPtr } = s;
     s.k.untileFilters(s.basePtr, first, count, bytes, outPtr);
     return new Uint8Array(s.memory.buffer, outPtr, count * bytes).slice();
   }
