@@ -11,7 +11,13 @@ export const MAX_TOKEN_LENGTH = 8192;
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-export function extractBearerToken(authorizationHeader: string | undefined): string {
+/**
+ * The token of a Bearer header, checked for scheme, emptiness and length only: enough to hash it as a
+ * cache key. A token found in the verified-token cache passed assertCompactJws when it was verified, so
+ * identity/verifier.ts runs that check on a miss only (its regex over the whole token was ~1 µs of a
+ * cache-hit answer's ~60; docs/decisions.md, "The cache-hit path").
+ */
+export function bearerToken(authorizationHeader: string | undefined): string {
   if (authorizationHeader === undefined || authorizationHeader.trim() === '') {
     throw authError('AUTH_MISSING', 'an Authorization: Bearer token is required');
   }
@@ -25,6 +31,11 @@ export function extractBearerToken(authorizationHeader: string | undefined): str
   if (token === '') throw authError('AUTH_MISSING', 'the Bearer token is empty');
   if (token.length > MAX_TOKEN_LENGTH)
     throw authError('AUTH_MALFORMED', `the token is longer than ${MAX_TOKEN_LENGTH} characters`);
+  return token;
+}
+
+/** Throws AUTH_MALFORMED unless `token` is a compact JWS: three base64url parts, none of length 4n+1. */
+export function assertCompactJws(token: string): string {
   if (!COMPACT_JWS.test(token)) {
     throw authError('AUTH_MALFORMED', 'the token is not a compact JWS (three base64url parts)');
   }

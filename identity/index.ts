@@ -1,7 +1,6 @@
 /** Identity: JWT access-token verification, roles, and the local development issuer. */
 
 export type { AuthErrorCode } from './auth-errors.js';
-export { extractBearerToken, MAX_TOKEN_LENGTH } from './bearer.js';
 export {
   createLocalIdentity,
   DEFAULT_KEY_FILE,

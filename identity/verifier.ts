@@ -15,7 +15,7 @@ import { type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
 import { PavilionError } from '../common/errors.js';
 import { PUBLIC_KEY_ALGORITHMS } from './algorithms.js';
 import { authError, fromJoseError } from './auth-errors.js';
-import { extractBearerToken } from './bearer.js';
+import { assertCompactJws, bearerToken } from './bearer.js';
 import { createKeySource } from './key-source.js';
 import { type Principal, principalFromClaims } from './principal.js';
 import { tokenCacheKey, VerifiedTokenCache } from './verified-token-cache.js';
@@ -117,7 +117,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
 
   return {
     async verify(authorizationHeader) {
-      const token = extractBearerToken(authorizationHeader);
+      const token = bearerToken(authorizationHeader);
       const nowMs = now();
       const key = tokenCacheKey(token);
       const hit = cache.get(key);
@@ -130,7 +130,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
         if (nowMs <= hit.recheckAfterMs) return hit.principal;
         cache.delete(key);
       }
-      const principal = await verifyToken(token, nowMs);
+      const principal = await verifyToken(assertCompactJws(token), nowMs);
       cache.set(key, { principal, recheckAfterMs: nowMs + cacheMaxAgeMs });
       return principal;
     },
