@@ -19,7 +19,8 @@
  * event per (logId, size) can exist whatever happens off chain.
  *
  * The loop never throws into its caller: RPC, database and source failures are
- * recorded in status() and retried with capped exponential backoff.
+ * recorded in status(), told to `onPassFailed` (the broker logs them and exports the count: a
+ * misconfigured chain would otherwise fail in silence), and retried with capped exponential backoff.
  *
  * This file is the pass (loop, chain check, reading the checkpoint); sending
  * is sender.ts, following receipts and reorgs follower.ts, the status
@@ -34,7 +35,7 @@ import { AnchorFollower } from './follower.js';
 import { caip2, logIdForOrigin } from './ids.js';
 import { migrateAnchoring } from './schema.js';
 import { AnchorSender } from './sender.js';
-import { type AnchorerStatus, applySummary, initialStatus, snapshot, toReference } from './status.js';
+import { type AnchorerStatus, applySummary, initialStatus, snapshot, toReference, updateLags } from './status.js';
 import { AnchorStore, type ChainScope } from './store.js';
 import type { AnchorReference, Checkpoint, CheckpointSource } from './types.js';
 
@@ -67,6 +68,10 @@ export interface AnchorerOptions {
   maxBackoffMs?: number;
   /** Refuse to send when maxFeePerGas would exceed this (wei); absent → no cap. */
   maxFeePerGasCap?: bigint;
+  /** Told of every failed pass, with the failures in a row so far (the retries back off up to maxBackoffMs). */
+  onPassFailed?: (error: AnchorerError, consecutiveFailures: number) => void;
+  /** Told of the first pass that succeeds after `failedPasses` failed ones. */
+  onRecovered?: (failedPasses: number) => void;
   /** Test seam: runs after the transaction is recorded and before it is broadcast. */
   beforeBroadcast?: (tx: { hash: string; nonce: number }) => Promise<void>;
 }
@@ -174,6 +179,15 @@ export class Anchorer {
   }
 
   /**
+   * Checks the RPC serves the configured chain and the contract has code there (what every pass
+   * checks first), so a broker can refuse a wrong chain or contract at start: throws
+   * CHAIN_ID_MISMATCH, ANCHOR_CONTRACT_MISSING, or whatever reaching the RPC threw.
+   */
+  async checkChain(): Promise<void> {
+    await this.ensureChain();
+  }
+
+  /**
    * The anchor covering `size`: the smallest anchored (included or final) tree
    * size ≥ `size` of the log named `origin` (default: the source's origin).
    */
@@ -210,22 +224,27 @@ export class Anchorer {
 
   private async runTick(): Promise<TickOutcome> {
     try {
+      // The checkpoint first: while the chain or the database fails, the lags still grow with the log.
+      const checkpoint = await this.readCheckpoint();
       await this.ensureMigrated();
       const scope = await this.ensureChain();
       const finalized = await this.reader.finalizedBlockNumber();
       for (const row of await this.store.openAnchors(scope, this.contract.toLowerCase(), this.sender)) {
         await this.following.follow(row, finalized);
       }
-      const checkpoint = await this.readCheckpoint();
       const sent = checkpoint ? await this.sending.maybeAnchor(scope, checkpoint, this.startedAt) : undefined;
       await this.refreshStatus(scope, checkpoint);
+      const failedPasses = this.state.consecutiveFailures;
       this.state.consecutiveFailures = 0;
       this.state.lastSuccessAt = new Date();
+      if (failedPasses > 0) this.opts.onRecovered?.(failedPasses);
       return sent === undefined ? { ok: true } : { ok: true, sent };
     } catch (err) {
       const error = describeFailure(err);
       this.state.lastError = error;
       this.state.consecutiveFailures++;
+      updateLags(this.state);
+      this.opts.onPassFailed?.(error, this.state.consecutiveFailures);
       return { ok: false, error };
     }
   }

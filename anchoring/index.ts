@@ -16,6 +16,7 @@ export {
   merkleAnchorInterface,
 } from './contract.js';
 export { type AnchoringFacts, anchoringFactsJson, merkleAnchorAbiJson } from './facts.js';
+export { describeFailure } from './failures.js';
 export { anchorFees, type Eip1559Fees, minimumPriorityFee, POLYGON_MIN_PRIORITY_FEE, replacementFees } from './fees.js';
 export { caip2, logIdForOrigin, POLYGON_AMOY, POLYGON_MAINNET, parseCaip2 } from './ids.js';
 export { registerAnchorerMetrics } from './metrics.js';

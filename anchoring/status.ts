@@ -56,17 +56,26 @@ export function initialStatus(chain: string, contract: string): AnchorerStatus {
 
 /** Copies the table's summary of the log into `state`, with the lags behind the newest checkpoint. */
 export function applySummary(state: AnchorerStatus, summary: LogSummary): void {
-  const size = state.checkpointSize ?? 0;
   Object.assign(state, {
     lastAnchoredSize: summary.lastAnchoredSize,
     lastAnchoredAt: summary.lastAnchoredAt,
     lastFinalSize: summary.lastFinalSize,
     lastFinalAt: summary.lastFinalAt,
     pendingSize: summary.pendingSize,
-    unanchoredEntries: Math.max(0, size - (summary.lastAnchoredSize ?? 0)),
-    unfinalizedEntries: Math.max(0, size - (summary.lastFinalSize ?? 0)),
     reorgs: summary.reorgs,
   });
+  updateLags(state);
+}
+
+/**
+ * The lags behind the newest checkpoint, from the sizes last known on chain: after a failed pass
+ * too, so a chain that cannot be reached (or was never reached) shows as entries waiting, which is
+ * what the anchor-lag alerts watch.
+ */
+export function updateLags(state: AnchorerStatus): void {
+  const size = state.checkpointSize ?? 0;
+  state.unanchoredEntries = Math.max(0, size - (state.lastAnchoredSize ?? 0));
+  state.unfinalizedEntries = Math.max(0, size - (state.lastFinalSize ?? 0));
 }
 
 /** A copy safe to hand out (the error object included). */

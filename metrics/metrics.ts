@@ -89,6 +89,7 @@ export interface CollectorSources {
   audit_checkpoint_lag_seconds: () => Count | Promise<Count>;
   anchor_last_final_timestamp_seconds: () => Count | Promise<Count>;
   anchor_wallet_balance: () => Count | Promise<Count>;
+  anchor_consecutive_failures: () => Count | Promise<Count>;
   /** Records per loaded dataset: a Map, [dataset, records] pairs, or a plain object. */
   dataset_records: () => DatasetRecords | Promise<DatasetRecords>;
   cache: () => CacheCounters | Promise<CacheCounters>;
@@ -109,6 +110,7 @@ const OPTIONAL = [
   'audit_checkpoint_lag_seconds',
   'anchor_last_final_timestamp_seconds',
   'anchor_wallet_balance',
+  'anchor_consecutive_failures',
 ] as const;
 /** Gauges an owner may also push directly instead of registering a collector. */
 const SCALAR_GAUGES = [
@@ -275,6 +277,11 @@ class PavilionMetrics implements Metrics {
       anchor_wallet_balance: scalarGauge(
         'pavilion_anchor_wallet_balance',
         "Balance of the anchoring wallet in the chain's native token (POL on Polygon; 1 = 10^18 wei).",
+        true,
+      ),
+      anchor_consecutive_failures: scalarGauge(
+        'pavilion_anchor_consecutive_failures',
+        'Anchoring passes that failed in a row (0: the last pass succeeded); the broker log names each failure.',
         true,
       ),
     };

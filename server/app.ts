@@ -228,7 +228,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     });
     const countComparisons = (n: number) => metrics.addDiceComparisons(n);
 
-    const anchoring = await startAnchoring(config, db.sql, audit, metrics);
+    const anchoring = await startAnchoring(config, db.sql, audit, metrics, log);
     if (anchoring) {
       // Closed before the audit log and the database it reads (cleanup runs in reverse).
       cleanup.push(() => anchoring.close());

@@ -8,10 +8,14 @@
  *   ANCHOR_PRIVATE_KEY (the contract owner's key, never logged);
  * - ANCHORING=off: no anchoring (tests, or a deployment anchoring elsewhere).
  *
- * The anchorer never throws into the broker: chain trouble shows in its
- * status and metrics (anchor lag, last final size), and receipts simply carry no anchor.
+ * The anchorer never throws into the broker: chain trouble shows in its status, in the log (every
+ * failed pass, and the recovery) and in metrics (anchor lag, failed passes in a row), and receipts
+ * simply carry no anchor. With ANCHORING=rpc, a chain the RPC does not serve or a contract
+ * address without code refuses the start: every anchor would fail, and GET /v1/audit/anchoring
+ * would point auditors at the wrong chain. An RPC that cannot be reached at start is only logged.
  */
 import { formatEther, JsonRpcProvider, Wallet } from 'ethers';
+import type { Logger } from 'pino';
 import {
   ANVIL_DEV_PRIVATE_KEYS,
   Anchorer,
@@ -20,10 +24,11 @@ import {
   caip2,
   deployBlockOf,
   deployMerkleAnchor,
+  describeFailure,
   startAnvil,
 } from '../../anchoring/index.js';
 import type { AuditLog } from '../../audit/index.js';
-import { PavilionError } from '../../common/errors.js';
+import { isPavilionError, PavilionError } from '../../common/errors.js';
 import type { Metrics } from '../../metrics/index.js';
 import type { Sql } from '../../storage/postgres.js';
 import type { BrokerConfig } from '../config.js';
@@ -42,6 +47,7 @@ export async function startAnchoring(
   sql: Sql,
   audit: AuditLog,
   metrics: Metrics,
+  log: Logger,
 ): Promise<AnchoringHandle | undefined> {
   const a = config.anchoring;
   if (a.mode === 'off') return undefined;
@@ -100,11 +106,17 @@ export async function startAnchoring(
         return cp ? { origin: audit.origin, size: cp.size, root: cp.root, note: cp.note } : undefined;
       },
     },
+    // The error is a stable code and a message without URLs or keys (anchoring/failures.ts).
+    onPassFailed: ({ code, message }, failures) =>
+      log.error({ code, failures }, `anchoring pass failed: ${message} (retrying with backoff)`),
+    onRecovered: (failedPasses) => log.info({ failedPasses }, 'anchoring works again'),
   });
+  if (a.mode === 'rpc') await refuseWrongChain(anchorer, log);
   // metrics/ owns the pavilion_anchor_* gauges the issue asks for (anchoring's
   // registerAnchorerMetrics would register a clashing pavilion_anchor_last_final_size).
   metrics.setCollector('anchor_lag_entries', () => anchorer.status().unfinalizedEntries);
   metrics.setCollector('anchor_last_final_size', () => anchorer.status().lastFinalSize ?? 0);
+  metrics.setCollector('anchor_consecutive_failures', () => anchorer.status().consecutiveFailures);
   metrics.setCollector(
     'anchor_last_final_timestamp_seconds',
     () => (anchorer.status().lastFinalAt?.getTime() ?? 0) / 1000,
@@ -128,6 +140,20 @@ export async function startAnchoring(
       await stopChain?.();
     },
   };
+}
+
+/** Throws (closing the anchorer) when the RPC serves another chain or the contract has no code; logs an RPC it cannot reach. */
+async function refuseWrongChain(anchorer: Anchorer, log: Logger): Promise<void> {
+  try {
+    await anchorer.checkChain();
+  } catch (err) {
+    if (isPavilionError(err) && (err.code === 'CHAIN_ID_MISMATCH' || err.code === 'ANCHOR_CONTRACT_MISSING')) {
+      await anchorer.close();
+      throw err;
+    }
+    const { code, message } = describeFailure(err);
+    log.warn({ code }, `anchoring: the chain cannot be checked at start (${message}); the anchorer keeps trying`);
+  }
 }
 
 /**

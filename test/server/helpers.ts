@@ -75,7 +75,10 @@ export async function startTestBroker(
       ...overrides,
     },
   );
-  const broker = await startBroker(config, { logger });
+  const broker = await startBroker(config, { logger }).catch(async (err) => {
+    await db?.drop();
+    throw err;
+  });
   if (db) {
     const close = broker.close.bind(broker);
     broker.close = async () => {

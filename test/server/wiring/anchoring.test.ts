@@ -2,8 +2,13 @@
  * With ANCHORING=anvil the broker starts a local chain, deploys the
  * MerkleAnchor contract and anchors checkpoints; a verification's receipt
  * then names the on-chain anchor and still verifies against the log key.
+ * With ANCHORING=rpc, a wrong chain or contract refuses the start, and an RPC that cannot be reached
+ * shows in the log and the metrics the anchoring alerts watch.
  */
+import { type AddressInfo, createServer } from 'node:net';
+import { JsonRpcProvider, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANVIL_DEV_PRIVATE_KEYS, type Anvil, deployMerkleAnchor, startAnvil } from '../../../anchoring/index.js';
 import { parseReceipt } from '../../../audit/index.js';
 import { loadDemoSchema } from '../../../demo/people.js';
 import { api, b64, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
@@ -67,3 +72,84 @@ describe('anchoring on anvil', () => {
     expect(metrics).toMatch(/pavilion_anchor_last_final_size [1-9]\d*/);
   }, 60_000);
 });
+
+describe('anchoring misconfigured (ANCHORING=rpc)', () => {
+  let anvil: Anvil;
+  let contract: string;
+  beforeAll(async () => {
+    anvil = await startAnvil({ chainId: 80002 });
+    const provider = new JsonRpcProvider(anvil.rpcUrl, anvil.chainId, { staticNetwork: true });
+    contract = await deployMerkleAnchor(new Wallet(ANVIL_DEV_PRIVATE_KEYS[0]!, provider));
+    provider.destroy();
+  }, 60_000);
+  afterAll(async () => {
+    await anvil?.stop();
+  });
+  const rpc = (overrides: Record<string, string>) => ({
+    ANCHORING: 'rpc',
+    ETH_RPC_URL: anvil.rpcUrl,
+    ANCHOR_CHAIN_ID: '80002',
+    ANCHOR_CONTRACT: contract,
+    ANCHOR_PRIVATE_KEY: ANVIL_DEV_PRIVATE_KEYS[0]!,
+    ANCHOR_DEPLOY_BLOCK: '0',
+    ...overrides,
+  });
+
+  it('a chain the RPC does not serve refuses the start', async () => {
+    await expect(startTestBroker(rpc({ ANCHOR_CHAIN_ID: '137' }))).rejects.toMatchObject({
+      code: 'CHAIN_ID_MISMATCH',
+    });
+  }, 60_000);
+
+  it('a contract address without code refuses the start', async () => {
+    await expect(
+      startTestBroker(rpc({ ANCHOR_CONTRACT: '0x0000000000000000000000000000000000000001' })),
+    ).rejects.toMatchObject({ code: 'ANCHOR_CONTRACT_MISSING' });
+  }, 60_000);
+
+  it('an RPC that cannot be reached: the broker serves, logs every failed pass and exports the lag', async () => {
+    const closed = await closedPort();
+    const b = await startTestBroker(
+      rpc({ ETH_RPC_URL: `http://127.0.0.1:${closed}/secret-api-key`, ANCHOR_POLL_MS: '100' }),
+    );
+    try {
+      await api(b.url, 'PUT', '/v1/datasets/a', {
+        token: b.tokens.dp,
+        body: { schema: loadDemoSchema(), claims: ['over_18'] },
+      });
+      await b.broker.audit.checkpoint();
+      let metrics = '';
+      for (let i = 0; i < 100; i++) {
+        metrics = (await api(b.url, 'GET', '/metrics')).text;
+        if (
+          /^pavilion_anchor_consecutive_failures [2-9]/m.test(metrics) &&
+          /^pavilion_anchor_lag_entries [1-9]/m.test(metrics)
+        )
+          break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      expect(metrics).toMatch(/^pavilion_anchor_consecutive_failures [2-9]\d*$/m);
+      expect(metrics).toMatch(/^pavilion_anchor_lag_entries [1-9]\d*$/m);
+      const failed = b.logs.filter((l) => l.includes('anchoring pass failed'));
+      expect(failed.length).toBeGreaterThanOrEqual(2);
+      expect(JSON.parse(failed[0]!)).toMatchObject({ level: 50, code: 'CHAIN_UNREACHABLE', failures: 1 });
+      expect(b.logs.some((l) => l.includes('cannot be checked at start'))).toBe(true);
+      // The RPC URL may carry an API key; the anchoring key never appears.
+      const all = b.logs.join('\n');
+      expect(all).not.toContain('secret-api-key');
+      expect(all).not.toContain(ANVIL_DEV_PRIVATE_KEYS[0]!.slice(2));
+      expect((await api(b.url, 'GET', '/readyz')).status).toBe(200);
+    } finally {
+      await b.broker.close();
+    }
+  }, 60_000);
+});
+
+/** A loopback port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((res) => server.close(res));
+  return port;
+}
