@@ -8,7 +8,7 @@
 
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { join } from 'node:path';
-import { type Logger, pino } from 'pino';
+import { type Logger, pino, stdSerializers } from 'pino';
 import { type AuditLog, logSigningOptions, openAuditLog } from '../audit/index.js';
 import { createCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/verification-cache.js';
@@ -17,7 +17,7 @@ import { PavilionError } from '../common/errors.js';
 import { createEngine, type Engine } from '../engine/index.js';
 import { createLocalIdentity, createVerifier, type LocalIdentity, type Verifier } from '../identity/index.js';
 import { FolderObjectStore, type ObjectStore, S3ObjectStore } from '../storage/object-store.js';
-import { type Database, openDatabase } from '../storage/postgres.js';
+import { type Database, loggableError, openDatabase } from '../storage/postgres.js';
 import type { BrokerConfig } from './config.js';
 import { ActiveDatasets } from './datasets/active-datasets.js';
 import { LinkageSecrets } from './datasets/linkage-secrets.js';
@@ -107,7 +107,12 @@ const REDACT = [
 ];
 
 export async function startBroker(config: BrokerConfig, opts: StartOptions = {}): Promise<Broker> {
-  const log = opts.logger ?? pino({ level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } });
+  // Every error logged as `err` goes through loggableError first: a database error quotes the rows it
+  // failed on (its detail, where, the message itself), and pino's own serialiser logs all of it.
+  const log = (opts.logger ?? pino({ level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } })).child(
+    {},
+    { serializers: { err: (err: unknown) => stdSerializers.err(loggableError(err) as Error) } },
+  );
   const cleanup: (() => Promise<unknown>)[] = [];
   const undo = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => {});

@@ -55,6 +55,59 @@ export function databaseUnavailable(err: unknown, what: string): PavilionError |
   return new PavilionError('DATABASE_UNAVAILABLE', `${what}: the database is unreachable (${code})`, { cause: err });
 }
 
+/**
+ * The fields of a Postgres error that never quote data: the SQLSTATE, where in Postgres it failed, and the
+ * names of the schema objects involved. Everything else can: `detail` ("Failing row contains (…)"), `where`
+ * ("JSON data, line 1: …" with the text before the error), `hint`, `internal_query`, the statement and its
+ * parameters, and the message itself ("invalid input syntax for type integer: "…"").
+ */
+const LOGGABLE_DATABASE_FIELDS = [
+  'code',
+  'severity',
+  'routine',
+  'file',
+  'line',
+  'schema_name',
+  'table_name',
+  'column_name',
+  'data_type',
+  'constraint_name',
+] as const;
+
+/** What is logged in place of a Postgres error (see `loggableError`). */
+export class LoggedDatabaseError extends Error {
+  override name = 'PostgresError';
+}
+
+/**
+ * `err` as it may be logged: a Postgres error becomes a LoggedDatabaseError holding only the fields above and
+ * its stack frames; an error whose `cause` chain holds one is copied with that cause replaced (the thrown
+ * error is left as it is); anything else is returned unchanged. The broker's logger runs every `err` it
+ * logs through here (server/app.ts), since pino's error serialiser logs every field of an error and the
+ * message of every cause.
+ */
+export function loggableError(err: unknown, depth = 0): unknown {
+  if (!(err instanceof Error) || err instanceof LoggedDatabaseError || depth > 8) return err;
+  // By name: postgres.js ships an ESM and a CJS build, each with its own PostgresError class.
+  if (err.name === 'PostgresError') {
+    const from = err as unknown as Record<string, unknown>;
+    const routine = typeof from.routine === 'string' ? ` in ${from.routine}` : '';
+    const safe = new LoggedDatabaseError(`Postgres error ${String(from.code)}${routine}`);
+    for (const field of LOGGABLE_DATABASE_FIELDS)
+      if (from[field] !== undefined) Object.assign(safe, { [field]: from[field] });
+    // Only the frames: the stack begins with the message, which may run over several lines.
+    const frames = (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
+    safe.stack = [`${safe.name}: ${safe.message}`, ...frames].join('\n');
+    return safe;
+  }
+  const cause = err.cause;
+  const safeCause = loggableError(cause, depth + 1);
+  if (safeCause === cause) return err;
+  const copy = Object.create(Object.getPrototypeOf(err), Object.getOwnPropertyDescriptors(err)) as Error;
+  Object.defineProperty(copy, 'cause', { ...Object.getOwnPropertyDescriptor(err, 'cause'), value: safeCause });
+  return copy;
+}
+
 export interface Database {
   sql: Sql;
   /** Connection string clients can use (embedded: the loopback PGlite server). */

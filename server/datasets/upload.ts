@@ -12,8 +12,15 @@
  *   optional: u32 claims byte length | UTF-8 JSON array of `count` claims objects (or null)
  *   Nothing may follow.
  *
- * Errors name the line or record number and the field, never its value.
+ * Text must be text: a JSONL line or PVDS text that is not UTF-8, and a ref, claim name or claim value
+ * holding a lone surrogate (the JSON escape `\udc00` alone) or a NUL, is refused. Decoding would turn
+ * bad bytes into U+FFFD (two distinct refs into one), and Postgres refuses the other two in text and jsonb
+ * (a dry run accepted what the real upload then failed on).
+ *
+ * Errors name the line or record number and the field, never its value; PVDS format errors name the
+ * byte offset.
  */
+import { isUtf8 } from 'node:buffer';
 import { PavilionError } from '../../common/errors.js';
 import { type ClaimType, type ClaimTypes, claimTypeProblem, scalarKind } from './claim-types.js';
 import type { Claims, VersionRows } from './store.js';
@@ -24,6 +31,12 @@ export const BINARY_MAGIC = 'PVDS';
 export const BINARY_FORMAT_VERSION = 1;
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/**
+ * What Postgres cannot store as text or jsonb: a surrogate that is not half of a pair (with the `u` flag a
+ * pair is one astral code point, not Cs), and NUL.
+ */
+const NOT_STORABLE = /[\p{Cs}\u0000]/u;
+const NOT_TEXT = 'is not text the broker can store (it holds a lone surrogate or a NUL character)';
 
 /** What an upload holds, for the provider to check before activating (never a value). */
 export interface VersionSummary {
@@ -81,6 +94,7 @@ export class RowCollector {
         `${where}: ref must be a non-empty string of at most ${MAX_REF_BYTES} bytes`,
       );
     }
+    if (NOT_STORABLE.test(ref)) throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: ref ${NOT_TEXT}`);
     if (clk.length !== this.bytes) {
       throw new PavilionError(
         'CLK_LENGTH_MISMATCH',
@@ -107,10 +121,14 @@ export class RowCollector {
     if (typeof claims !== 'object' || Array.isArray(claims))
       throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: claims must be an object`);
     for (const [k, v] of Object.entries(claims)) {
+      if (NOT_STORABLE.test(k)) throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: a claim name ${NOT_TEXT}`);
       const type = this.claimTypes.get(k);
       const name = JSON.stringify(k.slice(0, 64));
       if (type === undefined)
         throw new PavilionError('UPLOAD_CLAIM_UNKNOWN', `${where}: claim ${name} is not declared by the dataset`);
+      // Whatever the claim's type: such a string is not text, and jsonb refuses it.
+      if (typeof v === 'string' && NOT_STORABLE.test(v))
+        throw new PavilionError('UPLOAD_ROW_INVALID', `${where}: claim ${name} ${NOT_TEXT}`);
       const problem = claimTypeProblem(type, v);
       if (problem !== null) {
         // A value that is not even a JSON scalar was refused as a malformed row before types existed.
@@ -214,9 +232,11 @@ export class JsonlParser implements UploadParser {
 
   private parseLine(buf: Buffer): void {
     this.line++;
+    const where = `line ${this.line}`;
+    // JSON is UTF-8 (RFC 8259): decoding anything else would put U+FFFD in place of its bytes.
+    if (!isUtf8(buf)) throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not UTF-8 text`);
     const text = buf.toString('utf8').trim();
     if (text === '') return;
-    const where = `line ${this.line}`;
     let obj: unknown;
     try {
       obj = JSON.parse(text);
@@ -236,10 +256,14 @@ export class JsonlParser implements UploadParser {
 /** Parses the PVDS binary form incrementally (see the file comment). */
 export class BinaryParser implements UploadParser {
   private buf: Buffer = Buffer.alloc(0);
+  /** Byte offset in the upload of `buf[0]`, for messages. */
+  private base = 0;
   private stage: 'header' | 'rows' | 'claims-length' | 'claims' | 'done' = 'header';
   private count = 0;
   private index = 0;
   private claimsLength = 0;
+  /** Byte offset in the upload where the claims JSON begins. */
+  private claimsStart = 0;
   private claimsParts: Buffer[] = [];
   private claimsReceived = 0;
   private readonly bytes: number;
@@ -260,10 +284,10 @@ export class BinaryParser implements UploadParser {
       if (this.stage === 'header') {
         if (avail < 16) break;
         if (this.buf.toString('latin1', at, at + 4) !== BINARY_MAGIC)
-          throw new PavilionError('UPLOAD_BINARY_INVALID', 'missing PVDS magic');
+          throw new PavilionError('UPLOAD_BINARY_INVALID', 'missing PVDS magic at byte 0');
         const version = this.buf.readUInt32LE(at + 4);
         if (version !== BINARY_FORMAT_VERSION)
-          throw new PavilionError('UPLOAD_BINARY_INVALID', `format version ${version} is not supported`);
+          throw new PavilionError('UPLOAD_BINARY_INVALID', `format version ${version} at byte 4 is not supported`);
         const bits = this.buf.readUInt32LE(at + 8);
         if (bits !== this.rows.filterBits)
           throw new PavilionError(
@@ -282,6 +306,12 @@ export class BinaryParser implements UploadParser {
             `record ${this.index}: ref length ${refLen} out of range 1..${MAX_REF_BYTES}`,
           );
         if (avail < 2 + refLen + this.bytes) break;
+        // Decoded strictly: U+FFFD in place of bad bytes would alter the ref, or make two refs one.
+        if (!isUtf8(this.buf.subarray(at + 2, at + 2 + refLen)))
+          throw new PavilionError(
+            'UPLOAD_BINARY_INVALID',
+            `record ${this.index} at byte ${this.base + at}: ref is not UTF-8`,
+          );
         const ref = this.buf.toString('utf8', at + 2, at + 2 + refLen);
         // Copy: the CLK outlives this input buffer.
         const clk = Buffer.from(this.buf.subarray(at + 2 + refLen, at + 2 + refLen + this.bytes));
@@ -292,6 +322,7 @@ export class BinaryParser implements UploadParser {
         if (avail < 4) break;
         this.claimsLength = this.buf.readUInt32LE(at);
         at += 4;
+        this.claimsStart = this.base + at;
         this.stage = 'claims';
         const rest = this.buf.subarray(at);
         this.buf = Buffer.alloc(0);
@@ -302,16 +333,18 @@ export class BinaryParser implements UploadParser {
       }
     }
     this.buf = at >= this.buf.length ? Buffer.alloc(0) : Buffer.from(this.buf.subarray(at));
+    this.base += at;
   }
 
   /** The claims section is collected as a list of parts: one concat at the end, not one per chunk. */
   private takeClaims(chunk: Buffer): void {
-    if (this.stage === 'done') {
-      if (chunk.length > 0) throw new PavilionError('UPLOAD_BINARY_INVALID', 'bytes after the end of the dataset');
-      return;
-    }
-    const need = this.claimsLength - this.claimsReceived;
-    if (chunk.length > need) throw new PavilionError('UPLOAD_BINARY_INVALID', 'bytes after the end of the dataset');
+    const need = this.stage === 'done' ? 0 : this.claimsLength - this.claimsReceived;
+    if (chunk.length > need)
+      throw new PavilionError(
+        'UPLOAD_BINARY_INVALID',
+        `unexpected bytes at byte ${this.claimsStart + this.claimsLength}, after the end of the dataset`,
+      );
+    if (this.stage === 'done') return;
     if (chunk.length > 0) this.claimsParts.push(Buffer.from(chunk));
     this.claimsReceived += chunk.length;
     if (this.claimsReceived === this.claimsLength) {
@@ -328,14 +361,16 @@ export class BinaryParser implements UploadParser {
   }
 
   private applyClaims(json: Buffer): void {
+    const section = `claims section at byte ${this.claimsStart}`;
+    if (!isUtf8(json)) throw new PavilionError('UPLOAD_BINARY_INVALID', `${section} is not UTF-8`);
     let arr: unknown;
     try {
       arr = JSON.parse(json.toString('utf8'));
     } catch {
-      throw new PavilionError('UPLOAD_BINARY_INVALID', 'claims section is not JSON');
+      throw new PavilionError('UPLOAD_BINARY_INVALID', `${section} is not JSON`);
     }
     if (!Array.isArray(arr) || arr.length !== this.count)
-      throw new PavilionError('UPLOAD_BINARY_INVALID', `claims section must be an array of ${this.count} entries`);
+      throw new PavilionError('UPLOAD_BINARY_INVALID', `${section} must be an array of ${this.count} entries`);
     arr.forEach((c, i) => {
       this.rows.setClaims(`record ${i}`, i, c);
     });

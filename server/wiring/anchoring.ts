@@ -142,7 +142,10 @@ export async function startAnchoring(
   };
 }
 
-/** Throws (closing the anchorer) when the RPC serves another chain or the contract has no code; logs an RPC it cannot reach. */
+/**
+ * Throws (closing the anchorer) when the RPC serves another chain or the contract has no code; logs an
+ * RPC it cannot reach.
+ */
 async function refuseWrongChain(anchorer: Anchorer, log: Logger): Promise<void> {
   try {
     await anchorer.checkChain();

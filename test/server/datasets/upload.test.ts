@@ -117,4 +117,22 @@ describe('upload parsers', () => {
     ).toBe('UPLOAD_BINARY_INVALID');
     expect(code(bin(encodeBinaryDataset(256, rows.slice(0, 3), [null, null] as never)))).toBe('UPLOAD_BINARY_INVALID');
   });
+
+  it('binary: the byte offset in a message does not depend on the chunking', () => {
+    const good = encodeBinaryDataset(256, rows.slice(0, 3));
+    // Record 2's ref (`r-2-é`, 6 bytes) with its é cut to a lone lead byte.
+    const record2 = 16 + 2 * (2 + 6 + 32);
+    const body = Buffer.from(good);
+    body[record2 + 2 + 5] = 0xc3;
+    body[record2 + 2 + 4] = 0xc3;
+    for (let seed = 1; seed <= 5; seed++) {
+      let message = '';
+      try {
+        feed(new BinaryParser(new RowCollector(256, CLAIMS, 100)), body, seededRandom(seed));
+      } catch (err) {
+        message = (err as PavilionError).message;
+      }
+      expect(message).toBe(`record 2 at byte ${record2}: ref is not UTF-8`);
+    }
+  });
 });
