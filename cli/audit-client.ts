@@ -4,6 +4,7 @@
  */
 
 import { decodeBase64Strict } from '../audit/index.js';
+import { ERROR_CODES, isErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
 
 export class AuditClient {
@@ -28,9 +29,28 @@ export class AuditClient {
       } catch {
         /* not problem JSON */
       }
-      throw new PavilionError('SERVER_ERROR', `${path}: ${res.status} ${code}`);
+      throw this.refusal(path, res.status, code);
     }
     return res;
+  }
+
+  /**
+   * A broker's error answer as a coded error. Only a 5xx is SERVER_ERROR; a 4xx is the caller's, so it
+   * keeps the broker's own code (AUTH_MISSING, FORBIDDEN_ROLE, ENTRY_NOT_FOUND…) as `publish` does, and a
+   * refused caller (401, 403) is told what to pass.
+   */
+  private refusal(path: string, status: number, code: string): PavilionError {
+    // The answer is untrusted: its code is taken only when the catalogue gives it this very status.
+    const known = isErrorCode(code) && ERROR_CODES[code].status === status;
+    if (status === 401 || status === 403) {
+      const fix = this.token
+        ? 'the broker refused the token given (--token or $PAVILION_TOKEN): pass one it accepts'
+        : 'the broker wants a token: pass --token or set $PAVILION_TOKEN';
+      // AUTH_FAILED (the broker refused the caller) when the answer is not a Pavilion problem, e.g. a proxy's.
+      return new PavilionError(known ? code : 'AUTH_FAILED', `${path}: ${status} ${code}: ${fix}`);
+    }
+    if (status < 500 && known) return new PavilionError(code, `${path}: ${status} ${code}`);
+    return new PavilionError('SERVER_ERROR', `${path}: ${status} ${code}`);
   }
 
   async text(path: string): Promise<string> {

@@ -102,10 +102,39 @@ export async function loadPins(flags: PinFlags): Promise<AuditorPins> {
   if (origin) pins.origin = origin;
   if (threshold !== undefined) pins.witnessThreshold = threshold;
   if (pins.witnesses.length > 0 && pins.witnessThreshold === undefined) pins.witnessThreshold = pins.witnesses.length;
+  checkWitnessPins(pins);
   return pins;
+}
+
+/**
+ * Refuses a witness threshold outside 1..n before any check runs. Without it, a threshold with no
+ * witness keys pinned would skip the witness step and a receipt nobody cosigned would pass as verified.
+ */
+export function checkWitnessPins(p: Pick<AuditorPins, 'witnesses' | 'witnessThreshold'>): void {
+  const k = p.witnessThreshold;
+  if (k === undefined) return;
+  if (p.witnesses.length === 0)
+    throw new PavilionError(
+      'WITNESS_POLICY_INVALID',
+      `a witness threshold of ${k} but no witness keys: pin them with --witness (repeat) or witnesses in --config`,
+    );
+  if (!Number.isSafeInteger(k) || k < 1 || k > p.witnesses.length)
+    throw new PavilionError(
+      'WITNESS_POLICY_INVALID',
+      `a witness threshold of ${k} with ${p.witnesses.length} witness key(s): it must be 1 to ${p.witnesses.length}`,
+    );
 }
 
 /** The chain facts needed to read anchors, when all are pinned. */
 export function chainPins(p: AuditorPins): { rpc: string; chain: string; contract: string } | undefined {
   return p.rpc && p.chain && p.contract ? { rpc: p.rpc, chain: p.chain, contract: p.contract } : undefined;
+}
+
+/**
+ * The chain pins that are missing, as flags to name to the user: only `--rpc` when the chain and
+ * contract came from `audit pin` against a broker that publishes no RPC URL.
+ */
+export function missingChainPins(p: AuditorPins): string {
+  const missing = [!p.rpc && '--rpc', !p.chain && '--chain', !p.contract && '--contract'].filter((f) => f !== false);
+  return missing.length > 1 ? `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)}` : (missing[0] ?? '');
 }

@@ -4,16 +4,30 @@ import { PavilionError } from '../common/errors.js';
 /**
  * Reads a linkage secret from a file. One trailing newline (what `echo` and
  * editors add) is dropped so the secret equals what clkhash's `--secret`
- * argument would receive; the secret's bytes are never printed.
+ * argument would receive; the secret's bytes are never printed. Every command
+ * that takes --secret-file (encode, publish, verify, dataset pull) reads it here.
  */
 export async function readSecretFile(path: string): Promise<string> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     throw new PavilionError(
       'SECRET_FILE_UNREADABLE',
       `cannot read the secret file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  let text: string;
+  try {
+    // Fatal: a lenient decode turns every invalid byte into U+FFFD, so different binary secrets (say
+    // `head -c 32 /dev/urandom`) would silently become one secret with most of their entropy gone.
+    // ignoreBOM keeps a leading BOM in the secret, as the text decode before this did.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new PavilionError(
+      'SECRET_INVALID',
+      'the secret file is not UTF-8 text; write random bytes as text, e.g. ' +
+        '`head -c 32 /dev/urandom | base64 > secret.txt` or `openssl rand -hex 32 > secret.txt`',
     );
   }
   const secret = text.replace(/\r?\n$/, '');

@@ -5,7 +5,7 @@
  * `audit verify` and `audit monitor` enforce a k-of-n witness policy.
  * Anchoring is off here, so verify ends "not anchored yet".
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { auditMonitor, auditPin, auditVerify, type Reporter } from '../../cli/au
 import { loadPins } from '../../cli/audit-pins.js';
 import { loadDemoSchema } from '../../demo/people.js';
 import { api, b64, randomClk, startTestBroker, type TestBroker } from '../server/helpers.js';
+import { pavilion } from './pavilion.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pavilion-audit-witness-'));
 const logKey = generateSignerKey('pavilion.local/audit');
@@ -124,6 +125,56 @@ describe('witnessed receipts', () => {
     );
     expect(failed, out.lines.join('\n')).toEqual([]);
     expect(out.lines.join('\n')).toMatch(/ok witness cosignatures on the latest checkpoint: 2 of 2/);
+  }, 60_000);
+
+  it('a threshold with no witness keys, or above their count, is WITNESS_POLICY_INVALID before any check', async () => {
+    const { file, leafHash } = await receiptFile();
+    const pin = ['--log-key', verifierKeyFor(logKey)];
+    const noWitnesses = join(dir, 'pins-no-witnesses.json');
+    writeFileSync(noWitnesses, JSON.stringify({ logKeys: [verifierKeyFor(logKey)], witnessThreshold: 3 }));
+    const twoWitnesses = join(dir, 'pins-two-witnesses.json');
+    writeFileSync(
+      twoWitnesses,
+      JSON.stringify({ logKeys: [verifierKeyFor(logKey)], witnesses: witnessVerifierKeys, witnessThreshold: 1 }),
+    );
+    const state = join(dir, 'monitor-policy.json');
+    const runs: [string[], string][] = [
+      [['audit', 'verify', file, '--leaf-hash', leafHash, ...pin, '--witness-threshold', '2'], 'of 2 but no witness'],
+      [['audit', 'verify', file, '--leaf-hash', leafHash, '--config', noWitnesses], 'of 3 but no witness keys'],
+      [
+        ['audit', 'verify', file, '--leaf-hash', leafHash, '--config', twoWitnesses, '--witness-threshold', '3'],
+        'of 3 with 2 witness key(s): it must be 1 to 2',
+      ],
+      [['audit', 'monitor', '--server', t.url, ...pin, '--witness-threshold', '2', '--state', state], 'of 2 but no'],
+      [['audit', 'monitor', '--server', t.url, '--config', noWitnesses, '--state', state], 'of 3 but no witness'],
+    ];
+    for (const [args, says] of runs) {
+      const r = await pavilion([...args, '--token', t.tokens.auditor]);
+      expect(r.code, `${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(1);
+      expect(r.stdout).toBe(''); // no check ran, so none printed "ok"
+      expect(r.stderr).toMatch(/^pavilion: WITNESS_POLICY_INVALID: a witness threshold /);
+      expect(r.stderr).toContain(says);
+    }
+    expect(existsSync(state)).toBe(false);
+    // The same pins given to the functions directly are refused too.
+    await expect(
+      auditVerify({
+        logKeys: [verifierKeyFor(logKey)],
+        witnesses: [],
+        witnessThreshold: 1,
+        receiptFile: file,
+        leafHash,
+      }),
+    ).rejects.toMatchObject({ code: 'WITNESS_POLICY_INVALID' });
+    await expect(
+      auditMonitor({
+        logKeys: [verifierKeyFor(logKey)],
+        witnesses: [],
+        witnessThreshold: 1,
+        server: t.url,
+        stateFile: state,
+      }),
+    ).rejects.toMatchObject({ code: 'WITNESS_POLICY_INVALID' });
   }, 60_000);
 
   it('a pins file with an unknown field or a bad contract is PINS_INVALID', async () => {

@@ -188,15 +188,20 @@ function extraOf(file: string): Buffer {
   return Buffer.from(readFileSync(file, 'utf8').split('\n')[1]!.slice('extra '.length), 'base64');
 }
 
-/** Runs the real command line; resolves to its exit code and output. */
-function cli(args: string[]): Promise<{ code: number; out: string }> {
+/** Runs the real command line; resolves to its exit code and output (`out` is both streams). */
+function cli(args: string[]): Promise<{ code: number; out: string; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ['--import', 'tsx', join(process.cwd(), 'cli/main.ts'), ...args],
       { env: { ...process.env, PAVILION_TOKEN: '' }, timeout: 60_000 },
       (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+        resolve({
+          code: err ? Number((err as { code?: number }).code ?? 1) : 0,
+          out: stdout + stderr,
+          stdout,
+          stderr,
+        }),
     );
   });
 }
@@ -404,6 +409,152 @@ describe('pavilion audit monitor: every anchor on the contract', () => {
   }, 60_000);
 });
 
+describe('pavilion audit pin and verify against what the broker publishes', () => {
+  it('audit pin warns on stderr when the broker publishes no RPC URL, and records --rpc when given', async () => {
+    // This broker anchors with ANCHORING=rpc and no ANCHOR_PUBLIC_RPC_URL: GET /v1/audit/anchoring has rpc_url null.
+    const pinned = await cli(['audit', 'pin', '--server', t.url, '--token', t.tokens.auditor]);
+    expect(pinned.code, pinned.out).toBe(0);
+    const file = JSON.parse(pinned.stdout);
+    expect(file).toMatchObject({ chain: 'eip155:80002', logKeys: [logKey] });
+    expect(file.contract.toLowerCase()).toBe(contract.toLowerCase());
+    expect(file.rpc).toBeUndefined();
+    expect(pinned.stderr).toBe(
+      'warning: the broker publishes no RPC URL for eip155:80002: run again with --rpc URL (a node of that chain ' +
+        'you trust) or add "rpc" to the file; without it audit verify and monitor do not check anchors\n',
+    );
+    const withRpc = await cli(['audit', 'pin', '--server', t.url, '--token', t.tokens.auditor, '--rpc', anvil.rpcUrl]);
+    expect(withRpc.code, withRpc.out).toBe(0);
+    expect(JSON.parse(withRpc.stdout).rpc).toBe(anvil.rpcUrl);
+    expect(withRpc.stderr).toBe('');
+  }, 60_000);
+
+  it('audit verify with chain and contract pinned but no RPC names only --rpc, and exits 3 as documented', async () => {
+    const { index, leafHash } = await verifyOnce(15);
+    const receipt = await anchoredReceipt(index);
+    const pinsFile = join(dir, 'pins-no-rpc.json');
+    writeFileSync(pinsFile, (await cli(['audit', 'pin', '--server', t.url, '--token', t.tokens.auditor])).stdout);
+    const auditor = ['--token', t.tokens.auditor];
+    const noRpc = await cli(['audit', 'verify', receipt, '--config', pinsFile, '--leaf-hash', leafHash, ...auditor]);
+    expect(noRpc.code, noRpc.out).toBe(3);
+    expect(noRpc.stdout).toContain('anchor not checked: the receipt names one; pin --rpc to read it from the chain');
+    expect(noRpc.stdout).not.toMatch(/FAIL|--chain|--contract/);
+    // Nothing of the chain pinned: all three are named, and the exit is 3 (docs/audit.md), not 1.
+    const none = await cli(['audit', 'verify', receipt, '--log-key', logKey, '--leaf-hash', leafHash]);
+    expect(none.code, none.out).toBe(3);
+    expect(none.stdout).toContain('pin --rpc, --chain and --contract to read it from the chain');
+    // The pins file and --rpc together: anchored.
+    const full = await cli([
+      'audit',
+      'verify',
+      receipt,
+      '--config',
+      pinsFile,
+      '--leaf-hash',
+      leafHash,
+      '--rpc',
+      anvil.rpcUrl,
+      ...auditor,
+    ]);
+    expect(full.code, full.out).toBe(0);
+    // The monitor names the missing pin too.
+    const { rpc: _rpc, ...withoutRpc } = pins;
+    const out = recorder();
+    const failed = await auditMonitor(
+      { ...withoutRpc, server: t.url, stateFile: join(dir, 'monitor-no-rpc.json'), token: t.tokens.auditor },
+      out,
+    );
+    expect(failed, out.lines.join('\n')).toEqual([]);
+    expect(out.lines).toContain('anchors not checked: pin --rpc');
+  }, 90_000);
+
+  it('a broker that wants a token answers AUTH_MISSING (not SERVER_ERROR), saying to pass --token', async () => {
+    const pin = await cli(['audit', 'pin', '--server', t.url]);
+    expect(pin.code, pin.out).toBe(1);
+    expect(pin.stderr).toBe(
+      'pavilion: AUTH_MISSING: /v1/audit/key: 401 AUTH_MISSING: the broker wants a token: pass --token or set ' +
+        '$PAVILION_TOKEN\n',
+    );
+    const { index, leafHash } = await verifyOnce(16);
+    const receipt = await anchoredReceipt(index);
+    const chain = ['--rpc', anvil.rpcUrl, '--chain', '80002', '--contract', contract];
+    const noToken = await cli([
+      'audit',
+      'verify',
+      receipt,
+      '--log-key',
+      logKey,
+      '--leaf-hash',
+      leafHash,
+      '--server',
+      t.url,
+      ...chain,
+    ]);
+    expect(noToken.code, noToken.out).toBe(1);
+    expect(noToken.stdout).toContain(
+      'FAIL  consistency with the latest checkpoint: AUTH_MISSING: /v1/audit/checkpoint: 401 AUTH_MISSING: the ' +
+        'broker wants a token: pass --token or set $PAVILION_TOKEN',
+    );
+    // A token without the right to read another party's entry: the broker's FORBIDDEN_ROLE, kept.
+    const dpToken = await cli([
+      'audit',
+      'verify',
+      receipt,
+      '--log-key',
+      logKey,
+      '--server',
+      t.url,
+      '--token',
+      t.tokens.dp,
+      ...chain,
+    ]);
+    expect(dpToken.code, dpToken.out).toBe(1);
+    expect(dpToken.stdout).toContain(
+      `FAIL  leaf: FORBIDDEN_ROLE: /v1/audit/entries/${index}: 403 FORBIDDEN_ROLE: the broker refused the token ` +
+        'given (--token or $PAVILION_TOKEN): pass one it accepts',
+    );
+    expect(dpToken.out).not.toContain('SERVER_ERROR');
+  }, 90_000);
+
+  it('audit verify --event takes the answer of GET /v1/audit/entries/{i} as well as the bare event', async () => {
+    const { index } = await verifyOnce(17);
+    const receipt = await anchoredReceipt(index);
+    const answer = await api(t.url, 'GET', `/v1/audit/entries/${index}`, { token: t.tokens.auditor });
+    expect(answer.status, answer.text).toBe(200);
+    const entryFile = join(dir, `entry-${index}.json`);
+    writeFileSync(entryFile, answer.text);
+    const eventFile = join(dir, `event-${index}.json`);
+    writeFileSync(eventFile, JSON.stringify((answer.json as { event: unknown }).event));
+    const chain = ['--log-key', logKey, '--rpc', anvil.rpcUrl, '--chain', '80002', '--contract', contract];
+    const fromEntry = await cli(['audit', 'verify', receipt, '--event', entryFile, ...chain]);
+    expect(fromEntry.code, fromEntry.out).toBe(0);
+    expect(fromEntry.stdout).toContain(
+      `ok    leaf: hashed from the event in the entry file (GET /v1/audit/entries/${index})`,
+    );
+    const fromEvent = await cli(['audit', 'verify', receipt, '--event', eventFile, ...chain]);
+    expect(fromEvent.code, fromEvent.out).toBe(0);
+    expect(fromEvent.stdout).toContain('ok    leaf: hashed from the event file');
+
+    // The entry of another leaf, or one whose event was edited, is named as such (not blamed on the proof).
+    const other = await api(t.url, 'GET', `/v1/audit/entries/${index - 1}`, { token: t.tokens.auditor });
+    const otherFile = join(dir, `entry-${index - 1}.json`);
+    writeFileSync(otherFile, other.text);
+    const wrongLeaf = await cli(['audit', 'verify', receipt, '--event', otherFile, ...chain]);
+    expect(wrongLeaf.code, wrongLeaf.out).toBe(1);
+    expect(wrongLeaf.stdout).toContain(
+      `FAIL  leaf: LEAF_MISMATCH: the event file is the entry of leaf ${index - 1}, the receipt's is ${index}`,
+    );
+    const edited = answer.text.replace('"match"', '"no_match"');
+    expect(edited).not.toBe(answer.text);
+    const editedFile = join(dir, `entry-${index}-edited.json`);
+    writeFileSync(editedFile, edited);
+    const tampered = await cli(['audit', 'verify', receipt, '--event', editedFile, ...chain]);
+    expect(tampered.code, tampered.out).toBe(1);
+    expect(tampered.stdout).toContain(
+      "FAIL  leaf: LEAF_MISMATCH: the event file's event does not hash to its leaf_hash",
+    );
+  }, 90_000);
+});
+
 describe('pavilion audit monitor', () => {
   it('follows a consistent log, then reports a rewritten tree node', async () => {
     const state = join(dir, 'monitor.json');
@@ -426,6 +577,9 @@ describe('pavilion audit monitor', () => {
 
     // More entries and a new signed checkpoint, then the operator rewrites
     // stored subtree hashes: the consistency proofs served no longer verify.
+    // Two entries, not one: from a size that is a power of two to the next
+    // size, the proof is a single leaf, which no rewrite of subtrees touches.
+    await verifyOnce(8);
     const next = await verifyOnce(8);
     await anchoredReceipt(next.index);
     const sql = t.broker.db.sql;
