@@ -51,6 +51,8 @@ export interface VerifyResult {
   status: VerifyStatus;
   /** Names of the failed steps. */
   failures: string[];
+  /** False when the chain was not pinned, so whether the receipt is anchored was not looked at. */
+  anchorChecked: boolean;
 }
 
 function describe(err: unknown): string {
@@ -192,7 +194,7 @@ export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleRepo
   const status: VerifyStatus = failures.length > 0 ? 'failed' : anchored ? 'verified' : 'not-anchored';
   if (status === 'not-anchored')
     r.note(unchecked ? 'anchor not checked: everything else verified' : 'not anchored yet: everything else verified');
-  return { status, failures };
+  return { status, failures, anchorChecked: !unchecked };
 }
 
 /**

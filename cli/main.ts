@@ -361,7 +361,7 @@ pinOptions(
     result.status === 'verified'
       ? 'receipt verified and anchored'
       : result.status === 'not-anchored'
-        ? 'receipt verified, NOT ANCHORED yet'
+        ? `receipt verified, ${result.anchorChecked ? 'NOT ANCHORED yet' : 'anchor NOT CHECKED (chain not pinned)'}`
         : `receipt NOT verified: ${result.failures.join('; ')}`,
   );
   process.exitCode =

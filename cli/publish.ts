@@ -426,7 +426,8 @@ export async function publishCommand(opts: PublishOptions): Promise<Record<strin
     const rows = await writeUpload(opts, schemaJson, declared, secret, opts.out);
     note(
       `wrote ${rows} records to ${opts.out}; put it below datasets/${opts.dataset}/ in the object store, then: ` +
-        `pavilion dataset pull --dataset ${opts.dataset} --object <key> --secret-file ${opts.secretFile}`,
+        `pavilion dataset pull --server <broker URL> --dataset ${opts.dataset} --object <key> ` +
+        `--secret-file ${opts.secretFile}`,
     );
     return { dataset: opts.dataset, file: opts.out, rows, secret_fingerprint: fingerprint };
   }
@@ -522,7 +523,8 @@ export async function pullCommand(
   note(
     o.activate
       ? `version ${pull.version} is active`
-      : `staged version ${pull.version}: pavilion dataset activate --dataset ${o.dataset} --version ${pull.version}`,
+      : `staged version ${pull.version}: pavilion dataset activate --server ${o.server} --dataset ${o.dataset} ` +
+          `--version ${pull.version}`,
   );
   return pull;
 }

@@ -100,7 +100,7 @@ describe('witnessed receipts', () => {
 
     const out = recorder();
     const result = await auditVerify({ ...pins, receiptFile: file, leafHash, token: t.tokens.auditor }, out);
-    expect(result, out.lines.join('\n')).toEqual({ status: 'not-anchored', failures: [] });
+    expect(result, out.lines.join('\n')).toEqual({ status: 'not-anchored', failures: [], anchorChecked: false });
     expect(out.lines.join('\n')).toMatch(
       /ok witness cosignatures: 2 of 2 witnesses cosigned: .*\(ed25519\), .*\(ml-dsa-44\)/,
     );

@@ -126,7 +126,7 @@ describe('pavilion audit verify', () => {
       { ...pins, receiptFile: file, server: t.url, token: t.tokens.auditor, leafHash },
       out,
     );
-    expect(result, out.lines.join('\n')).toEqual({ status: 'verified', failures: [] });
+    expect(result, out.lines.join('\n')).toEqual({ status: 'verified', failures: [], anchorChecked: true });
     expect(out.lines.join('\n')).toMatch(/ok anchor on chain: eip155:80002 0x[0-9a-fA-F]{40} tx 0x[0-9a-f]{64}/);
     expect(out.lines.join('\n')).toMatch(/ok checkpoint signature and inclusion proof/);
   }, 60_000);
@@ -262,7 +262,7 @@ describe('pavilion audit verify: anchors are read from the pinned contract', () 
     const stripped = withExtra(file, null);
     const out = recorder();
     const result = await auditVerify({ ...pins, receiptFile: stripped, leafHash }, out);
-    expect(result, out.lines.join('\n')).toEqual({ status: 'verified', failures: [] });
+    expect(result, out.lines.join('\n')).toEqual({ status: 'verified', failures: [], anchorChecked: true });
     expect(out.lines.join('\n')).toMatch(
       /ok anchor on chain: the receipt names no anchor; the chain holds this checkpoint/,
     );
@@ -437,7 +437,8 @@ describe('pavilion audit pin and verify against what the broker publishes', () =
     const noRpc = await cli(['audit', 'verify', receipt, '--config', pinsFile, '--leaf-hash', leafHash, ...auditor]);
     expect(noRpc.code, noRpc.out).toBe(3);
     expect(noRpc.stdout).toContain('anchor not checked: the receipt names one; pin --rpc to read it from the chain');
-    expect(noRpc.stdout).not.toMatch(/FAIL|--chain|--contract/);
+    expect(noRpc.stdout).not.toMatch(/FAIL|--chain|--contract|NOT ANCHORED/);
+    expect(noRpc.stdout).toContain('receipt verified, anchor NOT CHECKED (chain not pinned)');
     // Nothing of the chain pinned: all three are named, and the exit is 3 (docs/audit.md), not 1.
     const none = await cli(['audit', 'verify', receipt, '--log-key', logKey, '--leaf-hash', leafHash]);
     expect(none.code, none.out).toBe(3);
