@@ -12,6 +12,15 @@ export {
   type MintOptions,
   mintDevToken,
 } from './local-identity.js';
-export { isRole, PARTY_CLAIM, type Principal, ROLES, type Role, rolesFromClaims } from './principal.js';
+export {
+  CLOCK_TOLERANCE_SEC,
+  isRole,
+  PARTY_CLAIM,
+  type Principal,
+  ROLES,
+  type Role,
+  rolesFromClaims,
+  tokenExpired,
+} from './principal.js';
 export { hasRole, requireRole } from './require-role.js';
 export { createVerifier, DEFAULT_ALGORITHMS, type Verifier, type VerifierOptions } from './verifier.js';

@@ -47,8 +47,36 @@ export interface Principal {
   readonly tokenId?: string;
 }
 
+/** Clock skew accepted on a token's `exp` and `nbf`, seconds: the verifier's default, and a WebSocket session's. */
+export const CLOCK_TOLERANCE_SEC = 30;
+
+/**
+ * Whether the principal's token counts as expired at `nowMs`. The one rule for it: jose's on a full
+ * verify (expired once the clock, in whole seconds, reaches exp + tolerance). The verifier applies it to
+ * cached tokens and a WebSocket session to every message, so no token is accepted by one and refused
+ * by the other.
+ */
+export function tokenExpired(principal: Principal, nowMs: number, toleranceSec = CLOCK_TOLERANCE_SEC): boolean {
+  return Math.floor(nowMs / 1000) >= principal.expiresAt + toleranceSec;
+}
+
+/** C0 controls, DEL and C1 controls. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * A party name is stored in Postgres, written to the audit log and compared for ownership, so it must
+ * survive all three unchanged: a lone surrogate is stored as U+FFFD (another party's name) and Postgres
+ * refuses NUL outright. Control characters have no place in a name and would forge log lines.
+ */
 function isIdentifier(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 255;
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= 255 &&
+    // isWellFormed is in Node 20's V8; TypeScript's ES2023 lib does not declare it.
+    (value as string & { isWellFormed(): boolean }).isWellFormed() &&
+    !CONTROL_CHARACTER.test(value)
+  );
 }
 
 function addKnownRoles(into: Set<Role>, list: unknown): void {
@@ -73,8 +101,9 @@ export function rolesFromClaims(payload: JWTPayload, audience: string): Set<Role
 /**
  * Builds the principal. The caller has already verified the signature and
  * that `sub` and `exp` are present (jose's requiredClaims); the shape checks
- * here guard against an issuer that puts the wrong JSON types in them.
- * Returns undefined when a claim has an unusable type.
+ * here guard against an issuer that puts the wrong JSON types in them, or
+ * names no broker can store (isIdentifier).
+ * Returns undefined when `sub`, `party`, `tenant` or `exp` is unusable.
  */
 export function principalFromClaims(payload: JWTPayload, audience: string): Principal | undefined {
   const { sub, exp, jti } = payload;
@@ -84,13 +113,18 @@ export function principalFromClaims(payload: JWTPayload, audience: string): Prin
   // back to `sub` would hand the caller a different party's (empty) namespace.
   const party = payload[PARTY_CLAIM];
   if (party !== undefined && !isIdentifier(party)) return undefined;
+  // The tenant names the relying party in audit entries and linkage jobs, so a tenant string must be an
+  // identifier too; an issuer's non-string or empty tenant was never ours and is still ignored.
   const tenant = payload.tenant;
+  const hasTenant = typeof tenant === 'string' && tenant.length > 0;
+  if (hasTenant && !isIdentifier(tenant)) return undefined;
   const principal: Principal = {
     subject: party ?? sub,
     tokenSubject: sub,
+    // Only the fixed ASCII role names count, so an ill-formed or odd role string grants nothing.
     roles: rolesFromClaims(payload, audience),
     expiresAt: exp,
-    ...(typeof tenant === 'string' && tenant.length > 0 ? { tenant } : {}),
+    ...(hasTenant ? { tenant } : {}),
     ...(typeof jti === 'string' && jti.length > 0 ? { tokenId: jti } : {}),
   };
   // Principals are shared between requests through the verified-token cache,

@@ -17,7 +17,7 @@ import { PUBLIC_KEY_ALGORITHMS } from './algorithms.js';
 import { authError, fromJoseError } from './auth-errors.js';
 import { assertCompactJws, bearerToken } from './bearer.js';
 import { createKeySource } from './key-source.js';
-import { type Principal, principalFromClaims } from './principal.js';
+import { CLOCK_TOLERANCE_SEC, type Principal, principalFromClaims, tokenExpired } from './principal.js';
 import { tokenCacheKey, VerifiedTokenCache } from './verified-token-cache.js';
 
 export interface VerifierOptions {
@@ -31,7 +31,7 @@ export interface VerifierOptions {
   audience: string;
   /** Allowed signature algorithms; asymmetric only. Default ES256, RS256, EdDSA. */
   algorithms?: string[];
-  /** Clock skew accepted on exp/nbf, seconds. Default 30. */
+  /** Clock skew accepted on exp/nbf, seconds. Default CLOCK_TOLERANCE_SEC (30), as WebSocket sessions use. */
   clockToleranceSec?: number;
   /** Verified tokens kept (approximate LRU, see verified-token-cache.ts). Default 10 000; 0 disables the cache. */
   cacheSize?: number;
@@ -82,7 +82,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     throw configError('one of issuer, jwksUrl or localJwks is required');
   }
   const algorithms = checkedAlgorithms(opts.algorithms);
-  const toleranceSec = opts.clockToleranceSec ?? 30;
+  const toleranceSec = opts.clockToleranceSec ?? CLOCK_TOLERANCE_SEC;
   if (!(toleranceSec >= 0 && toleranceSec <= 300)) throw configError('clockToleranceSec must be between 0 and 300');
   const cacheMaxAgeMs = (opts.cacheMaxAgeSec ?? 300) * 1000;
   const now = opts.now ?? Date.now;
@@ -111,7 +111,11 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       throw fromJoseError(err);
     }
     const principal = principalFromClaims(payload, audience);
-    if (principal === undefined) throw authError('AUTH_MALFORMED', 'token sub, party or exp claim has an invalid type');
+    if (principal === undefined)
+      throw authError(
+        'AUTH_MALFORMED',
+        'token sub, party, tenant or exp claim has an invalid type, length or characters',
+      );
     return principal;
   }
 
@@ -122,8 +126,8 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       const key = tokenCacheKey(token);
       const hit = cache.get(key);
       if (hit !== undefined) {
-        // Same rule jose applies on a full verify: expired once now > exp + tolerance.
-        if (nowMs / 1000 > hit.principal.expiresAt + toleranceSec) {
+        // The rule jose applies on a full verify (principal.ts, tokenExpired).
+        if (tokenExpired(hit.principal, nowMs, toleranceSec)) {
           cache.delete(key);
           throw authError('AUTH_EXPIRED', 'token has expired');
         }

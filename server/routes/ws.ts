@@ -8,7 +8,8 @@
  * - or, without the header (browsers cannot set it), a first message
  *   `{"type":"auth","token":"…"}` within AUTH_TIMEOUT_MS. Anything else
  *   first, a bad token, or the timeout closes the socket with code 4401.
- * A token that expires while the socket is open ends it (4401) at the next message.
+ * A token that expires while the socket is open ends it (4401) at the next message once it is past
+ * exp plus the clock tolerance HTTP allows (identity/, tokenExpired): one rule for both.
  *
  * Messages (JSON text):
  *   → {type:"verify", id, dataset, clk | record, claims, purpose, consent?}
@@ -25,11 +26,14 @@
  * refused with 429 SLOW_CONSUMER; a reader that lets WS_MAX_BACKPRESSURE
  * bytes pile up is disconnected (uWS closeOnBackpressureLimit), so one slow
  * client cannot make the broker buffer without bound.
+ *
+ * Metrics: every verify message answered counts under route /v1/ws, method WS, with the status of its
+ * answer, refusals (429, 422, 401) included, as HTTP counts its refusals.
  */
 import uWS, { type TemplatedApp, type WebSocket } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { PavilionError } from '../../common/errors.js';
-import { type Principal, requireRole } from '../../identity/index.js';
+import { type Principal, requireRole, tokenExpired } from '../../identity/index.js';
 import { makeProblem, type Problem, toProblem } from '../http/problem.js';
 import { type HttpRouter, refusedFraming, statusLine } from '../http/router.js';
 import { VerificationRequest } from '../http/schemas.js';
@@ -61,6 +65,12 @@ function sendProblem(ws: Socket, state: SocketState, id: unknown, problem: Probl
   send(ws, state, id === undefined ? { type: 'error', problem } : { type: 'error', id, problem });
 }
 
+/** Answers with the problem; its status, for the metrics. */
+function refuse(ws: Socket, state: SocketState, id: unknown, problem: Problem): number {
+  sendProblem(ws, state, id, problem);
+  return problem.status;
+}
+
 const messageId = (v: unknown): string | number | undefined =>
   (typeof v === 'string' && v.length <= 64) || (typeof v === 'number' && Number.isSafeInteger(v))
     ? (v as string | number)
@@ -80,6 +90,47 @@ export interface WebSocketDeps {
 export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: WebSocketDeps): { closeAll(): void } {
   const { limits, log, verification, jobs, onRequest } = deps;
   const sockets = new Set<Socket>();
+
+  /** One verify message, answered with a result or a problem; the status of the answer. */
+  async function verifyMessage(
+    ws: Socket,
+    state: SocketState,
+    principal: Principal,
+    msg: Record<string, unknown>,
+  ): Promise<number> {
+    const id = messageId(msg.id);
+    if (id === undefined) {
+      const message = '$.id: a string of at most 64 characters or an integer is required';
+      return refuse(ws, state, undefined, makeProblem('VALIDATION_FAILED', message));
+    }
+    if (state.inFlight >= limits.wsInFlight) {
+      const message = `at most ${limits.wsInFlight} verifications may be in flight per connection`;
+      return refuse(ws, state, id, makeProblem('TOO_MANY_IN_FLIGHT', message));
+    }
+    if (ws.getBufferedAmount() > limits.wsBackpressure / 2) {
+      return refuse(ws, state, id, makeProblem('SLOW_CONSUMER', 'read your pending answers first'));
+    }
+    state.inFlight++;
+    try {
+      requireRole(principal, 'rp');
+      const { type: _t, id: _i, ...body } = msg;
+      const { id: verificationId, ...answer } = await verification.verify(
+        principal,
+        validate(VerificationRequest, body),
+      );
+      send(ws, state, { type: 'result', id, verification_id: verificationId, ...answer });
+      return 200;
+    } catch (err) {
+      return refuse(
+        ws,
+        state,
+        id,
+        toProblem(err, (e) => log.error({ err: e }, 'ws verify failed unexpectedly')),
+      );
+    } finally {
+      state.inFlight--;
+    }
+  }
 
   async function handle(ws: Socket, state: SocketState, raw: string): Promise<void> {
     let msg: Record<string, unknown>;
@@ -117,65 +168,21 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       }
       return;
     }
-    if (state.principal.expiresAt * 1000 <= Date.now()) {
-      sendProblem(
-        ws,
-        state,
-        undefined,
-        makeProblem('AUTH_EXPIRED', 'the access token expired; reconnect with a fresh one'),
-      );
+    const started = performance.now();
+    if (tokenExpired(state.principal, Date.now())) {
+      const problem = makeProblem('AUTH_EXPIRED', 'the access token expired; reconnect with a fresh one');
+      const status = refuse(ws, state, undefined, problem);
+      if (type === 'verify') onRequest('verify', status, (performance.now() - started) / 1000);
       ws.end(CLOSE_UNAUTHENTICATED, 'token expired');
       return;
     }
 
-    const id = messageId(msg.id);
     if (type === 'verify') {
-      if (id === undefined) {
-        sendProblem(
-          ws,
-          state,
-          undefined,
-          makeProblem('VALIDATION_FAILED', '$.id: a string of at most 64 characters or an integer is required'),
-        );
-        return;
-      }
-      if (state.inFlight >= limits.wsInFlight) {
-        sendProblem(
-          ws,
-          state,
-          id,
-          makeProblem(
-            'TOO_MANY_IN_FLIGHT',
-            `at most ${limits.wsInFlight} verifications may be in flight per connection`,
-          ),
-        );
-        return;
-      }
-      if (ws.getBufferedAmount() > limits.wsBackpressure / 2) {
-        sendProblem(ws, state, id, makeProblem('SLOW_CONSUMER', 'read your pending answers first'));
-        return;
-      }
-      state.inFlight++;
-      const started = performance.now();
-      let status = 200;
-      try {
-        requireRole(state.principal, 'rp');
-        const { type: _t, id: _i, ...body } = msg;
-        const { id: verificationId, ...answer } = await verification.verify(
-          state.principal,
-          validate(VerificationRequest, body),
-        );
-        send(ws, state, { type: 'result', id, verification_id: verificationId, ...answer });
-      } catch (err) {
-        const problem = toProblem(err, (e) => log.error({ err: e }, 'ws verify failed unexpectedly'));
-        status = problem.status;
-        sendProblem(ws, state, id, problem);
-      } finally {
-        state.inFlight--;
-        onRequest('verify', status, (performance.now() - started) / 1000);
-      }
+      const status = await verifyMessage(ws, state, state.principal, msg);
+      onRequest('verify', status, (performance.now() - started) / 1000);
       return;
     }
+    const id = messageId(msg.id);
     if (type === 'subscribe') {
       if (typeof msg.job !== 'string') {
         sendProblem(ws, state, id, makeProblem('VALIDATION_FAILED', '$.job: expected string'));

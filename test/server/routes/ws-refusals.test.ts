@@ -1,0 +1,260 @@
+/**
+ * Refusals at /v1/ws, and the HTTP ones they must agree with, on a real broker:
+ * - a token naming its caller with a lone surrogate or a control character is refused at
+ *   authentication (401 AUTH_MALFORMED) on HTTP and over the socket, instead of a 500 or a dataset
+ *   owned by U+FFFD (another party's name);
+ * - expiry has one rule with the 30 s clock tolerance HTTP allows: at the upgrade, at in-band auth and
+ *   on every message of an open session;
+ * - every verify message answered counts in /metrics with its status, refusals included.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { importJWK, type JWK, type JWTPayload, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { loadDemoSchema } from '../../../demo/people.js';
+import { api, b64, expectProblem, perturb, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
+
+let t: TestBroker;
+const clks = Array.from({ length: 50 }, (_, i) => randomClk(1024, 70_000 + i));
+const IN_FLIGHT = 2;
+
+beforeAll(async () => {
+  t = await startTestBroker({ WS_MAX_IN_FLIGHT: String(IN_FLIGHT) });
+  const defined = await api(t.url, 'PUT', '/v1/datasets/w', {
+    token: t.tokens.dp,
+    body: { schema: loadDemoSchema(), claims: ['over_18'] },
+  });
+  expect(defined.status, defined.text).toBe(201);
+  const up = await api(t.url, 'POST', '/v1/datasets/w/versions', {
+    token: t.tokens.dp,
+    raw: clks.map((c, i) => JSON.stringify({ ref: `w${i}`, clk: b64(c), claims: { over_18: true } })).join('\n'),
+    contentType: 'application/x-ndjson',
+  });
+  expect(up.status, up.text).toBe(201);
+});
+
+afterAll(async () => {
+  await t?.broker.close();
+});
+
+const nowSec = () => Math.floor(Date.now() / 1000);
+
+/** A token with any claims, signed with the broker's development key (as an IdP would issue it). */
+async function mint(claims: JWTPayload): Promise<string> {
+  const jwk = JSON.parse(readFileSync(join(t.stateDir, 'identity-key.json'), 'utf8')) as JWK;
+  const id = t.broker.localIdentity!;
+  const now = nowSec();
+  return new SignJWT({ iss: id.issuer, aud: id.audience, iat: now - 60, exp: now + 600, ...claims })
+    .setProtectedHeader({ alg: 'ES256', kid: id.keyId })
+    .sign(await importJWK(jwk, 'ES256'));
+}
+
+class Client {
+  readonly messages: any[] = [];
+  private readonly waiters: { pred: (m: any) => boolean; resolve: (m: any) => void }[] = [];
+  readonly closed: Promise<number>;
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data));
+      this.messages.push(m);
+      for (const w of [...this.waiters])
+        if (w.pred(m)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
+    });
+    this.closed = new Promise((r) => ws.on('close', (code) => r(code)));
+  }
+  /** Opens the socket; with a token, authenticated by the upgrade's Authorization header. */
+  static open(token?: string): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+      const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/v1/ws`, { headers });
+      const c = new Client(ws);
+      ws.once('open', () => resolve(c));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => reject(Object.assign(new Error('upgrade refused'), { status: res.statusCode, body })));
+      });
+      ws.once('error', reject);
+    });
+  }
+  send(m: unknown): void {
+    this.ws.send(JSON.stringify(m));
+  }
+  next(pred: (m: any) => boolean, ms = 10_000): Promise<any> {
+    const have = this.messages.find(pred);
+    if (have) return Promise.resolve(have);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ pred, resolve });
+      setTimeout(() => reject(new Error('timeout waiting for a message')), ms).unref();
+    });
+  }
+}
+
+const verifyMsg = (id: string | number, i: number) => ({
+  type: 'verify',
+  id,
+  dataset: 'w',
+  clk: b64(perturb(clks[i % clks.length]!, 4, i)),
+  claims: ['over_18'],
+  purpose: 'age_verification',
+});
+
+const httpVerify = (token: string) => {
+  const { type: _t, id: _i, ...body } = verifyMsg(0, 1);
+  return api(t.url, 'POST', '/v1/verifications', { token, body });
+};
+
+describe('identifiers that cannot be stored unchanged are refused at authentication', () => {
+  // Each odd name starts with a word of its own, so an answer that quoted it would show.
+  const bad: [string, JWTPayload][] = [
+    ['sub with a lone surrogate', { sub: 'zulu\ud800' }],
+    ['sub with NUL', { sub: 'yankee\u0000x' }],
+    ['sub with a C1 control', { sub: 'xray\u0085x' }],
+    ['party with a lone surrogate', { sub: 'fine-sub', party: 'whiskey\udfff' }],
+    ['tenant with a lone surrogate', { sub: 'fine-sub', tenant: 'victor\ud800' }],
+    ['tenant with NUL', { sub: 'fine-sub', tenant: 'uniform\u0000' }],
+  ];
+
+  for (const [what, claims] of bad) {
+    it(`${what}: 401 AUTH_MALFORMED on verification, dataset PUT, the upgrade and in-band auth`, async () => {
+      const rp = await mint({ ...claims, roles: ['rp'] });
+      const dp = await mint({ ...claims, roles: ['dp'] });
+      const verified = await httpVerify(rp);
+      expectProblem(verified, 401, 'AUTH_MALFORMED');
+      const defined = await api(t.url, 'PUT', '/v1/datasets/odd-owner', {
+        token: dp,
+        body: { schema: loadDemoSchema(), claims: ['over_18'] },
+      });
+      expectProblem(defined, 401, 'AUTH_MALFORMED');
+      const odd = Object.values(claims).find((v) => v !== 'fine-sub') as string;
+      expect(`${verified.text}${defined.text}`).not.toContain(odd.slice(0, 4));
+
+      const upgrade = await Client.open(rp).catch((e) => e);
+      expect(upgrade.status).toBe(401);
+      expect(JSON.parse(upgrade.body).code).toBe('AUTH_MALFORMED');
+
+      const c = await Client.open();
+      c.send({ type: 'auth', token: rp });
+      expect((await c.next((m) => m.type === 'error')).problem).toMatchObject({ status: 401, code: 'AUTH_MALFORMED' });
+      expect(await c.closed).toBe(4401);
+    });
+  }
+
+  it('no dataset was defined and no party registry write failed', async () => {
+    expectProblem(await api(t.url, 'GET', '/v1/datasets/odd-owner', { token: t.tokens.admin }), 404);
+    expect(t.logs.filter((l) => l.includes('party registry write failed'))).toEqual([]);
+  });
+
+  it('a sub with astral characters (a surrogate pair) works on HTTP and over the socket', async () => {
+    const rp = await mint({ sub: 'rp-😀', roles: ['rp'] });
+    const verified = await httpVerify(rp);
+    expect(verified.status, verified.text).toBe(200);
+    expect(verified.json.decision).toBe('match');
+    const c = await Client.open();
+    c.send({ type: 'auth', token: rp });
+    expect(await c.next((m) => m.type === 'authenticated')).toMatchObject({ sub: 'rp-😀' });
+    c.send(verifyMsg('astral', 2));
+    expect(await c.next((m) => m.id === 'astral')).toMatchObject({ type: 'result', decision: 'match' });
+    c.ws.close();
+
+    // A DP with such a name owns what it defines, and only it.
+    const dp = await mint({ sub: 'dp-😀', roles: ['dp'] });
+    const defined = await api(t.url, 'PUT', '/v1/datasets/astral', {
+      token: dp,
+      body: { schema: loadDemoSchema(), claims: ['over_18'] },
+    });
+    expect(defined.status, defined.text).toBe(201);
+    expect(defined.json.owner).toBe('dp-😀');
+    const rows = JSON.stringify({ ref: 'a', clk: b64(clks[0]!) });
+    const upload = (token: string) =>
+      api(t.url, 'POST', '/v1/datasets/astral/versions?dry_run=true', {
+        token,
+        raw: rows,
+        contentType: 'application/x-ndjson',
+      });
+    expect((await upload(dp)).status).toBe(200);
+    expectProblem(await upload(await mint({ sub: 'dp-\ufffd', roles: ['dp'] })), 403, 'DATASET_NOT_OWNER');
+  });
+});
+
+describe('token expiry over the socket uses the clock tolerance HTTP uses (30 s)', () => {
+  it('a token that expired 10 s ago works for messages, after the upgrade or in-band auth', async () => {
+    const token = await mint({ sub: 'skew', roles: ['rp'], exp: nowSec() - 10 });
+    expect((await httpVerify(token)).status).toBe(200);
+
+    const byHeader = await Client.open(token);
+    byHeader.send({ type: 'ping', id: 'p' });
+    expect(await byHeader.next((m) => m.id === 'p')).toMatchObject({ type: 'pong' });
+    byHeader.send(verifyMsg('v', 3));
+    expect(await byHeader.next((m) => m.id === 'v')).toMatchObject({ type: 'result', decision: 'match' });
+    byHeader.ws.close();
+
+    const inBand = await Client.open();
+    inBand.send({ type: 'auth', token });
+    await inBand.next((m) => m.type === 'authenticated');
+    inBand.send(verifyMsg('v', 4));
+    expect(await inBand.next((m) => m.id === 'v')).toMatchObject({ type: 'result', decision: 'match' });
+    inBand.ws.close();
+  });
+
+  it('a token expired beyond the tolerance is refused at the upgrade and at in-band auth', async () => {
+    const token = await mint({ sub: 'skew', roles: ['rp'], exp: nowSec() - 40 });
+    expectProblem(await httpVerify(token), 401, 'AUTH_EXPIRED');
+    const upgrade = await Client.open(token).catch((e) => e);
+    expect(upgrade.status).toBe(401);
+    expect(JSON.parse(upgrade.body).code).toBe('AUTH_EXPIRED');
+    const c = await Client.open();
+    c.send({ type: 'auth', token });
+    expect((await c.next((m) => m.type === 'error')).problem).toMatchObject({ status: 401, code: 'AUTH_EXPIRED' });
+    expect(await c.closed).toBe(4401);
+  });
+
+  it('an open session ends (4401) at the first message once past exp + tolerance', async () => {
+    // Inside the tolerance for at most two more seconds.
+    const exp = nowSec() - 28;
+    const c = await Client.open(await mint({ sub: 'skew', roles: ['rp'], exp }));
+    c.send({ type: 'ping', id: 'before' });
+    expect(await c.next((m) => m.id === 'before')).toMatchObject({ type: 'pong' });
+    await new Promise((r) => setTimeout(r, (exp + 30) * 1000 - Date.now() + 50));
+    c.send({ type: 'ping', id: 'after' });
+    expect((await c.next((m) => m.type === 'error')).problem).toMatchObject({ status: 401, code: 'AUTH_EXPIRED' });
+    expect(await c.closed).toBe(4401);
+    expect(c.messages.some((m) => m.id === 'after')).toBe(false);
+  });
+});
+
+describe('/metrics counts every verify message answered over the socket', () => {
+  async function wsCount(status: number): Promise<number> {
+    const body = (await api(t.url, 'GET', '/metrics')).text;
+    const line = body
+      .split('\n')
+      .find((l) => l.startsWith(`pavilion_http_requests_total{route="/v1/ws",method="WS",status="${status}"} `));
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  }
+
+  it('refusals included: 429 TOO_MANY_IN_FLIGHT, a missing id and validation errors (422)', async () => {
+    const before = { 200: await wsCount(200), 422: await wsCount(422), 429: await wsCount(429) };
+    const c = await Client.open(t.tokens.rp);
+    const flood = 20;
+    for (let i = 0; i < flood; i++) c.send(verifyMsg(i, i));
+    const answers = await Promise.all(Array.from({ length: flood }, (_, i) => c.next((m) => m.id === i)));
+    const refused = answers.filter((m) => m.type === 'error');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((m) => m.problem.code === 'TOO_MANY_IN_FLIGHT')).toBe(true);
+
+    const { id: _id, ...noId } = verifyMsg(0, 0);
+    c.send(noId);
+    await c.next((m) => m.type === 'error' && m.id === undefined && m.problem.code === 'VALIDATION_FAILED');
+    c.send({ type: 'verify', id: 'incomplete', dataset: 'w' });
+    expect((await c.next((m) => m.id === 'incomplete')).problem.code).toBe('VALIDATION_FAILED');
+    c.ws.close();
+
+    expect(await wsCount(429)).toBe(before[429] + refused.length);
+    expect(await wsCount(200)).toBe(before[200] + flood - refused.length);
+    expect(await wsCount(422)).toBe(before[422] + 2);
+  });
+});
