@@ -51,7 +51,11 @@ export const ERROR_CODES = {
     'request',
     'A request body must be framed by one Content-Length; Transfer-Encoding is refused.',
   ),
-  MESSAGE_TYPE_UNKNOWN: spec(422, 'request', 'A WebSocket message `type` other than auth, verify, subscribe or ping.'),
+  MESSAGE_TYPE_UNKNOWN: spec(
+    422,
+    'request',
+    'A WebSocket message `type` other than auth, verify, subscribe, cancel or ping.',
+  ),
   METHOD_NOT_ALLOWED: spec(
     405,
     'request',

@@ -18,7 +18,8 @@ const DESCRIPTION =
   'Privacy-preserving verification: relying parties (rp) ask whether a person, given as a CLK (a clkhash ' +
   'v3 Bloom filter encoding), matches a record of a data provider (dp), and learn only the claims the ' +
   'policy releases. Every answer carries an audit receipt. Errors are RFC 9457 problem documents with a ' +
-  'stable `code` (docs/errors.md). Roles: rp, dp, auditor, admin (JWT `roles`, or Keycloak ' +
+  'stable `code` (docs/errors.md). A query parameter an operation does not list, or one given twice, is 422 ' +
+  '`VALIDATION_FAILED`. Roles: rp, dp, auditor, admin (JWT `roles`, or Keycloak ' +
   '`realm_access.roles`). A broker run with AUDIT_PUBLIC=true serves the audit checkpoint, key, proofs, ' +
   'receipts and hash tiles without a token; audit entries need auditor or admin, or the caller that caused them.';
 
@@ -49,6 +50,8 @@ const ANY_ROUTE: readonly ErrorCode[] = [
   'DATABASE_UNAVAILABLE',
   'REQUEST_FRAMING_INVALID',
   'LENGTH_REQUIRED',
+  // A query parameter the route does not list (every route checks its query, declared or not).
+  'VALIDATION_FAILED',
 ];
 
 export type DocumentedRoute = RouteSpec & { template: string };
@@ -57,7 +60,6 @@ export type DocumentedRoute = RouteSpec & { template: string };
 export function routeErrorCodes(route: RouteSpec): Map<number, ErrorCode[]> {
   const codes = new Set<ErrorCode>(ANY_ROUTE);
   if (route.access !== 'public') for (const c of AUTHENTICATED) codes.add(c);
-  if (route.params || route.query) codes.add('VALIDATION_FAILED');
   if (route.body) {
     if ('json' in route.body) for (const c of JSON_BODY) codes.add(c);
     else codes.add('PAYLOAD_TOO_LARGE');

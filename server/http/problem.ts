@@ -23,7 +23,16 @@ export interface Problem {
   errors?: { path: string; message: string }[];
 }
 
-const TITLES: Record<number, string> = {
+/**
+ * RFC 9110 §15 reason phrases: the status line's text (server/http/router.ts, statusLine) and a problem's
+ * title. Every status of the error catalogue has one (test/server/http/problem.test.ts); CLIENT_ABORTED's 499
+ * is never sent.
+ */
+export const REASON_PHRASES: Readonly<Record<number, string>> = {
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
@@ -34,13 +43,15 @@ const TITLES: Record<number, string> = {
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  426: 'Upgrade Required',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  502: 'Bad Gateway',
   503: 'Service Unavailable',
 };
 
 export function statusTitle(status: number): string {
-  return TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
+  return REASON_PHRASES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
 }
 
 /** The `type` URI names the code, so the document is self-describing (RFC 9457 §3.1.1). */

@@ -15,12 +15,12 @@
  *   connection is closed (the rest of the body is not read).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { ZodObject, type z } from 'zod';
+import { ZodObject, z } from 'zod';
 import type { ErrorCode } from '../../common/error-codes.js';
 import { PavilionError } from '../../common/errors.js';
 import { type Principal, type Role, requireRole } from '../../identity/index.js';
 import { framingRefusal, markRefused, refusesPipelined } from './framing.js';
-import { makeProblem, type Problem, toProblem } from './problem.js';
+import { makeProblem, type Problem, REASON_PHRASES, toProblem } from './problem.js';
 import { jsonPath, parseJsonBody, ValidationError, validate } from './validation.js';
 
 export interface Reply {
@@ -48,27 +48,13 @@ export interface RouteObserver {
   databaseUnreachable?(): boolean;
 }
 
-const STATUS_LINES: Record<number, string> = {
-  200: '200 OK',
-  201: '201 Created',
-  202: '202 Accepted',
-  204: '204 No Content',
-  400: '400 Bad Request',
-  401: '401 Unauthorized',
-  403: '403 Forbidden',
-  404: '404 Not Found',
-  405: '405 Method Not Allowed',
-  409: '409 Conflict',
-  411: '411 Length Required',
-  413: '413 Content Too Large',
-  415: '415 Unsupported Media Type',
-  422: '422 Unprocessable Content',
-  429: '429 Too Many Requests',
-  500: '500 Internal Server Error',
-  503: '503 Service Unavailable',
-};
+/** `422 Unprocessable Content`: the status and its RFC 9110 reason phrase, built once per status. */
+const STATUS_LINES = new Map(
+  Object.entries(REASON_PHRASES).map(([status, phrase]) => [Number(status), `${status} ${phrase}`]),
+);
 export function statusLine(status: number): string {
-  return STATUS_LINES[status] ?? `${status} Status`;
+  // RFC 9112 §4: the reason phrase may be empty (clients ignore it); every catalogue status has one.
+  return STATUS_LINES.get(status) ?? `${status} `;
 }
 
 /** Headers copied out of the stack-allocated request. */
@@ -327,6 +313,12 @@ export function queryParameters(rawQuery: string): Record<string, string> {
 }
 
 /**
+ * The query of a route that declares none: empty, so any parameter is refused by name. Ignoring it made
+ * `?dry_run=true` on activate, rollback or delete do the real thing.
+ */
+const NO_QUERY = z.object({}).strict();
+
+/**
  * JSON bodies are read only when labelled JSON (application/json or a +json type), as fastify does: a form
  * (curl -d without -H) or text body is 415 with what to send instead. A body without any Content-Type is
  * read as JSON (RFC 9110 §8.3 leaves it to the recipient, and there is nothing else it could be here).
@@ -448,7 +440,10 @@ export class HttpRouter {
       };
       const principal = roles ? await authenticate(...roles) : undefined;
       const params = spec.params ? validate(spec.params, x.params) : undefined;
-      const query = strictQuery ? validate(strictQuery, queryParameters(x.rawQuery)) : undefined;
+      let query: unknown;
+      if (strictQuery) query = validate(strictQuery, queryParameters(x.rawQuery));
+      // No query declared: none accepted (an empty query string skips the parse on the hot path).
+      else if (x.rawQuery !== '') validate(NO_QUERY, queryParameters(x.rawQuery));
       let parsedBody: unknown;
       if (body !== undefined && 'json' in body) {
         requireJsonContentType(x.headers['content-type']);

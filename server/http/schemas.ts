@@ -78,6 +78,26 @@ const leafHashParam = z
 
 const timestamp = z.string().openapi({ format: 'date-time' });
 
+/*
+ * Answers that may be null, spelt so the OpenAPI document admits the null. zod-to-openapi 7.3 documents
+ * `.nullable()` of an enum as `type: [string, null]` with null missing from its `enum`, and of a registered
+ * schema as `allOf: [$ref, {type: [object, null]}]`; both refuse null, so a validating client refused real
+ * answers (a job without blocking, a failed version).
+ */
+
+/** One of `values`, or null. */
+function nullableEnum<T extends [string, ...string[]]>(values: T) {
+  return z
+    .enum(values)
+    .nullable()
+    .openapi({ enum: [...values, null] });
+}
+
+/** `schema`, registered as the component `name` (`.openapi(name)`), or null. */
+function nullableRef<T extends z.ZodTypeAny>(schema: T, name: string) {
+  return z.union([schema, z.null()]).openapi({ anyOf: [{ $ref: `#/components/schemas/${name}` }, { type: 'null' }] });
+}
+
 // --- problems -------------------------------------------------------------------------------------------
 
 export const Problem = z
@@ -236,7 +256,7 @@ export const Version = z
     created_at: timestamp,
     activated_at: timestamp.nullable(),
     secret_fingerprint: z.string().nullable(),
-    summary: VersionSummary.nullable(),
+    summary: nullableRef(VersionSummary, 'VersionSummary'),
     error_code: z.string().nullable().openapi({ description: 'failed: why (docs/errors.md)' }),
   })
   .openapi('Version');
@@ -262,8 +282,11 @@ export const SecretBody = z
 
 export const PullRequest = z
   .object({
-    object: z.string().min(1).max(400).openapi({
-      description: 'key below datasets/{id}/ in the object store: slash-separated segments of [A-Za-z0-9._-]',
+    // Bounded by the object-key check, not here, so every key it refuses answers OBJECT_KEY_INVALID.
+    object: z.string().openapi({
+      description:
+        'key below datasets/{id}/ in the object store: slash-separated segments of 1–128 of [A-Za-z0-9._-], ' +
+        'none . or .., the whole key datasets/{id}/{object} at most 512 bytes; otherwise 422 OBJECT_KEY_INVALID',
     }),
     format: z
       .enum(['jsonl', 'binary'])
@@ -456,7 +479,7 @@ export const LinkageJob = z
       .openapi({ description: "the policy's min score (the highest over the datasets): no pair below it is released" }),
     top_k: z.number().int().nullable(),
     solution: z.enum(['pairs', 'greedy']),
-    blocking: z.enum(['lambda-fold', 'blocks']).nullable(),
+    blocking: nullableEnum(['lambda-fold', 'blocks']),
     claims: z.array(z.string()).openapi({ description: 'the claims the results carry (requested ∩ released)' }),
     done: z.number().int().openapi({ description: 'queries processed (share of the work done × total)' }),
     total: z.number().int().openapi({ description: 'queries submitted; records of every party for multi-party jobs' }),
