@@ -94,7 +94,12 @@ export const ERROR_CODES = {
   AUTH_INTERNAL: spec(500, 'auth', 'Token verification failed for a reason that is not the token (logged).'),
   AUTH_ISSUER_INVALID: spec(401, 'auth', "The token's `iss` is not the configured issuer."),
   AUTH_KEYS_UNAVAILABLE: spec(503, 'auth', "The issuer's key set (JWKS) cannot be fetched right now."),
-  AUTH_MALFORMED: spec(401, 'auth', 'The Authorization header or the token is not a well-formed Bearer JWS.'),
+  AUTH_MALFORMED: spec(
+    401,
+    'auth',
+    'The Authorization header or the token is not a well-formed Bearer JWS, or its `sub`, `party` or `tenant` ' +
+      'is not a usable name (1–255 characters of well-formed Unicode, no control characters).',
+  ),
   AUTH_MISSING: spec(401, 'auth', 'No `Authorization: Bearer` token was sent.'),
   AUTH_NOT_YET_VALID: spec(401, 'auth', "The token's `nbf` is in the future."),
   AUTH_SIGNATURE_INVALID: spec(401, 'auth', "The token's signature does not verify."),
@@ -104,7 +109,7 @@ export const ERROR_CODES = {
   TOKEN_SUBJECT_INVALID: spec(
     400,
     'auth',
-    'Minting a development token: `sub` is empty or longer than 255 characters.',
+    'Minting a development token: `sub` is not 1–255 characters of well-formed Unicode without control characters.',
   ),
   TOKEN_TTL_INVALID: spec(400, 'auth', 'Minting a development token: the lifetime is out of range.'),
 

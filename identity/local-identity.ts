@@ -19,7 +19,7 @@ import {
   SignJWT,
 } from 'jose';
 import { isPavilionError, PavilionError } from '../common/errors.js';
-import { isRole, ROLES, type Role } from './principal.js';
+import { isIdentifier, isRole, ROLES, type Role } from './principal.js';
 import { createVerifier, type Verifier } from './verifier.js';
 
 export const DEFAULT_KEY_FILE = join('.pavilion', 'identity-key.json');
@@ -175,8 +175,12 @@ export async function createLocalIdentity(opts: LocalIdentityOptions): Promise<L
   };
 
   async function mint(m: MintOptions): Promise<string> {
-    if (typeof m.sub !== 'string' || m.sub.length === 0 || m.sub.length > 255) {
-      throw new PavilionError('TOKEN_SUBJECT_INVALID', 'sub must be a non-empty string of at most 255 characters');
+    // The broker's own rule for names (principal.ts): a token it would refuse is not minted.
+    if (!isIdentifier(m.sub)) {
+      throw new PavilionError(
+        'TOKEN_SUBJECT_INVALID',
+        'sub must be 1 to 255 characters of well-formed Unicode without control characters',
+      );
     }
     const roles = checkedRoles(m.roles);
     const ttl = m.ttlSec ?? DEFAULT_TOKEN_TTL_SEC;

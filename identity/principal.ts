@@ -68,7 +68,7 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
  * survive all three unchanged: a lone surrogate is stored as U+FFFD (another party's name) and Postgres
  * refuses NUL outright. Control characters have no place in a name and would forge log lines.
  */
-function isIdentifier(value: unknown): value is string {
+export function isIdentifier(value: unknown): value is string {
   return (
     typeof value === 'string' &&
     value.length > 0 &&

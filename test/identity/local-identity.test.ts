@@ -111,6 +111,9 @@ describe('local identity', () => {
     });
     await expect(id.mint({ sub: 'a', roles: [] })).rejects.toMatchObject({ code: 'TOKEN_ROLE_INVALID' });
     await expect(id.mint({ sub: '', roles: ['rp'] })).rejects.toMatchObject({ code: 'TOKEN_SUBJECT_INVALID' });
+    // Names the broker itself would refuse (AUTH_MALFORMED) are not minted: a lone surrogate, a NUL.
+    for (const sub of ['d\ud800', 'dp\u0000x', 'a'.repeat(256)])
+      await expect(id.mint({ sub, roles: ['rp'] })).rejects.toMatchObject({ code: 'TOKEN_SUBJECT_INVALID' });
     await expect(id.mint({ sub: 'a', roles: ['rp'], ttlSec: 0 })).rejects.toMatchObject({ code: 'TOKEN_TTL_INVALID' });
     await expect(id.mint({ sub: 'a', roles: ['rp'], ttlSec: 1e9 })).rejects.toMatchObject({
       code: 'TOKEN_TTL_INVALID',
