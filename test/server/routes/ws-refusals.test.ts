@@ -11,9 +11,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importJWK, type JWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { loadDemoSchema } from '../../../demo/people.js';
 import { api, b64, expectProblem, perturb, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
+import { Client } from './ws-client.js';
 
 let t: TestBroker;
 const clks = Array.from({ length: 50 }, (_, i) => randomClk(1024, 70_000 + i));
@@ -50,49 +50,9 @@ async function mint(claims: JWTPayload): Promise<string> {
     .sign(await importJWK(jwk, 'ES256'));
 }
 
-class Client {
-  readonly messages: any[] = [];
-  private readonly waiters: { pred: (m: any) => boolean; resolve: (m: any) => void }[] = [];
-  readonly closed: Promise<number>;
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      const m = JSON.parse(String(data));
-      this.messages.push(m);
-      for (const w of [...this.waiters])
-        if (w.pred(m)) {
-          this.waiters.splice(this.waiters.indexOf(w), 1);
-          w.resolve(m);
-        }
-    });
-    this.closed = new Promise((r) => ws.on('close', (code) => r(code)));
-  }
-  /** Opens the socket; with a token, authenticated by the upgrade's Authorization header. */
-  static open(token?: string): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-      const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/v1/ws`, { headers });
-      const c = new Client(ws);
-      ws.once('open', () => resolve(c));
-      ws.once('unexpected-response', (_req, res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => reject(Object.assign(new Error('upgrade refused'), { status: res.statusCode, body })));
-      });
-      ws.once('error', reject);
-    });
-  }
-  send(m: unknown): void {
-    this.ws.send(JSON.stringify(m));
-  }
-  next(pred: (m: any) => boolean, ms = 10_000): Promise<any> {
-    const have = this.messages.find(pred);
-    if (have) return Promise.resolve(have);
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ pred, resolve });
-      setTimeout(() => reject(new Error('timeout waiting for a message')), ms).unref();
-    });
-  }
-}
+/** A socket to the test broker; with a token, authenticated by the upgrade's Authorization header. */
+const open = (token?: string) => Client.open(t.url, token ? { authorization: `Bearer ${token}` } : {});
+const closeCode = async (c: Client) => (await c.whenClosed()).code;
 
 const verifyMsg = (id: string | number, i: number) => ({
   type: 'verify',
@@ -133,14 +93,14 @@ describe('identifiers that cannot be stored unchanged are refused at authenticat
       const odd = Object.values(claims).find((v) => v !== 'fine-sub') as string;
       expect(`${verified.text}${defined.text}`).not.toContain(odd.slice(0, 4));
 
-      const upgrade = await Client.open(rp).catch((e) => e);
+      const upgrade = await open(rp).catch((e) => e);
       expect(upgrade.status).toBe(401);
       expect(JSON.parse(upgrade.body).code).toBe('AUTH_MALFORMED');
 
-      const c = await Client.open();
+      const c = await open();
       c.send({ type: 'auth', token: rp });
       expect((await c.next((m) => m.type === 'error')).problem).toMatchObject({ status: 401, code: 'AUTH_MALFORMED' });
-      expect(await c.closed).toBe(4401);
+      expect(await closeCode(c)).toBe(4401);
     });
   }
 
@@ -154,7 +114,7 @@ describe('identifiers that cannot be stored unchanged are refused at authenticat
     const verified = await httpVerify(rp);
     expect(verified.status, verified.text).toBe(200);
     expect(verified.json.decision).toBe('match');
-    const c = await Client.open();
+    const c = await open();
     c.send({ type: 'auth', token: rp });
     expect(await c.next((m) => m.type === 'authenticated')).toMatchObject({ sub: 'rp-😀' });
     c.send(verifyMsg('astral', 2));
@@ -186,14 +146,14 @@ describe('token expiry over the socket uses the clock tolerance HTTP uses (30 s)
     const token = await mint({ sub: 'skew', roles: ['rp'], exp: nowSec() - 10 });
     expect((await httpVerify(token)).status).toBe(200);
 
-    const byHeader = await Client.open(token);
+    const byHeader = await open(token);
     byHeader.send({ type: 'ping', id: 'p' });
     expect(await byHeader.next((m) => m.id === 'p')).toMatchObject({ type: 'pong' });
     byHeader.send(verifyMsg('v', 3));
     expect(await byHeader.next((m) => m.id === 'v')).toMatchObject({ type: 'result', decision: 'match' });
     byHeader.ws.close();
 
-    const inBand = await Client.open();
+    const inBand = await open();
     inBand.send({ type: 'auth', token });
     await inBand.next((m) => m.type === 'authenticated');
     inBand.send(verifyMsg('v', 4));
@@ -204,25 +164,25 @@ describe('token expiry over the socket uses the clock tolerance HTTP uses (30 s)
   it('a token expired beyond the tolerance is refused at the upgrade and at in-band auth', async () => {
     const token = await mint({ sub: 'skew', roles: ['rp'], exp: nowSec() - 40 });
     expectProblem(await httpVerify(token), 401, 'AUTH_EXPIRED');
-    const upgrade = await Client.open(token).catch((e) => e);
+    const upgrade = await open(token).catch((e) => e);
     expect(upgrade.status).toBe(401);
     expect(JSON.parse(upgrade.body).code).toBe('AUTH_EXPIRED');
-    const c = await Client.open();
+    const c = await open();
     c.send({ type: 'auth', token });
     expect((await c.next((m) => m.type === 'error')).problem).toMatchObject({ status: 401, code: 'AUTH_EXPIRED' });
-    expect(await c.closed).toBe(4401);
+    expect(await closeCode(c)).toBe(4401);
   });
 
   it('an open session ends (4401) at the first message once past exp + tolerance', async () => {
     // Inside the tolerance for at most two more seconds.
     const exp = nowSec() - 28;
-    const c = await Client.open(await mint({ sub: 'skew', roles: ['rp'], exp }));
+    const c = await open(await mint({ sub: 'skew', roles: ['rp'], exp }));
     c.send({ type: 'ping', id: 'before' });
     expect(await c.next((m) => m.id === 'before')).toMatchObject({ type: 'pong' });
     await new Promise((r) => setTimeout(r, (exp + 30) * 1000 - Date.now() + 50));
     c.send({ type: 'ping', id: 'after' });
     expect((await c.next((m) => m.type === 'error')).problem).toMatchObject({ status: 401, code: 'AUTH_EXPIRED' });
-    expect(await c.closed).toBe(4401);
+    expect(await closeCode(c)).toBe(4401);
     expect(c.messages.some((m) => m.id === 'after')).toBe(false);
   });
 });
@@ -238,7 +198,7 @@ describe('/metrics counts every verify message answered over the socket', () => 
 
   it('refusals included: 429 TOO_MANY_IN_FLIGHT, a missing id and validation errors (422)', async () => {
     const before = { 200: await wsCount(200), 422: await wsCount(422), 429: await wsCount(429) };
-    const c = await Client.open(t.tokens.rp);
+    const c = await open(t.tokens.rp);
     const flood = 20;
     for (let i = 0; i < flood; i++) c.send(verifyMsg(i, i));
     const answers = await Promise.all(Array.from({ length: flood }, (_, i) => c.next((m) => m.id === i)));
