@@ -5,6 +5,7 @@
  * gracefully: stop accepting, finish in-flight requests, flush the audit log.
  */
 import { isPavilionError } from '../common/errors.js';
+import { databaseUnavailable, loggableError } from '../storage/postgres.js';
 import { startBroker } from './app.js';
 import { loadConfig } from './config.js';
 import { DEMO_DATASET, demoQuery, loadDemoDataset } from './demo.js';
@@ -85,10 +86,21 @@ function listeningLine(broker: { url: string; listenAddress: string }): string {
   return `Pavilion broker listening on ${broker.url}${bound}`;
 }
 
+/**
+ * What a failed start prints: `pavilion: CODE: message` on one line, as every `pavilion` command does (cli/main.ts).
+ * An unreachable database is DATABASE_UNAVAILABLE; any other error without a code (a bug, a database error nothing
+ * expected) is INTERNAL, followed by its stack for the report. The stack, not the whole object: a library's error may
+ * carry its input as a property (postgres's "Invalid URL" holds the database URL, password included), and inspecting
+ * it would print that; and a Postgres error as the broker logs it (its SQLSTATE, no message that could quote values).
+ */
+function startFailure(err: unknown): string {
+  const coded = isPavilionError(err) ? err : databaseUnavailable(err, 'start');
+  if (coded) return `pavilion: ${coded.code}: ${coded.message}`;
+  const safe = loggableError(err);
+  return `pavilion: INTERNAL: the broker failed to start\n${safe instanceof Error ? safe.stack : String(safe)}`;
+}
+
 main().catch((err) => {
-  if (isPavilionError(err)) console.error(`pavilion broker: ${err.code}: ${err.message}`);
-  // The stack, not the whole object: a library's error may carry its input as a property (postgres's
-  // "Invalid URL" holds the database URL, password included), and inspecting it would print that.
-  else console.error('pavilion broker: failed to start', err instanceof Error ? err.stack : String(err));
+  console.error(startFailure(err));
   process.exit(1);
 });

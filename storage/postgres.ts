@@ -15,6 +15,7 @@ import { PavilionError } from '../common/errors.js';
 import { startEmbeddedServer } from './embedded-server.js';
 
 export type Sql = postgres.Sql;
+export type ReservedSql = postgres.ReservedSql;
 
 /**
  * Failures that mean "the database is out of reach for now" rather than "this statement is wrong": the
@@ -294,6 +295,9 @@ async function probe(sql: Sql, what: string): Promise<void> {
   }
 }
 
+/** The advisory lock key that serialises schema changes of processes sharing a database. */
+const MIGRATION_LOCK = 'pavilion_migrations';
+
 /**
  * Applies the steps of `component` not yet applied, each in its own
  * transaction, in order. Safe with several processes starting at once: an
@@ -313,11 +317,45 @@ export async function migrate(sql: Sql, component: string, steps: readonly strin
   });
   for (let version = 1; version <= steps.length; version++) {
     await sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(hashtext('pavilion_migrations'))`;
+      await tx`select pg_advisory_xact_lock(hashtext(${MIGRATION_LOCK}))`;
       const done = await tx`select 1 from schema_migrations where component = ${component} and version = ${version}`;
       if (done.length > 0) return;
       await tx.unsafe(steps[version - 1]!);
       await tx`insert into schema_migrations (component, version) values (${component}, ${version})`;
     });
   }
+}
+
+/**
+ * Runs `fn` under the lock `migrate` takes, for schema changes made by code that is not a list of steps (pg-boss's
+ * install, server/linkage/queue.ts). The lock is a session lock on a connection reserved for it, and `fn` gets that
+ * connection: it must run its statements there, since statements on the pool could wait for a connection this one
+ * holds (a pool of one, as the embedded PGlite has). Unlocked when `fn` ends, failed or not.
+ */
+export async function withMigrationLock<T>(sql: Sql, fn: (session: ReservedSql) => Promise<T>): Promise<T> {
+  const session = await sql.reserve();
+  try {
+    await session`select pg_advisory_lock(hashtext(${MIGRATION_LOCK}))`;
+    return await fn(session);
+  } finally {
+    // Also after a failed lock: unlocking a lock not held only warns.
+    await releaseAfter(session, `select pg_advisory_unlock(hashtext('${MIGRATION_LOCK}'))`);
+  }
+}
+
+/**
+ * Gives a reserved connection back to the pool once `cleanup` (a ROLLBACK, an unlock) has run on it. When `cleanup`
+ * fails, the session is gone or in a state not known (an open transaction, a lock held): it is ended instead, and
+ * never released. postgres.js has no call that closes one connection of a pool, and one released after its socket
+ * closed is put among the open connections, where every later query fails (CONNECTION_CLOSED) and it is never
+ * connected again; one not released is connected again by the pool when it needs it.
+ */
+export async function releaseAfter(session: ReservedSql, cleanup: string): Promise<void> {
+  try {
+    await session.unsafe(cleanup);
+  } catch {
+    await session`select pg_terminate_backend(pg_backend_pid())`.catch(() => {});
+    return;
+  }
+  session.release();
 }

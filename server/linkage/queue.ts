@@ -14,7 +14,7 @@
  */
 import PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
-import type { Sql } from '../../storage/postgres.js';
+import { type ReservedSql, releaseAfter, type Sql, withMigrationLock } from '../../storage/postgres.js';
 
 /** pg-boss's tables live in this schema of the broker's database (docs/operations.md). */
 export const QUEUE_SCHEMA = 'pgboss';
@@ -63,36 +63,64 @@ export interface LinkageQueue {
   stop(graceMs: number): Promise<void>;
 }
 
-function adapter(sql: Sql): PgBoss.Db {
+/**
+ * pg-boss's `db`: postgres.js in node-postgres's shape (see the top of this file). With `session`, everything runs on
+ * that one connection (the setup under the migration lock, below).
+ */
+export function adapter(sql: Sql, session?: ReservedSql): PgBoss.Db {
   const params = (values: unknown[] | undefined) => (values ?? []).map((v) => (v === undefined ? null : v)) as never[];
   return {
     async executeSql(text, values) {
       if (/^\s*BEGIN\b/i.test(text)) {
-        const reserved = await sql.reserve();
+        const reserved = session ?? (await sql.reserve());
         try {
           await reserved.unsafe(text, params(values));
-          return { rows: [] };
-        } finally {
-          reserved.release();
+        } catch (err) {
+          // Postgres skips the rest of a failed text, COMMIT included, and the session stays in the aborted
+          // transaction: the pool's next query on it failed with 25P02 (pg-boss's own SET LOCAL
+          // idle_in_transaction_session_timeout ended it only 30 s later). A session that cannot roll back is ended,
+          // here by releaseAfter, or for `session` by the lock's own release when its unlock fails.
+          if (session) await session`rollback`.catch(() => {});
+          else await releaseAfter(reserved, 'rollback');
+          throw err;
         }
+        if (!session) reserved.release();
+        return { rows: [] };
       }
-      return { rows: await sql.unsafe(text, params(values)) };
+      return { rows: await (session ?? sql).unsafe(text, params(values)) };
     },
   };
 }
 
 export async function openLinkageQueue(sql: Sql, log: Logger): Promise<LinkageQueue> {
+  // pg-boss's install (or migration) and the queues are made under the lock of the broker's own migrations, on the
+  // connection that holds it: brokers starting at once on a new database both ran the install script, then
+  // deadlocked in create_queue, and one of them died. pg-boss's own advisory lock covers its install only, and
+  // create_queue runs outside it.
+  await withMigrationLock(sql, async (session) => {
+    const setup = new PgBoss({
+      db: adapter(sql, session),
+      schema: QUEUE_SCHEMA,
+      migrate: true,
+      supervise: false,
+      schedule: false,
+    });
+    await setup.start();
+    await setup.createQueue(DEAD_CHUNK_QUEUE, { name: DEAD_CHUNK_QUEUE });
+    await setup.createQueue(CHUNK_QUEUE, {
+      name: CHUNK_QUEUE,
+      retryLimit: CHUNK_RETRIES,
+      retryDelay: 0,
+      expireInSeconds: CHUNK_EXPIRE_SECONDS,
+      deadLetter: DEAD_CHUNK_QUEUE,
+    });
+    await setup.stop({ graceful: false, close: false });
+  });
+  // Installed and at its version by now, so `migrate` only reads the version (false would refuse a schema that a
+  // newer broker of a rolling upgrade has migrated).
   const boss = new PgBoss({ db: adapter(sql), schema: QUEUE_SCHEMA, migrate: true, supervise: true, schedule: false });
   boss.on('error', (err) => log.warn({ err }, 'linkage chunk queue'));
   await boss.start();
-  await boss.createQueue(DEAD_CHUNK_QUEUE, { name: DEAD_CHUNK_QUEUE });
-  await boss.createQueue(CHUNK_QUEUE, {
-    name: CHUNK_QUEUE,
-    retryLimit: CHUNK_RETRIES,
-    retryDelay: 0,
-    expireInSeconds: CHUNK_EXPIRE_SECONDS,
-    deadLetter: DEAD_CHUNK_QUEUE,
-  });
   const workers: string[] = [];
   return {
     async sendChunks(tx, job, count) {

@@ -1,0 +1,85 @@
+/**
+ * What the broker prints when its database fails it at start (server/main.ts, behind `npm start` and
+ * `pavilion serve`): one line `pavilion: CODE: message`, as every `pavilion` command, never the connection string
+ * nor a Postgres message (it can quote values). A user trial saw `pavilion broker: failed to start PostgresError:
+ * deadlock detected` and its stack. Real Postgres; the broker runs as a child process on a database of its own.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { afterAll, describe, expect, it } from 'vitest';
+import { fromRoot } from '../../common/paths.js';
+import { dropTestDatabase } from '../server/helpers.js';
+
+const serverUrl = process.env.DATABASE_URL;
+const stateDir = mkdtempSync(join(tmpdir(), 'pavilion-start-failure-'));
+const cleanup: (() => Promise<unknown>)[] = [() => Promise.resolve(rmSync(stateDir, { recursive: true, force: true }))];
+
+afterAll(async () => {
+  for (const fn of cleanup.reverse()) await fn().catch(() => {});
+});
+
+/** Starts server/main.ts on `databaseUrl`; its exit code and stderr once it exits. */
+function startBroker(databaseUrl: string): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('server', 'main.ts')], {
+    cwd: fromRoot(),
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      STATE_DIR: stateDir,
+      DATABASE_URL: databaseUrl,
+      DEMO_RECORDS: '0',
+      ANCHORING: 'off',
+      ENGINE_THREADS: '1',
+      LOG_LEVEL: 'silent',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+  return new Promise((resolve) =>
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stderr });
+    }),
+  );
+}
+
+describe.skipIf(!serverUrl)('a database that fails the broker at start', () => {
+  it('an unexpected Postgres error: INTERNAL on one line, then the stack without the message', async () => {
+    const name = `pv_start_test_${randomBytes(6).toString('hex')}`;
+    const admin = postgres(serverUrl!, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`create database ${name}`);
+    await admin.end();
+    const url = new URL(serverUrl!);
+    url.pathname = `/${name}`;
+    cleanup.push(() => dropTestDatabase(url.toString()));
+    // A table of the broker's name that is not the broker's: its first migration query fails (42703).
+    const db = postgres(url.toString(), { max: 1, onnotice: () => {} });
+    await db`create table schema_migrations (x int)`;
+    await db.end();
+
+    const { code, stderr } = await startBroker(url.toString());
+    expect(code).toBe(1);
+    const [first, second, ...frames] = stderr.trimEnd().split('\n');
+    expect(first).toBe('pavilion: INTERNAL: the broker failed to start');
+    expect(second).toMatch(/^PostgresError: Postgres error 42703 in \w+$/);
+    expect(frames.length).toBeGreaterThan(0);
+    for (const frame of frames) expect(frame).toMatch(/^\s+at /);
+    expect(stderr).not.toContain('does not exist');
+    expect(stderr).not.toContain(name);
+  }, 60_000);
+
+  it('a password Postgres refuses: DATABASE_UNAVAILABLE on one line, without the password', async () => {
+    const url = new URL(serverUrl!);
+    url.password = `sentinel-${randomBytes(6).toString('hex')}`;
+    const { code, stderr } = await startBroker(url.toString());
+    expect(code).toBe(1);
+    expect(stderr).toBe('pavilion: DATABASE_UNAVAILABLE: cannot reach Postgres (DATABASE_URL): 28P01\n');
+  }, 60_000);
+});
