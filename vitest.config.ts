@@ -11,6 +11,7 @@ const INTEGRATION = [
   'test/deploy/**/*.test.ts',
   'test/client/**/*.test.ts',
   'test/demo/**/*.test.ts',
+  'test/bench/**/*.test.ts',
   'test/cache/cache-redis.test.ts',
   'test/identity/keycloak.test.ts',
   'test/storage/s3-signed.test.ts',

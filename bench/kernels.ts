@@ -17,7 +17,7 @@ const { values } = parseBenchArgs({
   run: 'npm run bench:kernels --',
   about: 'Dice and CLK-encoding throughput, every kernel beside its baselines (the encoding rows need npm run build).',
   options: {
-    quick: flag('smaller sizes, for a smoke run (about 2 min)'),
+    quick: flag('smaller sizes, for a smoke run (about 20 s on the 2-core development machine)'),
     json: flag('one JSON object on stdout instead of the tables'),
   },
 });

@@ -11,11 +11,13 @@
  *   plus the 1M-version publish and reload times and the broker's RSS.
  *
  * The broker and the hello-world server run as child processes (this same
- * file with --serve / --hello) so the load generator does not share their
+ * file, told its role in CHILD_ENV) so the load generator does not share their
  * event loop; on 2 cores they still share the CPU, as in docs/decisions.md's numbers.
+ * The brokers' state folders and query files live in one folder under the
+ * system's temporary folder, removed when the run ends, however it ends.
  */
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -27,7 +29,23 @@ import { describeMachine, machineLine } from './report.js';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const mode = process.argv[2];
+
+/** What a child of this script serves; a broker keeps its state and query files under `workDir`. */
+type ChildRole = { mode: 'hello' } | { mode: 'serve'; bigRows: number; workDir: string };
+
+/**
+ * Set by startBenchChild for its children only, with the parent's pid: an option on a user's command line
+ * cannot start a child's server that never exits (it is an unknown option, exit 2), nor can this variable
+ * left in a shell.
+ */
+const CHILD_ENV = 'PAVILION_BENCH_SERVER_CHILD';
+
+function childRole(): ChildRole | undefined {
+  const raw = process.env[CHILD_ENV];
+  if (raw === undefined) return undefined;
+  const { parent, ...role } = JSON.parse(raw) as ChildRole & { parent: number };
+  return parent === process.ppid ? (role as ChildRole) : undefined;
+}
 
 // ---------------------------------------------------------------- children
 
@@ -42,7 +60,7 @@ async function serveHello(): Promise<void> {
   });
 }
 
-async function serveBroker(bigRows: number): Promise<void> {
+async function serveBroker(bigRows: number, workDir: string): Promise<void> {
   if (process.env.BENCH_SEMI)
     (await import('node:v8')).setFlagsFromString(`--max-semi-space-size=${process.env.BENCH_SEMI}`);
   // --from-dist: the broker from the compiled dist/ tree (`npm run build:ts` first), whose line numbers
@@ -55,7 +73,7 @@ async function serveBroker(bigRows: number): Promise<void> {
   const config = loadConfig(process.env, {
     PORT: '0',
     HOST: '127.0.0.1',
-    STATE_DIR: mkdtempSync(join(tmpdir(), 'pavilion-bench-')),
+    STATE_DIR: mkdtempSync(join(workDir, 'state-')),
     LOG_LEVEL: 'warn',
   });
   const broker = await startBroker(config);
@@ -87,7 +105,7 @@ async function serveBroker(bigRows: number): Promise<void> {
   // popcount cannot reach the threshold, so off-density random queries would
   // measure nothing): other synthetic people for `demo`, fresh random filters of
   // the same density for `big`. Written to files the parent reads.
-  const dir = mkdtempSync(join(tmpdir(), 'pavilion-bench-queries-'));
+  const dir = mkdtempSync(join(workDir, 'queries-'));
   const { syntheticPeople } = await import('../demo/people.js');
   const { writeFileSync } = await import('node:fs');
   const demoQueries = await broker.engine.encode(demo.schema, demo.secret, syntheticPeople(15_000, 777));
@@ -198,13 +216,18 @@ interface Ready {
 
 type Child = ChildOf<Ready>;
 
-function startBenchChild(o: Options, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Child> {
+function startBenchChild(o: Options, role: ChildRole, env: NodeJS.ProcessEnv = process.env): Promise<Child> {
   // --cpu-prof-threads=DIR: node's own --cpu-prof for the broker, one profile per thread (the embedded
   // database's, the engine's) over the process's whole life; bench/profile-summary.ts --last=S cuts the end.
   const threadsDir = o['cpu-prof-threads'];
-  const prof = threadsDir && args[0] === '--serve' ? ['--cpu-prof', `--cpu-prof-dir=${threadsDir}`] : [];
-  const childEnv = o['from-dist'] ? { ...env, BENCH_FROM_DIST: '1' } : env;
-  return startChild<Ready>(SELF, args, childEnv, [...prof, '--expose-gc']);
+  const prof = threadsDir && role.mode === 'serve' ? ['--cpu-prof', `--cpu-prof-dir=${threadsDir}`] : [];
+  const childEnv = {
+    ...env,
+    ...(o['from-dist'] ? { BENCH_FROM_DIST: '1' } : {}),
+    [CHILD_ENV]: JSON.stringify({ ...role, parent: process.pid }),
+  };
+  // The mode as the only argument names the child in startChild's errors; the child does not read it.
+  return startChild<Ready>(SELF, [role.mode], childEnv, [...prof, '--expose-gc']);
 }
 
 function rssMiB(pid: number): number {
@@ -342,7 +365,7 @@ const SCENARIOS = ['hello', 'health', 'hit', 'cold', 'ws', 'proof'] as const;
 const DATABASES = ['embedded', 'postgres'] as const;
 type DatabaseKind = (typeof DATABASES)[number];
 
-/** The command line (bench/options.ts); the children's own modes (--hello, --serve N) are read before it. */
+/** The command line (bench/options.ts); the children are told their role in CHILD_ENV, not on it. */
 const COMMAND = {
   name: 'bench:server',
   run: 'npm run bench:server --',
@@ -376,6 +399,18 @@ async function runBench(): Promise<void> {
   // the broker writes the profiles there: a folder that does not exist yet is made, not a crash at the end
   if (profDir) mkdirSync(profDir, { recursive: true });
   const json = o.json;
+  // The brokers' state folders (master key, audit signing key, identity key) and query files: removed
+  // when the run ends, failed or not (the exit event), or is stopped by a signal such as Ctrl-C.
+  const workDir = mkdtempSync(join(tmpdir(), 'pavilion-bench-'));
+  const removeWorkDir = () => rmSync(workDir, { recursive: true, force: true });
+  process.on('exit', removeWorkDir);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      removeWorkDir();
+      // No listener is left: the signal's default action ends the process with its status (130 for Ctrl-C).
+      process.kill(process.pid, signal);
+    });
+  }
   const dur = quick ? 4 : 10;
   const bigRows = !only.has('cold') ? 0 : quick ? 200_000 : 1_000_000;
   // Load average included: on a shared 2-core machine it explains most variance.
@@ -387,7 +422,7 @@ async function runBench(): Promise<void> {
   let hello128: Measured | undefined;
   if (only.has('hello')) {
     log('uWS hello-world baseline…');
-    const hello = await startBenchChild(o, ['--hello']);
+    const hello = await startBenchChild(o, { mode: 'hello' });
     try {
       for (const connections of [32, 128]) {
         const r = await cannon({ url: hello.ready.url, connections, duration: dur }, hello.child.pid);
@@ -430,7 +465,7 @@ async function runBench(): Promise<void> {
     const t0 = performance.now();
     let b: Child;
     try {
-      b = await startBenchChild(o, ['--serve', String(bigRows)], childEnv);
+      b = await startBenchChild(o, { mode: 'serve', bigRows, workDir }, childEnv);
     } catch (err) {
       await scratch?.drop();
       throw err;
@@ -615,7 +650,8 @@ async function runBench(): Promise<void> {
   }
 
   const out = {
-    machine,
+    // The table's machine line gives the load average at start and at end: so does the JSON.
+    machine: { ...machine, loadAverageAtEnd: Number(loadavg()[0]!.toFixed(1)) },
     brokers,
     cache_hit_share_of_hello: shares,
     baseline,
@@ -684,6 +720,10 @@ async function runBench(): Promise<void> {
 }
 
 // Last, so every constant above is initialised before the run starts.
-if (mode === '--hello') await serveHello();
-else if (mode === '--serve') await serveBroker(Number(process.argv[3] ?? 1_000_000));
+const role = childRole();
+// A child ends with its parent, however that ends (a signal to the parent alone, even SIGKILL): its stdin is
+// a pipe from the parent, closed when the parent exits. A server left behind would never exit.
+if (role !== undefined) process.stdin.on('end', () => process.exit(1)).resume();
+if (role?.mode === 'hello') await serveHello();
+else if (role?.mode === 'serve') await serveBroker(role.bigRows, role.workDir);
 else await runBench();

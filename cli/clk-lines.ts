@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { PavilionError } from '../common/errors.js';
+import { isCanonicalBase64 } from '../engine/validation.js';
 
 /** The longest string V8 makes (2^29 - 24 characters): a larger JSON file cannot be read whole. */
 const JSON_MAX_BYTES = 2 ** 29 - 24;
@@ -84,8 +85,9 @@ class ClkCollector {
 
   add(text: string, where: string): void {
     const at = `${this.path}:${where}`;
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0) {
-      throw new PavilionError('CLK_BASE64_INVALID', `${at}: not standard base64`);
+    // Canonical, as the broker requires (engine/validation.ts): two texts must not decode to one CLK.
+    if (text.length === 0 || !isCanonicalBase64(text)) {
+      throw new PavilionError('CLK_BASE64_INVALID', `${at}: not canonical standard base64`);
     }
     const clk = Buffer.from(text, 'base64');
     if (this.filterBytes === 0) {

@@ -68,16 +68,32 @@ export function validateConcatenatedClks(clks: unknown, filterBits: number, what
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/**
+ * Whether `text` is canonical standard base64 (RFC 4648 §4, padded): its alphabet, the shape of its
+ * padding, and zero in the bits the last character before `=` holds beyond the last byte (§3.5). Node's
+ * decoder ignores those bits, so without the last check `…oqd=` and `…oqc=` would both be one CLK. Only that
+ * character is looked at: no re-encoding of the whole text.
+ */
+export function isCanonicalBase64(text: string): boolean {
+  if (!BASE64.test(text)) return false;
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  if (padding === 0) return true;
+  // Before `==` a character holds 2 bits of the last byte and 4 unused; before `=`, 4 bits and 2 unused.
+  const unusedBits = padding === 2 ? 0b1111 : 0b11;
+  return (BASE64_ALPHABET.indexOf(text[text.length - padding - 1]!) & unusedBits) === 0;
+}
 
 /**
  * Decodes one CLK from standard base64 (as clkhash and anonlink serialise
  * them, RFC 4648 §4 with padding) and checks its length. Node's decoder
- * silently skips invalid characters, so the alphabet is checked first.
+ * silently skips invalid characters, so the text is checked first.
  */
 export function decodeClkBase64(b64: string, filterBits: number): Uint8Array {
   validateFilterBits(filterBits);
-  if (typeof b64 !== 'string' || !BASE64.test(b64)) {
-    throw new PavilionError('CLK_BASE64_INVALID', 'clk is not valid base64');
+  if (typeof b64 !== 'string' || !isCanonicalBase64(b64)) {
+    throw new PavilionError('CLK_BASE64_INVALID', 'clk is not canonical base64');
   }
   const bytes = Buffer.from(b64, 'base64');
   const clk = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);

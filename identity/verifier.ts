@@ -2,16 +2,20 @@
  * Access-token verification for every request: Bearer header → verified
  * Principal, or a 401 PavilionError with a stable code (see auth-errors.ts).
  *
- * Checks, in jose's order: compact-JWS shape; `alg` in the allow-list (before
- * any key is looked up, so `none` and HS*-with-a-public-key confusion never
- * reach a verifier); `kid` present in the key set (remote sets are refetched
- * once for an unknown kid); signature; `iss`, `aud`, `exp`, `nbf` with a small
- * clock tolerance; `sub` and `exp` present.
+ * Checks: compact-JWS shape; with an issuer configured, the *unverified* `iss`
+ * (only to answer AUTH_ISSUER_INVALID for another issuer's token, e.g. another
+ * Keycloak realm, instead of AUTH_UNKNOWN_KEY, and so such a token costs no
+ * JWKS refetch for its unknown kid); then jose's full verify, in its order:
+ * `alg` in the allow-list (before any key is looked up, so `none` and
+ * HS*-with-a-public-key confusion never reach a verifier); `kid` present in
+ * the key set (remote sets are refetched once for an unknown kid); signature;
+ * `iss`, `aud`, `exp`, `nbf` with a small clock tolerance; `sub` and `exp`
+ * present.
  *
  * Verified tokens are cached (verified-token-cache.ts), and a hit still checks
  * `exp` against the clock.
  */
-import { type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
+import { decodeJwt, type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
 import { PavilionError } from '../common/errors.js';
 import { PUBLIC_KEY_ALGORITHMS } from './algorithms.js';
 import { authError, fromJoseError } from './auth-errors.js';
@@ -76,6 +80,22 @@ function checkedAlgorithms(algorithms: readonly string[] | undefined): string[] 
   return list;
 }
 
+/**
+ * Whether the token's unverified payload names another `iss` than `issuer` (or
+ * none, as jose's check counts it). It only chooses the error: nothing else is
+ * read from the payload before its signature is checked. A payload that does
+ * not decode is left to jose's verify, which reports it as malformed.
+ */
+function foreignIssuer(token: string, issuer: string): boolean {
+  let unverified: JWTPayload;
+  try {
+    unverified = decodeJwt(token);
+  } catch {
+    return false;
+  }
+  return unverified.iss !== issuer;
+}
+
 export function createVerifier(opts: VerifierOptions): Verifier {
   if (typeof opts.audience !== 'string' || opts.audience === '') throw configError('an audience is required');
   if (opts.localJwks === undefined && opts.jwksUrl === undefined && opts.issuer === undefined) {
@@ -97,6 +117,8 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   });
 
   async function verifyToken(token: string, nowMs: number): Promise<Principal> {
+    if (opts.issuer !== undefined && foreignIssuer(token, opts.issuer))
+      throw authError('AUTH_ISSUER_INVALID', 'token issuer is not accepted');
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, getKey, {

@@ -22,6 +22,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { PavilionError } from '../../common/errors.js';
+import { isCanonicalBase64 } from '../../engine/validation.js';
 import { type ClaimType, type ClaimTypes, claimTypeProblem, scalarKind } from './claim-types.js';
 import type { Claims, VersionRows } from './store.js';
 
@@ -30,7 +31,6 @@ export const MAX_REF_BYTES = 256;
 export const BINARY_MAGIC = 'PVDS';
 export const BINARY_FORMAT_VERSION = 1;
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /**
  * What Postgres cannot store as text or jsonb: a surrogate that is not half of a pair (with the `u` flag a
  * pair is one astral code point, not Cs), and NUL.
@@ -246,8 +246,8 @@ export class JsonlParser implements UploadParser {
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
       throw new PavilionError('UPLOAD_LINE_INVALID', `${where}: not a JSON object`);
     const { ref, clk, claims } = obj as { ref?: unknown; clk?: unknown; claims?: unknown };
-    if (typeof clk !== 'string' || clk.length % 4 !== 0 || !BASE64.test(clk)) {
-      throw new PavilionError('CLK_BASE64_INVALID', `${where}: clk must be standard padded base64`);
+    if (typeof clk !== 'string' || !isCanonicalBase64(clk)) {
+      throw new PavilionError('CLK_BASE64_INVALID', `${where}: clk must be canonical standard padded base64`);
     }
     this.rows.add(where, ref, Buffer.from(clk, 'base64'), claims);
   }

@@ -71,6 +71,10 @@ const MIGRATIONS = [
      record_b bytea,
      primary key (job_id, chunk)
    );`,
+  // A chunked job's progress when it failed or was cancelled (its chunk rows are dropped then): chunks stored,
+  // and the summed share done of those running, so its view still shows the work done.
+  `alter table linkage_jobs add column ended_chunks_done integer;
+   alter table linkage_jobs add column ended_chunk_progress double precision;`,
 ];
 
 /** A job another process left unfinished, claimed to run again. */
@@ -208,11 +212,14 @@ const COLUMNS =
   'id, owner, dataset_id, dataset_version, threshold, top_k, solution, claims, status, done, total, pair_count, ' +
   'error_code, created_at, finished_at, chunks, datasets, blocking, guidance, policy_minimum, comparisons, ' +
   'full_comparisons';
-/** COLUMNS of `linkage_jobs j` with the progress of its chunks. */
+/** Of job `j`: its chunks stored, and the summed share done of its chunks not stored yet. */
+const CHUNKS_STORED = '(select count(*) from linkage_job_chunks c where c.job_id = j.id and c.pairs is not null)';
+const CHUNKS_RUNNING =
+  '(select coalesce(sum(c.progress), 0) from linkage_job_chunks c where c.job_id = j.id and c.pairs is null)';
+/** COLUMNS of `linkage_jobs j` with the progress of its chunks (as it was when it failed, once it has). */
 const COLUMNS_WITH_CHUNKS = `${COLUMNS.replace(/(\w+)/g, 'j.$1')},
-  (select count(*) from linkage_job_chunks c where c.job_id = j.id and c.pairs is not null) as chunks_done,
-  (select coalesce(sum(c.progress), 0) from linkage_job_chunks c where c.job_id = j.id and c.pairs is null)
-    as chunk_progress`;
+  coalesce(j.ended_chunks_done, ${CHUNKS_STORED}) as chunks_done,
+  coalesce(j.ended_chunk_progress, ${CHUNKS_RUNNING}) as chunk_progress`;
 
 const columnBytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 /** A little-endian typed array over a copy of `b` (Buffers may share an unaligned pool). */
@@ -323,12 +330,14 @@ export class JobStore {
 
   /**
    * Fails a job still queued or running (its error, a chunk out of retries, a cancel: LINK_CANCELLED), its
-   * queries and chunks dropped. False when it had already ended: a cancelled job stays cancelled.
+   * queries and chunks dropped, the chunks' progress kept in the job's row. False when it had already ended:
+   * a cancelled job stays cancelled.
    */
   async fail(id: string, code: string): Promise<boolean> {
     const rows = await this.sql`
-      update linkage_jobs set status = 'failed', error_code = ${code}, queries = null, sealed_blocks = null,
-        finished_at = now()
+      update linkage_jobs j set status = 'failed', error_code = ${code}, queries = null, sealed_blocks = null,
+        finished_at = now(), ended_chunks_done = ${this.sql.unsafe(CHUNKS_STORED)},
+        ended_chunk_progress = ${this.sql.unsafe(CHUNKS_RUNNING)}
       where id = ${id} and status in ('queued', 'running')
       returning id`;
     await this.sql`delete from linkage_job_chunks where job_id = ${id}`;
@@ -340,7 +349,8 @@ export class JobStore {
   /**
    * A chunk starts (or starts again) in this process, run by queue job `queueJob`: its row is (re)made with a
    * fresh heartbeat, and the job is marked running. Returns 'stored' when the chunk's pairs are already stored
-   * (it ran before), 'ended' when the job has ended (done, failed, cancelled), else 'run'.
+   * (it ran before), 'ended' when the job has ended (done, failed, cancelled), else 'run'. A chunk started again
+   * keeps the progress its earlier run saved (chunkProgress keeps the highest): the job's done never goes back.
    */
   async startChunk(id: string, chunk: number, queueJob: string): Promise<'run' | 'stored' | 'ended'> {
     return this.sql.begin(async (tx) => {
@@ -349,18 +359,19 @@ export class JobStore {
       if (job.status === 'queued') await tx`update linkage_jobs set status = 'running' where id = ${id}`;
       const [row] = await tx<{ pairs: number | null }[]>`
         insert into linkage_job_chunks (job_id, chunk, queue_job) values (${id}, ${chunk}, ${queueJob})
-        on conflict (job_id, chunk) do update
-          set queue_job = excluded.queue_job, heartbeat_at = now(),
-              progress = case when linkage_job_chunks.pairs is null then 0 else 1 end
+        on conflict (job_id, chunk) do update set queue_job = excluded.queue_job, heartbeat_at = now()
         returning pairs`;
       return row!.pairs === null ? 'run' : 'stored';
     }) as Promise<'run' | 'stored' | 'ended'>;
   }
 
-  /** Saves a running chunk's progress (share of its units done); false when its job has ended. */
+  /**
+   * Saves a running chunk's progress (share of its units done), unless an earlier run of it got further: a run
+   * after a broker died starts from 0 again. False when its job has ended.
+   */
   async chunkProgress(id: string, chunk: number, progress: number): Promise<boolean> {
     const rows = await this.sql`
-      update linkage_job_chunks set progress = ${progress}, heartbeat_at = now()
+      update linkage_job_chunks set progress = greatest(progress, ${progress}), heartbeat_at = now()
       where job_id = ${id} and chunk = ${chunk} and pairs is null
       returning chunk`;
     return rows.length > 0;

@@ -187,7 +187,16 @@ describe('pavilion link', () => {
     const badClk = join(tmp, 'bad-clk.json');
     writeFileSync(badClk, JSON.stringify({ clks: [expectedB[0], 'not base64!'] }));
     const bad = await pavilion(['link', '--dataset', a, '--queries', badClk, '--threshold', '0.8']);
-    expect(bad.stderr).toBe(`pavilion: CLK_BASE64_INVALID: ${badClk}:clks[1]: not standard base64\n`);
+    expect(bad.stderr).toBe(`pavilion: CLK_BASE64_INVALID: ${badClk}:clks[1]: not canonical standard base64\n`);
+    // A padding bit set: the same bytes as the canonical text, refused as the broker refuses it.
+    const last = expectedB[0]!.replace(/=+$/, '').slice(-1);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const padded = expectedB[0]!.replace(/.(=+)$/, `${alphabet[alphabet.indexOf(last) + 1]}$1`);
+    expect(Buffer.from(padded, 'base64')).toEqual(Buffer.from(expectedB[0]!, 'base64'));
+    const loose = join(tmp, 'loose.txt');
+    writeFileSync(loose, `${padded}\n`);
+    const refused = await pavilion(['link', '--dataset', a, '--queries', loose, '--threshold', '0.8']);
+    expect(refused.stderr).toBe(`pavilion: CLK_BASE64_INVALID: ${loose}:1: not canonical standard base64\n`);
   });
 
   it('refuses bad input with a code', async () => {

@@ -102,6 +102,28 @@ describe('remote JWKS', () => {
     );
   });
 
+  it("another issuer's token with a key we do not know is AUTH_ISSUER_INVALID, and costs no JWKS refetch", async () => {
+    idp.jwks = { keys: [rsOld.publicJwk] };
+    // No cooldown: an unknown kid of a token for this issuer is refetched every time.
+    const v = createVerifier({ issuer: idp.issuer, jwksUrl: idp.jwksUrl, audience: AUDIENCE, jwksCooldownMs: 0 });
+    await v.verify(`Bearer ${await sign(rsOld, claims())}`);
+    // Another realm of the same Keycloak signs with its own key.
+    const master = await makeKey('RS256', 'master-realm-key');
+    const n = idp.jwksFetches;
+    const foreign = await sign(master, claims({ iss: `${idp.baseUrl}/realms/master` }));
+    expect(await codeOf(v, `Bearer ${foreign}`)).toEqual({ code: 'AUTH_ISSUER_INVALID', status: 401 });
+    const noIss = claims();
+    delete noIss.iss;
+    expect((await codeOf(v, `Bearer ${await sign(master, noIss)}`)).code).toBe('AUTH_ISSUER_INVALID');
+    expect(idp.jwksFetches).toBe(n);
+    // Our issuer with a kid we do not know is still looked up (one refetch) and refused as such.
+    expect(await codeOf(v, `Bearer ${await sign(master, claims())}`)).toEqual({
+      code: 'AUTH_UNKNOWN_KEY',
+      status: 401,
+    });
+    expect(idp.jwksFetches - n).toBe(1);
+  });
+
   it('a discovery document naming another issuer is refused (503, not a 401)', async () => {
     idp.discoveryIssuer = 'https://attacker.test/realms/pavilion';
     try {

@@ -118,6 +118,11 @@ describe('bad tokens are rejected with their code', () => {
     );
     // Prefix/trailing-slash variants are different issuers (exact match).
     await expectRejected(await sign(es, standardClaims({ iss: `${ISSUER}/` })), 'AUTH_ISSUER_INVALID');
+    // Another issuer's token names a key we do not have (another Keycloak realm): still the issuer's code.
+    await expectRejected(
+      await sign(outsider, standardClaims({ iss: 'https://idp.test/realms/master' })),
+      'AUTH_ISSUER_INVALID',
+    );
   });
 
   it('expired, beyond the clock tolerance', async () => {

@@ -94,6 +94,11 @@ describe('upload parsers', () => {
     expect(code(jsonl(`{"ref":"a","clk":"${clk}","claims":{"a":[1]}}`))).toBe('UPLOAD_ROW_INVALID');
     expect(code(jsonl(`{"ref":"","clk":"${clk}"}`))).toBe('UPLOAD_ROW_INVALID');
     expect(code(jsonl(`{"ref":"a","clk":"***"}`))).toBe('CLK_BASE64_INVALID');
+    // A 256-bit CLK ends in one `=`: the character before it has 2 unused bits, which must be zero.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const padBit = `${clk.slice(0, -2)}${alphabet[alphabet.indexOf(clk.at(-2)!) | 1]}=`;
+    expect(Buffer.from(padBit, 'base64')).toEqual(Buffer.from(clk, 'base64'));
+    expect(code(jsonl(`{"ref":"a","clk":"${padBit}"}`))).toBe('CLK_BASE64_INVALID');
     expect(code(jsonl(`{"ref":"a","clk":"${b64(randomClk(128, 1))}"}`))).toBe('CLK_LENGTH_MISMATCH');
     expect(code(jsonl(`[1,2]`))).toBe('UPLOAD_LINE_INVALID');
     expect(code(jsonl('x'.repeat(70_000)))).toBe('UPLOAD_LINE_TOO_LONG');

@@ -273,7 +273,11 @@ describe('cancelling a chunked job', () => {
     const r = await api(t.url, 'DELETE', `/v1/linkage-jobs/${id}`, { token: t.tokens.rp });
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ id, status: 'failed', error_code: 'LINK_CANCELLED' });
+    // The answer still shows the work done (its chunk rows are dropped): at least the chunk stored before.
+    expect(r.json.chunks.done).toBeGreaterThanOrEqual(1);
+    expect(r.json.done).toBeGreaterThanOrEqual(Math.floor(r.json.total / 40));
     await expectStopped(id);
+    expect(await settled(t, id)).toMatchObject({ done: r.json.done, chunks: r.json.chunks });
   }, 180_000);
 
   it('over the WebSocket: `cancelled`, subscribers get the failed result, its chunks stop', async () => {
