@@ -13,9 +13,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fromRoot } from '../common/paths.js';
 import { loadDemoSchema } from '../demo/people.js';
 import { Population } from '../demo/population/generator.js';
@@ -26,6 +24,7 @@ import { encodeBinaryDataset } from '../server/datasets/upload.js';
 import { integer, parseBenchArgs } from './options.js';
 import { describeMachine, machineLine } from './report.js';
 import { createScratchDatabase } from './scratch-database.js';
+import { scratchDir } from './scratch-dir.js';
 
 const { values: o, fail } = parseBenchArgs({
   name: 'bench:linkage-jobs',
@@ -42,7 +41,7 @@ const LSH = lshConfig(100, 20, 1);
 const BYTES = 128;
 const schema = JSON.parse(readFileSync(fromRoot('test', 'fixtures', 'clkhash', 'febrl_schema_v3_final.json'), 'utf8'));
 const common = { ANCHORING: 'off', ENGINE_THREADS: '2', MASTER_KEY: randomBytes(32).toString('base64') };
-const stateDir = mkdtempSync(join(tmpdir(), 'pv-jobs-bench-'));
+const stateDir = scratchDir('pv-jobs-bench-');
 
 interface JobView {
   status: string;

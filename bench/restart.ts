@@ -13,8 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadDemoSchema } from '../demo/people.js';
 import { startBroker } from '../server/app.js';
@@ -23,6 +22,7 @@ import { integer, parseBenchArgs } from './options.js';
 import { randomFilters } from './random-filters.js';
 import { describeMachine, machineLine } from './report.js';
 import { createScratchDatabase } from './scratch-database.js';
+import { scratchDir } from './scratch-dir.js';
 
 const { values: o, fail } = parseBenchArgs({
   name: 'bench:restart',
@@ -54,7 +54,7 @@ async function load(databaseUrl: string): Promise<number> {
       DATABASE_URL: databaseUrl,
       PORT: '0',
       HOST: '127.0.0.1',
-      STATE_DIR: mkdtempSync(join(tmpdir(), 'pv-restart-')),
+      STATE_DIR: scratchDir('pv-restart-'),
       LOG_LEVEL: 'warn',
     },
   );
@@ -85,7 +85,7 @@ async function restart(databaseUrl: string): Promise<{ readyMs: number; stopMs: 
       PORT: String(port),
       HOST: '127.0.0.1',
       DEMO_RECORDS: '0',
-      STATE_DIR: mkdtempSync(join(tmpdir(), 'pv-restart-')),
+      STATE_DIR: scratchDir('pv-restart-'),
     },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -16,8 +16,8 @@
  * The brokers' state folders and query files live in one folder under the
  * system's temporary folder, removed when the run ends, however it ends.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -27,6 +27,7 @@ import { flag, nameList, names, parseBenchArgs, text, type Values, value } from 
 import { randomFilters } from './random-filters.js';
 import { describeMachine, machineLine } from './report.js';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
+import { scratchDir } from './scratch-dir.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -399,18 +400,8 @@ async function runBench(): Promise<void> {
   // the broker writes the profiles there: a folder that does not exist yet is made, not a crash at the end
   if (profDir) mkdirSync(profDir, { recursive: true });
   const json = o.json;
-  // The brokers' state folders (master key, audit signing key, identity key) and query files: removed
-  // when the run ends, failed or not (the exit event), or is stopped by a signal such as Ctrl-C.
-  const workDir = mkdtempSync(join(tmpdir(), 'pavilion-bench-'));
-  const removeWorkDir = () => rmSync(workDir, { recursive: true, force: true });
-  process.on('exit', removeWorkDir);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      removeWorkDir();
-      // No listener is left: the signal's default action ends the process with its status (130 for Ctrl-C).
-      process.kill(process.pid, signal);
-    });
-  }
+  // The brokers' state folders and query files (bench/scratch-dir.ts: removed however the run ends).
+  const workDir = scratchDir('pavilion-bench-');
   const dur = quick ? 4 : 10;
   const bigRows = !only.has('cold') ? 0 : quick ? 200_000 : 1_000_000;
   // Load average included: on a shared 2-core machine it explains most variance.

@@ -68,15 +68,20 @@ describe('config', () => {
       expect(() => loadConfig({ POLICY_BUNDLE_KEY_ALG: alg })).toThrow(/POLICY_BUNDLE_KEY_ALG/);
   });
   it('CONFIG_FILE supplies settings; the environment wins over it', async () => {
-    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
-    const file = join(mkdtempSync(join(tmpdir(), 'pv-config-')), 'broker.json');
-    writeFileSync(file, JSON.stringify({ PORT: 9100, AMBIGUITY_MARGIN: 0.05, NOT_A_SETTING: 1 }));
-    expect(loadConfig({ CONFIG_FILE: file })).toMatchObject({ port: 9100, ambiguityMargin: 0.05 });
-    expect(loadConfig({ CONFIG_FILE: file, PORT: '9200' }).port).toBe(9200);
-    writeFileSync(file, '[1]');
-    expect(() => loadConfig({ CONFIG_FILE: file })).toThrow(/CONFIG_FILE/);
+    const dir = mkdtempSync(join(tmpdir(), 'pv-config-'));
+    const file = join(dir, 'broker.json');
+    try {
+      writeFileSync(file, JSON.stringify({ PORT: 9100, AMBIGUITY_MARGIN: 0.05, NOT_A_SETTING: 1 }));
+      expect(loadConfig({ CONFIG_FILE: file })).toMatchObject({ port: 9100, ambiguityMargin: 0.05 });
+      expect(loadConfig({ CONFIG_FILE: file, PORT: '9200' }).port).toBe(9200);
+      writeFileSync(file, '[1]');
+      expect(() => loadConfig({ CONFIG_FILE: file })).toThrow(/CONFIG_FILE/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('TLS needs both files', () => {
