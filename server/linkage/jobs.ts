@@ -349,6 +349,9 @@ export class LinkageJobs {
     const { jobs, engine, trail, log } = this.d;
     let lastPush = 0;
     let lastSaved = 0;
+    // A job run again after its broker died starts from 0: what it pushes and saves never goes below the
+    // progress the earlier run reached (kept in its row; store.ts progress keeps the highest too).
+    const reached = job.done;
     try {
       await jobs.markRunning(job.id, loaded.version);
       const result = await engine.link(loaded.engineId, queries, {
@@ -359,7 +362,7 @@ export class LinkageJobs {
           const now = Date.now();
           if (now - lastPush < 100 && done < total) return;
           lastPush = now;
-          const doneQueries = Math.floor((job.total * done) / Math.max(1, total));
+          const doneQueries = Math.max(reached, Math.floor((job.total * done) / Math.max(1, total)));
           this.publish(job.id, { type: 'progress', job: job.id, done: doneQueries, total: job.total });
           if (now - lastSaved > 1000) {
             lastSaved = now;

@@ -302,8 +302,12 @@ export class JobStore {
     await this.sql`update linkage_jobs set status = 'running', dataset_version = ${datasetVersion} where id = ${id}`;
   }
 
+  /**
+   * Saves a whole job's progress (queries done), unless an earlier run of it got further: a run after a broker
+   * died (claimStale) starts from 0 again.
+   */
   async progress(id: string, done: number): Promise<void> {
-    await this.sql`update linkage_jobs set done = ${done} where id = ${id} and status = 'running'`;
+    await this.sql`update linkage_jobs set done = greatest(done, ${done}) where id = ${id} and status = 'running'`;
   }
 
   /**
@@ -493,11 +497,12 @@ export class JobStore {
   /**
    * Claims one job whose process stopped beating `ms` ago and that may be started again (queries kept, fewer
    * than `maxAttempts` starts), for this process: one statement, so two processes never claim the same job.
-   * Chunked jobs are not claimed: their chunks are the queue's (server/linkage/queue.ts).
+   * Chunked jobs are not claimed: their chunks are the queue's (server/linkage/queue.ts). The job keeps the
+   * progress its earlier run saved (progress keeps the highest): its done never goes back.
    */
   async claimStale(ms: number, maxAttempts: number): Promise<ResumableJob | null> {
     const rows = await this.sql<(JobRow & { queries: Buffer; tenant: string | null })[]>`
-      update linkage_jobs set heartbeat_at = now(), attempts = attempts + 1, status = 'queued', done = 0
+      update linkage_jobs set heartbeat_at = now(), attempts = attempts + 1, status = 'queued'
       where id = (
         select id from linkage_jobs
         where status in ('queued', 'running') and heartbeat_at < now() - ${ms} * interval '1 millisecond'

@@ -1,8 +1,9 @@
 /**
- * A chunked job's progress as GET and DELETE /v1/linkage-jobs/{id} show it (server/linkage/results.ts
- * progressDone, over the chunk rows of store.ts): `done` never goes back when a chunk runs again after its
- * broker died, and a cancelled job still shows the chunks it had stored. The chunks' runs are played on the
- * broker's job store by hand (no queue messages: no broker takes them), so every step is exact.
+ * A job's progress as GET and DELETE /v1/linkage-jobs/{id} show it (server/linkage/results.ts progressDone,
+ * over the job and chunk rows of store.ts): `done` never goes back when a whole job or a chunk runs again after
+ * its broker died, and a cancelled job still shows the chunks it had stored. The runs are played on the broker's
+ * job store by hand (no queue messages, no stale heartbeat the broker's own sweep would act on), so every step
+ * is exact.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +56,40 @@ async function view(id: string): Promise<{ status: string; done: number; chunks:
   expect(r.status, r.text).toBe(200);
   return r.json;
 }
+
+describe('whole job progress', () => {
+  it('does not go back when the job runs again after its broker died', async () => {
+    const id = randomUUID();
+    // A two-party job run whole (no chunks); its sealed queries are never opened here.
+    await store.create({
+      id,
+      owner: 'acme-bank',
+      tenant: null,
+      datasetId: 'people',
+      datasetVersion: 1,
+      threshold: 0.9,
+      topK: null,
+      solution: 'pairs',
+      total: TOTAL,
+      sealedQueries: Buffer.from('sealed'),
+    });
+    await store.markRunning(id, 1);
+    await store.progress(id, 1200);
+    expect(await view(id)).toMatchObject({ status: 'running', done: 1200, chunks: null });
+
+    // Its broker died: another claims the job (stale after 0.5 s here; the broker's own sweep waits 30 s).
+    await t.broker.db.sql`update linkage_jobs set heartbeat_at = now() - interval '1 second' where id = ${id}`;
+    const claimed = await store.claimStale(500, 3);
+    expect(claimed?.job).toMatchObject({ id, status: 'queued', done: 1200 });
+    expect(await view(id)).toMatchObject({ status: 'queued', done: 1200 });
+    // It runs from the beginning again: its progress reports are below the first run's until they pass it.
+    await store.markRunning(id, 1);
+    await store.progress(id, 300);
+    expect(await view(id)).toMatchObject({ status: 'running', done: 1200 });
+    await store.progress(id, 2000);
+    expect(await view(id)).toMatchObject({ status: 'running', done: 2000 });
+  });
+});
 
 describe('chunked job progress', () => {
   it('does not go back when a chunk runs again after its broker died', async () => {
