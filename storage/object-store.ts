@@ -51,7 +51,8 @@ export function assertObjectKey(key: string): void {
   if (key.length > MAX_KEY_BYTES || segments.some((s) => !SEGMENT.test(s) || s === '.' || s === '..')) {
     throw new PavilionError(
       'OBJECT_KEY_INVALID',
-      'object keys are slash-separated segments of [A-Za-z0-9._-], without empty, "." or ".." segments',
+      `object keys are slash-separated segments of 1 to 128 characters of [A-Za-z0-9._-], none "." or "..", ` +
+        `at most ${MAX_KEY_BYTES} bytes in all`,
     );
   }
 }

@@ -7,12 +7,12 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import postgres from 'postgres';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
 import { type Broker, startBroker } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
@@ -50,11 +50,25 @@ export async function dropTestDatabase(databaseUrl: string): Promise<void> {
   await admin.end();
 }
 
+/**
+ * State folders made here (each with a master key, an audit signing key and an identity key): removed after the
+ * test file's own afterAll hooks (registered first, this one runs last), not when a broker closes, since restart
+ * tests start a second broker on the first one's.
+ */
+const madeStateDirs: string[] = [];
+afterAll(() => {
+  for (const dir of madeStateDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 export async function startTestBroker(
   overrides: Record<string, string> = {},
   keepDatabase = false,
 ): Promise<TestBroker> {
-  const stateDir = overrides.STATE_DIR ?? mkdtempSync(join(tmpdir(), 'pavilion-server-test-'));
+  let stateDir = overrides.STATE_DIR;
+  if (stateDir === undefined) {
+    stateDir = mkdtempSync(join(tmpdir(), 'pavilion-server-test-'));
+    madeStateDirs.push(stateDir);
+  }
   let db: { url: string; drop(): Promise<void> } | undefined;
   if (!overrides.DATABASE_URL && process.env.DATABASE_URL) db = await privateDatabase(process.env.DATABASE_URL);
   const logs: string[] = [];
