@@ -5,7 +5,7 @@
  * by every test that expects an error.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +32,7 @@ export interface TestBroker {
  * of its own, dropped when the broker closes: tests must not see each
  * other's datasets or audit entries, nor those of other runs.
  */
-async function privateDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createTestDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `pv_server_test_${randomBytes(6).toString('hex')}`;
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
@@ -70,7 +70,7 @@ export async function startTestBroker(
     madeStateDirs.push(stateDir);
   }
   let db: { url: string; drop(): Promise<void> } | undefined;
-  if (!overrides.DATABASE_URL && process.env.DATABASE_URL) db = await privateDatabase(process.env.DATABASE_URL);
+  if (!overrides.DATABASE_URL && process.env.DATABASE_URL) db = await createTestDatabase(process.env.DATABASE_URL);
   const logs: string[] = [];
   // Every log line is kept so tests can scan them for sentinel values.
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
@@ -211,15 +211,14 @@ export async function until<T>(
   }
 }
 
-/**
- * `npm start` (server/main.ts) as a child process on a database and state folder, for tests that kill a
- * broker with SIGKILL; resolves once it listens. The caller kills it (and should, in afterAll).
- */
-export async function startBrokerProcess(
+/** server/main.ts (what `npm start` runs) as a child process on a database and state folder, no demo, no chain. */
+export function spawnBrokerMain(
   stateDir: string,
   databaseUrl: string,
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('server', 'main.ts')], {
+  logLevel: string,
+  stdio: SpawnOptions['stdio'] = 'pipe',
+): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', fromRoot('server', 'main.ts')], {
     cwd: fromRoot(),
     env: {
       PATH: process.env.PATH ?? '',
@@ -230,9 +229,21 @@ export async function startBrokerProcess(
       DEMO_RECORDS: '0',
       ANCHORING: 'off',
       ENGINE_THREADS: '1',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: logLevel,
     },
+    stdio,
   });
+}
+
+/**
+ * `npm start` (server/main.ts) as a child process on a database and state folder, for tests that kill a
+ * broker with SIGKILL; resolves once it listens. The caller kills it (and should, in afterAll).
+ */
+export async function startBrokerProcess(
+  stateDir: string,
+  databaseUrl: string,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawnBrokerMain(stateDir, databaseUrl, 'warn');
   let out = '';
   child.stdout!.on('data', (d: Buffer) => {
     out += d.toString();

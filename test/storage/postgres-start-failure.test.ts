@@ -4,15 +4,13 @@
  * nor a Postgres message (it can quote values). A user trial saw `pavilion broker: failed to start PostgresError:
  * deadlock detected` and its stack. Real Postgres; the broker runs as a child process on a database of its own.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fromRoot } from '../../common/paths.js';
-import { dropTestDatabase } from '../server/helpers.js';
+import { createTestDatabase, spawnBrokerMain } from '../server/helpers.js';
 
 const serverUrl = process.env.DATABASE_URL;
 const stateDir = mkdtempSync(join(tmpdir(), 'pavilion-start-failure-'));
@@ -24,21 +22,7 @@ afterAll(async () => {
 
 /** Starts server/main.ts on `databaseUrl`; its exit code and stderr once it exits. */
 function startBroker(databaseUrl: string): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('server', 'main.ts')], {
-    cwd: fromRoot(),
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      STATE_DIR: stateDir,
-      DATABASE_URL: databaseUrl,
-      DEMO_RECORDS: '0',
-      ANCHORING: 'off',
-      ENGINE_THREADS: '1',
-      LOG_LEVEL: 'silent',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawnBrokerMain(stateDir, databaseUrl, 'silent', ['ignore', 'ignore', 'pipe']);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
   const killer = setTimeout(() => child.kill('SIGKILL'), 50_000);
@@ -52,19 +36,14 @@ function startBroker(databaseUrl: string): Promise<{ code: number | null; stderr
 
 describe.skipIf(!serverUrl)('a database that fails the broker at start', () => {
   it('an unexpected Postgres error: INTERNAL on one line, then the stack without the message', async () => {
-    const name = `pv_start_test_${randomBytes(6).toString('hex')}`;
-    const admin = postgres(serverUrl!, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`create database ${name}`);
-    await admin.end();
-    const url = new URL(serverUrl!);
-    url.pathname = `/${name}`;
-    cleanup.push(() => dropTestDatabase(url.toString()));
+    const database = await createTestDatabase(serverUrl!);
+    cleanup.push(database.drop);
     // A table of the broker's name that is not the broker's: its first migration query fails (42703).
-    const db = postgres(url.toString(), { max: 1, onnotice: () => {} });
+    const db = postgres(database.url, { max: 1, onnotice: () => {} });
     await db`create table schema_migrations (x int)`;
     await db.end();
 
-    const { code, stderr } = await startBroker(url.toString());
+    const { code, stderr } = await startBroker(database.url);
     expect(code).toBe(1);
     const [first, second, ...frames] = stderr.trimEnd().split('\n');
     expect(first).toBe('pavilion: INTERNAL: the broker failed to start');
@@ -72,7 +51,7 @@ describe.skipIf(!serverUrl)('a database that fails the broker at start', () => {
     expect(frames.length).toBeGreaterThan(0);
     for (const frame of frames) expect(frame).toMatch(/^\s+at /);
     expect(stderr).not.toContain('does not exist');
-    expect(stderr).not.toContain(name);
+    expect(stderr).not.toContain(new URL(database.url).pathname.slice(1));
   }, 60_000);
 
   it('a password Postgres refuses: DATABASE_UNAVAILABLE on one line, without the password', async () => {

@@ -32,8 +32,11 @@ afterAll(async () => {
   await t?.broker.close();
 });
 
-/** A chunked job of acme-bank (the rp token's subject), queued: nothing runs it but this test. */
-async function chunkedJob(): Promise<string> {
+/**
+ * A job of acme-bank (the rp token's subject), queued: nothing runs it but this test. Chunked, or run whole with
+ * sealed queries that are never opened here.
+ */
+async function queuedJob(chunked: boolean): Promise<string> {
   const id = randomUUID();
   await store.create({
     id,
@@ -45,8 +48,17 @@ async function chunkedJob(): Promise<string> {
     topK: null,
     solution: 'pairs',
     total: TOTAL,
-    sealedQueries: null,
-    chunked: { chunks: CHUNKS, datasets: [{ dataset: 'people', version: 1 }], blocking: null, sealedBlocks: null },
+    ...(chunked
+      ? {
+          sealedQueries: null,
+          chunked: {
+            chunks: CHUNKS,
+            datasets: [{ dataset: 'people', version: 1 }],
+            blocking: null,
+            sealedBlocks: null,
+          },
+        }
+      : { sealedQueries: Buffer.from('sealed') }),
   });
   return id;
 }
@@ -59,20 +71,7 @@ async function view(id: string): Promise<{ status: string; done: number; chunks:
 
 describe('whole job progress', () => {
   it('does not go back when the job runs again after its broker died', async () => {
-    const id = randomUUID();
-    // A two-party job run whole (no chunks); its sealed queries are never opened here.
-    await store.create({
-      id,
-      owner: 'acme-bank',
-      tenant: null,
-      datasetId: 'people',
-      datasetVersion: 1,
-      threshold: 0.9,
-      topK: null,
-      solution: 'pairs',
-      total: TOTAL,
-      sealedQueries: Buffer.from('sealed'),
-    });
+    const id = await queuedJob(false);
     await store.markRunning(id, 1);
     await store.progress(id, 1200);
     expect(await view(id)).toMatchObject({ status: 'running', done: 1200, chunks: null });
@@ -93,7 +92,7 @@ describe('whole job progress', () => {
 
 describe('chunked job progress', () => {
   it('does not go back when a chunk runs again after its broker died', async () => {
-    const id = await chunkedJob();
+    const id = await queuedJob(true);
     expect(await store.startChunk(id, 0, randomUUID())).toBe('run');
     expect(await store.chunkProgress(id, 0, 0.6)).toBe(true);
     expect(await view(id)).toMatchObject({ status: 'running', done: 600, chunks: { count: 3, done: 0 } });
@@ -111,7 +110,7 @@ describe('chunked job progress', () => {
   });
 
   it('a cancelled job shows the chunks it had stored and the share done of the others', async () => {
-    const id = await chunkedJob();
+    const id = await queuedJob(true);
     for (const chunk of [0, 1]) {
       expect(await store.startChunk(id, chunk, randomUUID())).toBe('run');
       expect(await store.storeChunk(id, chunk, noPairs, 10)).toBe('partial');

@@ -8,13 +8,11 @@
  *
  * Each test runs on databases of its own, dropped at the end. Real Postgres only: the race needs two sessions.
  */
-import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import postgres from 'postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adapter, type LinkageQueue, openLinkageQueue, QUEUE_SCHEMA } from '../../../server/linkage/queue.js';
 import { type Database, openDatabase, type Sql } from '../../../storage/postgres.js';
-import { dropTestDatabase } from '../helpers.js';
+import { createTestDatabase } from '../helpers.js';
 
 const serverUrl = process.env.DATABASE_URL;
 const silent = pino({ level: 'silent' });
@@ -25,14 +23,9 @@ afterEach(async () => {
 });
 
 async function freshDatabase(): Promise<string> {
-  const name = `pv_queue_test_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(serverUrl!, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl!);
-  url.pathname = `/${name}`;
-  cleanup.push(() => dropTestDatabase(url.toString()));
-  return url.toString();
+  const database = await createTestDatabase(serverUrl!);
+  cleanup.push(database.drop);
+  return database.url;
 }
 
 async function open(url: string, max?: number): Promise<Database> {
