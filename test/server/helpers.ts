@@ -56,9 +56,15 @@ export async function dropTestDatabase(databaseUrl: string): Promise<void> {
  * tests start a second broker on the first one's.
  */
 const madeStateDirs: string[] = [];
-afterAll(() => {
+const removeStateDirs = () => {
   for (const dir of madeStateDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+};
+try {
+  afterAll(removeStateDirs);
+} catch {
+  // Outside a vitest file (test/server/faults/broker-child.ts runs brokers in a plain child process): at its exit.
+  process.once('exit', removeStateDirs);
+}
 
 export async function startTestBroker(
   overrides: Record<string, string> = {},
