@@ -15,14 +15,14 @@
  *      stopped, the same search in C (bench/native-dice.ts) over as many random filters of the same density.
  *
  * The version is written once through DatasetStore (no broker running, so nothing loads it twice), then a
- * broker child (this file with --serve) is started on it. Each load phase runs at most 20 s.
+ * broker child (this file in the serve role) is started on it. Each load phase runs at most 20 s.
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { askChild, type Child, startChild, stopChild } from './child-process.js';
+import { askChild, type Child, childRole, startChild, stopChild } from './child-process.js';
 import { buildNative, runNative } from './native-dice.js';
 import { flag, integer, oneOf, parseBenchArgs } from './options.js';
 import { randomFilters } from './random-filters.js';
@@ -31,7 +31,6 @@ import { createScratchDatabase, type ScratchDatabase } from './scratch-database.
 import { scratchDir } from './scratch-dir.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const mode = process.argv[2];
 const BYTES = 128;
 
 /** What BENCH_DENSE (set by --dense, inherited by the children) asks for. */
@@ -148,8 +147,11 @@ async function serve(): Promise<void> {
 
 // ---------------------------------------------------------------- parent
 
-function start(args: string[], env: NodeJS.ProcessEnv): Promise<Child> {
-  return startChild(SELF, args, env, ['--expose-gc', '--max-old-space-size=8192']);
+/** A child's role: write a stored version of `rows` records, or serve a broker on it. */
+type ChildRole = { mode: 'write'; rows: number } | { mode: 'serve' };
+
+function start(role: ChildRole, env: NodeJS.ProcessEnv): Promise<Child> {
+  return startChild(SELF, role, env, ['--expose-gc', '--max-old-space-size=8192']);
 }
 
 async function coldVerifications(
@@ -253,13 +255,13 @@ async function runBench(): Promise<void> {
   const out: Record<string, unknown> = { machine, rows, database };
   try {
     log(`writing ${rows.toLocaleString('en-US')} records to ${database} (load ${load()})…`);
-    const writer = await start(['--write', String(rows)], env);
+    const writer = await start({ mode: 'write', rows }, env);
     out.write_ms = writer.ready.write_ms;
     await new Promise((resolve) => writer.child.once('exit', resolve));
 
     log(`starting a broker on them (load ${load()})…`);
     const t0 = performance.now();
-    const broker = await start(['--serve'], env);
+    const broker = await start({ mode: 'serve' }, env);
     const pid = broker.child.pid!;
     out.restart_serving_s = Number(((performance.now() - t0) / 1000).toFixed(1));
     out.rss_serving_mib = status(pid, 'VmRSS');
@@ -361,6 +363,7 @@ async function runBench(): Promise<void> {
   console.log(machineLine(machine));
 }
 
-if (mode === '--write') await writeVersion(Number(process.argv[3]));
-else if (mode === '--serve') await serve();
+const role = childRole<ChildRole>();
+if (role?.mode === 'write') await writeVersion(role.rows);
+else if (role?.mode === 'serve') await serve();
 else await runBench();

@@ -13,23 +13,31 @@ export interface Child<Ready = Record<string, unknown>> {
   lines: ReturnType<typeof createInterface>;
 }
 
-/** Runs `node <nodeArgs> --import tsx <script> <args>`; resolves with its READY line. */
+/**
+ * The child's role (what it serves, with its parameters), handed over in this variable with the parent's pid
+ * rather than on the command line: an option a user types cannot start a child's server that never exits (it
+ * is an unknown option, exit 2), nor can the variable left in a shell.
+ */
+const ROLE_ENV = 'PAVILION_BENCH_CHILD';
+
+/** Runs `node <nodeArgs> --import tsx <script>` in `role` (see childRole); resolves with its READY line. */
 export function startChild<Ready>(
   script: string,
-  args: string[],
+  role: { mode: string },
   env: NodeJS.ProcessEnv,
   nodeArgs: string[] = [],
 ): Promise<Child<Ready>> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, ...args], {
+  // The mode as the only argument names the child in `ps` and in the error below; the child does not read it.
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, role.mode], {
     stdio: ['pipe', 'pipe', 'inherit'],
-    env,
+    env: { ...env, [ROLE_ENV]: JSON.stringify({ ...role, parent: process.pid }) },
   });
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       if (line.startsWith('READY ')) resolve({ child, ready: JSON.parse(line.slice(6)) as Ready, lines });
     });
-    child.on('exit', (code) => reject(new Error(`child ${args[0]} exited with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`child ${role.mode} exited with ${code}`)));
   });
 }
 
@@ -54,4 +62,20 @@ export function stopChild(c: Child<unknown>, graceMs = 10_000): Promise<void> {
     c.child.kill('SIGTERM');
     setTimeout(() => c.child.kill('SIGKILL'), graceMs).unref();
   });
+}
+
+/**
+ * In a child started by startChild, its role; undefined in the benchmark's own process. A child ends with its
+ * parent, however that ends (a signal to the parent alone, even SIGKILL): its stdin is a pipe from the parent,
+ * closed when the parent exits, and a server left behind would never exit.
+ */
+export function childRole<Role extends { mode: string }>(): Role | undefined {
+  const raw = process.env[ROLE_ENV];
+  if (raw === undefined) return undefined;
+  const { parent, ...role } = JSON.parse(raw) as Role & { parent: number };
+  if (parent !== process.ppid) return undefined;
+  process.stdin.on('end', () => process.exit(1)).resume();
+  // Watching stdin must not keep a child alive that is done (bench:big's writer exits once it has written).
+  (process.stdin as NodeJS.ReadStream & { unref?: () => void }).unref?.();
+  return role as unknown as Role;
 }

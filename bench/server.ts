@@ -11,7 +11,7 @@
  *   plus the 1M-version publish and reload times and the broker's RSS.
  *
  * The broker and the hello-world server run as child processes (this same
- * file, told its role in CHILD_ENV) so the load generator does not share their
+ * file, told its role by bench/child-process.ts) so the load generator does not share their
  * event loop; on 2 cores they still share the CPU, as in docs/decisions.md's numbers.
  * The brokers' state folders and query files live in one folder under the
  * system's temporary folder, removed when the run ends, however it ends.
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { askChild, type Child as ChildOf, startChild, stopChild } from './child-process.js';
+import { askChild, type Child as ChildOf, childRole, startChild, stopChild } from './child-process.js';
 import { flag, nameList, names, parseBenchArgs, text, type Values, value } from './options.js';
 import { randomFilters } from './random-filters.js';
 import { describeMachine, machineLine } from './report.js';
@@ -33,20 +33,6 @@ const SELF = fileURLToPath(import.meta.url);
 
 /** What a child of this script serves; a broker keeps its state and query files under `workDir`. */
 type ChildRole = { mode: 'hello' } | { mode: 'serve'; bigRows: number; workDir: string };
-
-/**
- * Set by startBenchChild for its children only, with the parent's pid: an option on a user's command line
- * cannot start a child's server that never exits (it is an unknown option, exit 2), nor can this variable
- * left in a shell.
- */
-const CHILD_ENV = 'PAVILION_BENCH_SERVER_CHILD';
-
-function childRole(): ChildRole | undefined {
-  const raw = process.env[CHILD_ENV];
-  if (raw === undefined) return undefined;
-  const { parent, ...role } = JSON.parse(raw) as ChildRole & { parent: number };
-  return parent === process.ppid ? (role as ChildRole) : undefined;
-}
 
 // ---------------------------------------------------------------- children
 
@@ -222,13 +208,8 @@ function startBenchChild(o: Options, role: ChildRole, env: NodeJS.ProcessEnv = p
   // database's, the engine's) over the process's whole life; bench/profile-summary.ts --last=S cuts the end.
   const threadsDir = o['cpu-prof-threads'];
   const prof = threadsDir && role.mode === 'serve' ? ['--cpu-prof', `--cpu-prof-dir=${threadsDir}`] : [];
-  const childEnv = {
-    ...env,
-    ...(o['from-dist'] ? { BENCH_FROM_DIST: '1' } : {}),
-    [CHILD_ENV]: JSON.stringify({ ...role, parent: process.pid }),
-  };
-  // The mode as the only argument names the child in startChild's errors; the child does not read it.
-  return startChild<Ready>(SELF, [role.mode], childEnv, [...prof, '--expose-gc']);
+  const childEnv = o['from-dist'] ? { ...env, BENCH_FROM_DIST: '1' } : env;
+  return startChild<Ready>(SELF, role, childEnv, [...prof, '--expose-gc']);
 }
 
 function rssMiB(pid: number): number {
@@ -366,7 +347,7 @@ const SCENARIOS = ['hello', 'health', 'hit', 'cold', 'ws', 'proof'] as const;
 const DATABASES = ['embedded', 'postgres'] as const;
 type DatabaseKind = (typeof DATABASES)[number];
 
-/** The command line (bench/options.ts); the children are told their role in CHILD_ENV, not on it. */
+/** The command line (bench/options.ts); the children are told their role by bench/child-process.ts, not on it. */
 const COMMAND = {
   name: 'bench:server',
   run: 'npm run bench:server --',
@@ -711,10 +692,7 @@ async function runBench(): Promise<void> {
 }
 
 // Last, so every constant above is initialised before the run starts.
-const role = childRole();
-// A child ends with its parent, however that ends (a signal to the parent alone, even SIGKILL): its stdin is
-// a pipe from the parent, closed when the parent exits. A server left behind would never exit.
-if (role !== undefined) process.stdin.on('end', () => process.exit(1)).resume();
+const role = childRole<ChildRole>();
 if (role?.mode === 'hello') await serveHello();
 else if (role?.mode === 'serve') await serveBroker(role.bigRows, role.workDir);
 else await runBench();

@@ -88,7 +88,7 @@ describe('bench:server command line', () => {
   it('the role variable counts only in a child of the process that set it', () => {
     // Set further up (here: by this process's parent) and inherited: not a child of that process, so ignored.
     const role = JSON.stringify({ mode: 'hello', parent: process.ppid });
-    const { env } = benchEnv({ PAVILION_BENCH_SERVER_CHILD: role });
+    const { env } = benchEnv({ PAVILION_BENCH_CHILD: role });
     const r = runSync(['--bogus'], env);
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toContain('bench:server: unknown option --bogus');
