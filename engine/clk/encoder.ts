@@ -31,7 +31,7 @@ import { deriveFeatureKeys } from './keys.js';
 import { prepareValue } from './prepare.js';
 import { type HashedFeature, type LinkageSchema, parseSchema } from './schema.js';
 import { encodeToken, tokenize } from './tokens.js';
-import { ValueTable } from './value-table.js';
+import { ValueCache } from './value-cache.js';
 
 export interface ClkEncoderOptions {
   /** Token hashing backend: 'wasm' (default) or 'node' (node:crypto, for differential tests). */
@@ -78,21 +78,13 @@ interface FeatureState {
   /**
    * Raw value -> the feature's bits for it (what clkhash's lru_cache on the
    * n-gram tuple gives it). Valid because the bits depend only on the value:
-   * invalid values throw before being cached.
+   * invalid values throw before being cached. An entry's bits are the
+   * feature's whole working filter, in the byte order of `work`, so a hit is
+   * `words` word ORs instead of one bit set per position.
    */
-  readonly values: ValueTable;
-  /**
-   * Storage for the cached bits, one growing Uint32Array per feature (no
-   * typed array per entry: allocation and GC were a third of a cold pass).
-   * An entry at e is the feature's whole working filter, slab[e .. e + words),
-   * in the byte order of `work` (bits are set through `slabBytes`), so a hit
-   * is `words` word ORs instead of one bit set per position.
-   */
-  slab: Uint32Array;
-  slabBytes: Uint8Array;
-  /** This feature's share of the value-cache budget in use, entries and their keys (estimated). */
+  readonly values: ValueCache;
+  /** This feature's share of the value-cache budget in use, in words (its index estimated). */
   valueWords: number;
-  slabUsed: number;
   /**
    * Whether `values` is used. A feature whose values rarely repeat (street
    * names, dates of birth) pays for storing each value's bits and evicting
@@ -109,6 +101,8 @@ interface FeatureState {
 
 /** Values per decision whether a feature's value cache pays; the cache stays on if ≥ 1 in 4 of them were hits. */
 const VALUE_WINDOW = 16_384;
+/** Values looked up ahead in one probeRun (a few KiB of scratch). */
+const PROBE_RUN = 512;
 /** Values a feature encodes with its value cache off before it is tried again. */
 const VALUE_CACHE_PAUSE = 65_536;
 
@@ -117,9 +111,6 @@ const VALUE_CACHE_PAUSE = 65_536;
  * a core's L2 beside the feature's caches, and bound the scratch an encoder keeps.
  */
 const COLUMNS_BLOCK = 4096;
-
-/** Rough per-entry cost of a Map entry and its key, in slab words, for the budget. */
-const VALUE_ENTRY_OVERHEAD_WORDS = 24;
 
 const releaseSlots = new FinalizationRegistry<FeatureHasher[]>((hashers) => {
   for (const h of hashers) h.release();
@@ -176,6 +167,12 @@ export class ClkEncoder {
   /** Per token of the current value: its cache entry, or -1 for a miss. */
   private resolved = new Float64Array(256);
   private blakeOut = new Uint8Array(64 * 256);
+  /** probeRun's results: per value of the run, its value-cache entry or -1, and its hash; the cache's size then. */
+  private readonly probed = new Int32Array(PROBE_RUN);
+  private readonly probedHashes = new Int32Array(PROBE_RUN);
+  private probedSize = 0;
+  /** The error of the record where encodeFeature stopped. */
+  private featureError: unknown;
   /** valueCacheBytes, for all features; valueWords of it (in 4-byte words, estimated) are in use. */
   private readonly valueBudget: number;
   private valueWords = 0;
@@ -197,7 +194,7 @@ export class ClkEncoder {
     this.hashBackend = options.hashBackend ?? 'wasm';
     this.cacheLimit = options.cacheEntries ?? 2 ** 17;
     const hashedCount = schema.features.filter((f) => f.kind === 'hashed').length;
-    // Entries are found by Int32 offsets (value-table.ts): at most 2^31 words.
+    // Entries are found by Int32 offsets (value-cache.ts): at most 2^31 words.
     this.valueBudget = hashedCount > 0 ? Math.min(options.valueCacheBytes ?? 2 ** 24, 2 ** 32) : 0;
     this.hashBits = schema.l * 2 ** schema.xorFolds;
     this.workWords = new Uint32Array(Math.ceil(this.hashBits / 32));
@@ -229,10 +226,7 @@ export class ClkEncoder {
         isPositional,
         tokenSlab: new Uint32Array(0),
         tokenSlabUsed: 0,
-        values: new ValueTable(),
-        slab: new Uint32Array(0),
-        slabBytes: new Uint8Array(0),
-        slabUsed: 0,
+        values: new ValueCache(this.workWords.length),
         valueWords: 0,
         bitsPerToken: 'bitsPerToken' in f.strategy ? f.strategy.bitsPerToken : 0,
         bitsPerFeature: 'bitsPerFeature' in f.strategy ? f.strategy.bitsPerFeature : 0,
@@ -352,14 +346,11 @@ export class ClkEncoder {
     let encoded = count;
     let error: unknown;
     for (const st of this.states) {
-      const values = columns[st.feature.index]!;
-      let r = 0;
-      try {
-        // A later feature only needs the records before the first failure so far.
-        for (; r < encoded; r++) this.encodeValue(st, values[first + r], area, this.areaBytes, r * perRecord);
-      } catch (e) {
-        encoded = r;
-        error = e;
+      // A later feature only needs the records before the first failure so far.
+      const done = this.encodeFeature(st, columns[st.feature.index]!, first, encoded, area, perRecord);
+      if (done < encoded) {
+        encoded = done;
+        error = this.featureError;
       }
     }
     if (this.schema.xorFolds === 0 && this.filterBytes === perRecord * 4) {
@@ -372,22 +363,101 @@ export class ClkEncoder {
     return { encoded, error };
   }
 
+  /**
+   * Sets one feature's bits for records [first, first + count) of its column in their working filters
+   * (perRecord words each, from words[0]). Returns `count`, or the index of the record that failed, its error
+   * in featureError. The loop is in a function of its own for the reason readColumns' is
+   * (engine/csv-encode.ts): code after it in encodeBlock, without type feedback when V8 compiled the running
+   * loop, threw that code away at the end of pieces (--trace-deopt: seven times in a 200k-record file).
+   */
+  private encodeFeature(
+    st: FeatureState,
+    values: readonly string[],
+    first: number,
+    count: number,
+    words: Uint32Array,
+    perRecord: number,
+  ): number {
+    let r = 0;
+    try {
+      while (r < count) {
+        // Up to the end of the value-cache window, where valueWindow may switch the cache off.
+        const run = st.valueCaching
+          ? this.probeRun(st, values, first + r, Math.min(count - r, VALUE_WINDOW - 1 - st.windowSeen))
+          : 0;
+        for (let i = 0; i < run; i++, r++) this.encodeProbed(st, values[first + r] as string, i, words, r * perRecord);
+        if (run === 0) {
+          this.encodeValue(st, values[first + r], words, this.areaBytes, r * perRecord);
+          r++;
+        }
+      }
+    } catch (e) {
+      this.featureError = e;
+    }
+    return r;
+  }
+
+  /**
+   * Looks values[from ..) up in the feature's value cache, as many as fit the
+   * scratch (at most n, stopping before a value that is not a string):
+   * probed[i] = the entry or -1, probedHashes[i] = the value's hash. Returns
+   * how many. Probing a run first, then encoding it (encodeProbed), lets the
+   * core overlap the cache misses of many lookups (the caches of a FEBRL
+   * feature are megabytes, beyond L2); one record at a time, each lookup's
+   * misses waited for the previous record's ORs (docs/decisions.md, "Encoding").
+   */
+  private probeRun(st: FeatureState, values: readonly string[], from: number, n: number): number {
+    const count = st.values.findMany(values, from, Math.min(n, PROBE_RUN), this.probedHashes, this.probed);
+    this.probedSize = st.values.size;
+    return count;
+  }
+
+  /** encodeValue for value i of the last probeRun, inside the value-cache window it was probed in. */
+  private encodeProbed(st: FeatureState, raw: string, i: number, words: Uint32Array, wordBase: number): void {
+    st.windowSeen++;
+    let entry = this.probed[i]!;
+    // A value added after the probe (an earlier record of the run) is found now.
+    if (entry < 0 && st.values.size !== this.probedSize) entry = st.values.find(raw, this.probedHashes[i]!);
+    if (entry < 0) {
+      this.encodeNew(st, raw, this.probedHashes[i]!, words, this.areaBytes, wordBase);
+      return;
+    }
+    st.windowHits++;
+    const slab = st.values.slab;
+    const size = this.workWords.length;
+    for (let w = 0; w < size; w++) words[wordBase + w]! |= slab[entry + w]!;
+  }
+
   /** Sets the bits of one feature's value in the working filter at words[wordBase ..] (bytes: the same memory). */
   private encodeValue(st: FeatureState, raw: unknown, words: Uint32Array, bytes: Uint8Array, wordBase: number): void {
     const f = st.feature;
     if (typeof raw !== 'string')
       throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': value must be a string`);
-    const size = this.workWords.length;
     if (++st.windowSeen >= (st.valueCaching ? VALUE_WINDOW : VALUE_CACHE_PAUSE)) this.valueWindow(st);
+    const hash = st.valueCaching ? ValueCache.hash(raw) : 0;
     if (st.valueCaching) {
-      const entry = st.values.get(raw);
+      const entry = st.values.find(raw, hash);
       if (entry >= 0) {
         st.windowHits++;
-        const slab = st.slab;
+        const slab = st.values.slab;
+        const size = this.workWords.length;
         for (let w = 0; w < size; w++) words[wordBase + w]! |= slab[entry + w]!;
         return;
       }
     }
+    this.encodeNew(st, raw, hash, words, bytes, wordBase);
+  }
+
+  /** encodeValue for a value not in the feature's value cache (`hash`: its ValueCache.hash when caching is on). */
+  private encodeNew(
+    st: FeatureState,
+    raw: string,
+    hash: number,
+    words: Uint32Array,
+    bytes: Uint8Array,
+    wordBase: number,
+  ): void {
+    const f = st.feature;
     const value = prepareValue(f, raw);
     const t = st.gramN > 0 ? this.lookupGrams(st, value) : this.lookupTokens(st, value);
     if (t === 0) return;
@@ -395,41 +465,33 @@ export class ClkEncoder {
     if (doubleHash) this.resolveDoubleHash(st, f.hash.preventSingularity);
     else if (!this.resolveBlake(st, t)) return;
     // A value worth remembering gets its bits set in its cache entry, then ORed in; any other straight in the filter.
-    const entry = st.valueCaching ? this.valueEntry(st, raw) : -1;
-    const target = entry >= 0 ? st.slabBytes : bytes;
+    const entry = st.valueCaching ? this.valueEntry(st, raw, hash) : -1;
+    const target = entry >= 0 ? st.values.slabBytes : bytes;
     const base = entry >= 0 ? entry * 4 : wordBase * 4;
     if (doubleHash) this.setDoubleHashBits(st, t, target, base);
     else this.setBlakeBits(st, t, target, base);
     if (entry >= 0) {
-      const slab = st.slab;
+      const slab = st.values.slab;
+      const size = this.workWords.length;
       for (let w = 0; w < size; w++) words[wordBase + w]! |= slab[entry + w]!;
     }
   }
 
   /**
-   * A zeroed cache entry for `raw` (its offset in the feature's slab), or -1
-   * when the budget is spent. A full cache keeps what it holds rather than
-   * starting over: values come Zipf-like, so the early, frequent ones stay
-   * (clearing and refilling cost more than it gained); a feature whose hit
-   * rate falls is switched off by valueWindow, which frees its share.
+   * A zeroed cache entry for `raw` (the offset of its bits in the feature's
+   * slab), or -1 when the budget is spent. A full cache keeps what it holds
+   * rather than starting over: values come Zipf-like, so the early, frequent
+   * ones stay (clearing and refilling cost more than it gained); a feature
+   * whose hit rate falls is switched off by valueWindow, which frees its share.
    */
-  private valueEntry(st: FeatureState, raw: string): number {
-    const size = this.workWords.length;
-    const cost = size + VALUE_ENTRY_OVERHEAD_WORDS + raw.length;
+  private valueEntry(st: FeatureState, raw: string, hash: number): number {
+    const cost = st.values.entryWords(raw.length) + ValueCache.INDEX_WORDS_PER_ENTRY;
     const budgetWords = this.valueBudget >>> 2;
     if (this.valueWords + cost > budgetWords) return -1;
-    if (st.slabUsed + size > st.slab.length) {
-      const grown = new Uint32Array(Math.min(budgetWords, Math.max(st.slab.length * 2, st.slabUsed + size, 1024)));
-      grown.set(st.slab.subarray(0, st.slabUsed));
-      st.slab = grown;
-      st.slabBytes = new Uint8Array(grown.buffer);
-    }
-    const at = st.slabUsed;
-    st.slab.fill(0, at, at + size);
-    st.slabUsed = at + size;
+    const at = st.values.add(raw, hash, budgetWords);
+    if (at < 0) return -1;
     st.valueWords += cost;
     this.valueWords += cost;
-    st.values.add(raw, at);
     return at;
   }
 
@@ -438,9 +500,6 @@ export class ClkEncoder {
     if (st.valueCaching && st.windowHits * 8 < st.windowSeen) {
       st.valueCaching = false;
       st.values.clear();
-      st.slab = new Uint32Array(0);
-      st.slabBytes = new Uint8Array(0);
-      st.slabUsed = 0;
       this.valueWords -= st.valueWords;
       st.valueWords = 0;
     } else if (!st.valueCaching && this.valueBudget > 0) {
@@ -461,8 +520,6 @@ export class ClkEncoder {
       s.positional.length = 0;
       s.grams.length = 0;
       s.values.clear();
-      s.slab = new Uint32Array(0);
-      s.slabBytes = new Uint8Array(0);
       s.tokenSlab = new Uint32Array(0);
     }
     this.tokens.length = 0;
