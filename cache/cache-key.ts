@@ -12,6 +12,10 @@
  *   an encoding (for example claims ["ab"] vs ["a","b"], or a dataset id that
  *   ends where the next field begins), and keys of a future format never
  *   collide with these.
+ * - The party asking (and its tenant) is part of the key: an answer is cached
+ *   for the party that asked. Shared between parties, `cached: true` (and the
+ *   answer's speed) told one relying party that another had verified the same
+ *   person, for the same purpose and claims, minutes before.
  * - Claims are sorted (not deduplicated: distinct requests may at worst miss,
  *   never share an answer they should not), so the order a client lists them
  *   in does not split the cache.
@@ -42,13 +46,17 @@ export interface CacheKeyParts {
   threshold: number;
   /** Version of the policy bundle that produced the obligations. */
   policyVersion: string;
+  /** The party the answer is for (Principal.subject). */
+  party: string;
+  /** Its tenant, when its token names one. */
+  tenant?: string;
 }
 
 /** Prefix common to every key this module produces. */
 export const CACHE_KEY_NAMESPACE = 'pv';
 
 /** Bumping this tag changes every MAC: use it when the encoding below changes. */
-const DOMAIN_TAG = Buffer.from('pavilion/verification-cache-key/v1\0', 'utf8');
+const DOMAIN_TAG = Buffer.from('pavilion/verification-cache-key/v2\0', 'utf8');
 
 const MIN_SECRET_BYTES = 16;
 const MAX_DATASET_ID_CHARS = 256;
@@ -56,6 +64,8 @@ const MAX_POLICY_VERSION_CHARS = 256;
 const MAX_CLAIMS = 256;
 const MAX_CLAIM_CHARS = 256;
 const MAX_CLK_BYTES = 1 << 16;
+/** identity/principal.ts bounds party and tenant names to 255 characters. */
+const MAX_NAME_CHARS = 255;
 
 let scratch = Buffer.allocUnsafe(1024);
 
@@ -71,7 +81,7 @@ export function cacheKey(secretKey: Buffer, parts: CacheKeyParts): string {
       `cache key secret must be a Buffer of at least ${MIN_SECRET_BYTES} bytes`,
     );
   }
-  const { datasetId, datasetVersion, clk, claims, threshold, policyVersion } = parts;
+  const { datasetId, datasetVersion, clk, claims, threshold, policyVersion, party, tenant } = parts;
   checkString('datasetId', datasetId, MAX_DATASET_ID_CHARS);
   checkVersion(datasetVersion);
   if (!(clk instanceof Uint8Array) || clk.length === 0 || clk.length > MAX_CLK_BYTES) {
@@ -83,10 +93,13 @@ export function cacheKey(secretKey: Buffer, parts: CacheKeyParts): string {
   if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1))
     invalid('threshold', 'must be a number in [0, 1]');
   checkString('policyVersion', policyVersion, MAX_POLICY_VERSION_CHARS);
+  checkString('party', party, MAX_NAME_CHARS);
+  if (tenant !== undefined) checkString('tenant', tenant, MAX_NAME_CHARS);
 
   // Upper bound of the encoded size: UTF-8 needs at most 3 bytes per UTF-16
   // code unit, so no exact byteLength pass is needed before writing.
   let bound = DOMAIN_TAG.length + 4 + 3 * datasetId.length + 8 + 4 + clk.length + 4 + 8 + 4 + 3 * policyVersion.length;
+  bound += 4 + 3 * party.length + 1 + 4 + 3 * (tenant?.length ?? 0);
   for (let i = 0; i < claims.length; i++) bound += 4 + 3 * claims[i]!.length;
   if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.max(bound, scratch.length * 2));
   const buf = scratch;
@@ -109,6 +122,10 @@ export function cacheKey(secretKey: Buffer, parts: CacheKeyParts): string {
   buf.writeDoubleBE(threshold === 0 ? 0 : threshold, off);
   off += 8;
   off = writeString(buf, off, policyVersion);
+  off = writeString(buf, off, party);
+  // A tenant's presence is a byte of its own: no tenant and any tenant never share an encoding.
+  buf[off++] = tenant === undefined ? 0 : 1;
+  if (tenant !== undefined) off = writeString(buf, off, tenant);
 
   const mac = createHmac('sha256', secretKey).update(buf.subarray(0, off)).digest('base64url');
   return `${datasetKeyPrefix(datasetId)}${datasetVersion}:${mac}`;

@@ -75,8 +75,9 @@ export class QueryDigests {
  * claims in another order make another string and a fresh (identical) key, never a wrong one.
  */
 function partsText(c: CacheKeyContext): string {
-  const { datasetId: id, policyVersion: policy } = c;
-  let text = `${c.datasetVersion}|${c.threshold}|${id.length}:${id}${policy.length}:${policy}`;
+  const { datasetId: id, policyVersion: policy, party, tenant } = c;
+  let text = `${c.datasetVersion}|${c.threshold}|${id.length}:${id}${policy.length}:${policy}${party.length}:${party}`;
+  text += tenant === undefined ? '-' : `${tenant.length}:${tenant}`;
   for (const claim of c.claims) text += `${claim.length}:${claim}`;
   return text;
 }

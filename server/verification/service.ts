@@ -91,6 +91,8 @@ export class VerificationService {
         claims: req.claims,
         threshold: minScore,
         policyVersion: policy.version,
+        party: principal.subject,
+        tenant: principal.tenant,
       });
       let outcome = await cache.get(key);
       const cached = outcome !== undefined;

@@ -13,6 +13,7 @@ const base: CacheKeyParts = {
   claims: ['over_21', 'license_valid'],
   threshold: 0.85,
   policyVersion: 'policy-2026-11-01',
+  party: 'rp-acme',
 };
 
 /** Plain reference encoding, built with Buffer.concat instead of the scratch-buffer writer. */
@@ -32,7 +33,7 @@ function referenceKey(key: Buffer, p: CacheKeyParts): string {
   threshold.writeDoubleBE(p.threshold === 0 ? 0 : p.threshold);
   const claims = [...p.claims].sort();
   const msg = Buffer.concat([
-    Buffer.from('pavilion/verification-cache-key/v1\0'),
+    Buffer.from('pavilion/verification-cache-key/v2\0'),
     str(p.datasetId),
     version,
     u32(p.clk.length),
@@ -41,6 +42,8 @@ function referenceKey(key: Buffer, p: CacheKeyParts): string {
     ...claims.map(str),
     threshold,
     str(p.policyVersion),
+    str(p.party),
+    ...(p.tenant === undefined ? [Buffer.from([0])] : [Buffer.from([1]), str(p.tenant)]),
   ]);
   const escaped = [...Buffer.from(p.datasetId, 'utf8')]
     .map((b) =>
@@ -72,7 +75,7 @@ describe('cacheKey', () => {
   it('matches an answer computed independently (Python hmac; changing it orphans every deployed entry)', () => {
     expect(cacheKey(secret, base)).toBe(referenceKey(secret, base));
     expect(cacheKey(secret, base)).toMatchInlineSnapshot(
-      `"pv:dmv-licenses:7:u8G8MBqIRQAkbR0W1u5q3Cu21wN93ZqYtr-flTiew3M"`,
+      `"pv:dmv-licenses:7:zG9gCVqrd6MAhau8SW-0n_FSlCutp5YGs34moF8VMqA"`,
     );
   });
 
@@ -92,6 +95,8 @@ describe('cacheKey', () => {
         claims: Array.from({ length: rnd(6) }, word),
         threshold: rnd(1001) / 1000,
         policyVersion: word(),
+        party: word(),
+        ...(rnd(2) === 0 ? {} : { tenant: word() }),
       };
       const k = secret.subarray(0, 16 + rnd(17));
       expect(cacheKey(k, p)).toBe(referenceKey(k, p));
@@ -114,6 +119,9 @@ describe('cacheKey', () => {
       { threshold: 0.8500000000000001 },
       { threshold: 0.9 },
       { policyVersion: 'policy-2026-11-02' },
+      // Another party, or the same party name in a tenant: never one another's cache hit.
+      { party: 'rp-other' },
+      { tenant: 'tenant-a' },
     ];
     const seen = new Set([k]);
     for (const v of variants) seen.add(cacheKey(secret, { ...base, ...v }));
@@ -173,6 +181,9 @@ describe('cacheKey', () => {
       [{ threshold: 1.01 }, 'threshold'],
       [{ threshold: Number.NaN }, 'threshold'],
       [{ policyVersion: '' }, 'policyVersion'],
+      [{ party: '' }, 'party'],
+      [{ party: 'x'.repeat(256) }, 'party'],
+      [{ tenant: `\uDC00${secretish}` }, 'tenant'],
     ];
     for (const [patch, field] of bad) {
       let caught: unknown;

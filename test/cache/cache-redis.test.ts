@@ -27,6 +27,7 @@ function keyFor(datasetId: string, datasetVersion: number, seed = ++clkCounter):
     claims: ['license_valid'],
     threshold: 0.8,
     policyVersion: 'p1',
+    party: 'rp',
   });
 }
 

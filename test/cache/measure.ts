@@ -20,6 +20,7 @@ const keys = Array.from({ length: 5000 }, (_, i) =>
     claims: ['over_21', 'license_valid'],
     threshold: 0.85,
     policyVersion: 'p1',
+    party: 'rp',
   }),
 );
 
@@ -45,6 +46,7 @@ await best('cacheKey (128-byte CLK, 2 claims)', 50_000, () => {
       claims: ['over_21', 'license_valid'],
       threshold: 0.85,
       policyVersion: 'p1',
+      party: 'rp',
     });
 });
 

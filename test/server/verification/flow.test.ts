@@ -95,6 +95,16 @@ describe('verification flow', () => {
     expect(b.json.id).not.toBe(a.json.id);
   });
 
+  it("never serves one relying party's question from another's cached answer", async () => {
+    // A hit would tell the second party (by `cached` and by speed) that the first had just verified this person.
+    const q = perturb(clks[8]!, 10);
+    const first = await verify(q);
+    const other = await verify(q, undefined, t.tokens.rp2);
+    const again = await verify(q, undefined, t.tokens.rp2);
+    expect([first.json.cached, other.json.cached, again.json.cached]).toEqual([false, false, true]);
+    expect(other.json.decision).toBe(first.json.decision);
+  });
+
   it('receipts are inclusion-provable against the log', async () => {
     const r = await verify(perturb(clks[3]!, 5));
     const { index, leaf_hash } = r.json.receipt;

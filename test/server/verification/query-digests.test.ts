@@ -27,6 +27,7 @@ const context: CacheKeyContext = {
   claims: ['over_18', 'licence_class'],
   threshold: 0.85,
   policyVersion: 'r7+0123456789ab',
+  party: 'rp-acme',
 };
 
 describe('query digests', () => {
@@ -98,6 +99,10 @@ describe('query digests', () => {
       // Strings that would run into each other if the parts were only joined.
       { datasetId: 'licences1', policyVersion: '5:r7+0123456789ab' },
       { datasetId: 'lic', claims: ['ences'] },
+      { party: 'rp-other' },
+      { tenant: 'tenant-a' },
+      { party: 'rp', tenant: '-' },
+      { party: 'rp-' },
       {},
     ];
     for (const change of changes) {
