@@ -303,10 +303,11 @@ export function refusedFraming(res: HttpResponse, req: HttpRequest): boolean {
  * dry_run=false` has no answer the caller surely meant.
  */
 export function queryParameters(rawQuery: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: `?__proto__=1` becomes a parameter of that name (refused by validate), not a silent no-op.
+  const out: Record<string, string> = Object.create(null);
   for (const [name, value] of new URLSearchParams(rawQuery)) {
     if (Object.hasOwn(out, name))
-      throw new ValidationError([{ path: jsonPath([name]), message: 'given more than once' }]);
+      throw new ValidationError([{ path: jsonPath([name], QUERY_ROOT), message: 'given more than once' }]);
     out[name] = value;
   }
   return out;
@@ -317,6 +318,9 @@ export function queryParameters(rawQuery: string): Record<string, string> {
  * `?dry_run=true` on activate, rollback or delete do the real thing.
  */
 const NO_QUERY = z.object({}).strict();
+
+/** What the paths of a query parameter's errors start with: `$` is the body's root. */
+const QUERY_ROOT = 'query';
 
 /**
  * JSON bodies are read only when labelled JSON (application/json or a +json type), as fastify does: a form
@@ -441,9 +445,9 @@ export class HttpRouter {
       const principal = roles ? await authenticate(...roles) : undefined;
       const params = spec.params ? validate(spec.params, x.params) : undefined;
       let query: unknown;
-      if (strictQuery) query = validate(strictQuery, queryParameters(x.rawQuery));
+      if (strictQuery) query = validate(strictQuery, queryParameters(x.rawQuery), QUERY_ROOT);
       // No query declared: none accepted (an empty query string skips the parse on the hot path).
-      else if (x.rawQuery !== '') validate(NO_QUERY, queryParameters(x.rawQuery));
+      else if (x.rawQuery !== '') validate(NO_QUERY, queryParameters(x.rawQuery), QUERY_ROOT);
       let parsedBody: unknown;
       if (body !== undefined && 'json' in body) {
         requireJsonContentType(x.headers['content-type']);

@@ -187,6 +187,34 @@ describe('malformed, truncated and oversized bodies', () => {
     });
     expectProblem(await verifyRaw(full.slice(0, full.length - 7)), 400, 'BODY_INVALID_JSON');
   });
+  it('a `__proto__` field anywhere in a body → 422 naming it (zod dropped it without a word)', async () => {
+    // A user trial: {"record": {"__proto__": "x"}} was answered as an empty record, and audited.
+    const before = await t.broker.audit.size();
+    for (const [raw, path] of [
+      ['{"dataset":"ds","purpose":"age_verification","record":{"__proto__":"x"}}', '$.record.__proto__'],
+      [
+        '{"dataset":"ds","purpose":"age_verification","claims":[],"record":{"\\u005f_proto__":"x"}}',
+        '$.record.__proto__',
+      ],
+      ['{"__proto__":{},"dataset":"ds","purpose":"age_verification"}', '$.__proto__'],
+    ] as const) {
+      const r = await verifyRaw(raw);
+      expectProblem(r, 422, 'VALIDATION_FAILED');
+      expect(r.json.errors).toEqual([{ path, message: 'field name not allowed' }]);
+    }
+    expect(await t.broker.audit.size()).toBe(before);
+  });
+  it('bytes that are not UTF-8 → 400 BODY_INVALID_JSON, not read as U+FFFD', async () => {
+    // A user trial: a record value "Zz\xffq" was encoded as "Zz\ufffdq" and answered, a value the client never sent.
+    const raw = Buffer.concat([
+      Buffer.from('{"dataset":"ds","purpose":"age_verification","claims":[],"record":{"given_name":"Zz'),
+      Buffer.from([0xff]),
+      Buffer.from('q"}}'),
+    ]);
+    const r = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, raw: new Uint8Array(raw) });
+    expectProblem(r, 400, 'BODY_INVALID_JSON');
+    expect(r.json.detail).toContain('UTF-8');
+  });
   it('a JSON body labelled anything but JSON → 415 UNSUPPORTED_MEDIA_TYPE; unlabelled or +json → read', async () => {
     const good = JSON.stringify({ dataset: 'ds', clk: b64(clks[0]!), claims: [], purpose: 'age_verification' });
     const as = (contentType: string) =>

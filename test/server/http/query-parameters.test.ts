@@ -99,6 +99,17 @@ describe('a route that declares no query refuses any parameter', () => {
     expect((await api(t.url, 'GET', '/healthz?')).status).toBe(200);
   });
 
+  it("names the query in its errors' paths, never the body's root `$`; `__proto__` is a parameter like any", async () => {
+    // A user trial was told `$: unknown field(s) "x"` about a query string, with a valid JSON body.
+    expect(validationErrors(await api(t.url, 'GET', '/healthz?x=1'))).toBe('query: unknown field(s) "x"');
+    expect(validationErrors(await upload('?dry_run=true&dry_run=false'))).toBe('query.dry_run: given more than once');
+    const proof = await api(t.url, 'GET', '/v1/audit/proofs/consistency?from=x', { token: t.tokens.auditor });
+    expect(validationErrors(proof)).toMatch(/^query\.from: /);
+    // Assigned to a plain object, `__proto__` vanished without a word.
+    expectRefused(await api(t.url, 'GET', '/healthz?__proto__=1'), 'query.__proto__: field name not allowed');
+    expectRefused(await upload('?__proto__=x&dry_run=true'), 'query.__proto__');
+  });
+
   it('POST /v1/verifications?x=1 is refused before its body is read, and nothing is audited', async () => {
     const before = await t.broker.audit.size();
     const body = { dataset: 'dsa', clk: b64(clks[4]!), claims: ['over_18'], purpose: 'age_verification' };
