@@ -90,7 +90,12 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   fingerprint.catch(() => {}); // awaited at the end; an earlier failure of the command wins
   const delimiter = delimiterCode(opts.delimiter);
 
-  const output = await openOutput(opts.out);
+  // Written beside --out and renamed over it only once the whole input is encoded (cli/output.ts).
+  const output = await openOutput(opts.out, {
+    '--in': opts.in,
+    '--schema': opts.schema,
+    '--secret-file': opts.secretFile,
+  });
   const input: Readable = opts.in ? createReadStream(opts.in, { highWaterMark: CHUNK_BYTES }) : process.stdin;
   const progress = opts.in && process.stderr.isTTY ? await progressBar(opts.in) : undefined;
 
@@ -103,6 +108,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   let lineBase = 0;
   let written = 0;
   let bytesRead = 0;
+  let complete = false;
 
   const write = (bytes: Uint8Array) => output.write(bytes);
   const drainOne = async () => {
@@ -239,6 +245,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     }
     while (queue.length > 0) await drainOne();
     if (opts.format === 'json') await write(Buffer.from('\n]}\n'));
+    complete = true;
   } catch (err) {
     throw output.failure ?? err;
   } finally {
@@ -248,7 +255,7 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
     await engine?.close();
     encoder?.dispose();
     input.destroy();
-    await output.close();
+    await output.close(complete);
   }
   if (output.failure) throw output.failure;
   // What the other side compares (GET /v1/datasets/{id} shows the one its version was encoded with).

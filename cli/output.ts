@@ -2,10 +2,16 @@
  * Where a command writes its output: a file named by --out (or another option), or stdout. One home for
  * OUTPUT_UNWRITABLE, so every command refuses a folder, a missing folder or a full disk the same way, in one
  * line, instead of crashing on a write stream's unhandled 'error' event.
+ *
+ * A file is written to a temporary file beside it (`.<name>.<pid>.<random>.tmp`, same folder, so the
+ * rename is atomic) and renamed over it only when the command succeeds: a command that fails half-way
+ * leaves no half-written file, and the file that was there before stays as it was.
  */
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, writeFileSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { constants, createWriteStream, type Stats, writeFileSync } from 'node:fs';
+import { access, type FileHandle, open, realpath, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PavilionError } from '../common/errors.js';
@@ -33,26 +39,31 @@ export interface Output {
   readonly failure: PavilionError | undefined;
   /** Writes, waiting while the stream is full; throws `failure` once there is one. */
   write(data: Uint8Array | string): Promise<void>;
-  /** Ends a file (stdout stays open) and waits until it is closed; never throws (see `failure`). */
-  close(): Promise<void>;
+  /**
+   * Ends a file (stdout stays open) and waits until it is closed; never throws (see `failure`). `commit`:
+   * the command succeeded, so the temporary file replaces the file named (a failed rename becomes
+   * `failure`); otherwise, or after a write failure, the temporary file is removed and the file named is
+   * left as it was.
+   */
+  close(commit: boolean): Promise<void>;
 }
 
+/** The files a command reads, by the option naming them (`--in`), that its output must not be. */
+export type OutputInputs = Readonly<Record<string, string | undefined>>;
+
 /**
- * Opens a command's output: the file at `path` (created or truncated), or stdout. The file is opened
- * here, before any work, so a folder or a missing folder is refused at once, and a write stream's
- * 'error' (a full disk; EPIPE when a reader of stdout goes away, as `| head` does) is kept as
- * OUTPUT_UNWRITABLE instead of crashing the process as an unhandled 'error' event.
+ * Opens a command's output: the file at `path`, or stdout. The file is checked and its temporary file
+ * opened here, before any work, so a folder, a missing folder or one of the command's `inputs` (the same
+ * file, also through another path or a link) is refused at once, and a write stream's 'error' (a full
+ * disk; EPIPE when a reader of stdout goes away, as `| head` does) is kept as OUTPUT_UNWRITABLE instead of
+ * crashing the process as an unhandled 'error' event.
  */
-export async function openOutput(path: string | undefined): Promise<Output> {
+export async function openOutput(path: string | undefined, inputs: OutputInputs = {}): Promise<Output> {
   let stream: Writable = process.stdout;
+  let file: OutputFile | undefined;
   if (path !== undefined) {
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'w');
-    } catch (err) {
-      throw outputUnwritable(path, err);
-    }
-    stream = createWriteStream(path, { fd: handle });
+    file = await openFile(path, inputs);
+    stream = createWriteStream(file.temp ?? path, { fd: file.handle });
   }
   const where = path ?? 'stdout';
   let failure: PavilionError | undefined;
@@ -71,11 +82,70 @@ export async function openOutput(path: string | undefined): Promise<Output> {
         });
       }
     },
-    async close() {
-      if (path === undefined) return;
+    async close(commit) {
+      if (file === undefined) return;
       stream.end();
       // finished() also settles for a stream an error already destroyed.
       await finished(stream).catch(() => undefined);
+      if (file.temp === undefined) return;
+      if (commit && !failure) {
+        try {
+          await rename(file.temp, file.target);
+          return;
+        } catch (err) {
+          failure = outputUnwritable(where, err);
+        }
+      }
+      await rm(file.temp, { force: true });
     },
   };
+}
+
+interface OutputFile {
+  handle: FileHandle;
+  /** Where the output ends up: the path named, or the file a link there points to. */
+  target: string;
+  /** The temporary file written; undefined for a device or a pipe, written in place. */
+  temp?: string;
+}
+
+async function openFile(path: string, inputs: OutputInputs): Promise<OutputFile> {
+  let existing: Stats | undefined;
+  try {
+    existing = await stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw outputUnwritable(path, err);
+  }
+  if (existing?.isDirectory()) throw outputUnwritable(path, { code: 'EISDIR' });
+  if (path.endsWith('/') || path.endsWith(sep)) {
+    // A folder that does not exist: what open(path, 'w') says, EISDIR, or ENOENT when its parent is missing too.
+    const parent = await stat(dirname(path)).catch(() => undefined);
+    throw outputUnwritable(path, { code: parent?.isDirectory() ? 'EISDIR' : 'ENOENT' });
+  }
+  if (existing) {
+    for (const [option, input] of Object.entries(inputs)) {
+      if (input === undefined) continue;
+      const read = await stat(input).catch(() => undefined);
+      if (read && read.dev === existing.dev && read.ino === existing.ino) {
+        throw new PavilionError('OUTPUT_UNWRITABLE', `${path}: cannot write (the same file as ${option} ${input})`);
+      }
+    }
+  }
+  try {
+    if (existing && !existing.isFile()) {
+      // A device or a pipe (/dev/null, a FIFO): nothing to replace, written in place as before.
+      return { handle: await open(path, 'w'), target: path };
+    }
+    // Through a link to the file it points to, which is the one replaced; a read-only file stays refused.
+    const target = existing ? await realpath(path) : path;
+    if (existing) await access(target, constants.W_OK);
+    const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    // Created as open(path, 'w') creates a file (0o666 less the umask); an existing file's mode is kept.
+    const handle = await open(temp, 'wx');
+    // Best effort: a file system without modes (FAT) is written all the same.
+    if (existing) await handle.chmod(existing.mode & 0o777).catch(() => undefined);
+    return { handle, target, temp };
+  } catch (err) {
+    throw outputUnwritable(path, err);
+  }
 }

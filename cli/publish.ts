@@ -226,8 +226,9 @@ const PIECE_BYTES = 256 * 1024;
  * whole records (csvPieces), so its size is not bounded by what one string holds; each piece's
  * records are checked (columns, ref, claims) and then encoded feature by feature
  * (ClkEncoder.encodeColumns). The first bad record in file order is the one reported. The file is
- * opened before any record is read (a folder or a missing folder is OUTPUT_UNWRITABLE at once) and
- * removed when the upload fails: a partial upload must not be left to be pulled.
+ * opened before any record is read (a folder, a missing folder or the input itself is OUTPUT_UNWRITABLE
+ * at once) and written beside `file`, renamed over it only when the whole upload is written
+ * (cli/output.ts): a partial upload must not be left to be pulled, nor replace an earlier one.
  */
 async function writeUpload(
   opts: PublishOptions,
@@ -239,7 +240,11 @@ async function writeUpload(
   const schema = parseSchema(schemaJson);
   const delimiter = delimiterCode(opts.delimiter ?? ',');
   const inputFile = await openInput(opts.in);
-  const out = await openOutput(file).catch(async (err: unknown) => {
+  const out = await openOutput(file, {
+    '--in': opts.in,
+    '--schema': opts.schema,
+    '--secret-file': opts.secretFile,
+  }).catch(async (err: unknown) => {
     await inputFile.close();
     throw err;
   });
@@ -289,8 +294,7 @@ async function writeUpload(
   } finally {
     input.destroy();
     encoder?.dispose();
-    await out.close();
-    if (!complete || out.failure) rmSync(file, { force: true });
+    await out.close(complete);
   }
   if (out.failure) throw out.failure;
   return rows;

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -271,5 +271,107 @@ describe('pavilion encode: where the output goes', () => {
     const [code] = await once(child, 'exit');
     expect(code).toBe(1);
     expect(stderr).toBe('pavilion: OUTPUT_UNWRITABLE: stdout: cannot write (EPIPE)\n');
+  });
+});
+
+describe('pavilion encode --out: written whole or not at all', () => {
+  /** people-a repeated: more than one 256 KiB piece, so CLKs are written before the last record is read. */
+  const many = [header, ...Array.from({ length: 30_000 }, (_, i) => records[i % records.length]!)];
+  const badDob = [...records[0]!];
+  badDob[3] = '1950-13-01';
+  const PREVIOUS = 'keepme\n';
+  /** A folder of its own, holding an earlier output, so a temporary file left behind shows. */
+  function previousOutput(): { folder: string; out: string } {
+    const folder = mkdtempSync(join(tmp, 'out-'));
+    const out = join(folder, 'clks.txt');
+    writeFileSync(out, PREVIOUS);
+    return { folder, out };
+  }
+
+  it('a failing run leaves an earlier --out file as it was and no temporary file', async () => {
+    const { folder, out } = previousOutput();
+    const missing = join(tmp, 'no-such-input.csv');
+    const r = await encode(missing, '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`pavilion: FILE_NOT_FOUND: ${missing}: cannot read (ENOENT)\n`);
+    expect(readFileSync(out, 'utf8')).toBe(PREVIOUS);
+    expect(readdirSync(folder)).toEqual(['clks.txt']);
+
+    // A bad value at the last record, after 30,000 CLKs were encoded (and, before, written to --out).
+    const late = file(csv([...many, badDob]));
+    for (const extra of [[], ['--format', 'json'], ['--threads', '2']]) {
+      const bad = await encode(late, '--out', out, ...extra);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toBe(
+        `pavilion: RECORD_INVALID: line ${many.length + 1}: feature 'dob': does not match format %Y-%m-%d\n`,
+      );
+      expect(readFileSync(out, 'utf8')).toBe(PREVIOUS);
+      expect(readdirSync(folder)).toEqual(['clks.txt']);
+    }
+  });
+
+  it('refuses an --out that is the input (also through a link), before reading or writing anything', async () => {
+    const text = csv(peopleA);
+    const input = file(text);
+    const secret = readFileSync(fixture('secret.txt'), 'utf8');
+    const link = join(tmp, `link-${files}.csv`);
+    symlinkSync(input, link);
+    for (const [out, option, named] of [
+      [input, '--in', input],
+      [link, '--in', input],
+      [fixture('secret.txt'), '--secret-file', fixture('secret.txt')],
+    ] as const) {
+      const r = await encode(input, '--out', out);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        `pavilion: OUTPUT_UNWRITABLE: ${out}: cannot write (the same file as ${option} ${named})\n`,
+      );
+    }
+    expect(readFileSync(input, 'utf8')).toBe(text);
+    expect(readFileSync(fixture('secret.txt'), 'utf8')).toBe(secret);
+    // Through the link the other way round: the input named by a link, the output by its target.
+    const back = await encode(link, '--out', input);
+    expect(back.stderr).toBe(`pavilion: OUTPUT_UNWRITABLE: ${input}: cannot write (the same file as --in ${link})\n`);
+    expect(readFileSync(input, 'utf8')).toBe(text);
+  });
+
+  it('refuses a folder or a missing folder at once, in one line, leaving nothing', async () => {
+    const folder = mkdtempSync(join(tmp, 'out-folder-'));
+    const missing = join(tmp, 'no-such-folder', 'clks.txt');
+    for (const [out, reason] of [
+      [folder, 'EISDIR'],
+      [missing, 'ENOENT'],
+    ] as const) {
+      const r = await encode(fixture('people-a.csv'), '--out', out);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`pavilion: OUTPUT_UNWRITABLE: ${out}: cannot write (${reason})\n`);
+    }
+    expect(readdirSync(folder)).toEqual([]);
+  });
+
+  it('a successful run writes what stdout gets, replacing an earlier file and keeping its mode', async () => {
+    const input = file(csv(many));
+    for (const format of ['lines', 'json']) {
+      const printed = await encode(input, '--format', format);
+      expect(printed.code).toBe(0);
+      const { folder, out } = previousOutput();
+      chmodSync(out, 0o640);
+      const written = await encode(input, '--format', format, '--out', out);
+      expect(written.code, written.stderr).toBe(0);
+      expect(written.stdout).toBe('');
+      expect(written.stderr).toBe(SECRET_NOTE);
+      expect(readFileSync(out, 'utf8')).toBe(printed.stdout);
+      expect(statSync(out).mode & 0o777).toBe(0o640);
+      expect(readdirSync(folder)).toEqual(['clks.txt']);
+      // A new file gets the mode any new file gets (0o666 less the umask), as before.
+      const fresh = join(folder, 'new.txt');
+      expect((await encode(input, '--format', format, '--out', fresh)).code).toBe(0);
+      expect(readFileSync(fresh, 'utf8')).toBe(printed.stdout);
+      writeFileSync(join(folder, 'plain'), '');
+      expect(statSync(fresh).mode).toBe(statSync(join(folder, 'plain')).mode);
+      expect(readdirSync(folder).sort()).toEqual(['clks.txt', 'new.txt', 'plain']);
+    }
   });
 });

@@ -6,7 +6,7 @@
  * its line without printing it; a file for the pull route; and `pavilion verify` refusing a secret
  * whose fingerprint is not the dataset's.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -312,6 +312,37 @@ describe('pavilion publish --out on files of many pieces (offline)', () => {
     }
     expect(readdirSync(folder)).toEqual([]);
     expect(existsSync(missing)).toBe(false);
+  });
+
+  it('leaves an earlier --out file as it was when a run fails, and no temporary file', async () => {
+    const out = file('earlier.jsonl', 'the earlier upload\n');
+    const rows = csv(many, () => 'true').split('\n');
+    const badDob = rows[5001]!.split(',');
+    badDob[4] = '1990-02-30';
+    rows[5001] = badDob.join(',');
+    const r = await publishOffline(file('bad-over-earlier.csv', rows.join('\n')), out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("pavilion: RECORD_INVALID: line 5002: feature 'dob': does not match format");
+    expect(readFileSync(out, 'utf8')).toBe('the earlier upload\n');
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('refuses an --out that is the input (also through a link), reading and writing nothing', async () => {
+    const text = csv(people.slice(0, 5), () => 'true');
+    const input = file('self.csv', text);
+    const link = join(dir, 'self-link.csv');
+    symlinkSync(input, link);
+    for (const out of [input, link]) {
+      const r = await publishOffline(input, out);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        `linkage secret fingerprint ${FINGERPRINT}\n` +
+          `pavilion: OUTPUT_UNWRITABLE: ${out}: cannot write (the same file as --in ${input})\n`,
+      );
+      expect(readFileSync(input, 'utf8')).toBe(text);
+    }
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
   it('refuses bytes that are not UTF-8, naming the line (they were read as U+FFFD before)', async () => {
