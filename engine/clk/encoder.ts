@@ -403,8 +403,8 @@ export class ClkEncoder {
    * probed[i] = the entry or -1, probedHashes[i] = the value's hash. Returns
    * how many. Probing a run first, then encoding it (encodeProbed), lets the
    * core overlap the cache misses of many lookups (the caches of a FEBRL
-   * feature are megabytes, beyond L2); one record at a time, each lookup's
-   * misses waited for the previous record's ORs (docs/decisions.md, "Encoding").
+   * feature are megabytes, beyond L2): one record at a time, they came one
+   * after another (docs/decisions.md, "Encoding").
    */
   private probeRun(st: FeatureState, values: readonly string[], from: number, n: number): number {
     const count = st.values.findMany(values, from, Math.min(n, PROBE_RUN), this.probedHashes, this.probed);
@@ -423,9 +423,7 @@ export class ClkEncoder {
       return;
     }
     st.windowHits++;
-    const slab = st.values.slab;
-    const size = this.workWords.length;
-    for (let w = 0; w < size; w++) words[wordBase + w]! |= slab[entry + w]!;
+    this.orEntry(st, entry, words, wordBase);
   }
 
   /** Sets the bits of one feature's value in the working filter at words[wordBase ..] (bytes: the same memory). */
@@ -439,9 +437,7 @@ export class ClkEncoder {
       const entry = st.values.find(raw, hash);
       if (entry >= 0) {
         st.windowHits++;
-        const slab = st.values.slab;
-        const size = this.workWords.length;
-        for (let w = 0; w < size; w++) words[wordBase + w]! |= slab[entry + w]!;
+        this.orEntry(st, entry, words, wordBase);
         return;
       }
     }
@@ -470,11 +466,14 @@ export class ClkEncoder {
     const base = entry >= 0 ? entry * 4 : wordBase * 4;
     if (doubleHash) this.setDoubleHashBits(st, t, target, base);
     else this.setBlakeBits(st, t, target, base);
-    if (entry >= 0) {
-      const slab = st.values.slab;
-      const size = this.workWords.length;
-      for (let w = 0; w < size; w++) words[wordBase + w]! |= slab[entry + w]!;
-    }
+    if (entry >= 0) this.orEntry(st, entry, words, wordBase);
+  }
+
+  /** ORs the feature's cached bits at `entry` (value-cache.ts) into the working filter at words[wordBase ..]. */
+  private orEntry(st: FeatureState, entry: number, words: Uint32Array, wordBase: number): void {
+    const slab = st.values.slab;
+    const size = this.workWords.length;
+    for (let w = 0; w < size; w++) words[wordBase + w]! |= slab[entry + w]!;
   }
 
   /**
