@@ -296,8 +296,8 @@ export class DatasetStore {
    * Creates or updates a dataset definition. The owner never changes. While the dataset has a live
    * version (loading, staged, active or the previous one, LIVE_STATUSES), its linkage schema may not
    * change (those CLKs were encoded with it: 409 DATASET_SCHEMA_CONFLICT), and a claim's type may
-   * change only when every stored value of every live version fits the new type (409
-   * DATASET_CLAIM_TYPE_CONFLICT naming the version, row and claim).
+   * change, or a claim be declared again, only when every stored value of every live version fits the
+   * new type (409 DATASET_CLAIM_TYPE_CONFLICT naming the version, row and claim).
    */
   async upsert(def: DatasetDefinition): Promise<{ created: boolean; record: DatasetRecord }> {
     return this.sql.begin(async (tx) => {
@@ -320,8 +320,10 @@ export class DatasetStore {
                 'new dataset, or this one deleted and its records re-encoded',
             );
           const before = cur.claim_types ?? {};
+          // A claim not declared now may still be stored in live versions (dropped, then declared again with
+          // another type): its values are checked as a changed type's are.
           const changed = def.claims.filter(
-            (n) => cur.claims.includes(n) && (before[n] ?? 'scalar') !== (def.claimTypes[n] ?? 'scalar'),
+            (n) => !cur.claims.includes(n) || (before[n] ?? 'scalar') !== (def.claimTypes[n] ?? 'scalar'),
           );
           if (changed.length > 0) {
             if (live.some((v) => v.status === 'loading'))

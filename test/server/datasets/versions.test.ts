@@ -195,9 +195,9 @@ describe('staged versions', () => {
     const before = (await api(t.url, 'GET', '/v1/datasets/stage/versions', { token: t.tokens.dp })).json.versions;
     const rows = jsonl([{ ref: 'x', clk: small[1]! }]);
     for (const [query, path] of [
-      ['?dryrun=true', '$'],
-      ['?dry_run=true&dry_run=false', '$.dry_run'],
-      ['?activate=false&activate=false', '$.activate'],
+      ['?dryrun=true', 'query'],
+      ['?dry_run=true&dry_run=false', 'query.dry_run'],
+      ['?activate=false&activate=false', 'query.activate'],
     ] as const) {
       const got = await upload('stage', rows, query);
       expectProblem(got, 422, 'VALIDATION_FAILED');
@@ -308,6 +308,13 @@ describe('claim types', () => {
     expectProblem(r, 409, 'DATASET_CLAIM_TYPE_CONFLICT');
     expect(r.json.detail).toMatch(/^version 2, record 0: claim over_18 must be an integer, not a boolean; /);
     // A new claim may be added at any time.
+    expect((await define('untyped', { over_18: 'boolean', over_21: 'boolean' })).status).toBe(200);
+    // Dropped, then declared again with another type: its stored booleans are checked as a change's are.
+    // (A user trial: this way round, over_18 was declared a string and served as booleans.)
+    expect((await define('untyped', { over_21: 'boolean' })).status).toBe(200);
+    const again = await define('untyped', { over_18: 'string', over_21: 'boolean' });
+    expectProblem(again, 409, 'DATASET_CLAIM_TYPE_CONFLICT');
+    expect(again.json.detail).toMatch(/^version 2, record 0: claim over_18 must be a string, not a boolean; /);
     expect((await define('untyped', { over_18: 'boolean', over_21: 'boolean' })).status).toBe(200);
   });
 
