@@ -216,7 +216,11 @@ export const SETTINGS: readonly Setting[] = [
       'serve the development demo page at /demo/ (it discloses the demo linkage secret); `auto`: only with ' +
       'the embedded database and the local token issuer',
   },
-  { env: 'CONFIG_FILE', default: '', description: 'optional JSON file of these keys (environment wins)' },
+  {
+    env: 'CONFIG_FILE',
+    default: '',
+    description: 'optional JSON file of these keys (environment wins; any other key is refused)',
+  },
 ];
 
 const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -416,8 +420,12 @@ export function loadConfig(
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
       throw new PavilionError('CONFIG_INVALID', 'CONFIG_FILE: expected a JSON object');
-    for (const [k, v] of Object.entries(parsed))
-      if (k in merged) merged[k] = typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+    for (const [k, v] of Object.entries(parsed)) {
+      // A misspelt key is refused, not ignored: {"PROT": 18150} started a broker on the default port.
+      if (!Object.hasOwn(merged, k))
+        throw new PavilionError('CONFIG_INVALID', `CONFIG_FILE: ${JSON.stringify(k.slice(0, 64))} is not a setting`);
+      merged[k] = typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+    }
   }
   for (const s of SETTINGS) {
     const v = env[s.env];

@@ -74,9 +74,14 @@ describe('config', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pv-config-'));
     const file = join(dir, 'broker.json');
     try {
-      writeFileSync(file, JSON.stringify({ PORT: 9100, AMBIGUITY_MARGIN: 0.05, NOT_A_SETTING: 1 }));
+      writeFileSync(file, JSON.stringify({ PORT: 9100, AMBIGUITY_MARGIN: 0.05 }));
       expect(loadConfig({ CONFIG_FILE: file })).toMatchObject({ port: 9100, ambiguityMargin: 0.05 });
       expect(loadConfig({ CONFIG_FILE: file, PORT: '9200' }).port).toBe(9200);
+      // A misspelt key is named, not ignored (a user trial's {"PROT": …} started a broker on the default port).
+      for (const key of ['PROT', '__proto__', 'toString']) {
+        writeFileSync(file, `{"PORT": 9100, ${JSON.stringify(key)}: 1}`);
+        expect(() => loadConfig({ CONFIG_FILE: file })).toThrow(`CONFIG_FILE: "${key}" is not a setting`);
+      }
       writeFileSync(file, '[1]');
       expect(() => loadConfig({ CONFIG_FILE: file })).toThrow(/CONFIG_FILE/);
     } finally {
