@@ -215,8 +215,19 @@ program
   .option('--ref-column <name>', "the column of each record's id (never shown to relying parties)", 'ref')
   .option('--claim-type <name:type>', 'type of a claim the dataset declares by name only; repeat', collectValues)
   .option('--delimiter <char>', "field delimiter: one character, or 'tab'", delimiterOption, ',')
-  .option('--dry-run', 'check only: the broker reports rows, claims, duplicate and empty CLKs; nothing is stored')
-  .option('--activate', 'activate the version once staged (refused when it has under half the active rows)')
+  // The three ends of a publish: a dry run, a live version, a file. Two together did only one, in silence.
+  .addOption(
+    new Option(
+      '--dry-run',
+      'check only: the broker reports rows, claims, duplicate and empty CLKs; nothing is stored',
+    ).conflicts(['activate', 'out']),
+  )
+  .addOption(
+    new Option(
+      '--activate',
+      'activate the version once staged (refused when it has under half the active rows)',
+    ).conflicts('out'),
+  )
   .option('--allow-shrink', 'with --activate: activate even when the version has under half the active rows')
   .option('--out <file>', 'write the upload (JSONL) to this file for the pull route instead of sending it')
   .option('--schema <file>', 'with --out and no --server: the linkage schema')

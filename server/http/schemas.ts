@@ -134,6 +134,8 @@ export const ClaimsDefinition = z
     ],
     { errorMap: () => ({ message: `must be ${CLAIMS_FORM}` }) },
   )
+  // A name listed twice is a mistake to name, not to fold into one.
+  .refine((c) => !Array.isArray(c) || new Set(c).size === c.length, { message: 'a claim name is listed twice' })
   .openapi({ description: `the claims each record may carry: ${CLAIMS_FORM}` });
 
 export const DatasetDefinition = z

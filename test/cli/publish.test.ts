@@ -178,6 +178,20 @@ describe('pavilion publish', () => {
       activation: { version: 3, previous_version: 1 },
     });
     expect(forced.stderr).toContain('pavilion dataset rollback serves it again');
+
+    // Two ends of a publish at once: refused by name, nothing stored or written (both did one of them in silence).
+    const out = join(dir, 'not-written.jsonl');
+    for (const [extra, named] of [
+      [['--dry-run', '--activate'], "'--dry-run' cannot be used with option '--activate'"],
+      [['--dry-run', '--out', out], "'--dry-run' cannot be used with option '--out <file>'"],
+      [['--activate', '--out', out], "'--activate' cannot be used with option '--out <file>'"],
+    ] as const) {
+      const both = await publish(few, ...extra);
+      expect(both.code, extra.join(' ')).not.toBe(0);
+      expect(both.stderr).toContain(named);
+    }
+    expect(existsSync(out)).toBe(false);
+    expect((await api(t.url, 'GET', '/v1/datasets/dmv', { token: t.tokens.rp })).json.active_version).toBe(3);
   });
 
   it('pavilion dataset rollback serves the previous version again; versions lists them all', async () => {

@@ -322,6 +322,9 @@ describe('claim types', () => {
     const r = await define('bad-claims', { over_18: 'bool' });
     expectProblem(r, 422, 'VALIDATION_FAILED');
     expect(r.json.errors[0]).toMatchObject({ path: '$.claims', message: expect.stringContaining('boolean | integer') });
+    const twice = await define('bad-claims', ['over_18', 'over_18']);
+    expectProblem(twice, 422, 'VALIDATION_FAILED');
+    expect(twice.json.errors).toEqual([{ path: '$.claims', message: 'a claim name is listed twice' }]);
   });
 });
 
