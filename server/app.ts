@@ -43,7 +43,7 @@ import { registerPolicyRoutes } from './routes/policy.js';
 import { registerVerificationRoutes } from './routes/verifications.js';
 import { registerWebSocket } from './routes/ws.js';
 import { AuditTrail } from './support/audit-trail.js';
-import { loadMasterKeys, type MasterKeys } from './support/master-keys.js';
+import { loadMasterKeys, type MasterKeys, proveMasterKey } from './support/master-keys.js';
 import { MeteredEngine } from './support/metered-engine.js';
 import type { DecisionOutcome } from './verification/decision.js';
 import { type VerificationCacheOf, VerificationService } from './verification/service.js';
@@ -135,6 +135,9 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     cleanup.push(() => db.close());
     const datasetStore = await DatasetStore.open(db.sql);
     const jobStore = await JobStore.open(db.sql);
+    // Before anything opens a sealed value or takes a linkage chunk: a broker with another MASTER_KEY than the
+    // database's stops here (SECRET_UNREADABLE) instead of failing the secrets and chunks it touches.
+    if ((await proveMasterKey(db.sql, keys)) === 'written') log.info('master key check written to the database');
     const pullStore = await PullStore.open(db.sql);
     const parties = await PartyRegistry.open(db.sql, log);
 

@@ -193,7 +193,10 @@ describe.skipIf(!available && !MUST_RUN)('party identity across a realm re-impor
     const realm: RealmJson = { ...readRealm(), realm: `pavilion-reimport-${randomBytes(4).toString('hex')}` };
     const { issuer, backchannel, brokerSettings } = endpoints(keycloakUrl, realm.realm);
     await admin.importRealm(realm);
-    let b = await startBrokerWith(brokerSettings(issuer));
+    // One MASTER_KEY for both starts, as for any broker on one database (docs/operations.md): the second is
+    // refused otherwise (server/support/master-keys.ts, proveMasterKey).
+    const masterKey = { MASTER_KEY: randomBytes(32).toString('base64') };
+    let b = await startBrokerWith({ ...brokerSettings(issuer), ...masterKey });
     const databaseUrl = b.databaseUrl;
     try {
       const before = await serviceTokens(backchannel, realm);
@@ -216,7 +219,11 @@ describe.skipIf(!available && !MUST_RUN)('party identity across a realm re-impor
       // new signing keys. The broker restarts on the same database.
       await b.close({ keepDatabase: true });
       await admin.importRealm(realm);
-      b = await startBrokerWith({ ...brokerSettings(issuer), ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) });
+      b = await startBrokerWith({
+        ...brokerSettings(issuer),
+        ...masterKey,
+        ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+      });
       const after = await serviceTokens(backchannel, realm);
       expect(claimsOf(after.dp).sub).not.toBe(claimsOf(before.dp).sub);
       expect(claimsOf(after.dp).party).toBe(claimsOf(before.dp).party);
