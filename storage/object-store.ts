@@ -5,11 +5,20 @@
  *
  * Reads only, streamed: the broker parses an object as it arrives and never
  * holds the whole file. Keys are checked here as well as by the caller, so no
- * key can name something outside the bucket prefix or the folder.
+ * key can name something outside the bucket prefix or the folder; the folder
+ * store also follows no symbolic link below its root (FolderObjectStore).
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { resolve, sep } from 'node:path';
+import {
+  close as closeCallback,
+  constants,
+  createReadStream,
+  fstat as fstatCallback,
+  open as openCallback,
+  type Stats,
+} from 'node:fs';
+import { lstat, readlink, realpath } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { promisify } from 'node:util';
 import { Client } from 'minio';
 import { PavilionError } from '../common/errors.js';
 
@@ -24,8 +33,9 @@ export interface ObjectStore {
   /** Where objects are read from, for logs and errors (no credentials). */
   readonly location: string;
   /**
-   * Opens `key` for streaming. Fails with OBJECT_NOT_FOUND (404), or for an S3
-   * store with the codes of s3Failure below (credentials, access, bucket, outage).
+   * Opens `key` for streaming. Fails with OBJECT_NOT_FOUND (404), also for a key the folder store reaches
+   * only through a symbolic link, or for an S3 store with the codes of s3Failure below (credentials,
+   * access, bucket, outage).
    */
   open(key: string): Promise<StoredObject>;
 }
@@ -65,6 +75,38 @@ function unavailable(location: string, err: unknown): PavilionError {
   });
 }
 
+/**
+ * Codes of a path that names nothing this store reads: no such file, a folder on the way that is a file, a
+ * link as the last component (O_NOFOLLOW: ELOOP, EMLINK on some BSDs), a socket (ENXIO).
+ */
+const ABSENT: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EMLINK', 'ENXIO']);
+/** Read only; never through a link as the last component; never blocking on a FIFO left where an object was. */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+const openFd = promisify(openCallback);
+const fstatFd = promisify(fstatCallback);
+const closeFd = promisify(closeCallback);
+
+function notFound(): PavilionError {
+  return new PavilionError('OBJECT_NOT_FOUND', 'no object with that key');
+}
+
+/**
+ * Objects are regular files below `root`, reached through real folders only: **no symbolic link below the
+ * root is followed**, wherever it points (another dataset's folder, a host file, or a file of the same
+ * dataset). A link is answered as a missing object (OBJECT_NOT_FOUND), its target never opened nor read,
+ * so a provider who can write into its own folder cannot turn the broker on files it could not name by
+ * key. Links inside a dataset's folder pointing inside it are refused too: that keeps the rule one check
+ * that needs no knowledge of the key layout, and a provider can copy or rename instead. The root itself
+ * (STATE_DIR/objects) may be a link or lie below one: it is resolved first.
+ *
+ * A folder swapped for a link between check and open does not get through: the path is walked without
+ * following links (lstat), opened with O_NOFOLLOW (and O_NONBLOCK, so a FIFO cannot hang the open), and
+ * the file opened is then checked to be the one at that link-free path. On Linux that is where the kernel
+ * says the open descriptor is (/proc/self/fd), exactly what was opened whatever changed since; everywhere
+ * the path must also still resolve to itself and hold the same device and inode (alone, as where /proc is
+ * missing, that leaves only a race of swapping a link in, out and in again between three calls). Hard
+ * links cannot be told from the file itself and are the folder owner's business.
+ */
 export class FolderObjectStore implements ObjectStore {
   readonly location: string;
   private readonly root: string;
@@ -78,19 +120,58 @@ export class FolderObjectStore implements ObjectStore {
     assertObjectKey(key);
     const path = resolve(this.root, key);
     if (!path.startsWith(this.root + sep)) throw new PavilionError('OBJECT_KEY_INVALID', 'object key leaves the store');
-    let size: number;
+    let expected: string;
+    let fd: number;
     try {
-      const s = await stat(path);
-      if (!s.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
-      size = s.size;
+      expected = await this.linkFreePath(key);
+      fd = await openFd(expected, OPEN_FLAGS);
     } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT' || (err as { code?: string }).code === 'ENOTDIR') {
-        throw new PavilionError('OBJECT_NOT_FOUND', 'no object with that key');
-      }
-      throw unavailable(this.location, err);
+      throw this.failure(err);
     }
-    return { size, contentType: undefined, body: createReadStream(path, { highWaterMark: 1 << 20 }) };
+    try {
+      const opened = await fstatFd(fd);
+      if (!opened.isFile() || !(await openedAt(fd, expected, opened))) throw notFound();
+      // autoClose (the default): the descriptor is closed when the stream ends, fails or is destroyed.
+      const body = createReadStream(expected, { fd, highWaterMark: 1 << 20 });
+      return { size: opened.size, contentType: undefined, body };
+    } catch (err) {
+      await closeFd(fd).catch(() => {});
+      throw this.failure(err);
+    }
   }
+
+  /**
+   * `key` below the real root, each component checked without following links: a link, a non-folder on the
+   * way or a last component that is not a regular file is OBJECT_NOT_FOUND.
+   */
+  private async linkFreePath(key: string): Promise<string> {
+    const segments = key.split('/');
+    let at = await realpath(this.root);
+    for (let i = 0; i < segments.length; i++) {
+      at = join(at, segments[i]!);
+      const s = await lstat(at);
+      if (s.isSymbolicLink() || (i < segments.length - 1 ? !s.isDirectory() : !s.isFile())) throw notFound();
+    }
+    return at;
+  }
+
+  private failure(err: unknown): PavilionError {
+    if (err instanceof PavilionError) return err;
+    if (ABSENT.has((err as { code?: string }).code ?? '')) return notFound();
+    return unavailable(this.location, err);
+  }
+}
+
+/** Whether the open descriptor `fd` is the file at the link-free path `expected` (see FolderObjectStore). */
+async function openedAt(fd: number, expected: string, opened: Stats): Promise<boolean> {
+  if (process.platform === 'linux') {
+    const where = await readlink(`/proc/self/fd/${fd}`).catch(() => null);
+    if (where !== null && where !== expected) return false;
+  }
+  // Everywhere (the only check where /proc is missing): the path still resolves to itself, to the same file.
+  if ((await realpath(expected)) !== expected) return false;
+  const now = await lstat(expected);
+  return now.dev === opened.dev && now.ino === opened.ino;
 }
 
 export class S3ObjectStore implements ObjectStore {

@@ -175,11 +175,15 @@ export class DatasetPulls {
         idleMs,
         storeSilent(this.store.location, idleMs),
       );
-      if (object.size > limit)
+      if (object.size > limit) {
+        // Closed unread (both stores' bodies are streams): left open, each refused object kept a file or a
+        // connection of the store. An iterator's return() before its first read does not close its stream.
+        (object.body as AsyncIterable<Buffer> & { destroy?: () => void }).destroy?.();
         throw new PavilionError(
           'UPLOAD_TOO_LARGE',
           `the object (${object.size} bytes) exceeds the upload limit of ${limit} bytes`,
         );
+      }
       const body = counted(object.body, { bytes: limit, idleMs }, seen, this.store.location, () => this.closing);
       const published = await this.datasets.publishStream(principal, pull.datasetId, pull.format, body, options);
       const version = published.version!; // never a dry run

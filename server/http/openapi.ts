@@ -62,7 +62,8 @@ export function routeErrorCodes(route: RouteSpec): Map<number, ErrorCode[]> {
   if (route.access !== 'public') for (const c of AUTHENTICATED) codes.add(c);
   if (route.body) {
     if ('json' in route.body) for (const c of JSON_BODY) codes.add(c);
-    else codes.add('PAYLOAD_TOO_LARGE');
+    // A streamed body is an upload: its limit is UPLOAD_LIMIT_BYTES (server/http/router.ts).
+    else codes.add('UPLOAD_TOO_LARGE');
   }
   for (const c of route.errors ?? []) codes.add(c);
   const byStatus = new Map<number, ErrorCode[]>();

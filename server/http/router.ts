@@ -11,8 +11,9 @@
  *   is written to a response after it aborted;
  * - writes after an await are wrapped in res.cork() (one syscall, and uWS
  *   warns on uncorked writes);
- * - a body longer than its limit gets 413 PAYLOAD_TOO_LARGE and the
- *   connection is closed (the rest of the body is not read).
+ * - a body longer than its limit gets 413 PAYLOAD_TOO_LARGE (an upload, a
+ *   streamed body, 413 UPLOAD_TOO_LARGE) and the connection is closed (the
+ *   rest of the body is not read).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { ZodObject, z } from 'zod';
@@ -69,6 +70,17 @@ const CAPTURED_HEADERS = [
 type CapturedHeader = (typeof CAPTURED_HEADERS)[number];
 
 /**
+ * What a body over its route's limit is refused with. A streamed body is an upload, whose limit is
+ * UPLOAD_LIMIT_BYTES: UPLOAD_TOO_LARGE, as a pulled object over that limit (server/datasets/pulls.ts), so
+ * the code names the setting to change. Any other body: PAYLOAD_TOO_LARGE (BODY_LIMIT_BYTES and the like).
+ */
+function tooLarge(limit: number, upload: boolean): PavilionError {
+  return upload
+    ? new PavilionError('UPLOAD_TOO_LARGE', `the upload exceeds the upload limit of ${limit} bytes`)
+    : new PavilionError('PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`);
+}
+
+/**
  * A request body delivered as it arrives. Chunks are copied (uWS neuters
  * its ArrayBuffer after the callback) and queued; when more than
  * `highWater` bytes wait, the socket is paused until the consumer catches up,
@@ -88,6 +100,8 @@ export class BodyStream implements AsyncIterable<Buffer> {
   constructor(
     private readonly res: HttpResponse,
     private readonly limit: number,
+    /** A streamed upload: over the limit is UPLOAD_TOO_LARGE (see tooLarge). */
+    private readonly upload = false,
     private highWater = 4 << 20,
   ) {}
 
@@ -97,7 +111,7 @@ export class BodyStream implements AsyncIterable<Buffer> {
     if (this.failure || this.ended || this.detached) return;
     this.received += chunk.byteLength;
     if (this.received > this.limit) {
-      this.fail(new PavilionError('PAYLOAD_TOO_LARGE', `request body exceeds ${this.limit} bytes`));
+      this.fail(tooLarge(this.limit, this.upload));
       return;
     }
     if (chunk.byteLength > 0) {
@@ -206,14 +220,17 @@ export class Exchange {
     this.rawQuery = req.getQuery() ?? '';
   }
 
-  /** Starts reading the body; must be called synchronously inside the route handler (see HttpRouter). */
-  startBody(limit: number): BodyStream {
+  /**
+   * Starts reading the body; must be called synchronously inside the route handler (see HttpRouter).
+   * `upload`: a streamed upload, refused over `limit` with UPLOAD_TOO_LARGE rather than PAYLOAD_TOO_LARGE.
+   */
+  startBody(limit: number, upload = false): BodyStream {
     const declared = this.headers['content-length'];
-    const stream = new BodyStream(this.res, limit);
+    const stream = new BodyStream(this.res, limit, upload);
     this.bodyStream = stream;
     if (declared !== '' && Number(declared) > limit) {
       // Refuse before reading: the client announced more than we accept.
-      stream.fail(new PavilionError('PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`));
+      stream.fail(tooLarge(limit, upload));
       return stream;
     }
     this.res.onData((chunk, isLast) => stream.push(chunk, isLast));
@@ -346,7 +363,10 @@ export type ResponseDoc =
   | { description: string; mediaType: string; format?: 'binary' }
   | { description: string };
 
-/** A body the router reads: a JSON document it validates, or a stream the handler reads (uploads). */
+/**
+ * A body the router reads: a JSON document it validates (over `limit`: PAYLOAD_TOO_LARGE), or a stream the
+ * handler reads, which is an upload (over `limit`: UPLOAD_TOO_LARGE).
+ */
 export type BodySpec<B extends z.ZodTypeAny> =
   /** `sensitive`: the raw bytes are zeroed once parsed (a linkage secret should not linger in a buffer). */
   | { json: B; limit: number; sensitive?: boolean }
@@ -486,7 +506,7 @@ export class HttpRouter {
         x.markAborted();
         observer.onEnd?.();
       });
-      if (body !== undefined) x.startBody(body.limit);
+      if (body !== undefined) x.startBody(body.limit, 'stream' in body);
       let ended = false;
       const finish = (): void => {
         if (ended) return;

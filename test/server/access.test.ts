@@ -382,7 +382,7 @@ describe('malformed, truncated and oversized bodies', () => {
         contentType: 'application/vnd.pavilion.dataset',
       }),
       413,
-      'PAYLOAD_TOO_LARGE',
+      'UPLOAD_TOO_LARGE',
     );
   });
   it('upload: unsupported media type → 415', async () => {
