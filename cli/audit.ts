@@ -27,6 +27,7 @@ import {
 } from '../audit/index.js';
 import { isPavilionError, PavilionError } from '../common/errors.js';
 import { AuditClient } from './audit-client.js';
+import { checkNextBlock, type MonitorState, parseMonitorState } from './audit-monitor-state.js';
 import { type AuditorPins, chainPins, checkWitnessPins, missingChainPins } from './audit-pins.js';
 import { outputUnwritable } from './output.js';
 
@@ -71,6 +72,8 @@ async function step<T>(
     r.ok(name, detail);
     return value;
   } catch (err) {
+    // A damaged monitor state is not a check of the log that failed: it ends the pass, as when it is read.
+    if (isPavilionError(err) && err.code === 'MONITOR_STATE_INVALID') throw err;
     r.fail(name, describe(err));
     failures.push(name);
     return undefined;
@@ -357,23 +360,6 @@ export async function auditPin(opts: {
   };
 }
 
-/** What the monitor remembers between runs. */
-interface MonitorState {
-  origin: string;
-  verifierKey: string;
-  size: number;
-  root: string;
-  /** Largest anchored size checked against the log. */
-  anchoredSize: number;
-  /** Where the next scan of the contract starts: the block after the last finalized one read. */
-  nextBlock?: number;
-  /** Size of the last anchor below nextBlock (each Anchored event names the size before it). */
-  finalAnchoredSize?: number;
-  /** The contract and chain the anchors were read from. */
-  contract?: string;
-  chain?: string;
-}
-
 export interface MonitorOptions extends AuditorPins {
   server: string;
   stateFile: string;
@@ -438,7 +424,7 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
     const sameContract =
       previous?.contract?.toLowerCase() === pins.contract.toLowerCase() && previous?.chain === pins.chain;
     const resume = sameContract ? previous : undefined;
-    await checkAnchors(client, pins, opts.deployBlock, latest, resume, next, r, failures);
+    await checkAnchors(client, pins, opts.deployBlock, latest, resume, next, r, failures, opts.stateFile);
   }
 
   if (failures.length === 0) await writeState(opts.stateFile, next);
@@ -461,6 +447,7 @@ async function checkAnchors(
   next: MonitorState,
   r: Reporter,
   failures: string[],
+  stateFile: string,
 ): Promise<void> {
   const fromBlock = resume?.nextBlock ?? deployBlock;
   const scan = await step(r, failures, 'anchors on chain', async () => {
@@ -471,6 +458,8 @@ async function checkAnchors(
       logId: logIdForOrigin(latest.origin),
       ...(fromBlock !== undefined ? { fromBlock } : {}),
     });
+    // Thrown past the step: a scan position no pass could have written is a damaged state, not a chain fault.
+    if (resume) checkNextBlock(stateFile, resume, s.latestBlock);
     return [s, `${s.events.length} Anchored event(s) for ${latest.origin} in blocks ${s.fromBlock}..${s.latestBlock}`];
   });
   if (!scan) return;
@@ -506,7 +495,11 @@ async function checkAnchors(
   if (checked === 0 && scan.events.length === 0) r.note('no new anchors on chain');
   next.contract = pins.contract;
   next.chain = pins.chain;
-  next.nextBlock = scan.finalizedBlock === null ? scan.fromBlock : Math.max(scan.fromBlock, scan.finalizedBlock + 1);
+  // Never past the head just read (a --deploy-block beyond it): the blocks in between would never be read.
+  next.nextBlock = Math.min(
+    scan.finalizedBlock === null ? scan.fromBlock : Math.max(scan.fromBlock, scan.finalizedBlock + 1),
+    scan.latestBlock + 1,
+  );
   next.finalAnchoredSize = finalAnchoredSize;
 }
 
@@ -520,28 +513,7 @@ async function readState(file: string): Promise<MonitorState | undefined> {
     if (code === 'ENOENT') return undefined;
     throw new PavilionError('FILE_NOT_FOUND', `--state ${file}: cannot read (${code ?? 'error'})`);
   }
-  const invalid = () => new PavilionError('MONITOR_STATE_INVALID', `${file}: not a monitor state file`);
-  let s: Partial<MonitorState> | null;
-  try {
-    s = JSON.parse(text) as Partial<MonitorState> | null;
-  } catch {
-    throw invalid();
-  }
-  const optionalCount = (v: unknown) => v === undefined || (Number.isSafeInteger(v) && (v as number) >= 0);
-  if (
-    typeof s !== 'object' ||
-    s === null ||
-    typeof s.origin !== 'string' ||
-    typeof s.verifierKey !== 'string' ||
-    !Number.isSafeInteger(s.size) ||
-    typeof s.root !== 'string' ||
-    !optionalCount(s.anchoredSize) ||
-    !optionalCount(s.nextBlock) ||
-    !optionalCount(s.finalAnchoredSize)
-  ) {
-    throw invalid();
-  }
-  return { anchoredSize: 0, ...s } as MonitorState;
+  return parseMonitorState(text, file);
 }
 
 /**

@@ -266,6 +266,8 @@ export class BinaryParser implements UploadParser {
   private claimsStart = 0;
   private claimsParts: Buffer[] = [];
   private claimsReceived = 0;
+  /** Whether the claims section has shown its first byte other than JSON whitespace (a `[`). */
+  private claimsOpened = false;
   private readonly bytes: number;
 
   constructor(private readonly rows: RowCollector) {
@@ -339,6 +341,7 @@ export class BinaryParser implements UploadParser {
   /** The claims section is collected as a list of parts: one concat at the end, not one per chunk. */
   private takeClaims(chunk: Buffer): void {
     const need = this.stage === 'done' ? 0 : this.claimsLength - this.claimsReceived;
+    if (!this.claimsOpened) this.checkClaimsOpen(chunk.subarray(0, need));
     if (chunk.length > need)
       throw new PavilionError(
         'UPLOAD_BINARY_INVALID',
@@ -354,10 +357,46 @@ export class BinaryParser implements UploadParser {
     }
   }
 
+  /**
+   * What follows the records the header declares is a claims section (u32 length, JSON array) or
+   * nothing. Bytes that do not open a JSON array are not one: more records than the header's count, most
+   * likely. Said at their offset here, rather than read as a claims length and reported at the end as a
+   * truncated upload (or as bytes after the end, wherever that length pointed).
+   */
+  private checkClaimsOpen(chunk: Buffer): void {
+    for (const byte of chunk) {
+      if (byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d) continue; // JSON whitespace
+      if (byte !== 0x5b) throw this.notClaims(this.claimsStart - 4);
+      this.claimsOpened = true;
+      return;
+    }
+  }
+
+  private notClaims(at: number): PavilionError {
+    return new PavilionError(
+      'UPLOAD_BINARY_INVALID',
+      `unexpected bytes at byte ${at}, after the ${this.count} record(s) the header declares: not a claims ` +
+        'section (a u32 length, then a JSON array)',
+    );
+  }
+
   end(): void {
     if (this.stage === 'claims-length' && this.buf.length === 0) return; // no claims section
-    if (this.stage !== 'done')
+    if (this.stage === 'done') return;
+    if (this.stage === 'header')
+      throw new PavilionError(
+        'UPLOAD_TRUNCATED',
+        `binary dataset ends inside its 16-byte header (after ${this.buf.length} bytes)`,
+      );
+    if (this.stage === 'rows')
       throw new PavilionError('UPLOAD_TRUNCATED', `binary dataset ends early (${this.index} of ${this.count} records)`);
+    // 1 to 3 bytes after the records: too few for a claims length.
+    if (this.stage === 'claims-length') throw this.notClaims(this.base);
+    throw new PavilionError(
+      'UPLOAD_TRUNCATED',
+      `binary dataset ends inside the claims section at byte ${this.claimsStart} (${this.claimsReceived} of ` +
+        `${this.claimsLength} bytes)`,
+    );
   }
 
   private applyClaims(json: Buffer): void {

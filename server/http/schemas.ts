@@ -63,10 +63,13 @@ const booleanParam = z
   .transform((v) => v === 'true')
   .openapi({ type: 'boolean' });
 
-/** A non-negative integer as a path or query parameter (at most 15 digits: below 2^53). */
+/**
+ * A non-negative integer as a path or query parameter (at most 15 digits: below 2^53), spelt one way: "01" is
+ * not a second URL for the version, leaf, proof or receipt of "1" (checkpoints and receipts write no leading zero).
+ */
 export const indexParam = z
   .string()
-  .regex(/^\d{1,15}$/, 'must be a non-negative integer below 10^15')
+  .regex(/^(0|[1-9]\d{0,14})$/, 'must be a non-negative integer below 10^15, without a leading zero')
   .transform(Number)
   .openapi({ type: 'integer', minimum: 0, maximum: 999_999_999_999_999 });
 
