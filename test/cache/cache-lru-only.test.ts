@@ -11,7 +11,15 @@ const answer: Answer = { decision: 'match', score: 0.93, claims: { over_21: true
 const secret = Buffer.alloc(32, 7);
 const clk = new Uint8Array(128).fill(3);
 const keyFor = (datasetId: string, datasetVersion: number, claim = 'over_21') =>
-  cacheKey(secret, { datasetId, datasetVersion, clk, claims: [claim], threshold: 0.8, policyVersion: 'p1', party: 'rp' });
+  cacheKey(secret, {
+    datasetId,
+    datasetVersion,
+    clk,
+    claims: [claim],
+    threshold: 0.8,
+    policyVersion: 'p1',
+    party: 'rp',
+  });
 
 function clock() {
   let t = Date.UTC(2026, 10, 26);
