@@ -212,7 +212,8 @@ async function oneSealedValue(session: ReservedSql): Promise<{ owner: SealedFor;
 function keyMismatch(keys: MasterKeys, what: string): PavilionError {
   return new PavilionError(
     'SECRET_UNREADABLE',
-    `this broker's master key, from ${keys.source}, does not open ${what} stored in the database: every broker on one ` +
-      'database must share one MASTER_KEY; start it with the key the others use (docs/operations.md, "Scaling replicas")',
+    `this broker's master key, from ${keys.source}, does not open ${what} stored in the database: every broker ` +
+      'on one database must share one MASTER_KEY; start it with the key the others use ' +
+      '(docs/operations.md, "Scaling replicas")',
   );
 }

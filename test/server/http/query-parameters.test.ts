@@ -99,7 +99,7 @@ describe('a route that declares no query refuses any parameter', () => {
     expect((await api(t.url, 'GET', '/healthz?')).status).toBe(200);
   });
 
-  it("names the query in its errors' paths, never the body's root `$`; `__proto__` is a parameter like any", async () => {
+  it("names the query in its errors' paths, not the body's root `$`; `__proto__` is a parameter too", async () => {
     // A user trial was told `$: unknown field(s) "x"` about a query string, with a valid JSON body.
     expect(validationErrors(await api(t.url, 'GET', '/healthz?x=1'))).toBe('query: unknown field(s) "x"');
     expect(validationErrors(await upload('?dry_run=true&dry_run=false'))).toBe('query.dry_run: given more than once');

@@ -136,7 +136,7 @@ describe('a broker whose master key is not the database’s', () => {
     for (const k of [key, other]) expect(run.stdout + run.stderr).not.toContain(k);
   }, 120_000);
 
-  it('a database from before the check: a wrong key is caught by a sealed value, the right one writes the check', async () => {
+  it('a database from before the check: a wrong key is caught by a sealed value, the right key writes it', async () => {
     // A linkage secret sealed under `key`, and the check value deleted: a database from before the check.
     const t = await start(key);
     try {
