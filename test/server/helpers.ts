@@ -163,6 +163,23 @@ export async function api(
 }
 
 /** Every 4xx/5xx must be RFC 9457 problem JSON with a stable code. */
+/** Polls a pull (at its Location) until it is no longer running; its last answer. */
+export async function pullSettled(t: TestBroker, location: string, token = t.tokens.dp): Promise<ApiResponse> {
+  for (let i = 0; i < 300; i++) {
+    const r = await api(t.url, 'GET', location, { token });
+    if (r.status !== 200 || r.json.status !== 'running') return r;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  throw new Error(`pull ${location} still running`);
+}
+
+/** Starts a pull (POST /v1/datasets/{dataset}/pulls, 202) and waits until it is no longer running. */
+export async function runPull(t: TestBroker, dataset: string, body: object, token = t.tokens.dp): Promise<ApiResponse> {
+  const started = await api(t.url, 'POST', `/v1/datasets/${dataset}/pulls`, { token, body });
+  expect(started.status, started.text).toBe(202);
+  return pullSettled(t, started.headers.get('location')!, token);
+}
+
 export function expectProblem(res: ApiResponse, status: number, code?: string): void {
   expect(res.status, `${res.status} ${res.text.slice(0, 300)}`).toBe(status);
   expect(res.headers.get('content-type')).toBe('application/problem+json');

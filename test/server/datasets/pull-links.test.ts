@@ -8,24 +8,10 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDemoSchema } from '../../../demo/people.js';
-import { type ApiResponse, api, b64, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
+import { api, b64, randomClk, runPull, startTestBroker, type TestBroker } from '../helpers.js';
 
 const clks = Array.from({ length: 20 }, (_, i) => randomClk(1024, 81_000 + i));
 const ROWS = clks.map((clk, i) => JSON.stringify({ ref: `other-${i}`, clk: b64(clk), claims: { over_18: true } }));
-
-async function pull(t: TestBroker, dataset: string, object: string): Promise<ApiResponse> {
-  const started = await api(t.url, 'POST', `/v1/datasets/${dataset}/pulls`, {
-    token: t.tokens.dp,
-    body: { object, format: 'jsonl' },
-  });
-  expect(started.status, started.text).toBe(202);
-  for (let i = 0; i < 300; i++) {
-    const r = await api(t.url, 'GET', started.headers.get('location')!, { token: t.tokens.dp });
-    if (r.status !== 200 || r.json.status !== 'running') return r;
-    await new Promise((res) => setTimeout(res, 20));
-  }
-  throw new Error('pull still running');
-}
 
 describe('pulls from the local folder and symbolic links', () => {
   let t: TestBroker;
@@ -52,12 +38,15 @@ describe('pulls from the local folder and symbolic links', () => {
   });
 
   it('control: the other dataset’s own pull of the object succeeds', async () => {
-    expect((await pull(t, 'other', 'o.jsonl')).json).toMatchObject({ status: 'succeeded', rows: ROWS.length });
+    expect((await runPull(t, 'other', { object: 'o.jsonl', format: 'jsonl' })).json).toMatchObject({
+      status: 'succeeded',
+      rows: ROWS.length,
+    });
   });
 
   for (const object of ['stolen.jsonl', 'sub/o.jsonl', 'passwd.jsonl'])
     it(`a link (${object}) fails the pull with OBJECT_NOT_FOUND and publishes nothing`, async () => {
-      const done = await pull(t, 'dmv', object);
+      const done = await runPull(t, 'dmv', { object, format: 'jsonl' });
       expect(done.json).toMatchObject({ status: 'failed', error: { code: 'OBJECT_NOT_FOUND' }, version: null });
       expect(done.text).not.toMatch(/root:|other-\d/);
       const ds = await api(t.url, 'GET', '/v1/datasets/dmv', { token: t.tokens.dp });

@@ -22,6 +22,7 @@ import {
   b64,
   dropTestDatabase,
   expectProblem,
+  pullSettled,
   randomClk,
   startTestBroker,
   type TestBroker,
@@ -36,22 +37,12 @@ function jsonl(rows: { ref: string; clk: Uint8Array; over_18: boolean }[]): stri
   return rows.map((r) => JSON.stringify({ ref: r.ref, clk: b64(r.clk), claims: { over_18: r.over_18 } })).join('\n');
 }
 
-/** Polls a pull until it is no longer running. */
-async function settled(t: TestBroker, location: string, token: string): Promise<ApiResponse> {
-  for (let i = 0; i < 300; i++) {
-    const r = await api(t.url, 'GET', location, { token });
-    if (r.status !== 200 || r.json.status !== 'running') return r;
-    await new Promise((res) => setTimeout(res, 20));
-  }
-  throw new Error(`pull ${location} still running`);
-}
-
 async function pull(t: TestBroker, dataset: string, body: object, token = t.tokens.dp): Promise<ApiResponse> {
   const started = await api(t.url, 'POST', `/v1/datasets/${dataset}/pulls`, { token, body });
   expect(started.status, started.text).toBe(202);
   expect(started.json.status).toBe('running');
   expect(started.headers.get('location')).toBe(`/v1/datasets/${dataset}/pulls/${started.json.id}`);
-  return settled(t, started.headers.get('location')!, token);
+  return pullSettled(t, started.headers.get('location')!, token);
 }
 
 async function defineDataset(t: TestBroker, id: string): Promise<void> {
@@ -232,7 +223,7 @@ describe('dataset pulls through an S3 API', () => {
       token: t.tokens.dp,
       body: { object: 'nope.jsonl' },
     });
-    await settled(t, started.headers.get('location')!, t.tokens.dp);
+    await pullSettled(t, started.headers.get('location')!);
     expectProblem(
       await api(t.url, 'GET', `/v1/datasets/licences/pulls/${started.json.id}`, { token: t.tokens.dp2 }),
       403,

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PavilionError } from '../../../common/errors.js';
 import { loadDemoSchema } from '../../../demo/people.js';
 import { BodyStream } from '../../../server/http/router.js';
-import { type ApiResponse, api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
+import { api, b64, expectProblem, randomClk, runPull, startTestBroker, type TestBroker } from '../helpers.js';
 
 const UPLOAD_LIMIT = 100_000;
 const BODY_LIMIT = 4096;
@@ -22,17 +22,6 @@ const clks = Array.from({ length: 50 }, (_, i) => randomClk(1024, 71_000 + i));
 const BIG = Array.from({ length: 1000 }, (_, i) =>
   JSON.stringify({ ref: `r${i}`, clk: b64(clks[i % clks.length]!), claims: { over_18: true } }),
 ).join('\n');
-
-async function settledPull(t: TestBroker, dataset: string, object: string): Promise<ApiResponse> {
-  const started = await api(t.url, 'POST', `/v1/datasets/${dataset}/pulls`, { token: t.tokens.dp, body: { object } });
-  expect(started.status, started.text).toBe(202);
-  for (let i = 0; i < 300; i++) {
-    const r = await api(t.url, 'GET', started.headers.get('location')!, { token: t.tokens.dp });
-    if (r.status !== 200 || r.json.status !== 'running') return r;
-    await new Promise((res) => setTimeout(res, 20));
-  }
-  throw new Error('pull still running');
-}
 
 describe('the upload limit over HTTP', () => {
   let t: TestBroker;
@@ -67,14 +56,14 @@ describe('the upload limit over HTTP', () => {
     const dir = join(t.stateDir, 'objects', 'datasets', 'dmv');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'big.jsonl'), BIG);
-    expect((await settledPull(t, 'dmv', 'big.jsonl')).json).toMatchObject({
+    expect((await runPull(t, 'dmv', { object: 'big.jsonl' })).json).toMatchObject({
       status: 'failed',
       error: { code: 'UPLOAD_TOO_LARGE' },
     });
     // Refused on its announced size, the object is closed unread: the broker (this process) keeps no file open.
     const openFiles = () => readdirSync('/proc/self/fd').length;
     const before = openFiles();
-    for (let i = 0; i < 20; i++) await settledPull(t, 'dmv', 'big.jsonl');
+    for (let i = 0; i < 20; i++) await runPull(t, 'dmv', { object: 'big.jsonl' });
     expect(openFiles()).toBeLessThan(before + 5);
   });
 
