@@ -45,7 +45,7 @@ export async function blockCommand(opts: BlockOptions, out: NodeJS.WritableStrea
     ...recordsToBlocks(blocks),
     meta: { config: config, source: { clk_count: [records.length] }, blocks: blocks.size },
   });
-  if (opts.out) writeOutputFile(opts.out, json);
+  if (opts.out) await writeOutputFile(opts.out, json, { '--in': opts.in, '--config': opts.config });
   else out.write(`${json}\n`);
   return blocks.size;
 }

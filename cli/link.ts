@@ -75,7 +75,12 @@ export async function linkCommand(opts: LinkOptions, out: NodeJS.WritableStream 
         floor: Math.min(opts.threshold, 0.7),
         policyMinimum: opts.threshold,
       });
-      writeOutputFile(opts.guidance, JSON.stringify(guidance, null, 2));
+      await writeOutputFile(opts.guidance, JSON.stringify(guidance, null, 2), {
+        '--dataset': opts.dataset,
+        '--queries': opts.queries,
+        '--dataset-blocks': opts.datasetBlocks,
+        '--queries-blocks': opts.queriesBlocks,
+      });
     }
     const lines = ['query_index,dataset_index,score'];
     // Number#toString gives the shortest round-trip form, the same digits as Python's repr(float).

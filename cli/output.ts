@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { constants, createWriteStream, type Stats, writeFileSync } from 'node:fs';
+import { constants, createWriteStream, type Stats } from 'node:fs';
 import { access, type FileHandle, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -24,13 +24,20 @@ export function outputUnwritable(where: string, err: unknown): PavilionError {
   );
 }
 
-/** Writes a whole output file; a folder, a missing folder or a full disk is OUTPUT_UNWRITABLE. */
-export function writeOutputFile(path: string, text: string): void {
+/**
+ * Writes a whole output file as openOutput writes one: beside it, renamed over it once written, never over one of
+ * the command's `inputs`; a folder, a missing folder or a full disk is OUTPUT_UNWRITABLE.
+ */
+export async function writeOutputFile(path: string, text: string, inputs: OutputInputs = {}): Promise<void> {
+  const output = await openOutput(path, inputs);
+  let written = false;
   try {
-    writeFileSync(path, text);
-  } catch (err) {
-    throw outputUnwritable(path, err);
+    await output.write(text);
+    written = true;
+  } finally {
+    await output.close(written);
   }
+  if (output.failure) throw output.failure;
 }
 
 /** A command's streamed output (openOutput). */

@@ -160,5 +160,18 @@ describe('pavilion link with blocking', () => {
     expect(short.stderr).toBe('pavilion: RECORD_FIELD_COUNT: line 5: 2 columns, the header has 5\n');
     const toFolder = await pavilion(['block', '--config', psig, '--in', fixture('people-a.csv'), '--out', tmp]);
     expect(toFolder.stderr).toBe(`pavilion: OUTPUT_UNWRITABLE: ${tmp}: cannot write (EISDIR)\n`);
+    // --out naming an input is refused and the input kept (a user check: the people CSV was replaced by its blocks).
+    const people = csv('people-copy.csv', ['r1,ann,lee,1980-01-02,1234']);
+    const before = readFileSync(people);
+    for (const [out, option] of [
+      [people, `--in ${people}`],
+      [psig, `--config ${psig}`],
+    ] as const) {
+      const over = await pavilion(['block', '--config', psig, '--in', people, '--out', out]);
+      expect(over.code).toBe(1);
+      expect(over.stderr).toBe(`pavilion: OUTPUT_UNWRITABLE: ${out}: cannot write (the same file as ${option})\n`);
+    }
+    expect(readFileSync(people).equals(before)).toBe(true);
+    expect(JSON.parse(readFileSync(psig, 'utf8'))).toHaveProperty('type');
   });
 });
