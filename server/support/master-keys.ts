@@ -102,7 +102,19 @@ export function loadMasterKeys(opts: {
     } else {
       raw = randomBytes(32);
       mkdirSync(opts.stateDir, { recursive: true });
-      writeFileSync(file, `${raw.toString('base64')}\n`, { mode: 0o600 });
+      try {
+        // Created, never opened: 'wx' fails on anything already there, a dangling link included (existsSync is
+        // false for one, and a plain write created the key wherever the link pointed).
+        writeFileSync(file, `${raw.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        throw new PavilionError(
+          'SECRET_UNREADABLE',
+          `${file} cannot be created (${typeof code === 'string' ? code : 'error'}): ` +
+            'remove what is there, or set MASTER_KEY',
+          { cause: err },
+        );
+      }
     }
     generated = true;
     opts.warn?.(`MASTER_KEY is not set: using a development key kept in ${file}; set MASTER_KEY in production`);

@@ -11,9 +11,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPavilionError } from '../../../common/errors.js';
 import { fromRoot } from '../../../common/paths.js';
@@ -184,6 +184,8 @@ describe('a STATE_DIR/master.key that cannot be used', () => {
       /does not hold a 32-byte/,
     ],
     ['a folder', (f) => mkdirSync(f), /cannot be read \(EISDIR\)/],
+    // A check of the fixes: the development key was written wherever a dangling link pointed.
+    ['a dangling link', (f) => symlinkSync(join(dirname(f), 'elsewhere', 'key'), f), /cannot be created \(EEXIST\)/],
   ];
 
   for (const [what, make, message] of cases) {
@@ -199,6 +201,7 @@ describe('a STATE_DIR/master.key that cannot be used', () => {
       expect(err).toMatchObject({ code: 'SECRET_UNREADABLE' });
       expect((err as Error).message).toMatch(message);
       expect((err as Error).message).toContain(join(dir, 'master.key'));
+      expect(existsSync(join(dir, 'elsewhere'))).toBe(false);
     });
 
     it(`${what}: server/main.ts prints one line, no stack`, async () => {
