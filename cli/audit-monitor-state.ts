@@ -26,6 +26,7 @@ import { z } from 'zod';
 import { decodeBase64Strict, parseVerifierKey } from '../audit/index.js';
 import { HASH_SIZE } from '../audit/merkle/hash.js';
 import { PavilionError } from '../common/errors.js';
+import { safeMessage } from '../common/zod-issues.js';
 
 export interface MonitorState {
   origin: string;
@@ -135,7 +136,7 @@ export function parseMonitorState(text: string, file: string): MonitorState {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) =>
       i.code === 'unrecognized_keys'
-        ? `unknown field(s) ${i.keys.map((k) => JSON.stringify(k.slice(0, 64))).join(', ')}`
+        ? safeMessage(i)
         : i.code === 'invalid_type' && i.received === 'undefined'
           ? `${i.path.join('.')} is missing`
           : i.message,

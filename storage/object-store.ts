@@ -8,17 +8,9 @@
  * key can name something outside the bucket prefix or the folder; the folder
  * store also follows no symbolic link below its root (FolderObjectStore).
  */
-import {
-  close as closeCallback,
-  constants,
-  createReadStream,
-  fstat as fstatCallback,
-  open as openCallback,
-  type Stats,
-} from 'node:fs';
-import { lstat, readlink, realpath } from 'node:fs/promises';
+import { constants, createReadStream, type Stats } from 'node:fs';
+import { type FileHandle, lstat, open, readlink, realpath } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { promisify } from 'node:util';
 import { Client } from 'minio';
 import { PavilionError } from '../common/errors.js';
 
@@ -82,9 +74,6 @@ function unavailable(location: string, err: unknown): PavilionError {
 const ABSENT: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EMLINK', 'ENXIO']);
 /** Read only; never through a link as the last component; never blocking on a FIFO left where an object was. */
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
-const openFd = promisify(openCallback);
-const fstatFd = promisify(fstatCallback);
-const closeFd = promisify(closeCallback);
 
 function notFound(): PavilionError {
   return new PavilionError('OBJECT_NOT_FOUND', 'no object with that key');
@@ -121,21 +110,21 @@ export class FolderObjectStore implements ObjectStore {
     const path = resolve(this.root, key);
     if (!path.startsWith(this.root + sep)) throw new PavilionError('OBJECT_KEY_INVALID', 'object key leaves the store');
     let expected: string;
-    let fd: number;
+    let handle: FileHandle;
     try {
       expected = await this.linkFreePath(key);
-      fd = await openFd(expected, OPEN_FLAGS);
+      handle = await open(expected, OPEN_FLAGS);
     } catch (err) {
       throw this.failure(err);
     }
     try {
-      const opened = await fstatFd(fd);
-      if (!opened.isFile() || !(await openedAt(fd, expected, opened))) throw notFound();
-      // autoClose (the default): the descriptor is closed when the stream ends, fails or is destroyed.
-      const body = createReadStream(expected, { fd, highWaterMark: 1 << 20 });
+      const opened = await handle.stat();
+      if (!opened.isFile() || !(await openedAt(handle.fd, expected, opened))) throw notFound();
+      // autoClose (the default): the file is closed when the stream ends, fails or is destroyed.
+      const body = createReadStream(expected, { fd: handle, highWaterMark: 1 << 20 });
       return { size: opened.size, contentType: undefined, body };
     } catch (err) {
-      await closeFd(fd).catch(() => {});
+      await handle.close().catch(() => {});
       throw this.failure(err);
     }
   }
