@@ -13,6 +13,8 @@
  * What the broker answered is printed as JSON on stdout; notes and warnings go to stderr. Values of
  * records never appear in either, nor in errors (lines and column names do).
  */
+
+import { isUtf8 } from 'node:buffer';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,8 +31,10 @@ import {
   decodeCsvPiece,
   delimiterCode,
   recordTooLong,
+  scanUnquoted,
 } from '../engine/clk/csv.js';
 import { columnsFromHeader } from '../engine/clk/csv-header.js';
+import type { RecordFields } from '../engine/clk/encoder.js';
 import { ClkEncoder, clkToBase64, parseSchema } from '../engine/clk/index.js';
 import { type ClaimType, parseClaimCell } from '../server/datasets/claim-types.js';
 import { MAX_REF_BYTES } from '../server/datasets/upload.js';
@@ -259,14 +263,29 @@ async function writeUpload(
     encoder = ClkEncoder.create(schema, secret);
     const pieces = csvPieces(input, delimiter, PIECE_BYTES, () => recordTooLong(line));
     for await (const piece of readable(pieces, opts.in)) {
-      const records = new CsvRecords(decodeCsvPiece(piece, line), delimiter, line);
-      layout ??= records.next()
-        ? layoutOf([...records.fields], schema, opts.refColumn ?? 'ref', declared, claimTypeOverrides(opts.claimTypes))
-        : undefined; // blank lines before the header
-      if (layout) {
-        const batch = readBatch(records, layout, seen);
+      let batch: Batch | undefined;
+      if (layout && piece.indexOf(QUOTE) === -1 && isUtf8(piece)) {
+        // Without quotes (FEBRL-like files have none) the values are read from the bytes where they are.
+        batch = readUnquotedBatch(piece, line, delimiter, layout, seen);
+      } else {
+        const records = new CsvRecords(decodeCsvPiece(piece, line), delimiter, line);
+        layout ??= records.next()
+          ? layoutOf(
+              [...records.fields],
+              schema,
+              opts.refColumn ?? 'ref',
+              declared,
+              claimTypeOverrides(opts.claimTypes),
+            )
+          : undefined; // blank lines before the header
+        if (layout) batch = readBatch(records, layout, seen);
+        else line += records.linesRead;
+      }
+      if (layout && batch) {
         const clks = new Uint8Array(batch.lines.length * encoder.filterBytes);
-        const { encoded, error } = encoder.encodeColumns(batch.features, batch.lines.length, clks, 0);
+        const { encoded, error } = batch.fields
+          ? encoder.encodeFields(batch.fields, layout.features, batch.lines.length, clks, 0)
+          : encoder.encodeColumns(batch.features, batch.lines.length, clks, 0);
         let json = '';
         for (let i = 0; i < encoded; i++) {
           const clk = clkToBase64(clks.subarray(i * encoder.filterBytes, (i + 1) * encoder.filterBytes));
@@ -283,8 +302,8 @@ async function writeUpload(
           throw error;
         }
         if (batch.failure) throw batch.failure;
+        line += batch.linesRead;
       }
-      line += records.linesRead;
     }
     if (!layout) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no header row`);
     if (rows === 0) throw new PavilionError('DATASET_EMPTY', `${opts.in}: no records after the header`);
@@ -330,54 +349,114 @@ interface Batch {
   claims: (Record<string, unknown> | undefined)[];
   /** features[i][r]: record r's value of schema feature i ('' for an ignored feature the file lacks). */
   features: string[][];
+  /** Or the records' fields as bytes (readUnquotedBatch), for ClkEncoder.encodeFields. */
+  fields?: RecordFields;
   lines: number[];
+  /** Line breaks read (the next piece starts this many lines later). */
+  linesRead: number;
   failure?: PavilionError;
 }
 
+const QUOTE = 0x22;
+
 function readBatch(records: CsvRecords, layout: Layout, seen: Set<string>): Batch {
-  const batch: Batch = { refs: [], claims: [], features: layout.features.map(() => []), lines: [] };
+  const batch: Batch = { refs: [], claims: [], features: layout.features.map(() => []), lines: [], linesRead: 0 };
   const fields = records.fields;
+  const field = (column: number) => fields[column]!;
   // CSV errors name the line, never a field (engine/clk/csv.ts).
   for (;;) {
     try {
-      if (!records.next()) return batch;
+      if (!records.next()) break;
     } catch (err) {
       if (!(err instanceof CsvLineError)) throw err;
       batch.failure = err;
-      return batch;
+      break;
     }
     const line = records.line;
-    const fail = (code: ErrorCode, detail: string) => {
-      batch.failure = new PavilionError(code, `line ${line}: ${detail}`);
-      return batch;
-    };
-    if (fields.length !== layout.width)
-      return fail('RECORD_FIELD_COUNT', `${fields.length} columns, the header has ${layout.width}`);
-    const ref = fields[layout.ref]!;
-    if (ref === '' || Buffer.byteLength(ref) > MAX_REF_BYTES)
-      return fail('UPLOAD_ROW_INVALID', `the ref must be 1 to ${MAX_REF_BYTES} bytes`);
-    // Refs are kept (in `seen`) and written as their JSON text, a string of its own: the ref itself, 13
-    // characters or more, is a slice of the piece's text (V8's sliced strings) and would keep the
-    // whole piece alive, the file's size in memory (7.2M FEBRL rows: 1.14 GB peak RSS, 0.75 GB so).
-    const refJson = JSON.stringify(ref);
-    if (seen.has(refJson)) return fail('UPLOAD_DUPLICATE_REF', 'the ref repeats an earlier row');
-    seen.add(refJson);
-    let claims: Record<string, unknown> | undefined;
-    for (const c of layout.claims) {
-      const parsed = parseClaimCell(c.type, fields[c.column]!);
-      if ('problem' in parsed) return fail('UPLOAD_CLAIM_TYPE', `claim ${c.name} ${parsed.problem}`);
-      claims ??= {};
-      claims[c.name] = parsed.value;
+    if (fields.length !== layout.width) {
+      batch.failure = fieldCountError(fields.length, layout, line);
+      break;
     }
     const r = batch.lines.length;
+    batch.failure = addRecord(batch, field, layout, seen, line);
+    if (batch.failure) break;
     for (let f = 0; f < layout.features.length; f++) {
       const col = layout.features[f]!;
       batch.features[f]![r] = col === -1 ? '' : fields[col]!;
     }
-    batch.refs.push(refJson);
-    batch.claims.push(claims);
-    batch.lines.push(line);
   }
+  batch.linesRead = records.linesRead;
+  return batch;
+}
+
+/**
+ * readBatch for a valid UTF-8 piece without quotes starting on `firstLine`: only the ref and the claims
+ * become strings; the features stay bytes (engine/clk/csv.ts scanUnquoted, ClkEncoder.encodeFields).
+ */
+function readUnquotedBatch(
+  piece: Uint8Array,
+  firstLine: number,
+  delimiter: number,
+  layout: Layout,
+  seen: Set<string>,
+): Batch {
+  const scan = scanUnquoted(piece, delimiter, layout.width);
+  const bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+  const { bounds } = scan;
+  const stride = layout.width + 1;
+  const batch: Batch = {
+    refs: [],
+    claims: [],
+    features: [],
+    fields: { bytes, bounds, stride },
+    lines: [],
+    linesRead: scan.linesRead,
+  };
+  let b = 0;
+  const field = (column: number) => bytes.toString('utf8', bounds[b + column], bounds[b + column + 1]! - 1);
+  for (let r = 0; r < scan.records; r++, b += stride) {
+    batch.failure = addRecord(batch, field, layout, seen, firstLine - 1 + scan.lines[r]!);
+    if (batch.failure) return batch;
+  }
+  if (scan.error) batch.failure = new CsvLineError(firstLine - 1 + scan.error.line, scan.error.detail);
+  else if (scan.fieldCount)
+    batch.failure = fieldCountError(scan.fieldCount.fields, layout, firstLine - 1 + scan.fieldCount.line);
+  return batch;
+}
+
+function fieldCountError(fields: number, layout: Layout, line: number): PavilionError {
+  return new PavilionError('RECORD_FIELD_COUNT', `line ${line}: ${fields} columns, the header has ${layout.width}`);
+}
+
+/** Checks a record's ref and claims (`field(c)`: its column c) and adds them to the batch; else the failure. */
+function addRecord(
+  batch: Batch,
+  field: (column: number) => string,
+  layout: Layout,
+  seen: Set<string>,
+  line: number,
+): PavilionError | undefined {
+  const fail = (code: ErrorCode, detail: string) => new PavilionError(code, `line ${line}: ${detail}`);
+  const ref = field(layout.ref);
+  if (ref === '' || Buffer.byteLength(ref) > MAX_REF_BYTES)
+    return fail('UPLOAD_ROW_INVALID', `the ref must be 1 to ${MAX_REF_BYTES} bytes`);
+  // Refs are kept (in `seen`) and written as their JSON text, a string of its own: the ref itself, 13
+  // characters or more, is a slice of the piece's text (V8's sliced strings) and would keep the
+  // whole piece alive, the file's size in memory (7.2M FEBRL rows: 1.14 GB peak RSS, 0.75 GB so).
+  const refJson = JSON.stringify(ref);
+  if (seen.has(refJson)) return fail('UPLOAD_DUPLICATE_REF', 'the ref repeats an earlier row');
+  seen.add(refJson);
+  let claims: Record<string, unknown> | undefined;
+  for (const c of layout.claims) {
+    const parsed = parseClaimCell(c.type, field(c.column));
+    if ('problem' in parsed) return fail('UPLOAD_CLAIM_TYPE', `claim ${c.name} ${parsed.problem}`);
+    claims ??= {};
+    claims[c.name] = parsed.value;
+  }
+  batch.refs.push(refJson);
+  batch.claims.push(claims);
+  batch.lines.push(line);
+  return undefined;
 }
 
 function noteTo(o: { note?: (line: string) => void }): (line: string) => void {

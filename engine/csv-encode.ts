@@ -9,8 +9,9 @@
  * Line numbers in a failure are counted from the piece's first line (1); the
  * caller, which knows how many lines came before, makes them absolute.
  */
+import { isUtf8 } from 'node:buffer';
 import { type ErrorCode, isPavilionError } from '../common/errors.js';
-import { CsvLineError, CsvRecords, decodeCsvPiece } from './clk/csv.js';
+import { CsvLineError, CsvRecords, decodeCsvPiece, scanUnquoted } from './clk/csv.js';
 import type { ClkEncoder } from './clk/encoder.js';
 
 export interface CsvChunkSpec {
@@ -44,8 +45,11 @@ export interface CsvChunkResult {
 }
 
 const LF = 0x0a;
+const QUOTE = 0x22;
 
 export function encodeCsvChunk(encoder: ClkEncoder, bytes: Uint8Array, spec: CsvChunkSpec): CsvChunkResult {
+  // Without quotes (FEBRL-like files have none) the values are read from the bytes where they are.
+  if (bytes.indexOf(QUOTE) === -1 && isUtf8(bytes)) return encodeUnquoted(encoder, bytes, spec);
   let text: string;
   try {
     text = decodeCsvPiece(bytes, 1);
@@ -59,6 +63,31 @@ export function encodeCsvChunk(encoder: ClkEncoder, bytes: Uint8Array, spec: Csv
     output: base64Lines(clks, records, encoder.filterBytes, spec.format),
     records,
     lines: reader.linesRead,
+    failure,
+  };
+}
+
+/** encodeCsvChunk for a valid UTF-8 piece without quotes: no string is built for a value the caches hold. */
+function encodeUnquoted(encoder: ClkEncoder, bytes: Uint8Array, spec: CsvChunkSpec): CsvChunkResult {
+  const scan = scanUnquoted(bytes, spec.delimiter, spec.width);
+  let failure: CsvChunkFailure | undefined = scan.error
+    ? lineFailure(scan.error)
+    : scan.fieldCount && fieldCountFailure(scan.fieldCount.fields, spec, scan.fieldCount.line);
+  const clks = new Uint8Array(scan.records * encoder.filterBytes);
+  const fields = {
+    bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    bounds: scan.bounds,
+    stride: spec.width + 1,
+  };
+  const { encoded, error } = encoder.encodeFields(fields, spec.columns, scan.records, clks, 0);
+  if (error !== undefined) {
+    if (!isPavilionError(error)) throw error;
+    failure = { code: error.code, message: error.message, line: scan.lines[encoded]! };
+  }
+  return {
+    output: base64Lines(clks, encoded, encoder.filterBytes, spec.format),
+    records: encoded,
+    lines: scan.linesRead,
     failure,
   };
 }

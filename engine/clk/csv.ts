@@ -174,6 +174,89 @@ export class CsvRecords {
   }
 }
 
+/** UTF-16 units of the UTF-8 text bytes[start .. end). */
+function utf8Length(bytes: Uint8Array, start: number, end: number): number {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8').length;
+}
+
+/** The records of a piece without quotes, as scanUnquoted finds them. */
+export interface UnquotedRecords {
+  /** Field c of record r is bytes[bounds[r * (width + 1) + c], bounds[r * (width + 1) + c + 1] - 1). */
+  bounds: Int32Array;
+  /** Line of each record, counted from the piece's first line (1). */
+  lines: Int32Array;
+  records: number;
+  /** Line breaks in the piece (all of them when nothing failed). */
+  linesRead: number;
+  /** The first record with other than `width` fields: how many it has, and its line. */
+  fieldCount?: { fields: number; line: number };
+  /** A field over FIELD_SIZE_LIMIT characters. */
+  error?: CsvLineError;
+}
+
+/**
+ * The records of a UTF-8 piece holding no quote character, read as CsvRecords reads them (`\r\n`, `\r`
+ * and `\n` end a record, blank lines are skipped, nothing is trimmed), but as the bounds of their fields
+ * in the bytes rather than as strings: the encoder finds most values in its caches by their bytes
+ * (engine/clk/value-cache.ts), and building a string per field was a third of encoding a FEBRL piece
+ * (docs/decisions.md, "Encoding"). Stops at the first record of another width.
+ */
+export function scanUnquoted(bytes: Uint8Array, delimiter: number, width: number): UnquotedRecords {
+  const n = bytes.length;
+  const stride = width + 1;
+  // Records are at least one byte and a line break: a first guess, grown when a piece has shorter ones.
+  let bounds = new Int32Array(stride * Math.max(16, n >>> 6));
+  let lines = new Int32Array(bounds.length / stride);
+  let records = 0;
+  let line = 1;
+  let pos = 0;
+  while (pos < n) {
+    const first = bytes[pos]!;
+    if (first === LF || first === CR) {
+      pos += first === CR && pos + 1 < n && bytes[pos + 1] === LF ? 2 : 1;
+      line++;
+      continue;
+    }
+    if ((records + 1) * stride > bounds.length) {
+      const grown = new Int32Array(bounds.length * 2);
+      grown.set(bounds);
+      bounds = grown;
+      const grownLines = new Int32Array(lines.length * 2);
+      grownLines.set(lines);
+      lines = grownLines;
+    }
+    const b = records * stride;
+    bounds[b] = pos;
+    let fields = 1;
+    let start = pos;
+    let c = 0;
+    for (;;) {
+      c = pos < n ? bytes[pos]! : LF;
+      if (c === delimiter || c === LF || c === CR) {
+        // Python's limit counts characters: a field of more bytes may still be within it.
+        if (pos - start > FIELD_SIZE_LIMIT && utf8Length(bytes, start, pos) > FIELD_SIZE_LIMIT) {
+          const error = new CsvLineError(line, `field ${fields} is longer than ${FIELD_SIZE_LIMIT} characters`);
+          return { bounds, lines, records, linesRead: line - 1, error };
+        }
+        if (c !== delimiter) break;
+        if (fields < width) bounds[b + fields] = pos + 1;
+        fields++;
+        start = pos + 1;
+      }
+      pos++;
+    }
+    if (fields !== width) return { bounds, lines, records, linesRead: line - 1, fieldCount: { fields, line } };
+    // The record's end as if a delimiter followed it.
+    bounds[b + width] = pos + 1;
+    lines[records++] = line;
+    if (pos < n) {
+      pos += c === CR && pos + 1 < n && bytes[pos + 1] === LF ? 2 : 1;
+      line++;
+    }
+  }
+  return { bounds, lines, records, linesRead: line - 1 };
+}
+
 /**
  * The end (exclusive) of the last complete record in bytes[0 .. length),
  * which must start at a record boundary; -1 when there is none yet. Lets a

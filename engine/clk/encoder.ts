@@ -31,7 +31,7 @@ import { deriveFeatureKeys } from './keys.js';
 import { prepareValue } from './prepare.js';
 import { type HashedFeature, type LinkageSchema, parseSchema } from './schema.js';
 import { encodeToken, tokenize } from './tokens.js';
-import { ValueCache } from './value-cache.js';
+import { type KeyColumn, ValueCache } from './value-cache.js';
 
 export interface ClkEncoderOptions {
   /** Token hashing backend: 'wasm' (default) or 'node' (node:crypto, for differential tests). */
@@ -101,7 +101,7 @@ interface FeatureState {
 
 /** Values per decision whether a feature's value cache pays; the cache stays on if ≥ 1 in 4 of them were hits. */
 const VALUE_WINDOW = 16_384;
-/** Values looked up ahead in one probeRun (a few KiB of scratch). */
+/** Values looked up ahead in one findMany (a few KiB of scratch). */
 const PROBE_RUN = 512;
 /** Values a feature encodes with its value cache off before it is tried again. */
 const VALUE_CACHE_PAUSE = 65_536;
@@ -116,6 +116,28 @@ const releaseSlots = new FinalizationRegistry<FeatureHasher[]>((hashers) => {
   for (const h of hashers) h.release();
 });
 
+/**
+ * Records' fields as UTF-8 bytes, as a CSV piece without quotes holds them (engine/clk/csv.ts
+ * scanUnquoted): field c of record r is bytes[bounds[r * stride + c], bounds[r * stride + c + 1] - 1).
+ */
+export interface RecordFields {
+  readonly bytes: Buffer;
+  readonly bounds: Int32Array;
+  readonly stride: number;
+}
+
+/**
+ * One feature's values, as encodeFeature reads them: keys `first` onwards are the block's records. A value
+ * the caches miss is taken from `strings`, or decoded from its bytes.
+ */
+interface BlockColumn extends KeyColumn {
+  readonly bytes: Buffer;
+  readonly first: number;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+const NO_BOUNDS = new Int32Array(0);
+
 /** What encodeColumns did: records encoded, and the error of the next one if it failed. */
 export interface ColumnsResult {
   encoded: number;
@@ -125,6 +147,12 @@ export interface ColumnsResult {
 function fieldCountError(row: unknown, features: number): PavilionError {
   const fields = Array.isArray(row) ? row.length : 'no';
   return new PavilionError('RECORD_FIELD_COUNT', `record has ${fields} fields, the schema has ${features}`);
+}
+
+/** Value k of a column read from bytes, as text. */
+function fieldText(column: BlockColumn, k: number): string {
+  const b = k * column.stride + column.column;
+  return column.bytes.toString('utf8', column.bounds[b], column.bounds[b + 1]! - 1);
 }
 
 export function clkToBase64(clk: Uint8Array): string {
@@ -143,9 +171,8 @@ export class ClkEncoder {
 
   private readonly states: FeatureState[];
   private readonly hashBits: number;
-  private readonly work: Uint8Array;
-  /** The same buffer as 32-bit words (length padded to whole words). */
-  private readonly workWords: Uint32Array;
+  /** Words of a working filter (hashBits padded to whole words). */
+  private readonly workWords: number;
   /** encodeColumns' working filters, one per record of the current call (grown as needed). */
   private area = new Uint32Array(0);
   private areaBytes = new Uint8Array(0);
@@ -167,7 +194,7 @@ export class ClkEncoder {
   /** Per token of the current value: its cache entry, or -1 for a miss. */
   private resolved = new Float64Array(256);
   private blakeOut = new Uint8Array(64 * 256);
-  /** probeRun's results: per value of the run, its value-cache entry or -1, and its hash; the cache's size then. */
+  /** findMany's results for a run: per value, its value-cache entry or -1, and its hash; the cache's size then. */
   private readonly probed = new Int32Array(PROBE_RUN);
   private readonly probedHashes = new Int32Array(PROBE_RUN);
   private probedSize = 0;
@@ -197,8 +224,7 @@ export class ClkEncoder {
     // Entries are found by Int32 offsets (value-cache.ts): at most 2^31 words.
     this.valueBudget = hashedCount > 0 ? Math.min(options.valueCacheBytes ?? 2 ** 24, 2 ** 32) : 0;
     this.hashBits = schema.l * 2 ** schema.xorFolds;
-    this.workWords = new Uint32Array(Math.ceil(this.hashBits / 32));
-    this.work = new Uint8Array(this.workWords.buffer);
+    this.workWords = Math.ceil(this.hashBits / 32);
     const keys = deriveFeatureKeys(schema.kdf, secretBytes, schema.features.length);
     this.states = [];
     for (const f of schema.features) {
@@ -226,7 +252,7 @@ export class ClkEncoder {
         isPositional,
         tokenSlab: new Uint32Array(0),
         tokenSlabUsed: 0,
-        values: new ValueCache(this.workWords.length),
+        values: new ValueCache(this.workWords),
         valueWords: 0,
         bitsPerToken: 'bitsPerToken' in f.strategy ? f.strategy.bitsPerToken : 0,
         bitsPerFeature: 'bitsPerFeature' in f.strategy ? f.strategy.bitsPerFeature : 0,
@@ -290,14 +316,13 @@ export class ClkEncoder {
     if (this.disposed) throw new PavilionError('ENCODER_DISPOSED', 'this CLK encoder was disposed');
     if (!Array.isArray(row) || row.length !== this.featureNames.length)
       throw fieldCountError(row, this.featureNames.length);
-    const words = this.workWords;
-    words.fill(0);
-    const states = this.states;
-    for (let s = 0; s < states.length; s++) {
-      const st = states[s]!;
-      this.encodeValue(st, row[st.feature.index], words, this.work, 0);
-    }
-    this.foldInto(this.work, 0, out, offset);
+    const { error } = this.encodeColumns(
+      row.map((v) => [v]),
+      1,
+      out,
+      offset,
+    );
+    if (error !== undefined) throw error;
   }
 
   /**
@@ -319,75 +344,119 @@ export class ClkEncoder {
     out: Uint8Array,
     offset: number,
   ): ColumnsResult {
+    return this.encodeBlocks(count, out, offset, (st, first, n) => {
+      const values = columns[st.feature.index]!;
+      const column: BlockColumn = { bytes: NO_BYTES, bounds: NO_BOUNDS, stride: 0, column: 0, strings: values, first };
+      // Up to the first value that is not a string, which is this feature's error.
+      let strings = 0;
+      while (strings < n && typeof values[first + strings] === 'string') strings++;
+      const done = this.encodeFeature(st, column, strings);
+      if (done === strings && strings < n)
+        this.featureError = new PavilionError(
+          'RECORD_INVALID',
+          `feature '${st.feature.identifier}': value must be a string`,
+        );
+      return done;
+    });
+  }
+
+  /**
+   * encodeColumns for records read from a CSV piece without quotes: `featureColumns[i]` is schema feature
+   * i's field (ignored features' are not read). No string is built for a value a cache holds.
+   */
+  encodeFields(
+    fields: RecordFields,
+    featureColumns: readonly number[],
+    count: number,
+    out: Uint8Array,
+    offset: number,
+  ): ColumnsResult {
+    return this.encodeBlocks(count, out, offset, (st, first, n) =>
+      this.encodeFeature(
+        st,
+        {
+          bytes: fields.bytes,
+          bounds: fields.bounds,
+          stride: fields.stride,
+          column: featureColumns[st.feature.index]!,
+          strings: null,
+          first,
+        },
+        n,
+      ),
+    );
+  }
+
+  /**
+   * Encodes `count` records in blocks of COLUMNS_BLOCK into out[offset ..], feature after feature:
+   * `encodeFeature(st, first, n)` sets feature st's bits for records [first, first + n) of the call in
+   * the block's working filters and returns n, or the index in the block of the record that failed, its
+   * error in featureError.
+   */
+  private encodeBlocks(
+    count: number,
+    out: Uint8Array,
+    offset: number,
+    encodeFeature: (st: FeatureState, first: number, n: number) => number,
+  ): ColumnsResult {
     if (this.disposed) throw new PavilionError('ENCODER_DISPOSED', 'this CLK encoder was disposed');
+    const perRecord = this.workWords;
     for (let first = 0; first < count; first += COLUMNS_BLOCK) {
       const n = Math.min(COLUMNS_BLOCK, count - first);
-      const { encoded, error } = this.encodeBlock(columns, first, n, out, offset + first * this.filterBytes);
+      if (this.area.length < n * perRecord) {
+        this.area = new Uint32Array(n * perRecord);
+        this.areaBytes = new Uint8Array(this.area.buffer);
+      }
+      this.area.fill(0, 0, n * perRecord);
+      let encoded = n;
+      let error: unknown;
+      for (const st of this.states) {
+        // A later feature only needs the records before the first failure so far.
+        const done = encodeFeature(st, first, encoded);
+        if (done < encoded) {
+          encoded = done;
+          error = this.featureError;
+        }
+      }
+      const at = offset + first * this.filterBytes;
+      if (this.schema.xorFolds === 0 && this.filterBytes === perRecord * 4) {
+        out.set(this.areaBytes.subarray(0, encoded * this.filterBytes), at);
+      } else {
+        for (let r = 0; r < encoded; r++) {
+          this.foldInto(this.areaBytes, r * perRecord * 4, out, at + r * this.filterBytes);
+        }
+      }
       if (error !== undefined) return { encoded: first + encoded, error };
     }
     return { encoded: count };
   }
 
-  /** encodeColumns for records [first, first + count) of the columns. */
-  private encodeBlock(
-    columns: readonly (readonly string[])[],
-    first: number,
-    count: number,
-    out: Uint8Array,
-    offset: number,
-  ): ColumnsResult {
-    const perRecord = this.workWords.length;
-    if (this.area.length < count * perRecord) {
-      this.area = new Uint32Array(count * perRecord);
-      this.areaBytes = new Uint8Array(this.area.buffer);
-    }
-    const area = this.area;
-    area.fill(0, 0, count * perRecord);
-    let encoded = count;
-    let error: unknown;
-    for (const st of this.states) {
-      // A later feature only needs the records before the first failure so far.
-      const done = this.encodeFeature(st, columns[st.feature.index]!, first, encoded, area, perRecord);
-      if (done < encoded) {
-        encoded = done;
-        error = this.featureError;
-      }
-    }
-    if (this.schema.xorFolds === 0 && this.filterBytes === perRecord * 4) {
-      out.set(this.areaBytes.subarray(0, encoded * this.filterBytes), offset);
-    } else {
-      for (let r = 0; r < encoded; r++) {
-        this.foldInto(this.areaBytes, r * perRecord * 4, out, offset + r * this.filterBytes);
-      }
-    }
-    return { encoded, error };
-  }
-
   /**
-   * Sets one feature's bits for records [first, first + count) of its column in their working filters
-   * (perRecord words each, from words[0]). Returns `count`, or the index of the record that failed, its error
-   * in featureError. The loop is in a function of its own for the reason readColumns' is
-   * (engine/csv-encode.ts): code after it in encodeBlock, without type feedback when V8 compiled the running
-   * loop, threw that code away at the end of pieces (--trace-deopt: seven times in a 200k-record file).
+   * Sets one feature's bits for `count` records of `column` in the block's working filters (workWords each,
+   * from area[0]). Returns `count`, or the index of the record that failed, its error in featureError. The
+   * loop is in a function of its own for the reason readColumns' is (engine/csv-encode.ts): code after it,
+   * without type feedback when V8 compiled the running loop, threw that code away at the end of pieces
+   * (--trace-deopt: seven times in a 200k-record file).
+   *
+   * A run of up to PROBE_RUN values is looked up in the value cache before any is encoded, so the core
+   * overlaps the cache misses of many lookups (the caches of a FEBRL feature are megabytes, beyond L2):
+   * one record at a time, they came one after another (docs/decisions.md, "Encoding").
    */
-  private encodeFeature(
-    st: FeatureState,
-    values: readonly string[],
-    first: number,
-    count: number,
-    words: Uint32Array,
-    perRecord: number,
-  ): number {
+  private encodeFeature(st: FeatureState, column: BlockColumn, count: number): number {
+    const words = this.area;
+    const perRecord = this.workWords;
     let r = 0;
     try {
       while (r < count) {
         // Up to the end of the value-cache window, where valueWindow may switch the cache off.
-        const run = st.valueCaching
-          ? this.probeRun(st, values, first + r, Math.min(count - r, VALUE_WINDOW - 1 - st.windowSeen))
-          : 0;
-        for (let i = 0; i < run; i++, r++) this.encodeProbed(st, values[first + r] as string, i, words, r * perRecord);
+        const run = st.valueCaching ? Math.min(count - r, VALUE_WINDOW - 1 - st.windowSeen, PROBE_RUN) : 0;
+        if (run > 0) {
+          st.values.findMany(column, column.first + r, run, this.probedHashes, this.probed);
+          this.probedSize = st.values.size;
+        }
+        for (let i = 0; i < run; i++, r++) this.encodeProbed(st, column, r, i, words, r * perRecord);
         if (run === 0) {
-          this.encodeValue(st, values[first + r], words, this.areaBytes, r * perRecord);
+          this.encodeValue(st, column, r, words, r * perRecord);
           r++;
         }
       }
@@ -397,63 +466,56 @@ export class ClkEncoder {
     return r;
   }
 
-  /**
-   * Looks values[from ..) up in the feature's value cache, as many as fit the
-   * scratch (at most n, stopping before a value that is not a string):
-   * probed[i] = the entry or -1, probedHashes[i] = the value's hash. Returns
-   * how many. Probing a run first, then encoding it (encodeProbed), lets the
-   * core overlap the cache misses of many lookups (the caches of a FEBRL
-   * feature are megabytes, beyond L2): one record at a time, they came one
-   * after another (docs/decisions.md, "Encoding").
-   */
-  private probeRun(st: FeatureState, values: readonly string[], from: number, n: number): number {
-    const count = st.values.findMany(values, from, Math.min(n, PROBE_RUN), this.probedHashes, this.probed);
-    this.probedSize = st.values.size;
-    return count;
-  }
-
-  /** encodeValue for value i of the last probeRun, inside the value-cache window it was probed in. */
-  private encodeProbed(st: FeatureState, raw: string, i: number, words: Uint32Array, wordBase: number): void {
+  /** encodeValue for record r of the block, value i of the last findMany (in the value-cache window of the probe). */
+  private encodeProbed(
+    st: FeatureState,
+    column: BlockColumn,
+    r: number,
+    i: number,
+    words: Uint32Array,
+    wordBase: number,
+  ): void {
     st.windowSeen++;
     let entry = this.probed[i]!;
+    const hash = this.probedHashes[i]!;
     // A value added after the probe (an earlier record of the run) is found now.
-    if (entry < 0 && st.values.size !== this.probedSize) entry = st.values.find(raw, this.probedHashes[i]!);
+    if (entry < 0 && st.values.size !== this.probedSize) entry = st.values.find(column, column.first + r, hash);
     if (entry < 0) {
-      this.encodeNew(st, raw, this.probedHashes[i]!, words, this.areaBytes, wordBase);
+      this.encodeNew(st, column, r, hash, words, wordBase);
       return;
     }
     st.windowHits++;
     this.orEntry(st, entry, words, wordBase);
   }
 
-  /** Sets the bits of one feature's value in the working filter at words[wordBase ..] (bytes: the same memory). */
-  private encodeValue(st: FeatureState, raw: unknown, words: Uint32Array, bytes: Uint8Array, wordBase: number): void {
-    const f = st.feature;
-    if (typeof raw !== 'string')
-      throw new PavilionError('RECORD_INVALID', `feature '${f.identifier}': value must be a string`);
+  /** Sets the bits of record r's value of the feature in the working filter at words[wordBase ..]. */
+  private encodeValue(st: FeatureState, column: BlockColumn, r: number, words: Uint32Array, wordBase: number): void {
     if (++st.windowSeen >= (st.valueCaching ? VALUE_WINDOW : VALUE_CACHE_PAUSE)) this.valueWindow(st);
-    const hash = st.valueCaching ? ValueCache.hash(raw) : 0;
+    let hash = 0;
     if (st.valueCaching) {
-      const entry = st.values.find(raw, hash);
+      hash = ValueCache.hash(column, column.first + r);
+      const entry = st.values.find(column, column.first + r, hash);
       if (entry >= 0) {
         st.windowHits++;
         this.orEntry(st, entry, words, wordBase);
         return;
       }
     }
-    this.encodeNew(st, raw, hash, words, bytes, wordBase);
+    this.encodeNew(st, column, r, hash, words, wordBase);
   }
 
   /** encodeValue for a value not in the feature's value cache (`hash`: its ValueCache.hash when caching is on). */
   private encodeNew(
     st: FeatureState,
-    raw: string,
+    column: BlockColumn,
+    r: number,
     hash: number,
     words: Uint32Array,
-    bytes: Uint8Array,
     wordBase: number,
   ): void {
     const f = st.feature;
+    const k = column.first + r;
+    const raw = column.strings !== null ? column.strings[k]! : fieldText(column, k);
     const value = prepareValue(f, raw);
     const t = st.gramN > 0 ? this.lookupGrams(st, value) : this.lookupTokens(st, value);
     if (t === 0) return;
@@ -461,8 +523,8 @@ export class ClkEncoder {
     if (doubleHash) this.resolveDoubleHash(st, f.hash.preventSingularity);
     else if (!this.resolveBlake(st, t)) return;
     // A value worth remembering gets its bits set in its cache entry, then ORed in; any other straight in the filter.
-    const entry = st.valueCaching ? this.valueEntry(st, raw, hash) : -1;
-    const target = entry >= 0 ? st.values.slabBytes : bytes;
+    const entry = st.valueCaching ? this.valueEntry(st, column, k, hash) : -1;
+    const target = entry >= 0 ? st.values.slabBytes : this.areaBytes;
     const base = entry >= 0 ? entry * 4 : wordBase * 4;
     if (doubleHash) this.setDoubleHashBits(st, t, target, base);
     else this.setBlakeBits(st, t, target, base);
@@ -472,22 +534,22 @@ export class ClkEncoder {
   /** ORs the feature's cached bits at `entry` (value-cache.ts) into the working filter at words[wordBase ..]. */
   private orEntry(st: FeatureState, entry: number, words: Uint32Array, wordBase: number): void {
     const slab = st.values.slab;
-    const size = this.workWords.length;
+    const size = this.workWords;
     for (let w = 0; w < size; w++) words[wordBase + w]! |= slab[entry + w]!;
   }
 
   /**
-   * A zeroed cache entry for `raw` (the offset of its bits in the feature's
+   * A zeroed cache entry for key k (the offset of its bits in the feature's
    * slab), or -1 when the budget is spent. A full cache keeps what it holds
    * rather than starting over: values come Zipf-like, so the early, frequent
    * ones stay (clearing and refilling cost more than it gained); a feature
    * whose hit rate falls is switched off by valueWindow, which frees its share.
    */
-  private valueEntry(st: FeatureState, raw: string, hash: number): number {
-    const cost = st.values.entryWords(raw.length) + ValueCache.INDEX_WORDS_PER_ENTRY;
+  private valueEntry(st: FeatureState, keys: KeyColumn, k: number, hash: number): number {
+    const cost = st.values.entryWords(ValueCache.keyLength(keys, k)) + ValueCache.INDEX_WORDS_PER_ENTRY;
     const budgetWords = this.valueBudget >>> 2;
     if (this.valueWords + cost > budgetWords) return -1;
-    const at = st.values.add(raw, hash, budgetWords);
+    const at = st.values.add(keys, k, hash, budgetWords);
     if (at < 0) return -1;
     st.valueWords += cost;
     this.valueWords += cost;

@@ -305,6 +305,36 @@ describe('pavilion publish --out on files of many pieces (offline)', () => {
     expect(second.stderr).toContain('pavilion: UPLOAD_CLAIM_TYPE: line 5004: claim over_18 ');
   });
 
+  it('reads pieces without quotes (from their bytes) as quoted ones: the same upload, the same errors', async () => {
+    // Every ref quoted (the same values) sends every piece through the string reader instead.
+    const quoteRefs = (rows: string[]) =>
+      rows.map((row, i) => (i === 0 || row === '' ? row : row.replace(/^([^,]*),([^,]*),/, '$1,"$2",')));
+    const rows = csv(many, (i) => (i % 5 ? 'TRUE' : '0')).split('\n');
+    rows.splice(4000, 0, '', '\r'); // blank lines: the later lines' numbers count them
+    const plain = await publishOffline(file('plain.csv', rows.join('\r\n')), join(dir, 'plain.jsonl'));
+    const quoted = await publishOffline(file('quoted.csv', quoteRefs(rows).join('\r\n')), join(dir, 'quoted.jsonl'));
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(quoted.code, quoted.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'plain.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'quoted.jsonl'), 'utf8'));
+    for (const [line, change, expected] of [
+      [6001, (cells: string[]) => cells.slice(1), 'RECORD_FIELD_COUNT: line 6001: 6 columns, the header has 7'],
+      [
+        6002,
+        (cells: string[]) => [cells[0], rows[4]!.split(',')[1], ...cells.slice(2)],
+        'UPLOAD_DUPLICATE_REF: line 6002',
+      ],
+      [6003, (cells: string[]) => [cells[0], '', ...cells.slice(2)], 'UPLOAD_ROW_INVALID: line 6003: the ref must be'],
+    ] as const) {
+      const bad = [...rows];
+      bad[line - 1] = change(bad[line - 1]!.split(',')).join(',');
+      const a = await publishOffline(file('bad-plain.csv', bad.join('\n')), join(dir, 'bad.jsonl'));
+      const b = await publishOffline(file('bad-quoted.csv', quoteRefs(bad).join('\n')), join(dir, 'bad.jsonl'));
+      expect(a.code).toBe(1);
+      expect(a.stderr).toContain(expected);
+      expect(b.stderr).toBe(a.stderr);
+    }
+  });
+
   it('refuses an --out it cannot write (a folder, a missing folder) in one line, leaving no file', async () => {
     const input = file(
       'small.csv',

@@ -4,9 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { febrlRecords } from '../../bench/febrl-records.js';
 import { fromRoot } from '../../common/paths.js';
+import { seededRandom } from '../../common/seeded-random.js';
 import { ClkEncoder } from '../../engine/clk/index.js';
-import { type CsvChunkSpec, encodeCsvChunk } from '../../engine/csv-encode.js';
+import { type CsvChunkResult, type CsvChunkSpec, encodeCsvChunk } from '../../engine/csv-encode.js';
 import { createEngine, type Engine } from '../../engine/index.js';
 
 interface Vector {
@@ -137,6 +139,52 @@ describe('encodeCsv: a piece of a CSV file in a worker', () => {
       width: order.length,
     });
     expect(Buffer.from(result.output).toString()).toBe(v.cases.map((c) => `${c.expected_clk_b64}\n`).join(''));
+  });
+
+  it('reads a piece without quotes from its bytes exactly as the string reader reads it', () => {
+    // A piece without a quote is encoded from its bytes (csv.ts scanUnquoted); the same piece with one field
+    // written quoted (the same value) takes the string reader. Line breaks of every kind, blank lines,
+    // non-ASCII values, values the schema refuses, a wrong width, fields over Python's limit (in characters,
+    // not bytes) must all come out the same: output, records, failure and lines.
+    const r = seededRandom(14);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+    // FEBRL-like records (bench/febrl-records.ts, the benchmark's): no quotes, commas or line breaks in them.
+    const plain = febrlRecords(200, 14);
+    const oddities: ((rec: string[]) => string[])[] = [
+      (rec) => rec.map((f, i) => (i === 1 ? `${f}é李😀` : f)),
+      (rec) => rec.map((f, i) => (i === 7 ? 'x7' : f)), // postcode: not an integer
+      (rec) => rec.map((f, i) => (i === 2 ? '' : f)),
+      (rec) => rec.slice(1), // a column short
+      (rec) => [...rec, ''], // a column over
+      (rec) => rec.map((f, i) => (i === 4 ? 'a'.repeat(131_073) : f)), // over the limit
+      (rec) => rec.map((f, i) => (i === 4 ? '李'.repeat(50_000) : f)), // 150,000 bytes, 50,000 characters: within
+    ];
+    const encoder = ClkEncoder.create(v.schema, v.secret);
+    const outcome = (res: CsvChunkResult) => ({
+      output: Buffer.from(res.output).toString(),
+      records: res.records,
+      failure: res.failure,
+      lines: res.failure ? undefined : res.lines,
+    });
+    let failures = 0;
+    for (let trial = 0; trial < 150; trial++) {
+      const records: string[][] = [];
+      for (let i = 0, n = 1 + Math.floor(r() * 12); i < n; i++) {
+        const rec = [...pick(plain)];
+        records.push(r() < 0.08 ? pick(oddities)(rec) : rec);
+      }
+      const breaks = ['\n', '\r\n', '\r'];
+      const lines = records.map((rec) => rec.join(',') + pick(breaks) + (r() < 0.1 ? pick(breaks) : ''));
+      if (r() < 0.3) lines[lines.length - 1] = lines.at(-1)!.replace(/[\r\n]+$/, '');
+      const unquoted = lines.join('');
+      const quoted = `"${unquoted.slice(0, unquoted.indexOf(','))}"${unquoted.slice(unquoted.indexOf(','))}`;
+      const fast = encodeCsvChunk(encoder, Buffer.from(unquoted), spec());
+      const strings = encodeCsvChunk(encoder, Buffer.from(quoted), spec());
+      expect(outcome(fast), `trial ${trial}`).toEqual(outcome(strings));
+      if (fast.failure) failures++;
+    }
+    // The trials did reach the failures, not only the happy path.
+    expect(failures).toBeGreaterThan(10);
   });
 
   it('reports the first bad record by its line in the piece, with the output before it', async () => {
