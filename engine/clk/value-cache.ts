@@ -132,6 +132,7 @@ export class ValueCache {
     }
   }
 
+  /** find() for bytes; findString is the same probe with the string's compare (one each, see findMany). */
   private findBytes(bytes: Uint8Array, start: number, end: number, hash: number): number {
     const index = this.index;
     const mask = this.mask;
