@@ -14,7 +14,6 @@
  * records never appear in either, nor in errors (lines and column names do).
  */
 
-import { isUtf8 } from 'node:buffer';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +30,7 @@ import {
   decodeCsvPiece,
   delimiterCode,
   recordTooLong,
+  scansUnquoted,
   scanUnquoted,
 } from '../engine/clk/csv.js';
 import { columnsFromHeader } from '../engine/clk/csv-header.js';
@@ -264,7 +264,7 @@ async function writeUpload(
     const pieces = csvPieces(input, delimiter, PIECE_BYTES, () => recordTooLong(line));
     for await (const piece of readable(pieces, opts.in)) {
       let batch: Batch | undefined;
-      if (layout && piece.indexOf(QUOTE) === -1 && isUtf8(piece)) {
+      if (layout && scansUnquoted(piece)) {
         // Without quotes (FEBRL-like files have none) the values are read from the bytes where they are.
         batch = readUnquotedBatch(piece, line, delimiter, layout, seen);
       } else {
@@ -356,8 +356,6 @@ interface Batch {
   linesRead: number;
   failure?: PavilionError;
 }
-
-const QUOTE = 0x22;
 
 function readBatch(records: CsvRecords, layout: Layout, seen: Set<string>): Batch {
   const batch: Batch = { refs: [], claims: [], features: layout.features.map(() => []), lines: [], linesRead: 0 };

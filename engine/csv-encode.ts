@@ -9,9 +9,8 @@
  * Line numbers in a failure are counted from the piece's first line (1); the
  * caller, which knows how many lines came before, makes them absolute.
  */
-import { isUtf8 } from 'node:buffer';
 import { type ErrorCode, isPavilionError } from '../common/errors.js';
-import { CsvLineError, CsvRecords, decodeCsvPiece, scanUnquoted } from './clk/csv.js';
+import { CsvLineError, CsvRecords, decodeCsvPiece, scansUnquoted, scanUnquoted } from './clk/csv.js';
 import type { ClkEncoder } from './clk/encoder.js';
 
 export interface CsvChunkSpec {
@@ -45,11 +44,10 @@ export interface CsvChunkResult {
 }
 
 const LF = 0x0a;
-const QUOTE = 0x22;
 
 export function encodeCsvChunk(encoder: ClkEncoder, bytes: Uint8Array, spec: CsvChunkSpec): CsvChunkResult {
   // Without quotes (FEBRL-like files have none) the values are read from the bytes where they are.
-  if (bytes.indexOf(QUOTE) === -1 && isUtf8(bytes)) return encodeUnquoted(encoder, bytes, spec);
+  if (scansUnquoted(bytes)) return encodeUnquoted(encoder, bytes, spec);
   let text: string;
   try {
     text = decodeCsvPiece(bytes, 1);

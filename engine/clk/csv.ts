@@ -174,6 +174,14 @@ export class CsvRecords {
   }
 }
 
+/**
+ * Whether scanUnquoted can read the piece: valid UTF-8 without a quote character (as FEBRL-like files are).
+ * Any other piece goes to CsvRecords, which knows quotes and names the line of a bad byte.
+ */
+export function scansUnquoted(piece: Uint8Array): boolean {
+  return piece.indexOf(QUOTE) === -1 && isUtf8(piece);
+}
+
 /** UTF-16 units of the UTF-8 text bytes[start .. end). */
 function utf8Length(bytes: Uint8Array, start: number, end: number): number {
   return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8').length;
@@ -195,7 +203,7 @@ export interface UnquotedRecords {
 }
 
 /**
- * The records of a UTF-8 piece holding no quote character, read as CsvRecords reads them (`\r\n`, `\r`
+ * The records of a piece scansUnquoted accepts, read as CsvRecords reads them (`\r\n`, `\r`
  * and `\n` end a record, blank lines are skipped, nothing is trimmed), but as the bounds of their fields
  * in the bytes rather than as strings: the encoder finds most values in its caches by their bytes
  * (engine/clk/value-cache.ts), and building a string per field was a third of encoding a FEBRL piece
