@@ -212,8 +212,10 @@ export interface UnquotedRecords {
 export function scanUnquoted(bytes: Uint8Array, delimiter: number, width: number): UnquotedRecords {
   const n = bytes.length;
   const stride = width + 1;
-  // Records are at least one byte and a line break: a first guess, grown when a piece has shorter ones.
-  let bounds = new Int32Array(stride * Math.max(16, n >>> 6));
+  // A first guess at the records, grown by doubling: one per 64 bytes, at most 8,192, and never more than
+  // fit (a record is at least its width - 1 delimiters), so a wide CSV does not start with megabytes.
+  const guess = Math.min(Math.max(16, n >>> 6), 8192, Math.floor(n / Math.max(1, width - 1)) + 1);
+  let bounds = new Int32Array(stride * guess);
   let lines = new Int32Array(bounds.length / stride);
   let records = 0;
   let line = 1;
