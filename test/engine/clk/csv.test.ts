@@ -14,6 +14,8 @@ import {
   lastRecordEnd,
   RecordCuts,
   readCsvFile,
+  scansUnquoted,
+  scanUnquoted,
 } from '../../../engine/clk/csv.js';
 
 interface Case {
@@ -68,6 +70,40 @@ describe('CsvRecords reads as Python csv.reader does', () => {
     for (const d of ['', ',,', '"', '\n', '\r', 'é', '\x01']) {
       expect(() => delimiterCode(d)).toThrow(expect.objectContaining({ code: 'DELIMITER_INVALID' }));
     }
+  });
+});
+
+describe('scanUnquoted reads a piece without quotes as CsvRecords does', () => {
+  it('gives the fixture cases without quotes field for field, up to a record of another width', () => {
+    let compared = 0;
+    for (const c of cases) {
+      const bytes = Buffer.from(c.text);
+      if (!scansUnquoted(bytes) || c.rows.length === 0) continue;
+      const width = c.rows[0]!.length;
+      const scan = scanUnquoted(bytes, delimiterCode(c.delimiter), width);
+      const same = c.rows.findIndex((row) => row.length !== width);
+      const expected = same === -1 ? c.rows : c.rows.slice(0, same);
+      const rows = Array.from({ length: scan.records }, (_, r) =>
+        Array.from({ length: width }, (_, f) =>
+          bytes.toString('utf8', scan.bounds[r * (width + 1) + f], scan.bounds[r * (width + 1) + f + 1]! - 1),
+        ),
+      );
+      expect(rows, c.name).toEqual(expected);
+      expect(scan.fieldCount?.fields, c.name).toBe(same === -1 ? undefined : c.rows[same]!.length);
+      expect(Array.from(scan.lines.subarray(0, scan.records)), c.name).toEqual(
+        readAll(c.text, c.delimiter).lines.slice(0, scan.records),
+      );
+      compared++;
+    }
+    expect(compared).toBeGreaterThanOrEqual(5);
+  });
+
+  it('sizes its bounds by the records a piece can hold: a wide piece does not start with megabytes', () => {
+    const width = 5000;
+    const row = Array.from({ length: width }, (_, i) => i % 10).join(',');
+    const scan = scanUnquoted(Buffer.from(`${row}\n`.repeat(10)), 0x2c, width);
+    expect(scan.records).toBe(10);
+    expect(scan.bounds.length).toBeLessThanOrEqual(4 * 10 * (width + 1));
   });
 });
 
