@@ -34,7 +34,7 @@ export class CsvLineError extends PavilionError {
   }
 }
 
-/** Python's csv.field_size_limit() default. */
+/** Python's csv.field_size_limit() default, in characters (code points, as Python counts them). */
 export const FIELD_SIZE_LIMIT = 131_072;
 
 const LF = 0x0a;
@@ -156,7 +156,7 @@ export class CsvRecords {
         }
         value = text.slice(start, pos);
       }
-      if (value.length > FIELD_SIZE_LIMIT) {
+      if (value.length > FIELD_SIZE_LIMIT && codePoints(value) > FIELD_SIZE_LIMIT) {
         this.pos = pos;
         throw new CsvLineError(this.line, `field ${count + 1} is longer than ${FIELD_SIZE_LIMIT} characters`);
       }
@@ -182,9 +182,27 @@ export function scansUnquoted(piece: Uint8Array): boolean {
   return piece.indexOf(QUOTE) === -1 && isUtf8(piece);
 }
 
-/** UTF-16 units of the UTF-8 text bytes[start .. end). */
-function utf8Length(bytes: Uint8Array, start: number, end: number): number {
-  return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8').length;
+/** Characters (code points, what Python counts) of a string: an emoji is one, not its two UTF-16 units. */
+function codePoints(value: string): number {
+  let n = value.length;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0xd800 && c < 0xdc00 && i + 1 < value.length) {
+      const low = value.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low < 0xe000) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** Characters of the valid UTF-8 text bytes[start .. end): the bytes that do not continue a character. */
+function utf8Characters(bytes: Uint8Array, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) if ((bytes[i]! & 0xc0) !== 0x80) n++;
+  return n;
 }
 
 /** The records of a piece without quotes, as scanUnquoted finds them. */
@@ -244,7 +262,7 @@ export function scanUnquoted(bytes: Uint8Array, delimiter: number, width: number
       c = pos < n ? bytes[pos]! : LF;
       if (c === delimiter || c === LF || c === CR) {
         // Python's limit counts characters: a field of more bytes may still be within it.
-        if (pos - start > FIELD_SIZE_LIMIT && utf8Length(bytes, start, pos) > FIELD_SIZE_LIMIT) {
+        if (pos - start > FIELD_SIZE_LIMIT && utf8Characters(bytes, start, pos) > FIELD_SIZE_LIMIT) {
           const error = new CsvLineError(line, `field ${fields} is longer than ${FIELD_SIZE_LIMIT} characters`);
           return { bounds, lines, records, linesRead: line - 1, error };
         }

@@ -98,6 +98,29 @@ describe('scanUnquoted reads a piece without quotes as CsvRecords does', () => {
     expect(compared).toBeGreaterThanOrEqual(5);
   });
 
+  it("counts a field's characters as Python does, an emoji as one, in both readers", () => {
+    // 65,537 emoji are 131,074 UTF-16 units and 262,148 bytes, but 65,537 characters: within the limit.
+    for (const [field, refused] of [
+      ['😀'.repeat(65_537), false],
+      ['😀'.repeat(FIELD_SIZE_LIMIT), false],
+      ['😀'.repeat(FIELD_SIZE_LIMIT + 1), true],
+      [`${'é'.repeat(FIELD_SIZE_LIMIT - 1)}😀`, false],
+      ['李'.repeat(FIELD_SIZE_LIMIT + 1), true],
+    ] as const) {
+      const text = `a,b\nc,${field}\n`;
+      const scan = scanUnquoted(Buffer.from(text), 0x2c, 2);
+      if (refused) {
+        expect(() => readAll(text, ',')).toThrow(/^line 2: field 2 is longer than 131072 characters$/);
+        expect(scan.error?.message).toBe('line 2: field 2 is longer than 131072 characters');
+        expect(scan.records).toBe(1);
+      } else {
+        expect(readAll(text, ',').rows[1]![1]).toBe(field);
+        expect(scan.error).toBeUndefined();
+        expect(scan.records).toBe(2);
+      }
+    }
+  });
+
   it('sizes its bounds by the records a piece can hold: a wide piece does not start with megabytes', () => {
     const width = 5000;
     const row = Array.from({ length: width }, (_, i) => i % 10).join(',');
