@@ -11,7 +11,7 @@
  */
 import { type ErrorCode, isPavilionError } from '../common/errors.js';
 import { CsvLineError, CsvRecords, decodeCsvPiece, scansUnquoted, scanUnquoted } from './clk/csv.js';
-import type { ClkEncoder } from './clk/encoder.js';
+import type { ClkEncoder, ColumnsResult } from './clk/encoder.js';
 
 export interface CsvChunkSpec {
   /** For each schema feature, in schema order: its CSV column, or -1 for an ignored feature the file lacks. */
@@ -55,20 +55,13 @@ export function encodeCsvChunk(encoder: ClkEncoder, bytes: Uint8Array, spec: Csv
     if (!(err instanceof CsvLineError)) throw err;
     return { output: new Uint8Array(0), records: 0, lines: 0, failure: lineFailure(err) };
   }
-  const reader = new CsvRecords(text, spec.delimiter);
-  const { clks, records, failure } = encodeRecords(encoder, reader, spec);
-  return {
-    output: base64Lines(clks, records, encoder.filterBytes, spec.format),
-    records,
-    lines: reader.linesRead,
-    failure,
-  };
+  return encodeRecords(encoder, new CsvRecords(text, spec.delimiter), spec);
 }
 
 /** encodeCsvChunk for a valid UTF-8 piece without quotes: no string is built for a value the caches hold. */
 function encodeUnquoted(encoder: ClkEncoder, bytes: Uint8Array, spec: CsvChunkSpec): CsvChunkResult {
   const scan = scanUnquoted(bytes, spec.delimiter, spec.width);
-  let failure: CsvChunkFailure | undefined = scan.error
+  const failure: CsvChunkFailure | undefined = scan.error
     ? lineFailure(scan.error)
     : scan.fieldCount && fieldCountFailure(scan.fieldCount.fields, spec, scan.fieldCount.line);
   const clks = new Uint8Array(scan.records * encoder.filterBytes);
@@ -77,17 +70,8 @@ function encodeUnquoted(encoder: ClkEncoder, bytes: Uint8Array, spec: CsvChunkSp
     bounds: scan.bounds,
     stride: spec.width + 1,
   };
-  const { encoded, error } = encoder.encodeFields(fields, spec.columns, scan.records, clks, 0);
-  if (error !== undefined) {
-    if (!isPavilionError(error)) throw error;
-    failure = { code: error.code, message: error.message, line: scan.lines[encoded]! };
-  }
-  return {
-    output: base64Lines(clks, encoded, encoder.filterBytes, spec.format),
-    records: encoded,
-    lines: scan.linesRead,
-    failure,
-  };
+  const encoded = encoder.encodeFields(fields, spec.columns, scan.records, clks, 0);
+  return chunkResult(encoder, spec, clks, encoded, scan.lines, scan.linesRead, failure);
 }
 
 /**
@@ -95,11 +79,7 @@ function encodeUnquoted(encoder: ClkEncoder, bytes: Uint8Array, spec: CsvChunkSp
  * feature (ClkEncoder.encodeColumns); the first failure in record order is
  * reported, a bad value before a bad line.
  */
-function encodeRecords(
-  encoder: ClkEncoder,
-  reader: CsvRecords,
-  spec: CsvChunkSpec,
-): { clks: Uint8Array; records: number; failure?: CsvChunkFailure } {
+function encodeRecords(encoder: ClkEncoder, reader: CsvRecords, spec: CsvChunkSpec): CsvChunkResult {
   const columns = spec.columns.map(() => [] as string[]);
   const lines: number[] = [];
   let failure: CsvChunkFailure | undefined;
@@ -110,12 +90,33 @@ function encodeRecords(
     failure = lineFailure(err);
   }
   const clks = new Uint8Array(lines.length * encoder.filterBytes);
-  const { encoded, error } = encoder.encodeColumns(columns, lines.length, clks, 0);
+  const encoded = encoder.encodeColumns(columns, lines.length, clks, 0);
+  return chunkResult(encoder, spec, clks, encoded, lines, reader.linesRead, failure);
+}
+
+/**
+ * A piece's result once its records were encoded: a bad value (record `encoded`, on `lines[encoded]`) is the
+ * failure to report, before any failure of reading, which came later in the piece.
+ */
+function chunkResult(
+  encoder: ClkEncoder,
+  spec: CsvChunkSpec,
+  clks: Uint8Array,
+  { encoded, error }: ColumnsResult,
+  lines: ArrayLike<number>,
+  linesRead: number,
+  failure: CsvChunkFailure | undefined,
+): CsvChunkResult {
   if (error !== undefined) {
     if (!isPavilionError(error)) throw error;
     failure = { code: error.code, message: error.message, line: lines[encoded]! };
   }
-  return { clks, records: encoded, failure };
+  return {
+    output: base64Lines(clks, encoded, encoder.filterBytes, spec.format),
+    records: encoded,
+    lines: linesRead,
+    failure,
+  };
 }
 
 /**
