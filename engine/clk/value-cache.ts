@@ -68,17 +68,8 @@ export class ValueCache {
       return keys.bounds[b + 1]! - 1 - keys.bounds[b]!;
     }
     const value = keys.strings[k]!;
-    let length = 0;
-    for (let i = 0; i < value.length; i++) {
-      const c = value.charCodeAt(i);
-      if (c < 0x80) length++;
-      else {
-        const cp = codePointAt(value, i, c);
-        if (cp > 0xffff) i++;
-        length += wtf8Size(cp);
-      }
-    }
-    return length;
+    for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) >= 0x80) return wtf8Length(value);
+    return value.length;
   }
 
   /** Words an entry for a key of `length` bytes takes in the slab. */
@@ -163,8 +154,7 @@ export class ValueCache {
    * Adds key k, which must not be present, with its bits zeroed; returns their offset in `slab`. The
    * slab grows by doubling up to `maxWords`; -1 when the entry would not fit in that.
    */
-  add(keys: KeyColumn, k: number, hash: number, maxWords: number): number {
-    const length = ValueCache.keyLength(keys, k);
+  add(keys: KeyColumn, k: number, hash: number, maxWords: number, length = ValueCache.keyLength(keys, k)): number {
     const words = this.entryWords(length);
     const at = this.slabUsed;
     if (at + words > this.slab.length) {
@@ -218,20 +208,16 @@ export class ValueCache {
   /** Whether the entry at `at` holds `value`, as WTF-8. */
   private holdsString(at: number, value: string): boolean {
     const slabBytes = this.slabBytes;
-    let to = (at + 1) * 4;
-    const end = to + this.slab[at]!;
-    for (let i = 0; i < value.length; i++) {
+    const from = (at + 1) * 4;
+    const length = this.slab[at]!;
+    // ASCII, a byte a unit, in a loop of its own (see hashString); at a unit of more bytes, holdsWtf8.
+    if (length !== value.length) return holdsWtf8(slabBytes, from, from + length, value);
+    for (let i = 0; i < length; i++) {
       const c = value.charCodeAt(i);
-      if (c < 0x80) {
-        if (to >= end || slabBytes[to++] !== c) return false;
-      } else {
-        const cp = codePointAt(value, i, c);
-        if (cp > 0xffff) i++;
-        for (let n = wtf8Size(cp), j = 0; j < n; j++)
-          if (to >= end || slabBytes[to++] !== wtf8Byte(cp, n, j)) return false;
-      }
+      if (c >= 0x80) return holdsWtf8(slabBytes, from, from + length, value);
+      if (slabBytes[from + i] !== c) return false;
     }
-    return to === end;
+    return true;
   }
 
   private insert(hash: number, at: number): void {
@@ -259,8 +245,50 @@ function hashBytes(bytes: Uint8Array, start: number, end: number): number {
 
 /** hashBytes of the string's WTF-8, without writing it. */
 function hashString(value: string): number {
+  // ASCII, nearly every value, in a loop of its own: the general one cost encoding record by record 15%.
   let h = FNV_OFFSET;
   for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80) return hashWtf8(value, i, h);
+    h = Math.imul(h ^ c, FNV_PRIME);
+  }
+  return h | 1;
+}
+
+/** Bytes of `value` in WTF-8. */
+function wtf8Length(value: string): number {
+  let length = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x80) length++;
+    else {
+      const cp = codePointAt(value, i, c);
+      if (cp > 0xffff) i++;
+      length += wtf8Size(cp);
+    }
+  }
+  return length;
+}
+
+/** Whether slabBytes[to .. end) is the WTF-8 of `value`. */
+function holdsWtf8(slabBytes: Uint8Array, to: number, end: number, value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x80) {
+      if (to >= end || slabBytes[to++] !== c) return false;
+    } else {
+      const cp = codePointAt(value, i, c);
+      if (cp > 0xffff) i++;
+      for (let n = wtf8Size(cp), j = 0; j < n; j++)
+        if (to >= end || slabBytes[to++] !== wtf8Byte(cp, n, j)) return false;
+    }
+  }
+  return to === end;
+}
+
+/** hashString from unit `from` on, `h` the hash of the units before it. */
+function hashWtf8(value: string, from: number, h: number): number {
+  for (let i = from; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c < 0x80) h = Math.imul(h ^ c, FNV_PRIME);
     else {
