@@ -2,15 +2,15 @@
  * The verifiable audit log stored in Postgres: RFC 9162 tree, group-committed
  * appends, signed C2SP checkpoints, proofs and tlog-proof receipts.
  *
- * Storage (audit/schema.ts): leaves by gapless index, perfect-subtree hashes by
- * (level, index) written once when each subtree completes, a single head row
- * with the committed size and root, and signed checkpoints.
+ * Storage (audit/schema.ts): leaves by gapless index, perfect-subtree hashes of
+ * every fourth level by (level, index) written once when each subtree completes,
+ * a single head row with the committed size and root, and signed checkpoints.
  *
  * Appends: `append` canonicalises and hashes the event in the caller's turn,
  * then joins the next group commit (audit/group-commit.ts). A flush computes
  * the batch's new nodes from the tree's right edge and calls the SQL function
  * audit_append_lines (audit/schema.ts), which locks the head row, checks the size it expects, inserts
- * every leaf and every completed node with one `INSERT … SELECT FROM
+ * every leaf and every completed node of a stored level with one `INSERT … SELECT FROM
  * unnest(...)` per table and moves the head — one statement, one round trip,
  * one commit. When another process moved the head (or on the first flush) the
  * writer re-reads the edge (O(log n) rows) under the lock in a transaction.
@@ -43,7 +43,7 @@ import {
   type VerifiedReceipt,
   verifyReceipt,
 } from './receipt.js';
-import { AUDIT_MIGRATIONS } from './schema.js';
+import { AUDIT_MIGRATIONS, isStoredLevel } from './schema.js';
 import { loadOrCreateKeyFile } from './signing-key.js';
 import { type AuditEntry, TreeReader } from './tree-reader.js';
 import { type CosigningOutcome, WitnessCosigning, type WitnessEndpoint } from './witness-client.js';
@@ -275,9 +275,9 @@ export class AuditLog {
 
   /**
    * Calls audit_append_lines (audit/schema.ts): the events as one text, one per line (canonical text holds
-   * no raw line feed), the node levels and indices as array literals written here (integers need no
-   * escaping), so the driver serialises nothing per element. Returns the head size it found (== start
-   * when it wrote).
+   * no raw line feed), the new nodes of the stored levels (schema.ts isStoredLevel) with their levels and
+   * indices as array literals written here (integers need no escaping), so the driver serialises nothing per
+   * element. Returns the head size it found (== start when it wrote).
    */
   private async callAppend(
     q: Queryable,
@@ -289,10 +289,10 @@ export class AuditLog {
     let levels = '';
     let indices = '';
     for (let i = 0; i < items.length; i++) events += i === 0 ? items[i]!.canonical : `\n${items[i]!.canonical}`;
-    for (let i = 0; i < grown.newNodes.length; i++) {
-      const n = grown.newNodes[i]!;
-      levels += i === 0 ? n.level : `,${n.level}`;
-      indices += i === 0 ? n.index : `,${n.index}`;
+    const stored = grown.newNodes.filter((n) => isStoredLevel(n.level));
+    for (let i = 0; i < stored.length; i++) {
+      levels += i === 0 ? stored[i]!.level : `,${stored[i]!.level}`;
+      indices += i === 0 ? stored[i]!.index : `,${stored[i]!.index}`;
     }
     const [row] = await q`
       select audit_append_lines(
@@ -301,7 +301,7 @@ export class AuditLog {
         ${events}::text,
         ${`{${levels}}`}::int2[],
         ${`{${indices}}`}::int8[],
-        ${concatHashes(grown.newNodes.map((n) => n.hash))}::bytea,
+        ${concatHashes(stored.map((n) => n.hash))}::bytea,
         ${grown.size}::bigint,
         ${toBuffer(grown.root)}::bytea
       )::text as seen`;

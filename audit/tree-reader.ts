@@ -22,7 +22,7 @@ import {
   sourceFromFetched,
 } from './merkle/assemble.js';
 import type { FrontierAppend, TreeNode } from './merkle/frontier.js';
-import { HASH_SIZE } from './merkle/hash.js';
+import { HASH_SIZE, parentHashes } from './merkle/hash.js';
 import {
   assertTreeSize,
   consistencyProofRanges,
@@ -30,10 +30,12 @@ import {
   isPowerOfTwo,
   type LeafRange,
   type NodeId,
+  nodeKey,
   nodesForRanges,
 } from './merkle/ranges.js';
 import { hashesAtTileLevel, TILE_HEIGHT, TILE_WIDTH } from './merkle/tiles.js';
 import { NodeCache } from './node-cache.js';
+import { STORED_LEVEL_STEP, storedLevelUnder } from './schema.js';
 
 /** Nodes per warm-up query: 1 MiB of hashes in one bytea; 2M hashes (61 slabs) load in 0.8–1.0 s on the CI machine. */
 const WARM_SLAB = 32_768;
@@ -52,6 +54,14 @@ function isPerfectRange(r: LeafRange): boolean {
 }
 
 const rangeKey = (r: LeafRange): string => `${r.start}:${r.end}`;
+
+function concatRun(hashes: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(hashes.length * HASH_SIZE);
+  hashes.forEach((h, i) => {
+    out.set(h, i * HASH_SIZE);
+  });
+  return out;
+}
 
 export class TreeReader {
   /** MTH of multi-node leaf ranges (immutable in an append-only log); see proof(). */
@@ -88,32 +98,68 @@ export class TreeReader {
   }
 
   /**
-   * Stored subtrees plus the committed size, in one statement, so a proof
-   * costs one round trip: the size check and the node reads see one snapshot.
+   * Subtree hashes plus the committed size, in one statement, so a proof costs one round trip: the size
+   * check and the node reads see one snapshot. A node of a level without rows (schema.ts isStoredLevel) is
+   * hashed up from the 2, 4 or 8 stored ones under it.
+   * A node whose rows are missing is left out, for the caller to report.
    */
   private async fetchNodesAndSize(
     q: Queryable,
     ids: readonly NodeId[],
   ): Promise<{ nodes: TreeNode[]; headSize: number }> {
-    const leafIdx = ids.filter((id) => id.level === 0).map((id) => String(id.index));
-    const upper = ids.filter((id) => id.level > 0);
+    // Each node's stored rows are one run of consecutive indices, read as one index range scan per node: a
+    // lateral subquery behind `offset 0`, which the planner cannot flatten into a join (it hash-joined the
+    // ranges against a scan of all of audit_nodes, 2 ms at 131k leaves).
+    const leafRuns: [string[], string[]] = [[], []];
+    const nodeRuns: [number[], string[], string[]] = [[], [], []];
+    for (const id of ids) {
+      const base = storedLevelUnder(id.level);
+      const span = 2 ** (id.level - base);
+      const [first, end] = [String(id.index * span), String((id.index + 1) * span)];
+      if (base === 0) {
+        leafRuns[0].push(first);
+        leafRuns[1].push(end);
+      } else {
+        nodeRuns[0].push(base);
+        nodeRuns[1].push(first);
+        nodeRuns[2].push(end);
+      }
+    }
     const rows = await q`
       select -1 as level, size::text as idx, null::bytea as hash from audit_head where id
       union all
-      select 0, idx::text, leaf_hash from audit_leaves where idx = any(${leafIdx}::int8[])
+      select 0, l.idx::text, l.leaf_hash
+      from unnest(${leafRuns[0]}::int8[], ${leafRuns[1]}::int8[]) as r(first, stop)
+      cross join lateral (select idx, leaf_hash from audit_leaves where idx >= r.first and idx < r.stop offset 0) l
       union all
       select n.level::int, n.idx::text, n.hash
-      from audit_nodes n
-      join unnest(${upper.map((id) => id.level)}::int2[], ${upper.map((id) => String(id.index))}::int8[]) as t(lvl, i)
-        on n.level = t.lvl and n.idx = t.i`;
+      from unnest(${nodeRuns[0]}::int2[], ${nodeRuns[1]}::int8[], ${nodeRuns[2]}::int8[]) as r(lvl, first, stop)
+      cross join lateral (
+        select level, idx, hash from audit_nodes where level = r.lvl and idx >= r.first and idx < r.stop offset 0
+      ) n`;
     let headSize = -1;
-    const nodes: TreeNode[] = [];
+    const stored = new Map<string, Uint8Array>();
     for (const r of rows) {
       const level = Number(r.level);
       if (level < 0) headSize = Number(r.idx);
-      else nodes.push({ level, index: Number(r.idx), hash: hashBytes(r.hash) });
+      else stored.set(nodeKey(level, Number(r.idx)), hashBytes(r.hash));
     }
     if (headSize < 0) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing');
+    const nodes: TreeNode[] = [];
+    for (const id of ids) {
+      const base = storedLevelUnder(id.level);
+      const span = 2 ** (id.level - base);
+      const under: Uint8Array[] = [];
+      for (let k = 0; k < span; k++) {
+        const hash = stored.get(nodeKey(base, id.index * span + k));
+        if (hash === undefined) break;
+        under.push(hash);
+      }
+      if (under.length < span) continue;
+      let run = concatRun(under);
+      for (let level = base; level < id.level; level++) run = parentHashes(run);
+      nodes.push({ level: id.level, index: id.index, hash: run });
+    }
     return { nodes, headSize };
   }
 
@@ -241,11 +287,11 @@ export class TreeReader {
   }
 
   /**
-   * Reads the committed tree's hashes into memory, top level first, down to
-   * the lowest level the cache budget holds (one query per 32k nodes). The
-   * broker runs it in the background at start; proofs meanwhile read the
-   * database. Resolves with the number of hashes loaded; stops early once
-   * the log is closed.
+   * Reads the committed tree's hashes into memory, top levels first, down to the lowest level the cache
+   * budget holds: each stored level (schema.ts isStoredLevel) in slabs of 32k nodes, one query each, and the
+   * levels above it up to the next stored one hashed up from the slab (a slab starts at a multiple of 8, so
+   * its parents are whole). The broker runs it in the background at start; proofs meanwhile read the database. Resolves
+   * with the number of hashes loaded; stops early once the log is closed.
    */
   async warmCache(): Promise<number> {
     let loaded = 0;
@@ -253,13 +299,21 @@ export class TreeReader {
       const [head] = await this.sql`select size::text as size from audit_head where id`;
       const size = Number(head!.size);
       this.sawCommitted(size);
-      for (let level = Math.floor(Math.log2(Math.max(1, size))); level >= 0 && this.nodeCache.holds(level); level--) {
-        const count = Math.floor(size / 2 ** level);
+      const top = Math.floor(Math.log2(Math.max(1, size)));
+      for (let base = storedLevelUnder(top); base >= 0; base -= STORED_LEVEL_STEP) {
+        const highest = Math.min(top, base + STORED_LEVEL_STEP - 1);
+        if (!this.nodeCache.holds(highest)) break;
+        const count = Math.floor(size / 2 ** base);
         for (let first = 0; first < count; first += WARM_SLAB) {
           if (this.isClosed()) return loaded;
           const end = Math.min(count, first + WARM_SLAB);
-          await this.readRun(level, first, end);
-          loaded += end - first;
+          let run = await this.readRun(base, first, end);
+          if (this.nodeCache.holds(base)) loaded += end - first;
+          for (let level = base + 1; level <= highest && run.length >= 2 * HASH_SIZE; level++) {
+            run = parentHashes(run);
+            this.nodeCache.setRun(level, first / 2 ** (level - base), run);
+            if (this.nodeCache.holds(level)) loaded += run.length / HASH_SIZE;
+          }
         }
       }
     } catch (err) {
@@ -269,7 +323,7 @@ export class TreeReader {
   }
 
   /**
-   * Stored hashes of tree level `level`, nodes [first, end), concatenated,
+   * Stored hashes of tree level `level` (a stored level), nodes [first, end), concatenated,
    * in one query (and then held in memory). LOG_CORRUPT if any is missing.
    */
   private async readRun(level: number, first: number, end: number): Promise<Uint8Array> {

@@ -27,6 +27,7 @@ import {
   verifyInclusion,
   verifyReceipt,
 } from '../audit/index.js';
+import { isStoredLevel } from '../audit/schema.js';
 import { migrate, openDatabase, type Sql } from '../storage/postgres.js';
 import { anchorGasSection } from './anchor-gas.js';
 import { flag, parseBenchArgs } from './options.js';
@@ -202,6 +203,7 @@ async function bulkLoad(sql: Sql, t: FlatTree): Promise<void> {
       from unnest(${t.events.slice(s, e)}::text[]) with ordinality as x(ev, o)`;
   }
   for (let level = 1; level < t.levels.length; level++) {
+    if (!isStoredLevel(level)) continue;
     const row = t.levels[level]!;
     const count = row.length / 32;
     for (let s = 0; s < count; s += CHUNK) {
@@ -213,7 +215,7 @@ async function bulkLoad(sql: Sql, t: FlatTree): Promise<void> {
         from generate_series(1, ${e - s}::int) as o`;
     }
   }
-  await sql`create index audit_leaves_leaf_hash on audit_leaves (leaf_hash)`;
+  await sql`create index audit_leaves_leaf_hash on audit_leaves using hash (leaf_hash)`;
   await sql`update audit_head set size = ${t.size}::bigint, root = ${flatRoot(t)}`;
   await sql`analyze audit_leaves`;
   await sql`analyze audit_nodes`;

@@ -46,6 +46,23 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return view(sha256('sha256', nodeInput, 'buffer'));
 }
 
+/**
+ * The level above a run of consecutive nodes that starts at an even index, all concatenated: each pair
+ * hashed into its parent (a last node without a partner has no parent yet).
+ */
+export function parentHashes(run: Uint8Array): Uint8Array {
+  const parents = Math.floor(run.length / (2 * HASH_SIZE));
+  const out = new Uint8Array(parents * HASH_SIZE);
+  for (let i = 0; i < parents; i++) {
+    const at = 2 * i * HASH_SIZE;
+    out.set(
+      nodeHash(run.subarray(at, at + HASH_SIZE), run.subarray(at + HASH_SIZE, at + 2 * HASH_SIZE)),
+      i * HASH_SIZE,
+    );
+  }
+  return out;
+}
+
 /** Root of the empty tree: SHA-256 of the empty string (RFC 9162 §2.1.1). */
 export function emptyRoot(): Uint8Array {
   return new Uint8Array(createHash('sha256').digest());

@@ -11,6 +11,7 @@ import {
   verifyInclusion,
   verifyReceipt,
 } from '../../audit/index.js';
+import { storedLevelUnder } from '../../audit/schema.js';
 import { openTestDatabase, realPostgres, type TestDatabase } from './db.js';
 import { errorCodeAsync as code } from './error-code.js';
 import { expectConsistentTree } from './tree-check.js';
@@ -62,13 +63,11 @@ describe('audit log under failure, tampering and several writers', () => {
       Array.from({ length: 300 }, (_, i) => log.append({ type: 'fail-test', phase: 'before', i })),
     );
     const size = await log.size();
-    // Make the node insert (the second statement of the batch transaction,
-    // after the leaves were inserted) fail for the next batch that completes
-    // a level-1 node.
+    // Make the head's move (the last statement of the batch, after its leaves and nodes were inserted) fail.
     await db.sql.unsafe(`
       create or replace function audit_test_fail() returns trigger language plpgsql as $$
       begin raise exception 'injected failure'; end $$;
-      create trigger audit_test_fail before insert on audit_nodes for each row execute function audit_test_fail();`);
+      create trigger audit_test_fail before update on audit_head for each row execute function audit_test_fail();`);
     const failing = await Promise.allSettled(
       Array.from({ length: 40 }, (_, i) => log.append({ type: 'fail-test', phase: 'during', i })),
     );
@@ -76,7 +75,7 @@ describe('audit log under failure, tampering and several writers', () => {
     for (const r of failing) expect((r as PromiseRejectedResult).reason.code).toBe('AUDIT_UNAVAILABLE');
     // No secrets or event text in the message.
     expect(String((failing[0] as PromiseRejectedResult).reason.message)).not.toContain('fail-test');
-    await db.sql.unsafe(`drop trigger audit_test_fail on audit_nodes; drop function audit_test_fail();`);
+    await db.sql.unsafe(`drop trigger audit_test_fail on audit_head; drop function audit_test_fail();`);
     expect(await log.size()).toBe(size);
     for (const r of acked) expect(hex((await log.entry(r.index)).leafHash)).toBe(hex(r.leafHash));
     // The writer recovers: it drops its cached edge and re-reads it under the lock.
@@ -100,9 +99,10 @@ describe('audit log under failure, tampering and several writers', () => {
     // the operator wrote, and that is what auditors must catch.
     const reader = await openAuditLog({ sql: db.sql, origin: ORIGIN, signerKey, cacheBytes: 0 });
     try {
-      // 1. An interior node on the leaf's path is rewritten.
-      const [node] = await db.sql`select level, idx::text as idx, hash from audit_nodes where level = 1 and idx = 3`;
-      await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0xaa)} where level = 1 and idx = 3`;
+      // 1. An interior node on the leaf's path is rewritten: node 8/1 (leaves 256..511), a stored level.
+      expect(checkpoint.size).toBeGreaterThanOrEqual(512);
+      const [node] = await db.sql`select level, idx::text as idx, hash from audit_nodes where level = 8 and idx = 1`;
+      await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0xaa)} where level = 8 and idx = 1`;
       const forged = await reader.inclusionProof(index, checkpoint.size);
       expect(await code(() => verifyInclusion(index, checkpoint.size, entry.leafHash, forged, checkpoint.root))).toBe(
         'ROOT_MISMATCH',
@@ -114,7 +114,7 @@ describe('audit log under failure, tampering and several writers', () => {
         await log.inclusionProof(index, checkpoint.size),
         checkpoint.root,
       );
-      await db.sql`update audit_nodes set hash = ${node!.hash as Buffer} where level = 1 and idx = 3`;
+      await db.sql`update audit_nodes set hash = ${node!.hash as Buffer} where level = 8 and idx = 1`;
       verifyInclusion(
         index,
         checkpoint.size,
@@ -158,11 +158,13 @@ describe('audit log under failure, tampering and several writers', () => {
     const signed = await log.checkpoint();
     const size = await log.size();
     expect(signed.size).toBe(size);
-    // The largest perfect subtree on the right edge of the current tree.
-    const top = perfectSubtrees(0, size).find((id) => id.level > 0)!;
-    const [orig] = await db.sql`select hash from audit_nodes where level = ${top.level} and idx = ${top.index}::bigint`;
+    // The first stored node under the largest perfect subtree on the right edge of the current tree.
+    const top = perfectSubtrees(0, size).find((id) => id.level >= 8)!;
+    const level = storedLevelUnder(top.level);
+    const index = top.index * 2 ** (top.level - level);
+    const [orig] = await db.sql`select hash from audit_nodes where level = ${level} and idx = ${index}::bigint`;
     await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0x55)}
-      where level = ${top.level} and idx = ${top.index}::bigint`;
+      where level = ${level} and idx = ${index}::bigint`;
 
     // A writer that must read the edge from the database (a new process) refuses.
     const fresh = await openAuditLog({ sql: db.sql, origin: ORIGIN, signerKey });
@@ -176,7 +178,7 @@ describe('audit log under failure, tampering and several writers', () => {
     expect(await code(log.checkpoint())).toBe('LOG_CORRUPT');
 
     await db.sql`update audit_nodes set hash = ${orig!.hash as Buffer}
-      where level = ${top.level} and idx = ${top.index}::bigint`;
+      where level = ${level} and idx = ${index}::bigint`;
     const cp = await log.checkpoint();
     expect(cp.size).toBe(size + 1);
     await expectConsistentTree(db.sql, log);

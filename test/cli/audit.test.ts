@@ -576,15 +576,16 @@ describe('pavilion audit monitor', () => {
     ).toEqual([]);
     expect(second.lines.join('\n')).toMatch(/ok consistency with the last verified checkpoint/);
 
-    // More entries and a new signed checkpoint, then the operator rewrites
-    // stored subtree hashes: the consistency proofs served no longer verify.
+    // More entries and a new signed checkpoint, then the operator rewrites the
+    // stored leaf hashes (a tree of this size has no rows above them, audit/schema.ts
+    // isStoredLevel): the consistency proofs served no longer verify.
     // Two entries, not one: from a size that is a power of two to the next
     // size, the proof is a single leaf, which no rewrite of subtrees touches.
     await verifyOnce(8);
     const next = await verifyOnce(8);
     await anchoredReceipt(next.index);
     const sql = t.broker.db.sql;
-    await sql`update audit_nodes set hash = sha256(hash)`;
+    await sql`update audit_leaves set leaf_hash = sha256(leaf_hash)`;
     const third = recorder();
     const failed = await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, third);
     expect(failed, third.lines.join('\n')).toContain('consistency with the last verified checkpoint');
