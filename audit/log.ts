@@ -43,7 +43,7 @@ import {
   type VerifiedReceipt,
   verifyReceipt,
 } from './receipt.js';
-import { AUDIT_MIGRATIONS, isStoredLevel } from './schema.js';
+import { AUDIT_MIGRATIONS, isStoredLevel, type NodeStep } from './schema.js';
 import { loadOrCreateKeyFile } from './signing-key.js';
 import { type AuditEntry, TreeReader } from './tree-reader.js';
 import { type CosigningOutcome, WitnessCosigning, type WitnessEndpoint } from './witness-client.js';
@@ -168,14 +168,22 @@ export class AuditLog {
   private closed = false;
 
   /** @internal use openAuditLog */
-  constructor(sql: Sql, origin: string, signers: NoteSigner[], opts: OpenAuditLogOptions, lastCheckpointSize: number) {
+  constructor(
+    sql: Sql,
+    origin: string,
+    signers: NoteSigner[],
+    opts: OpenAuditLogOptions,
+    lastCheckpointSize: number,
+    /** Which tree levels get node rows (audit_head.node_step, schema.ts isStoredLevel). */
+    private readonly nodeStep: NodeStep,
+  ) {
     this.sql = sql;
     this.origin = origin;
     this.signers = signers;
     this.verifierKeys = signers.map((s) => s.verifierKey);
     this.verifierKey = this.verifierKeys[0]!;
     this.lastCheckpointSize = lastCheckpointSize;
-    this.tree = new TreeReader(sql, opts.cacheBytes ?? DEFAULT_CACHE_BYTES, () => this.closed);
+    this.tree = new TreeReader(sql, opts.cacheBytes ?? DEFAULT_CACHE_BYTES, () => this.closed, nodeStep);
     this.witnesses = opts.witnesses ?? [];
     this.cosigning =
       this.witnesses.length > 0
@@ -289,7 +297,7 @@ export class AuditLog {
     let levels = '';
     let indices = '';
     for (let i = 0; i < items.length; i++) events += i === 0 ? items[i]!.canonical : `\n${items[i]!.canonical}`;
-    const stored = grown.newNodes.filter((n) => isStoredLevel(n.level));
+    const stored = grown.newNodes.filter((n) => isStoredLevel(n.level, this.nodeStep));
     for (let i = 0; i < stored.length; i++) {
       levels += i === 0 ? stored[i]!.level : `,${stored[i]!.level}`;
       indices += i === 0 ? stored[i]!.index : `,${stored[i]!.index}`;
@@ -589,7 +597,8 @@ export async function openAuditLog(opts: OpenAuditLogOptions): Promise<AuditLog>
     signers = [parseSignerKey(key)];
   }
   const [latest] = await opts.sql`select coalesce(max(size), 0)::text as size from audit_checkpoints`;
-  return new AuditLog(opts.sql, origin, signers, opts, Number(latest!.size));
+  const [head] = await opts.sql`select node_step from audit_head where id`;
+  return new AuditLog(opts.sql, origin, signers, opts, Number(latest!.size), Number(head!.node_step) as NodeStep);
 }
 
 /** The first process binds the database to its origin; a different origin later is a configuration error. */

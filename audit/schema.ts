@@ -3,26 +3,27 @@
  * (component 'audit'). Append-only by contract: nothing here updates or
  * deletes a leaf or node row; only the head row moves forward.
  */
-import { TILE_HEIGHT } from './merkle/tiles.js';
-
 /**
- * Every STORED_LEVEL_STEP-th tree level has rows: the leaves (level 0, audit_leaves) and levels 4, 8, 12, …
- * (audit_nodes), which include the levels C2SP tiles serve (merkle/tiles.ts, every eighth). A node of any
- * other level is hashed up from the 2, 4 or 8 stored ones under it when read (tree-reader.ts); the writer
- * still computes every node, for the root. Before, every level had rows, about one node row per leaf, a
- * quarter of the database's work per appended leaf; a step of 8 would store fewer still, but a proof read
- * from the database then needs up to 254 rows and as many hashes for its seven lowest levels (1.4 ms against
- * 0.2 ms at 131k leaves), where a step of 4 needs 14 per four levels (docs/decisions.md, "Audit appends").
+ * Which tree levels have rows, per log (audit_head.node_step): the leaves (level 0, audit_leaves) and every
+ * `step`-th level above them (audit_nodes). A log begun on this version has step 4 (levels 4, 8, 12, …, which
+ * include every C2SP tile level, merkle/tiles.ts); a node of any other level is hashed up from the 2, 4 or 8
+ * stored ones under it when read (tree-reader.ts), and the writer still computes every node, for the root.
+ * Step 1, every level, was the only layout before: about one node row per leaf, a quarter of the database's
+ * work per appended leaf. A step of 8 would store fewer still, but a proof read from the database then needs
+ * up to 254 rows and as many hashes for its seven lowest levels (1.4 ms against 0.2 ms at 131k leaves), where
+ * a step of 4 needs 14 per four levels (docs/decisions.md, "Audit appends"). A log begun before keeps step 1:
+ * brokers of the version before read every level's rows, and one may still run beside a newer one during a
+ * rolling update (docs/operations.md, "Scaling replicas", says how to move such a log to step 4).
  */
-export const STORED_LEVEL_STEP = TILE_HEIGHT / 2;
+export type NodeStep = 1 | 4;
 
-export function isStoredLevel(level: number): boolean {
-  return level % STORED_LEVEL_STEP === 0;
+export function isStoredLevel(level: number, step: NodeStep): boolean {
+  return level % step === 0;
 }
 
 /** The highest stored level at or below `level`: the rows a node of `level` is hashed up from. */
-export function storedLevelUnder(level: number): number {
-  return level - (level % STORED_LEVEL_STEP);
+export function storedLevelUnder(level: number, step: NodeStep): number {
+  return level - (level % step);
 }
 
 export const AUDIT_MIGRATIONS: readonly string[] = [
@@ -175,5 +176,11 @@ export const AUDIT_MIGRATIONS: readonly string[] = [
   -- (docs/decisions.md, "Audit appends").
   drop index audit_leaves_leaf_hash;
   create index audit_leaves_leaf_hash on audit_leaves using hash (leaf_hash);
+  `,
+  `
+  -- Node rows at every node_step-th level only (isStoredLevel above): 4 for a log begun now, 1 (every level)
+  -- for one that already has entries, which brokers of the version before may still be appending to.
+  alter table audit_head add column node_step smallint not null default 1 check (node_step in (1, 4));
+  update audit_head set node_step = 4 where id and size = 0;
   `,
 ];

@@ -35,7 +35,7 @@ import {
 } from './merkle/ranges.js';
 import { hashesAtTileLevel, TILE_HEIGHT, TILE_WIDTH } from './merkle/tiles.js';
 import { NodeCache } from './node-cache.js';
-import { STORED_LEVEL_STEP, storedLevelUnder } from './schema.js';
+import { type NodeStep, storedLevelUnder } from './schema.js';
 
 /** Nodes per warm-up query: 1 MiB of hashes in one bytea; 2M hashes (61 slabs) load in 0.8–1.0 s on the CI machine. */
 const WARM_SLAB = 32_768;
@@ -69,11 +69,12 @@ export class TreeReader {
   private readonly nodeCache: NodeCache;
   private committedSize = 0;
 
-  /** `isClosed`: the log was closed (warm-up stops between two reads). */
+  /** `isClosed`: the log was closed (warm-up stops between two reads); `nodeStep`: which levels have rows. */
   constructor(
     private readonly sql: Sql,
     cacheBytes: number,
     private readonly isClosed: () => boolean,
+    private readonly nodeStep: NodeStep,
   ) {
     this.nodeCache = new NodeCache(cacheBytes);
   }
@@ -113,7 +114,7 @@ export class TreeReader {
     const leafRuns: [string[], string[]] = [[], []];
     const nodeRuns: [number[], string[], string[]] = [[], [], []];
     for (const id of ids) {
-      const base = storedLevelUnder(id.level);
+      const base = storedLevelUnder(id.level, this.nodeStep);
       const span = 2 ** (id.level - base);
       const [first, end] = [String(id.index * span), String((id.index + 1) * span)];
       if (base === 0) {
@@ -147,7 +148,7 @@ export class TreeReader {
     if (headSize < 0) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing');
     const nodes: TreeNode[] = [];
     for (const id of ids) {
-      const base = storedLevelUnder(id.level);
+      const base = storedLevelUnder(id.level, this.nodeStep);
       const span = 2 ** (id.level - base);
       const under: Uint8Array[] = [];
       for (let k = 0; k < span; k++) {
@@ -300,8 +301,8 @@ export class TreeReader {
       const size = Number(head!.size);
       this.sawCommitted(size);
       const top = Math.floor(Math.log2(Math.max(1, size)));
-      for (let base = storedLevelUnder(top); base >= 0; base -= STORED_LEVEL_STEP) {
-        const highest = Math.min(top, base + STORED_LEVEL_STEP - 1);
+      for (let base = storedLevelUnder(top, this.nodeStep); base >= 0; base -= this.nodeStep) {
+        const highest = Math.min(top, base + this.nodeStep - 1);
         if (!this.nodeCache.holds(highest)) break;
         const count = Math.floor(size / 2 ** base);
         for (let first = 0; first < count; first += WARM_SLAB) {

@@ -27,7 +27,7 @@ import {
   verifyInclusion,
   verifyReceipt,
 } from '../audit/index.js';
-import { isStoredLevel } from '../audit/schema.js';
+import { isStoredLevel, type NodeStep } from '../audit/schema.js';
 import { migrate, openDatabase, type Sql } from '../storage/postgres.js';
 import { anchorGasSection } from './anchor-gas.js';
 import { flag, parseBenchArgs } from './options.js';
@@ -202,8 +202,9 @@ async function bulkLoad(sql: Sql, t: FlatTree): Promise<void> {
         substring(${t.levels[0]!.subarray(s * 32, e * 32)}::bytea from ((o - 1) * 32 + 1)::int for 32), ev
       from unnest(${t.events.slice(s, e)}::text[]) with ordinality as x(ev, o)`;
   }
+  const [head] = await sql`select node_step from audit_head where id`;
   for (let level = 1; level < t.levels.length; level++) {
-    if (!isStoredLevel(level)) continue;
+    if (!isStoredLevel(level, head!.node_step as NodeStep)) continue;
     const row = t.levels[level]!;
     const count = row.length / 32;
     for (let s = 0; s < count; s += CHUNK) {

@@ -160,7 +160,7 @@ describe('audit log under failure, tampering and several writers', () => {
     expect(signed.size).toBe(size);
     // The first stored node under the largest perfect subtree on the right edge of the current tree.
     const top = perfectSubtrees(0, size).find((id) => id.level >= 8)!;
-    const level = storedLevelUnder(top.level);
+    const level = storedLevelUnder(top.level, 4);
     const index = top.index * 2 ** (top.level - level);
     const [orig] = await db.sql`select hash from audit_nodes where level = ${level} and idx = ${index}::bigint`;
     await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0x55)}

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AUDIT_MIGRATIONS,
   type AuditLog,
   canonicalEvent,
   DEFAULT_MAX_BATCH,
@@ -16,6 +17,7 @@ import {
   verifyInclusion,
   verifyReceipt,
 } from '../../audit/index.js';
+import { migrate } from '../../storage/postgres.js';
 import { openTestDatabase, type TestDatabase } from './db.js';
 import { errorCodeAsync as code } from './error-code.js';
 import { expectConsistentTree } from './tree-check.js';
@@ -410,5 +412,56 @@ describe('AuditLog on Postgres', () => {
     expect(Math.max(...results.map((r) => r.index))).toBe(before + 49);
     expect(await code(l.append(event(1)))).toBe('AUDIT_CLOSED');
     await expectConsistentTree(db.sql, log);
+  });
+});
+
+describe('which tree levels have node rows (audit_head.node_step)', () => {
+  const origin = 'pavilion.test/audit';
+  const signerKey = generateSignerKey(origin);
+
+  it('a log begun on this version stores every fourth level; one with entries before keeps every level', async () => {
+    const fresh = await openTestDatabase();
+    const older = await openTestDatabase();
+    try {
+      await migrate(fresh.sql, 'audit', AUDIT_MIGRATIONS);
+      expect((await fresh.sql`select node_step from audit_head`)[0]!.node_step).toBe(4);
+      // The migrations of the version before, then an entry, then this version's.
+      await migrate(older.sql, 'audit', AUDIT_MIGRATIONS.slice(0, -1));
+      await older.sql`update audit_head set size = 1`;
+      await migrate(older.sql, 'audit', AUDIT_MIGRATIONS);
+      expect((await older.sql`select node_step from audit_head`)[0]!.node_step).toBe(1);
+    } finally {
+      await fresh.close();
+      await older.close();
+    }
+  });
+
+  it('a log with step 1 writes a row for every level, and proofs read from them equal the memory tree', async () => {
+    const db = await openTestDatabase();
+    try {
+      await migrate(db.sql, 'audit', AUDIT_MIGRATIONS);
+      await db.sql`update audit_head set node_step = 1`;
+      const log = await openAuditLog({ sql: db.sql, origin, signerKey });
+      await Promise.all(Array.from({ length: 700 }, (_, i) => log.append(event(i))));
+      const tree = await expectConsistentTree(db.sql, log); // counts n − popcount(n) node rows for step 1
+      expect((await db.sql`select count(distinct level)::int as n from audit_nodes`)[0]!.n).toBe(9);
+      const cold = await openAuditLog({ sql: db.sql, origin, signerKey, cacheBytes: 0 });
+      const warm = await openAuditLog({ sql: db.sql, origin, signerKey });
+      expect(await warm.warmCache()).toBe(2 * 700 - 6); // every leaf and complete subtree (popcount(700) = 6)
+      for (const [m, n] of [
+        [5, 700],
+        [300, 513],
+        [0, 1],
+        [699, 700],
+      ] as const) {
+        for (const l of [cold, warm]) {
+          expect((await l.inclusionProof(m, n)).map(hex)).toEqual(tree.inclusionProof(m, n).map(hex));
+          expect((await l.consistencyProof(m + 1, n)).map(hex)).toEqual(tree.consistencyProof(m + 1, n).map(hex));
+        }
+      }
+      await Promise.all([cold.close(), warm.close(), log.close()]);
+    } finally {
+      await db.close();
+    }
   });
 });
