@@ -93,7 +93,7 @@ export class TreeReader {
     for (const node of grown.newNodes) this.nodeCache.set(node.level, node.index, node.hash);
   }
 
-  /** One round trip for any set of stored subtrees: leaves for level 0, nodes above. */
+  /** One round trip for any set of perfect subtrees (fetchNodesAndSize). */
   async fetchNodes(q: Queryable, ids: readonly NodeId[]): Promise<TreeNode[]> {
     return (await this.fetchNodesAndSize(q, ids)).nodes;
   }
@@ -101,8 +101,8 @@ export class TreeReader {
   /**
    * Subtree hashes plus the committed size, in one statement, so a proof costs one round trip: the size
    * check and the node reads see one snapshot. A node of a level without rows (schema.ts isStoredLevel) is
-   * hashed up from the 2, 4 or 8 stored ones under it.
-   * A node whose rows are missing is left out, for the caller to report.
+   * hashed up from the 2, 4 or 8 stored ones under it; a node whose rows are missing is left out, for the
+   * caller to report.
    */
   private async fetchNodesAndSize(
     q: Queryable,
