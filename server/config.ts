@@ -37,7 +37,11 @@ export const SETTINGS: readonly Setting[] = [
   { env: 'TLS_KEY_FILE', default: '', description: 'PEM private key for TLS_CERT_FILE' },
   { env: 'STATE_DIR', default: '.pavilion', description: 'folder for development keys and embedded data' },
   { env: 'DATABASE_URL', default: '', description: 'PostgreSQL URL; unset → embedded PGlite served over the wire' },
-  { env: 'PGLITE_DATA_DIR', default: '', description: 'embedded PGlite data folder; unset → in memory (lost at exit)' },
+  {
+    env: 'PGLITE_DATA_DIR',
+    default: '',
+    description: 'embedded PGlite data folder; unset → a temporary one, removed at exit',
+  },
   { env: 'REDIS_URL', default: '', description: 'Redis URL for the verification cache; unset → in-process LRU only' },
   {
     env: 'CACHE_LRU_ENTRIES',

@@ -2,6 +2,9 @@
  * The embedded database on a worker thread of its own (storage/embedded-worker.ts): PGlite and its socket
  * server off the main thread, reached over loopback by the same driver as a real server.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
@@ -28,17 +31,44 @@ function startWorker(workerData: object): Worker {
   return new Worker(bootstrap, { eval: true, workerData });
 }
 
+/**
+ * Without a data folder the database lives in a private temporary one (mkdtemp: mode 0700), removed when the
+ * server stops or the process exits (not after a SIGKILL), not in PGlite's in-memory file system: that one
+ * grows a file by copying it whole into a buffer an eighth larger, which was a fifth of the database thread's
+ * time on the cache-hit path, and garbage besides. Measured alternated (bench:server, PGlite, 128 connections, four runs each,
+ * 2026-12-06): median 23.3k against 21.5k requests/s, p99 15–19 ms against 24–26 ms, 55 against 60 µs of
+ * CPU an answer. PGlite does not fsync either way, so the folder is no more durable than memory was.
+ */
+const scratchDirs = new Set<string>();
+function removeScratch(dir: string | undefined): void {
+  if (dir === undefined || !scratchDirs.delete(dir)) return;
+  rmSync(dir, { recursive: true, force: true });
+  if (scratchDirs.size === 0) process.off('exit', removeAllScratch);
+}
+function removeAllScratch(): void {
+  for (const dir of scratchDirs) removeScratch(dir);
+}
+
 export function startEmbeddedServer(dataDir: string | undefined): Promise<EmbeddedServer> {
-  const worker = startWorker({ dataDir });
+  let scratch: string | undefined;
+  if (dataDir === undefined) {
+    scratch = mkdtempSync(join(tmpdir(), 'pavilion-pglite-'));
+    if (scratchDirs.size === 0) process.on('exit', removeAllScratch);
+    scratchDirs.add(scratch);
+  }
+  const worker = startWorker({ dataDir: dataDir ?? scratch });
   return new Promise((resolve, reject) => {
-    const onExit = (code: number) => reject(new Error(`embedded database thread exited (${code}) before listening`));
+    const onExit = (code: number) => {
+      removeScratch(scratch);
+      reject(new Error(`embedded database thread exited (${code}) before listening`));
+    };
     worker.once('error', reject);
     worker.once('exit', onExit);
     worker.once('message', (m: { ready?: string; failed?: string }) => {
       worker.off('exit', onExit);
       worker.off('error', reject);
       if (m.failed !== undefined) {
-        void worker.terminate();
+        void worker.terminate().then(() => removeScratch(scratch));
         reject(new Error(`embedded database failed to start: ${m.failed}`));
         return;
       }
@@ -48,7 +78,10 @@ export function startEmbeddedServer(dataDir: string | undefined): Promise<Embedd
         stop: () => {
           stopped ??= new Promise<void>((done) => {
             // Closed cleanly, or the thread ended some other way: either way nothing is left to wait for.
-            worker.once('exit', () => done());
+            worker.once('exit', () => {
+              removeScratch(scratch);
+              done();
+            });
             worker.on('message', (r: { closed?: boolean }) => {
               if (r.closed) void worker.terminate();
             });

@@ -142,7 +142,7 @@ export const DATABASE_TIMEOUTS = {
 export interface OpenDatabaseOptions {
   /** A PostgreSQL URL (the broker's DATABASE_URL setting, server/config.ts); absent → embedded PGlite. */
   url?: string;
-  /** Embedded only: a folder to persist PGlite's data in; absent → in memory. */
+  /** Embedded only: a folder to persist PGlite's data in; absent → a temporary one (embedded-server.ts). */
   dataDir?: string;
   /** Pool size for a real server (default 10). The embedded server always gets 1, see below. */
   max?: number;
