@@ -35,9 +35,9 @@ function startWorker(workerData: object): Worker {
  * Without a data folder the database lives in a private temporary one (mkdtemp: mode 0700), removed when the
  * server stops or the process exits (not after a SIGKILL), not in PGlite's in-memory file system: that one
  * grows a file by copying it whole into a buffer an eighth larger, which was a fifth of the database thread's
- * time on the cache-hit path, and garbage besides. Measured alternated (bench:server, PGlite, 128 connections, four runs each,
- * 2026-12-06): median 23.3k against 21.5k requests/s, p99 15–19 ms against 24–26 ms, 55 against 60 µs of
- * CPU an answer. PGlite does not fsync either way, so the folder is no more durable than memory was.
+ * time on the cache-hit path, and garbage besides. Measured alternated (bench:server, PGlite, 128 connections,
+ * four runs each, 2026-12-06): median 23.3k against 21.5k requests/s, p99 15–19 ms against 24–26 ms, 55
+ * against 60 µs of CPU an answer. PGlite does not fsync either way: the folder is no more durable than memory.
  */
 const scratchDirs = new Set<string>();
 function removeScratch(dir: string | undefined): void {
