@@ -291,8 +291,8 @@ export class TreeReader {
    * Reads the committed tree's hashes into memory, top levels first, down to the lowest level the cache
    * budget holds: each stored level (schema.ts isStoredLevel) in slabs of 32k nodes, one query each, and the
    * levels above it up to the next stored one hashed up from the slab (a slab starts at a multiple of 8, so
-   * its parents are whole). The broker runs it in the background at start; proofs meanwhile read the database. Resolves
-   * with the number of hashes loaded; stops early once the log is closed.
+   * its parents are whole). The broker runs it in the background at start; proofs meanwhile read the
+   * database. Resolves with the number of hashes loaded; stops early once the log is closed.
    */
   async warmCache(): Promise<number> {
     let loaded = 0;
