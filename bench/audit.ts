@@ -6,7 +6,7 @@
  * (event-only contract vs the stored-root one, bench/anchor-gas.ts).
  *
  * Database: DATABASE_URL → that Postgres (a scratch schema, dropped at the
- * end); unset → embedded PGlite (in memory). Bounded to about two minutes.
+ * end); unset → embedded PGlite (a temporary folder). Bounded to about two minutes.
  *
  * The 1M-leaf tree is built by a bulk-load path, not by 1M appends: leaf and
  * node hashes are computed in memory level by level (flat buffers), then
