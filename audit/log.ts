@@ -30,7 +30,7 @@ import { canonicalEvent, eventLeafHash, PreparedEvent, preparedCanonical } from 
 import { GroupCommitter } from './group-commit.js';
 import { sourceFromFetched } from './merkle/assemble.js';
 import { appendToFrontier, type FrontierAppend, frontierRoot, type TreeNode } from './merkle/frontier.js';
-import { bytesEqual, HASH_SIZE } from './merkle/hash.js';
+import { bytesEqual, concatHashes } from './merkle/hash.js';
 import { assertTreeSize, consistencyProofRanges, perfectSubtrees } from './merkle/ranges.js';
 import { verifyConsistency } from './merkle/verify.js';
 import { generateSignerKey, type NoteSigner, parseSignerKey, signerKeyFromSeed, signNoteAsync } from './note.js';
@@ -127,14 +127,6 @@ export interface StoredCheckpoint {
 interface PreparedEntry {
   canonical: string;
   leafHash: Uint8Array;
-}
-
-function concatHashes(hashes: readonly Uint8Array[]): Buffer {
-  const out = Buffer.allocUnsafe(hashes.length * HASH_SIZE);
-  hashes.forEach((h, i) => {
-    out.set(h, i * HASH_SIZE);
-  });
-  return out;
 }
 
 export class AuditLog {

@@ -22,7 +22,7 @@ import {
   sourceFromFetched,
 } from './merkle/assemble.js';
 import type { FrontierAppend, TreeNode } from './merkle/frontier.js';
-import { HASH_SIZE, parentHashes } from './merkle/hash.js';
+import { concatHashes, HASH_SIZE, parentHashes } from './merkle/hash.js';
 import {
   assertTreeSize,
   consistencyProofRanges,
@@ -54,14 +54,6 @@ function isPerfectRange(r: LeafRange): boolean {
 }
 
 const rangeKey = (r: LeafRange): string => `${r.start}:${r.end}`;
-
-function concatRun(hashes: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(hashes.length * HASH_SIZE);
-  hashes.forEach((h, i) => {
-    out.set(h, i * HASH_SIZE);
-  });
-  return out;
-}
 
 export class TreeReader {
   /** MTH of multi-node leaf ranges (immutable in an append-only log); see proof(). */
@@ -113,9 +105,12 @@ export class TreeReader {
     // ranges against a scan of all of audit_nodes, 2 ms at 131k leaves).
     const leafRuns: [string[], string[]] = [[], []];
     const nodeRuns: [number[], string[], string[]] = [[], [], []];
-    for (const id of ids) {
+    const plans = ids.map((id) => {
       const base = storedLevelUnder(id.level, this.nodeStep);
-      const span = 2 ** (id.level - base);
+      return { base, span: 2 ** (id.level - base) };
+    });
+    for (const [i, id] of ids.entries()) {
+      const { base, span } = plans[i]!;
       const [first, end] = [String(id.index * span), String((id.index + 1) * span)];
       if (base === 0) {
         leafRuns[0].push(first);
@@ -147,17 +142,16 @@ export class TreeReader {
     }
     if (headSize < 0) throw new PavilionError('LOG_CORRUPT', 'audit head row is missing');
     const nodes: TreeNode[] = [];
-    for (const id of ids) {
-      const base = storedLevelUnder(id.level, this.nodeStep);
-      const span = 2 ** (id.level - base);
-      const under: Uint8Array[] = [];
+    for (const [i, id] of ids.entries()) {
+      const { base, span } = plans[i]!;
+      const hashes: Uint8Array[] = [];
       for (let k = 0; k < span; k++) {
         const hash = stored.get(nodeKey(base, id.index * span + k));
         if (hash === undefined) break;
-        under.push(hash);
+        hashes.push(hash);
       }
-      if (under.length < span) continue;
-      let run = concatRun(under);
+      if (hashes.length < span) continue;
+      let run: Uint8Array = concatHashes(hashes);
       for (let level = base; level < id.level; level++) run = parentHashes(run);
       nodes.push({ level: id.level, index: id.index, hash: run });
     }

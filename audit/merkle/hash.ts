@@ -46,6 +46,15 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return view(sha256('sha256', nodeInput, 'buffer'));
 }
 
+/** Hashes laid end to end, as the database's bytea arguments and tiles hold them. */
+export function concatHashes(hashes: readonly Uint8Array[]): Buffer {
+  const out = Buffer.allocUnsafe(hashes.length * HASH_SIZE);
+  hashes.forEach((h, i) => {
+    out.set(h, i * HASH_SIZE);
+  });
+  return out;
+}
+
 /**
  * The level above a run of consecutive nodes that starts at an even index, all concatenated: each pair
  * hashed into its parent (a last node without a partner has no parent yet).
