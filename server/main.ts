@@ -11,12 +11,17 @@ import { loadConfig } from './config.js';
 import { DEMO_DATASET, demoQuery, loadDemoDataset } from './demo.js';
 import { developmentHints } from './routes/demo-page.js';
 
+/**
+ * Set by the first SIGINT/SIGTERM once the broker is up. What main() still does then (loading the demo dataset)
+ * fails as the engine and database close under it; the shutdown, not that failure, decides the exit status.
+ */
+let stopping = false;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const broker = await startBroker(config);
   const log = broker.log;
 
-  let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -101,6 +106,7 @@ function startFailure(err: unknown): string {
 }
 
 main().catch((err) => {
+  if (stopping) return;
   console.error(startFailure(err));
   process.exit(1);
 });
