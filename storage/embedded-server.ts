@@ -2,8 +2,8 @@
  * The embedded database on a worker thread of its own (storage/embedded-worker.ts): PGlite and its socket
  * server off the main thread, reached over loopback by the same driver as a real server.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -33,13 +33,63 @@ function startWorker(workerData: object): Worker {
 
 /**
  * Without a data folder the database lives in a private temporary one (mkdtemp: mode 0700), removed when the
- * server stops or the process exits (not after a SIGKILL), not in PGlite's in-memory file system: that one
- * grows a file by copying it whole into a buffer an eighth larger, which was a fifth of the database thread's
- * time on the cache-hit path, and garbage besides. Measured alternated (bench:server, PGlite, 128 connections,
- * four runs each, 2026-12-06): median 23.3k against 21.5k requests/s, p99 15–19 ms against 24–26 ms, 55
- * against 60 µs of CPU an answer. PGlite does not fsync either way: the folder is no more durable than memory.
+ * server stops or the process exits, or, after a SIGKILL, by the next start on this host (removeOrphans); not
+ * in PGlite's in-memory file system: that one grows a file by copying it whole into a buffer an eighth larger,
+ * which was a fifth of the database thread's time on the cache-hit path, and garbage besides. Measured
+ * alternated (bench:server, PGlite, 128 connections, four runs each, 2026-12-06): median 23.3k against 21.5k
+ * requests/s, p99 15–19 ms against 24–26 ms, 55 against 60 µs of CPU an answer. PGlite does not fsync either
+ * way: the folder is no more durable than memory.
  */
 const scratchDirs = new Set<string>();
+const SCRATCH_PREFIX = 'pavilion-pglite-';
+/** In each temporary folder, beside the database's own (`data`): `<host name> <pid>` of the process using it. */
+const OWNER_FILE = 'owner';
+
+function makeScratch(): string {
+  removeOrphans();
+  const dir = mkdtempSync(join(tmpdir(), SCRATCH_PREFIX));
+  writeFileSync(join(dir, OWNER_FILE), `${hostname()} ${process.pid}\n`);
+  if (scratchDirs.size === 0) process.on('exit', removeAllScratch);
+  scratchDirs.add(dir);
+  return dir;
+}
+
+/**
+ * Removes the temporary folders of processes that ended without their exit handler (SIGKILL, the kernel's
+ * OOM killer, a signal during start-up): a folder whose owner file names this host and a process that no
+ * longer runs. A folder without an owner file (being made, another user's, or not made here) is left alone,
+ * as is one naming another host (a temporary folder shared by containers) or a running process (perhaps a
+ * reused process id: the folder then waits for a later start).
+ */
+function removeOrphans(): void {
+  const host = hostname();
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir()).filter((name) => name.startsWith(SCRATCH_PREFIX));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = join(tmpdir(), name);
+    try {
+      const [ownerHost, pid] = readFileSync(join(dir, OWNER_FILE), 'utf8').trim().split(' ');
+      if (ownerHost === host && !isRunning(Number(pid))) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Unreadable or removed meanwhile by another starting process: not ours to deal with.
+    }
+  }
+}
+
+function isRunning(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
 function removeScratch(dir: string | undefined): void {
   if (dir === undefined || !scratchDirs.delete(dir)) return;
   rmSync(dir, { recursive: true, force: true });
@@ -50,13 +100,8 @@ function removeAllScratch(): void {
 }
 
 export function startEmbeddedServer(dataDir: string | undefined): Promise<EmbeddedServer> {
-  let scratch: string | undefined;
-  if (dataDir === undefined) {
-    scratch = mkdtempSync(join(tmpdir(), 'pavilion-pglite-'));
-    if (scratchDirs.size === 0) process.on('exit', removeAllScratch);
-    scratchDirs.add(scratch);
-  }
-  const worker = startWorker({ dataDir: dataDir ?? scratch });
+  const scratch = dataDir === undefined ? makeScratch() : undefined;
+  const worker = startWorker({ dataDir: dataDir ?? join(scratch!, 'data') });
   return new Promise((resolve, reject) => {
     const onExit = (code: number) => {
       removeScratch(scratch);

@@ -2,11 +2,13 @@
  * The embedded database without PGLITE_DATA_DIR lives in a private temporary folder (storage/embedded-server.ts):
  * it exists while the database is open and is gone once it is closed, and also when the process exits without
  * closing it (a crash, process.exit). Each case runs in a child process whose TMPDIR is a folder of its own, so
- * what is left there is only what that process left.
+ * what is left there is only what that process left. A folder left by a process that died without its exit handler
+ * (SIGKILL) is removed by the next start on the host; folders of running processes, of other hosts and without an
+ * owner are not.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,9 +20,10 @@ afterAll(() => {
 });
 
 /** Opens the embedded database in a child, prints the folders its TMPDIR holds, then `ending`; what is left. */
-function run(ending: string): { whileOpen: string[]; after: string[]; status: number | null } {
-  const tmp = mkdtempSync(join(tmpdir(), 'pavilion-scratch-test-'));
-  made.push(tmp);
+function run(
+  ending: string,
+  tmp = newTmp(),
+): { whileOpen: string[]; after: string[]; status: number | null; signal: string | null; pid: number } {
   const script =
     `const { openDatabase } = await import(${JSON.stringify(POSTGRES_MODULE)});` +
     'const db = await openDatabase({});' +
@@ -35,7 +38,27 @@ function run(ending: string): { whileOpen: string[]; after: string[]; status: nu
   const line = child.stdout.trim().split('\n').at(-1) ?? '[]';
   // Only the database's folders: tsx keeps a cache of its own in TMPDIR too.
   const ours = (names: string[]) => names.filter((n) => n.startsWith('pavilion-pglite-'));
-  return { whileOpen: ours(JSON.parse(line) as string[]), after: ours(readdirSync(tmp)), status: child.status };
+  const after = ours(readdirSync(tmp));
+  return {
+    whileOpen: ours(JSON.parse(line) as string[]),
+    after,
+    status: child.status,
+    signal: child.signal,
+    pid: child.pid,
+  };
+}
+
+function newTmp(): string {
+  const tmp = mkdtempSync(join(tmpdir(), 'pavilion-scratch-test-'));
+  made.push(tmp);
+  return tmp;
+}
+
+/** A folder as another process would have left it: an owner file naming `owner`, and a file standing for data. */
+function leftFolder(tmp: string, name: string, owner: string | undefined): void {
+  mkdirSync(join(tmp, name));
+  if (owner !== undefined) writeFileSync(join(tmp, name, 'owner'), `${owner}\n`);
+  writeFileSync(join(tmp, name, 'data'), 'x');
 }
 
 describe('the embedded database without a data folder', () => {
@@ -51,5 +74,24 @@ describe('the embedded database without a data folder', () => {
     expect(r.status).toBe(3);
     expect(r.whileOpen).toHaveLength(1);
     expect(r.after).toEqual([]);
+  });
+
+  it('and, after a SIGKILL, at the next start on the host, leaving the folders of others alone', () => {
+    const tmp = newTmp();
+    const killed = run("process.kill(process.pid, 'SIGKILL');", tmp);
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killed.after).toHaveLength(1);
+    // A running process (this one), another host's process and a folder without an owner file.
+    leftFolder(tmp, 'pavilion-pglite-running', `${hostname()} ${process.pid}`);
+    leftFolder(tmp, 'pavilion-pglite-elsewhere', `not-${hostname()} ${killed.pid}`);
+    leftFolder(tmp, 'pavilion-pglite-ownerless', undefined);
+    const next = run('await db.close();', tmp);
+    expect(next.status).toBe(0);
+    expect(next.whileOpen).not.toContain(killed.after[0]);
+    expect(next.after.sort()).toEqual([
+      'pavilion-pglite-elsewhere',
+      'pavilion-pglite-ownerless',
+      'pavilion-pglite-running',
+    ]);
   });
 });
