@@ -79,6 +79,11 @@ const IN_PROCESS_MAX_BYTES = 2 * 1024 * 1024;
  * load average 4): a second isolate boots, compiles and fills its caches, and
  * the two threads slow each other down, so on a shared 2-core machine the
  * second thread cost more than it gave. `--threads` still asks for workers.
+ * Measured again on an idle 2-core machine (2026-12-06): 0.76–0.78 s against
+ * 0.65–0.67 s; even a file cut in two halves, one per thread with no pieces
+ * handed around (a scratch experiment), took 0.65 s, as each thread then
+ * encoded a record in 1.35–1.55 times its time alone (two separate processes:
+ * 1.2–1.3 times), and the worker reached full speed ~0.25 s after starting.
  */
 const MIN_CORES_FOR_WORKERS = 3;
 
