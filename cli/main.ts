@@ -1,7 +1,7 @@
 /**
  * The `pavilion` command line. Errors with a code print `pavilion: CODE: message`
- * and exit 1 (2 for usage errors, as commander does); no stack traces for
- * expected failures, and never a secret or a record value.
+ * and exit 1; usage errors (commander's message and the command's help) exit 2;
+ * no stack traces for expected failures, and never a secret or a record value.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isCodedError, PavilionError } from '../common/errors.js';
@@ -43,7 +43,16 @@ function delimiterOption(v: string): string {
   return v === 'tab' || v === '\\t' ? '\t' : v;
 }
 
-const program = new Command('pavilion').description('Pavilion Trust Broker').showHelpAfterError();
+/**
+ * A usage error (unknown command or option, missing or invalid argument) exits 2, help and version 0.
+ * Commander's own exit code for a usage error is 1, which `pavilion audit verify` gives a failed check
+ * (docs/audit.md, "Exit codes"): an auditor's script took a mistyped option for a receipt not to trust.
+ * Subcommands inherit the override (commander copies it to each command made after it is set).
+ */
+const program = new Command('pavilion')
+  .description('Pavilion Trust Broker')
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 program
   .command('encode')

@@ -28,7 +28,7 @@ describe('--server', () => {
   it.each(commands)('%s refuses a value that is not an http(s) URL', async (_name, args) => {
     for (const server of ['notaurl', 'ftp://broker.example']) {
       const r = await pavilion([...args, '--server', server]);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr.split('\n')[0]).toBe(
         `error: option '--server <url>' argument '${server}' is invalid. expected an http(s) URL, e.g. ` +
