@@ -3,10 +3,11 @@
  * server off the main thread, reached over loopback by the same driver as a real server.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { hostTag, processIsRunning } from '../common/processes.js';
 
 export interface EmbeddedServer {
   /** `host:port` of the wire-protocol server. */
@@ -48,7 +49,7 @@ const OWNER_FILE = 'owner';
 function makeScratch(): string {
   removeOrphans();
   const dir = mkdtempSync(join(tmpdir(), SCRATCH_PREFIX));
-  writeFileSync(join(dir, OWNER_FILE), `${hostname()} ${process.pid}\n`);
+  writeFileSync(join(dir, OWNER_FILE), `${hostTag()} ${process.pid}\n`);
   if (scratchDirs.size === 0) process.on('exit', removeAllScratch);
   scratchDirs.add(dir);
   return dir;
@@ -62,7 +63,7 @@ function makeScratch(): string {
  * reused process id: the folder then waits for a later start).
  */
 function removeOrphans(): void {
-  const host = hostname();
+  const host = hostTag();
   let names: string[];
   try {
     names = readdirSync(tmpdir()).filter((name) => name.startsWith(SCRATCH_PREFIX));
@@ -73,20 +74,10 @@ function removeOrphans(): void {
     const dir = join(tmpdir(), name);
     try {
       const [ownerHost, pid] = readFileSync(join(dir, OWNER_FILE), 'utf8').trim().split(' ');
-      if (ownerHost === host && !isRunning(Number(pid))) rmSync(dir, { recursive: true, force: true });
+      if (ownerHost === host && !processIsRunning(Number(pid))) rmSync(dir, { recursive: true, force: true });
     } catch {
       // Unreadable or removed meanwhile by another starting process: not ours to deal with.
     }
-  }
-}
-
-function isRunning(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 

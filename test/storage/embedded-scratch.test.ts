@@ -8,10 +8,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { hostTag } from '../../common/processes.js';
 
 const POSTGRES_MODULE = fileURLToPath(new URL('../../storage/postgres.ts', import.meta.url));
 const made: string[] = [];
@@ -82,8 +83,8 @@ describe('the embedded database without a data folder', () => {
     expect(killed.signal).toBe('SIGKILL');
     expect(killed.after).toHaveLength(1);
     // A running process (this one), another host's process and a folder without an owner file.
-    leftFolder(tmp, 'pavilion-pglite-running', `${hostname()} ${process.pid}`);
-    leftFolder(tmp, 'pavilion-pglite-elsewhere', `not-${hostname()} ${killed.pid}`);
+    leftFolder(tmp, 'pavilion-pglite-running', `${hostTag()} ${process.pid}`);
+    leftFolder(tmp, 'pavilion-pglite-elsewhere', `not-${hostTag()} ${killed.pid}`);
     leftFolder(tmp, 'pavilion-pglite-ownerless', undefined);
     const next = run('await db.close();', tmp);
     expect(next.status).toBe(0);
