@@ -5,7 +5,6 @@
  * (test/fixtures/cli/generate.py, generate_quotes.py); no error may print a
  * record value.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
 import { CsvRecords } from '../../engine/clk/csv.js';
-import { pavilion } from './pavilion.js';
+import { pavilion, spawnPavilion } from './pavilion.js';
 
 /**
  * What encode prints on stderr when it succeeds: the fingerprint of test/fixtures/cli/secret.txt
@@ -247,22 +246,7 @@ describe('pavilion encode: what the CSV holds', () => {
 describe('pavilion encode: where the output goes', () => {
   it('a reader that goes away (| head) is a coded error, not a stack trace', async () => {
     const big = file(csv([header, ...Array.from({ length: 30_000 }, (_, i) => records[i % records.length]!)]));
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        fromRoot('cli', 'main.ts'),
-        'encode',
-        '--schema',
-        schema,
-        '--secret-file',
-        fixture('secret.txt'),
-        '--in',
-        big,
-      ],
-      { cwd: fromRoot() },
-    );
+    const child = spawnPavilion(['encode', '--schema', schema, '--secret-file', fixture('secret.txt'), '--in', big]);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();

@@ -5,7 +5,7 @@
  * (a shared folder) and the file itself are kept. The command reads stdin that stays open, so it is still
  * running, with its temporary file open, when the signal comes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromRoot } from '../../common/paths.js';
 import { hostTag } from '../../common/processes.js';
-import { pavilion } from './pavilion.js';
+import { pavilion, spawnPavilion } from './pavilion.js';
 
 const schema = fromRoot('demo', 'schema.json');
 const secret = fromRoot('test', 'fixtures', 'cli', 'secret.txt');
@@ -22,23 +22,8 @@ const out = (dir: string) => join(dir, 'clks.txt');
 
 /** `pavilion encode --out <dir>/clks.txt` on an open stdin, once its temporary file exists. */
 async function encodingToStdinThatStaysOpen(dir: string): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      fromRoot('cli', 'main.ts'),
-      'encode',
-      '--schema',
-      schema,
-      '--secret-file',
-      secret,
-      '--out',
-      out(dir),
-    ],
-    { stdio: ['pipe', 'ignore', 'ignore'] },
-  );
-  child.stdin!.write('rec_id,given_name,surname,dob,postcode\n');
+  const child = spawnPavilion(['encode', '--schema', schema, '--secret-file', secret, '--out', out(dir)]);
+  child.stdin.write('rec_id,given_name,surname,dob,postcode\n');
   for (let i = 0; i < 400 && temps(dir).length === 0 && child.exitCode === null; i++) {
     await new Promise((r) => setTimeout(r, 25));
   }

@@ -1,5 +1,5 @@
 /** Runs the `pavilion` CLI as a user does (a child process), from source (tsx), so tests need no prior build. */
-import { execFile } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fromRoot } from '../../common/paths.js';
 
@@ -23,4 +23,9 @@ export async function pavilion(
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
+}
+
+/** The same command as a child process to talk to while it runs (stdin, signals, a reader of stdout). */
+export function spawnPavilion(args: string[]): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['--import', 'tsx', fromRoot('cli', 'main.ts'), ...args], { cwd: fromRoot() });
 }
