@@ -6,9 +6,6 @@
  * share a database).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { STALE_AFTER_MS, startHeartbeat } from '../../common/heartbeat.js';
@@ -18,7 +15,14 @@ import { encodeBinaryDataset } from '../../server/datasets/upload.js';
 import { JobStore } from '../../server/linkage/store.js';
 import { loadMasterKeys } from '../../server/support/master-keys.js';
 import { openDatabase } from '../../storage/postgres.js';
-import { api, dropTestDatabase, randomClk, startTestBroker, type TestBroker } from './helpers.js';
+import {
+  api,
+  dropTestDatabase,
+  randomClk,
+  startRestartableBroker,
+  startTestBroker,
+  type TestBroker,
+} from './helpers.js';
 
 let t: TestBroker;
 const clks = Array.from({ length: 20 }, (_, i) => randomClk(1024, 31_000 + i));
@@ -245,12 +249,7 @@ describe('dataset pulls a stopped process left', () => {
 
 describe('a job handed back by a broker that stopped', () => {
   it('is run by the broker that starts next, once that broker has loaded its datasets', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'pavilion-pglite-'));
-    // Real Postgres persists on its own; the embedded case needs a data folder.
-    const a = await startTestBroker(process.env.DATABASE_URL ? {} : { PGLITE_DATA_DIR: dataDir }, true);
-    const overrides: Record<string, string> = a.databaseUrl
-      ? { DATABASE_URL: a.databaseUrl }
-      : { PGLITE_DATA_DIR: dataDir };
+    const { first: a, again: overrides, dataDir } = await startRestartableBroker();
     let version = 0;
     try {
       expect(

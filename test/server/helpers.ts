@@ -51,9 +51,9 @@ export async function dropTestDatabase(databaseUrl: string): Promise<void> {
 }
 
 /**
- * State folders made here (each with a master key, an audit signing key and an identity key): removed after the
- * test file's own afterAll hooks (registered first, this one runs last), not when a broker closes, since restart
- * tests start a second broker on the first one's.
+ * State folders made here (each with a master key, an audit signing key and an identity key) and embedded data
+ * folders (startRestartableBroker): removed after the test file's own afterAll hooks (registered first, this one
+ * runs last), not when a broker closes, since restart tests start a second broker on the first one's.
  */
 const madeStateDirs: string[] = [];
 const removeStateDirs = () => {
@@ -130,6 +130,26 @@ export interface ApiResponse {
   headers: Headers;
   text: string;
   json: any;
+}
+
+/**
+ * The first broker of a test that stops it and starts another on the same data. On real Postgres the database is
+ * its own (dropped by the caller); embedded, PGlite needs a data folder (PGLITE_DATA_DIR), made here and removed
+ * with the state folders. `again` holds the database settings for the next start; `dataDir` is the folder, if any.
+ */
+export async function startRestartableBroker(): Promise<{
+  first: TestBroker;
+  again: Record<string, string>;
+  dataDir?: string;
+}> {
+  if (process.env.DATABASE_URL) {
+    const first = await startTestBroker({}, true);
+    return { first, again: { DATABASE_URL: first.databaseUrl! } };
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'pavilion-test-pglite-'));
+  madeStateDirs.push(dataDir);
+  const first = await startTestBroker({ PGLITE_DATA_DIR: dataDir }, true);
+  return { first, again: { PGLITE_DATA_DIR: dataDir }, dataDir };
 }
 
 export async function api(

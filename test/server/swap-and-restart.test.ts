@@ -3,13 +3,10 @@
  * the version it was computed on; and a restart that reloads the active
  * version from the database (persistent embedded PGlite).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadDemoSchema } from '../../demo/people.js';
 import { encodeBinaryDataset } from '../../server/datasets/upload.js';
-import { api, b64, dropTestDatabase, perturb, randomClk, startTestBroker } from './helpers.js';
+import { api, b64, dropTestDatabase, perturb, randomClk, startRestartableBroker, startTestBroker } from './helpers.js';
 
 const N = 8_000;
 const v1 = Array.from({ length: N }, (_, i) => randomClk(1024, 100_000 + i));
@@ -102,12 +99,7 @@ describe('dataset swap under load', () => {
 
 describe('restart', () => {
   it('reloads the active version and the linkage secret from the database', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'pavilion-pglite-'));
-    // Real Postgres in CI persists on its own; the embedded case needs a data folder.
-    const a = await startTestBroker(process.env.DATABASE_URL ? {} : { PGLITE_DATA_DIR: dataDir }, true);
-    const overrides: Record<string, string> = a.databaseUrl
-      ? { DATABASE_URL: a.databaseUrl }
-      : { PGLITE_DATA_DIR: dataDir };
+    const { first: a, again: overrides } = await startRestartableBroker();
     const small = v1.slice(0, 500);
     try {
       await api(a.url, 'PUT', '/v1/datasets/r', {

@@ -24,6 +24,7 @@ import {
   expectProblem,
   pullSettled,
   randomClk,
+  startRestartableBroker,
   startTestBroker,
   type TestBroker,
 } from '../helpers.js';
@@ -328,12 +329,7 @@ describe('an object store that stops answering', () => {
 
 describe('a pull when the broker stops', () => {
   it('is recorded as PULL_INTERRUPTED, activates nothing, and reads so after a restart', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'pavilion-pglite-'));
-    // Real Postgres persists on its own; the embedded case needs a data folder.
-    const a = await startTestBroker(process.env.DATABASE_URL ? {} : { PGLITE_DATA_DIR: dataDir }, true);
-    const overrides: Record<string, string> = a.databaseUrl
-      ? { DATABASE_URL: a.databaseUrl }
-      : { PGLITE_DATA_DIR: dataDir };
+    const { first: a, again: overrides } = await startRestartableBroker();
     let location = '';
     try {
       await defineDataset(a, 'slow');
