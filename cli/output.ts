@@ -159,9 +159,13 @@ async function openFile(path: string, inputs: OutputInputs): Promise<OutputFile>
       dirname(target),
       `.${basename(target)}.${hostTag()}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
     );
-    // Created as open(path, 'w') creates a file (0o666 less the umask); an existing file's mode is kept.
-    const handle = await open(temp, 'wx');
+    // Tracked before it exists: a signal between its creation and the tracking would have left it.
     trackTemp(temp);
+    // Created as open(path, 'w') creates a file (0o666 less the umask); an existing file's mode is kept.
+    const handle = await open(temp, 'wx').catch((err: unknown) => {
+      untrackTemp(temp);
+      throw err;
+    });
     // Best effort: a file system without modes (FAT) is written all the same.
     if (existing) await handle.chmod(existing.mode & 0o777).catch(() => undefined);
     return { handle, target, temp };
