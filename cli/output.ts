@@ -18,7 +18,7 @@ import { basename, dirname, join, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { PavilionError } from '../common/errors.js';
-import { hostTag, processIsRunning } from '../common/processes.js';
+import { leftByDeadProcess, ownerTag } from '../common/processes.js';
 
 /** OUTPUT_UNWRITABLE for `where` (a path, stdout or an option), with the system's reason: EISDIR, ENOENT, EACCES… */
 export function outputUnwritable(where: string, err: unknown): PavilionError {
@@ -98,20 +98,20 @@ export async function openOutput(path: string | undefined, inputs: OutputInputs 
       stream.end();
       // finished() also settles for a stream an error already destroyed.
       await finished(stream).catch(() => undefined);
-      if (file.temp === undefined) return;
-      try {
-        if (commit && !failure) {
-          try {
-            await rename(file.temp, file.target);
-            return;
-          } catch (err) {
+      const temp = file.temp;
+      if (temp === undefined) return;
+      const renamed =
+        commit &&
+        !failure &&
+        (await rename(temp, file.target).then(
+          () => true,
+          (err: unknown) => {
             failure = outputUnwritable(where, err);
-          }
-        }
-        await rm(file.temp, { force: true });
-      } finally {
-        untrackTemp(file.temp);
-      }
+            return false;
+          },
+        ));
+      if (!renamed) await rm(temp, { force: true });
+      untrackTemp(temp);
     },
   };
 }
@@ -155,10 +155,7 @@ async function openFile(path: string, inputs: OutputInputs): Promise<OutputFile>
     const target = existing ? await realpath(path) : path;
     if (existing) await access(target, constants.W_OK);
     await removeStaleTemps(target);
-    const temp = join(
-      dirname(target),
-      `.${basename(target)}.${hostTag()}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
-    );
+    const temp = join(dirname(target), `.${basename(target)}.${ownerTag()}${randomBytes(6).toString('hex')}.tmp`);
     // Tracked before it exists: a signal between its creation and the tracking would have left it.
     trackTemp(temp);
     // Created as open(path, 'w') creates a file (0o666 less the umask); an existing file's mode is kept.
@@ -174,22 +171,16 @@ async function openFile(path: string, inputs: OutputInputs): Promise<OutputFile>
   }
 }
 
-/** What follows `.<name>.` in a temporary file's name: host, pid, random part. */
-const TEMP_TAIL = /^(.+)\.(\d+)\.[0-9a-f]{12}\.tmp$/;
-
 /**
- * Removes the temporary files of `target` that a command of this host left when it was killed outright:
- * those naming this host and a process that no longer runs. Best effort: a folder that cannot be listed, or
- * a file another command removes first, is left to them. Another host's files (a shared folder) are kept.
+ * Removes the temporary files of `target` that a command of this host left when it was killed outright
+ * (common/processes.ts leftByDeadProcess). Best effort: a folder that cannot be listed, or a file another
+ * command removes first, is left to them.
  */
 async function removeStaleTemps(target: string): Promise<void> {
   const folder = dirname(target);
   const prefix = `.${basename(target)}.`;
-  const host = hostTag();
-  const names = await readdir(folder).catch(() => [] as string[]);
-  for (const name of names) {
-    const tail = name.startsWith(prefix) ? TEMP_TAIL.exec(name.slice(prefix.length)) : null;
-    if (tail && tail[1] === host && !processIsRunning(Number(tail[2]))) {
+  for (const name of await readdir(folder).catch(() => [] as string[])) {
+    if (name.startsWith(prefix) && leftByDeadProcess(name.slice(prefix.length))) {
       await rm(join(folder, name), { force: true }).catch(() => undefined);
     }
   }

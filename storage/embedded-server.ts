@@ -2,12 +2,12 @@
  * The embedded database on a worker thread of its own (storage/embedded-worker.ts): PGlite and its socket
  * server off the main thread, reached over loopback by the same driver as a real server.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { hostTag, processIsRunning } from '../common/processes.js';
+import { leftByDeadProcess, ownerTag } from '../common/processes.js';
 
 export interface EmbeddedServer {
   /** `host:port` of the wire-protocol server. */
@@ -43,40 +43,34 @@ function startWorker(workerData: object): Worker {
  */
 const scratchDirs = new Set<string>();
 const SCRATCH_PREFIX = 'pavilion-pglite-';
-/** In each temporary folder, beside the database's own (`data`): `<host name> <pid>` of the process using it. */
-const OWNER_FILE = 'owner';
 
 function makeScratch(): string {
   removeOrphans();
-  const dir = mkdtempSync(join(tmpdir(), SCRATCH_PREFIX));
-  writeFileSync(join(dir, OWNER_FILE), `${hostTag()} ${process.pid}\n`);
+  // `pavilion-pglite-<host>.<pid>.<random>`: whose it is, for removeOrphans (common/processes.ts).
+  const dir = mkdtempSync(join(tmpdir(), SCRATCH_PREFIX + ownerTag()));
   if (scratchDirs.size === 0) process.on('exit', removeAllScratch);
   scratchDirs.add(dir);
   return dir;
 }
 
 /**
- * Removes the temporary folders of processes that ended without their exit handler (SIGKILL, the kernel's
- * OOM killer, a signal during start-up): a folder whose owner file names this host and a process that no
- * longer runs. A folder without an owner file (being made, another user's, or not made here) is left alone,
- * as is one naming another host (a temporary folder shared by containers) or a running process (perhaps a
- * reused process id: the folder then waits for a later start).
+ * Removes the temporary folders of processes of this host that ended without their exit handler (SIGKILL,
+ * the kernel's OOM killer, a signal during start-up). Folders of other hosts (a temporary folder shared by
+ * containers), of running processes and without an owner in their name are left alone.
  */
 function removeOrphans(): void {
-  const host = hostTag();
-  let names: string[];
+  let names: string[] = [];
   try {
-    names = readdirSync(tmpdir()).filter((name) => name.startsWith(SCRATCH_PREFIX));
+    names = readdirSync(tmpdir());
   } catch {
     return;
   }
   for (const name of names) {
-    const dir = join(tmpdir(), name);
+    if (!name.startsWith(SCRATCH_PREFIX) || !leftByDeadProcess(name.slice(SCRATCH_PREFIX.length))) continue;
     try {
-      const [ownerHost, pid] = readFileSync(join(dir, OWNER_FILE), 'utf8').trim().split(' ');
-      if (ownerHost === host && !processIsRunning(Number(pid))) rmSync(dir, { recursive: true, force: true });
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
     } catch {
-      // Unreadable or removed meanwhile by another starting process: not ours to deal with.
+      // Not ours to remove after all (another user's files inside): left as it is.
     }
   }
 }
@@ -92,7 +86,7 @@ function removeAllScratch(): void {
 
 export function startEmbeddedServer(dataDir: string | undefined): Promise<EmbeddedServer> {
   const scratch = dataDir === undefined ? makeScratch() : undefined;
-  const worker = startWorker({ dataDir: dataDir ?? join(scratch!, 'data') });
+  const worker = startWorker({ dataDir: dataDir ?? scratch });
   return new Promise((resolve, reject) => {
     const onExit = (code: number) => {
       removeScratch(scratch);

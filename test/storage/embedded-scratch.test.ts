@@ -4,7 +4,7 @@
  * closing it (a crash, process.exit). Each case runs in a child process whose TMPDIR is a folder of its own, so
  * what is left there is only what that process left. A folder left by a process that died without its exit handler
  * (SIGKILL) is removed by the next start on the host; folders of running processes, of other hosts and without an
- * owner are not.
+ * owner in their name are not.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,11 +55,12 @@ function newTmp(): string {
   return tmp;
 }
 
-/** A folder as another process would have left it: an owner file naming `owner`, and a file standing for data. */
-function leftFolder(tmp: string, name: string, owner: string | undefined): void {
+/** A folder as another process would have left it (its owner in its name: common/processes.ts); its name. */
+function leftFolder(tmp: string, owner: string): string {
+  const name = `pavilion-pglite-${owner}abc123`;
   mkdirSync(join(tmp, name));
-  if (owner !== undefined) writeFileSync(join(tmp, name, 'owner'), `${owner}\n`);
   writeFileSync(join(tmp, name, 'data'), 'x');
+  return name;
 }
 
 describe('the embedded database without a data folder', () => {
@@ -82,17 +83,13 @@ describe('the embedded database without a data folder', () => {
     const killed = run("process.kill(process.pid, 'SIGKILL');", tmp);
     expect(killed.signal).toBe('SIGKILL');
     expect(killed.after).toHaveLength(1);
-    // A running process (this one), another host's process and a folder without an owner file.
-    leftFolder(tmp, 'pavilion-pglite-running', `${hostTag()} ${process.pid}`);
-    leftFolder(tmp, 'pavilion-pglite-elsewhere', `not-${hostTag()} ${killed.pid}`);
-    leftFolder(tmp, 'pavilion-pglite-ownerless', undefined);
+    // A running process (this one), another host's process and a folder without an owner in its name.
+    const running = leftFolder(tmp, `${hostTag()}.${process.pid}.`);
+    const elsewhere = leftFolder(tmp, `not-${hostTag()}.${killed.pid}.`);
+    const ownerless = leftFolder(tmp, '');
     const next = run('await db.close();', tmp);
     expect(next.status).toBe(0);
     expect(next.whileOpen).not.toContain(killed.after[0]);
-    expect(next.after.sort()).toEqual([
-      'pavilion-pglite-elsewhere',
-      'pavilion-pglite-ownerless',
-      'pavilion-pglite-running',
-    ]);
+    expect(next.after.sort()).toEqual([elsewhere, ownerless, running].sort());
   });
 });
