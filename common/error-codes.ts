@@ -44,7 +44,11 @@ export const ERROR_CODES = {
     'A WebSocket `auth` message arrived on a connection already authenticated.',
   ),
   BODY_EMPTY: spec(400, 'request', 'The request needs a JSON body and none was sent.'),
-  BODY_INVALID_JSON: spec(400, 'request', 'The body (or WebSocket message) is not a JSON object in UTF-8.'),
+  BODY_INVALID_JSON: spec(
+    400,
+    'request',
+    'The body is not a JSON object in UTF-8, or a WebSocket message is not a JSON object.',
+  ),
   CLIENT_ABORTED: spec(499, 'request', 'The client went away before the answer; nothing is sent (logged only).'),
   LENGTH_REQUIRED: spec(
     411,

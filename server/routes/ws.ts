@@ -7,7 +7,9 @@
  *   and no socket;
  * - or, without the header (browsers cannot set it), a first message
  *   `{"type":"auth","token":"…"}` within AUTH_TIMEOUT_MS. Anything else
- *   first, a bad token, or the timeout closes the socket with code 4401.
+ *   first (a binary frame, text that is not JSON), a bad token, or the timeout closes the socket with code
+ *   4401. Messages sent after `auth` without waiting for `authenticated` are held, in order, until the
+ *   token is checked.
  * A token that expires while the socket is open ends it (4401) at the next message once it is past
  * exp plus the clock tolerance HTTP allows (identity/, tokenExpired): one rule for both.
  *
@@ -46,6 +48,11 @@ const CLOSE_UNAUTHENTICATED = 4401;
 
 interface SocketState {
   principal: Principal | null;
+  /**
+   * While the `auth` message's token is being checked: the messages that came after it, in order (null: a
+   * binary frame), handled once it is accepted. A client need not wait for `authenticated` to send more.
+   */
+  heldDuringAuth: (string | null)[] | null;
   open: boolean;
   inFlight: number;
   authTimer: NodeJS.Timeout | null;
@@ -132,6 +139,25 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
     }
   }
 
+  /** One message as received (null: a binary frame); messages held during authentication come back here. */
+  function receive(ws: Socket, state: SocketState, raw: string | null): void {
+    if (state.heldDuringAuth) {
+      // As many as a socket may have in flight: a client sending more before its token is accepted is not one.
+      if (state.heldDuringAuth.length >= limits.wsInFlight) ws.end(CLOSE_UNAUTHENTICATED, 'authenticate first');
+      else state.heldDuringAuth.push(raw);
+      return;
+    }
+    if (raw === null) {
+      if (!state.principal) ws.end(CLOSE_UNAUTHENTICATED, 'authenticate first');
+      else sendProblem(ws, state, undefined, makeProblem('UNSUPPORTED_MEDIA_TYPE', 'send JSON text messages'));
+      return;
+    }
+    handle(ws, state, raw).catch((err) => {
+      log.error({ err }, 'ws handler failed');
+      sendProblem(ws, state, undefined, makeProblem('INTERNAL', 'internal error'));
+    });
+  }
+
   async function handle(ws: Socket, state: SocketState, raw: string): Promise<void> {
     let msg: Record<string, unknown>;
     try {
@@ -139,7 +165,8 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
       msg = parsed as Record<string, unknown>;
     } catch {
-      sendProblem(ws, state, undefined, makeProblem('BODY_INVALID_JSON', 'message is not a JSON object'));
+      if (!state.principal) ws.end(CLOSE_UNAUTHENTICATED, 'authenticate first');
+      else sendProblem(ws, state, undefined, makeProblem('BODY_INVALID_JSON', 'message is not a JSON object'));
       return;
     }
     const type = msg.type;
@@ -149,6 +176,7 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
         ws.end(CLOSE_UNAUTHENTICATED, 'authenticate first');
         return;
       }
+      state.heldDuringAuth = [];
       try {
         const principal = await deps.authenticate(`Bearer ${msg.token}`);
         if (!state.open) return;
@@ -156,7 +184,11 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
         if (state.authTimer) clearTimeout(state.authTimer);
         state.authTimer = null;
         send(ws, state, { type: 'authenticated', sub: principal.subject, roles: [...principal.roles] });
+        const held = state.heldDuringAuth;
+        state.heldDuringAuth = null;
+        for (const m of held) receive(ws, state, m);
       } catch (err) {
+        state.heldDuringAuth = null;
         if (!state.open) return;
         sendProblem(
           ws,
@@ -247,6 +279,7 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       const authorization = req.getHeader('authorization');
       const fresh = (): SocketState => ({
         principal: null,
+        heldDuringAuth: null,
         open: false,
         inFlight: 0,
         authTimer: null,
@@ -289,17 +322,9 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
     },
 
     message: (ws, message, isBinary) => {
-      const state = ws.getUserData();
-      if (isBinary) {
-        sendProblem(ws, state, undefined, makeProblem('UNSUPPORTED_MEDIA_TYPE', 'send JSON text messages'));
-        return;
-      }
-      // The ArrayBuffer is only valid during this callback: decode it now.
-      const raw = Buffer.from(message).toString('utf8');
-      handle(ws, state, raw).catch((err) => {
-        log.error({ err }, 'ws handler failed');
-        sendProblem(ws, state, undefined, makeProblem('INTERNAL', 'internal error'));
-      });
+      // The ArrayBuffer is only valid during this callback: decode it now. (uWS has checked a text frame's
+      // UTF-8 already: one that is not UTF-8 fails the connection, RFC 6455 §8.1, before it gets here.)
+      receive(ws, ws.getUserData(), isBinary ? null : Buffer.from(message).toString('utf8'));
     },
 
     close: (ws) => {

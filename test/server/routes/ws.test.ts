@@ -71,6 +71,30 @@ describe('WebSocket', () => {
     c.ws.close();
   });
 
+  it('holds what is sent right after auth until the token is checked, then answers it in order', async () => {
+    // A token never seen before: checking it takes a turn of the event loop, during which the verify and the
+    // ping arrive (one sent with a token the broker has cached would not show the difference).
+    const token = await t.broker.localIdentity!.mint({ sub: 'eager-rp', roles: ['rp'] });
+    const c = await Client.open(t.url);
+    for (const m of [{ type: 'auth', token }, verifyMsg('early', clks[9]!), { type: 'ping', id: 'p' }]) c.send(m);
+    expect(await c.next((m) => m.id === 'early')).toMatchObject({ type: 'result', decision: 'match', score: 1 });
+    expect(await c.next((m) => m.id === 'p')).toMatchObject({ type: 'pong' });
+    const types = c.messages.map((m) => m.type);
+    expect(types.indexOf('authenticated')).toBeLessThan(types.indexOf('pong'));
+    expect(c.closed).toBeNull();
+    c.ws.close();
+  });
+
+  it('closes with 4401 for a binary frame or text that is not JSON before auth', async () => {
+    const a = await Client.open(t.url);
+    a.ws.send(Buffer.from('{"type":"auth"}'), { binary: true });
+    expect((await a.whenClosed()).code).toBe(4401);
+    const b = await Client.open(t.url);
+    b.ws.send('{not json');
+    expect((await b.whenClosed()).code).toBe(4401);
+    expect(b.messages).toEqual([]);
+  });
+
   it('refuses the upgrade with a 401 problem for a bad header token', async () => {
     const err = await Client.open(t.url, { authorization: 'Bearer not.a.token' }).catch((e) => e);
     expect(err.status).toBe(401);
