@@ -189,7 +189,16 @@ export class VerificationSocket {
             authenticated = true;
             this.failures = 0;
             resolve();
-          } else if (msg.type === 'error') reject(new PavilionApiError(asProblem(msg.problem, 401)));
+          } else if (msg.type === 'error') {
+            // The broker answers nothing but its refusal of the token before `authenticated` (then closes
+            // with 4401): one code for it, AUTH_FAILED, whichever AUTH_* the broker gave, so reconnect() stops.
+            const refusal = new PavilionApiError(asProblem(msg.problem, 401));
+            reject(
+              new PavilionClientError('AUTH_FAILED', `the broker refused the token: ${refusal.message}`, 401, {
+                cause: refusal,
+              }),
+            );
+          }
           return;
         }
         this.onMessage(msg);

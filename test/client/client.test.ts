@@ -172,10 +172,28 @@ describe('verification', () => {
     try {
       await expect(
         bad.socket().verify({ dataset: 'people', clk: new Uint8Array(128), purpose: 'age_verification' }),
-      ).rejects.toMatchObject({ code: expect.stringMatching(/^AUTH_/) });
+      ).rejects.toMatchObject({ code: 'AUTH_FAILED', cause: { code: 'AUTH_MALFORMED' } });
       expect(bad.socket().raw.connections).toBe(1);
     } finally {
       bad.close();
+    }
+  });
+
+  it('a token refused when reconnecting fails the calls with AUTH_FAILED at once, not after every retry', async () => {
+    let calls = 0;
+    // The first connection gets the good token; later ones a token the broker refuses (revoked, say).
+    const pv2 = new Pavilion({ url: t.url, token: () => (calls++ === 0 ? t.tokens.rp : 'not-a-token') });
+    try {
+      const ws = pv2.socket();
+      const enc = pv2.encoder(schema, SECRET);
+      await ws.verify({ dataset: 'people', clk: enc.encode(people[3]!), purpose: 'age_verification' });
+      (ws.raw as unknown as { ws: { terminate(): void } }).ws.terminate();
+      const pending = ws.verify({ dataset: 'people', clk: enc.encode(people[4]!), purpose: 'age_verification' });
+      await expect(pending).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+      expect(ws.raw.connections).toBe(2);
+      expect(calls).toBe(2);
+    } finally {
+      pv2.close();
     }
   });
 });
