@@ -23,7 +23,13 @@ export interface ScanAnchorsInput {
   contract: string;
   /** bytes32 log id (SHA-256 of the origin). */
   logId: string;
-  /** First block to read (the contract's deploy block, or where a previous scan stopped). Default: found on chain. */
+  /**
+   * The contract's deploy block as the auditor pinned it: where reading starts unless `fromBlock` says
+   * otherwise. One beyond the chain's head is refused (PINS_INVALID): reading from there finds nothing, and
+   * every receipt would be called not anchored yet, a wrong pin passed off as "try again later".
+   */
+  deployBlock?: number;
+  /** First block to read: where a previous scan stopped. Default: `deployBlock`, else found on chain. */
   fromBlock?: number;
   /** Blocks per eth_getLogs request (public RPCs cap the range). Default 10,000. */
   chunkBlocks?: number;
@@ -64,7 +70,12 @@ export async function scanAnchors(input: ScanAnchorsInput): Promise<AnchorScan> 
     const latestBlock = await reader.latestBlockNumber();
     if (!(await reader.hasCode(latestBlock)))
       throw new PavilionError('ANCHOR_MISMATCH', `no contract at ${contract} on ${input.chain}`);
-    const fromBlock = input.fromBlock ?? (await findDeployBlock(reader, latestBlock));
+    if (input.deployBlock !== undefined && input.deployBlock > latestBlock)
+      throw new PavilionError(
+        'PINS_INVALID',
+        `the pinned deploy block ${input.deployBlock} is beyond the head of ${input.chain} (block ${latestBlock})`,
+      );
+    const fromBlock = input.fromBlock ?? input.deployBlock ?? (await findDeployBlock(reader, latestBlock));
     const events: AnchoredEvent[] = [];
     for (let from = fromBlock; from <= latestBlock; from += chunk) {
       events.push(...(await reader.anchoredEvents(input.logId, from, Math.min(latestBlock, from + chunk - 1))));

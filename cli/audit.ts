@@ -298,7 +298,7 @@ async function findAnchorOnChain(
     chain: pins.chain,
     contract: pins.contract,
     logId: logIdForOrigin(checkpoint.origin),
-    ...(deployBlock !== undefined ? { fromBlock: deployBlock } : {}),
+    ...(deployBlock !== undefined ? { deployBlock } : {}),
   });
   const where = (e: AnchoredEvent) => `${pins.chain} ${pins.contract} tx ${e.txHash} block ${e.blockNumber}`;
   const exact = scan.events.find((e) => e.treeSize === checkpoint.size);
@@ -449,14 +449,14 @@ async function checkAnchors(
   failures: string[],
   stateFile: string,
 ): Promise<void> {
-  const fromBlock = resume?.nextBlock ?? deployBlock;
   const scan = await step(r, failures, 'anchors on chain', async () => {
     const s = await scanAnchors({
       rpcUrl: pins.rpc,
       chain: pins.chain,
       contract: pins.contract,
       logId: logIdForOrigin(latest.origin),
-      ...(fromBlock !== undefined ? { fromBlock } : {}),
+      ...(deployBlock !== undefined ? { deployBlock } : {}),
+      ...(resume?.nextBlock !== undefined ? { fromBlock: resume.nextBlock } : {}),
     });
     // Thrown past the step: a scan position no pass could have written is a damaged state, not a chain fault.
     if (resume) checkNextBlock(stateFile, resume, s.latestBlock);

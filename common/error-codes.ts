@@ -360,7 +360,8 @@ export const ERROR_CODES = {
   PINS_INVALID: spec(
     422,
     'auditor-tools',
-    'The pins file or a pin flag (log key, chain, contract, witness) is malformed.',
+    'The pins file or a pin flag (log key, chain, contract, witness, deploy block) is malformed, or the deploy ' +
+      "block is beyond the chain's head.",
   ),
   PROOF_MALFORMED: spec(502, 'auditor-tools', 'The server sent a proof that is not well-formed.'),
   SERVER_ERROR: spec(502, 'auditor-tools', 'The broker answered with a server error.'),

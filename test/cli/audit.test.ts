@@ -308,6 +308,29 @@ describe('pavilion audit verify: anchors are read from the pinned contract', () 
     expect(anchored.code, anchored.out).toBe(0);
   }, 120_000);
 
+  it('a pinned deploy block beyond the chain head fails (exit 1, PINS_INVALID), not "not anchored yet"', async () => {
+    const { index, leafHash } = await verifyOnce(15);
+    const stripped = withExtra(await anchoredReceipt(index), null);
+    const args = ['--log-key', logKey, '--rpc', anvil.rpcUrl, '--chain', 'eip155:80002', '--contract', contract];
+    const head = await provider.getBlockNumber();
+    const beyond = String(head + 1_000_000);
+    const verify = await cli(['audit', 'verify', stripped, '--leaf-hash', leafHash, ...args, '--deploy-block', beyond]);
+    expect(verify.code, verify.out).toBe(1);
+    expect(verify.out).toMatch(/PINS_INVALID: the pinned deploy block \d+ is beyond the head/);
+    // The monitor's first pass reads from the pinned deploy block too: refused the same way.
+    const stateFile = join(dir, 'monitor-beyond-head.json');
+    const out = recorder();
+    const monitor = await auditMonitor(
+      { ...pins, deployBlock: head + 1_000_000, server: t.url, stateFile, token: t.tokens.auditor },
+      out,
+    );
+    expect(monitor, out.lines.join('\n')).toEqual(['anchors on chain']);
+    expect(out.lines.join('\n')).toMatch(/PINS_INVALID: the pinned deploy block \d+ is beyond the head/);
+    // A deploy block at or before the contract's is read as before.
+    const atHead = await cli(['audit', 'verify', stripped, '--leaf-hash', leafHash, ...args, '--deploy-block', '0']);
+    expect(atHead.code, atHead.out).toBe(0);
+  }, 90_000);
+
   it('fails when the pinned contract anchors another root for the checkpoint size', async () => {
     const { index, leafHash } = await verifyOnce(12);
     const file = await anchoredReceipt(index);
