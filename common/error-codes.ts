@@ -276,6 +276,11 @@ export const ERROR_CODES = {
   CSV_INVALID: spec(422, 'encoding', 'The CSV is malformed at the line named (the value is never printed).'),
   DELIMITER_INVALID: spec(422, 'encoding', '`--delimiter` is not one printable ASCII character or tab.'),
   ENCODE_FAILED: spec(422, 'encoding', 'A record could not be encoded; the field is named, never its value.'),
+  ENCODE_TIMEOUT: spec(
+    422,
+    'encoding',
+    'Encoding the record ran past `ENCODE_DEADLINE_MS` (a schema pattern backtracking on it?) and was stopped.',
+  ),
   ENCODER_DISPOSED: spec(500, 'encoding', 'An encoder was used after it was released (a bug).'),
   RECORD_FIELD_COUNT: spec(422, 'encoding', 'A record has another number of fields than the schema has features.'),
   RECORD_INVALID: spec(422, 'encoding', "A field breaks its feature's format; the field is named, never its value."),

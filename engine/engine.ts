@@ -33,7 +33,7 @@ import {
   type PartySource,
 } from './linkage/link-parties.js';
 import { PackedRefsBuilder, type RefList } from './refs.js';
-import type { EngineTask, PairsResult, ProbeResult, TopKTask, UntileTask, WorkerInit } from './tasks.js';
+import type { EncodeTask, EngineTask, PairsResult, ProbeResult, TopKTask, UntileTask, WorkerInit } from './tasks.js';
 import {
   DEFAULT_MATCH_TOP_K,
   validateClk,
@@ -78,6 +78,23 @@ export interface LinkOptions {
    * then in the blocking's units (bands, or blocks' comparisons).
    */
   blocking?: PartyBlocking;
+}
+
+export interface EncodeOptions {
+  /** The position of rows[0] in the caller's input, so errors name the caller's row. */
+  firstRow?: number;
+  /**
+   * Aborting it ends the encoding at once: its tasks still queued leave the queue, and a worker running one is
+   * terminated (nothing else stops a synchronous regex) and replaced by the pool. encode rejects with the
+   * signal's reason when that is a PavilionError.
+   */
+  signal?: AbortSignal;
+  /**
+   * Longest any of the encoding's tasks may run, in milliseconds, its wait in the queue not counted: past it
+   * the encoding ends as by `signal`, with ENCODE_TIMEOUT. A schema's pattern can take exponential time on a
+   * value it was not written for (docs/security.md, "Broker-side encoding").
+   */
+  taskDeadlineMs?: number;
 }
 
 export interface LinkPair {
@@ -129,13 +146,7 @@ export interface Engine {
   datasetParty(id: string): PartySource;
   /** Copies of some records' filters of a loaded dataset (a sample: threshold guidance of a job without queries). */
   datasetFilters(id: string, rows: readonly number[]): Promise<Uint8Array>;
-  /** `firstRow`: the position of rows[0] in the caller's input, so errors name the caller's row. */
-  encode(
-    schema: unknown,
-    secret: string | Uint8Array,
-    rows: string[][],
-    opts?: { firstRow?: number },
-  ): Promise<Uint8Array>;
+  encode(schema: unknown, secret: string | Uint8Array, rows: string[][], opts?: EncodeOptions): Promise<Uint8Array>;
   /**
    * Encodes a piece of a CSV file holding whole records into base64 CLK lines
    * (engine/csv-encode.ts). `bytes` is transferred to the worker (detached
@@ -251,10 +262,12 @@ export class PoolEngine implements Engine {
     }
   }
 
-  private async run<T>(task: EngineTask, transferList?: ArrayBuffer[]): Promise<T> {
+  /** `signal`: aborting it takes the task out of the queue, or terminates the worker running it (Piscina). */
+  private async run<T>(task: EngineTask, transferList?: ArrayBuffer[], signal?: AbortSignal): Promise<T> {
     if (this.closed) throw closedError();
     try {
-      return (await this.pool.run(task, transferList ? { transferList } : undefined)) as T;
+      const options = transferList || signal ? { ...(transferList ? { transferList } : {}), signal } : undefined;
+      return (await this.pool.run(task, options)) as T;
     } catch (err) {
       if (this.closed) throw closedError();
       const decoded = decodeFromWorkerBoundary(err);
@@ -766,11 +779,14 @@ export class PoolEngine implements Engine {
     schema: unknown,
     secret: string | Uint8Array,
     rows: string[][],
-    opts: { firstRow?: number } = {},
+    opts: EncodeOptions = {},
   ): Promise<Uint8Array> {
     const firstRow = opts.firstRow ?? 0;
     if (!Number.isSafeInteger(firstRow) || firstRow < 0)
       throw new PavilionError('ROWS_INVALID', 'firstRow must be a non-negative integer');
+    const deadline = opts.taskDeadlineMs;
+    if (deadline !== undefined && !(Number.isFinite(deadline) && deadline > 0))
+      throw new PavilionError('ENGINE_OPTIONS_INVALID', 'taskDeadlineMs must be a positive number');
     if (this.closed) throw closedError();
     if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
       throw new PavilionError('SECRET_INVALID', 'secret must be a string or bytes');
@@ -780,20 +796,81 @@ export class PoolEngine implements Engine {
     }
     if (rows.length === 0) return new Uint8Array(0);
     const key = encoderKey(schema, secret);
-    const parts: Promise<Uint8Array>[] = [];
-    for (let i = 0; i < rows.length; i += ENCODE_ROWS_PER_TASK) {
-      parts.push(
-        this.run<Uint8Array>({
-          type: 'encode',
-          encoderKey: key,
-          schema,
-          secret,
-          rows: rows.slice(i, i + ENCODE_ROWS_PER_TASK),
-          firstRow: firstRow + i,
-        }),
-      );
+    const { signal } = opts;
+    if (signal === undefined && deadline === undefined) {
+      const parts: Promise<Uint8Array>[] = [];
+      for (let i = 0; i < rows.length; i += ENCODE_ROWS_PER_TASK)
+        parts.push(this.run<Uint8Array>(this.encodeTask(key, schema, secret, rows, i, firstRow)));
+      return concatBytes(await Promise.all(parts));
     }
-    return concatBytes(await Promise.all(parts));
+
+    // One controller for the encoding's tasks, aborted by the caller's signal or the deadline.
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort(signal!.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const tasks: { part: Promise<Uint8Array>; started?: BigInt64Array; settled: boolean }[] = [];
+    for (let i = 0; i < rows.length; i += ENCODE_ROWS_PER_TASK) {
+      const started = deadline === undefined ? undefined : new SharedArrayBuffer(8);
+      const part = this.run<Uint8Array>(
+        { ...this.encodeTask(key, schema, secret, rows, i, firstRow), ...(started ? { started } : {}) },
+        undefined,
+        stop.signal,
+      );
+      const entry = { part, settled: false, ...(started ? { started: new BigInt64Array(started) } : {}) };
+      const settle = (): void => {
+        entry.settled = true;
+      };
+      part.then(settle, settle);
+      tasks.push(entry);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    if (deadline !== undefined) {
+      // Looks at each running task's start when the first of them can have overrun (a queued one: 0).
+      const watch = (): void => {
+        const now = Date.now();
+        let next = deadline;
+        for (const task of tasks) {
+          const at = Number(Atomics.load(task.started!, 0));
+          if (at === 0 || task.settled) continue;
+          const left = at + deadline - now;
+          if (left <= 0) {
+            stop.abort(new PavilionError('ENCODE_TIMEOUT', `an encode task ran past its deadline of ${deadline} ms`));
+            return;
+          }
+          next = Math.min(next, left);
+        }
+        timer = setTimeout(watch, next);
+      };
+      timer = setTimeout(watch, deadline);
+    }
+    const parts = tasks.map((t) => t.part);
+    // Watched until every task has settled, not only until the first fails: the others stay bounded too.
+    void Promise.allSettled(parts).then(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    });
+    try {
+      return concatBytes(await Promise.all(parts));
+    } catch (err) {
+      if (!stop.signal.aborted) throw err;
+      const reason: unknown = stop.signal.reason;
+      if (isPavilionError(reason)) throw reason;
+      throw new PavilionError('ENGINE_INTERNAL', 'the encoding was aborted', { cause: reason });
+    }
+  }
+
+  /** The encode task of rows [from, from + ENCODE_ROWS_PER_TASK). */
+  private encodeTask(
+    encoderKey: string,
+    schema: unknown,
+    secret: string | Uint8Array,
+    rows: string[][],
+    from: number,
+    firstRow: number,
+  ): EncodeTask {
+    const slice = rows.slice(from, from + ENCODE_ROWS_PER_TASK);
+    return { type: 'encode', encoderKey, schema, secret, rows: slice, firstRow: firstRow + from };
   }
 
   async encodeCsv(

@@ -17,6 +17,7 @@ export type { DatasetInfo, DatasetInput } from './dataset.js';
 export {
   createEngine,
   type DatasetLoad,
+  type EncodeOptions,
   type Engine,
   type EngineOptions,
   type LinkOptions,

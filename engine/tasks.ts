@@ -107,6 +107,11 @@ export interface EncodeTask {
   rows: string[][];
   /** Index of rows[0] in the caller's list, so an error names the caller's row. */
   firstRow: number;
+  /**
+   * With a deadline (Engine.encode's taskDeadlineMs): 8 bytes where the worker stores Date.now() as it starts
+   * the task, so the deadline counts the task's running time and not its wait in the queue.
+   */
+  started?: SharedArrayBuffer;
 }
 
 /** A piece of a CSV file (whole records) to encode into base64 CLK lines (engine/csv-encode.ts). */

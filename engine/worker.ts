@@ -7,6 +7,10 @@
  * instance by memoryId; the memory itself is never copied. When the main
  * thread retires a version it sets the header's RETIRED flag, and the next
  * task on this worker drops the cached instance so the memory can be freed.
+ *
+ * A worker may be terminated in the middle of a task (an encode past its deadline or whose caller went away,
+ * Engine.encode in engine.ts) and the pool starts another: everything this module keeps is a cache that the
+ * replacement rebuilds on demand from its tasks.
  */
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
@@ -273,6 +277,7 @@ function encoderFor(task: EncodeTask | EncodeCsvTask): ClkEncoder {
 }
 
 function runEncode(task: EncodeTask): Uint8Array {
+  if (task.started) Atomics.store(new BigInt64Array(task.started), 0, BigInt(Date.now()));
   const encoder = encoderFor(task);
   const out = encoder.encodeMany(task.rows, task.firstRow);
   // copy into a buffer of exactly this size so it can be transferred

@@ -269,6 +269,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       trail,
       cacheSecret: keys.cacheSecret,
       ambiguityMargin: config.ambiguityMargin,
+      encodeDeadlineMs: config.encodeDeadlineMs,
       countComparisons,
       observeVerification: (cached, seconds) => metrics.observeVerification(cached, seconds),
     });

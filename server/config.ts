@@ -87,6 +87,13 @@ export const SETTINGS: readonly Setting[] = [
     description: '`false` forces the scalar Dice kernel, `true` the SIMD one; unset → detected (broker and CLI)',
   },
   {
+    env: 'ENCODE_DEADLINE_MS',
+    default: '2000',
+    description:
+      "most time a worker spends encoding a verification's record (broker-side encoding); past it the worker is " +
+      'replaced and the answer is 422 ENCODE_TIMEOUT',
+  },
+  {
     env: 'AUDIT_ORIGIN',
     default: '',
     description:
@@ -282,6 +289,7 @@ const ConfigSchema = z.object({
   POLICY_RELOAD_MS: intIn(0, 86_400_000),
   ENGINE_THREADS: optionalText.pipe(z.coerce.number().int().min(1).max(256).optional()),
   ENGINE_SIMD: optionalText.pipe(z.enum(['true', 'false']).optional()),
+  ENCODE_DEADLINE_MS: intIn(1, 3_600_000),
   AUDIT_ORIGIN: optionalText,
   AUDIT_URL_PREFIX: optionalText.pipe(z.string().url().optional()),
   AUDIT_SIGNING_KEY: optionalText,
@@ -359,6 +367,8 @@ export interface BrokerConfig {
     timeoutMs: number;
   };
   ambiguityMargin: number;
+  /** Most milliseconds a worker may run the encoding of a verification's record (server/verification/service.ts). */
+  encodeDeadlineMs: number;
   /** Comparisons one chunk of a linkage job is sized to (server/linkage/jobs.ts). */
   linkageChunkComparisons: number;
   limits: {
@@ -494,6 +504,7 @@ export function loadConfig(
       timeoutMs: c.OBJECT_STORE_TIMEOUT_MS,
     },
     ambiguityMargin: c.AMBIGUITY_MARGIN,
+    encodeDeadlineMs: c.ENCODE_DEADLINE_MS,
     linkageChunkComparisons: c.LINKAGE_CHUNK_COMPARISONS,
     limits: {
       body: c.BODY_LIMIT_BYTES,

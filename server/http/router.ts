@@ -190,6 +190,8 @@ export class BodyStream implements AsyncIterable<Buffer> {
   }
 }
 
+const clientWentAway = (): PavilionError => new PavilionError('CLIENT_ABORTED', 'client went away');
+
 export class Exchange {
   aborted = false;
   responded = false;
@@ -199,6 +201,7 @@ export class Exchange {
   readonly headers: Record<CapturedHeader, string>;
   readonly rawQuery: string;
   private abortHandlers: (() => void)[] = [];
+  private abortController: AbortController | null = null;
   private bodyStream: BodyStream | null = null;
   /** Set once authenticated, for logs only. */
   actor?: string;
@@ -246,8 +249,21 @@ export class Exchange {
     this.abortHandlers.push(fn);
   }
 
+  /**
+   * Aborted, with CLIENT_ABORTED as its reason, when the client goes away before the answer: for work done
+   * only for this answer (a record's encoding, server/verification/service.ts), so it stops with the client.
+   */
+  get signal(): AbortSignal {
+    if (!this.abortController) {
+      this.abortController = new AbortController();
+      if (this.aborted) this.abortController.abort(clientWentAway());
+    }
+    return this.abortController.signal;
+  }
+
   markAborted(): void {
     this.aborted = true;
+    this.abortController?.abort(clientWentAway());
     this.bodyStream?.detach(true);
     for (const fn of this.abortHandlers) {
       try {

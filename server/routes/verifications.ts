@@ -15,6 +15,7 @@ export const VERIFICATION_ERRORS: readonly ErrorCode[] = [
   'RECORD_FIELDS_UNKNOWN',
   'RECORD_INVALID',
   'ENCODE_FAILED',
+  'ENCODE_TIMEOUT',
   'AUDIT_UNAVAILABLE',
   'AUDIT_OVERLOADED',
 ];
@@ -34,6 +35,7 @@ export function registerVerificationRoutes(
       responses: { 200: { description: 'the answer, with its audit receipt', json: VerificationAnswer } },
       errors: VERIFICATION_ERRORS,
     },
-    async ({ principal, body }) => ({ json: await service.verify(principal, body) }),
+    // x.signal: a client that goes away stops its record's encoding (the worker is freed).
+    async ({ x, principal, body }) => ({ json: await service.verify(principal, body, x.signal) }),
   );
 }

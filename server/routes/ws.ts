@@ -17,7 +17,8 @@
  *   → {type:"verify", id, dataset, clk | record, claims, purpose, consent?}
  *   ← {type:"result", id, verification_id, ...rest of the HTTP answer}  or  {type:"error", id, problem}
  *     (`id` is the client's message id; the answer's own id is `verification_id`.)
- *     Many may be in flight; answers come as they finish (not in order).
+ *     Many may be in flight; answers come as they finish (not in order). Closing the socket stops the
+ *     encoding of the records of those still in flight (server/verification/service.ts).
  *   → {type:"subscribe", job}  ← {type:"progress", job, done, total, chunks?} … {type:"result", job, status, …}
  *   → {type:"cancel", id?, job}  ← {type:"cancelled", id?, job} (subscribers get the failed result, LINK_CANCELLED)
  *   → {type:"ping"}  ← {type:"pong"}
@@ -55,6 +56,8 @@ interface SocketState {
   heldDuringAuth: (string | null)[] | null;
   open: boolean;
   inFlight: number;
+  /** One per verification in flight: aborted when the socket closes, so a record's encoding stops with it. */
+  verifications: Set<AbortController>;
   authTimer: NodeJS.Timeout | null;
   unsubscribers: (() => void)[];
 }
@@ -118,12 +121,15 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       return refuse(ws, state, id, makeProblem('SLOW_CONSUMER', 'read your pending answers first'));
     }
     state.inFlight++;
+    const stop = new AbortController();
+    state.verifications.add(stop);
     try {
       requireRole(principal, 'rp');
       const { type: _t, id: _i, ...body } = msg;
       const { id: verificationId, ...answer } = await verification.verify(
         principal,
         validate(VerificationRequest, body),
+        stop.signal,
       );
       send(ws, state, { type: 'result', id, verification_id: verificationId, ...answer });
       return 200;
@@ -136,6 +142,7 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       );
     } finally {
       state.inFlight--;
+      state.verifications.delete(stop);
     }
   }
 
@@ -282,6 +289,7 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
         heldDuringAuth: null,
         open: false,
         inFlight: 0,
+        verifications: new Set(),
         authTimer: null,
         unsubscribers: [],
       });
@@ -334,6 +342,8 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       if (state.authTimer) clearTimeout(state.authTimer);
       for (const u of state.unsubscribers) u();
       state.unsubscribers = [];
+      for (const v of state.verifications) v.abort(new PavilionError('CLIENT_ABORTED', 'the WebSocket closed'));
+      state.verifications.clear();
     },
   });
 

@@ -5,6 +5,7 @@
  * to the engine directly (server/datasets/active-datasets.ts).
  */
 import type {
+  EncodeOptions,
   Engine,
   LinkOptions,
   LinkResult,
@@ -29,8 +30,8 @@ export class MeteredEngine {
     return this.timed('match', () => this.engine.match(engineId, clk, opts));
   }
 
-  encode(schema: unknown, secret: string, rows: string[][]): Promise<Uint8Array> {
-    return this.timed('encode', () => this.engine.encode(schema, secret, rows));
+  encode(schema: unknown, secret: string, rows: string[][], opts?: EncodeOptions): Promise<Uint8Array> {
+    return this.timed('encode', () => this.engine.encode(schema, secret, rows, opts));
   }
 
   link(engineId: string, queries: Uint8Array, opts: LinkOptions): Promise<LinkResult> {

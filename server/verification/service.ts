@@ -13,7 +13,10 @@
  *
  * A record sent for broker-side encoding lives only inside this function: it is turned into a row,
  * handed to the pool, and dropped. It is never logged, never part of an error message, an audit event
- * or a cache key (only the CLK derived from it is, through a keyed hash).
+ * or a cache key (only the CLK derived from it is, through a keyed hash). Its encoding is bounded: a
+ * worker runs it for at most ENCODE_DEADLINE_MS (a schema's pattern can backtrack exponentially on a
+ * value: 422 ENCODE_TIMEOUT), and stops when the caller goes away (`signal`); either way a worker
+ * running it is replaced, and no verification is recorded (docs/security.md, "Broker-side encoding").
  */
 import { randomUUID } from 'node:crypto';
 import type { VerificationCache } from '../../cache/verification-cache.js';
@@ -45,6 +48,8 @@ export interface VerificationDeps {
   cacheSecret: Buffer;
   /** AMBIGUITY_MARGIN. */
   ambiguityMargin: number;
+  /** ENCODE_DEADLINE_MS: most time a worker runs the encoding of one record. */
+  encodeDeadlineMs: number;
   /** Counts Dice comparisons for /metrics. */
   countComparisons(n: number): void;
   /** Times each verification by cache outcome (the cache-hit and cold latency SLOs, deploy/prometheus/). */
@@ -65,7 +70,11 @@ export class VerificationService {
     this.queries = new QueryDigests(d.cacheSecret, (clk) => d.trail.queryHash(clk));
   }
 
-  async verify(principal: Principal, req: VerificationRequest): Promise<VerificationAnswer> {
+  /**
+   * `signal`: aborted when the caller is gone (the HTTP client, the WebSocket), with CLIENT_ABORTED as its
+   * reason; a record's encoding stops then.
+   */
+  async verify(principal: Principal, req: VerificationRequest, signal?: AbortSignal): Promise<VerificationAnswer> {
     const { datasets, policy, cache, engine, trail } = this.d;
     const started = performance.now();
     const lease = datasets.acquire(req.dataset);
@@ -80,7 +89,7 @@ export class VerificationService {
       if (req.record !== undefined) {
         if (!def.allowBrokerEncoding)
           throw new PavilionError('POLICY_DENIED', 'the dataset does not allow broker-side encoding');
-        query = this.queries.of(await this.encodeRecord(def, loaded, req.record));
+        query = this.queries.of(await this.encodeRecord(def, loaded, req.record, signal));
       } else {
         query = this.queries.ofText(req.clk!, loaded.filterBits);
       }
@@ -146,6 +155,7 @@ export class VerificationService {
     def: DatasetRecord,
     loaded: LoadedVersion,
     record: Record<string, string>,
+    signal: AbortSignal | undefined,
   ): Promise<Uint8Array> {
     const features = schemaFeatureIds(def.schema);
     const known = new Set(features);
@@ -169,12 +179,23 @@ export class VerificationService {
       );
     const secret = await this.d.secrets.get(def.id);
     const row = features.map((f) => record[f] ?? '');
+    const deadline = this.d.encodeDeadlineMs;
     let clk: Uint8Array;
     try {
-      clk = await this.d.engine.encode(def.schema, secret, [row]);
+      clk = await this.d.engine.encode(def.schema, secret, [row], {
+        taskDeadlineMs: deadline,
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
-      if (isPavilionError(err)) throw new PavilionError(err.code, encodingProblem(err.message));
-      throw err;
+      if (!isPavilionError(err) || err.code === 'CLIENT_ABORTED') throw err;
+      if (err.code === 'ENCODE_TIMEOUT')
+        throw new PavilionError(
+          'ENCODE_TIMEOUT',
+          `the record was not encoded within ${deadline} ms (ENCODE_DEADLINE_MS): the dataset schema is too ` +
+            'costly to apply to it (a format pattern that backtracks on such a value?); the data provider can ' +
+            'simplify it',
+        );
+      throw new PavilionError(err.code, encodingProblem(err.message));
     }
     if (clk.length !== loaded.filterBits / 8)
       throw new PavilionError(
