@@ -35,7 +35,10 @@ export function registerVerificationRoutes(
       responses: { 200: { description: 'the answer, with its audit receipt', json: VerificationAnswer } },
       errors: VERIFICATION_ERRORS,
     },
-    // x.signal: a client that goes away stops its record's encoding (the worker is freed).
-    async ({ x, principal, body }) => ({ json: await service.verify(principal, body, x.signal) }),
+    // A client that goes away stops its record's encoding (the worker is freed); a CLK needs no signal, and
+    // the cache-hit path makes none.
+    async ({ x, principal, body }) => ({
+      json: await service.verify(principal, body, body.record !== undefined ? x.signal : undefined),
+    }),
   );
 }

@@ -56,7 +56,7 @@ interface SocketState {
   heldDuringAuth: (string | null)[] | null;
   open: boolean;
   inFlight: number;
-  /** One per verification in flight: aborted when the socket closes, so a record's encoding stops with it. */
+  /** One per verification of a record in flight: aborted when the socket closes, so its encoding stops. */
   verifications: Set<AbortController>;
   authTimer: NodeJS.Timeout | null;
   unsubscribers: (() => void)[];
@@ -121,16 +121,17 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       return refuse(ws, state, id, makeProblem('SLOW_CONSUMER', 'read your pending answers first'));
     }
     state.inFlight++;
-    const stop = new AbortController();
-    state.verifications.add(stop);
+    let stop: AbortController | undefined;
     try {
       requireRole(principal, 'rp');
       const { type: _t, id: _i, ...body } = msg;
-      const { id: verificationId, ...answer } = await verification.verify(
-        principal,
-        validate(VerificationRequest, body),
-        stop.signal,
-      );
+      const request = validate(VerificationRequest, body);
+      // Only a record's encoding stops with the socket: no controller for a CLK (the cache-hit path).
+      if (request.record !== undefined) {
+        stop = new AbortController();
+        state.verifications.add(stop);
+      }
+      const { id: verificationId, ...answer } = await verification.verify(principal, request, stop?.signal);
       send(ws, state, { type: 'result', id, verification_id: verificationId, ...answer });
       return 200;
     } catch (err) {
@@ -142,7 +143,7 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       );
     } finally {
       state.inFlight--;
-      state.verifications.delete(stop);
+      if (stop) state.verifications.delete(stop);
     }
   }
 
