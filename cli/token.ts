@@ -17,7 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { PavilionError } from '../common/errors.js';
 import { packageRoot } from '../common/paths.js';
 import { mintDevToken } from '../identity/index.js';
-import { loadConfig, SETTINGS } from '../server/config.js';
+import { loadConfig, SETTINGS, settingValue } from '../server/config.js';
 
 const KEY_FILE = 'identity-key.json';
 const DEFAULT_STATE_DIR = SETTINGS.find((s) => s.env === 'STATE_DIR')!.default;
@@ -58,14 +58,17 @@ export function findBrokerKey(opts: TokenOptions): string {
   const env = opts.env ?? process.env;
   const config = loadConfig(env);
   const fromFile = (() => {
-    if (!env.CONFIG_FILE) return false;
+    const configFile = settingValue(env.CONFIG_FILE)?.trim();
+    if (!configFile) return false;
     try {
-      return 'STATE_DIR' in JSON.parse(readFileSync(env.CONFIG_FILE, 'utf8'));
+      const v = (JSON.parse(readFileSync(configFile, 'utf8')) as { STATE_DIR?: unknown }).STATE_DIR;
+      return v !== undefined && settingValue(String(v)) !== undefined;
     } catch {
       return false;
     }
   })();
-  const explicit = env.STATE_DIR !== undefined || fromFile || config.stateDir !== DEFAULT_STATE_DIR;
+  // An empty STATE_DIR is unset, as for the broker (server/config.ts settingValue).
+  const explicit = settingValue(env.STATE_DIR) !== undefined || fromFile || config.stateDir !== DEFAULT_STATE_DIR;
   const candidates = keyCandidates({
     ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),
     configured: config.stateDir,

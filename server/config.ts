@@ -2,7 +2,7 @@
  * Broker settings. Every setting is an environment variable with a default
  * suited to `npm start` on a laptop (embedded PGlite, in-process LRU, a local
  * signing key); `CONFIG_FILE` may name a JSON file of the same keys, which
- * the environment overrides. Parsed and validated with zod: a bad value stops
+ * the environment overrides; an empty value counts as unset. Parsed and validated with zod: a bad value stops
  * the broker at start with CONFIG_INVALID naming the variable (never echoing
  * its value, it may be a secret).
  *
@@ -235,7 +235,20 @@ export const SETTINGS: readonly Setting[] = [
   },
 ];
 
-const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/**
+ * Numbers are written in plain decimal: z.coerce.number() took whatever Number() takes, so `0x46B0` was port
+ * 18096 and `1e3` a thousand (and an empty value was 0; loadConfig now drops empty values first).
+ */
+const decimal = (integer: boolean) =>
+  z
+    .string()
+    .trim()
+    .regex(
+      integer ? /^-?\d+$/ : /^-?(\d+(\.\d*)?|\.\d+)$/,
+      integer ? 'expected a decimal integer' : 'expected a decimal number',
+    )
+    .transform(Number);
+const intIn = (min: number, max: number) => decimal(true).pipe(z.number().int().min(min).max(max));
 const optionalText = z.string().transform((s) => (s.trim() === '' ? undefined : s.trim()));
 /**
  * An optional URL with one of `schemes`, checked here so that a malformed one is a CONFIG_INVALID naming the
@@ -287,7 +300,7 @@ const ConfigSchema = z.object({
   POLICY_BUNDLE_KEY: optionalText,
   POLICY_BUNDLE_KEY_ALG: z.enum(PUBLIC_KEY_ALGORITHMS),
   POLICY_RELOAD_MS: intIn(0, 86_400_000),
-  ENGINE_THREADS: optionalText.pipe(z.coerce.number().int().min(1).max(256).optional()),
+  ENGINE_THREADS: optionalText.pipe(intIn(1, 256).optional()),
   ENGINE_SIMD: optionalText.pipe(z.enum(['true', 'false']).optional()),
   ENCODE_DEADLINE_MS: intIn(1, 3_600_000),
   AUDIT_ORIGIN: optionalText,
@@ -305,7 +318,7 @@ const ConfigSchema = z.object({
   S3_SECRET_KEY: optionalText,
   S3_REGION: z.string().min(1),
   OBJECT_STORE_TIMEOUT_MS: intIn(100, 3_600_000),
-  AMBIGUITY_MARGIN: z.coerce.number().min(0).max(1),
+  AMBIGUITY_MARGIN: decimal(false).pipe(z.number().min(0).max(1)),
   BODY_LIMIT_BYTES: intIn(1024, 1 << 30),
   UPLOAD_LIMIT_BYTES: intIn(1024, 2 ** 40),
   JOB_BODY_LIMIT_BYTES: intIn(1024, 2 ** 34),
@@ -324,7 +337,7 @@ const ConfigSchema = z.object({
       .optional(),
   ),
   ANCHOR_PRIVATE_KEY: optionalText,
-  ANCHOR_DEPLOY_BLOCK: optionalText.pipe(z.coerce.number().int().min(0).optional()),
+  ANCHOR_DEPLOY_BLOCK: optionalText.pipe(intIn(0, Number.MAX_SAFE_INTEGER).optional()),
   ANCHOR_PUBLIC_RPC_URL: optionalText.pipe(z.string().url().optional()),
   ANCHOR_MIN_SIZE_DELTA: intIn(1, 1e9),
   ANCHOR_MAX_INTERVAL_MS: intIn(1000, 7 * 86_400_000),
@@ -416,8 +429,18 @@ export function engineSettings(env: Record<string, string | undefined> = process
 }
 
 /**
+ * A setting's value, or undefined when it is unset, empty or blank: an empty value counts as unset, so the
+ * CONFIG_FILE value or the default applies. docker-compose passes `PORT: ${PORT}` with PORT unset as an empty
+ * PORT, which was read as 0 (a random port) and, in the environment, hid the CONFIG_FILE's value.
+ */
+export function settingValue(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v;
+}
+
+/**
  * Reads settings from `env` (default process.env) over the optional
- * CONFIG_FILE over the defaults. `overrides` (tests) win over everything.
+ * CONFIG_FILE over the defaults; an empty value in either counts as unset
+ * (settingValue). `overrides` (tests) win over everything, as given.
  */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
@@ -425,7 +448,7 @@ export function loadConfig(
 ): BrokerConfig {
   const merged: Record<string, string> = {};
   for (const s of SETTINGS) merged[s.env] = s.default;
-  const file = overrides.CONFIG_FILE ?? env.CONFIG_FILE;
+  const file = settingValue(overrides.CONFIG_FILE ?? env.CONFIG_FILE)?.trim();
   if (file) {
     let parsed: unknown;
     try {
@@ -439,11 +462,12 @@ export function loadConfig(
       // A misspelt key is refused, not ignored: {"PROT": 18150} started a broker on the default port.
       if (!Object.hasOwn(merged, k))
         throw new PavilionError('CONFIG_INVALID', `CONFIG_FILE: ${JSON.stringify(k.slice(0, 64))} is not a setting`);
-      merged[k] = typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+      const text = settingValue(typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+      if (text !== undefined) merged[k] = text;
     }
   }
   for (const s of SETTINGS) {
-    const v = env[s.env];
+    const v = settingValue(env[s.env]);
     if (v !== undefined) merged[s.env] = v;
   }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;

@@ -77,6 +77,9 @@ describe('pavilion token finds the broker key or says where it looked', () => {
       const r = await pavilion(['token', '--role', 'rp', '--sub', 'acme'], deeper);
       expect(r.code, r.stderr).toBe(0);
       expect(await accepted(r.stdout)).toBe(true);
+      // An empty STATE_DIR (docker-compose's `${STATE_DIR}` when unset) is unset, as for the broker: still found.
+      const blank = await pavilion(['token', '--role', 'rp', '--sub', 'acme'], deeper, { STATE_DIR: '' });
+      expect(blank.code, blank.stderr).toBe(0);
     } finally {
       rmSync(project, { recursive: true, force: true });
     }

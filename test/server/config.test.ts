@@ -39,7 +39,37 @@ describe('config', () => {
   });
   it('says why a setting is refused, never with its value', () => {
     expect(() => loadConfig({ PORT: '99999' })).toThrow('PORT (Number must be less than or equal to 65535)');
-    expect(() => loadConfig({ PORT: 'abc' })).toThrow('PORT (expected number)');
+    expect(() => loadConfig({ PORT: 'abc' })).toThrow('PORT (expected a decimal integer)');
+  });
+  it('an empty or blank value counts as unset: the default applies, for every setting', () => {
+    // docker-compose passes `PORT: ${PORT}` with PORT unset as PORT=''; it was read as port 0 (a random one),
+    // AMBIGUITY_MARGIN='' as 0 (no `ambiguous` decision), HOST='' refused.
+    const defaults = loadConfig({});
+    for (const blank of ['', '  '])
+      expect(loadConfig(Object.fromEntries(SETTINGS.map((s) => [s.env, blank])))).toEqual(defaults);
+    expect(defaults).toMatchObject({
+      port: 8080,
+      ambiguityMargin: 0.02,
+      cacheLruEntries: 100_000,
+      demoRecords: 100_000,
+    });
+  });
+  it('numbers are plain decimal (integers where integers are meant), anything else is refused by name', () => {
+    for (const v of ['0x46B0', '1e3', '8080.0', '0b1', '0o17', 'Infinity', '+80', '80 80', '٨٠'])
+      expect(() => loadConfig({ PORT: v }), v).toThrow(/^invalid setting\(s\): PORT \(expected a decimal integer\)$/);
+    for (const v of ['0x1', '1e-2', '5%', 'NaN'])
+      expect(() => loadConfig({ AMBIGUITY_MARGIN: v }), v).toThrow('AMBIGUITY_MARGIN (expected a decimal number)');
+    expect(() => loadConfig({ ENGINE_THREADS: '0x2' })).toThrow('ENGINE_THREADS (expected a decimal integer)');
+    expect(() => loadConfig({ ANCHOR_DEPLOY_BLOCK: '1e6' })).toThrow(
+      'ANCHOR_DEPLOY_BLOCK (expected a decimal integer)',
+    );
+    expect(() => loadConfig({ PORT: '-1' })).toThrow('PORT (Number must be greater than or equal to 0)');
+    expect(loadConfig({ PORT: ' 9000 ', AMBIGUITY_MARGIN: '.05', ANCHOR_DEPLOY_BLOCK: '123' })).toMatchObject({
+      port: 9000,
+      ambiguityMargin: 0.05,
+      anchoring: { deployBlock: 123 },
+    });
+    expect(loadConfig({ AMBIGUITY_MARGIN: '0' }).ambiguityMargin).toBe(0);
   });
   it('URL settings are checked at load: a malformed one is refused by name, its password never repeated', () => {
     // postgres's own parser threw "Invalid URL" at start-up with the URL, password included, as a property
@@ -77,6 +107,14 @@ describe('config', () => {
       writeFileSync(file, JSON.stringify({ PORT: 9100, AMBIGUITY_MARGIN: 0.05 }));
       expect(loadConfig({ CONFIG_FILE: file })).toMatchObject({ port: 9100, ambiguityMargin: 0.05 });
       expect(loadConfig({ CONFIG_FILE: file, PORT: '9200' }).port).toBe(9200);
+      // An empty environment value is unset: it no longer hides the file's value.
+      expect(loadConfig({ CONFIG_FILE: file, PORT: '', AMBIGUITY_MARGIN: ' ' })).toMatchObject({
+        port: 9100,
+        ambiguityMargin: 0.05,
+      });
+      // An empty value in the file is unset too: the default applies.
+      writeFileSync(file, JSON.stringify({ PORT: '', HOST: '', DEMO_RECORDS: 7 }));
+      expect(loadConfig({ CONFIG_FILE: file })).toMatchObject({ port: 8080, host: '127.0.0.1', demoRecords: 7 });
       // A misspelt key is named, not ignored (a user trial's {"PROT": …} started a broker on the default port).
       for (const key of ['PROT', '__proto__', 'toString']) {
         writeFileSync(file, `{"PORT": 9100, ${JSON.stringify(key)}: 1}`);
