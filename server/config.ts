@@ -41,7 +41,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'PGLITE_DATA_DIR',
     default: '',
     description:
-      'embedded PGlite data folder; unset → a temporary one, removed at exit (after a SIGKILL, at the next start)',
+      'embedded PGlite data folder: made if missing; else empty or a PostgreSQL data folder (PG_VERSION); ' +
+      'unset → a temporary one, removed at exit (after a SIGKILL, at the next start)',
   },
   { env: 'REDIS_URL', default: '', description: 'Redis URL for the verification cache; unset → in-process LRU only' },
   {

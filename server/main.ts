@@ -93,10 +93,12 @@ function listeningLine(broker: { url: string; listenAddress: string }): string {
 
 /**
  * What a failed start prints: `pavilion: CODE: message` on one line, as every `pavilion` command does (cli/main.ts).
- * An unreachable database is DATABASE_UNAVAILABLE; any other error without a code (a bug, a database error nothing
- * expected) is INTERNAL, followed by its stack for the report. The stack, not the whole object: a library's error may
- * carry its input as a property (postgres's "Invalid URL" holds the database URL, password included), and inspecting
- * it would print that; and a Postgres error as the broker logs it (its SQLSTATE, no message that could quote values).
+ * An unreachable database, or an embedded one that failed to start (storage/embedded-server.ts), is
+ * DATABASE_UNAVAILABLE; a PGLITE_DATA_DIR that cannot be a data folder is CONFIG_INVALID. Any other error without a
+ * code (a bug, a database error nothing expected) is INTERNAL, followed by its stack for the report. The stack, not
+ * the whole object: a library's error may carry its input as a property (postgres's "Invalid URL" holds the
+ * database URL, password included), and inspecting it would print that; and a Postgres error as the broker logs it
+ * (its SQLSTATE, no message that could quote values).
  */
 function startFailure(err: unknown): string {
   const coded = isPavilionError(err) ? err : databaseUnavailable(err, 'start');

@@ -2,11 +2,12 @@
  * The embedded database on a worker thread of its own (storage/embedded-worker.ts): PGlite and its socket
  * server off the main thread, reached over loopback by the same driver as a real server.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { PavilionError } from '../common/errors.js';
 import { leftByDeadProcess, ownerTag } from '../common/processes.js';
 
 export interface EmbeddedServer {
@@ -84,7 +85,65 @@ function removeAllScratch(): void {
   for (const dir of scratchDirs) removeScratch(dir);
 }
 
-export function startEmbeddedServer(dataDir: string | undefined): Promise<EmbeddedServer> {
+/**
+ * A data folder (the PGLITE_DATA_DIR setting, server/config.ts) checked before PGlite sees it, as initdb checks
+ * its folder: PGlite refused a file there with `{ name: 'ErrnoError', errno: 54 }`, and its initdb, unlike the
+ * real one, fills a folder that is not empty, scattering PG_VERSION, base/, global/ and pg_* among the files it
+ * held. A missing folder is made (0700, as initdb makes it); an empty one, or one with PG_VERSION (a data
+ * folder: PGlite refuses one it cannot open itself), is used.
+ */
+export function checkDataFolder(dir: string): void {
+  const invalid = (why: string) => new PavilionError('CONFIG_INVALID', `invalid setting(s): PGLITE_DATA_DIR (${why})`);
+  let entries: string[];
+  try {
+    if (!statSync(dir).isDirectory()) throw invalid('not a folder');
+    entries = readdirSync(dir);
+  } catch (err) {
+    if (err instanceof PavilionError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw invalid(`cannot be read: ${code}`);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (made) {
+      throw invalid(`missing, and cannot be made: ${(made as NodeJS.ErrnoException).code}`);
+    }
+    return;
+  }
+  if (entries.length > 0 && !entries.includes('PG_VERSION'))
+    throw invalid('a folder that is neither empty nor a PostgreSQL data folder: it has no PG_VERSION');
+}
+
+/**
+ * What PGlite rejected with, as text. Its file system is emscripten's, whose ErrnoError is not an Error and has no
+ * message: `{ name: 'ErrnoError', errno: 54 }` was printed `[object Object]`. Its errno numbers are WASI's, not the
+ * host's; the file-system ones are named.
+ */
+export function failureText(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  if (typeof err !== 'object' || err === null) return String(err);
+  const { name, message, errno } = err as { name?: unknown; message?: unknown; errno?: unknown };
+  if (typeof message === 'string' && message !== '') return message;
+  const what = typeof name === 'string' ? name : (err.constructor?.name ?? 'error');
+  if (typeof errno !== 'number') return what;
+  return `${what} ${WASI_ERRNO[errno] ?? 'errno'} (errno ${errno})`;
+}
+const WASI_ERRNO: Record<number, string> = {
+  2: 'EACCES',
+  20: 'EEXIST',
+  31: 'EISDIR',
+  44: 'ENOENT',
+  54: 'ENOTDIR',
+  55: 'ENOTEMPTY',
+  63: 'EPERM',
+};
+
+/**
+ * Starts the database on `dataDir` (checked first: checkDataFolder), or on a temporary folder. A failure of PGlite
+ * itself is DATABASE_UNAVAILABLE with what PGlite said, one line at start (server/main.ts): a stack taken here
+ * would show this file's message handler, not where PGlite failed.
+ */
+export async function startEmbeddedServer(dataDir: string | undefined): Promise<EmbeddedServer> {
+  if (dataDir !== undefined) checkDataFolder(dataDir);
   const scratch = dataDir === undefined ? makeScratch() : undefined;
   const worker = startWorker({ dataDir: dataDir ?? scratch });
   return new Promise((resolve, reject) => {
@@ -99,7 +158,12 @@ export function startEmbeddedServer(dataDir: string | undefined): Promise<Embedd
       worker.off('error', reject);
       if (m.failed !== undefined) {
         void worker.terminate().then(() => removeScratch(scratch));
-        reject(new Error(`embedded database failed to start: ${m.failed}`));
+        reject(
+          new PavilionError(
+            'DATABASE_UNAVAILABLE',
+            `the embedded database failed to start${dataDir === undefined ? '' : ' (PGLITE_DATA_DIR)'}: ${m.failed}`,
+          ),
+        );
         return;
       }
       let stopped: Promise<void> | null = null;

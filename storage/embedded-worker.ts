@@ -8,6 +8,7 @@
  * on a 'close' message it stops the server, closes PGlite and posts { closed: true }.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { failureText } from './embedded-server.js';
 
 const { dataDir } = workerData as { dataDir?: string };
 const port = parentPort!;
@@ -32,5 +33,5 @@ try {
   });
   port.postMessage({ ready: server.getServerConn() });
 } catch (err) {
-  port.postMessage({ failed: (err as Error)?.message ?? String(err) });
+  port.postMessage({ failed: failureText(err) });
 }

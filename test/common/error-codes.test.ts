@@ -25,6 +25,8 @@ const NOT_CODES = new Set([
   'NETWORK_ERROR',
   'UND_ERR_SOCKET',
   'ABORT_ERR',
+  // The file that marks a PostgreSQL data folder (storage/embedded-server.ts checkDataFolder).
+  'PG_VERSION',
 ]);
 const CODE_SHAPE = /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$/;
 
