@@ -187,7 +187,11 @@ export const ERROR_CODES = {
   UPLOAD_LINE_INVALID: spec(400, 'uploads', 'A JSONL line is not a JSON object.'),
   UPLOAD_LINE_TOO_LONG: spec(413, 'uploads', 'A JSONL line is longer than the parser accepts.'),
   UPLOAD_ROW_INVALID: spec(422, 'uploads', 'A row lacks its ref or CLK, or a field has the wrong type.'),
-  UPLOAD_TOO_LARGE: spec(413, 'uploads', 'The upload (or pulled object) is larger than `UPLOAD_LIMIT_BYTES`.'),
+  UPLOAD_TOO_LARGE: spec(
+    413,
+    'uploads',
+    'The upload is larger than `UPLOAD_LIMIT_BYTES` (a pulled object, than `PULL_LIMIT_BYTES`).',
+  ),
   UPLOAD_TRUNCATED: spec(400, 'uploads', 'The upload ended inside a record.'),
 
   // --- pulls: dataset versions read from S3 or a folder ------------------------------------------------

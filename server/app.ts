@@ -254,7 +254,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       datasets,
       pulls: pullStore,
       objects,
-      uploadLimit: config.limits.upload,
+      pullLimit: config.limits.pull,
       idleMs: config.objects.timeoutMs,
       log,
     });

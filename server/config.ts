@@ -161,7 +161,18 @@ export const SETTINGS: readonly Setting[] = [
     description: 'two candidates ≥ min score within this Dice margin → `ambiguous`',
   },
   { env: 'BODY_LIMIT_BYTES', default: '1048576', description: 'limit for JSON request bodies (413 beyond)' },
-  { env: 'UPLOAD_LIMIT_BYTES', default: '1073741824', description: 'limit for one dataset version upload' },
+  {
+    env: 'UPLOAD_LIMIT_BYTES',
+    default: '999999999',
+    description:
+      'limit for one dataset version upload over HTTP, at most 999999999 (the largest Content-Length uWS reads); ' +
+      'larger files go through a pull',
+  },
+  {
+    env: 'PULL_LIMIT_BYTES',
+    default: '1073741824',
+    description: 'limit for one object a dataset pull reads from the object store',
+  },
   { env: 'JOB_BODY_LIMIT_BYTES', default: '67108864', description: 'limit for a linkage job request' },
   {
     env: 'LINKAGE_CHUNK_COMPARISONS',
@@ -265,6 +276,14 @@ const urlWith = (...schemes: string[]) =>
       .optional(),
   );
 
+/**
+ * The largest Content-Length uWebSockets.js 20.30 reads: its parser (HttpParser.h, toUnsignedInteger) takes at
+ * most 9 digits and drops a request declaring more, closing the connection with no answer, before any of the
+ * broker's code runs (measured: 999999999 is answered, 1000000000 is not; test/server/datasets/upload-limit.test.ts).
+ * A body limit above it could never be reached nor answered with its 413 (docs/security.md).
+ */
+export const MAX_CONTENT_LENGTH = 999_999_999;
+
 /** `NAME (why), …` for a failed parse of settings; safeMessage never repeats a value (it may be a secret). */
 function invalidSettings(issues: readonly z.ZodIssue[]): PavilionError {
   const byName = new Map<string, string>();
@@ -320,9 +339,10 @@ const ConfigSchema = z.object({
   S3_REGION: z.string().min(1),
   OBJECT_STORE_TIMEOUT_MS: intIn(100, 3_600_000),
   AMBIGUITY_MARGIN: decimal(false).pipe(z.number().min(0).max(1)),
-  BODY_LIMIT_BYTES: intIn(1024, 1 << 30),
-  UPLOAD_LIMIT_BYTES: intIn(1024, 2 ** 40),
-  JOB_BODY_LIMIT_BYTES: intIn(1024, 2 ** 34),
+  BODY_LIMIT_BYTES: intIn(1024, MAX_CONTENT_LENGTH),
+  UPLOAD_LIMIT_BYTES: intIn(1024, MAX_CONTENT_LENGTH),
+  PULL_LIMIT_BYTES: intIn(1024, 2 ** 40),
+  JOB_BODY_LIMIT_BYTES: intIn(1024, MAX_CONTENT_LENGTH),
   LINKAGE_CHUNK_COMPARISONS: intIn(1, 2 ** 52),
   WS_MAX_PAYLOAD: intIn(1024, 1 << 30),
   WS_MAX_BACKPRESSURE: intIn(1024, 1 << 30),
@@ -388,6 +408,8 @@ export interface BrokerConfig {
   limits: {
     body: number;
     upload: number;
+    /** PULL_LIMIT_BYTES: a pulled object is not an HTTP body, so it may exceed MAX_CONTENT_LENGTH. */
+    pull: number;
     jobBody: number;
     wsPayload: number;
     wsBackpressure: number;
@@ -534,6 +556,7 @@ export function loadConfig(
     limits: {
       body: c.BODY_LIMIT_BYTES,
       upload: c.UPLOAD_LIMIT_BYTES,
+      pull: c.PULL_LIMIT_BYTES,
       jobBody: c.JOB_BODY_LIMIT_BYTES,
       wsPayload: c.WS_MAX_PAYLOAD,
       wsBackpressure: c.WS_MAX_BACKPRESSURE,

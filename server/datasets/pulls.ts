@@ -84,7 +84,10 @@ async function* counted(
     seen.bytes += next.value.length;
     if (seen.bytes > limit) {
       await it.return?.();
-      throw new PavilionError('UPLOAD_TOO_LARGE', `the object exceeds the upload limit of ${limit} bytes`);
+      throw new PavilionError(
+        'UPLOAD_TOO_LARGE',
+        `the object exceeds the pull limit (PULL_LIMIT_BYTES) of ${limit} bytes`,
+      );
     }
     yield next.value;
   }
@@ -97,8 +100,11 @@ export interface DatasetPullsDeps {
   datasets: DatasetService;
   pulls: PullStore;
   objects: ObjectStore;
-  /** UPLOAD_LIMIT_BYTES: a pulled object is an upload. */
-  uploadLimit: number;
+  /**
+   * PULL_LIMIT_BYTES. Not UPLOAD_LIMIT_BYTES: that one cannot exceed the largest Content-Length uWS reads
+   * (server/config.ts MAX_CONTENT_LENGTH), and a pull is the way to publish a larger file.
+   */
+  pullLimit: number;
   /** OBJECT_STORE_TIMEOUT_MS. */
   idleMs: number;
   log: Logger;
@@ -166,7 +172,7 @@ export class DatasetPulls {
 
   private async run(principal: Principal, pull: PullRecord, options: PublishOptions): Promise<void> {
     const seen = { bytes: 0 };
-    const limit = this.d.uploadLimit;
+    const limit = this.d.pullLimit;
     const started = performance.now();
     try {
       const idleMs = this.d.idleMs;
@@ -181,7 +187,7 @@ export class DatasetPulls {
         (object.body as AsyncIterable<Buffer> & { destroy?: () => void }).destroy?.();
         throw new PavilionError(
           'UPLOAD_TOO_LARGE',
-          `the object (${object.size} bytes) exceeds the upload limit of ${limit} bytes`,
+          `the object (${object.size} bytes) exceeds the pull limit (PULL_LIMIT_BYTES) of ${limit} bytes`,
         );
       }
       const body = counted(object.body, { bytes: limit, idleMs }, seen, this.store.location, () => this.closing);

@@ -71,12 +71,17 @@ type CapturedHeader = (typeof CAPTURED_HEADERS)[number];
 
 /**
  * What a body over its route's limit is refused with. A streamed body is an upload, whose limit is
- * UPLOAD_LIMIT_BYTES: UPLOAD_TOO_LARGE, as a pulled object over that limit (server/datasets/pulls.ts), so
- * the code names the setting to change. Any other body: PAYLOAD_TOO_LARGE (BODY_LIMIT_BYTES and the like).
+ * UPLOAD_LIMIT_BYTES: UPLOAD_TOO_LARGE, as a pulled object over PULL_LIMIT_BYTES (server/datasets/pulls.ts).
+ * UPLOAD_LIMIT_BYTES cannot exceed the largest Content-Length uWS reads (server/config.ts MAX_CONTENT_LENGTH),
+ * so the message points at a pull. Any other body: PAYLOAD_TOO_LARGE (BODY_LIMIT_BYTES and the like).
  */
 function tooLarge(limit: number, upload: boolean): PavilionError {
   return upload
-    ? new PavilionError('UPLOAD_TOO_LARGE', `the upload exceeds the upload limit of ${limit} bytes`)
+    ? new PavilionError(
+        'UPLOAD_TOO_LARGE',
+        `the upload exceeds the upload limit of ${limit} bytes: publish a larger file as a pull from the object ` +
+          'store (docs/data-providers.md)',
+      )
     : new PavilionError('PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`);
 }
 

@@ -1,7 +1,7 @@
 /** Settings (server/config.ts): defaults, environment, CONFIG_FILE, refusals that name the variable only. */
 import { describe, expect, it } from 'vitest';
 import type { PavilionError } from '../../common/errors.js';
-import { loadConfig, SETTINGS, settingsMarkdown } from '../../server/config.js';
+import { loadConfig, MAX_CONTENT_LENGTH, SETTINGS, settingsMarkdown } from '../../server/config.js';
 
 describe('config', () => {
   it('defaults: port 8080, embedded everything', () => {
@@ -127,6 +127,18 @@ describe('config', () => {
     }
   });
 
+  it('body limits stay within the largest Content-Length uWS reads; a pull may be larger', () => {
+    // uWS 20.30 drops a request declaring 10 digits or more, unanswered: a limit above could never be reached.
+    expect(MAX_CONTENT_LENGTH).toBe(999_999_999);
+    const { limits } = loadConfig({});
+    for (const limit of [limits.body, limits.upload, limits.jobBody]) expect(limit).toBeLessThanOrEqual(999_999_999);
+    for (const name of ['BODY_LIMIT_BYTES', 'UPLOAD_LIMIT_BYTES', 'JOB_BODY_LIMIT_BYTES']) {
+      expect(() => loadConfig({ [name]: '1000000000' })).toThrow(`${name} (Number must be less than or equal to`);
+      expect(() => loadConfig({ [name]: '999999999' })).not.toThrow();
+    }
+    expect(limits.pull).toBe(2 ** 30);
+    expect(loadConfig({ PULL_LIMIT_BYTES: String(2 ** 40) }).limits.pull).toBe(2 ** 40);
+  });
   it('TLS needs both files', () => {
     expect(() => loadConfig({ TLS_CERT_FILE: '/a.pem' })).toThrow(/TLS_KEY_FILE/);
   });

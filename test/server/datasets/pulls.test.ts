@@ -89,7 +89,7 @@ describe('dataset pulls through an S3 API', () => {
       S3_BUCKET: BUCKET,
       S3_ACCESS_KEY: 'S3RVER',
       S3_SECRET_KEY: SECRET_KEY,
-      UPLOAD_LIMIT_BYTES: String(UPLOAD_LIMIT),
+      PULL_LIMIT_BYTES: String(UPLOAD_LIMIT),
     });
     await defineDataset(t, 'licences');
   }, 60_000);

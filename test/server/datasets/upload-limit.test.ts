@@ -1,9 +1,11 @@
 /**
- * The upload limit (UPLOAD_LIMIT_BYTES) answers one code whichever way the file arrives: an upload over it
- * is 413 UPLOAD_TOO_LARGE and its version is recorded failed with that code, as a pull of the same object
- * fails (docs/errors.md). PAYLOAD_TOO_LARGE stays the code of the other routes' body limit
+ * The upload limits answer one code whichever way the file arrives: an upload over UPLOAD_LIMIT_BYTES
+ * is 413 UPLOAD_TOO_LARGE and its version is recorded failed with that code, as a pull of an object over
+ * PULL_LIMIT_BYTES fails (docs/errors.md). PAYLOAD_TOO_LARGE stays the code of the other routes' body limit
  * (BODY_LIMIT_BYTES). The router's streamed-body check (server/http/router.ts BodyStream) is also driven
- * directly, since over HTTP a body is always refused on its announced length first.
+ * directly, since over HTTP a body is always refused on its announced length first. uWS reads a
+ * Content-Length of at most 9 digits (server/config.ts MAX_CONTENT_LENGTH): the largest is answered, one more
+ * byte is dropped unanswered.
  */
 
 import type { HttpResponse } from 'uWebSockets.js';
@@ -12,8 +14,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PavilionError } from '../../../common/errors.js';
 import { loadDemoSchema } from '../../../demo/people.js';
+import { MAX_CONTENT_LENGTH } from '../../../server/config.js';
 import { BodyStream } from '../../../server/http/router.js';
 import { api, b64, expectProblem, randomClk, runPull, startTestBroker, type TestBroker } from '../helpers.js';
+import { rawExchange } from '../http/raw-http.js';
 
 const UPLOAD_LIMIT = 100_000;
 const BODY_LIMIT = 4096;
@@ -26,7 +30,11 @@ const BIG = Array.from({ length: 1000 }, (_, i) =>
 describe('the upload limit over HTTP', () => {
   let t: TestBroker;
   beforeAll(async () => {
-    t = await startTestBroker({ UPLOAD_LIMIT_BYTES: String(UPLOAD_LIMIT), BODY_LIMIT_BYTES: String(BODY_LIMIT) });
+    t = await startTestBroker({
+      UPLOAD_LIMIT_BYTES: String(UPLOAD_LIMIT),
+      PULL_LIMIT_BYTES: String(UPLOAD_LIMIT),
+      BODY_LIMIT_BYTES: String(BODY_LIMIT),
+    });
     const r = await api(t.url, 'PUT', '/v1/datasets/dmv', {
       token: t.tokens.dp,
       body: { schema: loadDemoSchema(), claims: ['over_18'] },
@@ -50,6 +58,19 @@ describe('the upload limit over HTTP', () => {
     expect(listed.status, listed.text).toBe(200);
     for (const v of listed.json.versions) expect(v).toMatchObject({ status: 'failed', error_code: 'UPLOAD_TOO_LARGE' });
     expect(listed.json.active_version).toBeNull();
+  });
+
+  it('the largest Content-Length uWS reads (9 digits) is answered; 10 digits are dropped unanswered', async () => {
+    const upload = (length: string) =>
+      `POST /v1/datasets/dmv/versions HTTP/1.1\r\nHost: broker\r\nAuthorization: Bearer ${t.tokens.dp}\r\n` +
+      `Content-Type: application/x-ndjson\r\nContent-Length: ${length}\r\n\r\n`;
+    const largest = await rawExchange(t.url, [upload(String(MAX_CONTENT_LENGTH))]);
+    expect(largest.answers.map((a) => [a.status, JSON.parse(a.body).code])).toEqual([[413, 'UPLOAD_TOO_LARGE']]);
+    expect(JSON.parse(largest.answers[0]!.body).detail).toContain('as a pull');
+    // uWebSockets.js 20.30: why UPLOAD_LIMIT_BYTES (and every body limit) is at most MAX_CONTENT_LENGTH.
+    const over = await rawExchange(t.url, [upload(String(MAX_CONTENT_LENGTH + 1))]);
+    expect(over.raw).toBe('');
+    expect(over.closedByServer).toBe(true);
   });
 
   it('a pull of the same bytes fails with the same code', async () => {

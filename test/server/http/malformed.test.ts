@@ -42,6 +42,8 @@ const CASES: Record<string, () => string> = {
     `GET /healthz HTTP/1.1\r\n${H}${Array.from({ length: 1000 }, (_, i) => `X-H${i}: v\r\n`).join('')}\r\n`,
   'Content-Length: abc': () => `POST /v1/verifications HTTP/1.1\r\n${H}Content-Length: abc\r\n\r\n`,
   'Content-Length: -1': () => `POST /v1/verifications HTTP/1.1\r\n${H}Content-Length: -1\r\n\r\n`,
+  // uWS reads at most 9 digits (server/config.ts MAX_CONTENT_LENGTH).
+  'Content-Length: 1000000000': () => `POST /v1/verifications HTTP/1.1\r\n${H}Content-Length: 1000000000\r\n\r\n`,
   'an obsolete folded header': () => `GET /healthz HTTP/1.1\r\n${H}X-A: b\r\n c\r\n\r\n`,
   'bare LF line ends': () => 'GET /healthz HTTP/1.1\nHost: broker\n\n',
   '49 header fields': () =>
