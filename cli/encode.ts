@@ -34,7 +34,7 @@ import {
   utf8BomLength,
 } from '../engine/clk/csv.js';
 import { type ColumnMap, columnsFromHeader, columnsInSchemaOrder } from '../engine/clk/csv-header.js';
-import { ClkEncoder, parseSchema } from '../engine/clk/index.js';
+import { ClkEncoder, type LinkageSchema, parseSchema } from '../engine/clk/index.js';
 import { type CsvChunkResult, type CsvChunkSpec, encodeCsvChunk } from '../engine/csv-encode.js';
 import type { Engine } from '../engine/index.js';
 import { openOutput } from './output.js';
@@ -232,13 +232,8 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
         }
         if (end === -1) end = used - begin;
         first = false;
-        const head = readFirstRecord(buf.subarray(begin, begin + end), delimiter, opts.header);
-        if (head === undefined) {
-          if (opts.header) throw new PavilionError('CSV_INVALID', 'the input is empty: no header row');
-          spec = specFor(columnsInSchemaOrder(schema), false);
-        } else {
-          spec = opts.header ? headerSpec(schema, head) : noHeaderSpec(schema, head);
-        }
+        const head = readFirstRecord(decodeCsvPiece(buf.subarray(begin, begin + end), 1), delimiter, opts.header);
+        spec = specFor(inputColumns(schema, head, opts.header), opts.header);
         // The header's lines are counted here; without a header the first record goes to the encoder.
         const skip = begin + (opts.header ? end : 0);
         if (opts.header && head) lineBase = head.linesRead;
@@ -272,30 +267,41 @@ export async function encodeCommand(opts: EncodeOptions): Promise<number> {
   function specFor(map: ColumnMap, header: boolean): CsvChunkSpec {
     return { columns: map.columns, width: map.width, header, delimiter, format: opts.format };
   }
-  function headerSpec(s: typeof schema, head: FirstRecord): CsvChunkSpec {
+}
+
+/**
+ * Where each feature is in an input whose first record is `head` (undefined: the input is empty). With a header
+ * row (`header`), its columns matched to the schema's features by name (engine/clk/csv-header.ts); without one
+ * (--no-header), the schema's features in order, ignored ones included. `pavilion encode` and `pavilion verify`
+ * both read their CSV through this, so they take the same options and say alike what is wrong with a file.
+ */
+export function inputColumns(schema: LinkageSchema, head: FirstRecord | undefined, header: boolean): ColumnMap {
+  if (head === undefined) {
+    if (header) throw new PavilionError('CSV_INVALID', 'the input is empty: no header row');
+    return columnsInSchemaOrder(schema);
+  }
+  if (header) {
     try {
-      return specFor(columnsFromHeader(s, head.fields), true);
+      return columnsFromHeader(schema, head.fields);
     } catch (err) {
       if (err instanceof PavilionError) throw new PavilionError(err.code, err.message + head.hint);
       throw err;
     }
   }
-  function noHeaderSpec(s: typeof schema, head: FirstRecord): CsvChunkSpec {
-    const map = columnsInSchemaOrder(s);
-    // JSON lines split at their commas could even have the right column count: refuse them outright.
-    if (head.json) throw new PavilionError('CSV_INVALID', `line ${head.line}: ${JSON_INPUT}`);
-    if (head.fields.length !== map.width) {
-      throw new PavilionError(
-        'RECORD_FIELD_COUNT',
-        `line ${head.line}: ${head.fields.length} column${head.fields.length === 1 ? '' : 's'}, the schema has ` +
-          `${map.width} features (${s.features.map((f) => f.identifier).join(', ')})${head.hint}`,
-      );
-    }
-    return specFor(map, false);
+  const map = columnsInSchemaOrder(schema);
+  // JSON lines split at their commas could even have the right column count: refuse them outright.
+  if (head.json) throw new PavilionError('CSV_INVALID', `line ${head.line}: ${JSON_INPUT}`);
+  if (head.fields.length !== map.width) {
+    throw new PavilionError(
+      'RECORD_FIELD_COUNT',
+      `line ${head.line}: ${head.fields.length} column${head.fields.length === 1 ? '' : 's'}, the schema has ` +
+        `${map.width} features (${schema.features.map((f) => f.identifier).join(', ')})${head.hint}`,
+    );
   }
+  return map;
 }
 
-interface FirstRecord {
+export interface FirstRecord {
   fields: string[];
   line: number;
   /** Line breaks up to the end of the record. */
@@ -306,9 +312,11 @@ interface FirstRecord {
   hint: string;
 }
 
-/** Parses the first record of the input (header or data), given exactly its bytes, for the header check and hints. */
-function readFirstRecord(bytes: Uint8Array, delimiter: number, header: boolean): FirstRecord | undefined {
-  const text = decodeCsvPiece(bytes, 1);
+/**
+ * Parses the first record of the input (header or data) from `text`, the input from its start (a BOM dropped),
+ * for the header check and hints; undefined when the input holds no record.
+ */
+export function readFirstRecord(text: string, delimiter: number, header: boolean): FirstRecord | undefined {
   const reader = new CsvRecords(text, delimiter);
   try {
     if (!reader.next()) return undefined;
@@ -316,7 +324,7 @@ function readFirstRecord(bytes: Uint8Array, delimiter: number, header: boolean):
     if (err instanceof CsvLineError && header) throw new CsvLineError(err.line, `${err.detail} (in the header row)`);
     throw err;
   }
-  const firstLine = text.trimStart();
+  const firstLine = text.slice(0, reader.offset).trimStart();
   const json = firstLine.startsWith('{') || firstLine.startsWith('[');
   return {
     fields: [...reader.fields],

@@ -43,6 +43,16 @@ function delimiterOption(v: string): string {
   return v === 'tab' || v === '\\t' ? '\t' : v;
 }
 
+/** How a CSV is read, the same for every command that reads one (cli/encode.ts inputColumns). */
+const csvDelimiter = () =>
+  new Option('--delimiter <char>', "field delimiter: one character, or 'tab'").argParser(delimiterOption).default(',');
+/** encode and verify; publish needs its header row (the ref and claim columns are found by name). */
+const csvNoHeader = () =>
+  new Option(
+    '--no-header',
+    "the input has no header row: columns in the schema's feature order, ignored ones included",
+  );
+
 /**
  * A usage error (unknown command or option, missing or invalid argument) exits 2, help and version 0.
  * Commander's own exit code for a usage error is 1, which `pavilion audit verify` gives a failed check
@@ -60,8 +70,8 @@ program
   .requiredOption('--schema <file>', 'clkhash linkage schema v3 (JSON)')
   .requiredOption('--secret-file <file>', 'file holding the linkage secret')
   .option('--in <file>', 'CSV input (default: stdin)')
-  .option('--no-header', "the input has no header row: columns in the schema's feature order, ignored ones included")
-  .option('--delimiter <char>', "field delimiter: one character, or 'tab'", delimiterOption, ',')
+  .addOption(csvNoHeader())
+  .addOption(csvDelimiter())
   .option('--out <file>', 'output (default: stdout)')
   .addOption(
     new Option('--format <format>', 'one base64 CLK per line, or clkhash JSON {"clks": [...]}')
@@ -183,7 +193,12 @@ program
   .requiredOption('--dataset <id>', 'dataset to verify against')
   .requiredOption('--secret-file <file>', "file holding the dataset's linkage secret (from its data provider)")
   .requiredOption('--purpose <purpose>', 'a purpose the policy knows (GET /v1/policy)')
-  .requiredOption('--in <file>', "CSV with a header row, columns in the dataset schema's feature order")
+  .requiredOption(
+    '--in <file>',
+    "CSV with a header row, its columns matched to the dataset schema's features by name (any order)",
+  )
+  .addOption(csvNoHeader())
+  .addOption(csvDelimiter())
   .option('--claims <names>', 'comma-separated claims to reveal (default: none, a match-only question)', '')
   .option('--consent', "the people's consent accompanies the request")
   .option('--check-receipts', "verify each answer's receipt offline (log signature and inclusion)")
@@ -202,6 +217,8 @@ program
         .filter(Boolean),
       ...(o.consent ? { consent: true } : {}),
       in: o.in,
+      header: o.header,
+      delimiter: o.delimiter,
       ...(o.checkReceipts ? { checkReceipts: true } : {}),
     });
     if (failed > 0) process.exitCode = 1;
@@ -223,7 +240,7 @@ program
   .requiredOption('--in <file>', 'CSV with a header row')
   .option('--ref-column <name>', "the column of each record's id (never shown to relying parties)", 'ref')
   .option('--claim-type <name:type>', 'type of a claim the dataset declares by name only; repeat', collectValues)
-  .option('--delimiter <char>', "field delimiter: one character, or 'tab'", delimiterOption, ',')
+  .addOption(csvDelimiter())
   // The three ends of a publish: a dry run, a live version, a file. Two together did only one, in silence.
   .addOption(
     new Option(

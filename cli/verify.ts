@@ -1,10 +1,10 @@
 /**
  * `pavilion verify`: a relying party's verification from the command line,
  * through the client library (client/): the dataset's schema is fetched from
- * the broker, each CSV row (read as `pavilion encode` reads it: Python's
- * csv semantics, header columns matched to the schema's features by name) is encoded here, only its CLK is sent
- * (over one WebSocket), and with --check-receipts each answer's receipt is
- * verified offline. One JSON line per row on stdout:
+ * the broker, each CSV row (read as `pavilion encode` reads it, through its code: Python's csv semantics,
+ * header columns matched to the schema's features by name, or --no-header and --delimiter) is encoded here,
+ * only its CLK is sent (over one WebSocket), and with --check-receipts each answer's receipt is verified
+ * offline. One JSON line per row on stdout:
  *
  *   {"row":1,"decision":"match","score":0.93,"claims":{…},"receipt":{…},"receipt_verified":true}
  *   {"row":2,"error":{"code":"POLICY_DENIED","detail":"…"}}
@@ -15,9 +15,10 @@
 import { Pavilion } from '../client/index.js';
 import { isCodedError, PavilionError } from '../common/errors.js';
 import { secretFingerprint } from '../common/secret-fingerprint.js';
-import { CsvRecords, readCsvFile } from '../engine/clk/csv.js';
-import { type ColumnMap, columnsFromHeader } from '../engine/clk/csv-header.js';
-import { parseSchema } from '../engine/clk/schema.js';
+import { CsvRecords, delimiterCode, readCsvFile } from '../engine/clk/csv.js';
+import type { ColumnMap } from '../engine/clk/csv-header.js';
+import { type LinkageSchema, parseSchema } from '../engine/clk/schema.js';
+import { inputColumns, readFirstRecord } from './encode.js';
 import { readSecretFile } from './secret.js';
 
 export interface VerifyOptions {
@@ -29,6 +30,10 @@ export interface VerifyOptions {
   claims: string[];
   consent?: boolean;
   in: string;
+  /** false: the file has no header row; columns are in the schema's order (as `pavilion encode --no-header`). */
+  header?: boolean;
+  /** One ASCII character or a tab; default a comma. */
+  delimiter?: string;
   checkReceipts?: boolean;
   /** Where lines go (tests); default stdout. */
   write?: (line: string) => void;
@@ -36,20 +41,30 @@ export interface VerifyOptions {
   note?: (line: string) => void;
 }
 
-/** The file's records after its header row, each with its line number. */
-function readRecords(path: string): { header: string[]; rows: { line: number; fields: string[] }[] } {
-  const records = new CsvRecords(readCsvFile(path), 0x2c);
-  if (!records.next()) throw new PavilionError('DATASET_EMPTY', `${path}: no header row`);
-  const header = [...records.fields];
+/**
+ * The file's columns (its header row matched by name, or the schema's order without one) and its records after
+ * the header, each with its line number: as `pavilion encode` reads a file (cli/encode.ts inputColumns).
+ */
+function readRecords(
+  path: string,
+  schema: LinkageSchema,
+  header: boolean,
+  delimiterOption: string,
+): { columns: ColumnMap; rows: { line: number; fields: string[] }[] } {
+  const delimiter = delimiterCode(delimiterOption);
+  const text = readCsvFile(path);
+  const columns = inputColumns(schema, readFirstRecord(text, delimiter, header), header);
+  const records = new CsvRecords(text, delimiter);
+  if (header) records.next();
   const rows: { line: number; fields: string[] }[] = [];
   while (records.next()) rows.push({ line: records.line, fields: [...records.fields] });
-  return { header, rows };
+  return { columns, rows };
 }
 
 /** A record's values in the schema's feature order (ignored features the file lacks are empty). */
 function inSchemaOrder(map: ColumnMap, fields: readonly string[]): string[] {
   if (fields.length !== map.width)
-    throw new PavilionError('RECORD_FIELD_COUNT', `${fields.length} columns, the header has ${map.width}`);
+    throw new PavilionError('RECORD_FIELD_COUNT', `${fields.length} columns, expected ${map.width}`);
   return map.columns.map((c) => (c === -1 ? '' : fields[c]!));
 }
 
@@ -76,8 +91,12 @@ export async function verifyCommand(opts: VerifyOptions): Promise<number> {
           `${opts.dataset} was encoded with ${dataset.secret_fingerprint}: every answer would be no_match (ask the ` +
           'data provider for its current secret)',
       );
-    const { header, rows } = readRecords(opts.in);
-    const columns = columnsFromHeader(parseSchema(dataset.schema), header);
+    const { columns, rows } = readRecords(
+      opts.in,
+      parseSchema(dataset.schema),
+      opts.header ?? true,
+      opts.delimiter ?? ',',
+    );
     const encoder = pv.encoder(dataset.schema, secret);
     const socket = pv.socket();
     let failed = 0;

@@ -429,4 +429,39 @@ describe('pavilion verify and the secret fingerprint', () => {
         .map((l) => JSON.parse(l).decision),
     ).toEqual(['match', 'match']);
   });
+
+  it('reads its CSV as encode does: --no-header (as its own error says), --delimiter, columns by name', async () => {
+    // An outside probe: the error told the user to pass --no-header, which verify did not have.
+    const rows = people.slice(0, 2);
+    const bare = file('rp-bare.csv', `${rows.map((p) => ['x', p[1], p[2], p[3], p[4]].join(',')).join('\n')}\n`);
+    const args = ['verify', '--server', t.url, '--dataset', 'dmv', '--purpose', 'age_verification'];
+    const run = (...extra: string[]) =>
+      pavilion([...args, '--secret-file', secretFile, '--token', t.tokens.rp, ...extra]);
+    const decisions = (stdout: string) =>
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).decision);
+
+    const refused = await run('--in', bare);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('a file without a header row needs --no-header');
+    const bareOk = await run('--in', bare, '--no-header');
+    expect(bareOk.code, bareOk.stderr).toBe(0);
+    expect(decisions(bareOk.stdout)).toEqual(['match', 'match']);
+
+    // A header in another order than the schema's, semicolons between the columns.
+    const semi = file(
+      'rp-semi.csv',
+      `postcode;dob;surname;given_name\n${rows.map((p) => [p[4], p[3], p[2], p[1]].join(';')).join('\n')}\n`,
+    );
+    const semiOk = await run('--in', semi, '--delimiter', ';');
+    expect(semiOk.code, semiOk.stderr).toBe(0);
+    expect(decisions(semiOk.stdout)).toEqual(['match', 'match']);
+
+    const help = await pavilion(['verify', '--help']);
+    expect(help.stdout).toContain('--no-header');
+    expect(help.stdout).toContain('--delimiter');
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain("matched to the dataset schema's features by name");
+  });
 });
