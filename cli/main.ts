@@ -311,6 +311,14 @@ datasetCommand('discard', 'discard a staged version (or the previous one); its r
   });
 datasetCommand('pull', 'publish a file from the object store (written by publish --out) and wait for it')
   .requiredOption('--object <key>', 'key below datasets/<id>/ in the object store')
+  // The broker refuses an object whose name does not say its format (PULL_FORMAT_UNKNOWN) unless it is named.
+  .addOption(
+    new Option(
+      '--format <format>',
+      "the object's format: jsonl (what publish --out writes) or binary (PVDS); default: from its name " +
+        '(.jsonl, .ndjson, .pvds)',
+    ).choices(['jsonl', 'binary']),
+  )
   .option('--secret-file <file>', 'the linkage secret, to declare its fingerprint')
   .option('--activate', 'activate the version once pulled (default: staged)')
   .action(async (o) => {
@@ -321,6 +329,7 @@ datasetCommand('pull', 'publish a file from the object store (written by publish
         token: o.token,
         dataset: o.dataset,
         object: o.object,
+        ...(o.format ? { format: o.format } : {}),
         ...(o.secretFile ? { secretFile: o.secretFile } : {}),
         activate: o.activate === true,
       }),

@@ -583,7 +583,15 @@ export async function discardCommand(o: BrokerOptions & { dataset: string; versi
 
 /** Asks the broker to publish an object from the store and waits for the pull to end; failed pulls throw. */
 export async function pullCommand(
-  o: BrokerOptions & { dataset: string; object: string; secretFile?: string; activate?: boolean; pollMs?: number },
+  o: BrokerOptions & {
+    dataset: string;
+    object: string;
+    /** Default: the broker takes it from the object's name (.jsonl/.ndjson, .pvds). */
+    format?: 'jsonl' | 'binary';
+    secretFile?: string;
+    activate?: boolean;
+    pollMs?: number;
+  },
 ): Promise<unknown> {
   const note = noteTo(o);
   const fingerprint = o.secretFile ? secretFingerprint(await readSecretFile(o.secretFile)) : undefined;
@@ -591,6 +599,7 @@ export async function pullCommand(
   let pull = await call<PullView>(o, 'POST', `${datasetPath(o.dataset)}/pulls`, {
     json: {
       object: o.object,
+      ...(o.format ? { format: o.format } : {}),
       activate: o.activate === true,
       ...(fingerprint ? { secret_fingerprint: fingerprint } : {}),
     },

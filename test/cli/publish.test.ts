@@ -261,6 +261,22 @@ describe('pavilion publish', () => {
     const versions = (await api(t.url, 'GET', '/v1/datasets/dmv/versions', { token: t.tokens.dp })).json.versions;
     expect(versions[0]).toMatchObject({ version: 4, status: 'staged', secret_fingerprint: FINGERPRINT });
   });
+
+  it('pavilion dataset pull --format names the format of an object whose name does not say it', async () => {
+    // PULL_FORMAT_UNKNOWN told the user to name the format; the command had no way to (an outside probe).
+    const folder = join(t.stateDir, 'objects', 'datasets', 'dmv');
+    writeFileSync(join(folder, 'june-export'), readFileSync(join(folder, 'june.jsonl')));
+    const unnamed = await dataset('pull', '--object', 'june-export');
+    expect(unnamed.code).toBe(1);
+    expect(unnamed.stderr).toMatch(/^pavilion: PULL_FORMAT_UNKNOWN: name the format \("jsonl" or "binary"\)/);
+    const named = await dataset('pull', '--object', 'june-export', '--format', 'jsonl');
+    expect(named.code, named.stderr).toBe(0);
+    expect(JSON.parse(named.stdout)).toMatchObject({ status: 'succeeded', rows: 150, version: 5 });
+    const wrong = await dataset('pull', '--object', 'june-export', '--format', 'csv');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("error: option '--format <format>' argument 'csv' is invalid");
+    expect((await pavilion(['dataset', 'pull', '--help'])).stdout).toContain('--format <format>');
+  });
 });
 
 describe('pavilion publish --out on files of many pieces (offline)', () => {
