@@ -183,6 +183,7 @@ function layoutOf(
   refColumn: string,
   declared: Record<string, ClaimType>,
   overrides: Map<string, Exclude<ClaimType, 'scalar'>>,
+  unknownColumns: (names: string) => string,
 ): Layout {
   const ref = header.indexOf(refColumn);
   if (ref === -1)
@@ -214,12 +215,30 @@ function layoutOf(
       );
     claims.push({ column, name, type: type === 'scalar' ? override! : type });
   });
-  // The remaining columns must be the schema's features, matched by name (engine/clk/csv-header.ts).
+  // The remaining columns must be the schema's features, matched by name (engine/clk/csv-header.ts). The row has
+  // the ref column, so it is a header: a file without one is not what to suggest (publish has no --no-header).
   const map = columnsFromHeader(
     schema,
     rest.map((c) => header[c]!),
+    { known: true, unknown: unknownColumns },
   );
   return { ref, claims, features: map.columns.map((c) => (c === -1 ? -1 : rest[c]!)), width: header.length };
+}
+
+/**
+ * How columns that are neither the ref, a feature nor a claim are refused (CSV_HEADER_MISMATCH, as
+ * docs/data-providers.md says), pointing at the fix. With --server the claims are the dataset's; offline they are
+ * the columns given --claim-type, so a claim column without one was called "not in the schema" (an outside probe).
+ */
+function unknownColumnsWording(opts: PublishOptions, declared: Record<string, ClaimType>): (names: string) => string {
+  const claims = Object.keys(declared);
+  if (opts.server)
+    return (names) =>
+      `neither a feature of the schema nor a claim of dataset ${opts.dataset}: ${names} ` +
+      `(its claims: ${claims.length > 0 ? claims.join(', ') : 'none'})`;
+  return (names) =>
+    `neither a feature of the schema nor a claim given --claim-type: ${names} (declare a claim column with ` +
+    `--claim-type NAME:TYPE, TYPE one of ${CLAIM_TYPES.join(', ')})`;
 }
 
 /** Bytes of CSV read, decoded, checked and encoded at a time (about 3,000 FEBRL records). */
@@ -276,6 +295,7 @@ async function writeUpload(
               opts.refColumn ?? 'ref',
               declared,
               claimTypeOverrides(opts.claimTypes),
+              unknownColumnsWording(opts, declared),
             )
           : undefined; // blank lines before the header
         if (layout) batch = readBatch(records, layout, seen);

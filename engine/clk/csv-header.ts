@@ -26,6 +26,14 @@ export function columnsInSchemaOrder(schema: LinkageSchema): ColumnMap {
   return { columns: schema.features.map((_, i) => i), width: schema.features.length, reordered: false };
 }
 
+/** How a caller that reads more than features from a header (pavilion publish: a ref and claims) words refusals. */
+export interface HeaderWording {
+  /** The row is a header for sure (publish found its ref column in it): never "not a header row … --no-header". */
+  known?: boolean;
+  /** Says what the columns that are not features (`names`, listed) are not, and what to do about them. */
+  unknown?: (names: string) => string;
+}
+
 const MAX_NAMES = 6;
 
 /** A name from the header, for a message: JSON-quoted (spaces and control characters show), shortened. */
@@ -40,18 +48,22 @@ function list(names: readonly string[]): string {
 
 /**
  * Maps a header row onto the schema, or throws CSV_HEADER_MISMATCH naming the
- * missing, unknown and repeated columns. A row none of whose cells is a
+ * missing, unknown and repeated columns (worded by the caller: `wording`). A row none of whose cells is a
  * feature name is not a header at all (a file without one, or not CSV): the
  * error then names only the expected features, never the row's cells, which
  * would be a record's values.
  */
-export function columnsFromHeader(schema: LinkageSchema, header: readonly string[]): ColumnMap {
+export function columnsFromHeader(
+  schema: LinkageSchema,
+  header: readonly string[],
+  wording: HeaderWording = {},
+): ColumnMap {
   const byName = new Map<string, number>();
   schema.features.forEach((f, i) => {
     byName.set(f.identifier, i);
   });
   const expected = schema.features.map((f) => f.identifier);
-  if (!header.some((name) => byName.has(name))) {
+  if (!wording.known && !header.some((name) => byName.has(name))) {
     throw new PavilionError(
       'CSV_HEADER_MISMATCH',
       `line 1 is not a header row: none of its ${header.length} column${header.length === 1 ? '' : 's'} is ` +
@@ -73,7 +85,7 @@ export function columnsFromHeader(schema: LinkageSchema, header: readonly string
     .map((f) => f.identifier);
   const problems = [
     missing.length > 0 ? `missing ${list(missing)}` : '',
-    unknown.length > 0 ? `not in the schema: ${list(unknown)}` : '',
+    unknown.length > 0 ? (wording.unknown?.(list(unknown)) ?? `not in the schema: ${list(unknown)}`) : '',
     repeated.length > 0 ? `named twice: ${list(repeated)}` : '',
   ].filter((p) => p !== '');
   if (problems.length > 0) {

@@ -236,6 +236,53 @@ describe('pavilion publish', () => {
     expect(answer.json).toMatchObject({ decision: 'match', claims: { over_18: true } });
   });
 
+  it('a column neither a feature nor a claim is refused saying how to declare it or which claims exist', async () => {
+    // An outside probe: offline, a claim column not given --claim-type was only "not in the schema".
+    const input = file(
+      'licence.csv',
+      'ref,given_name,surname,dob,postcode,over_18,license_class\nr1,ada,lovelace,1990-12-10,2000,TRUE,B\n',
+    );
+    const out = join(dir, 'licence.jsonl');
+    const offline = [
+      'publish',
+      '--dataset',
+      'dmv',
+      '--schema',
+      fromRoot('demo', 'schema.json'),
+      '--claim-type',
+      'over_18:boolean',
+      '--secret-file',
+      secretFile,
+      '--in',
+      input,
+      '--out',
+      out,
+    ];
+    const refused = await pavilion(offline);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(
+      '\npavilion: CSV_HEADER_MISMATCH: the header does not match the schema: neither a feature of the schema nor a ' +
+        'claim given --claim-type: "license_class" (declare a claim column with --claim-type NAME:TYPE, TYPE one ' +
+        'of boolean, integer, number, string, date)\n',
+    );
+    expect(existsSync(out)).toBe(false);
+    const declared = await pavilion([...offline, '--claim-type', 'license_class:string']);
+    expect(declared.code, declared.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(out, 'utf8')).claims).toEqual({ over_18: true, license_class: 'B' });
+
+    // Against the broker the claims are the dataset's: the message lists them.
+    const online = await publish(input, '--dry-run');
+    expect(online.code).toBe(1);
+    expect(online.stderr).toContain(
+      'neither a feature of the schema nor a claim of dataset dmv: "license_class" (its claims: over_18, over_21)',
+    );
+    // The row has the ref column: it is a header, never "a file without a header row needs --no-header".
+    const refOnly = file('ref-only.csv', 'ref,x\nr1,y\n');
+    const noFeatures = await pavilion([...offline.slice(0, -4), '--in', refOnly, '--out', out]);
+    expect(noFeatures.stderr).not.toContain('--no-header');
+    expect(noFeatures.stderr).toContain('missing given_name, surname, dob, postcode');
+  });
+
   it('writes the upload for the pull route with --out; pavilion dataset pull publishes it, staged', async () => {
     const out = join(dir, 'upload.jsonl');
     const input = file(
