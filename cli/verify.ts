@@ -62,9 +62,12 @@ function readRecords(
 }
 
 /** A record's values in the schema's feature order (ignored features the file lacks are empty). */
-function inSchemaOrder(map: ColumnMap, fields: readonly string[]): string[] {
+function inSchemaOrder(map: ColumnMap, fields: readonly string[], header: boolean): string[] {
   if (fields.length !== map.width)
-    throw new PavilionError('RECORD_FIELD_COUNT', `${fields.length} columns, expected ${map.width}`);
+    throw new PavilionError(
+      'RECORD_FIELD_COUNT',
+      `${fields.length} columns, ${header ? 'the header has' : 'the schema has'} ${map.width}`,
+    );
   return map.columns.map((c) => (c === -1 ? '' : fields[c]!));
 }
 
@@ -91,18 +94,14 @@ export async function verifyCommand(opts: VerifyOptions): Promise<number> {
           `${opts.dataset} was encoded with ${dataset.secret_fingerprint}: every answer would be no_match (ask the ` +
           'data provider for its current secret)',
       );
-    const { columns, rows } = readRecords(
-      opts.in,
-      parseSchema(dataset.schema),
-      opts.header ?? true,
-      opts.delimiter ?? ',',
-    );
+    const header = opts.header ?? true;
+    const { columns, rows } = readRecords(opts.in, parseSchema(dataset.schema), header, opts.delimiter ?? ',');
     const encoder = pv.encoder(dataset.schema, secret);
     const socket = pv.socket();
     let failed = 0;
     const one = async (row: string[], line: number): Promise<Record<string, unknown>> => {
       try {
-        const clk = encoder.encode(inSchemaOrder(columns, row));
+        const clk = encoder.encode(inSchemaOrder(columns, row, header));
         const answer = await socket.verify({
           dataset: opts.dataset,
           clk,
