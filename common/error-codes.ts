@@ -66,11 +66,7 @@ export const ERROR_CODES = {
     'The path exists but not for this method; the `Allow` header lists those that do.',
   ),
   PAYLOAD_TOO_LARGE: spec(413, 'request', "The body is longer than the route's limit; the connection is closed."),
-  REQUEST_FRAMING_INVALID: spec(
-    400,
-    'request',
-    'Two Content-Length headers, or a request sent after one the broker refused; the connection is closed.',
-  ),
+  REQUEST_FRAMING_INVALID: spec(400, 'request', 'Two Content-Length headers; the connection is closed.'),
   ROUTE_NOT_FOUND: spec(404, 'request', 'No route has this path.'),
   SHUTTING_DOWN: spec(503, 'request', 'The broker is stopping; retry on another replica or after the restart.'),
   SLOW_CONSUMER: spec(

@@ -8,12 +8,19 @@
  * - any Transfer-Encoding: 411 LENGTH_REQUIRED, and the connection closes (the chunks are never
  *   parsed by the broker, so their framing cannot matter).
  *
- * Closing is not enough on its own: uWS goes on parsing whatever else arrived in the same read
- * (the smuggled request) before it closes. So the connection is marked: until the event loop's next
- * turn, every further request uWS parses from the same peer is refused the same way, unread and
- * unrun (`refusesPipelined`). The mark is per remote address and lasts one poll phase, the only
- * time uWS can hand over requests of the bytes it already read; another connection of the same
- * address in the same phase is refused too, a harmless 400 against a smuggled request.
+ * Closing is not enough on its own: uWS goes on parsing whatever else arrived in the same read (the
+ * smuggled request) before it closes, and would hand it to a handler. So the refusal is not written at
+ * once: the response is left pending until the event loop's next turn, after uWS has parsed every request
+ * of the bytes it read (`refuse`). uWS 20.30 closes a connection on which a request arrives while a
+ * response is pending, before routing it (its HttpContext: "Are we not ready for another request yet?
+ * Terminate the connection"): a request of the same read as a refused one closes the connection unrun,
+ * and neither is answered; a refused request alone is answered on the next turn. Both are tested over
+ * raw sockets in test/server/http/framing.test.ts.
+ *
+ * This holds per connection by construction. uWS 20.30 gives a handler nothing that names a connection
+ * (no remote port; a new HttpResponse object for every request, even on one kept-alive connection), and the
+ * mark this replaced, kept per remote address for one poll phase, refused the valid requests that other
+ * connections of that address (one NAT, host or sidecar) sent in the same phase.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { ErrorCode } from '../../common/error-codes.js';
@@ -35,19 +42,14 @@ export function framingRefusal(req: HttpRequest): FramingRefusal | null {
   return lengths > 1 ? { code: 'REQUEST_FRAMING_INVALID', detail: 'more than one Content-Length header' } : null;
 }
 
-let markedAddress: string | null = null;
-
-function addressOf(res: HttpResponse): string {
-  return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
-}
-
-/** Marks `res`'s peer until the next turn of the event loop (see above). */
-export function markRefused(res: HttpResponse): void {
-  if (markedAddress === null) setImmediate(() => (markedAddress = null));
-  markedAddress = addressOf(res);
-}
-
-/** True for a request uWS parsed from the same read as a refused one. */
-export function refusesPipelined(res: HttpResponse): boolean {
-  return markedAddress !== null && markedAddress === addressOf(res);
+/**
+ * Runs `write` (the refusal, closing the connection), corked, on the event loop's next turn, unless a
+ * request of the same read made uWS close the connection first (see above). Called from a uWS handler.
+ */
+export function refuse(res: HttpResponse, write: () => void): void {
+  let aborted = false;
+  res.onAborted(() => (aborted = true));
+  setImmediate(() => {
+    if (!aborted) res.cork(write);
+  });
 }

@@ -20,7 +20,7 @@ import { ZodObject, z } from 'zod';
 import type { ErrorCode } from '../../common/error-codes.js';
 import { PavilionError } from '../../common/errors.js';
 import { type Principal, type Role, requireRole } from '../../identity/index.js';
-import { framingRefusal, markRefused, refusesPipelined } from './framing.js';
+import { framingRefusal, refuse } from './framing.js';
 import { makeProblem, type Problem, REASON_PHRASES, toProblem } from './problem.js';
 import { jsonPath, parseJsonBody, ValidationError, validate } from './validation.js';
 
@@ -319,17 +319,15 @@ export class Exchange {
 }
 
 /**
- * Answers a request whose framing the broker refuses (server/http/framing.ts), or one parsed from the
- * same read as such a request, and closes the connection. True when it did.
+ * Refuses a request whose framing the broker refuses (server/http/framing.ts): answered on the next turn
+ * with the connection closed, or closed unanswered by uWS if another request came in the same read. True
+ * when it did.
  */
 export function refusedFraming(res: HttpResponse, req: HttpRequest): boolean {
   const refusal = framingRefusal(req);
-  if (!refusal && !refusesPipelined(res)) return false;
-  markRefused(res);
-  const p = refusal
-    ? makeProblem(refusal.code, refusal.detail)
-    : makeProblem('REQUEST_FRAMING_INVALID', 'sent after a request whose framing was refused');
-  res.cork(() => {
+  if (!refusal) return false;
+  const p = makeProblem(refusal.code, refusal.detail);
+  refuse(res, () => {
     res.writeStatus(statusLine(p.status)).writeHeader('content-type', 'application/problem+json');
     res.end(JSON.stringify(p), true);
   });

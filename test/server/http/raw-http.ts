@@ -84,3 +84,56 @@ export function rawExchange(
     });
   });
 }
+
+/** A kept-alive raw connection: writes as given, collects the answers and tells when the server closes it. */
+export interface RawConnection {
+  write(bytes: string | Buffer): void;
+  /** Resolves once `n` answers in all have arrived on this connection, or with those there are when it closes. */
+  answers(n: number): Promise<RawAnswer[]>;
+  /** Resolves when the server closes the connection. */
+  readonly closed: Promise<void>;
+  isClosed(): boolean;
+  destroy(): void;
+}
+
+export function rawConnection(url: string): Promise<RawConnection> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    let closed = false;
+    let waiters: (() => void)[] = [];
+    const wake = () => {
+      const w = waiters;
+      waiters = [];
+      for (const f of w) f();
+    };
+    const parsed = () => parseAnswers(Buffer.concat(chunks).toString('latin1'));
+    const onClose = new Promise<void>((done) => {
+      const end = () => {
+        closed = true;
+        wake();
+        done();
+      };
+      socket.on('close', end);
+      socket.on('error', end);
+    });
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      wake();
+    });
+    socket.once('error', reject);
+    socket.on('connect', () =>
+      resolve({
+        write: (bytes) => socket.write(bytes),
+        answers: async (n) => {
+          while (!closed && parsed().length < n) await new Promise<void>((w) => waiters.push(w));
+          return parsed();
+        },
+        closed: onClose,
+        isClosed: () => closed,
+        destroy: () => socket.destroy(),
+      }),
+    );
+  });
+}
