@@ -197,6 +197,23 @@ export class BodyStream implements AsyncIterable<Buffer> {
 
 const clientWentAway = (): PavilionError => new PavilionError('CLIENT_ABORTED', 'client went away');
 
+/**
+ * Ends a response without a body, with `length` as its Content-Length if given. uWS 20.30's
+ * endWithoutBody takes any first argument as a length, `undefined` too (as 9223372036854775808), writes it,
+ * and then waits for that many body bytes with the response still pending, so the connection's next request
+ * closed the connection. The length is therefore written as a header and endWithoutBody called without
+ * one. Closing needs endWithoutBody's second argument, hence a first: `Content-Length: 0`, the only length
+ * after which uWS ends the response (no closing answer of the broker is a 204).
+ */
+export function endWithoutBody(res: HttpResponse, length: number | undefined, closeConnection = false): void {
+  if (closeConnection) {
+    res.endWithoutBody(0, true);
+    return;
+  }
+  if (length !== undefined) res.writeHeader('content-length', String(length));
+  res.endWithoutBody();
+}
+
 export class Exchange {
   aborted = false;
   responded = false;
@@ -298,7 +315,7 @@ export class Exchange {
       // Answers depend on who asks and on live state: never cached unless the route says otherwise.
       if (reply.headers?.['cache-control'] === undefined) this.res.writeHeader('cache-control', 'no-store');
       if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) this.res.writeHeader(k, v);
-      if (status === 204) this.res.endWithoutBody(undefined, closeConnection);
+      if (status === 204) endWithoutBody(this.res, undefined, closeConnection);
       // HEAD: the headers a GET would send, its length, no body (RFC 9110 §9.3.2).
       else if (this.method === 'HEAD') this.res.endWithoutBody(Buffer.byteLength(body), closeConnection);
       else this.res.end(body, closeConnection);

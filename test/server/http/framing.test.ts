@@ -222,6 +222,31 @@ describe('pipelining', () => {
   });
 });
 
+describe('answers without a body', () => {
+  it('a 204 has no Content-Length and leaves the connection usable', async () => {
+    const definition = JSON.stringify({ schema: loadDemoSchema(), claims: ['over_18'] });
+    const request = (method: string, path: string, body = '') =>
+      `${method} ${path} HTTP/1.1\r\nHost: broker\r\nAuthorization: Bearer ${t.tokens.dp}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const c = await rawConnection(t.url);
+    try {
+      // One request at a time, each after the previous answer: a kept-alive connection, not a pipeline.
+      c.write(request('PUT', '/v1/datasets/gone', definition));
+      expect((await c.answers(1)).map((a) => a.status)).toEqual([201]);
+      c.write(request('DELETE', '/v1/datasets/gone'));
+      const deleted = (await c.answers(2))[1]!;
+      expect(deleted.status).toBe(204);
+      // RFC 9110 §8.6; uWS 20.30 wrote 9223372036854775808 and kept the response pending.
+      expect(deleted.headers['content-length']).toBeUndefined();
+      c.write('GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\n');
+      expect((await c.answers(3)).map((a) => a.status)).toEqual([201, 204, 200]);
+      expect(c.isClosed()).toBe(false);
+    } finally {
+      c.destroy();
+    }
+  });
+});
+
 describe('HEAD', () => {
   it('HEAD on a GET route: the GET headers and length, no body', async () => {
     const get = await rawExchange(t.url, ['GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\n'], { quietMs: 300 });
