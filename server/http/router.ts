@@ -214,6 +214,22 @@ export function endWithoutBody(res: HttpResponse, length: number | undefined, cl
   res.endWithoutBody();
 }
 
+/** A HEAD request (uWS hands every handler the method lowercased). Read before any await. */
+export function isHead(req: HttpRequest): boolean {
+  return req.getMethod() === 'head';
+}
+
+/**
+ * Ends a response with `body`, or for a HEAD request with the same headers and the body's length but no
+ * body (RFC 9110 §9.3.2): every path that answers goes through here, since a body after a HEAD answer is
+ * read as the start of the next answer on a kept-alive connection. A HEAD answer that closes the connection
+ * says `Content-Length: 0` (see endWithoutBody).
+ */
+export function endAnswer(res: HttpResponse, body: string | Uint8Array, head: boolean, closeConnection = false): void {
+  if (!head) res.end(body, closeConnection);
+  else endWithoutBody(res, typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength, closeConnection);
+}
+
 export class Exchange {
   aborted = false;
   responded = false;
@@ -316,9 +332,7 @@ export class Exchange {
       if (reply.headers?.['cache-control'] === undefined) this.res.writeHeader('cache-control', 'no-store');
       if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) this.res.writeHeader(k, v);
       if (status === 204) endWithoutBody(this.res, undefined, closeConnection);
-      // HEAD: the headers a GET would send, its length, no body (RFC 9110 §9.3.2).
-      else if (this.method === 'HEAD') this.res.endWithoutBody(Buffer.byteLength(body), closeConnection);
-      else this.res.end(body, closeConnection);
+      else endAnswer(this.res, body, this.method === 'HEAD', closeConnection);
     });
   }
 
@@ -344,9 +358,10 @@ export function refusedFraming(res: HttpResponse, req: HttpRequest): boolean {
   const refusal = framingRefusal(req);
   if (!refusal) return false;
   const p = makeProblem(refusal.code, refusal.detail);
+  const head = isHead(req);
   refuse(res, () => {
     res.writeStatus(statusLine(p.status)).writeHeader('content-type', 'application/problem+json');
-    res.end(JSON.stringify(p), true);
+    endAnswer(res, JSON.stringify(p), head, true);
   });
   return true;
 }
@@ -575,22 +590,24 @@ export class HttpRouter {
     for (const [pattern, allowed] of this.patterns) {
       this.app.any(pattern, (res, req) => {
         if (refusedFraming(res, req)) return;
+        const head = isHead(req);
         res.cork(() => {
           const p = makeProblem('METHOD_NOT_ALLOWED', `allowed: ${allowed.join(', ')}`);
           res
             .writeStatus(statusLine(405))
             .writeHeader('content-type', 'application/problem+json')
             .writeHeader('allow', allowed.join(', '));
-          res.end(JSON.stringify(p));
+          endAnswer(res, JSON.stringify(p), head);
         });
         this.observer.observeRequest(routeTemplate(pattern), 'OTHER', 405, 0);
       });
     }
     this.app.any('/*', (res, req) => {
       if (refusedFraming(res, req)) return;
+      const head = isHead(req);
       res.cork(() => {
         res.writeStatus(statusLine(404)).writeHeader('content-type', 'application/problem+json');
-        res.end(JSON.stringify(makeProblem('ROUTE_NOT_FOUND', 'no such route')));
+        endAnswer(res, JSON.stringify(makeProblem('ROUTE_NOT_FOUND', 'no such route')), head);
       });
       this.observer.observeRequest('/*', 'OTHER', 404, 0);
     });

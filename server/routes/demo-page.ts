@@ -15,7 +15,7 @@
  * the API (nor of /openapi.json), and exist only on development brokers.
  */
 
-import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -27,7 +27,7 @@ import type { BrokerConfig } from '../config.js';
 import type { LinkageSecrets } from '../datasets/linkage-secrets.js';
 import type { DatasetStore } from '../datasets/store.js';
 import { makeProblem, toProblem } from '../http/problem.js';
-import { refusedFraming, statusLine } from '../http/router.js';
+import { endAnswer, refusedFraming, statusLine } from '../http/router.js';
 
 /** The demo dataset's id (server/demo.ts loads it). */
 export const DEMO_DATASET = 'demo';
@@ -68,11 +68,11 @@ function readAsset(...path: string[]): Buffer | undefined {
   }
 }
 
-function sendProblem(res: HttpResponse, code: ErrorCode, detail: string): void {
+function sendProblem(res: HttpResponse, head: boolean, code: ErrorCode, detail: string): void {
   const p = makeProblem(code, detail);
   res.cork(() => {
     res.writeStatus(statusLine(p.status)).writeHeader('content-type', 'application/problem+json');
-    res.end(JSON.stringify(p));
+    endAnswer(res, JSON.stringify(p), head);
   });
 }
 
@@ -81,6 +81,11 @@ export function serveDemoPage(app: TemplatedApp, deps: DemoPageDeps): boolean {
   if (!demoPageEnabled(deps)) return false;
   const identity = deps.localIdentity!;
   deps.log.warn('serving the development demo page at /demo/: it hands out the demo linkage secret and rp tokens');
+  // HEAD answers what GET would, without the body (RFC 9110 §9.3.2): the catch-all answered it 404.
+  const get = (route: string, handler: (res: HttpResponse, req: HttpRequest, head: boolean) => void): void => {
+    app.get(route, (res, req) => handler(res, req, false));
+    app.head(route, (res, req) => handler(res, req, true));
+  };
 
   const assets: Record<string, { file: string[]; type: string }> = {
     '/demo/': { file: ['demo', 'web', 'index.html'], type: 'text/html; charset=utf-8' },
@@ -88,12 +93,12 @@ export function serveDemoPage(app: TemplatedApp, deps: DemoPageDeps): boolean {
     '/demo/app.js': { file: ['demo', 'web', 'dist', 'app.js'], type: 'text/javascript; charset=utf-8' },
   };
   for (const [route, asset] of Object.entries(assets)) {
-    app.get(route, (res, req) => {
+    get(route, (res, req, head) => {
       if (refusedFraming(res, req)) return;
       // Read per request: cheap, and a rebuilt bundle shows without a restart.
       const body = readAsset(...asset.file);
       if (!body) {
-        sendProblem(res, 'DEMO_NOT_BUILT', 'the demo page is not built: run npm run build');
+        sendProblem(res, head, 'DEMO_NOT_BUILT', 'the demo page is not built: run npm run build');
         return;
       }
       res.cork(() => {
@@ -103,18 +108,19 @@ export function serveDemoPage(app: TemplatedApp, deps: DemoPageDeps): boolean {
           .writeHeader('content-security-policy', CSP)
           .writeHeader('x-content-type-options', 'nosniff')
           .writeHeader('cache-control', 'no-store');
-        res.end(body);
+        endAnswer(res, body, head);
       });
     });
   }
-  app.get('/demo', (res, req) => {
+  get('/demo', (res, req, head) => {
     if (refusedFraming(res, req)) return;
     res.cork(() => {
-      res.writeStatus('308 Permanent Redirect').writeHeader('location', '/demo/').end();
+      res.writeStatus('308 Permanent Redirect').writeHeader('location', '/demo/');
+      endAnswer(res, '', head);
     });
   });
 
-  app.get('/demo/session', (res, req) => {
+  get('/demo/session', (res, req, head) => {
     if (refusedFraming(res, req)) return;
     let aborted = false;
     res.onAborted(() => {
@@ -142,13 +148,13 @@ export function serveDemoPage(app: TemplatedApp, deps: DemoPageDeps): boolean {
             .writeStatus(statusLine(200))
             .writeHeader('content-type', 'application/json')
             .writeHeader('cache-control', 'no-store');
-          res.end(JSON.stringify(session));
+          endAnswer(res, JSON.stringify(session), head);
         });
       },
       (err) => {
         if (aborted) return;
         const p = toProblem(err, (e) => deps.log.error({ err: e }, 'demo session failed'));
-        sendProblem(res, p.code as ErrorCode, isPavilionError(err) ? err.message : 'internal error');
+        sendProblem(res, head, p.code as ErrorCode, isPavilionError(err) ? err.message : 'internal error');
       },
     );
   });

@@ -248,17 +248,39 @@ describe('answers without a body', () => {
 });
 
 describe('HEAD', () => {
-  it('HEAD on a GET route: the GET headers and length, no body', async () => {
-    const get = await rawExchange(t.url, ['GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\n'], { quietMs: 300 });
-    const head = await rawExchange(t.url, ['HEAD /healthz HTTP/1.1\r\nHost: broker\r\n\r\n'], { quietMs: 300 });
-    expect(head.answers.map((a) => a.status)).toEqual([200]);
-    expect(head.answers[0]!.headers['content-length']).toBe(String(get.answers[0]!.body.length));
-    expect(head.raw.endsWith('\r\n\r\n')).toBe(true);
-  });
+  const request = (method: string, path: string) => `${method} ${path} HTTP/1.1\r\nHost: broker\r\n\r\n`;
 
-  it('HEAD on a route that is not GET: 405 with Allow', async () => {
-    const r = await rawExchange(t.url, ['HEAD /v1/verifications HTTP/1.1\r\nHost: broker\r\n\r\n'], { quietMs: 300 });
-    expect(r.answers[0]!.status).toBe(405);
-    expect(r.answers[0]!.headers.allow).toContain('POST');
+  for (const [name, path, status] of [
+    ['a GET route', '/healthz', 200],
+    ['an unknown path', '/nope', 404],
+    ['a route that is not GET', '/v1/verifications', 405],
+  ] as const)
+    it(`HEAD on ${name}: what GET answers, without the body; the connection stays usable`, async () => {
+      const c = await rawConnection(t.url);
+      try {
+        // HEAD, then GET once the HEAD is answered, on one kept-alive connection.
+        c.write(request('HEAD', path));
+        await c.answers(1, new Set([0]));
+        c.write(request('GET', path));
+        const [head, get] = await c.answers(2, new Set([0]));
+        expect([head?.status, get?.status]).toEqual([status, status]);
+        expect(head!.headers['content-length']).toBe(String(Buffer.byteLength(get!.body)));
+        expect(head!.headers['content-type']).toBe(get!.headers['content-type']);
+        expect(head!.headers.allow).toBe(get!.headers.allow);
+        // Nothing between the HEAD answer's blank line and the GET's answer: no body, no stray byte.
+        expect(c.raw().slice(c.raw().indexOf('\r\n\r\n') + 4)).toMatch(/^HTTP\/1\.1 /);
+        expect(c.isClosed()).toBe(false);
+      } finally {
+        c.destroy();
+      }
+    });
+
+  it('a refused HEAD (Transfer-Encoding): 411 without a body, closed', async () => {
+    const r = await rawExchange(t.url, [
+      'HEAD /healthz HTTP/1.1\r\nHost: broker\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ]);
+    expect(r.raw).toMatch(/^HTTP\/1\.1 411 /);
+    expect(r.raw.endsWith('\r\n\r\n')).toBe(true);
+    expect(r.closedByServer).toBe(true);
   });
 });

@@ -20,8 +20,11 @@ export interface RawExchange {
   raw: string;
 }
 
-/** Splits a byte stream into responses (Content-Length framed; the broker never sends chunked answers). */
-export function parseAnswers(raw: string): RawAnswer[] {
+/**
+ * Splits a byte stream into responses (Content-Length framed; the broker never sends chunked answers). The
+ * answers whose index is in `heads` answer HEAD requests: their Content-Length announces no body.
+ */
+export function parseAnswers(raw: string, heads: ReadonlySet<number> = new Set()): RawAnswer[] {
   const out: RawAnswer[] = [];
   let rest = raw;
   while (rest.startsWith('HTTP/')) {
@@ -34,7 +37,7 @@ export function parseAnswers(raw: string): RawAnswer[] {
       const colon = line.indexOf(':');
       headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
     }
-    const length = Number(headers['content-length'] ?? 0);
+    const length = heads.has(out.length) ? 0 : Number(headers['content-length'] ?? 0);
     out.push({ status, headers, body: rest.slice(end + 4, end + 4 + length) });
     rest = rest.slice(end + 4 + length);
   }
@@ -88,8 +91,13 @@ export function rawExchange(
 /** A kept-alive raw connection: writes as given, collects the answers and tells when the server closes it. */
 export interface RawConnection {
   write(bytes: string | Buffer): void;
-  /** Resolves once `n` answers in all have arrived on this connection, or with those there are when it closes. */
-  answers(n: number): Promise<RawAnswer[]>;
+  /**
+   * Resolves once `n` answers in all have arrived on this connection, or with those there are when it
+   * closes; `heads`: the indexes of the answers to HEAD requests (see parseAnswers).
+   */
+  answers(n: number, heads?: ReadonlySet<number>): Promise<RawAnswer[]>;
+  /** Everything received so far. */
+  raw(): string;
   /** Resolves when the server closes the connection. */
   readonly closed: Promise<void>;
   isClosed(): boolean;
@@ -108,7 +116,7 @@ export function rawConnection(url: string): Promise<RawConnection> {
       waiters = [];
       for (const f of w) f();
     };
-    const parsed = () => parseAnswers(Buffer.concat(chunks).toString('latin1'));
+    const raw = () => Buffer.concat(chunks).toString('latin1');
     const onClose = new Promise<void>((done) => {
       const end = () => {
         closed = true;
@@ -126,10 +134,11 @@ export function rawConnection(url: string): Promise<RawConnection> {
     socket.on('connect', () =>
       resolve({
         write: (bytes) => socket.write(bytes),
-        answers: async (n) => {
-          while (!closed && parsed().length < n) await new Promise<void>((w) => waiters.push(w));
-          return parsed();
+        answers: async (n, heads) => {
+          while (!closed && parseAnswers(raw(), heads).length < n) await new Promise<void>((w) => waiters.push(w));
+          return parseAnswers(raw(), heads);
         },
+        raw,
         closed: onClose,
         isClosed: () => closed,
         destroy: () => socket.destroy(),
