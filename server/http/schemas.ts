@@ -590,8 +590,10 @@ export const LinkageResults = z
 // --- audit ------------------------------------------------------------------------------------------------
 
 export const InclusionQuery = z.object({
-  index: indexParam.optional().openapi({ description: 'leaf index (or give leaf_hash)' }),
-  leaf_hash: leafHashParam.optional().openapi({ description: 'the leaf hash from a receipt, instead of index' }),
+  index: indexParam.optional().openapi({ description: 'leaf index (or give leaf_hash; one of the two, not both)' }),
+  leaf_hash: leafHashParam
+    .optional()
+    .openapi({ description: 'the leaf hash from a receipt, instead of index (one of the two, not both)' }),
   size: indexParam.optional().openapi({ description: 'tree size (default: the current size)' }),
 });
 

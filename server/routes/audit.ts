@@ -38,6 +38,7 @@ import {
   LogKeys,
   TileParams,
 } from '../http/schemas.js';
+import { ValidationError } from '../http/validation.js';
 
 /**
  * tlog-tiles: tiles and bundles never change once served, the checkpoint does. `private` for what only
@@ -153,11 +154,17 @@ export function registerAuditRoutes(
       let index: number;
       let leafHash: Uint8Array;
       let proof: Uint8Array[];
+      // One or the other: given both, the index was dropped without a word and the proof of another leaf
+      // answered. Checked here, not in InclusionQuery: a refined schema is no ZodObject, and the router
+      // makes only a ZodObject refuse parameters it does not list.
+      if (query.leaf_hash !== undefined && query.index !== undefined)
+        throw new ValidationError([{ path: 'query.leaf_hash', message: 'give index or leaf_hash, not both' }]);
       if (query.leaf_hash !== undefined) {
         leafHash = leafHashParam(query.leaf_hash);
         ({ index, proof } = await audit.inclusionProofByLeafHash(leafHash, size));
       } else {
-        if (query.index === undefined) throw new PavilionError('VALIDATION_FAILED', 'index or leaf_hash is required');
+        if (query.index === undefined)
+          throw new ValidationError([{ path: 'query.index', message: 'one of index or leaf_hash is required' }]);
         index = query.index;
         if (index >= size) throw new PavilionError('PROOF_RANGE_INVALID', 'index must be below size');
         [leafHash, proof] = await Promise.all([audit.leafHashAt(index), audit.inclusionProof(index, size)]);
