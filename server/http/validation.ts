@@ -2,7 +2,7 @@
  * Request bodies: JSON parsing and zod validation with problem-friendly errors.
  *
  * Bad JSON, or bytes that are not UTF-8 → 400 BODY_INVALID_JSON. A schema violation → 422 VALIDATION_FAILED
- * listing JSON paths and zod's generic messages. zod's messages name the
+ * listing JSON paths and zod's generic messages (a missing field: `required`). zod's messages name the
  * expected type or bound, never the received value, and we drop `received`
  * details entirely, so no value the client sent is echoed (a record field may
  * be personal data).
@@ -56,7 +56,16 @@ export function validate<T extends z.ZodTypeAny>(schema: T, value: unknown, root
     throw new ValidationError([{ path: jsonPath(proto, root), message: 'field name not allowed' }]);
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  throw new ValidationError(r.error.issues.map((i) => ({ path: jsonPath(i.path, root), message: safeMessage(i) })));
+  throw new ValidationError(r.error.issues.map((i) => ({ path: jsonPath(i.path, root), message: issueMessage(i) })));
+}
+
+/**
+ * A field or query parameter that is missing is said to be required, in bodies, queries and path parameters
+ * alike: zod reports it as a wrong type, and `query.from: expected string` read as a complaint about a value
+ * the client never sent.
+ */
+function issueMessage(issue: z.ZodIssue): string {
+  return issue.code === 'invalid_type' && issue.received === 'undefined' ? 'required' : safeMessage(issue);
 }
 
 export function parseAndValidate<T extends z.ZodTypeAny>(schema: T, body: Buffer | Uint8Array | string): z.infer<T> {

@@ -184,7 +184,13 @@ export function registerAuditRoutes(
       errors: ['PROOF_RANGE_INVALID', 'SIZE_INVALID', 'SIZE_BEYOND_TREE'],
     },
     async ({ query }) => {
-      const to = query.to ?? (await audit.size());
+      let to = query.to;
+      if (to === undefined) {
+        to = await audit.size();
+        // `to` is the tree here: a `from` past it is a size the log has not reached, as with `to` given
+        // (where consistencyProof refuses the `to` past the tree), not a range out of order.
+        if (query.from > to) throw new PavilionError('SIZE_BEYOND_TREE', `from exceeds the committed tree size ${to}`);
+      }
       if (query.from > to) throw new PavilionError('PROOF_RANGE_INVALID', 'from must not exceed to');
       const proof = await audit.consistencyProof(query.from, to);
       return { json: { from: query.from, to, hashes: proof.map(b64) } };

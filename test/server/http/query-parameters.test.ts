@@ -110,6 +110,19 @@ describe('a route that declares no query refuses any parameter', () => {
     expectRefused(await upload('?__proto__=x&dry_run=true'), 'query.__proto__');
   });
 
+  it('a required parameter left out is said to be required, as a required body field is', async () => {
+    // Was `query.from: expected string`, about a value never sent.
+    const proof = await api(t.url, 'GET', '/v1/audit/proofs/consistency', { token: t.tokens.auditor });
+    expectProblem(proof, 422, 'VALIDATION_FAILED');
+    expect(validationErrors(proof)).toBe('query.from: required');
+    const body = { dataset: 'dsa', clk: b64(clks[4]!), claims: ['over_18'] };
+    const verified = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body });
+    expect(validationErrors(verified)).toBe('$.purpose: required');
+    // A value of the wrong type is still named by the type expected.
+    const wrong = await api(t.url, 'POST', '/v1/verifications', { token: t.tokens.rp, body: { ...body, purpose: 1 } });
+    expect(validationErrors(wrong)).toBe('$.purpose: expected string');
+  });
+
   it('POST /v1/verifications?x=1 is refused before its body is read, and nothing is audited', async () => {
     const before = await t.broker.audit.size();
     const body = { dataset: 'dsa', clk: b64(clks[4]!), claims: ['over_18'], purpose: 'age_verification' };

@@ -48,3 +48,23 @@ describe('inclusion proofs: by index or by leaf hash', () => {
     expect(validationErrors(r)).toBe('query.index: one of index or leaf_hash is required');
   });
 });
+
+describe('consistency proofs: a size the log has not reached is SIZE_BEYOND_TREE, with or without `to`', () => {
+  it('from past the tree, no to: 404 SIZE_BEYOND_TREE (was 422 PROOF_RANGE_INVALID)', async () => {
+    expectProblem(await get(`/v1/audit/proofs/consistency?from=${size + 1}`), 404, 'SIZE_BEYOND_TREE');
+  });
+
+  it('to past the tree: 404 SIZE_BEYOND_TREE', async () => {
+    expectProblem(await get(`/v1/audit/proofs/consistency?from=${size}&to=${size + 1}`), 404, 'SIZE_BEYOND_TREE');
+  });
+
+  it('from after to, both within the tree: 422 PROOF_RANGE_INVALID', async () => {
+    expectProblem(await get(`/v1/audit/proofs/consistency?from=${size}&to=${size - 1}`), 422, 'PROOF_RANGE_INVALID');
+  });
+
+  it('from the tree size, no to: the proof up to the tree', async () => {
+    const r = await get(`/v1/audit/proofs/consistency?from=${size}`);
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ from: size, to: size, hashes: [] });
+  });
+});
