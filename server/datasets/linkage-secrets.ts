@@ -9,6 +9,12 @@ import { secretFingerprint } from '../../common/secret-fingerprint.js';
 import type { MasterKeys } from '../support/master-keys.js';
 import type { DatasetStore } from './store.js';
 
+/**
+ * A surrogate that is not half of a pair (with the `u` flag a pair is one astral code point, not Cs): JSON
+ * can carry one (`"\ud800"`), UTF-8 cannot, and Buffer.from(secret, 'utf8') made it U+FFFD.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 export class LinkageSecrets {
   private readonly opened = new Map<string, string>();
 
@@ -34,9 +40,16 @@ export class LinkageSecrets {
 
   /**
    * Stores a new secret, sealed, with its fingerprint (common/secret-fingerprint.ts), and drops the one
-   * held in memory. Returns the fingerprint.
+   * held in memory. Returns the fingerprint. SECRET_INVALID for a secret that is not text UTF-8 can hold.
    */
   async set(datasetId: string, secret: string, setBy: string): Promise<string> {
+    // Refused, not stored as U+FFFD: that is a secret the provider never had, so broker-side encoding would
+    // answer every verification no_match, and `\ud800` and `\udc00` would be one secret.
+    if (LONE_SURROGATE.test(secret))
+      throw new PavilionError(
+        'SECRET_INVALID',
+        'the secret holds a lone surrogate (a \\uD800-\\uDFFF escape not part of a pair): it has no UTF-8 form',
+      );
     const plaintext = Buffer.from(secret, 'utf8');
     const fingerprint = secretFingerprint(secret);
     try {

@@ -281,7 +281,13 @@ export const Activation = z
   .openapi('Activation');
 
 export const SecretBody = z
-  .object({ secret: z.string().min(8).max(4096) })
+  .object({
+    secret: z
+      .string()
+      .min(8)
+      .max(4096)
+      .openapi({ description: 'the linkage secret as text; a lone surrogate (no UTF-8 form) is 422 SECRET_INVALID' }),
+  })
   .strict()
   .openapi('LinkageSecret');
 

@@ -322,7 +322,7 @@ export function registerDatasetRoutes(
       params: DatasetIdParams,
       body: { json: SecretBody, limit: 16 * 1024, sensitive: true },
       responses: { 204: { description: 'stored' } },
-      errors: ['DATASET_NOT_FOUND', 'DATASET_NOT_OWNER'],
+      errors: ['DATASET_NOT_FOUND', 'DATASET_NOT_OWNER', 'SECRET_INVALID'],
     },
     async ({ principal, params, body }) => {
       await service.setSecret(principal, params.id, body.secret);

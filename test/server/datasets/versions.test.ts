@@ -5,6 +5,7 @@
  * change under live versions; every activation and rollback in the audit log.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { secretFingerprint } from '../../../common/secret-fingerprint.js';
 import { loadDemoSchema } from '../../../demo/people.js';
 import { encodeBinaryDataset } from '../../../server/datasets/upload.js';
 import { api, b64, expectProblem, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
@@ -366,5 +367,43 @@ describe('secret fingerprints', () => {
       broker_secret_fingerprint: '8db6619e82a51ed1',
     });
     expect(got.text).not.toContain('correct horse');
+  });
+
+  it('a secret holding a lone surrogate is 422 SECRET_INVALID, not registered as another secret', async () => {
+    expect((await define('fpls', ['over_18'])).status).toBe(201);
+    const put = (raw: string) =>
+      api(t.url, 'PUT', '/v1/datasets/fpls/secret', { token: t.tokens.dp, raw, contentType: 'application/json' });
+    expect((await put('{"secret":"correct horse"}')).status).toBe(204);
+    // Both were 204 and registered "hunter2-ab\ufffd": broker-side encoding then answered no_match.
+    for (const raw of [
+      '{"secret":"hunter2-ab\\ud800"}',
+      '{"secret":"hunter2-ab\\udc00"}',
+      '{"secret":"\\udc00\\ud800ab-hunter2"}',
+    ]) {
+      const r = await put(raw);
+      expectProblem(r, 422, 'SECRET_INVALID');
+      expect(r.text).not.toContain('hunter2');
+    }
+    const got = await api(t.url, 'GET', '/v1/datasets/fpls', { token: t.tokens.rp });
+    expect(got.json.broker_secret_fingerprint).toBe('8db6619e82a51ed1');
+    // A surrogate pair is one character (U+1F600), and fine.
+    expect((await put('{"secret":"hunter2-ab\\ud83d\\ude00"}')).status).toBe(204);
+    const paired = await api(t.url, 'GET', '/v1/datasets/fpls', { token: t.tokens.rp });
+    expect(paired.json.broker_secret_fingerprint).toBe(secretFingerprint('hunter2-ab\u{1F600}'));
+  });
+
+  it('a secret of fewer than 8 characters is 422 VALIDATION_FAILED (docs/data-providers.md)', async () => {
+    expect((await define('fpshort', ['over_18'])).status).toBe(201);
+    const r = await api(t.url, 'PUT', '/v1/datasets/fpshort/secret', {
+      token: t.tokens.dp,
+      body: { secret: '1234567' },
+    });
+    expectProblem(r, 422, 'VALIDATION_FAILED');
+    expect(r.json.errors[0].path).toBe('$.secret');
+    const ok = await api(t.url, 'PUT', '/v1/datasets/fpshort/secret', {
+      token: t.tokens.dp,
+      body: { secret: '12345678' },
+    });
+    expect(ok.status).toBe(204);
   });
 });
