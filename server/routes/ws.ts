@@ -86,6 +86,10 @@ const messageId = (v: unknown): string | number | undefined =>
     ? (v as string | number)
     : undefined;
 
+/** The problem of a subscribe or cancel without a job id: worded as server/http/validation.ts words a body's. */
+const jobMissing = (msg: Record<string, unknown>): Problem =>
+  makeProblem('VALIDATION_FAILED', msg.job === undefined ? '$.job: required' : '$.job: expected string');
+
 export interface WebSocketDeps {
   /** Verifies a bearer header and notes the party (server/http/auth.ts). */
   authenticate(authorization: string): Promise<Principal>;
@@ -225,7 +229,7 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
     const id = messageId(msg.id);
     if (type === 'subscribe') {
       if (typeof msg.job !== 'string') {
-        sendProblem(ws, state, id, makeProblem('VALIDATION_FAILED', '$.job: expected string'));
+        sendProblem(ws, state, id, jobMissing(msg));
         return;
       }
       try {
@@ -244,7 +248,7 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
     }
     if (type === 'cancel') {
       if (typeof msg.job !== 'string') {
-        sendProblem(ws, state, id, makeProblem('VALIDATION_FAILED', '$.job: expected string'));
+        sendProblem(ws, state, id, jobMissing(msg));
         return;
       }
       try {

@@ -128,6 +128,13 @@ describe('WebSocket', () => {
     expect((await c.next((m) => m.type === 'error' && m.problem.code === 'BODY_INVALID_JSON')).problem.status).toBe(
       400,
     );
+    c.send({ type: 'subscribe', id: 's' });
+    expect((await c.next((m) => m.id === 's')).problem).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      detail: '$.job: required',
+    });
+    c.send({ type: 'cancel', id: 'c', job: 7 });
+    expect((await c.next((m) => m.id === 'c')).problem.detail).toBe('$.job: expected string');
     c.send({ type: 'dance', id: 'x' });
     expect((await c.next((m) => m.id === 'x')).problem.code).toBe('MESSAGE_TYPE_UNKNOWN');
     c.ws.close();
