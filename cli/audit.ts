@@ -495,7 +495,8 @@ async function checkAnchors(
   if (checked === 0 && scan.events.length === 0) r.note('no new anchors on chain');
   next.contract = pins.contract;
   next.chain = pins.chain;
-  // Never past the head just read (a --deploy-block beyond it): the blocks in between would never be read.
+  // Never past the head just read: the blocks in between would never be read (scanAnchors refuses a pinned
+  // deploy block beyond the head, checkNextBlock a stored position beyond it).
   next.nextBlock = Math.min(
     scan.finalizedBlock === null ? scan.fromBlock : Math.max(scan.fromBlock, scan.finalizedBlock + 1),
     scan.latestBlock + 1,

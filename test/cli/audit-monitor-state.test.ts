@@ -7,7 +7,7 @@
  * printed "log consistent"). The range checks need no broker; the scan
  * position is checked against the head of a real chain (anvil).
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonRpcProvider, Wallet } from 'ethers';
@@ -186,12 +186,12 @@ describe('pavilion audit monitor: the scan position against the chain', () => {
     60_000,
   );
 
-  it('a --deploy-block beyond the head is not kept as the scan position (the next pass would refuse it)', async () => {
+  it('a --deploy-block beyond the head fails the pass (PINS_INVALID) and is not kept as a scan position', async () => {
     const stateFile = join(dir, 'chain-deploy-block.json');
     const first = await cli(stateFile, ['--deploy-block', '99999999']);
-    expect(first.stdout).toMatch(/log consistent\n$/);
-    const head = await provider.getBlockNumber();
-    expect(JSON.parse(readFileSync(stateFile, 'utf8')).nextBlock).toBeLessThanOrEqual(head + 1);
+    expect(first.code).toBe(1);
+    expect(first.stdout).toMatch(/PINS_INVALID: the pinned deploy block 99999999 is beyond the head/);
+    expect(existsSync(stateFile)).toBe(false); // a failed pass writes no state
     const second = await cli(stateFile);
     expect(second.stderr).toBe('');
     expect(second.stdout).toMatch(/log consistent\n$/);
