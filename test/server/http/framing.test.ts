@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDemoSchema } from '../../../demo/people.js';
 import { api, b64, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
-import { type RawExchange, rawConnection, rawExchange } from './raw-http.js';
+import { headThenGet, type RawExchange, rawConnection, rawExchange } from './raw-http.js';
 
 let t: TestBroker;
 let verification: string;
@@ -248,31 +248,18 @@ describe('answers without a body', () => {
 });
 
 describe('HEAD', () => {
-  const request = (method: string, path: string) => `${method} ${path} HTTP/1.1\r\nHost: broker\r\n\r\n`;
-
   for (const [name, path, status] of [
     ['a GET route', '/healthz', 200],
     ['an unknown path', '/nope', 404],
     ['a route that is not GET', '/v1/verifications', 405],
   ] as const)
     it(`HEAD on ${name}: what GET answers, without the body; the connection stays usable`, async () => {
-      const c = await rawConnection(t.url);
-      try {
-        // HEAD, then GET once the HEAD is answered, on one kept-alive connection.
-        c.write(request('HEAD', path));
-        await c.answers(1, new Set([0]));
-        c.write(request('GET', path));
-        const [head, get] = await c.answers(2, new Set([0]));
-        expect([head?.status, get?.status]).toEqual([status, status]);
-        expect(head!.headers['content-length']).toBe(String(Buffer.byteLength(get!.body)));
-        expect(head!.headers['content-type']).toBe(get!.headers['content-type']);
-        expect(head!.headers.allow).toBe(get!.headers.allow);
-        // Nothing between the HEAD answer's blank line and the GET's answer: no body, no stray byte.
-        expect(c.raw().slice(c.raw().indexOf('\r\n\r\n') + 4)).toMatch(/^HTTP\/1\.1 /);
-        expect(c.isClosed()).toBe(false);
-      } finally {
-        c.destroy();
-      }
+      const { head, get, headEndedClean } = await headThenGet(t.url, path);
+      expect([head.status, get.status]).toEqual([status, status]);
+      expect(head.headers['content-length']).toBe(String(Buffer.byteLength(get.body)));
+      expect(head.headers['content-type']).toBe(get.headers['content-type']);
+      expect(head.headers.allow).toBe(get.headers.allow);
+      expect(headEndedClean).toBe(true);
     });
 
   it('a refused HEAD (Transfer-Encoding): 411 without a body, closed', async () => {

@@ -146,3 +146,27 @@ export function rawConnection(url: string): Promise<RawConnection> {
     );
   });
 }
+
+/**
+ * HEAD `path`, then GET it once the HEAD is answered, on one kept-alive connection: both answers, and
+ * whether the HEAD's answer ended at its blank line (no body, no stray byte before the GET's answer) with
+ * the connection still open.
+ */
+export async function headThenGet(
+  url: string,
+  path: string,
+): Promise<{ head: RawAnswer; get: RawAnswer; headEndedClean: boolean }> {
+  const request = (method: string) => `${method} ${path} HTTP/1.1\r\nHost: broker\r\n\r\n`;
+  const c = await rawConnection(url);
+  try {
+    c.write(request('HEAD'));
+    await c.answers(1, new Set([0]));
+    c.write(request('GET'));
+    const [head, get] = await c.answers(2, new Set([0]));
+    if (!head || !get) throw new Error(`HEAD then GET ${path}: the connection closed after ${head ? 1 : 0} answer(s)`);
+    const afterHead = c.raw().slice(c.raw().indexOf('\r\n\r\n') + 4);
+    return { head, get, headEndedClean: /^HTTP\/1\.1 /.test(afterHead) && !c.isClosed() };
+  } finally {
+    c.destroy();
+  }
+}
