@@ -270,6 +270,8 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       cacheSecret: keys.cacheSecret,
       ambiguityMargin: config.ambiguityMargin,
       encodeDeadlineMs: config.encodeDeadlineMs,
+      encodeTimedOut: (dataset) =>
+        log.warn({ dataset }, 'a record sent for broker-side encoding ran past ENCODE_DEADLINE_MS on this schema'),
       countComparisons,
       observeVerification: (cached, seconds) => metrics.observeVerification(cached, seconds),
     });

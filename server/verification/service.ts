@@ -50,6 +50,11 @@ export interface VerificationDeps {
   ambiguityMargin: number;
   /** ENCODE_DEADLINE_MS: most time a worker runs the encoding of one record. */
   encodeDeadlineMs: number;
+  /**
+   * Told the dataset whose schema a record's encoding ran past the deadline on: the operator's log says which
+   * data provider's patterns to look at (the caller's 422 counts under its route like any other).
+   */
+  encodeTimedOut(datasetId: string): void;
   /** Counts Dice comparisons for /metrics. */
   countComparisons(n: number): void;
   /** Times each verification by cache outcome (the cache-hit and cold latency SLOs, deploy/prometheus/). */
@@ -188,13 +193,15 @@ export class VerificationService {
       });
     } catch (err) {
       if (!isPavilionError(err) || err.code === 'CLIENT_ABORTED') throw err;
-      if (err.code === 'ENCODE_TIMEOUT')
+      if (err.code === 'ENCODE_TIMEOUT') {
+        this.d.encodeTimedOut(def.id);
         throw new PavilionError(
           'ENCODE_TIMEOUT',
           `the record was not encoded within ${deadline} ms (ENCODE_DEADLINE_MS): the dataset schema is too ` +
             'costly to apply to it (a format pattern that backtracks on such a value?); the data provider can ' +
             'simplify it',
         );
+      }
       throw new PavilionError(err.code, encodingProblem(err.message));
     }
     if (clk.length !== loaded.filterBits / 8)

@@ -105,6 +105,8 @@ describe('past ENCODE_DEADLINE_MS', () => {
     expect(r.json.detail).toContain('ENCODE_DEADLINE_MS');
     expect(r.text).not.toContain('aaaaaaaa');
     expect(t.logs.filter((l) => l.includes('aaaaaaaa'))).toEqual([]);
+    // The operator's log names the dataset whose schema did it, never the value.
+    expect(t.logs.some((l) => l.includes('ran past ENCODE_DEADLINE_MS') && l.includes(`"dataset":"slow"`))).toBe(true);
     // The worker was replaced: another dataset's verification, and this one's with an ordinary record.
     await expectOtherAnswered(t);
     expect((await verifyRecord(t, record)).status).toBe(200);
