@@ -339,18 +339,23 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       ? uWS.SSLApp(tls13OnlyOptions(config.tls.certFile, config.tls.keyFile))
       : uWS.App();
     const authenticate = bearerAuthenticator(verifier, parties);
+    // Requests in flight, HTTP and WebSocket verifications alike: close() lets them finish before it ends the
+    // sockets, and while it waits new ones are refused with SHUTTING_DOWN.
+    const requests = {
+      onStart: () => {
+        inFlight++;
+      },
+      onEnd: () => {
+        if (--inFlight === 0 && idle) idle();
+      },
+      isClosing: () => closing,
+    };
     const router = new HttpRouter(
       app,
       {
         observeRequest: (route, method, status, seconds) => metrics.observeRequest(route, method, status, seconds),
         unexpected: (err, route) => log.error({ err, route }, 'request failed unexpectedly'),
-        onStart: () => {
-          inFlight++;
-        },
-        onEnd: () => {
-          if (--inFlight === 0 && idle) idle();
-        },
-        isClosing: () => closing,
+        ...requests,
         databaseUnreachable: () => !db.reachable(),
       },
       authenticate,
@@ -385,6 +390,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       verification,
       jobs: linkage,
       log,
+      requests,
       limits: config.limits,
       onRequest: (_type, status, seconds) => metrics.observeRequest('/v1/ws', 'WS', status, seconds),
     });

@@ -96,13 +96,19 @@ export interface WebSocketDeps {
   verification: VerificationService;
   jobs: LinkageJobs;
   log: Logger;
+  /**
+   * The broker's count of requests in flight, which close() waits for before it ends the sockets: a
+   * verification counts from its message to its answer, and none starts once the broker is closing
+   * (SHUTTING_DOWN), so a decision the audit log holds is never left unanswered (server/app.ts).
+   */
+  requests: { onStart(): void; onEnd(): void; isClosing(): boolean };
   limits: { wsPayload: number; wsBackpressure: number; wsInFlight: number };
   /** Per-message metrics, as the HTTP routes have. */
   onRequest(type: string, status: number, seconds: number): void;
 }
 
 export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: WebSocketDeps): { closeAll(): void } {
-  const { limits, log, verification, jobs, onRequest } = deps;
+  const { limits, log, verification, jobs, onRequest, requests } = deps;
   const sockets = new Set<Socket>();
 
   /** One verify message, answered with a result or a problem; the status of the answer. */
@@ -124,6 +130,8 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
     if (ws.getBufferedAmount() > limits.wsBackpressure / 2) {
       return refuse(ws, state, id, makeProblem('SLOW_CONSUMER', 'read your pending answers first'));
     }
+    if (requests.isClosing()) return refuse(ws, state, id, makeProblem('SHUTTING_DOWN', 'the broker is shutting down'));
+    requests.onStart();
     state.inFlight++;
     let stop: AbortController | undefined;
     try {
@@ -148,6 +156,7 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
     } finally {
       state.inFlight--;
       if (stop) state.verifications.delete(stop);
+      requests.onEnd();
     }
   }
 
