@@ -92,7 +92,11 @@ class ClkCollector {
     const clk = Buffer.from(text, 'base64');
     if (this.filterBytes === 0) {
       if (clk.length === 0 || clk.length % 8 !== 0) {
-        throw new PavilionError('FILTER_BITS_INVALID', `${at}: CLK of ${clk.length * 8} bits is not a multiple of 64`);
+        throw new PavilionError(
+          'FILTER_BITS_INVALID',
+          `${at}: CLK of ${clk.length * 8} bits is not a multiple of 64, which the engine compares: link needs a ` +
+            'schema whose clkConfig.l is a multiple of 64 (docs/linkage.md)',
+        );
       }
       this.filterBytes = clk.length;
     } else if (clk.length !== this.filterBytes) {

@@ -103,7 +103,7 @@ program
   .requiredOption('--dataset <file>', 'CLKs as written by `pavilion encode` (one per line, or --format json)')
   .requiredOption('--queries <file>', 'CLKs as written by `pavilion encode` (one per line, or --format json)')
   .requiredOption('--threshold <t>', 'minimum Dice similarity, 0..1', unitInterval)
-  .option('--top-k <k>', 'keep at most k candidates per query', positiveInt)
+  .option('--top-k <k>', "keep at most k candidates per query (anonlink's dice_coefficient k)", positiveInt)
   .option('--threads <n>', 'worker threads (default: one per core)', positiveInt)
   .option('--blocking <file>', "Hamming LSH on the CLKs: blocklib's lambda-fold config (JSON, input-clks true)")
   .option('--dataset-blocks <file>', "the dataset's blocks, anonlink-client's form (e.g. from pavilion block)")
