@@ -41,12 +41,15 @@ export interface VerifierOptions {
   cacheSize?: number;
   /**
    * A cached token is fully re-verified after this long even if it has not
-   * expired, default 300 s. Bounds how long a key removed from the JWKS (a
-   * revoked signing key) keeps authorising tokens from the cache.
+   * expired, default 300 s. With the key set's refresh (jwksMaxAgeMs) it bounds
+   * how long a key removed from the JWKS (a revoked signing key) keeps
+   * authorising tokens from the cache.
    */
   cacheMaxAgeSec?: number;
-  /** Minimum interval between remote JWKS refetches triggered by unknown kids. Default 30 000. */
+  /** Minimum interval between remote JWKS fetches for unknown kids or after a failed one. Default 30 000. */
   jwksCooldownMs?: number;
+  /** A remote JWKS is fetched again after this long (identity/key-source.ts). Default 60 000. */
+  jwksMaxAgeMs?: number;
   /** Timeout for discovery and JWKS fetches. Default 5 000. */
   fetchTimeoutMs?: number;
   /** Clock in ms since the epoch (tests). Default Date.now. */
@@ -113,6 +116,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     jwksUrl: opts.jwksUrl,
     localJwks: opts.localJwks,
     jwksCooldownMs: opts.jwksCooldownMs,
+    jwksMaxAgeMs: opts.jwksMaxAgeMs,
     fetchTimeoutMs: opts.fetchTimeoutMs,
   });
 

@@ -16,6 +16,8 @@ export interface JwksServer {
   /** Overrides the `issuer` field of the discovery document (mix-up test). */
   discoveryIssuer?: string;
   jwksFetches: number;
+  /** When set, the JWKS endpoint answers this status and no key set (an IdP in trouble). */
+  jwksStatus?: number;
   discoveryFetches: number;
   close(): Promise<void>;
 }
@@ -31,6 +33,10 @@ export async function startJwksServer(initial: JSONWebKeySet): Promise<JwksServe
       res.end(JSON.stringify({ issuer: state.discoveryIssuer ?? state.issuer, jwks_uri: state.jwksUrl }));
     } else if (path === '/realms/pavilion/protocol/openid-connect/certs') {
       state.jwksFetches++;
+      if (state.jwksStatus !== undefined) {
+        res.writeHead(state.jwksStatus).end();
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(state.jwks));
     } else {

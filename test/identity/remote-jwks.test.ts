@@ -94,6 +94,61 @@ describe('remote JWKS', () => {
     expect(idp.jwksFetches).toBe(n);
   });
 
+  it('a key the IdP removed stops authorising new tokens once the set is fetched again', async () => {
+    idp.jwks = { keys: [rsOld.publicJwk] };
+    // The set is fetched again at every use (jose alone kept it 10 minutes); no token cache.
+    const v = createVerifier({
+      issuer: idp.issuer,
+      jwksUrl: idp.jwksUrl,
+      audience: AUDIENCE,
+      jwksMaxAgeMs: 0,
+      jwksCooldownMs: 0,
+      cacheSize: 0,
+    });
+    await v.verify(`Bearer ${await sign(rsOld, claims())}`);
+    idp.jwks = { keys: [rsNew.publicJwk] };
+    expect((await codeOf(v, `Bearer ${await sign(rsOld, claims({ sub: 'after-removal' }))}`)).code).toBe(
+      'AUTH_UNKNOWN_KEY',
+    );
+  });
+
+  it('an IdP answering an error: 503 AUTH_KEYS_UNAVAILABLE, one fetch per cooldown, known keys kept', async () => {
+    idp.jwks = { keys: [rsOld.publicJwk] };
+    idp.jwksStatus = 503;
+    try {
+      const v = createVerifier({ issuer: idp.issuer, jwksUrl: idp.jwksUrl, audience: AUDIENCE }); // 30 s cooldown
+      const n = idp.jwksFetches;
+      // Tokens with random kids, as anyone can send: one fetch, then refused from the remembered failure.
+      for (let i = 0; i < 5; i++) {
+        const stranger = await makeKey('RS256', `random-${i}`);
+        expect(await codeOf(v, `Bearer ${await sign(stranger, claims())}`)).toEqual({
+          code: 'AUTH_KEYS_UNAVAILABLE',
+          status: 503,
+        });
+      }
+      expect(idp.jwksFetches - n).toBe(1);
+      // A broker that has the keys goes on with them while the IdP fails to serve them again.
+      idp.jwksStatus = undefined;
+      const ok = createVerifier({
+        issuer: idp.issuer,
+        jwksUrl: idp.jwksUrl,
+        audience: AUDIENCE,
+        jwksMaxAgeMs: 0,
+        jwksCooldownMs: 0,
+        cacheSize: 0,
+      });
+      await ok.verify(`Bearer ${await sign(rsOld, claims())}`);
+      idp.jwksStatus = 503;
+      const m = idp.jwksFetches;
+      expect((await ok.verify(`Bearer ${await sign(rsOld, claims({ sub: 'during-outage' }))}`)).subject).toBe(
+        'during-outage',
+      );
+      expect(idp.jwksFetches - m).toBe(1);
+    } finally {
+      idp.jwksStatus = undefined;
+    }
+  });
+
   it('issuer check still applies to remote keys', async () => {
     idp.jwks = { keys: [rsOld.publicJwk] };
     const v = createVerifier({ issuer: idp.issuer, jwksUrl: idp.jwksUrl, audience: AUDIENCE });
