@@ -6,7 +6,8 @@
  * Differences handled: Python's `\d` is any Unicode decimal digit and `\w`
  * any Unicode letter/digit/underscore (JS: ASCII only); `\s` is Python's
  * whitespace set; `(?P<n>...)`/`(?P=n)` are named groups/backreferences;
- * `\A`, `\Z`; leading inline flags `(?i)`, `(?s)`, `(?m)`, `(?a)`; escaped
+ * `\A`, `\Z`; `$` (also before a final \n) and `^`/`$` under `(?m)` (lines
+ * end at \n only); leading inline flags `(?i)`, `(?s)`, `(?m)`, `(?a)`; escaped
  * punctuation that `u` mode would reject. Constructs JavaScript cannot
  * express the same way (verbose mode, `\W`/`\D`/`\S` inside a class,
  * conditionals, possessive quantifiers) raise PatternUnsupported so the
@@ -40,13 +41,17 @@ function closingParen(cps: readonly string[], from: number, what: string): numbe
 export function compilePythonPattern(pattern: string): RegExp {
   let flags = 'u';
   let ascii = false;
+  // Python's (?m) is emulated in the translation, never with JS's m flag: JS
+  // lines also end at \r, U+2028 and U+2029, and the wrapper below needs a `^`
+  // that holds only at index 0.
+  let multiline = false;
   let src = pattern;
   const inline = /^\(\?([aiLmsux]+)\)/.exec(src);
   if (inline) {
     for (const f of inline[1]!) {
       if (f === 'i') flags += 'i';
       else if (f === 's') flags += 's';
-      else if (f === 'm') flags += 'm';
+      else if (f === 'm') multiline = true;
       else if (f === 'a') ascii = true;
       else if (f === 'u') {
         /* default for str patterns */
@@ -83,10 +88,10 @@ export function compilePythonPattern(pattern: string): RegExp {
           out += `[^${e === 'D' ? digit : e === 'W' ? word : space}]`;
           break;
         case 'A':
-          out += '(?<![\\s\\S])';
+          out += '^';
           break;
         case 'Z':
-          out += '(?![\\s\\S])';
+          out += '$';
           break;
         case 'b':
         case 'B':
@@ -191,6 +196,16 @@ export function compilePythonPattern(pattern: string): RegExp {
       }
       throw new PatternError('this group syntax is not supported', true);
     }
+    if (c === '^') {
+      // Python's ^: the start, and with (?m) also after each \n.
+      out += multiline ? '(?<![^\\n])' : '^';
+      continue;
+    }
+    if (c === '$') {
+      // Python's $: the end or before a \n that ends the string, and with (?m) before each \n.
+      out += multiline ? '(?=\\n|$)' : '(?=\\n?$)';
+      continue;
+    }
     if ((c === '+' || c === '?' || c === '*' || c === '}') && cps[i + 1] === '+') {
       throw new PatternError('possessive quantifiers are not supported', true);
     }
@@ -212,8 +227,11 @@ export function compilePythonPattern(pattern: string): RegExp {
   }
   if (inClass) throw new PatternError('unterminated character class', false);
   try {
-    // fullmatch: the whole string, whatever the m flag says about ^ and $.
-    return new RegExp(`(?<![\\s\\S])(?:${out})(?![\\s\\S])`, flags);
+    // fullmatch: from index 0 to the end. The start was a lookbehind,
+    // (?<![\s\S]), which V8 (Node 20) finds true between the two halves of a
+    // surrogate pair: .test() then matched '\d*' from the middle of '0412😀'.
+    // Without the m flag `^` holds only at index 0 and `$` only at the end.
+    return new RegExp(`^(?:${out})$`, flags);
   } catch {
     throw new PatternError('pattern cannot be compiled', false);
   }

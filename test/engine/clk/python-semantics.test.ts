@@ -107,6 +107,14 @@ describe('Python regex patterns (re.fullmatch)', () => {
     expect(compilePythonPattern('a{').test('a{')).toBe(true);
     expect(compilePythonPattern('a|b').test('ab')).toBe(false);
   });
+  it('the match starts at index 0 whatever the value holds; $ and (?m) anchor at \\n only', () => {
+    // With a lookbehind for the start, V8 began '\d*' between the halves of the emoji's surrogate pair.
+    expect(compilePythonPattern('\\d*').test('0412\u{1F600}')).toBe(false);
+    expect(compilePythonPattern('a?').test('\u{1F600}')).toBe(false);
+    expect(compilePythonPattern('abc$\n').test('abc\n')).toBe(true);
+    expect(compilePythonPattern('(?m)a$\r^b').test('a\rb')).toBe(false);
+    expect(compilePythonPattern('(?m)a$\n^b').test('a\nb')).toBe(true);
+  });
   it('an unclosed (?#...) or (?P=...) is refused as Python refuses it ("missing )")', () => {
     expect(compilePythonPattern('a(?#note)b').test('ab')).toBe(true);
     expect(() => compilePythonPattern('a(?#note')).toThrow(/missing \), unterminated comment/);
