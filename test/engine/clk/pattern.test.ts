@@ -13,6 +13,7 @@ import { type HashedFeature, parseSchema } from '../../../engine/clk/schema.js';
 interface PatternVectors {
   generator: { clkhash_version: string };
   cases: Array<{ topic: string; pattern: string; records: Array<{ value: string; valid: boolean }> }>;
+  sweeps: { probe: Array<[number, number]>; cases: Array<{ pattern: string; accepted: Array<[number, number]> }> };
 }
 
 const vectors = JSON.parse(
@@ -55,9 +56,46 @@ describe(`patterns against clkhash ${vectors.generator.clkhash_version}`, () => 
     expect(got).toEqual(cases);
   });
 
+  it('one-character values: every character with a case mapping, against each sweep pattern', () => {
+    const expand = (ranges: Array<[number, number]>) =>
+      ranges.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, k) => (a + k).toString(16)));
+    const probe = expand(vectors.sweeps.probe);
+    const got = vectors.sweeps.cases.map(({ pattern }) => {
+      const feature = featureFor(pattern);
+      return { pattern, accepted: probe.filter((cp) => accepts(feature, String.fromCodePoint(parseInt(cp, 16)))) };
+    });
+    expect(got).toEqual(vectors.sweeps.cases.map(({ pattern, accepted }) => ({ pattern, accepted: expand(accepted) })));
+  });
+
   it('an encode refuses a record whose value holds an emoji after the digits (the probe finding)', () => {
     const encoder = ClkEncoder.create(schemaFor('\\d*'), 'secret');
     expect(() => encoder.encode(['0412\u{1F600}'])).toThrow(/does not match pattern/);
     expect(() => encoder.encode(['0412'])).not.toThrow();
+  });
+
+  it('an encode takes the records clkhash takes for .+ and (?i)[a-z]+ (the probe finding)', () => {
+    const encoder = ClkEncoder.create(schemaFor('(?i)[a-z]+'), 'secret');
+    expect(() => encoder.encode(['\u0130stanbul'])).not.toThrow();
+    expect(() => encoder.encode(['D\u0131yarbak\u0131r'])).not.toThrow();
+    expect(() => ClkEncoder.create(schemaFor('.+'), 'secret').encode(['a\u2028b'])).not.toThrow();
+  });
+});
+
+describe('patterns refused at schema parse where JS cannot answer as Python does', () => {
+  it('SCHEMA_UNSUPPORTED naming the construct; the same without (?i), or in lower case, is translated', () => {
+    const refused: Array<[string, RegExp]> = [
+      ['(?i)(a)\\1', /\$\.features\[0\]\.format\.pattern: a backreference under \(\?i\) is not supported/],
+      ['(?i)(?P<x>a)(?P=x)', /a backreference under \(\?i\) is not supported/],
+      ['(?i)[\u{10400}x]', /\(\?i\) with the upper-case character U\+10400 beyond U\+FFFF is not supported/],
+      ['(?i)\\U00010400', /U\+10400 beyond U\+FFFF/],
+      ['\\N{EM DASH}', /\\N\{\.\.\.\} \(a character by name\) is not supported/],
+    ];
+    for (const [pattern, message] of refused) {
+      expect(() => parseSchema(schemaFor(pattern)), pattern).toThrow(
+        expect.objectContaining({ code: 'SCHEMA_UNSUPPORTED', message: expect.stringMatching(message) }),
+      );
+    }
+    expect(() => parseSchema(schemaFor('(a)\\1'))).not.toThrow();
+    expect(() => parseSchema(schemaFor('(?i)[\u{10428}x]'))).not.toThrow();
   });
 });

@@ -3,6 +3,7 @@
 // on here), e.g. `python3 -c "print(int(' +5'))"`.
 import { describe, expect, it } from 'vitest';
 import { compilePythonPattern } from '../../../engine/clk/pattern.js';
+import { ASCII_FOLD, UNICODE_FOLD } from '../../../engine/clk/py-case.js';
 import { floorMod, parsePyFloat, parsePyInt, pyLen, pyStrip, roundHalfEven } from '../../../engine/clk/python.js';
 import { type HashedFeature, parseSchema } from '../../../engine/clk/schema.js';
 import { compileDateFormat } from '../../../engine/clk/strptime.js';
@@ -114,6 +115,36 @@ describe('Python regex patterns (re.fullmatch)', () => {
     expect(compilePythonPattern('abc$\n').test('abc\n')).toBe(true);
     expect(compilePythonPattern('(?m)a$\r^b').test('a\rb')).toBe(false);
     expect(compilePythonPattern('(?m)a$\n^b').test('a\nb')).toBe(true);
+  });
+  it(". leaves out \\n only; (?i) goes by Python's case mappings; sets and braces parse as in Python", () => {
+    expect(compilePythonPattern('.+').test('a\u2028b\r\u2029')).toBe(true);
+    expect(compilePythonPattern('.').test('\n')).toBe(false);
+    expect(compilePythonPattern('(?s).').test('\n')).toBe(true);
+    // İ lowers to i, ı is i's extra case, ſ s's, the Kelvin sign lowers to k; (?a) lowers A-Z only.
+    expect(compilePythonPattern('(?i)[a-z]+').source).toBe('^(?:[A-Za-z\u0130-\u0131\u017f\u212a]+)$');
+    expect(compilePythonPattern('(?i)i').test('\u0130')).toBe(true);
+    expect(compilePythonPattern('(?i)[^i]').test('\u0131')).toBe(false);
+    expect(compilePythonPattern('(?ai)k').test('\u212a')).toBe(false);
+    expect(compilePythonPattern('a]}').test('a]}')).toBe(true);
+    expect(compilePythonPattern('a{,2}').test('aa')).toBe(true);
+    expect(compilePythonPattern('[\\d-]+').test('1-')).toBe(true);
+    expect(() => compilePythonPattern('[\\A]')).toThrow(/bad escape \\A/);
+  });
+  it('\\d, \\w and \\s answer alike for a character and its Python lower case ((?i) sets rely on it)', () => {
+    for (const [category, fold] of [
+      ['\\d', UNICODE_FOLD],
+      ['\\w', UNICODE_FOLD],
+      ['\\s', UNICODE_FOLD],
+      ['(?a)\\w', ASCII_FOLD],
+    ] as const) {
+      const re = compilePythonPattern(category);
+      for (const [a, b] of fold.changed) {
+        for (let cp = a; cp <= b; cp++) {
+          const lower = String.fromCodePoint(fold.lower(cp));
+          expect(re.test(String.fromCodePoint(cp)), `${category} U+${cp.toString(16)}`).toBe(re.test(lower));
+        }
+      }
+    }
   });
   it('an unclosed (?#...) or (?P=...) is refused as Python refuses it ("missing )")', () => {
     expect(compilePythonPattern('a(?#note)b').test('ab')).toBe(true);
