@@ -30,6 +30,8 @@ const MONTHS_FULL = [
   'december',
 ];
 const MONTHS_ABBR = MONTHS_FULL.map((m) => m.slice(0, 3));
+const WEEKDAYS_FULL = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+const WEEKDAYS_ABBR = WEEKDAYS_FULL.map((d) => d.slice(0, 3));
 
 /** Directive regexes from CPython 3.11 _strptime.TimeRE (C locale names). */
 const DIRECTIVES: Record<string, string> = {
@@ -45,8 +47,8 @@ const DIRECTIVES: Record<string, string> = {
   u: '[1-7]',
   y: `${D}${D}`,
   Y: `${D}${D}${D}${D}`,
-  A: longestFirst(['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']),
-  a: longestFirst(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']),
+  A: longestFirst(WEEKDAYS_FULL),
+  a: longestFirst(WEEKDAYS_ABBR),
   B: longestFirst(MONTHS_FULL),
   b: longestFirst(MONTHS_ABBR),
   p: longestFirst(['am', 'pm']),
@@ -186,8 +188,14 @@ function combine(g: Record<string, string | undefined>): string | null {
   }
   if (g.Y !== undefined) year = num(g.Y);
   if (g.m !== undefined) month = num(g.m);
+  // _strptime looks names up by str.lower() (list.index: a ValueError when
+  // absent). The regex's case folding also takes ſ (U+017F) for s, which
+  // lower() keeps: 'ſeptember' matched and became month 0.
   if (g.B !== undefined) month = MONTHS_FULL.indexOf(g.B.toLowerCase()) + 1;
   if (g.b !== undefined) month = MONTHS_ABBR.indexOf(g.b.toLowerCase()) + 1;
+  if (month === 0) return null;
+  if (g.A !== undefined && !WEEKDAYS_FULL.includes(g.A.toLowerCase())) return null;
+  if (g.a !== undefined && !WEEKDAYS_ABBR.includes(g.a.toLowerCase())) return null;
   if (g.d !== undefined) day = num(g.d);
   if (g.j !== undefined) julian = num(g.j);
   const second = g.S !== undefined ? num(g.S) : 0;

@@ -89,6 +89,11 @@ describe('strptime -> %Y%m%d', () => {
     ['%B %d, %Y', 'Sept 1, 2020'],
     ['%Y-%m-%d', '0000-01-01'],
     ['%d/%m/%Y', ' 3/ 4/2001'],
+    // ſ (long s) matches s case-insensitively, but str.lower() keeps it: not a name.
+    ['%d %B %Y', '1 \u017feptember 2020'],
+    ['%d %b %Y', '1 \u017fep 2020'],
+    ['%A %d %m %Y', '\u017funday 1 1 2020'],
+    ['%a %d %m %Y', '\u017fun 1 1 2020'],
   ])('%s rejects %j', (format, value) => expect(compileDateFormat(format).parseToYmd(value)).toBeNull());
 });
 
