@@ -37,6 +37,17 @@ async function codeOf(v: Verifier, header: string): Promise<{ code: string; stat
   throw new Error('accepted');
 }
 
+/** A verifier that fetches the key set again at every use, with no token cache. */
+const refetchingVerifier = (): Verifier =>
+  createVerifier({
+    issuer: idp.issuer,
+    jwksUrl: idp.jwksUrl,
+    audience: AUDIENCE,
+    jwksMaxAgeMs: 0,
+    jwksCooldownMs: 0,
+    cacheSize: 0,
+  });
+
 describe('remote JWKS', () => {
   it('RS256 via jwksUrl', async () => {
     idp.jwks = { keys: [rsOld.publicJwk] };
@@ -96,15 +107,8 @@ describe('remote JWKS', () => {
 
   it('a key the IdP removed stops authorising new tokens once the set is fetched again', async () => {
     idp.jwks = { keys: [rsOld.publicJwk] };
-    // The set is fetched again at every use (jose alone kept it 10 minutes); no token cache.
-    const v = createVerifier({
-      issuer: idp.issuer,
-      jwksUrl: idp.jwksUrl,
-      audience: AUDIENCE,
-      jwksMaxAgeMs: 0,
-      jwksCooldownMs: 0,
-      cacheSize: 0,
-    });
+    // jose alone kept the set 10 minutes.
+    const v = refetchingVerifier();
     await v.verify(`Bearer ${await sign(rsOld, claims())}`);
     idp.jwks = { keys: [rsNew.publicJwk] };
     expect((await codeOf(v, `Bearer ${await sign(rsOld, claims({ sub: 'after-removal' }))}`)).code).toBe(
@@ -129,14 +133,7 @@ describe('remote JWKS', () => {
       expect(idp.jwksFetches - n).toBe(1);
       // A broker that has the keys goes on with them while the IdP fails to serve them again.
       idp.jwksStatus = undefined;
-      const ok = createVerifier({
-        issuer: idp.issuer,
-        jwksUrl: idp.jwksUrl,
-        audience: AUDIENCE,
-        jwksMaxAgeMs: 0,
-        jwksCooldownMs: 0,
-        cacheSize: 0,
-      });
+      const ok = refetchingVerifier();
       await ok.verify(`Bearer ${await sign(rsOld, claims())}`);
       idp.jwksStatus = 503;
       const m = idp.jwksFetches;
