@@ -76,7 +76,9 @@ function literalEscape(cps: readonly string[], i: number, inClass: boolean): [nu
     return [parseInt(digits, 16), i + 1 + n];
   }
   if (/[0-9]/.test(e)) {
-    if (e === '0' || inClass) throw new PatternError('octal escapes are not supported', true);
+    // Python reads \0.., and three octal digits such as \123, as an octal escape; other digits name a group.
+    const octal = e === '0' || /^[0-7]{3}$/.test(cps.slice(i + 1, i + 4).join(''));
+    if (octal || inClass) throw new PatternError('octal escapes are not supported', true);
     return null;
   }
   if (e === 'N' && cps[i + 2] === '{') throw new PatternError('\\N{...} (a character by name) is not supported', true);

@@ -89,6 +89,8 @@ describe('patterns refused at schema parse where JS cannot answer as Python does
       ['(?i)[\u{10400}x]', /\(\?i\) with the upper-case character U\+10400 beyond U\+FFFF is not supported/],
       ['(?i)\\U00010400', /U\+10400 beyond U\+FFFF/],
       ['\\N{EM DASH}', /\\N\{\.\.\.\} \(a character by name\) is not supported/],
+      // Python's octal escape (chr(0o123), 'S'): was SCHEMA_INVALID, read as a backreference to group 123.
+      ['\\123', /octal escapes are not supported/],
     ];
     for (const [pattern, message] of refused) {
       expect(() => parseSchema(schemaFor(pattern)), pattern).toThrow(
