@@ -31,6 +31,15 @@ export class PavilionError extends Error {
 }
 
 /** True for a PavilionError, including one rebuilt after crossing a worker boundary. */
+/**
+ * CONFIG_INVALID for settings that failed, each `NAME (why)` or a bare NAME: one wording wherever a setting is
+ * checked (server/config.ts, storage/embedded-server.ts). `why` never repeats the value: it may be a secret.
+ */
+export function invalidSettings(settings: readonly (readonly [name: string, why?: string])[]): PavilionError {
+  const list = settings.map(([name, why]) => (why === undefined ? name : `${name} (${why})`));
+  return new PavilionError('CONFIG_INVALID', `invalid setting(s): ${list.join(', ')}`);
+}
+
 export function isPavilionError(err: unknown): err is PavilionError {
   return (
     err instanceof PavilionError ||

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { PavilionError } from '../common/errors.js';
+import { invalidSettings, PavilionError } from '../common/errors.js';
 import { safeMessage } from '../common/zod-issues.js';
 import { PUBLIC_KEY_ALGORITHMS } from '../identity/algorithms.js';
 
@@ -284,15 +284,14 @@ const urlWith = (...schemes: string[]) =>
  */
 export const MAX_CONTENT_LENGTH = 999_999_999;
 
-/** `NAME (why), …` for a failed parse of settings; safeMessage never repeats a value (it may be a secret). */
-function invalidSettings(issues: readonly z.ZodIssue[]): PavilionError {
+/** The settings a failed parse names, each with its first issue; safeMessage never repeats a value. */
+function settingIssues(issues: readonly z.ZodIssue[]): PavilionError {
   const byName = new Map<string, string>();
   for (const i of issues) {
     const name = String(i.path[0]);
     if (!byName.has(name)) byName.set(name, safeMessage(i));
   }
-  const list = [...byName].map(([name, why]) => `${name} (${why})`);
-  return new PavilionError('CONFIG_INVALID', `invalid setting(s): ${list.join(', ')}`);
+  return invalidSettings([...byName]);
 }
 
 const ConfigSchema = z.object({
@@ -444,7 +443,7 @@ export function engineSettings(env: Record<string, string | undefined> = process
     ENGINE_THREADS: env.ENGINE_THREADS ?? '',
     ENGINE_SIMD: env.ENGINE_SIMD ?? '',
   });
-  if (!r.success) throw invalidSettings(r.error.issues);
+  if (!r.success) throw settingIssues(r.error.issues);
   return {
     ...(r.data.ENGINE_THREADS !== undefined ? { threads: r.data.ENGINE_THREADS } : {}),
     ...(r.data.ENGINE_SIMD !== undefined ? { simd: r.data.ENGINE_SIMD === 'true' } : {}),
@@ -496,7 +495,7 @@ export function loadConfig(
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
 
   const r = ConfigSchema.safeParse(merged);
-  if (!r.success) throw invalidSettings(r.error.issues);
+  if (!r.success) throw settingIssues(r.error.issues);
   const c = r.data;
   if (!!c.TLS_CERT_FILE !== !!c.TLS_KEY_FILE)
     throw new PavilionError('CONFIG_INVALID', 'TLS_CERT_FILE and TLS_KEY_FILE must be set together');
@@ -593,10 +592,10 @@ function parseWitnesses(text: string | undefined): { url: string; key: string }[
   try {
     json = JSON.parse(text);
   } catch {
-    throw new PavilionError('CONFIG_INVALID', 'invalid setting(s): AUDIT_WITNESSES (not JSON)');
+    throw invalidSettings([['AUDIT_WITNESSES', 'not JSON']]);
   }
   const r = WitnessList.safeParse(json);
-  if (!r.success) throw new PavilionError('CONFIG_INVALID', 'invalid setting(s): AUDIT_WITNESSES');
+  if (!r.success) throw invalidSettings([['AUDIT_WITNESSES']]);
   return r.data;
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { PavilionError } from '../common/errors.js';
+import { invalidSettings, PavilionError } from '../common/errors.js';
 import { leftByDeadProcess, ownerTag } from '../common/processes.js';
 
 export interface EmbeddedServer {
@@ -93,7 +93,7 @@ function removeAllScratch(): void {
  * folder: PGlite refuses one it cannot open itself), is used.
  */
 export function checkDataFolder(dir: string): void {
-  const invalid = (why: string) => new PavilionError('CONFIG_INVALID', `invalid setting(s): PGLITE_DATA_DIR (${why})`);
+  const invalid = (why: string) => invalidSettings([['PGLITE_DATA_DIR', why]]);
   let entries: string[];
   try {
     if (!statSync(dir).isDirectory()) throw invalid('not a folder');
