@@ -10,7 +10,7 @@
  * check failed, 3 verified but the checkpoint is not anchored yet (or the
  * chain pins are incomplete, so no anchor was read); 2 is a usage error.
  */
-import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { type AnchoredEvent, logIdForOrigin, scanAnchors, verifyAnchor } from '../anchoring/index.js';
 import {
   type AnchorReference,
@@ -541,10 +541,20 @@ async function checkStateWritable(file: string): Promise<void> {
   }
 }
 
-/** Written to a temporary file and renamed, so a crash never leaves half a state. */
+/**
+ * Written to a temporary file, flushed to disk, and renamed, so a crash never leaves half a state: without the
+ * sync, a power loss after the rename can leave an empty file under the state's name (ext4 and XFS may write
+ * the rename before the data), and the monitor would refuse it, losing the pins an auditor relies on.
+ */
 async function writeState(file: string, state: MonitorState): Promise<void> {
   try {
-    await writeFile(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+    const temp = await open(`${file}.tmp`, 'w');
+    try {
+      await temp.writeFile(`${JSON.stringify(state, null, 2)}\n`);
+      await temp.sync();
+    } finally {
+      await temp.close();
+    }
     await rename(`${file}.tmp`, file);
   } catch (err) {
     await rm(`${file}.tmp`, { force: true }).catch(() => undefined);
