@@ -166,6 +166,10 @@ export function registerAuditRoutes(
         if (query.index === undefined)
           throw new ValidationError([{ path: 'query.index', message: 'one of index or leaf_hash is required' }]);
         index = query.index;
+        // Without `size` the tree is the size: an index past it is an entry the log has not reached (as a
+        // consistency `from` past the tree), not a proof range out of order.
+        if (index >= size && query.size === undefined)
+          throw new PavilionError('SIZE_BEYOND_TREE', `index exceeds the committed tree size ${size}`);
         if (index >= size) throw new PavilionError('PROOF_RANGE_INVALID', 'index must be below size');
         [leafHash, proof] = await Promise.all([audit.leafHashAt(index), audit.inclusionProof(index, size)]);
       }

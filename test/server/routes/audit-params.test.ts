@@ -91,6 +91,20 @@ describe('inclusion proofs: by index or by leaf hash', () => {
     expect(validationErrors(r)).toBe('query.leaf_hash: give index or leaf_hash, not both');
   });
 
+  it('an index past the tree, no size: 404 SIZE_BEYOND_TREE (was 422 PROOF_RANGE_INVALID)', async () => {
+    const r = await get(`/v1/audit/proofs/inclusion?index=${size}`);
+    expectProblem(r, 404, 'SIZE_BEYOND_TREE');
+    expect(r.json.detail).toBe(`index exceeds the committed tree size ${size}`);
+  });
+
+  it('an index at or past a size given: 422 PROOF_RANGE_INVALID', async () => {
+    expectProblem(
+      await get(`/v1/audit/proofs/inclusion?index=${size - 1}&size=${size - 1}`),
+      422,
+      'PROOF_RANGE_INVALID',
+    );
+  });
+
   it('neither given is 422 VALIDATION_FAILED naming both', async () => {
     const r = await get(`/v1/audit/proofs/inclusion?size=${size}`);
     expectProblem(r, 422, 'VALIDATION_FAILED');
