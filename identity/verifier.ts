@@ -104,6 +104,8 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   if (opts.localJwks === undefined && opts.jwksUrl === undefined && opts.issuer === undefined) {
     throw configError('one of issuer, jwksUrl or localJwks is required');
   }
+  // A remote key set with no issuer would let in a token of any `iss` its keys verify (server/config.ts).
+  if (opts.jwksUrl !== undefined && opts.issuer === undefined) throw configError('jwksUrl needs an issuer');
   const algorithms = checkedAlgorithms(opts.algorithms);
   const toleranceSec = opts.clockToleranceSec ?? CLOCK_TOLERANCE_SEC;
   if (!(toleranceSec >= 0 && toleranceSec <= 300)) throw configError('clockToleranceSec must be between 0 and 300');

@@ -51,7 +51,7 @@ export const SETTINGS: readonly Setting[] = [
     description: 'entries in the in-process LRU (in front of Redis when set)',
   },
   { env: 'OIDC_ISSUER', default: '', description: 'OIDC issuer (JWKS discovered from it, e.g. a Keycloak realm URL)' },
-  { env: 'JWKS_URL', default: '', description: 'JWKS URL when not discovered from OIDC_ISSUER' },
+  { env: 'JWKS_URL', default: '', description: 'JWKS URL when not discovered from OIDC_ISSUER (which it needs)' },
   { env: 'OIDC_AUDIENCE', default: 'pavilion', description: 'required `aud` of access tokens' },
   { env: 'JWT_ALGORITHMS', default: 'ES256,RS256,EdDSA', description: 'allowed JWS algorithms (comma-separated)' },
   {
@@ -497,6 +497,11 @@ export function loadConfig(
   const r = ConfigSchema.safeParse(merged);
   if (!r.success) throw settingIssues(r.error.issues);
   const c = r.data;
+  // Without OIDC_ISSUER no `iss` is checked: any token the key set verifies would be let in, whoever issued it
+  // (an IdP serving one key set for several realms or tenants). A probe with JWKS_URL alone was let in with
+  // tokens of three issuers and none; docs/operations.md, "Bringing your own realm".
+  if (c.JWKS_URL && !c.OIDC_ISSUER)
+    throw invalidSettings([['JWKS_URL', 'needs OIDC_ISSUER, the `iss` its tokens must carry']]);
   if (!!c.TLS_CERT_FILE !== !!c.TLS_KEY_FILE)
     throw new PavilionError('CONFIG_INVALID', 'TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   return {

@@ -49,6 +49,10 @@ const refetchingVerifier = (): Verifier =>
   });
 
 describe('remote JWKS', () => {
+  it('a jwksUrl without an issuer is refused: no `iss` would be checked', () => {
+    expect(() => createVerifier({ jwksUrl: idp.jwksUrl, audience: AUDIENCE })).toThrow('jwksUrl needs an issuer');
+  });
+
   it('RS256 via jwksUrl', async () => {
     idp.jwks = { keys: [rsOld.publicJwk] };
     const before = idp.jwksFetches;

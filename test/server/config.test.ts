@@ -84,12 +84,20 @@ describe('config', () => {
     expect(loadConfig({ DATABASE_URL: 'postgresql://u:p@127.0.0.1:5432/db' }).databaseUrl).toBe(
       'postgresql://u:p@127.0.0.1:5432/db',
     );
+    const issuer = { OIDC_ISSUER: 'https://keycloak.example/realms/x' };
     for (const name of ['OIDC_ISSUER', 'JWKS_URL', 'ETH_RPC_URL']) {
-      expect(() => loadConfig({ [name]: 'keycloak.example/realms/x' })).toThrow(
+      expect(() => loadConfig({ ...issuer, [name]: 'keycloak.example/realms/x' })).toThrow(
         `${name} (expected a https:// or http:// URL)`,
       );
-      expect(() => loadConfig({ [name]: 'https://keycloak.example/realms/x' })).not.toThrow();
+      expect(() => loadConfig({ ...issuer, [name]: 'https://keycloak.example/realms/x' })).not.toThrow();
     }
+  });
+  it('JWKS_URL needs OIDC_ISSUER: without it no `iss` was checked and tokens of any issuer were let in', () => {
+    expect(() => loadConfig({ JWKS_URL: 'https://idp.example/keys' })).toThrow(
+      /^invalid setting\(s\): JWKS_URL \(needs OIDC_ISSUER, the `iss` its tokens must carry\)$/,
+    );
+    const c = loadConfig({ JWKS_URL: 'https://idp.example/keys', OIDC_ISSUER: 'https://idp.example/realms/a' });
+    expect(c.identity).toMatchObject({ jwksUrl: 'https://idp.example/keys', issuer: 'https://idp.example/realms/a' });
   });
   it('POLICY_BUNDLE_KEY_ALG takes the public-key algorithms tokens may use (identity/algorithms.ts), no HMAC', () => {
     expect(loadConfig({ POLICY_BUNDLE_KEY_ALG: 'Ed25519' }).policy.keyAlg).toBe('Ed25519');
