@@ -10,6 +10,7 @@ import type { AuditEvent } from './audit-events.js';
 
 const AUDIT_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
 const EMAIL_SHAPED = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const DIGEST_PREFIX = 'hmac-sha256:';
 
 /**
  * Subjects and tenants (parties, not the people verified) go into audit
@@ -19,11 +20,18 @@ const EMAIL_SHAPED = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
  * subjects), becomes `hmac-sha256:` + a keyed digest (the audit hash key,
  * HKDF from MASTER_KEY): stable, so events of one caller still group, but
  * not reversible by hashing a list of addresses, as a plain digest would be.
+ *
+ * The mapping is one-to-one: a name that itself starts with `hmac-sha256:`
+ * is hashed too, so a kept name never spells a digest. Were it kept, a party
+ * named after another's digest would be that party in the log, and would read
+ * its entries (routes/audit.ts, causedBy compares these strings). Only such
+ * names change spelling: every other name kept before is kept still, so the
+ * events already written keep naming the same parties.
  */
 export function auditIdentifier(id: string, key: Uint8Array): string {
-  if (AUDIT_ID.test(id) && !EMAIL_SHAPED.test(id)) return id;
+  if (AUDIT_ID.test(id) && !EMAIL_SHAPED.test(id) && !id.startsWith(DIGEST_PREFIX)) return id;
   const digest = createHmac('sha256', key).update('pavilion audit identifier\0').update(id, 'utf8');
-  return `hmac-sha256:${digest.digest('base64url')}`;
+  return `${DIGEST_PREFIX}${digest.digest('base64url')}`;
 }
 
 export interface Recorded {

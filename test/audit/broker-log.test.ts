@@ -3,8 +3,9 @@
  * anvil for the facts): the signing key survives a restart (development key
  * in STATE_DIR), rotates as audit/README.md says, and comes from
  * AUDIT_SIGNING_KEY; the anchoring facts are published; a relying party reads
- * the events it caused (and no others) and re-hashes them; entry bundles are
- * gzip-compressed when asked; the origin follows AUDIT_URL_PREFIX.
+ * the events it caused (and no others, not even named after another's digest)
+ * and re-hashes them; entry bundles are gzip-compressed when asked; the origin
+ * follows AUDIT_URL_PREFIX.
  */
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -184,6 +185,26 @@ describe('what the log publishes', () => {
     expect((await api(t.url, 'GET', `/v1/audit/entries/${theirs.index}`, { token: t.tokens.auditor })).status).toBe(
       200,
     );
+  }, 60_000);
+
+  it('a party named after another party’s digest is not that party: it reads none of its events', async () => {
+    const t = await start({});
+    await loadPeople(t);
+    const id = t.broker.localIdentity!;
+    const vic = await id.mint({ sub: 'vic@x.org', roles: ['rp'] });
+    const hers = await verification(t, vic);
+    const read = (index: number, token: string) => api(t.url, 'GET', `/v1/audit/entries/${index}`, { token });
+    // The digest the log spells her with (auditors read it; so could anyone who sees the log).
+    const digest = (await read(hers.index, t.tokens.auditor)).json.event.actor as string;
+    expect(digest).toMatch(/^hmac-sha256:/);
+    const impostor = await id.mint({ sub: digest, roles: ['rp'] });
+    expect((await read(hers.index, impostor)).json.code).toBe('FORBIDDEN_ROLE');
+    const his = await verification(t, impostor);
+    expect((await read(his.index, vic)).json.code).toBe('FORBIDDEN_ROLE');
+    expect((await read(his.index, impostor)).status).toBe(200);
+    const actor = (await read(his.index, t.tokens.auditor)).json.event.actor as string;
+    expect(actor).toMatch(/^hmac-sha256:/);
+    expect(actor).not.toBe(digest);
   }, 60_000);
 
   it('entry bundles are gzip-compressed when the client accepts it', async () => {

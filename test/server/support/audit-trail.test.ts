@@ -20,4 +20,16 @@ describe('audit identifiers', () => {
     // An @ that is not an address (a Keycloak service account, say) stays readable.
     expect(auditIdentifier('service-account@realm', key)).toBe('service-account@realm');
   });
+
+  it('is one-to-one: a name spelled like a digest is hashed too, so it never stands for another party', async () => {
+    const { auditIdentifier } = await import('../../../server/support/audit-trail.js');
+    const key = new Uint8Array(32).fill(7);
+    const digest = auditIdentifier('vic@x.org', key);
+    const impostor = auditIdentifier(digest, key);
+    expect(impostor).toMatch(/^hmac-sha256:[A-Za-z0-9_-]{43}$/);
+    expect(impostor).not.toBe(digest);
+    expect(auditIdentifier('hmac-sha256:', key)).not.toBe('hmac-sha256:');
+    // A different spelling of the prefix is not a digest, and no digest spells it: kept as before.
+    expect(auditIdentifier('HMAC-SHA256:abc', key)).toBe('HMAC-SHA256:abc');
+  });
 });
