@@ -112,6 +112,11 @@ export interface Activated {
   changed: boolean;
 }
 
+/** Whether the caller manages the dataset, and so is told whose it is (routes/datasets.ts): its owner, or an admin. */
+export function mayManage(principal: Principal, record: DatasetRecord): boolean {
+  return principal.roles.has('admin') || record.owner === principal.subject;
+}
+
 export class DatasetService {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly store: DatasetStore;
@@ -195,8 +200,7 @@ export class DatasetService {
   }
 
   assertOwner(principal: Principal, record: DatasetRecord): void {
-    if (principal.roles.has('admin')) return;
-    if (record.owner !== principal.subject)
+    if (!mayManage(principal, record))
       throw new PavilionError('DATASET_NOT_OWNER', 'the dataset belongs to another data provider');
   }
 

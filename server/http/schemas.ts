@@ -159,7 +159,9 @@ export type DatasetDefinition = z.infer<typeof DatasetDefinition>;
 export const Dataset = z
   .object({
     id: z.string(),
-    owner: z.string(),
+    owner: z.string().optional().openapi({
+      description: "the data provider's party name, which may be an e-mail address: given only to the owner and admins",
+    }),
     schema: z.record(z.unknown()),
     claims: z.array(z.string()),
     filter_bits: z.number().int(),

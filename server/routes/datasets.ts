@@ -3,7 +3,7 @@
  * locally).
  *
  *   PUT    /v1/datasets/{id}            dp, admin   define or update
- *   GET    /v1/datasets/{id}            any role    schema, claims, active version, rows
+ *   GET    /v1/datasets/{id}            any role    schema, claims, active version, rows (owner: to it and admins)
  *   DELETE /v1/datasets/{id}            dp, admin   delete every version's rows, the secret, cached answers
  *   POST   /v1/datasets/{id}/versions   dp, admin   upload a version (JSONL or PVDS binary), streamed: served at
  *                                                   once, or staged (?activate=false), or only checked (?dry_run=true)
@@ -16,9 +16,10 @@
  *   GET    /v1/datasets/{id}/pulls/{p}  dp, admin   how that pull went
  */
 
+import type { Principal } from '../../identity/index.js';
 import type { PullRecord } from '../datasets/pull-store.js';
 import type { DatasetPulls } from '../datasets/pulls.js';
-import { type Activated, type DatasetService, type Published, uploadFormat } from '../datasets/service.js';
+import { type Activated, type DatasetService, mayManage, type Published, uploadFormat } from '../datasets/service.js';
 import type { DatasetRecord, VersionRecord } from '../datasets/store.js';
 import type { HttpRouter } from '../http/router.js';
 import {
@@ -53,10 +54,15 @@ export function pullView(p: PullRecord): Record<string, unknown> {
   };
 }
 
-export function datasetView(r: DatasetRecord): Record<string, unknown> {
+/**
+ * `owner` is the data provider's party name, which may be a person's e-mail address (an issuer's
+ * subject): only the owner and admins see it, as only they manage the dataset (mayManage). Relying
+ * parties, auditors and other providers read what they need to encode and verify, not whose it is.
+ */
+export function datasetView(r: DatasetRecord, principal: Principal): Record<string, unknown> {
   return {
     id: r.id,
-    owner: r.owner,
+    ...(mayManage(principal, r) ? { owner: r.owner } : {}),
     schema: r.schema,
     claims: r.claims,
     claim_types: r.claimTypes,
@@ -148,7 +154,7 @@ export function registerDatasetRoutes(
     },
     async ({ principal, params, body }) => {
       const { created, record } = await service.define(principal, params.id, body);
-      return { status: created ? 201 : 200, json: datasetView(record) };
+      return { status: created ? 201 : 200, json: datasetView(record, principal) };
     },
   );
 
@@ -157,12 +163,13 @@ export function registerDatasetRoutes(
       method: 'get',
       path: '/v1/datasets/:id',
       summary: 'A dataset: schema (to encode locally), claims, active version, rows (any role)',
+      description: 'The owner is named only to itself and to admins: a party name may be an e-mail address.',
       access: ['rp', 'dp', 'auditor', 'admin'],
       params: DatasetIdParams,
       responses: { 200: { description: 'the dataset', json: Dataset } },
       errors: ['DATASET_NOT_FOUND'],
     },
-    async ({ params }) => ({ json: datasetView(await service.get(params.id)) }),
+    async ({ params, principal }) => ({ json: datasetView(await service.get(params.id), principal) }),
   );
 
   router.route(

@@ -91,6 +91,21 @@ describe('every role against every route', () => {
       'DATASET_NOT_OWNER',
     );
   });
+
+  it('a dataset names its owner (a party name, maybe an address) only to the owner and admins', async () => {
+    const read = (token: string) => api(t.url, 'GET', '/v1/datasets/ds', { token });
+    for (const token of [t.tokens.dp, t.tokens.admin]) {
+      const r = await read(token);
+      expect(r.status, r.text).toBe(200);
+      expect(r.json.owner).toBe('registry');
+    }
+    for (const token of [t.tokens.rp, t.tokens.rp2, t.tokens.dp2, t.tokens.auditor]) {
+      const r = await read(token);
+      expect(r.status, r.text).toBe(200);
+      expect(r.json).not.toHaveProperty('owner');
+      expect(r.json).toMatchObject({ id: 'ds', active_version: expect.any(Number) }); // the rest as before
+    }
+  });
 });
 
 describe('bad tokens', () => {
