@@ -4,9 +4,16 @@
  *   DELETE /v1/linkage-jobs/{id}          owner/admin cancel (wherever it runs)
  *   GET    /v1/linkage-jobs/{id}/results  owner/admin pairs (or the greedy 1:1 solution, or groups), guidance
  */
+import type { Role } from '../../identity/index.js';
 import type { HttpRouter } from '../http/router.js';
 import { JobParams, LinkageJob, LinkageJobRequest, LinkageResults } from '../http/schemas.js';
 import { jobView, type LinkageJobs } from '../linkage/jobs.js';
+
+/**
+ * Who may follow or cancel a job (its owner among them; others get JOB_NOT_FOUND): these routes and the
+ * WebSocket's `subscribe` and `cancel` (routes/ws.ts), so a role is refused alike on both.
+ */
+export const JOB_ROLES: readonly Role[] = ['rp', 'admin'];
 
 export function registerLinkageJobRoutes(router: HttpRouter, jobs: LinkageJobs, limits: { jobBody: number }): void {
   router.route(
@@ -41,7 +48,7 @@ export function registerLinkageJobRoutes(router: HttpRouter, jobs: LinkageJobs, 
       method: 'get',
       path: '/v1/linkage-jobs/:id',
       summary: 'Job status and progress (its owner, admin)',
-      access: ['rp', 'admin'],
+      access: JOB_ROLES,
       params: JobParams,
       responses: { 200: { description: 'the job', json: LinkageJob } },
       errors: ['JOB_NOT_FOUND'],
@@ -54,7 +61,7 @@ export function registerLinkageJobRoutes(router: HttpRouter, jobs: LinkageJobs, 
       method: 'del',
       path: '/v1/linkage-jobs/:id',
       summary: 'Cancel a job still queued or running, on whichever broker runs it (its owner, admin)',
-      access: ['rp', 'admin'],
+      access: JOB_ROLES,
       params: JobParams,
       responses: { 200: { description: 'the job, failed with LINK_CANCELLED', json: LinkageJob } },
       errors: ['JOB_NOT_FOUND', 'JOB_ENDED'],
@@ -67,7 +74,7 @@ export function registerLinkageJobRoutes(router: HttpRouter, jobs: LinkageJobs, 
       method: 'get',
       path: '/v1/linkage-jobs/:id/results',
       summary: 'Job results: pairs or groups, the policy minimum, threshold guidance (its owner, admin)',
-      access: ['rp', 'admin'],
+      access: JOB_ROLES,
       params: JobParams,
       responses: { 200: { description: 'the pairs', json: LinkageResults } },
       errors: ['JOB_NOT_FOUND', 'JOB_NOT_DONE', 'JOB_FAILED'],

@@ -21,6 +21,7 @@
  *     encoding of the records of those still in flight (server/verification/service.ts).
  *   → {type:"subscribe", job}  ← {type:"progress", job, done, total, chunks?} … {type:"result", job, status, …}
  *   → {type:"cancel", id?, job}  ← {type:"cancelled", id?, job} (subscribers get the failed result, LINK_CANCELLED)
+ *     (subscribe and cancel: rp or admin, as the job routes over HTTP; another role gets 403 FORBIDDEN_ROLE)
  *   → {type:"ping"}  ← {type:"pong"}
  *
  * Backpressure: at most WS_MAX_IN_FLIGHT verifications per socket (more are
@@ -43,6 +44,7 @@ import { VerificationRequest } from '../http/schemas.js';
 import { validate } from '../http/validation.js';
 import type { JobMessage, LinkageJobs } from '../linkage/jobs.js';
 import type { VerificationService } from '../verification/service.js';
+import { JOB_ROLES } from './linkage-jobs.js';
 
 export const AUTH_TIMEOUT_MS = 10_000;
 const CLOSE_UNAUTHENTICATED = 4401;
@@ -86,9 +88,21 @@ const messageId = (v: unknown): string | number | undefined =>
     ? (v as string | number)
     : undefined;
 
-/** The problem of a subscribe or cancel without a job id: worded as server/http/validation.ts words a body's. */
-const jobMissing = (msg: Record<string, unknown>): Problem =>
-  makeProblem('VALIDATION_FAILED', msg.job === undefined ? '$.job: required' : '$.job: expected string');
+/**
+ * The job a subscribe or cancel names, or why it is refused before the job is looked up, checked in the
+ * order HTTP checks a job route (server/http/router.ts): first the roles those routes require (JOB_ROLES,
+ * with requireRole's wording), so a DP is told 403 FORBIDDEN_ROLE here as there, not 404 JOB_NOT_FOUND;
+ * then a job id, worded as server/http/validation.ts words a body's.
+ */
+function jobOfMessage(principal: Principal, msg: Record<string, unknown>): string | Problem {
+  try {
+    requireRole(principal, ...JOB_ROLES);
+  } catch (err) {
+    return toProblem(err);
+  }
+  if (typeof msg.job === 'string') return msg.job;
+  return makeProblem('VALIDATION_FAILED', msg.job === undefined ? '$.job: required' : '$.job: expected string');
+}
 
 export interface WebSocketDeps {
   /** Verifies a bearer header and notes the party (server/http/auth.ts). */
@@ -237,12 +251,13 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
     }
     const id = messageId(msg.id);
     if (type === 'subscribe') {
-      if (typeof msg.job !== 'string') {
-        sendProblem(ws, state, id, jobMissing(msg));
+      const job = jobOfMessage(state.principal, msg);
+      if (typeof job !== 'string') {
+        sendProblem(ws, state, id, job);
         return;
       }
       try {
-        const unsubscribe = await jobs.subscribe(state.principal, msg.job, (m: JobMessage) => send(ws, state, m));
+        const unsubscribe = await jobs.subscribe(state.principal, job, (m: JobMessage) => send(ws, state, m));
         if (!state.open) unsubscribe();
         else state.unsubscribers.push(unsubscribe);
       } catch (err) {
@@ -256,13 +271,14 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
       return;
     }
     if (type === 'cancel') {
-      if (typeof msg.job !== 'string') {
-        sendProblem(ws, state, id, jobMissing(msg));
+      const job = jobOfMessage(state.principal, msg);
+      if (typeof job !== 'string') {
+        sendProblem(ws, state, id, job);
         return;
       }
       try {
-        await jobs.cancel(state.principal, msg.job);
-        send(ws, state, { type: 'cancelled', job: msg.job, ...(id !== undefined ? { id } : {}) });
+        await jobs.cancel(state.principal, job);
+        send(ws, state, { type: 'cancelled', job, ...(id !== undefined ? { id } : {}) });
       } catch (err) {
         sendProblem(
           ws,

@@ -5,6 +5,7 @@
  *   owned by U+FFFD (another party's name);
  * - expiry has one rule with the 30 s clock tolerance HTTP allows: at the upgrade, at in-band auth and
  *   on every message of an open session;
+ * - subscribe and cancel refuse a role the job routes refuse with HTTP's 403 FORBIDDEN_ROLE, not 404;
  * - every verify message answered counts in /metrics with its status, refusals included.
  */
 import { readFileSync } from 'node:fs';
@@ -184,6 +185,40 @@ describe('token expiry over the socket uses the clock tolerance HTTP uses (30 s)
     expect((await c.next((m) => m.type === 'error')).problem).toMatchObject({ status: 401, code: 'AUTH_EXPIRED' });
     expect(await closeCode(c)).toBe(4401);
     expect(c.messages.some((m) => m.id === 'after')).toBe(false);
+  });
+});
+
+describe('subscribe and cancel need the roles the job routes need over HTTP', () => {
+  it('a DP, an auditor or a token with no role: 403 FORBIDDEN_ROLE over the socket as over HTTP', async () => {
+    const job = await api(t.url, 'POST', '/v1/linkage-jobs', {
+      token: t.tokens.rp,
+      body: { dataset: 'w', clks: clks.slice(0, 3).map(b64), threshold: 0.9, solution: 'pairs', purpose: 'kyc' },
+    });
+    expect(job.status, job.text).toBe(202);
+    const path = `/v1/linkage-jobs/${job.json.id}`;
+    const callers = { dp: t.tokens.dp, auditor: t.tokens.auditor, none: await mint({ sub: 'no-role', roles: [] }) };
+    for (const [who, token] of Object.entries(callers)) {
+      const viaHttp = await api(t.url, 'GET', path, { token });
+      expectProblem(viaHttp, 403, 'FORBIDDEN_ROLE');
+      expectProblem(await api(t.url, 'DELETE', path, { token }), 403, 'FORBIDDEN_ROLE');
+      const c = await open(token);
+      c.send({ type: 'subscribe', id: `s-${who}`, job: job.json.id });
+      c.send({ type: 'cancel', id: `c-${who}`, job: job.json.id });
+      for (const id of [`s-${who}`, `c-${who}`]) {
+        const { problem } = await c.next((m) => m.id === id);
+        expect(problem, `${who} ${id}`).toMatchObject({
+          status: 403,
+          code: 'FORBIDDEN_ROLE',
+          detail: viaHttp.json.detail,
+        });
+      }
+      c.ws.close();
+    }
+    // The roles HTTP allows still follow it: an admin's subscription gets the job's result.
+    const admin = await open(t.tokens.admin);
+    admin.send({ type: 'subscribe', id: 'a', job: job.json.id });
+    expect(await admin.next((m) => m.type === 'result' && m.job === job.json.id)).toMatchObject({ status: 'done' });
+    admin.ws.close();
   });
 });
 
