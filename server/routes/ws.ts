@@ -311,7 +311,10 @@ export function registerWebSocket(app: TemplatedApp, router: HttpRouter, deps: W
     upgrade: (res, req, context) => {
       if (refusedFraming(res, req)) return;
       const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
+      // RFC 6455 §4.2.2: a server selects one of the client's subprotocols that it supports, or sends none. The
+      // broker supports none, so it selects none (an empty string: uWS then writes no Sec-WebSocket-Protocol);
+      // passing the header on selected the client's first offer, whatever it was, and echoed it in the 101.
+      const protocol = '';
       const extensions = req.getHeader('sec-websocket-extensions');
       const authorization = req.getHeader('authorization');
       const fresh = (): SocketState => ({

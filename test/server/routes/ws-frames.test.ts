@@ -1,7 +1,7 @@
 /**
  * WebSocket frames a client must not send (RFC 6455 §5.1, §5.2, §5.5), over a raw socket after a real
  * upgrade: what the broker's uWS answers to each. A frame the client did not mask must close the
- * connection (1002, protocol error) and never be processed as a message.
+ * connection (1002, protocol error) and never be processed as a message. And the 101 selects no subprotocol.
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
@@ -16,8 +16,13 @@ afterAll(async () => {
   await t?.broker.close();
 });
 
-/** Opens /v1/ws with a bearer header; resolves with the socket once the 101 arrived. */
-function upgrade(): Promise<{ socket: Socket; received: Buffer[]; closed: Promise<void> }> {
+/**
+ * Opens /v1/ws (with a bearer header unless `bearer` is false, and any `extra` header lines); resolves with
+ * the socket and the 101's head once it arrived.
+ */
+function upgrade(
+  opts: { bearer?: boolean; extra?: string } = {},
+): Promise<{ socket: Socket; head: string; received: Buffer[]; closed: Promise<void> }> {
   const { hostname, port } = new URL(t.url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname);
@@ -35,13 +40,13 @@ function upgrade(): Promise<{ socket: Socket; received: Buffer[]; closed: Promis
       upgraded = true;
       const rest = Buffer.from(head.slice(end + 4), 'latin1');
       if (rest.length) received.push(rest);
-      resolve({ socket, received, closed });
+      resolve({ socket, head: head.slice(0, end), received, closed });
     });
     socket.on('connect', () =>
       socket.write(
         `GET /v1/ws HTTP/1.1\r\nHost: broker\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
-          `Authorization: Bearer ${t.tokens.rp}\r\n\r\n`,
+          `${opts.bearer === false ? '' : `Authorization: Bearer ${t.tokens.rp}\r\n`}${opts.extra ?? ''}\r\n`,
       ),
     );
   });
@@ -65,6 +70,19 @@ function frame(opcode: number, payload: Buffer, opts: { masked?: boolean; fin?: 
 const ping = Buffer.from(JSON.stringify({ type: 'ping' }));
 /** Text frames the server sent, decoded. */
 const texts = (received: Buffer[]) => Buffer.concat(received).toString('latin1');
+
+describe('the upgrade', () => {
+  // RFC 6455 §4.2.2: the server selects one of the client's subprotocols it supports, or sends none. The broker
+  // supports none; echoing the first offered put whatever a client sent there (a token, say) in the answer.
+  for (const bearer of [true, false])
+    it(`selects no subprotocol, whatever the client offers (${bearer ? 'header' : 'in-band'} auth)`, async () => {
+      const ws = await upgrade({ bearer, extra: 'Sec-WebSocket-Protocol: x-token.abc, bearer\r\n' });
+      expect(ws.head).toMatch(/^HTTP\/1\.1 101 /);
+      expect(ws.head.toLowerCase()).not.toContain('sec-websocket-protocol');
+      expect(ws.head).not.toContain('x-token.abc');
+      ws.socket.destroy();
+    });
+});
 
 describe('WebSocket frames', () => {
   it('control: a masked ping message is answered with pong', async () => {
