@@ -345,7 +345,7 @@ export const VerificationRequest = z
       .openapi({
         description:
           "field → value, encoded by the broker with the DP's linkage secret when the dataset and policy allow; " +
-          'never stored or logged',
+          "every field of the dataset's schema but its ignored ones, '' for an unknown value; never stored or logged",
       }),
     claims: z.array(claimName).max(64).default([]),
     purpose,

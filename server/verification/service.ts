@@ -63,9 +63,16 @@ export interface VerificationDeps {
 
 /** Feature order of a clkhash v3 schema: rows handed to the encoder follow it, ignored features included. */
 export function schemaFeatureIds(schema: unknown): string[] {
-  const features = (schema as { features?: { identifier?: unknown }[] }).features;
+  return schemaFeatures(schema).map((f) => f.id);
+}
+
+function schemaFeatures(schema: unknown): { id: string; ignored: boolean }[] {
+  const features = (schema as { features?: { identifier?: unknown; ignored?: unknown }[] }).features;
   if (!Array.isArray(features)) return [];
-  return features.map((f) => (typeof f.identifier === 'string' ? f.identifier : ''));
+  return features.map((f) => ({
+    id: typeof f.identifier === 'string' ? f.identifier : '',
+    ignored: f.ignored === true,
+  }));
 }
 
 export class VerificationService {
@@ -162,13 +169,26 @@ export class VerificationService {
     record: Record<string, string>,
     signal: AbortSignal | undefined,
   ): Promise<Uint8Array> {
-    const features = schemaFeatureIds(def.schema);
+    const schemaFields = schemaFeatures(def.schema);
+    const features = schemaFields.map((f) => f.id);
     const known = new Set(features);
+    // Counted, not named: a field name is the caller's text and may be a value sent in the wrong place.
     const unknown = Object.keys(record).filter((k) => !known.has(k)).length;
     if (unknown > 0)
       throw new PavilionError(
         'RECORD_FIELDS_UNKNOWN',
         `record has ${unknown} field(s) the dataset schema does not define`,
+      );
+    // A field left out was encoded as empty, and a record without its surname still matched (score 0.87 in an
+    // outside probe), where the client library's and the CLI's encoders refuse it (engine/clk/encoder.ts,
+    // encodeRecord). Ignored features may be absent, as there. Names here are the schema's, not the caller's.
+    const missing = schemaFields.filter((f) => !f.ignored && !Object.hasOwn(record, f.id)).map((f) => f.id);
+    if (missing.length > 0)
+      throw new PavilionError(
+        'RECORD_INVALID',
+        `record lacks field(s) the dataset schema encodes: ${missing.slice(0, 8).join(', ')}` +
+          (missing.length > 8 ? ` and ${missing.length - 8} more` : '') +
+          ' (send an empty string for a value that is unknown)',
       );
     // A secret other than the one the served CLKs were made with would answer no_match for everyone.
     if (

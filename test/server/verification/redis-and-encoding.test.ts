@@ -216,6 +216,23 @@ describe('broker-side encoding', () => {
     expectProblem(unknown, 422, 'RECORD_FIELDS_UNKNOWN');
     expect(unknown.text).not.toContain(SENTINEL_SURNAME);
 
+    // A field left out is refused, not encoded as empty (it matched at 0.87 without the surname); an ignored
+    // feature (rec_id) may be absent, and an empty string is a value like any other.
+    const { surname: _, ...noSurname } = record;
+    const missing = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'enc', record: noSurname, claims: ['over_18'], purpose: 'age_verification' },
+    });
+    expectProblem(missing, 422, 'RECORD_INVALID');
+    expect(missing.json.detail).toBe(
+      'record lacks field(s) the dataset schema encodes: surname (send an empty string for a value that is unknown)',
+    );
+    const empty = await api(t.url, 'POST', '/v1/verifications', {
+      token: t.tokens.rp,
+      body: { dataset: 'enc', record: { ...record, surname: '' }, claims: ['over_18'], purpose: 'age_verification' },
+    });
+    expect(empty.status, empty.text).toBe(200);
+
     // Never returned.
     const ds = await api(t.url, 'GET', '/v1/datasets/enc', { token: t.tokens.dp });
     expect(ds.text).not.toContain(secret);
