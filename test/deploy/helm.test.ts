@@ -5,8 +5,9 @@
  * (kubernetes-validate, from PyPI, ships them), the hardening checks of checkov
  * (non-root, read-only root filesystem, no privilege escalation, limits,
  * probes), and what the chart promises operators: probes on /readyz and
- * /healthz, rolling updates without a gap, the drain time, the alert rules
- * identical to deploy/prometheus's.
+ * /healthz, rolling updates without a gap, the drain time, one MASTER_KEY and
+ * one audit signing key for every replica, the alert rules identical to
+ * deploy/prometheus's.
  *
  * HELM_BIN, KUBERNETES_VALIDATE_BIN and CHECKOV_BIN come from .ci/run; skipped
  * without them, failing when CI is set.
@@ -17,6 +18,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { logSigningOptions, openAuditLog } from '../../audit/index.js';
+import { loadConfig } from '../../server/config.js';
+import { openDatabase } from '../../storage/postgres.js';
 import { MUST_RUN } from './services.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -57,6 +61,22 @@ function render(...args: string[]): Manifest[] {
 
 function byKind(manifests: Manifest[], kind: string): Manifest[] {
   return manifests.filter((m) => m.kind === kind);
+}
+
+/** The broker container of the chart's Deployment. */
+function brokerContainer(manifests: Manifest[]): Manifest {
+  return byKind(manifests, 'Deployment').find((d) => d.metadata.name === 'pavilion').spec.template.spec.containers[0];
+}
+
+/** The settings a broker pod starts with: the ConfigMap, then the Secret (decoded), as its envFrom lists them. */
+function podSettings(manifests: Manifest[]): Record<string, string> {
+  const config = byKind(manifests, 'ConfigMap').find((c) => c.metadata.name === 'pavilion-config');
+  const secret = byKind(manifests, 'Secret').find((c) => c.metadata.name === 'pavilion-secret');
+  const decoded = Object.entries(secret.data as Record<string, string>).map(([k, v]) => [
+    k,
+    Buffer.from(v, 'base64').toString(),
+  ]);
+  return { ...config.data, ...Object.fromEntries(decoded) };
 }
 
 describe('the chart copies of the rules and the realm', () => {
@@ -166,6 +186,47 @@ describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
     );
     const external = render('--set', 'secret.existingSecret=managed-elsewhere');
     expect(byKind(external, 'Secret')).toEqual([]);
+  });
+
+  it('one audit signing key for all replicas, from the Secret, generated unless given', async () => {
+    // Without it each pod made a development key in its own emptyDir STATE_DIR: replicas signed checkpoints with
+    // different keys, a restart changed the key, and auditors' receipt checks failed (NOTE_UNVERIFIED).
+    const settings = podSettings(production);
+    expect(settings.AUDIT_SIGNING_KEY).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(Buffer.from(settings.AUDIT_SIGNING_KEY!, 'base64').length).toBe(32);
+    const refs = (c: Manifest) =>
+      Object.fromEntries((c.env ?? []).map((e: Manifest) => [e.name, e.valueFrom?.secretKeyRef]));
+    expect(refs(brokerContainer(production))).toMatchObject({
+      MASTER_KEY: { name: 'pavilion-secret', key: 'MASTER_KEY' },
+      AUDIT_SIGNING_KEY: { name: 'pavilion-secret', key: 'AUDIT_SIGNING_KEY' },
+    });
+    // The broker takes it as the log's key, named after the chart's AUDIT_ORIGIN, not a STATE_DIR key.
+    const { DATABASE_URL: _db, REDIS_URL: _redis, ...rest } = settings;
+    const config = loadConfig({ ...rest, STATE_DIR: dir, ANCHORING: 'off' });
+    const signing = logSigningOptions({ ...config.audit, stateDir: config.stateDir });
+    expect(signing.source).toBe('AUDIT_SIGNING_KEY');
+    const db = await openDatabase({});
+    try {
+      const log = await openAuditLog({ sql: db.sql, origin: config.audit.origin, signerKey: signing.signerKey! });
+      expect(log.verifierKey.split('+')[0]).toBe(settings.AUDIT_ORIGIN);
+      await log.close();
+    } finally {
+      await db.close();
+    }
+
+    const seed = Buffer.alloc(32, 9).toString('base64');
+    const given = render('--set', `secret.values.AUDIT_SIGNING_KEY=${seed}`);
+    expect(podSettings(given).AUDIT_SIGNING_KEY).toBe(seed);
+    // A mounted key file replaces it: nothing generated, nothing named.
+    const file = render('--set', 'config.AUDIT_SIGNING_KEY_FILE=/keys/audit');
+    expect(podSettings(file).AUDIT_SIGNING_KEY).toBeUndefined();
+    expect(refs(brokerContainer(file)).AUDIT_SIGNING_KEY).toBeUndefined();
+    // A Secret managed elsewhere must hold both keys: the pod names them, so one missing stops it.
+    const external = render('--set', 'secret.existingSecret=managed-elsewhere');
+    expect(refs(brokerContainer(external))).toMatchObject({
+      MASTER_KEY: { name: 'managed-elsewhere', key: 'MASTER_KEY' },
+      AUDIT_SIGNING_KEY: { name: 'managed-elsewhere', key: 'AUDIT_SIGNING_KEY' },
+    });
   });
 
   it('the PrometheusRule carries the rules of deploy/prometheus, the ServiceMonitor the job they select', () => {
