@@ -229,6 +229,13 @@ describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
     });
   });
 
+  it('no demo dataset in the production database', () => {
+    // The broker's default, 100000 for `npm start`, defined the dataset `demo` in the production database on
+    // every pod start (and pods failed to start when a real data provider owned a dataset named `demo`).
+    const { DATABASE_URL: _db, REDIS_URL: _redis, ...settings } = podSettings(production);
+    expect(loadConfig(settings).demoRecords).toBe(0);
+  });
+
   it('the PrometheusRule carries the rules of deploy/prometheus, the ServiceMonitor the job they select', () => {
     const rule = byKind(production, 'PrometheusRule')[0];
     const rules = parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'rules', 'pavilion.rules.yml'), 'utf8'));
