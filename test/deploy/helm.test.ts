@@ -247,6 +247,30 @@ describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
     ]);
   });
 
+  it('Prometheus in another namespace may scrape, and an operator may label what it selects', () => {
+    // The NetworkPolicy admitted only pods of the broker's namespace: a Prometheus in `monitoring` saw every broker
+    // down. And nothing could label the ServiceMonitor and PrometheusRule, which kube-prometheus-stack selects by
+    // `release: <name>`, so it ignored both.
+    const policy = byKind(production, 'NetworkPolicy')[0];
+    expect(policy.spec.ingress).toContainEqual({
+      from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+      ports: [{ port: 8080, protocol: 'TCP' }],
+    });
+    const closed = byKind(render('--set-json', 'networkPolicy.metricsFrom=[]'), 'NetworkPolicy')[0];
+    expect(closed.spec.ingress).toEqual([{ from: [{ podSelector: {} }], ports: [{ port: 8080, protocol: 'TCP' }] }]);
+    const labelled = render(
+      '--set',
+      'metrics.serviceMonitor.labels.release=kps',
+      '--set',
+      'metrics.prometheusRule.labels.release=kps',
+    );
+    for (const kind of ['ServiceMonitor', 'PrometheusRule'])
+      expect(byKind(labelled, kind)[0].metadata.labels).toMatchObject({
+        release: 'kps',
+        'app.kubernetes.io/instance': 'pavilion',
+      });
+  });
+
   it('the backup CronJob dumps with pg_dump and checks the dump before uploading it', () => {
     const cron = byKind(production, 'CronJob')[0];
     const pod = cron.spec.jobTemplate.spec.template.spec;
