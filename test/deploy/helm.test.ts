@@ -54,9 +54,17 @@ function sh(command: string, args: string[]): { status: number | null; out: stri
 function render(...args: string[]): Manifest[] {
   const r = sh(helm!, ['template', 'pavilion', CHART, '--namespace', 'pavilion', ...args]);
   expect(r.status, r.out).toBe(0);
-  return parseAllDocuments(r.stdout)
-    .map((d) => d.toJSON())
-    .filter((d) => d !== null);
+  const documents = parseAllDocuments(r.stdout);
+  // A key rendered twice (config.PORT beside the chart's PORT) is an error here, not a silent last-one-wins.
+  for (const d of documents) expect(d.errors.map((e) => e.message)).toEqual([]);
+  return documents.map((d) => d.toJSON()).filter((d) => d !== null);
+}
+
+/** `helm template` that must fail: its message. */
+function renderFails(...args: string[]): string {
+  const r = sh(helm!, ['template', 'pavilion', CHART, '--namespace', 'pavilion', ...args]);
+  expect(r.status, r.out).not.toBe(0);
+  return r.out;
 }
 
 function byKind(manifests: Manifest[], kind: string): Manifest[] {
@@ -232,6 +240,25 @@ describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
       MASTER_KEY: { name: 'managed-elsewhere', key: 'MASTER_KEY' },
       AUDIT_SIGNING_KEY: { name: 'managed-elsewhere', key: 'AUDIT_SIGNING_KEY' },
     });
+  });
+
+  it("one port for the broker's PORT, container, probes, NetworkPolicy and Service; no key rendered twice", () => {
+    // `--set config.PORT=9000` rendered PORT twice in the ConfigMap while the container port and probes stayed 8080.
+    const moved = render('--set', 'service.port=9000');
+    expect(podSettings(moved).PORT).toBe('9000');
+    const c = brokerContainer(moved);
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 9000, protocol: 'TCP' }]);
+    for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) expect(probe.httpGet.port).toBe('http');
+    expect(byKind(moved, 'Service')[0].spec.ports).toEqual([
+      { name: 'http', port: 9000, targetPort: 'http', protocol: 'TCP' },
+    ]);
+    for (const rule of byKind(moved, 'NetworkPolicy')[0].spec.ingress)
+      expect(rule.ports).toEqual([{ port: 9000, protocol: 'TCP' }]);
+    expect(renderFails('--set', 'config.PORT=9000')).toMatch(/config\.PORT: set service\.port instead/);
+    expect(renderFails('--set', 'config.STATE_DIR=/data')).toMatch(/config\.STATE_DIR: the chart sets it/);
+    expect(renderFails('--set', 'config.MASTER_KEY=x')).toMatch(/config\.MASTER_KEY: a secret; set secret\.values/);
+    expect(podSettings(render('--set', 'config.HOST=::')).HOST).toBe('::');
+    expect(podSettings(production).HOST).toBe('0.0.0.0');
   });
 
   it('no demo dataset in the production database', () => {

@@ -40,3 +40,22 @@ resources:
   requests: { cpu: 100m, memory: 256Mi }
   limits: { cpu: "1", memory: 1Gi }
 {{- end -}}
+
+{{/*
+Settings the chart owns, refused in `config` rather than rendered twice into the ConfigMap (the later key won, and
+`config.PORT` left the container port, probes and Service at the old port): PORT comes from service.port,
+STATE_DIR is the pod's emptyDir. Secrets belong in the Secret, not in a ConfigMap anyone may read.
+*/}}
+{{- define "pavilion.validateConfig" -}}
+{{- if hasKey .Values.config "PORT" }}
+{{- fail "config.PORT: set service.port instead; it is the broker's PORT, the container port, the probes' and the Service's port together" }}
+{{- end }}
+{{- if hasKey .Values.config "STATE_DIR" }}
+{{- fail "config.STATE_DIR: the chart sets it to the pod's emptyDir, /var/lib/pavilion (the only writable folder besides /tmp)" }}
+{{- end }}
+{{- range $key := list "DATABASE_URL" "REDIS_URL" "MASTER_KEY" "AUDIT_SIGNING_KEY" "S3_SECRET_KEY" "ANCHOR_PRIVATE_KEY" }}
+{{- if hasKey $.Values.config $key }}
+{{- fail (printf "config.%s: a secret; set secret.values.%s (or put it in secret.existingSecret) instead" $key $key) }}
+{{- end }}
+{{- end }}
+{{- end -}}
