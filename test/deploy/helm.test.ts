@@ -261,6 +261,53 @@ describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
     expect(podSettings(production).HOST).toBe('0.0.0.0');
   });
 
+  it('mounts files for the settings that name one (TLS, policy bundle, key file), with more env', () => {
+    // The root filesystem is read-only and the chart mounted nothing: TLS_CERT_FILE, POLICY_BUNDLE(_KEY) and
+    // AUDIT_SIGNING_KEY_FILE could not be used.
+    const values = join(dir, 'files.yaml');
+    writeFileSync(
+      values,
+      JSON.stringify({
+        extraVolumes: [
+          { name: 'tls', secret: { secretName: 'pavilion-tls' } },
+          { name: 'policy', configMap: { name: 'pavilion-policy' } },
+        ],
+        extraVolumeMounts: [
+          { name: 'tls', mountPath: '/etc/pavilion/tls', readOnly: true },
+          { name: 'policy', mountPath: '/etc/pavilion/policy', readOnly: true },
+        ],
+        extraEnv: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=1536' }],
+        extraEnvFrom: [{ secretRef: { name: 'pavilion-more' } }],
+        config: {
+          TLS_CERT_FILE: '/etc/pavilion/tls/tls.crt',
+          TLS_KEY_FILE: '/etc/pavilion/tls/tls.key',
+          POLICY_BUNDLE: '/etc/pavilion/policy',
+        },
+      }),
+    );
+    const manifests = render('-f', values);
+    const pod = byKind(manifests, 'Deployment')[0].spec.template.spec;
+    const c = pod.containers[0];
+    expect(pod.volumes.map((v: Manifest) => v.name)).toEqual(['state', 'tmp', 'tls', 'policy']);
+    expect(c.volumeMounts.map((m: Manifest) => m.mountPath)).toEqual([
+      '/var/lib/pavilion',
+      '/tmp',
+      '/etc/pavilion/tls',
+      '/etc/pavilion/policy',
+    ]);
+    expect(c.env).toContainEqual({ name: 'NODE_OPTIONS', value: '--max-old-space-size=1536' });
+    expect(c.envFrom.at(-1)).toEqual({ secretRef: { name: 'pavilion-more' } });
+    // HTTPS only with TLS: the probes and the scrape follow.
+    for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) expect(probe.httpGet.scheme).toBe('HTTPS');
+    expect(byKind(manifests, 'ServiceMonitor')[0].spec.endpoints[0].scheme).toBe('https');
+    expect(brokerContainer(production).readinessProbe.httpGet.scheme).toBe('HTTP');
+    const file = join(dir, 'files-rendered.yaml');
+    const builtIn = manifests.filter((m) => !CUSTOM_KINDS.has(m.kind));
+    writeFileSync(file, builtIn.map((m) => `---\n${JSON.stringify(m)}\n`).join(''));
+    const r = sh(kubernetesValidate!, ['--strict', file]);
+    expect(r.status, r.out).toBe(0);
+  });
+
   it('no demo dataset in the production database', () => {
     // The broker's default, 100000 for `npm start`, defined the dataset `demo` in the production database on
     // every pod start (and pods failed to start when a real data provider owned a dataset named `demo`).

@@ -59,3 +59,8 @@ STATE_DIR is the pod's emptyDir. Secrets belong in the Secret, not in a ConfigMa
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/* The broker serves HTTPS only once TLS_CERT_FILE (with TLS_KEY_FILE) is set: probes and scrapes follow. */}}
+{{- define "pavilion.scheme" -}}
+{{- if .Values.config.TLS_CERT_FILE }}HTTPS{{ else }}HTTP{{ end -}}
+{{- end -}}
