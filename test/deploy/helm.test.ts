@@ -52,7 +52,11 @@ function sh(command: string, args: string[]): { status: number | null; out: stri
 }
 
 function render(...args: string[]): Manifest[] {
-  const r = sh(helm!, ['template', 'pavilion', CHART, '--namespace', 'pavilion', ...args]);
+  return renderRelease('pavilion', ...args);
+}
+
+function renderRelease(release: string, ...args: string[]): Manifest[] {
+  const r = sh(helm!, ['template', release, CHART, '--namespace', 'pavilion', ...args]);
   expect(r.status, r.out).toBe(0);
   const documents = parseAllDocuments(r.stdout);
   // A key rendered twice (config.PORT beside the chart's PORT) is an error here, not a silent last-one-wins.
@@ -77,9 +81,9 @@ function brokerContainer(manifests: Manifest[]): Manifest {
 }
 
 /** The settings a broker pod starts with: the ConfigMap, then the Secret (decoded), as its envFrom lists them. */
-function podSettings(manifests: Manifest[]): Record<string, string> {
-  const config = byKind(manifests, 'ConfigMap').find((c) => c.metadata.name === 'pavilion-config');
-  const secret = byKind(manifests, 'Secret').find((c) => c.metadata.name === 'pavilion-secret');
+function podSettings(manifests: Manifest[], fullname = 'pavilion'): Record<string, string> {
+  const config = byKind(manifests, 'ConfigMap').find((c) => c.metadata.name === `${fullname}-config`);
+  const secret = byKind(manifests, 'Secret').find((c) => c.metadata.name === `${fullname}-secret`);
   const decoded = Object.entries(secret.data as Record<string, string>).map(([k, v]) => [
     k,
     Buffer.from(v, 'base64').toString(),
@@ -306,6 +310,38 @@ describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
     writeFileSync(file, builtIn.map((m) => `---\n${JSON.stringify(m)}\n`).join(''));
     const r = sh(kubernetesValidate!, ['--strict', file]);
     expect(r.status, r.out).toBe(0);
+  });
+
+  it("the development services are wired into the broker's settings, under any release name", () => {
+    // DATABASE_URL and REDIS_URL named pavilion-postgresql and pavilion-redis whatever the release was called;
+    // keycloak.enabled left OIDC_ISSUER at the example.invalid placeholder; minio.enabled gave no keys, no bucket.
+    const manifests = renderRelease('other', ...DEV_DEPENDENCIES);
+    const settings = podSettings(manifests, 'other-pavilion');
+    const services = new Set(byKind(manifests, 'Service').map((x) => x.metadata.name));
+    const host = (url: string) => new URL(url).hostname;
+    expect(settings.DATABASE_URL).toBe('postgres://pavilion:change-me@other-pavilion-postgresql:5432/pavilion');
+    for (const url of [settings.DATABASE_URL!, settings.REDIS_URL!, settings.S3_ENDPOINT!, settings.OIDC_ISSUER!])
+      expect(services).toContain(host(url));
+    expect(settings.OIDC_ISSUER).toBe('http://other-pavilion-keycloak:8080/realms/pavilion');
+    const keycloak = byKind(manifests, 'Deployment').find((d) => d.metadata.name === 'other-pavilion-keycloak');
+    expect(keycloak.spec.template.spec.containers[0].args).toContain('--hostname=http://other-pavilion-keycloak:8080');
+    const minio = byKind(manifests, 'StatefulSet').find((x) => x.metadata.name === 'other-pavilion-minio');
+    const minioEnv = Object.fromEntries(
+      minio.spec.template.spec.containers[0].env.map((e: Manifest) => [e.name, e.value]),
+    );
+    expect([settings.S3_ACCESS_KEY, settings.S3_SECRET_KEY]).toEqual([
+      minioEnv.MINIO_ROOT_USER,
+      minioEnv.MINIO_ROOT_PASSWORD,
+    ]);
+    const bucket = byKind(manifests, 'Job').find((j) => j.metadata.name === 'other-pavilion-minio-bucket');
+    expect(bucket.metadata.annotations['helm.sh/hook']).toBe('post-install,post-upgrade');
+    const mc = bucket.spec.template.spec.containers[0];
+    expect(mc.args[0]).toMatch(/mc --config-dir \/tmp\/mc mb --ignore-existing "local\/\$S3_BUCKET"/);
+    expect(mc.env).toContainEqual({ name: 'S3_BUCKET', value: settings.S3_BUCKET });
+    // An issuer of the operator's own stays; production keeps its settings (no development service).
+    const own = renderRelease('other', ...DEV_DEPENDENCIES, '--set', 'config.OIDC_ISSUER=https://id.example/realms/x');
+    expect(podSettings(own, 'other-pavilion').OIDC_ISSUER).toBe('https://id.example/realms/x');
+    expect(podSettings(production).S3_ACCESS_KEY).toBeUndefined();
   });
 
   it('no demo dataset in the production database', () => {

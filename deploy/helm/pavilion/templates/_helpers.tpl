@@ -64,3 +64,8 @@ STATE_DIR is the pod's emptyDir. Secrets belong in the Secret, not in a ConfigMa
 {{- define "pavilion.scheme" -}}
 {{- if .Values.config.TLS_CERT_FILE }}HTTPS{{ else }}HTTP{{ end -}}
 {{- end -}}
+
+{{/* In-cluster development services, named after the release (dependencies.yaml). */}}
+{{- define "pavilion.keycloakUrl" -}}
+http://{{ include "pavilion.fullname" . }}-keycloak:8080
+{{- end -}}
