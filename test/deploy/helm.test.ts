@@ -28,6 +28,7 @@ const CHART = join(ROOT, 'deploy', 'helm', 'pavilion');
 const helm = process.env.HELM_BIN;
 const kubernetesValidate = process.env.KUBERNETES_VALIDATE_BIN;
 const checkov = process.env.CHECKOV_BIN;
+const promtool = process.env.PROMTOOL_BIN;
 const TOOLS_MISSING =
   'HELM_BIN, KUBERNETES_VALIDATE_BIN and CHECKOV_BIN are not set: .ci/run builds helm from the Go module proxy and ' +
   'installs kubernetes-validate and checkov from PyPI. Skipped without them, except when CI is set, where it fails.';
@@ -40,6 +41,15 @@ const DEV_DEPENDENCIES = [
   'minio.enabled=true',
   '--set',
   'keycloak.enabled=true',
+];
+/** The backup CronJob, as an operator turns it on: where the dumps go and the keys for it. */
+const BACKUP = [
+  '--set',
+  'backup.enabled=true',
+  '--set',
+  'backup.endpoint=https://s3.eu-west-1.amazonaws.com',
+  '--set',
+  'backup.credentialsSecret=pavilion-backup-s3',
 ];
 /** CRDs of the Prometheus Operator: not in the Kubernetes schemas, checked by shape below. */
 const CUSTOM_KINDS = new Set(['ServiceMonitor', 'PrometheusRule']);
@@ -107,16 +117,18 @@ const haveTools = Boolean(helm && kubernetesValidate && checkov);
 describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
   let production: Manifest[];
   let development: Manifest[];
+  let backedUp: Manifest[];
   const dir = mkdtempSync(join(tmpdir(), 'pavilion-helm-'));
 
   beforeAll(() => {
     if (!haveTools) throw new Error(TOOLS_MISSING);
     production = render();
     development = render(...DEV_DEPENDENCIES);
+    backedUp = render(...BACKUP);
   });
 
   it('lints, with the defaults and with every development dependency', () => {
-    for (const args of [[], DEV_DEPENDENCIES]) {
+    for (const args of [[], DEV_DEPENDENCIES, BACKUP]) {
       const r = sh(helm!, ['lint', '--strict', CHART, ...args]);
       expect(r.status, r.out).toBe(0);
     }
@@ -126,7 +138,6 @@ describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
     const kinds = production.map((m) => m.kind).sort();
     for (const kind of [
       'ConfigMap',
-      'CronJob',
       'Deployment',
       'HorizontalPodAutoscaler',
       'NetworkPolicy',
@@ -154,6 +165,7 @@ describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
       for (const [name, manifests] of [
         ['production', production],
         ['development', development],
+        ['backup', backedUp],
       ] as const) {
         const builtIn = manifests.filter((m) => !CUSTOM_KINDS.has(m.kind));
         const file = join(dir, `${name}.yaml`);
@@ -386,18 +398,106 @@ describe.skipIf(!haveTools && !MUST_RUN)('the Helm chart', () => {
       });
   });
 
-  it('the backup CronJob dumps with pg_dump and checks the dump before uploading it', () => {
-    const cron = byKind(production, 'CronJob')[0];
+  it('the backup CronJob, once told where to: dumps with pg_dump and checks the dump before uploading it', () => {
+    // It was on by default with a placeholder endpoint and a Secret the chart does not make: it failed daily.
+    expect(byKind(production, 'CronJob')).toEqual([]);
+    expect(renderFails('--set', 'backup.enabled=true')).toMatch(/backup\.enabled needs backup\.endpoint/);
+    expect(renderFails(...BACKUP, '--set', 'backup.credentialsSecret=')).toMatch(
+      /backup\.enabled needs backup\.credentialsSecret/,
+    );
+    const cron = byKind(backedUp, 'CronJob')[0];
     const pod = cron.spec.jobTemplate.spec.template.spec;
     expect(cron.spec.concurrencyPolicy).toBe('Forbid');
     expect(pod.initContainers[0].args[0]).toMatch(/pg_dump --format=custom[\s\S]*pg_restore --list/);
     expect(pod.containers[0].args[0]).toMatch(/mc --config-dir \/tmp\/mc cp/);
+    const env = Object.fromEntries(pod.containers[0].env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]));
+    expect(env.S3_ENDPOINT).toBe('https://s3.eu-west-1.amazonaws.com');
+    expect(env.AWS_ACCESS_KEY_ID).toEqual({ secretKeyRef: { name: 'pavilion-backup-s3', key: 'AWS_ACCESS_KEY_ID' } });
+  });
+
+  it.skipIf(!promtool && !MUST_RUN)('a failed or missing backup alerts (kube-state-metrics series)', () => {
+    if (!promtool) throw new Error('PROMTOOL_BIN is not set (.ci/run exports it)');
+    const rule = byKind(backedUp, 'PrometheusRule')[0];
+    expect(byKind(production, 'PrometheusRule')[0].spec.groups.map((g: Manifest) => g.name)).not.toContain(
+      'pavilion.backup',
+    );
+    const group = rule.spec.groups.find((g: Manifest) => g.name === 'pavilion.backup');
+    const rules = join(dir, 'backup.rules.yml');
+    writeFileSync(rules, JSON.stringify({ groups: [group] }));
+    const check = sh(promtool, ['check', 'rules', rules]);
+    expect(check.status, check.out).toBe(0);
+    // What kube-state-metrics reports for the CronJob `pavilion-backup` in namespace `pavilion`: a run that
+    // failed at hour 2, and a last success at hour 0 that is never followed by another.
+    const failed = 'job_name="pavilion-backup-29000120",namespace="pavilion"';
+    const tests = join(dir, 'backup.rules.test.yml');
+    writeFileSync(
+      tests,
+      JSON.stringify({
+        rule_files: [rules],
+        evaluation_interval: '1m',
+        tests: [
+          {
+            interval: '1m',
+            input_series: [
+              { series: `kube_job_failed{${failed},condition="true"}`, values: '0x119 1x1700' },
+              { series: `kube_job_failed{${failed},condition="false"}`, values: '0x1820' },
+              { series: `kube_job_status_start_time{${failed}}`, values: '7200x1820' },
+              {
+                series: 'kube_cronjob_status_last_successful_time{cronjob="pavilion-backup",namespace="pavilion"}',
+                values: '0x1820',
+              },
+              // Another release's CronJob in the namespace is not ours.
+              {
+                series: 'kube_job_failed{job_name="other-backup-1",namespace="pavilion",condition="true"}',
+                values: '1x1820',
+              },
+            ],
+            alert_rule_test: [
+              { eval_time: '1h', alertname: 'PavilionBackupFailed' },
+              {
+                eval_time: '3h',
+                alertname: 'PavilionBackupFailed',
+                exp_alerts: [
+                  {
+                    exp_labels: { severity: 'warning', namespace: 'pavilion', job_name: 'pavilion-backup-29000120' },
+                    exp_annotations: {
+                      summary: 'Backup run pavilion-backup-29000120 failed',
+                      description: 'kubectl logs job/<job> -c dump (pg_dump) or -c upload (the S3 copy)',
+                      runbook: 'docs/operations.md#backups-and-restore',
+                    },
+                  },
+                ],
+              },
+              // Past alertAfterHours (26) after the run, the failure alert ends; the staleness alert holds.
+              { eval_time: '29h', alertname: 'PavilionBackupFailed' },
+              { eval_time: '25h', alertname: 'PavilionBackupTooOld' },
+              {
+                eval_time: '27h',
+                alertname: 'PavilionBackupTooOld',
+                exp_alerts: [
+                  {
+                    exp_labels: { severity: 'critical', namespace: 'pavilion', cronjob: 'pavilion-backup' },
+                    exp_annotations: {
+                      summary: 'No successful database backup for over 26 hours',
+                      runbook: 'docs/operations.md#backups-and-restore',
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    const r = sh(promtool, ['test', 'rules', tests]);
+    expect(r.status, r.out).toBe(0);
   });
 
   it('checkov finds no hardening failure in the production objects', () => {
     const file = join(dir, 'checkov', 'pavilion.yaml');
     sh('mkdir', ['-p', join(dir, 'checkov')]);
-    writeFileSync(file, production.map((m) => `---\n${JSON.stringify(m)}\n`).join(''));
+    // With the backup CronJob, so its pods are checked too.
+    writeFileSync(file, backedUp.map((m) => `---\n${JSON.stringify(m)}\n`).join(''));
     const checks = [
       'CKV_K8S_8', // liveness probe
       'CKV_K8S_9', // readiness probe
