@@ -217,7 +217,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       verifier = localIdentity.verifier;
       log.warn(
         'no OIDC_ISSUER or JWKS_URL: the broker is its own development token issuer ' +
-          '(npx pavilion token --role rp --sub <name>)',
+          '(pavilion token --role rp --sub <name>: the start banner gives the command)',
       );
     }
 

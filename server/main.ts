@@ -5,6 +5,7 @@
  * gracefully: stop accepting, finish in-flight requests, flush the audit log.
  */
 import { isPavilionError } from '../common/errors.js';
+import type { PersonRow } from '../demo/people.js';
 import { databaseUnavailable, loggableError } from '../storage/postgres.js';
 import { startBroker } from './app.js';
 import { loadConfig } from './config.js';
@@ -71,6 +72,10 @@ async function main(): Promise<void> {
             `${demo.fingerprint}`,
           '(the same STATE_DIR gives the same people and secret on every start: this curl line keeps matching).',
           '',
+          // Someone to look for: a new user typing their own name on the demo page always got no_match.
+          `A demo person to type on ${broker.url}/demo/ or put in a CSV for pavilion verify (synthetic): ` +
+            demoPerson(demo.people[0]!),
+          '',
           'Verify a demo person (a synthetic record re-typed with a surname typo):',
           `curl -s -H "authorization: Bearer ${token}" -H 'content-type: application/json' \\`,
           `  -d '${body}' \\`,
@@ -83,6 +88,11 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${listeningLine(broker)}\n\n`);
   }
   if (broker.localIdentity) process.stdout.write(developmentHints(config, broker));
+}
+
+/** A demo row as the schema's fields name it, for the banner. */
+function demoPerson([, givenName, surname, dob, postcode]: PersonRow): string {
+  return `given_name ${givenName}, surname ${surname}, dob ${dob}, postcode ${postcode}`;
 }
 
 /** The URL to use first (tests and scripts take the token after "listening on"); the bound address when it differs. */

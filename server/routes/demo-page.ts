@@ -164,17 +164,29 @@ export function serveDemoPage(app: TemplatedApp, deps: DemoPageDeps): boolean {
 /**
  * The banner's lines for a broker that is its own token issuer (`npm start`),
  * printed whatever DEMO_RECORDS is: how to mint more tokens from any folder
- * (cli/token.ts finds the key through --state-dir), and the demo page.
+ * (cli/token.ts finds the key through --state-dir), whether the database outlives the process, and the demo
+ * page. The token command names this checkout's bin/pavilion.js: `npx pavilion` outside the repository's
+ * folder fetched and ran an unrelated npm package called pavilion (an outside probe).
  */
 export function developmentHints(
   config: BrokerConfig,
   broker: { url: string; localIdentity?: LocalIdentity; db: { embedded: boolean } },
 ): string {
+  const cli = `node ${shellWord(fromRoot('bin', 'pavilion.js'))}`;
   const lines = [
-    `More tokens: npx pavilion token --role rp --sub my-rp --state-dir ${resolve(config.stateDir)}`,
+    `More tokens: ${cli} token --role rp --sub my-rp --state-dir ${shellWord(resolve(config.stateDir))}`,
     `API: ${broker.url}/openapi.json   ·   policy: ${broker.url}/v1/policy`,
   ];
+  if (broker.db.embedded && config.pgliteDataDir === undefined)
+    lines.push(
+      'Database: embedded and temporary: datasets and the audit log end with this process (PGLITE_DATA_DIR keeps them)',
+    );
   if (demoPageEnabled({ config, localIdentity: broker.localIdentity, embeddedDatabase: broker.db.embedded }))
     lines.push(`Demo page (development only: it discloses the demo linkage secret): ${broker.url}/demo/`);
   return `${lines.join('\n')}\n\n`;
+}
+
+/** A path as one shell word: as it is when it needs no quoting, else in single quotes. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
 }
