@@ -22,6 +22,7 @@ export class PavilionApiError extends PavilionClientError {
 
   constructor(problem: Problem) {
     super(problem.code, problem.detail ?? problem.title, problem.status);
+    this.name = 'PavilionApiError';
     this.problem = problem;
   }
 }

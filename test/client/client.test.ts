@@ -104,7 +104,7 @@ describe('verification', () => {
       .verify({ dataset: 'people', clk: new Uint8Array(128), claims: ['over_18'], purpose: 'marketing' })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PavilionApiError);
-    expect(err).toMatchObject({ code: 'POLICY_DENIED', status: 403 });
+    expect(err).toMatchObject({ name: 'PavilionApiError', code: 'POLICY_DENIED', status: 403 });
     expect((err as PavilionApiError).problem.errors?.[0]?.message).toContain('valid purposes are');
   });
 
