@@ -14,7 +14,8 @@ export async function readSecretFile(path: string): Promise<string> {
   } catch (err) {
     throw new PavilionError(
       'SECRET_FILE_UNREADABLE',
-      `cannot read the secret file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      // The path, as FILE_NOT_FOUND names its file: the user typed it, and it is not the secret.
+      `cannot read the secret file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
   let text: string;

@@ -31,6 +31,13 @@ const encode = (secret: string, out: string) =>
   pavilion(['encode', '--schema', schema, '--secret-file', secret, '--in', people, '--out', out]);
 
 describe('--secret-file', () => {
+  it('a file that cannot be read is named in the refusal (a new user could not tell which was wrong)', async () => {
+    const missing = join(dir, 'no-such-secret.txt');
+    const r = await encode(missing, join(dir, 'missing.txt'));
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toBe(`pavilion: SECRET_FILE_UNREADABLE: cannot read the secret file ${missing} (ENOENT)\n`);
+  });
+
   it('encode refuses a secret that is not UTF-8 with SECRET_INVALID, saying how to make a text one', async () => {
     for (const [secret, out] of [
       [binaryA, join(dir, 'a.txt')],
