@@ -10,7 +10,7 @@
  * as JSON.
  */
 
-import { PavilionError } from '../common/errors.js';
+import { isPavilionError, PavilionError } from '../common/errors.js';
 import {
   createEngine,
   estimateThresholds,
@@ -74,6 +74,9 @@ export async function linkCommand(opts: LinkOptions, out: NodeJS.WritableStream 
         filterBits: dataset.filterBits,
         floor: Math.min(opts.threshold, 0.7),
         policyMinimum: opts.threshold,
+      }).catch((err: unknown) => {
+        if (!isPavilionError(err) || err.code !== 'GUIDANCE_TOO_FEW_SCORES') throw err;
+        throw new PavilionError(err.code, `${err.message}: link more queries, or leave out --guidance for the pairs`);
       });
       await writeOutputFile(opts.guidance, JSON.stringify(guidance, null, 2), {
         '--dataset': opts.dataset,

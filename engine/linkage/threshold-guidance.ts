@@ -177,7 +177,7 @@ export function thresholdGuidance(
   if (n < 20 || ns < 20) {
     throw new PavilionError(
       'GUIDANCE_TOO_FEW_SCORES',
-      'threshold guidance needs at least 20 links and 20 runner-up scores above the floor',
+      `threshold guidance needs at least 20 links and 20 runner-up scores above the floor (found ${n} and ${ns})`,
     );
   }
   // the non-match shape: the strangers' histogram, lightly smoothed so no bin is impossible

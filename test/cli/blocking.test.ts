@@ -128,7 +128,8 @@ describe('pavilion link with blocking', () => {
       '--guidance',
       join(tmp, 'g.json'),
     ]);
-    expect(few.stderr).toMatch(/^pavilion: GUIDANCE_TOO_FEW_SCORES: /);
+    expect(few.stderr).toMatch(/^pavilion: GUIDANCE_TOO_FEW_SCORES: .* \(found \d+ and \d+\): link more queries, /);
+    expect(few.stderr).toMatch(/, or leave out --guidance for the pairs\n$/);
     expect(few.stdout).toBe('');
     const notCsv = await pavilion(['block', '--config', bad, '--in', fixture('people-a.csv')]);
     expect(notCsv.stderr).toMatch(/^pavilion: BLOCKING_CONFIG_INVALID: /);
