@@ -33,7 +33,16 @@ import { appendToFrontier, type FrontierAppend, frontierRoot, type TreeNode } fr
 import { bytesEqual, concatHashes } from './merkle/hash.js';
 import { assertTreeSize, consistencyProofRanges, perfectSubtrees } from './merkle/ranges.js';
 import { verifyConsistency } from './merkle/verify.js';
-import { generateSignerKey, type NoteSigner, parseSignerKey, signerKeyFromSeed, signNoteAsync } from './note.js';
+import {
+  generateSignerKey,
+  keyIdHex,
+  type NoteSigner,
+  openNote,
+  parseNote,
+  parseSignerKey,
+  signerKeyFromSeed,
+  signNoteAsync,
+} from './note.js';
 import {
   type AnchorReference,
   encodeAnchorExtra,
@@ -82,8 +91,10 @@ export interface OpenAuditLogOptions {
   /**
    * No key configured: the development key lives in this file (created on
    * first start, mode 0600), so a restart, even on an in-memory database,
-   * signs with the same key. Absent: the key is kept in the database
-   * (audit_signing_keys), as before.
+   * signs with the same key. A log whose latest checkpoint that key did not
+   * sign is refused (CONFIG_INVALID): another process or an earlier start
+   * signs it with another key (refuseForeignCheckpoint). Absent: the key is
+   * kept in the database (audit_signing_keys), as before.
    */
   developmentKeyFile?: string;
   /** C2SP tlog-witness endpoints asked to cosign each checkpoint before it is stored (audit/witness-client.ts). */
@@ -168,6 +179,8 @@ export class AuditLog {
     lastCheckpointSize: number,
     /** Which tree levels get node rows (audit_head.node_step, schema.ts isStoredLevel). */
     private readonly nodeStep: NodeStep,
+    /** The key is a development key file's, not configured (see refuseForeignCheckpoint). */
+    private readonly developmentKey = false,
   ) {
     this.sql = sql;
     this.origin = origin;
@@ -423,6 +436,8 @@ export class AuditLog {
       this.coveredUpTo(last);
       if (!force && (size - last < Math.max(1, minGrowth) || size <= last)) return undefined;
       if (latest && size < latest.size) return latest; // another process signed a larger head meanwhile
+      // Two brokers that started at once on a new database each passed the check at start with a key of its own.
+      if (latest && this.developmentKey) refuseForeignCheckpoint(latest, this.signers[0]!, this.witnesses);
       const root = hashBytes(head!.root);
       // C2SP tlog-checkpoint: a log MUST NOT sign a checkpoint inconsistent
       // with one it signed before. Prove it from the stored tree first.
@@ -582,15 +597,74 @@ export async function openAuditLog(opts: OpenAuditLogOptions): Promise<AuditLog>
   ];
   await bindOrigin(opts.sql, origin);
   let signers = configuredSigners;
+  let developmentKey = false;
   if (signers.length === 0) {
     const key = opts.developmentKeyFile
       ? await loadOrCreateKeyFile(opts.developmentKeyFile, origin, () => storedSignerKey(opts.sql, origin))
       : await loadOrCreateSignerKey(opts.sql, origin);
     signers = [parseSignerKey(key)];
+    // A key kept in the database is the same for every process on it; a key file is one process's own.
+    developmentKey = opts.developmentKeyFile !== undefined;
   }
-  const [latest] = await opts.sql`select coalesce(max(size), 0)::text as size from audit_checkpoints`;
+  let rows: postgres.Row[];
+  try {
+    rows = await opts.sql`
+      select size::text as size, note from audit_checkpoints order by size desc limit 1`;
+  } catch (err) {
+    throw storageError(err, 'audit read');
+  }
+  const latest = rows[0] ? { size: Number(rows[0].size), note: rows[0].note as string } : undefined;
+  if (latest && developmentKey) refuseForeignCheckpoint(latest, signers[0]!, opts.witnesses ?? []);
   const [head] = await opts.sql`select node_step from audit_head where id`;
-  return new AuditLog(opts.sql, origin, signers, opts, Number(latest!.size), Number(head!.node_step) as NodeStep);
+  return new AuditLog(
+    opts.sql,
+    origin,
+    signers,
+    opts,
+    latest?.size ?? 0,
+    Number(head!.node_step) as NodeStep,
+    developmentKey,
+  );
+}
+
+/**
+ * A development key (generated here because no key was configured) that did not sign the log's latest
+ * checkpoint is refused: CONFIG_INVALID naming the settings. Such a broker would sign the next checkpoints
+ * with its own key, beside a replica or an earlier start (an emptyDir STATE_DIR) signing with another, and
+ * receipts would fail NOTE_UNVERIFIED for auditors who pinned either. Keys the operator configured are
+ * never refused here: rotation signs with a new key (docs/operations.md, "Key rotation").
+ */
+function refuseForeignCheckpoint(
+  latest: { size: number; note: string },
+  signer: NoteSigner,
+  witnesses: readonly WitnessEndpoint[],
+): void {
+  try {
+    openNote(latest.note, [signer.verifierKey]);
+    return;
+  } catch {
+    /* not signed by this key (or by a key of its id whose signature fails): refused below */
+  }
+  // Named by key name and id (public, as in the note) so the operator can find the key; witnesses' cosignatures
+  // are left out.
+  const witnessNames = new Set(witnesses.map((w) => w.key.split('+')[0]));
+  let by = 'another key';
+  try {
+    const labels = parseNote(latest.note)
+      .signatures.filter((s) => !witnessNames.has(s.name))
+      .map((s) => `${s.name}+${keyIdHex(s.keyId)}`);
+    if (labels.length > 0) by = [...new Set(labels)].join(', ');
+  } catch {
+    /* a stored note that does not parse: named as another key */
+  }
+  throw new PavilionError(
+    'CONFIG_INVALID',
+    `the audit log's latest checkpoint (size ${latest.size}) is signed by ${by}, not by this broker's development ` +
+      `key ${signer.name}+${keyIdHex(signer.keyId)} (generated under STATE_DIR, as neither AUDIT_SIGNING_KEY nor ` +
+      'AUDIT_SIGNING_KEY_FILE is set): set AUDIT_SIGNING_KEY to the key the log is signed with, the same on every ' +
+      'broker of this database; to move to a new key set AUDIT_SIGNING_KEY=new,old ' +
+      '(docs/operations.md, "Key rotation")',
+  );
 }
 
 /** The first process binds the database to its origin; a different origin later is a configuration error. */
