@@ -16,7 +16,8 @@
  *     checkpoint, so never more than size; finalAnchoredSize is one of those
  *     anchors (or the last pass's), so never more than anchoredSize;
  *   - nextBlock, finalAnchoredSize, contract and chain are written together,
- *     by a pass that read the anchors (with the chain pinned), or not at all;
+ *     by a pass that read the anchors (with the chain pinned), or not at all
+ *     (a pass without the chain pins carries the last ones over unchanged);
  *     contract and chain are the pins anchors were read with;
  *   - nextBlock is at most one past the head of the chain the pass read
  *     (checked against the chain's head when the next pass reads it again:

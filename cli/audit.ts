@@ -9,6 +9,8 @@
  * Exit codes of `audit verify` (docs/audit.md): 0 verified and anchored, 1 a
  * check failed, 3 verified but the checkpoint is not anchored yet (or the
  * chain pins are incomplete, so no anchor was read); 2 is a usage error.
+ * `audit monitor` (MONITOR_EXIT): 0 consistent, 1 diverged, 3 consistent but the
+ * anchors asked for were not read (incomplete chain pins).
  */
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { type AnchoredEvent, logIdForOrigin, scanAnchors, verifyAnchor } from '../anchoring/index.js';
@@ -366,8 +368,21 @@ export interface MonitorOptions extends AuditorPins {
   token?: string;
 }
 
-/** One monitoring pass; returns the names of the failed checks. */
-export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleReporter): Promise<string[]> {
+/** `audit monitor` exit codes (docs/audit.md): verify's 0, 1 and 3, 3 meaning the anchors were not read. */
+export const MONITOR_EXIT = { consistent: 0, failed: 1, anchorsNotChecked: 3 } as const;
+
+export interface MonitorResult {
+  /** Names of the failed checks: the log diverged (exit 1). */
+  failures: string[];
+  /**
+   * The anchors were asked for (--rpc, --chain or --contract given, or the state holds the scan position of an
+   * earlier pass that read them) but the chain pins are incomplete, so none was read (exit 3, as verify's).
+   */
+  anchorsNotChecked: boolean;
+}
+
+/** One monitoring pass: the names of the failed checks, and whether anchors asked for were left unread. */
+export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleReporter): Promise<MonitorResult> {
   const failures: string[] = [];
   checkWitnessPins(opts);
   const client = new AuditClient(opts.server, opts.token);
@@ -385,7 +400,7 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
     const cp = openCheckpoint(await client.latestCheckpointNote(), logKeys, origin ? { origin } : {}).checkpoint;
     return [cp, `${cp.origin} size ${cp.size} root ${encodeBase64(cp.root)}`];
   });
-  if (!latest) return failures;
+  if (!latest) return { failures, anchorsNotChecked: false };
 
   if (opts.witnesses.length > 0) {
     await step(r, failures, 'witness cosignatures on the latest checkpoint', async () => {
@@ -418,8 +433,25 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
     anchoredSize: previous?.anchoredSize ?? 0,
   };
   const pins = chainPins(opts);
+  let anchorsNotChecked = false;
   if (!pins) {
-    r.note(`anchors not checked: pin ${missingChainPins(opts)}`);
+    // A restore runbook gave --rpc alone and saw "log consistent", exit 0: an auditor who asked for the anchors
+    // and did not get them must not read that as "checked". Pins of no chain at all (a log that does not anchor,
+    // watched by a monitor that never read anchors) stay exit 0.
+    anchorsNotChecked = Boolean(opts.rpc || opts.chain || opts.contract || previous?.nextBlock !== undefined);
+    r.note(
+      anchorsNotChecked
+        ? `anchors NOT CHECKED: pin ${missingChainPins(opts)} to read them from the chain`
+        : `anchors not checked: pin ${missingChainPins(opts)}`,
+    );
+    // Kept for the next pass that reads them, rather than dropped (which would also hide that anchors were read).
+    if (previous?.nextBlock !== undefined)
+      Object.assign(next, {
+        nextBlock: previous.nextBlock,
+        finalAnchoredSize: previous.finalAnchoredSize,
+        contract: previous.contract,
+        chain: previous.chain,
+      });
   } else {
     const sameContract =
       previous?.contract?.toLowerCase() === pins.contract.toLowerCase() && previous?.chain === pins.chain;
@@ -428,7 +460,7 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
   }
 
   if (failures.length === 0) await writeState(opts.stateFile, next);
-  return failures;
+  return { failures, anchorsNotChecked };
 }
 
 /**

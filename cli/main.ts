@@ -421,16 +421,31 @@ pinOptions(
 pinOptions(
   audit
     .command('monitor')
-    .description('check the latest checkpoint extends the last one seen, and every anchor on the pinned contract')
+    .description(
+      'check the latest checkpoint extends the last one seen, and every anchor on the pinned contract. ' +
+        'Exit 0 consistent, 1 diverged, 3 consistent but the anchors asked for were not read (chain pins incomplete)',
+    )
     .option('--server <url>', 'broker URL', serverUrl)
     .requiredOption('--state <file>', 'where the last verified checkpoint and the anchor scan position are kept'),
 ).action(async (o) => {
   const pins = await pinsFrom(o);
   if (!pins.server) throw new PavilionError('SERVER_REQUIRED', 'give --server or server in --config');
-  const { auditMonitor } = await import('./audit.js');
-  const failed = await auditMonitor({ ...pins, server: pins.server, stateFile: o.state, token: o.token });
-  console.log(failed.length === 0 ? 'log consistent' : `DIVERGENCE: ${failed.join('; ')}`);
-  if (failed.length > 0) process.exitCode = 1;
+  const { auditMonitor, MONITOR_EXIT } = await import('./audit.js');
+  const result = await auditMonitor({ ...pins, server: pins.server, stateFile: o.state, token: o.token });
+  const { failures } = result;
+  console.log(
+    failures.length > 0
+      ? `DIVERGENCE: ${failures.join('; ')}`
+      : result.anchorsNotChecked
+        ? 'log consistent, anchors NOT CHECKED (chain not pinned)'
+        : 'log consistent',
+  );
+  process.exitCode =
+    failures.length > 0
+      ? MONITOR_EXIT.failed
+      : result.anchorsNotChecked
+        ? MONITOR_EXIT.anchorsNotChecked
+        : MONITOR_EXIT.consistent;
 });
 
 audit

@@ -119,7 +119,7 @@ describe('witnessed receipts', () => {
     await receiptFile();
     const pins = await loadPins({ config: join(dir, 'pins.json') });
     const out = recorder();
-    const failed = await auditMonitor(
+    const { failures: failed } = await auditMonitor(
       { ...pins, server: t.url, stateFile: join(dir, 'monitor.json'), token: t.tokens.auditor },
       out,
     );

@@ -320,7 +320,7 @@ describe('pavilion audit verify: anchors are read from the pinned contract', () 
     // The monitor's first pass reads from the pinned deploy block too: refused the same way.
     const stateFile = join(dir, 'monitor-beyond-head.json');
     const out = recorder();
-    const monitor = await auditMonitor(
+    const { failures: monitor } = await auditMonitor(
       { ...pins, deployBlock: head + 1_000_000, server: t.url, stateFile, token: t.tokens.auditor },
       out,
     );
@@ -366,7 +366,10 @@ describe('pavilion audit monitor: every anchor on the contract', () => {
     expect(onChain.length).toBeGreaterThanOrEqual(3);
     const state = join(dir, 'monitor-anchors.json');
     const out = recorder();
-    const failed = await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, out);
+    const { failures: failed } = await auditMonitor(
+      { ...pins, server: t.url, stateFile: state, token: t.tokens.auditor },
+      out,
+    );
     expect(failed, out.lines.join('\n')).toEqual([]);
     const checked = out.lines.filter((l) =>
       /^ok anchor of size \d+: block \d+ tx 0x[0-9a-f]{64}: root .* consistent/.test(l),
@@ -380,9 +383,9 @@ describe('pavilion audit monitor: every anchor on the contract', () => {
 
     // The next pass starts where this one stopped: old finalized anchors are not read again.
     const again = recorder();
-    expect(await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, again)).toEqual(
-      [],
-    );
+    expect(
+      (await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, again)).failures,
+    ).toEqual([]);
     const reread = again.lines.filter((l) => l.startsWith('ok anchor of size')).length;
     expect(reread).toBeLessThanOrEqual(checked.length);
   }, 120_000);
@@ -398,7 +401,7 @@ describe('pavilion audit monitor: every anchor on the contract', () => {
     await (await anchor.anchor!(logId, 2, hex(await audit.root(2)))).wait();
     await (await anchor.anchor!(logId, 3, `0x${'cd'.repeat(32)}`)).wait();
     const out = recorder();
-    const failed = await auditMonitor(
+    const { failures: failed } = await auditMonitor(
       { ...pins, contract: forked, server: t.url, stateFile: join(dir, 'monitor-fork.json'), token: t.tokens.auditor },
       out,
     );
@@ -480,15 +483,15 @@ describe('pavilion audit pin and verify against what the broker publishes', () =
       ...auditor,
     ]);
     expect(full.code, full.out).toBe(0);
-    // The monitor names the missing pin too.
+    // The monitor names the missing pin too, and says the anchors asked for were not read (exit 3).
     const { rpc: _rpc, ...withoutRpc } = pins;
     const out = recorder();
-    const failed = await auditMonitor(
+    const result = await auditMonitor(
       { ...withoutRpc, server: t.url, stateFile: join(dir, 'monitor-no-rpc.json'), token: t.tokens.auditor },
       out,
     );
-    expect(failed, out.lines.join('\n')).toEqual([]);
-    expect(out.lines).toContain('anchors not checked: pin --rpc');
+    expect(result, out.lines.join('\n')).toEqual({ failures: [], anchorsNotChecked: true });
+    expect(out.lines).toContain('anchors NOT CHECKED: pin --rpc to read them from the chain');
   }, 90_000);
 
   it('a broker that wants a token answers AUTH_MISSING (not SERVER_ERROR), saying to pass --token', async () => {
@@ -579,13 +582,67 @@ describe('pavilion audit pin and verify against what the broker publishes', () =
   }, 90_000);
 });
 
+describe('pavilion audit monitor: the chain pins', () => {
+  it("the restore runbook's command: --rpc alone exits 3 naming the missing pins; the pins file, 0", async () => {
+    // docs/operations.md's restore step 3 gave `--rpc RPC_URL --log-key KEY` and said it checked the anchors on
+    // chain: it printed "anchors not checked", then "log consistent", exit 0.
+    const { index } = await verifyOnce(18);
+    await anchoredReceipt(index);
+    const state = join(dir, 'monitor-runbook.json');
+    const auditor = ['--server', t.url, '--state', state, '--token', t.tokens.auditor];
+    const rpcOnly = await cli(['audit', 'monitor', ...auditor, '--rpc', anvil.rpcUrl, '--log-key', logKey]);
+    expect(rpcOnly.code, rpcOnly.out).toBe(3);
+    expect(rpcOnly.stdout).toContain('anchors NOT CHECKED: pin --chain and --contract to read them from the chain');
+    expect(rpcOnly.stdout).toContain('log consistent, anchors NOT CHECKED (chain not pinned)');
+
+    // The runbook's command now: the auditor's pins file (audit pin, with --rpc).
+    const pinsFile = join(dir, 'pins-runbook.json');
+    const pinned = await cli(['audit', 'pin', '--server', t.url, '--token', t.tokens.auditor, '--rpc', anvil.rpcUrl]);
+    writeFileSync(pinsFile, pinned.stdout);
+    const full = await cli(['audit', 'monitor', '--config', pinsFile, '--state', state, '--token', t.tokens.auditor]);
+    expect(full.code, full.out).toBe(0);
+    expect(full.stdout).toMatch(/ok {4}anchor of size \d+: block \d+/);
+    expect(full.stdout).toMatch(/log consistent\n$/);
+    const scan = JSON.parse(readFileSync(state, 'utf8'));
+    expect(scan.nextBlock).toBeGreaterThan(0);
+
+    // A later pass with no chain pin at all, on a state whose passes read the anchors: exit 3, the scan kept.
+    const none = await cli(['audit', 'monitor', ...auditor, '--log-key', logKey]);
+    expect(none.code, none.out).toBe(3);
+    expect(none.stdout).toContain('anchors NOT CHECKED: pin --rpc, --chain and --contract');
+    expect(JSON.parse(readFileSync(state, 'utf8'))).toMatchObject({
+      nextBlock: scan.nextBlock,
+      finalAnchoredSize: scan.finalAnchoredSize,
+      contract: scan.contract,
+      chain: scan.chain,
+    });
+
+    // A monitor that never asked for anchors (a log that does not anchor): exit 0, as before.
+    const never = await cli([
+      'audit',
+      'monitor',
+      '--server',
+      t.url,
+      '--state',
+      join(dir, 'monitor-never-anchored.json'),
+      '--token',
+      t.tokens.auditor,
+      '--log-key',
+      logKey,
+    ]);
+    expect(never.code, never.out).toBe(0);
+    expect(never.stdout).toContain('anchors not checked: pin --rpc, --chain and --contract');
+  }, 120_000);
+});
+
+// Last: it rewrites the stored tree, which every later check of this log would see.
 describe('pavilion audit monitor', () => {
   it('follows a consistent log, then reports a rewritten tree node', async () => {
     const state = join(dir, 'monitor.json');
     await verifyOnce(6);
     const first = recorder();
     expect(
-      await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, first),
+      (await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, first)).failures,
       first.lines.join('\n'),
     ).toEqual([]);
 
@@ -594,7 +651,7 @@ describe('pavilion audit monitor', () => {
     await anchoredReceipt(index);
     const second = recorder();
     expect(
-      await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, second),
+      (await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, second)).failures,
       second.lines.join('\n'),
     ).toEqual([]);
     expect(second.lines.join('\n')).toMatch(/ok consistency with the last verified checkpoint/);
@@ -610,7 +667,10 @@ describe('pavilion audit monitor', () => {
     const sql = t.broker.db.sql;
     await sql`update audit_leaves set leaf_hash = sha256(leaf_hash)`;
     const third = recorder();
-    const failed = await auditMonitor({ ...pins, server: t.url, stateFile: state, token: t.tokens.auditor }, third);
+    const { failures: failed } = await auditMonitor(
+      { ...pins, server: t.url, stateFile: state, token: t.tokens.auditor },
+      third,
+    );
     expect(failed, third.lines.join('\n')).toContain('consistency with the last verified checkpoint');
   }, 90_000);
 });

@@ -127,26 +127,22 @@ describe.skipIf(!havePostgres && !MUST_RUN)('backup and restore', () => {
     await anchored(a, auditorA, last);
     const logKey = a.broker.audit.verifierKey;
     const state = join(dir, 'monitor.json');
+    // The auditor's pins, taken once before the backup (docs/operations.md, restore step 3): the log key, chain,
+    // contract, deploy block and the RPC URL. `--rpc` and `--log-key` alone read no anchor (exit 3).
+    const pins = join(dir, 'pins.json');
+    const pinned = await run('node', ['bin/pavilion.js', 'audit', 'pin', '--server', a.url, '--rpc', anvil.rpcUrl], {
+      PAVILION_TOKEN: auditorA,
+    });
+    expect(pinned.status, pinned.out).toBe(0);
+    writeFileSync(pins, pinned.stdout);
+    expect(JSON.parse(pinned.stdout)).toMatchObject({ logKeys: [logKey], chain: 'eip155:80002' });
     const monitor = (url: string, token: string) =>
-      run(
-        'node',
-        [
-          'bin/pavilion.js',
-          'audit',
-          'monitor',
-          '--server',
-          url,
-          '--state',
-          state,
-          '--rpc',
-          anvil!.rpcUrl,
-          '--log-key',
-          logKey,
-        ],
-        { PAVILION_TOKEN: token },
-      );
+      run('node', ['bin/pavilion.js', 'audit', 'monitor', '--server', url, '--config', pins, '--state', state], {
+        PAVILION_TOKEN: token,
+      });
     const before = await monitor(a.url, auditorA);
     expect(before.status, before.out).toBe(0);
+    expect(before.out).toMatch(/ok {4}anchor of size \d+: block \d+/);
     const sizeBefore = (await api(a.url, 'GET', '/v1/audit/checkpoint', { token: auditorA })).text;
 
     // ---- the backup, then the database is lost
@@ -185,6 +181,7 @@ describe.skipIf(!havePostgres && !MUST_RUN)('backup and restore', () => {
     const after = await monitor(b.url, auditorB);
     expect(after.status, after.out).toBe(0);
     expect(after.out).toMatch(/consistency with the last verified checkpoint/);
+    expect(after.out).not.toMatch(/anchors not checked/i);
 
     // The restored broker serves the restored dataset and extends the same log, anchored on the same contract.
     const next = await verify(b, rpB, 7);
@@ -192,6 +189,7 @@ describe.skipIf(!havePostgres && !MUST_RUN)('backup and restore', () => {
     await anchored(b, auditorB, next);
     const extended = await monitor(b.url, auditorB);
     expect(extended.status, extended.out).toBe(0);
+    expect(extended.out).toMatch(/ok {4}anchor of size \d+: block \d+/);
     writeFileSync(join(dir, 'monitor-output.txt'), [before.out, after.out, extended.out].join('\n---\n'));
   }, 180_000);
 });
