@@ -7,6 +7,13 @@ import { decodeBase64Strict } from '../audit/index.js';
 import { ERROR_CODES, isErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
 
+/**
+ * The broker refused the caller (401, 403: no token, a token it does not accept, a role it does not serve): the
+ * caller's setting to fix, never evidence about the log, so `audit monitor` ends the pass with it as
+ * `pavilion: CODE: message` instead of reporting a failed check as a divergence (cli/audit.ts).
+ */
+export class CallerRefused extends PavilionError {}
+
 export class AuditClient {
   constructor(
     private readonly server: string,
@@ -47,7 +54,7 @@ export class AuditClient {
         ? 'the broker refused the token given (--token or $PAVILION_TOKEN): pass one it accepts'
         : 'the broker wants a token: pass --token or set $PAVILION_TOKEN';
       // AUTH_FAILED (the broker refused the caller) when the answer is not a Pavilion problem, e.g. a proxy's.
-      return new PavilionError(known ? code : 'AUTH_FAILED', `${path}: ${status} ${code}: ${fix}`);
+      return new CallerRefused(known ? code : 'AUTH_FAILED', `${path}: ${status} ${code}: ${fix}`);
     }
     if (status < 500 && known) return new PavilionError(code, `${path}: ${status} ${code}`);
     return new PavilionError('SERVER_ERROR', `${path}: ${status} ${code}`);

@@ -28,7 +28,7 @@ import {
   verifyInclusion,
 } from '../audit/index.js';
 import { isPavilionError, PavilionError } from '../common/errors.js';
-import { AuditClient } from './audit-client.js';
+import { AuditClient, CallerRefused } from './audit-client.js';
 import { checkNextBlock, type MonitorState, parseMonitorState } from './audit-monitor-state.js';
 import { type AuditorPins, chainPins, checkWitnessPins, missingChainPins } from './audit-pins.js';
 import { outputUnwritable } from './output.js';
@@ -62,12 +62,16 @@ function describe(err: unknown): string {
   return isPavilionError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.message ?? err);
 }
 
-/** Runs a step; a failure is reported and recorded, never thrown past here. */
+/**
+ * Runs a step; a failure is reported and recorded, never thrown past here, except what `endsPass` picks out:
+ * errors that say nothing about the log, which end the pass as `pavilion: CODE: message`.
+ */
 async function step<T>(
   r: Reporter,
   failures: string[],
   name: string,
   fn: () => Promise<[T, string]>,
+  endsPass: (err: unknown) => boolean = () => false,
 ): Promise<T | undefined> {
   try {
     const [value, detail] = await fn();
@@ -76,6 +80,7 @@ async function step<T>(
   } catch (err) {
     // A damaged monitor state is not a check of the log that failed: it ends the pass, as when it is read.
     if (isPavilionError(err) && err.code === 'MONITOR_STATE_INVALID') throw err;
+    if (endsPass(err)) throw err;
     r.fail(name, describe(err));
     failures.push(name);
     return undefined;
@@ -362,6 +367,13 @@ export async function auditPin(opts: {
   };
 }
 
+/**
+ * What ends a monitoring pass instead of failing a check: the broker refusing the caller (no token:
+ * AUTH_MISSING) was reported as a failed signature check and "DIVERGENCE", which reads as a fork of the log;
+ * it is the auditor's setting to fix (docs/audit.md).
+ */
+const endsMonitorPass = (err: unknown) => err instanceof CallerRefused;
+
 export interface MonitorOptions extends AuditorPins {
   server: string;
   stateFile: string;
@@ -395,34 +407,52 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
   if (previous && opts.logKeys.length > 0 && !opts.logKeys.includes(previous.verifierKey))
     r.note('the given log key(s) replace the one in the state file');
 
-  const latest = await step(r, failures, 'latest checkpoint signature', async () => {
-    const origin = opts.origin ?? previous?.origin;
-    const cp = openCheckpoint(await client.latestCheckpointNote(), logKeys, origin ? { origin } : {}).checkpoint;
-    return [cp, `${cp.origin} size ${cp.size} root ${encodeBase64(cp.root)}`];
-  });
+  const latest = await step(
+    r,
+    failures,
+    'latest checkpoint signature',
+    async () => {
+      const origin = opts.origin ?? previous?.origin;
+      const cp = openCheckpoint(await client.latestCheckpointNote(), logKeys, origin ? { origin } : {}).checkpoint;
+      return [cp, `${cp.origin} size ${cp.size} root ${encodeBase64(cp.root)}`];
+    },
+    endsMonitorPass,
+  );
   if (!latest) return { failures, anchorsNotChecked: false };
 
   if (opts.witnesses.length > 0) {
-    await step(r, failures, 'witness cosignatures on the latest checkpoint', async () => {
-      const note = await client.latestCheckpointNote();
-      const result = checkWitnessPolicy(note, {
-        witnesses: opts.witnesses,
-        threshold: opts.witnessThreshold ?? opts.witnesses.length,
-      });
-      return [undefined, `${result.cosignedBy.length} of ${opts.witnesses.length} witnesses cosigned`];
-    });
+    await step(
+      r,
+      failures,
+      'witness cosignatures on the latest checkpoint',
+      async () => {
+        const note = await client.latestCheckpointNote();
+        const result = checkWitnessPolicy(note, {
+          witnesses: opts.witnesses,
+          threshold: opts.witnessThreshold ?? opts.witnesses.length,
+        });
+        return [undefined, `${result.cosignedBy.length} of ${opts.witnesses.length} witnesses cosigned`];
+      },
+      endsMonitorPass,
+    );
   }
 
   if (previous) {
-    await step(r, failures, 'consistency with the last verified checkpoint', async () => {
-      const older: Checkpoint = {
-        origin: previous.origin,
-        size: previous.size,
-        root: decodeBase64Strict(previous.root, 'MONITOR_STATE_INVALID', 'the stored root'),
-      };
-      await checkConsistency(client, older, latest);
-      return [undefined, `size ${previous.size} → ${latest.size} consistent`];
-    });
+    await step(
+      r,
+      failures,
+      'consistency with the last verified checkpoint',
+      async () => {
+        const older: Checkpoint = {
+          origin: previous.origin,
+          size: previous.size,
+          root: decodeBase64Strict(previous.root, 'MONITOR_STATE_INVALID', 'the stored root'),
+        };
+        await checkConsistency(client, older, latest);
+        return [undefined, `size ${previous.size} → ${latest.size} consistent`];
+      },
+      endsMonitorPass,
+    );
   }
 
   const next: MonitorState = {
@@ -499,25 +529,31 @@ async function checkAnchors(
   let finalAnchoredSize = previousSize;
   let checked = 0;
   for (const event of scan.events) {
-    const ok = await step(r, failures, `anchor of size ${event.treeSize}`, async () => {
-      if (event.previousSize !== previousSize)
-        throw new PavilionError(
-          'ANCHOR_SEQUENCE',
-          `the event says the size before was ${event.previousSize}, the chain showed ${previousSize}`,
-        );
-      if (event.treeSize > latest.size)
-        throw new PavilionError(
-          'ANCHOR_AHEAD_OF_LOG',
-          `anchored size ${event.treeSize} is beyond the log's latest signed checkpoint (${latest.size})`,
-        );
-      const anchoredRoot = decodeHexRoot(event.root);
-      await checkConsistency(client, { origin: latest.origin, size: event.treeSize, root: anchoredRoot }, latest);
-      return [
-        true,
-        `block ${event.blockNumber} tx ${event.txHash}: root ${encodeBase64(anchoredRoot)} consistent with size ` +
-          `${latest.size}`,
-      ];
-    });
+    const ok = await step(
+      r,
+      failures,
+      `anchor of size ${event.treeSize}`,
+      async () => {
+        if (event.previousSize !== previousSize)
+          throw new PavilionError(
+            'ANCHOR_SEQUENCE',
+            `the event says the size before was ${event.previousSize}, the chain showed ${previousSize}`,
+          );
+        if (event.treeSize > latest.size)
+          throw new PavilionError(
+            'ANCHOR_AHEAD_OF_LOG',
+            `anchored size ${event.treeSize} is beyond the log's latest signed checkpoint (${latest.size})`,
+          );
+        const anchoredRoot = decodeHexRoot(event.root);
+        await checkConsistency(client, { origin: latest.origin, size: event.treeSize, root: anchoredRoot }, latest);
+        return [
+          true,
+          `block ${event.blockNumber} tx ${event.txHash}: root ${encodeBase64(anchoredRoot)} consistent with size ` +
+            `${latest.size}`,
+        ];
+      },
+      endsMonitorPass,
+    );
     previousSize = event.treeSize;
     if (!ok) continue;
     checked++;

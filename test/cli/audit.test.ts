@@ -8,7 +8,7 @@
  * server's word.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
@@ -540,6 +540,18 @@ describe('pavilion audit pin and verify against what the broker publishes', () =
         'given (--token or $PAVILION_TOKEN): pass one it accepts',
     );
     expect(dpToken.out).not.toContain('SERVER_ERROR');
+
+    // The monitor without a token: the refusal, as what it is, not a failed signature check and "DIVERGENCE"
+    // (an outside probe read that as a fork of the log). The pass ends there; the state file is not written.
+    const state = join(dir, 'monitor-no-token.json');
+    const monitor = await cli(['audit', 'monitor', '--server', t.url, '--state', state, '--log-key', logKey, ...chain]);
+    expect(monitor.code, monitor.out).toBe(1);
+    expect(monitor.stderr).toBe(
+      'pavilion: AUTH_MISSING: /v1/audit/checkpoint: 401 AUTH_MISSING: the broker wants a token: pass --token or ' +
+        'set $PAVILION_TOKEN\n',
+    );
+    expect(monitor.stdout).not.toMatch(/FAIL|DIVERGENCE|consistent/);
+    expect(existsSync(state)).toBe(false);
   }, 90_000);
 
   it('audit verify --event takes the answer of GET /v1/audit/entries/{i} as well as the bare event', async () => {
