@@ -93,6 +93,21 @@ const DEFAULTS = {
   maxBackoffMs: 60_000,
 };
 
+/**
+ * The anchoring account of a hex private key; ANCHOR_INVALID_KEY naming `setting` (the broker's and
+ * `pavilion anchor deploy`'s ANCHOR_PRIVATE_KEY) when it is not one. The key itself never reaches the message.
+ */
+export function walletFromKey(privateKey: string, setting = 'privateKey'): Wallet {
+  try {
+    return new Wallet(privateKey);
+  } catch {
+    throw new PavilionError(
+      'ANCHOR_INVALID_KEY',
+      `${setting} is not a valid secp256k1 private key (32 bytes of hex, 0x optional)`,
+    );
+  }
+}
+
 export class Anchorer {
   readonly chain: string;
   readonly contract: string;
@@ -119,13 +134,7 @@ export class Anchorer {
     this.contract = getAddress(options.contract);
     this.provider = makeProvider(options.rpcUrl, options.chainId, this.opts.rpcTimeoutMs);
     this.reader = new ChainReader(this.provider, this.contract);
-    let wallet: Wallet;
-    try {
-      wallet = new Wallet(options.privateKey);
-    } catch {
-      // The key itself must not reach the message.
-      throw new PavilionError('ANCHOR_INVALID_KEY', 'privateKey is not a valid secp256k1 private key');
-    }
+    const wallet = walletFromKey(options.privateKey);
     this.store = new AnchorStore(options.sql);
     this.sending = new AnchorSender(this.opts, this.reader, wallet, this.store, this.contract);
     this.sender = this.sending.sender;

@@ -5,6 +5,7 @@ export {
   type AnchorerOptions,
   type AnchorerStatus,
   type TickOutcome,
+  walletFromKey,
 } from './anchorer.js';
 export { ANVIL_DEV_PRIVATE_KEYS, type Anvil, type AnvilOptions, anvilBinary, startAnvil } from './anvil.js';
 export {

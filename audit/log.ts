@@ -20,7 +20,7 @@
  * in-memory copy of the tree's hashes this log keeps current as it commits.
  */
 import type postgres from 'postgres';
-import { PavilionError } from '../common/errors.js';
+import { isPavilionError, PavilionError } from '../common/errors.js';
 import type { Sql } from '../storage/postgres.js';
 import { migrate } from '../storage/postgres.js';
 import { decodeBase64Strict } from './base64.js';
@@ -83,6 +83,11 @@ export interface OpenAuditLogOptions {
    * a key generated on first start, stored in table audit_signing_keys.
    */
   signerKey?: string | string[];
+  /**
+   * The setting signerKey came from (the broker's AUDIT_SIGNING_KEY or AUDIT_SIGNING_KEY_FILE), named in a
+   * KEY_INVALID for a key that does not parse, with its position when there are several (never its value).
+   */
+  keySetting?: string;
   /**
    * Signers that are not key strings: a KMS or HSM behind the NoteSigner
    * interface (signText may be asynchronous). Used with or instead of signerKey.
@@ -592,7 +597,16 @@ export async function openAuditLog(opts: OpenAuditLogOptions): Promise<AuditLog>
   if (opts.signerKey !== undefined && configured.length === 0)
     throw new PavilionError('CONFIG_INVALID', 'at least one signer key is required');
   const configuredSigners = [
-    ...configured.map((k) => parseSignerKey(normalizeSignerKey(k, origin))),
+    ...configured.map((k, i) => {
+      try {
+        return parseSignerKey(normalizeSignerKey(k, origin));
+      } catch (err) {
+        // `KEY_INVALID: key id must be 8 lowercase hex digits` did not say which setting to fix.
+        if (!opts.keySetting || !isPavilionError(err) || err.code !== 'KEY_INVALID') throw err;
+        const which = configured.length > 1 ? ` (key ${i + 1} of ${configured.length})` : '';
+        throw new PavilionError('KEY_INVALID', `${opts.keySetting}${which}: ${err.message}`);
+      }
+    }),
     ...(opts.signers ?? []),
   ];
   await bindOrigin(opts.sql, origin);

@@ -11,7 +11,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PavilionError } from '../common/errors.js';
-import { generateSignerKey, parseSignerKey } from './note.js';
+import { generateSignerKey, type NoteSigner, parseSignerKey } from './note.js';
 
 /** Keys from a file: one per line, blank lines and `#` comments ignored. Never echoes the content. */
 export function readSignerKeyFile(file: string): string[] {
@@ -45,7 +45,16 @@ export async function loadOrCreateKeyFile(
     /* created below */
   }
   if (existing) {
-    const signer = parseSignerKey(existing);
+    let signer: NoteSigner;
+    try {
+      signer = parseSignerKey(existing);
+    } catch (err) {
+      throw new PavilionError(
+        'KEY_INVALID',
+        `the development signing key under STATE_DIR (${DEVELOPMENT_KEY_FILE}): ${(err as Error).message}; move it ` +
+          'away or set AUDIT_SIGNING_KEY',
+      );
+    }
     if (signer.name !== origin)
       throw new PavilionError(
         'CONFIG_INVALID',

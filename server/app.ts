@@ -145,7 +145,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const audit = await openAuditLog({
       sql: db.sql,
       origin: config.audit.origin,
-      ...(signing.signerKey ? { signerKey: signing.signerKey } : {}),
+      ...(signing.signerKey ? { signerKey: signing.signerKey, keySetting: signing.source } : {}),
       ...(signing.developmentKeyFile ? { developmentKeyFile: signing.developmentKeyFile } : {}),
       witnesses: config.audit.witnesses,
       onCosigned: (size, o) => {

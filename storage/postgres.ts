@@ -11,7 +11,7 @@
  */
 import postgres from 'postgres';
 import { withDeadline } from '../common/deadline.js';
-import { PavilionError } from '../common/errors.js';
+import { invalidSettings, PavilionError } from '../common/errors.js';
 import { startEmbeddedServer } from './embedded-server.js';
 
 export type Sql = postgres.Sql;
@@ -283,6 +283,17 @@ async function openEmbedded(dataDir: string | undefined): Promise<Database> {
   };
 }
 
+/**
+ * Answers of a server that was reached but refused the connection, with what the operator fixes in the setting
+ * (SQLSTATE class 28, invalid authorization; 3D000, no such database). A wrong password was reported as
+ * "cannot reach Postgres (DATABASE_URL): 28P01", as if the server were down.
+ */
+const REFUSED_LOGIN: Record<string, string> = {
+  '28P01': 'Postgres answered, password authentication failed (28P01): check the user and password in it',
+  '28000': "Postgres answered and refused this user (28000): check the user in it and the server's pg_hba.conf",
+  '3D000': 'Postgres answered, it has no database of that name (3D000): check the database name in it',
+};
+
 async function probe(sql: Sql, what: string): Promise<void> {
   try {
     await sql`select 1`;
@@ -291,6 +302,8 @@ async function probe(sql: Sql, what: string): Promise<void> {
     // The driver's message can include the host but never the password; keep
     // only the error code and a fixed text so no credential leaks.
     const code = (err as { code?: string }).code ?? 'unknown';
+    const refused = REFUSED_LOGIN[code];
+    if (refused) throw invalidSettings([[what, refused]]);
     throw new PavilionError('DATABASE_UNAVAILABLE', `cannot reach Postgres (${what}): ${code}`, { cause: err });
   }
 }

@@ -26,6 +26,7 @@ import {
   deployMerkleAnchor,
   describeFailure,
   startAnvil,
+  walletFromKey,
 } from '../../anchoring/index.js';
 import type { AuditLog } from '../../audit/index.js';
 import { isPavilionError, PavilionError } from '../../common/errors.js';
@@ -84,6 +85,8 @@ export async function startAnchoring(
         'CONFIG_INVALID',
         'ANCHORING=rpc needs ETH_RPC_URL, ANCHOR_CONTRACT and ANCHOR_PRIVATE_KEY',
       );
+    // Before the chain is asked anything, and naming the setting (the anchorer's own check says `privateKey`).
+    walletFromKey(a.privateKey, 'ANCHOR_PRIVATE_KEY');
     rpcUrl = a.rpcUrl;
     chainId = a.chainId;
     contract = a.contract;

@@ -9,10 +9,11 @@
  * brokers start one after another on it (a pod restarted with an emptyDir STATE_DIR).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSignerKey } from '../../audit/index.js';
 import { isPavilionError } from '../../common/errors.js';
 import { api, createTestDatabase, startTestBroker, type TestBroker } from './helpers.js';
 
@@ -91,4 +92,34 @@ describe('a development audit signing key on a log signed by another key', () =>
       }
     }
   }, 120_000);
+});
+
+/**
+ * A signing key that does not parse names the setting it came from (an outside probe saw `KEY_INVALID: key id must
+ * be 8 lowercase hex digits` for AUDIT_SIGNING_KEY=PRIVATE+KEY+x+123+abc, naming nothing), never the value.
+ */
+describe('an audit signing key setting that does not parse', () => {
+  const refusal = (settings: Record<string, string>) =>
+    startTestBroker(settings).then(
+      async (t) => {
+        await t.broker.close();
+        return new Error('the broker started');
+      },
+      (e: unknown) => e as Error,
+    );
+
+  it('AUDIT_SIGNING_KEY and AUDIT_SIGNING_KEY_FILE are named, with the position of the key among several', async () => {
+    const bad = 'PRIVATE+KEY+x+123+abc';
+    const one = await refusal({ AUDIT_SIGNING_KEY: bad });
+    expect(one).toMatchObject({ code: 'KEY_INVALID' });
+    expect(one.message).toBe('AUDIT_SIGNING_KEY: key id must be 8 lowercase hex digits');
+
+    const good = generateSignerKey('pavilion.local/audit');
+    const file = join(tempDir('pavilion-audit-key-file-'), 'keys');
+    writeFileSync(file, `${good}\n${bad}\n`);
+    const second = await refusal({ AUDIT_SIGNING_KEY_FILE: file });
+    expect(second).toMatchObject({ code: 'KEY_INVALID' });
+    expect(second.message).toBe('AUDIT_SIGNING_KEY_FILE (key 2 of 2): key id must be 8 lowercase hex digits');
+    for (const err of [one, second]) expect(err.message).not.toMatch(/abc|123/);
+  }, 60_000);
 });

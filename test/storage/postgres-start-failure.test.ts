@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, spawnBrokerMain } from '../server/helpers.js';
+import { type PrivatePostgres, privatePostgresAvailable, startPrivatePostgres } from './private-postgres.js';
 
 const serverUrl = process.env.DATABASE_URL;
 const stateDir = mkdtempSync(join(tmpdir(), 'pavilion-start-failure-'));
@@ -34,6 +35,9 @@ function startBroker(databaseUrl: string): Promise<{ code: number | null; stderr
   );
 }
 
+/** What a wrong password in DATABASE_URL prints after `invalid setting(s): DATABASE_URL (`. */
+const wrongPassword = 'Postgres answered, password authentication failed (28P01): check the user and password in it';
+
 describe.skipIf(!serverUrl)('a database that fails the broker at start', () => {
   it('an unexpected Postgres error: INTERNAL on one line, then the stack without the message', async () => {
     const database = await createTestDatabase(serverUrl!);
@@ -54,11 +58,47 @@ describe.skipIf(!serverUrl)('a database that fails the broker at start', () => {
     expect(stderr).not.toContain(new URL(database.url).pathname.slice(1));
   }, 60_000);
 
-  it('a password Postgres refuses: DATABASE_UNAVAILABLE on one line, without the password', async () => {
+  it('a password Postgres refuses: CONFIG_INVALID naming DATABASE_URL on one line, without the password', async () => {
     const url = new URL(serverUrl!);
     url.password = `sentinel-${randomBytes(6).toString('hex')}`;
     const { code, stderr } = await startBroker(url.toString());
     expect(code).toBe(1);
-    expect(stderr).toBe('pavilion: DATABASE_UNAVAILABLE: cannot reach Postgres (DATABASE_URL): 28P01\n');
+    expect(stderr).toBe(`pavilion: CONFIG_INVALID: invalid setting(s): DATABASE_URL (${wrongPassword})\n`);
+  }, 60_000);
+});
+
+/**
+ * A server that answered and refused the login is not "cannot reach Postgres": an outside probe saw
+ * `DATABASE_UNAVAILABLE: cannot reach Postgres (DATABASE_URL): 28P01` for a wrong password. A server of the test's
+ * own with password authentication (test/storage/private-postgres.ts), so it runs without DATABASE_URL too.
+ */
+
+describe.skipIf(!privatePostgresAvailable)('a database that refuses the login at start', () => {
+  const password = `right-${randomBytes(6).toString('hex')}`;
+  let pg: PrivatePostgres;
+  beforeAll(async () => {
+    pg = await startPrivatePostgres({ password });
+  }, 60_000);
+  afterAll(() => pg?.destroy());
+
+  it('a wrong password: CONFIG_INVALID naming DATABASE_URL and what to check, never the password', async () => {
+    const url = new URL(pg.url);
+    url.password = `sentinel-${randomBytes(6).toString('hex')}`;
+    const { code, stderr } = await startBroker(url.toString());
+    expect(code).toBe(1);
+    expect(stderr).toBe(`pavilion: CONFIG_INVALID: invalid setting(s): DATABASE_URL (${wrongPassword})\n`);
+    expect(stderr).not.toContain(url.password);
+  }, 60_000);
+
+  it('a database the server does not have: CONFIG_INVALID naming DATABASE_URL', async () => {
+    const url = new URL(pg.url);
+    url.pathname = '/no_such_database';
+    const { code, stderr } = await startBroker(url.toString());
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      'pavilion: CONFIG_INVALID: invalid setting(s): DATABASE_URL (Postgres answered, it has no database of that ' +
+        'name (3D000): check the database name in it)\n',
+    );
+    expect(stderr).not.toContain(password);
   }, 60_000);
 });

@@ -6,7 +6,7 @@
  * `available` says whether they were found.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +48,10 @@ async function freePort(): Promise<number> {
 }
 
 export interface PrivatePostgres {
-  /** postgres://pavilion@127.0.0.1:<port>/pavilion (trust authentication on loopback). */
+  /**
+   * postgres://pavilion@127.0.0.1:<port>/pavilion (trust authentication on loopback), or with the password
+   * (scram-sha-256 on loopback) when one was asked for.
+   */
   url: string;
   port: number;
   /** `pg_ctl stop -m <mode>`: fast is an ordinary restart's first half, immediate a crash. */
@@ -58,7 +61,8 @@ export interface PrivatePostgres {
   destroy(): void;
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/** `password`: the role `pavilion` has it, and TCP logins must give it (a wrong one is refused, 28P01). */
+export async function startPrivatePostgres(opts: { password?: string } = {}): Promise<PrivatePostgres> {
   if (!privatePostgresAvailable)
     throw new Error('PostgreSQL server binaries not found (see test/storage/private-postgres.ts)');
   const dir = mkdtempSync(join(tmpdir(), 'pavilion-pg-'));
@@ -69,7 +73,13 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     chownSync(dir, uid, gid);
   }
-  run('initdb', ['-D', data, '-U', 'pavilion', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  const auth = ['--auth=trust'];
+  if (opts.password !== undefined) {
+    const pwfile = join(dir, 'password');
+    writeFileSync(pwfile, `${opts.password}\n`, { mode: 0o644 });
+    auth.splice(0, 1, '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`);
+  }
+  run('initdb', ['-D', data, '-U', 'pavilion', ...auth, '--no-sync', '-E', 'UTF8', '--locale=C']);
   const port = await freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off`;
   const start = () => {
@@ -79,11 +89,12 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     run('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '30', 'stop']);
   };
   start();
-  const admin = postgres(`postgres://pavilion@127.0.0.1:${port}/postgres`, { max: 1, onnotice: () => {} });
+  const login = opts.password === undefined ? 'pavilion' : `pavilion:${encodeURIComponent(opts.password)}`;
+  const admin = postgres(`postgres://${login}@127.0.0.1:${port}/postgres`, { max: 1, onnotice: () => {} });
   await admin.unsafe('create database pavilion');
   await admin.end();
   return {
-    url: `postgres://pavilion@127.0.0.1:${port}/pavilion`,
+    url: `postgres://${login}@127.0.0.1:${port}/pavilion`,
     port,
     stop,
     start,

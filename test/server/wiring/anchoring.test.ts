@@ -101,6 +101,19 @@ describe('anchoring misconfigured (ANCHORING=rpc)', () => {
     });
   }, 60_000);
 
+  it('an ANCHOR_PRIVATE_KEY that is no key refuses the start, naming the setting and not the value', async () => {
+    // An outside probe saw `ANCHOR_INVALID_KEY: privateKey is not a valid secp256k1 private key`.
+    const err = await startTestBroker(rpc({ ANCHOR_PRIVATE_KEY: '0xzz' })).then(
+      async (b) => {
+        await b.broker.close();
+        return new Error('the broker started');
+      },
+      (e: unknown) => e as Error,
+    );
+    expect(err).toMatchObject({ code: 'ANCHOR_INVALID_KEY' });
+    expect(err.message).toBe('ANCHOR_PRIVATE_KEY is not a valid secp256k1 private key (32 bytes of hex, 0x optional)');
+  }, 60_000);
+
   it('a contract address without code refuses the start', async () => {
     await expect(
       startTestBroker(rpc({ ANCHOR_CONTRACT: '0x0000000000000000000000000000000000000001' })),
