@@ -118,6 +118,8 @@ export interface OpenAuditLogOptions {
   maxQueued?: number;
   /** Called with background checkpoint failures (the timer trigger has no caller to tell). */
   onBackgroundError?: (err: unknown) => void;
+  /** Called when a background checkpoint pass succeeds (whether or not it signed): an outage's failures ended. */
+  onBackgroundSuccess?: () => void;
   /**
    * Bytes of tree hashes kept in memory to serve proofs without a database
    * round trip (audit/node-cache.ts; default 128 MiB ≈ every level of a 2M-leaf
@@ -163,6 +165,7 @@ export class AuditLog {
   private readonly committer: GroupCommitter<PreparedEntry, AppendResult>;
   private readonly checkpointLeaves: number | undefined;
   private readonly onBackgroundError: (err: unknown) => void;
+  private readonly onBackgroundSuccess: () => void;
   private timer: NodeJS.Timeout | null = null;
   /** This process's view of the right edge after its last commit; null = re-read under the lock. */
   private edge: { size: number; frontier: TreeNode[] } | null = null;
@@ -202,6 +205,7 @@ export class AuditLog {
     this.onCosigned = opts.onCosigned;
     this.checkpointLeaves = opts.checkpointEvery?.leaves;
     this.onBackgroundError = opts.onBackgroundError ?? (() => {});
+    this.onBackgroundSuccess = opts.onBackgroundSuccess ?? (() => {});
     this.committer = new GroupCommitter((items) => this.flush(items), {
       maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
       maxWaitMs: opts.maxWaitMs ?? 0,
@@ -209,9 +213,7 @@ export class AuditLog {
     });
     const ms = opts.checkpointEvery?.ms;
     if (ms !== undefined) {
-      this.timer = setInterval(() => {
-        this.maybeCheckpoint(1).catch((err) => this.onBackgroundError(err));
-      }, ms);
+      this.timer = setInterval(() => this.checkpointInBackground(1), ms);
       this.timer.unref();
     }
   }
@@ -286,7 +288,7 @@ export class AuditLog {
     this.tree.committed(start, leafHashes, grown);
     this.noteUncovered(grown.size);
     if (this.checkpointLeaves !== undefined && grown.size - this.lastCheckpointSize >= this.checkpointLeaves) {
-      this.maybeCheckpoint(this.checkpointLeaves).catch((err) => this.onBackgroundError(err));
+      this.checkpointInBackground(this.checkpointLeaves);
     }
     return items.map((item, i) => ({ index: start + i, leafHash: item.leafHash }));
   }
@@ -494,7 +496,15 @@ export class AuditLog {
    */
   checkpointSoon(): void {
     if (this.closed) return;
-    this.maybeCheckpoint(1).catch((err) => this.onBackgroundError(err));
+    this.checkpointInBackground(1);
+  }
+
+  /** A checkpoint no caller waits for (timer, leaf count, checkpointSoon): its outcome goes to the callbacks. */
+  private checkpointInBackground(minGrowth: number): void {
+    this.maybeCheckpoint(minGrowth).then(
+      () => this.onBackgroundSuccess(),
+      (err) => this.onBackgroundError(err),
+    );
   }
 
   private noteUncovered(size: number): void {

@@ -45,6 +45,7 @@ import { registerWebSocket } from './routes/ws.js';
 import { AuditTrail } from './support/audit-trail.js';
 import { loadMasterKeys, type MasterKeys, proveMasterKey } from './support/master-keys.js';
 import { MeteredEngine } from './support/metered-engine.js';
+import { OutageLog } from './support/outage-log.js';
 import type { DecisionOutcome } from './verification/decision.js';
 import { type VerificationCacheOf, VerificationService } from './verification/service.js';
 import { startAnchoring } from './wiring/anchoring.js';
@@ -142,6 +143,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
     const parties = await PartyRegistry.open(db.sql, log);
 
     const signing = logSigningOptions({ ...config.audit, stateDir: config.stateDir });
+    const checkpointFailures = new OutageLog(log, 'audit checkpoint');
     const audit = await openAuditLog({
       sql: db.sql,
       origin: config.audit.origin,
@@ -153,7 +155,8 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
           log.warn({ size, cosignedBy: o.cosignedBy, failures: o.failures }, 'witnesses missing');
       },
       checkpointEvery: { leaves: config.audit.checkpointLeaves, ms: config.audit.checkpointMs },
-      onBackgroundError: (err) => log.error({ err }, 'audit checkpoint failed'),
+      onBackgroundError: (err) => checkpointFailures.failed(err),
+      onBackgroundSuccess: () => checkpointFailures.succeeded(),
       cacheBytes: config.audit.cacheBytes,
     });
     // Proofs read the database until this finishes (about 1 s per million
