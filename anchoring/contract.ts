@@ -56,13 +56,44 @@ export function merkleAnchorAt(address: string, runner: ContractRunner): Contrac
   return new Contract(address, merkleAnchorInterface, runner);
 }
 
+export interface DeployedMerkleAnchor {
+  address: string;
+  /** The deploying transaction. */
+  txHash: string;
+  /** Its block: where reading the contract's events starts (ANCHOR_DEPLOY_BLOCK, auditors' deployBlock). */
+  deployBlock: number;
+}
+
+/**
+ * Deploys MerkleAnchor with `signer` as owner (the account that anchors) and waits for the receipt. The one
+ * deployment: ANCHORING=anvil (server/wiring/anchoring.ts), `pavilion anchor deploy` (cli/anchor.ts) and tests.
+ * `onSent` hears the transaction hash before the wait, which on a real chain takes a block or more.
+ */
+export async function deployMerkleAnchorContract(
+  signer: Signer,
+  opts: {
+    artifact?: ContractArtifact;
+    /** Transaction fields, e.g. the fees of anchoring/fees.ts (Polygon's tip floor). */
+    overrides?: Record<string, unknown>;
+    onSent?: (txHash: string) => void;
+  } = {},
+): Promise<DeployedMerkleAnchor> {
+  const artifact = opts.artifact ?? loadMerkleAnchorArtifact();
+  const factory = new ContractFactory(artifact.abi as never, artifact.bytecode, signer);
+  const contract = await factory.deploy(...(opts.overrides ? [opts.overrides] : []));
+  const tx = contract.deploymentTransaction()!;
+  opts.onSent?.(tx.hash);
+  // Throws for a reverted deployment (CALL_EXCEPTION); null only for a transaction replaced before mining.
+  const receipt = await tx.wait();
+  if (!receipt)
+    throw new PavilionError('ANCHOR_BROADCAST_REJECTED', 'the deploying transaction was replaced before it was mined');
+  return { address: await contract.getAddress(), txHash: tx.hash, deployBlock: receipt.blockNumber };
+}
+
 /** Deploys MerkleAnchor with `signer` as owner; resolves to the contract address once mined. */
 export async function deployMerkleAnchor(
   signer: Signer,
   artifact: ContractArtifact = loadMerkleAnchorArtifact(),
 ): Promise<string> {
-  const factory = new ContractFactory(artifact.abi as never, artifact.bytecode, signer);
-  const contract = await factory.deploy();
-  await contract.waitForDeployment();
-  return contract.getAddress();
+  return (await deployMerkleAnchorContract(signer, { artifact })).address;
 }

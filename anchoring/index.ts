@@ -10,12 +10,15 @@ export {
 export { ANVIL_DEV_PRIVATE_KEYS, type Anvil, type AnvilOptions, anvilBinary, startAnvil } from './anvil.js';
 export {
   ANCHORED_TOPIC,
+  type DeployedMerkleAnchor,
   deployMerkleAnchor,
+  deployMerkleAnchorContract,
   loadMerkleAnchorArtifact,
   MERKLE_ANCHOR_ABI,
   merkleAnchorAt,
   merkleAnchorInterface,
 } from './contract.js';
+export { type DeployAnchorInput, type DeployedAnchor, deployAnchorContract } from './deploy.js';
 export { type AnchoringFacts, anchoringFactsJson, merkleAnchorAbiJson } from './facts.js';
 export { describeFailure } from './failures.js';
 export { anchorFees, type Eip1559Fees, minimumPriorityFee, POLYGON_MIN_PRIORITY_FEE, replacementFees } from './fees.js';

@@ -38,6 +38,12 @@ function serverUrl(v: string): string {
   return v;
 }
 
+/** --rpc of `anchor deploy`: an http(s) URL (ethers' JSON-RPC over fetch). */
+function rpcUrl(v: string): string {
+  if (!isHttpUrl(v)) throw new InvalidArgumentError('expected an http(s) URL of a JSON-RPC node');
+  return v;
+}
+
 /** `tab` (or a literal `\t`) for a tab; any other value is checked by the CSV reader. */
 function delimiterOption(v: string): string {
   return v === 'tab' || v === '\\t' ? '\t' : v;
@@ -460,6 +466,26 @@ audit
   .action(async (o) => {
     const { auditPin } = await import('./audit.js');
     console.log(JSON.stringify(await auditPin({ server: o.server, token: o.token, rpc: o.rpc }), null, 2));
+  });
+
+const anchorCommand = program.command('anchor').description('the MerkleAnchor contract ANCHORING=rpc anchors to');
+
+anchorCommand
+  .command('deploy')
+  .description(
+    'deploy MerkleAnchor from the account of $ANCHOR_PRIVATE_KEY (the environment, never a flag), which owns it ' +
+      'and anchors; waits for the receipt and prints ANCHOR_CONTRACT, ANCHOR_DEPLOY_BLOCK and ANCHOR_CHAIN_ID',
+  )
+  .requiredOption('--rpc <url>', "JSON-RPC URL of a node of the chain (the broker's ETH_RPC_URL)", rpcUrl)
+  .option(
+    '--chain-id <n>',
+    'refuse unless the RPC serves this EIP-155 chain (137 Polygon PoS, 80002 Amoy)',
+    positiveInt,
+  )
+  .action(async (o) => {
+    const { anchorDeploy } = await import('./anchor.js');
+    const lines = await anchorDeploy({ rpc: o.rpc, chainId: o.chainId, privateKey: process.env.ANCHOR_PRIVATE_KEY });
+    console.log(lines.join('\n'));
   });
 
 const witness = program

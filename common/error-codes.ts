@@ -333,6 +333,11 @@ export const ERROR_CODES = {
   ANCHOR_CONTRACT_MISSING: spec(500, 'anchoring', 'No MerkleAnchor contract at `ANCHOR_CONTRACT`.'),
   ANCHOR_CONTRACT_NOT_BUILT: spec(500, 'anchoring', 'The compiled contract is missing; run `npm run build:contracts`.'),
   ANCHOR_FEE_ABOVE_CAP: spec(503, 'anchoring', 'Gas fees are above the configured cap; anchoring waits.'),
+  ANCHOR_INSUFFICIENT_FUNDS: spec(
+    503,
+    'anchoring',
+    '`pavilion anchor deploy`: the account of `ANCHOR_PRIVATE_KEY` cannot pay for the deployment; fund it.',
+  ),
   ANCHOR_INVALID: spec(422, 'anchoring', "A receipt's anchor reference is malformed."),
   ANCHOR_INVALID_CHAIN: spec(422, 'anchoring', 'A chain id that is not a CAIP-2 `eip155:<n>`.'),
   ANCHOR_INVALID_KEY: spec(500, 'anchoring', 'The anchoring key is not a 32-byte hex private key.'),

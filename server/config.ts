@@ -208,7 +208,11 @@ export const SETTINGS: readonly Setting[] = [
     default: '80002',
     description: 'EIP-155 chain id (137 Polygon PoS, 80002 Amoy; anvil uses it too)',
   },
-  { env: 'ANCHOR_CONTRACT', default: '', description: 'ANCHORING=rpc: MerkleAnchor contract address' },
+  {
+    env: 'ANCHOR_CONTRACT',
+    default: '',
+    description: 'ANCHORING=rpc: MerkleAnchor contract address (`pavilion anchor deploy` deploys one)',
+  },
   {
     env: 'ANCHOR_DEPLOY_BLOCK',
     default: '',

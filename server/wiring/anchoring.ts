@@ -23,7 +23,7 @@ import {
   type AnchorReference,
   caip2,
   deployBlockOf,
-  deployMerkleAnchor,
+  deployMerkleAnchorContract,
   describeFailure,
   startAnvil,
   walletFromKey,
@@ -70,9 +70,10 @@ export async function startAnchoring(
       chainId = anvil.chainId;
       privateKey = ANVIL_DEV_PRIVATE_KEYS[0]!;
       const provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true });
-      contract = await deployMerkleAnchor(new Wallet(privateKey, provider));
+      const deployed = await deployMerkleAnchorContract(new Wallet(privateKey, provider));
       provider.destroy();
-      deployBlock = await deployBlockOf(rpcUrl, chainId, contract);
+      contract = deployed.address;
+      deployBlock = deployed.deployBlock;
       // The local chain is reachable only from this machine: its loopback URL is the one to publish.
       publicRpcUrl ??= rpcUrl;
     } catch (err) {

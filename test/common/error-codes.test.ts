@@ -25,6 +25,8 @@ const NOT_CODES = new Set([
   'NETWORK_ERROR',
   'UND_ERR_SOCKET',
   'ABORT_ERR',
+  // ethers' code for an account that cannot pay (anchoring/deploy.ts).
+  'INSUFFICIENT_FUNDS',
   // The file that marks a PostgreSQL data folder (storage/embedded-server.ts checkDataFolder).
   'PG_VERSION',
 ]);

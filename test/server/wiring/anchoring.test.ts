@@ -2,14 +2,15 @@
  * With ANCHORING=anvil the broker starts a local chain, deploys the
  * MerkleAnchor contract and anchors checkpoints; a verification's receipt
  * then names the on-chain anchor and still verifies against the log key.
- * With ANCHORING=rpc, a wrong chain or contract refuses the start, and an RPC that cannot be reached
+ * With ANCHORING=rpc, on a contract `pavilion anchor deploy` deployed (its printed settings), the broker
+ * anchors there; a wrong chain, contract or key refuses the start, and an RPC that cannot be reached
  * shows in the log and the metrics the anchoring alerts watch.
  */
 import { type AddressInfo, createServer } from 'node:net';
-import { JsonRpcProvider, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_PRIVATE_KEYS, type Anvil, deployMerkleAnchor, startAnvil } from '../../../anchoring/index.js';
+import { ANVIL_DEV_PRIVATE_KEYS, type Anvil, startAnvil } from '../../../anchoring/index.js';
 import { parseReceipt } from '../../../audit/index.js';
+import { anchorDeploy } from '../../../cli/anchor.js';
 import { loadDemoSchema } from '../../../demo/people.js';
 import { api, b64, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
@@ -73,14 +74,15 @@ describe('anchoring on anvil', () => {
   }, 60_000);
 });
 
-describe('anchoring misconfigured (ANCHORING=rpc)', () => {
+describe('ANCHORING=rpc, on a contract `pavilion anchor deploy` deployed', () => {
   let anvil: Anvil;
-  let contract: string;
+  /** What `pavilion anchor deploy` printed: ANCHOR_CONTRACT, ANCHOR_DEPLOY_BLOCK, ANCHOR_CHAIN_ID. */
+  let deployed: Record<string, string>;
   beforeAll(async () => {
     anvil = await startAnvil({ chainId: 80002 });
-    const provider = new JsonRpcProvider(anvil.rpcUrl, anvil.chainId, { staticNetwork: true });
-    contract = await deployMerkleAnchor(new Wallet(ANVIL_DEV_PRIVATE_KEYS[0]!, provider));
-    provider.destroy();
+    // The command's own code (cli/anchor.ts), the key as the broker takes it; its output as the settings.
+    const lines = await anchorDeploy({ rpc: anvil.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[0]!, note: () => {} });
+    deployed = Object.fromEntries(lines.map((l) => l.split('=') as [string, string]));
   }, 60_000);
   afterAll(async () => {
     await anvil?.stop();
@@ -88,12 +90,42 @@ describe('anchoring misconfigured (ANCHORING=rpc)', () => {
   const rpc = (overrides: Record<string, string>) => ({
     ANCHORING: 'rpc',
     ETH_RPC_URL: anvil.rpcUrl,
-    ANCHOR_CHAIN_ID: '80002',
-    ANCHOR_CONTRACT: contract,
+    ...deployed,
     ANCHOR_PRIVATE_KEY: ANVIL_DEV_PRIVATE_KEYS[0]!,
-    ANCHOR_DEPLOY_BLOCK: '0',
     ...overrides,
   });
+
+  it('the broker anchors to it with the printed settings, and publishes its deploy block', async () => {
+    expect(Object.keys(deployed)).toEqual(['ANCHOR_CONTRACT', 'ANCHOR_DEPLOY_BLOCK', 'ANCHOR_CHAIN_ID']);
+    const b = await startTestBroker(
+      rpc({
+        ANCHOR_MIN_SIZE_DELTA: '1',
+        ANCHOR_POLL_MS: '200',
+        AUDIT_CHECKPOINT_LEAVES: '1',
+        AUDIT_CHECKPOINT_MS: '100',
+      }),
+    );
+    try {
+      const facts = await api(b.url, 'GET', '/v1/audit/anchoring', { token: b.tokens.auditor });
+      expect(facts.json).toMatchObject({
+        enabled: true,
+        chain: 'eip155:80002',
+        deploy_block: Number(deployed.ANCHOR_DEPLOY_BLOCK),
+      });
+      expect(facts.json.contract.toLowerCase()).toBe(deployed.ANCHOR_CONTRACT!.toLowerCase());
+      const { index } = await b.broker.audit.append({ type: 'anchor-deploy-test' });
+      let r = await api(b.url, 'GET', `/v1/audit/receipts/${index}`, { token: b.tokens.auditor });
+      for (let i = 0; i < 150 && !r.headers.get('x-anchor-tx'); i++) {
+        await new Promise((res) => setTimeout(res, 200));
+        r = await api(b.url, 'GET', `/v1/audit/receipts/${index}`, { token: b.tokens.auditor });
+      }
+      expect(r.status, r.text).toBe(200);
+      expect(parseReceipt(r.text).anchor).toMatchObject({ chain: 'eip155:80002', tx: r.headers.get('x-anchor-tx') });
+      expect(parseReceipt(r.text).anchor!.contract.toLowerCase()).toBe(deployed.ANCHOR_CONTRACT!.toLowerCase());
+    } finally {
+      await b.broker.close();
+    }
+  }, 60_000);
 
   it('a chain the RPC does not serve refuses the start', async () => {
     await expect(startTestBroker(rpc({ ANCHOR_CHAIN_ID: '137' }))).rejects.toMatchObject({
