@@ -517,7 +517,10 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (isCodedError(err)) {
-    console.error(`pavilion: ${err.code}: ${err.message}`);
+    // The broker's own words for a request without a token name a header, not the option that sends it.
+    const hint =
+      err.code === 'AUTH_MISSING' && !err.message.includes('--token') ? ': pass --token or set $PAVILION_TOKEN' : '';
+    console.error(`pavilion: ${err.code}: ${err.message}${hint}`);
     process.exitCode = 1;
   } else {
     throw err;

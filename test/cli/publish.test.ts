@@ -211,6 +211,14 @@ describe('pavilion publish', () => {
     expect(JSON.parse(discarded.stdout)).toMatchObject({ version: 2, status: 'discarded' });
   });
 
+  it('without a token the broker refuses, and the CLI says which option sends one', async () => {
+    const r = await pavilion(['dataset', 'versions', '--server', t.url, '--dataset', 'dmv']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'pavilion: AUTH_MISSING: an Authorization: Bearer token is required: pass --token or set $PAVILION_TOKEN\n',
+    );
+  });
+
   it('a claim the dataset declares by name only needs --claim-type', async () => {
     await api(t.url, 'PUT', '/v1/datasets/untyped', {
       token: t.tokens.dp,
