@@ -7,6 +7,7 @@
  */
 
 import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type Logger, pino, stdSerializers } from 'pino';
 import { type AuditLog, logSigningOptions, openAuditLog } from '../audit/index.js';
@@ -107,6 +108,28 @@ const REDACT = [
   'clk',
 ];
 
+function listenFailed(config: BrokerConfig): PavilionError {
+  return new PavilionError(
+    'LISTEN_FAILED',
+    `cannot listen on ${config.host}:${config.port}: the port is taken (another broker?) or the address is not ` +
+      'this machine; set PORT or HOST',
+  );
+}
+
+/**
+ * Refuses a port that is taken before the start-up's work rather than after it: a second `npm start` said
+ * LISTEN_FAILED only after 7 s of database, chain and demo set-up, whose shutdown then logged a stack. The
+ * listen at the end still decides (another process may take the port in between).
+ */
+async function portFree(config: BrokerConfig): Promise<void> {
+  if (config.port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', () => reject(listenFailed(config)));
+    probe.listen({ host: config.host, port: config.port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
 export async function startBroker(config: BrokerConfig, opts: StartOptions = {}): Promise<Broker> {
   // Every error logged as `err` goes through loggableError first: a database error quotes the rows it
   // failed on (its detail, where, the message itself), and pino's own serialiser logs all of it.
@@ -121,6 +144,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
   let closing = false;
   let databaseBack = () => {};
   try {
+    await portFree(config);
     const keys = loadMasterKeys({ masterKey: config.masterKey, stateDir: config.stateDir, warn: (m) => log.warn(m) });
 
     const db = await openDatabase({
@@ -404,15 +428,7 @@ export async function startBroker(config: BrokerConfig, opts: StartOptions = {})
       // Exclusive: without it uWS binds with SO_REUSEPORT, and a second broker on a taken port would quietly
       // share its traffic instead of failing to start.
       (app as unknown as ExclusiveListen).listen(config.host, config.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (s) =>
-        s
-          ? resolve(s)
-          : reject(
-              new PavilionError(
-                'LISTEN_FAILED',
-                `cannot listen on ${config.host}:${config.port}: the port is taken (another broker?) or the ` +
-                  'address is not this machine; set PORT or HOST',
-              ),
-            ),
+        s ? resolve(s) : reject(listenFailed(config)),
       );
     });
     const port = uWS.us_socket_local_port(listenSocket as never);

@@ -37,4 +37,20 @@ describe('listening', () => {
     const jwks = await (await fetch(`${first.url}/.well-known/jwks.json`)).text();
     for (let i = 0; i < 10; i++) expect(await (await fetch(`${first.url}/.well-known/jwks.json`)).text()).toBe(jwks);
   });
+
+  it('a taken port is refused before the start-up work: before the database is even reached', async () => {
+    const first = brokers[0]!;
+    // Nothing answers on port 9: a start that got as far as the database would fail DATABASE_UNAVAILABLE.
+    const err = await startTestBroker({
+      PORT: String(first.broker.port),
+      DATABASE_URL: 'postgres://nobody:x@127.0.0.1:9/none',
+    }).then(
+      (b) => {
+        brokers.push(b);
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(isPavilionError(err) && err.code).toBe('LISTEN_FAILED');
+  });
 });
