@@ -357,7 +357,7 @@ const ConfigSchema = z.object({
   ANCHOR_CONTRACT: optionalText.pipe(
     z
       .string()
-      .regex(/^0x[0-9a-fA-F]{40}$/)
+      .regex(/^0x[0-9a-fA-F]{40}$/, 'expected 0x and 40 hex digits')
       .optional(),
   ),
   ANCHOR_PRIVATE_KEY: optionalText,

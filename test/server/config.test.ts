@@ -64,6 +64,10 @@ describe('config', () => {
       'ANCHOR_DEPLOY_BLOCK (expected a decimal integer)',
     );
     expect(() => loadConfig({ PORT: '-1' })).toThrow('PORT (Number must be greater than or equal to 0)');
+    // zod's bare regex said only "Invalid": the expected form is named instead.
+    expect(() => loadConfig({ ANCHOR_CONTRACT: `0x${'a'.repeat(39)}` })).toThrow(
+      /^invalid setting\(s\): ANCHOR_CONTRACT \(expected 0x and 40 hex digits\)$/,
+    );
     expect(loadConfig({ PORT: ' 9000 ', AMBIGUITY_MARGIN: '.05', ANCHOR_DEPLOY_BLOCK: '123' })).toMatchObject({
       port: 9000,
       ambiguityMargin: 0.05,
