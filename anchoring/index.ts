@@ -8,6 +8,7 @@ export {
   walletFromKey,
 } from './anchorer.js';
 export { ANVIL_DEV_PRIVATE_KEYS, type Anvil, type AnvilOptions, anvilBinary, startAnvil } from './anvil.js';
+export { makeProvider } from './chain.js';
 export {
   ANCHORED_TOPIC,
   type DeployedMerkleAnchor,

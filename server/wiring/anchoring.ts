@@ -25,6 +25,7 @@ import {
   deployBlockOf,
   deployMerkleAnchorContract,
   describeFailure,
+  makeProvider,
   startAnvil,
   walletFromKey,
 } from '../../anchoring/index.js';
@@ -125,8 +126,10 @@ export async function startAnchoring(
     'anchor_last_final_timestamp_seconds',
     () => (anchorer.status().lastFinalAt?.getTime() ?? 0) / 1000,
   );
-  const balance = walletBalanceReader(rpcUrl, chainId, new Wallet(privateKey).address);
-  metrics.setCollector('anchor_wallet_balance', balance.read);
+  // Fed only by reads that answered: until one does, the series is absent, not a 0 that pages "fund it".
+  const balance = watchWalletBalance(rpcUrl, chainId, new Wallet(privateKey).address, (value) =>
+    metrics.setGauge('anchor_wallet_balance', value),
+  );
   anchorer.start();
   return {
     anchorer,
@@ -164,19 +167,32 @@ async function refuseWrongChain(anchorer: Anchorer, log: Logger): Promise<void> 
 }
 
 /**
- * The anchoring wallet's balance for pavilion_anchor_wallet_balance (the
- * wallet-balance alert), asked of the chain at most once a minute however
- * often Prometheus scrapes; a failed read throws, so the gauge keeps its last value.
+ * The anchoring wallet's balance for pavilion_anchor_wallet_balance (the wallet-balance alerts), read from the
+ * chain at start and then once a minute. A read that fails (the RPC down) leaves the gauge as it was: absent
+ * until a first read answers (docs/operations.md: optional series are exported once something feeds them),
+ * else its last value. A balance of 0 is thus always the chain's answer, never an outage.
  */
-function walletBalanceReader(rpcUrl: string, chainId: number, address: string) {
-  const provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true });
-  let last: { at: number; value: number } | undefined;
+function watchWalletBalance(rpcUrl: string, chainId: number, address: string, set: (value: number) => void) {
+  const provider = makeProvider(rpcUrl, chainId);
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const read = async () => {
+    try {
+      set(Number(formatEther(await provider.getBalance(address))));
+    } catch {
+      /* kept as it was; the anchorer's own failures are logged by its passes */
+    }
+    if (closed) return;
+    timer = setTimeout(() => void read(), 60_000);
+    // The broker's server keeps the process alive, not this.
+    timer.unref();
+  };
+  void read();
   return {
-    async read(): Promise<number> {
-      if (last && Date.now() - last.at < 60_000) return last.value;
-      last = { at: Date.now(), value: Number(formatEther(await provider.getBalance(address))) };
-      return last.value;
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      provider.destroy();
     },
-    close: () => provider.destroy(),
   };
 }

@@ -71,6 +71,8 @@ describe('anchoring on anvil', () => {
     const metrics = (await api(t.url, 'GET', '/metrics')).text;
     expect(metrics).toMatch(/pavilion_anchor_lag_entries \d+/);
     expect(metrics).toMatch(/pavilion_anchor_last_final_size [1-9]\d*/);
+    // anvil's first dev account holds 10,000 ETH, less the gas of the deployment and the anchors.
+    expect(Number(/^pavilion_anchor_wallet_balance (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(9_000);
   }, 60_000);
 });
 
@@ -175,6 +177,9 @@ describe('ANCHORING=rpc, on a contract `pavilion anchor deploy` deployed', () =>
       }
       expect(metrics).toMatch(/^pavilion_anchor_consecutive_failures [2-9]\d*$/m);
       expect(metrics).toMatch(/^pavilion_anchor_lag_entries [1-9]\d*$/m);
+      // No balance was ever read: the series is absent (a 0 fired PavilionAnchorWalletEmpty, "fund it",
+      // for what is an RPC outage).
+      expect(metrics).not.toMatch(/pavilion_anchor_wallet_balance/);
       const failed = b.logs.filter((l) => l.includes('anchoring pass failed'));
       expect(failed.length).toBeGreaterThanOrEqual(2);
       expect(JSON.parse(failed[0]!)).toMatchObject({ level: 50, code: 'CHAIN_UNREACHABLE', failures: 1 });
