@@ -138,16 +138,7 @@ export class Anchorer {
     this.store = new AnchorStore(options.sql);
     this.sending = new AnchorSender(this.opts, this.reader, wallet, this.store, this.contract);
     this.sender = this.sending.sender;
-    this.following = new AnchorFollower(
-      this.reader,
-      this.store,
-      this.sending,
-      this.contract,
-      this.opts.replaceAfterMs,
-      (error) => {
-        this.state.lastError = error;
-      },
-    );
+    this.following = new AnchorFollower(this.reader, this.store, this.sending, this.contract, this.opts.replaceAfterMs);
     this.state = initialStatus(this.chain, this.contract);
   }
 
@@ -238,24 +229,31 @@ export class Anchorer {
       await this.ensureMigrated();
       const scope = await this.ensureChain();
       const finalized = await this.reader.finalizedBlockNumber();
+      // An anchor that could not move on (its transaction refused by the node, say) fails the pass once
+      // the others were followed: a pass that left its anchor unbroadcast is no success.
+      let stuck: AnchorerError | undefined;
       for (const row of await this.store.openAnchors(scope, this.contract.toLowerCase(), this.sender)) {
-        await this.following.follow(row, finalized);
+        stuck ??= await this.following.follow(row, finalized);
       }
       const sent = checkpoint ? await this.sending.maybeAnchor(scope, checkpoint, this.startedAt) : undefined;
       await this.refreshStatus(scope, checkpoint);
+      if (stuck) return this.failed(stuck);
       const failedPasses = this.state.consecutiveFailures;
       this.state.consecutiveFailures = 0;
       this.state.lastSuccessAt = new Date();
       if (failedPasses > 0) this.opts.onRecovered?.(failedPasses);
       return sent === undefined ? { ok: true } : { ok: true, sent };
     } catch (err) {
-      const error = describeFailure(err);
-      this.state.lastError = error;
-      this.state.consecutiveFailures++;
-      updateLags(this.state);
-      this.opts.onPassFailed?.(error, this.state.consecutiveFailures);
-      return { ok: false, error };
+      return this.failed(describeFailure(err));
     }
+  }
+
+  private failed(error: AnchorerError): TickOutcome {
+    this.state.lastError = error;
+    this.state.consecutiveFailures++;
+    updateLags(this.state);
+    this.opts.onPassFailed?.(error, this.state.consecutiveFailures);
+    return { ok: false, error };
   }
 
   private async ensureMigrated(): Promise<void> {

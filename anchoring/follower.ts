@@ -18,21 +18,24 @@ export class AnchorFollower {
     /** Checksummed MerkleAnchor address. */
     private readonly contract: string,
     private readonly replaceAfterMs: number,
-    /** Told about a failure that concerns one anchor only (the pass goes on). */
-    private readonly onAnchorError: (error: AnchorerError) => void,
   ) {}
 
-  /** One step for one open anchor. Infrastructure failures propagate; others are noted on the row. */
-  async follow(row: AnchorRow, finalized: number | undefined): Promise<void> {
+  /**
+   * One step for one open anchor. Infrastructure failures propagate; others are noted on the row and
+   * returned: the pass goes on with the other anchors, but does not count as a success (an anchor the node
+   * refuses to take, e.g. from an unfunded wallet, would otherwise sit pending with no failure counted).
+   */
+  async follow(row: AnchorRow, finalized: number | undefined): Promise<AnchorerError | undefined> {
     try {
       if (row.status === 'included') await this.followIncluded(row, finalized);
       else await this.followPending(row);
+      return undefined;
     } catch (err) {
       if (isRetryableInfrastructure(err)) throw err;
       // One odd anchor must not stall the others: note it and move on.
       const failure = describeFailure(err);
-      this.onAnchorError(failure);
       await this.store.noteError(row, `${failure.code}: ${failure.message}`);
+      return failure;
     }
   }
 

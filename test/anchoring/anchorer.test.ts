@@ -421,6 +421,45 @@ describe('Anchorer', () => {
     expect(await txRows(source.logId)).toHaveLength(0);
   });
 
+  it('counts passes as failed while the node refuses the anchor (unfunded wallet), until it is broadcast', async () => {
+    // A wallet of its own that owns its contract, then emptied: the node refuses to take its transaction.
+    const poor = Wallet.createRandom();
+    const own = new JsonRpcProvider(anvil.rpcUrl, 80002, { staticNetwork: true });
+    const setBalance = (eth: number) =>
+      provider.send('anvil_setBalance', [poor.address, `0x${(BigInt(eth) * 10n ** 18n).toString(16)}`]);
+    await setBalance(10);
+    const contract = await deployMerkleAnchor(poor.connect(own));
+    own.destroy();
+    await setBalance(0);
+    const source = new ReferenceLogSource(`test.pavilion.example/unfunded/${RUN}`).grow(3);
+    const recovered: number[] = [];
+    const anchorer = new Anchorer({
+      sql: db.sql,
+      source,
+      rpcUrl: anvil.rpcUrl,
+      chainId: 80002,
+      contract,
+      privateKey: poor.privateKey,
+      minSizeDelta: 1,
+      onRecovered: (n) => recovered.push(n),
+    });
+    anchorers.push(anchorer);
+    const refused = { ok: false, error: { code: 'ANCHOR_BROADCAST_REJECTED' } };
+    expect(await anchorer.tick()).toMatchObject(refused); // recorded, refused by the node
+    // The next passes send the recorded transaction again; refused again, they fail too (they counted as
+    // successes: "anchoring works again", consecutive failures back to 0, the anchor pending, never sent).
+    expect(await anchorer.tick()).toMatchObject(refused);
+    expect(await anchorer.tick()).toMatchObject(refused);
+    expect(anchorer.status()).toMatchObject({ consecutiveFailures: 3, pendingSize: 3, lastAnchoredSize: null });
+    expect(recovered).toEqual([]);
+
+    await setBalance(10);
+    expect(await anchorer.tick()).toEqual({ ok: true }); // broadcast at last
+    expect(recovered).toEqual([3]);
+    await anchorer.tick();
+    expect(anchorer.status()).toMatchObject({ consecutiveFailures: 0, lastAnchoredSize: 3, pendingSize: null });
+  });
+
   it('rejects malformed checkpoints from the source with CHECKPOINT_INVALID', async () => {
     const { contract } = await setup();
     const good = await new ReferenceLogSource(`test.pavilion.example/malformed/${RUN}`).grow(2).latestCheckpoint();
