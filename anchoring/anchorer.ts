@@ -122,6 +122,8 @@ export class Anchorer {
   private migrated = false;
   /** Set once the RPC has been checked: CAIP-2 chain plus genesis hash (see schema.ts). */
   private scope: ChainScope | undefined;
+  /** The contract's latest anchor (log id, size, block) last found to be a state of the log. */
+  private consistentAnchor: string | undefined;
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<TickOutcome> | undefined;
@@ -235,6 +237,8 @@ export class Anchorer {
       for (const row of await this.store.openAnchors(scope, this.contract.toLowerCase(), this.sender)) {
         stuck ??= await this.following.follow(row, finalized);
       }
+      // Every pass, not only when a trigger fires: a log below the chain's latest anchor must not sit silent.
+      if (checkpoint) await this.checkChainAnchor(checkpoint);
       const sent = checkpoint ? await this.sending.maybeAnchor(scope, checkpoint, this.startedAt) : undefined;
       await this.refreshStatus(scope, checkpoint);
       if (stuck) return this.failed(stuck);
@@ -279,6 +283,48 @@ export class Anchorer {
     if (!genesis) throw new PavilionError('CHAIN_UNREACHABLE', 'the RPC returned no genesis block');
     this.scope = { chain: this.chain, genesis };
     return this.scope;
+  }
+
+  /**
+   * The contract's latest anchor of this log must be a state of the log: at most its size, with the log's
+   * root at that size. Otherwise the log lost anchored entries or forked (restored from an older copy and
+   * re-grown, which docs/operations.md forbids), or someone else anchored another root with the owner key:
+   * anchoring on would post a second history no auditor can reconcile with the first. Throws
+   * ANCHOR_LOG_DIVERGED, failing the pass (logged, counted); a (size, block) found consistent once is not
+   * checked again, so a healthy pass costs one eth_call.
+   */
+  private async checkChainAnchor(checkpoint: Checkpoint): Promise<void> {
+    const logId = logIdForOrigin(checkpoint.origin);
+    const latest = await this.reader.latest(logId);
+    const key = `${logId} ${latest.treeSize} ${latest.blockNumber}`;
+    if (latest.treeSize === 0 || key === this.consistentAnchor) {
+      this.state.divergedAnchor = null;
+      return;
+    }
+    const onChain = await this.reader.rootOf(logId, latest);
+    let ours: Uint8Array | undefined;
+    try {
+      ours = onChain.treeSize === checkpoint.size ? checkpoint.root : await this.opts.source.rootAt(onChain.treeSize);
+    } catch (err) {
+      throw new PavilionError('CHECKPOINT_SOURCE_FAILED', 'the checkpoint source failed', { cause: err });
+    }
+    const root = ours && `0x${Buffer.from(ours).toString('hex')}`;
+    if (root === onChain.root) {
+      this.consistentAnchor = key;
+      this.state.divergedAnchor = null;
+      return;
+    }
+    const { treeSize: size } = onChain;
+    this.state.divergedAnchor = { size, root: onChain.root, logSize: checkpoint.size };
+    throw new PavilionError(
+      'ANCHOR_LOG_DIVERGED',
+      ours === undefined
+        ? `the chain's latest anchor of this log is at size ${size}, beyond the log (size ${checkpoint.size}): ` +
+            'the log lost anchored entries (restored from an older copy?); not anchoring'
+        : `the chain's latest anchor of this log (size ${size}) holds another root than the log at size ${size} ` +
+            `(log size ${checkpoint.size}): the log forked (re-grown from an older copy?) or someone else ` +
+            'anchored with the owner key; not anchoring',
+    );
   }
 
   private async readCheckpoint(): Promise<Checkpoint | undefined> {

@@ -168,6 +168,11 @@ export class ChainReader {
    * only). All zero when never anchored.
    */
   async head(logId: string): Promise<OnChainHead> {
+    return this.rootOf(logId, await this.latest(logId));
+  }
+
+  /** `latest(logId)` alone (one eth_call): size and block, and the root when the contract stores it. */
+  async latest(logId: string): Promise<{ treeSize: number; blockNumber: number; root?: string }> {
     const data = merkleAnchorInterface.encodeFunctionData('latest', [logId]);
     const out = await this.rpc<string>('eth_call', [{ to: this.contract, data }, 'latest']);
     if (out.length === 2 + 3 * 64) {
@@ -176,8 +181,13 @@ export class ChainReader {
       return { treeSize: Number(size), root: String(root).toLowerCase(), blockNumber: Number(block) };
     }
     const [size, block] = merkleAnchorInterface.decodeFunctionResult('latest', out) as unknown as [bigint, bigint];
-    const treeSize = Number(size);
-    const blockNumber = Number(block);
+    return { treeSize: Number(size), blockNumber: Number(block) };
+  }
+
+  /** The head `latest` names, with its root (read from its block's Anchored event unless `latest` had it). */
+  async rootOf(logId: string, latest: { treeSize: number; blockNumber: number; root?: string }): Promise<OnChainHead> {
+    const { treeSize, blockNumber } = latest;
+    if (latest.root !== undefined) return { treeSize, root: latest.root, blockNumber };
     if (treeSize === 0) return { treeSize, root: `0x${'00'.repeat(32)}`, blockNumber };
     const event = (await this.anchoredEventsInBlock(logId, blockNumber)).find((e) => e.treeSize === treeSize);
     // The state says the event is in that block: a node that cannot show it is not a usable answer.

@@ -28,6 +28,11 @@ export interface AnchorerStatus {
   unfinalizedEntries: number;
   /** Receipts that left the canonical chain or moved block, over all anchors. */
   reorgs: number;
+  /**
+   * The contract's latest anchor of the log when it is not a state of the log (beyond its size, or another
+   * root at that size): anchoring stops (ANCHOR_LOG_DIVERGED). null once the check passes.
+   */
+  divergedAnchor: { size: number; root: string; logSize: number } | null;
   consecutiveFailures: number;
   lastError: AnchorerError | null;
   lastSuccessAt: Date | null;
@@ -48,6 +53,7 @@ export function initialStatus(chain: string, contract: string): AnchorerStatus {
     unanchoredEntries: 0,
     unfinalizedEntries: 0,
     reorgs: 0,
+    divergedAnchor: null,
     consecutiveFailures: 0,
     lastError: null,
     lastSuccessAt: null,
@@ -78,9 +84,13 @@ export function updateLags(state: AnchorerStatus): void {
   state.unfinalizedEntries = Math.max(0, size - (state.lastFinalSize ?? 0));
 }
 
-/** A copy safe to hand out (the error object included). */
+/** A copy safe to hand out (the objects in it included). */
 export function snapshot(state: AnchorerStatus): AnchorerStatus {
-  return { ...state, lastError: state.lastError ? { ...state.lastError } : null };
+  return {
+    ...state,
+    divergedAnchor: state.divergedAnchor ? { ...state.divergedAnchor } : null,
+    lastError: state.lastError ? { ...state.lastError } : null,
+  };
 }
 
 export function toReference(row: AnchorRow, contract: string): AnchorReference {

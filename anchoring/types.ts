@@ -18,6 +18,11 @@ export interface Checkpoint {
 export interface CheckpointSource {
   /** The newest signed checkpoint, or undefined while the log has none. */
   latestCheckpoint(): Promise<Checkpoint | undefined>;
+  /**
+   * The log's RFC 9162 root at `size` (32 bytes), or undefined while the log is smaller. The anchorer
+   * checks the contract's latest anchor with it: an anchored (size, root) must be a state of the log.
+   */
+  rootAt(size: number): Promise<Uint8Array | undefined>;
 }
 
 /** Where a checkpoint was anchored: everything an auditor needs to check it on chain. */

@@ -345,6 +345,12 @@ export const ERROR_CODES = {
   ANCHOR_INVALID_ORIGIN: spec(422, 'anchoring', 'A log origin that cannot name a log on chain.'),
   ANCHOR_INVALID_REFERENCE: spec(422, 'anchoring', 'An anchor reference lacks a field or holds a malformed one.'),
   ANCHOR_INVALID_SIZE: spec(422, 'anchoring', 'An anchor size that is not a positive integer.'),
+  ANCHOR_LOG_DIVERGED: spec(
+    500,
+    'anchoring',
+    "The contract's latest anchor of the log is not a state of the log (it lost or re-grew anchored entries, or " +
+      'someone else anchored with the owner key): the anchorer stops anchoring (logged).',
+  ),
   ANCHOR_MISMATCH: spec(422, 'anchoring', 'The anchor on chain differs from the reference (root, size, log or chain).'),
   ANCHOR_NOT_FOUND: spec(422, 'anchoring', 'The chain has no such anchoring transaction or event.'),
   ANCHOR_REJECTED: spec(409, 'anchoring', 'The contract refused the anchor (its size is not above the last).'),

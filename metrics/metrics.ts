@@ -90,6 +90,8 @@ export interface CollectorSources {
   anchor_last_final_timestamp_seconds: () => Count | Promise<Count>;
   anchor_wallet_balance: () => Count | Promise<Count>;
   anchor_consecutive_failures: () => Count | Promise<Count>;
+  /** 1 while the chain's latest anchor of the log is not a state of the log (the anchorer stopped), else 0. */
+  anchor_log_diverged: () => Count | Promise<Count>;
   /** Records per loaded dataset: a Map, [dataset, records] pairs, or a plain object. */
   dataset_records: () => DatasetRecords | Promise<DatasetRecords>;
   cache: () => CacheCounters | Promise<CacheCounters>;
@@ -111,6 +113,7 @@ const OPTIONAL = [
   'anchor_last_final_timestamp_seconds',
   'anchor_wallet_balance',
   'anchor_consecutive_failures',
+  'anchor_log_diverged',
 ] as const;
 /** Gauges an owner may also push directly instead of registering a collector. */
 const SCALAR_GAUGES = [
@@ -282,6 +285,12 @@ class PavilionMetrics implements Metrics {
       anchor_consecutive_failures: scalarGauge(
         'pavilion_anchor_consecutive_failures',
         'Anchoring passes that failed in a row (0: the last pass succeeded); the broker log names each failure.',
+        true,
+      ),
+      anchor_log_diverged: scalarGauge(
+        'pavilion_anchor_log_diverged',
+        "1 while the chain's latest anchor of the audit log is not a state of the log (entries lost or re-grown " +
+          'after a restore, or an anchor posted by someone else): anchoring has stopped. 0 otherwise.',
         true,
       ),
     };

@@ -110,6 +110,9 @@ export async function startAnchoring(
         const cp = await audit.latestCheckpoint();
         return cp ? { origin: audit.origin, size: cp.size, root: cp.root, note: cp.note } : undefined;
       },
+      async rootAt(size) {
+        return size <= (await audit.size()) ? audit.root(size) : undefined;
+      },
     },
     // The error is a stable code and a message without URLs or keys (anchoring/failures.ts).
     onPassFailed: ({ code, message }, failures) =>
@@ -122,6 +125,7 @@ export async function startAnchoring(
   metrics.setCollector('anchor_lag_entries', () => anchorer.status().unfinalizedEntries);
   metrics.setCollector('anchor_last_final_size', () => anchorer.status().lastFinalSize ?? 0);
   metrics.setCollector('anchor_consecutive_failures', () => anchorer.status().consecutiveFailures);
+  metrics.setCollector('anchor_log_diverged', () => (anchorer.status().divergedAnchor ? 1 : 0));
   metrics.setCollector(
     'anchor_last_final_timestamp_seconds',
     () => (anchorer.status().lastFinalAt?.getTime() ?? 0) / 1000,

@@ -263,6 +263,49 @@ describe('Anchorer', () => {
     expect(await anchoredEvents(provider, contract, source.logId)).toHaveLength(1);
   });
 
+  it('refuses to anchor a log that lost or re-grew anchored entries, and says so with both sizes', async () => {
+    const { contract, source, anchorer, make } = await setup({ minSizeDelta: 1 });
+    source.grow(5);
+    await anchorer.tick();
+    await anchorer.tick();
+    expect(anchorer.status().lastAnchoredSize).toBe(5);
+    const anchoredRoot = source.rootHex(5);
+    await anchorer.close();
+
+    // The database restored from an older dump (size 3), the broker started again on the same contract.
+    source.restore(3);
+    const failures: { code: string; message: string; failures: number }[] = [];
+    const restarted = make({ onPassFailed: ({ code, message }, n) => failures.push({ code, message, failures: n }) });
+    // Below the chain's latest anchor: it sat silent.
+    expect(await restarted.tick()).toMatchObject({ ok: false, error: { code: 'ANCHOR_LOG_DIVERGED' } });
+    expect(failures[0]!.message).toMatch(/latest anchor of this log is at size 5, beyond the log \(size 3\)/);
+    expect(restarted.status()).toMatchObject({
+      consecutiveFailures: 1,
+      divergedAnchor: { size: 5, root: anchoredRoot, logSize: 3 },
+    });
+    // Re-grown past it with other entries: it anchored size 7 with a root inconsistent with the anchor at 5.
+    source.grow(7);
+    expect(await restarted.tick()).toMatchObject({ ok: false, error: { code: 'ANCHOR_LOG_DIVERGED' } });
+    expect(failures[1]).toMatchObject({
+      failures: 2,
+      message: expect.stringMatching(/another root .* size 5 \(log size 7\)/),
+    });
+    expect((await anchoredEvents(provider, contract, source.logId)).map((e) => e.treeSize)).toEqual([5]);
+    expect(await txRows(source.logId)).toHaveLength(1);
+  });
+
+  it("refuses to anchor over an anchor someone else posted with the owner key (a root not the log's)", async () => {
+    const { contract, source, anchorer } = await setup({ minSizeDelta: 1 });
+    const { merkleAnchorAt } = await import('../../anchoring/contract.js');
+    const bogus = `0x${'ee'.repeat(32)}`;
+    await withSigner(async (signer) => (await merkleAnchorAt(contract, signer).anchor!(source.logId, 4, bogus)).wait());
+    source.grow(6);
+    expect(await anchorer.tick()).toMatchObject({ ok: false, error: { code: 'ANCHOR_LOG_DIVERGED' } });
+    expect(anchorer.status().divergedAnchor).toEqual({ size: 4, root: bogus, logSize: 6 });
+    expect(await txRows(source.logId)).toHaveLength(0);
+    expect((await anchoredEvents(provider, contract, source.logId)).map((e) => e.treeSize)).toEqual([4]);
+  });
+
   it('calls an anchor final only once its block is at or below the finalized block', async () => {
     const { source, anchorer } = await setup();
     source.grow(3);
@@ -466,7 +509,7 @@ describe('Anchorer', () => {
     for (const bad of [{ root: new Uint8Array(31) }, { size: -1 }, { size: 1.5 }, { origin: '' }, { note: '' }]) {
       const a = new Anchorer({
         sql: db.sql,
-        source: { latestCheckpoint: async () => ({ ...good!, ...bad }) },
+        source: { latestCheckpoint: async () => ({ ...good!, ...bad }), rootAt: async () => undefined },
         rpcUrl: anvil.rpcUrl,
         chainId: 80002,
         contract,

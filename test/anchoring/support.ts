@@ -60,6 +60,11 @@ export class NoteSigner {
 export class ReferenceLogSource implements CheckpointSource {
   size = 0;
   fail = false;
+  /**
+   * Set: the log was cut back to this size and grew again with other entries (a restore from an older copy
+   * re-grown): its roots above it are no longer the reference tree's.
+   */
+  forkedAfter: number | null = null;
   private readonly signer: NoteSigner;
 
   constructor(readonly origin: string) {
@@ -76,14 +81,32 @@ export class ReferenceLogSource implements CheckpointSource {
     return logIdForOrigin(this.origin);
   }
 
+  /** Cuts the log back to `size` (as a restore from an older copy does); what it grows to next is a fork. */
+  restore(size: number): this {
+    this.size = size;
+    this.forkedAfter = size;
+    return this;
+  }
+
+  root(size = this.size): Uint8Array {
+    if (this.forkedAfter !== null && size > this.forkedAfter)
+      return createHash('sha256').update(`forked ${this.origin} ${size}`).digest();
+    return REFERENCE_ROOTS[size]!;
+  }
+
   rootHex(size = this.size): string {
-    return `0x${Buffer.from(REFERENCE_ROOTS[size]!).toString('hex')}`;
+    return `0x${Buffer.from(this.root(size)).toString('hex')}`;
   }
 
   async latestCheckpoint(): Promise<Checkpoint | undefined> {
     if (this.fail) throw new Error('audit log unavailable');
     if (this.size === 0) return undefined;
-    return this.signer.checkpoint(this.origin, this.size, REFERENCE_ROOTS[this.size]!);
+    return this.signer.checkpoint(this.origin, this.size, this.root());
+  }
+
+  async rootAt(size: number): Promise<Uint8Array | undefined> {
+    if (this.fail) throw new Error('audit log unavailable');
+    return size <= this.size ? this.root(size) : undefined;
   }
 }
 

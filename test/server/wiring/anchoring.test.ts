@@ -7,8 +7,16 @@
  * shows in the log and the metrics the anchoring alerts watch.
  */
 import { type AddressInfo, createServer } from 'node:net';
+import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_PRIVATE_KEYS, type Anvil, startAnvil } from '../../../anchoring/index.js';
+import {
+  ANVIL_DEV_PRIVATE_KEYS,
+  type Anvil,
+  deployMerkleAnchor,
+  logIdForOrigin,
+  merkleAnchorAt,
+  startAnvil,
+} from '../../../anchoring/index.js';
 import { parseReceipt } from '../../../audit/index.js';
 import { anchorDeploy } from '../../../cli/anchor.js';
 import { loadDemoSchema } from '../../../demo/people.js';
@@ -154,6 +162,37 @@ describe('ANCHORING=rpc, on a contract `pavilion anchor deploy` deployed', () =>
     ).rejects.toMatchObject({ code: 'ANCHOR_CONTRACT_MISSING' });
   }, 60_000);
 
+  it('an anchor on chain that is not a state of the log stops anchoring, logged and exported', async () => {
+    // A fresh contract whose latest anchor of this log holds a root the log never had (posted with the owner
+    // key by someone else, or by this broker before its database was restored from an older dump).
+    const provider = new JsonRpcProvider(anvil.rpcUrl, anvil.chainId, { staticNetwork: true });
+    // NonceManager: ethers answers the nonce from a short per-provider cache, stale after the deployment.
+    const owner = new NonceManager(new Wallet(ANVIL_DEV_PRIVATE_KEYS[0]!, provider));
+    const forked = await deployMerkleAnchor(owner);
+    const origin = 'test.pavilion.example/wiring/diverged';
+    await (await merkleAnchorAt(forked, owner).anchor!(logIdForOrigin(origin), 1, `0x${'ee'.repeat(32)}`)).wait();
+    provider.destroy();
+    const b = await startTestBroker(rpc({ ANCHOR_CONTRACT: forked, AUDIT_ORIGIN: origin, ANCHOR_POLL_MS: '100' }));
+    try {
+      await api(b.url, 'PUT', '/v1/datasets/a', {
+        token: b.tokens.dp,
+        body: { schema: loadDemoSchema(), claims: ['over_18'] },
+      });
+      await b.broker.audit.checkpoint();
+      let metrics = '';
+      for (let i = 0; i < 100 && !/^pavilion_anchor_log_diverged 1$/m.test(metrics); i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        metrics = (await api(b.url, 'GET', '/metrics')).text;
+      }
+      expect(metrics).toMatch(/^pavilion_anchor_log_diverged 1$/m);
+      expect(metrics).toMatch(/^pavilion_anchor_consecutive_failures [1-9]\d*$/m);
+      const failed = b.logs.map((l) => JSON.parse(l)).filter((l) => l.code === 'ANCHOR_LOG_DIVERGED');
+      expect(failed[0]).toMatchObject({ level: 50, msg: expect.stringMatching(/anchor of this log \(size 1\)/) });
+    } finally {
+      await b.broker.close();
+    }
+  }, 60_000);
+
   it('an RPC that cannot be reached: the broker serves, logs every failed pass and exports the lag', async () => {
     const closed = await closedPort();
     const b = await startTestBroker(
@@ -177,6 +216,7 @@ describe('ANCHORING=rpc, on a contract `pavilion anchor deploy` deployed', () =>
       }
       expect(metrics).toMatch(/^pavilion_anchor_consecutive_failures [2-9]\d*$/m);
       expect(metrics).toMatch(/^pavilion_anchor_lag_entries [1-9]\d*$/m);
+      expect(metrics).toMatch(/^pavilion_anchor_log_diverged 0$/m); // not known to be diverged
       // No balance was ever read: the series is absent (a 0 fired PavilionAnchorWalletEmpty, "fund it",
       // for what is an RPC outage).
       expect(metrics).not.toMatch(/pavilion_anchor_wallet_balance/);
