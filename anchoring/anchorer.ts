@@ -33,6 +33,7 @@ import { ChainReader, makeProvider } from './chain.js';
 import { type AnchorerError, databaseFailure, describeFailure, invalidCheckpoint } from './failures.js';
 import { AnchorFollower } from './follower.js';
 import { caip2, logIdForOrigin } from './ids.js';
+import { findDeployBlock } from './scan.js';
 import { migrateAnchoring } from './schema.js';
 import { AnchorSender } from './sender.js';
 import { type AnchorerStatus, applySummary, initialStatus, snapshot, toReference, updateLags } from './status.js';
@@ -66,6 +67,11 @@ export interface AnchorerOptions {
   initialBackoffMs?: number;
   /** Cap on the retry delay. Default 60 s. */
   maxBackoffMs?: number;
+  /**
+   * Block that deployed the contract, when known (published to auditors). Absent: looked up on chain on the
+   * first pass that reaches it (scan.ts; a node without old state gives none), see status().deployBlock.
+   */
+  deployBlock?: number;
   /** Refuse to send when maxFeePerGas would exceed this (wei); absent → no cap. */
   maxFeePerGasCap?: bigint;
   /** Told of every failed pass, with the failures in a row so far (the retries back off up to maxBackoffMs). */
@@ -122,6 +128,8 @@ export class Anchorer {
   private migrated = false;
   /** Set once the RPC has been checked: CAIP-2 chain plus genesis hash (see schema.ts). */
   private scope: ChainScope | undefined;
+  /** The node cannot say which block deployed the contract (it keeps no old state): not asked again. */
+  private deployBlockUnavailable = false;
   /** The contract's latest anchor (log id, size, block) last found to be a state of the log. */
   private consistentAnchor: string | undefined;
   private running = false;
@@ -141,7 +149,7 @@ export class Anchorer {
     this.sending = new AnchorSender(this.opts, this.reader, wallet, this.store, this.contract);
     this.sender = this.sending.sender;
     this.following = new AnchorFollower(this.reader, this.store, this.sending, this.contract, this.opts.replaceAfterMs);
-    this.state = initialStatus(this.chain, this.contract);
+    this.state = initialStatus(this.chain, this.contract, options.deployBlock ?? null);
   }
 
   /** Starts the background loop (idempotent). */
@@ -230,6 +238,7 @@ export class Anchorer {
       const checkpoint = await this.readCheckpoint();
       await this.ensureMigrated();
       const scope = await this.ensureChain();
+      await this.lookUpDeployBlock();
       const finalized = await this.reader.finalizedBlockNumber();
       // An anchor that could not move on (its transaction refused by the node, say) fails the pass once
       // the others were followed: a pass that left its anchor unbroadcast is no success.
@@ -325,6 +334,20 @@ export class Anchorer {
             `(log size ${checkpoint.size}): the log forked (re-grown from an older copy?) or someone else ` +
             'anchored with the owner key; not anchoring',
     );
+  }
+
+  /**
+   * The deploy block auditors pin, when nobody gave it and it is not known yet: an RPC unreachable at start
+   * left it null for the life of the process. Asked again on each pass until the node answers; a node that
+   * answers with an error (no old state to search) is not asked again. Never fails the pass.
+   */
+  private async lookUpDeployBlock(): Promise<void> {
+    if (this.state.deployBlock !== null || this.deployBlockUnavailable) return;
+    try {
+      this.state.deployBlock = await findDeployBlock(this.reader);
+    } catch (err) {
+      if (!(err instanceof PavilionError && err.code === 'CHAIN_UNREACHABLE')) this.deployBlockUnavailable = true;
+    }
   }
 
   private async readCheckpoint(): Promise<Checkpoint | undefined> {

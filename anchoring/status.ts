@@ -10,6 +10,8 @@ import type { AnchorReference } from './types.js';
 export interface AnchorerStatus {
   chain: string;
   contract: string;
+  /** Block that deployed the contract: given, or found on chain (null until found, or when the node cannot say). */
+  deployBlock: number | null;
   origin: string | null;
   logId: string | null;
   /** Size of the newest checkpoint seen from the source. */
@@ -38,10 +40,11 @@ export interface AnchorerStatus {
   lastSuccessAt: Date | null;
 }
 
-export function initialStatus(chain: string, contract: string): AnchorerStatus {
+export function initialStatus(chain: string, contract: string, deployBlock: number | null): AnchorerStatus {
   return {
     chain,
     contract,
+    deployBlock,
     origin: null,
     logId: null,
     checkpointSize: null,

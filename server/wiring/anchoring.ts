@@ -102,6 +102,7 @@ export async function startAnchoring(
     chainId,
     contract,
     privateKey,
+    ...(deployBlock !== null ? { deployBlock } : {}),
     minSizeDelta: a.minSizeDelta,
     maxIntervalMs: a.maxIntervalMs,
     pollIntervalMs: a.pollMs,
@@ -137,7 +138,15 @@ export async function startAnchoring(
   anchorer.start();
   return {
     anchorer,
-    facts: { chain: caip2(chainId), contract: anchorer.contract, deployBlock, rpcUrl: publicRpcUrl },
+    facts: {
+      chain: caip2(chainId),
+      contract: anchorer.contract,
+      // Read at each use: unknown at start (RPC unreachable), the anchorer looks it up on a later pass.
+      get deployBlock() {
+        return anchorer.status().deployBlock;
+      },
+      rpcUrl: publicRpcUrl,
+    },
     async anchorForLeaf(index) {
       try {
         return await anchorer.anchorFor(index + 1);

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ANVIL_DEV_PRIVATE_KEYS,
   type Anvil,
+  deployBlockOf,
   deployMerkleAnchor,
   logIdForOrigin,
   merkleAnchorAt,
@@ -20,6 +21,7 @@ import {
 import { parseReceipt } from '../../../audit/index.js';
 import { anchorDeploy } from '../../../cli/anchor.js';
 import { loadDemoSchema } from '../../../demo/people.js';
+import { RpcOutage } from '../../anchoring/support.js';
 import { api, b64, randomClk, startTestBroker, type TestBroker } from '../helpers.js';
 
 let t: TestBroker;
@@ -190,6 +192,31 @@ describe('ANCHORING=rpc, on a contract `pavilion anchor deploy` deployed', () =>
       expect(failed[0]).toMatchObject({ level: 50, msg: expect.stringMatching(/anchor of this log \(size 1\)/) });
     } finally {
       await b.broker.close();
+    }
+  }, 60_000);
+
+  it('a deploy block unknown at start (RPC unreachable) is looked up once the RPC answers', async () => {
+    // A relay in front of anvil, up once to take a port, down while the broker starts.
+    const relay = new RpcOutage(anvil.port);
+    await relay.up();
+    await relay.down();
+    const b = await startTestBroker(rpc({ ETH_RPC_URL: relay.url, ANCHOR_DEPLOY_BLOCK: '', ANCHOR_POLL_MS: '100' }));
+    try {
+      const facts = async () =>
+        (await api(b.url, 'GET', '/v1/audit/anchoring', { token: b.tokens.auditor })).json.deploy_block;
+      expect(await facts()).toBeNull();
+      await relay.up(); // same port
+      const expected = await deployBlockOf(anvil.rpcUrl, anvil.chainId, contract);
+      let deployBlock: unknown = null;
+      for (let i = 0; i < 100 && deployBlock === null; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        deployBlock = await facts();
+      }
+      // It stayed null for the life of the process, and `audit pin` wrote none.
+      expect(deployBlock).toBe(expected);
+    } finally {
+      await b.broker.close();
+      await relay.down();
     }
   }, 60_000);
 
