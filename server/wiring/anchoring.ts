@@ -123,7 +123,12 @@ export async function startAnchoring(
   if (a.mode === 'rpc') await refuseWrongChain(anchorer, log);
   // metrics/ owns the pavilion_anchor_* gauges the issue asks for (anchoring's
   // registerAnchorerMetrics would register a clashing pavilion_anchor_last_final_size).
-  metrics.setCollector('anchor_lag_entries', () => anchorer.status().unfinalizedEntries);
+  // From the tree, as the metric's help says ("entries not yet covered by a final on-chain anchor"): counted
+  // from the newest checkpoint (the anchorer's unfinalizedEntries) it read 0 while checkpoint signing was
+  // blocked (LOG_CORRUPT) and the log grew past it.
+  metrics.setCollector('anchor_lag_entries', async () =>
+    Math.max(0, (await audit.size()) - (anchorer.status().lastFinalSize ?? 0)),
+  );
   metrics.setCollector('anchor_last_final_size', () => anchorer.status().lastFinalSize ?? 0);
   metrics.setCollector('anchor_consecutive_failures', () => anchorer.status().consecutiveFailures);
   metrics.setCollector('anchor_log_diverged', () => (anchorer.status().divergedAnchor ? 1 : 0));

@@ -220,6 +220,40 @@ describe('ANCHORING=rpc, on a contract `pavilion anchor deploy` deployed', () =>
     }
   }, 60_000);
 
+  it('checkpoint signing blocked (LOG_CORRUPT): still ready, the anchor lag counts from the tree', async () => {
+    const closed = await closedPort();
+    const b = await startTestBroker(
+      rpc({
+        ETH_RPC_URL: `http://127.0.0.1:${closed}`,
+        AUDIT_CHECKPOINT_MS: '86400000',
+        AUDIT_CHECKPOINT_LEAVES: '10000000',
+      }),
+    );
+    try {
+      const { audit, db } = b.broker;
+      const start = await audit.size();
+      for (let i = start; i < 25; i++) await audit.append({ type: 'test', n: i });
+      expect((await audit.checkpoint()).size).toBe(25);
+      // A stored node edited (leaves 0..15): the broker rightly refuses to sign a checkpoint over it.
+      await db.sql`update audit_nodes set hash = ${Buffer.alloc(32, 0xaa)} where level = 4 and idx = 0`;
+      await audit.append({ type: 'test', n: 25 });
+      await audit.append({ type: 'test', n: 26 });
+      await expect(audit.checkpoint()).rejects.toMatchObject({ code: 'LOG_CORRUPT' });
+      const metrics = (await api(b.url, 'GET', '/metrics')).text;
+      expect(metrics).toMatch(/^pavilion_audit_tree_size 27$/m);
+      expect(metrics).toMatch(/^pavilion_audit_checkpoint_size 25$/m);
+      // What PavilionCheckpointStalled and PavilionReceiptsNotReady read (deploy/prometheus/rules).
+      expect(metrics).toMatch(/^pavilion_audit_checkpoint_timestamp_seconds [1-9]/m);
+      expect(metrics).toMatch(/^pavilion_audit_checkpoint_lag_seconds \S+$/m);
+      // No anchor final (the chain is unreachable): all 27 entries wait, not the checkpoint's 25.
+      expect(metrics).toMatch(/^pavilion_anchor_lag_entries 27$/m);
+      // It still answers (verifications, proofs up to 25): not unready; the alerts above say it.
+      expect((await api(b.url, 'GET', '/readyz')).status).toBe(200);
+    } finally {
+      await b.broker.close();
+    }
+  }, 60_000);
+
   it('an RPC that cannot be reached: the broker serves, logs every failed pass and exports the lag', async () => {
     const closed = await closedPort();
     const b = await startTestBroker(
