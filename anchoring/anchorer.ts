@@ -128,6 +128,8 @@ export class Anchorer {
   private migrated = false;
   /** Set once the RPC has been checked: CAIP-2 chain plus genesis hash (see schema.ts). */
   private scope: ChainScope | undefined;
+  /** Set while the RPC serves another chain than the scope's (passScope): what every use of the scope throws. */
+  private chainChanged: PavilionError | undefined;
   /** The node cannot say which block deployed the contract (it keeps no old state): not asked again. */
   private deployBlockUnavailable = false;
   /** The contract's latest anchor (log id, size, block) last found to be a state of the log. */
@@ -237,7 +239,7 @@ export class Anchorer {
       // The checkpoint first: while the chain or the database fails, the lags still grow with the log.
       const checkpoint = await this.readCheckpoint();
       await this.ensureMigrated();
-      const scope = await this.ensureChain();
+      const scope = await this.passScope();
       await this.lookUpDeployBlock();
       const finalized = await this.reader.finalizedBlockNumber();
       // An anchor that could not move on (its transaction refused by the node, say) fails the pass once
@@ -279,7 +281,38 @@ export class Anchorer {
     this.migrated = true;
   }
 
+  /**
+   * The scope of this pass: the one found at the first check, as long as the RPC still serves that chain.
+   * A dev chain reset while the broker runs (anvil started afresh on the same port) keeps the chain id and,
+   * once redeployed, the contract address; only the genesis hash tells. Anchoring on would record anchors of
+   * the new chain under the old genesis, and receipts would go on naming the old chain's vanished
+   * transactions as final. So every pass re-reads the genesis hash (one call) and, while it differs, fails
+   * with what a start on that chain would say: ANCHOR_CONTRACT_MISSING, or ANCHOR_CHAIN_CHANGED once a
+   * contract is there again (a restart anchors on the new chain); anchorFor then answers nothing.
+   */
+  private async passScope(): Promise<ChainScope> {
+    if (!this.scope) return this.ensureChain();
+    const genesis = await this.reader.blockHashAt(0);
+    if (!genesis) throw new PavilionError('CHAIN_UNREACHABLE', 'the RPC returned no genesis block');
+    if (genesis === this.scope.genesis) {
+      this.chainChanged = undefined;
+      return this.scope;
+    }
+    this.chainChanged = (await this.reader.hasCode())
+      ? new PavilionError(
+          'ANCHOR_CHAIN_CHANGED',
+          `the RPC serves another ${this.chain} than at start (its genesis block changed: a reset dev chain?); ` +
+            'restart the broker to anchor on it',
+        )
+      : new PavilionError(
+          'ANCHOR_CONTRACT_MISSING',
+          `no contract code at ${this.contract} on ${this.chain} (its genesis block changed since start)`,
+        );
+    throw this.chainChanged;
+  }
+
   private async ensureChain(): Promise<ChainScope> {
+    if (this.chainChanged) throw this.chainChanged;
     if (this.scope) return this.scope;
     const served = await this.reader.chainId();
     if (served !== this.opts.chainId) {

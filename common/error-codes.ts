@@ -329,6 +329,12 @@ export const ERROR_CODES = {
   // --- anchoring: checkpoints on chain -----------------------------------------------------------------
   ANCHORER_FAILED: spec(503, 'anchoring', 'An anchoring pass failed; the status carries the RPC error (scrubbed).'),
   ANCHOR_BROADCAST_REJECTED: spec(503, 'anchoring', 'The chain refused the anchoring transaction; retried next pass.'),
+  ANCHOR_CHAIN_CHANGED: spec(
+    500,
+    'anchoring',
+    'The RPC serves another chain than at start (same chain id, another genesis block: a reset dev chain); ' +
+      'restart the broker.',
+  ),
   ANCHOR_CONTRACT_COMPILE_FAILED: spec(500, 'anchoring', 'The MerkleAnchor contract did not compile (build step).'),
   ANCHOR_CONTRACT_MISSING: spec(500, 'anchoring', 'No MerkleAnchor contract at `ANCHOR_CONTRACT`.'),
   ANCHOR_CONTRACT_NOT_BUILT: spec(500, 'anchoring', 'The compiled contract is missing; run `npm run build:contracts`.'),

@@ -444,6 +444,59 @@ describe('Anchorer', () => {
     }
   });
 
+  it('stops, and answers no anchor, when the dev chain under it is reset while it runs', async () => {
+    const origin = `test.pavilion.example/reset/${RUN}`;
+    // Genesis timestamps of their own: the restarted-chain test above uses now − 60 s and now, and a chain
+    // sharing its genesis would share its rows too.
+    const t = Math.floor(Date.now() / 1000) - 3600;
+    const first = await startAnvil({ chainId: 80002, slotsInAnEpoch: 1, extraArgs: ['--timestamp', String(t - 60)] });
+    const deploy = async (chain: Anvil) => {
+      const own = new JsonRpcProvider(chain.rpcUrl, 80002, { staticNetwork: true });
+      try {
+        return await deployMerkleAnchor(new Wallet(key, own));
+      } finally {
+        own.destroy();
+      }
+    };
+    let second: Anvil | undefined;
+    try {
+      const contract = await deploy(first);
+      const source = new ReferenceLogSource(origin).grow(3);
+      const a = new Anchorer({
+        sql: db.sql,
+        source,
+        rpcUrl: first.rpcUrl,
+        chainId: 80002,
+        contract,
+        privateKey: key,
+        minSizeDelta: 1,
+      });
+      anchorers.push(a);
+      await a.tick();
+      await a.tick();
+      expect((await a.anchorFor(1))?.size).toBe(3);
+
+      // Killed and started afresh on the same port: same chain id, another genesis block.
+      await first.stop();
+      second = await startAnvil({ chainId: 80002, port: first.port, extraArgs: ['--timestamp', String(t)] });
+      expect(await a.tick()).toMatchObject({ ok: false, error: { code: 'ANCHOR_CONTRACT_MISSING' } });
+      // Redeployed: same deployer nonce, same address. Before, the anchor was recorded under the old genesis
+      // and the old chain's vanished transaction went on being handed out.
+      expect(await deploy(second)).toBe(contract);
+      source.grow(5);
+      expect(await a.tick()).toMatchObject({ ok: false, error: { code: 'ANCHOR_CHAIN_CHANGED' } });
+      await expect(a.anchorFor(1)).rejects.toMatchObject({ code: 'ANCHOR_CHAIN_CHANGED' });
+      expect(await txRows(source.logId)).toHaveLength(1);
+      const own = new JsonRpcProvider(second.rpcUrl, 80002, { staticNetwork: true });
+      expect(await anchoredEvents(own, contract, source.logId)).toEqual([]);
+      own.destroy();
+      await a.close();
+    } finally {
+      await first.stop();
+      await second?.stop();
+    }
+  });
+
   it('sends nothing the contract would refuse (signer not the owner), and says why', async () => {
     const { contract, source } = await setup();
     const notOwner = new Anchorer({
