@@ -206,7 +206,7 @@ describe('ANCHORING=rpc, on a contract `pavilion anchor deploy` deployed', () =>
         (await api(b.url, 'GET', '/v1/audit/anchoring', { token: b.tokens.auditor })).json.deploy_block;
       expect(await facts()).toBeNull();
       await relay.up(); // same port
-      const expected = await deployBlockOf(anvil.rpcUrl, anvil.chainId, contract);
+      const expected = await deployBlockOf(anvil.rpcUrl, anvil.chainId, deployed.ANCHOR_CONTRACT!);
       let deployBlock: unknown = null;
       for (let i = 0; i < 100 && deployBlock === null; i++) {
         await new Promise((res) => setTimeout(res, 100));
