@@ -486,7 +486,20 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
     const sameContract =
       previous?.contract?.toLowerCase() === pins.contract.toLowerCase() && previous?.chain === pins.chain;
     const resume = sameContract ? previous : undefined;
-    await checkAnchors(client, pins, opts.deployBlock, latest, resume, next, r, failures, opts.stateFile);
+    // The latest checkpoint read again, signature and witness policy checked as the first, and proven an
+    // extension of it: what the anchors found beyond the first are judged against (checkAnchors).
+    const readAgain = async (): Promise<Checkpoint> => {
+      const note = await client.latestCheckpointNote();
+      const cp = openCheckpoint(note, logKeys, { origin: latest.origin }).checkpoint;
+      if (opts.witnesses.length > 0)
+        checkWitnessPolicy(note, {
+          witnesses: opts.witnesses,
+          threshold: opts.witnessThreshold ?? opts.witnesses.length,
+        });
+      await checkConsistency(client, latest, cp);
+      return cp;
+    };
+    await checkAnchors(client, pins, opts.deployBlock, latest, readAgain, resume, next, r, failures, opts.stateFile);
   }
 
   if (failures.length === 0) await writeState(opts.stateFile, next);
@@ -497,14 +510,16 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
  * Reads the log's Anchored events from the contract (from the deploy block on
  * a fresh state, else from where the last run's finalized horizon was) and
  * checks every anchored (size, root) against the latest verified checkpoint
- * with a consistency proof. Events above the finalized block are read again
- * next time, so a reorg cannot hide one.
+ * (read again when an anchor is beyond the one read first) with a consistency
+ * proof. Events above the finalized block are read again next time, so a reorg
+ * cannot hide one.
  */
 async function checkAnchors(
   client: AuditClient,
   pins: { rpc: string; chain: string; contract: string },
   deployBlock: number | undefined,
   latest: Checkpoint,
+  readAgain: () => Promise<Checkpoint>,
   resume: MonitorState | undefined,
   next: MonitorState,
   r: Reporter,
@@ -525,6 +540,34 @@ async function checkAnchors(
     return [s, `${s.events.length} Anchored event(s) for ${latest.origin} in blocks ${s.fromBlock}..${s.latestBlock}`];
   });
   if (!scan) return;
+  // An anchor beyond the checkpoint read before the scan is what an honest log shows when the broker anchors a
+  // newer checkpoint during the scan (on Polygon a first pass reads hundreds of 10,000-block ranges): that was
+  // reported as ANCHOR_AHEAD_OF_LOG and DIVERGENCE. The latest checkpoint is read again and the anchors are
+  // judged against it; only one beyond it too (or a checkpoint that does not extend the first) diverges.
+  let judge = latest;
+  const largest = scan.events.reduce((max, e) => Math.max(max, e.treeSize), 0); // no spread: a scan can be long
+  if (largest > latest.size) {
+    const fresh = await step(
+      r,
+      failures,
+      'latest checkpoint read again',
+      async () => {
+        const cp = await readAgain();
+        return [
+          cp,
+          `anchors up to size ${largest} are beyond size ${latest.size} read first: size ${cp.size} root ` +
+            `${encodeBase64(cp.root)}, consistent with it`,
+        ];
+      },
+      endsMonitorPass,
+    );
+    if (fresh) {
+      judge = fresh;
+      // The state keeps the checkpoint the anchors were checked against (its anchored size is never beyond it).
+      next.size = fresh.size;
+      next.root = encodeBase64(fresh.root);
+    }
+  }
   let previousSize = resume?.finalAnchoredSize ?? 0;
   let finalAnchoredSize = previousSize;
   let checked = 0;
@@ -539,17 +582,17 @@ async function checkAnchors(
             'ANCHOR_SEQUENCE',
             `the event says the size before was ${event.previousSize}, the chain showed ${previousSize}`,
           );
-        if (event.treeSize > latest.size)
+        if (event.treeSize > judge.size)
           throw new PavilionError(
             'ANCHOR_AHEAD_OF_LOG',
-            `anchored size ${event.treeSize} is beyond the log's latest signed checkpoint (${latest.size})`,
+            `anchored size ${event.treeSize} is beyond the log's latest signed checkpoint (${judge.size})`,
           );
         const anchoredRoot = decodeHexRoot(event.root);
-        await checkConsistency(client, { origin: latest.origin, size: event.treeSize, root: anchoredRoot }, latest);
+        await checkConsistency(client, { origin: judge.origin, size: event.treeSize, root: anchoredRoot }, judge);
         return [
           true,
           `block ${event.blockNumber} tx ${event.txHash}: root ${encodeBase64(anchoredRoot)} consistent with size ` +
-            `${latest.size}`,
+            `${judge.size}`,
         ];
       },
       endsMonitorPass,

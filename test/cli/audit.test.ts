@@ -9,6 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
@@ -186,6 +187,35 @@ function withExtra(file: string, extra: Uint8Array | null): string {
 
 function extraOf(file: string): Buffer {
   return Buffer.from(readFileSync(file, 'utf8').split('\n')[1]!.slice('extra '.length), 'base64');
+}
+
+/**
+ * The broker behind a proxy that answers the first GET /v1/audit/checkpoint with `firstCheckpoint` (a note the
+ * broker served earlier) and passes every other request on: a checkpoint read that an anchor overtook.
+ */
+async function brokerProxy(firstCheckpoint: string): Promise<{ url: string; close(): Promise<void> }> {
+  let replayed = false;
+  const server = createServer((req, res) => {
+    if (req.url === '/v1/audit/checkpoint' && !replayed) {
+      replayed = true;
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(firstCheckpoint);
+      return;
+    }
+    const headers = req.headers.authorization ? { authorization: req.headers.authorization } : undefined;
+    fetch(new URL(req.url!, t.url), { headers })
+      .then(async (upstream) => {
+        const body = Buffer.from(await upstream.arrayBuffer());
+        res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' });
+        res.end(body);
+      })
+      .catch(() => res.writeHead(502).end());
+  });
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
 }
 
 /** Runs the real command line; resolves to its exit code and output (`out` is both streams). */
@@ -407,6 +437,56 @@ describe('pavilion audit monitor: every anchor on the contract', () => {
     );
     expect(failed, out.lines.join('\n')).toEqual(['anchor of size 3']);
     expect(out.lines.join('\n')).toMatch(/ok anchor of size 2:/);
+  }, 90_000);
+
+  it('an anchor landing during the scan, beyond the checkpoint read first, is checked against a new one', async () => {
+    // An outside probe saw an honest log reported as a fork: the monitor reads the latest checkpoint, then scans
+    // the chain (on Polygon a first pass reads hundreds of block ranges), and an anchor posted meanwhile was
+    // ANCHOR_AHEAD_OF_LOG and DIVERGENCE. The race, made deterministic: the broker's first answer to the monitor's
+    // checkpoint read is the checkpoint of before the log grew and anchored (a proxy replays it), then the broker.
+    const first = await api(t.url, 'GET', '/v1/audit/checkpoint', { token: t.tokens.auditor });
+    expect(first.status, first.text).toBe(200);
+    const firstSize = Number(first.text.split('\n')[1]);
+    const { index } = await verifyOnce(19);
+    const anchoredSize = JSON.parse(extraOf(await anchoredReceipt(index)).toString('utf8')).size as number;
+    expect(anchoredSize).toBeGreaterThan(firstSize);
+    const proxy = await brokerProxy(first.text);
+    try {
+      const state = join(dir, 'monitor-anchor-during-scan.json');
+      const out = recorder();
+      const result = await auditMonitor({ ...pins, server: proxy.url, stateFile: state, token: t.tokens.auditor }, out);
+      const lines = out.lines.join('\n');
+      expect(result.failures, lines).toEqual([]);
+      expect(lines).toContain(`ok latest checkpoint signature: ${t.broker.audit.origin} size ${firstSize} `);
+      expect(lines).toMatch(
+        new RegExp(`ok latest checkpoint read again: anchors up to size \\d+ are beyond size ${firstSize} read first`),
+      );
+      expect(lines).toContain(`ok anchor of size ${anchoredSize}:`);
+      // The state keeps the checkpoint the anchors were checked against, so the next pass starts from it.
+      const saved = JSON.parse(readFileSync(state, 'utf8'));
+      expect(saved.size).toBeGreaterThanOrEqual(saved.anchoredSize);
+      expect(saved.anchoredSize).toBeGreaterThanOrEqual(anchoredSize);
+    } finally {
+      await proxy.close();
+    }
+
+    // An anchor beyond the checkpoint read again too is still ahead of the log: a divergence.
+    const audit = t.broker.audit;
+    const forged = await deployMerkleAnchor(auditorSide());
+    const ahead = (await audit.size()) + 100;
+    await (
+      await merkleAnchorAt(forged, auditorSide()).anchor!(logIdForOrigin(audit.origin), ahead, `0x${'ef'.repeat(32)}`)
+    ).wait();
+    const out = recorder();
+    const { failures } = await auditMonitor(
+      { ...pins, contract: forged, server: t.url, stateFile: join(dir, 'monitor-ahead.json'), token: t.tokens.auditor },
+      out,
+    );
+    expect(failures, out.lines.join('\n')).toEqual([`anchor of size ${ahead}`]);
+    expect(out.lines.join('\n')).toMatch(/ok latest checkpoint read again: anchors up to size \d+ are beyond size/);
+    expect(out.lines.join('\n')).toContain(
+      `FAIL anchor of size ${ahead}: ANCHOR_AHEAD_OF_LOG: anchored size ${ahead} is`,
+    );
   }, 90_000);
 
   it('a state that cannot be written at the end of a pass is OUTPUT_UNWRITABLE, not a crash', async () => {
