@@ -188,15 +188,28 @@ export async function auditVerify(opts: VerifyOptions, r: Reporter = consoleRepo
           : `not anchored as far as this check knows: pin ${missingChainPins(opts)} to look on the chain`,
       );
     } else if (parsed.anchor) {
-      anchored =
-        (await step(r, failures, 'anchor on chain', async () => [
-          true,
-          await checkAnchorReference(pins, parsed.anchor!, checkpoint),
-        ])) === true;
+      const reference = parsed.anchor;
+      const found = await step(r, failures, 'anchor on chain', async () => {
+        try {
+          return [true, await checkAnchorReference(pins, reference, checkpoint)];
+        } catch (err) {
+          if (!staleReference(err)) throw err;
+          // Nothing authenticates the reference (docs/audit.md, step 5): a transaction a reorg dropped (the broker
+          // posts the same anchor again, in another transaction) failed an honest receipt ANCHOR_NOT_FOUND, exit 1,
+          // that verified without its extra line. The contract is read as for a receipt that names no anchor.
+          const [onChain, detail] = await findAnchorOnChain(pins, opts.deployBlock, checkpoint, client);
+          return [
+            onChain,
+            `the receipt's reference is not on chain (${describe(err)}); read from the contract: ${detail}`,
+          ];
+        }
+      });
+      anchored = found === true;
     } else {
-      const found = await step(r, failures, 'anchor on chain', async () =>
-        findAnchorOnChain(pins, opts.deployBlock, checkpoint, client),
-      );
+      const found = await step(r, failures, 'anchor on chain', async () => {
+        const [onChain, detail] = await findAnchorOnChain(pins, opts.deployBlock, checkpoint, client);
+        return [onChain, `the receipt names no anchor; ${detail}`];
+      });
       anchored = found === true;
     }
   }
@@ -286,10 +299,18 @@ async function checkAnchorReference(
   );
 }
 
+/**
+ * A reference whose transaction is not (or no longer) where it says: not found, reverted, or dropped or moved by
+ * a reorg. Says nothing against the receipt; another root for the size (ANCHOR_MISMATCH) does.
+ */
+function staleReference(err: unknown): boolean {
+  return isPavilionError(err) && (err.code === 'ANCHOR_NOT_FOUND' || err.code === 'ANCHOR_REORGED');
+}
+
 const rootHex = (root: Uint8Array) => `0x${Buffer.from(root).toString('hex')}`;
 
 /**
- * No reference in the receipt: look on chain. The anchor of exactly this size
+ * No reference in the receipt (or one not on chain): look on chain. The anchor of exactly this size
  * must hold this root; otherwise the smallest larger anchor covers it when a
  * consistency proof from the checkpoint to that anchored root verifies.
  * Resolves to [true, …] when anchored, [false, …] when not (yet).
@@ -307,7 +328,10 @@ async function findAnchorOnChain(
     logId: logIdForOrigin(checkpoint.origin),
     ...(deployBlock !== undefined ? { deployBlock } : {}),
   });
-  const where = (e: AnchoredEvent) => `${pins.chain} ${pins.contract} tx ${e.txHash} block ${e.blockNumber}`;
+  // Finality as checkAnchorReference reports it: an anchor not final yet can still be reorged out.
+  const where = (e: AnchoredEvent) =>
+    `${pins.chain} ${pins.contract} tx ${e.txHash} block ${e.blockNumber}, ` +
+    (scan.finalizedBlock !== null && e.blockNumber <= scan.finalizedBlock ? 'final' : 'not final yet');
   const exact = scan.events.find((e) => e.treeSize === checkpoint.size);
   if (exact) {
     if (exact.root !== rootHex(checkpoint.root))
@@ -315,7 +339,7 @@ async function findAnchorOnChain(
         'ANCHOR_MISMATCH',
         `the chain anchors another root for size ${checkpoint.size} (${where(exact)}): the log forked`,
       );
-    return [true, `the receipt names no anchor; the chain holds this checkpoint: ${where(exact)}`];
+    return [true, `the chain holds this checkpoint: ${where(exact)}`];
   }
   const later = scan.events.filter((e) => e.treeSize > checkpoint.size).sort((a, b) => a.treeSize - b.treeSize)[0];
   if (!later) return [false, `no anchor of size ≥ ${checkpoint.size} on the pinned contract yet`];
