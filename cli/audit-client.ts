@@ -8,11 +8,33 @@ import { ERROR_CODES, isErrorCode } from '../common/error-codes.js';
 import { PavilionError } from '../common/errors.js';
 
 /**
- * The broker refused the caller (401, 403: no token, a token it does not accept, a role it does not serve): the
- * caller's setting to fix, never evidence about the log, so `audit monitor` ends the pass with it as
- * `pavilion: CODE: message` instead of reporting a failed check as a divergence (cli/audit.ts).
+ * A check that could not be made, which says nothing about the log: the broker or the chain did not answer
+ * (unreachable, a timeout, a 5xx or 429) or refused the caller (CallerRefused). `audit verify` and `audit monitor`
+ * end with it as `pavilion: CODE: message` and exit CANNOT_CHECK_EXIT (cli/audit.ts, docs/audit.md), never as a
+ * failed check: outages were reported as 'DIVERGENCE' and 'receipt NOT verified', exit 1, and a cron monitor
+ * could not tell one from a log that misbehaves.
  */
-export class CallerRefused extends PavilionError {}
+export class CannotCheck extends PavilionError {}
+
+/**
+ * The broker refused the caller (401, 403: no token, a token it does not accept, a role it does not serve): the
+ * caller's setting to fix, never evidence about the log.
+ */
+export class CallerRefused extends CannotCheck {}
+
+/**
+ * Why a request got no answer, from the error's cause chain: the system's code (ECONNREFUSED, ENOTFOUND,
+ * ECONNRESET…) or a timeout. fetch's own error is only "TypeError: fetch failed", which told an auditor nothing.
+ */
+export function noAnswerReason(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const { name, code } = e as { name?: unknown; code?: unknown };
+    if (name === 'TimeoutError' || code === 'TIMEOUT' || code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT')
+      return 'timeout';
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
+  }
+  return 'no answer';
+}
 
 export class AuditClient {
   constructor(
@@ -27,7 +49,7 @@ export class AuditClient {
     try {
       res = await fetch(new URL(path, this.server), { headers, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
-      throw new PavilionError('SERVER_UNREACHABLE', `cannot reach ${this.server}: ${(err as Error).name}`);
+      throw new CannotCheck('SERVER_UNREACHABLE', `cannot reach ${this.server}: ${noAnswerReason(err)}`);
     }
     if (!res.ok) {
       let code = `HTTP_${res.status}`;
@@ -44,7 +66,8 @@ export class AuditClient {
   /**
    * A broker's error answer as a coded error. Only a 5xx is SERVER_ERROR; a 4xx is the caller's, so it
    * keeps the broker's own code (AUTH_MISSING, FORBIDDEN_ROLE, ENTRY_NOT_FOUND…) as `publish` does, and a
-   * refused caller (401, 403) is told what to pass.
+   * refused caller (401, 403) is told what to pass. A 5xx or 429 (the broker, or what fronts it, does not
+   * answer now) is CannotCheck, as a refusal is.
    */
   private refusal(path: string, status: number, code: string): PavilionError {
     // The answer is untrusted: its code is taken only when the catalogue gives it this very status.
@@ -56,16 +79,27 @@ export class AuditClient {
       // AUTH_FAILED (the broker refused the caller) when the answer is not a Pavilion problem, e.g. a proxy's.
       return new CallerRefused(known ? code : 'AUTH_FAILED', `${path}: ${status} ${code}: ${fix}`);
     }
-    if (status < 500 && known) return new PavilionError(code, `${path}: ${status} ${code}`);
+    if (status >= 500 || status === 429) return new CannotCheck('SERVER_ERROR', `${path}: ${status} ${code}`);
+    if (known) return new PavilionError(code, `${path}: ${status} ${code}`);
     return new PavilionError('SERVER_ERROR', `${path}: ${status} ${code}`);
   }
 
   async text(path: string): Promise<string> {
-    return (await this.get(path)).text();
+    const res = await this.get(path);
+    try {
+      return await res.text();
+    } catch (err) {
+      // The connection broke or timed out in the middle of the answer.
+      throw new CannotCheck(
+        'SERVER_UNREACHABLE',
+        `${path}: the answer of ${this.server} broke off: ${noAnswerReason(err)}`,
+      );
+    }
   }
 
+  /** An answer that is not JSON is the broker's (a SyntaxError, reported as a failed check), not an outage. */
   async json<T>(path: string): Promise<T> {
-    return (await (await this.get(path)).json()) as T;
+    return JSON.parse(await this.text(path)) as T;
   }
 
   async latestCheckpointNote(): Promise<string> {

@@ -10,7 +10,9 @@
  * check failed, 3 verified but the checkpoint is not anchored yet (or the
  * chain pins are incomplete, so no anchor was read); 2 is a usage error.
  * `audit monitor` (MONITOR_EXIT): 0 consistent, 1 diverged, 3 consistent but the
- * anchors asked for were not read (incomplete chain pins).
+ * anchors asked for were not read (incomplete chain pins). Both: 4 a check
+ * could not be made (CannotCheck: the broker or the chain did not answer, or
+ * refused the caller), which says nothing about the receipt or the log.
  */
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { type AnchoredEvent, logIdForOrigin, scanAnchors, verifyAnchor } from '../anchoring/index.js';
@@ -28,7 +30,7 @@ import {
   verifyInclusion,
 } from '../audit/index.js';
 import { isPavilionError, PavilionError } from '../common/errors.js';
-import { AuditClient, CallerRefused } from './audit-client.js';
+import { AuditClient, CannotCheck, noAnswerReason } from './audit-client.js';
 import { checkNextBlock, type MonitorState, parseMonitorState } from './audit-monitor-state.js';
 import { type AuditorPins, chainPins, checkWitnessPins, missingChainPins } from './audit-pins.js';
 import { outputUnwritable } from './output.js';
@@ -45,8 +47,16 @@ export const consoleReporter: Reporter = {
   note: (text) => console.log(`      ${text}`),
 };
 
+export { CannotCheck } from './audit-client.js';
+
+/**
+ * The exit code of `audit verify` and `audit monitor` when a check could not be made (CannotCheck): neither 1,
+ * which says the receipt or the log failed a check, nor 2, which main.ts gives usage errors (docs/audit.md).
+ */
+export const CANNOT_CHECK_EXIT = 4;
+
 /** `audit verify` exit codes. */
-export const VERIFY_EXIT = { verified: 0, failed: 1, notAnchored: 3 } as const;
+export const VERIFY_EXIT = { verified: 0, failed: 1, notAnchored: 3, cannotCheck: CANNOT_CHECK_EXIT } as const;
 
 export type VerifyStatus = 'verified' | 'not-anchored' | 'failed';
 
@@ -63,15 +73,25 @@ function describe(err: unknown): string {
 }
 
 /**
- * Runs a step; a failure is reported and recorded, never thrown past here, except what `endsPass` picks out:
- * errors that say nothing about the log, which end the pass as `pavilion: CODE: message`.
+ * The chain RPC not answering (the anchoring module's CHAIN_UNREACHABLE, for no answer or no usable one) as
+ * CannotCheck, with its cause. Never the RPC URL: it may hold an API key.
+ */
+function chainNoAnswer(err: PavilionError): CannotCheck {
+  const reason = noAnswerReason(err);
+  const message = reason === 'no answer' || err.message.includes(reason) ? err.message : `${err.message} (${reason})`;
+  return new CannotCheck('CHAIN_UNREACHABLE', `${message}: check --rpc`, { cause: err });
+}
+
+/**
+ * Runs a step; a failure is reported and recorded, never thrown past here, except errors that say nothing about
+ * the receipt or the log: a check that could not be made (CannotCheck, the chain not answering) and a damaged
+ * monitor state end the command as `pavilion: CODE: message` (cli/main.ts).
  */
 async function step<T>(
   r: Reporter,
   failures: string[],
   name: string,
   fn: () => Promise<[T, string]>,
-  endsPass: (err: unknown) => boolean = () => false,
 ): Promise<T | undefined> {
   try {
     const [value, detail] = await fn();
@@ -80,7 +100,8 @@ async function step<T>(
   } catch (err) {
     // A damaged monitor state is not a check of the log that failed: it ends the pass, as when it is read.
     if (isPavilionError(err) && err.code === 'MONITOR_STATE_INVALID') throw err;
-    if (endsPass(err)) throw err;
+    if (err instanceof CannotCheck) throw err;
+    if (isPavilionError(err) && err.code === 'CHAIN_UNREACHABLE') throw chainNoAnswer(err);
     r.fail(name, describe(err));
     failures.push(name);
     return undefined;
@@ -391,21 +412,14 @@ export async function auditPin(opts: {
   };
 }
 
-/**
- * What ends a monitoring pass instead of failing a check: the broker refusing the caller (no token:
- * AUTH_MISSING) was reported as a failed signature check and "DIVERGENCE", which reads as a fork of the log;
- * it is the auditor's setting to fix (docs/audit.md).
- */
-const endsMonitorPass = (err: unknown) => err instanceof CallerRefused;
-
 export interface MonitorOptions extends AuditorPins {
   server: string;
   stateFile: string;
   token?: string;
 }
 
-/** `audit monitor` exit codes (docs/audit.md): verify's 0, 1 and 3, 3 meaning the anchors were not read. */
-export const MONITOR_EXIT = { consistent: 0, failed: 1, anchorsNotChecked: 3 } as const;
+/** `audit monitor` exit codes (docs/audit.md): verify's 0, 1, 3 and 4, 3 meaning the anchors were not read. */
+export const MONITOR_EXIT = { consistent: 0, failed: 1, anchorsNotChecked: 3, cannotCheck: CANNOT_CHECK_EXIT } as const;
 
 export interface MonitorResult {
   /** Names of the failed checks: the log diverged (exit 1). */
@@ -431,52 +445,34 @@ export async function auditMonitor(opts: MonitorOptions, r: Reporter = consoleRe
   if (previous && opts.logKeys.length > 0 && !opts.logKeys.includes(previous.verifierKey))
     r.note('the given log key(s) replace the one in the state file');
 
-  const latest = await step(
-    r,
-    failures,
-    'latest checkpoint signature',
-    async () => {
-      const origin = opts.origin ?? previous?.origin;
-      const cp = openCheckpoint(await client.latestCheckpointNote(), logKeys, origin ? { origin } : {}).checkpoint;
-      return [cp, `${cp.origin} size ${cp.size} root ${encodeBase64(cp.root)}`];
-    },
-    endsMonitorPass,
-  );
+  const latest = await step(r, failures, 'latest checkpoint signature', async () => {
+    const origin = opts.origin ?? previous?.origin;
+    const cp = openCheckpoint(await client.latestCheckpointNote(), logKeys, origin ? { origin } : {}).checkpoint;
+    return [cp, `${cp.origin} size ${cp.size} root ${encodeBase64(cp.root)}`];
+  });
   if (!latest) return { failures, anchorsNotChecked: false };
 
   if (opts.witnesses.length > 0) {
-    await step(
-      r,
-      failures,
-      'witness cosignatures on the latest checkpoint',
-      async () => {
-        const note = await client.latestCheckpointNote();
-        const result = checkWitnessPolicy(note, {
-          witnesses: opts.witnesses,
-          threshold: opts.witnessThreshold ?? opts.witnesses.length,
-        });
-        return [undefined, `${result.cosignedBy.length} of ${opts.witnesses.length} witnesses cosigned`];
-      },
-      endsMonitorPass,
-    );
+    await step(r, failures, 'witness cosignatures on the latest checkpoint', async () => {
+      const note = await client.latestCheckpointNote();
+      const result = checkWitnessPolicy(note, {
+        witnesses: opts.witnesses,
+        threshold: opts.witnessThreshold ?? opts.witnesses.length,
+      });
+      return [undefined, `${result.cosignedBy.length} of ${opts.witnesses.length} witnesses cosigned`];
+    });
   }
 
   if (previous) {
-    await step(
-      r,
-      failures,
-      'consistency with the last verified checkpoint',
-      async () => {
-        const older: Checkpoint = {
-          origin: previous.origin,
-          size: previous.size,
-          root: decodeBase64Strict(previous.root, 'MONITOR_STATE_INVALID', 'the stored root'),
-        };
-        await checkConsistency(client, older, latest);
-        return [undefined, `size ${previous.size} → ${latest.size} consistent`];
-      },
-      endsMonitorPass,
-    );
+    await step(r, failures, 'consistency with the last verified checkpoint', async () => {
+      const older: Checkpoint = {
+        origin: previous.origin,
+        size: previous.size,
+        root: decodeBase64Strict(previous.root, 'MONITOR_STATE_INVALID', 'the stored root'),
+      };
+      await checkConsistency(client, older, latest);
+      return [undefined, `size ${previous.size} → ${latest.size} consistent`];
+    });
   }
 
   const next: MonitorState = {
@@ -571,20 +567,14 @@ async function checkAnchors(
   let judge = latest;
   const largest = scan.events.reduce((max, e) => Math.max(max, e.treeSize), 0); // no spread: a scan can be long
   if (largest > latest.size) {
-    const fresh = await step(
-      r,
-      failures,
-      'latest checkpoint read again',
-      async () => {
-        const cp = await readAgain();
-        return [
-          cp,
-          `anchors up to size ${largest} are beyond size ${latest.size} read first: size ${cp.size} root ` +
-            `${encodeBase64(cp.root)}, consistent with it`,
-        ];
-      },
-      endsMonitorPass,
-    );
+    const fresh = await step(r, failures, 'latest checkpoint read again', async () => {
+      const cp = await readAgain();
+      return [
+        cp,
+        `anchors up to size ${largest} are beyond size ${latest.size} read first: size ${cp.size} root ` +
+          `${encodeBase64(cp.root)}, consistent with it`,
+      ];
+    });
     if (fresh) {
       judge = fresh;
       // The state keeps the checkpoint the anchors were checked against (its anchored size is never beyond it).
@@ -596,31 +586,25 @@ async function checkAnchors(
   let finalAnchoredSize = previousSize;
   let checked = 0;
   for (const event of scan.events) {
-    const ok = await step(
-      r,
-      failures,
-      `anchor of size ${event.treeSize}`,
-      async () => {
-        if (event.previousSize !== previousSize)
-          throw new PavilionError(
-            'ANCHOR_SEQUENCE',
-            `the event says the size before was ${event.previousSize}, the chain showed ${previousSize}`,
-          );
-        if (event.treeSize > judge.size)
-          throw new PavilionError(
-            'ANCHOR_AHEAD_OF_LOG',
-            `anchored size ${event.treeSize} is beyond the log's latest signed checkpoint (${judge.size})`,
-          );
-        const anchoredRoot = decodeHexRoot(event.root);
-        await checkConsistency(client, { origin: judge.origin, size: event.treeSize, root: anchoredRoot }, judge);
-        return [
-          true,
-          `block ${event.blockNumber} tx ${event.txHash}: root ${encodeBase64(anchoredRoot)} consistent with size ` +
-            `${judge.size}`,
-        ];
-      },
-      endsMonitorPass,
-    );
+    const ok = await step(r, failures, `anchor of size ${event.treeSize}`, async () => {
+      if (event.previousSize !== previousSize)
+        throw new PavilionError(
+          'ANCHOR_SEQUENCE',
+          `the event says the size before was ${event.previousSize}, the chain showed ${previousSize}`,
+        );
+      if (event.treeSize > judge.size)
+        throw new PavilionError(
+          'ANCHOR_AHEAD_OF_LOG',
+          `anchored size ${event.treeSize} is beyond the log's latest signed checkpoint (${judge.size})`,
+        );
+      const anchoredRoot = decodeHexRoot(event.root);
+      await checkConsistency(client, { origin: judge.origin, size: event.treeSize, root: anchoredRoot }, judge);
+      return [
+        true,
+        `block ${event.blockNumber} tx ${event.txHash}: root ${encodeBase64(anchoredRoot)} consistent with size ` +
+          `${judge.size}`,
+      ];
+    });
     previousSize = event.treeSize;
     if (!ok) continue;
     checked++;

@@ -1,7 +1,8 @@
 /**
  * The `pavilion` command line. Errors with a code print `pavilion: CODE: message`
- * and exit 1; usage errors (commander's message and the command's help) exit 2;
- * no stack traces for expected failures, and never a secret or a record value.
+ * and exit 1 (`audit verify` and `monitor`: 4 when a check could not be made);
+ * usage errors (commander's message and the command's help) exit 2; no stack
+ * traces for expected failures, and never a secret or a record value.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isCodedError, PavilionError } from '../common/errors.js';
@@ -388,13 +389,30 @@ async function pinsFrom(o: Record<string, unknown>) {
   return pins;
 }
 
+/**
+ * `audit verify` and `audit monitor`: a check that could not be made (the broker or the chain did not answer, or
+ * refused the caller: CannotCheck, cli/audit-client.ts) prints `pavilion: CODE: message` and exits 4, apart from
+ * 1 (the receipt or the log failed a check) and 2 (usage), so a cron job can tell an outage from an attack.
+ */
+async function auditCheck(run: () => Promise<void>): Promise<void> {
+  const { CannotCheck, CANNOT_CHECK_EXIT } = await import('./audit.js');
+  try {
+    await run();
+  } catch (err) {
+    if (!(err instanceof CannotCheck)) throw err;
+    console.error(`pavilion: ${err.code}: ${err.message}`);
+    process.exitCode = CANNOT_CHECK_EXIT;
+  }
+}
+
 pinOptions(
   audit
     .command('verify')
     .description(
       'check a receipt: log signature, inclusion, witnesses, consistency with the latest checkpoint, anchor on ' +
         'chain. ' +
-        'Exit 0 verified and anchored, 1 failed, 3 verified but not anchored yet',
+        'Exit 0 verified and anchored, 1 failed, 3 verified but not anchored yet, 4 could not check (the broker or ' +
+        'the chain did not answer, or refused the caller)',
     )
     .argument('<receipt>', 'receipt file (C2SP tlog-proof text), or - for stdin')
     .option('--server <url>', 'broker URL, to fetch the entry, the latest checkpoint and proofs', serverUrl)
@@ -402,26 +420,29 @@ pinOptions(
     .option('--event <file>', 'the audit event (JSON) the receipt is for'),
 ).action(async (receipt, o) => {
   const { auditVerify, VERIFY_EXIT } = await import('./audit.js');
-  const result = await auditVerify({
-    ...(await pinsFrom(o)),
-    receiptFile: receipt,
-    leafHash: o.leafHash,
-    eventFile: o.event,
-    token: o.token,
+  const pins = await pinsFrom(o);
+  await auditCheck(async () => {
+    const result = await auditVerify({
+      ...pins,
+      receiptFile: receipt,
+      leafHash: o.leafHash,
+      eventFile: o.event,
+      token: o.token,
+    });
+    console.log(
+      result.status === 'verified'
+        ? 'receipt verified and anchored'
+        : result.status === 'not-anchored'
+          ? `receipt verified, ${result.anchorChecked ? 'NOT ANCHORED yet' : 'anchor NOT CHECKED (chain not pinned)'}`
+          : `receipt NOT verified: ${result.failures.join('; ')}`,
+    );
+    process.exitCode =
+      result.status === 'verified'
+        ? VERIFY_EXIT.verified
+        : result.status === 'not-anchored'
+          ? VERIFY_EXIT.notAnchored
+          : VERIFY_EXIT.failed;
   });
-  console.log(
-    result.status === 'verified'
-      ? 'receipt verified and anchored'
-      : result.status === 'not-anchored'
-        ? `receipt verified, ${result.anchorChecked ? 'NOT ANCHORED yet' : 'anchor NOT CHECKED (chain not pinned)'}`
-        : `receipt NOT verified: ${result.failures.join('; ')}`,
-  );
-  process.exitCode =
-    result.status === 'verified'
-      ? VERIFY_EXIT.verified
-      : result.status === 'not-anchored'
-        ? VERIFY_EXIT.notAnchored
-        : VERIFY_EXIT.failed;
 });
 
 pinOptions(
@@ -429,7 +450,8 @@ pinOptions(
     .command('monitor')
     .description(
       'check the latest checkpoint extends the last one seen, and every anchor on the pinned contract. ' +
-        'Exit 0 consistent, 1 diverged, 3 consistent but the anchors asked for were not read (chain pins incomplete)',
+        'Exit 0 consistent, 1 diverged, 3 consistent but the anchors asked for were not read (chain pins ' +
+        'incomplete), 4 could not check (the broker or the chain did not answer, or refused the caller)',
     )
     .option('--server <url>', 'broker URL', serverUrl)
     .requiredOption('--state <file>', 'where the last verified checkpoint and the anchor scan position are kept'),
@@ -437,21 +459,24 @@ pinOptions(
   const pins = await pinsFrom(o);
   if (!pins.server) throw new PavilionError('SERVER_REQUIRED', 'give --server or server in --config');
   const { auditMonitor, MONITOR_EXIT } = await import('./audit.js');
-  const result = await auditMonitor({ ...pins, server: pins.server, stateFile: o.state, token: o.token });
-  const { failures } = result;
-  console.log(
-    failures.length > 0
-      ? `DIVERGENCE: ${failures.join('; ')}`
-      : result.anchorsNotChecked
-        ? 'log consistent, anchors NOT CHECKED (chain not pinned)'
-        : 'log consistent',
-  );
-  process.exitCode =
-    failures.length > 0
-      ? MONITOR_EXIT.failed
-      : result.anchorsNotChecked
-        ? MONITOR_EXIT.anchorsNotChecked
-        : MONITOR_EXIT.consistent;
+  const server = pins.server;
+  await auditCheck(async () => {
+    const result = await auditMonitor({ ...pins, server, stateFile: o.state, token: o.token });
+    const { failures } = result;
+    console.log(
+      failures.length > 0
+        ? `DIVERGENCE: ${failures.join('; ')}`
+        : result.anchorsNotChecked
+          ? 'log consistent, anchors NOT CHECKED (chain not pinned)'
+          : 'log consistent',
+    );
+    process.exitCode =
+      failures.length > 0
+        ? MONITOR_EXIT.failed
+        : result.anchorsNotChecked
+          ? MONITOR_EXIT.anchorsNotChecked
+          : MONITOR_EXIT.consistent;
+  });
 });
 
 audit

@@ -108,7 +108,14 @@ describe('witnessed receipts', () => {
     const stranger = parseCosignerKey(generateCosignerKey('witness.other.example/w', 'ed25519')).verifierKey;
     const strict = recorder();
     const failed = await auditVerify(
-      { ...pins, witnesses: [...witnessVerifierKeys, stranger], witnessThreshold: 3, receiptFile: file, leafHash },
+      {
+        ...pins,
+        witnesses: [...witnessVerifierKeys, stranger],
+        witnessThreshold: 3,
+        receiptFile: file,
+        leafHash,
+        token: t.tokens.auditor,
+      },
       strict,
     );
     expect(failed.status).toBe('failed');

@@ -596,11 +596,14 @@ describe('pavilion audit pin and verify against what the broker publishes', () =
       t.url,
       ...chain,
     ]);
-    expect(noToken.code, noToken.out).toBe(1);
-    expect(noToken.stdout).toContain(
-      'FAIL  consistency with the latest checkpoint: AUTH_MISSING: /v1/audit/checkpoint: 401 AUTH_MISSING: the ' +
-        'broker wants a token: pass --token or set $PAVILION_TOKEN',
+    // A refusal of the caller is no check of the receipt that failed: exit 4 (docs/audit.md), not 1, which says
+    // "do not trust the receipt".
+    expect(noToken.code, noToken.out).toBe(4);
+    expect(noToken.stderr).toBe(
+      'pavilion: AUTH_MISSING: /v1/audit/checkpoint: 401 AUTH_MISSING: the broker wants a token: pass --token or ' +
+        'set $PAVILION_TOKEN\n',
     );
+    expect(noToken.stdout).not.toMatch(/FAIL|NOT verified/);
     // A token without the right to read another party's entry: the broker's FORBIDDEN_ROLE, kept.
     const dpToken = await cli([
       'audit',
@@ -614,18 +617,18 @@ describe('pavilion audit pin and verify against what the broker publishes', () =
       t.tokens.dp,
       ...chain,
     ]);
-    expect(dpToken.code, dpToken.out).toBe(1);
-    expect(dpToken.stdout).toContain(
-      `FAIL  leaf: FORBIDDEN_ROLE: /v1/audit/entries/${index}: 403 FORBIDDEN_ROLE: the broker refused the token ` +
-        'given (--token or $PAVILION_TOKEN): pass one it accepts',
+    expect(dpToken.code, dpToken.out).toBe(4);
+    expect(dpToken.stderr).toBe(
+      `pavilion: FORBIDDEN_ROLE: /v1/audit/entries/${index}: 403 FORBIDDEN_ROLE: the broker refused the token ` +
+        'given (--token or $PAVILION_TOKEN): pass one it accepts\n',
     );
-    expect(dpToken.out).not.toContain('SERVER_ERROR');
+    expect(dpToken.stdout).not.toMatch(/FAIL|NOT verified/);
 
     // The monitor without a token: the refusal, as what it is, not a failed signature check and "DIVERGENCE"
     // (an outside probe read that as a fork of the log). The pass ends there; the state file is not written.
     const state = join(dir, 'monitor-no-token.json');
     const monitor = await cli(['audit', 'monitor', '--server', t.url, '--state', state, '--log-key', logKey, ...chain]);
-    expect(monitor.code, monitor.out).toBe(1);
+    expect(monitor.code, monitor.out).toBe(4);
     expect(monitor.stderr).toBe(
       'pavilion: AUTH_MISSING: /v1/audit/checkpoint: 401 AUTH_MISSING: the broker wants a token: pass --token or ' +
         'set $PAVILION_TOKEN\n',
@@ -672,6 +675,93 @@ describe('pavilion audit pin and verify against what the broker publishes', () =
       "FAIL  leaf: LEAF_MISMATCH: the event file's event does not hash to its leaf_hash",
     );
   }, 90_000);
+});
+
+/** A loopback port nothing listens on (taken, then let go). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((done) => server.close(() => done()));
+  return port;
+}
+
+describe('pavilion audit verify and monitor: an outage is not evidence', () => {
+  // An outside probe: a broker or RPC that did not answer, or a 5xx, was 'FAIL … SERVER_UNREACHABLE … TypeError'
+  // and DIVERGENCE, or 'receipt NOT verified', exit 1: a cron monitor could not tell an outage from an attack.
+  it('the broker or the chain not answering, or a 5xx, ends as pavilion: CODE: message, exit 4', async () => {
+    const { index, leafHash } = await verifyOnce(1);
+    const receipt = await anchoredReceipt(index);
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    const chain = ['--rpc', anvil.rpcUrl, '--chain', '80002', '--contract', contract];
+    const token = ['--token', t.tokens.auditor];
+    const noBroker = `pavilion: SERVER_UNREACHABLE: cannot reach ${down}: ECONNREFUSED\n`;
+
+    const verify = await cli(['audit', 'verify', receipt, '--log-key', logKey, '--server', down, ...chain, ...token]);
+    expect(verify.code, verify.out).toBe(4);
+    expect(verify.stderr).toBe(noBroker);
+    expect(verify.stdout).not.toMatch(/FAIL|NOT verified/);
+
+    const state = join(dir, 'monitor-outage.json');
+    const monitor = await cli(['audit', 'monitor', '--server', down, '--state', state, '--log-key', logKey, ...chain]);
+    expect(monitor.code, monitor.out).toBe(4);
+    expect(monitor.stderr).toBe(noBroker);
+    expect(monitor.stdout).not.toMatch(/FAIL|DIVERGENCE|consistent/);
+    expect(existsSync(state)).toBe(false);
+
+    // The chain's RPC down, the broker up: the checks of the log pass, then the pass ends without a verdict.
+    const noRpc = ['--rpc', down, '--chain', '80002', '--contract', contract];
+    const noChain = 'pavilion: CHAIN_UNREACHABLE: chain RPC unreachable (ECONNREFUSED): check --rpc\n';
+    const monitorNoRpc = await cli([
+      'audit',
+      'monitor',
+      '--server',
+      t.url,
+      '--state',
+      state,
+      '--log-key',
+      logKey,
+      ...noRpc,
+      ...token,
+    ]);
+    expect(monitorNoRpc.code, monitorNoRpc.out).toBe(4);
+    expect(monitorNoRpc.stdout).toMatch(/^ok {4}latest checkpoint signature/);
+    expect(monitorNoRpc.stdout).not.toMatch(/FAIL|DIVERGENCE|consistent/);
+    expect(monitorNoRpc.stderr).toBe(noChain);
+    expect(existsSync(state)).toBe(false);
+    const verifyNoRpc = await cli(['audit', 'verify', receipt, '--log-key', logKey, '--leaf-hash', leafHash, ...noRpc]);
+    expect(verifyNoRpc.code, verifyNoRpc.out).toBe(4);
+    expect(verifyNoRpc.stderr).toMatch(
+      /^pavilion: CHAIN_UNREACHABLE: cannot reach the RPC for eip155:80002 \(ECONNREFUSED\): check --rpc\n$/,
+    );
+    expect(verifyNoRpc.stdout).not.toMatch(/FAIL|NOT verified/);
+
+    // A broker answering 503 (a proxy in front of one that is down): the same.
+    const failing = createServer((_req, res) => res.writeHead(503, { 'content-type': 'text/plain' }).end('down'));
+    await new Promise<void>((ready) => failing.listen(0, '127.0.0.1', ready));
+    const url = `http://127.0.0.1:${(failing.address() as { port: number }).port}`;
+    try {
+      const monitor503 = await cli([
+        'audit',
+        'monitor',
+        '--server',
+        url,
+        '--state',
+        state,
+        '--log-key',
+        logKey,
+        ...chain,
+      ]);
+      expect(monitor503.code, monitor503.out).toBe(4);
+      expect(monitor503.stderr).toBe('pavilion: SERVER_ERROR: /v1/audit/checkpoint: 503 HTTP_503\n');
+      expect(existsSync(state)).toBe(false);
+      const verify503 = await cli(['audit', 'verify', receipt, '--log-key', logKey, '--server', url, ...chain]);
+      expect(verify503.code, verify503.out).toBe(4);
+      expect(verify503.stderr).toBe(`pavilion: SERVER_ERROR: /v1/audit/entries/${index}: 503 HTTP_503\n`);
+    } finally {
+      await new Promise<void>((done) => failing.close(() => done()));
+    }
+  }, 120_000);
 });
 
 describe('pavilion audit monitor: the chain pins', () => {
