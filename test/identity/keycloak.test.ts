@@ -193,9 +193,13 @@ describe.skipIf(!available && !MUST_RUN)('party identity across a realm re-impor
     const realm: RealmJson = { ...readRealm(), realm: `pavilion-reimport-${randomBytes(4).toString('hex')}` };
     const { issuer, backchannel, brokerSettings } = endpoints(keycloakUrl, realm.realm);
     await admin.importRealm(realm);
-    // One MASTER_KEY for both starts, as for any broker on one database (docs/operations.md): the second is
-    // refused otherwise (server/support/master-keys.ts, proveMasterKey).
-    const masterKey = { MASTER_KEY: randomBytes(32).toString('base64') };
+    // One MASTER_KEY and one audit signing key for both starts, as for any broker on one database
+    // (docs/operations.md): the second is refused otherwise (server/support/master-keys.ts, proveMasterKey; a
+    // development signing key that did not sign the log's latest checkpoint, audit/log.ts).
+    const masterKey = {
+      MASTER_KEY: randomBytes(32).toString('base64'),
+      AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
+    };
     let b = await startBrokerWith({ ...brokerSettings(issuer), ...masterKey });
     const databaseUrl = b.databaseUrl;
     try {
