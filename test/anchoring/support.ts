@@ -7,11 +7,30 @@ import { createHash, generateKeyPairSync, type KeyObject, sign, verify } from 'n
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { JsonRpcProvider } from 'ethers';
+import { ANVIL_DEV_PRIVATE_KEYS } from '../../anchoring/anvil.js';
 import { decodeAnchored, type RawLog, toLog } from '../../anchoring/chain.js';
 import { artifactFile, compileMerkleAnchor, writeArtifact } from '../../anchoring/compile.js';
 import { ANCHORED_TOPIC } from '../../anchoring/contract.js';
 import { logIdForOrigin } from '../../anchoring/ids.js';
 import type { Checkpoint, CheckpointSource } from '../../anchoring/types.js';
+
+/**
+ * A broker's settings to anchor on `contract` (deployed by anvil's first account, its owner) at every
+ * checkpoint, and to checkpoint every leaf within 100 ms: what the auditor tests need to see anchors soon.
+ */
+export function eagerAnchoring(rpcUrl: string, contract: string): Record<string, string> {
+  return {
+    ANCHORING: 'rpc',
+    ETH_RPC_URL: rpcUrl,
+    ANCHOR_CHAIN_ID: '80002',
+    ANCHOR_CONTRACT: contract,
+    ANCHOR_PRIVATE_KEY: ANVIL_DEV_PRIVATE_KEYS[0]!,
+    ANCHOR_MIN_SIZE_DELTA: '1',
+    ANCHOR_POLL_MS: '200',
+    AUDIT_CHECKPOINT_LEAVES: '1',
+    AUDIT_CHECKPOINT_MS: '100',
+  };
+}
 
 export function ensureArtifact(): void {
   if (!existsSync(artifactFile())) writeArtifact(compileMerkleAnchor());

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_DEV_PRIVATE_KEYS, type Anvil, deployMerkleAnchor, startAnvil } from '../../anchoring/index.js';
 import { canonicalEvent } from '../../audit/index.js';
 import { loadDemoSchema } from '../../demo/people.js';
+import { eagerAnchoring } from '../anchoring/support.js';
 import { api, startTestBroker, type TestBroker } from '../server/helpers.js';
 import { pavilion } from './pavilion.js';
 
@@ -68,17 +69,7 @@ beforeAll(async () => {
   provider = new JsonRpcProvider(anvil.rpcUrl, 80002, { staticNetwork: true });
   // Deployed by the broker's anchoring account, which owns it: only the owner anchors.
   contract = await deployMerkleAnchor(new Wallet(ANVIL_DEV_PRIVATE_KEYS[0]!, provider));
-  t = await startTestBroker({
-    ANCHORING: 'rpc',
-    ETH_RPC_URL: anvil.rpcUrl,
-    ANCHOR_CHAIN_ID: '80002',
-    ANCHOR_CONTRACT: contract,
-    ANCHOR_PRIVATE_KEY: ANVIL_DEV_PRIVATE_KEYS[0]!,
-    ANCHOR_MIN_SIZE_DELTA: '1',
-    ANCHOR_POLL_MS: '200',
-    AUDIT_CHECKPOINT_LEAVES: '1',
-    AUDIT_CHECKPOINT_MS: '100',
-  });
+  t = await startTestBroker(eagerAnchoring(anvil.rpcUrl, contract));
   pinsFile = join(dir, 'pins.json');
   const pinned = await pavilion([
     'audit',

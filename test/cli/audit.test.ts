@@ -26,7 +26,7 @@ import { canonicalEvent } from '../../audit/index.js';
 import { auditMonitor, auditVerify, type Reporter } from '../../cli/audit.js';
 import type { AuditorPins } from '../../cli/audit-pins.js';
 import { loadDemoSchema } from '../../demo/people.js';
-import { anchoredEvents } from '../anchoring/support.js';
+import { anchoredEvents, eagerAnchoring } from '../anchoring/support.js';
 import { api, b64, randomClk, startTestBroker, type TestBroker } from '../server/helpers.js';
 
 let anvil: Anvil;
@@ -81,15 +81,7 @@ beforeAll(async () => {
   provider = owner.provider as JsonRpcProvider;
   contract = await deployMerkleAnchor(owner);
   t = await startTestBroker({
-    ANCHORING: 'rpc',
-    ETH_RPC_URL: anvil.rpcUrl,
-    ANCHOR_CHAIN_ID: '80002',
-    ANCHOR_CONTRACT: contract,
-    ANCHOR_PRIVATE_KEY: ANVIL_DEV_PRIVATE_KEYS[0]!,
-    ANCHOR_MIN_SIZE_DELTA: '1',
-    ANCHOR_POLL_MS: '200',
-    AUDIT_CHECKPOINT_LEAVES: '1',
-    AUDIT_CHECKPOINT_MS: '100',
+    ...eagerAnchoring(anvil.rpcUrl, contract),
     // Serve proofs from the rows, as a restarted broker would: a running one
     // keeps serving the committed hashes it holds in memory (audit/README.md),
     // so the rewrites below would otherwise only show after a restart.
