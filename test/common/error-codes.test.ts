@@ -24,6 +24,8 @@ const NOT_CODES = new Set([
   'CONNECT_TIMEOUT',
   'NETWORK_ERROR',
   'UND_ERR_SOCKET',
+  // undici's code for a connection that timed out (cli/audit-client.ts noAnswerReason).
+  'UND_ERR_CONNECT_TIMEOUT',
   'ABORT_ERR',
   // ethers' code for an account that cannot pay (anchoring/deploy.ts).
   'INSUFFICIENT_FUNDS',
