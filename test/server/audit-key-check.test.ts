@@ -9,39 +9,21 @@
  * brokers start one after another on it (a pod restarted with an emptyDir STATE_DIR).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { generateSignerKey } from '../../audit/index.js';
 import { isPavilionError } from '../../common/errors.js';
-import { api, createTestDatabase, startTestBroker, type TestBroker } from './helpers.js';
+import { api, startTestBroker, type TestBroker, testScratch } from './helpers.js';
 
-const serverUrl = process.env.DATABASE_URL;
-const made: string[] = [];
-const cleanup: (() => Promise<unknown>)[] = [];
-const tempDir = (prefix: string) => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-};
-
-afterAll(async () => {
-  for (const fn of cleanup.reverse()) await fn().catch(() => {});
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
+const scratch = testScratch();
+const tempDir = scratch.dir;
 
 describe('a development audit signing key on a log signed by another key', () => {
   const masterKey = randomBytes(32).toString('base64');
   let database: Record<string, string>;
   beforeAll(async () => {
-    if (serverUrl) {
-      const db = await createTestDatabase(serverUrl);
-      cleanup.push(db.drop);
-      database = { DATABASE_URL: db.url };
-    } else {
-      database = { PGLITE_DATA_DIR: tempDir('pavilion-audit-key-pglite-') };
-    }
+    database = await scratch.database('pavilion-audit-key-');
   }, 60_000);
 
   const start = (settings: Record<string, string>): Promise<TestBroker> =>

@@ -238,6 +238,39 @@ export function perturb(clk: Uint8Array, n: number, seed = 1): Uint8Array {
 
 export const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
 
+/**
+ * Temporary folders and a database that several brokers start on one after another (a restart, a replica): a
+ * Postgres database of its own with DATABASE_URL, else an embedded PGlite data folder. Everything made is removed
+ * in the calling file's afterAll.
+ */
+export function testScratch(): {
+  dir(prefix: string): string;
+  /** Settings naming the shared database: its URL, or the PGlite data folder. */
+  database(prefix: string): Promise<Record<string, string>>;
+} {
+  const dirs: string[] = [];
+  const drops: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const drop of drops.reverse()) await drop().catch(() => {});
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+  const dir = (prefix: string) => {
+    const made = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(made);
+    return made;
+  };
+  return {
+    dir,
+    async database(prefix): Promise<Record<string, string>> {
+      const serverUrl = process.env.DATABASE_URL;
+      if (!serverUrl) return { PGLITE_DATA_DIR: dir(`${prefix}pglite-`) };
+      const db = await createTestDatabase(serverUrl);
+      drops.push(db.drop);
+      return { DATABASE_URL: db.url };
+    },
+  };
+}
+
 /** Polls `ask` (every `everyMs`) until it gives a value; fails naming `what` after `timeoutMs`. */
 export async function until<T>(
   what: string,

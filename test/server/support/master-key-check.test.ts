@@ -11,29 +11,17 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { isPavilionError } from '../../../common/errors.js';
 import { fromRoot } from '../../../common/paths.js';
 import { loadDemoSchema } from '../../../demo/people.js';
 import { loadMasterKeys } from '../../../server/support/master-keys.js';
-import { api, createTestDatabase, startTestBroker, type TestBroker } from '../helpers.js';
+import { api, startTestBroker, type TestBroker, testScratch } from '../helpers.js';
 
-const serverUrl = process.env.DATABASE_URL;
-const made: string[] = [];
-const cleanup: (() => Promise<unknown>)[] = [];
-const tempDir = (prefix: string) => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-};
-
-afterAll(async () => {
-  for (const fn of cleanup.reverse()) await fn().catch(() => {});
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
+const scratch = testScratch();
+const tempDir = scratch.dir;
 
 const newKey = () => randomBytes(32).toString('base64');
 
@@ -87,16 +75,15 @@ describe('a broker whose master key is not the database’s', () => {
   let database: Record<string, string>;
 
   beforeAll(async () => {
-    if (serverUrl) {
-      const db = await createTestDatabase(serverUrl);
-      cleanup.push(db.drop);
-      database = { DATABASE_URL: db.url };
-    } else {
-      database = { PGLITE_DATA_DIR: tempDir('pavilion-key-check-pglite-') };
-    }
+    database = await scratch.database('pavilion-key-check-');
   }, 60_000);
 
-  const start = (masterKey: string): Promise<TestBroker> => startTestBroker({ ...database, MASTER_KEY: masterKey });
+  // One audit signing key for every start: each start has a STATE_DIR of its own, and a development key that did
+  // not sign the log's latest checkpoint is refused (audit/log.ts), which would hide the master key's refusal
+  // whenever the checkpoint timer signed one before a broker closed.
+  const signingKey = newKey();
+  const start = (masterKey: string): Promise<TestBroker> =>
+    startTestBroker({ ...database, MASTER_KEY: masterKey, AUDIT_SIGNING_KEY: signingKey });
 
   /** The start is refused with SECRET_UNREADABLE, naming MASTER_KEY and docs/operations.md, never a key. */
   const expectRefused = async (masterKey: string) => {
@@ -131,7 +118,12 @@ describe('a broker whose master key is not the database’s', () => {
   }, 120_000);
 
   it('server/main.ts prints one line, exits 1, and shows no key', async () => {
-    const run = await runMain({ ...database, MASTER_KEY: other, STATE_DIR: tempDir('pavilion-key-check-state-') });
+    const run = await runMain({
+      ...database,
+      MASTER_KEY: other,
+      AUDIT_SIGNING_KEY: signingKey,
+      STATE_DIR: tempDir('pavilion-key-check-state-'),
+    });
     expectOneLineRefusal(run, /every broker on one database must share one MASTER_KEY.*docs\/operations\.md/);
     for (const k of [key, other]) expect(run.stdout + run.stderr).not.toContain(k);
   }, 120_000);

@@ -49,6 +49,25 @@ afterAll(async () => {
   await t?.broker.close();
 });
 
+/**
+ * Appends an event (a dataset defined) and signs a checkpoint, so the anchorer has something to anchor, then reads
+ * /metrics until every pattern matches (at most 10 s; the caller's assertions then say what was missing).
+ */
+async function metricsAfterACheckpoint(b: TestBroker, patterns: RegExp[]): Promise<string> {
+  await api(b.url, 'PUT', '/v1/datasets/a', {
+    token: b.tokens.dp,
+    body: { schema: loadDemoSchema(), claims: ['over_18'] },
+  });
+  await b.broker.audit.checkpoint();
+  let metrics = '';
+  for (let i = 0; i < 100; i++) {
+    metrics = (await api(b.url, 'GET', '/metrics')).text;
+    if (patterns.every((p) => p.test(metrics))) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return metrics;
+}
+
 describe('anchoring on anvil', () => {
   it('receipts name the anchor once the checkpoint is on chain', async () => {
     const v = await api(t.url, 'POST', '/v1/verifications', {
@@ -176,16 +195,7 @@ describe('ANCHORING=rpc, on a contract `pavilion anchor deploy` deployed', () =>
     provider.destroy();
     const b = await startTestBroker(rpc({ ANCHOR_CONTRACT: forked, AUDIT_ORIGIN: origin, ANCHOR_POLL_MS: '100' }));
     try {
-      await api(b.url, 'PUT', '/v1/datasets/a', {
-        token: b.tokens.dp,
-        body: { schema: loadDemoSchema(), claims: ['over_18'] },
-      });
-      await b.broker.audit.checkpoint();
-      let metrics = '';
-      for (let i = 0; i < 100 && !/^pavilion_anchor_log_diverged 1$/m.test(metrics); i++) {
-        await new Promise((res) => setTimeout(res, 100));
-        metrics = (await api(b.url, 'GET', '/metrics')).text;
-      }
+      const metrics = await metricsAfterACheckpoint(b, [/^pavilion_anchor_log_diverged 1$/m]);
       expect(metrics).toMatch(/^pavilion_anchor_log_diverged 1$/m);
       expect(metrics).toMatch(/^pavilion_anchor_consecutive_failures [1-9]\d*$/m);
       const failed = b.logs.map((l) => JSON.parse(l)).filter((l) => l.code === 'ANCHOR_LOG_DIVERGED');
@@ -260,21 +270,10 @@ describe('ANCHORING=rpc, on a contract `pavilion anchor deploy` deployed', () =>
       rpc({ ETH_RPC_URL: `http://127.0.0.1:${closed}/secret-api-key`, ANCHOR_POLL_MS: '100' }),
     );
     try {
-      await api(b.url, 'PUT', '/v1/datasets/a', {
-        token: b.tokens.dp,
-        body: { schema: loadDemoSchema(), claims: ['over_18'] },
-      });
-      await b.broker.audit.checkpoint();
-      let metrics = '';
-      for (let i = 0; i < 100; i++) {
-        metrics = (await api(b.url, 'GET', '/metrics')).text;
-        if (
-          /^pavilion_anchor_consecutive_failures [2-9]/m.test(metrics) &&
-          /^pavilion_anchor_lag_entries [1-9]/m.test(metrics)
-        )
-          break;
-        await new Promise((res) => setTimeout(res, 100));
-      }
+      const metrics = await metricsAfterACheckpoint(b, [
+        /^pavilion_anchor_consecutive_failures [2-9]/m,
+        /^pavilion_anchor_lag_entries [1-9]/m,
+      ]);
       expect(metrics).toMatch(/^pavilion_anchor_consecutive_failures [2-9]\d*$/m);
       expect(metrics).toMatch(/^pavilion_anchor_lag_entries [1-9]\d*$/m);
       expect(metrics).toMatch(/^pavilion_anchor_log_diverged 0$/m); // not known to be diverged
